@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make up` and `make test`. See README.md.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+SERVICES := registration followup complaints notifications metrics
+
+.PHONY: setup up down status test test-unit lint format docs bench chaos
+
+setup:  ## install uv (from PyPI) when missing, then the whole workspace
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --quiet
+
+up: setup  ## bring the whole system up (Kafka, PostgreSQL, Kannel, Prometheus, five services)
+	@$(UV) run devstack up
+
+down:  ## stop everything `make up` started
+	@$(UV) run devstack down
+
+status:
+	@$(UV) run devstack status
+
+test: setup lint  ## the full suite, against the real stack (started on its own ports)
+	@$(UV) run pytest -q
+
+test-unit: setup
+	@$(UV) run pytest -q -m "not stack"
+
+lint: setup  ## ruff and mypy
+	@$(UV) run ruff check .
+	@$(UV) run ruff format --check .
+	@$(UV) run mypy
+
+format: setup
+	@$(UV) run ruff format .
+	@$(UV) run ruff check --fix .
+
+docs: setup  ## regenerate docs/events (JSON Schemas) and docs/asyncapi
+	@$(UV) run python -m hospital_shared.schemas
+	@$(UV) run python -m hospital_shared.asyncapi_export $(SERVICES)
+
+bench: setup  ## benchmarks: see issue "simulator and benchmarks"
+	@echo "make bench: the simulator and benchmarks are not built yet (issue 8)" >&2; exit 1
+
+chaos: setup  ## fault-injection suite
+	@$(UV) run pytest -q -m stack tests/integration

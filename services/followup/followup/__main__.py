@@ -1,0 +1,10 @@
+"""`python -m followup`: run the followup service."""
+
+from hospital_shared.runtime import serve
+
+from followup.app import create_app
+from followup.settings import Settings
+
+if __name__ == "__main__":
+    settings = Settings()
+    serve(create_app(settings), settings)

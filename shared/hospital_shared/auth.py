@@ -1,0 +1,119 @@
+"""Bearer tokens with roles, for every service's HTTP API.
+
+Tokens come from settings (`AUTH_TOKENS`, a JSON object token -> principal). A local stack
+uses the documented development tokens below; a service started with `ENV=production`
+refuses to start while any of them is configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+
+
+class Role(StrEnum):
+    INTEGRATION = "integration"
+    AGENT = "agent"
+    DOCTOR = "doctor"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Principal(BaseModel):
+    """Who is calling: a hospital system, a staff member, or operations."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    staff_id: str | None = None
+    department: str | None = None
+    name: str | None = None
+
+
+# The development tokens a local `make up` uses, each tied to a seeded staff member.
+# Documented in the README; refused when ENV=production.
+DEV_TOKENS: dict[str, Principal] = {
+    "dev-integration-token": Principal(role=Role.INTEGRATION, name="HIS integration"),
+    "dev-agent-token": Principal(role=Role.AGENT, staff_id="S-AGENT-01", department="CS", name="客服 王芳"),
+    "dev-doctor-token": Principal(role=Role.DOCTOR, staff_id="S-DOC-01", department="CARD", name="医生 李明"),
+    "dev-supervisor-token": Principal(
+        role=Role.SUPERVISOR, staff_id="S-SUP-01", department="CS", name="客服主管 张伟"
+    ),
+    "dev-admin-token": Principal(role=Role.ADMIN, staff_id="S-ADMIN-01", name="运营部 陈静"),
+}
+
+DEV_TOKEN_ENV_NAMES: dict[Role, str] = {p.role: f"TOKEN_{p.role.value.upper()}" for p in DEV_TOKENS.values()}
+
+
+class DevelopmentTokenInProduction(RuntimeError):
+    """Raised at start when ENV=production and a development token is configured."""
+
+
+def load_tokens(raw_json: str | None, *, env: str) -> dict[str, Principal]:
+    """Parse `AUTH_TOKENS`; fall back to the development tokens outside production."""
+    if raw_json:
+        parsed: dict[str, Any] = json.loads(raw_json)
+        tokens = {token: Principal.model_validate(p) for token, p in parsed.items()}
+    elif env == "production":
+        raise DevelopmentTokenInProduction(
+            "ENV=production needs AUTH_TOKENS; refusing to fall back to development tokens"
+        )
+    else:
+        tokens = dict(DEV_TOKENS)
+    if env == "production":
+        leaked = sorted(set(tokens) & set(DEV_TOKENS))
+        if leaked:
+            raise DevelopmentTokenInProduction(
+                f"ENV=production but {len(leaked)} development token(s) are configured"
+            )
+    return tokens
+
+
+class TokenAuth:
+    """FastAPI dependency factory: `Depends(auth.require(Role.SUPERVISOR))`."""
+
+    def __init__(self, tokens: dict[str, Principal]) -> None:
+        self._tokens = tokens
+        self._bearer = HTTPBearer(auto_error=False)
+
+    def principal_for(self, token: str) -> Principal | None:
+        for known, principal in self._tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                return principal
+        return None
+
+    def require(self, *roles: Role) -> Callable[..., Any]:
+        allowed: Iterable[Role] = roles
+
+        async def dependency(
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(self._bearer)],
+        ) -> Principal:
+            if credentials is None:
+                raise HTTPException(
+                    status.HTTP_401_UNAUTHORIZED,
+                    detail="missing bearer token",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            principal = self.principal_for(credentials.credentials)
+            if principal is None:
+                raise HTTPException(
+                    status.HTTP_401_UNAUTHORIZED,
+                    detail="unknown bearer token",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if allowed and principal.role not in allowed:
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN,
+                    detail=f"role {principal.role.value!r} may not do this; "
+                    f"needs one of {sorted(r.value for r in allowed)}",
+                )
+            return principal
+
+        return dependency

@@ -1,0 +1,66 @@
+"""Turning Kafka bytes into typed events, and events into bytes.
+
+`decode` either returns a typed `CloudEvent` or raises `InvalidEvent` with a reason that is
+specific enough to put on the dead-letter topic (which field, what was wrong).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hospital_shared import service_events  # noqa: F401  (registers the services' event types)
+from hospital_shared.events import EVENT_TYPES, CloudEvent
+
+
+class Rejection(StrEnum):
+    MALFORMED_JSON = "malformed_json"
+    SCHEMA_VIOLATION = "schema_violation"
+    UNKNOWN_TYPE = "unknown_type"
+    HANDLER_ERROR = "handler_error"
+
+
+class InvalidEvent(ValueError):
+    def __init__(self, kind: Rejection, reason: str) -> None:
+        super().__init__(f"{kind.value}: {reason}")
+        self.kind = kind
+        self.reason = reason
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """`data.patient.phone: Field required; time: Input should have timezone info`."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEvent[Any]:
+    """Parse one structured-mode CloudEvent; raise InvalidEvent saying exactly what is wrong."""
+    try:
+        doc = json.loads(raw or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEvent(Rejection.MALFORMED_JSON, f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidEvent(Rejection.SCHEMA_VIOLATION, "the event must be a JSON object")
+    type_ = doc.get("type")
+    event_type = EVENT_TYPES.get(type_) if isinstance(type_, str) else None
+    if event_type is None:
+        raise InvalidEvent(Rejection.UNKNOWN_TYPE, f"unknown event type {type_!r}")
+    if expected_topic is not None and event_type.topic != expected_topic:
+        raise InvalidEvent(
+            Rejection.UNKNOWN_TYPE,
+            f"event type {type_!r} belongs on {event_type.topic}, not {expected_topic}",
+        )
+    try:
+        return CloudEvent[event_type.model].model_validate(doc)  # type: ignore[name-defined]
+    except ValidationError as exc:
+        raise InvalidEvent(Rejection.SCHEMA_VIOLATION, describe_validation_error(exc)) from None
+
+
+def encode(event: CloudEvent[Any] | BaseModel) -> bytes:
+    return event.model_dump_json(exclude_none=True).encode()

@@ -1,0 +1,190 @@
+"""The reliable consumer: at-least-once delivery from Kafka made effectively-once.
+
+For each batch of records:
+- records that are not valid events go to the topic's dead-letter topic with the original
+  bytes, the reason and the attempt count, and the consumer goes on;
+- valid events run through the handler in one database transaction, together with their
+  inbox rows (so a redelivered event is skipped) and whatever the handler puts in the outbox;
+- offsets are committed only after that transaction has committed;
+- when the database or broker is away, the batch is retried in place with backoff, so one
+  patient's events are never reordered nor lost;
+- an event whose handler keeps failing for another reason is dead-lettered after
+  `max_attempts`, alone, and the rest of the batch still goes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import ConsumerRecord
+from prometheus_client import Counter, Gauge, Histogram
+
+from hospital_shared.codec import InvalidEvent, Rejection, decode
+from hospital_shared.db import TRANSIENT_DB_ERRORS
+from hospital_shared.events import CloudEvent
+from hospital_shared.topics import dead_letter_topic
+
+log = structlog.get_logger(__name__)
+
+EVENTS_PROCESSED = Counter(
+    "hospital_events_processed_total", "Events handled", ["service", "topic", "result"]
+)
+EVENT_DELAY = Histogram(
+    "hospital_event_processing_delay_seconds",
+    "Time from the event's occurrence (CloudEvents time) to its processing",
+    ["service", "topic"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+RETRIES = Counter("hospital_consumer_retries_total", "Batches retried after a transient error", ["service"])
+CONSUMER_LAG = Gauge("hospital_consumer_lag", "Records waiting per topic and group", ["topic", "group"])
+
+# handle(conn, event) runs inside the batch's transaction; it writes state and outbox rows.
+EventHandler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
+# dead_letter(topic, key, value, headers) publishes one record and waits for the ack.
+DeadLetterPublisher = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Received:
+    record: ConsumerRecord[Any, Any]
+    event: CloudEvent[Any] | None = None
+    rejection: InvalidEvent | None = None
+    attempts: int = 0
+
+
+@dataclass
+class ReliableConsumer:
+    service: str
+    handler_name: str
+    handle: EventHandler
+    pool: asyncpg.Pool
+    dead_letter: DeadLetterPublisher
+    max_attempts: int = 5
+    initial_backoff_s: float = 0.2
+    max_backoff_s: float = 10.0
+    healthy: bool = field(default=True, init=False)
+
+    async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        received = [self._decode(r) for r in records]
+        for item in received:
+            if item.rejection is not None:
+                await self._dead_letter(item, item.rejection, attempts=1)
+        valid = [r for r in received if r.event is not None]
+        if not valid:
+            return
+        try:
+            await self._with_backoff(lambda: self._handle_in_one_transaction(valid))
+        except _HandlerFailed:
+            # Something in the batch is not transient: find it by going one event at a time.
+            for item in valid:
+                await self._handle_alone(item)
+
+    def _decode(self, record: ConsumerRecord[Any, Any]) -> Received:
+        try:
+            return Received(record, event=decode(record.value, expected_topic=record.topic))
+        except InvalidEvent as exc:
+            return Received(record, rejection=exc)
+
+    async def _handle_in_one_transaction(self, items: Sequence[Received]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetch(
+                "INSERT INTO inbox (handler, event_id, topic)"
+                " SELECT $1, e.id, e.topic FROM unnest($2::text[], $3::text[]) AS e(id, topic)"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                self.handler_name,
+                [i.event.id for i in items if i.event],
+                [i.record.topic for i in items],
+            )
+            new_ids = {r["event_id"] for r in fresh}
+            for item in items:
+                assert item.event is not None
+                if item.event.id not in new_ids:
+                    EVENTS_PROCESSED.labels(self.service, item.record.topic, "duplicate").inc()
+                    continue
+                new_ids.discard(item.event.id)  # the same id twice in one batch runs once
+                item.attempts += 1
+                try:
+                    await self.handle(conn, item.event)
+                except TRANSIENT_DB_ERRORS:
+                    raise
+                except Exception as exc:
+                    raise _HandlerFailed(item, exc) from exc
+        now = time.time()
+        for item in items:
+            assert item.event is not None
+            EVENTS_PROCESSED.labels(self.service, item.record.topic, "ok").inc()
+            EVENT_DELAY.labels(self.service, item.record.topic).observe(
+                max(0.0, now - item.event.time.timestamp())
+            )
+
+    async def _handle_alone(self, item: Received) -> None:
+        while True:
+            try:
+                await self._with_backoff(lambda: self._handle_in_one_transaction([item]))
+                return
+            except _HandlerFailed as failed:
+                if item.attempts >= self.max_attempts:
+                    log.error(
+                        "handler keeps failing, dead-lettering the event",
+                        event_id=item.event.id if item.event else None,
+                        error=repr(failed.error),
+                    )
+                    rejection = InvalidEvent(Rejection.HANDLER_ERROR, repr(failed.error))
+                    await self._dead_letter(item, rejection, attempts=item.attempts)
+                    return
+                await asyncio.sleep(self._backoff(item.attempts))
+
+    async def _with_backoff(self, attempt: Callable[[], Awaitable[None]]) -> None:
+        tries = 0
+        while True:
+            try:
+                await attempt()
+                self.healthy = True
+                return
+            except TRANSIENT_DB_ERRORS as exc:
+                tries += 1
+                self.healthy = False
+                RETRIES.labels(self.service).inc()
+                delay = self._backoff(tries)
+                log.warning("transient failure, retrying batch", error=repr(exc), backoff_s=delay)
+                await asyncio.sleep(delay)
+
+    def _backoff(self, tries: int) -> float:
+        return float(min(self.max_backoff_s, self.initial_backoff_s * 2 ** (tries - 1)))
+
+    async def _dead_letter(self, item: Received, rejection: InvalidEvent, *, attempts: int) -> None:
+        record = item.record
+        headers = [
+            ("dlq-error-kind", rejection.kind.value.encode()),
+            ("dlq-reason", rejection.reason.encode()),
+            ("dlq-attempts", str(attempts).encode()),
+            ("dlq-handler", self.handler_name.encode()),
+            ("dlq-original-topic", record.topic.encode()),
+            ("dlq-original-partition", str(record.partition).encode()),
+            ("dlq-original-offset", str(record.offset).encode()),
+        ]
+        value = record.value if record.value is not None else b""
+        await self._with_backoff(
+            lambda: self.dead_letter(dead_letter_topic(record.topic), record.key, value, headers)
+        )
+        EVENTS_PROCESSED.labels(self.service, record.topic, rejection.kind.value).inc()
+        log.warning(
+            "event dead-lettered",
+            topic=record.topic,
+            offset=record.offset,
+            kind=rejection.kind.value,
+            reason=rejection.reason,
+        )
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, item: Received, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.item = item
+        self.error = error

@@ -1,0 +1,214 @@
+"""The event contract: CloudEvents 1.0 envelopes (structured JSON mode) and their data.
+
+Input events are what hospital systems publish; each service adds its own lifecycle events
+in its package and registers them in `EVENT_TOPICS` through `register_event`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from hospital_shared import topics
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Contract(BaseModel):
+    """Base of every event payload: frozen, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Patient(Contract):
+    patient_id: NonEmpty
+    name: NonEmpty
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+    sms_opt_out: bool = False
+
+
+class Department(Contract):
+    code: NonEmpty
+    name: NonEmpty
+
+
+class Doctor(Contract):
+    id: NonEmpty
+    name: NonEmpty
+
+
+class VisitType(StrEnum):
+    FIRST = "first"
+    RETURN = "return"
+
+
+class RegistrationChannel(StrEnum):
+    ONSITE = "onsite"
+    PHONE = "phone"
+    ONLINE = "online"
+    APP = "app"
+    KIOSK = "kiosk"
+
+
+class Disposition(StrEnum):
+    HOME = "home"
+    TRANSFERRED = "transferred"
+    AGAINST_MEDICAL_ADVICE = "against_medical_advice"
+    DECEASED = "deceased"
+
+
+class ComplaintChannel(StrEnum):
+    PHONE = "phone"
+    ONLINE = "online"
+    ONSITE = "onsite"
+    FOLLOWUP = "followup"
+
+
+# --- hospital.registrations.v1 -------------------------------------------------------
+
+
+class RegistrationCreated(Contract):
+    """A patient registered for an outpatient visit (挂号)."""
+
+    registration_id: NonEmpty
+    patient: Patient
+    department: Department
+    doctor: Doctor | None = None
+    visit_type: VisitType
+    channel: RegistrationChannel
+    registered_at: AwareDatetime
+    appointment_at: AwareDatetime | None = None
+
+
+class RegistrationCancelled(Contract):
+    registration_id: NonEmpty
+    cancelled_at: AwareDatetime
+    reason: str | None = None
+
+
+class RegistrationNoShow(Contract):
+    registration_id: NonEmpty
+
+
+# --- hospital.discharges.v1 ----------------------------------------------------------
+
+
+class PatientDischarged(Contract):
+    """An inpatient left the hospital (出院)."""
+
+    admission_id: NonEmpty
+    patient: Patient
+    department: Department
+    attending_doctor: Doctor | None = None
+    admitted_at: AwareDatetime
+    discharged_at: AwareDatetime
+    disposition: Disposition
+    diagnosis: str | None = None
+
+
+class DischargeCancelled(Contract):
+    admission_id: NonEmpty
+
+
+# --- hospital.complaints.v1 ----------------------------------------------------------
+
+
+class ComplaintSubmitted(Contract):
+    """A complaint (投诉) lodged at a desk, by phone, online, or raised in a follow-up call."""
+
+    external_id: NonEmpty
+    channel: ComplaintChannel
+    patient: Patient | None = None
+    department: Department | None = None
+    category: str | None = None
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    submitted_at: AwareDatetime
+
+
+# --- the envelope --------------------------------------------------------------------
+
+DataT = TypeVar("DataT", bound=BaseModel)
+
+
+class CloudEvent(BaseModel, Generic[DataT]):
+    """A CloudEvents 1.0 event in structured JSON mode; `data` is the typed payload."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: NonEmpty = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: NonEmpty
+    type: NonEmpty
+    time: AwareDatetime
+    subject: NonEmpty | None = None
+    datacontenttype: Literal["application/json"] = "application/json"
+    correlationid: str | None = None
+    data: DataT
+
+
+class EventType:
+    """One event type: its CloudEvents `type`, payload model and topic."""
+
+    def __init__(self, type_: str, model: type[BaseModel], topic: str) -> None:
+        self.type = type_
+        self.model = model
+        self.topic = topic
+
+
+# The one map from event type to payload model and topic.
+EVENT_TYPES: dict[str, EventType] = {}
+
+
+def register_event(type_: str, model: type[BaseModel], topic: str) -> None:
+    existing = EVENT_TYPES.get(type_)
+    if existing is not None and (existing.model is not model or existing.topic != topic):
+        raise ValueError(f"event type {type_!r} is already registered differently")
+    EVENT_TYPES[type_] = EventType(type_, model, topic)
+
+
+for _type, _model, _topic in (
+    ("registration.created", RegistrationCreated, topics.REGISTRATIONS),
+    ("registration.cancelled", RegistrationCancelled, topics.REGISTRATIONS),
+    ("registration.no_show", RegistrationNoShow, topics.REGISTRATIONS),
+    ("patient.discharged", PatientDischarged, topics.DISCHARGES),
+    ("discharge.cancelled", DischargeCancelled, topics.DISCHARGES),
+    ("complaint.submitted", ComplaintSubmitted, topics.COMPLAINTS_IN),
+):
+    register_event(_type, _model, _topic)
+
+INPUT_EVENT_TYPES: tuple[str, ...] = tuple(EVENT_TYPES)
+
+
+def topic_for(type_: str) -> str:
+    return EVENT_TYPES[type_].topic
+
+
+def make_event(
+    type_: str,
+    data: BaseModel,
+    *,
+    source: str,
+    subject: str,
+    time: datetime,
+    correlation_id: str | None = None,
+    event_id: str | None = None,
+) -> CloudEvent[Any]:
+    """Build an envelope for `data`, checking that the payload model matches the type."""
+    expected = EVENT_TYPES[type_].model
+    if not isinstance(data, expected):
+        raise TypeError(f"{type_} carries {expected.__name__}, not {type(data).__name__}")
+    fields: dict[str, Any] = {
+        "source": source,
+        "type": type_,
+        "time": time,
+        "subject": subject,
+        "data": data,
+        "correlationid": correlation_id,
+    }
+    if event_id:
+        fields["id"] = event_id
+    return CloudEvent[type(data)](**fields)  # type: ignore[valid-type,misc]

@@ -1,0 +1,150 @@
+"""Transactional outbox: a use case writes its outgoing events in its own transaction; the
+relay publishes them to Kafka with an idempotent producer.
+
+Safe with several instances: each relay pass takes a transaction-scoped advisory lock, so one
+instance publishes at a time and one patient's events leave in the order they were written.
+A crash after the publish and before the mark re-sends that batch on restart; consumers drop
+the repeat by event id (the inbox), so every effect still happens once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge
+
+from hospital_shared.codec import encode
+from hospital_shared.db import TRANSIENT_DB_ERRORS
+from hospital_shared.events import CloudEvent
+from hospital_shared.failpoints import failpoint
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_PUBLISHED = Counter(
+    "hospital_outbox_published_total", "Events relayed from the outbox to Kafka", ["service"]
+)
+OUTBOX_PENDING = Gauge("hospital_outbox_pending", "Outbox events not yet published", ["service"])
+
+
+async def add_to_outbox(conn: asyncpg.Connection, event: CloudEvent[Any], *, topic: str, key: str) -> None:
+    """Queue `event` for publishing; call inside the transaction that changes the state."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        event.id,
+        topic,
+        key,
+        encode(event),
+    )
+    await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
+
+
+# publish(records) sends (topic, key, payload) records and returns when Kafka acked them all.
+PublishBatch = Callable[[Sequence[tuple[str, str | None, bytes]]], Awaitable[None]]
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publish: PublishBatch,
+        *,
+        service: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.2,
+        keep_published_s: float = 86400.0,
+    ) -> None:
+        self._pool = pool
+        self._publish = publish
+        self._service = service
+        self._batch_size = batch_size
+        self._poll = poll_interval_s
+        self._keep_published_s = keep_published_s
+        self._wake = asyncio.Event()
+        self.healthy = True
+
+    async def relay_once(self) -> int:
+        """Publish one batch; return how many events went out (0: nothing, or another instance
+        holds the relay lock)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            locked = await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':outbox-relay'))"
+            )
+            if not locked:
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL"
+                " ORDER BY id LIMIT $1",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            failpoint("outbox.before_publish")
+            await self._publish([(r["topic"], r["key"], bytes(r["payload"])) for r in rows])
+            failpoint("outbox.after_publish")
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
+    async def purge_published(self) -> int:
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+                self._keep_published_s,
+            )
+            pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        OUTBOX_PENDING.labels(self._service).set(pending)
+        return int(status.split()[-1])
+
+    async def _listen(self) -> None:
+        """Wake the relay as soon as a transaction that wrote to the outbox commits."""
+        while True:
+            try:
+                conn: asyncpg.Connection = await self._pool.acquire()
+                try:
+                    channel = await conn.fetchval("SELECT current_schema() || '_outbox'")
+                    await conn.add_listener(channel, lambda *_: self._wake.set())
+                    while not conn.is_closed():
+                        await asyncio.sleep(1)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await self._pool.release(conn)
+            except TRANSIENT_DB_ERRORS:
+                await asyncio.sleep(1)
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        backoff = self._poll
+        passes = 0
+        try:
+            while True:
+                try:
+                    sent = await self.relay_once()
+                    self.healthy = True
+                    backoff = self._poll
+                    passes += 1
+                    if passes % 300 == 0:
+                        await self.purge_published()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # database or broker away: back off, keep the rows
+                    self.healthy = False
+                    log.warning("outbox relay failed, will retry", error=repr(exc), backoff_s=backoff)
+                    sent = 0
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if sent == 0:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+        finally:
+            listener.cancel()

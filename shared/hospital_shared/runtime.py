@@ -1,0 +1,260 @@
+"""What every service runs on: the Kafka broker, the database pool and migrations, reliable
+consumers, the outbox relay, and the HTTP endpoints `/healthz`, `/readyz`, `/metrics`.
+
+A service's `app.py` builds one `ServiceRuntime`, registers its consumers with `consume`, adds
+its routers, and hands `runtime.http_app(...)` to uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.abc import ConsumerRebalanceListener
+from fastapi import APIRouter, FastAPI
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.specification import AsyncAPI
+from prometheus_client import REGISTRY
+
+from hospital_shared import db
+from hospital_shared.auth import TokenAuth, load_tokens
+from hospital_shared.consumer import CONSUMER_LAG, EventHandler, ReliableConsumer
+from hospital_shared.failpoints import failpoint
+from hospital_shared.health import health_router
+from hospital_shared.logging import configure_logging
+from hospital_shared.outbox import OutboxRelay
+from hospital_shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+class _AssignmentTracker(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Knows whether the consumer has joined its group and been given its partitions."""
+
+    def __init__(self) -> None:
+        self.joined = False
+        self.partitions: set[Any] = set()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.partitions -= set(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.partitions |= set(assigned)
+        self.joined = True
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, migrations: Path, version: str = "0.1.0") -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        self.migrations = migrations
+        self.tokens = load_tokens(settings.auth_tokens, env=settings.env)
+        self.auth = TokenAuth(self.tokens)
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=self.name,
+            middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.name)],
+        )
+        self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[ReliableConsumer] = []
+        self._trackers: list[_AssignmentTracker] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- wiring --------------------------------------------------------------------
+
+    def consume(
+        self,
+        *topics: str,
+        handler_name: str,
+        handle: EventHandler,
+        max_records: int = 500,
+    ) -> None:
+        """Run `handle(conn, event)` for every valid event on `topics`, reliably."""
+        tracker = _AssignmentTracker()
+        self._trackers.append(tracker)
+
+        async def dead_letter(topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+            assert self.producer is not None
+            await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+        consumer = ReliableConsumer(
+            service=self.name,
+            handler_name=handler_name,
+            handle=handle,
+            pool=None,  # type: ignore[arg-type]  # set at start
+            dead_letter=dead_letter,
+            max_attempts=self.settings.max_handler_attempts,
+            initial_backoff_s=self.settings.retry_initial_backoff_s,
+            max_backoff_s=self.settings.retry_max_backoff_s,
+        )
+        self.consumers.append(consumer)
+
+        async def raw_records(msg: Any) -> Any:
+            return msg.raw_message
+
+        @self.broker.subscriber(
+            *topics,
+            group_id=f"{self.settings.consumer_group}.{handler_name}",
+            batch=True,
+            max_records=max_records,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            listener=tracker,
+            decoder=raw_records,
+            title=f"{self.name}.{handler_name}",
+        )
+        async def on_batch(records: Any, message: KafkaMessage) -> None:
+            batch: Sequence[ConsumerRecord[Any, Any]] = records
+            await consumer.process_batch(batch)
+            failpoint("consumer.before_offset_commit")
+            await message.ack()
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        configure_logging(service=self.name, level=self.settings.log_level)
+        self.pool = await self._connect_with_retry()
+        async with self.pool.acquire() as conn:
+            applied = await db.migrate(
+                conn,
+                schema=self.settings.db_schema,
+                folders={"shared": db.SHARED_MIGRATIONS, self.name: self.migrations},
+            )
+        if applied:
+            log.info("migrations applied", migrations=applied)
+        for consumer in self.consumers:
+            consumer.pool = self.pool
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id=f"{self.name}-outbox",
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+        )
+        await self.producer.start()
+        self.relay = OutboxRelay(
+            self.pool,
+            self._publish_batch,
+            service=self.name,
+            batch_size=self.settings.outbox_batch_size,
+            poll_interval_s=self.settings.outbox_poll_interval_s,
+        )
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))
+        await self.broker.start()
+        log.info("service started", http_port=self.settings.http_port)
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def _connect_with_retry(self) -> asyncpg.Pool:
+        delay = 0.2
+        while True:
+            try:
+                return await db.create_pool(
+                    self.settings.database_url,
+                    schema=self.settings.db_schema,
+                    min_size=self.settings.db_pool_min,
+                    max_size=self.settings.db_pool_max,
+                )
+            except db.TRANSIENT_DB_ERRORS as exc:
+                log.warning("database not reachable yet", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _publish_batch(self, records: Sequence[tuple[str, str | None, bytes]]) -> None:
+        assert self.producer is not None
+        futures = [
+            await self.producer.send(topic, value=payload, key=key.encode() if key else None)
+            for topic, key, payload in records
+        ]
+        await asyncio.gather(*futures)
+
+    async def _measure_lag(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            for sub in self.broker.subscribers:
+                consumer = getattr(sub, "consumer", None)
+                group = getattr(sub, "group_id", None) or ""
+                if consumer is None:
+                    continue
+                lag_by_topic: dict[str, int] = {}
+                for tp in consumer.assignment():
+                    with contextlib.suppress(Exception):
+                        high = consumer.highwater(tp)
+                        pos = await consumer.position(tp)
+                        if high is not None:
+                            lag_by_topic[tp.topic] = lag_by_topic.get(tp.topic, 0) + max(0, high - pos)
+                for topic, lag in lag_by_topic.items():
+                    CONSUMER_LAG.labels(topic, group).set(lag)
+
+    # --- readiness -----------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        try:
+            checks["broker"] = bool(await self.broker.ping(timeout=2.0))
+        except Exception:
+            checks["broker"] = False
+        try:
+            assert self.pool is not None
+            async with asyncio.timeout(2.0), self.pool.acquire() as conn:
+                checks["database"] = await conn.fetchval("SELECT 1") == 1
+        except Exception:
+            checks["database"] = False
+        checks["consumers_assigned"] = all(t.joined for t in self._trackers)
+        checks["outbox_relay"] = self.relay is not None and self.relay.healthy
+        return checks
+
+    # --- HTTP ----------------------------------------------------------------------
+
+    def http_app(self, *routers: APIRouter, title: str | None = None) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=title or f"{self.name} service", lifespan=lifespan)
+        app.include_router(health_router(self))
+        for router in routers:
+            app.include_router(router)
+        app.state.runtime = self
+        return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run the service's HTTP app (and with it, its consumers and relay) until stopped."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

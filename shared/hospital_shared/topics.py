@@ -1,0 +1,44 @@
+"""Every Kafka topic of the platform, in one place.
+
+Input topics carry what hospital systems send us; service topics carry each service's own
+lifecycle events. Every topic name is versioned; every input topic has a dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REGISTRATIONS = "hospital.registrations.v1"
+DISCHARGES = "hospital.discharges.v1"
+COMPLAINTS_IN = "hospital.complaints.v1"
+
+FOLLOWUP_TASKS = "followup.tasks.v1"
+COMPLAINT_CASES = "complaints.cases.v1"
+NOTIFICATIONS = "notifications.messages.v1"
+STAFF_ROSTER = "staff.roster.v1"
+
+INPUT_TOPICS: tuple[str, ...] = (REGISTRATIONS, DISCHARGES, COMPLAINTS_IN)
+SERVICE_TOPICS: tuple[str, ...] = (FOLLOWUP_TASKS, COMPLAINT_CASES, NOTIFICATIONS, STAFF_ROSTER)
+
+INPUT_PARTITIONS = 12
+SERVICE_PARTITIONS = 12
+DLQ_PARTITIONS = 3
+
+
+def dead_letter_topic(topic: str) -> str:
+    """The dead-letter topic of `topic`: `hospital.registrations.v1` -> `hospital.registrations.v1.dlq`."""
+    return f"{topic}.dlq"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+
+
+def all_topics() -> list[TopicSpec]:
+    """Every topic the platform needs, with its partition count, for creating them up front."""
+    specs = [TopicSpec(t, INPUT_PARTITIONS) for t in INPUT_TOPICS]
+    specs += [TopicSpec(t, SERVICE_PARTITIONS) for t in SERVICE_TOPICS]
+    specs += [TopicSpec(dead_letter_topic(t), DLQ_PARTITIONS) for t in INPUT_TOPICS + SERVICE_TOPICS]
+    return specs

@@ -1,0 +1,41 @@
+"""Session fixtures: the real native stack (Kafka, PostgreSQL, Kannel, Prometheus) started by
+the same code as `make up`, on the test ports and in `.stack-test/`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts or "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture(scope="session")
+def stack_config():  # type: ignore[no-untyped-def]
+    from devstack import StackConfig
+
+    return StackConfig.for_tests(REPO)
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack_config) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Infrastructure only; tests start the service processes they need themselves."""
+    import devstack
+
+    devstack.down(stack_config)
+    # Every run starts from empty Kafka and PostgreSQL data, so tests see only their own events.
+    for part in ("kafka", "postgres", "kannel", "prometheus", "services"):
+        shutil.rmtree(stack_config.state_dir / part, ignore_errors=True)
+    env = devstack.up(stack_config, with_services=False)
+    yield env
+    if not os.environ.get("KEEP_STACK"):
+        devstack.down(stack_config)

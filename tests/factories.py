@@ -1,0 +1,57 @@
+"""Valid input events for tests, one builder per type."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+def patient(n: int = 1, **over: Any) -> dict[str, Any]:
+    return {"patient_id": f"P{n:06d}", "name": "张三", "phone": "13800138000", **over}
+
+
+def envelope(type_: str, data: dict[str, Any], *, subject: str, event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id or str(uuid.uuid4()),
+        "source": "urn:his:test",
+        "type": type_,
+        "time": NOW.isoformat(),
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+def discharge(n: int = 1, **over: Any) -> dict[str, Any]:
+    data = {
+        "admission_id": f"A{n:06d}",
+        "patient": patient(n),
+        "department": {"code": "CARD", "name": "心内科"},
+        "admitted_at": (NOW - timedelta(days=5)).isoformat(),
+        "discharged_at": NOW.isoformat(),
+        "disposition": "home",
+        **over,
+    }
+    return envelope("patient.discharged", data, subject=data["patient"]["patient_id"])
+
+
+def registration(n: int = 1, **over: Any) -> dict[str, Any]:
+    data = {
+        "registration_id": f"R{n:06d}",
+        "patient": patient(n),
+        "department": {"code": "CARD", "name": "心内科"},
+        "visit_type": "first",
+        "channel": "online",
+        "registered_at": NOW.isoformat(),
+        **over,
+    }
+    return envelope("registration.created", data, subject=data["patient"]["patient_id"])
+
+
+def to_bytes(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, ensure_ascii=False).encode()

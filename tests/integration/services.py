@@ -1,0 +1,47 @@
+"""Starting, killing and restarting real service processes in tests."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+import devstack
+
+
+@dataclass
+class RunningService:
+    config: Any
+    name: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.config.env()[f"{self.name.upper()}_URL"]
+
+    def start(self, **extra_env: str) -> RunningService:
+        env = {**self.extra_env, **extra_env}
+        self.process = devstack.start_service(self.config, self.name, extra_env=env)
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        devstack.wait_ready(f"{self.url}/readyz", timeout)
+
+    def kill9(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill9()

@@ -1,0 +1,139 @@
+"""Where the native stack lives and which ports it uses, and the environment it hands out."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+# tools/devstack/devstack/config.py -> the repository root is three folders up.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEVSTACK_DIR = REPO_ROOT / "tools" / "devstack"
+CACHE_DIR = REPO_ROOT / ".cache"
+
+SERVICES: tuple[str, ...] = ("registration", "followup", "complaints", "notifications", "metrics")
+
+KANNEL_USERNAME = "hospital"
+KANNEL_PASSWORD = "hospital-dev"
+KANNEL_ADMIN_PASSWORD = "hospital-admin"
+PG_USER = "hospital"
+PG_PASSWORD = "hospital"
+PG_DATABASE = "hospital"
+
+_TEST_PORT_OFFSET = 10000
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """One native stack: a state folder (data, logs, pid files) and its ports."""
+
+    state_dir: Path
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    postgres_port: int = 5432
+    kannel_admin_port: int = 13000
+    kannel_smsbox_port: int = 13001
+    kannel_sendsms_port: int = 13013
+    kannel_smsc_port: int = 13015
+    # A second fake SMSC that only receives: `devstack.kannel.inject_mo` writes MO lines to it.
+    kannel_mo_port: int = 13016
+    prometheus_port: int = 9090
+    registration_port: int = 8001
+    followup_port: int = 8002
+    complaints_port: int = 8003
+    notifications_port: int = 8004
+    metrics_port: int = 8005
+    mllp_port: int = 2575
+
+    @classmethod
+    def default(cls, repo: Path = REPO_ROOT) -> StackConfig:
+        """The stack `make up` runs: state in `<repo>/.stack`, the usual ports."""
+        return cls(state_dir=repo / ".stack")
+
+    @classmethod
+    def for_tests(cls, repo: Path = REPO_ROOT) -> StackConfig:
+        """The test stack: state in `<repo>/.stack-test`, every port + 10000."""
+        ports = {
+            f.name: getattr(cls, f.name) + _TEST_PORT_OFFSET
+            for f in dataclasses.fields(cls)
+            if f.name.endswith("_port")
+        }
+        return cls(state_dir=repo / ".stack-test", **ports)
+
+    # ----- folders -----
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "env"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    # ----- services -----
+    def service_port(self, name: str) -> int:
+        if name not in SERVICES:
+            raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+        port: int = getattr(self, f"{name}_port")
+        return port
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.service_port(name)}"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def database_url(self) -> str:
+        return (
+            f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.postgres_port}/{PG_DATABASE}"
+        )
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def kannel_admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.kannel_admin_port}"
+
+    @property
+    def kannel_sendsms_url(self) -> str:
+        return f"http://127.0.0.1:{self.kannel_sendsms_port}/cgi-bin/sendsms"
+
+    def env(self) -> dict[str, str]:
+        """The stack environment: what services, tests and a shell need to reach the stack."""
+        from hospital_shared.auth import DEV_TOKEN_ENV_NAMES, DEV_TOKENS
+
+        env: dict[str, str] = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "DATABASE_URL": self.database_url,
+            "HOSPITAL_TZ": "Asia/Shanghai",
+            "ENV": "development",
+        }
+        for name in SERVICES:
+            env[f"{name.upper()}_URL"] = self.service_url(name)
+        for name in SERVICES:
+            env[f"{name.upper()}_HTTP_PORT"] = str(self.service_port(name))
+        env |= {
+            "REGISTRATION_MLLP_PORT": str(self.mllp_port),
+            "NOTIFICATIONS_KANNEL_URL": self.kannel_sendsms_url,
+            "NOTIFICATIONS_KANNEL_USERNAME": KANNEL_USERNAME,
+            "NOTIFICATIONS_KANNEL_PASSWORD": KANNEL_PASSWORD,
+            "NOTIFICATIONS_PUBLIC_URL": self.service_url("notifications"),
+            "KANNEL_ADMIN_URL": self.kannel_admin_url,
+            "KANNEL_ADMIN_PASSWORD": KANNEL_ADMIN_PASSWORD,
+            "KANNEL_MO_PORT": str(self.kannel_mo_port),
+            "PROMETHEUS_URL": self.prometheus_url,
+            "DEVSTACK_STATE_DIR": str(self.state_dir),
+        }
+        for token, principal in DEV_TOKENS.items():
+            env[DEV_TOKEN_ENV_NAMES[principal.role]] = token
+        return env

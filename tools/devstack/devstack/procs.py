@@ -1,0 +1,225 @@
+"""Child processes of the stack: start them detached, record them, find them, stop them.
+
+Every process is started in its own session (so its process group id is its pid) with its
+output appended to `<state>/logs/<name>.log`, and recorded in `<state>/pids/<name>.pid` as
+"<pid> <start time>" so a recycled pid is never mistaken for ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from devstack.config import StackConfig
+
+
+class StackError(RuntimeError):
+    """A component could not be started or did not become ready."""
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # "pid (comm) state ppid pgrp ..." where comm may contain spaces and parentheses.
+    return [raw[: raw.index(" ")], *raw[raw.rindex(")") + 2 :].split()]
+
+
+def start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (clock ticks since boot), or None when it is gone."""
+    fields = _stat_fields(pid)
+    return fields[20] if fields else None
+
+
+def is_alive(pid: int) -> bool:
+    """True when `pid` exists and is not a zombie (a zombie child of ours is reaped here)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+    fields = _stat_fields(pid)
+    return fields is not None and fields[1] not in ("Z", "X")
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid`."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields and fields[3] == str(pgid) and fields[1] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def pid_path(cfg: StackConfig, name: str) -> Path:
+    return cfg.pids_dir / f"{name}.pid"
+
+
+def record(cfg: StackConfig, name: str, pid: int) -> None:
+    cfg.pids_dir.mkdir(parents=True, exist_ok=True)
+    pid_path(cfg, name).write_text(f"{pid} {start_time(pid) or ''}\n")
+
+
+def recorded_pid(path: Path) -> int | None:
+    """The pid recorded in `path` when that very process still runs; else None."""
+    try:
+        parts = path.read_text().split()
+    except OSError:
+        return None
+    if not parts:
+        return None
+    pid = int(parts[0])
+    if not is_alive(pid):
+        return None
+    if len(parts) > 1 and start_time(pid) != parts[1]:
+        return None
+    return pid
+
+
+def running(cfg: StackConfig, name: str) -> int | None:
+    """The pid of component `name` of this stack when it runs; clears a stale pid file."""
+    path = pid_path(cfg, name)
+    pid = recorded_pid(path)
+    if pid is None:
+        path.unlink(missing_ok=True)
+    return pid
+
+
+def spawn(
+    cfg: StackConfig,
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: int = subprocess.DEVNULL,
+    record_as: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `argv` detached in its own session, logging to `<logs>/<name>.log`."""
+    cfg.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = cfg.log_file(name)
+    with log_path.open("ab") as log:
+        log.write(f"\n==== {time.strftime('%F %T')} devstack starts: {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=stdin,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    record(cfg, record_as or name, proc.pid)
+    return proc
+
+
+def terminate_groups(pgids: Iterable[int], timeout: float = 10.0) -> None:
+    """SIGTERM every process group, wait up to `timeout`, then SIGKILL what is left."""
+    pending = set(pgids)
+    for pgid in pending:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for pgid in list(pending):
+            is_alive(pgid)  # reap the leader when it is our child
+            if not group_members(pgid):
+                pending.discard(pgid)
+        if pending:
+            time.sleep(0.1)
+    for pgid in pending:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while pending and time.monotonic() < deadline:
+        for pgid in list(pending):
+            is_alive(pgid)
+            if not group_members(pgid):
+                pending.discard(pgid)
+        if pending:
+            time.sleep(0.05)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def ensure_port_free(port: int, what: str) -> None:
+    if port_open(port):
+        raise StackError(
+            f"{what}: port {port} on 127.0.0.1 is already taken by a process this stack did not "
+            f"start (another stack, or a system service?); stop it or use other ports"
+        )
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    log: Path | None = None,
+    pid: int | None = None,
+    interval: float = 0.2,
+) -> None:
+    """Poll `check` until it is true; fail early when `pid` dies, with the log's tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:  # a check that raises just means "not yet"
+            pass
+        if pid is not None and not is_alive(pid):
+            raise StackError(f"{what}: the process exited" + _log_hint(log))
+        if time.monotonic() > deadline:
+            raise StackError(f"{what}: not ready after {timeout:.0f}s" + _log_hint(log))
+        time.sleep(interval)
+
+
+def _log_hint(log: Path | None) -> str:
+    if log is None:
+        return ""
+    return f"; last lines of {log}:\n{tail(log)}"
+
+
+def run(argv: Sequence[str], *, what: str, timeout: float = 120.0, **kw: object) -> str:
+    """Run a short command to completion; raise StackError with its output when it fails."""
+    try:
+        done = subprocess.run(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            **kw,  # type: ignore[call-overload]
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StackError(f"{what}: {exc}") from exc
+    if done.returncode != 0:
+        raise StackError(
+            f"{what}: `{' '.join(argv)}` exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
+    out: str = done.stdout
+    return out
