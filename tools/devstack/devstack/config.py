@@ -92,9 +92,7 @@ class StackConfig:
 
     @property
     def database_url(self) -> str:
-        return (
-            f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.postgres_port}/{PG_DATABASE}"
-        )
+        return f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.postgres_port}/{PG_DATABASE}"
 
     @property
     def prometheus_url(self) -> str:

@@ -7,20 +7,36 @@ output appended to `<state>/logs/<name>.log`, and recorded in `<state>/pids/<nam
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from devstack.config import StackConfig
+
+T = TypeVar("T")
 
 
 class StackError(RuntimeError):
     """A component could not be started or did not become ready."""
+
+
+def run_coro(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, even when this thread already runs an
+    event loop (an async test calling `restart_postgres`): then it runs in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -101,10 +117,14 @@ def spawn(
     cwd: Path | None = None,
     stdin: int = subprocess.DEVNULL,
     record_as: str | None = None,
+    log_name: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` detached in its own session, logging to `<logs>/<name>.log`."""
+    """Start `argv` detached in its own session, logging to `<logs>/<log_name or name>.log`.
+
+    The pid is recorded as `record_as` (default `name`); "{pid}" in it is replaced.
+    """
     cfg.logs_dir.mkdir(parents=True, exist_ok=True)
-    log_path = cfg.log_file(name)
+    log_path = cfg.log_file(log_name or name)
     with log_path.open("ab") as log:
         log.write(f"\n==== {time.strftime('%F %T')} devstack starts: {' '.join(argv)}\n".encode())
         log.flush()
@@ -117,7 +137,7 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
         )
-    record(cfg, record_as or name, proc.pid)
+    record(cfg, (record_as or name).replace("{pid}", str(proc.pid)), proc.pid)
     return proc
 
 
@@ -184,16 +204,17 @@ def wait_until(
 ) -> None:
     """Poll `check` until it is true; fail early when `pid` dies, with the log's tail."""
     deadline = time.monotonic() + timeout
+    last = ""
     while True:
         try:
             if check():
                 return
-        except Exception:  # a check that raises just means "not yet"
-            pass
+        except Exception as exc:  # a check that raises just means "not yet"
+            last = f" (last check: {type(exc).__name__}: {exc})"
         if pid is not None and not is_alive(pid):
             raise StackError(f"{what}: the process exited" + _log_hint(log))
         if time.monotonic() > deadline:
-            raise StackError(f"{what}: not ready after {timeout:.0f}s" + _log_hint(log))
+            raise StackError(f"{what}: not ready after {timeout:.0f}s{last}" + _log_hint(log))
         time.sleep(interval)
 
 

@@ -1,0 +1,122 @@
+"""The whole stack: `up` (concurrently, idempotently), `down`, `status`."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from devstack import kafka, kannel, postgres, procs, prometheus, services, system
+from devstack.config import SERVICES, StackConfig
+from devstack.procs import StackError
+
+INFRA: dict[str, Callable[[StackConfig], None]] = {
+    "kafka": kafka.up,
+    "postgres": postgres.up,
+    "kannel": kannel.up,
+    "prometheus": prometheus.up,
+}
+
+
+def write_env(cfg: StackConfig) -> dict[str, str]:
+    env = cfg.env()
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key}={shlex.quote(value)}" for key, value in env.items()]
+    cfg.env_file.write_text("\n".join(lines) + "\n")
+    return env
+
+
+def up(cfg: StackConfig, *, with_services: bool = True) -> dict[str, str]:
+    """Start (or reuse) Kafka, PostgreSQL, Kannel and Prometheus concurrently, wait until
+    each is healthy, optionally start the five services, write `<state>/env`, return the env.
+    """
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    cfg.state_dir.chmod(0o755)  # the postgres user must traverse it
+    cfg.logs_dir.mkdir(exist_ok=True)
+    env = write_env(cfg)
+    timings: dict[str, float] = {}
+
+    def timed(name: str) -> None:
+        started = time.monotonic()
+        INFRA[name](cfg)
+        timings[name] = time.monotonic() - started
+
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=len(INFRA) + 1, thread_name_prefix="devstack") as pool:
+        if shutil.which("mvn") and shutil.which("java"):
+            pool.submit(kafka.ensure_jars)  # the first download overlaps apt-get; kafka.up waits
+        system.ensure_packages()
+        futures = {name: pool.submit(timed, name) for name in INFRA}
+        for name, future in futures.items():
+            exc = future.exception()
+            if exc is not None:
+                errors.append(f"[{name}] {type(exc).__name__}: {exc}")
+    if errors:
+        raise StackError("the stack did not come up:\n" + "\n".join(errors))
+    if with_services:
+        started = time.monotonic()
+        services.up(cfg)
+        timings["services"] = time.monotonic() - started
+    summary = ", ".join(f"{name} {secs:.1f}s" for name, secs in timings.items())
+    print(f"devstack: up ({summary})", file=sys.stderr)
+    return env
+
+
+def down(cfg: StackConfig, timeout: float = 10.0) -> None:
+    """Stop everything this state folder recorded: the services first (so they can finish
+    with Kafka and PostgreSQL up), then Kannel, Prometheus, Kafka and PostgreSQL
+    (`pg_ctl stop -m fast`). SIGTERM each process group, SIGKILL after `timeout`.
+    """
+    procs.terminate_groups(_recorded(cfg, "svc-*.pid"), timeout=timeout)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pg = pool.submit(postgres.stop_postgres, cfg)
+        procs.terminate_groups(_recorded(cfg, "*.pid"), timeout=timeout)
+        pg.result()
+    _recorded(cfg, "*.pid")  # drops the pid files of what is gone
+
+
+def _recorded(cfg: StackConfig, pattern: str) -> list[int]:
+    """Pids recorded under `pattern` that still run; stale pid files are removed."""
+    if not cfg.pids_dir.exists():
+        return []
+    pids = []
+    for path in sorted(cfg.pids_dir.glob(pattern)):
+        pid = procs.recorded_pid(path)
+        if pid is None:
+            path.unlink(missing_ok=True)
+        else:
+            pids.append(pid)
+    return pids
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    running: bool
+    pid: int | None
+    url: str
+
+
+def status(cfg: StackConfig) -> dict[str, ComponentStatus]:
+    """What runs for this state folder, by component (process liveness, not deep health)."""
+    urls = {
+        "kafka": cfg.kafka_bootstrap,
+        "postgres": cfg.database_url,
+        "bearerbox": cfg.kannel_admin_url,
+        "smsbox": cfg.kannel_sendsms_url,
+        "fakesmsc": f"127.0.0.1:{cfg.kannel_smsc_port}",
+        "prometheus": cfg.prometheus_url,
+    }
+    result: dict[str, ComponentStatus] = {}
+    for name, url in urls.items():
+        pid = postgres.running_pid(cfg) if name == "postgres" else procs.running(cfg, name)
+        result[name] = ComponentStatus(name, pid is not None, pid, url)
+    for name in SERVICES:
+        pids = services.service_pids(cfg, name)
+        pid = pids[0] if pids else None
+        result[name] = ComponentStatus(name, pid is not None, pid, cfg.service_url(name))
+    return result
