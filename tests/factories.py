@@ -14,7 +14,9 @@ def patient(n: int = 1, **over: Any) -> dict[str, Any]:
     return {"patient_id": f"P{n:06d}", "name": "张三", "phone": "13800138000", **over}
 
 
-def envelope(type_: str, data: dict[str, Any], *, subject: str, event_id: str | None = None) -> dict[str, Any]:
+def envelope(
+    type_: str, data: dict[str, Any], *, subject: str, event_id: str | None = None
+) -> dict[str, Any]:
     return {
         "specversion": "1.0",
         "id": event_id or str(uuid.uuid4()),

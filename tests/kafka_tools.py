@@ -31,7 +31,7 @@ async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any]]
     try:
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
@@ -60,7 +60,9 @@ def json_values(records: list[ConsumerRecord[Any, Any]]) -> list[dict[str, Any]]
     return out
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 60, interval: float = 0.5) -> Any:
+async def eventually(
+    check: Callable[[], Any], *, timeout: float = 60, interval: float = 0.5
+) -> Any:
     """Poll an async or sync `check` until it returns a truthy value; fail after `timeout`."""
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -11,7 +11,7 @@ import hmac
 import json
 from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -41,15 +41,21 @@ class Principal(BaseModel):
 # Documented in the README; refused when ENV=production.
 DEV_TOKENS: dict[str, Principal] = {
     "dev-integration-token": Principal(role=Role.INTEGRATION, name="HIS integration"),
-    "dev-agent-token": Principal(role=Role.AGENT, staff_id="S-AGENT-01", department="CS", name="客服 王芳"),
-    "dev-doctor-token": Principal(role=Role.DOCTOR, staff_id="S-DOC-01", department="CARD", name="医生 李明"),
+    "dev-agent-token": Principal(
+        role=Role.AGENT, staff_id="S-AGENT-01", department="CS", name="客服 王芳"
+    ),
+    "dev-doctor-token": Principal(
+        role=Role.DOCTOR, staff_id="S-DOC-01", department="CARD", name="医生 李明"
+    ),
     "dev-supervisor-token": Principal(
         role=Role.SUPERVISOR, staff_id="S-SUP-01", department="CS", name="客服主管 张伟"
     ),
     "dev-admin-token": Principal(role=Role.ADMIN, staff_id="S-ADMIN-01", name="运营部 陈静"),
 }
 
-DEV_TOKEN_ENV_NAMES: dict[Role, str] = {p.role: f"TOKEN_{p.role.value.upper()}" for p in DEV_TOKENS.values()}
+DEV_TOKEN_ENV_NAMES: dict[Role, str] = {
+    p.role: f"TOKEN_{p.role.value.upper()}" for p in DEV_TOKENS.values()
+}
 
 
 class DevelopmentTokenInProduction(RuntimeError):
@@ -91,9 +97,12 @@ class TokenAuth:
 
     def require(self, *roles: Role) -> Callable[..., Any]:
         allowed: Iterable[Role] = roles
+        bearer = Depends(self._bearer)
 
+        # No `Annotated[..., Depends(self._bearer)]` here: with postponed annotations FastAPI
+        # cannot resolve `self` and would expect `credentials` as a query parameter.
         async def dependency(
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(self._bearer)],
+            credentials: HTTPAuthorizationCredentials | None = bearer,
         ) -> Principal:
             if credentials is None:
                 raise HTTPException(

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
 from hospital_shared.codec import InvalidEvent, Rejection, decode
@@ -31,6 +32,9 @@ from hospital_shared.events import CloudEvent
 from hospital_shared.topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)
+
+# Failures worth waiting out: the database or the broker is away for now.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaError)
 
 EVENTS_PROCESSED = Counter(
     "hospital_events_processed_total", "Events handled", ["service", "topic", "result"]
@@ -41,8 +45,12 @@ EVENT_DELAY = Histogram(
     ["service", "topic"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
-RETRIES = Counter("hospital_consumer_retries_total", "Batches retried after a transient error", ["service"])
-CONSUMER_LAG = Gauge("hospital_consumer_lag", "Records waiting per topic and group", ["topic", "group"])
+RETRIES = Counter(
+    "hospital_consumer_retries_total", "Batches retried after a transient error", ["service"]
+)
+CONSUMER_LAG = Gauge(
+    "hospital_consumer_lag", "Records waiting per topic and group", ["topic", "group"]
+)
 
 # handle(conn, event) runs inside the batch's transaction; it writes state and outbox rows.
 EventHandler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
@@ -111,7 +119,7 @@ class ReliableConsumer:
                 item.attempts += 1
                 try:
                     await self.handle(conn, item.event)
-                except TRANSIENT_DB_ERRORS:
+                except TRANSIENT_ERRORS:
                     raise
                 except Exception as exc:
                     raise _HandlerFailed(item, exc) from exc
@@ -147,7 +155,7 @@ class ReliableConsumer:
                 await attempt()
                 self.healthy = True
                 return
-            except TRANSIENT_DB_ERRORS as exc:
+            except TRANSIENT_ERRORS as exc:
                 tries += 1
                 self.healthy = False
                 RETRIES.labels(self.service).inc()

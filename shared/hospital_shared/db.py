@@ -85,7 +85,9 @@ async def migrate(conn: asyncpg.Connection, *, schema: str, folders: dict[str, P
     return applied
 
 
-async def create_pool(dsn: str, *, schema: str, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, schema: str, min_size: int = 1, max_size: int = 5
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,

@@ -125,7 +125,9 @@ class ComplaintSubmitted(Contract):
     patient: Patient | None = None
     department: Department | None = None
     category: str | None = None
-    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
+    ]
     submitted_at: AwareDatetime
 
 
@@ -211,4 +213,4 @@ def make_event(
     }
     if event_id:
         fields["id"] = event_id
-    return CloudEvent[type(data)](**fields)  # type: ignore[valid-type,misc]
+    return CloudEvent[type(data)](**fields)  # type: ignore[valid-type,misc,operator]

@@ -14,7 +14,9 @@ from typing import Any
 
 import structlog
 
-SENSITIVE_KEYS = frozenset({"name", "patient_name", "phone", "mobile", "to", "recipient", "id_card"})
+SENSITIVE_KEYS = frozenset(
+    {"name", "patient_name", "phone", "mobile", "to", "recipient", "id_card"}
+)
 _PHONE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 
 
@@ -44,7 +46,9 @@ def _mask_value(key: str, value: Any) -> Any:
     return mask_phone(value)
 
 
-def mask_sensitive(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def mask_sensitive(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
         event_dict[key] = _mask_value(key, value)
     return event_dict

@@ -31,7 +31,9 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_PENDING = Gauge("hospital_outbox_pending", "Outbox events not yet published", ["service"])
 
 
-async def add_to_outbox(conn: asyncpg.Connection, event: CloudEvent[Any], *, topic: str, key: str) -> None:
+async def add_to_outbox(
+    conn: asyncpg.Connection, event: CloudEvent[Any], *, topic: str, key: str
+) -> None:
     """Queue `event` for publishing; call inside the transaction that changes the state."""
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)"
@@ -112,7 +114,7 @@ class OutboxRelay:
                 try:
                     channel = await conn.fetchval("SELECT current_schema() || '_outbox'")
                     await conn.add_listener(channel, lambda *_: self._wake.set())
-                    while not conn.is_closed():
+                    while not conn.is_closed():  # noqa: ASYNC110 (asyncpg offers no close event)
                         await asyncio.sleep(1)
                 finally:
                     with contextlib.suppress(Exception):
@@ -137,7 +139,9 @@ class OutboxRelay:
                     raise
                 except Exception as exc:  # database or broker away: back off, keep the rows
                     self.healthy = False
-                    log.warning("outbox relay failed, will retry", error=repr(exc), backoff_s=backoff)
+                    log.warning(
+                        "outbox relay failed, will retry", error=repr(exc), backoff_s=backoff
+                    )
                     sent = 0
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)

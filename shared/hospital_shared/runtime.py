@@ -52,7 +52,9 @@ class _AssignmentTracker(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, *, migrations: Path, version: str = "0.1.0") -> None:
+    def __init__(
+        self, settings: ServiceSettings, *, migrations: Path, version: str = "0.1.0"
+    ) -> None:
         self.settings = settings
         self.name = settings.service_name
         self.migrations = migrations
@@ -84,7 +86,9 @@ class ServiceRuntime:
         tracker = _AssignmentTracker()
         self._trackers.append(tracker)
 
-        async def dead_letter(topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        async def dead_letter(
+            topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+        ) -> None:
             assert self.producer is not None
             await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
@@ -205,7 +209,9 @@ class ServiceRuntime:
                         high = consumer.highwater(tp)
                         pos = await consumer.position(tp)
                         if high is not None:
-                            lag_by_topic[tp.topic] = lag_by_topic.get(tp.topic, 0) + max(0, high - pos)
+                            lag_by_topic[tp.topic] = lag_by_topic.get(tp.topic, 0) + max(
+                                0, high - pos
+                            )
                 for topic, lag in lag_by_topic.items():
                     CONSUMER_LAG.labels(topic, group).set(lag)
 

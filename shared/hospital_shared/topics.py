@@ -40,5 +40,7 @@ def all_topics() -> list[TopicSpec]:
     """Every topic the platform needs, with its partition count, for creating them up front."""
     specs = [TopicSpec(t, INPUT_PARTITIONS) for t in INPUT_TOPICS]
     specs += [TopicSpec(t, SERVICE_PARTITIONS) for t in SERVICE_TOPICS]
-    specs += [TopicSpec(dead_letter_topic(t), DLQ_PARTITIONS) for t in INPUT_TOPICS + SERVICE_TOPICS]
+    specs += [
+        TopicSpec(dead_letter_topic(t), DLQ_PARTITIONS) for t in INPUT_TOPICS + SERVICE_TOPICS
+    ]
     return specs

@@ -107,7 +107,9 @@ async def test_kill_after_db_commit_before_offset_commit_redelivers_without_dupl
     assert len(await planned_events_for(bootstrap, ids)) == 5
 
 
-async def test_kill_between_db_commit_and_publish_publishes_exactly_once(followup, stack_env) -> None:  # type: ignore[no-untyped-def]
+async def test_kill_between_db_commit_and_publish_publishes_exactly_once(
+    followup, stack_env
+) -> None:  # type: ignore[no-untyped-def]
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     followup.stop()
     followup.start(HOSPITAL_FAILPOINTS="outbox.before_publish=kill")
@@ -124,7 +126,9 @@ async def test_kill_between_db_commit_and_publish_publishes_exactly_once(followu
     assert len(await planned_events_for(bootstrap, ids)) == 1
 
 
-async def test_invalid_messages_are_dead_lettered_and_the_rest_processed(followup, stack_env) -> None:  # type: ignore[no-untyped-def]
+async def test_invalid_messages_are_dead_lettered_and_the_rest_processed(
+    followup, stack_env
+) -> None:  # type: ignore[no-untyped-def]
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     good = unique_discharges(3)
     marker = uuid.uuid4().hex
