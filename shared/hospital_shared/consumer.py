@@ -172,6 +172,7 @@ class ReliableConsumer:
             ("dlq-error-kind", rejection.kind.value.encode()),
             ("dlq-reason", rejection.reason.encode()),
             ("dlq-attempts", str(attempts).encode()),
+            ("dlq-service", self.service.encode()),
             ("dlq-handler", self.handler_name.encode()),
             ("dlq-original-topic", record.topic.encode()),
             ("dlq-original-partition", str(record.partition).encode()),

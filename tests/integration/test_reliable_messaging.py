@@ -45,7 +45,11 @@ async def tasks_for(dsn: str, admission_ids: list[str]) -> list[asyncpg.Record]:
 async def planned_events_for(bootstrap: str, admission_ids: list[str]) -> list[dict[str, Any]]:
     wanted = {f"FU-{a}" for a in admission_ids}
     events = json_values(await read_all(bootstrap, topics.FOLLOWUP_TASKS))
-    return [e for e in events if e.get("data", {}).get("task_id") in wanted]
+    return [
+        e
+        for e in events
+        if e.get("type") == "followup.task_planned" and e.get("data", {}).get("task_id") in wanted
+    ]
 
 
 def admission_ids(events: list[dict[str, Any]]) -> list[str]:
@@ -155,8 +159,9 @@ async def test_invalid_messages_are_dead_lettered_and_the_rest_processed(
     async def dead_letters() -> dict[str, dict[str, str]] | None:
         found = {}
         for r in await read_all(bootstrap, topics.dead_letter_topic(topics.DISCHARGES)):
-            if marker.encode() in (r.value or b""):
-                found[r.value.decode(errors="replace")] = {k: v.decode() for k, v in r.headers}
+            headers = {k: v.decode() for k, v in r.headers}
+            if marker.encode() in (r.value or b"") and headers.get("dlq-service") == "followup":
+                found[r.value.decode(errors="replace")] = headers
         return found if len(found) == 3 else None
 
     found = await eventually(dead_letters, timeout=30)
@@ -165,8 +170,8 @@ async def test_invalid_messages_are_dead_lettered_and_the_rest_processed(
     assert by_kind["malformed_json"][0] == malformed.decode()  # the original bytes
     assert "data.discharged_at" in by_kind["schema_violation"][1]["dlq-reason"]
     assert "patient.teleported" in by_kind["unknown_type"][1]["dlq-reason"]
-    assert all(h["dlq-attempts"] == "1" for _, h in found.values())
-    assert all(h["dlq-original-topic"] == topics.DISCHARGES for _, h in found.values())
+    assert all(h["dlq-attempts"] == "1" for h in found.values())
+    assert all(h["dlq-original-topic"] == topics.DISCHARGES for h in found.values())
 
 
 async def test_postgres_restart_mid_stream_loses_nothing(followup, stack_config, stack_env) -> None:  # type: ignore[no-untyped-def]
