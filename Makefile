@@ -33,9 +33,10 @@ format: setup
 	@$(UV) run ruff format .
 	@$(UV) run ruff check --fix .
 
-docs: setup  ## regenerate docs/events (JSON Schemas) and docs/asyncapi
+docs: setup  ## regenerate docs/events (JSON Schemas), docs/asyncapi and docs/configuration.md
 	@$(UV) run python -m hospital_shared.schemas
 	@$(UV) run python -m hospital_shared.asyncapi_export $(SERVICES)
+	@$(UV) run python -m hospital_shared.config_docs $(SERVICES)
 
 bench: setup  ## benchmarks: see issue "simulator and benchmarks"
 	@echo "make bench: the simulator and benchmarks are not built yet (issue 8)" >&2; exit 1

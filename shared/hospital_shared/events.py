@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 from hospital_shared import topics
 
@@ -141,8 +141,10 @@ class CloudEvent(BaseModel, Generic[DataT]):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    specversion: Literal["1.0"] = "1.0"
-    id: NonEmpty = Field(default_factory=lambda: str(uuid.uuid4()))
+    # `id` and `specversion` are required, as CloudEvents says: an event without an id could
+    # not be recognised when it is delivered again.
+    specversion: Literal["1.0"]
+    id: NonEmpty
     source: NonEmpty
     type: NonEmpty
     time: AwareDatetime
@@ -204,6 +206,8 @@ def make_event(
     if not isinstance(data, expected):
         raise TypeError(f"{type_} carries {expected.__name__}, not {type(data).__name__}")
     fields: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id or str(uuid.uuid4()),
         "source": source,
         "type": type_,
         "time": time,
@@ -211,6 +215,4 @@ def make_event(
         "data": data,
         "correlationid": correlation_id,
     }
-    if event_id:
-        fields["id"] = event_id
     return CloudEvent[type(data)](**fields)  # type: ignore[valid-type,misc,operator]

@@ -1,0 +1,359 @@
+"""docker-compose.yml and deploy/ checked against the code, without Docker: service commands
+and ports, the variables each service is given, Kafka/PostgreSQL/Kannel wiring, Prometheus
+targets, Grafana provisioning and the topics kafka-init creates."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from hospital_shared.config_docs import env_prefix, env_vars, settings_class
+from hospital_shared.topics import all_topics
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+SERVICES = ("registration", "followup", "complaints", "notifications", "metrics")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    return doc
+
+
+def _service(compose: dict[str, Any], name: str) -> dict[str, Any]:
+    assert name in compose["services"], f"docker-compose.yml has no service {name!r}"
+    svc: dict[str, Any] = compose["services"][name]
+    return svc
+
+
+def _env(compose: dict[str, Any], name: str) -> dict[str, str]:
+    env = _service(compose, name).get("environment") or {}
+    assert isinstance(env, dict), f"{name}: write environment as a mapping"
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _published(compose: dict[str, Any], name: str) -> dict[int, int]:
+    """container port -> host port."""
+    ports: dict[int, int] = {}
+    for entry in _service(compose, name).get("ports", []):
+        if isinstance(entry, dict):
+            ports[int(entry["target"])] = int(entry["published"])
+        else:
+            *_, host, container = str(entry).split(":")
+            ports[int(container)] = int(host)
+    return ports
+
+
+def _clean_env(monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings]) -> None:
+    names = {v.name for v in env_vars(cls)}
+    prefix = env_prefix(cls)
+    for key in list(os.environ):
+        if key.upper() in names or key.upper().startswith(prefix):
+            monkeypatch.delenv(key)
+
+
+def _kannel_groups() -> list[dict[str, str]]:
+    groups: list[dict[str, str]] = []
+    for raw in (DEPLOY / "kannel" / "kannel.conf").read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = (part.strip() for part in line.partition("="))
+        if key == "group":
+            groups.append({})
+        groups[-1][key] = value.strip('"')
+    return groups
+
+
+def _kannel_group(name: str) -> dict[str, str]:
+    found = [g for g in _kannel_groups() if g["group"] == name]
+    assert found, f"kannel.conf has no group {name!r}"
+    return found[0]
+
+
+# --- the five services ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_runs_its_module(compose: dict[str, Any], name: str) -> None:
+    svc = _service(compose, name)
+    assert svc["command"] == ["python", "-m", name]
+    assert svc["build"]["context"] == "."
+    assert (ROOT / svc["build"].get("dockerfile", "Dockerfile")).is_file()
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_published_port_is_the_default_http_port(
+    compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cls = settings_class(name)
+    _clean_env(monkeypatch, cls)
+    port = cls().http_port  # type: ignore[attr-defined]
+    assert port == cls.default_http_port  # type: ignore[attr-defined]
+    assert _published(compose, name).get(port) == port, f"{name} must publish {port}:{port}"
+    assert _env(compose, name).get(f"{env_prefix(cls)}HTTP_PORT") == str(port)
+    probe = " ".join(_service(compose, name)["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/readyz" in probe, f"{name}'s healthcheck must probe /readyz"
+
+
+def test_registration_publishes_its_mllp_port(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cls = settings_class("registration")
+    _clean_env(monkeypatch, cls)
+    mllp_port = cls().mllp_port  # type: ignore[attr-defined]
+    assert _published(compose, "registration").get(mllp_port) == mllp_port
+    assert _env(compose, "registration").get("REGISTRATION_MLLP_PORT") == str(mllp_port)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_required_setting_is_given(compose: dict[str, Any], name: str) -> None:
+    env = _env(compose, name)
+    missing = [v.name for v in env_vars(settings_class(name)) if v.required and v.name not in env]
+    assert not missing, f"{name} needs {missing}"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_no_setting_keeps_a_loopback_default(compose: dict[str, Any], name: str) -> None:
+    """Inside a container 127.0.0.1 is the container itself: every address must be overridden."""
+    env = _env(compose, name)
+    for v in env_vars(settings_class(name)):
+        if isinstance(v.default, str) and any(lo in v.default for lo in LOOPBACK):
+            assert v.name in env, f"{name}: {v.name} defaults to {v.default!r}; set it"
+            assert not any(lo in env[v.name] for lo in LOOPBACK), f"{name}: {v.name}={env[v.name]}"
+    prefix = env_prefix(settings_class(name))
+    assert env[f"{prefix}HTTP_HOST"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_given_variable_is_read(compose: dict[str, Any], name: str) -> None:
+    known = {v.name for v in env_vars(settings_class(name))}
+    unknown = sorted(set(_env(compose, name)) - known)
+    assert not unknown, f"{name} does not read {unknown} (typo?)"
+
+
+def _other_value(default: Any) -> str:
+    """An environment value that differs from `default` (or that the field rejects)."""
+    if isinstance(default, bool):
+        return "false" if default else "true"
+    if isinstance(default, int | float):
+        return str(default + 1)
+    if isinstance(default, list | tuple):
+        return "[]" if default else '["sentinel"]'
+    if isinstance(default, dict):
+        return "{}" if default else '{"sentinel": null}'
+    return "sentinel"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_variable_names_are_the_ones_settings_read(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each name env_vars() computes (and the tests above trust) reaches its field: setting it
+    changes the field, or fails validation at that field."""
+    cls = settings_class(name)
+    _clean_env(monkeypatch, cls)
+    baseline = cls()
+    for v in env_vars(cls):
+        with monkeypatch.context() as m:
+            m.setenv(v.name, _other_value(getattr(baseline, v.field)))
+            try:
+                changed = getattr(cls(), v.field) != getattr(baseline, v.field)
+            except ValidationError as exc:
+                where = {str(e["loc"][0]).upper() for e in exc.errors() if e["loc"]}
+                changed = bool(where & {v.field.upper(), v.name})
+            assert changed, f"{name}: {v.name} does not reach {v.field}"
+
+
+def test_shared_environment_is_one_anchor() -> None:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert "x-service-env: &service-env" in text
+    for name in SERVICES:
+        block = text.split(f"\n  {name}:\n", 1)[1].split("\n\n", 1)[0]
+        assert "<<: *service-env" in block, f"{name} must merge *service-env"
+
+
+# --- infrastructure ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_services_wait_for_healthy_kafka_and_postgres(compose: dict[str, Any], name: str) -> None:
+    deps = _service(compose, name)["depends_on"]
+    assert deps["kafka"]["condition"] == "service_healthy"
+    assert deps["postgres"]["condition"] == "service_healthy"
+    assert deps["kafka-init"]["condition"] == "service_completed_successfully"
+    for infra in ("kafka", "postgres"):
+        assert _service(compose, infra).get("healthcheck"), f"{infra} needs a healthcheck"
+
+
+def _kafka_listeners(compose: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    env = _env(compose, "kafka")
+
+    def parse(value: str) -> dict[str, str]:
+        return dict(item.split("://", 1) for item in value.split(","))
+
+    return parse(env["KAFKA_LISTENERS"]), parse(env["KAFKA_ADVERTISED_LISTENERS"])
+
+
+def test_kafka_bootstrap_points_at_the_kafka_service(compose: dict[str, Any]) -> None:
+    listeners, advertised = _kafka_listeners(compose)
+    internal = [(name, addr) for name, addr in advertised.items() if addr.split(":")[0] == "kafka"]
+    assert len(internal) == 1, "one listener must be advertised as kafka:<port>"
+    listener, address = internal[0]
+    assert listeners[listener].rsplit(":", 1)[1] == address.rsplit(":", 1)[1]
+    for name in SERVICES:
+        assert _env(compose, name)["KAFKA_BOOTSTRAP_SERVERS"] == address
+    assert _env(compose, "kafka-init")["BOOTSTRAP_SERVERS"] == address
+    assert _service(compose, "kafka")["image"].startswith("apache/kafka:")
+    # the host reaches the listener advertised for it through the published port 9092
+    host_port = _published(compose, "kafka")
+    host_listeners = [n for n, a in advertised.items() if a.split(":")[0] in LOOPBACK]
+    assert len(host_listeners) == 1
+    target = int(listeners[host_listeners[0]].rsplit(":", 1)[1])
+    assert host_port.get(target) == int(advertised[host_listeners[0]].rsplit(":", 1)[1]) == 9092
+
+
+def test_database_url_points_at_the_postgres_service(compose: dict[str, Any]) -> None:
+    pg = _env(compose, "postgres")
+    for name in SERVICES:
+        url = urlsplit(_env(compose, name)["DATABASE_URL"])
+        assert url.scheme in ("postgresql", "postgres")
+        assert (url.hostname, url.port or 5432) == ("postgres", 5432)
+        assert url.username == pg["POSTGRES_USER"]
+        assert url.password == pg["POSTGRES_PASSWORD"]
+        assert url.path.lstrip("/") == pg["POSTGRES_DB"]
+    assert _service(compose, "postgres")["image"] == "postgres:15"
+    assert "pg_isready" in " ".join(_service(compose, "postgres")["healthcheck"]["test"])
+
+
+def _kafka_init_topics(compose: dict[str, Any]) -> list[tuple[str, int]]:
+    specs = _env(compose, "kafka-init")["TOPICS"].split()
+    return [(spec.rsplit(":", 1)[0], int(spec.rsplit(":", 1)[1])) for spec in specs]
+
+
+def test_kafka_init_topics_are_all_topics(compose: dict[str, Any]) -> None:
+    assert _kafka_init_topics(compose) == [(t.name, t.partitions) for t in all_topics()]
+
+
+def test_kafka_init_script_creates_each_topic(compose: dict[str, Any]) -> None:
+    """Run the script with kafka-topics.sh replaced by echo and read what it would create."""
+    init = _service(compose, "kafka-init")
+    assert init["image"] == _service(compose, "kafka")["image"]
+    script = init["command"][0].replace("$$", "$")
+    assert "/opt/kafka/bin/kafka-topics.sh" in script
+    script = script.replace("/opt/kafka/bin/kafka-topics.sh", "echo")
+    env = {**os.environ, **_env(compose, "kafka-init")}
+    shell, *flags = init["entrypoint"]
+    assert shell.endswith("bash")
+    argv = ["bash", *flags, script]
+    out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
+    created = [
+        (m["topic"], int(m["partitions"]))
+        for m in re.finditer(r"--topic (?P<topic>\S+) --partitions (?P<partitions>\d+)", out)
+    ]
+    assert created == [(t.name, t.partitions) for t in all_topics()]
+    assert out.count("--create --if-not-exists") == len(created)
+
+
+def test_notifications_and_kannel_agree(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _env(compose, "notifications")
+    smsbox = _kannel_group("smsbox")
+    user = _kannel_group("sendsms-user")
+    url = urlsplit(env["NOTIFICATIONS_KANNEL_URL"])
+    assert (url.hostname, url.port, url.path) == (
+        "kannel",
+        int(smsbox["sendsms-port"]),
+        "/cgi-bin/sendsms",
+    )
+    assert env["NOTIFICATIONS_KANNEL_USERNAME"] == user["username"]
+    assert env["NOTIFICATIONS_KANNEL_PASSWORD"] == user["password"]
+    cls = settings_class("notifications")
+    _clean_env(monkeypatch, cls)
+    port = cls().http_port  # type: ignore[attr-defined]
+    assert env["NOTIFICATIONS_PUBLIC_URL"] == f"http://notifications:{port}"
+    inbound = urlsplit(_kannel_group("sms-service")["get-url"])
+    assert (inbound.hostname, inbound.port, inbound.path) == (
+        "notifications",
+        port,
+        "/v1/sms/inbound",
+    )
+    assert (
+        _service(compose, "notifications")["depends_on"]["kannel"]["condition"] == "service_healthy"
+    )
+    kannel = _service(compose, "kannel")
+    assert (ROOT / kannel["build"]["context"] / "Dockerfile").is_file()
+    assert int(smsbox["sendsms-port"]) in _published(compose, "kannel")
+
+
+def test_prometheus_scrapes_every_service(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        if job.get("metrics_path", "/metrics") == "/metrics"
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    for name in SERVICES:
+        cls = settings_class(name)
+        _clean_env(monkeypatch, cls)
+        assert f"{name}:{cls().http_port}" in targets  # type: ignore[attr-defined]
+    mounts = _service(compose, "prometheus")["volumes"]
+    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts
+    assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in mounts
+    globs = config.get("rule_files", [])
+    for rule_file in (DEPLOY / "prometheus" / "rules").iterdir():
+        if rule_file.name != "README.md":
+            assert any(Path("/etc/prometheus/rules", rule_file.name).match(g) for g in globs), (
+                rule_file
+            )
+
+
+def test_grafana_is_provisioned(compose: dict[str, Any]) -> None:
+    grafana = _service(compose, "grafana")
+    assert _published(compose, "grafana").get(3000) == 3000
+    mounts = dict(m.rsplit(":", 1)[0].split(":", 1) for m in grafana["volumes"])
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    datasources = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text(encoding="utf-8")
+    )["datasources"]
+    assert [d["url"] for d in datasources if d["type"] == "prometheus"] == [
+        "http://prometheus:9090"
+    ]
+    assert _published(compose, "prometheus").get(9090) == 9090
+    providers = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/dashboards/dashboards.yml").read_text(encoding="utf-8")
+    )["providers"]
+    assert mounts["./deploy/grafana/dashboards"] == providers[0]["options"]["path"]
+    for dashboard in (DEPLOY / "grafana" / "dashboards").glob("*.json"):
+        assert dashboard.stat().st_size > 0
+
+
+def test_dockerfile_copies_every_workspace_member() -> None:
+    """The dependency layer needs each member's pyproject.toml before `uv sync`."""
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"][
+        "workspace"
+    ]["members"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    for pattern in members:
+        for member in sorted(ROOT.glob(pattern)):
+            if (member / "pyproject.toml").is_file():
+                rel = member.relative_to(ROOT).as_posix()
+                assert f"COPY {rel}/pyproject.toml {rel}/" in dockerfile, rel
+    assert "uv sync --frozen --no-dev" in dockerfile
