@@ -26,7 +26,9 @@ from prometheus_client import REGISTRY
 
 from hospital_shared import db
 from hospital_shared.auth import TokenAuth, load_tokens
+from hospital_shared.codec import EVENT_TYPES
 from hospital_shared.consumer import CONSUMER_LAG, EventHandler, ReliableConsumer
+from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failpoint
 from hospital_shared.health import health_router
 from hospital_shared.logging import configure_logging
@@ -117,12 +119,26 @@ class ServiceRuntime:
             listener=tracker,
             decoder=raw_records,
             title=f"{self.name}.{handler_name}",
+            description=_consumed_types(topics),
         )
         async def on_batch(records: Any, message: KafkaMessage) -> None:
             batch: Sequence[ConsumerRecord[Any, Any]] = records
             await consumer.process_batch(batch)
             failpoint("consumer.before_offset_commit")
             await message.ack()
+
+    def publishes(self, *topics: str) -> None:
+        """Document in AsyncAPI the event types this service publishes (through its outbox) on
+        `topics`: one publisher entry per CloudEvents type, with its payload schema."""
+        for event_type in EVENT_TYPES.values():
+            if event_type.topic in topics:
+                self.broker.publisher(
+                    event_type.topic,
+                    title=f"{event_type.topic}:{event_type.type}",
+                    description=f"CloudEvents type `{event_type.type}`, key = patient id, "
+                    "published through the transactional outbox",
+                    schema=CloudEvent[event_type.model],  # type: ignore[name-defined]
+                )
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -250,6 +266,15 @@ class ServiceRuntime:
             app.include_router(router)
         app.state.runtime = self
         return app
+
+
+def _consumed_types(topics: Sequence[str]) -> str:
+    names = sorted(t.type for t in EVENT_TYPES.values() if t.topic in topics)
+    return (
+        "Consumes CloudEvents (structured JSON) of types: "
+        + ", ".join(f"`{n}`" for n in names)
+        + ". Invalid events go to `<topic>.dlq` with the reason."
+    )
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
