@@ -20,7 +20,7 @@ def _shared(name: str, default: Any, description: str) -> Any:
 class ServiceSettings(BaseSettings):
     """What every service needs. Subclasses set `service_name` and their env prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore")
 
     service_name: ClassVar[str] = "service"
     default_http_port: ClassVar[int] = 8000

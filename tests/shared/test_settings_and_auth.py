@@ -1,0 +1,33 @@
+import pytest
+
+from hospital_shared.auth import DEV_TOKENS, DevelopmentTokenInProduction, Role, load_tokens
+from hospital_shared.settings import service_settings_class
+
+
+def test_shared_settings_are_unprefixed_and_service_settings_prefixed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    settings_class = service_settings_class("followup", 8002)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("FOLLOWUP_KAFKA_BOOTSTRAP_SERVERS", "wrong:1")
+    monkeypatch.setenv("FOLLOWUP_HTTP_PORT", "9002")
+    monkeypatch.setenv("COMPLAINTS_HTTP_PORT", "9003")
+    settings = settings_class()
+    assert settings.kafka_bootstrap_servers == "kafka:9092"
+    assert settings.http_port == 9002
+    assert settings.consumer_group == "followup"
+    assert service_settings_class("complaints", 8003)().http_port == 9003
+
+
+def test_development_tokens_work_outside_production() -> None:
+    tokens = load_tokens(None, env="development")
+    assert tokens["dev-supervisor-token"].role is Role.SUPERVISOR
+    assert tokens["dev-supervisor-token"].staff_id == "S-SUP-01"
+
+
+def test_production_refuses_development_tokens() -> None:
+    with pytest.raises(DevelopmentTokenInProduction):
+        load_tokens(None, env="production")
+    leaked = '{"dev-admin-token": {"role": "admin"}, "s3cret-long-token": {"role": "agent"}}'
+    with pytest.raises(DevelopmentTokenInProduction):
+        load_tokens(leaked, env="production")
+    ok = load_tokens('{"s3cret-long-token": {"role": "agent", "staff_id": "S9"}}', env="production")
+    assert set(ok) == {"s3cret-long-token"} and not set(ok) & set(DEV_TOKENS)
