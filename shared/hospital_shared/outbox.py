@@ -46,6 +46,25 @@ async def add_to_outbox(
     await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
 
 
+async def add_many_to_outbox(
+    conn: asyncpg.Connection, entries: Sequence[tuple[CloudEvent[Any], str, str]]
+) -> None:
+    """`add_to_outbox` for many `(event, topic, key)` at once, in order: two round trips."""
+    if not entries:
+        return
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, payload)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
+        " WITH ORDINALITY AS e(event_id, topic, key, payload, n) ORDER BY n"
+        " ON CONFLICT (event_id) DO NOTHING",
+        [event.id for event, _, _ in entries],
+        [topic for _, topic, _ in entries],
+        [key for _, _, key in entries],
+        [encode(event) for event, _, _ in entries],
+    )
+    await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
+
+
 # publish(records) sends (topic, key, payload) records and returns when Kafka acked them all.
 PublishBatch = Callable[[Sequence[tuple[str, str | None, bytes]]], Awaitable[None]]
 
@@ -108,15 +127,21 @@ class OutboxRelay:
 
     async def _listen(self) -> None:
         """Wake the relay as soon as a transaction that wrote to the outbox commits."""
+
+        def wake(*_: object) -> None:
+            self._wake.set()
+
         while True:
             try:
                 conn: asyncpg.Connection = await self._pool.acquire()
+                channel = await conn.fetchval("SELECT current_schema() || '_outbox'")
                 try:
-                    channel = await conn.fetchval("SELECT current_schema() || '_outbox'")
-                    await conn.add_listener(channel, lambda *_: self._wake.set())
+                    await conn.add_listener(channel, wake)
                     while not conn.is_closed():  # noqa: ASYNC110 (asyncpg offers no close event)
                         await asyncio.sleep(1)
                 finally:
+                    with contextlib.suppress(Exception):
+                        await conn.remove_listener(channel, wake)
                     with contextlib.suppress(Exception):
                         await self._pool.release(conn)
             except TRANSIENT_DB_ERRORS:
