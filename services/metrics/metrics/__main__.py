@@ -1,7 +1,6 @@
 """`python -m metrics`: run the metrics service."""
 
 from hospital_shared.runtime import serve
-
 from metrics.app import create_app
 from metrics.settings import Settings
 

@@ -1,16 +1,55 @@
-"""Wiring of the metrics service: runtime, consumers, HTTP routes."""
+"""Wiring of the metrics service: runtime, one consumer per topic, live metrics, KPI routes."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from hospital_shared.runtime import ServiceRuntime
+from fastapi import FastAPI
 
+from hospital_shared import topics
+from hospital_shared.events import topic_for
+from hospital_shared.runtime import ServiceRuntime
+from metrics.api import kpi_router
+from metrics.handlers import make_handler
+from metrics.live import LiveMetrics, install_collector
 from metrics.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
+# handler name (and consumer group suffix) -> topic. One consumer per topic, so a backlog on
+# one topic does not hold back the others, and lag is seen per topic.
+CONSUMED: dict[str, str] = {
+    "registrations": topics.REGISTRATIONS,
+    "discharges": topics.DISCHARGES,
+    "complaints_in": topics.COMPLAINTS_IN,
+    "followup_tasks": topics.FOLLOWUP_TASKS,
+    "complaint_cases": topics.COMPLAINT_CASES,
+    "notifications": topics.NOTIFICATIONS,
+}
 
-def create_app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    runtime = ServiceRuntime(settings or Settings(), migrations=MIGRATIONS)
-    return runtime.http_app()
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    handle = make_handler(settings, topic_for)
+    for handler_name, topic in CONSUMED.items():
+        runtime.consume(topic, handler_name=handler_name, handle=handle)
+    live = LiveMetrics(settings, install_collector())
+    app = runtime.http_app(kpi_router(runtime.auth, settings), title="metrics service")
+
+    runtime_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with runtime_lifespan(a):
+            assert runtime.pool is not None
+            await live.start(runtime.pool)
+            try:
+                yield
+            finally:
+                await live.stop()
+
+    app.router.lifespan_context = lifespan
+    return app

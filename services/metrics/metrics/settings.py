@@ -1,11 +1,67 @@
-"""Settings of the metrics service: shared variables plus `METRICS_*` ones."""
+"""Settings of the metrics service: shared variables plus `METRICS_*` ones.
+
+KPI targets default to the hospitals' own numbers (../shared/DOMAIN.md); override any of
+them with `METRICS_KPI_TARGETS='{"satisfaction_rate": 0.9}'` (the others keep their
+defaults). A target of `null` means "measured, no target".
+"""
 
 from __future__ import annotations
+
+from pydantic import Field
 
 from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("metrics", 8005)
 
+# KPI key -> target share (0..1). Whether it is a floor or a ceiling is part of the KPI.
+DOMAIN_TARGETS: dict[str, float | None] = {
+    "followup_inpatient_rate": 0.95,
+    "followup_outpatient_rate": 0.20,
+    "followup_first_visit_rate": 0.60,
+    "satisfaction_rate": 0.95,
+    "registration_dissatisfaction_rate": 0.02,
+    "survey_coverage_rate": 0.50,
+    "complaint_first_response_rate": 1.0,
+    "complaint_fact_finding_rate": 1.0,
+    "complaint_handling_satisfaction_rate": 0.98,
+    "no_show_rate": None,
+    "sms_delivery_rate": None,
+}
+
+COMPLAINT_CATEGORIES: list[str] = [
+    "staff_attitude",
+    "waiting_time",
+    "billing",
+    "report_error",
+    "medical_quality",
+    "environment",
+    "imaging_dispute",
+    "other",
+]
+
 
 class Settings(_Base):  # type: ignore[misc,valid-type]
-    pass
+    kpi_targets: dict[str, float | None] = Field(
+        default_factory=dict, description="KPI target overrides, merged over DOMAIN_TARGETS"
+    )
+    # Seconds between two reads of the counter totals and gauges from the store.
+    store_refresh_interval_s: float = 2.0
+    # The KPI gauges (for alerts and the overview dashboard) cover the cohort of the
+    # `kpi_window_days` local days that ended `kpi_window_offset_days` ago, so calls still
+    # within their due time do not count as misses.
+    kpi_window_days: int = 7
+    kpi_window_offset_days: int = 3
+    kpi_refresh_interval_s: float = 30.0
+    # Seconds between two reads of every consumer group's committed offsets from Kafka.
+    group_lag_interval_s: float = 15.0
+    # Discharges that are not followed up by a call and leave the inpatient cohort.
+    followup_excluded_dispositions: list[str] = Field(default_factory=lambda: ["deceased"])
+    # Used only when a case event carries no due time of its own.
+    complaint_first_response_hours: float = 24.0
+    complaint_categories: list[str] = Field(default_factory=lambda: list(COMPLAINT_CATEGORIES))
+    # Satisfaction answers about registration: this aspect, or outpatient calls when the
+    # follow-up service records a single overall answer.
+    registration_aspect: str = "registration"
+
+    def effective_targets(self) -> dict[str, float | None]:
+        return {**DOMAIN_TARGETS, **self.kpi_targets}

@@ -1,7 +1,6 @@
 """`python -m registration`: run the registration service."""
 
 from hospital_shared.runtime import serve
-
 from registration.app import create_app
 from registration.settings import Settings
 

@@ -1,16 +1,72 @@
-"""Wiring of the registration service: runtime, consumers, HTTP routes."""
+"""Wiring of the registration service: runtime, REST ingest, and the MLLP listener, which runs
+in the same process, started and stopped by the HTTP app's lifespan."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from pathlib import Path
 
-from hospital_shared.runtime import ServiceRuntime
+from fastapi import FastAPI
 
+from hospital_shared.runtime import ServiceRuntime
+from registration.api import ingest_router
+from registration.handlers import Hl7Handler, options_from
+from registration.ingest import Hl7Control, Ingested, ingest
+from registration.intake import Intake
+from registration.mllp import MllpServer, tls_context
+from registration.phones import normalise_phone
 from registration.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def create_app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    runtime = ServiceRuntime(settings or Settings(), migrations=MIGRATIONS)
-    return runtime.http_app()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    app = runtime.http_app(ingest_router(runtime, settings), title="registration service")
+    if settings.mllp_enabled:
+        _run_mllp_with(app, runtime, settings)
+    return app
+
+
+def _run_mllp_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) -> None:
+    normalise = partial(
+        normalise_phone, region=settings.default_phone_region, mobile_only=settings.mobile_only
+    )
+
+    async def take(intakes: Sequence[Intake], control: Hl7Control) -> Ingested:
+        assert runtime.pool is not None
+        return await ingest(runtime.pool, intakes, normalise=normalise, channel="hl7", hl7=control)
+
+    handler = Hl7Handler(
+        take,
+        options=options_from(settings),
+        default_charset=settings.hl7_default_charset,
+        us=(settings.hl7_receiving_application, settings.hl7_receiving_facility),
+    )
+    server = MllpServer(
+        handler,
+        host=settings.mllp_host,
+        port=settings.mllp_port,
+        allowed=settings.allowed_networks(),
+        ssl_context=tls_context(settings.mllp_tls_cert, settings.mllp_tls_key),
+        max_message_bytes=settings.mllp_max_message_bytes,
+        idle_timeout_s=settings.mllp_idle_timeout_s,
+    )
+    runtime_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        # The runtime first (database pool, migrations, outbox relay), then the listener:
+        # no message is acknowledged before it can be stored.
+        async with runtime_lifespan(app_):
+            await server.start()
+            try:
+                yield
+            finally:
+                await server.stop()
+
+    app.router.lifespan_context = lifespan
+    app.state.mllp = server

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("registration", 8001)
 
 
 class Settings(_Base):  # type: ignore[misc,valid-type]
+    # --- HL7 v2 over MLLP ------------------------------------------------------------
+    mllp_enabled: bool = True
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
-    mllp_allowed_sources: str = ""  # comma-separated addresses; empty allows all
+    mllp_allowed_sources: str = ""  # comma-separated addresses or networks; empty allows all
     mllp_tls_cert: str | None = None
     mllp_tls_key: str | None = None
+    mllp_max_message_bytes: int = 1_048_576
+    mllp_idle_timeout_s: float = 300.0
+    # MSH-18 empty: the HL7 default is ASCII; Chinese HIS often send UTF-8 or GB18030 anyway.
+    hl7_default_charset: str = "utf-8"
+    hl7_receiving_application: str = "HOSPITAL-OPS"
+    hl7_receiving_facility: str = "REGISTRATION"
+    # What HL7 rarely says explicitly: how to read PV1-4 / SCH-8 as a visit type, the
+    # default visit type, and the channel each message kind stands for.
+    hl7_first_visit_codes: str = "F,FIRST,NEW,初诊"
+    hl7_return_visit_codes: str = "R,RETURN,FU,复诊"
+    hl7_default_visit_type: str = "first"
+    hl7_adt_channel: str = "onsite"
+    hl7_siu_channel: str = "online"
+
+    # --- REST ------------------------------------------------------------------------
+    max_batch_events: int = 1000
+    event_source: str = "urn:hospital:registration"
+
+    # --- phones ----------------------------------------------------------------------
+    default_phone_region: str = "CN"
+    mobile_only: bool = True  # SMS reaches mobiles only: a landline is kept but flagged
+
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.mllp_allowed_sources.split(",")
+            if part.strip()
+        ]

@@ -1,0 +1,178 @@
+"""Prometheus recording and alerting rules, generated from the KPI catalog so that every
+target has its alert. `python -m metrics.alerting` rewrites
+deploy/prometheus/rules/hospital-metrics.yml; a test checks the file is up to date and
+`promtool check rules` / `promtool test rules` pass on it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from metrics.kpi import KPIS
+from metrics.settings import DOMAIN_TARGETS
+
+REPO = Path(__file__).resolve().parents[3]
+RULES_FILE = REPO / "deploy" / "prometheus" / "rules" / "hospital-metrics.yml"
+
+DEAD_LETTER_RESULTS = 'result!~"ok|duplicate"'
+
+RECORDING: list[dict[str, str]] = [
+    {
+        "record": "hospital:complaint_breaches:increase1h",
+        "expr": "sum by (limit) (increase(hospital_complaint_time_limit_breaches_total[1h]))",
+    },
+    {
+        "record": "hospital:dead_letters:rate5m",
+        "expr": f"sum by (service, topic) (rate(hospital_events_processed_total{{{DEAD_LETTER_RESULTS}}}[5m]))",
+    },
+    {
+        "record": "hospital:events_processed:rate5m",
+        "expr": "sum by (service, topic, result) (rate(hospital_events_processed_total[5m]))",
+    },
+    {
+        "record": "hospital:event_delay_seconds:p95_5m",
+        "expr": "histogram_quantile(0.95, sum by (le, service, topic) "
+        "(rate(hospital_event_processing_delay_seconds_bucket[5m])))",
+    },
+    {
+        "record": "hospital:consumer_group_lag:sum",
+        "expr": "sum by (group, topic) (hospital_consumer_group_lag)",
+    },
+    {
+        "record": "hospital:sms_delivered:ratio1h",
+        "expr": 'sum(increase(hospital_sms_messages_total{status="delivered"}[1h]))'
+        ' / sum(increase(hospital_sms_messages_total{status=~"delivered|failed|expired"}[1h]))',
+    },
+    {
+        "record": "hospital:followup_reached:ratio7d",
+        "expr": 'sum(increase(hospital_followup_tasks_completed_total{kind="inpatient_discharge"}[7d]))'
+        ' / sum(increase(hospital_followup_tasks_planned_total{kind="inpatient_discharge"}[7d]))',
+    },
+]
+
+RUNBOOK_KPI = (
+    "The {title} over the settled 7-day cohort ({window}) is off its target {op} {target}"
+    " (see hospital_kpi_value). Open the KPI report (GET /v1/kpi?period=week) per department to"
+    " find where it falls short; check the matching dashboard (follow-up, complaints or"
+    " notifications) for overdue work, unreachable patients or failing deliveries; raise it"
+    " with the department head. The target is METRICS_KPI_TARGETS[{key}]."
+)
+
+
+def kpi_alerts() -> list[dict[str, Any]]:
+    alerts = []
+    for kpi in KPIS:
+        if DOMAIN_TARGETS.get(kpi.key) is None:
+            continue
+        op = "<" if kpi.minimum else ">"
+        name = "".join(part.capitalize() for part in kpi.key.split("_"))
+        alerts.append(
+            {
+                "alert": f"Kpi{name}OffTarget",
+                "expr": f'hospital_kpi_value{{kpi="{kpi.key}"}} {op} on(kpi)'
+                f' hospital_kpi_target{{kpi="{kpi.key}"}}'
+                f' and on(kpi) hospital_kpi_denominator{{kpi="{kpi.key}"}} > 0',
+                "for": "15m",
+                "labels": {"severity": "warning", "kpi": kpi.key},
+                "annotations": {
+                    "summary": f"{kpi.title_en} ({kpi.title_zh}) off target",
+                    "runbook": RUNBOOK_KPI.format(
+                        title=kpi.title_en,
+                        window="7 local days ending 3 days ago",
+                        op=">=" if kpi.minimum else "<=",
+                        target=f"{DOMAIN_TARGETS[kpi.key]:.0%}",
+                        key=kpi.key,
+                    ),
+                },
+            }
+        )
+    return alerts
+
+
+OPERATIONAL_ALERTS: list[dict[str, Any]] = [
+    {
+        "alert": "ComplaintTimeLimitBreached",
+        "expr": "sum by (limit) (increase(hospital_complaint_time_limit_breaches_total[1h])) > 0",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "A complaint time limit was breached in the last hour (投诉超时)",
+            "runbook": "A case missed its {{ $labels.limit }} limit. The supervisor has been"
+            " notified by the notifications service; open the complaints service's case list"
+            " filtered by status, contact the patient, record the late step, and note the cause"
+            " in the case's audit trail.",
+        },
+    },
+    {
+        "alert": "FollowUpTasksOverdue",
+        "expr": "sum by (department) (hospital_followup_tasks_overdue_open) > 20",
+        "for": "1h",
+        "labels": {"severity": "warning"},
+        "annotations": {
+            "summary": "More than 20 follow-up calls overdue in {{ $labels.department }}",
+            "runbook": "Open the supervisor's department view in the follow-up service,"
+            " reassign overdue tasks to staff with spare capacity, and check the roster"
+            " (absent staff still holding tasks).",
+        },
+    },
+    {
+        "alert": "ConsumerGroupLagging",
+        "expr": "sum by (group, topic) (hospital_consumer_group_lag) > 1000",
+        "for": "10m",
+        "labels": {"severity": "warning"},
+        "annotations": {
+            "summary": "Consumer group {{ $labels.group }} is more than 1000 records behind on"
+            " {{ $labels.topic }}",
+            "runbook": "Check that the group's service is up (/readyz) and not crash-looping"
+            " (its log); a stuck batch shows as retries in hospital_consumer_retries_total."
+            " Scale the service out (same group) if it is only slow.",
+        },
+    },
+    {
+        "alert": "EventsDeadLettered",
+        "expr": f"sum by (service, topic) (increase(hospital_events_processed_total{{{DEAD_LETTER_RESULTS}}}[15m])) > 0",
+        "labels": {"severity": "warning"},
+        "annotations": {
+            "summary": "{{ $labels.service }} dead-lettered events from {{ $labels.topic }}",
+            "runbook": "Read the .dlq topic's records: the dlq-reason header says which field"
+            " was wrong. Fix the sender (or the handler), then replay the records to the topic.",
+        },
+    },
+    {
+        "alert": "MetricsStoreStale",
+        "expr": "hospital_metrics_store_refresh_age_seconds > 120",
+        "for": "5m",
+        "labels": {"severity": "warning"},
+        "annotations": {
+            "summary": "The metrics service has not read its KPI store for 2 minutes",
+            "runbook": "The live counters are frozen. Check the metrics service's database"
+            " connection (/readyz) and its log for 'live metrics refresh failed'.",
+        },
+    },
+]
+
+
+def rules_document() -> dict[str, Any]:
+    return {
+        "groups": [
+            {"name": "hospital-recording", "interval": "30s", "rules": RECORDING},
+            {"name": "hospital-kpi-targets", "rules": kpi_alerts()},
+            {"name": "hospital-operations", "rules": OPERATIONAL_ALERTS},
+        ]
+    }
+
+
+def render() -> str:
+    # JSON is YAML; kept one rule per block so a diff reads well.
+    return (
+        "# Generated by `python -m metrics.alerting` from the KPI catalog; do not edit by hand.\n"
+        + json.dumps(rules_document(), indent=2, ensure_ascii=False)
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    RULES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RULES_FILE.write_text(render())
+    sys.stdout.write(f"wrote {RULES_FILE}\n")

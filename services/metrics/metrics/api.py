@@ -1,0 +1,130 @@
+"""`GET /v1/kpi`: the KPI report for a hospital-local day, week or month, optionally for one
+department; `GET /v1/kpi/report.csv`: the monthly report, whole hospital and per department.
+Operations only: admin and supervisor tokens."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel
+
+from hospital_shared.auth import Role, TokenAuth
+from metrics import queries
+from metrics.kpi import KpiResult, Period, Window, evaluate_all, period_window, to_csv
+from metrics.settings import Settings
+
+
+class KpiOut(BaseModel):
+    key: str
+    title_en: str
+    title_zh: str
+    numerator: int
+    denominator: int
+    value: float | None
+    target: float | None
+    direction: str
+    met: bool | None
+
+
+class KpiReport(BaseModel):
+    period: Period
+    start: datetime
+    end: datetime
+    timezone: str
+    department: str | None
+    kpis: list[KpiOut]
+
+
+def _out(r: KpiResult) -> KpiOut:
+    return KpiOut(
+        key=r.key,
+        title_en=r.title_en,
+        title_zh=r.title_zh,
+        numerator=r.numerator,
+        denominator=r.denominator,
+        value=r.value,
+        target=r.target,
+        direction=">=" if r.minimum else "<=",
+        met=r.met,
+    )
+
+
+async def _results(request: Request, window: Window, department: str | None) -> list[KpiResult]:
+    settings: Settings = request.app.state.runtime.settings
+    async with request.app.state.runtime.pool.acquire() as conn:
+        counts = await queries.kpi_counts(
+            conn,
+            window,
+            department=department,
+            excluded_dispositions=settings.followup_excluded_dispositions,
+            registration_aspect=settings.registration_aspect,
+        )
+    return evaluate_all(counts, settings.effective_targets())
+
+
+def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
+    # Operations only: admin and supervisor tokens.
+    router = APIRouter(
+        prefix="/v1/kpi",
+        tags=["kpi"],
+        dependencies=[Depends(auth.require(Role.ADMIN, Role.SUPERVISOR))],
+    )
+
+    def today() -> date:
+        return datetime.now(ZoneInfo(settings.hospital_tz)).date()
+
+    @router.get("", response_model=KpiReport)
+    async def kpi_report(
+        request: Request,
+        period: Period = Period.DAY,
+        date_: Annotated[
+            date | None, Query(alias="date", description="a day inside the period")
+        ] = None,
+        department: str | None = None,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    ) -> Any:
+        window = period_window(period, date_ or today(), settings.hospital_tz)
+        results = await _results(request, window, department)
+        if format == "csv":
+            body = to_csv((period.value, window, department or "ALL", r) for r in results)
+            return _csv(body, f"kpi-{period.value}-{window.start.date().isoformat()}.csv")
+        return KpiReport(
+            period=period,
+            start=window.start,
+            end=window.end,
+            timezone=settings.hospital_tz,
+            department=department,
+            kpis=[_out(r) for r in results],
+        )
+
+    @router.get("/report.csv")
+    async def monthly_report(
+        request: Request,
+        month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")] = None,
+    ) -> Response:
+        try:
+            first = date.fromisoformat(f"{month}-01") if month else today().replace(day=1)
+        except ValueError:
+            raise HTTPException(422, detail=f"not a month: {month!r}") from None
+        window = period_window(Period.MONTH, first, settings.hospital_tz)
+        async with request.app.state.runtime.pool.acquire() as conn:
+            departments = await queries.departments(conn, window)
+        rows = []
+        for department in [None, *departments]:
+            for r in await _results(request, window, department):
+                rows.append(("month", window, department or "ALL", r))
+        return _csv(to_csv(rows), f"kpi-month-{first.strftime('%Y-%m')}.csv")
+
+    return router
+
+
+def _csv(body: str, filename: str) -> Response:
+    # A BOM so that Excel opens the Chinese titles as UTF-8.
+    return Response(
+        "\ufeff" + body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,323 @@
+"""The Grafana dashboards, in English and Chinese, generated from one description so the two
+languages never drift. `python -m metrics.dashboards` rewrites deploy/grafana/dashboards/;
+a test checks the files are up to date and every query runs on the real Prometheus."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from metrics.kpi import KPIS
+
+REPO = Path(__file__).resolve().parents[3]
+DASHBOARDS_DIR = REPO / "deploy" / "grafana" / "dashboards"
+DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend_en: str
+    legend_zh: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    title_en: str
+    title_zh: str
+    queries: tuple[Query, ...]
+    unit: str = "short"
+    kind: str = "timeseries"
+
+
+def q(expr: str, legend_en: str = "", legend_zh: str = "") -> Query:
+    return Query(expr, legend_en, legend_zh or legend_en)
+
+
+def _kpi_panel(key: str, en: str, zh: str) -> Panel:
+    return Panel(
+        en,
+        zh,
+        (
+            q(f'hospital_kpi_value{{kpi="{key}"}}', "value", "实际值"),
+            q(f'hospital_kpi_target{{kpi="{key}"}}', "target", "目标"),
+        ),
+        unit="percentunit",
+    )
+
+
+OVERVIEW = [_kpi_panel(k.key, k.title_en, k.title_zh) for k in KPIS] + [
+    Panel(
+        "Overdue follow-up calls now",
+        "当前逾期回访",
+        (q("sum(hospital_followup_tasks_overdue_open)", "overdue", "逾期"),),
+        kind="stat",
+    ),
+    Panel(
+        "Open complaints",
+        "未结投诉",
+        (q("sum(hospital_complaints_open)", "open", "未结"),),
+        kind="stat",
+    ),
+]
+
+FOLLOWUP = [
+    Panel(
+        "Tasks planned per hour, by kind",
+        "每小时计划回访（按类型）",
+        (q("sum by (kind) (increase(hospital_followup_tasks_planned_total[1h]))", "{{kind}}"),),
+    ),
+    Panel(
+        "Calls completed per hour, by outcome",
+        "每小时完成回访（按结果）",
+        (
+            q(
+                "sum by (outcome) (increase(hospital_followup_tasks_completed_total[1h]))",
+                "{{outcome}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Unreachable and overdue per hour",
+        "每小时未接通与逾期",
+        (
+            q(
+                "sum(increase(hospital_followup_tasks_unreachable_total[1h]))",
+                "unreachable",
+                "未接通",
+            ),
+            q("sum(increase(hospital_followup_tasks_overdue_total[1h]))", "overdue", "逾期"),
+        ),
+    ),
+    Panel(
+        "Open and overdue tasks, by department",
+        "各科室未完成与逾期任务",
+        (
+            q(
+                "sum by (department) (hospital_followup_tasks_open)",
+                "open {{department}}",
+                "未完成 {{department}}",
+            ),
+            q(
+                "sum by (department) (hospital_followup_tasks_overdue_open)",
+                "overdue {{department}}",
+                "逾期 {{department}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Satisfaction answers per day, by rating",
+        "每日满意度回答（按评价）",
+        (q("sum by (rating) (increase(hospital_satisfaction_answers_total[1d]))", "{{rating}}"),),
+    ),
+    Panel(
+        "Inpatient calls completed / planned, 7 days",
+        "出院回访完成/计划（7天）",
+        (q("hospital:followup_reached:ratio7d", "ratio", "比例"),),
+        unit="percentunit",
+    ),
+    _kpi_panel(
+        "followup_inpatient_rate", "Inpatient follow-up rate (cohort)", "出院患者回访率（队列）"
+    ),
+]
+
+COMPLAINTS = [
+    Panel(
+        "Complaints per day, by category",
+        "每日投诉（按类别）",
+        (q("sum by (category) (increase(hospital_complaints_total[1d]))", "{{category}}"),),
+    ),
+    Panel(
+        "Complaints per day, by channel",
+        "每日投诉（按渠道）",
+        (q("sum by (channel) (increase(hospital_complaints_total[1d]))", "{{channel}}"),),
+    ),
+    Panel(
+        "Open complaints, by category",
+        "未结投诉（按类别）",
+        (q("sum by (category) (hospital_complaints_open)", "{{category}}"),),
+    ),
+    Panel(
+        "Time-limit warnings and breaches per hour",
+        "每小时时限预警与超时",
+        (
+            q(
+                "sum by (limit) (increase(hospital_complaint_time_limit_warnings_total[1h]))",
+                "warning {{limit}}",
+                "预警 {{limit}}",
+            ),
+            q("hospital:complaint_breaches:increase1h", "breach {{limit}}", "超时 {{limit}}"),
+        ),
+    ),
+    Panel(
+        "Lifecycle steps per hour",
+        "每小时流程节点",
+        (q("sum by (status) (increase(hospital_complaint_transitions_total[1h]))", "{{status}}"),),
+    ),
+    _kpi_panel("complaint_first_response_rate", "First response within 24 h", "24小时内首次答复率"),
+    _kpi_panel(
+        "complaint_handling_satisfaction_rate", "Complaint-handling satisfaction", "投诉处理满意率"
+    ),
+]
+
+NOTIFICATIONS = [
+    Panel(
+        "SMS per hour, by status",
+        "每小时短信（按状态）",
+        (q("sum by (status) (increase(hospital_sms_messages_total[1h]))", "{{status}}"),),
+    ),
+    Panel(
+        "SMS per day, by template",
+        "每日短信（按模板）",
+        (
+            q(
+                'sum by (template) (increase(hospital_sms_messages_total{status="submitted"}[1d]))',
+                "{{template}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Delivered / finished, last hour",
+        "近1小时送达率",
+        (q("hospital:sms_delivered:ratio1h", "delivered", "送达"),),
+        unit="percentunit",
+    ),
+    _kpi_panel("sms_delivery_rate", "SMS delivery rate (cohort)", "短信送达率（队列）"),
+]
+
+PIPELINE = [
+    Panel(
+        "Consumer lag per group and topic (from Kafka)",
+        "各消费组积压（Kafka）",
+        (q("hospital:consumer_group_lag:sum", "{{group}} {{topic}}"),),
+    ),
+    Panel(
+        "Consumer lag reported by each service",
+        "各服务上报的积压",
+        (q("sum by (group, topic) (hospital_consumer_lag)", "{{group}} {{topic}}"),),
+    ),
+    Panel(
+        "Event time to processed, p95",
+        "事件发生到处理延迟 p95",
+        (q("hospital:event_delay_seconds:p95_5m", "{{service}} {{topic}}"),),
+        unit="s",
+    ),
+    Panel(
+        "Events handled per second, by result",
+        "每秒处理事件（按结果）",
+        (
+            q(
+                "sum by (service, result) (hospital:events_processed:rate5m)",
+                "{{service}} {{result}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Dead-lettered per second",
+        "每秒进入死信队列",
+        (q("sum by (service, topic) (hospital:dead_letters:rate5m)", "{{service}} {{topic}}"),),
+    ),
+    Panel(
+        "FastStream messages received and failing per second",
+        "FastStream 每秒接收与异常",
+        (
+            q(
+                "sum by (app_name) (rate(faststream_received_messages_total[5m]))",
+                "received {{app_name}}",
+                "接收 {{app_name}}",
+            ),
+            q(
+                "sum by (app_name) (rate(faststream_received_processed_messages_exceptions_total[5m]))",
+                "errors {{app_name}}",
+                "异常 {{app_name}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Outbox waiting and batch retries",
+        "发件箱待发与批次重试",
+        (
+            q(
+                "sum by (service) (hospital_outbox_pending)",
+                "outbox {{service}}",
+                "待发 {{service}}",
+            ),
+            q(
+                "sum by (service) (rate(hospital_consumer_retries_total[5m]))",
+                "retries {{service}}",
+                "重试 {{service}}",
+            ),
+        ),
+    ),
+]
+
+DASHBOARDS: dict[str, tuple[str, str, list[Panel]]] = {
+    "overview": ("Hospital operations: KPIs against targets", "医院运营总览：KPI 与目标", OVERVIEW),
+    "followup": ("Follow-up calls", "回访", FOLLOWUP),
+    "complaints": ("Complaints", "投诉", COMPLAINTS),
+    "notifications": ("Notifications (SMS)", "通知（短信）", NOTIFICATIONS),
+    "pipeline": ("Pipeline health", "消息管道健康", PIPELINE),
+}
+
+
+def _panel(p: Panel, lang: str, n: int) -> dict[str, Any]:
+    width = 8 if p.kind == "timeseries" else 4
+    per_row = 24 // width
+    return {
+        "id": n + 1,
+        "type": p.kind,
+        "title": p.title_en if lang == "en" else p.title_zh,
+        "datasource": DATASOURCE,
+        "gridPos": {"x": (n % per_row) * width, "y": (n // per_row) * 8, "w": width, "h": 8},
+        "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
+        "options": {},
+        "targets": [
+            {
+                "refId": chr(ord("A") + i),
+                "datasource": DATASOURCE,
+                "expr": t.expr,
+                "legendFormat": t.legend_en if lang == "en" else t.legend_zh,
+            }
+            for i, t in enumerate(p.queries)
+        ],
+    }
+
+
+def dashboard(key: str, lang: str) -> dict[str, Any]:
+    title_en, title_zh, panels = DASHBOARDS[key]
+    return {
+        "uid": f"hospital-{key}-{lang}",
+        "title": title_en if lang == "en" else title_zh,
+        "tags": ["hospital", lang],
+        "timezone": "Asia/Shanghai",
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-24h", "to": "now"},
+        "panels": [_panel(p, lang, i) for i, p in enumerate(panels)],
+    }
+
+
+def rendered() -> dict[Path, str]:
+    return {
+        DASHBOARDS_DIR / f"hospital-{key}.{lang}.json": json.dumps(
+            dashboard(key, lang), indent=2, ensure_ascii=False
+        )
+        + "\n"
+        for key in DASHBOARDS
+        for lang in ("en", "zh")
+    }
+
+
+def all_exprs() -> list[str]:
+    return [t.expr for _, _, panels in DASHBOARDS.values() for p in panels for t in p.queries]
+
+
+if __name__ == "__main__":
+    for path, text in rendered().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        sys.stdout.write(f"wrote {path}\n")

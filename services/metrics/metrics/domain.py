@@ -1,0 +1,110 @@
+"""Pure rules of counting: how an event's fields become bounded label values and facts.
+
+The other services' event payloads are read as plain dicts (`event.data.model_dump()`), so a
+field added to their contract never breaks counting, and a renamed one degrades to
+"unknown" instead of dead-lettering the event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+UNKNOWN = "unknown"
+MAX_LABEL_LENGTH = 40
+
+# The hospital's satisfaction scale (满意 / 基本满意 / 不满意) in the spellings we accept.
+_RATINGS: dict[str, str] = {
+    "satisfied": "satisfied",
+    "very_satisfied": "satisfied",
+    "满意": "satisfied",
+    "fairly_satisfied": "fairly_satisfied",
+    "basically_satisfied": "fairly_satisfied",
+    "neutral": "fairly_satisfied",
+    "基本满意": "fairly_satisfied",
+    "dissatisfied": "dissatisfied",
+    "unsatisfied": "dissatisfied",
+    "not_satisfied": "dissatisfied",
+    "不满意": "dissatisfied",
+}
+POSITIVE_RATINGS = frozenset({"satisfied", "fairly_satisfied"})
+
+# Call outcomes that mean the patient was reached.
+_REACHED_OUTCOMES = frozenset({"reached", "completed", "answered", "success", "contacted"})
+_UNREACHABLE_OUTCOMES = frozenset({"unreachable", "not_reached", "no_answer", "failed"})
+
+# SMS statuses a message can reach, and those that mean the gateway has taken it.
+SMS_STATUSES = frozenset(
+    {"pending", "deferred", "submitted", "delivered", "failed", "expired", "suppressed"}
+)
+SMS_ATTEMPTED = frozenset({"submitted", "delivered", "failed", "expired"})
+
+CLOSED_CASE_STATUSES = frozenset({"closed", "withdrawn"})
+
+
+def field(data: Mapping[str, Any], *names: str) -> Any:
+    """The first of `names` present (and not None) in `data`; nested `a.b` paths allowed."""
+    for name in names:
+        value: Any = data
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+            if value is None:
+                break
+        if value is not None:
+            return value
+    return None
+
+
+def label(value: Any, *, allowed: frozenset[str] | None = None, default: str = UNKNOWN) -> str:
+    """A bounded label value: known values pass, anything else becomes `default`."""
+    if value is None:
+        return default
+    text = str(getattr(value, "value", value)).strip()
+    if not text:
+        return default
+    if allowed is not None:
+        return text if text in allowed else default
+    return text[:MAX_LABEL_LENGTH]
+
+
+def rating(value: Any) -> str | None:
+    """Normalise a satisfaction answer to satisfied / fairly_satisfied / dissatisfied."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "satisfied" if value else "dissatisfied"
+    key = str(getattr(value, "value", value)).strip().lower().replace(" ", "_").replace("-", "_")
+    return _RATINGS.get(key)
+
+
+def call_reached(outcome: Any, reached_flag: Any = None) -> bool | None:
+    """True when a call outcome means the patient was reached, False when not, None if unsaid."""
+    if isinstance(reached_flag, bool):
+        return reached_flag
+    if outcome is None:
+        return None
+    key = str(getattr(outcome, "value", outcome)).strip().lower()
+    if key in _REACHED_OUTCOMES:
+        return True
+    if key in _UNREACHABLE_OUTCOMES:
+        return False
+    return None
+
+
+def as_time(value: Any, default: datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return default
+        return parsed if parsed.tzinfo else default
+    return default
+
+
+def label_key(labels: Mapping[str, str]) -> str:
+    """The canonical text of a label set, the key of its row in `counter_totals`."""
+    return json.dumps(dict(sorted(labels.items())), ensure_ascii=False, separators=(",", ":"))

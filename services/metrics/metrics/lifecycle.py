@@ -1,0 +1,263 @@
+"""Counting the services' lifecycle events: follow-up tasks (followup.tasks.v1), complaint
+cases (complaints.cases.v1) and patient SMS (notifications.messages.v1).
+
+Labels come from the event itself (every task event carries its kind and department, every
+case event its category, channel and department), so counting needs no lookup and an event
+that overtakes another still counts right.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from hospital_shared.events import ComplaintChannel
+from metrics import catalog
+from metrics import repository as repo
+from metrics.domain import SMS_STATUSES, field, label, rating
+from metrics.received import Handler, Received
+
+COMPLAINT_CHANNELS = frozenset(c.value for c in ComplaintChannel)
+LIMITS = frozenset(
+    {
+        "first_response",
+        "complex_answer",
+        "fact_finding",
+        "imaging_confirmation",
+        "satisfaction_check",
+    }
+)
+
+
+# --- followup.tasks.v1 ---------------------------------------------------------------
+
+
+def _task_labels(e: Received) -> dict[str, str]:
+    return {"department": label(e.text("department_code")), "kind": label(e.text("kind"))}
+
+
+async def _ensure_task(conn: asyncpg.Connection, e: Received) -> str:
+    task_id = str(e.data["task_id"])
+    await repo.task(conn, task_id)
+    labels = _task_labels(e)
+    await repo.update_task(conn, task_id, "kind = 'unknown'", **labels)
+    return task_id
+
+
+async def on_task_planned(conn: asyncpg.Connection, e: Received) -> None:
+    labels = _task_labels(e)
+    fresh = await repo.plan_task(
+        conn,
+        task_id=str(e.data["task_id"]),
+        kind=labels["kind"],
+        department=labels["department"],
+        source_event_id=e.text("source_event_id"),
+        source_ref=e.text("source_ref"),
+        due_at=e.at("due_at"),
+        planned_at=e.time,
+    )
+    if fresh:
+        await repo.count(conn, catalog.FOLLOWUP_PLANNED, labels)
+
+
+async def on_task_rescheduled(conn: asyncpg.Connection, e: Received) -> None:
+    """Assigned, due or retry scheduled: only the due time matters for the overdue gauge."""
+    task_id = await _ensure_task(conn, e)
+    if field(e.data, "due_at") is not None:
+        await repo.update_task(conn, task_id, "status = 'open'", due_at=e.at("due_at"))
+
+
+async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
+    task_id = await _ensure_task(conn, e)
+    completed_at = e.at("completed_at")
+    changed = await repo.update_task(
+        conn,
+        task_id,
+        "reached_at IS NULL",
+        status="done",
+        reached_at=completed_at,
+        closed_at=completed_at,
+    )
+    if not changed:
+        return
+    labels = _task_labels(e)
+    outcome = "objection" if field(e.data, "objection_raised") else "reached"
+    await repo.count(conn, catalog.FOLLOWUP_COMPLETED, {**labels, "outcome": outcome})
+    answer = rating(field(e.data, "satisfaction"))
+    if answer is not None:
+        await repo.add_satisfaction(
+            conn,
+            event_id=e.id,
+            task_id=task_id,
+            department=labels["department"],
+            kind=labels["kind"],
+            aspect=e.text("aspect") or "overall",
+            rating=answer,
+            answered_at=completed_at,
+        )
+        await repo.count(conn, catalog.SATISFACTION_ANSWERS, {**labels, "rating": answer})
+
+
+async def on_task_unreachable(conn: asyncpg.Connection, e: Received) -> None:
+    task_id = await _ensure_task(conn, e)
+    changed = await repo.update_task(
+        conn,
+        task_id,
+        "NOT unreachable AND reached_at IS NULL",
+        status="done",
+        unreachable=True,
+        closed_at=e.time,
+        source_ref=e.text("source_ref"),
+    )
+    if changed:
+        await repo.count(conn, catalog.FOLLOWUP_UNREACHABLE, _task_labels(e))
+
+
+async def on_task_overdue(conn: asyncpg.Connection, e: Received) -> None:
+    """Counted once per overdue event: the follow-up service publishes one per attempt."""
+    task_id = await _ensure_task(conn, e)
+    await repo.update_task(conn, task_id, "true", overdue=True)
+    await repo.count(conn, catalog.FOLLOWUP_OVERDUE, _task_labels(e))
+
+
+async def on_task_withdrawn(conn: asyncpg.Connection, e: Received) -> None:
+    task_id = await _ensure_task(conn, e)
+    if await repo.update_task(
+        conn, task_id, "status = 'open'", status="withdrawn", closed_at=e.time
+    ):
+        await repo.count(conn, catalog.FOLLOWUP_WITHDRAWN, _task_labels(e))
+
+
+# --- complaints.cases.v1 -------------------------------------------------------------
+
+
+def _case_labels(e: Received) -> dict[str, str]:
+    categories = frozenset(e.settings.complaint_categories)
+    return {
+        "department": label(e.text("department_code")),
+        "category": label(e.text("category"), allowed=categories, default="other"),
+        "channel": label(e.text("channel"), allowed=COMPLAINT_CHANNELS),
+    }
+
+
+def _first_cycle_limits(e: Received) -> dict[str, object]:
+    """Due time and outcome of the first cycle's first-response and fact-finding limits."""
+    if field(e.data, "cycle") not in (None, 1):
+        return {}
+    found: dict[str, object] = {}
+    for limit in field(e.data, "time_limits") or ():
+        name = limit.get("limit")
+        if name in ("first_response", "fact_finding"):
+            found[f"{name}_due_at"] = limit.get("due_at")
+            if limit.get("outcome") is not None:
+                found[f"{name}_outcome"] = str(limit["outcome"])
+    return found
+
+
+async def on_case_changed(conn: asyncpg.Connection, e: Received) -> None:
+    case_id = str(e.data["case_number"])
+    labels = _case_labels(e)
+    occurred_at = e.at("occurred_at")
+    status = label(e.text("status"))
+    await repo.save_case(
+        conn, case_id, opened_at=occurred_at, status=status, **labels, **_first_cycle_limits(e)
+    )
+    step = e.type.removeprefix("complaint.case_")
+    if step == "opened" and await repo.mark_case_opened(conn, case_id, occurred_at):
+        await repo.count(conn, catalog.COMPLAINTS, labels)
+    if step != "assigned":
+        await repo.count(conn, catalog.COMPLAINT_TRANSITIONS, {"status": label(step)})
+
+
+async def on_time_limit(conn: asyncpg.Connection, e: Received) -> None:
+    case_id = str(e.data["case_number"])
+    limit = label(e.text("limit"), allowed=LIMITS)
+    breach = e.type.endswith("breached")
+    await repo.save_case(conn, case_id, opened_at=e.at("starts_at"))
+    column = "breached_limits" if breach else "warned_limits"
+    await repo.add_limit_event(conn, case_id, column, limit)
+    metric = catalog.COMPLAINT_BREACHES if breach else catalog.COMPLAINT_WARNINGS
+    await repo.count(conn, metric, {"department": label(e.text("department_code")), "limit": limit})
+
+
+async def on_complaint_satisfaction(conn: asyncpg.Connection, e: Received) -> None:
+    department = label(e.text("department_code"))
+    answer = rating(field(e.data, "rating")) or (
+        "satisfied" if field(e.data, "satisfied") else "dissatisfied"
+    )
+    satisfied = field(e.data, "satisfied")
+    fresh = await repo.add_complaint_satisfaction(
+        conn,
+        event_id=e.id,
+        case_id=str(e.data["case_number"]),
+        department=department,
+        satisfied=bool(satisfied) if satisfied is not None else answer != "dissatisfied",
+        answered_at=e.at("occurred_at"),
+    )
+    if fresh:
+        await repo.count(
+            conn, catalog.COMPLAINT_SATISFACTION, {"department": department, "rating": answer}
+        )
+
+
+# --- notifications.messages.v1 -------------------------------------------------------
+
+
+async def on_message_status(conn: asyncpg.Connection, e: Received) -> None:
+    """A patient SMS reached a status: counted once per (message, status)."""
+    if (e.text("channel") or "sms") != "sms" or e.text("recipient_kind", "audience") == "staff":
+        return
+    status = label(e.text("status") or e.type.rsplit("_", 1)[-1], allowed=SMS_STATUSES)
+    message_id = e.text("message_id", "id")
+    if message_id is None or status == "unknown":
+        return
+    template, fresh = await repo.sms_status(
+        conn,
+        message_id=message_id,
+        template=label(e.text("template", "template_name")),
+        department=e.text("department_code"),
+        status=status,
+        at=e.at("requested_at", "created_at", "occurred_at"),
+    )
+    if fresh:
+        await repo.count(conn, catalog.SMS, {"template": template, "status": status})
+
+
+def fallback_for(type_: str, data: dict[str, object]) -> Handler | None:
+    """Types not in the table: a notifications event that carries a message status."""
+    if type_.startswith(("notification.", "notifications.", "sms.")) and "status" in data:
+        return on_message_status
+    return None
+
+
+HANDLERS: dict[str, Handler] = {
+    "followup.task_planned": on_task_planned,
+    "followup.task_assigned": on_task_rescheduled,
+    "followup.task_due": on_task_rescheduled,
+    "followup.call_retry_scheduled": on_task_rescheduled,
+    "followup.task_overdue": on_task_overdue,
+    "followup.task_completed": on_task_completed,
+    "followup.task_unreachable": on_task_unreachable,
+    "followup.task_withdrawn": on_task_withdrawn,
+    "complaint.time_limit_warning": on_time_limit,
+    "complaint.time_limit_breached": on_time_limit,
+    "complaint.satisfaction_recorded": on_complaint_satisfaction,
+    **{
+        f"sms.{status}": on_message_status
+        for status in ("submitted", "delivered", "failed", "expired", "suppressed")
+    },
+    **{
+        f"complaint.case_{step}": on_case_changed
+        for step in (
+            "opened",
+            "acknowledged",
+            "investigation_started",
+            "resolution_proposed",
+            "resolution_approved",
+            "communicated",
+            "closed",
+            "reopened",
+            "withdrawn",
+            "assigned",
+        )
+    },
+}

@@ -1,0 +1,168 @@
+"""SQL of the KPI store's reads: cohort counts for the KPI report, and the live totals and
+gauges the Prometheus collector serves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from metrics.kpi import Window
+
+# A visit (discharge or outpatient registration) counts as reached when any follow-up task
+# planned from it reached the patient, at whatever time the call happened.
+_REACHED = """EXISTS (SELECT 1 FROM follow_up_tasks t
+    WHERE t.reached_at IS NOT NULL
+      AND (t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref}))"""
+_ANSWERED = """EXISTS (SELECT 1 FROM follow_up_tasks t JOIN satisfaction_answers a USING (task_id)
+    WHERE t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})"""
+
+_COHORTS = f"""
+WITH inpatient AS (
+    SELECT d.*, {_REACHED.format(v="d", ref="admission_id")} AS reached,
+           {_ANSWERED.format(v="d", ref="admission_id")} AS answered
+    FROM discharges d
+    WHERE d.discharged_at >= $1 AND d.discharged_at < $2 AND NOT d.cancelled
+      AND NOT (d.disposition = ANY($4::text[]))
+      AND ($3::text IS NULL OR d.department = $3)
+), booked AS (
+    SELECT r.* FROM registrations r
+    WHERE r.visit_at >= $1 AND r.visit_at < $2 AND r.cancelled_at IS NULL
+      AND ($3::text IS NULL OR r.department = $3)
+), outpatient AS (
+    SELECT r.*, {_REACHED.format(v="r", ref="registration_id")} AS reached,
+           {_ANSWERED.format(v="r", ref="registration_id")} AS answered
+    FROM booked r WHERE NOT r.no_show
+)
+SELECT
+    (SELECT count(*) FILTER (WHERE reached) FROM inpatient) AS inpatient_reached,
+    (SELECT count(*) FROM inpatient) AS inpatient_total,
+    (SELECT count(*) FILTER (WHERE answered) FROM inpatient) AS inpatient_answered,
+    (SELECT count(*) FILTER (WHERE reached) FROM outpatient) AS outpatient_reached,
+    (SELECT count(*) FROM outpatient) AS outpatient_total,
+    (SELECT count(*) FILTER (WHERE answered) FROM outpatient) AS outpatient_answered,
+    (SELECT count(*) FILTER (WHERE reached AND visit_type = 'first') FROM outpatient)
+        AS first_reached,
+    (SELECT count(*) FILTER (WHERE visit_type = 'first') FROM outpatient) AS first_total,
+    (SELECT count(*) FILTER (WHERE no_show) FROM booked) AS no_shows,
+    (SELECT count(*) FROM booked) AS booked
+"""
+
+_ANSWERS = """
+SELECT count(*) FILTER (WHERE rating IN ('satisfied', 'fairly_satisfied')) AS positive,
+       count(*) AS answers,
+       count(*) FILTER (WHERE rating = 'dissatisfied' AND (aspect = $4 OR
+           (aspect = 'overall' AND kind = 'outpatient_visit'))) AS registration_dissatisfied,
+       count(*) FILTER (WHERE aspect = $4 OR (aspect = 'overall' AND kind = 'outpatient_visit'))
+           AS registration_answers
+FROM satisfaction_answers
+WHERE answered_at >= $1 AND answered_at < $2 AND ($3::text IS NULL OR department = $3)
+"""
+
+_COMPLAINTS = """
+SELECT count(*) FILTER (WHERE first_response_outcome = 'met') AS first_response_met,
+       count(*) AS cases,
+       count(*) FILTER (WHERE fact_finding_outcome = 'met'
+           AND NOT ('fact_finding' = ANY(breached_limits))) AS fact_finding_met,
+       count(*) FILTER (WHERE fact_finding_due_at IS NOT NULL OR fact_finding_outcome IS NOT NULL)
+           AS fact_finding_cases,
+       (SELECT count(*) FILTER (WHERE satisfied) FROM complaint_satisfaction s
+         WHERE s.answered_at >= $1 AND s.answered_at < $2
+           AND ($3::text IS NULL OR s.department = $3)) AS handling_satisfied,
+       (SELECT count(*) FROM complaint_satisfaction s
+         WHERE s.answered_at >= $1 AND s.answered_at < $2
+           AND ($3::text IS NULL OR s.department = $3)) AS handling_answers
+FROM complaint_cases
+WHERE opened_seen AND opened_at >= $1 AND opened_at < $2 AND status <> 'withdrawn'
+  AND ($3::text IS NULL OR department = $3)
+"""
+
+_SMS = """
+SELECT count(*) FILTER (WHERE 'delivered' = ANY(statuses)) AS delivered,
+       count(*) FILTER (WHERE statuses && ARRAY['submitted', 'delivered', 'failed', 'expired'])
+           AS attempted
+FROM sms_messages
+WHERE created_at >= $1 AND created_at < $2 AND ($3::text IS NULL OR department = $3)
+"""
+
+
+async def kpi_counts(
+    conn: asyncpg.Connection,
+    window: Window,
+    *,
+    department: str | None,
+    excluded_dispositions: list[str],
+    registration_aspect: str,
+) -> dict[str, tuple[int, int]]:
+    """KPI key -> (numerator, denominator) for the cohort of `window`."""
+    span = (window.start, window.end, department)
+    c = await conn.fetchrow(_COHORTS, *span, excluded_dispositions)
+    a = await conn.fetchrow(_ANSWERS, *span, registration_aspect)
+    k = await conn.fetchrow(_COMPLAINTS, *span)
+    s = await conn.fetchrow(_SMS, *span)
+    assert c is not None and a is not None and k is not None and s is not None
+    return {
+        "followup_inpatient_rate": (c["inpatient_reached"], c["inpatient_total"]),
+        "followup_outpatient_rate": (c["outpatient_reached"], c["outpatient_total"]),
+        "followup_first_visit_rate": (c["first_reached"], c["first_total"]),
+        "satisfaction_rate": (a["positive"], a["answers"]),
+        "registration_dissatisfaction_rate": (
+            a["registration_dissatisfied"],
+            a["registration_answers"],
+        ),
+        "survey_coverage_rate": (
+            c["inpatient_answered"] + c["outpatient_answered"],
+            c["inpatient_total"] + c["outpatient_total"],
+        ),
+        "complaint_first_response_rate": (k["first_response_met"], k["cases"]),
+        "complaint_fact_finding_rate": (k["fact_finding_met"], k["fact_finding_cases"]),
+        "complaint_handling_satisfaction_rate": (k["handling_satisfied"], k["handling_answers"]),
+        "no_show_rate": (c["no_shows"], c["booked"]),
+        "sms_delivery_rate": (s["delivered"], s["attempted"]),
+    }
+
+
+async def departments(conn: asyncpg.Connection, window: Window) -> list[str]:
+    """Departments with any cohort row in `window`, for the per-department report."""
+    rows = await conn.fetch(
+        """SELECT department FROM discharges WHERE discharged_at >= $1 AND discharged_at < $2
+           UNION SELECT department FROM registrations WHERE visit_at >= $1 AND visit_at < $2
+           UNION SELECT department FROM complaint_cases WHERE opened_at >= $1 AND opened_at < $2
+           UNION SELECT department FROM satisfaction_answers
+                 WHERE answered_at >= $1 AND answered_at < $2
+           ORDER BY 1""",
+        window.start,
+        window.end,
+    )
+    return [r["department"] for r in rows]
+
+
+async def counter_totals(conn: asyncpg.Connection) -> list[tuple[str, dict[str, str], int]]:
+    rows = await conn.fetch("SELECT metric, labels, value FROM counter_totals")
+    return [(r["metric"], json.loads(r["labels"]), int(r["value"])) for r in rows]
+
+
+async def live_gauges(conn: asyncpg.Connection) -> dict[str, list[tuple[dict[str, str], float]]]:
+    tasks = await conn.fetch(
+        "SELECT department, kind, count(*) AS open,"
+        " count(*) FILTER (WHERE due_at < now()) AS overdue"
+        " FROM follow_up_tasks WHERE status = 'open' AND planned_at IS NOT NULL"
+        " GROUP BY department, kind"
+    )
+    cases = await conn.fetch(
+        "SELECT department, category, count(*) AS open FROM complaint_cases"
+        " WHERE status NOT IN ('closed', 'withdrawn') GROUP BY department, category"
+    )
+    out: dict[str, list[tuple[dict[str, str], Any]]] = {
+        "hospital_followup_tasks_open": [
+            ({"department": r["department"], "kind": r["kind"]}, r["open"]) for r in tasks
+        ],
+        "hospital_followup_tasks_overdue_open": [
+            ({"department": r["department"], "kind": r["kind"]}, r["overdue"]) for r in tasks
+        ],
+        "hospital_complaints_open": [
+            ({"department": r["department"], "category": r["category"]}, r["open"]) for r in cases
+        ],
+    }
+    return out

@@ -1,0 +1,36 @@
+"""One consumed event as the metrics handlers see it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from metrics.domain import as_time, field
+from metrics.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """Its id, type and time, and its payload as a plain dict (`model_dump`), so that a field
+    another service adds to its contract never breaks counting."""
+
+    id: str
+    type: str
+    time: datetime
+    data: dict[str, Any]
+    settings: Settings
+
+    def at(self, *names: str) -> datetime:
+        """The first of the payload's time fields present, else the event's time."""
+        return as_time(field(self.data, *names), self.time)
+
+    def text(self, *names: str) -> str | None:
+        value = field(self.data, *names)
+        return None if value is None else str(getattr(value, "value", value))
+
+
+Handler = Callable[[asyncpg.Connection, Received], Awaitable[None]]

@@ -1,0 +1,348 @@
+"""Visits and admissions, and what each incoming fact does to them. Pure: no I/O.
+
+A `Ledger` holds the visits an intake batch touches (loaded by the repository) and applies the
+intakes in order. A cancellation or no-show for a visit we have not seen yet is held, and
+applied right after the visit arrives: both facts are then published, in order, under the
+patient's key, so downstream sees the visit and its cancellation as the hospital meant them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from hospital_shared.events import (
+    ComplaintSubmitted,
+    DischargeCancelled,
+    Patient,
+    PatientDischarged,
+    RegistrationCancelled,
+    RegistrationCreated,
+    RegistrationNoShow,
+)
+from hospital_shared.service_events.registration import PatientDetailsUpdated
+from registration.intake import (
+    Admission,
+    AdmissionCancelled,
+    DischargeNotice,
+    Intake,
+    Outgoing,
+    Rejection,
+    Result,
+    VisitCancelled,
+)
+from registration.phones import PhoneCheck
+
+
+class Kind(StrEnum):
+    REGISTRATION = "registration"
+    ADMISSION = "admission"
+
+
+class Status(StrEnum):
+    REGISTERED = "registered"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    ADMITTED = "admitted"
+    ADMISSION_CANCELLED = "admission_cancelled"
+    DISCHARGED = "discharged"
+
+
+VisitKey = tuple[Kind, str]
+
+
+@dataclass(slots=True)
+class Visit:
+    kind: Kind
+    visit_id: str
+    patient_id: str
+    status: Status
+    record: dict[str, Any]  # the latest payload that describes the visit (JSON form)
+    phone_usable: bool = True
+
+
+# What a cancellation-like intake does to a visit in each status. Missing: hold it until the
+# visit arrives. "same": a repeat, ignored. A string: the status it moves the visit to.
+# Anything else is a conflict the sender has to sort out.
+_CANCEL_REGISTRATION = {Status.REGISTERED: Status.CANCELLED, Status.CANCELLED: "same"}
+_NO_SHOW = {Status.REGISTERED: Status.NO_SHOW, Status.NO_SHOW: "same"}
+_CANCEL_ADMISSION = {
+    Status.ADMITTED: Status.ADMISSION_CANCELLED,
+    Status.ADMISSION_CANCELLED: "same",
+}
+_CANCEL_DISCHARGE = {Status.DISCHARGED: Status.ADMITTED}
+_WAIT_FOR_DISCHARGE = {Status.ADMITTED}  # A13 before its A03: hold it too
+
+NormalisePhone = Callable[[str], PhoneCheck]
+
+
+@dataclass
+class Ledger:
+    normalise: NormalisePhone
+    visits: dict[VisitKey, Visit] = field(default_factory=dict)
+    pending: dict[VisitKey, list[Intake]] = field(default_factory=dict)
+    changed: set[VisitKey] = field(default_factory=set)
+    pending_changed: set[VisitKey] = field(default_factory=set)
+    patient_updates: list[Patient] = field(default_factory=list)
+    dropped: list[tuple[Intake, Rejection]] = field(default_factory=list)  # held, then unusable
+
+    # --- the one entry point -------------------------------------------------------
+
+    def apply(self, intake: Intake) -> Result:
+        handler = _HANDLERS.get(intake.type)
+        if handler is None:
+            return Result(rejection=Rejection("type", f"unsupported type {intake.type!r}"))
+        result: Result = handler(self, intake)
+        return result
+
+    # --- creating visits -----------------------------------------------------------
+
+    def _registration_created(self, intake: Intake) -> Result:
+        data = _as(intake, RegistrationCreated)
+        key = (Kind.REGISTRATION, data.registration_id)
+        if key in self.visits:
+            return Result(ignored="registration already known")
+        patient, phone = self._canonical(data.patient)
+        data = data.model_copy(update={"patient": patient})
+        self._save(Visit(*key, patient.patient_id, Status.REGISTERED, _json(data), phone.usable))
+        result = Result(published=[_out(intake, data, patient.patient_id, phone)])
+        return self._release_pending(key, result)
+
+    def _admission_recorded(self, intake: Intake) -> Result:
+        data = _as(intake, Admission)
+        key = (Kind.ADMISSION, data.admission_id)
+        if key in self.visits:
+            return Result(ignored="admission already known")
+        patient, phone = self._canonical(data.patient)
+        data = data.model_copy(update={"patient": patient})
+        self._save(Visit(*key, patient.patient_id, Status.ADMITTED, _json(data), phone.usable))
+        return self._release_pending(key, Result())
+
+    def _discharged(self, intake: Intake) -> Result:
+        if isinstance(intake.data, DischargeNotice):
+            notice = intake.data
+            stored = self.visits.get((Kind.ADMISSION, notice.admission_id))
+            base = _discharge_base(stored.record) if stored else {}
+            try:
+                data = PatientDischarged.model_validate(_merge(base, notice.fields))
+            except ValidationError as exc:
+                return Result(rejection=_from_validation(exc))
+        else:
+            data = _as(intake, PatientDischarged)
+        key = (Kind.ADMISSION, data.admission_id)
+        visit = self.visits.get(key)
+        if visit is not None and visit.status == Status.DISCHARGED:
+            return Result(ignored="discharge already known")
+        if visit is not None and visit.status == Status.ADMISSION_CANCELLED:
+            return Result(rejection=Rejection("admission_id", "the admission was cancelled"))
+        patient, phone = self._canonical(data.patient)
+        data = data.model_copy(update={"patient": patient})
+        self._save(Visit(*key, patient.patient_id, Status.DISCHARGED, _json(data), phone.usable))
+        discharged = _out(intake, data, patient.patient_id, phone, type_="patient.discharged")
+        return self._release_pending(key, Result(published=[discharged]))
+
+    # --- changing visits -----------------------------------------------------------
+
+    def _registration_cancelled(self, intake: Intake) -> Result:
+        data = _as(intake, RegistrationCancelled)
+        return self._transition(
+            intake, (Kind.REGISTRATION, data.registration_id), _CANCEL_REGISTRATION
+        )
+
+    def _no_show(self, intake: Intake) -> Result:
+        data = _as(intake, RegistrationNoShow)
+        return self._transition(intake, (Kind.REGISTRATION, data.registration_id), _NO_SHOW)
+
+    def _admission_cancelled(self, intake: Intake) -> Result:
+        data = _as(intake, AdmissionCancelled)
+        return self._transition(
+            intake, (Kind.ADMISSION, data.admission_id), _CANCEL_ADMISSION, publish=False
+        )
+
+    def _discharge_cancelled(self, intake: Intake) -> Result:
+        data = _as(intake, DischargeCancelled)
+        key = (Kind.ADMISSION, data.admission_id)
+        visit = self.visits.get(key)
+        if visit is not None and visit.status in _WAIT_FOR_DISCHARGE:
+            return self._hold(key, intake)
+        return self._transition(intake, key, _CANCEL_DISCHARGE)
+
+    def _visit_cancelled(self, intake: Intake) -> Result:
+        """ADT^A11 cancels an admission (A01) or an outpatient visit (A04)."""
+        data = _as(intake, VisitCancelled)
+        as_admission = (Kind.ADMISSION, data.visit_id)
+        as_registration = (Kind.REGISTRATION, data.visit_id)
+        if as_admission in self.visits or (data.inpatient and as_registration not in self.visits):
+            command = AdmissionCancelled(admission_id=data.visit_id)
+            return self._admission_cancelled(_retyped(intake, "admission.cancelled", command))
+        cancel = RegistrationCancelled(
+            registration_id=data.visit_id, cancelled_at=data.cancelled_at, reason=data.reason
+        )
+        return self._registration_cancelled(_retyped(intake, "registration.cancelled", cancel))
+
+    def _details_updated(self, intake: Intake) -> Result:
+        data = _as(intake, PatientDetailsUpdated)
+        patient, phone = self._canonical(data.patient)
+        data = data.model_copy(update={"patient": patient})
+        self.patient_updates.append(patient)
+        for visit in self.visits.values():
+            if visit.patient_id == patient.patient_id:
+                visit.record = {**visit.record, "patient": patient.model_dump(mode="json")}
+                visit.phone_usable = phone.usable
+                self.changed.add((visit.kind, visit.visit_id))
+        return Result(published=[_out(intake, data, patient.patient_id, phone)])
+
+    def _complaint(self, intake: Intake) -> Result:
+        data = _as(intake, ComplaintSubmitted)
+        if data.patient is None:
+            return Result(published=[_out(intake, data, data.external_id, None)])
+        patient, phone = self._canonical(data.patient)
+        data = data.model_copy(update={"patient": patient})
+        return Result(published=[_out(intake, data, patient.patient_id, phone)])
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _transition(
+        self, intake: Intake, key: VisitKey, table: dict[Status, Any], *, publish: bool = True
+    ) -> Result:
+        visit = self.visits.get(key)
+        if visit is None:
+            return self._hold(key, intake)
+        target = table.get(visit.status)
+        if target == "same":
+            return Result(ignored=f"{key[0]} already {visit.status}")
+        if target is None:
+            return Result(rejection=Rejection(_id_field(intake), f"the {key[0]} is {visit.status}"))
+        visit.status = target
+        self.changed.add(key)
+        if not publish:
+            return Result()
+        return Result(published=[_out(intake, intake.data, visit.patient_id, None)])
+
+    def _hold(self, key: VisitKey, intake: Intake) -> Result:
+        held = self.pending.setdefault(key, [])
+        if all(h.event_id != intake.event_id for h in held):
+            held.append(intake)
+            self.pending_changed.add(key)
+        return Result(held=True)
+
+    def _release_pending(self, key: VisitKey, result: Result) -> Result:
+        """Apply what waited for this visit, in the order it arrived."""
+        waiting = self.pending.pop(key, [])
+        if waiting:
+            self.pending_changed.add(key)
+        for held in waiting:
+            later = self.apply(held)
+            if later.held:  # still waiting (a discharge cancellation before its discharge)
+                continue
+            if later.rejection is not None:
+                self.dropped.append((held, later.rejection))
+            result.published.extend(later.published)
+        return result
+
+    def _save(self, visit: Visit) -> None:
+        key = (visit.kind, visit.visit_id)
+        self.visits[key] = visit
+        self.changed.add(key)
+
+    def _canonical(self, patient: Patient) -> tuple[Patient, PhoneCheck]:
+        phone = self.normalise(patient.phone)
+        return patient.model_copy(update={"phone": phone.value}), phone
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _as(intake: Intake, model: type[M]) -> M:
+    if not isinstance(intake.data, model):
+        raise TypeError(f"{intake.type} carries {model.__name__}, not {type(intake.data).__name__}")
+    return intake.data
+
+
+def _retyped(intake: Intake, type_: str, data: BaseModel) -> Intake:
+    return Intake(type_, data, intake.event_id, intake.time, intake.source, intake.correlation_id)
+
+
+def _out(
+    intake: Intake,
+    data: BaseModel,
+    patient_id: str,
+    phone: PhoneCheck | None,
+    *,
+    type_: str | None = None,
+) -> Outgoing:
+    return Outgoing(
+        type=type_ or intake.type,
+        data=data,
+        event_id=intake.event_id,
+        time=intake.time,
+        source=intake.source,
+        patient_id=patient_id,
+        correlation_id=intake.correlation_id,
+        phone_status=phone.status if phone else None,
+    )
+
+
+def _json(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def _discharge_base(record: dict[str, Any]) -> dict[str, Any]:
+    fields = ("admission_id", "patient", "department", "attending_doctor", "admitted_at")
+    return {k: record[k] for k in fields if k in record}
+
+
+def _merge(stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """What the message sent wins; a partly sent patient or department is completed."""
+    merged = {**stored, **sent}
+    for key in ("patient", "department"):
+        if isinstance(stored.get(key), dict) and isinstance(sent.get(key), dict):
+            merged[key] = {**stored[key], **sent[key]}
+    return merged
+
+
+def _id_field(intake: Intake) -> str:
+    for name in ("registration_id", "admission_id", "visit_id"):
+        if name in type(intake.data).model_fields:
+            return name
+    return "id"
+
+
+def _from_validation(exc: ValidationError) -> Rejection:
+    err = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in err["loc"])
+    kind = "missing" if err["type"] == "missing" else "invalid"
+    return Rejection(where, err["msg"], kind)
+
+
+_HANDLERS: dict[str, Callable[[Ledger, Intake], Result]] = {
+    "registration.created": Ledger._registration_created,
+    "registration.cancelled": Ledger._registration_cancelled,
+    "registration.no_show": Ledger._no_show,
+    "patient.discharged": Ledger._discharged,
+    "discharge.notice": Ledger._discharged,
+    "discharge.cancelled": Ledger._discharge_cancelled,
+    "admission.recorded": Ledger._admission_recorded,
+    "admission.cancelled": Ledger._admission_cancelled,
+    "visit.cancelled": Ledger._visit_cancelled,
+    "patient.details_updated": Ledger._details_updated,
+    "complaint.submitted": Ledger._complaint,
+}
+
+
+# The visits an intake may touch, for the repository to load before the ledger runs.
+def visit_keys(intake: Intake) -> list[VisitKey]:
+    data = intake.data
+    if isinstance(data, RegistrationCreated | RegistrationCancelled | RegistrationNoShow):
+        return [(Kind.REGISTRATION, data.registration_id)]
+    if isinstance(data, PatientDischarged | DischargeCancelled | Admission | AdmissionCancelled):
+        return [(Kind.ADMISSION, data.admission_id)]
+    if isinstance(data, DischargeNotice):
+        return [(Kind.ADMISSION, data.admission_id)]
+    if isinstance(data, VisitCancelled):
+        return [(Kind.ADMISSION, data.visit_id), (Kind.REGISTRATION, data.visit_id)]
+    return []

@@ -1,0 +1,37 @@
+"""Phone numbers as hospital systems send them, normalised to E.164 with `phonenumbers`.
+
+A number that cannot take an SMS (unparseable, invalid, a landline when only mobiles are
+usable) is kept exactly as received and flagged: it never rejects the visit it came with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+_MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneCheck:
+    value: str  # E.164 when usable, else the number as received
+    usable: bool
+
+    @property
+    def status(self) -> str:
+        return "valid" if self.usable else "unusable"
+
+
+def normalise_phone(raw: str, *, region: str = "CN", mobile_only: bool = True) -> PhoneCheck:
+    text = raw.strip()
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return PhoneCheck(text, usable=False)
+    if not phonenumbers.is_valid_number(number):
+        return PhoneCheck(text, usable=False)
+    if mobile_only and phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        return PhoneCheck(text, usable=False)
+    return PhoneCheck(phonenumbers.format_number(number, PhoneNumberFormat.E164), usable=True)

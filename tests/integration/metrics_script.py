@@ -1,0 +1,277 @@
+"""A scripted week of events for one department, built from the real contracts, and the KPI
+values for it computed by hand (see `EXPECTED_WEEK`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from hospital_shared import service_events  # noqa: F401  (registers the service event types)
+from hospital_shared.codec import encode
+from hospital_shared.events import (
+    Department,
+    DischargeCancelled,
+    Patient,
+    PatientDischarged,
+    RegistrationCancelled,
+    RegistrationCreated,
+    RegistrationNoShow,
+    make_event,
+    topic_for,
+)
+from hospital_shared.service_events.complaints import (
+    CaseTimeLimit,
+    ComplaintCaseChanged,
+    ComplaintSatisfactionRecorded,
+    ComplaintTimeLimitReached,
+)
+from hospital_shared.service_events.followup import (
+    FollowUpTaskCompleted,
+    FollowUpTaskPlanned,
+    FollowUpTaskUnreachable,
+    Satisfaction,
+)
+
+# Shanghai is UTC+8: local 2026-11-16 00:30 is 2026-11-15 16:30 UTC.
+WEEK_DATE = "2026-11-18"  # a Wednesday; the week is Mon 16 .. Sun 22 November, local time
+
+
+def local(day: int, hour: int = 10, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC) - timedelta(hours=8)
+
+
+Record = tuple[str, str, bytes]  # topic, key, value
+
+
+class Script:
+    def __init__(self, department: str) -> None:
+        self.department = department
+        self.tag = uuid.uuid4().hex[:8]
+        self.records: list[Record] = []
+        self.event_ids: dict[str, str] = {}
+
+    def emit(self, type_: str, data: BaseModel, *, key: str, at: datetime) -> str:
+        event = make_event(type_, data, source="urn:test:metrics", subject=key, time=at)
+        self.records.append((topic_for(type_), key, encode(event)))
+        return event.id
+
+    def _patient(self, n: str) -> Patient:
+        return Patient(patient_id=f"P-{self.tag}-{n}", name="张三", phone="13800138000")
+
+    def discharge(self, n: str, at: datetime, disposition: str = "home") -> str:
+        data = PatientDischarged(
+            admission_id=f"A-{self.tag}-{n}",
+            patient=self._patient(n),
+            department=Department(code=self.department, name="测试科"),
+            admitted_at=at - timedelta(days=4),
+            discharged_at=at,
+            disposition=disposition,  # type: ignore[arg-type]
+        )
+        self.event_ids[n] = self.emit("patient.discharged", data, key=n, at=at)
+        return self.event_ids[n]
+
+    def registration(self, n: str, at: datetime, visit_type: str = "first") -> str:
+        data = RegistrationCreated(
+            registration_id=f"R-{self.tag}-{n}",
+            patient=self._patient(n),
+            department=Department(code=self.department, name="测试科"),
+            visit_type=visit_type,  # type: ignore[arg-type]
+            channel="online",  # type: ignore[arg-type]
+            registered_at=at - timedelta(days=2),
+            appointment_at=at,
+        )
+        self.event_ids[n] = self.emit("registration.created", data, key=n, at=at)
+        return self.event_ids[n]
+
+    def _task(self, n: str, kind: str) -> dict[str, Any]:
+        return {
+            "task_id": f"T-{self.tag}-{n}",
+            "kind": kind,
+            "patient_id": f"P-{self.tag}-{n}",
+            "department_code": self.department,
+        }
+
+    def plan(self, n: str, kind: str, at: datetime) -> None:
+        data = FollowUpTaskPlanned(
+            **self._task(n, kind), source_event_id=self.event_ids[n], due_at=at + timedelta(days=3)
+        )
+        self.emit("followup.task_planned", data, key=n, at=at)
+
+    def reached(self, n: str, kind: str, at: datetime, satisfaction: Satisfaction | None) -> None:
+        data = FollowUpTaskCompleted(
+            **self._task(n, kind),
+            completed_by="S-AGENT-01",
+            completed_at=at,
+            attempts_made=1,
+            satisfaction=satisfaction,
+        )
+        self.emit("followup.task_completed", data, key=n, at=at)
+
+    def unreachable(self, n: str, kind: str, at: datetime) -> None:
+        data = FollowUpTaskUnreachable(**self._task(n, kind), attempts_made=3, source_ref=n)
+        self.emit("followup.task_unreachable", data, key=n, at=at)
+
+    def case(
+        self, n: str, step: str, at: datetime, status: str, limits: dict[str, str | None]
+    ) -> None:
+        data = ComplaintCaseChanged(
+            case_number=f"TS-{self.tag}-{n}",
+            status=status,  # type: ignore[arg-type]
+            channel="phone",
+            category="waiting_time",
+            category_source="submitted",
+            priority="normal",
+            serious=False,
+            complex=False,
+            department_code=self.department,
+            time_limits=tuple(
+                CaseTimeLimit(
+                    limit=name,  # type: ignore[arg-type]
+                    starts_at=at,
+                    due_at=at + timedelta(days=1),
+                    warn_at=at + timedelta(hours=19),
+                    outcome=outcome,
+                )
+                for name, outcome in limits.items()
+            ),
+            occurred_at=at,
+        )
+        self.emit(f"complaint.case_{step}", data, key=n, at=at)
+
+    def breach(self, n: str, limit: str, at: datetime) -> None:
+        data = ComplaintTimeLimitReached(
+            case_number=f"TS-{self.tag}-{n}",
+            limit=limit,  # type: ignore[arg-type]
+            level="breach",
+            cycle=1,
+            starts_at=at - timedelta(days=1),
+            due_at=at,
+            status="investigating",
+            channel="phone",
+            category="waiting_time",
+            priority="normal",
+            department_code=self.department,
+            occurred_at=at,
+        )
+        self.emit("complaint.time_limit_breached", data, key=n, at=at)
+
+    def case_satisfaction(self, n: str, satisfied: bool, at: datetime) -> None:
+        data = ComplaintSatisfactionRecorded(
+            case_number=f"TS-{self.tag}-{n}",
+            cycle=1,
+            rating="satisfied" if satisfied else "dissatisfied",
+            satisfied=satisfied,
+            channel="phone",
+            category="waiting_time",
+            department_code=self.department,
+            reopened=not satisfied,
+            on_time=True,
+            occurred_at=at,
+        )
+        self.emit("complaint.satisfaction_recorded", data, key=n, at=at)
+
+
+def scripted_week(department: str) -> Script:
+    s = Script(department)
+    inpatient, outpatient = "inpatient_discharge", "outpatient_visit"
+    # Inpatients. D1 left in the first half hour of the week and was reached the week after;
+    # D0 left the week before and was reached inside this week (not this week's cohort).
+    s.discharge("D0", local(12))
+    s.plan("D0", inpatient, local(12))
+    s.reached("D0", inpatient, local(17), Satisfaction.SATISFIED)
+    s.discharge("D1", local(16, 0, 30))
+    s.plan("D1", inpatient, local(16, 0, 30))
+    s.reached("D1", inpatient, local(25), Satisfaction.SATISFIED)
+    s.discharge("D2", local(18))
+    s.plan("D2", inpatient, local(18))
+    s.reached("D2", inpatient, local(19), Satisfaction.SATISFIED)
+    s.discharge("D3", local(20))
+    s.plan("D3", inpatient, local(20))
+    s.unreachable("D3", inpatient, local(23))
+    s.discharge("D4", local(21), disposition="deceased")
+    s.discharge("D5", local(21))
+    s.emit(
+        "discharge.cancelled",
+        DischargeCancelled(admission_id=f"A-{s.tag}-D5"),
+        key="D5",
+        at=local(21, 12),
+    )
+    s.discharge("D6", local(23, 0, 30))  # Monday after: next week's cohort
+    s.plan("D6", inpatient, local(23, 0, 30))
+    s.reached("D6", inpatient, local(23, 9), Satisfaction.SATISFIED)
+    # Outpatients.
+    s.registration("R1", local(17))
+    s.plan("R1", outpatient, local(17))
+    s.reached("R1", outpatient, local(18), Satisfaction.DISSATISFIED)
+    s.registration("R2", local(18), visit_type="return")
+    s.emit(
+        "registration.no_show",
+        RegistrationNoShow(registration_id=f"R-{s.tag}-R2"),
+        key="R2",
+        at=local(18, 12),
+    )
+    s.registration("R3", local(19))
+    s.registration("R4", local(20), visit_type="return")
+    s.emit(
+        "registration.cancelled",
+        RegistrationCancelled(registration_id=f"R-{s.tag}-R4", cancelled_at=local(19)),
+        key="R4",
+        at=local(19),
+    )
+    # Complaints.
+    s.case("C1", "opened", local(17), "received", {"first_response": None, "fact_finding": None})
+    s.case(
+        "C1",
+        "acknowledged",
+        local(17, 15),
+        "acknowledged",
+        {"first_response": "met", "fact_finding": None},
+    )
+    s.case(
+        "C1",
+        "resolution_proposed",
+        local(24),
+        "resolution_proposed",
+        {"first_response": "met", "fact_finding": "late"},
+    )
+    s.breach("C1", "fact_finding", local(23))
+    s.case("C2", "opened", local(18), "received", {"first_response": None, "fact_finding": None})
+    s.breach("C2", "first_response", local(19))
+    s.case(
+        "C2",
+        "acknowledged",
+        local(19, 12),
+        "acknowledged",
+        {"first_response": "late", "fact_finding": "met"},
+    )
+    s.case("C3", "opened", local(19), "received", {"first_response": None, "fact_finding": None})
+    s.case("C3", "withdrawn", local(19, 11), "withdrawn", {"first_response": "withdrawn"})
+    s.case_satisfaction("C1", True, local(20))
+    s.case_satisfaction("C2", False, local(21))
+    return s
+
+
+# KPI -> (numerator, denominator) for the week of WEEK_DATE, by hand:
+EXPECTED_WEEK: dict[str, tuple[int, int]] = {
+    # D1, D2, D3 (D4 deceased, D5 cancelled, D0/D6 other weeks); reached: D1 (later!), D2.
+    "followup_inpatient_rate": (2, 3),
+    # visits not cancelled nor missed: R1, R3; reached: R1.
+    "followup_outpatient_rate": (1, 2),
+    "followup_first_visit_rate": (1, 2),
+    # answers given in the week: D0 (17th) 满意, D2 (19th) 满意, R1 (18th) 不满意.
+    "satisfaction_rate": (2, 3),
+    # answers about outpatient visits: R1, dissatisfied.
+    "registration_dissatisfaction_rate": (1, 1),
+    # cohort D1, D2, D3, R1, R3; with an answer (any time): D1, D2, R1.
+    "survey_coverage_rate": (3, 5),
+    # C1, C2 (C3 withdrawn); first response met: C1; fact-finding met (no breach): C2.
+    "complaint_first_response_rate": (1, 2),
+    "complaint_fact_finding_rate": (1, 2),
+    "complaint_handling_satisfaction_rate": (1, 2),
+    # booked and not cancelled: R1, R2, R3; no-show: R2.
+    "no_show_rate": (1, 3),
+    "sms_delivery_rate": (0, 0),
+}

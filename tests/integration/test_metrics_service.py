@@ -1,0 +1,201 @@
+"""The metrics service as a real process on the real Kafka and PostgreSQL: counters move
+exactly once however often an event is delivered, survive a restart, and the KPI report of a
+scripted week equals the values computed by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from hospital_shared.codec import encode
+from hospital_shared.events import Department, Patient, PatientDischarged, make_event
+from metrics import alerting, catalog, dashboards
+from tests.integration.metrics_script import EXPECTED_WEEK, WEEK_DATE, local, scripted_week
+from tests.integration.services import RunningService
+from tests.kafka_tools import eventually, publish
+from tests.metrics.prom_text import parse_metrics, sample
+
+
+@pytest.fixture(scope="module")
+def metrics(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    service = RunningService(
+        stack_config,
+        "metrics",
+        extra_env={"METRICS_STORE_REFRESH_INTERVAL_S": "0.3", "METRICS_GROUP_LAG_INTERVAL_S": "2"},
+    )
+    service.start()
+    service.wait_ready()
+    yield service
+    service.stop()
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return parse_metrics(httpx.get(f"{url}/metrics", timeout=5).text)
+
+
+def discharge_event(department: str, n: int) -> tuple[str, str, bytes]:
+    tag = uuid.uuid4().hex[:8]
+    data = PatientDischarged(
+        admission_id=f"A-{tag}-{n}",
+        patient=Patient(patient_id=f"P-{tag}", name="李四", phone="13800138000"),
+        department=Department(code=department, name="测试科"),
+        admitted_at=local(10),
+        discharged_at=local(14),
+        disposition="home",  # type: ignore[arg-type]
+    )
+    event = make_event(
+        "patient.discharged", data, source="urn:test", subject=f"P-{tag}", time=local(14)
+    )
+    return event.id, f"P-{tag}", encode(event)
+
+
+async def test_counters_move_once_per_event_and_survive_a_restart(metrics, stack_env) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    department = f"X{uuid.uuid4().hex[:6]}"
+    events = [discharge_event(department, n) for n in range(3)]
+    # Every event delivered twice (a producer retry, a replay by the HIS).
+    records = [(key, value) for _, key, value in events] * 2
+    await publish(bootstrap, "hospital.discharges.v1", records)
+    labels = {"department": department, "disposition": "home"}
+
+    def counted() -> float | None:
+        return sample(scrape(metrics.url), "hospital_discharges_total", labels)
+
+    await eventually(lambda: counted() == 3, timeout=30)
+    # Redelivered once more after they were counted, then a marker to know all went through.
+    await publish(bootstrap, "hospital.discharges.v1", [(key, value) for _, key, value in events])
+    marker_dept = f"{department}M"
+    _, key, value = discharge_event(marker_dept, 9)
+    await publish(bootstrap, "hospital.discharges.v1", [(key, value)])
+    marker = {"department": marker_dept, "disposition": "home"}
+    await eventually(
+        lambda: sample(scrape(metrics.url), "hospital_discharges_total", marker) == 1, timeout=30
+    )
+    assert counted() == 3
+    before = scrape(metrics.url)
+
+    metrics.kill9()
+    metrics.start()
+    await asyncio.to_thread(metrics.wait_ready)
+    after = scrape(metrics.url)
+    assert sample(after, "hospital_discharges_total", labels) == 3
+    store_counters = {f"{spec.name}_total" for spec in catalog.COUNTERS}
+    for key_, value_ in before.items():
+        if key_[0] in store_counters:  # every total loaded back from the store, none reset
+            assert after.get(key_) == value_, key_
+
+
+async def test_the_kpi_report_of_a_scripted_week_equals_the_hand_count(metrics, stack_env) -> None:  # type: ignore[no-untyped-def]
+    department = f"W{uuid.uuid4().hex[:6]}"
+    script = scripted_week(department)
+    by_topic: dict[str, list[tuple[str | None, bytes]]] = {}
+    for topic, key, value in script.records:
+        by_topic.setdefault(topic, []).append((key, value))
+    for topic, records in by_topic.items():
+        await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topic, records)
+    headers = {"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"}
+    params = {"period": "week", "date": WEEK_DATE, "department": department}
+
+    async def report() -> dict[str, tuple[int, int]] | None:
+        async with httpx.AsyncClient(base_url=metrics.url) as client:
+            body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
+        got = {k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]}
+        return got if got == EXPECTED_WEEK else None
+
+    try:
+        await eventually(report, timeout=45)
+    except AssertionError:
+        async with httpx.AsyncClient(base_url=metrics.url) as client:
+            body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
+        got = {k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]}
+        assert got == EXPECTED_WEEK
+    async with httpx.AsyncClient(base_url=metrics.url) as client:
+        body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
+        kpis = {k["key"]: k for k in body["kpis"]}
+        assert body["start"].startswith("2026-11-16T00:00:00+08:00")
+        inpatient = kpis["followup_inpatient_rate"]
+        assert inpatient["value"] == pytest.approx(2 / 3)
+        assert (inpatient["target"], inpatient["met"]) == (0.95, False)
+        assert kpis["followup_outpatient_rate"]["met"] is True  # 50% >= 20%
+        assert kpis["sms_delivery_rate"]["value"] is None
+        csv = await client.get("/v1/kpi", params={**params, "format": "csv"}, headers=headers)
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert f"{department},followup_inpatient_rate,出院患者回访率" in csv.text
+        monthly = await client.get(
+            "/v1/kpi/report.csv", params={"month": "2026-11"}, headers=headers
+        )
+        assert f",{department},complaint_first_response_rate," in monthly.text
+        agent = {"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"}
+        assert (await client.get("/v1/kpi", headers=agent)).status_code == 403
+        assert (await client.get("/v1/kpi")).status_code == 401
+
+    live = scrape(metrics.url)
+    assert (
+        sample(
+            live,
+            "hospital_complaint_time_limit_breaches_total",
+            {"department": department, "limit": "fact_finding"},
+        )
+        == 1
+    )
+    assert (
+        sample(
+            live,
+            "hospital_satisfaction_answers_total",
+            {"department": department, "kind": "outpatient_visit", "rating": "dissatisfied"},
+        )
+        == 1
+    )
+    assert (
+        sample(
+            live,
+            "hospital_complaints_total",
+            {"department": department, "category": "waiting_time", "channel": "phone"},
+        )
+        == 3
+    )
+    assert (
+        sample(
+            live,
+            "hospital_followup_tasks_unreachable_total",
+            {"department": department, "kind": "inpatient_discharge"},
+        )
+        == 1
+    )
+    # The consumer groups' lag as seen from Kafka, for every group (this service's too).
+    await eventually(
+        lambda: any(
+            k[0] == "hospital_consumer_group_lag" and ("group", "metrics.discharges") in k[1]
+            for k in scrape(metrics.url)
+        ),
+        timeout=20,
+    )
+
+
+async def test_prometheus_scrapes_the_totals_and_accepts_every_query(metrics, stack_env) -> None:  # type: ignore[no-untyped-def]
+    prometheus = stack_env["PROMETHEUS_URL"]
+    department = f"P{uuid.uuid4().hex[:6]}"
+    _, key, value = discharge_event(department, 1)
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], "hospital.discharges.v1", [(key, value)])
+    query = f'hospital_discharges_total{{department="{department}"}}'
+
+    async def scraped() -> bool:
+        async with httpx.AsyncClient(base_url=prometheus) as client:
+            body = (await client.get("/api/v1/query", params={"query": query})).json()
+        return [float(r["value"][1]) for r in body["data"]["result"]] == [1.0]
+
+    await eventually(scraped, timeout=45)
+    exprs = dashboards.all_exprs() + [
+        r["expr"] for g in alerting.rules_document()["groups"] for r in g["rules"]
+    ]
+    async with httpx.AsyncClient(base_url=prometheus) as client:
+        for expr in exprs:
+            body = (await client.get("/api/v1/query", params={"query": expr})).json()
+            assert body["status"] == "success", (expr, body)
+        # The metrics service's own series are there for the overview's KPI panels.
+        body = (await client.get("/api/v1/query", params={"query": "hospital_kpi_target"})).json()
+        assert {r["metric"]["kpi"] for r in body["data"]["result"]} >= {"followup_inpatient_rate"}

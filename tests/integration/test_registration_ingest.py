@@ -1,0 +1,371 @@
+"""The registration service as hospital systems use it: REST and HL7 v2 over a real MLLP
+socket in, canonical CloudEvents out on the real Kafka (keyed by patient, decodable)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import hl7
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import devstack
+from hospital_shared import topics
+from hospital_shared.codec import decode
+from tests.factories import discharge, envelope, registration
+from tests.integration.services import RunningService
+from tests.kafka_tools import eventually, read_all
+from tests.registration.messages import adt, framed, siu
+
+END = b"\x1c\x0d"
+
+
+@pytest.fixture(scope="module")
+def service(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    svc = RunningService(stack_config, "registration").start()
+    svc.wait_ready()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+async def http(service: RunningService, stack_env) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {stack_env['TOKEN_INTEGRATION']}"}
+    async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def uid() -> int:
+    return uuid.uuid4().int % 10**9
+
+
+async def mllp(port: int, *messages: bytes) -> list[hl7.Message]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    acks = []
+    try:
+        for message in messages:
+            writer.write(framed(message))
+            await writer.drain()
+            raw = await asyncio.wait_for(reader.readuntil(END), 30)
+            charset = "gb18030" if b"GB 18030" in raw else "utf-8"
+            acks.append(hl7.parse(raw[1:-2].decode(charset)))
+    finally:
+        writer.close()
+    return acks
+
+
+def ack_code(ack: hl7.Message) -> str:
+    return str(ack["MSA.F1"])
+
+
+async def published(bootstrap: str, topic: str, **match: str) -> list[tuple[str, dict[str, Any]]]:
+    """(key, event) of every event on `topic` whose data has all of `match`, in offset order."""
+    found = []
+    for record in await read_all(bootstrap, topic):
+        try:
+            event = json.loads(record.value)
+        except ValueError:
+            continue
+        data = event.get("data") or {}
+        if all(data.get(k) == v for k, v in match.items()):
+            found.append(((record.key or b"").decode(), event))
+    return found
+
+
+async def wait_published(
+    bootstrap: str, topic: str, count: int, **match: str
+) -> list[tuple[str, dict[str, Any]]]:
+    async def check() -> list[tuple[str, dict[str, Any]]] | None:
+        found = await published(bootstrap, topic, **match)
+        return found if len(found) >= count else None
+
+    result: list[tuple[str, dict[str, Any]]] = await eventually(check, timeout=30)
+    return result
+
+
+# --- REST -----------------------------------------------------------------------------
+
+
+async def test_registration_post_is_202_and_lands_on_kafka_keyed_and_valid(
+    http: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    data = registration(n)["data"]
+    data["patient"]["phone"] = "138 0013 8000"
+    resp = await http.post("/v1/registrations", json=data)
+    assert resp.status_code == 202, resp.text
+    [event_id] = resp.json()["event_ids"]
+    [(key, event)] = await wait_published(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.REGISTRATIONS, 1,
+        registration_id=data["registration_id"],
+    )  # fmt: skip
+    assert key == f"P{n:06d}"
+    assert event["id"] == event_id
+    decoded = decode(json.dumps(event).encode(), expected_topic=topics.REGISTRATIONS)
+    assert decoded.data.patient.phone == "+8613800138000"
+    assert event["phonestatus"] == "valid"
+
+
+async def test_discharge_and_complaint_posts_are_published(
+    http: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    resp = await http.post("/v1/discharges", json=discharge(n)["data"])
+    assert resp.status_code == 202, resp.text
+    complaint = {
+        "external_id": f"C{n}",
+        "channel": "phone",
+        "patient": {"patient_id": f"P{n:06d}", "name": "赵六", "phone": "13700137000"},
+        "description": "挂号排队太久",
+        "submitted_at": "2026-11-23T09:30:00+08:00",
+    }
+    assert (await http.post("/v1/complaints", json=complaint)).status_code == 202
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [(key, _)] = await wait_published(bootstrap, topics.DISCHARGES, 1, admission_id=f"A{n:06d}")
+    assert key == f"P{n:06d}"
+    [(key, event)] = await wait_published(bootstrap, topics.COMPLAINTS_IN, 1, external_id=f"C{n}")
+    assert key == f"P{n:06d}"
+    decode(json.dumps(event).encode(), expected_topic=topics.COMPLAINTS_IN)
+
+
+async def test_ingest_needs_an_integration_token(
+    service: RunningService, stack_env: dict[str, str]
+) -> None:
+    body = registration(uid())["data"]
+    async with httpx.AsyncClient(base_url=service.url) as anon:
+        assert (await anon.post("/v1/registrations", json=body)).status_code == 401
+        wrong = {"Authorization": "Bearer not-a-token"}
+        assert (await anon.post("/v1/events", json=[], headers=wrong)).status_code == 401
+        agent = {"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"}
+        assert (await anon.post("/v1/discharges", json=body, headers=agent)).status_code == 403
+        assert (await anon.get("/openapi.json")).status_code == 200
+
+
+async def test_bad_request_is_422_naming_each_field(http: httpx.AsyncClient) -> None:
+    data = registration(uid())["data"]
+    del data["patient"]["name"]
+    data["visit_type"] = "sometimes"
+    resp = await http.post("/v1/registrations", json=data)
+    assert resp.status_code == 422
+    locs = {tuple(e["loc"]) for e in resp.json()["detail"]}
+    assert ("body", "patient", "name") in locs
+    assert ("body", "visit_type") in locs
+
+
+async def test_batch_ten_percent_invalid_is_422_and_publishes_nothing(
+    http: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    base = uid()
+    events = [registration(base + i) for i in range(50)]
+    for i in range(0, 50, 10):
+        events[i]["data"]["registered_at"] = "yesterday"
+    resp = await http.post("/v1/events", json=events)
+    assert resp.status_code == 422
+    errors = resp.json()["detail"]
+    assert [e["loc"][:2] for e in errors] == [["body", i] for i in range(0, 50, 10)]
+    assert all(e["loc"][2:] == ["data", "registered_at"] for e in errors)
+    # A later good batch goes through; by the time it is on Kafka, anything of the bad one
+    # would be there before it (one outbox, published in order).
+    marker = registration(base + 50)
+    assert (await http.post("/v1/events", json=[marker])).status_code == 202
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    await wait_published(bootstrap, topics.REGISTRATIONS, 1, registration_id=f"R{base + 50:06d}")
+    ids = {f"R{base + i:06d}" for i in range(50)}
+    on_kafka = await published(bootstrap, topics.REGISTRATIONS)
+    assert not [e for _, e in on_kafka if e["data"].get("registration_id") in ids]
+    conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM registration.visits WHERE visit_id = ANY($1)", list(ids)
+        )
+    finally:
+        await conn.close()
+    assert stored == 0
+
+
+async def test_batch_with_cancellation_before_its_registration_and_repeats(
+    http: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    created = registration(n)
+    cancel = envelope(
+        "registration.cancelled",
+        {"registration_id": f"R{n:06d}", "cancelled_at": "2026-11-23T10:00:00+08:00"},
+        subject=f"P{n:06d}",
+    )
+    first = await http.post("/v1/events", json=[cancel])
+    assert first.status_code == 202 and first.json()["held"] == 1
+    second = await http.post("/v1/events", json=[created, cancel])  # the cancel again: a repeat
+    assert second.status_code == 202
+    assert second.json()["duplicates"] == [cancel["id"]]
+    found = await wait_published(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.REGISTRATIONS, 2, registration_id=f"R{n:06d}"
+    )
+    assert [e["type"] for _, e in found] == ["registration.created", "registration.cancelled"]
+    assert {k for k, _ in found} == {f"P{n:06d}"}
+    assert found[1][1]["id"] == cancel["id"]
+
+
+# --- HL7 over MLLP ----------------------------------------------------------------------
+
+
+async def test_hl7_a04_gb18030_is_aa_and_published_with_the_chinese_name(
+    service: RunningService, stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    message = adt("A04", f"GB{n}", patient_id=f"HP{n}", visit_id=f"HV{n}", charset="gb18030",
+                  family="欧阳", given="娜娜")  # fmt: skip
+    [ack] = await mllp(stack_config.mllp_port, message)
+    assert ack_code(ack) == "AA"
+    assert str(ack["MSA.F2"]) == f"GB{n}"
+    [(key, event)] = await wait_published(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.REGISTRATIONS, 1, registration_id=f"HV{n}"
+    )
+    assert key == f"HP{n}"
+    assert event["data"]["patient"]["name"] == "欧阳娜娜"
+    assert event["data"]["department"]["name"] == "心内科"
+    decode(json.dumps(event).encode(), expected_topic=topics.REGISTRATIONS)
+
+
+async def test_duplicate_control_id_is_acknowledged_but_published_once(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    message = adt("A04", f"DUP{n}", patient_id=f"HP{n}", visit_id=f"HV{n}")
+    acks = await mllp(stack_config.mllp_port, message, message)
+    acks += await mllp(stack_config.mllp_port, message)  # and on a new connection
+    assert [ack_code(a) for a in acks] == ["AA", "AA", "AA"]
+    marker = adt("A04", f"DUPM{n}", patient_id=f"HP{n}", visit_id=f"HVM{n}")
+    assert ack_code((await mllp(stack_config.mllp_port, marker))[0]) == "AA"
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    await wait_published(bootstrap, topics.REGISTRATIONS, 1, registration_id=f"HVM{n}")
+    assert len(await published(bootstrap, topics.REGISTRATIONS, registration_id=f"HV{n}")) == 1
+
+
+async def test_admission_then_discharge_then_cancelled_discharge(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    ids = {"patient_id": f"HP{n}", "visit_id": f"HA{n}", "patient_class": "I"}
+    acks = await mllp(
+        stack_config.mllp_port,
+        adt("A13", f"A13-{n}", **ids),  # the cancellation first: held until its discharge
+        adt("A01", f"A01-{n}", **ids, pv1_extra={44: "20261118080000"}),
+        adt("A03", f"A03-{n}", **ids, pv1_extra={45: "20261123100000", 36: "01"},
+            segments=("DG1|1||I21.9^急性心肌梗死^I10",)),
+    )  # fmt: skip
+    assert [ack_code(a) for a in acks] == ["AA", "AA", "AA"]
+    found = await wait_published(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.DISCHARGES, 2, admission_id=f"HA{n}"
+    )
+    assert [e["type"] for _, e in found] == ["patient.discharged", "discharge.cancelled"]
+    discharged = decode(json.dumps(found[0][1]).encode(), expected_topic=topics.DISCHARGES)
+    assert discharged.data.admitted_at.isoformat() == "2026-11-18T08:00:00+08:00"
+    assert discharged.data.diagnosis == "急性心肌梗死"
+    assert {k for k, _ in found} == {f"HP{n}"}
+
+
+async def test_siu_cancellation_before_booking_and_no_show_rules(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    ids = {"patient_id": f"SP{n}", "appointment_id": f"AP{n}"}
+    acks = await mllp(
+        stack_config.mllp_port,
+        siu("S15", f"S15-{n}", **ids),
+        siu("S12", f"S12-{n}", **ids, charset="gb18030"),
+        siu("S26", f"S26-{n}", **ids),  # a no-show of a cancelled booking: AE
+    )
+    assert [ack_code(a) for a in acks] == ["AA", "AA", "AE"]
+    assert str(acks[2].segment("ERR")(2)) == "SCH^1^2"
+    found = await wait_published(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.REGISTRATIONS, 2, registration_id=f"AP{n}"
+    )
+    assert [e["type"] for _, e in found] == ["registration.created", "registration.cancelled"]
+    assert found[0][1]["data"]["patient"]["name"] == "王小明"
+    assert found[0][1]["data"]["appointment_at"] == "2026-11-25T14:00:00+08:00"
+
+
+async def test_ae_and_ar_acks_carry_err(stack_config: Any, service: RunningService) -> None:
+    n = uid()
+    missing_id = adt("A04", f"AE{n}", patient_id="", visit_id=f"V{n}")
+    wrong_type = adt("A04", f"AR{n}", patient_id="P", visit_id=f"V{n}").replace(
+        b"ADT^A04", b"ORU^R01"
+    )
+    ae, ar = await mllp(stack_config.mllp_port, missing_id, wrong_type)
+    assert (ack_code(ae), str(ae.segment("ERR")(2))) == ("AE", "PID^1^3")
+    assert (ack_code(ar), str(ar["ERR.F3.R1.C1"])) == ("AR", "200")
+
+
+async def test_unusable_phone_is_published_flagged_not_rejected(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    [ack] = await mllp(
+        stack_config.mllp_port,
+        adt("A04", f"PH{n}", patient_id=f"HP{n}", visit_id=f"PV{n}", phone="0000"),
+    )
+    assert ack_code(ack) == "AA"
+    [(_, event)] = await wait_published(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.REGISTRATIONS, 1, registration_id=f"PV{n}"
+    )
+    assert event["data"]["patient"]["phone"] == "0000"
+    assert event["phonestatus"] == "unusable"
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(payload=st.binary(max_size=300))
+async def test_fuzzed_frames_never_stop_the_listener(
+    payload: bytes, stack_config: Any, service: RunningService
+) -> None:
+    body = payload.replace(b"\x1c\x0d", b"")
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack_config.mllp_port)
+    try:
+        writer.write(framed(body))
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.readuntil(END), 30)
+        assert b"MSA|A" in reply
+    finally:
+        writer.close()
+    assert service.process is not None and service.process.poll() is None
+
+
+async def test_listener_still_takes_messages_after_the_fuzzing(
+    stack_config: Any, service: RunningService
+) -> None:
+    n = uid()
+    [ack] = await mllp(
+        stack_config.mllp_port, adt("A04", f"AFTER{n}", patient_id="P", visit_id=f"V{n}")
+    )
+    assert ack_code(ack) == "AA"
+
+
+# --- production safety -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "auth_tokens",
+    [None, json.dumps({"dev-integration-token": {"role": "integration"}})],
+    ids=["no-tokens", "dev-token"],
+)
+def test_production_refuses_to_start_with_development_tokens(
+    stack_config: Any, stack_env: dict[str, str], auth_tokens: str | None
+) -> None:
+    extra = {"ENV": "production", "REGISTRATION_HTTP_PORT": "0", "REGISTRATION_MLLP_PORT": "0"}
+    if auth_tokens:
+        extra["AUTH_TOKENS"] = auth_tokens
+    proc = devstack.start_service(stack_config, "registration", extra, log_name="registration-prod")
+    assert proc.wait(60) != 0
+    log = stack_config.log_file("registration-prod").read_text()
+    assert "DevelopmentTokenInProduction" in log

@@ -1,0 +1,222 @@
+"""The Prometheus rules: generated from the KPI catalog, valid (`promtool check rules`), and
+every alert fires on the series it is about and stays quiet otherwise (`promtool test rules`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metrics import alerting
+from metrics.kpi import KPIS
+from metrics.settings import DOMAIN_TARGETS
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
+
+
+def test_the_rules_file_is_generated_from_the_catalog() -> None:
+    assert alerting.RULES_FILE.read_text() == alerting.render()
+
+
+def test_every_kpi_with_a_target_has_an_alert_with_a_runbook() -> None:
+    alerts = alerting.kpi_alerts()
+    with_target = [k.key for k in KPIS if DOMAIN_TARGETS[k.key] is not None]
+    assert sorted(a["labels"]["kpi"] for a in alerts) == sorted(with_target)
+    for rule in alerts + alerting.OPERATIONAL_ALERTS:
+        assert len(rule["annotations"]["runbook"]) > 80
+
+
+@needs_promtool
+def test_promtool_check_rules_passes() -> None:
+    result = subprocess.run(
+        [PROMTOOL, "check", "rules", str(alerting.RULES_FILE)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _kpi_case(kpi: Any) -> dict[str, Any]:
+    target = DOMAIN_TARGETS[kpi.key]
+    assert target is not None
+    bad = max(0.0, target - 0.1) if kpi.minimum else min(1.0, target + 0.1)
+    name = next(a["alert"] for a in alerting.kpi_alerts() if a["labels"]["kpi"] == kpi.key)
+    lbl = f'{{kpi="{kpi.key}"}}'
+    return {
+        "interval": "1m",
+        "input_series": [
+            {"series": f"hospital_kpi_value{lbl}", "values": f"{bad}x30"},
+            {"series": f"hospital_kpi_target{lbl}", "values": f"{target}x30"},
+            {"series": f"hospital_kpi_denominator{lbl}", "values": "40x30"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "5m", "alertname": name, "exp_alerts": []},  # not yet: for 15m
+            {
+                "eval_time": "20m",
+                "alertname": name,
+                "exp_alerts": [{"exp_labels": {"severity": "warning", "kpi": kpi.key}}],
+            },
+        ],
+    }
+
+
+def _on_target_case(kpi: Any) -> dict[str, Any]:
+    target = DOMAIN_TARGETS[kpi.key]
+    name = next(a["alert"] for a in alerting.kpi_alerts() if a["labels"]["kpi"] == kpi.key)
+    lbl = f'{{kpi="{kpi.key}"}}'
+    return {
+        "interval": "1m",
+        "input_series": [
+            {"series": f"hospital_kpi_value{lbl}", "values": f"{target}x30"},
+            {"series": f"hospital_kpi_target{lbl}", "values": f"{target}x30"},
+            {"series": f"hospital_kpi_denominator{lbl}", "values": "40x30"},
+        ],
+        "alert_rule_test": [{"eval_time": "20m", "alertname": name, "exp_alerts": []}],
+    }
+
+
+OPERATIONAL_CASES: list[dict[str, Any]] = [
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'hospital_complaint_time_limit_breaches_total{department="CARD",limit="first_response"}',
+                "values": "0x10 1x50",
+            }
+        ],
+        "alert_rule_test": [
+            {"eval_time": "5m", "alertname": "ComplaintTimeLimitBreached", "exp_alerts": []},
+            {
+                "eval_time": "15m",
+                "alertname": "ComplaintTimeLimitBreached",
+                "exp_alerts": [{"exp_labels": {"severity": "critical", "limit": "first_response"}}],
+            },
+            {"eval_time": "75m", "alertname": "ComplaintTimeLimitBreached", "exp_alerts": []},
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'hospital_followup_tasks_overdue_open{department="CARD",kind="inpatient_discharge"}',
+                "values": "25x90",
+            },
+            {
+                "series": 'hospital_followup_tasks_overdue_open{department="ORTH",kind="inpatient_discharge"}',
+                "values": "3x90",
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "70m",
+                "alertname": "FollowUpTasksOverdue",
+                "exp_alerts": [{"exp_labels": {"severity": "warning", "department": "CARD"}}],
+            }
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'hospital_consumer_group_lag{group="followup.discharges",topic="hospital.discharges.v1"}',
+                "values": "5000x20",
+            }
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "15m",
+                "alertname": "ConsumerGroupLagging",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "warning",
+                            "group": "followup.discharges",
+                            "topic": "hospital.discharges.v1",
+                        }
+                    }
+                ],
+            }
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'hospital_events_processed_total{service="followup",topic="hospital.discharges.v1",result="schema_violation"}',
+                "values": "0x5 2x20",
+            },
+            {
+                "series": 'hospital_events_processed_total{service="followup",topic="hospital.discharges.v1",result="ok"}',
+                "values": "0+10x25",
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "10m",
+                "alertname": "EventsDeadLettered",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "warning",
+                            "service": "followup",
+                            "topic": "hospital.discharges.v1",
+                        }
+                    }
+                ],
+            }
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            {"series": "hospital_metrics_store_refresh_age_seconds", "values": "1x5 200x20"}
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "15m",
+                "alertname": "MetricsStoreStale",
+                "exp_alerts": [{"exp_labels": {"severity": "warning"}}],
+            }
+        ],
+    },
+]
+
+
+def test_every_alert_has_a_promtool_case() -> None:
+    tested = {t["alertname"] for case in OPERATIONAL_CASES for t in case["alert_rule_test"]}
+    assert tested == {a["alert"] for a in alerting.OPERATIONAL_ALERTS}
+
+
+def _with_annotations(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Expected annotations: the rule's templates with the expected alert's labels filled in."""
+    rules = {r["alert"]: r for r in alerting.kpi_alerts() + alerting.OPERATIONAL_ALERTS}
+    for case in tests:
+        for check in case["alert_rule_test"]:
+            for alert in check["exp_alerts"]:
+                labels = alert["exp_labels"]
+                alert["exp_annotations"] = {
+                    k: re.sub(
+                        r"\{\{ \$labels\.(\w+) \}\}", lambda m, labels=labels: labels[m.group(1)], v
+                    )
+                    for k, v in rules[check["alertname"]]["annotations"].items()
+                }
+    return tests
+
+
+@needs_promtool
+def test_promtool_unit_tests_cover_every_alert(tmp_path: Path) -> None:
+    kpis = [k for k in KPIS if DOMAIN_TARGETS[k.key] is not None]
+    tests = [_kpi_case(k) for k in kpis] + [_on_target_case(k) for k in kpis] + OPERATIONAL_CASES
+    doc = {
+        "rule_files": [str(alerting.RULES_FILE)],
+        "evaluation_interval": "1m",
+        "tests": _with_annotations(tests),
+    }
+    spec = tmp_path / "hospital-metrics_test.yml"
+    spec.write_text(json.dumps(doc, indent=1))
+    result = subprocess.run([PROMTOOL, "test", "rules", str(spec)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,160 @@
+"""HL7 messages into intakes, and every ACK code, through the real handler with a fake store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import hl7
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from registration.handlers import Hl7Handler, options_from
+from registration.ingest import Hl7Control, Ingested, IntakeRejected
+from registration.intake import Intake, Rejection
+from registration.settings import Settings
+from tests.registration.messages import adt, siu
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+class FakeStore:
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.taken: list[Intake] = []
+        self.seen: set[tuple[str, str]] = set()
+        self.fail = fail
+
+    async def __call__(self, intakes: Sequence[Intake], control: Hl7Control) -> Ingested:
+        if self.fail is not None:
+            raise self.fail
+        key = (control.sender, control.control_id)
+        if key in self.seen:
+            return Ingested(duplicate_message=True)
+        self.seen.add(key)
+        self.taken.extend(intakes)
+        return Ingested(event_ids=[i.event_id for i in intakes], published=len(intakes))
+
+
+def handler(store: FakeStore) -> Hl7Handler:
+    s = Settings()
+    return Hl7Handler(store, options=options_from(s), default_charset="utf-8", us=("OPS", "REG"))
+
+
+def parse_ack(raw: bytes, charset: str = "utf-8") -> hl7.Message:
+    return hl7.parse(raw.decode(charset))
+
+
+async def test_a04_is_acknowledged_aa_echoing_msh10() -> None:
+    store = FakeStore()
+    reply = parse_ack(await handler(store)(adt("A04", "CTL-1", patient_id="P1", visit_id="V1")))
+    assert str(reply["MSA.F1"]) == "AA"
+    assert str(reply["MSA.F2"]) == "CTL-1"
+    [taken] = store.taken
+    assert taken.type == "registration.created"
+    assert taken.data.registration_id == "V1"  # type: ignore[attr-defined]
+
+
+async def test_gb18030_names_are_decoded_per_msh18_and_the_ack_uses_the_same_charset() -> None:
+    store = FakeStore()
+    raw = adt("A04", "CTL-2", patient_id="P2", visit_id="V2", charset="gb18030",
+              family="欧阳", given="娜娜")  # fmt: skip
+    reply = await handler(store)(raw)
+    assert str(parse_ack(reply, "gb18030")["MSA.F1"]) == "AA"
+    assert "GB 18030" in reply.decode("gb18030")
+    assert store.taken[0].data.patient.name == "欧阳娜娜"  # type: ignore[attr-defined]
+
+
+async def test_siu_booking_has_appointment_time_and_visit_type() -> None:
+    store = FakeStore()
+    await handler(store)(siu("S12", "CTL-3", patient_id="P3", appointment_id="AP3"))
+    data = store.taken[0].data
+    assert data.appointment_at == datetime(2026, 11, 25, 14, 0, tzinfo=TZ)  # type: ignore[attr-defined]
+    assert data.visit_type == "return"  # type: ignore[attr-defined]
+    assert data.department.name == "心内科"  # type: ignore[attr-defined]
+
+
+async def test_missing_patient_id_is_ae_with_err_naming_pid3() -> None:
+    reply = parse_ack(await handler(FakeStore())(adt("A04", "CTL-4", patient_id="", visit_id="V4")))
+    assert str(reply["MSA.F1"]) == "AE"
+    assert str(reply["MSA.F2"]) == "CTL-4"
+    assert str(reply.segment("ERR")(2)) == "PID^1^3"
+    assert str(reply["ERR.F3.R1.C1"]) == "101"
+
+
+async def test_unsupported_message_type_is_ar() -> None:
+    raw = adt("A04", "CTL-5", patient_id="P5", visit_id="V5").replace(b"ADT^A04", b"ORU^R01")
+    reply = parse_ack(await handler(FakeStore())(raw))
+    assert str(reply["MSA.F1"]) == "AR"
+    assert str(reply["ERR.F3.R1.C1"]) == "200"
+
+
+async def test_bytes_not_valid_in_the_declared_charset_are_ar() -> None:
+    raw = adt("A04", "CTL-6", patient_id="P6", visit_id="V6", charset="gb18030")
+    raw = raw.replace(b"GB 18030-2000", b"UNICODE UTF-8")
+    reply = parse_ack(await handler(FakeStore())(raw))
+    assert str(reply["MSA.F1"]) == "AR"
+    assert str(reply.segment("ERR")(2)) == "MSH^1^18"
+
+
+async def test_storage_failure_is_ar_so_the_sender_resends() -> None:
+    reply = parse_ack(
+        await handler(FakeStore(fail=OSError("db away")))(
+            adt("A04", "CTL-7", patient_id="P7", visit_id="V7")
+        )
+    )
+    assert str(reply["MSA.F1"]) == "AR"
+    assert str(reply["ERR.F3.R1.C1"]) == "207"
+
+
+async def test_state_conflict_is_ae() -> None:
+    store = FakeStore(fail=IntakeRejected([(0, Rejection("admission_id", "was cancelled"))]))
+    reply = parse_ack(await handler(store)(adt("A03", "CTL-8", patient_id="P8", visit_id="A8")))
+    assert str(reply["MSA.F1"]) == "AE"
+    assert str(reply.segment("ERR")(2)) == "PV1^1^19"
+
+
+async def test_duplicate_control_id_is_acknowledged_aa_and_taken_once() -> None:
+    store = FakeStore()
+    h = handler(store)
+    raw = adt("A04", "CTL-9", patient_id="P9", visit_id="V9")
+    for _ in range(3):
+        assert str(parse_ack(await h(raw))["MSA.F1"]) == "AA"
+    assert len(store.taken) == 1
+
+
+async def test_not_hl7_at_all_is_ar_without_crashing() -> None:
+    reply = await handler(FakeStore())(b"GET / HTTP/1.1\r\n\r\n")
+    assert b"MSA|AR" in reply
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=600) | st.text(max_size=400).map(lambda t: ("MSH|^~\\&|" + t).encode()))
+async def test_any_bytes_get_an_ack_and_never_an_exception(payload: bytes) -> None:
+    reply = await handler(FakeStore())(payload)
+    assert b"MSA|" in reply
+
+
+segment_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x0b\x1c"),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    trigger=st.sampled_from(["A01", "A03", "A04", "A08", "A11", "A13"]),
+    field=st.integers(min_value=1, max_value=45),
+    value=segment_text,
+    charset=st.sampled_from(["utf-8", "gb18030"]),
+)
+async def test_any_field_value_gets_aa_ae_or_ar(
+    trigger: str, field: int, value: str, charset: str
+) -> None:
+    raw = adt(trigger, "FUZZ", patient_id="P1", visit_id="V1", pv1_extra={field: value},
+              charset="utf-8")  # fmt: skip
+    text = raw.decode("utf-8")
+    if charset == "gb18030":
+        text = text.replace("UNICODE UTF-8", "GB 18030-2000")
+    reply = await handler(FakeStore())(text.encode(charset, errors="replace"))
+    assert any(f"MSA|{code}|".encode(charset) in reply for code in ("AA", "AE", "AR"))
