@@ -1,7 +1,6 @@
 """`python -m notifications`: run the notifications service."""
 
 from hospital_shared.runtime import serve
-
 from notifications.app import create_app
 from notifications.settings import Settings
 

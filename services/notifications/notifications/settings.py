@@ -1,6 +1,11 @@
-"""Settings of the notifications service: shared variables plus `NOTIFICATIONS_*` ones."""
+"""Settings of the notifications service: shared variables plus `NOTIFICATIONS_*` ones.
+
+Every policy number here is a default a hospital may override (DOMAIN.md); templates live in
+the database (seeded from `templates.DEFAULT_TEMPLATES`)."""
 
 from __future__ import annotations
+
+from datetime import time
 
 from hospital_shared.settings import service_settings_class
 
@@ -8,7 +13,41 @@ _Base = service_settings_class("notifications", 8004)
 
 
 class Settings(_Base):  # type: ignore[misc,valid-type]
+    # --- the gateway
+    sms_provider: str = "kannel"
     kannel_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
     kannel_username: str = "hospital"
     kannel_password: str = "hospital-dev"
+    kannel_smsc: str = ""  # force an SMSC id; empty: Kannel routes
+    sms_sender: str = "95000"  # the sender number patients see
     public_url: str = "http://127.0.0.1:8004"  # base of the dlr-url Kannel calls back
+    callback_secret: str = "dev-callback-secret"  # signs the dlr-url of every message
+    callback_allowed_ips: tuple[str, ...] = ("127.0.0.1", "::1")  # who may post receipts and MO
+    gateway_timeout_s: float = 10.0
+    # --- dispatching
+    dispatch_interval_s: float = 0.5
+    dispatch_batch_size: int = 100
+    dispatch_concurrency: int = 10
+    send_retry_initial_s: float = 5.0  # gateway down: backoff 5 s, 10 s, 20 s ... capped
+    send_retry_max_s: float = 300.0
+    send_max_attempts: int = 8  # then the message is failed with the last error
+    sending_lease_s: float = 60.0  # 'sending' longer than this: the sender crashed
+    receipt_timeout_h: float = 72.0  # submitted without a final receipt: expired
+    # --- rules
+    phone_region: str = "CN"
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    daily_cap_per_patient: int = 3
+    reminder_mode: str = "evening_before"  # evening_before | lead_time
+    reminder_evening_time: time = time(18, 0)
+    reminder_lead_h: float = 24.0  # reminder_mode=lead_time
+    reminder_min_lead_min: float = 60.0  # no reminder when the visit is sooner than this
+    discharge_notice_delay_min: float = 60.0
+    message_validity_h: float = 48.0
+    survey_task_kinds: tuple[str, ...] = ("inpatient_discharge", "outpatient_visit")
+    opt_out_keywords: tuple[str, ...] = ("STOP", "退订", "TD", "T", "UNSUBSCRIBE", "取消订阅")
+    opt_in_keywords: tuple[str, ...] = ("START", "订阅")
+    # --- what templates may quote
+    hospital_name: str = "市第一人民医院"
+    hotline: str = "12320"
+    survey_url: str = "https://survey.hospital.example/s"

@@ -1,3 +1,48 @@
-"""Events the notifications service publishes (registered in `hospital_shared.events.EVENT_TYPES`)."""
+"""Events the notifications service publishes on `notifications.messages.v1` (registered in
+`hospital_shared.events.EVENT_TYPES`): the lifecycle of every SMS, for the metrics service's
+delivery rate. They carry the template, status and encoding, never a phone number, a name or
+the message text.
+
+Types: `sms.submitted` (the gateway accepted it), `sms.delivered` (delivery receipt),
+`sms.failed` (refused, undeliverable, invalid number, gateway down past the retry cap, or the
+outcome is unknown after a crash), `sms.expired` (its time passed before it could go, or no
+final receipt came), `sms.suppressed` (it must not go: opted out, deceased patient).
+"""
 
 from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime
+
+from hospital_shared import topics
+from hospital_shared.events import Contract, NonEmpty, register_event
+
+SmsStatus = Literal["submitted", "delivered", "failed", "expired", "suppressed"]
+
+
+class SmsStatusChanged(Contract):
+    message_id: NonEmpty
+    template: NonEmpty
+    audience: Literal["patient", "staff"]
+    status: SmsStatus
+    reason: str | None = None  # failed / expired / suppressed: why (no personal data)
+    encoding: Literal["gsm7", "ucs2"]
+    segments: int
+    attempts: int
+    source_event_id: NonEmpty
+    source_event_type: NonEmpty
+    requested_at: AwareDatetime  # when the message was created from its source event
+    occurred_at: AwareDatetime
+
+
+SMS_EVENT_TYPES: tuple[str, ...] = (
+    "sms.submitted",
+    "sms.delivered",
+    "sms.failed",
+    "sms.expired",
+    "sms.suppressed",
+)
+
+for _type in SMS_EVENT_TYPES:
+    register_event(_type, SmsStatusChanged, topics.NOTIFICATIONS)

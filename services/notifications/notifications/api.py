@@ -1,0 +1,290 @@
+"""Staff-facing HTTP routes: message history, resending, opt-outs, templates, the inbox."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from hospital_shared.auth import Principal, Role, TokenAuth
+from notifications import domain, optouts, repository
+from notifications.templates import TemplateInvalid, check
+
+
+class OptOutIn(BaseModel):
+    patient_id: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class TemplateIn(BaseModel):
+    body: str = Field(min_length=1, max_length=2000)
+    urgent: bool | None = None
+    send_to_deceased: bool | None = None
+
+
+def _view(row: asyncpg.Record, who: Principal) -> dict[str, Any]:
+    """A message as `who` may see it: the text for supervisors and operations only, the
+    number masked for everyone but operations."""
+    view = {
+        "id": str(row["id"]),
+        "template": row["template"],
+        "audience": row["audience"],
+        "channel": row["channel"],
+        "patient_id": row["patient_id"],
+        "staff_id": row["staff_id"],
+        "status": row["status"],
+        "status_reason": row["status_reason"],
+        "urgent": row["urgent"],
+        "encoding": row["encoding"],
+        "segments": row["segments"],
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+        "due_at": row["due_at"],
+        "deferred_reason": row["deferred_reason"],
+        # when the message waits (deferred or retried): the time it is planned for
+        "planned_for": row["send_after"] if row["status"] == "pending" else None,
+        "expires_at": row["expires_at"],
+        "submitted_at": row["submitted_at"],
+        "delivered_at": row["delivered_at"],
+        "finished_at": row["finished_at"],
+        "read_at": row["read_at"],
+        "created_at": row["created_at"],
+        "resend_of": str(row["resend_of"]) if row["resend_of"] else None,
+        "source_event_id": row["source_event_id"],
+        "to_number": row["to_number"]
+        if who.role == Role.ADMIN
+        else domain.mask_phone(row["to_number"]),
+    }
+    if who.role in (Role.SUPERVISOR, Role.ADMIN) or who.staff_id == row["staff_id"]:
+        view["body"] = row["body"]
+    return view
+
+
+def build_router(auth: TokenAuth) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["notifications"])
+    staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN)
+    managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
+    StaffUser = Annotated[Principal, Depends(staff)]
+    Manager = Annotated[Principal, Depends(managers)]
+
+    def pool(request: Request) -> asyncpg.Pool:
+        return request.app.state.runtime.pool
+
+    @router.get("/messages")
+    async def list_messages(
+        request: Request, who: StaffUser, patient_id: str | None = None, staff_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        if not patient_id and not staff_id:
+            raise HTTPException(400, "give patient_id or staff_id")
+        if staff_id and staff_id != who.staff_id and who.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise HTTPException(403, "staff may only see their own notifications")
+        async with pool(request).acquire() as conn:
+            rows = await repository.messages_of(conn, patient_id=patient_id, staff_id=staff_id)
+        return [_view(r, who) for r in rows]
+
+    @router.get("/messages/{message_id}")
+    async def get_message(
+        request: Request, message_id: uuid.UUID, who: StaffUser
+    ) -> dict[str, Any]:
+        async with pool(request).acquire() as conn:
+            row = await repository.message(conn, message_id)
+        if row is None:
+            raise HTTPException(404, "no such message")
+        return _view(row, who)
+
+    @router.post("/messages/{message_id}/resend", status_code=201)
+    async def resend(
+        request: Request,
+        message_id: uuid.UUID,
+        who: Annotated[Principal, Depends(auth.require(Role.SUPERVISOR))],
+    ) -> dict[str, Any]:
+        async with pool(request).acquire() as conn, conn.transaction():
+            row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", message_id)
+            if row is None:
+                raise HTTPException(404, "no such message")
+            if row["channel"] != "sms" or row["status"] not in ("failed", "expired"):
+                raise HTTPException(
+                    409, f"only failed or expired SMS can be resent, not {row['status']}"
+                )
+            active = await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE resend_of = $1"
+                " AND status IN ('pending', 'sending', 'submitted', 'delivered')",
+                message_id,
+            )
+            if active:
+                raise HTTPException(409, "a resend of this message is already under way")
+            n = await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE resend_of = $1", message_id
+            )
+            new_id = uuid.uuid4()
+            copied = {
+                k: row[k]
+                for k in (
+                    "source_event_id",
+                    "source_event_type",
+                    "template",
+                    "audience",
+                    "channel",
+                    "patient_id",
+                    "staff_id",
+                    "subject_ref",
+                    "urgent",
+                    "body",
+                    "encoding",
+                    "segments",
+                )
+            }
+            await repository.insert_message(
+                conn,
+                id=new_id,
+                idempotency_key=f"{row['idempotency_key']}:resend:{n + 1}",
+                status="pending",
+                due_at=row["due_at"],
+                send_after=datetime.now(UTC),
+                expires_at=None,
+                resend_of=message_id,
+                **copied,
+            )
+            await repository.audit(
+                conn,
+                actor=who,
+                action="resend",
+                target=str(message_id),
+                detail=json.dumps(
+                    {"new_message_id": str(new_id), "previous_status": row["status"]}
+                ),
+            )
+            await conn.execute("SELECT pg_notify('notifications_dispatch', '')")
+            new = await repository.message(conn, new_id)
+        assert new is not None
+        return _view(new, who)
+
+    @router.get("/opt-outs")
+    async def list_opt_outs(
+        request: Request, who: StaffUser, patient_id: str | None = None, phone: str | None = None
+    ) -> list[dict[str, Any]]:
+        e164 = _e164_or_400(phone, request) if phone else None
+        async with pool(request).acquire() as conn:
+            rows = await repository.list_opt_outs(conn, patient_id=patient_id, phone=e164)
+        return [
+            {
+                **dict(r),
+                "phone": domain.mask_phone(r["phone"]) if who.role != Role.ADMIN else r["phone"],
+            }
+            for r in rows
+        ]
+
+    @router.post("/opt-outs", status_code=201)
+    async def add_opt_out(
+        request: Request,
+        body: OptOutIn,
+        who: Annotated[
+            Principal,
+            Depends(
+                auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN, Role.INTEGRATION)
+            ),
+        ],
+    ) -> dict[str, Any]:
+        if not body.patient_id and not body.phone:
+            raise HTTPException(422, "give patient_id or phone")
+        e164 = _e164_or_400(body.phone, request) if body.phone else None
+        async with pool(request).acquire() as conn, conn.transaction():
+            opt_id = await repository.add_opt_out(
+                conn,
+                source="api",
+                patient_id=body.patient_id,
+                phone=e164,
+                reason=body.reason,
+                created_by=who.staff_id or who.role.value,
+            )
+            suppressed = await optouts.suppress_waiting(
+                conn, patient_id=body.patient_id, phone=e164
+            )
+            await repository.audit(
+                conn,
+                actor=who,
+                action="opt_out",
+                target=body.patient_id or "phone",
+                detail=json.dumps({"opt_out_id": opt_id}),
+            )
+        return {"id": opt_id, "suppressed_messages": suppressed}
+
+    @router.delete("/opt-outs/{opt_out_id}")
+    async def revoke_opt_out(request: Request, opt_out_id: int, who: Manager) -> dict[str, Any]:
+        async with pool(request).acquire() as conn, conn.transaction():
+            n = await repository.revoke_opt_outs(conn, ids=[opt_out_id], by=who.staff_id)
+            if not n:
+                raise HTTPException(404, "no such active opt-out")
+            await repository.audit(
+                conn, actor=who, action="opt_out_revoked", target=str(opt_out_id)
+            )
+        return {"revoked": n}
+
+    @router.get("/templates")
+    async def list_templates(request: Request, _: StaffUser) -> list[dict[str, Any]]:
+        async with pool(request).acquire() as conn:
+            return [dict(r) for r in (await repository.load_templates(conn)).values()]
+
+    @router.put("/templates/{name}")
+    async def edit_template(
+        request: Request, name: str, body: TemplateIn, who: Manager
+    ) -> dict[str, Any]:
+        try:
+            preview = check(body.body)
+        except TemplateInvalid as exc:
+            raise HTTPException(422, f"template cannot be rendered: {exc}") from None
+        async with pool(request).acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """UPDATE templates SET body = $2, urgent = coalesce($3, urgent),
+                     send_to_deceased = coalesce($4, send_to_deceased), updated_at = now(),
+                     updated_by = $5 WHERE name = $1 RETURNING *""",
+                name,
+                body.body,
+                body.urgent,
+                body.send_to_deceased,
+                who.staff_id,
+            )
+            if row is None:
+                raise HTTPException(404, "no such template")
+            await repository.audit(
+                conn,
+                actor=who,
+                action="template_edited",
+                target=name,
+                detail=json.dumps({"body": body.body}, ensure_ascii=False),
+            )
+        return {**dict(row), "preview": preview}
+
+    @router.get("/inbox")
+    async def inbox(request: Request, who: StaffUser) -> list[dict[str, Any]]:
+        if not who.staff_id:
+            raise HTTPException(403, "the inbox belongs to a staff member")
+        async with pool(request).acquire() as conn:
+            rows = await repository.messages_of(conn, staff_id=who.staff_id, channel="inbox")
+        return [_view(r, who) for r in rows]
+
+    @router.post("/inbox/{message_id}/read")
+    async def mark_read(request: Request, message_id: uuid.UUID, who: StaffUser) -> dict[str, Any]:
+        async with pool(request).acquire() as conn:
+            row = await conn.fetchrow(
+                "UPDATE messages SET read_at = coalesce(read_at, now()) WHERE id = $1"
+                " AND channel = 'inbox' AND staff_id = $2 RETURNING *",
+                message_id,
+                who.staff_id,
+            )
+        if row is None:
+            raise HTTPException(404, "no such notification in your inbox")
+        return _view(row, who)
+
+    return router
+
+
+def _e164_or_400(phone: str | None, request: Request) -> str:
+    try:
+        return domain.normalise_phone(phone, request.app.state.runtime.settings.phone_region)
+    except domain.InvalidPhone as exc:
+        raise HTTPException(422, f"phone: {exc}") from None

@@ -1,0 +1,119 @@
+"""What Kannel calls: delivery receipts (`dlr-url`) and incoming SMS (MO), such as STOP/退订.
+
+Kannel cannot send a bearer token, so these routes accept calls only from
+`callback_allowed_ips`, and a receipt must carry the signature we put in its `dlr-url`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+
+from notifications import domain, optouts, sending
+from notifications.dispatcher import receipt_signature
+from notifications.lifecycle import publish_status
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["gateway callbacks"])
+
+
+def _check_caller(request: Request) -> Any:
+    settings = request.app.state.runtime.settings
+    host = request.client.host if request.client else ""
+    if host not in settings.callback_allowed_ips:
+        raise HTTPException(403, "callbacks are accepted from the SMS gateway only")
+    return settings
+
+
+async def _params(request: Request) -> dict[str, bytes]:
+    """Query and form parameters as raw bytes: Kannel's %a is the message's own bytes
+    (UTF-16BE for a UCS-2 message), which a UTF-8 decoder would garble."""
+    raw = request.scope.get("query_string", b"")
+    if request.method == "POST":
+        raw += b"&" + await request.body()
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    return {k: v.encode("latin-1") for k, v in pairs}
+
+
+def decode_text(raw: bytes, coding: str, charset: str) -> str:
+    if coding == "2" or charset.upper() in ("UTF-16BE", "UCS-2", "UTF-16"):
+        return raw.decode("utf-16-be", errors="replace")
+    for candidate in (charset or "UTF-8", "UTF-8"):
+        try:
+            return raw.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return raw.decode("latin-1")
+
+
+@router.api_route("/v1/sms/dlr", methods=["GET", "POST"], response_class=PlainTextResponse)
+@router.api_route("/v1/dlr", methods=["GET", "POST"], response_class=PlainTextResponse)
+async def delivery_receipt(request: Request) -> str:
+    settings = _check_caller(request)
+    params = {k: v.decode("utf-8", "replace") for k, v in (await _params(request)).items()}
+    message_id = params.get("id", "")
+    expected = receipt_signature(settings.callback_secret, message_id)
+    if not hmac.compare_digest(expected, params.get("sig", "")):
+        raise HTTPException(403, "bad receipt signature")
+    try:
+        dlr_type = int(params.get("status", ""))
+        mid = uuid.UUID(message_id)
+    except ValueError:
+        raise HTTPException(400, "status must be a Kannel DLR type and id a message id") from None
+    receipt = domain.receipt_status(dlr_type)
+    if receipt is None:
+        return "ignored"
+    now = datetime.now(UTC)
+    pool = request.app.state.runtime.pool
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", mid)
+        if row is None:
+            raise HTTPException(404, "no such message")
+        new = domain.apply_receipt(domain.Status(row["status"]), row["status_reason"], receipt)
+        if new is None:
+            return "unchanged"
+        detail = f"DLR {dlr_type}: {params.get('reply', '')}".strip()[:200]
+        done = await sending.apply_receipt(conn, mid, new, detail, now)
+        assert done is not None
+        if row["status"] == "failed" and done["submitted_at"] is None:
+            # the service lost track of it after a crash; the receipt proves it went out
+            done = await conn.fetchrow(
+                "UPDATE messages SET submitted_at = $2 WHERE id = $1 RETURNING *", mid, now
+            )
+            await publish_status(conn, done, "submitted", now=now)
+        if new in (domain.Status.DELIVERED, domain.Status.FAILED):
+            reason = detail if new == domain.Status.FAILED else None
+            await publish_status(conn, done, new.value, now=now, reason=reason)
+    return "ok"
+
+
+@router.api_route("/v1/sms/inbound", methods=["GET", "POST"], response_class=PlainTextResponse)
+async def inbound_sms(request: Request) -> str:
+    """An SMS from a patient. STOP/退订 opts the number out; START/订阅 lifts a reply opt-out.
+
+    The answer body is empty: Kannel would send a non-empty one back as a reply SMS."""
+    settings = _check_caller(request)
+    params = await _params(request)
+    sender = params.get("from", b"").decode("utf-8", "replace")
+    coding = params.get("coding", b"").decode("ascii", "replace")
+    charset = params.get("charset", b"").decode("ascii", "replace")
+    text = decode_text(params.get("text", b""), coding, charset)
+    try:
+        phone = domain.normalise_phone(sender, settings.phone_region)
+    except domain.InvalidPhone:
+        log.warning("incoming SMS from an unusable number ignored")
+        return ""
+    action = optouts.classify_reply(text, settings.opt_out_keywords, settings.opt_in_keywords)
+    pool = request.app.state.runtime.pool
+    async with pool.acquire() as conn, conn.transaction():
+        await optouts.record_reply(conn, phone=phone, text=text, action=action)
+    log.info("incoming SMS", action=action)
+    return ""

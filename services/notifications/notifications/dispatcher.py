@@ -1,0 +1,249 @@
+"""The dispatcher: hands due SMS to the gateway, safely with several instances.
+
+One pass:
+1. claim: in one transaction, lock due `pending` messages (`FOR UPDATE SKIP LOCKED`, so two
+   instances never take the same one), re-check them at the moment of sending (opt-out,
+   deceased, phone number, quiet hours, daily cap, expiry; `domain.decide`), and mark the
+   ones to send `sending`. That commit happens BEFORE any HTTP call.
+2. send: hand each `sending` message to the provider.
+3. record: in a second transaction, `submitted` (accepted), back to `pending` with backoff
+   (gateway certainly did not take it), or `failed` (refused, or retry cap reached).
+
+Exactly-once: the unique idempotency key gives one message per (source, template,
+recipient). The guarantee towards the gateway is AT MOST ONCE per message: a message is
+only re-sent when the gateway certainly did not take it (connection refused, HTTP error).
+If the process dies between 2 and 3, or the gateway's answer is lost, the message stays
+`sending`; after `sending_lease_s` the reconciler marks it `failed` with
+`outcome_unknown` instead of sending it again (Kannel has no idempotency key to make a
+second attempt safe). Its delivery receipt, which carries our id, still moves it to
+`delivered` if the first attempt went out; a supervisor may resend it (audited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Histogram
+
+from hospital_shared.failpoints import failpoint
+from notifications import domain, sending
+from notifications.domain import Defer, DueMessage, Send, SendingRules, Status, Stop
+from notifications.handlers import Clock
+from notifications.lifecycle import publish_status
+from notifications.providers import Outcome, OutgoingSms, SendResult, SmsProvider
+
+log = structlog.get_logger(__name__)
+
+HANDED = Counter(
+    "notifications_sms_handed_total", "SMS hand-overs to the gateway", ["template", "outcome"]
+)
+SUBMIT_LATENCY = Histogram(
+    "notifications_event_to_submitted_seconds",
+    "From the message's creation to the gateway's acceptance (when it was due at once)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+
+FAILPOINT_AFTER_ACCEPT = "notifications.after_gateway_accept"
+
+
+def receipt_signature(secret: str, message_id: str) -> str:
+    return hmac.new(secret.encode(), message_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        provider: SmsProvider,
+        settings: Any,
+        rules: SendingRules,
+        clock: Clock,
+    ) -> None:
+        self.pool = pool
+        self.provider = provider
+        self.settings = settings
+        self.rules = rules
+        self.clock = clock
+        self.healthy = True
+        self._wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(settings.dispatch_concurrency)
+
+    # --- one pass --------------------------------------------------------------------
+
+    async def dispatch_once(self) -> int:
+        claimed = await self.claim()
+        if claimed:
+            await asyncio.gather(*(self._send_and_record(row) for row in claimed))
+        return len(claimed)
+
+    async def claim(self) -> list[asyncpg.Record]:
+        now = self.clock()
+        to_send: list[asyncpg.Record] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await sending.lock_due(conn, now, self.settings.dispatch_batch_size)
+            if not rows:
+                return []
+            patients = sorted({r["patient_id"] for r in rows if r["audience"] == "patient"})
+            for pid in patients:  # the daily cap counts across instances: one at a time
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('notifications-cap:' || $1))", pid
+                )
+            handed = await sending.handed_today(conn, patients, now, self.rules.tz)
+            for row in rows:
+                due = DueMessage(
+                    audience=row["audience"],
+                    urgent=row["urgent"],
+                    expires_at=row["expires_at"],
+                    phone=row["phone"],
+                    opted_out=row["opted_out"],
+                    deceased=row["deceased"],
+                    send_to_deceased=row["send_to_deceased"],
+                    handed_today=handed.get(row["patient_id"], 0),
+                )
+                decision = domain.decide(due, now, self.rules)
+                if isinstance(decision, Send):
+                    to_send.append(await sending.mark_sending(conn, row["id"], decision, now))
+                    if row["audience"] == "patient" and not row["urgent"]:
+                        handed[row["patient_id"]] = handed.get(row["patient_id"], 0) + 1
+                elif isinstance(decision, Defer):
+                    await sending.defer(conn, row["id"], decision)
+                elif isinstance(decision, Stop):
+                    done = await sending.finish(
+                        conn, row["id"], decision.status, decision.reason, now
+                    )
+                    await publish_status(
+                        conn, done, decision.status.value, now=now, reason=decision.reason
+                    )
+        return to_send
+
+    async def _send_and_record(self, row: asyncpg.Record) -> None:
+        message_id = str(row["id"])
+        receipt_url = (
+            f"{self.settings.public_url}/v1/sms/dlr?id={message_id}"
+            f"&sig={receipt_signature(self.settings.callback_secret, message_id)}"
+            "&status=%d&ts=%T&reply=%A"
+        )
+        sms = OutgoingSms(message_id, row["to_number"], row["body"], row["encoding"], receipt_url)
+        async with self._limit:
+            try:
+                result = await self.provider.send(sms)
+            except Exception as exc:  # a provider bug: treat as unknown, never resend blindly
+                result = SendResult(Outcome.UNKNOWN, f"provider error: {type(exc).__name__}")
+        HANDED.labels(row["template"], result.outcome.value).inc()
+        if result.outcome == Outcome.ACCEPTED:
+            failpoint(FAILPOINT_AFTER_ACCEPT)
+        await self._record(row, result)
+
+    async def _record(self, row: asyncpg.Record, result: SendResult) -> None:
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if result.outcome == Outcome.ACCEPTED:
+                done = await sending.accepted(conn, row["id"], self.provider.name, result, now)
+                if done is not None:
+                    await publish_status(conn, done, "submitted", now=now)
+                    if done["due_at"] <= done["created_at"] + timedelta(seconds=1):
+                        SUBMIT_LATENCY.observe((now - done["created_at"]).total_seconds())
+            elif (
+                result.outcome == Outcome.RETRY
+                and row["attempts"] < self.settings.send_max_attempts
+            ):
+                delay = domain.retry_delay(
+                    row["attempts"],
+                    initial_s=self.settings.send_retry_initial_s,
+                    max_s=self.settings.send_retry_max_s,
+                )
+                await sending.retry_later(conn, row["id"], now + delay, result.detail)
+            elif result.outcome == Outcome.UNKNOWN:
+                log.warning(
+                    "gateway outcome unknown; left for the reconciler", detail=result.detail
+                )
+                await sending.note_error(conn, row["id"], result.detail)
+            else:
+                reason = result.detail
+                if result.outcome == Outcome.RETRY:
+                    reason = (
+                        f"gateway unavailable after {row['attempts']} attempts: {result.detail}"
+                    )
+                done = await sending.fail_after_send(conn, row["id"], reason, now)
+                if done is not None:
+                    await publish_status(conn, done, "failed", now=now, reason=reason)
+
+    # --- the reconciler ----------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Settle messages a crash left `sending`, expire what waited too long."""
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            stale_before = now - timedelta(seconds=self.settings.sending_lease_s)
+            for row in await sending.settle_interrupted(conn, stale_before, now):
+                await publish_status(conn, row, "failed", now=now, reason=domain.OUTCOME_UNKNOWN)
+                log.warning(
+                    "message outcome unknown after an interruption; not re-sent",
+                    message_id=str(row["id"]),
+                )
+            receipt_before = now - timedelta(hours=self.settings.receipt_timeout_h)
+            for row in await sending.expire(conn, now, receipt_before):
+                await publish_status(conn, row, "expired", now=now, reason=row["status_reason"])
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        passes = 0
+        backoff = self.settings.dispatch_interval_s
+        while True:
+            try:
+                if passes % 20 == 0:
+                    await self.reconcile()
+                passes += 1
+                sent = await self.dispatch_once()
+                self.healthy = True
+                backoff = self.settings.dispatch_interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database away: keep the rows, back off
+                self.healthy = False
+                log.warning(
+                    "dispatcher pass failed, will retry", error=repr(exc), backoff_s=backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if sent == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.dispatch_interval_s)
+
+    async def listen(self) -> None:
+        """Wake up as soon as a handler commits a message that is due."""
+        while True:
+            try:
+                conn: asyncpg.Connection = await self.pool.acquire()
+
+                def on_notify(*_: object) -> None:
+                    self.wake()
+
+                try:
+                    await conn.add_listener("notifications_dispatch", on_notify)
+                    while not conn.is_closed():  # noqa: ASYNC110
+                        await asyncio.sleep(1)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await conn.remove_listener("notifications_dispatch", on_notify)
+                        await self.pool.release(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(1)
+
+
+__all__ = ["FAILPOINT_AFTER_ACCEPT", "Dispatcher", "Status", "receipt_signature"]

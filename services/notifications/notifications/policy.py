@@ -1,0 +1,293 @@
+"""Who gets which message, when, for each event we consume. Pure: no I/O.
+
+Which events must never produce a cheerful patient message:
+- a discharge with disposition `deceased` produces no patient SMS at all; it withdraws every
+  message still waiting for that patient and marks the patient deceased, so later events
+  (an appointment reminder, a survey invitation) are suppressed too. Only templates marked
+  `send_to_deceased` (the neutral complaint acknowledgement and outcome, which answer a
+  complaint the family may have lodged) still go;
+- a discharge `transferred` to another hospital produces no care notice: the patient is in
+  someone else's care, and our aftercare advice would be wrong or alarming;
+- a discharge `against_medical_advice` gets a neutral safety notice, without good wishes;
+- a follow-up call that ends unreachable invites to a survey only for the task kinds in
+  `survey_task_kinds` (never a bereavement call to a family, nor a supervisor's spot check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+KIND_LABELS = {
+    "inpatient_discharge": "出院回访",
+    "outpatient_visit": "门诊回访",
+    "transfer_check": "转院随访",
+    "bereavement_call": "家属慰问",
+    "second_call": "二次回访",
+    "spot_check": "主管抽查",
+}
+LIMIT_LABELS = {
+    "first_response": "首次答复",
+    "complex_answer": "复杂投诉答复",
+    "fact_finding": "调查核实",
+    "imaging_confirmation": "影像争议确认",
+    "satisfaction_check": "满意度回访",
+}
+PRIORITY_LABELS = {"urgent": "紧急", "high": "高", "normal": "普通"}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanningRules:
+    tz: ZoneInfo
+    reminder_mode: str = "evening_before"  # evening_before | lead_time
+    reminder_evening_time: time = time(18, 0)
+    reminder_lead: timedelta = timedelta(hours=24)
+    reminder_min_lead: timedelta = timedelta(hours=1)
+    discharge_notice_delay: timedelta = timedelta(hours=1)
+    validity: timedelta = timedelta(hours=48)
+    survey_task_kinds: frozenset[str] = frozenset({"inpatient_discharge", "outpatient_visit"})
+    common: dict[str, str] = field(default_factory=dict)  # hospital, hotline, survey_url
+
+    def local(self, at: datetime) -> str:
+        return at.astimezone(self.tz).strftime("%m月%d日 %H:%M")
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One message to create. `key` + template + recipient make it unique."""
+
+    template: str
+    key: str
+    due_at: datetime
+    expires_at: datetime | None
+    subject_ref: str | None
+    context: dict[str, Any]
+    patient_id: str | None = None
+    staff_id: str | None = None
+    supervisor_of: str | None = None  # staff: the supervisor of this department
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    reason: str
+    subject_ref: str | None = None
+    patient_id: str | None = None  # every waiting message of this patient
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    messages: tuple[Planned, ...] = ()
+    withdrawals: tuple[Withdraw, ...] = ()
+    deceased: bool | None = None  # True: mark the patient deceased; False: undo for subject
+
+
+def reminder_time(appointment_at: datetime, rules: PlanningRules) -> datetime:
+    if rules.reminder_mode == "lead_time":
+        return appointment_at - rules.reminder_lead
+    day_before = appointment_at.astimezone(rules.tz).date() - timedelta(days=1)
+    return datetime.combine(day_before, rules.reminder_evening_time, tzinfo=rules.tz)
+
+
+def plan_registration(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    appointment_at: datetime | None = data.appointment_at
+    if appointment_at is None or appointment_at - now < rules.reminder_min_lead:
+        return Plan()
+    due = max(reminder_time(appointment_at, rules), now)
+    if appointment_at - due < rules.reminder_min_lead:
+        return Plan()
+    context = {
+        **rules.common,
+        "appointment_time": rules.local(appointment_at),
+        "department": data.department.name,
+        "doctor": data.doctor.name if data.doctor else "",
+    }
+    reminder = Planned(
+        "appointment_reminder",
+        key=event_id,
+        due_at=due,
+        expires_at=appointment_at,
+        subject_ref=f"registration:{data.registration_id}",
+        context=context,
+        patient_id=data.patient.patient_id,
+    )
+    return Plan(messages=(reminder,))
+
+
+def plan_registration_withdrawn(registration_id: str, reason: str) -> Plan:
+    return Plan(withdrawals=(Withdraw(reason, subject_ref=f"registration:{registration_id}"),))
+
+
+def plan_discharge(data: Any, event_id: str, rules: PlanningRules) -> Plan:
+    disposition = str(data.disposition)
+    patient_id = data.patient.patient_id
+    if disposition == "deceased":
+        return Plan(
+            withdrawals=(Withdraw("patient_deceased", patient_id=patient_id),), deceased=True
+        )
+    template = {
+        "home": "discharge_care_notice",
+        "against_medical_advice": "discharge_safety_notice",
+    }.get(disposition)
+    if template is None:  # transferred, or a disposition we do not know: say nothing
+        return Plan()
+    due = data.discharged_at + rules.discharge_notice_delay
+    notice = Planned(
+        template,
+        key=event_id,
+        due_at=due,
+        expires_at=due + rules.validity,
+        subject_ref=f"admission:{data.admission_id}",
+        context={**rules.common, "department": data.department.name},
+        patient_id=patient_id,
+    )
+    return Plan(messages=(notice,))
+
+
+def plan_discharge_cancelled(admission_id: str) -> Plan:
+    withdraw = Withdraw("discharge_cancelled", subject_ref=f"admission:{admission_id}")
+    return Plan(withdrawals=(withdraw,), deceased=False)
+
+
+def plan_unreachable(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    if not data.survey_invitation or data.sms_opt_out or data.kind not in rules.survey_task_kinds:
+        return Plan()
+    invitation = Planned(
+        "followup_survey_invitation",
+        key=event_id,
+        due_at=now,
+        expires_at=now + rules.validity,
+        subject_ref=f"task:{data.task_id}",
+        context=dict(rules.common),
+        patient_id=data.patient_id,
+    )
+    return Plan(messages=(invitation,))
+
+
+def _task_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
+    return {
+        **rules.common,
+        "task_id": data.task_id,
+        "kind": KIND_LABELS.get(data.kind, data.kind),
+        "due": rules.local(data.due_at),
+    }
+
+
+def plan_task_assigned(data: Any, now: datetime, rules: PlanningRules) -> Plan:
+    if not data.assignee_id:
+        return Plan()
+    note = Planned(
+        "staff_task_assigned",
+        key=f"task-assigned:{data.task_id}:{data.assignee_id}",
+        due_at=now,
+        expires_at=data.due_at,
+        subject_ref=f"task:{data.task_id}",
+        context=_task_context(data, rules),
+        staff_id=data.assignee_id,
+    )
+    return Plan(messages=(note,))
+
+
+def plan_task_overdue(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    note = Planned(
+        "staff_task_overdue",
+        key=event_id,
+        due_at=now,
+        expires_at=now + rules.validity,
+        subject_ref=f"task:{data.task_id}",
+        context=_task_context(data, rules),
+        staff_id=data.assignee_id,
+        supervisor_of=None if data.assignee_id else data.department_code,
+    )
+    return Plan(messages=(note,))
+
+
+def plan_task_closed(task_id: str, reason: str) -> Plan:
+    return Plan(withdrawals=(Withdraw(reason, subject_ref=f"task:{task_id}"),))
+
+
+def _case_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
+    promised = getattr(data, "promised_response_by", None)
+    return {
+        **rules.common,
+        "case_number": data.case_number,
+        "category": data.category,
+        "priority": PRIORITY_LABELS.get(data.priority, data.priority),
+        "response_by": rules.local(promised) if promised else "",
+    }
+
+
+def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules) -> Plan:
+    """complaint.case_*: acknowledgement, outcome, assignment, withdrawal."""
+    what = type_.removeprefix("complaint.case_")
+    subject = f"case:{data.case_number}"
+    if what == "withdrawn":
+        return Plan(withdrawals=(Withdraw("case_withdrawn", subject_ref=subject),))
+    context = _case_context(data, rules)
+    messages: list[Planned] = []
+    patient = data.patient
+    cycle = f"{data.case_number}:{data.cycle}"
+    if patient is not None and not patient.sms_opt_out:
+        if what in ("opened", "acknowledged") and data.cycle == 1 and data.promised_response_by:
+            messages.append(
+                Planned(
+                    "complaint_acknowledgement",
+                    key=f"complaint-ack:{cycle}",
+                    due_at=now,
+                    expires_at=data.promised_response_by,
+                    subject_ref=subject,
+                    context=context,
+                    patient_id=patient.patient_id,
+                )
+            )
+        if what in ("communicated", "closed"):
+            messages.append(
+                Planned(
+                    "complaint_outcome",
+                    key=f"complaint-outcome:{cycle}",
+                    due_at=now,
+                    expires_at=now + rules.validity,
+                    subject_ref=subject,
+                    context=context,
+                    patient_id=patient.patient_id,
+                )
+            )
+    if what in ("opened", "assigned", "reopened") and data.assignee_id:
+        messages.append(
+            Planned(
+                "staff_case_assigned",
+                key=f"case-assigned:{cycle}:{data.assignee_id}",
+                due_at=now,
+                expires_at=None,
+                subject_ref=subject,
+                context=context,
+                staff_id=data.assignee_id,
+            )
+        )
+    return Plan(messages=tuple(messages))
+
+
+def plan_time_limit(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    template = (
+        "staff_case_time_limit_breach"
+        if data.level == "breach"
+        else "staff_case_time_limit_warning"
+    )
+    context = {
+        **_case_context(data, rules),
+        "limit": LIMIT_LABELS.get(data.limit, data.limit),
+        "due": rules.local(data.due_at),
+    }
+    department = data.supervisor_department or data.department_code
+    note = Planned(
+        template,
+        key=event_id,
+        due_at=now,
+        expires_at=None,
+        subject_ref=f"case:{data.case_number}",
+        context=context,
+        staff_id=data.supervisor_id,
+        supervisor_of=None if data.supervisor_id else department,
+    )
+    return Plan(messages=(note,))

@@ -1,0 +1,47 @@
+"""The SMS provider interface. Kannel is the first provider; another (Aliyun SMS, SMPP via
+smpplib) is a new module implementing `SmsProvider` plus one line in `PROVIDERS`.
+
+A provider tells the dispatcher exactly one of four things about a hand-over:
+- ACCEPTED: the gateway took it (maybe with its own message reference);
+- RETRY: it certainly did not take it (connection refused, queue full): safe to try again;
+- REJECTED: it refused it for good (bad request): failed, with the reason;
+- UNKNOWN: the request may have reached it (timeout after sending, connection cut): never
+  re-sent automatically, so that a patient never gets the same SMS twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    RETRY = "retry"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingSms:
+    message_id: str  # ours; the provider echoes it in receipts
+    to: str  # E.164
+    text: str
+    encoding: str  # gsm7 | ucs2
+    receipt_url: str  # where the provider should report delivery
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: Outcome
+    detail: str = ""
+    provider_ref: str | None = None
+
+
+class SmsProvider(Protocol):
+    name: str
+
+    async def send(self, sms: OutgoingSms) -> SendResult: ...
+
+    async def aclose(self) -> None: ...

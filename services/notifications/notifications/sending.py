@@ -1,0 +1,203 @@
+"""SQL of the dispatcher: claiming due messages and recording what the gateway said."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from notifications.domain import OUTCOME_UNKNOWN, Defer, Send, Status, local_day_bounds
+from notifications.providers import SendResult
+
+_DUE = """
+SELECT m.id, m.audience, m.urgent, m.expires_at, m.patient_id, m.staff_id, m.template,
+       coalesce(t.send_to_deceased, false) AS send_to_deceased,
+       CASE WHEN m.audience = 'staff' THEN s.phone ELSE p.phone END AS phone,
+       coalesce(p.deceased, false) AND m.audience = 'patient' AS deceased,
+       m.audience = 'patient' AND (
+           coalesce(p.sms_opt_out, false)
+           OR EXISTS (SELECT 1 FROM opt_outs o WHERE o.revoked_at IS NULL
+                      AND (o.patient_id = m.patient_id OR o.phone = p.phone
+                           OR o.phone = m.to_number))) AS opted_out
+  FROM messages m
+  LEFT JOIN patients p ON p.patient_id = m.patient_id
+  LEFT JOIN staff s ON s.staff_id = m.staff_id
+  LEFT JOIN templates t ON t.name = m.template
+ WHERE m.status = 'pending' AND m.channel = 'sms' AND m.send_after <= $1
+ ORDER BY m.send_after
+ LIMIT $2
+   FOR UPDATE OF m SKIP LOCKED
+"""
+
+
+async def lock_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(_DUE, now, limit)
+
+
+async def handed_today(
+    conn: asyncpg.Connection, patient_ids: Sequence[str], now: datetime, tz: ZoneInfo
+) -> dict[str, int]:
+    if not patient_ids:
+        return {}
+    start, end = local_day_bounds(now, tz)
+    rows = await conn.fetch(
+        """SELECT patient_id, count(*) AS n FROM messages
+            WHERE patient_id = ANY($1::text[]) AND audience = 'patient' AND channel = 'sms'
+              AND NOT urgent AND handed_at >= $2 AND handed_at < $3
+            GROUP BY patient_id""",
+        list(patient_ids),
+        start,
+        end,
+    )
+    return {r["patient_id"]: r["n"] for r in rows}
+
+
+async def mark_sending(
+    conn: asyncpg.Connection, message_id: uuid.UUID, send: Send, now: datetime
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """UPDATE messages SET status = 'sending', to_number = $2, sending_since = $3,
+             handed_at = $3, attempts = attempts + 1, updated_at = now()
+           WHERE id = $1 RETURNING *""",
+        message_id,
+        send.to_number,
+        now,
+    )
+    assert row is not None
+    return row
+
+
+async def defer(conn: asyncpg.Connection, message_id: uuid.UUID, d: Defer) -> None:
+    await conn.execute(
+        "UPDATE messages SET send_after = $2, deferred_reason = $3, updated_at = now()"
+        " WHERE id = $1",
+        message_id,
+        d.until,
+        d.reason,
+    )
+
+
+async def finish(
+    conn: asyncpg.Connection, message_id: uuid.UUID, status: Status, reason: str, now: datetime
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """UPDATE messages SET status = $2, status_reason = $3, finished_at = $4,
+             updated_at = now() WHERE id = $1 RETURNING *""",
+        message_id,
+        status.value,
+        reason,
+        now,
+    )
+    assert row is not None
+    return row
+
+
+async def accepted(
+    conn: asyncpg.Connection,
+    message_id: uuid.UUID,
+    provider: str,
+    result: SendResult,
+    now: datetime,
+) -> asyncpg.Record | None:
+    """Record the gateway's acceptance; the row when this is news (first time submitted).
+
+    A receipt may have been faster than us (Kannel reports delivery within milliseconds), so
+    a message already `delivered` keeps its status and only gains `submitted_at`.
+    """
+    return await conn.fetchrow(
+        """UPDATE messages SET
+             status = CASE WHEN status IN ('sending', 'failed') THEN 'submitted' ELSE status END,
+             status_reason = CASE WHEN status = 'failed' THEN NULL ELSE status_reason END,
+             submitted_at = $4, provider = $2, provider_ref = $3, last_error = NULL,
+             updated_at = now()
+           WHERE id = $1 AND submitted_at IS NULL
+             AND (status IN ('sending', 'delivered', 'submitted')
+                  OR (status = 'failed' AND status_reason = $5))
+           RETURNING *""",
+        message_id,
+        provider,
+        result.provider_ref,
+        now,
+        OUTCOME_UNKNOWN,
+    )
+
+
+async def retry_later(
+    conn: asyncpg.Connection, message_id: uuid.UUID, at: datetime, error: str
+) -> None:
+    await conn.execute(
+        """UPDATE messages SET status = 'pending', send_after = $2, deferred_reason = 'gateway_retry',
+             last_error = $3, handed_at = NULL, sending_since = NULL, updated_at = now()
+           WHERE id = $1 AND status = 'sending'""",
+        message_id,
+        at,
+        error,
+    )
+
+
+async def note_error(conn: asyncpg.Connection, message_id: uuid.UUID, error: str) -> None:
+    await conn.execute(
+        "UPDATE messages SET last_error = $2, updated_at = now() WHERE id = $1", message_id, error
+    )
+
+
+async def fail_after_send(
+    conn: asyncpg.Connection, message_id: uuid.UUID, reason: str, now: datetime
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """UPDATE messages SET status = 'failed', status_reason = $2, last_error = $2,
+             handed_at = NULL, finished_at = $3, updated_at = now()
+           WHERE id = $1 AND status = 'sending' RETURNING *""",
+        message_id,
+        reason,
+        now,
+    )
+
+
+async def settle_interrupted(
+    conn: asyncpg.Connection, stale_before: datetime, now: datetime
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """UPDATE messages SET status = 'failed', status_reason = $2, finished_at = $3,
+             updated_at = now()
+           WHERE status = 'sending' AND sending_since < $1 RETURNING *""",
+        stale_before,
+        OUTCOME_UNKNOWN,
+        now,
+    )
+
+
+async def expire(
+    conn: asyncpg.Connection, now: datetime, receipt_before: datetime
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """UPDATE messages SET status = 'expired', finished_at = $1, updated_at = now(),
+             status_reason = CASE WHEN status = 'pending'
+               THEN 'its time passed before it could be sent'
+               ELSE 'no final delivery receipt' END
+           WHERE (status = 'pending' AND channel = 'sms' AND expires_at <= $1)
+              OR (status = 'submitted' AND submitted_at < $2)
+           RETURNING *""",
+        now,
+        receipt_before,
+    )
+
+
+async def apply_receipt(
+    conn: asyncpg.Connection, message_id: uuid.UUID, status: Status, detail: str, now: datetime
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """UPDATE messages SET status = $2,
+             status_reason = CASE WHEN $2 = 'failed' THEN $3 ELSE NULL END,
+             delivered_at = CASE WHEN $2 = 'delivered' THEN $4 ELSE delivered_at END,
+             finished_at = CASE WHEN $2 IN ('delivered', 'failed') THEN $4 ELSE finished_at END,
+             updated_at = now()
+           WHERE id = $1 RETURNING *""",
+        message_id,
+        status.value,
+        detail,
+        now,
+    )

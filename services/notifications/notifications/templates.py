@@ -1,0 +1,151 @@
+"""Message templates: the defaults (Chinese), and rendering with Jinja2.
+
+The defaults seed the `templates` table once; after that the hospital's edits win. Templates
+render in a sandbox with strict undefined variables, so a typo in an edited template is
+refused when it is saved rather than producing a broken SMS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+_ENV = SandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSpec:
+    name: str
+    audience: str  # patient | staff
+    body: str
+    urgent: bool = False
+    send_to_deceased: bool = False
+    description: str = ""
+
+
+_OPT_OUT_HINT = "回复退订不再接收"
+
+DEFAULT_TEMPLATES: tuple[TemplateSpec, ...] = (
+    TemplateSpec(
+        "appointment_reminder",
+        "patient",
+        "【{{ hospital }}】您好，您已预约{{ appointment_time }}{{ department }}"
+        "{% if doctor %}{{ doctor }}医生{% endif %}门诊，请携带身份证或医保卡提前到院。"
+        "如需取消请提前办理。" + _OPT_OUT_HINT,
+        description="Appointment reminder, the evening before (or a set time before) the visit",
+    ),
+    TemplateSpec(
+        "discharge_care_notice",
+        "patient",
+        "【{{ hospital }}】{{ department }}提醒您：出院后请遵医嘱按时用药、按期复查，"
+        "如有不适请及时就医或致电{{ hotline }}。祝您早日康复！" + _OPT_OUT_HINT,
+        description="Care notice after a discharge home",
+    ),
+    TemplateSpec(
+        "discharge_safety_notice",
+        "patient",
+        "【{{ hospital }}】{{ department }}提醒您：如出现不适，请及时就医，"
+        "或致电{{ hotline }}咨询。" + _OPT_OUT_HINT,
+        description="Neutral notice after a discharge against medical advice (no good wishes)",
+    ),
+    TemplateSpec(
+        "followup_survey_invitation",
+        "patient",
+        "【{{ hospital }}】您好，我们近期未能电话联系到您。诚邀您参加就医满意度调查：{{ survey_url }} 。"
+        + _OPT_OUT_HINT,
+        description="Survey invitation after a follow-up call ended unreachable",
+    ),
+    TemplateSpec(
+        "complaint_acknowledgement",
+        "patient",
+        "【{{ hospital }}】您的投诉已受理，案件编号{{ case_number }}。我们将于{{ response_by }}前"
+        "答复您，如有疑问请致电{{ hotline }}。",
+        send_to_deceased=True,  # the family may have lodged it; neutral wording
+        description="Complaint acknowledgement with the case number and promised response time",
+    ),
+    TemplateSpec(
+        "complaint_outcome",
+        "patient",
+        "【{{ hospital }}】您的投诉（案件编号{{ case_number }}）已处理完毕，处理结果已与您沟通。"
+        "如有疑问请致电{{ hotline }}。",
+        send_to_deceased=True,
+        description="Complaint outcome, when the case is communicated or closed",
+    ),
+    TemplateSpec(
+        "staff_task_assigned",
+        "staff",
+        "【回访任务】您有新的回访任务{{ task_id }}（{{ kind }}），请于{{ due }}前完成。",
+        description="A follow-up task assigned to a staff member",
+    ),
+    TemplateSpec(
+        "staff_task_overdue",
+        "staff",
+        "【回访逾期】回访任务{{ task_id }}（{{ kind }}）已逾期，应于{{ due }}完成，请尽快处理。",
+        description="A follow-up task is overdue",
+    ),
+    TemplateSpec(
+        "staff_case_assigned",
+        "staff",
+        "【投诉处理】投诉案件{{ case_number }}（{{ category }}，优先级{{ priority }}）已分派给您，"
+        "首次答复时限{{ response_by }}。",
+        description="A complaint case assigned to a handler",
+    ),
+    TemplateSpec(
+        "staff_case_time_limit_warning",
+        "staff",
+        "【投诉预警】案件{{ case_number }}的{{ limit }}时限将于{{ due }}到期，请督办。",
+        description="A complaint time limit reached 80%: to the supervisor",
+    ),
+    TemplateSpec(
+        "staff_case_time_limit_breach",
+        "staff",
+        "【投诉超时】案件{{ case_number }}的{{ limit }}时限已于{{ due }}超时，请立即处理。",
+        urgent=True,
+        description="A complaint time limit was breached: to the supervisor, at once",
+    ),
+)
+
+DEFAULTS_BY_NAME: dict[str, TemplateSpec] = {t.name: t for t in DEFAULT_TEMPLATES}
+
+# Sample values used to check an edited template before it is saved.
+SAMPLE_CONTEXT: dict[str, Any] = {
+    "hospital": "市第一人民医院",
+    "hotline": "0571-12345678",
+    "appointment_time": "11月24日 09:30",
+    "department": "心内科",
+    "doctor": "李明",
+    "survey_url": "https://survey.example/s",
+    "case_number": "TS-20261123-0007",
+    "response_by": "11月24日 09:30",
+    "task_id": "T-1",
+    "kind": "出院回访",
+    "due": "11月24日 17:00",
+    "category": "服务态度",
+    "priority": "普通",
+    "limit": "首次答复",
+}
+
+
+class TemplateInvalid(ValueError):
+    pass
+
+
+def render(body: str, context: Mapping[str, Any]) -> str:
+    try:
+        return _ENV.from_string(body).render(**context).strip()
+    except TemplateError as exc:
+        raise TemplateInvalid(f"{type(exc).__name__}: {exc}") from None
+
+
+def check(body: str) -> str:
+    """Render `body` with sample values; raise TemplateInvalid when it cannot be used."""
+    text = render(body, SAMPLE_CONTEXT)
+    if not text:
+        raise TemplateInvalid("the template renders to an empty message")
+    return text

@@ -1,0 +1,463 @@
+"""The notifications service end to end through the real Kannel (bearerbox + smsbox +
+fakesmsc), Kafka and PostgreSQL: a Chinese reminder reaches the fake SMSC and its delivery
+receipt comes back; a real incoming 退订 opts the patient out; invalid numbers, the daily cap
+and a death are handled; the gateway down is retried, then failed at the cap; a crash between
+the gateway's acceptance and the database write never sends the SMS twice."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import httpx
+import pytest
+
+import devstack
+from hospital_shared import topics
+from hospital_shared.codec import encode
+from hospital_shared.events import make_event
+from hospital_shared.service_events.complaints import (
+    CasePatient,
+    ComplaintCaseChanged,
+    ComplaintTimeLimitReached,
+)
+from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
+from notifications.segments import count_segments
+from tests import factories
+from tests.integration.services import RunningService
+from tests.kafka_tools import eventually, json_values, publish, read_all
+
+# Quiet hours off (start == end): these tests run at any hour; quiet hours are unit-tested.
+BASE_ENV = {
+    "NOTIFICATIONS_QUIET_HOURS_START": "00:00",
+    "NOTIFICATIONS_QUIET_HOURS_END": "00:00",
+    "NOTIFICATIONS_DISCHARGE_NOTICE_DELAY_MIN": "0",
+    "NOTIFICATIONS_DISPATCH_INTERVAL_S": "0.2",
+    "NOTIFICATIONS_SENDING_LEASE_S": "2",
+}
+_GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$")
+
+
+@pytest.fixture(scope="module")
+def notifications(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    service = RunningService(stack_config, "notifications", extra_env=dict(BASE_ENV)).start()
+    service.wait_ready()
+    yield service
+    service.stop()
+
+
+def restart(service: RunningService, **env: str) -> None:
+    service.stop()
+    service.start(**env)
+    service.wait_ready()
+
+
+def _bytes(logged: str) -> bytes:
+    """fakesmsc logs a message's bytes form-encoded: %XX escapes, '+' for a space."""
+    return unquote_to_bytes(logged.replace("+", "%20"))
+
+
+def sms_received(stack_config: Any, marker: str) -> list[tuple[str, str]]:
+    """(to, text) of every SMS fakesmsc received whose text contains `marker`; the parts of
+    a concatenated SMS (UDH 05 00 03 ref total seq) are joined again."""
+    found: list[tuple[str, str]] = []
+    parts: dict[tuple[str, int], dict[int, bytes]] = {}
+    for line in stack_config.log_file("fakesmsc").read_text(errors="replace").splitlines():
+        match = _GOT.search(line)
+        if not match:
+            continue
+        _, to, kind, rest = match.groups()
+        if kind == "udh":
+            udh_raw, _, payload = rest.split(" ", 2)
+            udh = unquote_to_bytes(udh_raw)
+            ref, total, seq = udh[3], udh[4], udh[5]
+            got = parts.setdefault((to, ref), {})
+            got[seq] = _bytes(payload)
+            if len(got) < total:
+                continue
+            raw = b"".join(got[i] for i in sorted(got))
+            del parts[(to, ref)]
+            text = raw.decode("utf-16-be", errors="replace")
+        else:
+            raw = _bytes(rest)
+            text = raw.decode("utf-16-be" if kind == "ucs-2" else "utf-8", errors="replace")
+        if marker in text:
+            found.append((to, text))
+    return found
+
+
+def unique() -> tuple[int, str]:
+    """A patient number and a department name no other test uses (it appears in the SMS)."""
+    n = uuid.uuid4().int % 10**8
+    return n, f"测试{n}科"
+
+
+def phone_for(n: int) -> str:
+    return f"139{n:08d}"
+
+
+async def messages(
+    service: RunningService, stack_env: dict[str, str], patient_id: str
+) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
+        resp = await client.get(
+            "/v1/messages",
+            params={"patient_id": patient_id},
+            headers={"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"},
+        )
+    resp.raise_for_status()
+    return resp.json()  # type: ignore[no-any-return]
+
+
+async def send_events(stack_env: dict[str, str], topic: str, *events: dict[str, Any]) -> None:
+    records = [(e.get("subject"), factories.to_bytes(e)) for e in events]
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topic, records)
+
+
+def reminder_event(
+    n: int, dept: str, *, hours_ahead: float = 16, phone: str | None = None
+) -> dict[str, Any]:
+    appointment = datetime.now(UTC) + timedelta(hours=hours_ahead)
+    return factories.registration(
+        n,
+        patient=factories.patient(n, phone=phone or phone_for(n)),
+        department={"code": "CARD", "name": dept},
+        appointment_at=appointment.isoformat(),
+    )
+
+
+def discharge_event(
+    n: int, dept: str, *, disposition: str = "home", admission: str | None = None
+) -> dict[str, Any]:
+    event = factories.discharge(
+        n,
+        patient=factories.patient(n, phone=phone_for(n)),
+        department={"code": "CARD", "name": dept},
+        discharged_at=datetime.now(UTC).isoformat(),
+        disposition=disposition,
+    )
+    if admission:
+        event["data"]["admission_id"] = admission
+    return event
+
+
+def with_status(status: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["status"] == status]
+
+
+async def test_a_chinese_reminder_reaches_the_smsc_and_its_receipt_marks_it_delivered(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    n, dept = unique()
+    pid = f"P{n:06d}"
+    await send_events(stack_env, topics.REGISTRATIONS, reminder_event(n, dept))
+
+    async def delivered() -> list[dict[str, Any]]:
+        return with_status("delivered", await messages(notifications, stack_env, pid))
+
+    (msg,) = await eventually(delivered, timeout=30)
+    assert msg["template"] == "appointment_reminder"
+    received = sms_received(stack_config, dept)
+    assert received == [(f"+86{phone_for(n)}", msg["body"])]
+    assert "预约" in msg["body"]
+    assert (msg["encoding"], msg["segments"]) == ("ucs2", count_segments(msg["body"]).segments)
+
+    async def lifecycle() -> list[str]:
+        events = json_values(
+            await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.NOTIFICATIONS)
+        )
+        mine = [e for e in events if e["data"]["message_id"] == msg["id"]]
+        assert all(phone_for(n) not in str(e) for e in mine)  # no phone numbers on the bus
+        return sorted(e["type"] for e in mine) if len(mine) >= 2 else []
+
+    assert await eventually(lifecycle, timeout=20) == ["sms.delivered", "sms.submitted"]
+
+
+async def test_an_incoming_tuiding_opts_the_patient_out(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    n, dept = unique()
+    pid = f"P{n:06d}"
+    # the visit is in three days: the reminder waits for the evening before
+    await send_events(stack_env, topics.REGISTRATIONS, reminder_event(n, dept, hours_ahead=72))
+
+    async def pending() -> list[dict[str, Any]]:
+        return with_status("pending", await messages(notifications, stack_env, pid))
+
+    (waiting,) = await eventually(pending, timeout=30)
+    assert waiting["planned_for"] is not None
+    # the patient's handset answers 退订 in UCS-2, through fakesmsc -> bearerbox -> smsbox
+    devstack.inject_mo(stack_config, phone_for(n), "95000", "退订", ucs2=True)
+
+    async def suppressed() -> list[dict[str, Any]]:
+        return with_status("suppressed", await messages(notifications, stack_env, pid))
+
+    (msg,) = await eventually(suppressed, timeout=30)
+    assert msg["id"] == waiting["id"] and msg["status_reason"] == "opted_out"
+    # a later message for the same number is not sent either
+    await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
+    rows = await eventually(lambda: _two(notifications, stack_env, pid, "suppressed"), timeout=30)
+    assert {r["template"] for r in rows} == {"appointment_reminder", "discharge_care_notice"}
+    assert sms_received(stack_config, dept) == []
+
+
+async def _two(
+    service: RunningService, stack_env: dict[str, str], pid: str, status: str
+) -> list[dict[str, Any]]:
+    rows = with_status(status, await messages(service, stack_env, pid))
+    return rows if len(rows) >= 2 else []
+
+
+async def test_an_invalid_number_is_failed_with_the_reason(notifications, stack_env) -> None:  # type: ignore[no-untyped-def]
+    n, dept = unique()
+    pid = f"P{n:06d}"
+    await send_events(stack_env, topics.REGISTRATIONS, reminder_event(n, dept, phone="12345"))
+
+    async def failed() -> list[dict[str, Any]]:
+        return with_status("failed", await messages(notifications, stack_env, pid))
+
+    (msg,) = await eventually(failed, timeout=30)
+    assert msg["status_reason"].startswith("invalid_phone")
+
+
+async def test_the_daily_cap_defers_the_fourth_message_to_tomorrow(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    n, dept = unique()
+    pid = f"P{n:06d}"
+    events = [discharge_event(n, dept, admission=f"A{n}-{i}") for i in range(4)]
+    await send_events(stack_env, topics.DISCHARGES, *events)
+
+    async def settled() -> list[dict[str, Any]]:
+        rows = await messages(notifications, stack_env, pid)
+        sent = [r for r in rows if r["status"] in ("submitted", "delivered")]
+        capped = [r for r in rows if r["deferred_reason"] == "daily_cap"]
+        return rows if len(sent) == 3 and len(capped) == 1 else []
+
+    rows = await eventually(settled, timeout=30)
+    (capped,) = [r for r in rows if r["deferred_reason"] == "daily_cap"]
+    assert capped["status"] == "pending"
+    planned = datetime.fromisoformat(capped["planned_for"])
+    assert planned > datetime.now(UTC) + timedelta(minutes=1)
+
+
+async def test_a_death_withdraws_the_reminder_and_sends_no_care_notice(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    n, dept = unique()
+    pid = f"P{n:06d}"
+    await send_events(stack_env, topics.REGISTRATIONS, reminder_event(n, dept, hours_ahead=72))
+    await eventually(lambda: _status_of(notifications, stack_env, pid, "pending"), timeout=30)
+    await send_events(
+        stack_env, topics.DISCHARGES, discharge_event(n, dept, disposition="deceased")
+    )
+    (msg,) = await eventually(
+        lambda: _status_of(notifications, stack_env, pid, "withdrawn"), timeout=30
+    )
+    assert msg["status_reason"] == "patient_deceased"
+    # a transfer, too, gets no care notice; neither reaches the SMSC
+    m, dept2 = unique()
+    await send_events(
+        stack_env, topics.DISCHARGES, discharge_event(m, dept2, disposition="transferred")
+    )
+    await asyncio.sleep(2)
+    assert await messages(notifications, stack_env, pid) == [msg]
+    assert await messages(notifications, stack_env, f"P{m:06d}") == []
+    assert sms_received(stack_config, dept) == sms_received(stack_config, dept2) == []
+
+
+async def _status_of(
+    service: RunningService, stack_env: dict[str, str], pid: str, status: str
+) -> list[dict[str, Any]]:
+    return with_status(status, await messages(service, stack_env, pid))
+
+
+async def test_gateway_down_is_retried_with_backoff_then_failed_at_the_cap_and_sent_once_when_back(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    closed = "http://127.0.0.1:9/cgi-bin/sendsms"  # nothing listens on the discard port
+    restart(
+        notifications,
+        NOTIFICATIONS_KANNEL_URL=closed,
+        NOTIFICATIONS_SEND_RETRY_INITIAL_S="1",
+        NOTIFICATIONS_SEND_MAX_ATTEMPTS="3",
+    )
+    n, dept = unique()
+    await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
+    (failed,) = await eventually(
+        lambda: _status_of(notifications, stack_env, f"P{n:06d}", "failed"), timeout=30
+    )
+    assert failed["attempts"] == 3
+    assert failed["status_reason"].startswith("gateway unavailable after 3 attempts")
+
+    m, dept2 = unique()
+    pid = f"P{m:06d}"
+    await send_events(stack_env, topics.DISCHARGES, discharge_event(m, dept2))
+
+    async def retrying() -> list[dict[str, Any]]:
+        rows = await _status_of(notifications, stack_env, pid, "pending")
+        return [r for r in rows if r["attempts"] >= 1 and r["deferred_reason"] == "gateway_retry"]
+
+    (waiting,) = await eventually(retrying, timeout=30, interval=0.1)
+    assert "gateway unreachable" in waiting["last_error"]
+    restart(notifications)  # the gateway is back
+    (msg,) = await eventually(
+        lambda: _status_of(notifications, stack_env, pid, "delivered"), timeout=30
+    )
+    assert msg["attempts"] == waiting["attempts"] + 1
+    assert len(sms_received(stack_config, dept2)) == 1
+    assert sms_received(stack_config, dept) == []
+
+
+async def test_a_crash_after_the_gateway_accepted_never_sends_twice(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    notifications.stop()
+    notifications.start(**BASE_ENV, HOSPITAL_FAILPOINTS="notifications.after_gateway_accept=kill")
+    notifications.wait_ready()
+    n, dept = unique()
+    pid = f"P{n:06d}"
+    await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
+    assert await asyncio.to_thread(notifications.wait_exit, 60) == -9  # killed mid-send
+    assert len(sms_received(stack_config, dept)) == 1
+
+    notifications.start(**BASE_ENV)
+    notifications.wait_ready()
+    (msg,) = await eventually(
+        lambda: _status_of(notifications, stack_env, pid, "failed"), timeout=30
+    )
+    assert msg["status_reason"] == "outcome_unknown"  # not re-sent: the SMS went out once
+    await asyncio.sleep(1)
+    assert len(sms_received(stack_config, dept)) == 1
+
+    async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
+        agent = await client.post(
+            f"/v1/messages/{msg['id']}/resend",
+            headers={"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"},
+        )
+        assert agent.status_code == 403
+        resp = await client.post(
+            f"/v1/messages/{msg['id']}/resend",
+            headers={"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"},
+        )
+    assert resp.status_code == 201, resp.text
+    resent = await eventually(
+        lambda: _status_of(notifications, stack_env, pid, "delivered"), timeout=30
+    )
+    assert resent[0]["resend_of"] == msg["id"]
+    assert len(sms_received(stack_config, dept)) == 2
+
+
+async def test_a_complaint_is_acknowledged_and_its_staff_are_told(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    n, _ = unique()
+    dept = f"D{n}"
+    now = datetime.now(UTC)
+    supervisor = StaffMemberSaved(
+        staff_id=f"S-SUP-{n}",
+        name="主管",
+        department_code=dept,
+        role=StaffRole.SUPERVISOR,
+        capacity=10,
+        phone=phone_for(n + 1),
+    )
+    agent = StaffMemberSaved(
+        staff_id="S-AGENT-01",
+        name="客服",
+        department_code=dept,
+        role=StaffRole.AGENT,
+        capacity=10,
+        phone=phone_for(n + 2),
+    )
+    case_number = f"TS-{n}"
+    opened = ComplaintCaseChanged(
+        case_number=case_number,
+        status="received",
+        channel="phone",
+        category="waiting_time",
+        category_source="submitted",
+        priority="normal",
+        serious=False,
+        complex=False,
+        department_code=dept,
+        assignee_id="S-AGENT-01",
+        patient=CasePatient(patient_id=f"P{n:06d}", phone=phone_for(n)),
+        promised_response_by=now + timedelta(hours=24),
+        occurred_at=now,
+    )
+    breach = ComplaintTimeLimitReached(
+        case_number=case_number,
+        limit="first_response",
+        level="breach",
+        cycle=1,
+        starts_at=now - timedelta(hours=24),
+        due_at=now,
+        status="acknowledged",
+        channel="phone",
+        category="waiting_time",
+        priority="normal",
+        department_code=dept,
+        supervisor_department=dept,
+        occurred_at=now,
+    )
+    roster = [
+        make_event("staff.member_saved", s, source="urn:test", subject=s.staff_id, time=now)
+        for s in (supervisor, agent)
+    ]
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.STAFF_ROSTER,
+        [(e.subject, encode(e)) for e in roster],
+    )
+    await asyncio.sleep(1)  # the roster first: the breach goes to the department's supervisor
+    cases = [
+        make_event(
+            "complaint.case_opened", opened, source="urn:test", subject=case_number, time=now
+        ),
+        make_event(
+            "complaint.time_limit_breached",
+            breach,
+            source="urn:test",
+            subject=case_number,
+            time=now,
+        ),
+    ]
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.COMPLAINT_CASES,
+        [(case_number, encode(e)) for e in cases],
+    )
+
+    (ack,) = await eventually(
+        lambda: _status_of(notifications, stack_env, f"P{n:06d}", "delivered"), timeout=30
+    )
+    assert ack["template"] == "complaint_acknowledgement" and case_number in ack["body"]
+    assert len(sms_received(stack_config, case_number)) == 3  # patient, handler, supervisor
+
+    async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
+        inbox = await client.get(
+            "/v1/inbox", headers={"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"}
+        )
+        sup = await client.get(
+            "/v1/messages",
+            params={"staff_id": f"S-SUP-{n}"},
+            headers={"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"},
+        )
+        other = await client.get(
+            "/v1/messages",
+            params={"staff_id": f"S-SUP-{n}"},
+            headers={"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"},
+        )
+    mine = [m for m in inbox.json() if case_number in m["body"]]
+    assert [m["template"] for m in mine] == ["staff_case_assigned"]
+    assert {(m["template"], m["channel"], m["urgent"]) for m in sup.json()} == {
+        ("staff_case_time_limit_breach", "sms", True),
+        ("staff_case_time_limit_breach", "inbox", True),
+    }
+    assert other.status_code == 403

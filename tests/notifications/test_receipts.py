@@ -1,0 +1,30 @@
+from datetime import timedelta
+
+from notifications.domain import OUTCOME_UNKNOWN, Status, apply_receipt, receipt_status, retry_delay
+
+
+def test_kannel_receipt_types() -> None:
+    assert receipt_status(1) == Status.DELIVERED
+    assert receipt_status(8) == Status.SUBMITTED
+    assert receipt_status(2) == Status.FAILED
+    assert receipt_status(16) == Status.FAILED
+    assert receipt_status(99) is None
+
+
+def test_receipts_only_move_a_message_forward() -> None:
+    assert apply_receipt(Status.SUBMITTED, None, Status.DELIVERED) == Status.DELIVERED
+    # Kannel's "delivered" often arrives before the "SMSC ack"
+    assert apply_receipt(Status.DELIVERED, None, Status.SUBMITTED) is None
+    assert apply_receipt(Status.SENDING, None, Status.DELIVERED) == Status.DELIVERED
+    assert apply_receipt(Status.SUBMITTED, None, Status.FAILED) == Status.FAILED
+    assert apply_receipt(Status.PENDING, None, Status.DELIVERED) is None
+
+
+def test_a_receipt_corrects_a_message_the_service_lost_track_of() -> None:
+    assert apply_receipt(Status.FAILED, OUTCOME_UNKNOWN, Status.DELIVERED) == Status.DELIVERED
+    assert apply_receipt(Status.FAILED, "HTTP 400", Status.DELIVERED) is None
+
+
+def test_retry_backoff_is_exponential_and_capped() -> None:
+    delays = [retry_delay(n, initial_s=5, max_s=60) for n in range(1, 7)]
+    assert delays == [timedelta(seconds=s) for s in (5, 10, 20, 40, 60, 60)]

@@ -1,0 +1,34 @@
+from notifications.segments import count_segments
+
+
+def test_plain_ascii_is_gsm7_with_160_then_153_per_part() -> None:
+    assert count_segments("a" * 160).segments == 1
+    assert count_segments("a" * 161).segments == 2
+    assert count_segments("a" * 306).segments == 2
+    assert count_segments("a" * 307).segments == 3
+    assert count_segments("a" * 10).encoding == "gsm7"
+
+
+def test_gsm_extension_characters_take_two_septets() -> None:
+    count = count_segments("{" * 80)
+    assert (count.encoding, count.units, count.segments) == ("gsm7", 160, 1)
+    assert count_segments("€" * 81).segments == 2
+
+
+def test_chinese_is_ucs2_with_70_then_67_per_part() -> None:
+    assert count_segments("您" * 70) == count_segments("您" * 70)
+    assert count_segments("您" * 70).segments == 1
+    assert count_segments("您" * 71).segments == 2
+    assert count_segments("您" * 134).segments == 2
+    assert count_segments("您" * 135).segments == 3
+    assert count_segments("您好").encoding == "ucs2"
+
+
+def test_one_chinese_character_makes_the_whole_text_ucs2() -> None:
+    count = count_segments("a" * 100 + "院")
+    assert (count.encoding, count.units, count.segments) == ("ucs2", 101, 2)
+
+
+def test_characters_outside_the_bmp_take_two_ucs2_units() -> None:
+    assert count_segments("😀" * 35).units == 70
+    assert count_segments("😀" * 36).segments == 2
