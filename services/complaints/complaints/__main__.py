@@ -1,9 +1,8 @@
 """`python -m complaints`: run the complaints service."""
 
-from hospital_shared.runtime import serve
-
 from complaints.app import create_app
 from complaints.settings import Settings
+from hospital_shared.runtime import serve
 
 if __name__ == "__main__":
     settings = Settings()

@@ -1,16 +1,110 @@
-"""Wiring of the complaints service: runtime, consumers, HTTP routes."""
+"""Wiring of the complaints service: runtime, consumers, HTTP routes, background jobs."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import structlog
+from fastapi import FastAPI
+
+from complaints import roster
+from complaints.api import Context, cases_router
+from complaints.handlers import ROSTER_EVENT, complaint_handler, on_roster_event
+from complaints.intake import number_allocator
+from complaints.policy import CasePolicy
+from complaints.rulebook import RuleBook, seed_rules
+from complaints.rules_api import rules_router
+from complaints.settings import Settings
+from complaints.timers import purge_expired, run_every, timer_pass, utc_now
+from hospital_shared import topics
+from hospital_shared.events import EVENT_TYPES
 from hospital_shared.runtime import ServiceRuntime
 
-from complaints.settings import Settings
-
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    runtime = ServiceRuntime(settings or Settings(), migrations=MIGRATIONS)
-    return runtime.http_app()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    policy = CasePolicy.from_settings(settings)
+    rulebook = RuleBook()
+    allocate = number_allocator(lambda: runtime.pool)
+    runtime.consume(
+        topics.COMPLAINTS_IN,
+        handler_name="complaints",
+        handle=complaint_handler(policy, rulebook, allocate=allocate, clock=utc_now),
+    )
+    # The roster contract belongs to the follow-up service; consume it once it exists, since
+    # events of a type nobody registered would only be dead-lettered.
+    if ROSTER_EVENT in EVENT_TYPES:
+        runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster_event)
+    app = runtime.http_app(cases_router(runtime.auth), rules_router(runtime.auth))
+    app.state.complaints = Context(
+        policy=policy,
+        rulebook=rulebook,
+        clock=utc_now,
+        allocate=allocate,
+        satisfaction_check_days=settings.satisfaction_check_days,
+    )
+    runtime_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        async with runtime_lifespan(app_):
+            await _seed(runtime, settings)
+            jobs = _start_jobs(runtime, settings)
+            try:
+                yield
+            finally:
+                for job in jobs:
+                    job.cancel()
+                for job in jobs:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await job
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+async def _seed(runtime: ServiceRuntime, settings: Settings) -> None:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        if await seed_rules(conn):
+            log.info("seeded the default classification rules")
+        for member in settings.seed_staff:
+            await roster.upsert_staff(
+                conn,
+                member.staff_id,
+                department_code=member.department_code,
+                role=member.role,
+                active=True,
+                source="seed",
+                only_if_missing=True,
+            )
+
+
+def _start_jobs(runtime: ServiceRuntime, settings: Settings) -> list[asyncio.Task[None]]:
+    pool = runtime.pool
+    assert pool is not None
+
+    async def timers() -> None:
+        while await timer_pass(
+            pool,
+            now=utc_now(),
+            batch_size=settings.timer_batch_size,
+            desk_department=settings.desk_department,
+        ):
+            pass  # a full batch may mean more is due: go again at once
+
+    async def purge() -> None:
+        while await purge_expired(pool, now=utc_now(), retention_days=settings.retention_days):
+            pass
+
+    return [
+        asyncio.create_task(run_every(settings.timer_interval_s, timers, name="time-limit-timer")),
+        asyncio.create_task(run_every(settings.purge_interval_s, purge, name="retention-purge")),
+    ]

@@ -1,11 +1,66 @@
-"""Settings of the complaints service: shared variables plus `COMPLAINTS_*` ones."""
+"""Settings of the complaints service: shared variables plus `COMPLAINTS_*` ones.
+
+The time limits, the warning threshold, the retention period and who handles what are the
+hospital's policy: each has the manuals' default and can be changed per installation.
+"""
 
 from __future__ import annotations
 
+from pydantic import BaseModel, Field
+
+from complaints.policy import LimitRule, default_rules
 from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("complaints", 8003)
 
 
+class StaffSeed(BaseModel):
+    staff_id: str
+    department_code: str
+    role: str
+
+
+# The development roster (the staff behind the development tokens). A production
+# installation sets COMPLAINTS_SEED_STAFF=[] and relies on the follow-up service's roster.
+DEV_STAFF: list[StaffSeed] = [
+    StaffSeed(staff_id="S-SUP-01", department_code="CS", role="supervisor"),
+    StaffSeed(staff_id="S-AGENT-01", department_code="CS", role="agent"),
+    StaffSeed(staff_id="S-DOC-01", department_code="CARD", role="doctor"),
+]
+
+
 class Settings(_Base):  # type: ignore[misc,valid-type]
-    pass
+    # Time limits (DOMAIN.md): each computed when a case opens and shown on the case.
+    first_response_hours: float = 24
+    complex_answer_hours: float = 72
+    fact_finding_working_days: int = 4
+    imaging_confirmation_hours: float = 2
+    satisfaction_check_days: float = 7
+    warning_fraction: float = Field(0.8, gt=0, lt=1)
+    # Categories that make a case serious (to a supervisor at once) or complex (72 h answer).
+    serious_categories: list[str] = Field(default_factory=lambda: ["medical_quality"])
+    complex_categories: list[str] = Field(
+        default_factory=lambda: ["medical_quality", "report_error"]
+    )
+    # The complaint desk: handles cases whose department has no handler on the roster, and
+    # its supervisor hears about every time-limit warning and breach without one.
+    desk_department: str = "CS"
+    case_number_prefix: str = "TS"
+    seed_staff: list[StaffSeed] = Field(default_factory=lambda: list(DEV_STAFF))
+    # Timers: how often a pass runs and how many deadlines one pass takes.
+    timer_interval_s: float = 5.0
+    timer_batch_size: int = 200
+    # A desk opening uses two short-lived connections (the case number, then the case).
+    db_pool_max: int = 10
+    # Retention: finished (closed or withdrawn) cases older than this are purged.
+    retention_days: int = 3 * 365 + 1
+    purge_interval_s: float = 6 * 3600
+
+    def limit_rules(self) -> tuple[LimitRule, ...]:
+        return default_rules(
+            first_response_hours=self.first_response_hours,
+            complex_answer_hours=self.complex_answer_hours,
+            fact_finding_working_days=self.fact_finding_working_days,
+            imaging_confirmation_hours=self.imaging_confirmation_hours,
+            satisfaction_check_days=self.satisfaction_check_days,
+        )

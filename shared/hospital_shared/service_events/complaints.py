@@ -1,3 +1,145 @@
-"""Events the complaints service publishes (registered in `hospital_shared.events.EVENT_TYPES`)."""
+"""Events the complaints service publishes on `complaints.cases.v1` (registered in
+`hospital_shared.events.EVENT_TYPES`).
+
+Every event carries the case number and the fields other services route and count by
+(category, channel, priority, department). Case events carry the patient's id, phone and
+opt-out flag only so that the notifications service can text the patient; they never carry
+the complaint text, the patient's name or the resolution text (complaints are confidential).
+"""
 
 from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime
+
+from hospital_shared import topics
+from hospital_shared.events import Contract, NonEmpty, register_event
+
+CaseStatus = Literal[
+    "received",
+    "acknowledged",
+    "investigating",
+    "resolution_proposed",
+    "resolution_approved",
+    "communicated",
+    "closed",
+    "reopened",
+    "withdrawn",
+]
+Priority = Literal["urgent", "high", "normal"]
+LimitName = Literal[
+    "first_response", "complex_answer", "fact_finding", "imaging_confirmation", "satisfaction_check"
+]
+
+
+class CasePatient(Contract):
+    """What the notifications service needs to text the patient, and nothing more."""
+
+    patient_id: NonEmpty
+    phone: str | None = None
+    sms_opt_out: bool = False
+
+
+class CaseTimeLimit(Contract):
+    """One time limit of the case's current cycle, as shown on the case."""
+
+    limit: LimitName
+    starts_at: AwareDatetime
+    due_at: AwareDatetime
+    warn_at: AwareDatetime
+    settled_at: AwareDatetime | None = None
+    # met | late | withdrawn | superseded; None while the clock runs
+    outcome: str | None = None
+
+
+class ComplaintCaseChanged(Contract):
+    """A complaint case was opened or moved through its lifecycle.
+
+    Published as `complaint.case_<what>`: opened, acknowledged, investigation_started,
+    resolution_proposed, resolution_approved, communicated, closed, reopened, withdrawn,
+    assigned.
+    """
+
+    case_number: NonEmpty
+    status: CaseStatus
+    previous_status: CaseStatus | None = None
+    cycle: int = 1
+    channel: NonEmpty
+    category: NonEmpty
+    category_source: NonEmpty  # submitted | rule | default
+    priority: Priority
+    serious: bool
+    complex: bool
+    department_code: str | None = None
+    assignee_id: str | None = None
+    supervisor_id: str | None = None
+    patient: CasePatient | None = None
+    # The first-response time promised to the patient (what an acknowledgement SMS quotes).
+    promised_response_by: AwareDatetime | None = None
+    resolution_kind: str | None = None
+    satisfaction_check_due_at: AwareDatetime | None = None
+    time_limits: tuple[CaseTimeLimit, ...] = ()
+    actor_id: str | None = None
+    actor_role: str | None = None
+    occurred_at: AwareDatetime
+
+
+class ComplaintTimeLimitReached(Contract):
+    """A case reached 80% (`complaint.time_limit_warning`) or 100%
+    (`complaint.time_limit_breached`) of one of its time limits; for the supervisor."""
+
+    case_number: NonEmpty
+    limit: LimitName
+    level: Literal["warning", "breach"]
+    cycle: int
+    starts_at: AwareDatetime
+    due_at: AwareDatetime
+    status: CaseStatus
+    channel: NonEmpty
+    category: NonEmpty
+    priority: Priority
+    department_code: str | None = None
+    assignee_id: str | None = None
+    # Who should hear about it: the case's supervisor, else the complaint desk's supervisor.
+    supervisor_id: str | None = None
+    supervisor_department: str | None = None
+    occurred_at: AwareDatetime
+
+
+class ComplaintSatisfactionRecorded(Contract):
+    """The patient answered the satisfaction check after closing (for complaint-handling
+    satisfaction, target >= 98%). A dissatisfied answer also reopens the case."""
+
+    case_number: NonEmpty
+    cycle: int
+    rating: Literal["satisfied", "fairly_satisfied", "dissatisfied"]
+    satisfied: bool
+    channel: NonEmpty
+    category: NonEmpty
+    department_code: str | None = None
+    reopened: bool
+    on_time: bool
+    occurred_at: AwareDatetime
+
+
+CASE_EVENT_TYPES: tuple[str, ...] = (
+    "complaint.case_opened",
+    "complaint.case_acknowledged",
+    "complaint.case_investigation_started",
+    "complaint.case_resolution_proposed",
+    "complaint.case_resolution_approved",
+    "complaint.case_communicated",
+    "complaint.case_closed",
+    "complaint.case_reopened",
+    "complaint.case_withdrawn",
+    "complaint.case_assigned",
+)
+
+for _type in CASE_EVENT_TYPES:
+    register_event(_type, ComplaintCaseChanged, topics.COMPLAINT_CASES)
+register_event("complaint.time_limit_warning", ComplaintTimeLimitReached, topics.COMPLAINT_CASES)
+register_event("complaint.time_limit_breached", ComplaintTimeLimitReached, topics.COMPLAINT_CASES)
+register_event(
+    "complaint.satisfaction_recorded", ComplaintSatisfactionRecorded, topics.COMPLAINT_CASES
+)

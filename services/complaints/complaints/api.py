@@ -1,0 +1,295 @@
+"""HTTP routes: open, read, list and move complaint cases; the satisfaction check; the
+classification rules. Bearer tokens with roles; complaint data is confidential."""
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from complaints import cases
+from complaints import repository as repo
+from complaints.access import Actor, can_view, visibility
+from complaints.domain import (
+    Category,
+    MissingResolution,
+    NotPermitted,
+    Priority,
+    Status,
+    TransitionRefused,
+)
+from complaints.intake import Allocate, NewComplaint, case_day, open_case
+from complaints.policy import CasePolicy
+from complaints.rulebook import RuleBook
+from complaints.views import (
+    AssignmentIn,
+    OpenCase,
+    SatisfactionIn,
+    TransitionIn,
+    case_view,
+)
+from hospital_shared.auth import Principal, Role, TokenAuth
+
+
+@dataclass
+class Context:
+    policy: CasePolicy
+    rulebook: RuleBook
+    clock: Callable[[], datetime]
+    allocate: Allocate
+    satisfaction_check_days: float
+
+
+STAFF = (Role.AGENT, Role.DOCTOR, Role.SUPERVISOR)
+
+
+def actor_of(principal: Principal) -> Actor:
+    ident = principal.staff_id or f"{principal.role.value}:{principal.name or 'unnamed'}"
+    return Actor(ident, principal.role.value, principal.department)
+
+
+async def _conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with request.app.state.runtime.pool.acquire() as conn:
+        yield conn
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.complaints
+    return ctx
+
+
+Conn = Annotated[asyncpg.Connection, Depends(_conn)]
+Ctx = Annotated[Context, Depends(_ctx)]
+
+
+def _refusal(exc: Exception) -> HTTPException:
+    if isinstance(exc, TransitionRefused):
+        return HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail={
+                "message": str(exc),
+                "current_status": exc.current.value,
+                "requested": exc.wanted,
+                "allowed_next": exc.allowed,
+            },
+        )
+    if isinstance(exc, NotPermitted):
+        return HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc))
+    if isinstance(exc, MissingResolution):
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc))
+    if isinstance(exc, cases.CaseNotFound):
+        return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {exc}")
+    return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
+
+
+REFUSALS = (
+    TransitionRefused,
+    NotPermitted,
+    MissingResolution,
+    cases.CaseNotFound,
+    cases.CaseConflict,
+)
+
+
+def cases_router(auth: TokenAuth) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["complaints"])
+
+    async def render(conn: asyncpg.Connection, ctx: Context, case: dict[str, Any], actor: Actor):  # type: ignore[no-untyped-def]
+        deadlines = await repo.deadlines_of(conn, case["id"])
+        return case_view(
+            case,
+            deadlines,
+            actor=actor,
+            now=ctx.clock(),
+            satisfaction_check_days=ctx.satisfaction_check_days,
+        )
+
+    @router.post("/cases", status_code=status.HTTP_201_CREATED)
+    async def open_a_case(
+        body: OpenCase,
+        request: Request,
+        ctx: Ctx,
+        principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.INTEGRATION))],
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        now = ctx.clock()
+        complaint = NewComplaint(
+            channel=body.channel,
+            external_id=body.external_id or f"desk-{uuid.uuid4()}",
+            description=body.description,
+            submitted_at=body.submitted_at or now,
+            patient_id=body.patient.patient_id if body.patient else None,
+            patient_name=body.patient.name if body.patient else None,
+            patient_phone=body.patient.phone if body.patient else None,
+            sms_opt_out=body.patient.sms_opt_out if body.patient else False,
+            department_code=body.department.code if body.department else None,
+            department_name=body.department.name if body.department else None,
+            category=body.category,
+            complex=body.complex,
+        )
+        pool: asyncpg.Pool = request.app.state.runtime.pool
+        # One connection at a time: the number comes from its own short transaction.
+        async with pool.acquire() as conn:
+            existing = await repo.case_by_external_id(
+                conn, complaint.channel, complaint.external_id
+            )
+            if existing:
+                return {"created": False, **await render(conn, ctx, existing, actor)}
+        number = await ctx.allocate(case_day(ctx.policy, complaint, now))
+
+        async def allocated(_: date) -> int:
+            return number
+
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                case, created = await open_case(
+                    conn,
+                    ctx.policy,
+                    await ctx.rulebook.rules(conn),
+                    complaint,
+                    allocate=allocated,
+                    actor=actor,
+                    now=now,
+                )
+            return {"created": created, **await render(conn, ctx, case, actor)}
+
+    @router.get("/cases")
+    async def list_cases(
+        conn: Conn,
+        ctx: Ctx,
+        principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.ADMIN))],
+        status_: Annotated[Status | None, Query(alias="status")] = None,
+        category: Category | None = None,
+        channel: str | None = None,
+        priority: Priority | None = None,
+        department: str | None = None,
+        assignee: str | None = None,
+        patient_id: str | None = None,
+        overdue: bool | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        filters = {
+            "status": status_.value if status_ else None,
+            "category": category.value if category else None,
+            "channel": channel,
+            "priority": priority.value if priority else None,
+            "department_code": department,
+            "assignee_id": assignee,
+            "patient_id": patient_id,
+            "overdue": overdue,
+        }
+        rows = await repo.list_cases(
+            conn, filters=filters, visible_to=visibility(actor), limit=limit, offset=offset
+        )
+        return {"cases": [await render(conn, ctx, row, actor) for row in rows]}
+
+    async def visible_case(conn: asyncpg.Connection, number: str, actor: Actor) -> dict[str, Any]:
+        case = await repo.case_by_number(conn, number)
+        if case is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {number}")
+        if not can_view(actor, case):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"case {number} is not yours")
+        return case
+
+    @router.get("/cases/{number}")
+    async def read_case(
+        number: str,
+        conn: Conn,
+        ctx: Ctx,
+        principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.ADMIN))],
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await render(conn, ctx, await visible_case(conn, number, actor), actor)  # type: ignore[no-any-return]
+
+    @router.get("/cases/{number}/audit")
+    async def read_audit(
+        number: str,
+        conn: Conn,
+        principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.ADMIN))],
+    ) -> dict[str, Any]:
+        case = await visible_case(conn, number, actor_of(principal))
+        return {"case_number": number, "audit": await repo.audit_of(conn, case["id"])}
+
+    async def run(conn: asyncpg.Connection, ctx: Context, actor: Actor, use_case: Any) -> Any:
+        try:
+            async with conn.transaction():
+                case = await use_case()
+        except REFUSALS as exc:
+            raise _refusal(exc) from None
+        return await render(conn, ctx, case, actor)
+
+    @router.post("/cases/{number}/transitions")
+    async def move_case(
+        number: str,
+        body: TransitionIn,
+        conn: Conn,
+        ctx: Ctx,
+        principal: Annotated[Principal, Depends(auth.require(*STAFF))],
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        kind = body.resolution_kind.value if body.resolution_kind else None
+        return await run(  # type: ignore[no-any-return]
+            conn,
+            ctx,
+            actor,
+            lambda: cases.transition(
+                conn,
+                ctx.policy,
+                number,
+                to=body.to,
+                actor=actor,
+                now=ctx.clock(),
+                note=body.note,
+                resolution=body.resolution,
+                resolution_kind=kind,
+            ),
+        )
+
+    @router.post("/cases/{number}/satisfaction")
+    async def record_satisfaction(
+        number: str,
+        body: SatisfactionIn,
+        conn: Conn,
+        ctx: Ctx,
+        principal: Annotated[Principal, Depends(auth.require(*STAFF))],
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await run(  # type: ignore[no-any-return]
+            conn,
+            ctx,
+            actor,
+            lambda: cases.record_satisfaction(
+                conn,
+                ctx.policy,
+                number,
+                rating=body.rating,
+                actor=actor,
+                now=ctx.clock(),
+                comment=body.comment,
+            ),
+        )
+
+    @router.post("/cases/{number}/assignment")
+    async def reassign(
+        number: str,
+        body: AssignmentIn,
+        conn: Conn,
+        ctx: Ctx,
+        principal: Annotated[Principal, Depends(auth.require(Role.SUPERVISOR))],
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await run(  # type: ignore[no-any-return]
+            conn,
+            ctx,
+            actor,
+            lambda: cases.reassign(
+                conn, number, assignee_id=body.assignee_id, actor=actor, now=ctx.clock()
+            ),
+        )
+
+    return router

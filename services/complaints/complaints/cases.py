@@ -1,0 +1,246 @@
+"""Use cases on an open complaint case: move it through the lifecycle, record the patient's
+satisfaction, reassign it. Each runs inside the caller's transaction: state, audit entry and
+outgoing event commit together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from complaints import publishing, roster
+from complaints import repository as repo
+from complaints.access import Actor, can_work
+from complaints.domain import (
+    ASSIGNED_EVENT,
+    TERMINAL,
+    Category,
+    NotPermitted,
+    Satisfaction,
+    Status,
+    check_transition,
+)
+from complaints.policy import (
+    CasePolicy,
+    LimitName,
+    deadlines_for,
+    limits_met_by,
+    satisfaction_deadline,
+)
+from hospital_shared.service_events.complaints import ComplaintSatisfactionRecorded
+
+Row = dict[str, Any]
+
+
+class CaseNotFound(LookupError):
+    pass
+
+
+class CaseConflict(Exception):
+    """The request does not fit the case's state (HTTP 409)."""
+
+
+async def _locked_case(conn: asyncpg.Connection, number: str) -> Row:
+    case = await repo.case_by_number(conn, number, for_update=True)
+    if case is None:
+        raise CaseNotFound(number)
+    return case
+
+
+async def transition(
+    conn: asyncpg.Connection,
+    policy: CasePolicy,
+    number: str,
+    *,
+    to: str,
+    actor: Actor,
+    now: datetime,
+    note: str | None = None,
+    resolution: str | None = None,
+    resolution_kind: str | None = None,
+) -> Row:
+    """Move the case one step along the transition table, or say why not."""
+    case = await _locked_case(conn, number)
+    if actor.role != "system" and not can_work(actor, case):
+        raise NotPermitted(f"{actor.id} does not work on case {number}")
+    current = Status(case["status"])
+    step = check_transition(
+        current,
+        to,
+        is_supervisor=actor.role in ("supervisor", "system"),
+        has_resolution=bool(resolution and resolution_kind),
+    )
+    changes: Row = {"status": step.to.value}
+    if step.needs_resolution:
+        changes |= {"resolution": resolution, "resolution_kind": resolution_kind}
+    if step.to == Status.CLOSED:
+        changes |= {"closed_at": now, "finished_at": now}
+    if step.to == Status.WITHDRAWN:
+        changes |= {"finished_at": now}
+    if step.to == Status.REOPENED:
+        changes |= {"cycle": case["cycle"] + 1, "closed_at": None, "finished_at": None}
+        changes |= {"satisfaction": None, "satisfaction_at": None}
+    updated = await repo.update_case(conn, case["id"], changes)
+    await _restart_clocks(conn, policy, case, updated, now)
+    await repo.append_audit(
+        conn,
+        case["id"],
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        action="transition",
+        from_status=current.value,
+        to_status=step.to.value,
+        detail={"note": note, "resolution_kind": changes.get("resolution_kind")},
+    )
+    await publishing.publish_case_event(
+        conn,
+        step.event_type,
+        updated,
+        previous=current.value,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        at=now,
+    )
+    return updated
+
+
+async def _restart_clocks(
+    conn: asyncpg.Connection, policy: CasePolicy, before: Row, after: Row, now: datetime
+) -> None:
+    """Stop the clocks the new status meets; plan the satisfaction check on closing; start a
+    new cycle of limits on reopening."""
+    status = Status(after["status"])
+    if status == Status.WITHDRAWN:
+        await repo.settle_deadlines(conn, after["id"], at=now, outcome="withdrawn")
+        return
+    if status == Status.REOPENED:
+        await repo.settle_deadlines(conn, after["id"], at=now, outcome="superseded")
+        fresh = deadlines_for(
+            policy.limit_rules,
+            start=now,
+            complex_=after["complex"],
+            category=Category(after["category"]),
+            tz=policy.tz,
+            is_workday=policy.is_workday,
+            warning_fraction=policy.warning_fraction,
+        )
+        await repo.insert_deadlines(conn, after["id"], after["cycle"], fresh)
+        return
+    met = [m.value for m in limits_met_by(policy.limit_rules, status)]
+    if met:
+        await repo.settle_deadlines(conn, after["id"], at=now, limits=met)
+    if status == Status.CLOSED:
+        check = satisfaction_deadline(
+            policy.limit_rules,
+            closed_at=now,
+            tz=policy.tz,
+            is_workday=policy.is_workday,
+            warning_fraction=policy.warning_fraction,
+        )
+        if check is not None:
+            await repo.insert_deadlines(conn, after["id"], after["cycle"], [check])
+
+
+async def record_satisfaction(
+    conn: asyncpg.Connection,
+    policy: CasePolicy,
+    number: str,
+    *,
+    rating: Satisfaction,
+    actor: Actor,
+    now: datetime,
+    comment: str | None = None,
+) -> Row:
+    """The patient's answer to the satisfaction check; 不满意 reopens the case."""
+    case = await _locked_case(conn, number)
+    if actor.role != "system" and not can_work(actor, case):
+        raise NotPermitted(f"{actor.id} does not work on case {number}")
+    if case["status"] != Status.CLOSED.value or case["satisfaction"] is not None:
+        raise CaseConflict(
+            f"case {number} is {case['status']}; satisfaction is recorded once, after closing"
+        )
+    await repo.settle_deadlines(
+        conn, case["id"], at=now, limits=[LimitName.SATISFACTION_CHECK.value]
+    )
+    deadlines = await repo.deadlines_of(conn, case["id"], case["cycle"])
+    check = next((d for d in deadlines if d["limit_name"] == LimitName.SATISFACTION_CHECK), None)
+    updated = await repo.update_case(
+        conn, case["id"], {"satisfaction": rating.value, "satisfaction_at": now}
+    )
+    dissatisfied = rating == Satisfaction.DISSATISFIED
+    await repo.append_audit(
+        conn,
+        case["id"],
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        action="satisfaction_recorded",
+        from_status=case["status"],
+        to_status=case["status"],
+        detail={"rating": rating.value, "comment": comment},
+    )
+    recorded = ComplaintSatisfactionRecorded(
+        case_number=number,
+        cycle=case["cycle"],
+        rating=rating.value,
+        satisfied=not dissatisfied,
+        channel=case["channel"],
+        category=case["category"],
+        department_code=case["department_code"],
+        reopened=dissatisfied,
+        on_time=check is None or check["outcome"] == "met",
+        occurred_at=now,
+    )
+    await publishing.publish(conn, "complaint.satisfaction_recorded", recorded, case=case, at=now)
+    if dissatisfied:
+        return await transition(
+            conn,
+            policy,
+            number,
+            to=Status.REOPENED.value,
+            actor=actor,
+            now=now,
+            note="patient dissatisfied at the satisfaction check",
+        )
+    return updated
+
+
+async def reassign(
+    conn: asyncpg.Connection, number: str, *, assignee_id: str, actor: Actor, now: datetime
+) -> Row:
+    case = await _locked_case(conn, number)
+    if actor.role != "supervisor" or not can_work(actor, case):
+        raise NotPermitted("only a supervisor of the case's department may reassign it")
+    if Status(case["status"]) in TERMINAL:
+        raise CaseConflict(f"case {number} is {case['status']}")
+    member = await roster.staff_member(conn, assignee_id)
+    if member is None or not member["active"]:
+        raise CaseConflict(f"{assignee_id} is not an active member of the roster")
+    updated = await repo.update_case(
+        conn,
+        case["id"],
+        {"assignee_id": assignee_id, "handling_department": member["department_code"]},
+    )
+    await repo.append_audit(
+        conn,
+        case["id"],
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        action="assigned",
+        from_status=case["status"],
+        to_status=case["status"],
+        detail={"from": case["assignee_id"], "to": assignee_id},
+    )
+    await publishing.publish_case_event(
+        conn,
+        ASSIGNED_EVENT,
+        updated,
+        previous=case["status"],
+        actor_id=actor.id,
+        actor_role=actor.role,
+        at=now,
+    )
+    return updated

@@ -1,0 +1,116 @@
+"""Subscribers of the complaints service: validate -> open the case -> save -> outbox.
+
+`hospital.complaints.v1` carries `complaint.submitted` from hospital systems and, with
+channel `followup`, the objections the follow-up service raises during calls.
+`staff.roster.v1` keeps the local roster up to date when the follow-up service publishes
+`staff.member_saved`; until it does, the seeded roster is what cases are assigned from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from complaints import roster
+from complaints.access import Actor
+from complaints.intake import Allocate, NewComplaint, open_case
+from complaints.policy import CasePolicy
+from complaints.rulebook import RuleBook
+from hospital_shared.events import CloudEvent, ComplaintSubmitted
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
+ROSTER_EVENT = "staff.member_saved"
+
+
+def complaint_from_event(event: CloudEvent[Any]) -> NewComplaint:
+    data: ComplaintSubmitted = event.data
+    patient = data.patient
+    department = data.department
+    return NewComplaint(
+        channel=data.channel.value,
+        external_id=data.external_id,
+        description=data.description,
+        submitted_at=data.submitted_at,
+        patient_id=patient.patient_id if patient else None,
+        patient_name=patient.name if patient else None,
+        patient_phone=patient.phone if patient else None,
+        sms_opt_out=patient.sms_opt_out if patient else False,
+        department_code=department.code if department else None,
+        department_name=department.name if department else None,
+        category=data.category,
+        source_event_id=event.id,
+        correlation_id=event.correlationid or event.id,
+    )
+
+
+def complaint_handler(
+    policy: CasePolicy,
+    rulebook: RuleBook,
+    *,
+    allocate: Allocate,
+    clock: Callable[[], datetime],
+) -> Handler:
+    async def on_complaint_event(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
+        if event.type != "complaint.submitted":
+            return
+        complaint = complaint_from_event(event)
+        actor = Actor(f"system:{event.source}", "integration")
+        case, created = await open_case(
+            conn,
+            policy,
+            await rulebook.rules(conn),
+            complaint,
+            allocate=allocate,
+            actor=actor,
+            now=clock(),
+        )
+        if not created:
+            log.info(
+                "complaint already has a case",
+                case_number=case["case_number"],
+                channel=complaint.channel,
+            )
+
+    return on_complaint_event
+
+
+def _get(data: Any, name: str) -> Any:
+    return data.get(name) if isinstance(data, dict) else getattr(data, name, None)
+
+
+def roster_entry(data: Any) -> tuple[str, str, str, bool] | None:
+    """(staff id, department code, role, active) from a roster payload, read defensively:
+    the roster contract is the follow-up service's to define."""
+    staff_id = _get(data, "staff_id") or _get(data, "id")
+    department = _get(data, "department_code") or _get(data, "department")
+    if department is not None and not isinstance(department, str):
+        department = _get(department, "code")
+    role = _get(data, "role")
+    role = getattr(role, "value", role)
+    active = _get(data, "active")
+    if not (staff_id and department and role):
+        return None
+    return str(staff_id), str(department), str(role), True if active is None else bool(active)
+
+
+async def on_roster_event(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
+    if event.type != ROSTER_EVENT:
+        return
+    entry = roster_entry(event.data)
+    if entry is None:
+        log.warning("roster event without staff id, department or role", event_id=event.id)
+        return
+    staff_id, department, role, active = entry
+    await roster.upsert_staff(
+        conn, staff_id, department_code=department, role=role, active=active, source="roster"
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

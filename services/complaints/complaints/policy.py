@@ -1,0 +1,212 @@
+"""Time limits as data, and the clock arithmetic behind them (pure; the calendar is injected).
+
+A limit is a rule (`LimitRule`) built from settings: how long, in which unit, which cases it
+applies to and which lifecycle step meets it. `deadlines_for` turns the rules into concrete
+deadlines when a case opens (or reopens); `satisfaction_deadline` when it closes.
+
+Working days follow China's official calendar through the `chinese-calendar` package:
+weekends, public holidays and the make-up working days (调休). A deadline of N working days
+falls at the same local time of day on the N-th working day after the day the clock started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+from complaints.domain import PROGRESS, Category, Status
+
+IsWorkday = Callable[[date], bool]
+
+
+class LimitName(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    COMPLEX_ANSWER = "complex_answer"
+    FACT_FINDING = "fact_finding"
+    IMAGING_CONFIRMATION = "imaging_confirmation"
+    SATISFACTION_CHECK = "satisfaction_check"
+
+
+Unit = Literal["hours", "days", "working_days"]
+AppliesTo = Literal["all", "complex", "imaging_dispute", "on_close"]
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRule:
+    name: LimitName
+    amount: float
+    unit: Unit
+    applies_to: AppliesTo
+    # The lifecycle step that meets the limit (reaching it or any later step of the main
+    # line); None for the satisfaction check, which the patient's answer meets.
+    met_at: Status | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    name: LimitName
+    starts_at: datetime
+    due_at: datetime
+    warn_at: datetime
+
+
+def default_rules(
+    *,
+    first_response_hours: float = 24,
+    complex_answer_hours: float = 72,
+    fact_finding_working_days: int = 4,
+    imaging_confirmation_hours: float = 2,
+    satisfaction_check_days: float = 7,
+) -> tuple[LimitRule, ...]:
+    """The manuals' limits; every amount is a setting (`COMPLAINTS_*`)."""
+    return (
+        LimitRule(
+            LimitName.FIRST_RESPONSE, first_response_hours, "hours", "all", Status.ACKNOWLEDGED
+        ),
+        LimitRule(
+            LimitName.IMAGING_CONFIRMATION,
+            imaging_confirmation_hours,
+            "hours",
+            "imaging_dispute",
+            Status.INVESTIGATING,
+        ),
+        LimitRule(
+            LimitName.FACT_FINDING,
+            fact_finding_working_days,
+            "working_days",
+            "all",
+            Status.RESOLUTION_PROPOSED,
+        ),
+        LimitRule(
+            LimitName.COMPLEX_ANSWER, complex_answer_hours, "hours", "complex", Status.COMMUNICATED
+        ),
+        LimitRule(LimitName.SATISFACTION_CHECK, satisfaction_check_days, "days", "on_close", None),
+    )
+
+
+def official_workday(day: date) -> bool:
+    """China's official calendar; outside the years the package knows, Monday to Friday."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+def add_working_days(
+    start: datetime, days: int, *, tz: ZoneInfo, is_workday: IsWorkday
+) -> datetime:
+    """The same local time of day on the `days`-th working day after `start`'s local day."""
+    local = start.astimezone(tz)
+    day = local.date()
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_workday(day):
+            counted += 1
+    wall = datetime.combine(day, local.time().replace(tzinfo=None))
+    return wall.replace(tzinfo=tz)
+
+
+def due_at(rule: LimitRule, start: datetime, *, tz: ZoneInfo, is_workday: IsWorkday) -> datetime:
+    if rule.unit == "hours":
+        return start + timedelta(hours=rule.amount)
+    if rule.unit == "days":
+        return start + timedelta(days=rule.amount)
+    return add_working_days(start, int(rule.amount), tz=tz, is_workday=is_workday)
+
+
+def deadline(
+    rule: LimitRule,
+    start: datetime,
+    *,
+    tz: ZoneInfo,
+    is_workday: IsWorkday,
+    warning_fraction: float,
+) -> Deadline:
+    """The deadline of `rule` from `start`; the warning falls at `warning_fraction` of the
+    time between start and due (for working days too: 80% of the wall-clock span)."""
+    due = due_at(rule, start, tz=tz, is_workday=is_workday)
+    warn = start + (due - start) * warning_fraction
+    return Deadline(rule.name, start, due, warn)
+
+
+def applies(rule: LimitRule, *, complex_: bool, category: Category) -> bool:
+    if rule.applies_to == "all":
+        return True
+    if rule.applies_to == "complex":
+        return complex_
+    if rule.applies_to == "imaging_dispute":
+        return category == Category.IMAGING_DISPUTE
+    return False  # on_close: planned when the case closes
+
+
+def deadlines_for(
+    rules: Iterable[LimitRule],
+    *,
+    start: datetime,
+    complex_: bool,
+    category: Category,
+    tz: ZoneInfo,
+    is_workday: IsWorkday = official_workday,
+    warning_fraction: float = 0.8,
+) -> list[Deadline]:
+    """The deadlines of a case that opens (or reopens) at `start`."""
+    return [
+        deadline(r, start, tz=tz, is_workday=is_workday, warning_fraction=warning_fraction)
+        for r in rules
+        if applies(r, complex_=complex_, category=category)
+    ]
+
+
+def satisfaction_deadline(
+    rules: Iterable[LimitRule],
+    *,
+    closed_at: datetime,
+    tz: ZoneInfo,
+    is_workday: IsWorkday = official_workday,
+    warning_fraction: float = 0.8,
+) -> Deadline | None:
+    for rule in rules:
+        if rule.applies_to == "on_close":
+            return deadline(
+                rule, closed_at, tz=tz, is_workday=is_workday, warning_fraction=warning_fraction
+            )
+    return None
+
+
+def limits_met_by(rules: Iterable[LimitRule], reached: Status) -> list[LimitName]:
+    """The limits a case meets by reaching `reached`."""
+    progress = PROGRESS[reached]
+    return [r.name for r in rules if r.met_at is not None and progress >= PROGRESS[r.met_at] > 0]
+
+
+@dataclass(frozen=True)
+class CasePolicy:
+    """The hospital's complaint policy, as the use cases need it (built from settings)."""
+
+    limit_rules: tuple[LimitRule, ...]
+    tz: ZoneInfo
+    warning_fraction: float = 0.8
+    serious_categories: tuple[str, ...] = ("medical_quality",)
+    complex_categories: tuple[str, ...] = ("medical_quality", "report_error")
+    desk_department: str = "CS"
+    case_number_prefix: str = "TS"
+    is_workday: IsWorkday = field(default=official_workday)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CasePolicy:
+        return cls(
+            limit_rules=settings.limit_rules(),
+            tz=ZoneInfo(settings.hospital_tz),
+            warning_fraction=settings.warning_fraction,
+            serious_categories=tuple(settings.serious_categories),
+            complex_categories=tuple(settings.complex_categories),
+            desk_department=settings.desk_department,
+            case_number_prefix=settings.case_number_prefix,
+        )

@@ -1,0 +1,138 @@
+"""Outgoing events: built from a case's row and deadlines, queued in the outbox in the same
+transaction as the change they report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from complaints import repository
+from complaints.policy import LimitName
+from hospital_shared import topics
+from hospital_shared.events import make_event
+from hospital_shared.outbox import add_to_outbox
+from hospital_shared.service_events.complaints import (
+    CasePatient,
+    CaseTimeLimit,
+    ComplaintCaseChanged,
+)
+
+SOURCE = "urn:hospital:complaints"
+Row = dict[str, Any]
+
+
+def time_limits(deadlines: Sequence[Row], cycle: int) -> tuple[CaseTimeLimit, ...]:
+    return tuple(
+        CaseTimeLimit(
+            limit=d["limit_name"],
+            starts_at=d["starts_at"],
+            due_at=d["due_at"],
+            warn_at=d["warn_at"],
+            settled_at=d["settled_at"],
+            outcome=d["outcome"],
+        )
+        for d in deadlines
+        if d["cycle"] == cycle
+    )
+
+
+def _due(deadlines: Sequence[Row], cycle: int, limit: LimitName) -> datetime | None:
+    for d in deadlines:
+        if d["cycle"] == cycle and d["limit_name"] == limit.value:
+            return d["due_at"]  # type: ignore[no-any-return]
+    return None
+
+
+def case_changed(
+    case: Row,
+    deadlines: Sequence[Row],
+    *,
+    previous_status: str | None,
+    actor_id: str | None,
+    actor_role: str | None,
+    at: datetime,
+) -> ComplaintCaseChanged:
+    patient = (
+        CasePatient(
+            patient_id=case["patient_id"],
+            phone=case["patient_phone"],
+            sms_opt_out=case["sms_opt_out"],
+        )
+        if case["patient_id"]
+        else None
+    )
+    cycle = case["cycle"]
+    return ComplaintCaseChanged(
+        case_number=case["case_number"],
+        status=case["status"],
+        previous_status=previous_status,
+        cycle=cycle,
+        channel=case["channel"],
+        category=case["category"],
+        category_source=case["category_source"],
+        priority=case["priority"],
+        serious=case["serious"],
+        complex=case["complex"],
+        department_code=case["department_code"],
+        assignee_id=case["assignee_id"],
+        supervisor_id=case["supervisor_id"],
+        patient=patient,
+        promised_response_by=_due(deadlines, cycle, LimitName.FIRST_RESPONSE),
+        resolution_kind=case["resolution_kind"],
+        satisfaction_check_due_at=_due(deadlines, cycle, LimitName.SATISFACTION_CHECK),
+        time_limits=time_limits(deadlines, cycle),
+        actor_id=actor_id,
+        actor_role=actor_role,
+        occurred_at=at,
+    )
+
+
+async def publish(
+    conn: asyncpg.Connection,
+    event_type: str,
+    data: BaseModel,
+    *,
+    case: Row,
+    at: datetime,
+    correlation_id: str | None = None,
+) -> None:
+    """Queue one event about `case`; keyed by patient (one patient's events stay in order),
+    or by case number when the complaint is anonymous."""
+    key = case["patient_id"] or case["case_number"]
+    event = make_event(
+        event_type,
+        data,
+        source=SOURCE,
+        subject=case["case_number"],
+        time=at,
+        correlation_id=correlation_id,
+    )
+    await add_to_outbox(conn, event, topic=topics.COMPLAINT_CASES, key=key)
+
+
+async def publish_case_event(
+    conn: asyncpg.Connection,
+    event_type: str,
+    case: Row,
+    *,
+    previous: str | None,
+    actor_id: str,
+    actor_role: str,
+    at: datetime,
+    correlation_id: str | None = None,
+) -> None:
+    """Queue a `complaint.case_*` event showing the case as it now is."""
+    deadlines = await repository.deadlines_of(conn, case["id"], case["cycle"])
+    data = case_changed(
+        case,
+        deadlines,
+        previous_status=previous,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        at=at,
+    )
+    await publish(conn, event_type, data, case=case, at=at, correlation_id=correlation_id)

@@ -1,0 +1,168 @@
+"""HTTP request bodies and the case as staff see it (masked by role)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from complaints.access import Actor, contact_for
+from complaints.domain import Category, Satisfaction, Status, allowed_next
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientIn(_Body):
+    patient_id: Short
+    name: Short | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    sms_opt_out: bool = False
+
+
+class DepartmentIn(_Body):
+    code: Short
+    name: Short | None = None
+
+
+class OpenCase(_Body):
+    """A complaint taken at a desk or on the phone (or sent by a hospital system)."""
+
+    channel: Literal["phone", "onsite", "online", "followup"] = "onsite"
+    description: Text
+    patient: PatientIn | None = None
+    department: DepartmentIn | None = None
+    category: Short | None = Field(None, description="leave empty to classify from the text")
+    complex: bool | None = Field(None, description="override: a complex case (72 h answer)")
+    submitted_at: AwareDatetime | None = Field(
+        None, description="when the patient lodged it (default: now); the clocks start here"
+    )
+    external_id: Short | None = Field(
+        None, description="the caller's id; repeating it returns the case already opened"
+    )
+
+
+class ResolutionKind(StrEnum):
+    REFUND = "refund"
+    FREE_RE_EXAMINATION = "free_re_examination"
+    APOLOGY = "apology"
+    EXPLANATION = "explanation"
+    COMPENSATION = "compensation"
+    OTHER = "other"
+
+
+class TransitionIn(_Body):
+    to: Short
+    note: Text | None = None
+    resolution: Text | None = None
+    resolution_kind: ResolutionKind | None = None
+
+
+class SatisfactionIn(_Body):
+    rating: Satisfaction
+    comment: Text | None = None
+
+
+class AssignmentIn(_Body):
+    assignee_id: Short
+
+
+class RuleIn(_Body):
+    category: Category
+    keyword: Short
+    serious: bool = False
+    position: int = 100
+    enabled: bool = True
+    note: Text | None = None
+
+
+class RulePatch(_Body):
+    category: Category | None = None
+    keyword: Short | None = None
+    serious: bool | None = None
+    position: int | None = None
+    enabled: bool | None = None
+    note: Text | None = None
+
+
+class ClassifyIn(_Body):
+    text: Text
+    category: Short | None = None
+
+
+def _time_limit(d: dict[str, Any], now: datetime) -> dict[str, Any]:
+    if d["outcome"]:
+        state = d["outcome"]
+    elif d["breached_at"] or d["due_at"] <= now:
+        state = "breached"
+    elif d["warned_at"] or d["warn_at"] <= now:
+        state = "warning"
+    else:
+        state = "running"
+    return {
+        "limit": d["limit_name"],
+        "cycle": d["cycle"],
+        "starts_at": d["starts_at"],
+        "due_at": d["due_at"],
+        "warn_at": d["warn_at"],
+        "settled_at": d["settled_at"],
+        "state": state,
+    }
+
+
+def case_view(
+    case: dict[str, Any],
+    deadlines: Sequence[dict[str, Any]],
+    *,
+    actor: Actor,
+    now: datetime,
+    satisfaction_check_days: float,
+) -> dict[str, Any]:
+    current = [d for d in deadlines if d["cycle"] == case["cycle"]]
+    planned_check = next((d for d in current if d["limit_name"] == "satisfaction_check"), None)
+    return {
+        "case_number": case["case_number"],
+        "status": case["status"],
+        "allowed_next": allowed_next(Status(case["status"])),
+        "cycle": case["cycle"],
+        "channel": case["channel"],
+        "category": case["category"],
+        "classification": {
+            "source": case["category_source"],
+            "explanation": case["classification"],
+            "rule_id": case["matched_rule_id"],
+            "keyword": case["matched_keyword"],
+            "serious_rule_id": case["serious_rule_id"],
+            "serious_keyword": case["serious_keyword"],
+            "submitted_category": case["submitted_category"],
+        },
+        "priority": case["priority"],
+        "serious": case["serious"],
+        "complex": case["complex"],
+        "department": {"code": case["department_code"], "name": case["department_name"]},
+        "assignee_id": case["assignee_id"],
+        "handling_department": case["handling_department"],
+        "supervisor_id": case["supervisor_id"],
+        "patient": contact_for(actor, case) if case["patient_id"] else None,
+        "description": case["description"],
+        "resolution": case["resolution"],
+        "resolution_kind": case["resolution_kind"],
+        "satisfaction": case["satisfaction"],
+        "submitted_at": case["submitted_at"],
+        "opened_at": case["opened_at"],
+        "closed_at": case["closed_at"],
+        "time_limits": [_time_limit(d, now) for d in current],
+        "satisfaction_check": (
+            {"due_at": planned_check["due_at"], "state": _time_limit(planned_check, now)["state"]}
+            if planned_check
+            else {"due_at": None, "rule": f"within {satisfaction_check_days:g} days of closing"}
+        ),
+        "earlier_cycles": [_time_limit(d, now) for d in deadlines if d["cycle"] != case["cycle"]],
+    }

@@ -1,0 +1,107 @@
+"""Classifying complaints from their text with the editable keyword rules (中文 and English)."""
+
+from __future__ import annotations
+
+import pytest
+
+from complaints.classifier import CategoryRule, classify
+from complaints.default_rules import default_rules
+from complaints.domain import Category
+
+RULES = default_rules()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("挂号处工作人员态度很差，还骂人", Category.STAFF_ATTITUDE),
+        ("The nurse was very rude to my mother", Category.STAFF_ATTITUDE),
+        ("在门诊排队等了三个小时", Category.WAITING_TIME),
+        ("We waited four hours in the queue", Category.WAITING_TIME),
+        ("药费多收了200元，要求退费", Category.BILLING),
+        ("I was overcharged and want a refund", Category.BILLING),
+        ("化验单上的检验结果有误", Category.REPORT_ERROR),
+        ("The lab result was for another patient", Category.REPORT_ERROR),
+        ("病房卫生太差，厕所很脏", Category.ENVIRONMENT),
+        ("The ward was dirty and noisy", Category.ENVIRONMENT),
+        ("做了CT，片子看不清，要求重新拍", Category.IMAGING_DISPUTE),
+        ("The MRI was read wrongly by radiology", Category.IMAGING_DISPUTE),
+        ("术后出现感染，治疗效果不好", Category.MEDICAL_QUALITY),
+        ("食堂的菜太咸了", Category.OTHER),
+    ],
+)
+def test_default_rules_classify_chinese_and_english(text: str, category: Category) -> None:
+    assert classify(text, RULES).category == category
+
+
+def test_the_case_shows_which_rule_matched() -> None:
+    verdict = classify("挂号处工作人员态度很差", RULES)
+    rule = next(r for r in RULES if r.id == verdict.rule_id)
+    assert (verdict.source, rule.keyword, verdict.keyword) == ("rule", "态度", "态度")
+    assert f"rule #{rule.id}" in verdict.explain() and "态度" in verdict.explain()
+
+
+def test_malpractice_keywords_make_a_case_serious() -> None:
+    for text in ("怀疑是医疗事故，家属要求说法", "This was malpractice", "误诊导致病情加重"):
+        verdict = classify(text, RULES)
+        assert verdict.serious, text
+        assert verdict.category == Category.MEDICAL_QUALITY
+        assert verdict.serious_keyword is not None
+
+
+def test_medical_quality_is_serious_even_without_a_serious_keyword() -> None:
+    verdict = classify("手术后并发症", RULES)
+    assert verdict.category == Category.MEDICAL_QUALITY and verdict.serious
+    assert "always serious" in verdict.explain()
+
+
+def test_a_serious_keyword_counts_even_when_a_category_was_submitted() -> None:
+    verdict = classify("收费有问题，而且是医疗事故", RULES, submitted_category="billing")
+    assert (verdict.category, verdict.source, verdict.serious) == (
+        Category.BILLING,
+        "submitted",
+        True,
+    )
+
+
+def test_a_known_submitted_category_is_kept() -> None:
+    verdict = classify("some text", RULES, submitted_category="Waiting_Time")
+    assert (verdict.category, verdict.source, verdict.rule_id) == (
+        Category.WAITING_TIME,
+        "submitted",
+        None,
+    )
+
+
+def test_an_unknown_submitted_category_is_classified_with_the_text() -> None:
+    verdict = classify("窗口的问题", RULES, submitted_category="服务态度")
+    assert (verdict.category, verdict.source) == (Category.STAFF_ATTITUDE, "rule")
+
+
+def test_no_match_defaults_to_other_and_says_so() -> None:
+    verdict = classify("没有关键词", RULES)
+    assert (verdict.category, verdict.source, verdict.serious) == (Category.OTHER, "default", False)
+    assert "no rule matched" in verdict.explain()
+
+
+def test_latin_keywords_match_at_word_starts_only() -> None:
+    assert classify("The doctor was kind", RULES).category == Category.OTHER  # not "CT"
+    assert classify("做了CT检查", RULES).category == Category.IMAGING_DISPUTE
+    assert classify("REFUNDS please", RULES).category == Category.BILLING
+
+
+def test_the_hospital_edits_win_position_then_enabled() -> None:
+    edited = [*RULES, CategoryRule(999, Category.ENVIRONMENT, "空调", position=1)]
+    assert classify("空调太冷，排队也久", edited).category == Category.ENVIRONMENT
+    disabled = [
+        CategoryRule(
+            r.id, r.category, r.keyword, r.serious, r.position, enabled=r.keyword != "排队"
+        )
+        for r in RULES
+    ]
+    assert classify("排队", disabled).category == Category.OTHER
+
+
+def test_serious_categories_are_configurable() -> None:
+    verdict = classify("多收费", RULES, serious_categories=("billing",))
+    assert verdict.serious

@@ -1,0 +1,76 @@
+"""What the complaints service tells other services: enough to act on, nothing confidential."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from complaints.handlers import roster_entry
+from complaints.publishing import SOURCE, case_changed
+from hospital_shared.codec import decode, encode
+from hospital_shared.events import make_event
+from hospital_shared.service_events.followup import StaffMemberSaved
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+CASE: dict[str, Any] = {
+    "id": 1,
+    "case_number": "TS-20261123-0007",
+    "status": "received",
+    "cycle": 1,
+    "channel": "phone",
+    "category": "billing",
+    "category_source": "rule",
+    "priority": "normal",
+    "serious": False,
+    "complex": False,
+    "department_code": "CARD",
+    "assignee_id": "S-DOC-01",
+    "supervisor_id": "S-SUP-01",
+    "patient_id": "P000001",
+    "patient_name": "张三",
+    "patient_phone": "13800138000",
+    "sms_opt_out": False,
+    "resolution_kind": None,
+    "description": "多收了我200元",
+    "resolution": None,
+}
+DEADLINES = [
+    {
+        "cycle": 1,
+        "limit_name": "first_response",
+        "starts_at": NOW,
+        "due_at": NOW + timedelta(hours=24),
+        "warn_at": NOW + timedelta(hours=19.2),
+        "settled_at": None,
+        "outcome": None,
+    }
+]
+
+
+def test_the_opened_event_promises_the_response_time_and_carries_no_complaint_text() -> None:
+    data = case_changed(
+        CASE, DEADLINES, previous_status=None, actor_id="S-AGENT-01", actor_role="agent", at=NOW
+    )
+    event = make_event(
+        "complaint.case_opened", data, source=SOURCE, subject=CASE["case_number"], time=NOW
+    )
+    raw = encode(event)
+    back = decode(raw, expected_topic="complaints.cases.v1")
+    assert back.data.promised_response_by == NOW + timedelta(hours=24)
+    assert back.data.patient.phone == "13800138000"
+    text = raw.decode()
+    assert "多收" not in text and "张三" not in text
+
+
+def test_roster_events_are_read_from_the_follow_up_contract() -> None:
+    saved = StaffMemberSaved(
+        staff_id="S-1", name="王", department_code="ORTH", role="doctor", capacity=5, active=False
+    )
+    assert roster_entry(saved) == ("S-1", "ORTH", "doctor", False)
+    assert roster_entry({"staff_id": "S-2", "department": {"code": "CS"}, "role": "agent"}) == (
+        "S-2",
+        "CS",
+        "agent",
+        True,
+    )
+    assert roster_entry({"staff_id": "S-3"}) is None

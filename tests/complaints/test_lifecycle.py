@@ -1,0 +1,108 @@
+"""The lifecycle transition table: every allowed step and every refused one."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from complaints.domain import (
+    TRANSITIONS,
+    MissingResolution,
+    NotPermitted,
+    Status,
+    TransitionRefused,
+    allowed_next,
+    case_number,
+    check_transition,
+)
+
+S = Status
+# The lifecycle as the hospitals' manuals describe it, written out independently of the code.
+EXPECTED: dict[Status, set[Status]] = {
+    S.RECEIVED: {S.ACKNOWLEDGED, S.WITHDRAWN},
+    S.ACKNOWLEDGED: {S.INVESTIGATING, S.WITHDRAWN},
+    S.INVESTIGATING: {S.RESOLUTION_PROPOSED, S.WITHDRAWN},
+    S.RESOLUTION_PROPOSED: {S.RESOLUTION_APPROVED, S.INVESTIGATING, S.WITHDRAWN},
+    S.RESOLUTION_APPROVED: {S.COMMUNICATED},
+    S.COMMUNICATED: {S.CLOSED, S.REOPENED},
+    S.CLOSED: {S.REOPENED},
+    S.REOPENED: {S.ACKNOWLEDGED, S.WITHDRAWN},
+    S.WITHDRAWN: set(),
+}
+ALL_PAIRS = list(itertools.product(Status, Status))
+
+
+def test_the_table_is_the_documented_lifecycle() -> None:
+    assert {s: {step.to for step in steps} for s, steps in TRANSITIONS.items()} == EXPECTED
+
+
+@pytest.mark.parametrize(("current", "wanted"), [(a, b) for a, b in ALL_PAIRS if b in EXPECTED[a]])
+def test_every_allowed_step_is_taken_by_a_supervisor(current: Status, wanted: Status) -> None:
+    step = check_transition(current, wanted.value, is_supervisor=True, has_resolution=True)
+    assert step.to == wanted
+    assert step.event_type.startswith("complaint.case_")
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted"), [(a, b) for a, b in ALL_PAIRS if b not in EXPECTED[a]]
+)
+def test_every_other_step_is_refused_naming_the_allowed_ones(
+    current: Status, wanted: Status
+) -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        check_transition(current, wanted.value, is_supervisor=True, has_resolution=True)
+    assert sorted(refused.value.allowed) == sorted(s.value for s in EXPECTED[current])
+    for allowed in refused.value.allowed:
+        assert allowed in str(refused.value)
+
+
+def test_an_unknown_status_is_refused_too() -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        check_transition(S.RECEIVED, "solved", is_supervisor=True, has_resolution=True)
+    assert refused.value.allowed == ["acknowledged", "withdrawn"]
+
+
+def test_a_withdrawn_case_says_it_is_final() -> None:
+    with pytest.raises(TransitionRefused, match="final"):
+        check_transition(S.WITHDRAWN, "received", is_supervisor=True, has_resolution=True)
+
+
+def test_only_a_supervisor_approves_a_resolution() -> None:
+    with pytest.raises(NotPermitted):
+        check_transition(
+            S.RESOLUTION_PROPOSED, "resolution_approved", is_supervisor=False, has_resolution=True
+        )
+
+
+def test_only_a_supervisor_sends_a_proposal_back_to_investigation() -> None:
+    with pytest.raises(NotPermitted):
+        check_transition(
+            S.RESOLUTION_PROPOSED, "investigating", is_supervisor=False, has_resolution=True
+        )
+
+
+def test_a_handler_may_take_every_other_step() -> None:
+    for current, targets in EXPECTED.items():
+        for target in targets:
+            if current == S.RESOLUTION_PROPOSED and target != S.WITHDRAWN:
+                continue
+            check_transition(current, target.value, is_supervisor=False, has_resolution=True)
+
+
+def test_proposing_needs_the_resolution() -> None:
+    with pytest.raises(MissingResolution):
+        check_transition(
+            S.INVESTIGATING, "resolution_proposed", is_supervisor=False, has_resolution=False
+        )
+
+
+def test_allowed_next_lists_the_table_rows_in_order() -> None:
+    assert allowed_next(S.COMMUNICATED) == ["closed", "reopened"]
+
+
+def test_case_numbers_are_readable_and_sortable() -> None:
+    from datetime import date
+
+    assert case_number(date(2026, 11, 23), 7) == "TS-20261123-0007"
+    assert case_number(date(2026, 11, 23), 12345) == "TS-20261123-12345"

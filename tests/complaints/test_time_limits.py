@@ -1,0 +1,156 @@
+"""Time limits across weekends, the 2026 National Day holiday and its 调休 make-up days, on
+China's official calendar (chinese-calendar), plus the 80% warning point."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from complaints.domain import Category, Status
+from complaints.policy import (
+    LimitName,
+    add_working_days,
+    deadlines_for,
+    default_rules,
+    limits_met_by,
+    official_workday,
+    satisfaction_deadline,
+)
+
+TZ = ZoneInfo("Asia/Shanghai")
+RULES = default_rules()
+
+
+def local(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=TZ)
+
+
+def due(limit: LimitName, start: datetime, **kw: object) -> datetime:
+    deadlines = deadlines_for(
+        RULES,
+        start=start,
+        complex_=bool(kw.get("complex_", True)),
+        category=kw.get("category", Category.IMAGING_DISPUTE),  # type: ignore[arg-type]
+        tz=TZ,
+    )
+    return next(d.due_at for d in deadlines if d.name == limit)
+
+
+def test_the_official_calendar_knows_the_2026_national_day_and_its_make_up_days() -> None:
+    assert not official_workday(date(2026, 10, 1))
+    assert not official_workday(date(2026, 10, 7))
+    assert official_workday(date(2026, 9, 20))  # Sunday, 调休 working day
+    assert official_workday(date(2026, 10, 10))  # Saturday, 调休 working day
+    assert not official_workday(date(2026, 10, 11))
+
+
+@pytest.mark.parametrize(
+    ("opened", "expected", "why"),
+    [
+        (local(2026, 11, 18), local(2026, 11, 24), "Wed: Thu, Fri, (weekend), Mon, Tue"),
+        (local(2026, 11, 20, 16), local(2026, 11, 26, 16), "Fri: the weekend does not count"),
+        (local(2026, 11, 21), local(2026, 11, 26), "opened on a Saturday: Mon..Thu"),
+        (
+            local(2026, 9, 30),
+            local(2026, 10, 12),
+            "National Day: 10-8, 10-9, Sat 10-10 调休, 10-12",
+        ),
+        (local(2026, 10, 3), local(2026, 10, 12), "opened inside the holiday"),
+        (local(2026, 10, 9), local(2026, 10, 14), "the 调休 Saturday 10-10 counts"),
+        (local(2026, 9, 18), local(2026, 9, 23), "the 调休 Sunday 9-20 counts"),
+        (local(2026, 9, 24), local(2026, 10, 8), "Mid-autumn then National Day"),
+    ],
+)
+def test_fact_finding_takes_four_working_days(
+    opened: datetime, expected: datetime, why: str
+) -> None:
+    assert due(LimitName.FACT_FINDING, opened) == expected, why
+
+
+def test_a_late_evening_case_keeps_its_time_of_day_in_local_time() -> None:
+    opened = datetime(2026, 9, 30, 15, 30, tzinfo=ZoneInfo("UTC"))  # 23:30 in Shanghai
+    assert due(LimitName.FACT_FINDING, opened) == local(2026, 10, 12, 23, 30)
+
+
+def test_hour_limits_are_wall_clock_even_over_a_weekend_or_holiday() -> None:
+    friday = local(2026, 9, 30, 16)
+    assert due(LimitName.FIRST_RESPONSE, friday) == friday + timedelta(hours=24)
+    assert due(LimitName.COMPLEX_ANSWER, friday) == friday + timedelta(hours=72)
+    assert due(LimitName.IMAGING_CONFIRMATION, friday) == friday + timedelta(hours=2)
+
+
+def test_warnings_fall_at_80_percent_of_each_limit() -> None:
+    start = local(2026, 9, 30)
+    by_name = {
+        d.name: d
+        for d in deadlines_for(
+            RULES, start=start, complex_=True, category=Category.IMAGING_DISPUTE, tz=TZ
+        )
+    }
+    assert by_name[LimitName.FIRST_RESPONSE].warn_at == start + timedelta(hours=19.2)
+    assert by_name[LimitName.IMAGING_CONFIRMATION].warn_at == start + timedelta(minutes=96)
+    fact = by_name[LimitName.FACT_FINDING]
+    assert fact.warn_at == start + (fact.due_at - start) * 0.8
+
+
+def test_which_limits_apply_to_which_case() -> None:
+    def names(complex_: bool, category: Category) -> set[LimitName]:
+        return {
+            d.name
+            for d in deadlines_for(
+                RULES, start=local(2026, 11, 23), complex_=complex_, category=category, tz=TZ
+            )
+        }
+
+    simple = {LimitName.FIRST_RESPONSE, LimitName.FACT_FINDING}
+    assert names(False, Category.WAITING_TIME) == simple
+    assert names(True, Category.MEDICAL_QUALITY) == simple | {LimitName.COMPLEX_ANSWER}
+    assert names(False, Category.IMAGING_DISPUTE) == simple | {LimitName.IMAGING_CONFIRMATION}
+
+
+def test_limits_are_configurable() -> None:
+    rules = default_rules(first_response_hours=12, fact_finding_working_days=2)
+    [first, fact] = deadlines_for(
+        rules, start=local(2026, 9, 30), complex_=False, category=Category.OTHER, tz=TZ
+    )
+    assert first.due_at == local(2026, 9, 30, 22)
+    assert fact.due_at == local(2026, 10, 9)
+
+
+def test_the_satisfaction_check_is_due_seven_days_after_closing() -> None:
+    closed = local(2026, 11, 23, 15)
+    check = satisfaction_deadline(RULES, closed_at=closed, tz=TZ)
+    assert check is not None and check.due_at == local(2026, 11, 30, 15)
+
+
+def test_years_the_calendar_does_not_know_fall_back_to_weekdays() -> None:
+    # chinese-calendar 1.11 knows up to 2026; a 2030 case must still get a deadline.
+    monday = datetime(2030, 1, 7, 9, tzinfo=TZ)
+    assert add_working_days(monday, 4, tz=TZ, is_workday=official_workday) == datetime(
+        2030, 1, 11, 9, tzinfo=TZ
+    )
+
+
+def test_an_injected_calendar_is_used() -> None:
+    every_day = add_working_days(local(2026, 10, 1), 4, tz=TZ, is_workday=lambda d: True)
+    assert every_day == local(2026, 10, 5)
+
+
+@pytest.mark.parametrize(
+    ("reached", "met"),
+    [
+        (Status.ACKNOWLEDGED, {"first_response"}),
+        (Status.INVESTIGATING, {"first_response", "imaging_confirmation"}),
+        (Status.RESOLUTION_PROPOSED, {"first_response", "imaging_confirmation", "fact_finding"}),
+        (
+            Status.COMMUNICATED,
+            {"first_response", "imaging_confirmation", "fact_finding", "complex_answer"},
+        ),
+        (Status.REOPENED, set()),
+        (Status.WITHDRAWN, set()),
+    ],
+)
+def test_reaching_a_step_meets_the_limits_up_to_it(reached: Status, met: set[str]) -> None:
+    assert {m.value for m in limits_met_by(RULES, reached)} == met
