@@ -54,7 +54,8 @@ async def add_many_to_outbox(
         return
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, payload)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
+        " SELECT e.event_id, e.topic, e.key, e.payload"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
         " WITH ORDINALITY AS e(event_id, topic, key, payload, n) ORDER BY n"
         " ON CONFLICT (event_id) DO NOTHING",
         [event.id for event, _, _ in entries],
@@ -158,7 +159,8 @@ class OutboxRelay:
                     self.healthy = True
                     backoff = self._poll
                     passes += 1
-                    if passes % 300 == 0:
+                    # On the first pass too, so `hospital_outbox_pending` exists from the start.
+                    if passes % 300 == 1:
                         await self.purge_published()
                 except asyncio.CancelledError:
                     raise

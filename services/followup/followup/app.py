@@ -1,20 +1,78 @@
-"""Wiring of the follow-up service: runtime, consumers, HTTP routes."""
+"""Wiring of the follow-up service: runtime, consumers, HTTP routes, periodic jobs."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import structlog
 from fastapi import FastAPI
 
-from followup.handlers import on_discharge_event
+from followup import jobs, roster
+from followup.api import build_router
+from followup.handlers import EventHandlers
+from followup.service import Service
 from followup.settings import Settings
+from followup.staff_api import build_staff_router
 from hospital_shared import topics
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or Settings(), migrations=MIGRATIONS)
-    runtime.consume(topics.DISCHARGES, handler_name="discharges", handle=on_discharge_event)
-    return runtime.http_app()
+    settings = settings or Settings()
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    service = Service.create(settings, runtime)
+    handlers = EventHandlers(service.book, service.tz)
+    for topic, name in ((topics.DISCHARGES, "discharges"), (topics.REGISTRATIONS, "registrations")):
+        runtime.consume(
+            topic, handler_name=name, handle=handlers.handle, handle_batch=handlers.handle_batch
+        )
+    runtime.publishes(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER, topics.COMPLAINTS_IN)
+    app = runtime.http_app(build_router(service), build_staff_router(service))
+    _add_background_jobs(app, service)
+    return app
+
+
+def _add_background_jobs(app: FastAPI, service: Service) -> None:
+    """Seed the roster and start the periodic jobs once the runtime has started."""
+    runtime_lifespan = app.router.lifespan_context
+    settings = service.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        async with runtime_lifespan(app_):
+            pool = service.pool()
+            async with pool.acquire() as conn, conn.transaction():
+                seeded = await roster.seed(conn, settings.staff_to_seed())
+            if seeded:
+                log.info("staff roster seeded", added=seeded)
+            batch = settings.job_batch_size
+            tasks = [
+                asyncio.create_task(jobs.every(
+                    settings.assign_interval_s, "assign",
+                    lambda: jobs.assign_pending(pool, service.book, batch_size=batch),
+                    again_if=batch,
+                )),
+                asyncio.create_task(jobs.every(
+                    settings.scan_interval_s, "due_overdue",
+                    lambda: jobs.publish_due_and_overdue(pool, batch_size=batch),
+                    again_if=batch,
+                )),
+                asyncio.create_task(jobs.every(
+                    settings.retention_interval_s, "retention",
+                    lambda: jobs.purge_expired(
+                        pool, retention_days=settings.retention_days, batch_size=batch
+                    ),
+                )),
+            ]  # fmt: skip
+            try:
+                yield
+            finally:
+                await jobs.stop_all(tasks)
+
+    app.router.lifespan_context = lifespan

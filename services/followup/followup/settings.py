@@ -1,11 +1,75 @@
-"""Settings of the followup service: shared variables plus `FOLLOWUP_*` ones."""
+"""Settings of the followup service: shared variables plus `FOLLOWUP_*` ones.
+
+The follow-up policy defaults come from DOMAIN.md; a hospital tunes them here (one variable
+per rule) and overrides them per department with `FOLLOWUP_DEPARTMENT_POLICIES`, a JSON
+object `{"CARD": {"inpatient_due_days": 2}, "PED": {"outpatient_first_visit_rate": 1.0}}`.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
 
 from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("followup", 8002)
 
+# Staff seeded at start outside production (the development tokens' staff and a few more per
+# department), so `make up` has someone to assign calls to. Production manages the roster
+# through the API only: set FOLLOWUP_SEED_STAFF='[]' or leave ENV=production.
+DEFAULT_SEED_STAFF: list[dict[str, Any]] = [
+    {"staff_id": "S-AGENT-01", "name": "客服 王芳", "department_code": "CS", "role": "agent",
+     "capacity": 40, "phone": "13800000001"},
+    {"staff_id": "S-AGENT-02", "name": "客服 刘洋", "department_code": "CS", "role": "agent",
+     "capacity": 40, "phone": "13800000002"},
+    {"staff_id": "S-SUP-01", "name": "客服主管 张伟", "department_code": "CS",
+     "role": "supervisor", "capacity": 20, "phone": "13800000003"},
+    {"staff_id": "S-DOC-01", "name": "医生 李明", "department_code": "CARD", "role": "doctor",
+     "capacity": 30, "phone": "13800000004"},
+    {"staff_id": "S-DOC-02", "name": "医生 赵敏", "department_code": "CARD", "role": "doctor",
+     "capacity": 30, "phone": "13800000005"},
+    {"staff_id": "S-SUP-02", "name": "护士长 孙丽", "department_code": "CARD",
+     "role": "supervisor", "capacity": 20, "phone": "13800000006"},
+    {"staff_id": "S-DOC-03", "name": "医生 周杰", "department_code": "ORTH", "role": "doctor",
+     "capacity": 30, "phone": "13800000007"},
+    {"staff_id": "S-DOC-04", "name": "医生 吴倩", "department_code": "PED", "role": "doctor",
+     "capacity": 30, "phone": "13800000008"},
+]  # fmt: skip
+
 
 class Settings(_Base):  # type: ignore[misc,valid-type]
-    pass
+    # --- policy defaults (every department), see followup.policy.DepartmentPolicy --------
+    inpatient_due_days: float = 3.0
+    outpatient_first_visit_rate: float = 0.60
+    outpatient_return_visit_rate: float = 0.20
+    outpatient_due_days: float = 3.0
+    call_delay_hours: float = 0.0
+    working_hours_start: str = "08:30"
+    working_hours_end: str = "17:30"
+    use_official_calendar: bool = True
+    max_call_attempts: int = 3
+    retry_spacing_hours: list[float] = Field(default_factory=lambda: [4.0, 24.0])
+    spot_check_rate: float = 0.10
+    second_call_due_days: float = 1.0
+    spot_check_due_days: float = 3.0
+    sms_opt_out_means_no_calls: bool = True
+    deceased_handling: str = "none"  # none | bereavement_call
+    transferred_handling: str = "transfer_check"  # transfer_check | none
+    fallback_department: str = "CS"
+    department_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    # --- staff -----------------------------------------------------------------------
+    seed_staff: list[dict[str, Any]] | None = None  # None: DEFAULT_SEED_STAFF outside production
+
+    # --- timers ----------------------------------------------------------------------
+    scan_interval_s: float = 30.0
+    assign_interval_s: float = 1.0
+    job_batch_size: int = 500
+    retention_days: int = 730  # follow-up registers are kept 2 years
+    retention_interval_s: float = 6 * 3600.0
+
+    def staff_to_seed(self) -> list[dict[str, Any]]:
+        if self.seed_staff is not None:
+            return self.seed_staff
+        return [] if self.env == "production" else DEFAULT_SEED_STAFF

@@ -1,24 +1,151 @@
-"""Lifecycle events the services publish on their own topics. They live in `shared` because
-other services consume them: this is the contract between services."""
+"""Events the follow-up service publishes: the lifecycle of follow-up calls (回访) on
+`followup.tasks.v1`, and the staff roster on `staff.roster.v1`. They live in `shared` because
+other services consume them (notifications sends staff alerts and survey invitations,
+complaints routes cases to staff, metrics computes follow-up rates): this is the contract.
+
+Every task event carries `task_id`, `kind`, `patient_id` and `department_code`, so a consumer
+can follow one task without a lookup. Task kinds:
+`inpatient_discharge`, `outpatient_visit`, `transfer_check`, `bereavement_call`,
+`second_call` (二次回访) and `spot_check` (主管抽查).
+"""
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
 
 
-class FollowUpTaskPlanned(Contract):
-    """A follow-up call (回访) was planned."""
+class Satisfaction(StrEnum):
+    """The hospitals' satisfaction scale for follow-up calls."""
 
+    SATISFIED = "满意"
+    FAIRLY_SATISFIED = "基本满意"
+    DISSATISFIED = "不满意"
+
+
+class StaffRole(StrEnum):
+    AGENT = "agent"
+    DOCTOR = "doctor"
+    SUPERVISOR = "supervisor"
+
+
+Score = Annotated[int, Field(ge=1, le=5)]
+
+
+class _TaskEvent(Contract):
     task_id: NonEmpty
     kind: NonEmpty
     patient_id: NonEmpty
     department_code: NonEmpty
+
+
+class FollowUpTaskPlanned(_TaskEvent):
+    """A follow-up call (回访) was planned: from a discharge or visit (`rule` says which policy
+    rule), or derived from another task (`parent_task_id`: a second call or a spot check)."""
+
     source_event_id: NonEmpty
     due_at: AwareDatetime
     assignee_id: str | None = None
+    rule: str | None = None
+    not_before: AwareDatetime | None = None
+    parent_task_id: str | None = None
 
 
-register_event("followup.task_planned", FollowUpTaskPlanned, topics.FOLLOWUP_TASKS)
+class FollowUpTaskAssigned(_TaskEvent):
+    """A task was given to a staff member: by least-load assignment, or reassigned by a
+    supervisor (`assigned_by`)."""
+
+    assignee_id: NonEmpty
+    previous_assignee_id: str | None = None
+    assigned_by: str | None = None
+    due_at: AwareDatetime
+
+
+class FollowUpTaskDue(_TaskEvent):
+    """A task's call window opened: the assignee should call now."""
+
+    assignee_id: str | None = None
+    due_at: AwareDatetime
+    attempt: int = 1
+
+
+class FollowUpTaskOverdue(_TaskEvent):
+    """A task passed its due time without an outcome (published once per attempt)."""
+
+    assignee_id: str | None = None
+    due_at: AwareDatetime
+    attempt: int = 1
+
+
+class FollowUpCallRetryScheduled(_TaskEvent):
+    """The patient could not be reached; another attempt is planned."""
+
+    attempts_made: int
+    max_attempts: int
+    next_attempt_at: AwareDatetime
+    due_at: AwareDatetime
+
+
+class FollowUpTaskUnreachable(_TaskEvent):
+    """The last attempt failed. When `survey_invitation` is true (and the patient has not opted
+    out of SMS), the notifications service sends an SMS survey invitation to `patient_phone`."""
+
+    attempts_made: int
+    source_ref: NonEmpty
+    patient_phone: str | None = None
+    sms_opt_out: bool = False
+    survey_invitation: bool = True
+
+
+class FollowUpTaskCompleted(_TaskEvent):
+    """The call reached the patient (or family) and its outcome was recorded."""
+
+    completed_by: NonEmpty
+    completed_at: AwareDatetime
+    attempts_made: int
+    satisfaction: Satisfaction | None = None
+    score: Score | None = None
+    objection_raised: bool = False
+    second_call_task_id: str | None = None
+    spot_check_task_id: str | None = None
+
+
+class FollowUpTaskWithdrawn(_TaskEvent):
+    """The call is no longer wanted: the visit was cancelled or missed, or the discharge
+    cancelled."""
+
+    reason: NonEmpty
+    source_event_id: NonEmpty
+
+
+class StaffMemberSaved(Contract):
+    """A staff member was added to or changed in the roster."""
+
+    staff_id: NonEmpty
+    name: NonEmpty
+    department_code: NonEmpty
+    role: StaffRole
+    capacity: int
+    phone: str | None = None
+    active: bool = True
+    email: str | None = None  # where staff notifications go by email, when set
+
+
+for _type, _model in (
+    ("followup.task_planned", FollowUpTaskPlanned),
+    ("followup.task_assigned", FollowUpTaskAssigned),
+    ("followup.task_due", FollowUpTaskDue),
+    ("followup.task_overdue", FollowUpTaskOverdue),
+    ("followup.call_retry_scheduled", FollowUpCallRetryScheduled),
+    ("followup.task_unreachable", FollowUpTaskUnreachable),
+    ("followup.task_completed", FollowUpTaskCompleted),
+    ("followup.task_withdrawn", FollowUpTaskWithdrawn),
+):
+    register_event(_type, _model, topics.FOLLOWUP_TASKS)
+
+register_event("staff.member_saved", StaffMemberSaved, topics.STAFF_ROSTER)

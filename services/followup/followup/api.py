@@ -1,0 +1,243 @@
+"""HTTP routes for staff: tasks, worklists, outcomes, reassignment, the department view.
+Every task shows why it exists (`source_event_id`, `rule`). Staff see their own tasks, a
+supervisor their department, operations everything."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from followup import calls, queries, repository, roster
+from followup.access import STAFF_ROLES, SUPERVISING, can_see, scope_of
+from followup.domain import (
+    STATUSES,
+    CallOutcome,
+    Completed,
+    RetryPlanned,
+    TaskRejected,
+    Unreachable,
+    worklist_bucket,
+)
+from followup.service import Service
+from hospital_shared.auth import Principal, Role
+from hospital_shared.service_events.followup import Satisfaction
+
+
+class OutcomeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reached: bool
+    satisfaction: Satisfaction | None = None
+    score: int | None = Field(default=None, ge=1, le=5)
+    feedback: str | None = Field(default=None, max_length=4000)
+    objection: str | None = Field(default=None, max_length=4000)
+    opt_out: bool = Field(default=False, description="the patient asks not to be called again")
+
+
+class ReassignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: str = Field(min_length=1, max_length=64)
+
+
+def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
+    open_ = row["status"] in ("planned", "assigned")
+    return {
+        "task_id": row["task_id"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "why": {
+            "rule": row["rule"],
+            "source_event_id": row["source_event_id"],
+            "source_ref": row["source_ref"],
+            "parent_task_id": row["parent_task_id"],
+        },
+        "patient": {
+            "patient_id": row["patient_id"],
+            "name": row["patient_name"],
+            "phone": row["patient_phone"],
+        },
+        "department_code": row["department_code"],
+        "assignee_id": row["assignee_id"],
+        "eligible_roles": list(row["roles"]),
+        "not_before": row["not_before"].isoformat(),
+        "due_at": row["due_at"].isoformat(),
+        "bucket": worklist_bucket(
+            not_before=row["not_before"], due_at=row["due_at"], now=now, tz=service.tz
+        )
+        if open_
+        else None,
+        "attempts_made": row["attempts_made"],
+        "max_attempts": row["max_attempts"],
+        "outcome": {
+            "satisfaction": row["satisfaction"],
+            "score": row["score"],
+            "feedback": row["feedback"],
+            "objection": row["objection"],
+            "completed_by": row["completed_by"],
+        },
+        "withdrawn_reason": row["withdrawn_reason"],
+        "created_at": row["created_at"].isoformat(),
+        "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
+    }
+
+
+def build_router(service: Service) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["follow-up tasks"])
+    staff = Depends(service.auth.require(*STAFF_ROLES))
+    supervising = Depends(service.auth.require(*SUPERVISING))
+
+    @router.get("/tasks")
+    async def list_tasks(
+        request: Request,
+        principal: Principal = staff,
+        patient_id: str | None = None,
+        status_: Annotated[str | None, Query(alias="status")] = None,
+        assignee: str | None = None,
+        department: str | None = None,
+        kind: str | None = None,
+        overdue: bool = False,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        if status_ is not None and status_ not in STATUSES:
+            raise HTTPException(422, f"status must be one of {list(STATUSES)}")
+        scope = scope_of(principal)
+        if principal.role == Role.SUPERVISOR and department not in (None, principal.department):
+            raise HTTPException(403, "a supervisor sees their own department only")
+        now = datetime.now(UTC)
+        filters = queries.TaskFilter(
+            patient_id=patient_id, status=status_, assignee_id=assignee,
+            department_code=department, kind=kind, overdue_at=now if overdue else None,
+        )  # fmt: skip
+        async with service.pool(request).acquire() as conn:
+            rows = await queries.list_tasks(
+                conn, scope_assignee=scope.assignee_id, scope_department=scope.department_code,
+                everything=scope.everything, filters=filters, limit=limit, offset=offset,
+            )  # fmt: skip
+        return {"tasks": [task_json(r, now=now, service=service) for r in rows]}
+
+    @router.get("/tasks/{task_id}")
+    async def get_task(
+        request: Request, task_id: str, principal: Principal = staff
+    ) -> dict[str, Any]:
+        async with service.pool(request).acquire() as conn:
+            row = await repository.fetch_task(conn, task_id)
+            if row is None or not _visible(principal, row):
+                raise HTTPException(404, "no such task")
+            attempts = await repository.attempts_of(conn, task_id)
+        body = task_json(row, now=datetime.now(UTC), service=service)
+        body["attempts"] = [
+            {**dict(a), "recorded_at": a["recorded_at"].isoformat()} for a in attempts
+        ]
+        return body
+
+    @router.post("/tasks/{task_id}/outcome")
+    async def record_outcome(
+        request: Request, task_id: str, body: OutcomeIn, principal: Principal = staff
+    ) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        try:
+            outcome = CallOutcome(**body.model_dump())
+            async with service.pool(request).acquire() as conn, conn.transaction():
+                decision = await calls.record_outcome(
+                    conn, task_id=task_id, outcome=outcome, principal=principal,
+                    book=service.book, tz=service.tz, now=now,
+                )  # fmt: skip
+        except calls.NotFound:
+            raise HTTPException(404, "no such task") from None
+        except calls.Forbidden as exc:
+            raise HTTPException(403, str(exc)) from None
+        except TaskRejected as exc:
+            raise HTTPException(409 if exc.conflict else 422, str(exc)) from None
+        result: dict[str, Any] = {"task_id": task_id, "attempts_made": decision.attempts_made}
+        match decision:
+            case RetryPlanned():
+                result |= {"status": "assigned", "next_attempt_at": decision.not_before.isoformat()}
+            case Unreachable():
+                result |= {"status": "unreachable"}
+            case Completed():
+                result |= {
+                    "status": "completed",
+                    "second_call_task_id": decision.second_call.task_id if decision.second_call else None,
+                    "spot_check_task_id": decision.spot_check.task_id if decision.spot_check else None,
+                    "complaint_submitted": decision.complaint,
+                }  # fmt: skip
+        return result
+
+    @router.post("/tasks/{task_id}/reassign", status_code=status.HTTP_204_NO_CONTENT)
+    async def reassign(
+        request: Request,
+        task_id: str,
+        body: ReassignIn,
+        principal: Principal = supervising,
+    ) -> None:
+        try:
+            async with service.pool(request).acquire() as conn, conn.transaction():
+                await calls.reassign(
+                    conn, task_id=task_id, staff_id=body.staff_id, principal=principal,
+                    now=datetime.now(UTC),
+                )  # fmt: skip
+        except calls.NotFound:
+            raise HTTPException(404, "no such task") from None
+        except TaskRejected as exc:
+            raise HTTPException(409 if exc.conflict else 422, str(exc)) from None
+
+    @router.get("/worklist")
+    async def worklist(
+        request: Request, principal: Principal = staff, staff_id: str | None = None
+    ) -> dict[str, Any]:
+        """A staff member's open tasks: overdue, due today, upcoming. Supervisors may look at
+        another staff member's list (`staff_id`) in their department."""
+        whose = staff_id or principal.staff_id
+        if whose is None:
+            raise HTTPException(422, "staff_id is required for this caller")
+        now = datetime.now(UTC)
+        async with service.pool(request).acquire() as conn:
+            if whose != principal.staff_id:
+                await _check_supervises(conn, principal, whose)
+            rows = await queries.open_tasks_of(conn, whose)
+        lists: dict[str, list[dict[str, Any]]] = {"overdue": [], "due_today": [], "upcoming": []}
+        for row in rows:
+            item = task_json(row, now=now, service=service)
+            lists[item["bucket"]].append(item)
+        return {"staff_id": whose, **lists}
+
+    @router.get("/departments/{code}/overview")
+    async def department_overview(
+        request: Request, code: str, principal: Principal = supervising
+    ) -> dict[str, Any]:
+        if principal.role == Role.SUPERVISOR and principal.department != code:
+            raise HTTPException(403, "a supervisor sees their own department only")
+        now = datetime.now(UTC)
+        async with service.pool(request).acquire() as conn:
+            summary = await queries.department_summary(conn, code, now)
+        return {
+            "department_code": code,
+            "staff": [dict(r) for r in summary["per_staff"]],
+            "unassigned": [task_json(r, now=now, service=service) for r in summary["unassigned"]],
+            "overdue": [task_json(r, now=now, service=service) for r in summary["overdue"]],
+        }
+
+    return router
+
+
+def _visible(principal: Principal, row: Any) -> bool:
+    return can_see(
+        principal, assignee_id=row["assignee_id"], department_code=row["department_code"]
+    )
+
+
+async def _check_supervises(conn: Any, principal: Principal, staff_id: str) -> None:
+    if principal.role == Role.ADMIN:
+        return
+    member = await roster.get_member(conn, staff_id)
+    if (
+        principal.role != Role.SUPERVISOR
+        or member is None
+        or member["department_code"] != principal.department
+    ):
+        raise HTTPException(403, "only a supervisor of that staff member's department")

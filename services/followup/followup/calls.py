@@ -1,0 +1,118 @@
+"""Use cases staff drive through the API: record a call outcome, reassign a task. Each runs
+in one transaction: load and lock the task, decide (pure), save, publish through the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from followup import outgoing, repository, roster
+from followup.access import can_record_outcome, can_see
+from followup.domain import (
+    CallOutcome,
+    Completed,
+    Decision,
+    RetryPlanned,
+    TaskRejected,
+    Unreachable,
+    check_reassignable,
+    decide_outcome,
+)
+from followup.policy import PolicyBook, WorkingHours
+from hospital_shared.auth import Principal
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+async def record_outcome(
+    conn: asyncpg.Connection,
+    *,
+    task_id: str,
+    outcome: CallOutcome,
+    principal: Principal,
+    book: PolicyBook,
+    tz: ZoneInfo,
+    now: datetime,
+) -> Decision:
+    row = await repository.fetch_task(conn, task_id, for_update=True)
+    if row is None or not can_see(
+        principal, assignee_id=row["assignee_id"], department_code=row["department_code"]
+    ):
+        raise NotFound(task_id)
+    if not can_record_outcome(
+        principal, assignee_id=row["assignee_id"], department_code=row["department_code"]
+    ):
+        raise Forbidden("only the assignee or a supervisor of the department records outcomes")
+    task = repository.task_from_row(row)
+    policy = book.for_department(task.department_code)
+    decision = decide_outcome(
+        task, outcome, policy=policy, hours=WorkingHours.of(policy, tz), now=now
+    )
+    by = principal.staff_id or principal.role.value
+    await repository.record_attempt(
+        conn, task, attempt_no=decision.attempts_made, staff_id=by, outcome=outcome
+    )
+    match decision:
+        case RetryPlanned(attempts_made=n, not_before=not_before, due_at=due_at):
+            await repository.schedule_retry(
+                conn, task_id, attempts=n, not_before=not_before, due_at=due_at
+            )
+            await outgoing.retry_scheduled(
+                conn, task, attempts=n, not_before=not_before, due_at=due_at, time=now
+            )
+        case Unreachable(attempts_made=n):
+            await repository.close_unreachable(conn, task_id, attempts=n)
+            await outgoing.task_unreachable(conn, task, attempts=n, time=now)
+        case Completed(attempts_made=n, second_call=second, spot_check=spot, complaint=complaint):
+            await repository.close_completed(conn, task_id, attempts=n, by=by, outcome=outcome)
+            for derived in (second, spot):
+                if derived is not None and await repository.insert_planned(
+                    conn, derived, source_time=now
+                ):
+                    await outgoing.task_planned(
+                        conn, derived, time=now, correlation_id=task.source_event_id
+                    )
+            await outgoing.task_completed(
+                conn, task, outcome, attempts=n, by=by, time=now,
+                second_call_task_id=second.task_id if second else None,
+                spot_check_task_id=spot.task_id if spot else None,
+            )  # fmt: skip
+            if complaint:
+                await outgoing.objection_as_complaint(conn, task, outcome, time=now)
+    if outcome.opt_out:
+        await repository.add_opt_out(conn, task.patient_id, by=by)
+    return decision
+
+
+async def reassign(
+    conn: asyncpg.Connection,
+    *,
+    task_id: str,
+    staff_id: str,
+    principal: Principal,
+    now: datetime,
+) -> None:
+    row = await repository.fetch_task(conn, task_id, for_update=True)
+    if row is None or not can_see(
+        principal, assignee_id=row["assignee_id"], department_code=row["department_code"]
+    ):
+        raise NotFound(task_id)
+    member = await roster.get_member(conn, staff_id)
+    if member is None or not member["active"]:
+        raise TaskRejected(f"staff member {staff_id} is not on the active roster", conflict=False)
+    task = repository.task_from_row(row)
+    check_reassignable(task, to_role=member["role"], roles=tuple(row["roles"]))
+    if row["assignee_id"] == staff_id:
+        return
+    await repository.reassign(conn, task_id, staff_id)
+    await outgoing.task_assigned(
+        conn, row, assignee_id=staff_id, time=now, assigned_by=principal.staff_id
+    )

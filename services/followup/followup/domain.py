@@ -1,0 +1,206 @@
+"""A follow-up task's life after planning: call outcomes, retries when the patient cannot be
+reached, the targeted second call (二次回访), the supervisor's spot check, and objections
+handed over as complaints. Pure: the repository loads a `Task`, this decides, the handler or
+route saves and publishes.
+
+Statuses: planned (not assigned yet) -> assigned -> completed | unreachable | withdrawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from followup.planning import PlannedCall
+from followup.policy import SUPERVISOR, DepartmentPolicy, WorkingHours, call_window, is_sampled
+from hospital_shared.service_events.followup import Satisfaction
+
+OPEN = ("planned", "assigned")
+CLOSED = ("completed", "unreachable", "withdrawn")
+STATUSES = OPEN + CLOSED
+
+# Kinds whose completed calls a supervisor may spot-check, and kinds that may lead to a
+# second call. A second call never begets another one; a bereavement call is never sampled.
+SPOT_CHECKED_KINDS = frozenset({"inpatient_discharge", "outpatient_visit", "transfer_check"})
+SECOND_CALL_KINDS = frozenset(
+    {"inpatient_discharge", "outpatient_visit", "transfer_check", "spot_check"}
+)
+
+
+class TaskRejected(ValueError):
+    """The request does not fit the task's state (HTTP 409 / 422)."""
+
+    def __init__(self, message: str, *, conflict: bool = True) -> None:
+        super().__init__(message)
+        self.conflict = conflict
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    kind: str
+    status: str
+    patient_id: str
+    patient_name: str | None
+    patient_phone: str | None
+    sms_opt_out: bool
+    department_code: str
+    department_name: str | None
+    source_event_id: str
+    source_ref: str
+    assignee_id: str | None
+    attempts_made: int
+    max_attempts: int
+    survey_invitation: bool
+    parent_task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What the caller records. `reached=False` is one failed attempt."""
+
+    reached: bool
+    satisfaction: Satisfaction | None = None
+    score: int | None = None
+    feedback: str | None = None
+    objection: str | None = None
+    opt_out: bool = False
+
+    def __post_init__(self) -> None:
+        if self.score is not None and not 1 <= self.score <= 5:
+            raise TaskRejected("score must be between 1 and 5", conflict=False)
+        if not self.reached and (self.satisfaction or self.score or self.objection):
+            raise TaskRejected(
+                "satisfaction, score and objection need a call that reached someone",
+                conflict=False,
+            )
+
+    @property
+    def dissatisfied(self) -> bool:
+        return self.satisfaction == Satisfaction.DISSATISFIED
+
+    @property
+    def objection_raised(self) -> bool:
+        return bool(self.objection and self.objection.strip())
+
+
+@dataclass(frozen=True)
+class RetryPlanned:
+    attempts_made: int
+    not_before: datetime
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    attempts_made: int
+
+
+@dataclass(frozen=True)
+class Completed:
+    attempts_made: int
+    second_call: PlannedCall | None
+    spot_check: PlannedCall | None
+    complaint: bool
+
+
+Decision = RetryPlanned | Unreachable | Completed
+
+
+def decide_outcome(
+    task: Task,
+    outcome: CallOutcome,
+    *,
+    policy: DepartmentPolicy,
+    hours: WorkingHours,
+    now: datetime,
+) -> Decision:
+    if task.status not in OPEN:
+        raise TaskRejected(f"task {task.task_id} is {task.status}; no outcome can be recorded")
+    attempts = task.attempts_made + 1
+    if not outcome.reached:
+        if attempts >= task.max_attempts:
+            return Unreachable(attempts)
+        window = call_window(hours, now + policy.retry_spacing(attempts), due_in=timedelta(hours=0))
+        return RetryPlanned(attempts, window.not_before, window.due_at)
+    second = None
+    if task.kind in SECOND_CALL_KINDS and (outcome.dissatisfied or outcome.objection_raised):
+        rule = "outcome.objection" if outcome.objection_raised else "outcome.dissatisfied"
+        second = derived_call(
+            task, kind="second_call", suffix="2", rule=rule,
+            due_in=timedelta(days=policy.second_call_due_days), policy=policy, hours=hours, now=now,
+        )  # fmt: skip
+    spot = None
+    if (
+        second is None
+        and task.kind in SPOT_CHECKED_KINDS
+        and is_sampled(f"{task.task_id}:spot-check", policy.spot_check_rate)
+    ):
+        spot = derived_call(
+            task, kind="spot_check", suffix="SC", rule=f"spot_check.sampled_{policy.spot_check_rate:.0%}",
+            due_in=timedelta(days=policy.spot_check_due_days), policy=policy, hours=hours, now=now,
+        )  # fmt: skip
+    return Completed(attempts, second, spot, complaint=outcome.objection_raised)
+
+
+def derived_call(
+    task: Task,
+    *,
+    kind: str,
+    suffix: str,
+    rule: str,
+    due_in: timedelta,
+    policy: DepartmentPolicy,
+    hours: WorkingHours,
+    now: datetime,
+) -> PlannedCall:
+    """A supervisor's call that follows `task`: a second call or a spot check."""
+    window = call_window(hours, now, due_in=due_in)
+    return PlannedCall(
+        task_id=f"{task.task_id}-{suffix}",
+        kind=kind,
+        rule=rule,
+        patient_id=task.patient_id,
+        patient_name=task.patient_name,
+        patient_phone=task.patient_phone,
+        sms_opt_out=task.sms_opt_out,
+        department_code=task.department_code,
+        department_name=task.department_name,
+        source_event_id=f"task:{task.task_id}",
+        source_ref=task.source_ref,
+        not_before=window.not_before,
+        due_at=window.due_at,
+        roles=SUPERVISOR,
+        max_attempts=policy.max_call_attempts,
+        survey_invitation=False,
+        parent_task_id=task.task_id,
+    )
+
+
+def check_reassignable(task: Task, *, to_role: str, roles: tuple[str, ...]) -> None:
+    if task.status not in OPEN:
+        raise TaskRejected(f"task {task.task_id} is {task.status}; it cannot be reassigned")
+    if to_role not in roles:
+        raise TaskRejected(
+            f"a {to_role} may not make a {task.kind} call (needs one of {list(roles)})",
+            conflict=False,
+        )
+
+
+def withdrawal_reason(event_type: str) -> str:
+    return {
+        "registration.cancelled": "visit_cancelled",
+        "registration.no_show": "visit_no_show",
+        "discharge.cancelled": "discharge_cancelled",
+    }[event_type]
+
+
+def worklist_bucket(*, not_before: datetime, due_at: datetime, now: datetime, tz: ZoneInfo) -> str:
+    """Where an open task sits in a worklist: `overdue`, `due_today` (callable today) or
+    `upcoming`, by the hospital's local day."""
+    if due_at < now:
+        return "overdue"
+    if not_before.astimezone(tz).date() <= now.astimezone(tz).date():
+        return "due_today"
+    return "upcoming"

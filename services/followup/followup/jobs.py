@@ -1,0 +1,187 @@
+"""Periodic jobs, safe with several instances running:
+- assignment: gives planned tasks to the least-loaded eligible staff member (one instance at
+  a time, under an advisory lock, so loads are counted right);
+- due/overdue scanner: publishes `followup.task_due` when a call window opens and
+  `followup.task_overdue` when it closes without an outcome, once per attempt (the
+  `*_published_attempt` columns, claimed with FOR UPDATE SKIP LOCKED);
+- retention: deletes closed follow-up records older than the retention period (2 years).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import structlog
+from prometheus_client import Counter
+
+from followup import outgoing, roster
+from followup.assignment import Unassigned, assign_all, open_slots
+from followup.policy import PolicyBook
+from hospital_shared.service_events.followup import FollowUpTaskDue, FollowUpTaskOverdue
+
+log = structlog.get_logger(__name__)
+
+JOB_RUNS = Counter("followup_job_runs_total", "Periodic job passes", ["job", "result"])
+TRANSITIONS = Counter("followup_timer_transitions_total", "Due/overdue events published", ["kind"])
+
+
+async def assign_pending(pool: asyncpg.Pool, book: PolicyBook, *, batch_size: int) -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':assign'))"
+        ):
+            return 0
+        staff = await roster.active_staff(conn)
+        loads = await roster.open_loads(conn)
+        slots = open_slots(staff, loads)
+        if not slots:
+            return 0
+        fallbacks = {code: p.fallback_department for code, p in book.overrides.items()}
+        rows = await conn.fetch(
+            "SELECT task_id, kind, patient_id, department_code, due_at, roles, assignee_id"
+            " FROM follow_up_tasks t WHERE status = 'planned' AND EXISTS ("
+            "   SELECT 1 FROM unnest($2::text[], $3::text[]) AS s(department, role)"
+            "   WHERE s.role = ANY(t.roles) AND s.department IN (t.department_code,"
+            "     COALESCE((SELECT f.fallback FROM unnest($4::text[], $5::text[])"
+            "       AS f(department, fallback) WHERE f.department = t.department_code), $6)))"
+            " ORDER BY due_at, task_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            batch_size,
+            [d for d, _ in slots], [r for _, r in slots],
+            list(fallbacks), list(fallbacks.values()), book.default.fallback_department,
+        )  # fmt: skip
+        if not rows:
+            return 0
+        wanted = [
+            Unassigned(
+                r["task_id"],
+                r["department_code"],
+                tuple(r["roles"]),
+                book.for_department(r["department_code"]).fallback_department,
+            )
+            for r in rows
+        ]
+        chosen = assign_all(wanted, staff, loads)
+        if not chosen:
+            return 0
+        await conn.execute(
+            "UPDATE follow_up_tasks t SET assignee_id = c.staff_id, status = 'assigned',"
+            " updated_at = now() FROM unnest($1::text[], $2::text[]) AS c(task_id, staff_id)"
+            " WHERE t.task_id = c.task_id",
+            list(chosen),
+            list(chosen.values()),
+        )
+        now = datetime.now(UTC)
+        for row in rows:
+            if row["task_id"] in chosen:
+                await outgoing.task_assigned(
+                    conn, row, assignee_id=chosen[row["task_id"]], time=now
+                )
+        return len(chosen)
+
+
+async def publish_due_and_overdue(pool: asyncpg.Pool, *, batch_size: int) -> int:
+    """One pass: claim open tasks whose due or overdue transition has not been published for
+    their current attempt, mark it published and queue the event, all in one transaction."""
+    sent = 0
+    async with pool.acquire() as conn, conn.transaction():
+        now = datetime.now(UTC)
+        due = await conn.fetch(
+            "SELECT task_id, kind, patient_id, department_code, assignee_id, due_at,"
+            " attempts_made FROM follow_up_tasks WHERE status IN ('planned', 'assigned')"
+            " AND not_before <= $1 AND due_published_attempt <= attempts_made"
+            " ORDER BY not_before LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now, batch_size,
+        )  # fmt: skip
+        for row in due:
+            attempt = row["attempts_made"] + 1
+            await conn.execute(
+                "UPDATE follow_up_tasks SET due_published_attempt = $2 WHERE task_id = $1",
+                row["task_id"], attempt,
+            )  # fmt: skip
+            data = FollowUpTaskDue(
+                task_id=row["task_id"], kind=row["kind"], patient_id=row["patient_id"],
+                department_code=row["department_code"], assignee_id=row["assignee_id"],
+                due_at=row["due_at"], attempt=attempt,
+            )  # fmt: skip
+            await outgoing.publish(
+                conn, "followup.task_due", data, subject=row["patient_id"], time=now,
+                event_id=f"{row['task_id']}:due:{attempt}",
+            )  # fmt: skip
+        overdue = await conn.fetch(
+            "SELECT task_id, kind, patient_id, department_code, assignee_id, due_at,"
+            " attempts_made FROM follow_up_tasks WHERE status IN ('planned', 'assigned')"
+            " AND due_at < $1 AND overdue_published_attempt <= attempts_made"
+            " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now, batch_size,
+        )  # fmt: skip
+        for row in overdue:
+            attempt = row["attempts_made"] + 1
+            await conn.execute(
+                "UPDATE follow_up_tasks SET overdue_published_attempt = $2 WHERE task_id = $1",
+                row["task_id"], attempt,
+            )  # fmt: skip
+            overdue_data = FollowUpTaskOverdue(
+                task_id=row["task_id"], kind=row["kind"], patient_id=row["patient_id"],
+                department_code=row["department_code"], assignee_id=row["assignee_id"],
+                due_at=row["due_at"], attempt=attempt,
+            )  # fmt: skip
+            await outgoing.publish(
+                conn, "followup.task_overdue", overdue_data, subject=row["patient_id"],
+                time=now, event_id=f"{row['task_id']}:overdue:{attempt}",
+            )  # fmt: skip
+        sent = len(due) + len(overdue)
+    TRANSITIONS.labels("due").inc(len(due))
+    TRANSITIONS.labels("overdue").inc(len(overdue))
+    return sent
+
+
+async def purge_expired(pool: asyncpg.Pool, *, retention_days: int, batch_size: int) -> int:
+    """Delete closed tasks (with their attempts), and stale withdrawals, past retention."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    deleted = 0
+    async with pool.acquire() as conn:
+        while True:
+            status = await conn.execute(
+                "DELETE FROM follow_up_tasks WHERE task_id IN (SELECT task_id FROM"
+                " follow_up_tasks WHERE closed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                cutoff, batch_size,
+            )  # fmt: skip
+            n = int(status.split()[-1])
+            deleted += n
+            if n < batch_size:
+                break
+        await conn.execute("DELETE FROM withdrawals WHERE recorded_at < $1", cutoff)
+    if deleted:
+        log.info("follow-up records past retention deleted", deleted=deleted)
+    return deleted
+
+
+async def every(
+    interval_s: float, name: str, job: Callable[[], Awaitable[int]], *, again_if: int = 0
+) -> None:
+    """Run `job` every `interval_s`; immediately again while it returns at least `again_if`."""
+    while True:
+        try:
+            done = await job()
+            JOB_RUNS.labels(name, "ok").inc()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database is away, for instance: try again next time
+            JOB_RUNS.labels(name, "error").inc()
+            log.warning("periodic job failed", job=name, error=repr(exc))
+            done = 0
+        if again_if and done >= again_if:
+            continue
+        await asyncio.sleep(interval_s)
+
+
+async def stop_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -1,0 +1,199 @@
+"""The events the follow-up service publishes, always through the outbox in the caller's
+transaction. Event ids are derived from the transition (`<task>:assigned:<n>`...), so a
+transition that is somehow written twice is still published once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from followup.domain import CallOutcome, Task
+from followup.planning import PlannedCall
+from hospital_shared import topics
+from hospital_shared.events import (
+    CloudEvent,
+    ComplaintChannel,
+    ComplaintSubmitted,
+    Department,
+    Patient,
+    make_event,
+)
+from hospital_shared.outbox import add_to_outbox
+from hospital_shared.service_events.followup import (
+    FollowUpCallRetryScheduled,
+    FollowUpTaskAssigned,
+    FollowUpTaskCompleted,
+    FollowUpTaskPlanned,
+    FollowUpTaskUnreachable,
+    FollowUpTaskWithdrawn,
+    StaffMemberSaved,
+)
+
+SOURCE = "urn:hospital:followup"
+
+
+async def publish(
+    conn: asyncpg.Connection,
+    type_: str,
+    data: BaseModel,
+    *,
+    subject: str,
+    time: datetime,
+    event_id: str,
+    correlation_id: str | None = None,
+    topic: str = topics.FOLLOWUP_TASKS,
+) -> None:
+    event = make_event(
+        type_, data, source=SOURCE, subject=subject, time=time,
+        correlation_id=correlation_id, event_id=event_id,
+    )  # fmt: skip
+    await add_to_outbox(conn, event, topic=topic, key=subject)
+
+
+def planned_event(
+    call: PlannedCall, *, time: datetime, correlation_id: str | None
+) -> CloudEvent[Any]:
+    data = FollowUpTaskPlanned(
+        task_id=call.task_id, kind=call.kind, patient_id=call.patient_id,
+        department_code=call.department_code, source_event_id=call.source_event_id,
+        due_at=call.due_at, rule=call.rule, not_before=call.not_before,
+        parent_task_id=call.parent_task_id,
+    )  # fmt: skip
+    return make_event(
+        "followup.task_planned", data, source=SOURCE, subject=call.patient_id, time=time,
+        event_id=f"{call.task_id}:planned:{call.source_event_id}", correlation_id=correlation_id,
+    )  # fmt: skip
+
+
+async def task_planned(
+    conn: asyncpg.Connection, call: PlannedCall, *, time: datetime, correlation_id: str | None
+) -> None:
+    event = planned_event(call, time=time, correlation_id=correlation_id)
+    await add_to_outbox(conn, event, topic=topics.FOLLOWUP_TASKS, key=call.patient_id)
+
+
+def withdrawn_event(
+    row: asyncpg.Record | dict[str, Any], *, reason: str, event_id: str, time: datetime
+) -> CloudEvent[Any]:
+    data = FollowUpTaskWithdrawn(
+        task_id=row["task_id"], kind=row["kind"], patient_id=row["patient_id"],
+        department_code=row["department_code"], reason=reason, source_event_id=event_id,
+    )  # fmt: skip
+    return make_event(
+        "followup.task_withdrawn", data, source=SOURCE, subject=row["patient_id"], time=time,
+        event_id=f"{row['task_id']}:withdrawn:{event_id}", correlation_id=event_id,
+    )  # fmt: skip
+
+
+async def task_assigned(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record | dict[str, Any],
+    *,
+    assignee_id: str,
+    time: datetime,
+    assigned_by: str | None = None,
+) -> None:
+    data = FollowUpTaskAssigned(
+        task_id=row["task_id"], kind=row["kind"], patient_id=row["patient_id"],
+        department_code=row["department_code"], assignee_id=assignee_id,
+        previous_assignee_id=row["assignee_id"], assigned_by=assigned_by, due_at=row["due_at"],
+    )  # fmt: skip
+    stamp = int(time.timestamp() * 1000)
+    await publish(
+        conn, "followup.task_assigned", data, subject=row["patient_id"], time=time,
+        event_id=f"{row['task_id']}:assigned:{assignee_id}:{stamp}",
+    )  # fmt: skip
+
+
+async def retry_scheduled(
+    conn: asyncpg.Connection, task: Task, *, attempts: int, not_before: datetime,
+    due_at: datetime, time: datetime,
+) -> None:  # fmt: skip
+    data = FollowUpCallRetryScheduled(
+        task_id=task.task_id, kind=task.kind, patient_id=task.patient_id,
+        department_code=task.department_code, attempts_made=attempts,
+        max_attempts=task.max_attempts, next_attempt_at=not_before, due_at=due_at,
+    )  # fmt: skip
+    await publish(
+        conn, "followup.call_retry_scheduled", data, subject=task.patient_id, time=time,
+        event_id=f"{task.task_id}:retry:{attempts}",
+    )  # fmt: skip
+
+
+async def task_unreachable(
+    conn: asyncpg.Connection, task: Task, *, attempts: int, time: datetime
+) -> None:
+    data = FollowUpTaskUnreachable(
+        task_id=task.task_id, kind=task.kind, patient_id=task.patient_id,
+        department_code=task.department_code, attempts_made=attempts, source_ref=task.source_ref,
+        patient_phone=task.patient_phone, sms_opt_out=task.sms_opt_out,
+        survey_invitation=task.survey_invitation,
+    )  # fmt: skip
+    await publish(
+        conn, "followup.task_unreachable", data, subject=task.patient_id, time=time,
+        event_id=f"{task.task_id}:unreachable",
+    )  # fmt: skip
+
+
+async def task_completed(
+    conn: asyncpg.Connection,
+    task: Task,
+    outcome: CallOutcome,
+    *,
+    attempts: int,
+    by: str,
+    time: datetime,
+    second_call_task_id: str | None,
+    spot_check_task_id: str | None,
+) -> None:
+    data = FollowUpTaskCompleted(
+        task_id=task.task_id, kind=task.kind, patient_id=task.patient_id,
+        department_code=task.department_code, completed_by=by, completed_at=time,
+        attempts_made=attempts, satisfaction=outcome.satisfaction, score=outcome.score,
+        objection_raised=outcome.objection_raised, second_call_task_id=second_call_task_id,
+        spot_check_task_id=spot_check_task_id,
+    )  # fmt: skip
+    await publish(
+        conn, "followup.task_completed", data, subject=task.patient_id, time=time,
+        event_id=f"{task.task_id}:completed",
+    )  # fmt: skip
+
+
+async def objection_as_complaint(
+    conn: asyncpg.Connection, task: Task, outcome: CallOutcome, *, time: datetime
+) -> None:
+    """Hand the patient's objection to the complaints service as a `complaint.submitted`."""
+    patient = None
+    if task.patient_name and task.patient_phone:
+        patient = Patient(
+            patient_id=task.patient_id, name=task.patient_name, phone=task.patient_phone,
+            sms_opt_out=task.sms_opt_out,
+        )  # fmt: skip
+    data = ComplaintSubmitted(
+        external_id=f"{task.task_id}-OBJ",
+        channel=ComplaintChannel.FOLLOWUP,
+        patient=patient,
+        department=Department(
+            code=task.department_code, name=task.department_name or task.department_code
+        ),
+        description=(outcome.objection or "").strip(),
+        submitted_at=time,
+    )
+    await publish(
+        conn, "complaint.submitted", data, subject=task.patient_id, time=time,
+        event_id=f"{task.task_id}:complaint", correlation_id=task.source_event_id,
+        topic=topics.COMPLAINTS_IN,
+    )  # fmt: skip
+
+
+async def staff_saved(
+    conn: asyncpg.Connection, member: StaffMemberSaved, *, time: datetime
+) -> None:
+    await publish(
+        conn, "staff.member_saved", member, subject=member.staff_id, time=time,
+        event_id=f"staff:{member.staff_id}:{int(time.timestamp() * 1_000_000)}",
+        topic=topics.STAFF_ROSTER,
+    )  # fmt: skip

@@ -1,0 +1,236 @@
+"""SQL of the follow-up register: tasks, call attempts, withdrawals and opt-outs.
+(The roster lives in `roster.py`.) Every function takes the connection of the caller's
+transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from followup.domain import CallOutcome, Task
+from followup.planning import PlannedCall
+
+TASK_COLUMNS = (
+    "task_id, kind, status, rule, patient_id, patient_name, patient_phone, sms_opt_out,"
+    " department_code, department_name, source_event_id, source_ref, source_time, parent_task_id, not_before,"
+    " due_at, roles, assignee_id, attempts_made, max_attempts, survey_invitation,"
+    " satisfaction, score, feedback, objection, completed_by, withdrawn_reason, closed_at,"
+    " created_at, updated_at"
+)
+
+
+def task_from_row(row: asyncpg.Record) -> Task:
+    return Task(
+        task_id=row["task_id"],
+        kind=row["kind"],
+        status=row["status"],
+        patient_id=row["patient_id"],
+        patient_name=row["patient_name"],
+        patient_phone=row["patient_phone"],
+        sms_opt_out=row["sms_opt_out"],
+        department_code=row["department_code"],
+        department_name=row["department_name"],
+        source_event_id=row["source_event_id"],
+        source_ref=row["source_ref"],
+        assignee_id=row["assignee_id"],
+        attempts_made=row["attempts_made"],
+        max_attempts=row["max_attempts"],
+        survey_invitation=row["survey_invitation"],
+        parent_task_id=row["parent_task_id"],
+    )
+
+
+async def insert_planned(
+    conn: asyncpg.Connection, call: PlannedCall, *, source_time: datetime
+) -> bool:
+    """Create the task unless the patient opted out, a cancellation at or after `source_time`
+    already withdrew it, or it exists. A task withdrawn by an earlier cancellation is planned
+    again (a discharge cancelled by mistake, then entered again). True when planned."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO follow_up_tasks (task_id, kind, rule, patient_id, patient_name, patient_phone,
+            sms_opt_out, department_code, source_event_id, source_ref, source_time, parent_task_id,
+            not_before, due_at, roles, max_attempts, survey_invitation, department_name)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+        WHERE NOT EXISTS (SELECT 1 FROM call_opt_outs WHERE patient_id = $4)
+          AND NOT EXISTS (SELECT 1 FROM withdrawals WHERE task_id = $1 AND withdrawn_at >= $11)
+        ON CONFLICT (task_id) DO UPDATE SET
+            status = 'planned', rule = EXCLUDED.rule, source_event_id = EXCLUDED.source_event_id,
+            source_time = EXCLUDED.source_time, not_before = EXCLUDED.not_before,
+            due_at = EXCLUDED.due_at, assignee_id = NULL, attempts_made = 0,
+            due_published_attempt = 0, overdue_published_attempt = 0, withdrawn_reason = NULL,
+            withdrawn_at = NULL, closed_at = NULL, updated_at = now()
+          WHERE follow_up_tasks.status = 'withdrawn'
+            AND follow_up_tasks.withdrawn_at < EXCLUDED.source_time
+        RETURNING task_id
+        """,
+        call.task_id, call.kind, call.rule, call.patient_id, call.patient_name,
+        call.patient_phone, call.sms_opt_out, call.department_code, call.source_event_id,
+        call.source_ref, source_time, call.parent_task_id, call.not_before, call.due_at,
+        list(call.roles), call.max_attempts, call.survey_invitation, call.department_name,
+    )  # fmt: skip
+    return row is not None
+
+
+async def insert_planned_many(
+    conn: asyncpg.Connection, calls: list[tuple[PlannedCall, datetime]]
+) -> set[str]:
+    """`insert_planned` for many calls (distinct task ids) in one statement; returns the ids
+    of the tasks that were planned."""
+    if not calls:
+        return set()
+    columns = list(zip(*(
+        (c.task_id, c.kind, c.rule, c.patient_id, c.patient_name, c.patient_phone,
+         c.sms_opt_out, c.department_code, c.source_event_id, c.source_ref, at,
+         c.parent_task_id, c.not_before, c.due_at, ",".join(c.roles), c.max_attempts,
+         c.survey_invitation, c.department_name)
+        for c, at in calls
+    ), strict=True))  # fmt: skip
+    rows = await conn.fetch(
+        """
+        INSERT INTO follow_up_tasks (task_id, kind, rule, patient_id, patient_name, patient_phone,
+            sms_opt_out, department_code, source_event_id, source_ref, source_time, parent_task_id,
+            not_before, due_at, roles, max_attempts, survey_invitation, department_name)
+        SELECT c.task_id, c.kind, c.rule, c.patient_id, c.patient_name, c.patient_phone,
+            c.sms_opt_out, c.department_code, c.source_event_id, c.source_ref, c.source_time,
+            c.parent_task_id, c.not_before, c.due_at, string_to_array(c.roles, ','),
+            c.max_attempts, c.survey_invitation, c.department_name
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::boolean[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
+            $13::timestamptz[], $14::timestamptz[], $15::text[], $16::int[], $17::boolean[],
+            $18::text[])
+          AS c(task_id, kind, rule, patient_id, patient_name, patient_phone, sms_opt_out,
+            department_code, source_event_id, source_ref, source_time, parent_task_id,
+            not_before, due_at, roles, max_attempts, survey_invitation, department_name)
+        WHERE NOT EXISTS (SELECT 1 FROM call_opt_outs o WHERE o.patient_id = c.patient_id)
+          AND NOT EXISTS (SELECT 1 FROM withdrawals w
+                          WHERE w.task_id = c.task_id AND w.withdrawn_at >= c.source_time)
+        ON CONFLICT (task_id) DO UPDATE SET
+            status = 'planned', rule = EXCLUDED.rule, source_event_id = EXCLUDED.source_event_id,
+            source_time = EXCLUDED.source_time, not_before = EXCLUDED.not_before,
+            due_at = EXCLUDED.due_at, assignee_id = NULL, attempts_made = 0,
+            due_published_attempt = 0, overdue_published_attempt = 0, withdrawn_reason = NULL,
+            withdrawn_at = NULL, closed_at = NULL, updated_at = now()
+          WHERE follow_up_tasks.status = 'withdrawn'
+            AND follow_up_tasks.withdrawn_at < EXCLUDED.source_time
+        RETURNING task_id
+        """,
+        *(list(col) for col in columns),
+    )
+    return {r["task_id"] for r in rows}
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    task_id: str
+    reason: str
+    event_id: str
+    at: datetime
+
+
+async def withdraw_many(conn: asyncpg.Connection, items: list[Withdrawal]) -> list[asyncpg.Record]:
+    """`withdraw` for many (distinct task ids); returns the withdrawn tasks with the
+    withdrawal's reason, event id and time."""
+    if not items:
+        return []
+    args = (
+        [w.task_id for w in items], [w.reason for w in items],
+        [w.event_id for w in items], [w.at for w in items],
+    )  # fmt: skip
+    await conn.execute(
+        "INSERT INTO withdrawals (task_id, reason, event_id, withdrawn_at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+        " ON CONFLICT (task_id) DO UPDATE SET reason = EXCLUDED.reason,"
+        " event_id = EXCLUDED.event_id, withdrawn_at = EXCLUDED.withdrawn_at"
+        " WHERE withdrawals.withdrawn_at < EXCLUDED.withdrawn_at",
+        *args,
+    )
+    return await conn.fetch(
+        "UPDATE follow_up_tasks t SET status = 'withdrawn', withdrawn_reason = c.reason,"
+        " withdrawn_at = c.at, closed_at = now(), updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+        "   AS c(task_id, reason, event_id, at)"
+        " WHERE t.task_id = c.task_id AND t.status IN ('planned', 'assigned')"
+        "   AND t.source_time <= c.at"
+        " RETURNING t.task_id, t.kind, t.patient_id, t.department_code, c.reason, c.event_id,"
+        "   c.at",
+        *args,
+    )
+
+
+async def fetch_task(
+    conn: asyncpg.Connection, task_id: str, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(
+        f"SELECT {TASK_COLUMNS} FROM follow_up_tasks WHERE task_id = $1{lock}", task_id
+    )
+
+
+async def attempts_of(conn: asyncpg.Connection, task_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT attempt_no, staff_id, reached, feedback, recorded_at FROM call_attempts"
+        " WHERE task_id = $1 ORDER BY attempt_no",
+        task_id,
+    )
+
+
+async def record_attempt(
+    conn: asyncpg.Connection, task: Task, *, attempt_no: int, staff_id: str, outcome: CallOutcome
+) -> None:
+    await conn.execute(
+        "INSERT INTO call_attempts (task_id, attempt_no, staff_id, reached, feedback)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        task.task_id, attempt_no, staff_id, outcome.reached, outcome.feedback,
+    )  # fmt: skip
+
+
+async def schedule_retry(
+    conn: asyncpg.Connection, task_id: str, *, attempts: int, not_before: datetime, due_at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE follow_up_tasks SET attempts_made = $2, not_before = $3, due_at = $4,"
+        " updated_at = now() WHERE task_id = $1",
+        task_id, attempts, not_before, due_at,
+    )  # fmt: skip
+
+
+async def close_unreachable(conn: asyncpg.Connection, task_id: str, *, attempts: int) -> None:
+    await conn.execute(
+        "UPDATE follow_up_tasks SET status = 'unreachable', attempts_made = $2,"
+        " closed_at = now(), updated_at = now() WHERE task_id = $1",
+        task_id, attempts,
+    )  # fmt: skip
+
+
+async def close_completed(
+    conn: asyncpg.Connection, task_id: str, *, attempts: int, by: str, outcome: CallOutcome
+) -> None:
+    await conn.execute(
+        "UPDATE follow_up_tasks SET status = 'completed', attempts_made = $2, completed_by = $3,"
+        " satisfaction = $4, score = $5, feedback = $6, objection = $7, closed_at = now(),"
+        " updated_at = now() WHERE task_id = $1",
+        task_id, attempts, by,
+        outcome.satisfaction.value if outcome.satisfaction else None,
+        outcome.score, outcome.feedback, outcome.objection,
+    )  # fmt: skip
+
+
+async def add_opt_out(conn: asyncpg.Connection, patient_id: str, *, by: str) -> None:
+    await conn.execute(
+        "INSERT INTO call_opt_outs (patient_id, recorded_by) VALUES ($1, $2)"
+        " ON CONFLICT DO NOTHING",
+        patient_id,
+        by,
+    )
+
+
+async def reassign(conn: asyncpg.Connection, task_id: str, staff_id: str) -> None:
+    await conn.execute(
+        "UPDATE follow_up_tasks SET assignee_id = $2, status = 'assigned', updated_at = now()"
+        " WHERE task_id = $1",
+        task_id,
+        staff_id,
+    )

@@ -1,0 +1,80 @@
+"""The staff roster: who may make calls, in which department, with what capacity. Every
+change is published as `staff.member_saved` on the roster topic (notifications texts staff,
+complaints routes cases to them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from followup import outgoing
+from followup.assignment import StaffMember
+from hospital_shared.service_events.followup import StaffMemberSaved
+
+STAFF_COLUMNS = "staff_id, name, department_code, role, capacity, phone, active, updated_at"
+
+
+async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> bool:
+    """Insert or update; publish when something changed. True when it changed."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO staff (staff_id, name, department_code, role, capacity, phone, active)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (staff_id) DO UPDATE SET name = EXCLUDED.name,
+            department_code = EXCLUDED.department_code, role = EXCLUDED.role,
+            capacity = EXCLUDED.capacity, phone = EXCLUDED.phone, active = EXCLUDED.active,
+            updated_at = now()
+          WHERE (staff.name, staff.department_code, staff.role, staff.capacity, staff.phone,
+                 staff.active)
+            IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.department_code, EXCLUDED.role,
+                 EXCLUDED.capacity, EXCLUDED.phone, EXCLUDED.active)
+        RETURNING staff_id
+        """,
+        member.staff_id, member.name, member.department_code, member.role.value,
+        member.capacity, member.phone, member.active,
+    )  # fmt: skip
+    if row is None:
+        return False
+    await outgoing.staff_saved(conn, member, time=datetime.now(UTC))
+    return True
+
+
+async def seed(conn: asyncpg.Connection, members: list[dict[str, Any]]) -> int:
+    """Add the seed staff that are not on the roster yet (never overwrites API changes)."""
+    added = 0
+    for raw in members:
+        member = StaffMemberSaved.model_validate(raw)
+        exists = await conn.fetchval("SELECT 1 FROM staff WHERE staff_id = $1", member.staff_id)
+        if not exists and await save_member(conn, member):
+            added += 1
+    return added
+
+
+async def get_member(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {STAFF_COLUMNS} FROM staff WHERE staff_id = $1", staff_id)
+
+
+async def list_members(conn: asyncpg.Connection, department: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {STAFF_COLUMNS}, (SELECT count(*) FROM follow_up_tasks t"
+        f"  WHERE t.assignee_id = s.staff_id AND t.status = 'assigned') AS open_tasks"
+        f" FROM staff s WHERE $1::text IS NULL OR department_code = $1 ORDER BY staff_id",
+        department,
+    )
+
+
+async def active_staff(conn: asyncpg.Connection) -> list[StaffMember]:
+    rows = await conn.fetch(
+        "SELECT staff_id, department_code, role, capacity, active FROM staff WHERE active"
+    )
+    return [StaffMember(**dict(r)) for r in rows]
+
+
+async def open_loads(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT assignee_id, count(*) AS n FROM follow_up_tasks"
+        " WHERE status = 'assigned' GROUP BY assignee_id"
+    )
+    return {r["assignee_id"]: r["n"] for r in rows}

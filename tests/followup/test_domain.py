@@ -1,0 +1,166 @@
+"""Call outcomes: retries, unreachable, satisfaction, second calls, objections, spot checks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from followup.domain import (
+    CallOutcome,
+    Completed,
+    RetryPlanned,
+    Task,
+    TaskRejected,
+    Unreachable,
+    check_reassignable,
+    decide_outcome,
+    withdrawal_reason,
+    worklist_bucket,
+)
+from followup.policy import DepartmentPolicy, WorkingHours, is_sampled
+from hospital_shared.service_events.followup import Satisfaction
+
+SH = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SH)  # a Monday
+POLICY = DepartmentPolicy()
+HOURS = WorkingHours.of(POLICY, SH)
+
+TASK = Task(
+    task_id="FU-A1", kind="inpatient_discharge", status="assigned", patient_id="P1",
+    patient_name="张三", patient_phone="13800138000", sms_opt_out=False, department_code="CARD",
+    department_name="心内科", source_event_id="e1", source_ref="A1", assignee_id="S-DOC-01",
+    attempts_made=0, max_attempts=3, survey_invitation=True,
+)  # fmt: skip
+
+
+def decide(task: Task, outcome: CallOutcome, policy: DepartmentPolicy = POLICY):  # type: ignore[no-untyped-def]
+    return decide_outcome(task, outcome, policy=policy, hours=HOURS, now=NOW)
+
+
+def test_an_unanswered_call_is_retried_after_the_policy_spacing_in_working_hours() -> None:
+    first = decide(TASK, CallOutcome(reached=False))
+    assert first == RetryPlanned(1, NOW + timedelta(hours=4), NOW.replace(hour=17, minute=30))
+    second = decide(replace(TASK, attempts_made=1), CallOutcome(reached=False))
+    assert isinstance(second, RetryPlanned)
+    assert second.attempts_made == 2
+    assert second.not_before == NOW + timedelta(hours=24)
+
+
+def test_a_late_retry_moves_to_the_next_working_morning() -> None:
+    late = decide_outcome(
+        TASK, CallOutcome(reached=False), policy=POLICY, hours=HOURS, now=NOW.replace(hour=16)
+    )
+    assert isinstance(late, RetryPlanned)
+    assert late.not_before == NOW.replace(hour=8, minute=30) + timedelta(days=1)
+
+
+def test_the_third_failed_attempt_makes_the_task_unreachable() -> None:
+    assert decide(replace(TASK, attempts_made=2), CallOutcome(reached=False)) == Unreachable(3)
+
+
+def test_the_number_of_attempts_is_the_tasks_own() -> None:
+    assert decide(replace(TASK, max_attempts=1), CallOutcome(reached=False)) == Unreachable(1)
+
+
+def test_a_satisfied_patient_closes_the_task_without_a_second_call() -> None:
+    d = decide(TASK, CallOutcome(reached=True, satisfaction=Satisfaction.SATISFIED, score=5))
+    assert isinstance(d, Completed)
+    assert d.attempts_made == 1 and d.second_call is None and not d.complaint
+
+
+def test_a_dissatisfied_patient_gets_a_second_call_by_a_supervisor() -> None:
+    d = decide(TASK, CallOutcome(reached=True, satisfaction=Satisfaction.DISSATISFIED, score=2))
+    assert isinstance(d, Completed) and d.second_call is not None
+    second = d.second_call
+    assert second.task_id == "FU-A1-2" and second.kind == "second_call"
+    assert second.roles == ("supervisor",) and second.parent_task_id == "FU-A1"
+    assert second.rule == "outcome.dissatisfied"
+    assert second.due_at == NOW + timedelta(days=1)
+    assert not d.complaint
+    assert d.spot_check is None  # the supervisor is calling anyway
+
+
+def test_an_objection_creates_a_second_call_and_a_complaint() -> None:
+    d = decide(
+        TASK,
+        CallOutcome(reached=True, satisfaction=Satisfaction.FAIRLY_SATISFIED, objection="收费有误"),
+    )
+    assert isinstance(d, Completed)
+    assert d.complaint
+    assert d.second_call is not None and d.second_call.rule == "outcome.objection"
+
+
+def test_a_second_call_never_begets_another_but_an_objection_still_is_a_complaint() -> None:
+    second = replace(TASK, task_id="FU-A1-2", kind="second_call")
+    d = decide(
+        second, CallOutcome(reached=True, satisfaction=Satisfaction.DISSATISFIED, objection="x")
+    )
+    assert isinstance(d, Completed) and d.second_call is None and d.complaint
+
+
+def test_a_blank_objection_is_no_objection() -> None:
+    d = decide(TASK, CallOutcome(reached=True, satisfaction=Satisfaction.SATISFIED, objection="  "))
+    assert isinstance(d, Completed) and not d.complaint and d.second_call is None
+
+
+def test_spot_checks_sample_completed_calls_at_the_policy_rate() -> None:
+    ids = [f"FU-A{i}" for i in range(4000)]
+    checked = []
+    for task_id in ids:
+        d = decide(replace(TASK, task_id=task_id), CallOutcome(True, Satisfaction.SATISFIED))
+        assert isinstance(d, Completed)
+        if d.spot_check is not None:
+            assert d.spot_check.kind == "spot_check" and d.spot_check.roles == ("supervisor",)
+            assert d.spot_check.task_id == f"{task_id}-SC"
+            checked.append(task_id)
+    assert checked == [t for t in ids if is_sampled(f"{t}:spot-check", 0.10)]
+    assert 0.08 < len(checked) / len(ids) < 0.12
+
+
+def test_spot_checks_can_be_switched_off_and_never_sample_bereavement_calls() -> None:
+    off = DepartmentPolicy(spot_check_rate=0.0)
+    always = DepartmentPolicy(spot_check_rate=1.0)
+    d = decide(TASK, CallOutcome(True, Satisfaction.SATISFIED), off)
+    assert isinstance(d, Completed) and d.spot_check is None
+    bereavement = replace(TASK, kind="bereavement_call")
+    d = decide(bereavement, CallOutcome(True, Satisfaction.DISSATISFIED), always)
+    assert isinstance(d, Completed) and d.spot_check is None and d.second_call is None
+
+
+@pytest.mark.parametrize("status", ["completed", "unreachable", "withdrawn"])
+def test_a_closed_task_takes_no_outcome(status: str) -> None:
+    with pytest.raises(TaskRejected) as err:
+        decide(replace(TASK, status=status), CallOutcome(reached=False))
+    assert err.value.conflict
+
+
+def test_an_unreached_call_cannot_carry_a_satisfaction() -> None:
+    with pytest.raises(TaskRejected):
+        CallOutcome(reached=False, satisfaction=Satisfaction.SATISFIED)
+    with pytest.raises(TaskRejected):
+        CallOutcome(reached=True, score=6)
+
+
+def test_reassignment_needs_an_open_task_and_an_eligible_role() -> None:
+    check_reassignable(TASK, to_role="agent", roles=("agent", "doctor"))
+    with pytest.raises(TaskRejected):
+        check_reassignable(TASK, to_role="agent", roles=("supervisor",))
+    with pytest.raises(TaskRejected):
+        check_reassignable(replace(TASK, status="completed"), to_role="doctor", roles=("doctor",))
+
+
+def test_withdrawal_reasons() -> None:
+    assert withdrawal_reason("registration.no_show") == "visit_no_show"
+    assert withdrawal_reason("discharge.cancelled") == "discharge_cancelled"
+
+
+def test_worklist_buckets_follow_the_hospital_day() -> None:
+    def bucket(not_before: datetime, due_at: datetime) -> str:
+        return worklist_bucket(not_before=not_before, due_at=due_at, now=NOW, tz=SH)
+
+    assert bucket(NOW - timedelta(days=2), NOW - timedelta(hours=1)) == "overdue"
+    assert bucket(NOW + timedelta(hours=5), NOW + timedelta(days=2)) == "due_today"
+    assert bucket(NOW + timedelta(days=1), NOW + timedelta(days=2)) == "upcoming"

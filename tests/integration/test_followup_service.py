@@ -1,0 +1,502 @@
+"""The follow-up service as one real process against the real Kafka and PostgreSQL: discharges
+and visits in -> tasks through the API -> call outcomes -> lifecycle events and complaints out.
+
+Each module run works in its own department (a random code) with its own staff, created
+through the roster API, so other modules sharing the stack do not disturb the assignments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+import devstack
+from followup.policy import is_sampled
+from hospital_shared import topics
+from hospital_shared.auth import DEV_TOKENS
+from tests.factories import discharge, envelope, registration, to_bytes
+from tests.integration.services import RunningService
+from tests.kafka_tools import eventually, json_values, publish, read_all
+
+RUN = uuid.uuid4().hex[:6].upper()
+DEPT = f"T{RUN}"
+OTHER_DEPT = f"U{RUN}"  # no staff at all: tasks fall back to the customer-service centre
+DOC1, DOC2, SUP = f"D1-{RUN}", f"D2-{RUN}", f"SUP-{RUN}"
+TOKENS = {
+    **{token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()},
+    "t-doc1": {"role": "doctor", "staff_id": DOC1, "department": DEPT},
+    "t-doc2": {"role": "doctor", "staff_id": DOC2, "department": DEPT},
+    "t-sup": {"role": "supervisor", "staff_id": SUP, "department": DEPT},
+}
+SERVICE_ENV = {
+    "AUTH_TOKENS": json.dumps(TOKENS),
+    "FOLLOWUP_SCAN_INTERVAL_S": "0.5",
+    "FOLLOWUP_ASSIGN_INTERVAL_S": "0.3",
+    "FOLLOWUP_RETENTION_INTERVAL_S": "1",
+    "FOLLOWUP_DEPARTMENT_POLICIES": json.dumps({DEPT: {"spot_check_rate": 1.0}}),
+}
+ADMIN = "dev-admin-token"
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def followup(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    service = RunningService(stack_config, "followup", extra_env=SERVICE_ENV).start()
+    service.wait_ready()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+async def api(followup: RunningService) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=followup.url, timeout=10) as client:
+        for staff_id, role, capacity in (
+            (DOC1, "doctor", 50),
+            (DOC2, "doctor", 50),
+            (SUP, "supervisor", 50),
+        ):
+            body = {"name": f"测试 {staff_id}", "department_code": DEPT, "role": role,
+                    "capacity": capacity, "phone": "13700000000"}  # fmt: skip
+            resp = await client.put(f"/v1/staff/{staff_id}", json=body, headers=auth(ADMIN))
+            assert resp.status_code == 200, resp.text
+        yield client
+
+
+def unique(n: int = 1) -> list[int]:
+    base = uuid.uuid4().int % 10**8
+    return [base + i for i in range(n)]
+
+
+def in_dept(event: dict[str, Any], dept: str = DEPT) -> dict[str, Any]:
+    event["data"]["department"] = {"code": dept, "name": "测试科"}
+    return event
+
+
+async def send(bootstrap: str, topic: str, *events: dict[str, Any]) -> None:
+    await publish(bootstrap, topic, [(e["subject"], to_bytes(e)) for e in events])
+
+
+async def task(api: httpx.AsyncClient, task_id: str, token: str = ADMIN) -> dict[str, Any] | None:
+    resp = await api.get(f"/v1/tasks/{task_id}", headers=auth(token))
+    return resp.json() if resp.status_code == 200 else None
+
+
+async def task_in(api: httpx.AsyncClient, task_id: str, *statuses: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        found = await task(api, task_id)
+        return found if found and found["status"] in statuses else None
+
+    result: dict[str, Any] = await eventually(check, timeout=30, interval=0.3)
+    return result
+
+
+async def events_of(
+    bootstrap: str, topic: str, task_id: str, type_: str | None = None
+) -> list[dict[str, Any]]:
+    found = [
+        e for e in json_values(await read_all(bootstrap, topic))
+        if e.get("data", {}).get("task_id") == task_id and (type_ is None or e["type"] == type_)
+    ]  # fmt: skip
+    return found
+
+
+async def wait_events(bootstrap: str, task_id: str, type_: str, n: int = 1) -> list[dict[str, Any]]:
+    async def check() -> list[dict[str, Any]] | None:
+        found = await events_of(bootstrap, topics.FOLLOWUP_TASKS, task_id, type_)
+        return found if len({e["id"] for e in found}) >= n else None
+
+    result: list[dict[str, Any]] = await eventually(check, timeout=30)
+    return result
+
+
+async def outcome(api: httpx.AsyncClient, task_id: str, token: str, **body: Any) -> httpx.Response:
+    return await api.post(f"/v1/tasks/{task_id}/outcome", json=body, headers=auth(token))
+
+
+def token_of(staff_id: str) -> str:
+    return {DOC1: "t-doc1", DOC2: "t-doc2", SUP: "t-sup"}[staff_id]
+
+
+async def test_roster_changes_are_published_for_the_other_services(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    async def saved() -> list[dict[str, Any]] | None:
+        events = json_values(
+            await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.STAFF_ROSTER)
+        )
+        mine = [
+            e
+            for e in events
+            if e["type"] == "staff.member_saved" and e["data"]["staff_id"] in (DOC1, SUP)
+        ]
+        return mine if len(mine) >= 2 else None
+
+    events = await eventually(saved, timeout=30)
+    sup = next(e["data"] for e in events if e["data"]["staff_id"] == SUP)
+    assert sup | {"name": "x"} == {"staff_id": SUP, "name": "x", "department_code": DEPT,
+                                    "role": "supervisor", "capacity": 50, "phone": "13700000000",
+                                    "active": True}  # fmt: skip
+    listed = (await api.get("/v1/staff", headers=auth("t-sup"))).json()["staff"]
+    assert {s["staff_id"] for s in listed} == {DOC1, DOC2, SUP}
+    seeded = (await api.get("/v1/staff?department=CS", headers=auth(ADMIN))).json()["staff"]
+    assert {"S-AGENT-01", "S-SUP-01"} <= {s["staff_id"] for s in seeded}
+    # a supervisor cannot manage another department's roster
+    body = {"name": "x", "department_code": "CS", "role": "agent", "capacity": 1}
+    assert (await api.put("/v1/staff/S-X", json=body, headers=auth("t-sup"))).status_code == 403
+
+
+async def test_a_discharge_becomes_one_assigned_task_even_when_redelivered(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [n] = unique()
+    event = in_dept(discharge(n))
+    await send(bootstrap, topics.DISCHARGES, event, event, event)
+    task_id = f"FU-A{n:06d}"
+    found = await task_in(api, task_id, "assigned")
+    assert found["kind"] == "inpatient_discharge"
+    assert found["why"] == {"rule": "inpatient.every_discharge", "source_event_id": event["id"],
+                            "source_ref": f"A{n:06d}", "parent_task_id": None}  # fmt: skip
+    assert found["assignee_id"] in (DOC1, DOC2)
+    assert found["patient"]["phone"] == "13800138000"
+    planned = await wait_events(bootstrap, task_id, "followup.task_planned")
+    assigned = await wait_events(bootstrap, task_id, "followup.task_assigned")
+    await asyncio.sleep(1)
+    assert (
+        len(await events_of(bootstrap, topics.FOLLOWUP_TASKS, task_id, "followup.task_planned"))
+        == 1
+    )
+    assert planned[0]["data"]["source_event_id"] == event["id"]
+    assert assigned[0]["data"]["assignee_id"] == found["assignee_id"]
+    listed = (await api.get(f"/v1/tasks?patient_id=P{n:06d}", headers=auth("t-sup"))).json()
+    assert [t["task_id"] for t in listed["tasks"]] == [task_id]
+
+
+async def test_every_planning_rule_on_the_real_stream(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    a = unique(4)
+    discharges = [
+        in_dept(discharge(a[0], disposition="deceased")),
+        in_dept(discharge(a[1], disposition="transferred")),
+        in_dept(discharge(a[2], disposition="against_medical_advice")),
+        in_dept(discharge(a[3], patient={"patient_id": f"P{a[3]}", "name": "王五",
+                                         "phone": "13800138001", "sms_opt_out": True})),
+    ]  # fmt: skip
+    first = [i for i in unique(40)]
+    visits = [in_dept(registration(i, visit_type="first")) for i in first]
+    visits += [in_dept(registration(i, visit_type="return")) for i in unique(40)]
+    await send(bootstrap, topics.DISCHARGES, *discharges)
+    await send(bootstrap, topics.REGISTRATIONS, *visits)
+    transfer = await task_in(api, f"FU-A{a[1]:06d}", "assigned", "planned")
+    assert (transfer["kind"], transfer["eligible_roles"]) == ("transfer_check", ["doctor"])
+    ama = await task_in(api, f"FU-A{a[2]:06d}", "assigned", "planned")
+    assert ama["why"]["rule"] == "inpatient.against_medical_advice.doctor"
+    expected = {
+        f"FU-OP-{v['data']['registration_id']}"
+        for v in visits
+        if is_sampled(
+            v["data"]["registration_id"], 0.6 if v["data"]["visit_type"] == "first" else 0.2
+        )
+    }
+    assert expected  # 80 visits: some are sampled, some not
+
+    async def visit_tasks() -> set[str] | None:
+        conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+        try:
+            rows = await conn.fetch(
+                "SELECT task_id FROM followup.follow_up_tasks WHERE task_id = ANY($1)",
+                [f"FU-OP-{v['data']['registration_id']}" for v in visits],
+            )
+        finally:
+            await conn.close()
+        found = {r["task_id"] for r in rows}
+        return found if found == expected else None
+
+    await eventually(visit_tasks, timeout=30)
+    for skipped in (a[0], a[3]):  # deceased, opted out: no call, ever
+        assert await task(api, f"FU-A{skipped:06d}") is None
+
+
+async def test_cancellations_and_no_shows_withdraw_the_call(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    sampled = [i for i in unique(60) if is_sampled(f"R{i:06d}", 0.6)][:3]
+    created = [in_dept(registration(i)) for i in sampled]
+    [d] = unique()
+    await send(bootstrap, topics.REGISTRATIONS, *created[:2])
+    await send(bootstrap, topics.DISCHARGES, in_dept(discharge(d)))
+    for t in (f"FU-OP-R{sampled[0]:06d}", f"FU-OP-R{sampled[1]:06d}", f"FU-A{d:06d}"):
+        await task_in(api, t, "planned", "assigned")
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    cancel = envelope("registration.cancelled", {"registration_id": f"R{sampled[0]:06d}",
+                      "cancelled_at": later}, subject="x")  # fmt: skip
+    no_show = envelope(
+        "registration.no_show", {"registration_id": f"R{sampled[1]:06d}"}, subject="x"
+    )
+    early_cancel = envelope("registration.cancelled", {"registration_id": f"R{sampled[2]:06d}",
+                            "cancelled_at": later}, subject="x")  # fmt: skip
+    discharge_cancel = envelope("discharge.cancelled", {"admission_id": f"A{d:06d}"}, subject="x")
+    await send(bootstrap, topics.REGISTRATIONS, cancel, no_show, early_cancel)
+    await send(bootstrap, topics.DISCHARGES, discharge_cancel)
+    assert (await task_in(api, f"FU-OP-R{sampled[0]:06d}", "withdrawn"))[
+        "withdrawn_reason"
+    ] == "visit_cancelled"
+    assert (await task_in(api, f"FU-OP-R{sampled[1]:06d}", "withdrawn"))[
+        "withdrawn_reason"
+    ] == "visit_no_show"
+    assert (await task_in(api, f"FU-A{d:06d}", "withdrawn"))[
+        "withdrawn_reason"
+    ] == "discharge_cancelled"
+    withdrawn = await wait_events(bootstrap, f"FU-A{d:06d}", "followup.task_withdrawn")
+    assert withdrawn[0]["data"]["reason"] == "discharge_cancelled"
+    # the registration whose cancellation came first (out of order) never gets a call
+    await send(bootstrap, topics.REGISTRATIONS, created[2])
+    await asyncio.sleep(2)
+    assert await task(api, f"FU-OP-R{sampled[2]:06d}") is None
+
+
+async def planned_and_assigned(
+    api: httpx.AsyncClient, bootstrap: str, dept: str = DEPT
+) -> dict[str, Any]:
+    [n] = unique()
+    await send(bootstrap, topics.DISCHARGES, in_dept(discharge(n), dept))
+    return await task_in(api, f"FU-A{n:06d}", "assigned")
+
+
+async def test_an_unreachable_patient_is_retried_then_published_for_an_sms_survey(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)
+    token = token_of(t["assignee_id"])
+    first = (await outcome(api, t["task_id"], token, reached=False, feedback="无人接听")).json()
+    assert first["status"] == "assigned" and first["attempts_made"] == 1
+    second = (await outcome(api, t["task_id"], token, reached=False)).json()
+    assert second["attempts_made"] == 2
+    third = (await outcome(api, t["task_id"], token, reached=False)).json()
+    assert third == {"task_id": t["task_id"], "attempts_made": 3, "status": "unreachable"}
+    assert (await outcome(api, t["task_id"], token, reached=False)).status_code == 409
+    retries = await wait_events(bootstrap, t["task_id"], "followup.call_retry_scheduled", 2)
+    assert sorted(e["data"]["attempts_made"] for e in retries) == [1, 2]
+    [unreachable] = await wait_events(bootstrap, t["task_id"], "followup.task_unreachable")
+    assert unreachable["data"]["attempts_made"] == 3
+    assert unreachable["data"]["survey_invitation"] is True
+    assert unreachable["data"]["patient_phone"] == "13800138000"
+    detail = await task(api, t["task_id"])
+    assert detail is not None and [a["reached"] for a in detail["attempts"]] == [False] * 3
+
+
+async def complaint_for(bootstrap: str, task_id: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        for e in json_values(await read_all(bootstrap, topics.COMPLAINTS_IN)):
+            if e["type"] == "complaint.submitted" and e["data"]["external_id"] == f"{task_id}-OBJ":
+                return e
+        return None
+
+    result: dict[str, Any] = await eventually(check, timeout=30)
+    return result
+
+
+async def test_a_dissatisfied_patient_gets_a_supervisor_call_that_ends_in_a_complaint(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)
+    resp = await outcome(api, t["task_id"], token_of(t["assignee_id"]), reached=True,
+                         satisfaction="不满意", score=2, feedback="护士态度差")  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    second_id = resp.json()["second_call_task_id"]
+    assert second_id == f"{t['task_id']}-2" and resp.json()["complaint_submitted"] is False
+    [completed] = await wait_events(bootstrap, t["task_id"], "followup.task_completed")
+    assert completed["data"]["satisfaction"] == "不满意" and completed["data"]["score"] == 2
+    second = await task_in(api, second_id, "assigned")
+    assert (second["kind"], second["assignee_id"]) == ("second_call", SUP)
+    assert second["why"]["parent_task_id"] == t["task_id"]
+    worklist = (await api.get("/v1/worklist", headers=auth("t-sup"))).json()
+    assert second_id in {
+        x["task_id"] for b in ("overdue", "due_today", "upcoming") for x in worklist[b]
+    }
+    resp = await outcome(api, second_id, "t-sup", reached=True, satisfaction="不满意",
+                         objection="要求科室主任道歉")  # fmt: skip
+    assert resp.json()["complaint_submitted"] is True
+    complaint = await complaint_for(bootstrap, second_id)
+    assert complaint["data"]["channel"] == "followup"
+    assert complaint["data"]["description"] == "要求科室主任道歉"
+    assert complaint["data"]["department"]["code"] == DEPT
+    assert complaint["data"]["patient"]["patient_id"] == t["patient"]["patient_id"]
+
+
+async def test_an_objection_is_handed_to_the_complaints_service(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)
+    resp = await outcome(api, t["task_id"], token_of(t["assignee_id"]), reached=True,
+                         satisfaction="基本满意", objection="出院结算多收费")  # fmt: skip
+    assert resp.json()["complaint_submitted"] is True
+    complaint = await complaint_for(bootstrap, t["task_id"])
+    assert (complaint["data"]["channel"], complaint["data"]["description"]) == (
+        "followup",
+        "出院结算多收费",
+    )
+    await task_in(api, f"{t['task_id']}-2", "assigned")  # and a supervisor calls back
+
+
+async def test_a_satisfied_call_is_spot_checked_by_a_supervisor(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)  # this department spot-checks every call
+    resp = await outcome(api, t["task_id"], token_of(t["assignee_id"]), reached=True,
+                         satisfaction="满意", score=5)  # fmt: skip
+    spot_id = resp.json()["spot_check_task_id"]
+    spot = await task_in(api, spot_id, "assigned")
+    assert (spot["kind"], spot["assignee_id"]) == ("spot_check", SUP)
+    [planned] = await wait_events(bootstrap, spot_id, "followup.task_planned")
+    assert planned["data"]["parent_task_id"] == t["task_id"]
+
+
+async def test_access_is_by_role_and_scope(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)
+    owner, other = (DOC1, DOC2) if t["assignee_id"] == DOC1 else (DOC2, DOC1)
+    assert (await api.get("/v1/tasks")).status_code == 401
+    assert (await api.get("/v1/tasks", headers=auth("nonsense"))).status_code == 401
+    assert (await api.get("/v1/tasks", headers=auth("dev-integration-token"))).status_code == 403
+    assert await task(api, t["task_id"], token_of(other)) is None  # not theirs: 404
+    assert (await outcome(api, t["task_id"], token_of(other), reached=False)).status_code == 404
+    mine = (await api.get("/v1/tasks", headers=auth(token_of(other)))).json()["tasks"]
+    assert all(x["assignee_id"] == other for x in mine)
+    cs_sup = "dev-supervisor-token"
+    assert (await api.get(f"/v1/tasks?department={DEPT}", headers=auth(cs_sup))).status_code == 403
+    assert await task(api, t["task_id"], cs_sup) is None
+    assert (
+        await api.get(f"/v1/departments/{DEPT}/overview", headers=auth(cs_sup))
+    ).status_code == 403
+    move = {"staff_id": other}
+    path = f"/v1/tasks/{t['task_id']}/reassign"
+    assert (await api.post(path, json=move, headers=auth(token_of(owner)))).status_code == 403
+    # a supervisor may not take an ordinary discharge call: it is for agents and doctors
+    assert (await api.post(path, json={"staff_id": SUP}, headers=auth("t-sup"))).status_code == 422
+    assert (await api.post(path, json=move, headers=auth("t-sup"))).status_code == 204
+    moved = await task(api, t["task_id"], token_of(other))
+    assert moved is not None and moved["assignee_id"] == other
+    events = await wait_events(bootstrap, t["task_id"], "followup.task_assigned", 2)
+    reassigned = [e["data"] for e in events if e["data"].get("assigned_by") == SUP]
+    assert reassigned == [reassigned[0]] and reassigned[0]["previous_assignee_id"] == owner
+    assert await task(api, t["task_id"], token_of(owner)) is None  # no longer theirs
+
+
+async def test_an_overdue_call_is_published_once_and_shows_in_the_worklists(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [n] = unique()
+    long_ago = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    event = in_dept(discharge(n, discharged_at=long_ago))
+    await send(bootstrap, topics.DISCHARGES, event)
+    t = await task_in(api, f"FU-A{n:06d}", "assigned")
+    await wait_events(bootstrap, t["task_id"], "followup.task_overdue")
+    await asyncio.sleep(2)  # several scanner passes
+    overdue = await events_of(
+        bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task_overdue"
+    )
+    assert len({e["id"] for e in overdue}) == 1
+    assert (
+        len(
+            {
+                e["id"]
+                for e in await events_of(
+                    bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task_due"
+                )
+            }
+        )
+        == 1
+    )
+    worklist = (await api.get("/v1/worklist", headers=auth(token_of(t["assignee_id"])))).json()
+    assert t["task_id"] in {x["task_id"] for x in worklist["overdue"]}
+    view = (await api.get(f"/v1/departments/{DEPT}/overview", headers=auth("t-sup"))).json()
+    assert t["task_id"] in {x["task_id"] for x in view["overdue"]}
+    assert {s["assignee_id"] for s in view["staff"]} >= {t["assignee_id"]}
+    listed = (
+        await api.get(f"/v1/tasks?overdue=true&department={DEPT}", headers=auth("t-sup"))
+    ).json()
+    assert t["task_id"] in {x["task_id"] for x in listed["tasks"]}
+
+
+async def test_records_past_retention_are_deleted(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:
+        old, recent = f"FU-OLD-{RUN}", f"FU-NEW-{RUN}"
+        for task_id, closed in ((old, timedelta(days=3 * 365)), (recent, timedelta(days=365))):
+            await conn.execute(
+                "INSERT INTO followup.follow_up_tasks (task_id, kind, status, rule, patient_id,"
+                " department_code, source_event_id, source_ref, source_time, not_before, due_at,"
+                " closed_at) VALUES ($1, 'inpatient_discharge', 'completed', 'test', 'P', $2,"
+                " $1, $1, now(), now(), now(), now() - $3::interval)",
+                task_id, DEPT, closed,
+            )  # fmt: skip
+
+        async def purged() -> bool:
+            rows = await conn.fetch(
+                "SELECT task_id FROM followup.follow_up_tasks WHERE task_id = ANY($1)",
+                [old, recent],
+            )
+            return [r["task_id"] for r in rows] == [recent]
+
+        await eventually(purged, timeout=20)
+    finally:
+        await conn.close()
+
+
+async def test_two_instances_and_a_kill_9_still_give_every_task_exactly_once(
+    followup, api, stack_config, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    with socket.socket() as probe:  # a free port for the second instance
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    second = devstack.start_service(
+        stack_config, "followup", extra_env={**SERVICE_ENV, "FOLLOWUP_HTTP_PORT": port},
+        log_name="followup-2",
+    )  # fmt: skip
+    try:
+        await devstack.wait_ready_async(f"http://127.0.0.1:{port}", 60)
+        events = [in_dept(discharge(n), OTHER_DEPT) for n in unique(400)]
+        ids = [f"FU-{e['data']['admission_id']}" for e in events]
+
+        async def tasks_there(wanted: int) -> int | None:
+            conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+            try:
+                n = await conn.fetchval(
+                    "SELECT count(*) FROM followup.follow_up_tasks WHERE task_id = ANY($1)", ids
+                )
+            finally:
+                await conn.close()
+            return n if n >= wanted else None
+
+        await send(bootstrap, topics.DISCHARGES, *events[:200])
+        await eventually(lambda: tasks_there(1), timeout=30, interval=0.05)
+        followup.kill9()  # mid-stream: the instances are working through the first 200
+        await send(bootstrap, topics.DISCHARGES, *events[200:])
+        assert await eventually(lambda: tasks_there(len(ids)), timeout=60) == 400
+
+        async def planned_once() -> dict[str, set[str]] | None:
+            wanted = set(ids)
+            by_task: dict[str, set[str]] = {}
+            for e in json_values(await read_all(bootstrap, topics.FOLLOWUP_TASKS)):
+                if e["type"] == "followup.task_planned" and e["data"]["task_id"] in wanted:
+                    by_task.setdefault(e["data"]["task_id"], set()).add(e["id"])
+            return by_task if len(by_task) == len(wanted) else None
+
+        by_task = await eventually(planned_once, timeout=60)
+        assert all(len(event_ids) == 1 for event_ids in by_task.values())
+    finally:
+        second.terminate()
+        try:
+            second.wait(15)
+        except subprocess.TimeoutExpired:
+            second.kill()
+        followup.start()
