@@ -39,6 +39,8 @@ BASE_ENV = {
     "NOTIFICATIONS_DISCHARGE_NOTICE_DELAY_MIN": "0",
     "NOTIFICATIONS_DISPATCH_INTERVAL_S": "0.2",
     "NOTIFICATIONS_SENDING_LEASE_S": "2",
+    # staff notes at once (the digest of routine assignments: test_notifications_staff.py)
+    "NOTIFICATIONS_DIGEST_CHANNELS": "[]",
 }
 _GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$")
 

@@ -54,6 +54,8 @@ def _view(row: asyncpg.Record, who: Principal) -> dict[str, Any]:
         "read_at": row["read_at"],
         "created_at": row["created_at"],
         "resend_of": str(row["resend_of"]) if row["resend_of"] else None,
+        "digest_id": str(row["digest_id"]) if row["digest_id"] else None,
+        "to_address": row["to_address"],
         "source_event_id": row["source_event_id"],
         "to_number": row["to_number"]
         if who.role == Role.ADMIN
@@ -106,9 +108,9 @@ def build_router(auth: TokenAuth) -> APIRouter:
             row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", message_id)
             if row is None:
                 raise HTTPException(404, "no such message")
-            if row["channel"] != "sms" or row["status"] not in ("failed", "expired"):
+            if row["channel"] == "inbox" or row["status"] not in ("failed", "expired"):
                 raise HTTPException(
-                    409, f"only failed or expired SMS can be resent, not {row['status']}"
+                    409, f"only failed or expired messages can be resent, not {row['status']}"
                 )
             active = await conn.fetchval(
                 "SELECT count(*) FROM messages WHERE resend_of = $1"

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -16,12 +17,18 @@ from hospital_shared.runtime import ServiceRuntime
 from notifications import repository
 from notifications.api import build_router
 from notifications.callbacks import router as callbacks_router
+from notifications.channels import RobotWebhookSender, SmtpSender, StaffSender
+from notifications.digest import DigestJob
 from notifications.dispatcher import Dispatcher
 from notifications.domain import QuietHours, SendingRules
 from notifications.handlers import EventHandlers, utc_now
+from notifications.loop import Loop
 from notifications.policy import PlanningRules
 from notifications.providers import make_provider
 from notifications.settings import Settings
+from notifications.staff_api import build_staff_router
+from notifications.staff_dispatcher import StaffDispatcher
+from notifications.staff_policy import StaffRules
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -62,16 +69,64 @@ def sending_rules(settings: Settings) -> SendingRules:
     )
 
 
+def staff_rules(settings: Settings) -> StaffRules:
+    return StaffRules(
+        tz=ZoneInfo(settings.hospital_tz),
+        quiet_hours=QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
+        default_channels=tuple(settings.staff_channels),
+        email_enabled=bool(settings.smtp_host),
+        quiet_hours_channels=frozenset(settings.quiet_hours_channels),
+        digest_templates=frozenset(settings.digest_templates),
+        digest_channels=frozenset(settings.digest_channels),
+        digest_times=tuple(settings.digest_times),
+        digest_times_by_channel=dict(settings.digest_times_by_channel),
+    )
+
+
+def staff_senders(settings: Settings) -> dict[str, StaffSender]:
+    senders: dict[str, StaffSender] = {
+        "webhook": RobotWebhookSender(timeout_s=settings.webhook_timeout_s)
+    }
+    if settings.smtp_host:
+        senders["email"] = SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_from,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout_s=settings.smtp_timeout_s,
+            validate_certs=settings.smtp_validate_certs,
+        )
+    return senders
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     rules = sending_rules(settings)
+    for_staff = staff_rules(settings)
     handlers = EventHandlers(
-        planning_rules(settings), rules.quiet_hours, region=settings.phone_region, clock=utc_now
+        planning_rules(settings),
+        rules.quiet_hours,
+        region=settings.phone_region,
+        clock=utc_now,
+        staff_rules=for_staff,
     )
     runtime.consume(*CONSUMED_TOPICS, handler_name="notify", handle=handlers.handle)
-    app = runtime.http_app(build_router(runtime.auth), callbacks_router)
+    app = runtime.http_app(
+        build_router(runtime.auth), build_staff_router(runtime.auth), callbacks_router
+    )
     runtime_lifespan = app.router.lifespan_context
+    tasks: list[asyncio.Task[None]] = []
+    loops: list[Any] = []
+
+    async def dispatch_ready() -> bool:
+        return (
+            bool(tasks) and all(not t.done() for t in tasks) and all(loop.healthy for loop in loops)
+        )
+
+    runtime.add_readiness_check("dispatcher", dispatch_ready)
 
     @contextlib.asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
@@ -80,11 +135,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with runtime.pool.acquire() as conn:
                 await repository.seed_templates(conn)
             provider = make_provider(settings)
+            senders = staff_senders(settings)
             dispatcher = Dispatcher(runtime.pool, provider, settings, rules, utc_now)
+            staff = StaffDispatcher(runtime.pool, senders, settings, utc_now)
+            digests = DigestJob(
+                runtime.pool, for_staff, utc_now, max_items=settings.digest_max_items
+            )
+            staff_loop = Loop("staff-dispatcher", staff.dispatch_once, settings.dispatch_interval_s)
+            digest_loop = Loop("digest", digests.run_once, settings.digest_interval_s)
+            dispatcher.also_wake.append(staff_loop.wake)
+            loops[:] = [dispatcher, staff_loop, digest_loop]
             app_.state.dispatcher = dispatcher
-            tasks = [
+            tasks[:] = [
                 asyncio.create_task(dispatcher.run(), name="sms-dispatcher"),
                 asyncio.create_task(dispatcher.listen(), name="sms-dispatch-listener"),
+                asyncio.create_task(staff_loop.run(), name="staff-dispatcher"),
+                asyncio.create_task(digest_loop.run(), name="digest"),
             ]
             try:
                 yield
@@ -95,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
                 await provider.aclose()
+                for sender in senders.values():
+                    await sender.aclose()
 
     app.router.lifespan_context = lifespan
     return app

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -73,6 +74,7 @@ class Dispatcher:
         self.clock = clock
         self.healthy = True
         self._wake = asyncio.Event()
+        self.also_wake: list[Callable[[], None]] = []  # other loops woken by the same news
         self._limit = asyncio.Semaphore(settings.dispatch_concurrency)
 
     # --- one pass --------------------------------------------------------------------
@@ -196,6 +198,8 @@ class Dispatcher:
 
     def wake(self) -> None:
         self._wake.set()
+        for wake_other in self.also_wake:
+            wake_other()
 
     async def run(self) -> None:
         passes = 0

@@ -14,7 +14,7 @@ import asyncpg
 import structlog
 
 from hospital_shared.events import CloudEvent
-from notifications import domain, policy, repository
+from notifications import domain, policy, repository, staff_policy
 from notifications.domain import QuietHours
 from notifications.policy import Plan, Planned, PlanningRules
 from notifications.segments import count_segments
@@ -37,8 +37,10 @@ class EventHandlers:
         *,
         region: str = "CN",
         clock: Clock = utc_now,
+        staff_rules: staff_policy.StaffRules | None = None,
     ) -> None:
         self.rules = rules
+        self.staff_rules = staff_rules or staff_policy.StaffRules(rules.tz, quiet_hours)
         self.region = region
         self.quiet_hours = quiet_hours
         self.clock = clock
@@ -206,6 +208,9 @@ class EventHandlers:
             "expires_at": planned.expires_at,
         }
         key = f"{planned.key}:{planned.template}:{recipient}"
+        if staff_id is not None and template["audience"] == "staff":
+            await self._create_for_staff(conn, key, staff_id, planned, status, reason, common)
+            return
         await repository.insert_message(
             conn,
             idempotency_key=f"{key}:sms",
@@ -217,15 +222,43 @@ class EventHandlers:
             finished_at=None if status == "pending" else self.clock(),
             **common,
         )
-        if template["audience"] == "staff":  # the in-app inbox shows it at once
-            now = self.clock()
+
+    async def _create_for_staff(
+        self,
+        conn: asyncpg.Connection,
+        key: str,
+        staff_id: str,
+        planned: Planned,
+        status: str,
+        reason: str | None,
+        common: dict[str, Any],
+    ) -> None:
+        """One message per channel the staff member gets (`staff_policy`); the inbox copy
+        is delivered at once."""
+        reach = await repository.staff_reach(conn, staff_id)
+        now = self.clock()
+        deliveries = staff_policy.plan_deliveries(
+            reach,
+            template=planned.template,
+            urgent=common["urgent"],
+            due_at=planned.due_at,
+            act_by=planned.act_by,
+            rules=self.staff_rules,
+        )
+        for d in deliveries:
+            fields: dict[str, Any] = {
+                "status": status,
+                "status_reason": reason,
+                "send_after": d.send_after,
+                "deferred_reason": d.deferred_reason,
+                "digest_slot": d.digest_slot,
+            }
+            if d.channel == "inbox" and status == "pending":
+                fields |= {"status": "delivered", "delivered_at": now, "send_after": now}
+            elif d.unreachable and status == "pending":
+                fields |= {"status": "failed", "status_reason": d.unreachable}
+            if fields["status"] != "pending":
+                fields["finished_at"] = now
             await repository.insert_message(
-                conn,
-                idempotency_key=f"{key}:inbox",
-                channel="inbox",
-                status="delivered",
-                send_after=now,
-                delivered_at=now,
-                finished_at=now,
-                **common,
+                conn, idempotency_key=f"{key}:{d.channel}", channel=d.channel, **fields, **common
             )

@@ -67,6 +67,7 @@ class Planned:
     patient_id: str | None = None
     staff_id: str | None = None
     supervisor_of: str | None = None  # staff: the supervisor of this department
+    act_by: datetime | None = None  # staff: when they must act (no digest after that)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,7 @@ def plan_task_assigned(data: Any, now: datetime, rules: PlanningRules) -> Plan:
         subject_ref=f"task:{data.task_id}",
         context=_task_context(data, rules),
         staff_id=data.assignee_id,
+        act_by=data.due_at,
     )
     return Plan(messages=(note,))
 
@@ -263,6 +265,7 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
                 subject_ref=subject,
                 context=context,
                 staff_id=data.assignee_id,
+                act_by=data.promised_response_by,
             )
         )
     return Plan(messages=tuple(messages))

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from notifications.staff_policy import StaffReach
 from notifications.templates import DEFAULT_TEMPLATES
 
 # --- templates -----------------------------------------------------------------------
@@ -66,17 +67,34 @@ async def undo_deceased(conn: asyncpg.Connection, ref: str) -> None:
 
 async def save_staff(conn: asyncpg.Connection, s: Any) -> None:
     await conn.execute(
-        """INSERT INTO staff (staff_id, name, department_code, role, phone, active)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO staff (staff_id, name, department_code, role, phone, active, email)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (staff_id) DO UPDATE SET name = $2, department_code = $3, role = $4,
-             phone = $5, active = $6, updated_at = now()""",
+             phone = $5, active = $6, email = $7, updated_at = now()""",
         s.staff_id,
         s.name,
         s.department_code,
         str(s.role),
         s.phone,
         s.active,
+        getattr(s, "email", None),
     )
+
+
+async def staff_reach(conn: asyncpg.Connection, staff_id: str) -> StaffReach:
+    row = await conn.fetchrow(
+        """SELECT s.email, p.channels, p.digest,
+                  EXISTS (SELECT 1 FROM staff_webhooks w WHERE w.active
+                          AND (w.staff_id = $1 OR w.department_code = s.department_code))
+                    AS has_webhook
+             FROM (SELECT $1::text AS staff_id) x
+             LEFT JOIN staff s USING (staff_id)
+             LEFT JOIN staff_preferences p USING (staff_id)""",
+        staff_id,
+    )
+    assert row is not None
+    channels = tuple(row["channels"]) if row["channels"] is not None else None
+    return StaffReach(row["email"], row["has_webhook"], channels, row["digest"])
 
 
 async def supervisor_of(conn: asyncpg.Connection, department: str | None) -> str | None:
@@ -137,7 +155,7 @@ async def withdraw(
     status = await conn.execute(
         """UPDATE messages SET status = 'withdrawn', status_reason = $3, finished_at = now(),
              updated_at = now()
-           WHERE status = 'pending' AND channel = 'sms'
+           WHERE status = 'pending' AND channel <> 'inbox'
              AND (($1::text IS NOT NULL AND subject_ref = $1)
                OR ($2::text IS NOT NULL AND patient_id = $2 AND audience = 'patient'))""",
         subject_ref,

@@ -27,6 +27,7 @@ SELECT m.id, m.audience, m.urgent, m.expires_at, m.patient_id, m.staff_id, m.tem
   LEFT JOIN staff s ON s.staff_id = m.staff_id
   LEFT JOIN templates t ON t.name = m.template
  WHERE m.status = 'pending' AND m.channel = 'sms' AND m.send_after <= $1
+   AND m.digest_slot IS NULL
  ORDER BY m.send_after
  LIMIT $2
    FOR UPDATE OF m SKIP LOCKED

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import time
 
+from pydantic import Field
+
 from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("notifications", 8004)
@@ -47,6 +49,26 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     survey_task_kinds: tuple[str, ...] = ("inpatient_discharge", "outpatient_visit")
     opt_out_keywords: tuple[str, ...] = ("STOP", "退订", "TD", "T", "UNSUBSCRIBE", "取消订阅")
     opt_in_keywords: tuple[str, ...] = ("START", "订阅")
+    # --- staff channels (the inbox always; these where available, unless a preference says)
+    staff_channels: tuple[str, ...] = ("sms", "email", "webhook")
+    quiet_hours_channels: tuple[str, ...] = ("sms",)  # email and webhooks do not wake anyone
+    smtp_host: str = ""  # empty: no email channel
+    smtp_port: int = 25
+    smtp_security: str = "none"  # none | starttls | tls (implicit TLS, port 465)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_validate_certs: bool = True
+    smtp_timeout_s: float = 10.0
+    email_from: str = "notifications@hospital.example"
+    webhook_timeout_s: float = 5.0
+    # --- the digest of routine assignments (breaches and warnings always go at once)
+    digest_templates: tuple[str, ...] = ("staff_task_assigned", "staff_case_assigned")
+    digest_channels: tuple[str, ...] = ("sms", "email", "webhook")  # (): no digest
+    digest_times: tuple[time, ...] = (time(8, 30),)  # hospital-local
+    # per channel, e.g. {"email": ["08:00", "13:30"]}; others use digest_times
+    digest_times_by_channel: dict[str, tuple[time, ...]] = Field(default_factory=dict)
+    digest_max_items: int = 20
+    digest_interval_s: float = 5.0
     # --- what templates may quote
     hospital_name: str = "市第一人民医院"
     hotline: str = "12320"

@@ -111,6 +111,17 @@ DEFAULT_TEMPLATES: tuple[TemplateSpec, ...] = (
     ),
 )
 
+DEFAULT_TEMPLATES += (
+    TemplateSpec(
+        "staff_digest",
+        "staff",
+        "【待办汇总】您有{{ count }}项新分派的工作：\n"
+        "{% for item in items %}{{ loop.index }}. {{ item }}\n{% endfor %}"
+        "{% if more %}另有{{ more }}项，请登录系统查看。{% endif %}",
+        description="The digest of routine assignments (tasks, cases), at the digest time",
+    ),
+)
+
 DEFAULTS_BY_NAME: dict[str, TemplateSpec] = {t.name: t for t in DEFAULT_TEMPLATES}
 
 # Sample values used to check an edited template before it is saved.
@@ -129,6 +140,9 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "category": "服务态度",
     "priority": "普通",
     "limit": "首次答复",
+    "count": 2,
+    "items": ["您有新的回访任务T-1（出院回访），请于11月24日 17:00前完成。"],
+    "more": 1,
 }
 
 

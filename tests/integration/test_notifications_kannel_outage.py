@@ -1,0 +1,97 @@
+"""Kannel really stopped (bearerbox + smsbox, the session's own), messages sent meanwhile,
+Kannel started again: every message reaches the fake SMSC later, exactly once.
+
+Kannel is restarted, and healthy again, before the test ends, whatever happens, so the other
+modules sharing the session stack find it as they left it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack import kannel, procs
+from hospital_shared import topics
+from tests.integration.services import RunningService
+from tests.integration.test_notifications_sms import (
+    discharge_event,
+    messages,
+    send_events,
+    sms_received,
+    unique,
+)
+from tests.kafka_tools import eventually
+
+ENV = {
+    "NOTIFICATIONS_QUIET_HOURS_START": "00:00",
+    "NOTIFICATIONS_QUIET_HOURS_END": "00:00",
+    "NOTIFICATIONS_DISCHARGE_NOTICE_DELAY_MIN": "0",
+    "NOTIFICATIONS_DISPATCH_INTERVAL_S": "0.2",
+    "NOTIFICATIONS_DIGEST_CHANNELS": "[]",
+    # retry every 0.5 s, 1 s, 2 s, 2 s ...: far more attempts than the outage lasts
+    "NOTIFICATIONS_SEND_RETRY_INITIAL_S": "0.5",
+    "NOTIFICATIONS_SEND_RETRY_MAX_S": "2",
+    "NOTIFICATIONS_SEND_MAX_ATTEMPTS": "100",
+}
+
+
+@pytest.fixture(scope="module")
+def notifications(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    service = RunningService(stack_config, "notifications", extra_env=ENV).start()
+    service.wait_ready()
+    yield service
+    service.stop()
+
+
+def stop_kannel(cfg: Any) -> None:
+    """Stop bearerbox and smsbox (and fakesmsc, which exits without its bearerbox)."""
+    pids = [procs.running(cfg, name) for name in ("smsbox", "bearerbox", "fakesmsc")]
+    procs.terminate_groups([pid for pid in pids if pid is not None])
+    assert not procs.port_open(cfg.kannel_sendsms_port)
+
+
+async def test_messages_sent_while_kannel_is_stopped_go_out_later_exactly_once(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    patients = [unique() for _ in range(3)]
+    await asyncio.to_thread(stop_kannel, stack_config)
+    try:
+        await send_events(
+            stack_env, topics.DISCHARGES, *(discharge_event(n, dept) for n, dept in patients)
+        )
+
+        async def retrying() -> list[dict[str, Any]]:
+            rows = [
+                row
+                for n, _ in patients
+                for row in await messages(notifications, stack_env, f"P{n:06d}")
+            ]
+            waiting = [
+                r for r in rows if r["deferred_reason"] == "gateway_retry" and r["attempts"] >= 2
+            ]
+            return rows if len(waiting) == len(patients) else []
+
+        rows = await eventually(retrying, timeout=30, interval=0.2)
+        assert all("gateway unreachable" in r["last_error"] for r in rows)
+        assert all(sms_received(stack_config, dept) == [] for _, dept in patients)
+    finally:
+        await asyncio.to_thread(kannel.up, stack_config)  # healthy again: smsbox + SMSC online
+
+    async def delivered() -> list[dict[str, Any]]:
+        rows = [
+            row
+            for n, _ in patients
+            for row in await messages(notifications, stack_env, f"P{n:06d}")
+        ]
+        return rows if all(r["status"] == "delivered" for r in rows) else []
+
+    rows = await eventually(delivered, timeout=40)
+    assert len(rows) == len(patients)
+    assert all(r["attempts"] >= 3 for r in rows)  # refused at least twice, then accepted
+    for n, dept in patients:
+        assert sms_received(stack_config, dept) == [
+            (f"+86139{n:08d}", next(r["body"] for r in rows if r["patient_id"] == f"P{n:06d}"))
+        ]
+    assert "on-line" in kannel.status_text(stack_config)
