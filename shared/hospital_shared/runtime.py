@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,14 @@ from prometheus_client import REGISTRY
 
 from hospital_shared import db
 from hospital_shared.auth import TokenAuth, load_tokens
-from hospital_shared.codec import EVENT_TYPES
-from hospital_shared.consumer import CONSUMER_LAG, EventHandler, ReliableConsumer
+from hospital_shared.codec import EVENT_TYPES, Rejection
+from hospital_shared.consumer import (
+    CONSUMER_LAG,
+    EVENTS_PROCESSED,
+    BatchEventHandler,
+    EventHandler,
+    ReliableConsumer,
+)
 from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failpoint
 from hospital_shared.health import health_router
@@ -74,6 +80,7 @@ class ServiceRuntime:
         self.consumers: list[ReliableConsumer] = []
         self._trackers: list[_AssignmentTracker] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = {}
 
     # --- wiring --------------------------------------------------------------------
 
@@ -83,8 +90,11 @@ class ServiceRuntime:
         handler_name: str,
         handle: EventHandler,
         max_records: int = 500,
+        handle_batch: BatchEventHandler | None = None,
     ) -> None:
-        """Run `handle(conn, event)` for every valid event on `topics`, reliably."""
+        """Run `handle(conn, event)` for every valid event on `topics`, reliably. With
+        `handle_batch`, each batch's new events go to it in one call instead (same transaction,
+        same guarantees; a failing batch is retried one event at a time to find the culprit)."""
         tracker = _AssignmentTracker()
         self._trackers.append(tracker)
 
@@ -98,6 +108,7 @@ class ServiceRuntime:
             service=self.name,
             handler_name=handler_name,
             handle=handle,
+            handle_batch=handle_batch,
             pool=None,  # type: ignore[arg-type]  # set at start
             dead_letter=dead_letter,
             max_attempts=self.settings.max_handler_attempts,
@@ -105,6 +116,11 @@ class ServiceRuntime:
             max_backoff_s=self.settings.retry_max_backoff_s,
         )
         self.consumers.append(consumer)
+        # Every dead-letter count starts at 0, so that `increase()` (the EventsDeadLettered
+        # alert) sees the first dead letter of a topic, not only the later ones.
+        for topic in topics:
+            for rejection in Rejection:
+                EVENTS_PROCESSED.labels(self.name, topic, rejection.value)
 
         async def raw_records(msg: Any) -> Any:
             return msg.raw_message
@@ -139,6 +155,11 @@ class ServiceRuntime:
                     "published through the transactional outbox",
                     schema=CloudEvent[event_type.model],  # type: ignore[name-defined]
                 )
+
+    def add_readiness_check(self, name: str, check: Callable[[], Awaitable[bool]]) -> None:
+        """Add a service-specific check to `/readyz` (e.g. a dispatcher loop): `check()` is
+        awaited with a 2 s timeout; False, an exception or the timeout make it not ready."""
+        self._readiness_checks[name] = check
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -247,6 +268,12 @@ class ServiceRuntime:
             checks["database"] = False
         checks["consumers_assigned"] = all(t.joined for t in self._trackers)
         checks["outbox_relay"] = self.relay is not None and self.relay.healthy
+        for name, check in self._readiness_checks.items():
+            try:
+                async with asyncio.timeout(2.0):
+                    checks[name] = bool(await check())
+            except Exception:
+                checks[name] = False
         return checks
 
     # --- HTTP ----------------------------------------------------------------------

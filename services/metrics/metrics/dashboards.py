@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from metrics.kpi import KPIS
+from metrics.settings import DOMAIN_TARGETS
 
 REPO = Path(__file__).resolve().parents[3]
 DASHBOARDS_DIR = REPO / "deploy" / "grafana" / "dashboards"
@@ -38,15 +39,19 @@ def q(expr: str, legend_en: str = "", legend_zh: str = "") -> Query:
 
 
 def _kpi_panel(key: str, en: str, zh: str) -> Panel:
-    return Panel(
-        en,
-        zh,
-        (
-            q(f'hospital_kpi_value{{kpi="{key}"}}', "value", "实际值"),
-            q(f'hospital_kpi_target{{kpi="{key}"}}', "target", "目标"),
-        ),
-        unit="percentunit",
-    )
+    """The KPI's value, against its target line when it has one. A KPI that is measured
+    without a target (no-show rate, SMS delivery rate) exports no `hospital_kpi_target`, so
+    a target query would never return data (and it gets no alert either)."""
+    queries = [q(f'hospital_kpi_value{{kpi="{key}"}}', "value", "实际值")]
+    if DOMAIN_TARGETS.get(key) is not None:
+        queries.append(q(f'hospital_kpi_target{{kpi="{key}"}}', "target", "目标"))
+    return Panel(en, zh, tuple(queries), unit="percentunit")
+
+
+def zero_when_absent(expr: str, present: str) -> str:
+    """`expr`, or 0 for each series of `present` while `expr` has none: a failure counter
+    only exists after its first failure, and "no failures" should read 0, not "No data"."""
+    return f"{expr} or {present} * 0"
 
 
 OVERVIEW = [_kpi_panel(k.key, k.title_en, k.title_zh) for k in KPIS] + [
@@ -230,7 +235,10 @@ PIPELINE = [
                 "接收 {{app_name}}",
             ),
             q(
-                "sum by (app_name) (rate(faststream_received_processed_messages_exceptions_total[5m]))",
+                zero_when_absent(
+                    "sum by (app_name) (rate(faststream_received_processed_messages_exceptions_total[5m]))",
+                    "sum by (app_name) (rate(faststream_received_messages_total[5m]))",
+                ),
                 "errors {{app_name}}",
                 "异常 {{app_name}}",
             ),
@@ -246,7 +254,10 @@ PIPELINE = [
                 "待发 {{service}}",
             ),
             q(
-                "sum by (service) (rate(hospital_consumer_retries_total[5m]))",
+                zero_when_absent(
+                    "sum by (service) (rate(hospital_consumer_retries_total[5m]))",
+                    "sum by (service) (rate(hospital_events_processed_total[5m]))",
+                ),
                 "retries {{service}}",
                 "重试 {{service}}",
             ),

@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from metrics import catalog, queries
 from metrics.kpi import KPIS, evaluate_all, rolling_window
 from metrics.lag import GroupLagReader
+from metrics.lifecycle import LIMITS
 from metrics.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -69,6 +70,24 @@ class StoreCollector(Collector):
         if snap.refreshed_at is not None:
             age.add_metric([], max(0.0, time.monotonic() - snap.refreshed_at))
         yield age
+
+
+def add_zero_limit_series(counters: dict[str, Samples]) -> None:
+    """A 0 for every time limit of every department that has complaint cases, until its
+    first warning or breach. Prometheus's `increase()` cannot see a series' first value as an
+    increase, so without the 0 the first breach of a department and limit would never fire
+    `ComplaintTimeLimitBreached` (nor show on the breaches panel)."""
+    cases = counters.get(catalog.COMPLAINTS.name, [])
+    departments = {labels.get("department", "unknown") for labels, _ in cases}
+    for spec in (catalog.COMPLAINT_WARNINGS, catalog.COMPLAINT_BREACHES):
+        samples = counters.setdefault(spec.name, [])
+        seen = {(labels.get("department"), labels.get("limit")) for labels, _ in samples}
+        samples.extend(
+            ({"department": department, "limit": limit}, 0.0)
+            for department in sorted(departments)
+            for limit in sorted(LIMITS)
+            if (department, limit) not in seen
+        )
 
 
 _collector: StoreCollector | None = None
@@ -133,6 +152,7 @@ class LiveMetrics:
         counters: dict[str, Samples] = {}
         for metric, labels, value in totals:
             counters.setdefault(metric, []).append((labels, float(value)))
+        add_zero_limit_series(counters)
         gauges_all: dict[str, Samples] = {**gauges, **self._kpi_gauges}
         gauges_all[catalog.CONSUMER_GROUP_LAG.name] = self._lag_gauge
         self.collector.snapshot = Snapshot(counters, gauges_all, time.monotonic())
