@@ -216,3 +216,9 @@ def make_event(
         "correlationid": correlation_id,
     }
     return CloudEvent[type(data)](**fields)  # type: ignore[valid-type,misc,operator]
+
+
+def event_types_on(*topic_names: str) -> list[str]:
+    """Every registered event type carried on `topic_names` (services' types included once
+    `hospital_shared.service_events` is imported)."""
+    return [t.type for t in EVENT_TYPES.values() if t.topic in topic_names]

@@ -143,18 +143,18 @@ class ServiceRuntime:
             failpoint("consumer.before_offset_commit")
             await message.ack()
 
-    def publishes(self, *topics: str) -> None:
-        """Document in AsyncAPI the event types this service publishes (through its outbox) on
-        `topics`: one publisher entry per CloudEvents type, with its payload schema."""
-        for event_type in EVENT_TYPES.values():
-            if event_type.topic in topics:
-                self.broker.publisher(
-                    event_type.topic,
-                    title=f"{event_type.topic}:{event_type.type}",
-                    description=f"CloudEvents type `{event_type.type}`, key = patient id, "
-                    "published through the transactional outbox",
-                    schema=CloudEvent[event_type.model],  # type: ignore[name-defined]
-                )
+    def publishes(self, *event_types: str) -> None:
+        """Document in AsyncAPI the event types this service publishes through its outbox: one
+        publisher entry per CloudEvents type, on its topic, with its payload schema."""
+        for name in event_types:
+            event_type = EVENT_TYPES[name]
+            self.broker.publisher(
+                event_type.topic,
+                title=f"{event_type.topic}:{event_type.type}",
+                description=f"CloudEvents type `{event_type.type}`, key = patient id, "
+                "published through the transactional outbox",
+                schema=CloudEvent[event_type.model],  # type: ignore[name-defined]
+            )
 
     def add_readiness_check(self, name: str, check: Callable[[], Awaitable[bool]]) -> None:
         """Add a service-specific check to `/readyz` (e.g. a dispatcher loop): `check()` is

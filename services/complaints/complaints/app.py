@@ -20,7 +20,7 @@ from complaints.rules_api import rules_router
 from complaints.settings import Settings
 from complaints.timers import purge_expired, run_every, timer_pass, utc_now
 from hospital_shared import topics
-from hospital_shared.events import EVENT_TYPES
+from hospital_shared.events import EVENT_TYPES, event_types_on
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # events of a type nobody registered would only be dead-lettered.
     if ROSTER_EVENT in EVENT_TYPES:
         runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster_event)
+    runtime.publishes(*event_types_on(topics.COMPLAINT_CASES))
     app = runtime.http_app(cases_router(runtime.auth), rules_router(runtime.auth))
     app.state.complaints = Context(
         policy=policy,

@@ -17,6 +17,7 @@ from followup.service import Service
 from followup.settings import Settings
 from followup.staff_api import build_staff_router
 from hospital_shared import topics
+from hospital_shared.events import event_types_on
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -32,7 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.consume(
             topic, handler_name=name, handle=handlers.handle, handle_batch=handlers.handle_batch
         )
-    runtime.publishes(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER, topics.COMPLAINTS_IN)
+    runtime.publishes(
+        *event_types_on(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER), "complaint.submitted"
+    )
     app = runtime.http_app(build_router(service), build_staff_router(service))
     _add_background_jobs(app, service)
     return app

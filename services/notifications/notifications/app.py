@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from hospital_shared import topics
+from hospital_shared.events import event_types_on
 from hospital_shared.runtime import ServiceRuntime
 from notifications import repository
 from notifications.api import build_router
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         staff_rules=for_staff,
     )
     runtime.consume(*CONSUMED_TOPICS, handler_name="notify", handle=handlers.handle)
+    runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
     app = runtime.http_app(
         build_router(runtime.auth), build_staff_router(runtime.auth), callbacks_router
     )
