@@ -159,6 +159,17 @@ async def test_bad_request_is_422_naming_each_field(http: httpx.AsyncClient) -> 
     assert ("body", "visit_type") in locs
 
 
+async def test_a_visit_without_a_phone_is_422_naming_the_phone(http: httpx.AsyncClient) -> None:
+    # Patient.phone is required by the shared contract: the visit is refused, and the answer
+    # says which field (the HL7 door answers AE with ERR-2 = PID^1^13 the same way).
+    data = registration(uid())["data"]
+    del data["patient"]["phone"]
+    resp = await http.post("/v1/registrations", json=data)
+    assert resp.status_code == 422
+    [error] = resp.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "patient", "phone"], "missing")
+
+
 async def test_batch_ten_percent_invalid_is_422_and_publishes_nothing(
     http: httpx.AsyncClient, stack_env: dict[str, str]
 ) -> None:
@@ -291,6 +302,42 @@ async def test_siu_cancellation_before_booking_and_no_show_rules(
     assert [e["type"] for _, e in found] == ["registration.created", "registration.cancelled"]
     assert found[0][1]["data"]["patient"]["name"] == "王小明"
     assert found[0][1]["data"]["appointment_at"] == "2026-11-25T14:00:00+08:00"
+
+
+async def test_pipelined_messages_share_commits_and_keep_their_own_acks(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    messages = [
+        adt("A04", f"PL{n}-{i}", patient_id=f"HP{n}", visit_id=f"PV{n}-{i}") for i in range(20)
+    ]
+    messages[7] = adt("A04", f"PL{n}-7", patient_id=f"HP{n}", visit_id=f"PV{n}-7", phone="")
+    messages[12] = messages[11]  # a resend of the same control id
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack_config.mllp_port)
+    try:
+        writer.write(b"".join(framed(m) for m in messages))  # all sent before any ACK is read
+        await writer.drain()
+        raw = [await asyncio.wait_for(reader.readuntil(END), 30) for _ in messages]
+    finally:
+        writer.close()
+    acks = [hl7.parse(r[1:-2].decode()) for r in raw]
+    assert [str(a["MSA.F2"]) for a in acks] == [
+        f"PL{n}-{i}" for i in (*range(12), 11, *range(13, 20))
+    ]
+    assert [ack_code(a) for a in acks] == ["AE" if i == 7 else "AA" for i in range(20)]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    visits = {f"PV{n}-{i}" for i in range(20)} - {f"PV{n}-7", f"PV{n}-12"}
+
+    async def all_published() -> list[str] | None:
+        ids = [
+            e["data"]["registration_id"]
+            for _, e in await published(bootstrap, topics.REGISTRATIONS)
+            if e["data"].get("registration_id") in visits | {f"PV{n}-7"}
+        ]
+        return ids if len(ids) >= len(visits) else None
+
+    ids = await eventually(all_published, timeout=30)
+    assert sorted(ids) == sorted(visits)  # once each, the AE one not at all
 
 
 async def test_ae_and_ar_acks_carry_err(stack_config: Any, service: RunningService) -> None:

@@ -158,3 +158,62 @@ async def test_any_field_value_gets_aa_ae_or_ar(
         text = text.replace("UNICODE UTF-8", "GB 18030-2000")
     reply = await handler(FakeStore())(text.encode(charset, errors="replace"))
     assert any(f"MSA|{code}|".encode(charset) in reply for code in ("AA", "AE", "AR"))
+
+
+class FakeGroupStore(FakeStore):
+    """Stores pipelined messages together: per message its outcome, in order."""
+
+    def __init__(self, reject: str = "", fail: BaseException | None = None) -> None:
+        super().__init__(fail)
+        self.reject = reject
+        self.groups: list[int] = []
+
+    async def group(
+        self, messages: Sequence[tuple[Sequence[Intake], Hl7Control]]
+    ) -> list[Ingested | IntakeRejected]:
+        if self.fail is not None:
+            raise self.fail
+        self.groups.append(len(messages))
+        results: list[Ingested | IntakeRejected] = []
+        for intakes, control in messages:
+            if control.control_id == self.reject:
+                results.append(IntakeRejected([(0, Rejection("registration_id", "conflict"))]))
+            else:
+                results.append(await self(intakes, control))
+        return results
+
+
+def group_handler(store: FakeGroupStore) -> Hl7Handler:
+    return Hl7Handler(
+        store, options=options_from(Settings()), default_charset="utf-8", us=("OPS", "REG"),
+        ingest_group=store.group,
+    )  # fmt: skip
+
+
+async def test_pipelined_messages_share_one_store_call_and_are_answered_in_order() -> None:
+    store = FakeGroupStore(reject="G-3")
+    messages = [adt("A04", f"G-{n}", patient_id=f"P{n}", visit_id=f"V{n}") for n in range(5)]
+    messages.insert(2, b"not hl7 at all")
+    replies = [parse_ack(r) for r in await group_handler(store).many(messages)]
+    assert [str(r["MSA.F1"]) for r in replies] == ["AA", "AA", "AR", "AA", "AE", "AA"]
+    assert [str(r["MSA.F2"]) for r in replies] == ["G-0", "G-1", "", "G-2", "G-3", "G-4"]
+    assert store.groups == [5]  # the unreadable message never reached the store
+
+
+async def test_a_group_that_cannot_be_stored_is_all_ar() -> None:
+    store = FakeGroupStore(fail=OSError("db away"))
+    messages = [adt("A04", f"F-{n}", patient_id=f"P{n}", visit_id=f"V{n}") for n in range(3)]
+    replies = [parse_ack(r) for r in await group_handler(store).many(messages)]
+    assert [str(r["MSA.F1"]) for r in replies] == ["AR", "AR", "AR"]
+
+
+async def test_a_visit_without_a_phone_is_ae_naming_pid_13() -> None:
+    # The shared contract requires Patient.phone, so such a visit cannot be taken; the ACK
+    # says exactly which field to fix.
+    reply = parse_ack(
+        await handler(FakeStore())(adt("A04", "NP-1", patient_id="P1", visit_id="V1", phone=""))
+    )
+    assert str(reply["MSA.F1"]) == "AE"
+    err = reply.segment("ERR")
+    assert (str(err(2)), str(err(3)(1)(1))) == ("PID^1^13", "101")
+    assert str(err(8)) == "PID-13 (patient.phone): Field required"

@@ -124,3 +124,25 @@ async def test_tls_listener_answers_tls_clients(tmp_path: Path) -> None:
         writer.close()
     finally:
         await srv.stop()
+
+
+async def test_pipelined_frames_are_handed_over_together_and_answered_in_order() -> None:
+    groups: list[list[bytes]] = []
+
+    async def many(payloads: list[bytes]) -> list[bytes]:
+        groups.append(payloads)
+        await asyncio.sleep(0.05)  # frames sent meanwhile form the next group
+        return [b"ACK:" + p for p in payloads]
+
+    srv = MllpServer(echo_ack, host="127.0.0.1", port=0, handle_many=many, max_group=3)
+    await srv.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(b"".join(START + str(n).encode() + END for n in range(7)))
+        await writer.drain()
+        replies = [await asyncio.wait_for(reader.readuntil(END), 5) for _ in range(7)]
+        writer.close()
+    finally:
+        await srv.stop()
+    assert replies == [START + b"ACK:" + str(n).encode() + END for n in range(7)]
+    assert all(len(g) <= 3 for g in groups) and any(len(g) > 1 for g in groups)

@@ -1,4 +1,7 @@
-from registration.phones import normalise_phone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from registration.phones import normalise_phone, parse_phone, plain_mobile
 
 
 def test_chinese_mobiles_in_any_usual_form_become_e164() -> None:
@@ -18,3 +21,15 @@ def test_an_unusable_number_is_kept_as_received_and_flagged() -> None:
 
 def test_landlines_are_usable_when_not_only_mobiles_count() -> None:
     assert normalise_phone("010-12345678", mobile_only=False).value == "+861012345678"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.from_regex(r"\A1[0-9]{10}\Z")
+    | st.from_regex(r"\A[0-9]{5,13}\Z")
+    | st.sampled_from(["13800138000", "17951380013", "12593800138", "14700000000"])
+)
+def test_the_quick_mobile_check_agrees_with_a_full_parse(number: str) -> None:
+    quick = plain_mobile(number, "CN")
+    if quick is not None:
+        assert quick == parse_phone(number, region="CN", mobile_only=True)

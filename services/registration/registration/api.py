@@ -12,21 +12,22 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from hospital_shared.auth import Role
 from hospital_shared.db import TRANSIENT_DB_ERRORS
 from hospital_shared.events import (
-    EVENT_TYPES,
     INPUT_EVENT_TYPES,
-    CloudEvent,
     ComplaintSubmitted,
     PatientDischarged,
     RegistrationCreated,
 )
 from hospital_shared.runtime import ServiceRuntime
+from registration.batch import Loc, error, parse_batch, parse_batch_json, unstorable_text
 from registration.ingest import IntakeRejected, ingest
 from registration.intake import Intake
 from registration.phones import normalise_phone
@@ -40,15 +41,26 @@ class Accepted(BaseModel):
     duplicates: list[str]
 
 
-Loc = list[str | int]
-
-
-def _error(loc: Loc, msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": loc, "msg": msg, "type": type_}
-
-
 def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse({"detail": errors}, status_code=422)
+    return JSONResponse({"detail": printable(errors)}, status_code=422)
+
+
+def printable(doc: Any) -> Any:
+    """`doc` with unpaired surrogates (which UTF-8 cannot carry) replaced, so that an error
+    naming a field that holds one can still be sent."""
+    if isinstance(doc, str):
+        return doc.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(doc, dict):
+        return {printable(k): printable(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [printable(v) for v in doc]
+    return doc
+
+
+async def unprocessable_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for a body that fails its model, safe for any text the body held."""
+    assert isinstance(exc, RequestValidationError)
+    return _unprocessable(jsonable_encoder(exc.errors()))
 
 
 def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
@@ -72,7 +84,7 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
         except IntakeRejected as exc:
             return _unprocessable(
                 [
-                    _error([*locs[n], *r.field.split(".")], r.message, r.kind)
+                    error([*locs[n], *r.field.split(".")], r.message, r.kind)
                     for n, r in exc.rejections
                 ]
             )
@@ -88,6 +100,14 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
             held=done.held,
             duplicates=done.duplicates,
         )
+
+    async def take_one(
+        request: Request, type_: str, data: BaseModel, correlation_id: str | None
+    ) -> Accepted | JSONResponse:
+        bad_text = unstorable_text(data.model_dump(), ["body"])
+        if bad_text:
+            return _unprocessable(bad_text)
+        return await take(request, [one(type_, data, correlation_id)], [["body"]])
 
     def one(type_: str, data: BaseModel, correlation_id: str | None) -> Intake:
         return Intake(
@@ -108,8 +128,7 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
         x_correlation_id: Annotated[str | None, Header()] = None,
     ) -> Accepted:
         """A patient registered for an outpatient visit (挂号)."""
-        intake = one("registration.created", data, x_correlation_id)
-        return await take(request, [intake], [["body"]])  # type: ignore[return-value]
+        return await take_one(request, "registration.created", data, x_correlation_id)  # type: ignore[return-value]
 
     @router.post("/discharges", status_code=202, responses=responses)
     async def post_discharge(
@@ -118,8 +137,7 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
         x_correlation_id: Annotated[str | None, Header()] = None,
     ) -> Accepted:
         """An inpatient was discharged (出院)."""
-        intake = one("patient.discharged", data, x_correlation_id)
-        return await take(request, [intake], [["body"]])  # type: ignore[return-value]
+        return await take_one(request, "patient.discharged", data, x_correlation_id)  # type: ignore[return-value]
 
     @router.post("/complaints", status_code=202, responses=responses)
     async def post_complaint(
@@ -128,22 +146,27 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
         x_correlation_id: Annotated[str | None, Header()] = None,
     ) -> Accepted:
         """A complaint (投诉) was lodged at a desk, by phone or online."""
-        intake = one("complaint.submitted", data, x_correlation_id)
-        return await take(request, [intake], [["body"]])  # type: ignore[return-value]
+        return await take_one(request, "complaint.submitted", data, x_correlation_id)  # type: ignore[return-value]
 
-    @router.post("/events", status_code=202, responses=responses)
-    async def post_events(
-        request: Request,
-        events: Annotated[
-            list[Any],
-            Body(
-                description="A JSON array of up to `REGISTRATION_MAX_BATCH_EVENTS` (1,000) "
-                "structured-mode CloudEvents of the input types: " + ", ".join(INPUT_EVENT_TYPES)
-            ),
-        ],
-    ) -> Accepted:
+    batch_body = {
+        "required": True,
+        "description": "A JSON array of up to `REGISTRATION_MAX_BATCH_EVENTS` (1,000) "
+        "structured-mode CloudEvents of the input types: " + ", ".join(INPUT_EVENT_TYPES),
+        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+    }
+
+    @router.post(
+        "/events",
+        status_code=202,
+        responses=responses,
+        openapi_extra={"requestBody": batch_body},
+    )
+    async def post_events(request: Request) -> Accepted:
         """A batch of CloudEvents: all stored and published, or (422) none."""
-        intakes, errors = parse_batch(events, max_events=settings.max_batch_events)
+        # The body is validated from its bytes in one pass (see registration.batch).
+        intakes, errors = parse_batch_json(
+            await request.body(), max_events=settings.max_batch_events
+        )
         if errors:
             return _unprocessable(errors)  # type: ignore[return-value]
         locs: list[Loc] = [["body", n, "data"] for n in range(len(intakes))]
@@ -152,39 +175,4 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
     return router
 
 
-def parse_batch(events: list[Any], *, max_events: int) -> tuple[list[Intake], list[dict[str, Any]]]:
-    """Validate every event of a batch; return the intakes, or every error found."""
-    if not events:
-        return [], [_error(["body"], "the batch is empty", "too_short")]
-    if len(events) > max_events:
-        return [], [_error(["body"], f"at most {max_events} events per batch", "too_long")]
-    intakes: list[Intake] = []
-    errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for n, doc in enumerate(events):
-        type_ = doc.get("type") if isinstance(doc, dict) else None
-        if not isinstance(doc, dict):
-            errors.append(_error(["body", n], "an event must be a JSON object", "dict_type"))
-            continue
-        if type_ not in INPUT_EVENT_TYPES:
-            errors.append(
-                _error(["body", n, "type"], f"unknown input event type {type_!r}", "unknown_type")
-            )
-            continue
-        model = EVENT_TYPES[type_].model
-        try:
-            event = CloudEvent[model].model_validate(doc)  # type: ignore[valid-type]
-        except ValidationError as exc:
-            errors.extend(
-                _error(["body", n, *e["loc"]], e["msg"], e["type"])
-                for e in exc.errors(include_url=False, include_input=False)
-            )
-            continue
-        if event.id in seen:
-            errors.append(_error(["body", n, "id"], "the id repeats within the batch", "repeat"))
-            continue
-        seen.add(event.id)
-        intakes.append(
-            Intake(type_, event.data, event.id, event.time, event.source, event.correlationid)
-        )
-    return intakes, errors
+__all__ = ["Accepted", "ingest_router", "parse_batch", "unprocessable_request"]

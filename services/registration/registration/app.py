@@ -9,11 +9,14 @@ from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
+from hospital_shared import topics
+from hospital_shared.events import event_types_on
 from hospital_shared.runtime import ServiceRuntime
-from registration.api import ingest_router
+from registration.api import ingest_router, unprocessable_request
 from registration.handlers import Hl7Handler, options_from
-from registration.ingest import Hl7Control, Ingested, ingest
+from registration.ingest import Hl7Control, Ingested, IntakeRejected, ingest, ingest_hl7_group
 from registration.intake import Intake
 from registration.mllp import MllpServer, tls_context
 from registration.phones import normalise_phone
@@ -25,7 +28,11 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    runtime.publishes(
+        *event_types_on(topics.REGISTRATIONS, topics.DISCHARGES, topics.COMPLAINTS_IN)
+    )
     app = runtime.http_app(ingest_router(runtime, settings), title="registration service")
+    app.add_exception_handler(RequestValidationError, unprocessable_request)
     if settings.mllp_enabled:
         _run_mllp_with(app, runtime, settings)
     return app
@@ -40,8 +47,15 @@ def _run_mllp_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) ->
         assert runtime.pool is not None
         return await ingest(runtime.pool, intakes, normalise=normalise, channel="hl7", hl7=control)
 
+    async def take_group(
+        messages: Sequence[tuple[Sequence[Intake], Hl7Control]],
+    ) -> list[Ingested | IntakeRejected]:
+        assert runtime.pool is not None
+        return await ingest_hl7_group(runtime.pool, messages, normalise=normalise)
+
     handler = Hl7Handler(
         take,
+        ingest_group=take_group,
         options=options_from(settings),
         default_charset=settings.hl7_default_charset,
         us=(settings.hl7_receiving_application, settings.hl7_receiving_facility),
@@ -54,6 +68,8 @@ def _run_mllp_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) ->
         ssl_context=tls_context(settings.mllp_tls_cert, settings.mllp_tls_key),
         max_message_bytes=settings.mllp_max_message_bytes,
         idle_timeout_s=settings.mllp_idle_timeout_s,
+        handle_many=handler.many,
+        max_group=settings.mllp_max_group,
     )
     runtime_lifespan = app.router.lifespan_context
 

@@ -1,4 +1,6 @@
 """One HL7 message in, one ACK out: parse -> map -> ingest (one transaction) -> ACK.
+Messages a sender pipelines on one connection are stored in one transaction (group commit:
+one durable commit for all of them), each in its own savepoint, then answered in order.
 
 AA only once the visit and its outbox rows are committed; a repeated MSH-10 from the same
 sender is acknowledged AA without storing or publishing anything again. AE names the field a
@@ -15,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from registration.hl7_mapping import Hl7Options, location_of, to_intakes
+from registration.hl7_mapping import Hl7Options, describe, location_of, to_intakes
 from registration.hl7_messages import (
     APPLICATION_ERROR,
     DATA_TYPE_ERROR,
@@ -32,6 +34,10 @@ from registration.intake import Intake
 log = structlog.get_logger(__name__)
 
 Ingest = Callable[[Sequence[Intake], Hl7Control], Awaitable[Ingested]]
+# Many messages in one transaction: per message its outcome, or IntakeRejected.
+IngestGroup = Callable[
+    [Sequence[tuple[Sequence[Intake], Hl7Control]]], Awaitable[Sequence[Ingested | IntakeRejected]]
+]
 
 
 class Hl7Handler:
@@ -42,45 +48,96 @@ class Hl7Handler:
         options: Hl7Options,
         default_charset: str,
         us: tuple[str, str],
+        ingest_group: IngestGroup | None = None,
     ) -> None:
         self._ingest = ingest
+        self._ingest_group = ingest_group
         self._options = options
         self._charset = default_charset
         self._us = us
 
     async def __call__(self, payload: bytes) -> bytes:
+        [answer] = await self.many([payload])
+        return answer
+
+    async def many(self, payloads: Sequence[bytes]) -> list[bytes]:
+        """Answer messages pipelined on one connection, in order. With `ingest_group`, all
+        the usable ones are stored in ONE transaction (a savepoint each, so one message's
+        rejection leaves the others): one commit, then their AAs."""
+        answers: list[bytes | None] = []
+        todo: list[tuple[int, Header, Sequence[Intake], Hl7Control]] = []
+        for payload in payloads:
+            prepared = self._prepare(payload)
+            if isinstance(prepared, bytes):
+                answers.append(prepared)
+            else:
+                todo.append((len(answers), *prepared))
+                answers.append(None)
+        if todo:
+            results = await self._store([(intakes, control) for _, _, intakes, control in todo])
+            for (n, header, _, _), result in zip(todo, results, strict=True):
+                answers[n] = self._answer_result(header, result)
+        return [a for a in answers if a is not None]
+
+    def _prepare(self, payload: bytes) -> tuple[Header, Sequence[Intake], Hl7Control] | bytes:
+        """The message's intakes, or (when it cannot be used) its AE/AR."""
         header = Header()
         try:
             received = parse(payload, default_charset=self._charset)
             header = received.header
             intakes = to_intakes(received, self._options)
-            control = Hl7Control(
-                header.sender, header.control_id, f"{header.message_type}^{header.trigger}"
-            )
-            done = await self._ingest(intakes, control)
         except HeaderError as exc:
             return self._answer(exc.header, exc.ack, exc)
         except Hl7Error as exc:
             return self._answer(header, exc.ack, exc)
-        except IntakeRejected as exc:
-            _, rejection = exc.rejections[0]
+        except Exception:
+            log.exception("HL7 message could not be read", control_id=header.control_id)
+            error = Hl7Error("AR", APPLICATION_ERROR, "could not read the message")
+            return self._answer(header, "AR", error)
+        control = Hl7Control(
+            header.sender, header.control_id, f"{header.message_type}^{header.trigger}"
+        )
+        return header, intakes, control
+
+    async def _store(
+        self, messages: Sequence[tuple[Sequence[Intake], Hl7Control]]
+    ) -> list[Ingested | BaseException]:
+        if self._ingest_group is not None:
+            try:
+                return list(await self._ingest_group(messages))
+            except Exception as exc:  # nothing of the group was committed: AR them all
+                log.exception("HL7 messages could not be stored", messages=len(messages))
+                return [exc] * len(messages)
+        results: list[Ingested | BaseException] = []
+        for intakes, control in messages:
+            try:
+                results.append(await self._ingest(intakes, control))
+            except Exception as exc:
+                if not isinstance(exc, IntakeRejected):
+                    log.exception("HL7 message could not be stored", control_id=control.control_id)
+                results.append(exc)
+        return results
+
+    def _answer_result(self, header: Header, result: Ingested | BaseException) -> bytes:
+        if isinstance(result, IntakeRejected):
+            _, rejection = result.rejections[0]
             code = {"missing": REQUIRED_FIELD_MISSING, "invalid": DATA_TYPE_ERROR}.get(
                 rejection.kind, APPLICATION_ERROR
             )
             location = location_of(header.message_type, rejection.field)
-            error = Hl7Error("AE", code, f"{rejection.field}: {rejection.message}", location)
+            text = describe(location, rejection.field, rejection.message)
+            error = Hl7Error("AE", code, text, location)
             return self._answer(header, "AE", error)
-        except Exception:
-            log.exception("HL7 message could not be stored", control_id=header.control_id)
+        if isinstance(result, BaseException):
             error = Hl7Error("AR", APPLICATION_ERROR, "could not store the message; resend later")
             return self._answer(header, "AR", error)
         log.info(
             "HL7 message accepted",
             control_id=header.control_id,
             message=f"{header.message_type}^{header.trigger}",
-            duplicate=done.duplicate_message,
-            published=done.published,
-            held=done.held,
+            duplicate=result.duplicate_message,
+            published=result.published,
+            held=result.held,
         )
         return self._answer(header, "AA", None)
 

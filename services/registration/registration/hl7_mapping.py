@@ -282,9 +282,17 @@ def _validate(model: type[BaseModel], fields: dict[str, Any], locations: dict[st
         missing = err["type"] == "missing"
         return _raise(
             REQUIRED_FIELD_MISSING if missing else DATA_TYPE_ERROR,
-            f"{'.'.join(path)}: {err['msg']}",
+            describe(location, ".".join(path), err["msg"]),
             location,
         )
+
+
+def describe(location: str, field: str, message: str) -> str:
+    """ERR-8 text naming the HL7 field and the payload field: `PID-13 (patient.phone): Field
+    required`. (A visit without a phone is refused: the shared contract requires one.)"""
+    parts = location.split("^")
+    where = f"{parts[0]}-{parts[2]} " if len(parts) == 3 else ""
+    return f"{where}({field}): {message}" if where else f"{field}: {message}"
 
 
 def location_of(message_type: str, field: str) -> str:

@@ -163,6 +163,8 @@ def parse(raw: bytes, *, default_charset: str) -> Received:
             f"the bytes are not valid {header.codec} (MSH-18 {header.charset_field!r})",
             "MSH^1^18",
         ) from None  # fmt: skip
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL; no HL7 field needs one
+        raise HeaderError(header, "AR", DATA_TYPE_ERROR, "the message contains NUL characters")
     segments = [s for s in re.split(r"\r\n|\r|\n", text.strip()) if s.strip()]
     try:
         message = hl7.parse("\r".join(segments))

@@ -14,8 +14,9 @@ from typing import Any
 import asyncpg
 import structlog
 from prometheus_client import Counter
+from pydantic_core import to_json
 
-from hospital_shared.events import CloudEvent, make_event, topic_for
+from hospital_shared.events import EVENT_TYPES
 from hospital_shared.service_events.registration import PHONE_STATUS_ATTRIBUTE
 from registration import repository
 from registration.domain import Ledger, NormalisePhone, visit_keys
@@ -63,47 +64,82 @@ async def ingest(
     channel: str,
     hl7: Hl7Control | None = None,
 ) -> Ingested:
-    outcome = Ingested(event_ids=[i.event_id for i in intakes])
     async with pool.acquire() as conn, conn.transaction():
-        if hl7 is not None:
-            fresh = await repository.claim_hl7_control_id(
-                conn, sender=hl7.sender, control_id=hl7.control_id, message_type=hl7.message_type
-            )
-            if not fresh:
-                INTAKES.labels(channel, "duplicate").inc(len(intakes) or 1)
-                outcome.duplicate_message = True
-                return outcome
-            new_ids = {i.event_id for i in intakes}
-        else:
-            new_ids = await repository.claim_event_ids(conn, [i.event_id for i in intakes])
-        todo = [(n, i) for n, i in enumerate(intakes) if i.event_id in new_ids]
-        outcome.duplicates = [i.event_id for i in intakes if i.event_id not in new_ids]
+        return await ingest_on(conn, intakes, normalise=normalise, channel=channel, hl7=hl7)
 
-        ledger = Ledger(normalise=normalise)
-        await repository.load_ledger(conn, (k for _, i in todo for k in visit_keys(i)), ledger)
-        published: list[Outgoing] = []
-        rejections: list[tuple[int, Rejection]] = []
-        counts = {"published": 0, "held": 0, "ignored": 0}
-        for n, intake in todo:
-            result = ledger.apply(intake)
-            if result.rejection is not None:
-                rejections.append((n, result.rejection))
-                continue
-            published.extend(result.published)
-            outcome.held += result.held
-            counts["held" if result.held else "ignored" if result.ignored else "published"] += 1
-        if rejections:
-            INTAKES.labels(channel, "rejected").inc(len(rejections))
-            raise IntakeRejected(rejections)
-        for held, rejection in ledger.dropped:
-            log.warning(
-                "a held intake no longer applies, dropped",
-                event_id=held.event_id,
-                type=held.type,
-                reason=rejection.message,
-            )
-        await repository.save_ledger(conn, ledger)
-        await repository.add_many_to_outbox(conn, [_to_event(o) for o in published])
+
+async def ingest_hl7_group(
+    pool: asyncpg.Pool,
+    messages: Sequence[tuple[Sequence[Intake], Hl7Control]],
+    *,
+    normalise: NormalisePhone,
+) -> list[Ingested | IntakeRejected]:
+    """HL7 messages in ONE transaction, in order, each in a savepoint (a rejected one leaves
+    the others): one durable commit for all. A later message sees what an earlier one did."""
+    results: list[Ingested | IntakeRejected] = []
+    async with pool.acquire() as conn, conn.transaction():
+        for intakes, control in messages:
+            try:
+                async with conn.transaction():
+                    results.append(
+                        await ingest_on(
+                            conn, intakes, normalise=normalise, channel="hl7", hl7=control
+                        )
+                    )
+            except IntakeRejected as exc:
+                results.append(exc)
+    return results
+
+
+async def ingest_on(
+    conn: asyncpg.Connection,
+    intakes: Sequence[Intake],
+    *,
+    normalise: NormalisePhone,
+    channel: str,
+    hl7: Hl7Control | None = None,
+) -> Ingested:
+    """`ingest` inside the caller's transaction."""
+    outcome = Ingested(event_ids=[i.event_id for i in intakes])
+    if hl7 is not None:
+        fresh = await repository.claim_hl7_control_id(
+            conn, sender=hl7.sender, control_id=hl7.control_id, message_type=hl7.message_type
+        )
+        if not fresh:
+            INTAKES.labels(channel, "duplicate").inc(len(intakes) or 1)
+            outcome.duplicate_message = True
+            return outcome
+        new_ids = {i.event_id for i in intakes}
+    else:
+        new_ids = await repository.claim_event_ids(conn, [i.event_id for i in intakes])
+    todo = [(n, i) for n, i in enumerate(intakes) if i.event_id in new_ids]
+    outcome.duplicates = [i.event_id for i in intakes if i.event_id not in new_ids]
+
+    ledger = Ledger(normalise=normalise)
+    await repository.load_ledger(conn, (k for _, i in todo for k in visit_keys(i)), ledger)
+    published: list[Outgoing] = []
+    rejections: list[tuple[int, Rejection]] = []
+    counts = {"published": 0, "held": 0, "ignored": 0}
+    for n, intake in todo:
+        result = ledger.apply(intake)
+        if result.rejection is not None:
+            rejections.append((n, result.rejection))
+            continue
+        published.extend(result.published)
+        outcome.held += result.held
+        counts["held" if result.held else "ignored" if result.ignored else "published"] += 1
+    if rejections:
+        INTAKES.labels(channel, "rejected").inc(len(rejections))
+        raise IntakeRejected(rejections)
+    for held, rejection in ledger.dropped:
+        log.warning(
+            "a held intake no longer applies, dropped",
+            event_id=held.event_id,
+            type=held.type,
+            reason=rejection.message,
+        )
+    await repository.save_ledger(conn, ledger)
+    await repository.add_many_to_outbox(conn, [outbox_row(o) for o in published])
     for outcome_name, count in counts.items():
         if count:
             INTAKES.labels(channel, outcome_name).inc(count)
@@ -113,18 +149,26 @@ async def ingest(
     return outcome
 
 
-def _to_event(out: Outgoing) -> tuple[CloudEvent[Any], str, str]:
-    event = make_event(
-        out.type,
-        out.data,
-        source=out.source,
-        subject=out.patient_id,
-        time=out.time,
-        correlation_id=out.correlation_id,
-        event_id=out.event_id,
-    )
+def outbox_row(out: Outgoing) -> tuple[str, str, str, bytes]:
+    """(event id, topic, key, payload) of an outgoing event. The payload is what
+    `encode(make_event(...))` gives, serialised in one pass without building the envelope."""
+    event_type = EVENT_TYPES[out.type]
+    if not isinstance(out.data, event_type.model):
+        raise TypeError(f"{out.type} carries {event_type.model.__name__}, not {type(out.data)}")
+    envelope: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": out.event_id,
+        "source": out.source,
+        "type": out.type,
+        "time": out.time,
+        "subject": out.patient_id,
+        "datacontenttype": "application/json",
+        "data": out.data,
+    }
+    if out.correlation_id is not None:
+        envelope["correlationid"] = out.correlation_id
     if out.phone_status is not None:
-        event = event.model_copy(update={PHONE_STATUS_ATTRIBUTE: out.phone_status})
+        envelope[PHONE_STATUS_ATTRIBUTE] = out.phone_status
         if out.phone_status == "unusable":
             UNUSABLE_PHONES.inc()
-    return event, topic_for(out.type), out.patient_id
+    return out.event_id, event_type.topic, out.patient_id, to_json(envelope, exclude_none=True)

@@ -1,6 +1,7 @@
 """An MLLP listener (`0x0B <message> 0x1C 0x0D`), limited to allow-listed sources, with TLS
-when a certificate is configured. One message at a time per connection, answered before the
-next is read, as HL7 original-mode senders expect.
+when a certificate is configured. Each connection's messages are answered in order; a sender
+that waits for each ACK gets one message handled at a time, as HL7 original mode expects,
+and one that pipelines has what it already sent handled as a group (see `handle_many`).
 
 The listener never dies of a message: whatever `handle` raises is logged and the connection
 closed; the server keeps accepting.
@@ -27,6 +28,7 @@ MLLP_CONNECTIONS = Counter(
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HandleMessage = Callable[[bytes], Awaitable[bytes]]
+HandleMessages = Callable[[list[bytes]], Awaitable[list[bytes]]]
 
 
 def frame(payload: bytes) -> bytes:
@@ -65,8 +67,12 @@ class MllpServer:
         ssl_context: ssl.SSLContext | None = None,
         max_message_bytes: int = 1_048_576,
         idle_timeout_s: float = 300.0,
+        handle_many: HandleMessages | None = None,
+        max_group: int = 1,
     ) -> None:
         self._handle = handle
+        self._handle_many = handle_many
+        self._max_group = max(1, max_group)
         self._host = host
         self._port = port
         self._allowed = list(allowed)
@@ -132,14 +138,59 @@ class MllpServer:
                 await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answer frames in order. Frames a sender pipelines (writes before reading the ACKs)
+        are handed over together, up to `max_group`, so they can share one commit."""
+        frames: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(self._max_group)
+        reading = asyncio.create_task(self._read_frames(reader, frames))
+        try:
+            while True:
+                group: list[bytes] = []
+                end: BaseException | None = None
+                closed = False
+                item = await frames.get()
+                while True:
+                    if item is None:
+                        closed = True
+                    elif isinstance(item, BaseException):
+                        end = item
+                    else:
+                        group.append(item)
+                    if closed or end or len(group) >= self._max_group or frames.empty():
+                        break
+                    item = frames.get_nowait()
+                if group:
+                    responses = await self._answer(group)
+                    writer.write(b"".join(frame(r) for r in responses))
+                    await writer.drain()
+                if end is not None:
+                    raise end
+                if closed:
+                    return
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+
+    async def _read_frames(
+        self, reader: asyncio.StreamReader, frames: asyncio.Queue[bytes | BaseException | None]
+    ) -> None:
         while True:
             try:
                 async with asyncio.timeout(self._idle):
                     block = await reader.readuntil(END)
             except asyncio.IncompleteReadError:
-                return  # the sender closed the connection
+                await frames.put(None)  # the sender closed the connection
+                return
+            except Exception as exc:  # oversized, idle, reset: ends the connection
+                await frames.put(exc)
+                return
             start = block.find(START)
-            payload = block[start + 1 : -len(END)] if start >= 0 else block[: -len(END)]
-            response = await self._handle(payload)
-            writer.write(frame(response))
-            await writer.drain()
+            await frames.put(block[start + 1 : -len(END)] if start >= 0 else block[: -len(END)])
+
+    async def _answer(self, group: list[bytes]) -> list[bytes]:
+        if self._handle_many is not None and len(group) > 1:
+            responses = await self._handle_many(group)
+            if len(responses) != len(group):
+                raise RuntimeError("handle_many must answer every message")
+            return responses
+        return [await self._handle(payload) for payload in group]

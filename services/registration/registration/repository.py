@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
+from pydantic_core import to_json
 
-from hospital_shared.codec import encode
 from hospital_shared.events import (
-    CloudEvent,
     DischargeCancelled,
     RegistrationCancelled,
     RegistrationNoShow,
@@ -117,7 +115,7 @@ async def save_ledger(conn: asyncpg.Connection, ledger: Ledger) -> None:
             [v.visit_id for v in changed],
             [v.patient_id for v in changed],
             [v.status.value for v in changed],
-            [json.dumps(v.record, ensure_ascii=False) for v in changed],
+            [to_json(v.record).decode() for v in changed],
             [v.phone_usable for v in changed],
         )
     if ledger.pending_changed:
@@ -151,19 +149,18 @@ async def save_ledger(conn: asyncpg.Connection, ledger: Ledger) -> None:
 
 
 async def add_many_to_outbox(
-    conn: asyncpg.Connection, events: Sequence[tuple[CloudEvent[Any], str, str]]
+    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, bytes]]
 ) -> None:
-    """`hospital_shared.outbox.add_to_outbox` for many events in one statement: same table,
-    same columns, one wake-up for the relay."""
-    if not events:
+    """`hospital_shared.outbox.add_to_outbox` for many `(event id, topic, key, payload)` rows
+    in one statement, in order: same table, same columns, one wake-up for the relay."""
+    if not rows:
         return
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, payload)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
-        " ON CONFLICT (event_id) DO NOTHING",
-        [e.id for e, _, _ in events],
-        [topic for _, topic, _ in events],
-        [key for _, _, key in events],
-        [encode(e) for e, _, _ in events],
+        "WITH added AS (INSERT INTO outbox (event_id, topic, key, payload)"
+        " SELECT e.event_id, e.topic, e.key, e.payload"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
+        " WITH ORDINALITY AS e(event_id, topic, key, payload, n) ORDER BY n"
+        " ON CONFLICT (event_id) DO NOTHING)"
+        " SELECT pg_notify(current_schema() || '_outbox', '')",
+        *(list(column) for column in zip(*rows, strict=True)),
     )
-    await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")

@@ -19,6 +19,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     mllp_tls_key: str | None = None
     mllp_max_message_bytes: int = 1_048_576
     mllp_idle_timeout_s: float = 300.0
+    # Messages a sender pipelines on one connection (sent before their ACKs are read) are
+    # stored with one commit, up to this many; each still gets its own ACK, AA only after it.
+    mllp_max_group: int = 50
     # MSH-18 empty: the HL7 default is ASCII; Chinese HIS often send UTF-8 or GB18030 anyway.
     hl7_default_charset: str = "utf-8"
     hl7_receiving_application: str = "HOSPITAL-OPS"
