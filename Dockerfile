@@ -24,6 +24,7 @@ COPY services/complaints/pyproject.toml services/complaints/
 COPY services/notifications/pyproject.toml services/notifications/
 COPY services/metrics/pyproject.toml services/metrics/
 COPY tools/devstack/pyproject.toml tools/devstack/
+COPY tools/simulator/pyproject.toml tools/simulator/
 RUN uv sync --frozen --no-dev --no-install-workspace
 
 # The workspace itself, installed editable: the services find their migrations/ beside the package.
