@@ -398,10 +398,10 @@ async def test_an_overdue_call_is_published_once_and_shows_in_the_worklists(api,
     event = in_dept(discharge(n, discharged_at=long_ago))
     await send(bootstrap, topics.DISCHARGES, event)
     t = await task_in(api, f"FU-A{n:06d}", "assigned")
-    await wait_events(bootstrap, t["task_id"], "followup.task_overdue")
+    await wait_events(bootstrap, t["task_id"], "followup.task.overdue")
     await asyncio.sleep(2)  # several scanner passes
     overdue = await events_of(
-        bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task_overdue"
+        bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task.overdue"
     )
     assert len({e["id"] for e in overdue}) == 1
     assert (
@@ -409,7 +409,7 @@ async def test_an_overdue_call_is_published_once_and_shows_in_the_worklists(api,
             {
                 e["id"]
                 for e in await events_of(
-                    bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task_due"
+                    bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task.due"
                 )
             }
         )

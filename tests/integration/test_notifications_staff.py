@@ -227,7 +227,7 @@ async def test_a_member_who_chose_only_their_dingtalk_robot_gets_nothing_else(
         assignee_id=doc,
         due_at=now - timedelta(hours=1),
     )
-    await send(stack_env, topics.FOLLOWUP_TASKS, ("followup.task_overdue", f"P{n:06d}", overdue))
+    await send(stack_env, topics.FOLLOWUP_TASKS, ("followup.task.overdue", f"P{n:06d}", overdue))
 
     (post,) = await eventually(lambda: robot.at(f"/ding/{n}"), timeout=30)
     assert post.body["msgtype"] == "markdown"

@@ -232,9 +232,9 @@ def fallback_for(type_: str, data: dict[str, object]) -> Handler | None:
 HANDLERS: dict[str, Handler] = {
     "followup.task_planned": on_task_planned,
     "followup.task_assigned": on_task_rescheduled,
-    "followup.task_due": on_task_rescheduled,
+    "followup.task.due": on_task_rescheduled,
     "followup.call_retry_scheduled": on_task_rescheduled,
-    "followup.task_overdue": on_task_overdue,
+    "followup.task.overdue": on_task_overdue,
     "followup.task_completed": on_task_completed,
     "followup.task_unreachable": on_task_unreachable,
     "followup.task_withdrawn": on_task_withdrawn,

@@ -54,7 +54,7 @@ class EventHandlers:
             "complaint.submitted": self._complaint_submitted,
             "followup.task_planned": self._task_assigned,
             "followup.task_assigned": self._task_assigned,
-            "followup.task_overdue": self._task_overdue,
+            "followup.task.overdue": self._task_overdue,
             "followup.task_unreachable": self._unreachable,
             "followup.task_completed": self._task_closed,
             "followup.task_withdrawn": self._task_closed,

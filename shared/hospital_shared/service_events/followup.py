@@ -139,8 +139,8 @@ class StaffMemberSaved(Contract):
 for _type, _model in (
     ("followup.task_planned", FollowUpTaskPlanned),
     ("followup.task_assigned", FollowUpTaskAssigned),
-    ("followup.task_due", FollowUpTaskDue),
-    ("followup.task_overdue", FollowUpTaskOverdue),
+    ("followup.task.due", FollowUpTaskDue),
+    ("followup.task.overdue", FollowUpTaskOverdue),
     ("followup.call_retry_scheduled", FollowUpCallRetryScheduled),
     ("followup.task_unreachable", FollowUpTaskUnreachable),
     ("followup.task_completed", FollowUpTaskCompleted),
