@@ -107,9 +107,15 @@ def test_env_file_lists_the_stack(stack: StackConfig) -> None:
     env = dict(
         line.split("=", 1) for line in stack.env_file.read_text().splitlines() if "=" in line
     )
-    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
-    assert env["DATABASE_URL"] == "postgresql://hospital:hospital@127.0.0.1:15432/hospital"
-    assert env["NOTIFICATIONS_KANNEL_URL"] == "http://127.0.0.1:23013/cgi-bin/sendsms"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{stack.kafka_port}"
+    assert (
+        env["DATABASE_URL"]
+        == f"postgresql://hospital:hospital@127.0.0.1:{stack.postgres_port}/hospital"
+    )
+    assert (
+        env["NOTIFICATIONS_KANNEL_URL"]
+        == f"http://127.0.0.1:{stack.kannel_sendsms_port}/cgi-bin/sendsms"
+    )
     assert env["REGISTRATION_MLLP_PORT"] == "12575"
     for name in SERVICES:
         assert env[f"{name.upper()}_URL"] == stack.service_url(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +53,11 @@ class StackConfig:
 
     @classmethod
     def for_tests(cls, repo: Path = REPO_ROOT) -> StackConfig:
-        """The test stack: state in `<repo>/.stack-test`, every port + 10000."""
+        """The test stack: state in `<repo>/.stack-test`, every port + 10000 (or
+        + `DEVSTACK_TEST_PORT_OFFSET`, so two checkouts can test side by side)."""
+        offset = int(os.environ.get("DEVSTACK_TEST_PORT_OFFSET", _TEST_PORT_OFFSET))
         ports = {
-            f.name: getattr(cls, f.name) + _TEST_PORT_OFFSET
+            f.name: getattr(cls, f.name) + offset
             for f in dataclasses.fields(cls)
             if f.name.endswith("_port")
         }
