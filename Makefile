@@ -38,8 +38,9 @@ docs: setup  ## regenerate docs/events (JSON Schemas), docs/asyncapi and docs/co
 	@$(UV) run python -m hospital_shared.asyncapi_export $(SERVICES)
 	@$(UV) run python -m hospital_shared.config_docs $(SERVICES)
 
-bench: setup  ## benchmarks: see issue "simulator and benchmarks"
-	@echo "make bench: the simulator and benchmarks are not built yet (issue 8)" >&2; exit 1
+bench: setup  ## drain vs raw baseline, latency, memory, scaling; then the registration gateway
+	@$(UV) run python -m bench.run
+	@$(UV) run python bench/registration_ingest.py
 
-chaos: setup  ## fault-injection suite
-	@$(UV) run pytest -q -m stack tests/integration
+chaos: setup  ## the full fault-injection run (the short one is part of `make test`)
+	@CHAOS_FULL=1 $(UV) run pytest -q -s tests/chaos -k full

@@ -1,0 +1,353 @@
+"""`make bench`: backlog drain of every consuming service against the raw baseline, steady
+latency at 50/200/1000 events/s, peak RSS, and the follow-up service with 1 and 2 instances.
+
+Runs on its own stack (`.stack-bench`, ports + 16000) from empty data; prints a table and
+writes bench/results.json. BENCH_EVENTS sets the backlog size (default 200,000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+from rich.table import Table
+
+from bench import profile
+from bench.baseline import raw_drain
+from bench.drain import CONSUMED, DrainResult, drain
+from bench.kafka_offsets import Offsets
+from bench.latency import measure
+from bench.stack import Proc, RssSampler, bench_config, fresh_stack, mb
+from hospital_shared import topics
+from simulator.hospital import Rates
+from simulator.publish import publish_to_kafka
+from simulator.stream import SimConfig, generate, summarise
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+CONSUMING = ("followup", "complaints", "notifications", "metrics")
+SERVICES = ("registration", *CONSUMING)
+console = Console()
+
+
+def backlog(n: int) -> SimConfig:
+    hospitals, days = 4, 7.0
+    visits = int(n / (1.1 * hospitals * days)) + 50
+    return SimConfig(
+        start=datetime.now(UTC).replace(microsecond=0) - timedelta(days=10),
+        seed=2026,
+        days=days,
+        hospitals=hospitals,
+        rates=replace(Rates(), visits_per_day=visits, complaints_per_visit=0.05),
+        run_id="B",
+        max_events=n,
+    )
+
+
+async def wait_outbox_empty(database_url: str, schema: str, timeout: float = 600) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            left = await conn.fetchval(
+                f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"
+            )
+            if left == 0:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+
+
+# Every consumer group of the services, with its topics (followup's group as the latency
+# phase runs it), so a group that never ran still starts at the end of its topics.
+SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
+    "followup-2x.discharges": (topics.DISCHARGES,),
+    "followup-2x.registrations": (topics.REGISTRATIONS,),
+    "complaints.complaints": (topics.COMPLAINTS_IN,),
+    "complaints.roster": (topics.STAFF_ROSTER,),
+    "notifications.notify": CONSUMED["notifications"],
+    "metrics.registrations": (topics.REGISTRATIONS,),
+    "metrics.discharges": (topics.DISCHARGES,),
+    "metrics.complaints_in": (topics.COMPLAINTS_IN,),
+    "metrics.followup_tasks": (topics.FOLLOWUP_TASKS,),
+    "metrics.complaint_cases": (topics.COMPLAINT_CASES,),
+    "metrics.notifications": (topics.NOTIFICATIONS,),
+}
+
+
+async def skip_backlog(bootstrap: str) -> None:
+    """Commit the end of every topic for every (stopped) service consumer group, so the
+    latency runs start with no backlog left over from the drains."""
+    async with Offsets(bootstrap) as off:
+        for group, group_topics in SERVICE_GROUPS.items():
+            tps = [tp for t in group_topics for tp in await off.partitions(t)]
+            ends = await off.consumer.end_offsets(tps)
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+            )
+            await consumer.start()
+            try:
+                consumer.assign(tps)
+                await consumer.commit(ends)
+            finally:
+                await consumer.stop()
+
+
+async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
+    cfg = bench_config()
+    console.print(f"[bold]bench stack[/] {cfg.state_dir} (ports + 16000): starting from empty data")
+    env = await asyncio.to_thread(fresh_stack, cfg)
+    bootstrap, database_url = env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"]
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "backlog_events": n_events,
+        # The machine may be shared: the 1-minute load average at each phase says how much.
+        "load_average_1m": {"start": os.getloadavg()[0]},
+    }
+
+    if not phases & {"drain", "scaling"}:
+        return await _latency_only(cfg, bootstrap, database_url, results)
+    started = time.monotonic()
+    events = generate(backlog(n_events))
+    results["backlog_mix"] = summarise(events)
+    console.print(
+        f"generated {len(events)} events in {time.monotonic() - started:.1f}s: {results['backlog_mix']}"
+    )
+    started = time.monotonic()
+    await publish_to_kafka(bootstrap, events, rate=0)
+    took = time.monotonic() - started
+    results["publish_rate"] = round(len(events) / took)
+    console.print(f"published the backlog at {results['publish_rate']} events/s")
+    del events
+
+    sampler = RssSampler()
+    sampler.start()
+    if "drain" in phases:
+        drains = await drain_phase(cfg, bootstrap, database_url, sampler, cap, results)
+        baselines: dict[str, tuple[int, float]] = {}
+        for name in CONSUMING:
+            console.print(f"raw baseline on {name}'s topics ...")
+            baselines[name] = await raw_drain(bootstrap, database_url, CONSUMED[name], name)
+            n, secs = baselines[name]
+            console.print(f"  raw: {n} events in {secs:.1f}s = {n / secs:.0f}/s")
+        results["drain"] = {
+            name: {
+                "events": d.events,
+                "seconds": round(d.seconds, 2),
+                "startup_seconds": round(d.startup_s, 2),
+                "complete": d.complete,
+                "events_per_s": round(d.rate),
+                "events_per_s_with_startup": round(d.rate_with_startup),
+                "raw_baseline_events_per_s": round(baselines[name][0] / baselines[name][1]),
+                "ratio_to_raw": round(d.rate / (baselines[name][0] / baselines[name][1]), 3),
+            }
+            for name, d in drains.items()
+        }
+        results["profiles"] = {name: profile.summarise(name) for name in CONSUMING}
+    if "scaling" in phases:
+        results["followup_scaling"] = await scaling_phase(
+            cfg, bootstrap, database_url, sampler, cap
+        )
+    if "latency" in phases:
+        results["latency"] = await latency_phase(cfg, bootstrap, database_url, sampler)
+    await sampler.stop()
+    results["rss_mb"] = {
+        label: {"peak": mb(peak), **{k: mb(v) for k, v in sampler.marks.get(label, {}).items()}}
+        for label, peak in sorted(sampler.peak.items())
+    }
+    return results
+
+
+async def _latency_only(
+    cfg: Any, bootstrap: str, database_url: str, results: dict[str, Any]
+) -> dict[str, Any]:
+    sampler = RssSampler()
+    sampler.start()
+    results["latency"] = await latency_phase(cfg, bootstrap, database_url, sampler)
+    await sampler.stop()
+    results["rss_mb_latency_phase"] = {
+        label: {"peak": mb(peak)} for label, peak in sampler.peak.items()
+    }
+    return results
+
+
+async def drain_phase(
+    cfg: Any, bootstrap: str, database_url: str, sampler: RssSampler, cap: float,
+    results: dict[str, Any],
+) -> dict[str, DrainResult]:  # fmt: skip
+    drains: dict[str, DrainResult] = {}
+    for name in CONSUMING:
+        proc = Proc(cfg, name)
+        console.print(f"draining the backlog with [bold]{name}[/] ...")
+        drains[name] = await drain(
+            bootstrap, [proc], sampler, group_prefix=f"{name}.", timeout=cap, profile_as=name
+        )
+        if name in ("followup", "complaints"):
+            await wait_outbox_empty(database_url, name)  # its events are the next ones' input
+        proc.stop()
+        results["load_average_1m"][f"after {name} drain"] = os.getloadavg()[0]
+        d = drains[name]
+        console.print(
+            f"  {name}: {d.events} events in {d.seconds:.1f}s = {d.rate:.0f}/s once running "
+            f"(start-up {d.startup_s:.1f}s){'' if d.complete else ' [time cap reached]'}"
+        )
+    return drains
+
+
+async def scaling_phase(
+    cfg: Any, bootstrap: str, database_url: str, sampler: RssSampler, cap: float
+) -> dict[str, Any]:
+    """Follow-up with 1 then 2 instances, back to back on the same backlog (each from an
+    empty schema and a new consumer group), so code and machine load are the same."""
+    out: dict[str, Any] = {}
+    for n in (1, 2):
+        group = f"followup-{n}x"
+        console.print(f"follow-up with {n} instance(s) (empty schema, group {group}) ...")
+        conn = await asyncpg.connect(database_url)
+        await conn.execute("DROP SCHEMA IF EXISTS followup CASCADE")
+        await conn.close()
+        procs = [Proc(cfg, "followup", port_shift=100 * i, env={"FOLLOWUP_CONSUMER_GROUP": group})
+                 for i in range(n)]  # fmt: skip
+        d = await drain(bootstrap, procs, sampler, group_prefix=f"{group}.", timeout=cap)
+        await wait_outbox_empty(database_url, "followup")
+        for p in procs:
+            p.stop()
+        console.print(f"  {n} instance(s): {d.events} events in {d.seconds:.1f}s = {d.rate:.0f}/s")
+        out[f"{n}_instance_events_per_s"] = round(d.rate)
+        out[f"{n}_instance_events_per_s_with_startup"] = round(d.rate_with_startup)
+        out[f"{n}_instance_events"] = d.events
+        out[f"{n}_instance_complete"] = d.complete
+        out[f"{n}_instance_load_average_1m"] = os.getloadavg()[0]
+    return out
+
+
+async def latency_phase(
+    cfg: Any, bootstrap: str, database_url: str, sampler: RssSampler
+) -> dict[str, list[dict[str, Any]]]:
+    await skip_backlog(bootstrap)
+    console.print("steady latency: all five services running ...")
+    running = [Proc(cfg, name, env={"FOLLOWUP_CONSUMER_GROUP": "followup-2x"} if name == "followup" else {})
+               for name in SERVICES]  # fmt: skip
+    for p in running:
+        p.start()
+        sampler.watch(p)
+    latencies: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for p in running:
+            await p.ready()
+        for rate, seconds in ((50, 30.0), (200, 30.0), (1000, 20.0)):
+            await clear_sms_queue(database_url)
+            console.print(f"  {rate} events/s for {seconds:.0f}s ...")
+            measured = await measure(bootstrap, database_url, rate, seconds)
+            latencies[str(rate)] = [asdict(m) for m in measured]
+            for m in measured:
+                console.print(f"    {m.effect}: n={m.n} p50={m.p50_ms:.0f}ms p99={m.p99_ms:.0f}ms")
+    finally:
+        for p in running:
+            p.stop()
+    return latencies
+
+
+async def clear_sms_queue(database_url: str) -> None:
+    """Expire SMS still waiting from earlier phases (bench stack only), so each latency run
+    measures its own messages, not the dispatcher's leftover queue."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE notifications.messages SET status = 'expired',"
+            " status_reason = 'bench: cleared before a latency run'"
+            " WHERE status = 'pending'"
+        )
+    finally:
+        await conn.close()
+
+
+def print_tables(r: dict[str, Any]) -> None:
+    r = {"drain": {}, "followup_scaling": {}, "latency": {}, "rss_mb": {}, **r}
+    t = Table(
+        title=f"Backlog drain of {r['backlog_events']:,} mixed events (targets: >= 5,000/s, >= 30% of raw)"
+    )
+    for col in (
+        "service",
+        "events",
+        "seconds",
+        "events/s",
+        "with start-up",
+        "raw events/s",
+        "ratio",
+        "peak RSS MB",
+    ):
+        t.add_column(col, justify="right" if col != "service" else "left")
+    for name, d in r["drain"].items():
+        t.add_row(name + ("" if d["complete"] else " (capped)"), str(d["events"]), str(d["seconds"]),
+                  str(d["events_per_s"]), str(d["events_per_s_with_startup"]),
+                  str(d["raw_baseline_events_per_s"]), f"{d['ratio_to_raw']:.0%}",
+                  str(r["rss_mb"].get(name, {}).get("peak", "?")))  # fmt: skip
+    console.print(t)
+    s = r["followup_scaling"]
+    if s:
+        console.print(
+            f"follow-up: 1 instance {s.get('1_instance_events_per_s')}/s, "
+            f"2 instances {s.get('2_instances_events_per_s')}/s"
+        )
+    t = Table(title="Steady latency from input event to effect (target: p99 <= 500 ms at 200/s)")
+    for col in ("rate", "effect", "n", "p50 ms", "p99 ms"):
+        t.add_column(col)
+    for rate, rows in r["latency"].items():
+        for m in rows:
+            t.add_row(rate, m["effect"], str(m["n"]), f"{m['p50_ms']:.0f}", f"{m['p99_ms']:.0f}")
+    console.print(t)
+    t = Table(title="Resident memory (target: <= 200 MB, no growth after 100k events)")
+    for col in ("process", "peak MB", "at 100k MB", "at end of drain MB"):
+        t.add_column(col)
+    for label, m in r["rss_mb"].items():
+        t.add_row(
+            label, str(m["peak"]), str(m.get("rss_at_100k", "")), str(m.get("rss_at_end", ""))
+        )
+    console.print(t)
+    for name, prof in r.get("profiles", {}).items():
+        for title, rows in prof.items():
+            console.print(
+                f"[bold]{name}[/] {title.replace('_', ' ')}: "
+                + "; ".join(f"{f} {share:.0%}" for f, share in rows[:8])
+            )
+
+
+def main() -> None:
+    if os.environ.get("BENCH_PRINT_ONLY"):  # the tables of the last results, no run
+        print_tables(json.loads(RESULTS.read_text()))
+        return
+    n_events = int(os.environ.get("BENCH_EVENTS", "200000"))
+    cap = float(os.environ.get("BENCH_DRAIN_CAP_S", "240"))
+    phases = set(os.environ.get("BENCH_PHASES", "drain,scaling,latency").split(","))
+    results = asyncio.run(bench(n_events, cap, phases))
+    merged: dict[str, Any] = {}
+    if RESULTS.exists():  # other benchmarks (e.g. "registration") keep their own sections
+        try:
+            merged = json.loads(RESULTS.read_text())
+        except ValueError:
+            merged = {}
+    merged.update(results)
+    RESULTS.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+    print_tables(merged)
+    console.print(f"written {RESULTS}")
+    console.print("the RSS 'at 100k' column is empty for services that processed fewer events")
+    if not os.environ.get("BENCH_KEEP_STACK"):
+        import devstack
+
+        devstack.down(bench_config())
+
+
+if __name__ == "__main__":
+    main()

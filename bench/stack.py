@@ -1,0 +1,142 @@
+"""The benchmark's own native stack (state in `.stack-bench`, every port + 16000, all below
+the kernel's ephemeral range) and its service processes, with an RSS sampler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+import devstack
+from devstack import StackConfig
+
+REPO = Path(__file__).resolve().parent.parent
+PORT_SHIFT = 16000
+
+# Make SMS go out at any hour and never hit the per-patient cap, so latency is measured.
+SERVICE_ENV: dict[str, dict[str, str]] = {
+    "notifications": {
+        "NOTIFICATIONS_QUIET_HOURS_START": "00:00",
+        "NOTIFICATIONS_QUIET_HOURS_END": "00:00",
+        "NOTIFICATIONS_DAILY_CAP_PER_PATIENT": "100000",
+    },
+}
+
+
+def bench_config() -> StackConfig:
+    base = StackConfig(state_dir=REPO / ".stack-bench")
+    ports = {
+        f.name: getattr(base, f.name) + PORT_SHIFT
+        for f in dataclasses.fields(base)
+        if f.name.endswith("_port")
+    }
+    return dataclasses.replace(base, **ports)
+
+
+def fresh_stack(cfg: StackConfig) -> dict[str, str]:
+    """Stop the bench stack, drop its data, start Kafka, PostgreSQL, Kannel and Prometheus."""
+    devstack.down(cfg)
+    for part in ("kafka", "postgres", "kannel", "prometheus"):
+        shutil.rmtree(cfg.state_dir / part, ignore_errors=True)
+    return devstack.up(cfg, with_services=False)
+
+
+@dataclass
+class Proc:
+    cfg: StackConfig
+    name: str
+    port_shift: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.service_port(self.name) + self.port_shift}"
+
+    @property
+    def label(self) -> str:
+        return self.name if not self.port_shift else f"{self.name}#2"
+
+    def start(self) -> Proc:
+        env = {**SERVICE_ENV.get(self.name, {}), **self.env}
+        env[f"{self.name.upper()}_HTTP_PORT"] = str(
+            self.cfg.service_port(self.name) + self.port_shift
+        )
+        if self.name == "notifications":
+            env["NOTIFICATIONS_PUBLIC_URL"] = self.url
+        log = f"bench-{self.name}" + (f"-{self.port_shift}" if self.port_shift else "")
+        self.process = devstack.start_service(self.cfg, self.name, env, log_name=log)
+        return self
+
+    async def ready(self, timeout: float = 180) -> None:
+        await devstack.wait_ready_async(self.url, timeout)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+class RssSampler:
+    """Samples the resident memory of service processes every `interval` seconds."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.peak: dict[str, int] = {}
+        self.marks: dict[str, dict[str, int]] = {}
+        self._procs: dict[str, Proc] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, proc: Proc) -> None:
+        self._procs[proc.label] = proc
+
+    def current(self, label: str) -> int:
+        proc = self._procs.get(label)
+        if proc is None or proc.process is None:
+            return 0
+        try:
+            return int(psutil.Process(proc.process.pid).memory_info().rss)
+        except psutil.Error:
+            return 0
+
+    def mark(self, label: str, name: str) -> None:
+        self.marks.setdefault(label, {})[name] = self.current(label)
+
+    async def _run(self) -> None:
+        while True:
+            for label in list(self._procs):
+                rss = self.current(label)
+                self.peak[label] = max(self.peak.get(label, 0), rss)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+def mb(n: int) -> float:
+    return round(n / 1024 / 1024, 1)

@@ -1,0 +1,43 @@
+"""Expected effects come from the services' own rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from followup.planning import inpatient_task_id, outpatient_task_id
+from simulator.expected import expected_effects
+from simulator.hospital import Rates
+from simulator.stream import SimConfig, generate
+
+
+def test_expected_effects_follow_the_follow_up_and_sms_rules() -> None:
+    now = datetime.now(UTC)
+    cfg = SimConfig(
+        start=now - timedelta(hours=3),
+        days=1,
+        rates=replace(Rates(), visits_per_day=1500, complaints_per_visit=0.02),
+    )
+    events = generate(cfg)
+    x = expected_effects(events, processed_from=now, processed_until=now + timedelta(minutes=5))
+    discharges = [e.event.data for e in events if e.type == "patient.discharged"]
+    for d in discharges:
+        task = inpatient_task_id(d.admission_id)
+        assert (task in x.tasks) == (
+            d.disposition.value != "deceased" and not d.patient.sms_opt_out
+        )
+    cancelled = {
+        outpatient_task_id(e.event.data.registration_id)
+        for e in events
+        if e.type in ("registration.cancelled", "registration.no_show")
+    }
+    assert {t for t, s in x.tasks.items() if s == "withdrawn"} == cancelled & set(x.tasks)
+    sampled = sum(1 for t in x.tasks if t.startswith("FU-OP-"))
+    visits = sum(1 for e in events if e.type == "registration.created")
+    assert 0.25 < sampled / visits < 0.45  # 60% of first visits, 20% of return visits
+    templates = {s.template for s in x.sms}
+    assert "complaint_acknowledgement" in templates and "discharge_care_notice" in templates
+    deceased = {d.patient.patient_id for d in discharges if d.disposition.value == "deceased"}
+    assert x.deceased_patients == deceased
+    assert x.counters["hospital_registrations"] == visits
+    assert len(x.cases) == sum(1 for e in events if e.type == "complaint.submitted")

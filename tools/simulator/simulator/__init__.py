@@ -1,0 +1,1 @@
+"""Simulated hospitals: event streams, staff, benchmarks and fault injection."""

@@ -1,0 +1,157 @@
+"""The staff mode: simulated staff work their lists through the services' HTTP APIs.
+
+- follow-up calls: every assigned task gets an outcome (reached or not, satisfaction, now and
+  then an objection), so retries, second calls, spot checks and objections-as-complaints
+  happen;
+- complaints: every case the supervisor can see is moved through its lifecycle (acknowledge,
+  investigate, propose, approve, communicate, close, satisfaction check), and a dissatisfied
+  patient reopens it.
+
+Choices are drawn from a generator seeded with the run's seed and the task or case id, so a
+rerun makes the same choices for the same work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+CALL_OUTCOMES: tuple[tuple[dict[str, Any], float], ...] = (
+    ({"reached": False}, 0.15),
+    ({"reached": True, "satisfaction": "满意", "score": 5}, 0.62),
+    ({"reached": True, "satisfaction": "基本满意", "score": 4}, 0.14),
+    ({"reached": True, "satisfaction": "不满意", "score": 2, "feedback": "等候时间太长"}, 0.05),
+    (
+        {"reached": True, "satisfaction": "基本满意", "objection": "出院带药与医嘱不一致"},
+        0.04,
+    ),
+)
+# A case's next step from each status, as the staff choose it.
+NEXT_STEP = {
+    "received": {"to": "acknowledged", "note": "已电话联系患者"},
+    "reopened": {"to": "acknowledged", "note": "重新受理"},
+    "acknowledged": {"to": "investigating", "note": "调取记录，约谈相关人员"},
+    "investigating": {
+        "to": "resolution_proposed",
+        "resolution": "向患者致歉并安排免费复查",
+        "resolution_kind": "free_re_examination",
+    },
+    "resolution_proposed": {"to": "resolution_approved", "note": "同意处理方案"},
+    "resolution_approved": {"to": "communicated", "note": "已告知患者处理结果"},
+    "communicated": {"to": "closed"},
+}
+CASE_SATISFACTION = (("satisfied", 0.9), ("fairly_satisfied", 0.07), ("dissatisfied", 0.03))
+
+
+@dataclass
+class StaffConfig:
+    followup_url: str
+    complaints_url: str
+    admin_token: str
+    supervisor_token: str
+    seed: int = 42
+    interval_s: float = 1.0
+    page: int = 200
+
+
+@dataclass
+class StaffReport:
+    actions: Counter[str] = field(default_factory=Counter)
+
+    def add(self, what: str) -> None:
+        self.actions[what] += 1
+
+
+def _rng(seed: int, key: str) -> random.Random:
+    return random.Random(f"{seed}:{key}")
+
+
+def _pick(rng: random.Random, pairs: Any) -> Any:
+    return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
+
+
+async def work_calls(client: httpx.AsyncClient, cfg: StaffConfig, report: StaffReport) -> int:
+    """Record an outcome on every assigned task that is open for a call now."""
+    headers = {"Authorization": f"Bearer {cfg.admin_token}"}
+    resp = await client.get(
+        f"{cfg.followup_url}/v1/tasks",
+        params={"status": "assigned", "limit": cfg.page},
+        headers=headers,
+    )
+    if resp.status_code != 200:
+        report.add(f"followup.list_http_{resp.status_code}")
+        return 0
+    done = 0
+    for task in resp.json().get("tasks", []):
+        task_id = task["task_id"]
+        attempt = int(task.get("attempts_made") or 0)
+        outcome = dict(_pick(_rng(cfg.seed, f"{task_id}:{attempt}"), CALL_OUTCOMES))
+        r = await client.post(
+            f"{cfg.followup_url}/v1/tasks/{task_id}/outcome", json=outcome, headers=headers
+        )
+        if r.status_code == 200:
+            done += 1
+            status = r.json().get("status", "?")
+            report.add(f"call.{status}")
+        else:
+            report.add(f"call.refused_{r.status_code}")
+    return done
+
+
+async def work_cases(client: httpx.AsyncClient, cfg: StaffConfig, report: StaffReport) -> int:
+    """Move every visible open case one step on (or record the satisfaction check)."""
+    headers = {"Authorization": f"Bearer {cfg.supervisor_token}"}
+    moved = 0
+    for status in (*NEXT_STEP, "closed"):
+        resp = await client.get(
+            f"{cfg.complaints_url}/v1/cases",
+            params={"status": status, "limit": cfg.page},
+            headers=headers,
+        )
+        if resp.status_code != 200:
+            report.add(f"complaints.list_http_{resp.status_code}")
+            continue
+        for case in resp.json().get("cases", []):
+            number = case["case_number"]
+            base = f"{cfg.complaints_url}/v1/cases/{number}"
+            if status == "closed":
+                if case.get("satisfaction") or case.get("satisfaction_rating"):
+                    continue
+                rating = _pick(_rng(cfg.seed, f"{number}:{case.get('cycle', 1)}"),
+                               CASE_SATISFACTION)  # fmt: skip
+                r = await client.post(f"{base}/satisfaction", json={"rating": rating},
+                                      headers=headers)  # fmt: skip
+                report.add(f"case.satisfaction_{rating}" if r.status_code == 200 else
+                           f"case.satisfaction_refused_{r.status_code}")  # fmt: skip
+            else:
+                r = await client.post(f"{base}/transitions", json=NEXT_STEP[status],
+                                      headers=headers)  # fmt: skip
+                report.add(f"case.{NEXT_STEP[status]['to']}" if r.status_code == 200 else
+                           f"case.refused_{r.status_code}")  # fmt: skip
+            moved += r.status_code == 200
+    return moved
+
+
+async def run_staff(
+    cfg: StaffConfig, *, duration_s: float, stop: asyncio.Event | None = None
+) -> StaffReport:
+    """Work the lists every `interval_s` for `duration_s` (or until `stop` is set)."""
+    report = StaffReport()
+    deadline = time.monotonic() + duration_s
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        while time.monotonic() < deadline and not (stop and stop.is_set()):
+            try:
+                busy = await work_calls(client, cfg, report)
+                busy += await work_cases(client, cfg, report)
+            except httpx.HTTPError as exc:
+                report.add(f"http_error.{type(exc).__name__}")
+                busy = 0
+            if not busy:
+                await asyncio.sleep(cfg.interval_s)
+    return report
