@@ -116,7 +116,7 @@ def test_env_file_lists_the_stack(stack: StackConfig) -> None:
         env["NOTIFICATIONS_KANNEL_URL"]
         == f"http://127.0.0.1:{stack.kannel_sendsms_port}/cgi-bin/sendsms"
     )
-    assert env["REGISTRATION_MLLP_PORT"] == "12575"
+    assert env["REGISTRATION_MLLP_PORT"] == str(stack.mllp_port)
     for name in SERVICES:
         assert env[f"{name.upper()}_URL"] == stack.service_url(name)
     for role in ("INTEGRATION", "AGENT", "DOCTOR", "SUPERVISOR", "ADMIN"):

@@ -5,8 +5,9 @@ One pass:
    instances never take the same one), re-check them at the moment of sending (opt-out,
    deceased, phone number, quiet hours, daily cap, expiry; `domain.decide`), and mark the
    ones to send `sending`. That commit happens BEFORE any HTTP call.
-2. send: hand each `sending` message to the provider.
-3. record: in a second transaction, `submitted` (accepted), back to `pending` with backoff
+2. send: hand the `sending` messages to the provider concurrently (at most
+   `dispatch_concurrency` requests at a time, over the provider's one HTTP client).
+3. record: in a second transaction for the whole batch, `submitted` (accepted), back to `pending` with backoff
    (gateway certainly did not take it), or `failed` (refused, or retry cap reached).
 
 Exactly-once: the unique idempotency key gives one message per (source, template,
@@ -82,21 +83,21 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         claimed = await self.claim()
         if claimed:
-            await asyncio.gather(*(self._send_and_record(row) for row in claimed))
+            results = await asyncio.gather(*(self._send(row) for row in claimed))
+            await self._record(list(zip(claimed, results, strict=True)))
         return len(claimed)
 
     async def claim(self) -> list[asyncpg.Record]:
         now = self.clock()
-        to_send: list[asyncpg.Record] = []
+        sends: list[tuple[Any, str]] = []
+        defers: list[tuple[Any, Defer]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await sending.lock_due(conn, now, self.settings.dispatch_batch_size)
             if not rows:
                 return []
             patients = sorted({r["patient_id"] for r in rows if r["audience"] == "patient"})
-            for pid in patients:  # the daily cap counts across instances: one at a time
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext('notifications-cap:' || $1))", pid
-                )
+            # the daily cap counts across instances: one at a time per patient
+            await sending.lock_caps(conn, patients)
             handed = await sending.handed_today(conn, patients, now, self.rules.tz)
             for row in rows:
                 due = DueMessage(
@@ -111,11 +112,11 @@ class Dispatcher:
                 )
                 decision = domain.decide(due, now, self.rules)
                 if isinstance(decision, Send):
-                    to_send.append(await sending.mark_sending(conn, row["id"], decision, now))
+                    sends.append((row["id"], decision.to_number))
                     if row["audience"] == "patient" and not row["urgent"]:
                         handed[row["patient_id"]] = handed.get(row["patient_id"], 0) + 1
                 elif isinstance(decision, Defer):
-                    await sending.defer(conn, row["id"], decision)
+                    defers.append((row["id"], decision))
                 elif isinstance(decision, Stop):
                     done = await sending.finish(
                         conn, row["id"], decision.status, decision.reason, now
@@ -123,9 +124,11 @@ class Dispatcher:
                     await publish_status(
                         conn, done, decision.status.value, now=now, reason=decision.reason
                     )
-        return to_send
+            await sending.defer_many(conn, defers)
+            # committed with the transaction, BEFORE any HTTP call (at most once)
+            return await sending.mark_sending_many(conn, sends, now)
 
-    async def _send_and_record(self, row: asyncpg.Record) -> None:
+    async def _send(self, row: asyncpg.Record) -> SendResult:
         message_id = str(row["id"])
         receipt_url = (
             f"{self.settings.public_url}/v1/sms/dlr?id={message_id}"
@@ -141,41 +144,42 @@ class Dispatcher:
         HANDED.labels(row["template"], result.outcome.value).inc()
         if result.outcome == Outcome.ACCEPTED:
             failpoint(FAILPOINT_AFTER_ACCEPT)
-        await self._record(row, result)
+        return result
 
-    async def _record(self, row: asyncpg.Record, result: SendResult) -> None:
+    async def _record(self, outcomes: list[tuple[asyncpg.Record, SendResult]]) -> None:
+        """Record what the gateway said about a batch, in one transaction. Should it fail, the
+        messages stay `sending` and the reconciler settles them as outcome unknown."""
         now = self.clock()
+        accepted = [(row["id"], r) for row, r in outcomes if r.outcome == Outcome.ACCEPTED]
         async with self.pool.acquire() as conn, conn.transaction():
-            if result.outcome == Outcome.ACCEPTED:
-                done = await sending.accepted(conn, row["id"], self.provider.name, result, now)
-                if done is not None:
-                    await publish_status(conn, done, "submitted", now=now)
-                    if done["due_at"] <= done["created_at"] + timedelta(seconds=1):
-                        SUBMIT_LATENCY.observe((now - done["created_at"]).total_seconds())
-            elif (
-                result.outcome == Outcome.RETRY
-                and row["attempts"] < self.settings.send_max_attempts
-            ):
-                delay = domain.retry_delay(
-                    row["attempts"],
-                    initial_s=self.settings.send_retry_initial_s,
-                    max_s=self.settings.send_retry_max_s,
-                )
-                await sending.retry_later(conn, row["id"], now + delay, result.detail)
-            elif result.outcome == Outcome.UNKNOWN:
-                log.warning(
-                    "gateway outcome unknown; left for the reconciler", detail=result.detail
-                )
-                await sending.note_error(conn, row["id"], result.detail)
-            else:
-                reason = result.detail
-                if result.outcome == Outcome.RETRY:
-                    reason = (
-                        f"gateway unavailable after {row['attempts']} attempts: {result.detail}"
-                    )
-                done = await sending.fail_after_send(conn, row["id"], reason, now)
-                if done is not None:
-                    await publish_status(conn, done, "failed", now=now, reason=reason)
+            for done in await sending.accepted_many(conn, accepted, self.provider.name, now):
+                await publish_status(conn, done, "submitted", now=now)
+                if done["due_at"] <= done["created_at"] + timedelta(seconds=1):
+                    SUBMIT_LATENCY.observe((now - done["created_at"]).total_seconds())
+            for row, result in outcomes:
+                if result.outcome != Outcome.ACCEPTED:
+                    await self._record_not_accepted(conn, row, result, now)
+
+    async def _record_not_accepted(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, result: SendResult, now: Any
+    ) -> None:
+        if result.outcome == Outcome.RETRY and row["attempts"] < self.settings.send_max_attempts:
+            delay = domain.retry_delay(
+                row["attempts"],
+                initial_s=self.settings.send_retry_initial_s,
+                max_s=self.settings.send_retry_max_s,
+            )
+            await sending.retry_later(conn, row["id"], now + delay, result.detail)
+        elif result.outcome == Outcome.UNKNOWN:
+            log.warning("gateway outcome unknown; left for the reconciler", detail=result.detail)
+            await sending.note_error(conn, row["id"], result.detail)
+        else:
+            reason = result.detail
+            if result.outcome == Outcome.RETRY:
+                reason = f"gateway unavailable after {row['attempts']} attempts: {result.detail}"
+            done = await sending.fail_after_send(conn, row["id"], reason, now)
+            if done is not None:
+                await publish_status(conn, done, "failed", now=now, reason=reason)
 
     # --- the reconciler ----------------------------------------------------------------
 

@@ -71,6 +71,47 @@ async def mark_sending(
     return row
 
 
+async def lock_caps(conn: asyncpg.Connection, patient_ids: Sequence[str]) -> None:
+    """Serialise the daily cap of these patients across instances (until commit); in one
+    round trip, always in the same (sorted) order so that two instances cannot deadlock."""
+    await conn.execute(
+        """SELECT pg_advisory_xact_lock(hashtext('notifications-cap:' || pid))
+             FROM (SELECT pid FROM unnest($1::text[]) AS pid ORDER BY pid) AS sorted""",
+        sorted(patient_ids),
+    )
+
+
+async def mark_sending_many(
+    conn: asyncpg.Connection, sends: Sequence[tuple[uuid.UUID, str]], now: datetime
+) -> list[asyncpg.Record]:
+    """`mark_sending` for many (id, to_number) pairs in one statement."""
+    if not sends:
+        return []
+    return await conn.fetch(
+        """UPDATE messages m SET status = 'sending', to_number = u.to_number,
+             sending_since = $3, handed_at = $3, attempts = m.attempts + 1, updated_at = now()
+           FROM unnest($1::uuid[], $2::text[]) AS u(id, to_number)
+           WHERE m.id = u.id RETURNING m.*""",
+        [i for i, _ in sends],
+        [n for _, n in sends],
+        now,
+    )
+
+
+async def defer_many(conn: asyncpg.Connection, defers: Sequence[tuple[uuid.UUID, Defer]]) -> None:
+    if not defers:
+        return
+    await conn.execute(
+        """UPDATE messages m SET send_after = u.until, deferred_reason = u.reason,
+             updated_at = now()
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(id, until, reason)
+           WHERE m.id = u.id""",
+        [i for i, _ in defers],
+        [d.until for _, d in defers],
+        [d.reason for _, d in defers],
+    )
+
+
 async def defer(conn: asyncpg.Connection, message_id: uuid.UUID, d: Defer) -> None:
     await conn.execute(
         "UPDATE messages SET send_after = $2, deferred_reason = $3, updated_at = now()"
@@ -121,6 +162,35 @@ async def accepted(
         message_id,
         provider,
         result.provider_ref,
+        now,
+        OUTCOME_UNKNOWN,
+    )
+
+
+async def accepted_many(
+    conn: asyncpg.Connection,
+    results: Sequence[tuple[uuid.UUID, SendResult]],
+    provider: str,
+    now: datetime,
+) -> list[asyncpg.Record]:
+    """`accepted` for many messages in one statement: the rows for which it is news."""
+    if not results:
+        return []
+    return await conn.fetch(
+        """UPDATE messages m SET
+             status = CASE WHEN m.status IN ('sending', 'failed') THEN 'submitted'
+                           ELSE m.status END,
+             status_reason = CASE WHEN m.status = 'failed' THEN NULL ELSE m.status_reason END,
+             submitted_at = $4, provider = $3, provider_ref = u.ref, last_error = NULL,
+             updated_at = now()
+           FROM unnest($1::uuid[], $2::text[]) AS u(id, ref)
+           WHERE m.id = u.id AND m.submitted_at IS NULL
+             AND (m.status IN ('sending', 'delivered', 'submitted')
+                  OR (m.status = 'failed' AND m.status_reason = $5))
+           RETURNING m.*""",
+        [i for i, _ in results],
+        [r.provider_ref for _, r in results],
+        provider,
         now,
         OUTCOME_UNKNOWN,
     )

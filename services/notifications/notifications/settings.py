@@ -15,6 +15,10 @@ _Base = service_settings_class("notifications", 8004)
 
 
 class Settings(_Base):  # type: ignore[misc,valid-type]
+    # the consumer, the dispatch listener, the dispatcher's claim/record, the staff and digest
+    # loops and every delivery receipt from Kannel (two per SMS) share this pool; with the
+    # shared default (5) receipts starved the dispatcher (~80 SMS/s instead of ~125/s)
+    db_pool_max: int = 12
     # --- the gateway
     sms_provider: str = "kannel"
     kannel_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"

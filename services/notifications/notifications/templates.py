@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 _ENV = SandboxedEnvironment(
@@ -150,9 +151,16 @@ class TemplateInvalid(ValueError):
     pass
 
 
+@lru_cache(maxsize=512)
+def _compiled(body: str) -> Template:
+    """The compiled template of `body`. Keyed by the text itself, so an edited template is a
+    new key (compiled afresh) and the cache never serves a stale one."""
+    return _ENV.from_string(body)
+
+
 def render(body: str, context: Mapping[str, Any]) -> str:
     try:
-        return _ENV.from_string(body).render(**context).strip()
+        return _compiled(body).render(**context).strip()
     except TemplateError as exc:
         raise TemplateInvalid(f"{type(exc).__name__}: {exc}") from None
 
