@@ -12,7 +12,7 @@ from hospital_shared import topics
 from hospital_shared.events import topic_for
 from hospital_shared.runtime import ServiceRuntime
 from metrics.api import kpi_router
-from metrics.handlers import make_handler
+from metrics.handlers import MetricsHandler
 from metrics.live import LiveMetrics, install_collector
 from metrics.settings import Settings
 
@@ -33,9 +33,14 @@ CONSUMED: dict[str, str] = {
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    handle = make_handler(settings, topic_for)
+    handler = MetricsHandler(settings, topic_for)
     for handler_name, topic in CONSUMED.items():
-        runtime.consume(topic, handler_name=handler_name, handle=handle)
+        runtime.consume(
+            topic,
+            handler_name=handler_name,
+            handle=handler.handle,
+            handle_batch=handler.handle_batch,
+        )
     live = LiveMetrics(settings, install_collector())
     app = runtime.http_app(kpi_router(runtime.auth, settings), title="metrics service")
 

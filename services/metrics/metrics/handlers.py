@@ -1,14 +1,15 @@
 """Subscribers of the metrics service: every event -> facts and counter totals in the store.
 
-`handle(conn, event)` runs inside the reliable consumer's transaction together with the
-event's inbox row, so each event changes the store exactly once. Events are dispatched on
+`handle_batch(conn, events)` runs inside the reliable consumer's transaction together with the
+events' inbox rows, so each event changes the store exactly once. Events are dispatched on
 `event.type` through one table; a type without an entry is still counted in
 `hospital_metrics_events_counted_total` and otherwise ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import itertools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -23,8 +24,9 @@ from hospital_shared.events import (
 from metrics import catalog, lifecycle
 from metrics import repository as repo
 from metrics.domain import field, label
-from metrics.received import Handler, Received
+from metrics.received import BulkHandler, Handler, Received
 from metrics.settings import Settings
+from metrics.tally import Tally
 
 CHANNELS = frozenset(c.value for c in RegistrationChannel)
 COMPLAINT_CHANNELS = frozenset(c.value for c in ComplaintChannel)
@@ -35,22 +37,25 @@ DISPOSITIONS = frozenset(d.value for d in Disposition)
 # --- hospital.registrations.v1 -------------------------------------------------------
 
 
-async def on_registration_created(conn: asyncpg.Connection, e: Received) -> None:
-    department = label(field(e.data, "department.code"))
-    channel = label(field(e.data, "channel"), allowed=CHANNELS)
-    visit_type = label(field(e.data, "visit_type"), allowed=VISIT_TYPES)
-    fresh = await repo.add_registration(
-        conn,
-        registration_id=str(e.data["registration_id"]),
-        event_id=e.id,
-        department=department,
-        channel=channel,
-        visit_type=visit_type,
-        visit_at=e.at("appointment_at", "registered_at"),
-    )
-    if fresh:
-        labels = {"department": department, "channel": channel, "kind": visit_type}
-        await repo.count(conn, catalog.REGISTRATIONS, labels)
+async def on_registrations_created(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+    """A run of registrations in one statement; a registration id seen again is not new."""
+    rows: dict[str, dict[str, Any]] = {}
+    for e in run:
+        registration_id = str(e.data["registration_id"])
+        if registration_id not in rows:
+            rows[registration_id] = {
+                "registration_id": registration_id,
+                "event_id": e.id,
+                "department": label(field(e.data, "department.code")),
+                "channel": label(field(e.data, "channel"), allowed=CHANNELS),
+                "visit_type": label(field(e.data, "visit_type"), allowed=VISIT_TYPES),
+                "visit_at": e.at("appointment_at", "registered_at"),
+            }
+    fresh = await repo.add_registrations(conn, list(rows.values()))
+    for row in rows.values():
+        if row["registration_id"] in fresh:
+            labels = {k: row[k] for k in ("department", "channel")} | {"kind": row["visit_type"]}
+            run[0].tally.add(catalog.REGISTRATIONS, labels)
 
 
 async def on_registration_cancelled(conn: asyncpg.Connection, e: Received) -> None:
@@ -58,38 +63,42 @@ async def on_registration_cancelled(conn: asyncpg.Connection, e: Received) -> No
     labels = {"department": "unknown", "channel": "unknown"}
     if row is not None:
         labels = {"department": row["department"], "channel": row["channel"]}
-    await repo.count(conn, catalog.REGISTRATION_CANCELLATIONS, labels)
+    e.tally.add(catalog.REGISTRATION_CANCELLATIONS, labels)
 
 
 async def on_registration_no_show(conn: asyncpg.Connection, e: Received) -> None:
     row = await repo.mark_no_show(conn, str(e.data["registration_id"]))
     department = row["department"] if row is not None else "unknown"
-    await repo.count(conn, catalog.REGISTRATION_NO_SHOWS, {"department": department})
+    e.tally.add(catalog.REGISTRATION_NO_SHOWS, {"department": department})
 
 
 # --- hospital.discharges.v1 ----------------------------------------------------------
 
 
-async def on_patient_discharged(conn: asyncpg.Connection, e: Received) -> None:
-    department = label(field(e.data, "department.code"))
-    disposition = label(field(e.data, "disposition"), allowed=DISPOSITIONS)
-    fresh = await repo.add_discharge(
-        conn,
-        admission_id=str(e.data["admission_id"]),
-        event_id=e.id,
-        department=department,
-        disposition=disposition,
-        discharged_at=e.at("discharged_at"),
-    )
-    if fresh:
-        labels = {"department": department, "disposition": disposition}
-        await repo.count(conn, catalog.DISCHARGES, labels)
+async def on_patients_discharged(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+    """A run of discharges in one statement; an admission id seen again is not new."""
+    rows: dict[str, dict[str, Any]] = {}
+    for e in run:
+        admission_id = str(e.data["admission_id"])
+        if admission_id not in rows:
+            rows[admission_id] = {
+                "admission_id": admission_id,
+                "event_id": e.id,
+                "department": label(field(e.data, "department.code")),
+                "disposition": label(field(e.data, "disposition"), allowed=DISPOSITIONS),
+                "discharged_at": e.at("discharged_at"),
+            }
+    fresh = await repo.add_discharges(conn, list(rows.values()))
+    for row in rows.values():
+        if row["admission_id"] in fresh:
+            labels = {"department": row["department"], "disposition": row["disposition"]}
+            run[0].tally.add(catalog.DISCHARGES, labels)
 
 
 async def on_discharge_cancelled(conn: asyncpg.Connection, e: Received) -> None:
     row = await repo.cancel_discharge(conn, str(e.data["admission_id"]))
     department = row["department"] if row is not None else "unknown"
-    await repo.count(conn, catalog.DISCHARGE_CANCELLATIONS, {"department": department})
+    e.tally.add(catalog.DISCHARGE_CANCELLATIONS, {"department": department})
 
 
 # --- hospital.complaints.v1 ----------------------------------------------------------
@@ -97,37 +106,64 @@ async def on_discharge_cancelled(conn: asyncpg.Connection, e: Received) -> None:
 
 async def on_complaint_submitted(conn: asyncpg.Connection, e: Received) -> None:
     channel = label(field(e.data, "channel"), allowed=COMPLAINT_CHANNELS)
-    await repo.count(conn, catalog.COMPLAINTS_SUBMITTED, {"channel": channel})
+    e.tally.add(catalog.COMPLAINTS_SUBMITTED, {"channel": channel})
 
 
 HANDLERS: dict[str, Handler] = {
-    "registration.created": on_registration_created,
     "registration.cancelled": on_registration_cancelled,
     "registration.no_show": on_registration_no_show,
-    "patient.discharged": on_patient_discharged,
     "discharge.cancelled": on_discharge_cancelled,
     "complaint.submitted": on_complaint_submitted,
     **lifecycle.HANDLERS,
 }
 
+# Types written in bulk: a run of consecutive events of the type goes in one statement.
+BULK_HANDLERS: dict[str, BulkHandler] = {
+    "registration.created": on_registrations_created,
+    "patient.discharged": on_patients_discharged,
+    **lifecycle.BULK_HANDLERS,
+}
 
-def make_handler(
-    settings: Settings, topic_of: Callable[[str], str]
-) -> Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]:
-    """The reliable consumer's `handle`: dispatch on the type, count the event once."""
 
-    async def handle(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
-        received = Received(
-            id=event.id,
-            type=event.type,
-            time=event.time,
-            data=event.data.model_dump(mode="python"),
-            settings=settings,
-        )
-        handler = HANDLERS.get(event.type) or lifecycle.fallback_for(received.type, received.data)
-        if handler is not None:
-            await handler(conn, received)
-        labels = {"topic": topic_of(event.type), "kind": label(event.type)}
-        await repo.count(conn, catalog.EVENTS_COUNTED, labels)
+class MetricsHandler:
+    """The reliable consumer's `handle_batch` (and `handle`, a batch of one): dispatch on the
+    type, count every event once, write the batch's counter increments in one statement.
 
-    return handle
+    Events are applied in their order: consecutive events of a bulk type are written
+    together, the others one by one, so an event never overtakes one before it."""
+
+    def __init__(self, settings: Settings, topic_of: Callable[[str], str]) -> None:
+        self.settings = settings
+        self.topic_of = topic_of
+
+    async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
+        await self.handle_batch(conn, [event])
+
+    async def handle_batch(
+        self, conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]
+    ) -> None:
+        tally = Tally()
+        received = [
+            Received(
+                id=event.id,
+                type=event.type,
+                time=event.time,
+                data=event.data.model_dump(mode="python"),
+                settings=self.settings,
+                tally=tally,
+            )
+            for event in events
+        ]
+        for type_, group in itertools.groupby(received, key=lambda r: r.type):
+            run = list(group)
+            bulk = BULK_HANDLERS.get(type_)
+            if bulk is not None:
+                await bulk(conn, run)
+            else:
+                for e in run:
+                    handler = HANDLERS.get(type_) or lifecycle.fallback_for(type_, e.data)
+                    if handler is not None:
+                        await handler(conn, e)
+            labels = {"topic": self.topic_of(type_), "kind": label(type_)}
+            tally.add(catalog.EVENTS_COUNTED, labels, by=len(run))
+        await tally.flush(conn)

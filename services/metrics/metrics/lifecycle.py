@@ -8,13 +8,16 @@ that overtakes another still counts right.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import asyncpg
 
 from hospital_shared.events import ComplaintChannel
 from metrics import catalog
 from metrics import repository as repo
 from metrics.domain import SMS_STATUSES, field, label, rating
-from metrics.received import Handler, Received
+from metrics.received import BulkHandler, Handler, Received
 
 COMPLAINT_CHANNELS = frozenset(c.value for c in ComplaintChannel)
 LIMITS = frozenset(
@@ -37,33 +40,57 @@ def _task_labels(e: Received) -> dict[str, str]:
 
 async def _ensure_task(conn: asyncpg.Connection, e: Received) -> str:
     task_id = str(e.data["task_id"])
-    await repo.task(conn, task_id)
-    labels = _task_labels(e)
-    await repo.update_task(conn, task_id, "kind = 'unknown'", **labels)
+    await repo.ensure_task(conn, task_id, **_task_labels(e))
     return task_id
 
 
-async def on_task_planned(conn: asyncpg.Connection, e: Received) -> None:
-    labels = _task_labels(e)
-    fresh = await repo.plan_task(
-        conn,
-        task_id=str(e.data["task_id"]),
-        kind=labels["kind"],
-        department=labels["department"],
-        source_event_id=e.text("source_event_id"),
-        source_ref=e.text("source_ref"),
-        due_at=e.at("due_at"),
-        planned_at=e.time,
-    )
-    if fresh:
-        await repo.count(conn, catalog.FOLLOWUP_PLANNED, labels)
+async def on_tasks_planned(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+    """A run of planned tasks in one statement; a task id seen again is not new."""
+    rows: dict[str, dict[str, Any]] = {}
+    for e in run:
+        task_id = str(e.data["task_id"])
+        if task_id not in rows:
+            rows[task_id] = {
+                "task_id": task_id,
+                **_task_labels(e),
+                "source_event_id": e.text("source_event_id"),
+                "source_ref": e.text("source_ref"),
+                "due_at": e.at("due_at"),
+                "planned_at": e.time,
+            }
+    fresh = await repo.plan_tasks(conn, list(rows.values()))
+    for row in rows.values():
+        if row["task_id"] in fresh:
+            labels = {"department": row["department"], "kind": row["kind"]}
+            run[0].tally.add(catalog.FOLLOWUP_PLANNED, labels)
 
 
-async def on_task_rescheduled(conn: asyncpg.Connection, e: Received) -> None:
+def _touched(run: Sequence[Received], *, overdue: bool) -> list[dict[str, Any]]:
+    """One row per task of the run, as applying its events one by one would leave it: kind
+    and department from the events up to the first with a known kind, the last due time."""
+    rows: dict[str, dict[str, Any]] = {}
+    for e in run:
+        task_id = str(e.data["task_id"])
+        labels = _task_labels(e)
+        row = rows.setdefault(task_id, {"task_id": task_id, **labels, "due_at": None})
+        if row["kind"] == "unknown":
+            row.update(labels)
+        if field(e.data, "due_at") is not None:
+            row["due_at"] = e.at("due_at")
+        row["overdue"] = overdue
+    return list(rows.values())
+
+
+async def on_tasks_rescheduled(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
     """Assigned, due or retry scheduled: only the due time matters for the overdue gauge."""
-    task_id = await _ensure_task(conn, e)
-    if field(e.data, "due_at") is not None:
-        await repo.update_task(conn, task_id, "status = 'open'", due_at=e.at("due_at"))
+    await repo.touch_tasks(conn, _touched(run, overdue=False))
+
+
+async def on_tasks_overdue(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+    """Counted once per overdue event: the follow-up service publishes one per attempt."""
+    await repo.touch_tasks(conn, _touched(run, overdue=True))
+    for e in run:
+        e.tally.add(catalog.FOLLOWUP_OVERDUE, _task_labels(e))
 
 
 async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
@@ -81,7 +108,7 @@ async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
         return
     labels = _task_labels(e)
     outcome = "objection" if field(e.data, "objection_raised") else "reached"
-    await repo.count(conn, catalog.FOLLOWUP_COMPLETED, {**labels, "outcome": outcome})
+    e.tally.add(catalog.FOLLOWUP_COMPLETED, {**labels, "outcome": outcome})
     answer = rating(field(e.data, "satisfaction"))
     if answer is not None:
         await repo.add_satisfaction(
@@ -94,7 +121,7 @@ async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
             rating=answer,
             answered_at=completed_at,
         )
-        await repo.count(conn, catalog.SATISFACTION_ANSWERS, {**labels, "rating": answer})
+        e.tally.add(catalog.SATISFACTION_ANSWERS, {**labels, "rating": answer})
 
 
 async def on_task_unreachable(conn: asyncpg.Connection, e: Received) -> None:
@@ -109,14 +136,7 @@ async def on_task_unreachable(conn: asyncpg.Connection, e: Received) -> None:
         source_ref=e.text("source_ref"),
     )
     if changed:
-        await repo.count(conn, catalog.FOLLOWUP_UNREACHABLE, _task_labels(e))
-
-
-async def on_task_overdue(conn: asyncpg.Connection, e: Received) -> None:
-    """Counted once per overdue event: the follow-up service publishes one per attempt."""
-    task_id = await _ensure_task(conn, e)
-    await repo.update_task(conn, task_id, "true", overdue=True)
-    await repo.count(conn, catalog.FOLLOWUP_OVERDUE, _task_labels(e))
+        e.tally.add(catalog.FOLLOWUP_UNREACHABLE, _task_labels(e))
 
 
 async def on_task_withdrawn(conn: asyncpg.Connection, e: Received) -> None:
@@ -124,7 +144,7 @@ async def on_task_withdrawn(conn: asyncpg.Connection, e: Received) -> None:
     if await repo.update_task(
         conn, task_id, "status = 'open'", status="withdrawn", closed_at=e.time
     ):
-        await repo.count(conn, catalog.FOLLOWUP_WITHDRAWN, _task_labels(e))
+        e.tally.add(catalog.FOLLOWUP_WITHDRAWN, _task_labels(e))
 
 
 # --- complaints.cases.v1 -------------------------------------------------------------
@@ -163,9 +183,9 @@ async def on_case_changed(conn: asyncpg.Connection, e: Received) -> None:
     )
     step = e.type.removeprefix("complaint.case_")
     if step == "opened" and await repo.mark_case_opened(conn, case_id, occurred_at):
-        await repo.count(conn, catalog.COMPLAINTS, labels)
+        e.tally.add(catalog.COMPLAINTS, labels)
     if step != "assigned":
-        await repo.count(conn, catalog.COMPLAINT_TRANSITIONS, {"status": label(step)})
+        e.tally.add(catalog.COMPLAINT_TRANSITIONS, {"status": label(step)})
 
 
 async def on_time_limit(conn: asyncpg.Connection, e: Received) -> None:
@@ -176,7 +196,7 @@ async def on_time_limit(conn: asyncpg.Connection, e: Received) -> None:
     column = "breached_limits" if breach else "warned_limits"
     await repo.add_limit_event(conn, case_id, column, limit)
     metric = catalog.COMPLAINT_BREACHES if breach else catalog.COMPLAINT_WARNINGS
-    await repo.count(conn, metric, {"department": label(e.text("department_code")), "limit": limit})
+    e.tally.add(metric, {"department": label(e.text("department_code")), "limit": limit})
 
 
 async def on_complaint_satisfaction(conn: asyncpg.Connection, e: Received) -> None:
@@ -194,9 +214,7 @@ async def on_complaint_satisfaction(conn: asyncpg.Connection, e: Received) -> No
         answered_at=e.at("occurred_at"),
     )
     if fresh:
-        await repo.count(
-            conn, catalog.COMPLAINT_SATISFACTION, {"department": department, "rating": answer}
-        )
+        e.tally.add(catalog.COMPLAINT_SATISFACTION, {"department": department, "rating": answer})
 
 
 # --- notifications.messages.v1 -------------------------------------------------------
@@ -219,7 +237,7 @@ async def on_message_status(conn: asyncpg.Connection, e: Received) -> None:
         at=e.at("requested_at", "created_at", "occurred_at"),
     )
     if fresh:
-        await repo.count(conn, catalog.SMS, {"template": template, "status": status})
+        e.tally.add(catalog.SMS, {"template": template, "status": status})
 
 
 def fallback_for(type_: str, data: dict[str, object]) -> Handler | None:
@@ -229,12 +247,15 @@ def fallback_for(type_: str, data: dict[str, object]) -> Handler | None:
     return None
 
 
+BULK_HANDLERS: dict[str, BulkHandler] = {
+    "followup.task_planned": on_tasks_planned,
+    "followup.task_assigned": on_tasks_rescheduled,
+    "followup.task.due": on_tasks_rescheduled,
+    "followup.call_retry_scheduled": on_tasks_rescheduled,
+    "followup.task.overdue": on_tasks_overdue,
+}
+
 HANDLERS: dict[str, Handler] = {
-    "followup.task_planned": on_task_planned,
-    "followup.task_assigned": on_task_rescheduled,
-    "followup.task.due": on_task_rescheduled,
-    "followup.call_retry_scheduled": on_task_rescheduled,
-    "followup.task.overdue": on_task_overdue,
     "followup.task_completed": on_task_completed,
     "followup.task_unreachable": on_task_unreachable,
     "followup.task_withdrawn": on_task_withdrawn,

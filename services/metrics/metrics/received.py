@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,7 @@ import asyncpg
 
 from metrics.domain import as_time, field
 from metrics.settings import Settings
+from metrics.tally import Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,7 @@ class Received:
     time: datetime
     data: dict[str, Any]
     settings: Settings
+    tally: Tally  # the batch's counter increments, written once at the end of the batch
 
     def at(self, *names: str) -> datetime:
         """The first of the payload's time fields present, else the event's time."""
@@ -34,3 +36,5 @@ class Received:
 
 
 Handler = Callable[[asyncpg.Connection, Received], Awaitable[None]]
+# A run of consecutive events of one type, written in bulk.
+BulkHandler = Callable[[asyncpg.Connection, Sequence[Received]], Awaitable[None]]

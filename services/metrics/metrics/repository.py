@@ -1,4 +1,4 @@
-"""SQL of the KPI store's writes: counter totals and per-entity facts.
+"""SQL of the KPI store's writes: per-entity facts (counter totals: see `tally`).
 
 Every function runs on the handler's connection, inside the transaction that also writes the
 event's inbox row: a redelivered event never reaches them twice.
@@ -6,45 +6,40 @@ event's inbox row: a redelivered event never reaches them twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from metrics.catalog import MetricSpec
-from metrics.domain import label_key
-
-
-async def count(
-    conn: asyncpg.Connection, metric: MetricSpec, labels: Mapping[str, str], by: int = 1
-) -> None:
-    if set(labels) != set(metric.labels):
-        raise ValueError(f"{metric.name} takes labels {metric.labels}, got {sorted(labels)}")
-    await conn.execute(
-        "INSERT INTO counter_totals (metric, labels, value) VALUES ($1, $2, $3)"
-        " ON CONFLICT (metric, labels) DO UPDATE SET value = counter_totals.value + EXCLUDED.value",
-        metric.name,
-        label_key(labels),
-        by,
-    )
-
-
 # --- registrations and discharges ----------------------------------------------------
 
 
-async def add_registration(conn: asyncpg.Connection, **row: Any) -> bool:
-    status = await conn.execute(
+async def add_registrations(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the registrations (ids distinct) in one statement; the ids that were new."""
+    fresh = await conn.fetch(
         "INSERT INTO registrations (registration_id, event_id, department, channel, visit_type,"
-        " visit_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        row["registration_id"],
-        row["event_id"],
-        row["department"],
-        row["channel"],
-        row["visit_type"],
-        row["visit_at"],
+        " visit_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[], $6::timestamptz[]) ON CONFLICT DO NOTHING RETURNING registration_id",
+        *_columns(rows, "registration_id", "event_id", "department", "channel", "visit_type",
+                  "visit_at"),
+    )  # fmt: skip
+    return {r["registration_id"] for r in fresh}
+
+
+async def add_discharges(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the discharges (ids distinct) in one statement; the ids that were new."""
+    fresh = await conn.fetch(
+        "INSERT INTO discharges (admission_id, event_id, department, disposition, discharged_at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        " $5::timestamptz[]) ON CONFLICT DO NOTHING RETURNING admission_id",
+        *_columns(rows, "admission_id", "event_id", "department", "disposition", "discharged_at"),
     )
-    return bool(status == "INSERT 0 1")
+    return {r["admission_id"] for r in fresh}
+
+
+def _columns(rows: Sequence[dict[str, Any]], *names: str) -> list[list[Any]]:
+    return [[row[name] for row in rows] for name in names]
 
 
 async def cancel_registration(
@@ -67,19 +62,6 @@ async def mark_no_show(conn: asyncpg.Connection, registration_id: str) -> asyncp
     )
 
 
-async def add_discharge(conn: asyncpg.Connection, **row: Any) -> bool:
-    status = await conn.execute(
-        "INSERT INTO discharges (admission_id, event_id, department, disposition, discharged_at)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        row["admission_id"],
-        row["event_id"],
-        row["department"],
-        row["disposition"],
-        row["discharged_at"],
-    )
-    return bool(status == "INSERT 0 1")
-
-
 async def cancel_discharge(conn: asyncpg.Connection, admission_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "UPDATE discharges SET cancelled = true"
@@ -91,36 +73,52 @@ async def cancel_discharge(conn: asyncpg.Connection, admission_id: str) -> async
 # --- follow-up tasks -----------------------------------------------------------------
 
 
-async def plan_task(conn: asyncpg.Connection, **row: Any) -> bool:
-    """Insert the task, or fill in a placeholder row made by an event that overtook it."""
-    inserted = await conn.fetchval(
+async def plan_tasks(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """`plan_task` for many tasks (ids distinct) in one statement; the ids that were new."""
+    fresh = await conn.fetch(
         "INSERT INTO follow_up_tasks (task_id, kind, department, source_event_id, source_ref,"
-        " due_at, planned_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " due_at, planned_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])"
         " ON CONFLICT (task_id) DO UPDATE SET kind = EXCLUDED.kind,"
         " department = EXCLUDED.department, source_event_id = EXCLUDED.source_event_id,"
         " source_ref = EXCLUDED.source_ref, due_at = EXCLUDED.due_at,"
         " planned_at = EXCLUDED.planned_at WHERE follow_up_tasks.planned_at IS NULL"
         " RETURNING task_id",
-        row["task_id"],
-        row["kind"],
-        row["department"],
-        row["source_event_id"],
-        row["source_ref"],
-        row["due_at"],
-        row["planned_at"],
+        *_columns(rows, "task_id", "kind", "department", "source_event_id", "source_ref",
+                  "due_at", "planned_at"),
+    )  # fmt: skip
+    return {r["task_id"] for r in fresh}
+
+
+async def touch_tasks(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """`ensure_task` for many tasks (ids distinct) in one statement, also setting the due time
+    of an open task (when `due_at` is not null) and the overdue flag (when `overdue`)."""
+    await conn.execute(
+        "INSERT INTO follow_up_tasks (task_id, kind, department, due_at, overdue)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],"
+        " $5::bool[]) ON CONFLICT (task_id) DO UPDATE SET"
+        " kind = CASE WHEN follow_up_tasks.kind = 'unknown' THEN EXCLUDED.kind"
+        "   ELSE follow_up_tasks.kind END,"
+        " department = CASE WHEN follow_up_tasks.kind = 'unknown' THEN EXCLUDED.department"
+        "   ELSE follow_up_tasks.department END,"
+        " due_at = CASE WHEN follow_up_tasks.status = 'open' AND EXCLUDED.due_at IS NOT NULL"
+        "   THEN EXCLUDED.due_at ELSE follow_up_tasks.due_at END,"
+        " overdue = follow_up_tasks.overdue OR EXCLUDED.overdue",
+        *_columns(rows, "task_id", "kind", "department", "due_at", "overdue"),
     )
-    return inserted is not None
 
 
-async def task(conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
-    """The task's row; a placeholder (kind/department unknown) when its plan is not seen yet."""
-    row = await conn.fetchrow(
-        "INSERT INTO follow_up_tasks (task_id) VALUES ($1)"
-        " ON CONFLICT (task_id) DO UPDATE SET task_id = EXCLUDED.task_id RETURNING *",
+async def ensure_task(conn: asyncpg.Connection, task_id: str, kind: str, department: str) -> None:
+    """Make sure the task's row exists (a placeholder when its plan is not seen yet), and fill
+    in its kind and department while they are unknown."""
+    await conn.execute(
+        "INSERT INTO follow_up_tasks (task_id, kind, department) VALUES ($1, $2, $3)"
+        " ON CONFLICT (task_id) DO UPDATE SET kind = EXCLUDED.kind,"
+        " department = EXCLUDED.department WHERE follow_up_tasks.kind = 'unknown'",
         task_id,
+        kind,
+        department,
     )
-    assert row is not None
-    return row
 
 
 async def update_task(conn: asyncpg.Connection, task_id: str, guard: str, **changes: Any) -> bool:
