@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := registration followup complaints notifications metrics
 
-.PHONY: setup up down status test test-unit lint format docs bench chaos
+.PHONY: setup packages up down status test test-unit lint format docs bench chaos
 
 setup:  ## install uv (from PyPI) when missing, then the whole workspace
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -18,7 +18,10 @@ down:  ## stop everything `make up` started
 status:
 	@$(UV) run devstack status
 
-test: setup lint  ## the full suite, against the real stack (started on its own ports)
+packages: setup  ## Debian packages the stack and tests need (PostgreSQL, Kannel, Prometheus/promtool)
+	@$(UV) run python -c "from devstack.system import ensure_packages; ensure_packages()"
+
+test: setup lint packages  ## the full suite, against the real stack (started on its own ports)
 	@$(UV) run pytest -q
 
 test-unit: setup

@@ -24,6 +24,7 @@ _REQUIRED: dict[str, str] = {
     str(SMSBOX): "kannel",
     str(FAKESMSC): "kannel-extras",
     str(PROMETHEUS): "prometheus",
+    "/usr/bin/promtool": "prometheus",
 }
 _COMMANDS: dict[str, str] = {"java": "openjdk-17-jre-headless", "mvn": "maven"}
 
