@@ -35,35 +35,35 @@ async def add_to_outbox(
     conn: asyncpg.Connection, event: CloudEvent[Any], *, topic: str, key: str
 ) -> None:
     """Queue `event` for publishing; call inside the transaction that changes the state."""
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (event_id) DO NOTHING",
-        event.id,
-        topic,
-        key,
-        encode(event),
-    )
-    await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
+    await add_many_to_outbox(conn, [(event, topic, key)])
 
 
 async def add_many_to_outbox(
     conn: asyncpg.Connection, entries: Sequence[tuple[CloudEvent[Any], str, str]]
 ) -> None:
-    """`add_to_outbox` for many `(event, topic, key)` at once, in order: two round trips."""
-    if not entries:
+    """`add_to_outbox` for many `(event, topic, key)` at once, in order."""
+    await add_encoded_to_outbox(
+        conn, [(event.id, topic, key, encode(event)) for event, topic, key in entries]
+    )
+
+
+async def add_encoded_to_outbox(
+    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, bytes]]
+) -> None:
+    """The one write to the outbox: `(event id, topic, key, payload bytes)` rows, in order, in
+    one statement that also wakes the relay (the notification is delivered at commit). For
+    callers that already hold the encoded event."""
+    if not rows:
         return
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, payload)"
+        "WITH added AS (INSERT INTO outbox (event_id, topic, key, payload)"
         " SELECT e.event_id, e.topic, e.key, e.payload"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
         " WITH ORDINALITY AS e(event_id, topic, key, payload, n) ORDER BY n"
-        " ON CONFLICT (event_id) DO NOTHING",
-        [event.id for event, _, _ in entries],
-        [topic for _, topic, _ in entries],
-        [key for _, _, key in entries],
-        [encode(event) for event, _, _ in entries],
+        " ON CONFLICT (event_id) DO NOTHING)"
+        " SELECT pg_notify(current_schema() || '_outbox', '')",
+        *(list(column) for column in zip(*rows, strict=True)),
     )
-    await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
 
 
 # publish(records) sends (topic, key, payload) records and returns when Kafka acked them all.

@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from pydantic_core import to_json
 
 from hospital_shared.events import EVENT_TYPES
+from hospital_shared.outbox import add_encoded_to_outbox
 from hospital_shared.service_events.registration import PHONE_STATUS_ATTRIBUTE
 from registration import repository
 from registration.domain import Ledger, NormalisePhone, visit_keys
@@ -139,7 +140,7 @@ async def ingest_on(
             reason=rejection.message,
         )
     await repository.save_ledger(conn, ledger)
-    await repository.add_many_to_outbox(conn, [outbox_row(o) for o in published])
+    await add_encoded_to_outbox(conn, [outbox_row(o) for o in published])
     for outcome_name, count in counts.items():
         if count:
             INTAKES.labels(channel, outcome_name).inc(count)

@@ -146,21 +146,3 @@ async def save_ledger(conn: asyncpg.Connection, ledger: Ledger) -> None:
             patient.patient_id,
             patient.model_dump_json(exclude_none=True),
         )
-
-
-async def add_many_to_outbox(
-    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, bytes]]
-) -> None:
-    """`hospital_shared.outbox.add_to_outbox` for many `(event id, topic, key, payload)` rows
-    in one statement, in order: same table, same columns, one wake-up for the relay."""
-    if not rows:
-        return
-    await conn.execute(
-        "WITH added AS (INSERT INTO outbox (event_id, topic, key, payload)"
-        " SELECT e.event_id, e.topic, e.key, e.payload"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
-        " WITH ORDINALITY AS e(event_id, topic, key, payload, n) ORDER BY n"
-        " ON CONFLICT (event_id) DO NOTHING)"
-        " SELECT pg_notify(current_schema() || '_outbox', '')",
-        *(list(column) for column in zip(*rows, strict=True)),
-    )
