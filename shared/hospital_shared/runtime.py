@@ -233,24 +233,29 @@ class ServiceRuntime:
         await asyncio.gather(*futures)
 
     async def _measure_lag(self) -> None:
+        """`hospital_consumer_lag` per topic and group of this instance; a topic whose
+        partitions moved to another instance drops out instead of keeping its last value."""
+        reported: set[tuple[str, str]] = set()
         while True:
             await asyncio.sleep(5)
+            now: dict[tuple[str, str], int] = {}
             for sub in self.broker.subscribers:
                 consumer = getattr(sub, "consumer", None)
                 group = getattr(sub, "group_id", None) or ""
                 if consumer is None:
                     continue
-                lag_by_topic: dict[str, int] = {}
                 for tp in consumer.assignment():
                     with contextlib.suppress(Exception):
                         high = consumer.highwater(tp)
                         pos = await consumer.position(tp)
                         if high is not None:
-                            lag_by_topic[tp.topic] = lag_by_topic.get(tp.topic, 0) + max(
-                                0, high - pos
-                            )
-                for topic, lag in lag_by_topic.items():
-                    CONSUMER_LAG.labels(topic, group).set(lag)
+                            key = (tp.topic, group)
+                            now[key] = now.get(key, 0) + max(0, high - pos)
+            for topic, group in reported - set(now):
+                CONSUMER_LAG.remove(topic, group)
+            for (topic, group), lag in now.items():
+                CONSUMER_LAG.labels(topic, group).set(lag)
+            reported = set(now)
 
     # --- readiness -----------------------------------------------------------------
 
