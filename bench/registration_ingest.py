@@ -40,7 +40,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results.json"
-PORT_SHIFT = 24000
+PORT_SHIFT = int(os.environ.get("BENCH_PORT_SHIFT", "24000"))
 NOW = "2026-11-23T09:30:00+08:00"
 END = b"\x1c\x0d"
 

@@ -2,7 +2,8 @@
 latency at 50/200/1000 events/s, peak RSS, and the follow-up service with 1 and 2 instances.
 
 Runs on its own stack (`.stack-bench`, ports + 16000) from empty data; prints a table and
-writes bench/results.json. BENCH_EVENTS sets the backlog size (default 200,000).
+writes bench/results.json. BENCH_EVENTS sets the backlog size (default 200,000); BENCH_SERVICES
+(comma-separated) drains only some services, for working on one hot path.
 """
 
 from __future__ import annotations
@@ -27,14 +28,19 @@ from bench.baseline import raw_drain
 from bench.drain import CONSUMED, DrainResult, drain
 from bench.kafka_offsets import Offsets
 from bench.latency import measure
-from bench.stack import Proc, RssSampler, bench_config, fresh_stack, mb
+from bench.stack import PORT_SHIFT, Proc, RssSampler, bench_config, fresh_stack, mb
 from hospital_shared import topics
 from simulator.hospital import Rates
 from simulator.publish import publish_to_kafka
 from simulator.stream import SimConfig, generate, summarise
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-CONSUMING = ("followup", "complaints", "notifications", "metrics")
+ALL_CONSUMING = ("followup", "complaints", "notifications", "metrics")
+CONSUMING = tuple(
+    s
+    for s in ALL_CONSUMING
+    if s in os.environ.get("BENCH_SERVICES", ",".join(ALL_CONSUMING)).split(",")
+)
 SERVICES = ("registration", *CONSUMING)
 console = Console()
 
@@ -105,7 +111,9 @@ async def skip_backlog(bootstrap: str) -> None:
 
 async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
     cfg = bench_config()
-    console.print(f"[bold]bench stack[/] {cfg.state_dir} (ports + 16000): starting from empty data")
+    console.print(
+        f"[bold]bench stack[/] {cfg.state_dir} (ports + {PORT_SHIFT}): starting from empty data"
+    )
     env = await asyncio.to_thread(fresh_stack, cfg)
     bootstrap, database_url = env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"]
     results: dict[str, Any] = {

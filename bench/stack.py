@@ -1,5 +1,6 @@
 """The benchmark's own native stack (state in `.stack-bench`, every port + 16000, all below
-the kernel's ephemeral range) and its service processes, with an RSS sampler."""
+the kernel's ephemeral range; BENCH_PORT_SHIFT moves it, so two checkouts can bench at once)
+and its service processes, with an RSS sampler."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import devstack
 from devstack import StackConfig
 
 REPO = Path(__file__).resolve().parent.parent
-PORT_SHIFT = 16000
+PORT_SHIFT = int(os.environ.get("BENCH_PORT_SHIFT", "16000"))
 
 # Make SMS go out at any hour and never hit the per-patient cap, so latency is measured.
 SERVICE_ENV: dict[str, dict[str, str]] = {
