@@ -18,6 +18,7 @@ from followup.settings import Settings
 from followup.staff_api import build_staff_router
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
+from hospital_shared.jobs import every, stop_all
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -56,26 +57,27 @@ def _add_background_jobs(app: FastAPI, service: Service) -> None:
                 log.info("staff roster seeded", added=seeded)
             batch = settings.job_batch_size
             tasks = [
-                asyncio.create_task(jobs.every(
+                asyncio.create_task(every(
                     settings.assign_interval_s, "assign",
                     lambda: jobs.assign_pending(pool, service.book, batch_size=batch),
-                    again_if=batch,
+                    service="followup", again_if=batch,
                 )),
-                asyncio.create_task(jobs.every(
+                asyncio.create_task(every(
                     settings.scan_interval_s, "due_overdue",
                     lambda: jobs.publish_due_and_overdue(pool, batch_size=batch),
-                    again_if=batch,
+                    service="followup", again_if=batch,
                 )),
-                asyncio.create_task(jobs.every(
+                asyncio.create_task(every(
                     settings.retention_interval_s, "retention",
                     lambda: jobs.purge_expired(
                         pool, retention_days=settings.retention_days, batch_size=batch
                     ),
+                    service="followup",
                 )),
             ]  # fmt: skip
             try:
                 yield
             finally:
-                await jobs.stop_all(tasks)
+                await stop_all(tasks)
 
     app.router.lifespan_context = lifespan

@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -25,7 +22,6 @@ from hospital_shared.service_events.followup import FollowUpTaskDue, FollowUpTas
 
 log = structlog.get_logger(__name__)
 
-JOB_RUNS = Counter("followup_job_runs_total", "Periodic job passes", ["job", "result"])
 TRANSITIONS = Counter("followup_timer_transitions_total", "Due/overdue events published", ["kind"])
 
 
@@ -158,30 +154,3 @@ async def purge_expired(pool: asyncpg.Pool, *, retention_days: int, batch_size: 
     if deleted:
         log.info("follow-up records past retention deleted", deleted=deleted)
     return deleted
-
-
-async def every(
-    interval_s: float, name: str, job: Callable[[], Awaitable[int]], *, again_if: int = 0
-) -> None:
-    """Run `job` every `interval_s`; immediately again while it returns at least `again_if`."""
-    while True:
-        try:
-            done = await job()
-            JOB_RUNS.labels(name, "ok").inc()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database is away, for instance: try again next time
-            JOB_RUNS.labels(name, "error").inc()
-            log.warning("periodic job failed", job=name, error=repr(exc))
-            done = 0
-        if again_if and done >= again_if:
-            continue
-        await asyncio.sleep(interval_s)
-
-
-async def stop_all(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task

@@ -3,8 +3,10 @@ in the same process, started and stopped by the HTTP app's lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
+from hospital_shared.jobs import every, stop_all
 from hospital_shared.runtime import ServiceRuntime
+from registration import retention
 from registration.api import ingest_router, unprocessable_request
 from registration.handlers import Hl7Handler, options_from
 from registration.ingest import Hl7Control, Ingested, IntakeRejected, ingest, ingest_hl7_group
@@ -35,7 +39,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, unprocessable_request)
     if settings.mllp_enabled:
         _run_mllp_with(app, runtime, settings)
+    _run_retention_with(app, runtime, settings)
     return app
+
+
+def _run_retention_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) -> None:
+    """The retention pass (registration/retention.py), hourly, while the app runs."""
+    rules = settings.retention()
+    outer = app.router.lifespan_context
+
+    async def purge() -> int:
+        assert runtime.pool is not None
+        return await retention.purge(runtime.pool, rules, now=datetime.now(UTC))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        async with outer(app_):
+            job = every(
+                settings.retention_interval_s,
+                "retention",
+                purge,
+                service="registration",
+                again_if=rules.batch_size,
+            )
+            tasks = [asyncio.create_task(job)]
+            try:
+                yield
+            finally:
+                await stop_all(tasks)
+
+    app.router.lifespan_context = lifespan
 
 
 def _run_mllp_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from hospital_shared.settings import service_settings_class
+from registration.retention import Retention
 
 _Base = service_settings_class("registration", 8001)
 
@@ -41,6 +42,21 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # --- phones ----------------------------------------------------------------------
     default_phone_region: str = "CN"
     mobile_only: bool = True  # SMS reaches mobiles only: a landline is kept but flagged
+
+    # --- retention (see registration/retention.py) -------------------------------------
+    visit_retention_days: int = 90  # closed visits and outpatient registrations, untouched
+    held_expiry_days: int = 14  # a held cancellation whose visit never arrived is given up
+    dedup_window_days: int = 30  # a repeated event id / MSH-10 is recognised this long
+    retention_interval_s: float = 3600.0
+    retention_batch_size: int = 5000
+
+    def retention(self) -> Retention:
+        return Retention(
+            visit_days=self.visit_retention_days,
+            held_expiry_days=self.held_expiry_days,
+            dedup_window_days=self.dedup_window_days,
+            batch_size=self.retention_batch_size,
+        )
 
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [
