@@ -6,11 +6,12 @@ specific enough to put on the dead-letter topic (which field, what was wrong).
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 
 from hospital_shared import service_events  # noqa: F401  (registers the services' event types)
 from hospital_shared.events import EVENT_TYPES, CloudEvent
@@ -42,8 +43,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEvent[Any]:
     """Parse one structured-mode CloudEvent; raise InvalidEvent saying exactly what is wrong."""
     try:
-        doc = json.loads(raw or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = from_json(raw or b"")  # pydantic's own parser: half the time of json.loads
+    except ValueError as exc:
         raise InvalidEvent(Rejection.MALFORMED_JSON, f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidEvent(Rejection.SCHEMA_VIOLATION, "the event must be a JSON object")
@@ -57,9 +58,15 @@ def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEven
             f"event type {type_!r} belongs on {event_type.topic}, not {expected_topic}",
         )
     try:
-        return CloudEvent[event_type.model].model_validate(doc)  # type: ignore[name-defined]
+        return _envelope(event_type.model).model_validate(doc)
     except ValidationError as exc:
         raise InvalidEvent(Rejection.SCHEMA_VIOLATION, describe_validation_error(exc)) from None
+
+
+@cache
+def _envelope(model: type[BaseModel]) -> type[CloudEvent[Any]]:
+    """`CloudEvent[model]`, made once (pydantic's own lookup costs a few µs per event)."""
+    return CloudEvent[model]  # type: ignore[valid-type]
 
 
 def encode(event: CloudEvent[Any] | BaseModel) -> bytes:

@@ -131,6 +131,8 @@ class ServiceRuntime:
             batch=True,
             max_records=max_records,
             auto_offset_reset="earliest",
+            max_partition_fetch_bytes=self.settings.consumer_partition_fetch_bytes,
+            fetch_max_bytes=self.settings.consumer_fetch_max_bytes,
             ack_policy=AckPolicy.MANUAL,
             listener=tracker,
             decoder=raw_records,

@@ -45,6 +45,12 @@ class ServiceSettings(BaseSettings):
     retry_initial_backoff_s: float = 0.2
     retry_max_backoff_s: float = 10.0
     max_handler_attempts: int = 5
+    # What one consumer may fetch ahead from the broker (per partition, and in all): the
+    # records waiting in memory. Kafka's defaults (1 MB, 50 MB) let a service with several
+    # consumers on 12-partition topics hold well over 100 MB of backlog; a batch of 500
+    # events is ~300 KB.
+    consumer_partition_fetch_bytes: int = 256 * 1024
+    consumer_fetch_max_bytes: int = 4 * 1024 * 1024
     db_pool_min: int = 1
     db_pool_max: int = 5
 
