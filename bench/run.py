@@ -157,6 +157,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
                 "complete": d.complete,
                 "events_per_s": round(d.rate),
                 "events_per_s_with_startup": round(d.rate_with_startup),
+                "cpu_us_per_event": round(d.cpu_us_per_event),
                 "raw_baseline_events_per_s": round(baselines[name][0] / baselines[name][1]),
                 "ratio_to_raw": round(d.rate / (baselines[name][0] / baselines[name][1]), 3),
             }
@@ -295,13 +296,15 @@ def print_tables(r: dict[str, Any]) -> None:
         "raw events/s",
         "ratio",
         "peak RSS MB",
+        "CPU µs/event",
     ):
         t.add_column(col, justify="right" if col != "service" else "left")
     for name, d in r["drain"].items():
         t.add_row(name + ("" if d["complete"] else " (capped)"), str(d["events"]), str(d["seconds"]),
                   str(d["events_per_s"]), str(d["events_per_s_with_startup"]),
                   str(d["raw_baseline_events_per_s"]), f"{d['ratio_to_raw']:.0%}",
-                  str(r["rss_mb"].get(name, {}).get("peak", "?")))  # fmt: skip
+                  str(r["rss_mb"].get(name, {}).get("peak", "?")),
+                  str(d.get("cpu_us_per_event", "?")))  # fmt: skip
     console.print(t)
     s = r["followup_scaling"]
     if s:
