@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from complaints import roster
 from complaints.api import Context, cases_router
-from complaints.handlers import ROSTER_EVENT, complaint_handler, on_roster_event
-from complaints.intake import number_allocator
+from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
+from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook, seed_rules
 from complaints.rules_api import rules_router
@@ -33,10 +33,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     policy = CasePolicy.from_settings(settings)
     rulebook = RuleBook()
     allocate = number_allocator(lambda: runtime.pool)
+    complaint_handlers = ComplaintHandlers(
+        policy, rulebook, allocate_many=numbers_allocator(lambda: runtime.pool), clock=utc_now
+    )
     runtime.consume(
         topics.COMPLAINTS_IN,
         handler_name="complaints",
-        handle=complaint_handler(policy, rulebook, allocate=allocate, clock=utc_now),
+        handle=complaint_handlers.handle,
+        handle_batch=complaint_handlers.handle_batch,
     )
     # The roster contract belongs to the follow-up service; consume it once it exists, since
     # events of a type nobody registered would only be dead-lettered.
