@@ -63,6 +63,15 @@ async def least_loaded_staff(
     return (await workload(conn, [department])).least_loaded(department, roles)
 
 
+async def departments_of(conn: asyncpg.Connection, staff_ids: Iterable[str]) -> dict[str, str]:
+    """staff id -> department, for those of `staff_ids` on the roster."""
+    rows = await conn.fetch(
+        "SELECT staff_id, department_code FROM staff WHERE staff_id = ANY($1::text[])",
+        list(staff_ids),
+    )
+    return {r["staff_id"]: r["department_code"] for r in rows}
+
+
 async def staff_member(conn: asyncpg.Connection, staff_id: str) -> Row | None:
     row = await conn.fetchrow("SELECT * FROM staff WHERE staff_id = $1", staff_id)
     return dict(row) if row else None
