@@ -22,7 +22,7 @@ from complaints import repository as repo
 from complaints import roster
 from complaints.access import Actor
 from complaints.assignment import Assignment, assign, departments_for
-from complaints.classifier import CategoryRule
+from complaints.classifier import CategoryRule, RuleSet
 from complaints.domain import OPENED_EVENT
 from complaints.intake import (
     AllocateMany,
@@ -104,9 +104,10 @@ async def _plan(
         d for s in submissions for d in departments_for(policy, s.complaint.department_code)
     }
     workload = await roster.workload(conn, departments)
+    ruleset = RuleSet(rules)
     openings = []
     for s in submissions:
-        assessment = assess(policy, rules, s.complaint)
+        assessment = assess(policy, ruleset, s.complaint)
         assignment = assign(
             policy, workload, s.complaint.department_code, serious=assessment.verdict.serious
         )

@@ -15,7 +15,7 @@ from complaints import repository as repo
 from complaints import roster
 from complaints.access import Actor
 from complaints.assignment import Assignment, assign, departments_for
-from complaints.classifier import CategoryRule, Classification, classify
+from complaints.classifier import CategoryRule, Classification, RuleSet, classify
 from complaints.domain import OPENED_EVENT, Priority, Status, case_number, priority_for
 from complaints.policy import CasePolicy, Deadline, deadlines_for
 from complaints.publishing import publish_case_event
@@ -90,7 +90,9 @@ class Assessment:
     priority: Priority
 
 
-def assess(policy: CasePolicy, rules: list[CategoryRule], complaint: NewComplaint) -> Assessment:
+def assess(
+    policy: CasePolicy, rules: list[CategoryRule] | RuleSet, complaint: NewComplaint
+) -> Assessment:
     verdict = classify(
         complaint.description,
         rules,
