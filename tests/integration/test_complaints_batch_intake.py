@@ -1,13 +1,17 @@
 """Opening a batch of complaints at once (`batch_intake.open_cases`, the Kafka consumer's path)
 on the real PostgreSQL gives exactly what opening them one after the other (`open_case`, the
 desk's path) gives: the same cases, numbers, assignments, deadlines, audit trail and published
-events, in the same order."""
+events, in the same order. And through Kafka and the running service: a backlog with
+redelivered and re-sent complaints over several days opens each case once, numbered per day,
+with its clocks, audit line, case_opened event and (the deadlines being long past) one warning
+and one breach per time limit."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,10 @@ from complaints.batch_intake import Submission, open_cases
 from complaints.intake import NewComplaint, number_allocator, numbers_allocator, open_case
 from complaints.policy import CasePolicy, default_rules
 from complaints.rulebook import category_rules, seed_rules
-from hospital_shared import db
+from hospital_shared import db, topics
+from tests.factories import envelope, to_bytes
+from tests.integration.services import RunningService
+from tests.kafka_tools import eventually, json_values, publish, read_all
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services/complaints/migrations"
 POLICY = CasePolicy(limit_rules=default_rules(), tz=ZoneInfo("Asia/Shanghai"))
@@ -226,3 +233,162 @@ async def test_a_batch_opens_exactly_the_cases_one_by_one_would(pools) -> None: 
     assert got["counters"] == {
         datetime(2026, 11, d).date(): n for d, n in ((18, 1), (20, 4), (21, 2), (22, 3), (23, 1))
     }
+
+
+# --- the same through Kafka and the running service ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def complaints(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    service = RunningService(stack_config, "complaints").start(COMPLAINTS_TIMER_INTERVAL_S="0.2")
+    service.wait_ready()
+    yield service
+    service.stop()
+
+
+def submitted(n: int, run: str, *, days_ago: int, **over: Any) -> dict[str, Any]:
+    data = {
+        "external_id": f"K-{run}-{n}",
+        "channel": "online",
+        "patient": {"patient_id": f"P-{run}", "name": "王五", "phone": "13700137000"},
+        "department": {"code": f"K{run}", "name": "批量科"},
+        "description": "医生态度很差",
+        "submitted_at": (datetime.now(UTC) - timedelta(days=days_ago)).isoformat(),
+        **over,
+    }
+    return envelope("complaint.submitted", data, subject=data["external_id"])
+
+
+async def test_a_backlog_of_complaint_events_opens_each_case_once_numbered_per_day(
+    complaints, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    run = uuid.uuid4().hex[:6]
+    bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"]
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": "complaints"})
+    try:
+        for staff_id in (f"K{run}-B", f"K{run}-A"):  # a department of two doctors, no cases yet
+            await roster.upsert_staff(
+                conn, staff_id, department_code=f"K{run}", role="doctor", active=True, source="t"
+            )
+        days = {
+            d: (datetime.now(UTC) - timedelta(days=d)).astimezone(POLICY.tz).date()
+            for d in (40, 41, 42)
+        }
+        before = {
+            r["day"]: r["last_number"]
+            for r in await conn.fetch(
+                "SELECT * FROM case_number_counters WHERE day = ANY($1)", list(days.values())
+            )
+        }
+        events = [
+            submitted(1, run, days_ago=41),
+            submitted(2, run, days_ago=40),
+            submitted(3, run, days_ago=41, description="家属认为是医疗事故"),
+            submitted(4, run, days_ago=42),
+            submitted(5, run, days_ago=41),
+            submitted(6, run, days_ago=40),
+        ]
+        resent = submitted(2, run, days_ago=40)  # the same complaint, another event id
+        records = [events[0], *events, resent, events[4]]  # and two redelivered events
+        # One patient: one partition, so the service sees them in this order.
+        await publish(bootstrap, topics.COMPLAINTS_IN, [(f"P-{run}", to_bytes(e)) for e in records])
+
+        async def opened() -> list[dict[str, Any]] | None:
+            rows = await conn.fetch(
+                "SELECT * FROM cases WHERE external_id LIKE $1 ORDER BY id", f"K-{run}-%"
+            )
+            return [dict(r) for r in rows] if len(rows) >= 6 else None
+
+        cases = await eventually(opened, timeout=60)
+        await asyncio.sleep(1)
+        cases = await opened()
+        assert cases is not None and [c["external_id"] for c in cases] == [
+            f"K-{run}-{n}" for n in range(1, 7)
+        ]
+
+        def number(d: int, k: int) -> str:
+            return f"TS-{days[d]:%Y%m%d}-{before.get(days[d], 0) + k:04d}"
+
+        assert [c["case_number"] for c in cases] == [
+            number(41, 1), number(40, 1), number(41, 2), number(42, 1), number(41, 3),
+            number(40, 2),
+        ]  # fmt: skip
+        # Least loaded in the department, ties to the first staff id; the serious one goes to
+        # the desk's supervisor (the department has none).
+        assert [c["assignee_id"] for c in cases] == [
+            f"K{run}-A", f"K{run}-B", "S-SUP-01", f"K{run}-A", f"K{run}-B", f"K{run}-A",
+        ]  # fmt: skip
+        assert [c["priority"] for c in cases] == ["normal", "normal", "urgent"] + ["normal"] * 3
+        assert all(c["source_event_id"] == e["id"] for c, e in zip(cases, events, strict=True))
+
+        deadlines = await conn.fetch(
+            "SELECT c.external_id, d.limit_name, d.starts_at, d.due_at FROM case_deadlines d"
+            " JOIN cases c ON c.id = d.case_id WHERE c.external_id LIKE $1",
+            f"K-{run}-%",
+        )
+        limits = {(r["external_id"], r["limit_name"]) for r in deadlines}
+        assert limits == {
+            (f"K-{run}-{n}", name)
+            for n in range(1, 7)
+            for name in ("first_response", "fact_finding") + (("complex_answer",) if n == 3 else ())
+        }
+        for r in deadlines:
+            if r["limit_name"] == "first_response":
+                assert r["due_at"] - r["starts_at"] == timedelta(hours=24)
+
+        audit = await conn.fetch(
+            "SELECT c.external_id, a.actor_id, a.detail FROM case_audit a"
+            " JOIN cases c ON c.id = a.case_id WHERE c.external_id LIKE $1"
+            " AND a.action = 'opened' ORDER BY a.id",
+            f"K-{run}-%",
+        )
+        assert [(r["external_id"], r["actor_id"]) for r in audit] == [
+            (c["external_id"], "system:urn:his:test") for c in cases
+        ]
+        assert [json.loads(r["detail"])["assignee_id"] for r in audit] == [
+            c["assignee_id"] for c in cases
+        ]
+
+        # Every deadline is long past: one warning and one breach each, fired by the timer.
+        async def alerts() -> int | None:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM time_limit_alerts a JOIN cases c ON c.id = a.case_id"
+                " WHERE c.external_id LIKE $1",
+                f"K-{run}-%",
+            )
+            return int(n) if n >= 2 * len(deadlines) else None
+
+        assert await eventually(alerts, timeout=30) == 2 * len(deadlines)
+    finally:
+        await conn.close()
+
+    numbers = [c["case_number"] for c in cases]
+
+    async def published() -> list[dict[str, Any]] | None:
+        found = [
+            e
+            for e in json_values(await read_all(bootstrap, topics.COMPLAINT_CASES))
+            if e.get("subject") in numbers
+        ]
+        return found if len(found) >= 6 + 2 * len(deadlines) else None
+
+    await eventually(published, timeout=30)
+    await asyncio.sleep(1)
+    out = await published()
+    assert out is not None
+    opened_events = [e for e in out if e["type"] == "complaint.case_opened"]
+    assert [e["subject"] for e in opened_events] == numbers  # once each, in order
+    assert [e["data"]["assignee_id"] for e in opened_events] == [c["assignee_id"] for c in cases]
+    assert [e["correlationid"] for e in opened_events] == [e["id"] for e in events]
+    alerts_out = sorted(
+        (e["subject"], e["data"]["limit"], e["data"]["level"])
+        for e in out
+        if e["type"].startswith("complaint.time_limit_")
+    )
+    assert alerts_out == sorted(
+        (c["case_number"], r["limit_name"], level)
+        for c in cases
+        for r in deadlines
+        if r["external_id"] == c["external_id"]
+        for level in ("warning", "breach")
+    )
