@@ -8,6 +8,7 @@ what guarantees one warning and one breach per case, cycle and limit whatever ha
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -156,9 +157,13 @@ async def _announce(
             )
         )
         events.append(publishing.outgoing(EVENT_TYPES[level], alert, case=case, at=now))
-        ALERTS.labels(due["limit_name"], level).inc()
     await repo.append_audits(conn, audits)
     await add_many_to_outbox(conn, events)
+    # Once per limit and level: a labelled counter costs more than building the alert.
+    for (limit, level), n in collections.Counter(
+        (d["limit_name"], level) for d, level in fired
+    ).items():
+        ALERTS.labels(limit, level).inc(n)
 
 
 async def purge_expired(pool: asyncpg.Pool, *, now: datetime, retention_days: int) -> list[str]:
