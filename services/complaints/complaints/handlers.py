@@ -8,6 +8,8 @@ channel `followup`, the objections the follow-up service raises during calls.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +56,9 @@ class ComplaintHandlers:
     """The `hospital.complaints.v1` consumer: a batch of `complaint.submitted` events opens
     its cases in bulk (`batch_intake.open_cases`); other event types are not ours."""
 
+    # A batch this large means a backlog is being worked through (see `draining`).
+    BACKLOG_BATCH = 200
+
     def __init__(
         self,
         policy: CasePolicy,
@@ -66,6 +71,11 @@ class ComplaintHandlers:
         self.rulebook = rulebook
         self.allocate_many = allocate_many
         self.clock = clock
+        self._backlog_seen_at = -math.inf
+
+    def draining(self, *, within_s: float = 1.0) -> bool:
+        """Whether a backlog of complaints was being opened within the last `within_s`."""
+        return time.monotonic() - self._backlog_seen_at < within_s
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
         await self.handle_batch(conn, [event])
@@ -73,6 +83,8 @@ class ComplaintHandlers:
     async def handle_batch(
         self, conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]
     ) -> None:
+        if len(events) >= self.BACKLOG_BATCH:
+            self._backlog_seen_at = time.monotonic()
         submissions = [
             Submission(complaint_from_event(e), Actor(f"system:{e.source}", "integration"))
             for e in events
