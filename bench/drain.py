@@ -5,6 +5,7 @@ transaction, so a committed record's effects are visible)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import psutil
@@ -37,12 +38,11 @@ class DrainResult:
     seconds: float  # from launching the process(es) to the last commit
     startup_s: float  # from launching to /readyz (consumers assigned)
     complete: bool  # the whole backlog drained (else stopped at the time cap)
-    cpu_s: float = 0.0  # CPU time (user + system) of the service process(es) over the drain
+    cpu_s: float = 0.0  # CPU seconds (user + system) the processes used once ready
 
     @property
-    def cpu_us_per_event(self) -> float:
-        """The service's own CPU per event: unlike events/s, barely moved by a busy machine."""
-        return self.cpu_s * 1e6 / self.events if self.events else 0.0
+    def cpu_ms_per_event(self) -> float:
+        return 1000 * self.cpu_s / self.events if self.events else 0.0
 
     @property
     def rate(self) -> float:
@@ -75,6 +75,7 @@ async def drain(
         # "ready" is the first instance with its consumers assigned: processing has begun.
         await _first_ready(procs)
         ready = now()
+        cpu_at_ready = _cpu_seconds(procs)
         if profile_as is not None and procs[0].process is not None:
             profile.start(procs[0].process.pid, profile_as)
         groups: list[str] = []
@@ -93,24 +94,25 @@ async def drain(
                 break
             await asyncio.sleep(0.25)
         finished = now()
+        cpu = _cpu_seconds(procs) - cpu_at_ready
         complete = done >= target
         for proc in procs:
             sampler.mark(proc.label, "rss_at_end")
-        cpu = sum(cpu_seconds(proc) for proc in procs)
     # The rate counts from the moment the (first) process was launched: start-up included.
     return DrainResult(
         service, len(procs), done, finished - launched, ready - launched, complete, cpu
     )
 
 
-def cpu_seconds(proc: Proc) -> float:
-    if proc.process is None:
-        return 0.0
-    try:
-        t = psutil.Process(proc.process.pid).cpu_times()
-    except psutil.Error:
-        return 0.0
-    return float(t.user + t.system)
+def _cpu_seconds(procs: list[Proc]) -> float:
+    total = 0.0
+    for proc in procs:
+        if proc.process is None:
+            continue
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(proc.process.pid).cpu_times()
+            total += times.user + times.system
+    return total
 
 
 async def _first_ready(procs: list[Proc]) -> None:

@@ -157,7 +157,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
                 "complete": d.complete,
                 "events_per_s": round(d.rate),
                 "events_per_s_with_startup": round(d.rate_with_startup),
-                "cpu_us_per_event": round(d.cpu_us_per_event),
+                "cpu_ms_per_event": round(d.cpu_ms_per_event, 3),
                 "raw_baseline_events_per_s": round(baselines[name][0] / baselines[name][1]),
                 "ratio_to_raw": round(d.rate / (baselines[name][0] / baselines[name][1]), 3),
             }
@@ -209,7 +209,8 @@ async def drain_phase(
         d = drains[name]
         console.print(
             f"  {name}: {d.events} events in {d.seconds:.1f}s = {d.rate:.0f}/s once running "
-            f"(start-up {d.startup_s:.1f}s){'' if d.complete else ' [time cap reached]'}"
+            f"(start-up {d.startup_s:.1f}s, {d.cpu_ms_per_event:.2f} CPU ms/event)"
+            f"{'' if d.complete else ' [time cap reached]'}"
         )
     return drains
 
@@ -296,7 +297,7 @@ def print_tables(r: dict[str, Any]) -> None:
         "raw events/s",
         "ratio",
         "peak RSS MB",
-        "CPU µs/event",
+        "CPU ms/event",
     ):
         t.add_column(col, justify="right" if col != "service" else "left")
     for name, d in r["drain"].items():
@@ -304,7 +305,7 @@ def print_tables(r: dict[str, Any]) -> None:
                   str(d["events_per_s"]), str(d["events_per_s_with_startup"]),
                   str(d["raw_baseline_events_per_s"]), f"{d['ratio_to_raw']:.0%}",
                   str(r["rss_mb"].get(name, {}).get("peak", "?")),
-                  str(d.get("cpu_us_per_event", "?")))  # fmt: skip
+                  str(d.get("cpu_ms_per_event", "?")))  # fmt: skip
     console.print(t)
     s = r["followup_scaling"]
     if s:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from complaints.classifier import CategoryRule, classify
+from complaints.classifier import CategoryRule, RuleSet, classify, matches
 from complaints.default_rules import default_rules
 from complaints.domain import Category
 
@@ -105,3 +107,30 @@ def test_the_hospital_edits_win_position_then_enabled() -> None:
 def test_serious_categories_are_configurable() -> None:
     verdict = classify("多收费", RULES, serious_categories=("billing",))
     assert verdict.serious
+
+
+KEYWORDS = [r.keyword for r in default_rules()] + [
+    "Ｃ超",
+    "ß",
+    "K线",
+    "ǅ",
+    " 态度 ",
+    "",
+    "skin",
+    "is",
+]
+
+
+@given(
+    st.lists(
+        # with the letters Python's case-insensitive matching treats as equal to ASCII ones
+        st.sampled_from(
+            [*KEYWORDS, "CT", "ｃｔ", "SS", "\u017fkin", "\u212ain", "\u0131s", "İS", "ǆ", "x"]
+        ),
+        max_size=6,
+    ).map("".join)
+)
+def test_a_rule_set_finds_exactly_the_rules_that_match_one_by_one(text: str) -> None:
+    rules = [CategoryRule(i, Category.OTHER, k, position=i % 7) for i, k in enumerate(KEYWORDS)]
+    expected = sorted((r for r in rules if matches(r, text)), key=lambda r: (r.position, r.id))
+    assert RuleSet(rules).hits(text) == expected

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from complaints import roster
 from complaints.api import Context, cases_router
-from complaints.handlers import ROSTER_EVENT, complaint_handler, on_roster_event
-from complaints.intake import number_allocator
+from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
+from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook, seed_rules
 from complaints.rules_api import rules_router
@@ -33,10 +33,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     policy = CasePolicy.from_settings(settings)
     rulebook = RuleBook()
     allocate = number_allocator(lambda: runtime.pool)
+    complaint_handlers = ComplaintHandlers(
+        policy, rulebook, allocate_many=numbers_allocator(lambda: runtime.pool), clock=utc_now
+    )
     runtime.consume(
         topics.COMPLAINTS_IN,
         handler_name="complaints",
-        handle=complaint_handler(policy, rulebook, allocate=allocate, clock=utc_now),
+        handle=complaint_handlers.handle,
+        handle_batch=complaint_handlers.handle_batch,
+        max_records=2000,
     )
     # The roster contract belongs to the follow-up service; consume it once it exists, since
     # events of a type nobody registered would only be dead-lettered.
@@ -57,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         async with runtime_lifespan(app_):
             await _seed(runtime, settings)
-            jobs = _start_jobs(runtime, settings)
+            jobs = _start_jobs(runtime, settings, complaint_handlers)
             try:
                 yield
             finally:
@@ -88,7 +93,9 @@ async def _seed(runtime: ServiceRuntime, settings: Settings) -> None:
             )
 
 
-def _start_jobs(runtime: ServiceRuntime, settings: Settings) -> list[asyncio.Task[None]]:
+def _start_jobs(
+    runtime: ServiceRuntime, settings: Settings, complaints: ComplaintHandlers
+) -> list[asyncio.Task[None]]:
     pool = runtime.pool
     assert pool is not None
 
@@ -99,7 +106,11 @@ def _start_jobs(runtime: ServiceRuntime, settings: Settings) -> list[asyncio.Tas
             batch_size=settings.timer_batch_size,
             desk_department=settings.desk_department,
         ):
-            pass  # a full batch may mean more is due: go again at once
+            # A full batch may mean more is due: go again at once, unless a backlog of
+            # complaints is being opened. Opening comes first (an old backlog makes ~5 alerts
+            # per case, all due at once); the alerts follow, a pass per pause.
+            if complaints.draining():
+                await asyncio.sleep(settings.timer_pause_while_draining_s)
 
     async def purge() -> None:
         while await purge_expired(pool, now=utc_now(), retention_days=settings.retention_days):

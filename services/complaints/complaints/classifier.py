@@ -13,7 +13,7 @@ the start of a word (`refund` matches "refunds", `CT` matches "做了CT" but not
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -62,8 +62,51 @@ def _pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(escaped, re.IGNORECASE)
 
 
+def _uncased(keyword: str) -> bool:
+    """No letter of `keyword` has a case (Chinese): ignoring case changes nothing."""
+    return all(c.lower() == c == c.upper() for c in keyword)
+
+
 def matches(rule: CategoryRule, text: str) -> bool:
     return bool(rule.keyword.strip()) and _pattern(rule.keyword).search(text) is not None
+
+
+class RuleSet:
+    """The enabled rules in the order they are tried, each with its test prepared once: many
+    complaints are classified against the same rules (a batch of events)."""
+
+    def __init__(self, rules: Iterable[CategoryRule]) -> None:
+        self.ordered = sorted((r for r in rules if r.enabled), key=lambda r: (r.position, r.id))
+        # (rule, plain substring, pattern search): a keyword without cased letters (Chinese)
+        # is found by a substring test, what its case-insensitive pattern would find.
+        self._tests: list[tuple[CategoryRule, str | None, Callable[[str], object] | None]] = []
+        first_letters: set[str] = set()
+        for rule in self.ordered:
+            keyword = rule.keyword.strip()
+            if not keyword:
+                continue
+            if _uncased(keyword) and not keyword.isascii():
+                self._tests.append((rule, keyword, None))
+            else:
+                pattern = _pattern(rule.keyword)
+                self._tests.append((rule, None, pattern.search))
+                first_letters.add(keyword[0])
+        # A pattern can only match where the text has its keyword's first letter (in either
+        # case, as the pattern's own flags say): when no such letter is there (most Chinese
+        # texts), no pattern is tried.
+        letters = "".join(re.escape(c) for c in sorted(first_letters))
+        self._may_match = re.compile(f"[{letters}]" if letters else "(?!)", re.IGNORECASE).search
+
+    def hits(self, text: str) -> list[CategoryRule]:
+        """The rules matching `text`, in order (the same as `matches` on each)."""
+        patterns_may_match = self._may_match(text) is not None
+        return [
+            rule
+            for rule, word, search in self._tests
+            if (
+                word in text if word is not None else patterns_may_match and search(text)  # type: ignore[misc]
+            )
+        ]
 
 
 def known_category(value: str | None) -> Category | None:
@@ -77,7 +120,7 @@ def known_category(value: str | None) -> Category | None:
 
 def classify(
     text: str,
-    rules: Iterable[CategoryRule],
+    rules: Iterable[CategoryRule] | RuleSet,
     *,
     submitted_category: str | None = None,
     serious_categories: Sequence[str] = (Category.MEDICAL_QUALITY.value,),
@@ -87,10 +130,10 @@ def classify(
     A submitted category the hospital's vocabulary does not know (e.g. "服务态度" from an old
     HIS) is not lost: it is classified together with the text.
     """
-    ordered = sorted((r for r in rules if r.enabled), key=lambda r: (r.position, r.id))
+    ruleset = rules if isinstance(rules, RuleSet) else RuleSet(rules)
     given = known_category(submitted_category)
     haystack = text if given or not submitted_category else f"{submitted_category} {text}"
-    hits = [r for r in ordered if matches(r, haystack)]
+    hits = ruleset.hits(haystack)
     serious_hit = next((r for r in hits if r.serious), None)
     if given is not None:
         category, source, first = given, "submitted", None

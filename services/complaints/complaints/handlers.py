@@ -8,7 +8,9 @@ channel `followup`, the objections the follow-up service raises during calls.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +19,8 @@ import structlog
 
 from complaints import roster
 from complaints.access import Actor
-from complaints.intake import Allocate, NewComplaint, open_case
+from complaints.batch_intake import Submission, open_cases
+from complaints.intake import AllocateMany, NewComplaint
 from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook
 from hospital_shared.events import CloudEvent, ComplaintSubmitted
@@ -49,35 +52,61 @@ def complaint_from_event(event: CloudEvent[Any]) -> NewComplaint:
     )
 
 
-def complaint_handler(
-    policy: CasePolicy,
-    rulebook: RuleBook,
-    *,
-    allocate: Allocate,
-    clock: Callable[[], datetime],
-) -> Handler:
-    async def on_complaint_event(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
-        if event.type != "complaint.submitted":
-            return
-        complaint = complaint_from_event(event)
-        actor = Actor(f"system:{event.source}", "integration")
-        case, created = await open_case(
-            conn,
-            policy,
-            await rulebook.rules(conn),
-            complaint,
-            allocate=allocate,
-            actor=actor,
-            now=clock(),
-        )
-        if not created:
-            log.info(
-                "complaint already has a case",
-                case_number=case["case_number"],
-                channel=complaint.channel,
-            )
+class ComplaintHandlers:
+    """The `hospital.complaints.v1` consumer: a batch of `complaint.submitted` events opens
+    its cases in bulk (`batch_intake.open_cases`); other event types are not ours."""
 
-    return on_complaint_event
+    # A batch this large means a backlog is being worked through (see `draining`).
+    BACKLOG_BATCH = 200
+
+    def __init__(
+        self,
+        policy: CasePolicy,
+        rulebook: RuleBook,
+        *,
+        allocate_many: AllocateMany,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.policy = policy
+        self.rulebook = rulebook
+        self.allocate_many = allocate_many
+        self.clock = clock
+        self._backlog_seen_at = -math.inf
+
+    def draining(self, *, within_s: float = 1.0) -> bool:
+        """Whether a backlog of complaints was being opened within the last `within_s`."""
+        return time.monotonic() - self._backlog_seen_at < within_s
+
+    async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
+        await self.handle_batch(conn, [event])
+
+    async def handle_batch(
+        self, conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]
+    ) -> None:
+        if len(events) >= self.BACKLOG_BATCH:
+            self._backlog_seen_at = time.monotonic()
+        submissions = [
+            Submission(complaint_from_event(e), Actor(f"system:{e.source}", "integration"))
+            for e in events
+            if e.type == "complaint.submitted"
+        ]
+        if not submissions:
+            return
+        outcomes = await open_cases(
+            conn,
+            self.policy,
+            await self.rulebook.rules(conn),
+            submissions,
+            allocate_many=self.allocate_many,
+            now=self.clock(),
+        )
+        for outcome in outcomes:
+            if not outcome.created:
+                log.info(
+                    "complaint already has a case",
+                    case_number=outcome.case_number,
+                    channel=outcome.submission.complaint.channel,
+                )
 
 
 def _get(data: Any, name: str) -> Any:

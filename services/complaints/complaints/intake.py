@@ -4,7 +4,7 @@ publish: all in the caller's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,14 +13,18 @@ import asyncpg
 
 from complaints import repository as repo
 from complaints import roster
-from complaints.access import HANDLER_ROLES, Actor
-from complaints.classifier import CategoryRule, classify
-from complaints.domain import OPENED_EVENT, Status, case_number, priority_for
-from complaints.policy import CasePolicy, deadlines_for
+from complaints.access import Actor
+from complaints.assignment import Assignment, assign, departments_for
+from complaints.classifier import CategoryRule, Classification, RuleSet, classify
+from complaints.domain import OPENED_EVENT, Priority, Status, case_number, priority_for
+from complaints.policy import CasePolicy, Deadline, deadlines_for
 from complaints.publishing import publish_case_event
+from complaints.repository import AuditEntry
 
 Row = dict[str, Any]
 Allocate = Callable[[date], Awaitable[int]]
+# allocate_many({day: how many}) -> {day: the numbers}, in one short transaction of its own.
+AllocateMany = Callable[[Mapping[date, int]], Awaitable[dict[date, range]]]
 
 
 @dataclass(frozen=True)
@@ -51,43 +55,137 @@ def case_day(policy: CasePolicy, complaint: NewComplaint, now: datetime) -> date
     return clock_start(complaint, now).astimezone(policy.tz).date()
 
 
-def number_allocator(pool: Callable[[], asyncpg.Pool | None]) -> Allocate:
-    """Case numbers from the per-day counter, each in its own short transaction: the counter
-    row is locked for one statement, not for a whole opening. A number whose opening then
-    fails is skipped, never reused."""
+def numbers_allocator(pool: Callable[[], asyncpg.Pool | None]) -> AllocateMany:
+    """Case numbers from the per-day counters, in their own short transaction (one statement
+    for every day of a batch): the counter rows are locked for that statement, not for a whole
+    opening, so the desk's openings never queue behind a batch of events. A number whose
+    opening then fails is skipped, never reused."""
 
-    async def allocate(day: date) -> int:
+    async def allocate_many(counts: Mapping[date, int]) -> dict[date, range]:
         current = pool()
         assert current is not None
         async with current.acquire() as conn:
-            return await repo.next_case_sequence(conn, day)
+            last = await repo.next_case_sequences(conn, counts)
+        return {day: range(last[day] - n + 1, last[day] + 1) for day, n in counts.items()}
+
+    return allocate_many
+
+
+def number_allocator(pool: Callable[[], asyncpg.Pool | None]) -> Allocate:
+    """One case number at a time (see `numbers_allocator`)."""
+    allocate_many = numbers_allocator(pool)
+
+    async def allocate(day: date) -> int:
+        return (await allocate_many({day: 1}))[day][0]
 
     return allocate
 
 
-async def assign(
-    conn: asyncpg.Connection, policy: CasePolicy, department: str | None, *, serious: bool
-) -> tuple[str | None, str | None, str | None]:
-    """(assignee, handling department, supervisor).
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What the hospital's rules make of a complaint before anyone is assigned."""
 
-    A handler (agent or doctor) of the department concerned, the least loaded; when that
-    department has none on the roster, one of the complaint desk. The supervisor is the
-    department's, else the desk's. Serious cases go to that supervisor at once.
-    """
-    departments = [d for d in (department, policy.desk_department) if d]
-    supervisor = supervisor_dept = None
-    for dept in departments:
-        supervisor = await roster.least_loaded_staff(conn, dept, ["supervisor"])
-        if supervisor:
-            supervisor_dept = dept
-            break
-    if serious and supervisor:
-        return supervisor, supervisor_dept, supervisor
-    for dept in departments:
-        handler = await roster.least_loaded_staff(conn, dept, list(HANDLER_ROLES))
-        if handler:
-            return handler, dept, supervisor
-    return supervisor, supervisor_dept, supervisor
+    verdict: Classification
+    complex_: bool
+    priority: Priority
+
+
+def assess(
+    policy: CasePolicy, rules: list[CategoryRule] | RuleSet, complaint: NewComplaint
+) -> Assessment:
+    verdict = classify(
+        complaint.description,
+        rules,
+        submitted_category=complaint.category,
+        serious_categories=policy.serious_categories,
+    )
+    complex_ = (
+        complaint.complex
+        if complaint.complex is not None
+        else verdict.serious or verdict.category.value in policy.complex_categories
+    )
+    priority = priority_for(serious=verdict.serious, complex_=complex_, category=verdict.category)
+    return Assessment(verdict, complex_, priority)
+
+
+def case_row(
+    policy: CasePolicy,
+    complaint: NewComplaint,
+    assessment: Assessment,
+    assignment: Assignment,
+    *,
+    sequence: int,
+    actor: Actor,
+    now: datetime,
+) -> Row:
+    """The new case's row (the columns `repository.insert_cases` writes)."""
+    verdict = assessment.verdict
+    number = case_number(
+        case_day(policy, complaint, now), sequence, prefix=policy.case_number_prefix
+    )
+    return {
+        "case_number": number,
+        "channel": complaint.channel,
+        "external_id": complaint.external_id,
+        "source_event_id": complaint.source_event_id,
+        "patient_id": complaint.patient_id,
+        "patient_name": complaint.patient_name,
+        "patient_phone": complaint.patient_phone,
+        "sms_opt_out": complaint.sms_opt_out,
+        "department_code": complaint.department_code,
+        "department_name": complaint.department_name,
+        "description": complaint.description,
+        "submitted_category": complaint.category,
+        "category": verdict.category.value,
+        "category_source": verdict.source,
+        "matched_rule_id": verdict.rule_id,
+        "matched_keyword": verdict.keyword,
+        "serious_rule_id": verdict.serious_rule_id,
+        "serious_keyword": verdict.serious_keyword,
+        "classification": verdict.explain(),
+        "serious": verdict.serious,
+        "complex": assessment.complex_,
+        "priority": assessment.priority.value,
+        "status": Status.RECEIVED.value,
+        "assignee_id": assignment.assignee_id,
+        "handling_department": assignment.handling_department,
+        "supervisor_id": assignment.supervisor_id,
+        "submitted_at": complaint.submitted_at,
+        "opened_at": now,
+        "opened_by": actor.id,
+    }
+
+
+def opening_deadlines(
+    policy: CasePolicy, complaint: NewComplaint, assessment: Assessment, now: datetime
+) -> list[Deadline]:
+    return deadlines_for(
+        policy.limit_rules,
+        start=clock_start(complaint, now),
+        complex_=assessment.complex_,
+        category=assessment.verdict.category,
+        tz=policy.tz,
+        is_workday=policy.is_workday,
+        warning_fraction=policy.warning_fraction,
+    )
+
+
+def opened_audit(case: Row, complaint: NewComplaint, *, actor: Actor, now: datetime) -> AuditEntry:
+    return AuditEntry(
+        case["id"],
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        action="opened",
+        from_status=None,
+        to_status=Status.RECEIVED.value,
+        detail={
+            "channel": complaint.channel,
+            "classification": case["classification"],
+            "assignee_id": case["assignee_id"],
+            "supervisor_id": case["supervisor_id"],
+        },
+    )
 
 
 async def open_case(
@@ -104,93 +202,29 @@ async def open_case(
 
     `allocate(day)` hands out the day's next case number; it must run outside this
     transaction (see `number_allocator`), or every opening would queue on the counter row.
+    Many complaints at once: `batch_intake.open_cases`, same rules.
     """
     existing = await repo.case_by_external_id(conn, complaint.channel, complaint.external_id)
     if existing:
         return existing, False
-    verdict = classify(
-        complaint.description,
-        rules,
-        submitted_category=complaint.category,
-        serious_categories=policy.serious_categories,
+    assessment = assess(policy, rules, complaint)
+    workload = await roster.workload(conn, departments_for(policy, complaint.department_code))
+    assignment = assign(
+        policy, workload, complaint.department_code, serious=assessment.verdict.serious
     )
-    complex_ = (
-        complaint.complex
-        if complaint.complex is not None
-        else verdict.serious or verdict.category.value in policy.complex_categories
+    sequence = await allocate(case_day(policy, complaint, now))
+    row = case_row(
+        policy, complaint, assessment, assignment, sequence=sequence, actor=actor, now=now
     )
-    start = clock_start(complaint, now)
-    assignee, handling, supervisor = await assign(
-        conn, policy, complaint.department_code, serious=verdict.serious
-    )
-    local_day = case_day(policy, complaint, now)
-    sequence = await allocate(local_day)
-    case = await repo.insert_case(
-        conn,
-        {
-            "case_number": case_number(local_day, sequence, prefix=policy.case_number_prefix),
-            "channel": complaint.channel,
-            "external_id": complaint.external_id,
-            "source_event_id": complaint.source_event_id,
-            "patient_id": complaint.patient_id,
-            "patient_name": complaint.patient_name,
-            "patient_phone": complaint.patient_phone,
-            "sms_opt_out": complaint.sms_opt_out,
-            "department_code": complaint.department_code,
-            "department_name": complaint.department_name,
-            "description": complaint.description,
-            "submitted_category": complaint.category,
-            "category": verdict.category.value,
-            "category_source": verdict.source,
-            "matched_rule_id": verdict.rule_id,
-            "matched_keyword": verdict.keyword,
-            "serious_rule_id": verdict.serious_rule_id,
-            "serious_keyword": verdict.serious_keyword,
-            "classification": verdict.explain(),
-            "serious": verdict.serious,
-            "complex": complex_,
-            "priority": priority_for(
-                serious=verdict.serious, complex_=complex_, category=verdict.category
-            ).value,
-            "status": Status.RECEIVED.value,
-            "assignee_id": assignee,
-            "handling_department": handling,
-            "supervisor_id": supervisor,
-            "submitted_at": complaint.submitted_at,
-            "opened_at": now,
-            "opened_by": actor.id,
-        },
-    )
-    if case is None:  # the same complaint raced in through another request
+    inserted = await repo.insert_cases(conn, [row])
+    if not inserted:  # the same complaint raced in through another request
         again = await repo.case_by_external_id(conn, complaint.channel, complaint.external_id)
         assert again is not None
         return again, False
-    deadlines = deadlines_for(
-        policy.limit_rules,
-        start=start,
-        complex_=complex_,
-        category=verdict.category,
-        tz=policy.tz,
-        is_workday=policy.is_workday,
-        warning_fraction=policy.warning_fraction,
-    )
-    await repo.insert_deadlines(conn, case["id"], 1, deadlines)
-    await repo.append_audit(
-        conn,
-        case["id"],
-        at=now,
-        actor_id=actor.id,
-        actor_role=actor.role,
-        action="opened",
-        from_status=None,
-        to_status=Status.RECEIVED.value,
-        detail={
-            "channel": complaint.channel,
-            "classification": verdict.explain(),
-            "assignee_id": assignee,
-            "supervisor_id": supervisor,
-        },
-    )
+    case = inserted[0]
+    deadlines = opening_deadlines(policy, complaint, assessment, now)
+    await repo.insert_deadlines_many(conn, [(case["id"], 1, d) for d in deadlines])
+    await repo.append_audits(conn, [opened_audit(case, complaint, actor=actor, now=now)])
     await publish_case_event(
         conn,
         OPENED_EVENT,

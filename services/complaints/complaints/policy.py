@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -90,8 +91,11 @@ def default_rules(
     )
 
 
+@lru_cache(maxsize=4096)
 def official_workday(day: date) -> bool:
-    """China's official calendar; outside the years the package knows, Monday to Friday."""
+    """China's official calendar; outside the years the package knows, Monday to Friday.
+    Cached: a working-day deadline asks about several days, and `chinese_calendar` checks its
+    argument at length on every call (a quarter of a batch's CPU before the cache)."""
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:

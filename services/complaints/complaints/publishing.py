@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from complaints import repository
 from complaints.policy import LimitName
 from hospital_shared import topics
-from hospital_shared.events import make_event
-from hospital_shared.outbox import add_to_outbox
+from hospital_shared.events import CloudEvent, make_event
+from hospital_shared.outbox import add_many_to_outbox
 from hospital_shared.service_events.complaints import (
     CasePatient,
     CaseTimeLimit,
@@ -23,6 +23,7 @@ from hospital_shared.service_events.complaints import (
 
 SOURCE = "urn:hospital:complaints"
 Row = dict[str, Any]
+Outgoing = tuple[CloudEvent[Any], str, str]  # (event, topic, key) for the outbox
 
 
 def time_limits(deadlines: Sequence[Row], cycle: int) -> tuple[CaseTimeLimit, ...]:
@@ -91,17 +92,16 @@ def case_changed(
     )
 
 
-async def publish(
-    conn: asyncpg.Connection,
+def outgoing(
     event_type: str,
     data: BaseModel,
     *,
     case: Row,
     at: datetime,
     correlation_id: str | None = None,
-) -> None:
-    """Queue one event about `case`; keyed by patient (one patient's events stay in order),
-    or by case number when the complaint is anonymous."""
+) -> Outgoing:
+    """One event about `case` as an outbox entry; keyed by patient (one patient's events stay
+    in order), or by case number when the complaint is anonymous."""
     key = case["patient_id"] or case["case_number"]
     event = make_event(
         event_type,
@@ -111,7 +111,45 @@ async def publish(
         time=at,
         correlation_id=correlation_id,
     )
-    await add_to_outbox(conn, event, topic=topics.COMPLAINT_CASES, key=key)
+    return event, topics.COMPLAINT_CASES, key
+
+
+def case_event(
+    event_type: str,
+    case: Row,
+    deadlines: Sequence[Row],
+    *,
+    previous: str | None,
+    actor_id: str,
+    actor_role: str,
+    at: datetime,
+    correlation_id: str | None = None,
+) -> Outgoing:
+    """A `complaint.case_*` event showing the case as it now is, with its deadlines (rows of
+    `case_deadlines`, in due order)."""
+    data = case_changed(
+        case,
+        deadlines,
+        previous_status=previous,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        at=at,
+    )
+    return outgoing(event_type, data, case=case, at=at, correlation_id=correlation_id)
+
+
+async def publish(
+    conn: asyncpg.Connection,
+    event_type: str,
+    data: BaseModel,
+    *,
+    case: Row,
+    at: datetime,
+    correlation_id: str | None = None,
+) -> None:
+    """Queue one event about `case` (see `outgoing`)."""
+    entry = outgoing(event_type, data, case=case, at=at, correlation_id=correlation_id)
+    await add_many_to_outbox(conn, [entry])
 
 
 async def publish_case_event(
@@ -127,12 +165,14 @@ async def publish_case_event(
 ) -> None:
     """Queue a `complaint.case_*` event showing the case as it now is."""
     deadlines = await repository.deadlines_of(conn, case["id"], case["cycle"])
-    data = case_changed(
+    entry = case_event(
+        event_type,
         case,
         deadlines,
-        previous_status=previous,
+        previous=previous,
         actor_id=actor_id,
         actor_role=actor_role,
         at=at,
+        correlation_id=correlation_id,
     )
-    await publish(conn, event_type, data, case=case, at=at, correlation_id=correlation_id)
+    await add_many_to_outbox(conn, [entry])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -14,15 +15,28 @@ from complaints.policy import Deadline
 Row = dict[str, Any]
 
 
-async def next_case_sequence(conn: asyncpg.Connection, day: date) -> int:
-    """The next number of `day`; the counter only grows, so a number is never reused."""
-    value = await conn.fetchval(
-        "INSERT INTO case_number_counters AS c (day, last_number) VALUES ($1, 1)"
-        " ON CONFLICT (day) DO UPDATE SET last_number = c.last_number + 1"
-        " RETURNING last_number",
-        day,
+async def next_case_sequences(
+    conn: asyncpg.Connection, counts: Mapping[date, int]
+) -> dict[date, int]:
+    """Take `counts[day]` numbers of each day in one statement; returns each day's last one
+    (the numbers taken end there). The counters only grow, so a number is never reused. Days
+    are locked in date order, so two batches never deadlock."""
+    days = sorted(counts)
+    rows = await conn.fetch(
+        "INSERT INTO case_number_counters AS c (day, last_number)"
+        " SELECT d.day, d.n FROM unnest($1::date[], $2::int[]) WITH ORDINALITY AS d(day, n, i)"
+        " ORDER BY d.i"
+        " ON CONFLICT (day) DO UPDATE SET last_number = c.last_number + EXCLUDED.last_number"
+        " RETURNING day, last_number",
+        days,
+        [counts[d] for d in days],
     )
-    return int(value)
+    return {r["day"]: int(r["last_number"]) for r in rows}
+
+
+async def next_case_sequence(conn: asyncpg.Connection, day: date) -> int:
+    """The next number of `day`."""
+    return (await next_case_sequences(conn, {day: 1}))[day]
 
 
 async def case_by_external_id(
@@ -34,16 +48,75 @@ async def case_by_external_id(
     return dict(row) if row else None
 
 
-async def insert_case(conn: asyncpg.Connection, case: Row) -> Row | None:
-    """Insert the case; None when the same (channel, external_id) got there first."""
-    columns = list(case)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    row = await conn.fetchrow(
-        f"INSERT INTO cases ({', '.join(columns)}) VALUES ({placeholders})"
-        " ON CONFLICT (channel, external_id) DO NOTHING RETURNING *",
-        *case.values(),
+async def case_numbers_by_external_id(
+    conn: asyncpg.Connection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """(channel, external id) -> case number, for those of `keys` that already have a case."""
+    if not keys:
+        return {}
+    channels, external_ids = zip(*keys, strict=True)
+    rows = await conn.fetch(
+        "SELECT c.channel, c.external_id, c.case_number FROM cases c"
+        " JOIN unnest($1::text[], $2::text[]) AS k(channel, external_id)"
+        " ON c.channel = k.channel AND c.external_id = k.external_id",
+        list(channels),
+        list(external_ids),
     )
-    return dict(row) if row else None
+    return {(r["channel"], r["external_id"]): r["case_number"] for r in rows}
+
+
+# The columns of a new case, with their types (every other column has its default).
+OPENING_COLUMNS: dict[str, str] = {
+    "case_number": "text", "channel": "text", "external_id": "text",
+    "source_event_id": "text", "patient_id": "text", "patient_name": "text",
+    "patient_phone": "text", "sms_opt_out": "boolean", "department_code": "text",
+    "department_name": "text", "description": "text", "submitted_category": "text",
+    "category": "text", "category_source": "text", "matched_rule_id": "bigint",
+    "matched_keyword": "text", "serious_rule_id": "bigint", "serious_keyword": "text",
+    "classification": "text", "serious": "boolean", "complex": "boolean", "priority": "text",
+    "status": "text", "assignee_id": "text", "handling_department": "text",
+    "supervisor_id": "text", "submitted_at": "timestamptz", "opened_at": "timestamptz",
+    "opened_by": "text",
+}  # fmt: skip
+
+
+def _recordset(columns: dict[str, str]) -> str:
+    """`FROM` rows of `columns` (name -> type) given as one JSON array of objects, in order
+    (column `n`). One JSON text instead of an array per column: asyncpg checks every element
+    of an array parameter against several abstract base classes, which cost more CPU than
+    the rest of a batch's writing."""
+    defs = ", ".join(f"{name} {type_}" for name, type_ in columns.items())
+    return (
+        f"ROWS FROM (json_to_recordset($1::json) AS ({defs}))"
+        f" WITH ORDINALITY AS r({', '.join(columns)}, n)"
+    )
+
+
+def _json_rows(rows: Iterable[Mapping[str, Any]]) -> str:
+    return json.dumps(list(rows), ensure_ascii=False, default=_json_value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()  # with its offset: PostgreSQL reads back the same instant
+    raise TypeError(f"no JSON for {type(value).__name__}")
+
+
+_COLUMNS = ", ".join(OPENING_COLUMNS)
+_INSERT_CASES = (
+    f"INSERT INTO cases ({_COLUMNS}) SELECT {_COLUMNS} FROM {_recordset(OPENING_COLUMNS)}"
+    " ORDER BY n ON CONFLICT (channel, external_id) DO NOTHING RETURNING *"
+)
+
+
+async def insert_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> list[Row]:
+    """Insert new cases (rows of `OPENING_COLUMNS`) in one statement, ids in the given order;
+    returns those inserted, in that order: a case whose (channel, external_id) got there
+    first is left out."""
+    if not cases:
+        return []
+    rows = await conn.fetch(_INSERT_CASES, _json_rows(cases))
+    return sorted((dict(r) for r in rows), key=lambda r: int(r["id"]))
 
 
 async def case_by_number(
@@ -116,11 +189,41 @@ async def list_cases(
 async def insert_deadlines(
     conn: asyncpg.Connection, case_id: int, cycle: int, deadlines: Sequence[Deadline]
 ) -> None:
-    await conn.executemany(
-        "INSERT INTO case_deadlines (case_id, cycle, limit_name, starts_at, due_at, warn_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        [(case_id, cycle, d.name.value, d.starts_at, d.due_at, d.warn_at) for d in deadlines],
+    await insert_deadlines_many(conn, [(case_id, cycle, d) for d in deadlines])
+
+
+DEADLINE_COLUMNS = {
+    "case_id": "bigint", "cycle": "int", "limit_name": "text",
+    "starts_at": "timestamptz", "due_at": "timestamptz", "warn_at": "timestamptz",
+}  # fmt: skip
+_INSERT_DEADLINES = (
+    f"INSERT INTO case_deadlines ({', '.join(DEADLINE_COLUMNS)})"
+    f" SELECT {', '.join(DEADLINE_COLUMNS)} FROM {_recordset(DEADLINE_COLUMNS)} ORDER BY n"
+    " ON CONFLICT DO NOTHING RETURNING *"
+)
+
+
+async def insert_deadlines_many(
+    conn: asyncpg.Connection, deadlines: Sequence[tuple[int, int, Deadline]]
+) -> list[Row]:
+    """(case id, cycle, deadline) rows in one statement; returns the rows inserted."""
+    if not deadlines:
+        return []
+    rows = await conn.fetch(
+        _INSERT_DEADLINES,
+        _json_rows(
+            {
+                "case_id": case_id,
+                "cycle": cycle,
+                "limit_name": d.name.value,
+                "starts_at": d.starts_at,
+                "due_at": d.due_at,
+                "warn_at": d.warn_at,
+            }
+            for case_id, cycle, d in deadlines
+        ),
     )
+    return [dict(r) for r in rows]
 
 
 async def settle_deadlines(
@@ -160,6 +263,20 @@ async def deadlines_of(
 # --- audit --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One step in a case's written record."""
+
+    case_id: int
+    at: datetime
+    actor_id: str
+    actor_role: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    detail: Row | None = None
+
+
 async def append_audit(
     conn: asyncpg.Connection,
     case_id: int,
@@ -172,17 +289,43 @@ async def append_audit(
     to_status: str | None,
     detail: Row | None = None,
 ) -> None:
+    entry = AuditEntry(case_id, at, actor_id, actor_role, action, from_status, to_status, detail)
+    await append_audits(conn, [entry])
+
+
+AUDIT_COLUMNS = {
+    "case_id": "bigint", "at": "timestamptz", "actor_id": "text", "actor_role": "text",
+    "action": "text", "from_status": "text", "to_status": "text", "detail": "jsonb",
+}  # fmt: skip
+_APPEND_AUDITS = (
+    f"INSERT INTO case_audit ({', '.join(AUDIT_COLUMNS)})"
+    f" SELECT {', '.join(AUDIT_COLUMNS)} FROM {_recordset(AUDIT_COLUMNS)} ORDER BY n"
+)
+
+
+async def append_audits(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) -> None:
+    """Append `entries` in one statement, in order."""
+    if not entries:
+        return
     await conn.execute(
-        "INSERT INTO case_audit (case_id, at, actor_id, actor_role, action, from_status,"
-        " to_status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-        case_id,
-        at,
-        actor_id,
-        actor_role,
-        action,
-        from_status,
-        to_status,
-        json.dumps(detail or {}, ensure_ascii=False, default=str),
+        _APPEND_AUDITS,
+        json.dumps(
+            [
+                {
+                    "case_id": e.case_id,
+                    "at": e.at.isoformat(),
+                    "actor_id": e.actor_id,
+                    "actor_role": e.actor_role,
+                    "action": e.action,
+                    "from_status": e.from_status,
+                    "to_status": e.to_status,
+                    "detail": e.detail or {},
+                }
+                for e in entries
+            ],
+            ensure_ascii=False,
+            default=str,
+        ),
     )
 
 

@@ -3,10 +3,12 @@ kept up to date from the follow-up service's `staff.member_saved` events."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
+
+from complaints.assignment import Member, Workload
 
 Row = dict[str, Any]
 
@@ -38,20 +40,36 @@ async def upsert_staff(
     )
 
 
+async def workload(conn: asyncpg.Connection, departments: Iterable[str]) -> Workload:
+    """The active staff of `departments` with their open cases, in staff id order."""
+    rows = await conn.fetch(
+        "SELECT s.staff_id, s.department_code, s.role,"
+        " (SELECT count(*) FROM cases c"
+        "  WHERE c.assignee_id = s.staff_id AND c.finished_at IS NULL) AS open_cases"
+        " FROM staff s WHERE s.active AND s.department_code = ANY($1::text[])"
+        " ORDER BY s.staff_id",
+        sorted(set(departments)),
+    )
+    return Workload(
+        [Member(r["staff_id"], r["department_code"], r["role"]) for r in rows],
+        {r["staff_id"]: r["open_cases"] for r in rows},
+    )
+
+
 async def least_loaded_staff(
     conn: asyncpg.Connection, department: str, roles: Sequence[str]
 ) -> str | None:
     """The active staff member of `department` with one of `roles` and the fewest open cases."""
-    value = await conn.fetchval(
-        "SELECT s.staff_id FROM staff s"
-        " WHERE s.active AND s.department_code = $1 AND s.role = ANY($2::text[])"
-        " ORDER BY (SELECT count(*) FROM cases c"
-        "           WHERE c.assignee_id = s.staff_id AND c.finished_at IS NULL), s.staff_id"
-        " LIMIT 1",
-        department,
-        list(roles),
+    return (await workload(conn, [department])).least_loaded(department, roles)
+
+
+async def departments_of(conn: asyncpg.Connection, staff_ids: Iterable[str]) -> dict[str, str]:
+    """staff id -> department, for those of `staff_ids` on the roster."""
+    rows = await conn.fetch(
+        "SELECT staff_id, department_code FROM staff WHERE staff_id = ANY($1::text[])",
+        list(staff_ids),
     )
-    return str(value) if value is not None else None
+    return {r["staff_id"]: r["department_code"] for r in rows}
 
 
 async def staff_member(conn: asyncpg.Connection, staff_id: str) -> Row | None:

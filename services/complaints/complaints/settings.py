@@ -50,6 +50,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Timers: how often a pass runs and how many deadlines one pass takes.
     timer_interval_s: float = 5.0
     timer_batch_size: int = 200
+    # While a backlog of complaints is being opened, the timer pauses this long between
+    # passes, so the openings come first.
+    timer_pause_while_draining_s: float = 0.5
     # A desk opening uses two short-lived connections (the case number, then the case).
     db_pool_max: int = 10
     # Retention: finished (closed or withdrawn) cases older than this are purged.

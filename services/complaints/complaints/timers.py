@@ -8,6 +8,7 @@ what guarantees one warning and one breach per case, cycle and limit whatever ha
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from prometheus_client import Counter
 from complaints import publishing, roster
 from complaints import repository as repo
 from hospital_shared.db import TRANSIENT_DB_ERRORS
+from hospital_shared.outbox import add_many_to_outbox
 from hospital_shared.service_events.complaints import ComplaintTimeLimitReached
 
 log = structlog.get_logger(__name__)
@@ -31,6 +33,8 @@ ALERTS = Counter(
 PURGED = Counter("hospital_complaint_cases_purged_total", "Cases removed by the retention job")
 
 TIMER_ACTOR = ("system:timer", "system")
+EVENT_TYPES = {"warning": "complaint.time_limit_warning", "breach": "complaint.time_limit_breached"}
+Row = dict[str, Any]
 
 _DUE = """
 SELECT d.case_id, d.cycle, d.limit_name, d.starts_at, d.due_at, d.warn_at,
@@ -45,88 +49,121 @@ FOR UPDATE SKIP LOCKED
 """
 
 
-async def _desk_supervisor(conn: asyncpg.Connection, desk: str) -> str | None:
-    return await roster.least_loaded_staff(conn, desk, ["supervisor"])
+LEVELS = (("warning", "warn"), ("breach", "breach"))
 
 
 async def timer_pass(
     pool: asyncpg.Pool, *, now: datetime, batch_size: int, desk_department: str
 ) -> int:
-    """Fire the warnings and breaches that are due; return how many were fired."""
-    fired = 0
+    """Fire the warnings and breaches that are due; return how many were fired. One pass takes
+    up to `batch_size` deadlines and writes them in a few bulk statements, so a backlog of
+    overdue cases (after an outage) does not hold the consumer's database up for long."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_DUE, now, batch_size)
-        for row in rows:
-            for level, flag, column in (
-                ("warning", row["warn"], "warned_at"),
-                ("breach", row["breach"], "breached_at"),
-            ):
-                if not flag:
-                    continue
-                await conn.execute(
-                    f"UPDATE case_deadlines SET {column} = $4"
-                    " WHERE case_id = $1 AND cycle = $2 AND limit_name = $3",
-                    row["case_id"],
-                    row["cycle"],
-                    row["limit_name"],
-                    now,
-                )
-                first = await conn.fetchval(
-                    "INSERT INTO time_limit_alerts (case_id, cycle, limit_name, level, fired_at)"
-                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT ON CONSTRAINT time_limit_alert_once"
-                    " DO NOTHING RETURNING 1",
-                    row["case_id"],
-                    row["cycle"],
-                    row["limit_name"],
-                    level,
-                    now,
-                )
-                if first:
-                    await _announce(conn, dict(row), level, now, desk_department)
-                    fired += 1
-    return fired
+        if not rows:
+            return 0
+        await _mark(conn, rows, now)
+        wanted = [(dict(r), level) for r in rows for level, flag in LEVELS if r[flag]]
+        first = await _record_alerts(conn, wanted, now)
+        fired = [(due, level) for due, level in wanted if _alert_key(due, level) in first]
+        await _announce(conn, fired, now, desk_department)
+    return len(fired)
+
+
+def _alert_key(due: Row, level: str) -> tuple[int, int, str, str]:
+    return due["case_id"], due["cycle"], due["limit_name"], level
+
+
+async def _mark(conn: asyncpg.Connection, rows: list[asyncpg.Record], now: datetime) -> None:
+    await conn.execute(
+        "UPDATE case_deadlines d"
+        " SET warned_at = CASE WHEN u.warn THEN $6 ELSE d.warned_at END,"
+        "     breached_at = CASE WHEN u.breach THEN $6 ELSE d.breached_at END"
+        " FROM unnest($1::bigint[], $2::int[], $3::text[], $4::boolean[], $5::boolean[])"
+        "   AS u(case_id, cycle, limit_name, warn, breach)"
+        " WHERE d.case_id = u.case_id AND d.cycle = u.cycle AND d.limit_name = u.limit_name",
+        [r["case_id"] for r in rows],
+        [r["cycle"] for r in rows],
+        [r["limit_name"] for r in rows],
+        [r["warn"] for r in rows],
+        [r["breach"] for r in rows],
+        now,
+    )
+
+
+async def _record_alerts(
+    conn: asyncpg.Connection, wanted: list[tuple[Row, str]], now: datetime
+) -> set[tuple[int, int, str, str]]:
+    """Record the alerts; the ones recorded for the first time (the others fired before)."""
+    keys = [_alert_key(due, level) for due, level in wanted]
+    recorded = await conn.fetch(
+        "INSERT INTO time_limit_alerts (case_id, cycle, limit_name, level, fired_at)"
+        " SELECT *, $5::timestamptz FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
+        " ON CONFLICT ON CONSTRAINT time_limit_alert_once DO NOTHING"
+        " RETURNING case_id, cycle, limit_name, level",
+        *(list(column) for column in zip(*keys, strict=True)),
+        now,
+    )
+    return {(r["case_id"], r["cycle"], r["limit_name"], r["level"]) for r in recorded}
 
 
 async def _announce(
-    conn: asyncpg.Connection, due: dict[str, Any], level: str, now: datetime, desk: str
+    conn: asyncpg.Connection, fired: list[tuple[Row, str]], now: datetime, desk: str
 ) -> None:
-    case = await conn.fetchrow("SELECT * FROM cases WHERE id = $1", due["case_id"])
-    assert case is not None
-    supervisor = case["supervisor_id"] or await _desk_supervisor(conn, desk)
-    supervisor_row = await roster.staff_member(conn, supervisor) if supervisor else None
-    alert = ComplaintTimeLimitReached(
-        case_number=case["case_number"],
-        limit=due["limit_name"],
-        level=level,
-        cycle=due["cycle"],
-        starts_at=due["starts_at"],
-        due_at=due["due_at"],
-        status=case["status"],
-        channel=case["channel"],
-        category=case["category"],
-        priority=case["priority"],
-        department_code=case["department_code"],
-        assignee_id=case["assignee_id"],
-        supervisor_id=supervisor,
-        supervisor_department=supervisor_row["department_code"] if supervisor_row else None,
-        occurred_at=now,
+    """Audit and publish each alert, for the case's supervisor or else the desk's."""
+    if not fired:
+        return
+    case_rows = await conn.fetch(
+        "SELECT * FROM cases WHERE id = ANY($1::bigint[])", list({d["case_id"] for d, _ in fired})
     )
-    event_type = (
-        "complaint.time_limit_warning" if level == "warning" else "complaint.time_limit_breached"
-    )
-    await repo.append_audit(
-        conn,
-        case["id"],
-        at=now,
-        actor_id=TIMER_ACTOR[0],
-        actor_role=TIMER_ACTOR[1],
-        action=f"time_limit_{level}",
-        from_status=case["status"],
-        to_status=case["status"],
-        detail={"limit": due["limit_name"], "cycle": due["cycle"], "due_at": due["due_at"]},
-    )
-    await publishing.publish(conn, event_type, alert, case=dict(case), at=now)
-    ALERTS.labels(due["limit_name"], level).inc()
+    cases = {r["id"]: dict(r) for r in case_rows}
+    desk_supervisor = None
+    if any(not case["supervisor_id"] for case in cases.values()):
+        desk_supervisor = await roster.least_loaded_staff(conn, desk, ["supervisor"])
+    supervisors = {s for case in cases.values() if (s := case["supervisor_id"] or desk_supervisor)}
+    departments = await roster.departments_of(conn, supervisors)
+    audits = []
+    events = []
+    for due, level in fired:
+        case = cases[due["case_id"]]
+        supervisor = case["supervisor_id"] or desk_supervisor
+        alert = ComplaintTimeLimitReached(
+            case_number=case["case_number"],
+            limit=due["limit_name"],
+            level=level,
+            cycle=due["cycle"],
+            starts_at=due["starts_at"],
+            due_at=due["due_at"],
+            status=case["status"],
+            channel=case["channel"],
+            category=case["category"],
+            priority=case["priority"],
+            department_code=case["department_code"],
+            assignee_id=case["assignee_id"],
+            supervisor_id=supervisor,
+            supervisor_department=departments.get(supervisor) if supervisor else None,
+            occurred_at=now,
+        )
+        audits.append(
+            repo.AuditEntry(
+                case["id"],
+                at=now,
+                actor_id=TIMER_ACTOR[0],
+                actor_role=TIMER_ACTOR[1],
+                action=f"time_limit_{level}",
+                from_status=case["status"],
+                to_status=case["status"],
+                detail={"limit": due["limit_name"], "cycle": due["cycle"], "due_at": due["due_at"]},
+            )
+        )
+        events.append(publishing.outgoing(EVENT_TYPES[level], alert, case=case, at=now))
+    await repo.append_audits(conn, audits)
+    await add_many_to_outbox(conn, events)
+    # Once per limit and level: a labelled counter costs more than building the alert.
+    for (limit, level), n in collections.Counter(
+        (d["limit_name"], level) for d, level in fired
+    ).items():
+        ALERTS.labels(limit, level).inc(n)
 
 
 async def purge_expired(pool: asyncpg.Pool, *, now: datetime, retention_days: int) -> list[str]:

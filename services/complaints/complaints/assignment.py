@@ -1,0 +1,88 @@
+"""Who a new case goes to (pure): the least-loaded handler of the department concerned, else of
+the complaint desk; serious cases to the supervisor at once.
+
+`Workload` is the roster of the departments concerned with each member's open cases, read in
+one query (`roster.workload`). Opening a case adds it to its assignee's load, so the cases of
+one batch are spread exactly as if they had been opened one after the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from complaints.access import HANDLER_ROLES
+from complaints.policy import CasePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    staff_id: str
+    department_code: str
+    role: str
+
+
+@dataclass
+class Workload:
+    """Active staff in roster order (the database's order of staff ids) with their open
+    cases. The least loaded is the one with the fewest open cases, ties to the first."""
+
+    members: list[Member]
+    open_cases: dict[str, int] = field(default_factory=dict)
+
+    def least_loaded(self, department: str, roles: Iterable[str]) -> str | None:
+        wanted = set(roles)
+        best: str | None = None
+        best_load = 0
+        for m in self.members:
+            if m.department_code != department or m.role not in wanted:
+                continue
+            load = self.open_cases.get(m.staff_id, 0)
+            if best is None or load < best_load:
+                best, best_load = m.staff_id, load
+        return best
+
+    def take(self, staff_id: str | None) -> None:
+        """`staff_id` was given one more open case."""
+        if staff_id is not None:
+            self.open_cases[staff_id] = self.open_cases.get(staff_id, 0) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    assignee_id: str | None
+    handling_department: str | None
+    supervisor_id: str | None
+
+
+def departments_for(policy: CasePolicy, department: str | None) -> list[str]:
+    """Where a case of `department` may go, in order of preference."""
+    return [d for d in (department, policy.desk_department) if d]
+
+
+def assign(
+    policy: CasePolicy, workload: Workload, department: str | None, *, serious: bool
+) -> Assignment:
+    """A handler (agent or doctor) of the department concerned, the least loaded; when that
+    department has none on the roster, one of the complaint desk. The supervisor is the
+    department's, else the desk's. Serious cases go to that supervisor at once. The chosen
+    assignee's load grows by one."""
+    chosen = _choose(departments_for(policy, department), workload, serious=serious)
+    workload.take(chosen.assignee_id)
+    return chosen
+
+
+def _choose(departments: Sequence[str], workload: Workload, *, serious: bool) -> Assignment:
+    supervisor = supervisor_dept = None
+    for dept in departments:
+        supervisor = workload.least_loaded(dept, ["supervisor"])
+        if supervisor:
+            supervisor_dept = dept
+            break
+    if serious and supervisor:
+        return Assignment(supervisor, supervisor_dept, supervisor)
+    for dept in departments:
+        handler = workload.least_loaded(dept, HANDLER_ROLES)
+        if handler:
+            return Assignment(handler, dept, supervisor)
+    return Assignment(supervisor, supervisor_dept, supervisor)
