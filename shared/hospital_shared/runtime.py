@@ -39,6 +39,7 @@ from hospital_shared.failpoints import failpoint
 from hospital_shared.health import health_router
 from hospital_shared.logging import configure_logging
 from hospital_shared.outbox import OutboxRelay
+from hospital_shared.publishing import publish_records
 from hospital_shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -184,6 +185,8 @@ class ServiceRuntime:
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
+            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
+            max_batch_size=256 * 1024,
         )
         await self.producer.start()
         self.relay = OutboxRelay(
@@ -228,11 +231,7 @@ class ServiceRuntime:
 
     async def _publish_batch(self, records: Sequence[tuple[str, str | None, bytes]]) -> None:
         assert self.producer is not None
-        futures = [
-            await self.producer.send(topic, value=payload, key=key.encode() if key else None)
-            for topic, key, payload in records
-        ]
-        await asyncio.gather(*futures)
+        await publish_records(self.producer, records)
 
     async def _measure_lag(self) -> None:
         """`hospital_consumer_lag` per topic and group of this instance; a topic whose

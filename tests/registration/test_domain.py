@@ -3,6 +3,7 @@ admission. Pure: a Ledger and plain intakes."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from hospital_shared.events import (
 from registration.domain import Kind, Ledger, Status
 from registration.intake import Admission, DischargeNotice, Intake, VisitCancelled
 from registration.phones import normalise_phone
+from registration.repository import record_text
 from tests.factories import discharge, registration
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -148,3 +150,12 @@ def test_a11_for_an_outpatient_visit_publishes_a_registration_cancellation() -> 
     [out] = book.apply(intake("visit.cancelled", cancel, "a11-10")).published
     assert out.type == "registration.cancelled"
     assert out.patient_id == "P000010"
+
+
+def test_a_new_visit_is_stored_as_the_json_it_is_read_back_as() -> None:
+    book = ledger()
+    book.apply(created(3, doctor=None))
+    visit = book.visits[(Kind.REGISTRATION, "R000003")]
+    stored = json.loads(record_text(visit))  # written straight from the model
+    assert stored == visit.record_json()  # the form a later batch loads and merges
+    assert stored["patient"]["phone"] == "+8613800138000" and "doctor" not in stored

@@ -61,8 +61,15 @@ class Visit:
     visit_id: str
     patient_id: str
     status: Status
-    record: dict[str, Any]  # the latest payload that describes the visit (JSON form)
+    # The latest payload that describes the visit: its model when this batch made it (turned
+    # into JSON once, when stored), its JSON form when loaded or changed here.
+    record: BaseModel | dict[str, Any]
     phone_usable: bool = True
+
+    def record_json(self) -> dict[str, Any]:
+        if isinstance(self.record, BaseModel):
+            self.record = _json(self.record)
+        return self.record
 
 
 # What a cancellation-like intake does to a visit in each status. Missing: hold it until the
@@ -108,7 +115,7 @@ class Ledger:
             return Result(ignored="registration already known")
         patient, phone = self._canonical(data.patient)
         data = data.model_copy(update={"patient": patient})
-        self._save(Visit(*key, patient.patient_id, Status.REGISTERED, _json(data), phone.usable))
+        self._save(Visit(*key, patient.patient_id, Status.REGISTERED, data, phone.usable))
         result = Result(published=[_out(intake, data, patient.patient_id, phone)])
         return self._release_pending(key, result)
 
@@ -119,14 +126,14 @@ class Ledger:
             return Result(ignored="admission already known")
         patient, phone = self._canonical(data.patient)
         data = data.model_copy(update={"patient": patient})
-        self._save(Visit(*key, patient.patient_id, Status.ADMITTED, _json(data), phone.usable))
+        self._save(Visit(*key, patient.patient_id, Status.ADMITTED, data, phone.usable))
         return self._release_pending(key, Result())
 
     def _discharged(self, intake: Intake) -> Result:
         if isinstance(intake.data, DischargeNotice):
             notice = intake.data
             stored = self.visits.get((Kind.ADMISSION, notice.admission_id))
-            base = _discharge_base(stored.record) if stored else {}
+            base = _discharge_base(stored.record_json()) if stored else {}
             try:
                 data = PatientDischarged.model_validate(_merge(base, notice.fields))
             except ValidationError as exc:
@@ -141,7 +148,7 @@ class Ledger:
             return Result(rejection=Rejection("admission_id", "the admission was cancelled"))
         patient, phone = self._canonical(data.patient)
         data = data.model_copy(update={"patient": patient})
-        self._save(Visit(*key, patient.patient_id, Status.DISCHARGED, _json(data), phone.usable))
+        self._save(Visit(*key, patient.patient_id, Status.DISCHARGED, data, phone.usable))
         discharged = _out(intake, data, patient.patient_id, phone, type_="patient.discharged")
         return self._release_pending(key, Result(published=[discharged]))
 
@@ -191,7 +198,7 @@ class Ledger:
         self.patient_updates.append(patient)
         for visit in self.visits.values():
             if visit.patient_id == patient.patient_id:
-                visit.record = {**visit.record, "patient": patient.model_dump(mode="json")}
+                visit.record = {**visit.record_json(), "patient": patient.model_dump(mode="json")}
                 visit.phone_usable = phone.usable
                 self.changed.add((visit.kind, visit.visit_id))
         return Result(published=[_out(intake, data, patient.patient_id, phone)])

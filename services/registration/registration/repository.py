@@ -101,6 +101,14 @@ async def load_ledger(conn: asyncpg.Connection, keys: Iterable[VisitKey], ledger
         ledger.pending.setdefault((Kind(h["kind"]), h["visit_id"]), []).append(intake)
 
 
+def record_text(visit: Visit) -> str:
+    """The visit's record as JSON: a model straight from its fields (no dict in between),
+    as `record_json()` would give it."""
+    if isinstance(visit.record, BaseModel):
+        return to_json(visit.record, exclude_none=True).decode()
+    return to_json(visit.record).decode()
+
+
 async def save_ledger(conn: asyncpg.Connection, ledger: Ledger) -> None:
     changed = [ledger.visits[k] for k in sorted(ledger.changed)]
     if changed:
@@ -115,7 +123,7 @@ async def save_ledger(conn: asyncpg.Connection, ledger: Ledger) -> None:
             [v.visit_id for v in changed],
             [v.patient_id for v in changed],
             [v.status.value for v in changed],
-            [to_json(v.record).decode() for v in changed],
+            [record_text(v) for v in changed],
             [v.phone_usable for v in changed],
         )
     if ledger.pending_changed:
