@@ -18,9 +18,10 @@ from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook, seed_rules
 from complaints.rules_api import rules_router
 from complaints.settings import Settings
-from complaints.timers import purge_expired, run_every, timer_pass, utc_now
+from complaints.timers import purge_expired, timer_pass, utc_now
 from hospital_shared import topics
 from hospital_shared.events import EVENT_TYPES, event_types_on
+from hospital_shared.jobs import every
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -99,7 +100,7 @@ def _start_jobs(
     pool = runtime.pool
     assert pool is not None
 
-    async def timers() -> None:
+    async def timers() -> int:
         while await timer_pass(
             pool,
             now=utc_now(),
@@ -111,12 +112,18 @@ def _start_jobs(
             # per case, all due at once); the alerts follow, a pass per pause.
             if complaints.draining():
                 await asyncio.sleep(settings.timer_pause_while_draining_s)
+        return 0
 
-    async def purge() -> None:
+    async def purge() -> int:
         while await purge_expired(pool, now=utc_now(), retention_days=settings.retention_days):
             pass
+        return 0
 
     return [
-        asyncio.create_task(run_every(settings.timer_interval_s, timers, name="time-limit-timer")),
-        asyncio.create_task(run_every(settings.purge_interval_s, purge, name="retention-purge")),
+        asyncio.create_task(
+            every(settings.timer_interval_s, "time-limit-timer", timers, service="complaints")
+        ),
+        asyncio.create_task(
+            every(settings.purge_interval_s, "retention-purge", purge, service="complaints")
+        ),
     ]

@@ -7,9 +7,7 @@ what guarantees one warning and one breach per case, cycle and limit whatever ha
 
 from __future__ import annotations
 
-import asyncio
 import collections
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +17,6 @@ from prometheus_client import Counter
 
 from complaints import publishing, roster
 from complaints import repository as repo
-from hospital_shared.db import TRANSIENT_DB_ERRORS
 from hospital_shared.outbox import add_many_to_outbox
 from hospital_shared.service_events.complaints import ComplaintTimeLimitReached
 
@@ -189,20 +186,6 @@ async def purge_expired(pool: asyncpg.Pool, *, now: datetime, retention_days: in
             retention_days=retention_days,
         )
     return removed
-
-
-async def run_every(interval_s: float, job: Callable[[], Awaitable[Any]], *, name: str) -> None:
-    """Run `job` now and then every `interval_s` until cancelled; errors are logged, not fatal."""
-    while True:
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except TRANSIENT_DB_ERRORS as exc:
-            log.warning("background job failed, will retry", job=name, error=repr(exc))
-        except Exception:
-            log.exception("background job failed", job=name)
-        await asyncio.sleep(interval_s)
 
 
 def utc_now() -> datetime:
