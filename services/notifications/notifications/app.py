@@ -114,7 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clock=utc_now,
         staff_rules=for_staff,
     )
-    runtime.consume(*CONSUMED_TOPICS, handler_name="notify", handle=handlers.handle)
+    runtime.consume(
+        *CONSUMED_TOPICS,
+        handler_name="notify",
+        handle=handlers.handle,
+        handle_batch=handlers.handle_batch,
+    )
     runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
     app = runtime.http_app(
         build_router(runtime.auth), build_staff_router(runtime.auth), callbacks_router
