@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,16 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@lru_cache(maxsize=16_384)
+def _phone(raw: str | None, region: str) -> str | None:
+    """E.164 when the number is usable; else as given, so sending fails with the reason.
+    Cached (a few MB): most patients come back, and parsing is an event's dearest step."""
+    try:
+        return domain.normalise_phone(raw, region)
+    except domain.InvalidPhone:
+        return raw
 
 
 class EventHandlers:
@@ -97,11 +108,7 @@ class EventHandlers:
     # --- one method per event type: directory updates, then the plan ------------------
 
     def _phone(self, raw: str | None) -> str | None:
-        """E.164 when the number is usable; else as given, so sending fails with the reason."""
-        try:
-            return domain.normalise_phone(raw, self.region)
-        except domain.InvalidPhone:
-            return raw
+        return _phone(raw, self.region)
 
     def _contact(self, patient: Any) -> Contact | None:
         if patient is None:
