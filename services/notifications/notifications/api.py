@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from hospital_shared.auth import Principal, Role, TokenAuth
-from notifications import domain, optouts, repository
+from notifications import domain, message_store, optouts, repository
 from notifications.templates import TemplateInvalid, check
 
 
@@ -140,7 +140,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
                     "segments",
                 )
             }
-            await repository.insert_message(
+            await message_store.insert_message(
                 conn,
                 id=new_id,
                 idempotency_key=f"{row['idempotency_key']}:resend:{n + 1}",

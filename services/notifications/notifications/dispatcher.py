@@ -38,7 +38,7 @@ from hospital_shared.failpoints import failpoint
 from notifications import domain, sending
 from notifications.domain import Defer, DueMessage, Send, SendingRules, Status, Stop
 from notifications.handlers import Clock
-from notifications.lifecycle import publish_status
+from notifications.lifecycle import publish_finished, publish_status, publish_statuses
 from notifications.providers import Outcome, OutgoingSms, SendResult, SmsProvider
 
 log = structlog.get_logger(__name__)
@@ -91,6 +91,7 @@ class Dispatcher:
         now = self.clock()
         sends: list[tuple[Any, str]] = []
         defers: list[tuple[Any, Defer]] = []
+        stops: list[tuple[Any, Status, str]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await sending.lock_due(conn, now, self.settings.dispatch_batch_size)
             if not rows:
@@ -118,12 +119,8 @@ class Dispatcher:
                 elif isinstance(decision, Defer):
                     defers.append((row["id"], decision))
                 elif isinstance(decision, Stop):
-                    done = await sending.finish(
-                        conn, row["id"], decision.status, decision.reason, now
-                    )
-                    await publish_status(
-                        conn, done, decision.status.value, now=now, reason=decision.reason
-                    )
+                    stops.append((row["id"], decision.status, decision.reason))
+            await publish_finished(conn, await sending.finish_many(conn, stops, now), now)
             await sending.defer_many(conn, defers)
             # committed with the transaction, BEFORE any HTTP call (at most once)
             return await sending.mark_sending_many(conn, sends, now)
@@ -152,8 +149,9 @@ class Dispatcher:
         now = self.clock()
         accepted = [(row["id"], r) for row, r in outcomes if r.outcome == Outcome.ACCEPTED]
         async with self.pool.acquire() as conn, conn.transaction():
-            for done in await sending.accepted_many(conn, accepted, self.provider.name, now):
-                await publish_status(conn, done, "submitted", now=now)
+            submitted = await sending.accepted_many(conn, accepted, self.provider.name, now)
+            await publish_statuses(conn, [(r, "submitted", None) for r in submitted], now=now)
+            for done in submitted:
                 if done["due_at"] <= done["created_at"] + timedelta(seconds=1):
                     SUBMIT_LATENCY.observe((now - done["created_at"]).total_seconds())
             for row, result in outcomes:
@@ -188,15 +186,15 @@ class Dispatcher:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             stale_before = now - timedelta(seconds=self.settings.sending_lease_s)
-            for row in await sending.settle_interrupted(conn, stale_before, now):
-                await publish_status(conn, row, "failed", now=now, reason=domain.OUTCOME_UNKNOWN)
+            interrupted = await sending.settle_interrupted(conn, stale_before, now)
+            await publish_finished(conn, interrupted, now)
+            for row in interrupted:
                 log.warning(
                     "message outcome unknown after an interruption; not re-sent",
                     message_id=str(row["id"]),
                 )
             receipt_before = now - timedelta(hours=self.settings.receipt_timeout_h)
-            for row in await sending.expire(conn, now, receipt_before):
-                await publish_status(conn, row, "expired", now=now, reason=row["status_reason"])
+            await publish_finished(conn, await sending.expire(conn, now, receipt_before), now)
 
     # --- the loop ----------------------------------------------------------------------
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from hospital_shared import topics
-from hospital_shared.events import make_event
-from hospital_shared.outbox import add_to_outbox
+from hospital_shared.events import CloudEvent, make_event
+from hospital_shared.outbox import add_many_to_outbox
 from hospital_shared.service_events.notifications import SmsStatusChanged
 
 SOURCE = "urn:hospital:notifications"
@@ -25,8 +25,34 @@ async def publish_status(
     reason: str | None = None,
 ) -> None:
     """Queue `sms.<status>` for message `row` in the current transaction (SMS only)."""
-    if row["channel"] != "sms":
-        return
+    await publish_statuses(conn, [(row, status, reason)], now=now)
+
+
+async def publish_statuses(
+    conn: asyncpg.Connection,
+    changes: Iterable[tuple[Mapping[str, Any], str, str | None]],
+    *,
+    now: datetime,
+) -> None:
+    """`publish_status` for many (row, status, reason), in order, in one statement."""
+    entries = [
+        (status_event(row, status, now=now, reason=reason), topics.NOTIFICATIONS, str(row["id"]))
+        for row, status, reason in changes
+        if row["channel"] == "sms"
+    ]
+    await add_many_to_outbox(conn, entries)
+
+
+async def publish_finished(
+    conn: asyncpg.Connection, rows: Iterable[Mapping[str, Any]], now: datetime
+) -> None:
+    """`sms.<status>` for messages just given their final status and reason."""
+    await publish_statuses(conn, [(r, r["status"], r["status_reason"]) for r in rows], now=now)
+
+
+def status_event(
+    row: Mapping[str, Any], status: str, *, now: datetime, reason: str | None
+) -> CloudEvent[Any]:
     data = SmsStatusChanged(
         message_id=str(row["id"]),
         template=row["template"],
@@ -41,7 +67,7 @@ async def publish_status(
         requested_at=row["created_at"],
         occurred_at=now,
     )
-    event = make_event(
+    return make_event(
         f"sms.{status}",
         data,
         source=SOURCE,
@@ -50,4 +76,3 @@ async def publish_status(
         # one event per message and status: a repeated receipt cannot publish twice
         event_id=f"{row['id']}:{status}",
     )
-    await add_to_outbox(conn, event, topic=topics.NOTIFICATIONS, key=str(row["id"]))

@@ -78,6 +78,23 @@ class Withdraw:
 
 
 @dataclass(frozen=True, slots=True)
+class Contact:
+    """A patient's contact details as an event gives them (None: not given, keep ours)."""
+
+    patient_id: str
+    phone: str | None
+    sms_opt_out: bool | None
+
+    def then(self, later: Contact) -> Contact:
+        """This contact updated by a later event about the same patient."""
+        return Contact(
+            self.patient_id,
+            later.phone if later.phone is not None else self.phone,
+            later.sms_opt_out if later.sms_opt_out is not None else self.sms_opt_out,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     messages: tuple[Planned, ...] = ()
     withdrawals: tuple[Withdraw, ...] = ()

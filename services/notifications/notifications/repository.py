@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import asyncpg
 
+from notifications.policy import Contact
 from notifications.staff_policy import StaffReach
 from notifications.templates import DEFAULT_TEMPLATES
 
@@ -33,17 +34,23 @@ async def load_templates(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
 # --- directory -----------------------------------------------------------------------
 
 
-async def save_patient(
-    conn: asyncpg.Connection, patient_id: str, phone: str | None, sms_opt_out: bool | None
-) -> None:
+async def save_patients(conn: asyncpg.Connection, contacts: Sequence[Contact]) -> None:
+    """Upsert patients as the hospital systems last described them, one row per patient: a
+    phone or opt-out flag not given (None) keeps the one on file."""
+    if not contacts:
+        return
     await conn.execute(
-        """INSERT INTO patients (patient_id, phone, sms_opt_out) VALUES ($1, $2, coalesce($3, false))
+        """INSERT INTO patients (patient_id, phone, sms_opt_out)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[])
            ON CONFLICT (patient_id) DO UPDATE SET
              phone = coalesce(excluded.phone, patients.phone),
-             sms_opt_out = coalesce($3, patients.sms_opt_out), updated_at = now()""",
-        patient_id,
-        phone,
-        sms_opt_out,
+             sms_opt_out = CASE WHEN excluded.patient_id = ANY($4::text[])
+                                THEN patients.sms_opt_out ELSE excluded.sms_opt_out END,
+             updated_at = now()""",
+        [c.patient_id for c in contacts],
+        [c.phone for c in contacts],
+        [bool(c.sms_opt_out) for c in contacts],
+        [c.patient_id for c in contacts if c.sms_opt_out is None],
     )
 
 
@@ -82,87 +89,48 @@ async def save_staff(conn: asyncpg.Connection, s: Any) -> None:
 
 
 async def staff_reach(conn: asyncpg.Connection, staff_id: str) -> StaffReach:
-    row = await conn.fetchrow(
-        """SELECT s.email, p.channels, p.digest,
+    return (await staff_reach_many(conn, [staff_id]))[staff_id]
+
+
+async def staff_reach_many(
+    conn: asyncpg.Connection, staff_ids: Collection[str]
+) -> dict[str, StaffReach]:
+    """How each of these staff members can be reached (unknown ones: not at all)."""
+    rows = await conn.fetch(
+        """SELECT x.staff_id, s.email, p.channels, p.digest,
                   EXISTS (SELECT 1 FROM staff_webhooks w WHERE w.active
-                          AND (w.staff_id = $1 OR w.department_code = s.department_code))
+                          AND (w.staff_id = x.staff_id OR w.department_code = s.department_code))
                     AS has_webhook
-             FROM (SELECT $1::text AS staff_id) x
+             FROM unnest($1::text[]) AS x(staff_id)
              LEFT JOIN staff s USING (staff_id)
              LEFT JOIN staff_preferences p USING (staff_id)""",
-        staff_id,
+        list(staff_ids),
     )
-    assert row is not None
-    channels = tuple(row["channels"]) if row["channels"] is not None else None
-    return StaffReach(row["email"], row["has_webhook"], channels, row["digest"])
+    return {
+        r["staff_id"]: StaffReach(
+            r["email"],
+            r["has_webhook"],
+            tuple(r["channels"]) if r["channels"] is not None else None,
+            r["digest"],
+        )
+        for r in rows
+    }
 
 
-async def supervisor_of(conn: asyncpg.Connection, department: str | None) -> str | None:
-    """The supervisor of `department`; any active supervisor when it has none."""
-    value: str | None = await conn.fetchval(
-        """SELECT staff_id FROM staff WHERE role = 'supervisor' AND active
-           ORDER BY (department_code = $1) DESC NULLS LAST, staff_id LIMIT 1""",
-        department,
+async def supervisors_of(
+    conn: asyncpg.Connection, departments: Collection[str | None]
+) -> dict[str | None, str | None]:
+    """The supervisor of each department; any active supervisor when it has none (None when
+    nobody on the roster is one)."""
+    rows = await conn.fetch(
+        """SELECT d.department,
+                  (SELECT staff_id FROM staff WHERE role = 'supervisor' AND active
+                    ORDER BY (department_code = d.department) DESC NULLS LAST, staff_id
+                    LIMIT 1) AS staff_id
+             FROM unnest($1::text[]) AS d(department)""",
+        list(departments),
     )
-    return value
-
-
-# --- creating and withdrawing messages -----------------------------------------------
-
-
-async def insert_message(conn: asyncpg.Connection, **fields: Any) -> bool:
-    """Create a message unless its idempotency key exists; True when created."""
-    fields.setdefault("id", uuid.uuid4())
-    columns = ", ".join(fields)
-    values = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
-    created = await conn.fetchval(
-        f"INSERT INTO messages ({columns}) VALUES ({values})"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING true",
-        *fields.values(),
-    )
-    return bool(created)
-
-
-async def remember_withdrawn(
-    conn: asyncpg.Connection, subject_ref: str, reason: str, event_id: str
-) -> None:
-    await conn.execute(
-        "INSERT INTO withdrawn_subjects (subject_ref, reason, source_event_id) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING",
-        subject_ref,
-        reason,
-        event_id,
-    )
-
-
-async def withdrawn_reason(conn: asyncpg.Connection, subject_ref: str | None) -> str | None:
-    if subject_ref is None:
-        return None
-    value: str | None = await conn.fetchval(
-        "SELECT reason FROM withdrawn_subjects WHERE subject_ref = $1", subject_ref
-    )
-    return value
-
-
-async def withdraw(
-    conn: asyncpg.Connection,
-    *,
-    reason: str,
-    subject_ref: str | None = None,
-    patient_id: str | None = None,
-) -> int:
-    """Withdraw messages not yet handed to the gateway: of a subject, or of a patient."""
-    status = await conn.execute(
-        """UPDATE messages SET status = 'withdrawn', status_reason = $3, finished_at = now(),
-             updated_at = now()
-           WHERE status = 'pending' AND channel <> 'inbox'
-             AND (($1::text IS NOT NULL AND subject_ref = $1)
-               OR ($2::text IS NOT NULL AND patient_id = $2 AND audience = 'patient'))""",
-        subject_ref,
-        patient_id,
-        reason,
-    )
-    return int(status.split()[-1])
+    return {r["department"]: r["staff_id"] for r in rows}
 
 
 # --- opt-outs ------------------------------------------------------------------------

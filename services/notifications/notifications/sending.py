@@ -125,16 +125,31 @@ async def defer(conn: asyncpg.Connection, message_id: uuid.UUID, d: Defer) -> No
 async def finish(
     conn: asyncpg.Connection, message_id: uuid.UUID, status: Status, reason: str, now: datetime
 ) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        """UPDATE messages SET status = $2, status_reason = $3, finished_at = $4,
-             updated_at = now() WHERE id = $1 RETURNING *""",
-        message_id,
-        status.value,
-        reason,
+    (row,) = await finish_many(conn, [(message_id, status, reason)], now)
+    return row
+
+
+async def finish_many(
+    conn: asyncpg.Connection,
+    stops: Sequence[tuple[uuid.UUID, Status, str]],
+    now: datetime,
+) -> list[asyncpg.Record]:
+    """Give these messages their final (status, reason) in one statement; the rows, in the
+    order given."""
+    if not stops:
+        return []
+    rows = await conn.fetch(
+        """UPDATE messages m SET status = u.status, status_reason = u.reason, finished_at = $4,
+             updated_at = now()
+           FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, status, reason)
+           WHERE m.id = u.id RETURNING m.*""",
+        [i for i, _, _ in stops],
+        [s.value for _, s, _ in stops],
+        [r for _, _, r in stops],
         now,
     )
-    assert row is not None
-    return row
+    order = {i: n for n, (i, _, _) in enumerate(stops)}
+    return sorted(rows, key=lambda r: order[r["id"]])
 
 
 async def accepted(
@@ -242,18 +257,24 @@ async def settle_interrupted(
 
 
 async def expire(
-    conn: asyncpg.Connection, now: datetime, receipt_before: datetime
+    conn: asyncpg.Connection, now: datetime, receipt_before: datetime, limit: int = 1000
 ) -> list[asyncpg.Record]:
+    """Expire up to `limit` messages whose time passed (the rest at the next call), skipping
+    those a dispatcher holds: a huge backlog is worked off in bounded steps."""
     return await conn.fetch(
         """UPDATE messages SET status = 'expired', finished_at = $1, updated_at = now(),
              status_reason = CASE WHEN status = 'pending'
                THEN 'its time passed before it could be sent'
                ELSE 'no final delivery receipt' END
-           WHERE (status = 'pending' AND channel = 'sms' AND expires_at <= $1)
-              OR (status = 'submitted' AND submitted_at < $2)
+           WHERE id IN (
+             SELECT id FROM messages
+              WHERE (status = 'pending' AND channel = 'sms' AND expires_at <= $1)
+                 OR (status = 'submitted' AND submitted_at < $2)
+              LIMIT $3 FOR UPDATE SKIP LOCKED)
            RETURNING *""",
         now,
         receipt_before,
+        limit,
     )
 
 

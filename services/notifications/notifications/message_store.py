@@ -1,0 +1,119 @@
+"""SQL that creates and withdraws messages, in bulk: one statement for a batch's messages,
+one for its withdrawals, one for the subjects it withdraws (asyncpg, `notifications` schema).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+
+from notifications.policy import Withdraw
+
+# The columns a new message may set, with their types (for unnest); the others keep their
+# defaults. Every row given to `insert_messages` has the same keys.
+MESSAGE_COLUMNS = {
+    "id": "uuid",
+    "idempotency_key": "text",
+    "source_event_id": "text",
+    "source_event_type": "text",
+    "template": "text",
+    "audience": "text",
+    "channel": "text",
+    "patient_id": "text",
+    "staff_id": "text",
+    "subject_ref": "text",
+    "urgent": "boolean",
+    "body": "text",
+    "encoding": "text",
+    "segments": "int",
+    "status": "text",
+    "status_reason": "text",
+    "due_at": "timestamptz",
+    "send_after": "timestamptz",
+    "deferred_reason": "text",
+    "digest_slot": "timestamptz",
+    "expires_at": "timestamptz",
+    "delivered_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "resend_of": "uuid",
+}
+
+
+async def insert_messages(conn: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Create the messages whose idempotency key does not exist yet (the first of a key
+    wins, in the rows' order); how many were created. A row without `id` gets a new one."""
+    if not rows:
+        return 0
+    columns = ["id", *(c for c in rows[0] if c != "id")]
+    arrays: list[list[Any]] = [[row.get("id") or uuid.uuid4() for row in rows]]
+    arrays += [[row[c] for row in rows] for c in columns[1:]]
+    params = ", ".join(f"${i}::{MESSAGE_COLUMNS[c]}[]" for i, c in enumerate(columns, start=1))
+    status = await conn.execute(
+        f"INSERT INTO messages ({', '.join(columns)}) SELECT * FROM unnest({params})"
+        " ON CONFLICT (idempotency_key) DO NOTHING",
+        *arrays,
+    )
+    return int(status.split()[-1])
+
+
+async def insert_message(conn: asyncpg.Connection, **fields: Any) -> bool:
+    """Create a message unless its idempotency key exists; True when created."""
+    return await insert_messages(conn, [fields]) == 1
+
+
+async def withdrawn_reasons(
+    conn: asyncpg.Connection, subject_refs: Collection[str]
+) -> dict[str, str]:
+    """Why each of these subjects (registration, admission, case, task) was withdrawn, for
+    those that were: a cancellation seen before its reminder still withdraws it."""
+    if not subject_refs:
+        return {}
+    rows = await conn.fetch(
+        "SELECT subject_ref, reason FROM withdrawn_subjects WHERE subject_ref = ANY($1::text[])",
+        list(subject_refs),
+    )
+    return {r["subject_ref"]: r["reason"] for r in rows}
+
+
+async def remember_withdrawn(
+    conn: asyncpg.Connection, withdrawn: Iterable[tuple[str, str, str]]
+) -> None:
+    """Record (subject_ref, reason, event_id) triples; a subject keeps its first reason."""
+    subjects, reasons, event_ids = (list(c) for c in zip(*withdrawn, strict=True))
+    await conn.execute(
+        "INSERT INTO withdrawn_subjects (subject_ref, reason, source_event_id)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+        subjects,
+        reasons,
+        event_ids,
+    )
+
+
+async def withdraw(conn: asyncpg.Connection, withdrawals: Sequence[Withdraw]) -> int:
+    """Withdraw the messages not yet handed to the gateway: of a subject, or every patient
+    message of a patient. A message several withdrawals match takes the first one's reason;
+    how many were withdrawn."""
+    if not withdrawals:
+        return 0
+    status = await conn.execute(
+        """WITH w AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+               WITH ORDINALITY AS w(subject_ref, patient_id, reason, n)),
+           matched AS (
+             SELECT m.id, w.reason, w.n FROM w JOIN messages m ON m.subject_ref = w.subject_ref
+              WHERE m.status = 'pending' AND m.channel <> 'inbox'
+             UNION ALL
+             SELECT m.id, w.reason, w.n FROM w JOIN messages m ON m.patient_id = w.patient_id
+              WHERE m.status = 'pending' AND m.channel <> 'inbox' AND m.audience = 'patient'),
+           first AS (SELECT DISTINCT ON (id) id, reason FROM matched ORDER BY id, n)
+         UPDATE messages m SET status = 'withdrawn', status_reason = first.reason,
+             finished_at = now(), updated_at = now()
+           FROM first WHERE m.id = first.id AND m.status = 'pending'""",
+        [w.subject_ref for w in withdrawals],
+        [w.patient_id for w in withdrawals],
+        [w.reason for w in withdrawals],
+    )
+    return int(status.split()[-1])

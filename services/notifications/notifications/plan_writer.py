@@ -1,0 +1,153 @@
+"""Saving a batch's plans with a handful of statements instead of several per event.
+
+The writer takes the events' effects in their order and keeps what they write (contacts,
+deaths, withdrawals, new messages) until `flush`, which writes each kind in one statement:
+- withdrawals go before the messages of the same flush, so they only reach messages that
+  existed already; a withdrawal that would reach a message still held (its registration
+  created and cancelled in one batch) flushes first, so the order of the events is kept;
+- a withdrawn subject is known at once (`withdrawn`), so a message planned later in the
+  batch for that subject is created withdrawn, as one event at a time would;
+- a roster change flushes first: messages held until then find their staff as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+
+from hospital_shared.events import CloudEvent
+from notifications import message_store, repository
+from notifications.message_rows import MessageRows, Row
+from notifications.policy import Contact, Plan, Planned, Withdraw
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    """What one event changes: the directory (a patient's contact, a death reported on an
+    admission or taken back, a staff member) and its plan."""
+
+    plan: Plan
+    contact: Contact | None = None
+    deceased_ref: str | None = None  # with plan.deceased: the admission that reported it
+    staff: Any = None  # a staff.member_saved payload
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    event: CloudEvent[Any]
+    planned: Planned
+    template: Mapping[str, Any]
+    withdrawn: str | None
+
+
+class PlanWriter:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        templates: Mapping[str, Mapping[str, Any]],
+        withdrawn: dict[str, str],
+        message_rows: MessageRows,
+    ) -> None:
+        """`withdrawn`: the reason of every withdrawn subject a message of the batch has."""
+        self.conn = conn
+        self.templates = templates
+        self.withdrawn = withdrawn
+        self.message_rows = message_rows
+        self._contacts: dict[str, Contact] = {}
+        self._deaths: list[tuple[str | None, str, bool]] = []  # (patient, ref, deceased)
+        self._remembered: dict[str, tuple[str, str, str]] = {}
+        self._withdrawals: list[Withdraw] = []
+        self._held: list[_Held] = []
+        self._held_subjects: set[str] = set()
+        self._held_patients: set[str] = set()
+
+    async def add(self, event: CloudEvent[Any], effects: Effects) -> None:
+        if effects.staff is not None:
+            await self.flush()
+            await repository.save_staff(self.conn, effects.staff)
+        if (c := effects.contact) is not None:
+            earlier = self._contacts.get(c.patient_id)
+            self._contacts[c.patient_id] = earlier.then(c) if earlier else c
+        plan = effects.plan
+        if plan.deceased is not None and effects.deceased_ref is not None:
+            patient_id = effects.contact.patient_id if effects.contact else None
+            self._deaths.append((patient_id, effects.deceased_ref, plan.deceased))
+        for w in plan.withdrawals:
+            await self._withdraw(event, w)
+        for planned in plan.messages:
+            self._hold(event, planned)
+
+    async def _withdraw(self, event: CloudEvent[Any], w: Withdraw) -> None:
+        if w.subject_ref in self._held_subjects or w.patient_id in self._held_patients:
+            await self.flush()
+        if w.subject_ref:
+            self.withdrawn.setdefault(w.subject_ref, w.reason)
+            self._remembered.setdefault(w.subject_ref, (w.subject_ref, w.reason, event.id))
+        self._withdrawals.append(w)
+
+    def _hold(self, event: CloudEvent[Any], planned: Planned) -> None:
+        template = self.templates.get(planned.template)
+        if template is None:
+            log.error("template missing, message not created", template=planned.template)
+            return
+        withdrawn = self.withdrawn.get(planned.subject_ref) if planned.subject_ref else None
+        self._held.append(_Held(event, planned, template, withdrawn))
+        if planned.subject_ref:
+            self._held_subjects.add(planned.subject_ref)
+        if planned.patient_id and template["audience"] == "patient":
+            self._held_patients.add(planned.patient_id)
+
+    async def flush(self) -> None:
+        conn = self.conn
+        for patient_id, ref, deceased in self._deaths:
+            if deceased:
+                assert patient_id is not None
+                await repository.mark_deceased(conn, patient_id, ref)
+            else:
+                await repository.undo_deceased(conn, ref)
+        await repository.save_patients(conn, list(self._contacts.values()))
+        if self._remembered:
+            await message_store.remember_withdrawn(conn, self._remembered.values())
+        await message_store.withdraw(conn, self._withdrawals)
+        await message_store.insert_messages(conn, await self._rows())
+        self._contacts.clear()
+        self._deaths.clear()
+        self._remembered.clear()
+        self._withdrawals.clear()
+        self._held.clear()
+        self._held_subjects.clear()
+        self._held_patients.clear()
+
+    async def _rows(self) -> list[Row]:
+        """The held messages' rows, a key's first row only (as inserting one at a time)."""
+        to_staff = [h for h in self._held if h.template["audience"] == "staff"]
+        wanted = {h.planned.supervisor_of for h in to_staff if h.planned.staff_id is None}
+        supervisors = await repository.supervisors_of(self.conn, wanted) if wanted else {}
+
+        def staff_of(h: _Held) -> str | None:
+            if h.template["audience"] != "staff" or h.planned.staff_id is not None:
+                return h.planned.staff_id
+            return supervisors.get(h.planned.supervisor_of)
+
+        staff_ids = {s for h in to_staff if (s := staff_of(h)) is not None}
+        reach = await repository.staff_reach_many(self.conn, staff_ids) if staff_ids else {}
+        rows: dict[str, Row] = {}
+        for h in self._held:
+            staff_id = staff_of(h)
+            for row in self.message_rows.rows(
+                h.event,
+                h.planned,
+                h.template,
+                withdrawn=h.withdrawn,
+                staff_id=staff_id,
+                reach=reach.get(staff_id) if staff_id is not None else None,
+            ):
+                rows.setdefault(row["idempotency_key"], row)
+        return list(rows.values())
