@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -160,11 +159,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 asyncio.create_task(staff_loop.run(), name="staff-dispatcher"),
                 asyncio.create_task(digest_loop.run(), name="digest"),
             ]
-            # What start-up built lives as long as the process: out of the collector's way.
-            # Otherwise the events of each batch, surviving into the oldest generation, trigger
-            # full collections that walk every module and schema (a third of the consumer's
-            # CPU while draining a backlog).
-            gc.freeze()
             try:
                 yield
             finally:
