@@ -54,6 +54,9 @@ def mask_sensitive(
     return event_dict
 
 
+URL_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_logging(*, service: str, level: str = "INFO") -> None:
     """JSON lines on stderr; stdlib logging (uvicorn, aiokafka, faststream) goes the same way."""
     shared: list[Any] = [
@@ -83,3 +86,7 @@ def configure_logging(*, service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # HTTP clients log every request's full URL at INFO: for Kannel's sendsms that is the
+    # gateway password and the message text (patient data). Their warnings still show.
+    for chatty in URL_LOGGERS:
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

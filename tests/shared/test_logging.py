@@ -25,3 +25,16 @@ def test_log_lines_are_json_with_names_and_phones_masked(capsys) -> None:  # typ
     assert lines[0]["patient"]["name"] == "张**"
     assert lines[0]["service"] == "test"
     structlog.reset_defaults()
+
+
+def test_http_client_request_urls_are_not_logged(capsys) -> None:  # type: ignore[no-untyped-def]
+    """httpx logs each request's URL at INFO: for Kannel that carries the password and the
+    message text."""
+    configure_logging(service="test")
+    url = "http://kannel/cgi-bin/sendsms?password=secret&text=%E5%BC%A0%E4%B8%89"
+    logging.getLogger("httpx").info('HTTP Request: GET %s "HTTP/1.1 202 Accepted"', url)
+    logging.getLogger("httpx").warning("gateway slow")
+    err = capsys.readouterr().err
+    assert "secret" not in err and "sendsms" not in err
+    assert "gateway slow" in err
+    structlog.reset_defaults()
