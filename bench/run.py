@@ -323,7 +323,7 @@ def print_tables(r: dict[str, Any]) -> None:
     if s:
         console.print(
             f"follow-up: 1 instance {s.get('1_instance_events_per_s')}/s, "
-            f"2 instances {s.get('2_instances_events_per_s')}/s"
+            f"2 instances {s.get('2_instance_events_per_s')}/s"
         )
     t = Table(title="Steady latency from input event to effect (target: p99 <= 500 ms at 200/s)")
     for col in ("rate", "effect", "n", "p50 ms", "p99 ms"):
