@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
 from complaints.policy import Deadline
 
@@ -93,13 +94,9 @@ def _recordset(columns: dict[str, str]) -> str:
 
 
 def _json_rows(rows: Iterable[Mapping[str, Any]]) -> str:
-    return json.dumps(list(rows), ensure_ascii=False, default=_json_value)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()  # with its offset: PostgreSQL reads back the same instant
-    raise TypeError(f"no JSON for {type(value).__name__}")
+    """Rows as one JSON text, by pydantic's serializer (several times json.dumps' speed).
+    Times keep their offset (UTC as `Z`): PostgreSQL reads back the same instant."""
+    return to_json(list(rows)).decode()
 
 
 _COLUMNS = ", ".join(OPENING_COLUMNS)
