@@ -42,7 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handler_name="complaints",
         handle=complaint_handlers.handle,
         handle_batch=complaint_handlers.handle_batch,
-        max_records=2000,
     )
     # The roster contract belongs to the follow-up service; consume it once it exists, since
     # events of a type nobody registered would only be dead-lettered.
