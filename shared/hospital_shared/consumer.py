@@ -105,7 +105,7 @@ class ReliableConsumer:
 
     async def _handle_in_one_transaction(self, items: Sequence[Received]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetch(
+            inserted = await conn.fetch(
                 "INSERT INTO inbox (handler, event_id, topic)"
                 " SELECT $1, e.id, e.topic FROM unnest($2::text[], $3::text[]) AS e(id, topic)"
                 " ON CONFLICT DO NOTHING RETURNING event_id",
@@ -113,60 +113,55 @@ class ReliableConsumer:
                 [i.event.id for i in items if i.event],
                 [i.record.topic for i in items],
             )
-            new_ids = {r["event_id"] for r in fresh}
+            fresh = _first_of_each(items, {r["event_id"] for r in inserted})
             if self.handle_batch is not None:
-                await self._handle_as_batch(conn, items, new_ids)
-                new_ids = set()
-            for item in items:
-                assert item.event is not None
-                if item.event.id not in new_ids:
-                    EVENTS_PROCESSED.labels(self.service, item.record.topic, "duplicate").inc()
-                    continue
-                new_ids.discard(item.event.id)  # the same id twice in one batch runs once
-                item.attempts += 1
-                try:
-                    await self.handle(conn, item.event)
-                except TRANSIENT_ERRORS:
-                    raise
-                except Exception as exc:
-                    raise _HandlerFailed(item, exc) from exc
-        self._count_processed(items)
+                await self._handle_as_batch(conn, fresh)
+            else:
+                for item in fresh:
+                    assert item.event is not None
+                    item.attempts += 1
+                    try:
+                        await self.handle(conn, item.event)
+                    except TRANSIENT_ERRORS:
+                        raise
+                    except Exception as exc:
+                        raise _HandlerFailed(item, exc) from exc
+        self._count_processed(items, fresh)
 
-    def _count_processed(self, items: Sequence[Received]) -> None:
-        """Metrics of a committed batch: one labels() lookup per topic, not per event."""
-        now = time.time()
-        per_topic: dict[str, list[float]] = {}
-        for item in items:
-            assert item.event is not None
-            delay = max(0.0, now - item.event.time.timestamp())
-            per_topic.setdefault(item.record.topic, []).append(delay)
-        for topic, delays in per_topic.items():
-            EVENTS_PROCESSED.labels(self.service, topic, "ok").inc(len(delays))
-            histogram = EVENT_DELAY.labels(self.service, topic)
-            for delay in delays:
-                histogram.observe(delay)
-
-    async def _handle_as_batch(
-        self, conn: asyncpg.Connection, items: Sequence[Received], new_ids: set[str]
-    ) -> None:
+    async def _handle_as_batch(self, conn: asyncpg.Connection, fresh: list[Received]) -> None:
         assert self.handle_batch is not None
-        fresh: list[Received] = []
-        for item in items:
-            assert item.event is not None
-            if item.event.id not in new_ids:
-                EVENTS_PROCESSED.labels(self.service, item.record.topic, "duplicate").inc()
-                continue
-            new_ids.discard(item.event.id)
-            item.attempts += 1
-            fresh.append(item)
         if not fresh:
             return
+        for item in fresh:
+            item.attempts += 1
         try:
             await self.handle_batch(conn, [i.event for i in fresh if i.event is not None])
         except TRANSIENT_ERRORS:
             raise
         except Exception as exc:  # found by going one event at a time (_handle_alone)
             raise _HandlerFailed(fresh[0], exc) from exc
+
+    def _count_processed(self, items: Sequence[Received], fresh: list[Received]) -> None:
+        """Metrics of a committed batch, one labels() lookup per topic: each event is either
+        `ok` (handled now) or `duplicate` (handled before, or twice in this batch)."""
+        now = time.time()
+        handled = {id(item) for item in fresh}
+        delays: dict[str, list[float]] = {}
+        duplicates: dict[str, int] = {}
+        for item in items:
+            assert item.event is not None
+            topic = item.record.topic
+            if id(item) in handled:
+                delays.setdefault(topic, []).append(max(0.0, now - item.event.time.timestamp()))
+            else:
+                duplicates[topic] = duplicates.get(topic, 0) + 1
+        for topic, n in duplicates.items():
+            EVENTS_PROCESSED.labels(self.service, topic, "duplicate").inc(n)
+        for topic, topic_delays in delays.items():
+            EVENTS_PROCESSED.labels(self.service, topic, "ok").inc(len(topic_delays))
+            histogram = EVENT_DELAY.labels(self.service, topic)
+            for delay in topic_delays:
+                histogram.observe(delay)
 
     async def _handle_alone(self, item: Received) -> None:
         while True:
@@ -227,6 +222,18 @@ class ReliableConsumer:
             kind=rejection.kind.value,
             reason=rejection.reason,
         )
+
+
+def _first_of_each(items: Sequence[Received], new_ids: set[str]) -> list[Received]:
+    """The items to handle: those whose id the inbox had not seen, the first of each id only
+    (the same event twice in one batch runs once)."""
+    fresh = []
+    for item in items:
+        assert item.event is not None
+        if item.event.id in new_ids:
+            new_ids.discard(item.event.id)
+            fresh.append(item)
+    return fresh
 
 
 class _HandlerFailed(Exception):

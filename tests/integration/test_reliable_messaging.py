@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import devstack
 from hospital_shared import topics
@@ -81,8 +83,22 @@ async def _published_n(bootstrap: str, ids: list[str], n: int) -> list[dict[str,
     return found if len(found) >= n else None
 
 
+async def processed_counts(service: RunningService) -> dict[str, float]:
+    """hospital_events_processed_total of the discharges topic, by result, from /metrics."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{service.url}/metrics")).text
+    return {
+        sample.labels["result"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "hospital_events_processed_total"
+        and sample.labels.get("topic") == topics.DISCHARGES
+    }
+
+
 async def test_redelivered_event_has_its_effect_once(followup, stack_env) -> None:  # type: ignore[no-untyped-def]
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    before = await processed_counts(followup)
     [event] = unique_discharges(1)
     # The same event delivered three times (a producer retry, a replay by the HIS).
     await publish(bootstrap, topics.DISCHARGES, [(event["subject"], to_bytes(event))] * 3)
@@ -91,6 +107,10 @@ async def test_redelivered_event_has_its_effect_once(followup, stack_env) -> Non
     await asyncio.sleep(2)  # give a duplicate every chance to appear
     assert len(await tasks_for(stack_env["DATABASE_URL"], ids)) == 1
     assert len(await planned_events_for(bootstrap, ids)) == 1
+    # Operators see it the same way: one event handled, two recognised as repeats.
+    after = await processed_counts(followup)
+    assert after["ok"] - before.get("ok", 0) == 1
+    assert after["duplicate"] - before.get("duplicate", 0) == 2
 
 
 async def test_kill_after_db_commit_before_offset_commit_redelivers_without_duplicates(
