@@ -187,12 +187,23 @@ class ReliableConsumer:
                 await attempt()
                 self.healthy = True
                 return
-            except TRANSIENT_ERRORS as exc:
+            except _HandlerFailed:
+                raise  # the handler's own failure: found and dead-lettered by the caller
+            except Exception as exc:
+                # The database or broker is away, or the client broke with the connection
+                # (asyncpg's InternalClientError during a server shutdown). Whatever failed
+                # outside the handler, the batch is retried, never skipped: its offsets were
+                # not committed, but the consumer has already moved past its records.
                 tries += 1
                 self.healthy = False
                 RETRIES.labels(self.service).inc()
                 delay = self._backoff(tries)
-                log.warning("transient failure, retrying batch", error=repr(exc), backoff_s=delay)
+                transient = isinstance(exc, TRANSIENT_ERRORS)
+                (log.warning if transient else log.exception)(
+                    "failure outside the handler, retrying batch",
+                    error=repr(exc),
+                    backoff_s=delay,
+                )
                 await asyncio.sleep(delay)
 
     def _backoff(self, tries: int) -> float:

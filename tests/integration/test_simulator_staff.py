@@ -92,7 +92,7 @@ async def test_staff_mode_works_a_simulated_day_to_the_end(
     report = StaffReport()
     conn = await asyncpg.connect(stack_env["DATABASE_URL"])
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while True:
             await work_calls_and_cases(staff, report)
             tasks, found = await run_state(conn, open_tasks, cases)
