@@ -55,7 +55,13 @@ def _staff_config(seed: int) -> StaffConfig:
         followup_url=_env("FOLLOWUP_URL", "http://127.0.0.1:8002"),
         complaints_url=_env("COMPLAINTS_URL", "http://127.0.0.1:8003"),
         admin_token=_env("TOKEN_ADMIN", "dev-admin-token"),
-        supervisor_token=_env("TOKEN_SUPERVISOR", "dev-supervisor-token"),
+        supervisor_tokens=tuple(
+            t.strip()
+            for t in _env(
+                "SIM_SUPERVISOR_TOKENS", _env("TOKEN_SUPERVISOR", "dev-supervisor-token")
+            ).split(",")
+            if t.strip()
+        ),
         seed=seed,
     )
 

@@ -17,6 +17,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +55,9 @@ class StaffConfig:
     followup_url: str
     complaints_url: str
     admin_token: str
-    supervisor_token: str
+    # Each supervisor works the cases of their department (and the desk's); a case of a
+    # department with its own supervisor is seen by that supervisor only.
+    supervisor_tokens: tuple[str, ...]
     seed: int = 42
     interval_s: float = 1.0
     page: int = 200
@@ -76,65 +79,97 @@ def _pick(rng: random.Random, pairs: Any) -> Any:
     return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
 
 
+async def _work_list(
+    client: httpx.AsyncClient, url: str, key: str, params: dict[str, Any], headers: dict[str, str],
+    report: StaffReport, page: int, act: Callable[[dict[str, Any]], Awaitable[bool]],
+) -> None:  # fmt: skip
+    """Call `act` on every item of a paged list, every page of it (a busy stack has more than
+    one). `act` says whether the item left the list; the next page starts after the items that
+    stayed (those the staff left alone or were refused on)."""
+    offset = 0
+    while True:
+        resp = await client.get(
+            url, params={**params, "limit": page, "offset": offset}, headers=headers
+        )
+        if resp.status_code != 200:
+            report.add(f"{key}.list_http_{resp.status_code}")
+            return
+        items = resp.json().get(key, [])
+        for item in items:
+            offset += not await act(item)
+        if len(items) < page:
+            return
+
+
 async def work_calls(client: httpx.AsyncClient, cfg: StaffConfig, report: StaffReport) -> int:
     """Record an outcome on every assigned task that is open for a call now."""
     headers = {"Authorization": f"Bearer {cfg.admin_token}"}
-    resp = await client.get(
-        f"{cfg.followup_url}/v1/tasks",
-        params={"status": "assigned", "limit": cfg.page},
-        headers=headers,
-    )
-    if resp.status_code != 200:
-        report.add(f"followup.list_http_{resp.status_code}")
-        return 0
     done = 0
-    for task in resp.json().get("tasks", []):
+
+    async def call(task: dict[str, Any]) -> bool:
+        nonlocal done
         task_id = task["task_id"]
         attempt = int(task.get("attempts_made") or 0)
         outcome = dict(_pick(_rng(cfg.seed, f"{task_id}:{attempt}"), CALL_OUTCOMES))
         r = await client.post(
             f"{cfg.followup_url}/v1/tasks/{task_id}/outcome", json=outcome, headers=headers
         )
-        if r.status_code == 200:
-            done += 1
-            status = r.json().get("status", "?")
-            report.add(f"call.{status}")
-        else:
+        if r.status_code != 200:
             report.add(f"call.refused_{r.status_code}")
+            return False
+        done += 1
+        status = r.json().get("status", "?")
+        report.add(f"call.{status}")
+        return status != "assigned"
+
+    await _work_list(
+        client, f"{cfg.followup_url}/v1/tasks", "tasks", {"status": "assigned"}, headers, report,
+        cfg.page, call,
+    )  # fmt: skip
     return done
 
 
 async def work_cases(client: httpx.AsyncClient, cfg: StaffConfig, report: StaffReport) -> int:
-    """Move every visible open case one step on (or record the satisfaction check)."""
-    headers = {"Authorization": f"Bearer {cfg.supervisor_token}"}
+    """Move every open case a supervisor sees one step on (or record the satisfaction check),
+    as each supervisor in turn."""
     moved = 0
+    for token in cfg.supervisor_tokens:
+        moved += await _work_cases_as(client, cfg, report, {"Authorization": f"Bearer {token}"})
+    return moved
+
+
+async def _work_cases_as(
+    client: httpx.AsyncClient, cfg: StaffConfig, report: StaffReport, headers: dict[str, str]
+) -> int:
+    moved = 0
+
+    async def step(case: dict[str, Any]) -> bool:
+        nonlocal moved
+        number = case["case_number"]
+        base = f"{cfg.complaints_url}/v1/cases/{number}"
+        if case["status"] == "closed":
+            if case.get("satisfaction") or case.get("satisfaction_rating"):
+                return False
+            rating = _pick(_rng(cfg.seed, f"{number}:{case.get('cycle', 1)}"), CASE_SATISFACTION)
+            r = await client.post(f"{base}/satisfaction", json={"rating": rating},
+                                  headers=headers)  # fmt: skip
+            report.add(f"case.satisfaction_{rating}" if r.status_code == 200 else
+                       f"case.satisfaction_refused_{r.status_code}")  # fmt: skip
+        else:
+            to = NEXT_STEP[case["status"]]
+            r = await client.post(f"{base}/transitions", json=to, headers=headers)
+            report.add(f"case.{to['to']}" if r.status_code == 200 else
+                       f"case.refused_{r.status_code}")  # fmt: skip
+        if r.status_code != 200:
+            return False
+        moved += 1
+        return r.json().get("status", case["status"]) != case["status"]
+
     for status in (*NEXT_STEP, "closed"):
-        resp = await client.get(
-            f"{cfg.complaints_url}/v1/cases",
-            params={"status": status, "limit": cfg.page},
-            headers=headers,
-        )
-        if resp.status_code != 200:
-            report.add(f"complaints.list_http_{resp.status_code}")
-            continue
-        for case in resp.json().get("cases", []):
-            number = case["case_number"]
-            base = f"{cfg.complaints_url}/v1/cases/{number}"
-            if status == "closed":
-                if case.get("satisfaction") or case.get("satisfaction_rating"):
-                    continue
-                rating = _pick(_rng(cfg.seed, f"{number}:{case.get('cycle', 1)}"),
-                               CASE_SATISFACTION)  # fmt: skip
-                r = await client.post(f"{base}/satisfaction", json={"rating": rating},
-                                      headers=headers)  # fmt: skip
-                report.add(f"case.satisfaction_{rating}" if r.status_code == 200 else
-                           f"case.satisfaction_refused_{r.status_code}")  # fmt: skip
-            else:
-                r = await client.post(f"{base}/transitions", json=NEXT_STEP[status],
-                                      headers=headers)  # fmt: skip
-                report.add(f"case.{NEXT_STEP[status]['to']}" if r.status_code == 200 else
-                           f"case.refused_{r.status_code}")  # fmt: skip
-            moved += r.status_code == 200
+        await _work_list(
+            client, f"{cfg.complaints_url}/v1/cases", "cases", {"status": status}, headers,
+            report, cfg.page, step,
+        )  # fmt: skip
     return moved
 
 
