@@ -4,6 +4,7 @@ the time goes (inclusive share of samples)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections import Counter
@@ -18,6 +19,11 @@ def py_spy() -> str | None:
     )
 
 
+# Samples per second (BENCH_PROFILE_RATE): a complaints drain lasts a few seconds, too short
+# for 50 samples a second to tell its functions apart.
+RATE = os.environ.get("BENCH_PROFILE_RATE", "50")
+
+
 def start(pid: int, label: str, seconds: int = 25) -> subprocess.Popen[bytes] | None:
     exe = py_spy()
     if exe is None:
@@ -25,7 +31,7 @@ def start(pid: int, label: str, seconds: int = 25) -> subprocess.Popen[bytes] | 
     PROFILES.mkdir(exist_ok=True)
     out = PROFILES / f"{label}.collapsed"
     return subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50",
+        [exe, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", RATE,
          "--format", "raw", "--output", str(out), "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

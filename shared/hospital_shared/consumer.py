@@ -4,8 +4,10 @@ For each batch of records:
 - records that are not valid events go to the topic's dead-letter topic with the original
   bytes, the reason and the attempt count, and the consumer goes on;
 - valid events run through the handler in one database transaction, together with their
-  inbox rows (so a redelivered event is skipped) and whatever the handler puts in the outbox;
-- offsets are committed only after that transaction has committed;
+  inbox rows (so a redelivered event is skipped) and whatever the handler puts in the outbox
+  (with `concurrency` > 1, the batch's partitions are split into that many transactions that
+  run at the same time);
+- offsets are committed only after that transaction (every one of them) has committed;
 - when the database or broker is away, the batch is retried in place with backoff, so one
   patient's events are never reordered nor lost;
 - an event whose handler keeps failing for another reason is dead-lettered after
@@ -80,6 +82,10 @@ class ReliableConsumer:
     initial_backoff_s: float = 0.2
     max_backoff_s: float = 10.0
     handle_batch: BatchEventHandler | None = None
+    # A batch is split by partition into up to `concurrency` parts, each in its own
+    # transaction at the same time: while one part waits on the database, another's Python
+    # work runs. The order of each partition (of each key) is kept.
+    concurrency: int = 1
     healthy: bool = field(default=True, init=False)
 
     async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
@@ -90,6 +96,13 @@ class ReliableConsumer:
         valid = [r for r in received if r.event is not None]
         if not valid:
             return
+        parts = _by_partition(valid, self.concurrency)
+        if len(parts) == 1:
+            await self._process(valid)
+        else:  # offsets are committed by the caller once every part has committed
+            await asyncio.gather(*(self._process(part) for part in parts))
+
+    async def _process(self, valid: list[Received]) -> None:
         try:
             await self._with_backoff(lambda: self._handle_in_one_transaction(valid))
         except _HandlerFailed:
@@ -233,6 +246,27 @@ class ReliableConsumer:
             kind=rejection.kind.value,
             reason=rejection.reason,
         )
+
+
+def _by_partition(items: list[Received], n: int) -> list[list[Received]]:
+    """`items` in up to `n` parts of about the same size, each partition's items in one part
+    and in their order."""
+    sizes: dict[tuple[str, int], int] = {}
+    for item in items:
+        key = (item.record.topic, item.record.partition)
+        sizes[key] = sizes.get(key, 0) + 1
+    if n <= 1 or len(sizes) == 1:
+        return [items]
+    loads = [0] * min(n, len(sizes))
+    part_of: dict[tuple[str, int], int] = {}
+    for key, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
+        smallest = loads.index(min(loads))
+        part_of[key] = smallest
+        loads[smallest] += size
+    parts: list[list[Received]] = [[] for _ in loads]
+    for item in items:
+        parts[part_of[(item.record.topic, item.record.partition)]].append(item)
+    return parts
 
 
 def _first_of_each(items: Sequence[Received], new_ids: set[str]) -> list[Received]:

@@ -119,6 +119,7 @@ class ServiceRuntime:
             max_attempts=self.settings.max_handler_attempts,
             initial_backoff_s=self.settings.retry_initial_backoff_s,
             max_backoff_s=self.settings.retry_max_backoff_s,
+            concurrency=self.settings.consumer_concurrency,
         )
         self.consumers.append(consumer)
         # Every dead-letter count starts at 0, so that `increase()` (the EventsDeadLettered

@@ -51,6 +51,12 @@ class ServiceSettings(BaseSettings):
     # events is ~300 KB.
     consumer_partition_fetch_bytes: int = 256 * 1024
     consumer_fetch_max_bytes: int = 4 * 1024 * 1024
+    # Transactions a batch is split into, by partition, that run at the same time: more than
+    # one overlaps one part's database work with another part's Python work while a backlog
+    # is worked off. Each takes a pooled connection.
+    consumer_concurrency: int = Field(
+        1, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
+    )
     db_pool_min: int = 1
     db_pool_max: int = 5
 
