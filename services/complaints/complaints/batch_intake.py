@@ -142,7 +142,7 @@ async def _write(
         for o, day in zip(openings, days, strict=True)
     ]
     by_number = {row["case_number"]: o for row, o in zip(rows, openings, strict=True)}
-    cases = await repo.insert_cases(conn, rows)
+    cases = await repo.insert_new_cases(conn, rows)
     deadline_rows = await repo.insert_deadlines_many(
         conn,
         [
@@ -150,6 +150,7 @@ async def _write(
             for case in cases
             for d in _deadlines(policy, by_number[case["case_number"]], now)
         ],
+        read_back=False,
     )
     deadlines_by_case: dict[int, list[Row]] = {}
     for d in sorted(deadline_rows, key=lambda d: d["due_at"]):

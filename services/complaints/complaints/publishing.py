@@ -15,30 +15,26 @@ from complaints.policy import LimitName
 from hospital_shared import topics
 from hospital_shared.events import CloudEvent, make_event
 from hospital_shared.outbox import add_many_to_outbox
-from hospital_shared.service_events.complaints import (
-    CasePatient,
-    CaseTimeLimit,
-    ComplaintCaseChanged,
-)
+from hospital_shared.service_events.complaints import ComplaintCaseChanged
 
 SOURCE = "urn:hospital:complaints"
 Row = dict[str, Any]
 Outgoing = tuple[CloudEvent[Any], str, str]  # (event, topic, key) for the outbox
 
 
-def time_limits(deadlines: Sequence[Row], cycle: int) -> tuple[CaseTimeLimit, ...]:
-    return tuple(
-        CaseTimeLimit(
-            limit=d["limit_name"],
-            starts_at=d["starts_at"],
-            due_at=d["due_at"],
-            warn_at=d["warn_at"],
-            settled_at=d["settled_at"],
-            outcome=d["outcome"],
-        )
+def time_limits(deadlines: Sequence[Row], cycle: int) -> list[Row]:
+    return [
+        {
+            "limit": d["limit_name"],
+            "starts_at": d["starts_at"],
+            "due_at": d["due_at"],
+            "warn_at": d["warn_at"],
+            "settled_at": d["settled_at"],
+            "outcome": d["outcome"],
+        }
         for d in deadlines
         if d["cycle"] == cycle
-    )
+    ]
 
 
 def _due(deadlines: Sequence[Row], cycle: int, limit: LimitName) -> datetime | None:
@@ -57,38 +53,42 @@ def case_changed(
     actor_role: str | None,
     at: datetime,
 ) -> ComplaintCaseChanged:
+    """The event's payload, checked against the contract in one validation (building the
+    nested models one by one cost a sixth of a batch opening's CPU)."""
     patient = (
-        CasePatient(
-            patient_id=case["patient_id"],
-            phone=case["patient_phone"],
-            sms_opt_out=case["sms_opt_out"],
-        )
+        {
+            "patient_id": case["patient_id"],
+            "phone": case["patient_phone"],
+            "sms_opt_out": case["sms_opt_out"],
+        }
         if case["patient_id"]
         else None
     )
     cycle = case["cycle"]
-    return ComplaintCaseChanged(
-        case_number=case["case_number"],
-        status=case["status"],
-        previous_status=previous_status,
-        cycle=cycle,
-        channel=case["channel"],
-        category=case["category"],
-        category_source=case["category_source"],
-        priority=case["priority"],
-        serious=case["serious"],
-        complex=case["complex"],
-        department_code=case["department_code"],
-        assignee_id=case["assignee_id"],
-        supervisor_id=case["supervisor_id"],
-        patient=patient,
-        promised_response_by=_due(deadlines, cycle, LimitName.FIRST_RESPONSE),
-        resolution_kind=case["resolution_kind"],
-        satisfaction_check_due_at=_due(deadlines, cycle, LimitName.SATISFACTION_CHECK),
-        time_limits=time_limits(deadlines, cycle),
-        actor_id=actor_id,
-        actor_role=actor_role,
-        occurred_at=at,
+    return ComplaintCaseChanged.model_validate(
+        {
+            "case_number": case["case_number"],
+            "status": case["status"],
+            "previous_status": previous_status,
+            "cycle": cycle,
+            "channel": case["channel"],
+            "category": case["category"],
+            "category_source": case["category_source"],
+            "priority": case["priority"],
+            "serious": case["serious"],
+            "complex": case["complex"],
+            "department_code": case["department_code"],
+            "assignee_id": case["assignee_id"],
+            "supervisor_id": case["supervisor_id"],
+            "patient": patient,
+            "promised_response_by": _due(deadlines, cycle, LimitName.FIRST_RESPONSE),
+            "resolution_kind": case["resolution_kind"],
+            "satisfaction_check_due_at": _due(deadlines, cycle, LimitName.SATISFACTION_CHECK),
+            "time_limits": time_limits(deadlines, cycle),
+            "actor_id": actor_id,
+            "actor_role": actor_role,
+            "occurred_at": at,
+        }
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -116,6 +116,23 @@ async def insert_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> list[R
     return sorted((dict(r) for r in rows), key=lambda r: int(r["id"]))
 
 
+_INSERT_NEW_CASES = _INSERT_CASES.replace("RETURNING *", "RETURNING id, case_number, cycle")
+
+
+async def insert_new_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> list[Row]:
+    """`insert_cases` without reading every column back (a batch of new cases): each case
+    inserted is returned as written, with its id and cycle, and no resolution yet."""
+    if not cases:
+        return []
+    rows = await conn.fetch(_INSERT_NEW_CASES, _json_rows(cases))
+    given = {case["case_number"]: case for case in cases}
+    inserted = [
+        {**given[r["case_number"]], "id": r["id"], "cycle": r["cycle"], "resolution_kind": None}
+        for r in rows
+    ]
+    return sorted(inserted, key=lambda r: int(r["id"]))
+
+
 async def case_by_number(
     conn: asyncpg.Connection, case_number: str, *, for_update: bool = False
 ) -> Row | None:
@@ -198,28 +215,40 @@ _INSERT_DEADLINES = (
     f" SELECT {', '.join(DEADLINE_COLUMNS)} FROM {_recordset(DEADLINE_COLUMNS)} ORDER BY n"
     " ON CONFLICT DO NOTHING RETURNING *"
 )
+_TIMES = ("starts_at", "due_at", "warn_at")  # read back in UTC, as PostgreSQL gives them
+_INSERT_DEADLINES_QUIETLY = _INSERT_DEADLINES.removesuffix(" ON CONFLICT DO NOTHING RETURNING *")
 
 
 async def insert_deadlines_many(
-    conn: asyncpg.Connection, deadlines: Sequence[tuple[int, int, Deadline]]
+    conn: asyncpg.Connection,
+    deadlines: Sequence[tuple[int, int, Deadline]],
+    *,
+    read_back: bool = True,
 ) -> list[Row]:
-    """(case id, cycle, deadline) rows in one statement; returns the rows inserted."""
+    """(case id, cycle, deadline) rows in one statement; returns the rows inserted. Without
+    `read_back` (the deadlines of new cases, which none can have yet), the rows are returned
+    as written, with no settlement, instead of being read back."""
     if not deadlines:
         return []
-    rows = await conn.fetch(
-        _INSERT_DEADLINES,
-        _json_rows(
-            {
-                "case_id": case_id,
-                "cycle": cycle,
-                "limit_name": d.name.value,
-                "starts_at": d.starts_at,
-                "due_at": d.due_at,
-                "warn_at": d.warn_at,
-            }
-            for case_id, cycle, d in deadlines
-        ),
-    )
+    written: list[Row] = [
+        {
+            "case_id": case_id,
+            "cycle": cycle,
+            "limit_name": d.name.value,
+            "starts_at": d.starts_at,
+            "due_at": d.due_at,
+            "warn_at": d.warn_at,
+        }
+        for case_id, cycle, d in deadlines
+    ]
+    if not read_back:
+        await conn.execute(_INSERT_DEADLINES_QUIETLY, _json_rows(written))
+        return [
+            {**row, **{t: row[t].astimezone(UTC) for t in _TIMES}, "settled_at": None,
+             "outcome": None}
+            for row in written
+        ]  # fmt: skip
+    rows = await conn.fetch(_INSERT_DEADLINES, _json_rows(written))
     return [dict(r) for r in rows]
 
 
