@@ -7,14 +7,13 @@ specific enough to put on the dead-letter topic (which field, what was wrong).
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from hospital_shared import service_events  # noqa: F401  (registers the services' event types)
-from hospital_shared.events import EVENT_TYPES, CloudEvent
+from hospital_shared.events import EVENT_TYPES, CloudEvent, envelope_of
 
 
 class Rejection(StrEnum):
@@ -58,15 +57,9 @@ def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEven
             f"event type {type_!r} belongs on {event_type.topic}, not {expected_topic}",
         )
     try:
-        return _envelope(event_type.model).model_validate(doc)
+        return envelope_of(event_type.model).model_validate(doc)
     except ValidationError as exc:
         raise InvalidEvent(Rejection.SCHEMA_VIOLATION, describe_validation_error(exc)) from None
-
-
-@cache
-def _envelope(model: type[BaseModel]) -> type[CloudEvent[Any]]:
-    """`CloudEvent[model]`, made once (pydantic's own lookup costs a few µs per event)."""
-    return CloudEvent[model]  # type: ignore[valid-type]
 
 
 def encode(event: CloudEvent[Any] | BaseModel) -> bytes:
