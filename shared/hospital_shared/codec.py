@@ -6,11 +6,12 @@ specific enough to put on the dead-letter topic (which field, what was wrong).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 from hospital_shared import service_events  # noqa: F401  (registers the services' event types)
 from hospital_shared.events import EVENT_TYPES, CloudEvent, envelope_of
@@ -64,3 +65,39 @@ def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEven
 
 def encode(event: CloudEvent[Any] | BaseModel) -> bytes:
     return event.model_dump_json(exclude_none=True).encode()
+
+
+def encode_new_event(
+    type_: str,
+    data: BaseModel,
+    *,
+    event_id: str,
+    source: str,
+    subject: str,
+    time: datetime,
+    correlation_id: str | None = None,
+    extensions: dict[str, str] | None = None,
+) -> bytes:
+    """The event `encode(make_event(...))` gives, serialised in one pass without building
+    the envelope model (a third of the CPU, for services that publish an event per event).
+    `data` was validated when it was built; the envelope's own fields are checked here."""
+    expected = EVENT_TYPES[type_].model
+    if not isinstance(data, expected):
+        raise TypeError(f"{type_} carries {expected.__name__}, not {type(data).__name__}")
+    if time.tzinfo is None or not (event_id and source and subject):
+        raise ValueError("an event needs an id, a source, a subject and an aware time")
+    envelope: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": type_,
+        "time": time,
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if correlation_id is not None:
+        envelope["correlationid"] = correlation_id
+    if extensions:
+        envelope.update(extensions)
+    return to_json(envelope, exclude_none=True)

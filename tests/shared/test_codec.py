@@ -1,8 +1,12 @@
+import json
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
-from hospital_shared.codec import InvalidEvent, Rejection, decode, encode
-from hospital_shared.events import PatientDischarged
-from hospital_shared.topics import DISCHARGES, REGISTRATIONS
+from hospital_shared.codec import InvalidEvent, Rejection, decode, encode, encode_new_event
+from hospital_shared.events import PatientDischarged, make_event
+from hospital_shared.service_events.complaints import ComplaintCaseChanged
+from hospital_shared.topics import COMPLAINT_CASES, DISCHARGES, REGISTRATIONS
 from tests.factories import discharge, to_bytes
 
 
@@ -47,3 +51,35 @@ def test_event_on_the_wrong_topic_is_rejected() -> None:
     with pytest.raises(InvalidEvent) as err:
         decode(to_bytes(discharge()), expected_topic=REGISTRATIONS)
     assert err.value.kind is Rejection.UNKNOWN_TYPE
+
+
+def test_an_event_encoded_in_one_pass_is_the_canonical_encoding() -> None:
+    shanghai = timezone(timedelta(hours=8))
+    when = datetime(2026, 11, 23, 9, 30, tzinfo=shanghai)
+    data = ComplaintCaseChanged.model_validate(
+        {
+            "case_number": "TS-20261123-0001", "status": "received", "channel": "online",
+            "category": "service", "category_source": "rule", "priority": "normal",
+            "serious": False, "complex": False, "patient": {"patient_id": "P1"},
+            "time_limits": [{"limit": "first_response", "starts_at": when, "due_at": when,
+                             "warn_at": when}],
+            "occurred_at": when,
+        }
+    )  # fmt: skip
+    for correlation in (None, "c-1"):
+        payload = encode_new_event(
+            "complaint.case_opened", data, event_id="e-1", source="urn:test",
+            subject="TS-20261123-0001", time=when, correlation_id=correlation,
+        )  # fmt: skip
+        canonical = make_event(
+            "complaint.case_opened", data, source="urn:test", subject="TS-20261123-0001",
+            time=when, correlation_id=correlation, event_id="e-1",
+        )  # fmt: skip
+        assert json.loads(payload) == json.loads(encode(canonical))
+        assert decode(payload, expected_topic=COMPLAINT_CASES) == canonical
+    with pytest.raises(TypeError):
+        encode_new_event("complaint.case_acknowledged", PatientDischarged.model_validate(
+            discharge(1)["data"]), event_id="e", source="s", subject="x", time=when)  # fmt: skip
+    with pytest.raises(ValueError):
+        encode_new_event("complaint.case_opened", data, event_id="e", source="s", subject="x",
+                         time=when.replace(tzinfo=None))  # fmt: skip

@@ -36,7 +36,7 @@ from complaints.intake import (
 )
 from complaints.policy import CasePolicy, Deadline
 from complaints.publishing import case_event
-from hospital_shared.outbox import add_many_to_outbox
+from hospital_shared.outbox import add_encoded_to_outbox
 
 Row = dict[str, Any]
 
@@ -174,7 +174,7 @@ async def _write(
             )
         )
     await repo.append_audits(conn, audits)
-    await add_many_to_outbox(conn, events)
+    await add_encoded_to_outbox(conn, events)
     return {(case["channel"], case["external_id"]): case["case_number"] for case in cases}
 
 

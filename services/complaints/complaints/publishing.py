@@ -3,6 +3,7 @@ transaction as the change they report."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,13 +14,13 @@ from pydantic import BaseModel
 from complaints import repository
 from complaints.policy import LimitName
 from hospital_shared import topics
-from hospital_shared.events import CloudEvent, make_event
-from hospital_shared.outbox import add_many_to_outbox
+from hospital_shared.codec import encode_new_event
+from hospital_shared.outbox import add_encoded_to_outbox
 from hospital_shared.service_events.complaints import ComplaintCaseChanged
 
 SOURCE = "urn:hospital:complaints"
 Row = dict[str, Any]
-Outgoing = tuple[CloudEvent[Any], str, str]  # (event, topic, key) for the outbox
+Outgoing = tuple[str, str, str, bytes]  # (event id, topic, key, payload) for the outbox
 
 
 def time_limits(deadlines: Sequence[Row], cycle: int) -> list[Row]:
@@ -103,15 +104,17 @@ def outgoing(
     """One event about `case` as an outbox entry; keyed by patient (one patient's events stay
     in order), or by case number when the complaint is anonymous."""
     key = case["patient_id"] or case["case_number"]
-    event = make_event(
+    event_id = str(uuid.uuid4())
+    payload = encode_new_event(
         event_type,
         data,
+        event_id=event_id,
         source=SOURCE,
         subject=case["case_number"],
         time=at,
         correlation_id=correlation_id,
     )
-    return event, topics.COMPLAINT_CASES, key
+    return event_id, topics.COMPLAINT_CASES, key, payload
 
 
 def case_event(
@@ -149,7 +152,7 @@ async def publish(
 ) -> None:
     """Queue one event about `case` (see `outgoing`)."""
     entry = outgoing(event_type, data, case=case, at=at, correlation_id=correlation_id)
-    await add_many_to_outbox(conn, [entry])
+    await add_encoded_to_outbox(conn, [entry])
 
 
 async def publish_case_event(
@@ -175,4 +178,4 @@ async def publish_case_event(
         at=at,
         correlation_id=correlation_id,
     )
-    await add_many_to_outbox(conn, [entry])
+    await add_encoded_to_outbox(conn, [entry])

@@ -17,7 +17,7 @@ from prometheus_client import Counter
 
 from complaints import publishing, roster
 from complaints import repository as repo
-from hospital_shared.outbox import add_many_to_outbox
+from hospital_shared.outbox import add_encoded_to_outbox
 from hospital_shared.service_events.complaints import ComplaintTimeLimitReached
 
 log = structlog.get_logger(__name__)
@@ -155,7 +155,7 @@ async def _announce(
         )
         events.append(publishing.outgoing(EVENT_TYPES[level], alert, case=case, at=now))
     await repo.append_audits(conn, audits)
-    await add_many_to_outbox(conn, events)
+    await add_encoded_to_outbox(conn, events)
     # Once per limit and level: a labelled counter costs more than building the alert.
     for (limit, level), n in collections.Counter(
         (d["limit_name"], level) for d, level in fired

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 import structlog
 from prometheus_client import Counter
-from pydantic_core import to_json
 
+from hospital_shared.codec import encode_new_event
 from hospital_shared.events import EVENT_TYPES
 from hospital_shared.outbox import add_encoded_to_outbox
 from hospital_shared.service_events.registration import PHONE_STATUS_ATTRIBUTE
@@ -151,25 +150,14 @@ async def ingest_on(
 
 
 def outbox_row(out: Outgoing) -> tuple[str, str, str, bytes]:
-    """(event id, topic, key, payload) of an outgoing event. The payload is what
-    `encode(make_event(...))` gives, serialised in one pass without building the envelope."""
-    event_type = EVENT_TYPES[out.type]
-    if not isinstance(out.data, event_type.model):
-        raise TypeError(f"{out.type} carries {event_type.model.__name__}, not {type(out.data)}")
-    envelope: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": out.event_id,
-        "source": out.source,
-        "type": out.type,
-        "time": out.time,
-        "subject": out.patient_id,
-        "datacontenttype": "application/json",
-        "data": out.data,
-    }
-    if out.correlation_id is not None:
-        envelope["correlationid"] = out.correlation_id
+    """(event id, topic, key, payload) of an outgoing event (see `encode_new_event`)."""
+    extensions = None
     if out.phone_status is not None:
-        envelope[PHONE_STATUS_ATTRIBUTE] = out.phone_status
+        extensions = {PHONE_STATUS_ATTRIBUTE: out.phone_status}
         if out.phone_status == "unusable":
             UNUSABLE_PHONES.inc()
-    return out.event_id, event_type.topic, out.patient_id, to_json(envelope, exclude_none=True)
+    payload = encode_new_event(
+        out.type, out.data, event_id=out.event_id, source=out.source, subject=out.patient_id,
+        time=out.time, correlation_id=out.correlation_id, extensions=extensions,
+    )  # fmt: skip
+    return out.event_id, EVENT_TYPES[out.type].topic, out.patient_id, payload
