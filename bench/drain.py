@@ -12,7 +12,7 @@ import psutil
 
 from bench import profile
 from bench.kafka_offsets import Offsets
-from bench.stack import Proc, RssSampler, now
+from bench.stack import POLL_S, Proc, RssSampler, now
 from hospital_shared import topics
 
 CONSUMED: dict[str, tuple[str, ...]] = {
@@ -92,7 +92,7 @@ async def drain(
                 marked = True
             if done >= target and len(groups) >= EXPECTED_GROUPS[service]:
                 break
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(POLL_S)
         finished = now()
         cpu = _cpu_seconds(procs) - cpu_at_ready
         complete = done >= target

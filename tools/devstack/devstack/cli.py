@@ -32,7 +32,9 @@ def _print_up(cfg: StackConfig, env: dict[str, str], with_services: bool, took: 
     for key, value in env.items():
         if key.startswith("TOKEN_"):
             print(f"  {key:<18} {value}")
-    print(f"Stop it with: devstack down{' --test' if cfg.state_dir.name == '.stack-test' else ''}")
+    print(
+        f"Stop it with: devstack down{' --test' if cfg.state_dir.name.startswith('.stack-test') else ''}"
+    )
 
 
 def _status(cfg: StackConfig) -> int:

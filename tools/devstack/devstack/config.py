@@ -53,15 +53,18 @@ class StackConfig:
 
     @classmethod
     def for_tests(cls, repo: Path = REPO_ROOT) -> StackConfig:
-        """The test stack: state in `<repo>/.stack-test`, every port + 10000 (or
-        + `DEVSTACK_TEST_PORT_OFFSET`, so two checkouts can test side by side)."""
+        """The test stack: state in `<repo>/.stack-test`, every port + 10000. With
+        `DEVSTACK_TEST_PORT_OFFSET`, every port + that offset and state in
+        `.stack-test-<offset>`, so two test runs (of one checkout or two) can run side by
+        side: each session takes its own stack down and up again at the start."""
         offset = int(os.environ.get("DEVSTACK_TEST_PORT_OFFSET", _TEST_PORT_OFFSET))
         ports = {
             f.name: getattr(cls, f.name) + offset
             for f in dataclasses.fields(cls)
             if f.name.endswith("_port")
         }
-        return cls(state_dir=repo / ".stack-test", **ports)
+        folder = ".stack-test" if offset == _TEST_PORT_OFFSET else f".stack-test-{offset}"
+        return cls(state_dir=repo / folder, **ports)
 
     # ----- folders -----
     @property

@@ -101,8 +101,9 @@ def wait_ready(
     )
 
 
-async def wait_ready_async(url: str, timeout: float = 60.0) -> None:
-    """The same as `wait_ready`, for async tests: polls without blocking the event loop."""
+async def wait_ready_async(url: str, timeout: float = 60.0, *, poll_s: float = 0.25) -> None:
+    """The same as `wait_ready`, for async tests: polls (every `poll_s`) without blocking the
+    event loop."""
     target = _readyz(url)
     deadline = time.monotonic() + timeout
     last = ""
@@ -117,7 +118,7 @@ async def wait_ready_async(url: str, timeout: float = 60.0) -> None:
                 last = f"{type(exc).__name__}: {exc}"
             if time.monotonic() > deadline:
                 raise StackError(f"{target}: not ready after {timeout:.0f}s ({last})")
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(poll_s)
 
 
 def up(cfg: StackConfig, timeout: float = 60.0) -> None:
