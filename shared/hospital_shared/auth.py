@@ -50,11 +50,21 @@ DEV_TOKENS: dict[str, Principal] = {
     "dev-supervisor-token": Principal(
         role=Role.SUPERVISOR, staff_id="S-SUP-01", department="CS", name="客服主管 张伟"
     ),
+    # The cardiology ward's head nurse: a cardiology case has her as its supervisor, and only
+    # she (not the desk's supervisor) sees it.
+    "dev-ward-supervisor-token": Principal(
+        role=Role.SUPERVISOR, staff_id="S-SUP-02", department="CARD", name="护士长 孙丽"
+    ),
     "dev-admin-token": Principal(role=Role.ADMIN, staff_id="S-ADMIN-01", name="运营部 陈静"),
 }
 
-DEV_TOKEN_ENV_NAMES: dict[Role, str] = {
-    p.role: f"TOKEN_{p.role.value.upper()}" for p in DEV_TOKENS.values()
+# The stack environment's variable for each development token: TOKEN_<ROLE>, and
+# TOKEN_WARD_SUPERVISOR for the second supervisor.
+DEV_TOKEN_ENV_NAMES: dict[str, str] = {
+    token: "TOKEN_WARD_SUPERVISOR"
+    if token == "dev-ward-supervisor-token"
+    else f"TOKEN_{p.role.value.upper()}"
+    for token, p in DEV_TOKENS.items()
 }
 
 

@@ -5,7 +5,6 @@ case through its lifecycle through the HTTP APIs, until nothing is left to do.""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,8 +16,6 @@ import asyncpg
 import httpx
 import pytest
 
-from followup.settings import DEFAULT_SEED_STAFF
-from hospital_shared.auth import DEV_TOKENS
 from simulator.expected import expected_effects
 from simulator.hospital import Rates
 from simulator.publish import publish_to_kafka
@@ -29,22 +26,10 @@ from tests.integration.services import RunningService
 RUN = f"ST{uuid.uuid4().hex[:5].upper()}"
 NOBODY_ELIGIBLE = "planned, nobody eligible"
 DONE = {"completed", "unreachable", NOBODY_ELIGIBLE}
-# One token per supervisor on the seeded roster: a case of a department with its own
-# supervisor (the cardiology ward's) is seen and worked by that supervisor only.
-SUPERVISORS = {
-    f"sim-sup-{s['staff_id']}": {
-        "role": "supervisor", "staff_id": s["staff_id"], "department": s["department_code"],
-    }
-    for s in DEFAULT_SEED_STAFF
-    if s["role"] == "supervisor"
-}  # fmt: skip
 ENV = {
     "FOLLOWUP_ASSIGN_INTERVAL_S": "0.3",
     "FOLLOWUP_SCAN_INTERVAL_S": "0.5",
     "COMPLAINTS_TIMER_INTERVAL_S": "0.5",
-    "AUTH_TOKENS": json.dumps(
-        {**{t: p.model_dump(mode="json") for t, p in DEV_TOKENS.items()}, **SUPERVISORS}
-    ),
 }
 
 
@@ -129,7 +114,9 @@ async def test_staff_mode_works_a_simulated_day_to_the_end(
         followup_url=services["followup"],
         complaints_url=services["complaints"],
         admin_token=stack_env["TOKEN_ADMIN"],
-        supervisor_tokens=tuple(SUPERVISORS),
+        # Each supervisor sees their own department's cases: a cardiology case has the
+        # cardiology ward's supervisor, not the complaint desk's.
+        supervisor_tokens=(stack_env["TOKEN_SUPERVISOR"], stack_env["TOKEN_WARD_SUPERVISOR"]),
         seed=cfg.seed,
         page=500,
     )

@@ -31,3 +31,19 @@ def test_production_refuses_development_tokens() -> None:
         load_tokens(leaked, env="production")
     ok = load_tokens('{"s3cret-long-token": {"role": "agent", "staff_id": "S9"}}', env="production")
     assert set(ok) == {"s3cret-long-token"} and not set(ok) & set(DEV_TOKENS)
+
+
+def test_every_seeded_supervisor_has_a_development_token_in_the_stack_env() -> None:
+    # A supervisor sees only their own department's cases: the simulator's staff mode works
+    # every case of a local stack only with a token for each supervisor on the seed roster.
+    from devstack import StackConfig
+    from followup.settings import DEFAULT_SEED_STAFF
+    from hospital_shared.auth import DEV_TOKEN_ENV_NAMES
+
+    seeded = {(s["staff_id"], s["department_code"]) for s in DEFAULT_SEED_STAFF
+              if s["role"] == "supervisor"}  # fmt: skip
+    tokens = {(p.staff_id, p.department) for p in DEV_TOKENS.values() if p.role == Role.SUPERVISOR}
+    assert seeded == tokens
+    env = StackConfig.for_tests().env()
+    assert {env[DEV_TOKEN_ENV_NAMES[t]] for t in DEV_TOKENS} == set(DEV_TOKENS)  # none hidden
+    assert env["TOKEN_WARD_SUPERVISOR"] == "dev-ward-supervisor-token"

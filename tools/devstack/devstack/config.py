@@ -138,6 +138,6 @@ class StackConfig:
             "PROMETHEUS_URL": self.prometheus_url,
             "DEVSTACK_STATE_DIR": str(self.state_dir),
         }
-        for token, principal in DEV_TOKENS.items():
-            env[DEV_TOKEN_ENV_NAMES[principal.role]] = token
+        for token in DEV_TOKENS:
+            env[DEV_TOKEN_ENV_NAMES[token]] = token
         return env

@@ -50,18 +50,24 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def _supervisor_tokens() -> tuple[str, ...]:
+    """SIM_SUPERVISOR_TOKENS (comma-separated), else the development stack's two supervisors:
+    the complaint desk's and the cardiology ward's (each sees only their own cases)."""
+    listed = _env("SIM_SUPERVISOR_TOKENS")
+    if listed:
+        return tuple(t.strip() for t in listed.split(",") if t.strip())
+    return (
+        _env("TOKEN_SUPERVISOR", "dev-supervisor-token"),
+        _env("TOKEN_WARD_SUPERVISOR", "dev-ward-supervisor-token"),
+    )
+
+
 def _staff_config(seed: int) -> StaffConfig:
     return StaffConfig(
         followup_url=_env("FOLLOWUP_URL", "http://127.0.0.1:8002"),
         complaints_url=_env("COMPLAINTS_URL", "http://127.0.0.1:8003"),
         admin_token=_env("TOKEN_ADMIN", "dev-admin-token"),
-        supervisor_tokens=tuple(
-            t.strip()
-            for t in _env(
-                "SIM_SUPERVISOR_TOKENS", _env("TOKEN_SUPERVISOR", "dev-supervisor-token")
-            ).split(",")
-            if t.strip()
-        ),
+        supervisor_tokens=_supervisor_tokens(),
         seed=seed,
     )
 
