@@ -79,7 +79,7 @@ def encode_new_event(
     extensions: dict[str, str] | None = None,
 ) -> bytes:
     """The event `encode(make_event(...))` gives, serialised in one pass without building
-    the envelope model (a third of the CPU, for services that publish an event per event).
+    the envelope model (1.9 µs against 5.5 µs for a small payload, measured with timeit).
     `data` was validated when it was built; the envelope's own fields are checked here."""
     expected = EVENT_TYPES[type_].model
     if not isinstance(data, expected):

@@ -4,7 +4,9 @@
 The batch's complaints are opened in order, exactly as one after the other would open them:
 the second complaint of a (channel, external id) finds the first one's case; each assignment
 counts the cases assigned earlier in the batch; each day's case numbers follow the order of
-the complaints. The case numbers are taken in one short transaction of their own (see
+the complaints. (With `consumer_concurrency` > 1 a consumed batch comes here in parts, by
+partition, at the same time: each part is opened so, but one part's assignments do not see
+the other's until it commits, and the two parts' numbers interleave.) The case numbers are taken in one short transaction of their own (see
 `intake.numbers_allocator`) before the cases are written in the caller's transaction.
 """
 

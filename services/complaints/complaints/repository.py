@@ -100,10 +100,12 @@ def _json_rows(rows: Iterable[Mapping[str, Any]]) -> str:
 
 
 _COLUMNS = ", ".join(OPENING_COLUMNS)
-_INSERT_CASES = (
+_INSERT_CASES_ONCE = (
     f"INSERT INTO cases ({_COLUMNS}) SELECT {_COLUMNS} FROM {_recordset(OPENING_COLUMNS)}"
-    " ORDER BY n ON CONFLICT (channel, external_id) DO NOTHING RETURNING *"
+    " ORDER BY n ON CONFLICT (channel, external_id) DO NOTHING"
 )
+_INSERT_CASES = f"{_INSERT_CASES_ONCE} RETURNING *"
+_INSERT_NEW_CASES = f"{_INSERT_CASES_ONCE} RETURNING id, case_number, cycle"
 
 
 async def insert_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> list[Row]:
@@ -116,12 +118,10 @@ async def insert_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> list[R
     return sorted((dict(r) for r in rows), key=lambda r: int(r["id"]))
 
 
-_INSERT_NEW_CASES = _INSERT_CASES.replace("RETURNING *", "RETURNING id, case_number, cycle")
-
-
 async def insert_new_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> list[Row]:
     """`insert_cases` without reading every column back (a batch of new cases): each case
-    inserted is returned as written, with its id and cycle, and no resolution yet."""
+    inserted is returned as written, with its id and cycle, and no resolution yet (what the
+    opened event and audit line need; the other columns keep their defaults)."""
     if not cases:
         return []
     rows = await conn.fetch(_INSERT_NEW_CASES, _json_rows(cases))
@@ -210,13 +210,12 @@ DEADLINE_COLUMNS = {
     "case_id": "bigint", "cycle": "int", "limit_name": "text",
     "starts_at": "timestamptz", "due_at": "timestamptz", "warn_at": "timestamptz",
 }  # fmt: skip
-_INSERT_DEADLINES = (
+_WRITE_DEADLINES = (
     f"INSERT INTO case_deadlines ({', '.join(DEADLINE_COLUMNS)})"
     f" SELECT {', '.join(DEADLINE_COLUMNS)} FROM {_recordset(DEADLINE_COLUMNS)} ORDER BY n"
-    " ON CONFLICT DO NOTHING RETURNING *"
 )
+_INSERT_DEADLINES = f"{_WRITE_DEADLINES} ON CONFLICT DO NOTHING RETURNING *"
 _TIMES = ("starts_at", "due_at", "warn_at")  # read back in UTC, as PostgreSQL gives them
-_INSERT_DEADLINES_QUIETLY = _INSERT_DEADLINES.removesuffix(" ON CONFLICT DO NOTHING RETURNING *")
 
 
 async def insert_deadlines_many(
@@ -242,7 +241,7 @@ async def insert_deadlines_many(
         for case_id, cycle, d in deadlines
     ]
     if not read_back:
-        await conn.execute(_INSERT_DEADLINES_QUIETLY, _json_rows(written))
+        await conn.execute(_WRITE_DEADLINES, _json_rows(written))
         return [
             {**row, **{t: row[t].astimezone(UTC) for t in _TIMES}, "settled_at": None,
              "outcome": None}
