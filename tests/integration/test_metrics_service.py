@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -133,7 +134,20 @@ async def test_the_kpi_report_of_a_scripted_week_equals_the_hand_count(metrics, 
         assert (await client.get("/v1/kpi", headers=agent)).status_code == 403
         assert (await client.get("/v1/kpi")).status_code == 401
 
-    live = scrape(metrics.url)
+    # The live counters are a snapshot of the store, re-read every couple of seconds
+    # (metrics/live.py), so they can trail the report by one refresh: wait for one of them,
+    # then check them all (the flake seen in CI at 99dc115).
+    def breaches(scraped: Any) -> Any:
+        return sample(
+            scraped,
+            "hospital_complaint_time_limit_breaches_total",
+            {"department": department, "limit": "fact_finding"},
+        )
+
+    live = await eventually(
+        lambda: (lambda s: s if breaches(s) is not None else None)(scrape(metrics.url)),
+        timeout=15,
+    )
     assert (
         sample(
             live,
