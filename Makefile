@@ -44,6 +44,7 @@ docs: setup  ## regenerate docs/events (JSON Schemas), docs/asyncapi and docs/co
 bench: setup  ## drain vs raw baseline, latency, memory, scaling; then the registration gateway
 	@$(UV) run python -m bench.run
 	@$(UV) run python bench/registration_ingest.py
+	@$(UV) run python bench/registration_raw.py
 
 chaos: setup  ## the full fault-injection run (the short one is part of `make test`)
 	@CHAOS_FULL=1 $(UV) run pytest -q -s tests/chaos -k full

@@ -84,15 +84,26 @@ def hl7_a04(n: int, tag: str) -> bytes:
 # --- measurements -----------------------------------------------------------------------
 
 
-async def unpublished(database_url: str) -> int:
+# Polled every 50 ms until the relay is done: EXISTS stops at the first unpublished row, where
+# count(*) read every one of up to 100,000 (15 ms each time, a fifth of PostgreSQL's CPU).
+ANY_UNPUBLISHED = "SELECT EXISTS (SELECT 1 FROM {schema}.outbox WHERE published_at IS NULL)"
+
+
+async def unpublished(database_url: str) -> bool:
     conn = await asyncpg.connect(database_url)
     try:
-        count: int = await conn.fetchval(
-            "SELECT count(*) FROM registration.outbox WHERE published_at IS NULL"
-        )
+        left: bool = await conn.fetchval(ANY_UNPUBLISHED.format(schema="registration"))
     finally:
         await conn.close()
-    return count
+    return left
+
+
+def cpu_of(pids: list[int] | None) -> float | None:
+    """CPU seconds so far of all of `pids` together; None where /proc cannot tell."""
+    seconds = [cpu_seconds(pid) for pid in pids or []]
+    if not seconds or None in seconds:
+        return None
+    return sum(s for s in seconds if s is not None)
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -105,17 +116,18 @@ def cpu_seconds(pid: int | None) -> float | None:
 
 
 async def bench_batches(
-    client: httpx.AsyncClient,
+    clients: list[httpx.AsyncClient],
     *,
     batches: int,
     size: int,
     concurrency: int,
     database_url: str | None,
-    pid: int | None = None,
+    pids: list[int] | None = None,
 ) -> tuple[float, float | None, float | None]:
     """(events/s accepted, events/s until the outbox was drained to Kafka, service CPU
-    microseconds per event over both). CPU per event hardly depends on what else the
-    machine runs, so it compares code better than events/s on a busy machine."""
+    microseconds per event over both, all instances together). CPU per event hardly depends
+    on what else the machine runs, so it compares code better than events/s on a busy
+    machine. Batches go to the instances (`clients`) in turn, `concurrency` in flight."""
     tag = uuid.uuid4().hex[:8]
     bodies = [
         json.dumps([event(b * size + i, tag) for i in range(size)], ensure_ascii=False).encode()
@@ -123,7 +135,7 @@ async def bench_batches(
     ]
     queue = list(bodies)
 
-    async def worker() -> None:
+    async def worker(client: httpx.AsyncClient) -> None:
         while queue:
             body = queue.pop()
             resp = await client.post(
@@ -131,9 +143,9 @@ async def bench_batches(
             )
             assert resp.status_code == 202, resp.text[:300]
 
-    cpu_before = cpu_seconds(pid)
+    cpu_before = cpu_of(pids)
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(clients[n % len(clients)]) for n in range(concurrency)))
     accepted = batches * size / (time.perf_counter() - start)
     if database_url is None:
         return accepted, None, None
@@ -141,7 +153,7 @@ async def bench_batches(
     while await unpublished(database_url) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     drained = batches * size / (time.perf_counter() - start)
-    cpu_after = cpu_seconds(pid)
+    cpu_after = cpu_of(pids)
     if cpu_before is None or cpu_after is None:
         return accepted, drained, None
     return accepted, drained, (cpu_after - cpu_before) * 1e6 / (batches * size)
@@ -199,7 +211,11 @@ def bench_config() -> Any:
 
 
 @contextlib.contextmanager
-def own_stack(keep: bool) -> Iterator[dict[str, Any]]:
+def own_stack(
+    keep: bool, *, with_service: bool = True, instances: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Kafka and PostgreSQL of our own, and `instances` registration processes (the second
+    and later on their own HTTP and MLLP ports, +1, +2, ...); "urls" and "pids" list them."""
     import devstack
 
     cfg = bench_config()
@@ -209,22 +225,38 @@ def own_stack(keep: bool) -> Iterator[dict[str, Any]]:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     (cfg.state_dir / ".gitignore").write_text("*\n")  # data and logs, never committed
     env = devstack.up(cfg, with_services=False)
-    proc = devstack.start_service(cfg, "registration", log_name="registration-bench")
+    stack = {
+        "url": cfg.service_url("registration"),
+        "mllp_port": cfg.mllp_port,
+        "token": env["TOKEN_INTEGRATION"],
+        "database_url": cfg.database_url,
+        "bootstrap": cfg.kafka_bootstrap,
+    }
+    procs, urls = [], []
     try:
-        devstack.wait_ready(
-            cfg.service_url("registration"), 90, proc=proc, log=cfg.log_file("registration-bench")
-        )
+        for n in range(instances if with_service else 0):
+            url = f"http://127.0.0.1:{cfg.service_port('registration') + n}"
+            shifted = {
+                "REGISTRATION_HTTP_PORT": str(cfg.service_port("registration") + n),
+                "REGISTRATION_MLLP_PORT": str(cfg.mllp_port + n),
+            }
+            log_name = "registration-bench" + (f"-{n + 1}" if n else "")
+            proc = devstack.start_service(cfg, "registration", shifted, log_name=log_name)
+            procs.append(proc)
+            devstack.wait_ready(url, 90, proc=proc, log=cfg.log_file(log_name))
+            urls.append(url)
         yield {
-            "url": cfg.service_url("registration"),
-            "mllp_port": cfg.mllp_port,
-            "token": env["TOKEN_INTEGRATION"],
-            "database_url": cfg.database_url,
-            "pid": proc.pid,
+            **stack,
+            "pid": procs[0].pid if procs else None,
+            "pids": [p.pid for p in procs],
+            "urls": urls,
         }
     finally:
-        proc.terminate()
-        with contextlib.suppress(Exception):
-            proc.wait(20)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.wait(20)
         if not keep:
             devstack.down(cfg)
 
@@ -266,13 +298,15 @@ def print_table(rounds: list[dict[str, float | None]], summary: dict[str, Any]) 
     print(f"target: >= 20,000 events/s through POST /v1/events on {os.cpu_count()} cores")
 
 
-def merge_results(figures: dict[str, Any], path: Path = RESULTS) -> None:
-    """Write `figures` under "registration", keeping every other key of the file."""
+def merge_results(
+    figures: dict[str, Any], path: Path = RESULTS, *, key: str = "registration"
+) -> None:
+    """Write `figures` under `key`, keeping every other key of the file."""
     try:
         results = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         results = {}
-    results["registration"] = figures
+    results[key] = figures
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
@@ -282,18 +316,29 @@ def merge_results(figures: dict[str, Any], path: Path = RESULTS) -> None:
 async def measure(target: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     headers = {"Authorization": f"Bearer {target['token']}"}
     rounds = []
-    async with httpx.AsyncClient(base_url=target["url"], headers=headers, timeout=120) as client:
+    urls = target.get("urls") or [target["url"]]
+    async with contextlib.AsyncExitStack() as exits:
+        clients = [
+            await exits.enter_async_context(
+                httpx.AsyncClient(base_url=url, headers=headers, timeout=120)
+            )
+            for url in urls
+        ]
+        client = clients[0]
         # Warm-up: first requests pay for imports, pool connections and JIT-less caches.
-        await bench_batches(client, batches=4, size=500, concurrency=2, database_url=None)
+        await bench_batches(
+            clients, batches=4 * len(clients), size=500, concurrency=2 * len(clients),
+            database_url=None,
+        )  # fmt: skip
         for _ in range(args.rounds):
             load_1m = os.getloadavg()[0]
             accepted, drained, cpu = await bench_batches(
-                client,
+                clients,
                 batches=args.batches,
                 size=500,
-                concurrency=args.concurrency,
+                concurrency=args.concurrency * len(clients),
                 database_url=target.get("database_url"),
-                pid=target.get("pid"),
+                pids=target.get("pids") or ([target["pid"]] if target.get("pid") else None),
             )
             single = await bench_single(client, count=args.single, concurrency=16)
             hl7 = await bench_mllp(target["mllp_port"], count=args.hl7, window=1)
@@ -321,7 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pid", type=int, help="with --url: the service's pid, to measure its CPU")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--batches", type=int, default=40, help="batches of 500 per round")
-    p.add_argument("--concurrency", type=int, default=4, help="batches in flight")
+    p.add_argument("--concurrency", type=int, default=4, help="batches in flight, per instance")
+    p.add_argument(
+        "--instances", type=int, default=1, help="registration processes (own stack only)"
+    )
     p.add_argument("--single", type=int, default=2000, help="single POSTs per round")
     p.add_argument("--hl7", type=int, default=2000, help="HL7 messages per round and mode")
     p.add_argument("--keep-stack", action="store_true", help="leave our own stack up")
@@ -338,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         rounds = asyncio.run(measure(target, args))
     else:
-        with own_stack(args.keep_stack) as target:
+        with own_stack(args.keep_stack, instances=args.instances) as target:
             rounds = asyncio.run(measure(target, args))
 
     summary = summarise(rounds)
