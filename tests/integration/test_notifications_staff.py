@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -33,6 +34,7 @@ from hospital_shared.service_events.followup import (
     StaffMemberSaved,
     StaffRole,
 )
+from notifications import sending
 from notifications.channels import SmtpSender, StaffNote
 from notifications.digest import DigestJob
 from notifications.domain import QuietHours
@@ -173,11 +175,21 @@ async def test_a_breach_reaches_the_supervisor_at_once_by_email_and_the_departme
     assert f"TS-{n}" in post.body["text"]["content"]
     assert post.body["text"]["mentioned_mobile_list"] == [f"138{n:08d}"]
 
-    async def all_delivered() -> dict[str, str]:
-        notes = {m["channel"]: m["status"] for m in await notes_of(notifications, stack_env, sup)}
-        return notes if set(notes) == {"inbox", "sms", "email", "webhook"} else {}
+    # Waits for every note to be delivered, not merely to exist: the SMS goes through Kannel
+    # and its delivery report, after the email and the robot (with a backlog of patient
+    # reminders before it, the first check found it still `sending` and failed).
+    last: dict[str, str] = {}
 
-    assert await eventually(all_delivered, timeout=30) == {
+    async def all_delivered() -> bool:
+        nonlocal last
+        last = {m["channel"]: m["status"] for m in await notes_of(notifications, stack_env, sup)}
+        return set(last) == {"inbox", "sms", "email", "webhook"} and all(
+            status == "delivered" for status in last.values()
+        )
+
+    with contextlib.suppress(AssertionError):
+        await eventually(all_delivered, timeout=30)
+    assert last == {
         "inbox": "delivered",
         "sms": "delivered",
         "email": "delivered",
@@ -423,3 +435,57 @@ async def test_smtp_login_and_refusals_are_told_apart() -> None:
         assert len(sink.messages) == 1
     finally:
         controller.stop()
+
+
+async def test_due_sms_are_claimed_urgent_first_then_in_the_order_they_fell_due(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A breach alert due now is claimed before patient reminders that fell due earlier (a
+    backlog of reminders must not hold it up). Against the service's own schema, in a
+    transaction that is rolled back."""
+    n = unique()
+    now = datetime.now(UTC)
+    conn = await asyncpg.connect(
+        stack_env["DATABASE_URL"], server_settings={"search_path": "notifications"}
+    )
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        # What is already due goes behind this test's rows.
+        await conn.execute(
+            "UPDATE messages SET send_after = send_after + interval '1 year'"
+            " WHERE status = 'pending' AND channel = 'sms' AND send_after <= $1",
+            now,
+        )
+        for key, urgent, send_after in [
+            (f"reminder-1-{n}", False, now - timedelta(hours=2)),
+            (f"reminder-2-{n}", False, now - timedelta(hours=1)),
+            (f"breach-{n}", True, now - timedelta(seconds=1)),
+            (f"later-breach-{n}", True, now + timedelta(hours=1)),  # not due yet
+        ]:
+            await conn.execute(
+                "INSERT INTO messages (id, idempotency_key, source_event_id, source_event_type,"
+                " template, audience, channel, urgent, body, encoding, segments, status, due_at,"
+                " send_after) VALUES ($1, $2, $2, 'test', 'test', 'patient', 'sms', $3, 'x',"
+                " 'gsm7', 1, 'pending', $4, $4)",
+                uuid.uuid4(),
+                key,
+                urgent,
+                send_after,
+            )
+        due = await sending.lock_due(conn, now, 10)
+        keys = {
+            r["id"]: r["idempotency_key"]
+            for r in await conn.fetch(
+                "SELECT id, idempotency_key FROM messages WHERE id = ANY($1::uuid[])",
+                [r["id"] for r in due],
+            )
+        }
+        assert [keys[r["id"]] for r in due] == [
+            f"breach-{n}",
+            f"reminder-1-{n}",
+            f"reminder-2-{n}",
+        ]
+        await transaction.rollback()
+    finally:
+        await conn.close()

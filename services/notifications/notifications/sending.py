@@ -12,6 +12,8 @@ import asyncpg
 from notifications.domain import OUTCOME_UNKNOWN, Defer, Send, Status, local_day_bounds
 from notifications.providers import SendResult
 
+# Urgent messages first (a breach alert must not queue behind a backlog of reminders), then
+# in the order they fell due (index messages_due_sms_urgent_first).
 _DUE = """
 SELECT m.id, m.audience, m.urgent, m.expires_at, m.patient_id, m.staff_id, m.template,
        coalesce(t.send_to_deceased, false) AS send_to_deceased,
@@ -28,7 +30,7 @@ SELECT m.id, m.audience, m.urgent, m.expires_at, m.patient_id, m.staff_id, m.tem
   LEFT JOIN templates t ON t.name = m.template
  WHERE m.status = 'pending' AND m.channel = 'sms' AND m.send_after <= $1
    AND m.digest_slot IS NULL
- ORDER BY m.send_after
+ ORDER BY m.urgent DESC, m.send_after
  LIMIT $2
    FOR UPDATE OF m SKIP LOCKED
 """
