@@ -25,7 +25,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
-from hospital_shared import db
+from hospital_shared import db, kafka_security
 from hospital_shared.auth import TokenAuth, load_tokens
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
@@ -73,6 +73,7 @@ class ServiceRuntime:
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=self.name,
+            security=kafka_security.security(settings),
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.name)],
         )
         self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
@@ -186,6 +187,7 @@ class ServiceRuntime:
             consumer.pool = self.pool
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **kafka_security.client_options(self.settings),
             client_id=f"{self.name}-outbox",
             enable_idempotence=True,
             acks="all",

@@ -7,9 +7,9 @@ Each service's own settings use its prefix (`FOLLOWUP_HTTP_PORT`, `NOTIFICATIONS
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,26 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = _shared(
         "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers"
     )
+    # Kafka over TLS and/or with a SASL login (hospital_shared.kafka_security).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = _shared(
+        "KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        "PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL (SSL: TLS; SASL_*: with a login)",
+    )
+    kafka_ssl_cafile: str | None = _shared(
+        "KAFKA_SSL_CAFILE", None, "CA certificate(s) (PEM) to verify the broker; unset: system CAs"
+    )
+    kafka_ssl_certfile: str | None = _shared(
+        "KAFKA_SSL_CERTFILE", None, "client certificate (PEM), when the broker asks for one"
+    )
+    kafka_ssl_keyfile: str | None = _shared(
+        "KAFKA_SSL_KEYFILE", None, "the client certificate's private key (PEM)"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = _shared(
+        "KAFKA_SASL_MECHANISM", "PLAIN", "SASL mechanism: PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = _shared("KAFKA_SASL_USERNAME", None, "SASL user")
+    kafka_sasl_password: str | None = _shared("KAFKA_SASL_PASSWORD", None, "SASL password")
     database_url: str = _shared(
         "DATABASE_URL", "postgresql://hospital:hospital@127.0.0.1:5432/hospital", "PostgreSQL DSN"
     )
@@ -59,6 +79,31 @@ class ServiceSettings(BaseSettings):
     )
     db_pool_min: int = 1
     db_pool_max: int = 5
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> ServiceSettings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and"
+                " KAFKA_SASL_PASSWORD"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        tls_files = {
+            "KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        given = [name for name, value in tls_files.items() if value]
+        if given and protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
+            raise ValueError(
+                f"{', '.join(given)} set, but KAFKA_SECURITY_PROTOCOL={protocol} does not use"
+                " TLS (SSL or SASL_SSL)"
+            )
+        return self
 
     def model_post_init(self, __context: Any) -> None:
         if not self.http_port:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,3 +47,14 @@ class RunningService:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+@contextlib.contextmanager
+def running(config: Any, name: str, env: dict[str, str]) -> Iterator[RunningService]:
+    """A service process, ready, for the `with` block; stopped after it, however it ends."""
+    service = RunningService(config, name, extra_env=env).start()
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        service.stop()

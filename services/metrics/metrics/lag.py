@@ -8,13 +8,18 @@ offsets from the broker and exports `hospital_consumer_group_lag{group, topic}`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 
 class GroupLagReader:
-    def __init__(self, bootstrap: str, *, client_id: str) -> None:
+    def __init__(
+        self, bootstrap: str, *, client_id: str, options: dict[str, Any] | None = None
+    ) -> None:
         self._bootstrap = bootstrap
+        self._options = options or {}  # TLS / SASL: hospital_shared.kafka_security
         self._client_id = f"{client_id}-lag"
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -23,12 +28,13 @@ class GroupLagReader:
         # Made inside the running loop (aiokafka needs one), on first use.
         if self._admin is None or self._consumer is None:
             admin = AIOKafkaAdminClient(
-                bootstrap_servers=self._bootstrap, client_id=self._client_id
+                bootstrap_servers=self._bootstrap, client_id=self._client_id, **self._options
             )
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._bootstrap,
                 client_id=self._client_id,
                 enable_auto_commit=False,
+                **self._options,
             )
             await admin.start()
             await consumer.start()

@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hospital_shared import kafka_security
 from metrics import catalog, queries
 from metrics.kpi import KPIS, evaluate_all, rolling_window
 from metrics.lag import GroupLagReader
@@ -112,7 +113,9 @@ class LiveMetrics:
         self.collector = collector
         self._tasks: list[asyncio.Task[None]] = []
         self._lag = GroupLagReader(
-            settings.kafka_bootstrap_servers, client_id=settings.service_name
+            settings.kafka_bootstrap_servers,
+            client_id=settings.service_name,
+            options=kafka_security.client_options(settings),
         )
         self._kpi_gauges: dict[str, Samples] = {}
         self._lag_gauge: Samples = []

@@ -14,6 +14,8 @@ CACHE_DIR = REPO_ROOT / ".cache"
 
 SERVICES: tuple[str, ...] = ("registration", "followup", "complaints", "notifications", "metrics")
 
+KAFKA_SASL_USERNAME = "hospital"
+KAFKA_SASL_PASSWORD = "hospital-kafka-dev"
 KANNEL_USERNAME = "hospital"
 KANNEL_PASSWORD = "hospital-dev"
 KANNEL_ADMIN_PASSWORD = "hospital-admin"
@@ -31,6 +33,9 @@ class StackConfig:
     state_dir: Path
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # The broker's second listener: SASL_SSL (TLS with a devstack CA, SASL PLAIN login), for
+    # trying and testing the services' encrypted, authenticated Kafka connections.
+    kafka_secure_port: int = 9094
     postgres_port: int = 5432
     kannel_admin_port: int = 13000
     kannel_smsbox_port: int = 13001
@@ -137,6 +142,12 @@ class StackConfig:
             "KANNEL_MO_PORT": str(self.kannel_mo_port),
             "PROMETHEUS_URL": self.prometheus_url,
             "DEVSTACK_STATE_DIR": str(self.state_dir),
+            # The SASL_SSL listener; not read by the services (they use plain KAFKA_* unless
+            # told otherwise): see "Kafka over TLS" in the README.
+            "DEVSTACK_KAFKA_SECURE_BOOTSTRAP": f"127.0.0.1:{self.kafka_secure_port}",
+            "DEVSTACK_KAFKA_CA_FILE": str(self.state_dir / "kafka" / "tls" / "ca.pem"),
+            "DEVSTACK_KAFKA_SASL_USERNAME": KAFKA_SASL_USERNAME,
+            "DEVSTACK_KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD,
         }
         for token in DEV_TOKENS:
             env[DEV_TOKEN_ENV_NAMES[token]] = token

@@ -26,7 +26,11 @@ _REQUIRED: dict[str, str] = {
     str(PROMETHEUS): "prometheus",
     "/usr/bin/promtool": "prometheus",
 }
-_COMMANDS: dict[str, str] = {"java": "openjdk-17-jre-headless", "mvn": "maven"}
+_COMMANDS: dict[str, str] = {
+    "java": "openjdk-17-jre-headless",
+    "mvn": "maven",
+    "openssl": "openssl",  # the devstack Kafka TLS certificates
+}
 
 
 def missing_packages() -> list[str]:
