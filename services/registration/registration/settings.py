@@ -35,6 +35,14 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     hl7_adt_channel: str = "onsite"
     hl7_siu_channel: str = "online"
 
+    # --- outbox ----------------------------------------------------------------------
+    # Rows per relay pass. Each pass has a fixed cost (transaction, lock, Kafka's ack): with
+    # the shared 500, a burst of batches left the relay behind the writers (8,749 events/s
+    # accepted, 5,962/s published); with 2,000 it keeps up (8,330 of 8,737/s). The consuming
+    # services keep 500: there a bigger pass took CPU from the consumer (notifications
+    # drained 4,658/s instead of 5,949/s).
+    outbox_batch_size: int = 2000
+
     # --- REST ------------------------------------------------------------------------
     max_batch_events: int = 1000
     event_source: str = "urn:hospital:registration"
