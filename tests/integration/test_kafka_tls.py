@@ -1,22 +1,28 @@
 """A service on Kafka's SASL_SSL listener: TLS verified against the stack's CA, then a SASL
 login (hospital_shared.kafka_security). The follow-up service is given only that listener's
 address (a client bootstrapped there is told the same listener's brokers), consumes a
-discharge and publishes its task through it; with a wrong password it refuses to start.
+discharge the simulator's publisher sent there too, and publishes its task through it; with a
+wrong password it refuses to start.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from hospital_shared import topics
+from hospital_shared.codec import decode
+from simulator.cli import kafka_options
+from simulator.publish import publish_to_kafka
+from simulator.stream import SimEvent
 from tests.factories import discharge, to_bytes
 from tests.integration.services import RunningService, running
-from tests.kafka_tools import eventually, json_values, publish, read_all
+from tests.kafka_tools import eventually, json_values, read_all
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 
@@ -40,15 +46,18 @@ def followup_tls(stack_config, stack_env) -> Iterator[RunningService]:  # type: 
 
 
 async def test_a_service_consumes_and_publishes_over_tls_with_a_sasl_login(
-    followup_tls, stack_env
+    followup_tls, stack_env, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     n = uuid.uuid4().int % 10**6
     event = discharge(n)
-    await publish(
-        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
-        topics.DISCHARGES,
-        [(event["subject"], to_bytes(event))],
+    # Published the way `simulate` does it, with the variables the services read.
+    for name, value in secure_env(stack_env).items():
+        monkeypatch.setenv(name, value)
+    simulated = SimEvent(
+        datetime.now(UTC), topics.DISCHARGES, event["subject"], decode(to_bytes(event)), 1
     )
+    secure = stack_env["DEVSTACK_KAFKA_SECURE_BOOTSTRAP"]
+    assert await publish_to_kafka(secure, [simulated], kafka_options=kafka_options()) == 1
     task_id = f"FU-A{n:06d}"
 
     async def planned() -> dict[str, Any] | None:

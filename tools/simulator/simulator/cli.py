@@ -8,7 +8,8 @@
     simulate staff --duration 300                          # staff mode alone
 
 Connection settings come from the stack environment (`set -a; . .stack/env; set +a`):
-KAFKA_BOOTSTRAP_SERVERS, REGISTRATION_URL, FOLLOWUP_URL, COMPLAINTS_URL, TOKEN_*.
+KAFKA_BOOTSTRAP_SERVERS, REGISTRATION_URL, FOLLOWUP_URL, COMPLAINTS_URL, TOKEN_*; a broker
+over TLS with a login takes the services' KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_*, KAFKA_SASL_*.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import asyncio
 import os
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hospital_shared.kafka_security import client_options
+from hospital_shared.settings import ServiceSettings
 from simulator.hospital import Rates
 from simulator.publish import dump_jsonl, publish_to_kafka, publish_via_registration
 from simulator.staff import StaffConfig, run_staff
@@ -48,6 +51,13 @@ def parse_start(text: str) -> datetime:
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+def kafka_options() -> dict[str, Any]:
+    """TLS / SASL options from the services' own variables (`KAFKA_SECURITY_PROTOCOL`,
+    `KAFKA_SSL_*`, `KAFKA_SASL_*`; README "Kafka over TLS"), so `simulate` reaches the same
+    broker the services do."""
+    return client_options(ServiceSettings())
 
 
 def _supervisor_tokens() -> tuple[str, ...]:
@@ -136,7 +146,9 @@ async def _publish(stream: list, *, rate: float, via: str, staff_after: float, s
             )
         else:
             bootstrap = _env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-            await publish_to_kafka(bootstrap, stream, rate=rate, progress=advance)
+            await publish_to_kafka(
+                bootstrap, stream, rate=rate, progress=advance, kafka_options=kafka_options()
+            )
     if staff_task is not None:
         await asyncio.sleep(staff_after)
         stop.set()

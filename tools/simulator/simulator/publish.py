@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -39,6 +40,9 @@ class Pacer:
 
 
 async def _start_producer(bootstrap: str, **options: Any) -> AIOKafkaProducer:
+    """A started producer; while the broker cannot be reached (or refuses the login), says
+    why on stderr and tries again every second (a broker restart is part of the chaos run)."""
+    tries = 0
     while True:
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -52,7 +56,10 @@ async def _start_producer(bootstrap: str, **options: Any) -> AIOKafkaProducer:
         try:
             await producer.start()
             return producer
-        except KafkaError:
+        except KafkaError as exc:
+            tries += 1
+            if tries in (3, 30) or tries % 300 == 0:
+                print(f"simulator: Kafka not reachable yet, retrying: {exc}", file=sys.stderr)
             with contextlib.suppress(Exception):
                 await producer.stop()
             await asyncio.sleep(1.0)
@@ -66,12 +73,15 @@ async def publish_to_kafka(
     chunk: int = 2000,
     progress: Progress | None = None,
     on_sent: Callable[[SimEvent, float], None] | None = None,
+    kafka_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Publish every event to its topic (key = patient id); returns how many were sent.
 
     With `rate`, small chunks keep the pace smooth; `on_sent(event, wall_time)` is called when
-    the broker acknowledged it (the start of its end-to-end latency is the send time)."""
-    producer = await _start_producer(bootstrap)
+    the broker acknowledged it (the start of its end-to-end latency is the send time).
+    `kafka_options`: TLS / SASL client options (`hospital_shared.kafka_security`)."""
+    options = dict(kafka_options or {})
+    producer = await _start_producer(bootstrap, **options)
     pacer = Pacer(rate)
     size = chunk if rate <= 0 else max(1, min(chunk, int(rate / 20) or 1))
     sent = 0
@@ -86,7 +96,7 @@ async def publish_to_kafka(
                     with contextlib.suppress(Exception):
                         await producer.stop()
                     await asyncio.sleep(1.0)
-                    producer = await _start_producer(bootstrap)
+                    producer = await _start_producer(bootstrap, **options)
             sent += min(size, len(events) - start)
             if on_sent is not None:
                 for e in events[start : start + size]:
