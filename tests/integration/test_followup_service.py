@@ -25,7 +25,7 @@ from followup.policy import is_sampled
 from hospital_shared import topics
 from hospital_shared.auth import DEV_TOKENS
 from tests.factories import discharge, envelope, registration, to_bytes
-from tests.integration.services import RunningService
+from tests.integration.services import RunningService, running
 from tests.kafka_tools import eventually, json_values, publish, read_all
 
 RUN = uuid.uuid4().hex[:6].upper()
@@ -54,10 +54,8 @@ def auth(token: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def followup(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
-    service = RunningService(stack_config, "followup", extra_env=SERVICE_ENV).start()
-    service.wait_ready()
-    yield service
-    service.stop()
+    with running(stack_config, "followup", SERVICE_ENV) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

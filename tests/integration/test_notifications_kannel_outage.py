@@ -14,7 +14,7 @@ import pytest
 
 from devstack import kannel, procs
 from hospital_shared import topics
-from tests.integration.services import RunningService
+from tests.integration.services import RunningService, running
 from tests.integration.test_notifications_sms import (
     discharge_event,
     messages,
@@ -39,10 +39,8 @@ ENV = {
 
 @pytest.fixture(scope="module")
 def notifications(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
-    service = RunningService(stack_config, "notifications", extra_env=ENV).start()
-    service.wait_ready()
-    yield service
-    service.stop()
+    with running(stack_config, "notifications", ENV) as service:
+        yield service
 
 
 def stop_kannel(cfg: Any) -> None:

@@ -29,7 +29,7 @@ from hospital_shared.service_events.complaints import (
 from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 from notifications.segments import count_segments
 from tests import factories
-from tests.integration.services import RunningService
+from tests.integration.services import RunningService, running
 from tests.kafka_tools import eventually, json_values, publish, read_all
 
 # Quiet hours off (start == end): these tests run at any hour; quiet hours are unit-tested.
@@ -47,10 +47,8 @@ _GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$")
 
 @pytest.fixture(scope="module")
 def notifications(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
-    service = RunningService(stack_config, "notifications", extra_env=dict(BASE_ENV)).start()
-    service.wait_ready()
-    yield service
-    service.stop()
+    with running(stack_config, "notifications", dict(BASE_ENV)) as service:
+        yield service
 
 
 def restart(service: RunningService, **env: str) -> None:

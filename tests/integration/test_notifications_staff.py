@@ -43,7 +43,7 @@ from notifications.settings import Settings
 from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
 from tests.integration.capture_servers import RobotSink, SmtpSink
-from tests.integration.services import RunningService
+from tests.integration.services import RunningService, running
 from tests.kafka_tools import eventually, publish
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -73,10 +73,8 @@ def notifications(stack_config, stack_env, smtp) -> Iterator[RunningService]:  #
         "NOTIFICATIONS_SMTP_PORT": str(smtp.port),
         "NOTIFICATIONS_EMAIL_FROM": "notifications@hospital.example",
     }
-    service = RunningService(stack_config, "notifications", extra_env=env).start()
-    service.wait_ready()
-    yield service
-    service.stop()
+    with running(stack_config, "notifications", env) as service:
+        yield service
 
 
 def unique() -> int:
