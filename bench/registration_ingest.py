@@ -247,6 +247,7 @@ def own_stack(
             urls.append(url)
         yield {
             **stack,
+            "config": cfg,
             "pid": procs[0].pid if procs else None,
             "pids": [p.pid for p in procs],
             "urls": urls,

@@ -101,16 +101,20 @@ def prepared_batch(b: int, size: int, tag: str) -> dict[str, list[Any]]:
         records.append(json.dumps(data, ensure_ascii=False))
         topics.append(TOPIC)
         keys.append(data["patient"]["patient_id"])
+        patient_id = data["patient"]["patient_id"]
         payloads.append(
             encode_new_event(
-                "registration.created", MODEL.model_validate(data), event_id=f"out-{event['id']}", source="urn:bench",
-                subject=data["patient"]["patient_id"], time=datetime.fromisoformat(ingest.NOW), correlation_id=None,
-                extensions=None,
+                "registration.created",
+                MODEL.model_validate(data),
+                event_id=f"out-{event['id']}",
+                source="urn:bench",
+                subject=patient_id,
+                time=datetime.fromisoformat(ingest.NOW),
             )
-        )  # fmt: skip
+        )
     return {
         "ids": ids,
-        "visit": [kinds, visit_ids, patients, ["booked"] * size, records, [True] * size],
+        "visit": [kinds, visit_ids, patients, ["registered"] * size, records, [True] * size],
         "locks": [f"registration:{v}" for v in visit_ids],
         "outbox": [[f"out-{i}" for i in ids], topics, keys, payloads],
     }
@@ -142,9 +146,12 @@ async def run_mode(
         pool = await db.create_pool(dsn, schema=SCHEMA, min_size=concurrency + 2, max_size=16)
         exits.push_async_callback(pool.close)
         producer = AIOKafkaProducer(
-            bootstrap_servers=stack["bootstrap"], enable_idempotence=True, acks="all",
-            linger_ms=5, max_batch_size=256 * 1024,
-        )  # fmt: skip
+            bootstrap_servers=stack["bootstrap"],
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+        )
         await producer.start()
         exits.push_async_callback(producer.stop)
         relay = OutboxRelay(pool, lambda records: publish_records(producer, records), service="raw")
@@ -158,7 +165,7 @@ async def run_mode(
                 while queue:
                     await write(conn, queue.pop(), mode)
 
-        cpu_before = ingest_cpu(stack)
+        cpu_before = stack_cpu_seconds(stack["config"])
         start = time.perf_counter()
         await asyncio.gather(*(writer() for _ in range(concurrency)))
         committed = time.perf_counter() - start
@@ -166,7 +173,7 @@ async def run_mode(
             while await conn.fetchval(ingest.ANY_UNPUBLISHED.format(schema=SCHEMA)):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         drained = time.perf_counter() - start
-        cpu = {k: v - cpu_before[k] for k, v in ingest_cpu(stack).items()}
+        cpu = {k: v - cpu_before[k] for k, v in stack_cpu_seconds(stack["config"]).items()}
     events = batches * size
     return {
         "events_per_s": events / committed,
@@ -175,26 +182,21 @@ async def run_mode(
     }
 
 
-def ingest_cpu(stack: dict[str, Any]) -> dict[str, float]:
-    """CPU seconds so far of PostgreSQL (every backend), Kafka and this process."""
-    totals = {"postgres": 0.0, "kafka": 0.0, "this_process": 0.0}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+def stack_cpu_seconds(cfg: Any) -> dict[str, float]:
+    """CPU seconds so far of this stack's PostgreSQL (the postmaster and its backends), its
+    Kafka broker and this process; other stacks on the machine are not counted."""
+    from devstack import postgres, procs
+
+    postmaster = postgres.running_pid(cfg)
+    pids = {"this_process": [os.getpid()], "kafka": [procs.running(cfg, "kafka")], "postgres": []}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        key = (
-            "this_process" if int(pid) == os.getpid()
-            else "postgres" if cmd.startswith(b"postgres") or b"/postgres" in cmd.split(b"\0")[0]
-            else "kafka" if b"kafka" in cmd and b"java" in cmd
-            else None
-        )  # fmt: skip
-        seconds = ingest.cpu_seconds(int(pid))
-        if key and seconds is not None:
-            totals[key] += seconds
-    return totals
+        if int(pid) == postmaster or parent == postmaster:
+            pids["postgres"].append(int(pid))
+    return {key: sum(ingest.cpu_seconds(p) or 0.0 for p in found) for key, found in pids.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     with ingest.own_stack(keep=False, with_service=False) as stack:
         for _ in range(args.rounds):
             for mode in ("service-sql", "lean"):
-                figures = asyncio.run(
-                    run_mode(stack, mode, batches=args.batches, size=500,
-                             concurrency=args.concurrency)
-                )  # fmt: skip
+                run = run_mode(
+                    stack, mode, batches=args.batches, size=500, concurrency=args.concurrency
+                )
+                figures = asyncio.run(run)
                 results.setdefault(mode, []).append(figures)
     keys = list(next(iter(results.values()))[0])
     summary = {

@@ -18,6 +18,11 @@ class RunningService:
     name: str
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    log_name: str | None = None  # its own log file (default: the service's name)
+
+    @property
+    def log(self) -> str:
+        return self.config.log_file(self.log_name or self.name).read_text(errors="replace")
 
     @property
     def url(self) -> str:
@@ -25,7 +30,9 @@ class RunningService:
 
     def start(self, **extra_env: str) -> RunningService:
         env = {**self.extra_env, **extra_env}
-        self.process = devstack.start_service(self.config, self.name, extra_env=env)
+        self.process = devstack.start_service(
+            self.config, self.name, extra_env=env, log_name=self.log_name
+        )
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:

@@ -88,10 +88,9 @@ def test_a_wrong_kafka_password_stops_the_service_at_start_with_the_reason(
         KAFKA_SASL_PASSWORD="not-the-password",
         FOLLOWUP_HTTP_PORT=str(stack_config.followup_port + 50),
     )
-    service = RunningService(stack_config, "followup", extra_env=env).start()
+    service = RunningService(stack_config, "followup", env, log_name="followup-bad-login")
     try:
-        assert service.wait_exit(90) != 0
+        assert service.start().wait_exit(90) != 0
     finally:
         service.stop()
-    log = stack_config.log_file("followup").read_text(errors="replace")
-    assert "Authentication failed" in log or "SaslAuthenticationFailed" in log
+    assert "Authentication failed" in service.log

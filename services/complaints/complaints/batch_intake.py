@@ -6,8 +6,9 @@ the second complaint of a (channel, external id) finds the first one's case; eac
 counts the cases assigned earlier in the batch; each day's case numbers follow the order of
 the complaints. (With `consumer_concurrency` > 1 a consumed batch comes here in parts, by
 partition, at the same time: each part is opened so, but one part's assignments do not see
-the other's until it commits, and the two parts' numbers interleave.) The case numbers are taken in one short transaction of their own (see
-`intake.numbers_allocator`) before the cases are written in the caller's transaction.
+the other's until it commits, and the two parts' numbers interleave.) The case numbers are
+taken in one short transaction of their own (see `intake.numbers_allocator`) before the
+cases are written in the caller's transaction.
 """
 
 from __future__ import annotations

@@ -93,55 +93,16 @@ def ensure_certificates(cfg: StackConfig) -> Path:
     )
     ext = folder / "san.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    # -nodes writes an unencrypted PKCS#8 key, which Kafka's PEM key store reads as it is.
+    new_key = ["-newkey", "rsa:2048", "-nodes"]
     steps = [
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=devstack Kafka CA",
-            "-keyout",
-            str(ca_key),
-            "-out",
-            str(ca),
-        ],
-        [
-            "openssl",
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(csr),
-        ],
-        [
-            "openssl",
-            "x509",
-            "-req",
-            "-in",
-            str(csr),
-            "-CA",
-            str(ca),
-            "-CAkey",
-            str(ca_key),
-            "-CAcreateserial",
-            "-days",
-            "3650",
-            "-extfile",
-            str(ext),
-            "-out",
-            str(cert),
-        ],
-    ]  # fmt: skip (-nodes writes an unencrypted PKCS#8 key, which Kafka's PEM store reads)
+        ["openssl", "req", "-x509", *new_key, "-days", "3650", "-subj", "/CN=devstack Kafka CA",
+         "-keyout", str(ca_key), "-out", str(ca)],
+        ["openssl", "req", *new_key, "-subj", "/CN=127.0.0.1", "-keyout", str(key),
+         "-out", str(csr)],
+        ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-days", "3650", "-extfile", str(ext), "-out", str(cert)],
+    ]  # fmt: skip
     for argv in steps:
         procs.run(argv, what="making the devstack Kafka TLS certificates")
     (folder / "broker.pem").write_text(key.read_text() + cert.read_text() + ca.read_text())
