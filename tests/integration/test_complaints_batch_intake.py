@@ -238,6 +238,49 @@ async def test_a_batch_opens_exactly_the_cases_one_by_one_would(pools) -> None: 
 # --- the same through Kafka and the running service ------------------------------------------
 
 
+async def test_deadlines_and_audit_lines_belong_to_a_case_and_go_with_it(pools) -> None:  # type: ignore[no-untyped-def]
+    """Checked per statement (migration 002), as the foreign keys did per row: a deadline or
+    an audit line of no case is refused, a deadline cannot move to another case, and deleting
+    cases deletes theirs (the audit's only in the retention purge)."""
+    pool, _ = pools
+    async with pool.acquire() as conn, conn.transaction():
+        (outcome,) = await open_cases(
+            conn, POLICY, await category_rules(conn), [complaint(1, days_ago=1)],
+            allocate_many=numbers_allocator(lambda: pool), now=NOW,
+        )  # fmt: skip
+    case_id = await pool.fetchval(
+        "SELECT id FROM cases WHERE case_number = $1", outcome.case_number
+    )
+    missing = case_id + 1000
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match=f"case id {missing}"):
+            await conn.execute(
+                "INSERT INTO case_deadlines (case_id, cycle, limit_name, starts_at, due_at,"
+                " warn_at) SELECT $1::bigint, 1, 'x', now(), now(), now()"
+                " UNION ALL SELECT $2::bigint, 1, 'x', now(), now(), now()",
+                case_id, missing,
+            )  # fmt: skip
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match=f"case id {missing}"):
+            await conn.execute(
+                "INSERT INTO case_audit (case_id, actor_id, actor_role, action)"
+                " VALUES ($1, 'a', 'admin', 'note')",
+                missing,
+            )
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="case_id cannot change"):
+            await conn.execute("UPDATE case_deadlines SET case_id = $1", missing)
+        deadlines = "SELECT count(*) FROM case_deadlines WHERE case_id = $1"
+        audit = "SELECT count(*) FROM case_audit WHERE case_id = $1"
+        assert await conn.fetchval(deadlines, case_id) > 0
+        assert await conn.fetchval(audit, case_id) == 1
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute("DELETE FROM cases WHERE id = $1", case_id)
+        async with conn.transaction():
+            await conn.execute("SET LOCAL complaints.purging = 'on'")
+            await conn.execute("DELETE FROM cases WHERE id = $1", case_id)
+        assert await conn.fetchval(deadlines, case_id) == 0
+        assert await conn.fetchval(audit, case_id) == 0
+
+
 @pytest.fixture(scope="module")
 def complaints(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
     service = RunningService(stack_config, "complaints").start(COMPLAINTS_TIMER_INTERVAL_S="0.2")

@@ -586,17 +586,27 @@ async def test_retention_purges_old_finished_cases_and_never_reuses_their_number
     )
     assert pool is not None
     try:
+        children = (
+            "SELECT (SELECT count(*) FROM case_deadlines WHERE case_id = $1),"
+            " (SELECT count(*) FROM case_audit WHERE case_id = $1)"
+        )
         async with pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE cases SET finished_at = now() - interval '4 years' WHERE case_number = $1",
+            old_id = await conn.fetchval(
+                "UPDATE cases SET finished_at = now() - interval '4 years' WHERE case_number = $1"
+                " RETURNING id",
                 old,
             )
+            kept_id = await conn.fetchval("SELECT id FROM cases WHERE case_number = $1", kept)
+            assert all(await conn.fetchrow(children, old_id))  # its clocks and audit trail
+            kept_children = tuple(await conn.fetchrow(children, kept_id))
         removed = await purge_expired(pool, now=datetime.now(UTC), retention_days=3 * 365 + 1)
         assert old in removed and kept not in removed
         async with pool.acquire() as conn:
             assert (
                 await conn.fetchval("SELECT count(*) FROM cases WHERE case_number = $1", old) == 0
             )
+            assert tuple(await conn.fetchrow(children, old_id)) == (0, 0)
+            assert tuple(await conn.fetchrow(children, kept_id)) == kept_children
             day, seq = old.split("-")[1], int(old.split("-")[2])
             newer = await open_at_desk(http, tokens["agent"])
             if newer["case_number"].split("-")[1] == day:
