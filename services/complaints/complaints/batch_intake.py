@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -32,8 +32,8 @@ from complaints.intake import (
     Assessment,
     NewComplaint,
     assess,
-    case_day,
     case_row,
+    clock_start,
     opened_audit,
     opening_deadlines,
 )
@@ -55,6 +55,8 @@ class _Opening:
     submission: Submission
     assessment: Assessment
     assignment: Assignment
+    start: datetime  # when its clocks start (`intake.clock_start`)
+    day: date  # the hospital-local day of its number (`intake.case_day`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ async def open_cases(
     for key, submission in zip(keys, submissions, strict=True):
         if key not in known:
             fresh.setdefault(key, submission)  # a second one in the batch finds the first's
-    openings = await _plan(conn, policy, rules, list(fresh.values()))
+    openings = await _plan(conn, policy, rules, list(fresh.values()), now)
     opened = await _write(conn, policy, openings, allocate_many=allocate_many, now=now)
     outcomes = []
     for key, submission in zip(keys, submissions, strict=True):
@@ -99,6 +101,7 @@ async def _plan(
     policy: CasePolicy,
     rules: list[CategoryRule],
     submissions: list[Submission],
+    now: datetime,
 ) -> list[_Opening]:
     """Classify and assign, in order, from one read of the roster and its open cases."""
     if not submissions:
@@ -114,7 +117,9 @@ async def _plan(
         assignment = assign(
             policy, workload, s.complaint.department_code, serious=assessment.verdict.serious
         )
-        openings.append(_Opening(s, assessment, assignment))
+        start = clock_start(s.complaint, now)
+        day = start.astimezone(policy.tz).date()
+        openings.append(_Opening(s, assessment, assignment, start, day))
     return openings
 
 
@@ -130,19 +135,20 @@ async def _write(
     number of the cases opened."""
     if not openings:
         return {}
-    days = [case_day(policy, o.submission.complaint, now) for o in openings]
-    numbers = {day: iter(taken) for day, taken in (await allocate_many(Counter(days))).items()}
+    taken = await allocate_many(Counter(o.day for o in openings))
+    numbers = {day: iter(sequences) for day, sequences in taken.items()}
     rows = [
         case_row(
             policy,
             o.submission.complaint,
             o.assessment,
             o.assignment,
-            sequence=next(numbers[day]),
+            sequence=next(numbers[o.day]),
             actor=o.submission.actor,
             now=now,
+            day=o.day,
         )
-        for o, day in zip(openings, days, strict=True)
+        for o in openings
     ]
     by_number = {row["case_number"]: o for row, o in zip(rows, openings, strict=True)}
     cases = await repo.insert_new_cases(conn, rows)
@@ -182,4 +188,5 @@ async def _write(
 
 
 def _deadlines(policy: CasePolicy, opening: _Opening, now: datetime) -> list[Deadline]:
-    return opening_deadlines(policy, opening.submission.complaint, opening.assessment, now)
+    complaint = opening.submission.complaint
+    return opening_deadlines(policy, complaint, opening.assessment, now, start=opening.start)

@@ -17,7 +17,7 @@ from complaints.access import Actor
 from complaints.assignment import Assignment, assign, departments_for
 from complaints.classifier import CategoryRule, Classification, RuleSet, classify
 from complaints.domain import OPENED_EVENT, Priority, Status, case_number, priority_for
-from complaints.policy import CasePolicy, Deadline, deadlines_for
+from complaints.policy import CasePolicy, Deadline, deadline
 from complaints.publishing import publish_case_event
 from complaints.repository import AuditEntry
 
@@ -117,12 +117,13 @@ def case_row(
     sequence: int,
     actor: Actor,
     now: datetime,
+    day: date | None = None,
 ) -> Row:
-    """The new case's row (the columns `repository.insert_cases` writes)."""
+    """The new case's row (the columns `repository.insert_cases` writes; `day`: its
+    `case_day`, when already known)."""
     verdict = assessment.verdict
-    number = case_number(
-        case_day(policy, complaint, now), sequence, prefix=policy.case_number_prefix
-    )
+    day = case_day(policy, complaint, now) if day is None else day
+    number = case_number(day, sequence, prefix=policy.case_number_prefix)
     return {
         "case_number": number,
         "channel": complaint.channel,
@@ -157,17 +158,26 @@ def case_row(
 
 
 def opening_deadlines(
-    policy: CasePolicy, complaint: NewComplaint, assessment: Assessment, now: datetime
+    policy: CasePolicy,
+    complaint: NewComplaint,
+    assessment: Assessment,
+    now: datetime,
+    *,
+    start: datetime | None = None,
 ) -> list[Deadline]:
-    return deadlines_for(
-        policy.limit_rules,
-        start=clock_start(complaint, now),
-        complex_=assessment.complex_,
-        category=assessment.verdict.category,
-        tz=policy.tz,
-        is_workday=policy.is_workday,
-        warning_fraction=policy.warning_fraction,
-    )
+    """The deadlines of a new case (`start`: its `clock_start`, when already known)."""
+    start = clock_start(complaint, now) if start is None else start
+    rules = policy.opening_rules(complex_=assessment.complex_, category=assessment.verdict.category)
+    return [
+        deadline(
+            rule,
+            start,
+            tz=policy.tz,
+            is_workday=policy.is_workday,
+            warning_fraction=policy.warning_fraction,
+        )
+        for rule in rules
+    ]
 
 
 def opened_audit(case: Row, complaint: NewComplaint, *, actor: Actor, now: datetime) -> AuditEntry:

@@ -107,14 +107,20 @@ def add_working_days(
 ) -> datetime:
     """The same local time of day on the `days`-th working day after `start`'s local day."""
     local = start.astimezone(tz)
-    day = local.date()
+    day = working_day_after(local.date(), days, is_workday)
+    return datetime.combine(day, local.time(), tzinfo=tz)
+
+
+@lru_cache(maxsize=4096)
+def working_day_after(day: date, days: int, is_workday: IsWorkday) -> date:
+    """The `days`-th working day after `day`. Cached: a backlog of complaints asks for the same
+    few days thousands of times, each a walk over the calendar."""
     counted = 0
     while counted < days:
         day += timedelta(days=1)
         if is_workday(day):
             counted += 1
-    wall = datetime.combine(day, local.time().replace(tzinfo=None))
-    return wall.replace(tzinfo=tz)
+    return day
 
 
 def due_at(rule: LimitRule, start: datetime, *, tz: ZoneInfo, is_workday: IsWorkday) -> datetime:
@@ -202,6 +208,21 @@ class CasePolicy:
     desk_department: str = "CS"
     case_number_prefix: str = "TS"
     is_workday: IsWorkday = field(default=official_workday)
+    _opening_rules: dict[tuple[bool, Category], tuple[LimitRule, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def opening_rules(self, *, complex_: bool, category: Category) -> tuple[LimitRule, ...]:
+        """The limits whose clocks start when such a case opens (or reopens), in order; kept
+        per kind of case, as opening a backlog asks the same question for every case."""
+        key = (complex_, category)
+        rules = self._opening_rules.get(key)
+        if rules is None:
+            rules = tuple(
+                r for r in self.limit_rules if applies(r, complex_=complex_, category=category)
+            )
+            self._opening_rules[key] = rules
+        return rules
 
     @classmethod
     def from_settings(cls, settings: Any) -> CasePolicy:

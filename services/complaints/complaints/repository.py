@@ -215,7 +215,6 @@ _WRITE_DEADLINES = (
     f" SELECT {', '.join(DEADLINE_COLUMNS)} FROM {_recordset(DEADLINE_COLUMNS)} ORDER BY n"
 )
 _INSERT_DEADLINES = f"{_WRITE_DEADLINES} ON CONFLICT DO NOTHING RETURNING *"
-_TIMES = ("starts_at", "due_at", "warn_at")  # read back in UTC, as PostgreSQL gives them
 
 
 async def insert_deadlines_many(
@@ -242,11 +241,12 @@ async def insert_deadlines_many(
     ]
     if not read_back:
         await conn.execute(_WRITE_DEADLINES, _json_rows(written))
-        return [
-            {**row, **{t: row[t].astimezone(UTC) for t in _TIMES}, "settled_at": None,
-             "outcome": None}
-            for row in written
-        ]  # fmt: skip
+        for row in written:  # as PostgreSQL would give them back
+            row["starts_at"] = row["starts_at"].astimezone(UTC)
+            row["due_at"] = row["due_at"].astimezone(UTC)
+            row["warn_at"] = row["warn_at"].astimezone(UTC)
+            row["settled_at"] = row["outcome"] = None
+        return written
     rows = await conn.fetch(_INSERT_DEADLINES, _json_rows(written))
     return [dict(r) for r in rows]
 
@@ -332,26 +332,21 @@ async def append_audits(conn: asyncpg.Connection, entries: Sequence[AuditEntry])
     """Append `entries` in one statement, in order."""
     if not entries:
         return
-    await conn.execute(
-        _APPEND_AUDITS,
-        json.dumps(
-            [
-                {
-                    "case_id": e.case_id,
-                    "at": e.at.isoformat(),
-                    "actor_id": e.actor_id,
-                    "actor_role": e.actor_role,
-                    "action": e.action,
-                    "from_status": e.from_status,
-                    "to_status": e.to_status,
-                    "detail": e.detail or {},
-                }
-                for e in entries
-            ],
-            ensure_ascii=False,
-            default=str,
-        ),
-    )
+    rows = [
+        {
+            "case_id": e.case_id,
+            "at": e.at,
+            "actor_id": e.actor_id,
+            "actor_role": e.actor_role,
+            "action": e.action,
+            "from_status": e.from_status,
+            "to_status": e.to_status,
+            "detail": e.detail or {},
+        }
+        for e in entries
+    ]
+    # Times in ISO 8601 (in `detail` too); anything else JSON does not know, as its str().
+    await conn.execute(_APPEND_AUDITS, to_json(rows, fallback=str).decode())
 
 
 async def audit_of(conn: asyncpg.Connection, case_id: int) -> list[Row]:
