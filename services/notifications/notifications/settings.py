@@ -19,6 +19,12 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # loops and every delivery receipt from Kannel (two per SMS) share this pool; with the
     # shared default (5) receipts starved the dispatcher (~80 SMS/s instead of ~125/s)
     db_pool_max: int = 12
+    # A backlog's batch is handled in two transactions at once (by partition): one waits on
+    # PostgreSQL while the other plans its messages. Bench drain of 278,357 events, 1 and 2
+    # back to back: 5,418 -> 6,025/s, then 6,576 -> 8,003/s.
+    consumer_concurrency: int = Field(
+        2, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
+    )
     # --- the gateway
     sms_provider: str = "kannel"
     kannel_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
