@@ -1,16 +1,27 @@
 """The raw limit: a minimal consumer with aiokafka `getmany` and asyncpg `executemany` doing
 the equivalent write of a service (an inbox row and an effect row per event, one transaction
-per batch, offsets committed after it). No validation, no business rules, no outbox."""
+per batch, offsets committed after it). No validation, no business rules, no outbox.
+
+`raw_complaints_drain` is a second, closer baseline for complaints, whose write set is far
+larger than two rows: the same consumer writing the rows the service writes, into its tables."""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.kafka_offsets import Offsets
+from hospital_shared import db
+from hospital_shared import topics as topic_names
+
+COMPLAINTS_MIGRATIONS = Path(__file__).resolve().parent.parent / "services/complaints/migrations"
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS raw_baseline;
@@ -70,5 +81,128 @@ async def raw_drain(
             done += len(records)
     finally:
         await consumer.stop()
+        await conn.close()
+    return done, time.monotonic() - started
+
+
+# The columns a complaint's case is opened with (the service writes these, with its values).
+_CASE_COLUMNS = (
+    "id", "case_number", "channel", "external_id", "source_event_id", "patient_id",
+    "patient_name", "patient_phone", "sms_opt_out", "department_code", "department_name",
+    "description", "submitted_category", "category", "category_source", "classification",
+    "serious", "complex", "priority", "status", "submitted_at", "opened_at", "opened_by",
+)  # fmt: skip
+_CASE_TYPES = (
+    "bigint", "text", "text", "text", "text", "text", "text", "text", "boolean", "text", "text",
+    "text", "text", "text", "text", "text", "boolean", "boolean", "text", "text", "timestamptz",
+    "timestamptz", "text",
+)  # fmt: skip
+
+
+def _unnest_insert(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    params = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)})"
+        f" SELECT * FROM unnest({params}) ON CONFLICT DO NOTHING"
+    )
+
+
+async def raw_complaints_drain(bootstrap: str, database_url: str) -> tuple[int, float]:
+    """The complaints service's own write set, raw: per event its inbox row, its case row
+    (the columns the service writes), two deadlines, the audit line and the outbox row with
+    the event's bytes, into the service's own tables (its migrations, in schema
+    `raw_complaints`: the same indexes and checks). One transaction per batch of set-based
+    inserts (`INSERT ... SELECT FROM unnest`, as the service writes), offsets committed after.
+    No validation, classification, assignment, case numbering or encoding, and no publishing
+    (the service's drain also ends before its relay has published everything)."""
+    topic = topic_names.COMPLAINTS_IN
+    async with Offsets(bootstrap) as off:
+        target = await off.end_total([topic])
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("DROP SCHEMA IF EXISTS raw_complaints CASCADE")
+    await db.migrate(
+        conn, schema="raw_complaints",
+        folders={"shared": db.SHARED_MIGRATIONS, "complaints": COMPLAINTS_MIGRATIONS},
+    )  # fmt: skip
+    await conn.execute("SET search_path TO raw_complaints")
+    insert_cases = _unnest_insert("cases", _CASE_COLUMNS, _CASE_TYPES) + " RETURNING id"
+    insert_deadlines = _unnest_insert(
+        "case_deadlines",
+        ("case_id", "cycle", "limit_name", "starts_at", "due_at", "warn_at"),
+        ("bigint", "int", "text", "timestamptz", "timestamptz", "timestamptz"),
+    )
+    insert_audit = _unnest_insert(
+        "case_audit",
+        ("case_id", "actor_id", "actor_role", "action", "to_status", "detail"),
+        ("bigint", "text", "text", "text", "text", "jsonb"),
+    )
+    insert_outbox = _unnest_insert(
+        "outbox", ("event_id", "topic", "key", "payload"), ("text", "text", "text", "bytea")
+    )
+    insert_inbox = _unnest_insert(
+        "inbox", ("handler", "event_id", "topic"), ("text", "text", "text")
+    )
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-complaints-{time.time_ns()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+        fetch_max_bytes=50 * 1024 * 1024,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    started = time.monotonic()
+    await consumer.start()
+    done, next_id = 0, 1
+    try:
+        while done < target:
+            batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+            records = [r for recs in batch.values() for r in recs]
+            if not records:
+                continue
+            now = datetime.now(UTC)
+            cases: list[tuple[Any, ...]] = []
+            starts: dict[int, datetime] = {}
+            outbox, inbox = [], []
+            for r in records:
+                doc = json.loads(r.value)
+                data = doc["data"]
+                patient = data.get("patient") or {}
+                department = data.get("department") or {}
+                submitted = datetime.fromisoformat(data["submitted_at"])
+                starts[next_id] = submitted
+                cases.append((
+                    next_id, f"RAW-{next_id}", data["channel"], data["external_id"], doc["id"],
+                    patient.get("patient_id"), patient.get("name"), patient.get("phone"),
+                    bool(patient.get("sms_opt_out")), department.get("code"),
+                    department.get("name"), data["description"], data.get("category"),
+                    "other", "default", "raw", False, False, "normal", "received", submitted,
+                    now, "raw",
+                ))  # fmt: skip
+                outbox.append((str(uuid.uuid4()), r.topic, r.key.decode() if r.key else None,
+                               r.value))  # fmt: skip
+                inbox.append(("raw", doc["id"], r.topic))
+                next_id += 1
+            async with conn.transaction():
+                await conn.execute(insert_inbox, *map(list, zip(*inbox, strict=True)))
+                opened = [row["id"] for row in await conn.fetch(
+                    insert_cases, *map(list, zip(*cases, strict=True)))]  # fmt: skip
+                deadlines = [
+                    (case_id, 1, name, starts[case_id], starts[case_id] + due,
+                     starts[case_id] + due * 0.8)
+                    for case_id in opened
+                    for name, due in (("first_response", timedelta(hours=24)),
+                                      ("fact_finding", timedelta(days=6)))
+                ]  # fmt: skip
+                await conn.execute(insert_deadlines, *map(list, zip(*deadlines, strict=True)))
+                audit = [(i, "raw", "integration", "opened", "received", "{}") for i in opened]
+                await conn.execute(insert_audit, *map(list, zip(*audit, strict=True)))
+                await conn.execute(insert_outbox, *map(list, zip(*outbox, strict=True)))
+            await consumer.commit()
+            done += len(records)
+    finally:
+        await consumer.stop()
+        await conn.execute("DROP SCHEMA IF EXISTS raw_complaints CASCADE")
         await conn.close()
     return done, time.monotonic() - started

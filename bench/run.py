@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import profile
-from bench.baseline import raw_drain
+from bench.baseline import raw_complaints_drain, raw_drain
 from bench.drain import CONSUMED, DrainResult, drain
 from bench.kafka_offsets import Offsets
 from bench.latency import measure
@@ -156,6 +156,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
                 "raw_baseline_events_per_s": round(statistics.median(raw_rates[name])),
                 "raw_baseline_runs_events_per_s": [round(r) for r in raw_rates[name]],
                 "ratio_to_raw": round(d.rate / statistics.median(raw_rates[name]), 3),
+                **_own_writes(d, raw_rates.get(f"{name}_own_writes")),
             }
             for name, d in drains.items()
         }
@@ -172,6 +173,17 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
         for label, peak in sorted(sampler.peak.items())
     }
     return results
+
+
+def _own_writes(d: DrainResult, rates: list[float] | None) -> dict[str, Any]:
+    """The ratio to a raw consumer that writes the service's own rows (complaints only)."""
+    if not rates:
+        return {}
+    return {
+        "raw_own_writes_events_per_s": round(statistics.median(rates)),
+        "raw_own_writes_runs_events_per_s": [round(r) for r in rates],
+        "ratio_to_raw_own_writes": round(d.rate / statistics.median(rates), 3),
+    }
 
 
 async def _latency_only(
@@ -224,6 +236,17 @@ async def drain_phase(
             f"  raw baseline on {name}'s topics: {n} events, "
             + ", ".join(f"{r:.0f}/s" for r in raw_rates[name])
         )
+        if name == "complaints":  # its write set is far more than the minimal one
+            own = f"{name}_own_writes"
+            raw_rates[own] = []
+            for _ in range(RAW_RUNS):
+                await settle(cfg)
+                n, secs = await raw_complaints_drain(bootstrap, database_url)
+                raw_rates[own].append(n / secs)
+            console.print(
+                f"  raw baseline writing {name}' own rows: {n} events, "
+                + ", ".join(f"{r:.0f}/s" for r in raw_rates[own])
+            )
     return drains, raw_rates
 
 
@@ -361,6 +384,13 @@ def print_tables(r: dict[str, Any]) -> None:
                   str(r["rss_mb"].get(name, {}).get("peak", "?")),
                   str(d.get("cpu_ms_per_event", "?")))  # fmt: skip
     console.print(t)
+    for name, d in r["drain"].items():
+        if "raw_own_writes_events_per_s" in d:
+            console.print(
+                f"{name} against a raw consumer writing its own rows (case, deadlines, audit, "
+                f"outbox, inbox): {d['raw_own_writes_events_per_s']}/s raw, ratio "
+                f"{d['ratio_to_raw_own_writes']:.0%}"
+            )
     s = r["followup_scaling"]
     if s:
         console.print(
