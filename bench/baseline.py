@@ -33,6 +33,20 @@ CREATE TABLE IF NOT EXISTS raw_baseline.effects (
 """
 
 
+def _consumer(bootstrap: str, topics: tuple[str, ...], group: str) -> AIOKafkaConsumer:
+    """A consumer of `topics` from their start, in a new group, committing by hand."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=f"{group}-{time.time_ns()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+        fetch_max_bytes=50 * 1024 * 1024,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+
+
 async def raw_drain(
     bootstrap: str, database_url: str, topics: tuple[str, ...], name: str
 ) -> tuple[int, float]:
@@ -42,16 +56,7 @@ async def raw_drain(
     conn = await asyncpg.connect(database_url)
     await conn.execute(SCHEMA)
     await conn.execute("TRUNCATE raw_baseline.inbox, raw_baseline.effects")
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        group_id=f"raw-baseline-{name}-{time.time_ns()}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=2000,
-        fetch_max_bytes=50 * 1024 * 1024,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
+    consumer = _consumer(bootstrap, topics, f"raw-baseline-{name}")
     started = time.monotonic()
     await consumer.start()
     done = 0
@@ -142,16 +147,7 @@ async def raw_complaints_drain(bootstrap: str, database_url: str) -> tuple[int, 
     insert_inbox = _unnest_insert(
         "inbox", ("handler", "event_id", "topic"), ("text", "text", "text")
     )
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"raw-complaints-{time.time_ns()}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=2000,
-        fetch_max_bytes=50 * 1024 * 1024,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
+    consumer = _consumer(bootstrap, (topic,), "raw-complaints")
     started = time.monotonic()
     await consumer.start()
     done, next_id = 0, 1
