@@ -154,6 +154,7 @@ class OutboxRelay:
         passes = 0
         try:
             while True:
+                self._wake.clear()  # before the pass: a commit during it is not lost
                 try:
                     sent = await self.relay_once()
                     self.healthy = True
@@ -174,7 +175,6 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 10.0)
                     continue
                 if sent == 0:
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
         finally:

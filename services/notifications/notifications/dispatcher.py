@@ -207,6 +207,7 @@ class Dispatcher:
         passes = 0
         backoff = self.settings.dispatch_interval_s
         while True:
+            self._wake.clear()  # before the pass: news that comes during it is not lost
             try:
                 if passes % 20 == 0:
                     await self.reconcile()
@@ -225,7 +226,6 @@ class Dispatcher:
                 backoff = min(backoff * 2, 10.0)
                 continue
             if sent == 0:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.dispatch_interval_s)
 

@@ -26,6 +26,9 @@ class Loop:
     async def run(self) -> None:
         backoff = self.interval_s
         while True:
+            # Cleared before the pass, not after it: a wake-up that comes while the pass runs
+            # (after it looked) must start the next pass at once, not wait out the interval.
+            self._wake.clear()
             try:
                 done = await self.one_pass()
                 self.healthy = True
@@ -39,6 +42,5 @@ class Loop:
                 backoff = min(backoff * 2, 10.0)
                 continue
             if done == 0:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.interval_s)

@@ -1,0 +1,60 @@
+"""The dispatcher and the background loops do not lose a wake-up: a message committed while a
+pass is running (after the pass looked) starts the next pass at once, not after the interval."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from notifications.dispatcher import Dispatcher
+from notifications.loop import Loop
+
+
+async def _second_pass_comes_at_once(
+    passes: list[int], second_pass: asyncio.Event, run: asyncio.Task[None]
+) -> None:
+    try:
+        # Well under the 60 s interval: the second pass was not waiting for it.
+        await asyncio.wait_for(second_pass.wait(), timeout=5)
+    finally:
+        run.cancel()
+    assert len(passes) == 2
+
+
+async def test_the_dispatcher_runs_again_when_woken_during_an_empty_pass() -> None:
+    settings = SimpleNamespace(dispatch_concurrency=1, dispatch_interval_s=60.0)
+    dispatcher = Dispatcher(None, None, settings, None, None)  # type: ignore[arg-type]
+    passes: list[int] = []
+    second_pass = asyncio.Event()
+
+    async def dispatch_once() -> int:
+        passes.append(1)
+        if len(passes) == 1:
+            dispatcher.wake()  # what the listener does when a handler commits a due message
+        else:
+            second_pass.set()
+        return 0
+
+    async def reconcile() -> None:
+        return None
+
+    dispatcher.dispatch_once = dispatch_once  # type: ignore[method-assign]
+    dispatcher.reconcile = reconcile  # type: ignore[method-assign]
+    await _second_pass_comes_at_once(passes, second_pass, asyncio.create_task(dispatcher.run()))
+
+
+async def test_a_loop_runs_again_when_woken_during_an_empty_pass() -> None:
+    passes: list[int] = []
+    second_pass = asyncio.Event()
+    loop: Loop
+
+    async def one_pass() -> int:
+        passes.append(1)
+        if len(passes) == 1:
+            loop.wake()
+        else:
+            second_pass.set()
+        return 0
+
+    loop = Loop("test", one_pass, interval_s=60.0)
+    await _second_pass_comes_at_once(passes, second_pass, asyncio.create_task(loop.run()))
