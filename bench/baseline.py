@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from bench.kafka_offsets import Offsets
 from hospital_shared import db
@@ -33,9 +34,19 @@ CREATE TABLE IF NOT EXISTS raw_baseline.effects (
 """
 
 
-def _consumer(bootstrap: str, topics: tuple[str, ...], group: str) -> AIOKafkaConsumer:
-    """A consumer of `topics` from their start, in a new group, committing by hand."""
-    return AIOKafkaConsumer(
+# write(conn, records): a batch's rows, inside the batch's transaction.
+WriteBatch = Callable[[asyncpg.Connection, list[ConsumerRecord[Any, Any]]], Awaitable[None]]
+
+
+async def _drain(
+    bootstrap: str, topics: tuple[str, ...], group: str, conn: asyncpg.Connection,
+    write: WriteBatch,
+) -> tuple[int, float]:  # fmt: skip
+    """(events, seconds) to consume everything now on `topics` from their start, in a new
+    group: `getmany`, `write` in one transaction per batch, offsets committed after it."""
+    async with Offsets(bootstrap) as off:
+        target = await off.end_total(topics)
+    consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
         group_id=f"{group}-{time.time_ns()}",
@@ -45,18 +56,6 @@ def _consumer(bootstrap: str, topics: tuple[str, ...], group: str) -> AIOKafkaCo
         fetch_max_bytes=50 * 1024 * 1024,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-
-
-async def raw_drain(
-    bootstrap: str, database_url: str, topics: tuple[str, ...], name: str
-) -> tuple[int, float]:
-    """(events, seconds) to consume and write everything now on `topics`."""
-    async with Offsets(bootstrap) as off:
-        target = await off.end_total(topics)
-    conn = await asyncpg.connect(database_url)
-    await conn.execute(SCHEMA)
-    await conn.execute("TRUNCATE raw_baseline.inbox, raw_baseline.effects")
-    consumer = _consumer(bootstrap, topics, f"raw-baseline-{name}")
     started = time.monotonic()
     await consumer.start()
     done = 0
@@ -66,28 +65,44 @@ async def raw_drain(
             records = [r for recs in batch.values() for r in recs]
             if not records:
                 continue
-            inbox, effects = [], []
-            for r in records:
-                doc = json.loads(r.value)
-                inbox.append((name, doc["id"], r.topic))
-                effects.append((doc["id"], doc["type"], doc.get("subject"), r.value.decode()))
             async with conn.transaction():
-                await conn.executemany(
-                    "INSERT INTO raw_baseline.inbox (handler, event_id, topic) VALUES ($1, $2, $3)"
-                    " ON CONFLICT DO NOTHING",
-                    inbox,
-                )
-                await conn.executemany(
-                    "INSERT INTO raw_baseline.effects VALUES ($1, $2, $3, $4::jsonb)"
-                    " ON CONFLICT DO NOTHING",
-                    effects,
-                )
+                await write(conn, records)
             await consumer.commit()
             done += len(records)
     finally:
         await consumer.stop()
-        await conn.close()
     return done, time.monotonic() - started
+
+
+async def raw_drain(
+    bootstrap: str, database_url: str, topics: tuple[str, ...], name: str
+) -> tuple[int, float]:
+    """(events, seconds) to consume and write everything now on `topics`."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(SCHEMA)
+    await conn.execute("TRUNCATE raw_baseline.inbox, raw_baseline.effects")
+
+    async def write(conn: asyncpg.Connection, records: list[ConsumerRecord[Any, Any]]) -> None:
+        inbox, effects = [], []
+        for r in records:
+            doc = json.loads(r.value)
+            inbox.append((name, doc["id"], r.topic))
+            effects.append((doc["id"], doc["type"], doc.get("subject"), r.value.decode()))
+        await conn.executemany(
+            "INSERT INTO raw_baseline.inbox (handler, event_id, topic) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            inbox,
+        )
+        await conn.executemany(
+            "INSERT INTO raw_baseline.effects VALUES ($1, $2, $3, $4::jsonb)"
+            " ON CONFLICT DO NOTHING",
+            effects,
+        )
+
+    try:
+        return await _drain(bootstrap, topics, f"raw-baseline-{name}", conn, write)
+    finally:
+        await conn.close()
 
 
 # The columns a complaint's case is opened with (the service writes these, with its values).
@@ -120,9 +135,6 @@ async def raw_complaints_drain(bootstrap: str, database_url: str) -> tuple[int, 
     inserts (`INSERT ... SELECT FROM unnest`, as the service writes), offsets committed after.
     No validation, classification, assignment, case numbering or encoding, and no publishing
     (the service's drain also ends before its relay has published everything)."""
-    topic = topic_names.COMPLAINTS_IN
-    async with Offsets(bootstrap) as off:
-        target = await off.end_total([topic])
     conn = await asyncpg.connect(database_url)
     await conn.execute("DROP SCHEMA IF EXISTS raw_complaints CASCADE")
     await db.migrate(
@@ -147,58 +159,54 @@ async def raw_complaints_drain(bootstrap: str, database_url: str) -> tuple[int, 
     insert_inbox = _unnest_insert(
         "inbox", ("handler", "event_id", "topic"), ("text", "text", "text")
     )
-    consumer = _consumer(bootstrap, (topic,), "raw-complaints")
-    started = time.monotonic()
-    await consumer.start()
-    done, next_id = 0, 1
+    next_id = 1
+
+    async def write(conn: asyncpg.Connection, records: list[ConsumerRecord[Any, Any]]) -> None:
+        nonlocal next_id
+        now = datetime.now(UTC)
+        cases: list[tuple[Any, ...]] = []
+        starts: dict[int, datetime] = {}
+        outbox, inbox = [], []
+        for r in records:
+            doc = json.loads(r.value)
+            data = doc["data"]
+            patient = data.get("patient") or {}
+            department = data.get("department") or {}
+            submitted = datetime.fromisoformat(data["submitted_at"])
+            starts[next_id] = submitted
+            cases.append((
+                next_id, f"RAW-{next_id}", data["channel"], data["external_id"], doc["id"],
+                patient.get("patient_id"), patient.get("name"), patient.get("phone"),
+                bool(patient.get("sms_opt_out")), department.get("code"),
+                department.get("name"), data["description"], data.get("category"),
+                "other", "default", "raw", False, False, "normal", "received", submitted,
+                now, "raw",
+            ))  # fmt: skip
+            outbox.append((str(uuid.uuid4()), r.topic, r.key.decode() if r.key else None,
+                           r.value))  # fmt: skip
+            inbox.append(("raw", doc["id"], r.topic))
+            next_id += 1
+        await conn.execute(insert_inbox, *_columns(inbox))
+        opened = [row["id"] for row in await conn.fetch(insert_cases, *_columns(cases))]
+        deadlines = [
+            (case_id, 1, name, starts[case_id], starts[case_id] + due,
+             starts[case_id] + due * 0.8)
+            for case_id in opened
+            for name, due in (("first_response", timedelta(hours=24)),
+                              ("fact_finding", timedelta(days=6)))
+        ]  # fmt: skip
+        await conn.execute(insert_deadlines, *_columns(deadlines))
+        audit = [(i, "raw", "integration", "opened", "received", "{}") for i in opened]
+        await conn.execute(insert_audit, *_columns(audit))
+        await conn.execute(insert_outbox, *_columns(outbox))
+
     try:
-        while done < target:
-            batch = await consumer.getmany(timeout_ms=500, max_records=2000)
-            records = [r for recs in batch.values() for r in recs]
-            if not records:
-                continue
-            now = datetime.now(UTC)
-            cases: list[tuple[Any, ...]] = []
-            starts: dict[int, datetime] = {}
-            outbox, inbox = [], []
-            for r in records:
-                doc = json.loads(r.value)
-                data = doc["data"]
-                patient = data.get("patient") or {}
-                department = data.get("department") or {}
-                submitted = datetime.fromisoformat(data["submitted_at"])
-                starts[next_id] = submitted
-                cases.append((
-                    next_id, f"RAW-{next_id}", data["channel"], data["external_id"], doc["id"],
-                    patient.get("patient_id"), patient.get("name"), patient.get("phone"),
-                    bool(patient.get("sms_opt_out")), department.get("code"),
-                    department.get("name"), data["description"], data.get("category"),
-                    "other", "default", "raw", False, False, "normal", "received", submitted,
-                    now, "raw",
-                ))  # fmt: skip
-                outbox.append((str(uuid.uuid4()), r.topic, r.key.decode() if r.key else None,
-                               r.value))  # fmt: skip
-                inbox.append(("raw", doc["id"], r.topic))
-                next_id += 1
-            async with conn.transaction():
-                await conn.execute(insert_inbox, *map(list, zip(*inbox, strict=True)))
-                opened = [row["id"] for row in await conn.fetch(
-                    insert_cases, *map(list, zip(*cases, strict=True)))]  # fmt: skip
-                deadlines = [
-                    (case_id, 1, name, starts[case_id], starts[case_id] + due,
-                     starts[case_id] + due * 0.8)
-                    for case_id in opened
-                    for name, due in (("first_response", timedelta(hours=24)),
-                                      ("fact_finding", timedelta(days=6)))
-                ]  # fmt: skip
-                await conn.execute(insert_deadlines, *map(list, zip(*deadlines, strict=True)))
-                audit = [(i, "raw", "integration", "opened", "received", "{}") for i in opened]
-                await conn.execute(insert_audit, *map(list, zip(*audit, strict=True)))
-                await conn.execute(insert_outbox, *map(list, zip(*outbox, strict=True)))
-            await consumer.commit()
-            done += len(records)
+        return await _drain(bootstrap, (topic_names.COMPLAINTS_IN,), "raw-complaints", conn, write)
     finally:
-        await consumer.stop()
         await conn.execute("DROP SCHEMA IF EXISTS raw_complaints CASCADE")
         await conn.close()
-    return done, time.monotonic() - started
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column (the arrays `unnest` takes)."""
+    return [list(column) for column in zip(*rows, strict=True)]

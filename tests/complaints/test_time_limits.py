@@ -10,6 +10,7 @@ import pytest
 
 from complaints.domain import Category, Status
 from complaints.policy import (
+    CasePolicy,
     LimitName,
     add_working_days,
     deadlines_for,
@@ -154,3 +155,25 @@ def test_an_injected_calendar_is_used() -> None:
 )
 def test_reaching_a_step_meets_the_limits_up_to_it(reached: Status, met: set[str]) -> None:
     assert {m.value for m in limits_met_by(RULES, reached)} == met
+
+
+def test_the_policy_plans_the_same_deadlines_for_every_kind_of_case_as_the_rules_say() -> None:
+    """`CasePolicy.opening_deadlines` keeps which limits apply per kind of case: asked again
+    (from its cache), and for every kind, it gives what `deadlines_for` computes afresh."""
+    policy = CasePolicy(limit_rules=RULES, tz=TZ)
+    for start in (local(2026, 9, 30, 16, 30), local(2026, 10, 9)):
+        for category in Category:
+            for complex_ in (False, True):
+                expected = deadlines_for(
+                    RULES, start=start, complex_=complex_, category=category, tz=TZ
+                )
+                for _ in range(2):
+                    got = policy.opening_deadlines(start, complex_=complex_, category=category)
+                    assert got == expected
+    imaging = policy.opening_deadlines(
+        local(2026, 10, 9), complex_=True, category=Category.IMAGING_DISPUTE
+    )
+    assert {d.name for d in imaging} == {
+        LimitName.FIRST_RESPONSE, LimitName.IMAGING_CONFIRMATION, LimitName.FACT_FINDING,
+        LimitName.COMPLEX_ANSWER,
+    }  # fmt: skip

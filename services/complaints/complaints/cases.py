@@ -24,7 +24,6 @@ from complaints.domain import (
 from complaints.policy import (
     CasePolicy,
     LimitName,
-    deadlines_for,
     limits_met_by,
     satisfaction_deadline,
 )
@@ -117,14 +116,8 @@ async def _restart_clocks(
         return
     if status == Status.REOPENED:
         await repo.settle_deadlines(conn, after["id"], at=now, outcome="superseded")
-        fresh = deadlines_for(
-            policy.limit_rules,
-            start=now,
-            complex_=after["complex"],
-            category=Category(after["category"]),
-            tz=policy.tz,
-            is_workday=policy.is_workday,
-            warning_fraction=policy.warning_fraction,
+        fresh = policy.opening_deadlines(
+            now, complex_=after["complex"], category=Category(after["category"])
         )
         await repo.insert_deadlines(conn, after["id"], after["cycle"], fresh)
         return

@@ -17,7 +17,7 @@ from complaints.access import Actor
 from complaints.assignment import Assignment, assign, departments_for
 from complaints.classifier import CategoryRule, Classification, RuleSet, classify
 from complaints.domain import OPENED_EVENT, Priority, Status, case_number, priority_for
-from complaints.policy import CasePolicy, Deadline, deadline
+from complaints.policy import CasePolicy, Deadline
 from complaints.publishing import publish_case_event
 from complaints.repository import AuditEntry
 
@@ -166,18 +166,11 @@ def opening_deadlines(
     start: datetime | None = None,
 ) -> list[Deadline]:
     """The deadlines of a new case (`start`: its `clock_start`, when already known)."""
-    start = clock_start(complaint, now) if start is None else start
-    rules = policy.opening_rules(complex_=assessment.complex_, category=assessment.verdict.category)
-    return [
-        deadline(
-            rule,
-            start,
-            tz=policy.tz,
-            is_workday=policy.is_workday,
-            warning_fraction=policy.warning_fraction,
-        )
-        for rule in rules
-    ]
+    return policy.opening_deadlines(
+        clock_start(complaint, now) if start is None else start,
+        complex_=assessment.complex_,
+        category=assessment.verdict.category,
+    )
 
 
 def opened_audit(case: Row, complaint: NewComplaint, *, actor: Actor, now: datetime) -> AuditEntry:

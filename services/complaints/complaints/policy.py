@@ -212,9 +212,12 @@ class CasePolicy:
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
-    def opening_rules(self, *, complex_: bool, category: Category) -> tuple[LimitRule, ...]:
-        """The limits whose clocks start when such a case opens (or reopens), in order; kept
-        per kind of case, as opening a backlog asks the same question for every case."""
+    def opening_deadlines(
+        self, start: datetime, *, complex_: bool, category: Category
+    ) -> list[Deadline]:
+        """`deadlines_for` this policy's limits: the deadlines of a case that opens (or
+        reopens) at `start`. Which limits apply is kept per kind of case, as opening a backlog
+        asks the same question for every case."""
         key = (complex_, category)
         rules = self._opening_rules.get(key)
         if rules is None:
@@ -222,7 +225,13 @@ class CasePolicy:
                 r for r in self.limit_rules if applies(r, complex_=complex_, category=category)
             )
             self._opening_rules[key] = rules
-        return rules
+        return [
+            deadline(
+                r, start, tz=self.tz, is_workday=self.is_workday,
+                warning_fraction=self.warning_fraction,
+            )
+            for r in rules
+        ]  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: Any) -> CasePolicy:
