@@ -41,6 +41,11 @@ BASE_ENV = {
     "NOTIFICATIONS_SENDING_LEASE_S": "2",
     # staff notes at once (the digest of routine assignments: test_notifications_staff.py)
     "NOTIFICATIONS_DIGEST_CHANNELS": "[]",
+    # A reminder 24 h before the visit, not the evening before: with "evening before" a
+    # visit 16 h away is reminded now or at 18:00 today depending on the hour the tests
+    # run. The evening-before rule is unit-tested (tests/notifications/test_policy.py).
+    "NOTIFICATIONS_REMINDER_MODE": "lead_time",
+    "NOTIFICATIONS_REMINDER_LEAD_H": "24",
 }
 _GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$")
 
@@ -183,7 +188,7 @@ async def test_an_incoming_tuiding_opts_the_patient_out(
 ) -> None:  # type: ignore[no-untyped-def]
     n, dept = unique()
     pid = f"P{n:06d}"
-    # the visit is in three days: the reminder waits for the evening before
+    # the visit is in three days: the reminder waits until 24 h before it
     await send_events(stack_env, topics.REGISTRATIONS, reminder_event(n, dept, hours_ahead=72))
 
     async def pending() -> list[dict[str, Any]]:

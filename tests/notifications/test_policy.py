@@ -3,6 +3,9 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+from pydantic import ValidationError
+
 from hospital_shared.events import (
     Department,
     Disposition,
@@ -17,6 +20,7 @@ from hospital_shared.service_events.followup import FollowUpTaskUnreachable
 from notifications import policy
 from notifications.policy import PlanningRules
 from notifications.segments import count_segments
+from notifications.settings import Settings
 from notifications.templates import DEFAULT_TEMPLATES, check
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -175,3 +179,12 @@ def test_every_default_template_renders_and_fits_few_segments() -> None:
     for template in DEFAULT_TEMPLATES:
         text = check(template.body)
         assert count_segments(text).segments <= 3, template.name
+
+
+def test_an_unknown_reminder_mode_is_refused_at_start_naming_the_setting(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # a typo must not silently fall back to "the evening before"
+    monkeypatch.setenv("NOTIFICATIONS_REMINDER_MODE", "lead-time")
+    with pytest.raises(ValidationError, match="reminder_mode"):
+        Settings()
+    monkeypatch.setenv("NOTIFICATIONS_REMINDER_MODE", "lead_time")
+    assert Settings().reminder_mode == "lead_time"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 KIND_LABELS = {
@@ -38,10 +38,14 @@ LIMIT_LABELS = {
 PRIORITY_LABELS = {"urgent": "紧急", "high": "高", "normal": "普通"}
 
 
+# the evening before the visit (at reminder_evening_time), or reminder_lead before it
+ReminderMode = Literal["evening_before", "lead_time"]
+
+
 @dataclass(frozen=True, slots=True)
 class PlanningRules:
     tz: ZoneInfo
-    reminder_mode: str = "evening_before"  # evening_before | lead_time
+    reminder_mode: ReminderMode = "evening_before"
     reminder_evening_time: time = time(18, 0)
     reminder_lead: timedelta = timedelta(hours=24)
     reminder_min_lead: timedelta = timedelta(hours=1)

@@ -10,6 +10,7 @@ from datetime import time
 from pydantic import Field
 
 from hospital_shared.settings import service_settings_class
+from notifications.policy import ReminderMode
 
 _Base = service_settings_class("notifications", 8004)
 
@@ -50,7 +51,7 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
     daily_cap_per_patient: int = 3
-    reminder_mode: str = "evening_before"  # evening_before | lead_time
+    reminder_mode: ReminderMode = "evening_before"  # or lead_time: reminder_lead_h before
     reminder_evening_time: time = time(18, 0)
     reminder_lead_h: float = 24.0  # reminder_mode=lead_time
     reminder_min_lead_min: float = 60.0  # no reminder when the visit is sooner than this
