@@ -21,24 +21,27 @@ async def _second_pass_comes_at_once(
     assert len(passes) == 2
 
 
-async def test_the_dispatcher_runs_again_when_woken_during_an_empty_pass() -> None:
-    settings = SimpleNamespace(dispatch_concurrency=1, dispatch_interval_s=60.0)
+async def test_the_dispatcher_claims_again_when_woken_during_an_empty_claim() -> None:
+    settings = SimpleNamespace(
+        dispatch_concurrency=1, dispatch_interval_s=60.0, dispatch_batch_size=10,
+        gateway_timeout_s=1.0,
+    )  # fmt: skip
     dispatcher = Dispatcher(None, None, settings, None, None)  # type: ignore[arg-type]
     passes: list[int] = []
     second_pass = asyncio.Event()
 
-    async def dispatch_once() -> int:
+    async def claim(limit: int) -> list[object]:
         passes.append(1)
         if len(passes) == 1:
             dispatcher.wake()  # what the listener does when a handler commits a due message
         else:
             second_pass.set()
-        return 0
+        return []
 
     async def reconcile() -> None:
         return None
 
-    dispatcher.dispatch_once = dispatch_once  # type: ignore[method-assign]
+    dispatcher.claim = claim  # type: ignore[method-assign,assignment]
     dispatcher.reconcile = reconcile  # type: ignore[method-assign]
     await _second_pass_comes_at_once(passes, second_pass, asyncio.create_task(dispatcher.run()))
 

@@ -1,14 +1,21 @@
 """The dispatcher: hands due SMS to the gateway, safely with several instances.
 
-One pass:
+Each message goes through three steps:
 1. claim: in one transaction, lock due `pending` messages (`FOR UPDATE SKIP LOCKED`, so two
    instances never take the same one), re-check them at the moment of sending (opt-out,
    deceased, phone number, quiet hours, daily cap, expiry; `domain.decide`), and mark the
    ones to send `sending`. That commit happens BEFORE any HTTP call.
-2. send: hand the `sending` messages to the provider concurrently (at most
-   `dispatch_concurrency` requests at a time, over the provider's one HTTP client).
-3. record: in a second transaction for the whole batch, `submitted` (accepted), back to `pending` with backoff
-   (gateway certainly did not take it), or `failed` (refused, or retry cap reached).
+2. send: hand each `sending` message to the provider (at most `dispatch_concurrency`
+   requests at a time, over the provider's one HTTP client).
+3. record: `submitted` (accepted), back to `pending` with backoff (gateway certainly did not
+   take it), or `failed` (refused, or retry cap reached); the answers that came in meanwhile
+   are recorded together, in one transaction.
+
+The steps overlap (`run`): a claim takes as many messages as there are free sending slots,
+as soon as a handler commits a due message or a slot frees up while more are due; a send's
+answer goes to the recorder at once. A message that falls due therefore waits for a free
+slot, not for the previous batch's slowest send and its record (Kannel answers `sendsms`
+after bearerbox has queued the message: 40-50 ms here at 10 at once).
 
 Exactly-once: the unique idempotency key gives one message per (source, template,
 recipient). The guarantee towards the gateway is AT MOST ONCE per message: a message is
@@ -76,24 +83,17 @@ class Dispatcher:
         self.healthy = True
         self._wake = asyncio.Event()
         self.also_wake: list[Callable[[], None]] = []  # other loops woken by the same news
-        self._limit = asyncio.Semaphore(settings.dispatch_concurrency)
 
-    # --- one pass --------------------------------------------------------------------
+    # --- the steps ---------------------------------------------------------------------
 
-    async def dispatch_once(self) -> int:
-        claimed = await self.claim()
-        if claimed:
-            results = await asyncio.gather(*(self._send(row) for row in claimed))
-            await self._record(list(zip(claimed, results, strict=True)))
-        return len(claimed)
-
-    async def claim(self) -> list[asyncpg.Record]:
+    async def claim(self, limit: int) -> list[asyncpg.Record]:
+        """Up to `limit` due messages, now `sending` (committed), to hand to the gateway."""
         now = self.clock()
         sends: list[tuple[Any, str]] = []
         defers: list[tuple[Any, Defer]] = []
         stops: list[tuple[Any, Status, str]] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await sending.lock_due(conn, now, self.settings.dispatch_batch_size)
+            rows = await sending.lock_due(conn, now, limit)
             if not rows:
                 return []
             patients = sorted({r["patient_id"] for r in rows if r["audience"] == "patient"})
@@ -133,11 +133,10 @@ class Dispatcher:
             "&status=%d&ts=%T&reply=%A"
         )
         sms = OutgoingSms(message_id, row["to_number"], row["body"], row["encoding"], receipt_url)
-        async with self._limit:
-            try:
-                result = await self.provider.send(sms)
-            except Exception as exc:  # a provider bug: treat as unknown, never resend blindly
-                result = SendResult(Outcome.UNKNOWN, f"provider error: {type(exc).__name__}")
+        try:
+            result = await self.provider.send(sms)
+        except Exception as exc:  # a provider bug: treat as unknown, never resend blindly
+            result = SendResult(Outcome.UNKNOWN, f"provider error: {type(exc).__name__}")
         HANDED.labels(row["template"], result.outcome.value).inc()
         if result.outcome == Outcome.ACCEPTED:
             failpoint(FAILPOINT_AFTER_ACCEPT)
@@ -204,30 +203,94 @@ class Dispatcher:
             wake_other()
 
     async def run(self) -> None:
-        passes = 0
-        backoff = self.settings.dispatch_interval_s
+        """Claim, send and record, overlapped (module docstring). On cancellation the sends
+        under way are finished and recorded first (at most the gateway timeout), so a restart
+        leaves no message `sending` for the reconciler to settle as outcome unknown."""
+        slots = self.settings.dispatch_concurrency
+        interval = self.settings.dispatch_interval_s
+        sends: set[asyncio.Task[None]] = set()
+        slot_freed = asyncio.Event()
+        answers = _Answers()
+        recorder = asyncio.create_task(self._record_answers(answers), name="sms-recorder")
+        claims = 0
+        backoff = interval
+        more_due = True  # look at once when starting
+
+        def sent(task: asyncio.Task[None]) -> None:
+            sends.discard(task)
+            slot_freed.set()
+
+        try:
+            while True:
+                if len(sends) >= slots:
+                    slot_freed.clear()
+                    await slot_freed.wait()  # news meanwhile stays in self._wake
+                    continue
+                if not more_due:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), interval)
+                self._wake.clear()  # before the claim: news that comes during it is not lost
+                limit = min(slots - len(sends), self.settings.dispatch_batch_size)
+                try:
+                    if claims % 20 == 0:
+                        await self.reconcile()
+                    claims += 1
+                    claimed = await self.claim(limit)
+                    self.healthy = True
+                    backoff = interval
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # database away: keep the rows, back off
+                    self.healthy = False
+                    log.warning(
+                        "dispatcher claim failed, will retry", error=repr(exc), backoff_s=backoff
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    more_due = True
+                    continue
+                for row in claimed:
+                    task = asyncio.create_task(self._send_and_answer(row, answers))
+                    sends.add(task)
+                    task.add_done_callback(sent)
+                # a full claim: more may be due, claim again as soon as a slot is free
+                more_due = len(claimed) == limit
+        finally:
+            if sends:
+                await asyncio.wait(sends, timeout=self.settings.gateway_timeout_s + 1)
+            answers.closing = True
+            answers.ready.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(recorder, timeout=10)
+
+    async def _send_and_answer(self, row: asyncpg.Record, answers: _Answers) -> None:
+        answers.add(row, await self._send(row))
+
+    async def _record_answers(self, answers: _Answers) -> None:
+        """Record the gateway's answers as they come: those that came in while the previous
+        record ran go together. A failed record is tried again (the database may be back);
+        answers still unrecorded when stopping stay `sending` for the reconciler."""
+        backoff = 0.5
         while True:
-            self._wake.clear()  # before the pass: news that comes during it is not lost
-            try:
-                if passes % 20 == 0:
-                    await self.reconcile()
-                passes += 1
-                sent = await self.dispatch_once()
-                self.healthy = True
-                backoff = self.settings.dispatch_interval_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database away: keep the rows, back off
-                self.healthy = False
-                log.warning(
-                    "dispatcher pass failed, will retry", error=repr(exc), backoff_s=backoff
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.dispatch_interval_s)
+            await answers.ready.wait()
+            batch = answers.take()
+            if batch:
+                try:
+                    await self._record(batch)
+                    backoff = 0.5
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("recording the gateway's answers failed, will retry",
+                                error=repr(exc), messages=len(batch), backoff_s=backoff)  # fmt: skip
+                    answers.put_back(batch)
+                    if answers.closing:
+                        return
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+            if answers.closing and not answers.pending:
+                return
 
     async def listen(self) -> None:
         """Wake up as soon as a handler commits a message that is due."""
@@ -250,6 +313,28 @@ class Dispatcher:
                 raise
             except Exception:
                 await asyncio.sleep(1)
+
+
+class _Answers:
+    """The gateway's answers waiting to be recorded."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[asyncpg.Record, SendResult]] = []
+        self.ready = asyncio.Event()
+        self.closing = False
+
+    def add(self, row: asyncpg.Record, result: SendResult) -> None:
+        self.pending.append((row, result))
+        self.ready.set()
+
+    def take(self) -> list[tuple[asyncpg.Record, SendResult]]:
+        batch, self.pending = self.pending, []
+        self.ready.clear()
+        return batch
+
+    def put_back(self, batch: list[tuple[asyncpg.Record, SendResult]]) -> None:
+        self.pending[:0] = batch
+        self.ready.set()
 
 
 __all__ = ["FAILPOINT_AFTER_ACCEPT", "Dispatcher", "Status", "receipt_signature"]

@@ -1,0 +1,159 @@
+"""The dispatcher's steps overlap: a slow send does not hold back the next claim, a backlog is
+claimed as slots free up, answers are recorded as they come, and a stop finishes and records
+the sends under way. The database and the gateway are fakes here; the real ones are in
+tests/integration/test_notifications_sms.py."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from notifications.dispatcher import Dispatcher
+from notifications.providers import Outcome, OutgoingSms, SendResult
+
+
+class Gateway:
+    """Answers a message only when the test releases it."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.release: dict[str, asyncio.Event] = {}
+        self.sending: list[str] = []
+        self.most_at_once = 0
+
+    def let_through(self, message_id: str) -> None:
+        self.release.setdefault(message_id, asyncio.Event()).set()
+
+    async def send(self, sms: OutgoingSms) -> SendResult:
+        self.sending.append(sms.message_id)
+        self.most_at_once = max(self.most_at_once, len(self.sending))
+        try:
+            await self.release.setdefault(sms.message_id, asyncio.Event()).wait()
+        finally:
+            self.sending.remove(sms.message_id)
+        return SendResult(Outcome.ACCEPTED, f"0: Accepted {sms.message_id}")
+
+
+class Queue:
+    """The messages table: due ids, handed out by claims."""
+
+    def __init__(self) -> None:
+        self.due: list[str] = []
+        self.claims: list[list[str]] = []
+        self.recorded: list[list[str]] = []
+
+    async def claim(self, limit: int = 100) -> list[dict[str, Any]]:
+        taken, self.due = self.due[:limit], self.due[limit:]
+        self.claims.append(taken)
+        return [
+            {"id": i, "to_number": "+8613800138000", "body": "b", "encoding": "gsm7",
+             "template": "t"}
+            for i in taken
+        ]  # fmt: skip
+
+    async def record(self, outcomes: list[tuple[dict[str, Any], SendResult]]) -> None:
+        assert all(r.outcome == Outcome.ACCEPTED for _, r in outcomes)
+        self.recorded.append([row["id"] for row, _ in outcomes])
+
+
+def dispatcher(gateway: Gateway, queue: Queue, *, slots: int = 10) -> Dispatcher:
+    settings = SimpleNamespace(
+        dispatch_concurrency=slots, dispatch_interval_s=60.0, dispatch_batch_size=100,
+        gateway_timeout_s=5.0, public_url="http://x", callback_secret="s",
+    )  # fmt: skip
+    d = Dispatcher(None, gateway, settings, None, None)  # type: ignore[arg-type]
+
+    async def reconcile() -> None:
+        return None
+
+    d.claim = queue.claim  # type: ignore[method-assign,assignment]
+    d._record = queue.record  # type: ignore[method-assign,assignment]
+    d.reconcile = reconcile  # type: ignore[method-assign]
+    return d
+
+
+async def until(check: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110 (polls state the fakes change)
+            await asyncio.sleep(0.01)
+
+
+def recorded(queue: Queue) -> list[str]:
+    return sorted(i for batch in queue.recorded for i in batch)
+
+
+async def test_a_slow_send_does_not_hold_back_a_message_that_falls_due_meanwhile() -> None:
+    gateway, queue = Gateway(), Queue()
+    d = dispatcher(gateway, queue)
+    queue.due = ["slow"]
+    run = asyncio.create_task(d.run())
+    try:
+        await until(lambda: gateway.sending == ["slow"])
+        queue.due = ["next"]
+        d.wake()  # a handler committed a due message (interval is 60 s)
+        await until(lambda: "next" in gateway.sending)
+        gateway.let_through("next")
+        await until(lambda: recorded(queue) == ["next"])  # answered, recorded, slow still out
+        assert gateway.sending == ["slow"]
+        gateway.let_through("slow")
+        await until(lambda: recorded(queue) == ["next", "slow"])
+    finally:
+        run.cancel()
+
+
+async def test_a_backlog_is_claimed_as_slots_free_up_never_more_at_once_than_the_slots() -> None:
+    gateway, queue = Gateway(), Queue()
+    d = dispatcher(gateway, queue, slots=3)
+    queue.due = [f"m{i}" for i in range(8)]
+    run = asyncio.create_task(d.run())
+    try:
+        await until(lambda: len(gateway.sending) == 3)
+        assert queue.claims[0] == ["m0", "m1", "m2"]  # a claim takes only the free slots
+        for i in range(8):  # no wake-up from a handler: freed slots alone bring the rest
+            await until(lambda i=i: f"m{i}" in gateway.sending)
+            gateway.let_through(f"m{i}")
+        await until(lambda: len(recorded(queue)) == 8)
+        assert gateway.most_at_once == 3
+        assert recorded(queue) == sorted(f"m{i}" for i in range(8))
+    finally:
+        run.cancel()
+
+
+async def test_a_stop_finishes_and_records_the_sends_under_way() -> None:
+    gateway, queue = Gateway(), Queue()
+    d = dispatcher(gateway, queue)
+    queue.due = ["a", "b"]
+    run = asyncio.create_task(d.run())
+    await until(lambda: len(gateway.sending) == 2)
+    run.cancel()
+    await asyncio.sleep(0.05)
+    assert not run.done()  # waiting for the gateway's answers, not dropping them
+    gateway.let_through("a")
+    gateway.let_through("b")
+    async with asyncio.timeout(5):
+        await asyncio.gather(run, return_exceptions=True)
+    assert recorded(queue) == ["a", "b"]  # nothing left `sending` for the reconciler
+
+
+async def test_a_failed_record_is_tried_again() -> None:
+    gateway, queue = Gateway(), Queue()
+    d = dispatcher(gateway, queue)
+    failures = [ConnectionError("database away")]
+    record = queue.record
+
+    async def flaky(outcomes: list[tuple[dict[str, Any], SendResult]]) -> None:
+        if failures:
+            raise failures.pop()
+        await record(outcomes)
+
+    d._record = flaky  # type: ignore[method-assign,assignment]
+    queue.due = ["a"]
+    gateway.let_through("a")
+    run = asyncio.create_task(d.run())
+    try:
+        await until(lambda: recorded(queue) == ["a"])
+        assert not failures
+    finally:
+        run.cancel()
