@@ -1,6 +1,7 @@
 """Steady latency: with every service running, publish at a fixed rate and measure, per
 input event, the time from its send to its effects: the follow-up task committed (what the
-API shows), the SMS handed to Kannel (from when it was due), the metrics counter moved."""
+API shows), the SMS submitted to Kannel (Kannel accepted it; from when it was due), the metrics
+counter moved."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) 
                 break
             await asyncio.sleep(1)
         # SMS go out from the dispatcher's own queue: wait until every notice due by now
-        # has been handed to Kannel (or stop waiting after two minutes).
+        # has been submitted to Kannel (or stop waiting after two minutes).
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             waiting = await conn.fetchval(
@@ -86,9 +87,9 @@ async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) 
             ids,
         )
         sms = await conn.fetch(
-            "SELECT source_event_id AS id, handed_at AS at, due_at FROM notifications.messages"
+            "SELECT source_event_id AS id, submitted_at AS at, due_at FROM notifications.messages"
             " WHERE source_event_id = ANY($1::text[]) AND template = ANY($2::text[])"
-            " AND handed_at IS NOT NULL",
+            " AND submitted_at IS NOT NULL",
             ids,
             DISCHARGE_NOTICES,
         )
@@ -112,7 +113,7 @@ async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) 
     results = []
     for effect, values in (
         ("follow-up task visible", lat(tasks)),
-        ("SMS handed to Kannel", lat(sms, due=True)),
+        ("SMS submitted to Kannel", lat(sms, due=True)),
         ("metrics counter moved", lat(counted)),
     ):
         results.append(Latency(effect, len(values), _pct(values, 0.5), _pct(values, 0.99)))

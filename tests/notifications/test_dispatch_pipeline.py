@@ -6,10 +6,11 @@ tests/integration/test_notifications_sms.py."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from notifications.dispatcher import Dispatcher
+from notifications.dispatcher import Answer, Dispatcher
 from notifications.providers import Outcome, OutgoingSms, SendResult
 
 
@@ -22,6 +23,7 @@ class Gateway:
         self.release: dict[str, asyncio.Event] = {}
         self.sending: list[str] = []
         self.most_at_once = 0
+        self.answered: dict[str, datetime] = {}
 
     def let_through(self, message_id: str) -> None:
         self.release.setdefault(message_id, asyncio.Event()).set()
@@ -33,6 +35,7 @@ class Gateway:
             await self.release.setdefault(sms.message_id, asyncio.Event()).wait()
         finally:
             self.sending.remove(sms.message_id)
+        self.answered[sms.message_id] = datetime.now(UTC)
         return SendResult(Outcome.ACCEPTED, f"0: Accepted {sms.message_id}")
 
 
@@ -43,6 +46,8 @@ class Queue:
         self.due: list[str] = []
         self.claims: list[list[str]] = []
         self.recorded: list[list[str]] = []
+        self.answered_at: dict[str, datetime] = {}
+        self.record_takes_s = 0.0
 
     async def claim(self, limit: int = 100) -> list[dict[str, Any]]:
         taken, self.due = self.due[:limit], self.due[limit:]
@@ -53,9 +58,11 @@ class Queue:
             for i in taken
         ]  # fmt: skip
 
-    async def record(self, outcomes: list[tuple[dict[str, Any], SendResult]]) -> None:
-        assert all(r.outcome == Outcome.ACCEPTED for _, r in outcomes)
-        self.recorded.append([row["id"] for row, _ in outcomes])
+    async def record(self, answers: list[Answer]) -> None:
+        await asyncio.sleep(self.record_takes_s)
+        assert all(a.accepted and a.at is not None for a in answers)
+        self.recorded.append([a.row["id"] for a in answers])
+        self.answered_at.update({a.row["id"]: a.at for a in answers})
 
 
 def dispatcher(gateway: Gateway, queue: Queue, *, slots: int = 10) -> Dispatcher:
@@ -63,7 +70,8 @@ def dispatcher(gateway: Gateway, queue: Queue, *, slots: int = 10) -> Dispatcher
         dispatch_concurrency=slots, dispatch_interval_s=60.0, dispatch_batch_size=100,
         gateway_timeout_s=5.0, public_url="http://x", callback_secret="s",
     )  # fmt: skip
-    d = Dispatcher(None, gateway, settings, None, None)  # type: ignore[arg-type]
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    d = Dispatcher(None, gateway, settings, None, clock)  # type: ignore[arg-type]
 
     async def reconcile() -> None:
         return None
@@ -99,6 +107,25 @@ async def test_a_slow_send_does_not_hold_back_a_message_that_falls_due_meanwhile
         assert gateway.sending == ["slow"]
         gateway.let_through("slow")
         await until(lambda: recorded(queue) == ["next", "slow"])
+    finally:
+        run.cancel()
+
+
+async def test_a_submission_is_timed_when_the_gateway_answered_not_when_it_was_recorded() -> None:
+    gateway, queue = Gateway(), Queue()
+    queue.record_takes_s = 0.3  # a slow database: "b" is answered while "a" is being recorded
+    d = dispatcher(gateway, queue)
+    queue.due = ["a", "b"]
+    run = asyncio.create_task(d.run())
+    try:
+        await until(lambda: len(gateway.sending) == 2)
+        gateway.let_through("a")
+        await asyncio.sleep(0.05)
+        gateway.let_through("b")
+        await until(lambda: recorded(queue) == ["a", "b"])
+        assert queue.recorded == [["a"], ["b"]]  # b waited for the recorder ...
+        for m in ("a", "b"):  # ... but its submission time is when the gateway answered
+            assert abs(queue.answered_at[m] - gateway.answered[m]) < timedelta(seconds=0.1)
     finally:
         run.cancel()
 
@@ -143,10 +170,10 @@ async def test_a_failed_record_is_tried_again() -> None:
     failures = [ConnectionError("database away")]
     record = queue.record
 
-    async def flaky(outcomes: list[tuple[dict[str, Any], SendResult]]) -> None:
+    async def flaky(answers: list[Answer]) -> None:
         if failures:
             raise failures.pop()
-        await record(outcomes)
+        await record(answers)
 
     d._record = flaky  # type: ignore[method-assign,assignment]
     queue.due = ["a"]

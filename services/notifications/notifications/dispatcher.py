@@ -34,8 +34,8 @@ import contextlib
 import hashlib
 import hmac
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
@@ -142,20 +142,22 @@ class Dispatcher:
             failpoint(FAILPOINT_AFTER_ACCEPT)
         return result
 
-    async def _record(self, outcomes: list[tuple[asyncpg.Record, SendResult]]) -> None:
-        """Record what the gateway said about a batch, in one transaction. Should it fail, the
-        messages stay `sending` and the reconciler settles them as outcome unknown."""
+    async def _record(self, answers: list[Answer]) -> None:
+        """Record what the gateway said about these messages, in one transaction. Should it
+        fail, the messages stay `sending` and the reconciler settles them as outcome unknown."""
         now = self.clock()
-        accepted = [(row["id"], r) for row, r in outcomes if r.outcome == Outcome.ACCEPTED]
+        accepted = [(a.row["id"], a.result, a.at) for a in answers if a.accepted]
         async with self.pool.acquire() as conn, conn.transaction():
-            submitted = await sending.accepted_many(conn, accepted, self.provider.name, now)
+            submitted = await sending.accepted_many(conn, accepted, self.provider.name)
             await publish_statuses(conn, [(r, "submitted", None) for r in submitted], now=now)
             for done in submitted:
                 if done["due_at"] <= done["created_at"] + timedelta(seconds=1):
-                    SUBMIT_LATENCY.observe((now - done["created_at"]).total_seconds())
-            for row, result in outcomes:
-                if result.outcome != Outcome.ACCEPTED:
-                    await self._record_not_accepted(conn, row, result, now)
+                    SUBMIT_LATENCY.observe(
+                        (done["submitted_at"] - done["created_at"]).total_seconds()
+                    )
+            for a in answers:
+                if not a.accepted:
+                    await self._record_not_accepted(conn, a.row, a.result, now)
 
     async def _record_not_accepted(
         self, conn: asyncpg.Connection, row: asyncpg.Record, result: SendResult, now: Any
@@ -264,7 +266,8 @@ class Dispatcher:
                 await asyncio.wait_for(recorder, timeout=10)
 
     async def _send_and_answer(self, row: asyncpg.Record, answers: _Answers) -> None:
-        answers.add(row, await self._send(row))
+        result = await self._send(row)
+        answers.add(Answer(row, result, self.clock()))
 
     async def _record_answers(self, answers: _Answers) -> None:
         """Record the gateway's answers as they come: those that came in while the previous
@@ -315,26 +318,38 @@ class Dispatcher:
                 await asyncio.sleep(1)
 
 
+class Answer(NamedTuple):
+    """The gateway's answer about one message, and when it came."""
+
+    row: asyncpg.Record
+    result: SendResult
+    at: datetime
+
+    @property
+    def accepted(self) -> bool:
+        return self.result.outcome == Outcome.ACCEPTED
+
+
 class _Answers:
     """The gateway's answers waiting to be recorded."""
 
     def __init__(self) -> None:
-        self.pending: list[tuple[asyncpg.Record, SendResult]] = []
+        self.pending: list[Answer] = []
         self.ready = asyncio.Event()
         self.closing = False
 
-    def add(self, row: asyncpg.Record, result: SendResult) -> None:
-        self.pending.append((row, result))
+    def add(self, answer: Answer) -> None:
+        self.pending.append(answer)
         self.ready.set()
 
-    def take(self) -> list[tuple[asyncpg.Record, SendResult]]:
+    def take(self) -> list[Answer]:
         batch, self.pending = self.pending, []
         self.ready.clear()
         return batch
 
-    def put_back(self, batch: list[tuple[asyncpg.Record, SendResult]]) -> None:
+    def put_back(self, batch: list[Answer]) -> None:
         self.pending[:0] = batch
         self.ready.set()
 
 
-__all__ = ["FAILPOINT_AFTER_ACCEPT", "Dispatcher", "Status", "receipt_signature"]
+__all__ = ["FAILPOINT_AFTER_ACCEPT", "Answer", "Dispatcher", "Status", "receipt_signature"]

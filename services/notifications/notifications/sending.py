@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from notifications.domain import OUTCOME_UNKNOWN, Defer, Send, Status, local_day_bounds
+from notifications.domain import OUTCOME_UNKNOWN, Defer, Status, local_day_bounds
 from notifications.providers import SendResult
 
 # Urgent messages first (a breach alert must not queue behind a backlog of reminders), then
@@ -58,21 +58,6 @@ async def handed_today(
     return {r["patient_id"]: r["n"] for r in rows}
 
 
-async def mark_sending(
-    conn: asyncpg.Connection, message_id: uuid.UUID, send: Send, now: datetime
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        """UPDATE messages SET status = 'sending', to_number = $2, sending_since = $3,
-             handed_at = $3, attempts = attempts + 1, updated_at = now()
-           WHERE id = $1 RETURNING *""",
-        message_id,
-        send.to_number,
-        now,
-    )
-    assert row is not None
-    return row
-
-
 async def lock_caps(conn: asyncpg.Connection, patient_ids: Sequence[str]) -> None:
     """Serialise the daily cap of these patients across instances (until commit); in one
     round trip, always in the same (sorted) order so that two instances cannot deadlock."""
@@ -114,16 +99,6 @@ async def defer_many(conn: asyncpg.Connection, defers: Sequence[tuple[uuid.UUID,
     )
 
 
-async def defer(conn: asyncpg.Connection, message_id: uuid.UUID, d: Defer) -> None:
-    await conn.execute(
-        "UPDATE messages SET send_after = $2, deferred_reason = $3, updated_at = now()"
-        " WHERE id = $1",
-        message_id,
-        d.until,
-        d.reason,
-    )
-
-
 async def finish(
     conn: asyncpg.Connection, message_id: uuid.UUID, status: Status, reason: str, now: datetime
 ) -> asyncpg.Record:
@@ -154,43 +129,17 @@ async def finish_many(
     return sorted(rows, key=lambda r: order[r["id"]])
 
 
-async def accepted(
+async def accepted_many(
     conn: asyncpg.Connection,
-    message_id: uuid.UUID,
+    results: Sequence[tuple[uuid.UUID, SendResult, datetime]],
     provider: str,
-    result: SendResult,
-    now: datetime,
-) -> asyncpg.Record | None:
-    """Record the gateway's acceptance; the row when this is news (first time submitted).
+) -> list[asyncpg.Record]:
+    """Record the gateway's acceptance of these (id, answer, when it answered): the rows for
+    which it is news (first time submitted).
 
     A receipt may have been faster than us (Kannel reports delivery within milliseconds), so
     a message already `delivered` keeps its status and only gains `submitted_at`.
     """
-    return await conn.fetchrow(
-        """UPDATE messages SET
-             status = CASE WHEN status IN ('sending', 'failed') THEN 'submitted' ELSE status END,
-             status_reason = CASE WHEN status = 'failed' THEN NULL ELSE status_reason END,
-             submitted_at = $4, provider = $2, provider_ref = $3, last_error = NULL,
-             updated_at = now()
-           WHERE id = $1 AND submitted_at IS NULL
-             AND (status IN ('sending', 'delivered', 'submitted')
-                  OR (status = 'failed' AND status_reason = $5))
-           RETURNING *""",
-        message_id,
-        provider,
-        result.provider_ref,
-        now,
-        OUTCOME_UNKNOWN,
-    )
-
-
-async def accepted_many(
-    conn: asyncpg.Connection,
-    results: Sequence[tuple[uuid.UUID, SendResult]],
-    provider: str,
-    now: datetime,
-) -> list[asyncpg.Record]:
-    """`accepted` for many messages in one statement: the rows for which it is news."""
     if not results:
         return []
     return await conn.fetch(
@@ -198,17 +147,17 @@ async def accepted_many(
              status = CASE WHEN m.status IN ('sending', 'failed') THEN 'submitted'
                            ELSE m.status END,
              status_reason = CASE WHEN m.status = 'failed' THEN NULL ELSE m.status_reason END,
-             submitted_at = $4, provider = $3, provider_ref = u.ref, last_error = NULL,
+             submitted_at = u.at, provider = $4, provider_ref = u.ref, last_error = NULL,
              updated_at = now()
-           FROM unnest($1::uuid[], $2::text[]) AS u(id, ref)
+           FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, ref, at)
            WHERE m.id = u.id AND m.submitted_at IS NULL
              AND (m.status IN ('sending', 'delivered', 'submitted')
                   OR (m.status = 'failed' AND m.status_reason = $5))
            RETURNING m.*""",
-        [i for i, _ in results],
-        [r.provider_ref for _, r in results],
+        [i for i, _, _ in results],
+        [r.provider_ref for _, r, _ in results],
+        [at for _, _, at in results],
         provider,
-        now,
         OUTCOME_UNKNOWN,
     )
 
