@@ -16,7 +16,10 @@ from simulator.hospital import Rates
 from simulator.publish import publish_to_kafka
 from simulator.stream import SimConfig, SimEvent, generate
 
-DISCHARGE_NOTICES = ["discharge_care_notice", "discharge_safety_notice"]
+# Every SMS an input event causes (reminders, discharge notices, complaint acknowledgements,
+# staff texts): at 200 events/s the discharge notices alone were ~115 in 30 s, so their p99
+# was the second-worst value.
+NOTICES = ("discharge_care_notice", "discharge_safety_notice")
 
 
 @dataclass
@@ -73,10 +76,9 @@ async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) 
         while time.monotonic() < deadline:
             waiting = await conn.fetchval(
                 "SELECT count(*) FROM notifications.messages WHERE source_event_id = ANY($1::text[])"
-                " AND template = ANY($2::text[]) AND status IN ('pending', 'sending')"
+                " AND channel = 'sms' AND status IN ('pending', 'sending')"
                 " AND send_after <= now()",
                 ids,
-                DISCHARGE_NOTICES,
             )
             if waiting == 0:
                 break
@@ -87,11 +89,11 @@ async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) 
             ids,
         )
         sms = await conn.fetch(
-            "SELECT source_event_id AS id, submitted_at AS at, due_at FROM notifications.messages"
-            " WHERE source_event_id = ANY($1::text[]) AND template = ANY($2::text[])"
+            "SELECT source_event_id AS id, submitted_at AS at, due_at, template"
+            " FROM notifications.messages"
+            " WHERE source_event_id = ANY($1::text[]) AND channel = 'sms'"
             " AND submitted_at IS NOT NULL",
             ids,
-            DISCHARGE_NOTICES,
         )
         counted = await conn.fetch(
             "SELECT event_id AS id, processed_at AS at FROM metrics.inbox"
@@ -114,6 +116,11 @@ async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) 
     for effect, values in (
         ("follow-up task visible", lat(tasks)),
         ("SMS submitted to Kannel", lat(sms, due=True)),
+        # discharges come in a burst at the start of each run (the stream's hours): shown apart
+        (
+            "  of which discharge notices",
+            lat([r for r in sms if r["template"] in NOTICES], due=True),
+        ),
         ("metrics counter moved", lat(counted)),
     ):
         results.append(Latency(effect, len(values), _pct(values, 0.5), _pct(values, 0.99)))
