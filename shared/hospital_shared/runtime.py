@@ -137,6 +137,7 @@ class ServiceRuntime:
             group_id=f"{self.settings.consumer_group}.{handler_name}",
             batch=True,
             max_records=max_records,
+            batch_timeout_ms=self.settings.consumer_poll_ms,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=self.settings.consumer_partition_fetch_bytes,
             fetch_max_bytes=self.settings.consumer_fetch_max_bytes,

@@ -72,6 +72,15 @@ class ServiceSettings(BaseSettings):
     # events is ~300 KB.
     consumer_partition_fetch_bytes: int = 256 * 1024
     consumer_fetch_max_bytes: int = 4 * 1024 * 1024
+    # How long one poll of an idle consumer waits for records. FastStream's batch subscriber
+    # sleeps as long again after an empty poll, so an event arriving then waits up to twice
+    # this before it is handled (its default, 200 ms, meant up to 400 ms). A poll returns as
+    # soon as records are there, so a backlog's batches are as big either way. Measured (bench
+    # latency, 200 events/s): p99 follow-up 152 -> 47 ms, counters 132 -> 69 ms; an idle
+    # metrics service (6 consumers) uses 1.4% more of a core.
+    consumer_poll_ms: int = Field(
+        20, ge=1, le=1000, description="an idle consumer's poll wait (and pause after it)"
+    )
     # Transactions a batch is split into, by partition, that run at the same time: more than
     # one overlaps one part's database work with another part's Python work while a backlog
     # is worked off. Each takes a pooled connection.

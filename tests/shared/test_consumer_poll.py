@@ -1,0 +1,47 @@
+"""An idle consumer's poll: FastStream's batch subscriber waits `batch_timeout_ms` for records
+and, when none came, sleeps as long again before the next poll. Its default (200 ms) let an
+event that arrived during that sleep wait up to 400 ms before it was even read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hospital_shared.runtime import ServiceRuntime
+from hospital_shared.settings import service_settings_class
+
+Settings = service_settings_class("probe", 8999)
+
+
+async def _nothing(conn: Any, event: Any) -> None:
+    return None
+
+
+def _poll_ms_of_subscribers(runtime: ServiceRuntime) -> list[int]:
+    return [s.batch_timeout_ms for s in runtime.broker.subscribers]  # type: ignore[attr-defined]
+
+
+def test_every_consumer_polls_with_the_configured_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBE_CONSUMER_POLL_MS", "35")
+    runtime = ServiceRuntime(Settings(), migrations=Path("."))
+    runtime.consume("hospital.registrations.v1", handler_name="a", handle=_nothing)
+    runtime.consume("hospital.discharges.v1", handler_name="b", handle=_nothing)
+    assert _poll_ms_of_subscribers(runtime) == [35, 35]
+
+
+def test_the_default_wait_is_well_under_fast_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROBE_CONSUMER_POLL_MS", raising=False)
+    runtime = ServiceRuntime(Settings(), migrations=Path("."))
+    runtime.consume("hospital.registrations.v1", handler_name="a", handle=_nothing)
+    assert _poll_ms_of_subscribers(runtime) == [20]
+
+
+def test_a_poll_wait_of_zero_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 0 would make an idle consumer spin on its poll.
+    monkeypatch.setenv("PROBE_CONSUMER_POLL_MS", "0")
+    with pytest.raises(ValueError, match="consumer_poll_ms"):
+        Settings()
