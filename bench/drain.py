@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -39,6 +39,7 @@ class DrainResult:
     startup_s: float  # from launching to /readyz (consumers assigned)
     complete: bool  # the whole backlog drained (else stopped at the time cap)
     cpu_s: float = 0.0  # CPU seconds (user + system) the processes used once ready
+    runs: list[int] = field(default_factory=list)  # each run's rate, when it ran several times
 
     @property
     def cpu_ms_per_event(self) -> float:
