@@ -277,8 +277,8 @@ METRICS = [
 def summarise(rounds: list[dict[str, float | None]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for key, _, _ in METRICS:
-        values = [r[key] for r in rounds if r.get(key) is not None]
-        summary[key] = round(statistics.median(values)) if values else None  # type: ignore[type-var]
+        values = [v for r in rounds if (v := r.get(key)) is not None]
+        summary[key] = round(statistics.median(values)) if values else None
     return summary
 
 

@@ -188,7 +188,11 @@ def stack_cpu_seconds(cfg: Any) -> dict[str, float]:
     from devstack import postgres, procs
 
     postmaster = postgres.running_pid(cfg)
-    pids = {"this_process": [os.getpid()], "kafka": [procs.running(cfg, "kafka")], "postgres": []}
+    pids: dict[str, list[int | None]] = {
+        "this_process": [os.getpid()],
+        "kafka": [procs.running(cfg, "kafka")],
+        "postgres": [],
+    }
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -196,7 +200,10 @@ def stack_cpu_seconds(cfg: Any) -> dict[str, float]:
             continue
         if int(pid) == postmaster or parent == postmaster:
             pids["postgres"].append(int(pid))
-    return {key: sum(ingest.cpu_seconds(p) or 0.0 for p in found) for key, found in pids.items()}
+    return {
+        key: sum(ingest.cpu_seconds(p) or 0.0 for p in found if p is not None)
+        for key, found in pids.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
