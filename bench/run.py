@@ -258,7 +258,9 @@ async def drain_phase(
             )
     for name in SHORT_DRAINS:
         if name in drains:
-            drains[name] = await _median_of_more_runs(cfg, database_url, sampler, drains[name])
+            drains[name] = await _median_of_more_runs(
+                cfg, bootstrap, database_url, sampler, cap, drains[name]
+            )
     return drains, raw_rates
 
 
@@ -272,8 +274,9 @@ DRAIN_RUNS = 3
 
 
 async def _median_of_more_runs(
-    cfg: Any, database_url: str, sampler: RssSampler, first: DrainResult
-) -> DrainResult:
+    cfg: Any, bootstrap: str, database_url: str, sampler: RssSampler, cap: float,
+    first: DrainResult,
+) -> DrainResult:  # fmt: skip
     name = first.service
     runs = [first]
     for i in range(2, DRAIN_RUNS + 1):
@@ -282,7 +285,7 @@ async def _median_of_more_runs(
         group = f"{name}-run{i}"
         proc = Proc(cfg, name, env={f"{name.upper()}_CONSUMER_GROUP": group})
         console.print(f"draining the backlog with [bold]{name}[/] again (run {i}, group {group})")
-        d = await drain(cfg.kafka_bootstrap, [proc], sampler, group_prefix=f"{group}.")
+        d = await drain(bootstrap, [proc], sampler, group_prefix=f"{group}.", timeout=cap)
         await wait_outbox_empty(database_url, name)
         proc.stop()
         console.print(f"  {name} run {i}: {d.events} events, {d.rate:.0f}/s once running")
