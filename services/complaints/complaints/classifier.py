@@ -77,20 +77,26 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[CategoryRule]) -> None:
         self.ordered = sorted((r for r in rules if r.enabled), key=lambda r: (r.position, r.id))
-        # (rule, plain substring, pattern search): a keyword without cased letters (Chinese)
-        # is found by a substring test, what its case-insensitive pattern would find.
-        self._tests: list[tuple[CategoryRule, str | None, Callable[[str], object] | None]] = []
+        # A keyword without cased letters (Chinese) is found by a substring test, what its
+        # case-insensitive pattern would find. Such keywords are filed by their first
+        # character: only those whose first character occurs in the text are tested.
+        self._words: dict[str, list[tuple[int, CategoryRule, str]]] = {}
+        # Other keywords are searched with their pattern; for an ASCII one, only when the
+        # text, folded (`_folded`), has it in lower case: a match needs that, and the test
+        # costs a twentieth of the pattern's search.
+        self._patterns: list[tuple[int, CategoryRule, str, Callable[[str], object]]] = []
         first_letters: set[str] = set()
-        for rule in self.ordered:
+        for order, rule in enumerate(self.ordered):
             keyword = rule.keyword.strip()
             if not keyword:
                 continue
             if _uncased(keyword) and not keyword.isascii():
-                self._tests.append((rule, keyword, None))
+                self._words.setdefault(keyword[0], []).append((order, rule, keyword))
             else:
-                pattern = _pattern(rule.keyword)
-                self._tests.append((rule, None, pattern.search))
+                folded = keyword.lower() if keyword.isascii() else ""
+                self._patterns.append((order, rule, folded, _pattern(rule.keyword).search))
                 first_letters.add(keyword[0])
+        self._first_chars = frozenset(self._words)
         # A pattern can only match where the text has its keyword's first letter (in either
         # case, as the pattern's own flags say): when no such letter is there (most Chinese
         # texts), no pattern is tried.
@@ -99,14 +105,39 @@ class RuleSet:
 
     def hits(self, text: str) -> list[CategoryRule]:
         """The rules matching `text`, in order (the same as `matches` on each)."""
-        patterns_may_match = self._may_match(text) is not None
-        return [
-            rule
-            for rule, word, search in self._tests
-            if (
-                word in text if word is not None else patterns_may_match and search(text)  # type: ignore[misc]
-            )
+        found = [
+            (order, rule)
+            for first in self._first_chars.intersection(text)
+            for order, rule, word in self._words[first]
+            if word in text
         ]
+        if self._may_match(text) is not None:
+            folded = _folded(text)
+            found.extend(
+                (order, rule)
+                for order, rule, word, search in self._patterns
+                if word in folded and search(text)
+            )
+        found.sort(key=_first)
+        return [rule for _, rule in found]
+
+
+# The four non-ASCII letters Python's case-insensitive matching takes for ASCII ones (the
+# `re` documentation): İ and ı for i, ſ for s, the Kelvin sign for k.
+_LOOKALIKES = "\u0130\u0131\u017f\u212a"
+_ASCII_LOOKALIKES = str.maketrans(_LOOKALIKES, "iisk")
+
+
+def _folded(text: str) -> str:
+    """`text` in lower case, its ASCII look-alikes replaced: wherever an ASCII keyword's
+    case-insensitive pattern matches, this has the keyword in lower case."""
+    if not text.isascii() and any(c in text for c in _LOOKALIKES):
+        text = text.translate(_ASCII_LOOKALIKES)
+    return text.lower()
+
+
+def _first(pair: tuple[int, CategoryRule]) -> int:
+    return pair[0]
 
 
 def known_category(value: str | None) -> Category | None:
