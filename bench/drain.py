@@ -1,6 +1,7 @@
-"""Backlog drain: start a service on a backlog and time it until its consumer groups have
-committed every record that was waiting (offsets are committed only after the effects'
-transaction, so a committed record's effects are visible)."""
+"""Backlog drain: start a service on a backlog and time it until every effect is visible: its
+consumer groups have committed every record that was waiting (offsets are committed only
+after the effects' transaction, so a committed record's effects are in the database), and its
+outbox relay has published every event those effects queued."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+import asyncpg
 import psutil
 
 from bench import profile
@@ -28,6 +30,8 @@ CONSUMED: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 EXPECTED_GROUPS = {"followup": 2, "complaints": 1, "notifications": 1, "metrics": 6}
+# An event of the service's outbox not yet published (every service has one, in its schema).
+_UNPUBLISHED = "SELECT EXISTS (SELECT 1 FROM {schema}.outbox WHERE published_at IS NULL)"
 
 
 @dataclass
@@ -58,6 +62,7 @@ class DrainResult:
 
 async def drain(
     bootstrap: str,
+    database_url: str,
     procs: list[Proc],
     sampler: RssSampler,
     *,
@@ -65,8 +70,10 @@ async def drain(
     timeout: float = 1800,
     profile_as: str | None = None,
 ) -> DrainResult:
-    """Start `procs` (instances of one service) and wait until their groups caught up."""
+    """Start `procs` (instances of one service) and wait until their groups caught up and
+    their outbox is published."""
     service = procs[0].name
+    db = await asyncpg.connect(database_url)
     async with Offsets(bootstrap) as off:
         target = await off.end_total(CONSUMED[service])
         launched = now()
@@ -91,7 +98,11 @@ async def drain(
                 for proc in procs:
                     sampler.mark(proc.label, "rss_at_100k")
                 marked = True
-            if done >= target and len(groups) >= EXPECTED_GROUPS[service]:
+            if (
+                done >= target
+                and len(groups) >= EXPECTED_GROUPS[service]
+                and not await db.fetchval(_UNPUBLISHED.format(schema=service))
+            ):
                 break
             await asyncio.sleep(POLL_S)
         finished = now()
@@ -99,6 +110,7 @@ async def drain(
         complete = done >= target
         for proc in procs:
             sampler.mark(proc.label, "rss_at_end")
+    await db.close()
     # The rate counts from the moment the (first) process was launched: start-up included.
     return DrainResult(
         service, len(procs), done, finished - launched, ready - launched, complete, cpu

@@ -226,6 +226,7 @@ async def drain_phase(
         console.print(f"draining the backlog with [bold]{name}[/] ...")
         drains[name] = await drain(
             bootstrap,
+            database_url,
             [proc],
             sampler,
             group_prefix=f"{name}.",
@@ -291,8 +292,9 @@ async def _median_of_more_runs(
         group = f"{name}-run{i}"
         proc = Proc(cfg, name, env={f"{name.upper()}_CONSUMER_GROUP": group})
         console.print(f"draining the backlog with [bold]{name}[/] again (run {i}, group {group})")
-        d = await drain(bootstrap, [proc], sampler, group_prefix=f"{group}.", timeout=cap)
-        await wait_outbox_empty(database_url, name)
+        d = await drain(
+            bootstrap, database_url, [proc], sampler, group_prefix=f"{group}.", timeout=cap
+        )
         proc.stop()
         console.print(f"  {name} run {i}: {d.events} events, {d.rate:.0f}/s once running")
         runs.append(d)
@@ -350,8 +352,9 @@ async def scaling_phase(
         await drop_schemas(database_url, "followup")
         procs = [Proc(cfg, "followup", port_shift=100 * i, env={"FOLLOWUP_CONSUMER_GROUP": group})
                  for i in range(n)]  # fmt: skip
-        d = await drain(bootstrap, procs, sampler, group_prefix=f"{group}.", timeout=cap)
-        await wait_outbox_empty(database_url, "followup")
+        d = await drain(
+            bootstrap, database_url, procs, sampler, group_prefix=f"{group}.", timeout=cap
+        )
         for p in procs:
             p.stop()
         console.print(f"  {n} instance(s): {d.events} events in {d.seconds:.1f}s = {d.rate:.0f}/s")
