@@ -5,6 +5,12 @@ Safe with several instances: each relay pass takes a transaction-scoped advisory
 instance publishes at a time and one patient's events leave in the order they were written.
 A crash after the publish and before the mark re-sends that batch on restart; consumers drop
 the repeat by event id (the inbox), so every effect still happens once.
+
+A published event stays in the outbox `keep_published_s` (a day by default): while it is
+there, adding an event with the same id again is a no-op, which services whose event ids are
+derived from their input rely on. With 0, a pass deletes what it published instead of
+marking it, which costs PostgreSQL far less than the update (a new row version and index
+entries): for services whose event ids are random.
 """
 
 from __future__ import annotations
@@ -66,6 +72,9 @@ async def add_encoded_to_outbox(
     )
 
 
+_MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+_DELETE_PUBLISHED = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+
 # publish(records) sends (topic, key, payload) records and returns when Kafka acked them all.
 PublishBatch = Callable[[Sequence[tuple[str, str | None, bytes]]], Awaitable[None]]
 
@@ -110,7 +119,7 @@ class OutboxRelay:
             await self._publish([(r["topic"], r["key"], bytes(r["payload"])) for r in rows])
             failpoint("outbox.after_publish")
             await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                _DELETE_PUBLISHED if self._keep_published_s <= 0 else _MARK_PUBLISHED,
                 [r["id"] for r in rows],
             )
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))

@@ -203,6 +203,7 @@ class ServiceRuntime:
             service=self.name,
             batch_size=self.settings.outbox_batch_size,
             poll_interval_s=self.settings.outbox_poll_interval_s,
+            keep_published_s=self.settings.outbox_keep_published_s,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))

@@ -63,6 +63,13 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_s: float = 0.2
     # Rows per relay pass (registration, whose relay carries all it takes in, uses 2,000).
     outbox_batch_size: int = 500
+    # How long a published event stays in the outbox, where adding an event with the same id
+    # again is a no-op (services whose event ids are derived from their input rely on it).
+    outbox_keep_published_s: float = Field(
+        86400.0,
+        ge=0,
+        description="how long a published event stays in the outbox (0: deleted once published)",
+    )
     retry_initial_backoff_s: float = 0.2
     retry_max_backoff_s: float = 10.0
     max_handler_attempts: int = 5

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 
 from hospital_shared import db
 from hospital_shared.events import RegistrationNoShow, make_event
@@ -25,7 +26,9 @@ async def _schema_with_outbox(dsn: str) -> str:
     return schema
 
 
-async def test_two_relays_publish_each_event_once_in_order(stack_env) -> None:  # type: ignore[no-untyped-def]
+# Published events are kept a day (marked), or deleted as they are published (0).
+@pytest.mark.parametrize("keep_published_s", [86400.0, 0.0])
+async def test_two_relays_publish_each_event_once_in_order(stack_env, keep_published_s) -> None:  # type: ignore[no-untyped-def]
     dsn = stack_env["DATABASE_URL"]
     schema = await _schema_with_outbox(dsn)
     pool = await db.create_pool(dsn, schema=schema, max_size=6)
@@ -42,7 +45,14 @@ async def test_two_relays_publish_each_event_once_in_order(stack_env) -> None:  
                 await add_to_outbox(conn, event, topic="t", key=f"P{n % 7}")
         publisher = RecordingPublisher(delay_s=0.01, fail_next=1)
         relays = [
-            OutboxRelay(pool, publisher, service="test", batch_size=50, poll_interval_s=0.05)
+            OutboxRelay(
+                pool,
+                publisher,
+                service="test",
+                batch_size=50,
+                poll_interval_s=0.05,
+                keep_published_s=keep_published_s,
+            )
             for _ in range(2)
         ]
         tasks = [asyncio.create_task(r.run()) for r in relays]
@@ -64,6 +74,8 @@ async def test_two_relays_publish_each_event_once_in_order(stack_env) -> None:  
             assert (
                 await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
             )
+            kept = await conn.fetchval("SELECT count(*) FROM outbox")
+            assert kept == (600 if keep_published_s else 0)
     finally:
         await pool.close()
         conn = await asyncpg.connect(dsn)

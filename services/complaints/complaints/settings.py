@@ -55,6 +55,15 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     timer_pause_while_draining_s: float = 0.5
     # A desk opening uses two short-lived connections (the case number, then the case).
     db_pool_max: int = 10
+    # Every event this service publishes has a random id (`publishing.outgoing`): nothing adds
+    # one again, so a published event is deleted from the outbox at once instead of marked.
+    # Measured on a 45,000-complaint drain, in three interleaved pairs: 6,846/s on average
+    # with the delete, 6,020/s with the mark.
+    outbox_keep_published_s: float = Field(
+        0.0,
+        ge=0,
+        description="how long a published event stays in the outbox (0: deleted once published)",
+    )
     # A backlog's batch is opened in three transactions at once (by partition): while one waits
     # on PostgreSQL another classifies and builds its cases. Measured on the bench drain:
     # 2,343-2,981 complaints/s with 1, 3,076-3,834/s with 2; later, in four back-to-back
