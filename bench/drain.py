@@ -72,8 +72,18 @@ async def drain(
 ) -> DrainResult:
     """Start `procs` (instances of one service) and wait until their groups caught up and
     their outbox is published."""
-    service = procs[0].name
     db = await asyncpg.connect(database_url)
+    try:
+        return await _drain(bootstrap, db, procs, sampler, group_prefix, timeout, profile_as)
+    finally:
+        await db.close()
+
+
+async def _drain(
+    bootstrap: str, db: asyncpg.Connection, procs: list[Proc], sampler: RssSampler,
+    group_prefix: str, timeout: float, profile_as: str | None,
+) -> DrainResult:  # fmt: skip
+    service = procs[0].name
     async with Offsets(bootstrap) as off:
         target = await off.end_total(CONSUMED[service])
         launched = now()
@@ -110,7 +120,6 @@ async def drain(
         complete = done >= target
         for proc in procs:
             sampler.mark(proc.label, "rss_at_end")
-    await db.close()
     # The rate counts from the moment the (first) process was launched: start-up included.
     return DrainResult(
         service, len(procs), done, finished - launched, ready - launched, complete, cpu

@@ -68,7 +68,7 @@ class ServiceSettings(BaseSettings):
     outbox_keep_published_s: float = Field(
         86400.0,
         ge=0,
-        description="how long a published event stays in the outbox (0: deleted once published)",
+        description="how long a published event stays in the outbox, where adding its id again is a no-op (0: deleted once published; only where event ids are random)",
     )
     retry_initial_backoff_s: float = 0.2
     retry_max_backoff_s: float = 10.0

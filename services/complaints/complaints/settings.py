@@ -62,7 +62,7 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     outbox_keep_published_s: float = Field(
         0.0,
         ge=0,
-        description="how long a published event stays in the outbox (0: deleted once published)",
+        description="how long a published event stays in the outbox, where adding its id again is a no-op (0: deleted once published; only where event ids are random)",
     )
     # A backlog's batch is opened in three transactions at once (by partition): while one waits
     # on PostgreSQL another classifies and builds its cases. Measured on the bench drain:
