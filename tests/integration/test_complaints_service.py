@@ -115,6 +115,16 @@ async def test_a_complaint_from_kafka_becomes_a_classified_assigned_case(
     await asyncio.sleep(1)
     assert len(await case_events(bootstrap, case["case_number"])) == 1
     assert opened["type"] == "complaint.case_opened"
+    # Once published, the event (with the patient's phone) is gone from complaints' outbox.
+    conn = await db(stack_env["DATABASE_URL"])
+    try:
+        left = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE convert_from(payload, 'UTF8') LIKE $1",
+            f"%{case['case_number']}%",
+        )
+    finally:
+        await conn.close()
+    assert left == 0
     data = opened["data"]
     assert data["patient"] == {
         "patient_id": patient_id,
