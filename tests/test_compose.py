@@ -240,6 +240,31 @@ def test_database_url_points_at_the_postgres_service(compose: dict[str, Any]) ->
     assert "pg_isready" in " ".join(_service(compose, "postgres")["healthcheck"]["test"])
 
 
+# Broker settings the compose file's Kafka must share with devstack's (what the tests and the
+# bench run against): replication of the internal topics, the rebalance delay, index sizes.
+SHARED_BROKER_SETTINGS = (
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "log.index.size.max.bytes",
+)
+
+
+def test_kafka_broker_settings_match_devstack(compose: dict[str, Any], tmp_path: Path) -> None:
+    from devstack import kafka
+    from devstack.config import StackConfig
+
+    written = kafka.write_config(StackConfig(state_dir=tmp_path)).read_text(encoding="utf-8")
+    devstack = dict(
+        line.split("=", 1) for line in written.splitlines() if line and not line.startswith("#")
+    )
+    env = _env(compose, "kafka")
+    for name in SHARED_BROKER_SETTINGS:
+        variable = "KAFKA_" + name.upper().replace(".", "_")
+        assert env.get(variable) == devstack[name], f"{variable} differs from devstack's {name}"
+
+
 def _kafka_init_topics(compose: dict[str, Any]) -> list[tuple[str, int]]:
     specs = _env(compose, "kafka-init")["TOPICS"].split()
     return [(spec.rsplit(":", 1)[0], int(spec.rsplit(":", 1)[1])) for spec in specs]
