@@ -403,6 +403,7 @@ async def latency_phase(
                 console.print(f"    {m.effect}: n={m.n} p50={m.p50_ms:.0f}ms p99={m.p99_ms:.0f}ms")
     finally:
         for p in running:
+            sampler.note_peak(p.label)
             p.stop()
     return latencies
 

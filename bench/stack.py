@@ -99,7 +99,9 @@ class Proc:
 
 
 class RssSampler:
-    """Samples the resident memory of service processes every `interval` seconds."""
+    """Samples the resident memory of service processes every `interval` seconds. The peak is
+    the kernel's high-water mark of each process (`VmHWM`), so a spike between two samples
+    counts too."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
@@ -120,14 +122,31 @@ class RssSampler:
         except psutil.Error:
             return 0
 
+    def high_water(self, label: str) -> int:
+        """The process's peak resident memory so far (Linux's VmHWM), else its current one."""
+        proc = self._procs.get(label)
+        if proc is None or proc.process is None:
+            return 0
+        try:
+            status = Path(f"/proc/{proc.process.pid}/status").read_text()
+        except OSError:
+            return self.current(label)
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return self.current(label)
+
+    def note_peak(self, label: str) -> None:
+        self.peak[label] = max(self.peak.get(label, 0), self.high_water(label))
+
     def mark(self, label: str, name: str) -> None:
         self.marks.setdefault(label, {})[name] = self.current(label)
+        self.note_peak(label)
 
     async def _run(self) -> None:
         while True:
             for label in list(self._procs):
-                rss = self.current(label)
-                self.peak[label] = max(self.peak.get(label, 0), rss)
+                self.note_peak(label)
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
