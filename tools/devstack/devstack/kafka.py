@@ -147,7 +147,7 @@ def write_config(cfg: StackConfig) -> Path:
         # around the fault up to the disk's readahead (8 MiB on the machine this was measured
         # on), zero-filling that much page cache. With ~250 partitions that was ~880 MB, paid
         # by whichever run first writes to a partition (a bench's first complaints drain:
-        # 0.3-0.5 extra Kafka CPU-seconds). 1 MiB indexes still hold ~350 MB of log a segment.
+        # 0.2-0.6 extra Kafka CPU-seconds). 1 MiB indexes still hold ~350 MB of log a segment.
         "log.index.size.max.bytes=1048576\n"
     )
     return path
