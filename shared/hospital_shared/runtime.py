@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,11 @@ from hospital_shared.publishing import publish_records
 from hospital_shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
+
+
+class DatabaseCertificateRejected(RuntimeError):
+    """PostgreSQL's certificate did not verify: the service stops at start with the reason
+    instead of retrying, as for any other error in its configuration."""
 
 
 class _AssignmentTracker(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -234,6 +240,11 @@ class ServiceRuntime:
                     min_size=self.settings.db_pool_min,
                     max_size=self.settings.db_pool_max,
                 )
+            except ssl.SSLCertVerificationError as exc:  # an OSError, but no retry cures it
+                raise DatabaseCertificateRejected(
+                    f"PostgreSQL's TLS certificate did not verify: {exc.verify_message}. "
+                    "Check DATABASE_URL's host and its sslrootcert (the CA that signed it)."
+                ) from exc
             except db.TRANSIENT_DB_ERRORS as exc:
                 log.warning("database not reachable yet", error=repr(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)

@@ -50,7 +50,9 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_username: str | None = _shared("KAFKA_SASL_USERNAME", None, "SASL user")
     kafka_sasl_password: str | None = _shared("KAFKA_SASL_PASSWORD", None, "SASL password")
     database_url: str = _shared(
-        "DATABASE_URL", "postgresql://hospital:hospital@127.0.0.1:5432/hospital", "PostgreSQL DSN"
+        "DATABASE_URL",
+        "postgresql://hospital:hospital@127.0.0.1:5432/hospital",
+        "PostgreSQL DSN; TLS: ?sslmode=verify-full&sslrootcert=<CA file>",
     )
     hospital_tz: str = _shared("HOSPITAL_TZ", "Asia/Shanghai", "hospital-local time zone")
     auth_tokens: str | None = _shared(

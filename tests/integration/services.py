@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 import devstack
 
 
@@ -65,3 +67,14 @@ def running(config: Any, name: str, env: dict[str, str]) -> Iterator[RunningServ
         yield service
     finally:
         service.stop()
+
+
+async def planned_task(base_url: str, task_id: str) -> dict[str, Any] | None:
+    """The follow-up task `task_id` through the service's API (as an admin), None until it
+    exists: for `eventually`."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as api:
+        resp = await api.get(
+            f"/v1/tasks/{task_id}", headers={"Authorization": "Bearer dev-admin-token"}
+        )
+    task: dict[str, Any] | None = resp.json() if resp.status_code == 200 else None
+    return task

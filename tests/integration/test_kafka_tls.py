@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 
 from hospital_shared import topics
@@ -21,10 +20,8 @@ from simulator.cli import kafka_options
 from simulator.publish import publish_to_kafka
 from simulator.stream import SimEvent
 from tests.factories import discharge, to_bytes
-from tests.integration.services import RunningService, running
+from tests.integration.services import RunningService, planned_task, running
 from tests.kafka_tools import eventually, json_values, read_all
-
-ADMIN = {"Authorization": "Bearer dev-admin-token"}
 
 
 def secure_env(stack_env: dict[str, str], **over: str) -> dict[str, str]:
@@ -60,12 +57,9 @@ async def test_a_service_consumes_and_publishes_over_tls_with_a_sasl_login(
     assert await publish_to_kafka(secure, [simulated], kafka_options=kafka_options()) == 1
     task_id = f"FU-A{n:06d}"
 
-    async def planned() -> dict[str, Any] | None:
-        async with httpx.AsyncClient(base_url=followup_tls.url, timeout=10) as api:
-            resp = await api.get(f"/v1/tasks/{task_id}", headers=ADMIN)
-        return resp.json() if resp.status_code == 200 else None
-
-    task = await eventually(planned, timeout=60)  # consumed through the SASL_SSL listener
+    task = await eventually(
+        lambda: planned_task(followup_tls.url, task_id), timeout=60
+    )  # consumed through the SASL_SSL listener
     assert task["why"]["source_event_id"] == event["id"]
 
     async def published() -> list[dict[str, Any]]:

@@ -148,6 +148,8 @@ class StackConfig:
             "DEVSTACK_KAFKA_CA_FILE": str(self.state_dir / "kafka" / "tls" / "ca.pem"),
             "DEVSTACK_KAFKA_SASL_USERNAME": KAFKA_SASL_USERNAME,
             "DEVSTACK_KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD,
+            # PostgreSQL answers TLS too: DATABASE_URL + ?sslmode=verify-full&sslrootcert=this
+            "DEVSTACK_POSTGRES_CA_FILE": str(self.state_dir / "postgres-ca.pem"),
         }
         for token in DEV_TOKENS:
             env[DEV_TOKEN_ENV_NAMES[token]] = token

@@ -81,6 +81,7 @@ def _prepare(cfg: StackConfig) -> None:
         )  # fmt: skip
         with (data / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude_if_exists = 'devstack.conf'\n")
+    ensure_certificate(cfg)
     settings = data / "devstack.conf"
     settings.write_text(
         "# written by devstack at every start\n"
@@ -91,8 +92,41 @@ def _prepare(cfg: StackConfig) -> None:
         "max_connections = 200\n"
         "log_min_messages = warning\n"
         "log_line_prefix = '%m [%p] %q%u@%d '\n"
+        # TLS for whoever asks (sslmode=verify-full&sslrootcert=<ca_file>); plain TCP still
+        # works, as the other clients of the dev stack use it.
+        "ssl = on\n"
+        f"ssl_cert_file = '{_SERVER_CERT}'\n"
+        f"ssl_key_file = '{_SERVER_KEY}'\n"
     )
     _own(settings)
+
+
+_SERVER_CERT, _SERVER_KEY = "devstack-server.crt", "devstack-server.key"
+
+
+def ca_file(cfg: StackConfig) -> Path:
+    """The certificate clients verify the server with (it is self-signed: its own root)."""
+    return cfg.state_dir / "postgres-ca.pem"
+
+
+def ensure_certificate(cfg: StackConfig) -> None:
+    """A self-signed certificate for 127.0.0.1 in the data folder (openssl, made once per
+    state folder), its key readable only by the server's user, and a copy of the certificate
+    at `ca_file` for clients. Development only: the key is not encrypted."""
+    data = data_dir(cfg)
+    cert, key = data / _SERVER_CERT, data / _SERVER_KEY
+    if not (cert.exists() and key.exists()):
+        procs.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+             "-subj", "/CN=devstack PostgreSQL",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-keyout", str(key), "-out", str(cert)],
+            what="making the devstack PostgreSQL certificate",
+        )  # fmt: skip
+        key.chmod(0o600)  # PostgreSQL refuses a key others can read
+        _own(key)
+        _own(cert)
+    ca_file(cfg).write_bytes(cert.read_bytes())
 
 
 def running_pid(cfg: StackConfig) -> int | None:
