@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +17,7 @@ import asyncpg
 import pytest
 from pydantic import BaseModel
 
-from hospital_shared import db, topics
+from hospital_shared import topics
 from hospital_shared.codec import encode
 from hospital_shared.events import (
     CloudEvent,
@@ -42,12 +41,12 @@ from notifications import repository
 from notifications.domain import QuietHours
 from notifications.handlers import EventHandlers
 from notifications.policy import PlanningRules
+from tests.integration.schemas import new_schema
 from tests.integration.services import RunningService
 from tests.kafka_tools import eventually, publish
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # 17:30 in the hospital: not quiet hours
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services/notifications/migrations"
 # What a message row says, without its id and the database's own clock.
 SHOWN = (
     "idempotency_key, template, audience, channel, patient_id, staff_id, subject_ref, status,"
@@ -212,16 +211,9 @@ def summary(rows: list[asyncpg.Record]) -> dict[str, tuple[str, str | None]]:
 @pytest.fixture
 async def schemas(stack_env) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.Pool]]:  # type: ignore[no-untyped-def]
     """Two empty notifications schemas with the default templates: batch, one at a time."""
-    dsn, pools = stack_env["DATABASE_URL"], []
+    pools = []
     for _ in range(2):
-        schema = f"notifybatch_{uuid.uuid4().hex[:8]}"
-        conn = await asyncpg.connect(dsn)
-        try:
-            folders = {"shared": db.SHARED_MIGRATIONS, "notifications": MIGRATIONS}
-            await db.migrate(conn, schema=schema, folders=folders)
-        finally:
-            await conn.close()
-        pool = await db.create_pool(dsn, schema=schema)
+        pool = await new_schema(stack_env["DATABASE_URL"], "notifybatch", "notifications")
         async with pool.acquire() as conn:
             await repository.seed_templates(conn)
         pools.append(pool)

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
+from hospital_shared.jobs import every
 from hospital_shared.runtime import ServiceRuntime
-from notifications import repository
+from notifications import repository, retention
 from notifications.api import build_router
 from notifications.callbacks import router as callbacks_router
 from notifications.channels import RobotWebhookSender, SmtpSender, StaffSender
@@ -148,6 +149,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             digests = DigestJob(
                 runtime.pool, for_staff, utc_now, max_items=settings.digest_max_items
             )
+
+            async def purge() -> int:
+                assert runtime.pool is not None
+                purged = await retention.purge_expired(
+                    runtime.pool,
+                    retention_days=settings.retention_days,
+                    batch_size=settings.retention_batch_size,
+                    now=utc_now(),
+                )
+                return purged.total
+
             staff_loop = Loop("staff-dispatcher", staff.dispatch_once, settings.dispatch_interval_s)
             digest_loop = Loop("digest", digests.run_once, settings.digest_interval_s)
             dispatcher.also_wake.append(staff_loop.wake)
@@ -158,6 +170,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 asyncio.create_task(dispatcher.listen(), name="sms-dispatch-listener"),
                 asyncio.create_task(staff_loop.run(), name="staff-dispatcher"),
                 asyncio.create_task(digest_loop.run(), name="digest"),
+                asyncio.create_task(
+                    every(
+                        settings.retention_interval_s, "retention", purge, service="notifications"
+                    ),
+                    name="retention",
+                ),
             ]
             try:
                 yield

@@ -83,6 +83,13 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     digest_times_by_channel: dict[str, tuple[time, ...]] = Field(default_factory=dict)
     digest_max_items: int = 20
     digest_interval_s: float = 5.0
+    # --- retention (notifications/retention.py): finished messages, patients no longer
+    # reported, inbound SMS, withdrawn subjects and revoked opt-outs older than this go
+    retention_days: int = Field(
+        730, ge=1, description="days finished messages and contact data are kept (2 years)"
+    )
+    retention_interval_s: float = 6 * 3600.0
+    retention_batch_size: int = Field(5000, ge=1)
     # --- what templates may quote
     hospital_name: str = "市第一人民医院"
     hotline: str = "12320"
