@@ -7,6 +7,7 @@ up yet, this module starts the infrastructure and stops it again at the end.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -104,13 +105,14 @@ async def recorder() -> AsyncIterator[Recorder]:
 
 
 def test_env_file_lists_the_stack(stack: StackConfig) -> None:
-    env = dict(
-        line.split("=", 1) for line in stack.env_file.read_text().splitlines() if "=" in line
+    env = dict(  # as a shell sourcing it reads it: values are quoted where they need to be
+        shlex.split(line)[0].split("=", 1)
+        for line in stack.env_file.read_text().splitlines()
+        if "=" in line
     )
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{stack.kafka_port}"
-    assert (
-        env["DATABASE_URL"]
-        == f"postgresql://hospital:hospital@127.0.0.1:{stack.postgres_port}/hospital"
+    assert env["DATABASE_URL"] == (
+        f"postgresql://hospital:hospital@127.0.0.1:{stack.postgres_port}/hospital?sslmode=disable"
     )
     assert (
         env["NOTIFICATIONS_KANNEL_URL"]

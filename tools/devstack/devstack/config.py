@@ -103,7 +103,12 @@ class StackConfig:
 
     @property
     def database_url(self) -> str:
-        return f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.postgres_port}/{PG_DATABASE}"
+        # Plain on the loopback, said outright: the server answers TLS too, and asyncpg's
+        # default (sslmode=prefer) would take it, unverified, for every connection.
+        return (
+            f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.postgres_port}/{PG_DATABASE}"
+            "?sslmode=disable"
+        )
 
     @property
     def prometheus_url(self) -> str:
