@@ -9,10 +9,11 @@ retention rules say). One pass, run by a periodic job (`hospital_shared.jobs.eve
   resend, a digest's items) loses the pointer, not itself;
 - patients not reported for that long and with no message left. A patient reported deceased
   keeps the flag, which stops any message to the family, but loses the phone number;
-- inbound SMS (number and text), withdrawn subjects, and opt-outs revoked that long ago.
+- inbound SMS (number and text) and withdrawn subjects.
 
-Opt-outs in force are kept whatever their age: they are the patient's instruction. The audit
-log is kept: it records what staff did, by id.
+Opt-outs are kept whatever their age, revoked ones too (the schema's rule: revoked, never
+deleted): they are the record of the patient's instruction. The audit log is kept: it records
+what staff did, by id.
 """
 
 from __future__ import annotations
@@ -36,13 +37,12 @@ class Purged:
     phones_cleared: int = 0
     inbound_sms: int = 0
     withdrawn_subjects: int = 0
-    revoked_opt_outs: int = 0
 
     @property
     def total(self) -> int:
         return (
             self.messages + self.patients + self.phones_cleared + self.inbound_sms
-            + self.withdrawn_subjects + self.revoked_opt_outs
+            + self.withdrawn_subjects
         )  # fmt: skip
 
 
@@ -81,15 +81,12 @@ async def purge_expired(
             withdrawn = _count(
                 await conn.execute("DELETE FROM withdrawn_subjects WHERE created_at < $1", cutoff)
             )
-            revoked = _count(
-                await conn.execute("DELETE FROM opt_outs WHERE revoked_at < $1", cutoff)
-            )
-    purged = Purged(messages, patients, phones, inbound, withdrawn, revoked)
+    purged = Purged(messages, patients, phones, inbound, withdrawn)
     if purged.total:
         log.info(
             "notification records past retention destroyed",
             messages=messages, patients=patients, phones_cleared=phones, inbound_sms=inbound,
-            withdrawn_subjects=withdrawn, revoked_opt_outs=revoked, retention_days=retention_days,
+            withdrawn_subjects=withdrawn, retention_days=retention_days,
         )  # fmt: skip
     return purged
 

@@ -84,7 +84,7 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     digest_max_items: int = 20
     digest_interval_s: float = 5.0
     # --- retention (notifications/retention.py): finished messages, patients no longer
-    # reported, inbound SMS, withdrawn subjects and revoked opt-outs older than this go
+    # reported, inbound SMS and withdrawn subjects older than this go; opt-outs stay
     retention_days: int = Field(
         730, ge=1, description="days finished messages and contact data are kept (2 years)"
     )
