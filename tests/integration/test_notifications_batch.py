@@ -37,6 +37,7 @@ from hospital_shared.service_events.followup import (
     StaffMemberSaved,
     StaffRole,
 )
+from hospital_shared.service_events.registration import PatientDetailsUpdated
 from notifications import repository
 from notifications.domain import QuietHours
 from notifications.handlers import EventHandlers
@@ -265,6 +266,26 @@ async def test_a_mixed_batch_gives_the_rows_of_one_event_at_a_time(schemas) -> N
     patients = {r["patient_id"]: r for r in await rows(in_batches, "SELECT * FROM patients")}
     assert patients[f"P{t}-5"]["phone"] == "+8613933334444"  # the last event's number
     assert not patients[f"P{t}-4"]["deceased"]  # the discharge was cancelled
+
+
+async def test_a_details_update_gives_the_patient_the_new_number(schemas) -> None:  # type: ignore[no-untyped-def]
+    """ADT^A08 (`patient.details_updated`) is where a changed phone arrives between visits: a
+    reminder still waiting must not go to the old number."""
+    pool, _ = schemas
+    t = uuid.uuid4().hex[:6]
+    pid = f"P{t}-1"
+    update = PatientDetailsUpdated(patient=patient(pid, "13911112222"), updated_at=NOW)
+    h = handlers()
+    for batch in ([registration(t, 1, pid)], [event("patient.details_updated", update, pid)]):
+        async with pool.acquire() as conn, conn.transaction():
+            await h.handle_batch(conn, batch)
+    async with pool.acquire() as conn:
+        phone = await conn.fetchval("SELECT phone FROM patients WHERE patient_id = $1", pid)
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM messages WHERE patient_id = $1 AND status = 'pending'", pid
+        )
+    assert phone == "+8613911112222"
+    assert waiting == 1  # the reminder, which will be sent to the number on file then
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,7 @@ class EventHandlers:
             "patient.discharged": self._discharge,
             "discharge.cancelled": self._discharge_cancelled,
             "complaint.submitted": self._complaint_submitted,
+            "patient.details_updated": self._details_updated,
             "followup.task_planned": self._task_assigned,
             "followup.task_assigned": self._task_assigned,
             "followup.task.overdue": self._task_overdue,
@@ -134,6 +135,10 @@ class EventHandlers:
 
     def _complaint_submitted(self, event: CloudEvent[Any]) -> Effects:
         # the complaints service opens the case; we text on its events
+        return Effects(Plan(), self._contact(event.data.patient))
+
+    def _details_updated(self, event: CloudEvent[Any]) -> Effects:
+        # ADT^A08: a new phone number; SMS waiting take it, as their number is read when sent
         return Effects(Plan(), self._contact(event.data.patient))
 
     def _task_assigned(self, event: CloudEvent[Any]) -> Effects:
