@@ -43,6 +43,7 @@ from notifications.settings import Settings
 from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
 from tests.integration.capture_servers import RobotSink, SmtpSink
+from tests.integration.schemas import new_schema
 from tests.integration.services import RunningService, running
 from tests.kafka_tools import eventually, publish
 
@@ -487,3 +488,38 @@ async def test_due_sms_are_claimed_urgent_first_then_in_the_order_they_fell_due(
         await transaction.rollback()
     finally:
         await conn.close()
+
+
+async def test_a_due_sms_to_a_member_no_longer_active_is_flagged_for_suppression(
+    stack_env,
+) -> None:  # type: ignore[no-untyped-def]
+    """The SMS claim reads the roster as the email and webhook dispatcher does: a member who
+    left (inactive) gets no SMS either (`domain.decide` suppresses what is flagged)."""
+    pool = await new_schema(stack_env["DATABASE_URL"], "notifystaff", "notifications")
+    now = datetime.now(UTC)
+    try:
+        async with pool.acquire() as conn:
+            await conn.executemany(
+                "INSERT INTO staff (staff_id, phone, active) VALUES ($1, '13800138000', $2)",
+                [("S-left", False), ("S-here", True)],
+            )
+            for staff_id in ("S-left", "S-here"):
+                await conn.execute(
+                    "INSERT INTO messages (id, idempotency_key, source_event_id,"
+                    " source_event_type, template, audience, channel, staff_id, body, encoding,"
+                    " segments, status, due_at, send_after) VALUES ($1, $2, $2, 'test', 'test',"
+                    " 'staff', 'sms', $3, 'x', 'gsm7', 1, 'pending', $4, $4)",
+                    uuid.uuid4(), f"note-{staff_id}", staff_id, now - timedelta(minutes=1),
+                )  # fmt: skip
+            async with conn.transaction():
+                due = await sending.lock_due(conn, now, 10)
+                staff = {
+                    r["id"]: r["staff_id"]
+                    for r in await conn.fetch("SELECT id, staff_id FROM messages")
+                }
+        assert {staff[r["id"]]: r["staff_inactive"] for r in due} == {
+            "S-left": True,
+            "S-here": False,
+        }
+    finally:
+        await pool.close()

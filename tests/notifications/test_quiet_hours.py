@@ -2,6 +2,7 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from notifications.domain import (
+    STAFF_INACTIVE,
     Defer,
     DueMessage,
     QuietHours,
@@ -97,3 +98,9 @@ def test_an_invalid_number_fails_with_the_reason() -> None:
 def test_a_message_past_its_time_expires() -> None:
     decision = decide(due(expires_at=local(9)), local(10), RULES)
     assert isinstance(decision, Stop) and decision.status == Status.EXPIRED
+
+
+def test_a_staff_sms_to_someone_no_longer_active_is_suppressed() -> None:
+    message = due(audience="staff", urgent=True, staff_inactive=True)
+    assert decide(message, local(14), RULES) == Stop(Status.SUPPRESSED, STAFF_INACTIVE)
+    assert decide(due(audience="staff", urgent=True), local(14), RULES) == Send("+8613800138000")

@@ -146,6 +146,10 @@ class DueMessage:
     deceased: bool
     send_to_deceased: bool
     handed_today: int  # SMS already handed to the gateway for this patient today
+    staff_inactive: bool = False  # a staff message whose recipient left the roster
+
+
+STAFF_INACTIVE = "staff member no longer active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +186,8 @@ def decide(msg: DueMessage, now: datetime, rules: SendingRules) -> Decision:
         return Stop(Status.EXPIRED, "its time passed before it could be sent")
     if msg.opted_out:
         return Stop(Status.SUPPRESSED, "opted_out")
+    if msg.staff_inactive:  # as for email and webhooks (staff_dispatcher)
+        return Stop(Status.SUPPRESSED, STAFF_INACTIVE)
     if msg.deceased and not msg.send_to_deceased:
         return Stop(Status.SUPPRESSED, "patient_deceased")
     try:

@@ -19,6 +19,7 @@ SELECT m.id, m.audience, m.urgent, m.expires_at, m.patient_id, m.staff_id, m.tem
        coalesce(t.send_to_deceased, false) AS send_to_deceased,
        CASE WHEN m.audience = 'staff' THEN s.phone ELSE p.phone END AS phone,
        coalesce(p.deceased, false) AND m.audience = 'patient' AS deceased,
+       m.audience = 'staff' AND NOT coalesce(s.active, true) AS staff_inactive,
        m.audience = 'patient' AND (
            coalesce(p.sms_opt_out, false)
            OR EXISTS (SELECT 1 FROM opt_outs o WHERE o.revoked_at IS NULL

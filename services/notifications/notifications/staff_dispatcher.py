@@ -17,7 +17,7 @@ from prometheus_client import Counter
 
 from notifications import domain, sending
 from notifications.channels import RobotTarget, StaffNote, StaffSender
-from notifications.domain import Status
+from notifications.domain import STAFF_INACTIVE, Status
 from notifications.handlers import Clock
 from notifications.providers import Outcome, SendResult
 from notifications.staff_policy import subject_of
@@ -119,7 +119,7 @@ class StaffDispatcher:
         if row["expires_at"] is not None and now >= row["expires_at"]:
             return Status.EXPIRED, "its time passed before it could be sent"
         if not row["staff_active"]:
-            return Status.SUPPRESSED, "staff member no longer active"
+            return Status.SUPPRESSED, STAFF_INACTIVE
         if row["channel"] not in self.senders:
             return Status.FAILED, f"{row['channel']} is not set up"
         return None
