@@ -196,6 +196,14 @@ async def test_a_breach_reaches_the_supervisor_at_once_by_email_and_the_departme
     }
     ready = await api(notifications, stack_env, "GET", "/readyz")
     assert ready.json()["checks"]["dispatcher"] is True
+    # one of them by id: the supervisor's, not another member's (an agent, S-AGENT-01)
+    note = (await notes_of(notifications, stack_env, sup))[0]
+    mine = await api(notifications, stack_env, "GET", f"/v1/messages/{note['id']}")
+    assert mine.status_code == 200 and mine.json()["staff_id"] == sup
+    theirs = await api(
+        notifications, stack_env, "GET", f"/v1/messages/{note['id']}", token="TOKEN_AGENT"
+    )
+    assert theirs.status_code == 403, theirs.text
 
 
 async def test_a_member_who_chose_only_their_dingtalk_robot_gets_nothing_else(

@@ -27,8 +27,8 @@ class TemplateIn(BaseModel):
 
 
 def _view(row: asyncpg.Record, who: Principal) -> dict[str, Any]:
-    """A message as `who` may see it: the text for supervisors and operations only, the
-    number masked for everyone but operations."""
+    """A message as `who` may see it: the text for supervisors, operations and the staff
+    member it was for, the number masked for everyone but operations."""
     view = {
         "id": str(row["id"]),
         "template": row["template"],
@@ -96,6 +96,12 @@ def build_router(auth: TokenAuth) -> APIRouter:
             row = await repository.message(conn, message_id)
         if row is None:
             raise HTTPException(404, "no such message")
+        if (
+            row["staff_id"]
+            and row["staff_id"] != who.staff_id
+            and who.role not in (Role.SUPERVISOR, Role.ADMIN)
+        ):  # as the list: another member's notifications are for supervisors and operations
+            raise HTTPException(403, "staff may only see their own notifications")
         return _view(row, who)
 
     @router.post("/messages/{message_id}/resend", status_code=201)
