@@ -30,6 +30,7 @@ from hospital_shared.events import (
     RegistrationNoShow,
     make_event,
 )
+from hospital_shared.service_events.complaints import CasePatient, ComplaintCaseChanged
 from hospital_shared.service_events.followup import (
     FollowUpTaskAssigned,
     FollowUpTaskOverdue,
@@ -286,6 +287,38 @@ async def test_a_details_update_gives_the_patient_the_new_number(schemas) -> Non
         )
     assert phone == "+8613911112222"
     assert waiting == 1  # the reminder, which will be sent to the number on file then
+
+
+async def test_a_death_withdraws_the_reminder_but_not_the_complaint_acknowledgement(
+    schemas,
+) -> None:  # type: ignore[no-untyped-def]
+    """The acknowledgement answers a complaint the family may have lodged: its template is
+    `send_to_deceased`, so the death's withdrawal of the patient's waiting SMS leaves it."""
+    pool, _ = schemas
+    t = uuid.uuid4().hex[:6]
+    pid = f"P{t}-1"
+    opened = ComplaintCaseChanged(
+        case_number=f"TS-{t}", status="received", channel="phone", category="waiting_time",
+        category_source="submitted", priority="normal", serious=False, complex=False,
+        department_code="CARD", patient=CasePatient(patient_id=pid, phone="13800138000"),
+        promised_response_by=NOW + timedelta(hours=24), occurred_at=NOW,
+    )  # fmt: skip
+    h = handlers()
+    batches = (
+        [registration(t, 1, pid), event("complaint.case_opened", opened, f"TS-{t}")],
+        [discharge(t, 2, pid, "deceased")],
+    )
+    for batch in batches:
+        async with pool.acquire() as conn, conn.transaction():
+            await h.handle_batch(conn, batch)
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT template, status, status_reason FROM messages WHERE patient_id = $1", pid
+        )
+    assert {r["template"]: (r["status"], r["status_reason"]) for r in rows} == {
+        "appointment_reminder": ("withdrawn", "patient_deceased"),
+        "complaint_acknowledgement": ("pending", None),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -94,8 +94,9 @@ async def remember_withdrawn(
 
 async def withdraw(conn: asyncpg.Connection, withdrawals: Sequence[Withdraw]) -> int:
     """Withdraw the messages not yet handed to the gateway: of a subject, or every patient
-    message of a patient. A message several withdrawals match takes the first one's reason;
-    how many were withdrawn."""
+    message of a patient but those whose template is `send_to_deceased` (the patient-wide
+    withdrawal is a death's). A message several withdrawals match takes the first one's
+    reason; how many were withdrawn."""
     if not withdrawals:
         return 0
     status = await conn.execute(
@@ -107,7 +108,10 @@ async def withdraw(conn: asyncpg.Connection, withdrawals: Sequence[Withdraw]) ->
               WHERE m.status = 'pending' AND m.channel <> 'inbox'
              UNION ALL
              SELECT m.id, w.reason, w.n FROM w JOIN messages m ON m.patient_id = w.patient_id
-              WHERE m.status = 'pending' AND m.channel <> 'inbox' AND m.audience = 'patient'),
+              WHERE m.status = 'pending' AND m.channel <> 'inbox' AND m.audience = 'patient'
+                -- what may still go to a deceased patient's family stays (policy.py)
+                AND NOT EXISTS (SELECT 1 FROM templates t
+                                 WHERE t.name = m.template AND t.send_to_deceased)),
            first AS (SELECT DISTINCT ON (id) id, reason FROM matched ORDER BY id, n)
          UPDATE messages m SET status = 'withdrawn', status_reason = first.reason,
              finished_at = now(), updated_at = now()
