@@ -584,6 +584,52 @@ async def test_complaint_data_is_restricted_by_role(complaints, http, tokens) ->
     assert (await move(http, number, "acknowledged", tokens["admin"])).status_code == 403
 
 
+async def test_repeating_an_opening_never_hands_the_complaint_to_someone_who_may_not_read_it(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A hospital system's complaint (handled by the cardiology doctor): the desk agent and
+    the integration token repeat its (channel, external_id). Both still get the idempotent
+    answer (created: false, the case's number and status), but not the text, the patient or
+    the handler, which `GET` refuses them; the handler repeating it sees the case."""
+    event = complaint_event()
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.COMPLAINTS_IN,
+        [(event["subject"], to_bytes(event))],
+    )
+    patient_id = event["data"]["patient"]["patient_id"]
+
+    async def listed() -> list[dict[str, Any]]:
+        r = await http.get("/v1/cases", params={"patient_id": patient_id}, headers=tokens["doctor"])
+        return r.json()["cases"]  # type: ignore[no-any-return]
+
+    [case] = await eventually(listed, timeout=30)
+    number = case["case_number"]
+    assert case["assignee_id"] == "S-DOC-01"
+    again = {
+        "channel": event["data"]["channel"],
+        "external_id": event["data"]["external_id"],
+        "description": "a replay's own text is not what it gets back",
+    }
+    for role in ("agent", "integration"):
+        assert (await http.get(f"/v1/cases/{number}", headers=tokens[role])).status_code == 403
+        replay = await http.post("/v1/cases", json=again, headers=tokens[role])
+        assert replay.status_code == 201, replay.text
+        assert replay.json() == {
+            "created": False,
+            "case_number": number,
+            "status": "received",
+            "redacted": True,
+        }
+    mine = await http.post("/v1/cases", json=again, headers=tokens["doctor"])
+    assert mine.json()["created"] is False
+    assert mine.json()["description"] == event["data"]["description"]
+    # A new opening by someone who will not handle it: the receipt too, the case stays one.
+    fresh = await open_at_desk(http, tokens["integration"], external_id=f"HIS-{uid()}")
+    assert set(fresh) == {"created", "case_number", "status", "redacted"}
+    assert fresh["created"] is True
+
+
 async def test_retention_purges_old_finished_cases_and_never_reuses_their_numbers(
     complaints, http, tokens, stack_env
 ) -> None:  # type: ignore[no-untyped-def]
@@ -659,6 +705,8 @@ async def test_cases_go_to_staff_from_the_follow_up_services_roster(
             await conn.close()
 
     await eventually(on_roster, timeout=30)
-    case = await open_at_desk(http, tokens["agent"], department={"code": dept, "name": "骨科"})
+    opened = await open_at_desk(http, tokens["agent"], department={"code": dept, "name": "骨科"})
+    assert opened["redacted"]  # the desk agent does not handle it, so cannot read it
+    case = (await http.get(f"/v1/cases/{opened['case_number']}", headers=tokens["admin"])).json()
     assert (case["assignee_id"], case["supervisor_id"]) == (f"S-{dept}-DOC", f"S-{dept}-SUP")
     assert case["handling_department"] == dept
