@@ -630,6 +630,17 @@ async def test_repeating_an_opening_never_hands_the_complaint_to_someone_who_may
     assert fresh["created"] is True
 
 
+async def test_only_a_supervisor_withdraws_a_case(complaints, http, tokens) -> None:  # type: ignore[no-untyped-def]
+    number = (await open_at_desk(http, tokens["agent"]))["case_number"]
+    refused = await move(http, number, "withdrawn", tokens["agent"])
+    assert refused.status_code == 403 and "supervisor" in refused.text
+    assert (await move(http, number, "acknowledged", tokens["agent"])).status_code == 200
+    refused = await move(http, number, "withdrawn", tokens["agent"])
+    assert refused.status_code == 403
+    withdrawn = await move(http, number, "withdrawn", tokens["supervisor"])
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
+
+
 async def test_retention_purges_old_finished_cases_and_never_reuses_their_numbers(
     complaints, http, tokens, stack_env
 ) -> None:  # type: ignore[no-untyped-def]
