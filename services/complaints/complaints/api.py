@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from complaints import cases
 from complaints import repository as repo
-from complaints.access import Actor, can_view, visibility
+from complaints.access import Actor, can_view, opening_key, visibility
 from complaints.domain import (
     Category,
     MissingResolution,
@@ -126,7 +126,8 @@ def cases_router(auth: TokenAuth) -> APIRouter:
     ) -> dict[str, Any]:
         actor = actor_of(principal)
         now = ctx.clock()
-        complaint = body.complaint(now, default_id=f"desk-{uuid.uuid4()}")
+        given = opening_key(actor, body.external_id) if body.external_id else None
+        complaint = body.complaint(now, external_id=given or f"desk-{uuid.uuid4()}")
         pool: asyncpg.Pool = request.app.state.runtime.pool
         # One connection at a time: the number comes from its own short transaction.
         async with pool.acquire() as conn:

@@ -48,15 +48,16 @@ class OpenCase(_Body):
     external_id: Short | None = Field(
         None,
         description="the caller's id; repeating it answers with the case already opened (only"
-        " its number and status when the caller may not read it)",
+        " its number and status when the caller may not read it). A member of staff's ids are"
+        " their own; a hospital system's are shared with its Kafka events",
     )
 
-    def complaint(self, now: datetime, *, default_id: str) -> NewComplaint:
+    def complaint(self, now: datetime, *, external_id: str) -> NewComplaint:
         return new_complaint(
             patient=self.patient,
             department=self.department,
             channel=self.channel,
-            external_id=self.external_id or default_id,
+            external_id=external_id,
             description=self.description,
             submitted_at=self.submitted_at or now,
             category=self.category,
