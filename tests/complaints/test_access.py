@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from complaints.access import Actor, can_view, can_work, contact_for, visibility
+from complaints.access import Actor, can_view, can_work, contact_for, opening_key, visibility
 
 CASE: dict[str, Any] = {
     "assignee_id": "S-DOC-01",
@@ -53,3 +53,9 @@ def test_contact_details_are_clear_only_for_those_working_the_case() -> None:
     masked = contact_for(CARD_SUPERVISOR, CASE)
     assert (masked["name"], masked["phone"], masked["masked"]) == ("张**", "138****8000", True)
     assert contact_for(ADMIN, CASE)["phone"] == "138****8000"
+
+
+def test_staff_open_cases_under_ids_of_their_own_and_systems_under_theirs() -> None:
+    assert opening_key(HIS, "HIS-1001") == "HIS-1001"  # as its Kafka events
+    assert opening_key(OTHER_AGENT, "HIS-1001") == "staff:S-AGENT-01:HIS-1001"
+    assert opening_key(HANDLER, "HIS-1001") != opening_key(OTHER_AGENT, "HIS-1001")

@@ -82,10 +82,18 @@ def test_only_a_supervisor_sends_a_proposal_back_to_investigation() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    "current", [s for s, targets in EXPECTED.items() if S.WITHDRAWN in targets]
+)
+def test_only_a_supervisor_withdraws_a_case(current: Status) -> None:
+    with pytest.raises(NotPermitted, match="supervisor"):
+        check_transition(current, "withdrawn", is_supervisor=False, has_resolution=True)
+
+
 def test_a_handler_may_take_every_other_step() -> None:
     for current, targets in EXPECTED.items():
         for target in targets:
-            if current == S.RESOLUTION_PROPOSED and target != S.WITHDRAWN:
+            if current == S.RESOLUTION_PROPOSED or target == S.WITHDRAWN:
                 continue
             check_transition(current, target.value, is_supervisor=False, has_resolution=True)
 

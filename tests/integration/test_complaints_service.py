@@ -584,6 +584,105 @@ async def test_complaint_data_is_restricted_by_role(complaints, http, tokens) ->
     assert (await move(http, number, "acknowledged", tokens["admin"])).status_code == 403
 
 
+async def test_repeating_an_opening_never_hands_the_complaint_to_someone_who_may_not_read_it(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The integration token repeats a hospital system's complaint (handled by the cardiology
+    doctor); the desk agent repeats an opening of theirs that went to cardiology. Both get the
+    idempotent answer (created: false, the case's number and status) but not the text, the
+    patient or the handler, which `GET` refuses them. Repeating an opening the agent handles
+    answers with the case."""
+    event = complaint_event()
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.COMPLAINTS_IN,
+        [(event["subject"], to_bytes(event))],
+    )
+    patient_id = event["data"]["patient"]["patient_id"]
+
+    async def listed() -> list[dict[str, Any]]:
+        r = await http.get("/v1/cases", params={"patient_id": patient_id}, headers=tokens["doctor"])
+        return r.json()["cases"]  # type: ignore[no-any-return]
+
+    [case] = await eventually(listed, timeout=30)
+    number = case["case_number"]
+    assert case["assignee_id"] == "S-DOC-01"
+    again = {
+        "channel": event["data"]["channel"],
+        "external_id": event["data"]["external_id"],
+        "description": "a replay's own text is not what it gets back",
+    }
+    assert (await http.get(f"/v1/cases/{number}", headers=tokens["integration"])).status_code == 403
+    replay = await http.post("/v1/cases", json=again, headers=tokens["integration"])
+    assert replay.status_code == 201, replay.text
+    assert replay.json() == {
+        "created": False,
+        "case_number": number,
+        "status": "received",
+        "redacted": True,
+    }
+
+    cardiology = {"external_id": f"DESK-{uid()}", "department": {"code": "CARD", "name": "心内科"}}
+    first = await open_at_desk(http, tokens["agent"], **cardiology)
+    assert first["created"] is True and first["redacted"] is True
+    repeat = await open_at_desk(http, tokens["agent"], **cardiology)
+    assert repeat == {
+        "created": False,
+        "case_number": first["case_number"],
+        "status": "received",
+        "redacted": True,
+    }
+    got = await http.get(f"/v1/cases/{first['case_number']}", headers=tokens["agent"])
+    assert got.status_code == 403
+
+    own = f"DESK-{uid()}"
+    mine = await open_at_desk(http, tokens["agent"], external_id=own)
+    again_mine = await open_at_desk(http, tokens["agent"], external_id=own)
+    assert again_mine["created"] is False and again_mine["case_number"] == mine["case_number"]
+    assert again_mine["description"] == mine["description"] == "候诊排队等了三个小时"
+
+
+async def test_a_desk_cannot_take_a_hospital_systems_complaint_id_first(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Hospital systems' ids are often sequential. An agent opening a case under the id the
+    system will use next keeps it under their own name: the system's complaint, arriving
+    after it, still opens its case instead of being dropped as a repeat."""
+    event = complaint_event()
+    taken = await open_at_desk(
+        http,
+        tokens["agent"],
+        channel=event["data"]["channel"],
+        external_id=event["data"]["external_id"],
+    )
+    assert taken["created"] is True
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.COMPLAINTS_IN,
+        [(event["subject"], to_bytes(event))],
+    )
+
+    async def listed() -> list[dict[str, Any]]:
+        params = {"patient_id": event["data"]["patient"]["patient_id"]}
+        r = await http.get("/v1/cases", params=params, headers=tokens["admin"])
+        return r.json()["cases"]  # type: ignore[no-any-return]
+
+    [case] = await eventually(listed, timeout=30)
+    assert case["case_number"] != taken["case_number"]
+    assert case["description"] == event["data"]["description"]
+
+
+async def test_only_a_supervisor_withdraws_a_case(complaints, http, tokens) -> None:  # type: ignore[no-untyped-def]
+    number = (await open_at_desk(http, tokens["agent"]))["case_number"]
+    refused = await move(http, number, "withdrawn", tokens["agent"])
+    assert refused.status_code == 403 and "supervisor" in refused.text
+    assert (await move(http, number, "acknowledged", tokens["agent"])).status_code == 200
+    refused = await move(http, number, "withdrawn", tokens["agent"])
+    assert refused.status_code == 403
+    withdrawn = await move(http, number, "withdrawn", tokens["supervisor"])
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
+
+
 async def test_retention_purges_old_finished_cases_and_never_reuses_their_numbers(
     complaints, http, tokens, stack_env
 ) -> None:  # type: ignore[no-untyped-def]
@@ -659,6 +758,8 @@ async def test_cases_go_to_staff_from_the_follow_up_services_roster(
             await conn.close()
 
     await eventually(on_roster, timeout=30)
-    case = await open_at_desk(http, tokens["agent"], department={"code": dept, "name": "骨科"})
+    opened = await open_at_desk(http, tokens["agent"], department={"code": dept, "name": "骨科"})
+    assert opened["redacted"]  # the desk agent does not handle it, so cannot read it
+    case = (await http.get(f"/v1/cases/{opened['case_number']}", headers=tokens["admin"])).json()
     assert (case["assignee_id"], case["supervisor_id"]) == (f"S-{dept}-DOC", f"S-{dept}-SUP")
     assert case["handling_department"] == dept

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 import uuid
@@ -293,14 +294,22 @@ async def test_an_unreachable_patient_is_retried_then_published_for_an_sms_surve
 
 
 async def complaint_for(bootstrap: str, task_id: str) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        for e in json_values(await read_all(bootstrap, topics.COMPLAINTS_IN)):
-            if e["type"] == "complaint.submitted" and e["data"]["external_id"] == f"{task_id}-OBJ":
-                return e
-        return None
+    """The objection of `task_id`, found by its event id (`<task>:complaint`, deterministic
+    for exactly-once); its complaint id (`external_id`) cannot be worked out from the task."""
 
-    result: dict[str, Any] = await eventually(check, timeout=30)
-    return result
+    async def check() -> list[dict[str, Any]] | None:
+        found = [
+            e
+            for e in json_values(await read_all(bootstrap, topics.COMPLAINTS_IN))
+            if e["type"] == "complaint.submitted" and e["id"] == f"{task_id}:complaint"
+        ]
+        return found or None
+
+    [result] = await eventually(check, timeout=30)
+    external_id = result["data"]["external_id"]
+    assert re.fullmatch(r"OBJ-[0-9a-f]{32}", external_id), external_id
+    assert task_id not in external_id
+    return result  # type: ignore[no-any-return]
 
 
 async def test_a_dissatisfied_patient_gets_a_supervisor_call_that_ends_in_a_complaint(

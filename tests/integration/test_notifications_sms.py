@@ -473,3 +473,69 @@ async def test_a_complaint_is_acknowledged_and_its_staff_are_told(
         ("staff_case_time_limit_breach", "inbox", True),
     }
     assert other.status_code == 403
+
+
+async def as_role(
+    service: RunningService, stack_env: dict[str, str], role: str, path: str, **params: str
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
+        return await client.get(
+            path, params=params, headers={"Authorization": f"Bearer {stack_env[f'TOKEN_{role}']}"}
+        )
+
+
+async def test_a_patients_messages_are_for_supervisors_and_a_complaint_only_for_the_desk(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A patient with a visit reminder and a complaint acknowledgement. Agents and doctors
+    may not list the patient's messages, nor read one by id; the desk's supervisor and
+    operations see both; the cardiology ward's supervisor sees the reminder, and of the
+    acknowledgement only that a patient notice exists: no template name, text or case."""
+    n, dept = unique()
+    pid, case_number = f"P{n:06d}", f"TS-{n}"
+    now = datetime.now(UTC)
+    opened = ComplaintCaseChanged(
+        case_number=case_number, status="received", channel="phone", category="billing",
+        category_source="submitted", priority="normal", serious=False, complex=False,
+        department_code="CARD", patient=CasePatient(patient_id=pid, phone=phone_for(n)),
+        promised_response_by=now + timedelta(hours=24), occurred_at=now,
+    )  # fmt: skip
+    await send_events(stack_env, topics.REGISTRATIONS, reminder_event(n, dept))
+    event = make_event(
+        "complaint.case_opened", opened, source="urn:test", subject=case_number, time=now
+    )
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.COMPLAINT_CASES, [(pid, encode(event))]
+    )
+
+    async def both() -> dict[str, dict[str, Any]] | None:
+        found = {m["template"]: m for m in await messages(notifications, stack_env, pid)}
+        return found if len(found) == 2 else None
+
+    desk = await eventually(both, timeout=30)
+    assert set(desk) == {"appointment_reminder", "complaint_acknowledgement"}
+    ack = desk["complaint_acknowledgement"]
+    assert case_number in ack["body"]
+
+    for role in ("AGENT", "DOCTOR"):
+        listed = await as_role(notifications, stack_env, role, "/v1/messages", patient_id=pid)
+        assert listed.status_code == 403, listed.text
+        assert "supervisors" in listed.json()["detail"]
+        one = await as_role(notifications, stack_env, role, f"/v1/messages/{ack['id']}")
+        assert one.status_code == 403, one.text
+
+    ward = await as_role(
+        notifications, stack_env, "WARD_SUPERVISOR", "/v1/messages", patient_id=pid
+    )
+    assert ward.status_code == 200, ward.text
+    seen = {m["template"]: m for m in ward.json()}
+    assert set(seen) == {"appointment_reminder", "patient_notice"}
+    assert "body" in seen["appointment_reminder"]
+    assert "body" not in seen["patient_notice"] and seen["patient_notice"]["id"] == ack["id"]
+    assert "complaint" not in ward.text and case_number not in ward.text
+    one = await as_role(notifications, stack_env, "WARD_SUPERVISOR", f"/v1/messages/{ack['id']}")
+    assert one.json()["template"] == "patient_notice" and "body" not in one.json()
+
+    admin = await as_role(notifications, stack_env, "ADMIN", f"/v1/messages/{ack['id']}")
+    assert admin.json()["template"] == "complaint_acknowledgement"
+    assert case_number in admin.json()["body"]

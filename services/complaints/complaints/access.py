@@ -60,6 +60,16 @@ def is_working(actor: Actor, case: Mapping[str, Any]) -> bool:
     return actor.id in (case["assignee_id"], case["supervisor_id"])
 
 
+def opening_key(actor: Actor, external_id: str) -> str:
+    """The `external_id` a case opened through the API is stored under. A hospital system's
+    id is its own (the same complaint may come by Kafka or by the API); a member of staff's is
+    kept apart under their staff id, so that nobody at a desk can take a hospital system's
+    next, guessable id first and have the real complaint dropped as a repeat."""
+    if actor.role == "integration":
+        return external_id
+    return f"staff:{actor.id}:{external_id}"
+
+
 def mask_phone_number(phone: str | None) -> str | None:
     if not phone:
         return phone

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from complaints import cases
 from complaints import repository as repo
-from complaints.access import Actor, can_view, visibility
+from complaints.access import Actor, can_view, opening_key, visibility
 from complaints.domain import (
     Category,
     MissingResolution,
@@ -21,7 +21,7 @@ from complaints.domain import (
     Status,
     TransitionRefused,
 )
-from complaints.intake import Allocate, NewComplaint, case_day, open_case
+from complaints.intake import Allocate, case_day, open_case
 from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook
 from complaints.views import (
@@ -29,6 +29,7 @@ from complaints.views import (
     OpenCase,
     SatisfactionIn,
     TransitionIn,
+    case_receipt,
     case_view,
 )
 from hospital_shared.auth import Principal, Role, TokenAuth
@@ -94,18 +95,27 @@ REFUSALS = (
 )
 
 
+async def render(
+    conn: asyncpg.Connection, ctx: Context, case: dict[str, Any], actor: Actor
+) -> dict[str, Any]:
+    """The case as `actor` may see it: every route that answers with a case answers through
+    here. Someone who may not read it (`access.can_view`, the rule `GET` applies) gets only the
+    receipt, its number and status: an idempotent repeat of an opening, or an opening whose case
+    went to someone else, must not hand over the complaint that `GET` would refuse."""
+    if not can_view(actor, case):
+        return case_receipt(case)
+    deadlines = await repo.deadlines_of(conn, case["id"])
+    return case_view(
+        case,
+        deadlines,
+        actor=actor,
+        now=ctx.clock(),
+        satisfaction_check_days=ctx.satisfaction_check_days,
+    )
+
+
 def cases_router(auth: TokenAuth) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["complaints"])
-
-    async def render(conn: asyncpg.Connection, ctx: Context, case: dict[str, Any], actor: Actor):  # type: ignore[no-untyped-def]
-        deadlines = await repo.deadlines_of(conn, case["id"])
-        return case_view(
-            case,
-            deadlines,
-            actor=actor,
-            now=ctx.clock(),
-            satisfaction_check_days=ctx.satisfaction_check_days,
-        )
 
     @router.post("/cases", status_code=status.HTTP_201_CREATED)
     async def open_a_case(
@@ -116,20 +126,8 @@ def cases_router(auth: TokenAuth) -> APIRouter:
     ) -> dict[str, Any]:
         actor = actor_of(principal)
         now = ctx.clock()
-        complaint = NewComplaint(
-            channel=body.channel,
-            external_id=body.external_id or f"desk-{uuid.uuid4()}",
-            description=body.description,
-            submitted_at=body.submitted_at or now,
-            patient_id=body.patient.patient_id if body.patient else None,
-            patient_name=body.patient.name if body.patient else None,
-            patient_phone=body.patient.phone if body.patient else None,
-            sms_opt_out=body.patient.sms_opt_out if body.patient else False,
-            department_code=body.department.code if body.department else None,
-            department_name=body.department.name if body.department else None,
-            category=body.category,
-            complex=body.complex,
-        )
+        given = opening_key(actor, body.external_id) if body.external_id else None
+        complaint = body.complaint(now, external_id=given or f"desk-{uuid.uuid4()}")
         pool: asyncpg.Pool = request.app.state.runtime.pool
         # One connection at a time: the number comes from its own short transaction.
         async with pool.acquire() as conn:
@@ -204,7 +202,7 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.ADMIN))],
     ) -> dict[str, Any]:
         actor = actor_of(principal)
-        return await render(conn, ctx, await visible_case(conn, number, actor), actor)  # type: ignore[no-any-return]
+        return await render(conn, ctx, await visible_case(conn, number, actor), actor)
 
     @router.get("/cases/{number}/audit")
     async def read_audit(
@@ -215,7 +213,9 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         case = await visible_case(conn, number, actor_of(principal))
         return {"case_number": number, "audit": await repo.audit_of(conn, case["id"])}
 
-    async def run(conn: asyncpg.Connection, ctx: Context, actor: Actor, use_case: Any) -> Any:
+    async def run(
+        conn: asyncpg.Connection, ctx: Context, actor: Actor, use_case: Any
+    ) -> dict[str, Any]:
         try:
             async with conn.transaction():
                 case = await use_case()
@@ -233,7 +233,7 @@ def cases_router(auth: TokenAuth) -> APIRouter:
     ) -> dict[str, Any]:
         actor = actor_of(principal)
         kind = body.resolution_kind.value if body.resolution_kind else None
-        return await run(  # type: ignore[no-any-return]
+        return await run(
             conn,
             ctx,
             actor,
@@ -259,7 +259,7 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         principal: Annotated[Principal, Depends(auth.require(*STAFF))],
     ) -> dict[str, Any]:
         actor = actor_of(principal)
-        return await run(  # type: ignore[no-any-return]
+        return await run(
             conn,
             ctx,
             actor,
@@ -283,7 +283,7 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         principal: Annotated[Principal, Depends(auth.require(Role.SUPERVISOR))],
     ) -> dict[str, Any]:
         actor = actor_of(principal)
-        return await run(  # type: ignore[no-any-return]
+        return await run(
             conn,
             ctx,
             actor,

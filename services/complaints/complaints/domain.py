@@ -57,25 +57,28 @@ class Step:
 
 
 _S = Status
+# Withdrawing ends the case for good (the patient dropped it, or it was lodged in error): a
+# supervisor decides that, never the handler alone, like approving a resolution.
+WITHDRAW = Step(Status.WITHDRAWN, "complaint.case_withdrawn", supervisor_only=True)
 # The lifecycle. Anything not in this table is refused with 409 and the allowed next steps.
 TRANSITIONS: dict[Status, tuple[Step, ...]] = {
     _S.RECEIVED: (
         Step(_S.ACKNOWLEDGED, "complaint.case_acknowledged"),
-        Step(_S.WITHDRAWN, "complaint.case_withdrawn"),
+        WITHDRAW,
     ),
     _S.ACKNOWLEDGED: (
         Step(_S.INVESTIGATING, "complaint.case_investigation_started"),
-        Step(_S.WITHDRAWN, "complaint.case_withdrawn"),
+        WITHDRAW,
     ),
     _S.INVESTIGATING: (
         Step(_S.RESOLUTION_PROPOSED, "complaint.case_resolution_proposed", needs_resolution=True),
-        Step(_S.WITHDRAWN, "complaint.case_withdrawn"),
+        WITHDRAW,
     ),
     _S.RESOLUTION_PROPOSED: (
         Step(_S.RESOLUTION_APPROVED, "complaint.case_resolution_approved", supervisor_only=True),
         # A supervisor sends a proposal back for more fact-finding.
         Step(_S.INVESTIGATING, "complaint.case_investigation_started", supervisor_only=True),
-        Step(_S.WITHDRAWN, "complaint.case_withdrawn"),
+        WITHDRAW,
     ),
     _S.RESOLUTION_APPROVED: (Step(_S.COMMUNICATED, "complaint.case_communicated"),),
     _S.COMMUNICATED: (
@@ -85,7 +88,7 @@ TRANSITIONS: dict[Status, tuple[Step, ...]] = {
     _S.CLOSED: (Step(_S.REOPENED, "complaint.case_reopened"),),
     _S.REOPENED: (
         Step(_S.ACKNOWLEDGED, "complaint.case_acknowledged"),
-        Step(_S.WITHDRAWN, "complaint.case_withdrawn"),
+        WITHDRAW,
     ),
     _S.WITHDRAWN: (),
 }

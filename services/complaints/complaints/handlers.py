@@ -20,7 +20,7 @@ import structlog
 from complaints import roster
 from complaints.access import Actor
 from complaints.batch_intake import Submission, open_cases
-from complaints.intake import AllocateMany, NewComplaint
+from complaints.intake import AllocateMany, NewComplaint, new_complaint
 from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook
 from hospital_shared.events import CloudEvent, ComplaintSubmitted
@@ -33,19 +33,13 @@ ROSTER_EVENT = "staff.member_saved"
 
 def complaint_from_event(event: CloudEvent[Any]) -> NewComplaint:
     data: ComplaintSubmitted = event.data
-    patient = data.patient
-    department = data.department
-    return NewComplaint(
+    return new_complaint(
+        patient=data.patient,
+        department=data.department,
         channel=data.channel.value,
         external_id=data.external_id,
         description=data.description,
         submitted_at=data.submitted_at,
-        patient_id=patient.patient_id if patient else None,
-        patient_name=patient.name if patient else None,
-        patient_phone=patient.phone if patient else None,
-        sms_opt_out=patient.sms_opt_out if patient else False,
-        department_code=department.code if department else None,
-        department_name=department.name if department else None,
         category=data.category,
         source_event_id=event.id,
         correlation_id=event.correlationid or event.id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -43,6 +43,51 @@ class NewComplaint:
     complex: bool | None = None
     source_event_id: str | None = None
     correlation_id: str | None = None
+
+
+class _Patient(Protocol):
+    @property
+    def patient_id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def sms_opt_out(self) -> bool: ...
+
+
+class _Department(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+
+
+def new_complaint(
+    *,
+    patient: _Patient | None,
+    department: _Department | None,
+    channel: str,
+    external_id: str,
+    description: str,
+    submitted_at: datetime,
+    **rest: Any,
+) -> NewComplaint:
+    """A complaint from an event's or a request's patient and department (either may be
+    absent); `rest`: the other fields of `NewComplaint`."""
+    return NewComplaint(
+        channel=channel,
+        external_id=external_id,
+        description=description,
+        submitted_at=submitted_at,
+        patient_id=patient.patient_id if patient else None,
+        patient_name=patient.name if patient else None,
+        patient_phone=patient.phone if patient else None,
+        sms_opt_out=patient.sms_opt_out if patient else False,
+        department_code=department.code if department else None,
+        department_name=department.name if department else None,
+        **rest,
+    )
 
 
 def clock_start(complaint: NewComplaint, now: datetime) -> datetime:

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from complaints.access import Actor, contact_for
 from complaints.domain import Category, Satisfaction, Status, allowed_next
+from complaints.intake import NewComplaint, new_complaint
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -45,8 +46,23 @@ class OpenCase(_Body):
         None, description="when the patient lodged it (default: now); the clocks start here"
     )
     external_id: Short | None = Field(
-        None, description="the caller's id; repeating it returns the case already opened"
+        None,
+        description="the caller's id; repeating it answers with the case already opened (only"
+        " its number and status when the caller may not read it). A member of staff's ids are"
+        " their own; a hospital system's are shared with its Kafka events",
     )
+
+    def complaint(self, now: datetime, *, external_id: str) -> NewComplaint:
+        return new_complaint(
+            patient=self.patient,
+            department=self.department,
+            channel=self.channel,
+            external_id=external_id,
+            description=self.description,
+            submitted_at=self.submitted_at or now,
+            category=self.category,
+            complex=self.complex,
+        )
 
 
 class ResolutionKind(StrEnum):
@@ -166,3 +182,9 @@ def case_view(
         ),
         "earlier_cycles": [_time_limit(d, now) for d in deadlines if d["cycle"] != case["cycle"]],
     }
+
+
+def case_receipt(case: dict[str, Any]) -> dict[str, Any]:
+    """What someone who may not read a case learns of it (see `api.render`): that it exists
+    under this number and where it stands; never the complaint, the patient or who handles it."""
+    return {"case_number": case["case_number"], "status": case["status"], "redacted": True}

@@ -4,6 +4,7 @@ transition that is somehow written twice is still published once."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -162,6 +163,18 @@ async def task_completed(
     )  # fmt: skip
 
 
+def objection_id() -> str:
+    """The complaint's `external_id` for an objection: 128 random bits, never derived from the
+    task. `<task>-OBJ` could be worked out from an admission number, and whoever knows a
+    complaint's (channel, external_id) can ask the complaints service for it or open a case
+    under it first, so that the real objection is taken for a repeat.
+
+    Still exactly once: the id is drawn inside the transaction that closes the call (a closed
+    call takes no second outcome), and it lives in the outbox row's payload, so every redelivery
+    carries the same one; the event id stays `<task>:complaint`, as the inbox dedupes on it."""
+    return f"OBJ-{secrets.token_hex(16)}"
+
+
 async def objection_as_complaint(
     conn: asyncpg.Connection, task: Task, outcome: CallOutcome, *, time: datetime
 ) -> None:
@@ -173,7 +186,7 @@ async def objection_as_complaint(
             sms_opt_out=task.sms_opt_out,
         )  # fmt: skip
     data = ComplaintSubmitted(
-        external_id=f"{task.task_id}-OBJ",
+        external_id=objection_id(),
         channel=ComplaintChannel.FOLLOWUP,
         patient=patient,
         department=Department(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from hospital_shared.auth import Principal, Role, TokenAuth
-from notifications import domain, message_store, optouts, repository
+from notifications import access, domain, message_store, optouts, repository
 from notifications.templates import TemplateInvalid, check
 
 
@@ -26,44 +26,9 @@ class TemplateIn(BaseModel):
     send_to_deceased: bool | None = None
 
 
-def _view(row: asyncpg.Record, who: Principal) -> dict[str, Any]:
-    """A message as `who` may see it: the text for supervisors, operations and the staff
-    member it was for, the number masked for everyone but operations."""
-    view = {
-        "id": str(row["id"]),
-        "template": row["template"],
-        "audience": row["audience"],
-        "channel": row["channel"],
-        "patient_id": row["patient_id"],
-        "staff_id": row["staff_id"],
-        "status": row["status"],
-        "status_reason": row["status_reason"],
-        "urgent": row["urgent"],
-        "encoding": row["encoding"],
-        "segments": row["segments"],
-        "attempts": row["attempts"],
-        "last_error": row["last_error"],
-        "due_at": row["due_at"],
-        "deferred_reason": row["deferred_reason"],
-        # when the message waits (deferred or retried): the time it is planned for
-        "planned_for": row["send_after"] if row["status"] == "pending" else None,
-        "expires_at": row["expires_at"],
-        "submitted_at": row["submitted_at"],
-        "delivered_at": row["delivered_at"],
-        "finished_at": row["finished_at"],
-        "read_at": row["read_at"],
-        "created_at": row["created_at"],
-        "resend_of": str(row["resend_of"]) if row["resend_of"] else None,
-        "digest_id": str(row["digest_id"]) if row["digest_id"] else None,
-        "to_address": row["to_address"],
-        "source_event_id": row["source_event_id"],
-        "to_number": row["to_number"]
-        if who.role == Role.ADMIN
-        else domain.mask_phone(row["to_number"]),
-    }
-    if who.role in (Role.SUPERVISOR, Role.ADMIN) or who.staff_id == row["staff_id"]:
-        view["body"] = row["body"]
-    return view
+def _view(request: Request, row: asyncpg.Record, who: Principal) -> dict[str, Any]:
+    desk = request.app.state.runtime.settings.complaint_desk_department
+    return access.message_view(row, who, desk_department=desk)
 
 
 def build_router(auth: TokenAuth) -> APIRouter:
@@ -82,11 +47,12 @@ def build_router(auth: TokenAuth) -> APIRouter:
     ) -> list[dict[str, Any]]:
         if not patient_id and not staff_id:
             raise HTTPException(400, "give patient_id or staff_id")
-        if staff_id and staff_id != who.staff_id and who.role not in (Role.SUPERVISOR, Role.ADMIN):
-            raise HTTPException(403, "staff may only see their own notifications")
+        refusal = access.listing_refusal(who, patient_id=patient_id, staff_id=staff_id)
+        if refusal:
+            raise HTTPException(403, refusal)
         async with pool(request).acquire() as conn:
             rows = await repository.messages_of(conn, patient_id=patient_id, staff_id=staff_id)
-        return [_view(r, who) for r in rows]
+        return [_view(request, r, who) for r in rows]
 
     @router.get("/messages/{message_id}")
     async def get_message(
@@ -96,13 +62,9 @@ def build_router(auth: TokenAuth) -> APIRouter:
             row = await repository.message(conn, message_id)
         if row is None:
             raise HTTPException(404, "no such message")
-        if (
-            row["staff_id"]
-            and row["staff_id"] != who.staff_id
-            and who.role not in (Role.SUPERVISOR, Role.ADMIN)
-        ):  # as the list: another member's notifications are for supervisors and operations
+        if not access.may_read(who, row):  # the list's rule
             raise HTTPException(403, "staff may only see their own notifications")
-        return _view(row, who)
+        return _view(request, row, who)
 
     @router.post("/messages/{message_id}/resend", status_code=201)
     async def resend(
@@ -169,7 +131,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
             await conn.execute("SELECT pg_notify('notifications_dispatch', '')")
             new = await repository.message(conn, new_id)
         assert new is not None
-        return _view(new, who)
+        return _view(request, new, who)
 
     @router.get("/opt-outs")
     async def list_opt_outs(
@@ -273,7 +235,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
             raise HTTPException(403, "the inbox belongs to a staff member")
         async with pool(request).acquire() as conn:
             rows = await repository.messages_of(conn, staff_id=who.staff_id, channel="inbox")
-        return [_view(r, who) for r in rows]
+        return [_view(request, r, who) for r in rows]
 
     @router.post("/inbox/{message_id}/read")
     async def mark_read(request: Request, message_id: uuid.UUID, who: StaffUser) -> dict[str, Any]:
@@ -286,7 +248,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
             )
         if row is None:
             raise HTTPException(404, "no such notification in your inbox")
-        return _view(row, who)
+        return _view(request, row, who)
 
     return router
 

@@ -90,6 +90,12 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     )
     retention_interval_s: float = 6 * 3600.0
     retention_batch_size: int = Field(5000, ge=1)
+    # --- who sees messages that reveal a complaint (notifications/access.py): operations, the
+    # staff member a note is for, and the supervisors of this department (the complaint desk,
+    # as COMPLAINTS_DESK_DEPARTMENT); other supervisors see a neutral kind without the text
+    complaint_desk_department: str = Field(
+        "CS", description="department whose supervisors see the messages that reveal a complaint"
+    )
     # --- what templates may quote
     hospital_name: str = "市第一人民医院"
     hotline: str = "12320"

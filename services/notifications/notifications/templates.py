@@ -28,6 +28,9 @@ class TemplateSpec:
     urgent: bool = False
     send_to_deceased: bool = False
     description: str = ""
+    # Says that the patient complained, or names a case: shown only to those who may see
+    # complaints (`access.py`); others see a neutral kind.
+    reveals_complaint: bool = False
 
 
 _OPT_OUT_HINT = "回复退订不再接收"
@@ -69,6 +72,7 @@ DEFAULT_TEMPLATES: tuple[TemplateSpec, ...] = (
         "答复您，如有疑问请致电{{ hotline }}。",
         send_to_deceased=True,  # the family may have lodged it; neutral wording
         description="Complaint acknowledgement with the case number and promised response time",
+        reveals_complaint=True,
     ),
     TemplateSpec(
         "complaint_outcome",
@@ -77,6 +81,7 @@ DEFAULT_TEMPLATES: tuple[TemplateSpec, ...] = (
         "如有疑问请致电{{ hotline }}。",
         send_to_deceased=True,
         description="Complaint outcome, when the case is communicated or closed",
+        reveals_complaint=True,
     ),
     TemplateSpec(
         "staff_task_assigned",
@@ -96,12 +101,14 @@ DEFAULT_TEMPLATES: tuple[TemplateSpec, ...] = (
         "【投诉处理】投诉案件{{ case_number }}（{{ category }}，优先级{{ priority }}）已分派给您，"
         "首次答复时限{{ response_by }}。",
         description="A complaint case assigned to a handler",
+        reveals_complaint=True,
     ),
     TemplateSpec(
         "staff_case_time_limit_warning",
         "staff",
         "【投诉预警】案件{{ case_number }}的{{ limit }}时限将于{{ due }}到期，请督办。",
         description="A complaint time limit reached 80%: to the supervisor",
+        reveals_complaint=True,
     ),
     TemplateSpec(
         "staff_case_time_limit_breach",
@@ -109,6 +116,7 @@ DEFAULT_TEMPLATES: tuple[TemplateSpec, ...] = (
         "【投诉超时】案件{{ case_number }}的{{ limit }}时限已于{{ due }}超时，请立即处理。",
         urgent=True,
         description="A complaint time limit was breached: to the supervisor, at once",
+        reveals_complaint=True,
     ),
 )
 
@@ -120,10 +128,13 @@ DEFAULT_TEMPLATES += (
         "{% for item in items %}{{ loop.index }}. {{ item }}\n{% endfor %}"
         "{% if more %}另有{{ more }}项，请登录系统查看。{% endif %}",
         description="The digest of routine assignments (tasks, cases), at the digest time",
+        reveals_complaint=True,
     ),
 )
 
 DEFAULTS_BY_NAME: dict[str, TemplateSpec] = {t.name: t for t in DEFAULT_TEMPLATES}
+# The digest lists the case notes it gathers, so it counts as revealing too.
+COMPLAINT_TEMPLATES = frozenset(t.name for t in DEFAULT_TEMPLATES if t.reveals_complaint)
 
 # Sample values used to check an edited template before it is saved.
 SAMPLE_CONTEXT: dict[str, Any] = {

@@ -1,0 +1,103 @@
+"""Who may read which message, and what of it (pure): the one rule behind every route of
+`api.py` that answers with messages.
+
+- A patient's message history: supervisors and operations (admin) only. An agent or doctor
+  calling a patient would have a reason while the call is on their worklist, but the worklist
+  belongs to the follow-up service and this service cannot tell; a history that shows the
+  patient complained, was discharged against advice or missed a visit is not for every
+  member of staff.
+- A staff member's notifications: their own, and anyone's for supervisors and operations.
+- A message that reveals a complaint (its template is marked `reveals_complaint`: the
+  patient's acknowledgement and outcome, the notes about a case, the digest that lists them)
+  shows its template and text only to operations, to the staff member it was for, and to the
+  supervisors of the complaint desk (`complaint_desk_department`): complaint information is
+  limited by role (DOMAIN.md), and a ward supervisor may see a patient's reminders without
+  learning that the patient complained. Anyone else sees a neutral kind
+  (`patient_notice` / `staff_notice`), no text and no source event.
+- Numbers are masked for everyone but operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hospital_shared.auth import Principal, Role
+from notifications import domain
+from notifications.templates import COMPLAINT_TEMPLATES
+
+MANAGERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+NEUTRAL_KIND = {"patient": "patient_notice", "staff": "staff_notice"}
+
+
+def listing_refusal(who: Principal, *, patient_id: str | None, staff_id: str | None) -> str | None:
+    """Why `who` may not list these messages, or None when they may."""
+    if who.role in MANAGERS:
+        return None
+    if staff_id is None:
+        return "a patient's messages are for supervisors and operations"
+    if staff_id != who.staff_id:
+        return "staff may only see their own notifications"
+    return None
+
+
+def _is_recipient(who: Principal, message: Mapping[str, Any]) -> bool:
+    return message["staff_id"] is not None and message["staff_id"] == who.staff_id
+
+
+def may_read(who: Principal, message: Mapping[str, Any]) -> bool:
+    """One message, by the listing's rule: a patient's for managers, a note for its recipient."""
+    return who.role in MANAGERS or _is_recipient(who, message)
+
+
+def sees_complaint(who: Principal, message: Mapping[str, Any], *, desk_department: str) -> bool:
+    if message["template"] not in COMPLAINT_TEMPLATES or who.role == Role.ADMIN:
+        return True
+    if _is_recipient(who, message):
+        return True
+    return who.role == Role.SUPERVISOR and who.department == desk_department
+
+
+def message_view(
+    message: Mapping[str, Any], who: Principal, *, desk_department: str
+) -> dict[str, Any]:
+    """A message as `who` may see it (they may read it: `may_read`)."""
+    m = message
+    view: dict[str, Any] = {
+        "id": str(m["id"]),
+        "template": m["template"],
+        "audience": m["audience"],
+        "channel": m["channel"],
+        "patient_id": m["patient_id"],
+        "staff_id": m["staff_id"],
+        "status": m["status"],
+        "status_reason": m["status_reason"],
+        "urgent": m["urgent"],
+        "encoding": m["encoding"],
+        "segments": m["segments"],
+        "attempts": m["attempts"],
+        "last_error": m["last_error"],
+        "due_at": m["due_at"],
+        "deferred_reason": m["deferred_reason"],
+        # when the message waits (deferred or retried): the time it is planned for
+        "planned_for": m["send_after"] if m["status"] == "pending" else None,
+        "expires_at": m["expires_at"],
+        "submitted_at": m["submitted_at"],
+        "delivered_at": m["delivered_at"],
+        "finished_at": m["finished_at"],
+        "read_at": m["read_at"],
+        "created_at": m["created_at"],
+        "resend_of": str(m["resend_of"]) if m["resend_of"] else None,
+        "digest_id": str(m["digest_id"]) if m["digest_id"] else None,
+        "to_address": m["to_address"],
+        "source_event_id": m["source_event_id"],
+        "to_number": m["to_number"]
+        if who.role == Role.ADMIN
+        else domain.mask_phone(m["to_number"]),
+    }
+    if not sees_complaint(who, m, desk_department=desk_department):
+        kind = NEUTRAL_KIND.get(m["audience"], "notice")
+        return view | {"template": kind, "source_event_id": None}
+    if may_read(who, m):
+        view["body"] = m["body"]
+    return view

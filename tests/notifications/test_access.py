@@ -1,0 +1,70 @@
+"""Who may read which message, and what a complaint's message shows to whom."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from hospital_shared.auth import Principal, Role
+from notifications.access import listing_refusal, may_read, message_view
+
+AGENT = Principal(role=Role.AGENT, staff_id="S-AGENT-01", department="CS")
+DOCTOR = Principal(role=Role.DOCTOR, staff_id="S-DOC-01", department="CARD")
+DESK = Principal(role=Role.SUPERVISOR, staff_id="S-SUP-01", department="CS")
+WARD = Principal(role=Role.SUPERVISOR, staff_id="S-SUP-02", department="CARD")
+ADMIN = Principal(role=Role.ADMIN, staff_id="S-ADMIN-01")
+
+
+def message(template: str, *, staff_id: str | None = None) -> dict[str, Any]:
+    """A message row: the columns the test names, None for every other."""
+    row: dict[str, Any] = defaultdict(lambda: None)
+    row |= {
+        "id": "m1",
+        "template": template,
+        "audience": "staff" if staff_id else "patient",
+        "channel": "sms",
+        "patient_id": None if staff_id else "P1",
+        "staff_id": staff_id,
+        "status": "delivered",
+        "body": "您的投诉已受理，案件编号TS-20261205-0001",
+        "source_event_id": "e1",
+        "to_number": "+8613800138000",
+    }
+    return row
+
+
+def test_a_patients_history_is_for_supervisors_and_operations() -> None:
+    for who in (AGENT, DOCTOR):
+        assert listing_refusal(who, patient_id="P1", staff_id=None)
+        assert not may_read(who, message("appointment_reminder"))
+    for who in (DESK, WARD, ADMIN):
+        assert listing_refusal(who, patient_id="P1", staff_id=None) is None
+        assert may_read(who, message("appointment_reminder"))
+
+
+def test_staff_see_their_own_notes_only() -> None:
+    assert listing_refusal(AGENT, patient_id=None, staff_id="S-AGENT-01") is None
+    assert listing_refusal(AGENT, patient_id="P1", staff_id="S-AGENT-01") is None
+    assert listing_refusal(AGENT, patient_id=None, staff_id="S-DOC-01")
+    assert may_read(AGENT, message("staff_case_assigned", staff_id="S-AGENT-01"))
+    assert not may_read(DOCTOR, message("staff_case_assigned", staff_id="S-AGENT-01"))
+
+
+def test_a_complaint_shows_to_the_desk_operations_and_its_recipient_only() -> None:
+    ack = message("complaint_acknowledgement")
+    for who in (DESK, ADMIN):
+        assert message_view(ack, who, desk_department="CS")["template"] == ack["template"]
+    hidden = message_view(ack, WARD, desk_department="CS")
+    assert (hidden["template"], hidden["source_event_id"]) == ("patient_notice", None)
+    assert "body" not in hidden
+    note = message("staff_case_assigned", staff_id="S-AGENT-01")
+    assert message_view(note, AGENT, desk_department="CS")["body"] == note["body"]
+    assert message_view(note, WARD, desk_department="CS")["template"] == "staff_notice"
+
+
+def test_other_messages_are_not_masked_and_numbers_are_for_operations() -> None:
+    reminder = message("appointment_reminder")
+    view = message_view(reminder, WARD, desk_department="CS")
+    assert (view["template"], view["body"]) == ("appointment_reminder", reminder["body"])
+    assert view["to_number"] == "+86138****8000"
+    assert message_view(reminder, ADMIN, desk_department="CS")["to_number"] == "+8613800138000"
