@@ -539,3 +539,33 @@ async def test_a_patients_messages_are_for_supervisors_and_a_complaint_only_for_
     admin = await as_role(notifications, stack_env, "ADMIN", f"/v1/messages/{ack['id']}")
     assert admin.json()["template"] == "complaint_acknowledgement"
     assert case_number in admin.json()["body"]
+
+
+async def test_an_agent_records_an_opt_out_but_only_supervisors_read_a_patients_opt_outs(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """An agent on a call records the patient's wish for no more SMS; the list of a patient's
+    opt-outs (when and why) is their history, read by supervisors and operations only, like
+    their messages. Before, any agent or doctor could list any patient's opt-outs."""
+    n, _ = unique()
+    pid = f"P{n:06d}"
+    async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
+        recorded = await client.post(
+            "/v1/opt-outs",
+            json={"patient_id": pid, "reason": "asked on the follow-up call"},
+            headers={"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"},
+        )
+    assert recorded.status_code == 201, recorded.text
+
+    for role in ("AGENT", "DOCTOR"):
+        listed = await as_role(notifications, stack_env, role, "/v1/opt-outs", patient_id=pid)
+        assert listed.status_code == 403, listed.text
+        assert "supervisors" in listed.json()["detail"]
+        assert pid not in listed.text
+        by_phone = await as_role(notifications, stack_env, role, "/v1/opt-outs", phone=phone_for(n))
+        assert by_phone.status_code == 403, by_phone.text
+
+    for role in ("SUPERVISOR", "WARD_SUPERVISOR", "ADMIN"):
+        listed = await as_role(notifications, stack_env, role, "/v1/opt-outs", patient_id=pid)
+        assert listed.status_code == 200, listed.text
+        assert [(o["id"], o["patient_id"]) for o in listed.json()] == [(recorded.json()["id"], pid)]

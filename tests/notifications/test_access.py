@@ -6,7 +6,12 @@ from collections import defaultdict
 from typing import Any
 
 from hospital_shared.auth import Principal, Role
-from notifications.access import listing_refusal, may_read, message_view
+from notifications.access import (
+    listing_refusal,
+    may_read,
+    message_view,
+    patient_history_refusal,
+)
 
 AGENT = Principal(role=Role.AGENT, staff_id="S-AGENT-01", department="CS")
 DOCTOR = Principal(role=Role.DOCTOR, staff_id="S-DOC-01", department="CARD")
@@ -34,12 +39,15 @@ def message(template: str, *, staff_id: str | None = None) -> dict[str, Any]:
 
 
 def test_a_patients_history_is_for_supervisors_and_operations() -> None:
+    """Messages and opt-outs alike (GET /v1/opt-outs applies `patient_history_refusal`)."""
     for who in (AGENT, DOCTOR):
         assert listing_refusal(who, patient_id="P1", staff_id=None)
         assert not may_read(who, message("appointment_reminder"))
+        assert patient_history_refusal(who) == listing_refusal(who, patient_id="P1", staff_id=None)
     for who in (DESK, WARD, ADMIN):
         assert listing_refusal(who, patient_id="P1", staff_id=None) is None
         assert may_read(who, message("appointment_reminder"))
+        assert patient_history_refusal(who) is None
 
 
 def test_staff_see_their_own_notes_only() -> None:

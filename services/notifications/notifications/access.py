@@ -1,7 +1,9 @@
 """Who may read which message, and what of it (pure): the one rule behind every route of
 `api.py` that answers with messages.
 
-- A patient's message history: supervisors and operations (admin) only. An agent or doctor
+- A patient's message history, and their opt-outs (which say when and why they asked for no
+  more SMS): supervisors and operations (admin) only. Anyone on staff may still record an
+  opt-out the patient asks for on a call; reading them back is the history's rule. An agent or doctor
   calling a patient would have a reason while the call is on their worklist, but the worklist
   belongs to the follow-up service and this service cannot tell; a history that shows the
   patient complained, was discharged against advice or missed a visit is not for every
@@ -30,12 +32,19 @@ MANAGERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 NEUTRAL_KIND = {"patient": "patient_notice", "staff": "staff_notice"}
 
 
+def patient_history_refusal(who: Principal) -> str | None:
+    """Why `who` may not read a patient's history (messages, opt-outs), or None when they may."""
+    if who.role in MANAGERS:
+        return None
+    return "a patient's messages and opt-outs are for supervisors and operations"
+
+
 def listing_refusal(who: Principal, *, patient_id: str | None, staff_id: str | None) -> str | None:
     """Why `who` may not list these messages, or None when they may."""
     if who.role in MANAGERS:
         return None
     if staff_id is None:
-        return "a patient's messages are for supervisors and operations"
+        return patient_history_refusal(who)
     if staff_id != who.staff_id:
         return "staff may only see their own notifications"
     return None

@@ -137,6 +137,9 @@ def build_router(auth: TokenAuth) -> APIRouter:
     async def list_opt_outs(
         request: Request, who: StaffUser, patient_id: str | None = None, phone: str | None = None
     ) -> list[dict[str, Any]]:
+        refusal = access.patient_history_refusal(who)  # recording one (POST) is for all staff
+        if refusal:
+            raise HTTPException(403, refusal)
         e164 = _e164_or_400(phone, request) if phone else None
         async with pool(request).acquire() as conn:
             rows = await repository.list_opt_outs(conn, patient_id=patient_id, phone=e164)

@@ -1,0 +1,44 @@
+"""A real service process in production with a secret still at its public development value
+does not start, and says which variable to set."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import devstack
+from tests.integration.capture_servers import free_port
+
+OWN_TOKENS = {"Jx3-own-integration-token-0c81": {"role": "integration"}}
+
+
+def test_production_refuses_to_start_with_the_development_callback_secret(
+    stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """ENV=production and AUTH_TOKENS of its own, so the tokens let it start, but no
+    NOTIFICATIONS_CALLBACK_SECRET: anyone holding the published `dev-callback-secret` could
+    sign delivery receipts. The stack's database and gateway passwords are public too. Before
+    the check the service started and ran (a free HTTP port, so that only the check stops it)."""
+    extra = {
+        "ENV": "production",
+        "AUTH_TOKENS": json.dumps(OWN_TOKENS),
+        "NOTIFICATIONS_HTTP_PORT": str(free_port()),
+    }
+    log_name = f"notifications-prod-{uuid.uuid4().hex[:8]}"
+    proc = devstack.start_service(stack_config, "notifications", extra, log_name=log_name)
+    try:
+        assert proc.wait(60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    log = stack_config.log_file(log_name).read_text()
+    (refusal,) = [line for line in log.splitlines() if "DevelopmentSecretInProduction:" in line]
+    for variable in (
+        "NOTIFICATIONS_CALLBACK_SECRET",
+        "NOTIFICATIONS_KANNEL_PASSWORD",
+        "DATABASE_URL",
+    ):
+        assert variable in refusal
+    assert "dev-callback-secret" not in log and "hospital-dev" not in log
