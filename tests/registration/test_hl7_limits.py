@@ -4,6 +4,11 @@ worker processes with the same answers as on the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import os
+import signal
+
 import hl7
 import pytest
 
@@ -96,3 +101,25 @@ async def test_the_parse_pool_reads_like_the_loop_in_order(kind: str) -> None:
     pooled = read[1]
     assert isinstance(pooled, Prepared)
     assert pooled.intakes[0].data == expected[1].intakes[0].data  # type: ignore[union-attr]
+
+
+async def test_a_worker_that_dies_fails_only_its_messages_and_the_pool_goes_on() -> None:
+    rules = rules_from(Settings(hl7_max_repetitions=1_000_000))  # a read of ~2 s
+    pool = ParsePool(rules, workers=1, inline_bytes=0)  # everything in the pool
+    await pool.start()
+    try:
+        huge = message("DIES").replace(PHONE, b"~".join([b"138001"] * 100_000))
+        reading = asyncio.create_task(pool([huge]))
+        await asyncio.sleep(0)  # handed over
+        executor = pool._executor
+        assert isinstance(executor, concurrent.futures.ProcessPoolExecutor)
+        for pid in list(executor._processes):  # as the kernel's OOM killer would
+            os.kill(pid, signal.SIGKILL)
+        [lost] = await reading
+        assert isinstance(lost, Rejected)
+        assert (lost.error.ack, lost.header.control_id) == ("AR", "DIES")
+        assert "resend" in lost.error.text
+        [after] = await pool([message("AFTER")])
+        assert isinstance(after, Prepared)
+    finally:
+        await pool.stop()
