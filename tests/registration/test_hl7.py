@@ -10,7 +10,7 @@ import hl7
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registration.handlers import Hl7Handler, options_from
+from registration.handlers import Hl7Handler, rules_from
 from registration.ingest import Hl7Control, Ingested, IntakeRejected
 from registration.intake import Intake, Rejection
 from registration.settings import Settings
@@ -37,8 +37,7 @@ class FakeStore:
 
 
 def handler(store: FakeStore) -> Hl7Handler:
-    s = Settings()
-    return Hl7Handler(store, options=options_from(s), default_charset="utf-8", us=("OPS", "REG"))
+    return Hl7Handler(store, rules=rules_from(Settings()), us=("OPS", "REG"))
 
 
 def parse_ack(raw: bytes, charset: str = "utf-8") -> hl7.Message:
@@ -185,8 +184,7 @@ class FakeGroupStore(FakeStore):
 
 def group_handler(store: FakeGroupStore) -> Hl7Handler:
     return Hl7Handler(
-        store, options=options_from(Settings()), default_charset="utf-8", us=("OPS", "REG"),
-        ingest_group=store.group,
+        store, rules=rules_from(Settings()), us=("OPS", "REG"), ingest_group=store.group,
     )  # fmt: skip
 
 

@@ -8,11 +8,14 @@ import ipaddress
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from registration.mllp import END, START, MllpServer, source_allowed
+from registration.mllp import END, START, MllpServer, Network, source_allowed
+
+LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
 
 async def echo_ack(payload: bytes) -> bytes:
@@ -42,7 +45,7 @@ async def reply_before_close(reader: asyncio.StreamReader) -> bytes:
 
 @pytest.fixture
 async def server() -> AsyncIterator[MllpServer]:
-    srv = MllpServer(echo_ack, host="127.0.0.1", port=0, max_message_bytes=1000)
+    srv = MllpServer(echo_ack, host="127.0.0.1", port=0, max_message_bytes=1000, allowed=LOOPBACK)
     await srv.start()
     yield srv
     await srv.stop()
@@ -65,7 +68,7 @@ async def test_a_failing_handler_does_not_stop_the_listener() -> None:
     async def broken(payload: bytes) -> bytes:
         raise RuntimeError("boom")
 
-    srv = MllpServer(broken, host="127.0.0.1", port=0)
+    srv = MllpServer(broken, host="127.0.0.1", port=0, allowed=LOOPBACK)
     await srv.start()
     try:
         for _ in range(3):
@@ -77,9 +80,11 @@ async def test_a_failing_handler_does_not_stop_the_listener() -> None:
         await srv.stop()
 
 
-async def test_sources_outside_the_allow_list_are_refused() -> None:
-    allowed = [ipaddress.ip_network("10.0.0.0/8")]
-    srv = MllpServer(echo_ack, host="127.0.0.1", port=0, allowed=allowed)
+@pytest.mark.parametrize(
+    "allowed", [[ipaddress.ip_network("10.0.0.0/8")], []], ids=["other", "none"]
+)
+async def test_sources_outside_the_allow_list_are_refused(allowed: list[Network]) -> None:
+    srv = MllpServer(echo_ack, host="127.0.0.1", port=0, allowed=allowed)  # [] refuses all
     await srv.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
@@ -88,10 +93,10 @@ async def test_sources_outside_the_allow_list_are_refused() -> None:
         writer.close()
     finally:
         await srv.stop()
-    assert source_allowed("10.1.2.3", allowed)
-    assert source_allowed("::ffff:10.1.2.3", allowed)
+    assert source_allowed("10.1.2.3", allowed) == bool(allowed)
+    assert source_allowed("::ffff:10.1.2.3", allowed) == bool(allowed)
     assert not source_allowed("192.168.1.1", allowed)
-    assert source_allowed("192.168.1.1", [])
+    assert not source_allowed("127.0.0.1", [])  # no allow-list: nobody
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -110,8 +115,9 @@ async def test_tls_listener_answers_tls_clients(tmp_path: Path) -> None:
 
     cert, key = self_signed(tmp_path)
     srv = MllpServer(
-        echo_ack, host="127.0.0.1", port=0, ssl_context=tls_context(str(cert), str(key))
-    )
+        echo_ack, host="127.0.0.1", port=0, ssl_context=tls_context(str(cert), str(key)),
+        allowed=LOOPBACK,
+    )  # fmt: skip
     await srv.start()
     try:
         client = ssl.create_default_context(cafile=str(cert))
@@ -134,7 +140,9 @@ async def test_pipelined_frames_are_handed_over_together_and_answered_in_order()
         await asyncio.sleep(0.05)  # frames sent meanwhile form the next group
         return [b"ACK:" + p for p in payloads]
 
-    srv = MllpServer(echo_ack, host="127.0.0.1", port=0, handle_many=many, max_group=3)
+    srv = MllpServer(
+        echo_ack, host="127.0.0.1", port=0, handle_many=many, max_group=3, allowed=LOOPBACK
+    )
     await srv.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
@@ -146,3 +154,134 @@ async def test_pipelined_frames_are_handed_over_together_and_answered_in_order()
         await srv.stop()
     assert replies == [START + b"ACK:" + str(n).encode() + END for n in range(7)]
     assert all(len(g) <= 3 for g in groups) and any(len(g) > 1 for g in groups)
+
+
+# --- what one peer can take -------------------------------------------------------------
+
+
+def reject(head: bytes, limit: int) -> bytes:
+    return b"AR:%d:" % limit + head[:8]
+
+
+@pytest.fixture
+async def capped() -> AsyncIterator[MllpServer]:
+    srv = MllpServer(
+        echo_ack, host="127.0.0.1", port=0, allowed=LOOPBACK, max_message_bytes=1000,
+        reject_oversized=reject, read_timeout_s=0.5, max_connections_per_source=2,
+    )  # fmt: skip
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def test_an_oversized_frame_is_answered_then_its_connection_closed(
+    capped: MllpServer,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", capped.port)
+    writer.write(START + b"MSH|big|" + b"x" * 5000 + END)
+    await writer.drain()
+    assert await reply_before_close(reader) == START + b"AR:1000:MSH|big|" + END
+    writer.close()
+    assert await exchange(capped.port, START + b"ok" + END) == [START + b"ACK:ok" + END]
+
+
+async def test_a_frame_without_an_end_block_is_cut_off_at_the_limit(capped: MllpServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", capped.port)
+
+    async def send_forever() -> None:
+        writer.write(START + b"MSH|endless|")
+        while True:  # only the server closing the connection ends this
+            writer.write(b"x" * 4096)
+            await writer.drain()
+
+    sending = asyncio.create_task(send_forever())
+    try:
+        assert await reply_before_close(reader) == START + b"AR:1000:MSH|endl" + END
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(sending, 10)
+    finally:
+        sending.cancel()
+        writer.close()
+
+
+async def test_a_frame_not_finished_within_the_read_timeout_is_dropped(
+    capped: MllpServer,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", capped.port)
+    writer.write(START + b"MSH|slow")  # and nothing more
+    await writer.drain()
+    assert await reply_before_close(reader) == b""
+    writer.close()
+
+
+async def test_connections_from_one_source_are_capped(capped: MllpServer) -> None:
+    held = [await asyncio.open_connection("127.0.0.1", capped.port) for _ in range(2)]
+    for reader, writer in held:  # both taken
+        writer.write(START + b"held" + END)
+        assert await asyncio.wait_for(reader.readuntil(END), 5) == START + b"ACK:held" + END
+    reader, writer = await asyncio.open_connection("127.0.0.1", capped.port)
+    writer.write(START + b"third" + END)
+    assert await reply_before_close(reader) == b""  # refused
+    writer.close()
+    held[0][1].close()
+    await held[0][1].wait_closed()
+    # once one is closed, the source may connect again (the server sees the close first)
+    for _ in range(50):
+        if (await reply_or_refusal(capped.port)) == START + b"ACK:again" + END:
+            break
+    else:
+        pytest.fail("a closed connection was never given back to its source")
+    held[1][1].close()
+
+
+async def reply_or_refusal(port: int) -> bytes:
+    """The ACK, or what came before the connection was closed (nothing when refused)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(START + b"again" + END)
+        return await asyncio.wait_for(reader.readuntil(END), 5)
+    except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+        return getattr(exc, "partial", b"")
+    finally:
+        writer.close()
+
+
+def certificates(tmp: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, both CA-signed."""
+    files = {n: tmp / f"{n}.pem" for n in ("ca", "ca-key", "server", "server-key",
+                                          "client", "client-key")}  # fmt: skip
+    run = partial(subprocess.run, check=True, capture_output=True)
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=test CA", "-keyout", str(files["ca-key"]), "-out", str(files["ca"])])  # fmt: skip
+    san = tmp / "san.cnf"
+    san.write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        csr = tmp / f"{name}.csr"
+        run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+             "-keyout", str(files[f"{name}-key"]), "-out", str(csr)])  # fmt: skip
+        run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(files["ca"]),
+             "-CAkey", str(files["ca-key"]), "-CAcreateserial", "-days", "1",
+             "-extfile", str(san), "-out", str(files[name])])  # fmt: skip
+    return files
+
+
+async def test_tls_with_a_client_ca_takes_only_clients_with_its_certificate(
+    tmp_path: Path,
+) -> None:
+    from registration.mllp import tls_context
+
+    pem = certificates(tmp_path)
+    context = tls_context(str(pem["server"]), str(pem["server-key"]), str(pem["ca"]))
+    srv = MllpServer(echo_ack, host="127.0.0.1", port=0, ssl_context=context, allowed=LOOPBACK)
+    await srv.start()
+    try:
+        client = ssl.create_default_context(cafile=str(pem["ca"]))
+        client.load_cert_chain(str(pem["client"]), str(pem["client-key"]))
+        assert await exchange(srv.port, START + b"signed" + END, ssl_ctx=client) == [
+            START + b"ACK:signed" + END
+        ]
+        anonymous = ssl.create_default_context(cafile=str(pem["ca"]))
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+            await exchange(srv.port, START + b"anonymous" + END, ssl_ctx=anonymous)
+    finally:
+        await srv.stop()

@@ -20,10 +20,11 @@ from hospital_shared.runtime import ServiceRuntime
 from hospital_shared.secrets import refuse_dev_defaults
 from registration import retention
 from registration.api import ingest_router, unprocessable_request
-from registration.handlers import Hl7Handler, options_from
+from registration.handlers import Hl7Handler, rules_from
 from registration.ingest import Hl7Control, Ingested, IntakeRejected, ingest, ingest_hl7_group
 from registration.intake import Intake
 from registration.mllp import MllpServer, tls_context
+from registration.parse_pool import ParsePool
 from registration.phones import normalise_phone
 from registration.settings import Settings
 
@@ -88,24 +89,21 @@ def _run_mllp_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) ->
         assert runtime.pool is not None
         return await ingest_hl7_group(runtime.pool, messages, normalise=normalise)
 
+    rules = rules_from(settings)
+    parse_pool = ParsePool(
+        rules,
+        workers=settings.hl7_parse_workers,
+        kind=settings.hl7_parse_pool,
+        inline_bytes=settings.hl7_parse_inline_bytes,
+    )
     handler = Hl7Handler(
         take,
         ingest_group=take_group,
-        options=options_from(settings),
-        default_charset=settings.hl7_default_charset,
+        rules=rules,
+        parse=parse_pool,
         us=(settings.hl7_receiving_application, settings.hl7_receiving_facility),
     )
-    server = MllpServer(
-        handler,
-        host=settings.mllp_host,
-        port=settings.mllp_port,
-        allowed=settings.allowed_networks(),
-        ssl_context=tls_context(settings.mllp_tls_cert, settings.mllp_tls_key),
-        max_message_bytes=settings.mllp_max_message_bytes,
-        idle_timeout_s=settings.mllp_idle_timeout_s,
-        handle_many=handler.many,
-        max_group=settings.mllp_max_group,
-    )
+    server = _mllp_server(settings, handler)
     runtime_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -113,11 +111,33 @@ def _run_mllp_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) ->
         # The runtime first (database pool, migrations, outbox relay), then the listener:
         # no message is acknowledged before it can be stored.
         async with runtime_lifespan(app_):
+            await parse_pool.start()
             await server.start()
             try:
                 yield
             finally:
                 await server.stop()
+                await parse_pool.stop()
 
     app.router.lifespan_context = lifespan
     app.state.mllp = server
+
+
+def _mllp_server(settings: Settings, handler: Hl7Handler) -> MllpServer:
+    """The listener with the limits of `settings` (see registration/mllp.py)."""
+    return MllpServer(
+        handler,
+        host=settings.mllp_host,
+        port=settings.mllp_port,
+        allowed=settings.allowed_networks(),
+        ssl_context=tls_context(
+            settings.mllp_tls_cert, settings.mllp_tls_key, settings.mllp_tls_client_ca
+        ),
+        max_message_bytes=settings.mllp_max_message_bytes,
+        reject_oversized=handler.too_large,
+        idle_timeout_s=settings.mllp_idle_timeout_s,
+        read_timeout_s=settings.mllp_read_timeout_s,
+        max_connections_per_source=settings.mllp_max_connections_per_source,
+        handle_many=handler.many,
+        max_group=settings.mllp_max_group,
+    )

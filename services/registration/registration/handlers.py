@@ -1,4 +1,5 @@
-"""One HL7 message in, one ACK out: parse -> map -> ingest (one transaction) -> ACK.
+"""One HL7 message in, one ACK out: parse -> map (hl7_prepare, in the parse pool) -> ingest
+(one transaction) -> ACK.
 Messages a sender pipelines on one connection are stored in one transaction (group commit:
 one durable commit for all of them), each in its own savepoint, then answered in order.
 
@@ -17,17 +18,17 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from registration.hl7_mapping import Hl7Options, describe, location_of, to_intakes
+from registration.hl7_limits import Hl7Limits
+from registration.hl7_mapping import Hl7Options, describe, location_of
 from registration.hl7_messages import (
     APPLICATION_ERROR,
     DATA_TYPE_ERROR,
     REQUIRED_FIELD_MISSING,
     Header,
-    HeaderError,
     Hl7Error,
     ack,
-    parse,
 )
+from registration.hl7_prepare import Hl7Rules, Prepared, Rejected, prepare_all, too_large
 from registration.ingest import Hl7Control, Ingested, IntakeRejected
 from registration.intake import Intake
 
@@ -40,21 +41,28 @@ IngestGroup = Callable[
 ]
 
 
+# Reads messages into intakes (hl7_prepare.prepare_all), e.g. in the parse pool.
+Parse = Callable[[Sequence[bytes]], Awaitable[list[Prepared | Rejected]]]
+
+
 class Hl7Handler:
     def __init__(
         self,
         ingest: Ingest,
         *,
-        options: Hl7Options,
-        default_charset: str,
+        rules: Hl7Rules,
         us: tuple[str, str],
         ingest_group: IngestGroup | None = None,
+        parse: Parse | None = None,
     ) -> None:
         self._ingest = ingest
         self._ingest_group = ingest_group
-        self._options = options
-        self._charset = default_charset
+        self._rules = rules
         self._us = us
+        self._parse = parse or self._parse_here
+
+    async def _parse_here(self, payloads: Sequence[bytes]) -> list[Prepared | Rejected]:
+        return prepare_all(payloads, self._rules)
 
     async def __call__(self, payload: bytes) -> bytes:
         [answer] = await self.many([payload])
@@ -65,39 +73,31 @@ class Hl7Handler:
         the usable ones are stored in ONE transaction (a savepoint each, so one message's
         rejection leaves the others): one commit, then their AAs."""
         answers: list[bytes | None] = []
-        todo: list[tuple[int, Header, Sequence[Intake], Hl7Control]] = []
-        for payload in payloads:
-            prepared = self._prepare(payload)
-            if isinstance(prepared, bytes):
-                answers.append(prepared)
+        todo: list[tuple[int, Prepared]] = []
+        for prepared in await self._parse(payloads):
+            if isinstance(prepared, Rejected):
+                answers.append(self._rejected(prepared))
             else:
-                todo.append((len(answers), *prepared))
+                todo.append((len(answers), prepared))
                 answers.append(None)
         if todo:
-            results = await self._store([(intakes, control) for _, _, intakes, control in todo])
-            for (n, header, _, _), result in zip(todo, results, strict=True):
-                answers[n] = self._answer_result(header, result)
+            results = await self._store([(p.intakes, p.control) for _, p in todo])
+            for (n, prepared), result in zip(todo, results, strict=True):
+                answers[n] = self._answer_result(prepared.header, result)
         return [a for a in answers if a is not None]
 
-    def _prepare(self, payload: bytes) -> tuple[Header, Sequence[Intake], Hl7Control] | bytes:
-        """The message's intakes, or (when it cannot be used) its AE/AR."""
-        header = Header()
-        try:
-            received = parse(payload, default_charset=self._charset)
-            header = received.header
-            intakes = to_intakes(received, self._options)
-        except HeaderError as exc:
-            return self._answer(exc.header, exc.ack, exc)
-        except Hl7Error as exc:
-            return self._answer(header, exc.ack, exc)
-        except Exception:
-            log.exception("HL7 message could not be read", control_id=header.control_id)
-            error = Hl7Error("AR", APPLICATION_ERROR, "could not read the message")
-            return self._answer(header, "AR", error)
-        control = Hl7Control(
-            header.sender, header.control_id, f"{header.message_type}^{header.trigger}"
-        )
-        return header, intakes, control
+    def too_large(self, head: bytes, limit: int) -> bytes:
+        """The AR for a frame the listener cut off at `limit` bytes (`head`: its start)."""
+        return self._rejected(too_large(head, limit, self._rules))
+
+    def _rejected(self, rejected: Rejected) -> bytes:
+        if rejected.fault:
+            log.error(
+                "HL7 message could not be read",
+                control_id=rejected.header.control_id,
+                stack=rejected.fault,
+            )
+        return self._answer(rejected.header, rejected.error.ack, rejected.error)
 
     async def _store(
         self, messages: Sequence[tuple[Sequence[Intake], Hl7Control]]
@@ -151,7 +151,20 @@ class Hl7Handler:
                 location=error.location,
                 reason=error.text,
             )
-        return ack(header, code, now=datetime.now(self._options.tz), error=error, us=self._us)
+        now = datetime.now(self._rules.options.tz)
+        return ack(header, code, now=now, error=error, us=self._us)
+
+
+def rules_from(settings: Any) -> Hl7Rules:
+    return Hl7Rules(
+        options=options_from(settings),
+        default_charset=settings.hl7_default_charset,
+        limits=Hl7Limits(
+            max_segments=settings.hl7_max_segments,
+            max_fields=settings.hl7_max_fields,
+            max_repetitions=settings.hl7_max_repetitions,
+        ),
+    )
 
 
 def options_from(settings: Any) -> Hl7Options:

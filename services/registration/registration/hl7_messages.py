@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import hl7
 from hl7.datatypes import parse_datetime
 
+from registration.hl7_limits import Hl7Limits, StructureError, check_structure
+
 # HL7 table 0357 (message error condition codes) used in ERR-3.
 SEGMENT_SEQUENCE_ERROR = 100
 REQUIRED_FIELD_MISSING = 101
@@ -72,6 +74,11 @@ class Hl7Error(Exception):
         self.text = text
         self.location = location
 
+    def __reduce__(self) -> tuple[type[Hl7Error], tuple[str, int, str, str]]:
+        """Pickled as a plain Hl7Error (a HeaderError's header travels beside it): the parse
+        pool's workers send these back to the service."""
+        return Hl7Error, (self.ack, self.code, self.text, self.location)
+
 
 @dataclass(frozen=True, slots=True)
 class Header:
@@ -97,6 +104,8 @@ class Received:
     header: Header
     message: Any  # hl7.Message
 
+
+DEFAULT_LIMITS = Hl7Limits()
 
 _MSH_START = re.compile(rb"^\s*MSH(.)")
 
@@ -151,7 +160,8 @@ class HeaderError(Hl7Error):
         self.header = header
 
 
-def parse(raw: bytes, *, default_charset: str) -> Received:
+def parse(raw: bytes, *, default_charset: str, limits: Hl7Limits = DEFAULT_LIMITS) -> Received:
+    """The message, read as MSH-18 says, once its structure is within `limits`."""
     header = read_header(raw, default_charset=default_charset)
     if not header.control_id:
         raise HeaderError(header, "AR", REQUIRED_FIELD_MISSING, "MSH-10 is empty", "MSH^1^10")
@@ -166,6 +176,7 @@ def parse(raw: bytes, *, default_charset: str) -> Received:
     if "\x00" in text:  # PostgreSQL text cannot hold NUL; no HL7 field needs one
         raise HeaderError(header, "AR", DATA_TYPE_ERROR, "the message contains NUL characters")
     segments = [s for s in re.split(r"\r\n|\r|\n", text.strip()) if s.strip()]
+    _check_limits(segments, header, limits)
     try:
         message = hl7.parse("\r".join(segments))
     except Exception as exc:  # the parser's errors are not all ParseException
@@ -186,6 +197,19 @@ def parse(raw: bytes, *, default_charset: str) -> Received:
             f"{header.message_type}^{header.trigger} is not taken here", "MSH^1^9",
         )  # fmt: skip
     return Received(header, message)
+
+
+def _check_limits(segments: list[str], header: Header, limits: Hl7Limits) -> None:
+    enc = header.encoding_chars
+    try:
+        check_structure(
+            segments,
+            field_sep=header.field_sep,
+            repetition_sep=enc[1] if len(enc) > 1 else "~",
+            limits=limits,
+        )
+    except StructureError as exc:
+        raise HeaderError(header, "AR", APPLICATION_ERROR, exc.text, exc.location) from None
 
 
 def get(message: Any, key: str) -> str:
@@ -260,7 +284,7 @@ def ack(
             _safe(us[1], fs, enc),
             _safe(header.sending_application, fs, enc),
             _safe(header.sending_facility, fs, enc),
-            now.strftime("%Y%m%d%H%M%S"),
+            now.strftime("%Y%m%d%H%M%S%z"),  # with the offset (+0800) when `now` has one
             "",
             comp.join(["ACK", header.trigger, "ACK"]) if header.trigger else "ACK",
             f"ACK{_safe(header.control_id, fs, enc)}"[:199],

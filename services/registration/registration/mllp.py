@@ -3,6 +3,11 @@ when a certificate is configured. Each connection's messages are answered in ord
 that waits for each ACK gets one message handled at a time, as HL7 original mode expects,
 and one that pipelines has what it already sent handled as a group (see `handle_many`).
 
+What one peer can take is bounded: connections per source address, bytes per frame (a frame
+over the limit is answered AR, by `reject_oversized`, and the connection closed: see
+mllp_frames.py), time between frames (idle), time to send a frame or take the ACKs (read).
+An empty allow-list refuses everyone: a listener is opened to sources on purpose.
+
 The listener never dies of a message: whatever `handle` raises is logged and the connection
 closed; the server keeps accepting.
 """
@@ -13,14 +18,17 @@ import asyncio
 import contextlib
 import ipaddress
 import ssl
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from prometheus_client import Counter
 
+from registration.mllp_frames import END, START, FrameReader, Oversized, frame
+
 log = structlog.get_logger(__name__)
 
-START, END = b"\x0b", b"\x1c\x0d"
+__all__ = ["END", "START", "MllpServer", "frame", "source_allowed", "tls_context"]
 
 MLLP_CONNECTIONS = Counter(
     "registration_mllp_connections_total", "MLLP connections, by outcome", ["outcome"]
@@ -29,15 +37,21 @@ MLLP_CONNECTIONS = Counter(
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HandleMessage = Callable[[bytes], Awaitable[bytes]]
 HandleMessages = Callable[[list[bytes]], Awaitable[list[bytes]]]
+# The answer (an AR) to a frame cut off at the limit: (its first bytes, the limit) -> ACK.
+RejectOversized = Callable[[bytes, int], bytes]
+_LINGER_S = 2.0  # after the AR to an oversized frame: time for the peer to read it
 
 
-def frame(payload: bytes) -> bytes:
-    return START + payload + END
+class _Closed:
+    """In the frame queue: the sender closed the connection."""
+
+
+_CLOSED = _Closed()
+Item = bytes | Oversized | BaseException | _Closed
 
 
 def source_allowed(host: str, allowed: Sequence[Network]) -> bool:
-    if not allowed:
-        return True
+    """Whether `host` is in one of the `allowed` networks; nobody is when there are none."""
     try:
         address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
@@ -47,12 +61,19 @@ def source_allowed(host: str, allowed: Sequence[Network]) -> bool:
     return any(address in network for network in allowed)
 
 
-def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+def tls_context(
+    cert: str | None, key: str | None, client_ca: str | None = None
+) -> ssl.SSLContext | None:
+    """The listener's TLS (None: plain TCP). With `client_ca`, a client must present a
+    certificate that CA signed (mutual TLS): the sender's identity, not only its address."""
     if not cert:
         return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
+    if client_ca:
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -65,8 +86,11 @@ class MllpServer:
         port: int,
         allowed: Sequence[Network] = (),
         ssl_context: ssl.SSLContext | None = None,
-        max_message_bytes: int = 1_048_576,
+        max_message_bytes: int = 262_144,
+        reject_oversized: RejectOversized | None = None,
         idle_timeout_s: float = 300.0,
+        read_timeout_s: float = 30.0,
+        max_connections_per_source: int = 8,
         handle_many: HandleMessages | None = None,
         max_group: int = 1,
     ) -> None:
@@ -78,7 +102,11 @@ class MllpServer:
         self._allowed = list(allowed)
         self._ssl = ssl_context
         self._max = max_message_bytes
+        self._reject_oversized = reject_oversized
         self._idle = idle_timeout_s
+        self._read = read_timeout_s
+        self._max_per_source = max_connections_per_source
+        self._per_source: Tally[str] = Tally()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -95,9 +123,14 @@ class MllpServer:
             self._host,
             self._port,
             ssl=self._ssl,
-            limit=self._max + len(END),
+            ssl_handshake_timeout=self._read if self._ssl else None,
         )
         log.info("MLLP listening", port=self.port, tls=self._ssl is not None)
+        if not self._allowed:
+            log.warning(
+                "MLLP allow-list empty: every connection is refused "
+                "(REGISTRATION_MLLP_ALLOWED_SOURCES)"
+            )
 
     async def stop(self) -> None:
         if self._server is None:
@@ -116,22 +149,35 @@ class MllpServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
-        peer = writer.get_extra_info("peername") or ("", 0)
+        source = str((writer.get_extra_info("peername") or ("", 0))[0])
+        counted = False
         try:
-            if not source_allowed(str(peer[0]), self._allowed):
+            if not source_allowed(source, self._allowed):
                 MLLP_CONNECTIONS.labels("refused").inc()
-                log.warning("MLLP connection from a source not allowed", source=str(peer[0]))
+                log.warning("MLLP connection from a source not allowed", source=source)
                 return
+            if self._per_source[source] >= self._max_per_source:
+                MLLP_CONNECTIONS.labels("too_many").inc()
+                log.warning("MLLP connections over the limit for a source", source=source,
+                            limit=self._max_per_source)  # fmt: skip
+                return
+            self._per_source[source] += 1
+            counted = True
             MLLP_CONNECTIONS.labels("accepted").inc()
             await self._serve(reader, writer)
-        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
+        except TimeoutError:
+            MLLP_CONNECTIONS.labels("timed_out").inc()
+        except asyncio.CancelledError:
+            pass  # stop(): the task ends here, closing its connection
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
-        except asyncio.LimitOverrunError:
-            MLLP_CONNECTIONS.labels("oversized").inc()
-            log.warning("MLLP message over the size limit, closing", limit=self._max)
         except Exception:
             log.exception("MLLP connection failed")
         finally:
+            if counted:
+                self._per_source[source] -= 1
+                if not self._per_source[source]:
+                    del self._per_source[source]
             self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
@@ -140,52 +186,74 @@ class MllpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Answer frames in order. Frames a sender pipelines (writes before reading the ACKs)
         are handed over together, up to `max_group`, so they can share one commit."""
-        frames: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(self._max_group)
+        frames: asyncio.Queue[Item] = asyncio.Queue(self._max_group)
         reading = asyncio.create_task(self._read_frames(reader, frames))
         try:
             while True:
-                group: list[bytes] = []
-                end: BaseException | None = None
-                closed = False
-                item = await frames.get()
-                while True:
-                    if item is None:
-                        closed = True
-                    elif isinstance(item, BaseException):
-                        end = item
-                    else:
-                        group.append(item)
-                    if closed or end or len(group) >= self._max_group or frames.empty():
-                        break
-                    item = frames.get_nowait()
+                group, last = await self._next_group(frames)
                 if group:
-                    responses = await self._answer(group)
-                    writer.write(b"".join(frame(r) for r in responses))
-                    await writer.drain()
-                if end is not None:
-                    raise end
-                if closed:
+                    await self._send(writer, b"".join(frame(r) for r in await self._answer(group)))
+                if isinstance(last, Oversized):
+                    await self._refuse_oversized(reader, writer, last)
+                    return
+                if isinstance(last, BaseException):
+                    raise last
+                if last is _CLOSED:
                     return
         finally:
             reading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reading
 
-    async def _read_frames(
-        self, reader: asyncio.StreamReader, frames: asyncio.Queue[bytes | BaseException | None]
-    ) -> None:
+    async def _next_group(self, frames: asyncio.Queue[Item]) -> tuple[list[bytes], Item | None]:
+        """The frames waiting (at least one is awaited), up to `max_group`, and what ended the
+        group when it was not a frame: the end of the stream, an error or an oversized frame."""
+        group: list[bytes] = []
+        item = await frames.get()
+        while isinstance(item, bytes):
+            group.append(item)
+            if len(group) >= self._max_group or frames.empty():
+                return group, None
+            item = frames.get_nowait()
+        return group, item
+
+    async def _read_frames(self, reader: asyncio.StreamReader, frames: asyncio.Queue[Item]) -> None:
+        frames_of = FrameReader(
+            reader, limit=self._max, idle_timeout_s=self._idle, read_timeout_s=self._read
+        )
         while True:
             try:
-                async with asyncio.timeout(self._idle):
-                    block = await reader.readuntil(END)
-            except asyncio.IncompleteReadError:
-                await frames.put(None)  # the sender closed the connection
-                return
-            except Exception as exc:  # oversized, idle, reset: ends the connection
+                item = await frames_of.next()
+            except Exception as exc:  # idle, too slow, reset: ends the connection
                 await frames.put(exc)
                 return
-            start = block.find(START)
-            await frames.put(block[start + 1 : -len(END)] if start >= 0 else block[: -len(END)])
+            await frames.put(_CLOSED if item is None else item)
+            if not isinstance(item, bytes):
+                return
+
+    async def _refuse_oversized(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, item: Oversized
+    ) -> None:
+        """AR for the frame, then the connection closed cleanly: our side shut, and what the
+        peer still sends read and dropped for a moment, so the close does not reset the
+        connection (which could drop the AR before the peer reads it)."""
+        MLLP_CONNECTIONS.labels("oversized").inc()
+        log.warning("MLLP message over the size limit, closing", limit=self._max)
+        if self._reject_oversized is None:
+            return
+        await self._send(writer, frame(self._reject_oversized(item.head, self._max)))
+        if writer.can_write_eof():
+            writer.write_eof()
+        with contextlib.suppress(TimeoutError, ConnectionError, ssl.SSLError):
+            async with asyncio.timeout(_LINGER_S):
+                while await reader.read(65_536):
+                    pass
+
+    async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        """Write ACKs; a peer that does not read them within the read timeout is dropped."""
+        writer.write(data)
+        async with asyncio.timeout(self._read):
+            await writer.drain()
 
     async def _answer(self, group: list[bytes]) -> list[bytes]:
         if self._handle_many is not None and len(group) > 1:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
+
+from pydantic import Field
 
 from hospital_shared.settings import service_settings_class
 from registration.retention import Retention
@@ -15,14 +18,51 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     mllp_enabled: bool = True
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
-    mllp_allowed_sources: str = ""  # comma-separated addresses or networks; empty allows all
-    mllp_tls_cert: str | None = None
-    mllp_tls_key: str | None = None
-    mllp_max_message_bytes: int = 1_048_576
-    mllp_idle_timeout_s: float = 300.0
+    # Deny by default: a deployment names its interface engines; the dev stack, the loopback.
+    mllp_allowed_sources: str = Field(
+        "",
+        description="comma-separated addresses or networks that may connect to MLLP; "
+        "empty refuses every connection",
+    )
+    mllp_max_connections_per_source: int = Field(
+        8, ge=1, description="MLLP connections one source address may hold at once"
+    )
+    mllp_tls_cert: str | None = Field(
+        None, description="certificate (PEM) for MLLP over TLS; unset: plain TCP"
+    )
+    mllp_tls_key: str | None = Field(None, description="its key (PEM), if not in the cert file")
+    mllp_tls_client_ca: str | None = Field(
+        None, description="CA (PEM) whose client certificates are required; unset: none asked"
+    )
+    # ADT and SIU messages are a few KB, an A08 with a long stay's NK1/DG1/AL1/OBX some tens
+    # of KB: 256 KiB is ample and bounds what one message costs to read (about 0.5 s of CPU
+    # idle, in the parse pool).
+    mllp_max_message_bytes: int = Field(
+        262_144, ge=1024, description="larger frames get AR and their connection is closed"
+    )
+    mllp_idle_timeout_s: float = Field(300.0, description="MLLP silence allowed between messages")
+    mllp_read_timeout_s: float = Field(
+        30.0, gt=0, description="time to send one message once begun, or to read its ACK"
+    )
     # Messages a sender pipelines on one connection (sent before their ACKs are read) are
     # stored with one commit, up to this many; each still gets its own ACK, AA only after it.
     mllp_max_group: int = 50
+    # Structure limits, checked before parsing (registration/hl7_limits.py): parsing cost
+    # follows the number of parts, not the bytes.
+    hl7_max_segments: int = Field(1000, ge=1, description="more segments: AR")
+    hl7_max_fields: int = Field(256, ge=1, description="more fields in one segment: AR")
+    hl7_max_repetitions: int = Field(100, ge=1, description="more repetitions of a field: AR")
+    # Where messages are read (registration/parse_pool.py). A typical ADT of 1-3 KB reads in
+    # about 0.5 ms, on the event loop; the worst 4 KiB within the limits, ~30 ms loaded.
+    hl7_parse_inline_bytes: int = Field(
+        4096, ge=0, description="HL7 messages up to this size are read on the event loop"
+    )
+    hl7_parse_workers: int = Field(
+        2, ge=1, description="worker processes reading larger HL7 messages"
+    )
+    hl7_parse_pool: Literal["process", "thread"] = Field(
+        "process", description="thread: workers share the event loop's GIL (slower /healthz)"
+    )
     # MSH-18 empty: the HL7 default is ASCII; Chinese HIS often send UTF-8 or GB18030 anyway.
     hl7_default_charset: str = "utf-8"
     hl7_receiving_application: str = "HOSPITAL-OPS"

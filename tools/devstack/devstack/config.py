@@ -138,6 +138,8 @@ class StackConfig:
             env[f"{name.upper()}_HTTP_PORT"] = str(self.service_port(name))
         env |= {
             "REGISTRATION_MLLP_PORT": str(self.mllp_port),
+            # The MLLP listener refuses every source unless told which: here, the loopback.
+            "REGISTRATION_MLLP_ALLOWED_SOURCES": "127.0.0.1,::1",
             "NOTIFICATIONS_KANNEL_URL": self.kannel_sendsms_url,
             "NOTIFICATIONS_KANNEL_USERNAME": KANNEL_USERNAME,
             "NOTIFICATIONS_KANNEL_PASSWORD": KANNEL_PASSWORD,
