@@ -55,5 +55,18 @@ def registration(n: int = 1, **over: Any) -> dict[str, Any]:
     return envelope("registration.created", data, subject=data["patient"]["patient_id"])
 
 
+def complaint(external_id: str, **over: Any) -> dict[str, Any]:
+    data = {
+        "external_id": external_id,
+        "channel": "online",
+        "patient": patient(1),
+        "department": {"code": "CARD", "name": "心内科"},
+        "description": "心内科医生态度很差，不耐烦",
+        "submitted_at": NOW.isoformat(),
+        **over,
+    }
+    return envelope("complaint.submitted", data, subject=external_id)
+
+
 def to_bytes(event: dict[str, Any]) -> bytes:
     return json.dumps(event, ensure_ascii=False).encode()

@@ -96,6 +96,20 @@ class ServiceSettings(BaseSettings):
     consumer_concurrency: int = Field(
         1, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
     )
+    # A consumer holding records it cannot get through (a batch retried, records it does not
+    # fetch) turns /readyz red and `hospital_consumer_stalled` to 1 after this long.
+    consumer_stall_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="records waiting with no batch committed this long: the consumer is stalled",
+    )
+    # What a dead letter keeps of a record too big to dead-letter whole (dead_letters.py).
+    dead_letter_prefix_bytes: int = Field(
+        4096,
+        ge=0,
+        le=65536,
+        description="bytes of the value kept when a record is dead-lettered as a reference",
+    )
     db_pool_min: int = 1
     db_pool_max: int = 5
 
