@@ -41,7 +41,7 @@ from hospital_shared.consumer import (
 from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failpoint
 from hospital_shared.health import health_router
-from hospital_shared.logging import configure_logging
+from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
@@ -225,7 +225,11 @@ class ServiceRuntime:
     # --- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        configure_logging(service=self.name, level=self.settings.log_level)
+        configure_logging(
+            service=self.name,
+            level=self.settings.log_level,
+            repeat_window_s=self.settings.log_repeat_window_s,
+        )
         self.pool = await self._connect_with_retry()
         async with self.pool.acquire() as conn:
             applied = await db.migrate(
@@ -274,6 +278,7 @@ class ServiceRuntime:
             await self.producer.stop()
         if self.pool is not None:
             await self.pool.close()
+        flush_repeated_logs()
 
     async def _connect_with_retry(self) -> asyncpg.Pool:
         delay = 0.2
@@ -302,7 +307,8 @@ class ServiceRuntime:
     async def _measure_lag(self) -> None:
         """Every 5 s: `hospital_consumer_lag` per topic and group of this instance (a topic
         whose partitions moved to another instance drops out instead of keeping its last
-        value), and each group's progress (`hospital_consumer_stalled*`)."""
+        value), each group's progress (`hospital_consumer_stalled*`), and the summaries of
+        repeated log lines."""
         reported: set[tuple[str, str]] = set()
         while True:
             await asyncio.sleep(5)
@@ -318,6 +324,7 @@ class ServiceRuntime:
             for (topic, group_name), lag in now.items():
                 CONSUMER_LAG.labels(topic, group_name).set(lag)
             reported = set(now)
+            flush_repeated_logs()
 
     def _report_progress(self, group: _Group) -> None:
         CONSUMER_STALLED_SECONDS.labels(self.name, group.name).set(

@@ -59,6 +59,13 @@ class ServiceSettings(BaseSettings):
         "AUTH_TOKENS", None, "JSON token -> principal; development tokens when unset"
     )
     log_level: str = _shared("LOG_LEVEL", "INFO", "log level")
+    log_repeat_window_s: float = Field(
+        10.0,
+        ge=0,
+        validation_alias=AliasChoices("LOG_REPEAT_WINDOW_S"),
+        description="a warning or error repeated (same logger and message) is logged once per"
+        " this many seconds, then summarised with its count (0: every line)",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 0
     consumer_group: str = ""
