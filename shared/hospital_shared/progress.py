@@ -45,9 +45,13 @@ class ProgressWatch:
         self._waiting()
 
     def batch_finished(self, *, committed: bool) -> None:
+        """A committed batch is progress. The lag measured before it is stale now (the
+        consumer polls again at once): it counts again from the next measurement, so an
+        idle consumer is not taken for a waiting one until then."""
         self.in_flight = 0
         if committed:
-            self._since = self.clock() if self.lag else None
+            self.lag = 0
+            self._since = None
 
     def lag_measured(self, lag: int) -> None:
         self.lag = lag

@@ -42,12 +42,21 @@ def test_a_batch_retried_for_a_minute_is_a_stall_even_with_no_lag_left() -> None
 
 def test_a_backlog_worked_off_batch_after_batch_is_not_a_stall() -> None:
     w, clock = watch()
-    w.lag_measured(50_000)
-    for _ in range(100):
+    for batch in range(100):
+        w.lag_measured(50_000 - 500 * batch)
         w.batch_started(500)
         clock.now += 5
         w.batch_finished(committed=True)
     assert not w.stalled and w.seconds_without_progress() == 0
+
+
+def test_a_lag_measured_before_the_last_batch_does_not_make_an_idle_consumer_wait() -> None:
+    w, clock = watch()
+    w.lag_measured(500)
+    w.batch_started(500)
+    w.batch_finished(committed=True)  # the backlog is done; the next measurement is later
+    clock.now += 4
+    assert w.waiting == 0 and w.seconds_without_progress() == 0
 
 
 def test_records_waiting_on_the_broker_that_are_never_fetched_are_a_stall() -> None:
