@@ -18,13 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hospital_shared import topics
 from tests import factories
+from tests.factories import BROKER_MESSAGE_MAX_BYTES, OVERSIZED, oversized_complaint
 from tests.integration.services import RunningService, running
 from tests.integration.test_notifications_sms import BASE_ENV, discharge_event, sms_received
 from tests.kafka_tools import eventually, publish, read_all
-
-# Kafka's default message.max.bytes (devstack's server.properties leaves it as it is).
-BROKER_MESSAGE_MAX_BYTES = 1_048_588
-OVERSIZED = 1_048_400  # the record of the incident: accepted, but not with dead-letter headers
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +42,6 @@ def complaints(stack_config, stack_env, failpoints) -> Iterator[RunningService]:
 def notifications(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
     with running(stack_config, "notifications", dict(BASE_ENV)) as service:
         yield service
-
-
-def oversized_complaint(external_id: str) -> bytes:
-    """A complaint of exactly `OVERSIZED` bytes (its description is far over its 4,000
-    characters, so every consumer dead-letters it as a schema violation)."""
-    event = factories.complaint(external_id, description="")
-    skeleton = factories.to_bytes(event)
-    event["data"]["description"] = "x" * (OVERSIZED - len(skeleton))
-    value = factories.to_bytes(event)
-    assert len(value) == OVERSIZED < BROKER_MESSAGE_MAX_BYTES
-    return value
 
 
 async def case_exists(dsn: str, external_id: str) -> bool:
@@ -134,14 +120,18 @@ async def readyz(service: RunningService) -> tuple[int, dict[str, Any]]:
     return resp.status_code, resp.json()
 
 
-async def stalled_metric(service: RunningService, group: str) -> float | None:
+async def group_metric(service: RunningService, name: str, group: str) -> float | None:
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(f"{service.url}/metrics")).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "hospital_consumer_stalled" and sample.labels["group"] == group:
+            if sample.name == name and sample.labels["group"] == group:
                 return sample.value
     return None
+
+
+async def stalled_metric(service: RunningService, group: str) -> float | None:
+    return await group_metric(service, "hospital_consumer_stalled", group)
 
 
 async def test_a_consumer_stuck_on_its_batch_turns_readyz_red_with_its_reason_then_recovers(
@@ -151,11 +141,7 @@ async def test_a_consumer_stuck_on_its_batch_turns_readyz_red_with_its_reason_th
     assert status == 200
     failpoints.write_text("consumer.complaints.handle=transient\n")
     external_id = f"HIS-STALL-{uuid.uuid4().hex[:8]}"
-    await publish(
-        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
-        topics.COMPLAINTS_IN,
-        [(external_id, factories.to_bytes(factories.complaint(external_id)))],
-    )
+    await publish_complaint(stack_env, external_id)
 
     async def red() -> dict[str, Any] | None:
         status, body = await readyz(complaints)
@@ -171,6 +157,14 @@ async def test_a_consumer_stuck_on_its_batch_turns_readyz_red_with_its_reason_th
     assert "ConnectionResetError" in stall["reason"] and "failpoint" in stall["reason"]
     assert await stalled_metric(complaints, "complaints.complaints") == 1
     assert await stalled_metric(complaints, "complaints.roster") == 0
+    # Another complaint waits on the broker behind the stuck batch: the lag shows it.
+    await publish_complaint(stack_env, f"{external_id}-2")
+
+    async def lagging() -> bool:
+        lag = await group_metric(complaints, "hospital_consumer_lag", "complaints.complaints")
+        return lag is not None and lag >= 1
+
+    assert await eventually(lagging, timeout=30)
 
     failpoints.write_text("")  # the fault is gone: the same process gets through by itself
 
@@ -178,5 +172,15 @@ async def test_a_consumer_stuck_on_its_batch_turns_readyz_red_with_its_reason_th
         return (await readyz(complaints))[0] == 200
 
     assert await eventually(green, timeout=60)
+    assert await eventually(lambda: case_exists(stack_env["DATABASE_URL"], f"{external_id}-2"))
     assert await case_exists(stack_env["DATABASE_URL"], external_id)
     assert await stalled_metric(complaints, "complaints.complaints") == 0
+
+
+async def publish_complaint(stack_env: dict[str, str], external_id: str) -> None:
+    event = factories.complaint(external_id)
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.COMPLAINTS_IN,
+        [(external_id, factories.to_bytes(event))],
+    )
