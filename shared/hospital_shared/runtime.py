@@ -114,6 +114,7 @@ class ServiceRuntime:
         self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.dead_letter_producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[ReliableConsumer] = []
         self._groups: list[_Group] = []
@@ -142,8 +143,9 @@ class ServiceRuntime:
         async def dead_letter(
             topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
         ) -> None:
-            assert self.producer is not None
-            await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
+            producer = self.dead_letter_producer
+            assert producer is not None
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
         consumer = ReliableConsumer(
             service=self.name,
@@ -241,17 +243,7 @@ class ServiceRuntime:
             log.info("migrations applied", migrations=applied)
         for consumer in self.consumers:
             consumer.pool = self.pool
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            **kafka_security.client_options(self.settings),
-            client_id=f"{self.name}-outbox",
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
-            max_batch_size=256 * 1024,
-        )
-        await self.producer.start()
+        await self._start_producers()
         self.relay = OutboxRelay(
             self.pool,
             self._publish_batch,
@@ -266,6 +258,33 @@ class ServiceRuntime:
         gc.freeze()  # what start-up built lives as long as the process (see settle_heap)
         log.info("service started", http_port=self.settings.http_port)
 
+    async def _start_producers(self) -> None:
+        """The outbox's idempotent producer, and one without idempotence for dead letters. A
+        record the broker refuses (over its `message.max.bytes`, or the .dlq topic's) still
+        took a sequence number of the idempotent producer, and every later send to that
+        partition then fails with OutOfOrderSequenceNumber for good (seen on Kafka 4.1 with
+        aiokafka 0.14): the dead letter's reference, on the same partition, never got
+        through. Dead letters are sent one at a time and awaited, so they keep their order
+        anyway; a retry may write one twice, which its offset headers tell apart."""
+        options = {
+            "bootstrap_servers": self.settings.kafka_bootstrap_servers,
+            **kafka_security.client_options(self.settings),
+            "acks": "all",
+        }
+        self.producer = AIOKafkaProducer(
+            **options,
+            client_id=f"{self.name}-outbox",
+            enable_idempotence=True,
+            linger_ms=5,
+            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
+            max_batch_size=256 * 1024,
+        )
+        await self.producer.start()
+        self.dead_letter_producer = AIOKafkaProducer(
+            **options, client_id=f"{self.name}-dead-letters", enable_idempotence=False
+        )
+        await self.dead_letter_producer.start()
+
     async def stop(self) -> None:
         await self.broker.stop()
         for task in self._tasks:
@@ -274,8 +293,9 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        if self.producer is not None:
-            await self.producer.stop()
+        for producer in (self.producer, self.dead_letter_producer):
+            if producer is not None:
+                await producer.stop()
         if self.pool is not None:
             await self.pool.close()
         flush_repeated_logs()

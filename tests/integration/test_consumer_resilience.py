@@ -6,14 +6,17 @@ reason, shows `hospital_consumer_stalled`, and turns green again once it gets th
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client.parser import text_string_to_metric_families
 
 from hospital_shared import topics
@@ -112,6 +115,55 @@ def record_partition_of(found: dict[str, Any]) -> int:
     """Both services dead-lettered the same record: the same original partition."""
     [partition] = {dict(r.headers)["dlq-original-partition"].decode() for r in found.values()}
     return int(partition)
+
+
+@contextlib.asynccontextmanager
+async def topic_limit(bootstrap: str, topic: str, max_bytes: int) -> AsyncIterator[None]:
+    """`topic`'s max.message.bytes set to `max_bytes` for the block, then back to the default."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        limit = {"max.message.bytes": str(max_bytes)}
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, limit)])
+        try:
+            yield
+        finally:
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {})])
+    finally:
+        await admin.close()
+
+
+async def test_a_dead_letter_the_broker_refuses_does_not_jam_later_dead_letters(
+    complaints, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A .dlq topic with a lower limit than its input topic: the broker itself refuses the
+    dead letter (not the client, as above). Sent by the idempotent outbox producer, that
+    refusal left a gap in the partition's sequence numbers and every later dead letter there,
+    the reference first, failed with OutOfOrderSequenceNumber for good."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    marker = f"HIS-DLQ-LIMIT-{uuid.uuid4().hex[:8]}"
+    dlq = topics.dead_letter_topic(topics.COMPLAINTS_IN)
+
+    async def dead_letters_of(suffix: str) -> list[Any]:
+        return [
+            r
+            for r in await read_all(bootstrap, dlq)
+            if f"{marker}{suffix}".encode() in (r.value or b"")[:300]
+            and dict(r.headers).get("dlq-service") == b"complaints"
+        ]
+
+    async with topic_limit(bootstrap, dlq, 64 * 1024):
+        # A first dead letter on the partition, so the producer has a sequence there.
+        await publish(bootstrap, topics.COMPLAINTS_IN, [(marker, f'{{"{marker}-a'.encode())])
+        await eventually(lambda: dead_letters_of("-a"), timeout=30)
+        big = oversized_complaint(f"{marker}-b", 100_000)  # the client takes it, the topic not
+        after = factories.to_bytes(factories.complaint(f"{marker}-c"))
+        await publish(bootstrap, topics.COMPLAINTS_IN, [(marker, big), (marker, after)])
+        assert await eventually(lambda: case_exists(stack_env["DATABASE_URL"], f"{marker}-c"))
+        [ref] = await eventually(lambda: dead_letters_of("-b"), timeout=30)
+    headers = {k: v.decode() for k, v in ref.headers}
+    assert headers["dlq-reference"] == "true" and headers["dlq-original-size"] == "100000"
+    assert "MessageSizeTooLargeError" in headers["dlq-publish-error"]
 
 
 async def readyz(service: RunningService) -> tuple[int, dict[str, Any]]:
