@@ -11,8 +11,21 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 
-async def publish(bootstrap: str, topic: str, records: list[tuple[str | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+async def publish(
+    bootstrap: str,
+    topic: str,
+    records: list[tuple[str | None, bytes]],
+    *,
+    max_request_size: int = 1048576,
+) -> None:
+    """Send `records` in order and wait for every ack (`max_request_size`: the client's own
+    limit; raise it to send a record as big as the broker takes)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        max_request_size=max_request_size,
+    )
     await producer.start()
     try:
         futures = [

@@ -11,7 +11,11 @@ For each batch of records:
 - when the database or broker is away, the batch is retried in place with backoff, so one
   patient's events are never reordered nor lost;
 - an event whose handler keeps failing for another reason is dead-lettered after
-  `max_attempts`, alone, and the rest of the batch still goes through.
+  `max_attempts`, alone, and the rest of the batch still goes through;
+- a record too big to dead-letter whole is dead-lettered as a reference to it
+  (`dead_letters.py`): no record blocks its partition for good.
+
+`last_error` says what the consumer last retried on, for `/readyz` when it stalls.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
+from hospital_shared import dead_letters
 from hospital_shared.codec import InvalidEvent, Rejection, decode
 from hospital_shared.db import TRANSIENT_DB_ERRORS
+from hospital_shared.dead_letters import DeadLetterPublisher, DeadLetterSender
 from hospital_shared.events import CloudEvent
-from hospital_shared.topics import dead_letter_topic
+from hospital_shared.failpoints import failpoint
+from hospital_shared.logging import mask_phone
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +66,8 @@ EventHandler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
 # handle_batch(conn, events): optional, the batch's new events in order, in one call, for
 # handlers that write in bulk (far fewer database round trips than one event at a time).
 BatchEventHandler = Callable[[asyncpg.Connection, Sequence[CloudEvent[Any]]], Awaitable[None]]
-# dead_letter(topic, key, value, headers) publishes one record and waits for the ack.
-DeadLetterPublisher = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+# The `result` of a record that could not be dead-lettered at all (dead_letters.py).
+DEAD_LETTER_LOST = "dead_letter_lost"
 
 
 @dataclass(slots=True)
@@ -86,7 +93,16 @@ class ReliableConsumer:
     # transaction at the same time: while one part waits on the database, another's Python
     # work runs. The order of each partition (of each key) is kept.
     concurrency: int = 1
+    # Bytes of the value a dead letter keeps when the whole record cannot be dead-lettered.
+    dead_letter_prefix_bytes: int = 4096
     healthy: bool = field(default=True, init=False)
+    # What the consumer last retried on ("<stage>: <error>"); None once a batch goes through.
+    last_error: str | None = field(default=None, init=False)
+
+    def note_error(self, stage: str, error: BaseException) -> None:
+        """Remember why the consumer is retrying (shown by /readyz when it stalls): the
+        error's type and the start of its message, phone numbers masked."""
+        self.last_error = mask_phone(f"{stage}: {error!r}")[:300]
 
     async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         received = [self._decode(r) for r in records]
@@ -101,6 +117,7 @@ class ReliableConsumer:
             await self._process(valid)
         else:  # offsets are committed by the caller once every part has committed
             await asyncio.gather(*(self._process(part) for part in parts))
+        self.last_error = None
 
     async def _process(self, valid: list[Received]) -> None:
         try:
@@ -117,6 +134,7 @@ class ReliableConsumer:
             return Received(record, rejection=exc)
 
     async def _handle_in_one_transaction(self, items: Sequence[Received]) -> None:
+        failpoint(f"consumer.{self.handler_name}.handle")
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetch(
                 "INSERT INTO inbox (handler, event_id, topic)"
@@ -182,6 +200,7 @@ class ReliableConsumer:
                 await self._with_backoff(lambda: self._handle_in_one_transaction([item]))
                 return
             except _HandlerFailed as failed:
+                self.note_error("handler", failed.error)
                 if item.attempts >= self.max_attempts:
                     log.error(
                         "handler keeps failing, dead-lettering the event",
@@ -209,6 +228,7 @@ class ReliableConsumer:
                 # not committed, but the consumer has already moved past its records.
                 tries += 1
                 self.healthy = False
+                self.note_error("batch retried", exc)
                 RETRIES.labels(self.service).inc()
                 delay = self._backoff(tries)
                 transient = isinstance(exc, TRANSIENT_ERRORS)
@@ -224,28 +244,36 @@ class ReliableConsumer:
 
     async def _dead_letter(self, item: Received, rejection: InvalidEvent, *, attempts: int) -> None:
         record = item.record
-        headers = [
-            ("dlq-error-kind", rejection.kind.value.encode()),
-            ("dlq-reason", rejection.reason.encode()),
-            ("dlq-attempts", str(attempts).encode()),
-            ("dlq-service", self.service.encode()),
-            ("dlq-handler", self.handler_name.encode()),
-            ("dlq-original-topic", record.topic.encode()),
-            ("dlq-original-partition", str(record.partition).encode()),
-            ("dlq-original-offset", str(record.offset).encode()),
-        ]
-        value = record.value if record.value is not None else b""
-        await self._with_backoff(
-            lambda: self.dead_letter(dead_letter_topic(record.topic), record.key, value, headers)
+        letter = dead_letters.whole(
+            record, rejection, attempts=attempts, origin=[self.service, self.handler_name]
         )
-        EVENTS_PROCESSED.labels(self.service, record.topic, rejection.kind.value).inc()
+        sender = DeadLetterSender(
+            self.dead_letter,
+            TRANSIENT_ERRORS,
+            on_retry=self._dead_letter_retry,
+            prefix_bytes=self.dead_letter_prefix_bytes,
+        )
+        sent = await sender.send(letter)
+        result = DEAD_LETTER_LOST if sent == "lost" else rejection.kind.value
+        EVENTS_PROCESSED.labels(self.service, record.topic, result).inc()
         log.warning(
             "event dead-lettered",
             topic=record.topic,
+            partition=record.partition,
             offset=record.offset,
             kind=rejection.kind.value,
-            reason=rejection.reason,
+            reason=rejection.reason[:500],
+            dead_letter=sent,
         )
+
+    def _dead_letter_retry(self, tries: int, error: BaseException) -> float:
+        """The broker is away while a dead letter is sent: wait, then the same record again."""
+        self.healthy = False
+        self.note_error("dead-letter publish", error)
+        RETRIES.labels(self.service).inc()
+        delay = self._backoff(tries)
+        log.warning("dead-letter publish failed, retrying", error=repr(error), backoff_s=delay)
+        return delay
 
 
 def _by_partition(items: list[Received], n: int) -> list[list[Received]]:

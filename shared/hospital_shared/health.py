@@ -1,5 +1,5 @@
-"""`/healthz` (the process is alive), `/readyz` (broker, database, consumer partitions and
-outbox relay all fine), `/metrics` (Prometheus text format), `/asyncapi.json`."""
+"""`/healthz` (the process is alive), `/readyz` (broker, database, consumer partitions,
+consumers progressing and outbox relay all fine; a stalled consumer is named with its reason), `/metrics` (Prometheus text format), `/asyncapi.json`."""
 
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
         ready = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        stalled = runtime.stalled_consumers()
+        if stalled:  # which consumer group, how many records wait, since when, and why
+            body["stalled_consumers"] = stalled
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics")
     async def metrics() -> Response:

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from hospital_shared.auth import TokenAuth, load_tokens
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
     CONSUMER_LAG,
+    DEAD_LETTER_LOST,
     EVENTS_PROCESSED,
     BatchEventHandler,
     EventHandler,
@@ -39,8 +41,9 @@ from hospital_shared.consumer import (
 from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failpoint
 from hospital_shared.health import health_router
-from hospital_shared.logging import configure_logging
+from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.outbox import OutboxRelay
+from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
 from hospital_shared.settings import ServiceSettings
 
@@ -67,6 +70,32 @@ class _AssignmentTracker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.joined = True
 
 
+@dataclass
+class _Group:
+    """One consumer group of this service: its reliable consumer, whether it has partitions,
+    whether it progresses, and FastStream's subscriber (which holds the aiokafka consumer)."""
+
+    name: str
+    topics: tuple[str, ...]
+    consumer: ReliableConsumer
+    tracker: _AssignmentTracker
+    watch: ProgressWatch
+    subscriber: Any = None
+
+    def stall(self) -> dict[str, Any] | None:
+        """What `/readyz` says of this group when it is stalled, else None."""
+        if not self.watch.stalled:
+            return None
+        return {
+            "group": self.name,
+            "topics": list(self.topics),
+            "records_waiting": self.watch.waiting,
+            "seconds_without_progress": round(self.watch.seconds_without_progress(), 1),
+            "reason": self.consumer.last_error
+            or "no batch in hand and no error: records wait on the broker but are not fetched",
+        }
+
+
 class ServiceRuntime:
     def __init__(
         self, settings: ServiceSettings, *, migrations: Path, version: str = "0.1.0"
@@ -85,9 +114,10 @@ class ServiceRuntime:
         self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.dead_letter_producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[ReliableConsumer] = []
-        self._trackers: list[_AssignmentTracker] = []
+        self._groups: list[_Group] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = {}
 
@@ -108,13 +138,14 @@ class ServiceRuntime:
         spread each batch's fixed cost (inbox, lookups, commit, wake-ups) thinner. Measured
         against 500: follow-up 5,916 -> 8,045 events/s, notifications 3,964 -> 6,838."""
         tracker = _AssignmentTracker()
-        self._trackers.append(tracker)
+        group_id = f"{self.settings.consumer_group}.{handler_name}"
 
         async def dead_letter(
             topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
         ) -> None:
-            assert self.producer is not None
-            await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
+            producer = self.dead_letter_producer
+            assert producer is not None
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
         consumer = ReliableConsumer(
             service=self.name,
@@ -127,20 +158,26 @@ class ServiceRuntime:
             initial_backoff_s=self.settings.retry_initial_backoff_s,
             max_backoff_s=self.settings.retry_max_backoff_s,
             concurrency=self.settings.consumer_concurrency,
+            dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes,
         )
         self.consumers.append(consumer)
+        watch = ProgressWatch(self.settings.consumer_stall_after_s)
+        group = _Group(group_id, topics, consumer, tracker, watch)
+        self._groups.append(group)
         # Every dead-letter count starts at 0, so that `increase()` (the EventsDeadLettered
         # alert) sees the first dead letter of a topic, not only the later ones.
         for topic in topics:
-            for rejection in Rejection:
-                EVENTS_PROCESSED.labels(self.name, topic, rejection.value)
+            for result in [*Rejection, DEAD_LETTER_LOST]:
+                EVENTS_PROCESSED.labels(self.name, topic, result)
+        CONSUMER_STALLED.labels(self.name, group_id).set(0)
+        CONSUMER_STALLED_SECONDS.labels(self.name, group_id).set(0)
 
         async def raw_records(msg: Any) -> Any:
             return msg.raw_message
 
-        @self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             *topics,
-            group_id=f"{self.settings.consumer_group}.{handler_name}",
+            group_id=group_id,
             batch=True,
             max_records=max_records,
             batch_timeout_ms=self.settings.consumer_poll_ms,
@@ -153,11 +190,21 @@ class ServiceRuntime:
             title=f"{self.name}.{handler_name}",
             description=_consumed_types(topics),
         )
+
+        @subscriber
         async def on_batch(records: Any, message: KafkaMessage) -> None:
             batch: Sequence[ConsumerRecord[Any, Any]] = records
-            await consumer.process_batch(batch)
-            failpoint("consumer.before_offset_commit")
-            await message.ack()
+            watch.batch_started(len(batch))
+            committed = False
+            try:
+                await consumer.process_batch(batch)
+                failpoint("consumer.before_offset_commit")
+                await message.ack()
+                committed = True
+            finally:
+                watch.batch_finished(committed=committed)
+
+        group.subscriber = subscriber
 
     def publishes(self, *event_types: str) -> None:
         """Document in AsyncAPI the event types this service publishes through its outbox: one
@@ -180,7 +227,11 @@ class ServiceRuntime:
     # --- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        configure_logging(service=self.name, level=self.settings.log_level)
+        configure_logging(
+            service=self.name,
+            level=self.settings.log_level,
+            repeat_window_s=self.settings.log_repeat_window_s,
+        )
         self.pool = await self._connect_with_retry()
         async with self.pool.acquire() as conn:
             applied = await db.migrate(
@@ -192,17 +243,7 @@ class ServiceRuntime:
             log.info("migrations applied", migrations=applied)
         for consumer in self.consumers:
             consumer.pool = self.pool
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            **kafka_security.client_options(self.settings),
-            client_id=f"{self.name}-outbox",
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
-            max_batch_size=256 * 1024,
-        )
-        await self.producer.start()
+        await self._start_producers()
         self.relay = OutboxRelay(
             self.pool,
             self._publish_batch,
@@ -217,6 +258,33 @@ class ServiceRuntime:
         gc.freeze()  # what start-up built lives as long as the process (see settle_heap)
         log.info("service started", http_port=self.settings.http_port)
 
+    async def _start_producers(self) -> None:
+        """The outbox's idempotent producer, and one without idempotence for dead letters. A
+        record the broker refuses (over its `message.max.bytes`, or the .dlq topic's) still
+        took a sequence number of the idempotent producer, and every later send to that
+        partition then fails with OutOfOrderSequenceNumber for good (seen on Kafka 4.1 with
+        aiokafka 0.14): the dead letter's reference, on the same partition, never got
+        through. Dead letters are sent one at a time and awaited, so they keep their order
+        anyway; a retry may write one twice, which its offset headers tell apart."""
+        options = {
+            "bootstrap_servers": self.settings.kafka_bootstrap_servers,
+            **kafka_security.client_options(self.settings),
+            "acks": "all",
+        }
+        self.producer = AIOKafkaProducer(
+            **options,
+            client_id=f"{self.name}-outbox",
+            enable_idempotence=True,
+            linger_ms=5,
+            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
+            max_batch_size=256 * 1024,
+        )
+        await self.producer.start()
+        self.dead_letter_producer = AIOKafkaProducer(
+            **options, client_id=f"{self.name}-dead-letters", enable_idempotence=False
+        )
+        await self.dead_letter_producer.start()
+
     async def stop(self) -> None:
         await self.broker.stop()
         for task in self._tasks:
@@ -225,10 +293,12 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        if self.producer is not None:
-            await self.producer.stop()
+        for producer in (self.producer, self.dead_letter_producer):
+            if producer is not None:
+                await producer.stop()
         if self.pool is not None:
             await self.pool.close()
+        flush_repeated_logs()
 
     async def _connect_with_retry(self) -> asyncpg.Pool:
         delay = 0.2
@@ -255,29 +325,32 @@ class ServiceRuntime:
         await publish_records(self.producer, records)
 
     async def _measure_lag(self) -> None:
-        """`hospital_consumer_lag` per topic and group of this instance; a topic whose
-        partitions moved to another instance drops out instead of keeping its last value."""
+        """Every 5 s: `hospital_consumer_lag` per topic and group of this instance (a topic
+        whose partitions moved to another instance drops out instead of keeping its last
+        value), each group's progress (`hospital_consumer_stalled*`), and the summaries of
+        repeated log lines."""
         reported: set[tuple[str, str]] = set()
         while True:
             await asyncio.sleep(5)
             now: dict[tuple[str, str], int] = {}
-            for sub in self.broker.subscribers:
-                consumer = getattr(sub, "consumer", None)
-                group = getattr(sub, "group_id", None) or ""
-                if consumer is None:
-                    continue
-                for tp in consumer.assignment():
-                    with contextlib.suppress(Exception):
-                        high = consumer.highwater(tp)
-                        pos = await consumer.position(tp)
-                        if high is not None:
-                            key = (tp.topic, group)
-                            now[key] = now.get(key, 0) + max(0, high - pos)
-            for topic, group in reported - set(now):
-                CONSUMER_LAG.remove(topic, group)
-            for (topic, group), lag in now.items():
-                CONSUMER_LAG.labels(topic, group).set(lag)
+            for group in self._groups:
+                lags = await _lag_by_topic(getattr(group.subscriber, "consumer", None))
+                for topic, lag in lags.items():
+                    now[(topic, group.name)] = lag
+                group.watch.lag_measured(sum(lags.values()))
+                self._report_progress(group)
+            for topic, group_name in reported - set(now):
+                CONSUMER_LAG.remove(topic, group_name)
+            for (topic, group_name), lag in now.items():
+                CONSUMER_LAG.labels(topic, group_name).set(lag)
             reported = set(now)
+            flush_repeated_logs()
+
+    def _report_progress(self, group: _Group) -> None:
+        CONSUMER_STALLED_SECONDS.labels(self.name, group.name).set(
+            group.watch.seconds_without_progress()
+        )
+        CONSUMER_STALLED.labels(self.name, group.name).set(int(group.watch.stalled))
 
     # --- readiness -----------------------------------------------------------------
 
@@ -293,7 +366,8 @@ class ServiceRuntime:
                 checks["database"] = await conn.fetchval("SELECT 1") == 1
         except Exception:
             checks["database"] = False
-        checks["consumers_assigned"] = all(t.joined for t in self._trackers)
+        checks["consumers_assigned"] = all(g.tracker.joined for g in self._groups)
+        checks["consumers_progressing"] = not self.stalled_consumers()
         checks["outbox_relay"] = self.relay is not None and self.relay.healthy
         for name, check in self._readiness_checks.items():
             try:
@@ -302,6 +376,18 @@ class ServiceRuntime:
             except Exception:
                 checks[name] = False
         return checks
+
+    def stalled_consumers(self) -> list[dict[str, Any]]:
+        """The groups with records waiting and no progress for `consumer_stall_after_s`: which
+        group, its topics, how many records wait, for how long, and the last error it retried
+        on (the why)."""
+        stalls = []
+        for group in self._groups:
+            self._report_progress(group)
+            stall = group.stall()
+            if stall is not None:
+                stalls.append(stall)
+        return stalls
 
     # --- HTTP ----------------------------------------------------------------------
 
@@ -320,6 +406,21 @@ class ServiceRuntime:
             app.include_router(router)
         app.state.runtime = self
         return app
+
+
+async def _lag_by_topic(consumer: Any) -> dict[str, int]:
+    """Records the broker holds that `consumer` (aiokafka) has not fetched yet, per topic of
+    its assigned partitions (high-water mark - position)."""
+    lags: dict[str, int] = {}
+    if consumer is None:
+        return lags
+    for tp in consumer.assignment():
+        with contextlib.suppress(Exception):
+            high = consumer.highwater(tp)
+            pos = await consumer.position(tp)
+            if high is not None:
+                lags[tp.topic] = lags.get(tp.topic, 0) + max(0, high - pos)
+    return lags
 
 
 def _consumed_types(topics: Sequence[str]) -> str:

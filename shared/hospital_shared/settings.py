@@ -71,6 +71,13 @@ class ServiceSettings(BaseSettings):
         "AUTH_TOKENS", None, "JSON token -> principal; development tokens when unset"
     )
     log_level: str = _shared("LOG_LEVEL", "INFO", "log level")
+    log_repeat_window_s: float = Field(
+        10.0,
+        ge=0,
+        validation_alias=AliasChoices("LOG_REPEAT_WINDOW_S"),
+        description="a warning or error repeated (same logger and message) is logged once per"
+        " this many seconds, then summarised with its count (0: every line)",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 0
     consumer_group: str = ""
@@ -107,6 +114,20 @@ class ServiceSettings(BaseSettings):
     # is worked off. Each takes a pooled connection.
     consumer_concurrency: int = Field(
         1, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
+    )
+    # A consumer holding records it cannot get through (a batch retried, records it does not
+    # fetch) turns /readyz red and `hospital_consumer_stalled` to 1 after this long.
+    consumer_stall_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="records waiting with no batch committed this long: the consumer is stalled",
+    )
+    # What a dead letter keeps of a record too big to dead-letter whole (dead_letters.py).
+    dead_letter_prefix_bytes: int = Field(
+        4096,
+        ge=0,
+        le=65536,
+        description="bytes of the value kept when a record is dead-lettered as a reference",
     )
     db_pool_min: int = 1
     db_pool_max: int = 5

@@ -13,7 +13,7 @@ from urllib.parse import unquote_to_bytes
 
 import asyncpg
 
-from hospital_shared.topics import INPUT_TOPICS, dead_letter_topic
+from hospital_shared.topics import COMPLAINTS_IN, INPUT_TOPICS, dead_letter_topic
 from simulator.expected import PATIENT_TEMPLATES, Expected
 from tests.kafka_tools import read_all
 
@@ -189,6 +189,27 @@ async def actual_and_checks(
                 dead += 1
     checks.append(_cmp("dead-lettered events of the run", 0, dead))
     return checks
+
+
+# The services that consume hospital.complaints.v1, each in its own group.
+COMPLAINT_READERS = ("complaints", "metrics", "notifications")
+
+
+async def oversized_check(bootstrap: str, marker: str) -> Check:
+    """Every reader of the complaints topic dead-lettered the oversized record `marker` as a
+    reference (it cannot be dead-lettered whole) instead of retrying it for ever."""
+    services = set()
+    for record in await read_all(bootstrap, dead_letter_topic(COMPLAINTS_IN)):
+        headers = {k: v.decode(errors="replace") for k, v in record.headers}
+        if headers.get("dlq-reference") == "true" and marker.encode() in record.value[:300]:
+            services.add(headers.get("dlq-service", "?"))
+    return Check(
+        "oversized complaint: a DLQ reference from each reader",
+        str(len(COMPLAINT_READERS)),
+        str(len(services)),
+        services == set(COMPLAINT_READERS),
+        f"from {sorted(services)}, expected {list(COMPLAINT_READERS)}",
+    )
 
 
 def table(faults: list[tuple[str, str]], checks: list[Check]) -> str:

@@ -16,12 +16,15 @@ from typing import Any
 
 import httpx
 
+from hospital_shared.topics import COMPLAINTS_IN
 from simulator.expected import expected_effects
 from simulator.hospital import Rates
 from simulator.publish import publish_to_kafka, publish_via_registration
 from simulator.stream import SimConfig, SimEvent, generate
 from tests.chaos import processes as p
-from tests.chaos.effects import Check, actual_and_checks
+from tests.chaos.effects import Check, actual_and_checks, oversized_check
+from tests.factories import BROKER_MESSAGE_MAX_BYTES, OVERSIZED, oversized_complaint
+from tests.kafka_tools import publish
 
 SERVICES = ("registration", "followup", "complaints", "notifications", "metrics")
 
@@ -36,6 +39,9 @@ class ChaosPlan:
     kannel_stop_s: float
     rebalance_kills: bool  # two instances of each consumer, one killed mid-rebalance
     converge_timeout_s: float = 300.0
+    # A complaint just under the broker's size limit amid the stream (issue 17): too big to
+    # dead-letter whole, it must go to the DLQ as a reference and block nothing.
+    oversized_record: bool = True
 
 
 SHORT = ChaosPlan(
@@ -128,6 +134,9 @@ async def run_chaos(cfg: Any, env: dict[str, str], plan: ChaosPlan, *, seed: int
                   f"(run {run_id}, 2 hospitals: REST gateway + Kafka)")  # fmt: skip
         t0 = datetime.now(UTC)
         streaming = asyncio.create_task(_stream(env, events, plan.rate))
+        if plan.oversized_record:
+            await _publish_oversized(env, run_id)
+            clock.log(f"a {OVERSIZED:,}-byte complaint published amid the stream")
 
         async def pause(low: float, high: float) -> None:
             await asyncio.sleep(rng.uniform(low, high))
@@ -181,7 +190,7 @@ async def run_chaos(cfg: Any, env: dict[str, str], plan: ChaosPlan, *, seed: int
             processed_until=t1 + timedelta(seconds=plan.converge_timeout_s),
             notifications_env=p.SERVICE_ENV["notifications"],
         )
-        checks = await _converge(cfg, env, expected, run_id, offset, t0, plan.converge_timeout_s)
+        checks = await _converge(cfg, env, expected, run_id, offset, t0, plan)
         clock.log("effects checked")
         for proc in [*main.values(), *extra]:
             if not proc.alive():
@@ -192,18 +201,37 @@ async def run_chaos(cfg: Any, env: dict[str, str], plan: ChaosPlan, *, seed: int
             proc.stop()
 
 
+def _oversized_id(run_id: str) -> str:
+    return f"{run_id}-OVERSIZED"  # not `<run>H...`: no effect of the run is expected of it
+
+
+async def _publish_oversized(env: dict[str, str], run_id: str) -> None:
+    marker = _oversized_id(run_id)
+    await publish(
+        env["KAFKA_BOOTSTRAP_SERVERS"],
+        COMPLAINTS_IN,
+        [(marker, oversized_complaint(marker))],
+        max_request_size=2 * BROKER_MESSAGE_MAX_BYTES,
+    )
+
+
 async def _converge(
     cfg: Any, env: dict[str, str], expected: Any, run_id: str, offset: int,
-    t0: datetime, timeout: float,
+    t0: datetime, plan: ChaosPlan,
 ) -> list[Check]:  # fmt: skip
-    """Poll the effects until they match (or `timeout` passes); return the last checks."""
-    deadline = time.monotonic() + timeout
+    """Poll the effects until they match (or the plan's timeout passes); return the last
+    checks."""
+    deadline = time.monotonic() + plan.converge_timeout_s
     while True:
         checks = await actual_and_checks(
             env["DATABASE_URL"], env["KAFKA_BOOTSTRAP_SERVERS"], expected,
             run_id=run_id, department_tag=run_id.lower(),
             fakesmsc_log=cfg.log_file("fakesmsc"), fakesmsc_offset=offset, sent_before=t0,
         )  # fmt: skip
+        if plan.oversized_record:
+            checks.append(
+                await oversized_check(env["KAFKA_BOOTSTRAP_SERVERS"], _oversized_id(run_id))
+            )
         if all(c.ok for c in checks) or time.monotonic() > deadline:
             return checks
         await asyncio.sleep(3)

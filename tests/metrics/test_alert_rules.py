@@ -173,6 +173,36 @@ OPERATIONAL_CASES: list[dict[str, Any]] = [
     {
         "interval": "1m",
         "input_series": [
+            {
+                "series": 'hospital_consumer_stalled{service="notifications",group="notifications.notify",instance="a"}',
+                "values": "0x5 1x10 0x10",
+            },
+            {
+                "series": 'hospital_consumer_stalled{service="complaints",group="complaints.complaints",instance="a"}',
+                "values": "0x25",
+            },
+        ],
+        "alert_rule_test": [
+            {"eval_time": "6m", "alertname": "ConsumerStalled", "exp_alerts": []},  # for 1m
+            {
+                "eval_time": "8m",
+                "alertname": "ConsumerStalled",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "critical",
+                            "service": "notifications",
+                            "group": "notifications.notify",
+                        }
+                    }
+                ],
+            },
+            {"eval_time": "18m", "alertname": "ConsumerStalled", "exp_alerts": []},  # recovered
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
             {"series": "hospital_metrics_store_refresh_age_seconds", "values": "1x5 200x20"}
         ],
         "alert_rule_test": [

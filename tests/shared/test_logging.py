@@ -1,9 +1,11 @@
 import json
 import logging
+from typing import Any
 
 import structlog
 
-from hospital_shared.logging import configure_logging, mask_phone
+from hospital_shared import logging as hospital_logging
+from hospital_shared.logging import configure_logging, flush_repeated_logs, mask_phone
 
 
 def test_mask_phone_in_free_text() -> None:
@@ -37,4 +39,77 @@ def test_http_client_request_urls_are_not_logged(capsys) -> None:  # type: ignor
     err = capsys.readouterr().err
     assert "secret" not in err and "sendsms" not in err
     assert "gateway slow" in err
+    structlog.reset_defaults()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _lines(capsys) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    return [json.loads(line) for line in capsys.readouterr().err.strip().splitlines() if line]
+
+
+def _limited(clock: FakeClock) -> None:
+    configure_logging(service="test", repeat_window_s=10)
+    assert hospital_logging._ACTIVE is not None
+    hospital_logging._ACTIVE.limiter.clock = clock
+
+
+def test_a_kafka_outage_logs_each_repeated_error_once_then_a_summary(capsys) -> None:  # type: ignore[no-untyped-def]
+    """The metrics service wrote ~8,600 of aiokafka's "Unable connect" lines in under a
+    minute of Kafka outage: now one line, then one summary per window."""
+    clock = FakeClock()
+    _limited(clock)
+    kafka = logging.getLogger("aiokafka.conn")
+    for i in range(8600):
+        clock.now += 0.001
+        kafka.error("Unable connect to node with id %s: %s", i % 3, "Connection refused")
+    logging.getLogger("aiokafka.consumer").warning("other message, written")
+    lines = _lines(capsys)
+    assert [line["event"] for line in lines] == [
+        "Unable connect to node with id 0: Connection refused",
+        "other message, written",
+    ]
+    clock.now += 10
+    flush_repeated_logs()
+    [summary] = _lines(capsys)
+    assert summary["event"] == (
+        "Unable connect to node with id %s: %s (repeated 8599 times in the last 19 s)"
+    )
+    assert summary["repeated"] == 8599 and summary["logger"] == "aiokafka.conn"
+    assert summary["level"] == "error" and summary["service"] == "test"
+    flush_repeated_logs()
+    assert _lines(capsys) == []  # said once
+    structlog.reset_defaults()
+
+
+def test_our_own_repeated_warnings_are_summarised_when_the_next_one_comes(capsys) -> None:  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    _limited(clock)
+    log = structlog.get_logger("consumer-test")
+    for _ in range(5):
+        log.warning("failure outside the handler, retrying batch", backoff_s=1)
+        log.info("batch handled")  # info lines are never limited
+    clock.now += 11
+    log.warning("failure outside the handler, retrying batch", backoff_s=2)
+    events = [(line["event"], line.get("repeated")) for line in _lines(capsys)]
+    assert events == [
+        ("failure outside the handler, retrying batch", None),
+        *[("batch handled", None)] * 5,
+        ("failure outside the handler, retrying batch (repeated 4 times in the last 11 s)", 4),
+        ("failure outside the handler, retrying batch", None),
+    ]
+    structlog.reset_defaults()
+
+
+def test_a_window_of_zero_writes_every_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    configure_logging(service="test", repeat_window_s=0)
+    for _ in range(3):
+        logging.getLogger("aiokafka").error("Unable connect to %s", "node")
+    assert len(_lines(capsys)) == 3
     structlog.reset_defaults()

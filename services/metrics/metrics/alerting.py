@@ -130,6 +130,21 @@ OPERATIONAL_ALERTS: list[dict[str, Any]] = [
         },
     },
     {
+        "alert": "ConsumerStalled",
+        "expr": "max by (service, group) (hospital_consumer_stalled) > 0",
+        "for": "1m",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "Consumer group {{ $labels.group }} of {{ $labels.service }} makes no"
+            " progress while records wait for it",
+            "runbook": "Its events are not handled (for notifications: no patient SMS). The"
+            " service's /readyz lists it under stalled_consumers with the error it keeps"
+            " retrying on; its log has the full error. A database or broker away shows there"
+            " too and heals by itself; any other error needs a fix, then the consumer goes on"
+            " from where it stopped (a restart is not needed and does not help).",
+        },
+    },
+    {
         "alert": "EventsDeadLettered",
         "expr": f"sum by (service, topic) (increase(hospital_events_processed_total{{{DEAD_LETTER_RESULTS}}}[15m])) > 0",
         "labels": {"severity": "warning"},
