@@ -17,6 +17,18 @@ def _shared(name: str, default: Any, description: str) -> Any:
     return Field(default, validation_alias=AliasChoices(name), description=description)
 
 
+# The values of ENV that make a development or test stack, compared case-insensitively: only
+# there do the public development tokens and the development staff exist. Anything else, an
+# unset or misspelt ENV included ("PRODUCTION", "prod", "staging", ""), is production: a
+# forgotten variable must not open the admin token to the world.
+DEVELOPMENT_ENVS = frozenset({"development", "dev", "test"})
+
+
+def is_development_env(env: str | None) -> bool:
+    """Whether `ENV` says, explicitly, that this is a development or test stack."""
+    return (env or "").strip().lower() in DEVELOPMENT_ENVS
+
+
 class ServiceSettings(BaseSettings):
     """What every service needs. Subclasses set `service_name` and their env prefix."""
 
@@ -25,7 +37,12 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = "service"
     default_http_port: ClassVar[int] = 8000
 
-    env: str = _shared("ENV", "development", "development | test | production")
+    env: str = _shared(
+        "ENV",
+        "production",
+        "development | dev | test (any case): a development or test stack, with the development"
+        " tokens and staff; anything else, unset included, is production",
+    )
     kafka_bootstrap_servers: str = _shared(
         "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers"
     )
@@ -129,6 +146,11 @@ class ServiceSettings(BaseSettings):
             self.http_port = self.default_http_port
         if not self.consumer_group:
             self.consumer_group = self.service_name
+
+    @property
+    def development_stack(self) -> bool:
+        """ENV names a development or test stack (see DEVELOPMENT_ENVS)."""
+        return is_development_env(self.env)
 
     @property
     def db_schema(self) -> str:
