@@ -26,7 +26,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
-from hospital_shared import db, kafka_security
+from hospital_shared import db, kafka_security, serving
 from hospital_shared.auth import TokenAuth, load_tokens
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
@@ -344,15 +344,7 @@ def settle_heap() -> None:
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run the service's HTTP app (and with it, its consumers and relay) until stopped."""
-    import uvicorn
-
+    """Run the service's HTTP app (and with it, its consumers and relay) until stopped; a
+    signal stops it during start-up too (hospital_shared.serving)."""
     settle_heap()
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    serving.run(app, host=settings.http_host, port=settings.http_port)
