@@ -26,7 +26,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
-from hospital_shared import db, kafka_security, serving
+from hospital_shared import db, http_guard, kafka_security, serving
 from hospital_shared.auth import TokenAuth, load_tokens
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
@@ -314,10 +314,15 @@ class ServiceRuntime:
             finally:
                 await self.stop()
 
-        app = FastAPI(title=title or f"{self.name} service", lifespan=lifespan)
+        app = FastAPI(
+            title=title or f"{self.name} service",
+            lifespan=lifespan,
+            max_body_size=self.settings.http_max_body_bytes,
+        )
         app.include_router(health_router(self))
         for router in routers:
             app.include_router(router)
+        http_guard.install(app)
         app.state.runtime = self
         return app
 

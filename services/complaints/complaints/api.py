@@ -32,6 +32,7 @@ from complaints.views import (
     case_view,
 )
 from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
 
 
 @dataclass
@@ -95,7 +96,7 @@ REFUSALS = (
 
 
 def cases_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["complaints"])
+    router = APIRouter(prefix="/v1", tags=["complaints"], route_class=GuardedRoute)
 
     async def render(conn: asyncpg.Connection, ctx: Context, case: dict[str, Any], actor: Actor):  # type: ignore[no-untyped-def]
         deadlines = await repo.deadlines_of(conn, case["id"])

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
 from notifications import domain, message_store, optouts, repository
 from notifications.templates import TemplateInvalid, check
 
@@ -67,7 +68,7 @@ def _view(row: asyncpg.Record, who: Principal) -> dict[str, Any]:
 
 
 def build_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["notifications"])
+    router = APIRouter(prefix="/v1", tags=["notifications"], route_class=GuardedRoute)
     staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN)
     managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
     StaffUser = Annotated[Principal, Depends(staff)]
