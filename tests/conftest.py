@@ -12,6 +12,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Settings built inside the test process (unit tests) are a test stack's: without ENV a service
+# is production and refuses the development tokens. Processes started through devstack get
+# ENV from the stack environment; the tests of the production check set their own.
+os.environ.setdefault("ENV", "test")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,13 @@ def asyncapi_document(service: str) -> str:
     subscribers in a WeakSet, so their order changes from one run to the next)."""
     create_app = importlib.import_module(f"{service}.app").create_app
     with clean_environment(settings_class(service)):
-        app = create_app()
+        # Built only to read its document, never served: as on a development stack, so that
+        # it needs no AUTH_TOKENS (any other ENV is production, which does).
+        os.environ["ENV"] = "development"
+        try:
+            app = create_app()
+        finally:
+            del os.environ["ENV"]
     spec = app.state.runtime.asyncapi.to_specification().to_json()
     return json.dumps(json.loads(spec), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 

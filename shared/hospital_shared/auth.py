@@ -1,8 +1,9 @@
 """Bearer tokens with roles, for every service's HTTP API.
 
-Tokens come from settings (`AUTH_TOKENS`, a JSON object token -> principal). A local stack
-uses the documented development tokens below; a service started with `ENV=production`
-refuses to start while any of them is configured.
+Tokens come from settings (`AUTH_TOKENS`, a JSON object token -> principal). A development or
+test stack (`ENV` is development, dev or test, in any case) uses the documented development
+tokens below; any other ENV, unset included, is production, where a service refuses to start
+without `AUTH_TOKENS` or while any development token is configured.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
+
+from hospital_shared.settings import DEVELOPMENT_ENVS, is_development_env
 
 
 class Role(StrEnum):
@@ -38,7 +41,7 @@ class Principal(BaseModel):
 
 
 # The development tokens a local `make up` uses, each tied to a seeded staff member.
-# Documented in the README; refused when ENV=production.
+# Documented in the README; refused unless ENV names a development or test stack.
 DEV_TOKENS: dict[str, Principal] = {
     "dev-integration-token": Principal(role=Role.INTEGRATION, name="HIS integration"),
     "dev-agent-token": Principal(
@@ -69,25 +72,29 @@ DEV_TOKEN_ENV_NAMES: dict[str, str] = {
 
 
 class DevelopmentTokenInProduction(RuntimeError):
-    """Raised at start when ENV=production and a development token is configured."""
+    """Raised at start outside a development or test stack when AUTH_TOKENS is missing or
+    holds a development token."""
 
 
-def load_tokens(raw_json: str | None, *, env: str) -> dict[str, Principal]:
-    """Parse `AUTH_TOKENS`; fall back to the development tokens outside production."""
+def load_tokens(raw_json: str | None, *, env: str | None) -> dict[str, Principal]:
+    """Parse `AUTH_TOKENS`; fall back to the development tokens only on a stack whose ENV says
+    it is one for development or tests (fail closed: anything else is production)."""
+    development = is_development_env(env)
+    where = f"ENV={env!r} is production (a development or test stack says one of {sorted(DEVELOPMENT_ENVS)})"
     if raw_json:
         parsed: dict[str, Any] = json.loads(raw_json)
         tokens = {token: Principal.model_validate(p) for token, p in parsed.items()}
-    elif env == "production":
+    elif not development:
         raise DevelopmentTokenInProduction(
-            "ENV=production needs AUTH_TOKENS; refusing to fall back to development tokens"
+            f"{where}: it needs AUTH_TOKENS; refusing to fall back to development tokens"
         )
     else:
         tokens = dict(DEV_TOKENS)
-    if env == "production":
+    if not development:
         leaked = sorted(set(tokens) & set(DEV_TOKENS))
         if leaked:
             raise DevelopmentTokenInProduction(
-                f"ENV=production but {len(leaked)} development token(s) are configured"
+                f"{where}, but {len(leaked)} development token(s) are configured"
             )
     return tokens
 

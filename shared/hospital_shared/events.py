@@ -1,7 +1,10 @@
 """The event contract: CloudEvents 1.0 envelopes (structured JSON mode) and their data.
 
 Input events are what hospital systems publish; each service adds its own lifecycle events
-in its package and registers them in `EVENT_TOPICS` through `register_event`.
+in its package and registers them in `EVENT_TOPICS` through `register_event`. Every instant of
+an input event (and every envelope's `time`) lies between 1900-01-01 and 2099-12-31 UTC
+(`hospital_shared.bounds`): registration answers 422 outside them, a consumer dead-letters such
+an event as a schema violation instead of failing on it.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from hospital_shared import topics
+from hospital_shared.bounds import EventTime
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -81,13 +85,13 @@ class RegistrationCreated(Contract):
     doctor: Doctor | None = None
     visit_type: VisitType
     channel: RegistrationChannel
-    registered_at: AwareDatetime
-    appointment_at: AwareDatetime | None = None
+    registered_at: EventTime
+    appointment_at: EventTime | None = None
 
 
 class RegistrationCancelled(Contract):
     registration_id: NonEmpty
-    cancelled_at: AwareDatetime
+    cancelled_at: EventTime
     reason: str | None = None
 
 
@@ -105,8 +109,8 @@ class PatientDischarged(Contract):
     patient: Patient
     department: Department
     attending_doctor: Doctor | None = None
-    admitted_at: AwareDatetime
-    discharged_at: AwareDatetime
+    admitted_at: EventTime
+    discharged_at: EventTime
     disposition: Disposition
     diagnosis: str | None = None
 
@@ -129,7 +133,7 @@ class ComplaintSubmitted(Contract):
     description: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
     ]
-    submitted_at: AwareDatetime
+    submitted_at: EventTime
 
 
 # --- the envelope --------------------------------------------------------------------
@@ -148,7 +152,7 @@ class CloudEvent(BaseModel, Generic[DataT]):
     id: NonEmpty
     source: NonEmpty
     type: NonEmpty
-    time: AwareDatetime
+    time: EventTime
     subject: NonEmpty | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str | None = None

@@ -10,12 +10,14 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from hospital_shared.http_guard import GuardedRoute
+
 if TYPE_CHECKING:
     from hospital_shared.runtime import ServiceRuntime
 
 
 def health_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(tags=["health"])
+    router = APIRouter(tags=["health"], route_class=GuardedRoute)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -27,7 +27,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
-from hospital_shared import db, kafka_security
+from hospital_shared import db, http_guard, kafka_security, serving
 from hospital_shared.auth import TokenAuth, load_tokens
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
@@ -400,10 +400,15 @@ class ServiceRuntime:
             finally:
                 await self.stop()
 
-        app = FastAPI(title=title or f"{self.name} service", lifespan=lifespan)
+        app = FastAPI(
+            title=title or f"{self.name} service",
+            lifespan=lifespan,
+            max_body_size=self.settings.http_max_body_bytes,
+        )
         app.include_router(health_router(self))
         for router in routers:
             app.include_router(router)
+        http_guard.install(app)
         app.state.runtime = self
         return app
 
@@ -445,15 +450,7 @@ def settle_heap() -> None:
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run the service's HTTP app (and with it, its consumers and relay) until stopped."""
-    import uvicorn
-
+    """Run the service's HTTP app (and with it, its consumers and relay) until stopped; a
+    signal stops it during start-up too (hospital_shared.serving)."""
     settle_heap()
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    serving.run(app, host=settings.http_host, port=settings.http_port)

@@ -37,7 +37,12 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = "service"
     default_http_port: ClassVar[int] = 8000
 
-    env: str = _shared("ENV", "development", "development | test | production")
+    env: str = _shared(
+        "ENV",
+        "production",
+        "development | dev | test (any case): a development or test stack, with the development"
+        " tokens and staff; anything else, unset included, is production",
+    )
     kafka_bootstrap_servers: str = _shared(
         "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers"
     )
@@ -80,6 +85,14 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    # Requests with a bigger body get 413, checked against Content-Length and while the body
+    # streams in (never read whole first). Without it a 10 MB body was parsed (eight at once
+    # took a service from 80 to 764 MB).
+    http_max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="the largest request body (bytes) the HTTP API reads; bigger ones get 413",
+    )
     consumer_group: str = ""
     outbox_poll_interval_s: float = 0.2
     # Rows per relay pass (registration, whose relay carries all it takes in, uses 2,000).

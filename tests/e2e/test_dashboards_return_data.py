@@ -36,7 +36,7 @@ import pytest
 from devstack import SERVICES
 from metrics import catalog
 from tests.e2e import promql
-from tests.integration.services import RunningService
+from tests.integration.services import RunningService, running_all
 from tests.kafka_tools import eventually, publish
 
 # Short timers, so that what the hospital sees over hours happens within seconds.
@@ -70,17 +70,8 @@ VARIABLES = {"department": DEPARTMENT["code"]}
 
 @pytest.fixture(scope="module")
 def services(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
-    running = {
-        name: RunningService(stack_config, name, extra_env=SERVICE_ENV.get(name, {})).start()
-        for name in SERVICES
-    }
-    try:
-        for service in running.values():
-            service.wait_ready()
+    with running_all(stack_config, SERVICES, SERVICE_ENV) as running:
         yield running
-    finally:
-        for service in running.values():
-            service.stop()
 
 
 class Hospital:

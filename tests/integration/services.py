@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,25 @@ def running(config: Any, name: str, env: dict[str, str]) -> Iterator[RunningServ
         yield service
     finally:
         service.stop()
+
+
+@contextlib.contextmanager
+def running_all(
+    config: Any, names: Sequence[str], env: dict[str, dict[str, str]] | None = None
+) -> Iterator[dict[str, RunningService]]:
+    """Several service processes (`env`: extra variables per name), all ready, for the `with`
+    block; all stopped after it."""
+    services = {
+        name: RunningService(config, name, extra_env=(env or {}).get(name, {})).start()
+        for name in names
+    }
+    try:
+        for service in services.values():
+            service.wait_ready()
+        yield services
+    finally:
+        for service in services.values():
+            service.stop()
 
 
 async def planned_task(base_url: str, task_id: str) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ import devstack
 from hospital_shared import topics
 from hospital_shared.codec import decode
 from tests.factories import discharge, envelope, registration
+from tests.integration.capture_servers import free_port
 from tests.integration.services import RunningService
 from tests.kafka_tools import eventually, read_all
 from tests.registration.messages import adt, framed, siu
@@ -402,17 +403,35 @@ async def test_listener_still_takes_messages_after_the_fuzzing(
 
 
 @pytest.mark.parametrize(
-    "auth_tokens",
-    [None, json.dumps({"dev-integration-token": {"role": "integration"}})],
-    ids=["no-tokens", "dev-token"],
+    ("env", "auth_tokens"),
+    [
+        ("production", None),
+        ("production", json.dumps({"dev-integration-token": {"role": "integration"}})),
+        # Fail closed: any ENV but development, dev or test (in any case) is production.
+        ("PRODUCTION", None),
+        ("prod", json.dumps({"dev-admin-token": {"role": "admin"}})),
+        ("", None),
+    ],
+    ids=["no-tokens", "dev-token", "upper-case", "prod-dev-token", "empty"],
 )
 def test_production_refuses_to_start_with_development_tokens(
-    stack_config: Any, stack_env: dict[str, str], auth_tokens: str | None
+    stack_config: Any, stack_env: dict[str, str], env: str, auth_tokens: str | None
 ) -> None:
-    extra = {"ENV": "production", "REGISTRATION_HTTP_PORT": "0", "REGISTRATION_MLLP_PORT": "0"}
+    # Free ports, so that a service that does start (the defect) cannot fail on a taken one.
+    extra = {
+        "ENV": env,
+        "REGISTRATION_HTTP_PORT": str(free_port()),
+        "REGISTRATION_MLLP_PORT": str(free_port()),
+    }
     if auth_tokens:
         extra["AUTH_TOKENS"] = auth_tokens
-    proc = devstack.start_service(stack_config, "registration", extra, log_name="registration-prod")
-    assert proc.wait(60) != 0
-    log = stack_config.log_file("registration-prod").read_text()
+    log_name = f"registration-prod-{uuid.uuid4().hex[:8]}"
+    proc = devstack.start_service(stack_config, "registration", extra, log_name=log_name)
+    try:
+        assert proc.wait(60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    log = stack_config.log_file(log_name).read_text()
     assert "DevelopmentTokenInProduction" in log

@@ -83,3 +83,15 @@ def test_an_event_encoded_in_one_pass_is_the_canonical_encoding() -> None:
     with pytest.raises(ValueError):
         encode_new_event("complaint.case_opened", data, event_id="e", source="s", subject="x",
                          time=when.replace(tzinfo=None))  # fmt: skip
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T09:00:00+08:00", "0001-01-01T00:00:00Z"])
+def test_an_instant_out_of_bounds_is_a_schema_violation_not_a_handler_error(when: str) -> None:
+    # A discharge dated 9999-12-31 used to decode, then fail every consumer adding days to it
+    # (OverflowError), which dead-lettered it as a handler error after its retries.
+    raw = discharge()
+    raw["data"]["discharged_at"] = when
+    with pytest.raises(InvalidEvent) as err:
+        decode(to_bytes(raw), expected_topic=DISCHARGES)
+    assert err.value.kind is Rejection.SCHEMA_VIOLATION
+    assert "data.discharged_at" in err.value.reason

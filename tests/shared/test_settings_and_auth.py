@@ -23,6 +23,47 @@ def test_development_tokens_work_outside_production() -> None:
     assert tokens["dev-supervisor-token"].staff_id == "S-SUP-01"
 
 
+@pytest.mark.parametrize("env", ["development", "Development", "DEV", "test", " Test "])
+def test_development_tokens_exist_where_env_says_development_or_test(env: str) -> None:
+    assert set(load_tokens(None, env=env)) == set(DEV_TOKENS)
+
+
+@pytest.mark.parametrize(
+    "env", ["production", "PRODUCTION", "Production", "prod", "staging", "", None, "devel"]
+)
+def test_any_other_env_is_production_and_refuses_development_tokens(env: str | None) -> None:
+    # Fail closed: a misspelt or forgotten ENV must not open the public admin token.
+    with pytest.raises(DevelopmentTokenInProduction):
+        load_tokens(None, env=env)
+    with pytest.raises(DevelopmentTokenInProduction):
+        load_tokens('{"dev-admin-token": {"role": "admin"}}', env=env)
+
+
+def test_an_unset_env_is_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENV", raising=False)
+    settings = service_settings_class("followup", 8002)()
+    assert not settings.development_stack
+    with pytest.raises(DevelopmentTokenInProduction):
+        load_tokens(settings.auth_tokens, env=settings.env)
+
+
+@pytest.mark.parametrize("env", ["PRODUCTION", "Production", "prod", None])
+def test_no_development_staff_is_seeded_in_production(
+    monkeypatch: pytest.MonkeyPatch, env: str | None
+) -> None:
+    from complaints.settings import Settings as ComplaintsSettings
+    from followup.settings import Settings as FollowupSettings
+
+    if env is None:
+        monkeypatch.delenv("ENV", raising=False)
+    else:
+        monkeypatch.setenv("ENV", env)
+    assert FollowupSettings().staff_to_seed() == []
+    assert ComplaintsSettings().staff_to_seed() == []
+    monkeypatch.setenv("ENV", "Development")
+    assert FollowupSettings().staff_to_seed() and ComplaintsSettings().staff_to_seed()
+
+
 def test_production_refuses_development_tokens() -> None:
     with pytest.raises(DevelopmentTokenInProduction):
         load_tokens(None, env="production")

@@ -33,6 +33,7 @@ from complaints.views import (
     case_view,
 )
 from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
 
 
 @dataclass
@@ -115,7 +116,7 @@ async def render(
 
 
 def cases_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["complaints"])
+    router = APIRouter(prefix="/v1", tags=["complaints"], route_class=GuardedRoute)
 
     @router.post("/cases", status_code=status.HTTP_201_CREATED)
     async def open_a_case(

@@ -83,7 +83,7 @@ async def _seed(runtime: ServiceRuntime, settings: Settings) -> None:
     async with runtime.pool.acquire() as conn:
         if await seed_rules(conn):
             log.info("seeded the default classification rules")
-        for member in settings.seed_staff:
+        for member in settings.staff_to_seed():
             await roster.upsert_staff(
                 conn,
                 member.staff_id,

@@ -9,10 +9,11 @@ from complaints.api import STAFF, Conn, Ctx, actor_of
 from complaints.classifier import classify
 from complaints.views import ClassifyIn, RuleIn, RulePatch
 from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
 
 
 def rules_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["classification rules"])
+    router = APIRouter(prefix="/v1", tags=["classification rules"], route_class=GuardedRoute)
     editors = auth.require(Role.SUPERVISOR, Role.ADMIN)
 
     @router.get("/category-rules")

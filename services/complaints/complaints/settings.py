@@ -20,8 +20,9 @@ class StaffSeed(BaseModel):
     role: str
 
 
-# The development roster (the staff behind the development tokens). A production
-# installation sets COMPLAINTS_SEED_STAFF=[] and relies on the follow-up service's roster.
+# The development roster (the staff behind the development tokens), seeded only on a development
+# or test stack. Production (any ENV but development, dev or test) relies on the follow-up
+# service's roster.
 DEV_STAFF: list[StaffSeed] = [
     StaffSeed(staff_id="S-SUP-01", department_code="CS", role="supervisor"),
     StaffSeed(staff_id="S-AGENT-01", department_code="CS", role="agent"),
@@ -46,7 +47,8 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # its supervisor hears about every time-limit warning and breach without one.
     desk_department: str = "CS"
     case_number_prefix: str = "TS"
-    seed_staff: list[StaffSeed] = Field(default_factory=lambda: list(DEV_STAFF))
+    # None: DEV_STAFF on a development or test stack, nobody in production.
+    seed_staff: list[StaffSeed] | None = None
     # Timers: how often a pass runs and how many deadlines one pass takes.
     timer_interval_s: float = 5.0
     timer_batch_size: int = 200
@@ -74,6 +76,11 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Retention: finished (closed or withdrawn) cases older than this are purged.
     retention_days: int = 3 * 365 + 1
     purge_interval_s: float = 6 * 3600
+
+    def staff_to_seed(self) -> list[StaffSeed]:
+        if self.seed_staff is not None:
+            return self.seed_staff
+        return list(DEV_STAFF) if self.development_stack else []
 
     def limit_rules(self) -> tuple[LimitRule, ...]:
         return default_rules(

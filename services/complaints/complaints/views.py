@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from complaints.access import Actor, contact_for
 from complaints.domain import Category, Satisfaction, Status, allowed_next
 from complaints.intake import NewComplaint, new_complaint
+from hospital_shared.bounds import Int32
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -94,7 +95,7 @@ class RuleIn(_Body):
     category: Category
     keyword: Short
     serious: bool = False
-    position: int = 100
+    position: Int32 = 100  # an `integer` column
     enabled: bool = True
     note: Text | None = None
 
@@ -103,7 +104,7 @@ class RulePatch(_Body):
     category: Category | None = None
     keyword: Short | None = None
     serious: bool | None = None
-    position: int | None = None
+    position: Int32 | None = None
     enabled: bool | None = None
     note: Text | None = None
 

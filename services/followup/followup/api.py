@@ -23,6 +23,7 @@ from followup.domain import (
 )
 from followup.service import Service
 from hospital_shared.auth import Principal, Role
+from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import Satisfaction
 
 
@@ -86,7 +87,7 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
 
 
 def build_router(service: Service) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["follow-up tasks"])
+    router = APIRouter(prefix="/v1", tags=["follow-up tasks"], route_class=GuardedRoute)
     staff = Depends(service.auth.require(*STAFF_ROLES))
     supervising = Depends(service.auth.require(*SUPERVISING))
 

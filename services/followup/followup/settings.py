@@ -15,9 +15,9 @@ from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("followup", 8002)
 
-# Staff seeded at start outside production (the development tokens' staff and a few more per
-# department), so `make up` has someone to assign calls to. Production manages the roster
-# through the API only: set FOLLOWUP_SEED_STAFF='[]' or leave ENV=production.
+# Staff seeded at start on a development or test stack (the development tokens' staff and a few
+# more per department), so `make up` has someone to assign calls to. Production (any ENV but
+# development, dev or test) manages the roster through the API only.
 DEFAULT_SEED_STAFF: list[dict[str, Any]] = [
     {"staff_id": "S-AGENT-01", "name": "客服 王芳", "department_code": "CS", "role": "agent",
      "capacity": 40, "phone": "13800000001"},
@@ -60,7 +60,8 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     department_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # --- staff -----------------------------------------------------------------------
-    seed_staff: list[dict[str, Any]] | None = None  # None: DEFAULT_SEED_STAFF outside production
+    # None: DEFAULT_SEED_STAFF on a development or test stack, nobody in production.
+    seed_staff: list[dict[str, Any]] | None = None
 
     # --- timers ----------------------------------------------------------------------
     scan_interval_s: float = 30.0
@@ -72,4 +73,4 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     def staff_to_seed(self) -> list[dict[str, Any]]:
         if self.seed_staff is not None:
             return self.seed_staff
-        return [] if self.env == "production" else DEFAULT_SEED_STAFF
+        return DEFAULT_SEED_STAFF if self.development_stack else []

@@ -12,6 +12,7 @@ from followup import roster
 from followup.access import STAFF_ROLES, SUPERVISING, can_manage_staff
 from followup.service import Service
 from hospital_shared.auth import Principal, Role
+from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 
 
@@ -31,7 +32,7 @@ def _member_json(row: Any) -> dict[str, Any]:
 
 
 def build_staff_router(service: Service) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["staff roster"])
+    router = APIRouter(prefix="/v1", tags=["staff roster"], route_class=GuardedRoute)
     supervising = Depends(service.auth.require(*SUPERVISING))
     staff = Depends(service.auth.require(*STAFF_ROLES))
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from hospital_shared.auth import Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
 from metrics import queries
 from metrics.kpi import KpiResult, Period, Window, evaluate_all, period_window, to_csv
 from metrics.settings import Settings
@@ -71,6 +72,7 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
         prefix="/v1/kpi",
         tags=["kpi"],
         dependencies=[Depends(auth.require(Role.ADMIN, Role.SUPERVISOR))],
+        route_class=GuardedRoute,
     )
 
     def today() -> date:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
 from notifications import access, domain, message_store, optouts, repository
 from notifications.templates import TemplateInvalid, check
 
@@ -32,7 +33,7 @@ def _view(request: Request, row: asyncpg.Record, who: Principal) -> dict[str, An
 
 
 def build_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["notifications"])
+    router = APIRouter(prefix="/v1", tags=["notifications"], route_class=GuardedRoute)
     staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN)
     managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
     StaffUser = Annotated[Principal, Depends(staff)]

@@ -16,13 +16,14 @@ import structlog
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
+from hospital_shared.http_guard import GuardedRoute
 from notifications import domain, optouts, sending
 from notifications.dispatcher import receipt_signature
 from notifications.lifecycle import publish_status
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["gateway callbacks"])
+router = APIRouter(tags=["gateway callbacks"], route_class=GuardedRoute)
 
 
 def _check_caller(request: Request) -> Any:

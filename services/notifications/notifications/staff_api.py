@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
 from notifications import repository
 
 Channel = Literal["sms", "email", "webhook"]
@@ -44,7 +45,7 @@ def _webhook_view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def build_staff_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["staff channels"])
+    router = APIRouter(prefix="/v1", tags=["staff channels"], route_class=GuardedRoute)
     StaffUser = Annotated[
         Principal, Depends(auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN))
     ]

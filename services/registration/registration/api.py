@@ -13,8 +13,6 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -26,8 +24,9 @@ from hospital_shared.events import (
     PatientDischarged,
     RegistrationCreated,
 )
+from hospital_shared.http_guard import GuardedRoute, unprocessable
 from hospital_shared.runtime import ServiceRuntime
-from registration.batch import Loc, error, parse_batch, parse_batch_json, unstorable_text
+from registration.batch import Loc, error, parse_batch, parse_batch_json
 from registration.ingest import IntakeRejected, ingest
 from registration.intake import Intake
 from registration.phones import normalise_phone
@@ -41,34 +40,13 @@ class Accepted(BaseModel):
     duplicates: list[str]
 
 
-def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse({"detail": printable(errors)}, status_code=422)
-
-
-def printable(doc: Any) -> Any:
-    """`doc` with unpaired surrogates (which UTF-8 cannot carry) replaced, so that an error
-    naming a field that holds one can still be sent."""
-    if isinstance(doc, str):
-        return doc.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(doc, dict):
-        return {printable(k): printable(v) for k, v in doc.items()}
-    if isinstance(doc, list | tuple):
-        return [printable(v) for v in doc]
-    return doc
-
-
-async def unprocessable_request(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 for a body that fails its model, safe for any text the body held."""
-    assert isinstance(exc, RequestValidationError)
-    return _unprocessable(jsonable_encoder(exc.errors()))
-
-
 def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
     # Every ingest route needs a bearer token of the `integration` role (401 / 403 otherwise).
     router = APIRouter(
         prefix="/v1",
         tags=["ingest"],
         dependencies=[Depends(runtime.auth.require(Role.INTEGRATION))],
+        route_class=GuardedRoute,
     )
     normalise = partial(
         normalise_phone, region=settings.default_phone_region, mobile_only=settings.mobile_only
@@ -82,7 +60,7 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
                 request.app.state.runtime.pool, intakes, normalise=normalise, channel="rest"
             )
         except IntakeRejected as exc:
-            return _unprocessable(
+            return unprocessable(
                 [
                     error([*locs[n], *r.field.split(".")], r.message, r.kind)
                     for n, r in exc.rejections
@@ -104,9 +82,7 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
     async def take_one(
         request: Request, type_: str, data: BaseModel, correlation_id: str | None
     ) -> Accepted | JSONResponse:
-        bad_text = unstorable_text(data.model_dump(), ["body"])
-        if bad_text:
-            return _unprocessable(bad_text)
+        # Text nothing can store was refused before (hospital_shared.http_guard).
         return await take(request, [one(type_, data, correlation_id)], [["body"]])
 
     def one(type_: str, data: BaseModel, correlation_id: str | None) -> Intake:
@@ -168,11 +144,11 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
             await request.body(), max_events=settings.max_batch_events
         )
         if errors:
-            return _unprocessable(errors)  # type: ignore[return-value]
+            return unprocessable(errors)  # type: ignore[return-value]
         locs: list[Loc] = [["body", n, "data"] for n in range(len(intakes))]
         return await take(request, intakes, locs)  # type: ignore[return-value]
 
     return router
 
 
-__all__ = ["Accepted", "ingest_router", "parse_batch", "unprocessable_request"]
+__all__ = ["Accepted", "ingest_router", "parse_batch"]

@@ -11,7 +11,6 @@ from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
@@ -19,7 +18,7 @@ from hospital_shared.jobs import every, stop_all
 from hospital_shared.runtime import ServiceRuntime
 from hospital_shared.secrets import refuse_dev_defaults
 from registration import retention
-from registration.api import ingest_router, unprocessable_request
+from registration.api import ingest_router
 from registration.handlers import Hl7Handler, rules_from
 from registration.ingest import Hl7Control, Ingested, IntakeRejected, ingest, ingest_hl7_group
 from registration.intake import Intake
@@ -39,7 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *event_types_on(topics.REGISTRATIONS, topics.DISCHARGES, topics.COMPLAINTS_IN)
     )
     app = runtime.http_app(ingest_router(runtime, settings), title="registration service")
-    app.add_exception_handler(RequestValidationError, unprocessable_request)
     if settings.mllp_enabled:
         _run_mllp_with(app, runtime, settings)
     _run_retention_with(app, runtime, settings)

@@ -12,21 +12,13 @@ Text PostgreSQL cannot store (NUL) or that is not Unicode (an unpaired surrogate
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter, ValidationError, create_model
 
 from hospital_shared.events import EVENT_TYPES, INPUT_EVENT_TYPES, CloudEvent
+from hospital_shared.http_guard import Loc, error, unstorable
 from registration.intake import Intake
-
-Loc = list[str | int]
-
-UNSTORABLE_TEXT = "text must not contain NUL or unpaired surrogate characters"
-
-
-def error(loc: Loc, msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": loc, "msg": msg, "type": type_}
 
 
 def _typed_event(type_: str) -> type[CloudEvent[Any]]:
@@ -110,30 +102,6 @@ def parse_batch(events: list[Any], *, max_events: int) -> tuple[list[Intake], li
 
 
 def unstorable_text(doc: Any, loc: Loc) -> list[dict[str, Any]]:
-    """An error for every string (key or value) in `doc` that cannot be stored as text."""
-    return [error(where, UNSTORABLE_TEXT, "string_unicode") for where in _bad_strings(doc, loc)]
-
-
-def _bad_strings(doc: Any, loc: Loc) -> Iterator[Loc]:
-    if isinstance(doc, str):
-        if not _storable(doc):
-            yield loc
-    elif isinstance(doc, dict):
-        for key, value in doc.items():
-            if isinstance(key, str) and not _storable(key):
-                yield [*loc, key]
-            else:
-                yield from _bad_strings(value, [*loc, key])
-    elif isinstance(doc, list | tuple):
-        for i, value in enumerate(doc):
-            yield from _bad_strings(value, [*loc, i])
-
-
-def _storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    """An error for every string (key or value) in `doc` that cannot be stored as text, and
+    every number nothing can store."""
+    return list(unstorable(doc, loc))

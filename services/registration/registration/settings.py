@@ -85,6 +85,13 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
 
     # --- REST ------------------------------------------------------------------------
     max_batch_events: int = 1000
+    # A batch of 1,000 ordinary events is about 0.5 MB; 4 MiB leaves room for long complaint
+    # texts. A bigger batch gets 413 (split it).
+    http_max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="the largest request body (bytes) the HTTP API reads; bigger ones get 413",
+    )
     event_source: str = "urn:hospital:registration"
 
     # --- phones ----------------------------------------------------------------------
