@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -487,7 +488,7 @@ def test_the_access_log_rotation_keeps_the_last_files_and_reopens_the_log(
         (tmp_path / name).write_text(text)
     # stands in for bearerbox: notes the SIGHUP that makes it reopen its log
     bearerbox = subprocess.Popen(
-        ["python3", "-c", "import signal,sys,time\n"
+        [sys.executable, "-c", "import signal,sys,time\n"
          "signal.signal(signal.SIGHUP, lambda *_: (print('reopened', flush=True), sys.exit(0)))\n"
          "print('ready', flush=True); time.sleep(30)"],
         stdout=subprocess.PIPE, text=True,
