@@ -50,8 +50,15 @@ async def _params(request: Request) -> dict[str, bytes]:
     return {k: v.encode("latin-1") for k, v in pairs}
 
 
-# What a database that is away raises: refused or lost connections, a timed-out acquire.
-DATABASE_AWAY = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+# What a database that is away raises: refused or lost connections, a timed-out acquire, a
+# server shutting down or starting up (57P01, 57P03: a restart).
+DATABASE_AWAY = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+)
 
 
 @contextlib.asynccontextmanager
