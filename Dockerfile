@@ -33,7 +33,9 @@ COPY services services
 COPY tools tools
 RUN uv sync --frozen --no-dev
 
-RUN useradd --system --no-create-home --uid 10001 hospital
+# group 10001 too: Kannel's access log is readable by that group (deploy/kannel/entrypoint.sh)
+RUN groupadd --system --gid 10001 hospital \
+    && useradd --system --no-create-home --uid 10001 --gid 10001 hospital
 USER hospital
 
 ENV SERVICE=""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -384,3 +385,122 @@ def test_dockerfile_copies_every_workspace_member() -> None:
                 rel = member.relative_to(ROOT).as_posix()
                 assert f"COPY {rel}/pyproject.toml {rel}/" in dockerfile, rel
     assert "uv sync --frozen --no-dev" in dockerfile
+
+
+# --- Kannel's callbacks, logs and retries ------------------------------------------------
+
+
+def _allowed_callers(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    cls = settings_class("notifications")
+    _clean_env(monkeypatch, cls)
+    monkeypatch.setenv(
+        "NOTIFICATIONS_CALLBACK_ALLOWED_IPS",
+        _env(compose, "notifications")["NOTIFICATIONS_CALLBACK_ALLOWED_IPS"],
+    )
+    return cls().callback_allowed_ips  # type: ignore[attr-defined]
+
+
+def test_kannel_calls_back_from_an_address_the_notifications_service_accepts(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delivery reports and 退订 replies come from the Kannel container's address; with
+    exact-string matching of a range they were all refused with 403."""
+    import ipaddress
+
+    from notifications.domain import caller_allowed
+
+    (ipam,) = compose["networks"]["default"]["ipam"]["config"]
+    subnet = ipaddress.ip_network(ipam["subnet"])
+    dynamic = ipaddress.ip_network(ipam["ip_range"])
+    gateway = ipaddress.ip_address(ipam["gateway"])
+    kannel = ipaddress.ip_address(
+        _service(compose, "kannel")["networks"]["default"]["ipv4_address"]
+    )
+    assert kannel in subnet and kannel not in dynamic and dynamic.subnet_of(subnet)  # type: ignore[arg-type]
+    allowed = _allowed_callers(compose, monkeypatch)
+    assert caller_allowed(str(kannel), allowed)
+    # nothing else on the network, nor the host (through the gateway), may post them
+    assert not caller_allowed(str(gateway), allowed)
+    assert not any(caller_allowed(str(dynamic[i]), allowed) for i in (0, 1, 64, -2))
+    for name, svc in compose["services"].items():
+        assert "networks" not in svc or name == "kannel", f"{name}: keep it on the default network"
+
+
+def test_kannel_retries_reports_and_logs_as_devstack_does(tmp_path: Path) -> None:
+    from devstack import kannel
+    from devstack.config import StackConfig
+
+    written = kannel.write_config(StackConfig(state_dir=tmp_path)).read_text(encoding="utf-8")
+    devstack_groups = {
+        g.split("\n", 1)[0]: dict(
+            (k.strip(), v.strip().strip('"'))
+            for k, _, v in (ln.partition("=") for ln in g.splitlines() if "=" in ln)
+        )
+        for g in written.split("group = ")[1:]
+    }
+    smsbox = _kannel_group("smsbox")
+    for key in ("http-request-retry", "http-queue-delay"):
+        assert smsbox[key] == devstack_groups["smsbox"][key], key
+    assert int(smsbox["http-request-retry"]) > 0
+    core = _kannel_group("core")
+    assert core["access-log-format"] == devstack_groups["core"]["access-log-format"]
+    assert int(devstack_groups["smsbox"]["log-level"]) >= 2
+
+
+@pytest.mark.parametrize("where", ["compose", "devstack"])
+def test_kannels_access_log_names_our_message_but_not_the_number_or_text(
+    where: str, tmp_path: Path
+) -> None:
+    from devstack import kannel
+
+    fmt = _kannel_group("core")["access-log-format"] if where == "compose" else (
+        kannel.ACCESS_LOG_FORMAT
+    )  # fmt: skip
+    # Kannel's escape codes for the sender, receiver and the text (gw/bb_alog.c)
+    for code in ("%p", "%P", "%a", "%b", "%k", "%s", "%S", "%r", "%u", "%R", "%D"):
+        assert code not in fmt, f"{code} would write a number, the text or the dlr-url"
+    assert "[SMSC:%i] [SVC:%n] [ACT:%A]" in fmt  # what notifications.providers.kannel_log reads
+
+
+def test_the_notifications_service_reads_kannels_access_log(compose: dict[str, Any]) -> None:
+    path = _env(compose, "notifications")["NOTIFICATIONS_KANNEL_ACCESS_LOG"]
+    assert path == _kannel_group("core")["access-log"]
+    folder = str(Path(path).parent)
+    assert f"kannel-logs:{folder}" in _service(compose, "kannel")["volumes"]
+    assert f"kannel-logs:{folder}:ro" in _service(compose, "notifications")["volumes"]
+    assert "kannel-logs" in compose["volumes"]
+    entrypoint = (DEPLOY / "kannel" / "entrypoint.sh").read_text(encoding="utf-8")
+    assert 'smsbox -v 2 "$CONF"' in entrypoint  # info would log every number and text
+    assert "umask 027" in entrypoint
+    assert _env(compose, "kannel")["KANNEL_LOG_READER_GID"] == "10001"
+    assert "--gid 10001" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_the_access_log_rotation_keeps_the_last_files_and_reopens_the_log(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "access.log"
+    for name, text in (
+        ("access.log", "today"),
+        ("access.log.1", "day-1"),
+        ("access.log.2", "day-2"),
+    ):
+        (tmp_path / name).write_text(text)
+    # stands in for bearerbox: notes the SIGHUP that makes it reopen its log
+    bearerbox = subprocess.Popen(
+        [sys.executable, "-c", "import signal,sys,time\n"
+         "signal.signal(signal.SIGHUP, lambda *_: (print('reopened', flush=True), sys.exit(0)))\n"
+         "print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert bearerbox.stdout is not None and bearerbox.stdout.readline() == "ready\n"
+    script = DEPLOY / "kannel" / "rotate-access-log.sh"
+    subprocess.run(
+        ["bash", str(script), str(log), "2", str(os.getgid()), str(bearerbox.pid)], check=True
+    )
+    assert bearerbox.stdout.readline() == "reopened\n"
+    bearerbox.wait(10)
+    assert log.read_text() == "" and oct(log.stat().st_mode & 0o777) == "0o640"
+    assert (tmp_path / "access.log.1").read_text() == "today"
+    assert (tmp_path / "access.log.2").read_text() == "day-1"
+    assert not (tmp_path / "access.log.3").exists()  # day-2 went: 2 rotated files are kept

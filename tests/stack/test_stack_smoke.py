@@ -235,6 +235,54 @@ async def test_kannel_delivers_to_fakesmsc_and_reports_the_dlr(
     assert f"95555 {receiver} " in log.read_text(errors="replace")
 
 
+async def test_kannels_logs_name_our_message_but_hold_no_number_or_text(
+    stack: StackConfig, recorder: Recorder
+) -> None:
+    """bearerbox's access log names the message by the `account` the notifications service
+    gives (its id), without the number or the text; smsbox (at info it logs every sendsms
+    with both) and bearerbox log neither; every Kannel log is the stack user's alone."""
+    port = await recorder.start()
+    account = str(uuid.uuid4())
+    receiver = f"1390000{uuid.uuid4().int % 10000:04d}"
+    text = f"secret-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(
+            stack.kannel_sendsms_url,
+            params={
+                "username": KANNEL_USERNAME, "password": KANNEL_PASSWORD, "from": "95555",
+                "to": receiver, "text": text, "dlr-mask": "31", "account": account,
+                "dlr-url": f"http://127.0.0.1:{port}/dlr?id={account}&status=%d",
+            },
+        )  # fmt: skip
+    assert "Accepted for delivery" in resp.text
+    await recorder.next()  # the receipt came: bearerbox has logged the message
+    access = stack.kannel_access_log.read_text(errors="replace")
+    assert f"Sent SMS [SMSC:fake] [SVC:{KANNEL_USERNAME}] [ACT:{account}]" in access
+    for name in ("kannel-access", "bearerbox", "smsbox"):
+        logged = stack.log_file(name).read_text(errors="replace")
+        assert receiver not in logged and text not in logged, name
+        assert stack.log_file(name).stat().st_mode & 0o077 == 0, name
+    assert stack.log_file("fakesmsc").stat().st_mode & 0o077 == 0
+
+
+def test_the_access_log_is_rotated_when_bearerbox_starts_past_its_size(tmp_path: Path) -> None:
+    from devstack import kannel
+
+    cfg = StackConfig(state_dir=tmp_path)
+    cfg.logs_dir.mkdir()
+    log = cfg.kannel_access_log
+    log.write_bytes(b"x" * (kannel.ACCESS_LOG_ROTATE_BYTES + 1))
+    for n in range(1, kannel.ACCESS_LOG_KEEP + 1):
+        Path(f"{log}.{n}").write_text(f"older {n}")
+    kannel.prepare_logs(cfg)
+    assert log.stat().st_size == 0 and log.stat().st_mode & 0o777 == 0o600
+    assert Path(f"{log}.1").stat().st_size == kannel.ACCESS_LOG_ROTATE_BYTES + 1
+    assert Path(f"{log}.2").read_text() == "older 1"
+    assert not Path(f"{log}.{kannel.ACCESS_LOG_KEEP + 1}").exists()
+    kannel.prepare_logs(cfg)  # small now: left as it is
+    assert Path(f"{log}.2").read_text() == "older 1"
+
+
 async def test_kannel_forwards_mo_replies_to_notifications(
     stack: StackConfig, recorder: Recorder
 ) -> None:

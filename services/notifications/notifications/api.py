@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from hospital_shared.auth import Principal, Role, TokenAuth
@@ -19,6 +19,14 @@ class OptOutIn(BaseModel):
     patient_id: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, max_length=32)
     reason: str | None = Field(default=None, max_length=200)
+
+
+class ResendIn(BaseModel):
+    """A resend of a message the gateway accepted or may have accepted is refused (409)
+    unless a supervisor overrides it, saying why (audited)."""
+
+    override_duplicate_risk: bool = False
+    reason: str | None = Field(default=None, min_length=10, max_length=500)
 
 
 class TemplateIn(BaseModel):
@@ -72,15 +80,16 @@ def build_router(auth: TokenAuth) -> APIRouter:
         request: Request,
         message_id: uuid.UUID,
         who: Annotated[Principal, Depends(auth.require(Role.SUPERVISOR))],
+        body: Annotated[ResendIn | None, Body()] = None,
     ) -> dict[str, Any]:
+        override = body or ResendIn()
+        if override.override_duplicate_risk and not override.reason:
+            raise HTTPException(422, "reason: say why the override is needed")
         async with pool(request).acquire() as conn, conn.transaction():
             row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", message_id)
             if row is None:
                 raise HTTPException(404, "no such message")
-            if row["channel"] == "inbox" or row["status"] not in ("failed", "expired"):
-                raise HTTPException(
-                    409, f"only failed or expired messages can be resent, not {row['status']}"
-                )
+            _check_resend(row, override)
             active = await conn.fetchval(
                 "SELECT count(*) FROM messages WHERE resend_of = $1"
                 " AND status IN ('pending', 'sending', 'submitted', 'delivered')",
@@ -126,7 +135,14 @@ def build_router(auth: TokenAuth) -> APIRouter:
                 action="resend",
                 target=str(message_id),
                 detail=json.dumps(
-                    {"new_message_id": str(new_id), "previous_status": row["status"]}
+                    {
+                        "new_message_id": str(new_id),
+                        "previous_status": row["status"],
+                        "previous_reason": row["status_reason"],
+                        "override_duplicate_risk": override.override_duplicate_risk,
+                        "reason": override.reason,
+                    },
+                    ensure_ascii=False,
                 ),
             )
             await conn.execute("SELECT pg_notify('notifications_dispatch', '')")
@@ -255,6 +271,22 @@ def build_router(auth: TokenAuth) -> APIRouter:
         return _view(request, row, who)
 
     return router
+
+
+def _check_resend(row: asyncpg.Record, override: ResendIn) -> None:
+    """409 naming why, unless the message may be resent (`domain.resend_refusal`)."""
+    refusal = domain.resend_refusal(
+        row["status"], row["status_reason"], row["submitted_at"], row["channel"]
+    )
+    if refusal is None or (refusal.overridable and override.override_duplicate_risk):
+        return
+    if refusal.overridable:
+        raise HTTPException(
+            409,
+            f"not resent: {refusal.why}. To resend anyway, a supervisor sends "
+            '{"override_duplicate_risk": true, "reason": "..."} (audited).',
+        )
+    raise HTTPException(409, refusal.why)
 
 
 def _e164_or_400(phone: str | None, request: Request) -> str:

@@ -32,6 +32,7 @@ from notifications.settings import Settings
 from notifications.staff_api import build_staff_router
 from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
+from notifications.unsettled_api import build_unsettled_router
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -125,7 +126,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
     app = runtime.http_app(
-        build_router(runtime.auth), build_staff_router(runtime.auth), callbacks_router
+        build_router(runtime.auth),
+        build_staff_router(runtime.auth),
+        build_unsettled_router(runtime.auth),
+        callbacks_router,
     )
     runtime_lifespan = app.router.lifespan_context
     tasks: list[asyncio.Task[None]] = []

@@ -2,16 +2,23 @@
 
 Kannel cannot send a bearer token, so these routes accept calls only from
 `callback_allowed_ips`, and a receipt must carry the signature we put in its `dlr-url`.
+
+smsbox retries a report that did not get 200/202 (`http-request-retry`, see
+tools/devstack/devstack/kannel.py), so a report that cannot be recorded, because the
+database is away, is answered 503, never 200: it comes again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import asyncpg
 import structlog
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
@@ -29,7 +36,7 @@ router = APIRouter(tags=["gateway callbacks"], route_class=GuardedRoute)
 def _check_caller(request: Request) -> Any:
     settings = request.app.state.runtime.settings
     host = request.client.host if request.client else ""
-    if host not in settings.callback_allowed_ips:
+    if not domain.caller_allowed(host, settings.callback_allowed_ips):
         raise HTTPException(403, "callbacks are accepted from the SMS gateway only")
     return settings
 
@@ -42,6 +49,31 @@ async def _params(request: Request) -> dict[str, bytes]:
         raw += b"&" + await request.body()
     pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
     return {k: v.encode("latin-1") for k, v in pairs}
+
+
+# What a database that is away raises: refused or lost connections, a timed-out acquire, a
+# server shutting down or starting up (57P01, 57P03: a restart).
+DATABASE_AWAY = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+)
+
+
+@contextlib.asynccontextmanager
+async def recording(request: Request, what: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction to record a report in; 503 when the database is away,
+    so that Kannel keeps the report and sends it again."""
+    pool = request.app.state.runtime.pool
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+    except DATABASE_AWAY as exc:
+        log.warning("gateway report not recorded, Kannel will retry", report=what,
+                    error=type(exc).__name__)  # fmt: skip
+        raise HTTPException(503, f"{what} not recorded (database unavailable); retry") from None
 
 
 def decode_text(raw: bytes, coding: str, charset: str) -> str:
@@ -72,27 +104,35 @@ async def delivery_receipt(request: Request) -> str:
     receipt = domain.receipt_status(dlr_type)
     if receipt is None:
         return "ignored"
-    now = datetime.now(UTC)
-    pool = request.app.state.runtime.pool
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", mid)
-        if row is None:
-            raise HTTPException(404, "no such message")
-        new = domain.apply_receipt(domain.Status(row["status"]), row["status_reason"], receipt)
-        if new is None:
-            return "unchanged"
-        detail = f"DLR {dlr_type}: {params.get('reply', '')}".strip()[:200]
-        done = await sending.apply_receipt(conn, mid, new, detail, now)
-        assert done is not None
-        if row["status"] == "failed" and done["submitted_at"] is None:
-            # the service lost track of it after a crash; the receipt proves it went out
-            done = await conn.fetchrow(
-                "UPDATE messages SET submitted_at = $2 WHERE id = $1 RETURNING *", mid, now
-            )
-            await publish_status(conn, done, "submitted", now=now)
-        if new in (domain.Status.DELIVERED, domain.Status.FAILED):
-            reason = detail if new == domain.Status.FAILED else None
-            await publish_status(conn, done, new.value, now=now, reason=reason)
+    detail = f"DLR {dlr_type}: {params.get('reply', '')}".strip()[:200]
+    async with recording(request, "delivery receipt") as conn:
+        return await _apply_receipt(conn, mid, receipt, detail, datetime.now(UTC))
+
+
+async def _apply_receipt(
+    conn: asyncpg.Connection, mid: uuid.UUID, receipt: domain.Status, detail: str, now: datetime
+) -> str:
+    """Move message `mid` on by a receipt. A receipt proves the gateway took the message, so
+    one without `submitted_at` gains it, and its `sms.submitted`, here: the receipt often
+    comes before the dispatcher records the gateway's answer, and comes alone when the
+    service died in between (the dispatcher's record, if it comes, adds the gateway's
+    reference; the event's id makes a second `sms.submitted` a no-op)."""
+    row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", mid)
+    if row is None:
+        raise HTTPException(404, "no such message")
+    new = domain.apply_receipt(domain.Status(row["status"]), row["status_reason"], receipt)
+    if new is None:
+        return "unchanged"
+    done = await sending.apply_receipt(conn, mid, new, detail, now)
+    assert done is not None
+    if done["submitted_at"] is None:
+        done = await conn.fetchrow(
+            "UPDATE messages SET submitted_at = $2 WHERE id = $1 RETURNING *", mid, now
+        )
+        await publish_status(conn, done, "submitted", now=now)
+    if new in (domain.Status.DELIVERED, domain.Status.FAILED):
+        reason = detail if new == domain.Status.FAILED else None
+        await publish_status(conn, done, new.value, now=now, reason=reason)
     return "ok"
 
 
@@ -113,8 +153,7 @@ async def inbound_sms(request: Request) -> str:
         log.warning("incoming SMS from an unusable number ignored")
         return ""
     action = optouts.classify_reply(text, settings.opt_out_keywords, settings.opt_in_keywords)
-    pool = request.app.state.runtime.pool
-    async with pool.acquire() as conn, conn.transaction():
+    async with recording(request, "incoming SMS") as conn:
         await optouts.record_reply(conn, phone=phone, text=text, action=action)
     log.info("incoming SMS", action=action)
     return ""

@@ -21,10 +21,11 @@ Exactly-once: the unique idempotency key gives one message per (source, template
 recipient). The guarantee towards the gateway is AT MOST ONCE per message: a message is
 only re-sent when the gateway certainly did not take it (connection refused, HTTP error).
 If the process dies between 2 and 3, or the gateway's answer is lost, the message stays
-`sending`; after `sending_lease_s` the reconciler marks it `failed` with
-`outcome_unknown` instead of sending it again (Kannel has no idempotency key to make a
-second attempt safe). Its delivery receipt, which carries our id, still moves it to
-`delivered` if the first attempt went out; a supervisor may resend it (audited).
+`sending`; after `sending_lease_s` the reconciler settles it from the gateway's own records
+(`submitted`, `failed`, or `failed` with `outcome_unknown` when they do not show it) instead
+of sending it again (Kannel has no idempotency key to make a second attempt safe; see
+reconciler.py). Its delivery receipt, which carries our id, still moves it to `delivered`
+if the first attempt went out.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from hospital_shared.failpoints import failpoint
-from notifications import domain, sending
+from notifications import domain, reconciler, sending
 from notifications.domain import Defer, DueMessage, Send, SendingRules, Status, Stop
 from notifications.handlers import Clock
 from notifications.lifecycle import publish_finished, publish_status, publish_statuses
@@ -184,19 +185,8 @@ class Dispatcher:
     # --- the reconciler ----------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Settle messages a crash left `sending`, expire what waited too long."""
-        now = self.clock()
-        async with self.pool.acquire() as conn, conn.transaction():
-            stale_before = now - timedelta(seconds=self.settings.sending_lease_s)
-            interrupted = await sending.settle_interrupted(conn, stale_before, now)
-            await publish_finished(conn, interrupted, now)
-            for row in interrupted:
-                log.warning(
-                    "message outcome unknown after an interruption; not re-sent",
-                    message_id=str(row["id"]),
-                )
-            receipt_before = now - timedelta(hours=self.settings.receipt_timeout_h)
-            await publish_finished(conn, await sending.expire(conn, now, receipt_before), now)
+        """Settle messages a crash left `sending`, expire what waited too long (reconciler.py)."""
+        await reconciler.reconcile(self.pool, self.provider, self.settings, self.clock())
 
     # --- the loop ----------------------------------------------------------------------
 

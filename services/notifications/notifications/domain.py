@@ -3,6 +3,9 @@ machine and delivery receipts, and what the dispatcher does with a due message. 
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -28,6 +31,9 @@ FINAL = frozenset({Status.DELIVERED, Status.EXPIRED, Status.WITHDRAWN, Status.SU
 # recording the answer. Kannel has no idempotency key, so such a message is never re-sent
 # automatically; a delivery receipt arriving later still moves it on.
 OUTCOME_UNKNOWN = "outcome_unknown"
+# ... unless the gateway's own records say what became of it (notifications/reconciler.py)
+GATEWAY_LOG_SENT = "found sent in the gateway's log"  # now `submitted`, waits for its receipt
+GATEWAY_LOG_REFUSED = "gateway_refused: found refused in the gateway's log"  # `failed`
 
 
 # --- quiet hours ---------------------------------------------------------------------
@@ -97,6 +103,36 @@ def mask_phone(e164: str | None) -> str | None:
     return e164[:-8] + "****" + e164[-4:] if len(e164) > 8 else "****"
 
 
+# --- who may call back ---------------------------------------------------------------
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def ip_networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    """Addresses and CIDR ranges ("127.0.0.1", "172.28.0.8/29", "::1") as networks; a
+    ValueError names an entry that is neither."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
+    return tuple(networks)
+
+
+def caller_allowed(host: str, allowed: Iterable[str]) -> bool:
+    """Whether a caller at `host` is in `allowed` (addresses or CIDR ranges). An IPv4 caller
+    seen on an IPv6 socket (::ffff:a.b.c.d) counts as its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in ip_networks(tuple(allowed)))
+
+
 # --- delivery receipts ---------------------------------------------------------------
 
 # Kannel DLR types: 1 delivered, 2 undelivered, 4 queued on the SMSC, 8 SMSC ack, 16 rejected.
@@ -123,6 +159,41 @@ def apply_receipt(current: Status, reason: str | None, receipt: Status) -> Statu
     if current not in _RANK or receipt == current:
         return None
     return receipt if _RANK[receipt] > _RANK[current] else None
+
+
+# --- resending ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResendRefusal:
+    """Why a message may not be resent; `overridable`: a supervisor may still, explicitly."""
+
+    why: str
+    overridable: bool = False
+
+
+def resend_refusal(
+    status: str, reason: str | None, submitted_at: datetime | None, channel: str
+) -> ResendRefusal | None:
+    """Whether a message may be resent. Only what certainly did not reach the patient goes
+    again at a click: never a message the gateway accepted or may have accepted (a second
+    copy of a reminder or a complaint answer is what at-most-once is there to prevent)."""
+    if channel == "inbox" or status not in (Status.FAILED, Status.EXPIRED):
+        return ResendRefusal(f"only failed or expired messages can be resent, not {status}")
+    if status == Status.FAILED and reason == OUTCOME_UNKNOWN:
+        return ResendRefusal(
+            "the gateway may have sent this message: the service stopped while handing it "
+            "over and the gateway's records do not show what became of it, so a resend may "
+            "reach the patient twice",
+            overridable=True,
+        )
+    if status == Status.EXPIRED and submitted_at is not None:
+        return ResendRefusal(
+            "the gateway accepted this message; only its delivery receipt is missing, so the "
+            "patient has probably received it and a resend would reach them twice",
+            overridable=True,
+        )
+    return None
 
 
 # --- retries -------------------------------------------------------------------------

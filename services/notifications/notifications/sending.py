@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from notifications.domain import OUTCOME_UNKNOWN, Defer, Status, local_day_bounds
-from notifications.providers import SendResult
+from notifications.domain import (
+    GATEWAY_LOG_REFUSED,
+    GATEWAY_LOG_SENT,
+    OUTCOME_UNKNOWN,
+    Defer,
+    Status,
+    local_day_bounds,
+)
+from notifications.providers import GatewayRecord, SendResult
 
 # Urgent messages first (a breach alert must not queue behind a backlog of reminders), then
 # in the order they fell due (index messages_due_sms_urgent_first).
@@ -136,24 +143,25 @@ async def accepted_many(
     provider: str,
 ) -> list[asyncpg.Record]:
     """Record the gateway's acceptance of these (id, answer, when it answered): the rows for
-    which it is news (first time submitted).
+    which it is news (not recorded before).
 
-    A receipt may have been faster than us (Kannel reports delivery within milliseconds), so
-    a message already `delivered` keeps its status and only gains `submitted_at`.
+    A receipt may have been faster than us (Kannel reports delivery within milliseconds): it
+    set `submitted_at` and moved the status on, which stays; this adds the gateway's reference.
+    A message settled as outcome unknown meanwhile is `submitted` after all.
     """
     if not results:
         return []
     return await conn.fetch(
         """UPDATE messages m SET
-             status = CASE WHEN m.status IN ('sending', 'failed') THEN 'submitted'
+             status = CASE WHEN m.status = 'sending' OR m.status_reason = $5 THEN 'submitted'
                            ELSE m.status END,
-             status_reason = CASE WHEN m.status = 'failed' THEN NULL ELSE m.status_reason END,
-             submitted_at = u.at, provider = $4, provider_ref = u.ref, last_error = NULL,
-             updated_at = now()
+             status_reason = CASE WHEN m.status_reason = $5 THEN NULL ELSE m.status_reason END,
+             finished_at = CASE WHEN m.status_reason = $5 THEN NULL ELSE m.finished_at END,
+             submitted_at = coalesce(m.submitted_at, u.at), provider = $4, provider_ref = u.ref,
+             last_error = NULL, updated_at = now()
            FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, ref, at)
-           WHERE m.id = u.id AND m.submitted_at IS NULL
-             AND (m.status IN ('sending', 'delivered', 'submitted')
-                  OR (m.status = 'failed' AND m.status_reason = $5))
+           WHERE m.id = u.id AND m.provider IS NULL
+             AND m.status IN ('sending', 'delivered', 'submitted', 'failed')
            RETURNING m.*""",
         [i for i, _, _ in results],
         [r.provider_ref for _, r, _ in results],
@@ -195,16 +203,82 @@ async def fail_after_send(
     )
 
 
-async def settle_interrupted(
-    conn: asyncpg.Connection, stale_before: datetime, now: datetime
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """UPDATE messages SET status = 'failed', status_reason = $2, finished_at = $3,
-             updated_at = now()
-           WHERE status = 'sending' AND sending_since < $1 RETURNING *""",
+async def interrupted(
+    conn: asyncpg.Connection, stale_before: datetime, limit: int = 1000
+) -> list[uuid.UUID]:
+    """Messages `sending` since before `stale_before`: their sender died (or lost the answer)."""
+    rows = await conn.fetch(
+        "SELECT id FROM messages WHERE status = 'sending' AND sending_since < $1 LIMIT $2",
         stale_before,
-        OUTCOME_UNKNOWN,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def settle_interrupted(
+    conn: asyncpg.Connection,
+    ids: Sequence[uuid.UUID],
+    now: datetime,
+    records: Mapping[str, GatewayRecord],
+) -> list[asyncpg.Record]:
+    """Settle these interrupted messages (those still `sending`) by the gateway's `records`:
+    sent -> `submitted` (since it was handed over), refused -> `failed`, no record ->
+    `failed` with `outcome_unknown`. None is ever sent again from here."""
+    if not ids:
+        return []
+    sent = [uuid.UUID(i) for i, r in records.items() if r == GatewayRecord.SENT]
+    refused = [uuid.UUID(i) for i, r in records.items() if r == GatewayRecord.REFUSED]
+    return await conn.fetch(
+        """UPDATE messages SET
+             status = CASE WHEN id = ANY($3::uuid[]) THEN 'submitted' ELSE 'failed' END,
+             status_reason = CASE WHEN id = ANY($3::uuid[]) THEN $5
+                                  WHEN id = ANY($4::uuid[]) THEN $6 ELSE $7 END,
+             submitted_at = CASE WHEN id = ANY($3::uuid[]) THEN sending_since
+                                 ELSE submitted_at END,
+             finished_at = CASE WHEN id = ANY($3::uuid[]) THEN NULL ELSE $2::timestamptz END,
+             updated_at = now()
+           WHERE id = ANY($1::uuid[]) AND status = 'sending' RETURNING *""",
+        list(ids),
         now,
+        sent,
+        refused,
+        GATEWAY_LOG_SENT,
+        GATEWAY_LOG_REFUSED,
+        OUTCOME_UNKNOWN,
+    )
+
+
+async def count_unsettled(
+    conn: asyncpg.Connection, receipt_overdue_before: datetime
+) -> tuple[int, int]:
+    """(SMS failed as outcome unknown, SMS submitted before `receipt_overdue_before` still
+    without a final receipt); both counts use a partial index."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status = 'failed') AS unknown,
+                  count(*) FILTER (WHERE status = 'submitted') AS overdue
+             FROM messages
+            WHERE (status = 'failed' AND status_reason = $1)
+               OR (status = 'submitted' AND submitted_at < $2)""",
+        OUTCOME_UNKNOWN,
+        receipt_overdue_before,
+    )
+    return row["unknown"], row["overdue"]
+
+
+async def list_unsettled(
+    conn: asyncpg.Connection, receipt_overdue_before: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """The messages `count_unsettled` counts, the newest hand-over first (no number or text)."""
+    return await conn.fetch(
+        """SELECT id, patient_id, staff_id, template, status, status_reason, handed_at,
+                  submitted_at
+             FROM messages
+            WHERE (status = 'failed' AND status_reason = $1)
+               OR (status = 'submitted' AND submitted_at < $2)
+            ORDER BY handed_at DESC NULLS LAST LIMIT $3""",
+        OUTCOME_UNKNOWN,
+        receipt_overdue_before,
+        limit,
     )
 
 

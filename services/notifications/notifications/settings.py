@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import time
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hospital_shared.settings import service_settings_class
+from notifications.domain import ip_networks
 from notifications.policy import ReminderMode
 
 _Base = service_settings_class("notifications", 8004)
@@ -32,10 +33,18 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     kannel_username: str = "hospital"
     kannel_password: str = "hospital-dev"
     kannel_smsc: str = ""  # force an SMSC id; empty: Kannel routes
+    kannel_access_log: str = Field(
+        "",
+        description="bearerbox's access log, readable by this service: an interrupted hand-over"
+        " is looked up there by message id (empty: it stays failed / outcome_unknown)",
+    )
     sms_sender: str = "95000"  # the sender number patients see
     public_url: str = "http://127.0.0.1:8004"  # base of the dlr-url Kannel calls back
     callback_secret: str = "dev-callback-secret"  # signs the dlr-url of every message
-    callback_allowed_ips: tuple[str, ...] = ("127.0.0.1", "::1")  # who may post receipts and MO
+    callback_allowed_ips: tuple[str, ...] = Field(
+        ("127.0.0.1", "::1"),
+        description="who may post delivery reports and MO: IP addresses or CIDR ranges",
+    )
     gateway_timeout_s: float = 10.0
     # --- dispatching
     dispatch_interval_s: float = 0.5
@@ -49,6 +58,11 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     send_max_attempts: int = 8  # then the message is failed with the last error
     sending_lease_s: float = 60.0  # 'sending' longer than this: the sender crashed
     receipt_timeout_h: float = 72.0  # submitted without a final receipt: expired
+    receipt_overdue_min: float = Field(
+        60.0,
+        description="submitted longer than this without a final receipt: counted in"
+        " notifications_sms_receipt_overdue",
+    )
     # --- rules
     phone_region: str = "CN"
     quiet_hours_start: time = time(21, 0)
@@ -100,3 +114,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     hospital_name: str = "市第一人民医院"
     hotline: str = "12320"
     survey_url: str = "https://survey.hospital.example/s"
+
+    @field_validator("callback_allowed_ips")
+    @classmethod
+    def _addresses_or_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        ip_networks(value)  # a ValueError names the entry
+        return value

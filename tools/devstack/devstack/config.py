@@ -119,6 +119,10 @@ class StackConfig:
         return f"http://127.0.0.1:{self.kannel_admin_port}"
 
     @property
+    def kannel_access_log(self) -> Path:
+        return self.logs_dir / "kannel-access.log"
+
+    @property
     def kannel_sendsms_url(self) -> str:
         return f"http://127.0.0.1:{self.kannel_sendsms_port}/cgi-bin/sendsms"
 
@@ -144,6 +148,8 @@ class StackConfig:
             "NOTIFICATIONS_KANNEL_USERNAME": KANNEL_USERNAME,
             "NOTIFICATIONS_KANNEL_PASSWORD": KANNEL_PASSWORD,
             "NOTIFICATIONS_PUBLIC_URL": self.service_url("notifications"),
+            # bearerbox's access log, where an interrupted hand-over is looked up (kannel.py)
+            "NOTIFICATIONS_KANNEL_ACCESS_LOG": str(self.kannel_access_log),
             "KANNEL_ADMIN_URL": self.kannel_admin_url,
             "KANNEL_ADMIN_PASSWORD": KANNEL_ADMIN_PASSWORD,
             "KANNEL_MO_PORT": str(self.kannel_mo_port),

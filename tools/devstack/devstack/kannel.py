@@ -26,6 +26,27 @@ from devstack.system import BEARERBOX, FAKESMSC, SMSBOX
 
 NAMES = ("bearerbox", "smsbox", "fakesmsc")
 
+# smsbox retries a delivery report or an MO forward that did not get 200/202 (no connection,
+# or the notifications service answering 503 while its database is away): every
+# HTTP_QUEUE_DELAY_S seconds, HTTP_REQUEST_RETRY times (10 minutes). Without it Kannel drops
+# the report at the first failure and the SMS stays `submitted` until it expires. The queue
+# is in smsbox's memory: a report pending when smsbox itself stops is lost.
+HTTP_REQUEST_RETRY = 120
+HTTP_QUEUE_DELAY_S = 5
+
+# bearerbox's access log, one line per SMS sent, refused or received and per DLR, without the
+# number or the text (Kannel's default line has both): the notifications service looks up a
+# message whose outcome it lost by our id, which it passes as `account` (ACT).
+ACCESS_LOG_FORMAT = "%l [SMSC:%i] [SVC:%n] [ACT:%A] [ID:%I] [FID:%F] [flags:%c:%d] [len:%L:%U]"
+# 2 = warnings and errors: at 1 (info) smsbox logs every sendsms with its number and text
+SMSBOX_LOG_LEVEL = 2
+BEARERBOX_LOG_LEVEL = 1  # info: connections and queues, no number or text
+# Kannel's log files are the stack user's alone (fakesmsc's, the operator's side, holds every
+# number and text); the access log is rotated when bearerbox starts and it has grown past
+# this, ACCESS_LOG_KEEP rotated files kept (the notifications service reads `<log>.1` too).
+ACCESS_LOG_ROTATE_BYTES = 16 * 1024 * 1024
+ACCESS_LOG_KEEP = 3
+
 
 def conf_path(cfg: StackConfig) -> Path:
     return cfg.state_dir / "kannel" / "kannel.conf"
@@ -55,8 +76,9 @@ store-type = file
 store-location = "{cfg.state_dir / "kannel" / "store"}"
 dlr-storage = internal
 log-file = "{logs / "bearerbox.log"}"
-log-level = 1
-access-log = "{logs / "kannel-access.log"}"
+log-level = {BEARERBOX_LOG_LEVEL}
+access-log = "{cfg.kannel_access_log}"
+access-log-format = "{ACCESS_LOG_FORMAT}"
 
 group = smsc
 smsc = fake
@@ -79,7 +101,9 @@ bearerbox-port = {cfg.kannel_smsbox_port}
 sendsms-port = {cfg.kannel_sendsms_port}
 sendsms-interface = 127.0.0.1
 log-file = "{logs / "smsbox.log"}"
-log-level = 1
+log-level = {SMSBOX_LOG_LEVEL}
+http-request-retry = {HTTP_REQUEST_RETRY}
+http-queue-delay = {HTTP_QUEUE_DELAY_S}
 
 group = sendsms-user
 username = {KANNEL_USERNAME}
@@ -96,6 +120,22 @@ get-url = "{inbound}"
 """
     )
     return path
+
+
+def prepare_logs(cfg: StackConfig) -> None:
+    """Kannel's log files, mode 0600, before bearerbox opens them (it keeps the mode); the
+    access log rotated first when it is past ACCESS_LOG_ROTATE_BYTES."""
+    cfg.logs_dir.mkdir(parents=True, exist_ok=True)
+    log = cfg.kannel_access_log
+    if log.exists() and log.stat().st_size > ACCESS_LOG_ROTATE_BYTES:
+        Path(f"{log}.{ACCESS_LOG_KEEP}").unlink(missing_ok=True)
+        for n in range(ACCESS_LOG_KEEP - 1, 0, -1):
+            if Path(f"{log}.{n}").exists():
+                Path(f"{log}.{n}").rename(f"{log}.{n + 1}")
+        log.rename(f"{log}.1")
+    for path in (log, *(cfg.log_file(name) for name in NAMES)):
+        path.touch(mode=0o600)
+        path.chmod(0o600)
 
 
 def status_text(cfg: StackConfig) -> str:
@@ -123,6 +163,7 @@ def up(cfg: StackConfig) -> None:
     (cfg.state_dir / "kannel").mkdir(parents=True, exist_ok=True)
     bb = procs.running(cfg, "bearerbox")
     if bb is None:
+        prepare_logs(cfg)
         ports = (cfg.kannel_admin_port, cfg.kannel_smsbox_port, cfg.kannel_smsc_port)
         for port in (*ports, cfg.kannel_mo_port):
             procs.ensure_port_free(port, "Kannel bearerbox")

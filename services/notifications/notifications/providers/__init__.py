@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from notifications.providers.base import Outcome, OutgoingSms, SendResult, SmsProvider
+from notifications.providers.base import (
+    GatewayRecord,
+    Outcome,
+    OutgoingSms,
+    SendResult,
+    SmsProvider,
+)
 from notifications.providers.kannel import KannelProvider
 
 
@@ -17,6 +23,7 @@ def _kannel(settings: Any) -> SmsProvider:
         sender=settings.sms_sender,
         timeout_s=settings.gateway_timeout_s,
         smsc=settings.kannel_smsc or None,
+        access_log=settings.kannel_access_log,
     )
 
 
@@ -33,4 +40,12 @@ def make_provider(settings: Any) -> SmsProvider:
         ) from None
 
 
-__all__ = ["PROVIDERS", "Outcome", "OutgoingSms", "SendResult", "SmsProvider", "make_provider"]
+__all__ = [
+    "PROVIDERS",
+    "GatewayRecord",
+    "Outcome",
+    "OutgoingSms",
+    "SendResult",
+    "SmsProvider",
+    "make_provider",
+]

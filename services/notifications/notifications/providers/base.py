@@ -7,10 +7,15 @@ A provider tells the dispatcher exactly one of four things about a hand-over:
 - REJECTED: it refused it for good (bad request): failed, with the reason;
 - UNKNOWN: the request may have reached it (timeout after sending, connection cut): never
   re-sent automatically, so that a patient never gets the same SMS twice.
+
+When the service lost track of a hand-over (it died, or the answer was lost), `lookup` asks
+the gateway's own records what became of those messages (`GatewayRecord`); a message the
+gateway has no record of stays unknown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -21,6 +26,13 @@ class Outcome(StrEnum):
     RETRY = "retry"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+
+
+class GatewayRecord(StrEnum):
+    """What the gateway's own records say about a message."""
+
+    SENT = "sent"  # handed to the operator: wait for its receipt, never send it again
+    REFUSED = "refused"  # the gateway gave it up (failed, rejected, discarded, expired)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,5 +55,9 @@ class SmsProvider(Protocol):
     name: str
 
     async def send(self, sms: OutgoingSms) -> SendResult: ...
+
+    async def lookup(self, message_ids: Collection[str]) -> dict[str, GatewayRecord]:
+        """The gateway's record of each of these messages that it has one of."""
+        ...
 
     async def aclose(self) -> None: ...

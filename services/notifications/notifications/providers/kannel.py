@@ -1,10 +1,15 @@
-"""Kannel's HTTP `sendsms` interface (smsbox), with delivery receipts to our `dlr-url`."""
+"""Kannel's HTTP `sendsms` interface (smsbox), with delivery receipts to our `dlr-url`, and
+bearerbox's access log as Kannel's record of what it sent (`kannel_log`)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Collection
+
 import httpx
 
-from notifications.providers.base import Outcome, OutgoingSms, SendResult
+from notifications.providers.base import GatewayRecord, Outcome, OutgoingSms, SendResult
+from notifications.providers.kannel_log import find_in_access_log, rotated_and_current
 
 # dlr-mask 31: delivered (1), undelivered (2), queued on SMSC (4), SMSC ack (8), rejected (16)
 DLR_MASK = 31
@@ -22,11 +27,13 @@ class KannelProvider:
         sender: str,
         timeout_s: float = 10.0,
         smsc: str | None = None,
+        access_log: str = "",
     ) -> None:
         self._url = url
         self._auth = {"username": username, "password": password}
         self._sender = sender
         self._smsc = smsc
+        self._access_log = access_log
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=min(5, timeout_s))
         )
@@ -42,6 +49,9 @@ class KannelProvider:
             "dlr-mask": str(DLR_MASK),
             # Kannel substitutes %d with the receipt type
             "dlr-url": sms.receipt_url,
+            # logged as [ACT:..] in bearerbox's access log (`lookup`); unlike `binfo` it is
+            # not passed on to an SMPP operator
+            "account": sms.message_id,
         }
         if self._smsc:
             params["smsc"] = self._smsc
@@ -59,6 +69,14 @@ class KannelProvider:
             return SendResult(Outcome.REJECTED, f"HTTP {resp.status_code}: {body}")
         # 401/403 (credentials), 5xx (queue full, bearerbox away): fixable, so retry
         return SendResult(Outcome.RETRY, f"HTTP {resp.status_code}: {body}")
+
+    async def lookup(self, message_ids: Collection[str]) -> dict[str, GatewayRecord]:
+        """Kannel's record of these messages, from bearerbox's access log (`access_log`, a
+        path the service can read; empty: no record is looked up, every one stays unknown)."""
+        if not self._access_log or not message_ids:
+            return {}
+        paths = rotated_and_current(self._access_log)
+        return await asyncio.to_thread(find_in_access_log, paths, message_ids)
 
     async def aclose(self) -> None:
         await self._client.aclose()

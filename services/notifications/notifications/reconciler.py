@@ -1,0 +1,86 @@
+"""The reconciler: settles SMS whose hand-over to the gateway was interrupted, expires SMS
+that waited too long, and counts the SMS whose fate is not known.
+
+At most once: a message left `sending` longer than `sending_lease_s` was claimed by a
+dispatcher that died (or lost the gateway's answer). It is never sent again from here
+(Kannel has no idempotency key to make a second attempt safe). The gateway's own records
+(`SmsProvider.lookup`: for Kannel, bearerbox's access log) tell what became of it:
+- sent to the operator: `submitted` (it waits for its delivery receipt, which smsbox retries
+  until the service records it);
+- refused by the gateway: `failed` (it never went; a supervisor may resend it);
+- no record: `failed` with `outcome_unknown`. It may have gone; a receipt arriving later
+  still moves it on. A supervisor can resend it only by overriding (api.py).
+
+`notifications_sms_outcome_unknown` and `notifications_sms_receipt_overdue` count what needs
+a person's look: SMS failed as outcome unknown, and SMS submitted longer than
+`receipt_overdue_min` without a final receipt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from prometheus_client import Gauge
+
+from notifications import sending
+from notifications.lifecycle import publish_finished, publish_statuses
+from notifications.providers import GatewayRecord, SmsProvider
+
+log = structlog.get_logger(__name__)
+
+OUTCOME_UNKNOWN_SMS = Gauge(
+    "notifications_sms_outcome_unknown",
+    "SMS failed as outcome unknown: the service lost track of the hand-over and the "
+    "gateway's records do not show it (kept as long as messages are; never re-sent)",
+)
+RECEIPT_OVERDUE_SMS = Gauge(
+    "notifications_sms_receipt_overdue",
+    "SMS the gateway accepted longer than receipt_overdue_min ago, still without a final "
+    "delivery receipt",
+)
+
+
+async def reconcile(
+    pool: asyncpg.Pool, provider: SmsProvider, settings: Any, now: datetime
+) -> None:
+    """One pass: settle interrupted hand-overs, expire, count (module docstring)."""
+    stale_before = now - timedelta(seconds=settings.sending_lease_s)
+    async with pool.acquire() as conn:
+        stale = await sending.interrupted(conn, stale_before)
+    records = await gateway_records(provider, [str(i) for i in stale])
+    async with pool.acquire() as conn, conn.transaction():
+        settled = await sending.settle_interrupted(conn, stale, now, records)
+        await publish_statuses(conn, [_event(row) for row in settled], now=now)
+        for row in settled:
+            log.warning("message hand-over interrupted; settled by the gateway's records",
+                        message_id=str(row["id"]), status=row["status"],
+                        reason=row["status_reason"])  # fmt: skip
+        receipt_before = now - timedelta(hours=settings.receipt_timeout_h)
+        await publish_finished(conn, await sending.expire(conn, now, receipt_before), now)
+        overdue_before = now - timedelta(minutes=settings.receipt_overdue_min)
+        unknown, overdue = await sending.count_unsettled(conn, overdue_before)
+    OUTCOME_UNKNOWN_SMS.set(unknown)
+    RECEIPT_OVERDUE_SMS.set(overdue)
+
+
+async def gateway_records(
+    provider: SmsProvider, message_ids: list[str]
+) -> dict[str, GatewayRecord]:
+    """The provider's records of these messages; none when it cannot be asked (the messages
+    then stay outcome unknown: the safe side)."""
+    if not message_ids:
+        return {}
+    try:
+        return await provider.lookup(message_ids)
+    except Exception as exc:
+        log.warning("the gateway's records could not be read", error=repr(exc))
+        return {}
+
+
+def _event(row: asyncpg.Record) -> tuple[asyncpg.Record, str, str | None]:
+    if row["status"] == "submitted":
+        return row, "submitted", None
+    return row, row["status"], row["status_reason"]

@@ -1,0 +1,39 @@
+"""Which messages a supervisor may resend: only what certainly did not reach the patient at a
+click; what the gateway accepted, or may have, only by an explicit override."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from notifications.domain import GATEWAY_LOG_REFUSED, OUTCOME_UNKNOWN, resend_refusal
+
+AT = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+
+
+def test_what_never_left_may_be_resent() -> None:
+    assert resend_refusal("failed", "invalid_phone: not a mobile", None, "sms") is None
+    assert resend_refusal("failed", "gateway unavailable after 8 attempts", None, "sms") is None
+    assert resend_refusal("failed", GATEWAY_LOG_REFUSED, None, "sms") is None
+    assert resend_refusal("expired", "its time passed before it could be sent", None, "sms") is None
+    # the operator reported it undelivered
+    assert resend_refusal("failed", "DLR 2: undelivered", AT, "sms") is None
+
+
+def test_an_outcome_unknown_is_refused_unless_overridden() -> None:
+    refusal = resend_refusal("failed", OUTCOME_UNKNOWN, None, "sms")
+    assert refusal is not None and refusal.overridable
+    assert "may have sent" in refusal.why and "twice" in refusal.why
+
+
+def test_an_accepted_message_whose_receipt_never_came_is_refused_unless_overridden() -> None:
+    refusal = resend_refusal("expired", "no final delivery receipt", AT, "sms")
+    assert refusal is not None and refusal.overridable
+    assert "accepted" in refusal.why
+
+
+def test_a_message_on_its_way_or_delivered_is_never_resent() -> None:
+    for status in ("pending", "sending", "submitted", "delivered", "suppressed", "withdrawn"):
+        refusal = resend_refusal(status, None, AT, "sms")
+        assert refusal is not None and not refusal.overridable, status
+    refusal = resend_refusal("failed", "x", None, "inbox")
+    assert refusal is not None and not refusal.overridable
