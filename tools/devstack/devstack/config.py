@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,18 @@ PG_PASSWORD = "hospital"
 PG_DATABASE = "hospital"
 
 _TEST_PORT_OFFSET = 10000
+
+
+def state_root(repo: Path) -> Path:
+    """The folder the state folders (`.stack`, `.stack-test-N`) are made in: the checkout,
+    unless `DEVSTACK_STATE_ROOT` names another (a checkout under a folder the PostgreSQL user
+    cannot enter, a slow or full disk): then `<root>/<checkout name>-<hash of its path>`, so
+    two checkouts never share one."""
+    root = os.environ.get("DEVSTACK_STATE_ROOT")
+    if not root:
+        return repo
+    key = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:8]
+    return Path(root).expanduser().resolve() / f"{repo.resolve().name}-{key}"
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ class StackConfig:
     @classmethod
     def default(cls, repo: Path = REPO_ROOT) -> StackConfig:
         """The stack `make up` runs: state in `<repo>/.stack`, the usual ports."""
-        return cls(state_dir=repo / ".stack")
+        return cls(state_dir=state_root(repo) / ".stack")
 
     @classmethod
     def for_tests(cls, repo: Path = REPO_ROOT) -> StackConfig:
@@ -63,13 +76,18 @@ class StackConfig:
         `.stack-test-<offset>`, so two test runs (of one checkout or two) can run side by
         side: each session takes its own stack down and up again at the start."""
         offset = int(os.environ.get("DEVSTACK_TEST_PORT_OFFSET", _TEST_PORT_OFFSET))
+        folder = ".stack-test" if offset == _TEST_PORT_OFFSET else f".stack-test-{offset}"
+        return cls.shifted(state_root(repo) / folder, offset)
+
+    @classmethod
+    def shifted(cls, state_dir: Path, offset: int) -> StackConfig:
+        """A stack in `state_dir` with every port moved by `offset`."""
         ports = {
             f.name: getattr(cls, f.name) + offset
             for f in dataclasses.fields(cls)
             if f.name.endswith("_port")
         }
-        folder = ".stack-test" if offset == _TEST_PORT_OFFSET else f".stack-test-{offset}"
-        return cls(state_dir=repo / folder, **ports)
+        return cls(state_dir=state_dir, **ports)
 
     # ----- folders -----
     @property

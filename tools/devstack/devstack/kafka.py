@@ -228,6 +228,8 @@ def wait_ready(cfg: StackConfig, pid: int | None, timeout: float = 120.0) -> Non
     """Ready when an admin client gets cluster metadata and every platform topic exists."""
 
     def check() -> bool:
+        if not procs.port_open(cfg.kafka_port):  # no client connects before it listens
+            return False
         procs.run_coro(lambda: asyncio.wait_for(_create_topics(cfg.kafka_bootstrap), 30))
         return True
 
@@ -243,4 +245,13 @@ def wait_ready(cfg: StackConfig, pid: int | None, timeout: float = 120.0) -> Non
 
 
 def up(cfg: StackConfig) -> None:
-    wait_ready(cfg, start(cfg))
+    """Start the broker (unless it runs) and wait until it serves every topic. A broker that
+    could not bind a port nobody listens on is started once more: a client's connection may
+    have held it for a moment, connected to itself (see `procs.port_open`)."""
+    try:
+        wait_ready(cfg, start(cfg))
+    except StackError as exc:
+        if "Address already in use" not in str(exc):
+            raise
+        time.sleep(1)
+        wait_ready(cfg, start(cfg))
