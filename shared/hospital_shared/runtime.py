@@ -77,9 +77,16 @@ class ServiceRuntime:
         self.tokens = load_tokens(settings.auth_tokens, env=settings.env)
         self.auth = TokenAuth(self.tokens)
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
+            # FastStream takes a string as one address: "a:9092,b:9092" must be split (aiokafka
+            # itself splits it), or a cluster's consumers could reach none of its brokers.
+            [host.strip() for host in settings.kafka_bootstrap_servers.split(",") if host.strip()],
             client_id=self.name,
             security=kafka_security.security(settings),
+            # Nothing is published through FastStream's own producer (the outbox relay and the
+            # dead letters use `self.producer`); should anything be, it waits for every in-sync
+            # replica as they do, and never writes a retried record twice.
+            acks="all",
+            enable_idempotence=True,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.name)],
         )
         self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
@@ -179,6 +186,22 @@ class ServiceRuntime:
 
     # --- lifecycle -----------------------------------------------------------------
 
+    def make_producer(self) -> AIOKafkaProducer:
+        """The producer of the outbox relay and of the dead letters. acks=all: a record counts
+        as written once every in-sync replica has it (with the topics' min.insync.replicas=2 on
+        a three-broker cluster, losing the leader loses nothing); idempotent: a send retried
+        after a lost answer (the leader's broker killed) is not written twice."""
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **kafka_security.client_options(self.settings),
+            client_id=f"{self.name}-outbox",
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
+            max_batch_size=256 * 1024,
+        )
+
     async def start(self) -> None:
         configure_logging(service=self.name, level=self.settings.log_level)
         self.pool = await self._connect_with_retry()
@@ -192,16 +215,7 @@ class ServiceRuntime:
             log.info("migrations applied", migrations=applied)
         for consumer in self.consumers:
             consumer.pool = self.pool
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            **kafka_security.client_options(self.settings),
-            client_id=f"{self.name}-outbox",
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
-            max_batch_size=256 * 1024,
-        )
+        self.producer = self.make_producer()
         await self.producer.start()
         self.relay = OutboxRelay(
             self.pool,
