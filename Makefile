@@ -48,3 +48,5 @@ bench: setup  ## drain vs raw baseline, latency, memory, scaling; then the regis
 
 chaos: setup  ## the full fault-injection run (the short one is part of `make test`)
 	@CHAOS_FULL=1 $(UV) run pytest -q -s tests/chaos -k full
+	@# then the three-broker case, on the test stack restarted with three brokers
+	@CHAOS_FULL=1 DEVSTACK_KAFKA_BROKERS=3 $(UV) run pytest -q -s tests/chaos -k cluster

@@ -211,6 +211,18 @@ def stop_postgres(cfg: StackConfig) -> None:
             procs.terminate_groups([pgid], timeout=5)
 
 
+def crash(cfg: StackConfig) -> None:
+    """`pg_ctl stop -m immediate`: the server quits at once, as in a crash (no checkpoint;
+    the next start recovers from the WAL). For fault injection."""
+    if running_pid(cfg) is None:
+        raise StackError("PostgreSQL does not run")
+    procs.run(
+        _pg(str(PG_BIN / "pg_ctl"), "-D", str(data_dir(cfg)), "-m", "immediate", "-w", "stop"),
+        what="pg_ctl stop -m immediate",
+        timeout=60,
+    )
+
+
 def restart_postgres(cfg: StackConfig) -> None:
     """Stop then start PostgreSQL, and wait until the application role can connect."""
     stop_postgres(cfg)

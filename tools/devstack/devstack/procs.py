@@ -33,6 +33,11 @@ class StackError(RuntimeError):
     """A component could not be started or did not become ready."""
 
 
+class GiveUp(StackError):
+    """Raised by a readiness check of `wait_until` when waiting longer is pointless (a process
+    it waits for has died); any other exception of a check means "not yet"."""
+
+
 def run_coro(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code, even when this thread already runs an
     event loop (an async test calling `restart_postgres`): then it runs in a helper thread."""
@@ -312,6 +317,8 @@ def wait_until(
         try:
             if check():
                 return
+        except GiveUp:
+            raise
         except Exception as exc:  # a check that raises just means "not yet"
             last = f" (last check: {type(exc).__name__}: {exc})"
         if pid is not None and not is_alive(pid):

@@ -121,8 +121,9 @@ def down(cfg: StackConfig, timeout: float = 10.0) -> None:
 
 
 def stack_ports(cfg: StackConfig) -> list[int]:
-    """Every port the stack's configuration names."""
-    return [getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name.endswith("_port")]
+    """Every port the stack's configuration names (each Kafka node's too)."""
+    ports = [getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name.endswith("_port")]
+    return ports + [port for n in cfg.kafka_nodes[1:] for port in cfg.kafka_node_ports(n)]
 
 
 def wipe(cfg: StackConfig) -> None:
@@ -162,8 +163,8 @@ class ComponentStatus:
 
 def status(cfg: StackConfig) -> dict[str, ComponentStatus]:
     """What runs for this state folder, by component (process liveness, not deep health)."""
-    urls = {
-        "kafka": cfg.kafka_bootstrap,
+    urls = {kafka.node_name(n): f"127.0.0.1:{cfg.kafka_node_ports(n)[0]}" for n in cfg.kafka_nodes}
+    urls |= {
         "postgres": cfg.database_url,
         "bearerbox": cfg.kannel_admin_url,
         "smsbox": cfg.kannel_sendsms_url,
