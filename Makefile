@@ -47,4 +47,8 @@ bench: setup  ## drain vs raw baseline, latency, memory, scaling; then the regis
 	@$(UV) run python bench/registration_raw.py
 
 chaos: setup  ## the full fault-injection run (the short one is part of `make test`)
-	@CHAOS_FULL=1 $(UV) run pytest -q -s tests/chaos -k full
+	@# then the three-broker case, on the test stack restarted with three brokers (run even
+	@# when the first part failed; the target fails when either did)
+	@CHAOS_FULL=1 $(UV) run pytest -q -s tests/chaos -k full; first=$$?; \
+	CHAOS_FULL=1 DEVSTACK_KAFKA_BROKERS=3 $(UV) run pytest -q -s tests/chaos -k cluster; \
+	second=$$?; exit $$(( first || second ))

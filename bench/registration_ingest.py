@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -220,8 +219,7 @@ def own_stack(
 
     cfg = bench_config()
     devstack.down(cfg)
-    for part in ("kafka", "postgres", "services"):
-        shutil.rmtree(cfg.state_dir / part, ignore_errors=True)
+    devstack.wipe(cfg)  # PostgreSQL's data too when it lives outside the state folder
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     (cfg.state_dir / ".gitignore").write_text("*\n")  # data and logs, never committed
     env = devstack.up(cfg, with_services=False)

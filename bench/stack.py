@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -46,8 +45,7 @@ def bench_config() -> StackConfig:
 def fresh_stack(cfg: StackConfig) -> dict[str, str]:
     """Stop the bench stack, drop its data, start Kafka, PostgreSQL, Kannel and Prometheus."""
     devstack.down(cfg)
-    for part in ("kafka", "postgres", "kannel", "prometheus"):
-        shutil.rmtree(cfg.state_dir / part, ignore_errors=True)
+    devstack.wipe(cfg)  # PostgreSQL's data too when it lives outside the state folder
     return devstack.up(cfg, with_services=False)
 
 

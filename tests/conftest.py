@@ -4,7 +4,6 @@ the same code as `make up`, on the test ports and in `.stack-test/`."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,11 +35,10 @@ def stack_env(stack_config) -> Iterator[dict[str, str]]:  # type: ignore[no-unty
     """Infrastructure only; tests start the service processes they need themselves."""
     import devstack
 
-    devstack.down(stack_config)
+    devstack.down(stack_config)  # a previous run's stack, also what its pid files lost
     # Every run starts from empty Kafka and PostgreSQL data, so tests see only their own events.
-    for part in ("kafka", "postgres", "kannel", "prometheus", "services"):
-        shutil.rmtree(stack_config.state_dir / part, ignore_errors=True)
-    env = devstack.up(stack_config, with_services=False)
+    devstack.wipe(stack_config)
+    env = devstack.up(stack_config, with_services=False)  # stops what it started if it fails
     yield env
     if not os.environ.get("KEEP_STACK"):
         devstack.down(stack_config)

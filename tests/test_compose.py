@@ -39,10 +39,20 @@ def _service(compose: dict[str, Any], name: str) -> dict[str, Any]:
     return svc
 
 
-def _env(compose: dict[str, Any], name: str) -> dict[str, str]:
+def _env(
+    compose: dict[str, Any], name: str, variables: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The service's environment, `${VAR:-default}` resolved as compose does with
+    `variables` set (and nothing else)."""
     env = _service(compose, name).get("environment") or {}
     assert isinstance(env, dict), f"{name}: write environment as a mapping"
-    return {str(k): str(v) for k, v in env.items()}
+    return {str(k): _interpolate(str(v), variables or {}) for k, v in env.items()}
+
+
+def _interpolate(value: str, variables: dict[str, str]) -> str:
+    return re.sub(
+        r"\$\{(\w+):-([^}]*)\}", lambda m: variables.get(m[1]) or m[2], value.replace("$$", "\0")
+    ).replace("\0", "$$")
 
 
 def _published(compose: dict[str, Any], name: str) -> dict[int, int]:
@@ -252,18 +262,52 @@ SHARED_BROKER_SETTINGS = (
 )
 
 
-def test_kafka_broker_settings_match_devstack(compose: dict[str, Any], tmp_path: Path) -> None:
+# The `cluster` profile's variables (docker-compose.yml, x-kafka-env), as devstack's
+# DEVSTACK_KAFKA_BROKERS=3.
+CLUSTER_VARIABLES = {"KAFKA_REPLICATION_FACTOR": "3", "KAFKA_MIN_INSYNC_REPLICAS": "2"}
+BROKERS = ("kafka", "kafka-2", "kafka-3")
+
+
+@pytest.mark.parametrize(
+    ("brokers", "variables"), [(1, {}), (3, CLUSTER_VARIABLES)], ids=["single", "cluster"]
+)
+def test_kafka_broker_settings_match_devstack(
+    compose: dict[str, Any], tmp_path: Path, brokers: int, variables: dict[str, str]
+) -> None:
     from devstack import kafka
     from devstack.config import StackConfig
 
-    written = kafka.write_config(StackConfig(state_dir=tmp_path)).read_text(encoding="utf-8")
+    cfg = StackConfig(state_dir=tmp_path, kafka_brokers=brokers)
+    written = kafka.write_config(cfg).read_text(encoding="utf-8")
     devstack = dict(
         line.split("=", 1) for line in written.splitlines() if line and not line.startswith("#")
     )
-    env = _env(compose, "kafka")
-    for name in SHARED_BROKER_SETTINGS:
-        variable = "KAFKA_" + name.upper().replace(".", "_")
-        assert env.get(variable) == devstack[name], f"{variable} differs from devstack's {name}"
+    for broker in BROKERS[:brokers]:
+        env = _env(compose, broker, variables)
+        for name in SHARED_BROKER_SETTINGS:
+            variable = "KAFKA_" + name.upper().replace(".", "_")
+            assert env.get(variable) == devstack[name], f"{broker}: {variable} != devstack's {name}"
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == devstack["min.insync.replicas"]
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == devstack["default.replication.factor"]
+
+
+def test_cluster_profile_adds_two_brokers_to_the_kafka_service(compose: dict[str, Any]) -> None:
+    first = _env(compose, "kafka")
+    for node, name in enumerate(BROKERS[1:], start=2):
+        svc, env = _service(compose, name), _env(compose, name)
+        assert svc["profiles"] == ["cluster"], f"{name} runs only with the cluster profile"
+        assert svc["image"] == _service(compose, "kafka")["image"]
+        assert env["KAFKA_NODE_ID"] == str(node)
+        assert env["KAFKA_PROCESS_ROLES"] == "broker"
+        for same in ("CLUSTER_ID", "KAFKA_CONTROLLER_QUORUM_VOTERS", "KAFKA_LOG_DIRS"):
+            assert env[same] == first[same], f"{name}: {same}"
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert svc["healthcheck"]["test"] == _service(compose, "kafka")["healthcheck"]["test"]
+        assert svc["volumes"] == [f"{name}-data:/var/lib/kafka/data"]
+        assert f"{name}-data" in compose["volumes"]
+        for waiting in (*SERVICES, "kafka-init"):
+            dep = _service(compose, waiting)["depends_on"][name]
+            assert dep == {"condition": "service_healthy", "required": False}, waiting
 
 
 def _kafka_init_topics(compose: dict[str, Any]) -> list[tuple[str, int]]:
@@ -282,17 +326,22 @@ def test_kafka_init_script_creates_each_topic(compose: dict[str, Any]) -> None:
     script = init["command"][0].replace("$$", "$")
     assert "/opt/kafka/bin/kafka-topics.sh" in script
     script = script.replace("/opt/kafka/bin/kafka-topics.sh", "echo")
-    env = {**os.environ, **_env(compose, "kafka-init")}
     shell, *flags = init["entrypoint"]
     assert shell.endswith("bash")
     argv = ["bash", *flags, script]
-    out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
-    created = [
-        (m["topic"], int(m["partitions"]))
-        for m in re.finditer(r"--topic (?P<topic>\S+) --partitions (?P<partitions>\d+)", out)
-    ]
-    assert created == [(t.name, t.partitions) for t in all_topics()]
-    assert out.count("--create --if-not-exists") == len(created)
+    for variables, replication in (
+        ({}, "1 --config min.insync.replicas=1"),
+        (CLUSTER_VARIABLES, "3 --config min.insync.replicas=2"),
+    ):
+        env = {**os.environ, **_env(compose, "kafka-init", variables)}
+        out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
+        created = [
+            (m["topic"], int(m["partitions"]))
+            for m in re.finditer(r"--topic (?P<topic>\S+) --partitions (?P<partitions>\d+)", out)
+        ]
+        assert created == [(t.name, t.partitions) for t in all_topics()]
+        assert out.count("--create --if-not-exists") == len(created)
+        assert out.count(f"--replication-factor {replication}") == len(created)
 
 
 def test_notifications_and_kannel_agree(

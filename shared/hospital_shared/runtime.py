@@ -106,9 +106,16 @@ class ServiceRuntime:
         self.tokens = load_tokens(settings.auth_tokens, env=settings.env)
         self.auth = TokenAuth(self.tokens)
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
+            # FastStream takes a string as one address: "a:9092,b:9092" must be split (aiokafka
+            # itself splits it), or a cluster's consumers could reach none of its brokers.
+            [host.strip() for host in settings.kafka_bootstrap_servers.split(",") if host.strip()],
             client_id=self.name,
             security=kafka_security.security(settings),
+            # Nothing is published through FastStream's own producer (the outbox relay and the
+            # dead letters use `self.producer`); should anything be, it waits for every in-sync
+            # replica as they do, and never writes a retried record twice.
+            acks="all",
+            enable_idempotence=True,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.name)],
         )
         self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
@@ -226,6 +233,22 @@ class ServiceRuntime:
 
     # --- lifecycle -----------------------------------------------------------------
 
+    def make_producer(self) -> AIOKafkaProducer:
+        """The producer of the outbox relay. acks=all: a record counts
+        as written once every in-sync replica has it (with the topics' min.insync.replicas=2 on
+        a three-broker cluster, losing the leader loses nothing); idempotent: a send retried
+        after a lost answer (the leader's broker killed) is not written twice."""
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **kafka_security.client_options(self.settings),
+            client_id=f"{self.name}-outbox",
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
+            max_batch_size=256 * 1024,
+        )
+
     async def start(self) -> None:
         configure_logging(
             service=self.name,
@@ -258,31 +281,26 @@ class ServiceRuntime:
         gc.freeze()  # what start-up built lives as long as the process (see settle_heap)
         log.info("service started", http_port=self.settings.http_port)
 
-    async def _start_producers(self) -> None:
-        """The outbox's idempotent producer, and one without idempotence for dead letters. A
-        record the broker refuses (over its `message.max.bytes`, or the .dlq topic's) still
-        took a sequence number of the idempotent producer, and every later send to that
-        partition then fails with OutOfOrderSequenceNumber for good (seen on Kafka 4.1 with
-        aiokafka 0.14): the dead letter's reference, on the same partition, never got
-        through. Dead letters are sent one at a time and awaited, so they keep their order
-        anyway; a retry may write one twice, which its offset headers tell apart."""
-        options = {
-            "bootstrap_servers": self.settings.kafka_bootstrap_servers,
+    def make_dead_letter_producer(self) -> AIOKafkaProducer:
+        """The dead letters' producer: acks=all like the outbox's, but not idempotent. A record
+        the broker refuses (over its `message.max.bytes`, or the .dlq topic's) still took a
+        sequence number of an idempotent producer, and every later send to that partition
+        then fails with OutOfOrderSequenceNumber for good (seen on Kafka 4.1 with aiokafka
+        0.14): the dead letter's reference, on the same partition, never got through. Dead
+        letters are sent one at a time and awaited, so they keep their order anyway; a retry
+        may write one twice, which its offset headers tell apart."""
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
             **kafka_security.client_options(self.settings),
-            "acks": "all",
-        }
-        self.producer = AIOKafkaProducer(
-            **options,
-            client_id=f"{self.name}-outbox",
-            enable_idempotence=True,
-            linger_ms=5,
-            # A relay pass (500 events, ~300 KB) fills a few batches, not twenty 16 KB ones.
-            max_batch_size=256 * 1024,
+            client_id=f"{self.name}-dead-letters",
+            acks="all",
+            enable_idempotence=False,
         )
+
+    async def _start_producers(self) -> None:
+        self.producer = self.make_producer()
         await self.producer.start()
-        self.dead_letter_producer = AIOKafkaProducer(
-            **options, client_id=f"{self.name}-dead-letters", enable_idempotence=False
-        )
+        self.dead_letter_producer = self.make_dead_letter_producer()
         await self.dead_letter_producer.start()
 
     async def stop(self) -> None:

@@ -182,16 +182,7 @@ async def run_chaos(cfg: Any, env: dict[str, str], plan: ChaosPlan, *, seed: int
                 await main[name].ready()
                 clock.log(f"{name}: two instances running again")
         await streaming
-        t1 = datetime.now(UTC)
-        clock.log(f"stream finished ({len(events)} events)")
-        expected = expected_effects(
-            events,
-            processed_from=t0,
-            processed_until=t1 + timedelta(seconds=plan.converge_timeout_s),
-            notifications_env=p.SERVICE_ENV["notifications"],
-        )
-        checks = await _converge(cfg, env, expected, run_id, offset, t0, plan)
-        clock.log("effects checked")
+        checks = await settled_checks(cfg, env, events, plan, clock, run_id, offset, t0)
         for proc in [*main.values(), *extra]:
             if not proc.alive():
                 checks.append(Check(f"{proc.label} still running", "yes", "no", False))
@@ -213,6 +204,25 @@ async def _publish_oversized(env: dict[str, str], run_id: str) -> None:
         [(marker, oversized_complaint(marker))],
         max_request_size=2 * BROKER_MESSAGE_MAX_BYTES,
     )
+
+
+async def settled_checks(
+    cfg: Any, env: dict[str, str], events: list[SimEvent], plan: ChaosPlan, clock: _Clock,
+    run_id: str, offset: int, t0: datetime,
+) -> list[Check]:  # fmt: skip
+    """Once the stream has been sent: the expected effects of `events`, and the checks of the
+    actual ones against them, polled until they agree or the plan's timeout passes."""
+    t1 = datetime.now(UTC)
+    clock.log(f"stream finished ({len(events)} events)")
+    expected = expected_effects(
+        events,
+        processed_from=t0,
+        processed_until=t1 + timedelta(seconds=plan.converge_timeout_s),
+        notifications_env=p.SERVICE_ENV["notifications"],
+    )
+    checks = await _converge(cfg, env, expected, run_id, offset, t0, plan)
+    clock.log("effects checked")
+    return checks
 
 
 async def _converge(

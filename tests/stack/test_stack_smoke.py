@@ -106,7 +106,7 @@ async def recorder() -> AsyncIterator[Recorder]:
 
 def test_env_file_lists_the_stack(stack: StackConfig) -> None:
     env = dict(  # as a shell sourcing it reads it: values are quoted where they need to be
-        shlex.split(line)[0].split("=", 1)
+        shlex.split(line.removeprefix("export "))[0].split("=", 1)
         for line in stack.env_file.read_text().splitlines()
         if "=" in line
     )

@@ -11,7 +11,7 @@ from devstack.kannel import inject_mo
 from devstack.postgres import restart_postgres, start_postgres, stop_postgres
 from devstack.procs import StackError
 from devstack.services import service_pids, start_service, wait_ready, wait_ready_async
-from devstack.stack import ComponentStatus, down, status, up, write_env
+from devstack.stack import ComponentStatus, down, status, up, wipe, write_env
 
 __all__ = [
     "SERVICES",
@@ -29,5 +29,6 @@ __all__ = [
     "up",
     "wait_ready",
     "wait_ready_async",
+    "wipe",
     "write_env",
 ]

@@ -26,7 +26,7 @@ def _print_up(cfg: StackConfig, env: dict[str, str], with_services: bool, took: 
         note = "" if with_services else "   (not started: --no-services)"
         print(f"  {name:<14} {cfg.service_url(name)}{note}")
     print(f"  MLLP           127.0.0.1:{cfg.mllp_port}")
-    print(f"\nEnvironment: {cfg.env_file}   (load it: set -a; . {cfg.env_file}; set +a)")
+    print(f"\nEnvironment: {cfg.env_file}   (load it: . {cfg.env_file})")
     print(f"Logs:        {cfg.logs_dir}/")
     print("Dev tokens (Authorization: Bearer <token>):")
     for key, value in env.items():
@@ -74,9 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         return _status(cfg)
     except StackError as exc:
         print(f"devstack: {exc}", file=sys.stderr)
-        if args.command == "up":
-            hint = " --test" if args.test else ""
-            print(f"devstack: what did start keeps running; `devstack down{hint}`", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

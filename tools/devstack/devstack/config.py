@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,25 @@ PG_PASSWORD = "hospital"
 PG_DATABASE = "hospital"
 
 _TEST_PORT_OFFSET = 10000
+
+
+def _brokers_setting() -> int:
+    raw = os.environ.get("DEVSTACK_KAFKA_BROKERS", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"DEVSTACK_KAFKA_BROKERS={raw!r}: give the number of brokers (1 or 3)")
+    return int(raw)
+
+
+def state_root(repo: Path) -> Path:
+    """The folder the state folders (`.stack`, `.stack-test-N`) are made in: the checkout,
+    unless `DEVSTACK_STATE_ROOT` names another (a checkout under a folder the PostgreSQL user
+    cannot enter, a slow or full disk): then `<root>/<checkout name>-<hash of its path>`, so
+    two checkouts never share one."""
+    root = os.environ.get("DEVSTACK_STATE_ROOT")
+    if not root:
+        return repo
+    key = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:8]
+    return Path(root).expanduser().resolve() / f"{repo.resolve().name}-{key}"
 
 
 @dataclass(frozen=True)
@@ -50,11 +70,16 @@ class StackConfig:
     notifications_port: int = 8004
     metrics_port: int = 8005
     mllp_port: int = 2575
+    # How many Kafka nodes (each broker and KRaft controller). 3 (DEVSTACK_KAFKA_BROKERS=3,
+    # `make chaos`): topics replicated 3 times with min.insync.replicas=2, so one broker can be
+    # killed while producers (acks=all) go on. Node n (1-based) listens on the node-1 ports
+    # + 10 * (n - 1): 9092/9093/9094, 9102/9103/9104, 9112/9113/9114.
+    kafka_brokers: int = dataclasses.field(default_factory=lambda: _brokers_setting())
 
     @classmethod
     def default(cls, repo: Path = REPO_ROOT) -> StackConfig:
         """The stack `make up` runs: state in `<repo>/.stack`, the usual ports."""
-        return cls(state_dir=repo / ".stack")
+        return cls(state_dir=state_root(repo) / ".stack")
 
     @classmethod
     def for_tests(cls, repo: Path = REPO_ROOT) -> StackConfig:
@@ -63,13 +88,18 @@ class StackConfig:
         `.stack-test-<offset>`, so two test runs (of one checkout or two) can run side by
         side: each session takes its own stack down and up again at the start."""
         offset = int(os.environ.get("DEVSTACK_TEST_PORT_OFFSET", _TEST_PORT_OFFSET))
+        folder = ".stack-test" if offset == _TEST_PORT_OFFSET else f".stack-test-{offset}"
+        return cls.shifted(state_root(repo) / folder, offset)
+
+    @classmethod
+    def shifted(cls, state_dir: Path, offset: int) -> StackConfig:
+        """A stack in `state_dir` with every port moved by `offset`."""
         ports = {
             f.name: getattr(cls, f.name) + offset
             for f in dataclasses.fields(cls)
             if f.name.endswith("_port")
         }
-        folder = ".stack-test" if offset == _TEST_PORT_OFFSET else f".stack-test-{offset}"
-        return cls(state_dir=repo / folder, **ports)
+        return cls(state_dir=state_dir, **ports)
 
     # ----- folders -----
     @property
@@ -97,9 +127,26 @@ class StackConfig:
     def service_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.service_port(name)}"
 
+    def kafka_node_ports(self, node: int) -> tuple[int, int, int]:
+        """(plain, controller, SASL_SSL) ports of Kafka node `node` (1-based)."""
+        shift = 10 * (node - 1)
+        ports = (self.kafka_port, self.kafka_controller_port, self.kafka_secure_port)
+        return ports[0] + shift, ports[1] + shift, ports[2] + shift
+
+    @property
+    def kafka_nodes(self) -> range:
+        return range(1, self.kafka_brokers + 1)
+
+    @property
+    def kafka_replication(self) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) of every topic: (1, 1) on one broker,
+        (3, 2) on three or more: one broker may be down while acks=all producers go on."""
+        factor = min(3, self.kafka_brokers)
+        return factor, 2 if factor >= 3 else 1
+
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{self.kafka_node_ports(n)[0]}" for n in self.kafka_nodes)
 
     @property
     def database_url(self) -> str:
@@ -157,7 +204,9 @@ class StackConfig:
             "DEVSTACK_STATE_DIR": str(self.state_dir),
             # The SASL_SSL listener; not read by the services (they use plain KAFKA_* unless
             # told otherwise): see "Kafka over TLS" in the README.
-            "DEVSTACK_KAFKA_SECURE_BOOTSTRAP": f"127.0.0.1:{self.kafka_secure_port}",
+            "DEVSTACK_KAFKA_SECURE_BOOTSTRAP": ",".join(
+                f"127.0.0.1:{self.kafka_node_ports(n)[2]}" for n in self.kafka_nodes
+            ),
             "DEVSTACK_KAFKA_CA_FILE": str(self.state_dir / "kafka" / "tls" / "ca.pem"),
             "DEVSTACK_KAFKA_SASL_USERNAME": KAFKA_SASL_USERNAME,
             "DEVSTACK_KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD,

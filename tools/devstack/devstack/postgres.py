@@ -1,7 +1,10 @@
 """PostgreSQL 15 from the Debian binaries, with its own data folder under the state folder.
 
 PostgreSQL refuses to run as root: when we are root, the folder belongs to the `postgres`
-system user and initdb/pg_ctl run through `runuser -u postgres --`.
+system user and initdb/pg_ctl run through `runuser -u postgres --`. That user must be able to
+enter every folder above it; a checkout under a home folder of mode 0700 is not, so then the
+data folder, socket and server log live in `/var/lib/postgresql/devstack-<key>` instead (key:
+a hash of the state folder's path), and `<state>/logs/postgres.log` links to that log.
 """
 
 from __future__ import annotations
@@ -36,9 +39,27 @@ def _traversable_by_others(path: Path) -> bool:
 
 def pg_root(cfg: StackConfig) -> Path:
     """`<state>/postgres`, unless the postgres user could not reach it (then a system folder)."""
-    if not _as_root() or _traversable_by_others(cfg.state_dir):
+    if not _elsewhere(cfg):
         return cfg.state_dir / "postgres"
     return Path("/var/lib/postgresql") / f"devstack-{_key(cfg)}"
+
+
+def _elsewhere(cfg: StackConfig) -> bool:
+    """True when the server runs as `postgres` and could not enter the state folder."""
+    return _as_root() and not _traversable_by_others(cfg.state_dir)
+
+
+def log_file(cfg: StackConfig) -> Path:
+    """Where the server writes its log: `<state>/logs/postgres.log`, or next to its data
+    when that is elsewhere (the postgres user could not write into the state folder)."""
+    return pg_root(cfg) / "postgres.log" if _elsewhere(cfg) else cfg.log_file(NAME)
+
+
+def wipe(cfg: StackConfig) -> None:
+    """Remove the data folder (the server must be stopped): the next start is a fresh one."""
+    shutil.rmtree(pg_root(cfg), ignore_errors=True)
+    if socket_dir(cfg) != pg_root(cfg) / "run":
+        shutil.rmtree(socket_dir(cfg), ignore_errors=True)
 
 
 def data_dir(cfg: StackConfig) -> Path:
@@ -66,10 +87,14 @@ def _prepare(cfg: StackConfig) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o755)
         _own(folder)
-    log = cfg.log_file(NAME)
+    log = log_file(cfg)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.touch()
     _own(log)
+    if log != cfg.log_file(NAME):  # the usual place shows it too
+        cfg.logs_dir.mkdir(parents=True, exist_ok=True)
+        cfg.log_file(NAME).unlink(missing_ok=True)
+        cfg.log_file(NAME).symlink_to(log)
     data = data_dir(cfg)
     if not (data / "PG_VERSION").exists():
         procs.run(
@@ -155,16 +180,17 @@ def _start_server(cfg: StackConfig) -> int:
         _prepare(cfg)
         procs.run(
             _pg(
-                str(PG_BIN / "pg_ctl"), "-D", str(data_dir(cfg)), "-l", str(cfg.log_file(NAME)),
+                str(PG_BIN / "pg_ctl"), "-D", str(data_dir(cfg)), "-l", str(log_file(cfg)),
                 "-w", "-t", "60", "start",
             ),
             what="pg_ctl start",
             timeout=90,
             start_new_session=True,  # keep the server out of the caller's terminal job
+            env={**os.environ, **procs.owner_env(cfg)},  # `down` knows it by this
         )  # fmt: skip
         pid = running_pid(cfg)
         if pid is None:
-            raise StackError("PostgreSQL did not start; see " + str(cfg.log_file(NAME)))
+            raise StackError("PostgreSQL did not start; see " + str(log_file(cfg)))
     return pid
 
 
@@ -183,6 +209,18 @@ def stop_postgres(cfg: StackConfig) -> None:
         pgid = os.getpgid(pid)  # pg_ctl ran in a session of its own: pg's children share it
         if pgid != os.getpgrp():
             procs.terminate_groups([pgid], timeout=5)
+
+
+def crash(cfg: StackConfig) -> None:
+    """`pg_ctl stop -m immediate`: the server quits at once, as in a crash (no checkpoint;
+    the next start recovers from the WAL). For fault injection."""
+    if running_pid(cfg) is None:
+        raise StackError("PostgreSQL does not run")
+    procs.run(
+        _pg(str(PG_BIN / "pg_ctl"), "-D", str(data_dir(cfg)), "-m", "immediate", "-w", "stop"),
+        what="pg_ctl stop -m immediate",
+        timeout=60,
+    )
 
 
 def restart_postgres(cfg: StackConfig) -> None:

@@ -23,9 +23,19 @@ from devstack.config import StackConfig
 
 T = TypeVar("T")
 
+# Every process devstack starts carries this variable, set to its stack's state folder: what
+# `down` finds leftovers by when their pid files are gone (never exported in `<state>/env`, so
+# a shell that loaded the stack's environment is not mistaken for a part of the stack).
+OWNER_VARIABLE = "DEVSTACK_OWNER"
+
 
 class StackError(RuntimeError):
     """A component could not be started or did not become ready."""
+
+
+class GiveUp(StackError):
+    """Raised by a readiness check of `wait_until` when waiting longer is pointless (a process
+    it waits for has died); any other exception of a check means "not yet"."""
 
 
 def run_coro(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -125,6 +135,7 @@ def spawn(
     """
     cfg.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = cfg.log_file(log_name or name)
+    env = {**(os.environ if env is None else env), **owner_env(cfg)}
     with log_path.open("ab") as log:
         log.write(f"\n==== {time.strftime('%F %T')} devstack starts: {' '.join(argv)}\n".encode())
         log.flush()
@@ -133,12 +144,103 @@ def spawn(
             stdin=stdin,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
+            env=env,
             cwd=cwd,
             start_new_session=True,
         )
     record(cfg, (record_as or name).replace("{pid}", str(proc.pid)), proc.pid)
     return proc
+
+
+def owner_env(cfg: StackConfig) -> dict[str, str]:
+    """The marker every process of this stack is started with (see `OWNER_VARIABLE`)."""
+    return {OWNER_VARIABLE: str(cfg.state_dir.resolve())}
+
+
+def _environ(pid: int) -> dict[bytes, bytes]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def _listening(ports: Iterable[int]) -> dict[str, int]:
+    """Sockets listening on one of `ports` (TCP, IPv4 or IPv6): "socket:[inode]" -> port."""
+    wanted = set(ports)
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                if fields[3] == "0A" and port in wanted:  # 0A = LISTEN
+                    inodes[f"socket:[{fields[9]}]"] = port
+    return inodes
+
+
+def listeners(ports: Iterable[int]) -> dict[int, int]:
+    """pid -> port for every process listening on one of `ports`, read from /proc: the
+    socket's inode in /proc/net/tcp*, then whose descriptor points at it."""
+    inodes = _listening(ports)
+    found: dict[int, int] = {}
+    if not inodes:
+        return found
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.scandir(f"/proc/{entry.name}/fd"):
+                with contextlib.suppress(OSError):
+                    held = inodes.get(os.readlink(fd.path))
+                    if held is not None:
+                        found[int(entry.name)] = held
+    return found
+
+
+def leftovers(cfg: StackConfig, ports: Iterable[int], marks: Iterable[str] = ()) -> list[int]:
+    """Processes of this stack that no pid file names any more: those started with its
+    marker (`OWNER_VARIABLE`), and those listening on one of its `ports` whose command line
+    names its state folder (or one of `marks`, e.g. PostgreSQL's data folder elsewhere).
+    Never this process or its ancestors."""
+    owner = owner_env(cfg)[OWNER_VARIABLE].encode()
+    names = [str(cfg.state_dir).encode(), owner, *(m.encode() for m in marks)]
+    ours = _ancestors()
+    found = {
+        int(e.name)
+        for e in os.scandir("/proc")
+        if e.name.isdigit() and _environ(int(e.name)).get(OWNER_VARIABLE.encode()) == owner
+    }
+    for pid in listeners(ports):
+        if any(name in _cmdline(pid) for name in names):
+            found.add(pid)
+    return sorted(pid for pid in found - ours if is_alive(pid))
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        fields = _stat_fields(pid)
+        pid = int(fields[2]) if fields else 0
+    return pids
+
+
+def terminate_pids(pids: Iterable[int], timeout: float = 10.0) -> None:
+    """Stop each process with its whole process group (our own group is never signalled)."""
+    groups = set()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            groups.add(os.getpgid(pid))
+    groups.discard(os.getpgrp())
+    terminate_groups(groups, timeout=timeout)
 
 
 def terminate_groups(pgids: Iterable[int], timeout: float = 10.0) -> None:
@@ -168,10 +270,16 @@ def terminate_groups(pgids: Iterable[int], timeout: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def port_open(port: int) -> bool:
+    """True when something listens on `port`. Read from /proc, not by connecting: the test
+    stacks' ports may lie in the kernel's ephemeral range (32768-60999), and a connection to
+    a port nobody listens on yet can then be given that very port as its own and connect to
+    itself, which holds the port the component is about to bind ("Address already in use")."""
+    if Path("/proc/net/tcp").exists():
+        return bool(_listening([port]))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # pragma: no cover
         sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def ensure_port_free(port: int, what: str) -> None:
@@ -209,6 +317,8 @@ def wait_until(
         try:
             if check():
                 return
+        except GiveUp:
+            raise
         except Exception as exc:  # a check that raises just means "not yet"
             last = f" (last check: {type(exc).__name__}: {exc})"
         if pid is not None and not is_alive(pid):

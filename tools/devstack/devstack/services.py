@@ -24,6 +24,12 @@ def _readyz(url: str) -> str:
     return url if urllib.parse.urlsplit(url).path not in ("", "/") else url.rstrip("/") + "/readyz"
 
 
+def _listens(url: str) -> bool:
+    """Whether the URL's port has a listener yet; polling it before may connect to itself
+    (see `procs.port_open`)."""
+    return procs.port_open(urllib.parse.urlsplit(url).port or 80)
+
+
 def _check_module(name: str) -> None:
     if name not in SERVICES:
         raise StackError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
@@ -89,6 +95,8 @@ def wait_ready(
     target = _readyz(url)
 
     def check() -> bool:
+        if not _listens(target):
+            return False
         return httpx.get(target, timeout=2.0).status_code == 200
 
     procs.wait_until(
@@ -110,6 +118,8 @@ async def wait_ready_async(url: str, timeout: float = 60.0, *, poll_s: float = 0
     async with httpx.AsyncClient(timeout=2.0) as client:
         while True:
             try:
+                if not _listens(target):
+                    raise httpx.ConnectError("nothing listens yet")
                 resp = await client.get(target)
                 if resp.status_code == 200:
                     return
@@ -138,7 +148,8 @@ def up(cfg: StackConfig, timeout: float = 60.0) -> None:
     while pending:
         for name in sorted(pending):
             try:
-                if httpx.get(_readyz(cfg.service_url(name)), timeout=2.0).status_code == 200:
+                url = _readyz(cfg.service_url(name))
+                if _listens(url) and httpx.get(url, timeout=2.0).status_code == 200:
                     pending.discard(name)
                     continue
             except httpx.HTTPError:
