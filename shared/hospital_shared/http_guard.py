@@ -33,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hospital_shared.bounds import (
@@ -198,6 +199,8 @@ class SafeErrors:
         try:
             await self.app(scope, receive, watched)
         except Exception as exc:
+            if isinstance(exc, HTTPException) or _is_body_limit_signal(exc):
+                raise  # answered further out (413): not a failure
             route = getattr(scope.get("route"), "path", None) or "(no route)"
             log.error(
                 "request failed",
@@ -211,6 +214,12 @@ class SafeErrors:
                 await JSONResponse({"detail": "internal error"}, status_code=500)(
                     scope, receive, send
                 )
+
+
+def _is_body_limit_signal(exc: Exception) -> bool:
+    """Starlette's body limit raises its own (private) exception once it has sent the 413,
+    for its middleware further out to catch."""
+    return type(exc).__module__ == "starlette.middleware.body_limit"
 
 
 def safe_reason(exc: BaseException) -> str:
