@@ -223,15 +223,19 @@ def _is_body_limit_signal(exc: Exception) -> bool:
 
 
 def safe_reason(exc: BaseException) -> str:
-    """What went wrong, without the values that made it go wrong where the library puts
-    them in its message (pydantic), and bounded for any other."""
+    """What went wrong, without the values that made it go wrong. Pydantic and PostgreSQL
+    put them in their messages (`input_value=...`, `DETAIL: Key (keyword)=(...)`, `invalid
+    input for query argument $1: ...`), and so may any other exception: only pydantic's
+    errors without their input, PostgreSQL's error code and names, or nothing."""
     if isinstance(exc, ValidationError):
         parts = [
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         return bounded("; ".join(parts), MAX_MESSAGE)
-    return bounded(str(exc), 120)
+    names = ("sqlstate", "table_name", "column_name", "constraint_name")
+    found = [f"{n}={getattr(exc, n)}" for n in names if getattr(exc, n, None)]
+    return bounded(" ".join(found), MAX_MESSAGE)
 
 
 def install(app: FastAPI) -> None:

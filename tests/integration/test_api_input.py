@@ -164,6 +164,36 @@ def test_a_body_past_the_limit_is_refused_with_413(
     assert "request failed" not in services[service].log[logged:]  # a refusal, not a failure
 
 
+def test_a_rule_changed_into_another_is_a_409(services: dict[str, RunningService]) -> None:
+    # Found by schemathesis: the unique (category, keyword) made it a 500.
+    words = [f"规则{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    ids = [
+        call(services, "complaints", "POST", "/v1/category-rules", role="admin",
+             body=rule(keyword=w)).json()["id"]
+        for w in words
+    ]  # fmt: skip
+    resp = call(services, "complaints", "PATCH", f"/v1/category-rules/{ids[1]}", role="admin",
+                body={"keyword": words[0]})  # fmt: skip
+    assert resp.status_code == 409, resp.text
+
+
+def test_a_streamed_body_is_cut_off_at_the_limit(services: dict[str, RunningService]) -> None:
+    # No Content-Length (chunked): the limit holds while the body streams in.
+    def chunks() -> Iterator[bytes]:
+        yield b"["
+        for _ in range(64):
+            yield b" " * 32_768  # 2 MiB in all
+        yield b"]"
+
+    with httpx.Client(base_url=services["complaints"].url, timeout=60) as client:
+        resp = client.post(
+            "/v1/cases",
+            content=chunks(),
+            headers={"Authorization": "Bearer dev-agent-token", "Content-Type": "application/json"},
+        )
+    assert resp.status_code == 413
+
+
 def test_a_bad_complaint_text_does_not_reach_the_log(services: dict[str, RunningService]) -> None:
     marker = f"SECRET-{uuid.uuid4().hex}"
     text = f"医生态度差 {marker} 😡"[:-1] + "\ud83d"  # a broken emoji: half a surrogate pair
