@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -113,15 +114,29 @@ class GuardedRoute(APIRoute):
 
 
 def _guarded(endpoint: Callable[..., Any], where: Mapping[str, Loc]) -> Callable[..., Any]:
-    @wraps(endpoint)  # FastAPI reads the parameters through __wrapped__
-    async def guarded(**values: Any) -> Any:
+    """`endpoint`, refusing unstorable values first; a plain function stays one (FastAPI runs
+    it in its thread pool), and FastAPI reads the parameters through `__wrapped__`."""
+
+    def refuse_unstorable(values: dict[str, Any]) -> None:
         errors = [e for name, loc in where.items() for e in unstorable(values.get(name), loc)]
         if errors:
             raise RequestValidationError(errors)
-        result = endpoint(**values)
-        return await result if hasattr(result, "__await__") else result
 
-    return guarded
+    if inspect.iscoroutinefunction(endpoint):
+
+        @wraps(endpoint)
+        async def guarded(**values: Any) -> Any:
+            refuse_unstorable(values)
+            return await endpoint(**values)
+
+        return guarded
+
+    @wraps(endpoint)
+    def guarded_sync(**values: Any) -> Any:
+        refuse_unstorable(values)
+        return endpoint(**values)
+
+    return guarded_sync
 
 
 def _locations(route: APIRoute) -> dict[str, Loc]:
