@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := registration followup complaints notifications metrics
 
-.PHONY: setup packages up down status test test-unit lint format docs bench chaos
+.PHONY: setup packages up down status test test-unit lint format docs bench chaos fuzz
 
 setup:  ## install uv (from PyPI) when missing, then the whole workspace
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -52,3 +52,6 @@ chaos: setup  ## the full fault-injection run (the short one is part of `make te
 	@CHAOS_FULL=1 $(UV) run pytest -q -s tests/chaos -k full; first=$$?; \
 	CHAOS_FULL=1 DEVSTACK_KAFKA_BROKERS=3 $(UV) run pytest -q -s tests/chaos -k cluster; \
 	second=$$?; exit $$(( first || second ))
+
+fuzz: setup  ## schemathesis against every service's API, longer than in `make test` (FUZZ_EXAMPLES, default 100)
+	@FUZZ_FULL=1 $(UV) run pytest -q tests/fuzz

@@ -19,7 +19,7 @@ os.environ.setdefault("ENV", "test")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "integration" in item.path.parts or "e2e" in item.path.parts:
+        if {"integration", "e2e", "fuzz"} & set(item.path.parts):
             item.add_marker(pytest.mark.stack)
 
 

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hospital_shared.bounds import (
@@ -112,15 +114,29 @@ class GuardedRoute(APIRoute):
 
 
 def _guarded(endpoint: Callable[..., Any], where: Mapping[str, Loc]) -> Callable[..., Any]:
-    @wraps(endpoint)  # FastAPI reads the parameters through __wrapped__
-    async def guarded(**values: Any) -> Any:
+    """`endpoint`, refusing unstorable values first; a plain function stays one (FastAPI runs
+    it in its thread pool), and FastAPI reads the parameters through `__wrapped__`."""
+
+    def refuse_unstorable(values: dict[str, Any]) -> None:
         errors = [e for name, loc in where.items() for e in unstorable(values.get(name), loc)]
         if errors:
             raise RequestValidationError(errors)
-        result = endpoint(**values)
-        return await result if hasattr(result, "__await__") else result
 
-    return guarded
+    if inspect.iscoroutinefunction(endpoint):
+
+        @wraps(endpoint)
+        async def guarded(**values: Any) -> Any:
+            refuse_unstorable(values)
+            return await endpoint(**values)
+
+        return guarded
+
+    @wraps(endpoint)
+    def guarded_sync(**values: Any) -> Any:
+        refuse_unstorable(values)
+        return endpoint(**values)
+
+    return guarded_sync
 
 
 def _locations(route: APIRoute) -> dict[str, Loc]:
@@ -198,6 +214,8 @@ class SafeErrors:
         try:
             await self.app(scope, receive, watched)
         except Exception as exc:
+            if isinstance(exc, HTTPException) or _is_body_limit_signal(exc):
+                raise  # answered further out (413): not a failure
             route = getattr(scope.get("route"), "path", None) or "(no route)"
             log.error(
                 "request failed",
@@ -213,16 +231,26 @@ class SafeErrors:
                 )
 
 
+def _is_body_limit_signal(exc: Exception) -> bool:
+    """Starlette's body limit raises its own (private) exception once it has sent the 413,
+    for its middleware further out to catch."""
+    return type(exc).__module__ == "starlette.middleware.body_limit"
+
+
 def safe_reason(exc: BaseException) -> str:
-    """What went wrong, without the values that made it go wrong where the library puts
-    them in its message (pydantic), and bounded for any other."""
+    """What went wrong, without the values that made it go wrong. Pydantic and PostgreSQL
+    put them in their messages (`input_value=...`, `DETAIL: Key (keyword)=(...)`, `invalid
+    input for query argument $1: ...`), and so may any other exception: only pydantic's
+    errors without their input, PostgreSQL's error code and names, or nothing."""
     if isinstance(exc, ValidationError):
         parts = [
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         return bounded("; ".join(parts), MAX_MESSAGE)
-    return bounded(str(exc), 120)
+    names = ("sqlstate", "table_name", "column_name", "constraint_name")
+    found = [f"{n}={getattr(exc, n)}" for n in names if getattr(exc, n, None)]
+    return bounded(" ".join(found), MAX_MESSAGE)
 
 
 def install(app: FastAPI) -> None:

@@ -53,6 +53,18 @@ def test_values_nothing_can_store_are_422s_naming_the_field() -> None:
     assert client.post("/notes/1", json={"text": "好", "day": "2026-12-05"}).status_code == 200
 
 
+def test_a_plain_function_route_is_guarded_too() -> None:
+    router = APIRouter(route_class=GuardedRoute)
+
+    @router.get("/sync")
+    def sync(tag: str) -> dict[str, str]:
+        return {"tag": tag}
+
+    client = app_with(router)
+    assert client.get("/sync?tag=ok").json() == {"tag": "ok"}
+    assert client.get("/sync?tag=%00").status_code == 422
+
+
 def test_a_422_is_bounded_and_never_carries_the_input() -> None:
     errors = [
         {"loc": ["body", "x" * 10_000], "msg": "m" * 10_000, "type": "t", "input": "SECRET"}

@@ -101,11 +101,16 @@ class RuleIn(_Body):
 
 
 class RulePatch(_Body):
-    category: Category | None = None
-    keyword: Short | None = None
-    serious: bool | None = None
-    position: Int32 | None = None
-    enabled: bool | None = None
+    """The fields to change; a field left out stays. Only `note` may be set to null: the
+    others are NOT NULL columns (a null keyword was a 500), so their schema is not nullable
+    and a null is a 422 naming the field. (None only stands for "left out": mypy cannot see
+    that, hence the ignores.)"""
+
+    category: Category = Field(default=None)  # type: ignore[assignment]
+    keyword: Short = Field(default=None)  # type: ignore[assignment]
+    serious: bool = Field(default=None)  # type: ignore[assignment]
+    position: Int32 = Field(default=None)  # type: ignore[assignment]
+    enabled: bool = Field(default=None)  # type: ignore[assignment]
     note: Text | None = None
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from followup import roster
 from followup.access import STAFF_ROLES, SUPERVISING, can_manage_staff
@@ -19,8 +19,12 @@ from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    department_code: str = Field(min_length=1, max_length=32)
+    # Stripped as the roster event (StaffMemberSaved) strips them: blank after stripping is a
+    # 422 here, not a failed event in the route (a 500).
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    department_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)
+    ]
     role: StaffRole
     capacity: int = Field(ge=0, le=1000)
     phone: str | None = Field(default=None, max_length=32)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from hospital_shared.auth import Role, TokenAuth
+from hospital_shared.bounds import DATE_OUT_OF_RANGE, day_in_range
 from hospital_shared.http_guard import GuardedRoute
 from metrics import queries
 from metrics.kpi import KpiResult, Period, Window, evaluate_all, period_window, to_csv
@@ -78,7 +79,9 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
     def today() -> date:
         return datetime.now(ZoneInfo(settings.hospital_tz)).date()
 
-    @router.get("", response_model=KpiReport)
+    csv = {"text/csv": {"schema": {"type": "string"}}}
+
+    @router.get("", response_model=KpiReport, responses={200: {"content": csv}})
     async def kpi_report(
         request: Request,
         period: Period = Period.DAY,
@@ -102,7 +105,11 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
             kpis=[_out(r) for r in results],
         )
 
-    @router.get("/report.csv")
+    @router.get(
+        "/report.csv",
+        response_class=Response,
+        responses={200: {"content": csv, "description": "the month's KPIs, CSV"}},
+    )
     async def monthly_report(
         request: Request,
         month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")] = None,
@@ -111,6 +118,8 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
             first = date.fromisoformat(f"{month}-01") if month else today().replace(day=1)
         except ValueError:
             raise HTTPException(422, detail=f"not a month: {month!r}") from None
+        if not day_in_range(first):  # the window's end would pass Python's year 9999
+            raise HTTPException(422, detail=f"month: {DATE_OUT_OF_RANGE}")
         window = period_window(Period.MONTH, first, settings.hospital_tz)
         async with request.app.state.runtime.pool.acquire() as conn:
             departments = await queries.departments(conn, window)
