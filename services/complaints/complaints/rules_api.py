@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from complaints import rulebook
@@ -41,7 +42,12 @@ def rules_router(auth: TokenAuth) -> APIRouter:
         principal: Annotated[Principal, Depends(editors)],
     ) -> dict[str, Any]:
         changes = body.model_dump(mode="json", exclude_unset=True)
-        row = await rulebook.update_rule(conn, rule_id, changes, by=actor_of(principal).id)
+        try:
+            row = await rulebook.update_rule(conn, rule_id, changes, by=actor_of(principal).id)
+        except asyncpg.UniqueViolationError:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, detail="another rule has this category and keyword"
+            ) from None
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no rule {rule_id}")
         ctx.rulebook.invalidate()
