@@ -26,6 +26,7 @@ from enum import Enum
 from functools import wraps
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -199,8 +200,11 @@ class SafeErrors:
             await self.app(scope, receive, watched)
         except Exception as exc:
             route = getattr(scope.get("route"), "path", None) or "(no route)"
+            # The route in the line's text, so that the repeat limiter (hospital_shared.logging,
+            # which keys on the text) summarises each failing route on its own: with one text
+            # for all, a second route's failure in the same window was never written.
             log.error(
-                "request failed",
+                f"request failed: {scope.get('method')} {route}",
                 method=scope.get("method"),
                 route=route,
                 error=type(exc).__name__,
@@ -215,7 +219,13 @@ class SafeErrors:
 
 def safe_reason(exc: BaseException) -> str:
     """What went wrong, without the values that made it go wrong where the library puts
-    them in its message (pydantic), and bounded for any other."""
+    them in its message (pydantic, PostgreSQL), and bounded for any other."""
+    if isinstance(exc, asyncpg.PostgresError):
+        # Its text carries the row or key: "DETAIL: Failing row contains (...)", "Key
+        # (channel, external_id)=(...)", 'invalid input syntax ...: "<input>"'. Name the
+        # place only.
+        names = ("sqlstate", "table_name", "column_name", "constraint_name")
+        return " ".join(f"{n}={getattr(exc, n)}" for n in names if getattr(exc, n, None))
     if isinstance(exc, ValidationError):
         parts = [
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
