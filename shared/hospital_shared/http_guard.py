@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.middleware import body_limit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hospital_shared.bounds import (
@@ -177,6 +178,19 @@ async def request_validation_failed(_: Request, exc: Exception) -> JSONResponse:
     return unprocessable(list(exc.errors()))
 
 
+# Starlette's body limit (FastAPI's max_body_size) signals a 413, to send or already sent, with
+# exceptions that pass through this middleware on their way to it: not failures. (It has no
+# public names for them; FastAPI finds them the same way.)
+BODY_LIMIT_SIGNALS: tuple[type[BaseException], ...] = tuple(
+    signal
+    for signal in (
+        getattr(body_limit, "_RequestBodyTooLarge", None),
+        getattr(body_limit, "_RequestBodyLimitResponseSent", None),
+    )
+    if signal is not None
+)
+
+
 class SafeErrors:
     """An unexpected exception in a request: logged with its route, type, frames and a
     bounded reason (no request text), answered 500. Uvicorn's own log of it printed the
@@ -198,6 +212,8 @@ class SafeErrors:
 
         try:
             await self.app(scope, receive, watched)
+        except BODY_LIMIT_SIGNALS:
+            raise
         except Exception as exc:
             route = getattr(scope.get("route"), "path", None) or "(no route)"
             # The route in the line's text, so that the repeat limiter (hospital_shared.logging,

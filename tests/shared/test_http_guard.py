@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import asyncpg
 import pytest
@@ -25,8 +26,8 @@ class Note(BaseModel):
     day: date | None = None
 
 
-def app_with(router: APIRouter) -> TestClient:
-    app = FastAPI()
+def app_with(router: APIRouter, **options: Any) -> TestClient:
+    app = FastAPI(**options)
     app.include_router(router)
     http_guard.install(app)
     return TestClient(app, raise_server_exceptions=False)
@@ -139,4 +140,21 @@ def test_each_failing_route_is_logged_though_another_keeps_failing(
     assert [client.get(p).status_code for p in ("/first", "/first", "/second")] == [500] * 3
     err = capsys.readouterr().err
     assert '"route": "/first"' in err and '"route": "/second"' in err
+    structlog.reset_defaults()
+
+
+def test_a_body_past_the_limit_is_a_413_and_no_error_in_the_log(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit's signal passed through SafeErrors, which logged every such 413 as a failed
+    # request, with its traceback.
+    async def accept(note: Note) -> None:
+        return None
+
+    fresh_logging(monkeypatch)
+    router = APIRouter(route_class=GuardedRoute)
+    router.add_api_route("/notes", accept, methods=["POST"])
+    resp = app_with(router, max_body_size=100).post("/notes", json={"text": "x" * 1000})
+    assert resp.status_code == 413
+    assert "request failed" not in capsys.readouterr().err
     structlog.reset_defaults()
