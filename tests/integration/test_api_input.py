@@ -7,6 +7,7 @@ and none of the request's text reaches the log."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,9 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from hospital_shared import topics
 from tests.factories import discharge, envelope
 from tests.integration.openapi_walk import walk
 from tests.integration.services import RunningService, running_all
+from tests.kafka_tools import eventually, publish, read_all
 
 SERVICES = ["registration", "followup", "complaints", "notifications", "metrics"]
 HUGE = 2**63  # one past PostgreSQL's bigint
@@ -198,3 +201,36 @@ def test_every_route_answers_hostile_values_without_a_5xx(
     sent, failures = walk(services[service].url, TOKENS[role])
     assert sent > 50
     assert not failures, "\n".join(map(str, failures[:20]))
+
+
+def test_an_event_with_a_nul_is_dead_lettered_at_once_as_a_schema_violation(
+    services: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    # The contract took it; each consumer's insert then failed (CharacterNotInRepertoireError)
+    # on every retry, holding the partition, and dead-lettered it as a handler error.
+    event = discharge(77, admission_id=f"NUL-{uuid.uuid4().hex}\x00")
+    marker = event["data"]["admission_id"][:-1].encode()
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    dlq = topics.dead_letter_topic(topics.DISCHARGES)
+
+    async def dead_letters() -> dict[bytes, dict[bytes, bytes]] | None:
+        found = {
+            h[b"dlq-service"]: h
+            for r in await read_all(bootstrap, dlq)
+            if marker in (r.value or b"")
+            for h in [{k.encode(): v for k, v in r.headers or ()}]
+        }
+        return found if len(found) == 3 else None
+
+    async def scenario() -> dict[bytes, dict[bytes, bytes]]:
+        await publish(
+            bootstrap, topics.DISCHARGES, [(event["subject"], json.dumps(event).encode())]
+        )
+        found: dict[bytes, dict[bytes, bytes]] = await eventually(dead_letters, timeout=60)
+        return found
+
+    found = asyncio.run(scenario())
+    assert set(found) == {b"followup", b"notifications", b"metrics"}
+    for headers in found.values():
+        assert headers[b"dlq-error-kind"] == b"schema_violation", headers
+        assert headers[b"dlq-reason"].startswith(b"data.admission_id:"), headers
