@@ -234,3 +234,18 @@ def test_an_event_with_a_nul_is_dead_lettered_at_once_as_a_schema_violation(
     for headers in found.values():
         assert headers[b"dlq-error-kind"] == b"schema_violation", headers
         assert headers[b"dlq-reason"].startswith(b"data.admission_id:"), headers
+
+
+@pytest.mark.parametrize(
+    "body", ["{{ 1/0 }}", '{{ "a\\u0000" }}', '{{ "x" * 10**9 }}'], ids=["500", "nul", "memory"]
+)
+def test_a_template_that_cannot_make_a_message_is_a_422_and_not_saved(
+    services: dict[str, RunningService], body: str
+) -> None:
+    # The first was a 500; the second was saved (200), and every message of the template then
+    # failed its insert; the third took a gigabyte inside the event loop.
+    path = "/v1/templates/staff_task_overdue"
+    resp = call(services, "notifications", "PUT", path, role="admin", body={"body": body})
+    assert resp.status_code == 422, resp.text
+    saved = call(services, "notifications", "GET", "/v1/templates", role="admin").json()
+    assert body not in [t["body"] for t in saved]
