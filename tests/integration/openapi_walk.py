@@ -103,19 +103,26 @@ def _url(path: str, path_values: dict[str, str], query_values: dict[str, str]) -
     return path + "?" + "&".join(f"{k}={v}" for k, v in query_values.items())
 
 
-def requests(spec: dict[str, Any]) -> Iterator[tuple[str, str, bytes | None]]:
+# A real request to start from, per operation ("PUT /v1/staff/{staff_id}"): path values,
+# query values and a body that pass validation, so the hostile value is the only bad one and
+# reaches the route's code. Without one, the schema's example (ids "1", text "P1").
+Seeds = dict[str, dict[str, Any]]
+
+
+def requests(spec: dict[str, Any], seeds: Seeds) -> Iterator[tuple[str, str, bytes | None]]:
     """(method, url, body) for every hostile request to every operation of `spec`."""
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
+            seed = seeds.get(f"{method.upper()} {path}", {})
             params = op.get("parameters", [])
-            in_path = {p["name"]: "1" for p in params if p["in"] == "path"}
+            in_path = {p["name"]: "1" for p in params if p["in"] == "path"} | seed.get("path", {})
             query = {
                 p["name"]: str(example(spec, p.get("schema", {})))
                 for p in params
                 if p["in"] == "query" and p.get("required")
-            }
+            } | seed.get("query", {})
             schema = op.get("requestBody", {}).get("content", {}).get("application/json")
-            body = example(spec, schema["schema"]) if schema else None
+            body = seed.get("body", example(spec, schema["schema"]) if schema else None)
             sent = json.dumps(body).encode() if schema else None
 
             for name in in_path:
@@ -136,7 +143,7 @@ def requests(spec: dict[str, Any]) -> Iterator[tuple[str, str, bytes | None]]:
                     yield method, _url(path, in_path, query), raw
 
 
-def walk(base_url: str, token: str) -> tuple[int, list[Failure]]:
+def walk(base_url: str, token: str, seeds: Seeds | None = None) -> tuple[int, list[Failure]]:
     """Send every request of `requests` to the service at `base_url`; the count and every
     answer that is a 5xx or larger than 20 kB (an echo of the input)."""
     failures: list[Failure] = []
@@ -144,7 +151,7 @@ def walk(base_url: str, token: str) -> tuple[int, list[Failure]]:
     sent = 0
     with httpx.Client(base_url=base_url, timeout=60, headers=headers) as client:
         spec = client.get("/openapi.json").json()
-        for method, url, body in requests(spec):
+        for method, url, body in requests(spec, seeds or {}):
             resp = client.request(method.upper(), url, content=body)
             sent += 1
             if resp.status_code >= 500 or len(resp.content) > 20_000:
