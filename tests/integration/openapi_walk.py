@@ -25,7 +25,7 @@ BODY_VALUES: list[Any] = [
 # Raw path and query values, percent-encoded as a client would send them.
 URL_VALUES = [
     "%00", "a%00", "%ED%A0%80", "%FF", str(2**63), str(2**31), str(-(2**63) - 1),
-    "9999-12-31", "0001-01-01", "x" * 3000, "%20", "-1",
+    "9999-12-31", "0001-01-01", "9999-12", "0001-01", "x" * 3000, "%20", "-1",
 ]  # fmt: skip
 RAW_BODIES = [
     b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000, b"\xff\xfe",

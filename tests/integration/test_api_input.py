@@ -106,6 +106,8 @@ BAD_INPUT = [
     ("metrics", "GET", "/v1/kpi?date=9999-12-31", "admin", None, ["query", "date"]),
     ("metrics", "GET", "/v1/kpi?date=0001-01-01", "admin", None, ["query", "date"]),
     ("metrics", "GET", "/v1/kpi?department=%00", "admin", None, ["query", "department"]),
+    ("metrics", "GET", "/v1/kpi/report.csv?month=9999-12", "admin", None, ["query", "month"]),
+    ("metrics", "GET", "/v1/kpi/report.csv?month=0001-01", "admin", None, ["query", "month"]),
     ("registration", "POST", "/v1/discharges", "integration",
      a_discharge("9999-12-31T09:00:00+08:00"), ["body", "discharged_at"]),
     ("registration", "POST", "/v1/discharges", "integration",
