@@ -8,6 +8,8 @@ and none of the request's text reaches the log."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -289,3 +291,21 @@ def test_a_template_that_cannot_make_a_message_is_a_422_and_not_saved(
     assert resp.status_code == 422, resp.text
     saved = call(services, "notifications", "GET", "/v1/templates", role="admin").json()
     assert body not in [t["body"] for t in saved]
+
+
+def test_a_department_code_a_member_of_staff_typed_is_no_formula_in_the_monthly_report(
+    services: dict[str, RunningService],
+) -> None:
+    # The agent's code reached the managers' CSV as '=HYPERLINK(...)', a formula in Excel.
+    code = f"=HYPERLINK({uuid.uuid4().hex[:8]})"
+    opened = call(services, "complaints", "POST", "/v1/cases", role="agent",
+                  body=case(department={"code": code, "name": "x"}))  # fmt: skip
+    assert opened.status_code == 201, opened.text
+
+    async def report_row() -> list[str] | None:
+        resp = call(services, "metrics", "GET", "/v1/kpi/report.csv", role="admin")
+        rows = [row for row in csv.reader(io.StringIO(resp.text)) if code in row[3]]
+        return rows[0] if rows else None
+
+    row = asyncio.run(eventually(report_row, timeout=60))
+    assert row[3] == "'" + code
