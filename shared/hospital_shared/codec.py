@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json, to_json
 
 from hospital_shared import service_events  # noqa: F401  (registers the services' event types)
+from hospital_shared.bounds import UNSTORABLE_TEXT
 from hospital_shared.events import EVENT_TYPES, CloudEvent, envelope_of
 
 
@@ -48,6 +49,12 @@ def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEven
         raise InvalidEvent(Rejection.MALFORMED_JSON, f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidEvent(Rejection.SCHEMA_VIOLATION, "the event must be a JSON object")
+    if b"\\u0000" in (raw or b""):  # JSON carries NUL only escaped; a cheap test first
+        where = _nul_at(doc)
+        if where is not None:
+            raise InvalidEvent(
+                Rejection.SCHEMA_VIOLATION, f"{where or '(root)'}: {UNSTORABLE_TEXT}"
+            )
     type_ = doc.get("type")
     event_type = EVENT_TYPES.get(type_) if isinstance(type_, str) else None
     if event_type is None:
@@ -61,6 +68,26 @@ def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEven
         return envelope_of(event_type.model).model_validate(doc)
     except ValidationError as exc:
         raise InvalidEvent(Rejection.SCHEMA_VIOLATION, describe_validation_error(exc)) from None
+
+
+def _nul_at(doc: Any, at: str = "") -> str | None:
+    """Where the first text (value or key) with a NUL is, or None. PostgreSQL's text cannot
+    hold one: such an event decoded, then failed each consumer's insert
+    (CharacterNotInRepertoireError) on every retry, holding its partition, and was
+    dead-lettered as a handler error."""
+    if isinstance(doc, str):
+        return at if "\x00" in doc else None
+    items = (
+        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    )
+    for key, value in items:
+        where = f"{at}.{key}" if at else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return where
+        found = _nul_at(value, where)
+        if found is not None:
+            return found
+    return None
 
 
 def encode(event: CloudEvent[Any] | BaseModel) -> bytes:

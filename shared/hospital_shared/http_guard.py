@@ -217,8 +217,11 @@ class SafeErrors:
             if isinstance(exc, HTTPException) or _is_body_limit_signal(exc):
                 raise  # answered further out (413): not a failure
             route = getattr(scope.get("route"), "path", None) or "(no route)"
+            # The route in the line's text, so that the repeat limiter (hospital_shared.logging,
+            # which keys on the text) summarises each failing route on its own: with one text
+            # for all, a second route's failure in the same window was never written.
             log.error(
-                "request failed",
+                f"request failed: {scope.get('method')} {route}",
                 method=scope.get("method"),
                 route=route,
                 error=type(exc).__name__,

@@ -11,6 +11,9 @@ complaints service's own tests see cases go to."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -19,8 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
+from hospital_shared import topics
 from tests.factories import discharge, envelope
+from tests.integration.openapi_walk import walk
 from tests.integration.services import RunningService, running_all
+from tests.kafka_tools import eventually, publish, read_all
 
 SERVICES = ["registration", "followup", "complaints", "notifications", "metrics"]
 HUGE = 2**63  # one past PostgreSQL's bigint
@@ -80,7 +86,15 @@ BAD_INPUT = [
     ("followup", "PUT", "/v1/staff/S-X", "admin", staff(department_code="C\x00S"),
      ["body", "department_code"]),
     ("followup", "PUT", "/v1/staff/S-X", "admin", staff(name="王\ud800"), ["body", "name"]),
+    ("followup", "PUT", "/v1/staff/" + "S" * 201, "admin", staff(), ["path", "staff_id"]),
+    ("followup", "PUT", "/v1/staff/S-X", "admin", staff(name=" "), ["body", "name"]),
+    ("followup", "PUT", "/v1/staff/S-X", "admin", staff(department_code=" "),
+     ["body", "department_code"]),
     ("complaints", "GET", "/v1/cases/TS%00", "supervisor", None, ["path", "number"]),
+    ("complaints", "PATCH", "/v1/category-rules/1", "admin", {"keyword": None},
+     ["body", "keyword"]),
+    ("complaints", "PATCH", "/v1/category-rules/1", "admin", {"position": None},
+     ["body", "position"]),
     ("complaints", "PATCH", f"/v1/category-rules/{HUGE}", "admin", {}, ["path", "rule_id"]),
     ("complaints", "POST", "/v1/category-rules", "admin", rule(position=2**40),
      ["body", "position"]),
@@ -103,7 +117,8 @@ BAD_INPUT = [
      ["body", "department_code"]),  # blank once stripped, as the roster event strips it
     ("complaints", "PATCH", "/v1/category-rules/1", "admin", {"keyword": None},
      ["body", "keyword"]),
-    ("metrics", "GET", "/v1/kpi/report.csv?month=9999-12", "admin", None, "month"),
+    ("metrics", "GET", "/v1/kpi/report.csv?month=9999-12", "admin", None, ["query", "month"]),
+    ("metrics", "GET", "/v1/kpi/report.csv?month=0001-01", "admin", None, ["query", "month"]),
     ("registration", "POST", "/v1/discharges", "integration",
      a_discharge("9999-12-31T09:00:00+08:00"), ["body", "discharged_at"]),
     ("registration", "POST", "/v1/discharges", "integration",
@@ -118,7 +133,7 @@ BAD_INPUT = [
     ("service", "method", "path", "role", "body", "loc"),
     BAD_INPUT,
     ids=[
-        f"{s}-{m}-{p.split('?')[0]}-{loc if isinstance(loc, str) else '/'.join(map(str, loc))}"
+        f"{s}-{m}-{p.split('?')[0][:40]}-{'/'.join(map(str, loc))}"
         for s, m, p, _, _, loc in BAD_INPUT
     ],
 )
@@ -208,3 +223,134 @@ def test_a_bad_complaint_text_does_not_reach_the_log(services: dict[str, Running
     # A request answered after it has been handled (and so after anything it logged).
     assert call(services, "complaints", "GET", "/v1/cases", role="supervisor").status_code == 200
     assert marker not in services["complaints"].log
+
+
+def test_a_rule_changed_into_another_rules_keyword_is_a_409(
+    services: dict[str, RunningService],
+) -> None:
+    # (category, keyword) is unique: the clash was a UniqueViolationError, a 500.
+    rules = call(services, "complaints", "GET", "/v1/category-rules", role="admin").json()["rules"]
+    first, second = rules[0], rules[1]
+    clash = {"category": second["category"], "keyword": second["keyword"]}
+    resp = call(
+        services, "complaints", "PATCH", f"/v1/category-rules/{first['id']}", role="admin",
+        body=clash,
+    )  # fmt: skip
+    assert resp.status_code == 409, resp.text
+
+
+WALKS = [  # the role that reaches the most code of each service
+    ("registration", "integration"),
+    ("followup", "admin"),
+    ("complaints", "supervisor"),
+    ("notifications", "admin"),
+    ("metrics", "admin"),
+]
+
+
+def seeds(services: dict[str, RunningService], service: str) -> dict[str, dict[str, Any]]:
+    """Real requests to start from (openapi_walk.Seeds), so that the hostile value is the only
+    bad one and reaches the route's code rather than a 404 for an id the example made up."""
+    if service == "complaints":
+        opened = call(services, "complaints", "POST", "/v1/cases", role="supervisor", body=case())
+        number = {"number": opened.json()["case_number"]}
+        return {
+            f"{method} /v1/cases/{{number}}{tail}": {"path": number, "body": body}
+            for method, tail, body in [
+                ("GET", "", None),
+                ("GET", "/audit", None),
+                ("POST", "/transitions", {"to": "in_progress", "note": "处理中"}),
+                ("POST", "/satisfaction", {"rating": "satisfied", "comment": "好"}),
+                ("POST", "/assignment", {"assignee_id": "S-AGENT-01"}),
+            ]
+        } | {"POST /v1/cases": {"body": case(patient={"patient_id": "P1", "phone": "13800138000"})}}
+    if service == "notifications":
+        webhook = {"flavour": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"}
+        return {
+            "POST /v1/opt-outs": {"body": {"patient_id": "P1", "phone": "13800138000"}},
+            "PUT /v1/webhooks": {"body": webhook | {"department_code": "CARD"}},
+            "PUT /v1/templates/{name}": {
+                "path": {"name": "discharge_care_notice"},
+                "body": {"body": "【{{ hospital }}】{{ department }}提醒您"},
+            },
+        }
+    if service == "registration":
+        return {"POST /v1/events": {"body": [discharge(78)]}}
+    return {}
+
+
+@pytest.mark.parametrize(("service", "role"), WALKS)
+def test_every_route_answers_hostile_values_without_a_5xx(
+    services: dict[str, RunningService], service: str, role: str
+) -> None:
+    """Every operation of the service's OpenAPI document, one hostile value at a time in
+    its path, query and body (tests/integration/openapi_walk.py)."""
+    sent, failures = walk(services[service].url, TOKENS[role], seeds(services, service))
+    assert sent > 50
+    assert not failures, "\n".join(map(str, failures[:20]))
+
+
+def test_an_event_with_a_nul_is_dead_lettered_at_once_as_a_schema_violation(
+    services: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    # The contract took it; each consumer's insert then failed (CharacterNotInRepertoireError)
+    # on every retry, holding the partition, and dead-lettered it as a handler error.
+    event = discharge(77, admission_id=f"NUL-{uuid.uuid4().hex}\x00")
+    marker = event["data"]["admission_id"][:-1].encode()
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    dlq = topics.dead_letter_topic(topics.DISCHARGES)
+
+    async def dead_letters() -> dict[bytes, dict[bytes, bytes]] | None:
+        found = {
+            h[b"dlq-service"]: h
+            for r in await read_all(bootstrap, dlq)
+            if marker in (r.value or b"")
+            for h in [{k.encode(): v for k, v in r.headers or ()}]
+        }
+        return found if len(found) == 3 else None
+
+    async def scenario() -> dict[bytes, dict[bytes, bytes]]:
+        await publish(
+            bootstrap, topics.DISCHARGES, [(event["subject"], json.dumps(event).encode())]
+        )
+        found: dict[bytes, dict[bytes, bytes]] = await eventually(dead_letters, timeout=60)
+        return found
+
+    found = asyncio.run(scenario())
+    assert set(found) == {b"followup", b"notifications", b"metrics"}
+    for headers in found.values():
+        assert headers[b"dlq-error-kind"] == b"schema_violation", headers
+        assert headers[b"dlq-reason"].startswith(b"data.admission_id:"), headers
+
+
+@pytest.mark.parametrize(
+    "body", ["{{ 1/0 }}", '{{ "a\\u0000" }}', '{{ "x" * 10**9 }}'], ids=["500", "nul", "memory"]
+)
+def test_a_template_that_cannot_make_a_message_is_a_422_and_not_saved(
+    services: dict[str, RunningService], body: str
+) -> None:
+    # The first was a 500; the second was saved (200), and every message of the template then
+    # failed its insert; the third took a gigabyte inside the event loop.
+    path = "/v1/templates/staff_task_overdue"
+    resp = call(services, "notifications", "PUT", path, role="admin", body={"body": body})
+    assert resp.status_code == 422, resp.text
+    saved = call(services, "notifications", "GET", "/v1/templates", role="admin").json()
+    assert body not in [t["body"] for t in saved]
+
+
+def test_a_department_code_a_member_of_staff_typed_is_no_formula_in_the_monthly_report(
+    services: dict[str, RunningService],
+) -> None:
+    # The agent's code reached the managers' CSV as '=HYPERLINK(...)', a formula in Excel.
+    code = f"=HYPERLINK({uuid.uuid4().hex[:8]})"
+    opened = call(services, "complaints", "POST", "/v1/cases", role="agent",
+                  body=case(department={"code": code, "name": "x"}))  # fmt: skip
+    assert opened.status_code == 201, opened.text
+
+    async def report_row() -> list[str] | None:
+        resp = call(services, "metrics", "GET", "/v1/kpi/report.csv", role="admin")
+        rows = [row for row in csv.reader(io.StringIO(resp.text)) if code in row[3]]
+        return rows[0] if rows else None
+
+    row = asyncio.run(eventually(report_row, timeout=60))
+    assert row[3] == "'" + code

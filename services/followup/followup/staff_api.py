@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from followup import roster
@@ -15,16 +15,21 @@ from hospital_shared.auth import Principal, Role
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 
+# Text as the roster event (StaffMemberSaved) takes it: stripped, not empty. A blank name or
+# department, or a staff id past 200 characters, passed the route and failed building the
+# event inside it (a 500).
+StaffId = Annotated[
+    str, Path(), StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
 
 class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Stripped as the roster event (StaffMemberSaved) strips them: blank after stripping is a
-    # 422 here, not a failed event in the route (a 500).
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    department_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)
-    ]
+    name: Name
+    department_code: Code
     role: StaffRole
     capacity: int = Field(ge=0, le=1000)
     phone: str | None = Field(default=None, max_length=32)
@@ -56,7 +61,7 @@ def build_staff_router(service: Service) -> APIRouter:
 
     @router.put("/staff/{staff_id}")
     async def save_staff(
-        request: Request, staff_id: str, body: StaffIn, principal: Principal = supervising
+        request: Request, staff_id: StaffId, body: StaffIn, principal: Principal = supervising
     ) -> dict[str, Any]:
         async with service.pool(request).acquire() as conn, conn.transaction():
             current = await roster.get_member(conn, staff_id)

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from hospital_shared.auth import Role, TokenAuth
 from hospital_shared.bounds import DATE_OUT_OF_RANGE, day_in_range
-from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.http_guard import GuardedRoute, error
 from metrics import queries
 from metrics.kpi import KpiResult, Period, Window, evaluate_all, period_window, to_csv
 from metrics.settings import Settings
@@ -118,8 +119,11 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
             first = date.fromisoformat(f"{month}-01") if month else today().replace(day=1)
         except ValueError:
             raise HTTPException(422, detail=f"not a month: {month!r}") from None
-        if not day_in_range(first):  # the window's end would pass Python's year 9999
-            raise HTTPException(422, detail=f"month: {DATE_OUT_OF_RANGE}")
+        if not day_in_range(first):
+            # 9999-12 ends in year 10000 and 0001-01 starts in year 0 once in UTC: both 500s.
+            raise RequestValidationError(
+                [error(["query", "month"], DATE_OUT_OF_RANGE, "date_out_of_range")]
+            )
         window = period_window(Period.MONTH, first, settings.hospital_tz)
         async with request.app.state.runtime.pool.acquire() as conn:
             departments = await queries.departments(conn, window)

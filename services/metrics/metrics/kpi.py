@@ -220,6 +220,14 @@ CSV_COLUMNS = (
 )
 
 
+def _cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula. A department code is whatever a hospital
+    system or a member of staff opening a complaint typed: '=HYPERLINK(...)' in it ran in the
+    spreadsheet of every manager who opened the monthly report. Such a cell gets a leading
+    apostrophe (OWASP's advice for CSV injection)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def to_csv(rows: Iterable[tuple[str, Window, str, KpiResult]]) -> str:
     """The monthly report: one line per (department, KPI); `department` "ALL" for the whole."""
     out = io.StringIO()
@@ -231,7 +239,7 @@ def to_csv(rows: Iterable[tuple[str, Window, str, KpiResult]]) -> str:
                 period,
                 window.start.isoformat(),
                 window.end.isoformat(),
-                department,
+                _cell(department),
                 r.key,
                 r.title_zh,
                 r.title_en,

@@ -8,16 +8,86 @@ refused when it is saved rather than producing a broken SMS.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2 import StrictUndefined, Template, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-_ENV = SandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-)
+from hospital_shared.bounds import storable_text
+
+# What one rendering may cost. A template is code a supervisor writes, run inside the event
+# loop when it is saved and for every message: '{{ 1/0 }}' was a 500, '{{ "x" * 10**9 }}' a
+# gigabyte, two nested range(100000) loops a service that never answered again, and
+# '{{ "\\u0000" }}' a NUL in every message, which PostgreSQL refuses.
+MAX_RENDERED_CHARS = 10_000  # the digest of many tasks is the longest message
+MAX_LOOP_STEPS = 10_000  # all the range() items of one rendering together
+MAX_POWER_BITS = 4_096
+MAX_ARGUMENT = 1_000  # any number given to a function, method or filter (a width, a count)
+_steps_left: ContextVar[int] = ContextVar("template_steps_left", default=MAX_LOOP_STEPS)
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox (no attribute tricks) that also refuses what makes text without bound:
+    repeating text or lists, %-formatting and str.format (widths), numbers past MAX_ARGUMENT
+    given to a call or filter (ljust, center, indent, batch, ...), powers past
+    MAX_POWER_BITS; range() items count against MAX_LOOP_STEPS."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        numbers = isinstance(left, int | float) and isinstance(right, int | float)
+        if operator in ("*", "%") and not numbers:
+            raise SecurityError("a template may not repeat or %-format text or lists")
+        if operator == "**" and numbers and abs(right) > 1:
+            bits = abs(int(left)).bit_length() * abs(int(right))
+            if bits > MAX_POWER_BITS:
+                raise SecurityError("the power is too large for a template")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(__obj, "__name__", "") in ("format", "format_map"):
+            raise SecurityError("a template may not call format")
+        _check_arguments(args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _check_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int | float) and abs(value) > MAX_ARGUMENT:
+            raise SecurityError(f"a template may pass numbers up to {MAX_ARGUMENT} only")
+
+
+def _bounded_filter(name: str, function: Any) -> Any:
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _check_arguments(args[1:], kwargs)  # the first is the value filtered
+        return function(*args, **kwargs)
+
+    bounded.__name__ = name
+    for marker in ("jinja_pass_arg",):
+        if hasattr(function, marker):
+            setattr(bounded, marker, getattr(function, marker))
+    return bounded
+
+
+def _counted_range(*args: int) -> range:
+    steps = range(*args)
+    left = _steps_left.get() - len(steps)
+    if left < 0:
+        raise SecurityError(f"a template may loop at most {MAX_LOOP_STEPS} times")
+    _steps_left.set(left)
+    return steps
+
+
+_ENV = _BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_ENV.globals["range"] = _counted_range
+for _name in ("lipsum", "cycler", "joiner"):
+    _ENV.globals.pop(_name, None)
+_ENV.filters.pop("format", None)
+_ENV.filters = {name: _bounded_filter(name, f) for name, f in _ENV.filters.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,14 +236,51 @@ class TemplateInvalid(ValueError):
 def _compiled(body: str) -> Template:
     """The compiled template of `body`. Keyed by the text itself, so an edited template is a
     new key (compiled afresh) and the cache never serves a stale one."""
+    _refuse_unbounded_loops(body)
     return _ENV.from_string(body)
 
 
+MAX_LOOPS = 2  # for-loops in one template (the digest has one)
+
+
+def _refuse_unbounded_loops(body: str) -> None:
+    """Loops over literals escape the range() count: three nested over the body's own text
+    are 10^8 steps or more. A template may have MAX_LOOPS for-loops, none recursive, and no
+    macros (which a loop could call over and over)."""
+    tree = _ENV.parse(body)
+    loops = list(tree.find_all(nodes.For))
+    if len(loops) > MAX_LOOPS or any(loop.recursive for loop in loops):
+        raise TemplateInvalid(f"a template may have at most {MAX_LOOPS} for-loops, not recursive")
+    if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock))):
+        raise TemplateInvalid("a template may not define macros")
+
+
 def render(body: str, context: Mapping[str, Any]) -> str:
+    """`body` rendered with `context`, within the bounds above; TemplateInvalid for any
+    failure of the template (any exception: it is code) and for text PostgreSQL cannot store."""
+    steps = _steps_left.set(MAX_LOOP_STEPS)
     try:
-        return _compiled(body).render(**context).strip()
-    except TemplateError as exc:
-        raise TemplateInvalid(f"{type(exc).__name__}: {exc}") from None
+        text = _bounded_output(_compiled(body), context)
+    except TemplateInvalid:
+        raise
+    except Exception as exc:
+        raise TemplateInvalid(f"{type(exc).__name__}: {str(exc)[:200]}") from None
+    finally:
+        _steps_left.reset(steps)
+    if not storable_text(text):
+        raise TemplateInvalid("the template renders NUL or unpaired surrogate characters")
+    return text
+
+
+def _bounded_output(template: Template, context: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    size = 0
+    for part in template.generate(**context):
+        size += len(part)
+        if size > MAX_RENDERED_CHARS:
+            raise TemplateInvalid(f"the template renders past {MAX_RENDERED_CHARS} characters")
+        parts.append(part)
+    return "".join(parts).strip()
 
 
 def check(body: str) -> str:

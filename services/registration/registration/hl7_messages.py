@@ -243,18 +243,21 @@ def repetitions(message: Any, segment: str, field: int) -> int:
 
 
 def hl7_time(value: str, tz: ZoneInfo, location: str) -> datetime | None:
-    """An HL7 DTM as an aware datetime (hospital-local when it carries no offset)."""
+    """An HL7 DTM as an aware datetime (hospital-local when it carries no offset). An offset
+    past 24 h, or one that moves year 1 or 9999 out of Python's years, is a data type error
+    naming the field like any unreadable time (both were AR 207, 'could not read the
+    message', naming nothing)."""
     if not value:
         return None
     try:
         parsed: datetime = parse_datetime(value)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=tz)
+        return datetime.fromtimestamp(parsed.timestamp(), tz=tz)
     except (ValueError, TypeError, OverflowError):
         raise Hl7Error(
             "AE", DATA_TYPE_ERROR, f"not an HL7 date/time: {value!r}", location
         ) from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=tz)
-    return datetime.fromtimestamp(parsed.timestamp(), tz=tz)
 
 
 def event_id(header: Header, n: int = 0) -> str:
