@@ -12,11 +12,13 @@ import httpx
 
 import devstack
 from hospital_shared import topics
+from notifications.dispatcher import failpoint_after_accept_to
 from tests.integration.services import RunningService
 from tests.integration.test_notifications_sms import (
     BASE_ENV,
     discharge_event,
     messages,
+    phone_for,
     reminder_event,
     send_events,
     sms_received,
@@ -28,7 +30,11 @@ from tests.integration.test_notifications_sms import (
 )
 from tests.kafka_tools import eventually, json_values, read_all
 
-KILL_AFTER_ACCEPT = {"HOSPITAL_FAILPOINTS": "notifications.after_gateway_accept=kill"}
+
+def kill_after_accepting(n: int) -> dict[str, str]:
+    """Killed once Kannel accepted patient `n`'s SMS: theirs only, so that a message an earlier
+    test left due cannot kill the service before it is even ready."""
+    return {"HOSPITAL_FAILPOINTS": f"{failpoint_after_accept_to('+86' + phone_for(n))}=kill"}
 
 
 def restart(service: RunningService, **env: str) -> None:
@@ -55,8 +61,8 @@ async def test_a_receipt_sent_while_the_service_is_down_is_recorded_when_it_is_b
 ) -> None:  # type: ignore[no-untyped-def]
     """Killed right after Kannel accepted the SMS: the delivery receipts come while nothing
     listens. smsbox keeps them and sends them again, so the message ends `delivered`."""
-    restart(notifications, **KILL_AFTER_ACCEPT)
     n, dept = unique()
+    restart(notifications, **kill_after_accepting(n))
     pid = f"P{n:06d}"
     await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
     assert await asyncio.to_thread(notifications.wait_exit, 60) == -9  # killed mid-send
@@ -130,8 +136,8 @@ async def test_an_interrupted_hand_over_found_in_kannels_log_waits_for_its_recei
     """Killed after Kannel accepted it, its receipts sent where nobody answers: bearerbox's
     access log shows it sent, so it is `submitted`, not `outcome_unknown`; when no receipt
     comes it expires, and is not resent at a click."""
-    restart(notifications, **KILL_AFTER_ACCEPT, NOTIFICATIONS_PUBLIC_URL="http://127.0.0.1:9")
     n, dept = unique()
+    restart(notifications, **kill_after_accepting(n), NOTIFICATIONS_PUBLIC_URL="http://127.0.0.1:9")
     pid = f"P{n:06d}"
     await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
     assert await asyncio.to_thread(notifications.wait_exit, 60) == -9

@@ -27,6 +27,7 @@ from hospital_shared.service_events.complaints import (
     ComplaintTimeLimitReached,
 )
 from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
+from notifications.dispatcher import failpoint_after_accept_to
 from notifications.segments import count_segments
 from tests import factories
 from tests.integration.services import RunningService, running
@@ -322,10 +323,12 @@ async def test_gateway_down_is_retried_with_backoff_then_failed_at_the_cap_and_s
 async def test_a_crash_after_the_gateway_accepted_never_sends_twice(
     notifications, stack_env, stack_config
 ) -> None:  # type: ignore[no-untyped-def]
-    notifications.stop()
-    notifications.start(**BASE_ENV, HOSPITAL_FAILPOINTS="notifications.after_gateway_accept=kill")
-    notifications.wait_ready()
     n, dept = unique()
+    notifications.stop()
+    # Killed on this patient's SMS only: one an earlier test left due would kill it first.
+    kill = f"{failpoint_after_accept_to('+86' + phone_for(n))}=kill"
+    notifications.start(**BASE_ENV, HOSPITAL_FAILPOINTS=kill)
+    notifications.wait_ready()
     pid = f"P{n:06d}"
     await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
     assert await asyncio.to_thread(notifications.wait_exit, 60) == -9  # killed mid-send
