@@ -75,6 +75,14 @@ def test_a_late_evening_case_keeps_its_time_of_day_in_local_time() -> None:
     assert due(LimitName.FACT_FINDING, opened) == local(2026, 10, 12, 23, 30)
 
 
+def test_a_case_opened_at_three_in_the_morning_counts_from_that_local_day() -> None:
+    """03:00 in Shanghai is 19:00 the day before in UTC: the working days count from the
+    hospital's day (Tuesday 2026-11-24), not from Monday's date in UTC."""
+    opened = local(2026, 11, 24, 3)
+    assert opened.astimezone(ZoneInfo("UTC")).date() == date(2026, 11, 23)
+    assert due(LimitName.FACT_FINDING, opened) == local(2026, 11, 30, 3)
+
+
 def test_hour_limits_are_wall_clock_even_over_a_weekend_or_holiday() -> None:
     friday = local(2026, 9, 30, 16)
     assert due(LimitName.FIRST_RESPONSE, friday) == friday + timedelta(hours=24)
@@ -132,6 +140,25 @@ def test_years_the_calendar_does_not_know_fall_back_to_weekdays() -> None:
     assert add_working_days(monday, 4, tz=TZ, is_workday=official_workday) == datetime(
         2030, 1, 11, 9, tzinfo=TZ
     )
+
+
+@pytest.mark.parametrize(
+    ("opened", "expected"),
+    [
+        (datetime(2027, 3, 5, 15, 30, tzinfo=TZ), datetime(2027, 3, 11, 15, 30, tzinfo=TZ)),
+        (datetime(2030, 1, 11, 16, tzinfo=TZ), datetime(2030, 1, 17, 16, tzinfo=TZ)),
+        (datetime(2027, 3, 6, 10, tzinfo=TZ), datetime(2027, 3, 11, 10, tzinfo=TZ)),
+    ],
+)
+def test_a_friday_afternoon_complaint_does_not_count_the_weekend_in_unknown_years(
+    opened: datetime, expected: datetime
+) -> None:
+    """From 2027 the calendar package knows no holidays, so every working-day deadline takes
+    the Monday-to-Friday fallback: a Friday-afternoon complaint's fact-finding runs Mon..Thu,
+    and a Saturday one still ends on Thursday."""
+    assert not official_workday(date(2027, 3, 6)) and not official_workday(date(2027, 3, 7))
+    assert official_workday(date(2027, 3, 5)) and official_workday(date(2027, 3, 8))
+    assert due(LimitName.FACT_FINDING, opened) == expected
 
 
 def test_an_injected_calendar_is_used() -> None:

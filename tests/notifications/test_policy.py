@@ -175,6 +175,43 @@ def test_communicated_and_closed_give_one_outcome_per_cycle() -> None:
     assert a.messages[0].key == b.messages[0].key  # the unique key keeps only the first
 
 
+@pytest.mark.parametrize(
+    ("event_type", "status"),
+    [
+        ("complaint.case_opened", "received"),
+        ("complaint.case_acknowledged", "acknowledged"),
+        ("complaint.case_communicated", "communicated"),
+        ("complaint.case_closed", "closed"),
+    ],
+)
+def test_an_opted_out_complainant_gets_no_acknowledgement_or_outcome(
+    event_type: str, status: str
+) -> None:
+    """The handler is still told about the case; the patient who opted out hears nothing."""
+    opted = CasePatient(patient_id="P1", phone="13800138000", sms_opt_out=True)
+    plan = policy.plan_case_changed(event_type, case(status, patient=opted), NOW, RULES)
+    assert [m for m in plan.messages if m.patient_id is not None] == []
+    told = policy.plan_case_changed(event_type, case(status), NOW, RULES)
+    assert [m.patient_id for m in told.messages if m.patient_id is not None] == ["P1"]
+
+
+def test_every_patient_message_kind_respects_the_his_opt_out_flag() -> None:
+    """Each planner that writes to a patient: the discharge notice and appointment reminder
+    are checked again when sent (the opt-out is read then), the survey invitation and the
+    complaint messages are not even planned."""
+    opted = unreachable("inpatient_discharge", sms_opt_out=True)
+    assert policy.plan_unreachable(opted, "e1", NOW, RULES).messages == ()
+    ack = case("received", patient=CasePatient(patient_id="P1", sms_opt_out=True))
+    assert (
+        policy.plan_case_changed("complaint.case_opened", ack, NOW, RULES).messages
+        == (
+            policy.plan_case_changed(
+                "complaint.case_opened", case("received", patient=None), NOW, RULES
+            )
+        ).messages
+    )
+
+
 def test_every_default_template_renders_and_fits_few_segments() -> None:
     for template in DEFAULT_TEMPLATES:
         text = check(template.body)

@@ -104,3 +104,19 @@ def test_a_staff_sms_to_someone_no_longer_active_is_suppressed() -> None:
     message = due(audience="staff", urgent=True, staff_inactive=True)
     assert decide(message, local(14), RULES) == Stop(Status.SUPPRESSED, STAFF_INACTIVE)
     assert decide(due(audience="staff", urgent=True), local(14), RULES) == Send("+8613800138000")
+
+
+def test_an_opt_out_stops_every_patient_message_urgent_ones_included() -> None:
+    """Quiet hours give way to urgency; a patient's opt-out never does, by day or night."""
+    for urgent in (False, True):
+        for at in (local(10), local(23)):
+            message = due(opted_out=True, urgent=urgent)
+            assert decide(message, at, RULES) == Stop(Status.SUPPRESSED, "opted_out")
+
+
+def test_an_urgent_patient_message_skips_quiet_hours_and_the_daily_cap() -> None:
+    message = due(urgent=True, handed_today=3)
+    assert decide(message, local(23), RULES) == Send("+8613800138000")
+    assert decide(due(handed_today=3, audience="staff"), local(23), RULES) == Defer(
+        local(8, day=24), "quiet_hours"
+    )
