@@ -225,3 +225,29 @@ def test_an_unknown_reminder_mode_is_refused_at_start_naming_the_setting(monkeyp
         Settings()
     monkeypatch.setenv("NOTIFICATIONS_REMINDER_MODE", "lead_time")
     assert Settings().reminder_mode == "lead_time"
+
+
+@pytest.mark.parametrize(
+    ("audience", "now", "wanted", "admin", "refused"),
+    [
+        ("patient", False, True, True, 422),  # never a patient's, even by an admin
+        ("patient", False, True, False, 422),
+        ("staff", False, True, False, 403),  # a supervisor cannot make a staff note urgent
+        ("staff", True, False, False, 403),  # nor take the urgency off a breach alert
+        ("staff", False, True, True, None),  # operations decides
+        ("staff", True, False, True, None),
+        ("patient", False, None, False, None),  # editing the text only
+        ("patient", False, False, False, None),  # "not urgent" again: no change
+        ("staff", True, True, False, None),
+    ],
+)
+def test_who_may_make_a_template_urgent(
+    audience: str, now: bool, wanted: bool | None, admin: bool, refused: int | None
+) -> None:
+    """Urgent messages skip quiet hours and the daily cap."""
+    from notifications.templates import urgency_refusal
+
+    got = urgency_refusal(audience=audience, urgent_now=now, urgent_wanted=wanted, by_admin=admin)
+    assert (got[0] if got else None) == refused
+    if got:
+        assert got[1].startswith("urgent: ")
