@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := registration followup complaints notifications metrics
 
-.PHONY: setup packages up down status test test-unit lint format docs bench chaos
+.PHONY: setup packages up down status test test-unit lint format docs bench chaos mutate
 
 setup:  ## install uv (from PyPI) when missing, then the whole workspace
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -22,7 +22,7 @@ packages: setup  ## Debian packages the stack and tests need (PostgreSQL, Kannel
 	@$(UV) run python -c "from devstack.system import ensure_packages; ensure_packages()"
 
 test: setup lint packages  ## the full suite, against the real stack (started on its own ports)
-	@$(UV) run pytest -q
+	@REQUIRE_PROMTOOL=1 $(UV) run pytest -q
 
 test-unit: setup
 	@$(UV) run pytest -q -m "not stack"
@@ -48,3 +48,6 @@ bench: setup  ## drain vs raw baseline, latency, memory, scaling; then the regis
 
 chaos: setup  ## the full fault-injection run (the short one is part of `make test`)
 	@CHAOS_FULL=1 $(UV) run pytest -q -s tests/chaos -k full
+
+mutate: setup  ## mutation score of the pure rules (slow; MODULES=complaints/policy for some)
+	@nice -n 10 $(UV) run python tools/mutation/run.py $(MODULES)
