@@ -8,13 +8,16 @@ import pytest
 
 from complaints.domain import (
     TRANSITIONS,
+    Category,
     MissingResolution,
     NotPermitted,
+    Priority,
     Status,
     TransitionRefused,
     allowed_next,
     case_number,
     check_transition,
+    priority_for,
 )
 
 S = Status
@@ -124,3 +127,29 @@ def test_case_numbers_are_readable_and_sortable() -> None:
 
     assert case_number(date(2026, 11, 23), 7) == "TS-20261123-0007"
     assert case_number(date(2026, 11, 23), 12345) == "TS-20261123-12345"
+
+
+def test_a_status_as_the_api_receives_it_is_matched_by_its_text() -> None:
+    """The wanted status arrives as text parsed from a request body, not as the enum's own
+    string object: it must be compared by value."""
+    import json
+
+    wanted = json.loads('"acknowledged"')
+    step = check_transition(S.RECEIVED, wanted, is_supervisor=False, has_resolution=False)
+    assert step.to == S.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize(
+    ("category", "complex_", "serious", "expected"),
+    [
+        (Category.BILLING, False, False, Priority.NORMAL),
+        (Category.ENVIRONMENT, False, False, Priority.NORMAL),
+        (Category.IMAGING_DISPUTE, False, False, Priority.HIGH),  # radiology within 2 hours
+        (Category.WAITING_TIME, True, False, Priority.HIGH),
+        (Category.BILLING, True, True, Priority.URGENT),
+    ],
+)
+def test_priority_is_urgent_when_serious_high_when_complex_or_imaging_else_normal(
+    category: Category, complex_: bool, serious: bool, expected: Priority
+) -> None:
+    assert priority_for(serious=serious, complex_=complex_, category=category) == expected

@@ -12,6 +12,7 @@ from complaints.domain import Category, Status
 from complaints.policy import (
     CasePolicy,
     LimitName,
+    LimitRule,
     add_working_days,
     deadlines_for,
     default_rules,
@@ -204,3 +205,22 @@ def test_the_policy_plans_the_same_deadlines_for_every_kind_of_case_as_the_rules
         LimitName.FIRST_RESPONSE, LimitName.IMAGING_CONFIRMATION, LimitName.FACT_FINDING,
         LimitName.COMPLEX_ANSWER,
     }  # fmt: skip
+
+
+MAIN_LINE = [
+    Status.ACKNOWLEDGED, Status.INVESTIGATING, Status.RESOLUTION_PROPOSED,
+    Status.RESOLUTION_APPROVED, Status.COMMUNICATED, Status.CLOSED,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("met_at", MAIN_LINE)
+def test_a_limit_is_met_by_its_step_and_every_later_one_of_the_main_line(met_at: Status) -> None:
+    """Whichever step a hospital sets to meet a limit: reaching it or any later step of the
+    main line meets it, an earlier one does not, and a received, reopened or withdrawn case
+    meets nothing."""
+    rule = LimitRule(LimitName.COMPLEX_ANSWER, 72, "hours", "all", met_at)
+    for reached in MAIN_LINE:
+        met = limits_met_by([rule], reached) == [LimitName.COMPLEX_ANSWER]
+        assert met == (MAIN_LINE.index(reached) >= MAIN_LINE.index(met_at)), reached
+    for off_the_line in (Status.RECEIVED, Status.REOPENED, Status.WITHDRAWN):
+        assert limits_met_by([rule], off_the_line) == []
