@@ -224,3 +224,23 @@ def test_a_limit_is_met_by_its_step_and_every_later_one_of_the_main_line(met_at:
         assert met == (MAIN_LINE.index(reached) >= MAIN_LINE.index(met_at)), reached
     for off_the_line in (Status.RECEIVED, Status.REOPENED, Status.WITHDRAWN):
         assert limits_met_by([rule], off_the_line) == []
+
+
+def test_limits_read_from_text_apply_as_the_built_in_ones_do() -> None:
+    """A hospital's limits come from settings or its rule book as parsed text, not as the
+    literals of `default_rules`: which cases they apply to is decided by value."""
+    import json
+
+    loaded = [
+        LimitRule(LimitName(json.loads(f'"{r.name.value}"')), r.amount, json.loads(f'"{r.unit}"'),
+                  json.loads(f'"{r.applies_to}"'), r.met_at)
+        for r in RULES
+    ]  # fmt: skip
+    for complex_ in (False, True):
+        for category in Category:
+            start = local(2026, 11, 20, 16)
+            assert deadlines_for(
+                loaded, start=start, complex_=complex_, category=category, tz=TZ
+            ) == deadlines_for(RULES, start=start, complex_=complex_, category=category, tz=TZ)
+    check = satisfaction_deadline(loaded, closed_at=local(2026, 11, 23), tz=TZ)
+    assert check is not None and check.due_at == local(2026, 11, 30)

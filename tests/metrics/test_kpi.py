@@ -103,3 +103,20 @@ def test_the_csv_has_one_line_per_kpi_with_chinese_titles() -> None:
     assert len(lines) == 1 + len(KPI_KEYS)
     assert lines[1].split(",")[3:5] == ["ALL", "followup_inpatient_rate"]
     assert "出院患者回访率" in lines[1] and lines[1].endswith(",0.9500,0.9500,>=,yes")
+
+
+# Which way each KPI is good, written out from DOMAIN.md independently of the catalog: a
+# rate of things done is a floor (">= target"); a rate of things going wrong is a ceiling.
+CEILINGS = {"registration_dissatisfaction_rate", "no_show_rate"}
+
+
+def test_every_kpi_points_the_way_the_manuals_mean() -> None:
+    """A dissatisfaction or no-show rate meets its target by staying under it; every other
+    rate by reaching it. Turned around, a hospital missing its 2% limit would show green."""
+    from metrics.kpi import KPIS, evaluate
+
+    for k in KPIS:
+        ceiling = k.key in CEILINGS
+        assert k.minimum is not ceiling, k.key
+        assert evaluate(k, 1, 100, 0.02).met is ceiling, k.key  # 1% against 2%
+        assert evaluate(k, 99, 100, 0.95).met is not ceiling, k.key  # 99% against 95%
