@@ -123,8 +123,8 @@ def write_config(module: Module, config: Path) -> None:
 
 
 def run_module(module: Module) -> dict[str, object]:
-    name = module.path.replace("/", "_").removesuffix(".py")
-    config, session = WORK / f"{name}.toml", WORK / f"{name}.sqlite"
+    session = session_of(module)
+    config = session.with_suffix(".toml")
     write_config(module, config)
     session.unlink(missing_ok=True)
     env = os.environ | {"PYTHONPATH": os.pathsep.join(str(TREE / d) for d in PACKAGE_DIRS)}
@@ -158,7 +158,8 @@ def summarise(module: Module, session: Path) -> dict[str, object]:
     survivors: list[dict[str, object]] = []
     equivalent: list[dict[str, object]] = []
     with use_db(str(session), WorkDB.Mode.open) as db:
-        for item, result in db.completed_work_items:
+        total, completed = db.num_work_items, db.completed_work_items
+        for item, result in completed:
             if result.worker_outcome == WorkerOutcome.SKIPPED:
                 skipped += 1
                 continue
@@ -181,6 +182,7 @@ def summarise(module: Module, session: Path) -> dict[str, object]:
         "module": module.path, "killed": killed, "survived": len(survivors),
         "equivalent": equivalent, "skipped_annotations": skipped, "survivors": survivors,
         "score": round(100 * killed / counted, 1) if counted else 100.0,
+        "run": f"{len(completed)} of {total}",
         "run_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }  # fmt: skip
 
@@ -202,13 +204,13 @@ def render(results: dict[str, dict[str, object]]) -> str:
         "killed / (mutants - equivalent); mutations inside type annotations are not run "
         "(postponed annotations are never evaluated). Target: 90% on every module.",
         "",
-        "| module | score | killed | survived | equivalent | run |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| module | score | killed | survived | equivalent | mutants run | when |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results.values():
         out.append(
             f"| `{r['module']}` | {r['score']}% | {r['killed']} | {r['survived']} "
-            f"| {len(r['equivalent'])} | {r['run_at']} |"  # type: ignore[arg-type]
+            f"| {len(r['equivalent'])} | {r.get('run', 'all')} | {r['run_at']} |"  # type: ignore[arg-type]
         )
     for r in results.values():
         out += _module_section(r)
@@ -230,22 +232,50 @@ def _module_section(r: dict[str, object]) -> list[str]:
     return out
 
 
-def main(filters: list[str]) -> None:
-    modules = [m for m in load_modules() if not filters or any(f in m.path for f in filters)]
+def selected(filters: list[str]) -> list[Module]:
+    """The modules whose path contains one of `filters`, in the order of the filters (all, in
+    the file's order, without any)."""
+    every = load_modules()
+    if not filters:
+        return every
+    chosen = [m for f in filters for m in every if f in m.path]
+    modules = list(dict.fromkeys(m.path for m in chosen))
     if not modules:
         raise SystemExit(f"no module in modules.toml matches {filters}")
-    WORK.mkdir(exist_ok=True)
-    copy_tree()
+    return [next(m for m in every if m.path == p) for p in modules]
+
+
+def session_of(module: Module) -> Path:
+    return WORK / (module.path.replace("/", "_").removesuffix(".py") + ".sqlite")
+
+
+def save(results: dict[str, dict[str, object]]) -> None:
+    RESULTS_JSON.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    REPORT.write_text(render(results))
+
+
+def main(args: list[str]) -> None:
+    """`--report`: summarise the sessions in .mutation/ again (an interrupted one too, as
+    "N of M" mutants run) without mutating anything."""
+    report_only = "--report" in args
+    modules = selected([a for a in args if a != "--report"])
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+    WORK.mkdir(exist_ok=True)
+    if not report_only:
+        copy_tree()
     for module in modules:
+        if report_only:
+            if session_of(module).exists():
+                results[module.path] = summarise(module, session_of(module))
+            continue
         print(f"mutating {module.path} (tests: {' '.join(module.tests)})", flush=True)
         results[module.path] = run_module(module)
         r = results[module.path]
         print(f"  {r['score']}% killed, {r['survived']} survived", flush=True)
-        RESULTS_JSON.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-        REPORT.write_text(render(results))
+        save(results)
+    save(results)
     for r in results.values():
-        print(f"{r['module']}: {r['score']}% ({r['survived']} survived)")
+        print(f"{r['module']}: {r['score']}% ({r['survived']} survived, {r.get('run')} run)")
 
 
 if __name__ == "__main__":
