@@ -120,3 +120,38 @@ def test_an_urgent_patient_message_skips_quiet_hours_and_the_daily_cap() -> None
     assert decide(due(handed_today=3, audience="staff"), local(23), RULES) == Defer(
         local(8, day=24), "quiet_hours"
     )
+
+
+def test_quiet_hours_within_one_day_and_quiet_hours_switched_off() -> None:
+    """A hospital may keep a midday rest (12:00-14:00) quiet, or set start == end for none."""
+    midday = QuietHours(time(12), time(14))
+    assert midday.contains(time(12)) and midday.contains(time(13, 59))
+    assert not midday.contains(time(14)) and not midday.contains(time(11, 59))
+    assert not midday.contains(time(23))
+    assert midday.next_allowed(local(12, 30), SH) == local(14)
+    assert midday.next_allowed(local(21), SH) == local(21)
+    off = QuietHours(time(8), time(8))
+    assert not off.contains(time(8)) and not off.contains(time(3))
+    assert off.next_allowed(local(3), SH) == local(3)
+
+
+def test_a_message_due_at_the_very_start_of_quiet_hours_waits() -> None:
+    assert QuietHours().next_allowed(local(21), SH) == local(8, day=24)
+    assert QuietHours().next_allowed(local(8), SH) == local(8)
+
+
+def test_staff_and_logs_see_a_patient_number_masked() -> None:
+    from notifications.domain import mask_phone
+
+    assert mask_phone("+8613800138000") == "+86138****8000"
+    assert mask_phone("+861234") == "****"  # too short to show any of it
+    assert mask_phone(None) is None and mask_phone("") == ""
+
+
+def test_the_daily_cap_waits_for_the_first_allowed_moment_of_the_next_local_day() -> None:
+    """Asked at 00:30 Shanghai (16:30 UTC the day before), the cap still means today's local
+    day: the message waits until tomorrow 08:00 local, not today's."""
+    just_after_midnight = local(0, 30, day=24)
+    rules = SendingRules(tz=SH, quiet_hours=QuietHours(time(0), time(0)), daily_cap=3)
+    decision = decide(due(handed_today=3), just_after_midnight, rules)
+    assert decision == Defer(local(0, day=25), "daily_cap")
