@@ -129,6 +129,7 @@ def test_a_sampled_visit_is_called_after_the_visit_within_the_due_days() -> None
     assert plan.rule == "outpatient.first_visit.sampled_60%"
     assert plan.not_before == appointment + timedelta(days=1)
     assert plan.due_at == appointment + timedelta(days=3)
+    assert plan.survey_invitation  # unreachable, the patient is invited to an SMS survey
 
 
 def test_a_department_can_call_every_first_visit() -> None:
