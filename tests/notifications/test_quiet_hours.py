@@ -155,3 +155,10 @@ def test_the_daily_cap_waits_for_the_first_allowed_moment_of_the_next_local_day(
     rules = SendingRules(tz=SH, quiet_hours=QuietHours(time(0), time(0)), daily_cap=3)
     decision = decide(due(handed_today=3), just_after_midnight, rules)
     assert decision == Defer(local(0, day=25), "daily_cap")
+
+
+def test_a_message_expires_at_its_expiry_not_a_minute_later() -> None:
+    assert decide(due(expires_at=local(10)), local(10), RULES) == Stop(
+        Status.EXPIRED, "its time passed before it could be sent"
+    )
+    assert decide(due(expires_at=local(10, 1)), local(10), RULES) == Send("+8613800138000")
