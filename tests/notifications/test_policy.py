@@ -368,3 +368,46 @@ def test_a_later_event_updates_only_the_contact_details_it_gives() -> None:
     assert known.then(policy.Contact("P1", "+8613900139000", None)) == policy.Contact(
         "P1", "+8613900139000", False
     )
+
+
+def test_the_default_rules_are_the_documented_ones() -> None:
+    """A care notice an hour after the discharge; in lead-time mode, a reminder 24 h before."""
+    (notice,) = policy.plan_discharge(discharge(Disposition.HOME), "e1", RULES).messages
+    assert notice.due_at == NOW + timedelta(hours=1)
+    lead = PlanningRules(tz=SH, reminder_mode="lead_time")
+    (reminder,) = policy.plan_registration(
+        registration(NOW + timedelta(days=2)), "e1", NOW, lead
+    ).messages
+    assert reminder.due_at == NOW + timedelta(days=1)
+
+
+def test_settings_read_from_text_choose_as_the_literals_do() -> None:
+    """The reminder mode comes from settings and the alert level from a parsed event: text,
+    not the literals in the code, so they are compared by value."""
+    import json
+
+    mode = json.loads('"lead_time"')
+    lead = PlanningRules(tz=SH, reminder_mode=mode, reminder_lead=timedelta(hours=3))
+    (reminder,) = policy.plan_registration(
+        registration(NOW + timedelta(days=2)), "e", NOW, lead
+    ).messages
+    assert reminder.due_at == NOW + timedelta(days=2, hours=-3)
+    (breach,) = policy.plan_time_limit(limit(json.loads('"breach"')), "e", NOW, RULES).messages
+    assert breach.template == "staff_case_time_limit_breach"
+
+
+def test_a_reminder_that_would_come_too_close_to_the_visit_is_not_sent() -> None:
+    """Set to come 30 minutes before, a reminder falls under the one-hour minimum lead."""
+    rules = PlanningRules(tz=SH, reminder_mode="lead_time", reminder_lead=timedelta(minutes=30))
+    plan = policy.plan_registration(registration(NOW + timedelta(hours=3)), "e", NOW, rules)
+    assert plan.messages == ()
+
+
+def test_staff_alerts_and_complaint_outcomes_expire_two_days_after_they_are_planned() -> None:
+    (overdue,) = policy.plan_task_overdue(task(), "e1", NOW, RULES).messages
+    assert overdue.expires_at == NOW + timedelta(hours=48)
+    (outcome,) = policy.plan_case_changed(
+        "complaint.case_closed", case("closed", assignee_id=None), NOW, RULES
+    ).messages
+    assert outcome.template == "complaint_outcome"
+    assert outcome.expires_at == NOW + timedelta(hours=48)
