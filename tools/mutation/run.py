@@ -212,6 +212,9 @@ def render(results: dict[str, dict[str, object]]) -> str:
             f"| `{r['module']}` | {r['score']}% | {r['killed']} | {r['survived']} "
             f"| {len(r['equivalent'])} | {r.get('run', 'all')} | {r['run_at']} |"  # type: ignore[arg-type]
         )
+    for m in load_modules():
+        if m.path not in results:
+            out.append(f"| `{m.path}` | not run yet | | | | | |")
     for r in results.values():
         out += _module_section(r)
     return "\n".join(out) + "\n"
