@@ -162,3 +162,34 @@ def test_a_message_expires_at_its_expiry_not_a_minute_later() -> None:
         Status.EXPIRED, "its time passed before it could be sent"
     )
     assert decide(due(expires_at=local(10, 1)), local(10), RULES) == Send("+8613800138000")
+
+
+def test_the_default_quiet_hours_are_nine_in_the_evening_to_eight_in_the_morning() -> None:
+    assert QuietHours().contains(time(21)) and not QuietHours().contains(time(20, 59))
+
+
+def test_the_local_day_runs_midnight_to_midnight_in_the_hospitals_zone() -> None:
+    from notifications.domain import local_day_bounds
+
+    utc_evening = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 01:00 on the 24th in Shanghai
+    assert local_day_bounds(utc_evening, SH) == (local(0, day=24), local(0, day=25))
+
+
+def test_beyond_the_cap_and_for_patients_read_from_text_the_cap_still_holds() -> None:
+    import json
+
+    assert decide(due(handed_today=4), local(10), RULES) == Defer(local(8, day=24), "daily_cap")
+    from_db = due(handed_today=3, audience=json.loads('"patient"'))
+    assert decide(from_db, local(10), RULES) == Defer(local(8, day=24), "daily_cap")
+
+
+def test_masking_shows_nothing_of_a_number_of_eight_characters_or_fewer() -> None:
+    from notifications.domain import mask_phone
+
+    assert mask_phone("+8612345") == "****"
+    assert mask_phone("+86123456") == "+****3456"
+
+
+def test_text_that_is_not_a_phone_number_at_all_fails_with_the_reason() -> None:
+    decision = decide(due(phone="call the ward"), local(10), RULES)
+    assert isinstance(decision, Stop) and decision.reason.startswith("invalid_phone: not a phone")

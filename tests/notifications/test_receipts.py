@@ -43,3 +43,13 @@ def test_a_repeated_or_queued_receipt_changes_nothing() -> None:
 def test_the_first_retry_waits_the_initial_delay() -> None:
     assert retry_delay(0, initial_s=5, max_s=60) == timedelta(seconds=5)
     assert retry_delay(1, initial_s=5, max_s=60) == timedelta(seconds=5)
+
+
+def test_only_a_failure_the_service_lost_track_of_is_corrected_by_a_receipt() -> None:
+    """The reason is read back from the database (text, not the constant): still recognised.
+    A message the operator reported undelivered stays failed."""
+    import json
+
+    lost = json.loads(f'"{OUTCOME_UNKNOWN}"')
+    assert apply_receipt(Status.FAILED, lost, Status.DELIVERED) == Status.DELIVERED
+    assert apply_receipt(Status.FAILED, "undelivered", Status.DELIVERED) is None
