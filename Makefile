@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := registration followup complaints notifications metrics
 
-.PHONY: setup packages up down status test test-unit lint format docs bench chaos fuzz
+.PHONY: setup packages up down status test test-unit lint format docs bench chaos fuzz mutate
 
 setup:  ## install uv (from PyPI) when missing, then the whole workspace
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -22,7 +22,7 @@ packages: setup  ## Debian packages the stack and tests need (PostgreSQL, Kannel
 	@$(UV) run python -c "from devstack.system import ensure_packages; ensure_packages()"
 
 test: setup lint packages  ## the full suite, against the real stack (started on its own ports)
-	@$(UV) run pytest -q
+	@REQUIRE_PROMTOOL=1 $(UV) run pytest -q
 
 test-unit: setup
 	@$(UV) run pytest -q -m "not stack"
@@ -55,3 +55,6 @@ chaos: setup  ## the full fault-injection run (the short one is part of `make te
 
 fuzz: setup  ## schemathesis against every service's API, longer than in `make test` (FUZZ_EXAMPLES, default 100)
 	@FUZZ_FULL=1 $(UV) run pytest -q tests/fuzz
+
+mutate: setup  ## mutation score of the pure rules (slow; MODULES=complaints/policy for some)
+	@nice -n 10 $(UV) run python tools/mutation/run.py $(MODULES)

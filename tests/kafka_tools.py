@@ -37,6 +37,23 @@ async def publish(
         await producer.stop()
 
 
+async def publish_one_per_partition(
+    bootstrap: str, topic: str, records: list[tuple[str | None, bytes]]
+) -> None:
+    """`records[i]` to partition i of `topic`: markers that follow everything sent before on
+    every partition, for proving that a consumer has got that far."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, value=value, key=key.encode() if key else None, partition=i)
+            for i, (key, value) in enumerate(records)
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
 async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord[Any, Any]]:
     """Every record on `topic` right now, from the beginning of every partition."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)

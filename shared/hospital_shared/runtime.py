@@ -39,7 +39,7 @@ from hospital_shared.consumer import (
     ReliableConsumer,
 )
 from hospital_shared.events import CloudEvent
-from hospital_shared.failpoints import failpoint
+from hospital_shared.failpoints import failing_handler, failpoint
 from hospital_shared.health import health_router
 from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.outbox import OutboxRelay
@@ -157,8 +157,8 @@ class ServiceRuntime:
         consumer = ReliableConsumer(
             service=self.name,
             handler_name=handler_name,
-            handle=handle,
-            handle_batch=handle_batch,
+            handle=failing_handler(handle, batch=False),
+            handle_batch=failing_handler(handle_batch, batch=True) if handle_batch else None,
             pool=None,  # type: ignore[arg-type]  # set at start
             dead_letter=dead_letter,
             max_attempts=self.settings.max_handler_attempts,

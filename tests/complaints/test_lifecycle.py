@@ -8,13 +8,16 @@ import pytest
 
 from complaints.domain import (
     TRANSITIONS,
+    Category,
     MissingResolution,
     NotPermitted,
+    Priority,
     Status,
     TransitionRefused,
     allowed_next,
     case_number,
     check_transition,
+    priority_for,
 )
 
 S = Status
@@ -31,6 +34,17 @@ EXPECTED: dict[Status, set[Status]] = {
     S.WITHDRAWN: set(),
 }
 ALL_PAIRS = list(itertools.product(Status, Status))
+# The event each step publishes: named for where the case goes, whichever status it left.
+EVENT_OF: dict[Status, str] = {
+    S.ACKNOWLEDGED: "complaint.case_acknowledged",
+    S.INVESTIGATING: "complaint.case_investigation_started",
+    S.RESOLUTION_PROPOSED: "complaint.case_resolution_proposed",
+    S.RESOLUTION_APPROVED: "complaint.case_resolution_approved",
+    S.COMMUNICATED: "complaint.case_communicated",
+    S.CLOSED: "complaint.case_closed",
+    S.REOPENED: "complaint.case_reopened",
+    S.WITHDRAWN: "complaint.case_withdrawn",
+}
 
 
 def test_the_table_is_the_documented_lifecycle() -> None:
@@ -41,7 +55,14 @@ def test_the_table_is_the_documented_lifecycle() -> None:
 def test_every_allowed_step_is_taken_by_a_supervisor(current: Status, wanted: Status) -> None:
     step = check_transition(current, wanted.value, is_supervisor=True, has_resolution=True)
     assert step.to == wanted
-    assert step.event_type.startswith("complaint.case_")
+    assert step.event_type == EVENT_OF[wanted]
+
+
+def test_a_closed_case_that_reopens_says_reopened_not_closed() -> None:
+    """The dissatisfied patient's case goes back to work: the staff and the KPIs must see a
+    reopening (a `case_closed` here would count the case closed twice)."""
+    step = check_transition(S.CLOSED, "reopened", is_supervisor=False, has_resolution=False)
+    assert step.event_type == "complaint.case_reopened"
 
 
 @pytest.mark.parametrize(
@@ -114,3 +135,29 @@ def test_case_numbers_are_readable_and_sortable() -> None:
 
     assert case_number(date(2026, 11, 23), 7) == "TS-20261123-0007"
     assert case_number(date(2026, 11, 23), 12345) == "TS-20261123-12345"
+
+
+def test_a_status_as_the_api_receives_it_is_matched_by_its_text() -> None:
+    """The wanted status arrives as text parsed from a request body, not as the enum's own
+    string object: it must be compared by value."""
+    import json
+
+    wanted = json.loads('"acknowledged"')
+    step = check_transition(S.RECEIVED, wanted, is_supervisor=False, has_resolution=False)
+    assert step.to == S.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize(
+    ("category", "complex_", "serious", "expected"),
+    [
+        (Category.BILLING, False, False, Priority.NORMAL),
+        (Category.ENVIRONMENT, False, False, Priority.NORMAL),
+        (Category.IMAGING_DISPUTE, False, False, Priority.HIGH),  # radiology within 2 hours
+        (Category.WAITING_TIME, True, False, Priority.HIGH),
+        (Category.BILLING, True, True, Priority.URGENT),
+    ],
+)
+def test_priority_is_urgent_when_serious_high_when_complex_or_imaging_else_normal(
+    category: Category, complex_: bool, serious: bool, expected: Priority
+) -> None:
+    assert priority_for(serious=serious, complex_=complex_, category=category) == expected

@@ -12,6 +12,7 @@ from complaints.domain import Category, Status
 from complaints.policy import (
     CasePolicy,
     LimitName,
+    LimitRule,
     add_working_days,
     deadlines_for,
     default_rules,
@@ -75,6 +76,14 @@ def test_a_late_evening_case_keeps_its_time_of_day_in_local_time() -> None:
     assert due(LimitName.FACT_FINDING, opened) == local(2026, 10, 12, 23, 30)
 
 
+def test_a_case_opened_at_three_in_the_morning_counts_from_that_local_day() -> None:
+    """03:00 in Shanghai is 19:00 the day before in UTC: the working days count from the
+    hospital's day (Tuesday 2026-11-24), not from Monday's date in UTC."""
+    opened = local(2026, 11, 24, 3)
+    assert opened.astimezone(ZoneInfo("UTC")).date() == date(2026, 11, 23)
+    assert due(LimitName.FACT_FINDING, opened) == local(2026, 11, 30, 3)
+
+
 def test_hour_limits_are_wall_clock_even_over_a_weekend_or_holiday() -> None:
     friday = local(2026, 9, 30, 16)
     assert due(LimitName.FIRST_RESPONSE, friday) == friday + timedelta(hours=24)
@@ -134,6 +143,25 @@ def test_years_the_calendar_does_not_know_fall_back_to_weekdays() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("opened", "expected"),
+    [
+        (datetime(2027, 3, 5, 15, 30, tzinfo=TZ), datetime(2027, 3, 11, 15, 30, tzinfo=TZ)),
+        (datetime(2030, 1, 11, 16, tzinfo=TZ), datetime(2030, 1, 17, 16, tzinfo=TZ)),
+        (datetime(2027, 3, 6, 10, tzinfo=TZ), datetime(2027, 3, 11, 10, tzinfo=TZ)),
+    ],
+)
+def test_a_friday_afternoon_complaint_does_not_count_the_weekend_in_unknown_years(
+    opened: datetime, expected: datetime
+) -> None:
+    """From 2027 the calendar package knows no holidays, so every working-day deadline takes
+    the Monday-to-Friday fallback: a Friday-afternoon complaint's fact-finding runs Mon..Thu,
+    and a Saturday one still ends on Thursday."""
+    assert not official_workday(date(2027, 3, 6)) and not official_workday(date(2027, 3, 7))
+    assert official_workday(date(2027, 3, 5)) and official_workday(date(2027, 3, 8))
+    assert due(LimitName.FACT_FINDING, opened) == expected
+
+
 def test_an_injected_calendar_is_used() -> None:
     every_day = add_working_days(local(2026, 10, 1), 4, tz=TZ, is_workday=lambda d: True)
     assert every_day == local(2026, 10, 5)
@@ -177,3 +205,42 @@ def test_the_policy_plans_the_same_deadlines_for_every_kind_of_case_as_the_rules
         LimitName.FIRST_RESPONSE, LimitName.IMAGING_CONFIRMATION, LimitName.FACT_FINDING,
         LimitName.COMPLEX_ANSWER,
     }  # fmt: skip
+
+
+MAIN_LINE = [
+    Status.ACKNOWLEDGED, Status.INVESTIGATING, Status.RESOLUTION_PROPOSED,
+    Status.RESOLUTION_APPROVED, Status.COMMUNICATED, Status.CLOSED,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("met_at", MAIN_LINE)
+def test_a_limit_is_met_by_its_step_and_every_later_one_of_the_main_line(met_at: Status) -> None:
+    """Whichever step a hospital sets to meet a limit: reaching it or any later step of the
+    main line meets it, an earlier one does not, and a received, reopened or withdrawn case
+    meets nothing."""
+    rule = LimitRule(LimitName.COMPLEX_ANSWER, 72, "hours", "all", met_at)
+    for reached in MAIN_LINE:
+        met = limits_met_by([rule], reached) == [LimitName.COMPLEX_ANSWER]
+        assert met == (MAIN_LINE.index(reached) >= MAIN_LINE.index(met_at)), reached
+    for off_the_line in (Status.RECEIVED, Status.REOPENED, Status.WITHDRAWN):
+        assert limits_met_by([rule], off_the_line) == []
+
+
+def test_limits_read_from_text_apply_as_the_built_in_ones_do() -> None:
+    """A hospital's limits come from settings or its rule book as parsed text, not as the
+    literals of `default_rules`: which cases they apply to is decided by value."""
+    import json
+
+    loaded = [
+        LimitRule(LimitName(json.loads(f'"{r.name.value}"')), r.amount, json.loads(f'"{r.unit}"'),
+                  json.loads(f'"{r.applies_to}"'), r.met_at)
+        for r in RULES
+    ]  # fmt: skip
+    for complex_ in (False, True):
+        for category in Category:
+            start = local(2026, 11, 20, 16)
+            assert deadlines_for(
+                loaded, start=start, complex_=complex_, category=category, tz=TZ
+            ) == deadlines_for(RULES, start=start, complex_=complex_, category=category, tz=TZ)
+    check = satisfaction_deadline(loaded, closed_at=local(2026, 11, 23), tz=TZ)
+    assert check is not None and check.due_at == local(2026, 11, 30)

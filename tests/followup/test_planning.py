@@ -129,6 +129,7 @@ def test_a_sampled_visit_is_called_after_the_visit_within_the_due_days() -> None
     assert plan.rule == "outpatient.first_visit.sampled_60%"
     assert plan.not_before == appointment + timedelta(days=1)
     assert plan.due_at == appointment + timedelta(days=3)
+    assert plan.survey_invitation  # unreachable, the patient is invited to an SMS survey
 
 
 def test_a_department_can_call_every_first_visit() -> None:
@@ -143,3 +144,33 @@ def test_a_department_can_call_every_first_visit() -> None:
         for i in range(50)
     ]
     assert all(isinstance(p, PlannedCall) for p in plans)
+
+
+def test_an_opted_out_outpatient_is_not_called_after_a_sampled_visit() -> None:
+    """The opt-out holds for outpatient visits too, not only for discharges."""
+    book = PolicyBook.build({"outpatient_first_visit_rate": 1.0}, {})
+    opted = visit("R-OPT", patient={"sms_opt_out": True})
+    assert plan_visit(book, SH, event_id="e", registration=opted) == NotPlanned("patient.opted_out")
+    switched_off = PolicyBook.build(
+        {"outpatient_first_visit_rate": 1.0, "sms_opt_out_means_no_calls": False}, {}
+    )
+    plan = plan_visit(switched_off, SH, event_id="e", registration=opted)
+    assert isinstance(plan, PlannedCall) and plan.sms_opt_out
+
+
+def test_a_call_delay_holds_the_discharge_call_back_but_not_its_due_time() -> None:
+    """`call_delay_hours`: the patient gets home first; the call is still due within the
+    department's days after the discharge."""
+    book = PolicyBook.build({}, {"CARD": {"call_delay_hours": 20}})
+    plan = plan_discharge(book, SH, event_id="e1", discharge=discharge())
+    assert isinstance(plan, PlannedCall)
+    assert plan.not_before == datetime(2026, 11, 24, 8, 30, tzinfo=SH)  # Mon 10:00 + 20 h = 06:00
+    assert plan.due_at == MONDAY_10H + timedelta(days=3)
+
+
+def test_a_call_delay_holds_the_outpatient_call_back_too() -> None:
+    book = PolicyBook.build({"outpatient_first_visit_rate": 1.0, "call_delay_hours": 5}, {})
+    plan = plan_visit(book, SH, event_id="e", registration=visit("R-DELAY"))
+    assert isinstance(plan, PlannedCall)
+    assert plan.not_before == MONDAY_10H + timedelta(days=1, hours=5)
+    assert plan.due_at == MONDAY_10H + timedelta(days=3)

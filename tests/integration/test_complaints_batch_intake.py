@@ -8,7 +8,6 @@ and one breach per time limit."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -342,8 +341,14 @@ async def test_a_backlog_of_complaint_events_opens_each_case_once_numbered_per_d
             )
             return [dict(r) for r in rows] if len(rows) >= 6 else None
 
-        cases = await eventually(opened, timeout=60)
-        await asyncio.sleep(1)
+        await eventually(opened, timeout=60)
+        # Proof that all of them were consumed: a marker complaint sent after them on the same
+        # partition (lodged 30 days ago, so its limits are past too) is open. It is assigned
+        # after them, in this run's own department, so it changes no one else's workload.
+        marker = submitted(0, run, days_ago=30, external_id=f"M-{run}")
+        await publish(bootstrap, topics.COMPLAINTS_IN, [(f"P-{run}", to_bytes(marker))])
+        marker_case = "SELECT case_number FROM cases WHERE external_id = $1"
+        marker_number = await eventually(lambda: conn.fetchval(marker_case, f"M-{run}"))
         cases = await opened()
         assert cases is not None and [c["external_id"] for c in cases] == [
             f"K-{run}-{n}" for n in range(1, 7)
@@ -416,7 +421,15 @@ async def test_a_backlog_of_complaint_events_opens_each_case_once_numbered_per_d
         return found if len(found) >= 6 + 2 * len(deadlines) else None
 
     await eventually(published, timeout=30)
-    await asyncio.sleep(1)
+
+    async def marker_breached() -> bool:
+        events = json_values(await read_all(bootstrap, topics.COMPLAINT_CASES))
+        return any(
+            e.get("subject") == marker_number and e["type"] == "complaint.time_limit_breached"
+            for e in events
+        )
+
+    await eventually(marker_breached, timeout=30)  # a timer pass after theirs, published after
     out = await published()
     assert out is not None
     opened_events = [e for e in out if e["type"] == "complaint.case_opened"]

@@ -112,7 +112,7 @@ async def test_a_complaint_from_kafka_becomes_a_classified_assigned_case(
     assert {t["limit"] for t in case["time_limits"]} == {"first_response", "fact_finding"}
 
     [opened] = await eventually(lambda: case_events(bootstrap, case["case_number"]), timeout=30)
-    await asyncio.sleep(1)
+    await consumed_up_to_here(http, tokens, bootstrap, patient_id)
     assert len(await case_events(bootstrap, case["case_number"])) == 1
     assert opened["type"] == "complaint.case_opened"
     # Once published, the event (with the patient's phone) is gone from complaints' outbox.
@@ -398,6 +398,62 @@ async def _alerts(bootstrap: str, numbers: set[str]) -> list[dict[str, Any]]:
     ]
 
 
+async def later_timer_pass(
+    http: httpx.AsyncClient, tokens: dict[str, Any], stack_env: dict[str, str]
+) -> None:
+    """Proof that the time-limit timer has run after now, and that everything fired before was
+    published: a case opened now, its limits pushed into the past, has its first-response
+    breach out. Alerts are published in commit order, so a repeat fired by an earlier pass
+    would be out by then."""
+    number = (await open_at_desk(http, tokens["agent"]))["case_number"]
+    conn = await db(stack_env["DATABASE_URL"])
+    try:
+        await conn.execute(
+            "UPDATE case_deadlines d SET starts_at = now() - interval '10 days',"
+            " warn_at = now() - interval '2 days', due_at = now() - interval '1 day'"
+            " FROM cases c WHERE c.id = d.case_id AND c.case_number = $1",
+            number,
+        )
+    finally:
+        await conn.close()
+
+    async def breached() -> list[dict[str, Any]]:
+        alerts = await _alerts(stack_env["KAFKA_BOOTSTRAP_SERVERS"], {number})
+        return [e for e in alerts if e["type"] == "complaint.time_limit_breached"]
+
+    await eventually(breached, timeout=30)
+    await withdraw_marker(http, tokens, number)
+
+
+async def withdraw_marker(http: httpx.AsyncClient, tokens: dict[str, Any], number: str) -> None:
+    """A marker case is withdrawn once it has served, so that it weighs on no one's workload
+    (the next cases are assigned as they would have been without it)."""
+    r = await move(http, number, "withdrawn", tokens["supervisor"])
+    assert r.status_code == 200, r.text
+
+
+async def consumed_up_to_here(
+    http: httpx.AsyncClient, tokens: dict[str, Any], bootstrap: str, key: str
+) -> None:
+    """Proof that every complaint sent before on `key`'s partition was consumed and what it
+    caused published: a marker complaint sent after it with the same key has its case_opened
+    out (the outbox is published in commit order)."""
+    marker = complaint_event()
+    patient_id = marker["data"]["patient"]["patient_id"]
+    await publish(bootstrap, topics.COMPLAINTS_IN, [(key, to_bytes(marker))])
+
+    async def opened() -> list[dict[str, Any]]:
+        events = json_values(await read_all(bootstrap, topics.COMPLAINT_CASES))
+        return [
+            e for e in events
+            if e["type"] == "complaint.case_opened"
+            and (e["data"].get("patient") or {}).get("patient_id") == patient_id
+        ]  # fmt: skip
+
+    [event] = await eventually(opened, timeout=30)
+    await withdraw_marker(http, tokens, event["subject"])
+
+
 async def test_warnings_and_breaches_fire_once_with_two_instances_running(
     complaints, http, tokens, stack_config, stack_env
 ) -> None:  # type: ignore[no-untyped-def]
@@ -440,7 +496,7 @@ async def test_warnings_and_breaches_fire_once_with_two_instances_running(
             return found if len(found) >= 30 else None
 
         await eventually(enough, timeout=30)
-        await asyncio.sleep(2)  # both instances keep running passes: any duplicate would show
+        await later_timer_pass(http, tokens, stack_env)  # both instances ran passes since
         alerts = [
             e for e in await _alerts(bootstrap, numbers) if e["data"]["limit"] == "first_response"
         ]
@@ -504,7 +560,7 @@ async def _race_timer_passes(
 
         # Rows the instances held (SKIP LOCKED) were skipped here; they finish them.
         await eventually(lambda: _at_least(alerts_in_db, 120), timeout=30)
-        await asyncio.sleep(1)
+        await later_timer_pass(http, tokens, stack_env)
         in_db = await alerts_in_db()
     finally:
         await pool.close()
@@ -517,8 +573,7 @@ async def _race_timer_passes(
         return found if len(found) >= expected else None
 
     await eventually(published, timeout=30)
-    await asyncio.sleep(1)
-    alerts = await _alerts(bootstrap, set(numbers))
+    alerts = await _alerts(bootstrap, set(numbers))  # the marker's were out after them all
     keys = [(e["subject"], e["data"]["limit"], e["data"]["level"]) for e in alerts]
     assert len(keys) == len(set(keys)) == expected
 

@@ -7,7 +7,6 @@ through the roster API, so other modules sharing the stack do not disturb the as
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import socket
@@ -121,6 +120,23 @@ async def wait_events(bootstrap: str, task_id: str, type_: str, n: int = 1) -> l
     return result
 
 
+async def consumed_up_to_here(bootstrap: str, topic: str, patient_id: str) -> None:
+    """Proof that every event sent before on `patient_id`'s partition of `topic` has been
+    consumed and its outgoing events published: a marker sent after it with the same key (so
+    on the same partition, behind it) has had its own `task_planned` published. The outbox
+    relay publishes in commit order, so anything the earlier events caused is out by then."""
+    [m] = unique()
+    patient = {"patient_id": f"M{m}", "name": "标记", "phone": "13800138000"}  # another patient
+    if topic == topics.DISCHARGES:
+        marker, task_id = in_dept(discharge(m, patient=patient)), f"FU-A{m:06d}"
+    else:  # a first visit that is sampled, so that it gets a call
+        m = next(i for i in unique(50) if is_sampled(f"R{i:06d}", 0.6))
+        marker, task_id = in_dept(registration(m, patient=patient)), f"FU-OP-R{m:06d}"
+    marker["subject"] = patient_id  # the key: the same partition, behind the events tested
+    await send(bootstrap, topic, marker)
+    await wait_events(bootstrap, task_id, "followup.task_planned")
+
+
 async def outcome(api: httpx.AsyncClient, task_id: str, token: str, **body: Any) -> httpx.Response:
     return await api.post(f"/v1/tasks/{task_id}/outcome", json=body, headers=auth(token))
 
@@ -169,7 +185,7 @@ async def test_a_discharge_becomes_one_assigned_task_even_when_redelivered(api, 
     assert found["patient"]["phone"] == "13800138000"
     planned = await wait_events(bootstrap, task_id, "followup.task_planned")
     assigned = await wait_events(bootstrap, task_id, "followup.task_assigned")
-    await asyncio.sleep(1)
+    await consumed_up_to_here(bootstrap, topics.DISCHARGES, event["subject"])
     assert (
         len(await events_of(bootstrap, topics.FOLLOWUP_TASKS, task_id, "followup.task_planned"))
         == 1
@@ -221,8 +237,9 @@ async def test_every_planning_rule_on_the_real_stream(api, stack_env) -> None:  
         return found if found == expected else None
 
     await eventually(visit_tasks, timeout=30)
-    for skipped in (a[0], a[3]):  # deceased, opted out: no call, ever
-        assert await task(api, f"FU-A{skipped:06d}") is None
+    for skipped in discharges[0], discharges[3]:  # deceased, opted out: no call, ever
+        await consumed_up_to_here(bootstrap, topics.DISCHARGES, skipped["subject"])
+        assert await task(api, f"FU-{skipped['data']['admission_id']}") is None
 
 
 async def test_cancellations_and_no_shows_withdraw_the_call(api, stack_env) -> None:  # type: ignore[no-untyped-def]
@@ -258,7 +275,7 @@ async def test_cancellations_and_no_shows_withdraw_the_call(api, stack_env) -> N
     assert withdrawn[0]["data"]["reason"] == "discharge_cancelled"
     # the registration whose cancellation came first (out of order) never gets a call
     await send(bootstrap, topics.REGISTRATIONS, created[2])
-    await asyncio.sleep(2)
+    await consumed_up_to_here(bootstrap, topics.REGISTRATIONS, created[2]["subject"])
     assert await task(api, f"FU-OP-R{sampled[2]:06d}") is None
 
 
@@ -406,7 +423,11 @@ async def test_an_overdue_call_is_published_once_and_shows_in_the_worklists(api,
     await send(bootstrap, topics.DISCHARGES, event)
     t = await task_in(api, f"FU-A{n:06d}", "assigned")
     await wait_events(bootstrap, t["task_id"], "followup.task.overdue")
-    await asyncio.sleep(2)  # several scanner passes
+    # Proof of later scanner passes: a second overdue call, sent now, is found by one of them
+    # (and published after the first's events): a repeat of the first would be out by then.
+    [m] = unique()
+    await send(bootstrap, topics.DISCHARGES, in_dept(discharge(m, discharged_at=long_ago)))
+    await wait_events(bootstrap, f"FU-A{m:06d}", "followup.task.overdue")
     overdue = await events_of(
         bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task.overdue"
     )

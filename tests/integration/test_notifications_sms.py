@@ -7,6 +7,7 @@ the gateway's acceptance and the database write never sends the SMS twice."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import asyncpg
 import httpx
 import pytest
 
@@ -156,6 +158,34 @@ def with_status(status: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     return [r for r in rows if r["status"] == status]
 
 
+async def consumed_up_to_here(
+    service: RunningService, stack_env: dict[str, str], topic: str, key: str | None
+) -> str:
+    """Proof that the service has consumed every event sent before on `key`'s partition of
+    `topic`, and that its dispatcher has sent what was due before: a marker discharge home (of
+    another patient) sent now with that key has had its care notice delivered. Returns the
+    marker's department, which is in its SMS."""
+    n, dept = unique()
+    marker = discharge_event(n, dept) if topic == topics.DISCHARGES else case_opened_marker(n)
+    marker["subject"] = key
+    await send_events(stack_env, topic, marker)
+    await eventually(lambda: _status_of(service, stack_env, f"P{n:06d}", "delivered"), timeout=30)
+    return dept
+
+
+def case_opened_marker(n: int) -> dict[str, Any]:
+    """A complaint case opened for patient `P{n}`, who gets an acknowledgement."""
+    now = datetime.now(UTC)
+    opened = ComplaintCaseChanged(
+        case_number=f"TS-M{n}", status="received", channel="phone", category="waiting_time",
+        category_source="submitted", priority="normal", serious=False, complex=False,
+        department_code="CS", patient=CasePatient(patient_id=f"P{n:06d}", phone=phone_for(n)),
+        promised_response_by=now + timedelta(hours=24), occurred_at=now,
+    )  # fmt: skip
+    event = make_event("complaint.case_opened", opened, source="urn:test", subject="x", time=now)
+    return json.loads(encode(event))  # type: ignore[no-any-return]
+
+
 async def test_a_chinese_reminder_reaches_the_smsc_and_its_receipt_marks_it_delivered(
     notifications, stack_env, stack_config
 ) -> None:  # type: ignore[no-untyped-def]
@@ -268,10 +298,9 @@ async def test_a_death_withdraws_the_reminder_and_sends_no_care_notice(
     assert msg["status_reason"] == "patient_deceased"
     # a transfer, too, gets no care notice; neither reaches the SMSC
     m, dept2 = unique()
-    await send_events(
-        stack_env, topics.DISCHARGES, discharge_event(m, dept2, disposition="transferred")
-    )
-    await asyncio.sleep(2)
+    transferred = discharge_event(m, dept2, disposition="transferred")
+    await send_events(stack_env, topics.DISCHARGES, transferred)
+    await consumed_up_to_here(notifications, stack_env, topics.DISCHARGES, transferred["subject"])
     assert await messages(notifications, stack_env, pid) == [msg]
     assert await messages(notifications, stack_env, f"P{m:06d}") == []
     assert sms_received(stack_config, dept) == sms_received(stack_config, dept2) == []
@@ -281,6 +310,17 @@ async def _status_of(
     service: RunningService, stack_env: dict[str, str], pid: str, status: str
 ) -> list[dict[str, Any]]:
     return with_status(status, await messages(service, stack_env, pid))
+
+
+async def staff_known(stack_env: dict[str, str], staff_id: str) -> bool:
+    conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM notifications.staff WHERE staff_id = $1", staff_id
+        )
+    finally:
+        await conn.close()
+    return bool(found)
 
 
 async def test_gateway_down_is_retried_with_backoff_then_failed_at_the_cap_and_sent_once_when_back(
@@ -342,6 +382,7 @@ async def test_a_crash_after_the_gateway_accepted_never_sends_twice(
     (msg,) = await eventually(
         lambda: _status_of(notifications, stack_env, pid, "delivered"), timeout=40
     )
+    await consumed_up_to_here(notifications, stack_env, topics.DISCHARGES, pid)
     assert len(sms_received(stack_config, dept)) == 1
 
     async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
@@ -420,7 +461,8 @@ async def test_a_complaint_is_acknowledged_and_its_staff_are_told(
         topics.STAFF_ROSTER,
         [(e.subject, encode(e)) for e in roster],
     )
-    await asyncio.sleep(1)  # the roster first: the breach goes to the department's supervisor
+    # The roster first: the breach goes to the department's supervisor.
+    await eventually(lambda: staff_known(stack_env, supervisor.staff_id), timeout=30)
     cases = [
         make_event(
             "complaint.case_opened", opened, source="urn:test", subject=case_number, time=now
@@ -448,7 +490,7 @@ async def test_a_complaint_is_acknowledged_and_its_staff_are_told(
         lambda: found if len(found := sms_received(stack_config, case_number)) >= 3 else None,
         timeout=30,
     )
-    await asyncio.sleep(1)  # and no fourth one follows
+    await consumed_up_to_here(notifications, stack_env, topics.COMPLAINT_CASES, case_number)
     assert len(sms_received(stack_config, case_number)) == len(received) == 3
 
     async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:

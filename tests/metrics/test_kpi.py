@@ -116,3 +116,20 @@ def test_a_department_code_is_never_a_formula_in_the_csv(department: str) -> Non
     results = evaluate_all({}, DOMAIN_TARGETS)
     rows = list(csv.reader(io.StringIO(to_csv(("month", window, department, r) for r in results))))
     assert {row[3] for row in rows[1:]} == {"'" + department}
+
+
+# Which way each KPI is good, written out from DOMAIN.md independently of the catalog: a
+# rate of things done is a floor (">= target"); a rate of things going wrong is a ceiling.
+CEILINGS = {"registration_dissatisfaction_rate", "no_show_rate"}
+
+
+def test_every_kpi_points_the_way_the_manuals_mean() -> None:
+    """A dissatisfaction or no-show rate meets its target by staying under it; every other
+    rate by reaching it. Turned around, a hospital missing its 2% limit would show green."""
+    from metrics.kpi import KPIS, evaluate
+
+    for k in KPIS:
+        ceiling = k.key in CEILINGS
+        assert k.minimum is not ceiling, k.key
+        assert evaluate(k, 1, 100, 0.02).met is ceiling, k.key  # 1% against 2%
+        assert evaluate(k, 99, 100, 0.95).met is not ceiling, k.key  # 99% against 95%

@@ -1,6 +1,7 @@
 """Who gets which message, and which events must never produce a cheerful one."""
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -175,6 +176,43 @@ def test_communicated_and_closed_give_one_outcome_per_cycle() -> None:
     assert a.messages[0].key == b.messages[0].key  # the unique key keeps only the first
 
 
+@pytest.mark.parametrize(
+    ("event_type", "status"),
+    [
+        ("complaint.case_opened", "received"),
+        ("complaint.case_acknowledged", "acknowledged"),
+        ("complaint.case_communicated", "communicated"),
+        ("complaint.case_closed", "closed"),
+    ],
+)
+def test_an_opted_out_complainant_gets_no_acknowledgement_or_outcome(
+    event_type: str, status: str
+) -> None:
+    """The handler is still told about the case; the patient who opted out hears nothing."""
+    opted = CasePatient(patient_id="P1", phone="13800138000", sms_opt_out=True)
+    plan = policy.plan_case_changed(event_type, case(status, patient=opted), NOW, RULES)
+    assert [m for m in plan.messages if m.patient_id is not None] == []
+    told = policy.plan_case_changed(event_type, case(status), NOW, RULES)
+    assert [m.patient_id for m in told.messages if m.patient_id is not None] == ["P1"]
+
+
+def test_every_patient_message_kind_respects_the_his_opt_out_flag() -> None:
+    """Each planner that writes to a patient: the discharge notice and appointment reminder
+    are checked again when sent (the opt-out is read then), the survey invitation and the
+    complaint messages are not even planned."""
+    opted = unreachable("inpatient_discharge", sms_opt_out=True)
+    assert policy.plan_unreachable(opted, "e1", NOW, RULES).messages == ()
+    ack = case("received", patient=CasePatient(patient_id="P1", sms_opt_out=True))
+    assert (
+        policy.plan_case_changed("complaint.case_opened", ack, NOW, RULES).messages
+        == (
+            policy.plan_case_changed(
+                "complaint.case_opened", case("received", patient=None), NOW, RULES
+            )
+        ).messages
+    )
+
+
 def test_every_default_template_renders_and_fits_few_segments() -> None:
     for template in DEFAULT_TEMPLATES:
         text = check(template.body)
@@ -188,3 +226,188 @@ def test_an_unknown_reminder_mode_is_refused_at_start_naming_the_setting(monkeyp
         Settings()
     monkeypatch.setenv("NOTIFICATIONS_REMINDER_MODE", "lead_time")
     assert Settings().reminder_mode == "lead_time"
+
+
+@pytest.mark.parametrize(
+    ("audience", "now", "wanted", "admin", "refused"),
+    [
+        ("patient", False, True, True, 422),  # never a patient's, even by an admin
+        ("patient", False, True, False, 422),
+        ("staff", False, True, False, 403),  # a supervisor cannot make a staff note urgent
+        ("staff", True, False, False, 403),  # nor take the urgency off a breach alert
+        ("staff", False, True, True, None),  # operations decides
+        ("staff", True, False, True, None),
+        ("patient", False, None, False, None),  # editing the text only
+        ("patient", False, False, False, None),  # "not urgent" again: no change
+        ("staff", True, True, False, None),
+    ],
+)
+def test_who_may_make_a_template_urgent(
+    audience: str, now: bool, wanted: bool | None, admin: bool, refused: int | None
+) -> None:
+    """Urgent messages skip quiet hours and the daily cap."""
+    from notifications.templates import urgency_refusal
+
+    got = urgency_refusal(audience=audience, urgent_now=now, urgent_wanted=wanted, by_admin=admin)
+    assert (got[0] if got else None) == refused
+    if got:
+        assert got[1].startswith("urgent: ")
+
+
+def test_a_reminder_needs_at_least_the_minimum_lead_before_the_visit() -> None:
+    """An hour before the visit is still worth a reminder (sent at once); less is not."""
+    just_enough = policy.plan_registration(registration(NOW + timedelta(hours=1)), "e", NOW, RULES)
+    assert [m.due_at for m in just_enough.messages] == [NOW]
+    too_late = registration(NOW + timedelta(minutes=59))
+    assert policy.plan_registration(too_late, "e", NOW, RULES).messages == ()
+    lead = PlanningRules(tz=SH, reminder_mode="lead_time", reminder_lead=timedelta(hours=24))
+    (soon,) = policy.plan_registration(
+        registration(NOW + timedelta(hours=3)), "e", NOW, lead
+    ).messages
+    assert soon.due_at == NOW and soon.expires_at == NOW + timedelta(hours=3)
+    assert soon.context["appointment_time"] == "11月23日 13:00" and soon.patient_id == "P1"
+
+
+def test_a_care_notice_is_valid_for_two_days_and_a_cancelled_discharge_takes_it_back() -> None:
+    (notice,) = policy.plan_discharge(discharge(Disposition.HOME), "e1", RULES).messages
+    assert notice.expires_at == notice.due_at + timedelta(hours=48)
+    assert (notice.key, notice.subject_ref, notice.patient_id) == ("e1", "admission:A1", "P1")
+    cancelled = policy.plan_discharge_cancelled("A1")
+    assert cancelled.withdrawals[0].subject_ref == "admission:A1"
+    assert cancelled.withdrawals[0].reason == "discharge_cancelled"
+    assert cancelled.deceased is False  # a death recorded in error is undone
+
+
+def test_no_survey_invitation_when_the_call_said_not_to_send_one() -> None:
+    assert (
+        policy.plan_unreachable(
+            unreachable("inpatient_discharge", survey_invitation=False), "e1", NOW, RULES
+        ).messages
+        == ()
+    )
+    (invite,) = policy.plan_unreachable(unreachable("outpatient_visit"), "e1", NOW, RULES).messages
+    assert (invite.due_at, invite.expires_at) == (NOW, NOW + timedelta(hours=48))
+    assert (invite.subject_ref, invite.patient_id) == ("task:T1", "P1")
+
+
+def task(**over: object) -> SimpleNamespace:
+    fields: dict[str, object] = {
+        "task_id": "T1", "kind": "inpatient_discharge", "due_at": NOW + timedelta(days=3),
+        "assignee_id": "S-DOC-01", "department_code": "CARD",
+    }  # fmt: skip
+    return SimpleNamespace(**(fields | over))
+
+
+def test_a_call_assigned_to_someone_tells_them_and_an_unassigned_one_tells_no_one() -> None:
+    (note,) = policy.plan_task_assigned(task(), NOW, RULES).messages
+    assert (note.template, note.staff_id, note.act_by) == (
+        "staff_task_assigned", "S-DOC-01", NOW + timedelta(days=3),
+    )  # fmt: skip
+    assert note.key == "task-assigned:T1:S-DOC-01" and note.context["kind"] == "出院回访"
+    assert policy.plan_task_assigned(task(assignee_id=None), NOW, RULES).messages == ()
+
+
+def test_an_overdue_call_goes_to_its_assignee_else_to_the_departments_supervisor() -> None:
+    (mine,) = policy.plan_task_overdue(task(), "e1", NOW, RULES).messages
+    assert (mine.template, mine.staff_id, mine.supervisor_of) == (
+        "staff_task_overdue", "S-DOC-01", None,
+    )  # fmt: skip
+    (nobodys,) = policy.plan_task_overdue(task(assignee_id=None), "e1", NOW, RULES).messages
+    assert (nobodys.staff_id, nobodys.supervisor_of) == (None, "CARD")
+    assert policy.plan_task_closed("T1", "completed").withdrawals[0].subject_ref == "task:T1"
+
+
+def limit(level: str, **over: object) -> SimpleNamespace:
+    fields: dict[str, object] = {
+        "case_number": "TS-1", "category": "billing", "priority": "urgent", "limit": "fact_finding",
+        "level": level, "due_at": NOW, "supervisor_id": None, "supervisor_department": None,
+        "department_code": "CARD",
+    }  # fmt: skip
+    return SimpleNamespace(**(fields | over))
+
+
+def test_a_breach_and_a_warning_go_to_the_case_supervisor_else_the_departments() -> None:
+    (breach,) = policy.plan_time_limit(limit("breach"), "e1", NOW, RULES).messages
+    assert breach.template == "staff_case_time_limit_breach"
+    assert (breach.staff_id, breach.supervisor_of) == (None, "CARD")
+    assert breach.context["limit"] == "调查核实" and breach.context["priority"] == "紧急"
+    (warning,) = policy.plan_time_limit(
+        limit("warning", supervisor_department="CS"), "e2", NOW, RULES
+    ).messages
+    assert (warning.template, warning.supervisor_of) == ("staff_case_time_limit_warning", "CS")
+    (named,) = policy.plan_time_limit(
+        limit("breach", supervisor_id="S-SUP-01"), "e", NOW, RULES
+    ).messages
+    assert (named.staff_id, named.supervisor_of) == ("S-SUP-01", None)
+
+
+def test_a_reopened_case_tells_its_handler_but_acknowledges_the_patient_only_once() -> None:
+    reopened = case("reopened", cycle=2)
+    plan = policy.plan_case_changed("complaint.case_reopened", reopened, NOW, RULES)
+    assert [m.template for m in plan.messages] == ["staff_case_assigned"]
+    assert plan.messages[0].key == "case-assigned:TS-20261123-0001:2:S-AGENT-01"
+    again = policy.plan_case_changed(
+        "complaint.case_acknowledged", case("acknowledged", cycle=2), NOW, RULES
+    )
+    assert again.messages == ()
+    no_promise = case("received", promised_response_by=None)
+    opened = policy.plan_case_changed("complaint.case_opened", no_promise, NOW, RULES)
+    assert [m.template for m in opened.messages] == ["staff_case_assigned"]
+    withdrawn = policy.plan_case_changed("complaint.case_withdrawn", case("withdrawn"), NOW, RULES)
+    assert (withdrawn.messages, withdrawn.withdrawals[0].subject_ref) == (
+        (),
+        "case:TS-20261123-0001",
+    )
+
+
+def test_a_later_event_updates_only_the_contact_details_it_gives() -> None:
+    known = policy.Contact("P1", "+8613800138000", False)
+    assert known.then(policy.Contact("P1", None, True)) == policy.Contact(
+        "P1", "+8613800138000", True
+    )
+    assert known.then(policy.Contact("P1", "+8613900139000", None)) == policy.Contact(
+        "P1", "+8613900139000", False
+    )
+
+
+def test_the_default_rules_are_the_documented_ones() -> None:
+    """A care notice an hour after the discharge; in lead-time mode, a reminder 24 h before."""
+    (notice,) = policy.plan_discharge(discharge(Disposition.HOME), "e1", RULES).messages
+    assert notice.due_at == NOW + timedelta(hours=1)
+    lead = PlanningRules(tz=SH, reminder_mode="lead_time")
+    (reminder,) = policy.plan_registration(
+        registration(NOW + timedelta(days=2)), "e1", NOW, lead
+    ).messages
+    assert reminder.due_at == NOW + timedelta(days=1)
+
+
+def test_settings_read_from_text_choose_as_the_literals_do() -> None:
+    """The reminder mode comes from settings and the alert level from a parsed event: text,
+    not the literals in the code, so they are compared by value."""
+    import json
+
+    mode = json.loads('"lead_time"')
+    lead = PlanningRules(tz=SH, reminder_mode=mode, reminder_lead=timedelta(hours=3))
+    (reminder,) = policy.plan_registration(
+        registration(NOW + timedelta(days=2)), "e", NOW, lead
+    ).messages
+    assert reminder.due_at == NOW + timedelta(days=2, hours=-3)
+    (breach,) = policy.plan_time_limit(limit(json.loads('"breach"')), "e", NOW, RULES).messages
+    assert breach.template == "staff_case_time_limit_breach"
+
+
+def test_a_reminder_that_would_come_too_close_to_the_visit_is_not_sent() -> None:
+    """Set to come 30 minutes before, a reminder falls under the one-hour minimum lead."""
+    rules = PlanningRules(tz=SH, reminder_mode="lead_time", reminder_lead=timedelta(minutes=30))
+    plan = policy.plan_registration(registration(NOW + timedelta(hours=3)), "e", NOW, rules)
+    assert plan.messages == ()
+
+
+def test_staff_alerts_and_complaint_outcomes_expire_two_days_after_they_are_planned() -> None:
+    (overdue,) = policy.plan_task_overdue(task(), "e1", NOW, RULES).messages
+    assert overdue.expires_at == NOW + timedelta(hours=48)
+    (outcome,) = policy.plan_case_changed(
+        "complaint.case_closed", case("closed", assignee_id=None), NOW, RULES
+    ).messages
+    assert outcome.template == "complaint_outcome"
+    assert outcome.expires_at == NOW + timedelta(hours=48)

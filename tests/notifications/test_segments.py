@@ -15,6 +15,21 @@ def test_gsm_extension_characters_take_two_septets() -> None:
     assert count_segments("€" * 81).segments == 2
 
 
+def test_a_text_with_the_euro_sign_stays_gsm7_and_one_segment() -> None:
+    """`€` is in the GSM-7 extension table: a short text with it is one 7-bit SMS (two
+    septets for the sign). Sent as UCS-2, its 71 characters would be two segments."""
+    text = "Refund of 30€ approved for case TS-20261123-0007."
+    text = text + " Thank you" * 2 + "." * (71 - len(text) - 20)
+    count = count_segments(text)
+    assert (count.encoding, count.units, count.segments) == ("gsm7", 72, 1)
+
+
+def test_a_gsm7_text_is_one_segment_up_to_160_septets_not_153() -> None:
+    """153 is the size of each part of a concatenated SMS; a single one holds 160."""
+    assert count_segments("a" * 155).segments == 1
+    assert count_segments("{" * 78).segments == 1  # 156 septets
+
+
 def test_chinese_is_ucs2_with_70_then_67_per_part() -> None:
     assert count_segments("您" * 70) == count_segments("您" * 70)
     assert count_segments("您" * 70).segments == 1

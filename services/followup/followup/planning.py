@@ -109,11 +109,14 @@ def plan_visit(
     if _opted_out(registration.patient, policy.sms_opt_out_means_no_calls):
         return NotPlanned("patient.opted_out")
     visit_at = registration.appointment_at or registration.registered_at
-    # The call follows the visit: its window opens the working day after it.
+    # The call follows the visit: its window opens the working day after it (later by the
+    # department's `call_delay_hours`), and it is due `outpatient_due_days` after the visit,
+    # as a discharge call is: the delay holds the call back, it does not extend the limit.
+    delay = timedelta(days=1, hours=policy.call_delay_hours)
     window = call_window(
         WorkingHours.of(policy, tz),
-        visit_at + timedelta(days=1, hours=policy.call_delay_hours),
-        due_in=timedelta(days=max(policy.outpatient_due_days - 1, 0)),
+        visit_at + delay,
+        due_in=timedelta(days=policy.outpatient_due_days) - delay,
     )
     return PlannedCall(
         task_id=outpatient_task_id(registration.registration_id),

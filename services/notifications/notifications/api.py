@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from hospital_shared.auth import Principal, Role, TokenAuth
 from hospital_shared.http_guard import GuardedRoute
 from notifications import access, domain, message_store, optouts, repository
-from notifications.templates import TemplateInvalid, check
+from notifications.templates import TemplateInvalid, check, urgency_refusal
 
 
 class OptOutIn(BaseModel):
@@ -228,6 +228,17 @@ def build_router(auth: TokenAuth) -> APIRouter:
         except TemplateInvalid as exc:
             raise HTTPException(422, f"template cannot be rendered: {exc}") from None
         async with pool(request).acquire() as conn, conn.transaction():
+            current = await conn.fetchrow(
+                "SELECT audience, urgent FROM templates WHERE name = $1 FOR UPDATE", name
+            )
+            if current is None:
+                raise HTTPException(404, "no such template")
+            refused = urgency_refusal(
+                audience=current["audience"], urgent_now=current["urgent"],
+                urgent_wanted=body.urgent, by_admin=who.role == Role.ADMIN,
+            )  # fmt: skip
+            if refused:
+                raise HTTPException(*refused)
             row = await conn.fetchrow(
                 """UPDATE templates SET body = $2, urgent = coalesce($3, urgent),
                      send_to_deceased = coalesce($4, send_to_deceased), updated_at = now(),
@@ -238,8 +249,6 @@ def build_router(auth: TokenAuth) -> APIRouter:
                 body.send_to_deceased,
                 who.staff_id,
             )
-            if row is None:
-                raise HTTPException(404, "no such template")
             await repository.audit(
                 conn,
                 actor=who,

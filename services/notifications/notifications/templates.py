@@ -232,6 +232,24 @@ class TemplateInvalid(ValueError):
     pass
 
 
+def urgency_refusal(
+    *, audience: str, urgent_now: bool, urgent_wanted: bool | None, by_admin: bool
+) -> tuple[int, str] | None:
+    """Why an edit may not set a template's `urgent` flag (HTTP status, reason), or None.
+
+    An urgent template's messages skip quiet hours and the daily cap. A patient must never be
+    texted at night or beyond the cap (DOMAIN: sensible hours), so no patient template can be
+    urgent, whoever asks; which staff messages may wake someone up is operations' call (admin),
+    not a supervisor's."""
+    if urgent_wanted is None or urgent_wanted == urgent_now:
+        return None
+    if urgent_wanted and audience == "patient":
+        return 422, "urgent: a patient template cannot be urgent (it would skip quiet hours)"
+    if not by_admin:
+        return 403, "urgent: only an admin may change whether a template is urgent"
+    return None
+
+
 @lru_cache(maxsize=512)
 def _compiled(body: str) -> Template:
     """The compiled template of `body`. Keyed by the text itself, so an edited template is a
