@@ -74,8 +74,13 @@ async def test_an_api_opt_out_suppresses_waiting_and_later_sms_until_a_superviso
     await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
     await message_in(service, stack_env, pid, "suppressed", "discharge_care_notice")
 
-    listed = await api.get(
+    # A patient's opt-outs are their history: supervisors and operations read them.
+    refused = await api.get(
         "/v1/opt-outs", params={"patient_id": pid}, headers=as_(stack_env, "agent")
+    )
+    assert refused.status_code == 403
+    listed = await api.get(
+        "/v1/opt-outs", params={"patient_id": pid}, headers=as_(stack_env, "supervisor")
     )
     assert [o["id"] for o in listed.json()] == [opt_out["id"]]
     path = f"/v1/opt-outs/{opt_out['id']}"

@@ -148,12 +148,31 @@ async def test_kill_after_db_commit_before_offset_commit_redelivers_without_dupl
     assert len(await planned_events_for(bootstrap, ids)) == 5
 
 
+async def _outbox_drained(dsn: str) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return bool(
+            await conn.fetchval("SELECT count(*) FROM followup.outbox WHERE published_at IS NULL")
+            == 0
+        )
+    finally:
+        await conn.close()
+
+
 async def test_kill_between_db_commit_and_publish_publishes_exactly_once(
-    followup, stack_env
+    followup, stack_env, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    # The failpoint is switched on once what the start queued (the development roster it
+    # seeds) is published: on at start, it killed the service on those, before this event.
+    failpoints = tmp_path / "failpoints"
+    failpoints.write_text("")
     followup.stop()
-    followup.start(HOSPITAL_FAILPOINTS="outbox.before_publish=kill")
+    followup.start(HOSPITAL_FAILPOINTS_FILE=str(failpoints))
+    await asyncio.to_thread(followup.wait_ready)
+    await consumed_up_to_here(bootstrap)  # nothing of earlier tests left to handle
+    await eventually(lambda: _outbox_drained(stack_env["DATABASE_URL"]), timeout=30)
+    failpoints.write_text("outbox.before_publish=kill\n")
     [event] = unique_discharges(1)
     await publish(bootstrap, topics.DISCHARGES, [(event["subject"], to_bytes(event))])
     assert await asyncio.to_thread(followup.wait_exit, 60) == -9
