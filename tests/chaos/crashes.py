@@ -37,10 +37,12 @@ SESSION_TIMEOUT_S = 10.0
 
 
 def plan(events: int, rate: float = 15.0, converge_timeout_s: float = 400.0) -> ChaosPlan:
-    """A stream of `events` (no fault of the main run: the case brings its own)."""
+    """A stream of `events` (no fault of the main run, the oversized record included: the case
+    brings its own, and it never sends that record, so it must not expect its dead letters)."""
     return ChaosPlan(
         events=events, rate=rate, kill_rounds=0, restart_postgres=False, restart_kafka=False,
         kannel_stop_s=0, rebalance_kills=False, converge_timeout_s=converge_timeout_s,
+        oversized_record=False,
     )  # fmt: skip
 
 
