@@ -45,6 +45,7 @@ from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
+from hospital_shared.secrets import refuse_dev_defaults
 from hospital_shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -104,6 +105,8 @@ class ServiceRuntime:
         self.name = settings.service_name
         self.migrations = migrations
         self.tokens = load_tokens(settings.auth_tokens, env=settings.env)
+        # After the token check, whose refusal speaks first (secrets.py).
+        refuse_dev_defaults(settings, is_development=settings.development_stack)
         self.auth = TokenAuth(self.tokens)
         self.broker = KafkaBroker(
             # FastStream takes a string as one address: "a:9092,b:9092" must be split (aiokafka

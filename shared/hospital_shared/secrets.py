@@ -16,8 +16,8 @@ without a list to keep up:
 - the password inside `DATABASE_URL` (in the URL or as `?password=`), when it is the
   default URL's.
 
-Each service's `create_app` calls `refuse_dev_defaults` right after building its
-`ServiceRuntime`, whose token check (`auth.load_tokens`) thus speaks first.
+`ServiceRuntime` calls `refuse_dev_defaults` for every service, right after its token check
+(`auth.load_tokens`), which thus speaks first.
 """
 
 from __future__ import annotations

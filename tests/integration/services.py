@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,3 +98,17 @@ async def planned_task(base_url: str, task_id: str) -> dict[str, Any] | None:
         )
     task: dict[str, Any] | None = resp.json() if resp.status_code == 200 else None
     return task
+
+
+def refused_start_log(config: Any, name: str, env: dict[str, str], *, log_prefix: str) -> str:
+    """Start service `name` with `env`, expect it to exit with an error within 60 s (killed
+    otherwise), and return its log: what a start that must be refused wrote."""
+    log_name = f"{log_prefix}-{uuid.uuid4().hex[:8]}"
+    proc = devstack.start_service(config, name, env, log_name=log_name)
+    try:
+        assert proc.wait(60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return config.log_file(log_name).read_text()  # type: ignore[no-any-return]

@@ -4,11 +4,10 @@ does not start, and says which variable to set."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
-import devstack
 from tests.integration.capture_servers import free_port
+from tests.integration.services import refused_start_log
 
 OWN_TOKENS = {"Jx3-own-integration-token-0c81": {"role": "integration"}}
 
@@ -25,15 +24,7 @@ def test_production_refuses_to_start_with_the_development_callback_secret(
         "AUTH_TOKENS": json.dumps(OWN_TOKENS),
         "NOTIFICATIONS_HTTP_PORT": str(free_port()),
     }
-    log_name = f"notifications-prod-{uuid.uuid4().hex[:8]}"
-    proc = devstack.start_service(stack_config, "notifications", extra, log_name=log_name)
-    try:
-        assert proc.wait(60) != 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    log = stack_config.log_file(log_name).read_text()
+    log = refused_start_log(stack_config, "notifications", extra, log_prefix="notifications-prod")
     (refusal,) = [line for line in log.splitlines() if "DevelopmentSecretInProduction:" in line]
     for variable in (
         "NOTIFICATIONS_CALLBACK_SECRET",

@@ -16,12 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import devstack
 from hospital_shared import topics
 from hospital_shared.codec import decode
 from tests.factories import discharge, envelope, registration
 from tests.integration.capture_servers import free_port
-from tests.integration.services import RunningService
+from tests.integration.services import RunningService, refused_start_log
 from tests.kafka_tools import eventually, read_all
 from tests.registration.messages import adt, framed, siu
 
@@ -425,13 +424,5 @@ def test_production_refuses_to_start_with_development_tokens(
     }
     if auth_tokens:
         extra["AUTH_TOKENS"] = auth_tokens
-    log_name = f"registration-prod-{uuid.uuid4().hex[:8]}"
-    proc = devstack.start_service(stack_config, "registration", extra, log_name=log_name)
-    try:
-        assert proc.wait(60) != 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    log = stack_config.log_file(log_name).read_text()
+    log = refused_start_log(stack_config, "registration", extra, log_prefix="registration-prod")
     assert "DevelopmentTokenInProduction" in log

@@ -23,7 +23,6 @@ from hospital_shared import topics
 from hospital_shared.events import EVENT_TYPES, event_types_on
 from hospital_shared.jobs import every
 from hospital_shared.runtime import ServiceRuntime
-from hospital_shared.secrets import refuse_dev_defaults
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = structlog.get_logger(__name__)
@@ -32,7 +31,6 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    refuse_dev_defaults(settings, is_development=settings.development_stack)
     policy = CasePolicy.from_settings(settings)
     rulebook = RuleBook()
     allocate = number_allocator(lambda: runtime.pool)

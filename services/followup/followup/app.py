@@ -20,7 +20,6 @@ from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.jobs import every, stop_all
 from hospital_shared.runtime import ServiceRuntime
-from hospital_shared.secrets import refuse_dev_defaults
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = structlog.get_logger(__name__)
@@ -29,7 +28,6 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    refuse_dev_defaults(settings, is_development=settings.development_stack)
     service = Service.create(settings, runtime)
     handlers = EventHandlers(service.book, service.tz)
     for topic, name in ((topics.DISCHARGES, "discharges"), (topics.REGISTRATIONS, "registrations")):

@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from hospital_shared import topics
 from hospital_shared.events import topic_for
 from hospital_shared.runtime import ServiceRuntime
-from hospital_shared.secrets import refuse_dev_defaults
 from metrics.api import kpi_router
 from metrics.handlers import MetricsHandler
 from metrics.live import LiveMetrics, install_collector
@@ -34,7 +33,6 @@ CONSUMED: dict[str, str] = {
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    refuse_dev_defaults(settings, is_development=settings.development_stack)
     handler = MetricsHandler(settings, topic_for)
     for handler_name, topic in CONSUMED.items():
         runtime.consume(

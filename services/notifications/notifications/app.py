@@ -16,7 +16,6 @@ from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.jobs import every
 from hospital_shared.runtime import ServiceRuntime
-from hospital_shared.secrets import refuse_dev_defaults
 from notifications import repository, retention
 from notifications.api import build_router
 from notifications.callbacks import router as callbacks_router
@@ -108,7 +107,6 @@ def staff_senders(settings: Settings) -> dict[str, StaffSender]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    refuse_dev_defaults(settings, is_development=settings.development_stack)
     rules = sending_rules(settings)
     for_staff = staff_rules(settings)
     handlers = EventHandlers(

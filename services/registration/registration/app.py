@@ -16,7 +16,6 @@ from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.jobs import every, stop_all
 from hospital_shared.runtime import ServiceRuntime
-from hospital_shared.secrets import refuse_dev_defaults
 from registration import retention
 from registration.api import ingest_router
 from registration.handlers import Hl7Handler, rules_from
@@ -33,7 +32,6 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    refuse_dev_defaults(settings, is_development=settings.development_stack)
     runtime.publishes(
         *event_types_on(topics.REGISTRATIONS, topics.DISCHARGES, topics.COMPLAINTS_IN)
     )
