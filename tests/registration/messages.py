@@ -90,3 +90,32 @@ def sch(appointment_id: str, *, visit_type: str = "复诊") -> str:
 
 def framed(message: bytes) -> bytes:
     return MLLP_START + message + MLLP_END
+
+
+def a02(
+    control_id: str,
+    *,
+    patient_id: str,
+    admission_id: str,
+    department: str = "NEURO^7B^12^^^^^^神经内科",
+    prior: str = "CARD^^^^^^^^心内科",
+) -> bytes:
+    """ADT^A02: the inpatient moved to `department` (PV1-3; PV1-6 the prior location)."""
+    extra = {3: department, 6: prior}
+    lines = [
+        msh(control_id, "ADT^A02^ADT_A02"),
+        "EVN|A02|20261123093000+0800||||20261123090000+0800",
+        pid(patient_id),
+        pv1(admission_id, patient_class="I", extra=extra),
+    ]
+    return ("\r".join(lines) + "\r").encode()
+
+
+def a40(control_id: str, *pairs: tuple[str, str], mrg: bool = True) -> bytes:
+    """ADT^A40: each (surviving, merged) pair is a PID and its MRG."""
+    lines = [msh(control_id, "ADT^A40^ADT_A39"), "EVN|A40|20261123093000+0800"]
+    for surviving, merged in pairs:
+        lines.append(pid(surviving))
+        if mrg:
+            lines.append(f"MRG|{merged}^^^第一医院^MR" if merged else "MRG|")
+    return ("\r".join(lines) + "\r").encode()

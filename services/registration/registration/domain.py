@@ -24,7 +24,7 @@ from hospital_shared.events import (
     RegistrationCreated,
     RegistrationNoShow,
 )
-from hospital_shared.service_events.registration import PatientDetailsUpdated
+from hospital_shared.service_events.registration import PatientDetailsUpdated, PatientTransferred
 from registration.intake import (
     Admission,
     AdmissionCancelled,
@@ -203,6 +203,17 @@ class Ledger:
                 self.changed.add((visit.kind, visit.visit_id))
         return Result(published=[_out(intake, data, patient.patient_id, phone)])
 
+    def _transferred(self, intake: Intake) -> Result:
+        """ADT^A02: the stored admission takes the new department, so a discharge that
+        leaves PV1-3 out is completed (and its call planned) with where the patient is now."""
+        data = _as(intake, PatientTransferred)
+        visit = self.visits.get((Kind.ADMISSION, data.admission_id or ""))
+        if visit is not None and visit.patient_id == data.patient_id:
+            department = data.department.model_dump(mode="json")
+            visit.record = {**visit.record_json(), "department": department}
+            self.changed.add((visit.kind, visit.visit_id))
+        return Result(published=[_out(intake, data, data.patient_id, None)])
+
     def _complaint(self, intake: Intake) -> Result:
         data = _as(intake, ComplaintSubmitted)
         if data.patient is None:
@@ -337,6 +348,7 @@ _HANDLERS: dict[str, Callable[[Ledger, Intake], Result]] = {
     "admission.cancelled": Ledger._admission_cancelled,
     "visit.cancelled": Ledger._visit_cancelled,
     "patient.details_updated": Ledger._details_updated,
+    "patient.transferred": Ledger._transferred,
     "complaint.submitted": Ledger._complaint,
 }
 
@@ -352,4 +364,6 @@ def visit_keys(intake: Intake) -> list[VisitKey]:
         return [(Kind.ADMISSION, data.admission_id)]
     if isinstance(data, VisitCancelled):
         return [(Kind.ADMISSION, data.visit_id), (Kind.REGISTRATION, data.visit_id)]
+    if isinstance(data, PatientTransferred) and data.admission_id:
+        return [(Kind.ADMISSION, data.admission_id)]
     return []

@@ -179,4 +179,5 @@ def options_from(settings: Any) -> Hl7Options:
         default_visit_type=settings.hl7_default_visit_type,
         adt_channel=settings.hl7_adt_channel,
         siu_channel=settings.hl7_siu_channel,
+        known_departments=codes(settings.hl7_known_departments),
     )

@@ -1,7 +1,8 @@
 """Which HL7 fields make which canonical payload. Pure.
 
 ADT (PID, PV1, EVN, DG1):  A04 registration, A01 admission, A03 discharge, A11 cancel
-admission/visit, A13 cancel discharge, A08 patient details. SIU (SCH, PID, AIS, AIL, AIP):
+admission/visit, A13 cancel discharge, A08 patient details; A02 transfer and A40 merge (PID,
+MRG) in `hl7_patient_moves`. SIU (SCH, PID, AIS, AIL, AIP):
 S12 booking, S15 cancellation, S26 no-show.
 
 Conventions where HL7 leaves a choice (documented for the hospital's interface team):
@@ -31,6 +32,7 @@ from hospital_shared.events import (
     RegistrationNoShow,
 )
 from hospital_shared.service_events.registration import PatientDetailsUpdated
+from registration import hl7_patient_moves
 from registration.hl7_messages import (
     DATA_TYPE_ERROR,
     REQUIRED_FIELD_MISSING,
@@ -59,6 +61,7 @@ class Hl7Options:
     default_visit_type: str
     adt_channel: str
     siu_channel: str
+    known_departments: frozenset[str] = frozenset()
 
 
 _DISPOSITIONS = {
@@ -83,6 +86,13 @@ _SIU_LOCATIONS = {
     "registration_id": "SCH^1^2", "department": "AIL^1^3", "doctor": "AIP^1^3",
     "appointment_at": "AIS^1^4", "registered_at": "SCH^1^2", "cancelled_at": "MSH^1^7",
 }  # fmt: skip
+
+
+_LATER_ADT_LOCATIONS = {
+    **hl7_patient_moves.TRANSFER_LOCATIONS,
+    **hl7_patient_moves.MERGE_LOCATIONS,
+    **_ADT_LOCATIONS,
+}
 
 
 def to_intakes(received: Received, options: Hl7Options) -> list[Intake]:
@@ -112,6 +122,19 @@ def to_intakes(received: Received, options: Hl7Options) -> list[Intake]:
             "reason": get(m, "EVN.F4") or None,
         }
         return [intake("visit.cancelled", VisitCancelled, fields)]
+    if kind == ("ADT", "A02"):
+        moved = hl7_patient_moves.transfer(
+            m, when=when, tz=options.tz, known_departments=options.known_departments,
+            department_of=_department, validate=_validate,
+        )  # fmt: skip
+        return [
+            Intake("patient.transferred", moved, event_id(h), when, options.source, h.control_id)
+        ]
+    if kind == ("ADT", "A40"):
+        return [
+            Intake("patient.merged", merge, event_id(h, n), when, options.source, h.control_id)
+            for n, merge in enumerate(hl7_patient_moves.merges(m, when=when, validate=_validate))
+        ]
     if kind == ("ADT", "A13"):
         fields = {"admission_id": get(m, "PV1.F19.R1.C1")}
         return [intake("discharge.cancelled", DischargeCancelled, fields)]
@@ -297,7 +320,7 @@ def describe(location: str, field: str, message: str) -> str:
 
 def location_of(message_type: str, field: str) -> str:
     """The HL7 location (ERR-2) of a payload field, for rejections found later."""
-    locations = _SIU_LOCATIONS if message_type == "SIU" else _ADT_LOCATIONS
+    locations = _SIU_LOCATIONS if message_type == "SIU" else _LATER_ADT_LOCATIONS
     parts = field.split(".")
     for end in range(len(parts), 0, -1):
         found = locations.get(".".join(parts[:end]))

@@ -53,11 +53,13 @@ _CHARSETS = {  # MSH-18, upper case without spaces, dashes or underscores -> Pyt
 
 SUPPORTED = {
     ("ADT", "A01"),
+    ("ADT", "A02"),
     ("ADT", "A03"),
     ("ADT", "A04"),
     ("ADT", "A08"),
     ("ADT", "A11"),
     ("ADT", "A13"),
+    ("ADT", "A40"),
     ("SIU", "S12"),
     ("SIU", "S15"),
     ("SIU", "S26"),

@@ -16,11 +16,14 @@ from prometheus_client import Counter
 
 from hospital_shared.codec import encode_new_event
 from hospital_shared.events import EVENT_TYPES
+from hospital_shared.merge_rules import AlreadyMerged
 from hospital_shared.outbox import add_encoded_to_outbox
-from hospital_shared.service_events.registration import PHONE_STATUS_ATTRIBUTE
+from hospital_shared.patient_merge import MERGED, MergeNotApplied, apply_merge, load_aliases
+from hospital_shared.service_events.registration import PHONE_STATUS_ATTRIBUTE, PatientsMerged
 from registration import repository
 from registration.domain import Ledger, NormalisePhone, visit_keys
 from registration.intake import Intake, Outgoing, Rejection
+from registration.patient_aliases import patient_ids, with_aliases
 
 log = structlog.get_logger(__name__)
 
@@ -115,22 +118,75 @@ async def ingest_on(
     todo = [(n, i) for n, i in enumerate(intakes) if i.event_id in new_ids]
     outcome.duplicates = [i.event_id for i in intakes if i.event_id not in new_ids]
 
+    applied = _Applied()
+    for run, merge in _runs(todo):
+        await _apply_run(conn, run, normalise, applied)
+        if merge is not None:
+            await _apply_merge(conn, merge, applied)
+    if applied.rejections:
+        INTAKES.labels(channel, "rejected").inc(len(applied.rejections))
+        raise IntakeRejected(applied.rejections)
+    await add_encoded_to_outbox(conn, [outbox_row(o) for o in applied.published])
+    for outcome_name, count in applied.counts.items():
+        if count:
+            INTAKES.labels(channel, outcome_name).inc(count)
+    if outcome.duplicates:
+        INTAKES.labels(channel, "duplicate").inc(len(outcome.duplicates))
+    outcome.published = len(applied.published)
+    outcome.held = applied.held
+    return outcome
+
+
+@dataclass
+class _Applied:
+    """What the intakes of one call did so far."""
+
+    published: list[Outgoing] = field(default_factory=list)
+    rejections: list[tuple[int, Rejection]] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"published": 0, "held": 0, "ignored": 0}
+    )
+    held: int = 0
+
+
+Numbered = tuple[int, Intake]
+
+
+def _runs(todo: list[Numbered]) -> list[tuple[list[Numbered], Numbered | None]]:
+    """The intakes cut at each merge: (the run before it, the merge). A merge moves what is
+    stored, so what came before it is stored first and what comes after sees it."""
+    runs: list[tuple[list[Numbered], Numbered | None]] = []
+    run: list[Numbered] = []
+    for item in todo:
+        if item[1].type == MERGED:
+            runs.append((run, item))
+            run = []
+        else:
+            run.append(item)
+    if run or not runs:
+        runs.append((run, None))
+    return runs
+
+
+async def _apply_run(
+    conn: asyncpg.Connection, run: list[Numbered], normalise: NormalisePhone, applied: _Applied
+) -> None:
+    """Apply a run of intakes (merged patient ids read as their survivors) to the visits."""
+    if not run:
+        return
+    aliases = await load_aliases(conn, (p for _, i in run for p in patient_ids(i)))
+    run = [(n, with_aliases(i, aliases)) for n, i in run]
     ledger = Ledger(normalise=normalise)
-    await repository.load_ledger(conn, (k for _, i in todo for k in visit_keys(i)), ledger)
-    published: list[Outgoing] = []
-    rejections: list[tuple[int, Rejection]] = []
-    counts = {"published": 0, "held": 0, "ignored": 0}
-    for n, intake in todo:
+    await repository.load_ledger(conn, (k for _, i in run for k in visit_keys(i)), ledger)
+    for n, intake in run:
         result = ledger.apply(intake)
         if result.rejection is not None:
-            rejections.append((n, result.rejection))
+            applied.rejections.append((n, result.rejection))
             continue
-        published.extend(result.published)
-        outcome.held += result.held
-        counts["held" if result.held else "ignored" if result.ignored else "published"] += 1
-    if rejections:
-        INTAKES.labels(channel, "rejected").inc(len(rejections))
-        raise IntakeRejected(rejections)
+        applied.published.extend(result.published)
+        applied.held += result.held
+        kind = "held" if result.held else "ignored" if result.ignored else "published"
+        applied.counts[kind] += 1
     for held, rejection in ledger.dropped:
         log.warning(
             "a held intake no longer applies, dropped",
@@ -139,14 +195,33 @@ async def ingest_on(
             reason=rejection.message,
         )
     await repository.save_ledger(conn, ledger)
-    await add_encoded_to_outbox(conn, [outbox_row(o) for o in published])
-    for outcome_name, count in counts.items():
-        if count:
-            INTAKES.labels(channel, outcome_name).inc(count)
-    if outcome.duplicates:
-        INTAKES.labels(channel, "duplicate").inc(len(outcome.duplicates))
-    outcome.published = len(published)
-    return outcome
+
+
+async def _apply_merge(conn: asyncpg.Connection, merge: Numbered, applied: _Applied) -> None:
+    """ADT^A40: the merged id's visits move to the survivor and later input for the merged
+    id goes on under the survivor. A merge seen before is ignored (not published again)."""
+    n, intake = merge
+    data = intake.data
+    assert isinstance(data, PatientsMerged)
+    try:
+        done = await apply_merge(
+            conn, merged=data.merged_patient_id, surviving=data.surviving_patient_id,
+            event_id=intake.event_id, merged_at=data.merged_at, moves=repository.PATIENT_MOVES,
+        )  # fmt: skip
+    except MergeNotApplied as exc:
+        applied.rejections.append((n, Rejection("merged_patient_id", str(exc))))
+        return
+    if isinstance(done, AlreadyMerged):
+        applied.counts["ignored"] += 1
+        return
+    if done.surviving != data.surviving_patient_id:  # merged into where the survivor went
+        data = data.model_copy(update={"surviving_patient_id": done.surviving})
+    out = Outgoing(
+        type=MERGED, data=data, event_id=intake.event_id, time=intake.time, source=intake.source,
+        patient_id=data.merged_patient_id, correlation_id=intake.correlation_id,
+    )  # fmt: skip
+    applied.published.append(out)
+    applied.counts["published"] += 1
 
 
 def outbox_row(out: Outgoing) -> tuple[str, str, str, bytes]:

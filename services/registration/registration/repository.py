@@ -51,6 +51,15 @@ async def claim_hl7_control_id(
     return row is not None
 
 
+# What a patient merge (ADT^A40) moves here: the visits, their stored payloads included.
+PATIENT_MOVES = [
+    "UPDATE visits SET patient_id = $2, updated_at = now(),"
+    " record = CASE WHEN record ? 'patient'"
+    " THEN jsonb_set(record, '{patient,patient_id}', to_jsonb($2::text)) ELSE record END"
+    " WHERE patient_id = $1"
+]
+
+
 async def load_ledger(conn: asyncpg.Connection, keys: Iterable[VisitKey], ledger: Ledger) -> None:
     """Lock the visits (existing or not yet) for this transaction and load them into `ledger`."""
     wanted = sorted({f"{kind}:{visit_id}" for kind, visit_id in keys})

@@ -74,6 +74,11 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     hl7_default_visit_type: str = "first"
     hl7_adt_channel: str = "onsite"
     hl7_siu_channel: str = "online"
+    hl7_known_departments: str = Field(
+        "",
+        description="department codes (PV1-3.1) an ADT^A02 transfer may name, comma-separated;"
+        " another is answered AE. Empty: any code is taken",
+    )
 
     # --- outbox ----------------------------------------------------------------------
     # Rows per relay pass. Each pass has a fixed cost (transaction, lock, Kafka's ack): with
