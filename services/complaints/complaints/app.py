@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -22,10 +23,20 @@ from complaints.timers import purge_expired, timer_pass, utc_now
 from hospital_shared import topics
 from hospital_shared.events import EVENT_TYPES, event_types_on
 from hospital_shared.jobs import every
+from hospital_shared.patient_merge import following_merges, move_column, one_at_a_time
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = structlog.get_logger(__name__)
+
+# What a patient merge (ADT^A40) moves here: the cases (their deadlines, audit and alerts
+# hang off the case). A transfer (ADT^A02) moves nothing: a complaint is routed to the
+# department it is about, not to where the patient lies now.
+PATIENT_MOVES = [move_column("cases")]
+
+
+async def _no_other_patient_events(conn: Any, events: Sequence[Any]) -> None:
+    """Of the registrations topic, complaints takes only the merges (following_merges)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,11 +48,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     complaint_handlers = ComplaintHandlers(
         policy, rulebook, allocate_many=numbers_allocator(lambda: runtime.pool), clock=utc_now
     )
+    intake = following_merges(complaint_handlers.handle_batch, PATIENT_MOVES)
     runtime.consume(
         topics.COMPLAINTS_IN,
         handler_name="complaints",
-        handle=complaint_handlers.handle,
-        handle_batch=complaint_handlers.handle_batch,
+        handle=one_at_a_time(intake),
+        handle_batch=intake,
+    )
+    merges = following_merges(_no_other_patient_events, PATIENT_MOVES)
+    runtime.consume(
+        topics.REGISTRATIONS,
+        handler_name="patients",
+        handle=one_at_a_time(merges),
+        handle_batch=merges,
     )
     # The roster contract belongs to the follow-up service; consume it once it exists, since
     # events of a type nobody registered would only be dead-lettered.

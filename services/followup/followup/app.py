@@ -19,10 +19,15 @@ from followup.staff_api import build_staff_router
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.jobs import every, stop_all
+from hospital_shared.patient_merge import following_merges, move_column, move_unique, one_at_a_time
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = structlog.get_logger(__name__)
+
+# What a patient merge (ADT^A40) moves here: the tasks (calls, outcomes and attempts hang
+# off the task id, not the patient) and the call opt-out (either id's opt-out is kept).
+PATIENT_MOVES = [move_column("follow_up_tasks"), *move_unique("call_opt_outs")]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,9 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     service = Service.create(settings, runtime)
     handlers = EventHandlers(service.book, service.tz)
+    handle_batch = following_merges(handlers.handle_batch, PATIENT_MOVES)
     for topic, name in ((topics.DISCHARGES, "discharges"), (topics.REGISTRATIONS, "registrations")):
         runtime.consume(
-            topic, handler_name=name, handle=handlers.handle, handle_batch=handlers.handle_batch
+            topic, handler_name=name, handle=one_at_a_time(handle_batch), handle_batch=handle_batch
         )
     runtime.publishes(
         *event_types_on(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER), "complaint.submitted"

@@ -67,6 +67,9 @@ class EventHandlers:
         # Operations on different tasks commute, so a batch is written in rounds: round k
         # holds each task's k-th operation (almost always there is one round), every round in
         # two bulk statements, plans first. One task's operations keep their order.
+        transfers = [e.data for e in events if e.type == "patient.transferred"]
+        if transfers:
+            await repository.transfer_open_tasks(conn, transfers)
         rounds: list[list[Operation]] = []
         seen: dict[str, int] = {}
         for event in events:

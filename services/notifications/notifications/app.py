@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.jobs import every
+from hospital_shared.patient_merge import following_merges, move_column, move_unique, one_at_a_time
 from hospital_shared.runtime import ServiceRuntime
 from notifications import repository, retention
 from notifications.api import build_router
@@ -34,6 +35,18 @@ from notifications.staff_policy import StaffRules
 from notifications.unsettled_api import build_unsettled_router
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+# What a patient merge (ADT^A40) moves here: the messages (so the daily SMS cap, counted
+# from them, counts the person once), the opt-outs, and the contact: the survivor's phone is
+# kept, while an opt-out or a death reported under either id holds for the survivor.
+PATIENT_MOVES = [
+    "UPDATE patients s SET sms_opt_out = s.sms_opt_out OR m.sms_opt_out,"
+    " deceased = s.deceased OR m.deceased, deceased_ref = coalesce(s.deceased_ref, m.deceased_ref)"
+    " FROM patients m WHERE m.patient_id = $1 AND s.patient_id = $2",
+    *move_unique("patients"),
+    move_column("messages"),
+    move_column("opt_outs"),
+]
 
 CONSUMED_TOPICS = (
     topics.REGISTRATIONS,
@@ -116,11 +129,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clock=utc_now,
         staff_rules=for_staff,
     )
+    handle_batch = following_merges(handlers.handle_batch, PATIENT_MOVES)
     runtime.consume(
         *CONSUMED_TOPICS,
         handler_name="notify",
-        handle=handlers.handle,
-        handle_batch=handlers.handle_batch,
+        handle=one_at_a_time(handle_batch),
+        handle_batch=handle_batch,
     )
     runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
     app = runtime.http_app(

@@ -1,0 +1,223 @@
+"""ADT^A40 on the real stack (Kafka, PostgreSQL, Kannel and the five services): a merge moves
+every task, case, message and counter kept under the old patient id to the surviving id,
+later input for the old id goes on under the surviving id, and a redelivered merge (the same
+record again on Kafka, and the A40 resent by the HIS under a new control id) changes nothing.
+
+"Nothing more happened" is proven with a marker: an event keyed by the old id, on the
+merge's partition after the redelivered copy, whose effect every consumer shows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from hospital_shared import topics
+from tests.factories import envelope, patient, to_bytes
+from tests.integration.services import RunningService, running_all
+from tests.integration.test_registration_ingest import ack_code, mllp
+from tests.kafka_tools import eventually, publish, read_all
+from tests.registration.messages import a02, a40, adt
+
+SERVICES = ("registration", "followup", "complaints", "notifications", "metrics")
+# Where each service keeps rows under a patient id: (schema, table).
+PATIENT_ROWS = (
+    ("registration", "visits"),
+    ("followup", "follow_up_tasks"),
+    ("complaints", "cases"),
+    ("notifications", "messages"),
+    ("notifications", "patients"),
+)
+# Consumer handlers that read the registrations topic (the merge's), by schema.
+# The SMS the patient gets before the merge: the discharge notice and the complaint's receipt.
+PATIENT_SMS = {"discharge_care_notice", "complaint_acknowledgement"}
+MERGE_READERS = {
+    "followup": "registrations",
+    "complaints": "patients",
+    "notifications": "notify",
+    "metrics": "registrations",
+}
+
+
+@pytest.fixture(scope="module")
+def services(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
+    env = {"notifications": {"NOTIFICATIONS_DISCHARGE_NOTICE_DELAY_MIN": "0"}}
+    with running_all(stack_config, SERVICES, env) as running:
+        yield running
+
+
+@pytest.fixture
+async def db(stack_env, services) -> AsyncIterator[asyncpg.Connection]:  # type: ignore[no-untyped-def]
+    conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def rows_by_patient(db: asyncpg.Connection, *ids: str) -> dict[str, int]:
+    """`schema.table:patient` -> rows, for every table that keeps rows under a patient id."""
+    counts = {}
+    for schema, table in PATIENT_ROWS:
+        for pid in ids:
+            n = await db.fetchval(
+                f"SELECT count(*) FROM {schema}.{table} WHERE patient_id = $1", pid
+            )
+            counts[f"{schema}.{table}:{pid}"] = n
+    return counts
+
+
+async def aliases(db: asyncpg.Connection) -> dict[str, list[tuple[str, str]]]:
+    found = {}
+    for schema in SERVICES:
+        rows = await db.fetch(f"SELECT merged_id, surviving_id FROM {schema}.patient_aliases")
+        found[schema] = sorted((r["merged_id"], r["surviving_id"]) for r in rows)
+    return found
+
+
+def expected_aliases(old: str, new: str) -> dict[str, list[tuple[str, str]]]:
+    """Every service that keeps rows by patient maps the old id; metrics keeps none (no
+    patient id is ever stored or a label there), so it has nothing to move or map."""
+    return {s: [] if s == "metrics" else [(old, new)] for s in SERVICES}
+
+
+async def merges_counted(db: asyncpg.Connection) -> int:
+    value = await db.fetchval(
+        "SELECT coalesce(sum(value), 0) FROM metrics.counter_totals"
+        " WHERE metric LIKE '%events_counted%' AND labels LIKE '%patient.merged%'"
+    )
+    return int(value)
+
+
+async def handled_everywhere(db: asyncpg.Connection, event_id: str) -> bool:
+    for schema, handler in MERGE_READERS.items():
+        seen = await db.fetchval(
+            f"SELECT count(*) FROM {schema}.inbox WHERE handler = $1 AND event_id = $2",
+            handler,
+            event_id,
+        )
+        if not seen:
+            return False
+    return True
+
+
+async def merge_records(bootstrap: str, merged: str) -> list[Any]:
+    records = await read_all(bootstrap, topics.REGISTRATIONS)
+    return [
+        r
+        for r in records
+        if json.loads(r.value).get("type") == "patient.merged"
+        and json.loads(r.value)["data"]["merged_patient_id"] == merged
+    ]
+
+
+async def admit_and_discharge(old: str, admission: str, port: int, now: datetime) -> None:
+    """An admission and its discharge home (now) under `old`: a follow-up task and a
+    discharge SMS, sent through Kannel."""
+    admitted = adt("A01", f"A01-{admission}", patient_id=old, visit_id=admission,
+                   patient_class="I")  # fmt: skip
+    discharged = adt(
+        "A03", f"A03-{admission}", patient_id=old, visit_id=admission, patient_class="I",
+        pv1_extra={36: "01", 45: now.strftime("%Y%m%d%H%M%S%z")},
+    )  # fmt: skip
+    assert [ack_code(a) for a in await mllp(port, admitted, discharged)] == ["AA", "AA"]
+
+
+async def test_a_merge_moves_everything_and_is_idempotent_when_redelivered(  # type: ignore[no-untyped-def]
+    services, stack_env, stack_config, db
+) -> None:
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    n = uuid.uuid4().hex[:8]
+    old, new, admission = f"OLD-{n}", f"NEW-{n}", f"ADM-{n}"
+    port = stack_config.mllp_port
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0)
+    await admit_and_discharge(old, admission, port, now)
+    complaint = envelope(
+        "complaint.submitted",
+        {
+            "external_id": f"C-{n}",
+            "channel": "online",
+            "patient": patient(1, patient_id=old),
+            "department": {"code": "CARD", "name": "心内科"},
+            "description": "心内科医生态度很差，不耐烦",
+            "submitted_at": now.isoformat(),
+        },
+        subject=old,
+    )
+    await publish(bootstrap, topics.COMPLAINTS_IN, [(old, to_bytes(complaint))])
+
+    async def everything_under_old() -> dict[str, int] | None:
+        counts = await rows_by_patient(db, old)
+        sms = await db.fetch(
+            "SELECT template FROM notifications.messages WHERE patient_id = $1", old
+        )
+        done = {r["template"] for r in sms} >= PATIENT_SMS
+        return counts if all(counts.values()) and done else None
+
+    before = await eventually(everything_under_old, timeout=120)
+
+    [merge_ack] = await mllp(port, a40(f"A40-{n}", (new, old)))
+    assert ack_code(merge_ack) == "AA"
+
+    async def everything_under_new() -> dict[str, int] | None:
+        counts = await rows_by_patient(db, old, new)
+        moved = all(counts[f"{k}:{new}"] == before[f"{k}:{old}"] for k in _tables())
+        return counts if moved and not any(counts[f"{k}:{old}"] for k in _tables()) else None
+
+    after_merge = await eventually(everything_under_new, timeout=120)
+    [original] = await merge_records(bootstrap, old)
+    assert original.key.decode() == old
+    assert await eventually(lambda: handled_everywhere(db, json.loads(original.value)["id"]))
+    assert await aliases(db) == expected_aliases(old, new)
+    assert await merges_counted(db) == 1
+
+    # Later input for the old id, over HL7, goes on under the surviving id.
+    [transfer_ack] = await mllp(port, a02(f"A02-{n}", patient_id=old, admission_id=admission))
+    assert ack_code(transfer_ack) == "AA"
+
+    # Redelivered: the same record once more, and the A40 resent under a new control id.
+    await publish(bootstrap, topics.REGISTRATIONS, [(old, original.value)])
+    [again] = await mllp(port, a40(f"A40-{n}-again", (new, old)))
+    assert ack_code(again) == "AA"
+    # The marker: a transfer still naming the old id, on the merge's partition after the copy.
+    marker = envelope(
+        "patient.transferred",
+        {
+            "patient_id": old,
+            "admission_id": admission,
+            "department": {"code": "ORTH", "name": "骨科"},
+            "transferred_at": "2026-11-23T10:00:00+08:00",
+        },
+        subject=old,
+    )
+    await publish(bootstrap, topics.REGISTRATIONS, [(old, to_bytes(marker))])
+    assert await eventually(lambda: handled_everywhere(db, marker["id"]), timeout=120)
+
+    assert await rows_by_patient(db, old, new) == after_merge
+    assert await aliases(db) == expected_aliases(old, new)
+    assert await merges_counted(db) == 1
+    assert len(await merge_records(bootstrap, old)) == 2  # ours and our copy: none re-published
+    task = await db.fetchrow(
+        "SELECT patient_id, department_code FROM followup.follow_up_tasks WHERE task_id = $1",
+        f"FU-{admission}",
+    )
+    assert dict(task) == {"patient_id": new, "department_code": "ORTH"}  # the marker, mapped
+    hl7_transfers = [
+        json.loads(r.value)
+        for r in await read_all(bootstrap, topics.REGISTRATIONS)
+        if json.loads(r.value).get("type") == "patient.transferred"
+        and json.loads(r.value)["data"].get("admission_id") == admission
+        and r.key.decode() != old
+    ]
+    assert [t["data"]["patient_id"] for t in hl7_transfers] == [new]
+
+
+def _tables() -> list[str]:
+    return [f"{schema}.{table}" for schema, table in PATIENT_ROWS]
