@@ -221,3 +221,81 @@ async def test_a_merge_moves_everything_and_is_idempotent_when_redelivered(  # t
 
 def _tables() -> list[str]:
     return [f"{schema}.{table}" for schema, table in PATIENT_ROWS]
+
+
+async def dead_letters_of(bootstrap: str, event_id: str) -> dict[str, str]:
+    """service -> dlq-reason of the dead letters of `event_id` on the registrations' DLQ."""
+    found = {}
+    for record in await read_all(bootstrap, topics.dead_letter_topic(topics.REGISTRATIONS)):
+        headers = {k: v.decode() for k, v in record.headers}
+        try:
+            same = json.loads(record.value).get("id") == event_id
+        except ValueError:
+            continue
+        if same:
+            found[headers["dlq-service"]] = headers["dlq-reason"]
+    return found
+
+
+async def test_a_chain_ends_at_the_last_survivor_and_a_conflicting_merge_is_refused(  # type: ignore[no-untyped-def]
+    services, stack_env, stack_config, db
+) -> None:
+    """A into B, then B into C: both point at C everywhere, and A's task is C's. A into X
+    afterwards is refused: AE over HL7; on Kafka, each consumer dead-letters it with the
+    reason and goes on (the marker behind it is handled)."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    n = uuid.uuid4().hex[:8]
+    a, b, c, x, admission = f"A-{n}", f"B-{n}", f"C-{n}", f"X-{n}", f"ADM-{n}"
+    port = stack_config.mllp_port
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0)
+    await admit_and_discharge(a, admission, port, now)
+
+    async def task_of(patient_id: str) -> bool:
+        return bool(
+            await db.fetchval(
+                "SELECT count(*) FROM followup.follow_up_tasks WHERE patient_id = $1", patient_id
+            )
+        )
+
+    await eventually(lambda: task_of(a), timeout=120)
+    acks = await mllp(port, a40(f"A40-{n}-1", (b, a)), a40(f"A40-{n}-2", (c, b)))
+    assert [ack_code(ack) for ack in acks] == ["AA", "AA"]
+
+    async def chained() -> bool:
+        return all(
+            set(pairs) >= {(a, c), (b, c)}
+            for s, pairs in (await aliases(db)).items()
+            if s != "metrics"
+        )
+
+    await eventually(chained, timeout=120)
+    await eventually(lambda: task_of(c), timeout=60)
+    assert not await task_of(a) and not await task_of(b)
+
+    [refused] = await mllp(port, a40(f"A40-{n}-3", (x, a)))
+    assert ack_code(refused) == "AE"
+    assert "already merged into another patient" in str(refused["ERR.F8"])
+
+    conflicting = envelope(
+        "patient.merged",
+        {"surviving_patient_id": x, "merged_patient_id": a, "merged_at": now.isoformat()},
+        subject=a,
+    )
+    marker = envelope(
+        "patient.transferred",
+        {
+            "patient_id": a,
+            "admission_id": admission,
+            "department": {"code": "ORTH", "name": "骨科"},
+            "transferred_at": now.isoformat(),
+        },
+        subject=a,
+    )
+    await publish(
+        bootstrap, topics.REGISTRATIONS, [(a, to_bytes(conflicting)), (a, to_bytes(marker))]
+    )
+    assert await eventually(lambda: handled_everywhere(db, marker["id"]), timeout=180)
+    letters = await dead_letters_of(bootstrap, conflicting["id"])
+    assert set(letters) == {"followup", "complaints", "notifications"}
+    assert all("already merged into another patient" in reason for reason in letters.values())
+    assert await task_of(c) and not await task_of(x)
