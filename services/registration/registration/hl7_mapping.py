@@ -122,19 +122,8 @@ def to_intakes(received: Received, options: Hl7Options) -> list[Intake]:
             "reason": get(m, "EVN.F4") or None,
         }
         return [intake("visit.cancelled", VisitCancelled, fields)]
-    if kind == ("ADT", "A02"):
-        moved = hl7_patient_moves.transfer(
-            m, when=when, tz=options.tz, known_departments=options.known_departments,
-            department_of=_department, validate=_validate,
-        )  # fmt: skip
-        return [
-            Intake("patient.transferred", moved, event_id(h), when, options.source, h.control_id)
-        ]
-    if kind == ("ADT", "A40"):
-        return [
-            Intake("patient.merged", merge, event_id(h, n), when, options.source, h.control_id)
-            for n, merge in enumerate(hl7_patient_moves.merges(m, when=when, validate=_validate))
-        ]
+    if kind in (("ADT", "A02"), ("ADT", "A40")):
+        return _patient_moves(received, options, when)
     if kind == ("ADT", "A13"):
         fields = {"admission_id": get(m, "PV1.F19.R1.C1")}
         return [intake("discharge.cancelled", DischargeCancelled, fields)]
@@ -160,6 +149,23 @@ def to_intakes(received: Received, options: Hl7Options) -> list[Intake]:
             intake("registration.no_show", RegistrationNoShow, {"registration_id": appointment_id})
         ]
     raise Hl7Error("AR", DATA_TYPE_ERROR, f"{h.message_type}^{h.trigger} is not taken here")
+
+
+def _patient_moves(received: Received, options: Hl7Options, when: datetime) -> list[Intake]:
+    """ADT^A02 (one transfer) and ADT^A40 (a merge per PID/MRG pair): `hl7_patient_moves`."""
+    h, m = received.header, received.message
+
+    def intake(type_: str, data: BaseModel, n: int = 0) -> Intake:
+        return Intake(type_, data, event_id(h, n), when, options.source, h.control_id)
+
+    if h.trigger == "A02":
+        moved = hl7_patient_moves.transfer(
+            m, when=when, tz=options.tz, known_departments=options.known_departments,
+            department_of=_department, validate=_validate,
+        )  # fmt: skip
+        return [intake("patient.transferred", moved)]
+    merges = hl7_patient_moves.merges(m, when=when, validate=_validate)
+    return [intake("patient.merged", merge, n) for n, merge in enumerate(merges)]
 
 
 # --- building payloads ----------------------------------------------------------------
