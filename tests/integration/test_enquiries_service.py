@@ -161,3 +161,270 @@ async def test_an_enquiry_breaching_its_30_minute_limit_escalates_once(
         "time_limit_warning",
         "escalated",
     ]
+
+
+async def types_of(stack_env: dict[str, str], number: str, count: int) -> list[str]:
+    """The types of the first `count` events published about `number`, once they are out."""
+
+    async def out() -> list[str] | None:
+        found = await events_about(stack_env["KAFKA_BOOTSTRAP_SERVERS"], number)
+        return [e["type"] for e in found] if len(found) >= count else None
+
+    types: list[str] = await eventually(out, timeout=30)
+    return types
+
+
+# --- the lifecycle -----------------------------------------------------------------------
+
+
+async def test_the_taker_owns_it_hands_it_over_with_a_reason_and_the_new_owner_answers_in_time(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    enquiry = await take(http, tokens["agent"], channel="phone", complex=True)
+    number = enquiry["enquiry_number"]
+    assert (enquiry["taken_by"], enquiry["owner_id"]) == ("S-AGENT-01", "S-AGENT-01")
+    assert enquiry["time_limit"]["limit"] == "complex_answer"
+    due = datetime.fromisoformat(enquiry["time_limit"]["due_at"])
+    taken = datetime.fromisoformat(enquiry["taken_at"])
+    assert due - taken == timedelta(hours=48)
+
+    # Someone else cannot answer it; a handover needs a reason.
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "x"}, headers=tokens["doctor"]
+    )
+    assert r.status_code == 403
+    r = await http.post(
+        f"/v1/enquiries/{number}/handover", json={"to": "S-DOC-01"}, headers=tokens["agent"]
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
+    r = await http.post(
+        f"/v1/enquiries/{number}/handover",
+        json={"to": "S-NOBODY", "reason": "专科问题"},
+        headers=tokens["agent"],
+    )
+    assert r.status_code == 409 and "S-NOBODY" in r.json()["detail"]
+
+    r = await http.post(
+        f"/v1/enquiries/{number}/handover",
+        json={"to": "S-DOC-01", "reason": "需心内科医生解答用药问题"},
+        headers=tokens["agent"],
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["owner_id"], r.json()["taken_by"]) == ("S-DOC-01", "S-AGENT-01")
+    # The first taker no longer answers for it, but still sees it.
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "x"}, headers=tokens["agent"]
+    )
+    assert r.status_code == 403
+    assert (await http.get(f"/v1/enquiries/{number}", headers=tokens["agent"])).status_code == 200
+
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer",
+        json={"answer": "周二、周四上午"},
+        headers=tokens["doctor"],
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["answered_in_time"] is True and r.json()["time_limit"]["state"] == "met"
+    again = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "y"}, headers=tokens["doctor"]
+    )
+    assert again.status_code == 409
+
+    history = (await http.get(f"/v1/enquiries/{number}", headers=tokens["doctor"])).json()[
+        "history"
+    ]
+    assert [h["action"] for h in history] == ["taken", "handed_over", "answered"]
+    assert history[1]["detail"] == {
+        "from": "S-AGENT-01",
+        "to": "S-DOC-01",
+        "reason": "需心内科医生解答用药问题",
+    }
+    events = await types_of(stack_env, number, 3)
+    assert events == ["enquiry.taken", "enquiry.handed_over", "enquiry.answered"]
+
+
+async def test_an_enquiry_becomes_a_complaint_keeping_its_history(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    enquiry = await take(
+        http,
+        tokens["agent"],
+        channel="phone",
+        question="上次挂号多收了费用，想问怎么退费",
+        department={"code": "CS", "name": "客服中心"},
+    )
+    number = enquiry["enquiry_number"]
+    await http.post(
+        f"/v1/enquiries/{number}/handover",
+        json={"to": "S-SUP-01", "reason": "患者要求投诉"},
+        headers=tokens["agent"],
+    )
+    r = await http.post(
+        f"/v1/enquiries/{number}/complaint",
+        json={"note": "患者坚持投诉收费问题"},
+        headers=tokens["supervisor"],
+    )
+    assert r.status_code == 201, r.text
+    converted, case = r.json()["enquiry"], r.json()["case"]
+    assert converted["status"] == "converted"
+    assert converted["case_number"] == case["case_number"]
+    assert case["category"] == "billing" and case["channel"] == "phone"
+    assert case["patient"]["patient_id"] == enquiry["patient"]["patient_id"]
+
+    audit = (
+        await http.get(f"/v1/cases/{case['case_number']}/audit", headers=tokens["supervisor"])
+    ).json()["audit"]
+    assert [a["action"] for a in audit] == ["opened", "converted_from_enquiry"]
+    carried = audit[1]["detail"]
+    assert carried["enquiry_number"] == number and carried["taken_by"] == "S-AGENT-01"
+    assert [h["action"] for h in carried["history"]] == ["taken", "handed_over"]
+    assert carried["history"][1]["detail"]["reason"] == "患者要求投诉"
+    history = (await http.get(f"/v1/enquiries/{number}", headers=tokens["supervisor"])).json()
+    assert [h["action"] for h in history["history"]] == ["taken", "handed_over", "converted"]
+
+    # Its clock stopped: no escalation, ever; a converted enquiry takes no further step.
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "x"}, headers=tokens["supervisor"]
+    )
+    assert r.status_code == 409
+    assert await types_of(stack_env, number, 3) == [
+        "enquiry.taken",
+        "enquiry.handed_over",
+        "enquiry.converted",
+    ]
+    opened = await eventually(
+        lambda: events_about(
+            stack_env["KAFKA_BOOTSTRAP_SERVERS"], case["case_number"], "complaint.case_opened"
+        ),
+        timeout=30,
+    )
+    assert opened[0]["data"]["channel"] == "phone"
+
+
+async def test_enquiries_are_seen_by_role_and_bad_requests_name_the_field(
+    complaints, http, tokens
+) -> None:  # type: ignore[no-untyped-def]
+    enquiry = await take(http, tokens["agent"], channel="online")
+    number = enquiry["enquiry_number"]
+    assert enquiry["patient"]["masked"] is False
+    # Another department's supervisor and a doctor neither read nor list it; admin reads only.
+    for role in ("ward_supervisor", "doctor"):
+        assert (await http.get(f"/v1/enquiries/{number}", headers=tokens[role])).status_code == 403
+        listed = (await http.get("/v1/enquiries", headers=tokens[role])).json()["enquiries"]
+        assert number not in {e["enquiry_number"] for e in listed}
+    admin = await http.get(f"/v1/enquiries/{number}", headers=tokens["admin"])
+    assert admin.status_code == 200 and admin.json()["patient"]["masked"] is True
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "x"}, headers=tokens["admin"]
+    )
+    assert r.status_code == 403
+    assert (
+        await http.post("/v1/enquiries", json={}, headers=tokens["integration"])
+    ).status_code == 403
+    mine = (await http.get("/v1/enquiries", headers=tokens["agent"])).json()["enquiries"]
+    assert number in {e["enquiry_number"] for e in mine}
+    assert (await http.get("/v1/enquiries/ZX-NONE", headers=tokens["agent"])).status_code == 404
+
+    bad = {
+        "channel": {"channel": "fax", "question": "q"},
+        "question": {"channel": "phone", "question": ""},
+        "taken_at": {"channel": "phone", "question": "q", "taken_at": "2026-12-05T10:00:00"},
+        "complex": {"channel": "phone", "question": "q", "complex": "maybe"},
+        "surprise": {"channel": "phone", "question": "q", "surprise": 1},
+    }
+    for field, body in bad.items():
+        r = await http.post("/v1/enquiries", json=body, headers=tokens["agent"])
+        assert r.status_code == 422, (field, r.text)
+        assert field in r.json()["detail"][0]["loc"], (field, r.text)
+    r = await http.get("/v1/enquiries", params={"status": "lost"}, headers=tokens["agent"])
+    assert r.status_code == 422 and "status" in r.json()["detail"][0]["loc"]
+
+
+# --- praise and suggestions --------------------------------------------------------------
+
+
+async def test_praise_is_passed_to_the_praised_staff_members_department(
+    complaints, notifications, http, tokens, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    department, supervisor, phone = await supervisor_on_both_rosters(stack_env)
+    r = await http.post(
+        "/v1/feedback",
+        json={
+            "kind": "praise",
+            "channel": "suggestion_box",
+            "text": "感谢主管耐心解答",
+            "category": "service_attitude",
+            "staff_id": supervisor,
+        },
+        headers=tokens["integration"],
+    )
+    assert r.status_code == 201, r.text
+    number = r.json()["feedback_number"]
+    assert r.json().get("redacted") is True  # a hospital system records, but does not read
+
+    received = await eventually(
+        lambda: events_about(stack_env["KAFKA_BOOTSTRAP_SERVERS"], number), timeout=30
+    )
+    assert received[0]["type"] == "feedback.praise_received"
+    assert received[0]["data"]["department_code"] == department  # from the roster
+    assert received[0]["data"]["category"] == "service_attitude"
+    assert "text" not in received[0]["data"]
+    notices = await eventually(lambda: sms_received(stack_config, number), timeout=30)
+    assert len(notices) == 1 and "患者表扬" in notices[0][1] and phone[-8:] in notices[0][0]
+
+
+async def test_a_suggestion_gets_one_answer_and_an_outcome(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    r = await http.post(
+        "/v1/feedback",
+        json={
+            "kind": "suggestion",
+            "channel": "online",
+            "text": "建议门诊增加自助缴费机",
+            "category": "facilities",
+            "department": {"code": "CS"},
+        },
+        headers=tokens["agent"],
+    )
+    assert r.status_code == 201, r.text
+    number = r.json()["feedback_number"]
+    assert r.json()["category"] == "facilities" and r.json()["outcome"] is None
+
+    wrong = await http.post(
+        f"/v1/feedback/{number}/answer",
+        json={"answer": "谢谢", "outcome": "maybe"},
+        headers=tokens["supervisor"],
+    )
+    assert wrong.status_code == 422 and "outcome" in wrong.json()["detail"][0]["loc"]
+    stranger = await http.post(
+        f"/v1/feedback/{number}/answer",
+        json={"answer": "谢谢", "outcome": "adopted"},
+        headers=tokens["ward_supervisor"],
+    )
+    assert stranger.status_code == 403
+    r = await http.post(
+        f"/v1/feedback/{number}/answer",
+        json={"answer": "已在一楼大厅增设两台", "outcome": "adopted"},
+        headers=tokens["supervisor"],
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["outcome"], r.json()["answered_by"]) == ("adopted", "S-SUP-01")
+    again = await http.post(
+        f"/v1/feedback/{number}/answer",
+        json={"answer": "再答", "outcome": "not_adopted"},
+        headers=tokens["supervisor"],
+    )
+    assert again.status_code == 409
+    assert await types_of(stack_env, number, 2) == [
+        "feedback.suggestion_received",
+        "feedback.suggestion_answered",
+    ]
+    listed = (
+        await http.get("/v1/feedback", params={"kind": "suggestion"}, headers=tokens["admin"])
+    ).json()
+    assert number in {f["feedback_number"] for f in listed["feedback"]}
+    bad = await http.post(
+        "/v1/feedback", json={"kind": "complaint", "text": "x"}, headers=tokens["agent"]
+    )
+    assert bad.status_code == 422 and "kind" in bad.json()["detail"][0]["loc"]
