@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -428,3 +429,80 @@ async def test_a_suggestion_gets_one_answer_and_an_outcome(
         "/v1/feedback", json={"kind": "complaint", "text": "x"}, headers=tokens["agent"]
     )
     assert bad.status_code == 422 and "kind" in bad.json()["detail"][0]["loc"]
+
+
+# --- the KPIs -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def metrics(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    env = {"METRICS_STORE_REFRESH_INTERVAL_S": "0.3"}
+    with running(stack_config, "metrics", env) as service:
+        yield service
+
+
+async def test_the_kpi_report_counts_enquiries_answered_in_time_and_the_feedback(
+    complaints, metrics, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    department = {"code": f"K{unique()}", "name": "统计科"}
+    asked = datetime.now(UTC) - timedelta(minutes=31)
+    late = await take(http, tokens["agent"], taken_at=asked.isoformat(), department=department)
+    in_time = await take(
+        http, tokens["agent"], taken_at=asked.isoformat(), department=department, complex=True
+    )
+    converted = await take(http, tokens["agent"], channel="online", department=department)
+    for enquiry in (late, in_time):
+        r = await http.post(
+            f"/v1/enquiries/{enquiry['enquiry_number']}/answer",
+            json={"answer": "已答复"},
+            headers=tokens["agent"],
+        )
+        assert r.status_code == 200, r.text
+    r = await http.post(
+        f"/v1/enquiries/{converted['enquiry_number']}/complaint", json={}, headers=tokens["agent"]
+    )
+    assert r.status_code == 201, r.text
+    for kind, text in (
+        ("praise", "护士很细心"),
+        ("suggestion", "增加座椅"),
+        ("suggestion", "延长开放时间"),
+    ):
+        body = {"kind": kind, "text": text, "department": department}
+        r = await http.post("/v1/feedback", json=body, headers=tokens["agent"])
+        assert r.status_code == 201, r.text
+        number = r.json()["feedback_number"]
+    answer = {"answer": "采纳", "outcome": "adopted"}
+    r = await http.post(f"/v1/feedback/{number}/answer", json=answer, headers=tokens["agent"])
+    assert r.status_code == 200, r.text
+
+    day = asked.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    expected = {
+        "enquiry_answered_in_time_rate": (1, 2),
+        "enquiry_answered_in_time_rate_onsite": (1, 2),
+        "enquiry_answered_in_time_rate_phone": (0, 0),
+        "enquiry_answered_in_time_rate_online": (0, 0),  # it became a complaint
+        "praise_share": (1, 4),  # praise, two suggestions, the complaint
+        "suggestion_share": (2, 4),
+        "suggestion_adoption_rate": (1, 1),
+    }
+    headers = {"Authorization": f"Bearer {stack_env['TOKEN_ADMIN']}"}
+
+    async def report() -> dict[str, tuple[int, int]] | None:
+        async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
+            r = await client.get(
+                "/v1/kpi",
+                params={"period": "day", "date": day.isoformat(), "department": department["code"]},
+                headers=headers,
+            )
+        got = {k["key"]: (k["numerator"], k["denominator"]) for k in r.json()["kpis"]}
+        return got if all(got.get(k) == v for k, v in expected.items()) else None
+
+    await eventually(report, timeout=60)
+    async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
+        r = await client.get(
+            "/v1/kpi/report.csv", params={"month": day.strftime("%Y-%m")}, headers=headers
+        )
+    rows = [line.split(",") for line in r.text.lstrip("\ufeff").splitlines()]
+    mine = {row[4]: row[7:9] for row in rows if row[3] == department["code"]}
+    assert mine["enquiry_answered_in_time_rate"] == ["1", "2"]
+    assert mine["praise_share"] == ["1", "4"]

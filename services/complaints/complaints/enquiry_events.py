@@ -46,6 +46,7 @@ def changed(
         complex=enquiry["complex"],
         department_code=enquiry["department_code"],
         owner_id=enquiry["owner_id"],
+        owner_department=enquiry["owner_department"],
         previous_owner_id=previous_owner,
         taken_by=enquiry["taken_by"],
         supervisor_id=enquiry["supervisor_id"],

@@ -32,6 +32,8 @@ class EnquiryChanged(Contract):
     department_code: str | None = None
     # The member of staff who owns it now (首问负责: whoever took it, until handed over).
     owner_id: NonEmpty
+    # The owner's department: who answers for it (the KPI's department when none was asked about).
+    owner_department: str | None = None
     previous_owner_id: str | None = None
     taken_by: NonEmpty
     supervisor_id: str | None = None
