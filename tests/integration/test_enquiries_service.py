@@ -85,6 +85,12 @@ async def query(stack_env: dict[str, str], sql: str, *args: Any) -> Any:
         await conn.close()
 
 
+def texts_to(stack_config: Any, phone: str, marker: str) -> list[str]:
+    """The SMS fakesmsc received for `phone` mentioning `marker`. By phone as well: numbers
+    start again on a fresh stack, while the fake SMSC's log keeps earlier runs' messages."""
+    return [text for to, text in sms_received(stack_config, marker) if to.endswith(phone[-10:])]
+
+
 async def supervisor_on_both_rosters(stack_env: dict[str, str]) -> tuple[str, str, str]:
     """A new department with its own supervisor (with a phone), known to the complaints and the
     notifications services: (department, supervisor id, phone)."""
@@ -132,7 +138,7 @@ async def test_an_enquiry_breaching_its_30_minute_limit_escalates_once(
         lambda: events_about(bootstrap, number, "enquiry.time_limit_breached"), timeout=30
     )
     assert escalated[0]["data"]["supervisor_id"] == supervisor
-    await eventually(lambda: sms_received(stack_config, number), timeout=30)
+    await eventually(lambda: texts_to(stack_config, phone, number), timeout=30)
 
     # The marker: a second enquiry, taken after the first escalated, escalates too. Alerts are
     # published in commit order, and its escalation needed a timer pass after the first's: a
@@ -145,14 +151,12 @@ async def test_an_enquiry_breaching_its_30_minute_limit_escalates_once(
     await eventually(
         lambda: events_about(bootstrap, marker, "enquiry.time_limit_breached"), timeout=30
     )
-    await eventually(lambda: sms_received(stack_config, marker), timeout=30)
+    await eventually(lambda: texts_to(stack_config, phone, marker), timeout=30)
 
     alerts = await events_about(bootstrap, number, "enquiry.time_limit_")
     assert sorted(e["data"]["level"] for e in alerts) == ["breach", "warning"]
-    escalations = [text for to, text in sms_received(stack_config, number) if "咨询超时" in text]
-    assert len(escalations) == 1 and phone[-8:] in "".join(
-        to for to, _ in sms_received(stack_config, number)
-    )
+    escalations = [text for text in texts_to(stack_config, phone, number) if "咨询超时" in text]
+    assert len(escalations) == 1
     escalation_rows = "SELECT count(*) FROM enquiry_alerts a JOIN enquiries e ON e.id = a.enquiry_id WHERE e.enquiry_number = $1 AND a.level = 'breach'"
     assert await query(stack_env, escalation_rows, number) == 1
     read = await http.get(f"/v1/enquiries/{number}", headers=tokens["agent"])
@@ -184,6 +188,13 @@ async def test_the_taker_owns_it_hands_it_over_with_a_reason_and_the_new_owner_a
     enquiry = await take(http, tokens["agent"], channel="phone", complex=True)
     number = enquiry["enquiry_number"]
     assert (enquiry["taken_by"], enquiry["owner_id"]) == ("S-AGENT-01", "S-AGENT-01")
+    # Numbered by the hospital's day: asked at 00:30 local time, the previous day in UTC.
+    shanghai = ZoneInfo("Asia/Shanghai")
+    early = datetime.now(shanghai).replace(hour=0, minute=30, second=0, microsecond=0)
+    asked_early = await take(
+        http, tokens["agent"], channel="phone", taken_at=early.astimezone(UTC).isoformat()
+    )
+    assert asked_early["enquiry_number"].startswith(f"ZX-{early:%Y%m%d}-")
     assert enquiry["time_limit"]["limit"] == "complex_answer"
     due = datetime.fromisoformat(enquiry["time_limit"]["due_at"])
     taken = datetime.fromisoformat(enquiry["taken_at"])
@@ -370,8 +381,8 @@ async def test_praise_is_passed_to_the_praised_staff_members_department(
     assert received[0]["data"]["department_code"] == department  # from the roster
     assert received[0]["data"]["category"] == "service_attitude"
     assert "text" not in received[0]["data"]
-    notices = await eventually(lambda: sms_received(stack_config, number), timeout=30)
-    assert len(notices) == 1 and "患者表扬" in notices[0][1] and phone[-8:] in notices[0][0]
+    notices = await eventually(lambda: texts_to(stack_config, phone, number), timeout=30)
+    assert len(notices) == 1 and "患者表扬" in notices[0]
 
 
 async def test_a_suggestion_gets_one_answer_and_an_outcome(

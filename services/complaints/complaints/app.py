@@ -71,11 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             warning_fraction=settings.warning_fraction,
             desk_department=settings.desk_department,
             number_prefix=settings.enquiry_number_prefix,
+            tz=policy.tz,
         ),
         feedback=FeedbackPolicy(
             praise_categories=tuple(settings.praise_categories),
             suggestion_categories=tuple(settings.suggestion_categories),
             number_prefix=settings.feedback_number_prefix,
+            tz=policy.tz,
         ),
     )
     runtime_lifespan = app.router.lifespan_context

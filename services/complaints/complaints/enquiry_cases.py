@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -49,6 +50,7 @@ class EnquiryPolicy:
     warning_fraction: float
     desk_department: str
     number_prefix: str
+    tz: ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ async def take(
         conn,
         "enquiries",
         {
-            "enquiry_number": f"{policy.number_prefix}-{start:%Y%m%d}-{number:06d}",
+            "enquiry_number": f"{policy.number_prefix}-{start.astimezone(policy.tz):%Y%m%d}-{number:06d}",
             "channel": new.channel.value,
             "complex": new.complex_,
             "question": new.question,

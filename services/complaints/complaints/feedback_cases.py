@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -39,6 +40,7 @@ class FeedbackPolicy:
     praise_categories: tuple[str, ...]
     suggestion_categories: tuple[str, ...]
     number_prefix: str
+    tz: ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ async def record(
         conn,
         "feedback",
         {
-            "feedback_number": f"{prefix}-{received:%Y%m%d}-{number:06d}",
+            "feedback_number": f"{prefix}-{received.astimezone(policy.tz):%Y%m%d}-{number:06d}",
             "kind": new.kind.value,
             "channel": new.channel,
             "category": category_of(new.category, allowed),
