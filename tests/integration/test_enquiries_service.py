@@ -517,3 +517,61 @@ async def test_the_kpi_report_counts_enquiries_answered_in_time_and_the_feedback
     mine = {row[4]: row[7:9] for row in rows if row[3] == department["code"]}
     assert mine["enquiry_answered_in_time_rate"] == ["1", "2"]
     assert mine["praise_share"] == ["1", "4"]
+
+
+async def test_retention_removes_finished_enquiries_and_feedback_and_keeps_open_ones(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    from complaints.enquiry_timer import purge_enquiries_and_feedback
+
+    answered = (await take(http, tokens["agent"], channel="phone"))["enquiry_number"]
+    r = await http.post(
+        f"/v1/enquiries/{answered}/answer", json={"answer": "已答复"}, headers=tokens["agent"]
+    )
+    assert r.status_code == 200, r.text
+    still_open = (await take(http, tokens["agent"], channel="phone"))["enquiry_number"]
+    numbers = {}
+    for kind in ("praise", "suggestion"):
+        body = {"kind": kind, "text": "谢谢", "department": {"code": "CS"}}
+        r = await http.post("/v1/feedback", json=body, headers=tokens["agent"])
+        numbers[kind] = r.json()["feedback_number"]
+    pool = await asyncpg.create_pool(
+        stack_env["DATABASE_URL"], server_settings={"search_path": "complaints"}
+    )
+    assert pool is not None
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE enquiries SET taken_at = now() - interval '4 years',"
+                " finished_at = CASE WHEN status = 'open' THEN NULL"
+                " ELSE now() - interval '4 years' END WHERE enquiry_number = ANY($1::text[])",
+                [answered, still_open],
+            )
+            await conn.execute(
+                "UPDATE feedback SET received_at = now() - interval '4 years',"
+                " finished_at = CASE WHEN kind = 'praise' THEN now() - interval '4 years' END"
+                " WHERE feedback_number = ANY($1::text[])",
+                list(numbers.values()),
+            )
+            answered_id = await conn.fetchval(
+                "SELECT id FROM enquiries WHERE enquiry_number = $1", answered
+            )
+        removed = await purge_enquiries_and_feedback(
+            pool, now=datetime.now(UTC), retention_days=3 * 365 + 1
+        )
+        assert removed >= 2
+        async with pool.acquire() as conn:
+            left = await conn.fetchval(
+                "SELECT count(*) FROM enquiry_history WHERE enquiry_id = $1", answered_id
+            )
+            kept = await conn.fetch(
+                "SELECT feedback_number FROM feedback WHERE feedback_number = ANY($1::text[])",
+                list(numbers.values()),
+            )
+    finally:
+        await pool.close()
+    assert left == 0  # its history went with it
+    assert [r["feedback_number"] for r in kept] == [numbers["suggestion"]]  # not answered yet
+    admin = tokens["admin"]
+    assert (await http.get(f"/v1/enquiries/{answered}", headers=admin)).status_code == 404
+    assert (await http.get(f"/v1/enquiries/{still_open}", headers=admin)).status_code == 200

@@ -14,7 +14,7 @@ from complaints import roster
 from complaints.api import Context, cases_router
 from complaints.enquiries_api import EnquiryContext, enquiries_router, feedback_router
 from complaints.enquiry_cases import EnquiryPolicy
-from complaints.enquiry_timer import enquiry_timer_pass
+from complaints.enquiry_timer import enquiry_timer_pass, purge_enquiries_and_feedback
 from complaints.feedback_cases import FeedbackPolicy
 from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
 from complaints.intake import number_allocator, numbers_allocator
@@ -139,6 +139,10 @@ def _start_jobs(
 
     async def purge() -> int:
         while await purge_expired(pool, now=utc_now(), retention_days=settings.retention_days):
+            pass
+        while await purge_enquiries_and_feedback(
+            pool, now=utc_now(), retention_days=settings.retention_days
+        ):
             pass
         return 0
 

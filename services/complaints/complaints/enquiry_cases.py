@@ -209,6 +209,7 @@ async def answer(
             "answer": text,
             "answered_at": now,
             "answered_in_time": answered_in_time(enquiry["due_at"], now),
+            "finished_at": now,
         },
     )
     detail = {"in_time": updated["answered_in_time"]}
@@ -224,7 +225,7 @@ async def mark_converted(
         conn,
         "enquiries",
         enquiry["id"],
-        {"status": EnquiryStatus.CONVERTED.value, "case_number": case_number},
+        {"status": EnquiryStatus.CONVERTED.value, "case_number": case_number, "finished_at": now},
     )
     detail = {"case_number": case_number}
     await _record(conn, "enquiry.converted", updated, actor=actor, at=now, detail=detail)

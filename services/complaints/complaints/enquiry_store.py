@@ -147,3 +147,20 @@ async def record_alert(conn: asyncpg.Connection, enquiry_id: int, level: str, at
         at,
     )
     return recorded is not None
+
+
+async def purge_finished(
+    conn: asyncpg.Connection, table: str, *, now: datetime, retention_days: int
+) -> list[str]:
+    """Delete up to 1,000 finished rows of `table` older than the retention period (enquiries
+    with their history and alerts); their numbers. Open ones are kept."""
+    assert table in ("enquiries", "feedback")
+    column = "enquiry_number" if table == "enquiries" else "feedback_number"
+    rows = await conn.fetch(
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE finished_at IS NOT NULL"
+        " AND finished_at < $1::timestamptz - make_interval(days => $2::int)"
+        f" ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED) RETURNING {column}",
+        now,
+        retention_days,
+    )
+    return [r[column] for r in rows]

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import structlog
 from prometheus_client import Counter
 
 from complaints import enquiry_store as store
@@ -27,6 +28,12 @@ ALERTS = Counter(
     "Enquiry time-limit warnings and escalations (breaches) fired",
     ["limit", "level"],
 )
+PURGED = Counter(
+    "hospital_enquiries_purged_total",
+    "Enquiries and feedback removed by the retention job",
+    ["kind"],
+)
+log = structlog.get_logger(__name__)
 EVENT_TYPES = {"warning": "enquiry.time_limit_warning", "breach": "enquiry.time_limit_breached"}
 MARKS = {"warning": "warned_at", "breach": "breached_at"}
 Row = dict[str, Any]
@@ -87,3 +94,21 @@ async def _announce(
     )
     await publish(conn, EVENT_TYPES[level], alert, subject=enquiry["enquiry_number"], at=now)
     ALERTS.labels(enquiry["limit_name"], level).inc()
+
+
+async def purge_enquiries_and_feedback(
+    pool: asyncpg.Pool, *, now: datetime, retention_days: int
+) -> int:
+    """Delete answered or converted enquiries and finished praise and suggestions older than
+    the retention period (`COMPLAINTS_RETENTION_DAYS`, as for cases); log their numbers."""
+    removed = 0
+    for table in ("enquiries", "feedback"):
+        async with pool.acquire() as conn, conn.transaction():
+            numbers = await store.purge_finished(
+                conn, table, now=now, retention_days=retention_days
+            )
+        if numbers:
+            PURGED.labels(table).inc(len(numbers))
+            log.info("retention purge removed records", kind=table, numbers=numbers)
+        removed += len(numbers)
+    return removed

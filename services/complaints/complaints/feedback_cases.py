@@ -106,6 +106,7 @@ async def record(
             "staff_id": new.staff_id,
             "recorded_by": actor.id,
             "received_at": received,
+            "finished_at": received if new.kind is FeedbackKind.PRAISE else None,
         },
     )
     event = FeedbackReceived(
@@ -145,7 +146,13 @@ async def answer_suggestion(
         conn,
         "feedback",
         row["id"],
-        {"answer": text, "outcome": outcome.value, "answered_by": actor.id, "answered_at": now},
+        {
+            "answer": text,
+            "outcome": outcome.value,
+            "answered_by": actor.id,
+            "answered_at": now,
+            "finished_at": now,
+        },
     )
     event = SuggestionAnswered(
         feedback_number=number,

@@ -30,8 +30,10 @@ CREATE TABLE enquiries (
     answered_at         timestamptz,
     answered_in_time    boolean,
     case_number         text,
+    finished_at         timestamptz,           -- answered or converted: the retention clock
     created_at          timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX enquiries_finished ON enquiries (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX enquiries_owner ON enquiries (owner_id);
 CREATE INDEX enquiries_department ON enquiries (department_code);
 CREATE INDEX enquiries_owner_department ON enquiries (owner_department);

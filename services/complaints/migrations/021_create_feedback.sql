@@ -21,8 +21,10 @@ CREATE TABLE feedback (
     answer           text,
     outcome          text        CHECK (outcome IN ('adopted', 'not_adopted')),
     answered_by      text,
-    answered_at      timestamptz
+    answered_at      timestamptz,
+    finished_at      timestamptz                -- praise at once, a suggestion once answered
 );
+CREATE INDEX feedback_finished ON feedback (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX feedback_department ON feedback (department_code);
 CREATE INDEX feedback_recorded_by ON feedback (recorded_by);
 CREATE INDEX feedback_received_at ON feedback (received_at);
