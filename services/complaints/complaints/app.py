@@ -13,6 +13,10 @@ from fastapi import FastAPI
 
 from complaints import roster
 from complaints.api import Context, cases_router
+from complaints.enquiries_api import EnquiryContext, enquiries_router, feedback_router
+from complaints.enquiry_cases import EnquiryPolicy
+from complaints.enquiry_timer import enquiry_timer_pass, purge_enquiries_and_feedback
+from complaints.feedback_cases import FeedbackPolicy
 from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
 from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
@@ -67,13 +71,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if ROSTER_EVENT in EVENT_TYPES:
         runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster_event)
     runtime.publishes(*event_types_on(topics.COMPLAINT_CASES))
-    app = runtime.http_app(cases_router(runtime.auth), rules_router(runtime.auth))
+    app = runtime.http_app(
+        cases_router(runtime.auth),
+        rules_router(runtime.auth),
+        enquiries_router(runtime.auth),
+        feedback_router(runtime.auth),
+    )
     app.state.complaints = Context(
         policy=policy,
         rulebook=rulebook,
         clock=utc_now,
         allocate=allocate,
         satisfaction_check_days=settings.satisfaction_check_days,
+    )
+    app.state.enquiries = EnquiryContext(
+        enquiries=EnquiryPolicy(
+            limits=settings.enquiry_limits(),
+            warning_fraction=settings.warning_fraction,
+            desk_department=settings.desk_department,
+            number_prefix=settings.enquiry_number_prefix,
+            tz=policy.tz,
+        ),
+        feedback=FeedbackPolicy(
+            praise_categories=tuple(settings.praise_categories),
+            suggestion_categories=tuple(settings.suggestion_categories),
+            number_prefix=settings.feedback_number_prefix,
+            tz=policy.tz,
+        ),
     )
     runtime_lifespan = app.router.lifespan_context
 
@@ -135,11 +159,32 @@ def _start_jobs(
     async def purge() -> int:
         while await purge_expired(pool, now=utc_now(), retention_days=settings.retention_days):
             pass
+        while await purge_enquiries_and_feedback(
+            pool, now=utc_now(), retention_days=settings.retention_days
+        ):
+            pass
         return 0
+
+    async def enquiry_timers() -> int:
+        return await enquiry_timer_pass(
+            pool,
+            now=utc_now(),
+            batch_size=settings.timer_batch_size,
+            desk_department=settings.desk_department,
+        )
 
     return [
         asyncio.create_task(
             every(settings.timer_interval_s, "time-limit-timer", timers, service="complaints")
+        ),
+        asyncio.create_task(
+            every(
+                settings.timer_interval_s,
+                "enquiry-timer",
+                enquiry_timers,
+                service="complaints",
+                again_if=settings.timer_batch_size,
+            )
         ),
         asyncio.create_task(
             every(settings.purge_interval_s, "retention-purge", purge, service="complaints")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from complaints.enquiries import EnquiryLimit, default_limits
+from complaints.feedback import DEFAULT_PRAISE_CATEGORIES, DEFAULT_SUGGESTION_CATEGORIES
 from complaints.policy import LimitRule, default_rules
 from hospital_shared.settings import service_settings_class
 
@@ -76,6 +78,20 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Retention: finished (closed or withdrawn) cases older than this are purged.
     retention_days: int = 3 * 365 + 1
     purge_interval_s: float = 6 * 3600
+    # Enquiries (咨询, DOMAIN.md): answered within 24 h, complex ones within 48 h; on site,
+    # ordinary ones within 30 minutes, complex ones within 2 hours. Warning and breach at the
+    # same fractions as complaints; the timer runs every `timer_interval_s`.
+    enquiry_answer_hours: float = Field(24, gt=0)
+    enquiry_complex_answer_hours: float = Field(48, gt=0)
+    enquiry_onsite_minutes: float = Field(30, gt=0)
+    enquiry_onsite_complex_minutes: float = Field(120, gt=0)
+    enquiry_number_prefix: str = "ZX"
+    # Praise (表扬) and suggestion (建议) categories; anything else is filed as "other".
+    praise_categories: list[str] = Field(default_factory=lambda: list(DEFAULT_PRAISE_CATEGORIES))
+    suggestion_categories: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SUGGESTION_CATEGORIES)
+    )
+    feedback_number_prefix: str = "FK"
 
     def staff_to_seed(self) -> list[StaffSeed]:
         if self.seed_staff is not None:
@@ -89,4 +105,12 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
             fact_finding_working_days=self.fact_finding_working_days,
             imaging_confirmation_hours=self.imaging_confirmation_hours,
             satisfaction_check_days=self.satisfaction_check_days,
+        )
+
+    def enquiry_limits(self) -> tuple[EnquiryLimit, ...]:
+        return default_limits(
+            answer_hours=self.enquiry_answer_hours,
+            complex_answer_hours=self.enquiry_complex_answer_hours,
+            onsite_minutes=self.enquiry_onsite_minutes,
+            onsite_complex_minutes=self.enquiry_onsite_complex_minutes,
         )

@@ -106,6 +106,29 @@ EVENTS_COUNTED = _c(
     "metrics_events_counted", "Events counted into the KPI store, by type", "topic", "kind"
 )
 
+# Enquiries (咨询) and praise and suggestions (表扬、建议).
+ENQUIRIES = _c("enquiries", "Enquiries taken (咨询)", "channel", "department")
+ENQUIRIES_ANSWERED = _c(
+    "enquiries_answered",
+    "Enquiries answered, in time or late (outcome)",
+    "channel",
+    "department",
+    "outcome",
+)
+ENQUIRY_ALERTS = _c(
+    "enquiry_time_limit_alerts",
+    "Enquiry time limits at 80% (warned) and 100% (escalated to the supervisor)",
+    "channel",
+    "department",
+    "outcome",
+)
+FEEDBACK = _c(
+    "feedback", "Praise (表扬) and suggestions (建议) received", "kind", "channel", "department"
+)
+SUGGESTIONS_ANSWERED = _c(
+    "suggestions_answered", "Suggestions answered, adopted or not", "department", "outcome"
+)
+
 COUNTERS: tuple[MetricSpec, ...] = (
     REGISTRATIONS,
     REGISTRATION_CANCELLATIONS,
@@ -126,6 +149,11 @@ COUNTERS: tuple[MetricSpec, ...] = (
     COMPLAINT_SATISFACTION,
     SMS,
     EVENTS_COUNTED,
+    ENQUIRIES,
+    ENQUIRIES_ANSWERED,
+    ENQUIRY_ALERTS,
+    FEEDBACK,
+    SUGGESTIONS_ANSWERED,
 )
 
 # Gauges, recomputed from the store on every refresh.

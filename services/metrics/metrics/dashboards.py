@@ -168,6 +168,36 @@ COMPLAINTS = [
     ),
 ]
 
+# Enquiries (咨询) and praise and suggestions (表扬、建议), beside the complaints.
+COMPLAINTS += [
+    Panel(
+        "Enquiries answered per day, by channel and outcome",
+        "每日咨询答复（按渠道、是否按时）",
+        (
+            q(
+                "sum by (channel, outcome) (increase(hospital_enquiries_answered_total[1d]))",
+                "{{channel}} {{outcome}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Enquiries escalated to a supervisor per hour, by channel",
+        "每小时咨询超时升级（按渠道）",
+        (
+            q(
+                'sum by (channel) (increase(hospital_enquiry_time_limit_alerts_total{outcome="escalated"}[1h]))',
+                "{{channel}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Praise and suggestions per day",
+        "每日表扬与建议",
+        (q("sum by (kind) (increase(hospital_feedback_total[1d]))", "{{kind}}"),),
+    ),
+    _kpi_panel("enquiry_answered_in_time_rate", "Enquiries answered in time", "咨询按时答复率"),
+]
+
 NOTIFICATIONS = [
     Panel(
         "SMS per hour, by status",

@@ -158,6 +158,62 @@ KPIS: tuple[KpiDefinition, ...] = (
     ),
 )
 
+# Enquiries (咨询) answered within their limit (24 h, complex 48 h; on site 30 min, complex 2 h),
+# for all channels and per channel; the report is per department too.
+KPIS += (
+    KpiDefinition(
+        "enquiry_answered_in_time_rate",
+        "Enquiries answered in time",
+        "咨询按时答复率",
+        True,
+        "enquiries taken in the period answered within their time limit",
+        "enquiries taken in the period, not turned into a complaint",
+    ),
+    *(
+        KpiDefinition(
+            f"enquiry_answered_in_time_rate_{channel}",
+            f"Enquiries answered in time ({en})",
+            f"{zh}咨询按时答复率",
+            True,
+            f"{en} enquiries taken in the period answered within their time limit",
+            f"{en} enquiries taken in the period, not turned into a complaint",
+        )
+        for channel, en, zh in (
+            ("phone", "phone", "电话"),
+            ("onsite", "on site", "现场"),
+            ("online", "online", "网上"),
+        )
+    ),
+)
+
+# Praise and suggestions (表扬、建议) in the monthly report: their counts are the numerators.
+KPIS += (
+    KpiDefinition(
+        "praise_share",
+        "Praise among patient feedback",
+        "表扬占反馈比例",
+        True,
+        "praise received in the period",
+        "praise, suggestions and complaint cases received in the period",
+    ),
+    KpiDefinition(
+        "suggestion_share",
+        "Suggestions among patient feedback",
+        "建议占反馈比例",
+        True,
+        "suggestions received in the period",
+        "praise, suggestions and complaint cases received in the period",
+    ),
+    KpiDefinition(
+        "suggestion_adoption_rate",
+        "Suggestions adopted",
+        "建议采纳率",
+        True,
+        "suggestions answered in the period and adopted",
+        "suggestions answered in the period",
+    ),
+)
+
 KPI_KEYS: tuple[str, ...] = tuple(k.key for k in KPIS)
 
 

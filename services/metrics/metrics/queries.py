@@ -87,6 +87,59 @@ WHERE created_at >= $1 AND created_at < $2 AND ($3::text IS NULL OR department =
 """
 
 
+# Enquiries taken in the period (not turned into complaints), answered within their limit;
+# praise, suggestions and complaint cases received in the period; suggestions answered in it.
+_ENQUIRIES = """
+SELECT count(*) FILTER (WHERE answered_in_time) AS in_time,
+       count(*) AS enquiries,
+       count(*) FILTER (WHERE answered_in_time AND channel = 'phone') AS phone_in_time,
+       count(*) FILTER (WHERE channel = 'phone') AS phone,
+       count(*) FILTER (WHERE answered_in_time AND channel = 'onsite') AS onsite_in_time,
+       count(*) FILTER (WHERE channel = 'onsite') AS onsite,
+       count(*) FILTER (WHERE answered_in_time AND channel = 'online') AS online_in_time,
+       count(*) FILTER (WHERE channel = 'online') AS online
+FROM enquiries
+WHERE taken_at >= $1 AND taken_at < $2 AND status <> 'converted'
+  AND ($3::text IS NULL OR department = $3)
+"""
+
+_FEEDBACK = """
+SELECT count(*) FILTER (WHERE kind = 'praise' AND received_at >= $1 AND received_at < $2)
+           AS praise,
+       count(*) FILTER (WHERE kind = 'suggestion' AND received_at >= $1 AND received_at < $2)
+           AS suggestions,
+       count(*) FILTER (WHERE answered_at >= $1 AND answered_at < $2 AND outcome = 'adopted')
+           AS adopted,
+       count(*) FILTER (WHERE answered_at >= $1 AND answered_at < $2) AS answered,
+       (SELECT count(*) FROM complaint_cases c
+         WHERE c.opened_seen AND c.opened_at >= $1 AND c.opened_at < $2
+           AND ($3::text IS NULL OR c.department = $3)) AS complaints
+FROM feedback
+WHERE ($3::text IS NULL OR department = $3)
+"""
+
+
+async def enquiry_and_feedback_counts(
+    conn: asyncpg.Connection, window: Window, *, department: str | None
+) -> dict[str, tuple[int, int]]:
+    """The enquiry and feedback KPIs: key -> (numerator, denominator)."""
+    span = (window.start, window.end, department)
+    q = await conn.fetchrow(_ENQUIRIES, *span)
+    f = await conn.fetchrow(_FEEDBACK, *span)
+    assert q is not None and f is not None
+    received = f["praise"] + f["suggestions"] + f["complaints"]
+    return {
+        "enquiry_answered_in_time_rate": (q["in_time"], q["enquiries"]),
+        **{
+            f"enquiry_answered_in_time_rate_{c}": (q[f"{c}_in_time"], q[c])
+            for c in ("phone", "onsite", "online")
+        },
+        "praise_share": (f["praise"], received),
+        "suggestion_share": (f["suggestions"], received),
+        "suggestion_adoption_rate": (f["adopted"], f["answered"]),
+    }
+
+
 async def kpi_counts(
     conn: asyncpg.Connection,
     window: Window,
@@ -120,6 +173,7 @@ async def kpi_counts(
         "complaint_handling_satisfaction_rate": (k["handling_satisfied"], k["handling_answers"]),
         "no_show_rate": (c["no_shows"], c["booked"]),
         "sms_delivery_rate": (s["delivered"], s["attempted"]),
+        **await enquiry_and_feedback_counts(conn, window, department=department),
     }
 
 
@@ -131,6 +185,8 @@ async def departments(conn: asyncpg.Connection, window: Window) -> list[str]:
            UNION SELECT department FROM complaint_cases WHERE opened_at >= $1 AND opened_at < $2
            UNION SELECT department FROM satisfaction_answers
                  WHERE answered_at >= $1 AND answered_at < $2
+           UNION SELECT department FROM enquiries WHERE taken_at >= $1 AND taken_at < $2
+           UNION SELECT department FROM feedback WHERE received_at >= $1 AND received_at < $2
            ORDER BY 1""",
         window.start,
         window.end,

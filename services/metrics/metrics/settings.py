@@ -27,6 +27,16 @@ DOMAIN_TARGETS: dict[str, float | None] = {
     "no_show_rate": None,
     "sms_delivery_rate": None,
 }
+# Enquiries and feedback: measured; the manuals set the limits, not a target share.
+DOMAIN_TARGETS |= {
+    "enquiry_answered_in_time_rate": None,
+    "enquiry_answered_in_time_rate_phone": None,
+    "enquiry_answered_in_time_rate_onsite": None,
+    "enquiry_answered_in_time_rate_online": None,
+    "praise_share": None,
+    "suggestion_share": None,
+    "suggestion_adoption_rate": None,
+}
 
 COMPLAINT_CATEGORIES: list[str] = [
     "staff_attitude",

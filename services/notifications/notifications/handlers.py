@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import CloudEvent
-from notifications import domain, message_store, policy, repository, staff_policy
+from notifications import domain, enquiry_policy, message_store, policy, repository, staff_policy
 from notifications.domain import QuietHours
 from notifications.message_rows import MessageRows
 from notifications.plan_writer import Effects, PlanWriter
@@ -71,6 +71,9 @@ class EventHandlers:
             "complaint.time_limit_warning": self._time_limit,
             "complaint.time_limit_breached": self._time_limit,
             "staff.member_saved": self._staff,
+            "enquiry.time_limit_warning": self._enquiry_time_limit,
+            "enquiry.time_limit_breached": self._enquiry_time_limit,
+            "feedback.praise_received": self._praise,
         }
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
@@ -163,6 +166,15 @@ class EventHandlers:
 
     def _time_limit(self, event: CloudEvent[Any]) -> Effects:
         return Effects(policy.plan_time_limit(event.data, event.id, self.clock(), self.rules))
+
+    def _enquiry_time_limit(self, event: CloudEvent[Any]) -> Effects:
+        now = self.clock()
+        return Effects(
+            enquiry_policy.plan_enquiry_time_limit(event.data, event.id, now, self.rules)
+        )
+
+    def _praise(self, event: CloudEvent[Any]) -> Effects:
+        return Effects(enquiry_policy.plan_praise(event.data, event.id, self.clock(), self.rules))
 
     def _staff(self, event: CloudEvent[Any]) -> Effects:
         return Effects(Plan(), staff=event.data)

@@ -202,6 +202,31 @@ DEFAULT_TEMPLATES += (
     ),
 )
 
+# Enquiries (咨询) and praise (表扬), from the complaints service's enquiry events.
+DEFAULT_TEMPLATES += (
+    TemplateSpec(
+        "staff_enquiry_time_limit_warning",
+        "staff",
+        "【咨询预警】咨询{{ enquiry_number }}的{{ limit }}时限将于{{ due }}到期，请督办。",
+        description="An enquiry reached 80% of its time limit: to the supervisor",
+    ),
+    TemplateSpec(
+        "staff_enquiry_escalation",
+        "staff",
+        "【咨询超时】咨询{{ enquiry_number }}的{{ limit }}时限已于{{ due }}超时，"
+        "已升级由您督办，请立即处理。",
+        urgent=True,
+        description="An enquiry breached its time limit: escalated to the supervisor, at once",
+    ),
+    TemplateSpec(
+        "staff_praise_received",
+        "staff",
+        "【患者表扬】本科室收到患者表扬{{ feedback_number }}（{{ category }}），"
+        "请登录系统查看并转达。",
+        description="Praise of the department or one of its staff: to its supervisor",
+    ),
+)
+
 DEFAULTS_BY_NAME: dict[str, TemplateSpec] = {t.name: t for t in DEFAULT_TEMPLATES}
 # The digest lists the case notes it gathers, so it counts as revealing too.
 COMPLAINT_TEMPLATES = frozenset(t.name for t in DEFAULT_TEMPLATES if t.reveals_complaint)
@@ -226,6 +251,9 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "items": ["您有新的回访任务T-1（出院回访），请于11月24日 17:00前完成。"],
     "more": 1,
 }
+SAMPLE_CONTEXT.update(
+    {"enquiry_number": "ZX-20261123-000007", "feedback_number": "FKB-20261123-000007"}
+)
 
 
 class TemplateInvalid(ValueError):

@@ -4,6 +4,7 @@ between services. Importing this package registers every type in `EVENT_TYPES`."
 
 from hospital_shared.service_events import (  # noqa: F401
     complaints,
+    enquiries,
     followup,
     notifications,
     registration,

@@ -1,0 +1,279 @@
+"""HTTP routes of enquiries (咨询) and of praise and suggestions (表扬、建议).
+
+A route parses, authorizes (roles here, ownership in the use case), calls one use case inside
+a transaction and answers with the view the caller may see. Refusals map to 403/404/409 in
+one place (`_refusal`); a bad body is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from complaints import enquiry_cases, feedback_cases
+from complaints import enquiry_store as store
+from complaints.access import visibility
+from complaints.api import STAFF, Conn, Context, Ctx, actor_of, render
+from complaints.enquiries import EnquiryChannel, EnquiryRefused, EnquiryStatus, NotOwner
+from complaints.enquiry_cases import EnquiryPolicy, NewEnquiry
+from complaints.enquiry_views import (
+    AnswerIn,
+    ConvertIn,
+    FeedbackIn,
+    HandOverIn,
+    SuggestionAnswerIn,
+    TakeEnquiry,
+    enquiry_view,
+    feedback_view,
+)
+from complaints.feedback import FeedbackKind, FeedbackRefused
+from complaints.feedback_cases import FeedbackPolicy
+from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
+
+
+@dataclass(frozen=True)
+class EnquiryContext:
+    enquiries: EnquiryPolicy
+    feedback: FeedbackPolicy
+
+
+def _ectx(request: Request) -> EnquiryContext:
+    ctx: EnquiryContext = request.app.state.enquiries
+    return ctx
+
+
+ECtx = Annotated[EnquiryContext, Depends(_ectx)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+_STATUS = {
+    EnquiryRefused: status.HTTP_409_CONFLICT,
+    FeedbackRefused: status.HTTP_409_CONFLICT,
+    enquiry_cases.UnknownStaff: status.HTTP_409_CONFLICT,
+    NotOwner: status.HTTP_403_FORBIDDEN,
+    feedback_cases.NotPermitted: status.HTTP_403_FORBIDDEN,
+    enquiry_cases.EnquiryNotFound: status.HTTP_404_NOT_FOUND,
+    feedback_cases.FeedbackNotFound: status.HTTP_404_NOT_FOUND,
+}
+REFUSALS = tuple(_STATUS)
+
+
+def _refusal(exc: Exception) -> HTTPException:
+    code = _STATUS[type(exc)]
+    detail = f"no such {str(exc)!r}" if code == status.HTTP_404_NOT_FOUND else str(exc)
+    return HTTPException(code, detail=detail)
+
+
+async def _in_transaction(conn: asyncpg.Connection, use_case: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        async with conn.transaction():
+            return await use_case()
+    except REFUSALS as exc:
+        raise _refusal(exc) from None
+
+
+def enquiries_router(auth: TokenAuth) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["enquiries"], route_class=GuardedRoute)
+    staff = Depends(auth.require(*STAFF))
+    readers = Depends(auth.require(*STAFF, Role.ADMIN))
+
+    @router.post("/enquiries", status_code=status.HTTP_201_CREATED)
+    async def take_an_enquiry(
+        body: TakeEnquiry, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Principal = staff
+    ) -> dict[str, Any]:
+        actor, now = actor_of(principal), ctx.clock()
+        new = NewEnquiry(
+            channel=body.channel,
+            question=body.question,
+            complex_=body.complex,
+            taken_at=body.taken_at or now,
+            department_code=body.department.code if body.department else None,
+            patient_id=body.patient.patient_id if body.patient else None,
+            patient_name=body.patient.name if body.patient else None,
+            patient_phone=body.patient.phone if body.patient else None,
+        )
+        row = await _in_transaction(
+            conn, lambda: enquiry_cases.take(conn, ectx.enquiries, new, actor=actor, now=now)
+        )
+        return enquiry_view(row, None, actor=actor, now=now)
+
+    @router.get("/enquiries")
+    async def list_enquiries(
+        conn: Conn,
+        ctx: Ctx,
+        principal: Principal = readers,
+        status_: Annotated[EnquiryStatus | None, Query(alias="status")] = None,
+        channel: EnquiryChannel | None = None,
+        owner: str | None = None,
+        department: str | None = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        rows = await store.listed(
+            conn,
+            "enquiries",
+            filters={
+                "status": status_.value if status_ else None,
+                "channel": channel.value if channel else None,
+                "owner_id": owner,
+                "department_code": department,
+            },
+            visible_to=visibility(actor),
+            people=("owner_id", "taken_by", "supervisor_id"),
+            departments=("department_code", "owner_department"),
+            limit=limit,
+            offset=offset,
+        )
+        return {"enquiries": [enquiry_view(r, None, actor=actor, now=ctx.clock()) for r in rows]}
+
+    @router.get("/enquiries/{number}")
+    async def read_enquiry(
+        number: str, conn: Conn, ctx: Ctx, principal: Principal = readers
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        row = await store.by_number(conn, "enquiries", number)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no enquiry {number}")
+        view = enquiry_view(
+            row, await store.history_of(conn, row["id"]), actor=actor, now=ctx.clock()
+        )
+        if view.get("redacted"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"enquiry {number} is not yours")
+        return view
+
+    @router.post("/enquiries/{number}/handover")
+    async def hand_over(
+        number: str,
+        body: HandOverIn,
+        conn: Conn,
+        ctx: Ctx,
+        ectx: ECtx,
+        principal: Principal = staff,
+    ) -> dict[str, Any]:
+        actor, now = actor_of(principal), ctx.clock()
+        row = await _in_transaction(
+            conn,
+            lambda: enquiry_cases.hand_over(
+                conn, ectx.enquiries, number, to=body.to, reason=body.reason, actor=actor, now=now
+            ),
+        )
+        return enquiry_view(row, None, actor=actor, now=now)
+
+    @router.post("/enquiries/{number}/answer")
+    async def answer(
+        number: str, body: AnswerIn, conn: Conn, ctx: Ctx, principal: Principal = staff
+    ) -> dict[str, Any]:
+        actor, now = actor_of(principal), ctx.clock()
+        row = await _in_transaction(
+            conn, lambda: enquiry_cases.answer(conn, number, text=body.answer, actor=actor, now=now)
+        )
+        return enquiry_view(row, None, actor=actor, now=now)
+
+    @router.post("/enquiries/{number}/complaint", status_code=status.HTTP_201_CREATED)
+    async def convert(
+        number: str, body: ConvertIn, request: Request, ctx: Ctx, principal: Principal = staff
+    ) -> dict[str, Any]:
+        return await _convert(request, ctx, number, body, principal)
+
+    return router
+
+
+async def _convert(
+    request: Request, ctx: Context, number: str, body: ConvertIn, principal: Principal
+) -> dict[str, Any]:
+    """The case number comes from its own short transaction before the conversion's, as a desk
+    opening's does (a refused conversion skips that number; numbers are never reused)."""
+    actor, now = actor_of(principal), ctx.clock()
+    pool: asyncpg.Pool = request.app.state.runtime.pool
+    async with pool.acquire() as conn:
+        row = await store.by_number(conn, "enquiries", number)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no enquiry {number}")
+        rules = await ctx.rulebook.rules(conn)
+    sequence = await ctx.allocate(now.astimezone(ctx.policy.tz).date())
+
+    async def allocated(_: date) -> int:
+        return sequence
+
+    async with pool.acquire() as conn:
+        enquiry, case = await _in_transaction(
+            conn,
+            lambda: enquiry_cases.convert(
+                conn,
+                ctx.policy,
+                rules,
+                number,
+                note=body.note,
+                allocate=allocated,
+                actor=actor,
+                now=now,
+            ),
+        )
+        return {
+            "enquiry": enquiry_view(enquiry, None, actor=actor, now=now),
+            "case": await render(conn, ctx, case, actor),
+        }
+
+
+def feedback_router(auth: TokenAuth) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["feedback"], route_class=GuardedRoute)
+    staff = Depends(auth.require(*STAFF))
+    intake = Depends(auth.require(*STAFF, Role.INTEGRATION))
+    readers = Depends(auth.require(*STAFF, Role.ADMIN))
+
+    @router.post("/feedback", status_code=status.HTTP_201_CREATED)
+    async def record_feedback(
+        body: FeedbackIn, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Principal = intake
+    ) -> dict[str, Any]:
+        actor, now = actor_of(principal), ctx.clock()
+        row = await _in_transaction(
+            conn,
+            lambda: feedback_cases.record(
+                conn, ectx.feedback, body.feedback(now), actor=actor, now=now
+            ),
+        )
+        return feedback_view(row, actor=actor)
+
+    @router.get("/feedback")
+    async def list_feedback(
+        conn: Conn,
+        principal: Principal = readers,
+        kind: FeedbackKind | None = None,
+        department: str | None = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        rows = await store.listed(
+            conn,
+            "feedback",
+            filters={"kind": kind.value if kind else None, "department_code": department},
+            visible_to=visibility(actor),
+            people=("recorded_by", "staff_id"),
+            departments=("department_code",),
+            limit=limit,
+            offset=offset,
+        )
+        return {"feedback": [feedback_view(r, actor=actor) for r in rows]}
+
+    @router.post("/feedback/{number}/answer")
+    async def answer_suggestion(
+        number: str, body: SuggestionAnswerIn, conn: Conn, ctx: Ctx, principal: Principal = staff
+    ) -> dict[str, Any]:
+        actor, now = actor_of(principal), ctx.clock()
+        row = await _in_transaction(
+            conn,
+            lambda: feedback_cases.answer_suggestion(
+                conn, number, text=body.answer, outcome=body.outcome, actor=actor, now=now
+            ),
+        )
+        return feedback_view(row, actor=actor)
+
+    return router

@@ -1,0 +1,57 @@
+"""Praise (表扬) and suggestions (建议), as pure rules: their own categories (data, editable in
+settings) and the suggestion's answer and outcome.
+
+Feedback comes in on every channel complaints do. Praise is passed to the department of the
+staff member praised (its supervisor is told); a suggestion gets an answer and an outcome,
+adopted or not, once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FeedbackKind(StrEnum):
+    PRAISE = "praise"
+    SUGGESTION = "suggestion"
+
+
+class SuggestionOutcome(StrEnum):
+    ADOPTED = "adopted"
+    NOT_ADOPTED = "not_adopted"
+
+
+# The categories a new installation starts with (COMPLAINTS_PRAISE_CATEGORIES,
+# COMPLAINTS_SUGGESTION_CATEGORIES); "other" is always allowed.
+DEFAULT_PRAISE_CATEGORIES: tuple[str, ...] = (
+    "service_attitude",
+    "medical_skill",
+    "nursing_care",
+    "guidance",
+    "responsiveness",
+)
+DEFAULT_SUGGESTION_CATEGORIES: tuple[str, ...] = (
+    "process",
+    "environment",
+    "facilities",
+    "waiting_time",
+    "information",
+    "catering",
+)
+OTHER = "other"
+
+
+class FeedbackRefused(Exception):
+    """The request does not fit the feedback's kind or state (HTTP 409)."""
+
+
+def category_of(submitted: str | None, allowed: tuple[str, ...]) -> str:
+    """A known category is kept; anything else (or nothing) is filed as "other"."""
+    return submitted if submitted in allowed else OTHER
+
+
+def check_answer(kind: FeedbackKind, answered: bool) -> None:
+    if kind is not FeedbackKind.SUGGESTION:
+        raise FeedbackRefused("only a suggestion gets an answer and an outcome")
+    if answered:
+        raise FeedbackRefused("this suggestion has been answered already")

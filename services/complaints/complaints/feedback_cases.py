@@ -1,0 +1,167 @@
+"""Use cases of praise and suggestions (表扬、建议): record one, answer a suggestion.
+
+Each runs inside the caller's transaction, with its event in the outbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from complaints import enquiry_store as store
+from complaints import roster
+from complaints.access import STAFF_ROLES, Actor
+from complaints.enquiry_events import publish
+from complaints.feedback import (
+    FeedbackKind,
+    SuggestionOutcome,
+    category_of,
+    check_answer,
+)
+from hospital_shared.service_events.enquiries import FeedbackReceived, SuggestionAnswered
+
+Row = dict[str, Any]
+
+
+class FeedbackNotFound(LookupError):
+    pass
+
+
+class NotPermitted(Exception):
+    """HTTP 403."""
+
+
+@dataclass(frozen=True)
+class FeedbackPolicy:
+    praise_categories: tuple[str, ...]
+    suggestion_categories: tuple[str, ...]
+    number_prefix: str
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True)
+class NewFeedback:
+    kind: FeedbackKind
+    channel: str
+    text: str
+    received_at: datetime
+    category: str | None = None
+    department_code: str | None = None
+    staff_id: str | None = None
+    patient_id: str | None = None
+    patient_name: str | None = None
+    patient_phone: str | None = None
+
+
+def can_view_feedback(actor: Actor, row: Row) -> bool:
+    """Like complaints: staff see what they recorded (and praise of themselves); supervisors
+    their department's; operations (admin) everything."""
+    if actor.role == "admin":
+        return True
+    if actor.role not in STAFF_ROLES:
+        return False
+    if actor.id in (row["recorded_by"], row["staff_id"]):
+        return True
+    return actor.role == "supervisor" and actor.department == row["department_code"]
+
+
+async def record(
+    conn: asyncpg.Connection,
+    policy: FeedbackPolicy,
+    new: NewFeedback,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> Row:
+    """Record praise or a suggestion. Praise of a named member of staff goes to their
+    department (from the roster) when the caller did not name one."""
+    allowed = (
+        policy.praise_categories
+        if new.kind is FeedbackKind.PRAISE
+        else policy.suggestion_categories
+    )
+    department = new.department_code
+    if department is None and new.staff_id:
+        department = (await roster.departments_of(conn, [new.staff_id])).get(new.staff_id)
+    received = min(new.received_at, now)
+    number = await store.next_number(conn, "feedback_numbers")
+    prefix = f"{policy.number_prefix}{'B' if new.kind is FeedbackKind.PRAISE else 'J'}"
+    row = await store.insert(
+        conn,
+        "feedback",
+        {
+            "feedback_number": f"{prefix}-{received.astimezone(policy.tz):%Y%m%d}-{number:06d}",
+            "kind": new.kind.value,
+            "channel": new.channel,
+            "category": category_of(new.category, allowed),
+            "text": new.text,
+            "patient_id": new.patient_id,
+            "patient_name": new.patient_name,
+            "patient_phone": new.patient_phone,
+            "department_code": department,
+            "staff_id": new.staff_id,
+            "recorded_by": actor.id,
+            "received_at": received,
+            "finished_at": received if new.kind is FeedbackKind.PRAISE else None,
+        },
+    )
+    event = FeedbackReceived(
+        feedback_number=row["feedback_number"],
+        kind=row["kind"],
+        channel=row["channel"],
+        category=row["category"],
+        department_code=department,
+        staff_id=new.staff_id,
+        recorded_by=actor.id,
+        occurred_at=now,
+    )
+    await publish(
+        conn, f"feedback.{new.kind.value}_received", event, subject=row["feedback_number"], at=now
+    )
+    return row
+
+
+async def answer_suggestion(
+    conn: asyncpg.Connection,
+    number: str,
+    *,
+    text: str,
+    outcome: SuggestionOutcome,
+    actor: Actor,
+    now: datetime,
+) -> Row:
+    """A suggestion's answer and outcome (adopted or not), given once by a supervisor of its
+    department (or the one who recorded it)."""
+    row = await store.by_number(conn, "feedback", number, for_update=True)
+    if row is None:
+        raise FeedbackNotFound(number)
+    if actor.role not in STAFF_ROLES or not can_view_feedback(actor, row):
+        raise NotPermitted(f"{actor.id} may not answer {number}")
+    check_answer(FeedbackKind(row["kind"]), row["answered_at"] is not None)
+    updated = await store.update(
+        conn,
+        "feedback",
+        row["id"],
+        {
+            "answer": text,
+            "outcome": outcome.value,
+            "answered_by": actor.id,
+            "answered_at": now,
+            "finished_at": now,
+        },
+    )
+    event = SuggestionAnswered(
+        feedback_number=number,
+        channel=row["channel"],
+        category=row["category"],
+        department_code=row["department_code"],
+        outcome=outcome.value,
+        answered_by=actor.id,
+        occurred_at=now,
+    )
+    await publish(conn, "feedback.suggestion_answered", event, subject=number, at=now)
+    return updated

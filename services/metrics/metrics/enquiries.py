@@ -1,0 +1,123 @@
+"""Counting enquiries (咨询) and praise and suggestions (表扬、建议) from complaints.cases.v1.
+
+Each enquiry and each piece of feedback is one fact row (the cohorts of the KPI report), and
+live counters carry bounded labels only: channel, department, kind, category, outcome.
+An enquiry's department is the one asked about, else its owner's (who answers for it).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from metrics import catalog
+from metrics.domain import field, label
+from metrics.received import Handler, Received
+
+ENQUIRY_CHANNELS = frozenset({"phone", "onsite", "online"})
+FEEDBACK_CHANNELS = frozenset({"phone", "onsite", "online", "followup", "suggestion_box"})
+FEEDBACK_KINDS = frozenset({"praise", "suggestion"})
+OUTCOMES = frozenset({"adopted", "not_adopted"})
+
+
+def _enquiry_labels(e: Received) -> dict[str, str]:
+    return {
+        "channel": label(e.text("channel"), allowed=ENQUIRY_CHANNELS),
+        "department": label(e.text("department_code") or e.text("owner_department")),
+    }
+
+
+async def on_enquiry_changed(conn: asyncpg.Connection, e: Received) -> None:
+    """Taken, handed over, answered or converted: the row follows the latest event; the
+    answer is counted once, in time or late."""
+    labels = _enquiry_labels(e)
+    enquiry_id = str(e.data["enquiry_number"])
+    in_time = field(e.data, "answered_in_time")
+    answered_before = await conn.fetchval(
+        "SELECT answered_at IS NOT NULL FROM enquiries WHERE enquiry_id = $1", enquiry_id
+    )
+    await conn.execute(
+        """INSERT INTO enquiries AS q (enquiry_id, channel, department, taken_at, due_at, status,
+               answered_at, answered_in_time)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (enquiry_id) DO UPDATE SET status = EXCLUDED.status,
+               department = EXCLUDED.department,
+               answered_at = coalesce(q.answered_at, EXCLUDED.answered_at),
+               answered_in_time = coalesce(q.answered_in_time, EXCLUDED.answered_in_time)""",
+        enquiry_id,
+        labels["channel"],
+        labels["department"],
+        e.at("starts_at"),
+        e.at("due_at"),
+        label(e.text("status")),
+        e.at("answered_at") if field(e.data, "answered_at") is not None else None,
+        bool(in_time) if in_time is not None else None,
+    )
+    answered = not answered_before and field(e.data, "answered_at") is not None
+    if e.type == "enquiry.taken":
+        e.tally.add(catalog.ENQUIRIES, labels)
+    if e.type == "enquiry.answered" and answered:
+        outcome = "in_time" if in_time else "late"
+        e.tally.add(catalog.ENQUIRIES_ANSWERED, {**labels, "outcome": outcome})
+
+
+async def on_enquiry_time_limit(conn: asyncpg.Connection, e: Received) -> None:
+    level = "escalated" if e.type.endswith("breached") else "warned"
+    e.tally.add(catalog.ENQUIRY_ALERTS, {**_enquiry_labels(e), "outcome": level})
+
+
+def _feedback_labels(e: Received) -> dict[str, str]:
+    return {
+        "kind": label(e.text("kind"), allowed=FEEDBACK_KINDS, default="suggestion"),
+        "channel": label(e.text("channel"), allowed=FEEDBACK_CHANNELS),
+        "department": label(e.text("department_code")),
+    }
+
+
+async def on_feedback_received(conn: asyncpg.Connection, e: Received) -> None:
+    labels = _feedback_labels(e)
+    fresh = await conn.fetchval(
+        "INSERT INTO feedback (feedback_id, kind, channel, department, category, received_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (feedback_id) DO NOTHING"
+        " RETURNING feedback_id",
+        str(e.data["feedback_number"]),
+        labels["kind"],
+        labels["channel"],
+        labels["department"],
+        label(e.text("category"), default="other"),
+        e.at("occurred_at"),
+    )
+    if fresh is not None:
+        e.tally.add(catalog.FEEDBACK, labels)
+
+
+async def on_suggestion_answered(conn: asyncpg.Connection, e: Received) -> None:
+    outcome = label(e.text("outcome"), allowed=OUTCOMES)
+    department = label(e.text("department_code"))
+    changed = await conn.fetchval(
+        "INSERT INTO feedback (feedback_id, kind, channel, department, category, received_at,"
+        " outcome, answered_at) VALUES ($1, 'suggestion', $2, $3, $4, $5, $6, $5)"
+        " ON CONFLICT (feedback_id) DO UPDATE SET outcome = EXCLUDED.outcome,"
+        " answered_at = EXCLUDED.answered_at WHERE feedback.answered_at IS NULL"
+        " RETURNING feedback_id",
+        str(e.data["feedback_number"]),
+        label(e.text("channel"), allowed=FEEDBACK_CHANNELS),
+        department,
+        label(e.text("category"), default="other"),
+        e.at("occurred_at"),
+        outcome,
+    )
+    if changed is not None:
+        e.tally.add(catalog.SUGGESTIONS_ANSWERED, {"department": department, "outcome": outcome})
+
+
+HANDLERS: dict[str, Handler] = {
+    **{
+        f"enquiry.{step}": on_enquiry_changed
+        for step in ("taken", "handed_over", "answered", "converted")
+    },
+    "enquiry.time_limit_warning": on_enquiry_time_limit,
+    "enquiry.time_limit_breached": on_enquiry_time_limit,
+    "feedback.praise_received": on_feedback_received,
+    "feedback.suggestion_received": on_feedback_received,
+    "feedback.suggestion_answered": on_suggestion_answered,
+}

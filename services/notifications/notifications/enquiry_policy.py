@@ -1,0 +1,73 @@
+"""Staff notices about enquiries (咨询) and praise (表扬), as pure plans.
+
+An enquiry's warning (80%) and breach (100%, the escalation) go to its supervisor, like a
+complaint's; praise goes to the supervisor of the praised staff member's department, who
+passes it on. Neither carries the enquiry's or the praise's text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from notifications.policy import Plan, Planned, PlanningRules
+
+ENQUIRY_LIMIT_LABELS = {
+    "answer": "咨询答复（24小时）",
+    "complex_answer": "复杂咨询答复（48小时）",
+    "onsite_answer": "现场咨询（30分钟）",
+    "onsite_complex_answer": "现场复杂咨询（2小时）",
+}
+PRAISE_CATEGORY_LABELS = {
+    "service_attitude": "服务态度",
+    "medical_skill": "医术",
+    "nursing_care": "护理",
+    "guidance": "导诊",
+    "responsiveness": "响应及时",
+    "other": "其他",
+}
+
+
+def plan_enquiry_time_limit(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    """enquiry.time_limit_warning | enquiry.time_limit_breached: to the enquiry's supervisor,
+    else the supervisor of its department; once per event (the key is the event id)."""
+    breach = data.level == "breach"
+    note = Planned(
+        "staff_enquiry_escalation" if breach else "staff_enquiry_time_limit_warning",
+        key=event_id,
+        due_at=now,
+        expires_at=None,
+        subject_ref=f"enquiry:{data.enquiry_number}",
+        context={
+            **rules.common,
+            "enquiry_number": data.enquiry_number,
+            "limit": ENQUIRY_LIMIT_LABELS.get(data.limit, data.limit),
+            "due": rules.local(data.due_at),
+        },
+        staff_id=data.supervisor_id,
+        supervisor_of=None
+        if data.supervisor_id
+        else (data.supervisor_department or data.department_code),
+    )
+    return Plan(messages=(note,))
+
+
+def plan_praise(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    """feedback.praise_received: to the supervisor of the department praised (none known: no
+    notice; the praise is still counted and listed)."""
+    if not data.department_code:
+        return Plan()
+    note = Planned(
+        "staff_praise_received",
+        key=event_id,
+        due_at=now,
+        expires_at=None,
+        subject_ref=f"feedback:{data.feedback_number}",
+        context={
+            **rules.common,
+            "feedback_number": data.feedback_number,
+            "category": PRAISE_CATEGORY_LABELS.get(data.category, data.category),
+        },
+        supervisor_of=data.department_code,
+    )
+    return Plan(messages=(note,))

@@ -1,0 +1,577 @@
+"""Enquiries (咨询) and praise and suggestions (表扬、建议) on the real stack: the complaints
+service (PostgreSQL, its outbox to Kafka) and the notifications service (Kafka in, staff SMS out
+through Kannel to the fake SMSC).
+
+Time is controlled the way the complaint time-limit tests do it: an enquiry is taken with a
+`taken_at` in the past (the clock starts when the patient asked), so an on-site enquiry asked
+31 minutes ago is already past its 30-minute limit; nothing waits for the clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+
+from hospital_shared import topics
+from hospital_shared.codec import encode
+from hospital_shared.events import make_event
+from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
+from tests.integration.services import RunningService, running
+from tests.integration.test_notifications_sms import BASE_ENV, sms_received, staff_known
+from tests.kafka_tools import eventually, json_values, publish, read_all
+
+FAST_TIMERS = {"COMPLAINTS_TIMER_INTERVAL_S": "0.2"}
+
+
+@pytest.fixture(scope="module")
+def complaints(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    with running(stack_config, "complaints", dict(FAST_TIMERS)) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def notifications(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    with running(stack_config, "notifications", dict(BASE_ENV)) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def http(complaints: RunningService) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=complaints.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def tokens(stack_env: dict[str, str]) -> dict[str, dict[str, str]]:
+    roles = ("agent", "doctor", "supervisor", "ward_supervisor", "admin", "integration")
+    return {r: {"Authorization": f"Bearer {stack_env[f'TOKEN_{r.upper()}']}"} for r in roles}
+
+
+def unique() -> int:
+    return uuid.uuid4().int % 10**8
+
+
+async def take(http: httpx.AsyncClient, token: dict[str, str], **over: Any) -> dict[str, Any]:
+    body = {
+        "channel": "onsite",
+        "question": "请问心内科专家门诊周几出诊？",
+        "patient": {"patient_id": f"P-{unique()}", "name": "王五", "phone": "13700137000"},
+        **over,
+    }
+    response = await http.post("/v1/enquiries", json=body, headers=token)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def events_about(bootstrap: str, subject: str, prefix: str = "") -> list[dict[str, Any]]:
+    events = json_values(await read_all(bootstrap, topics.COMPLAINT_CASES))
+    return [e for e in events if e.get("subject") == subject and e["type"].startswith(prefix)]
+
+
+async def query(stack_env: dict[str, str], sql: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(
+        stack_env["DATABASE_URL"], server_settings={"search_path": "complaints"}
+    )
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+def texts_to(stack_config: Any, phone: str, marker: str) -> list[str]:
+    """The SMS fakesmsc received for `phone` mentioning `marker`. By phone as well: numbers
+    start again on a fresh stack, while the fake SMSC's log keeps earlier runs' messages."""
+    return [text for to, text in sms_received(stack_config, marker) if to.endswith(phone[-10:])]
+
+
+async def supervisor_on_both_rosters(stack_env: dict[str, str]) -> tuple[str, str, str]:
+    """A new department with its own supervisor (with a phone), known to the complaints and the
+    notifications services: (department, supervisor id, phone)."""
+    n = unique()
+    department, supervisor, phone = f"E{n}", f"S-SUP-E{n}", f"136{n:08d}"
+    member = StaffMemberSaved(
+        staff_id=supervisor,
+        name="咨询主管",
+        department_code=department,
+        role=StaffRole.SUPERVISOR,
+        capacity=10,
+        phone=phone,
+    )
+    event = make_event(
+        "staff.member_saved", member, source="urn:test", subject=supervisor, time=datetime.now(UTC)
+    )
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.STAFF_ROSTER, [(supervisor, encode(event))]
+    )
+    await eventually(lambda: staff_known(stack_env, supervisor), timeout=30)
+    await eventually(
+        lambda: query(stack_env, "SELECT count(*) FROM staff WHERE staff_id = $1", supervisor),
+        timeout=30,
+    )
+    return department, supervisor, phone
+
+
+# --- the required test: an enquiry breaching its 30-minute limit escalates once -----------------
+
+
+async def test_an_enquiry_breaching_its_30_minute_limit_escalates_once(
+    complaints, notifications, http, tokens, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    department, supervisor, phone = await supervisor_on_both_rosters(stack_env)
+    asked = (datetime.now(UTC) - timedelta(minutes=31)).isoformat()
+    enquiry = await take(
+        http, tokens["agent"], taken_at=asked, department={"code": department, "name": "测试科"}
+    )
+    number = enquiry["enquiry_number"]
+    assert enquiry["supervisor_id"] == supervisor
+    assert enquiry["time_limit"]["limit"] == "onsite_answer"
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    escalated = await eventually(
+        lambda: events_about(bootstrap, number, "enquiry.time_limit_breached"), timeout=30
+    )
+    assert escalated[0]["data"]["supervisor_id"] == supervisor
+    await eventually(lambda: texts_to(stack_config, phone, number), timeout=30)
+
+    # The marker: a second enquiry, taken after the first escalated, escalates too. Alerts are
+    # published in commit order, and its escalation needed a timer pass after the first's: a
+    # repeat of the first would be out before it. Its SMS delivered, the first's would be too.
+    marker = (
+        await take(
+            http, tokens["agent"], taken_at=asked, department={"code": department, "name": "测试科"}
+        )
+    )["enquiry_number"]
+    await eventually(
+        lambda: events_about(bootstrap, marker, "enquiry.time_limit_breached"), timeout=30
+    )
+    await eventually(lambda: texts_to(stack_config, phone, marker), timeout=30)
+
+    alerts = await events_about(bootstrap, number, "enquiry.time_limit_")
+    assert sorted(e["data"]["level"] for e in alerts) == ["breach", "warning"]
+    escalations = [text for text in texts_to(stack_config, phone, number) if "咨询超时" in text]
+    assert len(escalations) == 1
+    escalation_rows = "SELECT count(*) FROM enquiry_alerts a JOIN enquiries e ON e.id = a.enquiry_id WHERE e.enquiry_number = $1 AND a.level = 'breach'"
+    assert await query(stack_env, escalation_rows, number) == 1
+    read = await http.get(f"/v1/enquiries/{number}", headers=tokens["agent"])
+    assert read.json()["time_limit"]["state"] == "breached"
+    assert [h["action"] for h in read.json()["history"]] == [
+        "taken",
+        "time_limit_warning",
+        "escalated",
+    ]
+
+
+async def types_of(stack_env: dict[str, str], number: str, count: int) -> list[str]:
+    """The types of the first `count` events published about `number`, once they are out."""
+
+    async def out() -> list[str] | None:
+        found = await events_about(stack_env["KAFKA_BOOTSTRAP_SERVERS"], number)
+        return [e["type"] for e in found] if len(found) >= count else None
+
+    types: list[str] = await eventually(out, timeout=30)
+    return types
+
+
+# --- the lifecycle -----------------------------------------------------------------------
+
+
+async def test_the_taker_owns_it_hands_it_over_with_a_reason_and_the_new_owner_answers_in_time(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    enquiry = await take(http, tokens["agent"], channel="phone", complex=True)
+    number = enquiry["enquiry_number"]
+    assert (enquiry["taken_by"], enquiry["owner_id"]) == ("S-AGENT-01", "S-AGENT-01")
+    # Numbered by the hospital's day: asked at 00:30 local time, the previous day in UTC.
+    shanghai = ZoneInfo("Asia/Shanghai")
+    early = datetime.now(shanghai).replace(hour=0, minute=30, second=0, microsecond=0)
+    asked_early = await take(
+        http, tokens["agent"], channel="phone", taken_at=early.astimezone(UTC).isoformat()
+    )
+    assert asked_early["enquiry_number"].startswith(f"ZX-{early:%Y%m%d}-")
+    assert enquiry["time_limit"]["limit"] == "complex_answer"
+    due = datetime.fromisoformat(enquiry["time_limit"]["due_at"])
+    taken = datetime.fromisoformat(enquiry["taken_at"])
+    assert due - taken == timedelta(hours=48)
+
+    # Someone else cannot answer it; a handover needs a reason.
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "x"}, headers=tokens["doctor"]
+    )
+    assert r.status_code == 403
+    r = await http.post(
+        f"/v1/enquiries/{number}/handover", json={"to": "S-DOC-01"}, headers=tokens["agent"]
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
+    r = await http.post(
+        f"/v1/enquiries/{number}/handover",
+        json={"to": "S-NOBODY", "reason": "专科问题"},
+        headers=tokens["agent"],
+    )
+    assert r.status_code == 409 and "S-NOBODY" in r.json()["detail"]
+
+    r = await http.post(
+        f"/v1/enquiries/{number}/handover",
+        json={"to": "S-DOC-01", "reason": "需心内科医生解答用药问题"},
+        headers=tokens["agent"],
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["owner_id"], r.json()["taken_by"]) == ("S-DOC-01", "S-AGENT-01")
+    # The first taker no longer answers for it, but still sees it.
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "x"}, headers=tokens["agent"]
+    )
+    assert r.status_code == 403
+    assert (await http.get(f"/v1/enquiries/{number}", headers=tokens["agent"])).status_code == 200
+
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer",
+        json={"answer": "周二、周四上午"},
+        headers=tokens["doctor"],
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["answered_in_time"] is True and r.json()["time_limit"]["state"] == "met"
+    again = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "y"}, headers=tokens["doctor"]
+    )
+    assert again.status_code == 409
+
+    history = (await http.get(f"/v1/enquiries/{number}", headers=tokens["doctor"])).json()[
+        "history"
+    ]
+    assert [h["action"] for h in history] == ["taken", "handed_over", "answered"]
+    assert history[1]["detail"] == {
+        "from": "S-AGENT-01",
+        "to": "S-DOC-01",
+        "reason": "需心内科医生解答用药问题",
+    }
+    events = await types_of(stack_env, number, 3)
+    assert events == ["enquiry.taken", "enquiry.handed_over", "enquiry.answered"]
+
+
+async def test_an_enquiry_becomes_a_complaint_keeping_its_history(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    enquiry = await take(
+        http,
+        tokens["agent"],
+        channel="phone",
+        question="上次挂号多收了费用，想问怎么退费",
+        department={"code": "CS", "name": "客服中心"},
+    )
+    number = enquiry["enquiry_number"]
+    await http.post(
+        f"/v1/enquiries/{number}/handover",
+        json={"to": "S-SUP-01", "reason": "患者要求投诉"},
+        headers=tokens["agent"],
+    )
+    r = await http.post(
+        f"/v1/enquiries/{number}/complaint",
+        json={"note": "患者坚持投诉收费问题"},
+        headers=tokens["supervisor"],
+    )
+    assert r.status_code == 201, r.text
+    converted, case = r.json()["enquiry"], r.json()["case"]
+    assert converted["status"] == "converted"
+    assert converted["case_number"] == case["case_number"]
+    assert case["category"] == "billing" and case["channel"] == "phone"
+    assert case["patient"]["patient_id"] == enquiry["patient"]["patient_id"]
+
+    audit = (
+        await http.get(f"/v1/cases/{case['case_number']}/audit", headers=tokens["supervisor"])
+    ).json()["audit"]
+    assert [a["action"] for a in audit] == ["opened", "converted_from_enquiry"]
+    carried = audit[1]["detail"]
+    assert carried["enquiry_number"] == number and carried["taken_by"] == "S-AGENT-01"
+    assert [h["action"] for h in carried["history"]] == ["taken", "handed_over"]
+    assert carried["history"][1]["detail"]["reason"] == "患者要求投诉"
+    history = (await http.get(f"/v1/enquiries/{number}", headers=tokens["supervisor"])).json()
+    assert [h["action"] for h in history["history"]] == ["taken", "handed_over", "converted"]
+
+    # Its clock stopped: no escalation, ever; a converted enquiry takes no further step.
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "x"}, headers=tokens["supervisor"]
+    )
+    assert r.status_code == 409
+    assert await types_of(stack_env, number, 3) == [
+        "enquiry.taken",
+        "enquiry.handed_over",
+        "enquiry.converted",
+    ]
+    opened = await eventually(
+        lambda: events_about(
+            stack_env["KAFKA_BOOTSTRAP_SERVERS"], case["case_number"], "complaint.case_opened"
+        ),
+        timeout=30,
+    )
+    assert opened[0]["data"]["channel"] == "phone"
+
+
+async def test_enquiries_are_seen_by_role_and_bad_requests_name_the_field(
+    complaints, http, tokens
+) -> None:  # type: ignore[no-untyped-def]
+    enquiry = await take(http, tokens["agent"], channel="online")
+    number = enquiry["enquiry_number"]
+    assert enquiry["patient"]["masked"] is False
+    # Another department's supervisor and a doctor neither read nor list it; admin reads only.
+    for role in ("ward_supervisor", "doctor"):
+        assert (await http.get(f"/v1/enquiries/{number}", headers=tokens[role])).status_code == 403
+        listed = (await http.get("/v1/enquiries", headers=tokens[role])).json()["enquiries"]
+        assert number not in {e["enquiry_number"] for e in listed}
+    admin = await http.get(f"/v1/enquiries/{number}", headers=tokens["admin"])
+    assert admin.status_code == 200 and admin.json()["patient"]["masked"] is True
+    r = await http.post(
+        f"/v1/enquiries/{number}/answer", json={"answer": "x"}, headers=tokens["admin"]
+    )
+    assert r.status_code == 403
+    assert (
+        await http.post("/v1/enquiries", json={}, headers=tokens["integration"])
+    ).status_code == 403
+    mine = (await http.get("/v1/enquiries", headers=tokens["agent"])).json()["enquiries"]
+    assert number in {e["enquiry_number"] for e in mine}
+    assert (await http.get("/v1/enquiries/ZX-NONE", headers=tokens["agent"])).status_code == 404
+
+    bad = {
+        "channel": {"channel": "fax", "question": "q"},
+        "question": {"channel": "phone", "question": ""},
+        "taken_at": {"channel": "phone", "question": "q", "taken_at": "2026-12-05T10:00:00"},
+        "complex": {"channel": "phone", "question": "q", "complex": "maybe"},
+        "surprise": {"channel": "phone", "question": "q", "surprise": 1},
+    }
+    for field, body in bad.items():
+        r = await http.post("/v1/enquiries", json=body, headers=tokens["agent"])
+        assert r.status_code == 422, (field, r.text)
+        assert field in r.json()["detail"][0]["loc"], (field, r.text)
+    r = await http.get("/v1/enquiries", params={"status": "lost"}, headers=tokens["agent"])
+    assert r.status_code == 422 and "status" in r.json()["detail"][0]["loc"]
+
+
+# --- praise and suggestions --------------------------------------------------------------
+
+
+async def test_praise_is_passed_to_the_praised_staff_members_department(
+    complaints, notifications, http, tokens, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    department, supervisor, phone = await supervisor_on_both_rosters(stack_env)
+    r = await http.post(
+        "/v1/feedback",
+        json={
+            "kind": "praise",
+            "channel": "suggestion_box",
+            "text": "感谢主管耐心解答",
+            "category": "service_attitude",
+            "staff_id": supervisor,
+        },
+        headers=tokens["integration"],
+    )
+    assert r.status_code == 201, r.text
+    number = r.json()["feedback_number"]
+    assert r.json().get("redacted") is True  # a hospital system records, but does not read
+
+    received = await eventually(
+        lambda: events_about(stack_env["KAFKA_BOOTSTRAP_SERVERS"], number), timeout=30
+    )
+    assert received[0]["type"] == "feedback.praise_received"
+    assert received[0]["data"]["department_code"] == department  # from the roster
+    assert received[0]["data"]["category"] == "service_attitude"
+    assert "text" not in received[0]["data"]
+    notices = await eventually(lambda: texts_to(stack_config, phone, number), timeout=30)
+    assert len(notices) == 1 and "患者表扬" in notices[0]
+
+
+async def test_a_suggestion_gets_one_answer_and_an_outcome(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    r = await http.post(
+        "/v1/feedback",
+        json={
+            "kind": "suggestion",
+            "channel": "online",
+            "text": "建议门诊增加自助缴费机",
+            "category": "facilities",
+            "department": {"code": "CS"},
+        },
+        headers=tokens["agent"],
+    )
+    assert r.status_code == 201, r.text
+    number = r.json()["feedback_number"]
+    assert r.json()["category"] == "facilities" and r.json()["outcome"] is None
+
+    wrong = await http.post(
+        f"/v1/feedback/{number}/answer",
+        json={"answer": "谢谢", "outcome": "maybe"},
+        headers=tokens["supervisor"],
+    )
+    assert wrong.status_code == 422 and "outcome" in wrong.json()["detail"][0]["loc"]
+    stranger = await http.post(
+        f"/v1/feedback/{number}/answer",
+        json={"answer": "谢谢", "outcome": "adopted"},
+        headers=tokens["ward_supervisor"],
+    )
+    assert stranger.status_code == 403
+    r = await http.post(
+        f"/v1/feedback/{number}/answer",
+        json={"answer": "已在一楼大厅增设两台", "outcome": "adopted"},
+        headers=tokens["supervisor"],
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["outcome"], r.json()["answered_by"]) == ("adopted", "S-SUP-01")
+    again = await http.post(
+        f"/v1/feedback/{number}/answer",
+        json={"answer": "再答", "outcome": "not_adopted"},
+        headers=tokens["supervisor"],
+    )
+    assert again.status_code == 409
+    assert await types_of(stack_env, number, 2) == [
+        "feedback.suggestion_received",
+        "feedback.suggestion_answered",
+    ]
+    listed = (
+        await http.get("/v1/feedback", params={"kind": "suggestion"}, headers=tokens["admin"])
+    ).json()
+    assert number in {f["feedback_number"] for f in listed["feedback"]}
+    bad = await http.post(
+        "/v1/feedback", json={"kind": "complaint", "text": "x"}, headers=tokens["agent"]
+    )
+    assert bad.status_code == 422 and "kind" in bad.json()["detail"][0]["loc"]
+
+
+# --- the KPIs -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def metrics(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    env = {"METRICS_STORE_REFRESH_INTERVAL_S": "0.3"}
+    with running(stack_config, "metrics", env) as service:
+        yield service
+
+
+async def test_the_kpi_report_counts_enquiries_answered_in_time_and_the_feedback(
+    complaints, metrics, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    department = {"code": f"K{unique()}", "name": "统计科"}
+    asked = datetime.now(UTC) - timedelta(minutes=31)
+    late = await take(http, tokens["agent"], taken_at=asked.isoformat(), department=department)
+    in_time = await take(
+        http, tokens["agent"], taken_at=asked.isoformat(), department=department, complex=True
+    )
+    converted = await take(http, tokens["agent"], channel="online", department=department)
+    for enquiry in (late, in_time):
+        r = await http.post(
+            f"/v1/enquiries/{enquiry['enquiry_number']}/answer",
+            json={"answer": "已答复"},
+            headers=tokens["agent"],
+        )
+        assert r.status_code == 200, r.text
+    r = await http.post(
+        f"/v1/enquiries/{converted['enquiry_number']}/complaint", json={}, headers=tokens["agent"]
+    )
+    assert r.status_code == 201, r.text
+    for kind, text in (
+        ("praise", "护士很细心"),
+        ("suggestion", "增加座椅"),
+        ("suggestion", "延长开放时间"),
+    ):
+        body = {"kind": kind, "text": text, "department": department}
+        r = await http.post("/v1/feedback", json=body, headers=tokens["agent"])
+        assert r.status_code == 201, r.text
+        number = r.json()["feedback_number"]
+    answer = {"answer": "采纳", "outcome": "adopted"}
+    r = await http.post(f"/v1/feedback/{number}/answer", json=answer, headers=tokens["agent"])
+    assert r.status_code == 200, r.text
+
+    day = asked.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    expected = {
+        "enquiry_answered_in_time_rate": (1, 2),
+        "enquiry_answered_in_time_rate_onsite": (1, 2),
+        "enquiry_answered_in_time_rate_phone": (0, 0),
+        "enquiry_answered_in_time_rate_online": (0, 0),  # it became a complaint
+        "praise_share": (1, 4),  # praise, two suggestions, the complaint
+        "suggestion_share": (2, 4),
+        "suggestion_adoption_rate": (1, 1),
+    }
+    headers = {"Authorization": f"Bearer {stack_env['TOKEN_ADMIN']}"}
+
+    async def report() -> dict[str, tuple[int, int]] | None:
+        async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
+            r = await client.get(
+                "/v1/kpi",
+                params={"period": "day", "date": day.isoformat(), "department": department["code"]},
+                headers=headers,
+            )
+        got = {k["key"]: (k["numerator"], k["denominator"]) for k in r.json()["kpis"]}
+        return got if all(got.get(k) == v for k, v in expected.items()) else None
+
+    await eventually(report, timeout=60)
+    async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
+        r = await client.get(
+            "/v1/kpi/report.csv", params={"month": day.strftime("%Y-%m")}, headers=headers
+        )
+    rows = [line.split(",") for line in r.text.lstrip("\ufeff").splitlines()]
+    mine = {row[4]: row[7:9] for row in rows if row[3] == department["code"]}
+    assert mine["enquiry_answered_in_time_rate"] == ["1", "2"]
+    assert mine["praise_share"] == ["1", "4"]
+
+
+async def test_retention_removes_finished_enquiries_and_feedback_and_keeps_open_ones(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    from complaints.enquiry_timer import purge_enquiries_and_feedback
+
+    answered = (await take(http, tokens["agent"], channel="phone"))["enquiry_number"]
+    r = await http.post(
+        f"/v1/enquiries/{answered}/answer", json={"answer": "已答复"}, headers=tokens["agent"]
+    )
+    assert r.status_code == 200, r.text
+    still_open = (await take(http, tokens["agent"], channel="phone"))["enquiry_number"]
+    numbers = {}
+    for kind in ("praise", "suggestion"):
+        body = {"kind": kind, "text": "谢谢", "department": {"code": "CS"}}
+        r = await http.post("/v1/feedback", json=body, headers=tokens["agent"])
+        numbers[kind] = r.json()["feedback_number"]
+    pool = await asyncpg.create_pool(
+        stack_env["DATABASE_URL"], server_settings={"search_path": "complaints"}
+    )
+    assert pool is not None
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE enquiries SET taken_at = now() - interval '4 years',"
+                " finished_at = CASE WHEN status = 'open' THEN NULL"
+                " ELSE now() - interval '4 years' END WHERE enquiry_number = ANY($1::text[])",
+                [answered, still_open],
+            )
+            await conn.execute(
+                "UPDATE feedback SET received_at = now() - interval '4 years',"
+                " finished_at = CASE WHEN kind = 'praise' THEN now() - interval '4 years' END"
+                " WHERE feedback_number = ANY($1::text[])",
+                list(numbers.values()),
+            )
+            answered_id = await conn.fetchval(
+                "SELECT id FROM enquiries WHERE enquiry_number = $1", answered
+            )
+        removed = await purge_enquiries_and_feedback(
+            pool, now=datetime.now(UTC), retention_days=3 * 365 + 1
+        )
+        assert removed >= 2
+        async with pool.acquire() as conn:
+            left = await conn.fetchval(
+                "SELECT count(*) FROM enquiry_history WHERE enquiry_id = $1", answered_id
+            )
+            kept = await conn.fetch(
+                "SELECT feedback_number FROM feedback WHERE feedback_number = ANY($1::text[])",
+                list(numbers.values()),
+            )
+    finally:
+        await pool.close()
+    assert left == 0  # its history went with it
+    assert [r["feedback_number"] for r in kept] == [numbers["suggestion"]]  # not answered yet
+    admin = tokens["admin"]
+    assert (await http.get(f"/v1/enquiries/{answered}", headers=admin)).status_code == 404
+    assert (await http.get(f"/v1/enquiries/{still_open}", headers=admin)).status_code == 200

@@ -1,0 +1,82 @@
+"""Staff notices about enquiries and praise: an escalation goes to the enquiry's supervisor at
+once, a warning too, praise to the supervisor of the department praised; never the text."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hospital_shared.service_events.enquiries import EnquiryTimeLimitReached, FeedbackReceived
+from notifications import enquiry_policy
+from notifications.policy import PlanningRules
+from notifications.templates import DEFAULTS_BY_NAME, SAMPLE_CONTEXT, render
+
+SH = ZoneInfo("Asia/Shanghai")
+RULES = PlanningRules(tz=SH, common={"hospital": "医院", "hotline": "12320", "survey_url": "u"})
+NOW = datetime(2026, 12, 5, 10, 0, tzinfo=SH)
+
+
+def alert(level: str, **over: Any) -> EnquiryTimeLimitReached:
+    fields: dict[str, Any] = {
+        "enquiry_number": "ZX-20261205-000001",
+        "limit": "onsite_answer",
+        "level": level,
+        "starts_at": NOW - timedelta(minutes=30),
+        "due_at": NOW,
+        "channel": "onsite",
+        "complex": False,
+        "department_code": "CARD",
+        "owner_id": "S-AGENT-01",
+        "occurred_at": NOW,
+    }
+    return EnquiryTimeLimitReached(**(fields | over))
+
+
+def test_an_escalation_goes_to_the_enquirys_supervisor_urgently() -> None:
+    data = alert("breach", supervisor_id="S-SUP-01", supervisor_department="CS")
+    (note,) = enquiry_policy.plan_enquiry_time_limit(data, "e1", NOW, RULES).messages
+    assert note.template == "staff_enquiry_escalation"
+    assert DEFAULTS_BY_NAME[note.template].urgent
+    assert (note.staff_id, note.supervisor_of, note.key) == ("S-SUP-01", None, "e1")
+    assert note.context["limit"] == "现场咨询（30分钟）"
+    assert note.context["due"] == "12月05日 10:00"
+
+
+def test_without_a_named_supervisor_the_departments_supervisor_is_told() -> None:
+    (warning,) = enquiry_policy.plan_enquiry_time_limit(alert("warning"), "e", NOW, RULES).messages
+    assert warning.template == "staff_enquiry_time_limit_warning"
+    assert (warning.staff_id, warning.supervisor_of) == (None, "CARD")
+    desk = alert("warning", supervisor_department="CS")
+    (note,) = enquiry_policy.plan_enquiry_time_limit(desk, "e", NOW, RULES).messages
+    assert note.supervisor_of == "CS"
+
+
+def praise(department: str | None) -> FeedbackReceived:
+    return FeedbackReceived(
+        feedback_number="FKB-20261205-000001",
+        kind="praise",
+        channel="onsite",
+        category="medical_skill",
+        department_code=department,
+        staff_id="S-DOC-01",
+        recorded_by="S-AGENT-01",
+        occurred_at=NOW,
+    )
+
+
+def test_praise_is_passed_to_the_supervisor_of_the_department_praised() -> None:
+    (note,) = enquiry_policy.plan_praise(praise("CARD"), "e", NOW, RULES).messages
+    assert (note.template, note.supervisor_of) == ("staff_praise_received", "CARD")
+    assert note.context["category"] == "医术"
+    assert enquiry_policy.plan_praise(praise(None), "e", NOW, RULES).messages == ()
+
+
+def test_the_new_templates_render_with_the_sample_context() -> None:
+    for name in (
+        "staff_enquiry_escalation",
+        "staff_enquiry_time_limit_warning",
+        "staff_praise_received",
+    ):
+        text = render(DEFAULTS_BY_NAME[name].body, SAMPLE_CONTEXT)
+        assert SAMPLE_CONTEXT.get("enquiry_number", "") in text or "FKB" in text
