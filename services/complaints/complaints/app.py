@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 # What a patient merge (ADT^A40) moves here: the cases (their deadlines, audit and alerts
 # hang off the case). A transfer (ADT^A02) moves nothing: a complaint is routed to the
 # department it is about, not to where the patient lies now.
-PATIENT_MOVES = [move_column("cases")]
+PATIENT_MOVES = [move_column("cases"), move_column("enquiries"), move_column("feedback")]
 
 
 async def _no_other_patient_events(conn: Any, events: Sequence[Any]) -> None:
