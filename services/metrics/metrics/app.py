@@ -12,6 +12,7 @@ from hospital_shared import topics
 from hospital_shared.events import topic_for
 from hospital_shared.runtime import ServiceRuntime
 from metrics.api import kpi_router
+from metrics.appraisal_api import appraisal_router
 from metrics.handlers import MetricsHandler
 from metrics.live import LiveMetrics, install_collector
 from metrics.settings import Settings
@@ -27,6 +28,7 @@ CONSUMED: dict[str, str] = {
     "followup_tasks": topics.FOLLOWUP_TASKS,
     "complaint_cases": topics.COMPLAINT_CASES,
     "notifications": topics.NOTIFICATIONS,
+    "staff_roster": topics.STAFF_ROSTER,
 }
 
 
@@ -42,7 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             handle_batch=handler.handle_batch,
         )
     live = LiveMetrics(settings, install_collector())
-    app = runtime.http_app(kpi_router(runtime.auth, settings), title="metrics service")
+    app = runtime.http_app(
+        kpi_router(runtime.auth, settings),
+        appraisal_router(runtime.auth, settings),
+        title="metrics service",
+    )
 
     runtime_lifespan = app.router.lifespan_context
 

@@ -21,7 +21,7 @@ from hospital_shared.events import (
     RegistrationChannel,
     VisitType,
 )
-from metrics import catalog, lifecycle
+from metrics import appraisal_store, catalog, lifecycle
 from metrics import repository as repo
 from metrics.domain import field, label
 from metrics.received import BulkHandler, Handler, Received
@@ -125,6 +125,16 @@ BULK_HANDLERS: dict[str, BulkHandler] = {
 }
 
 
+async def _also_for_appraisal(
+    conn: asyncpg.Connection, type_: str, run: Sequence[Received]
+) -> None:
+    """The per-staff facts (appraisal_store), after the type's own handler."""
+    extra = appraisal_store.handler_for(type_)
+    if extra is not None:
+        for e in run:
+            await extra(conn, e)
+
+
 class MetricsHandler:
     """The reliable consumer's `handle_batch` (and `handle`, a batch of one): dispatch on the
     type, count every event once, write the batch's counter increments in one statement.
@@ -164,6 +174,7 @@ class MetricsHandler:
                     handler = HANDLERS.get(type_) or lifecycle.fallback_for(type_, e.data)
                     if handler is not None:
                         await handler(conn, e)
+            await _also_for_appraisal(conn, type_, run)
             labels = {"topic": self.topic_of(type_), "kind": label(type_)}
             tally.add(catalog.EVENTS_COUNTED, labels, by=len(run))
         await tally.flush(conn)
