@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hospital_shared import topics
-from hospital_shared.events import topic_for
+from hospital_shared.events import event_types_on, topic_for
 from hospital_shared.runtime import ServiceRuntime
 from metrics.api import kpi_router
 from metrics.appraisal_api import appraisal_router
@@ -29,6 +29,7 @@ CONSUMED: dict[str, str] = {
     "complaint_cases": topics.COMPLAINT_CASES,
     "notifications": topics.NOTIFICATIONS,
     "staff_roster": topics.STAFF_ROSTER,
+    "queue_reports": topics.QUEUE_REPORTS,
 }
 
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             handle=handler.handle,
             handle_batch=handler.handle_batch,
         )
+    runtime.publishes(*event_types_on(topics.QUEUE_EPISODES))
     live = LiveMetrics(settings, install_collector())
     app = runtime.http_app(
         kpi_router(runtime.auth, settings),

@@ -21,7 +21,7 @@ from hospital_shared.events import (
     RegistrationChannel,
     VisitType,
 )
-from metrics import appraisal_store, catalog, lifecycle
+from metrics import appraisal_store, catalog, lifecycle, queue_store
 from metrics import repository as repo
 from metrics.domain import field, label
 from metrics.received import BulkHandler, Handler, Received
@@ -115,6 +115,7 @@ HANDLERS: dict[str, Handler] = {
     "discharge.cancelled": on_discharge_cancelled,
     "complaint.submitted": on_complaint_submitted,
     **lifecycle.HANDLERS,
+    "queue.reported": queue_store.on_queue_reported,
 }
 
 # Types written in bulk: a run of consecutive events of the type goes in one statement.

@@ -71,6 +71,7 @@ class EventHandlers:
             "complaint.time_limit_warning": self._time_limit,
             "complaint.time_limit_breached": self._time_limit,
             "staff.member_saved": self._staff,
+            "queue.episode_opened": self._queue_episode,
         }
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
@@ -163,6 +164,9 @@ class EventHandlers:
 
     def _time_limit(self, event: CloudEvent[Any]) -> Effects:
         return Effects(policy.plan_time_limit(event.data, event.id, self.clock(), self.rules))
+
+    def _queue_episode(self, event: CloudEvent[Any]) -> Effects:
+        return Effects(policy.plan_queue_episode(event.data, self.clock(), self.rules))
 
     def _staff(self, event: CloudEvent[Any]) -> Effects:
         return Effects(Plan(), staff=event.data)

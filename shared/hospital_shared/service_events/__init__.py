@@ -5,6 +5,7 @@ between services. Importing this package registers every type in `EVENT_TYPES`."
 from hospital_shared.service_events import (  # noqa: F401
     complaints,
     followup,
+    metrics,
     notifications,
     registration,
 )
