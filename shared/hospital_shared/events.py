@@ -144,7 +144,8 @@ class QueueReported(Contract):
     hospital system counted them at `reported_at`. Keyed by `queue_id`, so one queue's reports
     keep their order."""
 
-    queue_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    # At most 40 characters: the queue is a label of the live gauges, kept whole.
+    queue_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     department_code: NonEmpty
     length: Annotated[int, Field(ge=0, le=100_000)]
     reported_at: EventTime
