@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hospital_shared import topics
 from hospital_shared.bounds import EventTime
@@ -136,6 +136,22 @@ class ComplaintSubmitted(Contract):
     submitted_at: EventTime
 
 
+# --- hospital.queues.v1 -------------------------------------------------------------
+
+
+class QueueReported(Contract):
+    """How many people wait at a registration window or a department's queue (挂号排队), as a
+    hospital system counted them at `reported_at`. Keyed by `queue_id`, so one queue's reports
+    keep their order."""
+
+    # At most 40 characters: the queue is a label of the live gauges, kept whole.
+    queue_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    department_code: NonEmpty
+    length: Annotated[int, Field(ge=0, le=100_000)]
+    reported_at: EventTime
+    queue_name: str | None = None  # e.g. "门诊挂号3号窗口", for the supervisor's note
+
+
 # --- the envelope --------------------------------------------------------------------
 
 DataT = TypeVar("DataT", bound=BaseModel)
@@ -186,6 +202,7 @@ for _type, _model, _topic in (
     ("patient.discharged", PatientDischarged, topics.DISCHARGES),
     ("discharge.cancelled", DischargeCancelled, topics.DISCHARGES),
     ("complaint.submitted", ComplaintSubmitted, topics.COMPLAINTS_IN),
+    ("queue.reported", QueueReported, topics.QUEUE_REPORTS),
 ):
     register_event(_type, _model, _topic)
 

@@ -10,6 +10,7 @@ the record key and one example event per type. Regenerate with
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import uuid
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from hospital_shared.events import (
     Doctor,
     Patient,
     PatientDischarged,
+    QueueReported,
     RegistrationCancelled,
     RegistrationChannel,
     RegistrationCreated,
@@ -112,6 +114,22 @@ _EXAMPLES: dict[str, tuple[BaseModel, str, str]] = {
         _PATIENT.patient_id,
     ),
 }
+_EXAMPLES["queue.reported"] = (
+    QueueReported(
+        queue_id="REG-W03",
+        department_code="REG",
+        length=9,
+        reported_at=datetime(2026, 3, 2, 8, 40, tzinfo=_CST),
+        queue_name="门诊挂号3号窗口",
+    ),
+    "/his/registration-desk",
+    "REG-W03",  # the queue, not a patient: a queue's reports keep their order
+)
+
+
+def _key_name(topic: str) -> str:
+    """What a topic's record key is: the patient id, except for queue reports (the queue)."""
+    return "queue id" if topic == topics.QUEUE_REPORTS else "patient id"
 
 
 def example_event(type_: str) -> CloudEvent[Any]:
@@ -149,10 +167,10 @@ def event_schema(type_: str) -> dict[str, Any]:
         "type": "string",
         "description": "CloudEvents type of this event",
     }
-    summary = (model.__doc__ or "").strip()
+    summary = inspect.cleandoc(model.__doc__ or "")
     description = (
         f"CloudEvents 1.0 envelope (structured JSON mode) of a `{type_}` event, published on the "
-        f"Kafka topic `{event_type.topic}` with the patient id as the record key."
+        f"Kafka topic `{event_type.topic}` with the {_key_name(event_type.topic)} as the record key."
     )
     if summary:
         description += f" `data`: {summary}"
@@ -194,12 +212,12 @@ def render_readme() -> str:
     }
     for topic, types in by_topic.items():
         names = ", ".join(f"[`{t}`]({schema_filename(t)})" for t in types)
-        lines.append(f"| `{topic}` | {topics.INPUT_PARTITIONS} | {names} | patient id |")
+        lines.append(f"| `{topic}` | {topics.INPUT_PARTITIONS} | {names} | {_key_name(topic)} |")
     for topic, types in by_topic.items():
         lines += ["", f"## `{topic}`"]
         for type_ in types:
             model = EVENT_TYPES[type_].model
-            summary = (model.__doc__ or "").strip()
+            summary = inspect.cleandoc(model.__doc__ or "")
             lines += ["", f"### `{type_}`", ""]
             if summary:
                 lines += [summary, ""]

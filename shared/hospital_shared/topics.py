@@ -11,14 +11,18 @@ from dataclasses import dataclass
 REGISTRATIONS = "hospital.registrations.v1"
 DISCHARGES = "hospital.discharges.v1"
 COMPLAINTS_IN = "hospital.complaints.v1"
+QUEUE_REPORTS = "hospital.queues.v1"  # registration queue lengths (挂号排队)
 
 FOLLOWUP_TASKS = "followup.tasks.v1"
 COMPLAINT_CASES = "complaints.cases.v1"
 NOTIFICATIONS = "notifications.messages.v1"
 STAFF_ROSTER = "staff.roster.v1"
+QUEUE_EPISODES = "metrics.queue-episodes.v1"  # a queue over its limit, opened and closed
 
 INPUT_TOPICS: tuple[str, ...] = (REGISTRATIONS, DISCHARGES, COMPLAINTS_IN)
+INPUT_TOPICS += (QUEUE_REPORTS,)
 SERVICE_TOPICS: tuple[str, ...] = (FOLLOWUP_TASKS, COMPLAINT_CASES, NOTIFICATIONS, STAFF_ROSTER)
+SERVICE_TOPICS += (QUEUE_EPISODES,)
 
 INPUT_PARTITIONS = 12
 SERVICE_PARTITIONS = 12

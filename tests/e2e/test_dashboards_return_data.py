@@ -262,6 +262,9 @@ async def run_the_script(h: Hospital, prometheus: httpx.AsyncClient) -> None:
     )
     h.registration("no_show", h.ago(days=1), "return")
     h.emit("registration.no_show", h.now, {"registration_id": f"R-{h.tag}-no_show"})
+    # The registration desk's window 3 has 12 people waiting: a queue episode opens.
+    queue = {"queue_id": f"W3-{h.tag}", "department_code": "REG", "length": 12}
+    h.emit("queue.reported", h.now, {**queue, "reported_at": h.now.isoformat()})
     # A complaint phoned in 30 hours ago reaches the desk now: its first response is late.
     h.emit(
         "complaint.submitted",

@@ -306,6 +306,9 @@ async def test_an_unreachable_patient_is_retried_then_published_for_an_sms_surve
     assert unreachable["data"]["attempts_made"] == 3
     assert unreachable["data"]["survey_invitation"] is True
     assert unreachable["data"]["patient_phone"] == "13800138000"
+    # who made each attempt, for the per-staff appraisal figures
+    assert [e["data"]["called_by"] for e in retries] == [t["assignee_id"]] * 2
+    assert unreachable["data"]["called_by"] == t["assignee_id"]
     detail = await task(api, t["task_id"])
     assert detail is not None and [a["reached"] for a in detail["attempts"]] == [False] * 3
 

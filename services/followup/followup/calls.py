@@ -66,11 +66,11 @@ async def record_outcome(
                 conn, task_id, attempts=n, not_before=not_before, due_at=due_at
             )
             await outgoing.retry_scheduled(
-                conn, task, attempts=n, not_before=not_before, due_at=due_at, time=now
+                conn, task, attempts=n, not_before=not_before, due_at=due_at, time=now, by=by
             )
         case Unreachable(attempts_made=n):
             await repository.close_unreachable(conn, task_id, attempts=n)
-            await outgoing.task_unreachable(conn, task, attempts=n, time=now)
+            await outgoing.task_unreachable(conn, task, attempts=n, time=now, by=by)
         case Completed(attempts_made=n, second_call=second, spot_check=spot, complaint=complaint):
             await repository.close_completed(conn, task_id, attempts=n, by=by, outcome=outcome)
             for derived in (second, spot):

@@ -111,12 +111,13 @@ async def task_assigned(
 
 async def retry_scheduled(
     conn: asyncpg.Connection, task: Task, *, attempts: int, not_before: datetime,
-    due_at: datetime, time: datetime,
+    due_at: datetime, time: datetime, by: str | None = None,
 ) -> None:  # fmt: skip
     data = FollowUpCallRetryScheduled(
         task_id=task.task_id, kind=task.kind, patient_id=task.patient_id,
         department_code=task.department_code, attempts_made=attempts,
         max_attempts=task.max_attempts, next_attempt_at=not_before, due_at=due_at,
+        called_by=by,
     )  # fmt: skip
     await publish(
         conn, "followup.call_retry_scheduled", data, subject=task.patient_id, time=time,
@@ -125,13 +126,13 @@ async def retry_scheduled(
 
 
 async def task_unreachable(
-    conn: asyncpg.Connection, task: Task, *, attempts: int, time: datetime
+    conn: asyncpg.Connection, task: Task, *, attempts: int, time: datetime, by: str | None = None
 ) -> None:
     data = FollowUpTaskUnreachable(
         task_id=task.task_id, kind=task.kind, patient_id=task.patient_id,
         department_code=task.department_code, attempts_made=attempts, source_ref=task.source_ref,
         patient_phone=task.patient_phone, sms_opt_out=task.sms_opt_out,
-        survey_invitation=task.survey_invitation,
+        survey_invitation=task.survey_invitation, called_by=by,
     )  # fmt: skip
     await publish(
         conn, "followup.task_unreachable", data, subject=task.patient_id, time=time,

@@ -9,9 +9,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hospital_shared import topics
-from hospital_shared.events import topic_for
+from hospital_shared.events import event_types_on, topic_for
 from hospital_shared.runtime import ServiceRuntime
 from metrics.api import kpi_router
+from metrics.appraisal_api import appraisal_router
 from metrics.handlers import MetricsHandler
 from metrics.live import LiveMetrics, install_collector
 from metrics.settings import Settings
@@ -27,6 +28,8 @@ CONSUMED: dict[str, str] = {
     "followup_tasks": topics.FOLLOWUP_TASKS,
     "complaint_cases": topics.COMPLAINT_CASES,
     "notifications": topics.NOTIFICATIONS,
+    "staff_roster": topics.STAFF_ROSTER,
+    "queue_reports": topics.QUEUE_REPORTS,
 }
 
 
@@ -41,8 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             handle=handler.handle,
             handle_batch=handler.handle_batch,
         )
+    runtime.publishes(*event_types_on(topics.QUEUE_EPISODES))
     live = LiveMetrics(settings, install_collector())
-    app = runtime.http_app(kpi_router(runtime.auth, settings), title="metrics service")
+    app = runtime.http_app(
+        kpi_router(runtime.auth, settings),
+        appraisal_router(runtime.auth, settings),
+        title="metrics service",
+    )
 
     runtime_lifespan = app.router.lifespan_context
 

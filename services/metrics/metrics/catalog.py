@@ -25,6 +25,7 @@ ALLOWED_LABELS = frozenset(
         "kpi",
         "group",
         "topic",
+        "queue",  # a registration window or department queue: a few dozen per hospital
     }
 )
 
@@ -199,5 +200,27 @@ GAUGES: tuple[MetricSpec, ...] = (
     CONSUMER_GROUP_LAG,
     STORE_REFRESH_AGE,
 )
+
+# Registration queues (挂号排队).
+QUEUE_EPISODES = _c(
+    "registration_queue_episodes",
+    "Episodes of a registration queue above its limit (挂号排队超过8人)",
+    "department",
+    "queue",
+)
+QUEUE_LENGTH = _c(
+    "registration_queue_length",
+    "People waiting in a registration queue, as last reported",
+    "department",
+    "queue",
+)
+QUEUE_OVER_LIMIT = _c(
+    "registration_queue_over_limit",
+    "1 while a registration queue is in an episode above its limit, else 0",
+    "department",
+    "queue",
+)
+COUNTERS += (QUEUE_EPISODES,)
+GAUGES += (QUEUE_LENGTH, QUEUE_OVER_LIMIT)
 
 BY_NAME: dict[str, MetricSpec] = {m.name: m for m in COUNTERS + GAUGES}

@@ -295,6 +295,32 @@ PIPELINE = [
     ),
 ]
 
+# Registration queues (挂号排队超过8人以上，应及时汇报): live lengths against the limit, and the
+# episodes above it (each told to the supervisor once).
+QUEUES = [
+    Panel(
+        "Registration queue length, by queue",
+        "挂号排队人数（按窗口）",
+        (q("max by (department, queue) (hospital_registration_queue_length)", "{{queue}}"),),
+    ),
+    Panel(
+        "Queues above the limit now",
+        "当前超限排队",
+        (q("sum(hospital_registration_queue_over_limit)", "queues", "窗口数"),),
+        kind="stat",
+    ),
+    Panel(
+        "Queue episodes above the limit, by department",
+        "排队超限次数（按科室）",
+        (
+            q(
+                "sum by (department) (hospital_registration_queue_episodes_total)",
+                "{{department}}",
+            ),
+        ),
+    ),
+]
+
 DASHBOARDS: dict[str, tuple[str, str, list[Panel]]] = {
     "overview": ("Hospital operations: KPIs against targets", "医院运营总览：KPI 与目标", OVERVIEW),
     "followup": ("Follow-up calls", "回访", FOLLOWUP),
@@ -302,6 +328,7 @@ DASHBOARDS: dict[str, tuple[str, str, list[Panel]]] = {
     "notifications": ("Notifications (SMS)", "通知（短信）", NOTIFICATIONS),
     "pipeline": ("Pipeline health", "消息管道健康", PIPELINE),
 }
+DASHBOARDS["queues"] = ("Registration queues", "挂号排队", QUEUES)
 
 
 def _panel(p: Panel, lang: str, n: int) -> dict[str, Any]:

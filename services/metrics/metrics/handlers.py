@@ -21,7 +21,7 @@ from hospital_shared.events import (
     RegistrationChannel,
     VisitType,
 )
-from metrics import catalog, enquiries, lifecycle
+from metrics import appraisal_store, catalog, enquiries, lifecycle, queue_store
 from metrics import repository as repo
 from metrics.domain import field, label
 from metrics.received import BulkHandler, Handler, Received
@@ -116,6 +116,7 @@ HANDLERS: dict[str, Handler] = {
     "complaint.submitted": on_complaint_submitted,
     **lifecycle.HANDLERS,
     **enquiries.HANDLERS,
+    "queue.reported": queue_store.on_queue_reported,
 }
 
 # Types written in bulk: a run of consecutive events of the type goes in one statement.
@@ -124,6 +125,16 @@ BULK_HANDLERS: dict[str, BulkHandler] = {
     "patient.discharged": on_patients_discharged,
     **lifecycle.BULK_HANDLERS,
 }
+
+
+async def _also_for_appraisal(
+    conn: asyncpg.Connection, type_: str, run: Sequence[Received]
+) -> None:
+    """The per-staff facts (appraisal_store), after the type's own handler."""
+    extra = appraisal_store.handler_for(type_)
+    if extra is not None:
+        for e in run:
+            await extra(conn, e)
 
 
 class MetricsHandler:
@@ -165,6 +176,7 @@ class MetricsHandler:
                     handler = HANDLERS.get(type_) or lifecycle.fallback_for(type_, e.data)
                     if handler is not None:
                         await handler(conn, e)
+            await _also_for_appraisal(conn, type_, run)
             labels = {"topic": self.topic_of(type_), "kind": label(type_)}
             tally.add(catalog.EVENTS_COUNTED, labels, by=len(run))
         await tally.flush(conn)

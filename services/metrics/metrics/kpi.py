@@ -21,6 +21,7 @@ class Period(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+    QUARTER = "quarter"  # the appraisal period (考核周期每季度一次)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +33,16 @@ class Window:
 
 
 def period_window(period: Period, day: date, tz: str) -> Window:
-    """The local day, ISO week (Monday first) or calendar month containing `day`."""
+    """The local day, ISO week (Monday first), calendar month or calendar quarter
+    (Jan-Mar, Apr-Jun, Jul-Sep, Oct-Dec) containing `day`."""
     if period is Period.DAY:
         first, after = day, day + timedelta(days=1)
     elif period is Period.WEEK:
         first = day - timedelta(days=day.weekday())
         after = first + timedelta(days=7)
+    elif period is Period.QUARTER:
+        first = day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+        after = (first + timedelta(days=95)).replace(day=1)
     else:
         first = day.replace(day=1)
         after = (first + timedelta(days=32)).replace(day=1)

@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from hospital_shared import kafka_security
-from metrics import catalog, queries
+from metrics import catalog, queries, queue_store
 from metrics.kpi import KPIS, evaluate_all, rolling_window
 from metrics.lag import GroupLagReader
 from metrics.lifecycle import LIMITS
@@ -152,6 +152,7 @@ class LiveMetrics:
         async with pool.acquire() as conn:
             totals = await queries.counter_totals(conn)
             gauges = await queries.live_gauges(conn)
+            gauges |= await queue_store.queue_gauges(conn)
         counters: dict[str, Samples] = {}
         for metric, labels, value in totals:
             counters.setdefault(metric, []).append((labels, float(value)))

@@ -72,6 +72,10 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Satisfaction answers about registration: this aspect, or outpatient calls when the
     # follow-up service records a single overall answer.
     registration_aspect: str = "registration"
+    # A registration queue above this many people opens an episode and tells the supervisor
+    # (挂号排队超过8人以上，应及时汇报); the episode closes at or below `queue_clear_at`.
+    queue_alert_above: int = Field(8, ge=0)
+    queue_clear_at: int = Field(5, ge=0)
 
     def effective_targets(self) -> dict[str, float | None]:
         return {**DOMAIN_TARGETS, **self.kpi_targets}

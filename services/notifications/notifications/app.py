@@ -55,6 +55,7 @@ CONSUMED_TOPICS = (
     topics.FOLLOWUP_TASKS,
     topics.COMPLAINT_CASES,
     topics.STAFF_ROSTER,
+    topics.QUEUE_EPISODES,
 )
 
 

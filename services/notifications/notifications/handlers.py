@@ -74,6 +74,7 @@ class EventHandlers:
             "enquiry.time_limit_warning": self._enquiry_time_limit,
             "enquiry.time_limit_breached": self._enquiry_time_limit,
             "feedback.praise_received": self._praise,
+            "queue.episode_opened": self._queue_episode,
         }
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
@@ -175,6 +176,8 @@ class EventHandlers:
 
     def _praise(self, event: CloudEvent[Any]) -> Effects:
         return Effects(enquiry_policy.plan_praise(event.data, event.id, self.clock(), self.rules))
+    def _queue_episode(self, event: CloudEvent[Any]) -> Effects:
+        return Effects(policy.plan_queue_episode(event.data, self.clock(), self.rules))
 
     def _staff(self, event: CloudEvent[Any]) -> Effects:
         return Effects(Plan(), staff=event.data)

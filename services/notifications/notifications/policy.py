@@ -315,3 +315,24 @@ def plan_time_limit(data: Any, event_id: str, now: datetime, rules: PlanningRule
         supervisor_of=None if data.supervisor_id else department,
     )
     return Plan(messages=(note,))
+
+
+def plan_queue_episode(data: Any, now: datetime, rules: PlanningRules) -> Plan:
+    """`queue.episode_opened`: the supervisor of the queue's department (the roster's; any
+    active supervisor when it has none) hears at once, once per episode (the key)."""
+    note = Planned(
+        "staff_queue_over_limit",
+        key=f"queue-episode:{data.episode_id}",
+        due_at=now,
+        expires_at=now + rules.validity,
+        subject_ref=f"queue:{data.queue_id}",
+        context={
+            **rules.common,
+            "queue": data.queue_name or data.queue_id,
+            "length": data.length,
+            "limit": data.limit,
+            "since": rules.local(data.opened_at),
+        },
+        supervisor_of=data.department_code,
+    )
+    return Plan(messages=(note,))

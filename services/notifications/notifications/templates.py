@@ -227,6 +227,18 @@ DEFAULT_TEMPLATES += (
     ),
 )
 
+# Registration queues above their limit (挂号排队), from the metrics service's episodes.
+DEFAULT_TEMPLATES += (
+    TemplateSpec(
+        "staff_queue_over_limit",
+        "staff",
+        "【挂号排队】{{ queue }}排队{{ length }}人，已超过{{ limit }}人（{{ since }}起），"
+        "请及时处理。",
+        urgent=True,
+        description="A registration queue went above its limit: to the supervisor, at once",
+    ),
+)
+
 DEFAULTS_BY_NAME: dict[str, TemplateSpec] = {t.name: t for t in DEFAULT_TEMPLATES}
 # The digest lists the case notes it gathers, so it counts as revealing too.
 COMPLAINT_TEMPLATES = frozenset(t.name for t in DEFAULT_TEMPLATES if t.reveals_complaint)
@@ -250,6 +262,9 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "count": 2,
     "items": ["您有新的回访任务T-1（出院回访），请于11月24日 17:00前完成。"],
     "more": 1,
+    "queue": "门诊挂号3号窗口",
+    "length": 9,
+    "since": "11月24日 08:40",
 }
 SAMPLE_CONTEXT.update(
     {"enquiry_number": "ZX-20261123-000007", "feedback_number": "FKB-20261123-000007"}

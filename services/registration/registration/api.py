@@ -22,6 +22,7 @@ from hospital_shared.events import (
     INPUT_EVENT_TYPES,
     ComplaintSubmitted,
     PatientDischarged,
+    QueueReported,
     RegistrationCreated,
 )
 from hospital_shared.http_guard import GuardedRoute, unprocessable
@@ -123,6 +124,15 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
     ) -> Accepted:
         """A complaint (投诉) was lodged at a desk, by phone or online."""
         return await take_one(request, "complaint.submitted", data, x_correlation_id)  # type: ignore[return-value]
+
+    @router.post("/queue-reports", status_code=202, responses=responses)
+    async def post_queue_report(
+        data: QueueReported,
+        request: Request,
+        x_correlation_id: Annotated[str | None, Header()] = None,
+    ) -> Accepted:
+        """How many people wait at a registration window or department queue (挂号排队)."""
+        return await take_one(request, "queue.reported", data, x_correlation_id)  # type: ignore[return-value]
 
     batch_body = {
         "required": True,

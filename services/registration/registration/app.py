@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     runtime.publishes(
-        *event_types_on(topics.REGISTRATIONS, topics.DISCHARGES, topics.COMPLAINTS_IN)
+        *event_types_on(topics.REGISTRATIONS, topics.DISCHARGES, topics.COMPLAINTS_IN),
+        *event_types_on(topics.QUEUE_REPORTS),
     )
     app = runtime.http_app(ingest_router(runtime, settings), title="registration service")
     if settings.mllp_enabled:

@@ -20,6 +20,7 @@ from hospital_shared.events import (
     DischargeCancelled,
     Patient,
     PatientDischarged,
+    QueueReported,
     RegistrationCancelled,
     RegistrationCreated,
     RegistrationNoShow,
@@ -330,6 +331,13 @@ def _id_field(intake: Intake) -> str:
     return "id"
 
 
+def _queue_reported(ledger: Ledger, intake: Intake) -> Result:
+    """A queue length is passed on as it came, keyed by the queue (no patient, no visit): the
+    metrics service keeps the queue's episodes (registration keeps no state for it)."""
+    data = _as(intake, QueueReported)
+    return Result(published=[_out(intake, data, data.queue_id, None)])
+
+
 def _from_validation(exc: ValidationError) -> Rejection:
     err = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(p) for p in err["loc"])
@@ -350,6 +358,7 @@ _HANDLERS: dict[str, Callable[[Ledger, Intake], Result]] = {
     "patient.details_updated": Ledger._details_updated,
     "patient.transferred": Ledger._transferred,
     "complaint.submitted": Ledger._complaint,
+    "queue.reported": _queue_reported,
 }
 
 

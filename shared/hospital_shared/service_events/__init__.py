@@ -6,6 +6,7 @@ from hospital_shared.service_events import (  # noqa: F401
     complaints,
     enquiries,
     followup,
+    metrics,
     notifications,
     registration,
 )

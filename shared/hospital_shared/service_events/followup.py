@@ -89,6 +89,7 @@ class FollowUpCallRetryScheduled(_TaskEvent):
     max_attempts: int
     next_attempt_at: AwareDatetime
     due_at: AwareDatetime
+    called_by: str | None = None  # who made the attempt (per-staff figures)
 
 
 class FollowUpTaskUnreachable(_TaskEvent):
@@ -100,6 +101,7 @@ class FollowUpTaskUnreachable(_TaskEvent):
     patient_phone: str | None = None
     sms_opt_out: bool = False
     survey_invitation: bool = True
+    called_by: str | None = None  # who made the last attempt (per-staff figures)
 
 
 class FollowUpTaskCompleted(_TaskEvent):

@@ -1,0 +1,124 @@
+"""The per-staff facts of the appraisal (see `appraisal`): written from the follow-up,
+complaint and roster events in the consumer's transaction, read as counts per staff member.
+
+Which staff id an event carries: `followup.task_completed` its `completed_by`;
+`followup.call_retry_scheduled` and `followup.task_unreachable` their `called_by` (older
+events without it are not attributed to anyone); `complaint.case_*` the case's
+`assignee_id`, the handler (the latest one wins: a reassigned case is the new handler's).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from metrics.appraisal import StaffCounts
+from metrics.domain import field, label, rating
+from metrics.kpi import Window
+from metrics.received import Handler, Received
+
+
+async def _add_call(conn: asyncpg.Connection, e: Received, staff_id: str, *, reached: bool) -> None:
+    score = field(e.data, "score")
+    await conn.execute(
+        "INSERT INTO staff_calls (event_id, staff_id, department, task_id, reached, rating,"
+        " score, called_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        e.id,
+        staff_id,
+        label(e.text("department_code")),
+        str(e.data["task_id"]),
+        reached,
+        rating(field(e.data, "satisfaction")) if reached else None,
+        int(score) if isinstance(score, int) and 1 <= score <= 5 else None,
+        e.at("completed_at") if reached else e.time,
+    )
+
+
+async def on_call_completed(conn: asyncpg.Connection, e: Received) -> None:
+    staff_id = e.text("completed_by")
+    if staff_id:
+        await _add_call(conn, e, staff_id, reached=True)
+
+
+async def on_call_not_reached(conn: asyncpg.Connection, e: Received) -> None:
+    staff_id = e.text("called_by")
+    if staff_id:
+        await _add_call(conn, e, staff_id, reached=False)
+
+
+async def on_case_handler(conn: asyncpg.Connection, e: Received) -> None:
+    handler_id = e.text("assignee_id")
+    if handler_id:
+        await conn.execute(
+            "UPDATE complaint_cases SET handler_id = $2"
+            " WHERE case_id = $1 AND handler_id IS DISTINCT FROM $2",
+            str(e.data["case_number"]),
+            handler_id,
+        )
+
+
+async def on_staff_saved(conn: asyncpg.Connection, e: Received) -> None:
+    await conn.execute(
+        "INSERT INTO staff_members (staff_id, department, role, name) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (staff_id) DO UPDATE SET department = EXCLUDED.department,"
+        " role = EXCLUDED.role, name = EXCLUDED.name",
+        str(e.data["staff_id"]),
+        label(e.text("department_code")),
+        label(e.text("role")),
+        e.text("name"),
+    )
+
+
+# Run after the type's own handler (handlers.py), so the case row exists.
+HANDLERS: dict[str, Handler] = {
+    "followup.task_completed": on_call_completed,
+    "followup.call_retry_scheduled": on_call_not_reached,
+    "followup.task_unreachable": on_call_not_reached,
+    "staff.member_saved": on_staff_saved,
+}
+
+
+def handler_for(type_: str) -> Handler | None:
+    if type_.startswith("complaint.case_"):
+        return on_case_handler
+    return HANDLERS.get(type_)
+
+
+_COUNTS = """
+WITH calls AS (
+    SELECT staff_id, count(*) AS calls, count(*) FILTER (WHERE reached) AS reached,
+           count(rating) AS rated,
+           count(*) FILTER (WHERE rating IN ('satisfied', 'fairly_satisfied')) AS satisfied,
+           count(score) AS scored, coalesce(sum(score), 0) AS score_sum
+      FROM staff_calls WHERE called_at >= $1 AND called_at < $2 GROUP BY staff_id
+), cases AS (
+    SELECT handler_id AS staff_id, count(*) AS cases,
+           count(*) FILTER (WHERE first_response_outcome = 'met'
+                              AND cardinality(breached_limits) = 0) AS cases_in_time
+      FROM complaint_cases
+     WHERE handler_id IS NOT NULL AND opened_at >= $1 AND opened_at < $2
+       AND status <> 'withdrawn'
+     GROUP BY handler_id
+)
+SELECT staff_id, coalesce(c.calls, 0) AS calls, coalesce(c.reached, 0) AS reached,
+       coalesce(c.rated, 0) AS rated, coalesce(c.satisfied, 0) AS satisfied,
+       coalesce(c.scored, 0) AS scored, coalesce(c.score_sum, 0) AS score_sum,
+       coalesce(k.cases, 0) AS cases, coalesce(k.cases_in_time, 0) AS cases_in_time
+  FROM calls c FULL JOIN cases k USING (staff_id)
+  LEFT JOIN staff_members m USING (staff_id)
+ WHERE ($3::text IS NULL OR m.department = $3)
+   AND ($4::text IS NULL OR staff_id = $4)
+ ORDER BY staff_id
+"""
+
+
+async def staff_counts(
+    conn: asyncpg.Connection,
+    window: Window,
+    *,
+    department: str | None = None,
+    staff_id: str | None = None,
+) -> list[StaffCounts]:
+    """Counts per staff member in `window`; `department`: only that department's staff (as
+    the roster says)."""
+    rows = await conn.fetch(_COUNTS, window.start, window.end, department, staff_id)
+    return [StaffCounts(**dict(r)) for r in rows]
