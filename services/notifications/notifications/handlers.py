@@ -176,6 +176,7 @@ class EventHandlers:
 
     def _praise(self, event: CloudEvent[Any]) -> Effects:
         return Effects(enquiry_policy.plan_praise(event.data, event.id, self.clock(), self.rules))
+
     def _queue_episode(self, event: CloudEvent[Any]) -> Effects:
         return Effects(policy.plan_queue_episode(event.data, self.clock(), self.rules))
 
