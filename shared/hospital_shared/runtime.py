@@ -27,7 +27,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
-from hospital_shared import db, http_guard, kafka_security, serving
+from hospital_shared import access_watch, db, http_guard, kafka_security, serving
 from hospital_shared.auth import TokenAuth, load_tokens
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
@@ -41,6 +41,7 @@ from hospital_shared.consumer import (
 from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failing_handler, failpoint
 from hospital_shared.health import health_router
+from hospital_shared.jobs import every
 from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
@@ -280,9 +281,20 @@ class ServiceRuntime:
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))
+        self._tasks.append(asyncio.create_task(self._watch_access(), name="access-watch"))
         await self.broker.start()
         gc.freeze()  # what start-up built lives as long as the process (see settle_heap)
         log.info("service started", http_port=self.settings.http_port)
+
+    async def _watch_access(self) -> None:
+        """The access records' retention purge and unusual-access rule (access_watch.py)."""
+        pool, settings = self.pool, self.settings
+        assert pool is not None
+
+        async def watch() -> int:
+            return len(await access_watch.watch_once(pool, settings, service=self.name))
+
+        await every(settings.access_watch_interval_s, "access-watch", watch, service=self.name)
 
     def make_dead_letter_producer(self) -> AIOKafkaProducer:
         """The dead letters' producer: acks=all like the outbox's, but not idempotent. A record
@@ -427,6 +439,7 @@ class ServiceRuntime:
             max_body_size=self.settings.http_max_body_bytes,
         )
         app.include_router(health_router(self))
+        app.include_router(access_watch.build_access_router(self.auth))
         for router in routers:
             app.include_router(router)
         http_guard.install(app)

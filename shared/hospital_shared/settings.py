@@ -142,6 +142,33 @@ class ServiceSettings(BaseSettings):
         le=65536,
         description="bytes of the value kept when a record is dead-lettered as a reference",
     )
+    # Access records (access_records.py): how long they are kept, and the unusual-access rule
+    # (unusual_access.py) the watch job applies every `access_watch_interval_s`.
+    access_records_retention_days: int = Field(
+        1095,
+        ge=1,
+        validation_alias=AliasChoices("ACCESS_RECORDS_RETENTION_DAYS"),
+        description="days an access record (who read which patient's data) is kept",
+    )
+    access_unusual_patients: int = Field(
+        20,
+        ge=1,
+        validation_alias=AliasChoices("ACCESS_UNUSUAL_PATIENTS"),
+        description="distinct patients outside their department or worklist a staff member may"
+        " read within the window before it is unusual access (an alert)",
+    )
+    access_unusual_window_s: float = Field(
+        3600.0,
+        gt=0,
+        validation_alias=AliasChoices("ACCESS_UNUSUAL_WINDOW_S"),
+        description="the window (seconds) of the unusual-access rule",
+    )
+    access_watch_interval_s: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=AliasChoices("ACCESS_WATCH_INTERVAL_S"),
+        description="how often the unusual-access rule runs and expired access records go",
+    )
     db_pool_min: int = 1
     db_pool_max: int = 5
 
