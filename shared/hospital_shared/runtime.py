@@ -27,7 +27,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
-from hospital_shared import access_watch, db, http_guard, kafka_security, serving
+from hospital_shared import access_watch, db, field_crypto, http_guard, kafka_security, serving
 from hospital_shared.auth import TokenAuth, load_tokens
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
@@ -108,6 +108,11 @@ class ServiceRuntime:
         self.tokens = load_tokens(settings.auth_tokens, env=settings.env)
         # After the token check, whose refusal speaks first (secrets.py).
         refuse_dev_defaults(settings, is_development=settings.development_stack)
+        field_crypto.configure(
+            settings.data_encryption_key,
+            settings.data_encryption_previous_keys,
+            settings.data_hash_key,
+        )
         self.auth = TokenAuth(self.tokens)
         self.broker = KafkaBroker(
             # FastStream takes a string as one address: "a:9092,b:9092" must be split (aiokafka

@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hospital_shared.field_crypto import DEV_ENCRYPTION_KEY, DEV_HASH_KEY
+
 
 def _shared(name: str, default: Any, description: str) -> Any:
     return Field(default, validation_alias=AliasChoices(name), description=description)
@@ -168,6 +170,23 @@ class ServiceSettings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("ACCESS_WATCH_INTERVAL_S"),
         description="how often the unusual-access rule runs and expired access records go",
+    )
+    # Encryption at rest of phones and free text (field_crypto.py): the key-encryption key,
+    # earlier ones still read after a rotation, and the key of the search hashes.
+    data_encryption_key: str = _shared(
+        "DATA_ENCRYPTION_KEY",
+        DEV_ENCRYPTION_KEY,
+        "the current key-encryption key, '<key id>:<32 bytes base64>' (development default is"
+        " public and refused in production)",
+    )
+    data_encryption_previous_keys: str = _shared(
+        "DATA_ENCRYPTION_PREVIOUS_KEYS",
+        "",
+        "earlier keys ('<id>:<base64>', comma-separated), still read after a rotation until the"
+        " re-wrap job has moved every value to the current key",
+    )
+    data_hash_key: str = _shared(
+        "DATA_HASH_KEY", DEV_HASH_KEY, "the key of the HMAC-SHA256 search hashes (phone numbers)"
     )
     db_pool_min: int = 1
     db_pool_max: int = 5
