@@ -46,6 +46,7 @@ from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
+from hospital_shared.reseal import SealedColumns, reseal_all
 from hospital_shared.secrets import refuse_dev_defaults
 from hospital_shared.settings import ServiceSettings
 
@@ -136,6 +137,7 @@ class ServiceRuntime:
         self._groups: list[_Group] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = {}
+        self._sealed: list[SealedColumns] = []
 
     # --- wiring --------------------------------------------------------------------
 
@@ -235,6 +237,11 @@ class ServiceRuntime:
                 schema=CloudEvent[event_type.model],  # type: ignore[name-defined]
             )
 
+    def seals(self, table: str, *columns: str) -> None:
+        """Declare columns the service writes sealed (field_crypto): the re-seal job moves
+        their values written before encryption or under an earlier key to the current one."""
+        self._sealed.append(SealedColumns(table, columns))
+
     def add_readiness_check(self, name: str, check: Callable[[], Awaitable[bool]]) -> None:
         """Add a service-specific check to `/readyz` (e.g. a dispatcher loop): `check()` is
         awaited with a 2 s timeout; False, an exception or the timeout make it not ready."""
@@ -287,6 +294,8 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))
         self._tasks.append(asyncio.create_task(self._watch_access(), name="access-watch"))
+        if self._sealed:
+            self._tasks.append(asyncio.create_task(self._reseal(), name="reseal"))
         await self.broker.start()
         gc.freeze()  # what start-up built lives as long as the process (see settle_heap)
         log.info("service started", http_port=self.settings.http_port)
@@ -300,6 +309,17 @@ class ServiceRuntime:
             return len(await access_watch.watch_once(pool, settings, service=self.name))
 
         await every(settings.access_watch_interval_s, "access-watch", watch, service=self.name)
+
+    async def _reseal(self) -> None:
+        pool, settings, batch = self.pool, self.settings, self.settings.data_reseal_batch_size
+        assert pool is not None
+
+        async def reseal() -> int:
+            return await reseal_all(pool, self._sealed, service=self.name, batch_size=batch)
+
+        await every(
+            settings.data_reseal_interval_s, "reseal", reseal, service=self.name, again_if=batch
+        )
 
     def make_dead_letter_producer(self) -> AIOKafkaProducer:
         """The dead letters' producer: acks=all like the outbox's, but not idempotent. A record

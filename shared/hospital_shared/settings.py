@@ -188,6 +188,18 @@ class ServiceSettings(BaseSettings):
     data_hash_key: str = _shared(
         "DATA_HASH_KEY", DEV_HASH_KEY, "the key of the HMAC-SHA256 search hashes (phone numbers)"
     )
+    data_reseal_interval_s: float = Field(
+        300.0,
+        gt=0,
+        validation_alias=AliasChoices("DATA_RESEAL_INTERVAL_S"),
+        description="how often the re-seal job looks for values not under the current data key"
+        " (plaintext from before encryption, or an earlier key); at once again while it finds"
+        " a full batch",
+    )
+    data_reseal_batch_size: int = Field(
+        500, ge=1, le=10000, validation_alias=AliasChoices("DATA_RESEAL_BATCH_SIZE"),
+        description="rows the re-seal job moves per transaction",
+    )  # fmt: skip
     db_pool_min: int = 1
     db_pool_max: int = 5
 

@@ -22,6 +22,7 @@ from followup.domain import (
     worklist_bucket,
 )
 from followup.service import Service
+from hospital_shared import field_crypto
 from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
 from hospital_shared.auth import Principal, Role
 from hospital_shared.http_guard import GuardedRoute
@@ -60,7 +61,7 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
         "patient": {
             "patient_id": row["patient_id"],
             "name": row["patient_name"],
-            "phone": row["patient_phone"],
+            "phone": field_crypto.open_(row["patient_phone"]),
         },
         "department_code": row["department_code"],
         "assignee_id": row["assignee_id"],
@@ -77,8 +78,8 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
         "outcome": {
             "satisfaction": row["satisfaction"],
             "score": row["score"],
-            "feedback": row["feedback"],
-            "objection": row["objection"],
+            "feedback": field_crypto.open_(row["feedback"]),
+            "objection": field_crypto.open_(row["objection"]),
             "completed_by": row["completed_by"],
         },
         "withdrawn_reason": row["withdrawn_reason"],
@@ -141,9 +142,7 @@ def build_router(service: Service) -> APIRouter:
             attempts = await repository.attempts_of(conn, task_id)
             await record(conn, Reader.of(principal), task_reads([row]))
         body = task_json(row, now=datetime.now(UTC), service=service)
-        body["attempts"] = [
-            {**dict(a), "recorded_at": a["recorded_at"].isoformat()} for a in attempts
-        ]
+        body["attempts"] = [{**a, "recorded_at": a["recorded_at"].isoformat()} for a in attempts]
         return body
 
     @router.post("/tasks/{task_id}/outcome")
