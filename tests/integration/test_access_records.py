@@ -406,3 +406,28 @@ def test_the_walk_covered_every_audited_route_but_those_said() -> None:
     services = {"followup", "complaints", "notifications"}
     walked = {(s, m, p) for s in services for m, p in READ_ROUTES if (s, m, p) in AUDITED}
     assert set(AUDITED) - walked - set(NOT_WALKED) == set()
+
+
+async def test_only_the_retention_purge_deletes_and_it_records_that_it_did(tasks, db) -> None:  # type: ignore[no-untyped-def]
+    """A record older than the retention (3 years by default) goes at the watch job's next
+    pass, and the purge leaves a row of its own saying how many and before when."""
+    expired = await db.fetchval(
+        """INSERT INTO followup.access_records (at, service, staff_id, role, patient_id,
+               record_kind, record_ids, outcome, in_scope, route)
+           VALUES (now() - interval '1100 days', 'followup', $1, 'doctor', 'P-OLD',
+                   'follow_up_task', ARRAY['x'], 'granted', true, '/v1/tasks') RETURNING id""",
+        DOC,
+    )
+
+    async def purged() -> asyncpg.Record | None:
+        if await db.fetchval("SELECT count(*) FROM followup.access_records WHERE id = $1", expired):
+            return None
+        return await db.fetchrow(
+            "SELECT * FROM followup.access_records WHERE outcome = 'purged' AND id > $1"
+            " ORDER BY id LIMIT 1",
+            expired,
+        )
+
+    row = await eventually(purged, timeout=30, interval=0.5)
+    assert (row["role"], row["record_kind"], row["staff_id"]) == ("system", "access_records", None)
+    assert int(row["record_ids"][0]) >= 1 and row["reason"].startswith("retention 1095 days")
