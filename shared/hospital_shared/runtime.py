@@ -27,7 +27,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
-from hospital_shared import db, http_guard, kafka_security, serving
+from hospital_shared import access_watch, db, field_crypto, http_guard, kafka_security, serving
 from hospital_shared.auth import TokenAuth, load_tokens
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
@@ -41,10 +41,12 @@ from hospital_shared.consumer import (
 from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failing_handler, failpoint
 from hospital_shared.health import health_router
+from hospital_shared.jobs import every
 from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
+from hospital_shared.reseal import SealedColumns, reseal_all
 from hospital_shared.secrets import refuse_dev_defaults
 from hospital_shared.settings import ServiceSettings
 
@@ -107,6 +109,11 @@ class ServiceRuntime:
         self.tokens = load_tokens(settings.auth_tokens, env=settings.env)
         # After the token check, whose refusal speaks first (secrets.py).
         refuse_dev_defaults(settings, is_development=settings.development_stack)
+        field_crypto.configure(
+            settings.data_encryption_key,
+            settings.data_encryption_previous_keys,
+            settings.data_hash_key,
+        )
         self.auth = TokenAuth(self.tokens)
         self.broker = KafkaBroker(
             # FastStream takes a string as one address: "a:9092,b:9092" must be split (aiokafka
@@ -130,6 +137,7 @@ class ServiceRuntime:
         self._groups: list[_Group] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = {}
+        self._sealed: list[SealedColumns] = []
 
     # --- wiring --------------------------------------------------------------------
 
@@ -229,6 +237,11 @@ class ServiceRuntime:
                 schema=CloudEvent[event_type.model],  # type: ignore[name-defined]
             )
 
+    def seals(self, table: str, *columns: str) -> None:
+        """Declare columns the service writes sealed (field_crypto): the re-seal job moves
+        their values written before encryption or under an earlier key to the current one."""
+        self._sealed.append(SealedColumns(table, columns))
+
     def add_readiness_check(self, name: str, check: Callable[[], Awaitable[bool]]) -> None:
         """Add a service-specific check to `/readyz` (e.g. a dispatcher loop): `check()` is
         awaited with a 2 s timeout; False, an exception or the timeout make it not ready."""
@@ -280,9 +293,33 @@ class ServiceRuntime:
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))
+        self._tasks.append(asyncio.create_task(self._watch_access(), name="access-watch"))
+        if self._sealed:
+            self._tasks.append(asyncio.create_task(self._reseal(), name="reseal"))
         await self.broker.start()
         gc.freeze()  # what start-up built lives as long as the process (see settle_heap)
         log.info("service started", http_port=self.settings.http_port)
+
+    async def _watch_access(self) -> None:
+        """The access records' retention purge and unusual-access rule (access_watch.py)."""
+        pool, settings = self.pool, self.settings
+        assert pool is not None
+
+        async def watch() -> int:
+            return len(await access_watch.watch_once(pool, settings, service=self.name))
+
+        await every(settings.access_watch_interval_s, "access-watch", watch, service=self.name)
+
+    async def _reseal(self) -> None:
+        pool, settings, batch = self.pool, self.settings, self.settings.data_reseal_batch_size
+        assert pool is not None
+
+        async def reseal() -> int:
+            return await reseal_all(pool, self._sealed, service=self.name, batch_size=batch)
+
+        await every(
+            settings.data_reseal_interval_s, "reseal", reseal, service=self.name, again_if=batch
+        )
 
     def make_dead_letter_producer(self) -> AIOKafkaProducer:
         """The dead letters' producer: acks=all like the outbox's, but not idempotent. A record
@@ -427,6 +464,7 @@ class ServiceRuntime:
             max_body_size=self.settings.http_max_body_bytes,
         )
         app.include_router(health_router(self))
+        app.include_router(access_watch.build_access_router(self.auth))
         for router in routers:
             app.include_router(router)
         http_guard.install(app)

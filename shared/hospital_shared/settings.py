@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hospital_shared.field_crypto import DEV_ENCRYPTION_KEY, DEV_HASH_KEY
+
 
 def _shared(name: str, default: Any, description: str) -> Any:
     return Field(default, validation_alias=AliasChoices(name), description=description)
@@ -142,6 +144,62 @@ class ServiceSettings(BaseSettings):
         le=65536,
         description="bytes of the value kept when a record is dead-lettered as a reference",
     )
+    # Access records (access_records.py): how long they are kept, and the unusual-access rule
+    # (unusual_access.py) the watch job applies every `access_watch_interval_s`.
+    access_records_retention_days: int = Field(
+        1095,
+        ge=1,
+        validation_alias=AliasChoices("ACCESS_RECORDS_RETENTION_DAYS"),
+        description="days an access record (who read which patient's data) is kept",
+    )
+    access_unusual_patients: int = Field(
+        20,
+        ge=1,
+        validation_alias=AliasChoices("ACCESS_UNUSUAL_PATIENTS"),
+        description="distinct patients outside their department or worklist a staff member may"
+        " read within the window before it is unusual access (an alert)",
+    )
+    access_unusual_window_s: float = Field(
+        3600.0,
+        gt=0,
+        validation_alias=AliasChoices("ACCESS_UNUSUAL_WINDOW_S"),
+        description="the window (seconds) of the unusual-access rule",
+    )
+    access_watch_interval_s: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=AliasChoices("ACCESS_WATCH_INTERVAL_S"),
+        description="how often the unusual-access rule runs and expired access records go",
+    )
+    # Encryption at rest of phones and free text (field_crypto.py): the key-encryption key,
+    # earlier ones still read after a rotation, and the key of the search hashes.
+    data_encryption_key: str = _shared(
+        "DATA_ENCRYPTION_KEY",
+        DEV_ENCRYPTION_KEY,
+        "the current key-encryption key, '<key id>:<32 bytes base64>' (development default is"
+        " public and refused in production)",
+    )
+    data_encryption_previous_keys: str = _shared(
+        "DATA_ENCRYPTION_PREVIOUS_KEYS",
+        "",
+        "earlier keys ('<id>:<base64>', comma-separated), still read after a rotation until the"
+        " re-wrap job has moved every value to the current key",
+    )
+    data_hash_key: str = _shared(
+        "DATA_HASH_KEY", DEV_HASH_KEY, "the key of the HMAC-SHA256 search hashes (phone numbers)"
+    )
+    data_reseal_interval_s: float = Field(
+        300.0,
+        gt=0,
+        validation_alias=AliasChoices("DATA_RESEAL_INTERVAL_S"),
+        description="how often the re-seal job looks for values not under the current data key"
+        " (plaintext from before encryption, or an earlier key); at once again while it finds"
+        " a full batch",
+    )
+    data_reseal_batch_size: int = Field(
+        500, ge=1, le=10000, validation_alias=AliasChoices("DATA_RESEAL_BATCH_SIZE"),
+        description="rows the re-seal job moves per transaction",
+    )  # fmt: skip
     db_pool_min: int = 1
     db_pool_max: int = 5
 

@@ -30,6 +30,8 @@ def test_production_refuses_to_start_with_the_development_callback_secret(
         "NOTIFICATIONS_CALLBACK_SECRET",
         "NOTIFICATIONS_KANNEL_PASSWORD",
         "DATABASE_URL",
+        "DATA_ENCRYPTION_KEY",  # the public development data keys (field_crypto.py)
+        "DATA_HASH_KEY",
     ):
         assert variable in refusal
     assert "dev-callback-secret" not in log and "hospital-dev" not in log

@@ -225,6 +225,36 @@ OPERATIONAL_CASES: list[dict[str, Any]] = [
             }
         ],
     },
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'hospital_access_unusual_readers{service="complaints",instance="a"}',
+                "values": "0x5 2x5 0x5",
+            },
+            {
+                "series": 'hospital_access_unusual_readers{service="followup",instance="a"}',
+                "values": "0x15",
+            },
+        ],
+        "alert_rule_test": [
+            {"eval_time": "3m", "alertname": "UnusualPatientDataAccess", "exp_alerts": []},
+            {
+                "eval_time": "7m",
+                "alertname": "UnusualPatientDataAccess",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "warning",
+                            "audience": "admin",
+                            "service": "complaints",
+                        }
+                    }
+                ],
+            },
+            {"eval_time": "13m", "alertname": "UnusualPatientDataAccess", "exp_alerts": []},
+        ],
+    },
 ]
 
 

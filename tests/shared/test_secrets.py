@@ -15,9 +15,15 @@ from hospital_shared.settings import ServiceSettings
 
 SERVICES = ("registration", "followup", "complaints", "notifications", "metrics")
 OWN_DATABASE_URL = "postgresql://followup:Zq8-own-password@db1.hospital.lan/hospital"
+# The deployment's own data keys (field_crypto.py): not the public development ones.
+OWN_DATA_KEYS = {
+    "data_encryption_key": "prod-2026:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
+    "data_hash_key": "a-long-random-search-hash-key",
+}
 OWN_NOTIFICATIONS = {
     "env": "production",
     "database_url": OWN_DATABASE_URL,
+    **OWN_DATA_KEYS,
     "kannel_password": "Kx7-own-gateway-password",
 }
 
@@ -31,6 +37,8 @@ def _no_stack_values(monkeypatch: pytest.MonkeyPatch) -> None:
         "KAFKA_SASL_PASSWORD",
         "NOTIFICATIONS_CALLBACK_SECRET",
         "NOTIFICATIONS_KANNEL_PASSWORD",
+        "DATA_ENCRYPTION_KEY",
+        "DATA_HASH_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -41,16 +49,17 @@ def settings_of(service: str, **values: str) -> ServiceSettings:
 
 
 def test_every_secret_with_a_development_default_is_found() -> None:
-    """The inventory: the database password in every service, and the notifications
-    service's delivery-receipt signing secret and gateway password."""
+    """The inventory: the database password and the data keys in every service, and the
+    notifications service's delivery-receipt signing secret and gateway password."""
     found = {service: public_secrets(settings_of(service)) for service in SERVICES}
+    common = ["DATABASE_URL", "DATA_ENCRYPTION_KEY", "DATA_HASH_KEY"]
     assert found == {
-        "registration": ["DATABASE_URL"],
-        "followup": ["DATABASE_URL"],
-        "complaints": ["DATABASE_URL"],
-        "metrics": ["DATABASE_URL"],
+        "registration": common,
+        "followup": common,
+        "complaints": common,
+        "metrics": common,
         "notifications": [
-            "DATABASE_URL",
+            *common,
             "NOTIFICATIONS_CALLBACK_SECRET",
             "NOTIFICATIONS_KANNEL_PASSWORD",
         ],
@@ -93,7 +102,7 @@ def test_production_with_its_own_secrets_starts() -> None:
 def test_the_development_database_password_is_refused_wherever_it_is_written(
     database_url: str,
 ) -> None:
-    settings = settings_of("followup", env="production", database_url=database_url)
+    settings = settings_of("followup", env="production", database_url=database_url, **OWN_DATA_KEYS)
     assert public_secrets(settings) == ["DATABASE_URL"]
 
 
@@ -104,5 +113,6 @@ def test_the_local_stacks_published_kafka_password_is_refused() -> None:
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_username="hospital",
         kafka_sasl_password="hospital-kafka-dev",
+        **OWN_DATA_KEYS,
     )
     assert public_secrets(settings) == ["KAFKA_SASL_PASSWORD"]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from complaints import cases
 from complaints import repository as repo
-from complaints.access import Actor, can_view, opening_key, visibility
+from complaints.access import Actor, can_view, is_working, opening_key, visibility
 from complaints.domain import (
     Category,
     MissingResolution,
@@ -32,6 +32,7 @@ from complaints.views import (
     case_receipt,
     case_view,
 )
+from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
 from hospital_shared.auth import Principal, Role, TokenAuth
 from hospital_shared.http_guard import GuardedRoute
 
@@ -96,8 +97,34 @@ REFUSALS = (
 )
 
 
+def case_read(case: dict[str, Any], actor: Actor) -> Read:
+    """A case as an access record sees it: in the actor's scope when they work it or it is in
+    their department (the one concerned or the handling one)."""
+    handling = case.get("handling_department")
+    department = handling if handling and handling == actor.department else case["department_code"]
+    assignee = actor.id if is_working(actor, case) else case["assignee_id"]
+    return Read(
+        case["patient_id"], "complaint_case", case["case_number"],
+        department=department, assignee_id=assignee,
+    )  # fmt: skip
+
+
+async def record_case_reads(
+    conn: asyncpg.Connection, actor: Actor, cases_: list[dict[str, Any]], *, denied: bool = False
+) -> None:
+    """The access records of an answer with these cases (those `actor` may read in full)."""
+    reads = [case_read(c, actor) for c in cases_ if denied or can_view(actor, c)]
+    reader = Reader(actor.id, actor.role, actor.department)
+    await record(conn, reader, reads, outcome="denied" if denied else "granted")
+
+
 async def render(
-    conn: asyncpg.Connection, ctx: Context, case: dict[str, Any], actor: Actor
+    conn: asyncpg.Connection,
+    ctx: Context,
+    case: dict[str, Any],
+    actor: Actor,
+    *,
+    recorded: bool = False,
 ) -> dict[str, Any]:
     """The case as `actor` may see it: every route that answers with a case answers through
     here. Someone who may not read it (`access.can_view`, the rule `GET` applies) gets only the
@@ -105,6 +132,8 @@ async def render(
     went to someone else, must not hand over the complaint that `GET` would refuse."""
     if not can_view(actor, case):
         return case_receipt(case)
+    if not recorded:
+        await record_case_reads(conn, actor, [case])
     deadlines = await repo.deadlines_of(conn, case["id"])
     return case_view(
         case,
@@ -116,7 +145,12 @@ async def render(
 
 
 def cases_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["complaints"], route_class=GuardedRoute)
+    router = APIRouter(
+        prefix="/v1",
+        tags=["complaints"],
+        route_class=GuardedRoute,
+        dependencies=[BIND_REQUEST],  # access records (render)
+    )
 
     @router.post("/cases", status_code=status.HTTP_201_CREATED)
     async def open_a_case(
@@ -185,13 +219,15 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         rows = await repo.list_cases(
             conn, filters=filters, visible_to=visibility(actor), limit=limit, offset=offset
         )
-        return {"cases": [await render(conn, ctx, row, actor) for row in rows]}
+        await record_case_reads(conn, actor, rows)
+        return {"cases": [await render(conn, ctx, row, actor, recorded=True) for row in rows]}
 
     async def visible_case(conn: asyncpg.Connection, number: str, actor: Actor) -> dict[str, Any]:
         case = await repo.case_by_number(conn, number)
         if case is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {number}")
         if not can_view(actor, case):
+            await record_case_reads(conn, actor, [case], denied=True)
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"case {number} is not yours")
         return case
 
@@ -211,7 +247,9 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         conn: Conn,
         principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.ADMIN))],
     ) -> dict[str, Any]:
-        case = await visible_case(conn, number, actor_of(principal))
+        actor = actor_of(principal)
+        case = await visible_case(conn, number, actor)
+        await record_case_reads(conn, actor, [case])
         return {"case_number": number, "audit": await repo.audit_of(conn, case["id"])}
 
     async def run(

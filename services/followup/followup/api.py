@@ -22,6 +22,8 @@ from followup.domain import (
     worklist_bucket,
 )
 from followup.service import Service
+from hospital_shared import field_crypto
+from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
 from hospital_shared.auth import Principal, Role
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import Satisfaction
@@ -59,7 +61,7 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
         "patient": {
             "patient_id": row["patient_id"],
             "name": row["patient_name"],
-            "phone": row["patient_phone"],
+            "phone": field_crypto.open_(row["patient_phone"]),
         },
         "department_code": row["department_code"],
         "assignee_id": row["assignee_id"],
@@ -76,8 +78,8 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
         "outcome": {
             "satisfaction": row["satisfaction"],
             "score": row["score"],
-            "feedback": row["feedback"],
-            "objection": row["objection"],
+            "feedback": field_crypto.open_(row["feedback"]),
+            "objection": field_crypto.open_(row["objection"]),
             "completed_by": row["completed_by"],
         },
         "withdrawn_reason": row["withdrawn_reason"],
@@ -87,7 +89,12 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
 
 
 def build_router(service: Service) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["follow-up tasks"], route_class=GuardedRoute)
+    router = APIRouter(
+        prefix="/v1",
+        tags=["follow-up tasks"],
+        route_class=GuardedRoute,
+        dependencies=[BIND_REQUEST],  # access records (task_reads)
+    )
     staff = Depends(service.auth.require(*STAFF_ROLES))
     supervising = Depends(service.auth.require(*SUPERVISING))
 
@@ -119,6 +126,7 @@ def build_router(service: Service) -> APIRouter:
                 conn, scope_assignee=scope.assignee_id, scope_department=scope.department_code,
                 everything=scope.everything, filters=filters, limit=limit, offset=offset,
             )  # fmt: skip
+            await record(conn, Reader.of(principal), task_reads(rows))
         return {"tasks": [task_json(r, now=now, service=service) for r in rows]}
 
     @router.get("/tasks/{task_id}")
@@ -127,13 +135,14 @@ def build_router(service: Service) -> APIRouter:
     ) -> dict[str, Any]:
         async with service.pool(request).acquire() as conn:
             row = await repository.fetch_task(conn, task_id)
+            if row is not None and not _visible(principal, row):
+                await record(conn, Reader.of(principal), task_reads([row]), outcome="denied")
             if row is None or not _visible(principal, row):
                 raise HTTPException(404, "no such task")
             attempts = await repository.attempts_of(conn, task_id)
+            await record(conn, Reader.of(principal), task_reads([row]))
         body = task_json(row, now=datetime.now(UTC), service=service)
-        body["attempts"] = [
-            {**dict(a), "recorded_at": a["recorded_at"].isoformat()} for a in attempts
-        ]
+        body["attempts"] = [{**a, "recorded_at": a["recorded_at"].isoformat()} for a in attempts]
         return body
 
     @router.post("/tasks/{task_id}/outcome")
@@ -201,6 +210,7 @@ def build_router(service: Service) -> APIRouter:
             if whose != principal.staff_id:
                 await _check_supervises(conn, principal, whose)
             rows = await queries.open_tasks_of(conn, whose)
+            await record(conn, Reader.of(principal), task_reads(rows))
         lists: dict[str, list[dict[str, Any]]] = {"overdue": [], "due_today": [], "upcoming": []}
         for row in rows:
             item = task_json(row, now=now, service=service)
@@ -216,6 +226,8 @@ def build_router(service: Service) -> APIRouter:
         now = datetime.now(UTC)
         async with service.pool(request).acquire() as conn:
             summary = await queries.department_summary(conn, code, now)
+            shown = [*summary["unassigned"], *summary["overdue"]]
+            await record(conn, Reader.of(principal), task_reads(shown))
         return {
             "department_code": code,
             "staff": [dict(r) for r in summary["per_staff"]],
@@ -224,6 +236,15 @@ def build_router(service: Service) -> APIRouter:
         }
 
     return router
+
+
+def task_reads(rows: Any) -> list[Read]:
+    """What an answer with these tasks reads: their patients' names and phones, feedback."""
+    return [
+        Read(r["patient_id"], "follow_up_task", r["task_id"],
+             department=r["department_code"], assignee_id=r["assignee_id"])
+        for r in rows
+    ]  # fmt: skip
 
 
 def _visible(principal: Principal, row: Any) -> bool:

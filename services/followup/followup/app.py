@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.publishes(
         *event_types_on(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER), "complaint.submitted"
     )
+    runtime.seals("follow_up_tasks", "patient_phone", "feedback", "objection")
+    runtime.seals("call_attempts", "feedback")
     app = runtime.http_app(build_router(service), build_staff_router(service))
     _add_background_jobs(app, service)
     return app

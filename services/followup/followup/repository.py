@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from followup.domain import CallOutcome, Task
 from followup.planning import PlannedCall, inpatient_task_id
+from hospital_shared.field_crypto import open_, seal
 from hospital_shared.service_events.registration import PatientTransferred
 
 TASK_COLUMNS = (
@@ -30,7 +32,7 @@ def task_from_row(row: asyncpg.Record) -> Task:
         status=row["status"],
         patient_id=row["patient_id"],
         patient_name=row["patient_name"],
-        patient_phone=row["patient_phone"],
+        patient_phone=open_(row["patient_phone"]),
         sms_opt_out=row["sms_opt_out"],
         department_code=row["department_code"],
         department_name=row["department_name"],
@@ -69,7 +71,7 @@ async def insert_planned(
         RETURNING task_id
         """,
         call.task_id, call.kind, call.rule, call.patient_id, call.patient_name,
-        call.patient_phone, call.sms_opt_out, call.department_code, call.source_event_id,
+        seal(call.patient_phone), call.sms_opt_out, call.department_code, call.source_event_id,
         call.source_ref, source_time, call.parent_task_id, call.not_before, call.due_at,
         list(call.roles), call.max_attempts, call.survey_invitation, call.department_name,
     )  # fmt: skip
@@ -84,7 +86,7 @@ async def insert_planned_many(
     if not calls:
         return set()
     columns = list(zip(*(
-        (c.task_id, c.kind, c.rule, c.patient_id, c.patient_name, c.patient_phone,
+        (c.task_id, c.kind, c.rule, c.patient_id, c.patient_name, seal(c.patient_phone),
          c.sms_opt_out, c.department_code, c.source_event_id, c.source_ref, at,
          c.parent_task_id, c.not_before, c.due_at, ",".join(c.roles), c.max_attempts,
          c.survey_invitation, c.department_name)
@@ -171,12 +173,14 @@ async def fetch_task(
     )
 
 
-async def attempts_of(conn: asyncpg.Connection, task_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def attempts_of(conn: asyncpg.Connection, task_id: str) -> list[dict[str, Any]]:
+    """A task's call attempts, their feedback decrypted."""
+    rows = await conn.fetch(
         "SELECT attempt_no, staff_id, reached, feedback, recorded_at FROM call_attempts"
         " WHERE task_id = $1 ORDER BY attempt_no",
         task_id,
     )
+    return [{**dict(r), "feedback": open_(r["feedback"])} for r in rows]
 
 
 async def record_attempt(
@@ -185,7 +189,7 @@ async def record_attempt(
     await conn.execute(
         "INSERT INTO call_attempts (task_id, attempt_no, staff_id, reached, feedback)"
         " VALUES ($1, $2, $3, $4, $5)",
-        task.task_id, attempt_no, staff_id, outcome.reached, outcome.feedback,
+        task.task_id, attempt_no, staff_id, outcome.reached, seal(outcome.feedback),
     )  # fmt: skip
 
 
@@ -216,7 +220,7 @@ async def close_completed(
         " updated_at = now() WHERE task_id = $1",
         task_id, attempts, by,
         outcome.satisfaction.value if outcome.satisfaction else None,
-        outcome.score, outcome.feedback, outcome.objection,
+        outcome.score, seal(outcome.feedback), seal(outcome.objection),
     )  # fmt: skip
 
 

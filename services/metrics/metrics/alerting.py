@@ -165,6 +165,20 @@ OPERATIONAL_ALERTS: list[dict[str, Any]] = [
             " connection (/readyz) and its log for 'live metrics refresh failed'.",
         },
     },
+    {
+        # For operations (admin), like every operational alert: the watch job of each service
+        # applies the unusual-access rule (hospital_shared/unusual_access.py) to its records.
+        "alert": "UnusualPatientDataAccess",
+        "expr": "max by (service) (hospital_access_unusual_readers) > 0",
+        "labels": {"severity": "warning", "audience": "admin"},
+        "annotations": {
+            "summary": "Staff read many patients outside their department or worklist in"
+            " {{ $labels.service }}",
+            "runbook": "GET /v1/access-records/unusual on that service (admin token) names them"
+            " and how many patients; GET /v1/access-records?staff_id=... lists what they read"
+            " and the reason they gave. Limits: ACCESS_UNUSUAL_PATIENTS, ACCESS_UNUSUAL_WINDOW_S.",
+        },
+    },
 ]
 
 

@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
 from hospital_shared.auth import Principal, Role, TokenAuth
 from hospital_shared.http_guard import GuardedRoute
 from notifications import access, domain, message_store, optouts, repository
@@ -40,8 +41,23 @@ def _view(request: Request, row: asyncpg.Record, who: Principal) -> dict[str, An
     return access.message_view(row, who, desk_department=desk)
 
 
+def message_reads(rows: Any) -> list[Read]:
+    """What an answer with these messages reads: those about a patient (the recipient's own
+    staff notes are in their scope)."""
+    return [
+        Read(r["patient_id"], "message", str(r["id"]), assignee_id=r["staff_id"])
+        for r in rows
+        if r["patient_id"] is not None
+    ]
+
+
 def build_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["notifications"], route_class=GuardedRoute)
+    router = APIRouter(
+        prefix="/v1",
+        tags=["notifications"],
+        route_class=GuardedRoute,
+        dependencies=[BIND_REQUEST],  # access records (message_reads)
+    )
     staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN)
     managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
     StaffUser = Annotated[Principal, Depends(staff)]
@@ -58,9 +74,14 @@ def build_router(auth: TokenAuth) -> APIRouter:
             raise HTTPException(400, "give patient_id or staff_id")
         refusal = access.listing_refusal(who, patient_id=patient_id, staff_id=staff_id)
         if refusal:
+            if patient_id:
+                async with pool(request).acquire() as conn:
+                    denied = [Read(patient_id, "message", "*")]
+                    await record(conn, Reader.of(who), denied, outcome="denied")
             raise HTTPException(403, refusal)
         async with pool(request).acquire() as conn:
             rows = await repository.messages_of(conn, patient_id=patient_id, staff_id=staff_id)
+            await record(conn, Reader.of(who), message_reads(rows))
         return [_view(request, r, who) for r in rows]
 
     @router.get("/messages/{message_id}")
@@ -69,6 +90,14 @@ def build_router(auth: TokenAuth) -> APIRouter:
     ) -> dict[str, Any]:
         async with pool(request).acquire() as conn:
             row = await repository.message(conn, message_id)
+            if row is not None:
+                allowed = access.may_read(who, row)  # the list's rule
+                await record(
+                    conn,
+                    Reader.of(who),
+                    message_reads([row]),
+                    outcome="granted" if allowed else "denied",
+                )
         if row is None:
             raise HTTPException(404, "no such message")
         if not access.may_read(who, row):  # the list's rule
@@ -147,6 +176,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
             )
             await conn.execute("SELECT pg_notify('notifications_dispatch', '')")
             new = await repository.message(conn, new_id)
+            await record(conn, Reader.of(who), message_reads([new]))
         assert new is not None
         return _view(request, new, who)
 
@@ -160,6 +190,8 @@ def build_router(auth: TokenAuth) -> APIRouter:
         e164 = _e164_or_400(phone, request) if phone else None
         async with pool(request).acquire() as conn:
             rows = await repository.list_opt_outs(conn, patient_id=patient_id, phone=e164)
+            opt_outs = [Read(r["patient_id"], "opt_out", str(r["id"])) for r in rows]
+            await record(conn, Reader.of(who), opt_outs)
         return [
             {
                 **dict(r),
@@ -264,6 +296,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
             raise HTTPException(403, "the inbox belongs to a staff member")
         async with pool(request).acquire() as conn:
             rows = await repository.messages_of(conn, staff_id=who.staff_id, channel="inbox")
+            await record(conn, Reader.of(who), message_reads(rows))
         return [_view(request, r, who) for r in rows]
 
     @router.post("/inbox/{message_id}/read")
@@ -275,6 +308,8 @@ def build_router(auth: TokenAuth) -> APIRouter:
                 message_id,
                 who.staff_id,
             )
+            if row is not None:
+                await record(conn, Reader.of(who), message_reads([row]))
         if row is None:
             raise HTTPException(404, "no such notification in your inbox")
         return _view(request, row, who)

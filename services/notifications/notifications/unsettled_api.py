@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
+from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
 from hospital_shared.auth import Principal, Role, TokenAuth
 from hospital_shared.http_guard import GuardedRoute
 from notifications import sending
@@ -33,13 +34,18 @@ class UnsettledView(BaseModel):
 
 
 def build_unsettled_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1/sms", tags=["notifications"], route_class=GuardedRoute)
+    router = APIRouter(
+        prefix="/v1/sms",
+        tags=["notifications"],
+        route_class=GuardedRoute,
+        dependencies=[BIND_REQUEST],  # access records: which patients' SMS
+    )
     managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
 
     @router.get("/unsettled", response_model=UnsettledView)
     async def unsettled(
         request: Request,
-        _: Annotated[Principal, Depends(managers)],
+        who: Annotated[Principal, Depends(managers)],
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         settings = request.app.state.runtime.settings
@@ -47,6 +53,10 @@ def build_unsettled_router(auth: TokenAuth) -> APIRouter:
         async with request.app.state.runtime.pool.acquire() as conn:
             unknown, overdue = await sending.count_unsettled(conn, overdue_before)
             rows = await sending.list_unsettled(conn, overdue_before, limit)
+            reads = [
+                Read(r["patient_id"], "message", str(r["id"])) for r in rows if r["patient_id"]
+            ]
+            await record(conn, Reader.of(who), reads)
         return {
             "outcome_unknown": unknown,
             "receipt_overdue": overdue,

@@ -1,0 +1,110 @@
+"""Reading the access records, and watching them: every service with an HTTP API lists its
+own (`GET /v1/access-records`, by patient or by staff member, for supervisors and operations)
+and runs the watch job, which applies the unusual-access rule and the retention purge.
+
+Unusual access raises a Prometheus alert (`UnusualPatientDataAccess`, for operations) from
+the gauge `hospital_access_unusual_readers`, rather than a staff notification through the
+notifications service: the alert does not depend on the service being watched staying up,
+needs no new event contract between the services, and reaches operations the way every other
+operational alert does; `GET /v1/access-records/unusual` then names the staff members."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from prometheus_client import Gauge
+
+from hospital_shared import access_records
+from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.unusual_access import OutOfScopeRead, UnusualReader, unusual_readers
+
+log = structlog.get_logger(__name__)
+
+UNUSUAL_READERS = Gauge(
+    "hospital_access_unusual_readers",
+    "Staff members whose reads of patients outside their department or worklist are unusual",
+    ["service"],
+)
+
+
+def _record_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {**dict(row), "at": row["at"].isoformat(), "record_ids": list(row["record_ids"])}
+
+
+def build_access_router(auth: TokenAuth) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/access-records", tags=["access records"], route_class=GuardedRoute
+    )
+    # A default, not `Annotated[...]`: with postponed annotations FastAPI cannot resolve a
+    # local name and would take the principal for a query parameter.
+    managers = Depends(auth.require(Role.SUPERVISOR, Role.ADMIN))
+
+    @router.get("")
+    async def list_access_records(
+        request: Request,
+        patient_id: Annotated[str | None, Query(max_length=64)] = None,
+        staff_id: Annotated[str | None, Query(max_length=64)] = None,
+        since: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        _: Principal = managers,
+    ) -> dict[str, Any]:
+        """Who read a patient's data (`patient_id`), or whose data a staff member read
+        (`staff_id`): newest first."""
+        if not patient_id and not staff_id:
+            raise HTTPException(422, "patient_id or staff_id: give one")
+        async with request.app.state.runtime.pool.acquire() as conn:
+            rows = await access_records.list_records(
+                conn, patient_id=patient_id, staff_id=staff_id, since=since,
+                limit=limit, offset=offset,
+            )  # fmt: skip
+        return {"access_records": [_record_json(r) for r in rows]}
+
+    @router.get("/unusual")
+    async def list_unusual(request: Request, _: Principal = managers) -> dict[str, Any]:
+        """The staff members the unusual-access rule names now (the alert's detail)."""
+        settings = request.app.state.runtime.settings
+        async with request.app.state.runtime.pool.acquire() as conn:
+            found = await find_unusual(conn, settings, now=datetime.now(UTC))
+        return {
+            "window_s": settings.access_unusual_window_s,
+            "max_patients": settings.access_unusual_patients,
+            "unusual": [
+                {"staff_id": u.staff_id, "patients": u.patients,
+                 "first_at": u.first_at.isoformat(), "last_at": u.last_at.isoformat()}
+                for u in found
+            ],
+        }  # fmt: skip
+
+    return router
+
+
+async def find_unusual(conn: asyncpg.Connection, settings: Any, *, now: datetime) -> list[Any]:
+    window = timedelta(seconds=settings.access_unusual_window_s)
+    rows = await access_records.out_of_scope_since(conn, now - window)
+    reads = (OutOfScopeRead(r["staff_id"], r["patient_id"], r["at"]) for r in rows)
+    return unusual_readers(
+        reads, now=now, window=window, max_patients=settings.access_unusual_patients
+    )
+
+
+async def watch_once(pool: asyncpg.Pool, settings: Any, *, service: str) -> list[UnusualReader]:
+    """One pass of the watch job: purge what is past the retention, then set the gauge."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        await access_records.purge_expired(
+            conn,
+            service=service,
+            retention=timedelta(days=settings.access_records_retention_days),
+            now=now,
+        )
+        found = await find_unusual(conn, settings, now=now)
+    UNUSUAL_READERS.labels(service).set(len(found))
+    if found:
+        log.warning("unusual access to patient data", staff=[u.staff_id for u in found])
+    return found

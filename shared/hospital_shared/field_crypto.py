@@ -1,0 +1,161 @@
+"""Encryption at rest of sensitive text (phone numbers, call feedback, objections): envelope
+encryption with keys the deployment provides, never the database.
+
+Each value gets its own random data key (AES-256-GCM); the data key is wrapped by the
+deployment's key-encryption key (AES-256-GCM too, `DATA_ENCRYPTION_KEY` = `<key id>:<32 bytes
+base64>`), and the stored text is
+
+    enc1:<key id>:<base64url(wrap nonce | wrapped data key | nonce | ciphertext)>
+
+so a column keeps its type (text) and a raw dump shows none of the value. The key id stored
+with each value names the key that wrapped it: to rotate, make the new key current and move
+the old one to `DATA_ENCRYPTION_PREVIOUS_KEYS` (comma-separated); every value stays readable at
+once, and `rewrap` re-wraps a value's data key under the current key without touching its
+ciphertext (a background job does it lazily: followup's `reseal` job). Text without the
+prefix is a value from before encryption and is read as it is (and sealed by that job).
+
+Exact search (a phone number) uses a keyed hash (`search_hash`: HMAC-SHA256 under
+`DATA_HASH_KEY`), which the database can index and compare without knowing the number.
+
+The module holds one process-wide `FieldCipher`, which `ServiceRuntime` configures from the
+settings at start (`configure`); code that runs without a runtime (unit tests) gets the
+development key. Production refuses to start with the development keys (secrets.py: every
+setting named `*_key` with a public default)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+PREFIX = "enc1:"
+NONCE = 12
+WRAPPED = 32 + 16  # a 256-bit data key and its tag
+
+# Public development keys (README): refused outside a development or test stack.
+DEV_ENCRYPTION_KEY = "dev1:" + base64.b64encode(b"hospital-dev-data-encryption-k01").decode()
+DEV_HASH_KEY = "hospital-dev-search-hash-key"
+
+
+class BadKey(ValueError):
+    """A key setting that is not `<id>:<32 bytes base64>`, or a value under an unknown key."""
+
+
+class Undecryptable(ValueError):
+    """A sealed value that does not open: tampered with, or sealed under another key."""
+
+
+def parse_key(spec: str) -> tuple[str, bytes]:
+    """`<id>:<base64 of 32 bytes>` -> (id, key); the error names neither."""
+    kid, sep, encoded = spec.strip().partition(":")
+    if not sep or not kid or ":" in kid:
+        raise BadKey("a data encryption key is '<key id>:<32 bytes, base64>'")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadKey(f"data encryption key {kid!r} is not base64") from None
+    if len(key) != 32:
+        raise BadKey(f"data encryption key {kid!r} is not 32 bytes (AES-256)")
+    return kid, key
+
+
+@dataclass(frozen=True)
+class FieldCipher:
+    current_id: str
+    keys: dict[str, AESGCM]
+    hash_key: bytes
+
+    @classmethod
+    def from_settings(cls, current: str, previous: str = "", hash_key: str = "") -> FieldCipher:
+        kid, key = parse_key(current)
+        keys = {kid: AESGCM(key)}
+        for spec in filter(None, (s.strip() for s in previous.split(","))):
+            old_id, old_key = parse_key(spec)
+            keys.setdefault(old_id, AESGCM(old_key))
+        if not hash_key:
+            raise BadKey("DATA_HASH_KEY is empty")
+        return cls(kid, keys, hash_key.encode())
+
+    def seal(self, text: str | None) -> str | None:
+        """Encrypt under a fresh data key wrapped by the current key; None stays None."""
+        if text is None:
+            return None
+        dek, wrap_nonce, nonce = AESGCM.generate_key(256), os.urandom(NONCE), os.urandom(NONCE)
+        wrapped = self.keys[self.current_id].encrypt(wrap_nonce, dek, self.current_id.encode())
+        body = AESGCM(dek).encrypt(nonce, text.encode(), None)
+        blob = base64.urlsafe_b64encode(wrap_nonce + wrapped + nonce + body).decode()
+        return f"{PREFIX}{self.current_id}:{blob}"
+
+    def open(self, stored: str | None) -> str | None:
+        """The text of a sealed value; a value from before encryption as it is."""
+        if stored is None or not stored.startswith(PREFIX):
+            return stored
+        kid, dek, nonce, body = self._split(stored)
+        try:
+            return AESGCM(dek).decrypt(nonce, body, None).decode()
+        except InvalidTag:
+            raise Undecryptable(f"a value under key {kid!r} does not open") from None
+
+    def rewrap(self, stored: str | None) -> str | None:
+        """The value with its data key wrapped by the current key (ciphertext unchanged); a
+        plaintext value sealed; one already under the current key as it is."""
+        if stored is None:
+            return None
+        if not stored.startswith(PREFIX):
+            return self.seal(stored)
+        if self.is_current(stored):
+            return stored
+        _, dek, nonce, body = self._split(stored)
+        wrap_nonce = os.urandom(NONCE)
+        wrapped = self.keys[self.current_id].encrypt(wrap_nonce, dek, self.current_id.encode())
+        blob = base64.urlsafe_b64encode(wrap_nonce + wrapped + nonce + body).decode()
+        return f"{PREFIX}{self.current_id}:{blob}"
+
+    def is_current(self, stored: str | None) -> bool:
+        return stored is None or stored.startswith(f"{PREFIX}{self.current_id}:")
+
+    def search_hash(self, normalised: str) -> str:
+        """HMAC-SHA256 of an exact-match value (a phone number in E.164), hex."""
+        return hmac.new(self.hash_key, normalised.encode(), hashlib.sha256).hexdigest()
+
+    def _split(self, stored: str) -> tuple[str, bytes, bytes, bytes]:
+        kid, _, blob = stored[len(PREFIX) :].partition(":")
+        kek = self.keys.get(kid)
+        if kek is None:
+            raise Undecryptable(f"no key {kid!r} (DATA_ENCRYPTION_PREVIOUS_KEYS?)")
+        raw = base64.urlsafe_b64decode(blob)
+        wrap_nonce, wrapped = raw[:NONCE], raw[NONCE : NONCE + WRAPPED]
+        nonce, body = raw[NONCE + WRAPPED : 2 * NONCE + WRAPPED], raw[2 * NONCE + WRAPPED :]
+        try:
+            dek = kek.decrypt(wrap_nonce, wrapped, kid.encode())
+        except InvalidTag:
+            raise Undecryptable(f"a data key under key {kid!r} does not unwrap") from None
+        return kid, dek, nonce, body
+
+
+_cipher = FieldCipher.from_settings(DEV_ENCRYPTION_KEY, "", DEV_HASH_KEY)
+
+
+def configure(current: str, previous: str, hash_key: str) -> FieldCipher:
+    """Set the process-wide cipher (the runtime does, from its settings)."""
+    global _cipher
+    _cipher = FieldCipher.from_settings(current, previous, hash_key)
+    return _cipher
+
+
+def cipher() -> FieldCipher:
+    return _cipher
+
+
+def seal(text: str | None) -> str | None:
+    return _cipher.seal(text)
+
+
+def open_(stored: str | None) -> str | None:
+    return _cipher.open(stored)
