@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from complaints import roster
 from complaints.api import Context, cases_router
+from complaints.calendar_api import calendar_router
 from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
 from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
@@ -20,6 +21,7 @@ from complaints.rules_api import rules_router
 from complaints.settings import Settings
 from complaints.timers import purge_expired, timer_pass, utc_now
 from hospital_shared import topics
+from hospital_shared.calendar_store import LiveCalendar, bundled_schedules
 from hospital_shared.events import EVENT_TYPES, event_types_on
 from hospital_shared.jobs import every
 from hospital_shared.runtime import ServiceRuntime
@@ -31,7 +33,8 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    policy = CasePolicy.from_settings(settings)
+    calendar = LiveCalendar("complaints", bundled_schedules())
+    policy = CasePolicy.from_settings(settings, calendar=lambda: calendar.current)
     rulebook = RuleBook()
     allocate = number_allocator(lambda: runtime.pool)
     complaint_handlers = ComplaintHandlers(
@@ -47,8 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # events of a type nobody registered would only be dead-lettered.
     if ROSTER_EVENT in EVENT_TYPES:
         runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster_event)
-    runtime.publishes(*event_types_on(topics.COMPLAINT_CASES))
-    app = runtime.http_app(cases_router(runtime.auth), rules_router(runtime.auth))
+    runtime.publishes(*event_types_on(topics.COMPLAINT_CASES, topics.CALENDAR))
+    app = runtime.http_app(
+        cases_router(runtime.auth), rules_router(runtime.auth), calendar_router(runtime.auth)
+    )
+    app.state.calendar = calendar
     app.state.complaints = Context(
         policy=policy,
         rulebook=rulebook,
@@ -61,8 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         async with runtime_lifespan(app_):
-            await _seed(runtime, settings)
-            jobs = _start_jobs(runtime, settings, complaint_handlers)
+            await _seed(runtime, settings, calendar)
+            jobs = _start_jobs(runtime, settings, complaint_handlers, calendar)
             try:
                 yield
             finally:
@@ -76,11 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _seed(runtime: ServiceRuntime, settings: Settings) -> None:
+async def _seed(runtime: ServiceRuntime, settings: Settings, calendar: LiveCalendar) -> None:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         if await seed_rules(conn):
             log.info("seeded the default classification rules")
+        await calendar.reload(conn)
         for member in settings.staff_to_seed():
             await roster.upsert_staff(
                 conn,
@@ -94,7 +101,10 @@ async def _seed(runtime: ServiceRuntime, settings: Settings) -> None:
 
 
 def _start_jobs(
-    runtime: ServiceRuntime, settings: Settings, complaints: ComplaintHandlers
+    runtime: ServiceRuntime,
+    settings: Settings,
+    complaints: ComplaintHandlers,
+    calendar: LiveCalendar,
 ) -> list[asyncio.Task[None]]:
     pool = runtime.pool
     assert pool is not None
@@ -118,9 +128,22 @@ def _start_jobs(
             pass
         return 0
 
+    async def reload_calendar() -> int:
+        async with pool.acquire() as conn:
+            await calendar.reload(conn)
+        return 0
+
     return [
         asyncio.create_task(
             every(settings.timer_interval_s, "time-limit-timer", timers, service="complaints")
+        ),
+        asyncio.create_task(
+            every(
+                settings.calendar_reload_interval_s,
+                "calendar-reload",
+                reload_calendar,
+                service="complaints",
+            )
         ),
         asyncio.create_task(
             every(settings.purge_interval_s, "retention-purge", purge, service="complaints")

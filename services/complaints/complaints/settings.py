@@ -55,6 +55,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # While a backlog of complaints is being opened, the timer pauses this long between
     # passes, so the openings come first.
     timer_pause_while_draining_s: float = 0.5
+    # How often each instance rereads the working-day calendar years saved by operations (an
+    # instance that took the API call has the year at once).
+    calendar_reload_interval_s: float = 60.0
     # A desk opening uses two short-lived connections (the case number, then the case).
     db_pool_max: int = 10
     # Every event this service publishes has a random id (`publishing.outgoing`): nothing adds

@@ -69,6 +69,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     job_batch_size: int = 500
     retention_days: int = 730  # follow-up registers are kept 2 years
     retention_interval_s: float = 6 * 3600.0
+    # How often each instance rereads the working-day calendar years saved from the
+    # complaints service's `calendar.year_saved` events (the instance that kept one has it).
+    calendar_reload_interval_s: float = 60.0
 
     def staff_to_seed(self) -> list[dict[str, Any]]:
         if self.seed_staff is not None:
