@@ -116,11 +116,12 @@ class LiveCalendar:
             LAST_YEAR_KNOWN.labels(self.service).set(max(calendar.years))
 
     async def reload(self, conn: asyncpg.Connection) -> None:
-        """The files' years, then the saved ones over them."""
+        """Exactly the files' years with the saved ones over them (a saved year that was
+        deleted goes back to the file's, or to none)."""
         merged = {s.year: s for s in [*bundled_schedules(), *await saved_schedules(conn)]}
-        changed = [s for y, s in sorted(merged.items()) if self.current.years.get(y) != s]
-        if changed:
-            self.install(*changed)
+        if merged != dict(self.current.years):
+            self.current = WorkingCalendar()
+            self.install(*(merged[y] for y in sorted(merged)))
 
     def is_workday(self, day: date) -> bool:
         """`current.is_workday`, reporting a day of a year without schedule."""

@@ -8,8 +8,6 @@ operations, no second place to forget. The year counts in this process at once, 
 instances at their next reload (`COMPLAINTS_CALENDAR_RELOAD_INTERVAL_S`).
 """
 
-from __future__ import annotations
-
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
