@@ -49,6 +49,7 @@ class DepartmentPolicy:
     spot_check_rate: float = 0.10
     second_call_due_days: float = 1.0
     spot_check_due_days: float = 3.0
+    next_call_due_days: float = 3.0
     sms_opt_out_means_no_calls: bool = True
     deceased_handling: str = "none"
     transferred_handling: str = "transfer_check"
