@@ -3,6 +3,7 @@ days, and naming every year counted without official schedule."""
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import date
 from typing import Any
 
@@ -213,3 +214,19 @@ def test_a_calendar_starts_empty_and_reloads_what_was_saved() -> None:
     live = LiveCalendar("unit-d")
     assert live.current.years == {}
     assert live.is_workday(date(2026, 10, 1)) is True  # a Thursday, and no schedule known
+
+
+def test_a_count_from_the_last_day_of_a_missing_year_into_a_known_one_names_none() -> None:
+    """The day the count starts from is not counted, so its year is not named: 2003 has no
+    schedule, but a count from 2003-12-31 only looks at days of 2004."""
+    assert BUNDLED.working_day_after(date(2003, 12, 31), 1) == WorkingDay(date(2004, 1, 2))
+
+
+def test_schedules_calendars_and_answers_cannot_be_changed_in_place() -> None:
+    """A calendar's cached answers and the schedules it shares with the calendars made from
+    it stay right only because nothing changes in place."""
+    schedule = schedule_from_mapping(TEST_2027)
+    answer = BUNDLED.working_day_after(date(2026, 9, 30), 4)
+    for thing, name in ((schedule, "year"), (answer, "day"), (BUNDLED, "years")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(thing, name, None)
