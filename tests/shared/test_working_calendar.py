@@ -230,3 +230,11 @@ def test_schedules_calendars_and_answers_cannot_be_changed_in_place() -> None:
     for thing, name in ((schedule, "year"), (answer, "day"), (BUNDLED, "years")):
         with pytest.raises(FrozenInstanceError):
             setattr(thing, name, None)
+
+
+@pytest.mark.parametrize("year", [1900, 2099])
+def test_the_first_and_last_years_an_event_may_have_are_accepted(year: int) -> None:
+    schedule = schedule_from_mapping(
+        {"year": year, "holidays": [f"{year}-01-01"], "source": "test data"}
+    )
+    assert schedule.year == year
