@@ -238,3 +238,9 @@ def test_the_first_and_last_years_an_event_may_have_are_accepted(year: int) -> N
         {"year": year, "holidays": [f"{year}-01-01"], "source": "test data"}
     )
     assert schedule.year == year
+
+
+def test_a_long_wrong_date_is_named_by_its_first_20_characters() -> None:
+    with pytest.raises(CalendarDataError) as caught:
+        schedule_from_mapping(body(holidays=["2027-02-08 and then some more"]))
+    assert caught.value.message == "'2027-02-08 and then ' is not a date (YYYY-MM-DD)"
