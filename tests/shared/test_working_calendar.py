@@ -104,6 +104,7 @@ def test_toml_dates_and_no_workdays_are_accepted() -> None:
         ({"holidays": "2027-02-08"}, "holidays", "list of dates"),
         ({"holidays": ["2027-02-30"]}, "holidays", "is not a date"),
         ({"holidays": ["2026-12-31"]}, "holidays", "2026-12-31 is not in 2027"),
+        ({"holidays": ["2028-01-01"]}, "holidays", "2028-01-01 is not in 2027"),
         ({"holidays": []}, "holidays", "lists its public holidays"),
         ({"workdays": ["2027-02-11"]}, "workdays", "2027-02-11 is not a weekend day"),
         ({"workdays": ["2027-02-13", "2027-02-14"], "holidays": ["2027-02-14"]},
