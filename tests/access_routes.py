@@ -66,4 +66,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/events"): _IN,
     ("GET", "/v1/kpi"): "aggregate KPIs",
     ("GET", "/v1/kpi/report.csv"): "aggregate KPIs",
+    ("GET", "/v1/calendar/years"): "the working-day calendar",
+    ("GET", "/v1/calendar/years/{year}"): "the working-day calendar",
+    ("PUT", "/v1/calendar/years/{year}"): "the working-day calendar",
 }

@@ -18,10 +18,17 @@ COMPLAINT_CASES = "complaints.cases.v1"
 NOTIFICATIONS = "notifications.messages.v1"
 STAFF_ROSTER = "staff.roster.v1"
 QUEUE_EPISODES = "metrics.queue-episodes.v1"  # a queue over its limit, opened and closed
+CALENDAR = "calendar.years.v1"
 
 INPUT_TOPICS: tuple[str, ...] = (REGISTRATIONS, DISCHARGES, COMPLAINTS_IN)
 INPUT_TOPICS += (QUEUE_REPORTS,)
-SERVICE_TOPICS: tuple[str, ...] = (FOLLOWUP_TASKS, COMPLAINT_CASES, NOTIFICATIONS, STAFF_ROSTER)
+SERVICE_TOPICS: tuple[str, ...] = (
+    FOLLOWUP_TASKS,
+    COMPLAINT_CASES,
+    NOTIFICATIONS,
+    STAFF_ROSTER,
+    CALENDAR,
+)
 SERVICE_TOPICS += (QUEUE_EPISODES,)
 
 INPUT_PARTITIONS = 12

@@ -1,5 +1,6 @@
 """Time limits across weekends, the 2026 National Day holiday and its 调休 make-up days, on
-China's official calendar (chinese-calendar), plus the 80% warning point."""
+China's official calendar (the bundled years, `hospital_shared/calendar_data`), plus the 80%
+warning point, and the years without official schedule that a deadline must name."""
 
 from __future__ import annotations
 
@@ -11,18 +12,24 @@ import pytest
 from complaints.domain import Category, Status
 from complaints.policy import (
     CasePolicy,
+    Deadline,
     LimitName,
     LimitRule,
     add_working_days,
+    bundled_calendar,
     deadlines_for,
     default_rules,
     limits_met_by,
-    official_workday,
     satisfaction_deadline,
 )
+from hospital_shared.working_calendar import WorkingCalendar, YearSchedule
 
 TZ = ZoneInfo("Asia/Shanghai")
 RULES = default_rules()
+
+
+def official_workday(day: date) -> bool:
+    return bundled_calendar().is_workday(day)
 
 
 def local(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
@@ -135,11 +142,51 @@ def test_the_satisfaction_check_is_due_seven_days_after_closing() -> None:
     assert check is not None and check.due_at == local(2026, 11, 30, 15)
 
 
-def test_years_the_calendar_does_not_know_fall_back_to_weekdays() -> None:
-    # chinese-calendar 1.11 knows up to 2026; a 2030 case must still get a deadline.
+def test_years_the_calendar_does_not_know_fall_back_to_weekdays_and_are_named() -> None:
+    # The bundled years end at 2026; a 2030 case still gets a deadline, flagged.
     monday = datetime(2030, 1, 7, 9, tzinfo=TZ)
-    assert add_working_days(monday, 4, tz=TZ, is_workday=official_workday) == datetime(
-        2030, 1, 11, 9, tzinfo=TZ
+    assert add_working_days(monday, 4, tz=TZ, calendar=bundled_calendar()) == (
+        datetime(2030, 1, 11, 9, tzinfo=TZ),
+        (2030,),
+    )
+
+
+def test_a_known_year_names_no_missing_year() -> None:
+    [first, fact] = deadlines_for(
+        RULES, start=local(2026, 9, 30), complex_=False, category=Category.OTHER, tz=TZ
+    )
+    assert first.missing_years == fact.missing_years == ()
+
+
+def test_only_the_working_day_limit_names_the_missing_year() -> None:
+    by_name = {
+        d.name: d
+        for d in deadlines_for(
+            RULES, start=local(2027, 3, 5), complex_=True, category=Category.IMAGING_DISPUTE, tz=TZ
+        )
+    }
+    assert by_name[LimitName.FACT_FINDING].missing_years == (2027,)
+    for hours in (
+        LimitName.FIRST_RESPONSE,
+        LimitName.COMPLEX_ANSWER,
+        LimitName.IMAGING_CONFIRMATION,
+    ):
+        assert by_name[hours].missing_years == ()
+    check = satisfaction_deadline(RULES, closed_at=local(2027, 3, 5), tz=TZ)
+    assert check is not None and check.missing_years == ()
+
+
+def test_a_deadline_reaching_into_a_missing_year_names_it() -> None:
+    """Opened on 2026-12-30: the count runs into 2027, which has no schedule."""
+    fact = due_deadline(LimitName.FACT_FINDING, local(2026, 12, 30))
+    assert fact.due_at == local(2027, 1, 5) and fact.missing_years == (2027,)
+
+
+def due_deadline(limit: LimitName, start: datetime) -> Deadline:
+    return next(
+        d
+        for d in deadlines_for(RULES, start=start, complex_=False, category=Category.OTHER, tz=TZ)
+        if d.name == limit
     )
 
 
@@ -154,17 +201,42 @@ def test_years_the_calendar_does_not_know_fall_back_to_weekdays() -> None:
 def test_a_friday_afternoon_complaint_does_not_count_the_weekend_in_unknown_years(
     opened: datetime, expected: datetime
 ) -> None:
-    """From 2027 the calendar package knows no holidays, so every working-day deadline takes
-    the Monday-to-Friday fallback: a Friday-afternoon complaint's fact-finding runs Mon..Thu,
-    and a Saturday one still ends on Thursday."""
+    """A year without schedule takes the Monday-to-Friday fallback: a Friday-afternoon
+    complaint's fact-finding runs Mon..Thu, and a Saturday one still ends on Thursday."""
     assert not official_workday(date(2027, 3, 6)) and not official_workday(date(2027, 3, 7))
     assert official_workday(date(2027, 3, 5)) and official_workday(date(2027, 3, 8))
     assert due(LimitName.FACT_FINDING, opened) == expected
 
 
 def test_an_injected_calendar_is_used() -> None:
-    every_day = add_working_days(local(2026, 10, 1), 4, tz=TZ, is_workday=lambda d: True)
-    assert every_day == local(2026, 10, 5)
+    every_day = WorkingCalendar.of(
+        [YearSchedule(2026, frozenset(), frozenset({date(2026, 10, 3), date(2026, 10, 4)}), "t")]
+    )
+    assert add_working_days(local(2026, 10, 1), 4, tz=TZ, calendar=every_day) == (
+        local(2026, 10, 5),
+        (),
+    )
+
+
+def test_the_policy_asks_its_calendar_source_at_each_opening() -> None:
+    """A year operations add counts from the next case on: the policy holds a source, not a
+    calendar. Test data: a made-up 2027 with 3-08..3-10 off and Saturday 3-13 worked."""
+    test_2027 = YearSchedule(
+        2027,
+        frozenset({date(2027, 3, 8), date(2027, 3, 9), date(2027, 3, 10)}),
+        frozenset({date(2027, 3, 13)}),
+        "test data",
+    )
+    calendars = [bundled_calendar()]
+    policy = CasePolicy(limit_rules=RULES, tz=TZ, calendar=lambda: calendars[-1])
+    before = policy.opening_deadlines(local(2027, 3, 5), complex_=False, category=Category.OTHER)
+    calendars.append(bundled_calendar().with_year(test_2027))
+    after = policy.opening_deadlines(local(2027, 3, 5), complex_=False, category=Category.OTHER)
+    fact_before = next(d for d in before if d.name == LimitName.FACT_FINDING)
+    fact_after = next(d for d in after if d.name == LimitName.FACT_FINDING)
+    assert (fact_before.due_at, fact_before.missing_years) == (local(2027, 3, 11), (2027,))
+    # Fri 3-5: 3-11 (Thu), 3-12 (Fri), 3-13 (the worked Saturday), 3-15 (Mon).
+    assert (fact_after.due_at, fact_after.missing_years) == (local(2027, 3, 15), ())
 
 
 @pytest.mark.parametrize(

@@ -387,6 +387,65 @@ async def test_a_satisfied_call_is_spot_checked_by_a_supervisor(api, stack_env) 
     assert planned["data"]["parent_task_id"] == t["task_id"]
 
 
+async def test_an_outcome_plans_a_chronic_patients_calls_at_30_and_90_days_once(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """制定下次回访计划: the outcome plans two later calls with their own questions; each is a
+    task (planned event, worklist, its plan on it) and a retry of the same outcome plans
+    nothing twice."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)
+    plan = [
+        {"after_days": 30, "reason": "慢病随访", "questions": ["血压控制如何？", "是否按时服药？"]},
+        {"after_days": 90, "reason": "慢病复查", "script_key": "chronic-90"},
+    ]
+    body = {"reached": True, "satisfaction": "满意", "next_calls": plan}
+    token = token_of(t["assignee_id"])
+    refused = await outcome(api, t["task_id"], token, **{**body, "next_calls": [{"reason": "x"}]})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+        "body", "next_calls", 0,
+    ]  # fmt: skip
+    resp = await outcome(api, t["task_id"], token, **body)
+    assert resp.status_code == 200, resp.text
+    ids = resp.json()["next_call_task_ids"]
+    assert len(ids) == 2 and resp.json()["next_calls_not_planned"] is None
+    again = await outcome(api, t["task_id"], token, **body)  # a retry after a lost answer
+    assert again.status_code == 409
+    thirty = await task_in(api, ids[0], "assigned")
+    assert (thirty["kind"], thirty["why"]["parent_task_id"]) == ("next_call", t["task_id"])
+    assert thirty["plan"] == {
+        "reason": "慢病随访", "questions": ["血压控制如何？", "是否按时服药？"], "script_key": None,
+    }  # fmt: skip
+    assert thirty["assignee_id"] in (DOC1, DOC2) and thirty["bucket"] == "upcoming"
+    ninety = await task_in(api, ids[1], "assigned")
+    assert ninety["plan"]["script_key"] == "chronic-90"
+    assert datetime.fromisoformat(ninety["not_before"]) > datetime.fromisoformat(thirty["due_at"])
+    parent = await task(api, t["task_id"])
+    assert parent is not None
+    assert [n["task_id"] for n in parent["next_calls"]] == ids
+    for task_id in ids:
+        [planned] = await wait_events(bootstrap, task_id, "followup.task_planned")
+        assert planned["data"]["rule"] == "outcome.next_call"
+    # A marker behind the retry: still one task_planned per next call.
+    await consumed_up_to_here(bootstrap, topics.DISCHARGES, t["patient"]["patient_id"])
+    for task_id in ids:
+        assert len(await events_of(bootstrap, topics.FOLLOWUP_TASKS, task_id,
+                                   "followup.task_planned")) == 1  # fmt: skip
+
+
+async def test_a_patient_who_opts_out_during_the_call_gets_no_next_call(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    t = await planned_and_assigned(api, stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    resp = await outcome(
+        api, t["task_id"], token_of(t["assignee_id"]), reached=True, opt_out=True,
+        next_calls=[{"after_days": 30, "reason": "慢病随访"}],
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["next_call_task_ids"] == []
+    assert resp.json()["next_calls_not_planned"] == "patient.opted_out"
+    parent = await task(api, t["task_id"])
+    assert parent is not None and parent["next_calls"] == []
+
+
 async def test_access_is_by_role_and_scope(api, stack_env) -> None:  # type: ignore[no-untyped-def]
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     t = await planned_and_assigned(api, bootstrap)

@@ -255,6 +255,37 @@ OPERATIONAL_CASES: list[dict[str, Any]] = [
             {"eval_time": "13m", "alertname": "UnusualPatientDataAccess", "exp_alerts": []},
         ],
     },
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'hospital_calendar_year_missing{service="complaints",year="2027"}',
+                "values": "0x5 1x5 0x5",
+            },
+            {
+                "series": 'hospital_calendar_year_missing{service="complaints",year="2026"}',
+                "values": "0x15",
+            },
+        ],
+        "alert_rule_test": [
+            {"eval_time": "3m", "alertname": "WorkingCalendarYearMissing", "exp_alerts": []},
+            {
+                "eval_time": "7m",
+                "alertname": "WorkingCalendarYearMissing",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "critical",
+                            "service": "complaints",
+                            "year": "2027",
+                        }
+                    }
+                ],
+            },
+            # operations added the year
+            {"eval_time": "13m", "alertname": "WorkingCalendarYearMissing", "exp_alerts": []},
+        ],
+    },
 ]
 
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from complaints import roster
 from complaints.api import Context, cases_router
+from complaints.calendar_api import calendar_router
 from complaints.enquiries_api import EnquiryContext, enquiries_router, feedback_router
 from complaints.enquiry_cases import EnquiryPolicy
 from complaints.enquiry_timer import enquiry_timer_pass, purge_enquiries_and_feedback
@@ -25,6 +26,7 @@ from complaints.rules_api import rules_router
 from complaints.settings import Settings
 from complaints.timers import purge_expired, timer_pass, utc_now
 from hospital_shared import topics
+from hospital_shared.calendar_store import LiveCalendar, bundled_schedules
 from hospital_shared.events import EVENT_TYPES, event_types_on
 from hospital_shared.jobs import every
 from hospital_shared.patient_merge import following_merges, move_column, one_at_a_time
@@ -46,7 +48,8 @@ async def _no_other_patient_events(conn: Any, events: Sequence[Any]) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
-    policy = CasePolicy.from_settings(settings)
+    calendar = LiveCalendar("complaints", bundled_schedules())
+    policy = CasePolicy.from_settings(settings, calendar=lambda: calendar.current)
     rulebook = RuleBook()
     allocate = number_allocator(lambda: runtime.pool)
     complaint_handlers = ComplaintHandlers(
@@ -70,13 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # events of a type nobody registered would only be dead-lettered.
     if ROSTER_EVENT in EVENT_TYPES:
         runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster_event)
-    runtime.publishes(*event_types_on(topics.COMPLAINT_CASES))
+    runtime.publishes(*event_types_on(topics.COMPLAINT_CASES, topics.CALENDAR))
     app = runtime.http_app(
         cases_router(runtime.auth),
         rules_router(runtime.auth),
         enquiries_router(runtime.auth),
         feedback_router(runtime.auth),
+        calendar_router(runtime.auth),
     )
+    app.state.calendar = calendar
     app.state.complaints = Context(
         policy=policy,
         rulebook=rulebook,
@@ -104,8 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         async with runtime_lifespan(app_):
-            await _seed(runtime, settings)
-            jobs = _start_jobs(runtime, settings, complaint_handlers)
+            await _seed(runtime, settings, calendar)
+            jobs = _start_jobs(runtime, settings, complaint_handlers, calendar)
             try:
                 yield
             finally:
@@ -119,11 +124,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _seed(runtime: ServiceRuntime, settings: Settings) -> None:
+async def _seed(runtime: ServiceRuntime, settings: Settings, calendar: LiveCalendar) -> None:
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         if await seed_rules(conn):
             log.info("seeded the default classification rules")
+        await calendar.reload(conn)
         for member in settings.staff_to_seed():
             await roster.upsert_staff(
                 conn,
@@ -137,7 +143,10 @@ async def _seed(runtime: ServiceRuntime, settings: Settings) -> None:
 
 
 def _start_jobs(
-    runtime: ServiceRuntime, settings: Settings, complaints: ComplaintHandlers
+    runtime: ServiceRuntime,
+    settings: Settings,
+    complaints: ComplaintHandlers,
+    calendar: LiveCalendar,
 ) -> list[asyncio.Task[None]]:
     pool = runtime.pool
     assert pool is not None
@@ -173,6 +182,11 @@ def _start_jobs(
             desk_department=settings.desk_department,
         )
 
+    async def reload_calendar() -> int:
+        async with pool.acquire() as conn:
+            await calendar.reload(conn)
+        return 0
+
     return [
         asyncio.create_task(
             every(settings.timer_interval_s, "time-limit-timer", timers, service="complaints")
@@ -184,6 +198,14 @@ def _start_jobs(
                 enquiry_timers,
                 service="complaints",
                 again_if=settings.timer_batch_size,
+            )
+        ),
+        asyncio.create_task(
+            every(
+                settings.calendar_reload_interval_s,
+                "calendar-reload",
+                reload_calendar,
+                service="complaints",
             )
         ),
         asyncio.create_task(

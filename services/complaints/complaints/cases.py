@@ -129,7 +129,7 @@ async def _restart_clocks(
             policy.limit_rules,
             closed_at=now,
             tz=policy.tz,
-            is_workday=policy.is_workday,
+            calendar=policy.calendar(),
             warning_fraction=policy.warning_fraction,
         )
         if check is not None:

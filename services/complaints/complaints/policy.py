@@ -4,26 +4,28 @@ A limit is a rule (`LimitRule`) built from settings: how long, in which unit, wh
 applies to and which lifecycle step meets it. `deadlines_for` turns the rules into concrete
 deadlines when a case opens (or reopens); `satisfaction_deadline` when it closes.
 
-Working days follow China's official calendar through the `chinese-calendar` package:
-weekends, public holidays and the make-up working days (调休). A deadline of N working days
-falls at the same local time of day on the N-th working day after the day the clock started.
+Working days follow China's official calendar (`hospital_shared.working_calendar`: weekends,
+public holidays and the make-up working days, 调休, one schedule per year). A deadline of N
+working days falls at the same local time of day on the N-th working day after the day the
+clock started; one that counted a year without schedule as Monday to Friday carries those
+years (`Deadline.missing_years`), and the case is flagged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
-
 from complaints.domain import PROGRESS, Category, Status
+from hospital_shared.calendar_store import bundled_schedules
+from hospital_shared.working_calendar import WorkingCalendar
 
-IsWorkday = Callable[[date], bool]
+CalendarSource = Callable[[], WorkingCalendar]
 
 
 class LimitName(StrEnum):
@@ -55,6 +57,8 @@ class Deadline:
     starts_at: datetime
     due_at: datetime
     warn_at: datetime
+    # Years the count of working days took as Monday to Friday, having no official schedule.
+    missing_years: tuple[int, ...] = ()
 
 
 def default_rules(
@@ -91,44 +95,30 @@ def default_rules(
     )
 
 
-@lru_cache(maxsize=4096)
-def official_workday(day: date) -> bool:
-    """China's official calendar; outside the years the package knows, Monday to Friday.
-    Cached: a working-day deadline asks about several days, and `chinese_calendar` checks its
-    argument at length on every call (a quarter of a batch's CPU before the cache)."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
+@lru_cache(maxsize=1)
+def bundled_calendar() -> WorkingCalendar:
+    """The calendar of the years shipped with the code (the services add the saved years)."""
+    return WorkingCalendar.of(bundled_schedules())
 
 
 def add_working_days(
-    start: datetime, days: int, *, tz: ZoneInfo, is_workday: IsWorkday
-) -> datetime:
-    """The same local time of day on the `days`-th working day after `start`'s local day."""
+    start: datetime, days: int, *, tz: ZoneInfo, calendar: WorkingCalendar
+) -> tuple[datetime, tuple[int, ...]]:
+    """The same local time of day on the `days`-th working day after `start`'s local day, and
+    the years counted without an official schedule."""
     local = start.astimezone(tz)
-    day = working_day_after(local.date(), days, is_workday)
-    return datetime.combine(day, local.time(), tzinfo=tz)
+    found = calendar.working_day_after(local.date(), days)
+    return datetime.combine(found.day, local.time(), tzinfo=tz), found.missing_years
 
 
-@lru_cache(maxsize=4096)
-def working_day_after(day: date, days: int, is_workday: IsWorkday) -> date:
-    """The `days`-th working day after `day`. Cached: a backlog of complaints asks for the same
-    few days thousands of times, each a walk over the calendar."""
-    counted = 0
-    while counted < days:
-        day += timedelta(days=1)
-        if is_workday(day):
-            counted += 1
-    return day
-
-
-def due_at(rule: LimitRule, start: datetime, *, tz: ZoneInfo, is_workday: IsWorkday) -> datetime:
+def due_at(
+    rule: LimitRule, start: datetime, *, tz: ZoneInfo, calendar: WorkingCalendar
+) -> tuple[datetime, tuple[int, ...]]:
     if rule.unit == "hours":
-        return start + timedelta(hours=rule.amount)
+        return start + timedelta(hours=rule.amount), ()
     if rule.unit == "days":
-        return start + timedelta(days=rule.amount)
-    return add_working_days(start, int(rule.amount), tz=tz, is_workday=is_workday)
+        return start + timedelta(days=rule.amount), ()
+    return add_working_days(start, int(rule.amount), tz=tz, calendar=calendar)
 
 
 def deadline(
@@ -136,14 +126,14 @@ def deadline(
     start: datetime,
     *,
     tz: ZoneInfo,
-    is_workday: IsWorkday,
+    calendar: WorkingCalendar,
     warning_fraction: float,
 ) -> Deadline:
     """The deadline of `rule` from `start`; the warning falls at `warning_fraction` of the
     time between start and due (for working days too: 80% of the wall-clock span)."""
-    due = due_at(rule, start, tz=tz, is_workday=is_workday)
+    due, missing = due_at(rule, start, tz=tz, calendar=calendar)
     warn = start + (due - start) * warning_fraction
-    return Deadline(rule.name, start, due, warn)
+    return Deadline(rule.name, start, due, warn, missing)
 
 
 def applies(rule: LimitRule, *, complex_: bool, category: Category) -> bool:
@@ -163,12 +153,13 @@ def deadlines_for(
     complex_: bool,
     category: Category,
     tz: ZoneInfo,
-    is_workday: IsWorkday = official_workday,
+    calendar: WorkingCalendar | None = None,
     warning_fraction: float = 0.8,
 ) -> list[Deadline]:
     """The deadlines of a case that opens (or reopens) at `start`."""
+    calendar = calendar or bundled_calendar()
     return [
-        deadline(r, start, tz=tz, is_workday=is_workday, warning_fraction=warning_fraction)
+        deadline(r, start, tz=tz, calendar=calendar, warning_fraction=warning_fraction)
         for r in rules
         if applies(r, complex_=complex_, category=category)
     ]
@@ -179,13 +170,17 @@ def satisfaction_deadline(
     *,
     closed_at: datetime,
     tz: ZoneInfo,
-    is_workday: IsWorkday = official_workday,
+    calendar: WorkingCalendar | None = None,
     warning_fraction: float = 0.8,
 ) -> Deadline | None:
     for rule in rules:
         if rule.applies_to == "on_close":
             return deadline(
-                rule, closed_at, tz=tz, is_workday=is_workday, warning_fraction=warning_fraction
+                rule,
+                closed_at,
+                tz=tz,
+                calendar=calendar or bundled_calendar(),
+                warning_fraction=warning_fraction,
             )
     return None
 
@@ -207,7 +202,9 @@ class CasePolicy:
     complex_categories: tuple[str, ...] = ("medical_quality", "report_error")
     desk_department: str = "CS"
     case_number_prefix: str = "TS"
-    is_workday: IsWorkday = field(default=official_workday)
+    # The calendar in force (the service's `LiveCalendar`), asked at each use: a year added by
+    # operations counts from the next deadline on.
+    calendar: CalendarSource = field(default=bundled_calendar)
     _opening_rules: dict[tuple[bool, Category], tuple[LimitRule, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
@@ -225,17 +222,20 @@ class CasePolicy:
                 r for r in self.limit_rules if applies(r, complex_=complex_, category=category)
             )
             self._opening_rules[key] = rules
+        calendar = self.calendar()
         return [
             deadline(
-                r, start, tz=self.tz, is_workday=self.is_workday,
-                warning_fraction=self.warning_fraction,
+                r, start, tz=self.tz, calendar=calendar, warning_fraction=self.warning_fraction
             )
             for r in rules
-        ]  # fmt: skip
+        ]
 
     @classmethod
-    def from_settings(cls, settings: Any) -> CasePolicy:
+    def from_settings(
+        cls, settings: Any, calendar: CalendarSource = bundled_calendar
+    ) -> CasePolicy:
         return cls(
+            calendar=calendar,
             limit_rules=settings.limit_rules(),
             tz=ZoneInfo(settings.hospital_tz),
             warning_fraction=settings.warning_fraction,

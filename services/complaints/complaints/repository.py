@@ -12,6 +12,7 @@ import asyncpg
 from pydantic_core import to_json
 
 from complaints.policy import Deadline
+from hospital_shared.calendar_store import report_missing
 
 Row = dict[str, Any]
 
@@ -228,6 +229,7 @@ async def insert_deadlines_many(
     as written, with no settlement, instead of being read back."""
     if not deadlines:
         return []
+    await flag_missing_calendar(conn, deadlines)
     written: list[Row] = [
         {
             "case_id": case_id,
@@ -249,6 +251,26 @@ async def insert_deadlines_many(
         return written
     rows = await conn.fetch(_INSERT_DEADLINES, _json_rows(written))
     return [dict(r) for r in rows]
+
+
+async def flag_missing_calendar(
+    conn: asyncpg.Connection, deadlines: Sequence[tuple[int, int, Deadline]]
+) -> None:
+    """Flag each case whose deadlines counted a year without official calendar as Monday to
+    Friday (`cases.calendar_missing_years`), and say so loudly (log, metric, alert)."""
+    missing: dict[int, set[int]] = {}
+    for case_id, _, d in deadlines:
+        if d.missing_years:
+            missing.setdefault(case_id, set()).update(d.missing_years)
+    if not missing:
+        return
+    await conn.executemany(
+        "UPDATE cases SET calendar_missing_years = ARRAY("
+        " SELECT DISTINCT y FROM unnest(calendar_missing_years || $2::int[]) y ORDER BY y)"
+        " WHERE id = $1",
+        [(case_id, sorted(years)) for case_id, years in missing.items()],
+    )
+    report_missing("complaints", set().union(*missing.values()), what="complaint time limits")
 
 
 async def settle_deadlines(

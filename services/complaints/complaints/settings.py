@@ -36,7 +36,7 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Time limits (DOMAIN.md): each computed when a case opens and shown on the case.
     first_response_hours: float = 24
     complex_answer_hours: float = 72
-    fact_finding_working_days: int = 4
+    fact_finding_working_days: int = Field(4, ge=1)  # counted forward, never back
     imaging_confirmation_hours: float = 2
     satisfaction_check_days: float = 7
     warning_fraction: float = Field(0.8, gt=0, lt=1)
@@ -57,6 +57,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # While a backlog of complaints is being opened, the timer pauses this long between
     # passes, so the openings come first.
     timer_pause_while_draining_s: float = 0.5
+    # How often each instance rereads the working-day calendar years saved by operations (an
+    # instance that took the API call has the year at once).
+    calendar_reload_interval_s: float = 60.0
     # A desk opening uses two short-lived connections (the case number, then the case).
     db_pool_max: int = 10
     # Every event this service publishes has a random id (`publishing.outgoing`): nothing adds

@@ -193,6 +193,9 @@ def case_view(
         "opened_at": case["opened_at"],
         "closed_at": case["closed_at"],
         "time_limits": [_time_limit(d, now) for d in current],
+        # Years its working-day limits counted Monday to Friday, for want of the official
+        # calendar: those limits may be wrong until operations add the year.
+        "calendar_missing_years": list(case.get("calendar_missing_years") or []),
         "satisfaction_check": (
             {"due_at": planned_check["due_at"], "state": _time_limit(planned_check, now)["state"]}
             if planned_check

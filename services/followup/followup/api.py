@@ -4,7 +4,7 @@ supervisor their department, operations everything."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -21,12 +21,28 @@ from followup.domain import (
     Unreachable,
     worklist_bucket,
 )
+from followup.next_calls import NextCallRefused, NextCallRequest
 from followup.service import Service
 from hospital_shared import field_crypto
 from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
 from hospital_shared.auth import Principal, Role
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import Satisfaction
+
+
+class NextCallIn(BaseModel):
+    """A later call: in `after_days` days or on the day `on` (one of them), why, and what to
+    ask (`questions`, or a `script_key` naming the hospital's script)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_days: int | None = Field(default=None, ge=1, le=730)
+    on: date | None = None
+    reason: str = Field(min_length=1, max_length=200, description="e.g. chronic disease review")
+    questions: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20
+    )
+    script_key: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class OutcomeIn(BaseModel):
@@ -38,6 +54,15 @@ class OutcomeIn(BaseModel):
     feedback: str | None = Field(default=None, max_length=4000)
     objection: str | None = Field(default=None, max_length=4000)
     opt_out: bool = Field(default=False, description="the patient asks not to be called again")
+    next_calls: list[NextCallIn] = Field(
+        default_factory=list, max_length=10, description="later calls to plan (制定下次回访计划)"
+    )
+
+    def next_call_requests(self) -> list[NextCallRequest]:
+        return [
+            NextCallRequest(c.reason, c.after_days, c.on, tuple(c.questions), c.script_key)
+            for c in self.next_calls
+        ]
 
 
 class ReassignIn(BaseModel):
@@ -83,6 +108,14 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
             "completed_by": row["completed_by"],
         },
         "withdrawn_reason": row["withdrawn_reason"],
+        # A next call's plan: why it is made and what to ask (None for other tasks).
+        "plan": {
+            "reason": row["plan_reason"],
+            "questions": list(row["plan_questions"]),
+            "script_key": row["plan_script_key"],
+        }
+        if row["plan_reason"] is not None
+        else None,
         "created_at": row["created_at"].isoformat(),
         "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
     }
@@ -141,8 +174,16 @@ def build_router(service: Service) -> APIRouter:
                 raise HTTPException(404, "no such task")
             attempts = await repository.attempts_of(conn, task_id)
             await record(conn, Reader.of(principal), task_reads([row]))
+            planned = await repository.next_calls_of(conn, task_id)
         body = task_json(row, now=datetime.now(UTC), service=service)
-        body["attempts"] = [{**a, "recorded_at": a["recorded_at"].isoformat()} for a in attempts]
+        body["next_calls"] = [
+            {"task_id": n["task_id"], "status": n["status"], "reason": n["plan_reason"],
+             "not_before": n["not_before"].isoformat(), "due_at": n["due_at"].isoformat()}
+            for n in planned
+        ]  # fmt: skip
+        body["attempts"] = [
+            {**dict(a), "recorded_at": a["recorded_at"].isoformat()} for a in attempts
+        ]
         return body
 
     @router.post("/tasks/{task_id}/outcome")
@@ -151,12 +192,18 @@ def build_router(service: Service) -> APIRouter:
     ) -> dict[str, Any]:
         now = datetime.now(UTC)
         try:
-            outcome = CallOutcome(**body.model_dump())
+            outcome = CallOutcome(**body.model_dump(exclude={"next_calls"}))
             async with service.pool(request).acquire() as conn, conn.transaction():
-                decision = await calls.record_outcome(
+                decision, plan = await calls.record_outcome(
                     conn, task_id=task_id, outcome=outcome, principal=principal,
                     book=service.book, tz=service.tz, now=now,
+                    next_calls=body.next_call_requests(),
                 )  # fmt: skip
+        except NextCallRefused as exc:
+            loc = ["body", *exc.field.replace("[", ".").replace("]", "").split(".")]
+            detail = [{"loc": [int(p) if p.isdigit() else p for p in loc], "msg": str(exc),
+                       "type": "value_error"}]  # fmt: skip
+            raise HTTPException(422, detail) from None
         except calls.NotFound:
             raise HTTPException(404, "no such task") from None
         except calls.Forbidden as exc:
@@ -175,6 +222,8 @@ def build_router(service: Service) -> APIRouter:
                     "second_call_task_id": decision.second_call.task_id if decision.second_call else None,
                     "spot_check_task_id": decision.spot_check.task_id if decision.spot_check else None,
                     "complaint_submitted": decision.complaint,
+                    "next_call_task_ids": [c.call.task_id for c in plan.calls],
+                    "next_calls_not_planned": plan.not_planned,
                 }  # fmt: skip
         return result
 

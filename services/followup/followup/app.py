@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 from fastapi import FastAPI
 
-from followup import jobs, roster
+from followup import calendar_sync, jobs, roster
 from followup.api import build_router
 from followup.handlers import EventHandlers
 from followup.service import Service
@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.consume(
             topic, handler_name=name, handle=one_at_a_time(handle_batch), handle_batch=handle_batch
         )
+    runtime.consume(
+        topics.CALENDAR, handler_name="calendar", handle=calendar_sync.on_calendar_event
+    )
     runtime.publishes(
         *event_types_on(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER), "complaint.submitted"
     )
@@ -63,6 +66,7 @@ def _add_background_jobs(app: FastAPI, service: Service) -> None:
                 seeded = await roster.seed(conn, settings.staff_to_seed())
             if seeded:
                 log.info("staff roster seeded", added=seeded)
+            await calendar_sync.reload(pool)
             batch = settings.job_batch_size
             tasks = [
                 asyncio.create_task(every(
@@ -74,6 +78,10 @@ def _add_background_jobs(app: FastAPI, service: Service) -> None:
                     settings.scan_interval_s, "due_overdue",
                     lambda: jobs.publish_due_and_overdue(pool, batch_size=batch),
                     service="followup", again_if=batch,
+                )),
+                asyncio.create_task(every(
+                    settings.calendar_reload_interval_s, "calendar-reload",
+                    lambda: calendar_sync.reload(pool), service="followup",
                 )),
                 asyncio.create_task(every(
                     settings.retention_interval_s, "retention",

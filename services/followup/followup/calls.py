@@ -3,6 +3,7 @@ in one transaction: load and lock the task, decide (pure), save, publish through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,11 +16,13 @@ from followup.domain import (
     Completed,
     Decision,
     RetryPlanned,
+    Task,
     TaskRejected,
     Unreachable,
     check_reassignable,
     decide_outcome,
 )
+from followup.next_calls import NextCallPlan, NextCallRequest, plan_next_calls
 from followup.policy import PolicyBook, WorkingHours
 from hospital_shared.auth import Principal
 
@@ -41,7 +44,10 @@ async def record_outcome(
     book: PolicyBook,
     tz: ZoneInfo,
     now: datetime,
-) -> Decision:
+    next_calls: Sequence[NextCallRequest] = (),
+) -> tuple[Decision, NextCallPlan]:
+    """Record one call's outcome; a call that reached the patient may plan later calls
+    (`next_calls`, see `followup.next_calls`), in the same transaction."""
     row = await repository.fetch_task(conn, task_id, for_update=True)
     if row is None or not can_see(
         principal, assignee_id=row["assignee_id"], department_code=row["department_code"]
@@ -53,9 +59,12 @@ async def record_outcome(
         raise Forbidden("only the assignee or a supervisor of the department records outcomes")
     task = repository.task_from_row(row)
     policy = book.for_department(task.department_code)
-    decision = decide_outcome(
-        task, outcome, policy=policy, hours=WorkingHours.of(policy, tz), now=now
-    )
+    hours = WorkingHours.of(policy, tz)
+    decision = decide_outcome(task, outcome, policy=policy, hours=hours, now=now)
+    plan = plan_next_calls(
+        task, next_calls, roles=tuple(row["roles"]), reached=outcome.reached,
+        opt_out=outcome.opt_out, policy=policy, hours=hours, now=now,
+    )  # fmt: skip
     by = principal.staff_id or principal.role.value
     await repository.record_attempt(
         conn, task, attempt_no=decision.attempts_made, staff_id=by, outcome=outcome
@@ -80,6 +89,7 @@ async def record_outcome(
                     await outgoing.task_planned(
                         conn, derived, time=now, correlation_id=task.source_event_id
                     )
+            await _plan_next_calls(conn, plan, task=task, now=now)
             await outgoing.task_completed(
                 conn, task, outcome, attempts=n, by=by, time=now,
                 second_call_task_id=second.task_id if second else None,
@@ -89,7 +99,20 @@ async def record_outcome(
                 await outgoing.objection_as_complaint(conn, task, outcome, time=now)
     if outcome.opt_out:
         await repository.add_opt_out(conn, task.patient_id, by=by)
-    return decision
+    return decision, plan
+
+
+async def _plan_next_calls(
+    conn: asyncpg.Connection, plan: NextCallPlan, *, task: Task, now: datetime
+) -> None:
+    """Create the planned calls' tasks (each once: the id is the parent's and the day) and
+    announce each as any planned task is."""
+    for next_call in plan.calls:
+        if await repository.insert_planned(conn, next_call.call, source_time=now):
+            await repository.save_call_plan(conn, next_call)
+            await outgoing.task_planned(
+                conn, next_call.call, time=now, correlation_id=task.source_event_id
+            )
 
 
 async def reassign(

@@ -154,8 +154,11 @@ def derived_call(
     policy: DepartmentPolicy,
     hours: WorkingHours,
     now: datetime,
+    roles: tuple[str, ...] = SUPERVISOR,
+    source_event_id: str | None = None,
 ) -> PlannedCall:
-    """A supervisor's call that follows `task`: a second call or a spot check."""
+    """A call that follows `task`, its window from `now` on: a supervisor's second call or
+    spot check, or a next call the outcome planned (`followup.next_calls`)."""
     window = call_window(hours, now, due_in=due_in)
     return PlannedCall(
         task_id=f"{task.task_id}-{suffix}",
@@ -167,11 +170,11 @@ def derived_call(
         sms_opt_out=task.sms_opt_out,
         department_code=task.department_code,
         department_name=task.department_name,
-        source_event_id=f"task:{task.task_id}",
+        source_event_id=source_event_id or f"task:{task.task_id}",
         source_ref=task.source_ref,
         not_before=window.not_before,
         due_at=window.due_at,
-        roles=SUPERVISOR,
+        roles=roles,
         max_attempts=policy.max_call_attempts,
         survey_invitation=False,
         parent_task_id=task.task_id,

@@ -1,5 +1,6 @@
 """The follow-up policy as data: which discharges and visits get a call (回访), who may make
-it, and by when. Pure: no I/O, every clock value is passed in.
+it, and by when. Pure: no I/O, every clock value is passed in (the official calendar is the
+one the process holds, `OFFICIAL_CALENDAR`).
 
 Defaults come from settings (DOMAIN.md's numbers); each department may override any field.
 
@@ -17,7 +18,6 @@ Discharges that are not handled like the others (the choice, documented):
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -25,6 +25,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hospital_shared.calendar_store import LiveCalendar, bundled_schedules
 from hospital_shared.events import Disposition, VisitType
 from hospital_shared.service_events.followup import StaffRole
 
@@ -48,6 +49,7 @@ class DepartmentPolicy:
     spot_check_rate: float = 0.10
     second_call_due_days: float = 1.0
     spot_check_due_days: float = 3.0
+    next_call_due_days: float = 3.0
     sms_opt_out_means_no_calls: bool = True
     deceased_handling: str = "none"
     transferred_handling: str = "transfer_check"
@@ -115,16 +117,15 @@ def _hhmm(text: str) -> time:
     return time(int(hours), int(minutes))
 
 
-@functools.lru_cache(maxsize=4096)
-def official_workday(day: date) -> bool:
-    """China's official calendar (weekends, public holidays, 调休 make-up days); plain
-    Monday-Friday for years the calendar package does not know yet."""
-    try:
-        import chinese_calendar
+# The official calendar in force in this process: the bundled years at import, the saved ones
+# once the app has started (`followup.calendar_sync`). A day of a year without schedule is
+# counted Monday to Friday and reported loudly (`hospital_shared.calendar_store`).
+OFFICIAL_CALENDAR = LiveCalendar("followup", bundled_schedules())
 
-        return bool(chinese_calendar.is_workday(day))
-    except (NotImplementedError, ImportError):
-        return day.weekday() < 5
+
+def official_workday(day: date) -> bool:
+    """China's official calendar (weekends, public holidays, 调休 make-up days)."""
+    return OFFICIAL_CALENDAR.is_workday(day)
 
 
 def weekday_workday(day: date) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from followup.domain import CallOutcome, Task
+from followup.next_calls import NEXT_CALL_KIND, NextCall
 from followup.planning import PlannedCall, inpatient_task_id
 from hospital_shared.field_crypto import open_, seal
 from hospital_shared.service_events.registration import PatientTransferred
@@ -21,7 +22,7 @@ TASK_COLUMNS = (
     " department_code, department_name, source_event_id, source_ref, source_time, parent_task_id, not_before,"
     " due_at, roles, assignee_id, attempts_made, max_attempts, survey_invitation,"
     " satisfaction, score, feedback, objection, completed_by, withdrawn_reason, closed_at,"
-    " created_at, updated_at"
+    " created_at, updated_at, plan_reason, plan_questions, plan_script_key"
 )
 
 
@@ -76,6 +77,28 @@ async def insert_planned(
         list(call.roles), call.max_attempts, call.survey_invitation, call.department_name,
     )  # fmt: skip
     return row is not None
+
+
+async def save_call_plan(conn: asyncpg.Connection, next_call: NextCall) -> None:
+    """What a next call is to ask (its task was just planned)."""
+    await conn.execute(
+        "UPDATE follow_up_tasks SET plan_reason = $2, plan_questions = $3, plan_script_key = $4"
+        " WHERE task_id = $1",
+        next_call.call.task_id,
+        next_call.reason,
+        list(next_call.questions),
+        next_call.script_key,
+    )
+
+
+async def next_calls_of(conn: asyncpg.Connection, task_id: str) -> list[asyncpg.Record]:
+    """The later calls `task_id`'s outcome planned, in date order."""
+    return await conn.fetch(
+        "SELECT task_id, status, not_before, due_at, plan_reason FROM follow_up_tasks"
+        " WHERE parent_task_id = $1 AND kind = $2 ORDER BY not_before",
+        task_id,
+        NEXT_CALL_KIND,
+    )
 
 
 async def insert_planned_many(

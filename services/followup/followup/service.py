@@ -19,7 +19,7 @@ POLICY_DEFAULT_FIELDS = (
     "outpatient_due_days", "call_delay_hours", "working_hours_start", "working_hours_end",
     "use_official_calendar", "max_call_attempts", "retry_spacing_hours", "spot_check_rate",
     "second_call_due_days", "spot_check_due_days", "sms_opt_out_means_no_calls",
-    "deceased_handling", "transferred_handling", "fallback_department",
+    "deceased_handling", "transferred_handling", "fallback_department", "next_call_due_days",
 )  # fmt: skip
 
 

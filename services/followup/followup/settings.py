@@ -53,6 +53,8 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     spot_check_rate: float = 0.10
     second_call_due_days: float = 1.0
     spot_check_due_days: float = 3.0
+    # A next call planned by an outcome (制定下次回访计划) is due this long after its day.
+    next_call_due_days: float = 3.0
     sms_opt_out_means_no_calls: bool = True
     deceased_handling: str = "none"  # none | bereavement_call
     transferred_handling: str = "transfer_check"  # transfer_check | none
@@ -69,6 +71,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     job_batch_size: int = 500
     retention_days: int = 730  # follow-up registers are kept 2 years
     retention_interval_s: float = 6 * 3600.0
+    # How often each instance rereads the working-day calendar years saved from the
+    # complaints service's `calendar.year_saved` events (the instance that kept one has it).
+    calendar_reload_interval_s: float = 60.0
 
     def staff_to_seed(self) -> list[dict[str, Any]]:
         if self.seed_staff is not None:

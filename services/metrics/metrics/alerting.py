@@ -179,6 +179,21 @@ OPERATIONAL_ALERTS: list[dict[str, Any]] = [
             " and the reason they gave. Limits: ACCESS_UNUSUAL_PATIENTS, ACCESS_UNUSUAL_WINDOW_S.",
         },
     },
+    {
+        "alert": "WorkingCalendarYearMissing",
+        "expr": "max by (service, year) (hospital_calendar_year_missing) > 0",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "{{ $labels.service }} counted working days in {{ $labels.year }}"
+            " without the official calendar (Monday to Friday assumed)",
+            "runbook": "Time limits in working days (complaint fact-finding, follow-up call"
+            " windows) may be wrong over that year's holidays and adjusted working days (调休)."
+            " Add the State Council's holiday notice for the year: PUT"
+            " /v1/calendar/years/{year} on the complaints service (admin token; holidays,"
+            " workdays, source, notice); follow-up takes it from the calendar.year_saved event."
+            " Cases already counted show the year in calendar_missing_years.",
+        },
+    },
 ]
 
 

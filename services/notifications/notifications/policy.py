@@ -27,6 +27,7 @@ KIND_LABELS = {
     "bereavement_call": "家属慰问",
     "second_call": "二次回访",
     "spot_check": "主管抽查",
+    "next_call": "计划回访",
 }
 LIMIT_LABELS = {
     "first_response": "首次答复",

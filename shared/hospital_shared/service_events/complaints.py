@@ -1,5 +1,5 @@
-"""Events the complaints service publishes on `complaints.cases.v1` (registered in
-`hospital_shared.events.EVENT_TYPES`).
+"""Events the complaints service publishes on `complaints.cases.v1`, and the working-day
+calendar on `calendar.years.v1` (registered in `hospital_shared.events.EVENT_TYPES`).
 
 Every event carries the case number and the fields other services route and count by
 (category, channel, priority, department). Case events carry the patient's id, phone and
@@ -9,9 +9,10 @@ the complaint text, the patient's name or the resolution text (complaints are co
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import date
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
@@ -143,3 +144,20 @@ register_event("complaint.time_limit_breached", ComplaintTimeLimitReached, topic
 register_event(
     "complaint.satisfaction_recorded", ComplaintSatisfactionRecorded, topics.COMPLAINT_CASES
 )
+
+
+class CalendarYearSaved(Contract):
+    """Operations added or replaced a year of the official working-day calendar (the State
+    Council's holidays and adjusted working days, 调休) through the complaints service's
+    calendar API. Every service that counts working days keeps the year (follow-up does), so
+    one call changes the calendar everywhere. Carries no patient data."""
+
+    year: Annotated[int, Field(ge=1900, le=2099)]
+    holidays: list[date]
+    workdays: list[date]
+    source: NonEmpty
+    notice: str = ""
+    saved_by: NonEmpty
+
+
+register_event("calendar.year_saved", CalendarYearSaved, topics.CALENDAR)

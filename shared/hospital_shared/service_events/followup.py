@@ -6,7 +6,8 @@ complaints routes cases to staff, metrics computes follow-up rates): this is the
 Every task event carries `task_id`, `kind`, `patient_id` and `department_code`, so a consumer
 can follow one task without a lookup. Task kinds:
 `inpatient_discharge`, `outpatient_visit`, `transfer_check`, `bereavement_call`,
-`second_call` (二次回访) and `spot_check` (主管抽查).
+`second_call` (二次回访), `spot_check` (主管抽查) and `next_call` (计划回访: a later call
+planned by an outcome, 制定下次回访计划).
 """
 
 from __future__ import annotations

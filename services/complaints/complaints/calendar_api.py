@@ -1,0 +1,128 @@
+"""The working-day calendar for operations: list the years in force, add or replace a year
+from the State Council's notice (admin only).
+
+The complaints service owns the calendar API; a saved year is kept in its `calendar_years`
+table and published as `calendar.year_saved` through the outbox, in the same transaction, so
+every other service that counts working days (follow-up) keeps the same year: one call by
+operations, no second place to forget. The year counts in this process at once, in its other
+instances at their next reload (`COMPLAINTS_CALENDAR_RELOAD_INTERVAL_S`).
+"""
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from complaints.api import Conn
+from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.calendar_store import LiveCalendar, save_schedule
+from hospital_shared.events import make_event
+from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.outbox import add_to_outbox
+from hospital_shared.service_events.complaints import CalendarYearSaved
+from hospital_shared.topics import CALENDAR
+from hospital_shared.working_calendar import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    CalendarDataError,
+    YearSchedule,
+    schedule_from_mapping,
+    schedule_to_mapping,
+)
+
+SOURCE = "urn:hospital:complaints"
+
+
+class YearIn(BaseModel):
+    """A year of the official calendar, as the State Council's notice gives it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holidays: list[date] = Field(max_length=366, description="every day off, weekends included")
+    workdays: list[date] = Field(
+        default_factory=list, max_length=366, description="weekend days worked (调休)"
+    )
+    source: str = Field(min_length=1, max_length=500, description="where the dates come from")
+    notice: str = Field(default="", max_length=500, description="the notice's title or number")
+
+
+def _live(request: Request) -> LiveCalendar:
+    live: LiveCalendar = request.app.state.calendar
+    return live
+
+
+Live = Annotated[LiveCalendar, Depends(_live)]
+YearPath = Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR)]
+
+
+def _invalid(error: CalendarDataError) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        detail=[{"loc": ["body", error.field], "msg": error.message, "type": "value_error"}],
+    )
+
+
+def _saved_event(schedule: YearSchedule, *, by: str, at: datetime) -> Any:
+    data = CalendarYearSaved(
+        year=schedule.year,
+        holidays=sorted(schedule.holidays),
+        workdays=sorted(schedule.workdays),
+        source=schedule.source,
+        notice=schedule.notice,
+        saved_by=by,
+    )
+    return make_event(
+        "calendar.year_saved", data, source=SOURCE, subject=str(schedule.year), time=at
+    )
+
+
+def calendar_router(auth: TokenAuth) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/calendar", tags=["working-day calendar"], route_class=GuardedRoute
+    )
+    admin = auth.require(Role.ADMIN)
+
+    @router.get("/years")
+    async def list_years(live: Live, _: Annotated[Principal, Depends(admin)]) -> dict[str, Any]:
+        """The years with an official schedule, and where each came from."""
+        years = live.current.years
+        return {
+            "years": [
+                {"year": y, "source": s.source, "notice": s.notice,
+                 "holidays": len(s.holidays), "workdays": len(s.workdays)}
+                for y, s in sorted(years.items())
+            ]
+        }  # fmt: skip
+
+    @router.get("/years/{year}")
+    async def show_year(
+        year: YearPath, live: Live, _: Annotated[Principal, Depends(admin)]
+    ) -> dict[str, Any]:
+        schedule = live.current.years.get(year)
+        if schedule is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no schedule for {year}")
+        return schedule_to_mapping(schedule)
+
+    @router.put("/years/{year}")
+    async def save_year(
+        year: YearPath,
+        body: YearIn,
+        conn: Conn,
+        live: Live,
+        principal: Annotated[Principal, Depends(admin)],
+    ) -> dict[str, Any]:
+        """Add or replace `year` (every service that counts working days takes it)."""
+        try:
+            schedule = schedule_from_mapping({"year": year, **body.model_dump()})
+        except CalendarDataError as error:
+            raise _invalid(error) from None
+        by = principal.staff_id or principal.role.value
+        async with conn.transaction():
+            await save_schedule(conn, schedule, by=by)
+            event = _saved_event(schedule, by=by, at=datetime.now(UTC))
+            await add_to_outbox(conn, event, topic=CALENDAR, key=str(year))
+        live.install(schedule)
+        return schedule_to_mapping(schedule)
+
+    return router
