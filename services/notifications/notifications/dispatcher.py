@@ -198,6 +198,12 @@ class Dispatcher:
     async def reconcile(self) -> None:
         """Settle messages a crash left `sending`, expire what waited too long (reconciler.py)."""
         await reconciler.reconcile(self.pool, self.provider, self.settings, self.clock())
+        async with self.pool.acquire() as conn:
+            restored = await self.restore_check.active(conn, self.clock())
+        if restored:
+            await restore_check.settle_finished_unhanded(
+                self.pool, self.provider, self.restore_check, self.clock()
+            )
 
     # --- the loop ----------------------------------------------------------------------
 

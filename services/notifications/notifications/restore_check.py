@@ -9,7 +9,10 @@ a message only once, so for `restore_gateway_check_s` after a restore (a row in 
 every due message the dispatcher claims is first looked up in the gateway's own records (for
 Kannel, bearerbox's access log, by message id: `providers.kannel_log`); one it shows as
 sent is settled `submitted` with that reason, as the reconciler settles an interrupted
-hand-over, and not sent. One it does not show is decided and sent as usual.
+hand-over, and not sent. One it does not show is decided and sent as usual. And a message the
+replay finished without handing it over (withdrawn by a cancellation, suppressed by an
+opt-out that the replay brought in before it fell due this time) is looked up too, at each
+reconciler pass: if the gateway took it before the loss, it is `submitted` after all.
 
 What this cannot know: a message the gateway took but whose record is gone (the access log
 rotated past its one kept predecessor) is sent again. And the delivery receipts of SMS
@@ -27,6 +30,7 @@ import asyncpg
 import structlog
 
 from notifications import reconciler, sending
+from notifications.domain import GATEWAY_LOG_SENT
 from notifications.lifecycle import publish_statuses
 from notifications.providers import GatewayRecord, SmsProvider
 
@@ -38,25 +42,69 @@ _RECHECK_S = 30.0
 
 
 class RestoreCheck:
-    """Whether a restore was recent, read at most every `_RECHECK_S`."""
+    """Whether a restore was recent (and when), read at most every `_RECHECK_S`."""
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
-        self._active = False
+        self.restored_at: datetime | None = None
         self._read_at: float | None = None
+        self.looked_up: set[str] = set()  # messages never handed, already looked up
 
     async def active(self, conn: asyncpg.Connection, now: datetime) -> bool:
         if self.window_s <= 0:
             return False
         if self._read_at is None or time.monotonic() - self._read_at > _RECHECK_S:
-            self._active = bool(
-                await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM restores WHERE restored_at > $1)",
-                    now - timedelta(seconds=self.window_s),
-                )
+            self.restored_at = await conn.fetchval(
+                "SELECT max(restored_at) FROM restores WHERE restored_at > $1",
+                now - timedelta(seconds=self.window_s),
             )
             self._read_at = time.monotonic()
-        return self._active
+        return self.restored_at is not None
+
+
+# Never handed over and finished since the restore: the replay may have withdrawn or
+# suppressed a message (a cancellation or an opt-out replayed before it fell due) that the
+# gateway took before the loss, when it was due first.
+_FINISHED_UNHANDED = """
+SELECT id FROM messages
+ WHERE channel = 'sms' AND handed_at IS NULL AND updated_at >= $1
+   AND status IN ('withdrawn', 'suppressed', 'expired', 'failed')
+ LIMIT 5000
+"""
+
+_SENT_AFTER_ALL = """
+UPDATE messages m SET status = 'submitted', status_reason = $3, handed_at = $2,
+       submitted_at = coalesce(m.submitted_at, $2), finished_at = NULL,
+       to_number = coalesce(m.to_number,
+                            (SELECT p.phone FROM patients p WHERE p.patient_id = m.patient_id)),
+       updated_at = now()
+ WHERE m.id = ANY($1::uuid[]) AND m.handed_at IS NULL
+RETURNING m.*
+"""
+
+
+async def settle_finished_unhanded(
+    pool: asyncpg.Pool, provider: SmsProvider, check: RestoreCheck, now: datetime
+) -> int:
+    """Messages finished without a hand-over since the restore that the gateway's records
+    show as sent: `submitted` (it went, whatever the replay decided since); each message is
+    looked up once per process. How many were settled."""
+    if check.restored_at is None:
+        return 0
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(_FINISHED_UNHANDED, check.restored_at)
+    ids = [str(r["id"]) for r in rows if str(r["id"]) not in check.looked_up]
+    records = await reconciler.gateway_records(provider, ids)
+    check.looked_up.update(ids)
+    sent = [uuid.UUID(i) for i, r in records.items() if r == GatewayRecord.SENT]
+    if not sent:
+        return 0
+    async with pool.acquire() as conn, conn.transaction():
+        settled = await conn.fetch(_SENT_AFTER_ALL, sent, now, GATEWAY_LOG_SENT)
+        await publish_statuses(conn, [(row, "submitted", None) for row in settled], now=now)
+    log.warning("after a restore: SMS the replay finished unsent had gone before the loss",
+                messages=len(settled))  # fmt: skip
+    return len(settled)
 
 
 async def settle_already_sent(
