@@ -12,7 +12,10 @@ import os
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 
+from devstack import backup
+from hospital_shared.topics import DISCHARGES
 from tests.chaos.effects import table
 from tests.chaos.restore import postgres_crash_during_backup, run_restore_case
 from tests.chaos.scenario import ChaosPlan
@@ -48,3 +51,29 @@ async def test_full_restore_with_postgres_crashed_during_the_backup(
 ) -> None:
     plan, fault = _plan(1200, 25.0), postgres_crash_during_backup
     await _run(stack_config, stack_env, plan, seed=32, backup_fault=fault)
+
+
+async def test_a_restore_is_refused_while_a_consumer_group_has_members(
+    stack_env: dict[str, str],
+) -> None:
+    """The broker refuses the offset reset of a group with members (a service still runs):
+    the restore stops there, before it touches the database; once the member is gone the
+    same reset is taken."""
+    bootstrap, group = stack_env["KAFKA_BOOTSTRAP_SERVERS"], "restore-test.busy"
+    offsets = {group: {DISCHARGES: {"0": 0}}}
+    member = AIOKafkaConsumer(
+        DISCHARGES, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await member.start()
+    try:
+        for _ in range(60):  # joined once it has partitions
+            if member.assignment():
+                break
+            await member.getmany(timeout_ms=500)
+        assert member.assignment()
+        with pytest.raises(backup.GroupBusy):
+            await backup.reset_offsets(bootstrap, offsets)
+    finally:
+        await member.stop()
+    await backup.reset_offsets(bootstrap, offsets)
+    assert (await backup.committed_offsets(bootstrap))[group][DISCHARGES]["0"] == 0
