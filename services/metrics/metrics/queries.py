@@ -169,7 +169,7 @@ async def live_gauges(conn: asyncpg.Connection) -> dict[str, list[tuple[dict[str
             (
                 {},
                 await conn.fetchval(
-                    "SELECT coalesce(extract(epoch FROM max(taken_at)), 0) FROM backups"
+                    "SELECT coalesce(extract(epoch FROM max(taken_at)), 0)::float8 FROM backups"
                 ),
             )
         ],
