@@ -33,6 +33,10 @@ COPY services services
 COPY tools tools
 RUN uv sync --frozen --no-dev
 
+# pg_dump / pg_restore for the backup service (docker-compose.yml; Debian's 15, the server's)
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client-15 \
+    && rm -rf /var/lib/apt/lists/*
+
 # group 10001 too: Kannel's access log is readable by that group (deploy/kannel/entrypoint.sh)
 RUN groupadd --system --gid 10001 hospital \
     && useradd --system --no-create-home --uid 10001 --gid 10001 hospital

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := registration followup complaints notifications metrics
 
-.PHONY: setup packages up down status test test-unit lint format docs bench chaos fuzz mutate
+.PHONY: setup packages up down status test test-unit lint format docs bench chaos fuzz mutate backup restore
 
 setup:  ## install uv (from PyPI) when missing, then the whole workspace
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -17,6 +17,12 @@ down:  ## stop everything `make up` started
 
 status:
 	@$(UV) run devstack status
+
+backup: setup  ## a checked pg_dump of the database with the Kafka offsets (README: Backup and restore)
+	@$(UV) run python -m devstack.backup take $(if $(DIR),--dir $(DIR))
+
+restore: setup  ## the stopped stack back to BACKUP=<folder> (default: the newest); then `make up`
+	@$(UV) run python -m devstack.backup restore $(BACKUP) $(if $(DIR),--dir $(DIR))
 
 packages: setup  ## Debian packages the stack and tests need (PostgreSQL, Kannel, Prometheus/promtool)
 	@$(UV) run python -c "from devstack.system import ensure_packages; ensure_packages()"

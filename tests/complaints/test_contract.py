@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from complaints.domain import ASSIGNED_EVENT, OPENED_EVENT
 from complaints.handlers import roster_entry
-from complaints.publishing import SOURCE, case_changed
+from complaints.publishing import SOURCE, case_changed, case_event
 from hospital_shared.codec import decode, encode
 from hospital_shared.events import make_event
 from hospital_shared.service_events.followup import StaffMemberSaved
@@ -18,6 +19,7 @@ CASE: dict[str, Any] = {
     "status": "received",
     "cycle": 1,
     "channel": "phone",
+    "external_id": "PHONE-1",
     "category": "billing",
     "category_source": "rule",
     "priority": "normal",
@@ -74,3 +76,36 @@ def test_roster_events_are_read_from_the_follow_up_contract() -> None:
         True,
     )
     assert roster_entry({"staff_id": "S-3"}) is None
+
+
+def _opened_id(case: dict[str, Any], at: datetime) -> str:
+    event_id, *_ = case_event(
+        OPENED_EVENT, case, DEADLINES, previous=None, actor_id="S-AGENT-01",
+        actor_role="agent", at=at,
+    )  # fmt: skip
+    return event_id
+
+
+def test_a_case_opened_again_by_a_replay_keeps_its_event_id() -> None:
+    """After a restore the replay opens the case again, later and perhaps under another case
+    number: the same id, so the metrics and notifications inboxes skip the second event."""
+    again = CASE | {"id": 99, "case_number": "TS-20261123-0011"}
+    assert _opened_id(CASE, NOW) == _opened_id(again, NOW + timedelta(minutes=7))
+    other = CASE | {"external_id": "PHONE-2"}
+    assert _opened_id(CASE | {"external_id": "PHONE-1"}, NOW) != _opened_id(other, NOW)
+
+
+def test_a_staff_action_gets_an_event_id_of_its_own_each_time() -> None:
+    ids = {
+        case_event(
+            ASSIGNED_EVENT,
+            CASE,
+            DEADLINES,
+            previous="received",
+            actor_id="S-SUP-01",
+            actor_role="supervisor",
+            at=NOW,
+        )[0]
+        for _ in range(2)
+    }
+    assert len(ids) == 2

@@ -286,6 +286,26 @@ OPERATIONAL_CASES: list[dict[str, Any]] = [
             {"eval_time": "13m", "alertname": "WorkingCalendarYearMissing", "exp_alerts": []},
         ],
     },
+    {
+        # promtool's clock starts at 0 (1970): a backup taken at 1,000 s is older than 26 h
+        # from 26h17m on; the alert waits 15 min more; a new backup (after 1,700 min) clears it
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": "hospital_backup_last_success_timestamp_seconds",
+                "values": "1000x1700 97200x200",
+            }
+        ],
+        "alert_rule_test": [
+            {"eval_time": "25h", "alertname": "BackupTooOld", "exp_alerts": []},
+            {
+                "eval_time": "27h",
+                "alertname": "BackupTooOld",
+                "exp_alerts": [{"exp_labels": {"severity": "critical"}}],
+            },
+            {"eval_time": "29h", "alertname": "BackupTooOld", "exp_alerts": []},
+        ],
+    },
 ]
 
 

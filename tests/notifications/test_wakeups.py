@@ -25,6 +25,7 @@ async def test_the_dispatcher_claims_again_when_woken_during_an_empty_claim() ->
     settings = SimpleNamespace(
         dispatch_concurrency=1, dispatch_interval_s=60.0, dispatch_batch_size=10,
         gateway_timeout_s=1.0,
+        restore_gateway_check_s=0.0,
     )  # fmt: skip
     dispatcher = Dispatcher(None, None, settings, None, None)  # type: ignore[arg-type]
     passes: list[int] = []

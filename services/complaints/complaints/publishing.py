@@ -12,6 +12,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from complaints import repository
+from complaints.domain import OPENED_EVENT
 from complaints.policy import LimitName
 from hospital_shared import topics
 from hospital_shared.codec import encode_new_event
@@ -93,6 +94,20 @@ def case_changed(
     )
 
 
+# Namespace of the ids of events that happen once per case (see `outgoing`).
+_ONCE_PER_CASE = uuid.UUID("0f7d3c1e-52b4-4b8e-9a0c-6d2a41c9e7b3")
+
+
+def once_per_case_id(event_type: str, case: Row, *parts: object) -> str:
+    """The id of an event that happens once per case and `parts` (its opening; a time
+    limit's warning or breach in a cycle): the same when a replay after a restore opens the
+    case or fires the limit again, so the next consumer's inbox skips the second one. The
+    case is named by its channel and external id, which the hospital gave, not by its case
+    number, which the replay may number differently."""
+    name = ":".join(str(p) for p in (event_type, case["channel"], case["external_id"], *parts))
+    return str(uuid.uuid5(_ONCE_PER_CASE, name))
+
+
 def outgoing(
     event_type: str,
     data: BaseModel,
@@ -100,11 +115,13 @@ def outgoing(
     case: Row,
     at: datetime,
     correlation_id: str | None = None,
+    event_id: str | None = None,
 ) -> Outgoing:
     """One event about `case` as an outbox entry; keyed by patient (one patient's events stay
-    in order), or by case number when the complaint is anonymous."""
+    in order), or by case number when the complaint is anonymous. Without `event_id`, a new
+    random one (a staff action happens when it happens; it is not replayed)."""
     key = case["patient_id"] or case["case_number"]
-    event_id = str(uuid.uuid4())
+    event_id = event_id or str(uuid.uuid4())
     payload = encode_new_event(
         event_type,
         data,
@@ -138,7 +155,11 @@ def case_event(
         actor_role=actor_role,
         at=at,
     )
-    return outgoing(event_type, data, case=case, at=at, correlation_id=correlation_id)
+    # an opening happens once per case: its id is the same when a replay opens it again
+    once = once_per_case_id(event_type, case, case["cycle"]) if event_type == OPENED_EVENT else None
+    return outgoing(
+        event_type, data, case=case, at=at, correlation_id=correlation_id, event_id=once
+    )
 
 
 async def publish(

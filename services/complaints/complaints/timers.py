@@ -153,7 +153,13 @@ async def _announce(
                 detail={"limit": due["limit_name"], "cycle": due["cycle"], "due_at": due["due_at"]},
             )
         )
-        events.append(publishing.outgoing(EVENT_TYPES[level], alert, case=case, at=now))
+        # once per limit, cycle and level: the same id when a restored database fires it again
+        once = publishing.once_per_case_id(
+            EVENT_TYPES[level], case, due["limit_name"], due["cycle"]
+        )
+        events.append(
+            publishing.outgoing(EVENT_TYPES[level], alert, case=case, at=now, event_id=once)
+        )
     await repo.append_audits(conn, audits)
     await add_encoded_to_outbox(conn, events)
     # Once per limit and level: a labelled counter costs more than building the alert.

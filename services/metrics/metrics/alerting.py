@@ -194,6 +194,20 @@ OPERATIONAL_ALERTS: list[dict[str, Any]] = [
             " Cases already counted show the year in calendar_missing_years.",
         },
     },
+    {
+        "alert": "BackupTooOld",
+        "expr": "time() - max(hospital_backup_last_success_timestamp_seconds) > 26 * 3600",
+        "for": "15m",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "No checked backup of the database for more than 26 hours",
+            "runbook": "Run `make backup` (compose: the backup service, see the README's restore"
+            " runbook) and read its error: it fails when pg_dump fails or when the test restore"
+            " into a scratch database does not give the same row counts. A restore can only go"
+            " back to the last good backup, and Kafka keeps the events since then only as long"
+            " as the topics' retention: a backup older than that cannot be brought forward.",
+        },
+    },
 ]
 
 

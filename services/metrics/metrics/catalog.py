@@ -187,6 +187,10 @@ STORE_REFRESH_AGE = _c(
     "metrics_store_refresh_age_seconds",
     "Seconds since the live values were last read from the store",
 )
+BACKUP_LAST_SUCCESS = _c(
+    "backup_last_success_timestamp_seconds",
+    "When the newest backup that passed its check was taken (Unix time; 0: none yet)",
+)
 
 GAUGES: tuple[MetricSpec, ...] = (
     FOLLOWUP_OPEN,
@@ -199,6 +203,7 @@ GAUGES: tuple[MetricSpec, ...] = (
     KPI_TARGET_IS_MINIMUM,
     CONSUMER_GROUP_LAG,
     STORE_REFRESH_AGE,
+    BACKUP_LAST_SUCCESS,
 )
 
 # Registration queues (挂号排队).

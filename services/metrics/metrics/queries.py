@@ -220,5 +220,14 @@ async def live_gauges(conn: asyncpg.Connection) -> dict[str, list[tuple[dict[str
         "hospital_complaints_open": [
             ({"department": r["department"], "category": r["category"]}, r["open"]) for r in cases
         ],
+        # `make backup` records each backup that passed its check (0: none yet)
+        "hospital_backup_last_success_timestamp_seconds": [
+            (
+                {},
+                await conn.fetchval(
+                    "SELECT coalesce(extract(epoch FROM max(taken_at)), 0)::float8 FROM backups"
+                ),
+            )
+        ],
     }
     return out

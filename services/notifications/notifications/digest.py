@@ -19,6 +19,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
+from notifications import message_store
 from notifications.handlers import Clock
 from notifications.segments import count_segments
 from notifications.staff_policy import StaffRules, digest_context, next_digest_slot
@@ -111,9 +112,10 @@ class DigestJob:
         if channel in self.rules.quiet_hours_channels:
             send_after = self.rules.quiet_hours.next_allowed(now, self.rules.tz)
         segments = count_segments(body)
+        key = f"digest:{staff_id}:{channel}:{slot.isoformat()}"
         fields: dict[str, Any] = {
-            "id": uuid.uuid4(),
-            "idempotency_key": f"digest:{staff_id}:{channel}:{slot.isoformat()}",
+            "id": message_store.message_id(key),  # the same when a restore makes it again
+            "idempotency_key": key,
             "source_event_id": f"digest:{slot.isoformat()}",
             "source_event_type": "notifications.digest",
             "template": DIGEST_TEMPLATE,

@@ -25,7 +25,8 @@ If the process dies between 2 and 3, or the gateway's answer is lost, the messag
 (`submitted`, `failed`, or `failed` with `outcome_unknown` when they do not show it) instead
 of sending it again (Kannel has no idempotency key to make a second attempt safe; see
 reconciler.py). Its delivery receipt, which carries our id, still moves it to `delivered`
-if the first attempt went out.
+if the first attempt went out. After a restore of the database from a backup, the gateway's
+records are asked before each hand-over for a while (restore_check.py).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from hospital_shared.failpoints import failpoint
-from notifications import domain, reconciler, sending
+from notifications import domain, reconciler, restore_check, sending
 from notifications.domain import Defer, DueMessage, Send, SendingRules, Status, Stop
 from notifications.handlers import Clock
 from notifications.lifecycle import publish_finished, publish_status, publish_statuses
@@ -88,6 +89,7 @@ class Dispatcher:
         self.rules = rules
         self.clock = clock
         self.healthy = True
+        self.restore_check = restore_check.RestoreCheck(settings.restore_gateway_check_s)
         self._wake = asyncio.Event()
         self.also_wake: list[Callable[[], None]] = []  # other loops woken by the same news
 
@@ -101,6 +103,8 @@ class Dispatcher:
         stops: list[tuple[Any, Status, str]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await sending.lock_due(conn, now, limit)
+            if rows and await self.restore_check.active(conn, now):
+                rows = await restore_check.settle_already_sent(conn, self.provider, rows, now)
             if not rows:
                 return []
             patients = sorted({r["patient_id"] for r in rows if r["audience"] == "patient"})
@@ -194,6 +198,12 @@ class Dispatcher:
     async def reconcile(self) -> None:
         """Settle messages a crash left `sending`, expire what waited too long (reconciler.py)."""
         await reconciler.reconcile(self.pool, self.provider, self.settings, self.clock())
+        async with self.pool.acquire() as conn:
+            restored = await self.restore_check.active(conn, self.clock())
+        if restored:
+            await restore_check.settle_finished_unhanded(
+                self.pool, self.provider, self.restore_check, self.clock()
+            )
 
     # --- the loop ----------------------------------------------------------------------
 

@@ -42,13 +42,26 @@ MESSAGE_COLUMNS = {
 }
 
 
+# Ids are derived from the idempotency key: a message planned again by a replay after a
+# restore (backup.py) gets the id it had, the one the gateway's records know it by
+# (restore_check.py). A resend is a new message with a key of its own.
+_MESSAGE_IDS = uuid.UUID("5d0c4a52-8f0e-4a57-9a53-2f1b0e7c6a11")
+
+
+def message_id(idempotency_key: str) -> uuid.UUID:
+    return uuid.uuid5(_MESSAGE_IDS, idempotency_key)
+
+
 async def insert_messages(conn: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Create the messages whose idempotency key does not exist yet (the first of a key
-    wins, in the rows' order); how many were created. A row without `id` gets a new one."""
+    wins, in the rows' order); how many were created. A row without `id` gets the one its
+    key gives (`message_id`)."""
     if not rows:
         return 0
     columns = ["id", *(c for c in rows[0] if c != "id")]
-    arrays: list[list[Any]] = [[row.get("id") or uuid.uuid4() for row in rows]]
+    arrays: list[list[Any]] = [
+        [row.get("id") or message_id(row["idempotency_key"]) for row in rows]
+    ]
     arrays += [[row[c] for row in rows] for c in columns[1:]]
     params = ", ".join(f"${i}::{MESSAGE_COLUMNS[c]}[]" for i, c in enumerate(columns, start=1))
     status = await conn.execute(

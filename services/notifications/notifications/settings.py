@@ -57,6 +57,13 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     send_retry_max_s: float = 300.0
     send_max_attempts: int = 8  # then the message is failed with the last error
     sending_lease_s: float = 60.0  # 'sending' longer than this: the sender crashed
+    restore_gateway_check_s: float = Field(
+        86400.0,
+        ge=0,
+        description="for this long after a database restore (`make restore`), every SMS is"
+        " looked up in the gateway's records before it is handed over, and not sent again if"
+        " the gateway already took it (the replay catches up well within it)",
+    )
     receipt_timeout_h: float = 72.0  # submitted without a final receipt: expired
     receipt_overdue_min: float = Field(
         60.0,

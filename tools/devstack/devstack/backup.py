@@ -1,0 +1,400 @@
+"""`make backup` / `make restore BACKUP=...`: a consistent backup of the platform's database
+with the Kafka positions it goes with, checked before it counts, and the way back to it.
+
+Why `pg_dump` and not `pg_basebackup` with WAL archiving: the five services live in ONE
+database (`hospital`, a schema each), so one `pg_dump` is one snapshot of all of them, taken
+in a single repeatable-read transaction: every service's tables, inbox and outbox as of one
+instant, without stopping anything. What happened after that instant is not taken from a
+WAL archive but replayed from Kafka (the hospital systems' events, and the services' own
+events, are still there, as long as the topics' retention is longer than the time between
+two backups). Point-in-time recovery would add the cost of a WAL archive and a base backup
+chain, and would bring back what Kafka cannot: staff actions over HTTP after the backup (see
+"what cannot be replayed" in the README's restore runbook).
+
+The consistency point. Consumers commit their Kafka offsets only after their database
+transaction committed (shared/hospital_shared/consumer.py). So offsets read at time T0 cover
+only events whose effects were committed before T0; the snapshot, exported at T1 > T0, holds
+all of them and perhaps more. Restored, the consumers go back to the T0 offsets and handle
+again what lies between: what the snapshot already has, the inbox skips (same event id);
+what it does not, they do again, and the outgoing events it makes carry the same
+(deterministic) ids as the first time, so the next consumer's inbox skips those too.
+
+A backup is a folder `<dir>/<UTC time>/` with `hospital.dump` (`pg_dump -Fc`) and
+`backup.json`: the committed offsets of every consumer group, each service's outbox position
+and every table's row count, both read in the dump's own snapshot (`pg_export_snapshot`),
+and the check: the dump restored into a scratch database whose row counts must match. Only
+then is the folder given its final name and the success recorded (`metrics.backups`, read by
+the metrics service as `hospital_backup_last_success_timestamp_seconds`); a failed or
+interrupted backup leaves a `.partial` folder and no record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from devstack.procs import StackError
+from devstack.system import PG_BIN
+
+DUMP = "hospital.dump"
+MANIFEST = "backup.json"
+FORMAT = 1
+Offsets = dict[str, dict[str, dict[str, int]]]  # group -> topic -> partition -> offset
+
+
+class GroupBusy(StackError):
+    """A consumer group still has members: its service runs."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the data lives: the database (DATABASE_URL) and the Kafka cluster."""
+
+    database_url: str
+    bootstrap: str
+
+    def database(self, name: str) -> str:
+        """The same server and login, another database."""
+        parts = urlsplit(self.database_url)
+        return urlunsplit(parts._replace(path=f"/{name}"))
+
+    @property
+    def name(self) -> str:
+        return urlsplit(self.database_url).path.lstrip("/")
+
+
+def _tool(name: str) -> str:
+    """A PostgreSQL client program: Debian's 15 when installed (the server's version), else
+    the one on PATH (the compose image)."""
+    local = PG_BIN / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise StackError(f"{name} not found (PostgreSQL client programs)")
+    return found
+
+
+def _run(argv: list[str], what: str, timeout: float = 600) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise StackError(f"{what} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+
+
+# --- Kafka --------------------------------------------------------------------------------
+
+
+async def committed_offsets(bootstrap: str) -> Offsets:
+    """Every consumer group's committed offsets (those it has committed at all)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        found: Offsets = {}
+        for group in await admin.list_consumer_groups():
+            group_id = str(group[0])
+            for tp, om in (await admin.list_consumer_group_offsets(group_id)).items():
+                if om.offset >= 0:
+                    topic = found.setdefault(group_id, {}).setdefault(tp.topic, {})
+                    topic[str(tp.partition)] = om.offset
+        return found
+    finally:
+        await admin.close()
+
+
+def offsets_to_restore(recorded: Offsets, now: Offsets) -> Offsets:
+    """What each group must be set to: its recorded offsets, and for every group and topic
+    that has committed offsets now but had none at the backup (a group that had not yet
+    committed then, or a topic it reads since), no offset, that is, the partition's start:
+    what it handled is not in the restored database, so it must handle it again."""
+    wanted: Offsets = {}
+    for group in sorted(set(recorded) | set(now)):
+        topics = set(recorded.get(group, {})) | set(now.get(group, {}))
+        wanted[group] = {t: dict(recorded.get(group, {}).get(t, {})) for t in sorted(topics)}
+    return wanted
+
+
+async def reset_offsets(bootstrap: str, offsets: Offsets) -> None:
+    """Commit each group's recorded offsets; a partition of one of its topics with no
+    recorded offset goes to the partition's start (the services read from the earliest).
+
+    The broker takes such a commit (no member, no generation) only from a group without
+    members: a running service's group refuses it, and the restore stops there, before the
+    database is touched. Going back in Kafka alone is harmless: what is read again, the
+    inboxes skip."""
+    for group_id, topics in offsets.items():
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            await consumer._client.force_metadata_update()  # every topic's partitions
+            parts = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            if not parts:
+                raise StackError(f"group {group_id}: none of its topics exists: {list(topics)}")
+            consumer.assign(parts)
+            starts = await consumer.beginning_offsets(parts)
+            commit = {
+                tp: OffsetAndMetadata(topics[tp.topic].get(str(tp.partition), starts[tp]), "")
+                for tp in parts
+            }
+            try:
+                await consumer.commit(commit)
+            except KafkaError as exc:
+                raise GroupBusy(f"stop the services first: group {group_id} refused the "
+                                f"reset ({type(exc).__name__})") from exc  # fmt: skip
+        finally:
+            await consumer.stop()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+_TABLES = """SELECT table_schema, table_name FROM information_schema.tables
+ WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+ ORDER BY 1, 2"""
+
+
+async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    counts = {}
+    for r in await conn.fetch(_TABLES):
+        name = f'"{r["table_schema"]}"."{r["table_name"]}"'
+        counts[f"{r['table_schema']}.{r['table_name']}"] = int(
+            await conn.fetchval(f"SELECT count(*) FROM {name}")
+        )
+    return counts
+
+
+async def outbox_positions(conn: asyncpg.Connection) -> dict[str, dict[str, int | None]]:
+    """Per service schema: the outbox's highest id, the highest published one, how many wait."""
+    out: dict[str, dict[str, int | None]] = {}
+    for r in await conn.fetch(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' ORDER BY 1"
+    ):
+        schema = r["table_schema"]
+        row = await conn.fetchrow(
+            f"SELECT max(id) AS last, max(id) FILTER (WHERE published_at IS NOT NULL) AS published,"
+            f' count(*) FILTER (WHERE published_at IS NULL) AS waiting FROM "{schema}".outbox'
+        )
+        out[schema] = {"last_id": row["last"], "last_published_id": row["published"],
+                       "unpublished": row["waiting"]}  # fmt: skip
+    return out
+
+
+async def _dump_in_snapshot(target: Target, dump: Path) -> dict[str, Any]:
+    """pg_dump in a snapshot exported by a transaction that also reads the outbox positions
+    and row counts: all three describe the same instant."""
+    conn = await asyncpg.connect(target.database_url)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+            taken_at = await conn.fetchval("SELECT now()")
+            outbox = await outbox_positions(conn)
+            rows = await row_counts(conn)
+            argv = [_tool("pg_dump"), "-Fc", f"--snapshot={snapshot}", "-f", str(dump),
+                    f"--dbname={target.database_url}"]  # fmt: skip
+            await asyncio.to_thread(_run, argv, "pg_dump")
+    finally:
+        await conn.close()
+    return {"taken_at": taken_at.isoformat(), "outbox": outbox, "rows": rows}
+
+
+async def _restore_into(target: Target, name: str, dump: Path) -> None:
+    """Drop database `name` (its sessions ended), create it empty, pg_restore `dump` into it."""
+    admin = await asyncpg.connect(target.database("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    argv = [_tool("pg_restore"), "--exit-on-error", "--no-owner",
+            f"--dbname={target.database(name)}", str(dump)]  # fmt: skip
+    await asyncio.to_thread(_run, argv, f"pg_restore into {name}")
+
+
+async def verify(target: Target, dump: Path, expected_rows: dict[str, int]) -> dict[str, Any]:
+    """Restore the dump into a scratch database and compare every table's row count with
+    the counts read in the dump's snapshot; the scratch database is dropped afterwards."""
+    scratch = f"{target.name}_backup_check"
+    started = time.monotonic()
+    try:
+        await _restore_into(target, scratch, dump)
+        conn = await asyncpg.connect(target.database(scratch))
+        try:
+            got = await row_counts(conn)
+        finally:
+            await conn.close()
+    finally:
+        admin = await asyncpg.connect(target.database("postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        finally:
+            await admin.close()
+    wrong = {t: (n, got.get(t)) for t, n in expected_rows.items() if got.get(t) != n}
+    if wrong or set(got) != set(expected_rows):
+        raise StackError(f"backup check: row counts differ after a test restore: {wrong}")
+    return {"method": "pg_restore into a scratch database, row count of every table",
+            "tables": len(got), "rows": sum(got.values()),
+            "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
+
+
+async def _record_success(target: Target, manifest: dict[str, Any], folder: Path) -> None:
+    """A row in `metrics.backups` (migration 070), which the metrics service exports as the
+    time of the last good backup; skipped (with a note) on a database without that table."""
+    conn = await asyncpg.connect(target.database_url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('metrics.backups')") is None:
+            print("backup: no metrics.backups table (metrics service not migrated): not recorded")
+            return
+        await conn.execute(
+            "INSERT INTO metrics.backups (taken_at, location, size_bytes) VALUES ($1, $2, $3)"
+            " ON CONFLICT (taken_at) DO NOTHING",
+            datetime.fromisoformat(manifest["taken_at"]),
+            str(folder),
+            manifest["size_bytes"],
+        )
+    finally:
+        await conn.close()
+
+
+# --- the two commands ---------------------------------------------------------------------
+
+
+async def take(target: Target, into: Path) -> Path:
+    """Take, check and record one backup under `into`; its folder."""
+    partial = await asyncio.to_thread(_new_folder, into)
+    offsets = await committed_offsets(target.bootstrap)  # BEFORE the snapshot (docstring)
+    offsets_read_at = datetime.now(UTC).isoformat()
+    snap = await _dump_in_snapshot(target, partial / DUMP)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "method": "pg_dump -Fc of the whole database, in one exported snapshot",
+        "database": target.name,
+        "dump": DUMP,
+        "size_bytes": (partial / DUMP).stat().st_size,
+        "kafka_offsets_read_at": offsets_read_at,
+        "kafka_offsets": offsets,
+        **snap,
+    }
+    manifest["verified"] = await verify(target, partial / DUMP, snap["rows"])
+    final = await asyncio.to_thread(_finish, partial, manifest)
+    await _record_success(target, manifest, final)
+    return final
+
+
+def _new_folder(into: Path) -> Path:
+    """`<into>/<UTC time>.partial`: renamed without the suffix once the backup is checked."""
+    into.mkdir(parents=True, exist_ok=True)
+    partial = into / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}.partial"
+    partial.mkdir()
+    return partial
+
+
+def _finish(partial: Path, manifest: dict[str, Any]) -> Path:
+    (partial / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    final = partial.with_suffix("")
+    partial.rename(final)
+    return final
+
+
+def load(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.exists():
+        raise StackError(f"{folder}: no {MANIFEST}: not a finished, checked backup")
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT or "verified" not in manifest:
+        raise StackError(f"{folder}: not a checked backup of format {FORMAT}")
+    return manifest
+
+
+async def restore(target: Target, folder: Path) -> dict[str, Any]:
+    """Bring the database and the consumer groups back to the backup in `folder`. The
+    services must be stopped (a group with members refuses the reset: `GroupBusy`).
+    Afterwards the notifications service knows of the restore (`notifications.restores`)
+    and checks the gateway's records before it hands over an SMS (restore_check.py)."""
+    manifest = load(folder)
+    wanted = offsets_to_restore(
+        manifest["kafka_offsets"], await committed_offsets(target.bootstrap)
+    )
+    await reset_offsets(target.bootstrap, wanted)  # first: see there
+    await _restore_into(target, target.name, folder / manifest["dump"])
+    conn = await asyncpg.connect(target.database_url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('notifications.restores')") is not None:
+            await conn.execute(
+                "INSERT INTO notifications.restores (backup_taken_at) VALUES ($1)",
+                datetime.fromisoformat(manifest["taken_at"]),
+            )
+    finally:
+        await conn.close()
+    await _record_success(target, manifest, folder)
+    return manifest
+
+
+def latest(into: Path) -> Path:
+    """The newest finished backup under `into`."""
+    done = sorted(p for p in into.iterdir() if (p / MANIFEST).exists()) if into.exists() else []
+    if not done:
+        raise StackError(f"no finished backup under {into}")
+    return done[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    from devstack.config import StackConfig
+
+    parser = argparse.ArgumentParser(prog="devstack-backup", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=("take", "restore"))
+    parser.add_argument("backup", nargs="?", help="restore: a backup folder (default: newest)")
+    parser.add_argument("--dir", help="where backups go (default: <state>/backups)")
+    parser.add_argument("--test", action="store_true", help="the test stack")
+    parser.add_argument(
+        "--env", action="store_true", help="DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS from the "
+        "environment (compose) instead of the native stack",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    cfg = StackConfig.for_tests() if args.test else StackConfig.default()
+    if args.env:
+        target = Target(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    else:
+        target = Target(cfg.database_url, cfg.kafka_bootstrap)
+    into = Path(args.dir) if args.dir else cfg.state_dir / "backups"
+    try:
+        if args.command == "take":
+            folder = asyncio.run(take(target, into))
+            print(f"backup taken and checked: {folder}")
+        else:
+            folder = Path(args.backup) if args.backup else latest(into)
+            if not args.env:  # a stopped native stack: its PostgreSQL and Kafka, no service
+                from devstack import stack
+
+                stack.up(cfg, with_services=False)
+            manifest = asyncio.run(restore(target, folder))
+            print(f"restored {folder} (taken {manifest['taken_at']}); start the services now")
+        return 0
+    except StackError as exc:
+        print(f"backup: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
