@@ -321,6 +321,132 @@ async def test_a_refused_case_read_is_recorded_as_denied(case, db) -> None:  # t
     )
 
 
+# --- enquiries and feedback (complaints service) ----------------------------------------
+
+AGENT, DOCTOR, SUPERVISOR = "dev-agent-token", "dev-doctor-token", "dev-supervisor-token"
+
+
+def kinds(rows: list[asyncpg.Record]) -> dict[str, tuple[str, str, list[str], str]]:
+    """{record kind: (staff, patient, record ids, outcome)}, each kind (and patient) once."""
+    got = {r["record_kind"]: (r["staff_id"], r["patient_id"], sorted(r["record_ids"]),
+                              r["outcome"]) for r in rows}  # fmt: skip
+    assert len(got) == len(rows), "a kind recorded twice for one request"
+    return got
+
+
+async def take_enquiry(
+    client: httpx.AsyncClient, token: str, patient_id: str, department: str
+) -> tuple[str, str]:
+    """An enquiry of `patient_id` taken by `token`'s staff: (its number, the read's marker)."""
+    body = {
+        "channel": "phone",
+        "question": "请问住院押金怎么退？",
+        "patient": {"patient_id": patient_id, "name": "赵六", "phone": "13600136000"},
+        "department": {"code": department},
+    }
+    resp, reason = await read(client, "POST", "/v1/enquiries", token, json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()["enquiry_number"], reason
+
+
+@pytest.fixture(scope="module")
+async def enquiries(case, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Two enquiries of one patient, asked about DEPT and taken by the agent (S-AGENT-01); each
+    taking is itself a read of the enquiry answered with."""
+    client, patient_id = case["client"], f"P-AE{uuid.uuid4().hex[:8]}"
+    taken = [await take_enquiry(client, AGENT, patient_id, DEPT) for _ in range(2)]
+    for number, reason in taken:
+        assert kinds(await rows_for(db, "complaints", reason)) == {
+            "enquiry": ("S-AGENT-01", patient_id, [number], "granted")
+        }
+    return {"client": client, "patient_id": patient_id, "numbers": [n for n, _ in taken]}
+
+
+async def test_each_enquiry_read_is_recorded_once_per_patient_with_the_reader(
+    enquiries, db
+) -> None:  # type: ignore[no-untyped-def]
+    client, pid, (first, second) = (
+        enquiries["client"],
+        enquiries["patient_id"],
+        enquiries["numbers"],
+    )
+
+    def one(staff: str, *numbers: str) -> dict[str, tuple[str, str, list[str], str]]:
+        return {"enquiry": (staff, pid, sorted(numbers), "granted")}
+
+    resp, reason = await read(client, "GET", "/v1/enquiries", ADMIN, params={"department": DEPT})
+    assert {e["enquiry_number"] for e in resp.json()["enquiries"]} == {first, second}
+    assert kinds(await rows_for(db, "complaints", reason)) == one("S-ADMIN-01", first, second)
+
+    walk: list[tuple[str, str, str, str, dict[str, Any]]] = [
+        (AGENT, "GET", f"/v1/enquiries/{first}", "/v1/enquiries/{number}", {}),
+        (AGENT, "POST", f"/v1/enquiries/{first}/handover", "/v1/enquiries/{number}/handover",
+         {"json": {"to": "S-DOC-01", "reason": "需医生解答"}}),
+        (DOCTOR, "POST", f"/v1/enquiries/{first}/answer", "/v1/enquiries/{number}/answer",
+         {"json": {"answer": "凭押金条到出院结算处办理"}}),
+    ]  # fmt: skip
+    for token, method, path, route, kwargs in walk:
+        resp, reason = await read(client, method, path, token, route=route, **kwargs)
+        assert resp.status_code == 200, (path, resp.text)
+        staff = "S-DOC-01" if token == DOCTOR else "S-AGENT-01"
+        assert kinds(await rows_for(db, "complaints", reason)) == one(staff, first), path
+
+
+async def test_an_enquiry_turned_into_a_complaint_records_both_once(enquiries, db) -> None:  # type: ignore[no-untyped-def]
+    """The customer-service supervisor takes one about the centre and converts it: the answer
+    holds the enquiry and the new case, one record of each for the patient."""
+    client, pid = enquiries["client"], enquiries["patient_id"]
+    number, _ = await take_enquiry(client, SUPERVISOR, pid, "CS")
+    resp, reason = await read(
+        client, "POST", f"/v1/enquiries/{number}/complaint", SUPERVISOR,
+        route="/v1/enquiries/{number}/complaint", json={"note": "患者要求投诉"},
+    )  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    case_number = resp.json()["case"]["case_number"]
+    assert resp.json()["case"]["patient"]["patient_id"] == pid  # the case in full
+    assert kinds(await rows_for(db, "complaints", reason)) == {
+        "enquiry": ("S-SUP-01", pid, [number], "granted"),
+        "complaint_case": ("S-SUP-01", pid, [case_number], "granted"),
+    }
+
+
+async def test_a_refused_enquiry_read_is_recorded_as_denied(enquiries, db) -> None:  # type: ignore[no-untyped-def]
+    """The cardiology ward's supervisor neither took, owns nor supervises it."""
+    number, ward = enquiries["numbers"][1], "dev-ward-supervisor-token"
+    path, route = f"/v1/enquiries/{number}", "/v1/enquiries/{number}"
+    resp, reason = await read(enquiries["client"], "GET", path, ward, route=route)
+    refused = ("S-SUP-02", enquiries["patient_id"], [number], "denied")
+    assert resp.status_code == 403
+    assert kinds(await rows_for(db, "complaints", reason)) == {"enquiry": refused}
+
+
+async def test_each_feedback_read_is_recorded_once_with_the_reader(case, db) -> None:  # type: ignore[no-untyped-def]
+    client, pid = case["client"], f"P-AF{uuid.uuid4().hex[:8]}"
+    body = {
+        "kind": "suggestion",
+        "text": "建议住院部增加陪护床",
+        "department": {"code": DEPT},
+        "patient": {"patient_id": pid, "name": "钱七", "phone": "13500135000"},
+    }
+    resp, reason = await read(client, "POST", "/v1/feedback", AGENT, json=body)
+    assert resp.status_code == 201, resp.text
+    number = resp.json()["feedback_number"]
+
+    def one(staff: str) -> dict[str, tuple[str, str, list[str], str]]:
+        return {"feedback": (staff, pid, [number], "granted")}
+
+    assert kinds(await rows_for(db, "complaints", reason)) == one("S-AGENT-01")
+    resp, reason = await read(client, "GET", "/v1/feedback", ADMIN, params={"department": DEPT})
+    assert [f["feedback_number"] for f in resp.json()["feedback"]] == [number]
+    assert kinds(await rows_for(db, "complaints", reason)) == one("S-ADMIN-01")
+    resp, reason = await read(
+        client, "POST", f"/v1/feedback/{number}/answer", AGENT,
+        route="/v1/feedback/{number}/answer", json={"answer": "已采纳", "outcome": "adopted"},
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    assert kinds(await rows_for(db, "complaints", reason)) == one("S-AGENT-01")
+
+
 # --- notifications ---------------------------------------------------------------------
 
 

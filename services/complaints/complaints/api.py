@@ -114,6 +114,13 @@ async def record_case_reads(
 ) -> None:
     """The access records of an answer with these cases (those `actor` may read in full)."""
     reads = [case_read(c, actor) for c in cases_ if denied or can_view(actor, c)]
+    await record_reads(conn, actor, reads, denied=denied)
+
+
+async def record_reads(
+    conn: asyncpg.Connection, actor: Actor, reads: list[Read], *, denied: bool = False
+) -> None:
+    """The access records of `actor`'s reads (granted), or of their refused ones (denied)."""
     reader = Reader(actor.id, actor.role, actor.department)
     await record(conn, reader, reads, outcome="denied" if denied else "granted")
 

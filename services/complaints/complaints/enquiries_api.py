@@ -3,6 +3,10 @@
 A route parses, authorizes (roles here, ownership in the use case), calls one use case inside
 a transaction and answers with the view the caller may see. Refusals map to 403/404/409 in
 one place (`_refusal`); a bad body is a 422 naming the field.
+
+Enquiries and feedback carry a patient's name, phone and words: every route answering with one
+writes its access records (`hospital_shared.access_records`) on the connection it read with,
+for what the caller sees in full; a refused `GET` of one is recorded as denied.
 """
 
 from __future__ import annotations
@@ -17,9 +21,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from complaints import enquiry_cases, feedback_cases
 from complaints import enquiry_store as store
-from complaints.access import visibility
-from complaints.api import STAFF, Conn, Context, Ctx, actor_of, render
-from complaints.enquiries import EnquiryChannel, EnquiryRefused, EnquiryStatus, NotOwner
+from complaints.access import Actor, can_view, visibility
+from complaints.api import STAFF, Conn, Context, Ctx, actor_of, case_read, record_reads, render
+from complaints.enquiries import (
+    EnquiryChannel,
+    EnquiryRefused,
+    EnquiryStatus,
+    NotOwner,
+    can_view_enquiry,
+)
 from complaints.enquiry_cases import EnquiryPolicy, NewEnquiry
 from complaints.enquiry_views import (
     AnswerIn,
@@ -32,7 +42,8 @@ from complaints.enquiry_views import (
     feedback_view,
 )
 from complaints.feedback import FeedbackKind, FeedbackRefused
-from complaints.feedback_cases import FeedbackPolicy
+from complaints.feedback_cases import FeedbackPolicy, can_view_feedback
+from hospital_shared.access_records import BIND_REQUEST, Read
 from hospital_shared.auth import Principal, Role, TokenAuth
 from hospital_shared.http_guard import GuardedRoute
 
@@ -49,6 +60,7 @@ def _ectx(request: Request) -> EnquiryContext:
 
 
 ECtx = Annotated[EnquiryContext, Depends(_ectx)]
+Row = store.Row
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 
@@ -78,8 +90,49 @@ async def _in_transaction(conn: asyncpg.Connection, use_case: Callable[[], Await
         raise _refusal(exc) from None
 
 
+def enquiry_read(row: Row, actor: Actor) -> Read:
+    """An enquiry as an access record sees it: in the actor's scope when they own, took or
+    supervise it, or it is their department's (asked about or owning)."""
+    owning = row["owner_department"]
+    department = owning if owning and owning == actor.department else row["department_code"]
+    mine = actor.id in (row["owner_id"], row["taken_by"], row["supervisor_id"])
+    return Read(
+        row["patient_id"], "enquiry", row["enquiry_number"],
+        department=department, assignee_id=actor.id if mine else row["owner_id"],
+    )  # fmt: skip
+
+
+def feedback_read(row: Row, actor: Actor) -> Read:
+    """Praise or a suggestion as an access record sees it: in scope when the actor recorded it
+    (or is the one praised), or it is their department's."""
+    mine = actor.id in (row["recorded_by"], row["staff_id"])
+    return Read(
+        row["patient_id"], "feedback", row["feedback_number"],
+        department=row["department_code"], assignee_id=actor.id if mine else row["recorded_by"],
+    )  # fmt: skip
+
+
+async def record_enquiry_reads(
+    conn: asyncpg.Connection, actor: Actor, rows: list[Row], *, denied: bool = False
+) -> None:
+    """The access records of an answer with these enquiries (those `actor` sees in full)."""
+    reads = [enquiry_read(r, actor) for r in rows if denied or can_view_enquiry(actor, r)]
+    await record_reads(conn, actor, reads, denied=denied)
+
+
+async def record_feedback_reads(conn: asyncpg.Connection, actor: Actor, rows: list[Row]) -> None:
+    """The access records of an answer with this feedback (what `actor` sees in full)."""
+    reads = [feedback_read(r, actor) for r in rows if can_view_feedback(actor, r)]
+    await record_reads(conn, actor, reads)
+
+
 def enquiries_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["enquiries"], route_class=GuardedRoute)
+    router = APIRouter(
+        prefix="/v1",
+        tags=["enquiries"],
+        route_class=GuardedRoute,
+        dependencies=[BIND_REQUEST],  # access records
+    )
     staff = Depends(auth.require(*STAFF))
     readers = Depends(auth.require(*STAFF, Role.ADMIN))
 
@@ -101,6 +154,7 @@ def enquiries_router(auth: TokenAuth) -> APIRouter:
         row = await _in_transaction(
             conn, lambda: enquiry_cases.take(conn, ectx.enquiries, new, actor=actor, now=now)
         )
+        await record_enquiry_reads(conn, actor, [row])
         return enquiry_view(row, None, actor=actor, now=now)
 
     @router.get("/enquiries")
@@ -131,6 +185,7 @@ def enquiries_router(auth: TokenAuth) -> APIRouter:
             limit=limit,
             offset=offset,
         )
+        await record_enquiry_reads(conn, actor, rows)
         return {"enquiries": [enquiry_view(r, None, actor=actor, now=ctx.clock()) for r in rows]}
 
     @router.get("/enquiries/{number}")
@@ -141,12 +196,13 @@ def enquiries_router(auth: TokenAuth) -> APIRouter:
         row = await store.by_number(conn, "enquiries", number)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no enquiry {number}")
-        view = enquiry_view(
+        if not can_view_enquiry(actor, row):
+            await record_enquiry_reads(conn, actor, [row], denied=True)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"enquiry {number} is not yours")
+        await record_enquiry_reads(conn, actor, [row])
+        return enquiry_view(
             row, await store.history_of(conn, row["id"]), actor=actor, now=ctx.clock()
         )
-        if view.get("redacted"):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"enquiry {number} is not yours")
-        return view
 
     @router.post("/enquiries/{number}/handover")
     async def hand_over(
@@ -164,6 +220,7 @@ def enquiries_router(auth: TokenAuth) -> APIRouter:
                 conn, ectx.enquiries, number, to=body.to, reason=body.reason, actor=actor, now=now
             ),
         )
+        await record_enquiry_reads(conn, actor, [row])
         return enquiry_view(row, None, actor=actor, now=now)
 
     @router.post("/enquiries/{number}/answer")
@@ -174,6 +231,7 @@ def enquiries_router(auth: TokenAuth) -> APIRouter:
         row = await _in_transaction(
             conn, lambda: enquiry_cases.answer(conn, number, text=body.answer, actor=actor, now=now)
         )
+        await record_enquiry_reads(conn, actor, [row])
         return enquiry_view(row, None, actor=actor, now=now)
 
     @router.post("/enquiries/{number}/complaint", status_code=status.HTTP_201_CREATED)
@@ -216,14 +274,24 @@ async def _convert(
                 now=now,
             ),
         )
+        # One statement for both: the enquiry and the case it became (a row for each kind).
+        reads = [enquiry_read(enquiry, actor)] if can_view_enquiry(actor, enquiry) else []
+        if can_view(actor, case):
+            reads.append(case_read(case, actor))
+        await record_reads(conn, actor, reads)
         return {
             "enquiry": enquiry_view(enquiry, None, actor=actor, now=now),
-            "case": await render(conn, ctx, case, actor),
+            "case": await render(conn, ctx, case, actor, recorded=True),
         }
 
 
 def feedback_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["feedback"], route_class=GuardedRoute)
+    router = APIRouter(
+        prefix="/v1",
+        tags=["feedback"],
+        route_class=GuardedRoute,
+        dependencies=[BIND_REQUEST],  # access records
+    )
     staff = Depends(auth.require(*STAFF))
     intake = Depends(auth.require(*STAFF, Role.INTEGRATION))
     readers = Depends(auth.require(*STAFF, Role.ADMIN))
@@ -239,6 +307,7 @@ def feedback_router(auth: TokenAuth) -> APIRouter:
                 conn, ectx.feedback, body.feedback(now), actor=actor, now=now
             ),
         )
+        await record_feedback_reads(conn, actor, [row])
         return feedback_view(row, actor=actor)
 
     @router.get("/feedback")
@@ -261,6 +330,7 @@ def feedback_router(auth: TokenAuth) -> APIRouter:
             limit=limit,
             offset=offset,
         )
+        await record_feedback_reads(conn, actor, rows)
         return {"feedback": [feedback_view(r, actor=actor) for r in rows]}
 
     @router.post("/feedback/{number}/answer")
@@ -274,6 +344,7 @@ def feedback_router(auth: TokenAuth) -> APIRouter:
                 conn, number, text=body.answer, outcome=body.outcome, actor=actor, now=now
             ),
         )
+        await record_feedback_reads(conn, actor, [row])
         return feedback_view(row, actor=actor)
 
     return router
