@@ -134,3 +134,8 @@ def test_a_rule_set_finds_exactly_the_rules_that_match_one_by_one(text: str) -> 
     rules = [CategoryRule(i, Category.OTHER, k, position=i % 7) for i, k in enumerate(KEYWORDS)]
     expected = sorted((r for r in rules if matches(r, text)), key=lambda r: (r.position, r.id))
     assert RuleSet(rules).hits(text) == expected
+
+
+def test_a_submitted_category_is_explained_as_the_submitters() -> None:
+    verdict = classify("some text", RULES, submitted_category="billing")
+    assert verdict.explain() == "category billing given by the submitter"

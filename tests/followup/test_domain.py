@@ -212,3 +212,16 @@ def test_a_call_is_never_retried_beyond_the_tasks_limit() -> None:
     assert decide(worn_out, CallOutcome(reached=False)) == Unreachable(4)
     lowered = replace(TASK, attempts_made=2, max_attempts=1)
     assert decide(lowered, CallOutcome(reached=False)) == Unreachable(3)
+
+
+def test_a_supervisors_follow_up_call_never_sends_the_sms_survey_again() -> None:
+    """The patient was invited after the first call; a second call is no new invitation."""
+    d = decide(TASK, CallOutcome(reached=True, satisfaction=Satisfaction.DISSATISFIED))
+    assert isinstance(d, Completed) and d.second_call is not None
+    assert TASK.survey_invitation and not d.second_call.survey_invitation
+
+
+def test_reassigning_to_a_role_that_may_not_call_is_bad_input_not_a_conflict() -> None:
+    with pytest.raises(TaskRejected, match="may not make") as err:
+        check_reassignable(TASK, to_role="agent", roles=("supervisor",))
+    assert not err.value.conflict

@@ -158,3 +158,25 @@ def test_a_home_discharge_is_a_normal_call_for_agents_or_doctors() -> None:
     route = discharge_route(DepartmentPolicy(), Disposition.HOME)
     assert (route.kind, route.rule) == ("inpatient_discharge", "inpatient.every_discharge")
     assert set(route.roles) == {"agent", "doctor"}
+
+
+def test_a_moment_exactly_at_opening_time_is_inside_working_hours() -> None:
+    opening = local(2026, 11, 23, 8, 30)  # a Monday
+    assert HOURS.last_open_before(opening) == opening
+    assert HOURS.next_open(opening) == opening
+
+
+def test_a_departments_handling_read_from_its_settings_text_is_honoured() -> None:
+    """Department policies come from settings JSON, whose strings are not the literals in the
+    code: `none` and `transfer_check` are told apart by value."""
+    import json
+
+    book = PolicyBook.build(
+        {},
+        json.loads(
+            '{"ICU": {"transferred_handling": "transfer_check"}, "ER": {"transferred_handling": "none"}}'
+        ),
+    )
+    icu = discharge_route(book.for_department("ICU"), Disposition.TRANSFERRED)
+    assert icu.kind == "transfer_check"
+    assert discharge_route(book.for_department("ER"), Disposition.TRANSFERRED).kind is None
