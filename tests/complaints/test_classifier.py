@@ -139,3 +139,12 @@ def test_a_rule_set_finds_exactly_the_rules_that_match_one_by_one(text: str) -> 
 def test_a_submitted_category_is_explained_as_the_submitters() -> None:
     verdict = classify("some text", RULES, submitted_category="billing")
     assert verdict.explain() == "category billing given by the submitter"
+
+
+def test_a_keyword_in_accented_letters_matches_in_any_case() -> None:
+    """Only keywords without cased letters (Chinese) are matched as plain substrings; one with
+    accented letters ignores case as a Latin one does."""
+    for keyword, text in (("médecin", "Le MÉDECIN était absent"), ("MÉDECIN", "le médecin")):
+        rule = CategoryRule(id=90, category=Category.STAFF_ATTITUDE, keyword=keyword)
+        verdict = classify(text, [rule])
+        assert (verdict.category, verdict.rule_id) == (Category.STAFF_ATTITUDE, 90), keyword

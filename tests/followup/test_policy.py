@@ -180,3 +180,36 @@ def test_a_departments_handling_read_from_its_settings_text_is_honoured() -> Non
     icu = discharge_route(book.for_department("ICU"), Disposition.TRANSFERRED)
     assert icu.kind == "transfer_check"
     assert discharge_route(book.for_department("ER"), Disposition.TRANSFERRED).kind is None
+
+
+def test_a_spot_check_is_due_within_three_days_and_a_second_call_within_one() -> None:
+    p = DepartmentPolicy()
+    assert (p.spot_check_due_days, p.second_call_due_days) == (3.0, 1.0)
+
+
+def test_years_the_calendar_does_not_know_work_monday_to_friday() -> None:
+    """From the year chinese-calendar does not know, Monday..Friday are working days and the
+    weekend is not (2030-01-07 is a Monday)."""
+    week = [official_workday(date(2030, 1, 7) + timedelta(days=d)) for d in range(7)]
+    assert week == [True, True, True, True, True, False, False]
+
+
+def test_a_night_shift_department_is_callable_from_midnight() -> None:
+    night = WorkingHours.of(
+        DepartmentPolicy(working_hours_start="00:00", working_hours_end="08:00"), SH
+    )
+    after_the_shift = local(2026, 11, 23, 9, 0)  # a Monday
+    assert night.next_open(after_the_shift) == local(2026, 11, 24, 0, 0)
+
+
+def test_the_last_working_moment_is_looked_for_sixty_days_back_at_most() -> None:
+    """The longest holiday with its weekends is well under 60 days: a calendar without a
+    working day in the 60 days before `moment` gives none, one 59 days back is found."""
+    moment = local(2026, 11, 23, 12, 0)
+
+    def only(day: date) -> WorkingHours:
+        return WorkingHours(SH, HOURS.start, HOURS.end, is_workday=lambda d: d == day)
+
+    found = only(moment.date() - timedelta(days=59)).last_open_before(moment)
+    assert found == datetime.combine(moment.date() - timedelta(days=59), HOURS.end, SH)
+    assert only(moment.date() - timedelta(days=60)).last_open_before(moment) is None

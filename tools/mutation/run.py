@@ -174,6 +174,12 @@ def run_module(
     return result
 
 
+def _complete(result: dict[str, object]) -> bool:
+    """Whether a result covers every mutant ("N of N" run; the others are not known killed)."""
+    ran, total = str(result["run"]).split(" of ")
+    return ran == total.split(" ")[0] or "others: killed" in total
+
+
 def source_digest(module: Module) -> str:
     return hashlib.sha256((REPO / module.path).read_bytes()).hexdigest()
 
@@ -367,6 +373,8 @@ def main(args: list[str]) -> None:
         previous = save({}).get(module.path) if survivors_only else None
         if previous and not unchanged_since(module, previous):
             raise SystemExit(f"{module.path} changed since its last run: run all its mutants")
+        if previous and not _complete(previous):
+            raise SystemExit(f"{module.path}'s last run was interrupted: --resume it first")
         r = run_module(module, previous, resume=resume)
         print(f"  {r['score']}% killed, {r['survived']} survived, took {r['took']}", flush=True)
         save({module.path: r})
