@@ -52,6 +52,7 @@ def test_department_overrides_apply_on_top_of_the_hospital_defaults() -> None:
     "bad",
     [
         {"outpatient_first_visit_rate": 1.5},
+        {"spot_check_rate": -0.1},
         {"max_call_attempts": 0},
         {"deceased_handling": "cheerful_call"},
         {"working_hours_start": "18:00"},
