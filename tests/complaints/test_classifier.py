@@ -148,3 +148,11 @@ def test_a_keyword_in_accented_letters_matches_in_any_case() -> None:
         rule = CategoryRule(id=90, category=Category.STAFF_ATTITUDE, keyword=keyword)
         verdict = classify(text, [rule])
         assert (verdict.category, verdict.rule_id) == (Category.STAFF_ATTITUDE, 90), keyword
+
+
+def test_an_ascii_keyword_without_letters_also_matches_only_at_a_word_start() -> None:
+    """`120` (the ambulance number) is found in "打了120" and "called 120", not inside "B120"."""
+    rule = CategoryRule(id=91, category=Category.WAITING_TIME, keyword="120")
+    assert classify("打了120没人来", [rule]).rule_id == 91
+    assert classify("I called 120 twice", [rule]).rule_id == 91
+    assert classify("Room B120 was cold", [rule]).rule_id is None

@@ -165,7 +165,7 @@ def run_module(
             carried = carry_killed(session, previous) if previous else 0
     took = round(time.time() - float(began.read_text().split()[0]))
     result = summarise(module, session) | {"took": f"{took // 60} min {took % 60} s"}
-    result["source_sha256"] = source_digest(module)
+    result["source_sha256"] = began.read_text().split()[1]  # the source the run mutated
     if previous:
         since = previous.get("killed_before", previous["run_at"])
         result["killed_before"] = since
