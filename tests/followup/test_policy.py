@@ -214,3 +214,39 @@ def test_the_last_working_moment_is_looked_for_sixty_days_back_at_most() -> None
     found = only(moment.date() - timedelta(days=59)).last_open_before(moment)
     assert found == datetime.combine(moment.date() - timedelta(days=59), HOURS.end, SH)
     assert only(moment.date() - timedelta(days=60)).last_open_before(moment) is None
+
+
+def test_a_third_retry_gap_is_used_for_the_third_retry() -> None:
+    p = DepartmentPolicy(retry_spacing_hours=(1.0, 4.0, 24.0), max_call_attempts=4)
+    assert [p.retry_spacing(n) for n in (1, 2, 3)] == [
+        timedelta(hours=1), timedelta(hours=4), timedelta(hours=24),
+    ]  # fmt: skip
+
+
+def test_a_department_without_retry_gaps_retries_after_four_hours() -> None:
+    assert DepartmentPolicy(retry_spacing_hours=()).retry_spacing(1) == timedelta(hours=4)
+
+
+def test_a_department_off_the_official_calendar_works_monday_to_friday() -> None:
+    plain = WorkingHours.of(DepartmentPolicy(use_official_calendar=False), SH)
+    national_day_week = [plain.is_workday(date(2026, 9, 28) + timedelta(days=d)) for d in range(7)]
+    assert national_day_week == [True, True, True, True, True, False, False]
+
+
+def test_the_next_working_moment_is_looked_for_sixty_days_ahead_at_most() -> None:
+    moment = local(2026, 11, 23, 12, 0)
+
+    def only(day: date) -> WorkingHours:
+        return WorkingHours(SH, HOURS.start, HOURS.end, is_workday=lambda d: d == day)
+
+    day_59 = moment.date() + timedelta(days=59)
+    assert only(day_59).next_open(moment) == datetime.combine(day_59, HOURS.start, SH)
+    with pytest.raises(ValueError, match="60 days"):
+        only(moment.date() + timedelta(days=60)).next_open(moment)
+
+
+def test_the_last_working_moment_before_a_morning_is_a_late_closing_the_evening_before() -> None:
+    late = WorkingHours.of(
+        DepartmentPolicy(working_hours_start="08:00", working_hours_end="23:30"), SH
+    )
+    assert late.last_open_before(local(2026, 11, 24, 6, 0)) == local(2026, 11, 23, 23, 30)

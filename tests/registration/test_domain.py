@@ -234,6 +234,7 @@ def test_a_held_no_show_that_no_longer_fits_is_dropped_with_its_reason() -> None
 
 def test_updated_patient_details_reach_every_visit_of_that_patient_only() -> None:
     book = ledger()
+    book.apply(created(16))
     book.apply(created(17))
     book.apply(admission(17))
     book.apply(created(18))
@@ -248,7 +249,8 @@ def test_updated_patient_details_reach_every_visit_of_that_patient_only() -> Non
     for key in book.changed:
         assert book.visits[key].record_json()["patient"]["name"] == "张三丰"
         assert book.visits[key].phone_usable is False
-    assert book.visits[(Kind.REGISTRATION, "R000018")].phone_usable is True
+    for other in ("R000016", "R000018"):
+        assert book.visits[(Kind.REGISTRATION, other)].phone_usable is True
     assert [p.patient_id for p in book.patient_updates] == ["P000017"]
 
 
@@ -293,3 +295,42 @@ def test_the_visits_an_intake_may_touch_are_loaded_first() -> None:
     ]  # fmt: skip
     lone = ComplaintSubmitted.model_validate(complaint("C-3")["data"])
     assert visit_keys(intake("complaint.submitted", lone, "c")) == []
+
+
+def test_every_fact_held_for_an_admission_is_tried_when_it_arrives() -> None:
+    """An A13 and then an A11 arrive before their A01: when it comes, the A13 (no discharge
+    yet) waits on, and the A11 after it still cancels the admission."""
+    book = ledger()
+    undo_discharge = DischargeCancelled(admission_id="A000021")
+    assert book.apply(intake("discharge.cancelled", undo_discharge, "a13-21")).held
+    cancel = VisitCancelled(visit_id="A000021", inpatient=True, cancelled_at=NOW)
+    assert book.apply(intake("visit.cancelled", cancel, "a11-21")).held
+    book.apply(admission(21))
+    assert book.visits[(Kind.ADMISSION, "A000021")].status == Status.ADMISSION_CANCELLED
+    assert [h.event_id for h in book.pending[(Kind.ADMISSION, "A000021")]] == ["a13-21"]
+
+
+def test_an_a03_lacking_fields_names_the_first_it_lacks_in_the_events_order() -> None:
+    book = ledger()
+    book.apply(admission(23))
+    notice = DischargeNotice(admission_id="A000023", fields={})
+    result = book.apply(intake("discharge.notice", notice, "dis-23"))
+    assert result.rejection is not None
+    assert (result.rejection.field, result.rejection.kind) == ("discharged_at", "missing")
+
+
+@pytest.mark.parametrize("admitted_at", ["yesterday", "2026-11-20T08:00:00"])
+def test_an_a03_with_an_unreadable_or_zoneless_time_is_invalid_not_missing(
+    admitted_at: str,
+) -> None:
+    notice = DischargeNotice(
+        admission_id="A000024",
+        fields={
+            "patient": {"patient_id": "P000024", "name": "王五", "phone": "13900139000"},
+            "department": {"code": "CARD", "name": "心内科"}, "admitted_at": admitted_at,
+            "discharged_at": NOW.isoformat(), "disposition": "home", "admission_id": "A000024",
+        },
+    )  # fmt: skip
+    result = ledger().apply(intake("discharge.notice", notice, "dis-24"))
+    assert result.rejection is not None
+    assert (result.rejection.field, result.rejection.kind) == ("admitted_at", "invalid")
