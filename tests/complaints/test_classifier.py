@@ -156,3 +156,21 @@ def test_an_ascii_keyword_without_letters_also_matches_only_at_a_word_start() ->
     assert classify("打了120没人来", [rule]).rule_id == 91
     assert classify("I called 120 twice", [rule]).rule_id == 91
     assert classify("Room B120 was cold", [rule]).rule_id is None
+
+
+def test_a_keyword_matches_as_case_insensitive_matching_says_even_where_lower_case_differs() -> (
+    None
+):
+    """`İ` lower-cases to two characters (i and a dot), yet `İzmir` is found in "from izmir":
+    the quick pre-test on lower-cased text is kept for ASCII keywords, where it is exact."""
+    rule = CategoryRule(id=92, category=Category.OTHER, keyword="İzmir")
+    assert classify("a patient from izmir", [rule]).rule_id == 92
+
+
+def test_a_submitted_category_name_is_not_read_as_the_complaints_words() -> None:
+    """A serious rule for the word `error` does not fire on a case filed as report_error whose
+    text does not say it."""
+    rule = CategoryRule(id=93, category=Category.REPORT_ERROR, keyword="error", serious=True)
+    verdict = classify("the bill was wrong", [rule], submitted_category="report_error")
+    assert (verdict.category, verdict.serious) == (Category.REPORT_ERROR, False)
+    assert not classify("the bill was wrong", [rule]).serious
