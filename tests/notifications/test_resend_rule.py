@@ -37,3 +37,11 @@ def test_a_message_on_its_way_or_delivered_is_never_resent() -> None:
         assert refusal is not None and not refusal.overridable, status
     refusal = resend_refusal("failed", "x", None, "inbox")
     assert refusal is not None and not refusal.overridable
+
+
+def test_a_staff_inbox_message_read_back_from_the_database_is_never_resent() -> None:
+    """The channel comes from a database row, not from the literal in the code: an inbox
+    message is refused by value."""
+    channel = "".join(["in", "box"])  # a string equal to "inbox" but not the same object
+    refusal = resend_refusal("failed", "x", None, channel)
+    assert refusal is not None and not refusal.overridable
