@@ -367,7 +367,11 @@ def main(args: list[str]) -> None:
         if report_only:
             if session_of(module).exists():
                 old = save({}).get(module.path, {})
-                save({module.path: old | summarise(module, session_of(module))})
+                again = summarise(module, session_of(module))
+                if "killed_before" in old or old.get("run") == again["run"]:
+                    # the same run classified again: keep what it ran and when
+                    again["run"], again["run_at"] = old["run"], old["run_at"]
+                save({module.path: old | again})
             continue
         print(f"mutating {module.path} (tests: {' '.join(module.tests)})", flush=True)
         previous = save({}).get(module.path) if survivors_only else None
