@@ -94,6 +94,7 @@ def test_no_show_of_a_cancelled_visit_is_a_conflict() -> None:
     )
     assert result.rejection is not None
     assert result.rejection.field == "registration_id"
+    assert result.rejection.message == "the registration is cancelled"  # what the sender reads
 
 
 def admission(n: int) -> Intake:
@@ -334,3 +335,26 @@ def test_an_a03_with_an_unreadable_or_zoneless_time_is_invalid_not_missing(
     result = ledger().apply(intake("discharge.notice", notice, "dis-24"))
     assert result.rejection is not None
     assert (result.rejection.field, result.rejection.kind) == ("admitted_at", "invalid")
+
+
+def test_details_reach_a_visit_loaded_from_the_database() -> None:
+    """A loaded visit's patient id is the database's string, not the one parsed from the
+    update: they are matched by value."""
+    book = ledger()
+    book.apply(created(25))
+    visit = book.visits[(Kind.REGISTRATION, "R000025")]
+    visit.patient_id = "".join(["P", "000025"])  # as asyncpg returns it: an equal, new string
+    new = {"patient_id": "P000025", "name": "张三丰", "phone": "13800138000"}
+    update = PatientDetailsUpdated.model_validate({"patient": new, "updated_at": NOW})
+    book.apply(intake("patient.details_updated", update, "a08-25"))
+    assert visit.record_json()["patient"]["name"] == "张三丰"
+
+
+def test_held_facts_loaded_from_the_database_are_marked_done_once_applied() -> None:
+    """A cancellation held by an earlier batch (loaded, not held in this one) is applied when
+    its visit arrives, and its row is marked for removal so it is not applied again."""
+    book = ledger()
+    book.pending[(Kind.REGISTRATION, "R000026")] = [cancelled(26)]
+    result = book.apply(created(26))
+    assert [o.type for o in result.published] == ["registration.created", "registration.cancelled"]
+    assert (Kind.REGISTRATION, "R000026") in book.pending_changed
