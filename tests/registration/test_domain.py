@@ -125,6 +125,25 @@ def test_a03_without_admission_or_admit_time_is_rejected_naming_the_field() -> N
     result = ledger().apply(intake("discharge.notice", notice, "dis-7"))
     assert result.rejection is not None
     assert result.rejection.kind == "missing"
+    assert result.rejection.field == "patient"  # the first it lacks, in the event's order
+
+
+def test_a_complete_a03_for_an_admission_never_seen_is_published() -> None:
+    """An A03 that carries the patient, ward and admit time (PV1-44) needs no stored A01 (a
+    hospital connected after the patient was admitted): its admission id is PV1-19's. It was
+    refused as missing `admission_id`."""
+    fields = {
+        "patient": {"patient_id": "P000022", "name": "王五", "phone": "13900139000"},
+        "department": {"code": "CARD", "name": "心内科"},
+        "admitted_at": (NOW - timedelta(days=3)).isoformat(),
+        "discharged_at": NOW.isoformat(),
+        "disposition": "home",
+    }
+    notice = DischargeNotice(admission_id="A000022", fields=fields)
+    result = ledger().apply(intake("discharge.notice", notice, "dis-22"))
+    assert result.rejection is None
+    [out] = result.published
+    assert isinstance(out.data, PatientDischarged) and out.data.admission_id == "A000022"
 
 
 def test_discharge_cancellation_before_the_discharge_waits_for_it() -> None:
