@@ -56,6 +56,7 @@ def test_department_overrides_apply_on_top_of_the_hospital_defaults() -> None:
         {"max_call_attempts": 0},
         {"deceased_handling": "cheerful_call"},
         {"working_hours_start": "18:00"},
+        {"working_hours_start": "08:00", "working_hours_end": "08:00"},
         {"no_such_rule": 1},
     ],
 )
@@ -169,18 +170,19 @@ def test_a_moment_exactly_at_opening_time_is_inside_working_hours() -> None:
 
 def test_a_departments_handling_read_from_its_settings_text_is_honoured() -> None:
     """Department policies come from settings JSON, whose strings are not the literals in the
-    code: `none` and `transfer_check` are told apart by value."""
+    code: `none`, `transfer_check` and `bereavement_call` are told apart by value."""
     import json
 
-    book = PolicyBook.build(
-        {},
-        json.loads(
-            '{"ICU": {"transferred_handling": "transfer_check"}, "ER": {"transferred_handling": "none"}}'
-        ),
+    text = (
+        '{"ICU": {"transferred_handling": "transfer_check", "deceased_handling": '
+        '"bereavement_call"}, "ER": {"transferred_handling": "none"}}'
     )
+    book = PolicyBook.build({}, json.loads(text))
     icu = discharge_route(book.for_department("ICU"), Disposition.TRANSFERRED)
     assert icu.kind == "transfer_check"
     assert discharge_route(book.for_department("ER"), Disposition.TRANSFERRED).kind is None
+    bereaved = discharge_route(book.for_department("ICU"), Disposition.DECEASED)
+    assert bereaved.kind == "bereavement_call"
 
 
 def test_a_spot_check_is_due_within_three_days_and_a_second_call_within_one() -> None:
@@ -247,6 +249,12 @@ def test_the_next_working_moment_is_looked_for_sixty_days_ahead_at_most() -> Non
 
 def test_the_last_working_moment_before_a_morning_is_a_late_closing_the_evening_before() -> None:
     late = WorkingHours.of(
-        DepartmentPolicy(working_hours_start="08:00", working_hours_end="23:30"), SH
+        DepartmentPolicy(working_hours_start="08:00", working_hours_end="23:59"), SH
     )
-    assert late.last_open_before(local(2026, 11, 24, 6, 0)) == local(2026, 11, 23, 23, 30)
+    assert late.last_open_before(local(2026, 11, 24, 6, 0)) == local(2026, 11, 23, 23, 59)
+
+
+def test_a_call_cannot_start_at_the_closing_minute_and_one_attempt_is_a_policy() -> None:
+    closing = local(2026, 11, 23, 17, 30)  # a Monday
+    assert HOURS.next_open(closing) == local(2026, 11, 24, 8, 30)
+    assert DepartmentPolicy(max_call_attempts=1).max_call_attempts == 1
