@@ -55,3 +55,8 @@ def test_a_failure_read_back_from_the_database_is_judged_by_its_reason_text() ->
     refusal = resend_refusal("failed", unknown, None, "sms")
     assert refusal is not None and refusal.overridable
     assert resend_refusal("failed", "webhook is not set up", None, "webhook") is None
+
+
+def test_a_failed_staff_email_may_go_again() -> None:
+    """Only the inbox is never resent; an email that failed to leave may be."""
+    assert resend_refusal("failed", "smtp unavailable", None, "email") is None
