@@ -134,3 +134,43 @@ def test_a_rule_set_finds_exactly_the_rules_that_match_one_by_one(text: str) -> 
     rules = [CategoryRule(i, Category.OTHER, k, position=i % 7) for i, k in enumerate(KEYWORDS)]
     expected = sorted((r for r in rules if matches(r, text)), key=lambda r: (r.position, r.id))
     assert RuleSet(rules).hits(text) == expected
+
+
+def test_a_submitted_category_is_explained_as_the_submitters() -> None:
+    verdict = classify("some text", RULES, submitted_category="billing")
+    assert verdict.explain() == "category billing given by the submitter"
+
+
+def test_a_keyword_in_accented_letters_matches_in_any_case() -> None:
+    """Only keywords without cased letters (Chinese) are matched as plain substrings; one with
+    accented letters ignores case as a Latin one does."""
+    for keyword, text in (("médecin", "Le MÉDECIN était absent"), ("MÉDECIN", "le médecin")):
+        rule = CategoryRule(id=90, category=Category.STAFF_ATTITUDE, keyword=keyword)
+        verdict = classify(text, [rule])
+        assert (verdict.category, verdict.rule_id) == (Category.STAFF_ATTITUDE, 90), keyword
+
+
+def test_an_ascii_keyword_without_letters_also_matches_only_at_a_word_start() -> None:
+    """`120` (the ambulance number) is found in "打了120" and "called 120", not inside "B120"."""
+    rule = CategoryRule(id=91, category=Category.WAITING_TIME, keyword="120")
+    assert classify("打了120没人来", [rule]).rule_id == 91
+    assert classify("I called 120 twice", [rule]).rule_id == 91
+    assert classify("Room B120 was cold", [rule]).rule_id is None
+
+
+def test_a_keyword_matches_as_case_insensitive_matching_says_even_where_lower_case_differs() -> (
+    None
+):
+    """`İ` lower-cases to two characters (i and a dot), yet `İzmir` is found in "from izmir":
+    the quick pre-test on lower-cased text is kept for ASCII keywords, where it is exact."""
+    rule = CategoryRule(id=92, category=Category.OTHER, keyword="İzmir")
+    assert classify("a patient from izmir", [rule]).rule_id == 92
+
+
+def test_a_submitted_category_name_is_not_read_as_the_complaints_words() -> None:
+    """A serious rule for the word `error` does not fire on a case filed as report_error whose
+    text does not say it."""
+    rule = CategoryRule(id=93, category=Category.REPORT_ERROR, keyword="error", serious=True)
+    verdict = classify("the bill was wrong", [rule], submitted_category="report_error")
+    assert (verdict.category, verdict.serious) == (Category.REPORT_ERROR, False)
+    assert not classify("the bill was wrong", [rule]).serious

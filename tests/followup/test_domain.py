@@ -164,3 +164,64 @@ def test_worklist_buckets_follow_the_hospital_day() -> None:
     assert bucket(NOW - timedelta(days=2), NOW - timedelta(hours=1)) == "overdue"
     assert bucket(NOW + timedelta(hours=5), NOW + timedelta(days=2)) == "due_today"
     assert bucket(NOW + timedelta(days=1), NOW + timedelta(days=2)) == "upcoming"
+
+
+def test_a_task_callable_since_an_earlier_day_and_not_yet_due_sits_in_due_today() -> None:
+    """A retry planned for yesterday afternoon, due tomorrow, is still today's work."""
+    since_yesterday = worklist_bucket(
+        not_before=NOW - timedelta(days=1), due_at=NOW + timedelta(days=1), now=NOW, tz=SH
+    )
+    assert since_yesterday == "due_today"
+
+
+@pytest.mark.parametrize("score", [1, 5])
+def test_the_score_scale_runs_from_one_to_five_both_ends_included(score: int) -> None:
+    assert CallOutcome(reached=True, score=score).score == score
+
+
+@pytest.mark.parametrize("score", [0, 6])
+def test_a_score_off_the_scale_is_bad_input_not_a_conflict(score: int) -> None:
+    """Refused as the request's fault (422 naming the rule), not as the task's state (409)."""
+    with pytest.raises(TaskRejected, match="between 1 and 5") as err:
+        CallOutcome(reached=True, score=score)
+    assert not err.value.conflict
+
+
+def test_an_unreached_call_with_a_score_is_bad_input_not_a_conflict() -> None:
+    with pytest.raises(TaskRejected, match="reached someone") as err:
+        CallOutcome(reached=False, score=3)
+    assert not err.value.conflict
+
+
+def test_a_reached_patient_who_gives_no_rating_gets_no_second_call() -> None:
+    """Only a dissatisfied answer or an objection leads to a second call; a patient who would
+    not rate the visit has said neither."""
+    d = decide(TASK, CallOutcome(reached=True))
+    assert isinstance(d, Completed) and d.second_call is None and not d.complaint
+
+
+def test_a_task_due_this_very_minute_is_due_today_not_overdue() -> None:
+    bucket = worklist_bucket(not_before=NOW - timedelta(hours=2), due_at=NOW, now=NOW, tz=SH)
+    assert bucket == "due_today"
+
+
+def test_a_call_is_never_retried_beyond_the_tasks_limit() -> None:
+    """A task whose attempts already reached its limit (a limit lowered after two calls, or an
+    outcome recorded twice) is unreachable on the next failed call, not retried a fourth time."""
+    worn_out = replace(TASK, attempts_made=3, max_attempts=3)
+    assert decide(worn_out, CallOutcome(reached=False)) == Unreachable(4)
+    lowered = replace(TASK, attempts_made=2, max_attempts=1)
+    assert decide(lowered, CallOutcome(reached=False)) == Unreachable(3)
+
+
+def test_a_supervisors_follow_up_call_never_sends_the_sms_survey_again() -> None:
+    """The patient was invited after the first call; a second call is no new invitation."""
+    d = decide(TASK, CallOutcome(reached=True, satisfaction=Satisfaction.DISSATISFIED))
+    assert isinstance(d, Completed) and d.second_call is not None
+    assert TASK.survey_invitation and not d.second_call.survey_invitation
+
+
+def test_reassigning_to_a_role_that_may_not_call_is_bad_input_not_a_conflict() -> None:
+    with pytest.raises(TaskRejected, match="may not make") as err:
+        check_reassignable(TASK, to_role="agent", roles=("supervisor",))
+    assert not err.value.conflict

@@ -52,9 +52,11 @@ def test_department_overrides_apply_on_top_of_the_hospital_defaults() -> None:
     "bad",
     [
         {"outpatient_first_visit_rate": 1.5},
+        {"spot_check_rate": -0.1},
         {"max_call_attempts": 0},
         {"deceased_handling": "cheerful_call"},
         {"working_hours_start": "18:00"},
+        {"working_hours_start": "08:00", "working_hours_end": "08:00"},
         {"no_such_rule": 1},
     ],
 )
@@ -158,3 +160,101 @@ def test_a_home_discharge_is_a_normal_call_for_agents_or_doctors() -> None:
     route = discharge_route(DepartmentPolicy(), Disposition.HOME)
     assert (route.kind, route.rule) == ("inpatient_discharge", "inpatient.every_discharge")
     assert set(route.roles) == {"agent", "doctor"}
+
+
+def test_a_moment_exactly_at_opening_time_is_inside_working_hours() -> None:
+    opening = local(2026, 11, 23, 8, 30)  # a Monday
+    assert HOURS.last_open_before(opening) == opening
+    assert HOURS.next_open(opening) == opening
+
+
+def test_a_departments_handling_read_from_its_settings_text_is_honoured() -> None:
+    """Department policies come from settings JSON, whose strings are not the literals in the
+    code: `none`, `transfer_check` and `bereavement_call` are told apart by value."""
+    import json
+
+    text = (
+        '{"ICU": {"transferred_handling": "transfer_check", "deceased_handling": '
+        '"bereavement_call"}, "ER": {"transferred_handling": "none"}}'
+    )
+    book = PolicyBook.build({}, json.loads(text))
+    icu = discharge_route(book.for_department("ICU"), Disposition.TRANSFERRED)
+    assert icu.kind == "transfer_check"
+    assert discharge_route(book.for_department("ER"), Disposition.TRANSFERRED).kind is None
+    bereaved = discharge_route(book.for_department("ICU"), Disposition.DECEASED)
+    assert bereaved.kind == "bereavement_call"
+
+
+def test_a_spot_check_is_due_within_three_days_and_a_second_call_within_one() -> None:
+    p = DepartmentPolicy()
+    assert (p.spot_check_due_days, p.second_call_due_days) == (3.0, 1.0)
+
+
+def test_years_the_calendar_does_not_know_work_monday_to_friday() -> None:
+    """From the year chinese-calendar does not know, Monday..Friday are working days and the
+    weekend is not (2030-01-07 is a Monday)."""
+    week = [official_workday(date(2030, 1, 7) + timedelta(days=d)) for d in range(7)]
+    assert week == [True, True, True, True, True, False, False]
+
+
+def test_a_night_shift_department_is_callable_from_midnight() -> None:
+    night = WorkingHours.of(
+        DepartmentPolicy(working_hours_start="00:00", working_hours_end="08:00"), SH
+    )
+    after_the_shift = local(2026, 11, 23, 9, 0)  # a Monday
+    assert night.next_open(after_the_shift) == local(2026, 11, 24, 0, 0)
+
+
+def test_the_last_working_moment_is_looked_for_sixty_days_back_at_most() -> None:
+    """The longest holiday with its weekends is well under 60 days: a calendar without a
+    working day in the 60 days before `moment` gives none, one 59 days back is found."""
+    moment = local(2026, 11, 23, 12, 0)
+
+    def only(day: date) -> WorkingHours:
+        return WorkingHours(SH, HOURS.start, HOURS.end, is_workday=lambda d: d == day)
+
+    found = only(moment.date() - timedelta(days=59)).last_open_before(moment)
+    assert found == datetime.combine(moment.date() - timedelta(days=59), HOURS.end, SH)
+    assert only(moment.date() - timedelta(days=60)).last_open_before(moment) is None
+
+
+def test_a_third_retry_gap_is_used_for_the_third_retry() -> None:
+    p = DepartmentPolicy(retry_spacing_hours=(1.0, 4.0, 24.0), max_call_attempts=4)
+    assert [p.retry_spacing(n) for n in (1, 2, 3)] == [
+        timedelta(hours=1), timedelta(hours=4), timedelta(hours=24),
+    ]  # fmt: skip
+
+
+def test_a_department_without_retry_gaps_retries_after_four_hours() -> None:
+    assert DepartmentPolicy(retry_spacing_hours=()).retry_spacing(1) == timedelta(hours=4)
+
+
+def test_a_department_off_the_official_calendar_works_monday_to_friday() -> None:
+    plain = WorkingHours.of(DepartmentPolicy(use_official_calendar=False), SH)
+    national_day_week = [plain.is_workday(date(2026, 9, 28) + timedelta(days=d)) for d in range(7)]
+    assert national_day_week == [True, True, True, True, True, False, False]
+
+
+def test_the_next_working_moment_is_looked_for_sixty_days_ahead_at_most() -> None:
+    moment = local(2026, 11, 23, 12, 0)
+
+    def only(day: date) -> WorkingHours:
+        return WorkingHours(SH, HOURS.start, HOURS.end, is_workday=lambda d: d == day)
+
+    day_59 = moment.date() + timedelta(days=59)
+    assert only(day_59).next_open(moment) == datetime.combine(day_59, HOURS.start, SH)
+    with pytest.raises(ValueError, match="60 days"):
+        only(moment.date() + timedelta(days=60)).next_open(moment)
+
+
+def test_the_last_working_moment_before_a_morning_is_a_late_closing_the_evening_before() -> None:
+    late = WorkingHours.of(
+        DepartmentPolicy(working_hours_start="08:00", working_hours_end="23:59"), SH
+    )
+    assert late.last_open_before(local(2026, 11, 24, 6, 0)) == local(2026, 11, 23, 23, 59)
+
+
+def test_a_call_cannot_start_at_the_closing_minute_and_one_attempt_is_a_policy() -> None:
+    closing = local(2026, 11, 23, 17, 30)  # a Monday
+    assert HOURS.next_open(closing) == local(2026, 11, 24, 8, 30)
+    assert DepartmentPolicy(max_call_attempts=1).max_call_attempts == 1

@@ -38,3 +38,8 @@ def test_a_setting_that_is_not_an_address_or_range_stops_the_service_naming_it(
         Settings()
     monkeypatch.setenv("NOTIFICATIONS_CALLBACK_ALLOWED_IPS", '["172.28.0.8/29"]')
     assert Settings().callback_allowed_ips == ("172.28.0.8/29",)
+
+
+def test_a_range_written_with_host_bits_set_is_read_as_its_network() -> None:
+    """`10.1.2.3/8` is taken as 10.0.0.0/8, as an administrator means it, not refused."""
+    assert caller_allowed("10.9.9.9", ("10.1.2.3/8",))

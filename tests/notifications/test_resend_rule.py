@@ -37,3 +37,26 @@ def test_a_message_on_its_way_or_delivered_is_never_resent() -> None:
         assert refusal is not None and not refusal.overridable, status
     refusal = resend_refusal("failed", "x", None, "inbox")
     assert refusal is not None and not refusal.overridable
+
+
+def test_a_staff_inbox_message_read_back_from_the_database_is_never_resent() -> None:
+    """The channel comes from a database row, not from the literal in the code: an inbox
+    message is refused by value."""
+    channel = "".join(["in", "box"])  # a string equal to "inbox" but not the same object
+    refusal = resend_refusal("failed", "x", None, channel)
+    assert refusal is not None and not refusal.overridable
+
+
+def test_a_failure_read_back_from_the_database_is_judged_by_its_reason_text() -> None:
+    """The reason comes from a database row, not from the constant in the code: an
+    outcome-unknown failure is refused by value, and a webhook that failed because it was not
+    set up (a reason sorting after outcome_unknown) may go again."""
+    unknown = "".join(["outcome", "_unknown"])  # equal to OUTCOME_UNKNOWN, another object
+    refusal = resend_refusal("failed", unknown, None, "sms")
+    assert refusal is not None and refusal.overridable
+    assert resend_refusal("failed", "webhook is not set up", None, "webhook") is None
+
+
+def test_a_failed_staff_email_may_go_again() -> None:
+    """Only the inbox is never resent; an email that failed to leave may be."""
+    assert resend_refusal("failed", "smtp unavailable", None, "email") is None

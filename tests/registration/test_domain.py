@@ -7,18 +7,22 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from hospital_shared.events import (
+    ComplaintSubmitted,
     DischargeCancelled,
     PatientDischarged,
     RegistrationCancelled,
     RegistrationCreated,
     RegistrationNoShow,
 )
-from registration.domain import Kind, Ledger, Status
+from hospital_shared.service_events.registration import PatientDetailsUpdated
+from registration.domain import Kind, Ledger, Status, visit_keys
 from registration.intake import Admission, DischargeNotice, Intake, VisitCancelled
 from registration.phones import normalise_phone
 from registration.repository import record_text
-from tests.factories import discharge, registration
+from tests.factories import complaint, discharge, registration
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
@@ -90,6 +94,7 @@ def test_no_show_of_a_cancelled_visit_is_a_conflict() -> None:
     )
     assert result.rejection is not None
     assert result.rejection.field == "registration_id"
+    assert result.rejection.message == "the registration is cancelled"  # what the sender reads
 
 
 def admission(n: int) -> Intake:
@@ -120,6 +125,25 @@ def test_a03_without_admission_or_admit_time_is_rejected_naming_the_field() -> N
     result = ledger().apply(intake("discharge.notice", notice, "dis-7"))
     assert result.rejection is not None
     assert result.rejection.kind == "missing"
+    assert result.rejection.field == "patient"  # the first it lacks, in the event's order
+
+
+def test_a_complete_a03_for_an_admission_never_seen_is_published() -> None:
+    """An A03 that carries the patient, ward and admit time (PV1-44) needs no stored A01 (a
+    hospital connected after the patient was admitted): its admission id is PV1-19's. It was
+    refused as missing `admission_id`."""
+    fields = {
+        "patient": {"patient_id": "P000022", "name": "王五", "phone": "13900139000"},
+        "department": {"code": "CARD", "name": "心内科"},
+        "admitted_at": (NOW - timedelta(days=3)).isoformat(),
+        "discharged_at": NOW.isoformat(),
+        "disposition": "home",
+    }
+    notice = DischargeNotice(admission_id="A000022", fields=fields)
+    result = ledger().apply(intake("discharge.notice", notice, "dis-22"))
+    assert result.rejection is None
+    [out] = result.published
+    assert isinstance(out.data, PatientDischarged) and out.data.admission_id == "A000022"
 
 
 def test_discharge_cancellation_before_the_discharge_waits_for_it() -> None:
@@ -143,13 +167,18 @@ def test_a11_before_a01_cancels_the_admission_when_it_arrives_and_blocks_its_dis
     assert book.apply(intake("discharge.notice", notice, "dis-9")).rejection is not None
 
 
-def test_a11_for_an_outpatient_visit_publishes_a_registration_cancellation() -> None:
+@pytest.mark.parametrize("inpatient", [False, True])
+def test_a11_for_a_known_outpatient_visit_publishes_a_registration_cancellation(
+    inpatient: bool,
+) -> None:
+    """Even when the A11 says inpatient: the visit we know is an outpatient one."""
     book = ledger()
     book.apply(created(10))
-    cancel = VisitCancelled(visit_id="R000010", inpatient=False, cancelled_at=NOW)
+    cancel = VisitCancelled(visit_id="R000010", inpatient=inpatient, cancelled_at=NOW)
     [out] = book.apply(intake("visit.cancelled", cancel, "a11-10")).published
     assert out.type == "registration.cancelled"
     assert out.patient_id == "P000010"
+    assert book.visits[(Kind.REGISTRATION, "R000010")].status == Status.CANCELLED
 
 
 def test_a_new_visit_is_stored_as_the_json_it_is_read_back_as() -> None:
@@ -159,3 +188,192 @@ def test_a_new_visit_is_stored_as_the_json_it_is_read_back_as() -> None:
     stored = json.loads(record_text(visit))  # written straight from the model
     assert stored == visit.record_json()  # the form a later batch loads and merges
     assert stored["patient"]["phone"] == "+8613800138000" and "doctor" not in stored
+
+
+def test_an_unknown_intake_type_is_rejected_naming_the_type() -> None:
+    result = ledger().apply(intake("registration.teleported", created(1).data, "x-1"))
+    assert result.rejection is not None and result.rejection.field == "type"
+    assert not result.published
+
+
+def test_a_repeated_admission_or_discharge_is_ignored() -> None:
+    book = ledger()
+    book.apply(admission(11))
+    again = book.apply(admission(11))
+    assert again.ignored and not again.published
+    data = PatientDischarged.model_validate(discharge(11)["data"])
+    assert book.apply(intake("patient.discharged", data, "dis-11")).published
+    repeat = book.apply(intake("patient.discharged", data, "dis-11b"))
+    assert repeat.ignored and not repeat.published
+
+
+def test_a_cancelled_admission_takes_no_discharge_naming_the_admission() -> None:
+    book = ledger()
+    book.apply(admission(12))
+    cancel = VisitCancelled(visit_id="A000012", inpatient=True, cancelled_at=NOW)
+    assert book.apply(intake("visit.cancelled", cancel, "a11-12")).published == []
+    data = PatientDischarged.model_validate(discharge(12)["data"])
+    result = book.apply(intake("patient.discharged", data, "dis-12"))
+    assert result.rejection is not None and result.rejection.field == "admission_id"
+    assert book.visits[(Kind.ADMISSION, "A000012")].status == Status.ADMISSION_CANCELLED
+
+
+def test_a_cancelled_discharge_puts_the_patient_back_on_the_ward_and_is_published() -> None:
+    book = ledger()
+    data = PatientDischarged.model_validate(discharge(13)["data"])
+    book.apply(intake("patient.discharged", data, "dis-13"))
+    cancel = intake("discharge.cancelled", DischargeCancelled(admission_id="A000013"), "dc-13")
+    [out] = book.apply(cancel).published
+    assert (out.type, out.patient_id) == ("discharge.cancelled", "P000013")
+    assert book.visits[(Kind.ADMISSION, "A000013")].status == Status.ADMITTED
+
+
+def test_a_cancellation_sent_twice_before_its_visit_is_held_and_published_once() -> None:
+    book = ledger()
+    assert book.apply(cancelled(14)).held
+    assert book.apply(cancelled(14)).held  # the same event again (a redelivery)
+    assert len(book.pending[(Kind.REGISTRATION, "R000014")]) == 1
+    result = book.apply(created(14))
+    assert [o.type for o in result.published] == ["registration.created", "registration.cancelled"]
+    assert (Kind.REGISTRATION, "R000014") not in book.pending
+
+
+def test_a_held_no_show_that_no_longer_fits_is_dropped_with_its_reason() -> None:
+    """A cancellation and then a no-show arrive before their visit: once it comes, the
+    cancellation applies and the no-show, now a conflict, is dropped (kept with its reason),
+    not published."""
+    book = ledger()
+    book.apply(cancelled(15))
+    no_show = intake("registration.no_show", RegistrationNoShow(registration_id="R000015"), "ns")
+    book.apply(no_show)
+    result = book.apply(created(15))
+    assert [o.type for o in result.published] == ["registration.created", "registration.cancelled"]
+    [(dropped, why)] = book.dropped
+    assert dropped is no_show and why.field == "registration_id"
+
+
+def test_updated_patient_details_reach_every_visit_of_that_patient_only() -> None:
+    book = ledger()
+    book.apply(created(16))
+    book.apply(created(17))
+    book.apply(admission(17))
+    book.apply(created(18))
+    book.changed.clear()
+    new = {"patient_id": "P000017", "name": "张三丰", "phone": "12345"}
+    update = PatientDetailsUpdated.model_validate({"patient": new, "updated_at": NOW})
+    [out] = book.apply(intake("patient.details_updated", update, "a08-17")).published
+    assert (out.type, out.patient_id, out.phone_status) == (
+        "patient.details_updated", "P000017", "unusable",
+    )  # fmt: skip
+    assert book.changed == {(Kind.REGISTRATION, "R000017"), (Kind.ADMISSION, "A000017")}
+    for key in book.changed:
+        assert book.visits[key].record_json()["patient"]["name"] == "张三丰"
+        assert book.visits[key].phone_usable is False
+    for other in ("R000016", "R000018"):
+        assert book.visits[(Kind.REGISTRATION, other)].phone_usable is True
+    assert [p.patient_id for p in book.patient_updates] == ["P000017"]
+
+
+def test_a_complaint_is_keyed_by_its_patient_or_else_by_its_own_id() -> None:
+    book = ledger()
+    with_patient = ComplaintSubmitted.model_validate(complaint("C-1")["data"])
+    [out] = book.apply(intake("complaint.submitted", with_patient, "c-1")).published
+    assert (out.patient_id, out.phone_status) == ("P000001", "valid")
+    assert out.data.patient.phone == "+8613800138000"  # type: ignore[attr-defined]
+    anonymous = ComplaintSubmitted.model_validate(complaint("C-2", patient=None)["data"])
+    [out] = book.apply(intake("complaint.submitted", anonymous, "c-2")).published
+    assert (out.patient_id, out.phone_status) == ("C-2", None)
+
+
+def test_an_a03_completes_a_partly_sent_patient_and_department_from_the_admission() -> None:
+    book = ledger()
+    book.apply(admission(19))
+    notice = DischargeNotice(
+        admission_id="A000019",
+        fields={
+            "discharged_at": NOW.isoformat(), "disposition": "home",
+            "patient": {"patient_id": "P000019", "name": "王五五"},
+            "department": {"code": "CARD"},
+        },
+    )  # fmt: skip
+    [out] = book.apply(intake("discharge.notice", notice, "dis-19")).published
+    assert isinstance(out.data, PatientDischarged)
+    assert out.data.patient.name == "王五五"  # what the message sent wins
+    assert out.data.patient.phone == "+8613900139000"  # the rest from the admission
+    assert out.data.department.name == "心内科"
+
+
+def test_the_visits_an_intake_may_touch_are_loaded_first() -> None:
+    assert visit_keys(created(20)) == [(Kind.REGISTRATION, "R000020")]
+    assert visit_keys(cancelled(20)) == [(Kind.REGISTRATION, "R000020")]
+    assert visit_keys(admission(20)) == [(Kind.ADMISSION, "A000020")]
+    notice = DischargeNotice(admission_id="A000020", fields={})
+    assert visit_keys(intake("discharge.notice", notice, "n")) == [(Kind.ADMISSION, "A000020")]
+    a11 = VisitCancelled(visit_id="V20", inpatient=False, cancelled_at=NOW)
+    assert visit_keys(intake("visit.cancelled", a11, "v")) == [
+        (Kind.ADMISSION, "V20"), (Kind.REGISTRATION, "V20"),
+    ]  # fmt: skip
+    lone = ComplaintSubmitted.model_validate(complaint("C-3")["data"])
+    assert visit_keys(intake("complaint.submitted", lone, "c")) == []
+
+
+def test_every_fact_held_for_an_admission_is_tried_when_it_arrives() -> None:
+    """An A13 and then an A11 arrive before their A01: when it comes, the A13 (no discharge
+    yet) waits on, and the A11 after it still cancels the admission."""
+    book = ledger()
+    undo_discharge = DischargeCancelled(admission_id="A000021")
+    assert book.apply(intake("discharge.cancelled", undo_discharge, "a13-21")).held
+    cancel = VisitCancelled(visit_id="A000021", inpatient=True, cancelled_at=NOW)
+    assert book.apply(intake("visit.cancelled", cancel, "a11-21")).held
+    book.apply(admission(21))
+    assert book.visits[(Kind.ADMISSION, "A000021")].status == Status.ADMISSION_CANCELLED
+    assert [h.event_id for h in book.pending[(Kind.ADMISSION, "A000021")]] == ["a13-21"]
+
+
+def test_an_a03_lacking_fields_names_the_first_it_lacks_in_the_events_order() -> None:
+    book = ledger()
+    book.apply(admission(23))
+    notice = DischargeNotice(admission_id="A000023", fields={})
+    result = book.apply(intake("discharge.notice", notice, "dis-23"))
+    assert result.rejection is not None
+    assert (result.rejection.field, result.rejection.kind) == ("discharged_at", "missing")
+
+
+@pytest.mark.parametrize("admitted_at", ["yesterday", "2026-11-20T08:00:00"])
+def test_an_a03_with_an_unreadable_or_zoneless_time_is_invalid_not_missing(
+    admitted_at: str,
+) -> None:
+    notice = DischargeNotice(
+        admission_id="A000024",
+        fields={
+            "patient": {"patient_id": "P000024", "name": "王五", "phone": "13900139000"},
+            "department": {"code": "CARD", "name": "心内科"}, "admitted_at": admitted_at,
+            "discharged_at": NOW.isoformat(), "disposition": "home", "admission_id": "A000024",
+        },
+    )  # fmt: skip
+    result = ledger().apply(intake("discharge.notice", notice, "dis-24"))
+    assert result.rejection is not None
+    assert (result.rejection.field, result.rejection.kind) == ("admitted_at", "invalid")
+
+
+def test_details_reach_a_visit_loaded_from_the_database() -> None:
+    """A loaded visit's patient id is the database's string, not the one parsed from the
+    update: they are matched by value."""
+    book = ledger()
+    book.apply(created(25))
+    visit = book.visits[(Kind.REGISTRATION, "R000025")]
+    visit.patient_id = "".join(["P", "000025"])  # as asyncpg returns it: an equal, new string
+    new = {"patient_id": "P000025", "name": "张三丰", "phone": "13800138000"}
+    update = PatientDetailsUpdated.model_validate({"patient": new, "updated_at": NOW})
+    book.apply(intake("patient.details_updated", update, "a08-25"))
+    assert visit.record_json()["patient"]["name"] == "张三丰"
+
+
+def test_held_facts_loaded_from_the_database_are_marked_done_once_applied() -> None:
+    """A cancellation held by an earlier batch (loaded, not held in this one) is applied when
+    its visit arrives, and its row is marked for removal so it is not applied again."""
+    book = ledger()
+    book.pending[(Kind.REGISTRATION, "R000026")] = [cancelled(26)]
+    result = book.apply(created(26))
+    assert [o.type for o in result.published] == ["registration.created", "registration.cancelled"]
+    assert (Kind.REGISTRATION, "R000026") in book.pending_changed

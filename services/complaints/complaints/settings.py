@@ -36,7 +36,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Time limits (DOMAIN.md): each computed when a case opens and shown on the case.
     first_response_hours: float = 24
     complex_answer_hours: float = 72
-    fact_finding_working_days: int = Field(4, ge=1)  # counted forward, never back
+    # At least one (zero or fewer would make fact-finding due the moment a case opens), at
+    # most a working year (more is a typo).
+    fact_finding_working_days: int = Field(4, ge=1, le=250)
     imaging_confirmation_hours: float = 2
     satisfaction_check_days: float = 7
     warning_fraction: float = Field(0.8, gt=0, lt=1)

@@ -136,7 +136,8 @@ class Ledger:
             stored = self.visits.get((Kind.ADMISSION, notice.admission_id))
             base = _discharge_base(stored.record_json()) if stored else {}
             try:
-                data = PatientDischarged.model_validate(_merge(base, notice.fields))
+                sent = {**notice.fields, "admission_id": notice.admission_id}
+                data = PatientDischarged.model_validate(_merge(base, sent))
             except ValidationError as exc:
                 return Result(rejection=_from_validation(exc))
         else:
