@@ -15,6 +15,7 @@ from complaints.api import Context, cases_router
 from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
 from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
+from complaints.procedure_api import procedure_router
 from complaints.rulebook import RuleBook, seed_rules
 from complaints.rules_api import rules_router
 from complaints.settings import Settings
@@ -48,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if ROSTER_EVENT in EVENT_TYPES:
         runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster_event)
     runtime.publishes(*event_types_on(topics.COMPLAINT_CASES))
-    app = runtime.http_app(cases_router(runtime.auth), rules_router(runtime.auth))
+    app = runtime.http_app(
+        cases_router(runtime.auth), procedure_router(runtime.auth), rules_router(runtime.auth)
+    )
     app.state.complaints = Context(
         policy=policy,
         rulebook=rulebook,

@@ -32,10 +32,11 @@ class LimitName(StrEnum):
     FACT_FINDING = "fact_finding"
     IMAGING_CONFIRMATION = "imaging_confirmation"
     SATISFACTION_CHECK = "satisfaction_check"
+    DIRECTOR_DECISION = "director_decision"
 
 
 Unit = Literal["hours", "days", "working_days"]
-AppliesTo = Literal["all", "complex", "imaging_dispute", "on_close"]
+AppliesTo = Literal["all", "complex", "imaging_dispute", "on_close", "on_escalation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +65,20 @@ def default_rules(
     fact_finding_working_days: int = 4,
     imaging_confirmation_hours: float = 2,
     satisfaction_check_days: float = 7,
+    director_decision_hours: float = 48,
 ) -> tuple[LimitRule, ...]:
     """The manuals' limits; every amount is a setting (`COMPLAINTS_*`)."""
     return (
         LimitRule(
             LimitName.FIRST_RESPONSE, first_response_hours, "hours", "all", Status.ACKNOWLEDGED
         ),
+        # Met only by radiology's confirmation (`procedure.confirm_imaging`), no lifecycle step.
         LimitRule(
             LimitName.IMAGING_CONFIRMATION,
             imaging_confirmation_hours,
             "hours",
             "imaging_dispute",
-            Status.INVESTIGATING,
+            None,
         ),
         LimitRule(
             LimitName.FACT_FINDING,
@@ -88,6 +91,14 @@ def default_rules(
             LimitName.COMPLEX_ANSWER, complex_answer_hours, "hours", "complex", Status.COMMUNICATED
         ),
         LimitRule(LimitName.SATISFACTION_CHECK, satisfaction_check_days, "days", "on_close", None),
+        # From escalation to the director until the director's decision on the resolution.
+        LimitRule(
+            LimitName.DIRECTOR_DECISION,
+            director_decision_hours,
+            "hours",
+            "on_escalation",
+            Status.RESOLUTION_APPROVED,
+        ),
     )
 
 
@@ -153,7 +164,7 @@ def applies(rule: LimitRule, *, complex_: bool, category: Category) -> bool:
         return complex_
     if rule.applies_to == "imaging_dispute":
         return category == Category.IMAGING_DISPUTE
-    return False  # on_close: planned when the case closes
+    return False  # on_close, on_escalation: planned when the case closes, is escalated
 
 
 def deadlines_for(
@@ -182,10 +193,30 @@ def satisfaction_deadline(
     is_workday: IsWorkday = official_workday,
     warning_fraction: float = 0.8,
 ) -> Deadline | None:
+    return planned_deadline(
+        rules,
+        "on_close",
+        start=closed_at,
+        tz=tz,
+        is_workday=is_workday,
+        warning_fraction=warning_fraction,
+    )
+
+
+def planned_deadline(
+    rules: Iterable[LimitRule],
+    applies_to: AppliesTo,
+    *,
+    start: datetime,
+    tz: ZoneInfo,
+    is_workday: IsWorkday = official_workday,
+    warning_fraction: float = 0.8,
+) -> Deadline | None:
+    """The deadline of the limit planned on an event (closing, escalation), if any."""
     for rule in rules:
-        if rule.applies_to == "on_close":
+        if rule.applies_to == applies_to:
             return deadline(
-                rule, closed_at, tz=tz, is_workday=is_workday, warning_fraction=warning_fraction
+                rule, start, tz=tz, is_workday=is_workday, warning_fraction=warning_fraction
             )
     return None
 
@@ -207,6 +238,9 @@ class CasePolicy:
     complex_categories: tuple[str, ...] = ("medical_quality", "report_error")
     desk_department: str = "CS"
     case_number_prefix: str = "TS"
+    # Cases the director decides (with serious ones), and where imaging disputes go.
+    director_categories: frozenset[str] = frozenset({"medical_quality"})
+    radiology_department: str = "RAD"
     is_workday: IsWorkday = field(default=official_workday)
     _opening_rules: dict[tuple[bool, Category], tuple[LimitRule, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
@@ -233,6 +267,13 @@ class CasePolicy:
             for r in rules
         ]  # fmt: skip
 
+    def planned(self, applies_to: AppliesTo, start: datetime) -> Deadline | None:
+        """`planned_deadline` of this policy's limits (e.g. the director's, on escalation)."""
+        return planned_deadline(
+            self.limit_rules, applies_to, start=start, tz=self.tz, is_workday=self.is_workday,
+            warning_fraction=self.warning_fraction,
+        )  # fmt: skip
+
     @classmethod
     def from_settings(cls, settings: Any) -> CasePolicy:
         return cls(
@@ -243,4 +284,6 @@ class CasePolicy:
             complex_categories=tuple(settings.complex_categories),
             desk_department=settings.desk_department,
             case_number_prefix=settings.case_number_prefix,
+            director_categories=frozenset(settings.director_categories),
+            radiology_department=settings.radiology_department,
         )

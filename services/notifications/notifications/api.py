@@ -42,7 +42,7 @@ def _view(request: Request, row: asyncpg.Record, who: Principal) -> dict[str, An
 
 def build_router(auth: TokenAuth) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["notifications"], route_class=GuardedRoute)
-    staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN)
+    staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.DIRECTOR, Role.ADMIN)
     managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
     StaffUser = Annotated[Principal, Depends(staff)]
     Manager = Annotated[Principal, Depends(managers)]
