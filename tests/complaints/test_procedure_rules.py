@@ -237,3 +237,35 @@ def test_only_radiology_stops_the_imaging_clock(
 ) -> None:
     with pytest.raises(error, match=match):
         check_imaging_confirmation(**IMAGING | change)  # type: ignore[arg-type]
+
+
+# --- the director's own clock ----------------------------------------------------------------
+
+
+def test_the_directors_limit_alerts_the_director_and_the_others_the_supervisor() -> None:
+    from complaints.timers import addressee
+
+    escalated = {"supervisor_id": "S-SUP-01", "director_id": "S-DIR-01"}
+    assert addressee(escalated, {"limit_name": "director_decision"}) == "S-DIR-01"
+    assert addressee(escalated, {"limit_name": "fact_finding"}) == "S-SUP-01"
+    assert (
+        addressee({"supervisor_id": None, "director_id": None}, {"limit_name": "director_decision"})
+        is None
+    )
+
+
+def test_the_director_decides_within_its_own_limit_from_escalation() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from complaints.policy import CasePolicy, default_rules
+
+    policy = CasePolicy(default_rules(director_decision_hours=24), ZoneInfo("Asia/Shanghai"))
+    start = datetime(2026, 11, 23, 2, tzinfo=UTC)
+    due = policy.planned("on_escalation", start)
+    assert due is not None and due.name == "director_decision"
+    assert due.due_at == datetime(2026, 11, 24, 2, tzinfo=UTC)
+    assert due.warn_at == datetime(2026, 11, 23, 21, 12, tzinfo=UTC)  # 80% of 24 h
+    # Not a limit of a case that merely opens.
+    opening = policy.opening_deadlines(start, complex_=True, category=Category.MEDICAL_QUALITY)
+    assert "director_decision" not in {d.name for d in opening}
