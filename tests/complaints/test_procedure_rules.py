@@ -269,3 +269,11 @@ def test_the_director_decides_within_its_own_limit_from_escalation() -> None:
     # Not a limit of a case that merely opens.
     opening = policy.opening_deadlines(start, complex_=True, category=Category.MEDICAL_QUALITY)
     assert "director_decision" not in {d.name for d in opening}
+
+
+def test_ids_and_departments_are_compared_by_value_not_identity() -> None:
+    """The proposer comes from the database and the approver from a token, the department from
+    a token: equal text in different objects."""
+    with pytest.raises(ProcedureRefused, match="four eyes"):
+        check_four_eyes(proposed_by="".join(["S-SUP-", "01"]), approver="S-SUP-01")
+    check_imaging_confirmation(**IMAGING | {"actor_department": "".join(["R", "AD"])})  # type: ignore[arg-type]

@@ -176,8 +176,13 @@ def test_an_injected_calendar_is_used() -> None:
         (Status.RESOLUTION_PROPOSED, {"first_response", "fact_finding"}),
         (Status.UNFOUNDED, {"first_response", "fact_finding"}),
         (Status.RESOLUTION_APPROVED, {"first_response", "fact_finding", "director_decision"}),
+        (Status.RESOLUTION_IMPLEMENTED, {"first_response", "fact_finding", "director_decision"}),
         (
             Status.COMMUNICATED,
+            {"first_response", "fact_finding", "director_decision", "complex_answer"},
+        ),
+        (
+            Status.SUMMARY_SIGNED_OFF,
             {"first_response", "fact_finding", "director_decision", "complex_answer"},
         ),
         (Status.CLOSED, {"first_response", "fact_finding", "director_decision", "complex_answer"}),
