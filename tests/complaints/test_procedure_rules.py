@@ -206,6 +206,8 @@ def test_an_imaging_dispute_is_handled_in_radiology_whatever_department_it_names
     )
     assert concerned_department(Category.BILLING, "CARD", radiology_department="RAD") == "CARD"
     assert concerned_department(Category.BILLING, None, radiology_department="RAD") is None
+    for category in set(Category) - {Category.IMAGING_DISPUTE}:  # before and after it in order
+        assert concerned_department(category, "CARD", radiology_department="RAD") == "CARD"
 
 
 IMAGING = {
