@@ -174,6 +174,7 @@ def test_a_valid_settlement_passes() -> None:
         ({"amount": Decimal("0")}, "amount"),
         ({"amount": Decimal("-5")}, "amount"),
         ({"amount": Decimal("10.005")}, "amount"),
+        ({"amount": Decimal("10.006")}, "amount"),  # rounds up, not down
         ({"signed_on": date(2026, 11, 27)}, "signed_on"),
         ({"signed_on": date(2026, 11, 19)}, "signed_on"),
         ({"document_ref": "   "}, "document_ref"),
@@ -229,6 +230,7 @@ def test_radiology_confirms_an_imaging_dispute() -> None:
         ({"actor_department": "CS"}, NotPermitted, r"only radiology \(RAD\)"),
         ({"actor_department": None}, NotPermitted, "radiology"),
         ({"category": "billing"}, ProcedureRefused, "only an imaging dispute"),
+        ({"category": "staff_attitude"}, ProcedureRefused, "only an imaging dispute"),
         ({"confirmed": True}, ProcedureRefused, "already"),
         ({"current": S.CLOSED}, ProcedureRefused, "closed"),
         ({"current": S.WITHDRAWN}, ProcedureRefused, "withdrawn"),
