@@ -27,6 +27,9 @@ class Role(StrEnum):
     DOCTOR = "doctor"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    # 院长/主任: takes escalated complaints (serious cases, medical disputes, what a supervisor
+    # cannot settle) and approves their resolutions.
+    DIRECTOR = "director"
 
 
 class Principal(BaseModel):
@@ -59,14 +62,23 @@ DEV_TOKENS: dict[str, Principal] = {
         role=Role.SUPERVISOR, staff_id="S-SUP-02", department="CARD", name="护士长 孙丽"
     ),
     "dev-admin-token": Principal(role=Role.ADMIN, staff_id="S-ADMIN-01", name="运营部 陈静"),
+    "dev-director-token": Principal(
+        role=Role.DIRECTOR, staff_id="S-DIR-01", department="ADM", name="院长 周强"
+    ),
+    # Radiology (放射科): handles imaging disputes and confirms them within 2 hours.
+    "dev-radiology-token": Principal(
+        role=Role.DOCTOR, staff_id="S-RAD-01", department="RAD", name="放射科医生 吴磊"
+    ),
 }
 
 # The stack environment's variable for each development token: TOKEN_<ROLE>, and
-# TOKEN_WARD_SUPERVISOR for the second supervisor.
+# TOKEN_WARD_SUPERVISOR for the second supervisor, TOKEN_RADIOLOGY for the radiology doctor.
+_NAMED_TOKENS = {
+    "dev-ward-supervisor-token": "TOKEN_WARD_SUPERVISOR",
+    "dev-radiology-token": "TOKEN_RADIOLOGY",
+}
 DEV_TOKEN_ENV_NAMES: dict[str, str] = {
-    token: "TOKEN_WARD_SUPERVISOR"
-    if token == "dev-ward-supervisor-token"
-    else f"TOKEN_{p.role.value.upper()}"
+    token: _NAMED_TOKENS.get(token, f"TOKEN_{p.role.value.upper()}")
     for token, p in DEV_TOKENS.items()
 }
 

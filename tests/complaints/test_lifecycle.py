@@ -25,12 +25,16 @@ S = Status
 EXPECTED: dict[Status, set[Status]] = {
     S.RECEIVED: {S.ACKNOWLEDGED, S.WITHDRAWN},
     S.ACKNOWLEDGED: {S.INVESTIGATING, S.WITHDRAWN},
-    S.INVESTIGATING: {S.RESOLUTION_PROPOSED, S.WITHDRAWN},
+    S.INVESTIGATING: {S.RESOLUTION_PROPOSED, S.UNFOUNDED, S.WITHDRAWN},
     S.RESOLUTION_PROPOSED: {S.RESOLUTION_APPROVED, S.INVESTIGATING, S.WITHDRAWN},
-    S.RESOLUTION_APPROVED: {S.COMMUNICATED},
-    S.COMMUNICATED: {S.CLOSED, S.REOPENED},
+    S.RESOLUTION_APPROVED: {S.RESOLUTION_IMPLEMENTED, S.COMMUNICATED},
+    S.RESOLUTION_IMPLEMENTED: {S.COMMUNICATED},
+    S.COMMUNICATED: {S.SUMMARY_SIGNED_OFF, S.CLOSED, S.REOPENED},
+    S.SUMMARY_SIGNED_OFF: {S.CLOSED, S.REOPENED},
     S.CLOSED: {S.REOPENED},
     S.REOPENED: {S.ACKNOWLEDGED, S.WITHDRAWN},
+    # An unfounded complaint is closed once the misunderstanding is cleared up, never withdrawn.
+    S.UNFOUNDED: {S.CLOSED, S.INVESTIGATING},
     S.WITHDRAWN: set(),
 }
 ALL_PAIRS = list(itertools.product(Status, Status))
@@ -44,6 +48,9 @@ EVENT_OF: dict[Status, str] = {
     S.CLOSED: "complaint.case_closed",
     S.REOPENED: "complaint.case_reopened",
     S.WITHDRAWN: "complaint.case_withdrawn",
+    S.UNFOUNDED: "complaint.case_found_unfounded",
+    S.RESOLUTION_IMPLEMENTED: "complaint.case_resolution_implemented",
+    S.SUMMARY_SIGNED_OFF: "complaint.case_summary_signed_off",
 }
 
 
@@ -53,7 +60,9 @@ def test_the_table_is_the_documented_lifecycle() -> None:
 
 @pytest.mark.parametrize(("current", "wanted"), [(a, b) for a, b in ALL_PAIRS if b in EXPECTED[a]])
 def test_every_allowed_step_is_taken_by_a_supervisor(current: Status, wanted: Status) -> None:
-    step = check_transition(current, wanted.value, is_supervisor=True, has_resolution=True)
+    step = check_transition(
+        current, wanted.value, is_supervisor=True, has_resolution=True, has_note=True
+    )
     assert step.to == wanted
     assert step.event_type == EVENT_OF[wanted]
 
@@ -111,12 +120,35 @@ def test_only_a_supervisor_withdraws_a_case(current: Status) -> None:
         check_transition(current, "withdrawn", is_supervisor=False, has_resolution=True)
 
 
+# Steps only a supervisor takes: deciding on a proposal, withdrawing, signing off the summary,
+# sending an unfounded decision back to fact-finding.
+SUPERVISOR_STEPS = {
+    (S.RESOLUTION_PROPOSED, S.RESOLUTION_APPROVED),
+    (S.RESOLUTION_PROPOSED, S.INVESTIGATING),
+    (S.COMMUNICATED, S.SUMMARY_SIGNED_OFF),
+    (S.UNFOUNDED, S.INVESTIGATING),
+} | {(s, S.WITHDRAWN) for s in EXPECTED}
+
+
 def test_a_handler_may_take_every_other_step() -> None:
     for current, targets in EXPECTED.items():
         for target in targets:
-            if current == S.RESOLUTION_PROPOSED or target == S.WITHDRAWN:
+            if (current, target) in SUPERVISOR_STEPS:
                 continue
-            check_transition(current, target.value, is_supervisor=False, has_resolution=True)
+            check_transition(
+                current, target.value, is_supervisor=False, has_resolution=True, has_note=True
+            )
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    sorted(SUPERVISOR_STEPS & {(a, b) for a, targets in EXPECTED.items() for b in targets}),
+)
+def test_a_handler_may_not_take_a_supervisors_step(current: Status, target: Status) -> None:
+    with pytest.raises(NotPermitted, match=target.value):
+        check_transition(
+            current, target.value, is_supervisor=False, has_resolution=True, has_note=True
+        )
 
 
 def test_proposing_needs_the_resolution() -> None:
@@ -127,7 +159,7 @@ def test_proposing_needs_the_resolution() -> None:
 
 
 def test_allowed_next_lists_the_table_rows_in_order() -> None:
-    assert allowed_next(S.COMMUNICATED) == ["closed", "reopened"]
+    assert allowed_next(S.COMMUNICATED) == ["closed", "reopened", "summary_signed_off"]
 
 
 def test_case_numbers_are_readable_and_sortable() -> None:

@@ -243,12 +243,21 @@ def test_the_policy_asks_its_calendar_source_at_each_opening() -> None:
     ("reached", "met"),
     [
         (Status.ACKNOWLEDGED, {"first_response"}),
-        (Status.INVESTIGATING, {"first_response", "imaging_confirmation"}),
-        (Status.RESOLUTION_PROPOSED, {"first_response", "imaging_confirmation", "fact_finding"}),
+        # Only radiology's confirmation meets the imaging limit, never a lifecycle step.
+        (Status.INVESTIGATING, {"first_response"}),
+        (Status.RESOLUTION_PROPOSED, {"first_response", "fact_finding"}),
+        (Status.UNFOUNDED, {"first_response", "fact_finding"}),
+        (Status.RESOLUTION_APPROVED, {"first_response", "fact_finding", "director_decision"}),
+        (Status.RESOLUTION_IMPLEMENTED, {"first_response", "fact_finding", "director_decision"}),
         (
             Status.COMMUNICATED,
-            {"first_response", "imaging_confirmation", "fact_finding", "complex_answer"},
+            {"first_response", "fact_finding", "director_decision", "complex_answer"},
         ),
+        (
+            Status.SUMMARY_SIGNED_OFF,
+            {"first_response", "fact_finding", "director_decision", "complex_answer"},
+        ),
+        (Status.CLOSED, {"first_response", "fact_finding", "director_decision", "complex_answer"}),
         (Status.REOPENED, set()),
         (Status.WITHDRAWN, set()),
     ],

@@ -191,10 +191,12 @@ class Hospital:
             body: dict[str, Any] = {"to": step}
             if step == "resolution_proposed":
                 body |= {"resolution": "致歉并调整窗口排班", "resolution_kind": "apology"}
+            # Four eyes: the director approves what the desk's supervisor proposed.
+            who = "director" if step == "resolution_approved" else "supervisor"
             resp = await self.client.post(
                 self.url("complaints", f"/v1/cases/{number}/transitions"),
                 json=body,
-                headers=self.auth("supervisor"),
+                headers=self.auth(who),
             )
             assert resp.status_code == 200, resp.text
 

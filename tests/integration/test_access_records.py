@@ -521,6 +521,19 @@ async def test_a_refused_message_listing_is_recorded_as_denied(message, db) -> N
 # it does drive (the rendering of a case, the view of a message).
 NOT_WALKED = {
     ("complaints", "POST", "/v1/cases/{number}/satisfaction"): "needs a closed case; render()",
+    # The procedure steps (procedure_api.py) answer through api.run -> render(), as the
+    # transitions route the walk drives; each needs a case at its own step.
+    **{
+        ("complaints", "POST", f"/v1/cases/{{number}}/{step}"): "a procedure step; render()"
+        for step in (
+            "validity",
+            "escalation",
+            "imaging-confirmation",
+            "accountability",
+            "settlement",
+            "confidentiality",
+        )
+    },
     ("notifications", "POST", "/v1/messages/{message_id}/resend"): "needs a failed SMS",
     ("notifications", "GET", "/v1/inbox"): "staff notes: message_reads, as /v1/messages",
     ("notifications", "POST", "/v1/inbox/{message_id}/read"): "as /v1/inbox",

@@ -209,12 +209,17 @@ async def test_a_batch_opens_exactly_the_cases_one_by_one_would(pools) -> None: 
     ]  # fmt: skip
     assert by_id["HIS-0"]["case_number"] == "TS-20261118-0001"
     # Least loaded, counting the batch's own cases (ties to the first staff id): S-CARD-A had
-    # one open case already, so HIS-0 went to S-CARD-B; serious cases to the supervisor.
+    # one open case already, so HIS-0 went to S-CARD-B; serious cases to the supervisor; the
+    # imaging dispute (HIS-7) to radiology, which has nobody on this roster: the desk.
     assignees = [by_id[f"HIS-{n}"]["assignee_id"] for n in (0, 1, 2, 3, 5, 6, 7, 9, 10)]
     assert assignees == [
-        "S-CARD-B", "S-CARD-A", "S-CARD-B", "S-CARD-SUP", "S-CARD-A", "S-CARD-B", "S-CARD-A",
-        "S-CARD-SUP", "S-CARD-B",
+        "S-CARD-B", "S-CARD-A", "S-CARD-B", "S-CARD-SUP", "S-CARD-A", "S-CARD-B", "S-DESK-AGENT",
+        "S-CARD-SUP", "S-CARD-A",
     ]  # fmt: skip
+    assert (by_id["HIS-7"]["handling_department"], by_id["HIS-7"]["supervisor_id"]) == (
+        "CS",
+        "S-DESK-SUP",
+    )
     assert (by_id["HIS-4"]["assignee_id"], by_id["HIS-4"]["handling_department"]) == (
         "S-DESK-AGENT",
         "CS",

@@ -208,16 +208,35 @@ PATH_TO: dict[str, list[str]] = {
         "reopened",
     ],
     "withdrawn": ["withdrawn"],
+    "unfounded": ["acknowledged", "investigating", "unfounded"],
+    "resolution_implemented": [
+        "acknowledged",
+        "investigating",
+        "resolution_proposed",
+        "resolution_approved",
+        "resolution_implemented",
+    ],
+    "summary_signed_off": [
+        "acknowledged",
+        "investigating",
+        "resolution_proposed",
+        "resolution_approved",
+        "communicated",
+        "summary_signed_off",
+    ],
 }
 ALLOWED: dict[str, set[str]] = {
     "received": {"acknowledged", "withdrawn"},
     "acknowledged": {"investigating", "withdrawn"},
-    "investigating": {"resolution_proposed", "withdrawn"},
+    "investigating": {"resolution_proposed", "unfounded", "withdrawn"},
     "resolution_proposed": {"resolution_approved", "investigating", "withdrawn"},
-    "resolution_approved": {"communicated"},
-    "communicated": {"closed", "reopened"},
+    "resolution_approved": {"resolution_implemented", "communicated"},
+    "resolution_implemented": {"communicated"},
+    "communicated": {"summary_signed_off", "closed", "reopened"},
+    "summary_signed_off": {"closed", "reopened"},
     "closed": {"reopened"},
     "reopened": {"acknowledged", "withdrawn"},
+    "unfounded": {"closed", "investigating"},
     "withdrawn": set(),
 }
 
@@ -234,7 +253,9 @@ async def move(
 async def case_in(http: httpx.AsyncClient, tokens: dict[str, Any], state: str) -> str:
     case = await open_at_desk(http, tokens["agent"])
     for step in PATH_TO[state]:
-        r = await move(http, case["case_number"], step, tokens["supervisor"])
+        # Four eyes: the handler proposes, the supervisor approves.
+        who = "agent" if step == "resolution_proposed" else "supervisor"
+        r = await move(http, case["case_number"], step, tokens[who])
         assert r.status_code == 200, r.text
     return case["case_number"]  # type: ignore[no-any-return]
 
@@ -377,7 +398,7 @@ async def test_limits_on_the_case_follow_the_national_day_holiday_and_make_up_da
 ) -> None:  # type: ignore[no-untyped-def]
     case = await open_at_desk(
         http,
-        tokens["agent"],
+        tokens["supervisor"],  # an imaging dispute goes to radiology, the desk agent sees a receipt
         description="做了CT，报告与片子不符",
         submitted_at="2026-09-30T10:00:00+08:00",
     )

@@ -117,6 +117,7 @@ async def test_staff_mode_works_a_simulated_day_to_the_end(
         # Each supervisor sees their own department's cases: a cardiology case has the
         # cardiology ward's supervisor, not the complaint desk's.
         supervisor_tokens=(stack_env["TOKEN_SUPERVISOR"], stack_env["TOKEN_WARD_SUPERVISOR"]),
+        director_token=stack_env["TOKEN_DIRECTOR"],
         seed=cfg.seed,
         page=500,
     )

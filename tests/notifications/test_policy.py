@@ -411,3 +411,34 @@ def test_staff_alerts_and_complaint_outcomes_expire_two_days_after_they_are_plan
     ).messages
     assert outcome.template == "complaint_outcome"
     assert outcome.expires_at == NOW + timedelta(hours=48)
+
+
+def test_an_escalation_tells_the_director_at_once_with_the_decision_time() -> None:
+    limit = {
+        "limit": "director_decision",
+        "starts_at": NOW,
+        "due_at": NOW + timedelta(hours=48),
+        "warn_at": NOW + timedelta(hours=38),
+    }
+    escalated = case("resolution_proposed", director_id="S-DIR-01", time_limits=(limit,))
+    plan = policy.plan_case_changed("complaint.case_escalated", escalated, NOW, RULES)
+    [note] = plan.messages
+    assert (note.template, note.staff_id, note.due_at) == ("staff_case_escalated", "S-DIR-01", NOW)
+    assert note.context["due"] == "11月25日 10:00"
+    assert note.act_by == NOW + timedelta(hours=48)
+    again = policy.plan_case_changed("complaint.case_escalated", escalated, NOW, RULES)
+    assert again.messages[0].key == note.key  # a redelivered event is one message
+
+
+def test_no_director_no_escalation_message_and_other_steps_tell_nobody_new() -> None:
+    assert (
+        policy.plan_case_changed(
+            "complaint.case_escalated", case("investigating"), NOW, RULES
+        ).messages
+        == ()
+    )
+    for step in ("found_unfounded", "resolution_implemented", "summary_signed_off"):
+        plan = policy.plan_case_changed(
+            f"complaint.case_{step}", case("investigating", director_id="S-DIR-01"), NOW, RULES
+        )
+        assert plan.messages == ()

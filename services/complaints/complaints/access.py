@@ -16,6 +16,10 @@ from hospital_shared.logging import mask_name
 
 STAFF_ROLES = frozenset({"agent", "doctor", "supervisor"})
 HANDLER_ROLES = ("agent", "doctor")
+# The director (院长/主任) is above the supervisors: reads every case, takes supervisor steps.
+DIRECTOR = "director"
+# Accountability (处罚直接责任者) names a member of staff and a measure: for these roles only.
+ACCOUNTABILITY_READERS = frozenset({"supervisor", "admin", DIRECTOR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +34,7 @@ SYSTEM = Actor("system:complaints", "system")
 
 def visibility(actor: Actor) -> dict[str, Any] | None:
     """The filter a list query applies for `actor`; None means every case."""
-    if actor.role == "admin":
+    if actor.role in ("admin", DIRECTOR):
         return None
     if actor.role == "supervisor":
         return {"staff_id": actor.id, "department": actor.department}
@@ -38,7 +42,7 @@ def visibility(actor: Actor) -> dict[str, Any] | None:
 
 
 def can_view(actor: Actor, case: Mapping[str, Any]) -> bool:
-    if actor.role == "admin":
+    if actor.role in ("admin", DIRECTOR):
         return True
     if actor.role not in STAFF_ROLES:
         return False
@@ -53,11 +57,28 @@ def can_view(actor: Actor, case: Mapping[str, Any]) -> bool:
 
 def can_work(actor: Actor, case: Mapping[str, Any]) -> bool:
     """Move the case on: its handler, its supervisor, or a supervisor of its department."""
-    return actor.role in STAFF_ROLES and can_view(actor, case)
+    return (actor.role in STAFF_ROLES or actor.role == DIRECTOR) and can_view(actor, case)
 
 
 def is_working(actor: Actor, case: Mapping[str, Any]) -> bool:
-    return actor.id in (case["assignee_id"], case["supervisor_id"])
+    return actor.id in (case["assignee_id"], case["supervisor_id"], case.get("director_id"))
+
+
+def can_read_text(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """The complaint's text, resolution and notes. A confidential case (保密) narrows them to
+    the people working it and the director: a department supervisor who is not its
+    supervisor, and operations, see its progress but not what it says."""
+    if not can_view(actor, case):
+        return False
+    if case.get("confidentiality", "normal") == "normal":
+        return True
+    return actor.role == DIRECTOR or is_working(actor, case)
+
+
+def can_read_accountability(actor: Actor, case: Mapping[str, Any]) -> bool:
+    """Who was held responsible and how: supervisors, the director and operations only, never
+    the handlers (a colleague may be the one named)."""
+    return actor.role in ACCOUNTABILITY_READERS and can_view(actor, case)
 
 
 def opening_key(actor: Actor, external_id: str) -> str:

@@ -12,12 +12,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from complaints import cases
 from complaints import repository as repo
-from complaints.access import Actor, can_view, is_working, opening_key, visibility
+from complaints.access import Actor, can_read_text, can_view, is_working, opening_key, visibility
 from complaints.domain import (
     Category,
+    InvalidField,
     MissingResolution,
     NotPermitted,
     Priority,
+    ProcedureRefused,
     Status,
     TransitionRefused,
 )
@@ -31,6 +33,8 @@ from complaints.views import (
     TransitionIn,
     case_receipt,
     case_view,
+    withhold_notes,
+    withhold_text,
 )
 from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
 from hospital_shared.auth import Principal, Role, TokenAuth
@@ -47,6 +51,10 @@ class Context:
 
 
 STAFF = (Role.AGENT, Role.DOCTOR, Role.SUPERVISOR)
+# Reading cases: staff, the director (every case) and operations (admin, read-only).
+READERS = (*STAFF, Role.DIRECTOR, Role.ADMIN)
+# Moving cases: staff and the director, who takes the supervisor's steps on escalations.
+WORKERS = (*STAFF, Role.DIRECTOR)
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -83,6 +91,10 @@ def _refusal(exc: Exception) -> HTTPException:
         return HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc))
     if isinstance(exc, MissingResolution):
         return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc))
+    if isinstance(exc, InvalidField):
+        # The shape of a validation error (`http_guard`): the field, the message, a type.
+        problem = {"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=[problem])
     if isinstance(exc, cases.CaseNotFound):
         return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {exc}")
     return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
@@ -92,6 +104,8 @@ REFUSALS = (
     TransitionRefused,
     NotPermitted,
     MissingResolution,
+    InvalidField,
+    ProcedureRefused,
     cases.CaseNotFound,
     cases.CaseConflict,
 )
@@ -142,13 +156,27 @@ async def render(
     if not recorded:
         await record_case_reads(conn, actor, [case])
     deadlines = await repo.deadlines_of(conn, case["id"])
-    return case_view(
+    view = case_view(
         case,
         deadlines,
         actor=actor,
         now=ctx.clock(),
         satisfaction_check_days=ctx.satisfaction_check_days,
     )
+    return view if can_read_text(actor, case) else withhold_text(view)
+
+
+async def run(
+    conn: asyncpg.Connection, ctx: Context, actor: Actor, use_case: Any
+) -> dict[str, Any]:
+    """Run `use_case` in one transaction; a refusal becomes its HTTP answer, a case is
+    rendered as `actor` may see it."""
+    try:
+        async with conn.transaction():
+            case = await use_case()
+    except REFUSALS as exc:
+        raise _refusal(exc) from None
+    return await render(conn, ctx, case, actor)
 
 
 def cases_router(auth: TokenAuth) -> APIRouter:
@@ -200,7 +228,7 @@ def cases_router(auth: TokenAuth) -> APIRouter:
     async def list_cases(
         conn: Conn,
         ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.ADMIN))],
+        principal: Annotated[Principal, Depends(auth.require(*READERS))],
         status_: Annotated[Status | None, Query(alias="status")] = None,
         category: Category | None = None,
         channel: str | None = None,
@@ -243,7 +271,7 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         number: str,
         conn: Conn,
         ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.ADMIN))],
+        principal: Annotated[Principal, Depends(auth.require(*READERS))],
     ) -> dict[str, Any]:
         actor = actor_of(principal)
         return await render(conn, ctx, await visible_case(conn, number, actor), actor)
@@ -252,22 +280,15 @@ def cases_router(auth: TokenAuth) -> APIRouter:
     async def read_audit(
         number: str,
         conn: Conn,
-        principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.ADMIN))],
+        principal: Annotated[Principal, Depends(auth.require(*READERS))],
     ) -> dict[str, Any]:
         actor = actor_of(principal)
         case = await visible_case(conn, number, actor)
         await record_case_reads(conn, actor, [case])
-        return {"case_number": number, "audit": await repo.audit_of(conn, case["id"])}
-
-    async def run(
-        conn: asyncpg.Connection, ctx: Context, actor: Actor, use_case: Any
-    ) -> dict[str, Any]:
-        try:
-            async with conn.transaction():
-                case = await use_case()
-        except REFUSALS as exc:
-            raise _refusal(exc) from None
-        return await render(conn, ctx, case, actor)
+        audit = await repo.audit_of(conn, case["id"])
+        if not can_read_text(actor, case):
+            audit = withhold_notes(audit)
+        return {"case_number": number, "audit": audit}
 
     @router.post("/cases/{number}/transitions")
     async def move_case(
@@ -275,7 +296,7 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         body: TransitionIn,
         conn: Conn,
         ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(*STAFF))],
+        principal: Annotated[Principal, Depends(auth.require(*WORKERS))],
     ) -> dict[str, Any]:
         actor = actor_of(principal)
         kind = body.resolution_kind.value if body.resolution_kind else None

@@ -21,6 +21,7 @@ from complaints.feedback_cases import FeedbackPolicy
 from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
 from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
+from complaints.procedure_api import procedure_router
 from complaints.rulebook import RuleBook, seed_rules
 from complaints.rules_api import rules_router
 from complaints.settings import Settings
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.publishes(*event_types_on(topics.COMPLAINT_CASES, topics.CALENDAR))
     app = runtime.http_app(
         cases_router(runtime.auth),
+        procedure_router(runtime.auth),
         rules_router(runtime.auth),
         enquiries_router(runtime.auth),
         feedback_router(runtime.auth),

@@ -34,6 +34,7 @@ from complaints.intake import (
     assess,
     case_row,
     clock_start,
+    handled_in,
     opened_audit,
     opening_deadlines,
 )
@@ -109,13 +110,17 @@ async def _plan(
     departments = {
         d for s in submissions for d in departments_for(policy, s.complaint.department_code)
     }
-    workload = await roster.workload(conn, departments)
+    # Imaging disputes go to radiology, whatever department they name.
+    workload = await roster.workload(conn, departments | {policy.radiology_department})
     ruleset = RuleSet(rules)
     openings = []
     for s in submissions:
         assessment = assess(policy, ruleset, s.complaint)
         assignment = assign(
-            policy, workload, s.complaint.department_code, serious=assessment.verdict.serious
+            policy,
+            workload,
+            handled_in(policy, s.complaint, assessment),
+            serious=assessment.verdict.serious,
         )
         start = clock_start(s.complaint, now)
         day = start.astimezone(policy.tz).date()

@@ -9,17 +9,22 @@ from typing import Any
 
 import asyncpg
 
-from complaints import publishing, roster
+from complaints import escalation, publishing, roster
 from complaints import repository as repo
 from complaints.access import Actor, can_work
 from complaints.domain import (
     ASSIGNED_EVENT,
+    DIRECTOR_ROLE,
     TERMINAL,
     Category,
     NotPermitted,
     Satisfaction,
     Status,
+    Validity,
+    check_approver,
+    check_four_eyes,
     check_transition,
+    needs_director,
 )
 from complaints.policy import (
     CasePolicy,
@@ -27,6 +32,7 @@ from complaints.policy import (
     limits_met_by,
     satisfaction_deadline,
 )
+from complaints.recording import record_change
 from hospital_shared.service_events.complaints import ComplaintSatisfactionRecorded
 
 Row = dict[str, Any]
@@ -40,7 +46,7 @@ class CaseConflict(Exception):
     """The request does not fit the case's state (HTTP 409)."""
 
 
-async def _locked_case(conn: asyncpg.Connection, number: str) -> Row:
+async def locked_case(conn: asyncpg.Connection, number: str) -> Row:
     case = await repo.case_by_number(conn, number, for_update=True)
     if case is None:
         raise CaseNotFound(number)
@@ -60,17 +66,21 @@ async def transition(
     resolution_kind: str | None = None,
 ) -> Row:
     """Move the case one step along the transition table, or say why not."""
-    case = await _locked_case(conn, number)
+    case = await locked_case(conn, number)
     if actor.role != "system" and not can_work(actor, case):
         raise NotPermitted(f"{actor.id} does not work on case {number}")
     current = Status(case["status"])
     step = check_transition(
         current,
         to,
-        is_supervisor=actor.role in ("supervisor", "system"),
+        is_supervisor=actor.role in ("supervisor", "system", DIRECTOR_ROLE),
         has_resolution=bool(resolution and resolution_kind),
+        has_note=bool(note),
     )
-    changes: Row = {"status": step.to.value}
+    if step.to == Status.RESOLUTION_APPROVED and actor.role != "system":
+        check_approver(role=actor.role, escalated=case["director_id"] is not None)
+        check_four_eyes(proposed_by=case["proposed_by"], approver=actor.id)
+    changes: Row = {"status": step.to.value, **_procedure_changes(step.to, case, actor, note)}
     if step.needs_resolution:
         changes |= {"resolution": resolution, "resolution_kind": resolution_kind}
     if step.to == Status.CLOSED:
@@ -102,7 +112,34 @@ async def transition(
         actor_role=actor.role,
         at=now,
     )
+    if step.to == Status.RESOLUTION_PROPOSED and _for_the_director(policy, updated):
+        return await escalation.escalate(
+            conn, policy, updated, actor=actor, now=now, reason=escalation.AUTOMATIC_REASON
+        )
     return updated
+
+
+def _procedure_changes(to: Status, case: Row, actor: Actor, note: str | None) -> Row:
+    """What a step records besides the status: who proposed (four eyes), the validity
+    decision, the supervisor's summary (总结批示)."""
+    if to == Status.RESOLUTION_PROPOSED:
+        # Proposing a resolution holds the complaint founded, unless decided already.
+        return {"proposed_by": actor.id, "validity": case["validity"] or Validity.FOUNDED.value}
+    if to == Status.UNFOUNDED:
+        return {"validity": Validity.UNFOUNDED.value, "validity_reason": note}
+    if to == Status.SUMMARY_SIGNED_OFF:
+        return {"summary": note, "signed_off_by": actor.id}
+    return {}
+
+
+def _for_the_director(policy: CasePolicy, case: Row) -> bool:
+    """A serious case or a medical dispute, not yet escalated: its resolution is the
+    director's to approve."""
+    return case["director_id"] is None and needs_director(
+        serious=case["serious"],
+        category=case["category"],
+        director_categories=policy.director_categories,
+    )
 
 
 async def _restart_clocks(
@@ -147,7 +184,7 @@ async def record_satisfaction(
     comment: str | None = None,
 ) -> Row:
     """The patient's answer to the satisfaction check; 不满意 reopens the case."""
-    case = await _locked_case(conn, number)
+    case = await locked_case(conn, number)
     if actor.role != "system" and not can_work(actor, case):
         raise NotPermitted(f"{actor.id} does not work on case {number}")
     if case["status"] != Status.CLOSED.value or case["satisfaction"] is not None:
@@ -203,7 +240,7 @@ async def record_satisfaction(
 async def reassign(
     conn: asyncpg.Connection, number: str, *, assignee_id: str, actor: Actor, now: datetime
 ) -> Row:
-    case = await _locked_case(conn, number)
+    case = await locked_case(conn, number)
     if actor.role != "supervisor" or not can_work(actor, case):
         raise NotPermitted("only a supervisor of the case's department may reassign it")
     if Status(case["status"]) in TERMINAL:
@@ -211,29 +248,13 @@ async def reassign(
     member = await roster.staff_member(conn, assignee_id)
     if member is None or not member["active"]:
         raise CaseConflict(f"{assignee_id} is not an active member of the roster")
-    updated = await repo.update_case(
+    return await record_change(
         conn,
-        case["id"],
+        case,
         {"assignee_id": assignee_id, "handling_department": member["department_code"]},
-    )
-    await repo.append_audit(
-        conn,
-        case["id"],
-        at=now,
-        actor_id=actor.id,
-        actor_role=actor.role,
         action="assigned",
-        from_status=case["status"],
-        to_status=case["status"],
+        event_type=ASSIGNED_EVENT,
         detail={"from": case["assignee_id"], "to": assignee_id},
+        actor=actor,
+        now=now,
     )
-    await publishing.publish_case_event(
-        conn,
-        ASSIGNED_EVENT,
-        updated,
-        previous=case["status"],
-        actor_id=actor.id,
-        actor_role=actor.role,
-        at=now,
-    )
-    return updated

@@ -16,7 +16,14 @@ from complaints import roster
 from complaints.access import Actor
 from complaints.assignment import Assignment, assign, departments_for
 from complaints.classifier import CategoryRule, Classification, RuleSet, classify
-from complaints.domain import OPENED_EVENT, Priority, Status, case_number, priority_for
+from complaints.domain import (
+    OPENED_EVENT,
+    Priority,
+    Status,
+    case_number,
+    concerned_department,
+    priority_for,
+)
 from complaints.policy import CasePolicy, Deadline
 from complaints.publishing import publish_case_event
 from complaints.repository import AuditEntry
@@ -153,6 +160,15 @@ def assess(
     return Assessment(verdict, complex_, priority)
 
 
+def handled_in(policy: CasePolicy, complaint: NewComplaint, assessment: Assessment) -> str | None:
+    """The department whose staff handle the case: radiology for an imaging dispute."""
+    return concerned_department(
+        assessment.verdict.category,
+        complaint.department_code,
+        radiology_department=policy.radiology_department,
+    )
+
+
 def case_row(
     policy: CasePolicy,
     complaint: NewComplaint,
@@ -256,10 +272,9 @@ async def open_case(
     if existing:
         return existing, False
     assessment = assess(policy, rules, complaint)
-    workload = await roster.workload(conn, departments_for(policy, complaint.department_code))
-    assignment = assign(
-        policy, workload, complaint.department_code, serious=assessment.verdict.serious
-    )
+    department = handled_in(policy, complaint, assessment)
+    workload = await roster.workload(conn, departments_for(policy, department))
+    assignment = assign(policy, workload, department, serious=assessment.verdict.serious)
     sequence = await allocate(case_day(policy, complaint, now))
     row = case_row(
         policy, complaint, assessment, assignment, sequence=sequence, actor=actor, now=now

@@ -34,10 +34,11 @@ class LimitName(StrEnum):
     FACT_FINDING = "fact_finding"
     IMAGING_CONFIRMATION = "imaging_confirmation"
     SATISFACTION_CHECK = "satisfaction_check"
+    DIRECTOR_DECISION = "director_decision"
 
 
 Unit = Literal["hours", "days", "working_days"]
-AppliesTo = Literal["all", "complex", "imaging_dispute", "on_close"]
+AppliesTo = Literal["all", "complex", "imaging_dispute", "on_close", "on_escalation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +69,20 @@ def default_rules(
     fact_finding_working_days: int = 4,
     imaging_confirmation_hours: float = 2,
     satisfaction_check_days: float = 7,
+    director_decision_hours: float = 48,
 ) -> tuple[LimitRule, ...]:
     """The manuals' limits; every amount is a setting (`COMPLAINTS_*`)."""
     return (
         LimitRule(
             LimitName.FIRST_RESPONSE, first_response_hours, "hours", "all", Status.ACKNOWLEDGED
         ),
+        # Met only by radiology's confirmation (`procedure.confirm_imaging`), no lifecycle step.
         LimitRule(
             LimitName.IMAGING_CONFIRMATION,
             imaging_confirmation_hours,
             "hours",
             "imaging_dispute",
-            Status.INVESTIGATING,
+            None,
         ),
         LimitRule(
             LimitName.FACT_FINDING,
@@ -92,6 +95,14 @@ def default_rules(
             LimitName.COMPLEX_ANSWER, complex_answer_hours, "hours", "complex", Status.COMMUNICATED
         ),
         LimitRule(LimitName.SATISFACTION_CHECK, satisfaction_check_days, "days", "on_close", None),
+        # From escalation to the director until the director's decision on the resolution.
+        LimitRule(
+            LimitName.DIRECTOR_DECISION,
+            director_decision_hours,
+            "hours",
+            "on_escalation",
+            Status.RESOLUTION_APPROVED,
+        ),
     )
 
 
@@ -143,7 +154,7 @@ def applies(rule: LimitRule, *, complex_: bool, category: Category) -> bool:
         return complex_
     if rule.applies_to == "imaging_dispute":
         return category == Category.IMAGING_DISPUTE
-    return False  # on_close: planned when the case closes
+    return False  # on_close, on_escalation: planned when the case closes, is escalated
 
 
 def deadlines_for(
@@ -173,11 +184,31 @@ def satisfaction_deadline(
     calendar: WorkingCalendar | None = None,
     warning_fraction: float = 0.8,
 ) -> Deadline | None:
+    return planned_deadline(
+        rules,
+        "on_close",
+        start=closed_at,
+        tz=tz,
+        calendar=calendar,
+        warning_fraction=warning_fraction,
+    )
+
+
+def planned_deadline(
+    rules: Iterable[LimitRule],
+    applies_to: AppliesTo,
+    *,
+    start: datetime,
+    tz: ZoneInfo,
+    calendar: WorkingCalendar | None = None,
+    warning_fraction: float = 0.8,
+) -> Deadline | None:
+    """The deadline of the limit planned on an event (closing, escalation), if any."""
     for rule in rules:
-        if rule.applies_to == "on_close":
+        if rule.applies_to == applies_to:
             return deadline(
                 rule,
-                closed_at,
+                start,
                 tz=tz,
                 calendar=calendar or bundled_calendar(),
                 warning_fraction=warning_fraction,
@@ -202,6 +233,9 @@ class CasePolicy:
     complex_categories: tuple[str, ...] = ("medical_quality", "report_error")
     desk_department: str = "CS"
     case_number_prefix: str = "TS"
+    # Cases the director decides (with serious ones), and where imaging disputes go.
+    director_categories: frozenset[str] = frozenset({"medical_quality"})
+    radiology_department: str = "RAD"
     # The calendar in force (the service's `LiveCalendar`), asked at each use: a year added by
     # operations counts from the next deadline on.
     calendar: CalendarSource = field(default=bundled_calendar)
@@ -230,6 +264,13 @@ class CasePolicy:
             for r in rules
         ]
 
+    def planned(self, applies_to: AppliesTo, start: datetime) -> Deadline | None:
+        """`planned_deadline` of this policy's limits (e.g. the director's, on escalation)."""
+        return planned_deadline(
+            self.limit_rules, applies_to, start=start, tz=self.tz, calendar=self.calendar(),
+            warning_fraction=self.warning_fraction,
+        )  # fmt: skip
+
     @classmethod
     def from_settings(
         cls, settings: Any, calendar: CalendarSource = bundled_calendar
@@ -243,4 +284,6 @@ class CasePolicy:
             complex_categories=tuple(settings.complex_categories),
             desk_department=settings.desk_department,
             case_number_prefix=settings.case_number_prefix,
+            director_categories=frozenset(settings.director_categories),
+            radiology_department=settings.radiology_department,
         )

@@ -89,6 +89,8 @@ def case_changed(
             "time_limits": time_limits(deadlines, cycle),
             "actor_id": actor_id,
             "actor_role": actor_role,
+            "director_id": case.get("director_id"),
+            "validity": case.get("validity"),
             "occurred_at": at,
         }
     )

@@ -29,6 +29,9 @@ DEV_STAFF: list[StaffSeed] = [
     StaffSeed(staff_id="S-SUP-01", department_code="CS", role="supervisor"),
     StaffSeed(staff_id="S-AGENT-01", department_code="CS", role="agent"),
     StaffSeed(staff_id="S-DOC-01", department_code="CARD", role="doctor"),
+    # Radiology (放射科) handles imaging disputes; the director (院长) takes escalations.
+    StaffSeed(staff_id="S-RAD-01", department_code="RAD", role="doctor"),
+    StaffSeed(staff_id="S-DIR-01", department_code="ADM", role="director"),
 ]
 
 
@@ -41,6 +44,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     fact_finding_working_days: int = Field(4, ge=1, le=250)
     imaging_confirmation_hours: float = 2
     satisfaction_check_days: float = 7
+    # From escalation to the director (院长/主任) until the director decides; the manuals set
+    # no figure, so two days is ours.
+    director_decision_hours: float = Field(48, gt=0)
     warning_fraction: float = Field(0.8, gt=0, lt=1)
     # Categories that make a case serious (to a supervisor at once) or complex (72 h answer).
     serious_categories: list[str] = Field(default_factory=lambda: ["medical_quality"])
@@ -51,6 +57,10 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # its supervisor hears about every time-limit warning and breach without one.
     desk_department: str = "CS"
     case_number_prefix: str = "TS"
+    # Serious cases and these categories (medical disputes) are decided by the director.
+    director_categories: list[str] = Field(default_factory=lambda: ["medical_quality"])
+    # Imaging disputes are handled, and confirmed within the limit, by this department.
+    radiology_department: str = "RAD"
     # None: DEV_STAFF on a development or test stack, nobody in production.
     seed_staff: list[StaffSeed] | None = None
     # Timers: how often a pass runs and how many deadlines one pass takes.
@@ -110,6 +120,7 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
             fact_finding_working_days=self.fact_finding_working_days,
             imaging_confirmation_hours=self.imaging_confirmation_hours,
             satisfaction_check_days=self.satisfaction_check_days,
+            director_decision_hours=self.director_decision_hours,
         )
 
     def enquiry_limits(self) -> tuple[EnquiryLimit, ...]:

@@ -17,6 +17,7 @@ from prometheus_client import Counter
 
 from complaints import publishing, roster
 from complaints import repository as repo
+from complaints.policy import LimitName
 from hospital_shared.outbox import add_encoded_to_outbox
 from hospital_shared.service_events.complaints import ComplaintTimeLimitReached
 
@@ -104,6 +105,14 @@ async def _record_alerts(
     return {(r["case_id"], r["cycle"], r["limit_name"], r["level"]) for r in recorded}
 
 
+def addressee(case: Row, due: Row) -> str | None:
+    """Who hears about a limit: the director of an escalated case for the director's own
+    limit, else the case's supervisor (None: the desk's)."""
+    if due["limit_name"] == LimitName.DIRECTOR_DECISION.value and case.get("director_id"):
+        return case["director_id"]  # type: ignore[no-any-return]
+    return case["supervisor_id"]  # type: ignore[no-any-return]
+
+
 async def _announce(
     conn: asyncpg.Connection, fired: list[tuple[Row, str]], now: datetime, desk: str
 ) -> None:
@@ -117,13 +126,15 @@ async def _announce(
     desk_supervisor = None
     if any(not case["supervisor_id"] for case in cases.values()):
         desk_supervisor = await roster.least_loaded_staff(conn, desk, ["supervisor"])
-    supervisors = {s for case in cases.values() if (s := case["supervisor_id"] or desk_supervisor)}
+    supervisors = {
+        s for due, _ in fired if (s := addressee(cases[due["case_id"]], due) or desk_supervisor)
+    }
     departments = await roster.departments_of(conn, supervisors)
     audits = []
     events = []
     for due, level in fired:
         case = cases[due["case_id"]]
-        supervisor = case["supervisor_id"] or desk_supervisor
+        supervisor = addressee(case, due) or desk_supervisor
         alert = ComplaintTimeLimitReached(
             case_number=case["case_number"],
             limit=due["limit_name"],

@@ -79,6 +79,7 @@ class ResolutionKind(StrEnum):
     APOLOGY = "apology"
     EXPLANATION = "explanation"
     COMPENSATION = "compensation"
+    SETTLEMENT = "settlement"  # 和解协议
     OTHER = "other"
 
 
@@ -189,6 +190,7 @@ def case_view(
         "resolution": case["resolution"],
         "resolution_kind": case["resolution_kind"],
         "satisfaction": case["satisfaction"],
+        **procedure_view(case),
         "submitted_at": case["submitted_at"],
         "opened_at": case["opened_at"],
         "closed_at": case["closed_at"],
@@ -209,3 +211,57 @@ def case_receipt(case: dict[str, Any]) -> dict[str, Any]:
     """What someone who may not read a case learns of it (see `api.render`): that it exists
     under this number and where it stands; never the complaint, the patient or who handles it."""
     return {"case_number": case["case_number"], "status": case["status"], "redacted": True}
+
+
+def procedure_view(case: dict[str, Any]) -> dict[str, Any]:
+    """The procedure's records on the case (issue 21); accountability is read apart."""
+    settled = case["settlement_signed_on"] is not None
+    return {
+        "validity": {"decision": case["validity"], "reason": case["validity_reason"]},
+        "proposed_by": case["proposed_by"],
+        "escalation": {
+            "director_id": case["director_id"],
+            "escalated_at": case["escalated_at"],
+            "reason": case["escalation_reason"],
+        },
+        "imaging_confirmation": {
+            "confirmed_at": case["imaging_confirmed_at"],
+            "confirmed_by": case["imaging_confirmed_by"],
+        },
+        "settlement": (
+            {
+                "amount": str(case["settlement_amount"]),
+                "signed_on": case["settlement_signed_on"],
+                "document_ref": case["settlement_document_ref"],
+            }
+            if settled
+            else None
+        ),
+        "summary": {"text": case["summary"], "signed_off_by": case["signed_off_by"]},
+        "confidentiality": case["confidentiality"],
+    }
+
+
+# What a confidential case (保密) withholds from those who may follow it but not read it.
+_TEXT_FIELDS = ("description", "resolution")
+
+
+def withhold_text(view: dict[str, Any]) -> dict[str, Any]:
+    """The case without what it says: the complaint, the resolution, the reasons and the
+    summary (see `access.can_read_text`)."""
+    shown = {**view, **dict.fromkeys(_TEXT_FIELDS), "text_withheld": True}
+    shown["validity"] = {**view["validity"], "reason": None}
+    shown["escalation"] = {**view["escalation"], "reason": None}
+    shown["summary"] = {**view["summary"], "text": None}
+    return shown
+
+
+def withhold_notes(audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The audit trail without its free text (notes, comments) for a confidential case."""
+    return [
+        {
+            **entry,
+            "detail": {k: v for k, v in entry["detail"].items() if k not in ("note", "comment")},
+        }
+        for entry in audit
+    ]

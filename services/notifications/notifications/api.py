@@ -58,7 +58,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
         route_class=GuardedRoute,
         dependencies=[BIND_REQUEST],  # access records (message_reads)
     )
-    staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN)
+    staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.DIRECTOR, Role.ADMIN)
     managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
     StaffUser = Annotated[Principal, Depends(staff)]
     Manager = Annotated[Principal, Depends(managers)]

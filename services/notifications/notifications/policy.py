@@ -277,6 +277,8 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
                     patient_id=patient.patient_id,
                 )
             )
+    if what == "escalated" and data.director_id:
+        messages.append(escalated_to_director(data, context, now, rules))
     if what in ("opened", "assigned", "reopened") and data.assignee_id:
         messages.append(
             Planned(
@@ -291,6 +293,26 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
             )
         )
     return Plan(messages=tuple(messages))
+
+
+def escalated_to_director(
+    data: Any, context: dict[str, Any], now: datetime, rules: PlanningRules
+) -> Planned:
+    """The director hears of an escalated case at once, with the decision's due time."""
+    decide_by = next(
+        (t.due_at for t in data.time_limits if t.limit == "director_decision" and not t.outcome),
+        None,
+    )
+    return Planned(
+        "staff_case_escalated",
+        key=f"case-escalated:{data.case_number}:{data.cycle}:{data.director_id}",
+        due_at=now,
+        expires_at=None,
+        subject_ref=f"case:{data.case_number}",
+        context={**context, "due": rules.local(decide_by) if decide_by else ""},
+        staff_id=data.director_id,
+        act_by=decide_by,
+    )
 
 
 def plan_time_limit(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:

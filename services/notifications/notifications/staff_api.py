@@ -47,7 +47,8 @@ def _webhook_view(row: asyncpg.Record) -> dict[str, Any]:
 def build_staff_router(auth: TokenAuth) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["staff channels"], route_class=GuardedRoute)
     StaffUser = Annotated[
-        Principal, Depends(auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN))
+        Principal,
+        Depends(auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.DIRECTOR, Role.ADMIN)),
     ]
     Manager = Annotated[Principal, Depends(auth.require(Role.SUPERVISOR, Role.ADMIN))]
 

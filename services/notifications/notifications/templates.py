@@ -239,6 +239,20 @@ DEFAULT_TEMPLATES += (
     ),
 )
 
+# Escalation above the supervisor (issue 21): the director (院长/主任) is told at once.
+DEFAULT_TEMPLATES += (
+    TemplateSpec(
+        "staff_case_escalated",
+        "staff",
+        "【投诉上报】投诉案件{{ case_number }}（{{ category }}，优先级{{ priority }}）已上报您批示，"
+        "请于{{ due }}前处理。",
+        urgent=True,
+        description="A complaint case escalated to the director (serious, medical dispute, or"
+        " beyond the supervisor)",
+        reveals_complaint=True,
+    ),
+)
+
 DEFAULTS_BY_NAME: dict[str, TemplateSpec] = {t.name: t for t in DEFAULT_TEMPLATES}
 # The digest lists the case notes it gathers, so it counts as revealing too.
 COMPLAINT_TEMPLATES = frozenset(t.name for t in DEFAULT_TEMPLATES if t.reveals_complaint)

@@ -27,10 +27,18 @@ CaseStatus = Literal[
     "closed",
     "reopened",
     "withdrawn",
+    "unfounded",
+    "resolution_implemented",
+    "summary_signed_off",
 ]
 Priority = Literal["urgent", "high", "normal"]
 LimitName = Literal[
-    "first_response", "complex_answer", "fact_finding", "imaging_confirmation", "satisfaction_check"
+    "first_response",
+    "complex_answer",
+    "fact_finding",
+    "imaging_confirmation",
+    "satisfaction_check",
+    "director_decision",
 ]
 
 
@@ -59,7 +67,9 @@ class ComplaintCaseChanged(Contract):
 
     Published as `complaint.case_<what>`: opened, acknowledged, investigation_started,
     resolution_proposed, resolution_approved, communicated, closed, reopened, withdrawn,
-    assigned.
+    assigned; and validity_decided, found_unfounded, resolution_implemented,
+    summary_signed_off, escalated, imaging_confirmed, settlement_recorded,
+    accountability_recorded.
     """
 
     case_number: NonEmpty
@@ -83,6 +93,10 @@ class ComplaintCaseChanged(Contract):
     time_limits: tuple[CaseTimeLimit, ...] = ()
     actor_id: str | None = None
     actor_role: str | None = None
+    # The director (院长/主任) the case is escalated to, who approves its resolution.
+    director_id: str | None = None
+    # 投诉是否成立: founded | unfounded, once decided.
+    validity: Literal["founded", "unfounded"] | None = None
     occurred_at: AwareDatetime
 
 
@@ -136,8 +150,22 @@ CASE_EVENT_TYPES: tuple[str, ...] = (
     "complaint.case_withdrawn",
     "complaint.case_assigned",
 )
+# The rest of the procedure (issue 21): the validity decision, carrying out the resolution,
+# the summary's sign-off, escalation to the director, radiology's confirmation of an imaging
+# dispute, and the settlement and accountability records (which the event only announces:
+# no sum, no staff member, no measure).
+PROCEDURE_EVENT_TYPES: tuple[str, ...] = (
+    "complaint.case_validity_decided",
+    "complaint.case_found_unfounded",
+    "complaint.case_resolution_implemented",
+    "complaint.case_summary_signed_off",
+    "complaint.case_escalated",
+    "complaint.case_imaging_confirmed",
+    "complaint.case_settlement_recorded",
+    "complaint.case_accountability_recorded",
+)
 
-for _type in CASE_EVENT_TYPES:
+for _type in CASE_EVENT_TYPES + PROCEDURE_EVENT_TYPES:
     register_event(_type, ComplaintCaseChanged, topics.COMPLAINT_CASES)
 register_event("complaint.time_limit_warning", ComplaintTimeLimitReached, topics.COMPLAINT_CASES)
 register_event("complaint.time_limit_breached", ComplaintTimeLimitReached, topics.COMPLAINT_CASES)

@@ -79,6 +79,7 @@ def _staff_config(seed: int) -> StaffConfig:
         admin_token=_env("TOKEN_ADMIN", "dev-admin-token"),
         supervisor_tokens=_supervisor_tokens(),
         seed=seed,
+        director_token=_env("TOKEN_DIRECTOR", "dev-director-token"),
     )
 
 

@@ -59,6 +59,9 @@ class StaffConfig:
     # department with its own supervisor is seen by that supervisor only.
     supervisor_tokens: tuple[str, ...]
     seed: int = 42
+    # Four eyes: whoever proposed a resolution may not approve it, and escalated (serious)
+    # cases are the director's: the director approves every proposal the supervisors make.
+    director_token: str | None = None
     interval_s: float = 1.0
     page: int = 200
 
@@ -138,6 +141,13 @@ async def work_cases(client: httpx.AsyncClient, cfg: StaffConfig, report: StaffR
     return moved
 
 
+def _mover(cfg: StaffConfig, case: dict[str, Any], headers: dict[str, str]) -> dict[str, str]:
+    """Who takes the case's next step: the director approves, the supervisor does the rest."""
+    if case["status"] == "resolution_proposed" and cfg.director_token:
+        return {"Authorization": f"Bearer {cfg.director_token}"}
+    return headers
+
+
 async def _work_cases_as(
     client: httpx.AsyncClient, cfg: StaffConfig, report: StaffReport, headers: dict[str, str]
 ) -> int:
@@ -157,7 +167,9 @@ async def _work_cases_as(
                        f"case.satisfaction_refused_{r.status_code}")  # fmt: skip
         else:
             to = NEXT_STEP[case["status"]]
-            r = await client.post(f"{base}/transitions", json=to, headers=headers)
+            r = await client.post(
+                f"{base}/transitions", json=to, headers=_mover(cfg, case, headers)
+            )
             report.add(f"case.{to['to']}" if r.status_code == 200 else
                        f"case.refused_{r.status_code}")  # fmt: skip
         if r.status_code != 200:

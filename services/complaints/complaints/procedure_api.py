@@ -1,0 +1,132 @@
+"""HTTP routes for the rest of the complaint procedure (issue 21): the validity decision,
+escalation to the director, radiology's confirmation, accountability, the settlement and the
+confidentiality level. Each parses, authorizes, runs one use case of `procedure` and answers
+with the case as the caller may see it (`api.run`, `api.render`)."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import Field
+
+from complaints import procedure
+from complaints.api import WORKERS, Conn, Ctx, actor_of, run
+from complaints.domain import AccountabilityMeasure, Confidentiality, NotPermitted
+from complaints.views import Short, Text, _Body
+from hospital_shared.access_records import BIND_REQUEST
+from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
+
+
+class ValidityIn(_Body):
+    founded: bool
+    reason: Text
+
+
+class EscalationIn(_Body):
+    reason: Text
+
+
+class ImagingConfirmationIn(_Body):
+    note: Text | None = None
+
+
+class AccountabilityIn(_Body):
+    staff_id: Annotated[str, Field(min_length=1, max_length=64)]
+    measure: AccountabilityMeasure
+    detail: Text | None = None
+
+
+class SettlementIn(_Body):
+    # numeric(12, 2): up to 9,999,999,999.99 yuan; the rules (`domain.check_settlement`) say
+    # what else makes an agreement valid.
+    amount: Annotated[Decimal, Field(max_digits=14, lt=Decimal("10000000000"))]
+    signed_on: date
+    document_ref: Short
+
+
+class ConfidentialityIn(_Body):
+    level: Confidentiality
+    note: Text | None = None
+
+
+def procedure_router(auth: TokenAuth) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/cases/{number}",
+        tags=["complaints"],
+        route_class=GuardedRoute,
+        dependencies=[BIND_REQUEST],  # access records (api.render)
+    )
+    Worker = Annotated[Principal, Depends(auth.require(*WORKERS))]
+    Manager = Annotated[Principal, Depends(auth.require(Role.SUPERVISOR, Role.DIRECTOR))]
+    Reader = Annotated[Principal, Depends(auth.require(Role.SUPERVISOR, Role.DIRECTOR, Role.ADMIN))]
+
+    @router.post("/validity")
+    async def decide_validity(
+        number: str, body: ValidityIn, conn: Conn, ctx: Ctx, principal: Worker
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await run(conn, ctx, actor, lambda: procedure.decide_validity(
+            conn, ctx.policy, number, founded=body.founded, reason=body.reason, actor=actor,
+            now=ctx.clock(),
+        ))  # fmt: skip
+
+    @router.post("/escalation")
+    async def escalate(
+        number: str, body: EscalationIn, conn: Conn, ctx: Ctx, principal: Manager
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await run(conn, ctx, actor, lambda: procedure.escalate(
+            conn, ctx.policy, number, reason=body.reason, actor=actor, now=ctx.clock()
+        ))  # fmt: skip
+
+    @router.post("/imaging-confirmation")
+    async def confirm_imaging(
+        number: str, body: ImagingConfirmationIn, conn: Conn, ctx: Ctx, principal: Worker
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await run(conn, ctx, actor, lambda: procedure.confirm_imaging(
+            conn, ctx.policy, number, note=body.note, actor=actor, now=ctx.clock()
+        ))  # fmt: skip
+
+    @router.post("/accountability")
+    async def record_accountability(
+        number: str, body: AccountabilityIn, conn: Conn, ctx: Ctx, principal: Manager
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await run(conn, ctx, actor, lambda: procedure.record_accountability(
+            conn, number, staff_id=body.staff_id, measure=body.measure, detail=body.detail,
+            actor=actor, now=ctx.clock(),
+        ))  # fmt: skip
+
+    @router.get("/accountability")
+    async def read_accountability(number: str, conn: Conn, principal: Reader) -> dict[str, Any]:
+        try:
+            records = await procedure.accountability_of(conn, number, actor_of(principal))
+        except NotPermitted as exc:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from None
+        except procedure.cases.CaseNotFound:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {number}") from None
+        return {"case_number": number, "accountability": records}
+
+    @router.post("/settlement")
+    async def record_settlement(
+        number: str, body: SettlementIn, conn: Conn, ctx: Ctx, principal: Worker
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await run(conn, ctx, actor, lambda: procedure.record_settlement(
+            conn, ctx.policy, number, amount=body.amount, signed_on=body.signed_on,
+            document_ref=body.document_ref, actor=actor, now=ctx.clock(),
+        ))  # fmt: skip
+
+    @router.post("/confidentiality")
+    async def set_confidentiality(
+        number: str, body: ConfidentialityIn, conn: Conn, ctx: Ctx, principal: Manager
+    ) -> dict[str, Any]:
+        actor = actor_of(principal)
+        return await run(conn, ctx, actor, lambda: procedure.set_confidentiality(
+            conn, number, level=body.level, note=body.note, actor=actor, now=ctx.clock()
+        ))  # fmt: skip
+
+    return router

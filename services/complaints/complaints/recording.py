@@ -1,0 +1,53 @@
+"""One change to a case that keeps its status, written the one way: the new columns, the audit
+line and the `complaint.case_*` event, in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from complaints import publishing
+from complaints import repository as repo
+from complaints.access import Actor
+
+Row = dict[str, Any]
+
+
+async def record_change(
+    conn: asyncpg.Connection,
+    case: Row,
+    changes: Row,
+    *,
+    action: str,
+    event_type: str | None,
+    detail: Row,
+    actor: Actor,
+    now: datetime,
+) -> Row:
+    """Save `changes` to the (locked) `case`, audit `action` with `detail` and queue
+    `event_type` (None: audited only). Returns the case as it now is."""
+    updated = await repo.update_case(conn, case["id"], changes) if changes else case
+    await repo.append_audit(
+        conn,
+        case["id"],
+        at=now,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        action=action,
+        from_status=case["status"],
+        to_status=updated["status"],
+        detail=detail,
+    )
+    if event_type:
+        await publishing.publish_case_event(
+            conn,
+            event_type,
+            updated,
+            previous=case["status"],
+            actor_id=actor.id,
+            actor_role=actor.role,
+            at=now,
+        )
+    return updated
