@@ -274,4 +274,13 @@ EXPECTED_WEEK: dict[str, tuple[int, int]] = {
     # booked and not cancelled: R1, R2, R3; no-show: R2.
     "no_show_rate": (1, 3),
     "sms_delivery_rate": (0, 0),
+    # No enquiry, praise or suggestion in the script: rates over nothing; the shares of praise
+    # and suggestions are out of everything received, here the three complaints C1-C3.
+    "enquiry_answered_in_time_rate": (0, 0),
+    "enquiry_answered_in_time_rate_online": (0, 0),
+    "enquiry_answered_in_time_rate_onsite": (0, 0),
+    "enquiry_answered_in_time_rate_phone": (0, 0),
+    "praise_share": (0, 3),
+    "suggestion_share": (0, 3),
+    "suggestion_adoption_rate": (0, 0),
 }

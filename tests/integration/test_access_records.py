@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
+from followup.settings import DEFAULT_SEED_STAFF
 from hospital_shared import topics
 from hospital_shared.auth import DEV_TOKENS
 from tests.access_routes import AUDITED
@@ -39,6 +40,12 @@ TOKENS = {
 UNUSUAL_PATIENTS = 3
 FOLLOWUP_ENV = {
     "AUTH_TOKENS": json.dumps(TOKENS),
+    # Only the development tokens' staff, whom the complaints service seeds too: the full dev
+    # roster (a second desk agent, cardiology's ward supervisor) would reach the complaints
+    # service through the roster topic and change whom the later complaints tests' cases go to.
+    "FOLLOWUP_SEED_STAFF": json.dumps(
+        [s for s in DEFAULT_SEED_STAFF if s["staff_id"] in {"S-AGENT-01", "S-SUP-01", "S-DOC-01"}]
+    ),
     "FOLLOWUP_SCAN_INTERVAL_S": "0.5",
     "FOLLOWUP_ASSIGN_INTERVAL_S": "0.3",
     "ACCESS_UNUSUAL_PATIENTS": str(UNUSUAL_PATIENTS),

@@ -175,3 +175,23 @@ async def test_a_key_rotation_keeps_every_value_readable_and_moves_them_to_the_n
     followup.start(DATA_ENCRYPTION_KEY=NEW_KEY)
     followup.wait_ready()
     assert_reads_back(await read_back(followup, task_id), completed["phone"])
+
+    # And back to the development key, the same way: every later test and service on this
+    # stack knows only that key, and a value under the test's key would be unreadable to them.
+    followup.stop()
+    followup.start(DATA_ENCRYPTION_PREVIOUS_KEYS=NEW_KEY)
+    followup.wait_ready()
+
+    async def none_left_under_the_test_key() -> bool:
+        prefix = f"enc1:{kid}:"
+        left = await db.fetchval(
+            "SELECT count(*) FROM followup.follow_up_tasks WHERE starts_with(patient_phone, $1)"
+            " OR starts_with(feedback, $1) OR starts_with(objection, $1)",
+            prefix,
+        )
+        attempts = await db.fetchval(
+            "SELECT count(*) FROM followup.call_attempts WHERE starts_with(feedback, $1)", prefix
+        )
+        return left == 0 and attempts == 0
+
+    assert await eventually(none_left_under_the_test_key, timeout=60, interval=0.5)
