@@ -78,6 +78,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/registrations"): _IN,
     ("POST", "/v1/discharges"): _IN,
     ("POST", "/v1/complaints"): _IN,
+    ("POST", "/v1/feedback"): _IN,  # registration: a feedback.submitted, answered 202
     ("POST", "/v1/events"): _IN,
     ("GET", "/v1/kpi"): "aggregate KPIs",
     ("GET", "/v1/kpi/report.csv"): "aggregate KPIs",

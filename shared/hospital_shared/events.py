@@ -136,6 +136,37 @@ class ComplaintSubmitted(Contract):
     submitted_at: EventTime
 
 
+class FeedbackKind(StrEnum):
+    PRAISE = "praise"
+    SUGGESTION = "suggestion"
+
+
+class FeedbackChannel(StrEnum):
+    PHONE = "phone"
+    ONLINE = "online"
+    ONSITE = "onsite"
+    FOLLOWUP = "followup"
+    SUGGESTION_BOX = "suggestion_box"
+
+
+class FeedbackSubmitted(Contract):
+    """Praise (表扬) or a suggestion (建议) from a hospital system, taken through the same door as
+    complaints: the complaints service records it once per `external_id`."""
+
+    external_id: NonEmpty
+    kind: FeedbackKind
+    channel: FeedbackChannel
+    patient: Patient | None = None
+    department: Department | None = None
+    # The member of staff praised (a roster id); their department when none is given.
+    staff_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
+    ) = None
+    category: str | None = None
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    submitted_at: EventTime
+
+
 # --- hospital.queues.v1 -------------------------------------------------------------
 
 
@@ -202,6 +233,7 @@ for _type, _model, _topic in (
     ("patient.discharged", PatientDischarged, topics.DISCHARGES),
     ("discharge.cancelled", DischargeCancelled, topics.DISCHARGES),
     ("complaint.submitted", ComplaintSubmitted, topics.COMPLAINTS_IN),
+    ("feedback.submitted", FeedbackSubmitted, topics.COMPLAINTS_IN),
     ("queue.reported", QueueReported, topics.QUEUE_REPORTS),
 ):
     register_event(_type, _model, _topic)

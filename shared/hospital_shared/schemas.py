@@ -32,6 +32,9 @@ from hospital_shared.events import (
     DischargeCancelled,
     Disposition,
     Doctor,
+    FeedbackChannel,
+    FeedbackKind,
+    FeedbackSubmitted,
     Patient,
     PatientDischarged,
     QueueReported,
@@ -114,6 +117,21 @@ _EXAMPLES: dict[str, tuple[BaseModel, str, str]] = {
         _PATIENT.patient_id,
     ),
 }
+_EXAMPLES["feedback.submitted"] = (
+    FeedbackSubmitted(
+        external_id="F-2026-0101",
+        kind=FeedbackKind.PRAISE,
+        channel=FeedbackChannel.ONLINE,
+        patient=_PATIENT,
+        department=_CARDIOLOGY,
+        staff_id="N-0042",
+        category="nursing_care",
+        text="夜班护士耐心细致，谢谢！",
+        submitted_at=datetime(2026, 3, 2, 11, 20, tzinfo=_CST),
+    ),
+    "/crm/feedback",
+    _PATIENT.patient_id,
+)
 _EXAMPLES["queue.reported"] = (
     QueueReported(
         queue_id="REG-W03",

@@ -3,9 +3,11 @@ and who sees them."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from complaints.access import Actor
 from complaints.feedback import (
@@ -16,8 +18,10 @@ from complaints.feedback import (
     category_of,
     check_answer,
 )
-from complaints.feedback_cases import can_view_feedback
+from complaints.feedback_cases import NewFeedback, can_view_feedback
+from complaints.handlers import feedback_from_event
 from complaints.settings import Settings
+from hospital_shared.events import FeedbackSubmitted, envelope_of
 
 
 def test_a_known_category_is_kept_anything_else_is_other() -> None:
@@ -56,3 +60,61 @@ def test_feedback_is_seen_by_who_recorded_it_who_was_praised_their_supervisor_an
     assert not can_view_feedback(Actor("S-SUP-01", "supervisor", "CS"), PRAISE)
     assert not can_view_feedback(Actor("S-AGENT-09", "agent", "CARD"), PRAISE)
     assert not can_view_feedback(Actor("integration:HIS", "integration"), PRAISE)
+
+
+def _submitted(**over: Any) -> Any:
+    data = {
+        "external_id": "F-1",
+        "kind": "praise",
+        "channel": "suggestion_box",
+        "patient": {"patient_id": "P-1", "name": "王五", "phone": "13700137000"},
+        "staff_id": "N-0042",
+        "category": "nursing_care",
+        "text": " 夜班护士耐心细致 ",
+        "submitted_at": "2026-03-02T11:20:00+08:00",
+        **over,
+    }
+    return envelope_of(FeedbackSubmitted).model_validate(
+        {
+            "specversion": "1.0",
+            "id": "e-1",
+            "source": "urn:crm",
+            "type": "feedback.submitted",
+            "time": "2026-03-02T11:21:00+08:00",
+            "data": data,
+        }
+    )
+
+
+def test_a_feedback_event_maps_to_the_feedback_the_rest_route_records() -> None:
+    new = feedback_from_event(_submitted())
+    assert new == NewFeedback(
+        kind=FeedbackKind.PRAISE,
+        channel="suggestion_box",
+        text="夜班护士耐心细致",
+        received_at=datetime(2026, 3, 2, 11, 20, tzinfo=timezone(timedelta(hours=8))),
+        category="nursing_care",
+        department_code=None,  # the praised staff member's department, from the roster
+        staff_id="N-0042",
+        patient_id="P-1",
+        patient_name="王五",
+        patient_phone="13700137000",
+        external_id="F-1",
+    )
+    anonymous = feedback_from_event(
+        _submitted(kind="suggestion", patient=None, department={"code": "CARD", "name": "心内科"})
+    )
+    assert anonymous.kind is FeedbackKind.SUGGESTION and anonymous.patient_id is None
+    assert anonymous.department_code == "CARD"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("kind", "complaint"), ("channel", "fax"), ("text", "  "), ("external_id", "")],
+)
+def test_a_feedback_event_that_does_not_fit_the_contract_is_refused_naming_the_field(
+    field: str, value: Any
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        _submitted(**{field: value})
+    assert refused.value.errors()[0]["loc"][-1] == field

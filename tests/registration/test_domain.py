@@ -12,6 +12,7 @@ import pytest
 from hospital_shared.events import (
     ComplaintSubmitted,
     DischargeCancelled,
+    FeedbackSubmitted,
     PatientDischarged,
     RegistrationCancelled,
     RegistrationCreated,
@@ -283,6 +284,30 @@ def test_a_complaint_is_keyed_by_its_patient_or_else_by_its_own_id() -> None:
     anonymous = ComplaintSubmitted.model_validate(complaint("C-2", patient=None)["data"])
     [out] = book.apply(intake("complaint.submitted", anonymous, "c-2")).published
     assert (out.patient_id, out.phone_status) == ("C-2", None)
+
+
+def test_praise_is_keyed_like_a_complaint_with_the_patients_phone_normalised() -> None:
+    data = complaint("F-1")["data"]
+    praise = FeedbackSubmitted.model_validate(
+        {
+            "external_id": "F-1",
+            "kind": "praise",
+            "channel": "suggestion_box",
+            "patient": data["patient"],
+            "text": "护士很耐心",
+            "submitted_at": data["submitted_at"],
+        }
+    )
+    [out] = ledger().apply(intake("feedback.submitted", praise, "f-1")).published
+    assert (out.type, out.patient_id, out.phone_status) == (
+        "feedback.submitted",
+        "P000001",
+        "valid",
+    )
+    assert out.data.patient.phone == "+8613800138000"  # type: ignore[attr-defined]
+    anonymous = praise.model_copy(update={"patient": None})
+    [out] = ledger().apply(intake("feedback.submitted", anonymous, "f-2")).published
+    assert (out.patient_id, out.phone_status) == ("F-1", None)
 
 
 def test_an_a03_completes_a_partly_sent_patient_and_department_from_the_admission() -> None:

@@ -46,6 +46,16 @@ async def _no_other_patient_events(conn: Any, events: Sequence[Any]) -> None:
     """Of the registrations topic, complaints takes only the merges (following_merges)."""
 
 
+def feedback_policy(settings: Settings, policy: CasePolicy) -> FeedbackPolicy:
+    """Praise and suggestions' categories and numbers, for the REST route and the consumer."""
+    return FeedbackPolicy(
+        praise_categories=tuple(settings.praise_categories),
+        suggestion_categories=tuple(settings.suggestion_categories),
+        number_prefix=settings.feedback_number_prefix,
+        tz=policy.tz,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
@@ -54,7 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rulebook = RuleBook()
     allocate = number_allocator(lambda: runtime.pool)
     complaint_handlers = ComplaintHandlers(
-        policy, rulebook, allocate_many=numbers_allocator(lambda: runtime.pool), clock=utc_now
+        policy,
+        rulebook,
+        allocate_many=numbers_allocator(lambda: runtime.pool),
+        clock=utc_now,
+        feedback=feedback_policy(settings, policy),
     )
     intake = following_merges(complaint_handlers.handle_batch, PATIENT_MOVES)
     runtime.consume(
@@ -99,12 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             number_prefix=settings.enquiry_number_prefix,
             tz=policy.tz,
         ),
-        feedback=FeedbackPolicy(
-            praise_categories=tuple(settings.praise_categories),
-            suggestion_categories=tuple(settings.suggestion_categories),
-            number_prefix=settings.feedback_number_prefix,
-            tz=policy.tz,
-        ),
+        feedback=feedback_policy(settings, policy),
     )
     runtime_lifespan = app.router.lifespan_context
 

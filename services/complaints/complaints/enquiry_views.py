@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from complaints.access import Actor, mask_phone_number
 from complaints.enquiries import EnquiryChannel, can_view_enquiry, can_work_enquiry
 from complaints.feedback import FeedbackKind, SuggestionOutcome
-from complaints.feedback_cases import NewFeedback, can_view_feedback
+from complaints.feedback_cases import NewFeedback, can_view_feedback, contact_of
 from complaints.views import DepartmentIn, PatientIn, Short, Text
 from hospital_shared.logging import mask_name
 
@@ -69,9 +69,7 @@ class FeedbackIn(_Body):
             category=self.category,
             department_code=self.department.code if self.department else None,
             staff_id=self.staff_id,
-            patient_id=self.patient.patient_id if self.patient else None,
-            patient_name=self.patient.name if self.patient else None,
-            patient_phone=self.patient.phone if self.patient else None,
+            **contact_of(self.patient),
         )
 
 

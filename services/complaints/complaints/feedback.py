@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-
-class FeedbackKind(StrEnum):
-    PRAISE = "praise"
-    SUGGESTION = "suggestion"
+# The contract's kinds (feedback.submitted), one vocabulary for the REST route and the event.
+from hospital_shared.events import FeedbackKind as FeedbackKind
 
 
 class SuggestionOutcome(StrEnum):

@@ -55,6 +55,19 @@ class NewFeedback:
     patient_id: str | None = None
     patient_name: str | None = None
     patient_phone: str | None = None
+    external_id: str | None = None  # a hospital system's id (feedback.submitted); REST has none
+
+
+def contact_of(patient: Any | None) -> dict[str, str | None]:
+    """The patient fields of a `NewFeedback` from a patient as the REST body or the
+    `feedback.submitted` event names one (or nobody)."""
+    if patient is None:
+        return {"patient_id": None, "patient_name": None, "patient_phone": None}
+    return {
+        "patient_id": patient.patient_id,
+        "patient_name": patient.name,
+        "patient_phone": patient.phone,
+    }
 
 
 def can_view_feedback(actor: Actor, row: Row) -> bool:
@@ -78,7 +91,14 @@ async def record(
     now: datetime,
 ) -> Row:
     """Record praise or a suggestion. Praise of a named member of staff goes to their
-    department (from the roster) when the caller did not name one."""
+    department (from the roster) when the caller did not name one. One with an external id
+    already recorded is returned as it is, with no event: a redelivery records nothing."""
+    if new.external_id is not None:
+        existing = await conn.fetchrow(
+            "SELECT * FROM feedback WHERE external_id = $1", new.external_id
+        )
+        if existing is not None:
+            return dict(existing)
     allowed = (
         policy.praise_categories
         if new.kind is FeedbackKind.PRAISE
@@ -107,6 +127,7 @@ async def record(
             "recorded_by": actor.id,
             "received_at": received,
             "finished_at": received if new.kind is FeedbackKind.PRAISE else None,
+            "external_id": new.external_id,
         },
     )
     event = FeedbackReceived(

@@ -1,7 +1,8 @@
 """Subscribers of the complaints service: validate -> open the case -> save -> outbox.
 
 `hospital.complaints.v1` carries `complaint.submitted` from hospital systems and, with
-channel `followup`, the objections the follow-up service raises during calls.
+channel `followup`, the objections the follow-up service raises during calls; and
+`feedback.submitted`, praise and suggestions, recorded as `POST /v1/feedback` records them.
 `staff.roster.v1` keeps the local roster up to date when the follow-up service publishes
 `staff.member_saved`; until it does, the seeded roster is what cases are assigned from.
 """
@@ -17,18 +18,20 @@ from typing import Any
 import asyncpg
 import structlog
 
-from complaints import roster
+from complaints import feedback_cases, roster
 from complaints.access import Actor
 from complaints.batch_intake import Submission, open_cases
+from complaints.feedback_cases import FeedbackPolicy, NewFeedback, contact_of
 from complaints.intake import AllocateMany, NewComplaint, new_complaint
 from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook
-from hospital_shared.events import CloudEvent, ComplaintSubmitted
+from hospital_shared.events import CloudEvent, ComplaintSubmitted, FeedbackSubmitted
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
 ROSTER_EVENT = "staff.member_saved"
+FEEDBACK_EVENT = "feedback.submitted"
 
 
 def complaint_from_event(event: CloudEvent[Any]) -> NewComplaint:
@@ -46,6 +49,23 @@ def complaint_from_event(event: CloudEvent[Any]) -> NewComplaint:
     )
 
 
+def feedback_from_event(event: CloudEvent[Any]) -> NewFeedback:
+    """A `feedback.submitted` event as the same praise or suggestion `POST /v1/feedback`
+    records (the member of staff praised and the patient included)."""
+    data: FeedbackSubmitted = event.data
+    return NewFeedback(
+        kind=data.kind,
+        channel=data.channel.value,
+        text=data.text,
+        received_at=data.submitted_at,
+        category=data.category,
+        department_code=data.department.code if data.department else None,
+        staff_id=data.staff_id,
+        **contact_of(data.patient),
+        external_id=data.external_id,
+    )
+
+
 class ComplaintHandlers:
     """The `hospital.complaints.v1` consumer: a batch of `complaint.submitted` events opens
     its cases in bulk (`batch_intake.open_cases`); other event types are not ours."""
@@ -60,8 +80,10 @@ class ComplaintHandlers:
         *,
         allocate_many: AllocateMany,
         clock: Callable[[], datetime],
+        feedback: FeedbackPolicy | None = None,
     ) -> None:
         self.policy = policy
+        self.feedback = feedback
         self.rulebook = rulebook
         self.allocate_many = allocate_many
         self.clock = clock
@@ -79,6 +101,7 @@ class ComplaintHandlers:
     ) -> None:
         if len(events) >= self.BACKLOG_BATCH:
             self._backlog_seen_at = time.monotonic()
+        await self.record_feedback(conn, [e for e in events if e.type == FEEDBACK_EVENT])
         submissions = [
             Submission(complaint_from_event(e), Actor(f"system:{e.source}", "integration"))
             for e in events
@@ -101,6 +124,23 @@ class ComplaintHandlers:
                     case_number=outcome.case_number,
                     channel=outcome.submission.complaint.channel,
                 )
+
+    async def record_feedback(
+        self, conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]
+    ) -> None:
+        """Praise and suggestions of the batch, each by the same use case as the REST route
+        (idempotent by external id; praise tells the department's supervisor)."""
+        if events and self.feedback is None:
+            raise RuntimeError("feedback.submitted consumed without a feedback policy")
+        for e in events:
+            assert self.feedback is not None
+            await feedback_cases.record(
+                conn,
+                self.feedback,
+                feedback_from_event(e),
+                actor=Actor(f"system:{e.source}", "integration"),
+                now=self.clock(),
+            )
 
 
 def _get(data: Any, name: str) -> Any:

@@ -21,6 +21,7 @@ from hospital_shared.db import TRANSIENT_DB_ERRORS
 from hospital_shared.events import (
     INPUT_EVENT_TYPES,
     ComplaintSubmitted,
+    FeedbackSubmitted,
     PatientDischarged,
     QueueReported,
     RegistrationCreated,
@@ -124,6 +125,15 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
     ) -> Accepted:
         """A complaint (投诉) was lodged at a desk, by phone or online."""
         return await take_one(request, "complaint.submitted", data, x_correlation_id)  # type: ignore[return-value]
+
+    @router.post("/feedback", status_code=202, responses=responses)
+    async def post_feedback(
+        data: FeedbackSubmitted,
+        request: Request,
+        x_correlation_id: Annotated[str | None, Header()] = None,
+    ) -> Accepted:
+        """Praise (表扬) or a suggestion (建议), taken alongside complaints."""
+        return await take_one(request, "feedback.submitted", data, x_correlation_id)  # type: ignore[return-value]
 
     @router.post("/queue-reports", status_code=202, responses=responses)
     async def post_queue_report(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from hospital_shared.events import (
     ComplaintSubmitted,
     DischargeCancelled,
+    FeedbackSubmitted,
     Patient,
     PatientDischarged,
     QueueReported,
@@ -217,7 +218,11 @@ class Ledger:
         return Result(published=[_out(intake, data, data.patient_id, None)])
 
     def _complaint(self, intake: Intake) -> Result:
-        data = _as(intake, ComplaintSubmitted)
+        """A complaint or feedback (praise, a suggestion): the patient, when named, is the
+        canonical one, and keys the event; an anonymous one is keyed by its external id."""
+        data = intake.data
+        if not isinstance(data, ComplaintSubmitted | FeedbackSubmitted):
+            raise TypeError(f"{intake.type} carries {type(data).__name__}")
         if data.patient is None:
             return Result(published=[_out(intake, data, data.external_id, None)])
         patient, phone = self._canonical(data.patient)
@@ -359,6 +364,7 @@ _HANDLERS: dict[str, Callable[[Ledger, Intake], Result]] = {
     "patient.details_updated": Ledger._details_updated,
     "patient.transferred": Ledger._transferred,
     "complaint.submitted": Ledger._complaint,
+    "feedback.submitted": Ledger._complaint,
     "queue.reported": _queue_reported,
 }
 
