@@ -135,6 +135,34 @@ async def test_discharge_and_complaint_posts_are_published(
     decode(json.dumps(event).encode(), expected_topic=topics.COMPLAINTS_IN)
 
 
+async def test_praise_and_suggestions_are_taken_by_rest_and_by_the_batch_like_complaints(
+    http: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    n = uid()
+    praise = {
+        "external_id": f"F{n}",
+        "kind": "praise",
+        "channel": "online",
+        "patient": {"patient_id": f"P{n:06d}", "name": "赵六", "phone": "13700137000"},
+        "staff_id": "N-0042",
+        "text": "护士很耐心",
+        "submitted_at": "2026-11-23T09:30:00+08:00",
+    }
+    assert (await http.post("/v1/feedback", json=praise)).status_code == 202
+    bad = await http.post("/v1/feedback", json={**praise, "kind": "complaint"})
+    assert bad.status_code == 422 and "kind" in bad.text
+    suggestion = {**praise, "external_id": f"G{n}", "kind": "suggestion", "patient": None}
+    batch = [envelope("feedback.submitted", suggestion, subject=f"G{n}")]
+    assert (await http.post("/v1/events", json=batch)).status_code == 202
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [(key, event)] = await wait_published(bootstrap, topics.COMPLAINTS_IN, 1, external_id=f"F{n}")
+    assert key == f"P{n:06d}" and event["type"] == "feedback.submitted"
+    assert event["data"]["patient"]["phone"] == "+8613700137000"
+    decode(json.dumps(event).encode(), expected_topic=topics.COMPLAINTS_IN)
+    [(key, event)] = await wait_published(bootstrap, topics.COMPLAINTS_IN, 1, external_id=f"G{n}")
+    assert key == f"G{n}" and event["data"]["kind"] == "suggestion"
+
+
 async def test_ingest_needs_an_integration_token(
     service: RunningService, stack_env: dict[str, str]
 ) -> None:
