@@ -36,9 +36,8 @@ from complaints.views import (
     withhold_notes,
     withhold_text,
 )
-from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
+from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role, TokenAuth
-from hospital_shared.http_guard import GuardedRoute
 
 
 @dataclass
@@ -180,12 +179,7 @@ async def run(
 
 
 def cases_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1",
-        tags=["complaints"],
-        route_class=GuardedRoute,
-        dependencies=[BIND_REQUEST],  # access records (render)
-    )
+    router = audited_router("/v1", "complaints")
 
     @router.post("/cases", status_code=status.HTTP_201_CREATED)
     async def open_a_case(

@@ -43,9 +43,8 @@ from complaints.enquiry_views import (
 )
 from complaints.feedback import FeedbackKind, FeedbackRefused
 from complaints.feedback_cases import FeedbackPolicy, can_view_feedback
-from hospital_shared.access_records import BIND_REQUEST, Read
+from hospital_shared.access_records import Read, audited_router
 from hospital_shared.auth import Principal, Role, TokenAuth
-from hospital_shared.http_guard import GuardedRoute
 
 
 @dataclass(frozen=True)
@@ -127,12 +126,7 @@ async def record_feedback_reads(conn: asyncpg.Connection, actor: Actor, rows: li
 
 
 def enquiries_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1",
-        tags=["enquiries"],
-        route_class=GuardedRoute,
-        dependencies=[BIND_REQUEST],  # access records
-    )
+    router = audited_router("/v1", "enquiries")
     staff = Depends(auth.require(*STAFF))
     readers = Depends(auth.require(*STAFF, Role.ADMIN))
 
@@ -286,12 +280,7 @@ async def _convert(
 
 
 def feedback_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1",
-        tags=["feedback"],
-        route_class=GuardedRoute,
-        dependencies=[BIND_REQUEST],  # access records
-    )
+    router = audited_router("/v1", "feedback")
     staff = Depends(auth.require(*STAFF))
     intake = Depends(auth.require(*STAFF, Role.INTEGRATION))
     readers = Depends(auth.require(*STAFF, Role.ADMIN))

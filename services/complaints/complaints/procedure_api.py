@@ -14,9 +14,8 @@ from complaints import procedure
 from complaints.api import WORKERS, Conn, Ctx, actor_of, run
 from complaints.domain import AccountabilityMeasure, Confidentiality, NotPermitted
 from complaints.views import Short, Text, _Body
-from hospital_shared.access_records import BIND_REQUEST
+from hospital_shared.access_records import audited_router
 from hospital_shared.auth import Principal, Role, TokenAuth
-from hospital_shared.http_guard import GuardedRoute
 
 
 class ValidityIn(_Body):
@@ -52,12 +51,7 @@ class ConfidentialityIn(_Body):
 
 
 def procedure_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1/cases/{number}",
-        tags=["complaints"],
-        route_class=GuardedRoute,
-        dependencies=[BIND_REQUEST],  # access records (api.render)
-    )
+    router = audited_router("/v1/cases/{number}", "complaints")
     Worker = Annotated[Principal, Depends(auth.require(*WORKERS))]
     Manager = Annotated[Principal, Depends(auth.require(Role.SUPERVISOR, Role.DIRECTOR))]
     Reader = Annotated[Principal, Depends(auth.require(Role.SUPERVISOR, Role.DIRECTOR, Role.ADMIN))]

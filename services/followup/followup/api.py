@@ -24,9 +24,8 @@ from followup.domain import (
 from followup.next_calls import NextCallRefused, NextCallRequest
 from followup.service import Service
 from hospital_shared import field_crypto
-from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
+from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role
-from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import Satisfaction
 
 
@@ -122,12 +121,7 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
 
 
 def build_router(service: Service) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1",
-        tags=["follow-up tasks"],
-        route_class=GuardedRoute,
-        dependencies=[BIND_REQUEST],  # access records (task_reads)
-    )
+    router = audited_router("/v1", "follow-up tasks")
     staff = Depends(service.auth.require(*STAFF_ROLES))
     supervising = Depends(service.auth.require(*SUPERVISING))
 

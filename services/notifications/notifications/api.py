@@ -9,9 +9,8 @@ import asyncpg
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
+from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role, TokenAuth
-from hospital_shared.http_guard import GuardedRoute
 from notifications import access, domain, message_store, optouts, repository
 from notifications.templates import TemplateInvalid, check, urgency_refusal
 
@@ -52,12 +51,7 @@ def message_reads(rows: Any) -> list[Read]:
 
 
 def build_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1",
-        tags=["notifications"],
-        route_class=GuardedRoute,
-        dependencies=[BIND_REQUEST],  # access records (message_reads)
-    )
+    router = audited_router("/v1", "notifications")
     staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.DIRECTOR, Role.ADMIN)
     managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
     StaffUser = Annotated[Principal, Depends(staff)]

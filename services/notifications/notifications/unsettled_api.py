@@ -9,9 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from hospital_shared.access_records import BIND_REQUEST, Read, Reader, record
+from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role, TokenAuth
-from hospital_shared.http_guard import GuardedRoute
 from notifications import sending
 
 
@@ -34,12 +33,7 @@ class UnsettledView(BaseModel):
 
 
 def build_unsettled_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1/sms",
-        tags=["notifications"],
-        route_class=GuardedRoute,
-        dependencies=[BIND_REQUEST],  # access records: which patients' SMS
-    )
+    router = audited_router("/v1/sms", "notifications")
     managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
 
     @router.get("/unsettled", response_model=UnsettledView)
