@@ -17,6 +17,7 @@ from complaints.domain import (
     allowed_next,
     case_number,
     check_transition,
+    missing_step,
     priority_for,
 )
 
@@ -27,9 +28,11 @@ EXPECTED: dict[Status, set[Status]] = {
     S.ACKNOWLEDGED: {S.INVESTIGATING, S.WITHDRAWN},
     S.INVESTIGATING: {S.RESOLUTION_PROPOSED, S.UNFOUNDED, S.WITHDRAWN},
     S.RESOLUTION_PROPOSED: {S.RESOLUTION_APPROVED, S.INVESTIGATING, S.WITHDRAWN},
-    S.RESOLUTION_APPROVED: {S.RESOLUTION_IMPLEMENTED, S.COMMUNICATED},
+    # A founded complaint closes only after the resolution is carried out (实施处理方案) and
+    # the supervisor signs off the summary (总结批示): neither step can be skipped.
+    S.RESOLUTION_APPROVED: {S.RESOLUTION_IMPLEMENTED},
     S.RESOLUTION_IMPLEMENTED: {S.COMMUNICATED},
-    S.COMMUNICATED: {S.SUMMARY_SIGNED_OFF, S.CLOSED, S.REOPENED},
+    S.COMMUNICATED: {S.SUMMARY_SIGNED_OFF, S.REOPENED},
     S.SUMMARY_SIGNED_OFF: {S.CLOSED, S.REOPENED},
     S.CLOSED: {S.REOPENED},
     S.REOPENED: {S.ACKNOWLEDGED, S.WITHDRAWN},
@@ -159,7 +162,41 @@ def test_proposing_needs_the_resolution() -> None:
 
 
 def test_allowed_next_lists_the_table_rows_in_order() -> None:
-    assert allowed_next(S.COMMUNICATED) == ["closed", "reopened", "summary_signed_off"]
+    assert allowed_next(S.COMMUNICATED) == ["reopened", "summary_signed_off"]
+
+
+def test_a_founded_complaint_does_not_close_before_the_summary_is_signed_off() -> None:
+    with pytest.raises(TransitionRefused, match="summary_signed_off must come first") as refused:
+        check_transition(S.COMMUNICATED, "closed", is_supervisor=True, has_resolution=True)
+    assert refused.value.missing == "summary_signed_off"
+
+
+def test_an_approved_resolution_is_carried_out_before_it_is_communicated() -> None:
+    for wanted in ("communicated", "summary_signed_off", "closed"):
+        with pytest.raises(TransitionRefused) as refused:
+            check_transition(S.RESOLUTION_APPROVED, wanted, is_supervisor=True, has_resolution=True)
+        assert refused.value.missing == "resolution_implemented", wanted
+
+
+def test_the_missing_step_is_the_first_on_the_shortest_way() -> None:
+    assert missing_step(S.RESOLUTION_IMPLEMENTED, "closed") == "communicated"
+    # Closing from fact-finding goes quickest through the unfounded decision.
+    assert missing_step(S.INVESTIGATING, "closed") == "unfounded"
+    assert missing_step(S.RECEIVED, "closed") == "acknowledged"
+
+
+def test_no_missing_step_is_named_for_a_next_step_an_unknown_status_or_the_same_one() -> None:
+    assert missing_step(S.COMMUNICATED, "summary_signed_off") is None
+    assert missing_step(S.COMMUNICATED, "archived") is None
+    assert missing_step(S.CLOSED, "closed") is None
+    assert missing_step(S.WITHDRAWN, "closed") is None
+
+
+def test_an_unfounded_complaint_still_closes_once_the_misunderstanding_is_cleared() -> None:
+    step = check_transition(
+        S.UNFOUNDED, "closed", is_supervisor=False, has_resolution=False, has_note=True
+    )
+    assert step.to == S.CLOSED
 
 
 def test_case_numbers_are_readable_and_sortable() -> None:

@@ -281,3 +281,9 @@ def test_ids_and_departments_are_compared_by_value_not_identity() -> None:
     with pytest.raises(ProcedureRefused, match="four eyes"):
         check_four_eyes(proposed_by="".join(["S-SUP-", "01"]), approver="S-SUP-01")
     check_imaging_confirmation(**IMAGING | {"actor_department": "".join(["R", "AD"])})  # type: ignore[arg-type]
+
+
+def test_the_directors_clock_runs_only_while_a_proposal_waits_for_the_decision() -> None:
+    from complaints.domain import Status, director_clock_runs
+
+    assert [s for s in Status if director_clock_runs(s)] == [Status.RESOLUTION_PROPOSED]

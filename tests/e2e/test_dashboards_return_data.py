@@ -188,7 +188,7 @@ class Hospital:
 
     async def move(self, number: str, *steps: str) -> None:
         for step in steps:
-            body: dict[str, Any] = {"to": step}
+            body: dict[str, Any] = {"to": step, "note": f"{step} (e2e)"}
             if step == "resolution_proposed":
                 body |= {"resolution": "致歉并调整窗口排班", "resolution_kind": "apology"}
             # Four eyes: the director approves what the desk's supervisor proposed.
@@ -214,7 +214,9 @@ TO_CLOSED = (
     "investigating",
     "resolution_proposed",
     "resolution_approved",
+    "resolution_implemented",
     "communicated",
+    "summary_signed_off",
     "closed",
 )
 BREACH_SERIES = f'hospital_complaint_time_limit_breaches_total{{department="{DESK["code"]}",limit="first_response"}}'

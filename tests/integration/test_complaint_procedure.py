@@ -127,6 +127,10 @@ async def test_a_founded_complaint_goes_through_the_whole_procedure(
     assert (await step(http, number, "resolution_approved", tokens["agent"])).status_code == 403
     approved = ok(await step(http, number, "resolution_approved", tokens["director"]))
     assert approved["proposed_by"] == "S-SUP-01"
+    # Carrying out the resolution (实施处理方案) cannot be skipped: the refusal names it.
+    skipped = await step(http, number, "communicated", tokens["agent"], note="已告知")
+    assert skipped.status_code == 409, skipped.text
+    assert skipped.json()["detail"]["missing_step"] == "resolution_implemented"
     ok(await step(http, number, "resolution_implemented", tokens["agent"], note="已退费"))
 
     measure = {"staff_id": "S-AGENT-01", "measure": "criticism", "detail": "窗口服务态度"}
@@ -158,6 +162,11 @@ async def test_a_founded_complaint_goes_through_the_whole_procedure(
     assert again.status_code == 409 and "already" in again.text
 
     ok(await step(http, number, "communicated", tokens["agent"], note="已电话告知患者"))
+    # Nor can the supervisor's sign-off of the summary (总结批示) before closing.
+    unsigned = await step(http, number, "closed", tokens["agent"])
+    assert unsigned.status_code == 409, unsigned.text
+    assert unsigned.json()["detail"]["missing_step"] == "summary_signed_off"
+    assert "summary_signed_off must come first" in unsigned.json()["detail"]["message"]
     assert (
         await step(http, number, "summary_signed_off", tokens["agent"], note="x")
     ).status_code == 403
@@ -257,6 +266,21 @@ async def test_a_serious_case_goes_to_the_director_who_is_notified_and_approves(
     assert (
         case["status"] == "received"
     )  # serious: the supervisor handles it, the agent gets the receipt
+    # Serious cases and medical disputes go to the director as they open, who is told at once;
+    # the director's clock waits for a proposal to decide.
+    opened = ok(await http.get(f"/v1/cases/{number}", headers=tokens["supervisor"]))
+    assert opened["escalation"]["director_id"] == "S-DIR-01"
+    assert "director_decision" not in {t["limit"] for t in opened["time_limits"]}
+    notes = await eventually(
+        lambda: staff_messages(services, tokens, "S-DIR-01", number), timeout=30
+    )
+    assert {m["template"] for m in notes} == {"staff_case_escalated"}
+    first_events = await case_events(stack_env["KAFKA_BOOTSTRAP_SERVERS"], number, 2)
+    assert [e["type"] for e in first_events[:2]] == [
+        "complaint.case_opened",
+        "complaint.case_escalated",
+    ]
+
     for to in ("acknowledged", "investigating"):
         ok(await step(http, number, to, tokens["supervisor"]))
     proposal = {"resolution": "组织医疗事故鉴定并协商赔偿", "resolution_kind": "compensation"}
@@ -264,11 +288,6 @@ async def test_a_serious_case_goes_to_the_director_who_is_notified_and_approves(
     assert proposed["escalation"]["director_id"] == "S-DIR-01"
     limits = {t["limit"]: t["state"] for t in proposed["time_limits"]}
     assert limits["director_decision"] == "running"
-
-    notes = await eventually(
-        lambda: staff_messages(services, tokens, "S-DIR-01", number), timeout=30
-    )
-    assert {m["template"] for m in notes} == {"staff_case_escalated"}
     # Above the supervisor: the case's supervisor may not approve it, the director does.
     refused = await step(http, number, "resolution_approved", tokens["supervisor"])
     assert refused.status_code == 403 and "director" in refused.text
@@ -276,9 +295,12 @@ async def test_a_serious_case_goes_to_the_director_who_is_notified_and_approves(
     limits = {t["limit"]: t["state"] for t in approved["time_limits"]}
     assert limits["director_decision"] == "met"
     types = [e["type"] for e in await case_events(stack_env["KAFKA_BOOTSTRAP_SERVERS"], number, 6)]
-    assert types[-3:] == [
-        "complaint.case_resolution_proposed",
+    assert types == [
+        "complaint.case_opened",
         "complaint.case_escalated",
+        "complaint.case_acknowledged",
+        "complaint.case_investigation_started",
+        "complaint.case_resolution_proposed",
         "complaint.case_resolution_approved",
     ]
 

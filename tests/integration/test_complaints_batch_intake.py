@@ -239,6 +239,37 @@ async def test_a_batch_opens_exactly_the_cases_one_by_one_would(pools) -> None: 
     }
 
 
+async def test_serious_complaints_and_medical_disputes_go_to_the_director_as_they_open(
+    pools,
+) -> None:  # type: ignore[no-untyped-def]
+    """Both opening paths (the desk's one by one, the Kafka consumer's batch) hand a serious
+    case or medical dispute to the director at once: the case names the director, its audit
+    says escalated, and a case_escalated event follows its case_opened one."""
+    for pool in pools:
+        async with pool.acquire() as conn:
+            await roster.upsert_staff(
+                conn, "S-DIR-X", department_code="ADM", role="director", active=True, source="seed"
+            )
+    one_by_one, batch = pools
+    await _one_by_one(one_by_one, BATCH[:3])
+    await _as_batch(batch, BATCH[:3])
+    for pool in pools:
+        state = await _state(pool)
+        directors = {c["external_id"]: c["director_id"] for c in state["cases"]}
+        assert directors == {"OLD-1": None, "HIS-1": None, "HIS-2": None, "HIS-3": "S-DIR-X"}
+        serious = next(c["case_number"] for c in state["cases"] if c["external_id"] == "HIS-3")
+        assert [a["action"] for a in state["audit"] if a["case_number"] == serious] == [
+            "opened",
+            "escalated",
+        ]
+        events = [e["type"] for _, _, e in state["outbox"] if e["subject"] == serious]
+        assert events == ["complaint.case_opened", "complaint.case_escalated"]
+        # The director's clock waits for a proposal to decide.
+        assert "director_decision" not in {
+            d["limit_name"] for d in state["deadlines"] if d["case_number"] == serious
+        }
+
+
 # --- the same through Kafka and the running service ------------------------------------------
 
 

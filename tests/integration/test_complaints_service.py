@@ -188,6 +188,7 @@ PATH_TO: dict[str, list[str]] = {
         "investigating",
         "resolution_proposed",
         "resolution_approved",
+        "resolution_implemented",
         "communicated",
     ],
     "closed": [
@@ -195,7 +196,9 @@ PATH_TO: dict[str, list[str]] = {
         "investigating",
         "resolution_proposed",
         "resolution_approved",
+        "resolution_implemented",
         "communicated",
+        "summary_signed_off",
         "closed",
     ],
     "reopened": [
@@ -203,7 +206,9 @@ PATH_TO: dict[str, list[str]] = {
         "investigating",
         "resolution_proposed",
         "resolution_approved",
+        "resolution_implemented",
         "communicated",
+        "summary_signed_off",
         "closed",
         "reopened",
     ],
@@ -221,6 +226,7 @@ PATH_TO: dict[str, list[str]] = {
         "investigating",
         "resolution_proposed",
         "resolution_approved",
+        "resolution_implemented",
         "communicated",
         "summary_signed_off",
     ],
@@ -230,9 +236,9 @@ ALLOWED: dict[str, set[str]] = {
     "acknowledged": {"investigating", "withdrawn"},
     "investigating": {"resolution_proposed", "unfounded", "withdrawn"},
     "resolution_proposed": {"resolution_approved", "investigating", "withdrawn"},
-    "resolution_approved": {"resolution_implemented", "communicated"},
+    "resolution_approved": {"resolution_implemented"},
     "resolution_implemented": {"communicated"},
-    "communicated": {"summary_signed_off", "closed", "reopened"},
+    "communicated": {"summary_signed_off", "reopened"},
     "summary_signed_off": {"closed", "reopened"},
     "closed": {"reopened"},
     "reopened": {"acknowledged", "withdrawn"},
@@ -293,8 +299,10 @@ async def test_a_desk_complaint_walks_the_whole_lifecycle_with_an_audit_trail(
     assert (
         await move(http, number, "resolution_approved", tokens["supervisor"])
     ).status_code == 200
-    for step in ("communicated", "closed"):
+    for step in ("resolution_implemented", "communicated"):
         assert (await move(http, number, step, tokens["agent"])).status_code == 200
+    assert (await move(http, number, "summary_signed_off", tokens["supervisor"])).status_code == 200
+    assert (await move(http, number, "closed", tokens["agent"])).status_code == 200
     closed = (await http.get(f"/v1/cases/{number}", headers=tokens["agent"])).json()
     assert closed["satisfaction_check"]["due_at"] is not None  # planned on closing
     limits = {t["limit"]: t["state"] for t in closed["time_limits"]}
@@ -312,8 +320,10 @@ async def test_a_desk_complaint_walks_the_whole_lifecycle_with_an_audit_trail(
         ("acknowledged", "investigating", "S-AGENT-01"),
         ("investigating", "resolution_proposed", "S-AGENT-01"),
         ("resolution_proposed", "resolution_approved", "S-SUP-01"),
-        ("resolution_approved", "communicated", "S-AGENT-01"),
-        ("communicated", "closed", "S-AGENT-01"),
+        ("resolution_approved", "resolution_implemented", "S-AGENT-01"),
+        ("resolution_implemented", "communicated", "S-AGENT-01"),
+        ("communicated", "summary_signed_off", "S-SUP-01"),
+        ("summary_signed_off", "closed", "S-AGENT-01"),
     ]
     conn = await db(stack_env["DATABASE_URL"])
     try:
@@ -330,7 +340,9 @@ async def test_a_desk_complaint_walks_the_whole_lifecycle_with_an_audit_trail(
         "complaint.case_investigation_started",
         "complaint.case_resolution_proposed",
         "complaint.case_resolution_approved",
+        "complaint.case_resolution_implemented",
         "complaint.case_communicated",
+        "complaint.case_summary_signed_off",
         "complaint.case_closed",
     ]
 

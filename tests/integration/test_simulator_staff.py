@@ -149,7 +149,8 @@ async def test_staff_mode_works_a_simulated_day_to_the_end(
     actions = report.actions
     assert actions["call.completed"] > 0
     for step in ("acknowledged", "investigating", "resolution_proposed", "resolution_approved",
-                 "communicated", "closed"):  # fmt: skip
+                 "resolution_implemented", "communicated", "summary_signed_off",
+                 "closed"):  # fmt: skip
         assert actions[f"case.{step}"] >= len(cases), (step, actions)
     failed = {a: n for a, n in actions.items() if "_5" in a or "http_error" in a}
     assert not failed, failed

@@ -84,6 +84,7 @@ def _refusal(exc: Exception) -> HTTPException:
                 "current_status": exc.current.value,
                 "requested": exc.wanted,
                 "allowed_next": exc.allowed,
+                "missing_step": exc.missing,
             },
         )
     if isinstance(exc, NotPermitted):

@@ -21,8 +21,8 @@ from typing import Any
 
 import asyncpg
 
+from complaints import escalation, roster
 from complaints import repository as repo
-from complaints import roster
 from complaints.access import Actor
 from complaints.assignment import Assignment, assign, departments_for
 from complaints.classifier import CategoryRule, RuleSet
@@ -189,6 +189,8 @@ async def _write(
         )
     await repo.append_audits(conn, audits)
     await add_encoded_to_outbox(conn, events)
+    for case in cases:  # serious cases and medical disputes go to the director at once
+        await escalation.escalate_on_opening(conn, policy, case, now=now)
     return {(case["channel"], case["external_id"]): case["case_number"] for case in cases}
 
 

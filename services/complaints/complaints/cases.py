@@ -24,7 +24,6 @@ from complaints.domain import (
     check_approver,
     check_four_eyes,
     check_transition,
-    needs_director,
 )
 from complaints.policy import (
     CasePolicy,
@@ -112,11 +111,23 @@ async def transition(
         actor_role=actor.role,
         at=now,
     )
-    if step.to == Status.RESOLUTION_PROPOSED and _for_the_director(policy, updated):
-        return await escalation.escalate(
-            conn, policy, updated, actor=actor, now=now, reason=escalation.AUTOMATIC_REASON
-        )
+    if step.to == Status.RESOLUTION_PROPOSED:
+        return await _to_the_director(conn, policy, updated, actor=actor, now=now)
     return updated
+
+
+async def _to_the_director(
+    conn: asyncpg.Connection, policy: CasePolicy, case: Row, *, actor: Actor, now: datetime
+) -> Row:
+    """A proposal of a case the director decides: escalate it now if opening did not (no
+    director was on the roster then), else start the director's clock on the proposal."""
+    if escalation.for_the_director(policy, case):
+        return await escalation.escalate(
+            conn, policy, case, actor=actor, now=now, reason=escalation.AUTOMATIC_REASON
+        )
+    if case["director_id"] is not None:
+        await escalation.start_director_clock(conn, policy, case, now)
+    return case
 
 
 def _procedure_changes(to: Status, case: Row, actor: Actor, note: str | None) -> Row:
@@ -130,16 +141,6 @@ def _procedure_changes(to: Status, case: Row, actor: Actor, note: str | None) ->
     if to == Status.SUMMARY_SIGNED_OFF:
         return {"summary": note, "signed_off_by": actor.id}
     return {}
-
-
-def _for_the_director(policy: CasePolicy, case: Row) -> bool:
-    """A serious case or a medical dispute, not yet escalated: its resolution is the
-    director's to approve."""
-    return case["director_id"] is None and needs_director(
-        serious=case["serious"],
-        category=case["category"],
-        director_categories=policy.director_categories,
-    )
 
 
 async def _restart_clocks(

@@ -92,13 +92,14 @@ TRANSITIONS: dict[Status, tuple[Step, ...]] = {
         Step(_S.INVESTIGATING, "complaint.case_investigation_started", supervisor_only=True),
         WITHDRAW,
     ),
+    # A founded complaint is closed only after its approved resolution is carried out
+    # (实施处理方案), communicated, and its summary signed off by the supervisor (总结批示):
+    # neither step may be skipped, so each is the only way on from the step before it.
     _S.RESOLUTION_APPROVED: (
         Step(_S.RESOLUTION_IMPLEMENTED, "complaint.case_resolution_implemented"),
-        Step(_S.COMMUNICATED, "complaint.case_communicated"),
     ),
     _S.RESOLUTION_IMPLEMENTED: (Step(_S.COMMUNICATED, "complaint.case_communicated"),),
     _S.COMMUNICATED: (
-        Step(_S.CLOSED, "complaint.case_closed"),
         Step(_S.REOPENED, "complaint.case_reopened"),
         Step(
             _S.SUMMARY_SIGNED_OFF,
@@ -148,14 +149,22 @@ PROGRESS: dict[Status, int] = {
 
 
 class TransitionRefused(Exception):
-    """The table does not allow this step from the case's status (HTTP 409)."""
+    """The table does not allow this step from the case's status (HTTP 409). When the wanted
+    status lies further on, `missing` names the step that must come first (closing a founded
+    complaint before the summary is signed off names `summary_signed_off`)."""
 
-    def __init__(self, current: Status, wanted: str, allowed: list[str]) -> None:
+    def __init__(
+        self, current: Status, wanted: str, allowed: list[str], missing: str | None = None
+    ) -> None:
         shown = ", ".join(allowed) if allowed else "none (the case is final)"
-        super().__init__(f"a case that is {current.value} cannot go to {wanted}; allowed: {shown}")
+        first = f"; {missing} must come first" if missing else ""
+        super().__init__(
+            f"a case that is {current.value} cannot go to {wanted}{first}; allowed: {shown}"
+        )
         self.current = current
         self.wanted = wanted
         self.allowed = allowed
+        self.missing = missing
 
 
 class NotPermitted(Exception):
@@ -182,6 +191,22 @@ def allowed_next(current: Status) -> list[str]:
     return [step.to.value for step in TRANSITIONS[current]]
 
 
+def missing_step(current: Status, wanted: str) -> str | None:
+    """The first step on the shortest way through the table from `current` to `wanted`, when
+    `wanted` is not next but lies ahead (None when it is next, unknown or out of reach)."""
+    first_of: dict[Status, Status] = {step.to: step.to for step in TRANSITIONS[current]}
+    frontier = list(first_of)
+    while frontier:
+        here = frontier.pop(0)
+        if here.value == wanted:
+            return None if first_of[here] == here else first_of[here].value
+        for step in TRANSITIONS[here]:
+            if step.to not in first_of and step.to != current:
+                first_of[step.to] = first_of[here]
+                frontier.append(step.to)
+    return None
+
+
 def check_transition(
     current: Status,
     wanted: str,
@@ -193,7 +218,9 @@ def check_transition(
     """The table row for `current -> wanted`, or the reason it is refused."""
     step = next((s for s in TRANSITIONS[current] if s.to.value == wanted), None)
     if step is None:
-        raise TransitionRefused(current, wanted, allowed_next(current))
+        raise TransitionRefused(
+            current, wanted, allowed_next(current), missing_step(current, wanted)
+        )
     if step.supervisor_only and not is_supervisor:
         raise NotPermitted(f"only a supervisor may move a case to {step.to.value}")
     if step.needs_resolution and not has_resolution:
@@ -277,6 +304,12 @@ def check_approver(*, role: str, escalated: bool) -> None:
 def needs_director(*, serious: bool, category: str, director_categories: frozenset[str]) -> bool:
     """Serious cases and medical disputes go to the director (院长; 主任 for medical disputes)."""
     return serious or category in director_categories
+
+
+def director_clock_runs(current: Status) -> bool:
+    """The director's decision limit runs while there is a proposal to decide: a case escalated
+    before it (a serious case as it opens) starts the clock when its resolution is proposed."""
+    return current == Status.RESOLUTION_PROPOSED
 
 
 def check_escalation(current: Status, *, escalated: bool) -> None:

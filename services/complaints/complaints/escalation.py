@@ -1,22 +1,32 @@
-"""Escalation above the supervisor (院长/主任): a serious case or a medical dispute when its
-resolution is proposed, or any case its supervisor cannot settle. The director approves the
-resolution, within the `director_decision` limit, and is told at once (the
-`complaint.case_escalated` event, which the notifications service turns into a message)."""
+"""Escalation above the supervisor (院长/主任): a serious case or a medical dispute as soon as
+it is opened (issue 21: they "go to the director"), or any case its supervisor cannot settle.
+The director is told at once (the `complaint.case_escalated` event, which the notifications
+service turns into a message) and approves the resolution within the `director_decision`
+limit. That clock runs from when there is a proposal to decide (`domain.director_clock_runs`):
+started at opening it would run out during the 4 working days of fact-finding."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from complaints import repository as repo
-from complaints.access import Actor
-from complaints.domain import DIRECTOR_ROLE, ProcedureRefused
-from complaints.policy import CasePolicy
+from complaints.access import SYSTEM, Actor
+from complaints.domain import (
+    DIRECTOR_ROLE,
+    ProcedureRefused,
+    Status,
+    director_clock_runs,
+    needs_director,
+)
+from complaints.policy import CasePolicy, LimitName
 from complaints.recording import record_change
 
 Row = dict[str, Any]
+_log = logging.getLogger(__name__)
 ESCALATED_EVENT = "complaint.case_escalated"
 AUTOMATIC_REASON = "serious case or medical dispute: the director decides"
 
@@ -45,9 +55,8 @@ async def escalate(
     director = await director_for(conn)
     if director is None:
         raise ProcedureRefused("there is no active director on the roster to escalate to")
-    due = policy.planned("on_escalation", now)
-    if due is not None:
-        await repo.insert_deadlines(conn, case["id"], case["cycle"], [due])
+    if director_clock_runs(Status(case["status"])):
+        await start_director_clock(conn, policy, case, now)
     return await record_change(
         conn,
         case,
@@ -57,4 +66,41 @@ async def escalate(
         detail={"director_id": director, "note": reason},
         actor=actor,
         now=now,
+    )
+
+
+async def start_director_clock(
+    conn: asyncpg.Connection, policy: CasePolicy, case: Row, now: datetime
+) -> None:
+    """The director's decision limit of this cycle, unless one is running already (a proposal
+    sent back to fact-finding and proposed again keeps the first clock)."""
+    running = [
+        d
+        for d in await repo.deadlines_of(conn, case["id"], case["cycle"])
+        if d["limit_name"] == LimitName.DIRECTOR_DECISION and d["settled_at"] is None
+    ]
+    due = policy.planned("on_escalation", now)
+    if due is not None and not running:
+        await repo.insert_deadlines(conn, case["id"], case["cycle"], [due])
+
+
+async def escalate_on_opening(
+    conn: asyncpg.Connection, policy: CasePolicy, case: Row, *, now: datetime
+) -> Row:
+    """A serious case or a medical dispute goes to the director as it opens. With no director
+    on the roster it stays with its supervisor (logged), and its proposal tries again."""
+    if not for_the_director(policy, case):
+        return case
+    if await director_for(conn) is None:
+        _log.warning("no active director: case %s stays with its supervisor", case["case_number"])
+        return case
+    return await escalate(conn, policy, case, actor=SYSTEM, now=now, reason=AUTOMATIC_REASON)
+
+
+def for_the_director(policy: CasePolicy, case: Row) -> bool:
+    """A serious case or a medical dispute, not yet escalated."""
+    return case.get("director_id") is None and needs_director(
+        serious=case["serious"],
+        category=case["category"],
+        director_categories=policy.director_categories,
     )

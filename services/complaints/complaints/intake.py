@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from complaints import escalation, roster
 from complaints import repository as repo
-from complaints import roster
 from complaints.access import Actor
 from complaints.assignment import Assignment, assign, departments_for
 from complaints.classifier import CategoryRule, Classification, RuleSet, classify
@@ -301,4 +301,4 @@ async def open_case(
         at=now,
         correlation_id=complaint.correlation_id,
     )
-    return case, True
+    return await escalation.escalate_on_opening(conn, policy, case, now=now), True

@@ -44,8 +44,10 @@ NEXT_STEP = {
         "resolution_kind": "free_re_examination",
     },
     "resolution_proposed": {"to": "resolution_approved", "note": "同意处理方案"},
-    "resolution_approved": {"to": "communicated", "note": "已告知患者处理结果"},
-    "communicated": {"to": "closed"},
+    "resolution_approved": {"to": "resolution_implemented", "note": "已按方案复查并致歉"},
+    "resolution_implemented": {"to": "communicated", "note": "已告知患者处理结果"},
+    "communicated": {"to": "summary_signed_off", "note": "同意结案，窗口加强培训"},
+    "summary_signed_off": {"to": "closed"},
 }
 CASE_SATISFACTION = (("satisfied", 0.9), ("fairly_satisfied", 0.07), ("dissatisfied", 0.03))
 
