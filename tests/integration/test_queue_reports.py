@@ -170,3 +170,57 @@ async def test_a_queue_of_nine_reported_fifty_times_in_a_minute_notifies_once(
     _, second, third = await episodes(dsn, queue["queue_id"])
     assert (second["max_length"], second["closing_length"], second["duration_s"]) == (12, 4, 20.0)
     assert third["closed_at"] is None and third["opening_length"] == 10
+
+
+async def rota(
+    stack: dict[str, RunningService], stack_env: dict[str, str], method: str, path: str,
+    role: str = "ADMIN", **kwargs: Any,
+) -> httpx.Response:  # fmt: skip
+    async with httpx.AsyncClient(base_url=stack["notifications"].url, timeout=10) as client:
+        return await client.request(
+            method, f"/v1/duty-rota{path}", headers=auth(stack_env, role), **kwargs
+        )
+
+
+async def test_a_queue_over_its_limit_is_reported_to_whoever_the_duty_rota_has_on_duty(
+    stack, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Operations put a colleague on duty for the window: the notice goes to them, not to the
+    department's supervisor; once the shift is removed, the next episode's notice falls back
+    to the supervisor (which, on the same queue and partition, also proves the first episode
+    sent no second notice)."""
+    n = uuid.uuid4().hex[:6]
+    dept, sup, duty = f"Q{n}", f"S-QSUP-{n}", f"S-QDUTY-{n}"
+    queue = {"queue_id": f"W-{n}", "department_code": dept, "queue_name": f"挂号{n}号窗口"}
+    await supervisor_on_roster(stack, stack_env, dept, sup)
+    await supervisor_on_roster(stack, stack_env, f"ER{n}", duty)
+    now = datetime.now(UTC).replace(microsecond=0)
+    shift = {"department_code": dept, "queue_id": queue["queue_id"], "staff_id": duty,
+             "starts_at": (now - timedelta(hours=1)).isoformat(),
+             "ends_at": (now + timedelta(hours=2)).isoformat()}  # fmt: skip
+    assert (await rota(stack, stack_env, "POST", "", "SUPERVISOR", json=shift)).status_code == 403
+    for field, bad in (("ends_at", shift["starts_at"]), ("staff_id", f"S-NOBODY-{n}")):
+        refused = await rota(stack, stack_env, "POST", "", json=shift | {field: bad})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["loc"] == ["body", field]
+    added = await rota(stack, stack_env, "POST", "", json=shift)
+    assert added.status_code == 201, added.text
+    shift_id = added.json()["shift_id"]
+    asked = await rota(stack, stack_env, "GET", "/on-duty", "SUPERVISOR",
+                       params={"department": dept, "queue_id": queue["queue_id"]})  # fmt: skip
+    assert (asked.json()["staff_id"], asked.json()["source"]) == (duty, "rota")
+
+    start = now - timedelta(minutes=5)
+    await report(stack, stack_env, queue, 9, start)
+    found = await eventually(lambda: notices(stack, stack_env, duty), timeout=90)
+    assert len(found) == 1 and "排队9人" in found[0]["body"]
+
+    removed = await rota(stack, stack_env, "DELETE", f"/{shift_id}")
+    assert removed.status_code == 200, removed.text
+    assert (await rota(stack, stack_env, "DELETE", f"/{shift_id}")).status_code == 404
+    asked = await rota(stack, stack_env, "GET", "/on-duty", params={"department": dept})
+    assert (asked.json()["staff_id"], asked.json()["source"]) == (sup, "supervisor")
+    await report(stack, stack_env, queue, 3, start + timedelta(seconds=10))
+    await report(stack, stack_env, queue, 9, start + timedelta(seconds=20))
+    assert len(await eventually(lambda: notices(stack, stack_env, sup), timeout=90)) == 1
+    assert len(await notices(stack, stack_env, duty)) == 1

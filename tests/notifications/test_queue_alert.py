@@ -28,6 +28,11 @@ def test_an_opened_episode_goes_to_the_departments_supervisor_keyed_by_the_episo
     [note] = policy.plan_queue_episode(opened(), NOW, RULES).messages
     assert note.template == "staff_queue_over_limit"
     assert note.supervisor_of == "REG" and note.staff_id is None
+    # ...or rather whoever the duty rota has on duty for its window when the queue went over
+    assert (note.on_duty_window, note.on_duty_at) == (
+        "W3",
+        datetime(2026, 12, 7, 0, 40, tzinfo=UTC),
+    )
     assert note.key == "queue-episode:W3@2026-12-07T00:40:00+00:00"
     # the same episode delivered again plans the same key: the message store keeps one
     [again] = policy.plan_queue_episode(opened(), NOW, RULES).messages

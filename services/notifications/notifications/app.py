@@ -24,6 +24,7 @@ from notifications.channels import RobotWebhookSender, SmtpSender, StaffSender
 from notifications.digest import DigestJob
 from notifications.dispatcher import Dispatcher
 from notifications.domain import QuietHours, SendingRules
+from notifications.duty_api import build_duty_router
 from notifications.handlers import EventHandlers, utc_now
 from notifications.loop import Loop
 from notifications.policy import PlanningRules
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = runtime.http_app(
         build_router(runtime.auth),
         build_staff_router(runtime.auth),
+        build_duty_router(runtime.auth),
         build_unsettled_router(runtime.auth),
         callbacks_router,
     )

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 
 from hospital_shared.events import CloudEvent
-from notifications import message_store, repository
+from notifications import duty_store, message_store, repository
 from notifications.message_rows import MessageRows, Row
 from notifications.policy import Contact, Plan, Planned, Withdraw
 
@@ -130,10 +130,16 @@ class PlanWriter:
         to_staff = [h for h in self._held if h.template["audience"] == "staff"]
         wanted = {h.planned.supervisor_of for h in to_staff if h.planned.staff_id is None}
         supervisors = await repository.supervisors_of(self.conn, wanted) if wanted else {}
+        on_duty = await duty_store.on_duty_many(
+            self.conn, {q for h in to_staff if (q := _duty_question(h.planned)) is not None}
+        )
 
         def staff_of(h: _Held) -> str | None:
             if h.template["audience"] != "staff" or h.planned.staff_id is not None:
                 return h.planned.staff_id
+            question = _duty_question(h.planned)
+            if question is not None and question in on_duty:
+                return on_duty[question]
             return supervisors.get(h.planned.supervisor_of)
 
         staff_ids = {s for h in to_staff if (s := staff_of(h)) is not None}
@@ -151,3 +157,10 @@ class PlanWriter:
             ):
                 rows.setdefault(row["idempotency_key"], row)
         return list(rows.values())
+
+
+def _duty_question(planned: Planned) -> duty_store.DutyQuestion | None:
+    """The duty rota's question for a note to whoever is on duty (None for other notes)."""
+    if planned.staff_id is not None or planned.on_duty_at is None:
+        return None
+    return (planned.supervisor_of, planned.on_duty_window, planned.on_duty_at)

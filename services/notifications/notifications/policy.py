@@ -73,6 +73,10 @@ class Planned:
     staff_id: str | None = None
     supervisor_of: str | None = None  # staff: the supervisor of this department
     act_by: datetime | None = None  # staff: when they must act (no digest after that)
+    # staff: whoever the duty rota has on duty for `supervisor_of` (this window, when given)
+    # at this moment; the department's supervisor when nobody is
+    on_duty_at: datetime | None = None
+    on_duty_window: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,8 +345,9 @@ def plan_time_limit(data: Any, event_id: str, now: datetime, rules: PlanningRule
 
 
 def plan_queue_episode(data: Any, now: datetime, rules: PlanningRules) -> Plan:
-    """`queue.episode_opened`: the supervisor of the queue's department (the roster's; any
-    active supervisor when it has none) hears at once, once per episode (the key)."""
+    """`queue.episode_opened`: whoever is on duty for the queue's window or department when
+    the queue went over (the duty rota), else the department's supervisor (the roster's; any
+    active supervisor when it has none), hears at once, once per episode (the key)."""
     note = Planned(
         "staff_queue_over_limit",
         key=f"queue-episode:{data.episode_id}",
@@ -357,5 +362,7 @@ def plan_queue_episode(data: Any, now: datetime, rules: PlanningRules) -> Plan:
             "since": rules.local(data.opened_at),
         },
         supervisor_of=data.department_code,
+        on_duty_at=data.opened_at,
+        on_duty_window=data.queue_id,
     )
     return Plan(messages=(note,))

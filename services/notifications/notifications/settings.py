@@ -111,6 +111,14 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     )
     retention_interval_s: float = 6 * 3600.0
     retention_batch_size: int = Field(5000, ge=1)
+    # --- the duty rota (notifications/duty_rota.py): the longest shift operations may enter
+    duty_shift_max_hours: float = Field(
+        24.0,
+        gt=0,
+        le=744,
+        description="the longest duty shift (值班) the rota takes, in hours: a longer one is"
+        " refused (422) as a likely typo",
+    )
     # --- who sees messages that reveal a complaint (notifications/access.py): operations, the
     # staff member a note is for, and the supervisors of this department (the complaint desk,
     # as COMPLAINTS_DESK_DEPARTMENT); other supervisors see a neutral kind without the text
