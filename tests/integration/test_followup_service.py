@@ -590,3 +590,40 @@ async def test_two_instances_and_a_kill_9_still_give_every_task_exactly_once(
         except subprocess.TimeoutExpired:
             second.kill()
         followup.start()
+
+
+async def test_a_transfer_that_takes_a_call_from_its_assignee_is_published(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """ADT^A02 moves the admission's open call to the new department; its assignee, of the old
+    one, hands it back, and `followup.task_transferred` says so (before, nothing was published
+    and the other services kept the call with its old department and assignee). The same
+    transfer delivered again moves nothing and publishes nothing more."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [n] = unique()
+    task_id = f"FU-A{n:06d}"
+    await send(bootstrap, topics.DISCHARGES, in_dept(discharge(n)))
+    assigned = await task_in(api, task_id, "assigned")
+    assert assigned["assignee_id"] in (DOC1, DOC2)
+    patient_id = f"P{n:06d}"
+    moved = envelope(
+        "patient.transferred",
+        {"patient_id": patient_id, "admission_id": f"A{n:06d}",
+         "department": {"code": OTHER_DEPT, "name": "转入科"},
+         "transferred_at": datetime.now(UTC).isoformat()},
+        subject=patient_id,
+    )  # fmt: skip
+    await send(bootstrap, topics.REGISTRATIONS, moved, moved)  # and delivered again
+    [event] = await wait_events(bootstrap, task_id, "followup.task_transferred")
+    data = event["data"]
+    assert (data["department_code"], data["previous_department_code"]) == (OTHER_DEPT, DEPT)
+    assert (data.get("assignee_id"), data["previous_assignee_id"]) == (
+        None,
+        assigned["assignee_id"],
+    )
+    assert data["unassigned"] is True and data["status"] == "planned"
+    assert data["source_event_id"] == moved["id"]
+    await consumed_up_to_here(bootstrap, topics.REGISTRATIONS, patient_id)
+    published = await events_of(
+        bootstrap, topics.FOLLOWUP_TASKS, task_id, "followup.task_transferred"
+    )
+    assert len(published) == 1
+    assert (await task(api, task_id) or {})["department_code"] == OTHER_DEPT

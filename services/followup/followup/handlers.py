@@ -29,6 +29,7 @@ from followup.planning import (
 )
 from followup.policy import PolicyBook
 from followup.repository import Withdrawal
+from followup.transfers import on_transfers
 from hospital_shared import topics
 from hospital_shared.events import CloudEvent
 from hospital_shared.outbox import add_many_to_outbox
@@ -67,9 +68,9 @@ class EventHandlers:
         # Operations on different tasks commute, so a batch is written in rounds: round k
         # holds each task's k-th operation (almost always there is one round), every round in
         # two bulk statements, plans first. One task's operations keep their order.
-        transfers = [e.data for e in events if e.type == "patient.transferred"]
+        transfers = [e for e in events if e.type == "patient.transferred"]
         if transfers:
-            await repository.transfer_open_tasks(conn, transfers)
+            await add_many_to_outbox(conn, await on_transfers(conn, transfers))
         rounds: list[list[Operation]] = []
         seen: dict[str, int] = {}
         for event in events:

@@ -4,7 +4,6 @@ transaction; nothing here commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,9 +12,8 @@ import asyncpg
 
 from followup.domain import CallOutcome, Task
 from followup.next_calls import NEXT_CALL_KIND, NextCall
-from followup.planning import PlannedCall, inpatient_task_id
+from followup.planning import PlannedCall
 from hospital_shared.field_crypto import open_, seal
-from hospital_shared.service_events.registration import PatientTransferred
 
 TASK_COLUMNS = (
     "task_id, kind, status, rule, patient_id, patient_name, patient_phone, sms_opt_out,"
@@ -262,39 +260,4 @@ async def reassign(conn: asyncpg.Connection, task_id: str, staff_id: str) -> Non
         " WHERE task_id = $1",
         task_id,
         staff_id,
-    )
-
-
-async def transfer_open_tasks(
-    conn: asyncpg.Connection, transfers: Sequence[PatientTransferred]
-) -> None:
-    """An inpatient moved department (ADT^A02): the admission's open call belongs to the new
-    department, and an assignee from another department hands it back (status `planned`),
-    so the new department's staff take it. A transfer without an admission id, or whose
-    admission has no open call (the usual case: the call is planned at discharge, from the
-    admission's current department), changes nothing here."""
-    rows = [
-        (inpatient_task_id(t.admission_id), t.patient_id, t.department.code, t.department.name)
-        for t in transfers
-        if t.admission_id
-    ]
-    if not rows:
-        return
-    await conn.executemany(
-        """
-        WITH kept AS (
-            SELECT t.task_id, EXISTS (
-                SELECT 1 FROM staff s WHERE s.staff_id = t.assignee_id AND s.department_code = $3
-            ) AS same_department
-            FROM follow_up_tasks t
-            WHERE t.task_id = $1 AND t.patient_id = $2 AND t.status IN ('planned', 'assigned')
-        )
-        UPDATE follow_up_tasks t
-           SET department_code = $3, department_name = $4, updated_at = now(),
-               assignee_id = CASE WHEN kept.same_department THEN t.assignee_id END,
-               status = CASE WHEN kept.same_department THEN t.status ELSE 'planned' END
-          FROM kept
-         WHERE t.task_id = kept.task_id
-        """,
-        rows,
     )

@@ -126,6 +126,20 @@ class FollowUpTaskWithdrawn(_TaskEvent):
     source_event_id: NonEmpty
 
 
+class FollowUpTaskTransferred(_TaskEvent):
+    """The patient moved department (ADT^A02) while the admission's call was open: the call
+    now belongs to `department_code`. An assignee of another department handed it back
+    (`unassigned`, status `planned`): the new department's staff take it."""
+
+    previous_department_code: str | None = None
+    assignee_id: str | None = None
+    previous_assignee_id: str | None = None
+    unassigned: bool = False
+    status: NonEmpty
+    due_at: AwareDatetime
+    source_event_id: NonEmpty
+
+
 class StaffMemberSaved(Contract):
     """A staff member was added to or changed in the roster."""
 
@@ -148,6 +162,7 @@ for _type, _model in (
     ("followup.task_unreachable", FollowUpTaskUnreachable),
     ("followup.task_completed", FollowUpTaskCompleted),
     ("followup.task_withdrawn", FollowUpTaskWithdrawn),
+    ("followup.task_transferred", FollowUpTaskTransferred),
 ):
     register_event(_type, _model, topics.FOLLOWUP_TASKS)
 
