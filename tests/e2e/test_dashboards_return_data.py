@@ -189,7 +189,13 @@ class Hospital:
     async def move(self, number: str, *steps: str) -> None:
         for step in steps:
             body: dict[str, Any] = {"to": step, "note": f"{step} (e2e)"}
-            if step == "resolution_proposed":
+            if step == "resolution_proposed":  # 投诉成立 first: a procedure record
+                resp = await self.client.post(
+                    self.url("complaints", f"/v1/cases/{number}/validity"),
+                    json={"founded": True, "reason": "查实"},
+                    headers=self.auth("supervisor"),
+                )
+                assert resp.status_code == 200, resp.text
                 body |= {"resolution": "致歉并调整窗口排班", "resolution_kind": "apology"}
             # Four eyes: the director approves what the desk's supervisor proposed.
             who = "director" if step == "resolution_approved" else "supervisor"

@@ -115,8 +115,9 @@ class Script:
         self.emit("followup.task_unreachable", data, key=n, at=at)
 
     def case(
-        self, n: str, step: str, at: datetime, status: str, limits: dict[str, str | None]
-    ) -> None:
+        self, n: str, step: str, at: datetime, status: str, limits: dict[str, str | None],
+        **procedure: Any,
+    ) -> None:  # fmt: skip
         data = ComplaintCaseChanged(
             case_number=f"TS-{self.tag}-{n}",
             status=status,  # type: ignore[arg-type]
@@ -138,6 +139,7 @@ class Script:
                 for name, outcome in limits.items()
             ),
             occurred_at=at,
+            **procedure,
         )
         self.emit(f"complaint.case_{step}", data, key=n, at=at)
 
@@ -238,6 +240,11 @@ def scripted_week(department: str) -> Script:
         {"first_response": "met", "fact_finding": "late"},
     )
     s.breach("C1", "fact_finding", local(23))
+    # The procedure's records (issue 21): C1 is founded, escalated to the director and settled.
+    founded = {"validity": "founded", "director_id": "S-DIR-01"}
+    limits = {"first_response": "met", "fact_finding": "late"}
+    s.case("C1", "escalated", local(24, 10), "resolution_proposed", limits, **founded)
+    s.case("C1", "settlement_recorded", local(24, 11), "resolution_proposed", limits, **founded)
     s.case("C2", "opened", local(18), "received", {"first_response": None, "fact_finding": None})
     s.breach("C2", "first_response", local(19))
     s.case(
@@ -283,4 +290,12 @@ EXPECTED_WEEK: dict[str, tuple[int, int]] = {
     "praise_share": (0, 3),
     "suggestion_share": (0, 3),
     "suggestion_adoption_rate": (0, 0),
+    # The procedure, of C1 and C2 (C3 withdrawn): C1 founded (no decision on C2), escalated
+    # and settled, no accountability record; no unfounded case, no imaging dispute.
+    "complaint_founded_rate": (1, 1),
+    "complaint_unfounded_closed_rate": (0, 0),
+    "complaint_director_escalation_rate": (1, 2),
+    "complaint_accountability_rate": (0, 1),
+    "complaint_settlement_rate": (1, 1),
+    "imaging_confirmation_in_time_rate": (0, 0),
 }

@@ -129,6 +129,14 @@ FEEDBACK = _c(
 SUGGESTIONS_ANSWERED = _c(
     "suggestions_answered", "Suggestions answered, adopted or not", "department", "outcome"
 )
+# The complaint procedure's records (issue 21), counted as the events come.
+COMPLAINT_PROCEDURE = _c(
+    "complaint_procedure_records",
+    "Complaint procedure records: validity decisions (founded, unfounded), unfounded cases"
+    " closed, director escalations, radiology confirmations, settlements, accountability",
+    "department",
+    "kind",
+)
 
 COUNTERS: tuple[MetricSpec, ...] = (
     REGISTRATIONS,
@@ -155,6 +163,7 @@ COUNTERS: tuple[MetricSpec, ...] = (
     ENQUIRY_ALERTS,
     FEEDBACK,
     SUGGESTIONS_ANSWERED,
+    COMPLAINT_PROCEDURE,
 )
 
 # Gauges, recomputed from the store on every refresh.

@@ -219,6 +219,58 @@ KPIS += (
     ),
 )
 
+# The complaint procedure (issue 21), of the cases opened in the period: measured, no target.
+KPIS += (
+    KpiDefinition(
+        "complaint_founded_rate",
+        "Complaints found founded",
+        "投诉成立率",
+        True,
+        "cases opened in the period decided founded",
+        "cases opened in the period with a validity decision, not withdrawn",
+    ),
+    KpiDefinition(
+        "complaint_unfounded_closed_rate",
+        "Unfounded complaints closed after clearing up the misunderstanding",
+        "不成立投诉消除误会结案率",
+        True,
+        "of those, closed (消除误会)",
+        "cases opened in the period decided unfounded, not withdrawn",
+    ),
+    KpiDefinition(
+        "complaint_director_escalation_rate",
+        "Complaints escalated to the director",
+        "投诉上报院长比例",
+        True,
+        "cases opened in the period escalated to the director",
+        "cases opened in the period, not withdrawn",
+    ),
+    KpiDefinition(
+        "complaint_accountability_rate",
+        "Founded complaints with accountability recorded",
+        "成立投诉追责率",
+        True,
+        "of those, with an accountability record (处罚直接责任者)",
+        "cases opened in the period decided founded, not withdrawn",
+    ),
+    KpiDefinition(
+        "complaint_settlement_rate",
+        "Founded complaints settled by agreement",
+        "成立投诉和解协议比例",
+        True,
+        "of those, with a settlement agreement (和解协议)",
+        "cases opened in the period decided founded, not withdrawn",
+    ),
+    KpiDefinition(
+        "imaging_confirmation_in_time_rate",
+        "Imaging disputes confirmed by radiology within 2 h",
+        "影像争议2小时内放射科确认率",
+        True,
+        "of those, confirmed by radiology within the limit",
+        "imaging disputes opened in the period, not withdrawn",
+    ),
+)
+
 KPI_KEYS: tuple[str, ...] = tuple(k.key for k in KPIS)
 
 

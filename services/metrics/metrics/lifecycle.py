@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import ComplaintChannel
-from metrics import catalog
+from metrics import catalog, procedure
 from metrics import repository as repo
 from metrics.domain import SMS_STATUSES, field, label, rating
 from metrics.received import BulkHandler, Handler, Received
@@ -184,8 +184,25 @@ async def on_case_changed(conn: asyncpg.Connection, e: Received) -> None:
     step = e.type.removeprefix("complaint.case_")
     if step == "opened" and await repo.mark_case_opened(conn, case_id, occurred_at):
         e.tally.add(catalog.COMPLAINTS, labels)
-    if step != "assigned":
+    if step != "assigned" and step not in procedure.RECORDS:
         e.tally.add(catalog.COMPLAINT_TRANSITIONS, {"status": label(step)})
+    await _procedure_step(conn, e, case_id, step, labels["department"])
+
+
+async def _procedure_step(
+    conn: asyncpg.Connection, e: Received, case_id: str, step: str, department: str
+) -> None:
+    """The complaint procedure's facts on the case's row and its live counter (issue 21)."""
+    previous = e.text("previous_status")
+    fields = procedure.procedure_fields(
+        step, previous_status=previous, validity=e.text("validity"),
+        limits=field(e.data, "time_limits") or (), at=e.at("occurred_at"),
+    )  # fmt: skip
+    if fields:
+        await repo.save_case(conn, case_id, opened_at=e.at("occurred_at"), **fields)
+    kind = procedure.procedure_kind(step, previous_status=previous)
+    if kind is not None:
+        e.tally.add(catalog.COMPLAINT_PROCEDURE, {"department": department, "kind": kind})
 
 
 async def on_time_limit(conn: asyncpg.Connection, e: Received) -> None:
@@ -279,6 +296,20 @@ HANDLERS: dict[str, Handler] = {
             "reopened",
             "withdrawn",
             "assigned",
+        )
+    },
+    # The rest of the procedure (issue 21): its lifecycle steps and its records.
+    **{
+        f"complaint.case_{step}": on_case_changed
+        for step in (
+            "found_unfounded",
+            "resolution_implemented",
+            "summary_signed_off",
+            "validity_decided",
+            "escalated",
+            "imaging_confirmed",
+            "settlement_recorded",
+            "accountability_recorded",
         )
     },
 }

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from metrics.kpi import Window
+from metrics.procedure import procedure_counts
 
 # A visit (discharge or outpatient registration) counts as reached when any follow-up task
 # planned from it reached the patient, at whatever time the call happened.
@@ -174,6 +175,7 @@ async def kpi_counts(
         "no_show_rate": (c["no_shows"], c["booked"]),
         "sms_delivery_rate": (s["delivered"], s["attempted"]),
         **await enquiry_and_feedback_counts(conn, window, department=department),
+        **await procedure_counts(conn, window, department=department),
     }
 
 

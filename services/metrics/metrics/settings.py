@@ -37,6 +37,15 @@ DOMAIN_TARGETS |= {
     "suggestion_share": None,
     "suggestion_adoption_rate": None,
 }
+# The complaint procedure (issue 21): measured, no target share in the manuals.
+DOMAIN_TARGETS |= {
+    "complaint_founded_rate": None,
+    "complaint_unfounded_closed_rate": None,
+    "complaint_director_escalation_rate": None,
+    "complaint_accountability_rate": None,
+    "complaint_settlement_rate": None,
+    "imaging_confirmation_in_time_rate": None,
+}
 
 COMPLAINT_CATEGORIES: list[str] = [
     "staff_attitude",
