@@ -12,9 +12,11 @@ working days: enough to run from then over New Year and the Spring Festival of 2
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -30,13 +32,11 @@ ADMIN = {"Authorization": "Bearer dev-admin-token"}
 DESK = {"Authorization": "Bearer dev-supervisor-token"}  # sees every case of the desk
 CST = datetime.fromisoformat("2026-12-01T10:00:00+08:00").tzinfo
 LODGED = "2026-12-01T10:00:00+08:00"
-SPRING_FESTIVAL_TEST_DAYS = [(date(2027, 2, 6) + timedelta(days=i)).isoformat() for i in range(7)]
-TEST_2027 = {
-    "holidays": ["2027-01-01", *SPRING_FESTIVAL_TEST_DAYS],  # Sat 2-6 .. Fri 2-12
-    "workdays": ["2027-02-20"],  # a Saturday worked
-    "source": "TEST DATA (tests/integration/test_working_calendar.py), not the official notice",
-    "notice": "test only",
-}
+# The year as operations would PUT it (TEST DATA shaped like the notice: New Year, the Spring
+# Festival Sat 2-6 .. Fri 2-12, and Sun 1-31 and Sat 2-20 worked, 调休).
+TEST_2027: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "calendar-2027.json").read_text()
+)
 
 
 async def forget_2027(dsn: str) -> None:
@@ -125,12 +125,13 @@ async def test_fact_finding_over_the_2027_spring_festival_uses_the_added_years_d
         saved = await http.put("/v1/calendar/years/2027", json=TEST_2027, headers=ADMIN)
         assert saved.status_code == 200, saved.text
         after = await open_case(http)
-        # 50 working days from Tue 2026-12-01: without 1-1 and 2-8..2-12, on 2-17.
-        assert fact_finding_due(after) == datetime(2027, 2, 17, 10, tzinfo=CST)
+        # 50 working days from Tue 2026-12-01: without 1-1 and 2-8..2-12, with Sun 1-31: 2-16.
+        assert fact_finding_due(after) == datetime(2027, 2, 16, 10, tzinfo=CST)
         assert after["calendar_missing_years"] == []
         assert missing_gauge((await http.get("/metrics")).text, "complaints") == 0
         listed = (await http.get("/v1/calendar/years", headers=ADMIN)).json()["years"]
         assert listed[-1]["year"] == 2027 and listed[-1]["source"].startswith("TEST DATA")
+        assert listed[-1]["workdays"] == 2
 
     # The follow-up service takes the year from the event and plans calls by it: a patient
     # discharged on Saturday 2027-02-06 is first called on Monday 2-15, not 2-8.
