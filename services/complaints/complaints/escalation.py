@@ -7,11 +7,11 @@ started at opening it would run out during the 4 working days of fact-finding.""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+import structlog
 
 from complaints import repository as repo
 from complaints.access import SYSTEM, Actor
@@ -26,7 +26,7 @@ from complaints.policy import CasePolicy, LimitName
 from complaints.recording import record_change
 
 Row = dict[str, Any]
-_log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 ESCALATED_EVENT = "complaint.case_escalated"
 AUTOMATIC_REASON = "serious case or medical dispute: the director decides"
 
@@ -51,7 +51,8 @@ async def escalate(
     now: datetime,
     reason: str,
 ) -> Row:
-    """Hand the (locked) case to a director: start the director's clock, record, publish."""
+    """Hand the (locked) case to a director: start the director's clock when a proposal waits
+    for the decision, record, publish."""
     director = await director_for(conn)
     if director is None:
         raise ProcedureRefused("there is no active director on the roster to escalate to")
@@ -92,7 +93,8 @@ async def escalate_on_opening(
     if not for_the_director(policy, case):
         return case
     if await director_for(conn) is None:
-        _log.warning("no active director: case %s stays with its supervisor", case["case_number"])
+        log.warning("no active director: the case stays with its supervisor",
+                    case_number=case["case_number"])  # fmt: skip
         return case
     return await escalate(conn, policy, case, actor=SYSTEM, now=now, reason=AUTOMATIC_REASON)
 
