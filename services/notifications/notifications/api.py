@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -35,9 +36,9 @@ class TemplateIn(BaseModel):
     send_to_deceased: bool | None = None
 
 
-def _view(request: Request, row: asyncpg.Record, who: Principal) -> dict[str, Any]:
+def _view(request: Request, row: Mapping[str, Any], who: Principal) -> dict[str, Any]:
     desk = request.app.state.runtime.settings.complaint_desk_department
-    return access.message_view(row, who, desk_department=desk)
+    return access.message_view(repository.opened_message(row), who, desk_department=desk)
 
 
 def message_reads(rows: Any) -> list[Read]:
@@ -109,7 +110,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
         if override.override_duplicate_risk and not override.reason:
             raise HTTPException(422, "reason: say why the override is needed")
         async with pool(request).acquire() as conn, conn.transaction():
-            row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", message_id)
+            row = await repository.message(conn, message_id, for_update=True)
             if row is None:
                 raise HTTPException(404, "no such message")
             _check_resend(row, override)
