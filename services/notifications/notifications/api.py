@@ -180,10 +180,12 @@ def build_router(auth: TokenAuth) -> APIRouter:
         request: Request, who: StaffUser, patient_id: str | None = None, phone: str | None = None
     ) -> list[dict[str, Any]]:
         refusal = access.patient_history_refusal(who)  # recording one (POST) is for all staff
-        if refusal:
-            raise HTTPException(403, refusal)
         e164 = _e164_or_400(phone, request) if phone else None
         async with pool(request).acquire() as conn:
+            if refusal:  # recorded as denied, like a refused message listing
+                denied = [Read(patient_id, "opt_out", "*")]
+                await record(conn, Reader.of(who), denied, outcome="denied")
+                raise HTTPException(403, refusal)
             rows = await repository.list_opt_outs(conn, patient_id=patient_id, phone=e164)
             opt_outs = [Read(r["patient_id"], "opt_out", str(r["id"])) for r in rows]
             await record(conn, Reader.of(who), opt_outs)
