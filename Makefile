@@ -19,7 +19,7 @@ status:
 	@$(UV) run devstack status
 
 backup: setup  ## a checked pg_dump of the database with the Kafka offsets (README: Backup and restore)
-	@$(UV) run python -m devstack.backup take $(if $(DIR),--dir $(DIR))
+	@$(UV) run python -m devstack.backup take $(if $(DIR),--dir $(DIR)) $(if $(KEEP),--keep $(KEEP))
 
 restore: setup  ## the stopped stack back to BACKUP=<folder> (default: the newest); then `make up`
 	@$(UV) run python -m devstack.backup restore $(BACKUP) $(if $(DIR),--dir $(DIR))

@@ -4,8 +4,9 @@ the same code as `make up`, on the test ports and in `.stack-test/`."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,3 +43,16 @@ def stack_env(stack_config) -> Iterator[dict[str, str]]:  # type: ignore[no-unty
     yield env
     if not os.environ.get("KEEP_STACK"):
         devstack.down(stack_config)
+
+
+@pytest.fixture(scope="module")
+async def raw_db(stack_env: dict[str, str]) -> AsyncIterator[Any]:
+    """A plain connection to the stack's database, as the services' role (DATABASE_URL): what
+    anyone holding a dump or a psql prompt sees (the encryption-at-rest tests)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:
+        yield conn
+    finally:
+        await conn.close()

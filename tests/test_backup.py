@@ -3,7 +3,12 @@ the restore itself is proven on the real stack by tests/chaos/test_restore.py.""
 
 from __future__ import annotations
 
-from devstack.backup import Target, offsets_to_restore
+from pathlib import Path
+
+import pytest
+
+from devstack.backup import MANIFEST, Target, offsets_to_restore, prune, scratch_name
+from devstack.procs import StackError
 
 
 def test_a_group_without_commits_at_the_backup_goes_back_to_the_start() -> None:
@@ -35,3 +40,35 @@ def test_the_scratch_database_is_on_the_same_server_with_the_same_login() -> Non
     assert target.database("hospital_backup_check") == (
         "postgresql://u:p@db:5432/hospital_backup_check?sslmode=disable"
     )
+
+
+def _backups(into: Path, finished: list[str], partial: list[str]) -> None:
+    for name in finished:
+        (into / name).mkdir()
+        (into / name / MANIFEST).write_text("{}")
+    for name in partial:
+        (into / f"{name}.partial").mkdir()
+
+
+def test_pruning_keeps_the_newest_finished_backups_and_never_a_partial_one(tmp_path: Path) -> None:
+    _backups(tmp_path, ["20261201T0100", "20261202T0100", "20261203T0100"], ["20261204T0100"])
+    gone = prune(tmp_path, keep=2)
+    assert [p.name for p in gone] == ["20261201T0100"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["20261202T0100", "20261203T0100", "20261204T0100.partial"]
+
+
+def test_the_only_good_backup_is_never_pruned(tmp_path: Path) -> None:
+    """However many failed attempts lie about, and whatever the setting says."""
+    _backups(tmp_path, ["20261201T0100"], ["20261202T0100", "20261203T0100"])
+    assert prune(tmp_path, keep=1) == []
+    with pytest.raises(StackError, match="keep at least one"):
+        prune(tmp_path, keep=0)
+    assert (tmp_path / "20261201T0100" / MANIFEST).exists()
+
+
+def test_each_backup_checks_into_a_scratch_database_of_its_own() -> None:
+    target = Target("postgresql://u:p@db:5432/" + "h" * 63, "kafka:9092")
+    names = {scratch_name(target) for _ in range(20)}
+    assert len(names) == 20
+    assert all(len(n.encode()) <= 63 and n.startswith("h" * 30 + "_backup_check_") for n in names)

@@ -553,3 +553,25 @@ def test_the_access_log_rotation_keeps_the_last_files_and_reopens_the_log(
     assert (tmp_path / "access.log.1").read_text() == "today"
     assert (tmp_path / "access.log.2").read_text() == "day-1"
     assert not (tmp_path / "access.log.3").exists()  # day-2 went: 2 rotated files are kept
+
+
+def test_compose_takes_checked_backups_into_a_volume_with_the_documented_commands(
+    compose: dict[str, Any],
+) -> None:
+    """The compose twin of `make backup` / `make restore` (README, "Backup and restore"): a
+    `backup` service, not started by `up`, running devstack.backup against the compose
+    database and Kafka into the named `backups` volume; the image has pg_dump and the
+    README's restore runbook gives the commands."""
+    backup = _service(compose, "backup")
+    assert backup.get("profiles") == ["backup"] and backup.get("restart") == "no"
+    command = backup["command"]
+    assert command[:4] == ["python", "-m", "devstack.backup", "take"]
+    assert "--env" in command and command[command.index("--dir") + 1] == "/backups"
+    assert "backups:/backups" in backup["volumes"] and "backups" in compose["volumes"]
+    env = backup["environment"]
+    assert urlsplit(env["DATABASE_URL"]).hostname == "postgres"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].split(":")[0] == "kafka"
+    assert "postgresql-client-15" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docker compose run --rm backup" in readme
+    assert "python -m devstack.backup restore --env --dir /backups" in readme.replace("\n", " ")

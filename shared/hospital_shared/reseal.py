@@ -4,8 +4,10 @@ a batch at a time, in the background (no downtime). It seals values written befo
 earlier key (their data key only: `FieldCipher.rewrap`). Once it reports 0, the earlier key
 may leave `DATA_ENCRYPTION_PREVIOUS_KEYS`.
 
-A service declares its sealed columns (`ServiceRuntime.seals(table, *columns)`); table and
-column names come from code, never from input."""
+A service declares its sealed columns (`ServiceRuntime.seals(table, *columns, hashes=...)`);
+table and column names come from code, never from input. A column searched by its keyed hash
+(`hashes`: hash column -> sealed column) gets that hash filled where it is missing (rows from
+before encryption), from the opened value."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 from prometheus_client import Gauge
 
-from hospital_shared.field_crypto import PREFIX, cipher
+from hospital_shared.field_crypto import PREFIX, cipher, search_hash
 
 RESEAL_PENDING = Gauge(
     "hospital_values_not_under_current_key",
@@ -27,10 +29,13 @@ RESEAL_PENDING = Gauge(
 class SealedColumns:
     table: str
     columns: tuple[str, ...]
+    hashes: tuple[tuple[str, str], ...] = ()  # (hash column, the sealed column it hashes)
 
 
-def _stale(columns: tuple[str, ...]) -> str:
-    return " OR ".join(f"({c} IS NOT NULL AND left({c}, length($1)) <> $1)" for c in columns)
+def _stale(sealed: SealedColumns) -> str:
+    stale = [f"({c} IS NOT NULL AND left({c}, length($1)) <> $1)" for c in sealed.columns]
+    stale += [f"({src} IS NOT NULL AND {h} IS NULL)" for h, src in sealed.hashes]
+    return " OR ".join(stale)
 
 
 async def reseal_batch(conn: asyncpg.Connection, sealed: SealedColumns, *, batch_size: int) -> int:
@@ -38,24 +43,25 @@ async def reseal_batch(conn: asyncpg.Connection, sealed: SealedColumns, *, batch
     (rows another transaction holds are skipped, to be taken next time); returns how many."""
     c = cipher()
     current = f"{PREFIX}{c.current_id}:"
-    cols = sealed.columns
+    cols, hashed = sealed.columns, [h for h, _ in sealed.hashes]
     async with conn.transaction():
         rows = await conn.fetch(
             f"SELECT ctid::text AS rid, {', '.join(cols)} FROM {sealed.table}"
-            f" WHERE {_stale(cols)} LIMIT $2 FOR UPDATE SKIP LOCKED",
+            f" WHERE {_stale(sealed)} LIMIT $2 FOR UPDATE SKIP LOCKED",
             current,
             batch_size,
         )
         if not rows:
             return 0
-        names = ", ".join(("rid", *cols))
-        arrays = ", ".join(f"${i + 1}::text[]" for i in range(len(cols) + 1))
-        sets = ", ".join(f"{col} = u.{col}" for col in cols)
+        names = ", ".join(("rid", *cols, *hashed))
+        arrays = ", ".join(f"${i + 1}::text[]" for i in range(len(cols) + len(hashed) + 1))
+        sets = ", ".join(f"{col} = u.{col}" for col in (*cols, *hashed))
         await conn.execute(
             f"UPDATE {sealed.table} t SET {sets} FROM unnest({arrays}) AS u({names})"
             " WHERE t.ctid = u.rid::tid",
             [r["rid"] for r in rows],
             *([c.rewrap(r[col]) for r in rows] for col in cols),
+            *([search_hash(c.open(r[src])) for r in rows] for _, src in sealed.hashes),
         )
     return len(rows)
 

@@ -109,10 +109,13 @@ class ServiceRuntime:
         self.tokens = load_tokens(settings.auth_tokens, env=settings.env)
         # After the token check, whose refusal speaks first (secrets.py).
         refuse_dev_defaults(settings, is_development=settings.development_stack)
+        if not settings.data_encryption_enabled and not settings.development_stack:
+            raise RuntimeError("DATA_ENCRYPTION_ENABLED=false is for a development or test stack")
         field_crypto.configure(
             settings.data_encryption_key,
             settings.data_encryption_previous_keys,
             settings.data_hash_key,
+            enabled=settings.data_encryption_enabled,
         )
         self.auth = TokenAuth(self.tokens)
         self.broker = KafkaBroker(
@@ -237,10 +240,11 @@ class ServiceRuntime:
                 schema=CloudEvent[event_type.model],  # type: ignore[name-defined]
             )
 
-    def seals(self, table: str, *columns: str) -> None:
+    def seals(self, table: str, *columns: str, hashes: dict[str, str] | None = None) -> None:
         """Declare columns the service writes sealed (field_crypto): the re-seal job moves
-        their values written before encryption or under an earlier key to the current one."""
-        self._sealed.append(SealedColumns(table, columns))
+        their values written before encryption or under an earlier key to the current one,
+        and fills the keyed hashes (`hashes`: hash column -> sealed column) rows lack."""
+        self._sealed.append(SealedColumns(table, columns, tuple((hashes or {}).items())))
 
     def add_readiness_check(self, name: str, check: Callable[[], Awaitable[bool]]) -> None:
         """Add a service-specific check to `/readyz` (e.g. a dispatcher loop): `check()` is
@@ -294,7 +298,7 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))
         self._tasks.append(asyncio.create_task(self._watch_access(), name="access-watch"))
-        if self._sealed:
+        if self._sealed and self.settings.data_encryption_enabled:
             self._tasks.append(asyncio.create_task(self._reseal(), name="reseal"))
         await self.broker.start()
         gc.freeze()  # what start-up built lives as long as the process (see settle_heap)

@@ -188,6 +188,12 @@ class ServiceSettings(BaseSettings):
     data_hash_key: str = _shared(
         "DATA_HASH_KEY", DEV_HASH_KEY, "the key of the HMAC-SHA256 search hashes (phone numbers)"
     )
+    data_encryption_enabled: bool = _shared(
+        "DATA_ENCRYPTION_ENABLED",
+        True,
+        "false writes new sensitive values unencrypted (values already sealed still open): only"
+        " to measure the cost on the bench; refused outside a development or test stack",
+    )
     data_reseal_interval_s: float = Field(
         300.0,
         gt=0,

@@ -13,6 +13,7 @@ from urllib.parse import unquote_to_bytes
 
 import asyncpg
 
+from hospital_shared.field_crypto import open_
 from hospital_shared.topics import COMPLAINTS_IN, INPUT_TOPICS, dead_letter_topic
 from simulator.expected import PATIENT_TEMPLATES, Expected
 from tests.kafka_tools import read_all
@@ -199,7 +200,7 @@ async def oversized_check(bootstrap: str, marker: str) -> Check:
 
 
 def _phone(row: Any) -> str:
-    return phone_digits(row["to_number"] or "")
+    return phone_digits(open_(row["to_number"]) or "")  # sealed at rest (field_crypto.py)
 
 
 def operator_checks(msg_rows: list[Any], at_operator: Counter[str]) -> list[Check]:

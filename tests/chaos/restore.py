@@ -43,6 +43,7 @@ import asyncpg
 import httpx
 
 from devstack import backup, postgres
+from hospital_shared.field_crypto import open_
 from hospital_shared.topics import SERVICE_TOPICS
 from simulator.expected import PATIENT_TEMPLATES, expected_effects
 from tests.chaos import processes as p
@@ -279,7 +280,7 @@ async def _no_resend_checks(
         for r in rows
         if r["handed_at"] and r["handed_at"] > lost_at and r["status_reason"] != GATEWAY_LOG_SENT
     }
-    phones = {phone_digits(r["to_number"]) for r in rows if r["to_number"]}
+    phones = {phone_digits(open_(r["to_number"]) or "") for r in rows if r["to_number"]}
     got = sum(n for phone, n in at_operator.items() if phone in phones)
     again = handed_before & sent_after
     return [

@@ -524,6 +524,17 @@ async def test_a_refused_message_listing_is_recorded_as_denied(message, db) -> N
     assert only(await rows_for(db, "notifications", reason)) == ("S-AGENT-01", pid, ["*"], "denied")
 
 
+async def test_a_refused_opt_out_listing_is_recorded_as_denied(message, db) -> None:  # type: ignore[no-untyped-def]
+    """A patient's opt-outs are their history, for supervisors and operations: a doctor's
+    look is refused and, like a refused message listing, recorded (it was not, before)."""
+    pid = message["patient_id"]
+    resp, reason = await read(
+        message["client"], "GET", "/v1/opt-outs", "dev-doctor-token", params={"patient_id": pid}
+    )
+    assert resp.status_code == 403
+    assert only(await rows_for(db, "notifications", reason)) == ("S-DOC-01", pid, ["*"], "denied")
+
+
 # Routes the walk above does not drive, with why; each is covered by the same call as a route
 # it does drive (the rendering of a case, the view of a message).
 NOT_WALKED = {

@@ -55,17 +55,7 @@ async def followup(stack_config, stack_env) -> AsyncIterator[RunningService]:  #
 
 
 @pytest.fixture(scope="module")
-async def db(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    """Connected as the services are (DATABASE_URL), as anyone with a dump would be."""
-    conn = await asyncpg.connect(stack_env["DATABASE_URL"])
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-async def completed(followup: RunningService, stack_env, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def completed(followup: RunningService, stack_env, raw_db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """A discharged patient's call, completed with feedback and an objection."""
     async with httpx.AsyncClient(base_url=followup.url, timeout=10) as api:
         staff = {"name": "测试医生", "department_code": DEPT, "role": "doctor", "capacity": 10}
@@ -92,8 +82,8 @@ async def completed(followup: RunningService, stack_env, db) -> dict[str, Any]: 
     return {"task_id": task_id, "phone": phone}
 
 
-async def raw(db: asyncpg.Connection, task_id: str) -> asyncpg.Record:
-    return await db.fetchrow(
+async def raw(raw_db: asyncpg.Connection, task_id: str) -> asyncpg.Record:
+    return await raw_db.fetchrow(
         "SELECT patient_phone, feedback, objection FROM followup.follow_up_tasks"
         " WHERE task_id = $1",
         task_id,
@@ -115,9 +105,9 @@ def assert_reads_back(body: dict[str, Any], phone: str) -> None:
 
 
 async def test_sealed_columns_are_unreadable_in_a_raw_dump_and_read_back_by_the_service(
-    followup, completed, stack_env, db
+    followup, completed, stack_env, raw_db
 ) -> None:  # type: ignore[no-untyped-def]
-    row = await raw(db, completed["task_id"])
+    row = await raw(raw_db, completed["task_id"])
     assert all(row[c].startswith("enc1:dev1:") for c in SEALED)
     dump = (await asyncio.to_thread(
         subprocess.run,
@@ -132,24 +122,24 @@ async def test_sealed_columns_are_unreadable_in_a_raw_dump_and_read_back_by_the_
 
 
 async def test_a_value_from_before_encryption_is_sealed_by_the_reseal_job(
-    followup, completed, db
+    followup, completed, raw_db
 ) -> None:  # type: ignore[no-untyped-def]
     task_id = completed["task_id"]
-    await db.execute(
+    await raw_db.execute(
         "UPDATE followup.follow_up_tasks SET patient_phone = $2 WHERE task_id = $1",
         task_id,
         completed["phone"],
     )
 
     async def sealed_again() -> bool:
-        return (await raw(db, task_id))["patient_phone"].startswith("enc1:dev1:")
+        return (await raw(raw_db, task_id))["patient_phone"].startswith("enc1:dev1:")
 
     assert await eventually(sealed_again, timeout=30, interval=0.3)
     assert_reads_back(await read_back(followup, task_id), completed["phone"])
 
 
 async def test_a_key_rotation_keeps_every_value_readable_and_moves_them_to_the_new_key(
-    followup, completed, db
+    followup, completed, raw_db
 ) -> None:  # type: ignore[no-untyped-def]
     task_id, kid = completed["task_id"], NEW_KEY.split(":")[0]
     followup.stop()
@@ -158,17 +148,17 @@ async def test_a_key_rotation_keeps_every_value_readable_and_moves_them_to_the_n
     assert_reads_back(await read_back(followup, task_id), completed["phone"])
 
     async def all_moved() -> bool:
-        left = await db.fetchval(
+        left = await raw_db.fetchval(
             "SELECT count(*) FROM followup.follow_up_tasks WHERE left(patient_phone, 10) = 'enc1:dev1:'"
             " OR left(feedback, 10) = 'enc1:dev1:' OR left(objection, 10) = 'enc1:dev1:'"
         )
-        attempts = await db.fetchval(
+        attempts = await raw_db.fetchval(
             "SELECT count(*) FROM followup.call_attempts WHERE left(feedback, 10) = 'enc1:dev1:'"
         )
         return left == 0 and attempts == 0
 
     assert await eventually(all_moved, timeout=60, interval=0.5)
-    row = await raw(db, task_id)
+    row = await raw(raw_db, task_id)
     assert all(row[c].startswith(f"enc1:{kid}:") for c in SEALED)
 
     followup.stop()  # the old key dropped: everything is under the new one
@@ -184,12 +174,12 @@ async def test_a_key_rotation_keeps_every_value_readable_and_moves_them_to_the_n
 
     async def none_left_under_the_test_key() -> bool:
         prefix = f"enc1:{kid}:"
-        left = await db.fetchval(
+        left = await raw_db.fetchval(
             "SELECT count(*) FROM followup.follow_up_tasks WHERE starts_with(patient_phone, $1)"
             " OR starts_with(feedback, $1) OR starts_with(objection, $1)",
             prefix,
         )
-        attempts = await db.fetchval(
+        attempts = await raw_db.fetchval(
             "SELECT count(*) FROM followup.call_attempts WHERE starts_with(feedback, $1)", prefix
         )
         return left == 0 and attempts == 0

@@ -30,6 +30,7 @@ from hospital_shared.events import (
     RegistrationNoShow,
     make_event,
 )
+from hospital_shared.field_crypto import open_
 from hospital_shared.service_events.complaints import CasePatient, ComplaintCaseChanged
 from hospital_shared.service_events.followup import (
     FollowUpTaskAssigned,
@@ -257,7 +258,9 @@ async def test_a_mixed_batch_gives_the_rows_of_one_event_at_a_time(schemas) -> N
         2026, 11, 24, 8, 30, tzinfo=SH
     )
     for sql in (
-        "SELECT patient_id, phone, sms_opt_out, deceased, deceased_ref FROM patients ORDER BY 1",
+        # the phone is sealed under a fresh data key each time: its hash tells the number
+        "SELECT patient_id, phone_hash, sms_opt_out, deceased, deceased_ref FROM patients"
+        " ORDER BY 1",
         "SELECT subject_ref, reason FROM withdrawn_subjects ORDER BY 1",
         "SELECT staff_id, department_code, role FROM staff ORDER BY 1",
     ):
@@ -265,7 +268,7 @@ async def test_a_mixed_batch_gives_the_rows_of_one_event_at_a_time(schemas) -> N
             dict(r) for r in await rows(one_by_one, sql)
         ]
     patients = {r["patient_id"]: r for r in await rows(in_batches, "SELECT * FROM patients")}
-    assert patients[f"P{t}-5"]["phone"] == "+8613933334444"  # the last event's number
+    assert open_(patients[f"P{t}-5"]["phone"]) == "+8613933334444"  # the last event's number
     assert not patients[f"P{t}-4"]["deceased"]  # the discharge was cancelled
 
 
@@ -285,7 +288,7 @@ async def test_a_details_update_gives_the_patient_the_new_number(schemas) -> Non
         waiting = await conn.fetchval(
             "SELECT count(*) FROM messages WHERE patient_id = $1 AND status = 'pending'", pid
         )
-    assert phone == "+8613911112222"
+    assert open_(phone) == "+8613911112222"
     assert waiting == 1  # the reminder, which will be sent to the number on file then
 
 

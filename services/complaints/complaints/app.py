@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from complaints import roster
+from complaints import enquiry_store, repository, roster
 from complaints.api import Context, cases_router
 from complaints.calendar_api import calendar_router
 from complaints.enquiries_api import EnquiryContext, enquiries_router, feedback_router
@@ -59,6 +59,9 @@ def feedback_policy(settings: Settings, policy: CasePolicy) -> FeedbackPolicy:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    runtime.seals("cases", *repository.CASE_SEALED)  # moved to the current key in the background
+    for table, columns in enquiry_store.SEALED.items():
+        runtime.seals(table, *columns)
     calendar = LiveCalendar("complaints", bundled_schedules())
     policy = CasePolicy.from_settings(settings, calendar=lambda: calendar.current)
     rulebook = RuleBook()

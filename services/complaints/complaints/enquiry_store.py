@@ -1,4 +1,6 @@
-"""SQL of enquiries (咨询) and of praise and suggestions (表扬、建议), asyncpg."""
+"""SQL of enquiries (咨询) and of praise and suggestions (表扬、建议), asyncpg. The patient's
+phone and the free text of each (`SEALED`) are sealed on the way in and opened on the way out
+(field_crypto.py), here and nowhere else."""
 
 from __future__ import annotations
 
@@ -10,7 +12,19 @@ from typing import Any
 import asyncpg
 from pydantic_core import to_json
 
+from hospital_shared.field_crypto import open_fields, seal_fields
+
 Row = dict[str, Any]
+
+SEALED = {
+    "enquiries": ("patient_phone", "question", "answer"),
+    "feedback": ("patient_phone", "text", "answer"),
+}
+
+
+def opened(table: str, row: Mapping[str, Any]) -> Row:
+    """A row of `table` as read, its sealed columns opened."""
+    return open_fields(row, SEALED[table])
 
 
 async def next_number(conn: asyncpg.Connection, sequence: str) -> int:
@@ -25,10 +39,11 @@ async def insert(conn: asyncpg.Connection, table: str, row: Row) -> Row:
     columns = ", ".join(row)
     values = ", ".join(f"${i}" for i in range(1, len(row) + 1))
     inserted = await conn.fetchrow(
-        f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING *", *row.values()
+        f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING *",
+        *seal_fields(row, SEALED[table]).values(),
     )
     assert inserted is not None
-    return dict(inserted)
+    return opened(table, inserted)
 
 
 async def by_number(
@@ -38,17 +53,19 @@ async def by_number(
     column = "enquiry_number" if table == "enquiries" else "feedback_number"
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT * FROM {table} WHERE {column} = $1{lock}", number)
-    return dict(row) if row else None
+    return opened(table, row) if row else None
 
 
 async def update(conn: asyncpg.Connection, table: str, row_id: int, changes: Row) -> Row:
     assert table in ("enquiries", "feedback")
     sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
     row = await conn.fetchrow(
-        f"UPDATE {table} SET {sets} WHERE id = $1 RETURNING *", row_id, *changes.values()
+        f"UPDATE {table} SET {sets} WHERE id = $1 RETURNING *",
+        row_id,
+        *seal_fields(changes, SEALED[table]).values(),
     )
     assert row is not None
-    return dict(row)
+    return opened(table, row)
 
 
 async def listed(
@@ -87,7 +104,7 @@ async def listed(
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY id DESC LIMIT {arg(limit)} OFFSET {arg(offset)}"
-    return [dict(r) for r in await conn.fetch(sql, *args)]
+    return [opened(table, r) for r in await conn.fetch(sql, *args)]
 
 
 async def add_history(
@@ -133,7 +150,7 @@ FOR UPDATE SKIP LOCKED
 
 async def due_enquiries(conn: asyncpg.Connection, now: datetime, batch_size: int) -> list[Row]:
     """Open enquiries owing an alert, locked (instances take disjoint rows)."""
-    return [dict(r) for r in await conn.fetch(_DUE, now, batch_size)]
+    return [opened("enquiries", r) for r in await conn.fetch(_DUE, now, batch_size)]
 
 
 async def record_alert(conn: asyncpg.Connection, enquiry_id: int, level: str, at: datetime) -> bool:

@@ -98,7 +98,7 @@ async def record(
             "SELECT * FROM feedback WHERE external_id = $1", new.external_id
         )
         if existing is not None:
-            return dict(existing)
+            return store.opened("feedback", existing)
     allowed = (
         policy.praise_categories
         if new.kind is FeedbackKind.PRAISE

@@ -1,4 +1,8 @@
-"""SQL of the complaints service (asyncpg; the connection's search_path is the service schema)."""
+"""SQL of the complaints service (asyncpg; the connection's search_path is the service schema).
+
+A case's phone number and free text (`CASE_SEALED`) are sealed here, on the way in, and
+opened here, on the way out (field_crypto.py): the rest of the service sees plain values, a
+raw dump of the table none of them."""
 
 from __future__ import annotations
 
@@ -13,8 +17,20 @@ from pydantic_core import to_json
 
 from complaints.policy import Deadline
 from hospital_shared.calendar_store import report_missing
+from hospital_shared.field_crypto import open_fields, seal_fields
 
 Row = dict[str, Any]
+
+# Encrypted at rest: the patient's phone and every free text that may name or describe them.
+CASE_SEALED = (
+    "patient_phone", "description", "resolution", "summary", "validity_reason",
+    "escalation_reason",
+)  # fmt: skip
+
+
+def opened_case(row: Mapping[str, Any]) -> Row:
+    """A case row as read from the table, its sealed columns opened."""
+    return open_fields(row, CASE_SEALED)
 
 
 async def next_case_sequences(
@@ -47,7 +63,7 @@ async def case_by_external_id(
     row = await conn.fetchrow(
         "SELECT * FROM cases WHERE channel = $1 AND external_id = $2", channel, external_id
     )
-    return dict(row) if row else None
+    return opened_case(row) if row else None
 
 
 async def case_numbers_by_external_id(
@@ -115,8 +131,12 @@ async def insert_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> list[R
     first is left out."""
     if not cases:
         return []
-    rows = await conn.fetch(_INSERT_CASES, _json_rows(cases))
-    return sorted((dict(r) for r in rows), key=lambda r: int(r["id"]))
+    rows = await conn.fetch(_INSERT_CASES, _sealed_rows(cases))
+    return sorted((opened_case(r) for r in rows), key=lambda r: int(r["id"]))
+
+
+def _sealed_rows(cases: Sequence[Row]) -> str:
+    return _json_rows(seal_fields(case, CASE_SEALED) for case in cases)
 
 
 async def insert_new_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> list[Row]:
@@ -125,7 +145,7 @@ async def insert_new_cases(conn: asyncpg.Connection, cases: Sequence[Row]) -> li
     opened event and audit line need; the other columns keep their defaults)."""
     if not cases:
         return []
-    rows = await conn.fetch(_INSERT_NEW_CASES, _json_rows(cases))
+    rows = await conn.fetch(_INSERT_NEW_CASES, _sealed_rows(cases))
     given = {case["case_number"]: case for case in cases}
     inserted = [
         {**given[r["case_number"]], "id": r["id"], "cycle": r["cycle"], "resolution_kind": None}
@@ -139,7 +159,12 @@ async def case_by_number(
 ) -> Row | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT * FROM cases WHERE case_number = $1{lock}", case_number)
-    return dict(row) if row else None
+    return opened_case(row) if row else None
+
+
+async def cases_by_id(conn: asyncpg.Connection, case_ids: Iterable[int]) -> dict[int, Row]:
+    rows = await conn.fetch("SELECT * FROM cases WHERE id = ANY($1::bigint[])", list(case_ids))
+    return {r["id"]: opened_case(r) for r in rows}
 
 
 async def update_case(conn: asyncpg.Connection, case_id: int, changes: Row) -> Row:
@@ -147,10 +172,10 @@ async def update_case(conn: asyncpg.Connection, case_id: int, changes: Row) -> R
     row = await conn.fetchrow(
         f"UPDATE cases SET {sets}, updated_at = now() WHERE id = $1 RETURNING *",
         case_id,
-        *changes.values(),
+        *seal_fields(changes, CASE_SEALED).values(),
     )
     assert row is not None
-    return dict(row)
+    return opened_case(row)
 
 
 async def list_cases(
@@ -195,7 +220,7 @@ async def list_cases(
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY opened_at DESC, id DESC LIMIT {arg(limit)} OFFSET {arg(offset)}"
-    return [dict(r) for r in await conn.fetch(sql, *args)]
+    return [opened_case(r) for r in await conn.fetch(sql, *args)]
 
 
 # --- deadlines ----------------------------------------------------------------------------

@@ -119,10 +119,7 @@ async def _announce(
     """Audit and publish each alert, for the case's supervisor or else the desk's."""
     if not fired:
         return
-    case_rows = await conn.fetch(
-        "SELECT * FROM cases WHERE id = ANY($1::bigint[])", list({d["case_id"] for d, _ in fired})
-    )
-    cases = {r["id"]: dict(r) for r in case_rows}
+    cases = await repo.cases_by_id(conn, {d["case_id"] for d, _ in fired})
     desk_supervisor = None
     if any(not case["supervisor_id"] for case in cases.values()):
         desk_supervisor = await roster.least_loaded_staff(conn, desk, ["supervisor"])

@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -35,9 +36,9 @@ class TemplateIn(BaseModel):
     send_to_deceased: bool | None = None
 
 
-def _view(request: Request, row: asyncpg.Record, who: Principal) -> dict[str, Any]:
+def _view(request: Request, row: Mapping[str, Any], who: Principal) -> dict[str, Any]:
     desk = request.app.state.runtime.settings.complaint_desk_department
-    return access.message_view(row, who, desk_department=desk)
+    return access.message_view(repository.opened_message(row), who, desk_department=desk)
 
 
 def message_reads(rows: Any) -> list[Read]:
@@ -109,7 +110,7 @@ def build_router(auth: TokenAuth) -> APIRouter:
         if override.override_duplicate_risk and not override.reason:
             raise HTTPException(422, "reason: say why the override is needed")
         async with pool(request).acquire() as conn, conn.transaction():
-            row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", message_id)
+            row = await repository.message(conn, message_id, for_update=True)
             if row is None:
                 raise HTTPException(404, "no such message")
             _check_resend(row, override)
@@ -179,10 +180,12 @@ def build_router(auth: TokenAuth) -> APIRouter:
         request: Request, who: StaffUser, patient_id: str | None = None, phone: str | None = None
     ) -> list[dict[str, Any]]:
         refusal = access.patient_history_refusal(who)  # recording one (POST) is for all staff
-        if refusal:
-            raise HTTPException(403, refusal)
         e164 = _e164_or_400(phone, request) if phone else None
         async with pool(request).acquire() as conn:
+            if refusal:  # recorded as denied, like a refused message listing
+                denied = [Read(patient_id, "opt_out", "*")]
+                await record(conn, Reader.of(who), denied, outcome="denied")
+                raise HTTPException(403, refusal)
             rows = await repository.list_opt_outs(conn, patient_id=patient_id, phone=e164)
             opt_outs = [Read(r["patient_id"], "opt_out", str(r["id"])) for r in rows]
             await record(conn, Reader.of(who), opt_outs)

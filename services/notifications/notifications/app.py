@@ -122,6 +122,12 @@ def staff_senders(settings: Settings) -> dict[str, StaffSender]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
+    # Sealed at rest (repository.py); the re-seal job moves them to the current key and fills
+    # the search hashes of rows from before encryption.
+    runtime.seals("patients", "phone", hashes={"phone_hash": "phone"})
+    runtime.seals("opt_outs", *repository.OPT_OUT_SEALED, hashes={"phone_hash": "phone"})
+    runtime.seals("messages", *repository.MESSAGE_SEALED, hashes={"to_number_hash": "to_number"})
+    runtime.seals("inbound_sms", "phone", "text")
     rules = sending_rules(settings)
     for_staff = staff_rules(settings)
     handlers = EventHandlers(

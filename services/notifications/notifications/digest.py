@@ -19,6 +19,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
+from hospital_shared.field_crypto import open_, seal
 from notifications import message_store
 from notifications.handlers import Clock
 from notifications.segments import count_segments
@@ -104,7 +105,7 @@ class DigestJob:
         )
         status, reason = "pending", None
         try:
-            context = digest_context([n["body"] for n in notes], self.max_items)
+            context = digest_context([open_(n["body"]) or "" for n in notes], self.max_items)
             body = render(body_template or "", context)
         except TemplateInvalid as exc:
             body, status, reason = "", "failed", f"template_error: {exc}"
@@ -131,6 +132,7 @@ class DigestJob:
             "send_after": send_after,
             "deferred_reason": "quiet_hours" if send_after > now else None,
         }
+        fields["body"] = seal(body)
         columns = ", ".join(fields)
         values = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
         digest_id: uuid.UUID | None = await conn.fetchval(

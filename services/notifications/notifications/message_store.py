@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from hospital_shared.field_crypto import seal
 from notifications.policy import Withdraw
 
 # The columns a new message may set, with their types (for unnest); the others keep their
@@ -55,14 +56,14 @@ def message_id(idempotency_key: str) -> uuid.UUID:
 async def insert_messages(conn: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Create the messages whose idempotency key does not exist yet (the first of a key
     wins, in the rows' order); how many were created. A row without `id` gets the one its
-    key gives (`message_id`)."""
+    key gives (`message_id`). The body is sealed (repository.py opens it)."""
     if not rows:
         return 0
     columns = ["id", *(c for c in rows[0] if c != "id")]
     arrays: list[list[Any]] = [
         [row.get("id") or message_id(row["idempotency_key"]) for row in rows]
     ]
-    arrays += [[row[c] for row in rows] for c in columns[1:]]
+    arrays += [[seal(row[c]) if c == "body" else row[c] for row in rows] for c in columns[1:]]
     params = ", ".join(f"${i}::{MESSAGE_COLUMNS[c]}[]" for i, c in enumerate(columns, start=1))
     status = await conn.execute(
         f"INSERT INTO messages ({', '.join(columns)}) SELECT * FROM unnest({params})"

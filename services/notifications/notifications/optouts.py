@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from hospital_shared.field_crypto import search_hash
 from notifications import repository
 from notifications.lifecycle import publish_status
 
@@ -33,15 +34,17 @@ async def suppress_waiting(
     """Messages still waiting for this patient (or number) will not go: suppressed now."""
     now = datetime.now(UTC)
     rows = await conn.fetch(
-        """UPDATE messages m SET status = 'suppressed', status_reason = 'opted_out',
+        f"""UPDATE messages m SET status = 'suppressed', status_reason = 'opted_out',
              finished_at = $3, updated_at = now()
            WHERE m.status = 'pending' AND m.channel = 'sms' AND m.audience = 'patient'
              AND (m.patient_id = $1 OR m.patient_id IN (
-                   SELECT patient_id FROM patients WHERE $2::text IS NOT NULL AND phone = $2))
+                   SELECT patient_id FROM patients
+                    WHERE $2::text IS NOT NULL AND {repository.same_phone("$2", "$4")}))
            RETURNING m.*""",
         patient_id,
         phone,
         now,
+        search_hash(phone),
     )
     for row in rows:
         await publish_status(conn, row, "suppressed", now=now, reason="opted_out")

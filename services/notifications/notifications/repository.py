@@ -1,4 +1,8 @@
-"""SQL of the notifications service (asyncpg; search_path is the `notifications` schema)."""
+"""SQL of the notifications service (asyncpg; search_path is the `notifications` schema).
+
+Patients' phone numbers, opt-out reasons, SMS replies and message bodies (and the number a
+message went to) are sealed here on the way in and opened here on the way out
+(field_crypto.py); an exact search by phone compares keyed hashes (`phone_hash`)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,27 @@ from typing import Any
 
 import asyncpg
 
+from hospital_shared.field_crypto import open_fields, seal, search_hash
 from notifications.policy import Contact
 from notifications.staff_policy import StaffReach
 from notifications.templates import DEFAULT_TEMPLATES
+
+MESSAGE_SEALED = ("body", "to_number")
+OPT_OUT_SEALED = ("phone", "reason")
+
+
+def opened_message(row: Any) -> dict[str, Any]:
+    """A message row as read, its body and number opened."""
+    return open_fields(row, MESSAGE_SEALED)
+
+
+def same_phone(plain: str, hashed: str, table: str = "") -> str:
+    """SQL: the row's phone is the number given as `plain` whose keyed hash is `hashed`
+    (parameters): by the hash, or for a row from before encryption (no hash yet) by the
+    plaintext it still holds."""
+    t = f"{table}." if table else ""
+    return f"({t}phone_hash = {hashed} OR ({t}phone_hash IS NULL AND {t}phone = {plain}))"
+
 
 # --- templates -----------------------------------------------------------------------
 
@@ -36,21 +58,25 @@ async def load_templates(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
 
 async def save_patients(conn: asyncpg.Connection, contacts: Sequence[Contact]) -> None:
     """Upsert patients as the hospital systems last described them, one row per patient: a
-    phone or opt-out flag not given (None) keeps the one on file."""
+    phone or opt-out flag not given (None) keeps the one on file. The phone is sealed, with
+    its keyed hash beside it (the opt-out searches)."""
     if not contacts:
         return
     await conn.execute(
-        """INSERT INTO patients (patient_id, phone, sms_opt_out)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[])
+        """INSERT INTO patients (patient_id, phone, sms_opt_out, phone_hash)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $5::text[])
            ON CONFLICT (patient_id) DO UPDATE SET
              phone = coalesce(excluded.phone, patients.phone),
+             phone_hash = CASE WHEN excluded.phone IS NULL THEN patients.phone_hash
+                               ELSE excluded.phone_hash END,
              sms_opt_out = CASE WHEN excluded.patient_id = ANY($4::text[])
                                 THEN patients.sms_opt_out ELSE excluded.sms_opt_out END,
              updated_at = now()""",
         [c.patient_id for c in contacts],
-        [c.phone for c in contacts],
+        [seal(c.phone) for c in contacts],
         [bool(c.sms_opt_out) for c in contacts],
         [c.patient_id for c in contacts if c.sms_opt_out is None],
+        [search_hash(c.phone) for c in contacts],
     )
 
 
@@ -146,21 +172,24 @@ async def add_opt_out(
     created_by: str | None = None,
 ) -> int:
     existing = await conn.fetchval(
-        """SELECT id FROM opt_outs WHERE revoked_at IS NULL
-             AND patient_id IS NOT DISTINCT FROM $1 AND phone IS NOT DISTINCT FROM $2""",
+        f"""SELECT id FROM opt_outs WHERE revoked_at IS NULL
+             AND patient_id IS NOT DISTINCT FROM $1
+             AND (($2::text IS NULL AND phone IS NULL) OR {same_phone("$2", "$3")})""",
         patient_id,
         phone,
+        search_hash(phone),
     )
     if existing:
         return int(existing)
     new_id = await conn.fetchval(
-        "INSERT INTO opt_outs (patient_id, phone, source, reason, created_by)"
-        " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO opt_outs (patient_id, phone, source, reason, created_by, phone_hash)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         patient_id,
-        phone,
+        seal(phone),
         source,
-        reason,
+        seal(reason),
         created_by,
+        search_hash(phone),
     )
     return int(new_id)
 
@@ -170,23 +199,29 @@ async def revoke_opt_outs(
 ) -> int:
     status = await conn.execute(
         "UPDATE opt_outs SET revoked_at = now(), revoked_by = $3"
-        " WHERE revoked_at IS NULL AND (id = ANY($1::bigint[]) OR phone = $2)",
+        " WHERE revoked_at IS NULL"
+        f" AND (id = ANY($1::bigint[]) OR {same_phone('$2', '$4')})",
         list(ids),
         phone,
         by,
+        search_hash(phone),
     )
     return int(status.split()[-1])
 
 
 async def list_opt_outs(
     conn: asyncpg.Connection, *, patient_id: str | None, phone: str | None
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT * FROM opt_outs WHERE ($1::text IS NULL OR patient_id = $1)
-             AND ($2::text IS NULL OR phone = $2) ORDER BY id DESC LIMIT 200""",
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT * FROM opt_outs WHERE ($1::text IS NULL OR patient_id = $1)
+             AND ($2::text IS NULL OR {same_phone("$2", "$3")}) ORDER BY id DESC LIMIT 200""",
         patient_id,
         phone,
+        search_hash(phone),
     )
+    # the hash stays here: it identifies a number to whoever holds the hash key
+    return [{k: v for k, v in open_fields(r, OPT_OUT_SEALED).items() if k != "phone_hash"}
+            for r in rows]  # fmt: skip
 
 
 async def audit(
@@ -205,12 +240,19 @@ async def audit(
 
 async def record_inbound(conn: asyncpg.Connection, phone: str, text: str, action: str) -> None:
     await conn.execute(
-        "INSERT INTO inbound_sms (phone, text, action) VALUES ($1, $2, $3)", phone, text, action
+        "INSERT INTO inbound_sms (phone, text, action) VALUES ($1, $2, $3)",
+        seal(phone),
+        seal(text),
+        action,
     )
 
 
-async def message(conn: asyncpg.Connection, message_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM messages WHERE id = $1", message_id)
+async def message(
+    conn: asyncpg.Connection, message_id: uuid.UUID, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT * FROM messages WHERE id = $1{lock}", message_id)
+    return opened_message(row) if row else None
 
 
 async def messages_of(
@@ -220,8 +262,8 @@ async def messages_of(
     staff_id: str | None = None,
     channel: str | None = None,
     limit: int = 200,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
         """SELECT * FROM messages WHERE ($1::text IS NULL OR patient_id = $1)
              AND ($2::text IS NULL OR staff_id = $2) AND ($3::text IS NULL OR channel = $3)
            ORDER BY created_at DESC LIMIT $4""",
@@ -230,3 +272,4 @@ async def messages_of(
         channel,
         limit,
     )
+    return [opened_message(r) for r in rows]

@@ -77,6 +77,8 @@ UPDATE messages m SET status = 'submitted', status_reason = $3, handed_at = $2,
        submitted_at = coalesce(m.submitted_at, $2), finished_at = NULL,
        to_number = coalesce(m.to_number,
                             (SELECT p.phone FROM patients p WHERE p.patient_id = m.patient_id)),
+       to_number_hash = coalesce(m.to_number_hash,
+                        (SELECT p.phone_hash FROM patients p WHERE p.patient_id = m.patient_id)),
        updated_at = now()
  WHERE m.id = ANY($1::uuid[]) AND m.handed_at IS NULL
 RETURNING m.*

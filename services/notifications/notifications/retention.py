@@ -69,7 +69,7 @@ async def purge_expired(
             )
             phones = _count(
                 await conn.execute(
-                    """UPDATE patients p SET phone = NULL WHERE p.updated_at < $1 AND p.deceased
+                    """UPDATE patients p SET phone = NULL, phone_hash = NULL WHERE p.updated_at < $1 AND p.deceased
                          AND p.phone IS NOT NULL
                          AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.patient_id = p.patient_id)""",
                     cutoff,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from hospital_shared.field_crypto import open_fields, seal, search_hash
 from notifications.domain import (
     GATEWAY_LOG_REFUSED,
     GATEWAY_LOG_SENT,
@@ -18,6 +20,7 @@ from notifications.domain import (
     local_day_bounds,
 )
 from notifications.providers import GatewayRecord, SendResult
+from notifications.repository import opened_message
 
 # Urgent messages first (a breach alert must not queue behind a backlog of reminders), then
 # in the order they fell due (index messages_due_sms_urgent_first).
@@ -30,8 +33,10 @@ SELECT m.id, m.audience, m.urgent, m.expires_at, m.patient_id, m.staff_id, m.tem
        m.audience = 'patient' AND (
            coalesce(p.sms_opt_out, false)
            OR EXISTS (SELECT 1 FROM opt_outs o WHERE o.revoked_at IS NULL
-                      AND (o.patient_id = m.patient_id OR o.phone = p.phone
-                           OR o.phone = m.to_number))) AS opted_out
+                      AND (o.patient_id = m.patient_id
+                           OR o.phone_hash = p.phone_hash OR o.phone_hash = m.to_number_hash
+                           -- rows from before encryption, until the re-seal job hashed them
+                           OR o.phone = p.phone OR o.phone = m.to_number))) AS opted_out
   FROM messages m
   LEFT JOIN patients p ON p.patient_id = m.patient_id
   LEFT JOIN staff s ON s.staff_id = m.staff_id
@@ -44,8 +49,9 @@ SELECT m.id, m.audience, m.urgent, m.expires_at, m.patient_id, m.staff_id, m.tem
 """
 
 
-async def lock_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(_DUE, now, limit)
+async def lock_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """The due SMS, locked, with the recipient's phone opened."""
+    return [open_fields(r, ("phone",)) for r in await conn.fetch(_DUE, now, limit)]
 
 
 async def handed_today(
@@ -82,15 +88,18 @@ async def mark_sending_many(
     """`mark_sending` for many (id, to_number) pairs in one statement."""
     if not sends:
         return []
-    return await conn.fetch(
+    rows = await conn.fetch(
         """UPDATE messages m SET status = 'sending', to_number = u.to_number,
+             to_number_hash = u.to_number_hash,
              sending_since = $3, handed_at = $3, attempts = m.attempts + 1, updated_at = now()
-           FROM unnest($1::uuid[], $2::text[]) AS u(id, to_number)
+           FROM unnest($1::uuid[], $2::text[], $4::text[]) AS u(id, to_number, to_number_hash)
            WHERE m.id = u.id RETURNING m.*""",
         [i for i, _ in sends],
-        [n for _, n in sends],
+        [seal(n) for _, n in sends],
         now,
+        [search_hash(n) for _, n in sends],
     )
+    return [opened_message(r) for r in rows]
 
 
 async def defer_many(conn: asyncpg.Connection, defers: Sequence[tuple[uuid.UUID, Defer]]) -> None:

@@ -20,6 +20,7 @@ from notifications.channels import RobotTarget, StaffNote, StaffSender
 from notifications.domain import STAFF_INACTIVE, Status
 from notifications.handlers import Clock
 from notifications.providers import Outcome, SendResult
+from notifications.repository import opened_message
 from notifications.staff_policy import subject_of
 
 HANDED = Counter(
@@ -96,7 +97,8 @@ class StaffDispatcher:
         now = self.clock()
         claimed: list[tuple[asyncpg.Record, StaffNote]] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            for row in await conn.fetch(_DUE, now, self.settings.dispatch_batch_size):
+            due = await conn.fetch(_DUE, now, self.settings.dispatch_batch_size)
+            for row in map(opened_message, due):
                 stop = self._stop(row, now)
                 if stop is not None:
                     await sending.finish(conn, row["id"], stop[0], stop[1], now)

@@ -25,7 +25,10 @@ and every table's row count, both read in the dump's own snapshot (`pg_export_sn
 and the check: the dump restored into a scratch database whose row counts must match. Only
 then is the folder given its final name and the success recorded (`metrics.backups`, read by
 the metrics service as `hospital_backup_last_success_timestamp_seconds`); a failed or
-interrupted backup leaves a `.partial` folder and no record.
+interrupted backup leaves a `.partial` folder and no record. After a good backup, the oldest
+finished ones beyond the newest `--keep` (BACKUP_KEEP, default 7, at least 1) are deleted: the
+backup just taken is always kept, and a `.partial` folder is never counted or touched (it may
+be another backup still running).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -54,6 +58,7 @@ from devstack.system import PG_BIN
 DUMP = "hospital.dump"
 MANIFEST = "backup.json"
 FORMAT = 1
+DEFAULT_KEEP = 7
 Offsets = dict[str, dict[str, dict[str, int]]]  # group -> topic -> partition -> offset
 
 
@@ -232,7 +237,7 @@ async def _restore_into(target: Target, name: str, dump: Path) -> None:
 async def verify(target: Target, dump: Path, expected_rows: dict[str, int]) -> dict[str, Any]:
     """Restore the dump into a scratch database and compare every table's row count with
     the counts read in the dump's snapshot; the scratch database is dropped afterwards."""
-    scratch = f"{target.name}_backup_check"
+    scratch = scratch_name(target)
     started = time.monotonic()
     try:
         await _restore_into(target, scratch, dump)
@@ -253,6 +258,26 @@ async def verify(target: Target, dump: Path, expected_rows: dict[str, int]) -> d
     return {"method": "pg_restore into a scratch database, row count of every table",
             "tables": len(got), "rows": sum(got.values()),
             "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
+
+
+def scratch_name(target: Target) -> str:
+    """A scratch database name of this backup alone: two backups checked at once (a cron job
+    and a hand-run `make backup`) would otherwise drop each other's scratch database. Within
+    PostgreSQL's 63-byte identifiers."""
+    return f"{target.name[:30]}_backup_check_{os.getpid()}_{secrets.token_hex(4)}"
+
+
+def prune(into: Path, keep: int) -> list[Path]:
+    """Delete the finished backups under `into` but the newest `keep` (at least 1: the newest
+    good backup is never deleted); returns those deleted. Folders without a manifest
+    (`.partial`: failed, or another backup still running) are not touched."""
+    if keep < 1:
+        raise StackError("keep at least one backup (BACKUP_KEEP >= 1)")  # the newest is good
+    done = sorted(p for p in into.iterdir() if p.is_dir() and (p / MANIFEST).exists())
+    old = done[:-keep]
+    for folder in old:
+        shutil.rmtree(folder)
+    return old
 
 
 async def _record_success(target: Target, manifest: dict[str, Any], folder: Path) -> None:
@@ -277,8 +302,11 @@ async def _record_success(target: Target, manifest: dict[str, Any], folder: Path
 # --- the two commands ---------------------------------------------------------------------
 
 
-async def take(target: Target, into: Path) -> Path:
-    """Take, check and record one backup under `into`; its folder."""
+async def take(target: Target, into: Path, keep: int = DEFAULT_KEEP) -> Path:
+    """Take, check and record one backup under `into`, then prune the older ones (`prune`);
+    its folder."""
+    if keep < 1:
+        raise StackError("keep at least one backup (BACKUP_KEEP >= 1)")
     partial = await asyncio.to_thread(_new_folder, into)
     offsets = await committed_offsets(target.bootstrap)  # BEFORE the snapshot (docstring)
     offsets_read_at = datetime.now(UTC).isoformat()
@@ -296,6 +324,8 @@ async def take(target: Target, into: Path) -> Path:
     manifest["verified"] = await verify(target, partial / DUMP, snap["rows"])
     final = await asyncio.to_thread(_finish, partial, manifest)
     await _record_success(target, manifest, final)
+    for folder in await asyncio.to_thread(prune, into, keep):
+        print(f"backup: pruned {folder.name} (keeping the newest {keep})")
     return final
 
 
@@ -368,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", help="where backups go (default: <state>/backups)")
     parser.add_argument("--test", action="store_true", help="the test stack")
     parser.add_argument(
+        "--keep", type=int, default=int(os.environ.get("BACKUP_KEEP", DEFAULT_KEEP)),
+        help=f"take: finished backups kept, the newest (BACKUP_KEEP, default {DEFAULT_KEEP})",
+    )  # fmt: skip
+    parser.add_argument(
         "--env", action="store_true", help="DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS from the "
         "environment (compose) instead of the native stack",
     )  # fmt: skip
@@ -380,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     into = Path(args.dir) if args.dir else cfg.state_dir / "backups"
     try:
         if args.command == "take":
-            folder = asyncio.run(take(target, into))
+            folder = asyncio.run(take(target, into, args.keep))
             print(f"backup taken and checked: {folder}")
         else:
             folder = Path(args.backup) if args.backup else latest(into)
