@@ -27,6 +27,7 @@ from hospital_shared.events import (
     RegistrationCreated,
 )
 from hospital_shared.http_guard import GuardedRoute, unprocessable
+from hospital_shared.problems import problem
 from hospital_shared.runtime import ServiceRuntime
 from registration.batch import Loc, error, parse_batch, parse_batch_json
 from registration.ingest import IntakeRejected, ingest
@@ -69,11 +70,7 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
                 ]
             )
         except TRANSIENT_DB_ERRORS:
-            return JSONResponse(
-                {"detail": "storage unavailable, retry later"},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
+            return problem(503, "storage unavailable, retry later", headers={"Retry-After": "5"})
         return Accepted(
             event_ids=done.event_ids,
             published=done.published,
