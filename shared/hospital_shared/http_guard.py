@@ -217,6 +217,9 @@ class SafeErrors:
         except Exception as exc:
             if isinstance(exc, HTTPException) or _is_body_limit_signal(exc):
                 raise  # answered further out (413): not a failure
+            if not started:  # answered first: a failing log handler cannot change the answer
+                answer = problems.problem(500, "internal error", instance=scope.get("path"))
+                await answer(scope, receive, send)
             route = getattr(scope.get("route"), "path", None) or "(no route)"
             # The route in the line's text, so that the repeat limiter (hospital_shared.logging,
             # which keys on the text) summarises each failing route on its own: with one text
@@ -229,9 +232,6 @@ class SafeErrors:
                 reason=safe_reason(exc),
                 frames="".join(traceback.format_tb(exc.__traceback__)),
             )
-            if not started:
-                answer = problems.problem(500, "internal error", instance=scope.get("path"))
-                await answer(scope, receive, send)
 
 
 def _is_body_limit_signal(exc: Exception) -> bool:
