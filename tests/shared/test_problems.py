@@ -69,9 +69,10 @@ def test_an_unknown_token_and_a_wrong_role_are_problems() -> None:
     assert assert_problem(wrong, 401)["title"] == "Unauthorized"
     assert wrong.headers["www-authenticate"] == "Bearer"
     doctor = {"Authorization": "Bearer dev-doctor-token"}
-    assert "agent" in assert_problem(c.post("/notes/1", json={"text": "t"}, headers=doctor), 403)[
-        "detail"
-    ]
+    assert (
+        "agent"
+        in assert_problem(c.post("/notes/1", json={"text": "t"}, headers=doctor), 403)["detail"]
+    )
 
 
 def test_a_missing_record_and_an_unknown_route_are_404_problems() -> None:
