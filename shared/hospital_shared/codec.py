@@ -6,6 +6,7 @@ specific enough to put on the dead-letter topic (which field, what was wrong).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -15,7 +16,19 @@ from pydantic_core import from_json, to_json
 
 from hospital_shared import service_events  # noqa: F401  (registers the services' event types)
 from hospital_shared.bounds import UNSTORABLE_TEXT
-from hospital_shared.events import EVENT_TYPES, CloudEvent, envelope_of
+from hospital_shared.events import EVENT_TYPES, CloudEvent, dataschema_of, envelope_of
+
+# The CloudEvents Kafka binding: the header naming a structured event's format, the prefix of
+# a binary-mode event's attributes, and the media types `data` may have here.
+CONTENT_TYPE = "content-type"
+CLOUDEVENTS_PREFIX = "application/cloudevents"
+STRUCTURED = "application/cloudevents+json"
+KAFKA_ATTRIBUTE_PREFIX = "ce_"
+JSON_DATA = frozenset({"application/json", "text/json"})
+# What every record the platform publishes carries (structured mode, JSON format).
+STRUCTURED_HEADERS: list[tuple[str, bytes]] = [
+    (CONTENT_TYPE, f"{STRUCTURED}; charset=UTF-8".encode())
+]
 
 
 class Rejection(StrEnum):
@@ -43,12 +56,72 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEvent[Any]:
     """Parse one structured-mode CloudEvent; raise InvalidEvent saying exactly what is wrong."""
-    try:
-        doc = from_json(raw or b"")  # pydantic's own parser: half the time of json.loads
-    except ValueError as exc:
-        raise InvalidEvent(Rejection.MALFORMED_JSON, f"not JSON: {exc}") from None
+    doc = _json(raw)
     if not isinstance(doc, dict):
         raise InvalidEvent(Rejection.SCHEMA_VIOLATION, "the event must be a JSON object")
+    return _validated(doc, raw, expected_topic)
+
+
+def decode_record(
+    raw: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
+    *,
+    expected_topic: str | None = None,
+) -> CloudEvent[Any]:
+    """One Kafka record as a CloudEvent, in either content mode of the CloudEvents Kafka
+    binding (`cloudevents/bindings/kafka-protocol-binding.md`, 3.): structured when its
+    `content-type` header starts with `application/cloudevents` (only the JSON format is
+    taken), binary when it carries `ce_*` headers (the attributes there, `data` the value,
+    `content-type` its media type, which must be JSON). A record with neither header is read
+    as structured: that is what every hospital system sent before the binding was honoured
+    (the binding would call it binary, and refuse it for want of `ce_` attributes)."""
+    if not headers:
+        return decode(raw, expected_topic=expected_topic)
+    found = {name.lower(): value for name, value in headers}
+    content_type = found.get(CONTENT_TYPE, b"").decode("utf-8", "replace")
+    media = _media_type(content_type)
+    if media.startswith(CLOUDEVENTS_PREFIX):
+        if media != STRUCTURED:
+            raise InvalidEvent(Rejection.SCHEMA_VIOLATION, f"event format {media!r}: not JSON")
+        return decode(raw, expected_topic=expected_topic)
+    attributes = {n[3:]: v for n, v in found.items() if n.startswith(KAFKA_ATTRIBUTE_PREFIX)}
+    if not attributes:
+        return decode(raw, expected_topic=expected_topic)
+    return _validated(_binary_document(attributes, media, raw), raw, expected_topic)
+
+
+def _binary_document(attributes: dict[str, bytes], media: str, raw: bytes | None) -> dict[str, Any]:
+    """The structured form of a binary-mode event: its attributes, then its data."""
+    if media and media not in JSON_DATA:
+        raise InvalidEvent(Rejection.SCHEMA_VIOLATION, f"content-type {media!r}: data must be JSON")
+    doc: dict[str, Any] = {}
+    for name, value in attributes.items():
+        try:
+            doc[name] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            doc[name] = None
+        if doc[name] is None or "\x00" in doc[name]:
+            raise InvalidEvent(Rejection.SCHEMA_VIOLATION, f"header ce_{name}: {UNSTORABLE_TEXT}")
+    doc.pop("data", None)
+    doc["datacontenttype"] = "application/json"
+    doc["data"] = _json(raw)
+    return doc
+
+
+def _json(raw: bytes | None) -> Any:
+    try:
+        return from_json(raw or b"")  # pydantic's own parser: half the time of json.loads
+    except ValueError as exc:
+        raise InvalidEvent(Rejection.MALFORMED_JSON, f"not JSON: {exc}") from None
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _validated(
+    doc: dict[str, Any], raw: bytes | None, expected_topic: str | None
+) -> CloudEvent[Any]:
     if b"\\u0000" in (raw or b""):  # JSON carries NUL only escaped; a cheap test first
         where = _nul_at(doc)
         if where is not None:
@@ -121,6 +194,7 @@ def encode_new_event(
         "time": time,
         "subject": subject,
         "datacontenttype": "application/json",
+        "dataschema": dataschema_of(type_),
         "data": data,
     }
     if correlation_id is not None:

@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
 from hospital_shared import dead_letters
-from hospital_shared.codec import InvalidEvent, Rejection, decode
+from hospital_shared.codec import InvalidEvent, Rejection, decode_record
 from hospital_shared.db import TRANSIENT_DB_ERRORS
 from hospital_shared.dead_letters import DeadLetterPublisher, DeadLetterSender
 from hospital_shared.events import CloudEvent
@@ -129,7 +129,8 @@ class ReliableConsumer:
 
     def _decode(self, record: ConsumerRecord[Any, Any]) -> Received:
         try:
-            return Received(record, event=decode(record.value, expected_topic=record.topic))
+            event = decode_record(record.value, record.headers, expected_topic=record.topic)
+            return Received(record, event=event)
         except InvalidEvent as exc:
             return Received(record, rejection=exc)
 

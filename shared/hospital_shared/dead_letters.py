@@ -81,6 +81,9 @@ def whole(
         ("dlq-original-topic", record.topic.encode()),
         ("dlq-original-partition", str(record.partition).encode()),
         ("dlq-original-offset", str(record.offset).encode()),
+        # The record's own headers (its CloudEvents `content-type`, a binary-mode event's
+        # `ce_*` attributes): without them a binary-mode event could not be read again.
+        *((name, value) for name, value in record.headers or () if not name.startswith("dlq-")),
     ]
     value = record.value if record.value is not None else b""
     return DeadLetter(dead_letter_topic(record.topic), record.key, value, headers)

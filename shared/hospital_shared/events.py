@@ -202,8 +202,21 @@ class CloudEvent(BaseModel, Generic[DataT]):
     time: EventTime
     subject: NonEmpty | None = None
     datacontenttype: Literal["application/json"] = "application/json"
+    # The JSON Schema `data` follows: the `$id` of `docs/events/<type>.schema.json`
+    # (`dataschema_of`), set on every event the platform publishes.
+    dataschema: str | None = None
     correlationid: str | None = None
     data: DataT
+
+
+DATASCHEMA_PREFIX = "urn:hospital:event-schema:"
+
+
+def dataschema_of(type_: str) -> str:
+    """The CloudEvents `dataschema` of events of `type_`: a name rather than an address, since
+    the platform's schemas are files of its release (`docs/events`, whose `$id` it is), not a
+    server a consumer could be made to depend on."""
+    return DATASCHEMA_PREFIX + type_
 
 
 class EventType:
@@ -266,6 +279,7 @@ def make_event(
         "type": type_,
         "time": time,
         "subject": subject,
+        "dataschema": dataschema_of(type_),
         "data": data,
         "correlationid": correlation_id,
     }

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hospital_shared import problems
 from hospital_shared.bounds import (
     BIGINT_MAX,
     BIGINT_MIN,
@@ -168,9 +169,9 @@ def bounded(text: str, limit: int) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
-    """A 422 naming each bad field: location, message and type, without the input, each part
-    bounded, at most MAX_ERRORS errors."""
+def unprocessable(errors: list[dict[str, Any]], *, instance: str | None = None) -> JSONResponse:
+    """A 422 problem (hospital_shared.problems) naming each bad field: location, message and
+    type, without the input, each part bounded, at most MAX_ERRORS errors."""
     shown = [
         {
             "loc": [
@@ -184,12 +185,12 @@ def unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
     if len(errors) > MAX_ERRORS:
         more = len(errors) - MAX_ERRORS
         shown.append(error(["body"], f"and {more} more errors", "too_many_errors"))
-    return JSONResponse({"detail": jsonable_encoder(shown)}, status_code=422)
+    return problems.invalid(jsonable_encoder(shown), instance=instance)
 
 
-async def request_validation_failed(_: Request, exc: Exception) -> JSONResponse:
+async def request_validation_failed(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return unprocessable(list(exc.errors()))
+    return unprocessable(list(exc.errors()), instance=request.url.path)
 
 
 class SafeErrors:
@@ -216,6 +217,9 @@ class SafeErrors:
         except Exception as exc:
             if isinstance(exc, HTTPException) or _is_body_limit_signal(exc):
                 raise  # answered further out (413): not a failure
+            if not started:  # answered first: a failing log handler cannot change the answer
+                answer = problems.problem(500, "internal error", instance=scope.get("path"))
+                await answer(scope, receive, send)
             route = getattr(scope.get("route"), "path", None) or "(no route)"
             # The route in the line's text, so that the repeat limiter (hospital_shared.logging,
             # which keys on the text) summarises each failing route on its own: with one text
@@ -228,10 +232,6 @@ class SafeErrors:
                 reason=safe_reason(exc),
                 frames="".join(traceback.format_tb(exc.__traceback__)),
             )
-            if not started:
-                await JSONResponse({"detail": "internal error"}, status_code=500)(
-                    scope, receive, send
-                )
 
 
 def _is_body_limit_signal(exc: Exception) -> bool:
@@ -257,14 +257,15 @@ def safe_reason(exc: BaseException) -> str:
 
 
 def install(app: FastAPI) -> None:
-    """Every route guarded, 422s bounded, failures logged safely. Call once the routers are
-    included; a route that is not a GuardedRoute stops the service at start."""
+    """Every route guarded, 422s bounded, failures logged safely, every error a problem
+    (hospital_shared.problems). Call once the routers are included; a route that is not a
+    GuardedRoute stops the service at start."""
     unguarded = [r.path for r in _api_routes(app.routes) if not isinstance(r, GuardedRoute)]
     if unguarded:
         raise TypeError(f"routes without GuardedRoute (route_class): {unguarded}")
     app.add_exception_handler(RequestValidationError, request_validation_failed)
     app.add_middleware(SafeErrors)
-    _document_plain_422s(app)
+    problems.install(app)
 
 
 def _api_routes(routes: Sequence[Any]) -> Iterator[APIRoute]:
@@ -275,23 +276,3 @@ def _api_routes(routes: Sequence[Any]) -> Iterator[APIRoute]:
         included = getattr(route, "original_router", None)
         if included is not None:
             yield from _api_routes(included.routes)
-
-
-def _document_plain_422s(app: FastAPI) -> None:
-    """Some routes answer a 422 with one sentence (`{"detail": "give patient_id or phone"}`)
-    instead of FastAPI's list of errors; say so in the OpenAPI document, which otherwise
-    promises only the list."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = build()
-        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
-        if error and "anyOf" not in error["properties"]["detail"]:
-            listed = error["properties"]["detail"]
-            error["properties"]["detail"] = {
-                "anyOf": [listed, {"type": "string"}],
-                "title": "Detail",
-            }
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -4,7 +4,10 @@
 pure-Python murmur2 each); the outbox relay sends hundreds of pre-encoded records at a time,
 so it fills one `BatchBuilder` per partition instead and waits for all of them once. Records
 go to the partition `send` would have chosen (Kafka's murmur2 of the key, as the Java client
-does), in the order given, so a patient's events keep their order.
+does), in the order given, so a patient's events keep their order. Each record says it is a
+CloudEvent in structured mode, JSON format (`content-type: application/cloudevents+json`), as
+the CloudEvents Kafka binding asks; a consumer that follows the binding strictly would read a
+record without that header as binary mode and find no `ce_` attributes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+
+from hospital_shared.codec import STRUCTURED_HEADERS
 
 Record = tuple[str, str | None, bytes]  # (topic, key, payload)
 
@@ -61,13 +66,17 @@ async def publish_records(producer: AIOKafkaProducer, records: Sequence[Record])
         batch = open_batches.get((topic, partition))
         if batch is None:
             batch = open_batches[(topic, partition)] = producer.create_batch()
-        if batch.append(key=key_bytes, value=payload, timestamp=None) is None:  # full
+        if batch.append(**_record(key_bytes, payload)) is None:  # full
             sent.append(await producer.send_batch(batch, topic, partition=partition))
             batch = open_batches[(topic, partition)] = producer.create_batch()
-            batch.append(key=key_bytes, value=payload, timestamp=None)  # a new batch takes any
+            batch.append(**_record(key_bytes, payload))  # a new batch takes any
     for (topic, partition), batch in open_batches.items():
         sent.append(await producer.send_batch(batch, topic, partition=partition))
     await asyncio.gather(*sent)
+
+
+def _record(key: bytes | None, payload: bytes) -> dict[str, Any]:
+    return {"key": key, "value": payload, "timestamp": None, "headers": STRUCTURED_HEADERS}
 
 
 def _partition(all_partitions: list[int], key: bytes | None) -> int:

@@ -1,7 +1,9 @@
 """JSON Schemas of the input events, for hospital integrators: `docs/events/`.
 
-For every type in `INPUT_EVENT_TYPES`, `<type>.schema.json` is the JSON Schema of the whole
-CloudEvents envelope with that type's payload, and `README.md` lists the topics, their types,
+For every type in `SCHEMA_EVENT_TYPES` (what hospital systems publish, and what the registration
+service publishes beside them on the input topics from HL7: `patient.details_updated`,
+`patient.transferred`, `patient.merged`), `<type>.schema.json` is the JSON Schema of the whole
+CloudEvents envelope with that type's payload (its `$id` is the events' `dataschema`), and `README.md` lists the topics, their types,
 the record key and one example event per type. Regenerate with
 
     uv run python -m hospital_shared.schemas [--output docs/events]
@@ -43,7 +45,13 @@ from hospital_shared.events import (
     RegistrationCreated,
     RegistrationNoShow,
     VisitType,
+    dataschema_of,
     make_event,
+)
+from hospital_shared.service_events.registration import (
+    PatientDetailsUpdated,
+    PatientsMerged,
+    PatientTransferred,
 )
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -145,6 +153,48 @@ _EXAMPLES["queue.reported"] = (
 )
 
 
+_EXAMPLES["patient.details_updated"] = (
+    PatientDetailsUpdated(
+        patient=_PATIENT.model_copy(update={"phone": "+8613900139000"}),
+        updated_at=datetime(2026, 3, 2, 9, 0, tzinfo=_CST),
+        visit_id="V-2026-000456",
+    ),
+    "/hospital/registration",
+    _PATIENT.patient_id,
+)
+_EXAMPLES["patient.transferred"] = (
+    PatientTransferred(
+        patient_id=_PATIENT.patient_id,
+        admission_id="A-2026-000456",
+        department=Department(code="ICU", name="重症监护室"),
+        ward="ICU-2",
+        bed="07",
+        prior_department=_CARDIOLOGY,
+        transferred_at=datetime(2026, 2, 26, 16, 30, tzinfo=_CST),
+    ),
+    "/hospital/registration",
+    _PATIENT.patient_id,
+)
+_EXAMPLES["patient.merged"] = (
+    PatientsMerged(
+        surviving_patient_id=_PATIENT.patient_id,
+        merged_patient_id="P-000999",
+        merged_at=datetime(2026, 3, 2, 9, 30, tzinfo=_CST),
+    ),
+    "/hospital/registration",
+    "P-000999",  # keyed by the merged id, so it follows that id's events
+)
+
+# Every event a consumer reads from the input topics: the hospital systems' and those the
+# registration service publishes there itself (from HL7 ADT^A08, A02 and A40).
+SCHEMA_EVENT_TYPES: tuple[str, ...] = (
+    *INPUT_EVENT_TYPES,
+    "patient.details_updated",
+    "patient.transferred",
+    "patient.merged",
+)
+
+
 def _key_name(topic: str) -> str:
     """What a topic's record key is: the patient id, except for queue reports (the queue)."""
     return "queue id" if topic == topics.QUEUE_REPORTS else "patient id"
@@ -192,8 +242,11 @@ def event_schema(type_: str) -> dict[str, Any]:
     )
     if summary:
         description += f" `data`: {summary}"
+    if type_ not in INPUT_EVENT_TYPES:
+        description += " Published by the registration service (from HL7), not by hospital systems."
     return {
         "$schema": JSON_SCHEMA_DIALECT,
+        "$id": dataschema_of(type_),
         "title": type_,
         "description": description,
         **{k: v for k, v in schema.items() if k not in ("title", "description")},
@@ -222,11 +275,20 @@ def render_readme() -> str:
         "patient stay in order on one partition. Times are RFC 3339 with a UTC offset.",
         "Events that fail validation go to the topic's dead-letter topic (`<topic>.dlq`).",
         "",
+        "Kafka binding: a record with `content-type: application/cloudevents+json` (or no",
+        "CloudEvents header at all) is a structured-mode event; a record with `ce_*` headers",
+        "(`ce_specversion`, `ce_id`, `ce_source`, `ce_type`, `ce_time`, ...) is a binary-mode",
+        "event whose value is `data` (`content-type: application/json`). Every event the",
+        "platform publishes is structured, with that `content-type`, and its `dataschema` is the",
+        "`$id` of its schema here. `patient.details_updated`, `patient.transferred` and",
+        "`patient.merged` are published by the registration service (from HL7), not by",
+        "hospital systems.",
+        "",
         "| Topic | Partitions | Event types | Key |",
         "| --- | --- | --- | --- |",
     ]
     by_topic = {
-        t: [e for e in INPUT_EVENT_TYPES if EVENT_TYPES[e].topic == t] for t in topics.INPUT_TOPICS
+        t: [e for e in SCHEMA_EVENT_TYPES if EVENT_TYPES[e].topic == t] for t in topics.INPUT_TOPICS
     }
     for topic, types in by_topic.items():
         names = ", ".join(f"[`{t}`]({schema_filename(t)})" for t in types)
@@ -254,7 +316,7 @@ def export_schemas(folder: Path) -> list[Path]:
     """Write one schema per input event type and the README into `folder`; drop stale schemas."""
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for type_ in INPUT_EVENT_TYPES:
+    for type_ in SCHEMA_EVENT_TYPES:
         path = folder / schema_filename(type_)
         path.write_text(_dump(event_schema(type_)), encoding="utf-8")
         written.append(path)

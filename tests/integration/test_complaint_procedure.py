@@ -151,7 +151,7 @@ async def test_a_founded_complaint_goes_through_the_whole_procedure(
     for field, bad in (("amount", "0"), ("signed_on", (today + timedelta(days=2)).isoformat())):
         r = await post(http, number, "settlement", tokens["agent"], agreement | {field: bad})
         assert r.status_code == 422, r.text
-        assert r.json()["detail"][0]["loc"] == ["body", field]
+        assert r.json()["errors"][0]["location"] == ["body", field]
     settled = ok(await post(http, number, "settlement", tokens["agent"], agreement))
     assert settled["settlement"] == {
         "amount": "860.50",
@@ -171,7 +171,7 @@ async def test_a_founded_complaint_goes_through_the_whole_procedure(
         await step(http, number, "summary_signed_off", tokens["agent"], note="x")
     ).status_code == 403
     no_summary = await step(http, number, "summary_signed_off", tokens["supervisor"])
-    assert no_summary.status_code == 422 and no_summary.json()["detail"][0]["loc"] == [
+    assert no_summary.status_code == 422 and no_summary.json()["errors"][0]["location"] == [
         "body",
         "note",
     ]
@@ -240,9 +240,9 @@ async def test_an_unfounded_complaint_is_closed_by_clearing_up_the_misunderstand
     # Not withdrawn: closed once the patient has had it explained, and the note says how.
     withdrawn = await step(http, number, "withdrawn", tokens["supervisor"], note="x")
     assert withdrawn.status_code == 409
-    assert set(withdrawn.json()["detail"]["allowed_next"]) == {"closed", "investigating"}
+    assert set(withdrawn.json()["allowed_next"]) == {"closed", "investigating"}
     silent = await step(http, number, "closed", tokens["agent"])
-    assert silent.status_code == 422 and silent.json()["detail"][0]["loc"] == ["body", "note"]
+    assert silent.status_code == 422 and silent.json()["errors"][0]["location"] == ["body", "note"]
     ok(
         await step(
             http, number, "closed", tokens["agent"], note="已向患者解释急诊优先制度，患者表示理解"

@@ -208,7 +208,7 @@ async def test_the_taker_owns_it_hands_it_over_with_a_reason_and_the_new_owner_a
     r = await http.post(
         f"/v1/enquiries/{number}/handover", json={"to": "S-DOC-01"}, headers=tokens["agent"]
     )
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
+    assert r.status_code == 422 and r.json()["errors"][0]["location"] == ["body", "reason"]
     r = await http.post(
         f"/v1/enquiries/{number}/handover",
         json={"to": "S-NOBODY", "reason": "专科问题"},
@@ -347,9 +347,9 @@ async def test_enquiries_are_seen_by_role_and_bad_requests_name_the_field(
     for field, body in bad.items():
         r = await http.post("/v1/enquiries", json=body, headers=tokens["agent"])
         assert r.status_code == 422, (field, r.text)
-        assert field in r.json()["detail"][0]["loc"], (field, r.text)
+        assert field in r.json()["errors"][0]["location"], (field, r.text)
     r = await http.get("/v1/enquiries", params={"status": "lost"}, headers=tokens["agent"])
-    assert r.status_code == 422 and "status" in r.json()["detail"][0]["loc"]
+    assert r.status_code == 422 and "status" in r.json()["errors"][0]["location"]
 
 
 # --- praise and suggestions --------------------------------------------------------------
@@ -408,7 +408,7 @@ async def test_a_suggestion_gets_one_answer_and_an_outcome(
         json={"answer": "谢谢", "outcome": "maybe"},
         headers=tokens["supervisor"],
     )
-    assert wrong.status_code == 422 and "outcome" in wrong.json()["detail"][0]["loc"]
+    assert wrong.status_code == 422 and "outcome" in wrong.json()["errors"][0]["location"]
     stranger = await http.post(
         f"/v1/feedback/{number}/answer",
         json={"answer": "谢谢", "outcome": "adopted"},
@@ -439,7 +439,7 @@ async def test_a_suggestion_gets_one_answer_and_an_outcome(
     bad = await http.post(
         "/v1/feedback", json={"kind": "complaint", "text": "x"}, headers=tokens["agent"]
     )
-    assert bad.status_code == 422 and "kind" in bad.json()["detail"][0]["loc"]
+    assert bad.status_code == 422 and "kind" in bad.json()["errors"][0]["location"]
 
 
 # --- the KPIs -----------------------------------------------------------------------------

@@ -402,7 +402,7 @@ async def test_an_outcome_plans_a_chronic_patients_calls_at_30_and_90_days_once(
     body = {"reached": True, "satisfaction": "满意", "next_calls": plan}
     token = token_of(t["assignee_id"])
     refused = await outcome(api, t["task_id"], token, **{**body, "next_calls": [{"reason": "x"}]})
-    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+    assert refused.status_code == 422 and refused.json()["errors"][0]["location"] == [
         "body", "next_calls", 0,
     ]  # fmt: skip
     resp = await outcome(api, t["task_id"], token, **body)

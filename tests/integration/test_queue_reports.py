@@ -129,7 +129,7 @@ async def test_a_queue_of_nine_reported_fifty_times_in_a_minute_notifies_once(
         bad = {**queue, "length": -1, "reported_at": datetime.now(UTC).isoformat()}
         refused = await client.post("/v1/queue-reports", json=bad, headers=auth(stack_env, "INTEGRATION"))  # fmt: skip
     assert refused.status_code == 422
-    assert [e["loc"] for e in refused.json()["detail"]] == [["body", "length"]]
+    assert [e["location"] for e in refused.json()["errors"]] == [["body", "length"]]
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     for i in range(50):  # 50 reports of 9 within one minute
         await report(stack, stack_env, queue, 9, start + timedelta(seconds=i))

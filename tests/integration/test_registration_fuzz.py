@@ -169,7 +169,7 @@ def assert_answered(resp: httpx.Response, service: RunningService) -> None:
     assert resp.status_code < 500, f"{resp.status_code}: {resp.text[:500]}"
     assert resp.status_code in (202, 400, 413, 422), resp.text[:500]
     if resp.status_code == 422:
-        assert resp.json()["detail"], "a 422 names what was wrong"
+        assert resp.json()["errors"], "a 422 names what was wrong"
     assert service.process is not None and service.process.poll() is None
 
 
@@ -204,10 +204,10 @@ def test_batches_mixing_good_events_and_garbage(
     assert_answered(resp, service)
     if resp.status_code == 422:
         # every error points into the batch, at an event that exists
-        for error in resp.json()["detail"]:
-            assert error["loc"][0] == "body"
-            if len(error["loc"]) > 1:
-                assert 0 <= error["loc"][1] < len(batch)
+        for error in resp.json()["errors"]:
+            assert error["location"][0] == "body"
+            if len(error["location"]) > 1:
+                assert 0 <= error["location"][1] < len(batch)
 
 
 @settings(

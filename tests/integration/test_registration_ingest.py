@@ -182,7 +182,7 @@ async def test_bad_request_is_422_naming_each_field(http: httpx.AsyncClient) -> 
     data["visit_type"] = "sometimes"
     resp = await http.post("/v1/registrations", json=data)
     assert resp.status_code == 422
-    locs = {tuple(e["loc"]) for e in resp.json()["detail"]}
+    locs = {tuple(e["location"]) for e in resp.json()["errors"]}
     assert ("body", "patient", "name") in locs
     assert ("body", "visit_type") in locs
 
@@ -194,8 +194,8 @@ async def test_a_visit_without_a_phone_is_422_naming_the_phone(http: httpx.Async
     del data["patient"]["phone"]
     resp = await http.post("/v1/registrations", json=data)
     assert resp.status_code == 422
-    [error] = resp.json()["detail"]
-    assert (error["loc"], error["type"]) == (["body", "patient", "phone"], "missing")
+    [error] = resp.json()["errors"]
+    assert (error["location"], error["type"]) == (["body", "patient", "phone"], "missing")
 
 
 async def test_batch_ten_percent_invalid_is_422_and_publishes_nothing(
@@ -207,9 +207,9 @@ async def test_batch_ten_percent_invalid_is_422_and_publishes_nothing(
         events[i]["data"]["registered_at"] = "yesterday"
     resp = await http.post("/v1/events", json=events)
     assert resp.status_code == 422
-    errors = resp.json()["detail"]
-    assert [e["loc"][:2] for e in errors] == [["body", i] for i in range(0, 50, 10)]
-    assert all(e["loc"][2:] == ["data", "registered_at"] for e in errors)
+    errors = resp.json()["errors"]
+    assert [e["location"][:2] for e in errors] == [["body", i] for i in range(0, 50, 10)]
+    assert all(e["location"][2:] == ["data", "registered_at"] for e in errors)
     # A later good batch goes through; by the time it is on Kafka, anything of the bad one
     # would be there before it (one outbox, published in order).
     marker = registration(base + 50)

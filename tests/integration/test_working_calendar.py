@@ -119,7 +119,7 @@ async def test_fact_finding_over_the_2027_spring_festival_uses_the_added_years_d
             headers=ADMIN,
         )  # fmt: skip
         assert refused.status_code == 422, refused.text
-        assert refused.json()["detail"][0]["loc"] == ["body", "workdays"]
+        assert refused.json()["errors"][0]["location"] == ["body", "workdays"]
         forbidden = await http.put("/v1/calendar/years/2027", json=TEST_2027, headers=DESK)
         assert forbidden.status_code == 403
         saved = await http.put("/v1/calendar/years/2027", json=TEST_2027, headers=ADMIN)

@@ -51,7 +51,7 @@ def test_values_nothing_can_store_are_422s_naming_the_field() -> None:
     for (path, body), loc in cases.items():
         resp = client.post(path, content=body, headers={"Content-Type": "application/json"})
         assert resp.status_code == 422, (path, body)
-        assert [e["loc"] for e in resp.json()["detail"]] == [loc]
+        assert [e["location"] for e in resp.json()["errors"]] == [loc]
     assert client.post("/notes/1", json={"text": "好", "day": "2026-12-05"}).status_code == 200
 
 
@@ -74,7 +74,7 @@ def test_a_422_is_bounded_and_never_carries_the_input() -> None:
     body = http_guard.unprocessable(errors).body
     assert b"SECRET" not in body
     assert len(body) < 30_000
-    assert json.loads(body)["detail"][-1]["msg"] == "and 450 more errors"
+    assert json.loads(body)["errors"][-1]["message"] == "and 450 more errors"
 
 
 def test_a_failing_route_logs_no_request_text(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,8 +27,10 @@ from hospital_shared.events import (
     RegistrationCreated,
 )
 from hospital_shared.http_guard import GuardedRoute, unprocessable
+from hospital_shared.problems import problem
 from hospital_shared.runtime import ServiceRuntime
-from registration.batch import Loc, error, parse_batch, parse_batch_json
+from registration.batch import Loc, error, parse_batch
+from registration.cloudevents_http import EVENTS_CONTENT, parse_events_request
 from registration.ingest import IntakeRejected, ingest
 from registration.intake import Intake
 from registration.phones import normalise_phone
@@ -69,11 +71,7 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
                 ]
             )
         except TRANSIENT_DB_ERRORS:
-            return JSONResponse(
-                {"detail": "storage unavailable, retry later"},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
+            return problem(503, "storage unavailable, retry later", headers={"Retry-After": "5"})
         return Accepted(
             event_ids=done.event_ids,
             published=done.published,
@@ -146,9 +144,15 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
 
     batch_body = {
         "required": True,
-        "description": "A JSON array of up to `REGISTRATION_MAX_BATCH_EVENTS` (1,000) "
-        "structured-mode CloudEvents of the input types: " + ", ".join(INPUT_EVENT_TYPES),
-        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+        "description": "CloudEvents of the input types ("
+        + ", ".join(INPUT_EVENT_TYPES)
+        + "), in any content mode of the CloudEvents HTTP binding: a batch of up to "
+        "`REGISTRATION_MAX_BATCH_EVENTS` (1,000) as `application/cloudevents-batch+json` "
+        "(or a JSON array as `application/json`), one structured event as "
+        "`application/cloudevents+json`, or binary mode: `data` as `application/json` with "
+        "the attributes in `ce-*` headers (`ce-specversion`, `ce-id`, `ce-source`, `ce-type`, "
+        "`ce-time`, `ce-subject`).",
+        "content": EVENTS_CONTENT,
     }
 
     @router.post(
@@ -160,8 +164,8 @@ def ingest_router(runtime: ServiceRuntime, settings: Settings) -> APIRouter:
     async def post_events(request: Request) -> Accepted:
         """A batch of CloudEvents: all stored and published, or (422) none."""
         # The body is validated from its bytes in one pass (see registration.batch).
-        intakes, errors = parse_batch_json(
-            await request.body(), max_events=settings.max_batch_events
+        intakes, errors = parse_events_request(
+            request.headers, await request.body(), max_events=settings.max_batch_events
         )
         if errors:
             return unprocessable(errors)  # type: ignore[return-value]
