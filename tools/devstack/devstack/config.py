@@ -201,6 +201,8 @@ class StackConfig:
             "KANNEL_ADMIN_PASSWORD": KANNEL_ADMIN_PASSWORD,
             "KANNEL_MO_PORT": str(self.kannel_mo_port),
             "PROMETHEUS_URL": self.prometheus_url,
+            # A new counter series is served at 0 this long: two of Prometheus's 5 s scrapes.
+            "METRICS_NEW_SERIES_ZERO_S": "12",
             "DEVSTACK_STATE_DIR": str(self.state_dir),
             # The SASL_SSL listener; not read by the services (they use plain KAFKA_* unless
             # told otherwise): see "Kafka over TLS" in the README.
