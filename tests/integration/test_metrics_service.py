@@ -232,3 +232,33 @@ async def test_prometheus_scrapes_the_totals_and_accepts_every_query(metrics, st
         # The metrics service's own series are there for the overview's KPI panels.
         body = (await client.get("/api/v1/query", params={"query": "hospital_kpi_target"})).json()
         assert {r["metric"]["kpi"] for r in body["data"]["result"]} >= {"followup_inpatient_rate"}
+
+
+async def test_increase_counts_the_first_event_of_a_new_label_combination(
+    metrics, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Grafana's daily counts are `increase()`: a series born at 1 never increased, so the
+    first discharge (complaint, ...) of every new department was lost (increase 0, measured
+    with METRICS_NEW_SERIES_ZERO_S=0). Served at 0 for the first scrapes, the first event is
+    an increase of 1 on the real Prometheus."""
+    prometheus = stack_env["PROMETHEUS_URL"]
+    department = f"I{uuid.uuid4().hex[:6]}"
+    _, key, value = discharge_event(department, 1)
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], "hospital.discharges.v1", [(key, value)])
+    series = f'hospital_discharges_total{{department="{department}"}}'
+
+    async def query(expr: str) -> list[float]:
+        async with httpx.AsyncClient(base_url=prometheus) as client:
+            body = (await client.get("/api/v1/query", params={"query": expr})).json()
+        return [float(r["value"][1]) for r in body["data"]["result"]]
+
+    async def scraped_at_one_twice() -> bool:
+        # at 1 now, with at least two samples at 1 (so increase() has a range to read)
+        return (
+            await query(series) == [1.0]
+            and await query(f"count_over_time(({series} == 1)[10m:5s]) >= 2") != []
+        )
+
+    await eventually(scraped_at_one_twice, timeout=60)
+    increase = await query(f"increase({series}[10m])")
+    assert len(increase) == 1 and 0.9 <= increase[0] <= 1.5, increase
