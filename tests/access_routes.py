@@ -79,6 +79,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/sms/dlr"): "the gateway's delivery receipts",
     ("GET", "/v1/sms/inbound"): "the gateway's replies from patients, answered with nothing",
     ("POST", "/v1/sms/inbound"): "the gateway's replies from patients, answered with nothing",
+    ("POST", "/v1/alerts"): "Alertmanager's alerts, answered with a count",
     ("POST", "/v1/registrations"): _IN,
     ("POST", "/v1/discharges"): _IN,
     ("POST", "/v1/complaints"): _IN,

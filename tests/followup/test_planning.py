@@ -104,7 +104,8 @@ def test_the_sms_opt_out_rule_can_be_switched_off() -> None:
     assert isinstance(plan, PlannedCall) and plan.sms_opt_out
 
 
-@pytest.mark.parametrize(("visit_type", "rate"), [("first", 0.6), ("return", 0.2)])
+# The targets (60% first, 20% return) over the 85% of calls expected to reach the patient.
+@pytest.mark.parametrize(("visit_type", "rate"), [("first", 0.6 / 0.85), ("return", 0.2 / 0.85)])
 def test_outpatient_visits_are_sampled_by_a_hash_of_the_visit(visit_type: str, rate: float) -> None:
     ids = [f"R{i:06d}" for i in range(3000)]
     plans = [plan_visit(BOOK, SH, event_id=f"e{i}", registration=visit(i, visit_type)) for i in ids]
@@ -120,13 +121,13 @@ def test_outpatient_visits_are_sampled_by_a_hash_of_the_visit(visit_type: str, r
 
 
 def test_a_sampled_visit_is_called_after_the_visit_within_the_due_days() -> None:
-    rid = next(f"R{i}" for i in range(100) if is_sampled(f"R{i}", 0.6))
+    rid = next(f"R{i}" for i in range(100) if is_sampled(f"R{i}", 0.6 / 0.85))
     appointment = MONDAY_10H + timedelta(days=1)
     plan = plan_visit(BOOK, SH, event_id="e", registration=visit(rid, appointment_at=appointment))
     assert isinstance(plan, PlannedCall)
     assert plan.task_id == f"FU-OP-{rid}"
     assert plan.kind == "outpatient_visit"
-    assert plan.rule == "outpatient.first_visit.sampled_60%"
+    assert plan.rule == "outpatient.first_visit.sampled_71%"
     assert plan.not_before == appointment + timedelta(days=1)
     assert plan.due_at == appointment + timedelta(days=3)
     assert plan.survey_invitation  # unreachable, the patient is invited to an SMS survey
@@ -174,3 +175,19 @@ def test_a_call_delay_holds_the_outpatient_call_back_too() -> None:
     assert isinstance(plan, PlannedCall)
     assert plan.not_before == MONDAY_10H + timedelta(days=1, hours=5)
     assert plan.due_at == MONDAY_10H + timedelta(days=3)
+
+
+def test_two_hundred_first_visits_with_a_few_unreached_calls_still_meet_the_60_percent_target() -> (
+    None
+):
+    """The issue's measurement: sampling exactly 60% planned 118 calls for 200 first visits, so
+    even with every call reached the rate was 59%. Sampled above the target, 200 first visits
+    with the first 8 planned calls unreached still reach at least 120 patients (60%)."""
+    ids = [f"R-FIRST-{i:03d}" for i in range(200)]
+    plans = [plan_visit(BOOK, SH, event_id=f"e{i}", registration=visit(i)) for i in ids]
+    planned = [p for p in plans if isinstance(p, PlannedCall)]
+    reached = len(planned) - 8
+    assert reached / len(ids) >= 0.60, (len(planned), reached)
+    exactly_the_target = PolicyBook.build({"expected_unreached_share": 0.0}, {})
+    old = [plan_visit(exactly_the_target, SH, event_id="e", registration=visit(i)) for i in ids]
+    assert sum(isinstance(p, PlannedCall) for p in old) - 8 < 120  # what the issue measured

@@ -16,6 +16,7 @@ from followup.policy import (
     is_sampled,
     official_workday,
     outpatient_rate,
+    outpatient_target,
     sample_fraction,
 )
 from hospital_shared.events import Disposition, VisitType
@@ -33,8 +34,16 @@ HOURS = WorkingHours.of(DepartmentPolicy(), SH)
 def test_defaults_are_the_domain_targets() -> None:
     p = DepartmentPolicy()
     assert (p.inpatient_due_days, p.max_call_attempts, p.spot_check_rate) == (3.0, 3, 0.10)
-    assert outpatient_rate(p, VisitType.FIRST) == 0.60
-    assert outpatient_rate(p, VisitType.RETURN) == 0.20
+    assert outpatient_target(p, VisitType.FIRST) == 0.60
+    assert outpatient_target(p, VisitType.RETURN) == 0.20
+
+
+def test_outpatient_calls_are_sampled_above_the_target_for_the_unreached_share() -> None:
+    p = DepartmentPolicy()
+    assert outpatient_rate(p, VisitType.FIRST) == pytest.approx(0.60 / 0.85)
+    assert outpatient_rate(p, VisitType.RETURN) == pytest.approx(0.20 / 0.85)
+    assert outpatient_rate(DepartmentPolicy(expected_unreached_share=0), VisitType.FIRST) == 0.6
+    assert outpatient_rate(DepartmentPolicy(outpatient_first_visit_rate=0.9), VisitType.FIRST) == 1
 
 
 def test_department_overrides_apply_on_top_of_the_hospital_defaults() -> None:
@@ -53,6 +62,7 @@ def test_department_overrides_apply_on_top_of_the_hospital_defaults() -> None:
     [
         {"outpatient_first_visit_rate": 1.5},
         {"spot_check_rate": -0.1},
+        {"expected_unreached_share": 1.0},
         {"max_call_attempts": 0},
         {"deceased_handling": "cheerful_call"},
         {"working_hours_start": "18:00"},

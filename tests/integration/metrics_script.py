@@ -88,15 +88,19 @@ class Script:
 
     def _task(self, n: str, kind: str) -> dict[str, Any]:
         return {
-            "task_id": f"T-{self.tag}-{n}",
+            "task_id": f"T-{self.tag}-{n}"
+            + {"spot_check": "-SC", "second_call": "-2"}.get(kind, ""),
             "kind": kind,
             "patient_id": f"P-{self.tag}-{n}",
             "department_code": self.department,
         }
 
     def plan(self, n: str, kind: str, at: datetime) -> None:
+        source = self.event_ids[n]
+        if kind in ("spot_check", "second_call"):  # a quality check of the call made for n
+            source = f"task:T-{self.tag}-{n}"
         data = FollowUpTaskPlanned(
-            **self._task(n, kind), source_event_id=self.event_ids[n], due_at=at + timedelta(days=3)
+            **self._task(n, kind), source_event_id=source, due_at=at + timedelta(days=3)
         )
         self.emit("followup.task_planned", data, key=n, at=at)
 
@@ -115,18 +119,27 @@ class Script:
         self.emit("followup.task_unreachable", data, key=n, at=at)
 
     def case(
-        self, n: str, step: str, at: datetime, status: str, limits: dict[str, str | None],
+        self,
+        n: str,
+        step: str,
+        at: datetime,
+        status: str,
+        limits: dict[str, str | None],
+        *,
+        category: str = "waiting_time",
+        complex_: bool = False,
         **procedure: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
+        """A case event; each limit due a day after `at` (the 24 h clock's due time)."""
         data = ComplaintCaseChanged(
             case_number=f"TS-{self.tag}-{n}",
             status=status,  # type: ignore[arg-type]
             channel="phone",
-            category="waiting_time",
+            category=category,
             category_source="submitted",
             priority="normal",
             serious=False,
-            complex=False,
+            complex=complex_,
             department_code=self.department,
             time_limits=tuple(
                 CaseTimeLimit(
@@ -258,44 +271,124 @@ def scripted_week(department: str) -> Script:
     s.case("C3", "withdrawn", local(19, 11), "withdrawn", {"first_response": "withdrawn"})
     s.case_satisfaction("C1", True, local(20))
     s.case_satisfaction("C2", False, local(21))
+    _week_quality_checks_and_clocks(s)
     return s
 
 
-# KPI -> (numerator, denominator) for the week of WEEK_DATE, by hand:
+def _week_quality_checks_and_clocks(s: Script) -> None:
+    """Issue 20 in the scripted week: quality-check calls (not patients' answers) and the
+    complex-answer and imaging-confirmation clocks, every one of them matured by now."""
+    s.plan("D2", "spot_check", local(19, 11))
+    s.reached("D2", "spot_check", local(19, 15), Satisfaction.DISSATISFIED)
+    s.plan("R1", "second_call", local(18, 11))
+    s.reached("R1", "second_call", local(19, 9), Satisfaction.SATISFIED)
+    complex_ = {"category": "billing", "complex_": True}
+    s.case("K5", "opened", local(17), "received", {"first_response": None, "complex_answer": None}, **complex_)  # fmt: skip
+    s.case("K5", "acknowledged", local(17, 12), "acknowledged", {"first_response": "met", "complex_answer": None}, **complex_)  # fmt: skip
+    s.case("K5", "communicated", local(18), "communicated", {"first_response": "met", "complex_answer": "met"}, **complex_)  # fmt: skip
+    # Radiology never confirmed and no breach event came: missed once its due time passed.
+    imaging = {"category": "imaging_dispute"}
+    s.case("K6", "opened", local(18), "received", {"first_response": None, "imaging_confirmation": None}, **imaging)  # fmt: skip
+    s.case("K6", "acknowledged", local(18, 11), "acknowledged", {"first_response": "met", "imaging_confirmation": None}, **imaging)  # fmt: skip
+    s.case("K7", "opened", local(19), "received", {"first_response": None, "complex_answer": None}, **complex_)  # fmt: skip
+    s.case("K7", "acknowledged", local(19, 11), "acknowledged", {"first_response": "met", "complex_answer": None}, **complex_)  # fmt: skip
+    s.breach("K7", "complex_answer", local(22, 11))
+
+
+def todays_cohorts(s: Script, base: datetime) -> None:
+    """Cohorts whose windows are still open: events of the last minute (`base` is a minute
+    ago), so every call is still inside its due days and every complaint clock runs."""
+
+    def at(seconds: int) -> datetime:
+        return base + timedelta(seconds=seconds)
+
+    inpatient = "inpatient_discharge"
+    s.discharge("T1", at(0))  # planned, not yet called: pending
+    s.plan("T1", inpatient, at(0))
+    s.discharge("T2", at(1))  # reached: met
+    s.plan("T2", inpatient, at(1))
+    s.reached("T2", inpatient, at(2), Satisfaction.SATISFIED)
+    s.discharge("T3", at(3))  # every attempt unreached: missed although not yet due
+    s.plan("T3", inpatient, at(3))
+    s.unreachable("T3", inpatient, at(4))
+    s.registration("U1", at(5))  # sampled and planned: pending
+    s.plan("U1", "outpatient_visit", at(5))
+    s.registration("U2", at(6))  # no task (not sampled): pending for the window's 3 days
+    # K1 complex: first response, fact-finding and complex answer all still running.
+    running = {"first_response": None, "fact_finding": None, "complex_answer": None}
+    s.case("K1", "opened", at(7), "received", running, category="billing", complex_=True)
+    imaging = {"category": "imaging_dispute"}
+    # K2: acknowledged in time, radiology's 2 h still running; K3: confirmed, answer running.
+    s.case("K2", "opened", at(8), "received", {"first_response": None, "imaging_confirmation": None}, **imaging)  # fmt: skip
+    s.case("K2", "acknowledged", at(9), "acknowledged", {"first_response": "met", "imaging_confirmation": None}, **imaging)  # fmt: skip
+    s.case("K3", "opened", at(10), "received", {"first_response": None, "imaging_confirmation": None}, **imaging)  # fmt: skip
+    s.case("K3", "imaging_confirmed", at(11), "received", {"first_response": None, "imaging_confirmation": "met"}, **imaging)  # fmt: skip
+
+
+# KPI -> (numerator, denominator) for the week of WEEK_DATE, by hand (nothing pending: the
+# week is long past, every window has closed):
 EXPECTED_WEEK: dict[str, tuple[int, int]] = {
     # D1, D2, D3 (D4 deceased, D5 cancelled, D0/D6 other weeks); reached: D1 (later!), D2.
     "followup_inpatient_rate": (2, 3),
     # visits not cancelled nor missed: R1, R3; reached: R1.
     "followup_outpatient_rate": (1, 2),
     "followup_first_visit_rate": (1, 2),
-    # answers given in the week: D0 (17th) 满意, D2 (19th) 满意, R1 (18th) 不满意.
+    # answers given in the week: D0 (17th) 满意, D2 (19th) 满意, R1 (18th) 不满意; the spot
+    # check of D2 and the second call of R1 are quality checks, not patients' answers.
     "satisfaction_rate": (2, 3),
     # answers about outpatient visits: R1, dissatisfied.
     "registration_dissatisfaction_rate": (1, 1),
     # cohort D1, D2, D3, R1, R3; with an answer (any time): D1, D2, R1.
     "survey_coverage_rate": (3, 5),
-    # C1, C2 (C3 withdrawn); first response met: C1; fact-finding met (no breach): C2.
-    "complaint_first_response_rate": (1, 2),
+    # C1, C2, K5, K6, K7 (C3 withdrawn); first response met: C1, K5, K6, K7;
+    # fact-finding (C1, C2 carry it) met without breach: C2.
+    "complaint_first_response_rate": (4, 5),
     "complaint_fact_finding_rate": (1, 2),
     "complaint_handling_satisfaction_rate": (1, 2),
     # booked and not cancelled: R1, R2, R3; no-show: R2.
     "no_show_rate": (1, 3),
     "sms_delivery_rate": (0, 0),
     # No enquiry, praise or suggestion in the script: rates over nothing; the shares of praise
-    # and suggestions are out of everything received, here the three complaints C1-C3.
+    # and suggestions are out of everything received, here the complaints C1-C3, K5-K7.
     "enquiry_answered_in_time_rate": (0, 0),
     "enquiry_answered_in_time_rate_online": (0, 0),
     "enquiry_answered_in_time_rate_onsite": (0, 0),
     "enquiry_answered_in_time_rate_phone": (0, 0),
-    "praise_share": (0, 3),
-    "suggestion_share": (0, 3),
+    "praise_share": (0, 6),
+    "suggestion_share": (0, 6),
     "suggestion_adoption_rate": (0, 0),
-    # The procedure, of C1 and C2 (C3 withdrawn): C1 founded (no decision on C2), escalated
-    # and settled, no accountability record; no unfounded case, no imaging dispute.
+    # The procedure, of C1, C2 and K5-K7 (C3 withdrawn): C1 founded (no decision on the
+    # others), escalated and settled, no accountability record; no unfounded case.
     "complaint_founded_rate": (1, 1),
     "complaint_unfounded_closed_rate": (0, 0),
-    "complaint_director_escalation_rate": (1, 2),
+    "complaint_director_escalation_rate": (1, 5),
     "complaint_accountability_rate": (0, 1),
     "complaint_settlement_rate": (1, 1),
-    "imaging_confirmation_in_time_rate": (0, 0),
+    # complex K5 answered in time, K7 breached its 72 h; imaging K6 never confirmed (past due).
+    "complaint_complex_answer_rate": (1, 2),
+    "imaging_dispute_confirmation_rate": (0, 1),
+    # one answer per quality-check call: D2's spot check 不满意, R1's second call 满意.
+    "spot_check_satisfaction_rate": (0, 1),
+    "second_call_satisfaction_rate": (1, 1),
+}
+
+# KPI -> (numerator, matured denominator, pending) for the day of `todays_cohorts`, by hand;
+# a KPI not listed is (0, 0, 0).
+EXPECTED_TODAY: dict[str, tuple[int, int, int]] = {
+    # T2 reached (met), T3 unreached after every attempt (missed), T1 not yet due (pending).
+    "followup_inpatient_rate": (1, 2, 1),
+    # U1 planned, U2 not sampled: both inside their window.
+    "followup_outpatient_rate": (0, 0, 2),
+    "followup_first_visit_rate": (0, 0, 2),
+    "satisfaction_rate": (1, 1, 0),  # T2
+    "survey_coverage_rate": (1, 5, 0),  # T1-T3, U1, U2; answered: T2
+    # K2 acknowledged (met); K1 and K3 opened seconds ago: pending, not missed 24 h answers.
+    "complaint_first_response_rate": (1, 1, 2),
+    "complaint_fact_finding_rate": (0, 0, 1),  # K1
+    "complaint_complex_answer_rate": (0, 0, 1),  # K1
+    "imaging_dispute_confirmation_rate": (1, 1, 1),  # K3 confirmed, K2 running
+    "no_show_rate": (0, 2, 0),  # U1, U2: their visit time has passed, both came
+    "praise_share": (0, 3, 0),  # out of K1-K3
+    "suggestion_share": (0, 3, 0),
+    "complaint_director_escalation_rate": (0, 3, 0),  # K1-K3 opened, none escalated
 }

@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 import devstack
-from followup.policy import is_sampled
+from followup.policy import DepartmentPolicy, is_sampled, outpatient_rate
 from hospital_shared import topics
 from hospital_shared.auth import DEV_TOKENS
+from hospital_shared.events import VisitType
 from tests.factories import discharge, envelope, registration, to_bytes
 from tests.integration.services import RunningService, running
 from tests.kafka_tools import eventually, json_values, publish, read_all
@@ -219,7 +220,8 @@ async def test_every_planning_rule_on_the_real_stream(api, stack_env) -> None:  
         f"FU-OP-{v['data']['registration_id']}"
         for v in visits
         if is_sampled(
-            v["data"]["registration_id"], 0.6 if v["data"]["visit_type"] == "first" else 0.2
+            v["data"]["registration_id"],
+            outpatient_rate(DepartmentPolicy(), VisitType(v["data"]["visit_type"])),
         )
     }
     assert expected  # 80 visits: some are sampled, some not

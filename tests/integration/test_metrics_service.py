@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -15,7 +17,14 @@ import pytest
 from hospital_shared.codec import encode
 from hospital_shared.events import Department, Patient, PatientDischarged, make_event
 from metrics import alerting, catalog, dashboards
-from tests.integration.metrics_script import EXPECTED_WEEK, WEEK_DATE, local, scripted_week
+from tests.integration.metrics_script import (
+    EXPECTED_TODAY,
+    EXPECTED_WEEK,
+    WEEK_DATE,
+    local,
+    scripted_week,
+    todays_cohorts,
+)
 from tests.integration.services import RunningService
 from tests.kafka_tools import eventually, publish
 from tests.metrics.prom_text import parse_metrics, sample
@@ -91,8 +100,13 @@ async def test_counters_move_once_per_event_and_survive_a_restart(metrics, stack
 
 
 async def test_the_kpi_report_of_a_scripted_week_equals_the_hand_count(metrics, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """The week of WEEK_DATE (long past: everything matured) and today's cohorts of the same
+    department, whose windows are open: pending, apart from met and missed."""
     department = f"W{uuid.uuid4().hex[:6]}"
     script = scripted_week(department)
+    base = datetime.now(UTC) - timedelta(minutes=1)
+    todays_cohorts(script, base)
+    today = base.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     by_topic: dict[str, list[tuple[str | None, bytes]]] = {}
     for topic, key, value in script.records:
         by_topic.setdefault(topic, []).append((key, value))
@@ -101,19 +115,23 @@ async def test_the_kpi_report_of_a_scripted_week_equals_the_hand_count(metrics, 
     headers = {"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"}
     params = {"period": "week", "date": WEEK_DATE, "department": department}
 
-    async def report() -> dict[str, tuple[int, int]] | None:
+    week = {key: (*counts, 0) for key, counts in EXPECTED_WEEK.items()}
+    day_params = {"period": "day", "date": today, "department": department}
+    todays = {key: EXPECTED_TODAY.get(key, (0, 0, 0)) for key in week}
+
+    async def got(query: dict[str, str]) -> dict[str, tuple[int, int, int]]:
         async with httpx.AsyncClient(base_url=metrics.url) as client:
-            body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
-        got = {k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]}
-        return got if got == EXPECTED_WEEK else None
+            body = (await client.get("/v1/kpi", params=query, headers=headers)).json()
+        return {k["key"]: (k["numerator"], k["denominator"], k["pending"]) for k in body["kpis"]}
+
+    async def report() -> bool:
+        return await got(params) == week and await got(day_params) == todays
 
     try:
         await eventually(report, timeout=45)
     except AssertionError:
-        async with httpx.AsyncClient(base_url=metrics.url) as client:
-            body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
-        got = {k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]}
-        assert got == EXPECTED_WEEK
+        assert await got(params) == week
+        assert await got(day_params) == todays
     async with httpx.AsyncClient(base_url=metrics.url) as client:
         body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
         kpis = {k["key"]: k for k in body["kpis"]}
@@ -144,9 +162,10 @@ async def test_the_kpi_report_of_a_scripted_week_equals_the_hand_count(metrics, 
             {"department": department, "limit": "fact_finding"},
         )
 
+    # A new series is served at 0 for METRICS_NEW_SERIES_ZERO_S (12 s on devstack) first.
     live = await eventually(
-        lambda: (lambda s: s if breaches(s) is not None else None)(scrape(metrics.url)),
-        timeout=15,
+        lambda: (lambda s: s if breaches(s) == 1 else None)(scrape(metrics.url)),
+        timeout=30,
     )
     assert (
         sample(
@@ -178,7 +197,7 @@ async def test_the_kpi_report_of_a_scripted_week_equals_the_hand_count(metrics, 
             "hospital_followup_tasks_unreachable_total",
             {"department": department, "kind": "inpatient_discharge"},
         )
-        == 1
+        == 2  # D3 in the week, T3 today
     )
     # The consumer groups' lag as seen from Kafka, for every group (this service's too).
     await eventually(
@@ -213,3 +232,33 @@ async def test_prometheus_scrapes_the_totals_and_accepts_every_query(metrics, st
         # The metrics service's own series are there for the overview's KPI panels.
         body = (await client.get("/api/v1/query", params={"query": "hospital_kpi_target"})).json()
         assert {r["metric"]["kpi"] for r in body["data"]["result"]} >= {"followup_inpatient_rate"}
+
+
+async def test_increase_counts_the_first_event_of_a_new_label_combination(
+    metrics, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Grafana's daily counts are `increase()`: a series born at 1 never increased, so the
+    first discharge (complaint, ...) of every new department was lost (increase 0, measured
+    with METRICS_NEW_SERIES_ZERO_S=0). Served at 0 for the first scrapes, the first event is
+    an increase of 1 on the real Prometheus."""
+    prometheus = stack_env["PROMETHEUS_URL"]
+    department = f"I{uuid.uuid4().hex[:6]}"
+    _, key, value = discharge_event(department, 1)
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], "hospital.discharges.v1", [(key, value)])
+    series = f'hospital_discharges_total{{department="{department}"}}'
+
+    async def query(expr: str) -> list[float]:
+        async with httpx.AsyncClient(base_url=prometheus) as client:
+            body = (await client.get("/api/v1/query", params={"query": expr})).json()
+        return [float(r["value"][1]) for r in body["data"]["result"]]
+
+    async def scraped_at_one_twice() -> bool:
+        # at 1 now, with at least two samples at 1 (so increase() has a range to read)
+        return (
+            await query(series) == [1.0]
+            and await query(f"count_over_time(({series} == 1)[10m:5s]) >= 2") != []
+        )
+
+    await eventually(scraped_at_one_twice, timeout=60)
+    increase = await query(f"increase({series}[10m])")
+    assert len(increase) == 1 and 0.9 <= increase[0] <= 1.5, increase

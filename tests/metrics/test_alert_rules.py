@@ -308,6 +308,54 @@ OPERATIONAL_CASES: list[dict[str, Any]] = [
     },
 ]
 
+# Issue 20: a service down, and the SMS gateway failing (nothing accepted while hand-overs fail).
+OPERATIONAL_CASES += [
+    {
+        "interval": "1m",
+        "input_series": [
+            {"series": 'up{job="notifications",instance="a"}', "values": "1x3 0x10"},
+            {"series": 'up{job="followup",instance="b"}', "values": "1x15"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "3m", "alertname": "ServiceDown", "exp_alerts": []},
+            {
+                "eval_time": "6m",
+                "alertname": "ServiceDown",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "critical",
+                            "job": "notifications",
+                            "instance": "a",
+                        }
+                    }
+                ],
+            },
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'notifications_sms_handed_total{template="t",outcome="refused"}',
+                "values": "0+2x40",
+            },
+            {
+                "series": 'notifications_sms_handed_total{template="t",outcome="accepted"}',
+                "values": "0+5x10 50x30",
+            },
+        ],
+        "alert_rule_test": [
+            {"eval_time": "9m", "alertname": "SmsGatewayFailing", "exp_alerts": []},
+            {
+                "eval_time": "30m",
+                "alertname": "SmsGatewayFailing",
+                "exp_alerts": [{"exp_labels": {"severity": "critical"}}],
+            },
+        ],
+    },
+]
+
 
 def test_every_alert_has_a_promtool_case() -> None:
     tested = {t["alertname"] for case in OPERATIONAL_CASES for t in case["alert_rule_test"]}

@@ -104,7 +104,7 @@ def test_the_csv_has_one_line_per_kpi_with_chinese_titles() -> None:
     lines = text.splitlines()
     assert len(lines) == 1 + len(KPI_KEYS)
     assert lines[1].split(",")[3:5] == ["ALL", "followup_inpatient_rate"]
-    assert "出院患者回访率" in lines[1] and lines[1].endswith(",0.9500,0.9500,>=,yes")
+    assert "出院患者回访率" in lines[1] and lines[1].endswith(",0.9500,0.9500,>=,yes,1,0")
 
 
 @pytest.mark.parametrize(
@@ -133,3 +133,56 @@ def test_every_kpi_points_the_way_the_manuals_mean() -> None:
         assert k.minimum is not ceiling, k.key
         assert evaluate(k, 1, 100, 0.02).met is ceiling, k.key  # 1% against 2%
         assert evaluate(k, 99, 100, 0.95).met is not ceiling, k.key  # 99% against 95%
+
+
+# --- issue 20: what has matured, and the new KPIs ---------------------------------------
+
+
+def test_a_clock_is_pending_until_it_is_met_settled_or_past_due() -> None:
+    from metrics.kpi import ClockOutcome, clock_outcome
+
+    now = utc(2026, 12, 5, 8)
+    soon, past = utc(2026, 12, 6, 8), utc(2026, 12, 5, 7)
+    # A complaint opened a minute ago: its 24 h first response is not a miss yet.
+    assert clock_outcome(met=False, settled=False, due_at=soon, now=now) is ClockOutcome.PENDING
+    assert clock_outcome(met=False, settled=False, due_at=past, now=now) is ClockOutcome.MISSED
+    assert clock_outcome(met=False, settled=False, due_at=now, now=now) is ClockOutcome.MISSED
+    # Settled early without the outcome (a late answer, every call attempt unreached): missed.
+    assert clock_outcome(met=False, settled=True, due_at=soon, now=now) is ClockOutcome.MISSED
+    # Met counts whenever it happened, before or after the due time.
+    assert clock_outcome(met=True, settled=True, due_at=past, now=now) is ClockOutcome.MET
+    assert clock_outcome(met=False, settled=False, due_at=None, now=now) is ClockOutcome.PENDING
+
+
+def test_the_rate_is_over_what_has_matured_and_pending_is_reported_apart() -> None:
+    results = evaluate_all(
+        {"complaint_first_response_rate": (3, 4, 5), "followup_inpatient_rate": (0, 0, 2)},
+        DOMAIN_TARGETS,
+    )
+    out = {r.key: r for r in results}
+    first = out["complaint_first_response_rate"]
+    assert (first.numerator, first.missed, first.pending, first.value) == (3, 1, 5, 0.75)
+    assert first.met is False  # 75% of the matured cases, against 100%
+    waiting = out["followup_inpatient_rate"]  # nothing matured: no value, no verdict yet
+    assert (waiting.value, waiting.met, waiting.pending) == (None, None, 2)
+    assert out["no_show_rate"].pending == 0  # a key not given: an empty cohort
+
+
+def test_the_missing_kpis_of_the_manuals_are_listed_with_their_targets() -> None:
+    targets = Settings().effective_targets()
+    assert targets["complaint_complex_answer_rate"] == 1.0  # complex cases answered within 72 h
+    assert targets["imaging_dispute_confirmation_rate"] == 1.0  # radiology within 2 h
+    # Quality checks are reported apart from the patients' satisfaction, measured only.
+    assert targets["spot_check_satisfaction_rate"] is None
+    assert targets["second_call_satisfaction_rate"] is None
+    for key in targets:
+        assert key in KPI_KEYS
+
+
+def test_a_new_counter_series_is_served_at_zero_before_its_total() -> None:
+    from metrics.domain import served_total
+
+    assert served_total(1, age_s=3.0, zero_for_s=12.0) == 0  # Prometheus sees 0, then 1
+    assert served_total(1, age_s=12.0, zero_for_s=12.0) == 1
+    assert served_total(7, age_s=float("inf"), zero_for_s=12.0) == 7  # older than the column
+    assert served_total(5, age_s=0.0, zero_for_s=0.0) == 5  # switched off

@@ -17,13 +17,11 @@ NEW = (
     "complaint_director_escalation_rate",
     "complaint_accountability_rate",
     "complaint_settlement_rate",
-    "imaging_confirmation_in_time_rate",
 )
 
 
-def fields(step: str, *, previous: str | None = None, validity: str | None = None,
-           limits: tuple[dict[str, object], ...] = ()) -> dict[str, object]:  # fmt: skip
-    return procedure_fields(step, previous_status=previous, validity=validity, limits=limits, at=AT)
+def fields(step: str, *, previous: str | None = None, validity: str | None = None) -> dict[str, object]:  # fmt: skip
+    return procedure_fields(step, previous_status=previous, validity=validity, at=AT)
 
 
 def test_each_procedure_event_counts_as_its_record() -> None:
@@ -64,25 +62,12 @@ def test_each_record_stamps_its_column_and_the_validity_is_kept_once_decided() -
     assert fields("acknowledged", validity="maybe") == {}
 
 
-def test_the_imaging_limits_outcome_is_kept_once_settled() -> None:
-    running = ({"limit": "imaging_confirmation", "outcome": None},)
-    met = (
-        {"limit": "first_response", "outcome": "late"},
-        {"limit": "imaging_confirmation", "outcome": "met"},
-    )
-    assert fields("acknowledged", limits=running) == {}
-    assert fields("imaging_confirmed", limits=met) == {
-        "imaging_confirmed_at": AT,
-        "imaging_confirmation_outcome": "met",
-    }
-
-
 def test_the_procedure_kpis_are_in_the_report_measured_without_target() -> None:
     assert set(NEW) <= set(KPI_KEYS)
     assert all(DOMAIN_TARGETS[k] is None for k in NEW)
     results = {r.key: r for r in evaluate_all({"complaint_founded_rate": (3, 4)}, DOMAIN_TARGETS)}
     assert results["complaint_founded_rate"].value == 0.75
     assert results["complaint_founded_rate"].met is None
-    assert results["imaging_confirmation_in_time_rate"].value is None  # nothing to measure
+    assert results["complaint_settlement_rate"].value is None  # nothing to measure
     assert catalog.COMPLAINT_PROCEDURE in catalog.COUNTERS
     assert catalog.COMPLAINT_PROCEDURE.labels == ("department", "kind")

@@ -37,8 +37,12 @@ SUPERVISOR = (StaffRole.SUPERVISOR.value,)
 @dataclass(frozen=True)
 class DepartmentPolicy:
     inpatient_due_days: float = 3.0
+    # The shares of first and return visits to REACH (the manuals' targets); calls are
+    # planned for more of them: see `outpatient_rate`.
     outpatient_first_visit_rate: float = 0.60
     outpatient_return_visit_rate: float = 0.20
+    # The share of planned outpatient calls expected to end unreached (after every attempt).
+    expected_unreached_share: float = 0.15
     outpatient_due_days: float = 3.0
     call_delay_hours: float = 0.0
     working_hours_start: str = "08:30"
@@ -63,6 +67,8 @@ class DepartmentPolicy:
         ):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"a sampling rate must be between 0 and 1, not {rate}")
+        if not 0.0 <= self.expected_unreached_share < 1.0:
+            raise ValueError("expected_unreached_share must be at least 0 and below 1")
         if self.max_call_attempts < 1:
             raise ValueError("max_call_attempts must be at least 1")
         if self.deceased_handling not in ("none", "bereavement_call"):
@@ -217,10 +223,20 @@ def is_sampled(key: str, rate: float) -> bool:
     return rate > 0 and sample_fraction(key) < rate
 
 
-def outpatient_rate(policy: DepartmentPolicy, visit_type: VisitType) -> float:
+def outpatient_target(policy: DepartmentPolicy, visit_type: VisitType) -> float:
+    """The share of such visits whose patient must be reached (60% first, 20% return)."""
     if visit_type == VisitType.FIRST:
         return policy.outpatient_first_visit_rate
     return policy.outpatient_return_visit_rate
+
+
+def outpatient_rate(policy: DepartmentPolicy, visit_type: VisitType) -> float:
+    """The share of visits sampled for a call: the target grossed up for the calls expected
+    to end unreached, at most every visit. Sampling exactly the target (as before) meant one
+    unreached call of 200 first visits missed the 60% target (measured: 118 of 200 planned,
+    every call reached, 59%); at the default 15% unreached, 60% / 0.85 = 70.6% are sampled."""
+    target = outpatient_target(policy, visit_type)
+    return min(1.0, target / (1.0 - policy.expected_unreached_share))
 
 
 # --- which call a discharge gets -------------------------------------------------------

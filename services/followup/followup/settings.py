@@ -43,6 +43,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     inpatient_due_days: float = 3.0
     outpatient_first_visit_rate: float = 0.60
     outpatient_return_visit_rate: float = 0.20
+    # Outpatient calls are sampled at rate / (1 - this), so the target share is still reached
+    # when this share of the calls ends unreached (followup.policy.outpatient_rate).
+    expected_unreached_share: float = 0.15
     outpatient_due_days: float = 3.0
     call_delay_hours: float = 0.0
     working_hours_start: str = "08:30"

@@ -211,6 +211,38 @@ OPERATIONAL_ALERTS: list[dict[str, Any]] = [
 ]
 
 
+# Issue 20: alerts that reach people through Alertmanager (deploy/alertmanager, devstack):
+# a service that Prometheus cannot scrape, and the SMS gateway refusing or not answering.
+OPERATIONAL_ALERTS += [
+    {
+        "alert": "ServiceDown",
+        "expr": 'up{job=~"registration|followup|complaints|notifications|metrics"} == 0',
+        "for": "1m",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "The {{ $labels.job }} service does not answer Prometheus (服务停止)",
+            "runbook": "Check the process (devstack status; compose: docker compose ps) and its"
+            " log (.stack/logs/{{ $labels.job }}.log). Events wait in Kafka while it is down and"
+            " are handled when it is back; start it again, then watch its /readyz.",
+        },
+    },
+    {
+        "alert": "SmsGatewayFailing",
+        "expr": 'sum(increase(notifications_sms_handed_total{outcome!="accepted"}[10m])) > 0'
+        ' unless sum(increase(notifications_sms_handed_total{outcome="accepted"}[10m])) > 0',
+        "for": "5m",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "The SMS gateway took no message for 10 minutes while hand-overs failed"
+            " (短信网关故障)",
+            "runbook": "Patients receive no SMS. Check Kannel (bearerbox/smsbox logs, the admin"
+            " status page) and the operator link; the notifications service keeps the messages"
+            " and retries them (GET /v1/messages?status=deferred on notifications).",
+        },
+    },
+]
+
+
 def rules_document() -> dict[str, Any]:
     return {
         "groups": [

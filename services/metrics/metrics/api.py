@@ -4,7 +4,7 @@ Operations only: admin and supervisor tokens."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,10 @@ class KpiOut(BaseModel):
     target: float | None
     direction: str
     met: bool | None
+    # The cohort split by where each member stands: numerator = met, denominator = met +
+    # missed (what has matured), pending = windows still open (not in the rate).
+    missed: int
+    pending: int
 
 
 class KpiReport(BaseModel):
@@ -52,6 +56,8 @@ def _out(r: KpiResult) -> KpiOut:
         target=r.target,
         direction=">=" if r.minimum else "<=",
         met=r.met,
+        missed=r.missed,
+        pending=r.pending,
     )
 
 
@@ -62,8 +68,7 @@ async def _results(request: Request, window: Window, department: str | None) -> 
             conn,
             window,
             department=department,
-            excluded_dispositions=settings.followup_excluded_dispositions,
-            registration_aspect=settings.registration_aspect,
+            query=queries.KpiQuery.of(settings, datetime.now(UTC)),
         )
     return evaluate_all(counts, settings.effective_targets())
 

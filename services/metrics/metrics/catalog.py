@@ -180,6 +180,11 @@ COMPLAINTS_OPEN = _c(
 KPI_VALUE = _c("kpi_value", "KPI value over the rolling alert window (0..1)", "kpi")
 KPI_NUMERATOR = _c("kpi_numerator", "KPI numerator over the rolling alert window", "kpi")
 KPI_DENOMINATOR = _c("kpi_denominator", "KPI denominator over the rolling alert window", "kpi")
+KPI_PENDING = _c(
+    "kpi_pending",
+    "KPI cohort members whose window is still open (not in the value) over the alert window",
+    "kpi",
+)
 KPI_TARGET = _c("kpi_target", "KPI target (0..1); see hospital_kpi_target_is_minimum", "kpi")
 KPI_TARGET_IS_MINIMUM = _c(
     "kpi_target_is_minimum",
@@ -208,6 +213,7 @@ GAUGES: tuple[MetricSpec, ...] = (
     KPI_VALUE,
     KPI_NUMERATOR,
     KPI_DENOMINATOR,
+    KPI_PENDING,
     KPI_TARGET,
     KPI_TARGET_IS_MINIMUM,
     CONSUMER_GROUP_LAG,

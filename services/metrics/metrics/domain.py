@@ -108,3 +108,12 @@ def as_time(value: Any, default: datetime) -> datetime:
 def label_key(labels: Mapping[str, str]) -> str:
     """The canonical text of a label set, the key of its row in `counter_totals`."""
     return json.dumps(dict(sorted(labels.items())), ensure_ascii=False, separators=(",", ":"))
+
+
+def served_total(value: int, age_s: float, zero_for_s: float) -> int:
+    """The total a counter series is served with: 0 while the series is younger than
+    `zero_for_s` seconds, then its total. Prometheus's `increase()` cannot see a series'
+    first sample as an increase, so a series born at 1 lost the first complaint of every new
+    label combination on the daily panels; served at 0 for a few scrapes first, the step to
+    1 is an increase like any other. (Infinite age: a series older than the migration.)"""
+    return 0 if age_s < zero_for_s else value

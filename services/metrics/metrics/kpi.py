@@ -1,9 +1,15 @@
 """The KPIs operations review, as pure arithmetic: periods in hospital-local time, and each
 KPI's numerator, denominator, value, target and whether it is met.
 
-Every rate is a cohort rate: the denominator is a set of things that happened in the period
+Every rate is a cohort rate: the cohort is a set of things that happened in the period
 (discharges, visits, cases opened, answers given, messages sent), and the numerator is the
 part of that same set that reached the outcome, whenever the outcome happened.
+
+A member of a cohort whose window is still open (a call not yet due, a complaint's 24 h
+clock still running) is **pending**: neither met nor missed. The denominator is the matured
+part of the cohort (met + missed), so a complaint opened a minute ago is not a missed 24 h
+answer; `pending` is reported beside it (`clock_outcome` is the rule, the SQL in `queries`
+applies it).
 """
 
 from __future__ import annotations
@@ -261,17 +267,66 @@ KPIS += (
         "of those, with a settlement agreement (和解协议)",
         "cases opened in the period decided founded, not withdrawn",
     ),
+)
+
+# Issue 20: the remaining time limits of the manuals, and satisfaction in quality checks
+# (spot checks 抽查 and second calls 二次回访), reported apart from the patients' own answers.
+KPIS += (
     KpiDefinition(
-        "imaging_confirmation_in_time_rate",
-        "Imaging disputes confirmed by radiology within 2 h",
-        "影像争议2小时内放射科确认率",
+        "complaint_complex_answer_rate",
+        "Complex complaints answered within 72 h",
+        "复杂投诉72小时内答复率",
         True,
-        "of those, confirmed by radiology within the limit",
-        "imaging disputes opened in the period, not withdrawn",
+        "complex cases opened in the period answered (communicated) within the limit",
+        "complex cases opened in the period, not withdrawn, whose 72 h clock has run out or stopped",
+    ),
+    KpiDefinition(
+        "imaging_dispute_confirmation_rate",
+        "Imaging disputes confirmed within 2 h",
+        "影像争议2小时内确认率",
+        True,
+        "imaging disputes opened in the period confirmed by radiology within the limit",
+        "imaging disputes opened in the period, not withdrawn, whose 2 h clock has run out or stopped",
+    ),
+    KpiDefinition(
+        "spot_check_satisfaction_rate",
+        "Satisfaction in spot-check calls",
+        "抽查回访满意率",
+        True,
+        "spot-check calls answered in the period satisfied or fairly satisfied",
+        "spot-check calls with an answer in the period (one per call)",
+    ),
+    KpiDefinition(
+        "second_call_satisfaction_rate",
+        "Satisfaction in second calls",
+        "二次回访满意率",
+        True,
+        "second calls answered in the period satisfied or fairly satisfied",
+        "second calls with an answer in the period (one per call)",
     ),
 )
 
 KPI_KEYS: tuple[str, ...] = tuple(k.key for k in KPIS)
+
+
+class ClockOutcome(StrEnum):
+    MET = "met"
+    MISSED = "missed"
+    PENDING = "pending"
+
+
+def clock_outcome(
+    *, met: bool, settled: bool, due_at: datetime | None, now: datetime
+) -> ClockOutcome:
+    """Where one cohort member stands: met once its outcome is reached (whenever); missed
+    once it is settled without it (a late answer, a breach, every call attempt unreached) or
+    its window has closed (`due_at` passed); otherwise pending. A member without a due time
+    is pending until settled."""
+    if met:
+        return ClockOutcome.MET
+    if settled or (due_at is not None and due_at <= now):
+        return ClockOutcome.MISSED
+    return ClockOutcome.PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,12 +340,24 @@ class KpiResult:
     target: float | None
     minimum: bool
     met: bool | None
+    # Cohort members whose window is still open: in neither the numerator nor the denominator.
+    pending: int = 0
+
+    @property
+    def missed(self) -> int:
+        """Matured members without the outcome (for a ceiling KPI: those that kept clear)."""
+        return self.denominator - self.numerator
 
 
 def evaluate(
-    definition: KpiDefinition, numerator: int, denominator: int, target: float | None
+    definition: KpiDefinition,
+    numerator: int,
+    denominator: int,
+    target: float | None,
+    pending: int = 0,
 ) -> KpiResult:
-    """value = numerator / denominator (None on an empty cohort); met compares to target."""
+    """value = numerator / denominator, the matured part of the cohort (None when nothing
+    has matured); met compares to target; `pending` is carried beside."""
     value = numerator / denominator if denominator else None
     met: bool | None = None
     if value is not None and target is not None:
@@ -306,14 +373,25 @@ def evaluate(
         target=target,
         minimum=definition.minimum,
         met=met,
+        pending=pending,
     )
 
 
+# (numerator, matured denominator) or (numerator, matured denominator, pending)
+Counts = tuple[int, int] | tuple[int, int, int]
+
+
 def evaluate_all(
-    counts: Mapping[str, tuple[int, int]], targets: Mapping[str, float | None]
+    counts: Mapping[str, Counts], targets: Mapping[str, float | None]
 ) -> list[KpiResult]:
-    """Every KPI from `counts[key] = (numerator, denominator)`; missing keys count 0/0."""
-    return [evaluate(d, *counts.get(d.key, (0, 0)), targets.get(d.key)) for d in KPIS]
+    """Every KPI from `counts[key] = (numerator, denominator[, pending])`; missing keys 0/0."""
+    results = []
+    for d in KPIS:
+        numerator, denominator, *rest = counts.get(d.key, (0, 0))
+        results.append(
+            evaluate(d, numerator, denominator, targets.get(d.key), rest[0] if rest else 0)
+        )
+    return results
 
 
 CSV_COLUMNS = (
@@ -330,6 +408,8 @@ CSV_COLUMNS = (
     "target",
     "direction",
     "met",
+    "missed",
+    "pending",
 )
 
 
@@ -362,6 +442,8 @@ def to_csv(rows: Iterable[tuple[str, Window, str, KpiResult]]) -> str:
                 "" if r.target is None else f"{r.target:.4f}",
                 ">=" if r.minimum else "<=",
                 "" if r.met is None else ("yes" if r.met else "no"),
+                r.missed,
+                r.pending,
             ]
         )
     return out.getvalue()

@@ -159,14 +159,18 @@ def _case_labels(e: Received) -> dict[str, str]:
     }
 
 
+# The limits whose first-cycle clock is kept on the case row (complaint_cases), for the KPIs.
+CLOCKED_LIMITS = ("first_response", "fact_finding", "complex_answer", "imaging_confirmation")
+
+
 def _first_cycle_limits(e: Received) -> dict[str, object]:
-    """Due time and outcome of the first cycle's first-response and fact-finding limits."""
+    """Due time and outcome of the first cycle's clocked limits."""
     if field(e.data, "cycle") not in (None, 1):
         return {}
     found: dict[str, object] = {}
     for limit in field(e.data, "time_limits") or ():
         name = limit.get("limit")
-        if name in ("first_response", "fact_finding"):
+        if name in CLOCKED_LIMITS:
             found[f"{name}_due_at"] = limit.get("due_at")
             if limit.get("outcome") is not None:
                 found[f"{name}_outcome"] = str(limit["outcome"])
@@ -196,7 +200,7 @@ async def _procedure_step(
     previous = e.text("previous_status")
     fields = procedure.procedure_fields(
         step, previous_status=previous, validity=e.text("validity"),
-        limits=field(e.data, "time_limits") or (), at=e.at("occurred_at"),
+        at=e.at("occurred_at"),
     )  # fmt: skip
     if fields:
         await repo.save_case(conn, case_id, opened_at=e.at("occurred_at"), **fields)
@@ -296,6 +300,7 @@ HANDLERS: dict[str, Handler] = {
             "reopened",
             "withdrawn",
             "assigned",
+            "imaging_confirmed",
         )
     },
     # The rest of the procedure (issue 21): its lifecycle steps and its records.

@@ -150,7 +150,7 @@ class LiveMetrics:
 
     async def refresh_store(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
-            totals = await queries.counter_totals(conn)
+            totals = await queries.counter_totals(conn, zero_for_s=self.settings.new_series_zero_s)
             gauges = await queries.live_gauges(conn)
             gauges |= await queue_store.queue_gauges(conn)
         counters: dict[str, Samples] = {}
@@ -171,11 +171,7 @@ class LiveMetrics:
         )
         async with pool.acquire() as conn:
             counts = await queries.kpi_counts(
-                conn,
-                window,
-                department=None,
-                excluded_dispositions=s.followup_excluded_dispositions,
-                registration_aspect=s.registration_aspect,
+                conn, window, department=None, query=queries.KpiQuery.of(s, datetime.now(UTC))
             )
         results = evaluate_all(counts, s.effective_targets())
         self._kpi_gauges = {
@@ -184,6 +180,7 @@ class LiveMetrics:
             ],
             catalog.KPI_NUMERATOR.name: [({"kpi": r.key}, float(r.numerator)) for r in results],
             catalog.KPI_DENOMINATOR.name: [({"kpi": r.key}, float(r.denominator)) for r in results],
+            catalog.KPI_PENDING.name: [({"kpi": r.key}, float(r.pending)) for r in results],
             catalog.KPI_TARGET.name: [
                 ({"kpi": r.key}, r.target) for r in results if r.target is not None
             ],

@@ -2,11 +2,10 @@
 adds to the case's row and to the live counter, and the monthly report's counts.
 
 `procedure_kind` and `procedure_fields` are pure (the event's step, validity, previous status
-and limits in, labels and columns out); `procedure_counts` is the report's SQL."""
+in, labels and columns out); `procedure_counts` is the report's SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -56,11 +55,10 @@ def procedure_fields(
     *,
     previous_status: str | None,
     validity: str | None,
-    limits: Iterable[Mapping[str, Any]],
     at: datetime,
 ) -> dict[str, Any]:
     """The case row's procedure columns this event sets (validity once decided, a step's
-    time, the imaging limit's outcome once settled)."""
+    time; the imaging limit's outcome is kept with the other clocks, in `lifecycle`)."""
     fields: dict[str, Any] = {}
     if validity in ("founded", "unfounded"):
         fields["validity"] = validity
@@ -68,9 +66,6 @@ def procedure_fields(
         fields[_STAMPS[step]] = at
     if procedure_kind(step, previous_status=previous_status) == "unfounded_closed":
         fields["unfounded_closed_at"] = at
-    for limit in limits:
-        if limit.get("limit") == "imaging_confirmation" and limit.get("outcome") is not None:
-            fields["imaging_confirmation_outcome"] = str(limit["outcome"])
     return fields
 
 
@@ -85,10 +80,7 @@ SELECT count(*) FILTER (WHERE validity = 'founded') AS founded,
        count(*) AS cases,
        count(*) FILTER (WHERE validity = 'founded' AND accountability_at IS NOT NULL)
            AS accountable,
-       count(*) FILTER (WHERE validity = 'founded' AND settlement_at IS NOT NULL) AS settled,
-       count(*) FILTER (WHERE category = 'imaging_dispute'
-           AND imaging_confirmation_outcome = 'met') AS imaging_in_time,
-       count(*) FILTER (WHERE category = 'imaging_dispute') AS imaging
+       count(*) FILTER (WHERE validity = 'founded' AND settlement_at IS NOT NULL) AS settled
 FROM complaint_cases
 WHERE opened_seen AND opened_at >= $1 AND opened_at < $2 AND status <> 'withdrawn'
   AND ($3::text IS NULL OR department = $3)
@@ -107,5 +99,4 @@ async def procedure_counts(
         "complaint_director_escalation_rate": (p["escalated"], p["cases"]),
         "complaint_accountability_rate": (p["accountable"], p["founded"]),
         "complaint_settlement_rate": (p["settled"], p["founded"]),
-        "imaging_confirmation_in_time_rate": (p["imaging_in_time"], p["imaging"]),
     }

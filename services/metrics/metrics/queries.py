@@ -4,12 +4,16 @@ gauges the Prometheus collector serves."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from metrics.kpi import Window
+from metrics.domain import served_total
+from metrics.kpi import Counts, Window
 from metrics.procedure import procedure_counts
+from metrics.settings import Settings
 
 # A visit (discharge or outpatient registration) counts as reached when any follow-up task
 # planned from it reached the patient, at whatever time the call happened.
@@ -19,10 +23,20 @@ _REACHED = """EXISTS (SELECT 1 FROM follow_up_tasks t
 _ANSWERED = """EXISTS (SELECT 1 FROM follow_up_tasks t JOIN satisfaction_answers a USING (task_id)
     WHERE t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})"""
 
+# A visit's follow-up window is closed when every primary task planned from it is closed
+# (done, unreachable, withdrawn), or at the latest due time of those tasks; a visit with no
+# task seen closes `followup_window_days` ($7) after it. $5 is now; $6 the quality-check kinds.
+_CLOSED = """(SELECT CASE WHEN count(*) > 0 AND count(*) FILTER (WHERE t.status = 'open') = 0
+        THEN true ELSE coalesce(max(t.due_at), {v}.{at} + $7::float8 * interval '1 day') <= $5::timestamptz END
+    FROM follow_up_tasks t
+    WHERE (t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})
+      AND NOT (t.kind = ANY($6::text[])))"""
+
 _COHORTS = f"""
 WITH inpatient AS (
     SELECT d.*, {_REACHED.format(v="d", ref="admission_id")} AS reached,
-           {_ANSWERED.format(v="d", ref="admission_id")} AS answered
+           {_ANSWERED.format(v="d", ref="admission_id")} AS answered,
+           {_CLOSED.format(v="d", ref="admission_id", at="discharged_at")} AS closed
     FROM discharges d
     WHERE d.discharged_at >= $1 AND d.discharged_at < $2 AND NOT d.cancelled
       AND NOT (d.disposition = ANY($4::text[]))
@@ -33,21 +47,47 @@ WITH inpatient AS (
       AND ($3::text IS NULL OR r.department = $3)
 ), outpatient AS (
     SELECT r.*, {_REACHED.format(v="r", ref="registration_id")} AS reached,
-           {_ANSWERED.format(v="r", ref="registration_id")} AS answered
+           {_ANSWERED.format(v="r", ref="registration_id")} AS answered,
+           {_CLOSED.format(v="r", ref="registration_id", at="visit_at")} AS closed
     FROM booked r WHERE NOT r.no_show
 )
 SELECT
     (SELECT count(*) FILTER (WHERE reached) FROM inpatient) AS inpatient_reached,
     (SELECT count(*) FROM inpatient) AS inpatient_total,
+    (SELECT count(*) FILTER (WHERE NOT reached AND NOT closed) FROM inpatient)
+        AS inpatient_pending,
     (SELECT count(*) FILTER (WHERE answered) FROM inpatient) AS inpatient_answered,
     (SELECT count(*) FILTER (WHERE reached) FROM outpatient) AS outpatient_reached,
     (SELECT count(*) FROM outpatient) AS outpatient_total,
+    (SELECT count(*) FILTER (WHERE NOT reached AND NOT closed) FROM outpatient)
+        AS outpatient_pending,
     (SELECT count(*) FILTER (WHERE answered) FROM outpatient) AS outpatient_answered,
     (SELECT count(*) FILTER (WHERE reached AND visit_type = 'first') FROM outpatient)
         AS first_reached,
     (SELECT count(*) FILTER (WHERE visit_type = 'first') FROM outpatient) AS first_total,
+    (SELECT count(*) FILTER (WHERE visit_type = 'first' AND NOT reached AND NOT closed)
+        FROM outpatient) AS first_pending,
     (SELECT count(*) FILTER (WHERE no_show) FROM booked) AS no_shows,
-    (SELECT count(*) FROM booked) AS booked
+    (SELECT count(*) FROM booked) AS booked,
+    (SELECT count(*) FILTER (WHERE visit_at > $5 AND NOT no_show) FROM booked) AS booked_pending
+"""
+
+# One answer per patient contact (follow-up task): its overall answer, else its first one.
+# Quality checks ($5: spot checks, second calls) are counted apart, one per call too.
+_CONTACT_ANSWERS = """
+WITH contact AS (
+    SELECT DISTINCT ON (task_id) kind, rating IN ('satisfied', 'fairly_satisfied') AS positive
+    FROM satisfaction_answers
+    WHERE answered_at >= $1 AND answered_at < $2 AND ($3::text IS NULL OR department = $3)
+    ORDER BY task_id, (aspect <> 'overall'), answered_at, event_id
+)
+SELECT count(*) FILTER (WHERE positive AND NOT (kind = ANY($4::text[]))) AS positive,
+       count(*) FILTER (WHERE NOT (kind = ANY($4::text[]))) AS answers,
+       count(*) FILTER (WHERE positive AND kind = 'spot_check') AS spot_positive,
+       count(*) FILTER (WHERE kind = 'spot_check') AS spot_answers,
+       count(*) FILTER (WHERE positive AND kind = 'second_call') AS second_positive,
+       count(*) FILTER (WHERE kind = 'second_call') AS second_answers
+FROM contact
 """
 
 _ANSWERS = """
@@ -61,13 +101,43 @@ FROM satisfaction_answers
 WHERE answered_at >= $1 AND answered_at < $2 AND ($3::text IS NULL OR department = $3)
 """
 
-_COMPLAINTS = """
-SELECT count(*) FILTER (WHERE first_response_outcome = 'met') AS first_response_met,
-       count(*) AS cases,
-       count(*) FILTER (WHERE fact_finding_outcome = 'met'
-           AND NOT ('fact_finding' = ANY(breached_limits))) AS fact_finding_met,
-       count(*) FILTER (WHERE fact_finding_due_at IS NOT NULL OR fact_finding_outcome IS NOT NULL)
-           AS fact_finding_cases,
+
+def _clock_columns(limit: str, *, first: bool) -> str:
+    """met / missed / pending counts of one time limit over the cases (`clock_outcome`):
+    met by its outcome (and, but for the first response, no breach); missed once settled
+    otherwise (an outcome, a breach) or past due ($4 is now); pending else. The first
+    response applies to every case (due `$5` hours after opening when no due time came);
+    the others to cases that carry the limit (not withdrawn from it)."""
+    met = f"{limit}_outcome = 'met'"
+    if not first:
+        met += f" AND NOT ('{limit}' = ANY(breached_limits))"
+    due = (
+        f"coalesce({limit}_due_at, opened_at + $5::float8 * interval '1 hour')"
+        if first
+        else f"{limit}_due_at"
+    )
+    member = (
+        "true"
+        if first
+        else (
+            f"({limit}_due_at IS NOT NULL OR {limit}_outcome IS NOT NULL"
+            f" OR '{limit}' = ANY(breached_limits)) AND {limit}_outcome IS DISTINCT FROM 'withdrawn'"
+        )
+    )
+    settled = f"({limit}_outcome IS NOT NULL OR '{limit}' = ANY(breached_limits) OR {due} <= $4::timestamptz)"
+    return (
+        f"count(*) FILTER (WHERE {member} AND coalesce({met}, false)) AS {limit}_met,"
+        f" count(*) FILTER (WHERE {member} AND NOT coalesce({met}, false) AND {settled})"
+        f" AS {limit}_missed,"
+        f" count(*) FILTER (WHERE {member} AND NOT coalesce({met}, false) AND NOT {settled})"
+        f" AS {limit}_pending"
+    )
+
+
+CASE_LIMITS = ("first_response", "fact_finding", "complex_answer", "imaging_confirmation")
+
+_COMPLAINTS = f"""
+SELECT {", ".join(_clock_columns(limit, first=limit == "first_response") for limit in CASE_LIMITS)},
        (SELECT count(*) FILTER (WHERE satisfied) FROM complaint_satisfaction s
          WHERE s.answered_at >= $1 AND s.answered_at < $2
            AND ($3::text IS NULL OR s.department = $3)) AS handling_satisfied,
@@ -82,7 +152,10 @@ WHERE opened_seen AND opened_at >= $1 AND opened_at < $2 AND status <> 'withdraw
 _SMS = """
 SELECT count(*) FILTER (WHERE 'delivered' = ANY(statuses)) AS delivered,
        count(*) FILTER (WHERE statuses && ARRAY['submitted', 'delivered', 'failed', 'expired'])
-           AS attempted
+           AS attempted,
+       count(*) FILTER (WHERE statuses && ARRAY['submitted']
+           AND NOT (statuses && ARRAY['delivered', 'failed', 'expired'])
+           AND created_at > $4::timestamptz - $5::float8 * interval '1 hour') AS pending
 FROM sms_messages
 WHERE created_at >= $1 AND created_at < $2 AND ($3::text IS NULL OR department = $3)
 """
@@ -90,15 +163,21 @@ WHERE created_at >= $1 AND created_at < $2 AND ($3::text IS NULL OR department =
 
 # Enquiries taken in the period (not turned into complaints), answered within their limit;
 # praise, suggestions and complaint cases received in the period; suggestions answered in it.
-_ENQUIRIES = """
+_ENQUIRY_CHANNELS = ("phone", "onsite", "online")
+# An unanswered enquiry is pending until its due time ($4 is now), then missed.
+_ENQUIRIES = f"""
 SELECT count(*) FILTER (WHERE answered_in_time) AS in_time,
        count(*) AS enquiries,
-       count(*) FILTER (WHERE answered_in_time AND channel = 'phone') AS phone_in_time,
-       count(*) FILTER (WHERE channel = 'phone') AS phone,
-       count(*) FILTER (WHERE answered_in_time AND channel = 'onsite') AS onsite_in_time,
-       count(*) FILTER (WHERE channel = 'onsite') AS onsite,
-       count(*) FILTER (WHERE answered_in_time AND channel = 'online') AS online_in_time,
-       count(*) FILTER (WHERE channel = 'online') AS online
+       count(*) FILTER (WHERE answered_in_time IS NULL AND due_at > $4) AS pending,
+       {
+    ", ".join(
+        f"count(*) FILTER (WHERE answered_in_time AND channel = '{c}') AS {c}_in_time,"
+        f" count(*) FILTER (WHERE channel = '{c}') AS {c},"
+        f" count(*) FILTER (WHERE channel = '{c}' AND answered_in_time IS NULL"
+        f" AND due_at > $4) AS {c}_pending"
+        for c in _ENQUIRY_CHANNELS
+    )
+}
 FROM enquiries
 WHERE taken_at >= $1 AND taken_at < $2 AND status <> 'converted'
   AND ($3::text IS NULL OR department = $3)
@@ -120,20 +199,27 @@ WHERE ($3::text IS NULL OR department = $3)
 """
 
 
+def _matured(met: int, total: int, pending: int) -> Counts:
+    """(met, matured, pending) of a cohort of `total` members, `pending` of them not settled."""
+    return (met, total - pending, pending)
+
+
 async def enquiry_and_feedback_counts(
-    conn: asyncpg.Connection, window: Window, *, department: str | None
-) -> dict[str, tuple[int, int]]:
-    """The enquiry and feedback KPIs: key -> (numerator, denominator)."""
+    conn: asyncpg.Connection, window: Window, *, department: str | None, now: datetime
+) -> dict[str, Counts]:
+    """The enquiry and feedback KPIs: key -> (numerator, denominator[, pending])."""
     span = (window.start, window.end, department)
-    q = await conn.fetchrow(_ENQUIRIES, *span)
+    q = await conn.fetchrow(_ENQUIRIES, *span, now)
     f = await conn.fetchrow(_FEEDBACK, *span)
     assert q is not None and f is not None
     received = f["praise"] + f["suggestions"] + f["complaints"]
     return {
-        "enquiry_answered_in_time_rate": (q["in_time"], q["enquiries"]),
+        "enquiry_answered_in_time_rate": _matured(q["in_time"], q["enquiries"], q["pending"]),
         **{
-            f"enquiry_answered_in_time_rate_{c}": (q[f"{c}_in_time"], q[c])
-            for c in ("phone", "onsite", "online")
+            f"enquiry_answered_in_time_rate_{c}": _matured(
+                q[f"{c}_in_time"], q[c], q[f"{c}_pending"]
+            )
+            for c in _ENQUIRY_CHANNELS
         },
         "praise_share": (f["praise"], received),
         "suggestion_share": (f["suggestions"], received),
@@ -141,26 +227,55 @@ async def enquiry_and_feedback_counts(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class KpiQuery:
+    """What a KPI read needs besides the window and department: the settings' rules and the
+    instant that decides what has matured."""
+
+    now: datetime
+    # the rest are the settings of the same names
+    followup_excluded_dispositions: list[str]
+    registration_aspect: str
+    quality_check_kinds: list[str]
+    followup_window_days: float
+    complaint_first_response_hours: float
+    sms_delivery_window_hours: float
+
+    @classmethod
+    def of(cls, settings: Settings, now: datetime) -> KpiQuery:
+        names = [f.name for f in fields(cls) if f.name != "now"]
+        return cls(now=now, **{name: getattr(settings, name) for name in names})
+
+
 async def kpi_counts(
-    conn: asyncpg.Connection,
-    window: Window,
-    *,
-    department: str | None,
-    excluded_dispositions: list[str],
-    registration_aspect: str,
-) -> dict[str, tuple[int, int]]:
-    """KPI key -> (numerator, denominator) for the cohort of `window`."""
+    conn: asyncpg.Connection, window: Window, *, department: str | None, query: KpiQuery
+) -> dict[str, Counts]:
+    """KPI key -> (numerator, matured denominator, pending) for the cohort of `window`."""
     span = (window.start, window.end, department)
-    c = await conn.fetchrow(_COHORTS, *span, excluded_dispositions)
-    a = await conn.fetchrow(_ANSWERS, *span, registration_aspect)
-    k = await conn.fetchrow(_COMPLAINTS, *span)
-    s = await conn.fetchrow(_SMS, *span)
-    assert c is not None and a is not None and k is not None and s is not None
+    c = await conn.fetchrow(
+        _COHORTS,
+        *span,
+        query.followup_excluded_dispositions,
+        query.now,
+        query.quality_check_kinds,
+        query.followup_window_days,
+    )
+    a = await conn.fetchrow(_ANSWERS, *span, query.registration_aspect)
+    p = await conn.fetchrow(_CONTACT_ANSWERS, *span, query.quality_check_kinds)
+    k = await conn.fetchrow(_COMPLAINTS, *span, query.now, query.complaint_first_response_hours)
+    s = await conn.fetchrow(_SMS, *span, query.now, query.sms_delivery_window_hours)
+    assert c is not None and a is not None and p is not None and k is not None and s is not None
     return {
-        "followup_inpatient_rate": (c["inpatient_reached"], c["inpatient_total"]),
-        "followup_outpatient_rate": (c["outpatient_reached"], c["outpatient_total"]),
-        "followup_first_visit_rate": (c["first_reached"], c["first_total"]),
-        "satisfaction_rate": (a["positive"], a["answers"]),
+        "followup_inpatient_rate": _matured(
+            c["inpatient_reached"], c["inpatient_total"], c["inpatient_pending"]
+        ),
+        "followup_outpatient_rate": _matured(
+            c["outpatient_reached"], c["outpatient_total"], c["outpatient_pending"]
+        ),
+        "followup_first_visit_rate": _matured(
+            c["first_reached"], c["first_total"], c["first_pending"]
+        ),
+        "satisfaction_rate": (p["positive"], p["answers"]),
         "registration_dissatisfaction_rate": (
             a["registration_dissatisfied"],
             a["registration_answers"],
@@ -169,13 +284,29 @@ async def kpi_counts(
             c["inpatient_answered"] + c["outpatient_answered"],
             c["inpatient_total"] + c["outpatient_total"],
         ),
-        "complaint_first_response_rate": (k["first_response_met"], k["cases"]),
-        "complaint_fact_finding_rate": (k["fact_finding_met"], k["fact_finding_cases"]),
+        **_complaint_clocks(k),
         "complaint_handling_satisfaction_rate": (k["handling_satisfied"], k["handling_answers"]),
-        "no_show_rate": (c["no_shows"], c["booked"]),
-        "sms_delivery_rate": (s["delivered"], s["attempted"]),
-        **await enquiry_and_feedback_counts(conn, window, department=department),
+        "no_show_rate": _matured(c["no_shows"], c["booked"], c["booked_pending"]),
+        "sms_delivery_rate": _matured(s["delivered"], s["attempted"], s["pending"]),
+        **await enquiry_and_feedback_counts(conn, window, department=department, now=query.now),
         **await procedure_counts(conn, window, department=department),
+        "spot_check_satisfaction_rate": (p["spot_positive"], p["spot_answers"]),
+        "second_call_satisfaction_rate": (p["second_positive"], p["second_answers"]),
+    }
+
+
+_CLOCK_KPIS = {
+    "complaint_first_response_rate": "first_response",
+    "complaint_fact_finding_rate": "fact_finding",
+    "complaint_complex_answer_rate": "complex_answer",
+    "imaging_dispute_confirmation_rate": "imaging_confirmation",
+}
+
+
+def _complaint_clocks(k: asyncpg.Record) -> dict[str, Counts]:
+    return {
+        key: (k[f"{limit}_met"], k[f"{limit}_met"] + k[f"{limit}_missed"], k[f"{limit}_pending"])
+        for key, limit in _CLOCK_KPIS.items()
     }
 
 
@@ -196,9 +327,23 @@ async def departments(conn: asyncpg.Connection, window: Window) -> list[str]:
     return [r["department"] for r in rows]
 
 
-async def counter_totals(conn: asyncpg.Connection) -> list[tuple[str, dict[str, str], int]]:
-    rows = await conn.fetch("SELECT metric, labels, value FROM counter_totals")
-    return [(r["metric"], json.loads(r["labels"]), int(r["value"])) for r in rows]
+async def counter_totals(
+    conn: asyncpg.Connection, *, zero_for_s: float = 0.0
+) -> list[tuple[str, dict[str, str], int]]:
+    """Every counter series with its total; a series that first appeared less than
+    `zero_for_s` seconds ago is served at 0 (`domain.served_total`)."""
+    rows = await conn.fetch(
+        "SELECT metric, labels, value,"
+        " extract(epoch FROM now() - created_at)::float8 AS age_s FROM counter_totals"
+    )
+    return [
+        (
+            r["metric"],
+            json.loads(r["labels"]),
+            served_total(int(r["value"]), r["age_s"], zero_for_s),
+        )
+        for r in rows
+    ]
 
 
 async def live_gauges(conn: asyncpg.Connection) -> dict[str, list[tuple[dict[str, str], float]]]:

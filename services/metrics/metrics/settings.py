@@ -44,7 +44,14 @@ DOMAIN_TARGETS |= {
     "complaint_director_escalation_rate": None,
     "complaint_accountability_rate": None,
     "complaint_settlement_rate": None,
-    "imaging_confirmation_in_time_rate": None,
+}
+
+# Issue 20: the manuals' limits are all-or-nothing targets; quality checks are measured.
+DOMAIN_TARGETS |= {
+    "complaint_complex_answer_rate": 1.0,
+    "imaging_dispute_confirmation_rate": 1.0,
+    "spot_check_satisfaction_rate": None,
+    "second_call_satisfaction_rate": None,
 }
 
 COMPLAINT_CATEGORIES: list[str] = [
@@ -65,6 +72,11 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     )
     # Seconds between two reads of the counter totals and gauges from the store.
     store_refresh_interval_s: float = 2.0
+    # A counter series is served at 0 for this long after its first event, so that
+    # Prometheus scrapes it at 0 at least twice and increase() counts that first event: more
+    # than two scrape intervals plus the refresh interval (devstack scrapes every 5 s,
+    # deploy/prometheus every 15 s).
+    new_series_zero_s: float = Field(45.0, ge=0)
     # The KPI gauges (for alerts and the overview dashboard) cover the cohort of the
     # `kpi_window_days` local days that ended `kpi_window_offset_days` ago, so calls still
     # within their due time do not count as misses.
@@ -85,6 +97,16 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # (挂号排队超过8人以上，应及时汇报); the episode closes at or below `queue_clear_at`.
     queue_alert_above: int = Field(8, ge=0)
     queue_clear_at: int = Field(5, ge=0)
+    # Follow-up tasks of these kinds are quality checks of a call already made (抽查, 二次回访):
+    # their answers are not patients' satisfaction answers, and they do not hold a visit's
+    # follow-up window open.
+    quality_check_kinds: list[str] = Field(default_factory=lambda: ["spot_check", "second_call"])
+    # A visit or discharge with no follow-up task seen (not sampled, or no plan yet) is pending
+    # for this many days after it, then missed unless reached (the call windows' 3 days).
+    followup_window_days: float = Field(3.0, ge=0)
+    # An SMS handed to the gateway without a final status (delivered, failed, expired) is
+    # pending this long, then counts as not delivered (Kannel's validity is 48 h).
+    sms_delivery_window_hours: float = Field(48.0, ge=0)
 
     def effective_targets(self) -> dict[str, float | None]:
         return {**DOMAIN_TARGETS, **self.kpi_targets}

@@ -18,6 +18,7 @@ from hospital_shared.jobs import every
 from hospital_shared.patient_merge import following_merges, move_column, move_unique, one_at_a_time
 from hospital_shared.runtime import ServiceRuntime
 from notifications import repository, retention
+from notifications.alerts_api import build_alerts_router
 from notifications.api import build_router
 from notifications.callbacks import router as callbacks_router
 from notifications.channels import RobotWebhookSender, SmtpSender, StaffSender
@@ -75,6 +76,7 @@ def planning_rules(settings: Settings) -> PlanningRules:
             "hotline": settings.hotline,
             "survey_url": settings.survey_url,
         },
+        alert_department=settings.alert_department,
     )
 
 
@@ -151,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         build_duty_router(runtime.auth),
         build_unsettled_router(runtime.auth),
         callbacks_router,
+        build_alerts_router(runtime.auth, handlers.handle_batch),
     )
     runtime_lifespan = app.router.lifespan_context
     tasks: list[asyncio.Task[None]] = []

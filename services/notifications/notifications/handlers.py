@@ -75,6 +75,7 @@ class EventHandlers:
             "enquiry.time_limit_breached": self._enquiry_time_limit,
             "feedback.praise_received": self._praise,
             "queue.episode_opened": self._queue_episode,
+            "monitoring.alert_fired": self._monitoring_alert,
         }
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
@@ -179,6 +180,10 @@ class EventHandlers:
 
     def _queue_episode(self, event: CloudEvent[Any]) -> Effects:
         return Effects(policy.plan_queue_episode(event.data, self.clock(), self.rules))
+
+    def _monitoring_alert(self, event: CloudEvent[Any]) -> Effects:
+        plan = policy.plan_monitoring_alert(event.data, event.id, self.clock(), self.rules)
+        return Effects(plan)
 
     def _staff(self, event: CloudEvent[Any]) -> Effects:
         return Effects(Plan(), staff=event.data)

@@ -54,6 +54,8 @@ class PlanningRules:
     validity: timedelta = timedelta(hours=48)
     survey_task_kinds: frozenset[str] = frozenset({"inpatient_discharge", "outpatient_visit"})
     common: dict[str, str] = field(default_factory=dict)  # hospital, hotline, survey_url
+    # Whose supervisor hears Prometheus's alerts (alerts_api): the on-duty supervisor.
+    alert_department: str = "CS"
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%m月%d日 %H:%M")
@@ -364,5 +366,28 @@ def plan_queue_episode(data: Any, now: datetime, rules: PlanningRules) -> Plan:
         supervisor_of=data.department_code,
         on_duty_at=data.opened_at,
         on_duty_window=data.queue_id,
+    )
+    return Plan(messages=(note,))
+
+
+def plan_monitoring_alert(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    """A Prometheus alert from Alertmanager (`alerts_api`): the on-duty supervisor of the
+    alert department (any active supervisor when it has none) hears at once, once per alert
+    firing (the key)."""
+    labels, notes = data.labels, data.annotations
+    note = Planned(
+        "staff_monitoring_alert",
+        key=event_id,
+        due_at=now,
+        expires_at=now + rules.validity,
+        subject_ref=f"alert:{data.fingerprint}",
+        context={
+            **rules.common,
+            "alert": labels.get("alertname", "?"),
+            "severity": labels.get("severity", ""),
+            "summary": notes.get("summary", ""),
+            "since": rules.local(data.startsAt),
+        },
+        supervisor_of=rules.alert_department,
     )
     return Plan(messages=(note,))

@@ -125,6 +125,8 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     complaint_desk_department: str = Field(
         "CS", description="department whose supervisors see the messages that reveal a complaint"
     )
+    # Whose on-duty supervisor receives Prometheus's alerts from Alertmanager (POST /v1/alerts).
+    alert_department: str = "CS"
     # --- what templates may quote
     hospital_name: str = "市第一人民医院"
     hotline: str = "12320"

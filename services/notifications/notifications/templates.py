@@ -253,6 +253,18 @@ DEFAULT_TEMPLATES += (
     ),
 )
 
+# Prometheus alerts through Alertmanager (issue 20): to the on-duty supervisor, at once.
+DEFAULT_TEMPLATES += (
+    TemplateSpec(
+        "staff_monitoring_alert",
+        "staff",
+        "【系统告警】{{ alert }}（{{ severity }}）：{{ summary }}（{{ since }}起），请及时处理。",
+        urgent=True,
+        description="A Prometheus alert (service down, SMS gateway failing, KPI off target):"
+        " to the on-duty supervisor, at once",
+    ),
+)
+
 DEFAULTS_BY_NAME: dict[str, TemplateSpec] = {t.name: t for t in DEFAULT_TEMPLATES}
 # The digest lists the case notes it gathers, so it counts as revealing too.
 COMPLAINT_TEMPLATES = frozenset(t.name for t in DEFAULT_TEMPLATES if t.reveals_complaint)
@@ -277,6 +289,9 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "items": ["您有新的回访任务T-1（出院回访），请于11月24日 17:00前完成。"],
     "more": 1,
     "queue": "门诊挂号3号窗口",
+    "alert": "ServiceDown",
+    "severity": "critical",
+    "summary": "通知服务无响应",
     "length": 9,
     "since": "11月24日 08:40",
 }

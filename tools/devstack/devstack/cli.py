@@ -22,6 +22,7 @@ def _print_up(cfg: StackConfig, env: dict[str, str], with_services: bool, took: 
     print(f"  Kannel sendsms {cfg.kannel_sendsms_url}")
     print(f"  Kannel status  {cfg.kannel_admin_url}/status?password={KANNEL_ADMIN_PASSWORD}")
     print(f"  Prometheus     {cfg.prometheus_url}")
+    print(f"  Alertmanager   {cfg.alertmanager_url}")
     for name in SERVICES:
         note = "" if with_services else "   (not started: --no-services)"
         print(f"  {name:<14} {cfg.service_url(name)}{note}")

@@ -64,6 +64,7 @@ class StackConfig:
     # A second fake SMSC that only receives: `devstack.kannel.inject_mo` writes MO lines to it.
     kannel_mo_port: int = 13016
     prometheus_port: int = 9090
+    alertmanager_port: int = 9095
     registration_port: int = 8001
     followup_port: int = 8002
     complaints_port: int = 8003
@@ -162,6 +163,10 @@ class StackConfig:
         return f"http://127.0.0.1:{self.prometheus_port}"
 
     @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    @property
     def kannel_admin_url(self) -> str:
         return f"http://127.0.0.1:{self.kannel_admin_port}"
 
@@ -201,6 +206,9 @@ class StackConfig:
             "KANNEL_ADMIN_PASSWORD": KANNEL_ADMIN_PASSWORD,
             "KANNEL_MO_PORT": str(self.kannel_mo_port),
             "PROMETHEUS_URL": self.prometheus_url,
+            "ALERTMANAGER_URL": self.alertmanager_url,
+            # A new counter series is served at 0 this long: two of Prometheus's 5 s scrapes.
+            "METRICS_NEW_SERIES_ZERO_S": "12",
             "DEVSTACK_STATE_DIR": str(self.state_dir),
             # The SASL_SSL listener; not read by the services (they use plain KAFKA_* unless
             # told otherwise): see "Kafka over TLS" in the README.

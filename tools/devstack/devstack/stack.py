@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import kafka, kannel, postgres, procs, prometheus, services, system
+from devstack import alertmanager, kafka, kannel, postgres, procs, prometheus, services, system
 from devstack.config import SERVICES, StackConfig
 from devstack.procs import StackError
 
@@ -21,6 +21,7 @@ INFRA: dict[str, Callable[[StackConfig], None]] = {
     "postgres": postgres.up,
     "kannel": kannel.up,
     "prometheus": prometheus.up,
+    "alertmanager": alertmanager.up,
 }
 
 
@@ -130,7 +131,7 @@ def wipe(cfg: StackConfig) -> None:
     """Delete the data of a stopped stack (Kafka, PostgreSQL wherever it lives, Kannel's store,
     Prometheus, services): the next `up` starts from empty; logs and pid files stay."""
     postgres.wipe(cfg)
-    for part in ("kafka", "postgres", "kannel", "prometheus", "services"):
+    for part in ("kafka", "postgres", "kannel", "prometheus", "alertmanager", "services"):
         shutil.rmtree(cfg.state_dir / part, ignore_errors=True)
 
 
@@ -170,6 +171,7 @@ def status(cfg: StackConfig) -> dict[str, ComponentStatus]:
         "smsbox": cfg.kannel_sendsms_url,
         "fakesmsc": f"127.0.0.1:{cfg.kannel_smsc_port}",
         "prometheus": cfg.prometheus_url,
+        "alertmanager": cfg.alertmanager_url,
     }
     result: dict[str, ComponentStatus] = {}
     for name, url in urls.items():

@@ -14,6 +14,7 @@ BEARERBOX = Path("/usr/sbin/bearerbox")
 SMSBOX = Path("/usr/sbin/smsbox")
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
 PROMETHEUS = Path("/usr/bin/prometheus")
+ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 
 # file that must exist -> Debian package that ships it
 _REQUIRED: dict[str, str] = {
@@ -25,6 +26,7 @@ _REQUIRED: dict[str, str] = {
     str(FAKESMSC): "kannel-extras",
     str(PROMETHEUS): "prometheus",
     "/usr/bin/promtool": "prometheus",
+    str(ALERTMANAGER): "prometheus-alertmanager",
 }
 _COMMANDS: dict[str, str] = {
     "java": "openjdk-17-jre-headless",

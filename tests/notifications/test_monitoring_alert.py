@@ -1,0 +1,77 @@
+"""Prometheus alerts from Alertmanager's webhook: each firing alert is one urgent note to the
+on-duty supervisor of the alert department, keyed by the alert's fingerprint and start so a
+repeat is one message; resolved alerts are not sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from notifications import policy
+from notifications.alerts_api import ALERT_FIRED, AlertmanagerIn, alert_events
+from notifications.policy import PlanningRules
+from notifications.templates import DEFAULTS_BY_NAME, render
+
+RULES = PlanningRules(tz=ZoneInfo("Asia/Shanghai"), alert_department="OPS")
+NOW = datetime(2026, 12, 7, 0, 45, tzinfo=UTC)
+
+
+def webhook(*statuses: str) -> AlertmanagerIn:
+    return AlertmanagerIn.model_validate(
+        {
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": status,
+                    "labels": {
+                        "alertname": "ServiceDown",
+                        "job": f"job{i}",
+                        "severity": "critical",
+                    },
+                    "annotations": {"summary": f"The job{i} service does not answer"},
+                    "startsAt": "2026-12-07T00:40:00Z",
+                    "fingerprint": f"f{i}",
+                    "generatorURL": "http://prometheus/graph",
+                }
+                for i, status in enumerate(statuses)
+            ],
+        }
+    )
+
+
+def test_each_firing_alert_is_one_event_keyed_by_fingerprint_and_start() -> None:
+    events = alert_events(webhook("firing", "resolved", "firing"), NOW)
+    assert [e.type for e in events] == [ALERT_FIRED, ALERT_FIRED]
+    assert [e.id for e in events] == [
+        "alert:f0:2026-12-07T00:40:00+00:00",
+        "alert:f2:2026-12-07T00:40:00+00:00",
+    ]
+    assert [e.id for e in alert_events(webhook("firing"), NOW)] == [events[0].id]  # a repeat
+
+
+def test_the_note_goes_to_the_alert_departments_supervisor_at_once_and_says_what_fired() -> None:
+    [event] = alert_events(webhook("firing"), NOW)
+    [note] = policy.plan_monitoring_alert(event.data, event.id, NOW, RULES).messages
+    assert (note.template, note.supervisor_of, note.staff_id) == (
+        "staff_monitoring_alert",
+        "OPS",
+        None,
+    )
+    assert note.key == event.id and note.due_at == NOW
+    spec = DEFAULTS_BY_NAME["staff_monitoring_alert"]
+    text = render(spec.body, note.context)
+    assert "ServiceDown" in text and "critical" in text and "job0" in text
+    assert "12月07日 08:40" in text  # the start, in hospital time
+    assert spec.urgent and spec.audience == "staff"
+
+
+def test_an_oversized_webhook_is_refused_field_by_field() -> None:
+    with pytest.raises(ValidationError, match="fingerprint"):
+        AlertmanagerIn.model_validate(
+            {"status": "firing", "alerts": [{"status": "firing", "labels": {},
+             "startsAt": "2026-12-07T00:40:00Z", "fingerprint": "x" * 65}]}
+        )  # fmt: skip
