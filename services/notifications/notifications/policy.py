@@ -20,6 +20,8 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from notifications.survey_links import SurveyLink, SurveyRules
+
 KIND_LABELS = {
     "inpatient_discharge": "出院回访",
     "outpatient_visit": "门诊回访",
@@ -54,6 +56,7 @@ class PlanningRules:
     validity: timedelta = timedelta(hours=48)
     survey_task_kinds: frozenset[str] = frozenset({"inpatient_discharge", "outpatient_visit"})
     common: dict[str, str] = field(default_factory=dict)  # hospital, hotline, survey_url
+    survey: SurveyRules = field(default_factory=SurveyRules)  # surveys by SMS link
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%m月%d日 %H:%M")
@@ -104,6 +107,7 @@ class Plan:
     messages: tuple[Planned, ...] = ()
     withdrawals: tuple[Withdraw, ...] = ()
     deceased: bool | None = None  # True: mark the patient deceased; False: undo for subject
+    surveys: tuple[SurveyLink, ...] = ()  # survey links the plan's invitations carry
 
 
 def reminder_time(appointment_at: datetime, rules: PlanningRules) -> datetime:
