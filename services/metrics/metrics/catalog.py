@@ -26,6 +26,7 @@ ALLOWED_LABELS = frozenset(
         "group",
         "topic",
         "queue",  # a registration window or department queue: a few dozen per hospital
+        "aspect",  # what a satisfaction question is about: nine values (questionnaires.py)
     }
 )
 
@@ -86,6 +87,16 @@ SATISFACTION_ANSWERS = _c(
     "kind",
     "rating",
 )
+SURVEYS_ANSWERED = _c(
+    "surveys_answered", "Satisfaction surveys answered by SMS link", "department", "kind"
+)
+ASPECT_ANSWERS = _c(
+    "aspect_answers",
+    "Satisfaction answers by aspect (registration, guidance, doctor ...), calls and surveys",
+    "aspect",
+    "channel",
+    "rating",
+)
 COMPLAINTS = _c("complaints", "Complaint cases opened", "department", "category", "channel")
 COMPLAINT_TRANSITIONS = _c(
     "complaint_transitions", "Complaint case lifecycle steps, by the state reached", "status"
@@ -143,6 +154,8 @@ COUNTERS: tuple[MetricSpec, ...] = (
     FOLLOWUP_OVERDUE,
     FOLLOWUP_WITHDRAWN,
     SATISFACTION_ANSWERS,
+    SURVEYS_ANSWERED,
+    ASPECT_ANSWERS,
     COMPLAINTS,
     COMPLAINT_TRANSITIONS,
     COMPLAINT_WARNINGS,

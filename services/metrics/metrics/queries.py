@@ -15,13 +15,17 @@ from metrics.kpi import Window
 _REACHED = """EXISTS (SELECT 1 FROM follow_up_tasks t
     WHERE t.reached_at IS NOT NULL
       AND (t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref}))"""
-_ANSWERED = """EXISTS (SELECT 1 FROM follow_up_tasks t JOIN satisfaction_answers a USING (task_id)
-    WHERE t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})"""
+# Surveyed: a call from the visit recorded a satisfaction answer, or the patient answered the
+# visit's survey by SMS link (its contact_ref is `admission:<id>` / `registration:<id>`).
+_ANSWERED = """(EXISTS (SELECT 1 FROM follow_up_tasks t JOIN satisfaction_answers a USING (task_id)
+    WHERE t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})
+    OR EXISTS (SELECT 1 FROM surveys_answered s
+    WHERE s.contact_ref = '{kind}:' || {v}.{ref}))"""
 
 _COHORTS = f"""
 WITH inpatient AS (
     SELECT d.*, {_REACHED.format(v="d", ref="admission_id")} AS reached,
-           {_ANSWERED.format(v="d", ref="admission_id")} AS answered
+           {_ANSWERED.format(v="d", ref="admission_id", kind="admission")} AS answered
     FROM discharges d
     WHERE d.discharged_at >= $1 AND d.discharged_at < $2 AND NOT d.cancelled
       AND NOT (d.disposition = ANY($4::text[]))
@@ -32,7 +36,7 @@ WITH inpatient AS (
       AND ($3::text IS NULL OR r.department = $3)
 ), outpatient AS (
     SELECT r.*, {_REACHED.format(v="r", ref="registration_id")} AS reached,
-           {_ANSWERED.format(v="r", ref="registration_id")} AS answered
+           {_ANSWERED.format(v="r", ref="registration_id", kind="registration")} AS answered
     FROM booked r WHERE NOT r.no_show
 )
 SELECT
@@ -119,6 +123,34 @@ WHERE ($3::text IS NULL OR department = $3)
 """
 
 
+# Answers about one aspect (registration 挂号, guidance staff 导医) in the period, from calls
+# and surveys alike (surveys.py); a call's single overall answer is not about registration.
+_ASPECTS = """
+SELECT count(*) FILTER (WHERE aspect = $4 AND rating = 'dissatisfied') AS registration_dissatisfied,
+       count(*) FILTER (WHERE aspect = $4) AS registration_answers,
+       count(*) FILTER (WHERE aspect = 'guidance' AND rating = 'dissatisfied')
+           AS guidance_dissatisfied,
+       count(*) FILTER (WHERE aspect = 'guidance') AS guidance_answers
+FROM aspect_answers
+WHERE answered_at >= $1 AND answered_at < $2 AND ($3::text IS NULL OR department = $3)
+"""
+
+
+async def aspect_counts(
+    conn: asyncpg.Connection, window: Window, *, department: str | None, registration_aspect: str
+) -> dict[str, tuple[int, int]]:
+    """The dissatisfaction KPIs by aspect: key -> (numerator, denominator)."""
+    a = await conn.fetchrow(_ASPECTS, window.start, window.end, department, registration_aspect)
+    assert a is not None
+    return {
+        "registration_dissatisfaction_rate": (
+            a["registration_dissatisfied"],
+            a["registration_answers"],
+        ),
+        "guidance_dissatisfaction_rate": (a["guidance_dissatisfied"], a["guidance_answers"]),
+    }
+
+
 async def enquiry_and_feedback_counts(
     conn: asyncpg.Connection, window: Window, *, department: str | None
 ) -> dict[str, tuple[int, int]]:
@@ -174,6 +206,9 @@ async def kpi_counts(
         "no_show_rate": (c["no_shows"], c["booked"]),
         "sms_delivery_rate": (s["delivered"], s["attempted"]),
         **await enquiry_and_feedback_counts(conn, window, department=department),
+        **await aspect_counts(
+            conn, window, department=department, registration_aspect=registration_aspect
+        ),
     }
 
 
@@ -187,6 +222,8 @@ async def departments(conn: asyncpg.Connection, window: Window) -> list[str]:
                  WHERE answered_at >= $1 AND answered_at < $2
            UNION SELECT department FROM enquiries WHERE taken_at >= $1 AND taken_at < $2
            UNION SELECT department FROM feedback WHERE received_at >= $1 AND received_at < $2
+           UNION SELECT department FROM aspect_answers
+                 WHERE answered_at >= $1 AND answered_at < $2
            ORDER BY 1""",
         window.start,
         window.end,

@@ -18,11 +18,18 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
-from hospital_shared.service_events.followup import Satisfaction
 
 MAX_TEXT_CHARS = 500  # one free-text answer: a patient's sentence or two, not an essay
 
 QuestionId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class Satisfaction(StrEnum):
+    """The hospitals' satisfaction scale, for calls and surveys alike."""
+
+    SATISFIED = "满意"
+    FAIRLY_SATISFIED = "基本满意"
+    DISSATISFIED = "不满意"
 
 
 class Aspect(StrEnum):
