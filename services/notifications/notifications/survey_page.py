@@ -22,6 +22,7 @@ legend{float:left;width:100%;padding:0;margin-bottom:8px;font-weight:600}
 .req{color:#b3261e}.opts{clear:both;display:flex;gap:8px}
 .opts label{flex:1;text-align:center;border:1px solid #c7ccd1;border-radius:8px;
 padding:10px 4px;min-height:44px}.opts input{margin:0 4px 0 0}
+.opts label:has(input:checked){border-color:#0b6bcb;background:#e8f1fb;font-weight:600}
 .score{margin-top:8px;font-size:14px;color:#444}.score select{font-size:16px;padding:4px}
 textarea{clear:both;display:block;width:100%;font:inherit;min-height:88px;padding:8px;
 border:1px solid #c7ccd1;border-radius:8px}
@@ -85,7 +86,8 @@ def form_page(
     given = given or {}
     parts = [
         f"<h1>{escape(questionnaire.title)}</h1>",
-        f'<p class="sub">{escape(hospital)} · 约1分钟 · 带<span class="req">*</span>为必答</p>',
+        f'<p class="sub">{escape(hospital)} · 约1分钟 · 带<span class="req">*</span>为必答<br>'
+        "您的回答仅用于改进服务</p>",
     ]
     if error:
         parts.append(f'<p class="err" role="alert">{escape(error)}</p>')
