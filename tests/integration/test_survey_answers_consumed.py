@@ -89,9 +89,8 @@ async def test_a_dissatisfied_survey_marks_the_task_and_plans_one_second_call(
     api: httpx.AsyncClient,  # noqa: F811  (the imported fixture)
     stack_env: dict[str, str],
 ) -> None:
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-    t = await planned_and_assigned(api, bootstrap)
-    admission = t["why"]["source_ref"]
+    t = await planned_and_assigned(api, stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    bootstrap, admission = stack_env["KAFKA_BOOTSTRAP_SERVERS"], t["why"]["source_ref"]
     survey = await answered(bootstrap, f"admission:{admission}", "inpatient_discharge",
                             [OVERALL_OK, GUIDANCE_BAD], department_code=DEPT)  # fmt: skip
     second = await task_in(api, f"{t['task_id']}-2", "planned", "assigned")
