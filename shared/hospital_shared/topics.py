@@ -19,6 +19,7 @@ NOTIFICATIONS = "notifications.messages.v1"
 STAFF_ROSTER = "staff.roster.v1"
 QUEUE_EPISODES = "metrics.queue-episodes.v1"  # a queue over its limit, opened and closed
 CALENDAR = "calendar.years.v1"
+SURVEYS = "surveys.answers.v1"  # patients' answers to the survey page of an SMS link
 
 INPUT_TOPICS: tuple[str, ...] = (REGISTRATIONS, DISCHARGES, COMPLAINTS_IN)
 INPUT_TOPICS += (QUEUE_REPORTS,)
@@ -30,6 +31,7 @@ SERVICE_TOPICS: tuple[str, ...] = (
     CALENDAR,
 )
 SERVICE_TOPICS += (QUEUE_EPISODES,)
+SERVICE_TOPICS += (SURVEYS,)
 
 INPUT_PARTITIONS = 12
 SERVICE_PARTITIONS = 12

@@ -336,8 +336,10 @@ EXPECTED_WEEK: dict[str, tuple[int, int]] = {
     # answers given in the week: D0 (17th) 满意, D2 (19th) 满意, R1 (18th) 不满意; the spot
     # check of D2 and the second call of R1 are quality checks, not patients' answers.
     "satisfaction_rate": (2, 3),
-    # answers about outpatient visits: R1, dissatisfied.
-    "registration_dissatisfaction_rate": (1, 1),
+    # answers to registration (挂号) questions: none (the script's calls give only an overall
+    # answer, which is not about registration: issue 20); guidance staff (导医) the same.
+    "registration_dissatisfaction_rate": (0, 0),
+    "guidance_dissatisfaction_rate": (0, 0),
     # cohort D1, D2, D3, R1, R3; with an answer (any time): D1, D2, R1.
     "survey_coverage_rate": (3, 5),
     # C1, C2, K5, K6, K7 (C3 withdrawn); first response met: C1, K5, K6, K7;

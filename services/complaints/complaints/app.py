@@ -25,6 +25,7 @@ from complaints.procedure_api import procedure_router
 from complaints.rulebook import RuleBook, seed_rules
 from complaints.rules_api import rules_router
 from complaints.settings import Settings
+from complaints.survey_checks import SurveyChecks
 from complaints.timers import purge_expired, timer_pass, utc_now
 from hospital_shared import topics
 from hospital_shared.calendar_store import LiveCalendar, bundled_schedules
@@ -91,6 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # events of a type nobody registered would only be dead-lettered.
     if ROSTER_EVENT in EVENT_TYPES:
         runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster_event)
+    # the satisfaction check after closing, answered by SMS link (survey_checks.py)
+    runtime.consume(
+        topics.SURVEYS, handler_name="surveys", handle=SurveyChecks(policy, utc_now).handle
+    )
     runtime.publishes(*event_types_on(topics.COMPLAINT_CASES, topics.CALENDAR))
     app = runtime.http_app(
         cases_router(runtime.auth),

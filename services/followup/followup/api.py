@@ -27,6 +27,7 @@ from hospital_shared import field_crypto
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role
 from hospital_shared.service_events.followup import Satisfaction
+from hospital_shared.service_events.surveys import SurveyAnswer
 
 
 class NextCallIn(BaseModel):
@@ -53,6 +54,13 @@ class OutcomeIn(BaseModel):
     feedback: str | None = Field(default=None, max_length=4000)
     objection: str | None = Field(default=None, max_length=4000)
     opt_out: bool = Field(default=False, description="the patient asks not to be called again")
+    answers: list[SurveyAnswer] = Field(
+        default_factory=list,
+        max_length=30,
+        description="answers per question of the questionnaire (GET /v1/questionnaires on"
+        " notifications), each with its aspect; optional",
+    )
+    questionnaire_version: int | None = Field(default=None, ge=1, le=100_000)
     next_calls: list[NextCallIn] = Field(
         default_factory=list, max_length=10, description="later calls to plan (制定下次回访计划)"
     )
@@ -105,6 +113,12 @@ def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
             "feedback": field_crypto.open_(row["feedback"]),
             "objection": field_crypto.open_(row["objection"]),
             "completed_by": row["completed_by"],
+            "answers": repository.answers_of(row),
+            "questionnaire_version": row["questionnaire_version"],
+        },
+        "survey": {
+            "answered_at": row["surveyed_at"].isoformat() if row["surveyed_at"] else None,
+            "dissatisfied": row["survey_dissatisfied"],
         },
         "withdrawn_reason": row["withdrawn_reason"],
         # A next call's plan: why it is made and what to ask (None for other tasks).
@@ -186,7 +200,9 @@ def build_router(service: Service) -> APIRouter:
     ) -> dict[str, Any]:
         now = datetime.now(UTC)
         try:
-            outcome = CallOutcome(**body.model_dump(exclude={"next_calls"}))
+            outcome = CallOutcome(
+                **body.model_dump(exclude={"next_calls", "answers"}), answers=tuple(body.answers)
+            )
             async with service.pool(request).acquire() as conn, conn.transaction():
                 decision, plan = await calls.record_outcome(
                     conn, task_id=task_id, outcome=outcome, principal=principal,

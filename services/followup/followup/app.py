@@ -16,6 +16,7 @@ from followup.handlers import EventHandlers
 from followup.service import Service
 from followup.settings import Settings
 from followup.staff_api import build_staff_router
+from followup.surveys import SurveyAnswers
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.jobs import every, stop_all
@@ -43,10 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.consume(
         topics.CALENDAR, handler_name="calendar", handle=calendar_sync.on_calendar_event
     )
+    runtime.consume(
+        topics.SURVEYS,
+        handler_name="surveys",
+        handle=SurveyAnswers(service.book, service.tz).handle,
+    )
     runtime.publishes(
         *event_types_on(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER), "complaint.submitted"
     )
-    runtime.seals("follow_up_tasks", "patient_phone", "feedback", "objection")
+    runtime.seals("follow_up_tasks", "patient_phone", "feedback", "objection", "answers")
     runtime.seals("call_attempts", "feedback")
     app = runtime.http_app(build_router(service), build_staff_router(service))
     _add_background_jobs(app, service)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from followup.planning import PlannedCall
 from followup.policy import SUPERVISOR, DepartmentPolicy, WorkingHours, call_window, is_sampled
 from hospital_shared.service_events.followup import Satisfaction
+from hospital_shared.service_events.surveys import SurveyAnswer
 
 OPEN = ("planned", "assigned")
 CLOSED = ("completed", "unreachable", "withdrawn")
@@ -66,19 +67,30 @@ class CallOutcome:
     feedback: str | None = None
     objection: str | None = None
     opt_out: bool = False
+    # answers per question of the kind's questionnaire (each with its aspect), as the
+    # patient's survey page asks them; `satisfaction` stays the call's overall answer
+    answers: tuple[SurveyAnswer, ...] = ()
+    questionnaire_version: int | None = None
 
     def __post_init__(self) -> None:
         if self.score is not None and not 1 <= self.score <= 5:
             raise TaskRejected("score must be between 1 and 5", conflict=False)
-        if not self.reached and (self.satisfaction or self.score or self.objection):
+        if not self.reached and (self.satisfaction or self.score or self.objection or self.answers):
             raise TaskRejected(
-                "satisfaction, score and objection need a call that reached someone",
+                "satisfaction, score, answers and objection need a call that reached someone",
                 conflict=False,
             )
+        if len({a.question_id for a in self.answers}) != len(self.answers):
+            raise TaskRejected("answers: one answer per question", conflict=False)
+        if self.answers and self.questionnaire_version is None:
+            raise TaskRejected("answers need the questionnaire_version asked", conflict=False)
 
     @property
     def dissatisfied(self) -> bool:
-        return self.satisfaction == Satisfaction.DISSATISFIED
+        """不满意 overall or about any aspect: a targeted second call (二次回访) follows."""
+        return self.satisfaction == Satisfaction.DISSATISFIED or any(
+            a.satisfaction == Satisfaction.DISSATISFIED for a in self.answers
+        )
 
     @property
     def objection_raised(self) -> bool:

@@ -156,7 +156,8 @@ async def task_completed(
         department_code=task.department_code, completed_by=by, completed_at=time,
         attempts_made=attempts, satisfaction=outcome.satisfaction, score=outcome.score,
         objection_raised=outcome.objection_raised, second_call_task_id=second_call_task_id,
-        spot_check_task_id=spot_check_task_id,
+        spot_check_task_id=spot_check_task_id, answers=outcome.answers,
+        questionnaire_version=outcome.questionnaire_version,
     )  # fmt: skip
     await publish(
         conn, "followup.task_completed", data, subject=task.patient_id, time=time,

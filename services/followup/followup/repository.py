@@ -4,6 +4,7 @@ transaction; nothing here commits."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,8 @@ TASK_COLUMNS = (
     " department_code, department_name, source_event_id, source_ref, source_time, parent_task_id, not_before,"
     " due_at, roles, assignee_id, attempts_made, max_attempts, survey_invitation,"
     " satisfaction, score, feedback, objection, completed_by, withdrawn_reason, closed_at,"
-    " created_at, updated_at, plan_reason, plan_questions, plan_script_key"
+    " created_at, updated_at, plan_reason, plan_questions, plan_script_key,"
+    " answers, questionnaire_version, surveyed_at, survey_dissatisfied"
 )
 
 
@@ -238,10 +240,35 @@ async def close_completed(
     await conn.execute(
         "UPDATE follow_up_tasks SET status = 'completed', attempts_made = $2, completed_by = $3,"
         " satisfaction = $4, score = $5, feedback = $6, objection = $7, closed_at = now(),"
-        " updated_at = now() WHERE task_id = $1",
+        " answers = $8, questionnaire_version = $9, updated_at = now() WHERE task_id = $1",
         task_id, attempts, by,
         outcome.satisfaction.value if outcome.satisfaction else None,
         outcome.score, seal(outcome.feedback), seal(outcome.objection),
+        seal(_answers_json(outcome)), outcome.questionnaire_version,
+    )  # fmt: skip
+
+
+def _answers_json(outcome: CallOutcome) -> str | None:
+    """The answers as JSON, sealed like feedback (their text is the patient's words)."""
+    if not outcome.answers:
+        return None
+    return json.dumps([a.model_dump(mode="json") for a in outcome.answers], ensure_ascii=False)
+
+
+def answers_of(row: Any) -> list[dict[str, Any]]:
+    sealed = row["answers"]
+    opened = open_(sealed) if sealed else None
+    return json.loads(opened) if opened else []
+
+
+async def mark_surveyed(
+    conn: asyncpg.Connection, task_id: str, *, at: datetime, dissatisfied: bool
+) -> None:
+    """The contact's patient answered its survey by SMS link (the first answer counts)."""
+    await conn.execute(
+        "UPDATE follow_up_tasks SET surveyed_at = $2, survey_dissatisfied = $3, updated_at = now()"
+        " WHERE task_id = $1 AND surveyed_at IS NULL",
+        task_id, at, dissatisfied,
     )  # fmt: skip
 
 

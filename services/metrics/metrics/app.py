@@ -30,6 +30,7 @@ CONSUMED: dict[str, str] = {
     "notifications": topics.NOTIFICATIONS,
     "staff_roster": topics.STAFF_ROSTER,
     "queue_reports": topics.QUEUE_REPORTS,
+    "surveys": topics.SURVEYS,
 }
 
 

@@ -26,6 +26,7 @@ ALLOWED_LABELS = frozenset(
         "group",
         "topic",
         "queue",  # a registration window or department queue: a few dozen per hospital
+        "aspect",  # what a satisfaction question is about: nine values (questionnaires.py)
     }
 )
 
@@ -84,6 +85,16 @@ SATISFACTION_ANSWERS = _c(
     "Satisfaction answers in follow-up calls",
     "department",
     "kind",
+    "rating",
+)
+SURVEYS_ANSWERED = _c(
+    "surveys_answered", "Satisfaction surveys answered by SMS link", "department", "kind"
+)
+ASPECT_ANSWERS = _c(
+    "aspect_answers",
+    "Satisfaction answers by aspect (registration, guidance, doctor ...), calls and surveys",
+    "aspect",
+    "channel",
     "rating",
 )
 COMPLAINTS = _c("complaints", "Complaint cases opened", "department", "category", "channel")
@@ -151,6 +162,8 @@ COUNTERS: tuple[MetricSpec, ...] = (
     FOLLOWUP_OVERDUE,
     FOLLOWUP_WITHDRAWN,
     SATISFACTION_ANSWERS,
+    SURVEYS_ANSWERED,
+    ASPECT_ANSWERS,
     COMPLAINTS,
     COMPLAINT_TRANSITIONS,
     COMPLAINT_WARNINGS,

@@ -21,7 +21,7 @@ from hospital_shared.events import (
     RegistrationChannel,
     VisitType,
 )
-from metrics import appraisal_store, catalog, enquiries, lifecycle, queue_store
+from metrics import appraisal_store, catalog, enquiries, lifecycle, queue_store, surveys
 from metrics import repository as repo
 from metrics.domain import field, label
 from metrics.received import BulkHandler, Handler, Received
@@ -117,6 +117,7 @@ HANDLERS: dict[str, Handler] = {
     **lifecycle.HANDLERS,
     **enquiries.HANDLERS,
     "queue.reported": queue_store.on_queue_reported,
+    **surveys.HANDLERS,
 }
 
 # Types written in bulk: a run of consecutive events of the type goes in one statement.

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import ComplaintChannel
-from metrics import catalog, procedure
+from metrics import catalog, procedure, surveys
 from metrics import repository as repo
 from metrics.domain import SMS_STATUSES, field, label, rating
 from metrics.received import BulkHandler, Handler, Received
@@ -122,6 +122,10 @@ async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
             answered_at=completed_at,
         )
         e.tally.add(catalog.SATISFACTION_ANSWERS, {**labels, "rating": answer})
+    await surveys.add_aspect_answers(
+        conn, e, source_id=e.id, channel="call", kind=labels["kind"],
+        department=labels["department"], answered_at=completed_at,
+    )  # fmt: skip
 
 
 async def on_task_unreachable(conn: asyncpg.Connection, e: Received) -> None:

@@ -20,8 +20,12 @@ from metrics.settings import Settings
 _REACHED = """EXISTS (SELECT 1 FROM follow_up_tasks t
     WHERE t.reached_at IS NOT NULL
       AND (t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref}))"""
-_ANSWERED = """EXISTS (SELECT 1 FROM follow_up_tasks t JOIN satisfaction_answers a USING (task_id)
-    WHERE t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})"""
+# Surveyed: a call from the visit recorded a satisfaction answer, or the patient answered the
+# visit's survey by SMS link (its contact_ref is `admission:<id>` / `registration:<id>`).
+_ANSWERED = """(EXISTS (SELECT 1 FROM follow_up_tasks t JOIN satisfaction_answers a USING (task_id)
+    WHERE t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})
+    OR EXISTS (SELECT 1 FROM surveys_answered s
+    WHERE s.contact_ref = '{kind}:' || {v}.{ref}))"""
 
 # A visit's follow-up window is closed when every primary task planned from it is closed
 # (done, unreachable, withdrawn), or at the latest due time of those tasks; a visit with no
@@ -35,7 +39,7 @@ _CLOSED = """(SELECT CASE WHEN count(*) > 0 AND count(*) FILTER (WHERE t.status 
 _COHORTS = f"""
 WITH inpatient AS (
     SELECT d.*, {_REACHED.format(v="d", ref="admission_id")} AS reached,
-           {_ANSWERED.format(v="d", ref="admission_id")} AS answered,
+           {_ANSWERED.format(v="d", ref="admission_id", kind="admission")} AS answered,
            {_CLOSED.format(v="d", ref="admission_id", at="discharged_at")} AS closed
     FROM discharges d
     WHERE d.discharged_at >= $1 AND d.discharged_at < $2 AND NOT d.cancelled
@@ -47,7 +51,7 @@ WITH inpatient AS (
       AND ($3::text IS NULL OR r.department = $3)
 ), outpatient AS (
     SELECT r.*, {_REACHED.format(v="r", ref="registration_id")} AS reached,
-           {_ANSWERED.format(v="r", ref="registration_id")} AS answered,
+           {_ANSWERED.format(v="r", ref="registration_id", kind="registration")} AS answered,
            {_CLOSED.format(v="r", ref="registration_id", at="visit_at")} AS closed
     FROM booked r WHERE NOT r.no_show
 )
@@ -88,17 +92,6 @@ SELECT count(*) FILTER (WHERE positive AND NOT (kind = ANY($4::text[]))) AS posi
        count(*) FILTER (WHERE positive AND kind = 'second_call') AS second_positive,
        count(*) FILTER (WHERE kind = 'second_call') AS second_answers
 FROM contact
-"""
-
-_ANSWERS = """
-SELECT count(*) FILTER (WHERE rating IN ('satisfied', 'fairly_satisfied')) AS positive,
-       count(*) AS answers,
-       count(*) FILTER (WHERE rating = 'dissatisfied' AND (aspect = $4 OR
-           (aspect = 'overall' AND kind = 'outpatient_visit'))) AS registration_dissatisfied,
-       count(*) FILTER (WHERE aspect = $4 OR (aspect = 'overall' AND kind = 'outpatient_visit'))
-           AS registration_answers
-FROM satisfaction_answers
-WHERE answered_at >= $1 AND answered_at < $2 AND ($3::text IS NULL OR department = $3)
 """
 
 
@@ -204,6 +197,34 @@ def _matured(met: int, total: int, pending: int) -> Counts:
     return (met, total - pending, pending)
 
 
+# Answers about one aspect (registration 挂号, guidance staff 导医) in the period, from calls
+# and surveys alike (surveys.py); a call's single overall answer is not about registration.
+_ASPECTS = """
+SELECT count(*) FILTER (WHERE aspect = $4 AND rating = 'dissatisfied') AS registration_dissatisfied,
+       count(*) FILTER (WHERE aspect = $4) AS registration_answers,
+       count(*) FILTER (WHERE aspect = 'guidance' AND rating = 'dissatisfied')
+           AS guidance_dissatisfied,
+       count(*) FILTER (WHERE aspect = 'guidance') AS guidance_answers
+FROM aspect_answers
+WHERE answered_at >= $1 AND answered_at < $2 AND ($3::text IS NULL OR department = $3)
+"""
+
+
+async def aspect_counts(
+    conn: asyncpg.Connection, window: Window, *, department: str | None, registration_aspect: str
+) -> dict[str, tuple[int, int]]:
+    """The dissatisfaction KPIs by aspect: key -> (numerator, denominator)."""
+    a = await conn.fetchrow(_ASPECTS, window.start, window.end, department, registration_aspect)
+    assert a is not None
+    return {
+        "registration_dissatisfaction_rate": (
+            a["registration_dissatisfied"],
+            a["registration_answers"],
+        ),
+        "guidance_dissatisfaction_rate": (a["guidance_dissatisfied"], a["guidance_answers"]),
+    }
+
+
 async def enquiry_and_feedback_counts(
     conn: asyncpg.Connection, window: Window, *, department: str | None, now: datetime
 ) -> dict[str, Counts]:
@@ -260,11 +281,10 @@ async def kpi_counts(
         query.quality_check_kinds,
         query.followup_window_days,
     )
-    a = await conn.fetchrow(_ANSWERS, *span, query.registration_aspect)
     p = await conn.fetchrow(_CONTACT_ANSWERS, *span, query.quality_check_kinds)
     k = await conn.fetchrow(_COMPLAINTS, *span, query.now, query.complaint_first_response_hours)
     s = await conn.fetchrow(_SMS, *span, query.now, query.sms_delivery_window_hours)
-    assert c is not None and a is not None and p is not None and k is not None and s is not None
+    assert c is not None and p is not None and k is not None and s is not None
     return {
         "followup_inpatient_rate": _matured(
             c["inpatient_reached"], c["inpatient_total"], c["inpatient_pending"]
@@ -276,10 +296,6 @@ async def kpi_counts(
             c["first_reached"], c["first_total"], c["first_pending"]
         ),
         "satisfaction_rate": (p["positive"], p["answers"]),
-        "registration_dissatisfaction_rate": (
-            a["registration_dissatisfied"],
-            a["registration_answers"],
-        ),
         "survey_coverage_rate": (
             c["inpatient_answered"] + c["outpatient_answered"],
             c["inpatient_total"] + c["outpatient_total"],
@@ -292,6 +308,9 @@ async def kpi_counts(
         **await procedure_counts(conn, window, department=department),
         "spot_check_satisfaction_rate": (p["spot_positive"], p["spot_answers"]),
         "second_call_satisfaction_rate": (p["second_positive"], p["second_answers"]),
+        **await aspect_counts(
+            conn, window, department=department, registration_aspect=query.registration_aspect
+        ),
     }
 
 
@@ -320,6 +339,8 @@ async def departments(conn: asyncpg.Connection, window: Window) -> list[str]:
                  WHERE answered_at >= $1 AND answered_at < $2
            UNION SELECT department FROM enquiries WHERE taken_at >= $1 AND taken_at < $2
            UNION SELECT department FROM feedback WHERE received_at >= $1 AND received_at < $2
+           UNION SELECT department FROM aspect_answers
+                 WHERE answered_at >= $1 AND answered_at < $2
            ORDER BY 1""",
         window.start,
         window.end,

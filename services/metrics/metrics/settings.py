@@ -20,6 +20,7 @@ DOMAIN_TARGETS: dict[str, float | None] = {
     "followup_first_visit_rate": 0.60,
     "satisfaction_rate": 0.95,
     "registration_dissatisfaction_rate": 0.02,
+    "guidance_dissatisfaction_rate": 0.02,
     "survey_coverage_rate": 0.50,
     "complaint_first_response_rate": 1.0,
     "complaint_fact_finding_rate": 1.0,

@@ -34,6 +34,8 @@ from notifications.settings import Settings
 from notifications.staff_api import build_staff_router
 from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
+from notifications.survey_api import build_questionnaire_router, build_survey_router
+from notifications.survey_links import SurveyRules
 from notifications.unsettled_api import build_unsettled_router
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -48,6 +50,7 @@ PATIENT_MOVES = [
     *move_unique("patients"),
     move_column("messages"),
     move_column("opt_outs"),
+    move_column("survey_links"),
 ]
 
 CONSUMED_TOPICS = (
@@ -71,12 +74,25 @@ def planning_rules(settings: Settings) -> PlanningRules:
         discharge_notice_delay=timedelta(minutes=settings.discharge_notice_delay_min),
         validity=timedelta(hours=settings.message_validity_h),
         survey_task_kinds=frozenset(settings.survey_task_kinds),
+        survey=survey_rules(settings),
         common={
             "hospital": settings.hospital_name,
             "hotline": settings.hotline,
             "survey_url": settings.survey_url,
         },
         alert_department=settings.alert_department,
+    )
+
+
+def survey_rules(settings: Settings) -> SurveyRules:
+    reminder = settings.survey_reminder_after_h
+    return SurveyRules(
+        contacts=frozenset(settings.survey_contacts),
+        delay=timedelta(hours=settings.survey_delay_h),
+        complaint_check_delay=timedelta(hours=settings.survey_complaint_check_delay_h),
+        link_validity=timedelta(days=settings.survey_link_validity_days),
+        reminder_after=timedelta(hours=reminder) if reminder > 0 else None,
+        link_base=settings.survey_link_base or f"{settings.public_url.rstrip('/')}/s",
     )
 
 
@@ -138,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         region=settings.phone_region,
         clock=utc_now,
         staff_rules=for_staff,
+        survey_secret=settings.survey_secret,
     )
     handle_batch = following_merges(handlers.handle_batch, PATIENT_MOVES)
     runtime.consume(
@@ -147,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handle_batch=handle_batch,
     )
     runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
+    runtime.publishes(*event_types_on(topics.SURVEYS))
     app = runtime.http_app(
         build_router(runtime.auth),
         build_staff_router(runtime.auth),
@@ -154,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         build_unsettled_router(runtime.auth),
         callbacks_router,
         build_alerts_router(runtime.auth, handlers.handle_batch),
+        build_survey_router(settings),
+        build_questionnaire_router(runtime.auth),
     )
     runtime_lifespan = app.router.lifespan_context
     tasks: list[asyncio.Task[None]] = []

@@ -49,6 +49,8 @@ from notifications.domain import Defer, DueMessage, Send, SendingRules, Status, 
 from notifications.handlers import Clock
 from notifications.lifecycle import publish_finished, publish_status, publish_statuses
 from notifications.providers import Outcome, OutgoingSms, SendResult, SmsProvider
+from notifications.survey_links import reveal
+from notifications.survey_policy import SURVEY_TEMPLATES
 
 log = structlog.get_logger(__name__)
 
@@ -144,7 +146,10 @@ class Dispatcher:
             f"&sig={receipt_signature(self.settings.callback_secret, message_id)}"
             "&status=%d&ts=%T&reply=%A"
         )
-        sms = OutgoingSms(message_id, row["to_number"], row["body"], row["encoding"], receipt_url)
+        body = row["body"]
+        if row["template"] in SURVEY_TEMPLATES:  # the link's token, never stored
+            body = reveal(body, self.settings.survey_secret)
+        sms = OutgoingSms(message_id, row["to_number"], body, row["encoding"], receipt_url)
         try:
             result = await self.provider.send(sms)
         except Exception as exc:  # a provider bug: treat as unknown, never resend blindly

@@ -15,7 +15,15 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import CloudEvent
-from notifications import domain, enquiry_policy, message_store, policy, repository, staff_policy
+from notifications import (
+    domain,
+    enquiry_policy,
+    message_store,
+    policy,
+    repository,
+    staff_policy,
+    survey_policy,
+)
 from notifications.domain import QuietHours
 from notifications.message_rows import MessageRows
 from notifications.plan_writer import Effects, PlanWriter
@@ -47,8 +55,10 @@ class EventHandlers:
         region: str = "CN",
         clock: Clock = utc_now,
         staff_rules: staff_policy.StaffRules | None = None,
+        survey_secret: str = "",
     ) -> None:
         self.rules = rules
+        self.survey_secret = survey_secret
         self.staff_rules = staff_rules or staff_policy.StaffRules(rules.tz, quiet_hours)
         self.region = region
         self.quiet_hours = quiet_hours
@@ -97,6 +107,7 @@ class EventHandlers:
                 conn, {m.subject_ref for m in planned if m.subject_ref}
             ),
             message_rows=self.message_rows,
+            survey_secret=self.survey_secret,
         )
         for event, fx in effects:
             await writer.add(event, fx)
@@ -122,7 +133,10 @@ class EventHandlers:
         return Contact(patient.patient_id, self._phone(patient.phone), patient.sms_opt_out)
 
     def _registration(self, event: CloudEvent[Any]) -> Effects:
-        plan = policy.plan_registration(event.data, event.id, self.clock(), self.rules)
+        plan = survey_policy.merged(
+            policy.plan_registration(event.data, event.id, self.clock(), self.rules),
+            survey_policy.plan_visit_survey(event.data, event.id, self.rules),
+        )
         return Effects(plan, self._contact(event.data.patient))
 
     def _registration_withdrawn(self, event: CloudEvent[Any]) -> Effects:
@@ -130,7 +144,10 @@ class EventHandlers:
         return Effects(policy.plan_registration_withdrawn(event.data.registration_id, reason))
 
     def _discharge(self, event: CloudEvent[Any]) -> Effects:
-        plan = policy.plan_discharge(event.data, event.id, self.rules)
+        plan = survey_policy.merged(
+            policy.plan_discharge(event.data, event.id, self.rules),
+            survey_policy.plan_discharge_survey(event.data, event.id, self.rules),
+        )
         ref = f"admission:{event.data.admission_id}"
         return Effects(plan, self._contact(event.data.patient), deceased_ref=ref)
 
@@ -163,7 +180,11 @@ class EventHandlers:
         return Effects(policy.plan_task_closed(event.data.task_id, reason))
 
     def _case(self, event: CloudEvent[Any]) -> Effects:
-        plan = policy.plan_case_changed(event.type, event.data, self.clock(), self.rules)
+        now = self.clock()
+        plan = survey_policy.merged(
+            policy.plan_case_changed(event.type, event.data, now, self.rules),
+            survey_policy.plan_complaint_check(event.type, event.data, now, self.rules),
+        )
         return Effects(plan, self._contact(event.data.patient))
 
     def _time_limit(self, event: CloudEvent[Any]) -> Effects:

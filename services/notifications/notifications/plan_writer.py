@@ -20,9 +20,10 @@ import asyncpg
 import structlog
 
 from hospital_shared.events import CloudEvent
-from notifications import duty_store, message_store, repository
+from notifications import duty_store, message_store, repository, survey_store
 from notifications.message_rows import MessageRows, Row
 from notifications.policy import Contact, Plan, Planned, Withdraw
+from notifications.survey_links import SurveyLink
 
 log = structlog.get_logger(__name__)
 
@@ -54,9 +55,13 @@ class PlanWriter:
         templates: Mapping[str, Mapping[str, Any]],
         withdrawn: dict[str, str],
         message_rows: MessageRows,
+        survey_secret: str = "",
     ) -> None:
-        """`withdrawn`: the reason of every withdrawn subject a message of the batch has."""
+        """`withdrawn`: the reason of every withdrawn subject a message of the batch has;
+        `survey_secret`: what survey links' tokens are made with (survey_links.py)."""
         self.conn = conn
+        self.survey_secret = survey_secret
+        self._links: list[tuple[SurveyLink, str]] = []
         self.templates = templates
         self.withdrawn = withdrawn
         self.message_rows = message_rows
@@ -83,6 +88,7 @@ class PlanWriter:
             await self._withdraw(event, w)
         for planned in plan.messages:
             self._hold(event, planned)
+        self._links.extend((link, event.id) for link in plan.surveys)
 
     async def _withdraw(self, event: CloudEvent[Any], w: Withdraw) -> None:
         if w.subject_ref in self._held_subjects or w.patient_id in self._held_patients:
@@ -117,6 +123,8 @@ class PlanWriter:
             await message_store.remember_withdrawn(conn, self._remembered.values())
         await message_store.withdraw(conn, self._withdrawals)
         await message_store.insert_messages(conn, await self._rows())
+        await survey_store.insert_links(conn, self._links, self.survey_secret)
+        self._links.clear()
         self._contacts.clear()
         self._deaths.clear()
         self._remembered.clear()

@@ -20,6 +20,8 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from notifications.survey_links import SurveyLink, SurveyRules
+
 KIND_LABELS = {
     "inpatient_discharge": "出院回访",
     "outpatient_visit": "门诊回访",
@@ -56,6 +58,7 @@ class PlanningRules:
     common: dict[str, str] = field(default_factory=dict)  # hospital, hotline, survey_url
     # Whose supervisor hears Prometheus's alerts (alerts_api): the on-duty supervisor.
     alert_department: str = "CS"
+    survey: SurveyRules = field(default_factory=SurveyRules)  # surveys by SMS link
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%m月%d日 %H:%M")
@@ -110,6 +113,7 @@ class Plan:
     messages: tuple[Planned, ...] = ()
     withdrawals: tuple[Withdraw, ...] = ()
     deceased: bool | None = None  # True: mark the patient deceased; False: undo for subject
+    surveys: tuple[SurveyLink, ...] = ()  # survey links the plan's invitations carry
 
 
 def reminder_time(appointment_at: datetime, rules: PlanningRules) -> datetime:

@@ -132,6 +132,28 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     hotline: str = "12320"
     survey_url: str = "https://survey.hospital.example/s"
 
+    # --- satisfaction surveys by SMS link (survey_policy.py, survey_api.py): the page is this
+    # service's `/s/{token}`, public, behind `survey_link_base` (empty: `public_url` + /s)
+    survey_contacts: tuple[str, ...] = Field(
+        ("inpatient_discharge", "outpatient_visit", "first_visit", "complaint_check"),
+        description="contacts that get a survey link by SMS: inpatient_discharge,"
+        " outpatient_visit, first_visit, complaint_check (empty: none)",
+    )
+    survey_delay_h: float = Field(24.0, ge=0, description="after the visit or discharge")
+    survey_complaint_check_delay_h: float = Field(
+        72.0, ge=0, description="after a complaint is closed (at the latest when its check is due)"
+    )
+    survey_link_validity_days: float = Field(7.0, gt=0, description="a link answers this long")
+    survey_reminder_after_h: float = Field(
+        72.0, ge=0, description="one reminder this long after the invitation (0: none)"
+    )
+    survey_link_base: str = Field("", description="the links' base URL patients open")
+    survey_secret: str = "dev-survey-secret"  # makes the links' tokens (HMAC)
+    survey_rate_per_token: int = Field(20, ge=1, description="requests per link per window")
+    survey_rate_per_address: int = Field(120, ge=1, description="requests per address per window")
+    survey_rate_window_s: float = Field(600.0, gt=0)
+    survey_max_form_bytes: int = Field(16_384, ge=1024, description="largest answer form")
+
     @field_validator("callback_allowed_ips")
     @classmethod
     def _addresses_or_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:

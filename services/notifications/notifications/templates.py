@@ -265,6 +265,33 @@ DEFAULT_TEMPLATES += (
     ),
 )
 
+# Satisfaction surveys by SMS link (survey_policy.py): the link is the platform's own page,
+# its token put in when the SMS is handed to the gateway (survey_links.py).
+DEFAULT_TEMPLATES += (
+    TemplateSpec(
+        "patient_survey_invitation",
+        "patient",
+        "【{{ hospital }}】感谢您来院就诊。请花1分钟评价本次就医体验：{{ survey_url }} "
+        "（7天内有效）" + _OPT_OUT_HINT,
+        description="Satisfaction survey by link after a visit or a discharge",
+    ),
+    TemplateSpec(
+        "patient_survey_reminder",
+        "patient",
+        "【{{ hospital }}】您的就医满意度评价还未填写，如方便请点击：{{ survey_url }} "
+        + _OPT_OUT_HINT,
+        description="The one reminder of an unanswered survey (same link)",
+    ),
+    TemplateSpec(
+        "complaint_survey_invitation",
+        "patient",
+        "【{{ hospital }}】您反映的问题已处理完毕。请告诉我们您对处理结果是否满意：{{ survey_url }} "
+        + _OPT_OUT_HINT,
+        description="Satisfaction check by link after a complaint was closed",
+        reveals_complaint=True,
+    ),
+)
+
 DEFAULTS_BY_NAME: dict[str, TemplateSpec] = {t.name: t for t in DEFAULT_TEMPLATES}
 # The digest lists the case notes it gathers, so it counts as revealing too.
 COMPLAINT_TEMPLATES = frozenset(t.name for t in DEFAULT_TEMPLATES if t.reveals_complaint)

@@ -9,4 +9,5 @@ from hospital_shared.service_events import (  # noqa: F401
     metrics,
     notifications,
     registration,
+    surveys,
 )

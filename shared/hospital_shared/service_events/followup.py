@@ -19,14 +19,9 @@ from pydantic import AwareDatetime, Field
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
+from hospital_shared.service_events.surveys import Satisfaction, SurveyAnswer
 
-
-class Satisfaction(StrEnum):
-    """The hospitals' satisfaction scale for follow-up calls."""
-
-    SATISFIED = "满意"
-    FAIRLY_SATISFIED = "基本满意"
-    DISSATISFIED = "不满意"
+__all__ = ["Satisfaction"]  # defined with the survey answers, named here as it always was
 
 
 class StaffRole(StrEnum):
@@ -116,6 +111,9 @@ class FollowUpTaskCompleted(_TaskEvent):
     objection_raised: bool = False
     second_call_task_id: str | None = None
     spot_check_task_id: str | None = None
+    # the call's answers per question (issue 20): each with its aspect, as a survey's are
+    answers: tuple[SurveyAnswer, ...] = Field(default=(), max_length=30)
+    questionnaire_version: int | None = None
 
 
 class FollowUpTaskWithdrawn(_TaskEvent):

@@ -1,0 +1,90 @@
+"""Answers by aspect: surveys answered by SMS link (`survey.answered`) and the per-question
+answers a follow-up call records (`followup.task_completed` with `answers`).
+
+Survey coverage counts a visit or discharge surveyed by either channel (queries.py). The
+registration and guidance-staff dissatisfaction KPIs are the share of 不满意 among the
+answers to questions of those aspects, from calls and surveys alike; an overall answer is
+never read as an answer about registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+
+from metrics import catalog
+from metrics.domain import field, label, rating
+from metrics.received import Received
+
+ASPECTS = frozenset(
+    {"registration", "guidance", "doctor", "nursing", "environment", "billing", "pharmacy",
+     "overall", "complaint_handling"}
+)  # fmt: skip
+CHANNELS = frozenset({"call", "sms_link"})
+KINDS = frozenset({"inpatient_discharge", "outpatient_visit", "first_visit", "complaint_check"})
+
+
+async def on_survey_answered(conn: asyncpg.Connection, e: Received) -> None:
+    """A survey answered by link: once per survey id, whatever the redelivery."""
+    survey_id = str(field(e.data, "survey_id"))
+    kind = label(field(e.data, "contact_kind"), allowed=KINDS)
+    department = label(field(e.data, "department_code"))
+    answered_at = e.at("answered_at")
+    fresh = await conn.fetchval(
+        "INSERT INTO surveys_answered (survey_id, event_id, contact_ref, contact_kind,"
+        " department, dissatisfied, answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        survey_id, e.id, str(field(e.data, "contact_ref")), kind, department,
+        bool(field(e.data, "dissatisfied")), answered_at,
+    )  # fmt: skip
+    if not fresh:
+        return
+    e.tally.add(catalog.SURVEYS_ANSWERED, {"department": department, "kind": kind})
+    await add_aspect_answers(
+        conn, e, source_id=survey_id, channel="sms_link", kind=kind, department=department,
+        answered_at=answered_at,
+    )  # fmt: skip
+
+
+async def add_aspect_answers(
+    conn: asyncpg.Connection,
+    e: Received,
+    *,
+    source_id: str,
+    channel: str,
+    kind: str,
+    department: str,
+    answered_at: Any,
+) -> None:
+    """The event's `answers` with a rating, one row each, counted once."""
+    rows = list(_rated(field(e.data, "answers") or ()))
+    if not rows:
+        return
+    inserted = await conn.fetch(
+        "INSERT INTO aspect_answers (source_id, question_id, channel, kind, department, aspect,"
+        " rating, answered_at) SELECT $1, q, $2, $3, $4, a, r, $5"
+        " FROM unnest($6::text[], $7::text[], $8::text[]) AS x(q, a, r)"
+        " ON CONFLICT DO NOTHING RETURNING aspect, rating",
+        source_id, channel, kind, department, answered_at,
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+    )  # fmt: skip
+    for row in inserted:
+        labels = {"aspect": row["aspect"], "channel": channel, "rating": row["rating"]}
+        e.tally.add(catalog.ASPECT_ANSWERS, labels)
+
+
+def _rated(answers: Iterable[Any]) -> Iterable[tuple[str, str, str]]:
+    """(question, aspect, rating) of each answer with a satisfaction, a question once."""
+    seen: set[str] = set()
+    for answer in answers:
+        question = str(field(answer, "question_id"))
+        answer_rating = rating(field(answer, "satisfaction"))
+        if answer_rating is None or question in seen:
+            continue
+        seen.add(question)
+        yield question[:40], label(field(answer, "aspect"), allowed=ASPECTS), answer_rating
+
+
+HANDLERS = {"survey.answered": on_survey_answered}

@@ -1,0 +1,260 @@
+"""The survey page of an SMS link (`/s/{token}`, public: the token is the only credential),
+and the questionnaires operations edit (`/v1/questionnaires`, admin).
+
+Why here: this service already owns everything an invitation needs (the patient's number,
+opt-outs, the deceased flag, quiet hours, the daily cap) and is the one part of the platform
+with routes the outside calls (the gateway's callbacks), so the tokens are made, kept (as
+hashes) and checked where the SMS is sent, and no other service learns a phone number.
+
+A link answers once: the answer marks the row answered in the same transaction that queues
+`survey.answered` in the outbox, and only the first of any number of submissions finds the
+row still open. CSRF: the form carries an HMAC of the link and of a nonce set as a
+SameSite=Strict cookie with it. Requests are limited per link and per client address (in this
+process's memory: each instance limits on its own). Every refusal is a short page saying
+what happened; none shows a trace, and nothing of the form is logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.questionnaires import (
+    AnswerRefused,
+    ContactKind,
+    Question,
+    Questionnaire,
+    check_answers,
+)
+from notifications import survey_page, survey_store
+from notifications.settings import Settings
+from notifications.survey_answers import given_answers, publish_answered
+from notifications.survey_links import RateLimiter, csrf_for, is_token, token_hash
+
+log = structlog.get_logger(__name__)
+
+COOKIE = "survey_nonce"
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the token is in the address: never pass it on
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+DATABASE_AWAY = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _html(status: int, body: str, **cookie: str) -> HTMLResponse:
+    response = HTMLResponse(body, status_code=status, headers=_HEADERS)
+    if cookie:
+        response.set_cookie(
+            COOKIE, cookie["nonce"], max_age=3600, path="/s/", httponly=True,
+            samesite="strict", secure=cookie.get("secure") == "1",
+        )  # fmt: skip
+    return response
+
+
+def build_survey_router(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/s", tags=["patient survey"], route_class=GuardedRoute)
+    by_token = RateLimiter(settings.survey_rate_per_token, settings.survey_rate_window_s)
+    by_address = RateLimiter(settings.survey_rate_per_address, settings.survey_rate_window_s)
+    hospital = settings.hospital_name
+
+    def refused(reason: str) -> HTMLResponse:
+        status, body = survey_page.refusal_page(reason, hospital)
+        return _html(status, body)
+
+    def admit(request: Request, token: str) -> bytes:
+        """The token's hash, once the caller is within its limits and the token well formed."""
+        address = request.client.host if request.client else "-"
+        if not by_address.allow(address):
+            raise _Refused("too_many")
+        if not is_token(token):
+            raise _Refused("unknown")
+        hashed = token_hash(token)
+        if not by_token.allow(hashed.hex()):
+            raise _Refused("too_many")
+        return hashed
+
+    async def open_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record:
+        link = await survey_store.find_link(conn, hashed)
+        if link is None:
+            raise _Refused("unknown")
+        if link["answered_at"] is not None:
+            raise _Refused("used")
+        if link["expires_at"] <= datetime.now(UTC):
+            raise _Refused("expired")
+        return link
+
+    def form(request: Request, q: Questionnaire, hashed: bytes, nonce: str, **shown: Any) -> str:
+        csrf = csrf_for(settings.survey_secret, hashed, nonce)
+        return survey_page.form_page(
+            q, hospital=hospital, action=request.url.path, csrf=csrf, **shown
+        )
+
+    @router.get("/{token}", response_class=HTMLResponse)
+    async def survey_form(request: Request, token: str) -> HTMLResponse:
+        try:
+            hashed = admit(request, token)
+            async with request.app.state.runtime.pool.acquire() as conn:
+                link = await open_link(conn, hashed)
+                q = await survey_store.current_questionnaire(
+                    conn, ContactKind(link["contact_kind"])
+                )
+        except _Refused as exc:
+            return refused(exc.reason)
+        except DATABASE_AWAY:
+            return refused("unavailable")
+        nonce = secrets.token_urlsafe(16)
+        secure = "1" if request.url.scheme == "https" else "0"
+        return _html(200, form(request, q, hashed, nonce), nonce=nonce, secure=secure)
+
+    @router.post("/{token}", response_class=HTMLResponse)
+    async def survey_answer(request: Request, token: str) -> HTMLResponse:
+        try:
+            hashed = admit(request, token)
+            fields = await _form_fields(request, settings.survey_max_form_bytes)
+            nonce = request.cookies.get(COOKIE, "")
+            expected = csrf_for(settings.survey_secret, hashed, nonce)
+            if not nonce or not hmac.compare_digest(expected, fields.pop("csrf", "")):
+                raise _Refused("stale_form")
+            return await _answer(request, hashed, fields, nonce)
+        except _Refused as exc:
+            return refused(exc.reason)
+        except DATABASE_AWAY:
+            return refused("unavailable")
+
+    async def _answer(
+        request: Request, hashed: bytes, fields: dict[str, str], nonce: str
+    ) -> HTMLResponse:
+        now = datetime.now(UTC)
+        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+            link = await open_link(conn, hashed)
+            kind = ContactKind(link["contact_kind"])
+            version = fields.pop("v", "")
+            q = await survey_store.questionnaire_version(
+                conn, kind, int(version) if version.isdigit() and len(version) < 6 else 0
+            ) or await survey_store.current_questionnaire(conn, kind)
+            given: dict[str, dict[str, str]] = {}
+            try:
+                given = given_answers(fields)
+                answers = check_answers(q, given)  # type: ignore[arg-type]
+            except AnswerRefused as exc:
+                shown = form(request, q, hashed, nonce, given=given, error=_explain(q, exc))
+                return _html(422, shown)
+            claimed = await survey_store.claim_answer(conn, hashed, version=q.version, now=now)
+            if claimed is None:
+                raise _Refused("used")
+            await publish_answered(conn, claimed, q, answers, now=now)
+            await survey_store.withdraw_reminder(conn, claimed, now)
+        return _html(200, survey_page.thanks_page(hospital))
+
+    return router
+
+
+def _explain(q: Questionnaire, exc: AnswerRefused) -> str:
+    question: Question | None = q.question(exc.field)
+    where = f"“{question.text}”" if question else "提交的内容"
+    return f"{where}：{_CHINESE.get(str(exc.args[0]), '请检查后重新提交')}"
+
+
+_CHINESE = {
+    "no such question in this questionnaire": "问卷中没有这个问题，请重新打开链接",
+    "this question needs an answer": "请选择一项",
+    "choose 满意, 基本满意 or 不满意": "请选择满意、基本满意或不满意",
+    "this question takes no score": "这个问题不需要评分",
+    "the score is a whole number from 1 to 5": "评分应为1到5分",
+    "a score needs a choice": "评分前请先选择满意程度",
+    "at most 500 characters": "最多500字",
+    "this question takes text only": "这个问题请填写文字",
+    "this question takes a choice, not text": "这个问题请选择一项",
+}
+
+
+async def _form_fields(request: Request, limit: int) -> dict[str, str]:
+    """The posted form as one value per name (a repeated name is refused), read up to `limit`
+    bytes: a larger body is refused without being read whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Refused("too_large")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _Refused("too_large")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200,
+                          strict_parsing=bool(body), errors="strict")  # fmt: skip
+    except (UnicodeDecodeError, ValueError):
+        raise _Refused("bad_form") from None
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise _Refused("bad_form")
+    return fields
+
+
+class QuestionnaireIn(BaseModel):
+    """A new version of a kind's questionnaire (the version number is given by the save)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    questions: list[Question] = Field(min_length=1, max_length=30)
+
+
+def build_questionnaire_router(auth: TokenAuth) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1/questionnaires", tags=["questionnaires"], route_class=GuardedRoute
+    )
+    staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN, Role.DIRECTOR)
+    operations = auth.require(Role.ADMIN)
+
+    @router.get("")
+    async def list_questionnaires(
+        request: Request, _: Annotated[Principal, Depends(staff)]
+    ) -> list[dict[str, Any]]:
+        """The questionnaire in force for each kind of contact."""
+        async with request.app.state.runtime.pool.acquire() as conn:
+            return [
+                (await survey_store.current_questionnaire(conn, kind)).model_dump(mode="json")
+                for kind in ContactKind
+            ]
+
+    @router.put("/{kind}")
+    async def save_questionnaire(
+        request: Request, kind: ContactKind, body: QuestionnaireIn,
+        who: Annotated[Principal, Depends(operations)],
+    ) -> dict[str, Any]:  # fmt: skip
+        """Save a new version of `kind`'s questionnaire; answers given before keep theirs."""
+        try:
+            draft = Questionnaire(kind=kind, version=1, **body.model_dump())
+        except ValueError as exc:
+            detail = [{"loc": ["body", "questions"], "msg": str(exc).splitlines()[0][:200],
+                       "type": "value_error"}]  # fmt: skip
+            raise HTTPException(422, detail) from None
+        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+            saved = await survey_store.save_questionnaire(
+                conn, draft, saved_by=who.staff_id or who.role.value
+            )
+        log.info("questionnaire saved", kind=kind.value, version=saved.version)
+        return saved.model_dump(mode="json")
+
+    return router

@@ -1,0 +1,101 @@
+"""SQL of survey links and questionnaire versions (see survey_links.py, questionnaires)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from hospital_shared.questionnaires import ContactKind, Questionnaire, default
+from notifications.survey_links import SurveyLink, token_for, token_hash
+from notifications.survey_policy import REMINDER
+
+
+async def insert_links(
+    conn: asyncpg.Connection,
+    links: Sequence[tuple[SurveyLink, str]],
+    secret: str,
+) -> None:
+    """Create each (link, source event id) once; only the token's hash is kept."""
+    if not links:
+        return
+    await conn.executemany(
+        "INSERT INTO survey_links (link_id, token_hash, patient_id, contact_ref, contact_kind,"
+        " department_code, case_cycle, source_event_id, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (link_id) DO NOTHING",
+        [_link_row(link, event_id, secret) for link, event_id in links],
+    )
+
+
+def _link_row(link: SurveyLink, event_id: str, secret: str) -> tuple[object, ...]:
+    hashed = token_hash(token_for(secret, link.link_id))
+    return (
+        link.link_id, hashed, link.patient_id, link.contact_ref, link.contact_kind,
+        link.department_code, link.case_cycle, event_id, link.expires_at,
+    )  # fmt: skip
+
+
+async def find_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM survey_links WHERE token_hash = $1", hashed)
+
+
+async def claim_answer(
+    conn: asyncpg.Connection, hashed: bytes, *, version: int, now: datetime
+) -> asyncpg.Record | None:
+    """Mark the link answered, if it is still open: of any number of submissions at once,
+    exactly one gets the row (the others None)."""
+    return await conn.fetchrow(
+        "UPDATE survey_links SET answered_at = $2, questionnaire_version = $3"
+        " WHERE token_hash = $1 AND answered_at IS NULL AND expires_at > $2 RETURNING *",
+        hashed, now, version,
+    )  # fmt: skip
+
+
+async def withdraw_reminder(conn: asyncpg.Connection, link: asyncpg.Record, now: datetime) -> None:
+    """The survey is answered: its reminder, if still waiting, is not sent."""
+    await conn.execute(
+        "UPDATE messages SET status = 'withdrawn', status_reason = 'survey_answered',"
+        " finished_at = $3, updated_at = $3 WHERE subject_ref = $1 AND template = $2 AND status = 'pending'"
+        " AND patient_id = $4",
+        link["contact_ref"], REMINDER, now, link["patient_id"],
+    )  # fmt: skip
+
+
+async def current_questionnaire(conn: asyncpg.Connection, kind: ContactKind) -> Questionnaire:
+    """The latest saved version of `kind`, else the packaged one."""
+    row = await conn.fetchrow(
+        "SELECT body FROM questionnaires WHERE kind = $1 ORDER BY version DESC LIMIT 1",
+        kind.value,
+    )
+    return Questionnaire.model_validate(json.loads(row["body"])) if row else default(kind)
+
+
+async def questionnaire_version(
+    conn: asyncpg.Connection, kind: ContactKind, version: int
+) -> Questionnaire | None:
+    """A given version of `kind`: a saved one, or the packaged one it started from."""
+    row = await conn.fetchrow(
+        "SELECT body FROM questionnaires WHERE kind = $1 AND version = $2", kind.value, version
+    )
+    if row is not None:
+        return Questionnaire.model_validate(json.loads(row["body"]))
+    packaged = default(kind)
+    return packaged if packaged.version == version else None
+
+
+async def save_questionnaire(
+    conn: asyncpg.Connection, draft: Questionnaire, *, saved_by: str
+) -> Questionnaire:
+    """Save `draft` as the next version of its kind (versions are never changed)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('questionnaire:' || $1))", draft.kind.value
+    )
+    latest = await current_questionnaire(conn, draft.kind)
+    saved = draft.model_copy(update={"version": latest.version + 1})
+    await conn.execute(
+        "INSERT INTO questionnaires (kind, version, body, saved_by) VALUES ($1, $2, $3, $4)",
+        saved.kind.value, saved.version, saved.model_dump_json(), saved_by,
+    )  # fmt: skip
+    return saved

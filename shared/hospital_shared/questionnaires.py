@@ -1,0 +1,156 @@
+"""Questionnaires as data: what a follow-up call and the patient's survey page ask, per kind
+of contact, and the check of one set of answers against the version it was given with.
+
+The defaults are the JSON files in `questionnaire_data/` (one per kind, reviewed like code);
+operations publish a new version through the notifications API (`PUT /v1/questionnaires/
+{kind}`, admin), kept in that service's `questionnaires` table. A version is never changed
+once saved: an answer names the version it was given with, so an old answer keeps meaning
+what it meant. Pure: no I/O besides reading the packaged files.
+
+Every question has an **aspect** (挂号, 导医, doctor, ...): the KPIs "dissatisfaction with
+registration" and "with guidance staff" are the share of 不满意 among answers to those aspects,
+from calls and surveys alike, never the overall answer of an outpatient.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from hospital_shared.service_events.followup import Satisfaction
+from hospital_shared.service_events.surveys import MAX_TEXT_CHARS, Aspect, QuestionId
+from hospital_shared.service_events.surveys import SurveyAnswer as Answer
+
+DATA = Path(__file__).parent / "questionnaire_data"
+MAX_QUESTIONS = 30
+
+
+class ContactKind(StrEnum):
+    """The kinds of contact with a questionnaire of their own."""
+
+    INPATIENT_DISCHARGE = "inpatient_discharge"
+    OUTPATIENT_VISIT = "outpatient_visit"
+    FIRST_VISIT = "first_visit"
+    COMPLAINT_CHECK = "complaint_check"
+
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Question(BaseModel):
+    """One question. `answer` says what is asked: the satisfaction scale (满意 / 基本满意 /
+    不满意, with an optional 1-5 score when `score` is true), or free text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: QuestionId
+    aspect: Aspect
+    text: Label
+    answer: Literal["scale", "text"] = "scale"
+    score: bool = False
+    required: bool = False
+
+
+class Questionnaire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ContactKind
+    version: int = Field(ge=1)
+    title: Label
+    questions: tuple[Question, ...] = Field(min_length=1, max_length=MAX_QUESTIONS)
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> Questionnaire:
+        ids = [q.id for q in self.questions]
+        if len(ids) != len(set(ids)):
+            raise ValueError("question ids must be unique within a questionnaire")
+        return self
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+
+class AnswerRefused(ValueError):
+    """An answer does not fit its questionnaire; `field` names the part (for a 4xx)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_answers(
+    questionnaire: Questionnaire,
+    given: dict[str, dict[str, str | int | None]],
+) -> tuple[Answer, ...]:
+    """The answers to keep, in the questionnaire's order, from what a form or a call screen
+    sent (`question id -> {"satisfaction", "score", "text"}`). Refuses unknown question ids,
+    values off the scale, scores where none is asked, text past MAX_TEXT_CHARS and missing
+    required answers; an unanswered optional question is left out."""
+    unknown = sorted(set(given) - {q.id for q in questionnaire.questions})
+    if unknown:
+        raise AnswerRefused(unknown[0][:40], "no such question in this questionnaire")
+    answers: list[Answer] = []
+    for q in questionnaire.questions:
+        answer = _one_answer(q, given.get(q.id) or {})
+        if answer is not None:
+            answers.append(answer)
+        elif q.required:
+            raise AnswerRefused(q.id, "this question needs an answer")
+    return tuple(answers)
+
+
+def _one_answer(q: Question, raw: dict[str, str | int | None]) -> Answer | None:
+    satisfaction, score, text = raw.get("satisfaction"), raw.get("score"), raw.get("text")
+    if q.answer == "text":
+        if satisfaction or score:
+            raise AnswerRefused(q.id, "this question takes text only")
+        text = str(text).strip() if text else ""
+        if len(text) > MAX_TEXT_CHARS:
+            raise AnswerRefused(q.id, f"at most {MAX_TEXT_CHARS} characters")
+        return Answer(question_id=q.id, aspect=q.aspect, text=text) if text else None
+    if text:
+        raise AnswerRefused(q.id, "this question takes a choice, not text")
+    if not satisfaction:
+        if score:
+            raise AnswerRefused(q.id, "a score needs a choice")
+        return None
+    try:
+        level = Satisfaction(str(satisfaction))
+    except ValueError:
+        raise AnswerRefused(q.id, "choose 满意, 基本满意 or 不满意") from None
+    value = _score(q, score)
+    return Answer(question_id=q.id, aspect=q.aspect, satisfaction=level, score=value)
+
+
+def _score(q: Question, score: str | int | None) -> int | None:
+    if score in (None, ""):
+        return None
+    if not q.score:
+        raise AnswerRefused(q.id, "this question takes no score")
+    if isinstance(score, str) and not score.isdigit():
+        raise AnswerRefused(q.id, "the score is a whole number from 1 to 5")
+    value = int(score)
+    if not 1 <= value <= 5:
+        raise AnswerRefused(q.id, "the score is a whole number from 1 to 5")
+    return value
+
+
+def dissatisfied(answers: tuple[Answer, ...] | list[Answer]) -> bool:
+    """Any 不满意 plans a targeted second call (二次回访) or reopens a complaint."""
+    return any(a.satisfaction == Satisfaction.DISSATISFIED for a in answers)
+
+
+@cache
+def default(kind: ContactKind) -> Questionnaire:
+    """The packaged questionnaire of `kind` (the version operations start from)."""
+    raw = json.loads((DATA / f"{kind.value}.json").read_text(encoding="utf-8"))
+    return Questionnaire.model_validate(raw)
+
+
+def defaults() -> list[Questionnaire]:
+    return [default(kind) for kind in ContactKind]

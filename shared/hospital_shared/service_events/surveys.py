@@ -1,0 +1,81 @@
+"""Answers to satisfaction questionnaires, on `surveys.answers.v1`: published by the
+notifications service when a patient answers the survey page of an SMS link. The follow-up
+service marks the contact surveyed (a dissatisfied answer plans a targeted second call),
+complaints takes a post-closure satisfaction check (dissatisfied reopens the case), metrics
+counts survey coverage and satisfaction by aspect.
+
+Each answer repeats its question's aspect, so counting by aspect needs no questionnaire; the
+questionnaire's kind and version say what exactly was asked. The answer id (`survey_id`) is
+the link's, so a repeat is recognised by every consumer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from hospital_shared import topics
+from hospital_shared.events import Contract, NonEmpty, register_event
+
+MAX_TEXT_CHARS = 500  # one free-text answer: a patient's sentence or two, not an essay
+
+QuestionId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class Satisfaction(StrEnum):
+    """The hospitals' satisfaction scale, for calls and surveys alike."""
+
+    SATISFIED = "满意"
+    FAIRLY_SATISFIED = "基本满意"
+    DISSATISFIED = "不满意"
+
+
+class Aspect(StrEnum):
+    """What a question is about: the KPIs are computed per aspect."""
+
+    REGISTRATION = "registration"  # 挂号
+    GUIDANCE = "guidance"  # 导医
+    DOCTOR = "doctor"
+    NURSING = "nursing"
+    ENVIRONMENT = "environment"
+    BILLING = "billing"
+    PHARMACY = "pharmacy"
+    OVERALL = "overall"
+    COMPLAINT_HANDLING = "complaint_handling"  # the post-closure check of a complaint
+
+
+class SurveyAnswer(Contract):
+    """One answer: the question, its aspect, and what the patient said."""
+
+    question_id: QuestionId
+    aspect: Aspect
+    satisfaction: Satisfaction | None = None
+    score: int | None = Field(default=None, ge=1, le=5)
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+
+
+class SurveyAnswered(Contract):
+    """A patient answered a survey (one per link: the link is answerable once).
+
+    `contact_ref` is the contact surveyed, as the hospital systems name it
+    (`registration:<id>`, `admission:<id>`, `case:<number>`); `contact_kind` the
+    questionnaire's kind (`inpatient_discharge`, `outpatient_visit`, `first_visit`,
+    `complaint_check`); `channel` is `sms_link` (a follow-up call's answers travel in
+    `followup.task_completed`)."""
+
+    survey_id: NonEmpty
+    patient_id: NonEmpty
+    contact_ref: NonEmpty
+    contact_kind: NonEmpty
+    department_code: str | None = None
+    case_cycle: int | None = None  # a complaint check: the case's cycle it asks about
+    questionnaire_version: int = Field(ge=1)
+    channel: NonEmpty = "sms_link"
+    answered_at: AwareDatetime
+    answers: tuple[SurveyAnswer, ...] = Field(default=(), max_length=30)
+    dissatisfied: bool = False
+
+
+register_event("survey.answered", SurveyAnswered, topics.SURVEYS)

@@ -1,0 +1,143 @@
+"""`survey.answered` consumed on the real stack (Kafka, PostgreSQL, the follow-up and complaints
+services), published here as notifications publishes it: follow-up marks the visit's task
+surveyed and plans the targeted second call for a dissatisfied answer, once however often the
+event comes; complaints takes the post-closure check by link and reopens the case when the
+patient is dissatisfied, but not for an answer about an earlier cycle. And a follow-up call
+records answers per question, with their aspects, next to its old fields."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from hospital_shared import topics
+from hospital_shared.codec import encode
+from hospital_shared.events import make_event
+from hospital_shared.service_events.surveys import SurveyAnswered
+from tests.integration.test_complaints_service import (  # noqa: F401  (fixtures)
+    case_events,
+    case_in,
+    complaints,
+    http,
+    tokens,
+)
+from tests.integration.test_followup_service import (  # noqa: F401  (fixtures)
+    DEPT,
+    api,
+    auth,
+    followup,
+    outcome,
+    planned_and_assigned,
+    task_in,
+    token_of,
+    wait_events,
+)
+from tests.kafka_tools import eventually, publish
+
+
+async def answered(
+    bootstrap: str, contact_ref: str, kind: str, answers: list[dict[str, Any]], **over: Any
+) -> str:
+    """Publish one survey.answered (as the survey page does); returns its survey id."""
+    survey_id = over.pop("survey_id", uuid.uuid4().hex[:31])
+    dissatisfied = any(a.get("satisfaction") == "不满意" for a in answers)
+    data = SurveyAnswered.model_validate({
+        "survey_id": survey_id, "patient_id": over.pop("patient_id", "P-SURVEY"),
+        "contact_ref": contact_ref, "contact_kind": kind, "questionnaire_version": 1,
+        "answered_at": datetime.now(UTC), "answers": answers, "dissatisfied": dissatisfied,
+        **over,
+    })  # fmt: skip
+    event = make_event(
+        "survey.answered", data, source="urn:hospital:notifications", subject=contact_ref,
+        time=datetime.now(UTC), event_id=f"survey-answered:{survey_id}",
+    )  # fmt: skip
+    await publish(bootstrap, topics.SURVEYS, [(data.patient_id, encode(event))])
+    return survey_id
+
+
+GUIDANCE_BAD = {"question_id": "guidance", "aspect": "guidance", "satisfaction": "不满意"}
+OVERALL_OK = {"question_id": "overall", "aspect": "overall", "satisfaction": "满意", "score": 4}
+
+
+async def test_a_call_records_answers_per_question_and_a_bad_aspect_plans_a_second_call(
+    api: httpx.AsyncClient,  # noqa: F811  (the imported fixture)
+    stack_env: dict[str, str],
+) -> None:
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)
+    answers = [OVERALL_OK, GUIDANCE_BAD, {"question_id": "comments", "aspect": "overall",
+                                          "text": "导医台没人"}]  # fmt: skip
+    token = token_of(t["assignee_id"])
+    unknown = await outcome(api, t["task_id"], token, reached=True, satisfaction="满意",
+                            answers=[{**OVERALL_OK, "aspect": "parking"}], questionnaire_version=1)  # fmt: skip
+    assert unknown.status_code == 422 and "aspect" in unknown.text
+    resp = await outcome(api, t["task_id"], token, reached=True, satisfaction="满意",
+                         answers=answers, questionnaire_version=1)  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["second_call_task_id"] == f"{t['task_id']}-2"
+    [completed] = await wait_events(bootstrap, t["task_id"], "followup.task_completed")
+    assert [a["aspect"] for a in completed["data"]["answers"]] == ["overall", "guidance", "overall"]
+    detail = await task_in(api, t["task_id"], "completed")
+    assert detail["outcome"]["answers"][2]["text"] == "导医台没人"
+    assert detail["outcome"]["satisfaction"] == "满意"  # the old field, as before
+
+
+async def test_a_dissatisfied_survey_marks_the_task_and_plans_one_second_call(
+    api: httpx.AsyncClient,  # noqa: F811  (the imported fixture)
+    stack_env: dict[str, str],
+) -> None:
+    t = await planned_and_assigned(api, stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    bootstrap, admission = stack_env["KAFKA_BOOTSTRAP_SERVERS"], t["why"]["source_ref"]
+    survey = await answered(bootstrap, f"admission:{admission}", "inpatient_discharge",
+                            [OVERALL_OK, GUIDANCE_BAD], department_code=DEPT)  # fmt: skip
+    second = await task_in(api, f"{t['task_id']}-2", "planned", "assigned")
+    assert (second["kind"], second["why"]["rule"]) == ("second_call", "survey.dissatisfied")
+    await answered(bootstrap, f"admission:{admission}", "inpatient_discharge",
+                   [GUIDANCE_BAD], survey_id=survey, department_code=DEPT)  # the same again  # fmt: skip
+    # the marker: a satisfied survey of another task, once it is seen the repeat was too
+    marker = await planned_and_assigned(api, bootstrap)
+    await answered(bootstrap, f"admission:{marker['why']['source_ref']}", "inpatient_discharge",
+                   [OVERALL_OK], department_code=DEPT)  # fmt: skip
+
+    async def marked() -> dict[str, Any] | None:
+        got = await task_in(api, marker["task_id"], "assigned")
+        return got if got["survey"]["answered_at"] else None
+
+    await eventually(marked, timeout=30)
+    planned = await wait_events(bootstrap, f"{t['task_id']}-2", "followup.task_planned")
+    assert len(planned) == 1
+    detail = await task_in(api, t["task_id"], "assigned")
+    assert detail["survey"]["dissatisfied"] is True  # the call itself is still to be made
+
+
+async def test_the_complaint_check_by_link_reopens_a_dissatisfied_case_of_its_cycle_only(
+    complaints: Any,  # noqa: F811  (the imported fixtures)
+    http: httpx.AsyncClient,  # noqa: F811
+    tokens: dict[str, Any],  # noqa: F811
+    stack_env: dict[str, str],
+) -> None:
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    stale = await case_in(http, tokens, "closed")
+    await answered(bootstrap, f"case:{stale}", "complaint_check",
+                   [{"question_id": "handling", "aspect": "complaint_handling",
+                     "satisfaction": "不满意"}], case_cycle=2)  # fmt: skip
+    number = await case_in(http, tokens, "closed")
+    await answered(bootstrap, f"case:{number}", "complaint_check",
+                   [{"question_id": "handling", "aspect": "complaint_handling",
+                     "satisfaction": "不满意"},
+                    {"question_id": "comments", "aspect": "complaint_handling",
+                     "text": "退费金额不对"}], case_cycle=1)  # fmt: skip
+
+    async def reopened() -> list[str] | None:
+        types = [e["type"] for e in await case_events(bootstrap, number)]
+        return types if "complaint.case_reopened" in types else None
+
+    types = await eventually(reopened, timeout=30)
+    assert types[-2:] == ["complaint.satisfaction_recorded", "complaint.case_reopened"]
+    # the stale answer came first on the same topic and partition order is per patient: by
+    # the time the second case reopened, the first was handled, and it is still closed
+    case = (await http.get(f"/v1/cases/{stale}", headers=tokens["supervisor"])).json()
+    assert case["status"] == "closed" and case.get("satisfaction") is None

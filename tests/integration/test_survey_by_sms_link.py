@@ -1,0 +1,244 @@
+"""The patient survey by SMS link on the real stack (Kafka, PostgreSQL, Kannel, the
+notifications, follow-up and metrics services): a visit's invitation reaches the fake SMSC,
+a patient opens its link in Chromium on a 360x640 phone screen, answers, sees the thank-you
+page; the link is refused after that; the KPIs move once. Then what a patient, a crawler or
+an attacker may send: tampered, expired and reused tokens, oversized answers, unknown
+questions, a form without its cookie, and 1,000 submissions on one token at once.
+
+Screenshots go to test-artifacts/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+
+from hospital_shared import topics
+from tests import factories
+from tests.integration.services import RunningService, running_all
+from tests.integration.test_notifications_sms import BASE_ENV, send_events, sms_received
+from tests.kafka_tools import eventually, json_values, read_all
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+LINK = re.compile(r"(https?://\S+?/s/[A-Za-z0-9_-]{32})")
+ENV = {
+    **BASE_ENV,
+    "NOTIFICATIONS_SURVEY_DELAY_H": "0",  # the visit an hour ago: the invitation goes now
+    # one client address (this test) sends all requests, the burst included: the per-address
+    # limit is checked in tests/notifications/test_survey_routes.py
+    "NOTIFICATIONS_SURVEY_RATE_PER_ADDRESS": "100000",
+}
+
+
+@pytest.fixture(scope="module")
+def services(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
+    with running_all(stack_config, ["notifications", "metrics"], {"notifications": ENV}) as s:
+        yield s
+
+
+async def visit_with_link(stack_config: Any, stack_env: dict[str, str], department: str) -> str:
+    """A return visit an hour ago in `department`; the survey link its patient received."""
+    n = uuid.uuid4().int % 10**8
+    marker = f"SV{n}"
+    visit = factories.registration(
+        n,
+        registration_id=f"{marker}-R",
+        patient=factories.patient(n, phone=f"139{n:08d}"),
+        department={"code": department, "name": "内科"},
+        visit_type="return",
+        registered_at=(datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        appointment_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+    )
+    await send_events(stack_env, topics.REGISTRATIONS, visit)
+
+    def received() -> str | None:
+        texts = [t for to, t in sms_received(stack_config, "评价") if to.endswith(f"{n:08d}")]
+        found = [m.group(1) for t in texts if (m := LINK.search(t))]
+        return found[0] if found else None
+
+    link: str = await eventually(received, timeout=60)
+    return link
+
+
+async def kpis(
+    metrics: RunningService, stack_env: dict[str, str], department: str
+) -> dict[str, Any]:
+    """The department's KPIs of the local day of the visits (an hour ago)."""
+    headers = {"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"}
+    day = (datetime.now(UTC) - timedelta(hours=1)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    params = {"period": "day", "date": day.isoformat(), "department": department}
+    async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
+        body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
+    return {k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]}
+
+
+def browser_answers(link: str, name: str) -> tuple[str, str, str]:
+    """Open the link on a phone-sized Chromium, answer, submit; then open it again. Returns
+    the texts of the form, the thank-you page and the second visit."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            context = browser.new_context(
+                viewport={"width": 360, "height": 640}, device_scale_factor=2, is_mobile=True,
+                has_touch=True, locale="zh-CN",
+            )  # fmt: skip
+            page = context.new_page()
+            outside: list[str] = []
+            page.on(
+                "request",
+                lambda r: (
+                    outside.append(r.url) if not r.url.startswith(link.split("/s/")[0]) else None
+                ),
+            )
+            page.goto(link)
+            form = page.inner_text("main")
+            page.screenshot(path=str(SHOTS / f"{name}-form.png"), full_page=True)
+            page.check("input[name='q.registration'][value='不满意']")
+            page.check("input[name='q.guidance'][value='满意']")
+            page.check("input[name='q.overall'][value='基本满意']")
+            page.select_option("select[name='s.overall']", "4")
+            page.fill("textarea[name='t.comments']", "挂号排队太久了")
+            page.screenshot(path=str(SHOTS / f"{name}-filled.png"), full_page=True)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(SHOTS / f"{name}-phone.png"))  # what the phone shows first
+            page.click("button[type='submit']")
+            page.wait_for_selector("text=感谢您的评价")
+            thanks = page.inner_text("main")
+            page.screenshot(path=str(SHOTS / f"{name}-thanks.png"))
+            again = page.goto(link)
+            assert again is not None and again.status == 410
+            second = page.inner_text("main")
+            page.screenshot(path=str(SHOTS / f"{name}-used.png"))
+            assert outside == [], outside  # no outside asset, no script, no font
+        finally:
+            browser.close()
+    return form, thanks, second
+
+
+async def test_a_patient_answers_the_sms_link_on_a_phone_once_and_the_kpis_move_once(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    department = f"S{uuid.uuid4().hex[:6]}"
+    link = await visit_with_link(stack_config, stack_env, department)
+    assert "/s/" in link and department not in link
+    form, thanks, second = await asyncio.to_thread(browser_answers, link, "survey")
+    assert "门诊就医满意度调查" in form and "导医" in form
+    assert "感谢您的评价" in thanks
+    assert "已经提交过了" in second
+
+    async def moved() -> dict[str, Any] | None:
+        got = await kpis(services["metrics"], stack_env, department)
+        return got if got["survey_coverage_rate"] == (1, 1) else None
+
+    got = await eventually(moved, timeout=60)
+    assert got["registration_dissatisfaction_rate"] == (1, 1)
+    assert got["guidance_dissatisfaction_rate"] == (0, 1)
+
+    # The link again, as a form replayed by hand: refused, nothing published
+    async with httpx.AsyncClient(timeout=10) as client:
+        replay = await client.post(link, data={"csrf": "x", "v": "1", "q.overall": "满意"})
+    assert replay.status_code in (403, 410) and "Traceback" not in replay.text
+
+    # a second visit of the department answered: when its answer is counted, the first one
+    # still counts once (the marker that proves nothing else came in meanwhile)
+    other = await visit_with_link(stack_config, stack_env, department)
+    async with httpx.AsyncClient(timeout=10) as client:
+        page = await client.get(other)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        done = await client.post(other, data={"csrf": csrf.group(1), "v": "1", "q.overall": "满意"})
+    assert done.status_code == 200
+
+    async def both() -> dict[str, Any] | None:
+        got = await kpis(services["metrics"], stack_env, department)
+        return got if got["survey_coverage_rate"][0] >= 2 else None
+
+    got = await eventually(both, timeout=60)
+    assert got["survey_coverage_rate"] == (2, 2)
+    assert got["registration_dissatisfaction_rate"] == (1, 1)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text[:200]
+    return found.group(1)
+
+
+async def test_bad_links_and_bad_answers_get_clear_pages_and_count_nothing_twice(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    department = f"B{uuid.uuid4().hex[:6]}"
+    link = await visit_with_link(stack_config, stack_env, department)
+    base, token = link.rsplit("/", 1)
+    async with httpx.AsyncClient(timeout=30) as client:
+        # tampered or malformed tokens: the same page as an unknown one, no trace
+        for bad in (token[:-1] + ("A" if token[-1] != "A" else "B"), token[:-1], token + "A", "P1"):
+            page = await client.get(f"{base}/{bad}")
+            assert page.status_code == 404 and "链接无效" in page.text, bad
+            assert "Traceback" not in page.text and "token" not in page.text.lower()
+        form = await client.get(link)
+        assert form.status_code == 200
+        assert form.headers["referrer-policy"] == "no-referrer"
+        assert "default-src 'none'" in form.headers["content-security-policy"]
+        csrf = csrf_of(form)
+        answer = {"csrf": csrf, "v": "1", "q.overall": "满意"}
+        # unknown question id, text past its limit, a body past the form's limit
+        page = await client.post(link, data={**answer, "q.nope": "满意"})
+        assert page.status_code == 422 and "问卷中没有这个问题" in page.text
+        page = await client.post(link, data={**answer, "t.comments": "长" * 501})
+        assert page.status_code == 422 and "最多500字" in page.text and 'name="csrf"' in page.text
+        page = await client.post(link, data={**answer, "t.comments": "长" * 20_000})
+        assert page.status_code == 413 and "内容太长" in page.text
+        # a form without its cookie (another site posting it): refused
+        async with httpx.AsyncClient(timeout=10) as stranger:
+            page = await stranger.post(link, data=answer)
+        assert page.status_code == 403 and "页面已失效" in page.text
+
+        # 1,000 submissions of a valid form on one token at once: one answer, the rest refused
+        async def submit() -> int:
+            return (await client.post(link, data=answer)).status_code
+
+        statuses = await asyncio.gather(*(submit() for _ in range(1000)))
+        assert statuses.count(200) == 1, sorted(set(statuses))
+        assert set(statuses) <= {200, 410, 429}, sorted(set(statuses))
+        assert statuses.count(429) >= 900  # the per-link limit stops the rest before the database
+
+        # expired: a second visit's link, its time run out
+        late = await visit_with_link(stack_config, stack_env, department)
+        form = await client.get(late)
+        conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+        try:
+            await conn.execute(
+                "UPDATE notifications.survey_links SET expires_at = now() - interval '1 second'"
+                " WHERE department_code = $1 AND answered_at IS NULL", department,
+            )  # fmt: skip
+        finally:
+            await conn.close()
+        page = await client.get(late)
+        assert page.status_code == 410 and "链接已过期" in page.text
+        page = await client.post(late, data={"csrf": csrf_of(form), "v": "1", "q.overall": "满意"})
+        assert page.status_code == 410 and "链接已过期" in page.text
+
+    # counted once: one survey.answered for the department, and the KPI says one of two visits
+    async def counted() -> dict[str, Any] | None:
+        got = await kpis(services["metrics"], stack_env, department)
+        return got if got["survey_coverage_rate"][0] >= 1 else None
+
+    got = await eventually(counted, timeout=60)
+    assert got["survey_coverage_rate"] == (1, 2)
+    events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
+    mine = [e for e in events if e["data"]["department_code"] == department]
+    assert len(mine) == 1 and mine[0]["type"] == "survey.answered"
