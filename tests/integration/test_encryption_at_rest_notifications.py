@@ -66,8 +66,7 @@ async def patients(notifications: RunningService, stack_env, stack_config) -> di
     await send_events(stack_env, topics.REGISTRATIONS, reminder_event(m, other, hours_ahead=72))
 
     async def with_one(patient: int, status: str) -> list[dict[str, Any]]:
-        rows = await get(notifications, "/v1/messages", patient_id=f"P{patient:06d}")
-        return with_status(status, rows)
+        return with_status(status, await reminders(notifications, patient))
 
     await eventually(lambda: with_one(m, "pending"), timeout=30)
     devstack.inject_mo(stack_config, phone_for(m), "95000", "退订", ucs2=True)
@@ -76,9 +75,15 @@ async def patients(notifications: RunningService, stack_env, stack_config) -> di
     return {"sent": (n, dept, sent["body"]), "opted_out": (m, other)}
 
 
+async def reminders(service: RunningService, patient: int) -> list[dict[str, Any]]:
+    """The patient's visit reminders (the visit also plans a survey invitation by SMS link)."""
+    rows = await get(service, "/v1/messages", patient_id=f"P{patient:06d}")
+    return [r for r in rows if r["template"] == "appointment_reminder"]
+
+
 async def assert_reads_back(service: RunningService, patients: dict[str, Any]) -> None:
     n, dept, body = patients["sent"]
-    [msg] = await get(service, "/v1/messages", patient_id=f"P{n:06d}")
+    [msg] = await reminders(service, n)
     assert (msg["to_number"], msg["body"]) == (f"+86{phone_for(n)}", body) and dept in body
     m, _ = patients["opted_out"]
     [opt_out] = await get(service, "/v1/opt-outs", phone=phone_for(m))  # by the keyed hash

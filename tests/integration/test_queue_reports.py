@@ -202,7 +202,7 @@ async def test_a_queue_over_its_limit_is_reported_to_whoever_the_duty_rota_has_o
     for field, bad in (("ends_at", shift["starts_at"]), ("staff_id", f"S-NOBODY-{n}")):
         refused = await rota(stack, stack_env, "POST", "", json=shift | {field: bad})
         assert refused.status_code == 422, refused.text
-        assert refused.json()["detail"][0]["loc"] == ["body", field]
+        assert refused.json()["errors"][0]["location"] == ["body", field]
     added = await rota(stack, stack_env, "POST", "", json=shift)
     assert added.status_code == 201, added.text
     shift_id = added.json()["shift_id"]
