@@ -23,7 +23,7 @@ from notifications.api import build_router
 from notifications.callbacks import router as callbacks_router
 from notifications.channels import RobotWebhookSender, SmtpSender, StaffSender
 from notifications.digest import DigestJob
-from notifications.dispatcher import Dispatcher
+from notifications.dispatcher import Dispatcher, start_handed_series
 from notifications.domain import QuietHours, SendingRules
 from notifications.handlers import EventHandlers, utc_now
 from notifications.loop import Loop
@@ -33,6 +33,7 @@ from notifications.settings import Settings
 from notifications.staff_api import build_staff_router
 from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
+from notifications.templates import DEFAULT_TEMPLATES
 from notifications.unsettled_api import build_unsettled_router
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     rules = sending_rules(settings)
     for_staff = staff_rules(settings)
+    start_handed_series(t.name for t in DEFAULT_TEMPLATES if t.audience == "patient")
     handlers = EventHandlers(
         planning_rules(settings),
         rules.quiet_hours,
