@@ -77,6 +77,7 @@ def planning_rules(settings: Settings) -> PlanningRules:
             "survey_url": settings.survey_url,
         },
         alert_department=settings.alert_department,
+        alert_admin_staff_id=settings.alert_admin_staff_id,
     )
 
 
