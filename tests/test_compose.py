@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from hospital_shared.auth import DEV_TOKENS, Role
 from hospital_shared.config_docs import env_prefix, env_vars, settings_class
 from hospital_shared.topics import all_topics
 
@@ -400,6 +401,24 @@ def test_prometheus_scrapes_every_service(
             assert any(Path("/etc/prometheus/rules", rule_file.name).match(g) for g in globs), (
                 rule_file
             )
+
+
+def test_prometheus_alerts_go_through_alertmanager_to_the_notifications_receiver(
+    compose: dict[str, Any],
+) -> None:
+    """Issue 20: compose routes alerts as devstack does (tools/devstack/devstack/alertmanager.py)."""
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text("utf-8"))
+    [am] = prometheus["alerting"]["alertmanagers"]
+    assert am["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    mounts = _service(compose, "alertmanager")["volumes"]
+    assert "./deploy/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro" in mounts
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text("utf-8"))
+    [receiver] = config["receivers"]
+    assert config["route"]["receiver"] == receiver["name"]
+    [hook] = receiver["webhook_configs"]
+    assert hook["url"] == "http://notifications:8004/v1/alerts"
+    token = hook["http_config"]["authorization"]["credentials"]
+    assert DEV_TOKENS[token].role is Role.INTEGRATION
 
 
 def test_grafana_is_provisioned(compose: dict[str, Any]) -> None:

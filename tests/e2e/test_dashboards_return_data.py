@@ -64,8 +64,9 @@ SERVICE_ENV: dict[str, dict[str, str]] = {
 }
 DEPARTMENT = {"code": "CARD", "name": "心内科"}  # its follow-up calls go to S-DOC-01/02
 DESK = {"code": "CS", "name": "客服中心"}  # complaints the desk (S-SUP-01's team) works
-# Values for dashboard variables (none are used yet; a new one must be added here).
-VARIABLES = {"department": DEPARTMENT["code"]}
+# Values for dashboard variables (a new one must be added here). `$department` is a regex
+# (`department=~"$department"`): the departments the scripted stream has data in.
+VARIABLES = {"department": f"{DEPARTMENT['code']}|{DESK['code']}|REG"}
 
 
 @pytest.fixture(scope="module")

@@ -37,3 +37,60 @@ def test_dashboards_only_use_documented_metric_names() -> None:
     docs = (dashboards.REPO / "docs" / "metrics.md").read_text()
     for spec in catalog.COUNTERS + catalog.GAUGES:
         assert f"`{spec.name}" in docs, f"{spec.name} is not documented in docs/metrics.md"
+
+
+# --- issue 20: department variable, thresholds, what window a figure covers, gateways ---
+
+
+def test_every_dashboard_has_the_department_variable_and_its_series_follow_it() -> None:
+    for key in dashboards.DASHBOARDS:
+        board = dashboards.dashboard(key, "zh")
+        [variable] = board["templating"]["list"]
+        assert (variable["name"], variable["includeAll"], variable["allValue"]) == (
+            "department",
+            True,
+            ".*",
+        )
+    assert dashboards.for_department(
+        'sum(increase(hospital_complaints_total[1d])) / sum(hospital_complaints_open{category="x"})'
+        " + hospital:complaint_breaches:increase1h + hospital_followup_tasks_overdue_open"
+    ) == (
+        'sum(increase(hospital_complaints_total{department=~"$department"}[1d]))'
+        ' / sum(hospital_complaints_open{department=~"$department",category="x"})'
+        " + hospital:complaint_breaches:increase1h"  # no department label: left alone
+        ' + hospital_followup_tasks_overdue_open{department=~"$department"}'
+    )
+
+
+def test_every_panel_says_what_window_its_figure_covers() -> None:
+    for key in dashboards.DASHBOARDS:
+        for lang in ("en", "zh"):
+            for panel in dashboards.dashboard(key, lang)["panels"]:
+                assert panel["description"], (key, lang, panel["title"])
+    complaints = {p["title"]: p for p in dashboards.dashboard("complaints", "en")["panels"]}
+    assert "24 hours" in complaints["Complaints per day, by category"]["description"]
+    overview = dashboards.dashboard("overview", "en")["panels"]
+    assert "pending" in overview[0]["description"] and "7 local days" in overview[0]["description"]
+
+
+def test_a_kpi_panel_turns_red_on_the_wrong_side_of_its_target() -> None:
+    panels = {p["title"]: p for p in dashboards.dashboard("overview", "en")["panels"]}
+    floor = panels["Inpatient follow-up rate"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert floor == [{"color": "red", "value": None}, {"color": "green", "value": 0.95}]
+    ceiling = panels["Dissatisfaction with registration"]["fieldConfig"]["defaults"]
+    assert ceiling["thresholds"]["steps"] == [
+        {"color": "green", "value": None},
+        {"color": "red", "value": 0.02},
+    ]
+
+
+def test_the_gateways_and_staff_workload_have_panels() -> None:
+    gateways = " ".join(dashboards.all_exprs())
+    for series in (
+        "registration_intakes_total",
+        "registration_mllp_connections_total",
+        "notifications_sms_handed_total",
+    ):
+        assert series in gateways
+    titles = [p["title"] for p in dashboards.dashboard("followup", "en")["panels"]]
+    assert any(t.startswith("Staff workload") for t in titles)

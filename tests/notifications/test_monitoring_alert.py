@@ -75,3 +75,14 @@ def test_an_oversized_webhook_is_refused_field_by_field() -> None:
             {"status": "firing", "alerts": [{"status": "firing", "labels": {},
              "startsAt": "2026-12-07T00:40:00Z", "fingerprint": "x" * 65}]}
         )  # fmt: skip
+
+
+def test_an_alert_for_operations_goes_to_the_operations_staff_member_when_one_is_set() -> None:
+    body = webhook("firing")
+    body.alerts[0].labels["audience"] = "admin"
+    [event] = alert_events(body, NOW)
+    [note] = policy.plan_monitoring_alert(event.data, event.id, NOW, RULES).messages
+    assert (note.staff_id, note.supervisor_of) == (None, "OPS")  # none set: the supervisor
+    ops = PlanningRules(tz=RULES.tz, alert_department="OPS", alert_admin_staff_id="S-OPS-01")
+    [note] = policy.plan_monitoring_alert(event.data, event.id, NOW, ops).messages
+    assert (note.staff_id, note.supervisor_of) == ("S-OPS-01", None)

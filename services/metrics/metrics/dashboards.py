@@ -5,11 +5,13 @@ a test checks the files are up to date and every query runs on the real Promethe
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from metrics import catalog
 from metrics.kpi import KPIS
 from metrics.settings import DOMAIN_TARGETS
 
@@ -32,6 +34,10 @@ class Panel:
     queries: tuple[Query, ...]
     unit: str = "short"
     kind: str = "timeseries"
+    # (from value, colour) steps, the first from None; drawn as lines on a time series
+    thresholds: tuple[tuple[float | None, str], ...] = ()
+    # What window a figure covers; None: said from the queries (`window_description`).
+    description: tuple[str, str] | None = None
 
 
 def q(expr: str, legend_en: str = "", legend_zh: str = "") -> Query:
@@ -43,9 +49,13 @@ def _kpi_panel(key: str, en: str, zh: str) -> Panel:
     without a target (no-show rate, SMS delivery rate) exports no `hospital_kpi_target`, so
     a target query would never return data (and it gets no alert either)."""
     queries = [q(f'hospital_kpi_value{{kpi="{key}"}}', "value", "实际值")]
-    if DOMAIN_TARGETS.get(key) is not None:
+    target = DOMAIN_TARGETS.get(key)
+    steps: tuple[tuple[float | None, str], ...] = ()
+    if target is not None:
         queries.append(q(f'hospital_kpi_target{{kpi="{key}"}}', "target", "目标"))
-    return Panel(en, zh, tuple(queries), unit="percentunit")
+        floor = next(k.minimum for k in KPIS if k.key == key)
+        steps = ((None, "red"), (target, "green")) if floor else ((None, "green"), (target, "red"))
+    return Panel(en, zh, tuple(queries), unit="percentunit", thresholds=steps)
 
 
 def zero_when_absent(expr: str, present: str) -> str:
@@ -60,6 +70,7 @@ OVERVIEW = [_kpi_panel(k.key, k.title_en, k.title_zh) for k in KPIS] + [
         "当前逾期回访",
         (q("sum(hospital_followup_tasks_overdue_open)", "overdue", "逾期"),),
         kind="stat",
+        thresholds=((None, "green"), (20, "red")),  # FollowUpTasksOverdue: > 20 in a department
     ),
     Panel(
         "Open complaints",
@@ -308,6 +319,7 @@ QUEUES = [
         "当前超限排队",
         (q("sum(hospital_registration_queue_over_limit)", "queues", "窗口数"),),
         kind="stat",
+        thresholds=((None, "green"), (1, "red")),
     ),
     Panel(
         "Queue episodes above the limit, by department",
@@ -321,6 +333,109 @@ QUEUES = [
     ),
 ]
 
+# Staff workload (issue 20), by department: staff ids are never labels; each member's calls,
+# reach rate and cases handled in time are `GET /v1/kpi/staff`. Calls that ended: completed
+# (reached) or closed unreachable, both series in one selector (a sum of the two would drop
+# a department that has only one of them).
+_CALLS = (
+    '{__name__=~"hospital_followup_tasks_(completed|unreachable)_total",department=~"$department"}'
+)
+FOLLOWUP += [
+    Panel(
+        "Staff workload: calls made per day, by department",
+        "员工工作量：每日回访次数（按科室）",
+        (q(f"sum by (department) (increase({_CALLS}[1d]))", "{{department}}"),),
+    ),
+    Panel(
+        "Staff workload: reach rate per day, by department",
+        "员工工作量：每日接通率（按科室）",
+        (
+            q(
+                "sum by (department) (increase(hospital_followup_tasks_completed_total[1d]))"
+                f" / sum by (department) (increase({_CALLS}[1d]))",
+                "{{department}}",
+            ),
+        ),
+        unit="percentunit",
+    ),
+]
+
+# The doors of the platform (issue 20): the registration gateway (REST, batch), HL7 over MLLP
+# and the SMS gateway (Kannel). Failure series exist after a first failure: 0 until then.
+GATEWAYS = [
+    Panel(
+        "Registration gateway: facts received per minute, by channel and outcome",
+        "挂号网关：每分钟接收（按渠道、结果）",
+        (
+            q(
+                "sum by (channel, outcome) (rate(registration_intakes_total[5m])) * 60",
+                "{{channel}} {{outcome}}",
+            ),
+        ),
+    ),
+    Panel(
+        "HL7 over MLLP: connections per minute, by outcome",
+        "HL7（MLLP）：每分钟连接（按结果）",
+        (
+            q(
+                zero_when_absent(
+                    "sum by (outcome) (rate(registration_mllp_connections_total[5m])) * 60",
+                    'up{job="registration"}',
+                ),
+                "{{outcome}}",
+            ),
+        ),
+    ),
+    Panel(
+        "HL7 messages being read now",
+        "正在解析的HL7消息",
+        (
+            q(
+                zero_when_absent(
+                    "sum(registration_hl7_messages_parsing)", 'sum(up{job="registration"})'
+                ),
+                "parsing",
+                "解析中",
+            ),
+        ),
+        kind="stat",
+    ),
+    Panel(
+        "SMS gateway: hand-overs per minute, by outcome",
+        "短信网关：每分钟提交（按结果）",
+        (
+            q(
+                zero_when_absent(
+                    "sum by (outcome) (rate(notifications_sms_handed_total[5m])) * 60",
+                    'up{job="notifications"}',
+                ),
+                "{{outcome}}",
+            ),
+        ),
+    ),
+    Panel(
+        "SMS without a delivery receipt or with an unknown outcome, now",
+        "短信：回执逾期与结果未知（当前）",
+        (
+            q(
+                zero_when_absent(
+                    "sum(notifications_sms_receipt_overdue)", 'sum(up{job="notifications"})'
+                ),
+                "receipt overdue",
+                "回执逾期",
+            ),
+            q(
+                zero_when_absent(
+                    "sum(notifications_sms_outcome_unknown)", 'sum(up{job="notifications"})'
+                ),
+                "outcome unknown",
+                "结果未知",
+            ),
+        ),
+        thresholds=((None, "green"), (1, "red")),
+    ),
+]
+
 DASHBOARDS: dict[str, tuple[str, str, list[Panel]]] = {
     "overview": ("Hospital operations: KPIs against targets", "医院运营总览：KPI 与目标", OVERVIEW),
     "followup": ("Follow-up calls", "回访", FOLLOWUP),
@@ -329,24 +444,100 @@ DASHBOARDS: dict[str, tuple[str, str, list[Panel]]] = {
     "pipeline": ("Pipeline health", "消息管道健康", PIPELINE),
 }
 DASHBOARDS["queues"] = ("Registration queues", "挂号排队", QUEUES)
+DASHBOARDS["gateways"] = ("Gateways: registration, HL7, SMS", "网关：挂号、HL7、短信", GATEWAYS)
+
+# Series carrying a `department` label: a panel reading them follows the dashboard's
+# department variable (All: every department).
+DEPARTMENT_SERIES = sorted(
+    {
+        f"{spec.name}_total" if spec in catalog.COUNTERS else spec.name
+        for spec in catalog.COUNTERS + catalog.GAUGES
+        if "department" in spec.labels
+    },
+    key=len,
+    reverse=True,
+)
+_SELECTOR = re.compile(r"\b(" + "|".join(map(re.escape, DEPARTMENT_SERIES)) + r")(?![\w:])(\{)?")
+DEPARTMENT_MATCHER = 'department=~"$department"'
+
+
+def for_department(expr: str) -> str:
+    """`expr` with every department-labelled series restricted to the chosen departments."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(2):
+            return f"{m.group(1)}{{{DEPARTMENT_MATCHER},"
+        return f"{m.group(1)}{{{DEPARTMENT_MATCHER}}}"
+
+    return _SELECTOR.sub(one, expr)
+
+
+_WINDOWS: tuple[tuple[str, str, str], ...] = (
+    ("[1d]", "Each point: the increase over the 24 hours before it (rolling, not the calendar day).",
+     "每个点：此前24小时内的增量（滚动窗口，不是自然日）。"),
+    ("[7d]", "Each point: over the 7 days before it.", "每个点：此前7天内。"),
+    ("[1h]", "Each point: the increase over the hour before it.", "每个点：此前1小时内的增量。"),
+    ("increase1h", "Each point: the increase over the hour before it.", "每个点：此前1小时内的增量。"),
+    ("ratio1h", "Each point: over the hour before it.", "每个点：此前1小时内。"),
+    ("ratio7d", "Each point: over the 7 days before it.", "每个点：此前7天内。"),
+    ("[5m]", "Each point: the average over the 5 minutes before it.", "每个点：此前5分钟的平均值。"),
+    ("rate5m", "Each point: the average over the 5 minutes before it.", "每个点：此前5分钟的平均值。"),
+    ("p95_5m", "Each point: over the 5 minutes before it.", "每个点：此前5分钟内。"),
+)  # fmt: skip
+_KPI_WINDOW = (
+    "The cohort of the 7 local days that ended 3 days ago (METRICS_KPI_WINDOW_DAYS,"
+    " METRICS_KPI_WINDOW_OFFSET_DAYS), re-read every 30 s; members whose window is still open"
+    " are pending and not in the value (GET /v1/kpi reports them). The line is the target.",
+    "统计队列：截至3天前的7个自然日（METRICS_KPI_WINDOW_DAYS、METRICS_KPI_WINDOW_OFFSET_DAYS），"
+    "每30秒刷新；时限未到的对象计为待定，不计入数值（GET /v1/kpi 单列）。横线为目标值。",
+)
+_NOW = (
+    "The value now, as last read (every few seconds).",
+    "当前值（每几秒读取一次）。",
+)
+
+
+def window_description(p: Panel) -> tuple[str, str]:
+    """What window the panel's figures cover, in English and Chinese."""
+    if p.description is not None:
+        return p.description
+    exprs = " ".join(t.expr for t in p.queries)
+    if "hospital_kpi_value" in exprs:
+        return _KPI_WINDOW
+    for marker, en, zh in _WINDOWS:
+        if marker in exprs:
+            return en, zh
+    return _NOW
+
+
+def _defaults(p: Panel) -> dict[str, Any]:
+    defaults: dict[str, Any] = {"unit": p.unit}
+    if p.thresholds:
+        steps = [{"color": colour, "value": value} for value, colour in p.thresholds]
+        defaults["thresholds"] = {"mode": "absolute", "steps": steps}
+        if p.kind == "timeseries":
+            defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
+    return defaults
 
 
 def _panel(p: Panel, lang: str, n: int) -> dict[str, Any]:
     width = 8 if p.kind == "timeseries" else 4
     per_row = 24 // width
+    en, zh = window_description(p)
     return {
         "id": n + 1,
         "type": p.kind,
         "title": p.title_en if lang == "en" else p.title_zh,
+        "description": en if lang == "en" else zh,
         "datasource": DATASOURCE,
         "gridPos": {"x": (n % per_row) * width, "y": (n // per_row) * 8, "w": width, "h": 8},
-        "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
+        "fieldConfig": {"defaults": _defaults(p), "overrides": []},
         "options": {},
         "targets": [
             {
                 "refId": chr(ord("A") + i),
                 "datasource": DATASOURCE,
-                "expr": t.expr,
+                "expr": for_department(t.expr),
                 "legendFormat": t.legend_en if lang == "en" else t.legend_zh,
             }
             for i, t in enumerate(p.queries)
@@ -365,7 +556,30 @@ def dashboard(key: str, lang: str) -> dict[str, Any]:
         "version": 1,
         "refresh": "30s",
         "time": {"from": "now-24h", "to": "now"},
+        "templating": {"list": [_department_variable(lang)]},
         "panels": [_panel(p, lang, i) for i, p in enumerate(panels)],
+    }
+
+
+def _department_variable(lang: str) -> dict[str, Any]:
+    """`$department`: the departments seen in the follow-up and complaint series, several
+    at once or All (every department, those without data included)."""
+    return {
+        "name": "department",
+        "label": "Department" if lang == "en" else "科室",
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {
+            "query": "label_values(hospital_discharges_total, department)",
+            "refId": "department",
+        },
+        "definition": "label_values(hospital_discharges_total, department)",
+        "refresh": 2,
+        "multi": True,
+        "includeAll": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 1,
     }
 
 
@@ -381,7 +595,13 @@ def rendered() -> dict[Path, str]:
 
 
 def all_exprs() -> list[str]:
-    return [t.expr for _, _, panels in DASHBOARDS.values() for p in panels for t in p.queries]
+    """Every panel expression as the dashboards hold it (with `$department`)."""
+    return [
+        for_department(t.expr)
+        for _, _, panels in DASHBOARDS.values()
+        for p in panels
+        for t in p.queries
+    ]
 
 
 if __name__ == "__main__":

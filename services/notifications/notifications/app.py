@@ -23,7 +23,7 @@ from notifications.api import build_router
 from notifications.callbacks import router as callbacks_router
 from notifications.channels import RobotWebhookSender, SmtpSender, StaffSender
 from notifications.digest import DigestJob
-from notifications.dispatcher import Dispatcher
+from notifications.dispatcher import Dispatcher, start_handed_series
 from notifications.domain import QuietHours, SendingRules
 from notifications.duty_api import build_duty_router
 from notifications.handlers import EventHandlers, utc_now
@@ -36,6 +36,7 @@ from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
 from notifications.survey_api import build_questionnaire_router, build_survey_router
 from notifications.survey_links import SurveyRules
+from notifications.templates import DEFAULT_TEMPLATES
 from notifications.unsettled_api import build_unsettled_router
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -81,6 +82,7 @@ def planning_rules(settings: Settings) -> PlanningRules:
             "survey_url": settings.survey_url,
         },
         alert_department=settings.alert_department,
+        alert_admin_staff_id=settings.alert_admin_staff_id,
     )
 
 
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.seals("inbound_sms", "phone", "text")
     rules = sending_rules(settings)
     for_staff = staff_rules(settings)
+    start_handed_series(t.name for t in DEFAULT_TEMPLATES if t.audience == "patient")
     handlers = EventHandlers(
         planning_rules(settings),
         rules.quiet_hours,

@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -64,6 +64,15 @@ SUBMIT_LATENCY = Histogram(
 )
 
 FAILPOINT_AFTER_ACCEPT = "notifications.after_gateway_accept"
+
+
+def start_handed_series(templates: Iterable[str]) -> None:
+    """Every (template, outcome) hand-over series at 0 from the start: Prometheus's
+    increase() cannot count a series' first sample, so the first refusal of a template would
+    not count towards `SmsGatewayFailing` nor show on the gateways dashboard (issue 20)."""
+    for template in templates:
+        for outcome in Outcome:
+            HANDED.labels(template, outcome.value)
 
 
 def failpoint_after_accept_to(number: str) -> str:

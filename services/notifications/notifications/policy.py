@@ -56,9 +56,11 @@ class PlanningRules:
     validity: timedelta = timedelta(hours=48)
     survey_task_kinds: frozenset[str] = frozenset({"inpatient_discharge", "outpatient_visit"})
     common: dict[str, str] = field(default_factory=dict)  # hospital, hotline, survey_url
-    # Whose supervisor hears Prometheus's alerts (alerts_api): the on-duty supervisor.
+    # Whose supervisor hears Prometheus's alerts (alerts_api): the on-duty supervisor; alerts
+    # labelled `audience: admin` (operations) go to `alert_admin_staff_id` when it is set.
     alert_department: str = "CS"
     survey: SurveyRules = field(default_factory=SurveyRules)  # surveys by SMS link
+    alert_admin_staff_id: str | None = None
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%m月%d日 %H:%M")
@@ -377,8 +379,10 @@ def plan_queue_episode(data: Any, now: datetime, rules: PlanningRules) -> Plan:
 def plan_monitoring_alert(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
     """A Prometheus alert from Alertmanager (`alerts_api`): the on-duty supervisor of the
     alert department (any active supervisor when it has none) hears at once, once per alert
-    firing (the key)."""
+    firing (the key); an alert for operations (`audience: admin`) goes to the operations
+    staff member set, when one is."""
     labels, notes = data.labels, data.annotations
+    admin = rules.alert_admin_staff_id if labels.get("audience") == "admin" else None
     note = Planned(
         "staff_monitoring_alert",
         key=event_id,
@@ -392,6 +396,7 @@ def plan_monitoring_alert(data: Any, event_id: str, now: datetime, rules: Planni
             "summary": notes.get("summary", ""),
             "since": rules.local(data.startsAt),
         },
-        supervisor_of=rules.alert_department,
+        staff_id=admin,
+        supervisor_of=None if admin else rules.alert_department,
     )
     return Plan(messages=(note,))

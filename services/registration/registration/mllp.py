@@ -33,6 +33,10 @@ __all__ = ["END", "START", "MllpServer", "frame", "source_allowed", "tls_context
 MLLP_CONNECTIONS = Counter(
     "registration_mllp_connections_total", "MLLP connections, by outcome", ["outcome"]
 )
+# Every outcome's series from the start at 0: Prometheus's increase() cannot count a series'
+# first sample, so the first refused or timed-out connection would not show (issue 20).
+for _outcome in ("accepted", "refused", "too_many", "timed_out", "oversized"):
+    MLLP_CONNECTIONS.labels(_outcome)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HandleMessage = Callable[[bytes], Awaitable[bytes]]
