@@ -14,6 +14,7 @@ import pytest
 
 from hospital_shared.codec import encode
 from hospital_shared.events import Department, Patient, PatientDischarged, make_event
+from hospital_shared.service_events.followup import FollowUpTaskPlanned, FollowUpTaskTransferred
 from metrics import alerting, catalog, dashboards
 from tests.integration.metrics_script import EXPECTED_WEEK, WEEK_DATE, local, scripted_week
 from tests.integration.services import RunningService
@@ -213,3 +214,31 @@ async def test_prometheus_scrapes_the_totals_and_accepts_every_query(metrics, st
         # The metrics service's own series are there for the overview's KPI panels.
         body = (await client.get("/api/v1/query", params={"query": "hospital_kpi_target"})).json()
         assert {r["metric"]["kpi"] for r in body["data"]["result"]} >= {"followup_inpatient_rate"}
+
+
+async def test_a_transferred_call_counts_as_open_in_its_new_department(metrics, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """followup.task_transferred (ADT^A02) moves an open call's department in the store, so
+    the open-calls gauge follows the patient."""
+    tag = uuid.uuid4().hex[:6]
+    old, new, task_id, patient = f"O{tag}", f"N{tag}", f"FU-A-{tag}", f"P-{tag}"
+    common = {"task_id": task_id, "kind": "inpatient_discharge", "patient_id": patient}
+    planned = FollowUpTaskPlanned(
+        **common, department_code=old, source_event_id=f"E-{tag}", due_at=local(15)
+    )
+    moved = FollowUpTaskTransferred(
+        **common, department_code=new, previous_department_code=old,
+        previous_assignee_id="S-X", unassigned=True, status="planned", due_at=local(15),
+        source_event_id=f"T-{tag}",
+    )  # fmt: skip
+    records = [
+        (patient, encode(make_event(t, d, source="urn:test", subject=patient, time=local(14))))
+        for t, d in (("followup.task_planned", planned), ("followup.task_transferred", moved))
+    ]
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], "followup.tasks.v1", records)
+
+    def open_in(department: str) -> float | None:
+        labels = {"department": department, "kind": "inpatient_discharge"}
+        return sample(scrape(metrics.url), "hospital_followup_tasks_open", labels)
+
+    await eventually(lambda: open_in(new) == 1, timeout=30)
+    assert not open_in(old)
