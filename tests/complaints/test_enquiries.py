@@ -129,3 +129,19 @@ def test_supervisors_of_the_department_asked_about_or_owning_it_see_and_move_it(
 def test_operations_read_everything_and_move_nothing_hospital_systems_read_nothing() -> None:
     assert can_view_enquiry(ADMIN, ENQUIRY) and not can_work_enquiry(ADMIN, ENQUIRY)
     assert not can_view_enquiry(HIS, ENQUIRY) and not can_work_enquiry(HIS, ENQUIRY)
+
+
+def test_the_clock_compares_times_by_value_before_and_after_the_due_time() -> None:
+    """Times read from the database are new objects: an answer before the due time is in time,
+    and a breach is owed any time after it (`is` survived mutation)."""
+    due = T0 + timedelta(minutes=30)
+    assert answered_in_time(due, T0 + timedelta(minutes=10))
+    assert answered_in_time(due, T0 + timedelta(minutes=30, seconds=0))
+    later = due + timedelta(minutes=1)
+    assert alert_levels(warn_at=T0, due_at=due, warned=True, breached=False, now=later) == ["breach"]
+
+
+def test_a_role_read_from_a_token_is_compared_by_value() -> None:
+    """Roles come from settings and tokens as new strings, not interned literals."""
+    supervisor = Actor("S-SUP-02", "".join(["super", "visor"]), "CARD")
+    assert can_view_enquiry(supervisor, ENQUIRY) and can_work_enquiry(supervisor, ENQUIRY)

@@ -151,3 +151,21 @@ def test_a_wrong_request_is_refused_even_when_no_call_would_be_planned() -> None
 def test_the_same_plan_gives_the_same_task_ids() -> None:
     """Recording the plan again (a retry) names the same tasks, which exist: nothing twice."""
     assert [c.call for c in plan(*CHRONIC).calls] == [c.call for c in plan(*CHRONIC).calls]
+
+
+def test_a_day_in_the_past_is_refused_like_today() -> None:
+    """`on` before today is refused as today is ('<=', not only '==')."""
+    for day in (date(2026, 11, 22), date(2025, 1, 1)):
+        with pytest.raises(NextCallRefused, match="after today"):
+            plan(NextCallRequest("复查", on=day))
+
+
+def test_a_next_call_opens_at_the_start_of_its_day_when_calls_start_at_midnight() -> None:
+    """The call's day starts at 00:00: a department calling round the clock may call then."""
+    policy = replace(POLICY, working_hours_start="00:00", working_hours_end="23:59")
+    hours = replace(WorkingHours.of(policy, SH), is_workday=UP_TO_2026.is_workday)
+    [call] = plan_next_calls(
+        PARENT, [NextCallRequest("复查", on=date(2026, 12, 23))], roles=AGENT_OR_DOCTOR,
+        reached=True, opt_out=False, policy=policy, hours=hours, now=NOW,
+    ).calls  # fmt: skip
+    assert call.call.not_before == local(2026, 12, 23, 0, 0)

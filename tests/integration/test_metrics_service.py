@@ -16,6 +16,7 @@ import pytest
 
 from hospital_shared.codec import encode
 from hospital_shared.events import Department, Patient, PatientDischarged, make_event
+from hospital_shared.service_events.followup import FollowUpTaskPlanned, FollowUpTaskTransferred
 from metrics import alerting, catalog, dashboards
 from tests.integration.metrics_script import (
     EXPECTED_TODAY,
@@ -262,3 +263,31 @@ async def test_increase_counts_the_first_event_of_a_new_label_combination(
     await eventually(scraped_at_one_twice, timeout=60)
     increase = await query(f"increase({series}[10m])")
     assert len(increase) == 1 and 0.9 <= increase[0] <= 1.5, increase
+
+
+async def test_a_transferred_call_counts_as_open_in_its_new_department(metrics, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """followup.task_transferred (ADT^A02) moves an open call's department in the store, so
+    the open-calls gauge follows the patient."""
+    tag = uuid.uuid4().hex[:6]
+    old, new, task_id, patient = f"O{tag}", f"N{tag}", f"FU-A-{tag}", f"P-{tag}"
+    common = {"task_id": task_id, "kind": "inpatient_discharge", "patient_id": patient}
+    planned = FollowUpTaskPlanned(
+        **common, department_code=old, source_event_id=f"E-{tag}", due_at=local(15)
+    )
+    moved = FollowUpTaskTransferred(
+        **common, department_code=new, previous_department_code=old,
+        previous_assignee_id="S-X", unassigned=True, status="planned", due_at=local(15),
+        source_event_id=f"T-{tag}",
+    )  # fmt: skip
+    records = [
+        (patient, encode(make_event(t, d, source="urn:test", subject=patient, time=local(14))))
+        for t, d in (("followup.task_planned", planned), ("followup.task_transferred", moved))
+    ]
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], "followup.tasks.v1", records)
+
+    def open_in(department: str) -> float | None:
+        labels = {"department": department, "kind": "inpatient_discharge"}
+        return sample(scrape(metrics.url), "hospital_followup_tasks_open", labels)
+
+    await eventually(lambda: open_in(new) == 1, timeout=30)
+    assert not open_in(old)

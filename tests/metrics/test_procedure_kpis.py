@@ -71,3 +71,13 @@ def test_the_procedure_kpis_are_in_the_report_measured_without_target() -> None:
     assert results["complaint_settlement_rate"].value is None  # nothing to measure
     assert catalog.COMPLAINT_PROCEDURE in catalog.COUNTERS
     assert catalog.COMPLAINT_PROCEDURE.labels == ("department", "kind")
+
+
+def test_steps_and_statuses_read_from_events_are_compared_by_value() -> None:
+    """The step is cut from the event type and the status read from JSON: new strings, not
+    interned literals."""
+    closed, unfounded = "".join(["clo", "sed"]), "".join(["un", "founded"])
+    assert procedure_kind(closed, previous_status=unfounded) == "unfounded_closed"
+    assert fields(closed, previous=unfounded) == {"unfounded_closed_at": AT}
+    limit = {"limit": "".join(["imaging_", "confirmation"]), "outcome": "late"}
+    assert fields("acknowledged", limits=(limit,)) == {"imaging_confirmation_outcome": "late"}

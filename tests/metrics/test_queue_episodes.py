@@ -64,3 +64,19 @@ def test_the_thresholds_are_settings() -> None:
     assert run([9, 8, 7], QueueRules(alert_above=8, clear_at=8))[1] == ["open 9", "close 8 max 9 60s"]  # fmt: skip
     with pytest.raises(ValueError):
         QueueRules(alert_above=5, clear_at=6)
+
+
+def test_any_length_at_or_below_the_clearing_threshold_closes_the_episode() -> None:
+    assert run([9, 0])[1] == ["open 9", "close 0 max 9 60s"]
+    assert run([9, 12, 3])[1] == ["open 9", "close 3 max 12 120s"]
+
+
+def test_a_report_at_the_same_moment_as_the_last_one_is_applied_not_stale() -> None:
+    first = apply_report(QueueState(), queue_id="W1", length=9, at=T0, rules=RULES)
+    assert not first.stale
+    same = apply_report(first.state, queue_id="W1", length=3, at=T0, rules=RULES)
+    assert not same.stale and same.closed is not None and same.closed.closing_length == 3
+
+
+def test_the_default_limit_is_the_manuals_more_than_eight_clearing_at_five() -> None:
+    assert QueueRules() == QueueRules(alert_above=8, clear_at=5)

@@ -91,3 +91,9 @@ def test_a_shift_without_time_zones_is_refused_naming_the_field() -> None:
     assert refused.value.field == "ends_at"
     shanghai = timezone(timedelta(hours=8))
     check_shift(starts_at=T0.astimezone(shanghai), ends_at=T0 + H, max_length=DAY)
+
+
+def test_departments_and_windows_read_from_the_database_are_compared_by_value() -> None:
+    """Rows and events give new strings, not interned literals."""
+    rota = [shift("S-WINDOW", 0, 8, dept="".join(["R", "EG"]), queue="".join(["W", "3"]))]
+    assert who(rota, 1, dept="".join(["RE", "G"]), queue="".join(["W", "3"])) == "S-WINDOW"

@@ -91,3 +91,38 @@ def test_a_unique_row_keeps_the_survivors_when_both_exist() -> None:
     assert drop.startswith("DELETE FROM call_opt_outs WHERE patient_id = $1")
     assert "EXISTS (SELECT 1 FROM call_opt_outs WHERE patient_id = $2)" in drop
     assert move == "UPDATE call_opt_outs SET patient_id = $2 WHERE patient_id = $1"
+
+
+def fresh(text: str) -> str:
+    """`text` as a new string object, as a decoded event gives it (not an interned literal)."""
+    return "".join(list(text))
+
+
+def test_ids_are_compared_by_value_whichever_way_they_sort() -> None:
+    """Ids from events are new string objects that sort either way round: every rule decides
+    by equality, never by order or identity (mutation survivors: `<=`, `>=`, `is`)."""
+    z, a = fresh("P-Z"), fresh("P-A")
+    assert plan_merge({}, merged=z, surviving=a) == MergePlan("P-Z", "P-A")
+    assert plan_merge({}, merged=a, surviving=z) == MergePlan("P-A", "P-Z")
+    same = plan_merge({}, merged=fresh("P-A"), surviving=fresh("P-A"))
+    assert isinstance(same, MergeRefused) and "the same" in same.reason
+    back = plan_merge({fresh("P-B"): fresh("P-A")}, merged=fresh("P-A"), surviving="P-B")
+    assert isinstance(back, MergeRefused) and "itself merged" in back.reason
+    again = plan_merge({"P-A": fresh("P-B")}, merged="P-A", surviving=fresh("P-B"))
+    assert again == AlreadyMerged("P-A", "P-B")
+    # merged earlier into an id that sorts before the survivor: still another patient
+    other = plan_merge({"P-Z": "P-A"}, merged="P-Z", surviving="P-B")
+    assert isinstance(other, MergeRefused) and "another patient" in other.reason
+
+
+def test_only_aliases_of_the_merged_id_are_repointed() -> None:
+    aliases = {"P-Y": "P-A", "P-W": "P-Z", "P-X": fresh("P-M")}
+    plan = plan_merge(aliases, merged=fresh("P-M"), surviving="P-C")
+    assert plan == MergePlan("P-M", "P-C", repointed=("P-X",))
+    assert isinstance(plan, MergePlan)
+    assert aliases_after(aliases, plan) == {
+        "P-Y": "P-A",
+        "P-W": "P-Z",
+        "P-X": "P-C",
+        "P-M": "P-C",
+    }

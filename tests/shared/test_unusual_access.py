@@ -56,3 +56,15 @@ def test_first_and_last_read_times_are_reported() -> None:
         NOW - timedelta(minutes=59),
         NOW - timedelta(minutes=1),
     )
+
+
+def test_a_read_at_this_very_moment_counts() -> None:
+    now = reads("S-1", 4, ago=timedelta(0))
+    assert len(unusual_readers(now, now=NOW, window=HOUR, max_patients=3)) == 1
+
+
+def test_reads_outside_the_window_before_those_inside_do_not_stop_the_count() -> None:
+    """The reads come in any order: an old one first is skipped, not the end of the list."""
+    mixed = reads("S-1", 2, ago=2 * HOUR) + reads("S-1", 4)
+    [found] = unusual_readers(mixed, now=NOW, window=HOUR, max_patients=3)
+    assert found.patients == 4

@@ -151,6 +151,15 @@ async def on_task_withdrawn(conn: asyncpg.Connection, e: Received) -> None:
         e.tally.add(catalog.FOLLOWUP_WITHDRAWN, _task_labels(e))
 
 
+async def on_task_transferred(conn: asyncpg.Connection, e: Received) -> None:
+    """ADT^A02 moved an open call to another department: it counts there from now on (the
+    open and overdue gauges by department); a call already closed stays where it was done."""
+    task_id = await _ensure_task(conn, e)
+    await repo.update_task(
+        conn, task_id, "status = 'open'", department=label(e.text("department_code"))
+    )
+
+
 # --- complaints.cases.v1 -------------------------------------------------------------
 
 
@@ -284,6 +293,7 @@ HANDLERS: dict[str, Handler] = {
     "followup.task_completed": on_task_completed,
     "followup.task_unreachable": on_task_unreachable,
     "followup.task_withdrawn": on_task_withdrawn,
+    "followup.task_transferred": on_task_transferred,
     "complaint.time_limit_warning": on_time_limit,
     "complaint.time_limit_breached": on_time_limit,
     "complaint.satisfaction_recorded": on_complaint_satisfaction,
