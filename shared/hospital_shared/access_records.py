@@ -3,7 +3,9 @@
 Every route that answers with a patient's personal data (a case with its text, a patient's
 messages, a task with name and phone, a search by phone or name) calls `record` on the
 connection it read with, once per request, with what it is about to return; a route that
-refuses a patient's record (403, or a 404 that hides it) calls it with `outcome="denied"`.
+refuses a patient's record (403, or a 404 that hides it) calls it with `outcome="denied"`; a
+role the route does not admit at all is recorded the same way by the role check itself
+(`record_refused_role`, from auth.py).
 One row is written per patient (its record ids together), so a read shows up exactly once.
 
 What a row holds: the reader (staff id, role, department), the patient and the records
@@ -170,6 +172,22 @@ async def record(
         [r.in_scope for r in rows],
     )
     return len(rows)
+
+
+async def record_refused_role(principal: Any) -> None:
+    """A request to an audited route that the role check refused (403 before the route ran):
+    a denied row for the records its path names (their ids; the patient is not looked up, as
+    nothing was read), so that a look the role may not take is on record too. Nothing on a
+    route that is not audited (no request bound)."""
+    request = _request.get()
+    if request is None:
+        return
+    route = request.scope.get("route")
+    kind = next(iter(getattr(route, "tags", None) or ()), "route")
+    reads = [Read(None, str(kind), str(v)) for v in request.path_params.values()]
+    async with request.app.state.runtime.pool.acquire() as conn:
+        await record(conn, Reader.of(principal), reads or [Read(None, str(kind), "*")],
+                     outcome="denied")  # fmt: skip
 
 
 async def list_records(

@@ -18,6 +18,7 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
+from hospital_shared.access_records import record_refused_role
 from hospital_shared.settings import DEVELOPMENT_ENVS, is_development_env
 
 
@@ -147,6 +148,7 @@ class TokenAuth:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             if allowed and principal.role not in allowed:
+                await record_refused_role(principal)  # an audited route's refusal is on record
                 raise HTTPException(
                     status.HTTP_403_FORBIDDEN,
                     detail=f"role {principal.role.value!r} may not do this; "

@@ -535,6 +535,24 @@ async def test_a_refused_opt_out_listing_is_recorded_as_denied(message, db) -> N
     assert only(await rows_for(db, "notifications", reason)) == ("S-DOC-01", pid, ["*"], "denied")
 
 
+async def test_a_read_the_role_may_not_take_at_all_is_recorded_as_denied(message, db) -> None:  # type: ignore[no-untyped-def]
+    """The role check refuses before the route runs (an agent may not resend a patient's SMS,
+    and the answer would be the message): recorded as denied, with the record the path
+    names; it wrote nothing before."""
+    mid = message["id"]
+    resp, reason = await read(
+        message["client"], "POST", f"/v1/messages/{mid}/resend", "dev-agent-token",
+        route="/v1/messages/{message_id}/resend",
+    )  # fmt: skip
+    assert resp.status_code == 403
+    assert only(await rows_for(db, "notifications", reason)) == (
+        "S-AGENT-01",
+        None,
+        [mid],
+        "denied",
+    )
+
+
 # Routes the walk above does not drive, with why; each is covered by the same call as a route
 # it does drive (the rendering of a case, the view of a message).
 NOT_WALKED = {
