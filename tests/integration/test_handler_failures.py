@@ -70,7 +70,8 @@ CONSUMERS = [
     ),
     Consumer(
         "notifications", topics.DISCHARGES, _discharge,
-        "SELECT count(*) FROM notifications.messages WHERE subject_ref = 'admission:' || $1",
+        "SELECT count(*) FROM notifications.messages WHERE subject_ref = 'admission:' || $1"
+        " AND template = 'discharge_care_notice'",
         admission,
     ),
     Consumer(

@@ -34,6 +34,7 @@ ENV = {
     "NOTIFICATIONS_SEND_RETRY_INITIAL_S": "0.5",
     "NOTIFICATIONS_SEND_RETRY_MAX_S": "2",
     "NOTIFICATIONS_SEND_MAX_ATTEMPTS": "100",
+    "NOTIFICATIONS_SURVEY_CONTACTS": "[]",  # only the care notices: the test counts them
 }
 
 

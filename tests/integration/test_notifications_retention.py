@@ -95,6 +95,11 @@ async def seed(conn: asyncpg.Connection) -> dict[str, uuid.UUID]:
         [("R-old", OLD), ("R-recent", RECENT)],
     )
     await conn.executemany(
+        "INSERT INTO survey_links (link_id, token_hash, patient_id, contact_ref, contact_kind,"
+        " source_event_id, expires_at) VALUES ($1, $2, 'P1', $1, 'outpatient_visit', 'E', $3)",
+        [("link-old", b"old", OLD), ("link-recent", b"recent", RECENT)],
+    )
+    await conn.executemany(
         "INSERT INTO opt_outs (patient_id, source, created_at, revoked_at) VALUES ($1, 'api', $2, $3)",
         [("P-in-force", OLD, None), ("P-revoked-long-ago", OLD, OLD), ("P-revoked-lately", OLD, RECENT)],
     )  # fmt: skip
@@ -109,8 +114,11 @@ async def test_what_is_past_retention_is_destroyed_and_what_may_be_needed_is_kep
     purged = await retention.purge_expired(pool, retention_days=730, batch_size=2, now=NOW)
 
     assert purged == retention.Purged(
-        messages=5, patients=1, phones_cleared=1, inbound_sms=1, withdrawn_subjects=1
-    )
+        messages=5, patients=1, phones_cleared=1, inbound_sms=1, withdrawn_subjects=1,
+        survey_links=1,
+    )  # fmt: skip
+    links = await pool.fetch("SELECT link_id FROM survey_links")
+    assert [r["link_id"] for r in links] == ["link-recent"]  # expired 10 days ago: kept
     left = {r["idempotency_key"]: r for r in await pool.fetch("SELECT * FROM messages")}
     assert sorted(left) == [
         "old pending", "old submitted", "recent delivered", "recent digested item",

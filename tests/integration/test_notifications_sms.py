@@ -49,6 +49,9 @@ BASE_ENV = {
     # run. The evening-before rule is unit-tested (tests/notifications/test_policy.py).
     "NOTIFICATIONS_REMINDER_MODE": "lead_time",
     "NOTIFICATIONS_REMINDER_LEAD_H": "24",
+    # no survey invitations: these tests count a patient's messages; the surveys by SMS link
+    # are tested in test_survey_by_sms_link.py
+    "NOTIFICATIONS_SURVEY_CONTACTS": "[]",
 }
 _GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$")
 

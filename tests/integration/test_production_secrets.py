@@ -29,6 +29,7 @@ def test_production_refuses_to_start_with_the_development_callback_secret(
     for variable in (
         "NOTIFICATIONS_CALLBACK_SECRET",
         "NOTIFICATIONS_KANNEL_PASSWORD",
+        "NOTIFICATIONS_SURVEY_SECRET",  # opens every survey link
         "DATABASE_URL",
         "DATA_ENCRYPTION_KEY",  # the public development data keys (field_crypto.py)
         "DATA_HASH_KEY",

@@ -33,6 +33,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 LINK = re.compile(r"(https?://\S+?/s/[A-Za-z0-9_-]{32})")
 ENV = {
     **BASE_ENV,
+    "NOTIFICATIONS_SURVEY_CONTACTS": '["outpatient_visit", "first_visit"]',
     "NOTIFICATIONS_SURVEY_DELAY_H": "0",  # the visit an hour ago: the invitation goes now
     # one client address (this test) sends all requests, the burst included: the per-address
     # limit is checked in tests/notifications/test_survey_routes.py

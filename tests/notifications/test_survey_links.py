@@ -28,8 +28,13 @@ from notifications.survey_links import (
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SH)
+EVERY_CONTACT = frozenset(
+    {"inpatient_discharge", "outpatient_visit", "first_visit", "complaint_check"}
+)
 RULES = PlanningRules(
-    tz=SH, common={"hospital": "医院"}, survey=SurveyRules(link_base="https://h.example/s")
+    tz=SH,
+    common={"hospital": "医院"},
+    survey=SurveyRules(contacts=EVERY_CONTACT, link_base="https://h.example/s"),
 )
 PATIENT = ev.Patient(patient_id="P1", name="张三", phone="13800138000")
 DEPT = ev.Department(code="CARD", name="心内科")
@@ -84,7 +89,7 @@ def test_no_survey_after_a_transfer_or_a_death_and_none_for_contacts_switched_of
 
 
 def test_no_reminder_when_switched_off() -> None:
-    rules = PlanningRules(tz=SH, survey=SurveyRules(reminder_after=None))
+    rules = PlanningRules(tz=SH, survey=SurveyRules(contacts=EVERY_CONTACT, reminder_after=None))
     assert len(survey_policy.plan_visit_survey(visit(), "e", rules).messages) == 1
 
 

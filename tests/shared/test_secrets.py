@@ -25,6 +25,7 @@ OWN_NOTIFICATIONS = {
     "database_url": OWN_DATABASE_URL,
     **OWN_DATA_KEYS,
     "kannel_password": "Kx7-own-gateway-password",
+    "survey_secret": "a-long-random-survey-link-secret",
 }
 
 
@@ -37,6 +38,7 @@ def _no_stack_values(monkeypatch: pytest.MonkeyPatch) -> None:
         "KAFKA_SASL_PASSWORD",
         "NOTIFICATIONS_CALLBACK_SECRET",
         "NOTIFICATIONS_KANNEL_PASSWORD",
+        "NOTIFICATIONS_SURVEY_SECRET",
         "DATA_ENCRYPTION_KEY",
         "DATA_HASH_KEY",
     ):
@@ -50,7 +52,8 @@ def settings_of(service: str, **values: str) -> ServiceSettings:
 
 def test_every_secret_with_a_development_default_is_found() -> None:
     """The inventory: the database password and the data keys in every service, and the
-    notifications service's delivery-receipt signing secret and gateway password."""
+    notifications service's delivery-receipt signing secret, gateway password and the secret
+    the survey links' tokens are made with (whoever holds it can open any survey link)."""
     found = {service: public_secrets(settings_of(service)) for service in SERVICES}
     common = ["DATABASE_URL", "DATA_ENCRYPTION_KEY", "DATA_HASH_KEY"]
     assert found == {
@@ -62,6 +65,7 @@ def test_every_secret_with_a_development_default_is_found() -> None:
             *common,
             "NOTIFICATIONS_CALLBACK_SECRET",
             "NOTIFICATIONS_KANNEL_PASSWORD",
+            "NOTIFICATIONS_SURVEY_SECRET",
         ],
     }
 

@@ -9,7 +9,9 @@ retention rules say). One pass, run by a periodic job (`hospital_shared.jobs.eve
   resend, a digest's items) loses the pointer, not itself;
 - patients not reported for that long and with no message left. A patient reported deceased
   keeps the flag, which stops any message to the family, but loses the phone number;
-- inbound SMS (number and text) and withdrawn subjects.
+- inbound SMS (number and text) and withdrawn subjects;
+- survey links (patient id, contact, token hash) whose link expired that long ago: answered
+  or not, nothing opens them any more, and the answer itself went out as `survey.answered`.
 
 Opt-outs are kept whatever their age, revoked ones too (the schema's rule: revoked, never
 deleted): they are the record of the patient's instruction. The audit log is kept: it records
@@ -37,12 +39,13 @@ class Purged:
     phones_cleared: int = 0
     inbound_sms: int = 0
     withdrawn_subjects: int = 0
+    survey_links: int = 0
 
     @property
     def total(self) -> int:
         return (
             self.messages + self.patients + self.phones_cleared + self.inbound_sms
-            + self.withdrawn_subjects
+            + self.withdrawn_subjects + self.survey_links
         )  # fmt: skip
 
 
@@ -81,12 +84,15 @@ async def purge_expired(
             withdrawn = _count(
                 await conn.execute("DELETE FROM withdrawn_subjects WHERE created_at < $1", cutoff)
             )
-    purged = Purged(messages, patients, phones, inbound, withdrawn)
+            links = _count(
+                await conn.execute("DELETE FROM survey_links WHERE expires_at < $1", cutoff)
+            )
+    purged = Purged(messages, patients, phones, inbound, withdrawn, links)
     if purged.total:
         log.info(
             "notification records past retention destroyed",
             messages=messages, patients=patients, phones_cleared=phones, inbound_sms=inbound,
-            withdrawn_subjects=withdrawn, retention_days=retention_days,
+            withdrawn_subjects=withdrawn, survey_links=links, retention_days=retention_days,
         )  # fmt: skip
     return purged
 

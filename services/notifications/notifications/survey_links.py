@@ -29,11 +29,10 @@ _HIDDEN = re.compile(rf"/~([0-9a-f]{{{_LINK_ID_CHARS}}})")
 
 @dataclass(frozen=True, slots=True)
 class SurveyRules:
-    """Which contacts get a survey by SMS link, and when (settings `survey_*`)."""
+    """Which contacts get a survey by SMS link, and when (settings `survey_*`, whose default
+    is every kind of contact; here none, so rules built by hand plan no survey unasked)."""
 
-    contacts: frozenset[str] = frozenset(
-        {"inpatient_discharge", "outpatient_visit", "first_visit", "complaint_check"}
-    )
+    contacts: frozenset[str] = frozenset()
     delay: timedelta = timedelta(hours=24)  # after the visit (its appointment) or discharge
     complaint_check_delay: timedelta = timedelta(hours=72)  # after closing (within a week)
     link_validity: timedelta = timedelta(days=7)
