@@ -138,7 +138,9 @@ def test_the_clock_compares_times_by_value_before_and_after_the_due_time() -> No
     assert answered_in_time(due, T0 + timedelta(minutes=10))
     assert answered_in_time(due, T0 + timedelta(minutes=30, seconds=0))
     later = due + timedelta(minutes=1)
-    assert alert_levels(warn_at=T0, due_at=due, warned=True, breached=False, now=later) == ["breach"]
+    assert alert_levels(warn_at=T0, due_at=due, warned=True, breached=False, now=later) == [
+        "breach"
+    ]
 
 
 def test_a_role_read_from_a_token_is_compared_by_value() -> None:

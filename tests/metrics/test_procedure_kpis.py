@@ -79,5 +79,3 @@ def test_steps_and_statuses_read_from_events_are_compared_by_value() -> None:
     closed, unfounded = "".join(["clo", "sed"]), "".join(["un", "founded"])
     assert procedure_kind(closed, previous_status=unfounded) == "unfounded_closed"
     assert fields(closed, previous=unfounded) == {"unfounded_closed_at": AT}
-    limit = {"limit": "".join(["imaging_", "confirmation"]), "outcome": "late"}
-    assert fields("acknowledged", limits=(limit,)) == {"imaging_confirmation_outcome": "late"}
