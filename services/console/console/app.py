@@ -22,6 +22,7 @@ from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequir
 from console.settings import Settings
 from hospital_shared import db, http_guard
 from hospital_shared.logging import configure_logging
+from hospital_shared.secrets import refuse_dev_defaults
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -119,6 +120,8 @@ def _install_error_pages(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Production refuses the public development secrets, as every service does (secrets.py).
+    refuse_dev_defaults(settings, is_development=settings.development_stack)
     # No /docs: Swagger UI would load its assets from a CDN, which hospital intranets lack.
     app = FastAPI(
         title="staff console",
