@@ -62,3 +62,18 @@ def test_every_message_has_chinese_and_english_and_a_missing_key_shows_itself() 
 def test_times_are_shown_in_the_hospitals_zone() -> None:
     assert local_time("2026-12-05T02:30:00+00:00", TZ) == "2026-12-05 10:30"
     assert local_time(None, TZ) == ""
+
+
+def test_every_key_a_template_names_is_in_the_catalogue() -> None:
+    import re
+    from pathlib import Path
+
+    import console
+
+    templates = Path(console.__file__).parent / "templates"
+    named = {
+        key
+        for path in templates.rglob("*.html")
+        for key in re.findall(r"\bt\('([a-z_.]+)'\)", path.read_text("utf-8"))
+    }
+    assert named and named - set(catalogue()) == set()
