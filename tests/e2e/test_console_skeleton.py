@@ -57,3 +57,31 @@ async def test_a_form_posted_without_the_sessions_csrf_token_is_refused(
         # with it, the request goes on (to the follow-up service, which is not running here)
         resp = await client.post("/worklist/FU-X/take", data={"csrf_token": session.csrf_token})
         assert resp.status_code == 503 and "followup" in resp.text
+
+
+async def test_a_session_idle_longer_than_the_limit_signs_in_again(
+    console: RunningService,
+    stack_env,  # type: ignore[no-untyped-def]
+) -> None:
+    import hashlib
+
+    import asyncpg
+
+    session = await signed_in(stack_env["DATABASE_URL"], "dev-agent-token")
+    cookies = {"console_session": session.id}
+    async with httpx.AsyncClient(base_url=console.url, cookies=cookies) as client:
+        assert (await client.get("/lang/zh")).status_code == 303
+        db = await asyncpg.connect(stack_env["DATABASE_URL"])
+        try:  # a shift (8 h) and a minute ago
+            key = hashlib.sha256(session.id.encode()).digest()  # rows are keyed by the id's hash
+            await db.execute(
+                "UPDATE console.sessions SET last_seen_at = now() - interval '8 hours 1 minute'"
+                " WHERE id_hash = $1",
+                key,
+            )
+            resp = await client.get("/")
+            assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+            gone = "SELECT count(*) FROM console.sessions WHERE id_hash = $1"
+            assert await db.fetchval(gone, key) == 0
+        finally:
+            await db.close()
