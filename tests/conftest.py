@@ -56,3 +56,12 @@ async def raw_db(stack_env: dict[str, str]) -> AsyncIterator[Any]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def browser():  # type: ignore[no-untyped-def]
+    """Debian's Chromium under Playwright, one for the session (tests/browser.py)."""
+    from tests.browser import launch
+
+    async with launch() as chromium:
+        yield chromium

@@ -76,6 +76,7 @@ def planning_rules(settings: Settings) -> PlanningRules:
         validity=timedelta(hours=settings.message_validity_h),
         survey_task_kinds=frozenset(settings.survey_task_kinds),
         survey=survey_rules(settings),
+        console_base_url=settings.console_base_url.rstrip("/"),
         common={
             "hospital": settings.hospital_name,
             "hotline": settings.hotline,

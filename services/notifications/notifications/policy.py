@@ -61,6 +61,11 @@ class PlanningRules:
     alert_department: str = "CS"
     survey: SurveyRules = field(default_factory=SurveyRules)  # surveys by SMS link
     alert_admin_staff_id: str | None = None
+    console_base_url: str = ""  # staff notes link to the console page of their task or case
+
+    def console_link(self, page: str) -> str:
+        """The console's page `page` (e.g. `/calls/FU-A1`), or "" when no console is set."""
+        return f"{self.console_base_url}{page}" if self.console_base_url else ""
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%m月%d日 %H:%M")
@@ -206,6 +211,7 @@ def _task_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
         "task_id": data.task_id,
         "kind": KIND_LABELS.get(data.kind, data.kind),
         "due": rules.local(data.due_at),
+        "link": rules.console_link(f"/calls/{data.task_id}"),
     }
 
 
@@ -251,6 +257,7 @@ def _case_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
         "category": data.category,
         "priority": PRIORITY_LABELS.get(data.priority, data.priority),
         "response_by": rules.local(promised) if promised else "",
+        "link": rules.console_link(f"/cases/{data.case_number}"),
     }
 
 

@@ -13,7 +13,14 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 DEVSTACK_DIR = REPO_ROOT / "tools" / "devstack"
 CACHE_DIR = REPO_ROOT / ".cache"
 
-SERVICES: tuple[str, ...] = ("registration", "followup", "complaints", "notifications", "metrics")
+SERVICES: tuple[str, ...] = (
+    "registration",
+    "followup",
+    "complaints",
+    "notifications",
+    "metrics",
+    "console",  # the staff console (last: it calls the other five)
+)
 
 KAFKA_SASL_USERNAME = "hospital"
 KAFKA_SASL_PASSWORD = "hospital-kafka-dev"
@@ -70,6 +77,7 @@ class StackConfig:
     complaints_port: int = 8003
     notifications_port: int = 8004
     metrics_port: int = 8005
+    console_port: int = 8006
     mllp_port: int = 2575
     # How many Kafka nodes (each broker and KRaft controller). 3 (DEVSTACK_KAFKA_BROKERS=3,
     # `make chaos`): topics replicated 3 times with min.insync.replicas=2, so one broker can be
@@ -209,6 +217,8 @@ class StackConfig:
             "ALERTMANAGER_URL": self.alertmanager_url,
             # A new counter series is served at 0 this long: two of Prometheus's 5 s scrapes.
             "METRICS_NEW_SERIES_ZERO_S": "12",
+            # where staff notifications link to (their task's or case's console page)
+            "CONSOLE_BASE_URL": self.service_url("console"),
             "DEVSTACK_STATE_DIR": str(self.state_dir),
             # The SASL_SSL listener; not read by the services (they use plain KAFKA_* unless
             # told otherwise): see "Kafka over TLS" in the README.
