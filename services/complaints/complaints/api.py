@@ -25,6 +25,7 @@ from complaints.domain import (
 )
 from complaints.intake import Allocate, case_day, open_case
 from complaints.policy import CasePolicy
+from complaints.repository import TimeLimitState
 from complaints.rulebook import RuleBook
 from complaints.views import (
     AssignmentIn,
@@ -231,6 +232,13 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         assignee: str | None = None,
         patient_id: str | None = None,
         overdue: bool | None = None,
+        open_: Annotated[
+            bool | None, Query(alias="open", description="not closed or withdrawn")
+        ] = None,
+        time_limit: Annotated[
+            TimeLimitState | None,
+            Query(description="a limit of the current cycle running past its warning or due time"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
@@ -244,10 +252,13 @@ def cases_router(auth: TokenAuth) -> APIRouter:
             "assignee_id": assignee,
             "patient_id": patient_id,
             "overdue": overdue,
+            "open": open_,
+            "time_limit": time_limit.value if time_limit else None,
         }
         rows = await repo.list_cases(
-            conn, filters=filters, visible_to=visibility(actor), limit=limit, offset=offset
-        )
+            conn, filters=filters, visible_to=visibility(actor), limit=limit, offset=offset,
+            now=ctx.clock(),
+        )  # fmt: skip
         await record_case_reads(conn, actor, rows)
         return {"cases": [await render(conn, ctx, row, actor, recorded=True) for row in rows]}
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -160,9 +161,11 @@ async def list_cases(
     visible_to: Row | None,
     limit: int,
     offset: int,
+    now: datetime | None = None,
 ) -> list[Row]:
-    """Cases matching `filters` (column -> value; `overdue` is special) that the caller may
-    see (`visible_to`: staff_id / department, None for everything)."""
+    """Cases matching `filters` (column -> value; `overdue`, `open` and `time_limit` are
+    special) that the caller may see (`visible_to`: staff_id / department, None for
+    everything). `time_limit` compares the running limits with `now`."""
     where: list[str] = []
     args: list[Any] = []
 
@@ -179,6 +182,10 @@ async def list_cases(
                 " AND d.breached_at IS NOT NULL AND (d.outcome IS NULL OR d.outcome = 'late'))"
             )
             where.append(clause if value else f"NOT {clause}")
+        elif column == "open":
+            where.append("finished_at IS NULL" if value else "finished_at IS NOT NULL")
+        elif column == "time_limit":
+            where.append(_running_past(TimeLimitState(value), arg(now or datetime.now(UTC))))
         else:
             where.append(f"{column} = {arg(value)}")
     if visible_to is not None:
@@ -196,6 +203,24 @@ async def list_cases(
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY opened_at DESC, id DESC LIMIT {arg(limit)} OFFSET {arg(offset)}"
     return [dict(r) for r in await conn.fetch(sql, *args)]
+
+
+class TimeLimitState(StrEnum):
+    WARNING = "warning"  # past its warning point (80%), not yet due
+    BREACHED = "breached"  # past its due time, still running
+
+
+def _running_past(state: TimeLimitState, now: str) -> str:
+    """A case with a limit of its current cycle still running past that point at `now`."""
+    past = (
+        f"d.due_at <= {now}"
+        if state is TimeLimitState.BREACHED
+        else f"d.warn_at <= {now} AND d.due_at > {now}"
+    )
+    return (
+        "EXISTS (SELECT 1 FROM case_deadlines d WHERE d.case_id = cases.id"
+        f" AND d.cycle = cases.cycle AND d.settled_at IS NULL AND {past})"
+    )
 
 
 # --- deadlines ----------------------------------------------------------------------------
