@@ -84,6 +84,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/events"): _IN,
     ("GET", "/v1/kpi"): "aggregate KPIs",
     ("GET", "/v1/kpi/report.csv"): "aggregate KPIs",
+    ("GET", "/v1/kpi/departments"): "department codes with KPI data",
     ("GET", "/v1/calendar/years"): "the working-day calendar",
     ("GET", "/v1/cases/{number}/accountability"): "who on the staff answers for a case, and the"
     " measure: staff data, for supervisors, directors and admins only",
