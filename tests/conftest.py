@@ -42,3 +42,12 @@ def stack_env(stack_config) -> Iterator[dict[str, str]]:  # type: ignore[no-unty
     yield env
     if not os.environ.get("KEEP_STACK"):
         devstack.down(stack_config)
+
+
+@pytest.fixture(scope="session")
+async def browser():  # type: ignore[no-untyped-def]
+    """Debian's Chromium under Playwright, one for the session (tests/browser.py)."""
+    from tests.browser import launch
+
+    async with launch() as chromium:
+        yield chromium

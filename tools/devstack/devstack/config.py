@@ -13,7 +13,14 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 DEVSTACK_DIR = REPO_ROOT / "tools" / "devstack"
 CACHE_DIR = REPO_ROOT / ".cache"
 
-SERVICES: tuple[str, ...] = ("registration", "followup", "complaints", "notifications", "metrics")
+SERVICES: tuple[str, ...] = (
+    "registration",
+    "followup",
+    "complaints",
+    "notifications",
+    "metrics",
+    "console",  # the staff console (last: it calls the other five)
+)
 
 KAFKA_SASL_USERNAME = "hospital"
 KAFKA_SASL_PASSWORD = "hospital-kafka-dev"
@@ -69,6 +76,7 @@ class StackConfig:
     complaints_port: int = 8003
     notifications_port: int = 8004
     metrics_port: int = 8005
+    console_port: int = 8006
     mllp_port: int = 2575
     # How many Kafka nodes (each broker and KRaft controller). 3 (DEVSTACK_KAFKA_BROKERS=3,
     # `make chaos`): topics replicated 3 times with min.insync.replicas=2, so one broker can be
