@@ -209,6 +209,8 @@ class StackConfig:
             "KANNEL_ADMIN_PASSWORD": KANNEL_ADMIN_PASSWORD,
             "KANNEL_MO_PORT": str(self.kannel_mo_port),
             "PROMETHEUS_URL": self.prometheus_url,
+            # where staff notifications link to (their task's or case's console page)
+            "CONSOLE_BASE_URL": self.service_url("console"),
             "DEVSTACK_STATE_DIR": str(self.state_dir),
             # The SASL_SSL listener; not read by the services (they use plain KAFKA_* unless
             # told otherwise): see "Kafka over TLS" in the README.
