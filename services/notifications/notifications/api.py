@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role, TokenAuth
 from notifications import access, domain, message_store, optouts, repository
-from notifications.links import console_link
 from notifications.templates import TemplateInvalid, check, urgency_refusal
 
 
@@ -37,17 +36,8 @@ class TemplateIn(BaseModel):
 
 
 def _view(request: Request, row: asyncpg.Record, who: Principal) -> dict[str, Any]:
-    """The message as `who` may see it, with the console page of its subject when they may
-    read what it is about (a neutral notice links nowhere: the link names the case)."""
-    settings = request.app.state.runtime.settings
-    view = access.message_view(row, who, desk_department=settings.complaint_desk_department)
-    readable = "body" in view
-    view["link"] = (
-        console_link(row, base_url=settings.console_url, paths=settings.console_paths)
-        if readable
-        else None
-    )
-    return view
+    desk = request.app.state.runtime.settings.complaint_desk_department
+    return access.message_view(row, who, desk_department=desk)
 
 
 def message_reads(rows: Any) -> list[Read]:

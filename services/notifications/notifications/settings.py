@@ -117,14 +117,6 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     complaint_desk_department: str = Field(
         "CS", description="department whose supervisors see the messages that reveal a complaint"
     )
-    # --- the staff console's page of a staff notification's subject (notifications/links.py)
-    console_url: str = Field(
-        "http://127.0.0.1:8006", description="the staff console, as staff's browsers reach it"
-    )
-    console_paths: dict[str, str] = Field(
-        default_factory=lambda: {"case": "/cases/{ref}", "task": "/tasks/{ref}"},
-        description="subject kind -> console path of its page ({ref}: the case number, task id)",
-    )
     # --- what templates may quote
     hospital_name: str = "市第一人民医院"
     hotline: str = "12320"
