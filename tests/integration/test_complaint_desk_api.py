@@ -143,3 +143,26 @@ async def workload(http: httpx.AsyncClient, headers: dict[str, str]) -> dict[Any
         h["assignee_id"]: (h["open_cases"], h["warning"], h["breached"])
         for h in r.json()["handlers"]
     }
+
+
+async def test_a_listed_case_shows_the_same_time_limits_as_the_case_itself(
+    http: httpx.AsyncClient,
+) -> None:
+    """The list reads every listed case's limits in one statement: the same as one by one,
+    a reopened case's earlier cycle included."""
+    number = await open_case(http, hours_ago=20)
+    for to in ("acknowledged", "withdrawn"):
+        body = {"to": to, "note": "lodged twice"}
+        assert (
+            await http.post(f"/v1/cases/{number}/transitions", json=body, headers=SUP)
+        ).is_success
+    other = await open_case(http, hours_ago=30)
+    listed = {
+        c["case_number"]: c
+        for c in (await http.get("/v1/cases", params={"limit": 500}, headers=SUP)).json()["cases"]
+    }
+    for n in (number, other):
+        alone = (await http.get(f"/v1/cases/{n}", headers=SUP)).json()
+        assert listed[n]["time_limits"] == alone["time_limits"] != []
+        assert listed[n]["earlier_cycles"] == alone["earlier_cycles"]
+    assert {t["state"] for t in listed[number]["time_limits"]} == {"met", "withdrawn"}

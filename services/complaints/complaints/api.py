@@ -146,6 +146,7 @@ async def render(
     actor: Actor,
     *,
     recorded: bool = False,
+    deadlines: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The case as `actor` may see it: every route that answers with a case answers through
     here. Someone who may not read it (`access.can_view`, the rule `GET` applies) gets only the
@@ -155,7 +156,8 @@ async def render(
         return case_receipt(case)
     if not recorded:
         await record_case_reads(conn, actor, [case])
-    deadlines = await repo.deadlines_of(conn, case["id"])
+    if deadlines is None:
+        deadlines = await repo.deadlines_of(conn, case["id"])
     view = case_view(
         case,
         deadlines,
@@ -260,7 +262,14 @@ def cases_router(auth: TokenAuth) -> APIRouter:
             now=ctx.clock(),
         )  # fmt: skip
         await record_case_reads(conn, actor, rows)
-        return {"cases": [await render(conn, ctx, row, actor, recorded=True) for row in rows]}
+        # The time limits of every listed case in one statement, not one per case.
+        limits = await repo.deadlines_of_cases(conn, [row["id"] for row in rows])
+        return {
+            "cases": [
+                await render(conn, ctx, row, actor, recorded=True, deadlines=limits[row["id"]])
+                for row in rows
+            ]
+        }
 
     async def visible_case(conn: asyncpg.Connection, number: str, actor: Actor) -> dict[str, Any]:
         case = await repo.case_by_number(conn, number)

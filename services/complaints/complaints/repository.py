@@ -332,6 +332,21 @@ async def deadlines_of(
     return [dict(r) for r in rows]
 
 
+async def deadlines_of_cases(
+    conn: asyncpg.Connection, case_ids: Sequence[int]
+) -> dict[int, list[Row]]:
+    """`deadlines_of` for many cases in one statement (a list's cases: one round trip instead
+    of one per case), keyed by case id."""
+    rows = await conn.fetch(
+        "SELECT * FROM case_deadlines WHERE case_id = ANY($1::bigint[]) ORDER BY cycle, due_at",
+        list(case_ids),
+    )
+    found: dict[int, list[Row]] = {case_id: [] for case_id in case_ids}
+    for r in rows:
+        found[r["case_id"]].append(dict(r))
+    return found
+
+
 # --- audit --------------------------------------------------------------------------------
 
 
