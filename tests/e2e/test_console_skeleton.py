@@ -42,3 +42,18 @@ async def test_the_start_page_shows_the_agent_in_chinese_and_english(
     assert await page.title() == "Welcome · Patient service console"
     await screenshot(page, "start-en")
     await context.close()
+
+
+async def test_a_form_posted_without_the_sessions_csrf_token_is_refused(
+    console: RunningService,
+    stack_env,  # type: ignore[no-untyped-def]
+) -> None:
+    session = await signed_in(stack_env["DATABASE_URL"], "dev-agent-token")
+    cookies = {"console_session": session.id}
+    async with httpx.AsyncClient(base_url=console.url, cookies=cookies) as client:
+        for form in ({}, {"csrf_token": "forged"}):
+            resp = await client.post("/worklist/FU-X/take", data=form)
+            assert resp.status_code == 403 and "表单已过期" in resp.text
+        # with it, the request goes on (to the follow-up service, which is not running here)
+        resp = await client.post("/worklist/FU-X/take", data={"csrf_token": session.csrf_token})
+        assert resp.status_code == 503 and "followup" in resp.text

@@ -15,18 +15,29 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from console import desk, health, home, operations, supervisor
+from console import calls, desk, health, home, inbox, operations, patients, supervisor, worklist
 from console.backend import Backend, NotFound, Refused, Unavailable
 from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
 from console.settings import Settings
 from hospital_shared import db, http_guard
 from hospital_shared.logging import configure_logging
+from hospital_shared.secrets import refuse_dev_defaults
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent
 MIGRATIONS = HERE.parent / "migrations"
-ROUTERS = [health.router, home.router, desk.router, supervisor.router, operations.router]
+ROUTERS = [
+    health.router,
+    home.router,
+    worklist.router,
+    calls.router,
+    patients.router,
+    inbox.router,
+    desk.router,
+    supervisor.router,
+    operations.router,
+]
 
 
 async def _open_pool(settings: Settings) -> asyncpg.Pool:
@@ -112,6 +123,8 @@ def _install_error_pages(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Production refuses the public development secrets, as every service does (secrets.py).
+    refuse_dev_defaults(settings, is_development=settings.development_stack)
     # No /docs: Swagger UI would load its assets from a CDN, which hospital intranets lack.
     app = FastAPI(
         title="staff console",

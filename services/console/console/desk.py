@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused
 from console.case_actions import ACTIONS, body_of
+from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdowns, remaining_text, worst_state
@@ -63,7 +64,7 @@ def queue_filters(
 @router.get("/cases")
 async def case_queue(
     request: Request,
-    session: CurrentSession,
+    session: PageSession,
     status: str | None = None,
     department: str | None = None,
     category: str | None = None,
@@ -133,7 +134,7 @@ def _render_case(
 
 @router.get("/cases/{number}")
 async def case_page(
-    request: Request, session: CurrentSession, number: str, done: str | None = None
+    request: Request, session: PageSession, number: str, done: str | None = None
 ) -> HTMLResponse:
     data = await _case_page_data(request, session, number)
     return _render_case(request, session, data, done=done if done in ACTIONS else None)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from console.backend import Backend, Refused, _answer
 from console.charts import Bar, bar_chart, line_chart
+from console.inbox import PageSession
 from console.pages import language_of, render
 from console.session import CurrentSession, Session
 from hospital_shared.http_guard import GuardedRoute
@@ -92,7 +93,7 @@ async def _report_data(
 
 @router.get("/operations")
 async def operations_page(
-    request: Request, session: CurrentSession, period: str = "month",
+    request: Request, session: PageSession, period: str = "month",
     date_: Annotated[date | None, Query(alias="date")] = None,
     department: str | None = None, kpi: str = DEFAULT_KPI,
 ) -> HTMLResponse:  # fmt: skip
@@ -176,7 +177,7 @@ def report_sections(body: str) -> list[tuple[str, list[dict[str, str]]]]:
 
 @router.get("/operations/report")
 async def printable_report(
-    request: Request, session: CurrentSession, month: Month = None
+    request: Request, session: PageSession, month: Month = None
 ) -> HTMLResponse:
     """The monthly report to print (or save as PDF from the browser's print dialog)."""
     _check(session)

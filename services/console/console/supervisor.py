@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused
+from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdowns, remaining_text
@@ -95,7 +96,7 @@ async def _page_data(request: Request, session: Session, department: str) -> dic
 
 @router.get("/supervisor")
 async def supervisor_page(
-    request: Request, session: CurrentSession, department: str | None = None,
+    request: Request, session: PageSession, department: str | None = None,
     done: str | None = None,
 ) -> HTMLResponse:  # fmt: skip
     if not session.has_role("supervisor", "admin"):
