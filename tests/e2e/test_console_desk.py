@@ -236,6 +236,13 @@ async def test_the_supervisor_screen_shows_breaches_and_reassigns(
     assert "已改派" in await sup.inner_text("[role=status]")
     r = await complaints.get(f"/v1/cases/{breached}", headers=bearer("supervisor"))
     assert r.json()["assignee_id"] == "S-SUP-01"
+    # The same queue in English: labels and the countdown's words switch too.
+    english = await page_as(browser, stack_env, "supervisor", lang="en")
+    await english.goto(f"{base}/cases?time_limit=breached")
+    assert await english.title() == "Complaint cases · Patient service console"
+    row = english.locator("table.queue tr", has=english.locator(f"a:text-is('{breached}')"))
+    assert "overdue" in await row.locator("time.countdown.state-breached").inner_text()
+    await screenshot(english, "desk-queue-en")
 
 
 async def test_operations_sees_the_kpi_report_with_charts_and_the_monthly_report(
