@@ -105,3 +105,16 @@ def test_the_team_joins_roster_tasks_and_cases_per_person() -> None:
          "overdue_tasks": 1},
         {"staff_id": "S-9", "open_cases": 2, "warning": 1, "breached": 0},
     ]  # fmt: skip
+
+
+async def test_the_supervisor_screen_shows_25_of_a_kind_and_links_the_rest_in_the_queue() -> None:
+    from console.supervisor import SHOWN_CASES, _cases
+
+    class Api:
+        async def get(self, *_: object, params: dict[str, object], **__: object) -> object:
+            case = {"case_number": "TS-1", "time_limits": []}
+            return {"cases": [case] * int(str(params["limit"]))}
+
+    found = await _cases(Api(), None, None, time_limit="breached")  # type: ignore[arg-type]
+    assert len(found["cases"]) == SHOWN_CASES == 25
+    assert found["more"] == "/cases?open=open&time_limit=breached"

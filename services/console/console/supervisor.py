@@ -30,13 +30,24 @@ def _department(session: Session, asked: str | None) -> str:
     return (asked or "").strip() or DEFAULT_DEPARTMENT
 
 
-async def _cases(api: Backend, session: Session, department: str | None, **query: Any) -> list[Any]:
-    params = {"open": "true", "limit": 100, "department": department, **query}
+SHOWN_CASES = 25  # per list; the rest are one click away in the queue, with the same filter
+
+
+async def _cases(api: Backend, session: Session, department: str | None, **query: Any) -> Any:
+    """The first open cases of a kind, and whether there are more (then the screen links to
+    the queue with the same filter: a long list of breaches belongs to the desk's queue)."""
+    params = {"open": "true", "limit": SHOWN_CASES + 1, "department": department, **query}
     found = await api.get(session, "complaints", "/v1/cases", params=params, reason=REASON)
     now = datetime.now(UTC)
-    return [
+    rows = [
         {**c, "countdowns": countdowns(c, now)} for c in found["cases"] if not c.get("redacted")
     ]
+    link = {"open": "open", "department": department, **query}  # the queue's own filters
+    more = "&".join(f"{k}={v}" for k, v in link.items() if v)
+    return {
+        "cases": rows[:SHOWN_CASES],
+        "more": f"/cases?{more}" if len(rows) > SHOWN_CASES else None,
+    }
 
 
 async def _spot_checks(api: Backend, session: Session, department: str) -> list[Any]:
