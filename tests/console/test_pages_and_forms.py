@@ -62,3 +62,43 @@ def test_every_message_has_chinese_and_english_and_a_missing_key_shows_itself() 
 def test_times_are_shown_in_the_hospitals_zone() -> None:
     assert local_time("2026-12-05T02:30:00+00:00", TZ) == "2026-12-05 10:30"
     assert local_time(None, TZ) == ""
+
+
+def test_every_key_a_template_names_is_in_the_catalogue() -> None:
+    import re
+    from pathlib import Path
+
+    import console
+
+    templates = Path(console.__file__).parent / "templates"
+    named = {
+        key
+        for path in templates.rglob("*.html")
+        for key in re.findall(r"\bt\('([a-z_.]+)'\)", path.read_text("utf-8"))
+    }
+    assert named and named - set(catalogue()) == set()
+
+
+def test_each_answer_of_a_service_becomes_what_the_page_shows() -> None:
+    import httpx
+    import pytest
+
+    from console.backend import NotFound, Problem, Refused, Unavailable, _answer
+    from console.session import SignInRequired
+
+    def answer(status: int, body: object) -> httpx.Response:
+        return httpx.Response(status, json=body)
+
+    assert _answer("followup", answer(200, {"ok": 1})) == {"ok": 1}
+    with pytest.raises(SignInRequired):
+        _answer("followup", answer(401, {"detail": "expired"}))
+    with pytest.raises(Refused, match="own department"):
+        _answer("complaints", answer(403, {"detail": "a supervisor sees their own department"}))
+    with pytest.raises(NotFound):
+        _answer("followup", answer(404, {"detail": "no such task"}))
+    with pytest.raises(Problem) as problem:
+        _answer("followup", answer(409, {"detail": "already assigned"}))
+    assert problem.value.message == "already assigned"
+    with pytest.raises(Unavailable) as away:
+        _answer("metrics", httpx.Response(502, text="bad gateway"))
+    assert away.value.service == "metrics"

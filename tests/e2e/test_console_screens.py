@@ -29,14 +29,23 @@ RUN = uuid.uuid4().hex[:6].upper()
 DEPT = f"W{RUN}"
 AGENT = Principal(role=Role.AGENT, staff_id=f"AG-{RUN}", department=DEPT, name="回访员 刘洋")
 TOKEN = f"t-console-agent-{RUN}"
+# A second department whose agent has no room: its calls wait, unassigned, to be taken.
+TAKE_DEPT = f"X{RUN}"
+TAKER = Principal(role=Role.AGENT, staff_id=f"AX-{RUN}", department=TAKE_DEPT, name="回访员 周敏")
+TAKER_TOKEN = f"t-console-taker-{RUN}"
 TOKENS = {
     **{token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()},
     TOKEN: AGENT.model_dump(mode="json"),
+    TAKER_TOKEN: TAKER.model_dump(mode="json"),
 }
 SERVICES = ("registration", "followup", "complaints", "notifications", "metrics", "console")
 COMMON = {"AUTH_TOKENS": json.dumps(TOKENS)}
 ENV = {name: dict(COMMON) for name in SERVICES} | {
-    "followup": COMMON | {"FOLLOWUP_ASSIGN_INTERVAL_S": "0.3"},
+    "followup": COMMON
+    | {
+        "FOLLOWUP_ASSIGN_INTERVAL_S": "0.3",
+        "FOLLOWUP_DEPARTMENT_POLICIES": json.dumps({TAKE_DEPT: {"fallback_department": TAKE_DEPT}}),
+    },
 }
 PHONE = f"137{uuid.uuid4().int % 10**8:08d}"
 
@@ -51,25 +60,36 @@ def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # ty
         yield running
 
 
-@pytest.fixture(scope="module")
-async def task(stack: dict[str, RunningService]) -> AsyncIterator[dict[str, Any]]:
-    """A discharge of DEPT sent by the hospital system, its call assigned to the agent."""
+async def discharge_for(
+    stack: dict[str, RunningService], staff: Principal, *, capacity: int, patient: dict[str, str],
+    department_name: str,
+) -> None:  # fmt: skip
+    """`staff` on the follow-up roster with `capacity`, then a discharge of their department
+    with `patient`, sent by the hospital system through the registration service."""
     async with httpx.AsyncClient(timeout=10) as client:
-        staff = {"name": AGENT.name, "department_code": DEPT, "role": "agent", "capacity": 20,
-                 "phone": "13700000001"}  # fmt: skip
+        member = {"name": staff.name, "department_code": staff.department, "role": "agent",
+                  "capacity": capacity, "phone": "13700000001"}  # fmt: skip
         resp = await client.put(
-            f"{stack['followup'].url}/v1/staff/{AGENT.staff_id}", json=staff,
+            f"{stack['followup'].url}/v1/staff/{staff.staff_id}", json=member,
             headers=auth("dev-admin-token"),
         )  # fmt: skip
         assert resp.status_code == 200, resp.text
         n = uuid.uuid4().int % 10**6
-        patient = {"patient_id": f"PW{n}", "name": "钱学文", "phone": PHONE}
-        event = discharge(n, patient=patient, department={"code": DEPT, "name": "心血管内科"})
+        department = {"code": staff.department, "name": department_name}
+        event = discharge(n, patient=patient, department=department)
         resp = await client.post(
             f"{stack['registration'].url}/v1/discharges", json=event["data"],
             headers=auth("dev-integration-token"),
         )  # fmt: skip
         assert resp.status_code == 202, resp.text
+
+
+@pytest.fixture(scope="module")
+async def task(stack: dict[str, RunningService]) -> AsyncIterator[dict[str, Any]]:
+    """A discharge of DEPT sent by the hospital system, its call assigned to the agent."""
+    patient = {"patient_id": f"PW{RUN}", "name": "钱学文", "phone": PHONE}
+    await discharge_for(stack, AGENT, capacity=20, patient=patient, department_name="心血管内科")
+    async with httpx.AsyncClient(timeout=10) as client:
 
         async def assigned() -> dict[str, Any] | None:
             lists = (
@@ -193,3 +213,29 @@ async def test_the_inbox_shows_unread_notes_and_opens_the_task_they_are_about(
     await page.wait_for_url(f"**/calls/{task['task_id']}")
     after = await page.locator("nav .badge").all()
     assert (int(await after[0].inner_text()) if after else 0) == before - 1
+
+
+async def test_an_agent_takes_an_unassigned_call_of_their_department(
+    browser: Browser, stack: dict[str, RunningService], stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    patient = {"patient_id": f"PX{RUN}", "name": "孙待领", "phone": "13912345678"}
+    await discharge_for(stack, TAKER, capacity=0, patient=patient, department_name="骨科")
+    session = await signed_in(stack_env["DATABASE_URL"], TAKER_TOKEN, principal=TAKER)
+    context = await console_context(browser, stack["console"].url, session)
+    page = await context.new_page()
+
+    async def listed() -> bool:
+        await page.goto(f"{stack['console'].url}/worklist")
+        return await page.locator("tr", has_text="孙待领").count() == 1
+
+    await eventually(listed, timeout=60, interval=1)
+    await screenshot(page, "worklist-available")
+    await (
+        page.locator("tr", has_text="孙待领").get_by_role("button", name=re.compile("领取")).click()
+    )
+    await page.wait_for_url("**/calls/FU-*")
+    assert "孙待领" in await page.inner_text("h1")
+    await page.goto(f"{stack['console'].url}/worklist")
+    mine = page.locator("section", has_text="已逾期").locator("tr", has_text="孙待领")
+    assert await mine.count() == 1
+    await context.close()

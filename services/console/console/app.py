@@ -21,6 +21,7 @@ from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
 from console.settings import Settings
 from hospital_shared import db, http_guard
+from hospital_shared.jobs import every, stop_all
 from hospital_shared.logging import configure_logging
 from hospital_shared.secrets import refuse_dev_defaults
 
@@ -85,12 +86,17 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         )
         app.state.pool = app.state.runtime.pool = pool = await _open_pool(settings)
         app.state.sessions = SessionStore(pool, idle_s=settings.session_idle_s)
+        # Sessions left idle are deleted by this job too, not only when their cookie returns.
+        purge = asyncio.create_task(
+            every(600, "session-purge", app.state.sessions.purge_idle, service="console")
+        )
         async with httpx.AsyncClient(timeout=settings.backend_timeout_s) as client:
             app.state.backend = Backend(settings.service_urls(), client)
             log.info("service started", http_port=settings.http_port)
             try:
                 yield
             finally:
+                await stop_all([purge])
                 await pool.close()
 
     return lifespan
