@@ -25,6 +25,7 @@ AUDITED: dict[tuple[str, str, str], str] = {
     ("complaints", "POST", "/v1/cases/{number}/accountability"): "answers with the case",
     ("complaints", "POST", "/v1/cases/{number}/settlement"): "answers with the case",
     ("complaints", "POST", "/v1/cases/{number}/confidentiality"): "answers with the case",
+    ("complaints", "POST", "/v1/cases/{number}/notes"): "answers with the case",
     ("complaints", "POST", "/v1/enquiries"): "the enquiry taken: question, patient name, phone",
     ("complaints", "GET", "/v1/enquiries"): "enquiries with question and patient contact",
     ("complaints", "GET", "/v1/enquiries/{number}"): "an enquiry with its patient and history",
@@ -64,6 +65,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("GET", "/v1/staff"): _STAFF,
     ("PUT", "/v1/staff/{staff_id}"): _STAFF,
     ("GET", "/v1/policy/{department}"): "the follow-up policy",
+    ("GET", "/v1/case-workload"): "open cases per handler: staff ids and counts",
     ("GET", "/v1/category-rules"): "classification rules",
     ("POST", "/v1/category-rules"): "classification rules",
     ("PATCH", "/v1/category-rules/{rule_id}"): "classification rules",
@@ -95,6 +97,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/events"): _IN,
     ("GET", "/v1/kpi"): "aggregate KPIs",
     ("GET", "/v1/kpi/report.csv"): "aggregate KPIs",
+    ("GET", "/v1/kpi/departments"): "department codes with KPI data",
     ("GET", "/v1/calendar/years"): "the working-day calendar",
     ("GET", "/v1/cases/{number}/accountability"): "who on the staff answers for a case, and the"
     " measure: staff data, for supervisors, directors and admins only",

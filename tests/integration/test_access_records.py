@@ -568,6 +568,7 @@ NOT_WALKED = {
             "accountability",
             "settlement",
             "confidentiality",
+            "notes",
         )
     },
     ("notifications", "POST", "/v1/messages/{message_id}/resend"): "needs a failed SMS",

@@ -25,6 +25,7 @@ from complaints.domain import (
 )
 from complaints.intake import Allocate, case_day, open_case
 from complaints.policy import CasePolicy
+from complaints.repository import TimeLimitState
 from complaints.rulebook import RuleBook
 from complaints.views import (
     AssignmentIn,
@@ -146,6 +147,7 @@ async def render(
     actor: Actor,
     *,
     recorded: bool = False,
+    deadlines: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The case as `actor` may see it: every route that answers with a case answers through
     here. Someone who may not read it (`access.can_view`, the rule `GET` applies) gets only the
@@ -155,7 +157,8 @@ async def render(
         return case_receipt(case)
     if not recorded:
         await record_case_reads(conn, actor, [case])
-    deadlines = await repo.deadlines_of(conn, case["id"])
+    if deadlines is None:
+        deadlines = await repo.deadlines_of(conn, case["id"])
     view = case_view(
         case,
         deadlines,
@@ -232,6 +235,13 @@ def cases_router(auth: TokenAuth) -> APIRouter:
         assignee: str | None = None,
         patient_id: str | None = None,
         overdue: bool | None = None,
+        open_: Annotated[
+            bool | None, Query(alias="open", description="not closed or withdrawn")
+        ] = None,
+        time_limit: Annotated[
+            TimeLimitState | None,
+            Query(description="a limit of the current cycle running past its warning or due time"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
@@ -245,12 +255,22 @@ def cases_router(auth: TokenAuth) -> APIRouter:
             "assignee_id": assignee,
             "patient_id": patient_id,
             "overdue": overdue,
+            "open": open_,
+            "time_limit": time_limit.value if time_limit else None,
         }
         rows = await repo.list_cases(
-            conn, filters=filters, visible_to=visibility(actor), limit=limit, offset=offset
-        )
+            conn, filters=filters, visible_to=visibility(actor), limit=limit, offset=offset,
+            now=ctx.clock(),
+        )  # fmt: skip
         await record_case_reads(conn, actor, rows)
-        return {"cases": [await render(conn, ctx, row, actor, recorded=True) for row in rows]}
+        # The time limits of every listed case in one statement, not one per case.
+        limits = await repo.deadlines_of_cases(conn, [row["id"] for row in rows])
+        return {
+            "cases": [
+                await render(conn, ctx, row, actor, recorded=True, deadlines=limits[row["id"]])
+                for row in rows
+            ]
+        }
 
     async def visible_case(conn: asyncpg.Connection, number: str, actor: Actor) -> dict[str, Any]:
         case = await repo.case_by_number(conn, number)

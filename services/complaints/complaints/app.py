@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from complaints import enquiry_store, repository, roster
 from complaints.api import Context, cases_router
 from complaints.calendar_api import calendar_router
+from complaints.desk_api import workload_router
 from complaints.enquiries_api import EnquiryContext, enquiries_router, feedback_router
 from complaints.enquiry_cases import EnquiryPolicy
 from complaints.enquiry_timer import enquiry_timer_pass, purge_enquiries_and_feedback
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = runtime.http_app(
         cases_router(runtime.auth),
         procedure_router(runtime.auth),
+        workload_router(runtime.auth),
         rules_router(runtime.auth),
         enquiries_router(runtime.auth),
         feedback_router(runtime.auth),

@@ -5,12 +5,13 @@ with the case as the caller may see it (`api.run`, `api.render`)."""
 
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import Field
 
-from complaints import procedure
+from complaints import desk, procedure
 from complaints.api import WORKERS, Conn, Ctx, actor_of, run
 from complaints.domain import AccountabilityMeasure, Confidentiality, NotPermitted
 from complaints.views import Short, Text, _Body
@@ -43,6 +44,10 @@ class SettlementIn(_Body):
     amount: Annotated[Decimal, Field(max_digits=14, lt=Decimal("10000000000"))]
     signed_on: date
     document_ref: Short
+
+
+class NoteIn(_Body):
+    note: Text
 
 
 class ConfidentialityIn(_Body):
@@ -113,6 +118,15 @@ def procedure_router(auth: TokenAuth) -> APIRouter:
             conn, ctx.policy, number, amount=body.amount, signed_on=body.signed_on,
             document_ref=body.document_ref, actor=actor, now=ctx.clock(),
         ))  # fmt: skip
+
+    @router.post("/notes")
+    async def add_note(
+        number: str, body: NoteIn, conn: Conn, ctx: Ctx, principal: Worker
+    ) -> dict[str, Any]:
+        """A note in the case's written record (the desk's case page)."""
+        actor = actor_of(principal)
+        note = partial(desk.add_note, conn, number, note=body.note, actor=actor, now=ctx.clock())
+        return await run(conn, ctx, actor, note)
 
     @router.post("/confidentiality")
     async def set_confidentiality(

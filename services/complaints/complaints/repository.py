@@ -10,6 +10,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -185,9 +186,11 @@ async def list_cases(
     visible_to: Row | None,
     limit: int,
     offset: int,
+    now: datetime | None = None,
 ) -> list[Row]:
-    """Cases matching `filters` (column -> value; `overdue` is special) that the caller may
-    see (`visible_to`: staff_id / department, None for everything)."""
+    """Cases matching `filters` (column -> value; `overdue`, `open` and `time_limit` are
+    special) that the caller may see (`visible_to`: staff_id / department, None for
+    everything). `time_limit` compares the running limits with `now`."""
     where: list[str] = []
     args: list[Any] = []
 
@@ -204,6 +207,10 @@ async def list_cases(
                 " AND d.breached_at IS NOT NULL AND (d.outcome IS NULL OR d.outcome = 'late'))"
             )
             where.append(clause if value else f"NOT {clause}")
+        elif column == "open":
+            where.append("finished_at IS NULL" if value else "finished_at IS NOT NULL")
+        elif column == "time_limit":
+            where.append(_running_past(TimeLimitState(value), arg(now or datetime.now(UTC))))
         else:
             where.append(f"{column} = {arg(value)}")
     if visible_to is not None:
@@ -221,6 +228,24 @@ async def list_cases(
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY opened_at DESC, id DESC LIMIT {arg(limit)} OFFSET {arg(offset)}"
     return [opened_case(r) for r in await conn.fetch(sql, *args)]
+
+
+class TimeLimitState(StrEnum):
+    WARNING = "warning"  # past its warning point (80%), not yet due
+    BREACHED = "breached"  # past its due time, still running
+
+
+def _running_past(state: TimeLimitState, now: str) -> str:
+    """A case with a limit of its current cycle still running past that point at `now`."""
+    past = (
+        f"d.due_at <= {now}"
+        if state is TimeLimitState.BREACHED
+        else f"d.warn_at <= {now} AND d.due_at > {now}"
+    )
+    return (
+        "EXISTS (SELECT 1 FROM case_deadlines d WHERE d.case_id = cases.id"
+        f" AND d.cycle = cases.cycle AND d.settled_at IS NULL AND {past})"
+    )
 
 
 # --- deadlines ----------------------------------------------------------------------------
@@ -330,6 +355,21 @@ async def deadlines_of(
         cycle,
     )
     return [dict(r) for r in rows]
+
+
+async def deadlines_of_cases(
+    conn: asyncpg.Connection, case_ids: Sequence[int]
+) -> dict[int, list[Row]]:
+    """`deadlines_of` for many cases in one statement (a list's cases: one round trip instead
+    of one per case), keyed by case id."""
+    rows = await conn.fetch(
+        "SELECT * FROM case_deadlines WHERE case_id = ANY($1::bigint[]) ORDER BY cycle, due_at",
+        list(case_ids),
+    )
+    found: dict[int, list[Row]] = {case_id: [] for case_id in case_ids}
+    for r in rows:
+        found[r["case_id"]].append(dict(r))
+    return found
 
 
 # --- audit --------------------------------------------------------------------------------

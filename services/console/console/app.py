@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from console import calls, health, home, inbox, patients, worklist
+from console import calls, desk, health, home, inbox, operations, patients, supervisor, worklist
 from console.backend import Backend, NotFound, Refused, Unavailable
 from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
@@ -35,6 +35,9 @@ ROUTERS = [
     calls.router,
     patients.router,
     inbox.router,
+    desk.router,
+    supervisor.router,
+    operations.router,
 ]
 
 

@@ -17,6 +17,11 @@ STAFF = frozenset({"agent", "doctor", "supervisor", "admin", "director"})
 NAVIGATION: list[NavItem] = [
     NavItem("nav.worklist", "/worklist", frozenset({"agent", "doctor", "supervisor"})),
     NavItem("nav.patients", "/patients", STAFF),
+    NavItem(
+        "nav.desk", "/cases", frozenset({"agent", "doctor", "supervisor", "director", "admin"})
+    ),
+    NavItem("nav.supervisor", "/supervisor", frozenset({"supervisor", "admin"})),
+    NavItem("nav.operations", "/operations", frozenset({"admin", "supervisor"})),
     NavItem("nav.inbox", "/inbox", frozenset()),
 ]
 

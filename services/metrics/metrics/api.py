@@ -45,6 +45,16 @@ class KpiReport(BaseModel):
     kpis: list[KpiOut]
 
 
+DayInPeriod = Annotated[date | None, Query(alias="date", description="a day inside the period")]
+
+
+class DepartmentsOut(BaseModel):
+    period: Period
+    start: datetime
+    end: datetime
+    departments: list[str]
+
+
 def _out(r: KpiResult) -> KpiOut:
     return KpiOut(
         key=r.key,
@@ -91,9 +101,7 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
     async def kpi_report(
         request: Request,
         period: Period = Period.DAY,
-        date_: Annotated[
-            date | None, Query(alias="date", description="a day inside the period")
-        ] = None,
+        date_: DayInPeriod = None,
         department: str | None = None,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     ) -> Any:
@@ -137,6 +145,19 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
             for r in await _results(request, window, department):
                 rows.append(("month", window, department or "ALL", r))
         return _csv(to_csv(rows), f"kpi-month-{first.strftime('%Y-%m')}.csv")
+
+    @router.get("/departments", response_model=DepartmentsOut)
+    async def departments_with_data(
+        request: Request,
+        period: Period = Period.MONTH,
+        date_: DayInPeriod = None,
+    ) -> DepartmentsOut:
+        """The departments with any KPI data in the period (the console's operations screen
+        shows each beside the hospital; the monthly CSV lists the same)."""
+        window = period_window(period, date_ or today(), settings.hospital_tz)
+        async with request.app.state.runtime.pool.acquire() as conn:
+            found = await queries.departments(conn, window)
+        return DepartmentsOut(period=period, start=window.start, end=window.end, departments=found)
 
     return router
 

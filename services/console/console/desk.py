@@ -1,0 +1,168 @@
+"""The complaint desk (投诉处理): the case queue with each running time limit as a countdown,
+and the case page with the steps the transition table allows, notes, assignment, the
+procedure's records, the satisfaction check and the audit trail. Every read and step goes to
+the complaints service with the signed-in person's token; the service decides, the page shows."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from console.backend import Backend, Problem, Refused
+from console.case_actions import ACTIONS, body_of
+from console.inbox import PageSession
+from console.pages import render
+from console.session import CheckedForm, CurrentSession, Session
+from console.time_limits import countdowns, remaining_text, worst_state
+from hospital_shared.http_guard import GuardedRoute
+
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
+
+PAGE_SIZE = 50
+STATUSES = (
+    "received", "acknowledged", "investigating", "resolution_proposed", "resolution_approved",
+    "resolution_implemented", "communicated", "summary_signed_off", "closed", "reopened",
+    "unfounded", "withdrawn",
+)  # fmt: skip
+CATEGORIES = (
+    "staff_attitude", "waiting_time", "billing", "report_error", "medical_quality",
+    "environment", "imaging_dispute", "other",
+)  # fmt: skip
+PRIORITIES = ("urgent", "high", "normal")
+RESOLUTION_KINDS = (
+    "apology", "explanation", "refund", "free_re_examination", "compensation", "settlement",
+    "other",
+)  # fmt: skip
+MEASURES = ("criticism", "warning", "fine", "training", "suspension", "other")
+SUPERVISING = ("supervisor", "director")
+
+
+def backend(request: Request) -> Backend:
+    found: Backend = request.app.state.backend
+    return found
+
+
+def queue_filters(
+    status: str | None, department: str | None, category: str | None, priority: str | None,
+    time_limit: str | None, open_: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The complaints service's query for the queue's filters (a blank filter is no filter)."""
+    return {
+        "status": status if status in STATUSES else None,
+        "department": (department or "").strip() or None,
+        "category": category if category in CATEGORIES else None,
+        "priority": priority if priority in PRIORITIES else None,
+        "time_limit": time_limit if time_limit in ("warning", "breached") else None,
+        "open": {"open": "true", "finished": "false"}.get(open_),
+    }
+
+
+@router.get("/cases")
+async def case_queue(
+    request: Request,
+    session: PageSession,
+    status: str | None = None,
+    department: str | None = None,
+    category: str | None = None,
+    priority: str | None = None,
+    time_limit: str | None = None,
+    open_: Annotated[str, Query(alias="open")] = "open",
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+) -> HTMLResponse:
+    filters = queue_filters(status, department, category, priority, time_limit, open_)
+    params = {**filters, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}
+    answer = await backend(request).get(
+        session, "complaints", "/v1/cases", params=params, reason="投诉处理 案件列表"
+    )
+    now = datetime.now(UTC)
+    rows = [
+        {**case, "countdowns": (cd := countdowns(case, now)), "worst": worst_state(cd)}
+        for case in answer["cases"][:PAGE_SIZE]
+    ]
+    chosen = {**filters, "open": open_, "status": status, "department": department}
+    more = len(answer["cases"]) > PAGE_SIZE
+    return render(
+        request, "desk/queue.html", cases=rows, chosen=chosen, page=page,
+        prev_url=page_url(request, page - 1) if page > 1 else None,
+        next_url=page_url(request, page + 1) if more else None,
+        statuses=STATUSES, categories=CATEGORIES, priorities=PRIORITIES,
+        remaining=remaining_text,
+    )  # fmt: skip
+
+
+def page_url(request: Request, page: int) -> str:
+    """This list with the same filters, at another page."""
+    return str(request.url.include_query_params(page=page).replace(scheme="", netloc=""))
+
+
+async def _case_page_data(request: Request, session: Session, number: str) -> dict[str, Any]:
+    """The case, its audit trail and, for those who use them, the roster to assign from and
+    the accountability records: one round of calls side by side."""
+    api = backend(request)
+    reason = f"投诉处理 {number}"
+    path = f"/v1/cases/{number}"
+    case, audit = await asyncio.gather(
+        api.get(session, "complaints", path, reason=reason),
+        api.get(session, "complaints", f"{path}/audit", reason=reason),
+    )
+    extra: dict[str, Any] = {"roster": [], "accountability": None}
+    if session.has_role("supervisor"):
+        staff = await api.get(session, "followup", "/v1/staff")
+        extra["roster"] = [m for m in staff["staff"] if m.get("active", True)]
+    if session.has_role("supervisor", "director", "admin") and not case.get("redacted"):
+        found = await api.get(session, "complaints", f"{path}/accountability", reason=reason)
+        extra["accountability"] = found["accountability"]
+    return {"case": case, "audit": audit["audit"], **extra}
+
+
+def _render_case(
+    request: Request, session: Session, data: dict[str, Any], status_code: int = 200, **more: Any
+) -> HTMLResponse:
+    case = data["case"]
+    return render(
+        request, "desk/case.html", status_code, **data,
+        countdowns=countdowns(case, datetime.now(UTC)), resolution_kinds=RESOLUTION_KINDS,
+        measures=MEASURES, supervising=session.has_role(*SUPERVISING),
+        can_work=session.has_role("agent", "doctor", "supervisor", "director"),
+        remaining=remaining_text, **more,
+    )  # fmt: skip
+
+
+@router.get("/cases/{number}")
+async def case_page(
+    request: Request, session: PageSession, number: str, done: str | None = None
+) -> HTMLResponse:
+    data = await _case_page_data(request, session, number)
+    return _render_case(request, session, data, done=done if done in ACTIONS else None)
+
+
+@router.post("/cases/{number}/{action}")
+async def case_action(
+    request: Request, session: CurrentSession, form: CheckedForm, number: str, action: str
+) -> Response:
+    """One form of the case page. Done: back to the case page (post/redirect/get). Refused
+    (403, 409) or invalid (422): the case page again with the service's reason and what was
+    typed, nothing changed."""
+    spec = ACTIONS.get(action)
+    if spec is None:
+        return render(request, "errors/error.html", 404, kind="notfound")
+    body = body_of(spec, form)
+    try:
+        await backend(request).post(
+            session, "complaints", f"/v1/cases/{number}/{spec.route}", json=body,
+            reason=f"投诉处理 {number}",
+        )  # fmt: skip
+    except (Refused, Problem) as exc:
+        status_code = 403 if isinstance(exc, Refused) else exc.status
+        data = await _case_page_data(request, session, number)
+        refusal = exc.reason if isinstance(exc, Refused) else exc.message
+        fields = exc.fields if isinstance(exc, Problem) else {}
+        return _render_case(
+            request, session, data, status_code, refusal=refusal, field_errors=fields,
+            failed=action, typed=body,
+        )  # fmt: skip
+    return RedirectResponse(f"/cases/{number}?done={action}", status_code=303)

@@ -1,0 +1,271 @@
+"""The console's complaint desk, supervisor and operations screens in a real browser (Debian's
+Chromium under Playwright) on the real stack: the complaints, follow-up, notifications and
+metrics services and the console as processes on Kafka and PostgreSQL.
+
+- the desk takes a case through every step to closed, then the satisfaction check reopens it,
+  and the audit trail shows each step; a step the service refuses shows its reason;
+- a ward supervisor sees only their department's cases and gets a refusal page for another's;
+- a breach notification's link opens the right case page;
+- the supervisor and operations screens show their figures (screenshots of every screen)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
+from tests.integration.services import RunningService, running_all
+from tests.kafka_tools import eventually
+
+SERVICES = ("complaints", "followup", "notifications", "metrics", "console")
+TOKEN = {
+    "agent": "dev-agent-token",  # S-AGENT-01, CS
+    "supervisor": "dev-supervisor-token",  # S-SUP-01, CS (the complaint desk)
+    "ward": "dev-ward-supervisor-token",  # S-SUP-02, CARD
+    "admin": "dev-admin-token",
+}
+
+
+@pytest.fixture(scope="module")
+def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
+    env = {"complaints": {"COMPLAINTS_TIMER_INTERVAL_S": "0.5"}}
+    with running_all(stack_config, SERVICES, env) as services:
+        yield services
+
+
+@pytest.fixture(scope="module")
+async def complaints(stack: dict[str, RunningService]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack["complaints"].url, timeout=10) as client:
+        yield client
+
+
+async def open_case(
+    complaints: httpx.AsyncClient, *, dept: str = "CS", hours_ago: float = 0, text: str = ""
+) -> str:
+    """A complaint lodged at the desk `hours_ago` hours ago (its clocks run from then)."""
+    body = {
+        "channel": "phone",
+        "description": text or "挂号处工作人员态度生硬，排队四十分钟无人解释",
+        "category": "staff_attitude",
+        "patient": {
+            "patient_id": f"P-{uuid.uuid4().hex[:8]}",
+            "name": "陈静",
+            "phone": "13912345678",
+        },
+        "department": {"code": dept, "name": {"CS": "客服中心", "CARD": "心内科"}.get(dept, dept)},
+        "submitted_at": (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat(),
+    }
+    r = await complaints.post("/v1/cases", json=body, headers=bearer("supervisor"))
+    assert r.status_code == 201, r.text
+    return str(r.json()["case_number"])
+
+
+def bearer(who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN[who]}"}
+
+
+async def page_as(browser: Browser, stack_env: dict[str, str], who: str, lang: str = "zh") -> Page:
+    session = await signed_in(stack_env["DATABASE_URL"], TOKEN[who])
+    context = await console_context(browser, stack_env["CONSOLE_URL"], session, lang=lang)
+    return await context.new_page()
+
+
+async def status_shown(page: Page) -> str:
+    return (await page.inner_text("#case-status")).strip()
+
+
+async def step(page: Page, label: str, *, note: str | None = None) -> None:
+    """Press the step button `label` on the case page (with a note), wait for the answer."""
+    if note is not None:
+        await page.fill("#step-note", note)
+    async with page.expect_navigation():
+        await page.click(f"#step-form button:text-is('{label}')")
+
+
+async def test_the_desk_moves_a_case_through_every_step_to_closed_and_reopened(
+    stack: dict[str, RunningService],
+    complaints: httpx.AsyncClient,
+    stack_env,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    number = await open_case(complaints, hours_ago=2)
+    base = stack_env["CONSOLE_URL"]
+    sup = await page_as(browser, stack_env, "supervisor")
+    await sup.goto(f"{base}/cases")
+    row = sup.locator("table.queue tr", has=sup.locator(f"a:text-is('{number}')"))
+    assert "剩余" in await row.locator("time.countdown").first.inner_text()
+    assert await has_no_horizontal_scroll(sup)
+    await screenshot(sup, "desk-queue")
+    # The supervisor hands the case to the agent, through the case page.
+    await sup.goto(f"{base}/cases/{number}")
+    await sup.select_option("#assignee", "S-AGENT-01")
+    async with sup.expect_navigation():
+        await sup.click("text=改派")
+    assert (await sup.inner_text("#case-assignee")).strip() == "S-AGENT-01"
+
+    agent = await page_as(browser, stack_env, "agent")
+    await agent.goto(f"{base}/cases/{number}")
+    await step(agent, "首次回应患者", note="已致电患者致歉，说明将调查")
+    assert await status_shown(agent) == "已回应"
+    await step(agent, "开始调查")
+    await agent.fill("#note-text", "调取挂号窗口监控，核实等候时间")
+    async with agent.expect_navigation():
+        await agent.click("text=保存记录")
+    # Proposing without the resolution: the service refuses, the page says why.
+    await step(agent, "提交处理方案")
+    assert "needs a resolution" in await agent.inner_text("#refusal")
+    assert await status_shown(agent) == "调查中"
+    await agent.select_option("#step-kind", "apology")
+    await agent.fill("#step-resolution", "当面道歉，并对窗口人员进行服务培训")
+    await step(agent, "提交处理方案")
+    assert await status_shown(agent) == "方案待批"
+    # A handler may not approve (the table marks it for a supervisor): refused with the reason.
+    await step(agent, "批准方案")
+    assert "only a supervisor" in await agent.inner_text("#refusal")
+    await screenshot(agent, "desk-case-refused")
+
+    await sup.goto(f"{base}/cases/{number}")
+    await step(sup, "批准方案")
+    assert await status_shown(sup) == "方案已批"
+    await agent.goto(f"{base}/cases/{number}")
+    await step(agent, "方案已实施")
+    await step(agent, "已告知患者", note="电话告知处理结果，患者接受")
+    await sup.goto(f"{base}/cases/{number}")
+    await step(sup, "总结批示", note="窗口服务规范已重新培训，本案处理得当")
+    await step(sup, "结案")
+    assert await status_shown(sup) == "已结案"
+    # The satisfaction check: the patient is not satisfied, so the case is handled again.
+    await sup.check("input[name=rating][value=dissatisfied]")
+    async with sup.expect_navigation():
+        await sup.click("text=记录满意度")
+    assert await status_shown(sup) == "重新处理"
+    await screenshot(sup, "desk-case")
+
+    audit = await sup.locator("table.audit tbody tr").all_inner_texts()
+    changes = [line.split("\t")[3].strip() for line in audit]
+    assert [c for c in changes if c] == [
+        "→ 已受理", "已受理 → 已回应", "已回应 → 调查中", "调查中 → 方案待批", "方案待批 → 方案已批",
+        "方案已批 → 方案已实施", "方案已实施 → 已告知患者", "已告知患者 → 已总结批示",
+        "已总结批示 → 已结案", "已结案 → 重新处理",
+    ]  # fmt: skip
+    text = "\n".join(audit)
+    for seen in ("调取挂号窗口监控", "S-AGENT-01", "不满意", "分派"):
+        assert seen in text
+    r = await complaints.get(f"/v1/cases/{number}", headers=bearer("supervisor"))
+    assert (r.json()["status"], r.json()["cycle"]) == ("reopened", 2)  # a new cycle, new clocks
+
+
+async def test_a_ward_supervisor_sees_only_their_department_and_is_refused_another(
+    stack: dict[str, RunningService],
+    complaints: httpx.AsyncClient,
+    stack_env,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    cardiology = await open_case(complaints, dept="CARD", text="心内科病房夜间噪音大，护士未处理")
+    desk = await open_case(complaints, dept="CS")
+    base = stack_env["CONSOLE_URL"]
+    ward = await page_as(browser, stack_env, "ward")
+    await ward.goto(f"{base}/cases?open=all")
+    listed = await ward.locator("table.queue td:first-child a").all_inner_texts()
+    assert cardiology in listed and desk not in listed
+    await ward.goto(f"{base}/cases/{cardiology}")
+    assert cardiology in await ward.inner_text("h1")
+    response = await ward.goto(f"{base}/cases/{desk}")
+    assert response is not None and response.status == 403
+    notice = await ward.inner_text("[role=alert]")
+    assert "无权访问" in notice and f"case {desk} is not yours" in notice
+    await screenshot(ward, "desk-refused-other-department")
+
+
+async def test_a_breach_notifications_link_opens_the_right_case(
+    stack: dict[str, RunningService],
+    complaints: httpx.AsyncClient,
+    stack_env,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    number = await open_case(complaints, hours_ago=30)  # 24 h first response: breached
+    base = stack_env["CONSOLE_URL"]
+
+    async def breach_notice() -> dict[str, Any] | None:
+        async with httpx.AsyncClient(base_url=stack["notifications"].url, timeout=10) as api:
+            r = await api.get("/v1/inbox", headers=bearer("supervisor"))
+        assert r.status_code == 200, r.text
+        return next(
+            (m for m in r.json() if m["template"] == "staff_case_time_limit_breach"
+             and number in (m.get("body") or "")),
+            None,
+        )  # fmt: skip
+
+    notice = await eventually(breach_notice, timeout=90)
+    link = notice["body"].split()[-1]  # the note ends with its console page
+    assert link == f"{base}/cases/{number}"
+    sup = await page_as(browser, stack_env, "supervisor")
+    await sup.goto(link)
+    assert number in await sup.inner_text("h1")
+    breached = sup.locator("time.countdown.state-breached")
+    assert "超时" in await breached.first.inner_text()
+    await screenshot(sup, "desk-case-from-breach-link")
+
+
+async def test_the_supervisor_screen_shows_breaches_and_reassigns(
+    stack: dict[str, RunningService],
+    complaints: httpx.AsyncClient,
+    stack_env,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    breached = await open_case(complaints, hours_ago=26)
+    warned = await open_case(complaints, hours_ago=21)
+    base = stack_env["CONSOLE_URL"]
+    sup = await page_as(browser, stack_env, "supervisor")
+    await sup.goto(f"{base}/supervisor")
+    assert breached in await sup.inner_text("section:has(#h-breach)")
+    assert warned in await sup.inner_text("section:has(#h-warn)")
+    assert "S-AGENT-01" in await sup.inner_text("section:has(#h-team)")
+    assert await has_no_horizontal_scroll(sup)
+    await screenshot(sup, "supervisor")
+    form = sup.locator(f"form:has(input[value='{breached}'])").first
+    await form.locator("select").select_option("S-SUP-01")
+    async with sup.expect_navigation():
+        await form.locator("button").click()
+    assert "已改派" in await sup.inner_text("[role=status]")
+    r = await complaints.get(f"/v1/cases/{breached}", headers=bearer("supervisor"))
+    assert r.json()["assignee_id"] == "S-SUP-01"
+    # The same queue in English: labels and the countdown's words switch too.
+    english = await page_as(browser, stack_env, "supervisor", lang="en")
+    await english.goto(f"{base}/cases?time_limit=breached")
+    assert await english.title() == "Complaint cases · Patient service console"
+    row = english.locator("table.queue tr", has=english.locator(f"a:text-is('{breached}')"))
+    assert "overdue" in await row.locator("time.countdown.state-breached").inner_text()
+    await screenshot(english, "desk-queue-en")
+
+
+async def test_operations_sees_the_kpi_report_with_charts_and_the_monthly_report(
+    stack: dict[str, RunningService],
+    stack_env,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    base = stack_env["CONSOLE_URL"]
+    ops = await page_as(browser, stack_env, "admin")
+    for period in ("day", "week", "month", "quarter"):
+        await ops.goto(f"{base}/operations?period={period}")
+        assert await ops.locator("svg.chart").count() >= 2
+        assert await ops.locator("#kpi-satisfaction_rate").count() == 1
+    assert await has_no_horizontal_scroll(ops)
+    await screenshot(ops, "operations")
+    async with ops.expect_download() as download:
+        await ops.click("text=月报CSV")
+    path = await (await download.value).path()
+    header = path.read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header.startswith("period,start,end,department,kpi")
+    await ops.goto(f"{base}/operations/report")
+    assert "全院" in await ops.inner_text("main")
+    await screenshot(ops, "operations-monthly-report")
+    agent = await page_as(browser, stack_env, "agent")
+    response = await agent.goto(f"{base}/operations")
+    assert response is not None and response.status == 403
