@@ -51,6 +51,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("GET", "/asyncapi.json"): _OPS,
     ("GET", "/v1/access-records"): "the access records: ids of patients and staff, no data",
     ("GET", "/v1/access-records/unusual"): "staff ids and counts",
+    ("GET", "/v1/me"): "the caller's own role, staff id and department",
     ("POST", "/v1/tasks/{task_id}/outcome"): _IN,
     ("POST", "/v1/tasks/{task_id}/reassign"): "204, no body",
     ("GET", "/v1/staff"): _STAFF,
