@@ -42,3 +42,13 @@ def stack_env(stack_config) -> Iterator[dict[str, str]]:  # type: ignore[no-unty
     yield env
     if not os.environ.get("KEEP_STACK"):
         devstack.down(stack_config)
+
+
+@pytest.fixture(scope="session")
+def keycloak(stack_config, stack_env) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The stack's Keycloak, ready (`devstack.up` started it in the background): the stack
+    environment, which names it (KEYCLOAK_URL, OIDC_ISSUER_URL, clients, dev users)."""
+    from devstack import keycloak as keycloak_stack
+
+    keycloak_stack.wait_ready(stack_config)
+    return stack_env  # type: ignore[no-any-return]

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import kafka, kannel, postgres, procs, prometheus, services, system
+from devstack import kafka, kannel, keycloak, postgres, procs, prometheus, services, system
 from devstack.config import SERVICES, StackConfig
 from devstack.procs import StackError
 
@@ -37,6 +37,8 @@ def write_env(cfg: StackConfig) -> dict[str, str]:
 def up(cfg: StackConfig, *, with_services: bool = True) -> dict[str, str]:
     """Start (or reuse) Kafka, PostgreSQL, Kannel and Prometheus concurrently, wait until
     each is healthy, optionally start the five services, write `<state>/env`, return the env.
+    Keycloak starts alongside, in the background: `keycloak.wait_ready(cfg)` waits for it
+    (nothing here needs it; the services fetch its keys when the first token comes).
 
     When a part fails (or the call is interrupted), what this call started is stopped again,
     so a failed `up` leaves no process holding the stack's ports; what ran before stays.
@@ -85,6 +87,7 @@ def _up(cfg: StackConfig, *, with_services: bool) -> dict[str, str]:
         if shutil.which("mvn") and shutil.which("java"):
             pool.submit(kafka.ensure_jars)  # the first download overlaps apt-get; kafka.up waits
         system.ensure_packages()
+        keycloak.start_in_background(cfg)
         futures = {name: pool.submit(timed, name) for name in INFRA}
         for name, future in futures.items():
             exc = future.exception()
@@ -109,6 +112,7 @@ def down(cfg: StackConfig, timeout: float = 10.0) -> None:
     state folder emptied under a running stack): see `procs.leftovers`.
     """
     procs.terminate_groups(_recorded(cfg, "svc-*.pid"), timeout=timeout)
+    keycloak.forget_background(cfg)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pg = pool.submit(postgres.stop_postgres, cfg)
         procs.terminate_groups(_recorded(cfg, "*.pid"), timeout=timeout)
@@ -130,7 +134,7 @@ def wipe(cfg: StackConfig) -> None:
     """Delete the data of a stopped stack (Kafka, PostgreSQL wherever it lives, Kannel's store,
     Prometheus, services): the next `up` starts from empty; logs and pid files stay."""
     postgres.wipe(cfg)
-    for part in ("kafka", "postgres", "kannel", "prometheus", "services"):
+    for part in ("kafka", "postgres", "kannel", "prometheus", "services", "keycloak"):
         shutil.rmtree(cfg.state_dir / part, ignore_errors=True)
 
 
@@ -170,6 +174,7 @@ def status(cfg: StackConfig) -> dict[str, ComponentStatus]:
         "smsbox": cfg.kannel_sendsms_url,
         "fakesmsc": f"127.0.0.1:{cfg.kannel_smsc_port}",
         "prometheus": cfg.prometheus_url,
+        "keycloak": cfg.keycloak_url,
     }
     result: dict[str, ComponentStatus] = {}
     for name, url in urls.items():
