@@ -23,6 +23,7 @@ COPY services/followup/pyproject.toml services/followup/
 COPY services/complaints/pyproject.toml services/complaints/
 COPY services/notifications/pyproject.toml services/notifications/
 COPY services/metrics/pyproject.toml services/metrics/
+COPY services/console/pyproject.toml services/console/
 COPY tools/devstack/pyproject.toml tools/devstack/
 COPY tools/simulator/pyproject.toml tools/simulator/
 RUN uv sync --frozen --no-dev --no-install-workspace

@@ -52,3 +52,12 @@ def keycloak(stack_config, stack_env) -> dict[str, str]:  # type: ignore[no-unty
 
     keycloak_stack.wait_ready(stack_config)
     return stack_env  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+async def browser():  # type: ignore[no-untyped-def]
+    """Debian's Chromium under Playwright, one for the session (tests/browser.py)."""
+    from tests.browser import launch
+
+    async with launch() as chromium:
+        yield chromium

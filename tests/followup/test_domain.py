@@ -225,3 +225,45 @@ def test_reassigning_to_a_role_that_may_not_call_is_bad_input_not_a_conflict() -
     with pytest.raises(TaskRejected, match="may not make") as err:
         check_reassignable(TASK, to_role="agent", roles=("supervisor",))
     assert not err.value.conflict
+
+
+def test_a_requested_callback_opens_the_next_attempt_at_that_time() -> None:
+    at = NOW.replace(hour=15)
+    d = decide(
+        TASK, CallOutcome(reached=False, not_reached_reason="callback_requested", callback_at=at)
+    )
+    assert d == RetryPlanned(1, at, NOW.replace(hour=17, minute=30))
+
+
+def test_a_callback_after_the_last_attempt_is_still_planned_not_given_up() -> None:
+    at = NOW + timedelta(days=1)
+    outcome = CallOutcome(reached=False, not_reached_reason="callback_requested", callback_at=at)
+    d = decide(replace(TASK, attempts_made=2), outcome)
+    assert isinstance(d, RetryPlanned) and d.attempts_made == 3 and d.not_before == at
+
+
+def test_a_callback_in_the_past_is_refused() -> None:
+    outcome = CallOutcome(
+        reached=False, not_reached_reason="callback_requested", callback_at=NOW - timedelta(hours=1)
+    )
+    with pytest.raises(TaskRejected, match="callback_at must be in the future"):
+        decide(TASK, outcome)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"reached": True, "not_reached_reason": "busy"}, "reached no one"),
+        ({"reached": False, "not_reached_reason": "asleep"}, "must be one of"),
+        ({"reached": False, "not_reached_reason": "busy", "callback_at": NOW}, "callback_at goes"),
+        ({"reached": False, "not_reached_reason": "callback_requested"}, "callback_at goes"),
+    ],
+)
+def test_a_not_reached_reason_and_callback_must_fit_together(fields, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TaskRejected, match=message):
+        CallOutcome(**fields)
+
+
+def test_a_plain_unanswered_call_keeps_its_reason_and_the_usual_spacing() -> None:
+    d = decide(TASK, CallOutcome(reached=False, not_reached_reason="no_answer"))
+    assert d == RetryPlanned(1, NOW + timedelta(hours=4), NOW.replace(hour=17, minute=30))

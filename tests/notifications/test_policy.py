@@ -442,3 +442,16 @@ def test_no_director_no_escalation_message_and_other_steps_tell_nobody_new() -> 
             f"complaint.case_{step}", case("investigating", director_id="S-DIR-01"), NOW, RULES
         )
         assert plan.messages == ()
+
+
+def test_staff_notes_link_to_the_console_page_of_their_task_and_none_without_a_console() -> None:
+    from dataclasses import replace
+
+    from notifications.templates import DEFAULTS_BY_NAME, render
+
+    rules = replace(RULES, console_base_url="https://console.example")
+    (note,) = policy.plan_task_assigned(task(), NOW, rules).messages
+    body = render(DEFAULTS_BY_NAME["staff_task_assigned"].body, note.context)
+    assert body.endswith("前完成。 https://console.example/calls/T1")
+    (plain,) = policy.plan_task_assigned(task(), NOW, RULES).messages
+    assert render(DEFAULTS_BY_NAME["staff_task_assigned"].body, plain.context).endswith("前完成。")

@@ -5,7 +5,7 @@ supervisor their department, operations everything."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +53,14 @@ class OutcomeIn(BaseModel):
     feedback: str | None = Field(default=None, max_length=4000)
     objection: str | None = Field(default=None, max_length=4000)
     opt_out: bool = Field(default=False, description="the patient asks not to be called again")
+    not_reached_reason: NotReachedReason | None = Field(
+        default=None, description="why the call reached no one (with reached: false)"
+    )
+    callback_at: datetime | None = Field(
+        default=None,
+        description="when the person who answered asked to be called back (with"
+        " not_reached_reason callback_requested): the next attempt's window opens then",
+    )
     next_calls: list[NextCallIn] = Field(
         default_factory=list, max_length=10, description="later calls to plan (制定下次回访计划)"
     )
@@ -62,6 +70,11 @@ class OutcomeIn(BaseModel):
             NextCallRequest(c.reason, c.after_days, c.on, tuple(c.questions), c.script_key)
             for c in self.next_calls
         ]
+
+
+NotReachedReason = Literal[
+    "no_answer", "busy", "switched_off", "wrong_number", "callback_requested"
+]
 
 
 class ReassignIn(BaseModel):
@@ -238,6 +251,40 @@ def build_router(service: Service) -> APIRouter:
             raise HTTPException(404, "no such task") from None
         except TaskRejected as exc:
             raise HTTPException(409 if exc.conflict else 422, str(exc)) from None
+
+    @router.post("/tasks/{task_id}/take")
+    async def take(request: Request, task_id: str, principal: Principal = staff) -> dict[str, Any]:
+        """The caller takes an unassigned call of their department that their role may make
+        (the console's "take" button): it is assigned to them at once, as a reassignment is."""
+        try:
+            async with service.pool(request).acquire() as conn, conn.transaction():
+                row = await calls.take(
+                    conn, task_id=task_id, principal=principal, now=datetime.now(UTC)
+                )
+                await record(conn, Reader.of(principal), task_reads([row]))
+        except calls.NotFound:
+            raise HTTPException(404, "no such task") from None
+        except TaskRejected as exc:
+            raise HTTPException(409 if exc.conflict else 422, str(exc)) from None
+        return task_json(row, now=datetime.now(UTC), service=service)
+
+    @router.get("/worklist/available")
+    async def available(
+        request: Request,
+        principal: Principal = staff,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:
+        """Unassigned open calls of the caller's department that their role may make: what
+        they may take."""
+        if principal.department is None:
+            return {"tasks": []}
+        now = datetime.now(UTC)
+        async with service.pool(request).acquire() as conn:
+            rows = await queries.unassigned_for(
+                conn, principal.department, principal.role.value, limit=limit
+            )
+            await record(conn, Reader.of(principal), task_reads(rows))
+        return {"tasks": [task_json(r, now=now, service=service) for r in rows]}
 
     @router.get("/worklist")
     async def worklist(

@@ -139,3 +139,29 @@ async def reassign(
     await outgoing.task_assigned(
         conn, row, assignee_id=staff_id, time=now, assigned_by=principal.staff_id
     )
+
+
+async def take(
+    conn: asyncpg.Connection, *, task_id: str, principal: Principal, now: datetime
+) -> asyncpg.Record:
+    """Assign an unassigned call to the staff member who takes it: one of its department,
+    with a role that may make it. A call someone has meanwhile (the assignment job, or a
+    colleague a moment earlier) is a conflict naming who."""
+    row = await repository.fetch_task(conn, task_id, for_update=True)
+    if row is None or row["department_code"] != principal.department:
+        raise NotFound(task_id)
+    if row["assignee_id"] is not None:
+        raise TaskRejected(f"task {task_id} is already assigned to {row['assignee_id']}")
+    if row["status"] != "planned":
+        raise TaskRejected(f"task {task_id} is {row['status']}")
+    if principal.staff_id is None or principal.role.value not in row["roles"]:
+        raise TaskRejected(
+            f"a {principal.role.value} may not make a {row['kind']} call", conflict=False
+        )
+    await repository.reassign(conn, task_id, principal.staff_id)
+    await outgoing.task_assigned(
+        conn, row, assignee_id=principal.staff_id, time=now, assigned_by=principal.staff_id
+    )
+    taken = await repository.fetch_task(conn, task_id)
+    assert taken is not None
+    return taken

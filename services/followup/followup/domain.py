@@ -56,6 +56,12 @@ class Task:
     parent_task_id: str | None = None
 
 
+# Why a call did not reach the patient (recorded with the attempt, shown on the call screen).
+# `callback_requested`: someone answered and asked to be called at another time
+# (`callback_at`), which then is when the next attempt's window opens.
+NOT_REACHED_REASONS = ("no_answer", "busy", "switched_off", "wrong_number", "callback_requested")
+
+
 @dataclass(frozen=True)
 class CallOutcome:
     """What the caller records. `reached=False` is one failed attempt."""
@@ -66,6 +72,8 @@ class CallOutcome:
     feedback: str | None = None
     objection: str | None = None
     opt_out: bool = False
+    not_reached_reason: str | None = None
+    callback_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.score is not None and not 1 <= self.score <= 5:
@@ -74,6 +82,23 @@ class CallOutcome:
             raise TaskRejected(
                 "satisfaction, score and objection need a call that reached someone",
                 conflict=False,
+            )
+        self._check_not_reached()
+
+    def _check_not_reached(self) -> None:
+        reason = self.not_reached_reason
+        if reason is not None and reason not in NOT_REACHED_REASONS:
+            raise TaskRejected(
+                f"not_reached_reason must be one of {list(NOT_REACHED_REASONS)}", conflict=False
+            )
+        if self.reached and (reason or self.callback_at):
+            raise TaskRejected(
+                "not_reached_reason and callback_at are for a call that reached no one",
+                conflict=False,
+            )
+        if (reason == "callback_requested") != (self.callback_at is not None):
+            raise TaskRejected(
+                "callback_at goes with not_reached_reason callback_requested", conflict=False
             )
 
     @property
@@ -119,6 +144,8 @@ def decide_outcome(
     if task.status not in OPEN:
         raise TaskRejected(f"task {task.task_id} is {task.status}; no outcome can be recorded")
     attempts = task.attempts_made + 1
+    if outcome.callback_at is not None:
+        return _callback(attempts, outcome.callback_at, hours=hours, now=now)
     if not outcome.reached:
         if attempts >= task.max_attempts:
             return Unreachable(attempts)
@@ -142,6 +169,16 @@ def decide_outcome(
             due_in=timedelta(days=policy.spot_check_due_days), policy=policy, hours=hours, now=now,
         )  # fmt: skip
     return Completed(attempts, second, spot, complaint=outcome.objection_raised)
+
+
+def _callback(attempts: int, at: datetime, *, hours: WorkingHours, now: datetime) -> RetryPlanned:
+    """The next attempt at the time the person asked for (its window from then on, in working
+    hours), even after the last planned attempt: they asked to be called, so it is not given
+    up as unreachable."""
+    if at <= now:
+        raise TaskRejected("callback_at must be in the future", conflict=False)
+    window = call_window(hours, at, due_in=timedelta(hours=0))
+    return RetryPlanned(attempts, window.not_before, window.due_at)
 
 
 def derived_call(

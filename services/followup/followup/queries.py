@@ -87,6 +87,18 @@ async def open_tasks_of(conn: asyncpg.Connection, staff_id: str) -> list[asyncpg
     )
 
 
+async def unassigned_for(
+    conn: asyncpg.Connection, department: str, role: str, *, limit: int
+) -> list[asyncpg.Record]:
+    """Open calls of `department` nobody has yet that `role` may make, soonest due first."""
+    return await conn.fetch(
+        f"SELECT {TASK_COLUMNS} FROM follow_up_tasks WHERE department_code = $1"
+        f" AND status = 'planned' AND assignee_id IS NULL AND $2 = ANY(roles)"
+        f" ORDER BY due_at, task_id LIMIT $3",
+        department, role, limit,
+    )  # fmt: skip
+
+
 async def department_summary(
     conn: asyncpg.Connection, department: str, now: datetime
 ) -> dict[str, Any]:

@@ -199,20 +199,29 @@ async def fetch_task(
 async def attempts_of(conn: asyncpg.Connection, task_id: str) -> list[dict[str, Any]]:
     """A task's call attempts, their feedback decrypted."""
     rows = await conn.fetch(
-        "SELECT attempt_no, staff_id, reached, feedback, recorded_at FROM call_attempts"
+        "SELECT attempt_no, staff_id, reached, feedback, recorded_at, not_reached_reason,"
+        " callback_at FROM call_attempts"
         " WHERE task_id = $1 ORDER BY attempt_no",
         task_id,
     )
-    return [{**dict(r), "feedback": open_(r["feedback"])} for r in rows]
+    return [
+        {
+            **dict(r),
+            "feedback": open_(r["feedback"]),
+            "callback_at": r["callback_at"].isoformat() if r["callback_at"] else None,
+        }
+        for r in rows
+    ]
 
 
 async def record_attempt(
     conn: asyncpg.Connection, task: Task, *, attempt_no: int, staff_id: str, outcome: CallOutcome
 ) -> None:
     await conn.execute(
-        "INSERT INTO call_attempts (task_id, attempt_no, staff_id, reached, feedback)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO call_attempts (task_id, attempt_no, staff_id, reached, feedback,"
+        " not_reached_reason, callback_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         task.task_id, attempt_no, staff_id, outcome.reached, seal(outcome.feedback),
+        outcome.not_reached_reason, outcome.callback_at,
     )  # fmt: skip
 
 

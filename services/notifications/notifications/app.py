@@ -69,6 +69,7 @@ def planning_rules(settings: Settings) -> PlanningRules:
         discharge_notice_delay=timedelta(minutes=settings.discharge_notice_delay_min),
         validity=timedelta(hours=settings.message_validity_h),
         survey_task_kinds=frozenset(settings.survey_task_kinds),
+        console_base_url=settings.console_base_url.rstrip("/"),
         common={
             "hospital": settings.hospital_name,
             "hotline": settings.hotline,

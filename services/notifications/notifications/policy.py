@@ -54,6 +54,11 @@ class PlanningRules:
     validity: timedelta = timedelta(hours=48)
     survey_task_kinds: frozenset[str] = frozenset({"inpatient_discharge", "outpatient_visit"})
     common: dict[str, str] = field(default_factory=dict)  # hospital, hotline, survey_url
+    console_base_url: str = ""  # staff notes link to the console page of their task or case
+
+    def console_link(self, page: str) -> str:
+        """The console's page `page` (e.g. `/calls/FU-A1`), or "" when no console is set."""
+        return f"{self.console_base_url}{page}" if self.console_base_url else ""
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%m月%d日 %H:%M")
@@ -194,6 +199,7 @@ def _task_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
         "task_id": data.task_id,
         "kind": KIND_LABELS.get(data.kind, data.kind),
         "due": rules.local(data.due_at),
+        "link": rules.console_link(f"/calls/{data.task_id}"),
     }
 
 
@@ -239,6 +245,7 @@ def _case_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
         "category": data.category,
         "priority": PRIORITY_LABELS.get(data.priority, data.priority),
         "response_by": rules.local(promised) if promised else "",
+        "link": rules.console_link(f"/cases/{data.case_number}"),
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from hospital_shared.settings import service_settings_class
 from notifications.domain import ip_networks
@@ -121,6 +121,15 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     hospital_name: str = "市第一人民医院"
     hotline: str = "12320"
     survey_url: str = "https://survey.hospital.example/s"
+    # Staff notifications (SMS, email, WeCom, DingTalk, inbox) end with a link to the console
+    # page of their task or case; unset: no link. Unprefixed, as the stack env sets it.
+    console_base_url: str = Field(
+        "",
+        validation_alias=AliasChoices("CONSOLE_BASE_URL"),
+        description="the staff console's address as staff reach it (e.g."
+        " https://console.hospital.example); staff notifications link to their task or case"
+        " there (blank: no link)",
+    )
 
     @field_validator("callback_allowed_ips")
     @classmethod

@@ -104,6 +104,8 @@ class TemplateSpec:
 
 
 _OPT_OUT_HINT = "回复退订不再接收"
+# A staff note about a task or case ends with its console page (CONSOLE_BASE_URL), when set.
+_CONSOLE_LINK = "{% if link %} {{ link }}{% endif %}"
 
 DEFAULT_TEMPLATES: tuple[TemplateSpec, ...] = (
     TemplateSpec(
@@ -156,34 +158,38 @@ DEFAULT_TEMPLATES: tuple[TemplateSpec, ...] = (
     TemplateSpec(
         "staff_task_assigned",
         "staff",
-        "【回访任务】您有新的回访任务{{ task_id }}（{{ kind }}），请于{{ due }}前完成。",
+        "【回访任务】您有新的回访任务{{ task_id }}（{{ kind }}），请于{{ due }}前完成。"
+        + _CONSOLE_LINK,
         description="A follow-up task assigned to a staff member",
     ),
     TemplateSpec(
         "staff_task_overdue",
         "staff",
-        "【回访逾期】回访任务{{ task_id }}（{{ kind }}）已逾期，应于{{ due }}完成，请尽快处理。",
+        "【回访逾期】回访任务{{ task_id }}（{{ kind }}）已逾期，应于{{ due }}完成，请尽快处理。"
+        + _CONSOLE_LINK,
         description="A follow-up task is overdue",
     ),
     TemplateSpec(
         "staff_case_assigned",
         "staff",
         "【投诉处理】投诉案件{{ case_number }}（{{ category }}，优先级{{ priority }}）已分派给您，"
-        "首次答复时限{{ response_by }}。",
+        "首次答复时限{{ response_by }}。" + _CONSOLE_LINK,
         description="A complaint case assigned to a handler",
         reveals_complaint=True,
     ),
     TemplateSpec(
         "staff_case_time_limit_warning",
         "staff",
-        "【投诉预警】案件{{ case_number }}的{{ limit }}时限将于{{ due }}到期，请督办。",
+        "【投诉预警】案件{{ case_number }}的{{ limit }}时限将于{{ due }}到期，请督办。"
+        + _CONSOLE_LINK,
         description="A complaint time limit reached 80%: to the supervisor",
         reveals_complaint=True,
     ),
     TemplateSpec(
         "staff_case_time_limit_breach",
         "staff",
-        "【投诉超时】案件{{ case_number }}的{{ limit }}时限已于{{ due }}超时，请立即处理。",
+        "【投诉超时】案件{{ case_number }}的{{ limit }}时限已于{{ due }}超时，请立即处理。"
+        + _CONSOLE_LINK,
         urgent=True,
         description="A complaint time limit was breached: to the supervisor, at once",
         reveals_complaint=True,
@@ -245,7 +251,7 @@ DEFAULT_TEMPLATES += (
         "staff_case_escalated",
         "staff",
         "【投诉上报】投诉案件{{ case_number }}（{{ category }}，优先级{{ priority }}）已上报您批示，"
-        "请于{{ due }}前处理。",
+        "请于{{ due }}前处理。" + _CONSOLE_LINK,
         urgent=True,
         description="A complaint case escalated to the director (serious, medical dispute, or"
         " beyond the supervisor)",
@@ -279,6 +285,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "queue": "门诊挂号3号窗口",
     "length": 9,
     "since": "11月24日 08:40",
+    "link": "https://console.hospital.example/calls/T-1",
 }
 SAMPLE_CONTEXT.update(
     {"enquiry_number": "ZX-20261123-000007", "feedback_number": "FKB-20261123-000007"}

@@ -13,7 +13,14 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 DEVSTACK_DIR = REPO_ROOT / "tools" / "devstack"
 CACHE_DIR = REPO_ROOT / ".cache"
 
-SERVICES: tuple[str, ...] = ("registration", "followup", "complaints", "notifications", "metrics")
+SERVICES: tuple[str, ...] = (
+    "registration",
+    "followup",
+    "complaints",
+    "notifications",
+    "metrics",
+    "console",  # the staff console (last: it calls the other five)
+)
 
 KAFKA_SASL_USERNAME = "hospital"
 KAFKA_SASL_PASSWORD = "hospital-kafka-dev"
@@ -69,6 +76,7 @@ class StackConfig:
     complaints_port: int = 8003
     notifications_port: int = 8004
     metrics_port: int = 8005
+    console_port: int = 8006
     mllp_port: int = 2575
     # Keycloak (keycloak.py): the identity provider, HTTP only on the loopback.
     keycloak_port: int = 8180
@@ -207,6 +215,8 @@ class StackConfig:
             "KANNEL_ADMIN_PASSWORD": KANNEL_ADMIN_PASSWORD,
             "KANNEL_MO_PORT": str(self.kannel_mo_port),
             "PROMETHEUS_URL": self.prometheus_url,
+            # where staff notifications link to (their task's or case's console page)
+            "CONSOLE_BASE_URL": self.service_url("console"),
             "DEVSTACK_STATE_DIR": str(self.state_dir),
             # The SASL_SSL listener; not read by the services (they use plain KAFKA_* unless
             # told otherwise): see "Kafka over TLS" in the README.

@@ -25,6 +25,10 @@ _REQUIRED: dict[str, str] = {
     str(FAKESMSC): "kannel-extras",
     str(PROMETHEUS): "prometheus",
     "/usr/bin/promtool": "prometheus",
+    # the console's browser tests: Debian's Chromium, driven by Playwright, and a CJK font
+    # so that Chinese renders in their screenshots (not boxes)
+    "/usr/bin/chromium": "chromium",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "fonts-noto-cjk",
 }
 _COMMANDS: dict[str, str] = {
     "java": "openjdk-17-jre-headless",

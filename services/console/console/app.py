@@ -1,0 +1,131 @@
+"""Wiring of the console: settings, database (its sessions), the client of the services,
+templates and static files, the screens' routers, and the pages for errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from console import health, home
+from console.backend import Backend, NotFound, Refused, Unavailable
+from console.pages import build_templates, error_page
+from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
+from console.settings import Settings
+from hospital_shared import db, http_guard
+from hospital_shared.logging import configure_logging
+
+log = structlog.get_logger(__name__)
+HERE = Path(__file__).resolve().parent
+MIGRATIONS = HERE.parent / "migrations"
+ROUTERS = [health.router, home.router]
+
+
+async def _open_pool(settings: Settings) -> asyncpg.Pool:
+    """The pool, once PostgreSQL answers (it may start after the console), migrated."""
+    delay = 0.2
+    while True:
+        try:
+            pool = await db.create_pool(
+                settings.database_url,
+                schema=settings.db_schema,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+            )
+            break
+        except db.TRANSIENT_DB_ERRORS as exc:
+            log.warning("database not reachable yet", error=type(exc).__name__, retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    async with pool.acquire() as conn:
+        await db.migrate(conn, schema=settings.db_schema, folders={"console": MIGRATIONS})
+    return pool
+
+
+class _Runtime:
+    """What `hospital_shared.serving` stops when a signal comes during start-up: the pool,
+    if it was opened by then."""
+
+    name = "console"
+
+    def __init__(self) -> None:
+        self.pool: asyncpg.Pool | None = None
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+
+def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(
+            service="console",
+            level=settings.log_level,
+            repeat_window_s=settings.log_repeat_window_s,
+        )
+        app.state.pool = app.state.runtime.pool = pool = await _open_pool(settings)
+        app.state.sessions = SessionStore(pool, idle_s=settings.session_idle_s)
+        async with httpx.AsyncClient(timeout=settings.backend_timeout_s) as client:
+            app.state.backend = Backend(settings.service_urls(), client)
+            log.info("service started", http_port=settings.http_port)
+            try:
+                yield
+            finally:
+                await pool.close()
+
+    return lifespan
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    async def sign_in(request: Request, exc: Exception) -> RedirectResponse:
+        assert isinstance(exc, SignInRequired)
+        nxt = exc.next_path if exc.next_path != "/" else request.url.path
+        return RedirectResponse(f"{LOGIN_PATH}?next={nxt}", status_code=303)
+
+    async def refused(request: Request, exc: Exception) -> HTMLResponse:
+        return error_page(request, "refused", 403, reason=getattr(exc, "reason", ""))
+
+    async def not_found(request: Request, exc: Exception) -> HTMLResponse:
+        return error_page(request, "notfound", 404)
+
+    async def unavailable(request: Request, exc: Exception) -> HTMLResponse:
+        return error_page(request, "unavailable", 503, service=getattr(exc, "service", ""))
+
+    async def csrf(request: Request, exc: Exception) -> HTMLResponse:
+        return error_page(request, "csrf", 403)
+
+    app.add_exception_handler(SignInRequired, sign_in)
+    app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(Unavailable, unavailable)
+    app.add_exception_handler(CsrfRejected, csrf)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    # No /docs: Swagger UI would load its assets from a CDN, which hospital intranets lack.
+    app = FastAPI(
+        title="staff console",
+        lifespan=_lifespan(settings),
+        docs_url=None,
+        redoc_url=None,
+        max_body_size=settings.http_max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.runtime = _Runtime()
+    app.state.templates = build_templates(settings.hospital_tz)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
+    http_guard.install(app)
+    _install_error_pages(app)
+    return app

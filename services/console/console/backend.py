@@ -1,0 +1,140 @@
+"""The console's client of the five services: every call carries the signed-in person's
+access token, and every answer that is not a success becomes one of a few outcomes a page
+knows how to show.
+
+- 401: the token is no longer taken -> `SignInRequired` (sign in again, then come back);
+- 403: a clear refusal page (`Refused`, with the service's reason);
+- 404: the not-found page (`NotFound`);
+- another 4xx: `Problem`, which a form view catches to show the message next to the field it
+  names (a 422's `loc`), never a trace;
+- 5xx or no answer: `Unavailable`, a page saying which service did not answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from console.session import Session, SignInRequired
+
+
+class Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotFound(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class Unavailable(Exception):
+    def __init__(self, service: str) -> None:
+        super().__init__(service)
+        self.service = service
+
+
+@dataclass
+class Problem(Exception):
+    """A 4xx the person can correct: `fields` maps a form field to its message; `message` is
+    what is not tied to one field."""
+
+    status: int
+    message: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message or "; ".join(f"{k}: {v}" for k, v in self.fields.items()))
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, dict):
+        return str(detail.get("message") or detail.get("reason") or detail)
+    return str(detail)
+
+
+def problem_from(status: int, body: Any) -> Problem:
+    """A service's 4xx body as a `Problem`: a 422 list names each field (the last part of its
+    `loc` that is a name), a sentence is the message."""
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, list):
+        fields: dict[str, str] = {}
+        for error in detail:
+            loc = [str(p) for p in error.get("loc", []) if not isinstance(p, int)]
+            name = loc[-1] if loc else "form"
+            fields.setdefault(name, str(error.get("msg", "invalid")))
+        return Problem(status, "", fields)
+    return Problem(status, _detail_text(detail))
+
+
+class Backend:
+    """Calls the services by name (`registration`, `followup`, `complaints`, `notifications`,
+    `metrics`) with the session's token."""
+
+    def __init__(self, urls: dict[str, str], client: httpx.AsyncClient) -> None:
+        self.urls = urls
+        self.client = client
+
+    async def call(
+        self,
+        session: Session,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        reason: str | None = None,
+    ) -> Any:
+        """The decoded JSON answer of a success (None for an empty one); else one of the
+        exceptions above. `reason` goes to the access records (`X-Access-Reason`)."""
+        headers = {"Authorization": f"Bearer {session.access_token}"}
+        if reason:
+            headers["X-Access-Reason"] = quote(reason[:200], safe=" ")
+        url = self.urls[service].rstrip("/") + path
+        try:
+            resp = await self.client.request(
+                method, url, params=_clean(params), json=json, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise Unavailable(service) from exc
+        return _answer(service, resp)
+
+    async def get(self, session: Session, service: str, path: str, **kw: Any) -> Any:
+        return await self.call(session, service, "GET", path, **kw)
+
+    async def post(self, session: Session, service: str, path: str, **kw: Any) -> Any:
+        return await self.call(session, service, "POST", path, **kw)
+
+
+def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Query parameters without the empty ones (a filter left blank is no filter)."""
+    if params is None:
+        return None
+    return {k: v for k, v in params.items() if v not in (None, "", [])}
+
+
+def _answer(service: str, resp: httpx.Response) -> Any:
+    status = resp.status_code
+    if status < 300:
+        return resp.json() if resp.content else None
+    try:
+        body: Any = resp.json()
+    except ValueError:
+        body = {"detail": resp.reason_phrase}
+    if status == 401:
+        raise SignInRequired()
+    if status == 403:
+        raise Refused(_detail_text(body.get("detail") if isinstance(body, dict) else body))
+    if status == 404:
+        raise NotFound(_detail_text(body.get("detail") if isinstance(body, dict) else body))
+    if status < 500:
+        raise problem_from(status, body)
+    raise Unavailable(service)

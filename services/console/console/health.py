@@ -1,0 +1,39 @@
+"""`/healthz` (the process is alive), `/readyz` (its database answers), `/metrics`: the same
+endpoints as every service, for devstack, compose and Prometheus. The console has no Kafka
+consumer or outbox, so readiness is its database only; a service it calls being away shows
+on the page that needs it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from hospital_shared.http_guard import GuardedRoute
+
+router = APIRouter(tags=["health"], route_class=GuardedRoute)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok", "service": "console"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    pool: Any = getattr(request.app.state, "pool", None)
+    try:
+        async with asyncio.timeout(2.0), pool.acquire() as conn:
+            database = await conn.fetchval("SELECT 1") == 1
+    except Exception:
+        database = False
+    body = {"status": "ready" if database else "not ready", "checks": {"database": database}}
+    return JSONResponse(body, status_code=200 if database else 503)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

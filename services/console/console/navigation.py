@@ -1,0 +1,27 @@
+"""The console's menu: which screens a role sees, as data. A new screen is one new entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str  # message key of its label
+    path: str
+    roles: frozenset[str]  # empty: everyone signed in
+
+
+STAFF = frozenset({"agent", "doctor", "supervisor", "admin", "director"})
+
+NAVIGATION: list[NavItem] = [
+    NavItem("nav.worklist", "/worklist", frozenset({"agent", "doctor", "supervisor"})),
+    NavItem("nav.patients", "/patients", STAFF),
+    NavItem("nav.inbox", "/inbox", frozenset()),
+]
+
+
+def navigation_for(roles: list[str]) -> list[NavItem]:
+    if not roles:
+        return []
+    return [item for item in NAVIGATION if not item.roles or item.roles & set(roles)]

@@ -1,0 +1,94 @@
+"""Rendering pages: the Jinja2 environment, the message catalogue (zh-CN first, English),
+times in the hospital's zone, and the pages for refusals, missing records and services that
+did not answer.
+
+Every string a person reads comes from `messages.json` (key -> {"zh", "en"}), so a hospital
+can change wording without touching code; a key missing in one language falls back to the
+other, then to the key itself (visible, not a crash).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from console.navigation import navigation_for
+from console.session import CSRF_FIELD
+
+HERE = Path(__file__).resolve().parent
+LANGUAGES = ("zh", "en")
+LANG_COOKIE = "console_lang"
+
+
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    data: dict[str, dict[str, str]] = json.loads((HERE / "messages.json").read_text("utf-8"))
+    return data
+
+
+def translate(key: str, lang: str) -> str:
+    entry = catalogue().get(key)
+    if entry is None:
+        return key
+    return entry.get(lang) or entry.get("zh") or entry.get("en") or key
+
+
+def language_of(request: Request) -> str:
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    default: str = request.app.state.settings.default_language
+    return default if default in LANGUAGES else "zh"
+
+
+def local_time(value: Any, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An ISO 8601 instant (or datetime) as the hospital's wall-clock time; blank for none."""
+    if value in (None, ""):
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        return moment.strftime(fmt)
+    return moment.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def build_templates(tz: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": local_time(v, tz, fmt)
+    env.globals["CSRF_FIELD"] = CSRF_FIELD
+    return env
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """`template` with what every page needs: the language and its `t`, the session (when
+    signed in), the navigation for its roles, and the unread count of the inbox."""
+    lang = language_of(request)
+    session = getattr(request.state, "session", None)
+    env: Environment = request.app.state.templates
+    page = env.get_template(template).render(
+        request=request,
+        lang=lang,
+        t=lambda key: translate(key, lang),
+        session=session,
+        nav=navigation_for(session.roles if session else []),
+        unread=getattr(request.state, "unread", None),
+        path=request.url.path,
+        **context,
+    )
+    return HTMLResponse(page, status_code=status_code)
+
+
+def error_page(request: Request, kind: str, status_code: int, **context: Any) -> HTMLResponse:
+    return render(request, "errors/error.html", status_code, kind=kind, **context)

@@ -1,0 +1,206 @@
+"""Server-side sessions of signed-in staff, and the two checks every page uses.
+
+The browser holds only a random session id (cookie `HttpOnly`, `SameSite=Lax`, `Secure`
+outside the dev stack); the tokens stay here, in the console's own `sessions` table, keyed
+by the id's SHA-256. `require_session` sends a request without a live session to `/login`;
+`checked_form` is the one CSRF check of every POST form (a per-session token in a hidden
+field, compared in constant time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, Request
+from starlette.datastructures import FormData
+
+LOGIN_PATH = "/login"
+CSRF_FIELD = "csrf_token"
+
+
+class SignInRequired(Exception):
+    """No live session (or the services refused its token): sign in again, then come back."""
+
+    def __init__(self, next_path: str = "/") -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class CsrfRejected(Exception):
+    """A POST without this session's CSRF token: answered 403, nothing done."""
+
+
+@dataclass
+class Session:
+    id: str
+    staff_id: str
+    roles: list[str]
+    department: str | None
+    display_name: str
+    access_token: str
+    refresh_token: str | None = None
+    access_expires_at: datetime | None = None
+    id_token: str | None = None
+    csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+    def has_role(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+    def access_expired(self, now: datetime) -> bool:
+        return self.access_expires_at is not None and self.access_expires_at <= now
+
+
+def _hash(session_id: str) -> bytes:
+    return hashlib.sha256(session_id.encode()).digest()
+
+
+_COLUMNS = (
+    "staff_id, roles, department, display_name, access_token, refresh_token,"
+    " access_expires_at, id_token, csrf_token"
+)
+
+
+class SessionStore:
+    """create / get / update_tokens / delete over `console.sessions`."""
+
+    def __init__(self, pool: asyncpg.Pool, *, idle_s: float) -> None:
+        self.pool = pool
+        self.idle = timedelta(seconds=idle_s)
+
+    async def create(
+        self,
+        *,
+        staff_id: str,
+        roles: list[str],
+        department: str | None,
+        display_name: str,
+        access_token: str,
+        refresh_token: str | None = None,
+        access_expires_at: datetime | None = None,
+        id_token: str | None = None,
+    ) -> Session:
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            staff_id=staff_id,
+            roles=list(roles),
+            department=department,
+            display_name=display_name,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            access_expires_at=access_expires_at,
+            id_token=id_token,
+        )
+        await self.pool.execute(
+            f"INSERT INTO sessions (id_hash, {_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            _hash(session.id),
+            *_values(session),
+        )
+        return session
+
+    async def get(self, session_id: str) -> Session | None:
+        """The live session with this id (and it is marked used), or None: unknown, or idle
+        longer than the limit (then it is deleted)."""
+        row = await self.pool.fetchrow(
+            f"UPDATE sessions SET last_seen_at = now() WHERE id_hash = $1"
+            f" AND last_seen_at > now() - $2::interval RETURNING {_COLUMNS}",
+            _hash(session_id),
+            self.idle,
+        )
+        if row is None:
+            await self.delete(session_id)
+            return None
+        return Session(id=session_id, **{**dict(row), "roles": list(row["roles"])})
+
+    async def update_tokens(
+        self,
+        session_id: str,
+        *,
+        access_token: str,
+        refresh_token: str | None,
+        access_expires_at: datetime | None,
+        id_token: str | None = None,
+    ) -> None:
+        """After a refresh: the new tokens (an id token only when the provider sent one)."""
+        await self.pool.execute(
+            "UPDATE sessions SET access_token = $2, refresh_token = $3, access_expires_at = $4,"
+            " id_token = COALESCE($5, id_token) WHERE id_hash = $1",
+            _hash(session_id),
+            access_token,
+            refresh_token,
+            access_expires_at,
+            id_token,
+        )
+
+    async def delete(self, session_id: str) -> None:
+        await self.pool.execute("DELETE FROM sessions WHERE id_hash = $1", _hash(session_id))
+
+    async def purge_idle(self) -> int:
+        status = await self.pool.execute(
+            "DELETE FROM sessions WHERE last_seen_at <= now() - $1::interval", self.idle
+        )
+        return int(status.split()[-1])
+
+
+def _values(s: Session) -> tuple[Any, ...]:
+    return (
+        s.staff_id,
+        s.roles,
+        s.department,
+        s.display_name,
+        s.access_token,
+        s.refresh_token,
+        s.access_expires_at,
+        s.id_token,
+        s.csrf_token,
+    )
+
+
+def _next_path(request: Request) -> str:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return request.url.path + query if request.method == "GET" else "/"
+
+
+async def require_session(request: Request) -> Session:
+    """The signed-in person's session; without one, a redirect to sign in (then back here).
+    An expired access token is refreshed by `app.state.refresh_session` when sign-in
+    installed one (console/signin.py), else the person signs in again."""
+    store: SessionStore = request.app.state.sessions
+    cookie = request.cookies.get(request.app.state.settings.session_cookie)
+    session = await store.get(cookie) if cookie else None
+    if session is None:
+        raise SignInRequired(_next_path(request))
+    if session.access_expired(datetime.now(UTC)):
+        refresh = getattr(request.app.state, "refresh_session", None)
+        session = await refresh(request, session) if refresh is not None else None
+        if session is None:
+            raise SignInRequired(_next_path(request))
+    request.state.session = session
+    return session
+
+
+CurrentSession = Annotated[Session, Depends(require_session)]
+
+
+async def checked_form(request: Request, session: CurrentSession) -> FormData:
+    """The POSTed form, once its CSRF token is this session's (every form carries it)."""
+    form = await request.form()
+    given = form.get(CSRF_FIELD)
+    if not isinstance(given, str) or not hmac.compare_digest(given, session.csrf_token):
+        raise CsrfRejected()
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+def set_session_cookie(response: Any, session: Session, *, name: str, secure: bool) -> None:
+    """The cookie that carries the session id: not readable by scripts, not sent on
+    cross-site POSTs, HTTPS-only outside the development stack."""
+    response.set_cookie(name, session.id, httponly=True, samesite="lax", secure=secure, path="/")

@@ -1,0 +1,90 @@
+"""The browser of the console's tests: Playwright (PyPI) driving Debian's `chromium`, which
+devstack installs with `fonts-noto-cjk` (Playwright's own browser download is not reachable
+from hospital networks, nor from here). Every screen test writes screenshots to
+`test-artifacts/screenshots/` (git-ignored) for a person to look at.
+
+Sessions are made directly in the console's session store with a development token as the
+access token (`signed_in`), so screen tests do not depend on the identity provider; the
+sign-in flow has tests of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from console.session import Session, SessionStore
+from hospital_shared.auth import DEV_TOKENS
+
+REPO = Path(__file__).resolve().parent.parent
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+VIEWPORT = {"width": 1366, "height": 768}  # the smallest screen the console is laid out for
+
+
+@contextlib.asynccontextmanager
+async def launch() -> AsyncIterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        raise RuntimeError("no `chromium` on PATH: devstack installs Debian's (make test)")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def signed_in(
+    database_url: str, token: str, *, schema: str = "console", idle_s: float = 3600
+) -> Session:
+    """A console session for the staff member behind development token `token`, with the
+    token as its access token (as sign-in would store a Keycloak access token)."""
+    principal = DEV_TOKENS[token]
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        store = SessionStore(conn, idle_s=idle_s)  # type: ignore[arg-type]
+        return await store.create(
+            staff_id=principal.staff_id or principal.name,
+            roles=[principal.role.value],
+            department=principal.department,
+            display_name=principal.name,
+            access_token=token,
+        )
+    finally:
+        await conn.close()
+
+
+async def console_context(
+    browser: Browser, console_url: str, session: Session | None, *, lang: str = "zh"
+) -> BrowserContext:
+    """A fresh browser context at 1366x768 carrying `session`'s cookie (and a language)."""
+    context = await browser.new_context(
+        viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
+    host = urlsplit(console_url).hostname or "127.0.0.1"
+    cookies = [{"name": "console_lang", "value": lang, "domain": host, "path": "/"}]
+    if session is not None:
+        cookies.append(
+            {"name": "console_session", "value": session.id, "domain": host, "path": "/"}
+        )
+    await context.add_cookies(cookies)  # type: ignore[arg-type]
+    return context
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    """The whole page as `test-artifacts/screenshots/<name>.png`."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+async def has_no_horizontal_scroll(page: Page) -> bool:
+    width: int = await page.evaluate("document.documentElement.scrollWidth")
+    return width <= VIEWPORT["width"]

@@ -1,0 +1,137 @@
+"""Taking a call from the department's unassigned ones (the console's worklist), and an
+outcome that says why the call reached no one and when to call back, on the real follow-up
+service, Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from hospital_shared import topics
+from hospital_shared.auth import DEV_TOKENS
+from tests.factories import discharge
+from tests.integration.services import running
+from tests.integration.test_followup_service import auth, send, wait_events
+from tests.kafka_tools import eventually
+
+RUN = uuid.uuid4().hex[:6].upper()
+DEPT = f"K{RUN}"
+DOC, OTHER = f"KD-{RUN}", f"KO-{RUN}"
+TOKENS = {
+    **{token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()},
+    "t-doc": {"role": "doctor", "staff_id": DOC, "department": DEPT},
+    "t-other": {"role": "doctor", "staff_id": OTHER, "department": DEPT},
+    "t-agent": {"role": "agent", "staff_id": f"KA-{RUN}", "department": "CS"},
+}
+# Nobody of DEPT has room and its calls do not fall back to the CS centre: they wait, planned.
+SERVICE_ENV = {
+    "AUTH_TOKENS": json.dumps(TOKENS),
+    "FOLLOWUP_ASSIGN_INTERVAL_S": "0.3",
+    "FOLLOWUP_DEPARTMENT_POLICIES": json.dumps({DEPT: {"fallback_department": DEPT}}),
+}
+
+
+@pytest.fixture(scope="module")
+async def api(stack_config, stack_env) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    """The follow-up service with DEPT's two doctors on its roster, neither with room."""
+    with running(stack_config, "followup", SERVICE_ENV) as service:
+        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+            for staff_id in (DOC, OTHER):
+                body = {"name": f"测试 {staff_id}", "department_code": DEPT, "role": "doctor",
+                        "capacity": 0, "phone": "13700000000"}  # fmt: skip
+                admin = auth("dev-admin-token")
+                resp = await client.put(f"/v1/staff/{staff_id}", json=body, headers=admin)
+                assert resp.status_code == 200, resp.text
+            yield client
+
+
+async def planned_task(api: httpx.AsyncClient, stack_env: dict[str, str]) -> dict[str, Any]:
+    """A discharge of DEPT sent through Kafka, until its call is listed as available."""
+    n = uuid.uuid4().int % 10**8
+    event = discharge(n, department={"code": DEPT, "name": "测试科"})
+    await send(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.DISCHARGES, event)
+    patient_id = event["data"]["patient"]["patient_id"]
+
+    async def listed() -> dict[str, Any] | None:
+        resp = await api.get("/v1/worklist/available", headers=auth("t-doc"))
+        assert resp.status_code == 200, resp.text
+        mine = [t for t in resp.json()["tasks"] if t["patient"]["patient_id"] == patient_id]
+        return mine[0] if mine else None
+
+    found: dict[str, Any] = await eventually(listed, timeout=30, interval=0.3)
+    return found
+
+
+async def test_a_doctor_takes_an_unassigned_call_and_a_colleague_then_cannot(
+    api: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    task = await planned_task(api, stack_env)
+    assert task["status"] == "planned" and task["assignee_id"] is None
+    taken = await api.post(f"/v1/tasks/{task['task_id']}/take", headers=auth("t-doc"))
+    assert taken.status_code == 200, taken.text
+    assert (taken.json()["status"], taken.json()["assignee_id"]) == ("assigned", DOC)
+    again = await api.post(f"/v1/tasks/{task['task_id']}/take", headers=auth("t-other"))
+    assert again.status_code == 409 and DOC in again.json()["detail"]
+    [event] = await wait_events(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], task["task_id"], "followup.task_assigned"
+    )
+    assert event["data"]["assignee_id"] == DOC and event["data"]["assigned_by"] == DOC
+    worklist = (await api.get("/v1/worklist", headers=auth("t-doc"))).json()
+    listed = [
+        t["task_id"] for group in ("overdue", "due_today", "upcoming") for t in worklist[group]
+    ]
+    assert task["task_id"] in listed
+    db = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:
+        records = await db.fetch(
+            "SELECT route, staff_id FROM followup.access_records WHERE $1 = ANY(record_ids)",
+            task["task_id"],
+        )
+    finally:
+        await db.close()
+    routes = {(r["route"], r["staff_id"]) for r in records}
+    assert {("/v1/worklist/available", DOC), ("/v1/tasks/{task_id}/take", DOC)} <= routes
+
+
+async def test_a_call_of_another_department_or_role_cannot_be_taken(
+    api: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    task = await planned_task(api, stack_env)
+    other_dept = await api.post(f"/v1/tasks/{task['task_id']}/take", headers=auth("t-agent"))
+    assert other_dept.status_code == 404
+
+
+async def test_a_requested_callback_is_recorded_with_its_reason_and_opens_the_next_window(
+    api: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    task = await planned_task(api, stack_env)
+    assert (
+        await api.post(f"/v1/tasks/{task['task_id']}/take", headers=auth("t-doc"))
+    ).status_code == 200
+    at = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    body = {
+        "reached": False,
+        "not_reached_reason": "callback_requested",
+        "callback_at": at.isoformat(),
+    }
+    resp = await api.post(f"/v1/tasks/{task['task_id']}/outcome", json=body, headers=auth("t-doc"))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "assigned"
+    assert datetime.fromisoformat(resp.json()["next_attempt_at"]) >= at
+    detail = (await api.get(f"/v1/tasks/{task['task_id']}", headers=auth("t-doc"))).json()
+    [attempt] = detail["attempts"]
+    assert attempt["not_reached_reason"] == "callback_requested"
+    assert datetime.fromisoformat(attempt["callback_at"]) == at
+    bad = await api.post(
+        f"/v1/tasks/{task['task_id']}/outcome",
+        json={"reached": False, "not_reached_reason": "asleep"},
+        headers=auth("t-doc"),
+    )
+    assert bad.status_code == 422 and "not_reached_reason" in bad.text
