@@ -52,7 +52,7 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return claims
 
 
-def _admin(env: dict[str, str]) -> httpx.Client:
+def keycloak_admin(env: dict[str, str]) -> httpx.Client:
     resp = httpx.post(
         f"{env['KEYCLOAK_URL']}/realms/master/protocol/openid-connect/token",
         data={
@@ -81,7 +81,7 @@ class RealmKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ).decode()
-        with _admin(env) as admin:
+        with keycloak_admin(env) as admin:
             realm_id = admin.get("").json()["id"]
             config = {"priority": ["1"], "enabled": ["true"], "active": ["true"],
                       "algorithm": ["RS256"], "privateKey": [pem]}  # fmt: skip

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from console import health, home
+from console import health, home, signin
 from console.backend import Backend, NotFound, Refused, Unavailable
 from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
@@ -26,7 +26,7 @@ from hospital_shared.logging import configure_logging
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent
 MIGRATIONS = HERE.parent / "migrations"
-ROUTERS = [health.router, home.router]
+ROUTERS = [health.router, home.router, signin.router]
 
 
 async def _open_pool(settings: Settings) -> asyncpg.Pool:
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.http_max_body_bytes,
     )
     app.state.settings = settings
+    app.state.refresh_session = signin.refresh_session
     app.state.runtime = _Runtime()
     app.state.templates = build_templates(settings.hospital_tz)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
