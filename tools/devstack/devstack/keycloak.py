@@ -27,7 +27,9 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -58,6 +60,10 @@ _ARCHIVE = "classes.jsa"
 
 _background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keycloak")
 _starting: dict[Path, Future[None]] = {}
+# Stacks going down: a start still under way in the background must not spawn Keycloak after
+# `down` (or a failed `up`) has stopped what the pid files name. Spawns happen under the lock.
+_cancelled: set[Path] = set()
+_spawn_lock = threading.Lock()
 
 
 def realm_url(cfg: StackConfig) -> str:
@@ -189,7 +195,7 @@ def ensure_template(cfg: StackConfig) -> Path:
             "KC_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
         }
         argv = [*_argv(port, work), "--import-realm"]
-        proc = procs.spawn(cfg, "keycloak-template", argv, env=env)
+        proc = _spawn(cfg, "keycloak-template", argv, env)
         try:
             procs.wait_until(
                 lambda: _realm_answers(f"http://127.0.0.1:{port}"),
@@ -226,7 +232,16 @@ def start(cfg: StackConfig) -> int:
         shutil.copy(template / _DB_FILE, data / _DB_FILE)
     archive = template / _ARCHIVE
     extra = [f"-XX:SharedArchiveFile={archive}"] if archive.exists() else []
-    return procs.spawn(cfg, NAME, _argv(cfg.keycloak_port, data), env=_jvm_env(*extra)).pid
+    return _spawn(cfg, NAME, _argv(cfg.keycloak_port, data), _jvm_env(*extra)).pid
+
+
+def _spawn(
+    cfg: StackConfig, name: str, argv: list[str], env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    with _spawn_lock:
+        if cfg.state_dir in _cancelled:
+            raise StackError(f"Keycloak not started: the stack in {cfg.state_dir} is going down")
+        return procs.spawn(cfg, name, argv, env=env)
 
 
 def wait_ready(cfg: StackConfig, timeout: float = 900.0) -> None:
@@ -254,13 +269,18 @@ def up(cfg: StackConfig) -> None:
 
 def start_in_background(cfg: StackConfig) -> Future[None]:
     """`up` in a thread of this process; `wait_ready` waits for it (and raises its error)."""
+    with _spawn_lock:
+        _cancelled.discard(cfg.state_dir)
     future = _background.submit(up, cfg)
     _starting[cfg.state_dir] = future
     return future
 
 
-def forget_background(cfg: StackConfig) -> None:
-    """After `down`: a later `wait_ready` must not answer with a start of the stack before."""
+def cancel_background(cfg: StackConfig) -> None:
+    """Before `down` (or after a failed `up`) stops the stack: a start under way in the
+    background spawns nothing more, and a later `wait_ready` does not answer with it."""
+    with _spawn_lock:
+        _cancelled.add(cfg.state_dir)
     _starting.pop(cfg.state_dir, None)
 
 

@@ -48,6 +48,7 @@ def up(cfg: StackConfig, *, with_services: bool = True) -> dict[str, str]:
     try:
         return _up(cfg, with_services=with_services)
     except BaseException:
+        keycloak.cancel_background(cfg)
         _stop_started_since(cfg, before)
         raise
 
@@ -111,8 +112,8 @@ def down(cfg: StackConfig, timeout: float = 10.0) -> None:
     Then whatever of this stack still runs though no pid file names it (a pid file lost, a
     state folder emptied under a running stack): see `procs.leftovers`.
     """
+    keycloak.cancel_background(cfg)  # a start under way in the background spawns nothing now
     procs.terminate_groups(_recorded(cfg, "svc-*.pid"), timeout=timeout)
-    keycloak.forget_background(cfg)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pg = pool.submit(postgres.stop_postgres, cfg)
         procs.terminate_groups(_recorded(cfg, "*.pid"), timeout=timeout)
