@@ -64,6 +64,7 @@ _starting: dict[Path, Future[None]] = {}
 # `down` (or a failed `up`) has stopped what the pid files name. Spawns happen under the lock.
 _cancelled: set[Path] = set()
 _spawn_lock = threading.Lock()
+_stack_locks: dict[Path, threading.Lock] = {}
 
 
 def realm_url(cfg: StackConfig) -> str:
@@ -259,12 +260,20 @@ def wait_ready(cfg: StackConfig, timeout: float = 900.0) -> None:
 
 
 def up(cfg: StackConfig) -> None:
-    """Start Keycloak unless it runs and wait until the realm answers."""
-    pid = start(cfg)
-    procs.wait_until(
-        lambda: _realm_answers(cfg.keycloak_url),
-        timeout=300, what="Keycloak", log=cfg.log_file(NAME), pid=pid, interval=0.5,
-    )  # fmt: skip
+    """Start Keycloak unless it runs and wait until the realm answers. Two `up`s of one stack
+    in this process (an `up` again while the first one's Keycloak is still starting) take
+    turns, so the second finds the first's Keycloak instead of starting another."""
+    with _stack_lock(cfg):
+        pid = start(cfg)
+        procs.wait_until(
+            lambda: _realm_answers(cfg.keycloak_url),
+            timeout=300, what="Keycloak", log=cfg.log_file(NAME), pid=pid, interval=0.5,
+        )  # fmt: skip
+
+
+def _stack_lock(cfg: StackConfig) -> threading.Lock:
+    with _spawn_lock:
+        return _stack_locks.setdefault(cfg.state_dir, threading.Lock())
 
 
 def start_in_background(cfg: StackConfig) -> Future[None]:
