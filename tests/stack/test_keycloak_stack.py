@@ -1,35 +1,19 @@
-"""Keycloak's start in the background (devstack.keycloak), on a stack of its own (state
-folder and ports apart from the session's): two `up`s of one stack start one Keycloak, and a
-`down` while it is still starting leaves nothing running."""
+"""Keycloak's start in the background (devstack.keycloak), on the lifecycle tests' stack of
+its own (state folder and ports apart from the session's): two `up`s of one stack start one
+Keycloak, and a `down` while it is still starting leaves nothing running."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from concurrent.futures import wait
-from pathlib import Path
 
 import pytest
 
-from devstack import StackConfig, down, keycloak, procs, wipe
+from devstack import StackConfig, down, keycloak, procs
 from devstack.stack import stack_ports
-
-REPO = Path(__file__).resolve().parents[2]
-_OFFSET = int(os.environ.get("DEVSTACK_TEST_PORT_OFFSET", "10000")) + 400
+from tests.stack.test_stack_lifecycle import own_stack
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-def own_stack() -> Iterator[StackConfig]:
-    cfg = StackConfig.shifted(REPO / f".stack-test-{_OFFSET - 400}-keycloak", _OFFSET)
-    down(cfg)
-    wipe(cfg)
-    try:
-        yield cfg
-    finally:
-        down(cfg)
-        wipe(cfg)
+__all__ = ["own_stack"]  # the lifecycle tests' stack of its own (a fixture)
 
 
 def test_two_ups_at_once_start_one_keycloak(own_stack: StackConfig) -> None:
