@@ -148,7 +148,7 @@ class OidcClient:
             claims = await self.identity.claims(id_token)
         except InvalidToken as exc:
             raise SignInFailed(f"ID token refused: {exc}") from exc
-        if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+        if not secrets.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
             raise SignInFailed("ID token refused: its nonce is not this sign-in's")
         return claims
 

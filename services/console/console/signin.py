@@ -86,7 +86,7 @@ async def login(request: Request, next: str = "/") -> Response:
 async def _take_sign_in(request: Request, state: str) -> dict[str, Any]:
     """The sign-in `state` names, once, if this browser began it and it has not timed out."""
     cookie = request.cookies.get(SIGN_IN_COOKIE, "")
-    if not state or not secrets.compare_digest(cookie, state):
+    if not state or not secrets.compare_digest(cookie.encode(), state.encode()):
         raise SignInFailed("this sign-in was not begun in this browser; sign in again")
     client = _client(request)
     row = await request.app.state.pool.fetchrow(
