@@ -34,6 +34,8 @@ AUDITED: dict[tuple[str, str, str], str] = {
     ("complaints", "POST", "/v1/feedback"): "the praise or suggestion: text, patient contact",
     ("complaints", "GET", "/v1/feedback"): "praise and suggestions with text and patient",
     ("complaints", "POST", "/v1/feedback/{number}/answer"): "answers with the suggestion",
+    ("registration", "GET", "/v1/patients"): "patients found by phone, name or id: name, phone",
+    ("registration", "GET", "/v1/patients/{patient_id}/visits"): "a patient's visits",
     ("notifications", "GET", "/v1/messages"): "a patient's messages",
     ("notifications", "GET", "/v1/messages/{message_id}"): "a message",
     ("notifications", "POST", "/v1/messages/{message_id}/resend"): "answers with the message",

@@ -20,7 +20,7 @@ import asyncpg
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from console.session import Session, SessionStore
-from hospital_shared.auth import DEV_TOKENS
+from hospital_shared.auth import DEV_TOKENS, Principal
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -41,11 +41,17 @@ async def launch() -> AsyncIterator[Browser]:
 
 
 async def signed_in(
-    database_url: str, token: str, *, schema: str = "console", idle_s: float = 3600
+    database_url: str,
+    token: str,
+    *,
+    principal: Principal | None = None,
+    schema: str = "console",
+    idle_s: float = 3600,
 ) -> Session:
-    """A console session for the staff member behind development token `token`, with the
-    token as its access token (as sign-in would store a Keycloak access token)."""
-    principal = DEV_TOKENS[token]
+    """A console session for the staff member behind `token` (a development token, or one of
+    the test's `AUTH_TOKENS` given with its `principal`), with the token as its access token
+    (as sign-in would store a Keycloak access token)."""
+    principal = principal or DEV_TOKENS[token]
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
         store = SessionStore(conn, idle_s=idle_s)  # type: ignore[arg-type]

@@ -3,11 +3,12 @@ Chinese (or English), readable at 1366x768; without a session, a page sends them
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
+from console.session import Session
 from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
 from tests.integration.services import RunningService, running
 
@@ -42,3 +43,52 @@ async def test_the_start_page_shows_the_agent_in_chinese_and_english(
     assert await page.title() == "Welcome · Patient service console"
     await screenshot(page, "start-en")
     await context.close()
+
+
+@pytest.fixture
+async def agent(
+    console: RunningService, stack_env: dict[str, str]
+) -> AsyncIterator[tuple[Session, httpx.AsyncClient]]:
+    """A new session of the development agent, and a client carrying its cookie."""
+    session = await signed_in(stack_env["DATABASE_URL"], "dev-agent-token")
+    cookies = {"console_session": session.id}
+    async with httpx.AsyncClient(base_url=console.url, cookies=cookies) as client:
+        yield session, client
+
+
+async def test_a_form_posted_without_the_sessions_csrf_token_is_refused(
+    agent: tuple[Session, httpx.AsyncClient],
+) -> None:
+    session, client = agent
+    for form in ({}, {"csrf_token": "forged"}):
+        resp = await client.post("/worklist/FU-X/take", data=form)
+        assert resp.status_code == 403 and "表单已过期" in resp.text
+    # with it, the request goes on (to the follow-up service, which is not running here)
+    resp = await client.post("/worklist/FU-X/take", data={"csrf_token": session.csrf_token})
+    assert resp.status_code == 503 and "followup" in resp.text
+
+
+async def test_a_session_idle_longer_than_the_limit_signs_in_again(
+    agent: tuple[Session, httpx.AsyncClient],
+    stack_env,  # type: ignore[no-untyped-def]
+) -> None:
+    import hashlib
+
+    import asyncpg
+
+    session, client = agent
+    assert (await client.get("/lang/zh")).status_code == 303
+    db = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:  # a shift (8 h) and a minute ago
+        key = hashlib.sha256(session.id.encode()).digest()  # rows are keyed by the id's hash
+        await db.execute(
+            "UPDATE console.sessions SET last_seen_at = now() - interval '8 hours 1 minute'"
+            " WHERE id_hash = $1",
+            key,
+        )
+        resp = await client.get("/")
+        assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+        gone = "SELECT count(*) FROM console.sessions WHERE id_hash = $1"
+        assert await db.fetchval(gone, key) == 0
+    finally:
+        await db.close()

@@ -33,6 +33,7 @@ def message(template: str, *, staff_id: str | None = None) -> dict[str, Any]:
         "status": "delivered",
         "body": "您的投诉已受理，案件编号TS-20261205-0001",
         "source_event_id": "e1",
+        "subject_ref": "case:TS-20261205-0001",
         "to_number": "+8613800138000",
     }
     return row
@@ -64,6 +65,7 @@ def test_a_complaint_shows_to_the_desk_operations_and_its_recipient_only() -> No
         assert message_view(ack, who, desk_department="CS")["template"] == ack["template"]
     hidden = message_view(ack, WARD, desk_department="CS")
     assert (hidden["template"], hidden["source_event_id"]) == ("patient_notice", None)
+    assert hidden["subject_ref"] is None  # the case number would say the patient complained
     assert "body" not in hidden
     note = message("staff_case_assigned", staff_id="S-AGENT-01")
     assert message_view(note, AGENT, desk_department="CS")["body"] == note["body"]
@@ -76,3 +78,8 @@ def test_other_messages_are_not_masked_and_numbers_are_for_operations() -> None:
     assert (view["template"], view["body"]) == ("appointment_reminder", reminder["body"])
     assert view["to_number"] == "+86138****8000"
     assert message_view(reminder, ADMIN, desk_department="CS")["to_number"] == "+8613800138000"
+
+
+def test_a_note_says_what_it_is_about_so_the_console_can_link_to_it() -> None:
+    note = message("staff_case_assigned", staff_id="S-AGENT-01")
+    assert message_view(note, AGENT, desk_department="CS")["subject_ref"] == "case:TS-20261205-0001"

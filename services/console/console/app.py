@@ -15,18 +15,28 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from console import health, home, signin
+from console import calls, health, home, inbox, patients, signin, worklist
 from console.backend import Backend, NotFound, Refused, Unavailable
 from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
 from console.settings import Settings
 from hospital_shared import db, http_guard
+from hospital_shared.jobs import every, stop_all
 from hospital_shared.logging import configure_logging
+from hospital_shared.secrets import refuse_dev_defaults
 
 log = structlog.get_logger(__name__)
 HERE = Path(__file__).resolve().parent
 MIGRATIONS = HERE.parent / "migrations"
-ROUTERS = [health.router, home.router, signin.router]
+ROUTERS = [
+    health.router,
+    home.router,
+    worklist.router,
+    calls.router,
+    patients.router,
+    inbox.router,
+    signin.router,
+]
 
 
 async def _open_pool(settings: Settings) -> asyncpg.Pool:
@@ -74,12 +84,17 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         )
         app.state.pool = app.state.runtime.pool = pool = await _open_pool(settings)
         app.state.sessions = SessionStore(pool, idle_s=settings.session_idle_s)
+        # Sessions left idle are deleted by this job too, not only when their cookie returns.
+        purge = asyncio.create_task(
+            every(600, "session-purge", app.state.sessions.purge_idle, service="console")
+        )
         async with httpx.AsyncClient(timeout=settings.backend_timeout_s) as client:
             app.state.backend = Backend(settings.service_urls(), client)
             log.info("service started", http_port=settings.http_port)
             try:
                 yield
             finally:
+                await stop_all([purge])
                 await pool.close()
 
     return lifespan
@@ -112,6 +127,8 @@ def _install_error_pages(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Production refuses the public development secrets, as every service does (secrets.py).
+    refuse_dev_defaults(settings, is_development=settings.development_stack)
     # No /docs: Swagger UI would load its assets from a CDN, which hospital intranets lack.
     app = FastAPI(
         title="staff console",

@@ -5,15 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from console.inbox import PageSession
 from console.pages import LANG_COOKIE, LANGUAGES, render
-from console.session import CurrentSession
 from hospital_shared.http_guard import GuardedRoute
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 
 @router.get("/")
-async def start_page(request: Request, session: CurrentSession) -> HTMLResponse:
+async def start_page(request: Request, session: PageSession) -> HTMLResponse:
     return render(request, "home.html")
 
 

@@ -43,6 +43,9 @@ class Settings(_Base, SignInSettings):  # type: ignore[misc, valid-type]
         " or test stack",
     )
     default_language: str = Field("zh", description="zh | en: the language before a choice")
+    hospital_name: str = Field(
+        "市第一人民医院", description="the hospital, as call scripts name it"
+    )
 
     @property
     def secure_cookie(self) -> bool:

@@ -100,13 +100,15 @@ def message_view(
         "digest_id": str(m["digest_id"]) if m["digest_id"] else None,
         "to_address": m["to_address"],
         "source_event_id": m["source_event_id"],
+        # what the message is about (`task:<id>`, `case:<number>`): the console links there
+        "subject_ref": m["subject_ref"],
         "to_number": m["to_number"]
         if who.role == Role.ADMIN
         else domain.mask_phone(m["to_number"]),
     }
     if not sees_complaint(who, m, desk_department=desk_department):
         kind = NEUTRAL_KIND.get(m["audience"], "notice")
-        return view | {"template": kind, "source_event_id": None}
+        return view | {"template": kind, "source_event_id": None, "subject_ref": None}
     if may_read(who, m):
         view["body"] = m["body"]
     return view

@@ -23,6 +23,7 @@ from registration.ingest import Hl7Control, Ingested, IntakeRejected, ingest, in
 from registration.intake import Intake
 from registration.mllp import MllpServer, tls_context
 from registration.parse_pool import ParsePool
+from registration.patients import patients_router
 from registration.phones import normalise_phone
 from registration.settings import Settings
 
@@ -36,7 +37,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *event_types_on(topics.REGISTRATIONS, topics.DISCHARGES, topics.COMPLAINTS_IN),
         *event_types_on(topics.QUEUE_REPORTS),
     )
-    app = runtime.http_app(ingest_router(runtime, settings), title="registration service")
+    app = runtime.http_app(
+        ingest_router(runtime, settings),
+        # the number searched is normalised as the stored ones were (same region and rule)
+        patients_router(
+            runtime.auth,
+            partial(
+                normalise_phone,
+                region=settings.default_phone_region,
+                mobile_only=settings.mobile_only,
+            ),
+        ),
+        title="registration service",
+    )
     if settings.mllp_enabled:
         _run_mllp_with(app, runtime, settings)
     _run_retention_with(app, runtime, settings)

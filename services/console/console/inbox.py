@@ -1,0 +1,69 @@
+"""The staff inbox (in-app notifications from the notifications service) with its unread
+count, which every page's menu shows; opening a note marks it read and goes to the console
+page of its task or case."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from console.backend import Backend, NotFound, Unavailable
+from console.pages import render
+from console.session import CheckedForm, CurrentSession, Session
+from hospital_shared.http_guard import GuardedRoute
+
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
+
+# subject_ref prefix -> the console page of that record
+PAGES = {"task": "/calls/", "case": "/cases/"}
+
+
+def page_of(subject_ref: str | None) -> str | None:
+    """The console page a note is about (`task:FU-1` -> `/calls/FU-1`), or None."""
+    if not subject_ref or ":" not in subject_ref:
+        return None
+    kind, ref = subject_ref.split(":", 1)
+    prefix = PAGES.get(kind)
+    return f"{prefix}{ref}" if prefix and ref else None
+
+
+async def _inbox(backend: Backend, session: Session) -> list[dict[str, Any]]:
+    notes: list[dict[str, Any]] = await backend.get(session, "notifications", "/v1/inbox")
+    return notes
+
+
+async def page_session(request: Request, session: CurrentSession) -> Session:
+    """The session, with the inbox's unread count for the menu (none when the inbox does not
+    answer: the page itself still works)."""
+    try:
+        notes = await _inbox(request.app.state.backend, session)
+        request.state.unread = sum(1 for n in notes if n.get("read_at") is None)
+    except (Unavailable, NotFound):
+        request.state.unread = None
+    return session
+
+
+PageSession = Annotated[Session, Depends(page_session)]
+
+
+@router.get("/inbox")
+async def inbox(request: Request, session: CurrentSession) -> HTMLResponse:
+    notes = await _inbox(request.app.state.backend, session)
+    notes.sort(key=lambda n: n.get("created_at") or "", reverse=True)
+    for note in notes:
+        note["page"] = page_of(note.get("subject_ref"))
+    unread = sum(1 for n in notes if n.get("read_at") is None)
+    request.state.unread = unread
+    return render(request, "inbox/index.html", notes=notes, unread_total=unread)
+
+
+@router.post("/inbox/{message_id}/read")
+async def open_note(
+    request: Request, message_id: str, session: CurrentSession, form: CheckedForm
+) -> RedirectResponse:
+    backend: Backend = request.app.state.backend
+    note = await backend.post(session, "notifications", f"/v1/inbox/{message_id}/read")
+    target = page_of(note.get("subject_ref")) if form.get("go") else None
+    return RedirectResponse(target or "/inbox", status_code=303)

@@ -1,0 +1,241 @@
+"""The console's screens in a real browser (Debian's Chromium) against the real stack: the
+five services and the console as processes, Kafka, PostgreSQL. An agent works a discharge
+call from the worklist to a saved outcome, and the task's state, the follow-up event on
+Kafka and the metrics counter change; patient search finds an inbound caller by the number
+as they say it; the inbox shows the unread count and opens the task a note is about.
+
+Screenshots of each screen go to test-artifacts/screenshots/ (1366x768)."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from hospital_shared import topics
+from hospital_shared.auth import DEV_TOKENS, Principal, Role
+from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
+from tests.factories import discharge
+from tests.integration.services import RunningService, running_all
+from tests.kafka_tools import eventually, json_values, read_all
+
+RUN = uuid.uuid4().hex[:6].upper()
+DEPT = f"W{RUN}"
+AGENT = Principal(role=Role.AGENT, staff_id=f"AG-{RUN}", department=DEPT, name="回访员 刘洋")
+TOKEN = f"t-console-agent-{RUN}"
+# A second department whose agent has no room: its calls wait, unassigned, to be taken.
+TAKE_DEPT = f"X{RUN}"
+TAKER = Principal(role=Role.AGENT, staff_id=f"AX-{RUN}", department=TAKE_DEPT, name="回访员 周敏")
+TAKER_TOKEN = f"t-console-taker-{RUN}"
+TOKENS = {
+    **{token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()},
+    TOKEN: AGENT.model_dump(mode="json"),
+    TAKER_TOKEN: TAKER.model_dump(mode="json"),
+}
+SERVICES = ("registration", "followup", "complaints", "notifications", "metrics", "console")
+COMMON = {"AUTH_TOKENS": json.dumps(TOKENS)}
+ENV = {name: dict(COMMON) for name in SERVICES} | {
+    "followup": COMMON
+    | {
+        "FOLLOWUP_ASSIGN_INTERVAL_S": "0.3",
+        "FOLLOWUP_DEPARTMENT_POLICIES": json.dumps({TAKE_DEPT: {"fallback_department": TAKE_DEPT}}),
+    },
+}
+PHONE = f"137{uuid.uuid4().int % 10**8:08d}"
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
+    with running_all(stack_config, SERVICES, ENV) as running:
+        yield running
+
+
+async def discharge_for(
+    stack: dict[str, RunningService], staff: Principal, *, capacity: int, patient: dict[str, str],
+    department_name: str,
+) -> None:  # fmt: skip
+    """`staff` on the follow-up roster with `capacity`, then a discharge of their department
+    with `patient`, sent by the hospital system through the registration service."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        member = {"name": staff.name, "department_code": staff.department, "role": "agent",
+                  "capacity": capacity, "phone": "13700000001"}  # fmt: skip
+        resp = await client.put(
+            f"{stack['followup'].url}/v1/staff/{staff.staff_id}", json=member,
+            headers=auth("dev-admin-token"),
+        )  # fmt: skip
+        assert resp.status_code == 200, resp.text
+        n = uuid.uuid4().int % 10**6
+        department = {"code": staff.department, "name": department_name}
+        event = discharge(n, patient=patient, department=department)
+        resp = await client.post(
+            f"{stack['registration'].url}/v1/discharges", json=event["data"],
+            headers=auth("dev-integration-token"),
+        )  # fmt: skip
+        assert resp.status_code == 202, resp.text
+
+
+@pytest.fixture(scope="module")
+async def task(stack: dict[str, RunningService]) -> AsyncIterator[dict[str, Any]]:
+    """A discharge of DEPT sent by the hospital system, its call assigned to the agent."""
+    patient = {"patient_id": f"PW{RUN}", "name": "钱学文", "phone": PHONE}
+    await discharge_for(stack, AGENT, capacity=20, patient=patient, department_name="心血管内科")
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def assigned() -> dict[str, Any] | None:
+            lists = (
+                await client.get(f"{stack['followup'].url}/v1/worklist", headers=auth(TOKEN))
+            ).json()
+            found = [t for g in ("overdue", "due_today", "upcoming") for t in lists[g]]
+            return found[0] if found else None
+
+        yield await eventually(assigned, timeout=60, interval=0.5)
+
+
+@pytest.fixture
+async def page(
+    browser: Browser, stack: dict[str, RunningService], stack_env
+) -> AsyncIterator[Page]:  # type: ignore[no-untyped-def]
+    session = await signed_in(stack_env["DATABASE_URL"], TOKEN, principal=AGENT)
+    context = await console_context(browser, stack["console"].url, session)
+    yield await context.new_page()
+    await context.close()
+
+
+async def completed_counter(metrics_url: str) -> float:
+    text = (await httpx.AsyncClient().get(f"{metrics_url}/metrics")).text
+    pattern = (
+        rf'^hospital_followup_tasks_completed_total\{{[^}}]*department="{DEPT}"[^}}]*\}} (\S+)$'
+    )
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE))
+
+
+async def test_an_agent_records_an_outcome_from_the_worklist(
+    page: Page, stack: dict[str, RunningService], task: dict[str, Any], stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    console, metrics = stack["console"].url, stack["metrics"].url
+    assert await completed_counter(metrics) == 0
+    await page.goto(f"{console}/worklist")
+    assert await page.title() == "我的回访任务 · 患者服务工作台"
+    row = page.locator("tr", has_text="钱学文")
+    await row.wait_for()
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "worklist")
+    await row.get_by_role("link", name=re.compile("去回访")).click()
+    await page.wait_for_url(f"**/calls/{task['task_id']}")
+    assert "心血管内科" in await page.inner_text("main")
+    assert "您好，我是市第一人民医院心血管内科的回访员" in await page.inner_text(".script")
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "call")
+
+    await page.get_by_role("button", name="保存回访结果").click()  # nothing chosen yet
+    assert "必填" in await page.inner_text("[role=alert]")
+    await screenshot(page, "call-error")
+
+    await page.get_by_label("已联系上").check()
+    await page.get_by_label("满意", exact=True).check()
+    await page.get_by_label("评分（1–5）").select_option("5")
+    await page.get_by_label("患者意见").fill("护士很耐心，出院指导很清楚")
+    await page.get_by_role("button", name="保存回访结果").click()
+    await page.wait_for_url("**/worklist?saved=*")
+    assert "已完成" in await page.inner_text("[role=status]")
+    await screenshot(page, "worklist-saved")
+
+    async with httpx.AsyncClient(base_url=stack["followup"].url) as api:
+        saved = (await api.get(f"/v1/tasks/{task['task_id']}", headers=auth(TOKEN))).json()
+    assert (saved["status"], saved["outcome"]["satisfaction"], saved["outcome"]["score"]) == (
+        "completed", "满意", 5,
+    )  # fmt: skip
+
+    async def completed_event() -> list[dict[str, Any]]:
+        found = json_values(
+            await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.FOLLOWUP_TASKS)
+        )
+        return [e for e in found if e["type"] == "followup.task_completed"
+                and e["data"]["task_id"] == task["task_id"]]  # fmt: skip
+
+    [event] = await eventually(completed_event, timeout=30)
+    assert event["data"]["completed_by"] == AGENT.staff_id
+    assert await eventually(lambda: _counted(metrics), timeout=30) == 1
+
+
+async def _counted(metrics_url: str) -> float | None:
+    value = await completed_counter(metrics_url)
+    return value or None
+
+
+async def test_patient_search_finds_an_inbound_caller_by_phone(
+    page: Page, stack: dict[str, RunningService], task: dict[str, Any]
+) -> None:
+    await page.goto(f"{stack['console'].url}/patients")
+    await page.get_by_label("电话号码").check()
+    await page.get_by_label("查询内容").fill(f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}")
+    await page.get_by_role("button", name="查询").click()
+    result = page.locator("tbody tr", has_text="钱学文")
+    await result.wait_for()
+    assert f"{PHONE[:3]}****{PHONE[7:]}" in await result.inner_text()  # masked as the API masks
+    await screenshot(page, "patient-search")
+    await result.get_by_role("link").click()
+    await page.wait_for_url(f"**/patients/{task['patient']['patient_id']}")
+    main = await page.inner_text("main")
+    assert "心血管内科" in main and task["task_id"] in main
+    assert "您的角色无权查看此部分" in main  # an agent may not read a patient's SMS history
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "patient")
+
+
+async def test_the_inbox_shows_unread_notes_and_opens_the_task_they_are_about(
+    page: Page, stack: dict[str, RunningService], task: dict[str, Any]
+) -> None:
+    console = stack["console"].url
+    await page.goto(f"{console}/")
+    badge = page.locator("nav .badge")
+    await badge.wait_for()
+    before = int(await badge.inner_text())
+    assert before >= 1
+    await page.goto(f"{console}/inbox")
+    assert int(await page.inner_text("#unread-total")) == before
+    note = page.locator("tr.unread", has_text=task["task_id"])
+    await note.wait_for()
+    # the note's own text carries the console page of its task (CONSOLE_BASE_URL)
+    assert f"{console}/calls/{task['task_id']}" in await note.inner_text()
+    await screenshot(page, "inbox")
+    await note.get_by_role("button", name="打开").click()
+    await page.wait_for_url(f"**/calls/{task['task_id']}")
+    after = await page.locator("nav .badge").all()
+    assert (int(await after[0].inner_text()) if after else 0) == before - 1
+
+
+async def test_an_agent_takes_an_unassigned_call_of_their_department(
+    browser: Browser, stack: dict[str, RunningService], stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    patient = {"patient_id": f"PX{RUN}", "name": "孙待领", "phone": "13912345678"}
+    await discharge_for(stack, TAKER, capacity=0, patient=patient, department_name="骨科")
+    session = await signed_in(stack_env["DATABASE_URL"], TAKER_TOKEN, principal=TAKER)
+    context = await console_context(browser, stack["console"].url, session)
+    page = await context.new_page()
+
+    async def listed() -> bool:
+        await page.goto(f"{stack['console'].url}/worklist")
+        return await page.locator("tr", has_text="孙待领").count() == 1
+
+    await eventually(listed, timeout=60, interval=1)
+    await screenshot(page, "worklist-available")
+    await (
+        page.locator("tr", has_text="孙待领").get_by_role("button", name=re.compile("领取")).click()
+    )
+    await page.wait_for_url("**/calls/FU-*")
+    assert "孙待领" in await page.inner_text("h1")
+    await page.goto(f"{stack['console'].url}/worklist")
+    mine = page.locator("section", has_text="已逾期").locator("tr", has_text="孙待领")
+    assert await mine.count() == 1
+    await context.close()
