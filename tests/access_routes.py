@@ -60,6 +60,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("POST", "/s/{token}"): "a patient's own answers in, a thank-you page out",
     ("GET", "/v1/questionnaires"): "the questionnaires in force",
     ("PUT", "/v1/questionnaires/{kind}"): "a questionnaire version",
+    ("GET", "/v1/me"): "the caller's own role, staff id and department",
     ("POST", "/v1/tasks/{task_id}/outcome"): _IN,
     ("POST", "/v1/tasks/{task_id}/reassign"): "204, no body",
     ("GET", "/v1/staff"): _STAFF,

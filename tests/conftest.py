@@ -59,6 +59,16 @@ async def raw_db(stack_env: dict[str, str]) -> AsyncIterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def keycloak(stack_config, stack_env) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The stack's Keycloak, ready (`devstack.up` started it in the background): the stack
+    environment, which names it (KEYCLOAK_URL, OIDC_ISSUER_URL, clients, dev users)."""
+    from devstack import keycloak as keycloak_stack
+
+    keycloak_stack.wait_ready(stack_config)
+    return stack_env  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
 async def browser():  # type: ignore[no-untyped-def]
     """Debian's Chromium under Playwright, one for the session (tests/browser.py)."""
     from tests.browser import launch

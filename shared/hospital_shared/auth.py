@@ -1,9 +1,14 @@
 """Bearer tokens with roles, for every service's HTTP API.
 
-Tokens come from settings (`AUTH_TOKENS`, a JSON object token -> principal). A development or
-test stack (`ENV` is development, dev or test, in any case) uses the documented development
-tokens below; any other ENV, unset included, is production, where a service refuses to start
-without `AUTH_TOKENS` or while any development token is configured.
+Two kinds of bearer token count:
+- access tokens (JWTs) of the hospital's identity provider (Keycloak, or any OpenID Connect
+  provider), when `OIDC_ISSUER_URL` names it: people signed in through the console, and
+  hospital systems with a client-credentials grant (`jwt_auth.py` checks them);
+- static tokens from settings (`AUTH_TOKENS`, a JSON object token -> principal), for machines
+  and the development stack. A development or test stack (`ENV` is development, dev or test, in
+  any case) uses the documented development tokens below; any other ENV, unset included, is
+  production, where a service refuses to start while any development token is configured,
+  and without `AUTH_TOKENS` unless it has an identity provider.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ import hmac
 import json
 from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 from hospital_shared.access_records import record_refused_role
+from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.settings import DEVELOPMENT_ENVS, is_development_env
+
+if TYPE_CHECKING:
+    from hospital_shared.jwt_auth import TokenVerifier
 
 
 class Role(StrEnum):
@@ -89,14 +98,19 @@ class DevelopmentTokenInProduction(RuntimeError):
     holds a development token."""
 
 
-def load_tokens(raw_json: str | None, *, env: str | None) -> dict[str, Principal]:
+def load_tokens(
+    raw_json: str | None, *, env: str | None, identity_provider: bool = False
+) -> dict[str, Principal]:
     """Parse `AUTH_TOKENS`; fall back to the development tokens only on a stack whose ENV says
-    it is one for development or tests (fail closed: anything else is production)."""
+    it is one for development or tests (fail closed: anything else is production, where no
+    static token at all is fine only when an identity provider signs people and systems in)."""
     development = is_development_env(env)
     where = f"ENV={env!r} is production (a development or test stack says one of {sorted(DEVELOPMENT_ENVS)})"
     if raw_json:
         parsed: dict[str, Any] = json.loads(raw_json)
         tokens = {token: Principal.model_validate(p) for token, p in parsed.items()}
+    elif not development and identity_provider:
+        tokens = {}
     elif not development:
         raise DevelopmentTokenInProduction(
             f"{where}: it needs AUTH_TOKENS; refusing to fall back to development tokens"
@@ -112,11 +126,20 @@ def load_tokens(raw_json: str | None, *, env: str | None) -> dict[str, Principal
     return tokens
 
 
-class TokenAuth:
-    """FastAPI dependency factory: `Depends(auth.require(Role.SUPERVISOR))`."""
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
 
-    def __init__(self, tokens: dict[str, Principal]) -> None:
+
+class TokenAuth:
+    """FastAPI dependency factory: `Depends(auth.require(Role.SUPERVISOR))`. A bearer token is
+    looked up among the static tokens first, then, when it is a JWT and the service has an
+    identity provider, checked by `verifier` (hospital_shared.jwt_auth)."""
+
+    def __init__(self, tokens: dict[str, Principal], verifier: TokenVerifier | None = None) -> None:
         self._tokens = tokens
+        self._verifier = verifier
         self._bearer = HTTPBearer(auto_error=False)
 
     def principal_for(self, token: str) -> Principal | None:
@@ -124,6 +147,24 @@ class TokenAuth:
             if hmac.compare_digest(known.encode(), token.encode()):
                 return principal
         return None
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal behind `token`, or the HTTPException (401, 403, 503) to answer."""
+        from hospital_shared import jwt_auth
+
+        principal = self.principal_for(token)
+        if principal is not None:
+            return principal
+        if self._verifier is None or not jwt_auth.looks_like_jwt(token):
+            raise _unauthorized("unknown bearer token")
+        try:
+            return await self._verifier.principal(token)
+        except jwt_auth.InvalidToken as exc:
+            raise _unauthorized(f"invalid access token: {exc}") from exc
+        except jwt_auth.NoPlatformRole as exc:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from exc
+        except jwt_auth.ProviderUnavailable as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
 
     def require(self, *roles: Role) -> Callable[..., Any]:
         allowed: Iterable[Role] = roles
@@ -135,18 +176,8 @@ class TokenAuth:
             credentials: HTTPAuthorizationCredentials | None = bearer,
         ) -> Principal:
             if credentials is None:
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    detail="missing bearer token",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            principal = self.principal_for(credentials.credentials)
-            if principal is None:
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    detail="unknown bearer token",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+                raise _unauthorized("missing bearer token")
+            principal = await self.authenticate(credentials.credentials)
             if allowed and principal.role not in allowed:
                 await record_refused_role(principal)  # an audited route's refusal is on record
                 raise HTTPException(
@@ -157,3 +188,16 @@ class TokenAuth:
             return principal
 
         return dependency
+
+
+def whoami_router(auth: TokenAuth) -> APIRouter:
+    """`GET /v1/me`: who the service takes the caller for (any role): what a token maps to,
+    for the console and for checking an identity provider's claims."""
+    router = APIRouter(tags=["auth"], route_class=GuardedRoute)
+    anyone = Depends(auth.require())  # a default, not Annotated: see TokenAuth.require
+
+    @router.get("/v1/me", response_model=Principal)
+    async def me(principal: Principal = anyone) -> Principal:
+        return principal
+
+    return router

@@ -28,7 +28,7 @@ from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
 from hospital_shared import access_watch, db, field_crypto, http_guard, kafka_security, serving
-from hospital_shared.auth import TokenAuth, load_tokens
+from hospital_shared.auth import TokenAuth, load_tokens, whoami_router
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
     CONSUMER_LAG,
@@ -42,6 +42,7 @@ from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failing_handler, failpoint
 from hospital_shared.health import health_router
 from hospital_shared.jobs import every
+from hospital_shared.jwt_auth import OidcConfig, TokenVerifier
 from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
@@ -106,7 +107,10 @@ class ServiceRuntime:
         self.settings = settings
         self.name = settings.service_name
         self.migrations = migrations
-        self.tokens = load_tokens(settings.auth_tokens, env=settings.env)
+        oidc = OidcConfig.from_settings(settings)
+        self.tokens = load_tokens(
+            settings.auth_tokens, env=settings.env, identity_provider=oidc is not None
+        )
         # After the token check, whose refusal speaks first (secrets.py).
         refuse_dev_defaults(settings, is_development=settings.development_stack)
         if not settings.data_encryption_enabled and not settings.development_stack:
@@ -117,7 +121,7 @@ class ServiceRuntime:
             settings.data_hash_key,
             enabled=settings.data_encryption_enabled,
         )
-        self.auth = TokenAuth(self.tokens)
+        self.auth = TokenAuth(self.tokens, TokenVerifier(oidc) if oidc else None)
         self.broker = KafkaBroker(
             # FastStream takes a string as one address: "a:9092,b:9092" must be split (aiokafka
             # itself splits it), or a cluster's consumers could reach none of its brokers.
@@ -469,6 +473,7 @@ class ServiceRuntime:
         )
         app.include_router(health_router(self))
         app.include_router(access_watch.build_access_router(self.auth))
+        app.include_router(whoami_router(self.auth))
         for router in routers:
             app.include_router(router)
         http_guard.install(app)

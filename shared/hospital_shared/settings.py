@@ -26,6 +26,13 @@ def _shared(name: str, default: Any, description: str) -> Any:
 DEVELOPMENT_ENVS = frozenset({"development", "dev", "test"})
 
 
+# Signatures checked with the identity provider's public keys: never `none`, never HS256 (a
+# secret shared with every service would let any of them mint tokens).
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
 def is_development_env(env: str | None) -> bool:
     """Whether `ENV` says, explicitly, that this is a development or test stack."""
     return (env or "").strip().lower() in DEVELOPMENT_ENVS
@@ -77,6 +84,49 @@ class ServiceSettings(BaseSettings):
     auth_tokens: str | None = _shared(
         "AUTH_TOKENS", None, "JSON token -> principal; development tokens when unset"
     )
+    # The hospital's identity provider (jwt_auth.py): Keycloak's `hospital` realm on the native
+    # stack, or any OpenID Connect provider. Unset: only the static tokens above count.
+    oidc_issuer_url: str | None = _shared(
+        "OIDC_ISSUER_URL",
+        None,
+        "the identity provider's issuer (Keycloak: <url>/realms/<realm>); its access tokens"
+        " count when set",
+    )
+    oidc_audience: str = _shared(
+        "OIDC_AUDIENCE", "hospital-api", "the audience (`aud`) an access token must name"
+    )
+    oidc_jwks_url: str | None = _shared(
+        "OIDC_JWKS_URL",
+        None,
+        "where the provider's signing keys are (unset: the discovery document's jwks_uri)",
+    )
+    oidc_algorithms: list[str] = _shared(
+        "OIDC_ALGORITHMS", ["RS256"], "signature algorithms accepted (asymmetric only)"
+    )
+    oidc_roles_claim: str = _shared(
+        "OIDC_ROLES_CLAIM", "realm_access.roles", "claim (dotted path) with the person's roles"
+    )
+    oidc_staff_id_claim: str = _shared("OIDC_STAFF_ID_CLAIM", "staff_id", "claim: staff id")
+    oidc_department_claim: str = _shared(
+        "OIDC_DEPARTMENT_CLAIM", "department", "claim: department code"
+    )
+    oidc_name_claim: str = _shared("OIDC_NAME_CLAIM", "name", "claim: the person's name")
+    oidc_leeway_s: float = Field(
+        10.0, ge=0, le=300, validation_alias=AliasChoices("OIDC_LEEWAY_S"),
+        description="clock skew allowed when checking exp and nbf (seconds)",
+    )  # fmt: skip
+    oidc_jwks_max_age_s: float = Field(
+        3600.0, gt=0, validation_alias=AliasChoices("OIDC_JWKS_MAX_AGE_S"),
+        description="how long the provider's keys are cached before they are fetched again",
+    )  # fmt: skip
+    oidc_jwks_min_refresh_s: float = Field(
+        30.0, ge=0, validation_alias=AliasChoices("OIDC_JWKS_MIN_REFRESH_S"),
+        description="a token with an unknown key id fetches the keys again, at most this often",
+    )  # fmt: skip
+    oidc_http_timeout_s: float = Field(
+        5.0, gt=0, validation_alias=AliasChoices("OIDC_HTTP_TIMEOUT_S"),
+        description="timeout of a request to the identity provider",
+    )  # fmt: skip
     log_level: str = _shared("LOG_LEVEL", "INFO", "log level")
     log_repeat_window_s: float = Field(
         10.0,
@@ -218,6 +268,12 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and"
                 " KAFKA_SASL_PASSWORD"
+            )
+        bad_algorithms = sorted(set(self.oidc_algorithms) - ASYMMETRIC_ALGORITHMS)
+        if bad_algorithms:
+            raise ValueError(
+                f"OIDC_ALGORITHMS: {bad_algorithms} not accepted; only signatures with the"
+                f" provider's public keys: {sorted(ASYMMETRIC_ALGORITHMS)}"
             )
         if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
             raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")

@@ -15,7 +15,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from console import calls, desk, health, home, inbox, operations, patients, supervisor, worklist
+from console import (
+    calls,
+    desk,
+    health,
+    home,
+    inbox,
+    operations,
+    patients,
+    signin,
+    supervisor,
+    worklist,
+)
 from console.backend import Backend, NotFound, Refused, Unavailable
 from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
@@ -38,6 +49,7 @@ ROUTERS = [
     desk.router,
     supervisor.router,
     operations.router,
+    signin.router,
 ]
 
 
@@ -140,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.http_max_body_bytes,
     )
     app.state.settings = settings
+    app.state.refresh_session = signin.refresh_session
     app.state.runtime = _Runtime()
     app.state.templates = build_templates(settings.hospital_tz)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
+from console.oidc import SignInSettings
 from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("console", 8006)
@@ -21,7 +22,7 @@ def _service_url(name: str, port: int) -> str:
     )
 
 
-class Settings(_Base):  # type: ignore[misc, valid-type]
+class Settings(_Base, SignInSettings):  # type: ignore[misc, valid-type]
     registration_url: str = _service_url("registration", 8001)
     followup_url: str = _service_url("followup", 8002)
     complaints_url: str = _service_url("complaints", 8003)

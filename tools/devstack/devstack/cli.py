@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from devstack import stack
+from devstack import keycloak, stack
 from devstack.config import KANNEL_ADMIN_PASSWORD, SERVICES, StackConfig
 from devstack.procs import StackError
 
@@ -27,12 +27,19 @@ def _print_up(cfg: StackConfig, env: dict[str, str], with_services: bool, took: 
         note = "" if with_services else "   (not started: --no-services)"
         print(f"  {name:<14} {cfg.service_url(name)}{note}")
     print(f"  MLLP           127.0.0.1:{cfg.mllp_port}")
+    print(
+        f"  Keycloak       {cfg.keycloak_url}/admin/  (realm {keycloak.REALM}; admin console:"
+        f" {keycloak.ADMIN_USERNAME} / {keycloak.ADMIN_PASSWORD})"
+    )
     print(f"\nEnvironment: {cfg.env_file}   (load it: . {cfg.env_file})")
     print(f"Logs:        {cfg.logs_dir}/")
     print("Dev tokens (Authorization: Bearer <token>):")
     for key, value in env.items():
         if key.startswith("TOKEN_"):
             print(f"  {key:<18} {value}")
+    print("Sign-in (Keycloak, realm hospital): user / password")
+    for user, password in keycloak.dev_users().items():
+        print(f"  {user:<18} {password}")
     print(
         f"Stop it with: devstack down{' --test' if cfg.state_dir.name.startswith('.stack-test') else ''}"
     )
@@ -66,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             started = time.monotonic()
             env = stack.up(cfg, with_services=not args.no_services)
+            keycloak.wait_ready(cfg)
             _print_up(cfg, env, not args.no_services, time.monotonic() - started)
             return 0
         if args.command == "down":

@@ -79,6 +79,8 @@ class StackConfig:
     metrics_port: int = 8005
     console_port: int = 8006
     mllp_port: int = 2575
+    # Keycloak (keycloak.py): the identity provider, HTTP only on the loopback.
+    keycloak_port: int = 8180
     # How many Kafka nodes (each broker and KRaft controller). 3 (DEVSTACK_KAFKA_BROKERS=3,
     # `make chaos`): topics replicated 3 times with min.insync.replicas=2, so one broker can be
     # killed while producers (acks=all) go on. Node n (1-based) listens on the node-1 ports
@@ -175,6 +177,10 @@ class StackConfig:
         return f"http://127.0.0.1:{self.alertmanager_port}"
 
     @property
+    def keycloak_url(self) -> str:
+        return f"http://127.0.0.1:{self.keycloak_port}"
+
+    @property
     def kannel_admin_url(self) -> str:
         return f"http://127.0.0.1:{self.kannel_admin_port}"
 
@@ -233,4 +239,31 @@ class StackConfig:
         }
         for token in DEV_TOKENS:
             env[DEV_TOKEN_ENV_NAMES[token]] = token
+        return env | self.keycloak_env()
+
+    def keycloak_env(self) -> dict[str, str]:
+        """Keycloak's part: where it is, what the services check tokens against, the clients'
+        ids and secrets and the development realm's people (KEYCLOAK_USER_<NAME> and
+        KEYCLOAK_PASSWORD_<NAME>; never KC_*, which Keycloak itself reads as options)."""
+        from devstack import keycloak
+
+        secrets = keycloak.client_secrets()
+        env = {
+            "KEYCLOAK_URL": self.keycloak_url,
+            "KEYCLOAK_REALM": keycloak.REALM,
+            "KEYCLOAK_ADMIN_USERNAME": keycloak.ADMIN_USERNAME,
+            "KEYCLOAK_ADMIN_PASSWORD": keycloak.ADMIN_PASSWORD,
+            # read by every service (hospital_shared.auth): Keycloak's access tokens count
+            "OIDC_ISSUER_URL": keycloak.realm_url(self),
+            "OIDC_AUDIENCE": "hospital-api",
+            "CONSOLE_OIDC_CLIENT_ID": "console",
+            "CONSOLE_OIDC_CLIENT_SECRET": secrets["console"],
+            "KEYCLOAK_SYSTEMS_CLIENT_ID": "hospital-systems",
+            "KEYCLOAK_SYSTEMS_CLIENT_SECRET": secrets["hospital-systems"],
+            "KEYCLOAK_CLI_CLIENT_ID": "hospital-cli",
+        }
+        for user, password in keycloak.dev_users().items():
+            key = user.upper().replace("-", "_")
+            env[f"KEYCLOAK_USER_{key}"] = user
+            env[f"KEYCLOAK_PASSWORD_{key}"] = password
         return env

@@ -12,7 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import alertmanager, kafka, kannel, postgres, procs, prometheus, services, system
+from devstack import (
+    alertmanager,
+    kafka,
+    kannel,
+    keycloak,
+    postgres,
+    procs,
+    prometheus,
+    services,
+    system,
+)
 from devstack.config import SERVICES, StackConfig
 from devstack.procs import StackError
 
@@ -38,6 +48,8 @@ def write_env(cfg: StackConfig) -> dict[str, str]:
 def up(cfg: StackConfig, *, with_services: bool = True) -> dict[str, str]:
     """Start (or reuse) Kafka, PostgreSQL, Kannel and Prometheus concurrently, wait until
     each is healthy, optionally start the five services, write `<state>/env`, return the env.
+    Keycloak starts alongside, in the background: `keycloak.wait_ready(cfg)` waits for it
+    (nothing here needs it; the services fetch its keys when the first token comes).
 
     When a part fails (or the call is interrupted), what this call started is stopped again,
     so a failed `up` leaves no process holding the stack's ports; what ran before stays.
@@ -47,6 +59,7 @@ def up(cfg: StackConfig, *, with_services: bool = True) -> dict[str, str]:
     try:
         return _up(cfg, with_services=with_services)
     except BaseException:
+        keycloak.cancel_background(cfg)
         _stop_started_since(cfg, before)
         raise
 
@@ -86,6 +99,7 @@ def _up(cfg: StackConfig, *, with_services: bool) -> dict[str, str]:
         if shutil.which("mvn") and shutil.which("java"):
             pool.submit(kafka.ensure_jars)  # the first download overlaps apt-get; kafka.up waits
         system.ensure_packages()
+        keycloak.start_in_background(cfg)
         futures = {name: pool.submit(timed, name) for name in INFRA}
         for name, future in futures.items():
             exc = future.exception()
@@ -109,6 +123,7 @@ def down(cfg: StackConfig, timeout: float = 10.0) -> None:
     Then whatever of this stack still runs though no pid file names it (a pid file lost, a
     state folder emptied under a running stack): see `procs.leftovers`.
     """
+    keycloak.cancel_background(cfg)  # a start under way in the background spawns nothing now
     procs.terminate_groups(_recorded(cfg, "svc-*.pid"), timeout=timeout)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pg = pool.submit(postgres.stop_postgres, cfg)
@@ -131,7 +146,15 @@ def wipe(cfg: StackConfig) -> None:
     """Delete the data of a stopped stack (Kafka, PostgreSQL wherever it lives, Kannel's store,
     Prometheus, services): the next `up` starts from empty; logs and pid files stay."""
     postgres.wipe(cfg)
-    for part in ("kafka", "postgres", "kannel", "prometheus", "alertmanager", "services"):
+    for part in (
+        "kafka",
+        "postgres",
+        "kannel",
+        "prometheus",
+        "alertmanager",
+        "services",
+        "keycloak",
+    ):
         shutil.rmtree(cfg.state_dir / part, ignore_errors=True)
 
 
@@ -172,6 +195,7 @@ def status(cfg: StackConfig) -> dict[str, ComponentStatus]:
         "fakesmsc": f"127.0.0.1:{cfg.kannel_smsc_port}",
         "prometheus": cfg.prometheus_url,
         "alertmanager": cfg.alertmanager_url,
+        "keycloak": cfg.keycloak_url,
     }
     result: dict[str, ComponentStatus] = {}
     for name, url in urls.items():

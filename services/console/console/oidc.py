@@ -1,0 +1,199 @@
+"""The console as an OpenID Connect client of the hospital's identity provider (Keycloak's
+`hospital` realm on the native stack, or any OIDC provider): the authorization-code flow with
+PKCE (S256), state and nonce; the code and refresh-token exchanges; the ID token's checks; and
+the RP-initiated logout address.
+
+The provider is found through its discovery document (`CONSOLE_OIDC_DISCOVERY_URL`, default
+`<OIDC_ISSUER_URL>/.well-known/openid-configuration`). The browser goes to its
+`authorization_endpoint` and `end_session_endpoint`; the console itself talks to its
+`token_endpoint` with the client secret (client_secret_basic). The access token it receives is
+the one every service checks (hospital_shared.jwt_auth), so the console reads the person from
+it with the same code; the ID token is checked for the console (its audience, nonce).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from pydantic import BaseModel, Field
+
+from hospital_shared.jwt_auth import InvalidToken, OidcConfig, TokenVerifier
+
+
+class SignInSettings(BaseModel):
+    """`CONSOLE_OIDC_*`: the console's client at the identity provider (a part of the
+    console's settings). The issuer, audience and claim names are the services' (`OIDC_*`,
+    hospital_shared.settings)."""
+
+    oidc_client_id: str = Field("console", description="the console's client id at the provider")
+    oidc_client_secret: str | None = Field(
+        None, description="the client's secret (confidential client); no default"
+    )
+    oidc_discovery_url: str | None = Field(
+        None,
+        description="the discovery document, where the console (not the browser) reaches it;"
+        " unset: <OIDC_ISSUER_URL>/.well-known/openid-configuration",
+    )
+    oidc_scopes: str = Field("openid profile email", description="scopes asked for at sign-in")
+    oidc_redirect_base_url: str | None = Field(
+        None,
+        description="the console's address as the browser sees it (behind a proxy);"
+        " unset: taken from the request",
+    )
+    oidc_refresh_margin_s: float = Field(
+        60.0, ge=0, description="the access token is refreshed this long before it expires"
+    )
+    oidc_sign_in_timeout_s: float = Field(
+        600.0, gt=0, description="how long a sign-in begun may take at the provider's page"
+    )
+    oidc_http_timeout_s: float = Field(10.0, gt=0, description="timeout of a call to the provider")
+
+
+class SignInFailed(Exception):
+    """The provider said no, or what came back does not check out: the person sees why."""
+
+
+@dataclass(frozen=True)
+class Pkce:
+    """One sign-in's secrets: `state` goes through the browser and comes back; the verifier
+    and the nonce stay on the server (the challenge and the nonce go to the provider)."""
+
+    state: str
+    nonce: str
+    verifier: str
+
+    @classmethod
+    def new(cls) -> Pkce:
+        return cls(secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64))
+
+    @property
+    def challenge(self) -> str:
+        digest = hashlib.sha256(self.verifier.encode("ascii")).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str | None
+    id_token: str | None
+    expires_in: float
+
+
+class OidcClient:
+    """The provider's endpoints (discovered once) and the console's calls to it."""
+
+    def __init__(self, settings: SignInSettings, services: OidcConfig) -> None:
+        self.settings = settings
+        self.access = TokenVerifier(services)
+        # The ID token is for the console: its audience is the client id.
+        self.identity = TokenVerifier(
+            OidcConfig(
+                issuer=services.issuer,
+                audience=settings.oidc_client_id,
+                jwks_url=services.jwks_url,
+                algorithms=services.algorithms,
+                leeway_s=services.leeway_s,
+            )
+        )
+        self._metadata: dict[str, Any] | None = None
+
+    async def metadata(self) -> dict[str, Any]:
+        if self._metadata is None:
+            url = self.settings.oidc_discovery_url or (
+                f"{self.access.config.issuer.rstrip('/')}/.well-known/openid-configuration"
+            )
+            self._metadata = await self._get(url)
+        return self._metadata
+
+    async def authorization_url(self, pkce: Pkce, redirect_uri: str) -> str:
+        query = {
+            "response_type": "code",
+            "client_id": self.settings.oidc_client_id,
+            "redirect_uri": redirect_uri,
+            "scope": self.settings.oidc_scopes,
+            "state": pkce.state,
+            "nonce": pkce.nonce,
+            "code_challenge": pkce.challenge,
+            "code_challenge_method": "S256",
+        }
+        return f"{(await self.metadata())['authorization_endpoint']}?{urlencode(query)}"
+
+    async def exchange_code(self, code: str, verifier: str, redirect_uri: str) -> Tokens:
+        return await self._token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": verifier,
+            }
+        )
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        return await self._token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        )
+
+    async def check_id_token(self, id_token: str | None, nonce: str) -> dict[str, Any]:
+        """The ID token's claims once signature, issuer, audience, expiry and nonce hold."""
+        if not id_token:
+            raise SignInFailed("the provider sent no ID token")
+        try:
+            claims = await self.identity.claims(id_token)
+        except InvalidToken as exc:
+            raise SignInFailed(f"ID token refused: {exc}") from exc
+        if not secrets.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+            raise SignInFailed("ID token refused: its nonce is not this sign-in's")
+        return claims
+
+    async def end_session_url(self, id_token: str | None, post_logout_redirect: str) -> str | None:
+        """Where the browser ends its session at the provider (RP-initiated logout), or None
+        when the provider has no end_session_endpoint."""
+        endpoint = (await self.metadata()).get("end_session_endpoint")
+        if not endpoint:
+            return None
+        query = {"client_id": self.settings.oidc_client_id,
+                 "post_logout_redirect_uri": post_logout_redirect}  # fmt: skip
+        if id_token:
+            query["id_token_hint"] = id_token
+        return f"{endpoint}?{urlencode(query)}"
+
+    async def _token_request(self, form: dict[str, str]) -> Tokens:
+        secret = self.settings.oidc_client_secret or ""
+        async with httpx.AsyncClient(timeout=self.settings.oidc_http_timeout_s) as client:
+            resp = await client.post(
+                (await self.metadata())["token_endpoint"],
+                data=form,
+                auth=(self.settings.oidc_client_id, secret),
+            )
+        if resp.status_code != 200:
+            raise SignInFailed(_provider_error(resp))
+        body = resp.json()
+        return Tokens(
+            access_token=body["access_token"],
+            refresh_token=body.get("refresh_token"),
+            id_token=body.get("id_token"),
+            expires_in=float(body.get("expires_in", 300)),
+        )
+
+    async def _get(self, url: str) -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=self.settings.oidc_http_timeout_s) as client:
+            resp = await client.get(url)
+            resp.raise_for_status()
+            body: dict[str, Any] = resp.json()
+            return body
+
+
+def _provider_error(resp: httpx.Response) -> str:
+    """The provider's OAuth error code and description (never the request's secrets)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"the provider answered {resp.status_code}"
+    return f"{body.get('error', resp.status_code)}: {body.get('error_description', '')}".strip()

@@ -1,0 +1,185 @@
+"""Signing in and out: `/login` sends the browser to the identity provider's login page
+(authorization code + PKCE, console/oidc.py), `/auth/callback` turns the code into tokens and
+a server-side session (console/session.py), `POST /logout` ends the session here and at the
+provider (RP-initiated logout). `refresh_session` renews the access token before it expires
+(require_session calls it through `app.state.refresh_session`).
+
+Each sign-in is bound to the browser that began it: its `state` is also in a short-lived
+HttpOnly cookie the callback compares, so a code from someone else's sign-in (login CSRF)
+gets no session here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from console.oidc import OidcClient, Pkce, SignInFailed, Tokens
+from console.pages import error_page
+from console.session import CheckedForm, CurrentSession, Session, set_session_cookie
+from hospital_shared.auth import Principal
+from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.jwt_auth import InvalidToken, NoPlatformRole, OidcConfig, ProviderUnavailable
+
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
+CALLBACK_PATH = "/auth/callback"
+SIGN_IN_COOKIE = "console_signin"
+
+
+def _client(request: Request) -> OidcClient:
+    """The app's OIDC client, made on first use from the settings."""
+    client: OidcClient | None = getattr(request.app.state, "oidc", None)
+    if client is None:
+        services = OidcConfig.from_settings(request.app.state.settings)
+        if services is None:
+            raise SignInFailed("no identity provider is configured (OIDC_ISSUER_URL)")
+        client = request.app.state.oidc = OidcClient(request.app.state.settings, services)
+    return client
+
+
+def _base_url(request: Request, client: OidcClient) -> str:
+    return (client.settings.oidc_redirect_base_url or str(request.base_url)).rstrip("/")
+
+
+def _local_path(path: str | None) -> str:
+    """Only a path on this console (never another site: an open redirect)."""
+    if not path or not path.startswith("/") or path.startswith(("//", "/\\")):
+        return "/"
+    return path
+
+
+def _state_hash(state: str) -> bytes:
+    return hashlib.sha256(state.encode()).digest()
+
+
+@router.get("/login")
+async def login(request: Request, next: str = "/") -> Response:
+    """Begin a sign-in: remember its secrets, send the browser to the provider."""
+    try:
+        client = _client(request)
+        pkce = Pkce.new()
+        target = await client.authorization_url(pkce, _base_url(request, client) + CALLBACK_PATH)
+    except Exception as exc:  # the provider away or not configured: say so, do not 500
+        return _failed(request, exc, 503)
+    timeout = timedelta(seconds=client.settings.oidc_sign_in_timeout_s)
+    pool = request.app.state.pool
+    await pool.execute("DELETE FROM sign_ins WHERE created_at < now() - $1::interval", timeout)
+    await pool.execute(
+        "INSERT INTO sign_ins (state_hash, code_verifier, nonce, next_path)"
+        " VALUES ($1, $2, $3, $4)",
+        _state_hash(pkce.state), pkce.verifier, pkce.nonce, _local_path(next),
+    )  # fmt: skip
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(
+        SIGN_IN_COOKIE, pkce.state, max_age=int(timeout.total_seconds()), path=CALLBACK_PATH,
+        httponly=True, samesite="lax", secure=request.app.state.settings.secure_cookie,
+    )  # fmt: skip
+    return resp
+
+
+async def _take_sign_in(request: Request, state: str) -> dict[str, Any]:
+    """The sign-in `state` names, once, if this browser began it and it has not timed out."""
+    cookie = request.cookies.get(SIGN_IN_COOKIE, "")
+    if not state or not secrets.compare_digest(cookie.encode(), state.encode()):
+        raise SignInFailed("this sign-in was not begun in this browser; sign in again")
+    client = _client(request)
+    row = await request.app.state.pool.fetchrow(
+        "DELETE FROM sign_ins WHERE state_hash = $1 AND created_at > now() - $2::interval"
+        " RETURNING code_verifier, nonce, next_path",
+        _state_hash(state),
+        timedelta(seconds=client.settings.oidc_sign_in_timeout_s),
+    )
+    if row is None:
+        raise SignInFailed("this sign-in has expired or was used already; sign in again")
+    return dict(row)
+
+
+@router.get(CALLBACK_PATH)
+async def callback(
+    request: Request, code: str = "", state: str = "", error: str = "", error_description: str = ""
+) -> Response:
+    """The provider sends the browser back here with a code: tokens, checks, a session."""
+    try:
+        if error:
+            raise SignInFailed(f"{error}: {error_description}".rstrip(": "))
+        pending = await _take_sign_in(request, state)
+        client = _client(request)
+        redirect_uri = _base_url(request, client) + CALLBACK_PATH
+        tokens = await client.exchange_code(code, pending["code_verifier"], redirect_uri)
+        await client.check_id_token(tokens.id_token, pending["nonce"])
+        principal = await client.access.principal(tokens.access_token)
+    except NoPlatformRole as exc:
+        return _failed(request, exc, 403)
+    except (SignInFailed, InvalidToken, ProviderUnavailable) as exc:
+        return _failed(request, exc, 400)
+    session = await request.app.state.sessions.create(
+        staff_id=principal.staff_id or principal.name or "",
+        roles=[principal.role.value],
+        department=principal.department,
+        display_name=principal.name or principal.staff_id or "",
+        **_token_fields(tokens, client.settings.oidc_refresh_margin_s),
+    )
+    resp = RedirectResponse(pending["next_path"], status_code=303)
+    settings = request.app.state.settings
+    set_session_cookie(resp, session, name=settings.session_cookie, secure=settings.secure_cookie)
+    resp.delete_cookie(SIGN_IN_COOKIE, path=CALLBACK_PATH)
+    return resp
+
+
+def _token_fields(tokens: Tokens, margin_s: float) -> dict[str, Any]:
+    """The tokens as the session keeps them: the access token counts as expired `margin_s`
+    before it does, so require_session refreshes it before a service could refuse it."""
+    lifetime = max(0.0, tokens.expires_in - margin_s)
+    return {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "access_expires_at": datetime.now(UTC) + timedelta(seconds=lifetime),
+        "id_token": tokens.id_token,
+    }
+
+
+def _failed(request: Request, exc: Exception, status_code: int) -> HTMLResponse:
+    return error_page(request, "signin", status_code, reason=str(exc))
+
+
+async def refresh_session(request: Request, session: Session) -> Session | None:
+    """The session with a fresh access token, or None (it is ended) when the provider will
+    not renew it: the person signed out elsewhere, or was disabled, or the SSO session ran out."""
+    store = request.app.state.sessions
+    try:
+        client = _client(request)
+        if not session.refresh_token:
+            raise SignInFailed("no refresh token")
+        tokens = await client.refresh(session.refresh_token)
+        principal: Principal = await client.access.principal(tokens.access_token)
+    except (SignInFailed, InvalidToken, NoPlatformRole, ProviderUnavailable):
+        await store.delete(session.id)
+        return None
+    fields = _token_fields(tokens, client.settings.oidc_refresh_margin_s)
+    await store.update_tokens(session.id, **fields)
+    if fields["id_token"] is None:
+        fields["id_token"] = session.id_token
+    return dataclasses.replace(session, **fields, department=principal.department)
+
+
+@router.post("/logout")
+async def logout(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
+    """End the session here, then at the provider, which sends the browser back to the start
+    page (and from there to its login form: no single sign-on is left to pass through)."""
+    await request.app.state.sessions.delete(session.id)
+    target = "/"
+    try:
+        client = _client(request)
+        home = _base_url(request, client) + "/"
+        target = await client.end_session_url(session.id_token, home) or "/"
+    except Exception:  # the provider away: the console's session is over all the same
+        target = "/"
+    resp = RedirectResponse(target, status_code=303)
+    resp.delete_cookie(request.app.state.settings.session_cookie, path="/")
+    return resp
