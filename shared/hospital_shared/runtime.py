@@ -33,6 +33,7 @@ from prometheus_client import REGISTRY
 
 from hospital_shared import (
     access_watch,
+    api_docs,
     db,
     field_crypto,
     http_guard,
@@ -113,7 +114,7 @@ class _Group:
 
 class ServiceRuntime:
     def __init__(
-        self, settings: ServiceSettings, *, migrations: Path, version: str = "0.1.0"
+        self, settings: ServiceSettings, *, migrations: Path, version: str | None = None
     ) -> None:
         self.settings = settings
         self.name = settings.service_name
@@ -140,6 +141,7 @@ class ServiceRuntime:
             enable_idempotence=True,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.name)],
         )
+        version = version or api_docs.version_of(self.name)  # the release's
         self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -509,9 +511,14 @@ class ServiceRuntime:
 
         app = FastAPI(
             title=title or f"{self.name} service",
+            description=api_docs.description_of(self.name),
+            version=api_docs.version_of(self.name),
             lifespan=lifespan,
             max_body_size=self.settings.http_max_body_bytes,
+            docs_url=None,  # served from the pinned package instead (api_docs)
+            redoc_url=None,  # ReDoc comes only from a CDN
         )
+        api_docs.install(app)
         app.include_router(health_router(self))
         app.include_router(access_watch.build_access_router(self.auth))
         for router in routers:
