@@ -31,6 +31,9 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
         stalled = runtime.stalled_consumers()
         if stalled:  # which consumer group, how many records wait, since when, and why
             body["stalled_consumers"] = stalled
+        failing = runtime.failing_jobs()
+        if failing:  # background jobs that ended or keep failing
+            body["failing_jobs"] = failing
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics")

@@ -24,8 +24,8 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
+from hospital_shared.background import listen
 from hospital_shared.codec import encode
-from hospital_shared.db import TRANSIENT_DB_ERRORS
 from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failpoint
 
@@ -77,6 +77,11 @@ _DELETE_PUBLISHED = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 
 # publish(records) sends (topic, key, payload) records and returns when Kafka acked them all.
 PublishBatch = Callable[[Sequence[tuple[str, str | None, bytes]]], Awaitable[None]]
+
+
+async def _outbox_channel(conn: asyncpg.Connection) -> str:
+    channel: str = await conn.fetchval("SELECT current_schema() || '_outbox'")
+    return channel
 
 
 class OutboxRelay:
@@ -135,27 +140,14 @@ class OutboxRelay:
         OUTBOX_PENDING.labels(self._service).set(pending)
         return int(status.split()[-1])
 
+    def wake(self) -> None:
+        """Publish at once: a transaction that wrote to the outbox has committed."""
+        self._wake.set()
+
     async def _listen(self) -> None:
-        """Wake the relay as soon as a transaction that wrote to the outbox commits."""
-
-        def wake(*_: object) -> None:
-            self._wake.set()
-
-        while True:
-            try:
-                conn: asyncpg.Connection = await self._pool.acquire()
-                channel = await conn.fetchval("SELECT current_schema() || '_outbox'")
-                try:
-                    await conn.add_listener(channel, wake)
-                    while not conn.is_closed():  # noqa: ASYNC110 (asyncpg offers no close event)
-                        await asyncio.sleep(1)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await conn.remove_listener(channel, wake)
-                    with contextlib.suppress(Exception):
-                        await self._pool.release(conn)
-            except TRANSIENT_DB_ERRORS:
-                await asyncio.sleep(1)
+        """Wake the relay as soon as a transaction that wrote to the outbox commits (its
+        channel is named after the schema: `<schema>_outbox`)."""
+        await listen(self._pool, _outbox_channel, self.wake)
 
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen())

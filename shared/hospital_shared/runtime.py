@@ -1,8 +1,12 @@
 """What every service runs on: the Kafka broker, the database pool and migrations, reliable
 consumers, the outbox relay, and the HTTP endpoints `/healthz`, `/readyz`, `/metrics`.
 
-A service's `app.py` builds one `ServiceRuntime`, registers its consumers with `consume`, adds
-its routers, and hands `runtime.http_app(...)` to uvicorn.
+A service's `app.py` builds one `ServiceRuntime`, registers its consumers with `consume`, its
+background work with `on_start`/`on_stop`, `every`, `loop` and `run` (hospital_shared.background),
+adds its routers, and hands `runtime.http_app(...)` to uvicorn. No service touches the app's
+lifespan: the runtime starts the pool, migrations, producers, its own jobs (outbox relay,
+consumer lag, access watch, re-seal), the consumers, then the service's hooks and jobs; it
+stops them in the reverse order.
 """
 
 from __future__ import annotations
@@ -27,8 +31,17 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import REGISTRY
 
-from hospital_shared import access_watch, db, field_crypto, http_guard, kafka_security, serving
+from hospital_shared import (
+    access_watch,
+    api_docs,
+    db,
+    field_crypto,
+    http_guard,
+    kafka_security,
+    serving,
+)
 from hospital_shared.auth import TokenAuth, load_tokens, whoami_router
+from hospital_shared.background import Background, Channel, Hook
 from hospital_shared.codec import EVENT_TYPES, Rejection
 from hospital_shared.consumer import (
     CONSUMER_LAG,
@@ -41,9 +54,9 @@ from hospital_shared.consumer import (
 from hospital_shared.events import CloudEvent
 from hospital_shared.failpoints import failing_handler, failpoint
 from hospital_shared.health import health_router
-from hospital_shared.jobs import every
 from hospital_shared.jwt_auth import OidcConfig, TokenVerifier
 from hospital_shared.logging import configure_logging, flush_repeated_logs
+from hospital_shared.loop import Loop
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
@@ -102,7 +115,7 @@ class _Group:
 
 class ServiceRuntime:
     def __init__(
-        self, settings: ServiceSettings, *, migrations: Path, version: str = "0.1.0"
+        self, settings: ServiceSettings, *, migrations: Path, version: str | None = None
     ) -> None:
         self.settings = settings
         self.name = settings.service_name
@@ -135,6 +148,7 @@ class ServiceRuntime:
             enable_idempotence=True,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.name)],
         )
+        version = version or api_docs.version_of(self.name)  # the release's
         self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -142,7 +156,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[ReliableConsumer] = []
         self._groups: list[_Group] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self.background = Background(self.name)  # the service's own jobs and hooks
+        self._own = Background(self.name)  # the runtime's: relay, lag, access watch, re-seal
         self._readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = {}
         self._sealed: list[SealedColumns] = []
 
@@ -250,6 +265,46 @@ class ServiceRuntime:
         and fills the keyed hashes (`hashes`: hash column -> sealed column) rows lack."""
         self._sealed.append(SealedColumns(table, columns, tuple((hashes or {}).items())))
 
+    # --- background work (hospital_shared.background) -------------------------------
+
+    def on_start(self, hook: Hook) -> Hook:
+        """Run `hook()` once the pool, migrations, producers and consumers are up."""
+        return self.background.on_start(hook)
+
+    def on_stop(self, hook: Hook) -> Hook:
+        """Run `hook()` at shutdown, after the service's jobs are stopped (reverse order)."""
+        return self.background.on_stop(hook)
+
+    def every(
+        self, interval_s: float, name: str, job: Callable[[], Awaitable[int]], *, again_if: int = 0
+    ) -> None:
+        self.background.every(interval_s, name, job, again_if=again_if)
+
+    def loop(
+        self,
+        name: str,
+        one_pass: Callable[[], Awaitable[int]],
+        *,
+        interval_s: float,
+        wake_on: Channel | None = None,
+    ) -> Loop:
+        return self.background.loop(name, one_pass, interval_s=interval_s, wake_on=wake_on)
+
+    def run(
+        self,
+        name: str,
+        work: Callable[[], Any],
+        *,
+        healthy: Callable[[], bool] | None = None,
+        wake_on: Channel | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.background.run(name, work, healthy=healthy, wake_on=wake_on, wake=wake)
+
+    def failing_jobs(self) -> list[str]:
+        """Background jobs (the runtime's and the service's) that ended or are failing."""
+        return [*self._own.not_running(), *self.background.not_running()]
+
     def add_readiness_check(self, name: str, check: Callable[[], Awaitable[bool]]) -> None:
         """Add a service-specific check to `/readyz` (e.g. a dispatcher loop): `check()` is
         awaited with a 2 s timeout; False, an exception or the timeout make it not ready."""
@@ -299,35 +354,32 @@ class ServiceRuntime:
             poll_interval_s=self.settings.outbox_poll_interval_s,
             keep_published_s=self.settings.outbox_keep_published_s,
         )
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        self._tasks.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))
-        self._tasks.append(asyncio.create_task(self._watch_access(), name="access-watch"))
-        if self._sealed and self.settings.data_encryption_enabled:
-            self._tasks.append(asyncio.create_task(self._reseal(), name="reseal"))
+        await self._start_own_jobs(self.relay)
         await self.broker.start()
+        await self.background.start(self.pool)
         gc.freeze()  # what start-up built lives as long as the process (see settle_heap)
         log.info("service started", http_port=self.settings.http_port)
 
-    async def _watch_access(self) -> None:
-        """The access records' retention purge and unusual-access rule (access_watch.py)."""
-        pool, settings = self.pool, self.settings
+    async def _start_own_jobs(self, relay: OutboxRelay) -> None:
+        """The outbox relay, the lag measurement, the access records' retention purge and
+        unusual-access rule (access_watch.py) and, when columns are sealed, the re-seal."""
+        pool, settings, batch = self.pool, self.settings, self.settings.data_reseal_batch_size
         assert pool is not None
+        own = self._own = Background(self.name)
+        own.run("outbox-relay", relay.run, healthy=lambda: relay.healthy)
+        own.run("consumer-lag", self._measure_lag)
 
         async def watch() -> int:
             return len(await access_watch.watch_once(pool, settings, service=self.name))
 
-        await every(settings.access_watch_interval_s, "access-watch", watch, service=self.name)
+        own.every(settings.access_watch_interval_s, "access-watch", watch)
+        if self._sealed and settings.data_encryption_enabled:
 
-    async def _reseal(self) -> None:
-        pool, settings, batch = self.pool, self.settings, self.settings.data_reseal_batch_size
-        assert pool is not None
+            async def reseal() -> int:
+                return await reseal_all(pool, self._sealed, service=self.name, batch_size=batch)
 
-        async def reseal() -> int:
-            return await reseal_all(pool, self._sealed, service=self.name, batch_size=batch)
-
-        await every(
-            settings.data_reseal_interval_s, "reseal", reseal, service=self.name, again_if=batch
-        )
+            own.every(settings.data_reseal_interval_s, "reseal", reseal, again_if=batch)
+        await own.start(pool)
 
     def make_dead_letter_producer(self) -> AIOKafkaProducer:
         """The dead letters' producer: acks=all like the outbox's, but not idempotent. A record
@@ -352,13 +404,11 @@ class ServiceRuntime:
         await self.dead_letter_producer.start()
 
     async def stop(self) -> None:
+        """The service's jobs and `on_stop` hooks first (its SMS still being sent are
+        recorded), then the consumers, then the runtime's own jobs, producers and pool."""
+        await self.background.stop()
         await self.broker.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await self._own.stop()
         for producer in (self.producer, self.dead_letter_producer):
             if producer is not None:
                 await producer.stop()
@@ -435,6 +485,7 @@ class ServiceRuntime:
         checks["consumers_assigned"] = all(g.tracker.joined for g in self._groups)
         checks["consumers_progressing"] = not self.stalled_consumers()
         checks["outbox_relay"] = self.relay is not None and self.relay.healthy
+        checks["background_jobs"] = not self.failing_jobs()
         for name, check in self._readiness_checks.items():
             try:
                 async with asyncio.timeout(2.0):
@@ -468,9 +519,14 @@ class ServiceRuntime:
 
         app = FastAPI(
             title=title or f"{self.name} service",
+            description=api_docs.description_of(self.name),
+            version=api_docs.version_of(self.name),
             lifespan=lifespan,
             max_body_size=self.settings.http_max_body_bytes,
+            docs_url=None,  # served from the pinned package instead (api_docs)
+            redoc_url=None,  # ReDoc comes only from a CDN
         )
+        api_docs.install(app)
         app.include_router(health_router(self))
         app.include_router(access_watch.build_access_router(self.auth))
         app.include_router(whoami_router(self.auth))

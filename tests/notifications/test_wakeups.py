@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+from hospital_shared.loop import Loop
 from notifications.dispatcher import Dispatcher
-from notifications.loop import Loop
 
 
 async def _second_pass_comes_at_once(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI
 
@@ -31,7 +31,6 @@ from complaints.timers import purge_expired, timer_pass, utc_now
 from hospital_shared import topics
 from hospital_shared.calendar_store import LiveCalendar, bundled_schedules
 from hospital_shared.events import EVENT_TYPES, event_types_on
-from hospital_shared.jobs import every
 from hospital_shared.patient_merge import following_merges, move_column, one_at_a_time
 from hospital_shared.runtime import ServiceRuntime
 
@@ -125,23 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         feedback=feedback_policy(settings, policy),
     )
-    runtime_lifespan = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        async with runtime_lifespan(app_):
-            await _seed(runtime, settings, calendar)
-            jobs = _start_jobs(runtime, settings, complaint_handlers, calendar)
-            try:
-                yield
-            finally:
-                for job in jobs:
-                    job.cancel()
-                for job in jobs:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await job
-
-    app.router.lifespan_context = lifespan
+    runtime.on_start(lambda: _seed(runtime, settings, calendar))
+    _add_jobs(runtime, settings, complaint_handlers, calendar)
     return app
 
 
@@ -163,18 +147,22 @@ async def _seed(runtime: ServiceRuntime, settings: Settings, calendar: LiveCalen
             )
 
 
-def _start_jobs(
+def _add_jobs(
     runtime: ServiceRuntime,
     settings: Settings,
     complaints: ComplaintHandlers,
     calendar: LiveCalendar,
-) -> list[asyncio.Task[None]]:
-    pool = runtime.pool
-    assert pool is not None
+) -> None:
+    """The time-limit and enquiry timers, the calendar reload and the retention purge, run by
+    the runtime once it has started (hospital_shared.background)."""
+
+    def pool() -> asyncpg.Pool:
+        assert runtime.pool is not None
+        return runtime.pool
 
     async def timers() -> int:
         while await timer_pass(
-            pool,
+            pool(),
             now=utc_now(),
             batch_size=settings.timer_batch_size,
             desk_department=settings.desk_department,
@@ -187,49 +175,33 @@ def _start_jobs(
         return 0
 
     async def purge() -> int:
-        while await purge_expired(pool, now=utc_now(), retention_days=settings.retention_days):
+        while await purge_expired(pool(), now=utc_now(), retention_days=settings.retention_days):
             pass
         while await purge_enquiries_and_feedback(
-            pool, now=utc_now(), retention_days=settings.retention_days
+            pool(), now=utc_now(), retention_days=settings.retention_days
         ):
             pass
         return 0
 
     async def enquiry_timers() -> int:
         return await enquiry_timer_pass(
-            pool,
+            pool(),
             now=utc_now(),
             batch_size=settings.timer_batch_size,
             desk_department=settings.desk_department,
         )
 
     async def reload_calendar() -> int:
-        async with pool.acquire() as conn:
+        async with pool().acquire() as conn:
             await calendar.reload(conn)
         return 0
 
-    return [
-        asyncio.create_task(
-            every(settings.timer_interval_s, "time-limit-timer", timers, service="complaints")
-        ),
-        asyncio.create_task(
-            every(
-                settings.timer_interval_s,
-                "enquiry-timer",
-                enquiry_timers,
-                service="complaints",
-                again_if=settings.timer_batch_size,
-            )
-        ),
-        asyncio.create_task(
-            every(
-                settings.calendar_reload_interval_s,
-                "calendar-reload",
-                reload_calendar,
-                service="complaints",
-            )
-        ),
-        asyncio.create_task(
-            every(settings.purge_interval_s, "retention-purge", purge, service="complaints")
-        ),
-    ]
+    runtime.every(settings.timer_interval_s, "time-limit-timer", timers)
+    runtime.every(
+        settings.timer_interval_s,
+        "enquiry-timer",
+        enquiry_timers,
+        again_if=settings.timer_batch_size,
+    )
+    runtime.every(settings.calendar_reload_interval_s, "calendar-reload", reload_calendar)
+    runtime.every(settings.purge_interval_s, "retention-purge", purge)

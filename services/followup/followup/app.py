@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
@@ -19,7 +16,6 @@ from followup.staff_api import build_staff_router
 from followup.surveys import SurveyAnswers
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
-from hospital_shared.jobs import every, stop_all
 from hospital_shared.patient_merge import following_merges, move_column, move_unique, one_at_a_time
 from hospital_shared.runtime import ServiceRuntime
 
@@ -60,46 +56,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _add_background_jobs(app: FastAPI, service: Service) -> None:
-    """Seed the roster and start the periodic jobs once the runtime has started."""
-    runtime_lifespan = app.router.lifespan_context
-    settings = service.settings
+    """Seed the roster and load the calendar once the runtime has started; then the
+    periodic jobs (hospital_shared.background)."""
+    runtime, settings, batch = service.runtime, service.settings, service.settings.job_batch_size
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        async with runtime_lifespan(app_):
-            pool = service.pool()
-            async with pool.acquire() as conn, conn.transaction():
-                seeded = await roster.seed(conn, settings.staff_to_seed())
-            if seeded:
-                log.info("staff roster seeded", added=seeded)
-            await calendar_sync.reload(pool)
-            batch = settings.job_batch_size
-            tasks = [
-                asyncio.create_task(every(
-                    settings.assign_interval_s, "assign",
-                    lambda: jobs.assign_pending(pool, service.book, batch_size=batch),
-                    service="followup", again_if=batch,
-                )),
-                asyncio.create_task(every(
-                    settings.scan_interval_s, "due_overdue",
-                    lambda: jobs.publish_due_and_overdue(pool, batch_size=batch),
-                    service="followup", again_if=batch,
-                )),
-                asyncio.create_task(every(
-                    settings.calendar_reload_interval_s, "calendar-reload",
-                    lambda: calendar_sync.reload(pool), service="followup",
-                )),
-                asyncio.create_task(every(
-                    settings.retention_interval_s, "retention",
-                    lambda: jobs.purge_expired(
-                        pool, retention_days=settings.retention_days, batch_size=batch
-                    ),
-                    service="followup",
-                )),
-            ]  # fmt: skip
-            try:
-                yield
-            finally:
-                await stop_all(tasks)
+    @runtime.on_start
+    async def seed_and_load() -> None:
+        pool = service.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            seeded = await roster.seed(conn, settings.staff_to_seed())
+        if seeded:
+            log.info("staff roster seeded", added=seeded)
+        await calendar_sync.reload(pool)
 
-    app.router.lifespan_context = lifespan
+    runtime.every(
+        settings.assign_interval_s,
+        "assign",
+        lambda: jobs.assign_pending(service.pool(), service.book, batch_size=batch),
+        again_if=batch,
+    )
+    runtime.every(
+        settings.scan_interval_s,
+        "due_overdue",
+        lambda: jobs.publish_due_and_overdue(service.pool(), batch_size=batch),
+        again_if=batch,
+    )
+    runtime.every(
+        settings.calendar_reload_interval_s,
+        "calendar-reload",
+        lambda: calendar_sync.reload(service.pool()),
+    )
+    runtime.every(
+        settings.retention_interval_s, "retention",
+        lambda: jobs.purge_expired(
+            service.pool(), retention_days=settings.retention_days, batch_size=batch
+        ),
+    )  # fmt: skip

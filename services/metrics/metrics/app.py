@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -53,17 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="metrics service",
     )
 
-    runtime_lifespan = app.router.lifespan_context
+    async def start_live() -> None:
+        assert runtime.pool is not None
+        await live.start(runtime.pool)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
-        async with runtime_lifespan(a):
-            assert runtime.pool is not None
-            await live.start(runtime.pool)
-            try:
-                yield
-            finally:
-                await live.stop()
-
-    app.router.lifespan_context = lifespan
+    runtime.on_start(start_live)
+    runtime.on_stop(live.stop)
     return app

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
-from hospital_shared.jobs import every
 from hospital_shared.patient_merge import following_merges, move_column, move_unique, one_at_a_time
 from hospital_shared.runtime import ServiceRuntime
 from notifications import repository, retention
@@ -27,7 +23,6 @@ from notifications.dispatcher import Dispatcher, start_handed_series
 from notifications.domain import QuietHours, SendingRules
 from notifications.duty_api import build_duty_router
 from notifications.handlers import EventHandlers, utc_now
-from notifications.loop import Loop
 from notifications.policy import PlanningRules
 from notifications.providers import make_provider
 from notifications.settings import Settings
@@ -179,69 +174,62 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         build_survey_router(settings),
         build_questionnaire_router(runtime.auth),
     )
-    runtime_lifespan = app.router.lifespan_context
-    tasks: list[asyncio.Task[None]] = []
-    loops: list[Any] = []
-
-    async def dispatch_ready() -> bool:
-        return (
-            bool(tasks) and all(not t.done() for t in tasks) and all(loop.healthy for loop in loops)
-        )
-
-    runtime.add_readiness_check("dispatcher", dispatch_ready)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        async with runtime_lifespan(app_):
-            assert runtime.pool is not None
-            async with runtime.pool.acquire() as conn:
-                await repository.seed_templates(conn)
-            provider = make_provider(settings)
-            senders = staff_senders(settings)
-            dispatcher = Dispatcher(runtime.pool, provider, settings, rules, utc_now)
-            staff = StaffDispatcher(runtime.pool, senders, settings, utc_now)
-            digests = DigestJob(
-                runtime.pool, for_staff, utc_now, max_items=settings.digest_max_items
-            )
-
-            async def purge() -> int:
-                assert runtime.pool is not None
-                purged = await retention.purge_expired(
-                    runtime.pool,
-                    retention_days=settings.retention_days,
-                    batch_size=settings.retention_batch_size,
-                    now=utc_now(),
-                )
-                return purged.total
-
-            staff_loop = Loop("staff-dispatcher", staff.dispatch_once, settings.dispatch_interval_s)
-            digest_loop = Loop("digest", digests.run_once, settings.digest_interval_s)
-            dispatcher.also_wake.append(staff_loop.wake)
-            loops[:] = [dispatcher, staff_loop, digest_loop]
-            app_.state.dispatcher = dispatcher
-            tasks[:] = [
-                asyncio.create_task(dispatcher.run(), name="sms-dispatcher"),
-                asyncio.create_task(dispatcher.listen(), name="sms-dispatch-listener"),
-                asyncio.create_task(staff_loop.run(), name="staff-dispatcher"),
-                asyncio.create_task(digest_loop.run(), name="digest"),
-                asyncio.create_task(
-                    every(
-                        settings.retention_interval_s, "retention", purge, service="notifications"
-                    ),
-                    name="retention",
-                ),
-            ]
-            try:
-                yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-                await provider.aclose()
-                for sender in senders.values():
-                    await sender.aclose()
-
-    app.router.lifespan_context = lifespan
+    _add_background_work(app, runtime, settings, rules, for_staff)
     return app
+
+
+def _add_background_work(
+    app: FastAPI,
+    runtime: ServiceRuntime,
+    settings: Settings,
+    rules: SendingRules,
+    for_staff: StaffRules,
+) -> None:
+    """The SMS dispatcher (woken by `notifications_dispatch`), the staff dispatcher and the
+    digest (woken by the same news), the retention purge: run by the runtime once it has
+    started (hospital_shared.background), the templates seeded first; the gateway and staff
+    channels closed after the jobs have stopped. They are made at start, when the pool is."""
+    provider = make_provider(settings)
+    senders = staff_senders(settings)
+
+    @runtime.on_start
+    async def start() -> None:
+        pool = runtime.pool
+        assert pool is not None
+        async with pool.acquire() as conn:
+            await repository.seed_templates(conn)
+        dispatcher = Dispatcher(pool, provider, settings, rules, utc_now)
+        staff = StaffDispatcher(pool, senders, settings, utc_now)
+        digests = DigestJob(pool, for_staff, utc_now, max_items=settings.digest_max_items)
+        app.state.dispatcher = dispatcher
+
+        async def purge() -> int:
+            purged = await retention.purge_expired(
+                pool,
+                retention_days=settings.retention_days,
+                batch_size=settings.retention_batch_size,
+                now=utc_now(),
+            )
+            return purged.total
+
+        runtime.run(
+            "sms-dispatcher", dispatcher.run, healthy=lambda: dispatcher.healthy,
+            wake_on="notifications_dispatch", wake=dispatcher.wake,
+        )  # fmt: skip
+        interval = settings.dispatch_interval_s
+        staff_loop = runtime.loop("staff-dispatcher", staff.dispatch_once, interval_s=interval)
+        runtime.loop("digest", digests.run_once, interval_s=settings.digest_interval_s)
+        dispatcher.also_wake.append(staff_loop.wake)
+        runtime.every(settings.retention_interval_s, "retention", purge)
+
+    runtime.on_stop(provider.aclose)
+    for sender in senders.values():
+        runtime.on_stop(sender.aclose)
+    runtime.add_readiness_check("dispatcher", _all_running(runtime))
+
+
+def _all_running(runtime: ServiceRuntime) -> Callable[[], Awaitable[bool]]:
+    async def running() -> bool:
+        return runtime.background.started and not runtime.background.not_running()
+
+    return running

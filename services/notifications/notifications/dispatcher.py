@@ -43,6 +43,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Histogram
 
+from hospital_shared.background import listen
 from hospital_shared.failpoints import failpoint
 from notifications import domain, reconciler, restore_check, sending
 from notifications.domain import Defer, DueMessage, Send, SendingRules, Status, Stop
@@ -319,25 +320,7 @@ class Dispatcher:
 
     async def listen(self) -> None:
         """Wake up as soon as a handler commits a message that is due."""
-        while True:
-            try:
-                conn: asyncpg.Connection = await self.pool.acquire()
-
-                def on_notify(*_: object) -> None:
-                    self.wake()
-
-                try:
-                    await conn.add_listener("notifications_dispatch", on_notify)
-                    while not conn.is_closed():  # noqa: ASYNC110
-                        await asyncio.sleep(1)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await conn.remove_listener("notifications_dispatch", on_notify)
-                        await self.pool.release(conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                await asyncio.sleep(1)
+        await listen(self.pool, "notifications_dispatch", self.wake)
 
 
 class Answer(NamedTuple):

@@ -1,11 +1,9 @@
 """Wiring of the registration service: runtime, REST ingest, and the MLLP listener, which runs
-in the same process, started and stopped by the HTTP app's lifespan."""
+in the same process, started and stopped by the runtime (hospital_shared.background)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -14,7 +12,6 @@ from fastapi import FastAPI
 
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
-from hospital_shared.jobs import every, stop_all
 from hospital_shared.runtime import ServiceRuntime
 from registration import retention
 from registration.api import ingest_router
@@ -59,29 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _run_retention_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) -> None:
     """The retention pass (registration/retention.py), hourly, while the app runs."""
     rules = settings.retention()
-    outer = app.router.lifespan_context
 
     async def purge() -> int:
         assert runtime.pool is not None
         return await retention.purge(runtime.pool, rules, now=datetime.now(UTC))
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        async with outer(app_):
-            job = every(
-                settings.retention_interval_s,
-                "retention",
-                purge,
-                service="registration",
-                again_if=rules.batch_size,
-            )
-            tasks = [asyncio.create_task(job)]
-            try:
-                yield
-            finally:
-                await stop_all(tasks)
-
-    app.router.lifespan_context = lifespan
+    runtime.every(settings.retention_interval_s, "retention", purge, again_if=rules.batch_size)
 
 
 def _run_mllp_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) -> None:
@@ -114,22 +94,12 @@ def _run_mllp_with(app: FastAPI, runtime: ServiceRuntime, settings: Settings) ->
         us=(settings.hl7_receiving_application, settings.hl7_receiving_facility),
     )
     server = _mllp_server(settings, handler)
-    runtime_lifespan = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        # The runtime first (database pool, migrations, outbox relay), then the listener:
-        # no message is acknowledged before it can be stored.
-        async with runtime_lifespan(app_):
-            await parse_pool.start()
-            await server.start()
-            try:
-                yield
-            finally:
-                await server.stop()
-                await parse_pool.stop()
-
-    app.router.lifespan_context = lifespan
+    # Started once the runtime is (database pool, migrations, outbox relay): no message is
+    # acknowledged before it can be stored. Stopped in the reverse order.
+    runtime.on_start(parse_pool.start)
+    runtime.on_start(server.start)
+    runtime.on_stop(parse_pool.stop)
+    runtime.on_stop(server.stop)
     app.state.mllp = server
 
 
