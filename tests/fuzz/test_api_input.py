@@ -275,6 +275,13 @@ def seeds(services: dict[str, RunningService], service: str) -> dict[str, dict[s
                 "path": {"name": "discharge_care_notice"},
                 "body": {"body": "【{{ hospital }}】{{ department }}提醒您"},
             },
+            "PUT /v1/questionnaires/{kind}": {
+                "path": {"kind": "outpatient_visit"},
+                "body": {
+                    "title": "门诊满意度",
+                    "questions": [{"id": "overall", "aspect": "overall", "text": "总体满意吗？"}],
+                },
+            },
         }
     if service == "registration":
         return {"POST /v1/events": {"body": [discharge(78)]}}

@@ -243,3 +243,57 @@ async def test_bad_links_and_bad_answers_get_clear_pages_and_count_nothing_twice
     events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
     mine = [e for e in events if e["data"].get("department_code") == department]
     assert len(mine) == 1 and mine[0]["type"] == "survey.answered"
+
+
+async def test_operations_publish_a_new_version_and_a_form_of_the_old_one_keeps_its_version(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """Runs last in this module: it changes the outpatient questionnaire."""
+    department = f"Q{uuid.uuid4().hex[:6]}"
+    old_link = await visit_with_link(stack_config, stack_env, department)
+    new_link = await visit_with_link(stack_config, stack_env, department)
+    base = services["notifications"].url
+    draft = {
+        "title": "门诊满意度（新版）",
+        "questions": [
+            {"id": "overall", "aspect": "overall", "text": "总体满意吗？", "required": True},
+            {"id": "waiting", "aspect": "registration", "text": "候诊时间可以接受吗？"},
+        ],
+    }
+    async with httpx.AsyncClient(timeout=10) as client:
+        old_form = await client.get(old_link)  # opened before the change: version 1
+        as_agent = {"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"}
+        admin = {"Authorization": f"Bearer {stack_env['TOKEN_ADMIN']}"}
+        refused = await client.put(f"{base}/v1/questionnaires/outpatient_visit", json=draft,
+                                   headers=as_agent)  # fmt: skip
+        assert refused.status_code == 403
+        twice = {**draft, "questions": draft["questions"] * 2}
+        bad = await client.put(
+            f"{base}/v1/questionnaires/outpatient_visit", json=twice, headers=admin
+        )
+        assert bad.status_code == 422 and "questions" in bad.text
+        saved = await client.put(
+            f"{base}/v1/questionnaires/outpatient_visit", json=draft, headers=admin
+        )
+        assert saved.status_code == 200 and saved.json()["version"] == 2
+        listed = (await client.get(f"{base}/v1/questionnaires", headers=as_agent)).json()
+        assert {q["kind"]: q["version"] for q in listed}["outpatient_visit"] == 2
+        old = await client.post(old_link, data={"csrf": csrf_of(old_form), "v": "1",
+                                                "q.guidance": "不满意", "q.overall": "满意"})  # fmt: skip
+        assert old.status_code == 200, old.text[:300]
+        new_form = await client.get(new_link)
+        assert "候诊时间可以接受吗" in new_form.text and 'name="v" value="2"' in new_form.text
+        new = await client.post(new_link, data={"csrf": csrf_of(new_form), "v": "2",
+                                                "q.waiting": "不满意", "q.overall": "满意"})  # fmt: skip
+        assert new.status_code == 200, new.text[:300]
+
+    async def both() -> list[dict[str, Any]] | None:
+        events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
+        mine = [e["data"] for e in events if e["data"]["department_code"] == department]
+        return mine if len(mine) == 2 else None
+
+    answers = {e["questionnaire_version"]: e["answers"] for e in await eventually(both, timeout=30)}
+    assert [a["question_id"] for a in answers[1]] == ["guidance", "overall"]
+    assert [(a["question_id"], a["aspect"]) for a in answers[2]] == [
+        ("overall", "overall"), ("waiting", "registration"),
+    ]  # fmt: skip

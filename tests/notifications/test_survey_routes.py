@@ -3,9 +3,11 @@ client address (one phone or one crawler cannot walk through links)."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from notifications.app import create_app
 from notifications.settings import Settings
 from notifications.survey_api import build_survey_router
 
@@ -28,3 +30,13 @@ def test_one_address_past_its_limit_is_told_to_wait_whatever_the_token() -> None
     statuses = [c.get(f"/s/bad{i}").status_code for i in range(5)]
     assert statuses == [404, 404, 404, 429, 429]
     assert "操作太频繁" in c.post("/s/bad").text
+
+
+def test_the_service_documents_the_survey_and_questionnaire_routes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """/openapi.json was a 500 while the questionnaire routes declared their dependency as
+    `Annotated[Principal, Depends(local)]` under postponed annotations."""
+    monkeypatch.setenv("ENV", "test")
+    paths = create_app().openapi()["paths"]
+    assert {"/s/{token}", "/v1/questionnaires", "/v1/questionnaires/{kind}"} <= set(paths)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -224,13 +224,13 @@ def build_questionnaire_router(auth: TokenAuth) -> APIRouter:
     router = APIRouter(
         prefix="/v1/questionnaires", tags=["questionnaires"], route_class=GuardedRoute
     )
-    staff = auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN, Role.DIRECTOR)
-    operations = auth.require(Role.ADMIN)
+    staff = Depends(
+        auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN, Role.DIRECTOR)
+    )
+    operations = Depends(auth.require(Role.ADMIN))
 
     @router.get("")
-    async def list_questionnaires(
-        request: Request, _: Annotated[Principal, Depends(staff)]
-    ) -> list[dict[str, Any]]:
+    async def list_questionnaires(request: Request, who: Principal = staff) -> list[dict[str, Any]]:
         """The questionnaire in force for each kind of contact."""
         async with request.app.state.runtime.pool.acquire() as conn:
             return [
@@ -241,7 +241,7 @@ def build_questionnaire_router(auth: TokenAuth) -> APIRouter:
     @router.put("/{kind}")
     async def save_questionnaire(
         request: Request, kind: ContactKind, body: QuestionnaireIn,
-        who: Annotated[Principal, Depends(operations)],
+        who: Principal = operations,
     ) -> dict[str, Any]:  # fmt: skip
         """Save a new version of `kind`'s questionnaire; answers given before keep theirs."""
         try:
