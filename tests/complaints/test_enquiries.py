@@ -138,10 +138,26 @@ def test_the_clock_compares_times_by_value_before_and_after_the_due_time() -> No
     assert answered_in_time(due, T0 + timedelta(minutes=10))
     assert answered_in_time(due, T0 + timedelta(minutes=30, seconds=0))
     later = due + timedelta(minutes=1)
-    assert alert_levels(warn_at=T0, due_at=due, warned=True, breached=False, now=later) == ["breach"]
+    assert alert_levels(warn_at=T0, due_at=due, warned=True, breached=False, now=later) == [
+        "breach"
+    ]
 
 
 def test_a_role_read_from_a_token_is_compared_by_value() -> None:
     """Roles come from settings and tokens as new strings, not interned literals."""
     supervisor = Actor("S-SUP-02", "".join(["super", "visor"]), "CARD")
     assert can_view_enquiry(supervisor, ENQUIRY) and can_work_enquiry(supervisor, ENQUIRY)
+
+
+def test_the_limit_is_matched_on_complexity_whatever_the_order_of_the_table() -> None:
+    for table in (LIMITS, tuple(reversed(LIMITS))):
+        for complex_ in (False, True):
+            for channel in EnquiryChannel:
+                assert limit_for(table, channel, complex_=complex_).complex_ is complex_
+
+
+def test_an_admin_role_and_an_owner_id_read_from_a_token_are_compared_by_value() -> None:
+    admin = Actor("S-ADMIN-01", "".join(["ad", "min"]))
+    assert can_view_enquiry(admin, ENQUIRY) and not can_work_enquiry(admin, ENQUIRY)
+    owner = Actor("".join(["S-AGENT-", "02"]), "agent", "CS")
+    assert can_work_enquiry(owner, ENQUIRY)
