@@ -147,3 +147,17 @@ def test_a_role_read_from_a_token_is_compared_by_value() -> None:
     """Roles come from settings and tokens as new strings, not interned literals."""
     supervisor = Actor("S-SUP-02", "".join(["super", "visor"]), "CARD")
     assert can_view_enquiry(supervisor, ENQUIRY) and can_work_enquiry(supervisor, ENQUIRY)
+
+
+def test_the_limit_is_matched_on_complexity_whatever_the_order_of_the_table() -> None:
+    for table in (LIMITS, tuple(reversed(LIMITS))):
+        for complex_ in (False, True):
+            for channel in EnquiryChannel:
+                assert limit_for(table, channel, complex_=complex_).complex_ is complex_
+
+
+def test_an_admin_role_and_an_owner_id_read_from_a_token_are_compared_by_value() -> None:
+    admin = Actor("S-ADMIN-01", "".join(["ad", "min"]))
+    assert can_view_enquiry(admin, ENQUIRY) and not can_work_enquiry(admin, ENQUIRY)
+    owner = Actor("".join(["S-AGENT-", "02"]), "agent", "CS")
+    assert can_work_enquiry(owner, ENQUIRY)

@@ -97,3 +97,13 @@ def test_departments_and_windows_read_from_the_database_are_compared_by_value() 
     """Rows and events give new strings, not interned literals."""
     rota = [shift("S-WINDOW", 0, 8, dept="".join(["R", "EG"]), queue="".join(["W", "3"]))]
     assert who(rota, 1, dept="".join(["RE", "G"]), queue="".join(["W", "3"])) == "S-WINDOW"
+
+
+def test_the_refusal_says_the_longest_shift_in_hours_as_set() -> None:
+    with pytest.raises(InvalidShift, match=r"at most 12\.5 hours"):
+        check_shift(starts_at=T0, ends_at=T0 + DAY, max_length=timedelta(hours=12.5))
+
+
+def test_the_later_start_wins_even_over_a_lower_staff_id() -> None:
+    rota = [shift("S-A", 0, 24), shift("S-Z", 4, 6)]
+    assert who(rota, 5) == who(list(reversed(rota)), 5) == "S-Z"
