@@ -13,10 +13,18 @@ from console.pages import catalogue, local_time, translate
 TZ = "Asia/Shanghai"
 
 
-def test_a_422_names_each_field_and_a_sentence_is_the_message() -> None:
+def test_a_422_names_each_field_as_a_problem_or_in_the_older_shape_and_a_sentence_is_the_message() -> (
+    None
+):
     body = {"detail": [{"loc": ["body", "score"], "msg": "at most 5", "type": "x"},
                        {"loc": ["body", "next_calls", 0, "on"], "msg": "after today", "type": "x"}]}  # fmt: skip
     problem = problem_from(422, body)
+    assert problem.fields == {"score": "at most 5", "on": "after today"} and problem.message == ""
+    problem = problem_from(422, {
+        "type": "urn:hospital:problem:validation", "title": "Unprocessable Content", "status": 422,
+        "detail": "2 fields are not valid",
+        "errors": [{"location": ["body", "score"], "message": "at most 5", "type": "x"},
+                   {"location": ["body", "next_calls", 0, "on"], "message": "after today", "type": "x"}]})  # fmt: skip
     assert problem.fields == {"score": "at most 5", "on": "after today"} and problem.message == ""
     conflict = problem_from(409, {"detail": "task FU-1 is already assigned to S-2"})
     assert (conflict.fields, conflict.message) == ({}, "task FU-1 is already assigned to S-2")

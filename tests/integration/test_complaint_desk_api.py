@@ -81,7 +81,7 @@ async def test_a_note_is_refused_to_whoever_does_not_work_the_case(
         assert r.status_code == expected, r.text
     r = await http.post(f"/v1/cases/{number}/notes", json={"note": ""}, headers=SUP)
     assert r.status_code == 422
-    assert r.json()["detail"][0]["loc"] == ["body", "note"]
+    assert r.json()["errors"][0]["location"] == ["body", "note"]
 
 
 async def test_the_queue_filters_open_cases_and_limits_past_warning_or_due(
@@ -109,7 +109,7 @@ async def test_the_queue_filters_open_cases_and_limits_past_warning_or_due(
     assert breached not in await numbers(http, SUP, time_limit="breached")
     r = await http.get("/v1/cases", params={"time_limit": "late"}, headers=SUP)
     assert r.status_code == 422
-    assert r.json()["detail"][0]["loc"] == ["query", "time_limit"]
+    assert r.json()["errors"][0]["location"] == ["query", "time_limit"]
 
 
 async def test_workload_counts_each_handlers_open_cases_within_the_supervisors_department(

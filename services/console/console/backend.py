@@ -61,17 +61,25 @@ def _detail_text(detail: Any) -> str:
 
 
 def problem_from(status: int, body: Any) -> Problem:
-    """A service's 4xx body as a `Problem`: a 422 list names each field (the last part of its
-    `loc` that is a name), a sentence is the message."""
+    """A service's 4xx problem (RFC 9457, hospital_shared.problems) as a `Problem`: a 422's
+    `errors` name each field (the last part of its `location` that is a name), `detail` is the
+    message. The older shapes (`detail` as a list of `loc`/`msg`, or an object) are read too."""
     detail = body.get("detail") if isinstance(body, dict) else body
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors:
+        return Problem(status, "", _fields(errors, "location", "message"))
     if isinstance(detail, list):
-        fields: dict[str, str] = {}
-        for error in detail:
-            loc = [str(p) for p in error.get("loc", []) if not isinstance(p, int)]
-            name = loc[-1] if loc else "form"
-            fields.setdefault(name, str(error.get("msg", "invalid")))
-        return Problem(status, "", fields)
+        return Problem(status, "", _fields(detail, "loc", "msg"))
     return Problem(status, _detail_text(detail))
+
+
+def _fields(errors: list[Any], where: str, what: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for error in errors:
+        loc = [str(p) for p in error.get(where, []) if not isinstance(p, int)]
+        name = loc[-1] if loc else "form"
+        fields.setdefault(name, str(error.get(what, "invalid")))
+    return fields
 
 
 class Backend:
