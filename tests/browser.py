@@ -83,6 +83,15 @@ async def console_context(
     return context
 
 
+async def keycloak_login(page: Page, env: dict[str, str], user: str = "AGENT") -> None:
+    """Fill in Keycloak's own login form on `page` as dev user `user` of the stack env
+    (KEYCLOAK_USER_<user> / KEYCLOAK_PASSWORD_<user>) and submit it."""
+    await page.wait_for_selector("#kc-login")
+    await page.fill("#username", env[f"KEYCLOAK_USER_{user}"])
+    await page.fill("#password", env[f"KEYCLOAK_PASSWORD_{user}"])
+    await page.click("#kc-login")
+
+
 async def screenshot(page: Page, name: str) -> Path:
     """The whole page as `test-artifacts/screenshots/<name>.png`."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -89,16 +89,20 @@ async def task(stack: dict[str, RunningService]) -> AsyncIterator[dict[str, Any]
     """A discharge of DEPT sent by the hospital system, its call assigned to the agent."""
     patient = {"patient_id": f"PW{RUN}", "name": "钱学文", "phone": PHONE}
     await discharge_for(stack, AGENT, capacity=20, patient=patient, department_name="心血管内科")
+    yield await assigned_task(stack["followup"].url, TOKEN)
+
+
+async def assigned_task(followup_url: str, token: str) -> dict[str, Any]:
+    """The first call on the worklist of the person behind `token`, once there is one."""
     async with httpx.AsyncClient(timeout=10) as client:
 
         async def assigned() -> dict[str, Any] | None:
-            lists = (
-                await client.get(f"{stack['followup'].url}/v1/worklist", headers=auth(TOKEN))
-            ).json()
+            lists = (await client.get(f"{followup_url}/v1/worklist", headers=auth(token))).json()
             found = [t for g in ("overdue", "due_today", "upcoming") for t in lists[g]]
             return found[0] if found else None
 
-        yield await eventually(assigned, timeout=60, interval=0.5)
+        found: dict[str, Any] = await eventually(assigned, timeout=60, interval=0.5)
+        return found
 
 
 @pytest.fixture
@@ -111,12 +115,20 @@ async def page(
     await context.close()
 
 
-async def completed_counter(metrics_url: str) -> float:
+async def completed_counter(metrics_url: str, department: str = DEPT) -> float:
     text = (await httpx.AsyncClient().get(f"{metrics_url}/metrics")).text
     pattern = (
-        rf'^hospital_followup_tasks_completed_total\{{[^}}]*department="{DEPT}"[^}}]*\}} (\S+)$'
+        rf"^hospital_followup_tasks_completed_total\{{[^}}]*"
+        rf'department="{department}"[^}}]*\}} (\S+)$'
     )
     return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE))
+
+
+async def completed_events(kafka: str, task_id: str) -> list[dict[str, Any]]:
+    """The `followup.task_completed` events of task `task_id` on Kafka (`kafka`: bootstrap)."""
+    found = json_values(await read_all(kafka, topics.FOLLOWUP_TASKS))
+    return [e for e in found
+            if e["type"] == "followup.task_completed" and e["data"]["task_id"] == task_id]  # fmt: skip
 
 
 async def test_an_agent_records_an_outcome_from_the_worklist(
@@ -156,21 +168,16 @@ async def test_an_agent_records_an_outcome_from_the_worklist(
         "completed", "满意", 5,
     )  # fmt: skip
 
-    async def completed_event() -> list[dict[str, Any]]:
-        found = json_values(
-            await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.FOLLOWUP_TASKS)
-        )
-        return [e for e in found if e["type"] == "followup.task_completed"
-                and e["data"]["task_id"] == task["task_id"]]  # fmt: skip
-
-    [event] = await eventually(completed_event, timeout=30)
+    kafka = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [event] = await eventually(lambda: completed_events(kafka, task["task_id"]), timeout=30)
     assert event["data"]["completed_by"] == AGENT.staff_id
-    assert await eventually(lambda: _counted(metrics), timeout=30) == 1
+    assert await eventually(lambda: counted(metrics), timeout=30) == 1
 
 
-async def _counted(metrics_url: str) -> float | None:
-    value = await completed_counter(metrics_url)
-    return value or None
+async def counted(metrics_url: str, department: str = DEPT, above: float = 0) -> float | None:
+    """The department's completed-call counter once it is above `above` (None before)."""
+    value = await completed_counter(metrics_url, department)
+    return value if value > above else None
 
 
 async def test_patient_search_finds_an_inbound_caller_by_phone(

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.browser import VIEWPORT, screenshot
+from tests.browser import VIEWPORT, keycloak_login, screenshot
 from tests.integration.keycloak_tokens import keycloak_admin
 from tests.integration.services import RunningService, running
 
@@ -74,9 +74,7 @@ async def test_an_agent_signs_in_through_keycloak_and_out_again_everywhere(
     await page.goto(console.url + "/")
     await page.wait_for_selector("#kc-login")
     await screenshot(page, "signin-keycloak-login")
-    await page.fill("#username", env["KEYCLOAK_USER_AGENT"])
-    await page.fill("#password", env["KEYCLOAK_PASSWORD_AGENT"])
-    await page.click("#kc-login")
+    await keycloak_login(page, env)
     await page.wait_for_url(console.url + "/")
     assert "客服 王芳" in await page.inner_text("header")
     await screenshot(page, "signin-signed-in-agent")

@@ -269,6 +269,34 @@ def up(cfg: StackConfig) -> None:
             lambda: _realm_answers(cfg.keycloak_url),
             timeout=300, what="Keycloak", log=cfg.log_file(NAME), pid=pid, interval=0.5,
         )  # fmt: skip
+        register_console(cfg)
+
+
+def register_console(cfg: StackConfig) -> None:
+    """Let the `console` client send people back to this stack's console. The realm file
+    lists the console ports of offsets up to 19000 only; Keycloak matches a loopback
+    redirect's port exactly, so at DEVSTACK_TEST_PORT_OFFSET=21000 (console on 29006) every
+    sign-in ended on Keycloak's "invalid parameter: redirect_uri" page. Idempotent."""
+    base = f"{cfg.keycloak_url}/admin/realms/{REALM}/clients"
+    with httpx.Client(headers=_admin_headers(cfg), timeout=30.0) as admin:
+        [client] = admin.get(base, params={"clientId": "console"}).json()
+        ours = [f"http://{host}:{cfg.console_port}/*" for host in ("127.0.0.1", "localhost")]
+        client["redirectUris"] = sorted(set(client["redirectUris"]) | set(ours))
+        logout = client.setdefault("attributes", {}).get("post.logout.redirect.uris", "")
+        uris = {u for u in logout.split("##") if u} | set(ours)
+        client["attributes"]["post.logout.redirect.uris"] = "##".join(sorted(uris))
+        admin.put(f"{base}/{client['id']}", json=client).raise_for_status()
+
+
+def _admin_headers(cfg: StackConfig) -> dict[str, str]:
+    resp = httpx.post(
+        f"{cfg.keycloak_url}/realms/master/protocol/openid-connect/token",
+        data={"grant_type": "password", "client_id": "admin-cli",
+              "username": ADMIN_USERNAME, "password": ADMIN_PASSWORD},
+        timeout=30.0,
+    )  # fmt: skip
+    resp.raise_for_status()
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
 
 def _stack_lock(cfg: StackConfig) -> threading.Lock:
