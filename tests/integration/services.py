@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import uuid
@@ -13,6 +14,18 @@ from typing import Any
 import httpx
 
 import devstack
+
+
+def _dev_token_roster() -> str:
+    """The follow-up development roster cut to the staff behind the development tokens, whom
+    the complaints service seeds too. The full roster (a second desk agent, more doctors)
+    reaches the complaints service through the roster topic and changes whom every later
+    test's cases go to; a test that wants more staff puts them on the roster itself."""
+    from followup.settings import DEFAULT_SEED_STAFF
+    from hospital_shared.auth import DEV_TOKENS
+
+    staff = {p.staff_id for p in DEV_TOKENS.values()}
+    return json.dumps([s for s in DEFAULT_SEED_STAFF if s["staff_id"] in staff])
 
 
 @dataclass
@@ -33,6 +46,8 @@ class RunningService:
 
     def start(self, **extra_env: str) -> RunningService:
         env = {**self.extra_env, **extra_env}
+        if self.name == "followup":
+            env.setdefault("FOLLOWUP_SEED_STAFF", _dev_token_roster())
         self.process = devstack.start_service(
             self.config, self.name, extra_env=env, log_name=self.log_name
         )

@@ -449,6 +449,9 @@ def test_production_refuses_to_start_with_development_tokens(
         "ENV": env,
         "REGISTRATION_HTTP_PORT": str(free_port()),
         "REGISTRATION_MLLP_PORT": str(free_port()),
+        # No identity provider: with one, production may start without static tokens (people
+        # and systems then sign in there); without one it must refuse.
+        "OIDC_ISSUER_URL": "",
     }
     if auth_tokens:
         extra["AUTH_TOKENS"] = auth_tokens
