@@ -32,6 +32,7 @@ from urllib.parse import unquote
 import asyncpg
 from fastapi import APIRouter, Depends, Request
 
+from hospital_shared.bounds import storable_text
 from hospital_shared.http_guard import GuardedRoute
 
 REASON_HEADER = "X-Access-Reason"
@@ -184,7 +185,10 @@ async def record_refused_role(principal: Any) -> None:
         return
     route = request.scope.get("route")
     kind = next(iter(getattr(route, "tags", None) or ()), "route")
-    reads = [Read(None, str(kind), str(v)) for v in request.path_params.values()]
+    # the path's ids as given, but only those PostgreSQL can store (a NUL in the path would
+    # fail the insert before the route's guard refuses it with a 422)
+    ids = [str(v) for v in request.path_params.values()]
+    reads = [Read(None, str(kind), v if storable_text(v) else "?") for v in ids]
     async with request.app.state.runtime.pool.acquire() as conn:
         await record(conn, Reader.of(principal), reads or [Read(None, str(kind), "*")],
                      outcome="denied")  # fmt: skip

@@ -187,6 +187,29 @@ class Hospital:
         assert resp.status_code == 201, resp.text
         return resp.json()["case_number"]  # type: ignore[no-any-return]
 
+    async def enquiry(self, ref: str, channel: str, taken_at: datetime) -> str:
+        """An enquiry the desk's agent takes (complaints API), in the desk's department."""
+        body = {
+            "channel": channel,
+            "question": "请问心内科专家门诊周几出诊？",
+            "patient": self.patient(ref),
+            "department": DESK,
+            "taken_at": taken_at.isoformat(),
+        }
+        resp = await self.client.post(
+            self.url("complaints", "/v1/enquiries"), json=body, headers=self.auth("agent")
+        )
+        assert resp.status_code == 201, resp.text
+        return resp.json()["enquiry_number"]  # type: ignore[no-any-return]
+
+    async def answer_enquiry(self, number: str) -> None:
+        resp = await self.client.post(
+            self.url("complaints", f"/v1/enquiries/{number}/answer"),
+            json={"answer": "周二、周四上午出诊"},
+            headers=self.auth("agent"),
+        )
+        assert resp.status_code == 200, resp.text
+
     async def move(self, number: str, *steps: str) -> None:
         for step in steps:
             body: dict[str, Any] = {"to": step, "note": f"{step} (e2e)"}
@@ -250,6 +273,11 @@ async def run_the_script(h: Hospital, prometheus: httpx.AsyncClient) -> None:
     # left) before the breach below, as it is in a hospital where cases open long before
     # one is late: the breach alert can only see an increase of a series it already has.
     await eventually(lambda: query(prometheus, BREACH_SERIES), timeout=30)
+
+    # Enquiries at the desk: one online, answered at once (in time); one on site taken 31
+    # minutes ago, past its 30-minute limit: it escalates to the desk's supervisor.
+    await h.answer_enquiry(await h.enquiry("online", "online", h.now))
+    await h.enquiry("late", "onsite", h.ago(minutes=31))
 
     # Discharges: overdue calls (left 4 days ago), a fresh one whose care notice SMS is
     # delivered, a death, a cancelled discharge, a wrong number (SMS failed), an opt-out.

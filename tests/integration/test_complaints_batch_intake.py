@@ -25,7 +25,7 @@ from complaints.batch_intake import Submission, open_cases
 from complaints.intake import NewComplaint, number_allocator, numbers_allocator, open_case
 from complaints.policy import CasePolicy, default_rules
 from complaints.rulebook import category_rules, seed_rules
-from hospital_shared import db, topics
+from hospital_shared import db, field_crypto, topics
 from tests.factories import envelope, to_bytes
 from tests.integration.services import RunningService
 from tests.kafka_tools import eventually, json_values, publish, read_all
@@ -148,8 +148,14 @@ async def _as_batch(pool: asyncpg.Pool, submissions: list[Submission]) -> list[A
 async def _state(pool: asyncpg.Pool) -> dict[str, Any]:
     """Everything an opening leaves behind, without the ids a database hands out."""
     async with pool.acquire() as conn:
+        # sealed columns opened: each seal has its own random nonce (field_crypto)
+        opened = field_crypto.cipher().open
         cases = [
-            {k: v for k, v in dict(r).items() if k not in ("id", "updated_at")}
+            {
+                k: opened(v) if isinstance(v, str) else v
+                for k, v in dict(r).items()
+                if k not in ("id", "updated_at")
+            }
             for r in await conn.fetch("SELECT * FROM cases ORDER BY id")
         ]
         deadlines = [
