@@ -356,7 +356,10 @@ async def metrics_service_counted_everything(url: str) -> bool:
         text = (await client.get(f"{url}/metrics")).text
     present = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
     wanted = {f"{m.name}_total" for m in catalog.COUNTERS} | {m.name for m in catalog.GAUGES}
-    return wanted <= present and 'status="delivered"' in text and 'status="expired"' in text
+    missing = sorted(wanted - present)
+    if missing:
+        print("metrics without a series yet:", missing)  # shown when the wait runs out
+    return not missing and 'status="delivered"' in text and 'status="expired"' in text
 
 
 @pytest.fixture(scope="module")
