@@ -16,7 +16,7 @@ import httpx
 import devstack
 
 
-def _dev_token_roster() -> str:
+def dev_token_roster() -> str:
     """The follow-up development roster cut to the staff behind the development tokens, whom
     the complaints service seeds too. The full roster (a second desk agent, more doctors)
     reaches the complaints service through the roster topic and changes whom every later
@@ -47,7 +47,7 @@ class RunningService:
     def start(self, **extra_env: str) -> RunningService:
         env = {**self.extra_env, **extra_env}
         if self.name == "followup":
-            env.setdefault("FOLLOWUP_SEED_STAFF", _dev_token_roster())
+            env.setdefault("FOLLOWUP_SEED_STAFF", dev_token_roster())
         self.process = devstack.start_service(
             self.config, self.name, extra_env=env, log_name=self.log_name
         )

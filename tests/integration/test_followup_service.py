@@ -26,7 +26,7 @@ from hospital_shared import topics
 from hospital_shared.auth import DEV_TOKENS
 from hospital_shared.events import VisitType
 from tests.factories import discharge, envelope, registration, to_bytes
-from tests.integration.services import RunningService, running
+from tests.integration.services import RunningService, dev_token_roster, running
 from tests.kafka_tools import eventually, json_values, publish, read_all
 
 RUN = uuid.uuid4().hex[:6].upper()
@@ -551,7 +551,9 @@ async def test_two_instances_and_a_kill_9_still_give_every_task_exactly_once(
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
     second = devstack.start_service(
-        stack_config, "followup", extra_env={**SERVICE_ENV, "FOLLOWUP_HTTP_PORT": port},
+        stack_config, "followup",
+        extra_env={**SERVICE_ENV, "FOLLOWUP_HTTP_PORT": port,
+                   "FOLLOWUP_SEED_STAFF": dev_token_roster()},
         log_name="followup-2",
     )  # fmt: skip
     try:
@@ -591,7 +593,7 @@ async def test_two_instances_and_a_kill_9_still_give_every_task_exactly_once(
             second.wait(15)
         except subprocess.TimeoutExpired:
             second.kill()
-        followup.start()
+        followup.start().wait_ready()  # ready for the tests after this one
 
 
 async def test_a_transfer_that_takes_a_call_from_its_assignee_is_published(api, stack_env) -> None:  # type: ignore[no-untyped-def]
