@@ -32,11 +32,14 @@ def test_one_address_past_its_limit_is_told_to_wait_whatever_the_token() -> None
     assert "操作太频繁" in c.post("/s/bad").text
 
 
-def test_the_service_documents_the_survey_and_questionnaire_routes(
+def test_the_service_documents_the_questionnaire_routes_and_not_the_patients_pages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """/openapi.json was a 500 while the questionnaire routes declared their dependency as
-    `Annotated[Principal, Depends(local)]` under postponed annotations."""
+    `Annotated[Principal, Depends(local)]` under postponed annotations. The survey page is
+    for patients' phones (HTML, refusals too), not an API operation: not in the document."""
     monkeypatch.setenv("ENV", "test")
-    paths = create_app().openapi()["paths"]
-    assert {"/s/{token}", "/v1/questionnaires", "/v1/questionnaires/{kind}"} <= set(paths)
+    app = create_app()
+    paths = app.openapi()["paths"]
+    assert {"/v1/questionnaires", "/v1/questionnaires/{kind}"} <= set(paths)
+    assert "/s/{token}" not in paths

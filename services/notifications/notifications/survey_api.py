@@ -73,7 +73,11 @@ def _html(status: int, body: str, **cookie: str) -> HTMLResponse:
 
 
 def build_survey_router(settings: Settings) -> APIRouter:
-    router = APIRouter(prefix="/s", tags=["patient survey"], route_class=GuardedRoute)
+    # Pages for patients' phones, not API operations: kept out of the OpenAPI document (every
+    # answer, refusals included, is an HTML page, where the API answers problem+json)
+    router = APIRouter(
+        prefix="/s", tags=["patient survey"], route_class=GuardedRoute, include_in_schema=False
+    )
     by_token = RateLimiter(settings.survey_rate_per_token, settings.survey_rate_window_s)
     by_address = RateLimiter(settings.survey_rate_per_address, settings.survey_rate_window_s)
     hospital = settings.hospital_name
