@@ -17,14 +17,15 @@ import devstack
 
 
 def dev_token_roster() -> str:
-    """The follow-up development roster cut to the staff behind the development tokens, whom
-    the complaints service seeds too. The full roster (a second desk agent, more doctors)
-    reaches the complaints service through the roster topic and changes whom every later
-    test's cases go to; a test that wants more staff puts them on the roster itself."""
+    """The follow-up development roster cut to the staff the complaints service seeds itself
+    (its DEV_STAFF: the desk's agent and supervisor, one cardiology doctor). The full roster
+    (a second desk agent, more doctors, cardiology's ward supervisor) reaches the complaints
+    service through the roster topic and changes whom every later test's cases go to; a test
+    that wants more staff puts them on the roster itself."""
+    from complaints.settings import DEV_STAFF
     from followup.settings import DEFAULT_SEED_STAFF
-    from hospital_shared.auth import DEV_TOKENS
 
-    staff = {p.staff_id for p in DEV_TOKENS.values()}
+    staff = {s.staff_id for s in DEV_STAFF}
     return json.dumps([s for s in DEFAULT_SEED_STAFF if s["staff_id"] in staff])
 
 
