@@ -289,7 +289,7 @@ async def test_operations_publish_a_new_version_and_a_form_of_the_old_one_keeps_
 
     async def both() -> list[dict[str, Any]] | None:
         events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
-        mine = [e["data"] for e in events if e["data"]["department_code"] == department]
+        mine = [e["data"] for e in events if e["data"].get("department_code") == department]
         return mine if len(mine) == 2 else None
 
     answers = {e["questionnaire_version"]: e["answers"] for e in await eventually(both, timeout=30)}
