@@ -242,19 +242,20 @@ async def _same_kpis(
 ) -> Check:
     """The KPI reports equal those of the stack before the loss (polled for a while: the
     metrics service may still be replaying when the other effects already match)."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while True:
         after = await _kpi_reports(env, metrics_url, run_id)
         if after == before or time.monotonic() > deadline:
             break
         await asyncio.sleep(2)
     differ = sorted(d for d in set(before) | set(after) if before.get(d) != after.get(d))
+    changed = [(d, sorted(set(before.get(d, [])) ^ set(after.get(d, [])))) for d in differ[:2]]
     return Check(
         "KPI reports (month, the run's departments)",
         f"{len(before)} as before the loss",
         f"{len(before) - len(differ)} the same",
         bool(before) and not differ,
-        f"differ: {differ[:3]}",
+        f"differ: {differ[:3]}; (key, met, members) before ^ after: {changed}",
     )
 
 
