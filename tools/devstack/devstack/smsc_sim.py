@@ -262,6 +262,11 @@ async def serve_session(
         session.close()
 
 
+async def start(smsc: Smsc, host: str, port: int) -> asyncio.Server:
+    """The SMSC listening on host:port (0: any free port)."""
+    return await asyncio.start_server(lambda r, w: serve_session(smsc, r, w), host, port)
+
+
 async def report(smsc: Smsc, every_s: float = 1.0) -> None:
     """A counters line once a second while they change."""
     last = ""
@@ -283,9 +288,7 @@ async def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     prefixes = tuple(p for p in args.undeliverable.split(",") if p)
     smsc = Smsc(args.system_id, args.password, prefixes)
-    server = await asyncio.start_server(
-        lambda r, w: serve_session(smsc, r, w), args.host, args.port
-    )
+    server = await start(smsc, args.host, args.port)
     print(f"SMPP SMSC listening on {args.host}:{args.port}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
