@@ -151,6 +151,7 @@ class Smsc:
     undeliverable: tuple[str, ...] = ()
     counters: Counters = field(default_factory=Counters)
     receivers: list[Session] = field(default_factory=list)
+    sessions: set[Session] = field(default_factory=set)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def receiver(self, preferred: Session) -> Session | None:
@@ -174,6 +175,7 @@ class Session:
         self.writer = writer
         self.bound: str | None = None
         self.sequence = itertools.count(1)
+        smsc.sessions.add(self)
 
     def send(self, data: bytes) -> None:
         if not self.writer.is_closing():
@@ -239,6 +241,7 @@ class Session:
     def close(self) -> None:
         if self in self.smsc.receivers:
             self.smsc.receivers.remove(self)
+        self.smsc.sessions.discard(self)
         self.writer.close()
 
 
@@ -296,6 +299,11 @@ async def main(argv: list[str] | None = None) -> None:
     reporter = asyncio.create_task(report(smsc))
     async with server:
         await stop.wait()
+        # the connections end as if the peer had gone (each session's read sees EOF), rather
+        # than being cancelled when the loop closes, which asyncio reports as an error
+        for session in list(smsc.sessions):
+            session.writer.close()
+        await asyncio.sleep(0.1)
     reporter.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reporter
