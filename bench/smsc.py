@@ -8,7 +8,8 @@ itself plays the notifications service: BENCH_SMSC_N messages (default 20,000) o
 BENCH_SMSC_CONCURRENCY keep-alive connections (default 50), with the Chinese one-part text
 and the sendsms parameters the service uses (UCS-2, dlr-mask 31), and an HTTP sink for the
 receipts (8 = SMSC ack, 1 = delivered). It checks that the operator got each message once
-and that each came back delivered once. BENCH_SMSC_MODES: `smpp,fakesmsc` (default).
+and that each came back delivered once. BENCH_SMSC_MODES (default `direct,smpp,fakesmsc`):
+`direct` is the simulator alone, bound by the bench as Kannel binds (bench/smpp_direct.py).
 Figures to bench/smsc_results.json.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 import psutil
 
+from bench import smpp_direct
 from bench.stack import bench_config
 from devstack import StackConfig, kannel, procs
 from devstack.config import KANNEL_PASSWORD, KANNEL_USERNAME
@@ -217,6 +219,29 @@ async def run_mode(mode: str, n: int, conns: int) -> dict[str, Any]:
     }
 
 
+async def run_direct(n: int) -> dict[str, Any]:
+    """The simulator alone, bound by the bench as Kannel binds (bench/smpp_direct.py)."""
+    cfg = dataclasses.replace(bench_config(), smsc="smpp")
+    await asyncio.to_thread(kannel.stop, cfg)  # Kannel's binds would take the receipts
+    await asyncio.to_thread(kannel.start_smsc_sim, cfg)
+    pids: dict[str, int | None] = {"smsc-sim": procs.running(cfg, "smsc-sim")}
+    pids[BENCH_PROCESS] = os.getpid()
+    before = _cpu_seconds(pids)
+    seconds, receipts = await smpp_direct.run(cfg.kannel_smpp_port, n)
+    cpu = {k: v - before[k] for k, v in _cpu_seconds(pids).items()}
+    return {
+        "operator": "direct",
+        "messages": n,
+        "binds": smpp_direct.BINDS,
+        "window": smpp_direct.WINDOW,
+        "receipts": receipts,
+        "sustained_receipts_per_s": round(receipts / seconds),
+        "cpu_cores": {k: round(v / seconds, 2) for k, v in cpu.items()},
+        "simulator_cpu_ms_per_sms": round(cpu["smsc-sim"] / max(1, n) * 1000, 3),
+        "load_average_1m": round(os.getloadavg()[0], 1),
+    }
+
+
 def _busy(t: Any) -> float:
     return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
@@ -227,7 +252,7 @@ async def bench(modes: list[str], n: int, conns: int) -> dict[str, Any]:
     try:
         for mode in modes:
             print(f"{mode}: {n} SMS through Kannel ...", flush=True)
-            run = await run_mode(mode, n, conns)
+            run = await (run_direct(n) if mode == "direct" else run_mode(mode, n, conns))
             results["runs"].append(run)
             print(json.dumps(run, ensure_ascii=False), flush=True)
     finally:
@@ -236,6 +261,14 @@ async def bench(modes: list[str], n: int, conns: int) -> dict[str, Any]:
 
 
 def summary(run: dict[str, Any]) -> str:
+    if run["operator"] == "direct":
+        return (
+            f"SMPP simulator alone ({run['binds']} binds, window {run['window']}):"
+            f" {run['receipts']}/{run['messages']} receipts, sustained"
+            f" {run['sustained_receipts_per_s']} SMS/s; CPU cores {run['cpu_cores']};"
+            f" simulator {run['simulator_cpu_ms_per_sms']} ms CPU per SMS;"
+            f" load {run['load_average_1m']}"
+        )
     cores = ", ".join(f"{k} {v}" for k, v in run["cpu_cores"].items())
     ms = run["accepted_to_delivered_ms"]
     return (
@@ -248,7 +281,7 @@ def summary(run: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    modes = os.environ.get("BENCH_SMSC_MODES", "smpp,fakesmsc").split(",")
+    modes = os.environ.get("BENCH_SMSC_MODES", "direct,smpp,fakesmsc").split(",")
     n = int(os.environ.get("BENCH_SMSC_N", "20000"))
     conns = int(os.environ.get("BENCH_SMSC_CONCURRENCY", "50"))
     results = asyncio.run(bench(modes, n, conns))

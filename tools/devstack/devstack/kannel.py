@@ -214,7 +214,7 @@ def up(cfg: StackConfig) -> None:
     if bb is None:
         prepare_logs(cfg)
         if cfg.smsc == "smpp":
-            _start_smsc_sim(cfg)
+            start_smsc_sim(cfg)
         ports = (cfg.kannel_admin_port, cfg.kannel_smsbox_port, cfg.kannel_smsc_port)
         for port in (*ports, cfg.kannel_mo_port):
             procs.ensure_port_free(port, "Kannel bearerbox")
@@ -240,7 +240,7 @@ def up(cfg: StackConfig) -> None:
     procs.wait_until(lambda: _online(cfg), timeout=30, what="Kannel smsbox/operator", log=log)
 
 
-def _start_smsc_sim(cfg: StackConfig) -> None:
+def start_smsc_sim(cfg: StackConfig) -> None:
     """The SMPP operator (smsc_sim.py), listening before bearerbox binds to it."""
     if procs.running(cfg, "smsc-sim") is None:
         procs.ensure_port_free(cfg.kannel_smpp_port, "the SMPP SMSC simulator")
