@@ -212,14 +212,11 @@ def up(cfg: StackConfig) -> None:
     (cfg.state_dir / "kannel").mkdir(parents=True, exist_ok=True)
     bb = procs.running(cfg, "bearerbox")
     if bb is None:
-        prepare_logs(cfg)
-        if cfg.smsc == "smpp":
-            start_smsc_sim(cfg)
-        ports = (cfg.kannel_admin_port, cfg.kannel_smsbox_port, cfg.kannel_smsc_port)
-        for port in (*ports, cfg.kannel_mo_port):
-            procs.ensure_port_free(port, "Kannel bearerbox")
-        # -v 4: stderr only for panics; the log files get the rest
-        bb = procs.spawn(cfg, "bearerbox", [str(BEARERBOX), "-v", "4", str(conf)]).pid
+        prepare_logs(cfg)  # before any of them opens its log (the simulator's too)
+    if cfg.smsc == "smpp":
+        start_smsc_sim(cfg)  # also when it alone has gone: bearerbox binds again within 2 s
+    if bb is None:
+        bb = _start_bearerbox(cfg, conf)
     log = cfg.logs_dir / "bearerbox.log"
     procs.wait_until(
         # the MO SMSC's port: it listens whatever the operator (smpp binds out, fake listens)
@@ -238,6 +235,14 @@ def up(cfg: StackConfig) -> None:
         argv += ["-i", "0.05", "-m", "0", "100 200 text unused"]
         procs.spawn(cfg, "fakesmsc", argv)
     procs.wait_until(lambda: _online(cfg), timeout=30, what="Kannel smsbox/operator", log=log)
+
+
+def _start_bearerbox(cfg: StackConfig, conf: Path) -> int:
+    ports = (cfg.kannel_admin_port, cfg.kannel_smsbox_port, cfg.kannel_smsc_port)
+    for port in (*ports, cfg.kannel_mo_port):
+        procs.ensure_port_free(port, "Kannel bearerbox")
+    # -v 4: stderr only for panics; the log files get the rest
+    return procs.spawn(cfg, "bearerbox", [str(BEARERBOX), "-v", "4", str(conf)]).pid
 
 
 def start_smsc_sim(cfg: StackConfig) -> None:
