@@ -72,7 +72,7 @@ async def run_case(
     run = Run(
         cfg, env, {n: p.ServiceProcess(cfg, n) for n in SERVICES}, Clock(), random.Random(seed)
     )
-    fakesmsc_log = cfg.log_file("fakesmsc")
+    fakesmsc_log = cfg.operator_log
     offset = fakesmsc_log.stat().st_size if fakesmsc_log.exists() else 0
     _, events = build_stream(chaos, run_id, seed)
     try:

@@ -86,7 +86,7 @@ async def run_restore_case(
     clock, rng = _Clock(), random.Random(seed)
     main = {name: p.ServiceProcess(cfg, name, port_shift=PORT_SHIFT) for name in SERVICES}
     env = {**env, "REGISTRATION_URL": main["registration"].url}
-    fakesmsc_log = cfg.log_file("fakesmsc")
+    fakesmsc_log = cfg.operator_log
     offset = fakesmsc_log.stat().st_size if fakesmsc_log.exists() else 0
     _, events = build_stream(plan, run_id, seed)
     target = backup.Target(env["DATABASE_URL"], env["KAFKA_BOOTSTRAP_SERVERS"])

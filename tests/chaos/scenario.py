@@ -128,7 +128,7 @@ async def run_chaos(cfg: Any, env: dict[str, str], plan: ChaosPlan, *, seed: int
     clock = _Clock()
     main = {name: p.ServiceProcess(cfg, name) for name in SERVICES}
     extra: list[p.ServiceProcess] = []
-    fakesmsc_log = cfg.log_file("fakesmsc")
+    fakesmsc_log = cfg.operator_log
     offset = fakesmsc_log.stat().st_size if fakesmsc_log.exists() else 0
     _, events = build_stream(plan, run_id, seed)
     try:
@@ -239,7 +239,7 @@ async def _converge(
         checks = await actual_and_checks(
             env["DATABASE_URL"], env["KAFKA_BOOTSTRAP_SERVERS"], expected,
             run_id=run_id, department_tag=run_id.lower(),
-            fakesmsc_log=cfg.log_file("fakesmsc"), fakesmsc_offset=offset, sent_before=t0,
+            fakesmsc_log=cfg.operator_log, fakesmsc_offset=offset, sent_before=t0,
         )  # fmt: skip
         if plan.oversized_record:
             checks.append(

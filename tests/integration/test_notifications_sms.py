@@ -7,6 +7,8 @@ the gateway's acceptance and the database write never sends the SMS twice."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import json
 import re
 import uuid
@@ -20,6 +22,8 @@ import httpx
 import pytest
 
 import devstack
+from devstack import kannel
+from devstack.config import KANNEL_USERNAME
 from followup.settings import DEFAULT_SEED_STAFF
 from hospital_shared import topics
 from hospital_shared.codec import encode
@@ -79,7 +83,7 @@ def sms_received(stack_config: Any, marker: str) -> list[tuple[str, str]]:
     a concatenated SMS (UDH 05 00 03 ref total seq) are joined again."""
     found: list[tuple[str, str]] = []
     parts: dict[tuple[str, int], dict[int, bytes]] = {}
-    for line in stack_config.log_file("fakesmsc").read_text(errors="replace").splitlines():
+    for line in stack_config.operator_log.read_text(errors="replace").splitlines():
         match = _GOT.search(line)
         if not match:
             continue
@@ -216,6 +220,44 @@ async def test_a_chinese_reminder_reaches_the_smsc_and_its_receipt_marks_it_deli
         return sorted(e["type"] for e in mine) if len(mine) >= 2 else []
 
     assert await eventually(lifecycle, timeout=20) == ["sms.delivered", "sms.submitted"]
+
+
+@pytest.fixture
+def smpp_operator(stack_config) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """Kannel with the SMPP SMSC simulator as its operator (what DEVSTACK_SMSC=smpp runs:
+    several transceiver binds, receipts as deliver_sm) for one test, then the session's
+    operator again; the notifications service keeps its sendsms URL throughout."""
+    smpp = dataclasses.replace(stack_config, smsc="smpp")
+    if stack_config.smsc == "smpp":
+        yield smpp
+        return
+    kannel.stop(stack_config)
+    kannel.up(smpp)
+    try:
+        yield smpp
+    finally:
+        kannel.stop(smpp)
+        kannel.up(stack_config)
+
+
+async def test_sms_go_over_smpp_to_the_operator_once_and_its_receipts_mark_them_delivered(
+    notifications, stack_env, smpp_operator
+) -> None:  # type: ignore[no-untyped-def]
+    """Kannel -> SMPP (submit_sm on one of several binds) -> the simulator, whose receipt
+    (deliver_sm "id:.. stat:DELIVRD") Kannel turns into DLR 1 for the notifications service:
+    a reminder and a discharge notice of two parts each reach the operator once, whole."""
+    reminded, discharged = unique(), unique()
+    await send_events(stack_env, topics.REGISTRATIONS, reminder_event(*reminded))
+    await send_events(stack_env, topics.DISCHARGES, discharge_event(*discharged))
+    for n, dept in (reminded, discharged):
+        delivered = functools.partial(
+            _status_of, notifications, stack_env, f"P{n:06d}", "delivered"
+        )
+        (msg,) = await eventually(delivered, timeout=30)
+        assert sms_received(smpp_operator, dept) == [(f"+86{phone_for(n)}", msg["body"])]
+        access = smpp_operator.kannel_access_log.read_text(errors="replace")
+        assert f"Sent SMS [SMSC:smpp] [SVC:{KANNEL_USERNAME}] [ACT:{msg['id']}]" in access
+    assert msg["segments"] >= 2  # the discharge notice went as a concatenated SMS
 
 
 async def test_an_incoming_tuiding_opts_the_patient_out(

@@ -34,6 +34,19 @@ PG_DATABASE = "hospital"
 _TEST_PORT_OFFSET = 10000
 
 
+# Who plays the operator behind Kannel (DEVSTACK_SMSC): `fakesmsc` (Kannel's own test
+# client, one line per SMS, ~120 SMS/s) or `smpp` (smsc_sim.py, an SMPP v3.4 SMSC the stack
+# runs, bound several times over, with delivery receipts: the 1,000 SMS/s path).
+SMSC_KINDS = ("fakesmsc", "smpp")
+
+
+def _smsc_setting() -> str:
+    raw = os.environ.get("DEVSTACK_SMSC", "fakesmsc").strip().lower() or "fakesmsc"
+    if raw not in SMSC_KINDS:
+        raise ValueError(f"DEVSTACK_SMSC={raw!r}: one of {', '.join(SMSC_KINDS)}")
+    return raw
+
+
 def _brokers_setting() -> int:
     raw = os.environ.get("DEVSTACK_KAFKA_BROKERS", "1")
     if not raw.isdigit() or int(raw) < 1:
@@ -70,6 +83,8 @@ class StackConfig:
     kannel_smsc_port: int = 13015
     # A second fake SMSC that only receives: `devstack.kannel.inject_mo` writes MO lines to it.
     kannel_mo_port: int = 13016
+    # The SMPP SMSC simulator (smsc_sim.py) when `smsc` is "smpp": Kannel binds to it.
+    kannel_smpp_port: int = 13017
     prometheus_port: int = 9090
     alertmanager_port: int = 9095
     registration_port: int = 8001
@@ -86,6 +101,8 @@ class StackConfig:
     # killed while producers (acks=all) go on. Node n (1-based) listens on the node-1 ports
     # + 10 * (n - 1): 9092/9093/9094, 9102/9103/9104, 9112/9113/9114.
     kafka_brokers: int = dataclasses.field(default_factory=lambda: _brokers_setting())
+    # The operator behind Kannel: "fakesmsc" (default) or "smpp" (DEVSTACK_SMSC, above).
+    smsc: str = dataclasses.field(default_factory=lambda: _smsc_setting())
 
     @classmethod
     def default(cls, repo: Path = REPO_ROOT) -> StackConfig:
@@ -187,6 +204,13 @@ class StackConfig:
     @property
     def kannel_access_log(self) -> Path:
         return self.logs_dir / "kannel-access.log"
+
+    @property
+    def operator_log(self) -> Path:
+        """The operator's side of Kannel: every SMS it got, with number and text, one
+        `Got message N: <from to kind text>` line each (fakesmsc's, or the SMPP simulator's
+        in the same form), which tests read as what the patient received."""
+        return self.log_file("smsc-sim" if self.smsc == "smpp" else "fakesmsc")
 
     @property
     def kannel_sendsms_url(self) -> str:

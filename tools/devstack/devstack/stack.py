@@ -187,12 +187,17 @@ class ComponentStatus:
 
 def status(cfg: StackConfig) -> dict[str, ComponentStatus]:
     """What runs for this state folder, by component (process liveness, not deep health)."""
+    operator, operator_port = (
+        ("smsc-sim", cfg.kannel_smpp_port)
+        if cfg.smsc == "smpp"
+        else ("fakesmsc", cfg.kannel_smsc_port)
+    )
     urls = {kafka.node_name(n): f"127.0.0.1:{cfg.kafka_node_ports(n)[0]}" for n in cfg.kafka_nodes}
     urls |= {
         "postgres": cfg.database_url,
         "bearerbox": cfg.kannel_admin_url,
         "smsbox": cfg.kannel_sendsms_url,
-        "fakesmsc": f"127.0.0.1:{cfg.kannel_smsc_port}",
+        operator: f"127.0.0.1:{operator_port}",
         "prometheus": cfg.prometheus_url,
         "alertmanager": cfg.alertmanager_url,
         "keycloak": cfg.keycloak_url,
