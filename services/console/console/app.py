@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from console import (
     calls,
+    complaint_form,
     desk,
     health,
     home,
@@ -46,6 +47,7 @@ ROUTERS = [
     calls.router,
     patients.router,
     inbox.router,
+    complaint_form.router,  # /cases/new before desk's /cases/{number}
     desk.router,
     supervisor.router,
     operations.router,
