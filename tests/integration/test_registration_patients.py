@@ -52,6 +52,8 @@ async def test_an_inbound_caller_is_found_by_the_number_as_they_say_it(
 
     by_name = await http.get("/v1/patients", params={"name": "赵"}, headers=auth("dev-agent-token"))
     assert f"PS{n}" in {p["patient_id"] for p in by_name.json()["patients"]}
+    given = await http.get("/v1/patients", params={"name": f"{n}"}, headers=auth("dev-agent-token"))
+    assert f"PS{n}" in {p["patient_id"] for p in given.json()["patients"]}  # 赵{n}: given name
 
     visits = await http.get(f"/v1/patients/PS{n}/visits", headers=auth("dev-agent-token"))
     assert visits.status_code == 200

@@ -49,8 +49,12 @@ async def search(
         where, arg = "patient_id = $1", patient_id
     elif phone:
         where, arg = "record #>> '{patient,phone}' = $1", phone
-    else:
-        where, arg = "record #>> '{patient,name}' LIKE $1 || '%'", _like_literal(name or "")
+    else:  # the name's beginning, or the given name after a one-character surname
+        where = (
+            "(record #>> '{patient,name}' LIKE $1 || '%'"
+            " OR substr(record #>> '{patient,name}', 2) LIKE $1 || '%')"
+        )
+        arg = _like_literal(name or "")
     inner = _SEARCH.replace("WHERE_CLAUSE", where)
     sql = f"SELECT * FROM ({inner}) p ORDER BY last_seen DESC LIMIT {SEARCH_LIMIT}"
     return await conn.fetch(sql, arg)
@@ -103,8 +107,8 @@ def patients_router(auth: TokenAuth, normalise: Callable[[str], PhoneCheck]) -> 
         patient_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     ) -> dict[str, Any]:
         """Patients whose visits carry this phone number, this id (a merged id finds the
-        surviving patient, `merged_from` naming it), or a name starting so (at most 20, the
-        most recently seen first)."""
+        surviving patient, `merged_from` naming it), or a name starting so or whose given
+        name (after a one-character surname) does (at most 20, the most recently seen first)."""
         if sum(v is not None for v in (phone, name, patient_id)) != 1:
             raise HTTPException(422, "give one of phone, name or patient_id")
         e164 = normalise(phone).value if phone else None
