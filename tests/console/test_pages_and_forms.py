@@ -187,3 +187,18 @@ def test_a_search_for_a_number_however_typed_is_a_phone_search_and_other_text_a_
     for typed in ("钱学文", "学文", "Li Lei", "123"):
         assert search_kind(typed, "auto") == "name"
     assert search_kind("PW123456", "patient_id") == "patient_id"
+
+
+def test_every_refusal_the_console_says_itself_has_its_chinese() -> None:
+    import re
+    from pathlib import Path
+
+    from console.backend import Refused
+
+    sources = Path(__file__).resolve().parents[2] / "services" / "console" / "console"
+    said_here = {m for f in sources.glob("*.py")
+                 for m in re.findall(r'raise Refused\("([^"]+)"\)', f.read_text("utf-8"))}  # fmt: skip
+    assert len(said_here) >= 3
+    for text in said_here:
+        zh = said(Refused(text).reason, "zh")
+        assert text not in zh, f"no Chinese for {text!r}"
