@@ -107,4 +107,5 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("GET", "/v1/kpi/report-quarter.csv"): "aggregate KPIs",
     ("GET", "/v1/kpi/staff"): "per-staff counts and rates for the appraisal, no patient",
     ("POST", "/v1/queue-reports"): "how many wait at a queue, answered with ids only",
+    ("GET", "/v1/inbox/unread"): "how many of the caller's own notes are unread: a count",
 }

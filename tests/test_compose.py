@@ -594,3 +594,25 @@ def test_compose_takes_checked_backups_into_a_volume_with_the_documented_command
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docker compose run --rm backup" in readme
     assert "python -m devstack.backup restore --env --dir /backups" in readme.replace("\n", " ")
+
+
+def test_keycloak_and_the_console_are_wired_as_the_native_stack(compose: dict[str, Any]) -> None:
+    """Keycloak's official image at the version devstack runs, the development realm imported
+    from the repo; the console given every service's URL on the compose network, its client
+    at Keycloak, and started after PostgreSQL and Keycloak."""
+    from devstack import keycloak as native
+
+    keycloak = _service(compose, "keycloak")
+    assert keycloak["image"] == f"quay.io/keycloak/keycloak:{native.VERSION}"
+    assert "--import-realm" in keycloak["command"]
+    [realm] = [v for v in keycloak["volumes"] if "/opt/keycloak/data/import/" in v]
+    assert (ROOT / realm.split(":")[0]).is_file()
+    env = _env(compose, "console")
+    ports = {"registration": 8001, "followup": 8002, "complaints": 8003, "notifications": 8004,
+             "metrics": 8005}  # fmt: skip
+    for name, port in ports.items():
+        assert env[f"{name.upper()}_URL"] == f"http://{name}:{port}"
+    discovery = urlsplit(env["CONSOLE_OIDC_DISCOVERY_URL"])
+    assert (discovery.hostname, discovery.port) == ("keycloak", 8180)
+    assert set(_service(compose, "console")["depends_on"]) >= {"postgres", "keycloak"}
+    assert _published(compose, "console") == {8006: 8006}

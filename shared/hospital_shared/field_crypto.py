@@ -156,6 +156,20 @@ def configure(current: str, previous: str, hash_key: str, *, enabled: bool = Tru
     return _cipher
 
 
+def configure_from_settings(settings: Any) -> FieldCipher:
+    """`configure` from a process's settings (`ServiceSettings`: DATA_ENCRYPTION_*,
+    DATA_HASH_KEY), as every process that seals values does at start; writing unencrypted is
+    refused outside a development or test stack."""
+    if not settings.data_encryption_enabled and not settings.development_stack:
+        raise RuntimeError("DATA_ENCRYPTION_ENABLED=false is for a development or test stack")
+    return configure(
+        settings.data_encryption_key,
+        settings.data_encryption_previous_keys,
+        settings.data_hash_key,
+        enabled=settings.data_encryption_enabled,
+    )
+
+
 def cipher() -> FieldCipher:
     return _cipher
 

@@ -126,14 +126,7 @@ class ServiceRuntime:
         )
         # After the token check, whose refusal speaks first (secrets.py).
         refuse_dev_defaults(settings, is_development=settings.development_stack)
-        if not settings.data_encryption_enabled and not settings.development_stack:
-            raise RuntimeError("DATA_ENCRYPTION_ENABLED=false is for a development or test stack")
-        field_crypto.configure(
-            settings.data_encryption_key,
-            settings.data_encryption_previous_keys,
-            settings.data_hash_key,
-            enabled=settings.data_encryption_enabled,
-        )
+        field_crypto.configure_from_settings(settings)
         self.auth = TokenAuth(self.tokens, TokenVerifier(oidc) if oidc else None)
         self.broker = KafkaBroker(
             # FastStream takes a string as one address: "a:9092,b:9092" must be split (aiokafka

@@ -9,6 +9,7 @@ from console.backend import problem_from
 from console.calls import outcome_body
 from console.inbox import page_of
 from console.pages import catalogue, local_time, translate
+from console.refusals import said
 
 TZ = "Asia/Shanghai"
 
@@ -110,3 +111,94 @@ def test_each_answer_of_a_service_becomes_what_the_page_shows() -> None:
     with pytest.raises(Unavailable) as away:
         _answer("metrics", httpx.Response(502, text="bad gateway"))
     assert away.value.service == "metrics"
+
+
+def test_a_services_refusal_reads_in_chinese_first_and_as_the_service_said_it_in_english() -> None:
+    from console.backend import Refused, refusal_from
+
+    mine = refusal_from(403, {"type": "about:blank", "status": 403,
+                              "detail": "case TS-20261205-0007 is not yours"})  # fmt: skip
+    assert said(mine, "zh") == "案件 TS-20261205-0007 不在您的处理范围内"
+    assert said(mine, "en") == "case TS-20261205-0007 is not yours"
+    step = problem_from(409, {
+        "type": "urn:hospital:problem:transition-refused", "status": 409,
+        "detail": "a case that is received cannot go to closed; allowed: acknowledged",
+        "current_status": "received", "requested": "closed", "allowed_next": ["acknowledged"]})  # fmt: skip
+    assert (
+        said(step.message, "zh") == "案件当前为「已受理」，不能执行「结案」。可以执行：首次回应患者"
+    )
+    assert said(step.message, "en").startswith("a case that is received cannot go to closed")
+    fields = problem_from(422, {"type": "urn:hospital:problem:validation", "status": 422,
+        "errors": [{"location": ["body", "description"], "message": "Field required", "type": "missing"},
+                   {"location": ["body", "amount"], "message": "a settlement pays more than 0",
+                    "type": "value_error"}]}).fields  # fmt: skip
+    assert {f: said(m, "zh") for f, m in fields.items()} == {
+        "description": "必填", "amount": "和解金额必须大于 0"}  # fmt: skip
+    assert said(fields["description"], "en") == "Field required"
+    # a sentence the catalogue does not know: the status's sentence, the service's words beside
+    odd = refusal_from(409, {"status": 409, "detail": "the moon is in the wrong phase"})
+    assert said(odd, "zh") == "当前状态下不能执行此操作（the moon is in the wrong phase）"
+    assert (
+        said(Refused("only supervisors and operations").reason, "zh") == "此页面仅限主管和运营部门"
+    )
+    assert said("required", "zh") == "必填" and said("required", "en") == "required"
+
+
+def test_the_complaint_form_is_the_complaints_services_opening_and_its_errors_go_beside_the_field() -> (
+    None
+):
+    from console.complaint_form import FIELDS, case_body, form_errors
+
+    typed = dict.fromkeys(FIELDS, "") | {
+        "patient_name": "钱学文", "patient_phone": "13700001111", "channel": "onsite",
+        "category": "waiting_time", "department_code": "CARD", "seriousness": "complex",
+        "description": "候诊两小时无人解释", "submitted_at": "2026-12-05T09:30",
+        "external_id": "desk-form-1",
+    }  # fmt: skip
+    body, errors = case_body(typed, TZ)
+    assert errors == {}
+    assert body == {
+        "channel": "onsite", "description": "候诊两小时无人解释", "external_id": "desk-form-1",
+        "patient": {"patient_id": "", "name": "钱学文", "phone": "13700001111"},
+        "department": {"code": "CARD"}, "category": "waiting_time", "complex": True,
+        "submitted_at": "2026-12-05T09:30:00+08:00",
+    }  # fmt: skip
+    anonymous, _ = case_body(dict.fromkeys(FIELDS, "") | {"description": "x"}, TZ)
+    assert "patient" not in anonymous and "complex" not in anonymous
+    assert anonymous["channel"] == "phone"
+    _, bad = case_body(dict.fromkeys(FIELDS, "") | {"submitted_at": "yesterday"}, TZ)
+    assert bad == {"submitted_at": "invalid"}
+    problem = problem_from(422, {"type": "urn:hospital:problem:validation", "status": 422,
+        "errors": [{"location": ["body", "patient", "patient_id"], "message": "String should have"
+                    " at least 1 character", "type": "string_too_short"},
+                   {"location": ["body", "department", "name"], "message": "x", "type": "missing"},
+                   {"location": ["body", "description"], "message": "Field required", "type": "missing"}]})  # fmt: skip
+    fields, message = form_errors(problem)
+    assert {f: said(m, "zh") for f, m in fields.items()} == {
+        "patient_id": "不能为空", "department_name": "必填", "description": "必填"}  # fmt: skip
+    assert message == ""
+
+
+def test_a_search_for_a_number_however_typed_is_a_phone_search_and_other_text_a_name() -> None:
+    from console.patients import search_kind
+
+    for typed in ("13800138000", "138 0013 8000", "+86 138-0013-8000", "(0086) 13800138000"):
+        assert search_kind(typed, "auto") == "phone"
+    for typed in ("钱学文", "学文", "Li Lei", "123"):
+        assert search_kind(typed, "auto") == "name"
+    assert search_kind("PW123456", "patient_id") == "patient_id"
+
+
+def test_every_refusal_the_console_says_itself_has_its_chinese() -> None:
+    import re
+    from pathlib import Path
+
+    from console.backend import Refused
+
+    sources = Path(__file__).resolve().parents[2] / "services" / "console" / "console"
+    said_here = {m for f in sources.glob("*.py")
+                 for m in re.findall(r'raise Refused\("([^"]+)"\)', f.read_text("utf-8"))}  # fmt: skip
+    assert len(said_here) >= 3
+    for text in said_here:
+        zh = said(Refused(text).reason, "zh")
+        assert text not in zh, f"no Chinese for {text!r}"

@@ -119,7 +119,7 @@ async def test_the_desk_moves_a_case_through_every_step_to_closed_and_reopened(
         await agent.click("text=保存记录")
     # Proposing without the resolution: the service refuses, the page says why.
     await step(agent, "提交处理方案")
-    assert "needs a resolution" in await agent.inner_text("#refusal")
+    assert "执行「提交处理方案」需要填写处理方案" in await agent.inner_text("#refusal")
     assert await status_shown(agent) == "调查中"
     await agent.select_option("#step-kind", "apology")
     await agent.fill("#step-resolution", "当面道歉，并对窗口人员进行服务培训")
@@ -127,7 +127,7 @@ async def test_the_desk_moves_a_case_through_every_step_to_closed_and_reopened(
     assert await status_shown(agent) == "方案待批"
     # A handler may not approve (the table marks it for a supervisor): refused with the reason.
     await step(agent, "批准方案")
-    assert "only a supervisor" in await agent.inner_text("#refusal")
+    assert "只有主管可以执行「批准方案」" in await agent.inner_text("#refusal")
     await screenshot(agent, "desk-case-refused")
 
     await sup.goto(f"{base}/cases/{number}")
@@ -179,8 +179,11 @@ async def test_a_ward_supervisor_sees_only_their_department_and_is_refused_anoth
     response = await ward.goto(f"{base}/cases/{desk}")
     assert response is not None and response.status == 403
     notice = await ward.inner_text("[role=alert]")
-    assert "无权访问" in notice and f"case {desk} is not yours" in notice
+    assert "无权访问" in notice and f"案件 {desk} 不在您的处理范围内" in notice
     await screenshot(ward, "desk-refused-other-department")
+    await ward.get_by_role("link", name="English").click()  # the service's own words
+    await ward.wait_for_url(f"**/cases/{desk}")
+    assert f"case {desk} is not yours" in await ward.inner_text("[role=alert]")
 
 
 async def test_a_breach_notifications_link_opens_the_right_case(

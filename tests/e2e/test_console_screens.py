@@ -2,7 +2,9 @@
 five services and the console as processes, Kafka, PostgreSQL. An agent works a discharge
 call from the worklist to a saved outcome, and the task's state, the follow-up event on
 Kafka and the metrics counter change; patient search finds an inbound caller by the number
-as they say it; the inbox shows the unread count and opens the task a note is about.
+as they say it (and one only the complaints service knows, by id); the desk opens a complaint
+from its form (field errors beside the fields, nothing typed lost); the inbox shows the unread
+count and opens the task a note is about.
 
 Screenshots of each screen go to test-artifacts/screenshots/ (1366x768)."""
 
@@ -183,13 +185,13 @@ async def counted(metrics_url: str, department: str = DEPT, above: float = 0) ->
 async def test_patient_search_finds_an_inbound_caller_by_phone(
     page: Page, stack: dict[str, RunningService], task: dict[str, Any]
 ) -> None:
-    await page.goto(f"{stack['console'].url}/patients")
-    await page.get_by_label("电话号码").check()
-    await page.get_by_label("查询内容").fill(f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}")
+    await page.goto(f"{stack['console'].url}/patients")  # the default: a phone or a name
+    await page.get_by_label("查询内容").fill(f"+86 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}")
     await page.get_by_role("button", name="查询").click()
     result = page.locator("tbody tr", has_text="钱学文")
     await result.wait_for()
     assert f"{PHONE[:3]}****{PHONE[7:]}" in await result.inner_text()  # masked as the API masks
+    assert "按电话号码" in await page.inner_text("#h-found")
     await screenshot(page, "patient-search")
     await result.get_by_role("link").click()
     await page.wait_for_url(f"**/patients/{task['patient']['patient_id']}")
@@ -198,6 +200,66 @@ async def test_patient_search_finds_an_inbound_caller_by_phone(
     assert "您的角色无权查看此部分" in main  # an agent may not read a patient's SMS history
     assert await has_no_horizontal_scroll(page)
     await screenshot(page, "patient")
+
+
+async def test_a_patient_only_the_complaints_service_knows_is_found_by_id(
+    browser: Browser, stack: dict[str, RunningService], stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    patient_id = f"PC{RUN}"
+    case = {"channel": "online", "description": "网上投诉：挂号系统多次扣费",
+            "patient": {"patient_id": patient_id, "name": "孔令仪", "phone": "13655556666"},
+            "department": {"code": "CS", "name": "客服中心"}, "category": "billing"}  # fmt: skip
+    async with httpx.AsyncClient(base_url=stack["complaints"].url, timeout=10) as api:
+        made = await api.post("/v1/cases", json=case, headers=auth("dev-supervisor-token"))
+    assert made.status_code == 201, made.text
+    session = await signed_in(stack_env["DATABASE_URL"], "dev-supervisor-token")  # the desk's
+    context = await console_context(browser, stack["console"].url, session)
+    page = await context.new_page()
+    await page.goto(f"{stack['console'].url}/patients?by=patient_id&q={patient_id}")
+    row = page.locator("tbody tr", has_text=patient_id)
+    assert "孔令仪" in await row.inner_text() and "仅投诉记录" in await row.inner_text()
+    await context.close()
+
+
+async def test_the_desk_opens_a_complaint_from_the_form_keeping_what_was_typed_on_an_error(
+    page: Page, stack: dict[str, RunningService], task: dict[str, Any]
+) -> None:
+    console = stack["console"].url
+    await page.set_viewport_size({"width": 1280, "height": 800})  # a desk PC's screen
+    await page.goto(f"{console}/cases")
+    await page.get_by_role("link", name="登记新投诉").click()
+    await page.wait_for_url("**/cases/new")
+    await page.get_by_label("姓名", exact=True).fill("钱学文")
+    await page.get_by_label("现场").check()
+    await page.get_by_label("类别").select_option("waiting_time")
+    await page.get_by_label("复杂程度").select_option("complex")
+    await page.get_by_label("被投诉科室代码").fill(DEPT)
+    await page.get_by_role("button", name="登记投诉").click()  # no text, no patient id
+    assert "不能为空" in await page.inner_text("#err-description")
+    assert "不能为空" in await page.inner_text("#err-patient_id")
+    assert await page.get_by_label("姓名", exact=True).input_value() == "钱学文"  # kept
+    assert await page.get_by_label("类别").input_value() == "waiting_time"
+    assert await page.get_by_label("现场").is_checked()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1280
+    await screenshot(page, "desk-new-errors")
+
+    await page.get_by_label("查找患者（电话或姓名）").fill(f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}")
+    await page.get_by_role("button", name="查找").click()
+    await page.locator("tr", has_text="钱学文").get_by_role("button", name="选用").click()
+    assert await page.get_by_label("患者ID").input_value() == task["patient"]["patient_id"]
+    text = f"候诊两小时无人解释 {RUN}"
+    await page.get_by_label("投诉内容").fill(text)
+    await screenshot(page, "desk-new")
+    await page.get_by_role("button", name="登记投诉").click()
+    await page.wait_for_url(re.compile(r".*/cases(/TS-.*|\?opened=.*)"))
+    assert "投诉已登记" in await page.inner_text("[role=status]")
+
+    async with httpx.AsyncClient(base_url=stack["complaints"].url, timeout=10) as api:
+        params = {"patient_id": task["patient"]["patient_id"]}
+        found = await api.get("/v1/cases", params=params, headers=auth("dev-admin-token"))
+    [case] = [c for c in found.json()["cases"] if c["description"] == text]
+    assert (case["channel"], case["category"], case["complex"]) == ("onsite", "waiting_time", True)
+    assert case["department"]["code"] == DEPT
 
 
 async def test_the_inbox_shows_unread_notes_and_opens_the_task_they_are_about(

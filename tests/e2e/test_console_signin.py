@@ -88,6 +88,7 @@ async def test_an_agent_signs_in_through_keycloak_and_out_again_everywhere(
     # An access token past its refresh time is renewed on the next page, the person stays in.
     before = await _session_row(env, cookie["value"])
     assert before is not None
+    assert before["access_token"].startswith("enc1:")  # Keycloak's JWT is sealed at rest
     await _expire_access_token(env, cookie["value"])
     await page.goto(console.url + "/")
     assert page.url == console.url + "/" and "客服 王芳" in await page.inner_text("header")

@@ -1,21 +1,37 @@
 """The console as a real process on the test stack: a signed-in person gets the start page in
-Chinese (or English), readable at 1366x768; without a session, a page sends them to sign in."""
+Chinese (or English), readable at 1366x768; without a session, a page sends them to sign in;
+the sessions' tokens are sealed in the database and opened only to call a service.
+
+The console's notifications service here is a recorder in the test process (`recorder`): it
+answers the unread count and keeps the bearer tokens the console sent."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import httpx
 import pytest
 
-from console.session import Session
+from console.session import Session, SessionStore
 from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
+from tests.integration.capture_servers import ApiStandIn
 from tests.integration.services import RunningService, running
 
 
 @pytest.fixture(scope="module")
-def console(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
-    with running(stack_config, "console", {}) as service:
+def recorder() -> Iterator[ApiStandIn]:
+    stand_in = ApiStandIn({"unread": 3}).start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+@pytest.fixture(scope="module")
+def console(stack_config, stack_env, recorder) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    with running(stack_config, "console", {"NOTIFICATIONS_URL": recorder.url}) as service:
         yield service
 
 
@@ -45,6 +61,43 @@ async def test_the_start_page_shows_the_agent_in_chinese_and_english(
     await context.close()
 
 
+async def test_the_session_row_holds_no_token_in_clear_and_the_console_opens_it(
+    console: RunningService,
+    recorder: ApiStandIn,
+    raw_db,  # type: ignore[no-untyped-def]
+    stack_env: dict[str, str],
+) -> None:
+    session = await signed_in(stack_env["DATABASE_URL"], "dev-agent-token")
+    key = hashlib.sha256(session.id.encode()).digest()
+    # a refresh and an id token as sign-in stores them (console/signin.py)
+    conn = await asyncpg.connect(
+        stack_env["DATABASE_URL"], server_settings={"search_path": "console"}
+    )
+    try:
+        await SessionStore(conn, idle_s=60).update_tokens(  # type: ignore[arg-type]
+            session.id, access_token="dev-agent-token", refresh_token="refresh-secret-R1",
+            access_expires_at=None, id_token="id-token-secret-I1",
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    row = await raw_db.fetchrow("SELECT * FROM console.sessions WHERE id_hash = $1", key)
+    stored = " ".join(str(value) for value in dict(row).values())
+    for secret in ("dev-agent-token", "refresh-secret-R1", "id-token-secret-I1"):
+        assert secret not in stored
+    for column in ("access_token", "refresh_token", "id_token"):
+        assert row[column].startswith("enc1:")
+    # the console process opens it: the service it calls gets the token itself
+    recorder.requests.clear()
+    async with httpx.AsyncClient(
+        base_url=console.url, cookies={"console_session": session.id}
+    ) as client:
+        page = await client.get("/")
+    assert page.status_code == 200 and recorder.requests == [
+        ("/v1/inbox/unread", "Bearer dev-agent-token")
+    ]
+    assert '<span class="badge"' in page.text and ">3<" in page.text  # the unread count
+
+
 @pytest.fixture
 async def agent(
     console: RunningService, stack_env: dict[str, str]
@@ -72,10 +125,6 @@ async def test_a_session_idle_longer_than_the_limit_signs_in_again(
     agent: tuple[Session, httpx.AsyncClient],
     stack_env,  # type: ignore[no-untyped-def]
 ) -> None:
-    import hashlib
-
-    import asyncpg
-
     session, client = agent
     assert (await client.get("/lang/zh")).status_code == 303
     db = await asyncpg.connect(stack_env["DATABASE_URL"])

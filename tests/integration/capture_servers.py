@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
@@ -50,6 +50,53 @@ class SmtpSink:
         return [m for m in self.messages if m["To"] == address]
 
 
+def send_json(handler: BaseHTTPRequestHandler, answer: Any) -> None:
+    """Answer the request `handler` holds with `answer` as JSON, 200."""
+    body = json.dumps(answer).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+class _Served:
+    """A ThreadingHTTPServer with `handler` on a free local port, at `.url`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> Self:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ApiStandIn(_Served):
+    """A service's API standing in for it: answers every GET with `answer` (JSON) and keeps
+    each request's path and Authorization header (`.requests`)."""
+
+    def __init__(self, answer: Any) -> None:
+        self.requests: list[tuple[str, str]] = []
+        sink = self
+
+        class Handler(_Quiet):
+            def do_GET(self) -> None:
+                sink.requests.append((self.path, self.headers.get("Authorization", "")))
+                send_json(self, answer)
+
+        super().__init__(Handler)
+
+
 @dataclass
 class RobotPost:
     path: str
@@ -57,39 +104,22 @@ class RobotPost:
     body: dict[str, Any]
 
 
-class RobotSink:
+class RobotSink(_Served):
     """A group robot: answers every POST {"errcode": 0, "errmsg": "ok"} and keeps it."""
 
     def __init__(self) -> None:
         self.posts: list[RobotPost] = []
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Quiet):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 url = urlsplit(self.path)
                 sink.posts.append(RobotPost(url.path, parse_qs(url.query), body))
-                answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                send_json(self, {"errcode": 0, "errmsg": "ok"})
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> RobotSink:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def at(self, path: str) -> list[RobotPost]:
         return [p for p in self.posts if p.path == path]

@@ -52,6 +52,8 @@ async def test_an_inbound_caller_is_found_by_the_number_as_they_say_it(
 
     by_name = await http.get("/v1/patients", params={"name": "赵"}, headers=auth("dev-agent-token"))
     assert f"PS{n}" in {p["patient_id"] for p in by_name.json()["patients"]}
+    given = await http.get("/v1/patients", params={"name": f"{n}"}, headers=auth("dev-agent-token"))
+    assert f"PS{n}" in {p["patient_id"] for p in given.json()["patients"]}  # 赵{n}: given name
 
     visits = await http.get(f"/v1/patients/PS{n}/visits", headers=auth("dev-agent-token"))
     assert visits.status_code == 200
@@ -86,3 +88,32 @@ async def test_a_search_needs_exactly_one_of_phone_name_or_id_and_staff(
     assert system.status_code == 403
     missing = await http.get("/v1/patients/NOBODY-X/visits", headers=auth("dev-agent-token"))
     assert missing.status_code == 404
+
+
+async def test_a_merged_patient_id_finds_the_surviving_patient(
+    http: httpx.AsyncClient,
+    stack_config,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.integration.test_registration_ingest import ack_code, mllp
+    from tests.registration.messages import a40
+
+    n = uuid.uuid4().int % 10**6
+    old, new = f"PM{n}", f"PN{n}"
+    visit = registration(n, patient={"patient_id": old, "name": f"钱{n}", "phone": "13911112222"})
+    resp = await http.post("/v1/registrations", json=visit["data"], headers=INTEGRATION)
+    assert resp.status_code == 202, resp.text
+    [ack] = await mllp(stack_config.mllp_port, a40(f"A40-{n}", (new, old)))  # old merged into new
+    assert ack_code(ack) == "AA"
+
+    found = await http.get(
+        "/v1/patients", params={"patient_id": old}, headers=auth("dev-agent-token")
+    )
+    [patient] = found.json()["patients"]
+    assert (patient["patient_id"], patient["merged_from"], patient["name"]) == (new, old, f"钱{n}")
+    visits = await http.get(f"/v1/patients/{old}/visits", headers=auth("dev-agent-token"))
+    assert visits.status_code == 200, visits.text
+    assert (visits.json()["patient"]["patient_id"], visits.json()["merged_from"]) == (new, old)
+    same = await http.get(
+        "/v1/patients", params={"patient_id": new}, headers=auth("dev-agent-token")
+    )
+    assert "merged_from" not in same.json()["patients"][0]

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from console import (
     calls,
+    complaint_form,
     desk,
     health,
     home,
@@ -31,8 +32,8 @@ from console.backend import Backend, NotFound, Refused, Unavailable
 from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
 from console.settings import Settings
-from hospital_shared import db, http_guard
-from hospital_shared.jobs import every, stop_all
+from hospital_shared import db, field_crypto, http_guard
+from hospital_shared.background import Background
 from hospital_shared.logging import configure_logging
 from hospital_shared.secrets import refuse_dev_defaults
 
@@ -46,6 +47,7 @@ ROUTERS = [
     calls.router,
     patients.router,
     inbox.router,
+    complaint_form.router,  # /cases/new before desk's /cases/{number}
     desk.router,
     supervisor.router,
     operations.router,
@@ -88,6 +90,20 @@ class _Runtime:
             await self.pool.close()
 
 
+def _background(app: FastAPI) -> Background:
+    """The console's jobs, run and stopped by `hospital_shared.background` as the services'
+    are (and named by `/readyz` when one has died): sessions left idle are deleted, not only
+    when their cookie comes back."""
+    jobs = Background("console")
+
+    async def purge() -> int:
+        purged: int = await app.state.sessions.purge_idle()
+        return purged
+
+    jobs.every(600, "session-purge", purge)
+    return jobs
+
+
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,17 +114,15 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         )
         app.state.pool = app.state.runtime.pool = pool = await _open_pool(settings)
         app.state.sessions = SessionStore(pool, idle_s=settings.session_idle_s)
-        # Sessions left idle are deleted by this job too, not only when their cookie returns.
-        purge = asyncio.create_task(
-            every(600, "session-purge", app.state.sessions.purge_idle, service="console")
-        )
+        jobs: Background = app.state.background
+        await jobs.start(pool)
         async with httpx.AsyncClient(timeout=settings.backend_timeout_s) as client:
             app.state.backend = Backend(settings.service_urls(), client)
             log.info("service started", http_port=settings.http_port)
             try:
                 yield
             finally:
-                await stop_all([purge])
+                await jobs.stop()
                 await pool.close()
 
     return lifespan
@@ -143,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # Production refuses the public development secrets, as every service does (secrets.py).
     refuse_dev_defaults(settings, is_development=settings.development_stack)
+    # The sessions' tokens are sealed with the services' keys (console/session.py).
+    field_crypto.configure_from_settings(settings)
     # No /docs: Swagger UI would load its assets from a CDN, which hospital intranets lack.
     app = FastAPI(
         title="staff console",
@@ -154,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.refresh_session = signin.refresh_session
     app.state.runtime = _Runtime()
+    app.state.background = _background(app)
     app.state.templates = build_templates(settings.hospital_tz)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in ROUTERS:

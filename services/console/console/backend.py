@@ -3,7 +3,8 @@ access token, and every answer that is not a success becomes one of a few outcom
 knows how to show.
 
 - 401: the token is no longer taken -> `SignInRequired` (sign in again, then come back);
-- 403: a clear refusal page (`Refused`, with the service's reason);
+- 403: a clear refusal page (`Refused`, with the service's reason, in Chinese and English:
+  console/refusals.py);
 - 404: the not-found page (`NotFound`);
 - another 4xx: `Problem`, which a form view catches to show the message next to the field it
   names (a 422's `loc`), never a trace;
@@ -18,13 +19,16 @@ from urllib.parse import quote
 
 import httpx
 
+from console.refusals import Reason, detail_reason, field_reason, transition_reason
 from console.session import Session, SignInRequired
 
 
 class Refused(Exception):
+    """403: the console's own refusals are sentences of `refusals.json` too."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = reason if isinstance(reason, Reason) else detail_reason(403, reason)
 
 
 class NotFound(Exception):
@@ -42,11 +46,14 @@ class Unavailable(Exception):
 @dataclass
 class Problem(Exception):
     """A 4xx the person can correct: `fields` maps a form field to its message; `message` is
-    what is not tied to one field."""
+    what is not tied to one field (both `Reason`s: the service's English and Chinese)."""
 
     status: int
     message: str = ""
     fields: dict[str, str] = field(default_factory=dict)
+    # the same errors by their whole place in the body (`patient.name`, `department.code`),
+    # for a form whose fields' last names repeat
+    at: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(self.message or "; ".join(f"{k}: {v}" for k, v in self.fields.items()))
@@ -57,7 +64,21 @@ def _detail_text(detail: Any) -> str:
         return detail
     if isinstance(detail, dict):
         return str(detail.get("message") or detail.get("reason") or detail)
-    return str(detail)
+    return "" if detail is None else str(detail)
+
+
+def refusal_from(status: int, body: Any) -> Reason:
+    """A refusal's reason (a 403's, a 409's): a refused step from the problem's members, any
+    other from its `detail`."""
+    if isinstance(body, dict) and "allowed_next" in body:
+        return transition_reason(body, _detail_text(body.get("detail")))
+    if isinstance(body, dict) and isinstance(body.get("detail"), dict):
+        detail = body["detail"]  # the older shape of a refused step
+        if "allowed_next" in detail:
+            return transition_reason(detail, _detail_text(detail))
+    return detail_reason(
+        status, _detail_text(body.get("detail") if isinstance(body, dict) else body)
+    )
 
 
 def problem_from(status: int, body: Any) -> Problem:
@@ -67,19 +88,28 @@ def problem_from(status: int, body: Any) -> Problem:
     detail = body.get("detail") if isinstance(body, dict) else body
     errors = body.get("errors") if isinstance(body, dict) else None
     if isinstance(errors, list) and errors:
-        return Problem(status, "", _fields(errors, "location", "message"))
+        return _field_problem(status, errors, "location", "message")
     if isinstance(detail, list):
-        return Problem(status, "", _fields(detail, "loc", "msg"))
-    return Problem(status, _detail_text(detail))
+        return _field_problem(status, detail, "loc", "msg")
+    return Problem(status, refusal_from(status, body))
 
 
-def _fields(errors: list[Any], where: str, what: str) -> dict[str, str]:
+def first_reason(problem: Problem) -> str:
+    """What a form with one input shows of a problem: its message, else its first field's."""
+    return problem.message or next(iter(problem.fields.values()), "")
+
+
+def _field_problem(status: int, errors: list[Any], where: str, what: str) -> Problem:
     fields: dict[str, str] = {}
+    at: dict[str, str] = {}
     for error in errors:
         loc = [str(p) for p in error.get(where, []) if not isinstance(p, int)]
-        name = loc[-1] if loc else "form"
-        fields.setdefault(name, str(error.get(what, "invalid")))
-    return fields
+        if loc[:1] in (["body"], ["query"]):
+            loc = loc[1:]
+        reason = field_reason(str(error.get("type", "")), str(error.get(what, "invalid")))
+        fields.setdefault(loc[-1] if loc else "form", reason)
+        at.setdefault(".".join(loc) or "form", reason)
+    return Problem(status, "", fields, at)
 
 
 class Backend:
@@ -140,7 +170,7 @@ def _answer(service: str, resp: httpx.Response) -> Any:
     if status == 401:
         raise SignInRequired()
     if status == 403:
-        raise Refused(_detail_text(body.get("detail") if isinstance(body, dict) else body))
+        raise Refused(refusal_from(status, body))
     if status == 404:
         raise NotFound(_detail_text(body.get("detail") if isinstance(body, dict) else body))
     if status < 500:

@@ -72,6 +72,7 @@ async def case_queue(
     time_limit: str | None = None,
     open_: Annotated[str, Query(alias="open")] = "open",
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
+    opened: str | None = None,
 ) -> HTMLResponse:
     filters = queue_filters(status, department, category, priority, time_limit, open_)
     params = {**filters, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}
@@ -90,7 +91,8 @@ async def case_queue(
         prev_url=page_url(request, page - 1) if page > 1 else None,
         next_url=page_url(request, page + 1) if more else None,
         statuses=STATUSES, categories=CATEGORIES, priorities=PRIORITIES,
-        remaining=remaining_text,
+        remaining=remaining_text, opened=opened,
+        can_open=session.has_role("agent", "doctor", "supervisor"),
     )  # fmt: skip
 
 
@@ -137,7 +139,8 @@ async def case_page(
     request: Request, session: PageSession, number: str, done: str | None = None
 ) -> HTMLResponse:
     data = await _case_page_data(request, session, number)
-    return _render_case(request, session, data, done=done if done in ACTIONS else None)
+    shown = done if done in ACTIONS or done == "opened" else None
+    return _render_case(request, session, data, done=shown)
 
 
 @router.post("/cases/{number}/{action}")

@@ -1,6 +1,6 @@
 """`/healthz` (the process is alive), `/readyz` (its database answers), `/metrics`: the same
 endpoints as every service, for devstack, compose and Prometheus. The console has no Kafka
-consumer or outbox, so readiness is its database only; a service it calls being away shows
+consumer or outbox, so readiness is its database and its background jobs (`hospital_shared.background`); a service it calls being away shows
 on the page that needs it."""
 
 from __future__ import annotations
@@ -30,8 +30,12 @@ async def readyz(request: Request) -> JSONResponse:
             database = await conn.fetchval("SELECT 1") == 1
     except Exception:
         database = False
-    body = {"status": "ready" if database else "not ready", "checks": {"database": database}}
-    return JSONResponse(body, status_code=200 if database else 503)
+    jobs = getattr(request.app.state, "background", None)
+    stopped = jobs.not_running() if jobs is not None else []
+    ready = database and not stopped
+    checks: dict[str, Any] = {"database": database, "jobs_not_running": stopped}
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from console.backend import Backend, NotFound, Unavailable
+from console.backend import Backend, NotFound, Refused, Unavailable
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from hospital_shared.http_guard import GuardedRoute
@@ -36,11 +36,13 @@ async def _inbox(backend: Backend, session: Session) -> list[dict[str, Any]]:
 
 async def page_session(request: Request, session: CurrentSession) -> Session:
     """The session, with the inbox's unread count for the menu (none when the inbox does not
-    answer: the page itself still works)."""
+    answer: the page itself still works). One count from the notifications service, not the
+    inbox itself: every page asks for it."""
+    backend: Backend = request.app.state.backend
     try:
-        notes = await _inbox(request.app.state.backend, session)
-        request.state.unread = sum(1 for n in notes if n.get("read_at") is None)
-    except (Unavailable, NotFound):
+        answer = await backend.get(session, "notifications", "/v1/inbox/unread")
+        request.state.unread = int(answer["unread"])
+    except (Unavailable, NotFound, Refused):
         request.state.unread = None
     return session
 

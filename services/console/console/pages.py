@@ -2,16 +2,13 @@
 times in the hospital's zone, and the pages for refusals, missing records and services that
 did not answer.
 
-Every string a person reads comes from `messages.json` (key -> {"zh", "en"}), so a hospital
-can change wording without touching code; a key missing in one language falls back to the
-other, then to the key itself (visible, not a crash).
+Every string a person reads comes from `messages.json` (console/wording.py); the services'
+refusals are shown in the page's language by `said` (console/refusals.py).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,24 +18,15 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from console.navigation import navigation_for
+from console.refusals import said
 from console.session import CSRF_FIELD
+from console.wording import catalogue, translate
 
+__all__ = ["catalogue", "error_page", "render", "translate"]
 HERE = Path(__file__).resolve().parent
+
 LANGUAGES = ("zh", "en")
 LANG_COOKIE = "console_lang"
-
-
-@cache
-def catalogue() -> dict[str, dict[str, str]]:
-    data: dict[str, dict[str, str]] = json.loads((HERE / "messages.json").read_text("utf-8"))
-    return data
-
-
-def translate(key: str, lang: str) -> str:
-    entry = catalogue().get(key)
-    if entry is None:
-        return key
-    return entry.get(lang) or entry.get("zh") or entry.get("en") or key
 
 
 def language_of(request: Request) -> str:
@@ -81,6 +69,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         request=request,
         lang=lang,
         t=lambda key: translate(key, lang),
+        said=lambda value: said(value, lang),
         session=session,
         nav=navigation_for(session.roles if session else []),
         unread=getattr(request.state, "unread", None),

@@ -2,7 +2,9 @@
 
 The browser holds only a random session id (cookie `HttpOnly`, `SameSite=Lax`, `Secure`
 outside the dev stack); the tokens stay here, in the console's own `sessions` table, keyed
-by the id's SHA-256. `require_session` sends a request without a live session to `/login`;
+by the id's SHA-256 and sealed with the platform's field encryption (field_crypto.py, the
+`DATA_ENCRYPTION_KEY` the services use): a dump of the table or a psql prompt shows no token
+that could call a service as the person. `require_session` sends a request without a live session to `/login`;
 `checked_form` is the one CSRF check of every POST form (a per-session token in a hidden
 field, compared in constant time).
 """
@@ -19,6 +21,8 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
+
+from hospital_shared.field_crypto import open_fields, seal
 
 LOGIN_PATH = "/login"
 CSRF_FIELD = "csrf_token"
@@ -60,6 +64,8 @@ def _hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode()).digest()
 
 
+# The bearer credentials: sealed on the way in, opened on the way out, nowhere else.
+SEALED = ("access_token", "refresh_token", "id_token")
 _COLUMNS = (
     "staff_id, roles, department, display_name, access_token, refresh_token,"
     " access_expires_at, id_token, csrf_token"
@@ -116,7 +122,8 @@ class SessionStore:
         if row is None:
             await self.delete(session_id)
             return None
-        return Session(id=session_id, **{**dict(row), "roles": list(row["roles"])})
+        opened = open_fields(row, SEALED)
+        return Session(id=session_id, **{**opened, "roles": list(row["roles"])})
 
     async def update_tokens(
         self,
@@ -132,10 +139,10 @@ class SessionStore:
             "UPDATE sessions SET access_token = $2, refresh_token = $3, access_expires_at = $4,"
             " id_token = COALESCE($5, id_token) WHERE id_hash = $1",
             _hash(session_id),
-            access_token,
-            refresh_token,
+            seal(access_token),
+            seal(refresh_token),
             access_expires_at,
-            id_token,
+            seal(id_token),
         )
 
     async def delete(self, session_id: str) -> None:
@@ -154,10 +161,10 @@ def _values(s: Session) -> tuple[Any, ...]:
         s.roles,
         s.department,
         s.display_name,
-        s.access_token,
-        s.refresh_token,
+        seal(s.access_token),
+        seal(s.refresh_token),
         s.access_expires_at,
-        s.id_token,
+        seal(s.id_token),
         s.csrf_token,
     )
 

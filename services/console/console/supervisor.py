@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, Problem, Refused
+from console.backend import Backend, Problem, Refused, first_reason
 from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
@@ -136,7 +136,7 @@ async def reassign(request: Request, session: CurrentSession, form: CheckedForm)
                            json={"assignee_id": staff_id}, reason=REASON)  # fmt: skip
     except (Refused, Problem) as exc:
         data = await _page_data(request, session, department)
-        reason = exc.reason if isinstance(exc, Refused) else str(exc)
+        reason = exc.reason if isinstance(exc, Refused) else first_reason(exc)
         return render(request, "supervisor/page.html", 403 if isinstance(exc, Refused) else exc.status,
                       **data, refusal=reason, remaining=remaining_text)  # fmt: skip
     return RedirectResponse(f"/supervisor?department={department}&done=reassign", status_code=303)

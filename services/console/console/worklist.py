@@ -10,9 +10,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from console.backend import Backend, Problem
+from console.backend import Backend, Problem, first_reason
 from console.inbox import PageSession
-from console.pages import render
+from console.pages import language_of, render
+from console.refusals import said
 from console.session import CheckedForm, CurrentSession
 from hospital_shared.http_guard import GuardedRoute
 
@@ -76,5 +77,6 @@ async def take(
     try:
         await backend.post(session, "followup", f"/v1/tasks/{task_id}/take")
     except Problem as exc:
-        return RedirectResponse(f"/worklist?{urlencode({'problem': str(exc)})}", status_code=303)
+        shown = said(first_reason(exc), language_of(request))
+        return RedirectResponse(f"/worklist?{urlencode({'problem': shown})}", status_code=303)
     return RedirectResponse(f"/calls/{task_id}", status_code=303)

@@ -296,6 +296,20 @@ def build_router(auth: TokenAuth) -> APIRouter:
             await record(conn, Reader.of(who), message_reads(rows))
         return [_view(request, r, who) for r in rows]
 
+    @router.get("/inbox/unread")
+    async def unread_count(request: Request, who: StaffUser) -> dict[str, int]:
+        """How many notes of the caller's inbox are unread: the console's menu shows it on
+        every page, so it is one indexed count (migration 180), no note read or opened."""
+        if not who.staff_id:
+            raise HTTPException(403, "the inbox belongs to a staff member")
+        async with pool(request).acquire() as conn:
+            count = await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE staff_id = $1 AND channel = 'inbox'"
+                " AND read_at IS NULL",
+                who.staff_id,
+            )
+        return {"unread": int(count)}
+
     @router.post("/inbox/{message_id}/read")
     async def mark_read(request: Request, message_id: uuid.UUID, who: StaffUser) -> dict[str, Any]:
         async with pool(request).acquire() as conn:

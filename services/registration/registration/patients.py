@@ -49,11 +49,24 @@ async def search(
         where, arg = "patient_id = $1", patient_id
     elif phone:
         where, arg = "record #>> '{patient,phone}' = $1", phone
-    else:
-        where, arg = "record #>> '{patient,name}' LIKE $1 || '%'", _like_literal(name or "")
+    else:  # the name's beginning, or the given name after a one-character surname
+        where = (
+            "(record #>> '{patient,name}' LIKE $1 || '%'"
+            " OR substr(record #>> '{patient,name}', 2) LIKE $1 || '%')"
+        )
+        arg = _like_literal(name or "")
     inner = _SEARCH.replace("WHERE_CLAUSE", where)
     sql = f"SELECT * FROM ({inner}) p ORDER BY last_seen DESC LIMIT {SEARCH_LIMIT}"
     return await conn.fetch(sql, arg)
+
+
+async def surviving_id(conn: asyncpg.Connection, patient_id: str) -> str:
+    """The id a patient is known by now: a merged id (ADT^A40) names its survivor, whose
+    visits the merge moved (`merge_rules`: every alias points at a patient never merged)."""
+    found: str | None = await conn.fetchval(
+        "SELECT surviving_id FROM patient_aliases WHERE merged_id = $1", patient_id
+    )
+    return found or patient_id
 
 
 def _like_literal(text: str) -> str:
@@ -93,19 +106,23 @@ def patients_router(auth: TokenAuth, normalise: Callable[[str], PhoneCheck]) -> 
         name: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
         patient_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     ) -> dict[str, Any]:
-        """Patients whose visits carry this phone number, this id, or a name starting so
-        (at most 20, the most recently seen first)."""
+        """Patients whose visits carry this phone number, this id (a merged id finds the
+        surviving patient, `merged_from` naming it), or a name starting so or whose given
+        name (after a one-character surname) does (at most 20, the most recently seen first)."""
         if sum(v is not None for v in (phone, name, patient_id)) != 1:
             raise HTTPException(422, "give one of phone, name or patient_id")
         e164 = normalise(phone).value if phone else None
         async with pool(request).acquire() as conn:
-            rows = await search(conn, patient_id=patient_id, phone=e164, name=name)
+            current = await surviving_id(conn, patient_id) if patient_id else None
+            rows = await search(conn, patient_id=current, phone=e164, name=name)
             reads = [Read(r["patient_id"], "patient", r["patient_id"]) for r in rows]
             await record(conn, Reader.of(who), reads)
+        merged = {"merged_from": patient_id} if current != patient_id else {}
         return {
             "patients": [
                 {"patient_id": r["patient_id"], "name": r["name"],
-                 "phone": _shown_phone(r["phone"], who), "last_seen": r["last_seen"].isoformat()}
+                 "phone": _shown_phone(r["phone"], who), "last_seen": r["last_seen"].isoformat(),
+                 **merged}
                 for r in rows
             ]
         }  # fmt: skip
@@ -114,8 +131,11 @@ def patients_router(auth: TokenAuth, normalise: Callable[[str], PhoneCheck]) -> 
     async def visits_of(
         request: Request, patient_id: str, who: Principal = staff
     ) -> dict[str, Any]:
-        """A patient's visits and admissions (department, dates, disposition), newest first."""
+        """A patient's visits and admissions (department, dates, disposition), newest first;
+        a merged id's are the survivor's, who is named (`merged_from`: the id asked for)."""
+        asked = patient_id
         async with pool(request).acquire() as conn:
+            patient_id = await surviving_id(conn, asked)
             rows = await conn.fetch(
                 "SELECT kind, visit_id, status, record, updated_at FROM visits"
                 " WHERE patient_id = $1 ORDER BY updated_at DESC LIMIT 200",
@@ -137,6 +157,7 @@ def patients_router(auth: TokenAuth, normalise: Callable[[str], PhoneCheck]) -> 
                 "phone": _shown_phone(patient.get("phone"), who),
             },
             "visits": views,
+            **({"merged_from": asked} if asked != patient_id else {}),
         }
 
     return router

@@ -1,0 +1,150 @@
+"""Opening a complaint at the desk (登记投诉): taken by phone, on site or online on behalf of
+a patient. The patient is looked up (registration's search, the same as the patient screen)
+or typed in; the category, channel, department, text and seriousness go with it to the
+complaints service's `POST /v1/cases`, with the person's token. The service decides what is
+valid: its field errors (problem+json) are shown beside the field they name, in Chinese
+first, and everything typed stays in the form.
+
+Each form carries its own opening key (`external_id`, made when the form is first shown): a
+second press of the button, or a retry after a lost answer, gives the case already opened
+instead of a second one (the service's idempotent opening)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from console.backend import Backend, Problem, Refused, first_reason
+from console.desk import CATEGORIES
+from console.inbox import page_session
+from console.pages import render
+from console.patients import find_patients
+from console.session import CheckedForm, Session, require_session
+from hospital_shared.http_guard import GuardedRoute
+
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
+
+OPENERS = ("agent", "doctor", "supervisor")  # who may open a case (complaints' STAFF)
+CHANNELS = ("phone", "onsite", "online")
+SERIOUSNESS = ("auto", "complex", "simple")  # the service's `complex` override: None/True/False
+FIELDS = (
+    "patient_id", "patient_name", "patient_phone", "channel", "category", "department_code",
+    "department_name", "description", "seriousness", "submitted_at", "external_id", "lookup",
+)  # fmt: skip
+# the service's place of a field in the body -> the form's field
+BODY_FIELDS = {
+    "patient.patient_id": "patient_id", "patient.name": "patient_name",
+    "patient.phone": "patient_phone", "patient": "patient_id", "channel": "channel",
+    "category": "category", "department.code": "department_code",
+    "department.name": "department_name", "department": "department_code",
+    "description": "description", "complex": "seriousness", "submitted_at": "submitted_at",
+    "external_id": "description",
+}  # fmt: skip
+REASON = "投诉登记"
+
+
+def _typed(form: FormData) -> dict[str, str]:
+    return {name: str(form.get(name) or "").strip() for name in FIELDS}
+
+
+def case_body(typed: dict[str, str], tz: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form as the complaints service's opening, and the errors found before sending
+    it (only what the console itself parses: the time lodged)."""
+    errors: dict[str, str] = {}
+    body: dict[str, Any] = {
+        "channel": typed["channel"] or "phone",
+        "description": typed["description"],
+        "external_id": typed["external_id"] or None,
+    }
+    patient = {"patient_id": typed["patient_id"], "name": typed["patient_name"],
+               "phone": typed["patient_phone"]}  # fmt: skip
+    if any(patient.values()):  # nothing typed: an anonymous complaint
+        body["patient"] = {k: v for k, v in patient.items() if v or k == "patient_id"}
+    if typed["department_code"] or typed["department_name"]:
+        department = {"code": typed["department_code"], "name": typed["department_name"]}
+        body["department"] = {k: v for k, v in department.items() if v or k == "code"}
+    if typed["category"]:
+        body["category"] = typed["category"]
+    if typed["seriousness"] in ("complex", "simple"):
+        body["complex"] = typed["seriousness"] == "complex"
+    if typed["submitted_at"]:
+        try:
+            at = datetime.fromisoformat(typed["submitted_at"])
+            body["submitted_at"] = (
+                at if at.tzinfo else at.replace(tzinfo=ZoneInfo(tz))
+            ).isoformat()
+        except ValueError:
+            errors["submitted_at"] = "invalid"
+    return body, errors
+
+
+def form_errors(problem: Problem) -> tuple[dict[str, str], str]:
+    """The service's field errors by the form's field, and what names no field of the form."""
+    errors: dict[str, str] = {}
+    for place, reason in problem.at.items():
+        errors.setdefault(BODY_FIELDS.get(place, "description"), reason)
+    return errors, problem.message
+
+
+async def _session(request: Request) -> Session:
+    session = await require_session(request)
+    await page_session(request, session)
+    if not session.has_role(*OPENERS):
+        raise Refused("only the staff who work complaints open them")
+    return session
+
+
+def _page(
+    request: Request, typed: dict[str, str], status_code: int = 200, **more: Any
+) -> HTMLResponse:
+    return render(
+        request, "desk/new.html", status_code, typed=typed, categories=CATEGORIES,
+        channels=CHANNELS, seriousness=SERIOUSNESS, errors=more.pop("errors", {}), **more,
+    )  # fmt: skip
+
+
+@router.get("/cases/new")
+async def new_case_form(request: Request) -> HTMLResponse:
+    await _session(request)
+    typed = dict.fromkeys(FIELDS, "") | {"channel": "phone", "seriousness": "auto",
+                                         "external_id": f"desk-form-{uuid.uuid4()}"}  # fmt: skip
+    return _page(request, typed)
+
+
+@router.post("/cases/new")
+async def open_case(request: Request, form: CheckedForm) -> Response:
+    """The lookup (`do=lookup`) or the opening (`do=open`): either way nothing typed is lost."""
+    session = await _session(request)
+    typed = _typed(form)
+    if form.get("do") == "lookup":  # the patient screen's search: a phone however typed, a name
+        try:
+            found = (
+                await find_patients(request, session, typed["lookup"]) if typed["lookup"] else []
+            )
+        except Problem as exc:
+            return _page(request, typed, exc.status, errors={"lookup": first_reason(exc)})
+        return _page(request, typed, found=found, looked_up=True)
+    if form.get("use"):  # a patient chosen from the lookup fills the patient's fields
+        chosen = str(form.get("use")).split("\t")
+        typed |= dict(zip(("patient_id", "patient_name", "patient_phone"), chosen, strict=False))
+        return _page(request, typed)
+    body, errors = case_body(typed, request.app.state.settings.hospital_tz)
+    if errors:
+        return _page(request, typed, 422, errors=errors)
+    backend: Backend = request.app.state.backend
+    try:
+        case = await backend.post(session, "complaints", "/v1/cases", json=body, reason=REASON)
+    except Problem as exc:
+        errors, message = form_errors(exc)
+        message = message or (first_reason(exc) if not errors else "")
+        return _page(request, typed, exc.status, errors=errors, message=message)
+    number = case["case_number"]
+    if case.get("redacted"):  # it went to someone the person may not read it as
+        return RedirectResponse(f"/cases?opened={number}", status_code=303)
+    return RedirectResponse(f"/cases/{number}?done=opened", status_code=303)
