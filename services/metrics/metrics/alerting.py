@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from metrics.kpi import KPIS
-from metrics.settings import DOMAIN_TARGETS
 
 REPO = Path(__file__).resolve().parents[3]
 RULES_FILE = REPO / "deploy" / "prometheus" / "rules" / "hospital-metrics.yml"
@@ -64,7 +63,7 @@ RUNBOOK_KPI = (
 def kpi_alerts() -> list[dict[str, Any]]:
     alerts = []
     for kpi in KPIS:
-        if DOMAIN_TARGETS.get(kpi.key) is None:
+        if kpi.target is None:
             continue
         op = "<" if kpi.minimum else ">"
         name = "".join(part.capitalize() for part in kpi.key.split("_"))
@@ -82,7 +81,7 @@ def kpi_alerts() -> list[dict[str, Any]]:
                         title=kpi.title_en,
                         window="7 local days ending 3 days ago",
                         op=">=" if kpi.minimum else "<=",
-                        target=f"{DOMAIN_TARGETS[kpi.key]:.0%}",
+                        target=f"{kpi.target:.0%}",
                         key=kpi.key,
                     ),
                 },
