@@ -15,7 +15,7 @@ Which events must never produce a cheerful patient message:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -89,6 +89,10 @@ class Planned:
     # at this moment; the department's supervisor when nobody is
     on_duty_at: datetime | None = None
     on_duty_window: str | None = None
+    # staff: an active member of this roster role (the first by id), before `supervisor_of`
+    role: str | None = None
+    # staff: whoever the messages of this source event told (and nobody if none did)
+    told_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,27 +387,41 @@ def plan_queue_episode(data: Any, now: datetime, rules: PlanningRules) -> Plan:
     return Plan(messages=(note,))
 
 
+def _instant(text: str | None) -> datetime | None:
+    """An aware instant from Alertmanager's RFC 3339 text, None when absent or unreadable."""
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    return at if at is not None and at.tzinfo is not None and at.year > 1 else None
+
+
 def plan_monitoring_alert(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
     """A Prometheus alert from Alertmanager (`alerts_api`): the on-duty supervisor of the
     alert department (any active supervisor when it has none) hears at once, once per alert
     firing (the key); an alert for operations (`audience: admin`) goes to the operations
-    staff member set, when one is."""
+    staff member set, else to the roster's admin (the supervisor when the roster has none).
+    A resolved alert tells whoever its firing told (`told_by`), once."""
     labels, notes = data.labels, data.annotations
-    admin = rules.alert_admin_staff_id if labels.get("audience") == "admin" else None
+    context = {
+        **rules.common,
+        "alert": labels.get("alertname", "?"),
+        "severity": labels.get("severity", ""),
+        "summary": notes.get("summary", ""),
+        "since": rules.local(data.startsAt),
+        "until": rules.local(_instant(data.endsAt) or now),
+    }
     note = Planned(
         "staff_monitoring_alert",
         key=event_id,
         due_at=now,
         expires_at=now + rules.validity,
         subject_ref=f"alert:{data.fingerprint}",
-        context={
-            **rules.common,
-            "alert": labels.get("alertname", "?"),
-            "severity": labels.get("severity", ""),
-            "summary": notes.get("summary", ""),
-            "since": rules.local(data.startsAt),
-        },
-        staff_id=admin,
-        supervisor_of=None if admin else rules.alert_department,
+        context=context,
     )
-    return Plan(messages=(note,))
+    if data.status == "resolved":
+        told_by = event_id.removeprefix("resolved:")
+        note = replace(note, template="staff_monitoring_alert_resolved", told_by=told_by)
+    elif labels.get("audience") == "admin":
+        note = replace(note, staff_id=rules.alert_admin_staff_id, role="admin")
+    return Plan(messages=(replace(note, supervisor_of=rules.alert_department),))
