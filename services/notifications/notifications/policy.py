@@ -20,7 +20,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from notifications.survey_links import SurveyLink, SurveyRules
+from notifications.survey_links import SurveyLink, SurveyRules, hidden_url, link_id_for
 
 KIND_LABELS = {
     "inpatient_discharge": "出院回访",
@@ -194,19 +194,39 @@ def plan_discharge_cancelled(admission_id: str) -> Plan:
     return Plan(withdrawals=(withdraw,), deceased=False)
 
 
+# The contact a call task's survey asks about, by the kind of the task (its source_ref is the
+# admission or registration id): the contact_ref of `survey.answered`.
+_CONTACT_OF_KIND = {"inpatient_discharge": "admission", "outpatient_visit": "registration"}
+
+
 def plan_unreachable(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    """An invitation to the survey after the last call attempt failed, with its own link
+    (one per event and contact, like every survey invitation): the fixed `survey_url` it
+    carried could not say whose answer it was, so no answer reached the visit's KPIs."""
     if not data.survey_invitation or data.sms_opt_out or data.kind not in rules.survey_task_kinds:
         return Plan()
+    prefix = _CONTACT_OF_KIND.get(data.kind)
+    if prefix is None:  # a kind without a questionnaire (settings may list one): no link
+        return Plan()
+    contact_ref = f"{prefix}:{data.source_ref}"
+    link = SurveyLink(
+        link_id=link_id_for(event_id, contact_ref),
+        patient_id=data.patient_id,
+        contact_ref=contact_ref,
+        contact_kind=data.kind,
+        department_code=data.department_code,
+        expires_at=now + rules.survey.link_validity,
+    )
     invitation = Planned(
         "followup_survey_invitation",
         key=event_id,
         due_at=now,
         expires_at=now + rules.validity,
         subject_ref=f"task:{data.task_id}",
-        context=dict(rules.common),
+        context={**rules.common, "survey_url": hidden_url(rules.survey.link_base, link.link_id)},
         patient_id=data.patient_id,
     )
-    return Plan(messages=(invitation,))
+    return Plan(messages=(invitation,), surveys=(link,))
 
 
 def _task_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
