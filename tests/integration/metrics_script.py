@@ -303,6 +303,11 @@ def _week_quality_checks_and_clocks(s: Script) -> None:
     # Surveys by SMS link: R3 (no call) answers; D2 answers after its call: one answer a contact.
     s.survey("R3", local(20), "满意")
     s.survey("D2", local(20), "不满意")
+    # D7 left the week before and answered by call then: its survey this week is its second.
+    s.discharge("D7", local(10))
+    s.plan("D7", "inpatient_discharge", local(10))
+    s.reached("D7", "inpatient_discharge", local(13), Satisfaction.SATISFIED)
+    s.survey("D7", local(17), "不满意")
     complex_ = {"category": "billing", "complex_": True}
     s.case("K5", "opened", local(17), "received", {"first_response": None, "complex_answer": None}, **complex_)  # fmt: skip
     s.case("K5", "acknowledged", local(17, 12), "acknowledged", {"first_response": "met", "complex_answer": None}, **complex_)  # fmt: skip
@@ -356,7 +361,7 @@ EXPECTED_WEEK: dict[str, tuple[int, int]] = {
     "followup_first_visit_rate": (1, 2),
     # one answer per contact given in the week: D0's call (17th) 满意, D2's call (19th) 满意
     # (its survey on the 20th came second: not counted), R1's call (18th) 不满意, R3's survey
-    # (20th, no call) 满意; D2's spot check and R1's second call are quality checks, apart.
+    # (20th, no call) 满意; D7's survey (17th) came after its call the week before: not counted; D2's spot check and R1's second call are quality checks, apart.
     "satisfaction_rate": (3, 4),
     # answers to registration (挂号) questions: none (the script's calls give only an overall
     # answer, which is not about registration: issue 20); guidance staff (导医) the same.

@@ -80,8 +80,9 @@ SELECT
 # One answer per patient contact: a visit or discharge (a call planned from it, found by the
 # planning event or the task's source_ref, or its survey by SMS link, `contact_ref`
 # `admission:<id>` / `registration:<id>`), or a call of another kind on its own. A call's answer is its overall one, else its first; a survey's likewise
-# (its rated answers, aspect_answers). Of a contact's answers in the period the first counts,
-# call or survey, never both. Quality checks ($4: spot checks, second calls) are each their
+# (its rated answers, aspect_answers). A contact counts in the period of its first answer,
+# call or survey, never both: answers up to $5 days before the period are read to find it
+# (a survey link lives 7 days, a call's window a few). Quality checks ($4: spot checks, second calls) are each their
 # own contact and counted apart; the complaint satisfaction check is not a patient's.
 _CONTACT_ANSWERS = """
 WITH calls AS (
@@ -98,20 +99,23 @@ WITH calls AS (
                'task:' || a.task_id) END AS contact,
            a.rating IN ('satisfied', 'fairly_satisfied') AS positive
     FROM satisfaction_answers a LEFT JOIN follow_up_tasks t USING (task_id)
-    WHERE a.answered_at >= $1 AND a.answered_at < $2 AND ($3::text IS NULL OR a.department = $3)
+    WHERE a.answered_at >= $1::timestamptz - $5::float8 * interval '1 day' AND a.answered_at < $2
+      AND ($3::text IS NULL OR a.department = $3)
     ORDER BY a.task_id, (a.aspect <> 'overall'), a.answered_at, a.event_id
 ), surveys AS (
     SELECT DISTINCT ON (s.survey_id) 'survey' AS kind, s.answered_at, s.survey_id AS id,
            s.contact_ref AS contact, x.rating IN ('satisfied', 'fairly_satisfied') AS positive
     FROM surveys_answered s
     JOIN aspect_answers x ON x.source_id = s.survey_id AND x.channel = 'sms_link'
-    WHERE s.answered_at >= $1 AND s.answered_at < $2 AND ($3::text IS NULL OR s.department = $3)
-      AND s.contact_kind <> 'complaint_check'
+    WHERE s.answered_at >= $1::timestamptz - $5::float8 * interval '1 day' AND s.answered_at < $2
+      AND ($3::text IS NULL OR s.department = $3) AND s.contact_kind <> 'complaint_check'
     ORDER BY s.survey_id, (x.aspect <> 'overall'), x.question_id
-), contact AS (
-    SELECT DISTINCT ON (contact) kind, positive
+), first AS (
+    SELECT DISTINCT ON (contact) kind, positive, answered_at
     FROM (SELECT * FROM calls UNION ALL SELECT * FROM surveys) AS answered
     ORDER BY contact, answered_at, id
+), contact AS (
+    SELECT kind, positive FROM first WHERE answered_at >= $1
 )
 SELECT count(*) FILTER (WHERE positive AND NOT (kind = ANY($4::text[]))) AS positive,
        count(*) FILTER (WHERE NOT (kind = ANY($4::text[]))) AS answers,
@@ -287,6 +291,7 @@ class KpiQuery:
     registration_aspect: str
     quality_check_kinds: list[str]
     followup_window_days: float
+    satisfaction_lookback_days: float
     complaint_first_response_hours: float
     sms_delivery_window_hours: float
 
@@ -341,7 +346,14 @@ async def _answers(
     conn: asyncpg.Connection, window: Window, department: str | None, query: KpiQuery
 ) -> dict[str, Counts]:
     """Satisfaction: one answer per patient contact; the quality checks apart."""
-    p = await _row(conn, _CONTACT_ANSWERS, window, department, query.quality_check_kinds)
+    p = await _row(
+        conn,
+        _CONTACT_ANSWERS,
+        window,
+        department,
+        query.quality_check_kinds,
+        query.satisfaction_lookback_days,
+    )
     return {
         "satisfaction_rate": (p["positive"], p["answers"]),
         "spot_check_satisfaction_rate": (p["spot_positive"], p["spot_answers"]),

@@ -68,6 +68,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # A visit or discharge with no follow-up task seen (not sampled, or no plan yet) is pending
     # for this many days after it, then missed unless reached (the call windows' 3 days).
     followup_window_days: float = Field(3.0, ge=0)
+    # A patient contact's satisfaction answer counts in the period of its first answer, by
+    # call or SMS survey: answers this many days before a period are read to find it.
+    satisfaction_lookback_days: float = Field(31.0, ge=0)
     # An SMS handed to the gateway without a final status (delivered, failed, expired) is
     # pending this long, then counts as not delivered (Kannel's validity is 48 h).
     sms_delivery_window_hours: float = Field(48.0, ge=0)
