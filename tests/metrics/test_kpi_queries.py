@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from metrics import queries
+from metrics import alerting, queries
 from metrics.app import create_app
 from metrics.kpi import BY_KEY, KPI_KEYS, KPIS, Period, period_window
 from metrics.settings import DOMAIN_TARGETS, Settings
@@ -56,3 +56,10 @@ def test_a_kpi_without_a_query_fails_at_start_up(monkeypatch: pytest.MonkeyPatch
         queries.check()
     with pytest.raises(queries.KpiWithoutQuery, match="late_arrival_rate"):
         create_app(Settings())
+
+
+def test_every_kpi_with_a_target_has_its_recording_rule_in_its_direction() -> None:
+    rules = {r["expr"].split('"')[1]: r["expr"] for r in alerting.kpi_recording()}
+    assert set(rules) == {k.key for k in KPIS if k.target is not None}
+    assert " <= bool " in rules["registration_dissatisfaction_rate"]
+    assert " >= bool " in rules["followup_inpatient_rate"]
