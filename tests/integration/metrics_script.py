@@ -34,6 +34,7 @@ from hospital_shared.service_events.followup import (
     FollowUpTaskUnreachable,
     Satisfaction,
 )
+from hospital_shared.service_events.surveys import SurveyAnswered
 
 # Shanghai is UTC+8: local 2026-11-16 00:30 is 2026-11-15 16:30 UTC.
 WEEK_DATE = "2026-11-18"  # a Wednesday; the week is Mon 16 .. Sun 22 November, local time
@@ -113,6 +114,23 @@ class Script:
             satisfaction=satisfaction,
         )
         self.emit("followup.task_completed", data, key=n, at=at)
+
+    def survey(self, n: str, at: datetime, satisfaction: str) -> None:
+        """The patient of visit `n` answers its survey by SMS link (an overall question)."""
+        inpatient = n.startswith("D")
+        ref = f"admission:A-{self.tag}-{n}" if inpatient else f"registration:R-{self.tag}-{n}"
+        data = SurveyAnswered(
+            survey_id=f"SV-{self.tag}-{n}",
+            patient_id=f"P-{self.tag}-{n}",
+            contact_ref=ref,
+            contact_kind="inpatient_discharge" if inpatient else "outpatient_visit",
+            department_code=self.department,
+            questionnaire_version=1,
+            answered_at=at,
+            answers=[{"question_id": "overall", "aspect": "overall", "satisfaction": satisfaction}],
+            dissatisfied=satisfaction == "不满意",
+        )
+        self.emit("survey.answered", data, key=f"P-{self.tag}-{n}", at=at)
 
     def unreachable(self, n: str, kind: str, at: datetime) -> None:
         data = FollowUpTaskUnreachable(**self._task(n, kind), attempts_made=3, source_ref=n)
@@ -282,6 +300,14 @@ def _week_quality_checks_and_clocks(s: Script) -> None:
     s.reached("D2", "spot_check", local(19, 15), Satisfaction.DISSATISFIED)
     s.plan("R1", "second_call", local(18, 11))
     s.reached("R1", "second_call", local(19, 9), Satisfaction.SATISFIED)
+    # Surveys by SMS link: R3 (no call) answers; D2 answers after its call: one answer a contact.
+    s.survey("R3", local(20), "满意")
+    s.survey("D2", local(20), "不满意")
+    # D7 left the week before and answered by call then: its survey this week is its second.
+    s.discharge("D7", local(10))
+    s.plan("D7", "inpatient_discharge", local(10))
+    s.reached("D7", "inpatient_discharge", local(13), Satisfaction.SATISFIED)
+    s.survey("D7", local(17), "不满意")
     complex_ = {"category": "billing", "complex_": True}
     s.case("K5", "opened", local(17), "received", {"first_response": None, "complex_answer": None}, **complex_)  # fmt: skip
     s.case("K5", "acknowledged", local(17, 12), "acknowledged", {"first_response": "met", "complex_answer": None}, **complex_)  # fmt: skip
@@ -333,15 +359,16 @@ EXPECTED_WEEK: dict[str, tuple[int, int]] = {
     # visits not cancelled nor missed: R1, R3; reached: R1.
     "followup_outpatient_rate": (1, 2),
     "followup_first_visit_rate": (1, 2),
-    # answers given in the week: D0 (17th) 满意, D2 (19th) 满意, R1 (18th) 不满意; the spot
-    # check of D2 and the second call of R1 are quality checks, not patients' answers.
-    "satisfaction_rate": (2, 3),
+    # one answer per contact given in the week: D0's call (17th) 满意, D2's call (19th) 满意
+    # (its survey on the 20th came second: not counted), R1's call (18th) 不满意, R3's survey
+    # (20th, no call) 满意; D7's survey (17th) came after its call the week before: not counted; D2's spot check and R1's second call are quality checks, apart.
+    "satisfaction_rate": (3, 4),
     # answers to registration (挂号) questions: none (the script's calls give only an overall
     # answer, which is not about registration: issue 20); guidance staff (导医) the same.
     "registration_dissatisfaction_rate": (0, 0),
     "guidance_dissatisfaction_rate": (0, 0),
-    # cohort D1, D2, D3, R1, R3; with an answer (any time): D1, D2, R1.
-    "survey_coverage_rate": (3, 5),
+    # cohort D1, D2, D3, R1, R3; with an answer (any time, call or survey): D1, D2, R1, R3.
+    "survey_coverage_rate": (4, 5),
     # C1, C2, K5, K6, K7 (C3 withdrawn); first response met: C1, K5, K6, K7;
     # fact-finding (C1, C2 carry it) met without breach: C2.
     "complaint_first_response_rate": (4, 5),

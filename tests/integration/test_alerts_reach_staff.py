@@ -91,3 +91,66 @@ async def test_a_service_down_alert_reaches_the_on_duty_supervisor_through_alert
         ]
 
     assert await eventually(alert_note, timeout=60)
+
+
+async def save_member(stack_env: dict[str, str], member: StaffMemberSaved) -> None:
+    event = make_event(
+        "staff.member_saved", member, source="urn:test", subject=member.staff_id,
+        time=datetime.now(UTC), event_id=f"staff:{member.staff_id}:{uuid.uuid4().hex[:16]}",
+    )  # fmt: skip
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.STAFF_ROSTER,
+        [(member.staff_id, encode(event))],
+    )
+
+
+async def post_alert(service: RunningService, stack_env: dict[str, str], status: str, fp: str) -> int:  # fmt: skip
+    """Alertmanager's webhook as it calls it: one operations alert, firing or resolved."""
+    alert = {
+        "status": status, "fingerprint": fp, "startsAt": "2026-12-07T00:40:00Z",
+        "endsAt": "2026-12-07T01:10:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "labels": {"alertname": "UnusualPatientDataAccess", "severity": "warning",
+                   "audience": "admin"},
+        "annotations": {"summary": "一名员工短时间内查看了大量患者资料"},
+    }  # fmt: skip
+    headers = {"Authorization": f"Bearer {stack_env['TOKEN_INTEGRATION']}"}
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+        resp = await client.post(
+            "/v1/alerts", json={"status": status, "alerts": [alert]}, headers=headers
+        )
+    assert resp.status_code == 200, resp.text
+    return int(resp.json()["notified"])
+
+
+async def test_an_operations_alert_reaches_the_rosters_admin_and_its_resolution_once(
+    stack_env, notifications, department
+) -> None:  # type: ignore[no-untyped-def]
+    admin = StaffMemberSaved(
+        staff_id=f"S-ADM-{department}", name="运营值班", department_code=department,
+        role=StaffRole.ADMIN, capacity=0, email=f"ops-{department}@hospital.example",
+    )  # fmt: skip
+    await save_member(stack_env, admin)
+    headers = {"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"}
+
+    async def on_roster() -> bool:
+        async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
+            got = await client.get(f"/v1/staff/{admin.staff_id}/channels", headers=headers)
+        return bool(got.json().get("email_on_file"))
+
+    try:
+        await eventually(on_roster, timeout=30)
+        fp = uuid.uuid4().hex[:16]
+        assert await post_alert(notifications, stack_env, "firing", fp) == 1
+        assert await post_alert(notifications, stack_env, "resolved", fp) == 1
+        assert await post_alert(notifications, stack_env, "resolved", fp) == 1  # repeated
+        notes = await notes_of(notifications, stack_env, admin.staff_id)
+        mine = [m for m in notes if m["subject_ref"] == f"alert:{fp}" and m["channel"] == "inbox"]
+        assert sorted(m["template"] for m in mine) == [
+            "staff_monitoring_alert",
+            "staff_monitoring_alert_resolved",
+        ]
+        # a resolution whose firing told nobody here tells nobody
+        assert await post_alert(notifications, stack_env, "resolved", uuid.uuid4().hex) == 1
+    finally:  # the shared roster: no admin of this test left to hear other tests' alerts
+        await save_member(stack_env, admin.model_copy(update={"active": False}))

@@ -170,6 +170,9 @@ async def test_roster_changes_are_published_for_the_other_services(api, stack_en
     # a supervisor cannot manage another department's roster
     body = {"name": "x", "department_code": "CS", "role": "agent", "capacity": 1}
     assert (await api.put("/v1/staff/S-X", json=body, headers=auth("t-sup"))).status_code == 403
+    # an admin (operations) member hears the operations alerts: only an admin saves one
+    ops = {"name": "x", "department_code": DEPT, "role": "admin", "capacity": 0}
+    assert (await api.put("/v1/staff/S-OPS-X", json=ops, headers=auth("t-sup"))).status_code == 403
 
 
 async def test_a_discharge_becomes_one_assigned_task_even_when_redelivered(api, stack_env) -> None:  # type: ignore[no-untyped-def]

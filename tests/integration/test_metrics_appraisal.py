@@ -77,10 +77,10 @@ def not_reached(staff: str, n: int, at: datetime, *, last: bool) -> tuple[str, s
     return record("followup.call_retry_scheduled", data, f"P-{n}", at)
 
 
-def case_opened(staff: str, n: int, at: datetime, first_response: str | None) -> tuple[str, str, bytes]:  # fmt: skip
+def case_opened(staff: str, n: int, at: datetime, first_response: str | None, due: datetime | None = None) -> tuple[str, str, bytes]:  # fmt: skip
     limits = (
         CaseTimeLimit(
-            limit="first_response", starts_at=at, due_at=at + timedelta(hours=24),
+            limit="first_response", starts_at=at, due_at=due or at + timedelta(hours=24),
             warn_at=at + timedelta(hours=19), outcome=first_response,
             settled_at=at + timedelta(hours=2) if first_response else None,
         ),
@@ -114,8 +114,8 @@ def roster(staff: str) -> tuple[str, str, bytes]:
 def script(staff: str) -> list[tuple[str, str, bytes]]:
     """In 2026-Q4: 5 completed calls (answers satisfied, fairly, dissatisfied, satisfied and
     none; scores 5, 4, 2 and two without), 2 retries and 1 unreachable: 8 calls, 5 reached.
-    3 cases handled: first response met, met but a limit breached, not yet settled: 1 in
-    time. In 2026-Q3: 1 completed call, which the Q4 figures leave out."""
+    4 cases handled: first response met, met but a limit breached, never settled (past due),
+    still running (pending): 1 in time of the 3 matured. In 2026-Q3: 1 completed call, which the Q4 figures leave out."""
     at = [Q4_DAY + timedelta(hours=h) for h in range(20)]
     s = Satisfaction
     events = [
@@ -132,6 +132,8 @@ def script(staff: str) -> list[tuple[str, str, bytes]]:
         case_opened(staff, 2, at[9], "met"),
         breach(staff, 2, at[9]),
         case_opened(staff, 3, at[10], None),
+        # first response not yet due (a day from now): pending, outside the in-time rate
+        case_opened(staff, 4, at[11], None, due=datetime.now(SHANGHAI) + timedelta(days=1)),
         completed(staff, 9, Q3_DAY, s.SATISFIED, 5),
     ]
     return events
@@ -144,8 +146,9 @@ EXPECTED_Q4 = {
     "satisfaction_answers": 4,
     "satisfaction_rate": 0.75,
     "average_score": 3.67,
-    "cases_handled": 3,
+    "cases_handled": 4,
     "cases_in_time": 1,
+    "cases_pending": 1,
     "cases_in_time_rate": 0.3333,
 }
 
@@ -198,6 +201,15 @@ async def test_quarter_figures_per_staff_equal_the_hand_count(metrics, stack_env
     assert (await staff_report(metrics.url, desk, **q4)).json()["staff"] == []
     agent = await staff_report(metrics.url, stack_env["TOKEN_AGENT"], **q4)
     assert agent.status_code == 403
+
+    # The same workload lines in the KPI report of the period (issue 20), under the same rule.
+    kpi = {"period": "quarter", "date": "2026-11-10", "department": "CARD"}
+    async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
+        by_admin = (await client.get("/v1/kpi", params=kpi, headers=auth(admin))).json()
+        by_desk = (await client.get("/v1/kpi", params=kpi, headers=auth(desk))).json()
+    [line] = [r for r in by_admin["staff"] if r["staff_id"] == staff]
+    assert {k: line[k] for k in EXPECTED_Q4} == EXPECTED_Q4
+    assert by_desk["kpis"] and by_desk["staff"] == []
 
 
 async def test_the_quarterly_kpi_report_covers_the_quarter(metrics, stack_env) -> None:  # type: ignore[no-untyped-def]

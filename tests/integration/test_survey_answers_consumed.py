@@ -113,6 +113,20 @@ async def test_a_dissatisfied_survey_marks_the_task_and_plans_one_second_call(
     assert detail["survey"]["dissatisfied"] is True  # the call itself is still to be made
 
 
+async def test_a_dissatisfied_survey_of_a_visit_not_sampled_plans_the_targeted_second_call(
+    api: httpx.AsyncClient,  # noqa: F811  (the imported fixture)
+    stack_env: dict[str, str],
+) -> None:
+    """No call was planned for the visit (not sampled): the survey's dissatisfied answer is
+    the only one, and it plans the second call as a dissatisfied call would."""
+    registration = f"R-NS{uuid.uuid4().hex[:10]}"
+    await answered(stack_env["KAFKA_BOOTSTRAP_SERVERS"], f"registration:{registration}",
+                   "outpatient_visit", [GUIDANCE_BAD], department_code=DEPT)  # fmt: skip
+    second = await task_in(api, f"FU-OP-{registration}-2", "planned", "assigned")
+    assert (second["kind"], second["why"]["rule"]) == ("second_call", "survey.dissatisfied")
+    assert second["why"]["source_ref"] == registration
+
+
 async def test_the_complaint_check_by_link_reopens_a_dissatisfied_case_of_its_cycle_only(
     complaints: Any,  # noqa: F811  (the imported fixtures)
     http: httpx.AsyncClient,  # noqa: F811

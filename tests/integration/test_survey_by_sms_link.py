@@ -24,10 +24,13 @@ import httpx
 import pytest
 
 from hospital_shared import topics
+from hospital_shared.codec import encode
+from hospital_shared.events import make_event
+from hospital_shared.service_events.followup import FollowUpTaskUnreachable
 from tests import factories
 from tests.integration.services import RunningService, running_all
 from tests.integration.test_notifications_sms import BASE_ENV, send_events, sms_received
-from tests.kafka_tools import eventually, json_values, read_all
+from tests.kafka_tools import eventually, json_values, publish, read_all
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 LINK = re.compile(r"(https?://\S+?/s/[A-Za-z0-9_-]{32})")
@@ -297,3 +300,37 @@ async def test_operations_publish_a_new_version_and_a_form_of_the_old_one_keeps_
     assert [(a["question_id"], a["aspect"]) for a in answers[2]] == [
         ("overall", "overall"), ("waiting", "registration"),
     ]  # fmt: skip
+
+
+async def test_the_invitation_after_an_unreachable_call_carries_its_own_link(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """It carried the fixed NOTIFICATIONS_SURVEY_URL: an answer there was nobody's."""
+    n = uuid.uuid4().int % 10**8
+    data = FollowUpTaskUnreachable(
+        task_id=f"T-UR{n}", kind="inpatient_discharge", patient_id=f"P-UR{n}",
+        department_code="CARD", attempts_made=3, source_ref=f"A-UR{n}",
+        patient_phone=f"137{n:08d}",
+    )  # fmt: skip
+    event = make_event(
+        "followup.task_unreachable", data, source="urn:test", subject=data.patient_id,
+        time=datetime.now(UTC),
+    )  # fmt: skip
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.FOLLOWUP_TASKS,
+        [(data.patient_id, encode(event))],
+    )
+
+    def received() -> list[str] | None:
+        texts = [
+            t for to, t in sms_received(stack_config, "未能电话联系") if to.endswith(f"{n:08d}")
+        ]
+        return texts or None
+
+    [text] = await eventually(received, timeout=60)
+    link = LINK.search(text)
+    assert link is not None, text
+    async with httpx.AsyncClient(timeout=10) as client:
+        page = await client.get(link.group(1))
+    assert page.status_code == 200 and "出院" in page.text  # this discharge's questionnaire

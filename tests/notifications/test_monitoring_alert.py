@@ -1,6 +1,7 @@
 """Prometheus alerts from Alertmanager's webhook: each firing alert is one urgent note to the
 on-duty supervisor of the alert department, keyed by the alert's fingerprint and start so a
-repeat is one message; resolved alerts are not sent."""
+repeat is one message; a resolved alert tells whoever its firing told, once; operations
+alerts go to the roster's admin."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from notifications import policy
-from notifications.alerts_api import ALERT_FIRED, AlertmanagerIn, alert_events
+from notifications.alerts_api import ALERT_FIRED, ALERT_RESOLVED, AlertmanagerIn, alert_events
 from notifications.policy import PlanningRules
 from notifications.templates import DEFAULTS_BY_NAME, render
 
@@ -34,6 +35,7 @@ def webhook(*statuses: str) -> AlertmanagerIn:
                     },
                     "annotations": {"summary": f"The job{i} service does not answer"},
                     "startsAt": "2026-12-07T00:40:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z",  # what Alertmanager sends while firing
                     "fingerprint": f"f{i}",
                     "generatorURL": "http://prometheus/graph",
                 }
@@ -43,11 +45,12 @@ def webhook(*statuses: str) -> AlertmanagerIn:
     )
 
 
-def test_each_firing_alert_is_one_event_keyed_by_fingerprint_and_start() -> None:
+def test_each_alert_is_one_event_keyed_by_fingerprint_and_start() -> None:
     events = alert_events(webhook("firing", "resolved", "firing"), NOW)
-    assert [e.type for e in events] == [ALERT_FIRED, ALERT_FIRED]
+    assert [e.type for e in events] == [ALERT_FIRED, ALERT_RESOLVED, ALERT_FIRED]
     assert [e.id for e in events] == [
         "alert:f0:2026-12-07T00:40:00+00:00",
+        "resolved:alert:f1:2026-12-07T00:40:00+00:00",
         "alert:f2:2026-12-07T00:40:00+00:00",
     ]
     assert [e.id for e in alert_events(webhook("firing"), NOW)] == [events[0].id]  # a repeat
@@ -82,7 +85,19 @@ def test_an_alert_for_operations_goes_to_the_operations_staff_member_when_one_is
     body.alerts[0].labels["audience"] = "admin"
     [event] = alert_events(body, NOW)
     [note] = policy.plan_monitoring_alert(event.data, event.id, NOW, RULES).messages
-    assert (note.staff_id, note.supervisor_of) == (None, "OPS")  # none set: the supervisor
+    # none set: the roster's admin, else (nobody in that role) the supervisor
+    assert (note.staff_id, note.role, note.supervisor_of) == (None, "admin", "OPS")
     ops = PlanningRules(tz=RULES.tz, alert_department="OPS", alert_admin_staff_id="S-OPS-01")
     [note] = policy.plan_monitoring_alert(event.data, event.id, NOW, ops).messages
-    assert (note.staff_id, note.supervisor_of) == ("S-OPS-01", None)
+    assert note.staff_id == "S-OPS-01"  # the setting still overrides the roster
+
+
+def test_a_resolved_alert_is_a_note_to_whoever_its_firing_told() -> None:
+    body = webhook("resolved")
+    body.alerts[0].endsAt = "2026-12-07T01:10:00Z"
+    [event] = alert_events(body, NOW)
+    [note] = policy.plan_monitoring_alert(event.data, event.id, NOW, RULES).messages
+    assert note.template == "staff_monitoring_alert_resolved" and note.key == event.id
+    assert note.told_by == "alert:f0:2026-12-07T00:40:00+00:00"  # the firing's message key
+    text = render(DEFAULTS_BY_NAME[note.template].body, note.context)
+    assert "ServiceDown" in text and "09:10" in text and "12月07日 08:40" in text

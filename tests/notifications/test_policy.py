@@ -130,8 +130,13 @@ def unreachable(kind: str, **over: object) -> FollowUpTaskUnreachable:
 
 
 def test_unreachable_patient_is_invited_to_the_survey() -> None:
-    (msg,) = policy.plan_unreachable(unreachable("inpatient_discharge"), "e1", NOW, RULES).messages
+    plan = policy.plan_unreachable(unreachable("inpatient_discharge"), "e1", NOW, RULES)
+    (msg,) = plan.messages
     assert msg.template == "followup_survey_invitation"
+    # its own link for the discharge, as every survey invitation has (not a fixed URL)
+    (link,) = plan.surveys
+    assert (link.contact_ref, link.contact_kind) == ("admission:A1", "inpatient_discharge")
+    assert msg.context["survey_url"].endswith(f"/s/~{link.link_id}")
 
 
 def test_no_survey_invitation_after_a_bereavement_call_or_an_opt_out() -> None:

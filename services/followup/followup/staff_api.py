@@ -71,6 +71,10 @@ def build_staff_router(service: Service) -> APIRouter:
                 departments.add(current["department_code"])
             if not all(can_manage_staff(principal, d) for d in departments):
                 raise HTTPException(403, "a supervisor manages their own department only")
+            if StaffRole.ADMIN in (body.role, current and current["role"]) and (
+                principal.role is not Role.ADMIN
+            ):
+                raise HTTPException(403, "only an admin saves an admin (operations) member")
             member = StaffMemberSaved(staff_id=staff_id, **body.model_dump())
             changed = await roster.save_member(conn, member)
             row = await roster.get_member(conn, staff_id)

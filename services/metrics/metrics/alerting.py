@@ -1,5 +1,5 @@
 """Prometheus recording and alerting rules, generated from the KPI catalog so that every
-target has its alert. `python -m metrics.alerting` rewrites
+target has its alert and its `hospital:kpi_met` series. `python -m metrics.alerting` rewrites
 deploy/prometheus/rules/hospital-metrics.yml; a test checks the file is up to date and
 `promtool check rules` / `promtool test rules` pass on it."""
 
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from metrics.kpi import KPIS
-from metrics.settings import DOMAIN_TARGETS
 
 REPO = Path(__file__).resolve().parents[3]
 RULES_FILE = REPO / "deploy" / "prometheus" / "rules" / "hospital-metrics.yml"
@@ -64,7 +63,7 @@ RUNBOOK_KPI = (
 def kpi_alerts() -> list[dict[str, Any]]:
     alerts = []
     for kpi in KPIS:
-        if DOMAIN_TARGETS.get(kpi.key) is None:
+        if kpi.target is None:
             continue
         op = "<" if kpi.minimum else ">"
         name = "".join(part.capitalize() for part in kpi.key.split("_"))
@@ -82,7 +81,7 @@ def kpi_alerts() -> list[dict[str, Any]]:
                         title=kpi.title_en,
                         window="7 local days ending 3 days ago",
                         op=">=" if kpi.minimum else "<=",
-                        target=f"{DOMAIN_TARGETS[kpi.key]:.0%}",
+                        target=f"{kpi.target:.0%}",
                         key=kpi.key,
                     ),
                 },
@@ -247,10 +246,25 @@ OPERATIONAL_ALERTS += [
 ]
 
 
+def kpi_recording() -> list[dict[str, str]]:
+    """`hospital:kpi_met` per KPI with a target: 1 while the value is on the right side of
+    its target (the definition's direction), 0 otherwise, for dashboards and reports."""
+    return [
+        {
+            "record": "hospital:kpi_met",
+            "expr": f'hospital_kpi_value{{kpi="{kpi.key}"}} {">=" if kpi.minimum else "<="} bool'
+            f' on(kpi) hospital_kpi_target{{kpi="{kpi.key}"}}',
+        }
+        for kpi in KPIS
+        if kpi.target is not None
+    ]
+
+
 def rules_document() -> dict[str, Any]:
     return {
         "groups": [
             {"name": "hospital-recording", "interval": "30s", "rules": RECORDING},
+            {"name": "hospital-kpi-recording", "interval": "30s", "rules": kpi_recording()},
             {"name": "hospital-kpi-targets", "rules": kpi_alerts()},
             {"name": "hospital-operations", "rules": OPERATIONAL_ALERTS},
         ]

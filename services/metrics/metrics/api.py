@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from hospital_shared.auth import Role, TokenAuth
+from hospital_shared.auth import Principal, Role, TokenAuth
 from hospital_shared.bounds import DATE_OUT_OF_RANGE, day_in_range
 from hospital_shared.http_guard import GuardedRoute, error
 from metrics import queries
 from metrics.kpi import KpiResult, Period, Window, evaluate_all, period_window, to_csv
 from metrics.settings import Settings
+from metrics.workload import StaffFiguresOut, staff_workload
 
 
 class KpiOut(BaseModel):
@@ -43,6 +44,8 @@ class KpiReport(BaseModel):
     timezone: str
     department: str | None
     kpis: list[KpiOut]
+    # Per-staff workload of the period (issue 20), the staff the caller may read (workload.py)
+    staff: list[StaffFiguresOut] = []
 
 
 DayInPeriod = Annotated[date | None, Query(alias="date", description="a day inside the period")]
@@ -83,6 +86,13 @@ async def _results(request: Request, window: Window, department: str | None) -> 
     return evaluate_all(counts, settings.effective_targets())
 
 
+async def _staff(
+    request: Request, window: Window, principal: Principal, department: str | None
+) -> list[StaffFiguresOut]:
+    async with request.app.state.runtime.pool.acquire() as conn:
+        return await staff_workload(conn, window, principal, department)
+
+
 def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
     # Operations only: admin and supervisor tokens.
     router = APIRouter(
@@ -96,10 +106,12 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
         return datetime.now(ZoneInfo(settings.hospital_tz)).date()
 
     csv = {"text/csv": {"schema": {"type": "string"}}}
+    caller = Depends(auth.require(Role.ADMIN, Role.SUPERVISOR))
 
     @router.get("", response_model=KpiReport, responses={200: {"content": csv}})
     async def kpi_report(
         request: Request,
+        principal: Principal = caller,
         period: Period = Period.DAY,
         date_: DayInPeriod = None,
         department: str | None = None,
@@ -117,6 +129,7 @@ def kpi_router(auth: TokenAuth, settings: Settings) -> APIRouter:
             timezone=settings.hospital_tz,
             department=department,
             kpis=[_out(r) for r in results],
+            staff=await _staff(request, window, principal, department),
         )
 
     @router.get(

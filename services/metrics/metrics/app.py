@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from hospital_shared import topics
 from hospital_shared.events import event_types_on, topic_for
 from hospital_shared.runtime import ServiceRuntime
+from metrics import queries
 from metrics.api import kpi_router
 from metrics.appraisal_api import appraisal_router
 from metrics.handlers import MetricsHandler
@@ -34,6 +35,7 @@ CONSUMED: dict[str, str] = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    queries.check()  # a KPI without its query never starts
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     handler = MetricsHandler(settings, topic_for)
     for handler_name, topic in CONSUMED.items():

@@ -2,7 +2,8 @@
 
 For each staff member over a period: the follow-up calls they made (every attempt, reached or
 not), the share that reached the patient, the patients' satisfaction in the calls they
-completed, and the complaint cases they handled and how many of those kept their time limits.
+completed, and the complaint cases they handled and how many of those kept their time limits
+(a case whose first response is still running is pending, outside the rate).
 The store counts; this module turns counts into the figures the appraisal reads.
 """
 
@@ -24,6 +25,8 @@ class StaffCounts:
     score_sum: int = 0
     cases: int = 0  # complaint cases handled, opened in the period, not withdrawn
     cases_in_time: int = 0  # of those, first response met and no time limit breached
+    # of those, first response still running (not settled, not breached, not yet due)
+    cases_pending: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,8 @@ class StaffFigures:
     average_score: float | None  # mean of the 1..5 scores recorded
     cases_handled: int
     cases_in_time: int
-    cases_in_time_rate: float | None
+    cases_pending: int  # first response still running: in neither count of the rate
+    cases_in_time_rate: float | None  # of the matured cases (handled less pending)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -57,7 +61,8 @@ def figures_of(counts: StaffCounts) -> StaffFigures:
         average_score=round(counts.score_sum / counts.scored, 2) if counts.scored else None,
         cases_handled=counts.cases,
         cases_in_time=counts.cases_in_time,
-        cases_in_time_rate=_share(counts.cases_in_time, counts.cases),
+        cases_pending=counts.cases_pending,
+        cases_in_time_rate=_share(counts.cases_in_time, counts.cases - counts.cases_pending),
     )
 
 

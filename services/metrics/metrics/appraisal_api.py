@@ -15,23 +15,11 @@ from hospital_shared.auth import Principal, Role, TokenAuth
 from hospital_shared.http_guard import GuardedRoute
 from metrics import queries
 from metrics.api import _csv, _results
-from metrics.appraisal import StaffFigures, figures_by_staff
+from metrics.appraisal import figures_by_staff
 from metrics.appraisal_store import staff_counts
 from metrics.kpi import Period, period_window, to_csv
 from metrics.settings import Settings
-
-
-class StaffFiguresOut(BaseModel):
-    staff_id: str
-    calls_made: int
-    calls_reached: int
-    reach_rate: float | None
-    satisfaction_answers: int
-    satisfaction_rate: float | None
-    average_score: float | None
-    cases_handled: int
-    cases_in_time: int
-    cases_in_time_rate: float | None
+from metrics.workload import StaffFiguresOut
 
 
 class StaffReport(BaseModel):
@@ -41,10 +29,6 @@ class StaffReport(BaseModel):
     timezone: str
     department: str | None
     staff: list[StaffFiguresOut]
-
-
-def _out(f: StaffFigures) -> StaffFiguresOut:
-    return StaffFiguresOut.model_validate(f, from_attributes=True)
 
 
 def department_for(principal: Principal, asked: str | None) -> str | None:
@@ -84,7 +68,7 @@ def appraisal_router(auth: TokenAuth, settings: Settings) -> APIRouter:
             end=window.end,
             timezone=settings.hospital_tz,
             department=scope,
-            staff=[_out(f) for f in figures_by_staff(counts)],
+            staff=[StaffFiguresOut.of(f) for f in figures_by_staff(counts)],
         )
 
     csv = {"text/csv": {"schema": {"type": "string"}}}

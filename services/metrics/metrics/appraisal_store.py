@@ -9,6 +9,8 @@ events without it are not attributed to anyone); `complaint.case_*` the case's
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 
 from metrics.appraisal import StaffCounts
@@ -93,7 +95,10 @@ WITH calls AS (
 ), cases AS (
     SELECT handler_id AS staff_id, count(*) AS cases,
            count(*) FILTER (WHERE first_response_outcome = 'met'
-                              AND cardinality(breached_limits) = 0) AS cases_in_time
+                              AND cardinality(breached_limits) = 0) AS cases_in_time,
+           count(*) FILTER (WHERE first_response_outcome IS NULL
+                              AND cardinality(breached_limits) = 0
+                              AND first_response_due_at > $5::timestamptz) AS cases_pending
       FROM complaint_cases
      WHERE handler_id IS NOT NULL AND opened_at >= $1 AND opened_at < $2
        AND status <> 'withdrawn'
@@ -102,7 +107,8 @@ WITH calls AS (
 SELECT staff_id, coalesce(c.calls, 0) AS calls, coalesce(c.reached, 0) AS reached,
        coalesce(c.rated, 0) AS rated, coalesce(c.satisfied, 0) AS satisfied,
        coalesce(c.scored, 0) AS scored, coalesce(c.score_sum, 0) AS score_sum,
-       coalesce(k.cases, 0) AS cases, coalesce(k.cases_in_time, 0) AS cases_in_time
+       coalesce(k.cases, 0) AS cases, coalesce(k.cases_in_time, 0) AS cases_in_time,
+       coalesce(k.cases_pending, 0) AS cases_pending
   FROM calls c FULL JOIN cases k USING (staff_id)
   LEFT JOIN staff_members m USING (staff_id)
  WHERE ($3::text IS NULL OR m.department = $3)
@@ -117,8 +123,11 @@ async def staff_counts(
     *,
     department: str | None = None,
     staff_id: str | None = None,
+    now: datetime | None = None,
 ) -> list[StaffCounts]:
     """Counts per staff member in `window`; `department`: only that department's staff (as
-    the roster says)."""
-    rows = await conn.fetch(_COUNTS, window.start, window.end, department, staff_id)
+    the roster says). A case whose first response is due after `now` (default: now) and not
+    settled is pending."""
+    at = now or datetime.now(UTC)
+    rows = await conn.fetch(_COUNTS, window.start, window.end, department, staff_id, at)
     return [StaffCounts(**dict(r)) for r in rows]

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from metrics import catalog
-from metrics.kpi import KPIS
-from metrics.settings import DOMAIN_TARGETS
+from metrics.kpi import KPIS, KpiDefinition
 
 REPO = Path(__file__).resolve().parents[3]
 DASHBOARDS_DIR = REPO / "deploy" / "grafana" / "dashboards"
@@ -44,18 +43,28 @@ def q(expr: str, legend_en: str = "", legend_zh: str = "") -> Query:
     return Query(expr, legend_en, legend_zh or legend_en)
 
 
-def _kpi_panel(key: str, en: str, zh: str) -> Panel:
-    """The KPI's value, against its target line when it has one. A KPI that is measured
-    without a target (no-show rate, SMS delivery rate) exports no `hospital_kpi_target`, so
-    a target query would never return data (and it gets no alert either)."""
-    queries = [q(f'hospital_kpi_value{{kpi="{key}"}}', "value", "实际值")]
-    target = DOMAIN_TARGETS.get(key)
+def _kpi_panel(kpi: KpiDefinition, *, short: bool = False) -> Panel:
+    """The KPI's value, against its target line when it has one (both from its definition;
+    `short`: the definition's shorter panel title for a service dashboard). A KPI that is
+    measured without a target (no-show rate, SMS delivery rate) exports no
+    `hospital_kpi_target`, so a target query would never return data (and it gets no alert
+    either)."""
+    queries = [q(f'hospital_kpi_value{{kpi="{kpi.key}"}}', "value", "实际值")]
     steps: tuple[tuple[float | None, str], ...] = ()
-    if target is not None:
-        queries.append(q(f'hospital_kpi_target{{kpi="{key}"}}', "target", "目标"))
-        floor = next(k.minimum for k in KPIS if k.key == key)
-        steps = ((None, "red"), (target, "green")) if floor else ((None, "green"), (target, "red"))
+    if kpi.target is not None:
+        queries.append(q(f'hospital_kpi_target{{kpi="{kpi.key}"}}', "target", "目标"))
+        steps = (
+            ((None, "red"), (kpi.target, "green"))
+            if kpi.minimum
+            else ((None, "green"), (kpi.target, "red"))
+        )
+    en, zh = (kpi.panel_title if short else None) or (kpi.title_en, kpi.title_zh)
     return Panel(en, zh, tuple(queries), unit="percentunit", thresholds=steps)
+
+
+def kpi_panels(dashboard: str) -> list[Panel]:
+    """The panels of the KPIs whose definition puts them on `dashboard`, in catalog order."""
+    return [_kpi_panel(k, short=True) for k in KPIS if k.dashboard == dashboard]
 
 
 def zero_when_absent(expr: str, present: str) -> str:
@@ -64,7 +73,7 @@ def zero_when_absent(expr: str, present: str) -> str:
     return f"{expr} or {present} * 0"
 
 
-OVERVIEW = [_kpi_panel(k.key, k.title_en, k.title_zh) for k in KPIS] + [
+OVERVIEW = [_kpi_panel(k) for k in KPIS] + [
     Panel(
         "Overdue follow-up calls now",
         "当前逾期回访",
@@ -135,9 +144,6 @@ FOLLOWUP = [
         (q("hospital:followup_reached:ratio7d", "ratio", "比例"),),
         unit="percentunit",
     ),
-    _kpi_panel(
-        "followup_inpatient_rate", "Inpatient follow-up rate (cohort)", "出院患者回访率（队列）"
-    ),
 ]
 
 COMPLAINTS = [
@@ -173,10 +179,6 @@ COMPLAINTS = [
         "每小时流程节点",
         (q("sum by (status) (increase(hospital_complaint_transitions_total[1h]))", "{{status}}"),),
     ),
-    _kpi_panel("complaint_first_response_rate", "First response within 24 h", "24小时内首次答复率"),
-    _kpi_panel(
-        "complaint_handling_satisfaction_rate", "Complaint-handling satisfaction", "投诉处理满意率"
-    ),
 ]
 
 # Enquiries (咨询) and praise and suggestions (表扬、建议), beside the complaints.
@@ -206,7 +208,6 @@ COMPLAINTS += [
         "每日表扬与建议",
         (q("sum by (kind) (increase(hospital_feedback_total[1d]))", "{{kind}}"),),
     ),
-    _kpi_panel("enquiry_answered_in_time_rate", "Enquiries answered in time", "咨询按时答复率"),
 ]
 
 NOTIFICATIONS = [
@@ -231,7 +232,6 @@ NOTIFICATIONS = [
         (q("hospital:sms_delivered:ratio1h", "delivered", "送达"),),
         unit="percentunit",
     ),
-    _kpi_panel("sms_delivery_rate", "SMS delivery rate (cohort)", "短信送达率（队列）"),
 ]
 
 PIPELINE = [
@@ -546,7 +546,8 @@ def _panel(p: Panel, lang: str, n: int) -> dict[str, Any]:
 
 
 def dashboard(key: str, lang: str) -> dict[str, Any]:
-    title_en, title_zh, panels = DASHBOARDS[key]
+    title_en, title_zh, own = DASHBOARDS[key]
+    panels = own if key == "overview" else [*own, *kpi_panels(key)]
     return {
         "uid": f"hospital-{key}-{lang}",
         "title": title_en if lang == "en" else title_zh,
@@ -598,8 +599,8 @@ def all_exprs() -> list[str]:
     """Every panel expression as the dashboards hold it (with `$department`)."""
     return [
         for_department(t.expr)
-        for _, _, panels in DASHBOARDS.values()
-        for p in panels
+        for key, (_, _, panels) in DASHBOARDS.items()
+        for p in [*panels, *kpi_panels(key)]
         for t in p.queries
     ]
 

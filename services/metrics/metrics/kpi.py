@@ -69,6 +69,11 @@ def rolling_window(now: datetime, *, days: int, offset_days: int, tz: str) -> Wi
 
 @dataclass(frozen=True, slots=True)
 class KpiDefinition:
+    """Everything about one KPI, in one place: the report (`/v1/kpi`, the CSV), the KPI
+    gauges, the alert rules (`alerting`) and the dashboard panels (`dashboards`) are generated
+    from it. `query` names the count source in `queries.SOURCES` that computes it; a KPI whose
+    source is missing, or does not return its key, fails at start-up (`queries.check`)."""
+
     key: str
     title_en: str
     title_zh: str
@@ -76,6 +81,14 @@ class KpiDefinition:
     minimum: bool
     numerator: str
     denominator: str
+    query: str
+    # The hospitals' own target share (0..1, ../shared/DOMAIN.md); None: measured, no target.
+    # METRICS_KPI_TARGETS overrides it.
+    target: float | None = None
+    # Besides the overview: the service dashboard that shows its panel, with a shorter title
+    # there when given (English, Chinese).
+    dashboard: str | None = None
+    panel_title: tuple[str, str] | None = None
 
 
 KPIS: tuple[KpiDefinition, ...] = (
@@ -86,6 +99,10 @@ KPIS: tuple[KpiDefinition, ...] = (
         True,
         "discharges in the period whose patient was reached by a follow-up call (any time)",
         "discharges in the period, not cancelled, disposition not excluded (e.g. deceased)",
+        query="followup",
+        target=0.95,
+        dashboard="followup",
+        panel_title=("Inpatient follow-up rate (cohort)", "出院患者回访率（队列）"),
     ),
     KpiDefinition(
         "followup_outpatient_rate",
@@ -94,6 +111,8 @@ KPIS: tuple[KpiDefinition, ...] = (
         True,
         "outpatient visits in the period whose patient was reached by a follow-up call",
         "outpatient visits in the period, not cancelled and not no-shows",
+        query="followup",
+        target=0.20,
     ),
     KpiDefinition(
         "followup_first_visit_rate",
@@ -102,14 +121,19 @@ KPIS: tuple[KpiDefinition, ...] = (
         True,
         "first visits in the period whose patient was reached by a follow-up call",
         "first visits (初诊) in the period, not cancelled and not no-shows",
+        query="followup",
+        target=0.60,
     ),
     KpiDefinition(
         "satisfaction_rate",
         "Patient satisfaction rate",
         "患者满意率",
         True,
-        "answers in the period that were satisfied or fairly satisfied",
-        "satisfaction answers given in the period",
+        "patient contacts whose one answer in the period was satisfied or fairly satisfied",
+        "patient contacts (a visit or discharge, or a call of another kind) answered in the period:"
+        " the first answer, by call or SMS survey, never both; quality checks apart",
+        query="answers",
+        target=0.95,
     ),
     KpiDefinition(
         "registration_dissatisfaction_rate",
@@ -118,6 +142,8 @@ KPIS: tuple[KpiDefinition, ...] = (
         False,
         "dissatisfied answers to registration (挂号) questions in the period, calls and surveys",
         "answers to registration questions given in the period, calls and surveys",
+        query="aspects",
+        target=0.02,
     ),
     KpiDefinition(
         "guidance_dissatisfaction_rate",
@@ -126,6 +152,8 @@ KPIS: tuple[KpiDefinition, ...] = (
         False,
         "dissatisfied answers to guidance-staff (导医) questions in the period, calls and surveys",
         "answers to guidance-staff questions given in the period, calls and surveys",
+        query="aspects",
+        target=0.02,
     ),
     KpiDefinition(
         "survey_coverage_rate",
@@ -134,6 +162,8 @@ KPIS: tuple[KpiDefinition, ...] = (
         True,
         "visits and discharges in the period with a satisfaction answer, by call or SMS survey",
         "outpatient visits and discharges in the period",
+        query="followup",
+        target=0.50,
     ),
     KpiDefinition(
         "complaint_first_response_rate",
@@ -142,6 +172,10 @@ KPIS: tuple[KpiDefinition, ...] = (
         True,
         "cases opened in the period answered within the first-response limit",
         "cases opened in the period, not withdrawn",
+        query="complaints",
+        target=1.0,
+        dashboard="complaints",
+        panel_title=("First response within 24 h", "24小时内首次答复率"),
     ),
     KpiDefinition(
         "complaint_fact_finding_rate",
@@ -150,6 +184,8 @@ KPIS: tuple[KpiDefinition, ...] = (
         True,
         "cases opened in the period whose fact-finding finished without a breach",
         "cases opened in the period, not withdrawn",
+        query="complaints",
+        target=1.0,
     ),
     KpiDefinition(
         "complaint_handling_satisfaction_rate",
@@ -158,6 +194,9 @@ KPIS: tuple[KpiDefinition, ...] = (
         True,
         "satisfied answers in the period",
         "complaint-handling satisfaction answers given in the period",
+        query="complaints",
+        target=0.98,
+        dashboard="complaints",
     ),
     KpiDefinition(
         "no_show_rate",
@@ -166,6 +205,7 @@ KPIS: tuple[KpiDefinition, ...] = (
         False,
         "registrations with a visit in the period where the patient did not come",
         "registrations with a visit in the period, not cancelled",
+        query="followup",
     ),
     KpiDefinition(
         "sms_delivery_rate",
@@ -174,6 +214,9 @@ KPIS: tuple[KpiDefinition, ...] = (
         True,
         "SMS created in the period and delivered",
         "SMS created in the period and handed to the gateway (or failed)",
+        query="sms",
+        dashboard="notifications",
+        panel_title=("SMS delivery rate (cohort)", "短信送达率（队列）"),
     ),
 )
 
@@ -187,6 +230,8 @@ KPIS += (
         True,
         "enquiries taken in the period answered within their time limit",
         "enquiries taken in the period, not turned into a complaint",
+        query="enquiries",
+        dashboard="complaints",
     ),
     *(
         KpiDefinition(
@@ -196,6 +241,7 @@ KPIS += (
             True,
             f"{en} enquiries taken in the period answered within their time limit",
             f"{en} enquiries taken in the period, not turned into a complaint",
+            query="enquiries",
         )
         for channel, en, zh in (
             ("phone", "phone", "电话"),
@@ -214,6 +260,7 @@ KPIS += (
         True,
         "praise received in the period",
         "praise, suggestions and complaint cases received in the period",
+        query="enquiries",
     ),
     KpiDefinition(
         "suggestion_share",
@@ -222,6 +269,7 @@ KPIS += (
         True,
         "suggestions received in the period",
         "praise, suggestions and complaint cases received in the period",
+        query="enquiries",
     ),
     KpiDefinition(
         "suggestion_adoption_rate",
@@ -230,6 +278,7 @@ KPIS += (
         True,
         "suggestions answered in the period and adopted",
         "suggestions answered in the period",
+        query="enquiries",
     ),
 )
 
@@ -242,6 +291,7 @@ KPIS += (
         True,
         "cases opened in the period decided founded",
         "cases opened in the period with a validity decision, not withdrawn",
+        query="procedure",
     ),
     KpiDefinition(
         "complaint_unfounded_closed_rate",
@@ -250,6 +300,7 @@ KPIS += (
         True,
         "of those, closed (消除误会)",
         "cases opened in the period decided unfounded, not withdrawn",
+        query="procedure",
     ),
     KpiDefinition(
         "complaint_director_escalation_rate",
@@ -258,6 +309,7 @@ KPIS += (
         True,
         "cases opened in the period escalated to the director",
         "cases opened in the period, not withdrawn",
+        query="procedure",
     ),
     KpiDefinition(
         "complaint_accountability_rate",
@@ -266,6 +318,7 @@ KPIS += (
         True,
         "of those, with an accountability record (处罚直接责任者)",
         "cases opened in the period decided founded, not withdrawn",
+        query="procedure",
     ),
     KpiDefinition(
         "complaint_settlement_rate",
@@ -274,6 +327,7 @@ KPIS += (
         True,
         "of those, with a settlement agreement (和解协议)",
         "cases opened in the period decided founded, not withdrawn",
+        query="procedure",
     ),
 )
 
@@ -287,6 +341,8 @@ KPIS += (
         True,
         "complex cases opened in the period answered (communicated) within the limit",
         "complex cases opened in the period, not withdrawn, whose 72 h clock has run out or stopped",
+        query="complaints",
+        target=1.0,
     ),
     KpiDefinition(
         "imaging_dispute_confirmation_rate",
@@ -295,6 +351,8 @@ KPIS += (
         True,
         "imaging disputes opened in the period confirmed by radiology within the limit",
         "imaging disputes opened in the period, not withdrawn, whose 2 h clock has run out or stopped",
+        query="complaints",
+        target=1.0,
     ),
     KpiDefinition(
         "spot_check_satisfaction_rate",
@@ -303,6 +361,7 @@ KPIS += (
         True,
         "spot-check calls answered in the period satisfied or fairly satisfied",
         "spot-check calls with an answer in the period (one per call)",
+        query="answers",
     ),
     KpiDefinition(
         "second_call_satisfaction_rate",
@@ -311,10 +370,12 @@ KPIS += (
         True,
         "second calls answered in the period satisfied or fairly satisfied",
         "second calls with an answer in the period (one per call)",
+        query="answers",
     ),
 )
 
 KPI_KEYS: tuple[str, ...] = tuple(k.key for k in KPIS)
+BY_KEY: dict[str, KpiDefinition] = {k.key: k for k in KPIS}
 
 
 class ClockOutcome(StrEnum):

@@ -4,6 +4,7 @@ gauges the Prometheus collector serves."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from metrics.domain import served_total
-from metrics.kpi import Counts, Window
+from metrics.kpi import KPIS, Counts, KpiDefinition, Window
 from metrics.procedure import procedure_counts
 from metrics.settings import Settings
 
@@ -76,14 +77,45 @@ SELECT
     (SELECT count(*) FILTER (WHERE visit_at > $5 AND NOT no_show) FROM booked) AS booked_pending
 """
 
-# One answer per patient contact (follow-up task): its overall answer, else its first one.
-# Quality checks ($5: spot checks, second calls) are counted apart, one per call too.
+# One answer per patient contact: a visit or discharge (a call planned from it, found by the
+# planning event or the task's source_ref, or its survey by SMS link, `contact_ref`
+# `admission:<id>` / `registration:<id>`), or a call of another kind on its own. A call's answer is its overall one, else its first; a survey's likewise
+# (its rated answers, aspect_answers). A contact counts in the period of its first answer,
+# call or survey, never both: answers up to $5 days before the period are read to find it
+# (a survey link lives 7 days, a call's window a few). Quality checks ($4: spot checks, second calls) are each their
+# own contact and counted apart; the complaint satisfaction check is not a patient's.
 _CONTACT_ANSWERS = """
-WITH contact AS (
-    SELECT DISTINCT ON (task_id) kind, rating IN ('satisfied', 'fairly_satisfied') AS positive
-    FROM satisfaction_answers
-    WHERE answered_at >= $1 AND answered_at < $2 AND ($3::text IS NULL OR department = $3)
-    ORDER BY task_id, (aspect <> 'overall'), answered_at, event_id
+WITH calls AS (
+    SELECT DISTINCT ON (a.task_id) a.kind, a.answered_at, a.event_id AS id,
+           CASE WHEN a.kind = ANY($4::text[]) THEN 'task:' || a.task_id
+           ELSE coalesce(
+               'admission:' || coalesce(
+                   (SELECT d.admission_id FROM discharges d WHERE d.event_id = t.source_event_id),
+                   CASE WHEN a.kind = 'inpatient_discharge' THEN t.source_ref END),
+               'registration:' || coalesce(
+                   (SELECT r.registration_id FROM registrations r
+                     WHERE r.event_id = t.source_event_id),
+                   CASE WHEN a.kind = 'outpatient_visit' THEN t.source_ref END),
+               'task:' || a.task_id) END AS contact,
+           a.rating IN ('satisfied', 'fairly_satisfied') AS positive
+    FROM satisfaction_answers a LEFT JOIN follow_up_tasks t USING (task_id)
+    WHERE a.answered_at >= $1::timestamptz - $5::float8 * interval '1 day' AND a.answered_at < $2
+      AND ($3::text IS NULL OR a.department = $3)
+    ORDER BY a.task_id, (a.aspect <> 'overall'), a.answered_at, a.event_id
+), surveys AS (
+    SELECT DISTINCT ON (s.survey_id) 'survey' AS kind, s.answered_at, s.survey_id AS id,
+           s.contact_ref AS contact, x.rating IN ('satisfied', 'fairly_satisfied') AS positive
+    FROM surveys_answered s
+    JOIN aspect_answers x ON x.source_id = s.survey_id AND x.channel = 'sms_link'
+    WHERE s.answered_at >= $1::timestamptz - $5::float8 * interval '1 day' AND s.answered_at < $2
+      AND ($3::text IS NULL OR s.department = $3) AND s.contact_kind <> 'complaint_check'
+    ORDER BY s.survey_id, (x.aspect <> 'overall'), x.question_id
+), first AS (
+    SELECT DISTINCT ON (contact) kind, positive, answered_at
+    FROM (SELECT * FROM calls UNION ALL SELECT * FROM surveys) AS answered
+    ORDER BY contact, answered_at, id
+), contact AS (
+    SELECT kind, positive FROM first WHERE answered_at >= $1
 )
 SELECT count(*) FILTER (WHERE positive AND NOT (kind = ANY($4::text[]))) AS positive,
        count(*) FILTER (WHERE NOT (kind = ANY($4::text[]))) AS answers,
@@ -259,6 +291,7 @@ class KpiQuery:
     registration_aspect: str
     quality_check_kinds: list[str]
     followup_window_days: float
+    satisfaction_lookback_days: float
     complaint_first_response_hours: float
     sms_delivery_window_hours: float
 
@@ -268,23 +301,29 @@ class KpiQuery:
         return cls(now=now, **{name: getattr(settings, name) for name in names})
 
 
-async def kpi_counts(
-    conn: asyncpg.Connection, window: Window, *, department: str | None, query: KpiQuery
+async def _row(
+    conn: asyncpg.Connection, sql: str, window: Window, department: str | None, *more: Any
+) -> asyncpg.Record:
+    """The one row of a count query over ($1, $2) = `window`, $3 = `department`, then `more`."""
+    row = await conn.fetchrow(sql, window.start, window.end, department, *more)
+    assert row is not None
+    return row
+
+
+async def _followup(
+    conn: asyncpg.Connection, window: Window, department: str | None, query: KpiQuery
 ) -> dict[str, Counts]:
-    """KPI key -> (numerator, matured denominator, pending) for the cohort of `window`."""
-    span = (window.start, window.end, department)
-    c = await conn.fetchrow(
+    """The visit cohorts: follow-up reach, survey coverage (either channel), no-shows."""
+    c = await _row(
+        conn,
         _COHORTS,
-        *span,
+        window,
+        department,
         query.followup_excluded_dispositions,
         query.now,
         query.quality_check_kinds,
         query.followup_window_days,
     )
-    p = await conn.fetchrow(_CONTACT_ANSWERS, *span, query.quality_check_kinds)
-    k = await conn.fetchrow(_COMPLAINTS, *span, query.now, query.complaint_first_response_hours)
-    s = await conn.fetchrow(_SMS, *span, query.now, query.sms_delivery_window_hours)
-    assert c is not None and p is not None and k is not None and s is not None
     return {
         "followup_inpatient_rate": _matured(
             c["inpatient_reached"], c["inpatient_total"], c["inpatient_pending"]
@@ -295,23 +334,109 @@ async def kpi_counts(
         "followup_first_visit_rate": _matured(
             c["first_reached"], c["first_total"], c["first_pending"]
         ),
-        "satisfaction_rate": (p["positive"], p["answers"]),
         "survey_coverage_rate": (
             c["inpatient_answered"] + c["outpatient_answered"],
             c["inpatient_total"] + c["outpatient_total"],
         ),
-        **_complaint_clocks(k),
-        "complaint_handling_satisfaction_rate": (k["handling_satisfied"], k["handling_answers"]),
         "no_show_rate": _matured(c["no_shows"], c["booked"], c["booked_pending"]),
-        "sms_delivery_rate": _matured(s["delivered"], s["attempted"], s["pending"]),
-        **await enquiry_and_feedback_counts(conn, window, department=department, now=query.now),
-        **await procedure_counts(conn, window, department=department),
+    }
+
+
+async def _answers(
+    conn: asyncpg.Connection, window: Window, department: str | None, query: KpiQuery
+) -> dict[str, Counts]:
+    """Satisfaction: one answer per patient contact; the quality checks apart."""
+    p = await _row(
+        conn,
+        _CONTACT_ANSWERS,
+        window,
+        department,
+        query.quality_check_kinds,
+        query.satisfaction_lookback_days,
+    )
+    return {
+        "satisfaction_rate": (p["positive"], p["answers"]),
         "spot_check_satisfaction_rate": (p["spot_positive"], p["spot_answers"]),
         "second_call_satisfaction_rate": (p["second_positive"], p["second_answers"]),
-        **await aspect_counts(
-            conn, window, department=department, registration_aspect=query.registration_aspect
-        ),
     }
+
+
+async def _complaints(
+    conn: asyncpg.Connection, window: Window, department: str | None, query: KpiQuery
+) -> dict[str, Counts]:
+    k = await _row(
+        conn, _COMPLAINTS, window, department, query.now, query.complaint_first_response_hours
+    )
+    return {
+        **_complaint_clocks(k),
+        "complaint_handling_satisfaction_rate": (k["handling_satisfied"], k["handling_answers"]),
+    }
+
+
+async def _sms(
+    conn: asyncpg.Connection, window: Window, department: str | None, query: KpiQuery
+) -> dict[str, Counts]:
+    s = await _row(conn, _SMS, window, department, query.now, query.sms_delivery_window_hours)
+    return {"sms_delivery_rate": _matured(s["delivered"], s["attempted"], s["pending"])}
+
+
+Source = Callable[
+    [asyncpg.Connection, Window, "str | None", KpiQuery], Awaitable[Mapping[str, Counts]]
+]
+
+# KpiDefinition.query -> the reader that computes the KPIs naming it.
+SOURCES: dict[str, Source] = {
+    "followup": _followup,
+    "answers": _answers,
+    "complaints": _complaints,
+    "sms": _sms,
+    "enquiries": lambda conn, w, d, q: enquiry_and_feedback_counts(
+        conn, w, department=d, now=q.now
+    ),
+    "procedure": lambda conn, w, d, q: procedure_counts(conn, w, department=d),
+    "aspects": lambda conn, w, d, q: aspect_counts(
+        conn, w, department=d, registration_aspect=q.registration_aspect
+    ),
+}
+
+
+class KpiWithoutQuery(RuntimeError):
+    """A KPI defined without a source that computes it: it would report 0/0 forever."""
+
+
+def check(definitions: Iterable[KpiDefinition] | None = None) -> None:
+    """Every KPI (of the catalog, by default) names a known count source: run when the app
+    is built and in a test, so a KPI added without its query never starts."""
+    unknown = sorted(
+        f"{d.key} ({d.query!r})" for d in definitions or KPIS if d.query not in SOURCES
+    )
+    if unknown:
+        raise KpiWithoutQuery(f"KPIs without a query in queries.SOURCES: {', '.join(unknown)}")
+
+
+async def kpi_counts(
+    conn: asyncpg.Connection,
+    window: Window,
+    *,
+    department: str | None,
+    query: KpiQuery,
+    definitions: Iterable[KpiDefinition] | None = None,
+) -> dict[str, Counts]:
+    """KPI key -> (numerator, matured denominator[, pending]) for the cohort of `window`,
+    every KPI from the source its definition names; one that the source leaves out raises
+    rather than reading 0/0."""
+    definitions = list(definitions or KPIS)
+    check(definitions)
+    wanted: dict[str, set[str]] = {}
+    for d in definitions:
+        wanted.setdefault(d.query, set()).add(d.key)
+    counts: dict[str, Counts] = {}
+    for name, keys in wanted.items():
+        got = await SOURCES[name](conn, window, department, query)
+        if missing := keys - got.keys():
+            raise KpiWithoutQuery(f"source {name!r} computes no {sorted(missing)}")
+        counts |= {key: got[key] for key in keys}
+    return counts
 
 
 _CLOCK_KPIS = {

@@ -1,6 +1,7 @@
 """Settings of the metrics service: shared variables plus `METRICS_*` ones.
 
-KPI targets default to the hospitals' own numbers (../shared/DOMAIN.md); override any of
+KPI targets default to the hospitals' own numbers (../shared/DOMAIN.md), kept in each
+KPI's definition (kpi.KPIS); override any of
 them with `METRICS_KPI_TARGETS='{"satisfaction_rate": 0.9}'` (the others keep their
 defaults). A target of `null` means "measured, no target".
 """
@@ -10,50 +11,12 @@ from __future__ import annotations
 from pydantic import Field
 
 from hospital_shared.settings import service_settings_class
+from metrics.kpi import KPIS
 
 _Base = service_settings_class("metrics", 8005)
 
-# KPI key -> target share (0..1). Whether it is a floor or a ceiling is part of the KPI.
-DOMAIN_TARGETS: dict[str, float | None] = {
-    "followup_inpatient_rate": 0.95,
-    "followup_outpatient_rate": 0.20,
-    "followup_first_visit_rate": 0.60,
-    "satisfaction_rate": 0.95,
-    "registration_dissatisfaction_rate": 0.02,
-    "guidance_dissatisfaction_rate": 0.02,
-    "survey_coverage_rate": 0.50,
-    "complaint_first_response_rate": 1.0,
-    "complaint_fact_finding_rate": 1.0,
-    "complaint_handling_satisfaction_rate": 0.98,
-    "no_show_rate": None,
-    "sms_delivery_rate": None,
-}
-# Enquiries and feedback: measured; the manuals set the limits, not a target share.
-DOMAIN_TARGETS |= {
-    "enquiry_answered_in_time_rate": None,
-    "enquiry_answered_in_time_rate_phone": None,
-    "enquiry_answered_in_time_rate_onsite": None,
-    "enquiry_answered_in_time_rate_online": None,
-    "praise_share": None,
-    "suggestion_share": None,
-    "suggestion_adoption_rate": None,
-}
-# The complaint procedure (issue 21): measured, no target share in the manuals.
-DOMAIN_TARGETS |= {
-    "complaint_founded_rate": None,
-    "complaint_unfounded_closed_rate": None,
-    "complaint_director_escalation_rate": None,
-    "complaint_accountability_rate": None,
-    "complaint_settlement_rate": None,
-}
-
-# Issue 20: the manuals' limits are all-or-nothing targets; quality checks are measured.
-DOMAIN_TARGETS |= {
-    "complaint_complex_answer_rate": 1.0,
-    "imaging_dispute_confirmation_rate": 1.0,
-    "spot_check_satisfaction_rate": None,
-    "second_call_satisfaction_rate": None,
-}
+# KPI key -> target share (0..1), from each KPI's definition (kpi.KPIS).
+DOMAIN_TARGETS: dict[str, float | None] = {k.key: k.target for k in KPIS}
 
 COMPLAINT_CATEGORIES: list[str] = [
     "staff_attitude",
@@ -105,6 +68,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # A visit or discharge with no follow-up task seen (not sampled, or no plan yet) is pending
     # for this many days after it, then missed unless reached (the call windows' 3 days).
     followup_window_days: float = Field(3.0, ge=0)
+    # A patient contact's satisfaction answer counts in the period of its first answer, by
+    # call or SMS survey: answers this many days before a period are read to find it.
+    satisfaction_lookback_days: float = Field(31.0, ge=0)
     # An SMS handed to the gateway without a final status (delivered, failed, expired) is
     # pending this long, then counts as not delivered (Kannel's validity is 48 h).
     sms_delivery_window_hours: float = Field(48.0, ge=0)

@@ -1,8 +1,11 @@
 """`POST /v1/alerts`: Alertmanager's webhook receiver. Prometheus alerts (a service down, the
 SMS gateway failing, a KPI off target ...) reach people the way every staff note does: each
 firing alert becomes a staff message (template `staff_monitoring_alert`, urgent) to the
-on-duty supervisor of `NOTIFICATIONS_ALERT_DEPARTMENT`, sent on their own channels by the
-staff dispatcher. Alertmanager calls with the integration token (deploy/alertmanager,
+on-duty supervisor of `NOTIFICATIONS_ALERT_DEPARTMENT` (an alert labelled `audience: admin`:
+the roster's admin, or `NOTIFICATIONS_ALERT_ADMIN_STAFF_ID` when set), sent on their own
+channels by the staff dispatcher. Alertmanager sends resolved alerts too (`send_resolved`):
+each becomes one note (`staff_monitoring_alert_resolved`) to the staff its firing told, and
+none when no firing was told (nobody to reassure). Alertmanager calls with the integration token (deploy/alertmanager,
 devstack); the same alert sent again (Alertmanager repeats and retries) is one message: the
 key is the alert's fingerprint and start."""
 
@@ -19,6 +22,7 @@ from hospital_shared.events import CloudEvent, envelope_of
 from hospital_shared.http_guard import GuardedRoute
 
 ALERT_FIRED = "monitoring.alert_fired"
+ALERT_RESOLVED = "monitoring.alert_resolved"
 
 Text = Annotated[str, Field(max_length=2000)]
 
@@ -32,6 +36,9 @@ class AlertIn(BaseModel):
         default_factory=dict, max_length=50
     )
     startsAt: datetime  # Alertmanager's spelling
+    # When it resolved, as text: a firing alert carries Go's zero time (0001-01-01T00:00:00Z),
+    # which a date field would refuse (the whole webhook with it).
+    endsAt: Annotated[str, Field(max_length=40)] | None = None
     fingerprint: Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -42,23 +49,30 @@ class AlertmanagerIn(BaseModel):
 
 
 class AlertsOut(BaseModel):
-    notified: int  # firing alerts handed to the staff path (a repeat is one message)
+    # firing and resolved alerts handed to the staff path (a repeat is one message)
+    notified: int
+
+
+def firing_id(alert: AlertIn) -> str:
+    """The identity of one firing of an alert: its fingerprint and start."""
+    return f"alert:{alert.fingerprint}:{alert.startsAt.astimezone(UTC).isoformat()}"
 
 
 def alert_events(body: AlertmanagerIn, now: datetime) -> list[CloudEvent[Any]]:
-    """The firing alerts as in-process envelopes for the event handlers (never published):
-    their id is the alert's identity, so a repeat is recognised."""
+    """The firing and resolved alerts as in-process envelopes for the event handlers (never
+    published): their id is the firing's identity (`resolved:` before it once resolved), so a
+    repeat is recognised and the resolution finds whom the firing told."""
     return [
         envelope_of(AlertIn)(
             specversion="1.0",
-            id=f"alert:{a.fingerprint}:{a.startsAt.astimezone(UTC).isoformat()}",
+            id=firing_id(a) if a.status == "firing" else f"resolved:{firing_id(a)}",
             source="urn:alertmanager",
-            type=ALERT_FIRED,
+            type=ALERT_FIRED if a.status == "firing" else ALERT_RESOLVED,
             time=now,
             data=a,
         )
         for a in body.alerts
-        if a.status == "firing"
+        if a.status in ("firing", "resolved")
     ]
 
 
@@ -73,7 +87,8 @@ def build_alerts_router(auth: TokenAuth, handle_batch: Any) -> APIRouter:
 
     @router.post("", response_model=AlertsOut)
     async def receive_alerts(request: Request, body: AlertmanagerIn) -> AlertsOut:
-        """Alertmanager's webhook: each firing alert to the on-duty supervisor."""
+        """Alertmanager's webhook: each firing alert to the on-duty supervisor (operations
+        alerts to the roster's admin), each resolved one to whoever its firing told."""
         events = alert_events(body, datetime.now(UTC))
         if events:
             async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():

@@ -86,6 +86,7 @@ class EventHandlers:
             "feedback.praise_received": self._praise,
             "queue.episode_opened": self._queue_episode,
             "monitoring.alert_fired": self._monitoring_alert,
+            "monitoring.alert_resolved": self._monitoring_alert,
         }
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:

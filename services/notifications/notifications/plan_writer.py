@@ -141,14 +141,23 @@ class PlanWriter:
         on_duty = await duty_store.on_duty_many(
             self.conn, {q for h in to_staff if (q := _duty_question(h.planned)) is not None}
         )
+        roles = {r for h in to_staff if (r := h.planned.role) is not None}
+        in_role = await repository.staff_in_roles(self.conn, roles) if roles else {}
+        told = {t for h in to_staff if (t := h.planned.told_by) is not None}
+        told_by = await repository.staff_told_by(self.conn, told) if told else {}
 
         def staff_of(h: _Held) -> str | None:
-            if h.template["audience"] != "staff" or h.planned.staff_id is not None:
-                return h.planned.staff_id
-            question = _duty_question(h.planned)
+            planned = h.planned
+            if h.template["audience"] != "staff" or planned.staff_id is not None:
+                return planned.staff_id
+            if planned.told_by is not None:
+                return told_by.get(planned.told_by)
+            question = _duty_question(planned)
             if question is not None and question in on_duty:
                 return on_duty[question]
-            return supervisors.get(h.planned.supervisor_of)
+            if planned.role is not None and planned.role in in_role:
+                return in_role[planned.role]
+            return supervisors.get(planned.supervisor_of)
 
         staff_ids = {s for h in to_staff if (s := staff_of(h)) is not None}
         reach = await repository.staff_reach_many(self.conn, staff_ids) if staff_ids else {}

@@ -15,12 +15,12 @@ Which events must never produce a cheerful patient message:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from notifications.survey_links import SurveyLink, SurveyRules
+from notifications.survey_links import SurveyLink, SurveyRules, hidden_url, link_id_for
 
 KIND_LABELS = {
     "inpatient_discharge": "出院回访",
@@ -89,6 +89,10 @@ class Planned:
     # at this moment; the department's supervisor when nobody is
     on_duty_at: datetime | None = None
     on_duty_window: str | None = None
+    # staff: an active member of this roster role (the first by id), before `supervisor_of`
+    role: str | None = None
+    # staff: whoever the messages of this source event told (and nobody if none did)
+    told_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,19 +194,39 @@ def plan_discharge_cancelled(admission_id: str) -> Plan:
     return Plan(withdrawals=(withdraw,), deceased=False)
 
 
+# The contact a call task's survey asks about, by the kind of the task (its source_ref is the
+# admission or registration id): the contact_ref of `survey.answered`.
+_CONTACT_OF_KIND = {"inpatient_discharge": "admission", "outpatient_visit": "registration"}
+
+
 def plan_unreachable(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    """An invitation to the survey after the last call attempt failed, with its own link
+    (one per event and contact, like every survey invitation): the fixed `survey_url` it
+    carried could not say whose answer it was, so no answer reached the visit's KPIs."""
     if not data.survey_invitation or data.sms_opt_out or data.kind not in rules.survey_task_kinds:
         return Plan()
+    prefix = _CONTACT_OF_KIND.get(data.kind)
+    if prefix is None:  # a kind without a questionnaire (settings may list one): no link
+        return Plan()
+    contact_ref = f"{prefix}:{data.source_ref}"
+    link = SurveyLink(
+        link_id=link_id_for(event_id, contact_ref),
+        patient_id=data.patient_id,
+        contact_ref=contact_ref,
+        contact_kind=data.kind,
+        department_code=data.department_code,
+        expires_at=now + rules.survey.link_validity,
+    )
     invitation = Planned(
         "followup_survey_invitation",
         key=event_id,
         due_at=now,
         expires_at=now + rules.validity,
         subject_ref=f"task:{data.task_id}",
-        context=dict(rules.common),
+        context={**rules.common, "survey_url": hidden_url(rules.survey.link_base, link.link_id)},
         patient_id=data.patient_id,
     )
-    return Plan(messages=(invitation,))
+    return Plan(messages=(invitation,), surveys=(link,))
 
 
 def _task_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
@@ -383,27 +407,41 @@ def plan_queue_episode(data: Any, now: datetime, rules: PlanningRules) -> Plan:
     return Plan(messages=(note,))
 
 
+def _instant(text: str | None) -> datetime | None:
+    """An aware instant from Alertmanager's RFC 3339 text, None when absent or unreadable."""
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    return at if at is not None and at.tzinfo is not None and at.year > 1 else None
+
+
 def plan_monitoring_alert(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
     """A Prometheus alert from Alertmanager (`alerts_api`): the on-duty supervisor of the
     alert department (any active supervisor when it has none) hears at once, once per alert
     firing (the key); an alert for operations (`audience: admin`) goes to the operations
-    staff member set, when one is."""
+    staff member set, else to the roster's admin (the supervisor when the roster has none).
+    A resolved alert tells whoever its firing told (`told_by`), once."""
     labels, notes = data.labels, data.annotations
-    admin = rules.alert_admin_staff_id if labels.get("audience") == "admin" else None
+    context = {
+        **rules.common,
+        "alert": labels.get("alertname", "?"),
+        "severity": labels.get("severity", ""),
+        "summary": notes.get("summary", ""),
+        "since": rules.local(data.startsAt),
+        "until": rules.local(_instant(data.endsAt) or now),
+    }
     note = Planned(
         "staff_monitoring_alert",
         key=event_id,
         due_at=now,
         expires_at=now + rules.validity,
         subject_ref=f"alert:{data.fingerprint}",
-        context={
-            **rules.common,
-            "alert": labels.get("alertname", "?"),
-            "severity": labels.get("severity", ""),
-            "summary": notes.get("summary", ""),
-            "since": rules.local(data.startsAt),
-        },
-        staff_id=admin,
-        supervisor_of=None if admin else rules.alert_department,
+        context=context,
     )
-    return Plan(messages=(note,))
+    if data.status == "resolved":
+        told_by = event_id.removeprefix("resolved:")
+        note = replace(note, template="staff_monitoring_alert_resolved", told_by=told_by)
+    elif labels.get("audience") == "admin":
+        note = replace(note, staff_id=rules.alert_admin_staff_id, role="admin")
+    return Plan(messages=(replace(note, supervisor_of=rules.alert_department),))

@@ -143,6 +143,27 @@ async def staff_reach_many(
     }
 
 
+async def staff_in_roles(conn: asyncpg.Connection, roles: Collection[str]) -> dict[str, str]:
+    """An active member of each roster role that has one (the first by staff id)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (role) role, staff_id FROM staff"
+        " WHERE role = ANY($1::text[]) AND active ORDER BY role, staff_id",
+        list(roles),
+    )
+    return {r["role"]: r["staff_id"] for r in rows}
+
+
+async def staff_told_by(conn: asyncpg.Connection, event_ids: Collection[str]) -> dict[str, str]:
+    """The staff member each source event's messages went to (its first message's)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (source_event_id) source_event_id, staff_id FROM messages"
+        " WHERE source_event_id = ANY($1::text[]) AND staff_id IS NOT NULL"
+        " ORDER BY source_event_id, id",
+        list(event_ids),
+    )
+    return {r["source_event_id"]: r["staff_id"] for r in rows}
+
+
 async def supervisors_of(
     conn: asyncpg.Connection, departments: Collection[str | None]
 ) -> dict[str | None, str | None]:

@@ -127,8 +127,8 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     )
     # Whose on-duty supervisor receives Prometheus's alerts from Alertmanager (POST /v1/alerts).
     alert_department: str = "CS"
-    # Alerts for operations (label `audience: admin`, e.g. UnusualPatientDataAccess) go to this
-    # staff member (on the roster) instead, when set.
+    # Alerts for operations (label `audience: admin`, e.g. UnusualPatientDataAccess) go to the
+    # roster's admin (role `admin`); this staff member instead, when set (an override).
     alert_admin_staff_id: str | None = None
     # --- what templates may quote
     hospital_name: str = "市第一人民医院"

@@ -26,7 +26,9 @@ from notifications.survey_links import SurveyLink, hidden_url, link_id_for
 INVITATION = "patient_survey_invitation"
 COMPLAINT_CHECK = "complaint_survey_invitation"
 REMINDER = "patient_survey_reminder"
-SURVEY_TEMPLATES = frozenset({INVITATION, COMPLAINT_CHECK, REMINDER})
+AFTER_UNREACHABLE = "followup_survey_invitation"  # policy.plan_unreachable, its own link too
+# The templates whose body carries a hidden link, revealed into its token when sent.
+SURVEY_TEMPLATES = frozenset({INVITATION, COMPLAINT_CHECK, REMINDER, AFTER_UNREACHABLE})
 
 
 def plan_visit_survey(data: Any, event_id: str, rules: PlanningRules) -> Plan:

@@ -269,6 +269,12 @@ DEFAULT_TEMPLATES += (
         description="A Prometheus alert (service down, SMS gateway failing, KPI off target):"
         " to the on-duty supervisor, at once",
     ),
+    TemplateSpec(
+        "staff_monitoring_alert_resolved",
+        "staff",
+        "【告警解除】{{ alert }}（{{ severity }}）：{{ summary }}，已于{{ until }}恢复（{{ since }}起）。",
+        description="A Prometheus alert resolved: to whoever its firing told, once",
+    ),
 )
 
 # Satisfaction surveys by SMS link (survey_policy.py): the link is the platform's own page,
@@ -327,6 +333,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "summary": "通知服务无响应",
     "length": 9,
     "since": "11月24日 08:40",
+    "until": "11月24日 09:10",
     "link": "https://console.hospital.example/calls/T-1",
 }
 SAMPLE_CONTEXT.update(

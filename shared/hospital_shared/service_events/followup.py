@@ -28,6 +28,8 @@ class StaffRole(StrEnum):
     AGENT = "agent"
     DOCTOR = "doctor"
     SUPERVISOR = "supervisor"
+    # operations (运营部): no calls nor cases; hears the platform's operations alerts
+    ADMIN = "admin"
 
 
 Score = Annotated[int, Field(ge=1, le=5)]

@@ -44,7 +44,7 @@ def build_config(cfg: StackConfig) -> dict[str, object]:
                 "webhook_configs": [
                     {
                         "url": f"{cfg.service_url('notifications')}/v1/alerts",
-                        "send_resolved": False,
+                        "send_resolved": True,
                         "http_config": {
                             "authorization": {"type": "Bearer", "credentials": integration_token()}
                         },
