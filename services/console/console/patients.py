@@ -58,8 +58,12 @@ async def patient_page(request: Request, patient_id: str, session: PageSession) 
         backend.get(session, "complaints", "/v1/cases", params=params, reason=reason)
     )
     messages = await section(
-        backend.get(session, "notifications", "/v1/messages", params=params, reason=reason)
+        backend.get(
+            session, "notifications", "/v1/messages", params=params | {"limit": 200}, reason=reason
+        )
     )
+    if messages.data is not None:
+        messages.data = messages.data["items"]
     return render(
         request, "patients/patient.html", patient_id=patient_id, visits=visits, tasks=tasks,
         cases=cases, messages=messages,

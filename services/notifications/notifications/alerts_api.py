@@ -14,8 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from hospital_shared.auth import Role, TokenAuth
+from hospital_shared.auth import Role
 from hospital_shared.events import CloudEvent, envelope_of
+from hospital_shared.http_api import require
 from hospital_shared.http_guard import GuardedRoute
 
 ALERT_FIRED = "monitoring.alert_fired"
@@ -62,22 +63,20 @@ def alert_events(body: AlertmanagerIn, now: datetime) -> list[CloudEvent[Any]]:
     ]
 
 
-def build_alerts_router(auth: TokenAuth, handle_batch: Any) -> APIRouter:
-    """`handle_batch(conn, events)`: the notifications event handlers' batch entry."""
-    router = APIRouter(
-        prefix="/v1/alerts",
-        tags=["alerts"],
-        dependencies=[Depends(auth.require(Role.INTEGRATION))],
-        route_class=GuardedRoute,
-    )
+router = APIRouter(
+    prefix="/v1/alerts",
+    tags=["alerts"],
+    dependencies=[Depends(require(Role.INTEGRATION))],
+    route_class=GuardedRoute,
+)
 
-    @router.post("", response_model=AlertsOut)
-    async def receive_alerts(request: Request, body: AlertmanagerIn) -> AlertsOut:
-        """Alertmanager's webhook: each firing alert to the on-duty supervisor."""
-        events = alert_events(body, datetime.now(UTC))
-        if events:
-            async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
-                await handle_batch(conn, events)
-        return AlertsOut(notified=len(events))
 
-    return router
+@router.post("", response_model=AlertsOut)
+async def receive_alerts(request: Request, body: AlertmanagerIn) -> AlertsOut:
+    """Alertmanager's webhook: each firing alert to the on-duty supervisor. The events go to
+    `app.state.handle_alerts(conn, events)`: the notifications event handlers' batch entry."""
+    events = alert_events(body, datetime.now(UTC))
+    if events:
+        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+            await request.app.state.handle_alerts(conn, events)
+    return AlertsOut(notified=len(events))
