@@ -35,7 +35,7 @@ async def search(
             answer = await backend.get(
                 session, "registration", "/v1/patients", params={by: q}, reason="来电查询患者"
             )
-            found = answer["patients"]
+            found = answer["items"]
         except Problem as exc:
             errors = {"q": exc.message or "; ".join(exc.fields.values())}
     return render(
