@@ -132,6 +132,27 @@ async def template(api: httpx.AsyncClient, stack_env: dict[str, str], name: str)
     return next(t for t in listed.json()["items"] if t["name"] == name)  # type: ignore[no-any-return]
 
 
+async def test_a_list_is_read_page_by_page_by_following_next_to_its_end(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """One paging style (hospital_shared.http_api.Page): `limit` items a page, `next` the link
+    to the rest, null at the end; every item once, in order. A cursor the service did not
+    write is a 422 naming `cursor`, a limit past the maximum one naming `limit`."""
+    headers = as_(stack_env, "agent")
+    names: list[str] = []
+    link: str | None = "/v1/templates?limit=5"
+    while link is not None:
+        page = (await api.get(link, headers=headers)).json()
+        assert page["limit"] == 5 and len(page["items"]) <= 5
+        names += [t["name"] for t in page["items"]]
+        link = page["next"]
+    whole = await api.get("/v1/templates", params={"limit": 200}, headers=headers)
+    assert names == [t["name"] for t in whole.json()["items"]] == sorted(set(names))
+    assert len(names) > 5 and whole.json()["next"] is None
+    for params, field in (({"cursor": "not-ours"}, "cursor"), ({"limit": 201}, "limit")):
+        refused = await api.get("/v1/templates", params=params, headers=headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["location"] == ["query", field]
+
+
 async def test_a_template_edit_is_checked_saved_and_used_by_the_next_message(
     service, api, stack_env
 ) -> None:  # type: ignore[no-untyped-def]
