@@ -597,6 +597,19 @@ async def test_a_patients_messages_are_for_supervisors_and_a_complaint_only_for_
     assert admin.json()["template"] == "complaint_acknowledgement"
     assert case_number in admin.json()["body"]
 
+    # Page by page (keyset on created_at and id): one message a page, the newest first, then
+    # the other, then no further link; the same two as the whole list.
+    first = (await as_role(notifications, stack_env, "ADMIN", "/v1/messages", patient_id=pid,
+                           limit="1")).json()  # fmt: skip
+    cursor = first["next"].split("cursor=")[1].split("&")[0]
+    second = (await as_role(notifications, stack_env, "ADMIN", "/v1/messages", patient_id=pid,
+                            limit="1", cursor=cursor)).json()  # fmt: skip
+    whole = (
+        await as_role(notifications, stack_env, "ADMIN", "/v1/messages", patient_id=pid)
+    ).json()
+    assert [m["id"] for m in first["items"] + second["items"]] == [m["id"] for m in whole["items"]]
+    assert len(whole["items"]) == 2 and second["next"] is None
+
 
 async def test_an_agent_records_an_opt_out_but_only_supervisors_read_a_patients_opt_outs(
     notifications, stack_env

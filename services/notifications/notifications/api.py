@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal
-from hospital_shared.http_api import BadCursor, Conn, Page, PageQuery, PageRequest, cursor_refused
+from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest
 from notifications import access, message_cases, repository
 from notifications.routes import CONFLICT, Staff, Supervisor, refusals
 from notifications.views import MessageView
@@ -47,13 +47,10 @@ def message_reads(rows: Iterable[Mapping[str, Any]]) -> list[Read]:
 
 
 def _after(page: PageRequest) -> tuple[datetime, uuid.UUID] | None:
-    position = page.position(_POSITION)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(position["created_at"]), uuid.UUID(position["id"])
-    except (TypeError, ValueError):
-        raise cursor_refused(BadCursor("not a cursor of this list")) from None
+    """The message a page starts after: its created_at and id."""
+    return page.read_position(
+        _POSITION, lambda p: (datetime.fromisoformat(p["created_at"]), uuid.UUID(p["id"]))
+    )
 
 
 async def _message_page(

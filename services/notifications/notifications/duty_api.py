@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from hospital_shared.http_api import BadCursor, Conn, Page, PageQuery, PageRequest, cursor_refused
+from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest
 from hospital_shared.http_guard import GuardedRoute
 from notifications import duty_store, repository
 from notifications.duty_rota import InvalidShift, check_shift
@@ -29,13 +29,11 @@ class ShiftIn(BaseModel):
 
 
 def _after(page: PageRequest) -> tuple[datetime, int] | None:
-    start = page.position(frozenset({"starts_at", "id"}))
-    if start is None:
-        return None
-    try:
-        return datetime.fromisoformat(start["starts_at"]), int(start["id"])
-    except (TypeError, ValueError):
-        raise cursor_refused(BadCursor("not a cursor of this list")) from None
+    """The shift a page starts after: its start and id."""
+    return page.read_position(
+        frozenset({"starts_at", "id"}),
+        lambda p: (datetime.fromisoformat(p["starts_at"]), int(p["id"])),
+    )
 
 
 @router.get("", response_model=Page[ShiftView])

@@ -21,12 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role
 from hospital_shared.http_api import (
-    BadCursor,
     Conn,
     Page,
     PageRequest,
     WireTime,
-    cursor_refused,
     page_query,
     require,
 )
@@ -176,13 +174,11 @@ def visit_view(row: asyncpg.Record) -> VisitView:
 
 
 def _after(page: PageRequest) -> tuple[datetime, str] | None:
-    start = page.position(frozenset({"last_seen", "patient_id"}))
-    if start is None:
-        return None
-    try:
-        return datetime.fromisoformat(start["last_seen"]), str(start["patient_id"])
-    except (TypeError, ValueError):
-        raise cursor_refused(BadCursor("not a cursor of this list")) from None
+    """The patient a page starts after: when last seen, and the id."""
+    return page.read_position(
+        frozenset({"last_seen", "patient_id"}),
+        lambda p: (datetime.fromisoformat(p["last_seen"]), str(p["patient_id"])),
+    )
 
 
 @router.get("/patients", response_model=Page[PatientFound])
