@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.auth import Role
 from hospital_shared.bounds import DATE_OUT_OF_RANGE, day_in_range
@@ -38,6 +38,19 @@ class KpiOut(BaseModel):
 
 
 class KpiReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"period": "month", "start": "2026-11-30T16:00:00Z", "end": "2026-12-31T16:00:00Z",
+                 "timezone": "Asia/Shanghai", "department": None,
+                 "kpis": [{"key": "followup_inpatient_rate", "title_en": "Inpatient follow-up rate",
+                           "title_zh": "出院患者随访率", "numerator": 95, "denominator": 100,
+                           "value": 0.95, "target": 0.95, "direction": ">=", "met": True,
+                           "missed": 5, "pending": 3}]}
+            ]
+        }
+    )  # fmt: skip
+
     period: Period
     start: WireTime = Field(description="the period's first moment (hospital-local midnight)")
     end: WireTime
@@ -50,6 +63,15 @@ DayInPeriod = Annotated[date | None, Query(alias="date", description="a day insi
 
 
 class DepartmentsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"period": "month", "start": "2026-11-30T16:00:00Z", "end": "2026-12-31T16:00:00Z",
+                 "departments": ["CARD", "ORTH"]}
+            ]
+        }
+    )  # fmt: skip
+
     period: Period
     start: WireTime
     end: WireTime

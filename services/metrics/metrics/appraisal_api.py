@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from hospital_shared.auth import Principal, Role
 from hospital_shared.http_api import WireTime, require
@@ -33,6 +33,19 @@ class StaffFiguresOut(BaseModel):
 
 
 class StaffReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"period": "quarter", "start": "2026-09-30T16:00:00Z",
+                 "end": "2026-12-31T16:00:00Z", "timezone": "Asia/Shanghai", "department": "CARD",
+                 "staff": [{"staff_id": "S-AGENT-01", "calls_made": 8, "calls_reached": 6,
+                            "reach_rate": 0.75, "satisfaction_answers": 5, "satisfaction_rate": 0.8,
+                            "average_score": 4.2, "cases_handled": 2, "cases_in_time": 2,
+                            "cases_in_time_rate": 1.0}]}
+            ]
+        }
+    )  # fmt: skip
+
     period: Period
     start: WireTime
     end: WireTime

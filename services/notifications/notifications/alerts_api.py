@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.auth import Role
 from hospital_shared.events import CloudEvent, envelope_of
@@ -43,6 +43,8 @@ class AlertmanagerIn(BaseModel):
 
 
 class AlertsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"notified": 1}]})
+
     notified: int  # firing alerts handed to the staff path (a repeat is one message)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.http_api import Conn, WireTime
@@ -27,6 +27,19 @@ class UnsettledSms(BaseModel):
 
 
 class UnsettledView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"outcome_unknown": 1, "receipt_overdue": 0, "receipt_overdue_after_min": 60.0,
+                 "messages": [{"id": "0e7c2f4a-3b1d-4c55-9a8e-2f1d9c3b7a10",
+                               "patient_id": "P000123", "staff_id": None,
+                               "template": "appointment_reminder", "status": "failed",
+                               "status_reason": "outcome_unknown",
+                               "handed_at": "2026-12-05T01:00:00Z", "submitted_at": None}]}
+            ]
+        }
+    )  # fmt: skip
+
     outcome_unknown: int
     receipt_overdue: int
     receipt_overdue_after_min: float

@@ -168,6 +168,19 @@ class TemplateView(BaseModel):
 
 
 class TemplateEdited(TemplateView):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"name": "discharge_care_notice", "audience": "patient",
+                 "body": "【{{ hospital }}】{{ department }}提醒您按时复诊。", "urgent": False,
+                 "send_to_deceased": False, "description": "after a discharge",
+                 "updated_at": "2026-12-05T02:00:00Z", "updated_by": "S-SUP-01",
+                 "preview": "【市第一医院】心内科提醒您按时复诊。"}
+            ]
+        },
+    )  # fmt: skip
+
     preview: str = Field(description="the template rendered with sample values")
 
 
