@@ -5,8 +5,12 @@ properties, no untyped array, no missing schema. Built from the apps, without th
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from tests.integration.openapi_walk import untyped_2xx
 
@@ -42,3 +46,33 @@ def test_an_answer_documented_as_a_bare_object_counts_as_untyped() -> None:
         "GET /b 200 application/json",
         "GET /e 200 -",
     ]
+
+
+def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """The app's routes, those of included routers too (FastAPI keeps them wrapped)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _api_routes(inner.routes)
+
+
+@pytest.mark.parametrize("service", TYPED)
+def test_every_response_models_example_is_an_answer_it_could_give(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The examples a client reads in the document validate against their own models."""
+    monkeypatch.setenv("ENV", "test")
+    app = importlib.import_module(f"{service}.app").create_app()
+    models = {
+        r.response_model
+        for r in _api_routes(app.routes)
+        if isinstance(r.response_model, type) and issubclass(r.response_model, BaseModel)
+    }
+    checked = 0
+    for model in models:
+        for example in (model.model_config.get("json_schema_extra") or {}).get("examples", []):  # type: ignore[union-attr]
+            model.model_validate(example)
+            checked += 1
+    assert checked >= 2  # registration: Accepted, PatientVisits
