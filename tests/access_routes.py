@@ -84,8 +84,6 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/duty-rota/{shift_id}"): _STAFF,
     ("PUT", "/v1/webhooks"): _STAFF,
     ("DELETE", "/v1/webhooks/{webhook_id}"): _STAFF,
-    ("GET", "/v1/dlr"): "the gateway's delivery receipts",
-    ("POST", "/v1/dlr"): "the gateway's delivery receipts",
     ("GET", "/v1/sms/dlr"): "the gateway's delivery receipts",
     ("POST", "/v1/sms/dlr"): "the gateway's delivery receipts",
     ("GET", "/v1/sms/inbound"): "the gateway's replies from patients, answered with nothing",

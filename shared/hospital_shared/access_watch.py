@@ -17,9 +17,11 @@ import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from prometheus_client import Gauge
+from pydantic import BaseModel, Field
 
 from hospital_shared import access_records
 from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_api import WireTime
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.unusual_access import OutOfScopeRead, UnusualReader, unusual_readers
 
@@ -32,8 +34,44 @@ UNUSUAL_READERS = Gauge(
 )
 
 
-def _record_json(row: asyncpg.Record) -> dict[str, Any]:
-    return {**dict(row), "at": row["at"].isoformat(), "record_ids": list(row["record_ids"])}
+class AccessRecordOut(BaseModel):
+    """One read (or refused read) of a patient's records: who, when, through which route."""
+
+    id: int
+    at: WireTime
+    service: str
+    staff_id: str | None
+    role: str
+    department: str | None
+    patient_id: str | None
+    record_kind: str
+    record_ids: list[str]
+    outcome: str = Field(description="granted | denied | purged")
+    in_scope: bool
+    route: str
+    client_addr: str | None
+    reason: str | None
+
+
+class AccessRecordsOut(BaseModel):
+    access_records: list[AccessRecordOut]
+
+
+class UnusualReaderOut(BaseModel):
+    staff_id: str
+    patients: int
+    first_at: WireTime
+    last_at: WireTime
+
+
+class UnusualOut(BaseModel):
+    window_s: float
+    max_patients: int
+    unusual: list[UnusualReaderOut]
+
+
+def _record_json(row: asyncpg.Record) -> AccessRecordOut:
+    return AccessRecordOut.model_validate({**dict(row), "record_ids": list(row["record_ids"])})
 
 
 def build_access_router(auth: TokenAuth) -> APIRouter:
@@ -44,7 +82,7 @@ def build_access_router(auth: TokenAuth) -> APIRouter:
     # local name and would take the principal for a query parameter.
     managers = Depends(auth.require(Role.SUPERVISOR, Role.ADMIN))
 
-    @router.get("")
+    @router.get("", response_model=AccessRecordsOut)
     async def list_access_records(
         request: Request,
         patient_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -53,7 +91,7 @@ def build_access_router(auth: TokenAuth) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         _: Principal = managers,
-    ) -> dict[str, Any]:
+    ) -> AccessRecordsOut:
         """Who read a patient's data (`patient_id`), or whose data a staff member read
         (`staff_id`): newest first."""
         if not patient_id and not staff_id:
@@ -63,23 +101,23 @@ def build_access_router(auth: TokenAuth) -> APIRouter:
                 conn, patient_id=patient_id, staff_id=staff_id, since=since,
                 limit=limit, offset=offset,
             )  # fmt: skip
-        return {"access_records": [_record_json(r) for r in rows]}
+        return AccessRecordsOut(access_records=[_record_json(r) for r in rows])
 
-    @router.get("/unusual")
-    async def list_unusual(request: Request, _: Principal = managers) -> dict[str, Any]:
+    @router.get("/unusual", response_model=UnusualOut)
+    async def list_unusual(request: Request, _: Principal = managers) -> UnusualOut:
         """The staff members the unusual-access rule names now (the alert's detail)."""
         settings = request.app.state.runtime.settings
         async with request.app.state.runtime.pool.acquire() as conn:
             found = await find_unusual(conn, settings, now=datetime.now(UTC))
-        return {
-            "window_s": settings.access_unusual_window_s,
-            "max_patients": settings.access_unusual_patients,
-            "unusual": [
-                {"staff_id": u.staff_id, "patients": u.patients,
-                 "first_at": u.first_at.isoformat(), "last_at": u.last_at.isoformat()}
+        return UnusualOut(
+            window_s=settings.access_unusual_window_s,
+            max_patients=settings.access_unusual_patients,
+            unusual=[
+                UnusualReaderOut(staff_id=u.staff_id, patients=u.patients,
+                                 first_at=u.first_at, last_at=u.last_at)
                 for u in found
             ],
-        }  # fmt: skip
+        )  # fmt: skip
 
     return router
 

@@ -7,13 +7,53 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from hospital_shared.http_guard import GuardedRoute
 
 if TYPE_CHECKING:
     from hospital_shared.runtime import ServiceRuntime
+
+
+_READINESS = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not ready"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "stalled_consumers": {"type": "array", "items": {"type": "object", "properties": {}}},
+        "failing_jobs": {"type": "array", "items": {"type": "object", "properties": {}}},
+    },
+}
+# What the three answers hold, for the OpenAPI document (they are not pydantic models).
+READY: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {"schema": _READINESS}}},
+    503: {"description": "not ready", "content": {"application/json": {"schema": _READINESS}}},
+}
+PROMETHEUS_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}}
+}
+ASYNCAPI: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the AsyncAPI 3.0 document of the events this service consumes and emits",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["asyncapi", "info"],
+                    "properties": {
+                        "asyncapi": {"type": "string"},
+                        "info": {"type": "object", "properties": {}},
+                        "channels": {"type": "object", "properties": {}},
+                        "operations": {"type": "object", "properties": {}},
+                        "components": {"type": "object", "properties": {}},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def health_router(runtime: ServiceRuntime) -> APIRouter:
@@ -23,7 +63,7 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.name}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses=READY)
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
         ready = all(checks.values())
@@ -36,11 +76,11 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
             body["failing_jobs"] = failing
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse, responses=PROMETHEUS_TEXT)
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/asyncapi.json")
+    @router.get("/asyncapi.json", responses=ASYNCAPI)
     async def asyncapi() -> Any:
         return json.loads(runtime.asyncapi.to_specification().to_json())
 

@@ -200,7 +200,7 @@ async def test_a_breach_notifications_link_opens_the_right_case(
             r = await api.get("/v1/inbox", headers=bearer("supervisor"))
         assert r.status_code == 200, r.text
         return next(
-            (m for m in r.json() if m["template"] == "staff_case_time_limit_breach"
+            (m for m in r.json()["items"] if m["template"] == "staff_case_time_limit_breach"
              and number in (m.get("body") or "")),
             None,
         )  # fmt: skip

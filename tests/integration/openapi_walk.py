@@ -160,3 +160,42 @@ def walk(base_url: str, token: str, seeds: Seeds | None = None) -> tuple[int, li
                     Failure(method.upper(), url, what, resp.status_code, resp.text[:200])
                 )
     return sent, failures
+
+
+def _typed(spec: dict[str, Any], schema: dict[str, Any] | None, depth: int = 0) -> bool:
+    """Whether `schema` says what an answer holds: not missing, not `{}`, not a bare `object`
+    (FastAPI's schema for a route returning a `dict`), nor an array or map of those."""
+    if not schema:
+        return False
+    schema = _resolve(spec, schema)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [o for o in schema[key] if _resolve(spec, o).get("type") != "null"]
+            return bool(options) and all(_typed(spec, o, depth + 1) for o in options)
+    kind = schema.get("type")
+    if kind == "array":
+        return _typed(spec, schema.get("items"), depth + 1)
+    if kind == "object" or (kind is None and "properties" not in schema):
+        extra = schema.get("additionalProperties")
+        return bool(schema.get("properties")) or (
+            isinstance(extra, dict) and _typed(spec, extra, depth + 1)
+        )
+    return True
+
+
+def untyped_2xx(spec: dict[str, Any]) -> list[str]:
+    """Every success answer of `spec` whose body the document does not type
+    (`GET /v1/things 200 application/json`); a 204 has no body."""
+    found = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            for code, response in op.get("responses", {}).items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                content = response.get("content") or {"-": {}}
+                found += [
+                    f"{method.upper()} {path} {code} {media}"
+                    for media, body in content.items()
+                    if not _typed(spec, body.get("schema"))
+                ]
+    return found

@@ -485,7 +485,7 @@ async def test_each_message_read_is_recorded_once_with_the_reader(message, db) -
     resp, reason = await read(
         client, "GET", "/v1/messages", "dev-supervisor-token", params={"patient_id": pid}
     )
-    assert resp.status_code == 200 and [m["id"] for m in resp.json()] == [mid]
+    assert resp.status_code == 200 and [m["id"] for m in resp.json()["items"]] == [mid]
     assert only(await rows_for(db, "notifications", reason)) == ("S-SUP-01", pid, [mid], "granted")
 
     resp, reason = await read(

@@ -47,7 +47,7 @@ async def notes_of(service: RunningService, stack_env: dict[str, str], staff_id:
     async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
         resp = await client.get("/v1/messages", params={"staff_id": staff_id}, headers=headers)
     resp.raise_for_status()
-    return resp.json()
+    return resp.json()["items"]
 
 
 async def test_a_service_down_alert_reaches_the_on_duty_supervisor_through_alertmanager(

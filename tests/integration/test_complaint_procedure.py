@@ -96,7 +96,7 @@ async def staff_messages(
             "/v1/messages", params={"staff_id": staff_id}, headers=tokens["supervisor"]
         )
     r.raise_for_status()
-    return [m for m in r.json() if number in (m.get("body") or "")]
+    return [m for m in r.json()["items"] if number in (m.get("body") or "")]
 
 
 async def test_a_founded_complaint_goes_through_the_whole_procedure(

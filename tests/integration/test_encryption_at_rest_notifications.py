@@ -77,7 +77,7 @@ async def patients(notifications: RunningService, stack_env, stack_config) -> di
 
 async def reminders(service: RunningService, patient: int) -> list[dict[str, Any]]:
     """The patient's visit reminders (the visit also plans a survey invitation by SMS link)."""
-    rows = await get(service, "/v1/messages", patient_id=f"P{patient:06d}")
+    rows = (await get(service, "/v1/messages", patient_id=f"P{patient:06d}"))["items"]
     return [r for r in rows if r["template"] == "appointment_reminder"]
 
 
@@ -86,7 +86,7 @@ async def assert_reads_back(service: RunningService, patients: dict[str, Any]) -
     [msg] = await reminders(service, n)
     assert (msg["to_number"], msg["body"]) == (f"+86{phone_for(n)}", body) and dept in body
     m, _ = patients["opted_out"]
-    [opt_out] = await get(service, "/v1/opt-outs", phone=phone_for(m))  # by the keyed hash
+    [opt_out] = (await get(service, "/v1/opt-outs", phone=phone_for(m)))["items"]  # keyed hash
     assert (opt_out["phone"], opt_out["reason"]) == (f"+86{phone_for(m)}", "退订")
     assert "phone_hash" not in opt_out
 

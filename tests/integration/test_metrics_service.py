@@ -136,7 +136,7 @@ async def test_the_kpi_report_of_a_scripted_week_equals_the_hand_count(metrics, 
     async with httpx.AsyncClient(base_url=metrics.url) as client:
         body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
         kpis = {k["key"]: k for k in body["kpis"]}
-        assert body["start"].startswith("2026-11-16T00:00:00+08:00")
+        assert body["start"] == "2026-11-15T16:00:00Z"  # 2026-11-16 00:00 +08:00
         inpatient = kpis["followup_inpatient_rate"]
         assert inpatient["value"] == pytest.approx(2 / 3)
         assert (inpatient["target"], inpatient["met"]) == (0.95, False)

@@ -82,7 +82,7 @@ async def test_an_api_opt_out_suppresses_waiting_and_later_sms_until_a_superviso
     listed = await api.get(
         "/v1/opt-outs", params={"patient_id": pid}, headers=as_(stack_env, "supervisor")
     )
-    assert [o["id"] for o in listed.json()] == [opt_out["id"]]
+    assert [o["id"] for o in listed.json()["items"]] == [opt_out["id"]]
     path = f"/v1/opt-outs/{opt_out['id']}"
     assert (await api.delete(path, headers=as_(stack_env, "agent"))).status_code == 403
     revoked = await api.delete(path, headers=as_(stack_env, "supervisor"))
@@ -103,7 +103,7 @@ async def test_an_opt_out_by_phone_is_shown_masked_except_to_operations(api, sta
 
     async def shown(role: str) -> list[str | None]:
         resp = await api.get("/v1/opt-outs", params={"phone": phone}, headers=as_(stack_env, role))
-        return [o["phone"] for o in resp.json()]
+        return [o["phone"] for o in resp.json()["items"]]
 
     assert await shown("admin") == [e164]
     assert await shown("supervisor") == [e164[:-8] + "****" + e164[-4:]]
@@ -128,8 +128,29 @@ async def test_a_bad_opt_out_is_refused_naming_what_is_wrong(
 
 
 async def template(api: httpx.AsyncClient, stack_env: dict[str, str], name: str) -> dict[str, Any]:
-    listed = (await api.get("/v1/templates", headers=as_(stack_env, "agent"))).json()
-    return next(t for t in listed if t["name"] == name)  # type: ignore[no-any-return]
+    listed = await api.get("/v1/templates", params={"limit": 200}, headers=as_(stack_env, "agent"))
+    return next(t for t in listed.json()["items"] if t["name"] == name)  # type: ignore[no-any-return]
+
+
+async def test_a_list_is_read_page_by_page_by_following_next_to_its_end(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """One paging style (hospital_shared.http_api.Page): `limit` items a page, `next` the link
+    to the rest, null at the end; every item once, in order. A cursor the service did not
+    write is a 422 naming `cursor`, a limit past the maximum one naming `limit`."""
+    headers = as_(stack_env, "agent")
+    names: list[str] = []
+    link: str | None = "/v1/templates?limit=5"
+    while link is not None:
+        page = (await api.get(link, headers=headers)).json()
+        assert page["limit"] == 5 and len(page["items"]) <= 5
+        names += [t["name"] for t in page["items"]]
+        link = page["next"]
+    whole = await api.get("/v1/templates", params={"limit": 200}, headers=headers)
+    assert names == [t["name"] for t in whole.json()["items"]] == sorted(set(names))
+    assert len(names) > 5 and whole.json()["next"] is None
+    for params, field in (({"cursor": "not-ours"}, "cursor"), ({"limit": 201}, "limit")):
+        refused = await api.get("/v1/templates", params=params, headers=headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["location"] == ["query", field]
 
 
 async def test_a_template_edit_is_checked_saved_and_used_by_the_next_message(
@@ -174,7 +195,9 @@ async def test_only_an_admin_makes_a_staff_template_urgent_and_no_one_a_patient_
             json={"body": patient["body"], "urgent": True},
             headers=as_(stack_env, role),
         )
-        assert resp.status_code == 422 and "urgent" in resp.json()["detail"]
+        assert resp.status_code == 422, resp.text
+        [refusal] = resp.json()["errors"]  # a field error naming the flag
+        assert refusal["location"] == ["body", "urgent"] and "patient" in refusal["message"]
     assert (await template(api, stack_env, "appointment_reminder"))["urgent"] is False
 
     staff = await template(api, stack_env, "staff_task_overdue")

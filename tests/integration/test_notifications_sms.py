@@ -127,7 +127,7 @@ async def messages(
             headers={"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"},
         )
     resp.raise_for_status()
-    return resp.json()  # type: ignore[no-any-return]
+    return resp.json()["items"]  # type: ignore[no-any-return]
 
 
 async def send_events(stack_env: dict[str, str], topic: str, *events: dict[str, Any]) -> None:
@@ -553,9 +553,9 @@ async def test_a_complaint_is_acknowledged_and_its_staff_are_told(
             params={"staff_id": f"S-SUP-{n}"},
             headers={"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"},
         )
-    mine = [m for m in inbox.json() if case_number in m["body"]]
+    mine = [m for m in inbox.json()["items"] if case_number in m["body"]]
     assert [m["template"] for m in mine] == ["staff_case_assigned"]
-    assert {(m["template"], m["channel"], m["urgent"]) for m in sup.json()} == {
+    assert {(m["template"], m["channel"], m["urgent"]) for m in sup.json()["items"]} == {
         ("staff_case_time_limit_breach", "sms", True),
         ("staff_case_time_limit_breach", "inbox", True),
     }
@@ -627,17 +627,30 @@ async def test_a_patients_messages_are_for_supervisors_and_a_complaint_only_for_
         notifications, stack_env, "WARD_SUPERVISOR", "/v1/messages", patient_id=pid
     )
     assert ward.status_code == 200, ward.text
-    seen = {m["template"]: m for m in ward.json()}
+    seen = {m["template"]: m for m in ward.json()["items"]}
     assert set(seen) == {"appointment_reminder", "patient_notice"}
-    assert "body" in seen["appointment_reminder"]
-    assert "body" not in seen["patient_notice"] and seen["patient_notice"]["id"] == ack["id"]
+    assert seen["appointment_reminder"]["body"]
+    assert seen["patient_notice"]["body"] is None and seen["patient_notice"]["id"] == ack["id"]
     assert "complaint" not in ward.text and case_number not in ward.text
     one = await as_role(notifications, stack_env, "WARD_SUPERVISOR", f"/v1/messages/{ack['id']}")
-    assert one.json()["template"] == "patient_notice" and "body" not in one.json()
+    assert one.json()["template"] == "patient_notice" and one.json()["body"] is None
 
     admin = await as_role(notifications, stack_env, "ADMIN", f"/v1/messages/{ack['id']}")
     assert admin.json()["template"] == "complaint_acknowledgement"
     assert case_number in admin.json()["body"]
+
+    # Page by page (keyset on created_at and id): one message a page, the newest first, then
+    # the other, then no further link; the same two as the whole list.
+    first = (await as_role(notifications, stack_env, "ADMIN", "/v1/messages", patient_id=pid,
+                           limit="1")).json()  # fmt: skip
+    cursor = first["next"].split("cursor=")[1].split("&")[0]
+    second = (await as_role(notifications, stack_env, "ADMIN", "/v1/messages", patient_id=pid,
+                            limit="1", cursor=cursor)).json()  # fmt: skip
+    whole = (
+        await as_role(notifications, stack_env, "ADMIN", "/v1/messages", patient_id=pid)
+    ).json()
+    assert [m["id"] for m in first["items"] + second["items"]] == [m["id"] for m in whole["items"]]
+    assert len(whole["items"]) == 2 and second["next"] is None
 
 
 async def test_an_agent_records_an_opt_out_but_only_supervisors_read_a_patients_opt_outs(
@@ -667,4 +680,5 @@ async def test_an_agent_records_an_opt_out_but_only_supervisors_read_a_patients_
     for role in ("SUPERVISOR", "WARD_SUPERVISOR", "ADMIN"):
         listed = await as_role(notifications, stack_env, role, "/v1/opt-outs", patient_id=pid)
         assert listed.status_code == 200, listed.text
-        assert [(o["id"], o["patient_id"]) for o in listed.json()] == [(recorded.json()["id"], pid)]
+        listed_ids = [(o["id"], o["patient_id"]) for o in listed.json()["items"]]
+        assert listed_ids == [(recorded.json()["id"], pid)]

@@ -115,7 +115,7 @@ async def api(
 async def notes_of(service: RunningService, stack_env: dict[str, str], staff_id: str) -> list[Any]:
     resp = await api(service, stack_env, "GET", "/v1/messages", params={"staff_id": staff_id})
     resp.raise_for_status()
-    return resp.json()  # type: ignore[no-any-return]
+    return resp.json()["items"]  # type: ignore[no-any-return]
 
 
 async def on_roster(service: RunningService, stack_env: dict[str, str], staff_id: str) -> bool:

@@ -72,7 +72,9 @@ async def notices(
             "/v1/messages", params={"staff_id": staff_id}, headers=auth(stack_env, "ADMIN")
         )
     resp.raise_for_status()
-    return [m for m in resp.json() if m["template"] == TEMPLATE and m["channel"] == "inbox"]
+    return [
+        m for m in resp.json()["items"] if m["template"] == TEMPLATE and m["channel"] == "inbox"
+    ]
 
 
 async def supervisor_on_roster(

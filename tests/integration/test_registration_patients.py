@@ -44,16 +44,16 @@ async def test_an_inbound_caller_is_found_by_the_number_as_they_say_it(
         "/v1/patients", params={"phone": spoken}, headers=auth("dev-agent-token")
     )
     assert found.status_code == 200, found.text
-    [patient] = found.json()["patients"]
+    [patient] = found.json()["items"]
     assert (patient["patient_id"], patient["name"]) == (f"PS{n}", f"赵{n}")
     assert patient["phone"] == f"+86{phone[:3]}****{phone[7:]}"  # masked but for operations
     admin = await http.get("/v1/patients", params={"phone": phone}, headers=auth("dev-admin-token"))
-    assert admin.json()["patients"][0]["phone"] == f"+86{phone}"
+    assert admin.json()["items"][0]["phone"] == f"+86{phone}"
 
     by_name = await http.get("/v1/patients", params={"name": "赵"}, headers=auth("dev-agent-token"))
-    assert f"PS{n}" in {p["patient_id"] for p in by_name.json()["patients"]}
+    assert f"PS{n}" in {p["patient_id"] for p in by_name.json()["items"]}
     given = await http.get("/v1/patients", params={"name": f"{n}"}, headers=auth("dev-agent-token"))
-    assert f"PS{n}" in {p["patient_id"] for p in given.json()["patients"]}  # 赵{n}: given name
+    assert f"PS{n}" in {p["patient_id"] for p in given.json()["items"]}  # 赵{n}: given name
 
     visits = await http.get(f"/v1/patients/PS{n}/visits", headers=auth("dev-agent-token"))
     assert visits.status_code == 200
@@ -108,7 +108,7 @@ async def test_a_merged_patient_id_finds_the_surviving_patient(
     found = await http.get(
         "/v1/patients", params={"patient_id": old}, headers=auth("dev-agent-token")
     )
-    [patient] = found.json()["patients"]
+    [patient] = found.json()["items"]
     assert (patient["patient_id"], patient["merged_from"], patient["name"]) == (new, old, f"钱{n}")
     visits = await http.get(f"/v1/patients/{old}/visits", headers=auth("dev-agent-token"))
     assert visits.status_code == 200, visits.text
@@ -116,4 +116,4 @@ async def test_a_merged_patient_id_finds_the_surviving_patient(
     same = await http.get(
         "/v1/patients", params={"patient_id": new}, headers=auth("dev-agent-token")
     )
-    assert "merged_from" not in same.json()["patients"][0]
+    assert "merged_from" not in same.json()["items"][0]

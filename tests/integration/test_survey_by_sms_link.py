@@ -280,7 +280,7 @@ async def test_operations_publish_a_new_version_and_a_form_of_the_old_one_keeps_
         )
         assert saved.status_code == 200 and saved.json()["version"] == 2
         listed = (await client.get(f"{base}/v1/questionnaires", headers=as_agent)).json()
-        assert {q["kind"]: q["version"] for q in listed}["outpatient_visit"] == 2
+        assert {q["kind"]: q["version"] for q in listed["items"]}["outpatient_visit"] == 2
         old = await client.post(old_link, data={"csrf": csrf_of(old_form), "v": "1",
                                                 "q.guidance": "不满意", "q.overall": "满意"})  # fmt: skip
         assert old.status_code == 200, old.text[:300]

@@ -9,12 +9,13 @@ from fastapi.testclient import TestClient
 
 from notifications.app import create_app
 from notifications.settings import Settings
-from notifications.survey_api import build_survey_router
+from notifications.survey_api import SurveyGate, survey_router
 
 
 def client(**settings: object) -> TestClient:
     app = FastAPI()
-    app.include_router(build_survey_router(Settings(**settings)))  # type: ignore[arg-type]
+    app.include_router(survey_router)
+    app.state.survey_gate = SurveyGate(Settings(**settings))  # type: ignore[arg-type]
     return TestClient(app)
 
 

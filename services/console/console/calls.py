@@ -75,9 +75,15 @@ async def _context(request: Request, session: Session, task_id: str) -> dict[str
     )
     messages = await section(
         backend.get(
-            session, "notifications", "/v1/messages", params={"patient_id": pid}, reason=reason
+            session,
+            "notifications",
+            "/v1/messages",
+            params={"patient_id": pid, "limit": 200},
+            reason=reason,
         )
     )
+    if messages.data is not None:
+        messages.data = messages.data["items"]
     calls = await section(
         backend.get(session, "followup", "/v1/tasks", params={"patient_id": pid}, reason=reason)
     )

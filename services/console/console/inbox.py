@@ -30,7 +30,9 @@ def page_of(subject_ref: str | None) -> str | None:
 
 
 async def _inbox(backend: Backend, session: Session) -> list[dict[str, Any]]:
-    notes: list[dict[str, Any]] = await backend.get(session, "notifications", "/v1/inbox")
+    # The newest page (the most the service answers at once): what the menu counts and shows.
+    page = await backend.get(session, "notifications", "/v1/inbox", params={"limit": 200})
+    notes: list[dict[str, Any]] = page["items"]
     return notes
 
 

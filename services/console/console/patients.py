@@ -56,7 +56,7 @@ async def find_patients(
     answer = await backend.get(
         session, "registration", "/v1/patients", params={kind: text}, reason=SEARCH_REASON
     )
-    found: list[dict[str, Any]] = [{**p, "source": "registration"} for p in answer["patients"]]
+    found: list[dict[str, Any]] = [{**p, "source": "registration"} for p in answer["items"]]
     if not found and kind == "patient_id":
         found = await _known_elsewhere(backend, session, text)
     return found
@@ -121,8 +121,12 @@ async def patient_page(request: Request, patient_id: str, session: PageSession) 
         backend.get(session, "complaints", "/v1/cases", params=params, reason=reason)
     )
     messages = await section(
-        backend.get(session, "notifications", "/v1/messages", params=params, reason=reason)
+        backend.get(
+            session, "notifications", "/v1/messages", params=params | {"limit": 200}, reason=reason
+        )
     )
+    if messages.data is not None:
+        messages.data = messages.data["items"]
     return render(
         request, "patients/patient.html", patient_id=patient_id, visits=visits, tasks=tasks,
         cases=cases, messages=messages, merged_from=request.query_params.get("merged_from"),

@@ -9,9 +9,7 @@ from fastapi import FastAPI
 from hospital_shared import topics
 from hospital_shared.events import event_types_on, topic_for
 from hospital_shared.runtime import ServiceRuntime
-from metrics import queries
-from metrics.api import kpi_router
-from metrics.appraisal_api import appraisal_router
+from metrics import api, appraisal_api, queries
 from metrics.handlers import MetricsHandler
 from metrics.live import LiveMetrics, install_collector
 from metrics.settings import Settings
@@ -48,8 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.publishes(*event_types_on(topics.QUEUE_EPISODES))
     live = LiveMetrics(settings, install_collector())
     app = runtime.http_app(
-        kpi_router(runtime.auth, settings),
-        appraisal_router(runtime.auth, settings),
+        api.router,
+        appraisal_api.router,
         title="metrics service",
     )
 

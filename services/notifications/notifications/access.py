@@ -29,6 +29,8 @@ from notifications import domain
 from notifications.templates import COMPLAINT_TEMPLATES
 
 MANAGERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+OWN_NOTIFICATIONS_ONLY = "staff may only see their own notifications"
+OWN_CHANNELS_ONLY = "staff may only change their own channels"
 NEUTRAL_KIND = {"patient": "patient_notice", "staff": "staff_notice"}
 
 
@@ -46,7 +48,7 @@ def listing_refusal(who: Principal, *, patient_id: str | None, staff_id: str | N
     if staff_id is None:
         return patient_history_refusal(who)
     if staff_id != who.staff_id:
-        return "staff may only see their own notifications"
+        return OWN_NOTIFICATIONS_ONLY
     return None
 
 
@@ -57,6 +59,19 @@ def _is_recipient(who: Principal, message: Mapping[str, Any]) -> bool:
 def may_read(who: Principal, message: Mapping[str, Any]) -> bool:
     """One message, by the listing's rule: a patient's for managers, a note for its recipient."""
     return who.role in MANAGERS or _is_recipient(who, message)
+
+
+def read_refusal(who: Principal, message: Mapping[str, Any]) -> str | None:
+    """Why `who` may not read this one message (`may_read`), or None when they may."""
+    return None if may_read(who, message) else OWN_NOTIFICATIONS_ONLY
+
+
+def channels_refusal(who: Principal, staff_id: str) -> str | None:
+    """Why `who` may not read or change `staff_id`'s channels, or None: their own, or anyone's
+    for supervisors and operations."""
+    if who.staff_id == staff_id or who.role in MANAGERS:
+        return None
+    return OWN_CHANNELS_ONLY
 
 
 def sees_complaint(who: Principal, message: Mapping[str, Any], *, desk_department: str) -> bool:

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from hospital_shared.auth import Role, TokenAuth
+from hospital_shared.auth import Role
 from hospital_shared.events import CloudEvent, envelope_of
+from hospital_shared.http_api import require
 from hospital_shared.http_guard import GuardedRoute
 
 ALERT_FIRED = "monitoring.alert_fired"
@@ -49,6 +50,8 @@ class AlertmanagerIn(BaseModel):
 
 
 class AlertsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"notified": 1}]})
+
     # firing and resolved alerts handed to the staff path (a repeat is one message)
     notified: int
 
@@ -76,23 +79,21 @@ def alert_events(body: AlertmanagerIn, now: datetime) -> list[CloudEvent[Any]]:
     ]
 
 
-def build_alerts_router(auth: TokenAuth, handle_batch: Any) -> APIRouter:
-    """`handle_batch(conn, events)`: the notifications event handlers' batch entry."""
-    router = APIRouter(
-        prefix="/v1/alerts",
-        tags=["alerts"],
-        dependencies=[Depends(auth.require(Role.INTEGRATION))],
-        route_class=GuardedRoute,
-    )
+router = APIRouter(
+    prefix="/v1/alerts",
+    tags=["alerts"],
+    dependencies=[Depends(require(Role.INTEGRATION))],
+    route_class=GuardedRoute,
+)
 
-    @router.post("", response_model=AlertsOut)
-    async def receive_alerts(request: Request, body: AlertmanagerIn) -> AlertsOut:
-        """Alertmanager's webhook: each firing alert to the on-duty supervisor (operations
-        alerts to the roster's admin), each resolved one to whoever its firing told."""
-        events = alert_events(body, datetime.now(UTC))
-        if events:
-            async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
-                await handle_batch(conn, events)
-        return AlertsOut(notified=len(events))
 
-    return router
+@router.post("", response_model=AlertsOut)
+async def receive_alerts(request: Request, body: AlertmanagerIn) -> AlertsOut:
+    """Alertmanager's webhook: each firing alert to the on-duty supervisor (operations alerts
+    to the roster's admin), each resolved one to whoever its firing told. The events go to
+    `app.state.handle_alerts(conn, events)`: the notifications event handlers' batch entry."""
+    events = alert_events(body, datetime.now(UTC))
+    if events:
+        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+            await request.app.state.handle_alerts(conn, events)
+    return AlertsOut(notified=len(events))

@@ -13,26 +13,31 @@ from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.patient_merge import following_merges, move_column, move_unique, one_at_a_time
 from hospital_shared.runtime import ServiceRuntime
-from notifications import repository, retention
-from notifications.alerts_api import build_alerts_router
-from notifications.api import build_router
+from notifications import (
+    alerts_api,
+    api,
+    duty_api,
+    opt_outs_api,
+    repository,
+    retention,
+    staff_api,
+    templates_api,
+    unsettled_api,
+)
 from notifications.callbacks import router as callbacks_router
 from notifications.channels import RobotWebhookSender, SmtpSender, StaffSender
 from notifications.digest import DigestJob
 from notifications.dispatcher import Dispatcher, start_handed_series
 from notifications.domain import QuietHours, SendingRules
-from notifications.duty_api import build_duty_router
 from notifications.handlers import EventHandlers, utc_now
 from notifications.policy import PlanningRules
 from notifications.providers import make_provider
 from notifications.settings import Settings
-from notifications.staff_api import build_staff_router
 from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
-from notifications.survey_api import build_questionnaire_router, build_survey_router
+from notifications.survey_api import questionnaire_router, survey_router
 from notifications.survey_links import SurveyRules
 from notifications.templates import DEFAULT_TEMPLATES
-from notifications.unsettled_api import build_unsettled_router
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -165,15 +170,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
     runtime.publishes(*event_types_on(topics.SURVEYS))
     app = runtime.http_app(
-        build_router(runtime.auth),
-        build_staff_router(runtime.auth),
-        build_duty_router(runtime.auth),
-        build_unsettled_router(runtime.auth),
+        api.router,
+        opt_outs_api.router,
+        templates_api.router,
+        staff_api.router,
+        duty_api.router,
+        unsettled_api.router,
         callbacks_router,
-        build_alerts_router(runtime.auth, handlers.handle_batch),
-        build_survey_router(settings),
-        build_questionnaire_router(runtime.auth),
+        alerts_api.router,
+        survey_router,
+        questionnaire_router,
     )
+    app.state.handle_alerts = handlers.handle_batch  # alerts_api: alerts as staff messages
     _add_background_work(app, runtime, settings, rules, for_staff)
     return app
 

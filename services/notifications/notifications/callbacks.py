@@ -87,9 +87,19 @@ def decode_text(raw: bytes, coding: str, charset: str) -> str:
     return raw.decode("latin-1")
 
 
-@router.api_route("/v1/sms/dlr", methods=["GET", "POST"], response_class=PlainTextResponse)
-@router.api_route("/v1/dlr", methods=["GET", "POST"], response_class=PlainTextResponse)
+# Kannel's answers are plain text; each method its own operation (one route with both
+# methods gave the two the same operation id). `/v1/dlr`, a second spelling of this route,
+# is gone: no `dlr-url` the dispatcher ever wrote, no Kannel configuration and no test named it.
+_PLAIN: dict[str, Any] = {
+    "response_class": PlainTextResponse,
+    "responses": {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+}
+
+
+@router.get("/v1/sms/dlr", **_PLAIN)
+@router.post("/v1/sms/dlr", **_PLAIN)
 async def delivery_receipt(request: Request) -> str:
+    """A delivery receipt: `ok`, `unchanged` (already final) or `ignored` (an interim type)."""
     settings = _check_caller(request)
     params = {k: v.decode("utf-8", "replace") for k, v in (await _params(request)).items()}
     message_id = params.get("id", "")
@@ -136,7 +146,8 @@ async def _apply_receipt(
     return "ok"
 
 
-@router.api_route("/v1/sms/inbound", methods=["GET", "POST"], response_class=PlainTextResponse)
+@router.get("/v1/sms/inbound", **_PLAIN)
+@router.post("/v1/sms/inbound", **_PLAIN)
 async def inbound_sms(request: Request) -> str:
     """An SMS from a patient. STOP/退订 opts the number out; START/订阅 lifts a reply opt-out.
 

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from notifications.duty_rota import Shift, on_duty
+from notifications.refusals import Invalid, NotFound
 
 DutyQuestion = tuple[str | None, str | None, datetime]  # department, window, moment
 
@@ -23,18 +24,56 @@ def shift_of(row: Any) -> Shift:
 
 
 async def shifts_between(
-    conn: asyncpg.Connection, departments: Collection[str] | None, start: datetime, end: datetime
+    conn: asyncpg.Connection,
+    departments: Collection[str] | None,
+    start: datetime,
+    end: datetime,
+    *,
+    after: tuple[datetime, int] | None = None,
+    limit: int | None = None,
 ) -> list[asyncpg.Record]:
     """The rota's shifts (not removed) that overlap [start, end], of these departments (all
-    when None), by start."""
+    when None), by start; at most `limit`, those after `after` (a shift's start and id: the
+    previous page's last) when given."""
+    at, last_id = after if after is not None else (None, None)
     return await conn.fetch(  # type: ignore[no-any-return]
         "SELECT * FROM duty_shifts WHERE removed_at IS NULL AND starts_at <= $3 AND ends_at > $2"
         " AND ($1::text[] IS NULL OR department_code = ANY($1::text[]))"
-        " ORDER BY starts_at, id",
+        " AND ($4::timestamptz IS NULL OR (starts_at, id) > ($4, $5::bigint))"
+        " ORDER BY starts_at, id LIMIT $6",
         list(departments) if departments is not None else None,
         start,
         end,
+        at,
+        last_id,
+        limit,
     )
+
+
+async def add_shift(conn: asyncpg.Connection, *, by: str, **shift: Any) -> asyncpg.Record:
+    """A new shift on the rota, of an active member of the roster (else Invalid)."""
+    active = await conn.fetchval("SELECT active FROM staff WHERE staff_id = $1", shift["staff_id"])
+    if not active:
+        raise Invalid("staff_id", "not an active member of the roster")
+    row = await conn.fetchrow(
+        "INSERT INTO duty_shifts (department_code, queue_id, staff_id, starts_at, ends_at,"
+        " created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+        shift["department_code"], shift["queue_id"], shift["staff_id"], shift["starts_at"],
+        shift["ends_at"], by,
+    )  # fmt: skip
+    assert row is not None
+    return row
+
+
+async def remove_shift(conn: asyncpg.Connection, shift_id: int, *, by: str) -> None:
+    done = await conn.fetchval(
+        "UPDATE duty_shifts SET removed_at = now(), removed_by = $2"
+        " WHERE id = $1 AND removed_at IS NULL RETURNING id",
+        shift_id,
+        by,
+    )
+    if done is None:
+        raise NotFound("no such shift on the rota")
 
 
 async def on_duty_many(

@@ -52,15 +52,8 @@ class MessageRows:
             log.warning("no supervisor on the roster", template=planned.template)
             return []
         recipient = f"staff:{staff_id}" if audience == "staff" else f"patient:{planned.patient_id}"
-        status, reason = "pending", None
-        try:
-            body = render(template["body"], planned.context)
-        except TemplateInvalid as exc:
-            body, status, reason = "", "failed", f"template_error: {exc}"
-        if withdrawn and status == "pending":
-            status, reason = "withdrawn", withdrawn
+        body, status, reason = _rendered(template, planned, withdrawn)
         segments = count_segments(body)
-        urgent = bool(template["urgent"])
         common: Row = {
             "source_event_id": event.id,
             "source_event_type": event.type,
@@ -69,7 +62,7 @@ class MessageRows:
             "patient_id": planned.patient_id,
             "staff_id": staff_id,
             "subject_ref": planned.subject_ref,
-            "urgent": urgent,
+            "urgent": bool(template["urgent"]),
             "body": body,
             "encoding": segments.encoding,
             "segments": segments.segments,
@@ -80,12 +73,18 @@ class MessageRows:
         if staff_id is not None and audience == "staff":
             assert reach is not None
             return self._for_staff(key, reach, planned, status, reason, common)
+        return [self._sms(key, planned, status, reason, urgent=common["urgent"]) | common]
+
+    def _sms(
+        self, key: str, planned: Planned, status: str, reason: str | None, *, urgent: bool
+    ) -> Row:
+        """The patient's SMS: it waits for the end of quiet hours unless urgent."""
         send_after = (
             planned.due_at
             if urgent
             else self.quiet_hours.next_allowed(planned.due_at, self.rules.tz)
         )
-        sms: Row = {
+        return {
             "idempotency_key": f"{key}:sms",
             "channel": "sms",
             "status": status,
@@ -96,7 +95,6 @@ class MessageRows:
             "delivered_at": None,
             "finished_at": None if status == "pending" else self.clock(),
         }
-        return [sms | common]
 
     def _for_staff(
         self,
@@ -139,3 +137,18 @@ class MessageRows:
                 fields["finished_at"] = now
             rows.append(fields | common)
         return rows
+
+
+def _rendered(
+    template: Mapping[str, Any], planned: Planned, withdrawn: str | None
+) -> tuple[str, str, str | None]:
+    """The text, status and reason of a new message: pending, failed when the template cannot
+    be rendered (the text is then empty), withdrawn when its subject was."""
+    status, reason = "pending", None
+    try:
+        body = render(template["body"], planned.context)
+    except TemplateInvalid as exc:
+        body, status, reason = "", "failed", f"template_error: {exc}"
+    if withdrawn and status == "pending":
+        status, reason = "withdrawn", withdrawn
+    return body, status, reason

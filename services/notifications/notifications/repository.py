@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -51,6 +52,17 @@ async def seed_templates(conn: asyncpg.Connection) -> None:
 
 async def load_templates(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
     return {r["name"]: r for r in await conn.fetch("SELECT * FROM templates")}
+
+
+async def templates_after(
+    conn: asyncpg.Connection, name: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """At most `limit` templates by name, those after `name` when given (a page)."""
+    return await conn.fetch(
+        "SELECT * FROM templates WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2",
+        name,
+        limit,
+    )
 
 
 # --- directory -----------------------------------------------------------------------
@@ -231,14 +243,23 @@ async def revoke_opt_outs(
 
 
 async def list_opt_outs(
-    conn: asyncpg.Connection, *, patient_id: str | None, phone: str | None
+    conn: asyncpg.Connection,
+    *,
+    patient_id: str | None,
+    phone: str | None,
+    limit: int = 200,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
+    """The newest first, at most `limit`, those older than opt-out `before_id` when given."""
     rows = await conn.fetch(
         f"""SELECT * FROM opt_outs WHERE ($1::text IS NULL OR patient_id = $1)
-             AND ($2::text IS NULL OR {same_phone("$2", "$3")}) ORDER BY id DESC LIMIT 200""",
+             AND ($2::text IS NULL OR {same_phone("$2", "$3")})
+             AND ($5::bigint IS NULL OR id < $5) ORDER BY id DESC LIMIT $4""",
         patient_id,
         phone,
         search_hash(phone),
+        limit,
+        before_id,
     )
     # the hash stays here: it identifies a number to whoever holds the hash key
     return [{k: v for k, v in open_fields(r, OPT_OUT_SEALED).items() if k != "phone_hash"}
@@ -283,14 +304,21 @@ async def messages_of(
     staff_id: str | None = None,
     channel: str | None = None,
     limit: int = 200,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[dict[str, Any]]:
+    """The newest first (created_at, then id), at most `limit`, those after the message
+    `after` (its created_at and id: the previous page's last) when given."""
+    at, last_id = after if after is not None else (None, None)
     rows = await conn.fetch(
         """SELECT * FROM messages WHERE ($1::text IS NULL OR patient_id = $1)
              AND ($2::text IS NULL OR staff_id = $2) AND ($3::text IS NULL OR channel = $3)
-           ORDER BY created_at DESC LIMIT $4""",
+             AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+           ORDER BY created_at DESC, id DESC LIMIT $4""",
         patient_id,
         staff_id,
         channel,
         limit,
+        at,
+        last_id,
     )
     return [opened_message(r) for r in rows]

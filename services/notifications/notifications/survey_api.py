@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_api import Conn, Page, PageQuery
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.questionnaires import (
     AnswerRefused,
@@ -38,6 +38,7 @@ from hospital_shared.questionnaires import (
     check_answers,
 )
 from notifications import survey_page, survey_store
+from notifications.routes import Operations, Staff
 from notifications.settings import Settings
 from notifications.survey_answers import given_answers, publish_answered
 from notifications.survey_links import RateLimiter, csrf_for, is_token, token_hash
@@ -72,106 +73,127 @@ def _html(status: int, body: str, **cookie: str) -> HTMLResponse:
     return response
 
 
-def build_survey_router(settings: Settings) -> APIRouter:
-    # Pages for patients' phones, not API operations: kept out of the OpenAPI document (every
-    # answer, refusals included, is an HTML page, where the API answers problem+json)
-    router = APIRouter(
-        prefix="/s", tags=["patient survey"], route_class=GuardedRoute, include_in_schema=False
-    )
-    by_token = RateLimiter(settings.survey_rate_per_token, settings.survey_rate_window_s)
-    by_address = RateLimiter(settings.survey_rate_per_address, settings.survey_rate_window_s)
-    hospital = settings.hospital_name
+class SurveyGate:
+    """What the survey pages of one app share: the request limits (per link and per client
+    address, in this process's memory), the CSRF secret and the hospital's name. Made from the
+    settings at the first request (`gate`), or set on `app.state.survey_gate` beforehand."""
 
-    def refused(reason: str) -> HTMLResponse:
-        status, body = survey_page.refusal_page(reason, hospital)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.by_token = RateLimiter(settings.survey_rate_per_token, settings.survey_rate_window_s)
+        self.by_address = RateLimiter(
+            settings.survey_rate_per_address, settings.survey_rate_window_s
+        )
+        self.hospital = settings.hospital_name
+
+    def refused(self, reason: str) -> HTMLResponse:
+        status, body = survey_page.refusal_page(reason, self.hospital)
         return _html(status, body)
 
-    def admit(request: Request, token: str) -> bytes:
+    def admit(self, request: Request, token: str) -> bytes:
         """The token's hash, once the caller is within its limits and the token well formed."""
         address = request.client.host if request.client else "-"
-        if not by_address.allow(address):
+        if not self.by_address.allow(address):
             raise _Refused("too_many")
         if not is_token(token):
             raise _Refused("unknown")
         hashed = token_hash(token)
-        if not by_token.allow(hashed.hex()):
+        if not self.by_token.allow(hashed.hex()):
             raise _Refused("too_many")
         return hashed
 
-    async def open_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record:
-        link = await survey_store.find_link(conn, hashed)
-        if link is None:
-            raise _Refused("unknown")
-        if link["answered_at"] is not None:
-            raise _Refused("used")
-        if link["expires_at"] <= datetime.now(UTC):
-            raise _Refused("expired")
-        return link
-
-    def form(request: Request, q: Questionnaire, hashed: bytes, nonce: str, **shown: Any) -> str:
-        csrf = csrf_for(settings.survey_secret, hashed, nonce)
+    def form(
+        self, request: Request, q: Questionnaire, hashed: bytes, nonce: str, **shown: Any
+    ) -> str:
+        csrf = csrf_for(self.settings.survey_secret, hashed, nonce)
         return survey_page.form_page(
-            q, hospital=hospital, action=request.url.path, csrf=csrf, **shown
+            q, hospital=self.hospital, action=request.url.path, csrf=csrf, **shown
         )
 
-    @router.get("/{token}", response_class=HTMLResponse)
-    async def survey_form(request: Request, token: str) -> HTMLResponse:
+
+def gate(request: Request) -> SurveyGate:
+    found: SurveyGate | None = getattr(request.app.state, "survey_gate", None)
+    if found is None:
+        found = request.app.state.survey_gate = SurveyGate(request.app.state.runtime.settings)
+    return found
+
+
+Gate = Annotated[SurveyGate, Depends(gate)]
+
+# Pages for patients' phones, not API operations: kept out of the OpenAPI document (every
+# answer, refusals included, is an HTML page, where the API answers problem+json)
+survey_router = APIRouter(
+    prefix="/s", tags=["patient survey"], route_class=GuardedRoute, include_in_schema=False
+)
+
+
+async def _open_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record:
+    link = await survey_store.find_link(conn, hashed)
+    if link is None:
+        raise _Refused("unknown")
+    if link["answered_at"] is not None:
+        raise _Refused("used")
+    if link["expires_at"] <= datetime.now(UTC):
+        raise _Refused("expired")
+    return link
+
+
+@survey_router.get("/{token}", response_class=HTMLResponse)
+async def survey_form(request: Request, token: str, gate: Gate) -> HTMLResponse:
+    try:
+        hashed = gate.admit(request, token)
+        async with request.app.state.runtime.pool.acquire() as conn:
+            link = await _open_link(conn, hashed)
+            q = await survey_store.current_questionnaire(conn, ContactKind(link["contact_kind"]))
+    except _Refused as exc:
+        return gate.refused(exc.reason)
+    except DATABASE_AWAY:
+        return gate.refused("unavailable")
+    nonce = secrets.token_urlsafe(16)
+    secure = "1" if request.url.scheme == "https" else "0"
+    return _html(200, gate.form(request, q, hashed, nonce), nonce=nonce, secure=secure)
+
+
+@survey_router.post("/{token}", response_class=HTMLResponse)
+async def survey_answer(request: Request, token: str, gate: Gate) -> HTMLResponse:
+    try:
+        hashed = gate.admit(request, token)
+        fields = await _form_fields(request, gate.settings.survey_max_form_bytes)
+        nonce = request.cookies.get(COOKIE, "")
+        expected = csrf_for(gate.settings.survey_secret, hashed, nonce)
+        if not nonce or not hmac.compare_digest(expected, fields.pop("csrf", "")):
+            raise _Refused("stale_form")
+        return await _answer(request, gate, hashed, fields, nonce)
+    except _Refused as exc:
+        return gate.refused(exc.reason)
+    except DATABASE_AWAY:
+        return gate.refused("unavailable")
+
+
+async def _answer(
+    request: Request, gate: SurveyGate, hashed: bytes, fields: dict[str, str], nonce: str
+) -> HTMLResponse:
+    now = datetime.now(UTC)
+    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+        link = await _open_link(conn, hashed)
+        kind = ContactKind(link["contact_kind"])
+        version = fields.pop("v", "")
+        q = await survey_store.questionnaire_version(
+            conn, kind, int(version) if version.isdigit() and len(version) < 6 else 0
+        ) or await survey_store.current_questionnaire(conn, kind)
+        given: dict[str, dict[str, str]] = {}
         try:
-            hashed = admit(request, token)
-            async with request.app.state.runtime.pool.acquire() as conn:
-                link = await open_link(conn, hashed)
-                q = await survey_store.current_questionnaire(
-                    conn, ContactKind(link["contact_kind"])
-                )
-        except _Refused as exc:
-            return refused(exc.reason)
-        except DATABASE_AWAY:
-            return refused("unavailable")
-        nonce = secrets.token_urlsafe(16)
-        secure = "1" if request.url.scheme == "https" else "0"
-        return _html(200, form(request, q, hashed, nonce), nonce=nonce, secure=secure)
-
-    @router.post("/{token}", response_class=HTMLResponse)
-    async def survey_answer(request: Request, token: str) -> HTMLResponse:
-        try:
-            hashed = admit(request, token)
-            fields = await _form_fields(request, settings.survey_max_form_bytes)
-            nonce = request.cookies.get(COOKIE, "")
-            expected = csrf_for(settings.survey_secret, hashed, nonce)
-            if not nonce or not hmac.compare_digest(expected, fields.pop("csrf", "")):
-                raise _Refused("stale_form")
-            return await _answer(request, hashed, fields, nonce)
-        except _Refused as exc:
-            return refused(exc.reason)
-        except DATABASE_AWAY:
-            return refused("unavailable")
-
-    async def _answer(
-        request: Request, hashed: bytes, fields: dict[str, str], nonce: str
-    ) -> HTMLResponse:
-        now = datetime.now(UTC)
-        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
-            link = await open_link(conn, hashed)
-            kind = ContactKind(link["contact_kind"])
-            version = fields.pop("v", "")
-            q = await survey_store.questionnaire_version(
-                conn, kind, int(version) if version.isdigit() and len(version) < 6 else 0
-            ) or await survey_store.current_questionnaire(conn, kind)
-            given: dict[str, dict[str, str]] = {}
-            try:
-                given = given_answers(fields)
-                answers = check_answers(q, given)  # type: ignore[arg-type]
-            except AnswerRefused as exc:
-                shown = form(request, q, hashed, nonce, given=given, error=_explain(q, exc))
-                return _html(422, shown)
-            claimed = await survey_store.claim_answer(conn, hashed, version=q.version, now=now)
-            if claimed is None:
-                raise _Refused("used")
-            await publish_answered(conn, claimed, q, answers, now=now)
-            await survey_store.withdraw_reminder(conn, claimed, now)
-        return _html(200, survey_page.thanks_page(hospital))
-
-    return router
+            given = given_answers(fields)
+            answers = check_answers(q, given)  # type: ignore[arg-type]
+        except AnswerRefused as exc:
+            shown = gate.form(request, q, hashed, nonce, given=given, error=_explain(q, exc))
+            return _html(422, shown)
+        claimed = await survey_store.claim_answer(conn, hashed, version=q.version, now=now)
+        if claimed is None:
+            raise _Refused("used")
+        await publish_answered(conn, claimed, q, answers, now=now)
+        await survey_store.withdraw_reminder(conn, claimed, now)
+    return _html(200, survey_page.thanks_page(gate.hospital))
 
 
 def _explain(q: Questionnaire, exc: AnswerRefused) -> str:
@@ -224,41 +246,40 @@ class QuestionnaireIn(BaseModel):
     questions: list[Question] = Field(min_length=1, max_length=30)
 
 
-def build_questionnaire_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1/questionnaires", tags=["questionnaires"], route_class=GuardedRoute
-    )
-    staff = Depends(
-        auth.require(Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN, Role.DIRECTOR)
-    )
-    operations = Depends(auth.require(Role.ADMIN))
+questionnaire_router = APIRouter(
+    prefix="/v1/questionnaires", tags=["questionnaires"], route_class=GuardedRoute
+)
 
-    @router.get("")
-    async def list_questionnaires(request: Request, who: Principal = staff) -> list[dict[str, Any]]:
-        """The questionnaire in force for each kind of contact."""
-        async with request.app.state.runtime.pool.acquire() as conn:
-            return [
-                (await survey_store.current_questionnaire(conn, kind)).model_dump(mode="json")
-                for kind in ContactKind
-            ]
 
-    @router.put("/{kind}")
-    async def save_questionnaire(
-        request: Request, kind: ContactKind, body: QuestionnaireIn,
-        who: Principal = operations,
-    ) -> dict[str, Any]:  # fmt: skip
-        """Save a new version of `kind`'s questionnaire; answers given before keep theirs."""
-        try:
-            draft = Questionnaire(kind=kind, version=1, **body.model_dump())
-        except ValueError as exc:
-            detail = [{"loc": ["body", "questions"], "msg": str(exc).splitlines()[0][:200],
-                       "type": "value_error"}]  # fmt: skip
-            raise HTTPException(422, detail) from None
-        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
-            saved = await survey_store.save_questionnaire(
-                conn, draft, saved_by=who.staff_id or who.role.value
-            )
-        log.info("questionnaire saved", kind=kind.value, version=saved.version)
-        return saved.model_dump(mode="json")
+@questionnaire_router.get("", response_model=Page[Questionnaire])
+async def list_questionnaires(
+    request: Request, conn: Conn, _: Staff, page: PageQuery
+) -> Page[Questionnaire]:
+    """The questionnaire in force for each kind of contact, by kind."""
+    kinds = sorted(ContactKind, key=lambda k: k.value)
+    start = page.position(frozenset({"kind"}))
+    if start is not None:
+        kinds = [k for k in kinds if k.value > str(start["kind"])]
+    shown = kinds[: page.limit]
+    items = [await survey_store.current_questionnaire(conn, kind) for kind in shown]
+    last = {"kind": shown[-1].value} if len(kinds) > page.limit else None
+    return page.page(request, items, last)
 
-    return router
+
+@questionnaire_router.put("/{kind}", response_model=Questionnaire)
+async def save_questionnaire(
+    conn: Conn, kind: ContactKind, body: QuestionnaireIn, who: Operations
+) -> Questionnaire:
+    """Save a new version of `kind`'s questionnaire; answers given before keep theirs."""
+    try:
+        draft = Questionnaire(kind=kind, version=1, **body.model_dump())
+    except ValueError as exc:
+        detail = [{"loc": ["body", "questions"], "msg": str(exc).splitlines()[0][:200],
+                   "type": "value_error"}]  # fmt: skip
+        raise HTTPException(422, detail) from None
+    async with conn.transaction():
+        saved = await survey_store.save_questionnaire(
+            conn, draft, saved_by=who.staff_id or who.role.value
+        )
+    log.info("questionnaire saved", kind=kind.value, version=saved.version)
+    return saved

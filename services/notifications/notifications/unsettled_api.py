@@ -4,14 +4,15 @@ final receipt past `receipt_overdue_min`. The same counts as the gauges (reconci
 the messages, without number or text."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from fastapi import Query, Request
+from pydantic import BaseModel, ConfigDict
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
-from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.http_api import Conn, WireTime
 from notifications import sending
+from notifications.routes import Manager
 
 
 class UnsettledSms(BaseModel):
@@ -21,41 +22,51 @@ class UnsettledSms(BaseModel):
     template: str
     status: str
     status_reason: str | None
-    handed_at: datetime | None
-    submitted_at: datetime | None
+    handed_at: WireTime | None
+    submitted_at: WireTime | None
 
 
 class UnsettledView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"outcome_unknown": 1, "receipt_overdue": 0, "receipt_overdue_after_min": 60.0,
+                 "messages": [{"id": "0e7c2f4a-3b1d-4c55-9a8e-2f1d9c3b7a10",
+                               "patient_id": "P000123", "staff_id": None,
+                               "template": "appointment_reminder", "status": "failed",
+                               "status_reason": "outcome_unknown",
+                               "handed_at": "2026-12-05T01:00:00Z", "submitted_at": None}]}
+            ]
+        }
+    )  # fmt: skip
+
     outcome_unknown: int
     receipt_overdue: int
     receipt_overdue_after_min: float
     messages: list[UnsettledSms]  # the newest first, at most `limit`
 
 
-def build_unsettled_router(auth: TokenAuth) -> APIRouter:
-    router = audited_router("/v1/sms", "notifications")
-    managers = auth.require(Role.SUPERVISOR, Role.ADMIN)
+router = audited_router("/v1/sms", "notifications")
 
-    @router.get("/unsettled", response_model=UnsettledView)
-    async def unsettled(
-        request: Request,
-        who: Annotated[Principal, Depends(managers)],
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> dict[str, Any]:
-        settings = request.app.state.runtime.settings
-        overdue_before = datetime.now(UTC) - timedelta(minutes=settings.receipt_overdue_min)
-        async with request.app.state.runtime.pool.acquire() as conn:
-            unknown, overdue = await sending.count_unsettled(conn, overdue_before)
-            rows = await sending.list_unsettled(conn, overdue_before, limit)
-            reads = [
-                Read(r["patient_id"], "message", str(r["id"])) for r in rows if r["patient_id"]
-            ]
-            await record(conn, Reader.of(who), reads)
-        return {
-            "outcome_unknown": unknown,
-            "receipt_overdue": overdue,
-            "receipt_overdue_after_min": settings.receipt_overdue_min,
-            "messages": [{**dict(r), "id": str(r["id"])} for r in rows],
-        }
 
-    return router
+@router.get("/unsettled", response_model=UnsettledView)
+async def unsettled(
+    request: Request,
+    conn: Conn,
+    who: Manager,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> UnsettledView:
+    """How many SMS have an unknown outcome or are overdue for a receipt, and the newest of
+    them (a report with its counts, not a list to page through)."""
+    settings = request.app.state.runtime.settings
+    overdue_before = datetime.now(UTC) - timedelta(minutes=settings.receipt_overdue_min)
+    unknown, overdue = await sending.count_unsettled(conn, overdue_before)
+    rows = await sending.list_unsettled(conn, overdue_before, limit)
+    reads = [Read(r["patient_id"], "message", str(r["id"])) for r in rows if r["patient_id"]]
+    await record(conn, Reader.of(who), reads)
+    return UnsettledView(
+        outcome_unknown=unknown,
+        receipt_overdue=overdue,
+        receipt_overdue_after_min=settings.receipt_overdue_min,
+        messages=[UnsettledSms.model_validate({**dict(r), "id": str(r["id"])}) for r in rows],
+    )

@@ -13,14 +13,12 @@ from fastapi import FastAPI
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.runtime import ServiceRuntime
-from registration import retention
-from registration.api import ingest_router
+from registration import api, patients, retention
 from registration.handlers import Hl7Handler, rules_from
 from registration.ingest import Hl7Control, Ingested, IntakeRejected, ingest, ingest_hl7_group
 from registration.intake import Intake
 from registration.mllp import MllpServer, tls_context
 from registration.parse_pool import ParsePool
-from registration.patients import patients_router
 from registration.phones import normalise_phone
 from registration.settings import Settings
 
@@ -35,16 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *event_types_on(topics.QUEUE_REPORTS),
     )
     app = runtime.http_app(
-        ingest_router(runtime, settings),
-        # the number searched is normalised as the stored ones were (same region and rule)
-        patients_router(
-            runtime.auth,
-            partial(
-                normalise_phone,
-                region=settings.default_phone_region,
-                mobile_only=settings.mobile_only,
-            ),
-        ),
+        api.router,
+        patients.router,
         title="registration service",
     )
     if settings.mllp_enabled:

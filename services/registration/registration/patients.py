@@ -11,19 +11,28 @@ not theirs to read).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
-from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.auth import Principal, Role
+from hospital_shared.http_api import (
+    Conn,
+    Page,
+    PageRequest,
+    WireTime,
+    page_query,
+    require,
+)
 from hospital_shared.logging import mask_phone
-from registration.phones import PhoneCheck
+from registration.phones import normalise_phone
 
 STAFF = (Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN, Role.DIRECTOR)
-SEARCH_LIMIT = 20
+SEARCH_LIMIT = 20  # the most a search answers at once (an inbound caller's few matches)
 # What of a visit's record the patient page shows (the rest is the hospital system's).
 VISIT_FIELDS = (
     "registered_at", "visit_type", "channel", "appointment_time", "admitted_at",
@@ -37,14 +46,101 @@ SELECT DISTINCT ON (patient_id) patient_id, record #>> '{patient,name}' AS name,
   FROM visits WHERE WHERE_CLAUSE
  ORDER BY patient_id, updated_at DESC"""
 
+Staff = Annotated[Principal, Depends(require(*STAFF))]
+SearchPage = Annotated[PageRequest, Depends(page_query(SEARCH_LIMIT, SEARCH_LIMIT))]
+router = audited_router("/v1", "patients")
+
+
+class PatientFound(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"patient_id": "P000123", "name": "赵一", "phone": "+86139****0123",
+                 "last_seen": "2026-12-05T02:00:00Z"}
+            ]
+        }
+    )  # fmt: skip
+
+    patient_id: str
+    name: str | None
+    phone: str | None = Field(description="E.164, masked for everyone but operations")
+    merged_from: str | None = Field(
+        default=None, description="the id asked for, when a merge (ADT^A40) made it this patient"
+    )
+    last_seen: WireTime
+
+
+class Department(BaseModel):
+    code: str | None
+    name: str | None
+
+
+class VisitView(BaseModel):
+    """A visit (`registration`) or an admission (`admission`) as the patient page shows it;
+    the rest of the record is the hospital system's."""
+
+    kind: str = Field(description="registration | admission")
+    visit_id: str
+    status: str
+    department: Department
+    registered_at: WireTime | None = None
+    visit_type: str | None = None
+    channel: str | None = None
+    appointment_time: WireTime | None = None
+    admitted_at: WireTime | None = None
+    discharged_at: WireTime | None = None
+    disposition: str | None = None
+    doctor: str | None = None
+
+
+class PatientShown(BaseModel):
+    patient_id: str
+    name: str | None
+    phone: str | None = Field(description="E.164, masked for everyone but operations")
+
+
+class PatientVisits(BaseModel):
+    """A patient and their visits and admissions, the newest first (at most 200: one
+    patient's record, answered whole)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient": {"patient_id": "P000123", "name": "赵一", "phone": "+86139****0123"},
+                    "visits": [
+                        {"kind": "admission", "visit_id": "A-1", "status": "discharged",
+                         "department": {"code": "CARD", "name": "心内科"},
+                         "admitted_at": "2026-12-01T01:00:00Z",
+                         "discharged_at": "2026-12-04T03:00:00Z", "disposition": "home"}
+                    ],
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    patient: PatientShown
+    visits: list[VisitView]
+    merged_from: str | None = Field(
+        default=None, description="the id asked for, when a merge (ADT^A40) made it this patient"
+    )
+
 
 def _shown_phone(phone: str | None, who: Principal) -> str | None:
     return phone if phone is None or who.role == Role.ADMIN else mask_phone(phone)
 
 
 async def search(
-    conn: asyncpg.Connection, *, patient_id: str | None, phone: str | None, name: str | None
+    conn: asyncpg.Connection,
+    *,
+    patient_id: str | None,
+    phone: str | None,
+    name: str | None,
+    limit: int = SEARCH_LIMIT,
+    after: tuple[datetime, str] | None = None,
 ) -> list[asyncpg.Record]:
+    """The patients found, the most recently seen first, at most `limit`, those after
+    `after` (the previous page's last: its last_seen and id) when given."""
     if patient_id:
         where, arg = "patient_id = $1", patient_id
     elif phone:
@@ -56,8 +152,13 @@ async def search(
         )
         arg = _like_literal(name or "")
     inner = _SEARCH.replace("WHERE_CLAUSE", where)
-    sql = f"SELECT * FROM ({inner}) p ORDER BY last_seen DESC LIMIT {SEARCH_LIMIT}"
-    return await conn.fetch(sql, arg)
+    sql = (
+        f"SELECT * FROM ({inner}) p WHERE $3::timestamptz IS NULL"
+        " OR (last_seen, patient_id) < ($3, $4::text)"
+        " ORDER BY last_seen DESC, patient_id DESC LIMIT $2"
+    )
+    at, last_id = after if after is not None else (None, None)
+    return await conn.fetch(sql, arg, limit, at, last_id)
 
 
 async def surviving_id(conn: asyncpg.Connection, patient_id: str) -> str:
@@ -79,85 +180,92 @@ def _record(row: asyncpg.Record) -> dict[str, Any]:
     return parsed
 
 
-def visit_view(row: asyncpg.Record) -> dict[str, Any]:
+def visit_view(row: asyncpg.Record) -> VisitView:
     rec = _record(row)
     department = rec.get("department") or {}
-    return {
-        "kind": row["kind"],
-        "visit_id": row["visit_id"],
-        "status": row["status"],
-        "department": {"code": department.get("code"), "name": department.get("name")},
+    return VisitView(
+        kind=row["kind"],
+        visit_id=row["visit_id"],
+        status=row["status"],
+        department=Department(code=department.get("code"), name=department.get("name")),
         **{key: rec[key] for key in VISIT_FIELDS if rec.get(key) is not None},
-    }
+    )
 
 
-def patients_router(auth: TokenAuth, normalise: Callable[[str], PhoneCheck]) -> Any:
-    router = audited_router("/v1", "patients")
-    staff = Depends(auth.require(*STAFF))
+def _after(page: PageRequest) -> tuple[datetime, str] | None:
+    """The patient a page starts after: when last seen, and the id."""
+    return page.read_position(
+        frozenset({"last_seen", "patient_id"}),
+        lambda p: (datetime.fromisoformat(p["last_seen"]), str(p["patient_id"])),
+    )
 
-    def pool(request: Request) -> asyncpg.Pool:
-        return request.app.state.runtime.pool
 
-    @router.get("/patients")
-    async def find_patients(
-        request: Request,
-        who: Principal = staff,
-        phone: Annotated[str | None, Query(min_length=3, max_length=32)] = None,
-        name: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-        patient_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    ) -> dict[str, Any]:
-        """Patients whose visits carry this phone number, this id (a merged id finds the
-        surviving patient, `merged_from` naming it), or a name starting so or whose given
-        name (after a one-character surname) does (at most 20, the most recently seen first)."""
-        if sum(v is not None for v in (phone, name, patient_id)) != 1:
-            raise HTTPException(422, "give one of phone, name or patient_id")
-        e164 = normalise(phone).value if phone else None
-        async with pool(request).acquire() as conn:
-            current = await surviving_id(conn, patient_id) if patient_id else None
-            rows = await search(conn, patient_id=current, phone=e164, name=name)
-            reads = [Read(r["patient_id"], "patient", r["patient_id"]) for r in rows]
-            await record(conn, Reader.of(who), reads)
-        merged = {"merged_from": patient_id} if current != patient_id else {}
-        return {
-            "patients": [
-                {"patient_id": r["patient_id"], "name": r["name"],
-                 "phone": _shown_phone(r["phone"], who), "last_seen": r["last_seen"].isoformat(),
-                 **merged}
-                for r in rows
-            ]
-        }  # fmt: skip
+@router.get("/patients", response_model=Page[PatientFound])
+async def find_patients(
+    request: Request,
+    conn: Conn,
+    who: Staff,
+    page: SearchPage,
+    phone: Annotated[str | None, Query(min_length=3, max_length=32)] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    patient_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> Page[PatientFound]:
+    """Patients whose visits carry this phone number (any form: searched as E.164), this id
+    (a merged id finds the surviving patient, `merged_from` naming it), or a name starting so
+    or whose given name (after a one-character surname) does; the most recently seen first,
+    at most 20 a page."""
+    if sum(v is not None for v in (phone, name, patient_id)) != 1:
+        raise HTTPException(422, "give one of phone, name or patient_id")
+    settings = request.app.state.runtime.settings
+    e164 = (
+        normalise_phone(
+            phone, region=settings.default_phone_region, mobile_only=settings.mobile_only
+        ).value
+        if phone
+        else None
+    )  # normalised as the stored ones were (same region and rule)
+    current = await surviving_id(conn, patient_id) if patient_id else None
+    merged = patient_id if current != patient_id else None
+    rows = await search(conn, patient_id=current, phone=e164, name=name,
+                        limit=page.limit + 1, after=_after(page))  # fmt: skip
+    shown = rows[: page.limit]
+    await record(
+        conn, Reader.of(who), [Read(r["patient_id"], "patient", r["patient_id"]) for r in shown]
+    )
+    items = [
+        PatientFound(patient_id=r["patient_id"], name=r["name"],
+                     phone=_shown_phone(r["phone"], who), last_seen=r["last_seen"],
+                     merged_from=merged)
+        for r in shown
+    ]  # fmt: skip
+    position = None
+    if len(rows) > page.limit:
+        last = shown[-1]
+        position = {"last_seen": last["last_seen"].isoformat(), "patient_id": last["patient_id"]}
+    return page.page(request, items, position)
 
-    @router.get("/patients/{patient_id}/visits")
-    async def visits_of(
-        request: Request, patient_id: str, who: Principal = staff
-    ) -> dict[str, Any]:
-        """A patient's visits and admissions (department, dates, disposition), newest first;
-        a merged id's are the survivor's, who is named (`merged_from`: the id asked for)."""
-        asked = patient_id
-        async with pool(request).acquire() as conn:
-            patient_id = await surviving_id(conn, asked)
-            rows = await conn.fetch(
-                "SELECT kind, visit_id, status, record, updated_at FROM visits"
-                " WHERE patient_id = $1 ORDER BY updated_at DESC LIMIT 200",
-                patient_id,
-            )
-            if not rows:
-                raise HTTPException(404, f"no visits of patient {patient_id}")
-            views = [visit_view(r) for r in rows]
-            reads = [
-                Read(patient_id, "visit", v["visit_id"], department=v["department"]["code"])
-                for v in views
-            ]
-            await record(conn, Reader.of(who), reads)
-        patient = _record(rows[0]).get("patient") or {}
-        return {
-            "patient": {
-                "patient_id": patient_id,
-                "name": patient.get("name"),
-                "phone": _shown_phone(patient.get("phone"), who),
-            },
-            "visits": views,
-            **({"merged_from": asked} if asked != patient_id else {}),
-        }
 
-    return router
+@router.get("/patients/{patient_id}/visits", response_model=PatientVisits)
+async def visits_of(conn: Conn, patient_id: str, who: Staff) -> PatientVisits:
+    """A patient's visits and admissions (department, dates, disposition), newest first;
+    a merged id's are the survivor's, who is named (`merged_from`: the id asked for)."""
+    asked = patient_id
+    patient_id = await surviving_id(conn, asked)
+    rows = await conn.fetch(
+        "SELECT kind, visit_id, status, record, updated_at FROM visits"
+        " WHERE patient_id = $1 ORDER BY updated_at DESC LIMIT 200",
+        patient_id,
+    )
+    if not rows:
+        raise HTTPException(404, f"no visits of patient {patient_id}")
+    views = [visit_view(r) for r in rows]
+    reads = [Read(patient_id, "visit", v.visit_id, department=v.department.code) for v in views]
+    await record(conn, Reader.of(who), reads)
+    patient = _record(rows[0]).get("patient") or {}
+    shown = PatientShown(
+        patient_id=patient_id,
+        name=patient.get("name"),
+        phone=_shown_phone(patient.get("phone"), who),
+    )
+    merged = asked if asked != patient_id else None
+    return PatientVisits(patient=shown, visits=views, merged_from=merged)
