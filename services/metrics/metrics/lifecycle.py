@@ -14,21 +14,16 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import ComplaintChannel
+from hospital_shared.service_events.complaints import CASE_EVENT_TYPES, PROCEDURE_EVENT_TYPES
+from hospital_shared.service_events.notifications import SMS_EVENT_TYPES
+from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EventName
 from metrics import catalog, procedure, surveys
 from metrics import repository as repo
 from metrics.domain import SMS_STATUSES, field, label, rating
 from metrics.received import BulkHandler, Handler, Received
 
 COMPLAINT_CHANNELS = frozenset(c.value for c in ComplaintChannel)
-LIMITS = frozenset(
-    {
-        "first_response",
-        "complex_answer",
-        "fact_finding",
-        "imaging_confirmation",
-        "satisfaction_check",
-    }
-)
+LIMITS = frozenset(limit.value for limit in CaseLimit if limit is not CaseLimit.DIRECTOR_DECISION)
 
 
 # --- followup.tasks.v1 ---------------------------------------------------------------
@@ -173,7 +168,7 @@ def _case_labels(e: Received) -> dict[str, str]:
 
 
 # The limits whose first-cycle clock is kept on the case row (complaint_cases), for the KPIs.
-CLOCKED_LIMITS = ("first_response", "fact_finding", "complex_answer", "imaging_confirmation")
+CLOCKED_LIMITS = tuple(limit.value for limit in CLOCKED_CASE_LIMITS)
 
 
 def _first_cycle_limits(e: Received) -> dict[str, object]:
@@ -284,9 +279,9 @@ def fallback_for(type_: str, data: dict[str, object]) -> Handler | None:
 BULK_HANDLERS: dict[str, BulkHandler] = {
     "followup.task_planned": on_tasks_planned,
     "followup.task_assigned": on_tasks_rescheduled,
-    "followup.task.due": on_tasks_rescheduled,
+    EventName.TASK_DUE: on_tasks_rescheduled,
     "followup.call_retry_scheduled": on_tasks_rescheduled,
-    "followup.task.overdue": on_tasks_overdue,
+    EventName.TASK_OVERDUE: on_tasks_overdue,
 }
 
 HANDLERS: dict[str, Handler] = {
@@ -297,38 +292,8 @@ HANDLERS: dict[str, Handler] = {
     "complaint.time_limit_warning": on_time_limit,
     "complaint.time_limit_breached": on_time_limit,
     "complaint.satisfaction_recorded": on_complaint_satisfaction,
-    **{
-        f"sms.{status}": on_message_status
-        for status in ("submitted", "delivered", "failed", "expired", "suppressed")
-    },
-    **{
-        f"complaint.case_{step}": on_case_changed
-        for step in (
-            "opened",
-            "acknowledged",
-            "investigation_started",
-            "resolution_proposed",
-            "resolution_approved",
-            "communicated",
-            "closed",
-            "reopened",
-            "withdrawn",
-            "assigned",
-            "imaging_confirmed",
-        )
-    },
-    # The rest of the procedure (issue 21): its lifecycle steps and its records.
-    **{
-        f"complaint.case_{step}": on_case_changed
-        for step in (
-            "found_unfounded",
-            "resolution_implemented",
-            "summary_signed_off",
-            "validity_decided",
-            "escalated",
-            "imaging_confirmed",
-            "settlement_recorded",
-            "accountability_recorded",
-        )
-    },
+    **{type_: on_message_status for type_ in SMS_EVENT_TYPES},
+    # Every case event, the rest of the procedure's (issue 21) included: its lifecycle steps
+    # and its records.
+    **{type_: on_case_changed for type_ in CASE_EVENT_TYPES + PROCEDURE_EVENT_TYPES},
 }

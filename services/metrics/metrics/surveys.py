@@ -14,16 +14,14 @@ from typing import Any
 
 import asyncpg
 
+from hospital_shared.vocabulary import Aspect, ContactKind
 from metrics import catalog
 from metrics.domain import field, label, rating
 from metrics.received import Received
 
-ASPECTS = frozenset(
-    {"registration", "guidance", "doctor", "nursing", "environment", "billing", "pharmacy",
-     "overall", "complaint_handling"}
-)  # fmt: skip
+ASPECTS = frozenset(a.value for a in Aspect)
 CHANNELS = frozenset({"call", "sms_link"})
-KINDS = frozenset({"inpatient_discharge", "outpatient_visit", "first_visit", "complaint_check"})
+KINDS = frozenset(k.value for k in ContactKind)
 
 
 async def on_survey_answered(conn: asyncpg.Connection, e: Received) -> None:
