@@ -14,7 +14,11 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import ComplaintChannel
-from hospital_shared.service_events.complaints import CASE_EVENT_TYPES, PROCEDURE_EVENT_TYPES
+from hospital_shared.service_events.complaints import (
+    CASE_EVENT_TYPES,
+    PROCEDURE_EVENT_TYPES,
+    ComplaintSatisfactionRecorded,
+)
 from hospital_shared.service_events.notifications import SMS_EVENT_TYPES
 from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EventName
 from metrics import catalog, procedure, surveys
@@ -229,21 +233,19 @@ async def on_time_limit(conn: asyncpg.Connection, e: Received) -> None:
 
 
 async def on_complaint_satisfaction(conn: asyncpg.Connection, e: Received) -> None:
-    department = label(e.text("department_code"))
-    answer = rating(field(e.data, "rating")) or (
-        "satisfied" if field(e.data, "satisfied") else "dissatisfied"
-    )
-    satisfied = field(e.data, "satisfied")
+    checked: ComplaintSatisfactionRecorded = e.contract
+    department = label(checked.department_code)
     fresh = await repo.add_complaint_satisfaction(
         conn,
         event_id=e.id,
-        case_id=str(e.data["case_number"]),
+        case_id=checked.case_number,
         department=department,
-        satisfied=bool(satisfied) if satisfied is not None else answer != "dissatisfied",
-        answered_at=e.at("occurred_at"),
+        satisfied=checked.satisfied,
+        answered_at=checked.occurred_at,
     )
     if fresh:
-        e.tally.add(catalog.COMPLAINT_SATISFACTION, {"department": department, "rating": answer})
+        labels = {"department": department, "rating": checked.rating.value}
+        e.tally.add(catalog.COMPLAINT_SATISFACTION, labels)
 
 
 # --- notifications.messages.v1 -------------------------------------------------------
