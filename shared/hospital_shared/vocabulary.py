@@ -23,7 +23,8 @@ console of the previous release, a follow-up event or survey answer still in fli
 value stored before the change all keep working; they are never written any more. Likewise the
 event types renamed to the one pattern (`RENAMED_EVENT_TYPES`) are read under their old name
 (`hospital_shared.codec` takes the old name as the new one) and published only under the new.
-Both windows close in the release after this one.
+Both windows last one release: the release that ships this change reads the old forms, the
+next one deletes `LEGACY_SATISFACTION` and `RENAMED_EVENT_TYPES`.
 
 Event type names follow one pattern, `<area>.<fact_in_snake_case>` (`EVENT_TYPE_PATTERN`):
 one dot, the area a noun, the fact past tense (`followup.task_completed`).
@@ -79,6 +80,13 @@ class Aspect(StrEnum):
     PHARMACY = "pharmacy"
     OVERALL = "overall"
     COMPLAINT_HANDLING = "complaint_handling"  # the post-closure check of a complaint
+
+
+class SurveyChannel(StrEnum):
+    """How a patient's satisfaction answers came: a follow-up call, or the SMS survey link."""
+
+    CALL = "call"
+    SMS_LINK = "sms_link"
 
 
 class ContactKind(StrEnum):

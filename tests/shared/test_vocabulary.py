@@ -32,7 +32,7 @@ WATCHED: dict[str, frozenset[str]] = {
         v.CaseStatus, v.TaskStatus, v.EnquiryStatus, v.SmsStatus, v.ComplaintCategory,
         v.Satisfaction, v.Priority, v.CaseLimit, v.EnquiryLimit, v.Aspect, v.ContactKind,
         v.TaskKind, v.FeedbackKind, v.FeedbackChannel, v.ComplaintChannel, v.EnquiryChannel,
-        v.SuggestionOutcome, v.Validity, v.LimitLevel,
+        v.SuggestionOutcome, v.Validity, v.LimitLevel, v.SurveyChannel,
     )
 } | {"Satisfaction (previous spelling)": frozenset(v.LEGACY_SATISFACTION)}  # fmt: skip
 
@@ -129,7 +129,7 @@ def test_the_previous_satisfaction_spelling_is_still_taken_and_never_written(
     old: str, now: Satisfaction
 ) -> None:
     """Follow-up's API and events and the survey answers took 满意 / 基本满意 / 不满意 until
-    release 13: a client or an event of that release still works (the API's bodies and every
+    issue 18: a client or an event of the previous release still works (the API's bodies and every
     event model parse a `Satisfaction`; tests/integration/test_survey_answers_consumed.py does
     it through the follow-up API), and what is written, published or answered is the
     vocabulary's spelling."""

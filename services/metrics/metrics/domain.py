@@ -54,7 +54,7 @@ def label(value: Any, *, allowed: frozenset[str] | None = None, default: str = U
 
 def rating(value: Any) -> str | None:
     """A satisfaction answer in the vocabulary's spelling (`Satisfaction`: its own values, and
-    满意 / 基本满意 / 不满意 of events published before release 13), or None; a bool is
+    满意 / 基本满意 / 不满意 of events published before issue 18's rename), or None; a bool is
     satisfied or not."""
     if value is None:
         return None

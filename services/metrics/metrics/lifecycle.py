@@ -20,7 +20,7 @@ from hospital_shared.service_events.complaints import (
     ComplaintSatisfactionRecorded,
 )
 from hospital_shared.service_events.notifications import SMS_EVENT_TYPES
-from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EventName
+from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EventName, SurveyChannel
 from metrics import catalog, procedure, surveys
 from metrics import repository as repo
 from metrics.domain import SMS_STATUSES, field, label, rating
@@ -122,7 +122,7 @@ async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
         )
         e.tally.add(catalog.SATISFACTION_ANSWERS, {**labels, "rating": answer})
     await surveys.add_aspect_answers(
-        conn, e, source_id=e.id, channel="call", kind=labels["kind"],
+        conn, e, source_id=e.id, channel=SurveyChannel.CALL, kind=labels["kind"],
         department=labels["department"], answered_at=completed_at,
     )  # fmt: skip
 

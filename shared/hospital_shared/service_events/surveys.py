@@ -20,7 +20,7 @@ from hospital_shared.events import Contract, NonEmpty, register_event
 
 # Aspect and Satisfaction are named here as they always were; defined in the vocabulary.
 from hospital_shared.vocabulary import Aspect as Aspect
-from hospital_shared.vocabulary import ContactKind, EventName
+from hospital_shared.vocabulary import ContactKind, EventName, SurveyChannel
 from hospital_shared.vocabulary import Satisfaction as Satisfaction
 
 MAX_TEXT_CHARS = 500  # one free-text answer: a patient's sentence or two, not an essay
@@ -54,7 +54,7 @@ class SurveyAnswered(Contract):
     department_code: str | None = None
     case_cycle: int | None = None  # a complaint check: the case's cycle it asks about
     questionnaire_version: int = Field(ge=1)
-    channel: NonEmpty = "sms_link"
+    channel: SurveyChannel = SurveyChannel.SMS_LINK
     answered_at: AwareDatetime
     answers: tuple[SurveyAnswer, ...] = Field(default=(), max_length=30)
     dissatisfied: bool = False
