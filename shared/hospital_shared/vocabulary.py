@@ -149,6 +149,17 @@ class CaseStatus(StrEnum):
 FINISHED_CASE_STATUSES: frozenset[CaseStatus] = frozenset({CaseStatus.CLOSED, CaseStatus.WITHDRAWN})
 
 
+# A founded case's resolution approved and not closed yet: carried out, communicated, summed up.
+RESOLUTION_APPROVED_STATUSES: frozenset[CaseStatus] = frozenset(
+    {
+        CaseStatus.RESOLUTION_APPROVED,
+        CaseStatus.RESOLUTION_IMPLEMENTED,
+        CaseStatus.COMMUNICATED,
+        CaseStatus.SUMMARY_SIGNED_OFF,
+    }
+)
+
+
 class ComplaintCategory(StrEnum):
     STAFF_ATTITUDE = "staff_attitude"
     WAITING_TIME = "waiting_time"

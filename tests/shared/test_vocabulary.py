@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -37,10 +38,12 @@ WATCHED: dict[str, frozenset[str]] = {
 } | {"Satisfaction (previous spelling)": frozenset(v.LEGACY_SATISFACTION)}  # fmt: skip
 
 
-def _python_files() -> Iterator[Path]:
+def _source_files() -> Iterator[Path]:
+    """The Python modules and the Jinja templates (the console's pages)."""
     for top in SOURCES:
-        for path in sorted((ROOT / top).rglob("*.py")):
-            if path != VOCABULARY and not {".venv", "node_modules"} & set(path.parts):
+        for path in sorted((ROOT / top).rglob("*")):
+            skipped = path == VOCABULARY or {".venv", "node_modules"} & set(path.parts)
+            if path.suffix in (".py", ".html") and not skipped:
                 yield path
 
 
@@ -68,11 +71,27 @@ def _literal_sets(tree: ast.AST) -> Iterator[tuple[int, frozenset[str]]]:
             )
 
 
+# A tuple or list of quoted strings in a Jinja template: `('closed', 'withdrawn')`.
+_TEMPLATE_SET = re.compile(r"[(\[]\s*((?:'[^']*'\s*,\s*)+'[^']*')\s*[)\]]")
+
+
+def _template_sets(text: str) -> Iterator[tuple[int, frozenset[str]]]:
+    for match in _TEMPLATE_SET.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        yield line, frozenset(re.findall(r"'([^']*)'", match.group(1)))
+
+
+def _sets_in(path: Path) -> Iterator[tuple[int, frozenset[str]]]:
+    text = path.read_text("utf-8")
+    if path.suffix == ".html":
+        return _template_sets(text)
+    return _literal_sets(ast.parse(text, filename=str(path)))
+
+
 def copies_of_the_vocabulary() -> list[str]:
     found = []
-    for path in _python_files():
-        tree = ast.parse(path.read_text("utf-8"), filename=str(path))
-        for line, strings in _literal_sets(tree):
+    for path in _source_files():
+        for line, strings in _sets_in(path):
             for name, values in WATCHED.items():
                 if len(strings) >= 2 and strings <= values:
                     found.append(f"{path.relative_to(ROOT)}:{line}: {name} {sorted(strings)}")
@@ -89,6 +108,11 @@ def test_the_walk_finds_a_copy_where_there_is_one() -> None:
     assert sets == {frozenset({"planned", "assigned"}), frozenset({"满意", "不满意"})}
     assert frozenset({"planned", "assigned"}) <= WATCHED["TaskStatus"]
     assert frozenset({"满意", "不满意"}) <= WATCHED["Satisfaction (previous spelling)"]
+    page = "{% if case.status not in ('closed', 'withdrawn') %}\n{% for r in ['a', 'b'] %}"
+    assert list(_template_sets(page)) == [
+        (1, frozenset({"closed", "withdrawn"})),
+        (2, frozenset({"a", "b"})),
+    ]
 
 
 def test_every_enum_spells_its_values_in_lower_case_ascii_snake_case() -> None:

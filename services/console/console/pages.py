@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from console.navigation import navigation_for
 from console.session import CSRF_FIELD
+from hospital_shared import vocabulary
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES = ("zh", "en")
@@ -68,6 +69,7 @@ def build_templates(tz: str) -> Environment:
     )
     env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": local_time(v, tz, fmt)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
+    env.globals["vocabulary"] = vocabulary  # the statuses' sets, spelt once (issue 18)
     return env
 
 
