@@ -198,6 +198,16 @@ CLOCKED_CASE_LIMITS: tuple[CaseLimit, ...] = (
 )
 
 
+class LimitOutcome(StrEnum):
+    """How a time limit ended: met, late, or stopped (the case withdrawn, or reopened: a new
+    cycle's limits supersede it)."""
+
+    MET = "met"
+    LATE = "late"
+    WITHDRAWN = "withdrawn"
+    SUPERSEDED = "superseded"
+
+
 class LimitLevel(StrEnum):
     """How far a running time limit is: 80% (warning) or past due (breach)."""
 

@@ -33,7 +33,7 @@ WATCHED: dict[str, frozenset[str]] = {
         v.CaseStatus, v.TaskStatus, v.EnquiryStatus, v.SmsStatus, v.ComplaintCategory,
         v.Satisfaction, v.Priority, v.CaseLimit, v.EnquiryLimit, v.Aspect, v.ContactKind,
         v.TaskKind, v.FeedbackKind, v.FeedbackChannel, v.ComplaintChannel, v.EnquiryChannel,
-        v.SuggestionOutcome, v.Validity, v.LimitLevel, v.SurveyChannel,
+        v.SuggestionOutcome, v.Validity, v.LimitLevel, v.LimitOutcome, v.SurveyChannel,
     )
 } | {"Satisfaction (previous spelling)": frozenset(v.LEGACY_SATISFACTION)}  # fmt: skip
 

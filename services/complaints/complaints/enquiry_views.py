@@ -13,7 +13,7 @@ from complaints.feedback import FeedbackKind, SuggestionOutcome
 from complaints.feedback_cases import NewFeedback, can_view_feedback, contact_of
 from complaints.views import DepartmentIn, PatientIn, Short, Text
 from hospital_shared.logging import mask_name
-from hospital_shared.vocabulary import FeedbackChannel
+from hospital_shared.vocabulary import FeedbackChannel, LimitOutcome
 
 StaffId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
@@ -92,7 +92,7 @@ def _patient(row: dict[str, Any], unmasked: bool) -> dict[str, Any] | None:
 
 def _limit_state(row: dict[str, Any], now: datetime) -> str:
     if row["answered_at"] is not None:
-        return "met" if row["answered_in_time"] else "late"
+        return LimitOutcome.MET if row["answered_in_time"] else LimitOutcome.LATE
     if row["status"] == "converted":
         return "converted"
     if row["breached_at"] or row["due_at"] <= now:

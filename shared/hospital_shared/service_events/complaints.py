@@ -21,6 +21,7 @@ from hospital_shared.vocabulary import (
     ComplaintCategory,
     EventName,
     LimitLevel,
+    LimitOutcome,
     Satisfaction,
     Validity,
 )
@@ -46,8 +47,7 @@ class CaseTimeLimit(Contract):
     due_at: AwareDatetime
     warn_at: AwareDatetime
     settled_at: AwareDatetime | None = None
-    # met | late | withdrawn | superseded; None while the clock runs
-    outcome: str | None = None
+    outcome: LimitOutcome | None = None  # None while the clock runs
 
 
 class ComplaintCaseChanged(Contract):
