@@ -17,6 +17,7 @@ from pydantic_core import from_json, to_json
 from hospital_shared import service_events  # noqa: F401  (registers the services' event types)
 from hospital_shared.bounds import UNSTORABLE_TEXT
 from hospital_shared.events import EVENT_TYPES, CloudEvent, dataschema_of, envelope_of
+from hospital_shared.vocabulary import RENAMED_EVENT_TYPES
 
 # The CloudEvents Kafka binding: the header naming a structured event's format, the prefix of
 # a binary-mode event's attributes, and the media types `data` may have here.
@@ -129,6 +130,12 @@ def _validated(
                 Rejection.SCHEMA_VIOLATION, f"{where or '(root)'}: {UNSTORABLE_TEXT}"
             )
     type_ = doc.get("type")
+    if isinstance(type_, str) and type_ in RENAMED_EVENT_TYPES:
+        # Published under its old name before the rename (still in flight, or replayed): read
+        # as the new one, so every consumer's handler table knows it (one release's window).
+        type_ = doc["type"] = RENAMED_EVENT_TYPES[type_].value
+        if doc.get("dataschema"):
+            doc["dataschema"] = dataschema_of(type_)
     event_type = EVENT_TYPES.get(type_) if isinstance(type_, str) else None
     if event_type is None:
         raise InvalidEvent(Rejection.UNKNOWN_TYPE, f"unknown event type {type_!r}")

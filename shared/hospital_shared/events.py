@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -19,6 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hospital_shared import topics
 from hospital_shared.bounds import EventTime
+from hospital_shared.vocabulary import ComplaintChannel as ComplaintChannel
+from hospital_shared.vocabulary import Disposition as Disposition
+from hospital_shared.vocabulary import EventName
+from hospital_shared.vocabulary import FeedbackChannel as FeedbackChannel
+from hospital_shared.vocabulary import FeedbackKind as FeedbackKind
+from hospital_shared.vocabulary import RegistrationChannel as RegistrationChannel
+from hospital_shared.vocabulary import VisitType as VisitType
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -44,33 +50,6 @@ class Department(Contract):
 class Doctor(Contract):
     id: NonEmpty
     name: NonEmpty
-
-
-class VisitType(StrEnum):
-    FIRST = "first"
-    RETURN = "return"
-
-
-class RegistrationChannel(StrEnum):
-    ONSITE = "onsite"
-    PHONE = "phone"
-    ONLINE = "online"
-    APP = "app"
-    KIOSK = "kiosk"
-
-
-class Disposition(StrEnum):
-    HOME = "home"
-    TRANSFERRED = "transferred"
-    AGAINST_MEDICAL_ADVICE = "against_medical_advice"
-    DECEASED = "deceased"
-
-
-class ComplaintChannel(StrEnum):
-    PHONE = "phone"
-    ONLINE = "online"
-    ONSITE = "onsite"
-    FOLLOWUP = "followup"
 
 
 # --- hospital.registrations.v1 -------------------------------------------------------
@@ -134,19 +113,6 @@ class ComplaintSubmitted(Contract):
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
     ]
     submitted_at: EventTime
-
-
-class FeedbackKind(StrEnum):
-    PRAISE = "praise"
-    SUGGESTION = "suggestion"
-
-
-class FeedbackChannel(StrEnum):
-    PHONE = "phone"
-    ONLINE = "online"
-    ONSITE = "onsite"
-    FOLLOWUP = "followup"
-    SUGGESTION_BOX = "suggestion_box"
 
 
 class FeedbackSubmitted(Contract):
@@ -233,6 +199,7 @@ EVENT_TYPES: dict[str, EventType] = {}
 
 
 def register_event(type_: str, model: type[BaseModel], topic: str) -> None:
+    type_ = str(type_)  # an `EventName`: kept as its plain value
     existing = EVENT_TYPES.get(type_)
     if existing is not None and (existing.model is not model or existing.topic != topic):
         raise ValueError(f"event type {type_!r} is already registered differently")
@@ -240,14 +207,14 @@ def register_event(type_: str, model: type[BaseModel], topic: str) -> None:
 
 
 for _type, _model, _topic in (
-    ("registration.created", RegistrationCreated, topics.REGISTRATIONS),
-    ("registration.cancelled", RegistrationCancelled, topics.REGISTRATIONS),
-    ("registration.no_show", RegistrationNoShow, topics.REGISTRATIONS),
-    ("patient.discharged", PatientDischarged, topics.DISCHARGES),
-    ("discharge.cancelled", DischargeCancelled, topics.DISCHARGES),
-    ("complaint.submitted", ComplaintSubmitted, topics.COMPLAINTS_IN),
-    ("feedback.submitted", FeedbackSubmitted, topics.COMPLAINTS_IN),
-    ("queue.reported", QueueReported, topics.QUEUE_REPORTS),
+    (EventName.REGISTRATION_CREATED, RegistrationCreated, topics.REGISTRATIONS),
+    (EventName.REGISTRATION_CANCELLED, RegistrationCancelled, topics.REGISTRATIONS),
+    (EventName.REGISTRATION_NO_SHOW, RegistrationNoShow, topics.REGISTRATIONS),
+    (EventName.PATIENT_DISCHARGED, PatientDischarged, topics.DISCHARGES),
+    (EventName.DISCHARGE_CANCELLED, DischargeCancelled, topics.DISCHARGES),
+    (EventName.COMPLAINT_SUBMITTED, ComplaintSubmitted, topics.COMPLAINTS_IN),
+    (EventName.FEEDBACK_SUBMITTED, FeedbackSubmitted, topics.COMPLAINTS_IN),
+    (EventName.QUEUE_REPORTED, QueueReported, topics.QUEUE_REPORTS),
 ):
     register_event(_type, _model, _topic)
 

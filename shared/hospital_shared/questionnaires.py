@@ -15,36 +15,27 @@ from calls and surveys alike, never the overall answer of an outpatient.
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from hospital_shared.service_events.followup import Satisfaction
 from hospital_shared.service_events.surveys import MAX_TEXT_CHARS, Aspect, QuestionId
 from hospital_shared.service_events.surveys import SurveyAnswer as Answer
+from hospital_shared.vocabulary import ContactKind as ContactKind  # named here as it always was
+from hospital_shared.vocabulary import Satisfaction
 
 DATA = Path(__file__).parent / "questionnaire_data"
 MAX_QUESTIONS = 30
-
-
-class ContactKind(StrEnum):
-    """The kinds of contact with a questionnaire of their own."""
-
-    INPATIENT_DISCHARGE = "inpatient_discharge"
-    OUTPATIENT_VISIT = "outpatient_visit"
-    FIRST_VISIT = "first_visit"
-    COMPLAINT_CHECK = "complaint_check"
 
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class Question(BaseModel):
-    """One question. `answer` says what is asked: the satisfaction scale (满意 / 基本满意 /
-    不满意, with an optional 1-5 score when `score` is true), or free text."""
+    """One question. `answer` says what is asked: the satisfaction scale (`Satisfaction`:
+    满意 / 基本满意 / 不满意, with an optional 1-5 score when `score` is true), or free text."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -122,7 +113,7 @@ def _one_answer(q: Question, raw: dict[str, str | int | None]) -> Answer | None:
     try:
         level = Satisfaction(str(satisfaction))
     except ValueError:
-        raise AnswerRefused(q.id, "choose 满意, 基本满意 or 不满意") from None
+        raise AnswerRefused(q.id, f"choose one of {', '.join(Satisfaction)}") from None
     value = _score(q, score)
     return Answer(question_id=q.id, aspect=q.aspect, satisfaction=level, score=value)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from complaints.domain import ASSIGNED_EVENT, OPENED_EVENT
 from complaints.handlers import roster_entry
 from complaints.publishing import SOURCE, case_changed, case_event
-from hospital_shared.codec import decode, encode
+from hospital_shared.codec import InvalidEvent, decode, encode
 from hospital_shared.events import make_event
 from hospital_shared.service_events.followup import StaffMemberSaved
 
@@ -69,13 +72,13 @@ def test_roster_events_are_read_from_the_follow_up_contract() -> None:
         staff_id="S-1", name="王", department_code="ORTH", role="doctor", capacity=5, active=False
     )
     assert roster_entry(saved) == ("S-1", "ORTH", "doctor", False)
-    assert roster_entry({"staff_id": "S-2", "department": {"code": "CS"}, "role": "agent"}) == (
-        "S-2",
-        "CS",
-        "agent",
-        True,
-    )
-    assert roster_entry({"staff_id": "S-3"}) is None
+    event = make_event("staff.member_saved", saved, source="urn:t", subject="S-1", time=NOW)
+    assert roster_entry(decode(encode(event)).data) == ("S-1", "ORTH", "doctor", False)
+    # A roster change without a department never reaches the handler: the contract refuses it.
+    doc = json.loads(encode(event))
+    del doc["data"]["department_code"]
+    with pytest.raises(InvalidEvent, match=r"data\.department_code"):
+        decode(json.dumps(doc).encode())
 
 
 def _opened_id(case: dict[str, Any], at: datetime) -> str:

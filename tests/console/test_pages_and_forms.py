@@ -32,17 +32,17 @@ def test_a_422_names_each_field_as_a_problem_or_in_the_older_shape_and_a_sentenc
 
 
 def test_a_reached_call_sends_its_answers_and_not_the_not_reached_fields() -> None:
-    form = FormData([("reached", "yes"), ("satisfaction", "满意"), ("score", "4"),
+    form = FormData([("reached", "yes"), ("satisfaction", "satisfied"), ("score", "4"),
                      ("feedback", " 很好 "), ("objection", ""), ("not_reached_reason", "busy")])  # fmt: skip
     body, errors = outcome_body(form, TZ)
     assert errors == {}
-    assert body == {"reached": True, "satisfaction": "满意", "score": 4, "feedback": "很好",
+    assert body == {"reached": True, "satisfaction": "satisfied", "score": 4, "feedback": "很好",
                     "opt_out": False}  # fmt: skip
 
 
 def test_a_requested_callback_is_sent_in_the_hospitals_time_zone() -> None:
     form = FormData([("reached", "no"), ("not_reached_reason", "callback_requested"),
-                     ("callback_at", "2026-12-07T10:30"), ("satisfaction", "满意")])  # fmt: skip
+                     ("callback_at", "2026-12-07T10:30"), ("satisfaction", "satisfied")])  # fmt: skip
     body, errors = outcome_body(form, TZ)
     assert errors == {}
     assert body == {"reached": False, "not_reached_reason": "callback_requested",

@@ -334,14 +334,14 @@ async def run_the_script(h: Hospital, prometheus: httpx.AsyncClient) -> None:
 
     # Follow-up calls (follow-up API); "left_open" stays open and overdue.
     outcomes = await asyncio.gather(
-        h.call(f"A-{h.tag}-reached", reached=True, satisfaction="满意", score=5),
+        h.call(f"A-{h.tag}-reached", reached=True, satisfaction="satisfied", score=5),
         h.call(
             f"A-{h.tag}-objection",
             reached=True,
-            satisfaction="基本满意",
+            satisfaction="fairly_satisfied",
             objection="出院结算排队太久，希望改进",
         ),
-        h.call(f"R-{h.tag}-first", reached=True, satisfaction="不满意"),
+        h.call(f"R-{h.tag}-first", reached=True, satisfaction="dissatisfied"),
     )
     assert outcomes[1]["complaint_submitted"] is True  # the objection became a complaint
     for _ in range(3):  # the last attempt closes the task as unreachable (survey SMS)

@@ -75,7 +75,7 @@ async def completed(followup: RunningService, stack_env, raw_db) -> dict[str, An
             return resp.status_code == 200
 
         await eventually(assigned, timeout=30, interval=0.3)
-        outcome = {"reached": True, "satisfaction": "不满意", "score": 2,
+        outcome = {"reached": True, "satisfaction": "dissatisfied", "score": 2,
                    "feedback": FEEDBACK, "objection": OBJECTION}  # fmt: skip
         resp = await api.post(f"/v1/tasks/{task_id}/outcome", json=outcome, headers=as_("t-doc"))
         assert resp.status_code == 200, resp.text

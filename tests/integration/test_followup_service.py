@@ -343,12 +343,12 @@ async def test_a_dissatisfied_patient_gets_a_supervisor_call_that_ends_in_a_comp
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     t = await planned_and_assigned(api, bootstrap)
     resp = await outcome(api, t["task_id"], token_of(t["assignee_id"]), reached=True,
-                         satisfaction="不满意", score=2, feedback="护士态度差")  # fmt: skip
+                         satisfaction="dissatisfied", score=2, feedback="护士态度差")  # fmt: skip
     assert resp.status_code == 200, resp.text
     second_id = resp.json()["second_call_task_id"]
     assert second_id == f"{t['task_id']}-2" and resp.json()["complaint_submitted"] is False
     [completed] = await wait_events(bootstrap, t["task_id"], "followup.task_completed")
-    assert completed["data"]["satisfaction"] == "不满意" and completed["data"]["score"] == 2
+    assert completed["data"]["satisfaction"] == "dissatisfied" and completed["data"]["score"] == 2
     second = await task_in(api, second_id, "assigned")
     assert (second["kind"], second["assignee_id"]) == ("second_call", SUP)
     assert second["why"]["parent_task_id"] == t["task_id"]
@@ -356,7 +356,7 @@ async def test_a_dissatisfied_patient_gets_a_supervisor_call_that_ends_in_a_comp
     assert second_id in {
         x["task_id"] for b in ("overdue", "due_today", "upcoming") for x in worklist[b]
     }
-    resp = await outcome(api, second_id, "t-sup", reached=True, satisfaction="不满意",
+    resp = await outcome(api, second_id, "t-sup", reached=True, satisfaction="dissatisfied",
                          objection="要求科室主任道歉")  # fmt: skip
     assert resp.json()["complaint_submitted"] is True
     complaint = await complaint_for(bootstrap, second_id)
@@ -370,7 +370,7 @@ async def test_an_objection_is_handed_to_the_complaints_service(api, stack_env) 
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     t = await planned_and_assigned(api, bootstrap)
     resp = await outcome(api, t["task_id"], token_of(t["assignee_id"]), reached=True,
-                         satisfaction="基本满意", objection="出院结算多收费")  # fmt: skip
+                         satisfaction="fairly_satisfied", objection="出院结算多收费")  # fmt: skip
     assert resp.json()["complaint_submitted"] is True
     complaint = await complaint_for(bootstrap, t["task_id"])
     assert (complaint["data"]["channel"], complaint["data"]["description"]) == (
@@ -384,7 +384,7 @@ async def test_a_satisfied_call_is_spot_checked_by_a_supervisor(api, stack_env) 
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     t = await planned_and_assigned(api, bootstrap)  # this department spot-checks every call
     resp = await outcome(api, t["task_id"], token_of(t["assignee_id"]), reached=True,
-                         satisfaction="满意", score=5)  # fmt: skip
+                         satisfaction="satisfied", score=5)  # fmt: skip
     spot_id = resp.json()["spot_check_task_id"]
     spot = await task_in(api, spot_id, "assigned")
     assert (spot["kind"], spot["assignee_id"]) == ("spot_check", SUP)
@@ -404,7 +404,7 @@ async def test_an_outcome_plans_a_chronic_patients_calls_at_30_and_90_days_once(
         {"after_days": 30, "reason": "慢病随访", "questions": ["血压控制如何？", "是否按时服药？"]},
         {"after_days": 90, "reason": "慢病复查", "script_key": "chronic-90"},
     ]
-    body = {"reached": True, "satisfaction": "满意", "next_calls": plan}
+    body = {"reached": True, "satisfaction": "satisfied", "next_calls": plan}
     token = token_of(t["assignee_id"])
     refused = await outcome(api, t["task_id"], token, **{**body, "next_calls": [{"reason": "x"}]})
     assert refused.status_code == 422 and refused.json()["errors"][0]["location"] == [
@@ -489,14 +489,14 @@ async def test_an_overdue_call_is_published_once_and_shows_in_the_worklists(api,
     event = in_dept(discharge(n, discharged_at=long_ago))
     await send(bootstrap, topics.DISCHARGES, event)
     t = await task_in(api, f"FU-A{n:06d}", "assigned")
-    await wait_events(bootstrap, t["task_id"], "followup.task.overdue")
+    await wait_events(bootstrap, t["task_id"], "followup.task_overdue")
     # Proof of later scanner passes: a second overdue call, sent now, is found by one of them
     # (and published after the first's events): a repeat of the first would be out by then.
     [m] = unique()
     await send(bootstrap, topics.DISCHARGES, in_dept(discharge(m, discharged_at=long_ago)))
-    await wait_events(bootstrap, f"FU-A{m:06d}", "followup.task.overdue")
+    await wait_events(bootstrap, f"FU-A{m:06d}", "followup.task_overdue")
     overdue = await events_of(
-        bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task.overdue"
+        bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task_overdue"
     )
     assert len({e["id"] for e in overdue}) == 1
     assert (
@@ -504,7 +504,7 @@ async def test_an_overdue_call_is_published_once_and_shows_in_the_worklists(api,
             {
                 e["id"]
                 for e in await events_of(
-                    bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task.due"
+                    bootstrap, topics.FOLLOWUP_TASKS, t["task_id"], "followup.task_due"
                 )
             }
         )

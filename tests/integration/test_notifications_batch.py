@@ -153,13 +153,13 @@ def mixed_stream(t: str) -> tuple[list[CloudEvent[Any]], list[CloudEvent[Any]]]:
             p[5],
         ),
         event(
-            "followup.task.overdue",
+            "followup.task_overdue",
             FollowUpTaskOverdue.model_validate(task(t, 1, p[5], dept)),
             p[5],
         ),
         event("staff.member_saved", staff, sup),  # the supervisor of `dept` from now on
         event(
-            "followup.task.overdue",
+            "followup.task_overdue",
             FollowUpTaskOverdue.model_validate(task(t, 1, p[5], dept)),
             p[5],
         ),

@@ -34,6 +34,7 @@ from hospital_shared.service_events.followup import (
     StaffMemberSaved,
     StaffRole,
 )
+from hospital_shared.vocabulary import RENAMED_EVENT_TYPES, EventName
 from notifications import sending
 from notifications.channels import SmtpSender, StaffNote
 from notifications.digest import DigestJob
@@ -99,6 +100,25 @@ async def send(stack_env: dict[str, str], topic: str, *items: tuple[str, str, Co
     events = [make_event(t, d, source="urn:test", subject=k, time=now) for t, k, d in items]
     await publish(
         stack_env["KAFKA_BOOTSTRAP_SERVERS"], topic, [(e.subject, encode(e)) for e in events]
+    )
+
+
+async def send_as_before_the_rename(
+    stack_env: dict[str, str], key: str, overdue: FollowUpTaskOverdue
+) -> None:
+    """`overdue` as the follow-up service of the previous release published it: the type's
+    old name (`RENAMED_EVENT_TYPES`) and the dataschema that went with it."""
+    new = make_event(
+        EventName.TASK_OVERDUE, overdue, source="urn:test", subject=key, time=datetime.now(UTC)
+    )
+    doc = json.loads(encode(new))
+    doc["type"] = old = "followup.task.overdue"
+    doc["dataschema"] = f"urn:hospital:event-schema:{old}"
+    assert RENAMED_EVENT_TYPES[old] == EventName.TASK_OVERDUE
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topics.FOLLOWUP_TASKS,
+        [(key, json.dumps(doc).encode())],
     )
 
 
@@ -246,7 +266,9 @@ async def test_a_member_who_chose_only_their_dingtalk_robot_gets_nothing_else(
         assignee_id=doc,
         due_at=now - timedelta(hours=1),
     )
-    await send(stack_env, topics.FOLLOWUP_TASKS, ("followup.task.overdue", f"P{n:06d}", overdue))
+    # Published under the type's name of the previous release (`followup.task.overdue`, still
+    # in flight after the rename to `followup.task_overdue`): still consumed (issue 18).
+    await send_as_before_the_rename(stack_env, f"P{n:06d}", overdue)
 
     (post,) = await eventually(lambda: robot.at(f"/ding/{n}"), timeout=30)
     assert post.body["msgtype"] == "markdown"

@@ -110,9 +110,9 @@ def browser_answers(link: str, name: str) -> tuple[str, str, str]:
             page.goto(link)
             form = page.inner_text("main")
             page.screenshot(path=str(SHOTS / f"{name}-form.png"), full_page=True)
-            page.check("input[name='q.registration'][value='不满意']")
-            page.check("input[name='q.guidance'][value='满意']")
-            page.check("input[name='q.overall'][value='基本满意']")
+            page.check("input[name='q.registration'][value='dissatisfied']")
+            page.check("input[name='q.guidance'][value='satisfied']")
+            page.check("input[name='q.overall'][value='fairly_satisfied']")
             page.select_option("select[name='s.overall']", "4")
             page.fill("textarea[name='t.comments']", "挂号排队太久了")
             page.screenshot(path=str(SHOTS / f"{name}-filled.png"), full_page=True)
@@ -153,7 +153,7 @@ async def test_a_patient_answers_the_sms_link_on_a_phone_once_and_the_kpis_move_
 
     # The link again, as a form replayed by hand: refused, nothing published
     async with httpx.AsyncClient(timeout=10) as client:
-        replay = await client.post(link, data={"csrf": "x", "v": "1", "q.overall": "满意"})
+        replay = await client.post(link, data={"csrf": "x", "v": "1", "q.overall": "satisfied"})
     assert replay.status_code in (403, 410) and "Traceback" not in replay.text
 
     # a second visit of the department answered: when its answer is counted, the first one
@@ -163,7 +163,9 @@ async def test_a_patient_answers_the_sms_link_on_a_phone_once_and_the_kpis_move_
         page = await client.get(other)
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert csrf is not None
-        done = await client.post(other, data={"csrf": csrf.group(1), "v": "1", "q.overall": "满意"})
+        done = await client.post(
+            other, data={"csrf": csrf.group(1), "v": "1", "q.overall": "satisfied"}
+        )
     assert done.status_code == 200
 
     async def both() -> dict[str, Any] | None:
@@ -198,9 +200,9 @@ async def test_bad_links_and_bad_answers_get_clear_pages_and_count_nothing_twice
         assert form.headers["referrer-policy"] == "no-referrer"
         assert "default-src 'none'" in form.headers["content-security-policy"]
         csrf = csrf_of(form)
-        answer = {"csrf": csrf, "v": "1", "q.overall": "满意"}
+        answer = {"csrf": csrf, "v": "1", "q.overall": "satisfied"}
         # unknown question id, text past its limit, a body past the form's limit
-        page = await client.post(link, data={**answer, "q.nope": "满意"})
+        page = await client.post(link, data={**answer, "q.nope": "satisfied"})
         assert page.status_code == 422 and "问卷中没有这个问题" in page.text
         page = await client.post(link, data={**answer, "t.comments": "长" * 501})
         assert page.status_code == 422 and "最多500字" in page.text and 'name="csrf"' in page.text
@@ -233,7 +235,9 @@ async def test_bad_links_and_bad_answers_get_clear_pages_and_count_nothing_twice
             await conn.close()
         page = await client.get(late)
         assert page.status_code == 410 and "链接已过期" in page.text
-        page = await client.post(late, data={"csrf": csrf_of(form), "v": "1", "q.overall": "满意"})
+        page = await client.post(
+            late, data={"csrf": csrf_of(form), "v": "1", "q.overall": "satisfied"}
+        )
         assert page.status_code == 410 and "链接已过期" in page.text
 
     # counted once: one survey.answered for the department, and the KPI says one of two visits
@@ -281,13 +285,14 @@ async def test_operations_publish_a_new_version_and_a_form_of_the_old_one_keeps_
         assert saved.status_code == 200 and saved.json()["version"] == 2
         listed = (await client.get(f"{base}/v1/questionnaires", headers=as_agent)).json()
         assert {q["kind"]: q["version"] for q in listed["items"]}["outpatient_visit"] == 2
+        # the page of the previous release posted 不满意 / 满意 (issue 18: still taken)
         old = await client.post(old_link, data={"csrf": csrf_of(old_form), "v": "1",
                                                 "q.guidance": "不满意", "q.overall": "满意"})  # fmt: skip
         assert old.status_code == 200, old.text[:300]
         new_form = await client.get(new_link)
         assert "候诊时间可以接受吗" in new_form.text and 'name="v" value="2"' in new_form.text
         new = await client.post(new_link, data={"csrf": csrf_of(new_form), "v": "2",
-                                                "q.waiting": "不满意", "q.overall": "满意"})  # fmt: skip
+                                                "q.waiting": "dissatisfied", "q.overall": "satisfied"})  # fmt: skip
         assert new.status_code == 200, new.text[:300]
 
     async def both() -> list[dict[str, Any]] | None:

@@ -95,7 +95,7 @@ def test_no_reminder_when_switched_off() -> None:
 
 def case(type_status: str, *, due: datetime | None, opt_out: bool = False) -> ComplaintCaseChanged:
     return ComplaintCaseChanged(
-        case_number="TS-1", status=type_status, cycle=2, channel="phone", category="服务态度",  # type: ignore[arg-type]
+        case_number="TS-1", status=type_status, cycle=2, channel="phone", category="staff_attitude",  # type: ignore[arg-type]
         category_source="submitted", priority="normal", serious=False, complex=False,  # type: ignore[arg-type]
         department_code="CARD", patient=CasePatient(patient_id="P1", sms_opt_out=opt_out),
         satisfaction_check_due_at=due, occurred_at=NOW,

@@ -59,7 +59,7 @@ def test_an_event_encoded_in_one_pass_is_the_canonical_encoding() -> None:
     data = ComplaintCaseChanged.model_validate(
         {
             "case_number": "TS-20261123-0001", "status": "received", "channel": "online",
-            "category": "service", "category_source": "rule", "priority": "normal",
+            "category": "staff_attitude", "category_source": "rule", "priority": "normal",
             "serious": False, "complex": False, "patient": {"patient_id": "P1"},
             "time_limits": [{"limit": "first_response", "starts_at": when, "due_at": when,
                              "warn_at": when}],

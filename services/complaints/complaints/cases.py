@@ -33,6 +33,7 @@ from complaints.policy import (
 )
 from complaints.recording import record_change
 from hospital_shared.service_events.complaints import ComplaintSatisfactionRecorded
+from hospital_shared.vocabulary import LimitOutcome
 
 Row = dict[str, Any]
 
@@ -150,10 +151,10 @@ async def _restart_clocks(
     new cycle of limits on reopening."""
     status = Status(after["status"])
     if status == Status.WITHDRAWN:
-        await repo.settle_deadlines(conn, after["id"], at=now, outcome="withdrawn")
+        await repo.settle_deadlines(conn, after["id"], at=now, outcome=LimitOutcome.WITHDRAWN)
         return
     if status == Status.REOPENED:
-        await repo.settle_deadlines(conn, after["id"], at=now, outcome="superseded")
+        await repo.settle_deadlines(conn, after["id"], at=now, outcome=LimitOutcome.SUPERSEDED)
         fresh = policy.opening_deadlines(
             now, complex_=after["complex"], category=Category(after["category"])
         )
@@ -221,7 +222,7 @@ async def record_satisfaction(
         category=case["category"],
         department_code=case["department_code"],
         reopened=dissatisfied,
-        on_time=check is None or check["outcome"] == "met",
+        on_time=check is None or check["outcome"] == LimitOutcome.MET,
         occurred_at=now,
     )
     await publishing.publish(conn, "complaint.satisfaction_recorded", recorded, case=case, at=now)

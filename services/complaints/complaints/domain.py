@@ -11,46 +11,15 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from hospital_shared.vocabulary import FINISHED_CASE_STATUSES, CaseStatus, ComplaintCategory
+from hospital_shared.vocabulary import Priority as Priority
+from hospital_shared.vocabulary import Satisfaction as Satisfaction
+from hospital_shared.vocabulary import Validity as Validity
 
-class Status(StrEnum):
-    RECEIVED = "received"
-    ACKNOWLEDGED = "acknowledged"
-    INVESTIGATING = "investigating"
-    RESOLUTION_PROPOSED = "resolution_proposed"
-    RESOLUTION_APPROVED = "resolution_approved"
-    COMMUNICATED = "communicated"
-    CLOSED = "closed"
-    REOPENED = "reopened"
-    WITHDRAWN = "withdrawn"
-    # The full procedure (issue 21): an unfounded complaint (投诉不成立) is closed once the
-    # misunderstanding is cleared up (消除误会); an approved resolution is carried out
-    # (实施处理方案); the supervisor signs off the summary (总结批示) before closing.
-    UNFOUNDED = "unfounded"
-    RESOLUTION_IMPLEMENTED = "resolution_implemented"
-    SUMMARY_SIGNED_OFF = "summary_signed_off"
-
-
-class Category(StrEnum):
-    STAFF_ATTITUDE = "staff_attitude"
-    WAITING_TIME = "waiting_time"
-    BILLING = "billing"
-    REPORT_ERROR = "report_error"
-    MEDICAL_QUALITY = "medical_quality"
-    ENVIRONMENT = "environment"
-    IMAGING_DISPUTE = "imaging_dispute"
-    OTHER = "other"
-
-
-class Priority(StrEnum):
-    URGENT = "urgent"  # serious: a supervisor handles it at once
-    HIGH = "high"  # complex or time-critical (imaging disputes)
-    NORMAL = "normal"
-
-
-class Satisfaction(StrEnum):
-    SATISFIED = "satisfied"  # 满意
-    FAIRLY_SATISFIED = "fairly_satisfied"  # 基本满意
-    DISSATISFIED = "dissatisfied"  # 不满意
+# The case's statuses, categories, priorities and the satisfaction scale are the platform's
+# one vocabulary (`hospital_shared.vocabulary`), named here as this service always named them.
+Status = CaseStatus
+Category = ComplaintCategory
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +97,7 @@ TRANSITIONS: dict[Status, tuple[Step, ...]] = {
 
 OPENED_EVENT = "complaint.case_opened"
 ASSIGNED_EVENT = "complaint.case_assigned"
-TERMINAL: frozenset[Status] = frozenset({Status.CLOSED, Status.WITHDRAWN})
+TERMINAL: frozenset[Status] = FINISHED_CASE_STATUSES
 
 # How far along the main line a status is; a time limit is met once the case gets that far.
 PROGRESS: dict[Status, int] = {
@@ -246,13 +215,6 @@ def priority_for(*, serious: bool, complex_: bool, category: Category) -> Priori
 # --- the rest of the procedure (issue 21): pure rules the use cases in `procedure.py` apply --
 
 DIRECTOR_ROLE = "director"  # 院长/主任: above the supervisors
-
-
-class Validity(StrEnum):
-    """投诉是否成立: the investigation's verdict on the complaint."""
-
-    FOUNDED = "founded"
-    UNFOUNDED = "unfounded"
 
 
 class Confidentiality(StrEnum):

@@ -12,23 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from complaints.access import STAFF_ROLES, Actor
-
-
-class EnquiryChannel(StrEnum):
-    PHONE = "phone"
-    ONSITE = "onsite"
-    ONLINE = "online"
-
-
-class EnquiryStatus(StrEnum):
-    OPEN = "open"
-    ANSWERED = "answered"
-    CONVERTED = "converted"  # became a complaint case; its history stays here
-
+from hospital_shared.vocabulary import EnquiryChannel as EnquiryChannel
+from hospital_shared.vocabulary import EnquiryStatus as EnquiryStatus
+from hospital_shared.vocabulary import LimitLevel
 
 # What each step may start from: every step needs an open enquiry.
 STEPS: dict[str, frozenset[EnquiryStatus]] = {
@@ -116,9 +105,9 @@ def alert_levels(
     """The alerts an open enquiry's deadline still owes at `now`."""
     levels = []
     if not warned and warn_at <= now:
-        levels.append("warning")
+        levels.append(LimitLevel.WARNING.value)
     if not breached and due_at <= now:
-        levels.append("breach")
+        levels.append(LimitLevel.BREACH.value)
     return levels
 
 

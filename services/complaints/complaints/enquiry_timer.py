@@ -22,6 +22,7 @@ from complaints.enquiry_cases import supervisor_for
 from complaints.enquiry_events import publish
 from complaints.timers import TIMER_ACTOR
 from hospital_shared.service_events.enquiries import EnquiryTimeLimitReached
+from hospital_shared.vocabulary import EventName, LimitLevel
 
 ALERTS = Counter(
     "hospital_enquiry_time_limit_alerts_total",
@@ -34,8 +35,11 @@ PURGED = Counter(
     ["kind"],
 )
 log = structlog.get_logger(__name__)
-EVENT_TYPES = {"warning": "enquiry.time_limit_warning", "breach": "enquiry.time_limit_breached"}
-MARKS = {"warning": "warned_at", "breach": "breached_at"}
+EVENT_TYPES: dict[str, EventName] = {
+    LimitLevel.WARNING: EventName.ENQUIRY_TIME_LIMIT_WARNING,
+    LimitLevel.BREACH: EventName.ENQUIRY_TIME_LIMIT_BREACHED,
+}
+MARKS: dict[str, str] = {LimitLevel.WARNING: "warned_at", LimitLevel.BREACH: "breached_at"}
 Row = dict[str, Any]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -13,8 +13,8 @@ from complaints.feedback import FeedbackKind, SuggestionOutcome
 from complaints.feedback_cases import NewFeedback, can_view_feedback, contact_of
 from complaints.views import DepartmentIn, PatientIn, Short, Text
 from hospital_shared.logging import mask_name
+from hospital_shared.vocabulary import FeedbackChannel, LimitOutcome
 
-FeedbackChannel = Literal["phone", "onsite", "online", "followup", "suggestion_box"]
 StaffId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
@@ -52,7 +52,7 @@ class FeedbackIn(_Body):
     """Praise (表扬) or a suggestion (建议), taken alongside complaints."""
 
     kind: FeedbackKind
-    channel: FeedbackChannel = "onsite"
+    channel: FeedbackChannel = FeedbackChannel.ONSITE
     text: Text
     category: Short | None = Field(None, description="unknown or empty: filed as other")
     department: DepartmentIn | None = None
@@ -92,7 +92,7 @@ def _patient(row: dict[str, Any], unmasked: bool) -> dict[str, Any] | None:
 
 def _limit_state(row: dict[str, Any], now: datetime) -> str:
     if row["answered_at"] is not None:
-        return "met" if row["answered_in_time"] else "late"
+        return LimitOutcome.MET if row["answered_in_time"] else LimitOutcome.LATE
     if row["status"] == "converted":
         return "converted"
     if row["breached_at"] or row["due_at"] <= now:

@@ -8,16 +8,9 @@ adopted or not, once.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 # The contract's kinds (feedback.submitted), one vocabulary for the REST route and the event.
 from hospital_shared.events import FeedbackKind as FeedbackKind
-
-
-class SuggestionOutcome(StrEnum):
-    ADOPTED = "adopted"
-    NOT_ADOPTED = "not_adopted"
-
+from hospital_shared.vocabulary import SuggestionOutcome as SuggestionOutcome
 
 # The categories a new installation starts with (COMPLAINTS_PRAISE_CATEGORIES,
 # COMPLAINTS_SUGGESTION_CATEGORIES); "other" is always allowed.

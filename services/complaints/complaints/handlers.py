@@ -26,11 +26,13 @@ from complaints.intake import AllocateMany, NewComplaint, new_complaint
 from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook
 from hospital_shared.events import CloudEvent, ComplaintSubmitted, FeedbackSubmitted
+from hospital_shared.service_events.followup import StaffMemberSaved
+from hospital_shared.vocabulary import EventName
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
-ROSTER_EVENT = "staff.member_saved"
+ROSTER_EVENT = EventName.STAFF_MEMBER_SAVED
 FEEDBACK_EVENT = "feedback.submitted"
 
 
@@ -143,33 +145,17 @@ class ComplaintHandlers:
             )
 
 
-def _get(data: Any, name: str) -> Any:
-    return data.get(name) if isinstance(data, dict) else getattr(data, name, None)
-
-
-def roster_entry(data: Any) -> tuple[str, str, str, bool] | None:
-    """(staff id, department code, role, active) from a roster payload, read defensively:
-    the roster contract is the follow-up service's to define."""
-    staff_id = _get(data, "staff_id") or _get(data, "id")
-    department = _get(data, "department_code") or _get(data, "department")
-    if department is not None and not isinstance(department, str):
-        department = _get(department, "code")
-    role = _get(data, "role")
-    role = getattr(role, "value", role)
-    active = _get(data, "active")
-    if not (staff_id and department and role):
-        return None
-    return str(staff_id), str(department), str(role), True if active is None else bool(active)
+def roster_entry(member: StaffMemberSaved) -> tuple[str, str, str, bool]:
+    """(staff id, department code, role, active) of a roster change. The follow-up service's
+    contract, validated when the event was decoded (one without a staff id, department or
+    role is dead-lettered there), so it is read as typed, not guessed at."""
+    return member.staff_id, member.department_code, member.role.value, member.active
 
 
 async def on_roster_event(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
     if event.type != ROSTER_EVENT:
         return
-    entry = roster_entry(event.data)
-    if entry is None:
-        log.warning("roster event without staff id, department or role", event_id=event.id)
-        return
-    staff_id, department, role, active = entry
+    staff_id, department, role, active = roster_entry(event.data)
     await roster.upsert_staff(
         conn, staff_id, department_code=department, role=role, active=active, source="roster"
     )

@@ -16,25 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from complaints.domain import PROGRESS, Category, Status
 from hospital_shared.calendar_store import bundled_schedules
+from hospital_shared.vocabulary import CaseLimit
 from hospital_shared.working_calendar import WorkingCalendar
 
 CalendarSource = Callable[[], WorkingCalendar]
 
 
-class LimitName(StrEnum):
-    FIRST_RESPONSE = "first_response"
-    COMPLEX_ANSWER = "complex_answer"
-    FACT_FINDING = "fact_finding"
-    IMAGING_CONFIRMATION = "imaging_confirmation"
-    SATISFACTION_CHECK = "satisfaction_check"
-    DIRECTOR_DECISION = "director_decision"
+LimitName = CaseLimit  # the vocabulary's, named here as this service always named it
 
 
 Unit = Literal["hours", "days", "working_days"]
@@ -229,8 +223,8 @@ class CasePolicy:
     limit_rules: tuple[LimitRule, ...]
     tz: ZoneInfo
     warning_fraction: float = 0.8
-    serious_categories: tuple[str, ...] = ("medical_quality",)
-    complex_categories: tuple[str, ...] = ("medical_quality", "report_error")
+    serious_categories: tuple[str, ...] = (Category.MEDICAL_QUALITY,)
+    complex_categories: tuple[str, ...] = (Category.MEDICAL_QUALITY, Category.REPORT_ERROR)
     desk_department: str = "CS"
     case_number_prefix: str = "TS"
     # Cases the director decides (with serious ones), and where imaging disputes go.

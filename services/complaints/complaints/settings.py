@@ -12,6 +12,7 @@ from complaints.enquiries import EnquiryLimit, default_limits
 from complaints.feedback import DEFAULT_PRAISE_CATEGORIES, DEFAULT_SUGGESTION_CATEGORIES
 from complaints.policy import LimitRule, default_rules
 from hospital_shared.settings import service_settings_class
+from hospital_shared.vocabulary import ComplaintCategory as _C
 
 _Base = service_settings_class("complaints", 8003)
 
@@ -49,16 +50,16 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     director_decision_hours: float = Field(48, gt=0)
     warning_fraction: float = Field(0.8, gt=0, lt=1)
     # Categories that make a case serious (to a supervisor at once) or complex (72 h answer).
-    serious_categories: list[str] = Field(default_factory=lambda: ["medical_quality"])
+    serious_categories: list[str] = Field(default_factory=lambda: [_C.MEDICAL_QUALITY.value])
     complex_categories: list[str] = Field(
-        default_factory=lambda: ["medical_quality", "report_error"]
+        default_factory=lambda: [_C.MEDICAL_QUALITY.value, _C.REPORT_ERROR.value]
     )
     # The complaint desk: handles cases whose department has no handler on the roster, and
     # its supervisor hears about every time-limit warning and breach without one.
     desk_department: str = "CS"
     case_number_prefix: str = "TS"
     # Serious cases and these categories (medical disputes) are decided by the director.
-    director_categories: list[str] = Field(default_factory=lambda: ["medical_quality"])
+    director_categories: list[str] = Field(default_factory=lambda: [_C.MEDICAL_QUALITY.value])
     # Imaging disputes are handled, and confirmed within the limit, by this department.
     radiology_department: str = "RAD"
     # None: DEV_STAFF on a development or test stack, nobody in production.

@@ -20,8 +20,7 @@ from complaints.access import SYSTEM
 from complaints.domain import Satisfaction
 from complaints.policy import CasePolicy
 from hospital_shared.events import CloudEvent
-from hospital_shared.service_events.surveys import Aspect
-from hospital_shared.service_events.surveys import Satisfaction as Answered
+from hospital_shared.vocabulary import Aspect, ContactKind, EventName
 
 log = structlog.get_logger(__name__)
 CHECKS = Counter(
@@ -29,11 +28,6 @@ CHECKS = Counter(
     "Complaint satisfaction checks answered by SMS link, by what they did",
     ["effect"],
 )
-RATINGS = {
-    Answered.SATISFIED: Satisfaction.SATISFIED,
-    Answered.FAIRLY_SATISFIED: Satisfaction.FAIRLY_SATISFIED,
-    Answered.DISSATISFIED: Satisfaction.DISSATISFIED,
-}
 
 
 def check_rating(data: Any) -> tuple[Satisfaction, str | None] | None:
@@ -43,7 +37,7 @@ def check_rating(data: Any) -> tuple[Satisfaction, str | None] | None:
     if rated is None:
         return None
     comment = next((a.text for a in handling if a.text), None)
-    return RATINGS[rated], comment
+    return rated, comment
 
 
 class SurveyChecks:
@@ -53,7 +47,10 @@ class SurveyChecks:
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
         data = event.data
-        if event.type != "survey.answered" or data.contact_kind != "complaint_check":
+        if (
+            event.type != EventName.SURVEY_ANSWERED
+            or data.contact_kind != ContactKind.COMPLAINT_CHECK
+        ):
             return
         number = data.contact_ref.removeprefix("case:")
         answer = check_rating(data)

@@ -20,6 +20,7 @@ from complaints import repository as repo
 from complaints.policy import LimitName
 from hospital_shared.outbox import add_encoded_to_outbox
 from hospital_shared.service_events.complaints import ComplaintTimeLimitReached
+from hospital_shared.vocabulary import EventName, LimitLevel
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +32,10 @@ ALERTS = Counter(
 PURGED = Counter("hospital_complaint_cases_purged_total", "Cases removed by the retention job")
 
 TIMER_ACTOR = ("system:timer", "system")
-EVENT_TYPES = {"warning": "complaint.time_limit_warning", "breach": "complaint.time_limit_breached"}
+EVENT_TYPES: dict[str, EventName] = {
+    LimitLevel.WARNING: EventName.CASE_TIME_LIMIT_WARNING,
+    LimitLevel.BREACH: EventName.CASE_TIME_LIMIT_BREACHED,
+}
 Row = dict[str, Any]
 
 _DUE = """

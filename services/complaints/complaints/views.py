@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -20,6 +20,7 @@ from complaints.access import Actor, contact_for
 from complaints.domain import Category, Satisfaction, Status, allowed_next
 from complaints.intake import NewComplaint, new_complaint
 from hospital_shared.bounds import Int32
+from hospital_shared.vocabulary import ComplaintChannel
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -44,7 +45,7 @@ class DepartmentIn(_Body):
 class OpenCase(_Body):
     """A complaint taken at a desk or on the phone (or sent by a hospital system)."""
 
-    channel: Literal["phone", "onsite", "online", "followup"] = "onsite"
+    channel: ComplaintChannel = ComplaintChannel.ONSITE
     description: Text
     patient: PatientIn | None = None
     department: DepartmentIn | None = None

@@ -24,12 +24,12 @@ from console.pages import local_time, render
 from console.sections import section
 from console.session import CheckedForm, Session
 from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.vocabulary import FINISHED_CASE_STATUSES, Satisfaction
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 NOT_REACHED_REASONS = ("no_answer", "busy", "switched_off", "wrong_number", "callback_requested")
-SATISFACTION = ("满意", "基本满意", "不满意")
-OPEN_CASE = frozenset({"closed", "withdrawn", "rejected"})
+SATISFACTION = tuple(Satisfaction)
 
 
 @cache
@@ -89,7 +89,7 @@ async def _context(request: Request, session: Session, task_id: str) -> dict[str
     )
     visit_list = (visits.data or {}).get("visits", [])
     if cases.data is not None:
-        cases.data = [c for c in cases.data["cases"] if c["status"] not in OPEN_CASE]
+        cases.data = [c for c in cases.data["cases"] if c["status"] not in FINISHED_CASE_STATUSES]
     if calls.data is not None:
         calls.data = [t for t in calls.data["tasks"] if t["task_id"] != task_id]
     visit = _visit_of(task, visit_list)

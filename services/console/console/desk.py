@@ -19,20 +19,16 @@ from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdowns, remaining_text, worst_state
 from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.vocabulary import CaseStatus, ComplaintCategory, Priority, Satisfaction
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
-STATUSES = (
-    "received", "acknowledged", "investigating", "resolution_proposed", "resolution_approved",
-    "resolution_implemented", "communicated", "summary_signed_off", "closed", "reopened",
-    "unfounded", "withdrawn",
-)  # fmt: skip
-CATEGORIES = (
-    "staff_attitude", "waiting_time", "billing", "report_error", "medical_quality",
-    "environment", "imaging_dispute", "other",
-)  # fmt: skip
-PRIORITIES = ("urgent", "high", "normal")
+# The filters' choices, in the order the lifecycle goes (the vocabulary's).
+STATUSES = tuple(CaseStatus)
+CATEGORIES = tuple(ComplaintCategory)
+PRIORITIES = tuple(Priority)
+RATINGS = tuple(Satisfaction)
 RESOLUTION_KINDS = (
     "apology", "explanation", "refund", "free_re_examination", "compensation", "settlement",
     "other",
@@ -130,7 +126,7 @@ def _render_case(
         countdowns=countdowns(case, datetime.now(UTC)), resolution_kinds=RESOLUTION_KINDS,
         measures=MEASURES, supervising=session.has_role(*SUPERVISING),
         can_work=session.has_role("agent", "doctor", "supervisor", "director"),
-        remaining=remaining_text, **more,
+        remaining=remaining_text, ratings=RATINGS, **more,
     )  # fmt: skip
 
 

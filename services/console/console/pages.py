@@ -21,6 +21,7 @@ from console.navigation import navigation_for
 from console.refusals import said
 from console.session import CSRF_FIELD
 from console.wording import catalogue, translate
+from hospital_shared import vocabulary
 
 __all__ = ["catalogue", "error_page", "render", "translate"]
 HERE = Path(__file__).resolve().parent
@@ -56,6 +57,7 @@ def build_templates(tz: str) -> Environment:
     )
     env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": local_time(v, tz, fmt)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
+    env.globals["vocabulary"] = vocabulary  # the statuses' sets, spelt once (issue 18)
     return env
 
 

@@ -18,6 +18,7 @@ from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdowns, remaining_text
 from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.vocabulary import OPEN_TASK_STATUSES, TaskKind
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 DEFAULT_DEPARTMENT = "CS"  # operations' first view: the complaint desk
@@ -54,9 +55,10 @@ async def _spot_checks(api: Backend, session: Session, department: str) -> list[
     """Open spot checks (抽查) of the department: planned (nobody yet) and assigned."""
     lists = await asyncio.gather(*(
         api.get(session, "followup", "/v1/tasks", reason=REASON, params={
-            "kind": "spot_check", "department": department, "status": status, "limit": 100,
+            "kind": TaskKind.SPOT_CHECK, "department": department, "status": status,
+            "limit": 100,
         })
-        for status in ("planned", "assigned")
+        for status in OPEN_TASK_STATUSES
     ))  # fmt: skip
     return sorted((t for found in lists for t in found["tasks"]), key=lambda t: t["due_at"])
 

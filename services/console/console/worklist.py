@@ -16,14 +16,12 @@ from console.pages import language_of, render
 from console.refusals import said
 from console.session import CheckedForm, CurrentSession
 from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.vocabulary import TaskKind
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 GROUPS = ("overdue", "due_today", "upcoming")
-KINDS = (
-    "inpatient_discharge", "outpatient_visit", "transfer_check", "bereavement_call",
-    "second_call", "spot_check", "next_call",
-)  # fmt: skip
+KINDS = tuple(TaskKind)
 TAKERS = ("agent", "doctor", "supervisor")
 
 

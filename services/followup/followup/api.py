@@ -28,6 +28,7 @@ from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role
 from hospital_shared.service_events.followup import Satisfaction
 from hospital_shared.service_events.surveys import SurveyAnswer
+from hospital_shared.vocabulary import OPEN_TASK_STATUSES
 
 
 class NextCallIn(BaseModel):
@@ -92,7 +93,7 @@ class ReassignIn(BaseModel):
 
 
 def task_json(row: Any, *, now: datetime, service: Service) -> dict[str, Any]:
-    open_ = row["status"] in ("planned", "assigned")
+    open_ = row["status"] in OPEN_TASK_STATUSES
     return {
         "task_id": row["task_id"],
         "kind": row["kind"],

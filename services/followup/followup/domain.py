@@ -16,17 +16,17 @@ from followup.planning import PlannedCall
 from followup.policy import SUPERVISOR, DepartmentPolicy, WorkingHours, call_window, is_sampled
 from hospital_shared.service_events.followup import Satisfaction
 from hospital_shared.service_events.surveys import SurveyAnswer
+from hospital_shared.vocabulary import OPEN_TASK_STATUSES, TaskKind, TaskStatus
 
-OPEN = ("planned", "assigned")
-CLOSED = ("completed", "unreachable", "withdrawn")
-STATUSES = OPEN + CLOSED
+OPEN: tuple[TaskStatus, ...] = OPEN_TASK_STATUSES
+STATUSES: tuple[TaskStatus, ...] = tuple(TaskStatus)
 
 # Kinds whose completed calls a supervisor may spot-check, and kinds that may lead to a
 # second call. A second call never begets another one; a bereavement call is never sampled.
-SPOT_CHECKED_KINDS = frozenset({"inpatient_discharge", "outpatient_visit", "transfer_check"})
-SECOND_CALL_KINDS = frozenset(
-    {"inpatient_discharge", "outpatient_visit", "transfer_check", "spot_check"}
+SPOT_CHECKED_KINDS = frozenset(
+    {TaskKind.INPATIENT_DISCHARGE, TaskKind.OUTPATIENT_VISIT, TaskKind.TRANSFER_CHECK}
 )
+SECOND_CALL_KINDS = SPOT_CHECKED_KINDS | {TaskKind.SPOT_CHECK}
 
 
 class TaskRejected(ValueError):
@@ -167,7 +167,7 @@ def decide_outcome(
     if task.kind in SECOND_CALL_KINDS and (outcome.dissatisfied or outcome.objection_raised):
         rule = "outcome.objection" if outcome.objection_raised else "outcome.dissatisfied"
         second = derived_call(
-            task, kind="second_call", suffix="2", rule=rule,
+            task, kind=TaskKind.SECOND_CALL, suffix="2", rule=rule,
             due_in=timedelta(days=policy.second_call_due_days), policy=policy, hours=hours, now=now,
         )  # fmt: skip
     spot = None
@@ -177,7 +177,7 @@ def decide_outcome(
         and is_sampled(f"{task.task_id}:spot-check", policy.spot_check_rate)
     ):
         spot = derived_call(
-            task, kind="spot_check", suffix="SC", rule=f"spot_check.sampled_{policy.spot_check_rate:.0%}",
+            task, kind=TaskKind.SPOT_CHECK, suffix="SC", rule=f"spot_check.sampled_{policy.spot_check_rate:.0%}",
             due_in=timedelta(days=policy.spot_check_due_days), policy=policy, hours=hours, now=now,
         )  # fmt: skip
     return Completed(attempts, second, spot, complaint=outcome.objection_raised)

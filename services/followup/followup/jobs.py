@@ -1,8 +1,8 @@
 """Periodic jobs, safe with several instances running:
 - assignment: gives planned tasks to the least-loaded eligible staff member (one instance at
   a time, under an advisory lock, so loads are counted right);
-- due/overdue scanner: publishes `followup.task.due` when a call window opens and
-  `followup.task.overdue` when it closes without an outcome, once per attempt (the
+- due/overdue scanner: publishes `followup.task_due` when a call window opens and
+  `followup.task_overdue` when it closes without an outcome, once per attempt (the
   `*_published_attempt` columns, claimed with FOR UPDATE SKIP LOCKED);
 - retention: deletes closed follow-up records older than the retention period (2 years).
 """
@@ -19,6 +19,7 @@ from followup import outgoing, roster
 from followup.assignment import Unassigned, assign_all, open_slots
 from followup.policy import PolicyBook
 from hospital_shared.service_events.followup import FollowUpTaskDue, FollowUpTaskOverdue
+from hospital_shared.vocabulary import EventName
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +105,7 @@ async def publish_due_and_overdue(pool: asyncpg.Pool, *, batch_size: int) -> int
                 due_at=row["due_at"], attempt=attempt,
             )  # fmt: skip
             await outgoing.publish(
-                conn, "followup.task.due", data, subject=row["patient_id"], time=now,
+                conn, EventName.TASK_DUE, data, subject=row["patient_id"], time=now,
                 event_id=f"{row['task_id']}:due:{attempt}",
             )  # fmt: skip
         overdue = await conn.fetch(
@@ -126,7 +127,7 @@ async def publish_due_and_overdue(pool: asyncpg.Pool, *, batch_size: int) -> int
                 due_at=row["due_at"], attempt=attempt,
             )  # fmt: skip
             await outgoing.publish(
-                conn, "followup.task.overdue", overdue_data, subject=row["patient_id"],
+                conn, EventName.TASK_OVERDUE, overdue_data, subject=row["patient_id"],
                 time=now, event_id=f"{row['task_id']}:overdue:{attempt}",
             )  # fmt: skip
         sent = len(due) + len(overdue)

@@ -19,8 +19,9 @@ from datetime import date, datetime, time, timedelta
 from followup.domain import Task, derived_call
 from followup.planning import PlannedCall
 from followup.policy import DepartmentPolicy, WorkingHours
+from hospital_shared.vocabulary import TaskKind
 
-NEXT_CALL_KIND = "next_call"
+NEXT_CALL_KIND = TaskKind.NEXT_CALL
 NEXT_CALL_RULE = "outcome.next_call"
 MAX_DAYS_AHEAD = 730  # follow-up registers are kept two years
 NO_NEXT_CALL_KINDS = frozenset({"bereavement_call"})  # the patient died

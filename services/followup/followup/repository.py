@@ -15,6 +15,7 @@ from followup.domain import CallOutcome, Task
 from followup.next_calls import NEXT_CALL_KIND, NextCall
 from followup.planning import PlannedCall
 from hospital_shared.field_crypto import open_, seal
+from hospital_shared.vocabulary import Satisfaction
 
 TASK_COLUMNS = (
     "task_id, kind, status, rule, patient_id, patient_name, patient_phone, sms_opt_out,"
@@ -265,9 +266,15 @@ def _answers_json(outcome: CallOutcome) -> str | None:
 
 
 def answers_of(row: Any) -> list[dict[str, Any]]:
+    """The call's answers, their satisfaction in the vocabulary's spelling: answers recorded
+    before it (满意 ...) are sealed, so migration 200 could not respell them."""
     sealed = row["answers"]
     opened = open_(sealed) if sealed else None
-    return json.loads(opened) if opened else []
+    answers: list[dict[str, Any]] = json.loads(opened) if opened else []
+    for answer in answers:
+        if answer.get("satisfaction"):
+            answer["satisfaction"] = Satisfaction(answer["satisfaction"]).value
+    return answers
 
 
 async def mark_surveyed(

@@ -26,6 +26,7 @@ from followup.domain import SECOND_CALL_KINDS, Task, derived_call
 from followup.planning import inpatient_task_id, outpatient_task_id
 from followup.policy import PolicyBook, WorkingHours
 from hospital_shared.events import CloudEvent
+from hospital_shared.vocabulary import TaskKind
 
 SURVEYS = Counter(
     "followup_survey_answers_total",
@@ -84,7 +85,7 @@ class SurveyAnswers:
             return
         policy = self.book.for_department(task.department_code)
         second = derived_call(
-            task, kind="second_call", suffix="2", rule="survey.dissatisfied",
+            task, kind=TaskKind.SECOND_CALL, suffix="2", rule="survey.dissatisfied",
             due_in=timedelta(days=policy.second_call_due_days), policy=policy,
             hours=WorkingHours.of(policy, self.tz), now=event.time,
             source_event_id=event.id,

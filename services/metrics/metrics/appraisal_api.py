@@ -20,7 +20,6 @@ from metrics.kpi import Period, period_window, to_csv
 from metrics.workload import StaffFiguresOut
 
 
-
 class StaffReport(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={

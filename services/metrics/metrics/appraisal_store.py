@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from hospital_shared.service_events.followup import StaffMemberSaved
+from hospital_shared.vocabulary import EventName
 from metrics.appraisal import StaffCounts
 from metrics.domain import field, label, rating
 from metrics.kpi import Window
@@ -59,14 +61,16 @@ async def on_case_handler(conn: asyncpg.Connection, e: Received) -> None:
 
 
 async def on_staff_saved(conn: asyncpg.Connection, e: Received) -> None:
+    """The follow-up service's roster contract, read as typed (validated when decoded)."""
+    member: StaffMemberSaved = e.contract
     await conn.execute(
         "INSERT INTO staff_members (staff_id, department, role, name) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (staff_id) DO UPDATE SET department = EXCLUDED.department,"
         " role = EXCLUDED.role, name = EXCLUDED.name",
-        str(e.data["staff_id"]),
-        label(e.text("department_code")),
-        label(e.text("role")),
-        e.text("name"),
+        member.staff_id,
+        label(member.department_code),
+        member.role.value,
+        member.name,
     )
 
 
@@ -75,7 +79,7 @@ HANDLERS: dict[str, Handler] = {
     "followup.task_completed": on_call_completed,
     "followup.call_retry_scheduled": on_call_not_reached,
     "followup.task_unreachable": on_call_not_reached,
-    "staff.member_saved": on_staff_saved,
+    EventName.STAFF_MEMBER_SAVED: on_staff_saved,
 }
 
 

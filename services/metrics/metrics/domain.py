@@ -12,36 +12,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from hospital_shared.vocabulary import Satisfaction, SmsStatus
+
 UNKNOWN = "unknown"
 MAX_LABEL_LENGTH = 40
 
-# The hospital's satisfaction scale (满意 / 基本满意 / 不满意) in the spellings we accept.
-_RATINGS: dict[str, str] = {
-    "satisfied": "satisfied",
-    "very_satisfied": "satisfied",
-    "满意": "satisfied",
-    "fairly_satisfied": "fairly_satisfied",
-    "basically_satisfied": "fairly_satisfied",
-    "neutral": "fairly_satisfied",
-    "基本满意": "fairly_satisfied",
-    "dissatisfied": "dissatisfied",
-    "unsatisfied": "dissatisfied",
-    "not_satisfied": "dissatisfied",
-    "不满意": "dissatisfied",
-}
-POSITIVE_RATINGS = frozenset({"satisfied", "fairly_satisfied"})
+POSITIVE_RATINGS = frozenset(s.value for s in Satisfaction if s.positive)
 
 # Call outcomes that mean the patient was reached.
 _REACHED_OUTCOMES = frozenset({"reached", "completed", "answered", "success", "contacted"})
 _UNREACHABLE_OUTCOMES = frozenset({"unreachable", "not_reached", "no_answer", "failed"})
 
-# SMS statuses a message can reach, and those that mean the gateway has taken it.
-SMS_STATUSES = frozenset(
-    {"pending", "deferred", "submitted", "delivered", "failed", "expired", "suppressed"}
-)
-SMS_ATTEMPTED = frozenset({"submitted", "delivered", "failed", "expired"})
-
-CLOSED_CASE_STATUSES = frozenset({"closed", "withdrawn"})
+# What the `sms.*` events say became of a message.
+SMS_STATUSES = frozenset(s.value for s in SmsStatus)
 
 
 def field(data: Mapping[str, Any], *names: str) -> Any:
@@ -70,13 +53,18 @@ def label(value: Any, *, allowed: frozenset[str] | None = None, default: str = U
 
 
 def rating(value: Any) -> str | None:
-    """Normalise a satisfaction answer to satisfied / fairly_satisfied / dissatisfied."""
+    """A satisfaction answer in the vocabulary's spelling (`Satisfaction`: its own values, and
+    满意 / 基本满意 / 不满意 of events published before issue 18's rename), or None; a bool is
+    satisfied or not."""
     if value is None:
         return None
     if isinstance(value, bool):
-        return "satisfied" if value else "dissatisfied"
+        return (Satisfaction.SATISFIED if value else Satisfaction.DISSATISFIED).value
     key = str(getattr(value, "value", value)).strip().lower().replace(" ", "_").replace("-", "_")
-    return _RATINGS.get(key)
+    try:
+        return Satisfaction(key).value
+    except ValueError:
+        return None
 
 
 def call_reached(outcome: Any, reached_flag: Any = None) -> bool | None:

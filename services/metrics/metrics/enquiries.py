@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import asyncpg
 
+from hospital_shared.service_events.enquiries import ENQUIRY_EVENT_TYPES
+from hospital_shared.vocabulary import (
+    EnquiryChannel,
+    FeedbackChannel,
+    FeedbackKind,
+    SuggestionOutcome,
+)
 from metrics import catalog
 from metrics.domain import field, label
 from metrics.received import Handler, Received
 
-ENQUIRY_CHANNELS = frozenset({"phone", "onsite", "online"})
-FEEDBACK_CHANNELS = frozenset({"phone", "onsite", "online", "followup", "suggestion_box"})
-FEEDBACK_KINDS = frozenset({"praise", "suggestion"})
-OUTCOMES = frozenset({"adopted", "not_adopted"})
+ENQUIRY_CHANNELS = frozenset(c.value for c in EnquiryChannel)
+FEEDBACK_CHANNELS = frozenset(c.value for c in FeedbackChannel)
+FEEDBACK_KINDS = frozenset(k.value for k in FeedbackKind)
+OUTCOMES = frozenset(o.value for o in SuggestionOutcome)
 
 
 def _enquiry_labels(e: Received) -> dict[str, str]:
@@ -111,10 +118,7 @@ async def on_suggestion_answered(conn: asyncpg.Connection, e: Received) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
-    **{
-        f"enquiry.{step}": on_enquiry_changed
-        for step in ("taken", "handed_over", "answered", "converted")
-    },
+    **{type_: on_enquiry_changed for type_ in ENQUIRY_EVENT_TYPES},
     "enquiry.time_limit_warning": on_enquiry_time_limit,
     "enquiry.time_limit_breached": on_enquiry_time_limit,
     "feedback.praise_received": on_feedback_received,

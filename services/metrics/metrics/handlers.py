@@ -162,6 +162,7 @@ class MetricsHandler:
                 type=event.type,
                 time=event.time,
                 data=event.data.model_dump(mode="python"),
+                contract=event.data,
                 settings=self.settings,
                 tally=tally,
             )

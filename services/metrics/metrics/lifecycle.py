@@ -14,21 +14,20 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import ComplaintChannel
+from hospital_shared.service_events.complaints import (
+    CASE_EVENT_TYPES,
+    PROCEDURE_EVENT_TYPES,
+    ComplaintSatisfactionRecorded,
+)
+from hospital_shared.service_events.notifications import SMS_EVENT_TYPES
+from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EventName, SurveyChannel
 from metrics import catalog, procedure, surveys
 from metrics import repository as repo
 from metrics.domain import SMS_STATUSES, field, label, rating
 from metrics.received import BulkHandler, Handler, Received
 
 COMPLAINT_CHANNELS = frozenset(c.value for c in ComplaintChannel)
-LIMITS = frozenset(
-    {
-        "first_response",
-        "complex_answer",
-        "fact_finding",
-        "imaging_confirmation",
-        "satisfaction_check",
-    }
-)
+LIMITS = frozenset(limit.value for limit in CaseLimit if limit is not CaseLimit.DIRECTOR_DECISION)
 
 
 # --- followup.tasks.v1 ---------------------------------------------------------------
@@ -123,7 +122,7 @@ async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
         )
         e.tally.add(catalog.SATISFACTION_ANSWERS, {**labels, "rating": answer})
     await surveys.add_aspect_answers(
-        conn, e, source_id=e.id, channel="call", kind=labels["kind"],
+        conn, e, source_id=e.id, channel=SurveyChannel.CALL, kind=labels["kind"],
         department=labels["department"], answered_at=completed_at,
     )  # fmt: skip
 
@@ -173,7 +172,7 @@ def _case_labels(e: Received) -> dict[str, str]:
 
 
 # The limits whose first-cycle clock is kept on the case row (complaint_cases), for the KPIs.
-CLOCKED_LIMITS = ("first_response", "fact_finding", "complex_answer", "imaging_confirmation")
+CLOCKED_LIMITS = tuple(limit.value for limit in CLOCKED_CASE_LIMITS)
 
 
 def _first_cycle_limits(e: Received) -> dict[str, object]:
@@ -234,21 +233,19 @@ async def on_time_limit(conn: asyncpg.Connection, e: Received) -> None:
 
 
 async def on_complaint_satisfaction(conn: asyncpg.Connection, e: Received) -> None:
-    department = label(e.text("department_code"))
-    answer = rating(field(e.data, "rating")) or (
-        "satisfied" if field(e.data, "satisfied") else "dissatisfied"
-    )
-    satisfied = field(e.data, "satisfied")
+    checked: ComplaintSatisfactionRecorded = e.contract
+    department = label(checked.department_code)
     fresh = await repo.add_complaint_satisfaction(
         conn,
         event_id=e.id,
-        case_id=str(e.data["case_number"]),
+        case_id=checked.case_number,
         department=department,
-        satisfied=bool(satisfied) if satisfied is not None else answer != "dissatisfied",
-        answered_at=e.at("occurred_at"),
+        satisfied=checked.satisfied,
+        answered_at=checked.occurred_at,
     )
     if fresh:
-        e.tally.add(catalog.COMPLAINT_SATISFACTION, {"department": department, "rating": answer})
+        labels = {"department": department, "rating": checked.rating.value}
+        e.tally.add(catalog.COMPLAINT_SATISFACTION, labels)
 
 
 # --- notifications.messages.v1 -------------------------------------------------------
@@ -284,9 +281,9 @@ def fallback_for(type_: str, data: dict[str, object]) -> Handler | None:
 BULK_HANDLERS: dict[str, BulkHandler] = {
     "followup.task_planned": on_tasks_planned,
     "followup.task_assigned": on_tasks_rescheduled,
-    "followup.task.due": on_tasks_rescheduled,
+    EventName.TASK_DUE: on_tasks_rescheduled,
     "followup.call_retry_scheduled": on_tasks_rescheduled,
-    "followup.task.overdue": on_tasks_overdue,
+    EventName.TASK_OVERDUE: on_tasks_overdue,
 }
 
 HANDLERS: dict[str, Handler] = {
@@ -297,38 +294,8 @@ HANDLERS: dict[str, Handler] = {
     "complaint.time_limit_warning": on_time_limit,
     "complaint.time_limit_breached": on_time_limit,
     "complaint.satisfaction_recorded": on_complaint_satisfaction,
-    **{
-        f"sms.{status}": on_message_status
-        for status in ("submitted", "delivered", "failed", "expired", "suppressed")
-    },
-    **{
-        f"complaint.case_{step}": on_case_changed
-        for step in (
-            "opened",
-            "acknowledged",
-            "investigation_started",
-            "resolution_proposed",
-            "resolution_approved",
-            "communicated",
-            "closed",
-            "reopened",
-            "withdrawn",
-            "assigned",
-            "imaging_confirmed",
-        )
-    },
-    # The rest of the procedure (issue 21): its lifecycle steps and its records.
-    **{
-        f"complaint.case_{step}": on_case_changed
-        for step in (
-            "found_unfounded",
-            "resolution_implemented",
-            "summary_signed_off",
-            "validity_decided",
-            "escalated",
-            "imaging_confirmed",
-            "settlement_recorded",
-            "accountability_recorded",
-        )
-    },
+    **{type_: on_message_status for type_ in SMS_EVENT_TYPES},
+    # Every case event, the rest of the procedure's (issue 21) included: its lifecycle steps
+    # and its records.
+    **{type_: on_case_changed for type_ in CASE_EVENT_TYPES + PROCEDURE_EVENT_TYPES},
 }

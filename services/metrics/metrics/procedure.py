@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from hospital_shared.vocabulary import Validity
 from metrics.kpi import Window
 
 # Case events that record a fact of the procedure without moving the case along its lifecycle
@@ -60,7 +61,7 @@ def procedure_fields(
     """The case row's procedure columns this event sets (validity once decided, a step's
     time; the imaging limit's outcome is kept with the other clocks, in `lifecycle`)."""
     fields: dict[str, Any] = {}
-    if validity in ("founded", "unfounded"):
+    if validity in frozenset(Validity):
         fields["validity"] = validity
     if step in _STAMPS:
         fields[_STAMPS[step]] = at

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EnquiryChannel
 from metrics.domain import served_total
 from metrics.kpi import KPIS, Counts, KpiDefinition, Window
 from metrics.procedure import procedure_counts
@@ -159,7 +160,7 @@ def _clock_columns(limit: str, *, first: bool) -> str:
     )
 
 
-CASE_LIMITS = ("first_response", "fact_finding", "complex_answer", "imaging_confirmation")
+CASE_LIMITS = tuple(limit.value for limit in CLOCKED_CASE_LIMITS)
 
 _COMPLAINTS = f"""
 SELECT {", ".join(_clock_columns(limit, first=limit == "first_response") for limit in CASE_LIMITS)},
@@ -188,7 +189,7 @@ WHERE created_at >= $1 AND created_at < $2 AND ($3::text IS NULL OR department =
 
 # Enquiries taken in the period (not turned into complaints), answered within their limit;
 # praise, suggestions and complaint cases received in the period; suggestions answered in it.
-_ENQUIRY_CHANNELS = ("phone", "onsite", "online")
+_ENQUIRY_CHANNELS = tuple(c.value for c in EnquiryChannel)
 # An unanswered enquiry is pending until its due time ($4 is now), then missed.
 _ENQUIRIES = f"""
 SELECT count(*) FILTER (WHERE answered_in_time) AS in_time,
@@ -440,10 +441,10 @@ async def kpi_counts(
 
 
 _CLOCK_KPIS = {
-    "complaint_first_response_rate": "first_response",
-    "complaint_fact_finding_rate": "fact_finding",
-    "complaint_complex_answer_rate": "complex_answer",
-    "imaging_dispute_confirmation_rate": "imaging_confirmation",
+    "complaint_first_response_rate": CaseLimit.FIRST_RESPONSE,
+    "complaint_fact_finding_rate": CaseLimit.FACT_FINDING,
+    "complaint_complex_answer_rate": CaseLimit.COMPLEX_ANSWER,
+    "imaging_dispute_confirmation_rate": CaseLimit.IMAGING_CONFIRMATION,
 }
 
 

@@ -16,13 +16,14 @@ from metrics.tally import Tally
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """Its id, type and time, and its payload as a plain dict (`model_dump`), so that a field
-    another service adds to its contract never breaks counting."""
+    """Its id, type and time, its payload as the contract's typed model (`contract`, validated
+    when decoded), and as a plain dict (`data`, its `model_dump`) for the label helpers."""
 
     id: str
     type: str
     time: datetime
     data: dict[str, Any]
+    contract: Any  # the payload's model: `EVENT_TYPES[type].model`
     settings: Settings
     tally: Tally  # the batch's counter increments, written once at the end of the batch
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from hospital_shared.settings import service_settings_class
+from hospital_shared.vocabulary import ComplaintCategory, TaskKind
 from metrics.kpi import KPIS
 
 _Base = service_settings_class("metrics", 8005)
@@ -18,16 +19,8 @@ _Base = service_settings_class("metrics", 8005)
 # KPI key -> target share (0..1), from each KPI's definition (kpi.KPIS).
 DOMAIN_TARGETS: dict[str, float | None] = {k.key: k.target for k in KPIS}
 
-COMPLAINT_CATEGORIES: list[str] = [
-    "staff_attitude",
-    "waiting_time",
-    "billing",
-    "report_error",
-    "medical_quality",
-    "environment",
-    "imaging_dispute",
-    "other",
-]
+# The vocabulary's complaint categories (the complaints service classifies into them).
+COMPLAINT_CATEGORIES: list[str] = [c.value for c in ComplaintCategory]
 
 
 class Settings(_Base):  # type: ignore[misc,valid-type]
@@ -64,7 +57,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Follow-up tasks of these kinds are quality checks of a call already made (抽查, 二次回访):
     # their answers are not patients' satisfaction answers, and they do not hold a visit's
     # follow-up window open.
-    quality_check_kinds: list[str] = Field(default_factory=lambda: ["spot_check", "second_call"])
+    quality_check_kinds: list[str] = Field(
+        default_factory=lambda: [TaskKind.SPOT_CHECK.value, TaskKind.SECOND_CALL.value]
+    )
     # A visit or discharge with no follow-up task seen (not sampled, or no plan yet) is pending
     # for this many days after it, then missed unless reached (the call windows' 3 days).
     followup_window_days: float = Field(3.0, ge=0)

@@ -14,16 +14,14 @@ from typing import Any
 
 import asyncpg
 
+from hospital_shared.vocabulary import Aspect, ContactKind, SurveyChannel
 from metrics import catalog
 from metrics.domain import field, label, rating
 from metrics.received import Received
 
-ASPECTS = frozenset(
-    {"registration", "guidance", "doctor", "nursing", "environment", "billing", "pharmacy",
-     "overall", "complaint_handling"}
-)  # fmt: skip
-CHANNELS = frozenset({"call", "sms_link"})
-KINDS = frozenset({"inpatient_discharge", "outpatient_visit", "first_visit", "complaint_check"})
+ASPECTS = frozenset(a.value for a in Aspect)
+CHANNELS = frozenset(c.value for c in SurveyChannel)
+KINDS = frozenset(k.value for k in ContactKind)
 
 
 async def on_survey_answered(conn: asyncpg.Connection, e: Received) -> None:
@@ -43,8 +41,8 @@ async def on_survey_answered(conn: asyncpg.Connection, e: Received) -> None:
         return
     e.tally.add(catalog.SURVEYS_ANSWERED, {"department": department, "kind": kind})
     await add_aspect_answers(
-        conn, e, source_id=survey_id, channel="sms_link", kind=kind, department=department,
-        answered_at=answered_at,
+        conn, e, source_id=survey_id, channel=SurveyChannel.SMS_LINK, kind=kind,
+        department=department, answered_at=answered_at,
     )  # fmt: skip
 
 

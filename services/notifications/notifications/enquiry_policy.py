@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hospital_shared.vocabulary import EnquiryLimit
 from notifications.policy import Plan, Planned, PlanningRules
 
 ENQUIRY_LIMIT_LABELS = {
-    "answer": "咨询答复（24小时）",
-    "complex_answer": "复杂咨询答复（48小时）",
-    "onsite_answer": "现场咨询（30分钟）",
-    "onsite_complex_answer": "现场复杂咨询（2小时）",
+    EnquiryLimit.ANSWER: "咨询答复（24小时）",
+    EnquiryLimit.COMPLEX_ANSWER: "复杂咨询答复（48小时）",
+    EnquiryLimit.ONSITE_ANSWER: "现场咨询（30分钟）",
+    EnquiryLimit.ONSITE_COMPLEX_ANSWER: "现场复杂咨询（2小时）",
 }
 PRAISE_CATEGORY_LABELS = {
     "service_attitude": "服务态度",

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import CloudEvent
+from hospital_shared.vocabulary import EventName
 from notifications import (
     domain,
     enquiry_policy,
@@ -74,7 +75,7 @@ class EventHandlers:
             "patient.details_updated": self._details_updated,
             "followup.task_planned": self._task_assigned,
             "followup.task_assigned": self._task_assigned,
-            "followup.task.overdue": self._task_overdue,
+            EventName.TASK_OVERDUE: self._task_overdue,
             "followup.task_unreachable": self._unreachable,
             "followup.task_completed": self._task_closed,
             "followup.task_withdrawn": self._task_closed,

@@ -20,6 +20,7 @@ import asyncpg
 import structlog
 
 from hospital_shared.events import CloudEvent
+from hospital_shared.service_events.followup import StaffMemberSaved
 from notifications import duty_store, message_store, repository, survey_store
 from notifications.message_rows import MessageRows, Row
 from notifications.policy import Contact, Plan, Planned, Withdraw
@@ -36,7 +37,7 @@ class Effects:
     plan: Plan
     contact: Contact | None = None
     deceased_ref: str | None = None  # with plan.deceased: the admission that reported it
-    staff: Any = None  # a staff.member_saved payload
+    staff: StaffMemberSaved | None = None  # a roster change
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,25 +20,26 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from hospital_shared.vocabulary import CaseLimit, EventName, Priority, TaskKind
 from notifications.survey_links import SurveyLink, SurveyRules, hidden_url, link_id_for
 
 KIND_LABELS = {
-    "inpatient_discharge": "出院回访",
-    "outpatient_visit": "门诊回访",
-    "transfer_check": "转院随访",
-    "bereavement_call": "家属慰问",
-    "second_call": "二次回访",
-    "spot_check": "主管抽查",
-    "next_call": "计划回访",
+    TaskKind.INPATIENT_DISCHARGE: "出院回访",
+    TaskKind.OUTPATIENT_VISIT: "门诊回访",
+    TaskKind.TRANSFER_CHECK: "转院随访",
+    TaskKind.BEREAVEMENT_CALL: "家属慰问",
+    TaskKind.SECOND_CALL: "二次回访",
+    TaskKind.SPOT_CHECK: "主管抽查",
+    TaskKind.NEXT_CALL: "计划回访",
 }
 LIMIT_LABELS = {
-    "first_response": "首次答复",
-    "complex_answer": "复杂投诉答复",
-    "fact_finding": "调查核实",
-    "imaging_confirmation": "影像争议确认",
-    "satisfaction_check": "满意度回访",
+    CaseLimit.FIRST_RESPONSE: "首次答复",
+    CaseLimit.COMPLEX_ANSWER: "复杂投诉答复",
+    CaseLimit.FACT_FINDING: "调查核实",
+    CaseLimit.IMAGING_CONFIRMATION: "影像争议确认",
+    CaseLimit.SATISFACTION_CHECK: "满意度回访",
 }
-PRIORITY_LABELS = {"urgent": "紧急", "high": "高", "normal": "普通"}
+PRIORITY_LABELS = {Priority.URGENT: "紧急", Priority.HIGH: "高", Priority.NORMAL: "普通"}
 
 
 # the evening before the visit (at reminder_evening_time), or reminder_lead before it
@@ -54,7 +55,9 @@ class PlanningRules:
     reminder_min_lead: timedelta = timedelta(hours=1)
     discharge_notice_delay: timedelta = timedelta(hours=1)
     validity: timedelta = timedelta(hours=48)
-    survey_task_kinds: frozenset[str] = frozenset({"inpatient_discharge", "outpatient_visit"})
+    survey_task_kinds: frozenset[str] = frozenset(
+        {TaskKind.INPATIENT_DISCHARGE, TaskKind.OUTPATIENT_VISIT}
+    )
     common: dict[str, str] = field(default_factory=dict)  # hospital, hotline, survey_url
     # Whose supervisor hears Prometheus's alerts (alerts_api): the on-duty supervisor; alerts
     # labelled `audience: admin` (operations) go to `alert_admin_staff_id` when it is set.
@@ -308,7 +311,7 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
                     patient_id=patient.patient_id,
                 )
             )
-        if what in ("communicated", "closed"):
+        if type_ in (EventName.CASE_COMMUNICATED, EventName.CASE_CLOSED):
             messages.append(
                 Planned(
                     "complaint_outcome",

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.field_crypto import open_fields, seal, search_hash
+from hospital_shared.service_events.followup import StaffMemberSaved
 from notifications.policy import Contact
 from notifications.staff_policy import StaffReach
 from notifications.templates import DEFAULT_TEMPLATES
@@ -110,7 +111,7 @@ async def undo_deceased(conn: asyncpg.Connection, ref: str) -> None:
     )
 
 
-async def save_staff(conn: asyncpg.Connection, s: Any) -> None:
+async def save_staff(conn: asyncpg.Connection, s: StaffMemberSaved) -> None:
     await conn.execute(
         """INSERT INTO staff (staff_id, name, department_code, role, phone, active, email)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -119,10 +120,10 @@ async def save_staff(conn: asyncpg.Connection, s: Any) -> None:
         s.staff_id,
         s.name,
         s.department_code,
-        str(s.role),
+        s.role.value,
         s.phone,
         s.active,
-        getattr(s, "email", None),
+        s.email,
     )
 
 

@@ -10,6 +10,7 @@ from datetime import time
 from pydantic import AliasChoices, Field, field_validator
 
 from hospital_shared.settings import service_settings_class
+from hospital_shared.vocabulary import ContactKind, TaskKind
 from notifications.domain import ip_networks
 from notifications.policy import ReminderMode
 
@@ -81,7 +82,10 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     reminder_min_lead_min: float = 60.0  # no reminder when the visit is sooner than this
     discharge_notice_delay_min: float = 60.0
     message_validity_h: float = 48.0
-    survey_task_kinds: tuple[str, ...] = ("inpatient_discharge", "outpatient_visit")
+    survey_task_kinds: tuple[str, ...] = (
+        TaskKind.INPATIENT_DISCHARGE.value,
+        TaskKind.OUTPATIENT_VISIT.value,
+    )
     opt_out_keywords: tuple[str, ...] = ("STOP", "退订", "TD", "T", "UNSUBSCRIBE", "取消订阅")
     opt_in_keywords: tuple[str, ...] = ("START", "订阅")
     # --- staff channels (the inbox always; these where available, unless a preference says)
@@ -147,7 +151,7 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # --- satisfaction surveys by SMS link (survey_policy.py, survey_api.py): the page is this
     # service's `/s/{token}`, public, behind `survey_link_base` (empty: `public_url` + /s)
     survey_contacts: tuple[str, ...] = Field(
-        ("inpatient_discharge", "outpatient_visit", "first_visit", "complaint_check"),
+        tuple(kind.value for kind in ContactKind),
         description="contacts that get a survey link by SMS: inpatient_discharge,"
         " outpatient_visit, first_visit, complaint_check (empty: none)",
     )

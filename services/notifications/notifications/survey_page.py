@@ -107,7 +107,7 @@ def _question(q: Question, given: Mapping[str, str]) -> str:
         return f'{head}<textarea name="t.{q.id}" maxlength="500">{text}</textarea></fieldset>'
     opts = "".join(
         f'<label><input type="radio" name="q.{q.id}" value="{c.value}"'
-        f"{' checked' if given.get('satisfaction') == c.value else ''}>{c.value}</label>"
+        f"{' checked' if given.get('satisfaction') == c.value else ''}>{c.label_zh}</label>"
         for c in _CHOICES
     )
     score = ""

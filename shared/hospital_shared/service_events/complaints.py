@@ -10,36 +10,25 @@ the complaint text, the patient's name or the resolution text (complaints are co
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
+from hospital_shared.vocabulary import (
+    CaseLimit,
+    ComplaintCategory,
+    EventName,
+    LimitLevel,
+    LimitOutcome,
+    Satisfaction,
+    Validity,
+)
+from hospital_shared.vocabulary import CaseStatus as CaseStatus
+from hospital_shared.vocabulary import Priority as Priority
 
-CaseStatus = Literal[
-    "received",
-    "acknowledged",
-    "investigating",
-    "resolution_proposed",
-    "resolution_approved",
-    "communicated",
-    "closed",
-    "reopened",
-    "withdrawn",
-    "unfounded",
-    "resolution_implemented",
-    "summary_signed_off",
-]
-Priority = Literal["urgent", "high", "normal"]
-LimitName = Literal[
-    "first_response",
-    "complex_answer",
-    "fact_finding",
-    "imaging_confirmation",
-    "satisfaction_check",
-    "director_decision",
-]
+LimitName = CaseLimit  # named here as it always was; defined in the vocabulary
 
 
 class CasePatient(Contract):
@@ -58,8 +47,7 @@ class CaseTimeLimit(Contract):
     due_at: AwareDatetime
     warn_at: AwareDatetime
     settled_at: AwareDatetime | None = None
-    # met | late | withdrawn | superseded; None while the clock runs
-    outcome: str | None = None
+    outcome: LimitOutcome | None = None  # None while the clock runs
 
 
 class ComplaintCaseChanged(Contract):
@@ -77,7 +65,7 @@ class ComplaintCaseChanged(Contract):
     previous_status: CaseStatus | None = None
     cycle: int = 1
     channel: NonEmpty
-    category: NonEmpty
+    category: ComplaintCategory
     category_source: NonEmpty  # submitted | rule | default
     priority: Priority
     serious: bool
@@ -96,7 +84,7 @@ class ComplaintCaseChanged(Contract):
     # The director (院长/主任) the case is escalated to, who approves its resolution.
     director_id: str | None = None
     # 投诉是否成立: founded | unfounded, once decided.
-    validity: Literal["founded", "unfounded"] | None = None
+    validity: Validity | None = None
     occurred_at: AwareDatetime
 
 
@@ -106,13 +94,13 @@ class ComplaintTimeLimitReached(Contract):
 
     case_number: NonEmpty
     limit: LimitName
-    level: Literal["warning", "breach"]
+    level: LimitLevel
     cycle: int
     starts_at: AwareDatetime
     due_at: AwareDatetime
     status: CaseStatus
     channel: NonEmpty
-    category: NonEmpty
+    category: ComplaintCategory
     priority: Priority
     department_code: str | None = None
     assignee_id: str | None = None
@@ -128,49 +116,51 @@ class ComplaintSatisfactionRecorded(Contract):
 
     case_number: NonEmpty
     cycle: int
-    rating: Literal["satisfied", "fairly_satisfied", "dissatisfied"]
+    rating: Satisfaction
     satisfied: bool
     channel: NonEmpty
-    category: NonEmpty
+    category: ComplaintCategory
     department_code: str | None = None
     reopened: bool
     on_time: bool
     occurred_at: AwareDatetime
 
 
-CASE_EVENT_TYPES: tuple[str, ...] = (
-    "complaint.case_opened",
-    "complaint.case_acknowledged",
-    "complaint.case_investigation_started",
-    "complaint.case_resolution_proposed",
-    "complaint.case_resolution_approved",
-    "complaint.case_communicated",
-    "complaint.case_closed",
-    "complaint.case_reopened",
-    "complaint.case_withdrawn",
-    "complaint.case_assigned",
+CASE_EVENT_TYPES: tuple[EventName, ...] = (
+    EventName.CASE_OPENED,
+    EventName.CASE_ACKNOWLEDGED,
+    EventName.CASE_INVESTIGATION_STARTED,
+    EventName.CASE_RESOLUTION_PROPOSED,
+    EventName.CASE_RESOLUTION_APPROVED,
+    EventName.CASE_COMMUNICATED,
+    EventName.CASE_CLOSED,
+    EventName.CASE_REOPENED,
+    EventName.CASE_WITHDRAWN,
+    EventName.CASE_ASSIGNED,
 )
 # The rest of the procedure (issue 21): the validity decision, carrying out the resolution,
 # the summary's sign-off, escalation to the director, radiology's confirmation of an imaging
 # dispute, and the settlement and accountability records (which the event only announces:
 # no sum, no staff member, no measure).
-PROCEDURE_EVENT_TYPES: tuple[str, ...] = (
-    "complaint.case_validity_decided",
-    "complaint.case_found_unfounded",
-    "complaint.case_resolution_implemented",
-    "complaint.case_summary_signed_off",
-    "complaint.case_escalated",
-    "complaint.case_imaging_confirmed",
-    "complaint.case_settlement_recorded",
-    "complaint.case_accountability_recorded",
+PROCEDURE_EVENT_TYPES: tuple[EventName, ...] = (
+    EventName.CASE_VALIDITY_DECIDED,
+    EventName.CASE_FOUND_UNFOUNDED,
+    EventName.CASE_RESOLUTION_IMPLEMENTED,
+    EventName.CASE_SUMMARY_SIGNED_OFF,
+    EventName.CASE_ESCALATED,
+    EventName.CASE_IMAGING_CONFIRMED,
+    EventName.CASE_SETTLEMENT_RECORDED,
+    EventName.CASE_ACCOUNTABILITY_RECORDED,
 )
 
 for _type in CASE_EVENT_TYPES + PROCEDURE_EVENT_TYPES:
     register_event(_type, ComplaintCaseChanged, topics.COMPLAINT_CASES)
-register_event("complaint.time_limit_warning", ComplaintTimeLimitReached, topics.COMPLAINT_CASES)
-register_event("complaint.time_limit_breached", ComplaintTimeLimitReached, topics.COMPLAINT_CASES)
+register_event(EventName.CASE_TIME_LIMIT_WARNING, ComplaintTimeLimitReached, topics.COMPLAINT_CASES)
 register_event(
-    "complaint.satisfaction_recorded", ComplaintSatisfactionRecorded, topics.COMPLAINT_CASES
+    EventName.CASE_TIME_LIMIT_BREACHED, ComplaintTimeLimitReached, topics.COMPLAINT_CASES
+)
+register_event(
+    EventName.CASE_SATISFACTION_RECORDED, ComplaintSatisfactionRecorded, topics.COMPLAINT_CASES
 )
 
 
@@ -188,4 +178,4 @@ class CalendarYearSaved(Contract):
     saved_by: NonEmpty
 
 
-register_event("calendar.year_saved", CalendarYearSaved, topics.CALENDAR)
+register_event(EventName.CALENDAR_YEAR_SAVED, CalendarYearSaved, topics.CALENDAR)

@@ -7,17 +7,22 @@ owner, limit, outcome), never the enquiry's or the feedback's text or the patien
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import AwareDatetime
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
+from hospital_shared.vocabulary import EnquiryChannel as EnquiryChannel
+from hospital_shared.vocabulary import (
+    EnquiryLimit,
+    EventName,
+    FeedbackKind,
+    LimitLevel,
+    SuggestionOutcome,
+)
+from hospital_shared.vocabulary import EnquiryStatus as EnquiryStatus
+from hospital_shared.vocabulary import FeedbackChannel as FeedbackChannel
 
-EnquiryChannel = Literal["phone", "onsite", "online"]
-EnquiryStatus = Literal["open", "answered", "converted"]
-EnquiryLimitName = Literal["answer", "complex_answer", "onsite_answer", "onsite_complex_answer"]
-FeedbackChannel = Literal["phone", "onsite", "online", "followup", "suggestion_box"]
+EnquiryLimitName = EnquiryLimit  # named here as it always was; defined in the vocabulary
 
 
 class EnquiryChanged(Contract):
@@ -55,7 +60,7 @@ class EnquiryTimeLimitReached(Contract):
 
     enquiry_number: NonEmpty
     limit: EnquiryLimitName
-    level: Literal["warning", "breach"]
+    level: LimitLevel
     starts_at: AwareDatetime
     due_at: AwareDatetime
     channel: EnquiryChannel
@@ -73,7 +78,7 @@ class FeedbackReceived(Contract):
     was recorded. Praise goes to the department of the staff member praised."""
 
     feedback_number: NonEmpty
-    kind: Literal["praise", "suggestion"]
+    kind: FeedbackKind
     channel: FeedbackChannel
     category: NonEmpty
     department_code: str | None = None
@@ -90,22 +95,26 @@ class SuggestionAnswered(Contract):
     channel: FeedbackChannel
     category: NonEmpty
     department_code: str | None = None
-    outcome: Literal["adopted", "not_adopted"]
+    outcome: SuggestionOutcome
     answered_by: NonEmpty
     occurred_at: AwareDatetime
 
 
-ENQUIRY_EVENT_TYPES: tuple[str, ...] = (
-    "enquiry.taken",
-    "enquiry.handed_over",
-    "enquiry.answered",
-    "enquiry.converted",
+ENQUIRY_EVENT_TYPES: tuple[EventName, ...] = (
+    EventName.ENQUIRY_TAKEN,
+    EventName.ENQUIRY_HANDED_OVER,
+    EventName.ENQUIRY_ANSWERED,
+    EventName.ENQUIRY_CONVERTED,
 )
 
 for _type in ENQUIRY_EVENT_TYPES:
     register_event(_type, EnquiryChanged, topics.COMPLAINT_CASES)
-register_event("enquiry.time_limit_warning", EnquiryTimeLimitReached, topics.COMPLAINT_CASES)
-register_event("enquiry.time_limit_breached", EnquiryTimeLimitReached, topics.COMPLAINT_CASES)
-register_event("feedback.praise_received", FeedbackReceived, topics.COMPLAINT_CASES)
-register_event("feedback.suggestion_received", FeedbackReceived, topics.COMPLAINT_CASES)
-register_event("feedback.suggestion_answered", SuggestionAnswered, topics.COMPLAINT_CASES)
+register_event(
+    EventName.ENQUIRY_TIME_LIMIT_WARNING, EnquiryTimeLimitReached, topics.COMPLAINT_CASES
+)
+register_event(
+    EventName.ENQUIRY_TIME_LIMIT_BREACHED, EnquiryTimeLimitReached, topics.COMPLAINT_CASES
+)
+register_event(EventName.PRAISE_RECEIVED, FeedbackReceived, topics.COMPLAINT_CASES)
+register_event(EventName.SUGGESTION_RECEIVED, FeedbackReceived, topics.COMPLAINT_CASES)
+register_event(EventName.SUGGESTION_ANSWERED, SuggestionAnswered, topics.COMPLAINT_CASES)

@@ -19,9 +19,9 @@ from pydantic import AwareDatetime, Field
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
-from hospital_shared.service_events.surveys import Satisfaction, SurveyAnswer
-
-__all__ = ["Satisfaction"]  # defined with the survey answers, named here as it always was
+from hospital_shared.service_events.surveys import SurveyAnswer
+from hospital_shared.vocabulary import EventName, TaskKind, TaskStatus
+from hospital_shared.vocabulary import Satisfaction as Satisfaction  # named here as it always was
 
 
 class StaffRole(StrEnum):
@@ -37,7 +37,7 @@ Score = Annotated[int, Field(ge=1, le=5)]
 
 class _TaskEvent(Contract):
     task_id: NonEmpty
-    kind: NonEmpty
+    kind: TaskKind
     patient_id: NonEmpty
     department_code: NonEmpty
 
@@ -135,7 +135,7 @@ class FollowUpTaskTransferred(_TaskEvent):
     assignee_id: str | None = None
     previous_assignee_id: str | None = None
     unassigned: bool = False
-    status: NonEmpty
+    status: TaskStatus
     due_at: AwareDatetime
     source_event_id: NonEmpty
 
@@ -154,16 +154,16 @@ class StaffMemberSaved(Contract):
 
 
 for _type, _model in (
-    ("followup.task_planned", FollowUpTaskPlanned),
-    ("followup.task_assigned", FollowUpTaskAssigned),
-    ("followup.task.due", FollowUpTaskDue),
-    ("followup.task.overdue", FollowUpTaskOverdue),
-    ("followup.call_retry_scheduled", FollowUpCallRetryScheduled),
-    ("followup.task_unreachable", FollowUpTaskUnreachable),
-    ("followup.task_completed", FollowUpTaskCompleted),
-    ("followup.task_withdrawn", FollowUpTaskWithdrawn),
-    ("followup.task_transferred", FollowUpTaskTransferred),
+    (EventName.TASK_PLANNED, FollowUpTaskPlanned),
+    (EventName.TASK_ASSIGNED, FollowUpTaskAssigned),
+    (EventName.TASK_DUE, FollowUpTaskDue),
+    (EventName.TASK_OVERDUE, FollowUpTaskOverdue),
+    (EventName.CALL_RETRY_SCHEDULED, FollowUpCallRetryScheduled),
+    (EventName.TASK_UNREACHABLE, FollowUpTaskUnreachable),
+    (EventName.TASK_COMPLETED, FollowUpTaskCompleted),
+    (EventName.TASK_WITHDRAWN, FollowUpTaskWithdrawn),
+    (EventName.TASK_TRANSFERRED, FollowUpTaskTransferred),
 ):
     register_event(_type, _model, topics.FOLLOWUP_TASKS)
 
-register_event("staff.member_saved", StaffMemberSaved, topics.STAFF_ROSTER)
+register_event(EventName.STAFF_MEMBER_SAVED, StaffMemberSaved, topics.STAFF_ROSTER)

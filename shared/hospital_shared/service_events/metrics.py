@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
+from hospital_shared.vocabulary import EventName
 
 
 class _QueueEpisode(Contract):
@@ -38,5 +39,5 @@ class QueueEpisodeClosed(_QueueEpisode):
     length: int
 
 
-register_event("queue.episode_opened", QueueEpisodeOpened, topics.QUEUE_EPISODES)
-register_event("queue.episode_closed", QueueEpisodeClosed, topics.QUEUE_EPISODES)
+register_event(EventName.QUEUE_EPISODE_OPENED, QueueEpisodeOpened, topics.QUEUE_EPISODES)
+register_event(EventName.QUEUE_EPISODE_CLOSED, QueueEpisodeClosed, topics.QUEUE_EPISODES)

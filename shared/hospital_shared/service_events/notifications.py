@@ -17,8 +17,8 @@ from pydantic import AwareDatetime
 
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
-
-SmsStatus = Literal["submitted", "delivered", "failed", "expired", "suppressed"]
+from hospital_shared.vocabulary import EventName
+from hospital_shared.vocabulary import SmsStatus as SmsStatus  # named here as it always was
 
 
 class SmsStatusChanged(Contract):
@@ -36,12 +36,12 @@ class SmsStatusChanged(Contract):
     occurred_at: AwareDatetime
 
 
-SMS_EVENT_TYPES: tuple[str, ...] = (
-    "sms.submitted",
-    "sms.delivered",
-    "sms.failed",
-    "sms.expired",
-    "sms.suppressed",
+SMS_EVENT_TYPES: tuple[EventName, ...] = (
+    EventName.SMS_SUBMITTED,
+    EventName.SMS_DELIVERED,
+    EventName.SMS_FAILED,
+    EventName.SMS_EXPIRED,
+    EventName.SMS_SUPPRESSED,
 )
 
 for _type in SMS_EVENT_TYPES:

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, model_validator
 from hospital_shared import topics
 from hospital_shared.bounds import EventTime
 from hospital_shared.events import Contract, Department, NonEmpty, Patient, register_event
+from hospital_shared.vocabulary import EventName
 
 
 class PatientDetailsUpdated(Contract):
@@ -27,7 +28,7 @@ class PatientDetailsUpdated(Contract):
     visit_id: str | None = None
 
 
-register_event("patient.details_updated", PatientDetailsUpdated, topics.REGISTRATIONS)
+register_event(EventName.PATIENT_DETAILS_UPDATED, PatientDetailsUpdated, topics.REGISTRATIONS)
 
 
 class PatientTransferred(Contract):
@@ -62,8 +63,8 @@ class PatientsMerged(Contract):
         return self
 
 
-register_event("patient.transferred", PatientTransferred, topics.REGISTRATIONS)
-register_event("patient.merged", PatientsMerged, topics.REGISTRATIONS)
+register_event(EventName.PATIENT_TRANSFERRED, PatientTransferred, topics.REGISTRATIONS)
+register_event(EventName.PATIENT_MERGED, PatientsMerged, topics.REGISTRATIONS)
 
 # CloudEvents extension attribute on events carrying a patient: `valid` when the phone was
 # normalised to E.164, `unusable` when it was kept as received because it cannot take an SMS.

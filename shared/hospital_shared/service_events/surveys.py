@@ -11,7 +11,6 @@ the link's, so a repeat is recognised by every consumer.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
@@ -19,31 +18,14 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from hospital_shared import topics
 from hospital_shared.events import Contract, NonEmpty, register_event
 
+# Aspect and Satisfaction are named here as they always were; defined in the vocabulary.
+from hospital_shared.vocabulary import Aspect as Aspect
+from hospital_shared.vocabulary import ContactKind, EventName, SurveyChannel
+from hospital_shared.vocabulary import Satisfaction as Satisfaction
+
 MAX_TEXT_CHARS = 500  # one free-text answer: a patient's sentence or two, not an essay
 
 QuestionId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-
-
-class Satisfaction(StrEnum):
-    """The hospitals' satisfaction scale, for calls and surveys alike."""
-
-    SATISFIED = "满意"
-    FAIRLY_SATISFIED = "基本满意"
-    DISSATISFIED = "不满意"
-
-
-class Aspect(StrEnum):
-    """What a question is about: the KPIs are computed per aspect."""
-
-    REGISTRATION = "registration"  # 挂号
-    GUIDANCE = "guidance"  # 导医
-    DOCTOR = "doctor"
-    NURSING = "nursing"
-    ENVIRONMENT = "environment"
-    BILLING = "billing"
-    PHARMACY = "pharmacy"
-    OVERALL = "overall"
-    COMPLAINT_HANDLING = "complaint_handling"  # the post-closure check of a complaint
 
 
 class SurveyAnswer(Contract):
@@ -68,14 +50,14 @@ class SurveyAnswered(Contract):
     survey_id: NonEmpty
     patient_id: NonEmpty
     contact_ref: NonEmpty
-    contact_kind: NonEmpty
+    contact_kind: ContactKind
     department_code: str | None = None
     case_cycle: int | None = None  # a complaint check: the case's cycle it asks about
     questionnaire_version: int = Field(ge=1)
-    channel: NonEmpty = "sms_link"
+    channel: SurveyChannel = SurveyChannel.SMS_LINK
     answered_at: AwareDatetime
     answers: tuple[SurveyAnswer, ...] = Field(default=(), max_length=30)
     dissatisfied: bool = False
 
 
-register_event("survey.answered", SurveyAnswered, topics.SURVEYS)
+register_event(EventName.SURVEY_ANSWERED, SurveyAnswered, topics.SURVEYS)

@@ -23,33 +23,51 @@ from typing import Any
 
 import httpx
 
+from hospital_shared.vocabulary import CaseStatus, Satisfaction
+
 CALL_OUTCOMES: tuple[tuple[dict[str, Any], float], ...] = (
     ({"reached": False}, 0.15),
-    ({"reached": True, "satisfaction": "满意", "score": 5}, 0.62),
-    ({"reached": True, "satisfaction": "基本满意", "score": 4}, 0.14),
-    ({"reached": True, "satisfaction": "不满意", "score": 2, "feedback": "等候时间太长"}, 0.05),
+    ({"reached": True, "satisfaction": Satisfaction.SATISFIED, "score": 5}, 0.62),
+    ({"reached": True, "satisfaction": Satisfaction.FAIRLY_SATISFIED, "score": 4}, 0.14),
     (
-        {"reached": True, "satisfaction": "基本满意", "objection": "出院带药与医嘱不一致"},
+        {
+            "reached": True,
+            "satisfaction": Satisfaction.DISSATISFIED,
+            "score": 2,
+            "feedback": "等候时间太长",
+        },
+        0.05,
+    ),
+    (
+        {
+            "reached": True,
+            "satisfaction": Satisfaction.FAIRLY_SATISFIED,
+            "objection": "出院带药与医嘱不一致",
+        },
         0.04,
     ),
 )
 # A case's next step from each status, as the staff choose it.
 NEXT_STEP = {
-    "received": {"to": "acknowledged", "note": "已电话联系患者"},
-    "reopened": {"to": "acknowledged", "note": "重新受理"},
-    "acknowledged": {"to": "investigating", "note": "调取记录，约谈相关人员"},
-    "investigating": {
+    CaseStatus.RECEIVED: {"to": "acknowledged", "note": "已电话联系患者"},
+    CaseStatus.REOPENED: {"to": "acknowledged", "note": "重新受理"},
+    CaseStatus.ACKNOWLEDGED: {"to": "investigating", "note": "调取记录，约谈相关人员"},
+    CaseStatus.INVESTIGATING: {
         "to": "resolution_proposed",
         "resolution": "向患者致歉并安排免费复查",
         "resolution_kind": "free_re_examination",
     },
-    "resolution_proposed": {"to": "resolution_approved", "note": "同意处理方案"},
-    "resolution_approved": {"to": "resolution_implemented", "note": "已按方案复查并致歉"},
-    "resolution_implemented": {"to": "communicated", "note": "已告知患者处理结果"},
-    "communicated": {"to": "summary_signed_off", "note": "同意结案，窗口加强培训"},
-    "summary_signed_off": {"to": "closed"},
+    CaseStatus.RESOLUTION_PROPOSED: {"to": "resolution_approved", "note": "同意处理方案"},
+    CaseStatus.RESOLUTION_APPROVED: {"to": "resolution_implemented", "note": "已按方案复查并致歉"},
+    CaseStatus.RESOLUTION_IMPLEMENTED: {"to": "communicated", "note": "已告知患者处理结果"},
+    CaseStatus.COMMUNICATED: {"to": "summary_signed_off", "note": "同意结案，窗口加强培训"},
+    CaseStatus.SUMMARY_SIGNED_OFF: {"to": "closed"},
 }
-CASE_SATISFACTION = (("satisfied", 0.9), ("fairly_satisfied", 0.07), ("dissatisfied", 0.03))
+CASE_SATISFACTION = (
+    (Satisfaction.SATISFIED, 0.9),
+    (Satisfaction.FAIRLY_SATISFIED, 0.07),
+    (Satisfaction.DISSATISFIED, 0.03),
+)
 
 
 @dataclass
