@@ -27,11 +27,12 @@ from console.pages import render
 from console.patients import find_patients
 from console.session import CheckedForm, Session, require_session
 from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.vocabulary import ComplaintChannel
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 OPENERS = ("agent", "doctor", "supervisor")  # who may open a case (complaints' STAFF)
-CHANNELS = ("phone", "onsite", "online")
+CHANNELS = (ComplaintChannel.PHONE, ComplaintChannel.ONSITE, ComplaintChannel.ONLINE)
 SERIOUSNESS = ("auto", "complex", "simple")  # the service's `complex` override: None/True/False
 FIELDS = (
     "patient_id", "patient_name", "patient_phone", "channel", "category", "department_code",

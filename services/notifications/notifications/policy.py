@@ -199,7 +199,10 @@ def plan_discharge_cancelled(admission_id: str) -> Plan:
 
 # The contact a call task's survey asks about, by the kind of the task (its source_ref is the
 # admission or registration id): the contact_ref of `survey.answered`.
-_CONTACT_OF_KIND = {"inpatient_discharge": "admission", "outpatient_visit": "registration"}
+_CONTACT_OF_KIND = {
+    TaskKind.INPATIENT_DISCHARGE: "admission",
+    TaskKind.OUTPATIENT_VISIT: "registration",
+}
 
 
 def plan_unreachable(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
