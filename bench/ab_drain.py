@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.baseline import raw_drain
 from bench.drain import CONSUMED
-from bench.run import backlog, console, fresh_drain, settle
+from bench.run import backlog, console, fresh_drain, settle, with_cpu
 from bench.stack import REPO, bench_config, fresh_stack, mb
 from simulator.publish import publish_to_kafka
 from simulator.stream import generate, summarise
@@ -62,6 +62,7 @@ async def one_run(
     out = {
         "events": d.events, "events_per_s": round(d.rate), "complete": d.complete,
         "cpu_ms_per_event": round(d.cpu_ms_per_event, 3),
+        "cpu_ms_per_event_by_process": d.cpu_ms_per_event_by_process(),
         "peak_rss_mb": mb(sampler.peak.get(name, 0)),
         "rss_at_100k_mb": mb(marks.get("rss_at_100k", 0)),
         "rss_at_end_mb": mb(marks.get("rss_at_end", 0)),
@@ -107,16 +108,21 @@ async def main(name: str, rev: str, label: str, n_events: int, rounds: int, cap:
                 await one_run(cfg, env, producer, "after", {}, "input", cap)
         runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
         raw: list[float] = []
+        raw_cpu: list[dict[str, float]] = []
         for i in range(1, rounds + 1):
             for code, extra in (("before", before), ("after", {})):
                 runs[code].append(await one_run(cfg, env, name, code, extra, str(i), cap))
             await settle(cfg)
-            n, secs = await raw_drain(
+            (n, secs), cpu = await with_cpu(cfg, raw_drain(
                 env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"], CONSUMED[name], name
-            )
+            ))  # fmt: skip
             raw.append(n / secs)
-            console.print(f"  raw two-row baseline (round {i}): {n / secs:.0f}/s")
-    results |= {"runs": runs, "raw_two_rows_events_per_s": [round(r) for r in raw]}
+            raw_cpu.append({k: round(1000 * v / n, 3) for k, v in cpu.items()})
+            console.print(f"  raw two-row baseline (round {i}): {n / secs:.0f}/s, {raw_cpu[-1]}")
+    results |= {
+        "runs": runs, "raw_two_rows_events_per_s": [round(r) for r in raw],
+        "raw_cpu_ms_per_event_by_process": raw_cpu,
+    }  # fmt: skip
     results |= summary(runs, raw)
     results["load_average_1m_at_end"] = os.getloadavg()[0]
     merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

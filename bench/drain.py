@@ -16,7 +16,7 @@ import psutil
 
 from bench import profile, side_work
 from bench.kafka_offsets import Offsets
-from bench.stack import POLL_S, Proc, RssSampler, now
+from bench.stack import POLL_S, Proc, RssSampler, now, stack_cpu_seconds
 from hospital_shared import topics
 
 CONSUMED: dict[str, tuple[str, ...]] = {
@@ -74,6 +74,12 @@ class DrainResult:
     side_records: dict[str, int] = field(default_factory=dict)
     side_work: dict[str, int] = field(default_factory=dict)
     load_average_1m: float = 0.0  # at the end of the drain
+    stack_cpu_s: dict[str, float] = field(default_factory=dict)  # PostgreSQL's, Kafka's
+
+    def cpu_ms_per_event_by_process(self) -> dict[str, float]:
+        """Where the drain's CPU went, per event: the service, PostgreSQL, Kafka."""
+        by = {"service": self.cpu_s, **self.stack_cpu_s}
+        return {k: round(1000 * v / self.events, 3) if self.events else 0.0 for k, v in by.items()}
 
     @property
     def cpu_ms_per_event(self) -> float:
@@ -119,7 +125,8 @@ async def _committed(off: Offsets, prefix: str, service: str) -> int:
 
 
 async def _side_records(off: Offsets, prefix: str, service: str) -> dict[str, int]:
-    """Records the service's other groups (those not measured) have committed."""
+    """Offsets the service's other groups (those not measured) have committed (a drain
+    reports what they committed during it)."""
     out = {}
     for group in await off.groups(prefix):
         handler = group.removeprefix(prefix)
@@ -136,6 +143,7 @@ async def _drain(
     target = sum([await off.end_total(t) for t in MEASURED[service].values()])
     for handler, held in HELD.get(service, {}).items():
         await off.commit_ends(f"{prefix}{handler}", held)
+    side_before = await _side_records(off, prefix, service)  # the held groups' ends
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     launched = now()
     for proc in procs:  # all instances at once: they share the backlog from the start
@@ -145,6 +153,7 @@ async def _drain(
     await _first_ready(procs)
     ready = now()
     cpu_at_ready = _cpu_seconds(procs)
+    stack_at_ready = stack_cpu_seconds(procs[0].cfg)
     if profile_as is not None and procs[0].process is not None:
         profile.start(procs[0].process.pid, profile_as)
     marked = False
@@ -160,15 +169,21 @@ async def _drain(
         await asyncio.sleep(POLL_S)
     finished = now()
     cpu = _cpu_seconds(procs) - cpu_at_ready
+    stack_cpu = {k: v - stack_at_ready[k] for k, v in stack_cpu_seconds(procs[0].cfg).items()}
     for proc in procs:
         sampler.mark(proc.label, "rss_at_end")
     side = await side_work.since_launch(procs)
+    side_records = _more(side_before, await _side_records(off, prefix, service))
     # The rate counts from the moment the (first) process was launched: start-up included.
     return DrainResult(
         service, len(procs), done, finished - launched, ready - launched, done >= target, cpu,
-        started_at=started_at, side_records=await _side_records(off, prefix, service),
-        side_work=side, load_average_1m=os.getloadavg()[0],
+        started_at=started_at, side_records=side_records,
+        side_work=side, load_average_1m=os.getloadavg()[0], stack_cpu_s=stack_cpu,
     )  # fmt: skip
+
+
+def _more(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in after.items() if n > before.get(k, 0)}
 
 
 def _cpu_seconds(procs: list[Proc]) -> float:

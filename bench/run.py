@@ -15,10 +15,11 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -31,13 +32,22 @@ from bench.drain import CONSUMED, DrainResult, drain
 from bench.kafka_offsets import Offsets
 from bench.latency import measure
 from bench.side_work import held_quiet_hours
-from bench.stack import PORT_SHIFT, Proc, RssSampler, bench_config, fresh_stack, mb
+from bench.stack import (
+    PORT_SHIFT,
+    Proc,
+    RssSampler,
+    bench_config,
+    fresh_stack,
+    mb,
+    stack_cpu_seconds,
+)
 from hospital_shared import topics
 from simulator.hospital import Rates
 from simulator.publish import publish_to_kafka
 from simulator.stream import SimConfig, generate, summarise
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+T = TypeVar("T")
 HOSPITAL_TZ = os.environ.get("HOSPITAL_TZ", "Asia/Shanghai")
 ALL_CONSUMING = ("followup", "complaints", "notifications", "metrics")
 CONSUMING = tuple(
@@ -194,6 +204,8 @@ def _drain_summary(
         "runs_events_per_s": [round(r.rate) for r in runs],
         "runs": [_run_summary(r) for r in runs],
         "cpu_ms_per_event": round(d.cpu_ms_per_event, 3),
+        "cpu_ms_per_event_by_process": d.cpu_ms_per_event_by_process(),
+        "raw_cpu_ms_per_event_by_process": RAW_CPU.get(d.service, []),
         **_ratios(d, two_rows, own),
     }
 
@@ -290,11 +302,15 @@ async def _raw_runs(
     out: dict[str, list[float]] = {name: []}
     for _ in range(RAW_RUNS):
         await settle(cfg)
-        n, secs = await raw_drain(bootstrap, database_url, CONSUMED[name], name)
+        (n, secs), cpu = await with_cpu(
+            cfg, raw_drain(bootstrap, database_url, CONSUMED[name], name)
+        )
         out[name].append(n / secs)
+        RAW_CPU.setdefault(name, []).append({k: round(1000 * v / n, 3) for k, v in cpu.items()})
     console.print(
         f"  raw baseline on {name}'s topics: {n} events, "
         + ", ".join(f"{r:.0f}/s" for r in out[name])
+        + f"; CPU ms/event {RAW_CPU[name][-1]}"
     )
     if name == "complaints":  # its write set is far more than the minimal one
         own = f"{name}_own_writes"
@@ -308,6 +324,20 @@ async def _raw_runs(
             + ", ".join(f"{r:.0f}/s" for r in out[own])
         )
     return out
+
+
+# The raw baseline's CPU per event by process (the client, PostgreSQL, Kafka), by service.
+RAW_CPU: dict[str, list[dict[str, float]]] = {}
+
+
+async def with_cpu(cfg: Any, work: Awaitable[T]) -> tuple[T, dict[str, float]]:
+    """`work`'s result and the CPU seconds this process (the raw client), PostgreSQL and
+    Kafka used meanwhile."""
+    stack = stack_cpu_seconds(cfg)
+    own = time.process_time()
+    result = await work
+    after = stack_cpu_seconds(cfg)
+    return result, {"client": time.process_time() - own} | {k: after[k] - stack[k] for k in stack}
 
 
 # Every service drains its backlog DRAIN_RUNS times and the run with the median rate counts;
@@ -539,6 +569,12 @@ def print_tables(r: dict[str, Any]) -> None:
             f"patient SMS during its drains (quiet hours {clock.get('notifications_drain_quiet_hours')})"
         )
     for name, d in r["drain"].items():
+        if "cpu_ms_per_event_by_process" in d:
+            raw = d.get("raw_cpu_ms_per_event_by_process") or [{}]
+            console.print(
+                f"{name}: CPU ms/event {d['cpu_ms_per_event_by_process']}, its raw baseline's"
+                f" {raw[len(raw) // 2]}"
+            )
         for i, run in enumerate(d.get("runs", []), start=1):
             if run.get("side_records") or run.get("side_work"):
                 console.print(
