@@ -9,9 +9,8 @@ Runs on the bench stack (`.stack-bench`, ports + BENCH_PORT_SHIFT) from empty da
 bench/crypto_drain_results.json. The producers (follow-up, complaints) run first: their events
 are part of notifications' backlog, which is then the same for each of its runs. The backlog
 has more complaints than `make bench`'s (BENCH_COMPLAINTS_PER_VISIT, 0.5): with its 0.05 the
-complaints drain is a few hundred events, over before it can be timed. Only the complaints
-consumer group is counted for complaints (its roster group, whose topic the drain does not
-target, would end the wait at once)."""
+complaints drain is a few hundred events, over before it can be timed. Only the groups that
+consume the drained topics are counted (bench/drain.py's MEASURED)."""
 
 from __future__ import annotations
 
@@ -24,9 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.drain import drain
-from bench.run import backlog, console, drop_schemas, settle, wait_outbox_empty
-from bench.stack import Proc, RssSampler, bench_config, fresh_stack
+from bench.run import backlog, console, fresh_drain
+from bench.stack import bench_config, fresh_stack
 from simulator.publish import publish_to_kafka
 from simulator.stream import generate, summarise
 
@@ -40,22 +38,9 @@ async def one_run(
 ) -> dict[str, Any]:
     """One drain of `name`'s backlog from an empty schema, encryption `mode`."""
     bootstrap, database_url = env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"]
-    await settle(cfg)
-    await drop_schemas(database_url, name)
     group = f"{name}-crypto-{mode}-{i}"
-    proc = Proc(cfg, name, env={
-        f"{name.upper()}_CONSUMER_GROUP": group, "DATA_ENCRYPTION_ENABLED": MODES[mode],
-    })  # fmt: skip
-    sampler = RssSampler()
-    sampler.start()
-    try:
-        prefix = f"{group}.complaints" if name == "complaints" else f"{group}."
-        d = await drain(bootstrap, database_url, [proc], sampler, group_prefix=prefix, timeout=cap)
-        if name in ("followup", "complaints"):
-            await wait_outbox_empty(database_url, name)
-    finally:
-        proc.stop()
-        await sampler.stop()
+    extra = {"DATA_ENCRYPTION_ENABLED": MODES[mode]}
+    d, _ = await fresh_drain(cfg, bootstrap, database_url, name, group, extra, cap)
     console.print(
         f"  {name} encryption {mode} (run {i}): {d.events} events, {d.rate:.0f}/s once running,"
         f" {d.cpu_ms_per_event:.2f} CPU ms/event{'' if d.complete else ' [time cap reached]'}"

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 import psutil
 
-from bench import profile
+from bench import profile, side_work
 from bench.kafka_offsets import Offsets
-from bench.stack import POLL_S, Proc, RssSampler, now
+from bench.stack import POLL_S, Proc, RssSampler, now, stack_cpu_seconds
 from hospital_shared import topics
 
 CONSUMED: dict[str, tuple[str, ...]] = {
@@ -29,7 +31,29 @@ CONSUMED: dict[str, tuple[str, ...]] = {
         topics.FOLLOWUP_TASKS, topics.COMPLAINT_CASES, topics.NOTIFICATIONS,
     ),
 }  # fmt: skip
-EXPECTED_GROUPS = {"followup": 2, "complaints": 1, "notifications": 1, "metrics": 6}
+# What a drain measures: the consumer groups (by handler name, after the service's group
+# prefix) that consume the backlog, and the topics each is timed on. A service's other groups
+# (complaints' `patients` reading every registration for merges, `roster`, `surveys`...) run
+# beside it as side work: their records are reported, not waited for, and never counted.
+MEASURED: dict[str, dict[str, tuple[str, ...]]] = {
+    "followup": {
+        "discharges": (topics.DISCHARGES,), "registrations": (topics.REGISTRATIONS,),
+    },
+    "complaints": {"complaints": (topics.COMPLAINTS_IN,)},
+    "notifications": {"notify": CONSUMED["notifications"]},
+    "metrics": {
+        "registrations": (topics.REGISTRATIONS,), "discharges": (topics.DISCHARGES,),
+        "complaints_in": (topics.COMPLAINTS_IN,), "followup_tasks": (topics.FOLLOWUP_TASKS,),
+        "complaint_cases": (topics.COMPLAINT_CASES,), "notifications": (topics.NOTIFICATIONS,),
+    },
+}  # fmt: skip
+# Consumer groups held still during a drain: each starts at the end of its topics (committed
+# before the service starts), so that what it would read beside the drain does not compete
+# with it. Complaints' `patients` group reads every registration, only to follow patient
+# merges: 200,000 records beside its ~8,500 complaints, which the raw baseline it is compared
+# with does not read. The small side groups (the roster, the calendar, which the drained
+# service's decisions depend on) run and are reported.
+HELD: dict[str, dict[str, tuple[str, ...]]] = {"complaints": {"patients": (topics.REGISTRATIONS,)}}
 # An event of the service's outbox not yet published (every service has one, in its schema).
 _UNPUBLISHED = "SELECT EXISTS (SELECT 1 FROM {schema}.outbox WHERE published_at IS NULL)"
 
@@ -43,7 +67,19 @@ class DrainResult:
     startup_s: float  # from launching to /readyz (consumers assigned)
     complete: bool  # the whole backlog drained (else stopped at the time cap)
     cpu_s: float = 0.0  # CPU seconds (user + system) the processes used once ready
-    runs: list[int] = field(default_factory=list)  # each run's rate, when it ran several times
+    runs: list[DrainResult] = field(default_factory=list)  # every run, when it ran several
+    started_at: str = ""  # UTC, ISO 8601: the clock of the run
+    # side work during the drain: records the service's other consumer groups committed,
+    # job passes and hand-overs from its /metrics (side_work.py)
+    side_records: dict[str, int] = field(default_factory=dict)
+    side_work: dict[str, int] = field(default_factory=dict)
+    load_average_1m: float = 0.0  # at the end of the drain
+    stack_cpu_s: dict[str, float] = field(default_factory=dict)  # PostgreSQL's, Kafka's
+
+    def cpu_ms_per_event_by_process(self) -> dict[str, float]:
+        """Where the drain's CPU went, per event: the service, PostgreSQL, Kafka."""
+        by = {"service": self.cpu_s, **self.stack_cpu_s}
+        return {k: round(1000 * v / self.events, 3) if self.events else 0.0 for k, v in by.items()}
 
     @property
     def cpu_ms_per_event(self) -> float:
@@ -70,60 +106,84 @@ async def drain(
     timeout: float = 1800,
     profile_as: str | None = None,
 ) -> DrainResult:
-    """Start `procs` (instances of one service) and wait until their groups caught up and
-    their outbox is published."""
+    """Start `procs` (instances of one service) and wait until their measured groups caught
+    up and their outbox is published."""
     db = await asyncpg.connect(database_url)
     try:
-        return await _drain(bootstrap, db, procs, sampler, group_prefix, timeout, profile_as)
+        async with Offsets(bootstrap) as off:
+            return await _drain(off, db, procs, sampler, group_prefix, timeout, profile_as)
     finally:
         await db.close()
 
 
+async def _committed(off: Offsets, prefix: str, service: str) -> int:
+    """Records the measured groups have committed on their measured topics."""
+    total = 0
+    for handler, handler_topics in MEASURED[service].items():
+        total += await off.committed_on(f"{prefix}{handler}", handler_topics)
+    return total
+
+
+async def _side_records(off: Offsets, prefix: str, service: str) -> dict[str, int]:
+    """Offsets the service's other groups (those not measured) have committed (a drain
+    reports what they committed during it)."""
+    out = {}
+    for group in await off.groups(prefix):
+        handler = group.removeprefix(prefix)
+        if handler not in MEASURED[service]:
+            out[handler] = await off.committed_on(group)
+    return {k: v for k, v in out.items() if v}
+
+
 async def _drain(
-    bootstrap: str, db: asyncpg.Connection, procs: list[Proc], sampler: RssSampler,
-    group_prefix: str, timeout: float, profile_as: str | None,
+    off: Offsets, db: asyncpg.Connection, procs: list[Proc], sampler: RssSampler,
+    prefix: str, timeout: float, profile_as: str | None,
 ) -> DrainResult:  # fmt: skip
     service = procs[0].name
-    async with Offsets(bootstrap) as off:
-        target = await off.end_total(CONSUMED[service])
-        launched = now()
-        for proc in procs:  # all instances at once: they share the backlog from the start
-            proc.start()
-            sampler.watch(proc)
-        # "ready" is the first instance with its consumers assigned: processing has begun.
-        await _first_ready(procs)
-        ready = now()
-        cpu_at_ready = _cpu_seconds(procs)
-        if profile_as is not None and procs[0].process is not None:
-            profile.start(procs[0].process.pid, profile_as)
-        groups: list[str] = []
-        marked = False
-        deadline = ready + timeout
-        done = 0
-        while now() < deadline:
-            if len(groups) < EXPECTED_GROUPS[service]:
-                groups = await off.groups(group_prefix)
-            done = await off.committed_total(groups)
-            if not marked and done >= 100_000:
-                for proc in procs:
-                    sampler.mark(proc.label, "rss_at_100k")
-                marked = True
-            if (
-                done >= target
-                and len(groups) >= EXPECTED_GROUPS[service]
-                and not await db.fetchval(_UNPUBLISHED.format(schema=service))
-            ):
-                break
-            await asyncio.sleep(POLL_S)
-        finished = now()
-        cpu = _cpu_seconds(procs) - cpu_at_ready
-        complete = done >= target
-        for proc in procs:
-            sampler.mark(proc.label, "rss_at_end")
+    target = sum([await off.end_total(t) for t in MEASURED[service].values()])
+    for handler, held in HELD.get(service, {}).items():
+        await off.commit_ends(f"{prefix}{handler}", held)
+    side_before = await _side_records(off, prefix, service)  # the held groups' ends
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    launched = now()
+    for proc in procs:  # all instances at once: they share the backlog from the start
+        proc.start()
+        sampler.watch(proc)
+    # "ready" is the first instance with its consumers assigned: processing has begun.
+    await _first_ready(procs)
+    ready = now()
+    cpu_at_ready = _cpu_seconds(procs)
+    stack_at_ready = stack_cpu_seconds(procs[0].cfg)
+    if profile_as is not None and procs[0].process is not None:
+        profile.start(procs[0].process.pid, profile_as)
+    marked = False
+    done = 0
+    while now() < ready + timeout:
+        done = await _committed(off, prefix, service)
+        if not marked and done >= 100_000:
+            for proc in procs:
+                sampler.mark(proc.label, "rss_at_100k")
+            marked = True
+        if done >= target and not await db.fetchval(_UNPUBLISHED.format(schema=service)):
+            break
+        await asyncio.sleep(POLL_S)
+    finished = now()
+    cpu = _cpu_seconds(procs) - cpu_at_ready
+    stack_cpu = {k: v - stack_at_ready[k] for k, v in stack_cpu_seconds(procs[0].cfg).items()}
+    for proc in procs:
+        sampler.mark(proc.label, "rss_at_end")
+    side = await side_work.since_launch(procs)
+    side_records = _more(side_before, await _side_records(off, prefix, service))
     # The rate counts from the moment the (first) process was launched: start-up included.
     return DrainResult(
-        service, len(procs), done, finished - launched, ready - launched, complete, cpu
-    )
+        service, len(procs), done, finished - launched, ready - launched, done >= target, cpu,
+        started_at=started_at, side_records=side_records,
+        side_work=side, load_average_1m=os.getloadavg()[0], stack_cpu_s=stack_cpu,
+    )  # fmt: skip
+
+
+def _more(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in after.items() if n > before.get(k, 0)}
 
 
 def _cpu_seconds(procs: list[Proc]) -> float:

@@ -42,6 +42,33 @@ class Offsets:
     async def committed_total(self, groups: Iterable[str]) -> int:
         total = 0
         for group in groups:
-            offsets = await self.admin.list_consumer_group_offsets(group)
-            total += sum(max(0, meta.offset) for meta in offsets.values())
+            total += await self.committed_on(group)
         return total
+
+    async def committed_on(self, group: str, topics: Iterable[str] | None = None) -> int:
+        """The offsets `group` has committed, summed over its partitions of `topics` (all of
+        its topics when None); 0 for a group that has committed nothing yet."""
+        wanted = None if topics is None else set(topics)
+        offsets = await self.admin.list_consumer_group_offsets(group)
+        return sum(
+            max(0, meta.offset)
+            for tp, meta in offsets.items()
+            if wanted is None or tp.topic in wanted
+        )
+
+    async def commit_ends(self, group: str, topics: Iterable[str]) -> None:
+        """Commit the end of `topics` (those that exist) for `group`, which is not running:
+        it starts there, with nothing to read."""
+        tps = [tp for t in topics for tp in await self.partitions(t)]
+        if not tps:
+            return
+        ends = await self.consumer.end_offsets(tps)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            await consumer.commit(ends)
+        finally:
+            await consumer.stop()

@@ -15,13 +15,14 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
@@ -30,13 +31,24 @@ from bench.baseline import raw_complaints_drain, raw_drain
 from bench.drain import CONSUMED, DrainResult, drain
 from bench.kafka_offsets import Offsets
 from bench.latency import measure
-from bench.stack import PORT_SHIFT, Proc, RssSampler, bench_config, fresh_stack, mb
+from bench.side_work import held_quiet_hours
+from bench.stack import (
+    PORT_SHIFT,
+    Proc,
+    RssSampler,
+    bench_config,
+    fresh_stack,
+    mb,
+    stack_cpu_seconds,
+)
 from hospital_shared import topics
 from simulator.hospital import Rates
 from simulator.publish import publish_to_kafka
 from simulator.stream import SimConfig, generate, summarise
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+T = TypeVar("T")
+HOSPITAL_TZ = os.environ.get("HOSPITAL_TZ", "Asia/Shanghai")
 ALL_CONSUMING = ("followup", "complaints", "notifications", "metrics")
 CONSUMING = tuple(
     s
@@ -105,17 +117,7 @@ async def skip_backlog(bootstrap: str) -> None:
     latency runs start with no backlog left over from the drains."""
     async with Offsets(bootstrap) as off:
         for group, group_topics in SERVICE_GROUPS.items():
-            tps = [tp for t in group_topics for tp in await off.partitions(t)]
-            ends = await off.consumer.end_offsets(tps)
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-            )
-            await consumer.start()
-            try:
-                consumer.assign(tps)
-                await consumer.commit(ends)
-            finally:
-                await consumer.stop()
+            await off.commit_ends(group, group_topics)
 
 
 async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
@@ -127,6 +129,15 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
     bootstrap, database_url = env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"]
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(),
+        # The clock of the run: what is due (reminders, notices) depends on the hospital's
+        # hour; during the drains notifications holds patient SMS whatever the hour.
+        "clock": {
+            "utc": datetime.now(UTC).isoformat(timespec="seconds"),
+            "hospital_local": datetime.now(ZoneInfo(HOSPITAL_TZ)).isoformat(timespec="seconds"),
+            "notifications_drain_quiet_hours": held_quiet_hours(
+                datetime.now(ZoneInfo(HOSPITAL_TZ))
+            ),
+        },
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "backlog_events": n_events,
         # The machine may be shared: the 1-minute load average at each phase says how much.
@@ -153,17 +164,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
     if "drain" in phases:
         drains, raw_rates = await drain_phase(cfg, bootstrap, database_url, sampler, cap, results)
         results["drain"] = {
-            name: {
-                "events": d.events,
-                "seconds": round(d.seconds, 2),
-                "startup_seconds": round(d.startup_s, 2),
-                "complete": d.complete,
-                "events_per_s": round(d.rate),
-                "events_per_s_with_startup": round(d.rate_with_startup),
-                **({"runs_events_per_s": d.runs} if d.runs else {}),
-                "cpu_ms_per_event": round(d.cpu_ms_per_event, 3),
-                **_ratios(d, raw_rates[name], raw_rates.get(f"{name}_own_writes")),
-            }
+            name: _drain_summary(d, raw_rates[name], raw_rates.get(f"{name}_own_writes"))
             for name, d in drains.items()
         }
         # (no stale profiles of an earlier run left in results.json either)
@@ -183,6 +184,37 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
         for label, peak in sorted(sampler.peak.items())
     }
     return results
+
+
+def _run_summary(d: DrainResult) -> dict[str, Any]:
+    """One run: its rate, the clock and the machine's load, and the side work beside it."""
+    return {
+        "events_per_s": round(d.rate),
+        "started_at_utc": d.started_at,
+        "load_average_1m_at_end": round(d.load_average_1m, 2),
+        "side_records": d.side_records,
+        "side_work": d.side_work,
+    }
+
+
+def _drain_summary(
+    d: DrainResult, two_rows: list[float], own: list[float] | None
+) -> dict[str, Any]:
+    runs = d.runs or [d]
+    return {
+        "events": d.events,
+        "seconds": round(d.seconds, 2),
+        "startup_seconds": round(d.startup_s, 2),
+        "complete": d.complete,
+        "events_per_s": round(d.rate),
+        "events_per_s_with_startup": round(d.rate_with_startup),
+        "runs_events_per_s": [round(r.rate) for r in runs],
+        "runs": [_run_summary(r) for r in runs],
+        "cpu_ms_per_event": round(d.cpu_ms_per_event, 3),
+        "cpu_ms_per_event_by_process": d.cpu_ms_per_event_by_process(),
+        "raw_cpu_ms_per_event_by_process": RAW_CPU.get(d.service, []),
+        **_ratios(d, two_rows, own),
+    }
 
 
 def _ratios(d: DrainResult, two_rows: list[float], own: list[float] | None) -> dict[str, Any]:
@@ -225,13 +257,13 @@ async def drain_phase(
     """Each service drains its backlog, then the raw baseline drains the same topics right
     after it (RAW_RUNS times; the median counts), so that both see the machine in the same
     state: its speed here drifts by a third from one minute to the next. Before each, the
-    stack settles (see `settle`)."""
+    stack settles (see `settle`). Then every service drains again (`_more_runs`)."""
     drains: dict[str, DrainResult] = {}
     raw_rates: dict[str, list[float]] = {}
     results["settled_seconds"] = {}
     for name in CONSUMING:
         results["settled_seconds"][name] = await settle(cfg)
-        proc = Proc(cfg, name)
+        proc = Proc(cfg, name, env=drain_env(name))
         console.print(f"draining the backlog with [bold]{name}[/] ...")
         drains[name] = await drain(
             bootstrap,
@@ -246,69 +278,126 @@ async def drain_phase(
             await wait_outbox_empty(database_url, name)  # its events are the next ones' input
         proc.stop()
         results["load_average_1m"][f"after {name} drain"] = os.getloadavg()[0]
-        d = drains[name]
-        console.print(
-            f"  {name}: {d.events} events in {d.seconds:.1f}s = {d.rate:.0f}/s once running "
-            f"(start-up {d.startup_s:.1f}s, {d.cpu_ms_per_event:.2f} CPU ms/event)"
-            f"{'' if d.complete else ' [time cap reached]'}"
-        )
-        raw_rates[name] = []
-        for _ in range(RAW_RUNS):
-            await settle(cfg)
-            n, secs = await raw_drain(bootstrap, database_url, CONSUMED[name], name)
-            raw_rates[name].append(n / secs)
-        console.print(
-            f"  raw baseline on {name}'s topics: {n} events, "
-            + ", ".join(f"{r:.0f}/s" for r in raw_rates[name])
-        )
-        if name == "complaints":  # its write set is far more than the minimal one
-            own = f"{name}_own_writes"
-            raw_rates[own] = []
-            for _ in range(RAW_RUNS):
-                await settle(cfg)
-                n, secs = await raw_complaints_drain(bootstrap, database_url)
-                raw_rates[own].append(n / secs)
-            console.print(
-                f"  raw baseline writing {name}' own rows: {n} events, "
-                + ", ".join(f"{r:.0f}/s" for r in raw_rates[own])
-            )
-    for name in SHORT_DRAINS:
-        if name in drains:
-            drains[name] = await _median_of_more_runs(
-                cfg, bootstrap, database_url, sampler, cap, drains[name]
-            )
+        _print_drain(drains[name], "")
+        raw_rates.update(await _raw_runs(cfg, bootstrap, database_url, name))
+    for name in reversed(CONSUMING):
+        drains[name] = await _more_runs(cfg, bootstrap, database_url, sampler, cap, drains[name])
     return drains, raw_rates
 
 
-# Services whose drain lasts only a second or two (complaints: ~8,500 events), where one run
-# is at the mercy of the machine's drift and of 50 ms progress polls at both ends: they drain
-# their backlog DRAIN_RUNS times, the later runs from an empty schema in a new consumer group
-# (after every other drain, so that the cases they publish again reach no other service's
-# measurement), and the run with the median rate counts. Every run's rate is reported.
-SHORT_DRAINS = ("complaints",)
+def drain_env(name: str) -> dict[str, str]:
+    """A drained service's settings beside SERVICE_ENV's: notifications holds every patient
+    SMS it plans (quiet hours all day but a minute past), so that its drain measures the
+    consumer at any hour instead of the consumer plus Kannel and the dispatcher."""
+    if name != "notifications":
+        return {}
+    return held_quiet_hours(datetime.now(ZoneInfo(HOSPITAL_TZ)))
+
+
+def _print_drain(d: DrainResult, label: str) -> None:
+    console.print(
+        f"  {d.service}{label}: {d.events} events in {d.seconds:.1f}s = {d.rate:.0f}/s once "
+        f"running (start-up {d.startup_s:.1f}s, {d.cpu_ms_per_event:.2f} CPU ms/event, load "
+        f"{d.load_average_1m:.1f}){'' if d.complete else ' [time cap reached]'}"
+    )
+    if d.side_records or d.side_work:
+        console.print(f"    side work: {d.side_records} {d.side_work}")
+
+
+async def _raw_runs(
+    cfg: Any, bootstrap: str, database_url: str, name: str
+) -> dict[str, list[float]]:
+    """The raw baseline on `name`'s topics RAW_RUNS times (complaints: its own write too)."""
+    out: dict[str, list[float]] = {name: []}
+    for _ in range(RAW_RUNS):
+        await settle(cfg)
+        (n, secs), cpu = await with_cpu(
+            cfg, raw_drain(bootstrap, database_url, CONSUMED[name], name)
+        )
+        out[name].append(n / secs)
+        RAW_CPU.setdefault(name, []).append({k: round(1000 * v / n, 3) for k, v in cpu.items()})
+    console.print(
+        f"  raw baseline on {name}'s topics: {n} events, "
+        + ", ".join(f"{r:.0f}/s" for r in out[name])
+        + f"; CPU ms/event {RAW_CPU[name][-1]}"
+    )
+    if name == "complaints":  # its write set is far more than the minimal one
+        own = f"{name}_own_writes"
+        out[own] = []
+        for _ in range(RAW_RUNS):
+            await settle(cfg)
+            n, secs = await raw_complaints_drain(bootstrap, database_url)
+            out[own].append(n / secs)
+        console.print(
+            f"  raw baseline writing {name}' own rows: {n} events, "
+            + ", ".join(f"{r:.0f}/s" for r in out[own])
+        )
+    return out
+
+
+# The raw baseline's CPU per event by process (the client, PostgreSQL, Kafka), by service.
+RAW_CPU: dict[str, list[dict[str, float]]] = {}
+
+
+async def with_cpu(cfg: Any, work: Awaitable[T]) -> tuple[T, dict[str, float]]:
+    """`work`'s result and the CPU seconds this process (the raw client), PostgreSQL and
+    Kafka used meanwhile."""
+    stack = stack_cpu_seconds(cfg)
+    own = time.process_time()
+    result = await work
+    after = stack_cpu_seconds(cfg)
+    return result, {"client": time.process_time() - own} | {k: after[k] - stack[k] for k in stack}
+
+
+# Every service drains its backlog DRAIN_RUNS times and the run with the median rate counts;
+# every run's rate, clock, load and side work is reported: one run is at the mercy of the
+# machine's drift (complaints' ~8,500 events drain in a second or two). The later runs start
+# from an empty schema in a new consumer group, after every first run, services in the
+# reverse order of their first runs: what a re-run publishes (follow-up's tasks,
+# complaints' cases, notifications' statuses) is consumed by no service drained after it.
 DRAIN_RUNS = 3
 
 
-async def _median_of_more_runs(
+async def _more_runs(
     cfg: Any, bootstrap: str, database_url: str, sampler: RssSampler, cap: float,
     first: DrainResult,
 ) -> DrainResult:  # fmt: skip
     name = first.service
     runs = [first]
     for i in range(2, DRAIN_RUNS + 1):
-        await settle(cfg)
-        await drop_schemas(database_url, name)
         group = f"{name}-run{i}"
-        proc = Proc(cfg, name, env={f"{name.upper()}_CONSUMER_GROUP": group})
         console.print(f"draining the backlog with [bold]{name}[/] again (run {i}, group {group})")
+        d, _ = await fresh_drain(cfg, bootstrap, database_url, name, group, {}, cap, sampler)
+        _print_drain(d, f" run {i}")
+        runs.append(d)
+    median = sorted(runs, key=lambda d: d.rate)[len(runs) // 2]
+    return replace(median, runs=runs)
+
+
+async def fresh_drain(
+    cfg: Any, bootstrap: str, database_url: str, name: str, group: str, env: dict[str, str],
+    cap: float, sampler: RssSampler | None = None,
+) -> tuple[DrainResult, RssSampler]:  # fmt: skip
+    """One drain of `name`'s backlog on a settled stack, from an empty schema, in consumer
+    group `group`, with `env` beside `drain_env`'s settings; its outbox published before the
+    process stops. Without `sampler`, the run's RSS is sampled on its own."""
+    await settle(cfg)
+    await drop_schemas(database_url, name)
+    proc = Proc(cfg, name, env={**drain_env(name), **env, f"{name.upper()}_CONSUMER_GROUP": group})
+    own = sampler is None
+    sampler = sampler or RssSampler()
+    if own:
+        sampler.start()
+    try:
         d = await drain(
             bootstrap, database_url, [proc], sampler, group_prefix=f"{group}.", timeout=cap
         )
+        await wait_outbox_empty(database_url, name)
+    finally:
         proc.stop()
-        console.print(f"  {name} run {i}: {d.events} events, {d.rate:.0f}/s once running")
-        runs.append(d)
-    median = sorted(runs, key=lambda d: d.rate)[len(runs) // 2]
-    return replace(median, runs=[round(d.rate) for d in runs])
+        if own:
+            await sampler.stop()
+    return d, sampler
 
 
 RAW_RUNS = 3
@@ -469,6 +558,7 @@ def print_tables(r: dict[str, Any]) -> None:
         "ratio to 2-row",
         "peak RSS MB",
         "CPU ms/event",
+        "runs/s (load)",
     ):
         t.add_column(col, justify="right" if col != "service" else "left")
     for name, d in r["drain"].items():
@@ -478,14 +568,28 @@ def print_tables(r: dict[str, Any]) -> None:
                   str(d.get("raw_two_rows_events_per_s", "")),
                   f"{d['ratio_to_raw_two_rows']:.0%}" if "ratio_to_raw_two_rows" in d else "",
                   str(r["rss_mb"].get(name, {}).get("peak", "?")),
-                  str(d.get("cpu_ms_per_event", "?")))  # fmt: skip
+                  str(d.get("cpu_ms_per_event", "?")), _runs_cell(d))  # fmt: skip
     console.print(t)
+    if r["drain"]:
+        clock = r.get("clock", {})
+        console.print(
+            f"clock: {clock.get('utc', r.get('when'))} UTC, {clock.get('hospital_local', '?')} "
+            "hospital time; the median of each service's runs counts; notifications holds "
+            f"patient SMS during its drains (quiet hours {clock.get('notifications_drain_quiet_hours')})"
+        )
     for name, d in r["drain"].items():
-        if "runs_events_per_s" in d:
+        if "cpu_ms_per_event_by_process" in d:
+            raw = d.get("raw_cpu_ms_per_event_by_process") or [{}]
             console.print(
-                f"{name}: the median of {len(d['runs_events_per_s'])} drains counts, runs "
-                + ", ".join(f"{x}/s" for x in d["runs_events_per_s"])
+                f"{name}: CPU ms/event {d['cpu_ms_per_event_by_process']}, its raw baseline's"
+                f" {raw[len(raw) // 2]}"
             )
+        for i, run in enumerate(d.get("runs", []), start=1):
+            if run.get("side_records") or run.get("side_work"):
+                console.print(
+                    f"{name} run {i} side work: records of other groups {run['side_records']},"
+                    f" {run['side_work']}"
+                )
         if d.get("raw_baseline") == "own rows":
             console.print(
                 f"{name}: its raw baseline writes its own rows (case, deadlines, audit line, "
@@ -508,7 +612,7 @@ def print_tables(r: dict[str, Any]) -> None:
         for m in rows:
             t.add_row(rate, m["effect"], str(m["n"]), f"{m['p50_ms']:.0f}", f"{m['p99_ms']:.0f}")
     console.print(t)
-    t = Table(title="Resident memory (target: <= 200 MB, no growth after 100k events)")
+    t = Table(title="Resident memory (target: <= 150 MB, no growth after 100k events)")
     for col in ("process", "peak MB", "at 100k MB", "at end of drain MB"):
         t.add_column(col)
     for label, m in r["rss_mb"].items():
@@ -522,6 +626,14 @@ def print_tables(r: dict[str, Any]) -> None:
                 f"[bold]{name}[/] {title.replace('_', ' ')}: "
                 + "; ".join(f"{f} {share:.0%}" for f, share in rows[:8])
             )
+
+
+def _runs_cell(d: dict[str, Any]) -> str:
+    """Every run's rate with the load average at its end: the spread of the figure."""
+    runs = d.get("runs")
+    if not runs:
+        return " / ".join(str(x) for x in d.get("runs_events_per_s", []))
+    return " / ".join(f"{x['events_per_s']} ({x['load_average_1m_at_end']:.1f})" for x in runs)
 
 
 def main() -> None:

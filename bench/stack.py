@@ -163,3 +163,28 @@ def now() -> float:
 
 def mb(n: int) -> float:
     return round(n / 1024 / 1024, 1)
+
+
+def stack_cpu_seconds(cfg: StackConfig) -> dict[str, float]:
+    """CPU seconds (user + system) PostgreSQL and Kafka have used so far: the postmaster,
+    its live backends and the ones that have ended (its children's times), and the broker.
+    The difference over a drain is what the drain cost them, per event beside the
+    service's own (a backend that is still running at the end counts up to then)."""
+    from devstack import postgres
+
+    out = {"postgres": 0.0, "kafka": 0.0}
+    pid = postgres.running_pid(cfg)
+    if pid is not None:
+        with contextlib.suppress(psutil.Error):
+            master = psutil.Process(pid)
+            t = master.cpu_times()
+            out["postgres"] = t.user + t.system + t.children_user + t.children_system
+            for child in master.children():
+                with contextlib.suppress(psutil.Error):
+                    c = child.cpu_times()
+                    out["postgres"] += c.user + c.system
+    kafka = cfg.state_dir / "pids" / "kafka.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
+        k = psutil.Process(int(kafka.read_text().split()[0])).cpu_times()
+        out["kafka"] = k.user + k.system + k.children_user + k.children_system
+    return out

@@ -161,13 +161,14 @@ class ServiceRuntime:
         *topics: str,
         handler_name: str,
         handle: EventHandler,
-        max_records: int = 2000,
+        max_records: int | None = None,
         handle_batch: BatchEventHandler | None = None,
     ) -> None:
         """Run `handle(conn, event)` for every valid event on `topics`, reliably. With
         `handle_batch`, each batch's new events go to it in one call instead (same transaction,
         same guarantees; a failing batch is retried one event at a time to find the culprit).
-        A batch holds up to `max_records` events: while a backlog is worked off, bigger batches
+        A batch holds up to `max_records` events (default: the `consumer_max_records` setting,
+        2000): while a backlog is worked off, bigger batches
         spread each batch's fixed cost (inbox, lookups, commit, wake-ups) thinner. Measured
         against 500: follow-up 5,916 -> 8,045 events/s, notifications 3,964 -> 6,838."""
         group_id = f"{self.settings.consumer_group}.{handler_name}"
@@ -218,7 +219,7 @@ class ServiceRuntime:
             *topics,
             group_id=group.name,
             batch=True,
-            max_records=max_records,
+            max_records=max_records or self.settings.consumer_max_records,
             batch_timeout_ms=self.settings.consumer_poll_ms,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=self.settings.consumer_partition_fetch_bytes,

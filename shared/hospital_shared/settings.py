@@ -165,6 +165,12 @@ class ServiceSettings(BaseSettings):
     # events is ~300 KB.
     consumer_partition_fetch_bytes: int = 256 * 1024
     consumer_fetch_max_bytes: int = 4 * 1024 * 1024
+    # The most events one consumer's batch holds. Each consumer of a service holds a batch at
+    # once while a backlog is worked off, fetched and decoded (~5 KB an event in memory), so
+    # a service with many consumers (metrics: nine) lowers it to keep its memory bounded.
+    consumer_max_records: int = Field(
+        2000, ge=1, description="the most events in one consumer's batch"
+    )
     # How long one poll of an idle consumer waits for records. FastStream's batch subscriber
     # sleeps as long again after an empty poll, so an event arriving then waits up to twice
     # this before it is handled (its default, 200 ms, meant up to 400 ms). A poll returns as

@@ -292,11 +292,13 @@ async def test_a_details_update_gives_the_patient_the_new_number(schemas) -> Non
     assert waiting == 1  # the reminder, which will be sent to the number on file then
 
 
+@pytest.mark.parametrize("one_batch", [False, True], ids=["death-later", "death-in-the-batch"])
 async def test_a_death_withdraws_the_reminder_but_not_the_complaint_acknowledgement(
-    schemas,
+    schemas, one_batch
 ) -> None:  # type: ignore[no-untyped-def]
     """The acknowledgement answers a complaint the family may have lodged: its template is
-    `send_to_deceased`, so the death's withdrawal of the patient's waiting SMS leaves it."""
+    `send_to_deceased`, so the death's withdrawal of the patient's waiting SMS leaves it;
+    also when the three events come in one batch (the messages still held by the writer)."""
     pool, _ = schemas
     t = uuid.uuid4().hex[:6]
     pid = f"P{t}-1"
@@ -307,10 +309,9 @@ async def test_a_death_withdraws_the_reminder_but_not_the_complaint_acknowledgem
         promised_response_by=NOW + timedelta(hours=24), occurred_at=NOW,
     )  # fmt: skip
     h = handlers()
-    batches = (
-        [registration(t, 1, pid), event("complaint.case_opened", opened, f"TS-{t}")],
-        [discharge(t, 2, pid, "deceased")],
-    )
+    first = [registration(t, 1, pid), event("complaint.case_opened", opened, f"TS-{t}")]
+    death = [discharge(t, 2, pid, "deceased")]
+    batches = [first + death] if one_batch else [first, death]
     for batch in batches:
         async with pool.acquire() as conn, conn.transaction():
             await h.handle_batch(conn, batch)

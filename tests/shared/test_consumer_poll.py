@@ -45,3 +45,25 @@ def test_a_poll_wait_of_zero_is_refused_naming_the_setting(
     monkeypatch.setenv("PROBE_CONSUMER_POLL_MS", "0")
     with pytest.raises(ValueError, match="consumer_poll_ms"):
         Settings()
+
+
+def test_every_consumer_takes_batches_of_the_configured_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`<SERVICE>_CONSUMER_MAX_RECORDS` bounds each consumer's batch (metrics, with nine
+    consumers, lowers it to bound its memory); unset, batches hold up to 2,000 events."""
+    monkeypatch.delenv("PROBE_CONSUMER_MAX_RECORDS", raising=False)
+    runtime = ServiceRuntime(Settings(), migrations=Path("."))
+    runtime.consume("hospital.registrations.v1", handler_name="a", handle=_nothing)
+    monkeypatch.setenv("PROBE_CONSUMER_MAX_RECORDS", "300")
+    smaller = ServiceRuntime(Settings(), migrations=Path("."))
+    smaller.consume("hospital.registrations.v1", handler_name="a", handle=_nothing)
+    smaller.consume("hospital.discharges.v1", handler_name="b", handle=_nothing)
+    sizes = [s.max_records for s in runtime.broker.subscribers + smaller.broker.subscribers]  # type: ignore[attr-defined]
+    assert sizes == [2000, 300, 300]
+
+
+def test_metrics_takes_smaller_batches_than_the_default() -> None:
+    from metrics.settings import Settings as MetricsSettings
+
+    assert MetricsSettings().consumer_max_records == 500

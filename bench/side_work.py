@@ -1,0 +1,70 @@
+"""What a service did beside its consumers during a drain, read from its own `/metrics` at
+the end: passes of its periodic jobs (follow-up's assignment and due scan,
+complaints' time-limit timers), SMS and staff notes handed to a gateway. A drain's rate
+includes that work (it shares the two cores with the consumer), so the bench reports it
+beside the rate instead of leaving it unsaid; what can be held still during a drain (patient
+SMS: `held_quiet_hours`) is held."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.stack import Proc
+
+# family (as the parser names it, without `_total`) -> the label that names the series
+COUNTED = {
+    "hospital_job_runs": "job",
+    "notifications_sms_handed": "template",
+    "notifications_staff_handed": "channel",
+}
+
+
+async def scrape(url: str) -> dict[str, float]:
+    """`family:label` -> value for the counters in COUNTED (empty when unreachable)."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(f"{url}/metrics")).text
+    except httpx.HTTPError:
+        return {}
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        label = COUNTED.get(family.name)
+        if label is None:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                key = f"{family.name}:{sample.labels.get(label, '')}"
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
+
+
+async def since_launch(procs: Sequence[Proc]) -> dict[str, int]:
+    """What the instances have done since they were launched (their counters start at 0),
+    only what they did."""
+    total: Counter[str] = Counter()
+    for proc in procs:
+        for key, value in (await scrape(proc.url)).items():
+            total[key] += int(value)
+    return {k: int(v) for k, v in sorted(total.items()) if v}
+
+
+def held_quiet_hours(local_now: datetime) -> dict[str, str]:
+    """Notifications' quiet hours for a drain: the whole day but one minute that has just
+    passed, so that every patient SMS the drain plans waits for the next day, whatever the
+    hour of the run; the dispatcher hands nothing to Kannel during the drain and the rate
+    is the consumer's. (The latency phase runs without quiet hours: there, SMS go out.)"""
+    start = (local_now - timedelta(minutes=2)).time().replace(second=0, microsecond=0)
+    end = (datetime.combine(local_now.date(), start) - timedelta(minutes=1)).time()
+    return {
+        "NOTIFICATIONS_QUIET_HOURS_START": _hhmm(start),
+        "NOTIFICATIONS_QUIET_HOURS_END": _hhmm(end),
+    }
+
+
+def _hhmm(t: time) -> str:
+    return t.strftime("%H:%M")
