@@ -207,7 +207,7 @@ class ServiceRuntime:
             dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes,
         )
 
-    def _subscribe(self, group: _Group, handler_name: str, max_records: int) -> Any:
+    def _subscribe(self, group: _Group, handler_name: str, max_records: int | None) -> Any:
         """The broker's batch subscriber of `group`: raw records in, offsets committed by hand
         once the consumer has processed a batch."""
         consumer, watch, topics = group.consumer, group.watch, group.topics
