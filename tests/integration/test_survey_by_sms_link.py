@@ -16,17 +16,22 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from hospital_shared import topics
 from hospital_shared.codec import encode
 from hospital_shared.events import make_event
 from hospital_shared.service_events.followup import FollowUpTaskUnreachable
+from notifications.settings import Settings
+from notifications.survey_api import SurveyGate, survey_router
+from notifications.survey_limits import SharedLimits
 from tests import factories
 from tests.integration.services import RunningService, running_all
 from tests.integration.test_notifications_sms import BASE_ENV, send_events, sms_received
@@ -250,6 +255,41 @@ async def test_bad_links_and_bad_answers_get_clear_pages_and_count_nothing_twice
     events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
     mine = [e for e in events if e["data"].get("department_code") == department]
     assert len(mine) == 1 and mine[0]["type"] == "survey.answered"
+
+
+async def test_two_instances_hold_one_client_address_to_one_limit_together(
+    services: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    """Two instances of the survey pages (each its own in-process limiter, as two processes
+    behind a load balancer) count one client address on the counters they share in
+    PostgreSQL: with a limit of 3, the fourth request is refused by whichever instance gets
+    it. Each instance alone would have let 3 through (6 together)."""
+    del services  # running: the notifications schema and its migrations exist
+    settings = Settings(survey_rate_per_address=3, survey_rate_window_s=86_400)  # type: ignore[call-arg]
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    pool = await asyncpg.create_pool(
+        stack_env["DATABASE_URL"], min_size=1, max_size=2,
+        server_settings={"search_path": "notifications"},
+    )  # fmt: skip
+    assert pool is not None
+    clients = []
+    for _ in range(2):
+        app = FastAPI()
+        app.include_router(survey_router)
+        app.state.runtime = SimpleNamespace(pool=pool, settings=settings)
+        app.state.survey_gate = SurveyGate(settings, SharedLimits(settings.survey_rate_window_s))
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        clients.append(httpx.AsyncClient(transport=transport, base_url="http://survey"))
+    a, b = clients
+    try:
+        statuses = [
+            (await c.get(f"/s/not-a-token-{i}")).status_code for i, c in enumerate((a, b, a, b, a))
+        ]
+    finally:
+        await a.aclose()
+        await b.aclose()
+        await pool.close()
+    assert statuses == [404, 404, 404, 429, 429]
 
 
 async def test_operations_publish_a_new_version_and_a_form_of_the_old_one_keeps_its_version(

@@ -9,8 +9,8 @@ hashes) and checked where the SMS is sent, and no other service learns a phone n
 A link answers once: the answer marks the row answered in the same transaction that queues
 `survey.answered` in the outbox, and only the first of any number of submissions finds the
 row still open. CSRF: the form carries an HMAC of the link and of a nonce set as a
-SameSite=Strict cookie with it. Requests are limited per link and per client address (in this
-process's memory: each instance limits on its own). Every refusal is a short page saying
+SameSite=Strict cookie with it. Requests are limited per link and per client address, in this
+process's memory and across every instance in PostgreSQL (survey_limits.py). Every refusal is a short page saying
 what happened; none shows a trace, and nothing of the form is logged.
 """
 
@@ -41,6 +41,7 @@ from notifications import survey_page, survey_store
 from notifications.routes import Operations, Staff
 from notifications.settings import Settings
 from notifications.survey_answers import given_answers, publish_answered
+from notifications.survey_limits import SharedLimits
 from notifications.survey_links import RateLimiter, csrf_for, is_token, token_hash
 
 log = structlog.get_logger(__name__)
@@ -75,11 +76,13 @@ def _html(status: int, body: str, **cookie: str) -> HTMLResponse:
 
 class SurveyGate:
     """What the survey pages of one app share: the request limits (per link and per client
-    address, in this process's memory), the CSRF secret and the hospital's name. Made from the
-    settings at the first request (`gate`), or set on `app.state.survey_gate` beforehand."""
+    address, in this process's memory and, with `shared`, across instances in PostgreSQL), the
+    CSRF secret and the hospital's name. Made from the settings at the first request (`gate`),
+    or set on `app.state.survey_gate` beforehand."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, shared: SharedLimits | None = None) -> None:
         self.settings = settings
+        self.shared = shared
         self.by_token = RateLimiter(settings.survey_rate_per_token, settings.survey_rate_window_s)
         self.by_address = RateLimiter(
             settings.survey_rate_per_address, settings.survey_rate_window_s
@@ -90,17 +93,32 @@ class SurveyGate:
         status, body = survey_page.refusal_page(reason, self.hospital)
         return _html(status, body)
 
-    def admit(self, request: Request, token: str) -> bytes:
+    async def admit(self, request: Request, token: str) -> bytes:
         """The token's hash, once the caller is within its limits and the token well formed."""
         address = request.client.host if request.client else "-"
         if not self.by_address.allow(address):
             raise _Refused("too_many")
-        if not is_token(token):
-            raise _Refused("unknown")
-        hashed = token_hash(token)
-        if not self.by_token.allow(hashed.hex()):
+        well_formed = is_token(token)
+        hashed = token_hash(token) if well_formed else b""
+        if well_formed and not self.by_token.allow(hashed.hex()):
             raise _Refused("too_many")
+        if self.shared is not None:
+            await self._within_shared_limits(request, address, hashed)
+        if not well_formed:
+            raise _Refused("unknown")
         return hashed
+
+    async def _within_shared_limits(self, request: Request, address: str, hashed: bytes) -> None:
+        """Count the request on the counters every instance shares (the address, and the
+        link when the token is well formed); refused past either limit."""
+        assert self.shared is not None
+        limits = {f"a:{address}": self.settings.survey_rate_per_address}
+        if hashed:
+            limits[f"t:{hashed.hex()}"] = self.settings.survey_rate_per_token
+        async with request.app.state.runtime.pool.acquire() as conn:
+            hits = await self.shared.hits(conn, list(limits))
+        if any(hits[key] > limit for key, limit in limits.items()):
+            raise _Refused("too_many")
 
     def form(
         self, request: Request, q: Questionnaire, hashed: bytes, nonce: str, **shown: Any
@@ -114,7 +132,9 @@ class SurveyGate:
 def gate(request: Request) -> SurveyGate:
     found: SurveyGate | None = getattr(request.app.state, "survey_gate", None)
     if found is None:
-        found = request.app.state.survey_gate = SurveyGate(request.app.state.runtime.settings)
+        settings = request.app.state.runtime.settings
+        shared = SharedLimits(settings.survey_rate_window_s)
+        found = request.app.state.survey_gate = SurveyGate(settings, shared)
     return found
 
 
@@ -141,7 +161,7 @@ async def _open_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record:
 @survey_router.get("/{token}", response_class=HTMLResponse)
 async def survey_form(request: Request, token: str, gate: Gate) -> HTMLResponse:
     try:
-        hashed = gate.admit(request, token)
+        hashed = await gate.admit(request, token)
         async with request.app.state.runtime.pool.acquire() as conn:
             link = await _open_link(conn, hashed)
             q = await survey_store.current_questionnaire(conn, ContactKind(link["contact_kind"]))
@@ -157,7 +177,7 @@ async def survey_form(request: Request, token: str, gate: Gate) -> HTMLResponse:
 @survey_router.post("/{token}", response_class=HTMLResponse)
 async def survey_answer(request: Request, token: str, gate: Gate) -> HTMLResponse:
     try:
-        hashed = gate.admit(request, token)
+        hashed = await gate.admit(request, token)
         fields = await _form_fields(request, gate.settings.survey_max_form_bytes)
         nonce = request.cookies.get(COOKIE, "")
         expected = csrf_for(gate.settings.survey_secret, hashed, nonce)
