@@ -100,6 +100,7 @@ CurrentStaff = Annotated[Principal, Depends(require())]
 # --- paging --------------------------------------------------------------------------------
 
 T = TypeVar("T")
+P = TypeVar("P")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 
@@ -163,6 +164,20 @@ class PageRequest(BaseModel):
             return decode_cursor(self.cursor, keys=keys)
         except BadCursor as exc:
             raise cursor_refused(exc) from None
+
+    def read_position(
+        self, keys: frozenset[str] | set[str], read: Callable[[dict[str, Any]], P]
+    ) -> P | None:
+        """Where this page starts, as `read` makes it of the cursor's position (a keyset:
+        `lambda p: (datetime.fromisoformat(p["due_at"]), p["id"])`); None at the beginning. A
+        cursor `read` cannot take (a forged value) is a 422 naming `cursor`, as a bad one is."""
+        position = self.position(keys)
+        if position is None:
+            return None
+        try:
+            return read(position)
+        except (TypeError, ValueError, KeyError):
+            raise cursor_refused(BadCursor("not a cursor of this list")) from None
 
     def page(self, request: Request, items: list[T], last: Mapping[str, Any] | None) -> Page[T]:
         """`items` as a page; `last` is the position after its last item when more may follow

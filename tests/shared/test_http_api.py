@@ -155,3 +155,18 @@ def test_phones_are_written_in_e164() -> None:
     assert Contact(phone="138-0013-8000").phone == "+8613800138000"
     with pytest.raises(ValidationError):
         Contact(phone="12")
+
+
+def test_a_position_the_route_cannot_read_is_a_422_naming_the_cursor() -> None:
+    from fastapi import HTTPException
+
+    page = PageRequest(limit=2, cursor=encode_cursor({"at": "not a time"}))
+    with pytest.raises(HTTPException) as refused:
+        page.read_position({"at"}, lambda p: datetime.fromisoformat(p["at"]))
+    assert refused.value.status_code == 422
+    assert refused.value.detail[0]["loc"] == ["query", "cursor"]
+    good = PageRequest(limit=2, cursor=encode_cursor({"at": "2026-01-02T00:00:00+00:00"}))
+    assert good.read_position({"at"}, lambda p: datetime.fromisoformat(p["at"])) == datetime(
+        2026, 1, 2, tzinfo=UTC
+    )
+    assert PageRequest(limit=2).read_position({"at"}, lambda p: p) is None
