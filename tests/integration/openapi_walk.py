@@ -160,3 +160,55 @@ def walk(base_url: str, token: str, seeds: Seeds | None = None) -> tuple[int, li
                     Failure(method.upper(), url, what, resp.status_code, resp.text[:200])
                 )
     return sent, failures
+
+
+# --- what a document leaves untyped ---------------------------------------------------------
+
+
+def _typed(spec: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """A schema that says what comes: a model (properties), a typed list or map, or a choice
+    of such; not `{}` and not a bare object of anything."""
+    schema = _resolve(spec, schema)
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        return all(_typed(spec, o) for o in options if o.get("type") != "null")
+    if schema.get("type") == "array":
+        return _typed(spec, schema.get("items", {}))
+    if "properties" in schema:
+        return True
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict) and extra:
+        return _typed(spec, extra)
+    return schema.get("type") in {"string", "integer", "number", "boolean"}
+
+
+def _has_example(spec: dict[str, Any], media: dict[str, Any]) -> bool:
+    if "example" in media or "examples" in media:
+        return True
+    schema = _resolve(spec, media.get("schema", {}))
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        return all(_has_example(spec, {"schema": o}) for o in options)
+    return "example" in schema or "examples" in schema
+
+
+def untyped_responses(spec: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """`METHOD path status: why` of every 2xx answer with a body that the document does not
+    type (or gives no example of); paths in `skip` are left out."""
+    found = []
+    for path, operations in spec["paths"].items():
+        if path in skip:
+            continue
+        for method, op in operations.items():
+            for code, response in op.get("responses", {}).items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                media = response.get("content", {}).get("application/json")
+                where = f"{method.upper()} {path} {code}"
+                if media is None:
+                    found.append(f"{where}: no JSON body documented")
+                elif not _typed(spec, media.get("schema", {})):
+                    found.append(f"{where}: untyped {media.get('schema')}")
+                elif not _has_example(spec, media):
+                    found.append(f"{where}: no example")
+    return found

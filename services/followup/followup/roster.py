@@ -56,13 +56,21 @@ async def get_member(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record 
     return await conn.fetchrow(f"SELECT {STAFF_COLUMNS} FROM staff WHERE staff_id = $1", staff_id)
 
 
-async def list_members(conn: asyncpg.Connection, department: str | None) -> list[asyncpg.Record]:
+async def list_members(
+    conn: asyncpg.Connection,
+    department: str | None,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[asyncpg.Record]:
+    """The roster (of `department`, or all) by staff id, those after `after`, `limit` at most."""
     return await conn.fetch(
         f"SELECT {STAFF_COLUMNS}, (SELECT count(*) FROM follow_up_tasks t"
         f"  WHERE t.assignee_id = s.staff_id AND t.status = 'assigned') AS open_tasks"
-        f" FROM staff s WHERE $1::text IS NULL OR department_code = $1 ORDER BY staff_id",
-        department,
-    )
+        f" FROM staff s WHERE ($1::text IS NULL OR department_code = $1)"
+        f" AND ($2::text IS NULL OR staff_id > $2) ORDER BY staff_id LIMIT $3",
+        department, after, limit,
+    )  # fmt: skip
 
 
 async def active_staff(conn: asyncpg.Connection) -> list[StaffMember]:
