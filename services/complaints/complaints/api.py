@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import HTTPException, Query, Request, status
 
 from complaints import cases
 from complaints import repository as repo
@@ -215,21 +215,16 @@ async def open_a_case(
 
 
 def case_filters(
-    status_: Annotated[Status | None, Query(alias="status")] = None,
-    category: Category | None = None,
-    channel: str | None = None,
-    priority: Priority | None = None,
-    department: str | None = None,
-    assignee: str | None = None,
-    patient_id: str | None = None,
-    overdue: bool | None = None,
-    open_: Annotated[
-        bool | None, Query(alias="open", description="not closed or withdrawn")
-    ] = None,
-    time_limit: Annotated[
-        TimeLimitState | None,
-        Query(description="a limit of the current cycle running past its warning or due time"),
-    ] = None,
+    status_: Status | None,
+    category: Category | None,
+    channel: str | None,
+    priority: Priority | None,
+    department: str | None,
+    assignee: str | None,
+    patient_id: str | None,
+    overdue: bool | None,
+    open_: bool | None,
+    time_limit: TimeLimitState | None,
 ) -> dict[str, Any]:
     """The list's filters as the repository takes them (column -> value, None: any)."""
     return {
@@ -260,9 +255,28 @@ async def list_cases(
     ctx: Ctx,
     principal: CaseReader,
     page: PageQuery,
-    filters: Annotated[dict[str, Any], Depends(case_filters)],
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    category: Category | None = None,
+    channel: str | None = None,
+    priority: Priority | None = None,
+    department: str | None = None,
+    assignee: str | None = None,
+    patient_id: str | None = None,
+    overdue: bool | None = None,
+    open_: Annotated[
+        bool | None, Query(alias="open", description="not closed or withdrawn")
+    ] = None,
+    time_limit: Annotated[
+        TimeLimitState | None,
+        Query(description="a limit of the current cycle running past its warning or due time"),
+    ] = None,
 ) -> Page[CaseAnswer]:
-    """The cases the caller may see, newest first, a page at a time (`next`)."""
+    """The cases the caller may see, newest first, a page at a time (`next`). The filters are
+    the route's own parameters: the guard (http_guard) checks those, not a dependency's."""
+    filters = case_filters(
+        status_, category, channel, priority, department, assignee, patient_id, overdue, open_,
+        time_limit,
+    )  # fmt: skip
     actor = actor_of(principal)
     rows = await repo.list_cases(
         conn, filters=filters, visible_to=visibility(actor), limit=page.limit + 1,

@@ -226,10 +226,10 @@ def outcome_recorded(task_id: str, decision: Any, plan: NextCallPlan) -> Outcome
 async def record_outcome(
     task_id: str, body: OutcomeIn, conn: Conn, svc: Svc, principal: Staff
 ) -> OutcomeRecorded:
-    outcome = CallOutcome(
-        **body.model_dump(exclude={"next_calls", "answers"}), answers=tuple(body.answers)
-    )
-    with refusals():
+    with refusals():  # an outcome that contradicts itself is refused as it is built
+        outcome = CallOutcome(
+            **body.model_dump(exclude={"next_calls", "answers"}), answers=tuple(body.answers)
+        )
         async with conn.transaction():
             decision, plan = await calls.record_outcome(
                 conn, task_id=task_id, outcome=outcome, principal=principal, book=svc.book,

@@ -10,7 +10,9 @@ from typing import Any
 import asyncpg
 
 from followup import outgoing
+from followup.access import can_manage_staff
 from followup.assignment import StaffMember
+from hospital_shared.auth import Principal
 from hospital_shared.service_events.followup import StaffMemberSaved
 
 STAFF_COLUMNS = "staff_id, name, department_code, role, capacity, phone, active, updated_at"
@@ -50,6 +52,27 @@ async def seed(conn: asyncpg.Connection, members: list[dict[str, Any]]) -> int:
         if not exists and await save_member(conn, member):
             added += 1
     return added
+
+
+class NotYourDepartment(PermissionError):
+    """A supervisor saving a member of (or into) another department."""
+
+
+async def save_as(
+    conn: asyncpg.Connection, principal: Principal, member: StaffMemberSaved
+) -> tuple[bool, asyncpg.Record]:
+    """Save `member` for `principal` (operations; a supervisor within their department, the
+    member's old one too): whether it changed, and the member as saved."""
+    current = await get_member(conn, member.staff_id)
+    departments = {member.department_code}
+    if current is not None:
+        departments.add(current["department_code"])
+    if not all(can_manage_staff(principal, d) for d in departments):
+        raise NotYourDepartment("a supervisor manages their own department only")
+    changed = await save_member(conn, member)
+    row = await get_member(conn, member.staff_id)
+    assert row is not None
+    return changed, row
 
 
 async def get_member(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:

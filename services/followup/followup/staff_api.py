@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from followup import roster
-from followup.access import Staff, Supervising, can_manage_staff, supervisor_scope_refused
+from followup.access import Staff, Supervising, supervisor_scope_refused
 from followup.api import Svc
 from hospital_shared.auth import Role
 from hospital_shared.http_api import Conn, Page, PageRequest, WireTime, page_query, wire_phone
@@ -114,16 +114,12 @@ async def list_staff(
 async def save_staff(
     staff_id: StaffId, body: StaffIn, conn: Conn, principal: Supervising
 ) -> MemberSaved:
-    async with conn.transaction():
-        current = await roster.get_member(conn, staff_id)
-        departments = {body.department_code}
-        if current is not None:
-            departments.add(current["department_code"])
-        if not all(can_manage_staff(principal, d) for d in departments):
-            raise HTTPException(403, "a supervisor manages their own department only")
-        member = StaffMemberSaved(staff_id=staff_id, **body.model_dump())
-        changed = await roster.save_member(conn, member)
-        row = await roster.get_member(conn, staff_id)
+    member = StaffMemberSaved(staff_id=staff_id, **body.model_dump())
+    try:
+        async with conn.transaction():
+            changed, row = await roster.save_as(conn, principal, member)
+    except roster.NotYourDepartment as exc:
+        raise HTTPException(403, str(exc)) from None
     return MemberSaved(changed=changed, member=member_out(row))
 
 
