@@ -217,19 +217,19 @@ async def plans(db: asyncpg.Connection) -> dict[str, dict[str, str]]:
     await task_sql.list_tasks(
         supervisor_tasks, scope_assignee="S-SUP-01", scope_department="CS", everything=False,  # type: ignore[arg-type]
         filters=task_sql.TaskFilter(kind="spot_check", status="assigned", department_code="CS"),
-        limit=100, offset=0,
+        limit=101,
     )  # fmt: skip
     filters = {"status": None, "category": None, "channel": None, "priority": None,
                "department_code": None, "assignee_id": None, "patient_id": None,
                "overdue": None, "open": True, "time_limit": None}  # fmt: skip
     await complaint_sql.list_cases(
         queue, filters=filters, visible_to={"staff_id": "S-SUP-01", "department": "CS"},  # type: ignore[arg-type]
-        limit=51, offset=0, now=now,
+        limit=51, now=now,
     )  # fmt: skip
     breached = Recorder()
     await complaint_sql.list_cases(
         breached, filters={**filters, "time_limit": "breached"},  # type: ignore[arg-type]
-        visible_to={"staff_id": "S-SUP-01", "department": "CS"}, limit=100, offset=0, now=now,
+        visible_to={"staff_id": "S-SUP-01", "department": "CS"}, limit=101, now=now,
     )  # fmt: skip
     case_id = await db.fetchval("SELECT id FROM complaints.cases WHERE case_number = 'BN-10'")
     await complaint_sql.deadlines_of(deadlines, case_id)  # type: ignore[arg-type]

@@ -48,7 +48,7 @@ def test_hospital_systems_do_not_read_complaints() -> None:
 
 
 def test_contact_details_are_clear_only_for_those_working_the_case() -> None:
-    assert contact_for(HANDLER, CASE)["phone"] == "13800138000"
+    assert contact_for(HANDLER, CASE)["phone"] == "+8613800138000"  # E.164 on the wire
     assert contact_for(CASE_SUPERVISOR, CASE)["name"] == "张三丰"
     masked = contact_for(CARD_SUPERVISOR, CASE)
     assert (masked["name"], masked["phone"], masked["masked"]) == ("张**", "138****8000", True)

@@ -113,7 +113,8 @@ async def test_the_supervisor_screen_shows_25_of_a_kind_and_links_the_rest_in_th
     class Api:
         async def get(self, *_: object, params: dict[str, object], **__: object) -> object:
             case = {"case_number": "TS-1", "time_limits": []}
-            return {"cases": [case] * int(str(params["limit"]))}
+            page = int(str(params["limit"]))
+            return {"items": [case] * page, "next": "/v1/cases?cursor=c", "limit": page}
 
     found = await _cases(Api(), None, None, time_limit="breached")  # type: ignore[arg-type]
     assert len(found["cases"]) == SHOWN_CASES == 25

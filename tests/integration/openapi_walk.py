@@ -199,3 +199,35 @@ def untyped_2xx(spec: dict[str, Any]) -> list[str]:
                     if not _typed(spec, body.get("schema"))
                 ]
     return found
+
+
+def _has_example(spec: dict[str, Any], media: dict[str, Any]) -> bool:
+    if "example" in media or "examples" in media:
+        return True
+    schema = _resolve(spec, media.get("schema", {}))
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        return all(_has_example(spec, {"schema": o}) for o in options)
+    return "example" in schema or "examples" in schema
+
+
+def untyped_responses(spec: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """`METHOD path status: why` of every 2xx answer with a body that the document does not
+    type (or gives no example of); paths in `skip` are left out."""
+    found = []
+    for path, operations in spec["paths"].items():
+        if path in skip:
+            continue
+        for method, op in operations.items():
+            for code, response in op.get("responses", {}).items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                media = response.get("content", {}).get("application/json")
+                where = f"{method.upper()} {path} {code}"
+                if media is None:
+                    found.append(f"{where}: no JSON body documented")
+                elif not _typed(spec, media.get("schema", {})):
+                    found.append(f"{where}: untyped {media.get('schema')}")
+                elif not _has_example(spec, media):
+                    found.append(f"{where}: no example")
+    return found

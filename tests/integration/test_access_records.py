@@ -382,7 +382,7 @@ async def test_each_enquiry_read_is_recorded_once_per_patient_with_the_reader(
         return {"enquiry": (staff, pid, sorted(numbers), "granted")}
 
     resp, reason = await read(client, "GET", "/v1/enquiries", ADMIN, params={"department": DEPT})
-    assert {e["enquiry_number"] for e in resp.json()["enquiries"]} == {first, second}
+    assert {e["enquiry_number"] for e in resp.json()["items"]} == {first, second}
     assert kinds(await rows_for(db, "complaints", reason)) == one("S-ADMIN-01", first, second)
 
     walk: list[tuple[str, str, str, str, dict[str, Any]]] = [
@@ -444,7 +444,7 @@ async def test_each_feedback_read_is_recorded_once_with_the_reader(case, db) -> 
 
     assert kinds(await rows_for(db, "complaints", reason)) == one("S-AGENT-01")
     resp, reason = await read(client, "GET", "/v1/feedback", ADMIN, params={"department": DEPT})
-    assert [f["feedback_number"] for f in resp.json()["feedback"]] == [number]
+    assert [f["feedback_number"] for f in resp.json()["items"]] == [number]
     assert kinds(await rows_for(db, "complaints", reason)) == one("S-ADMIN-01")
     resp, reason = await read(
         client, "POST", f"/v1/feedback/{number}/answer", AGENT,

@@ -50,9 +50,9 @@ async def open_case(http: httpx.AsyncClient, *, hours_ago: float, dept: str = "C
 
 
 async def numbers(http: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> set[str]:
-    r = await http.get("/v1/cases", params={"limit": 500, **params}, headers=headers)
+    r = await http.get("/v1/cases", params={"limit": 200, **params}, headers=headers)
     assert r.status_code == 200, r.text
-    return {c["case_number"] for c in r.json()["cases"]}
+    return {c["case_number"] for c in r.json()["items"]}
 
 
 async def test_a_note_is_written_to_the_cases_record_and_keeps_its_status(
@@ -159,7 +159,7 @@ async def test_a_listed_case_shows_the_same_time_limits_as_the_case_itself(
     other = await open_case(http, hours_ago=30)
     listed = {
         c["case_number"]: c
-        for c in (await http.get("/v1/cases", params={"limit": 500}, headers=SUP)).json()["cases"]
+        for c in (await http.get("/v1/cases", params={"limit": 200}, headers=SUP)).json()["items"]
     }
     for n in (number, other):
         alone = (await http.get(f"/v1/cases/{n}", headers=SUP)).json()

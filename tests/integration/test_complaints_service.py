@@ -101,14 +101,15 @@ async def test_a_complaint_from_kafka_becomes_a_classified_assigned_case(
 
     async def listed() -> list[dict[str, Any]]:
         r = await http.get("/v1/cases", params={"patient_id": patient_id}, headers=tokens["doctor"])
-        return r.json()["cases"]  # type: ignore[no-any-return]
+        return r.json()["items"]  # type: ignore[no-any-return]
 
     [case] = await eventually(listed, timeout=30)
     assert case["case_number"].startswith("TS-" + datetime.now(UTC).astimezone().strftime("%Y"))
     assert (case["category"], case["classification"]["keyword"]) == ("staff_attitude", "态度")
     assert case["classification"]["source"] == "rule"
     assert (case["assignee_id"], case["handling_department"]) == ("S-DOC-01", "CARD")
-    assert case["patient"]["phone"] == "13800138000"  # the handler sees it
+    assert case["patient"]["phone"] == "+8613800138000"  # the handler sees it, in E.164
+    assert case["opened_at"].endswith("Z") and case["time_limits"][0]["due_at"].endswith("Z")
     assert {t["limit"] for t in case["time_limits"]} == {"first_response", "fact_finding"}
 
     [opened] = await eventually(lambda: case_events(bootstrap, case["case_number"]), timeout=30)
@@ -156,7 +157,7 @@ async def test_a_follow_up_objection_about_malpractice_goes_to_a_supervisor_at_o
             params={"patient_id": event["data"]["patient"]["patient_id"]},
             headers=tokens["supervisor"],
         )
-        return r.json()["cases"]  # type: ignore[no-any-return]
+        return r.json()["items"]  # type: ignore[no-any-return]
 
     [case] = await eventually(listed, timeout=30)
     assert case["channel"] == "followup"
@@ -661,14 +662,14 @@ async def test_complaint_data_is_restricted_by_role(complaints, http, tokens) ->
     ).status_code == 401
     assert (await http.get(f"/v1/cases/{number}", headers=tokens["doctor"])).status_code == 403
     assert (await http.get(f"/v1/cases/{number}", headers=tokens["integration"])).status_code == 403
-    doctors_list = (await http.get("/v1/cases", headers=tokens["doctor"])).json()["cases"]
+    doctors_list = (await http.get("/v1/cases", headers=tokens["doctor"])).json()["items"]
     assert number not in {c["case_number"] for c in doctors_list}
     assert (await move(http, number, "acknowledged", tokens["doctor"])).status_code == 403
     admin_view = (await http.get(f"/v1/cases/{number}", headers=tokens["admin"])).json()
     assert admin_view["patient"]["phone"] == "139****9000" and admin_view["patient"]["masked"]
     assert admin_view["patient"]["name"] == "李*"
     handler_view = (await http.get(f"/v1/cases/{number}", headers=tokens["agent"])).json()
-    assert handler_view["patient"]["phone"] == "13900139000"
+    assert handler_view["patient"]["phone"] == "+8613900139000"
     assert (await move(http, number, "acknowledged", tokens["admin"])).status_code == 403
 
 
@@ -690,7 +691,7 @@ async def test_repeating_an_opening_never_hands_the_complaint_to_someone_who_may
 
     async def listed() -> list[dict[str, Any]]:
         r = await http.get("/v1/cases", params={"patient_id": patient_id}, headers=tokens["doctor"])
-        return r.json()["cases"]  # type: ignore[no-any-return]
+        return r.json()["items"]  # type: ignore[no-any-return]
 
     [case] = await eventually(listed, timeout=30)
     number = case["case_number"]
@@ -753,7 +754,7 @@ async def test_a_desk_cannot_take_a_hospital_systems_complaint_id_first(
     async def listed() -> list[dict[str, Any]]:
         params = {"patient_id": event["data"]["patient"]["patient_id"]}
         r = await http.get("/v1/cases", params=params, headers=tokens["admin"])
-        return r.json()["cases"]  # type: ignore[no-any-return]
+        return r.json()["items"]  # type: ignore[no-any-return]
 
     [case] = await eventually(listed, timeout=30)
     assert case["case_number"] != taken["case_number"]

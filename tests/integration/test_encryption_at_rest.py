@@ -99,7 +99,7 @@ async def read_back(service: RunningService, task_id: str) -> dict[str, Any]:
 
 
 def assert_reads_back(body: dict[str, Any], phone: str) -> None:
-    assert body["patient"]["phone"] == phone
+    assert body["patient"]["phone"] == f"+86{phone}"  # stored as given, answered in E.164
     assert (body["outcome"]["feedback"], body["outcome"]["objection"]) == (FEEDBACK, OBJECTION)
     assert body["attempts"][0]["feedback"] == FEEDBACK
 

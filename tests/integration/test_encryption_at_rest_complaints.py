@@ -80,7 +80,7 @@ async def read_back(service: RunningService, records: dict[str, Any]) -> dict[st
         for table, (number, _, _) in records.items():
             if table == "feedback":
                 resp = await api.get("/v1/feedback", headers=DESK, params={"kind": "suggestion"})
-                [body] = [f for f in resp.json()["feedback"] if f["feedback_number"] == number]
+                [body] = [f for f in resp.json()["items"] if f["feedback_number"] == number]
             else:
                 resp = await api.get(f"/v1/{table}/{number}", headers=DESK)
                 body = resp.json()
@@ -91,7 +91,8 @@ async def read_back(service: RunningService, records: dict[str, Any]) -> dict[st
 
 
 def expected(records: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
-    return {table: (phone, text) for table, (_, phone, text) in records.items()}
+    # stored as given, answered in E.164
+    return {table: (f"+86{phone}", text) for table, (_, phone, text) in records.items()}
 
 
 async def raw(db: asyncpg.Connection, table: str, number: str) -> asyncpg.Record:

@@ -322,7 +322,7 @@ async def test_enquiries_are_seen_by_role_and_bad_requests_name_the_field(
     # Another department's supervisor and a doctor neither read nor list it; admin reads only.
     for role in ("ward_supervisor", "doctor"):
         assert (await http.get(f"/v1/enquiries/{number}", headers=tokens[role])).status_code == 403
-        listed = (await http.get("/v1/enquiries", headers=tokens[role])).json()["enquiries"]
+        listed = (await http.get("/v1/enquiries", headers=tokens[role])).json()["items"]
         assert number not in {e["enquiry_number"] for e in listed}
     admin = await http.get(f"/v1/enquiries/{number}", headers=tokens["admin"])
     assert admin.status_code == 200 and admin.json()["patient"]["masked"] is True
@@ -333,7 +333,7 @@ async def test_enquiries_are_seen_by_role_and_bad_requests_name_the_field(
     assert (
         await http.post("/v1/enquiries", json={}, headers=tokens["integration"])
     ).status_code == 403
-    mine = (await http.get("/v1/enquiries", headers=tokens["agent"])).json()["enquiries"]
+    mine = (await http.get("/v1/enquiries", headers=tokens["agent"])).json()["items"]
     assert number in {e["enquiry_number"] for e in mine}
     assert (await http.get("/v1/enquiries/ZX-NONE", headers=tokens["agent"])).status_code == 404
 
@@ -435,7 +435,7 @@ async def test_a_suggestion_gets_one_answer_and_an_outcome(
     listed = (
         await http.get("/v1/feedback", params={"kind": "suggestion"}, headers=tokens["admin"])
     ).json()
-    assert number in {f["feedback_number"] for f in listed["feedback"]}
+    assert number in {f["feedback_number"] for f in listed["items"]}
     bad = await http.post(
         "/v1/feedback", json={"kind": "complaint", "text": "x"}, headers=tokens["agent"]
     )

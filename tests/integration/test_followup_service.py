@@ -163,9 +163,9 @@ async def test_roster_changes_are_published_for_the_other_services(api, stack_en
     assert sup | {"name": "x"} == {"staff_id": SUP, "name": "x", "department_code": DEPT,
                                     "role": "supervisor", "capacity": 50, "phone": "13700000000",
                                     "active": True}  # fmt: skip
-    listed = (await api.get("/v1/staff", headers=auth("t-sup"))).json()["staff"]
+    listed = (await api.get("/v1/staff", headers=auth("t-sup"))).json()["items"]
     assert {s["staff_id"] for s in listed} == {DOC1, DOC2, SUP}
-    seeded = (await api.get("/v1/staff?department=CS", headers=auth(ADMIN))).json()["staff"]
+    seeded = (await api.get("/v1/staff?department=CS", headers=auth(ADMIN))).json()["items"]
     assert {"S-AGENT-01", "S-SUP-01"} <= {s["staff_id"] for s in seeded}
     # a supervisor cannot manage another department's roster
     body = {"name": "x", "department_code": "CS", "role": "agent", "capacity": 1}
@@ -186,7 +186,8 @@ async def test_a_discharge_becomes_one_assigned_task_even_when_redelivered(api, 
     assert found["why"] == {"rule": "inpatient.every_discharge", "source_event_id": event["id"],
                             "source_ref": f"A{n:06d}", "parent_task_id": None}  # fmt: skip
     assert found["assignee_id"] in (DOC1, DOC2)
-    assert found["patient"]["phone"] == "13800138000"
+    assert found["patient"]["phone"] == "+8613800138000"  # E.164 on the wire
+    assert found["due_at"].endswith("Z") and found["created_at"].endswith("Z")  # UTC, one style
     planned = await wait_events(bootstrap, task_id, "followup.task_planned")
     assigned = await wait_events(bootstrap, task_id, "followup.task_assigned")
     await consumed_up_to_here(bootstrap, topics.DISCHARGES, event["subject"])
@@ -197,7 +198,19 @@ async def test_a_discharge_becomes_one_assigned_task_even_when_redelivered(api, 
     assert planned[0]["data"]["source_event_id"] == event["id"]
     assert assigned[0]["data"]["assignee_id"] == found["assignee_id"]
     listed = (await api.get(f"/v1/tasks?patient_id=P{n:06d}", headers=auth("t-sup"))).json()
-    assert [t["task_id"] for t in listed["tasks"]] == [task_id]
+    assert [t["task_id"] for t in listed["items"]] == [task_id]
+    # A page at a time: three pages of two, following `next`, are the first six tasks.
+    six = (await api.get("/v1/tasks?limit=6", headers=auth("t-sup"))).json()
+    walked, link = [], "/v1/tasks?limit=2"
+    for _ in range(3):
+        page = (await api.get(link, headers=auth("t-sup"))).json()
+        walked += [t["task_id"] for t in page["items"]]
+        assert page["limit"] == 2 and len(page["items"]) <= 2
+        link = page["next"]
+        if link is None:
+            break
+    assert walked == [t["task_id"] for t in six["items"]]
+    assert (await api.get("/v1/tasks?cursor=forged", headers=auth("t-sup"))).status_code == 422
 
 
 async def test_every_planning_rule_on_the_real_stream(api, stack_env) -> None:  # type: ignore[no-untyped-def]
@@ -460,7 +473,7 @@ async def test_access_is_by_role_and_scope(api, stack_env) -> None:  # type: ign
     assert (await api.get("/v1/tasks", headers=auth("dev-integration-token"))).status_code == 403
     assert await task(api, t["task_id"], token_of(other)) is None  # not theirs: 404
     assert (await outcome(api, t["task_id"], token_of(other), reached=False)).status_code == 404
-    mine = (await api.get("/v1/tasks", headers=auth(token_of(other)))).json()["tasks"]
+    mine = (await api.get("/v1/tasks", headers=auth(token_of(other)))).json()["items"]
     assert all(x["assignee_id"] == other for x in mine)
     cs_sup = "dev-supervisor-token"
     assert (await api.get(f"/v1/tasks?department={DEPT}", headers=auth(cs_sup))).status_code == 403
@@ -468,14 +481,19 @@ async def test_access_is_by_role_and_scope(api, stack_env) -> None:  # type: ign
     assert (
         await api.get(f"/v1/departments/{DEPT}/overview", headers=auth(cs_sup))
     ).status_code == 403
-    move = {"staff_id": other}
-    path = f"/v1/tasks/{t['task_id']}/reassign"
+    move = {"assignee_id": other}
+    path = f"/v1/tasks/{t['task_id']}/assignment"
     assert (await api.post(path, json=move, headers=auth(token_of(owner)))).status_code == 403
     # a supervisor may not take an ordinary discharge call: it is for agents and doctors
-    assert (await api.post(path, json={"staff_id": SUP}, headers=auth("t-sup"))).status_code == 422
-    assert (await api.post(path, json=move, headers=auth("t-sup"))).status_code == 204
+    refused = await api.post(path, json={"assignee_id": SUP}, headers=auth("t-sup"))
+    assert refused.status_code == 422
+    answer = await api.post(path, json=move, headers=auth("t-sup"))
+    assert answer.status_code == 200 and answer.json()["assignee_id"] == other
     moved = await task(api, t["task_id"], token_of(other))
     assert moved is not None and moved["assignee_id"] == other
+    # the old verb route stays for a release (deprecated): it still moves, answering 204
+    old = f"/v1/tasks/{t['task_id']}/reassign"
+    assert (await api.post(old, json={"staff_id": other}, headers=auth("t-sup"))).status_code == 204
     events = await wait_events(bootstrap, t["task_id"], "followup.task_assigned", 2)
     reassigned = [e["data"] for e in events if e["data"].get("assigned_by") == SUP]
     assert reassigned == [reassigned[0]] and reassigned[0]["previous_assignee_id"] == owner
@@ -518,7 +536,7 @@ async def test_an_overdue_call_is_published_once_and_shows_in_the_worklists(api,
     listed = (
         await api.get(f"/v1/tasks?overdue=true&department={DEPT}", headers=auth("t-sup"))
     ).json()
-    assert t["task_id"] in {x["task_id"] for x in listed["tasks"]}
+    assert t["task_id"] in {x["task_id"] for x in listed["items"]}
 
 
 async def test_records_past_retention_are_deleted(api, stack_env) -> None:  # type: ignore[no-untyped-def]

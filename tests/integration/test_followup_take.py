@@ -62,7 +62,7 @@ async def planned_task(api: httpx.AsyncClient, stack_env: dict[str, str]) -> dic
     async def listed() -> dict[str, Any] | None:
         resp = await api.get("/v1/worklist/available", headers=auth("t-doc"))
         assert resp.status_code == 200, resp.text
-        mine = [t for t in resp.json()["tasks"] if t["patient"]["patient_id"] == patient_id]
+        mine = [t for t in resp.json()["items"] if t["patient"]["patient_id"] == patient_id]
         return mine[0] if mine else None
 
     found: dict[str, Any] = await eventually(listed, timeout=30, interval=0.3)

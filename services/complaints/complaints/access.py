@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hospital_shared.http_api import wire_phone
 from hospital_shared.logging import mask_name
 
 STAFF_ROLES = frozenset({"agent", "doctor", "supervisor"})
@@ -106,7 +107,7 @@ def contact_for(actor: Actor, case: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "patient_id": case["patient_id"],
         "name": name if unmasked else (mask_name(name) if name else None),
-        "phone": phone if unmasked else mask_phone_number(phone),
+        "phone": wire_phone(phone) if unmasked else mask_phone_number(phone),
         "sms_opt_out": case["sms_opt_out"],
         "masked": not unmasked,
     }

@@ -1,18 +1,25 @@
-"""HTTP routes: open, read, list and move complaint cases; the satisfaction check; the
-classification rules. Bearer tokens with roles; complaint data is confidential."""
+"""HTTP routes: open, read, list and move complaint cases; the satisfaction check. Bearer
+tokens with roles (http_deps.py); what a caller may see of a case is access.py's, what a step
+does is the use cases' (cases.py, intake.py); the routes translate HTTP. Complaint data is
+confidential: every answer with a case writes its access records."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import HTTPException, Query, Request, status
 
 from complaints import cases
 from complaints import repository as repo
-from complaints.access import Actor, can_read_text, can_view, is_working, opening_key, visibility
+from complaints.access import (
+    Actor,
+    can_read_text,
+    can_view,
+    is_working,
+    opening_key,
+    visibility,
+)
 from complaints.domain import (
     Category,
     InvalidField,
@@ -23,10 +30,27 @@ from complaints.domain import (
     Status,
     TransitionRefused,
 )
-from complaints.intake import Allocate, case_day, open_case
-from complaints.policy import CasePolicy
+from complaints.http_deps import (
+    CONFLICT,
+    CaseReader,
+    Context,
+    Ctx,
+    Staff,
+    StaffOrSystem,
+    Supervisor,
+    Worker,
+    actor_of,
+)
+from complaints.intake import case_day, open_case
 from complaints.repository import TimeLimitState
-from complaints.rulebook import RuleBook
+from complaints.responses import (
+    CaseAnswer,
+    CaseAudit,
+    CaseOut,
+    CaseReceipt,
+    OpenedCase,
+    OpenedReceipt,
+)
 from complaints.views import (
     AssignmentIn,
     OpenCase,
@@ -38,42 +62,7 @@ from complaints.views import (
     withhold_text,
 )
 from hospital_shared.access_records import Read, Reader, audited_router, record
-from hospital_shared.auth import Principal, Role, TokenAuth
-
-
-@dataclass
-class Context:
-    policy: CasePolicy
-    rulebook: RuleBook
-    clock: Callable[[], datetime]
-    allocate: Allocate
-    satisfaction_check_days: float
-
-
-STAFF = (Role.AGENT, Role.DOCTOR, Role.SUPERVISOR)
-# Reading cases: staff, the director (every case) and operations (admin, read-only).
-READERS = (*STAFF, Role.DIRECTOR, Role.ADMIN)
-# Moving cases: staff and the director, who takes the supervisor's steps on escalations.
-WORKERS = (*STAFF, Role.DIRECTOR)
-
-
-def actor_of(principal: Principal) -> Actor:
-    ident = principal.staff_id or f"{principal.role.value}:{principal.name or 'unnamed'}"
-    return Actor(ident, principal.role.value, principal.department)
-
-
-async def _conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with request.app.state.runtime.pool.acquire() as conn:
-        yield conn
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.complaints
-    return ctx
-
-
-Conn = Annotated[asyncpg.Connection, Depends(_conn)]
-Ctx = Annotated[Context, Depends(_ctx)]
+from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, Pool
 
 
 def _refusal(exc: Exception) -> HTTPException:
@@ -148,13 +137,13 @@ async def render(
     *,
     recorded: bool = False,
     deadlines: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> CaseAnswer:
     """The case as `actor` may see it: every route that answers with a case answers through
     here. Someone who may not read it (`access.can_view`, the rule `GET` applies) gets only the
     receipt, its number and status: an idempotent repeat of an opening, or an opening whose case
     went to someone else, must not hand over the complaint that `GET` would refuse."""
     if not can_view(actor, case):
-        return case_receipt(case)
+        return CaseReceipt(**case_receipt(case))
     if not recorded:
         await record_case_reads(conn, actor, [case])
     if deadlines is None:
@@ -166,12 +155,10 @@ async def render(
         now=ctx.clock(),
         satisfaction_check_days=ctx.satisfaction_check_days,
     )
-    return view if can_read_text(actor, case) else withhold_text(view)
+    return CaseOut(**(view if can_read_text(actor, case) else withhold_text(view)))
 
 
-async def run(
-    conn: asyncpg.Connection, ctx: Context, actor: Actor, use_case: Any
-) -> dict[str, Any]:
+async def run(conn: asyncpg.Connection, ctx: Context, actor: Actor, use_case: Any) -> CaseAnswer:
     """Run `use_case` in one transaction; a refusal becomes its HTTP answer, a case is
     rendered as `actor` may see it."""
     try:
@@ -182,196 +169,190 @@ async def run(
     return await render(conn, ctx, case, actor)
 
 
-def cases_router(auth: TokenAuth) -> APIRouter:
-    router = audited_router("/v1", "complaints")
+router = audited_router("/v1", "complaints")
+KEYSET = frozenset({"opened_at", "id"})
 
-    @router.post("/cases", status_code=status.HTTP_201_CREATED)
-    async def open_a_case(
-        body: OpenCase,
-        request: Request,
-        ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(*STAFF, Role.INTEGRATION))],
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        now = ctx.clock()
-        given = opening_key(actor, body.external_id) if body.external_id else None
-        complaint = body.complaint(now, external_id=given or f"desk-{uuid.uuid4()}")
-        pool: asyncpg.Pool = request.app.state.runtime.pool
-        # One connection at a time: the number comes from its own short transaction.
-        async with pool.acquire() as conn:
-            existing = await repo.case_by_external_id(
-                conn, complaint.channel, complaint.external_id
-            )
-            if existing:
-                return {"created": False, **await render(conn, ctx, existing, actor)}
-        number = await ctx.allocate(case_day(ctx.policy, complaint, now))
 
-        async def allocated(_: date) -> int:
-            return number
+async def open_at_desk(
+    pool: asyncpg.Pool, ctx: Context, body: OpenCase, actor: Actor
+) -> tuple[dict[str, Any], bool]:
+    """Open the case a desk (or a hospital system) sends, once per external id: (the case,
+    whether it is new). The number comes from its own short transaction, before the case's."""
+    now = ctx.clock()
+    given = opening_key(actor, body.external_id) if body.external_id else None
+    complaint = body.complaint(now, external_id=given or f"desk-{uuid.uuid4()}")
+    async with pool.acquire() as conn:
+        existing = await repo.case_by_external_id(conn, complaint.channel, complaint.external_id)
+    if existing:
+        return existing, False
+    number = await ctx.allocate(case_day(ctx.policy, complaint, now))
 
-        async with pool.acquire() as conn:
-            async with conn.transaction():
-                case, created = await open_case(
-                    conn,
-                    ctx.policy,
-                    await ctx.rulebook.rules(conn),
-                    complaint,
-                    allocate=allocated,
-                    actor=actor,
-                    now=now,
-                )
-            return {"created": created, **await render(conn, ctx, case, actor)}
+    async def allocated(_: date) -> int:
+        return number
 
-    @router.get("/cases")
-    async def list_cases(
-        conn: Conn,
-        ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(*READERS))],
-        status_: Annotated[Status | None, Query(alias="status")] = None,
-        category: Category | None = None,
-        channel: str | None = None,
-        priority: Priority | None = None,
-        department: str | None = None,
-        assignee: str | None = None,
-        patient_id: str | None = None,
-        overdue: bool | None = None,
-        open_: Annotated[
-            bool | None, Query(alias="open", description="not closed or withdrawn")
-        ] = None,
-        time_limit: Annotated[
-            TimeLimitState | None,
-            Query(description="a limit of the current cycle running past its warning or due time"),
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        filters = {
-            "status": status_.value if status_ else None,
-            "category": category.value if category else None,
-            "channel": channel,
-            "priority": priority.value if priority else None,
-            "department_code": department,
-            "assignee_id": assignee,
-            "patient_id": patient_id,
-            "overdue": overdue,
-            "open": open_,
-            "time_limit": time_limit.value if time_limit else None,
-        }
-        rows = await repo.list_cases(
-            conn, filters=filters, visible_to=visibility(actor), limit=limit, offset=offset,
-            now=ctx.clock(),
-        )  # fmt: skip
-        await record_case_reads(conn, actor, rows)
-        # The time limits of every listed case in one statement, not one per case.
-        limits = await repo.deadlines_of_cases(conn, [row["id"] for row in rows])
-        return {
-            "cases": [
-                await render(conn, ctx, row, actor, recorded=True, deadlines=limits[row["id"]])
-                for row in rows
-            ]
-        }
-
-    async def visible_case(conn: asyncpg.Connection, number: str, actor: Actor) -> dict[str, Any]:
-        case = await repo.case_by_number(conn, number)
-        if case is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {number}")
-        if not can_view(actor, case):
-            await record_case_reads(conn, actor, [case], denied=True)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"case {number} is not yours")
-        return case
-
-    @router.get("/cases/{number}")
-    async def read_case(
-        number: str,
-        conn: Conn,
-        ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(*READERS))],
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        return await render(conn, ctx, await visible_case(conn, number, actor), actor)
-
-    @router.get("/cases/{number}/audit")
-    async def read_audit(
-        number: str,
-        conn: Conn,
-        principal: Annotated[Principal, Depends(auth.require(*READERS))],
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        case = await visible_case(conn, number, actor)
-        await record_case_reads(conn, actor, [case])
-        audit = await repo.audit_of(conn, case["id"])
-        if not can_read_text(actor, case):
-            audit = withhold_notes(audit)
-        return {"case_number": number, "audit": audit}
-
-    @router.post("/cases/{number}/transitions")
-    async def move_case(
-        number: str,
-        body: TransitionIn,
-        conn: Conn,
-        ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(*WORKERS))],
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        kind = body.resolution_kind.value if body.resolution_kind else None
-        return await run(
-            conn,
-            ctx,
-            actor,
-            lambda: cases.transition(
-                conn,
-                ctx.policy,
-                number,
-                to=body.to,
-                actor=actor,
-                now=ctx.clock(),
-                note=body.note,
-                resolution=body.resolution,
-                resolution_kind=kind,
-            ),
+    async with pool.acquire() as conn, conn.transaction():
+        rules = await ctx.rulebook.rules(conn)
+        return await open_case(
+            conn, ctx.policy, rules, complaint, allocate=allocated, actor=actor, now=now
         )
 
-    @router.post("/cases/{number}/satisfaction")
-    async def record_satisfaction(
-        number: str,
-        body: SatisfactionIn,
-        conn: Conn,
-        ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(*STAFF))],
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        return await run(
-            conn,
-            ctx,
-            actor,
-            lambda: cases.record_satisfaction(
-                conn,
-                ctx.policy,
-                number,
-                rating=body.rating,
-                actor=actor,
-                now=ctx.clock(),
-                comment=body.comment,
-            ),
-        )
 
-    @router.post("/cases/{number}/assignment")
-    async def reassign(
-        number: str,
-        body: AssignmentIn,
-        conn: Conn,
-        ctx: Ctx,
-        principal: Annotated[Principal, Depends(auth.require(Role.SUPERVISOR))],
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        return await run(
-            conn,
-            ctx,
-            actor,
-            lambda: cases.reassign(
-                conn, number, assignee_id=body.assignee_id, actor=actor, now=ctx.clock()
-            ),
-        )
+@router.post(
+    "/cases",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OpenedCase | OpenedReceipt,
+    responses=CONFLICT,
+)
+async def open_a_case(
+    body: OpenCase, pool: Pool, ctx: Ctx, principal: StaffOrSystem
+) -> OpenedCase | OpenedReceipt:
+    actor = actor_of(principal)
+    case, created = await open_at_desk(pool, ctx, body, actor)
+    async with pool.acquire() as conn:
+        shown = await render(conn, ctx, case, actor)
+    kind = OpenedCase if isinstance(shown, CaseOut) else OpenedReceipt
+    return kind(**shown.model_dump(), created=created)
 
-    return router
+
+def case_filters(
+    status_: Status | None,
+    category: Category | None,
+    channel: str | None,
+    priority: Priority | None,
+    department: str | None,
+    assignee: str | None,
+    patient_id: str | None,
+    overdue: bool | None,
+    open_: bool | None,
+    time_limit: TimeLimitState | None,
+) -> dict[str, Any]:
+    """The list's filters as the repository takes them (column -> value, None: any)."""
+    return {
+        "status": status_.value if status_ else None,
+        "category": category.value if category else None,
+        "channel": channel,
+        "priority": priority.value if priority else None,
+        "department_code": department,
+        "assignee_id": assignee,
+        "patient_id": patient_id,
+        "overdue": overdue,
+        "open": open_,
+        "time_limit": time_limit.value if time_limit else None,
+    }
+
+
+def _before(page: PageRequest) -> tuple[datetime, int] | None:
+    """Where a page of the newest-first list starts: before the (opened_at, id) of its cursor."""
+    return page.read_position(
+        KEYSET, lambda p: (datetime.fromisoformat(p["opened_at"]), int(p["id"]))
+    )
+
+
+@router.get("/cases", response_model=Page[CaseAnswer])
+async def list_cases(
+    request: Request,
+    conn: Conn,
+    ctx: Ctx,
+    principal: CaseReader,
+    page: PageQuery,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    category: Category | None = None,
+    channel: str | None = None,
+    priority: Priority | None = None,
+    department: str | None = None,
+    assignee: str | None = None,
+    patient_id: str | None = None,
+    overdue: bool | None = None,
+    open_: Annotated[
+        bool | None, Query(alias="open", description="not closed or withdrawn")
+    ] = None,
+    time_limit: Annotated[
+        TimeLimitState | None,
+        Query(description="a limit of the current cycle running past its warning or due time"),
+    ] = None,
+) -> Page[CaseAnswer]:
+    """The cases the caller may see, newest first, a page at a time (`next`). The filters are
+    the route's own parameters: the guard (http_guard) checks those, not a dependency's."""
+    filters = case_filters(
+        status_, category, channel, priority, department, assignee, patient_id, overdue, open_,
+        time_limit,
+    )  # fmt: skip
+    actor = actor_of(principal)
+    rows = await repo.list_cases(
+        conn, filters=filters, visible_to=visibility(actor), limit=page.limit + 1,
+        before=_before(page), now=ctx.clock(),
+    )  # fmt: skip
+    shown = rows[: page.limit]
+    await record_case_reads(conn, actor, shown)
+    # The time limits of every listed case in one statement, not one per case.
+    limits = await repo.deadlines_of_cases(conn, [row["id"] for row in shown])
+    items = [
+        await render(conn, ctx, row, actor, recorded=True, deadlines=limits[row["id"]])
+        for row in shown
+    ]
+    last = shown[-1] if len(rows) > page.limit else None
+    position = {"opened_at": last["opened_at"].isoformat(), "id": last["id"]} if last else None
+    return page.page(request, items, position)
+
+
+async def visible_case(conn: asyncpg.Connection, number: str, actor: Actor) -> dict[str, Any]:
+    """The case `actor` may read; 404 when there is none, 403 (on record) when not theirs."""
+    case = await repo.case_by_number(conn, number)
+    if case is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no case {number}")
+    if not can_view(actor, case):
+        await record_case_reads(conn, actor, [case], denied=True)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"case {number} is not yours")
+    return case
+
+
+@router.get("/cases/{number}", response_model=CaseAnswer)
+async def read_case(number: str, conn: Conn, ctx: Ctx, principal: CaseReader) -> CaseAnswer:
+    actor = actor_of(principal)
+    return await render(conn, ctx, await visible_case(conn, number, actor), actor)
+
+
+@router.get("/cases/{number}/audit", response_model=CaseAudit)
+async def read_audit(number: str, conn: Conn, principal: CaseReader) -> CaseAudit:
+    actor = actor_of(principal)
+    case = await visible_case(conn, number, actor)
+    await record_case_reads(conn, actor, [case])
+    audit = await repo.audit_of(conn, case["id"])
+    if not can_read_text(actor, case):
+        audit = withhold_notes(audit)
+    return CaseAudit.model_validate({"case_number": number, "audit": audit})
+
+
+@router.post("/cases/{number}/transitions", response_model=CaseAnswer, responses=CONFLICT)
+async def move_case(
+    number: str, body: TransitionIn, conn: Conn, ctx: Ctx, principal: Worker
+) -> CaseAnswer:
+    """One step of the case (`to`); a refused step is a 409 naming the steps allowed."""
+    actor = actor_of(principal)
+    kind = body.resolution_kind.value if body.resolution_kind else None
+    return await run(conn, ctx, actor, lambda: cases.transition(
+        conn, ctx.policy, number, to=body.to, actor=actor, now=ctx.clock(), note=body.note,
+        resolution=body.resolution, resolution_kind=kind,
+    ))  # fmt: skip
+
+
+@router.post("/cases/{number}/satisfaction", response_model=CaseAnswer, responses=CONFLICT)
+async def record_satisfaction(
+    number: str, body: SatisfactionIn, conn: Conn, ctx: Ctx, principal: Staff
+) -> CaseAnswer:
+    actor = actor_of(principal)
+    return await run(conn, ctx, actor, lambda: cases.record_satisfaction(
+        conn, ctx.policy, number, rating=body.rating, actor=actor, now=ctx.clock(),
+        comment=body.comment,
+    ))  # fmt: skip
+
+
+@router.post("/cases/{number}/assignment", response_model=CaseAnswer, responses=CONFLICT)
+async def reassign(
+    number: str, body: AssignmentIn, conn: Conn, ctx: Ctx, principal: Supervisor
+) -> CaseAnswer:
+    """Give the case to another handler: the case as it is then."""
+    actor = actor_of(principal)
+    return await run(conn, ctx, actor, lambda: cases.reassign(
+        conn, number, assignee_id=body.assignee_id, actor=actor, now=ctx.clock()
+    ))  # fmt: skip

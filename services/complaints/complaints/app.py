@@ -11,20 +11,25 @@ import asyncpg
 import structlog
 from fastapi import FastAPI
 
-from complaints import enquiry_store, repository, roster
-from complaints.api import Context, cases_router
-from complaints.calendar_api import calendar_router
-from complaints.desk_api import workload_router
-from complaints.enquiries_api import EnquiryContext, enquiries_router, feedback_router
+from complaints import (
+    api,
+    calendar_api,
+    desk_api,
+    enquiries_api,
+    enquiry_store,
+    procedure_api,
+    repository,
+    roster,
+    rules_api,
+)
 from complaints.enquiry_cases import EnquiryPolicy
 from complaints.enquiry_timer import enquiry_timer_pass, purge_enquiries_and_feedback
 from complaints.feedback_cases import FeedbackPolicy
 from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
+from complaints.http_deps import Context, EnquiryContext
 from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
-from complaints.procedure_api import procedure_router
 from complaints.rulebook import RuleBook, seed_rules
-from complaints.rules_api import rules_router
 from complaints.settings import Settings
 from complaints.survey_checks import SurveyChecks
 from complaints.timers import purge_expired, timer_pass, utc_now
@@ -57,6 +62,12 @@ def feedback_policy(settings: Settings, policy: CasePolicy) -> FeedbackPolicy:
     )
 
 
+ROUTERS = (
+    api.router, procedure_api.router, desk_api.router, rules_api.router,
+    enquiries_api.enquiries, enquiries_api.feedback, calendar_api.router,
+)  # fmt: skip
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
@@ -66,7 +77,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     calendar = LiveCalendar("complaints", bundled_schedules())
     policy = CasePolicy.from_settings(settings, calendar=lambda: calendar.current)
     rulebook = RuleBook()
-    allocate = number_allocator(lambda: runtime.pool)
+    complaint_handlers = _consume(runtime, settings, policy, rulebook)
+    app = runtime.http_app(*ROUTERS)
+    app.state.calendar = calendar
+    app.state.complaints = Context(
+        policy=policy,
+        rulebook=rulebook,
+        clock=utc_now,
+        allocate=number_allocator(lambda: runtime.pool),
+        satisfaction_check_days=settings.satisfaction_check_days,
+    )
+    app.state.enquiries = EnquiryContext(
+        enquiries=EnquiryPolicy(
+            limits=settings.enquiry_limits(),
+            warning_fraction=settings.warning_fraction,
+            desk_department=settings.desk_department,
+            number_prefix=settings.enquiry_number_prefix,
+            tz=policy.tz,
+        ),
+        feedback=feedback_policy(settings, policy),
+    )
+    runtime.on_start(lambda: _seed(runtime, settings, calendar))
+    _add_jobs(runtime, settings, complaint_handlers, calendar)
+    return app
+
+
+def _consume(
+    runtime: ServiceRuntime, settings: Settings, policy: CasePolicy, rulebook: RuleBook
+) -> ComplaintHandlers:
+    """The topics the service reads (complaints, merges, the roster, survey answers) and the
+    ones it writes; the complaint handlers, whose draining the timers heed."""
     complaint_handlers = ComplaintHandlers(
         policy,
         rulebook,
@@ -97,36 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         topics.SURVEYS, handler_name="surveys", handle=SurveyChecks(policy, utc_now).handle
     )
     runtime.publishes(*event_types_on(topics.COMPLAINT_CASES, topics.CALENDAR))
-    app = runtime.http_app(
-        cases_router(runtime.auth),
-        procedure_router(runtime.auth),
-        workload_router(runtime.auth),
-        rules_router(runtime.auth),
-        enquiries_router(runtime.auth),
-        feedback_router(runtime.auth),
-        calendar_router(runtime.auth),
-    )
-    app.state.calendar = calendar
-    app.state.complaints = Context(
-        policy=policy,
-        rulebook=rulebook,
-        clock=utc_now,
-        allocate=allocate,
-        satisfaction_check_days=settings.satisfaction_check_days,
-    )
-    app.state.enquiries = EnquiryContext(
-        enquiries=EnquiryPolicy(
-            limits=settings.enquiry_limits(),
-            warning_fraction=settings.warning_fraction,
-            desk_department=settings.desk_department,
-            number_prefix=settings.enquiry_number_prefix,
-            tz=policy.tz,
-        ),
-        feedback=feedback_policy(settings, policy),
-    )
-    runtime.on_start(lambda: _seed(runtime, settings, calendar))
-    _add_jobs(runtime, settings, complaint_handlers, calendar)
-    return app
+    return complaint_handlers
 
 
 async def _seed(runtime: ServiceRuntime, settings: Settings, calendar: LiveCalendar) -> None:

@@ -141,20 +141,7 @@ async def _write(
     if not openings:
         return {}
     taken = await allocate_many(Counter(o.day for o in openings))
-    numbers = {day: iter(sequences) for day, sequences in taken.items()}
-    rows = [
-        case_row(
-            policy,
-            o.submission.complaint,
-            o.assessment,
-            o.assignment,
-            sequence=next(numbers[o.day]),
-            actor=o.submission.actor,
-            now=now,
-            day=o.day,
-        )
-        for o in openings
-    ]
+    rows = _numbered_rows(policy, openings, taken, now)
     by_number = {row["case_number"]: o for row, o in zip(rows, openings, strict=True)}
     cases = await repo.insert_new_cases(conn, rows)
     deadline_rows = await repo.insert_deadlines_many(
@@ -169,6 +156,41 @@ async def _write(
     deadlines_by_case: dict[int, list[Row]] = {}
     for d in sorted(deadline_rows, key=lambda d: d["due_at"]):
         deadlines_by_case.setdefault(d["case_id"], []).append(d)
+    await _record_openings(conn, cases, by_number, deadlines_by_case, now=now)
+    for case in cases:  # serious cases and medical disputes go to the director at once
+        await escalation.escalate_on_opening(conn, policy, case, now=now)
+    return {(case["channel"], case["external_id"]): case["case_number"] for case in cases}
+
+
+def _numbered_rows(
+    policy: CasePolicy, openings: list[_Opening], taken: Any, now: datetime
+) -> list[Row]:
+    """The cases' rows, each with the next number its day took (in the order they came)."""
+    numbers = {day: iter(sequences) for day, sequences in taken.items()}
+    return [
+        case_row(
+            policy,
+            o.submission.complaint,
+            o.assessment,
+            o.assignment,
+            sequence=next(numbers[o.day]),
+            actor=o.submission.actor,
+            now=now,
+            day=o.day,
+        )
+        for o in openings
+    ]
+
+
+async def _record_openings(
+    conn: asyncpg.Connection,
+    cases: list[Row],
+    by_number: dict[str, _Opening],
+    deadlines_by_case: dict[int, list[Row]],
+    *,
+    now: datetime,
+) -> None:
+    """Each opened case's audit entry and its `opened` event (through the outbox)."""
     audits = []
     events = []
     for case in cases:
@@ -189,9 +211,6 @@ async def _write(
         )
     await repo.append_audits(conn, audits)
     await add_encoded_to_outbox(conn, events)
-    for case in cases:  # serious cases and medical disputes go to the director at once
-        await escalation.escalate_on_opening(conn, policy, case, now=now)
-    return {(case["channel"], case["external_id"]): case["case_number"] for case in cases}
 
 
 def _deadlines(policy: CasePolicy, opening: _Opening, now: datetime) -> list[Deadline]:

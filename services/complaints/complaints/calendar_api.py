@@ -14,10 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from complaints.api import Conn
-from hospital_shared.auth import Principal, Role, TokenAuth
+from complaints.http_deps import Operations
+from complaints.responses import CalendarYears, YearOut, YearSummary
 from hospital_shared.calendar_store import LiveCalendar, save_schedule
 from hospital_shared.events import make_event
+from hospital_shared.http_api import Conn
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.outbox import add_to_outbox
 from hospital_shared.service_events.complaints import CalendarYearSaved
@@ -77,52 +78,40 @@ def _saved_event(schedule: YearSchedule, *, by: str, at: datetime) -> Any:
     )
 
 
-def calendar_router(auth: TokenAuth) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1/calendar", tags=["working-day calendar"], route_class=GuardedRoute
-    )
-    admin = auth.require(Role.ADMIN)
+router = APIRouter(prefix="/v1/calendar", tags=["working-day calendar"], route_class=GuardedRoute)
 
-    @router.get("/years")
-    async def list_years(live: Live, _: Annotated[Principal, Depends(admin)]) -> dict[str, Any]:
-        """The years with an official schedule, and where each came from."""
-        years = live.current.years
-        return {
-            "years": [
-                {"year": y, "source": s.source, "notice": s.notice,
-                 "holidays": len(s.holidays), "workdays": len(s.workdays)}
-                for y, s in sorted(years.items())
-            ]
-        }  # fmt: skip
 
-    @router.get("/years/{year}")
-    async def show_year(
-        year: YearPath, live: Live, _: Annotated[Principal, Depends(admin)]
-    ) -> dict[str, Any]:
-        schedule = live.current.years.get(year)
-        if schedule is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no schedule for {year}")
-        return schedule_to_mapping(schedule)
+@router.get("/years", response_model=CalendarYears)
+async def list_years(live: Live, _: Operations) -> CalendarYears:
+    """The years with an official schedule, and where each came from."""
+    return CalendarYears(years=[
+        YearSummary(year=y, source=s.source, notice=s.notice, holidays=len(s.holidays),
+                    workdays=len(s.workdays))
+        for y, s in sorted(live.current.years.items())
+    ])  # fmt: skip
 
-    @router.put("/years/{year}")
-    async def save_year(
-        year: YearPath,
-        body: YearIn,
-        conn: Conn,
-        live: Live,
-        principal: Annotated[Principal, Depends(admin)],
-    ) -> dict[str, Any]:
-        """Add or replace `year` (every service that counts working days takes it)."""
-        try:
-            schedule = schedule_from_mapping({"year": year, **body.model_dump()})
-        except CalendarDataError as error:
-            raise _invalid(error) from None
-        by = principal.staff_id or principal.role.value
-        async with conn.transaction():
-            await save_schedule(conn, schedule, by=by)
-            event = _saved_event(schedule, by=by, at=datetime.now(UTC))
-            await add_to_outbox(conn, event, topic=CALENDAR, key=str(year))
-        live.install(schedule)
-        return schedule_to_mapping(schedule)
 
-    return router
+@router.get("/years/{year}", response_model=YearOut)
+async def show_year(year: YearPath, live: Live, _: Operations) -> YearOut:
+    schedule = live.current.years.get(year)
+    if schedule is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no schedule for {year}")
+    return YearOut.model_validate(schedule_to_mapping(schedule))
+
+
+@router.put("/years/{year}", response_model=YearOut)
+async def save_year(
+    year: YearPath, body: YearIn, conn: Conn, live: Live, principal: Operations
+) -> YearOut:
+    """Add or replace `year` (every service that counts working days takes it)."""
+    try:
+        schedule = schedule_from_mapping({"year": year, **body.model_dump()})
+    except CalendarDataError as error:
+        raise _invalid(error) from None
+    by = principal.staff_id or principal.role.value
+    async with conn.transaction():
+        await save_schedule(conn, schedule, by=by)
+        event = _saved_event(schedule, by=by, at=datetime.now(UTC))
+        await add_to_outbox(conn, event, topic=CALENDAR, key=str(year))
+    live.install(schedule)
+    return YearOut.model_validate(schedule_to_mapping(schedule))

@@ -80,16 +80,9 @@ async def transition(
     if step.to == Status.RESOLUTION_APPROVED and actor.role != "system":
         check_approver(role=actor.role, escalated=case["director_id"] is not None)
         check_four_eyes(proposed_by=case["proposed_by"], approver=actor.id)
-    changes: Row = {"status": step.to.value, **_procedure_changes(step.to, case, actor, note)}
+    changes = _step_changes(step, case, actor, note, now=now)
     if step.needs_resolution:
         changes |= {"resolution": resolution, "resolution_kind": resolution_kind}
-    if step.to == Status.CLOSED:
-        changes |= {"closed_at": now, "finished_at": now}
-    if step.to == Status.WITHDRAWN:
-        changes |= {"finished_at": now}
-    if step.to == Status.REOPENED:
-        changes |= {"cycle": case["cycle"] + 1, "closed_at": None, "finished_at": None}
-        changes |= {"satisfaction": None, "satisfaction_at": None}
     updated = await repo.update_case(conn, case["id"], changes)
     await _restart_clocks(conn, policy, case, updated, now)
     await repo.append_audit(
@@ -115,6 +108,20 @@ async def transition(
     if step.to == Status.RESOLUTION_PROPOSED:
         return await _to_the_director(conn, policy, updated, actor=actor, now=now)
     return updated
+
+
+def _step_changes(step: Any, case: Row, actor: Actor, note: str | None, *, now: datetime) -> Row:
+    """The columns a step changes besides the resolution: the status, the procedure's
+    records, the end (closed, withdrawn) or the new cycle of a reopened case."""
+    changes: Row = {"status": step.to.value, **_procedure_changes(step.to, case, actor, note)}
+    if step.to == Status.CLOSED:
+        changes |= {"closed_at": now, "finished_at": now}
+    if step.to == Status.WITHDRAWN:
+        changes |= {"finished_at": now}
+    if step.to == Status.REOPENED:
+        changes |= {"cycle": case["cycle"] + 1, "closed_at": None, "finished_at": None}
+        changes |= {"satisfaction": None, "satisfaction_at": None}
+    return changes
 
 
 async def _to_the_director(
@@ -213,18 +220,7 @@ async def record_satisfaction(
         to_status=case["status"],
         detail={"rating": rating.value, "comment": comment},
     )
-    recorded = ComplaintSatisfactionRecorded(
-        case_number=number,
-        cycle=case["cycle"],
-        rating=rating.value,
-        satisfied=not dissatisfied,
-        channel=case["channel"],
-        category=case["category"],
-        department_code=case["department_code"],
-        reopened=dissatisfied,
-        on_time=check is None or check["outcome"] == LimitOutcome.MET,
-        occurred_at=now,
-    )
+    recorded = _satisfaction_recorded(case, rating, check, now=now)
     await publishing.publish(conn, "complaint.satisfaction_recorded", recorded, case=case, at=now)
     if dissatisfied:
         return await transition(
@@ -237,6 +233,25 @@ async def record_satisfaction(
             note="patient dissatisfied at the satisfaction check",
         )
     return updated
+
+
+def _satisfaction_recorded(
+    case: Row, rating: Satisfaction, check: Row | None, *, now: datetime
+) -> ComplaintSatisfactionRecorded:
+    """The event of an answered satisfaction check: on time when answered within its limit."""
+    dissatisfied = rating == Satisfaction.DISSATISFIED
+    return ComplaintSatisfactionRecorded(
+        case_number=case["case_number"],
+        cycle=case["cycle"],
+        rating=rating.value,
+        satisfied=not dissatisfied,
+        channel=case["channel"],
+        category=case["category"],
+        department_code=case["department_code"],
+        reopened=dissatisfied,
+        on_time=check is None or check["outcome"] == LimitOutcome.MET,
+        occurred_at=now,
+    )
 
 
 async def reassign(

@@ -12,17 +12,16 @@ for what the caller sees in full; a refused `GET` of one is recorded as denied.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import HTTPException, Query, Request, status
 
 from complaints import enquiry_cases, feedback_cases
 from complaints import enquiry_store as store
 from complaints.access import Actor, can_view, visibility
-from complaints.api import STAFF, Conn, Context, Ctx, actor_of, case_read, record_reads, render
+from complaints.api import case_read, record_reads, render
 from complaints.enquiries import (
     EnquiryChannel,
     EnquiryRefused,
@@ -30,7 +29,7 @@ from complaints.enquiries import (
     NotOwner,
     can_view_enquiry,
 )
-from complaints.enquiry_cases import EnquiryPolicy, NewEnquiry
+from complaints.enquiry_cases import NewEnquiry
 from complaints.enquiry_views import (
     AnswerIn,
     ConvertIn,
@@ -42,26 +41,31 @@ from complaints.enquiry_views import (
     feedback_view,
 )
 from complaints.feedback import FeedbackKind, FeedbackRefused
-from complaints.feedback_cases import FeedbackPolicy, can_view_feedback
+from complaints.feedback_cases import can_view_feedback
+from complaints.http_deps import (
+    CONFLICT,
+    Context,
+    Ctx,
+    ECtx,
+    Staff,
+    StaffOrOperations,
+    StaffOrSystem,
+    actor_of,
+)
+from complaints.responses import (
+    Converted,
+    EnquiryAnswer,
+    EnquiryOut,
+    EnquiryReceipt,
+    FeedbackAnswer,
+    FeedbackOut,
+    FeedbackReceipt,
+)
 from hospital_shared.access_records import Read, audited_router
-from hospital_shared.auth import Principal, Role, TokenAuth
+from hospital_shared.auth import Principal
+from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, Pool
 
-
-@dataclass(frozen=True)
-class EnquiryContext:
-    enquiries: EnquiryPolicy
-    feedback: FeedbackPolicy
-
-
-def _ectx(request: Request) -> EnquiryContext:
-    ctx: EnquiryContext = request.app.state.enquiries
-    return ctx
-
-
-ECtx = Annotated[EnquiryContext, Depends(_ectx)]
 Row = store.Row
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 _STATUS = {
     EnquiryRefused: status.HTTP_409_CONFLICT,
@@ -125,125 +129,135 @@ async def record_feedback_reads(conn: asyncpg.Connection, actor: Actor, rows: li
     await record_reads(conn, actor, reads)
 
 
-def enquiries_router(auth: TokenAuth) -> APIRouter:
-    router = audited_router("/v1", "enquiries")
-    staff = Depends(auth.require(*STAFF))
-    readers = Depends(auth.require(*STAFF, Role.ADMIN))
+def _typed_enquiry(view: dict[str, Any]) -> EnquiryAnswer:
+    return EnquiryReceipt(**view) if view.get("redacted") else EnquiryOut(**view)
 
-    @router.post("/enquiries", status_code=status.HTTP_201_CREATED)
-    async def take_an_enquiry(
-        body: TakeEnquiry, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Principal = staff
-    ) -> dict[str, Any]:
-        actor, now = actor_of(principal), ctx.clock()
-        new = NewEnquiry(
-            channel=body.channel,
-            question=body.question,
-            complex_=body.complex,
-            taken_at=body.taken_at or now,
-            department_code=body.department.code if body.department else None,
-            patient_id=body.patient.patient_id if body.patient else None,
-            patient_name=body.patient.name if body.patient else None,
-            patient_phone=body.patient.phone if body.patient else None,
-        )
-        row = await _in_transaction(
-            conn, lambda: enquiry_cases.take(conn, ectx.enquiries, new, actor=actor, now=now)
-        )
-        await record_enquiry_reads(conn, actor, [row])
-        return enquiry_view(row, None, actor=actor, now=now)
 
-    @router.get("/enquiries")
-    async def list_enquiries(
-        conn: Conn,
-        ctx: Ctx,
-        principal: Principal = readers,
-        status_: Annotated[EnquiryStatus | None, Query(alias="status")] = None,
-        channel: EnquiryChannel | None = None,
-        owner: str | None = None,
-        department: str | None = None,
-        limit: Limit = 100,
-        offset: Offset = 0,
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        rows = await store.listed(
-            conn,
-            "enquiries",
-            filters={
-                "status": status_.value if status_ else None,
-                "channel": channel.value if channel else None,
-                "owner_id": owner,
-                "department_code": department,
-            },
-            visible_to=visibility(actor),
-            people=("owner_id", "taken_by", "supervisor_id"),
-            departments=("department_code", "owner_department"),
-            limit=limit,
-            offset=offset,
-        )
-        await record_enquiry_reads(conn, actor, rows)
-        return {"enquiries": [enquiry_view(r, None, actor=actor, now=ctx.clock()) for r in rows]}
+def _typed_feedback(view: dict[str, Any]) -> FeedbackAnswer:
+    return FeedbackReceipt(**view) if view.get("redacted") else FeedbackOut(**view)
 
-    @router.get("/enquiries/{number}")
-    async def read_enquiry(
-        number: str, conn: Conn, ctx: Ctx, principal: Principal = readers
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        row = await store.by_number(conn, "enquiries", number)
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no enquiry {number}")
-        if not can_view_enquiry(actor, row):
-            await record_enquiry_reads(conn, actor, [row], denied=True)
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"enquiry {number} is not yours")
-        await record_enquiry_reads(conn, actor, [row])
-        return enquiry_view(
-            row, await store.history_of(conn, row["id"]), actor=actor, now=ctx.clock()
-        )
 
-    @router.post("/enquiries/{number}/handover")
-    async def hand_over(
-        number: str,
-        body: HandOverIn,
-        conn: Conn,
-        ctx: Ctx,
-        ectx: ECtx,
-        principal: Principal = staff,
-    ) -> dict[str, Any]:
-        actor, now = actor_of(principal), ctx.clock()
-        row = await _in_transaction(
-            conn,
-            lambda: enquiry_cases.hand_over(
-                conn, ectx.enquiries, number, to=body.to, reason=body.reason, actor=actor, now=now
-            ),
-        )
-        await record_enquiry_reads(conn, actor, [row])
-        return enquiry_view(row, None, actor=actor, now=now)
+def _before(page: PageRequest) -> int | None:
+    """Where a page of a newest-first list starts: before the id its cursor names."""
+    return page.read_position({"id"}, lambda p: int(p["id"]))
 
-    @router.post("/enquiries/{number}/answer")
-    async def answer(
-        number: str, body: AnswerIn, conn: Conn, ctx: Ctx, principal: Principal = staff
-    ) -> dict[str, Any]:
-        actor, now = actor_of(principal), ctx.clock()
-        row = await _in_transaction(
-            conn, lambda: enquiry_cases.answer(conn, number, text=body.answer, actor=actor, now=now)
-        )
-        await record_enquiry_reads(conn, actor, [row])
-        return enquiry_view(row, None, actor=actor, now=now)
 
-    @router.post("/enquiries/{number}/complaint", status_code=status.HTTP_201_CREATED)
-    async def convert(
-        number: str, body: ConvertIn, request: Request, ctx: Ctx, principal: Principal = staff
-    ) -> dict[str, Any]:
-        return await _convert(request, ctx, number, body, principal)
+def _last(rows: list[Row], page: PageRequest) -> dict[str, Any] | None:
+    return {"id": rows[page.limit - 1]["id"]} if len(rows) > page.limit else None
 
-    return router
+
+enquiries = audited_router("/v1", "enquiries")
+
+
+@enquiries.post("/enquiries", status_code=status.HTTP_201_CREATED, response_model=EnquiryAnswer)
+async def take_an_enquiry(
+    body: TakeEnquiry, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Staff
+) -> EnquiryAnswer:
+    actor, now = actor_of(principal), ctx.clock()
+    new = NewEnquiry(
+        channel=body.channel,
+        question=body.question,
+        complex_=body.complex,
+        taken_at=body.taken_at or now,
+        department_code=body.department.code if body.department else None,
+        patient_id=body.patient.patient_id if body.patient else None,
+        patient_name=body.patient.name if body.patient else None,
+        patient_phone=body.patient.phone if body.patient else None,
+    )
+    row = await _in_transaction(
+        conn, lambda: enquiry_cases.take(conn, ectx.enquiries, new, actor=actor, now=now)
+    )
+    await record_enquiry_reads(conn, actor, [row])
+    return _typed_enquiry(enquiry_view(row, None, actor=actor, now=now))
+
+
+@enquiries.get("/enquiries", response_model=Page[EnquiryAnswer])
+async def list_enquiries(
+    request: Request,
+    conn: Conn,
+    ctx: Ctx,
+    principal: StaffOrOperations,
+    page: PageQuery,
+    status_: Annotated[EnquiryStatus | None, Query(alias="status")] = None,
+    channel: EnquiryChannel | None = None,
+    owner: str | None = None,
+    department: str | None = None,
+) -> Page[EnquiryAnswer]:
+    """The enquiries the caller may see, newest first, a page at a time."""
+    actor = actor_of(principal)
+    filters = {"status": status_.value if status_ else None,
+               "channel": channel.value if channel else None,
+               "owner_id": owner, "department_code": department}  # fmt: skip
+    rows = await store.listed(
+        conn, "enquiries", filters=filters, visible_to=visibility(actor),
+        people=("owner_id", "taken_by", "supervisor_id"),
+        departments=("department_code", "owner_department"),
+        limit=page.limit + 1, before=_before(page),
+    )  # fmt: skip
+    shown = rows[: page.limit]
+    await record_enquiry_reads(conn, actor, shown)
+    items = [_typed_enquiry(enquiry_view(r, None, actor=actor, now=ctx.clock())) for r in shown]
+    return page.page(request, items, _last(rows, page))
+
+
+@enquiries.get("/enquiries/{number}", response_model=EnquiryAnswer)
+async def read_enquiry(
+    number: str, conn: Conn, ctx: Ctx, principal: StaffOrOperations
+) -> EnquiryAnswer:
+    actor = actor_of(principal)
+    row = await store.by_number(conn, "enquiries", number)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no enquiry {number}")
+    if not can_view_enquiry(actor, row):
+        await record_enquiry_reads(conn, actor, [row], denied=True)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"enquiry {number} is not yours")
+    await record_enquiry_reads(conn, actor, [row])
+    history = await store.history_of(conn, row["id"])
+    return _typed_enquiry(enquiry_view(row, history, actor=actor, now=ctx.clock()))
+
+
+@enquiries.post("/enquiries/{number}/handover", response_model=EnquiryAnswer, responses=CONFLICT)
+async def hand_over(
+    number: str, body: HandOverIn, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Staff
+) -> EnquiryAnswer:
+    actor, now = actor_of(principal), ctx.clock()
+    row = await _in_transaction(conn, lambda: enquiry_cases.hand_over(
+        conn, ectx.enquiries, number, to=body.to, reason=body.reason, actor=actor, now=now
+    ))  # fmt: skip
+    await record_enquiry_reads(conn, actor, [row])
+    return _typed_enquiry(enquiry_view(row, None, actor=actor, now=now))
+
+
+@enquiries.post("/enquiries/{number}/answer", response_model=EnquiryAnswer, responses=CONFLICT)
+async def answer(
+    number: str, body: AnswerIn, conn: Conn, ctx: Ctx, principal: Staff
+) -> EnquiryAnswer:
+    actor, now = actor_of(principal), ctx.clock()
+    row = await _in_transaction(
+        conn, lambda: enquiry_cases.answer(conn, number, text=body.answer, actor=actor, now=now)
+    )
+    await record_enquiry_reads(conn, actor, [row])
+    return _typed_enquiry(enquiry_view(row, None, actor=actor, now=now))
+
+
+@enquiries.post(
+    "/enquiries/{number}/complaint",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Converted,
+    responses=CONFLICT,
+)
+async def convert(
+    number: str, body: ConvertIn, pool: Pool, ctx: Ctx, principal: Staff
+) -> Converted:
+    return await _convert(pool, ctx, number, body, principal)
 
 
 async def _convert(
-    request: Request, ctx: Context, number: str, body: ConvertIn, principal: Principal
-) -> dict[str, Any]:
+    pool: asyncpg.Pool, ctx: Context, number: str, body: ConvertIn, principal: Principal
+) -> Converted:
     """The case number comes from its own short transaction before the conversion's, as a desk
     opening's does (a refused conversion skips that number; numbers are never reused)."""
     actor, now = actor_of(principal), ctx.clock()
-    pool: asyncpg.Pool = request.app.state.runtime.pool
     async with pool.acquire() as conn:
         row = await store.by_number(conn, "enquiries", number)
         if row is None:
@@ -255,85 +269,66 @@ async def _convert(
         return sequence
 
     async with pool.acquire() as conn:
-        enquiry, case = await _in_transaction(
-            conn,
-            lambda: enquiry_cases.convert(
-                conn,
-                ctx.policy,
-                rules,
-                number,
-                note=body.note,
-                allocate=allocated,
-                actor=actor,
-                now=now,
-            ),
-        )
+        enquiry, case = await _in_transaction(conn, lambda: enquiry_cases.convert(
+            conn, ctx.policy, rules, number, note=body.note, allocate=allocated, actor=actor,
+            now=now,
+        ))  # fmt: skip
         # One statement for both: the enquiry and the case it became (a row for each kind).
         reads = [enquiry_read(enquiry, actor)] if can_view_enquiry(actor, enquiry) else []
         if can_view(actor, case):
             reads.append(case_read(case, actor))
         await record_reads(conn, actor, reads)
-        return {
-            "enquiry": enquiry_view(enquiry, None, actor=actor, now=now),
-            "case": await render(conn, ctx, case, actor, recorded=True),
-        }
-
-
-def feedback_router(auth: TokenAuth) -> APIRouter:
-    router = audited_router("/v1", "feedback")
-    staff = Depends(auth.require(*STAFF))
-    intake = Depends(auth.require(*STAFF, Role.INTEGRATION))
-    readers = Depends(auth.require(*STAFF, Role.ADMIN))
-
-    @router.post("/feedback", status_code=status.HTTP_201_CREATED)
-    async def record_feedback(
-        body: FeedbackIn, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Principal = intake
-    ) -> dict[str, Any]:
-        actor, now = actor_of(principal), ctx.clock()
-        row = await _in_transaction(
-            conn,
-            lambda: feedback_cases.record(
-                conn, ectx.feedback, body.feedback(now), actor=actor, now=now
-            ),
+        return Converted(
+            enquiry=_typed_enquiry(enquiry_view(enquiry, None, actor=actor, now=now)),
+            case=await render(conn, ctx, case, actor, recorded=True),
         )
-        await record_feedback_reads(conn, actor, [row])
-        return feedback_view(row, actor=actor)
 
-    @router.get("/feedback")
-    async def list_feedback(
-        conn: Conn,
-        principal: Principal = readers,
-        kind: FeedbackKind | None = None,
-        department: str | None = None,
-        limit: Limit = 100,
-        offset: Offset = 0,
-    ) -> dict[str, Any]:
-        actor = actor_of(principal)
-        rows = await store.listed(
-            conn,
-            "feedback",
-            filters={"kind": kind.value if kind else None, "department_code": department},
-            visible_to=visibility(actor),
-            people=("recorded_by", "staff_id"),
-            departments=("department_code",),
-            limit=limit,
-            offset=offset,
-        )
-        await record_feedback_reads(conn, actor, rows)
-        return {"feedback": [feedback_view(r, actor=actor) for r in rows]}
 
-    @router.post("/feedback/{number}/answer")
-    async def answer_suggestion(
-        number: str, body: SuggestionAnswerIn, conn: Conn, ctx: Ctx, principal: Principal = staff
-    ) -> dict[str, Any]:
-        actor, now = actor_of(principal), ctx.clock()
-        row = await _in_transaction(
-            conn,
-            lambda: feedback_cases.answer_suggestion(
-                conn, number, text=body.answer, outcome=body.outcome, actor=actor, now=now
-            ),
-        )
-        await record_feedback_reads(conn, actor, [row])
-        return feedback_view(row, actor=actor)
+feedback = audited_router("/v1", "feedback")
 
-    return router
+
+@feedback.post("/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackAnswer)
+async def record_feedback(
+    body: FeedbackIn, conn: Conn, ctx: Ctx, ectx: ECtx, principal: StaffOrSystem
+) -> FeedbackAnswer:
+    actor, now = actor_of(principal), ctx.clock()
+    row = await _in_transaction(conn, lambda: feedback_cases.record(
+        conn, ectx.feedback, body.feedback(now), actor=actor, now=now
+    ))  # fmt: skip
+    await record_feedback_reads(conn, actor, [row])
+    return _typed_feedback(feedback_view(row, actor=actor))
+
+
+@feedback.get("/feedback", response_model=Page[FeedbackAnswer])
+async def list_feedback(
+    request: Request,
+    conn: Conn,
+    principal: StaffOrOperations,
+    page: PageQuery,
+    kind: FeedbackKind | None = None,
+    department: str | None = None,
+) -> Page[FeedbackAnswer]:
+    """Praise and suggestions the caller may see, newest first, a page at a time."""
+    actor = actor_of(principal)
+    rows = await store.listed(
+        conn, "feedback",
+        filters={"kind": kind.value if kind else None, "department_code": department},
+        visible_to=visibility(actor), people=("recorded_by", "staff_id"),
+        departments=("department_code",), limit=page.limit + 1, before=_before(page),
+    )  # fmt: skip
+    shown = rows[: page.limit]
+    await record_feedback_reads(conn, actor, shown)
+    items = [_typed_feedback(feedback_view(r, actor=actor)) for r in shown]
+    return page.page(request, items, _last(rows, page))
+
+
+@feedback.post("/feedback/{number}/answer", response_model=FeedbackAnswer, responses=CONFLICT)
+async def answer_suggestion(
+    number: str, body: SuggestionAnswerIn, conn: Conn, ctx: Ctx, principal: Staff
+) -> FeedbackAnswer:
+    actor, now = actor_of(principal), ctx.clock()
+    row = await _in_transaction(conn, lambda: feedback_cases.answer_suggestion(
+        conn, number, text=body.answer, outcome=body.outcome, actor=actor, now=now
+    ))  # fmt: skip
+    await record_feedback_reads(conn, actor, [row])
+    return _typed_feedback(feedback_view(row, actor=actor))

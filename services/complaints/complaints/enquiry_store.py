@@ -77,10 +77,10 @@ async def listed(
     people: tuple[str, ...],
     departments: tuple[str, ...],
     limit: int,
-    offset: int,
+    before: int | None = None,
 ) -> list[Row]:
-    """Rows of `table` matching `filters` (column -> value, None ignored) that the caller may
-    see: `visible_to` None is everything; else rows where one of `people` columns is the
+    """Rows of `table` matching `filters` (column -> value, None ignored), newest first,
+    those before id `before`, that the caller may see: `visible_to` None is everything; else rows where one of `people` columns is the
     caller, or (a supervisor) one of `departments` columns is the caller's department."""
     assert table in ("enquiries", "feedback")
     where: list[str] = []
@@ -100,10 +100,12 @@ async def listed(
             dept = arg(visible_to["department"])
             mine += [f"{c} = {dept}" for c in departments]
         where.append("(" + " OR ".join(mine) + ")")
+    if before is not None:  # a keyset page: those older than the previous page's last
+        where.append(f"id < {arg(before)}")
     sql = f"SELECT * FROM {table}"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY id DESC LIMIT {arg(limit)} OFFSET {arg(offset)}"
+    sql += f" ORDER BY id DESC LIMIT {arg(limit)}"
     return [opened(table, r) for r in await conn.fetch(sql, *args)]
 
 

@@ -99,18 +99,43 @@ async def record(
         )
         if existing is not None:
             return store.opened("feedback", existing)
-    allowed = (
-        policy.praise_categories
-        if new.kind is FeedbackKind.PRAISE
-        else policy.suggestion_categories
-    )
     department = new.department_code
     if department is None and new.staff_id:
         department = (await roster.departments_of(conn, [new.staff_id])).get(new.staff_id)
+    row = await _insert(conn, policy, new, department=department, actor=actor, now=now)
+    event = FeedbackReceived(
+        feedback_number=row["feedback_number"],
+        kind=row["kind"],
+        channel=row["channel"],
+        category=row["category"],
+        department_code=department,
+        staff_id=new.staff_id,
+        recorded_by=actor.id,
+        occurred_at=now,
+    )
+    await publish(
+        conn, f"feedback.{new.kind.value}_received", event, subject=row["feedback_number"], at=now
+    )
+    return row
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    policy: FeedbackPolicy,
+    new: NewFeedback,
+    *,
+    department: str | None,
+    actor: Actor,
+    now: datetime,
+) -> Row:
+    """The feedback's row, numbered per kind and hospital-local day of receipt (never later
+    than now), its category one of its kind's (else other)."""
+    praise = new.kind is FeedbackKind.PRAISE
+    allowed = policy.praise_categories if praise else policy.suggestion_categories
     received = min(new.received_at, now)
     number = await store.next_number(conn, "feedback_numbers")
-    prefix = f"{policy.number_prefix}{'B' if new.kind is FeedbackKind.PRAISE else 'J'}"
-    row = await store.insert(
+    prefix = f"{policy.number_prefix}{'B' if praise else 'J'}"
+    return await store.insert(
         conn,
         "feedback",
         {
@@ -126,24 +151,10 @@ async def record(
             "staff_id": new.staff_id,
             "recorded_by": actor.id,
             "received_at": received,
-            "finished_at": received if new.kind is FeedbackKind.PRAISE else None,
+            "finished_at": received if praise else None,
             "external_id": new.external_id,
         },
     )
-    event = FeedbackReceived(
-        feedback_number=row["feedback_number"],
-        kind=row["kind"],
-        channel=row["channel"],
-        category=row["category"],
-        department_code=department,
-        staff_id=new.staff_id,
-        recorded_by=actor.id,
-        occurred_at=now,
-    )
-    await publish(
-        conn, f"feedback.{new.kind.value}_received", event, subject=row["feedback_number"], at=now
-    )
-    return row
 
 
 async def answer_suggestion(

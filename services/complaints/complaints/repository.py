@@ -185,12 +185,13 @@ async def list_cases(
     filters: Row,
     visible_to: Row | None,
     limit: int,
-    offset: int,
+    before: tuple[datetime, int] | None = None,
     now: datetime | None = None,
 ) -> list[Row]:
     """Cases matching `filters` (column -> value; `overdue`, `open` and `time_limit` are
     special) that the caller may see (`visible_to`: staff_id / department, None for
-    everything). `time_limit` compares the running limits with `now`."""
+    everything), newest first, those opened before `before` (opened_at, id): a keyset page.
+    `time_limit` compares the running limits with `now`."""
     where: list[str] = []
     args: list[Any] = []
 
@@ -223,10 +224,12 @@ async def list_cases(
             )
         else:
             where.append(f"assignee_id = {me}")
+    if before is not None:
+        where.append(f"(opened_at, id) < ({arg(before[0])}, {arg(before[1])})")
     sql = "SELECT * FROM cases"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY opened_at DESC, id DESC LIMIT {arg(limit)} OFFSET {arg(offset)}"
+    sql += f" ORDER BY opened_at DESC, id DESC LIMIT {arg(limit)}"
     return [opened_case(r) for r in await conn.fetch(sql, *args)]
 
 

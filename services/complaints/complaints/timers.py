@@ -136,42 +136,9 @@ async def _announce(
     for due, level in fired:
         case = cases[due["case_id"]]
         supervisor = addressee(case, due) or desk_supervisor
-        alert = ComplaintTimeLimitReached(
-            case_number=case["case_number"],
-            limit=due["limit_name"],
-            level=level,
-            cycle=due["cycle"],
-            starts_at=due["starts_at"],
-            due_at=due["due_at"],
-            status=case["status"],
-            channel=case["channel"],
-            category=case["category"],
-            priority=case["priority"],
-            department_code=case["department_code"],
-            assignee_id=case["assignee_id"],
-            supervisor_id=supervisor,
-            supervisor_department=departments.get(supervisor) if supervisor else None,
-            occurred_at=now,
-        )
-        audits.append(
-            repo.AuditEntry(
-                case["id"],
-                at=now,
-                actor_id=TIMER_ACTOR[0],
-                actor_role=TIMER_ACTOR[1],
-                action=f"time_limit_{level}",
-                from_status=case["status"],
-                to_status=case["status"],
-                detail={"limit": due["limit_name"], "cycle": due["cycle"], "due_at": due["due_at"]},
-            )
-        )
-        # once per limit, cycle and level: the same id when a restored database fires it again
-        once = publishing.once_per_case_id(
-            EVENT_TYPES[level], case, due["limit_name"], due["cycle"]
-        )
-        events.append(
-            publishing.outgoing(EVENT_TYPES[level], alert, case=case, at=now, event_id=once)
-        )
+        audit, event = _alert(case, due, level, supervisor, departments, now)
+        audits.append(audit)
+        events.append(event)
     await repo.append_audits(conn, audits)
     await add_encoded_to_outbox(conn, events)
     # Once per limit and level: a labelled counter costs more than building the alert.
@@ -179,6 +146,47 @@ async def _announce(
         (d["limit_name"], level) for d, level in fired
     ).items():
         ALERTS.labels(limit, level).inc(n)
+
+
+def _alert(
+    case: Row,
+    due: Row,
+    level: str,
+    supervisor: str | None,
+    departments: dict[str, str],
+    now: datetime,
+) -> tuple[repo.AuditEntry, Any]:
+    """The audit entry and the outgoing event of one limit reaching `level` on `case`."""
+    alert = ComplaintTimeLimitReached(
+        case_number=case["case_number"],
+        limit=due["limit_name"],
+        level=level,
+        cycle=due["cycle"],
+        starts_at=due["starts_at"],
+        due_at=due["due_at"],
+        status=case["status"],
+        channel=case["channel"],
+        category=case["category"],
+        priority=case["priority"],
+        department_code=case["department_code"],
+        assignee_id=case["assignee_id"],
+        supervisor_id=supervisor,
+        supervisor_department=departments.get(supervisor) if supervisor else None,
+        occurred_at=now,
+    )
+    audit = repo.AuditEntry(
+        case["id"],
+        at=now,
+        actor_id=TIMER_ACTOR[0],
+        actor_role=TIMER_ACTOR[1],
+        action=f"time_limit_{level}",
+        from_status=case["status"],
+        to_status=case["status"],
+        detail={"limit": due["limit_name"], "cycle": due["cycle"], "due_at": due["due_at"]},
+    )
+    # once per limit, cycle and level: the same id when a restored database fires it again
+    once = publishing.once_per_case_id(EVENT_TYPES[level], case, due["limit_name"], due["cycle"])
+    return audit, publishing.outgoing(EVENT_TYPES[level], alert, case=case, at=now, event_id=once)
 
 
 async def purge_expired(pool: asyncpg.Pool, *, now: datetime, retention_days: int) -> list[str]:

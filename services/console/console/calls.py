@@ -89,9 +89,9 @@ async def _context(request: Request, session: Session, task_id: str) -> dict[str
     )
     visit_list = (visits.data or {}).get("visits", [])
     if cases.data is not None:
-        cases.data = [c for c in cases.data["cases"] if c["status"] not in FINISHED_CASE_STATUSES]
+        cases.data = [c for c in cases.data["items"] if c["status"] not in FINISHED_CASE_STATUSES]
     if calls.data is not None:
-        calls.data = [t for t in calls.data["tasks"] if t["task_id"] != task_id]
+        calls.data = [t for t in calls.data["items"] if t["task_id"] != task_id]
     visit = _visit_of(task, visit_list)
     settings = request.app.state.settings
     lang = request.cookies.get("console_lang") or settings.default_language

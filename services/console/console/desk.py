@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -67,34 +68,51 @@ async def case_queue(
     priority: str | None = None,
     time_limit: str | None = None,
     open_: Annotated[str, Query(alias="open")] = "open",
-    page: Annotated[int, Query(ge=1, le=1000)] = 1,
-    opened: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    back: Annotated[str, Query(max_length=50_000)] = "",
+    opened: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
+    """The queue a page at a time, by the service's cursors; `back` holds the cursors of the
+    pages before this one (`-`: the first), so that "previous" needs no offset."""
     filters = queue_filters(status, department, category, priority, time_limit, open_)
-    params = {**filters, "limit": PAGE_SIZE + 1, "offset": (page - 1) * PAGE_SIZE}
+    params = {**filters, "limit": PAGE_SIZE, "cursor": cursor}
     answer = await backend(request).get(
         session, "complaints", "/v1/cases", params=params, reason="投诉处理 案件列表"
     )
     now = datetime.now(UTC)
     rows = [
         {**case, "countdowns": (cd := countdowns(case, now)), "worst": worst_state(cd)}
-        for case in answer["cases"][:PAGE_SIZE]
+        for case in answer["items"]
     ]
     chosen = {**filters, "open": open_, "status": status, "department": department}
-    more = len(answer["cases"]) > PAGE_SIZE
+    trail = [c for c in back.split(",") if c]
+    following = _cursor_of(answer["next"])
     return render(
-        request, "desk/queue.html", cases=rows, chosen=chosen, page=page,
-        prev_url=page_url(request, page - 1) if page > 1 else None,
-        next_url=page_url(request, page + 1) if more else None,
+        request, "desk/queue.html", cases=rows, chosen=chosen, page=len(trail) + 1,
+        prev_url=page_url(request, trail[-1], trail[:-1]) if trail else None,
+        next_url=page_url(request, following, [*trail, cursor or "-"]) if following else None,
         statuses=STATUSES, categories=CATEGORIES, priorities=PRIORITIES,
         remaining=remaining_text, opened=opened,
         can_open=session.has_role("agent", "doctor", "supervisor"),
     )  # fmt: skip
 
 
-def page_url(request: Request, page: int) -> str:
-    """This list with the same filters, at another page."""
-    return str(request.url.include_query_params(page=page).replace(scheme="", netloc=""))
+def _cursor_of(link: str | None) -> str | None:
+    """The cursor of the service's `next` link (None at the end)."""
+    if not link:
+        return None
+    found = parse_qs(urlsplit(link).query).get("cursor")
+    return found[0] if found else None
+
+
+def page_url(request: Request, cursor: str, trail: list[str]) -> str:
+    """This list with the same filters, at the page `cursor` starts (`-`: the first)."""
+    url = request.url.remove_query_params(["cursor", "back"])
+    if cursor != "-":
+        url = url.include_query_params(cursor=cursor)
+    if trail:
+        url = url.include_query_params(back=",".join(trail))
+    return str(url.replace(scheme="", netloc=""))
 
 
 async def _case_page_data(request: Request, session: Session, number: str) -> dict[str, Any]:
@@ -110,7 +128,7 @@ async def _case_page_data(request: Request, session: Session, number: str) -> di
     extra: dict[str, Any] = {"roster": [], "accountability": None}
     if session.has_role("supervisor"):
         staff = await api.get(session, "followup", "/v1/staff")
-        extra["roster"] = [m for m in staff["staff"] if m.get("active", True)]
+        extra["roster"] = [m for m in staff["items"] if m.get("active", True)]
     if session.has_role("supervisor", "director", "admin") and not case.get("redacted"):
         found = await api.get(session, "complaints", f"{path}/accountability", reason=reason)
         extra["accountability"] = found["accountability"]

@@ -37,18 +37,15 @@ SHOWN_CASES = 25  # per list; the rest are one click away in the queue, with the
 async def _cases(api: Backend, session: Session, department: str | None, **query: Any) -> Any:
     """The first open cases of a kind, and whether there are more (then the screen links to
     the queue with the same filter: a long list of breaches belongs to the desk's queue)."""
-    params = {"open": "true", "limit": SHOWN_CASES + 1, "department": department, **query}
+    params = {"open": "true", "limit": SHOWN_CASES, "department": department, **query}
     found = await api.get(session, "complaints", "/v1/cases", params=params, reason=REASON)
     now = datetime.now(UTC)
     rows = [
-        {**c, "countdowns": countdowns(c, now)} for c in found["cases"] if not c.get("redacted")
+        {**c, "countdowns": countdowns(c, now)} for c in found["items"] if not c.get("redacted")
     ]
     link = {"open": "open", "department": department, **query}  # the queue's own filters
     more = "&".join(f"{k}={v}" for k, v in link.items() if v)
-    return {
-        "cases": rows[:SHOWN_CASES],
-        "more": f"/cases?{more}" if len(rows) > SHOWN_CASES else None,
-    }
+    return {"cases": rows, "more": f"/cases?{more}" if found["next"] else None}
 
 
 async def _spot_checks(api: Backend, session: Session, department: str) -> list[Any]:
@@ -60,7 +57,7 @@ async def _spot_checks(api: Backend, session: Session, department: str) -> list[
         })
         for status in OPEN_TASK_STATUSES
     ))  # fmt: skip
-    return sorted((t for found in lists for t in found["tasks"]), key=lambda t: t["due_at"])
+    return sorted((t for found in lists for t in found["items"]), key=lambda t: t["due_at"])
 
 
 def team_rows(roster: list[Any], overview: dict[str, Any], workload: dict[str, Any]) -> list[Any]:
@@ -100,8 +97,8 @@ async def _page_data(request: Request, session: Session, department: str) -> dic
     )
     return {
         "department": department,
-        "team": team_rows(roster["staff"], overview, workload),
-        "roster": [m for m in roster["staff"] if m.get("active", True)],
+        "team": team_rows(roster["items"], overview, workload),
+        "roster": [m for m in roster["items"] if m.get("active", True)],
         "unassigned": overview["unassigned"], "overdue": overview["overdue"],
         "breached": breached, "warning": warning, "approvals": approvals, "spot_checks": spots,
     }  # fmt: skip
@@ -131,7 +128,7 @@ async def reassign(request: Request, session: CurrentSession, form: CheckedForm)
     try:
         if task:
             await api.post(
-                session, "followup", f"/v1/tasks/{task}/reassign", json={"staff_id": staff_id}
+                session, "followup", f"/v1/tasks/{task}/assignment", json={"assignee_id": staff_id}
             )
         else:
             await api.post(session, "complaints", f"/v1/cases/{case}/assignment",

@@ -51,7 +51,7 @@ async def worklist(
         found = await backend.get(
             session, "followup", "/v1/worklist/available", reason="可领取的回访任务"
         )
-        available = [t for t in found["tasks"] if _matches(t, kind=kind, q=q)]
+        available = [t for t in found["items"] if _matches(t, kind=kind, q=q)]
     return render(
         request,
         "worklist/index.html",

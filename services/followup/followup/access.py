@@ -4,16 +4,25 @@
 - a supervisor sees their department's tasks and those assigned to them, and reassigns
   within that scope;
 - operations (admin) sees everything; hospital systems (integration) see nothing here.
+
+`Staff` and `Supervising` are the routes' role checks (hospital_shared.http_api.require).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
 
 from hospital_shared.auth import Principal, Role
+from hospital_shared.http_api import require
 
 STAFF_ROLES = (Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN)
 SUPERVISING = (Role.SUPERVISOR, Role.ADMIN)
+
+Staff = Annotated[Principal, Depends(require(*STAFF_ROLES))]
+Supervising = Annotated[Principal, Depends(require(*SUPERVISING))]
 
 
 @dataclass(frozen=True)
@@ -56,3 +65,20 @@ def can_manage_staff(principal: Principal, department_code: str) -> bool:
     if principal.role == Role.ADMIN:
         return True
     return principal.role == Role.SUPERVISOR and principal.department == department_code
+
+
+def supervisor_scope_refused(principal: Principal, department: str | None) -> bool:
+    """A supervisor asking for another department than their own (None: no department asked)."""
+    return principal.role == Role.SUPERVISOR and department not in (None, principal.department)
+
+
+def may_supervise(principal: Principal, department_code: str | None) -> bool:
+    """Whether the caller may look at the work of a member of `department_code` (None: not on
+    the roster): operations always, a supervisor within their department."""
+    if principal.role == Role.ADMIN:
+        return True
+    return (
+        principal.role == Role.SUPERVISOR
+        and department_code is not None
+        and department_code == principal.department
+    )

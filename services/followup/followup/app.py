@@ -8,11 +8,11 @@ import structlog
 from fastapi import FastAPI
 
 from followup import calendar_sync, jobs, roster
-from followup.api import build_router
+from followup.api import router as tasks_router
 from followup.handlers import EventHandlers
 from followup.service import Service
 from followup.settings import Settings
-from followup.staff_api import build_staff_router
+from followup.staff_api import router as staff_router
 from followup.surveys import SurveyAnswers
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runtime.seals("follow_up_tasks", "patient_phone", "feedback", "objection", "answers")
     runtime.seals("call_attempts", "feedback")
-    app = runtime.http_app(build_router(service), build_staff_router(service))
+    app = runtime.http_app(tasks_router, staff_router)
+    app.state.followup = service  # what the routes' `Svc` dependency answers
     _add_background_jobs(app, service)
     return app
 

@@ -69,19 +69,37 @@ async def record_outcome(
     await repository.record_attempt(
         conn, task, attempt_no=decision.attempts_made, staff_id=by, outcome=outcome
     )
+    await _carry_out(conn, decision, plan, task=task, outcome=outcome, by=by, now=now)
+    if outcome.opt_out:
+        await repository.add_opt_out(conn, task.patient_id, by=by)
+    return decision, plan
+
+
+async def _carry_out(
+    conn: asyncpg.Connection,
+    decision: Decision,
+    plan: NextCallPlan,
+    *,
+    task: Task,
+    outcome: CallOutcome,
+    by: str,
+    now: datetime,
+) -> None:
+    """Store what the outcome decided (a retry, the end of trying, or completion with the
+    calls it derives) and announce it."""
     match decision:
         case RetryPlanned(attempts_made=n, not_before=not_before, due_at=due_at):
             await repository.schedule_retry(
-                conn, task_id, attempts=n, not_before=not_before, due_at=due_at
+                conn, task.task_id, attempts=n, not_before=not_before, due_at=due_at
             )
             await outgoing.retry_scheduled(
                 conn, task, attempts=n, not_before=not_before, due_at=due_at, time=now, by=by
             )
         case Unreachable(attempts_made=n):
-            await repository.close_unreachable(conn, task_id, attempts=n)
+            await repository.close_unreachable(conn, task.task_id, attempts=n)
             await outgoing.task_unreachable(conn, task, attempts=n, time=now, by=by)
         case Completed(attempts_made=n, second_call=second, spot_check=spot, complaint=complaint):
-            await repository.close_completed(conn, task_id, attempts=n, by=by, outcome=outcome)
+            await repository.close_completed(conn, task.task_id, attempts=n, by=by, outcome=outcome)
             for derived in (second, spot):
                 if derived is not None and await repository.insert_planned(
                     conn, derived, source_time=now
@@ -97,9 +115,6 @@ async def record_outcome(
             )  # fmt: skip
             if complaint:
                 await outgoing.objection_as_complaint(conn, task, outcome, time=now)
-    if outcome.opt_out:
-        await repository.add_opt_out(conn, task.patient_id, by=by)
-    return decision, plan
 
 
 async def _plan_next_calls(
@@ -122,7 +137,8 @@ async def reassign(
     staff_id: str,
     principal: Principal,
     now: datetime,
-) -> None:
+) -> asyncpg.Record:
+    """Give the task to `staff_id` (a supervisor's move); the task as it is then."""
     row = await repository.fetch_task(conn, task_id, for_update=True)
     if row is None or not can_see(
         principal, assignee_id=row["assignee_id"], department_code=row["department_code"]
@@ -134,11 +150,14 @@ async def reassign(
     task = repository.task_from_row(row)
     check_reassignable(task, to_role=member["role"], roles=tuple(row["roles"]))
     if row["assignee_id"] == staff_id:
-        return
+        return row
     await repository.reassign(conn, task_id, staff_id)
     await outgoing.task_assigned(
         conn, row, assignee_id=staff_id, time=now, assigned_by=principal.staff_id
     )
+    moved = await repository.fetch_task(conn, task_id)
+    assert moved is not None
+    return moved
 
 
 async def take(

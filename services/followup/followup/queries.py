@@ -63,18 +63,24 @@ async def list_tasks(
     everything: bool,
     filters: TaskFilter,
     limit: int,
-    offset: int,
+    after: tuple[datetime, str] | None = None,
 ) -> list[asyncpg.Record]:
+    """Up to `limit` tasks by due time (then id), those after `after` (due time, task id):
+    a keyset page, as cheap at the thousandth page as at the first."""
     where, args = _where(
         scope_assignee=scope_assignee,
         scope_department=scope_department,
         everything=everything,
         f=filters,
     )
-    args += [limit, offset]
+    if after is not None:
+        args += list(after)
+        keyset = f"(due_at, task_id) > (${len(args) - 1}, ${len(args)})"
+        where = f"{where} AND {keyset}" if where else f" WHERE {keyset}"
+    args.append(limit)
     return await conn.fetch(
         f"SELECT {TASK_COLUMNS} FROM follow_up_tasks{where}"
-        f" ORDER BY due_at, task_id LIMIT ${len(args) - 1} OFFSET ${len(args)}",
+        f" ORDER BY due_at, task_id LIMIT ${len(args)}",
         *args,
     )
 
@@ -88,14 +94,21 @@ async def open_tasks_of(conn: asyncpg.Connection, staff_id: str) -> list[asyncpg
 
 
 async def unassigned_for(
-    conn: asyncpg.Connection, department: str, role: str, *, limit: int
+    conn: asyncpg.Connection,
+    department: str,
+    role: str,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
 ) -> list[asyncpg.Record]:
-    """Open calls of `department` nobody has yet that `role` may make, soonest due first."""
+    """Open calls of `department` nobody has yet that `role` may make, soonest due first;
+    those after `after` (due time, task id) when given."""
     return await conn.fetch(
         f"SELECT {TASK_COLUMNS} FROM follow_up_tasks WHERE department_code = $1"
         f" AND status = 'planned' AND assignee_id IS NULL AND $2 = ANY(roles)"
+        f" AND ($4::timestamptz IS NULL OR (due_at, task_id) > ($4, $5))"
         f" ORDER BY due_at, task_id LIMIT $3",
-        department, role, limit,
+        department, role, limit, *(after or (None, None)),
     )  # fmt: skip
 
 

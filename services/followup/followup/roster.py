@@ -10,8 +10,10 @@ from typing import Any
 import asyncpg
 
 from followup import outgoing
+from followup.access import can_manage_staff
 from followup.assignment import StaffMember
-from hospital_shared.service_events.followup import StaffMemberSaved
+from hospital_shared.auth import Principal, Role
+from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 
 STAFF_COLUMNS = "staff_id, name, department_code, role, capacity, phone, active, updated_at"
 
@@ -52,17 +54,50 @@ async def seed(conn: asyncpg.Connection, members: list[dict[str, Any]]) -> int:
     return added
 
 
+class NotYourDepartment(PermissionError):
+    """A supervisor saving a member of (or into) another department."""
+
+
+async def save_as(
+    conn: asyncpg.Connection, principal: Principal, member: StaffMemberSaved
+) -> tuple[bool, asyncpg.Record]:
+    """Save `member` for `principal` (operations; a supervisor within their department, the
+    member's old one too): whether it changed, and the member as saved."""
+    current = await get_member(conn, member.staff_id)
+    departments = {member.department_code}
+    if current is not None:
+        departments.add(current["department_code"])
+    if not all(can_manage_staff(principal, d) for d in departments):
+        raise NotYourDepartment("a supervisor manages their own department only")
+    if StaffRole.ADMIN in (member.role, current and current["role"]) and (
+        principal.role is not Role.ADMIN
+    ):
+        raise NotYourDepartment("only an admin saves an admin (operations) member")
+    changed = await save_member(conn, member)
+    row = await get_member(conn, member.staff_id)
+    assert row is not None
+    return changed, row
+
+
 async def get_member(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {STAFF_COLUMNS} FROM staff WHERE staff_id = $1", staff_id)
 
 
-async def list_members(conn: asyncpg.Connection, department: str | None) -> list[asyncpg.Record]:
+async def list_members(
+    conn: asyncpg.Connection,
+    department: str | None,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[asyncpg.Record]:
+    """The roster (of `department`, or all) by staff id, those after `after`, `limit` at most."""
     return await conn.fetch(
         f"SELECT {STAFF_COLUMNS}, (SELECT count(*) FROM follow_up_tasks t"
         f"  WHERE t.assignee_id = s.staff_id AND t.status = 'assigned') AS open_tasks"
-        f" FROM staff s WHERE $1::text IS NULL OR department_code = $1 ORDER BY staff_id",
-        department,
-    )
+        f" FROM staff s WHERE ($1::text IS NULL OR department_code = $1)"
+        f" AND ($2::text IS NULL OR staff_id > $2) ORDER BY staff_id LIMIT $3",
+        department, after, limit,
+    )  # fmt: skip
 
 
 async def active_staff(conn: asyncpg.Connection) -> list[StaffMember]:

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from followup import roster
-from followup.access import STAFF_ROLES, SUPERVISING, can_manage_staff
-from followup.service import Service
-from hospital_shared.auth import Principal, Role
+from followup.access import Staff, Supervising, supervisor_scope_refused
+from followup.api import Svc
+from hospital_shared.auth import Role
+from hospital_shared.http_api import Conn, Page, PageRequest, WireTime, page_query, wire_phone
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 
@@ -33,56 +34,96 @@ class StaffIn(BaseModel):
     department_code: Code
     role: StaffRole
     capacity: int = Field(ge=0, le=1000)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: str | None = Field(default=None, max_length=32, description="stored in E.164")
     active: bool = True
 
 
-def _member_json(row: Any) -> dict[str, Any]:
-    return {**dict(row), "updated_at": row["updated_at"].isoformat()}
+MEMBER_EXAMPLE: dict[str, Any] = {
+    "staff_id": "S-AGENT-01", "name": "客服 王芳", "department_code": "CS", "role": "agent",
+    "capacity": 40, "phone": "+8613700000000", "active": True,
+    "updated_at": "2026-01-02T02:00:00Z", "open_tasks": 3,
+}  # fmt: skip
 
 
-def build_staff_router(service: Service) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["staff roster"], route_class=GuardedRoute)
-    supervising = Depends(service.auth.require(*SUPERVISING))
-    staff = Depends(service.auth.require(*STAFF_ROLES))
+class MemberOut(BaseModel):
+    """A member of staff on the roster (with their open follow-up tasks, in a list)."""
 
-    @router.get("/staff")
-    async def list_staff(
-        request: Request,
-        principal: Principal = supervising,
-        department: str | None = None,
-    ) -> dict[str, Any]:
-        if principal.role == Role.SUPERVISOR:
-            if department not in (None, principal.department):
-                raise HTTPException(403, "a supervisor sees their own department only")
-            department = principal.department
-        async with service.pool(request).acquire() as conn:
-            rows = await roster.list_members(conn, department)
-        return {"staff": [_member_json(r) for r in rows]}
+    model_config = ConfigDict(json_schema_extra={"example": MEMBER_EXAMPLE})
 
-    @router.put("/staff/{staff_id}")
-    async def save_staff(
-        request: Request, staff_id: StaffId, body: StaffIn, principal: Principal = supervising
-    ) -> dict[str, Any]:
-        async with service.pool(request).acquire() as conn, conn.transaction():
-            current = await roster.get_member(conn, staff_id)
-            departments = {body.department_code}
-            if current is not None:
-                departments.add(current["department_code"])
-            if not all(can_manage_staff(principal, d) for d in departments):
-                raise HTTPException(403, "a supervisor manages their own department only")
-            if StaffRole.ADMIN in (body.role, current and current["role"]) and (
-                principal.role is not Role.ADMIN
-            ):
-                raise HTTPException(403, "only an admin saves an admin (operations) member")
-            member = StaffMemberSaved(staff_id=staff_id, **body.model_dump())
-            changed = await roster.save_member(conn, member)
-            row = await roster.get_member(conn, staff_id)
-        return {"changed": changed, "member": _member_json(row)}
+    staff_id: str
+    name: str
+    department_code: str
+    role: str
+    capacity: int
+    phone: str | None = Field(description="E.164")
+    active: bool
+    updated_at: WireTime
+    open_tasks: int | None = None
 
-    @router.get("/policy/{department}")
-    async def effective_policy(department: str, _: Principal = staff) -> dict[str, Any]:
-        policy = service.book.for_department(department)
-        return {"department_code": department, "policy": asdict(policy)}
 
-    return router
+class MemberSaved(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"changed": True, "member": MEMBER_EXAMPLE}}
+    )
+
+    changed: bool = Field(description="false when the roster already said so")
+    member: MemberOut
+
+
+class PolicyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"department_code": "CARD", "policy": {"inpatient_due_days": 3.0}}
+        }
+    )
+
+    department_code: str
+    policy: dict[str, Any] = Field(description="the department's effective follow-up policy")
+
+
+def member_out(row: Any) -> MemberOut:
+    return MemberOut(**{**dict(row), "phone": wire_phone(row["phone"])})
+
+
+router = APIRouter(prefix="/v1", tags=["staff roster"], route_class=GuardedRoute)
+StaffPage = Annotated[PageRequest, Depends(page_query(default=500, maximum=1000))]
+
+
+@router.get("/staff", response_model=Page[MemberOut])
+async def list_staff(
+    request: Request,
+    conn: Conn,
+    principal: Supervising,
+    page: StaffPage,
+    department: str | None = None,
+) -> Page[MemberOut]:
+    """The roster by staff id: a supervisor's department, or any (operations)."""
+    if supervisor_scope_refused(principal, department):
+        raise HTTPException(403, "a supervisor sees their own department only")
+    department = principal.department if principal.role == Role.SUPERVISOR else department
+    after = page.position({"staff_id"})
+    rows = await roster.list_members(
+        conn, department, after=str(after["staff_id"]) if after else None, limit=page.limit + 1
+    )
+    shown = rows[: page.limit]
+    last = {"staff_id": shown[-1]["staff_id"]} if len(rows) > page.limit else None
+    return page.page(request, [member_out(r) for r in shown], last)
+
+
+@router.put("/staff/{staff_id}", response_model=MemberSaved)
+async def save_staff(
+    staff_id: StaffId, body: StaffIn, conn: Conn, principal: Supervising
+) -> MemberSaved:
+    member = StaffMemberSaved(staff_id=staff_id, **body.model_dump())
+    try:
+        async with conn.transaction():
+            changed, row = await roster.save_as(conn, principal, member)
+    except roster.NotYourDepartment as exc:
+        raise HTTPException(403, str(exc)) from None
+    return MemberSaved(changed=changed, member=member_out(row))
+
+
+@router.get("/policy/{department}", response_model=PolicyOut)
+async def effective_policy(department: str, svc: Svc, _: Staff) -> PolicyOut:
+    policy = svc.book.for_department(department)
+    return PolicyOut(department_code=department, policy=asdict(policy))

@@ -107,21 +107,24 @@ async def _work_list(
     report: StaffReport, page: int, act: Callable[[dict[str, Any]], Awaitable[bool]],
 ) -> None:  # fmt: skip
     """Call `act` on every item of a paged list, every page of it (a busy stack has more than
-    one). `act` says whether the item left the list; the next page starts after the items that
-    stayed (those the staff left alone or were refused on)."""
-    offset = 0
-    while True:
-        resp = await client.get(
-            url, params={**params, "limit": page, "offset": offset}, headers=headers
-        )
+    one), following each page's `next` link (`key` names the list in the report). An item seen
+    once is not acted on again in this pass (a retried call moves later in the list)."""
+    seen: set[str] = set()
+    link: str | None = url
+    query: dict[str, Any] | None = {**params, "limit": page}
+    while link is not None:
+        resp = await client.get(link, params=query, headers=headers)
         if resp.status_code != 200:
             report.add(f"{key}.list_http_{resp.status_code}")
             return
-        items = resp.json().get(key, [])
-        for item in items:
-            offset += not await act(item)
-        if len(items) < page:
-            return
+        body = resp.json()
+        for item in body.get("items", []):
+            ident = str(item.get("task_id") or item.get("case_number"))
+            if ident not in seen:
+                seen.add(ident)
+                await act(item)
+        following = body.get("next")
+        link, query = (str(httpx.URL(url).join(following)), None) if following else (None, None)
 
 
 async def work_calls(client: httpx.AsyncClient, cfg: StaffConfig, report: StaffReport) -> int:
