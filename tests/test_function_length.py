@@ -1,7 +1,7 @@
 """No production function longer than 60 lines (STYLE.md; issue 18): a long function hides
 several steps that each deserve a name and a docstring. An AST walk over each service's
-package; a nested function counts on its own and within its parent. Services join `CHECKED`
-as theirs are split."""
+package, the shared library and devstack; a nested function counts on its own and within its
+parent."""
 
 from __future__ import annotations
 
