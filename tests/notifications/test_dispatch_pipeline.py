@@ -185,3 +185,44 @@ async def test_a_failed_record_is_tried_again() -> None:
         assert not failures
     finally:
         run.cancel()
+
+
+async def test_a_backlog_is_claimed_half_a_window_at_a_time_not_per_freed_slot() -> None:
+    """Issue 22: claiming for each slot as it freed took one message per claim (a transaction
+    of five statements), so a backlog went out at the rate of claims, 5-9 SMS/s under load."""
+    gateway, queue = Gateway(), Queue()
+    d = dispatcher(gateway, queue, slots=10)
+    queue.due = [f"m{i}" for i in range(30)]
+    run = asyncio.create_task(d.run())
+    try:
+        for i in range(30):  # the gateway answers them one by one, in order
+            await until(lambda i=i: f"m{i}" in gateway.sending)
+            gateway.let_through(f"m{i}")
+            await until(lambda i=i: f"m{i}" in recorded(queue))
+        await until(lambda: len(recorded(queue)) == 30)
+        assert gateway.most_at_once <= 10
+        sizes = [len(c) for c in queue.claims if c]
+        assert sizes[0] == 10 and all(n >= 5 for n in sizes), sizes
+    finally:
+        run.cancel()
+
+
+async def test_the_reconciler_runs_by_the_clock_not_every_twenty_claims() -> None:
+    gateway, queue = Gateway(), Queue()
+    d = dispatcher(gateway, queue, slots=1)  # one message per claim
+    passes: list[datetime] = []
+
+    async def reconcile() -> None:
+        passes.append(datetime.now(UTC))
+
+    d.reconcile = reconcile  # type: ignore[method-assign]
+    queue.due = [f"m{i}" for i in range(25)]
+    for i in range(25):
+        gateway.let_through(f"m{i}")
+    run = asyncio.create_task(d.run())
+    try:
+        await until(lambda: len(recorded(queue)) == 25)
+        assert len(queue.claims) >= 25
+        assert len(passes) == 1  # at the start; the next one 20 intervals (20 min) later
+    finally:
+        run.cancel()

@@ -12,10 +12,15 @@ Each message goes through three steps:
    are recorded together, in one transaction.
 
 The steps overlap (`run`): a claim takes as many messages as there are free sending slots,
-as soon as a handler commits a due message or a slot frees up while more are due; a send's
-answer goes to the recorder at once. A message that falls due therefore waits for a free
-slot, not for the previous batch's slowest send and its record (Kannel answers `sendsms`
-after bearerbox has queued the message: 40-50 ms here at 10 at once).
+as soon as a handler commits a due message or slots free up while more are due; a send's
+answer goes to the recorder at once. A message that falls due therefore waits for free
+slots, not for the previous batch's slowest send and its record (Kannel answers `sendsms`
+after bearerbox has queued the message: 40-50 ms here at 10 at once). A claim waits until
+at least half the slots are free (`claim_when_free`): a claim is one transaction of five
+statements, and claiming for each slot as it freed took one message per claim, so a backlog
+went out at the rate of claims, 5-9 SMS/s while the consumer loaded the database (issue 22).
+The reconciler runs every `20 * dispatch_interval_s`, not every 20 claims (which, claiming
+one message at a time, was every 20 SMS).
 
 Exactly-once: the unique idempotency key gives one message per (source, template,
 recipient). The guarantee towards the gateway is AT MOST ONCE per message: a message is
@@ -35,6 +40,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -82,6 +88,12 @@ def failpoint_after_accept_to(number: str) -> str:
     return f"{FAILPOINT_AFTER_ACCEPT}.to.{number}"
 
 
+def claim_when_free(slots: int, batch_size: int) -> int:
+    """Free slots a claim waits for while sends are under way: half the window (a claim per
+    freed slot claimed one message at a time, issue 22). With none under way, one is enough."""
+    return max(1, min(slots, batch_size) // 2)
+
+
 def receipt_signature(secret: str, message_id: str) -> str:
     return hmac.new(secret.encode(), message_id.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -104,6 +116,7 @@ class Dispatcher:
         self.restore_check = restore_check.RestoreCheck(settings.restore_gateway_check_s)
         self._wake = asyncio.Event()
         self.also_wake: list[Callable[[], None]] = []  # other loops woken by the same news
+        self._reconciled_at: float | None = None  # time.monotonic() of the last pass
 
     # --- the steps ---------------------------------------------------------------------
 
@@ -233,11 +246,11 @@ class Dispatcher:
         leaves no message `sending` for the reconciler to settle as outcome unknown."""
         slots = self.settings.dispatch_concurrency
         interval = self.settings.dispatch_interval_s
+        wait_for_free = claim_when_free(slots, self.settings.dispatch_batch_size)
         sends: set[asyncio.Task[None]] = set()
         slot_freed = asyncio.Event()
         answers = _Answers()
         recorder = asyncio.create_task(self._record_answers(answers), name="sms-recorder")
-        claims = 0
         backoff = interval
         more_due = True  # look at once when starting
 
@@ -247,7 +260,7 @@ class Dispatcher:
 
         try:
             while True:
-                if len(sends) >= slots:
+                if sends and slots - len(sends) < wait_for_free:
                     slot_freed.clear()
                     await slot_freed.wait()  # news meanwhile stays in self._wake
                     continue
@@ -257,9 +270,7 @@ class Dispatcher:
                 self._wake.clear()  # before the claim: news that comes during it is not lost
                 limit = min(slots - len(sends), self.settings.dispatch_batch_size)
                 try:
-                    if claims % 20 == 0:
-                        await self.reconcile()
-                    claims += 1
+                    await self._reconcile_now_and_then()
                     claimed = await self.claim(limit)
                     self.healthy = True
                     backoff = interval
@@ -287,6 +298,16 @@ class Dispatcher:
             answers.ready.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(recorder, timeout=10)
+
+    async def _reconcile_now_and_then(self) -> None:
+        """The reconciler at the start, then every `20 * dispatch_interval_s` (module
+        docstring): at each claim it would slow the hand-over of a backlog."""
+        now = time.monotonic()
+        if self._reconciled_at is None or now - self._reconciled_at >= (
+            20 * self.settings.dispatch_interval_s
+        ):
+            self._reconciled_at = now
+            await self.reconcile()
 
     async def _send_and_answer(self, row: asyncpg.Record, answers: _Answers) -> None:
         result = await self._send(row)

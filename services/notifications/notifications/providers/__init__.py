@@ -24,6 +24,7 @@ def _kannel(settings: Any) -> SmsProvider:
         timeout_s=settings.gateway_timeout_s,
         smsc=settings.kannel_smsc or None,
         access_log=settings.kannel_access_log,
+        connections=settings.dispatch_concurrency,
     )
 
 

@@ -28,14 +28,20 @@ class KannelProvider:
         timeout_s: float = 10.0,
         smsc: str | None = None,
         access_log: str = "",
+        connections: int = 20,
     ) -> None:
         self._url = url
         self._auth = {"username": username, "password": password}
         self._sender = sender
         self._smsc = smsc
         self._access_log = access_log
+        # one kept-alive connection per send under way (`connections`: the dispatcher's
+        # slots), not a new connection per SMS beyond httpx's default 20
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=min(5, timeout_s))
+            timeout=httpx.Timeout(timeout_s, connect=min(5, timeout_s)),
+            limits=httpx.Limits(
+                max_connections=max(100, connections), max_keepalive_connections=connections
+            ),
         )
 
     async def send(self, sms: OutgoingSms) -> SendResult:
