@@ -11,6 +11,11 @@ AUDITED: dict[tuple[str, str, str], str] = {
     ("followup", "GET", "/v1/worklist"): "a worklist of tasks",
     ("followup", "GET", "/v1/worklist/available"): "unassigned tasks one may take",
     ("followup", "POST", "/v1/tasks/{task_id}/take"): "the task taken, with patient name, phone",
+    (
+        "followup",
+        "POST",
+        "/v1/tasks/{task_id}/assignment",
+    ): "the task moved, with patient name, phone",
     ("followup", "GET", "/v1/departments/{code}/overview"): "unassigned and overdue tasks",
     ("complaints", "POST", "/v1/cases"): "the opened case, to staff who may read it",
     ("complaints", "GET", "/v1/cases"): "cases with complaint text and contact",

@@ -257,7 +257,7 @@ async def test_the_desk_opens_a_complaint_from_the_form_keeping_what_was_typed_o
     async with httpx.AsyncClient(base_url=stack["complaints"].url, timeout=10) as api:
         params = {"patient_id": task["patient"]["patient_id"]}
         found = await api.get("/v1/cases", params=params, headers=auth("dev-admin-token"))
-    [case] = [c for c in found.json()["cases"] if c["description"] == text]
+    [case] = [c for c in found.json()["items"] if c["description"] == text]
     assert (case["channel"], case["category"], case["complex"]) == ("onsite", "waiting_time", True)
     assert case["department"]["code"] == DEPT
 

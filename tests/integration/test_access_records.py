@@ -578,6 +578,7 @@ NOT_WALKED = {
     # task_reads, as /v1/worklist; their records are checked in test_followup_take.py
     ("followup", "GET", "/v1/worklist/available"): "needs unassigned tasks; test_followup_take",
     ("followup", "POST", "/v1/tasks/{task_id}/take"): "needs unassigned tasks; test_followup_take",
+    ("followup", "POST", "/v1/tasks/{task_id}/assignment"): "test_followup_service (access)",
     # registration's patient search: its records are checked in test_registration_patients.py
     ("registration", "GET", "/v1/patients"): "test_registration_patients",
     ("registration", "GET", "/v1/patients/{patient_id}/visits"): "test_registration_patients",

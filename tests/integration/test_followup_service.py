@@ -489,6 +489,17 @@ async def test_access_is_by_role_and_scope(api, stack_env) -> None:  # type: ign
     assert refused.status_code == 422
     answer = await api.post(path, json=move, headers=auth("t-sup"))
     assert answer.status_code == 200 and answer.json()["assignee_id"] == other
+    db = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:  # the answer names the patient and phone: the supervisor's read is recorded
+        readers = await db.fetchval(
+            "SELECT array_agg(staff_id) FROM followup.access_records"
+            " WHERE $1 = ANY(record_ids) AND route = '/v1/tasks/{task_id}/assignment'"
+            " AND outcome = 'granted'",
+            t["task_id"],
+        )
+    finally:
+        await db.close()
+    assert readers == [SUP]
     moved = await task(api, t["task_id"], token_of(other))
     assert moved is not None and moved["assignee_id"] == other
     # the old verb route stays for a release (deprecated): it still moves, answering 204

@@ -67,8 +67,8 @@ async def _known_elsewhere(
 ) -> list[dict[str, Any]]:
     """A patient only follow-up or complaints know, from their newest task or case (each
     service records the read; one that refuses the role or does not answer is skipped)."""
-    lookups = (("followup", "/v1/tasks", "tasks"), ("complaints", "/v1/cases", "cases"))
-    for service, path, key in lookups:
+    lookups = (("followup", "/v1/tasks"), ("complaints", "/v1/cases"))
+    for service, path in lookups:
         try:
             answer = await backend.get(
                 session, service, path, params={"patient_id": patient_id, "limit": 1},
@@ -76,7 +76,7 @@ async def _known_elsewhere(
             )  # fmt: skip
         except (Refused, Unavailable, NotFound, Problem):
             continue
-        for record in answer.get(key) or []:
+        for record in answer.get("items") or []:
             patient = record.get("patient") or {}
             if patient.get("patient_id"):
                 return [{"patient_id": patient["patient_id"], "name": patient.get("name"),
@@ -139,6 +139,6 @@ def _contact(*answers: Any) -> dict[str, Any]:
     visits, else a task, else a case), as that service shows them."""
     visits, tasks, cases = answers
     candidates = [(visits or {}).get("patient")]
-    candidates += [t.get("patient") for t in (tasks or {}).get("tasks", [])]
-    candidates += [c.get("patient") for c in (cases or {}).get("cases", [])]
+    candidates += [t.get("patient") for t in (tasks or {}).get("items", [])]
+    candidates += [c.get("patient") for c in (cases or {}).get("items", [])]
     return next((p for p in candidates if p and (p.get("name") or p.get("phone"))), {})

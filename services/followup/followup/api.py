@@ -250,6 +250,7 @@ async def assign(
             row = await calls.reassign(
                 conn, task_id=task_id, staff_id=body.assignee_id, principal=principal, now=now
             )
+            await reads.record_read(conn, principal, [row])  # the answer names the patient
     return task_out(row, now=now, tz=svc.tz)
 
 
