@@ -201,20 +201,25 @@ async def list_records(
     staff_id: str | None,
     since: datetime | None,
     limit: int,
-    offset: int,
+    before: tuple[datetime, int] | None = None,
 ) -> Sequence[asyncpg.Record]:
+    """Newest first, up to `limit`, starting after `before` (the last listed row's (at, id)):
+    a keyset, so a page does not shift while new reads are being recorded."""
+    before_at, before_id = before if before is not None else (None, None)
     return await conn.fetch(
         """SELECT id, at, service, staff_id, role, department, patient_id, record_kind,
                   record_ids, outcome, in_scope, route, client_addr, reason
            FROM access_records
            WHERE ($1::text IS NULL OR patient_id = $1) AND ($2::text IS NULL OR staff_id = $2)
              AND ($3::timestamptz IS NULL OR at >= $3)
-           ORDER BY at DESC, id DESC LIMIT $4 OFFSET $5""",
+             AND ($5::timestamptz IS NULL OR (at, id) < ($5, $6::bigint))
+           ORDER BY at DESC, id DESC LIMIT $4""",
         patient_id,
         staff_id,
         since,
         limit,
-        offset,
+        before_at,
+        before_id,
     )
 
 

@@ -17,11 +17,11 @@ import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from prometheus_client import Gauge
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared import access_records
 from hospital_shared.auth import Principal, Role, TokenAuth
-from hospital_shared.http_api import WireTime
+from hospital_shared.http_api import Page, PageRequest, WireTime, page_query, split_page
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.unusual_access import OutOfScopeRead, UnusualReader, unusual_readers
 
@@ -53,10 +53,6 @@ class AccessRecordOut(BaseModel):
     reason: str | None
 
 
-class AccessRecordsOut(BaseModel):
-    access_records: list[AccessRecordOut]
-
-
 class UnusualReaderOut(BaseModel):
     staff_id: str
     patients: int
@@ -65,6 +61,19 @@ class UnusualReaderOut(BaseModel):
 
 
 class UnusualOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "window_s": 3600.0,
+                "max_patients": 20,
+                "unusual": [
+                    {"staff_id": "S-DOC-01", "patients": 25,
+                     "first_at": "2026-01-02T01:00:00Z", "last_at": "2026-01-02T01:40:00Z"}
+                ],
+            }
+        }
+    )  # fmt: skip
+
     window_s: float
     max_patients: int
     unusual: list[UnusualReaderOut]
@@ -74,6 +83,14 @@ def _record_json(row: asyncpg.Record) -> AccessRecordOut:
     return AccessRecordOut.model_validate({**dict(row), "record_ids": list(row["record_ids"])})
 
 
+KEYSET = frozenset({"at", "id"})
+
+
+def _before(page: PageRequest) -> tuple[datetime, int] | None:
+    """Where a page of the newest-first list starts: before the (at, id) of its cursor."""
+    return page.read_position(KEYSET, lambda p: (datetime.fromisoformat(p["at"]), int(p["id"])))
+
+
 def build_access_router(auth: TokenAuth) -> APIRouter:
     router = APIRouter(
         prefix="/v1/access-records", tags=["access records"], route_class=GuardedRoute
@@ -81,27 +98,30 @@ def build_access_router(auth: TokenAuth) -> APIRouter:
     # A default, not `Annotated[...]`: with postponed annotations FastAPI cannot resolve a
     # local name and would take the principal for a query parameter.
     managers = Depends(auth.require(Role.SUPERVISOR, Role.ADMIN))
+    paging = Depends(page_query(default=100, maximum=1000))
 
-    @router.get("", response_model=AccessRecordsOut)
+    @router.get("", response_model=Page[AccessRecordOut])
     async def list_access_records(
         request: Request,
         patient_id: Annotated[str | None, Query(max_length=64)] = None,
         staff_id: Annotated[str | None, Query(max_length=64)] = None,
         since: datetime | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        page: PageRequest = paging,
         _: Principal = managers,
-    ) -> AccessRecordsOut:
+    ) -> Page[AccessRecordOut]:
         """Who read a patient's data (`patient_id`), or whose data a staff member read
-        (`staff_id`): newest first."""
+        (`staff_id`): newest first, a page at a time (`next`)."""
         if not patient_id and not staff_id:
             raise HTTPException(422, "patient_id or staff_id: give one")
         async with request.app.state.runtime.pool.acquire() as conn:
             rows = await access_records.list_records(
                 conn, patient_id=patient_id, staff_id=staff_id, since=since,
-                limit=limit, offset=offset,
+                limit=page.limit + 1, before=_before(page),
             )  # fmt: skip
-        return AccessRecordsOut(access_records=[_record_json(r) for r in rows])
+        shown, more = split_page(list(rows), page.limit)
+        last = shown[-1] if more else None
+        position = {"at": last["at"].isoformat(), "id": last["id"]} if last else None
+        return page.page(request, [_record_json(r) for r in shown], position)
 
     @router.get("/unusual", response_model=UnusualOut)
     async def list_unusual(request: Request, _: Principal = managers) -> UnusualOut:

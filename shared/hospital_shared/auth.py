@@ -45,7 +45,13 @@ class Role(StrEnum):
 class Principal(BaseModel):
     """Who is calling: a hospital system, a staff member, or operations."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "example": {"role": "agent", "staff_id": "S-AGENT-01", "department": "CS",
+                        "name": "客服 王芳"}
+        },
+    )  # fmt: skip
 
     role: Role
     staff_id: str | None = None

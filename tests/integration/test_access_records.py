@@ -198,11 +198,41 @@ async def test_supervisors_list_access_records_by_patient_and_by_staff(tasks, db
         "/v1/access-records", params={"patient_id": first["patient_id"]}, headers=as_("t-sup")
     )
     assert by_patient.status_code == 200
-    assert reason in {r["reason"] for r in by_patient.json()["access_records"]}
+    assert reason in {r["reason"] for r in by_patient.json()["items"]}
     by_staff = await client.get("/v1/access-records", params={"staff_id": DOC}, headers=as_(ADMIN))
-    assert {r["staff_id"] for r in by_staff.json()["access_records"]} == {DOC}
+    assert {r["staff_id"] for r in by_staff.json()["items"]} == {DOC}
     refused = await client.get("/v1/access-records", params={"staff_id": DOC}, headers=as_("t-doc"))
     assert refused.status_code == 403
+
+
+async def test_access_records_page_by_cursor_newest_first(tasks) -> None:  # type: ignore[no-untyped-def]
+    """A page at a time by the `next` link: every record once, newest first, the same list
+    as one page holding them all; a forged cursor is a 422 naming `cursor`."""
+    client, first = tasks["client"], tasks["rows"][0]
+    for _ in range(3):
+        await read(client, "GET", f"/v1/tasks/{first['task_id']}", "t-doc",
+                   route="/v1/tasks/{task_id}")  # fmt: skip
+    url: str | None = f"/v1/access-records?staff_id={DOC}&limit=2"
+    paged = []
+    while url is not None:
+        resp = await client.get(url, headers=as_(ADMIN))
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["limit"] == 2
+        paged += resp.json()["items"]
+        url = resp.json()["next"]
+    whole = await client.get(
+        "/v1/access-records", params={"staff_id": DOC, "limit": 1000}, headers=as_(ADMIN)
+    )
+    assert whole.json()["next"] is None
+    assert [r["id"] for r in paged] == [r["id"] for r in whole.json()["items"]]
+    assert len(paged) >= 3
+    assert [r["at"] for r in paged] == sorted((r["at"] for r in paged), reverse=True)
+    forged = await client.get(
+        "/v1/access-records", params={"staff_id": DOC, "cursor": "eyJhdCI6MSwiaWQiOjF9"},
+        headers=as_(ADMIN),
+    )  # fmt: skip
+    assert forged.status_code == 422
+    assert forged.json()["errors"][0]["location"] == ["query", "cursor"]
 
 
 async def test_the_services_role_cannot_update_delete_or_truncate_access_records(tasks, db) -> None:  # type: ignore[no-untyped-def]

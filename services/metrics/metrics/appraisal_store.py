@@ -10,59 +10,72 @@ events without it are not attributed to anyone); `complaint.case_*` the case's
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from hospital_shared.service_events.followup import StaffMemberSaved
+from hospital_shared.service_events.complaints import ComplaintCaseChanged
+from hospital_shared.service_events.followup import (
+    FollowUpCallRetryScheduled,
+    FollowUpTaskCompleted,
+    FollowUpTaskUnreachable,
+    StaffMemberSaved,
+)
 from hospital_shared.vocabulary import EventName
 from metrics.appraisal import StaffCounts
-from metrics.domain import field, label, rating
+from metrics.domain import label, rating
 from metrics.kpi import Window
 from metrics.received import Handler, Received
 
 
-async def _add_call(conn: asyncpg.Connection, e: Received, staff_id: str, *, reached: bool) -> None:
-    score = field(e.data, "score")
+async def _add_call(
+    conn: asyncpg.Connection,
+    e: Received[Any],
+    call: FollowUpTaskCompleted | FollowUpCallRetryScheduled | FollowUpTaskUnreachable,
+    staff_id: str,
+) -> None:
+    """One call of `staff_id`'s: reached (with its rating and score) when it completed."""
+    done = call if isinstance(call, FollowUpTaskCompleted) else None
     await conn.execute(
         "INSERT INTO staff_calls (event_id, staff_id, department, task_id, reached, rating,"
         " score, called_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         e.id,
         staff_id,
-        label(e.text("department_code")),
-        str(e.data["task_id"]),
-        reached,
-        rating(field(e.data, "satisfaction")) if reached else None,
-        int(score) if isinstance(score, int) and 1 <= score <= 5 else None,
-        e.at("completed_at") if reached else e.time,
+        label(call.department_code),
+        call.task_id,
+        done is not None,
+        rating(done.satisfaction) if done else None,
+        done.score if done else None,
+        done.completed_at if done else e.time,
     )
 
 
-async def on_call_completed(conn: asyncpg.Connection, e: Received) -> None:
-    staff_id = e.text("completed_by")
+async def on_call_completed(conn: asyncpg.Connection, e: Received[FollowUpTaskCompleted]) -> None:
+    await _add_call(conn, e, e.contract, e.contract.completed_by)
+
+
+async def on_call_not_reached(
+    conn: asyncpg.Connection, e: Received[FollowUpCallRetryScheduled | FollowUpTaskUnreachable]
+) -> None:
+    staff_id = e.contract.called_by
     if staff_id:
-        await _add_call(conn, e, staff_id, reached=True)
+        await _add_call(conn, e, e.contract, staff_id)
 
 
-async def on_call_not_reached(conn: asyncpg.Connection, e: Received) -> None:
-    staff_id = e.text("called_by")
-    if staff_id:
-        await _add_call(conn, e, staff_id, reached=False)
-
-
-async def on_case_handler(conn: asyncpg.Connection, e: Received) -> None:
-    handler_id = e.text("assignee_id")
+async def on_case_handler(conn: asyncpg.Connection, e: Received[ComplaintCaseChanged]) -> None:
+    handler_id = e.contract.assignee_id
     if handler_id:
         await conn.execute(
             "UPDATE complaint_cases SET handler_id = $2"
             " WHERE case_id = $1 AND handler_id IS DISTINCT FROM $2",
-            str(e.data["case_number"]),
+            e.contract.case_number,
             handler_id,
         )
 
 
-async def on_staff_saved(conn: asyncpg.Connection, e: Received) -> None:
-    """The follow-up service's roster contract, read as typed (validated when decoded)."""
-    member: StaffMemberSaved = e.contract
+async def on_staff_saved(conn: asyncpg.Connection, e: Received[StaffMemberSaved]) -> None:
+    """A staff member's department, role and name, as the roster last said."""
+    member = e.contract
     await conn.execute(
         "INSERT INTO staff_members (staff_id, department, role, name) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (staff_id) DO UPDATE SET department = EXCLUDED.department,"

@@ -1,43 +1,23 @@
 """Pure rules of counting: how an event's fields become bounded label values and facts.
 
-The other services' event payloads are read as plain dicts (`event.data.model_dump()`), so a
-field added to their contract never breaks counting, and a renamed one degrades to
-"unknown" instead of dead-lettering the event.
+The handlers read the other services' payloads as their contract models (received.py): the
+consumer validated them when decoding, so a field is an attribute and a closed set an enum.
+A label is still bounded here, as a free-text field (a department code, a template) may hold
+anything.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from hospital_shared.vocabulary import Satisfaction, SmsStatus
+from hospital_shared.vocabulary import Satisfaction
 
 UNKNOWN = "unknown"
 MAX_LABEL_LENGTH = 40
 
 POSITIVE_RATINGS = frozenset(s.value for s in Satisfaction if s.positive)
-
-# Call outcomes that mean the patient was reached.
-_REACHED_OUTCOMES = frozenset({"reached", "completed", "answered", "success", "contacted"})
-_UNREACHABLE_OUTCOMES = frozenset({"unreachable", "not_reached", "no_answer", "failed"})
-
-# What the `sms.*` events say became of a message.
-SMS_STATUSES = frozenset(s.value for s in SmsStatus)
-
-
-def field(data: Mapping[str, Any], *names: str) -> Any:
-    """The first of `names` present (and not None) in `data`; nested `a.b` paths allowed."""
-    for name in names:
-        value: Any = data
-        for part in name.split("."):
-            value = value.get(part) if isinstance(value, Mapping) else None
-            if value is None:
-                break
-        if value is not None:
-            return value
-    return None
 
 
 def label(value: Any, *, allowed: frozenset[str] | None = None, default: str = UNKNOWN) -> str:
@@ -65,32 +45,6 @@ def rating(value: Any) -> str | None:
         return Satisfaction(key).value
     except ValueError:
         return None
-
-
-def call_reached(outcome: Any, reached_flag: Any = None) -> bool | None:
-    """True when a call outcome means the patient was reached, False when not, None if unsaid."""
-    if isinstance(reached_flag, bool):
-        return reached_flag
-    if outcome is None:
-        return None
-    key = str(getattr(outcome, "value", outcome)).strip().lower()
-    if key in _REACHED_OUTCOMES:
-        return True
-    if key in _UNREACHABLE_OUTCOMES:
-        return False
-    return None
-
-
-def as_time(value: Any, default: datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return default
-        return parsed if parsed.tzinfo else default
-    return default
 
 
 def label_key(labels: Mapping[str, str]) -> str:

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import asyncpg
 
-from hospital_shared.service_events.enquiries import ENQUIRY_EVENT_TYPES
+from hospital_shared.service_events.enquiries import (
+    ENQUIRY_EVENT_TYPES,
+    EnquiryChanged,
+    EnquiryTimeLimitReached,
+    FeedbackReceived,
+    SuggestionAnswered,
+)
 from hospital_shared.vocabulary import (
     EnquiryChannel,
     FeedbackChannel,
@@ -17,7 +23,7 @@ from hospital_shared.vocabulary import (
     SuggestionOutcome,
 )
 from metrics import catalog
-from metrics.domain import field, label
+from metrics.domain import label
 from metrics.received import Handler, Received
 
 ENQUIRY_CHANNELS = frozenset(c.value for c in EnquiryChannel)
@@ -26,19 +32,22 @@ FEEDBACK_KINDS = frozenset(k.value for k in FeedbackKind)
 OUTCOMES = frozenset(o.value for o in SuggestionOutcome)
 
 
-def _enquiry_labels(e: Received) -> dict[str, str]:
+def _enquiry_labels(enquiry: EnquiryChanged | EnquiryTimeLimitReached) -> dict[str, str]:
+    # the time-limit events name no owner's department
+    owners = enquiry.owner_department if isinstance(enquiry, EnquiryChanged) else None
     return {
-        "channel": label(e.text("channel"), allowed=ENQUIRY_CHANNELS),
-        "department": label(e.text("department_code") or e.text("owner_department")),
+        "channel": label(enquiry.channel, allowed=ENQUIRY_CHANNELS),
+        "department": label(enquiry.department_code or owners),
     }
 
 
-async def on_enquiry_changed(conn: asyncpg.Connection, e: Received) -> None:
+async def on_enquiry_changed(conn: asyncpg.Connection, e: Received[EnquiryChanged]) -> None:
     """Taken, handed over, answered or converted: the row follows the latest event; the
     answer is counted once, in time or late."""
-    labels = _enquiry_labels(e)
-    enquiry_id = str(e.data["enquiry_number"])
-    in_time = field(e.data, "answered_in_time")
+    enquiry = e.contract
+    labels = _enquiry_labels(enquiry)
+    enquiry_id = enquiry.enquiry_number
+    in_time = enquiry.answered_in_time
     answered_before = await conn.fetchval(
         "SELECT answered_at IS NOT NULL FROM enquiries WHERE enquiry_id = $1", enquiry_id
     )
@@ -53,13 +62,13 @@ async def on_enquiry_changed(conn: asyncpg.Connection, e: Received) -> None:
         enquiry_id,
         labels["channel"],
         labels["department"],
-        e.at("starts_at"),
-        e.at("due_at"),
-        label(e.text("status")),
-        e.at("answered_at") if field(e.data, "answered_at") is not None else None,
-        bool(in_time) if in_time is not None else None,
+        enquiry.starts_at,
+        enquiry.due_at,
+        label(enquiry.status),
+        enquiry.answered_at,
+        in_time,
     )
-    answered = not answered_before and field(e.data, "answered_at") is not None
+    answered = not answered_before and enquiry.answered_at is not None
     if e.type == "enquiry.taken":
         e.tally.add(catalog.ENQUIRIES, labels)
     if e.type == "enquiry.answered" and answered:
@@ -67,50 +76,54 @@ async def on_enquiry_changed(conn: asyncpg.Connection, e: Received) -> None:
         e.tally.add(catalog.ENQUIRIES_ANSWERED, {**labels, "outcome": outcome})
 
 
-async def on_enquiry_time_limit(conn: asyncpg.Connection, e: Received) -> None:
+async def on_enquiry_time_limit(
+    conn: asyncpg.Connection, e: Received[EnquiryTimeLimitReached]
+) -> None:
     level = "escalated" if e.type.endswith("breached") else "warned"
-    e.tally.add(catalog.ENQUIRY_ALERTS, {**_enquiry_labels(e), "outcome": level})
+    e.tally.add(catalog.ENQUIRY_ALERTS, {**_enquiry_labels(e.contract), "outcome": level})
 
 
-def _feedback_labels(e: Received) -> dict[str, str]:
+def _feedback_labels(feedback: FeedbackReceived) -> dict[str, str]:
     return {
-        "kind": label(e.text("kind"), allowed=FEEDBACK_KINDS, default="suggestion"),
-        "channel": label(e.text("channel"), allowed=FEEDBACK_CHANNELS),
-        "department": label(e.text("department_code")),
+        "kind": label(feedback.kind, allowed=FEEDBACK_KINDS, default="suggestion"),
+        "channel": label(feedback.channel, allowed=FEEDBACK_CHANNELS),
+        "department": label(feedback.department_code),
     }
 
 
-async def on_feedback_received(conn: asyncpg.Connection, e: Received) -> None:
-    labels = _feedback_labels(e)
+async def on_feedback_received(conn: asyncpg.Connection, e: Received[FeedbackReceived]) -> None:
+    feedback = e.contract
+    labels = _feedback_labels(feedback)
     fresh = await conn.fetchval(
         "INSERT INTO feedback (feedback_id, kind, channel, department, category, received_at)"
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (feedback_id) DO NOTHING"
         " RETURNING feedback_id",
-        str(e.data["feedback_number"]),
+        feedback.feedback_number,
         labels["kind"],
         labels["channel"],
         labels["department"],
-        label(e.text("category"), default="other"),
-        e.at("occurred_at"),
+        label(feedback.category, default="other"),
+        feedback.occurred_at,
     )
     if fresh is not None:
         e.tally.add(catalog.FEEDBACK, labels)
 
 
-async def on_suggestion_answered(conn: asyncpg.Connection, e: Received) -> None:
-    outcome = label(e.text("outcome"), allowed=OUTCOMES)
-    department = label(e.text("department_code"))
+async def on_suggestion_answered(conn: asyncpg.Connection, e: Received[SuggestionAnswered]) -> None:
+    answered = e.contract
+    outcome = label(answered.outcome, allowed=OUTCOMES)
+    department = label(answered.department_code)
     changed = await conn.fetchval(
         "INSERT INTO feedback (feedback_id, kind, channel, department, category, received_at,"
         " outcome, answered_at) VALUES ($1, 'suggestion', $2, $3, $4, $5, $6, $5)"
         " ON CONFLICT (feedback_id) DO UPDATE SET outcome = EXCLUDED.outcome,"
         " answered_at = EXCLUDED.answered_at WHERE feedback.answered_at IS NULL"
         " RETURNING feedback_id",
-        str(e.data["feedback_number"]),
-        label(e.text("channel"), allowed=FEEDBACK_CHANNELS),
+        answered.feedback_number,
+        label(answered.channel, allowed=FEEDBACK_CHANNELS),
         department,
-        label(e.text("category"), default="other"),
-        e.at("occurred_at"),
+        label(answered.category, default="other"),
+        answered.occurred_at,
         outcome,
     )
     if changed is not None:

@@ -17,13 +17,19 @@ import asyncpg
 from hospital_shared.events import (
     CloudEvent,
     ComplaintChannel,
+    ComplaintSubmitted,
+    DischargeCancelled,
     Disposition,
+    PatientDischarged,
+    RegistrationCancelled,
     RegistrationChannel,
+    RegistrationCreated,
+    RegistrationNoShow,
     VisitType,
 )
 from metrics import appraisal_store, catalog, enquiries, lifecycle, queue_store, surveys
 from metrics import repository as repo
-from metrics.domain import field, label
+from metrics.domain import label
 from metrics.received import BulkHandler, Handler, Received
 from metrics.settings import Settings
 from metrics.tally import Tally
@@ -37,19 +43,21 @@ DISPOSITIONS = frozenset(d.value for d in Disposition)
 # --- hospital.registrations.v1 -------------------------------------------------------
 
 
-async def on_registrations_created(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+async def on_registrations_created(
+    conn: asyncpg.Connection, run: Sequence[Received[RegistrationCreated]]
+) -> None:
     """A run of registrations in one statement; a registration id seen again is not new."""
     rows: dict[str, dict[str, Any]] = {}
     for e in run:
-        registration_id = str(e.data["registration_id"])
-        if registration_id not in rows:
-            rows[registration_id] = {
-                "registration_id": registration_id,
+        created = e.contract
+        if created.registration_id not in rows:
+            rows[created.registration_id] = {
+                "registration_id": created.registration_id,
                 "event_id": e.id,
-                "department": label(field(e.data, "department.code")),
-                "channel": label(field(e.data, "channel"), allowed=CHANNELS),
-                "visit_type": label(field(e.data, "visit_type"), allowed=VISIT_TYPES),
-                "visit_at": e.at("appointment_at", "registered_at"),
+                "department": label(created.department.code),
+                "channel": label(created.channel, allowed=CHANNELS),
+                "visit_type": label(created.visit_type, allowed=VISIT_TYPES),
+                "visit_at": created.appointment_at or created.registered_at,
             }
     fresh = await repo.add_registrations(conn, list(rows.values()))
     for row in rows.values():
@@ -58,16 +66,21 @@ async def on_registrations_created(conn: asyncpg.Connection, run: Sequence[Recei
             run[0].tally.add(catalog.REGISTRATIONS, labels)
 
 
-async def on_registration_cancelled(conn: asyncpg.Connection, e: Received) -> None:
-    row = await repo.cancel_registration(conn, str(e.data["registration_id"]), e.at("cancelled_at"))
+async def on_registration_cancelled(
+    conn: asyncpg.Connection, e: Received[RegistrationCancelled]
+) -> None:
+    cancelled = e.contract
+    row = await repo.cancel_registration(conn, cancelled.registration_id, cancelled.cancelled_at)
     labels = {"department": "unknown", "channel": "unknown"}
     if row is not None:
         labels = {"department": row["department"], "channel": row["channel"]}
     e.tally.add(catalog.REGISTRATION_CANCELLATIONS, labels)
 
 
-async def on_registration_no_show(conn: asyncpg.Connection, e: Received) -> None:
-    row = await repo.mark_no_show(conn, str(e.data["registration_id"]))
+async def on_registration_no_show(
+    conn: asyncpg.Connection, e: Received[RegistrationNoShow]
+) -> None:
+    row = await repo.mark_no_show(conn, e.contract.registration_id)
     department = row["department"] if row is not None else "unknown"
     e.tally.add(catalog.REGISTRATION_NO_SHOWS, {"department": department})
 
@@ -75,18 +88,20 @@ async def on_registration_no_show(conn: asyncpg.Connection, e: Received) -> None
 # --- hospital.discharges.v1 ----------------------------------------------------------
 
 
-async def on_patients_discharged(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+async def on_patients_discharged(
+    conn: asyncpg.Connection, run: Sequence[Received[PatientDischarged]]
+) -> None:
     """A run of discharges in one statement; an admission id seen again is not new."""
     rows: dict[str, dict[str, Any]] = {}
     for e in run:
-        admission_id = str(e.data["admission_id"])
-        if admission_id not in rows:
-            rows[admission_id] = {
-                "admission_id": admission_id,
+        discharged = e.contract
+        if discharged.admission_id not in rows:
+            rows[discharged.admission_id] = {
+                "admission_id": discharged.admission_id,
                 "event_id": e.id,
-                "department": label(field(e.data, "department.code")),
-                "disposition": label(field(e.data, "disposition"), allowed=DISPOSITIONS),
-                "discharged_at": e.at("discharged_at"),
+                "department": label(discharged.department.code),
+                "disposition": label(discharged.disposition, allowed=DISPOSITIONS),
+                "discharged_at": discharged.discharged_at,
             }
     fresh = await repo.add_discharges(conn, list(rows.values()))
     for row in rows.values():
@@ -95,8 +110,8 @@ async def on_patients_discharged(conn: asyncpg.Connection, run: Sequence[Receive
             run[0].tally.add(catalog.DISCHARGES, labels)
 
 
-async def on_discharge_cancelled(conn: asyncpg.Connection, e: Received) -> None:
-    row = await repo.cancel_discharge(conn, str(e.data["admission_id"]))
+async def on_discharge_cancelled(conn: asyncpg.Connection, e: Received[DischargeCancelled]) -> None:
+    row = await repo.cancel_discharge(conn, e.contract.admission_id)
     department = row["department"] if row is not None else "unknown"
     e.tally.add(catalog.DISCHARGE_CANCELLATIONS, {"department": department})
 
@@ -104,8 +119,8 @@ async def on_discharge_cancelled(conn: asyncpg.Connection, e: Received) -> None:
 # --- hospital.complaints.v1 ----------------------------------------------------------
 
 
-async def on_complaint_submitted(conn: asyncpg.Connection, e: Received) -> None:
-    channel = label(field(e.data, "channel"), allowed=COMPLAINT_CHANNELS)
+async def on_complaint_submitted(conn: asyncpg.Connection, e: Received[ComplaintSubmitted]) -> None:
+    channel = label(e.contract.channel, allowed=COMPLAINT_CHANNELS)
     e.tally.add(catalog.COMPLAINTS_SUBMITTED, {"channel": channel})
 
 
@@ -161,7 +176,6 @@ class MetricsHandler:
                 id=event.id,
                 type=event.type,
                 time=event.time,
-                data=event.data.model_dump(mode="python"),
                 contract=event.data,
                 settings=self.settings,
                 tally=tally,
@@ -175,7 +189,7 @@ class MetricsHandler:
                 await bulk(conn, run)
             else:
                 for e in run:
-                    handler = HANDLERS.get(type_) or lifecycle.fallback_for(type_, e.data)
+                    handler = HANDLERS.get(type_)
                     if handler is not None:
                         await handler(conn, e)
             await _also_for_appraisal(conn, type_, run)

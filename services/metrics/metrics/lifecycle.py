@@ -17,13 +17,26 @@ from hospital_shared.events import ComplaintChannel
 from hospital_shared.service_events.complaints import (
     CASE_EVENT_TYPES,
     PROCEDURE_EVENT_TYPES,
+    ComplaintCaseChanged,
     ComplaintSatisfactionRecorded,
+    ComplaintTimeLimitReached,
 )
-from hospital_shared.service_events.notifications import SMS_EVENT_TYPES
+from hospital_shared.service_events.followup import (
+    FollowUpCallRetryScheduled,
+    FollowUpTaskAssigned,
+    FollowUpTaskCompleted,
+    FollowUpTaskDue,
+    FollowUpTaskOverdue,
+    FollowUpTaskPlanned,
+    FollowUpTaskTransferred,
+    FollowUpTaskUnreachable,
+    FollowUpTaskWithdrawn,
+)
+from hospital_shared.service_events.notifications import SMS_EVENT_TYPES, SmsStatusChanged
 from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EventName, SurveyChannel
 from metrics import catalog, procedure, surveys
 from metrics import repository as repo
-from metrics.domain import SMS_STATUSES, field, label, rating
+from metrics.domain import label, rating
 from metrics.received import BulkHandler, Handler, Received
 
 COMPLAINT_CHANNELS = frozenset(c.value for c in ComplaintChannel)
@@ -32,29 +45,41 @@ LIMITS = frozenset(limit.value for limit in CaseLimit if limit is not CaseLimit.
 
 # --- followup.tasks.v1 ---------------------------------------------------------------
 
+# Every task event: each carries the task's id, kind and department.
+TaskEvent = (
+    FollowUpTaskPlanned | FollowUpTaskAssigned | FollowUpTaskDue | FollowUpTaskOverdue
+    | FollowUpCallRetryScheduled | FollowUpTaskUnreachable | FollowUpTaskCompleted
+    | FollowUpTaskWithdrawn | FollowUpTaskTransferred
+)  # fmt: skip
+# The events that move a task's due time (assigned, due, retry scheduled, overdue).
+Rescheduled = (
+    FollowUpTaskAssigned | FollowUpTaskDue | FollowUpCallRetryScheduled | FollowUpTaskOverdue
+)
 
-def _task_labels(e: Received) -> dict[str, str]:
-    return {"department": label(e.text("department_code")), "kind": label(e.text("kind"))}
+
+def _task_labels(task: TaskEvent) -> dict[str, str]:
+    return {"department": label(task.department_code), "kind": label(task.kind)}
 
 
-async def _ensure_task(conn: asyncpg.Connection, e: Received) -> str:
-    task_id = str(e.data["task_id"])
-    await repo.ensure_task(conn, task_id, **_task_labels(e))
-    return task_id
+async def _ensure_task(conn: asyncpg.Connection, task: TaskEvent) -> str:
+    await repo.ensure_task(conn, task.task_id, **_task_labels(task))
+    return task.task_id
 
 
-async def on_tasks_planned(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+async def on_tasks_planned(
+    conn: asyncpg.Connection, run: Sequence[Received[FollowUpTaskPlanned]]
+) -> None:
     """A run of planned tasks in one statement; a task id seen again is not new."""
     rows: dict[str, dict[str, Any]] = {}
     for e in run:
-        task_id = str(e.data["task_id"])
-        if task_id not in rows:
-            rows[task_id] = {
-                "task_id": task_id,
-                **_task_labels(e),
-                "source_event_id": e.text("source_event_id"),
-                "source_ref": e.text("source_ref"),
-                "due_at": e.at("due_at"),
+        planned = e.contract
+        if planned.task_id not in rows:
+            rows[planned.task_id] = {
+                "task_id": planned.task_id,
+                **_task_labels(planned),
+                "source_event_id": planned.source_event_id,
+                "source_ref": None,  # a planned task has none yet: `task_unreachable` carries it
+                "due_at": planned.due_at,
                 "planned_at": e.time,
             }
     fresh = await repo.plan_tasks(conn, list(rows.values()))
@@ -64,51 +89,51 @@ async def on_tasks_planned(conn: asyncpg.Connection, run: Sequence[Received]) ->
             run[0].tally.add(catalog.FOLLOWUP_PLANNED, labels)
 
 
-def _touched(run: Sequence[Received], *, overdue: bool) -> list[dict[str, Any]]:
+def _touched(run: Sequence[Received[Rescheduled]], *, overdue: bool) -> list[dict[str, Any]]:
     """One row per task of the run, as applying its events one by one would leave it: kind
-    and department from the events up to the first with a known kind, the last due time."""
+    and department from its first event, the last due time."""
     rows: dict[str, dict[str, Any]] = {}
     for e in run:
-        task_id = str(e.data["task_id"])
-        labels = _task_labels(e)
-        row = rows.setdefault(task_id, {"task_id": task_id, **labels, "due_at": None})
-        if row["kind"] == "unknown":
-            row.update(labels)
-        if field(e.data, "due_at") is not None:
-            row["due_at"] = e.at("due_at")
+        task = e.contract
+        row = rows.setdefault(task.task_id, {"task_id": task.task_id, **_task_labels(task)})
+        row["due_at"] = task.due_at
         row["overdue"] = overdue
     return list(rows.values())
 
 
-async def on_tasks_rescheduled(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+async def on_tasks_rescheduled(
+    conn: asyncpg.Connection, run: Sequence[Received[Rescheduled]]
+) -> None:
     """Assigned, due or retry scheduled: only the due time matters for the overdue gauge."""
     await repo.touch_tasks(conn, _touched(run, overdue=False))
 
 
-async def on_tasks_overdue(conn: asyncpg.Connection, run: Sequence[Received]) -> None:
+async def on_tasks_overdue(
+    conn: asyncpg.Connection, run: Sequence[Received[FollowUpTaskOverdue]]
+) -> None:
     """Counted once per overdue event: the follow-up service publishes one per attempt."""
     await repo.touch_tasks(conn, _touched(run, overdue=True))
     for e in run:
-        e.tally.add(catalog.FOLLOWUP_OVERDUE, _task_labels(e))
+        e.tally.add(catalog.FOLLOWUP_OVERDUE, _task_labels(e.contract))
 
 
-async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
-    task_id = await _ensure_task(conn, e)
-    completed_at = e.at("completed_at")
+async def on_task_completed(conn: asyncpg.Connection, e: Received[FollowUpTaskCompleted]) -> None:
+    done = e.contract
+    task_id = await _ensure_task(conn, done)
     changed = await repo.update_task(
         conn,
         task_id,
         "reached_at IS NULL",
         status="done",
-        reached_at=completed_at,
-        closed_at=completed_at,
+        reached_at=done.completed_at,
+        closed_at=done.completed_at,
     )
     if not changed:
         return
-    labels = _task_labels(e)
-    outcome = "objection" if field(e.data, "objection_raised") else "reached"
+    labels = _task_labels(done)
+    outcome = "objection" if done.objection_raised else "reached"
     e.tally.add(catalog.FOLLOWUP_COMPLETED, {**labels, "outcome": outcome})
-    answer = rating(field(e.data, "satisfaction"))
+    answer = rating(done.satisfaction)
     if answer is not None:
         await repo.add_satisfaction(
             conn,
@@ -116,19 +141,21 @@ async def on_task_completed(conn: asyncpg.Connection, e: Received) -> None:
             task_id=task_id,
             department=labels["department"],
             kind=labels["kind"],
-            aspect=e.text("aspect") or "overall",
+            aspect="overall",  # the call's overall answer; by aspect: its `answers`, below
             rating=answer,
-            answered_at=completed_at,
+            answered_at=done.completed_at,
         )
         e.tally.add(catalog.SATISFACTION_ANSWERS, {**labels, "rating": answer})
     await surveys.add_aspect_answers(
-        conn, e, source_id=e.id, channel=SurveyChannel.CALL, kind=labels["kind"],
-        department=labels["department"], answered_at=completed_at,
+        conn, e, done.answers, source_id=e.id, channel=SurveyChannel.CALL, kind=labels["kind"],
+        department=labels["department"], answered_at=done.completed_at,
     )  # fmt: skip
 
 
-async def on_task_unreachable(conn: asyncpg.Connection, e: Received) -> None:
-    task_id = await _ensure_task(conn, e)
+async def on_task_unreachable(
+    conn: asyncpg.Connection, e: Received[FollowUpTaskUnreachable]
+) -> None:
+    task_id = await _ensure_task(conn, e.contract)
     changed = await repo.update_task(
         conn,
         task_id,
@@ -136,38 +163,41 @@ async def on_task_unreachable(conn: asyncpg.Connection, e: Received) -> None:
         status="done",
         unreachable=True,
         closed_at=e.time,
-        source_ref=e.text("source_ref"),
+        source_ref=e.contract.source_ref,
     )
     if changed:
-        e.tally.add(catalog.FOLLOWUP_UNREACHABLE, _task_labels(e))
+        e.tally.add(catalog.FOLLOWUP_UNREACHABLE, _task_labels(e.contract))
 
 
-async def on_task_withdrawn(conn: asyncpg.Connection, e: Received) -> None:
-    task_id = await _ensure_task(conn, e)
+async def on_task_withdrawn(conn: asyncpg.Connection, e: Received[FollowUpTaskWithdrawn]) -> None:
+    task_id = await _ensure_task(conn, e.contract)
     if await repo.update_task(
         conn, task_id, "status = 'open'", status="withdrawn", closed_at=e.time
     ):
-        e.tally.add(catalog.FOLLOWUP_WITHDRAWN, _task_labels(e))
+        e.tally.add(catalog.FOLLOWUP_WITHDRAWN, _task_labels(e.contract))
 
 
-async def on_task_transferred(conn: asyncpg.Connection, e: Received) -> None:
+async def on_task_transferred(
+    conn: asyncpg.Connection, e: Received[FollowUpTaskTransferred]
+) -> None:
     """ADT^A02 moved an open call to another department: it counts there from now on (the
     open and overdue gauges by department); a call already closed stays where it was done."""
-    task_id = await _ensure_task(conn, e)
+    task_id = await _ensure_task(conn, e.contract)
     await repo.update_task(
-        conn, task_id, "status = 'open'", department=label(e.text("department_code"))
+        conn, task_id, "status = 'open'", department=label(e.contract.department_code)
     )
 
 
 # --- complaints.cases.v1 -------------------------------------------------------------
 
 
-def _case_labels(e: Received) -> dict[str, str]:
+def _case_labels(e: Received[ComplaintCaseChanged]) -> dict[str, str]:
     categories = frozenset(e.settings.complaint_categories)
+    case = e.contract
     return {
-        "department": label(e.text("department_code")),
-        "category": label(e.text("category"), allowed=categories, default="other"),
-        "channel": label(e.text("channel"), allowed=COMPLAINT_CHANNELS),
+        "department": label(case.department_code),
+        "category": label(case.category, allowed=categories, default="other"),
+        "channel": label(case.channel, allowed=COMPLAINT_CHANNELS),
     }
 
 
@@ -175,65 +205,68 @@ def _case_labels(e: Received) -> dict[str, str]:
 CLOCKED_LIMITS = tuple(limit.value for limit in CLOCKED_CASE_LIMITS)
 
 
-def _first_cycle_limits(e: Received) -> dict[str, object]:
+def _first_cycle_limits(case: ComplaintCaseChanged) -> dict[str, object]:
     """Due time and outcome of the first cycle's clocked limits."""
-    if field(e.data, "cycle") not in (None, 1):
+    if case.cycle != 1:
         return {}
     found: dict[str, object] = {}
-    for limit in field(e.data, "time_limits") or ():
-        name = limit.get("limit")
+    for limit in case.time_limits:
+        name = limit.limit.value
         if name in CLOCKED_LIMITS:
-            found[f"{name}_due_at"] = limit.get("due_at")
-            if limit.get("outcome") is not None:
-                found[f"{name}_outcome"] = str(limit["outcome"])
+            found[f"{name}_due_at"] = limit.due_at
+            if limit.outcome is not None:
+                found[f"{name}_outcome"] = limit.outcome.value
     return found
 
 
-async def on_case_changed(conn: asyncpg.Connection, e: Received) -> None:
-    case_id = str(e.data["case_number"])
+async def on_case_changed(conn: asyncpg.Connection, e: Received[ComplaintCaseChanged]) -> None:
+    case = e.contract
     labels = _case_labels(e)
-    occurred_at = e.at("occurred_at")
-    status = label(e.text("status"))
     await repo.save_case(
-        conn, case_id, opened_at=occurred_at, status=status, **labels, **_first_cycle_limits(e)
-    )
+        conn, case.case_number, opened_at=case.occurred_at, status=label(case.status), **labels,
+        **_first_cycle_limits(case),
+    )  # fmt: skip
     step = e.type.removeprefix("complaint.case_")
-    if step == "opened" and await repo.mark_case_opened(conn, case_id, occurred_at):
+    if step == "opened" and await repo.mark_case_opened(conn, case.case_number, case.occurred_at):
         e.tally.add(catalog.COMPLAINTS, labels)
     if step != "assigned" and step not in procedure.RECORDS:
         e.tally.add(catalog.COMPLAINT_TRANSITIONS, {"status": label(step)})
-    await _procedure_step(conn, e, case_id, step, labels["department"])
+    await _procedure_step(conn, e, step, labels["department"])
 
 
 async def _procedure_step(
-    conn: asyncpg.Connection, e: Received, case_id: str, step: str, department: str
+    conn: asyncpg.Connection, e: Received[ComplaintCaseChanged], step: str, department: str
 ) -> None:
     """The complaint procedure's facts on the case's row and its live counter (issue 21)."""
-    previous = e.text("previous_status")
+    case = e.contract
+    previous = case.previous_status.value if case.previous_status is not None else None
     fields = procedure.procedure_fields(
-        step, previous_status=previous, validity=e.text("validity"),
-        at=e.at("occurred_at"),
+        step, previous_status=previous,
+        validity=case.validity.value if case.validity is not None else None,
+        at=case.occurred_at,
     )  # fmt: skip
     if fields:
-        await repo.save_case(conn, case_id, opened_at=e.at("occurred_at"), **fields)
+        await repo.save_case(conn, case.case_number, opened_at=case.occurred_at, **fields)
     kind = procedure.procedure_kind(step, previous_status=previous)
     if kind is not None:
         e.tally.add(catalog.COMPLAINT_PROCEDURE, {"department": department, "kind": kind})
 
 
-async def on_time_limit(conn: asyncpg.Connection, e: Received) -> None:
-    case_id = str(e.data["case_number"])
-    limit = label(e.text("limit"), allowed=LIMITS)
+async def on_time_limit(conn: asyncpg.Connection, e: Received[ComplaintTimeLimitReached]) -> None:
+    reached = e.contract
+    limit = label(reached.limit, allowed=LIMITS)
     breach = e.type.endswith("breached")
-    await repo.save_case(conn, case_id, opened_at=e.at("starts_at"))
+    await repo.save_case(conn, reached.case_number, opened_at=reached.starts_at)
     column = "breached_limits" if breach else "warned_limits"
-    await repo.add_limit_event(conn, case_id, column, limit)
+    await repo.add_limit_event(conn, reached.case_number, column, limit)
     metric = catalog.COMPLAINT_BREACHES if breach else catalog.COMPLAINT_WARNINGS
-    e.tally.add(metric, {"department": label(e.text("department_code")), "limit": limit})
+    e.tally.add(metric, {"department": label(reached.department_code), "limit": limit})
 
 
-async def on_complaint_satisfaction(conn: asyncpg.Connection, e: Received) -> None:
-    checked: ComplaintSatisfactionRecorded = e.contract
+async def on_complaint_satisfaction(
+    conn: asyncpg.Connection, e: Received[ComplaintSatisfactionRecorded]
+) -> None:
+    checked = e.contract
     department = label(checked.department_code)
     fresh = await repo.add_complaint_satisfaction(
         conn,
@@ -251,31 +284,23 @@ async def on_complaint_satisfaction(conn: asyncpg.Connection, e: Received) -> No
 # --- notifications.messages.v1 -------------------------------------------------------
 
 
-async def on_message_status(conn: asyncpg.Connection, e: Received) -> None:
-    """A patient SMS reached a status: counted once per (message, status)."""
-    if (e.text("channel") or "sms") != "sms" or e.text("recipient_kind", "audience") == "staff":
+async def on_message_status(conn: asyncpg.Connection, e: Received[SmsStatusChanged]) -> None:
+    """A patient SMS reached a status: counted once per (message, status); staff alerts are
+    not counted."""
+    sms = e.contract
+    if sms.audience == "staff":
         return
-    status = label(e.text("status") or e.type.rsplit("_", 1)[-1], allowed=SMS_STATUSES)
-    message_id = e.text("message_id", "id")
-    if message_id is None or status == "unknown":
-        return
+    status = sms.status.value
     template, fresh = await repo.sms_status(
         conn,
-        message_id=message_id,
-        template=label(e.text("template", "template_name")),
-        department=e.text("department_code"),
+        message_id=sms.message_id,
+        template=label(sms.template),
+        department=None,  # an SMS event names no department
         status=status,
-        at=e.at("requested_at", "created_at", "occurred_at"),
+        at=sms.requested_at,
     )
     if fresh:
         e.tally.add(catalog.SMS, {"template": template, "status": status})
-
-
-def fallback_for(type_: str, data: dict[str, object]) -> Handler | None:
-    """Types not in the table: a notifications event that carries a message status."""
-    if type_.startswith(("notification.", "notifications.", "sms.")) and "status" in data:
-        return on_message_status
-    return None
 
 
 BULK_HANDLERS: dict[str, BulkHandler] = {

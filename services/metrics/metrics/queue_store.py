@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from hospital_shared import topics
-from hospital_shared.events import make_event
+from hospital_shared.events import QueueReported, make_event
 from hospital_shared.outbox import add_to_outbox
 from hospital_shared.service_events.metrics import QueueEpisodeClosed, QueueEpisodeOpened
 from metrics import catalog
@@ -25,7 +25,7 @@ from metrics.received import Received
 SOURCE = "urn:hospital:metrics"
 
 
-def rules_of(e: Received) -> QueueRules:
+def rules_of(e: Received[QueueReported]) -> QueueRules:
     return QueueRules(e.settings.queue_alert_above, e.settings.queue_clear_at)
 
 
@@ -44,7 +44,9 @@ async def _load(conn: asyncpg.Connection, queue_id: str) -> QueueState:
     return QueueState(row["length"], row["reported_at"], episode)
 
 
-async def _save(conn: asyncpg.Connection, queue_id: str, e: Received, state: QueueState) -> None:
+async def _save(
+    conn: asyncpg.Connection, queue_id: str, e: Received[QueueReported], state: QueueState
+) -> None:
     ep = state.episode
     await conn.execute(
         "INSERT INTO queues (queue_id, department, queue_name, length, reported_at, episode_id,"
@@ -55,41 +57,45 @@ async def _save(conn: asyncpg.Connection, queue_id: str, e: Received, state: Que
         " episode_id = EXCLUDED.episode_id, episode_opened_at = EXCLUDED.episode_opened_at,"
         " episode_opening = EXCLUDED.episode_opening,"
         " episode_max_length = EXCLUDED.episode_max_length",
-        queue_id, label(e.text("department_code")), e.text("queue_name"), state.length,
+        queue_id, label(e.contract.department_code), e.contract.queue_name, state.length,
         state.reported_at, ep and ep.episode_id, ep and ep.opened_at, ep and ep.opening_length,
         ep and ep.max_length,
     )  # fmt: skip
 
 
-def _episode_fields(e: Received, episode: Episode, queue_id: str) -> dict[str, Any]:
+def _episode_fields(e: Received[QueueReported], episode: Episode, queue_id: str) -> dict[str, Any]:
     return {
         "episode_id": episode.episode_id,
         "queue_id": queue_id,
-        "department_code": str(e.data["department_code"]),
-        "queue_name": e.text("queue_name"),
+        "department_code": e.contract.department_code,
+        "queue_name": e.contract.queue_name,
         "limit": e.settings.queue_alert_above,
         "opened_at": episode.opened_at,
         "max_length": episode.max_length,
     }
 
 
-async def _opened(conn: asyncpg.Connection, e: Received, queue_id: str, ep: Episode) -> None:
+async def _opened(
+    conn: asyncpg.Connection, e: Received[QueueReported], queue_id: str, ep: Episode
+) -> None:
     fresh = await conn.fetchval(
         "INSERT INTO queue_episodes (episode_id, queue_id, department, alert_above, opened_at,"
         " opening_length, max_length) VALUES ($1, $2, $3, $4, $5, $6, $6)"
         " ON CONFLICT DO NOTHING RETURNING episode_id",
-        ep.episode_id, queue_id, label(e.text("department_code")),
+        ep.episode_id, queue_id, label(e.contract.department_code),
         e.settings.queue_alert_above, ep.opened_at, ep.opening_length,
     )  # fmt: skip
     if fresh is None:
         return
-    labels = {"department": label(e.text("department_code")), "queue": label(queue_id)}
+    labels = {"department": label(e.contract.department_code), "queue": label(queue_id)}
     e.tally.add(catalog.QUEUE_EPISODES, labels)
     data = QueueEpisodeOpened(**_episode_fields(e, ep, queue_id), length=ep.opening_length)
     await _publish(conn, "queue.episode_opened", data, queue_id, ep.opened_at, ep.episode_id)
 
 
-async def _closed(conn: asyncpg.Connection, e: Received, queue_id: str, c: ClosedEpisode) -> None:
+async def _closed(
+    conn: asyncpg.Connection, e: Received[QueueReported], queue_id: str, c: ClosedEpisode
+) -> None:
     await conn.execute(
         "UPDATE queue_episodes SET max_length = $2, closed_at = $3, closing_length = $4,"
         " duration_s = $5 WHERE episode_id = $1",
@@ -114,14 +120,15 @@ async def _publish(
     await add_to_outbox(conn, event, topic=topics.QUEUE_EPISODES, key=queue_id)
 
 
-async def on_queue_reported(conn: asyncpg.Connection, e: Received) -> None:
-    queue_id = str(e.data["queue_id"])
+async def on_queue_reported(conn: asyncpg.Connection, e: Received[QueueReported]) -> None:
+    report = e.contract
+    queue_id = report.queue_id
     state = await _load(conn, queue_id)
     step = apply_report(
         state,
         queue_id=queue_id,
-        length=int(e.data["length"]),
-        at=e.at("reported_at"),
+        length=report.length,
+        at=report.reported_at,
         rules=rules_of(e),
     )
     if step.stale:

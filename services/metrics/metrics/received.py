@@ -5,37 +5,33 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
+from pydantic import BaseModel
 
-from metrics.domain import as_time, field
 from metrics.settings import Settings
 from metrics.tally import Tally
 
+# Covariant: a run of `Received[FollowUpTaskOverdue]` is a run of events with a due time.
+C = TypeVar("C", bound=BaseModel, covariant=True)
+
 
 @dataclass(frozen=True, slots=True)
-class Received:
-    """Its id, type and time, its payload as the contract's typed model (`contract`, validated
-    when decoded), and as a plain dict (`data`, its `model_dump`) for the label helpers."""
+class Received(Generic[C]):
+    """Its id, type and time, and its payload as the contract's typed model (`contract`:
+    `EVENT_TYPES[type].model`, validated when decoded, so a handler reads attributes and
+    enums rather than a dict's keys: a field the contract renames is a type error here, not
+    a label quietly turned "unknown"). A handler names its model: `e: Received[Model]`."""
 
     id: str
     type: str
     time: datetime
-    data: dict[str, Any]
-    contract: Any  # the payload's model: `EVENT_TYPES[type].model`
+    contract: C
     settings: Settings
     tally: Tally  # the batch's counter increments, written once at the end of the batch
 
-    def at(self, *names: str) -> datetime:
-        """The first of the payload's time fields present, else the event's time."""
-        return as_time(field(self.data, *names), self.time)
 
-    def text(self, *names: str) -> str | None:
-        value = field(self.data, *names)
-        return None if value is None else str(getattr(value, "value", value))
-
-
-Handler = Callable[[asyncpg.Connection, Received], Awaitable[None]]
+Handler = Callable[[asyncpg.Connection, Received[Any]], Awaitable[None]]
 # A run of consecutive events of one type, written in bulk.
-BulkHandler = Callable[[asyncpg.Connection, Sequence[Received]], Awaitable[None]]
+BulkHandler = Callable[[asyncpg.Connection, Sequence[Received[Any]]], Awaitable[None]]

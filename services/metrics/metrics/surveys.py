@@ -10,13 +10,15 @@ never read as an answer about registration.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from hospital_shared.service_events.surveys import SurveyAnswer, SurveyAnswered
 from hospital_shared.vocabulary import Aspect, ContactKind, SurveyChannel
 from metrics import catalog
-from metrics.domain import field, label, rating
+from metrics.domain import label, rating
 from metrics.received import Received
 
 ASPECTS = frozenset(a.value for a in Aspect)
@@ -24,40 +26,40 @@ CHANNELS = frozenset(c.value for c in SurveyChannel)
 KINDS = frozenset(k.value for k in ContactKind)
 
 
-async def on_survey_answered(conn: asyncpg.Connection, e: Received) -> None:
+async def on_survey_answered(conn: asyncpg.Connection, e: Received[SurveyAnswered]) -> None:
     """A survey answered by link: once per survey id, whatever the redelivery."""
-    survey_id = str(field(e.data, "survey_id"))
-    kind = label(field(e.data, "contact_kind"), allowed=KINDS)
-    department = label(field(e.data, "department_code"))
-    answered_at = e.at("answered_at")
+    survey = e.contract
+    kind = label(survey.contact_kind, allowed=KINDS)
+    department = label(survey.department_code)
     fresh = await conn.fetchval(
         "INSERT INTO surveys_answered (survey_id, event_id, contact_ref, contact_kind,"
         " department, dissatisfied, answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        survey_id, e.id, str(field(e.data, "contact_ref")), kind, department,
-        bool(field(e.data, "dissatisfied")), answered_at,
+        survey.survey_id, e.id, survey.contact_ref, kind, department, survey.dissatisfied,
+        survey.answered_at,
     )  # fmt: skip
     if not fresh:
         return
     e.tally.add(catalog.SURVEYS_ANSWERED, {"department": department, "kind": kind})
     await add_aspect_answers(
-        conn, e, source_id=survey_id, channel=SurveyChannel.SMS_LINK, kind=kind,
-        department=department, answered_at=answered_at,
+        conn, e, survey.answers, source_id=survey.survey_id, channel=SurveyChannel.SMS_LINK,
+        kind=kind, department=department, answered_at=survey.answered_at,
     )  # fmt: skip
 
 
 async def add_aspect_answers(
     conn: asyncpg.Connection,
-    e: Received,
+    e: Received[Any],
+    answers: Iterable[SurveyAnswer],
     *,
     source_id: str,
     channel: str,
     kind: str,
     department: str,
-    answered_at: Any,
+    answered_at: datetime,
 ) -> None:
-    """The event's `answers` with a rating, one row each, counted once."""
-    rows = list(_rated(field(e.data, "answers") or ()))
+    """The event's `answers` with a rating, one row each, counted once (in `e`'s tally)."""
+    rows = list(_rated(answers))
     if not rows:
         return
     inserted = await conn.fetch(
@@ -73,16 +75,16 @@ async def add_aspect_answers(
         e.tally.add(catalog.ASPECT_ANSWERS, labels)
 
 
-def _rated(answers: Iterable[Any]) -> Iterable[tuple[str, str, str]]:
+def _rated(answers: Iterable[SurveyAnswer]) -> Iterable[tuple[str, str, str]]:
     """(question, aspect, rating) of each answer with a satisfaction, a question once."""
     seen: set[str] = set()
     for answer in answers:
-        question = str(field(answer, "question_id"))
-        answer_rating = rating(field(answer, "satisfaction"))
+        question = answer.question_id
+        answer_rating = rating(answer.satisfaction)
         if answer_rating is None or question in seen:
             continue
         seen.add(question)
-        yield question[:40], label(field(answer, "aspect"), allowed=ASPECTS), answer_rating
+        yield question[:40], label(answer.aspect, allowed=ASPECTS), answer_rating
 
 
 HANDLERS = {"survey.answered": on_survey_answered}
