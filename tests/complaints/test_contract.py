@@ -81,9 +81,9 @@ def test_roster_events_are_read_from_the_follow_up_contract() -> None:
         decode(json.dumps(doc).encode())
 
 
-def _opened_id(case: dict[str, Any], at: datetime) -> str:
+def _opened_id(case: dict[str, Any], at: datetime, event_type: str = OPENED_EVENT) -> str:
     event_id, *_ = case_event(
-        OPENED_EVENT, case, DEADLINES, previous=None, actor_id="S-AGENT-01",
+        event_type, case, DEADLINES, previous=None, actor_id="S-AGENT-01",
         actor_role="agent", at=at,
     )  # fmt: skip
     return event_id
@@ -96,6 +96,19 @@ def test_a_case_opened_again_by_a_replay_keeps_its_event_id() -> None:
     assert _opened_id(CASE, NOW) == _opened_id(again, NOW + timedelta(minutes=7))
     other = CASE | {"external_id": "PHONE-2"}
     assert _opened_id(CASE | {"external_id": "PHONE-1"}, NOW) != _opened_id(other, NOW)
+
+
+def test_an_escalation_to_the_director_done_again_by_a_replay_keeps_its_event_id() -> None:
+    """A serious case goes to the director as it opens: after a restore the replay escalates
+    it again under another case number; the same id, else metrics counted a second case (the
+    restore run's KPI reports differed by one case in two departments)."""
+    escalated = "complaint.case_escalated"
+    again = CASE | {"id": 99, "case_number": "TS-20261123-0011"}
+    assert _opened_id(CASE, NOW, escalated) == _opened_id(
+        again, NOW + timedelta(minutes=7), escalated
+    )
+    assert _opened_id(CASE, NOW, escalated) != _opened_id(CASE, NOW)
+    assert _opened_id(CASE, NOW, escalated) != _opened_id(CASE | {"cycle": 2}, NOW, escalated)
 
 
 def test_a_staff_action_gets_an_event_id_of_its_own_each_time() -> None:

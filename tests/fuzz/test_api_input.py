@@ -359,7 +359,7 @@ def test_a_template_that_cannot_make_a_message_is_a_422_and_not_saved(
     path = "/v1/templates/staff_task_overdue"
     resp = call(services, "notifications", "PUT", path, role="admin", body={"body": body})
     assert resp.status_code == 422, resp.text
-    saved = call(services, "notifications", "GET", "/v1/templates", role="admin").json()
+    saved = call(services, "notifications", "GET", "/v1/templates", role="admin").json()["items"]
     assert body not in [t["body"] for t in saved]
 
 

@@ -173,6 +173,11 @@ async def test_roster_changes_are_published_for_the_other_services(api, stack_en
     # an admin (operations) member hears the operations alerts: only an admin saves one
     ops = {"name": "x", "department_code": DEPT, "role": "admin", "capacity": 0}
     assert (await api.put("/v1/staff/S-OPS-X", json=ops, headers=auth("t-sup"))).status_code == 403
+    # saved inactive: the alerts test's admin stays the roster's first active one
+    saved_ops = await api.put(
+        "/v1/staff/S-OPS-X", json=ops | {"active": False}, headers=auth(ADMIN)
+    )
+    assert saved_ops.status_code == 200, saved_ops.text  # was a 500: the role check knew no admin
 
 
 async def test_a_discharge_becomes_one_assigned_task_even_when_redelivered(api, stack_env) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from hospital_shared import topics
 from hospital_shared.codec import encode_new_event
 from hospital_shared.outbox import add_encoded_to_outbox
 from hospital_shared.service_events.complaints import ComplaintCaseChanged
+from hospital_shared.vocabulary import EventName
 
 SOURCE = "urn:hospital:complaints"
 Row = dict[str, Any]
@@ -96,6 +97,10 @@ def case_changed(
     )
 
 
+# Case events that happen at most once per case and cycle: a replay numbers the case anew
+# (case numbers follow the order of intake), so their ids are made from what the hospital gave.
+ONCE_PER_CYCLE = frozenset({OPENED_EVENT, EventName.CASE_ESCALATED})
+
 # Namespace of the ids of events that happen once per case (see `outgoing`).
 _ONCE_PER_CASE = uuid.UUID("0f7d3c1e-52b4-4b8e-9a0c-6d2a41c9e7b3")
 
@@ -157,8 +162,12 @@ def case_event(
         actor_role=actor_role,
         at=at,
     )
-    # an opening happens once per case: its id is the same when a replay opens it again
-    once = once_per_case_id(event_type, case, case["cycle"]) if event_type == OPENED_EVENT else None
+    # an opening, and the escalation to a director (at opening for a serious case or a medical
+    # dispute, or later by a supervisor; never twice in a cycle), happen once per case and
+    # cycle: their ids are the same when a replay after a restore does them again
+    once = (
+        once_per_case_id(event_type, case, case["cycle"]) if event_type in ONCE_PER_CYCLE else None
+    )
     return outgoing(
         event_type, data, case=case, at=at, correlation_id=correlation_id, event_id=once
     )
