@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.services import RunningService, running
+from tests.paging import every_item
 
 SUP = {"Authorization": "Bearer dev-supervisor-token"}  # S-SUP-01, CS
 WARD = {"Authorization": "Bearer dev-ward-supervisor-token"}  # S-SUP-02, CARD
@@ -50,9 +51,8 @@ async def open_case(http: httpx.AsyncClient, *, hours_ago: float, dept: str = "C
 
 
 async def numbers(http: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> set[str]:
-    r = await http.get("/v1/cases", params={"limit": 200, **params}, headers=headers)
-    assert r.status_code == 200, r.text
-    return {c["case_number"] for c in r.json()["items"]}
+    url = str(httpx.URL("/v1/cases", params={"limit": 200, **params}))
+    return {c["case_number"] for c in await every_item(http, url, headers)}
 
 
 async def test_a_note_is_written_to_the_cases_record_and_keeps_its_status(
@@ -157,10 +157,7 @@ async def test_a_listed_case_shows_the_same_time_limits_as_the_case_itself(
             await http.post(f"/v1/cases/{number}/transitions", json=body, headers=SUP)
         ).is_success
     other = await open_case(http, hours_ago=30)
-    listed = {
-        c["case_number"]: c
-        for c in (await http.get("/v1/cases", params={"limit": 200}, headers=SUP)).json()["items"]
-    }
+    listed = {c["case_number"]: c for c in await every_item(http, "/v1/cases?limit=200", SUP)}
     for n in (number, other):
         alone = (await http.get(f"/v1/cases/{n}", headers=SUP)).json()
         assert listed[n]["time_limits"] == alone["time_limits"] != []

@@ -182,6 +182,10 @@ async def test_a_merge_moves_everything_and_is_idempotent_when_redelivered(  # t
     # Later input for the old id, over HL7, goes on under the surviving id.
     [transfer_ack] = await mllp(port, a02(f"A02-{n}", patient_id=old, admission_id=admission))
     assert ack_code(transfer_ack) == "AA"
+    # It goes out under the surviving id, on another partition than the marker below: the
+    # marker proves "nothing more happened" only once the transfer itself has been handled.
+    [transfer] = await eventually(lambda: hl7_transfers(bootstrap, old, admission), timeout=60)
+    assert await eventually(lambda: handled_everywhere(db, transfer["id"]), timeout=120)
 
     # Redelivered: the same record once more, and the A40 resent under a new control id.
     await publish(bootstrap, topics.REGISTRATIONS, [(old, original.value)])
@@ -210,14 +214,20 @@ async def test_a_merge_moves_everything_and_is_idempotent_when_redelivered(  # t
         f"FU-{admission}",
     )
     assert dict(task) == {"patient_id": new, "department_code": "ORTH"}  # the marker, mapped
-    hl7_transfers = [
+    assert [t["data"]["patient_id"] for t in await hl7_transfers(bootstrap, old, admission)] == [
+        new
+    ]
+
+
+async def hl7_transfers(bootstrap: str, old: str, admission: str) -> list[dict[str, Any]]:
+    """The transfers of `admission` registration published under an id other than `old`."""
+    return [
         json.loads(r.value)
         for r in await read_all(bootstrap, topics.REGISTRATIONS)
         if json.loads(r.value).get("type") == "patient.transferred"
         and json.loads(r.value)["data"].get("admission_id") == admission
         and r.key.decode() != old
     ]
-    assert [t["data"]["patient_id"] for t in hl7_transfers] == [new]
 
 
 def _tables() -> list[str]:
