@@ -197,6 +197,8 @@ async def test_patient_search_finds_an_inbound_caller_by_phone(
     await page.wait_for_url(f"**/patients/{task['patient']['patient_id']}")
     main = await page.inner_text("main")
     assert "心血管内科" in main and task["task_id"] in main
+    visits = await page.inner_text("section[aria-labelledby=h-visits]")  # the page of visits
+    assert "心血管内科" in visits and "住院" in visits, visits
     assert "您的角色无权查看此部分" in main  # an agent may not read a patient's SMS history
     assert await has_no_horizontal_scroll(page)
     await screenshot(page, "patient")

@@ -29,6 +29,7 @@ from tests.integration.test_notifications_sms import (
     notifications as notifications,
 )
 from tests.kafka_tools import eventually, json_values, read_all
+from tests.paging import every_item
 
 
 def kill_after_accepting(n: int) -> dict[str, str]:
@@ -194,17 +195,18 @@ async def test_a_lost_answer_kannel_has_no_record_of_stays_unknown_and_is_resent
         )
         >= 1
     )
+    supervisor = {"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"}
     async with httpx.AsyncClient(base_url=notifications.url, timeout=10) as client:
-        listing = await client.get(
-            "/v1/sms/unsettled",
-            headers={"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"},
-        )
+        listing = await client.get("/v1/sms/unsettled", params={"limit": 1}, headers=supervisor)
+        every = await every_item(client, "/v1/sms/unsettled?limit=1", supervisor)
         agent = await client.get(
             "/v1/sms/unsettled", headers={"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"}
         )
     assert agent.status_code == 403
     assert listing.json()["outcome_unknown"] >= 1
-    (listed,) = [m for m in listing.json()["messages"] if m["id"] == msg["id"]]
+    assert listing.json()["limit"] == 1  # a page: items, next, limit, with the counts
+    assert len(every) == len({m["id"] for m in every})  # its next links, nothing twice
+    (listed,) = [m for m in every if m["id"] == msg["id"]]
     assert listed["status_reason"] == "outcome_unknown" and "to_number" not in listed
     restart(notifications)  # the real gateway again
     refused = await _resend(notifications, stack_env, msg["id"])

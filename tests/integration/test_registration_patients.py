@@ -55,12 +55,24 @@ async def test_an_inbound_caller_is_found_by_the_number_as_they_say_it(
     given = await http.get("/v1/patients", params={"name": f"{n}"}, headers=auth("dev-agent-token"))
     assert f"PS{n}" in {p["patient_id"] for p in given.json()["items"]}  # 赵{n}: given name
 
-    visits = await http.get(f"/v1/patients/PS{n}/visits", headers=auth("dev-agent-token"))
+    visits = await http.get(
+        f"/v1/patients/PS{n}/visits", params={"limit": 1}, headers=auth("dev-agent-token")
+    )
     assert visits.status_code == 200
-    kinds = {(v["kind"], v["department"]["code"]) for v in visits.json()["visits"]}
+    first = visits.json()
+    assert (first["limit"], len(first["items"]), first["patient"]["name"]) == (1, 1, f"赵{n}")
+    rest = await http.get(first["next"], headers=auth("dev-agent-token"))  # a page, its link
+    assert rest.json()["next"] is None and rest.json()["patient"] == first["patient"]
+    listed = first["items"] + rest.json()["items"]
+    kinds = {(v["kind"], v["department"]["code"]) for v in listed}
     assert kinds == {("registration", "CARD"), ("admission", "CARD")}
-    [stay_view] = [v for v in visits.json()["visits"] if v["kind"] == "admission"]
+    [stay_view] = [v for v in listed if v["kind"] == "admission"]
     assert stay_view["disposition"] == "home" and stay_view["discharged_at"]
+    forged = await http.get(
+        f"/v1/patients/PS{n}/visits", params={"cursor": "eyJ4IjoxfQ"},
+        headers=auth("dev-agent-token"),
+    )  # fmt: skip
+    assert forged.status_code == 422 and "cursor" in forged.text
 
     db = await asyncpg.connect(stack_env["DATABASE_URL"])
     try:

@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 from console.backend import Backend, Problem
 from console.inbox import PageSession, page_session
 from console.pages import local_time, render
-from console.sections import section
+from console.sections import NEWEST_VISITS, section
 from console.session import CheckedForm, Session
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.vocabulary import FINISHED_CASE_STATUSES, Satisfaction
@@ -68,8 +68,11 @@ async def _context(request: Request, session: Session, task_id: str) -> dict[str
     task = await backend.get(session, "followup", f"/v1/tasks/{task_id}", reason=reason)
     pid = task["patient"]["patient_id"]
     visits = await section(
-        backend.get(session, "registration", f"/v1/patients/{pid}/visits", reason=reason)
-    )
+        backend.get(
+            session, "registration", f"/v1/patients/{pid}/visits", params=NEWEST_VISITS,
+            reason=reason,
+        )
+    )  # fmt: skip
     cases = await section(
         backend.get(session, "complaints", "/v1/cases", params={"patient_id": pid}, reason=reason)
     )
@@ -87,7 +90,7 @@ async def _context(request: Request, session: Session, task_id: str) -> dict[str
     calls = await section(
         backend.get(session, "followup", "/v1/tasks", params={"patient_id": pid}, reason=reason)
     )
-    visit_list = (visits.data or {}).get("visits", [])
+    visit_list = (visits.data or {}).get("items", [])
     if cases.data is not None:
         cases.data = [c for c in cases.data["items"] if c["status"] not in FINISHED_CASE_STATUSES]
     if calls.data is not None:

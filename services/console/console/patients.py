@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from console.backend import Backend, NotFound, Problem, Refused, Unavailable, first_reason
 from console.inbox import PageSession
 from console.pages import render
-from console.sections import section
+from console.sections import NEWEST_VISITS, section
 from console.session import Session
 from hospital_shared.http_guard import GuardedRoute
 
@@ -108,8 +108,11 @@ async def patient_page(request: Request, patient_id: str, session: PageSession) 
     backend: Backend = request.app.state.backend
     reason = f"查看患者 {patient_id}"
     visits = await section(
-        backend.get(session, "registration", f"/v1/patients/{patient_id}/visits", reason=reason)
-    )
+        backend.get(
+            session, "registration", f"/v1/patients/{patient_id}/visits", params=NEWEST_VISITS,
+            reason=reason,
+        )
+    )  # fmt: skip
     surviving = ((visits.data or {}).get("patient") or {}).get("patient_id")
     if surviving and surviving != patient_id:  # a merged id: the survivor's page
         return RedirectResponse(f"/patients/{surviving}?merged_from={patient_id}", status_code=303)

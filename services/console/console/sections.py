@@ -11,6 +11,11 @@ from typing import Any
 
 from console.backend import NotFound, Refused, Unavailable
 
+# A patient's visits on the patient page and the call screen: the newest page of the most the
+# registration service answers at once (its lists are pages; a patient's first 200 visits are
+# what a person reads, as before the visits were paged).
+NEWEST_VISITS = {"limit": 200}
+
 
 @dataclass
 class Section:

@@ -5,7 +5,6 @@ and answers a typed view, recording what it showed (hospital_shared.access_recor
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Body, HTTPException, Request
@@ -15,11 +14,17 @@ from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal
 from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest
 from notifications import access, message_cases, repository
-from notifications.routes import CONFLICT, Staff, Supervisor, refusals
+from notifications.routes import (
+    CONFLICT,
+    Staff,
+    Supervisor,
+    message_after,
+    message_position,
+    refusals,
+)
 from notifications.views import MessageView
 
 router = audited_router("/v1", "notifications")
-_POSITION = frozenset({"created_at", "id"})
 
 
 class ResendIn(BaseModel):
@@ -46,24 +51,16 @@ def message_reads(rows: Iterable[Mapping[str, Any]]) -> list[Read]:
     ]
 
 
-def _after(page: PageRequest) -> tuple[datetime, uuid.UUID] | None:
-    """The message a page starts after: its created_at and id."""
-    return page.read_position(
-        _POSITION, lambda p: (datetime.fromisoformat(p["created_at"]), uuid.UUID(p["id"]))
-    )
-
-
 async def _message_page(
     request: Request, conn: Any, who: Principal, page: PageRequest, **where: Any
 ) -> Page[MessageView]:
     """One page of the messages `where` selects (newest first), recorded as read."""
-    rows = await repository.messages_of(conn, limit=page.limit + 1, after=_after(page), **where)
+    rows = await repository.messages_of(
+        conn, limit=page.limit + 1, after=message_after(page), **where
+    )
     shown = rows[: page.limit]
     await record(conn, Reader.of(who), message_reads(shown))
-    last = shown[-1] if len(rows) > page.limit else None
-    position = (
-        {"created_at": last["created_at"].isoformat(), "id": str(last["id"])} if last else None
-    )
+    position = message_position(shown[-1] if len(rows) > page.limit else None)
     return page.page(request, [view(request, r, who) for r in shown], position)
 
 

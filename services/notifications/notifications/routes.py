@@ -5,7 +5,9 @@ from the use cases' refusals (notifications.message_cases) to HTTP statuses."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
@@ -67,3 +69,21 @@ def id_after(page: PageRequest) -> int | None:
     """The id a page of an id-ordered list starts after (None: the first page); a cursor
     that holds no such id is a 422 naming `cursor`."""
     return page.read_position(frozenset({"id"}), _an_id)
+
+
+MESSAGE_POSITION = frozenset({"created_at", "id"})
+
+
+def message_after(page: PageRequest) -> tuple[datetime, uuid.UUID] | None:
+    """The message a page of a newest-first message list starts after: its created_at and id
+    (None: the first page); a cursor holding neither is a 422 naming `cursor`."""
+    return page.read_position(
+        MESSAGE_POSITION, lambda p: (datetime.fromisoformat(p["created_at"]), uuid.UUID(p["id"]))
+    )
+
+
+def message_position(last: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The cursor position after `last`, the page's last message (None: no page follows)."""
+    if last is None:
+        return None
+    return {"created_at": last["created_at"].isoformat(), "id": str(last["id"])}

@@ -275,19 +275,27 @@ async def count_unsettled(
 
 
 async def list_unsettled(
-    conn: asyncpg.Connection, receipt_overdue_before: datetime, limit: int
+    conn: asyncpg.Connection,
+    receipt_overdue_before: datetime,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[asyncpg.Record]:
-    """The messages `count_unsettled` counts, the newest hand-over first (no number or text)."""
+    """The messages `count_unsettled` counts, the newest first (created_at, then id), those
+    after `after` (the previous page's last) when given; no number or text."""
+    at, last_id = after if after is not None else (None, None)
     return await conn.fetch(
         """SELECT id, patient_id, staff_id, template, status, status_reason, handed_at,
-                  submitted_at
+                  submitted_at, created_at
              FROM messages
-            WHERE (status = 'failed' AND status_reason = $1)
-               OR (status = 'submitted' AND submitted_at < $2)
-            ORDER BY handed_at DESC NULLS LAST LIMIT $3""",
+            WHERE ((status = 'failed' AND status_reason = $1)
+                   OR (status = 'submitted' AND submitted_at < $2))
+              AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
+            ORDER BY created_at DESC, id DESC LIMIT $3""",
         OUTCOME_UNKNOWN,
         receipt_overdue_before,
         limit,
+        at,
+        last_id,
     )
 
 

@@ -11,6 +11,7 @@ not theirs to read).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,10 +24,12 @@ from hospital_shared.auth import Principal, Role
 from hospital_shared.http_api import (
     Conn,
     Page,
+    PageQuery,
     PageRequest,
     WireTime,
     page_query,
     require,
+    split_page,
 )
 from hospital_shared.logging import mask_phone
 from registration.phones import normalise_phone
@@ -99,28 +102,29 @@ class PatientShown(BaseModel):
     phone: str | None = Field(description="E.164, masked for everyone but operations")
 
 
-class PatientVisits(BaseModel):
-    """A patient and their visits and admissions, the newest first (at most 200: one
-    patient's record, answered whole)."""
+class PatientVisits(Page[VisitView]):
+    """One page of a patient's visits and admissions, the newest first, with the patient they
+    are of (every page names them: a client may start at any page's link)."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "patient": {"patient_id": "P000123", "name": "赵一", "phone": "+86139****0123"},
-                    "visits": [
+                    "items": [
                         {"kind": "admission", "visit_id": "A-1", "status": "discharged",
                          "department": {"code": "CARD", "name": "心内科"},
                          "admitted_at": "2026-12-01T01:00:00Z",
                          "discharged_at": "2026-12-04T03:00:00Z", "disposition": "home"}
                     ],
+                    "next": None,
+                    "limit": 50,
                 }
             ]
         }
     )  # fmt: skip
 
     patient: PatientShown
-    visits: list[VisitView]
     merged_from: str | None = Field(
         default=None, description="the id asked for, when a merge (ADT^A40) made it this patient"
     )
@@ -174,7 +178,7 @@ def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _record(row: asyncpg.Record) -> dict[str, Any]:
+def _record(row: Mapping[str, Any]) -> dict[str, Any]:
     rec = row["record"]  # jsonb comes as its text (no codec on the pool)
     parsed: dict[str, Any] = json.loads(rec) if isinstance(rec, str) else dict(rec)
     return parsed
@@ -245,27 +249,57 @@ async def find_patients(
     return page.page(request, items, position)
 
 
+_VISIT_POSITION = frozenset({"updated_at", "kind", "visit_id"})
+_VISITS = """
+SELECT kind, visit_id, status, record, updated_at FROM visits
+ WHERE patient_id = $1 AND ($3::timestamptz IS NULL OR (updated_at, kind, visit_id) < ($3, $4, $5))
+ ORDER BY updated_at DESC, kind DESC, visit_id DESC LIMIT $2"""
+
+
+def _visit_after(page: PageRequest) -> tuple[datetime | None, str | None, str | None]:
+    """The visit a page starts after (its updated_at, kind and id), Nones on the first page."""
+    found = page.read_position(
+        _VISIT_POSITION,
+        lambda p: (datetime.fromisoformat(p["updated_at"]), str(p["kind"]), str(p["visit_id"])),
+    )
+    return found if found is not None else (None, None, None)
+
+
+async def _patient_shown(conn: asyncpg.Connection, patient_id: str, who: Principal) -> PatientShown:
+    """The patient as their newest visit names them; 404 when no visit is theirs."""
+    rec = await conn.fetchval(
+        "SELECT record FROM visits WHERE patient_id = $1 ORDER BY updated_at DESC LIMIT 1",
+        patient_id,
+    )
+    if rec is None:
+        raise HTTPException(404, f"no visits of patient {patient_id}")
+    patient = _record({"record": rec}).get("patient") or {}
+    phone = _shown_phone(patient.get("phone"), who)
+    return PatientShown(patient_id=patient_id, name=patient.get("name"), phone=phone)
+
+
 @router.get("/patients/{patient_id}/visits", response_model=PatientVisits)
-async def visits_of(conn: Conn, patient_id: str, who: Staff) -> PatientVisits:
+async def visits_of(
+    request: Request, conn: Conn, patient_id: str, who: Staff, page: PageQuery
+) -> PatientVisits:
     """A patient's visits and admissions (department, dates, disposition), newest first;
     a merged id's are the survivor's, who is named (`merged_from`: the id asked for)."""
     asked = patient_id
     patient_id = await surviving_id(conn, asked)
-    rows = await conn.fetch(
-        "SELECT kind, visit_id, status, record, updated_at FROM visits"
-        " WHERE patient_id = $1 ORDER BY updated_at DESC LIMIT 200",
-        patient_id,
-    )
-    if not rows:
-        raise HTTPException(404, f"no visits of patient {patient_id}")
-    views = [visit_view(r) for r in rows]
+    shown = await _patient_shown(conn, patient_id, who)
+    rows = await conn.fetch(_VISITS, patient_id, page.limit + 1, *_visit_after(page))
+    listed, more = split_page(list(rows), page.limit)
+    views = [visit_view(r) for r in listed]
     reads = [Read(patient_id, "visit", v.visit_id, department=v.department.code) for v in views]
-    await record(conn, Reader.of(who), reads)
-    patient = _record(rows[0]).get("patient") or {}
-    shown = PatientShown(
-        patient_id=patient_id,
-        name=patient.get("name"),
-        phone=_shown_phone(patient.get("phone"), who),
-    )
+    await record(conn, Reader.of(who), reads or [Read(patient_id, "patient", patient_id)])
+    last = listed[-1] if more else None
+    position = (
+        {"updated_at": last["updated_at"].isoformat(), "kind": last["kind"],
+         "visit_id": last["visit_id"]} if last else None
+    )  # fmt: skip
+    visits = page.page(request, views, position)
     merged = asked if asked != patient_id else None
-    return PatientVisits(patient=shown, visits=views, merged_from=merged)
+    return PatientVisits(
+        items=visits.items, next=visits.next, limit=visits.limit, patient=shown,
+        merged_from=merged,
+    )  # fmt: skip
