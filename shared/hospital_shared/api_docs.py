@@ -4,7 +4,7 @@ the OpenAPI 3.1 documents FastAPI writes) under `/docs/assets`, nothing from a C
 network often has no way out, and a CDN would see which staff read which API). ReDoc, which
 FastAPI loads from a CDN, is off.
 
-`info.version` is the service package's version, which a release sets; `info.description`
+`info.version` is the platform's release (hospital_shared.release), the same for every service; `info.description`
 says what every route has in common (bearer tokens, problem+json errors, the event bindings).
 """
 
@@ -31,16 +31,6 @@ Every error is an RFC 9457 problem (`application/problem+json`): `type`, `title`
 `detail`, `instance`; a 422 adds `errors` (each field's `location`, `message`, `type`), a
 refused step adds `allowed_next`. Events: CloudEvents 1.0 (AsyncAPI at `/asyncapi.json`).
 """
-
-
-def version_of(service: str) -> str:
-    """The release of `service` (its package's version), else the shared library's."""
-    for name in (service, "hospital-shared"):
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "0.0.0"
 
 
 def description_of(service: str) -> str:

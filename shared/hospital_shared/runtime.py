@@ -60,6 +60,7 @@ from hospital_shared.loop import Loop
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
+from hospital_shared.release import RELEASE
 from hospital_shared.reseal import SealedColumns, reseal_all
 from hospital_shared.secrets import refuse_dev_defaults
 from hospital_shared.settings import ServiceSettings
@@ -141,7 +142,7 @@ class ServiceRuntime:
             enable_idempotence=True,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.name)],
         )
-        version = version or api_docs.version_of(self.name)  # the release's
+        version = version or RELEASE
         self.asyncapi = AsyncAPI(self.broker, title=f"{self.name} service", version=version)
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -520,7 +521,7 @@ class ServiceRuntime:
         app = FastAPI(
             title=title or f"{self.name} service",
             description=api_docs.description_of(self.name),
-            version=api_docs.version_of(self.name),
+            version=RELEASE,
             lifespan=lifespan,
             max_body_size=self.settings.http_max_body_bytes,
             docs_url=None,  # served from the pinned package instead (api_docs)

@@ -35,6 +35,7 @@ from console.settings import Settings
 from hospital_shared import db, field_crypto, http_guard
 from hospital_shared.background import Background
 from hospital_shared.logging import configure_logging
+from hospital_shared.release import RELEASE
 from hospital_shared.secrets import refuse_dev_defaults
 
 log = structlog.get_logger(__name__)
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # No /docs: Swagger UI would load its assets from a CDN, which hospital intranets lack.
     app = FastAPI(
         title="staff console",
+        version=RELEASE,
         lifespan=_lifespan(settings),
         docs_url=None,
         redoc_url=None,
