@@ -215,6 +215,19 @@ class LimitLevel(StrEnum):
     BREACH = "breach"
 
 
+class LimitState(StrEnum):
+    """Where a running time limit stands as a screen shows it (a settled one shows its
+    LimitOutcome; an enquiry turned into a case shows `converted`, its EnquiryStatus)."""
+
+    RUNNING = "running"
+    WARNING = "warning"  # past its warning point (80%), not yet due
+    BREACHED = "breached"  # past its due time, still running
+
+
+# A running limit past its warning point or past due: what a queue filters its cases by.
+ALERTED_LIMIT_STATES = (LimitState.WARNING, LimitState.BREACHED)
+
+
 class Validity(StrEnum):
     """投诉是否成立: the investigation's verdict on the complaint."""
 

@@ -33,7 +33,7 @@ WATCHED: dict[str, frozenset[str]] = {
         v.CaseStatus, v.TaskStatus, v.EnquiryStatus, v.SmsStatus, v.ComplaintCategory,
         v.Satisfaction, v.Priority, v.CaseLimit, v.EnquiryLimit, v.Aspect, v.ContactKind,
         v.TaskKind, v.FeedbackKind, v.FeedbackChannel, v.ComplaintChannel, v.EnquiryChannel,
-        v.SuggestionOutcome, v.Validity, v.LimitLevel, v.LimitOutcome, v.SurveyChannel,
+        v.SuggestionOutcome, v.Validity, v.LimitLevel, v.LimitOutcome, v.SurveyChannel, v.LimitState,
     )
 } | {"Satisfaction (previous spelling)": frozenset(v.LEGACY_SATISFACTION)}  # fmt: skip
 
@@ -96,6 +96,119 @@ def copies_of_the_vocabulary() -> list[str]:
                 if len(strings) >= 2 and strings <= values:
                     found.append(f"{path.relative_to(ROOT)}:{line}: {name} {sorted(strings)}")
     return found
+
+
+# One value spelt as a bare literal where code decides by it (`status == "closed"`, `in
+# ("closed",)`, `{"status": "withdrawn"}`) in a production module: the values of these sets
+# are read through their enums. (A dict's keys and a tuple of column names are names, not
+# values: they count only as sets, above.)
+SINGLE: dict[str, list[str]] = {}
+for _enum in (
+    v.CaseStatus, v.EnquiryStatus, v.TaskStatus, v.Priority, v.ComplaintCategory, v.Satisfaction,
+    v.CaseLimit, v.EnquiryLimit, v.LimitLevel, v.LimitOutcome, v.LimitState,
+):  # fmt: skip
+    for _member in _enum:
+        SINGLE.setdefault(_member.value, []).append(_enum.__name__)
+for _old in v.LEGACY_SATISFACTION:
+    SINGLE.setdefault(_old, []).append("Satisfaction (previous spelling)")
+# Where such a literal is something else, by file and value, and why.
+NOT_VOCABULARY = {
+    ("services/complaints/complaints/access.py", "normal"): "a case's confidentiality level",
+    ("services/complaints/complaints/repository.py", "open"): "the name of the `open` filter",
+    ("services/metrics/metrics/alerting.py", "warning"): "a Prometheus alert's severity label",
+    ("services/console/console/supervisor.py", "open"): "the queue link's `open` filter value",
+    ("services/metrics/metrics/procedure.py", "unfounded"): "a procedure counter's kind label",
+    ("services/metrics/metrics/procedure.py", "closed"): "a complaint.case_* event's step",
+    ("services/notifications/notifications/plan_writer.py", "withdrawn"): "a message's status",
+}
+# Documentation: a model's example is the wire text a client reads, not code deciding by it.
+_EXAMPLES = {"example", "examples", "json_schema_extra", "openapi_examples"}
+
+
+def _production_modules() -> Iterator[Path]:
+    """Each service package's modules and the shared library's, the vocabulary aside."""
+    paths = [*ROOT.glob("services/*/*/**/*.py"), *ROOT.glob("shared/hospital_shared/**/*.py")]
+    yield from sorted(p for p in paths if p != VOCABULARY and ".venv" not in p.parts)
+
+
+def _code(node: ast.AST) -> Iterator[ast.AST]:
+    """Every node of `node` but the examples a model documents (see _EXAMPLES)."""
+    if isinstance(node, ast.Call) and "example" in getattr(
+        node.func, "id", getattr(node.func, "attr", "")
+    ):
+        return
+    if isinstance(node, ast.keyword) and node.arg in _EXAMPLES:
+        return
+    targets = getattr(node, "targets", [getattr(node, "target", None)])
+    if isinstance(node, ast.Assign | ast.AnnAssign) and any(
+        "EXAMPLE" in getattr(t, "id", "") for t in targets
+    ):
+        return  # `CASE_EXAMPLE = {...}`, a model's example kept by name
+    yield node
+    if isinstance(node, ast.Dict):
+        for key, value in zip(node.keys, node.values, strict=True):
+            documented = isinstance(key, ast.Constant) and key.value in _EXAMPLES
+            yield from [] if key is None else _code(key)
+            yield from [] if documented else _code(value)
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _code(child)
+
+
+def _single_values(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Vocabulary values compared with (alone or in a tuple, list or set) or held as a dict's
+    value."""
+    for node in _code(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            found = [e for s in sides for e in getattr(s, "elts", [s])]
+        elif isinstance(node, ast.Dict):
+            found = list(node.values)
+        else:
+            continue
+        for literal in found:
+            if isinstance(literal, ast.Constant) and literal.value in SINGLE:
+                yield literal.lineno, literal.value
+
+
+def literals_of_the_vocabulary(files: Iterator[Path] | None = None) -> list[str]:
+    found = []
+    for path in files or _production_modules():
+        name = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+        for line, value in _single_values(tree):
+            if (name, value) not in NOT_VOCABULARY:
+                found.append(f"{name}:{line}: {value!r} ({', '.join(SINGLE[value])})")
+    return found
+
+
+def test_no_vocabulary_value_is_a_bare_literal_in_production_code() -> None:
+    assert literals_of_the_vocabulary() == []
+
+
+def test_the_literal_walk_finds_a_planted_value_and_passes_the_enums(tmp_path: Path) -> None:
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "from hospital_shared.vocabulary import CaseStatus\n"
+        "if case['status'] == 'closed': pass\n"  # a comparison
+        "if level in ('breach',): pass\n"  # alone in a tuple compared with
+        "update = {'status': 'withdrawn', 'answer': None}\n"  # a dict's value; a key is a name
+        "if case['status'] == CaseStatus.CLOSED: pass\n"  # the enum: fine
+        "COLUMNS = ('answer', 'urgent')\n"  # names of columns: fine
+        "model_config = {'json_schema_extra': {'example': {'status': 'closed'}}}\n"  # documented
+        "CASE_EXAMPLE = {'status': 'closed'}\n"  # an example kept by name: documented
+    )
+    tree = ast.parse(planted.read_text())
+    assert list(_single_values(tree)) == [(2, "closed"), (3, "breach"), (4, "withdrawn")]
+
+
+def test_every_allowed_literal_is_still_there() -> None:
+    """An allow-list entry whose literal went away is removed, not left to excuse a new one."""
+    seen = set()
+    for path in _production_modules():
+        name = path.relative_to(ROOT).as_posix()
+        seen |= {(name, value) for _, value in _single_values(ast.parse(path.read_text("utf-8")))}
+    assert set(NOT_VOCABULARY) <= seen
 
 
 def test_no_status_category_or_satisfaction_set_is_spelt_outside_the_vocabulary() -> None:

@@ -79,7 +79,7 @@ async def _announce(
         at=now,
         actor_id=TIMER_ACTOR[0],
         actor_role=TIMER_ACTOR[1],
-        action="escalated" if level == "breach" else "time_limit_warning",
+        action="escalated" if level == LimitLevel.BREACH else "time_limit_warning",
         detail={"limit": enquiry["limit_name"], "due_at": enquiry["due_at"], "to": supervisor},
     )
     alert = EnquiryTimeLimitReached(

@@ -14,7 +14,7 @@ from complaints.feedback_cases import NewFeedback, can_view_feedback, contact_of
 from complaints.views import DepartmentIn, PatientIn, Short, Text
 from hospital_shared.http_api import wire_phone
 from hospital_shared.logging import mask_name
-from hospital_shared.vocabulary import FeedbackChannel, LimitOutcome
+from hospital_shared.vocabulary import EnquiryStatus, FeedbackChannel, LimitOutcome, LimitState
 
 StaffId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
@@ -94,13 +94,13 @@ def _patient(row: dict[str, Any], unmasked: bool) -> dict[str, Any] | None:
 def _limit_state(row: dict[str, Any], now: datetime) -> str:
     if row["answered_at"] is not None:
         return LimitOutcome.MET if row["answered_in_time"] else LimitOutcome.LATE
-    if row["status"] == "converted":
-        return "converted"
+    if row["status"] == EnquiryStatus.CONVERTED:
+        return EnquiryStatus.CONVERTED
     if row["breached_at"] or row["due_at"] <= now:
-        return "breached"
+        return LimitState.BREACHED
     if row["warned_at"] or row["warn_at"] <= now:
-        return "warning"
-    return "running"
+        return LimitState.WARNING
+    return LimitState.RUNNING
 
 
 def enquiry_view(

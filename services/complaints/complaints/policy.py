@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from complaints.domain import PROGRESS, Category, Status
 from hospital_shared.calendar_store import bundled_schedules
-from hospital_shared.vocabulary import CaseLimit
+from hospital_shared.vocabulary import CaseLimit, ComplaintCategory
 from hospital_shared.working_calendar import WorkingCalendar
 
 CalendarSource = Callable[[], WorkingCalendar]
@@ -146,7 +146,7 @@ def applies(rule: LimitRule, *, complex_: bool, category: Category) -> bool:
         return True
     if rule.applies_to == "complex":
         return complex_
-    if rule.applies_to == "imaging_dispute":
+    if rule.applies_to == ComplaintCategory.IMAGING_DISPUTE:
         return category == Category.IMAGING_DISPUTE
     return False  # on_close, on_escalation: planned when the case closes, is escalated
 

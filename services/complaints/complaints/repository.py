@@ -19,6 +19,7 @@ from pydantic_core import to_json
 from complaints.policy import Deadline
 from hospital_shared.calendar_store import report_missing
 from hospital_shared.field_crypto import open_fields, seal_fields
+from hospital_shared.vocabulary import LimitState
 
 Row = dict[str, Any]
 
@@ -234,8 +235,10 @@ async def list_cases(
 
 
 class TimeLimitState(StrEnum):
-    WARNING = "warning"  # past its warning point (80%), not yet due
-    BREACHED = "breached"  # past its due time, still running
+    """The case list's time-limit filter (vocabulary.ALERTED_LIMIT_STATES)."""
+
+    WARNING = LimitState.WARNING.value  # past its warning point (80%), not yet due
+    BREACHED = LimitState.BREACHED.value  # past its due time, still running
 
 
 def _running_past(state: TimeLimitState, now: str) -> str:

@@ -20,7 +20,7 @@ from complaints.access import SYSTEM
 from complaints.domain import Satisfaction
 from complaints.policy import CasePolicy
 from hospital_shared.events import CloudEvent
-from hospital_shared.vocabulary import Aspect, ContactKind, EventName
+from hospital_shared.vocabulary import Aspect, CaseStatus, ContactKind, EventName
 
 log = structlog.get_logger(__name__)
 CHECKS = Counter(
@@ -60,7 +60,7 @@ class SurveyChecks:
         if answer is None or case is None or case["cycle"] != data.case_cycle:
             CHECKS.labels("not_this_cycle" if case is not None else "no_case").inc()
             return
-        if case["status"] != "closed" or case["satisfaction"] is not None:
+        if case["status"] != CaseStatus.CLOSED or case["satisfaction"] is not None:
             CHECKS.labels("already_checked").inc()
             return
         rating, comment = answer

@@ -20,7 +20,7 @@ from complaints.access import Actor, contact_for
 from complaints.domain import Category, Satisfaction, Status, allowed_next
 from complaints.intake import NewComplaint, new_complaint
 from hospital_shared.bounds import Int32
-from hospital_shared.vocabulary import ComplaintChannel
+from hospital_shared.vocabulary import CaseLimit, ComplaintChannel, LimitState
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -137,11 +137,11 @@ def _time_limit(d: dict[str, Any], now: datetime) -> dict[str, Any]:
     if d["outcome"]:
         state = d["outcome"]
     elif d["breached_at"] or d["due_at"] <= now:
-        state = "breached"
+        state = LimitState.BREACHED
     elif d["warned_at"] or d["warn_at"] <= now:
-        state = "warning"
+        state = LimitState.WARNING
     else:
-        state = "running"
+        state = LimitState.RUNNING
     return {
         "limit": d["limit_name"],
         "cycle": d["cycle"],
@@ -162,7 +162,9 @@ def case_view(
     satisfaction_check_days: float,
 ) -> dict[str, Any]:
     current = [d for d in deadlines if d["cycle"] == case["cycle"]]
-    planned_check = next((d for d in current if d["limit_name"] == "satisfaction_check"), None)
+    planned_check = next(
+        (d for d in current if d["limit_name"] == CaseLimit.SATISFACTION_CHECK), None
+    )
     return {
         "case_number": case["case_number"],
         "status": case["status"],

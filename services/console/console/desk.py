@@ -20,7 +20,13 @@ from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdowns, remaining_text, worst_state
 from hospital_shared.http_guard import GuardedRoute
-from hospital_shared.vocabulary import CaseStatus, ComplaintCategory, Priority, Satisfaction
+from hospital_shared.vocabulary import (
+    ALERTED_LIMIT_STATES,
+    CaseStatus,
+    ComplaintCategory,
+    Priority,
+    Satisfaction,
+)
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
@@ -53,7 +59,7 @@ def queue_filters(
         "department": (department or "").strip() or None,
         "category": category if category in CATEGORIES else None,
         "priority": priority if priority in PRIORITIES else None,
-        "time_limit": time_limit if time_limit in ("warning", "breached") else None,
+        "time_limit": time_limit if time_limit in ALERTED_LIMIT_STATES else None,
         "open": {"open": "true", "finished": "false"}.get(open_),
     }
 

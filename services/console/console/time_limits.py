@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-RUNNING = frozenset({"running", "warning", "breached"})
+from hospital_shared.vocabulary import LimitState
+
+RUNNING = frozenset(LimitState)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,10 @@ def countdown(limit: dict[str, Any], now: datetime) -> Countdown:
     due, warn = _instant(limit["due_at"]), _instant(limit["warn_at"])
     state = limit["state"]
     if state in RUNNING:
-        state = "breached" if now >= due else "warning" if now >= warn else "running"
+        state = (
+            LimitState.BREACHED if now >= due
+            else LimitState.WARNING if now >= warn else LimitState.RUNNING
+        )  # fmt: skip
     return Countdown(limit["limit"], due, warn, state, int((due - now).total_seconds()))
 
 
@@ -57,4 +62,5 @@ def remaining_text(seconds: int, lang: str) -> str:
 def worst_state(items: list[Countdown]) -> str | None:
     """The case's colour in the queue: breached before warning before running."""
     states = {c.state for c in items if c.running}
-    return next((s for s in ("breached", "warning", "running") if s in states), None)
+    order = (LimitState.BREACHED, LimitState.WARNING, LimitState.RUNNING)
+    return next((s for s in order if s in states), None)

@@ -37,6 +37,7 @@ from hospital_shared.access_records import audited_router
 from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest
 from hospital_shared.service_events.followup import Satisfaction
 from hospital_shared.service_events.surveys import SurveyAnswer
+from hospital_shared.vocabulary import TaskStatus
 
 
 class NextCallIn(BaseModel):
@@ -199,15 +200,17 @@ async def get_task(task_id: str, conn: Conn, svc: Svc, principal: Staff) -> Task
 
 def outcome_recorded(task_id: str, decision: Any, plan: NextCallPlan) -> OutcomeRecorded:
     """What the answer to a recorded outcome says of its decision."""
-    done = OutcomeRecorded(task_id=task_id, attempts_made=decision.attempts_made, status="assigned")
+    done = OutcomeRecorded(
+        task_id=task_id, attempts_made=decision.attempts_made, status=TaskStatus.ASSIGNED
+    )
     match decision:
         case RetryPlanned():
             return done.model_copy(update={"next_attempt_at": decision.not_before})
         case Unreachable():
-            return done.model_copy(update={"status": "unreachable"})
+            return done.model_copy(update={"status": TaskStatus.UNREACHABLE})
         case Completed(second_call=second, spot_check=spot):
             return done.model_copy(update={
-                "status": "completed",
+                "status": TaskStatus.COMPLETED,
                 "second_call_task_id": second.task_id if second else None,
                 "spot_check_task_id": spot.task_id if spot else None,
                 "complaint_submitted": decision.complaint,

@@ -25,6 +25,7 @@ from followup.domain import (
 from followup.next_calls import NextCallPlan, NextCallRequest, plan_next_calls
 from followup.policy import PolicyBook, WorkingHours
 from hospital_shared.auth import Principal
+from hospital_shared.vocabulary import TaskStatus
 
 
 class NotFound(LookupError):
@@ -171,7 +172,7 @@ async def take(
         raise NotFound(task_id)
     if row["assignee_id"] is not None:
         raise TaskRejected(f"task {task_id} is already assigned to {row['assignee_id']}")
-    if row["status"] != "planned":
+    if row["status"] != TaskStatus.PLANNED:
         raise TaskRejected(f"task {task_id} is {row['status']}")
     if principal.staff_id is None or principal.role.value not in row["roles"]:
         raise TaskRejected(

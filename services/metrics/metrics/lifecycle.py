@@ -229,7 +229,7 @@ async def on_case_changed(conn: asyncpg.Connection, e: Received[ComplaintCaseCha
     step = e.type.removeprefix("complaint.case_")
     if step == "opened" and await repo.mark_case_opened(conn, case.case_number, case.occurred_at):
         e.tally.add(catalog.COMPLAINTS, labels)
-    if step != "assigned" and step not in procedure.RECORDS:
+    if e.type != EventName.CASE_ASSIGNED and step not in procedure.RECORDS:
         e.tally.add(catalog.COMPLAINT_TRANSITIONS, {"status": label(step)})
     await _procedure_step(conn, e, step, labels["department"])
 

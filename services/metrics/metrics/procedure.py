@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from hospital_shared.vocabulary import Validity
+from hospital_shared.vocabulary import CaseStatus, Validity
 from metrics.kpi import Window
 
 # Case events that record a fact of the procedure without moving the case along its lifecycle
@@ -46,7 +46,7 @@ _STAMPS = {
 def procedure_kind(step: str, *, previous_status: str | None) -> str | None:
     """The `kind` of `hospital_complaint_procedure_records_total` a case step counts as (None:
     not one): closing an unfounded complaint (after 消除误会) is `unfounded_closed`."""
-    if step == "closed" and previous_status == "unfounded":
+    if step == "closed" and previous_status == CaseStatus.UNFOUNDED:
         return "unfounded_closed"
     return _KINDS.get(step)
 

@@ -163,7 +163,7 @@ def _clock_columns(limit: str, *, first: bool) -> str:
 CASE_LIMITS = tuple(limit.value for limit in CLOCKED_CASE_LIMITS)
 
 _COMPLAINTS = f"""
-SELECT {", ".join(_clock_columns(limit, first=limit == "first_response") for limit in CASE_LIMITS)},
+SELECT {", ".join(_clock_columns(limit, first=limit == CaseLimit.FIRST_RESPONSE) for limit in CASE_LIMITS)},
        (SELECT count(*) FILTER (WHERE satisfied) FROM complaint_satisfaction s
          WHERE s.answered_at >= $1 AND s.answered_at < $2
            AND ($3::text IS NULL OR s.department = $3)) AS handling_satisfied,

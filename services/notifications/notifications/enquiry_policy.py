@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hospital_shared.vocabulary import EnquiryLimit
+from hospital_shared.vocabulary import EnquiryLimit, LimitLevel
 from notifications.policy import Plan, Planned, PlanningRules
 
 ENQUIRY_LIMIT_LABELS = {
@@ -32,7 +32,7 @@ PRAISE_CATEGORY_LABELS = {
 def plan_enquiry_time_limit(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
     """enquiry.time_limit_warning | enquiry.time_limit_breached: to the enquiry's supervisor,
     else the supervisor of its department; once per event (the key is the event id)."""
-    breach = data.level == "breach"
+    breach = data.level == LimitLevel.BREACH
     note = Planned(
         "staff_enquiry_escalation" if breach else "staff_enquiry_time_limit_warning",
         key=event_id,

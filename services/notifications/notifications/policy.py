@@ -20,8 +20,11 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from hospital_shared.vocabulary import CaseLimit, EventName, Priority, TaskKind
+from hospital_shared.vocabulary import CaseLimit, EventName, LimitLevel, Priority, TaskKind
 from notifications.survey_links import SurveyLink, SurveyRules, hidden_url, link_id_for
+
+# The steps that give a case its handler: opened, assigned, reopened.
+_ASSIGNING = (EventName.CASE_OPENED, EventName.CASE_ASSIGNED, EventName.CASE_REOPENED)
 
 KIND_LABELS = {
     TaskKind.INPATIENT_DISCHARGE: "出院回访",
@@ -295,14 +298,18 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
     """complaint.case_*: acknowledgement, outcome, assignment, withdrawal."""
     what = type_.removeprefix("complaint.case_")
     subject = f"case:{data.case_number}"
-    if what == "withdrawn":
+    if type_ == EventName.CASE_WITHDRAWN:
         return Plan(withdrawals=(Withdraw("case_withdrawn", subject_ref=subject),))
     context = _case_context(data, rules)
     messages: list[Planned] = []
     patient = data.patient
     cycle = f"{data.case_number}:{data.cycle}"
     if patient is not None and not patient.sms_opt_out:
-        if what in ("opened", "acknowledged") and data.cycle == 1 and data.promised_response_by:
+        if (
+            type_ in (EventName.CASE_OPENED, EventName.CASE_ACKNOWLEDGED)
+            and data.cycle == 1
+            and data.promised_response_by
+        ):
             messages.append(
                 Planned(
                     "complaint_acknowledgement",
@@ -328,7 +335,7 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
             )
     if what == "escalated" and data.director_id:
         messages.append(escalated_to_director(data, context, now, rules))
-    if what in ("opened", "assigned", "reopened") and data.assignee_id:
+    if type_ in _ASSIGNING and data.assignee_id:
         messages.append(
             Planned(
                 "staff_case_assigned",
@@ -349,7 +356,11 @@ def escalated_to_director(
 ) -> Planned:
     """The director hears of an escalated case at once, with the decision's due time."""
     decide_by = next(
-        (t.due_at for t in data.time_limits if t.limit == "director_decision" and not t.outcome),
+        (
+            t.due_at
+            for t in data.time_limits
+            if t.limit == CaseLimit.DIRECTOR_DECISION and not t.outcome
+        ),
         None,
     )
     return Planned(
@@ -367,7 +378,7 @@ def escalated_to_director(
 def plan_time_limit(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
     template = (
         "staff_case_time_limit_breach"
-        if data.level == "breach"
+        if data.level == LimitLevel.BREACH
         else "staff_case_time_limit_warning"
     )
     context = {
