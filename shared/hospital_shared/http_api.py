@@ -269,6 +269,17 @@ def wire_phone(raw: str | None, region: str = "CN") -> str | None:
         return raw
 
 
+def masked_phone(raw: str | None, region: str = "CN") -> str | None:
+    """A stored phone as a person who may not read it sees it, in every service alike: its
+    E.164 form (wire_phone) with four digits before the last four hidden (`+86138****8000`),
+    `****` when too short to show any of it. Enough to recognise a number a patient reads
+    out, not enough to call it."""
+    shown = wire_phone(raw, region)
+    if not shown:
+        return shown
+    return shown[:-8] + "****" + shown[-4:] if len(shown) > 8 else "****"
+
+
 # A phone in a request or response: normalised to E.164 when read, written as it is held.
 E164Phone = Annotated[
     str,

@@ -666,7 +666,7 @@ async def test_complaint_data_is_restricted_by_role(complaints, http, tokens) ->
     assert number not in {c["case_number"] for c in doctors_list}
     assert (await move(http, number, "acknowledged", tokens["doctor"])).status_code == 403
     admin_view = (await http.get(f"/v1/cases/{number}", headers=tokens["admin"])).json()
-    assert admin_view["patient"]["phone"] == "139****9000" and admin_view["patient"]["masked"]
+    assert admin_view["patient"]["phone"] == "+86139****9000" and admin_view["patient"]["masked"]
     assert admin_view["patient"]["name"] == "李*"
     handler_view = (await http.get(f"/v1/cases/{number}", headers=tokens["agent"])).json()
     assert handler_view["patient"]["phone"] == "+8613900139000"

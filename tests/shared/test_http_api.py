@@ -25,6 +25,7 @@ from hospital_shared.http_api import (
     decode_cursor,
     e164,
     encode_cursor,
+    masked_phone,
     page_query,
     require,
     split_page,
@@ -155,6 +156,15 @@ def test_phones_are_written_in_e164() -> None:
     assert Contact(phone="138-0013-8000").phone == "+8613800138000"
     with pytest.raises(ValidationError):
         Contact(phone="12")
+
+
+def test_a_masked_phone_reads_the_same_in_every_service() -> None:
+    """Complaints showed `138****8000` where notifications and registration showed
+    `+86138****8000`: one mask now, of the number's E.164 form, however it was stored."""
+    for raw in ("13800138000", "+86 138-0013-8000", "+8613800138000"):
+        assert masked_phone(raw) == "+86138****8000", raw
+    assert masked_phone("+861234") == "****"  # too short to show any of it
+    assert masked_phone(None) is None and masked_phone("") == ""
 
 
 def test_a_position_the_route_cannot_read_is_a_422_naming_the_cursor() -> None:

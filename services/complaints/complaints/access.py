@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hospital_shared.http_api import wire_phone
+from hospital_shared.http_api import masked_phone, wire_phone
 from hospital_shared.logging import mask_name
 
 STAFF_ROLES = frozenset({"agent", "doctor", "supervisor"})
@@ -92,13 +92,6 @@ def opening_key(actor: Actor, external_id: str) -> str:
     return f"staff:{actor.id}:{external_id}"
 
 
-def mask_phone_number(phone: str | None) -> str | None:
-    if not phone:
-        return phone
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 7 else "****"
-
-
 def contact_for(actor: Actor, case: Mapping[str, Any]) -> dict[str, Any]:
     """The patient's details as `actor` may see them."""
     unmasked = is_working(actor, case)
@@ -107,7 +100,7 @@ def contact_for(actor: Actor, case: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "patient_id": case["patient_id"],
         "name": name if unmasked else (mask_name(name) if name else None),
-        "phone": wire_phone(phone) if unmasked else mask_phone_number(phone),
+        "phone": wire_phone(phone) if unmasked else masked_phone(phone),
         "sms_opt_out": case["sms_opt_out"],
         "masked": not unmasked,
     }

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from complaints.access import Actor, mask_phone_number
+from complaints.access import Actor
 from complaints.enquiries import EnquiryChannel, can_view_enquiry, can_work_enquiry
 from complaints.feedback import FeedbackKind, SuggestionOutcome
 from complaints.feedback_cases import NewFeedback, can_view_feedback, contact_of
 from complaints.views import DepartmentIn, PatientIn, Short, Text
-from hospital_shared.http_api import wire_phone
+from hospital_shared.http_api import masked_phone, wire_phone
 from hospital_shared.logging import mask_name
 from hospital_shared.vocabulary import EnquiryStatus, FeedbackChannel, LimitOutcome, LimitState
 
@@ -86,7 +86,7 @@ def _patient(row: dict[str, Any], unmasked: bool) -> dict[str, Any] | None:
     return {
         "patient_id": row["patient_id"],
         "name": name if unmasked or not name else mask_name(name),
-        "phone": wire_phone(phone) if unmasked else mask_phone_number(phone),
+        "phone": wire_phone(phone) if unmasked else masked_phone(phone),
         "masked": not unmasked,
     }
 

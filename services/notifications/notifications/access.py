@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hospital_shared.auth import Principal, Role
-from notifications import domain
+from hospital_shared.http_api import masked_phone
 from notifications.templates import COMPLAINT_TEMPLATES
 
 MANAGERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -117,9 +117,7 @@ def message_view(
         "source_event_id": m["source_event_id"],
         # what the message is about (`task:<id>`, `case:<number>`): the console links there
         "subject_ref": m["subject_ref"],
-        "to_number": m["to_number"]
-        if who.role == Role.ADMIN
-        else domain.mask_phone(m["to_number"]),
+        "to_number": m["to_number"] if who.role == Role.ADMIN else masked_phone(m["to_number"]),
     }
     if not sees_complaint(who, m, desk_department=desk_department):
         kind = NEUTRAL_KIND.get(m["audience"], "notice")

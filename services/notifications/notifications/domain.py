@@ -97,12 +97,6 @@ def normalise_phone(raw: str | None, region: str = "CN") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def mask_phone(e164: str | None) -> str | None:
-    if not e164:
-        return e164
-    return e164[:-8] + "****" + e164[-4:] if len(e164) > 8 else "****"
-
-
 # --- who may call back ---------------------------------------------------------------
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

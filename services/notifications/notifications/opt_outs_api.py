@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Role
-from hospital_shared.http_api import Conn, Page, PageQuery
+from hospital_shared.http_api import Conn, Page, PageQuery, masked_phone
 from hospital_shared.http_guard import error
 from notifications import access, domain, message_cases, repository
 from notifications.routes import NOT_FOUND, Manager, OptOutRecorder, Staff, id_after, refusals
@@ -63,7 +63,7 @@ async def list_opt_outs(
     )
     items = [
         OptOutView.model_validate(
-            r | {"phone": r["phone"] if who.role == Role.ADMIN else domain.mask_phone(r["phone"])}
+            r | {"phone": r["phone"] if who.role == Role.ADMIN else masked_phone(r["phone"])}
         )
         for r in shown
     ]

@@ -27,11 +27,11 @@ from hospital_shared.http_api import (
     PageQuery,
     PageRequest,
     WireTime,
+    masked_phone,
     page_query,
     require,
     split_page,
 )
-from hospital_shared.logging import mask_phone
 from registration.phones import normalise_phone
 
 STAFF = (Role.AGENT, Role.DOCTOR, Role.SUPERVISOR, Role.ADMIN, Role.DIRECTOR)
@@ -131,7 +131,7 @@ class PatientVisits(Page[VisitView]):
 
 
 def _shown_phone(phone: str | None, who: Principal) -> str | None:
-    return phone if phone is None or who.role == Role.ADMIN else mask_phone(phone)
+    return phone if phone is None or who.role == Role.ADMIN else masked_phone(phone)
 
 
 async def search(
