@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
 from hospital_shared.runtime import ServiceRuntime
-from registration import api, patients, retention
+from registration import api, patients, retention, visits
 from registration.handlers import Hl7Handler, rules_from
 from registration.ingest import Hl7Control, Ingested, IntakeRejected, ingest, ingest_hl7_group
 from registration.intake import Intake
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = runtime.http_app(
         api.router,
         patients.router,
+        visits.router,
         title="registration service",
     )
     if settings.mllp_enabled:
