@@ -35,6 +35,21 @@ def _open_ports(cfg: StackConfig, *, but: tuple[int, ...] = ()) -> list[int]:
     return [port for port in stack_ports(cfg) if port not in but and procs.port_open(port)]
 
 
+def _holders(cfg: StackConfig) -> dict[int, str]:
+    """Who still listens on the stack's ports: pid -> state and command line (for a failure)."""
+    held = procs.listeners(stack_ports(cfg))
+    return {
+        pid: f"{_state(pid)} {Path(f'/proc/{pid}/cmdline').read_bytes()[:120]!r}" for pid in held
+    }
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
 def _running(cfg: StackConfig) -> list[str]:
     return [name for name, comp in status(cfg).items() if comp.running]
 
@@ -71,7 +86,7 @@ def test_down_stops_what_its_pid_files_lost(own_stack: StackConfig) -> None:
     assert {"kafka", "postgres", "bearerbox", "prometheus"} <= set(_running(cfg))
     shutil.rmtree(cfg.pids_dir)  # as a hand-cleaned state folder, or a killed `up`, leaves it
     down(cfg)
-    assert _open_ports(cfg) == []
+    assert _open_ports(cfg) == [], _holders(cfg)
     assert procs.leftovers(cfg, stack_ports(cfg)) == []
 
 
