@@ -1,0 +1,60 @@
+"""The scaling and latency benches' arithmetic: the machine's busy share from /proc/stat, the
+CPU figures of a window, and what the latency generator really sent (no stack needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.latency import sent_summary
+from bench.scaling import Window
+from bench.stack import Proc, bench_config, busy_share, machine_cpu_ticks
+
+STAT = "cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 50 2 25 400 20 1 1 0 0 0\n"
+
+
+def test_busy_ticks_leave_out_idle_and_iowait_and_count_guest_once() -> None:
+    # user 100 nice 5 system 50 idle 800 iowait 40 irq 3 softirq 2 steal 0 (guest 7 is in user)
+    assert machine_cpu_ticks(STAT) == (160, 1000)
+
+
+def test_busy_share_is_of_the_window_only() -> None:
+    assert busy_share((160, 1000), (310, 1200)) == pytest.approx(0.75)
+    assert busy_share((160, 1000), (160, 1000)) == 0.0
+
+
+def test_live_proc_stat_reads() -> None:
+    busy, total = machine_cpu_ticks()
+    assert 0 <= busy <= total
+
+
+def test_window_summary_gives_cores_per_event_and_what_others_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    w = Window(10.0, 0.9, {"service": 0.5, "postgres": 0.3, "kafka": 0.4})
+    s = w.summary(5000)
+    assert s["events_per_s"] == 500
+    assert s["machine_busy_cores"] == pytest.approx(1.8)
+    assert s["other_cores"] == pytest.approx(0.6)  # 1.8 busy - 1.2 the measured processes
+    assert s["cpu_ms_per_event"]["service"] == pytest.approx(1.0)  # 5 CPU s / 5,000 events
+
+
+def test_generator_that_kept_its_pace() -> None:
+    stamps = [100.0 + i / 1000 for i in range(1000)]
+    s = sent_summary(stamps, 1000, 101.0)
+    assert s.events == 1000 and s.per_s == pytest.approx(1000.0)
+    assert s.behind_schedule_max_ms == pytest.approx(0.0, abs=0.01)
+
+
+def test_generator_that_fell_behind_says_its_real_rate_and_lag() -> None:
+    # 1,000 events meant for one second went out over two: the last half a second late
+    stamps = [100.0 + 2 * i / 1000 for i in range(1000)]
+    s = sent_summary(stamps, 1000, 102.0)
+    assert s.per_s == pytest.approx(500.0)
+    assert s.behind_schedule_max_ms == pytest.approx(999.0, abs=1)
+
+
+def test_instances_have_their_own_labels() -> None:
+    cfg = bench_config()
+    labels = [Proc(cfg, "followup", port_shift=100 * i).label for i in range(3)]
+    assert labels == ["followup", "followup#2", "followup#3"]
