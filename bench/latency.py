@@ -7,6 +7,7 @@ moved. The operator is the stack's (DEVSTACK_SMSC): fakesmsc, or the SMPP simula
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,24 @@ class Latency:
     n: int
     p50_ms: float
     p99_ms: float
+    p95_ms: float = float("nan")
+    # effects still missing when the wait ended (SMS due but not handed over, receipts not
+    # back, events not counted): the percentiles are of those that happened, a lower bound
+    # when this is not 0
+    unfinished: int = 0
+
+
+@dataclass
+class Sent:
+    """What the generator really did: its rate is the target only if it kept its pace. Each
+    event's latency starts when its chunk was handed to the producer (not when it was
+    scheduled), so the generator's own lag is not counted in the latencies; it is shown here."""
+
+    events: int
+    seconds: float  # from the first chunk's send to the last chunk's acknowledgement
+    per_s: float
+    behind_schedule_max_ms: float  # the latest a chunk went out against its scheduled time
+    load_average_1m: float  # at the end of the sending
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -52,7 +71,22 @@ def stream_for(rate: int, seconds: float, run_id: str) -> list[SimEvent]:
     return generate(cfg)
 
 
-async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) -> list[Latency]:
+def sent_summary(stamps: list[float], rate: float, ended: float) -> Sent:
+    """`stamps`: each event's send time in the order sent; `ended`: the last acknowledgement."""
+    if not stamps:
+        return Sent(0, 0.0, 0.0, 0.0, os.getloadavg()[0])
+    first = stamps[0]
+    behind = max(at - (first + i / rate) for i, at in enumerate(stamps)) if rate > 0 else 0.0
+    took = ended - first
+    return Sent(
+        len(stamps), round(took, 2), round(len(stamps) / took, 1) if took > 0 else 0.0,
+        round(max(0.0, behind) * 1000, 1), round(os.getloadavg()[0], 2),
+    )  # fmt: skip
+
+
+async def measure(
+    bootstrap: str, database_url: str, rate: int, seconds: float
+) -> tuple[list[Latency], Sent]:
     events = stream_for(rate, seconds, f"L{rate}X")
     sent: dict[str, float] = {}
 
@@ -60,11 +94,13 @@ async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) 
         sent[e.event.id] = at
 
     await publish_to_kafka(bootstrap, events, rate=rate, on_sent=on_sent)
+    generator = sent_summary(list(sent.values()), rate, time.time())
     ids = list(sent)
     conn = await asyncpg.connect(database_url)
     try:
         await _wait_until_settled(conn, ids)
         rows = await _effect_rows(conn, ids)
+        missing = await _unfinished(conn, ids)
     finally:
         await conn.close()
 
@@ -78,21 +114,43 @@ async def measure(bootstrap: str, database_url: str, rate: int, seconds: float) 
         return out
 
     sms = rows["sms"]
+    missing["counted"] = len(ids) - len(rows["counted"])
     results = []
-    for effect, values in (
-        ("follow-up task visible", lat(rows["tasks"])),
-        ("SMS submitted to Kannel", lat(sms, due=True)),
+    for effect, values, unfinished in (
+        ("follow-up task visible", lat(rows["tasks"]), 0),
+        ("SMS submitted to Kannel", lat(sms, due=True), missing["sms"]),
         # discharges come in a burst at the start of each run (the stream's hours): shown apart
         (
             "  of which discharge notices",
             lat([r for r in sms if r["template"] in NOTICES], due=True),
+            0,
         ),
         # the operator's receipt back through Kannel's dlr-url, recorded (DLR 1)
-        ("SMS delivered (receipt recorded)", lat(rows["delivered"], due=True)),
-        ("metrics counter moved", lat(rows["counted"])),
+        (
+            "SMS delivered (receipt recorded)",
+            lat(rows["delivered"], due=True),
+            missing["delivered"],
+        ),
+        ("metrics counter moved", lat(rows["counted"]), missing["counted"]),
     ):
-        results.append(Latency(effect, len(values), _pct(values, 0.5), _pct(values, 0.99)))
-    return results
+        results.append(
+            Latency(effect, len(values), _pct(values, 0.5), _pct(values, 0.99),
+                    _pct(values, 0.95), unfinished)
+        )  # fmt: skip
+    return results, generator
+
+
+async def _unfinished(conn: asyncpg.Connection, ids: list[str]) -> dict[str, int]:
+    """The run's SMS due by now but not handed to Kannel, and those handed over whose
+    receipt has not come back, when the wait ended."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE submitted_at IS NULL AND status IN ('pending', 'sending')"
+        "  AND send_after <= now()) AS sms,"
+        " count(*) FILTER (WHERE submitted_at IS NOT NULL AND delivered_at IS NULL) AS delivered"
+        " FROM notifications.messages WHERE source_event_id = ANY($1::text[]) AND channel = 'sms'",
+        ids,
+    )
+    return {"sms": int(row["sms"]), "delivered": int(row["delivered"])}
 
 
 async def _wait_for(conn: asyncpg.Connection, sql: str, ids: list[str], done: int) -> None:
