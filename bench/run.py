@@ -28,6 +28,7 @@ from rich.table import Table
 
 from bench import profile
 from bench.baseline import raw_complaints_drain, raw_drain
+from bench.cpu_window import Meter
 from bench.drain import CONSUMED, DrainResult, drain
 from bench.kafka_offsets import Offsets
 from bench.latency import measure
@@ -518,13 +519,17 @@ async def latency_phase(
         for rate, seconds in LATENCY_RUNS:
             await clear_sms_queue(database_url)
             console.print(f"  {rate} events/s for {seconds:.0f}s ...")
-            measured, sent = await measure(bootstrap, database_url, rate, seconds)
+            measured, sent = await measure(
+                bootstrap, database_url, rate, seconds, meter=lambda: Meter(cfg, running)
+            )
             latencies[str(rate)] = [asdict(m) for m in measured]
             GENERATOR[str(rate)] = asdict(sent)
             console.print(
                 f"    sent {sent.events} events at {sent.per_s:.0f}/s (at most"
                 f" {sent.behind_schedule_max_ms:.0f} ms behind its pace), load {sent.load_average_1m}"
             )
+            if sent.cpu:
+                console.print(f"    CPU over the sending: {sent.cpu}")
             for m in measured:
                 console.print(
                     f"    {m.effect}: n={m.n} p50={m.p50_ms:.0f}ms p95={m.p95_ms:.0f}ms"

@@ -3,11 +3,15 @@ CPU figures of a window, and what the latency generator really sent (no stack ne
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+
 import pytest
 
-from bench.latency import sent_summary
-from bench.scaling import Window
+from bench.latency import paced_send, sent_summary, stream_for
+from bench.cpu_window import Window
 from bench.stack import Proc, bench_config, busy_share, machine_cpu_ticks
+from simulator.stream import SimEvent
 
 STAT = "cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 50 2 25 400 20 1 1 0 0 0\n"
 
@@ -58,3 +62,48 @@ def test_instances_have_their_own_labels() -> None:
     cfg = bench_config()
     labels = [Proc(cfg, "followup", port_shift=100 * i).label for i in range(3)]
     assert labels == ["followup", "followup#2", "followup#3"]
+
+
+class FakeProducer:
+    """Acknowledges nothing until the sender has handed over every event: a sender that
+    waited for a batch's acknowledgement before the next would hang here."""
+
+    def __init__(self, total: int, fail_at: int | None = None) -> None:
+        self.total, self.fail_at = total, fail_at
+        self.sent: list[tuple[str, bytes]] = []
+        self.acks: list[asyncio.Future[None]] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        self.sent.append((topic, key))
+        self.acks.append(asyncio.get_running_loop().create_future())
+        if len(self.sent) == self.total:
+            for n, ack in enumerate(self.acks):
+                if n == self.fail_at:
+                    ack.set_exception(RuntimeError("broker refused"))
+                else:
+                    ack.set_result(None)
+        return self.acks[-1]
+
+
+def _events(n: int) -> list[SimEvent]:
+    return stream_for(200, n / 200, "T")[:n]
+
+
+def test_paced_send_does_not_wait_for_acks_between_events_and_stamps_each() -> None:
+    events = _events(300)
+    producer = FakeProducer(len(events))
+    stamped: list[tuple[str, float]] = []
+    asyncio.run(
+        paced_send(producer, events, 20_000, lambda e, at: stamped.append((e.event.id, at)))
+    )
+    assert [i for i, _ in stamped] == [e.event.id for e in events]
+    assert producer.sent == [(e.topic, e.key.encode()) for e in events]
+    assert all(a <= b for (_, a), (_, b) in itertools.pairwise(stamped))
+
+
+def test_paced_send_raises_when_a_send_failed() -> None:
+    events = _events(50)
+    with pytest.raises(RuntimeError, match="broker refused"):
+        asyncio.run(
+            paced_send(FakeProducer(len(events), fail_at=7), events, 20_000, lambda e, at: None)
+        )
