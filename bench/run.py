@@ -526,14 +526,17 @@ async def latency_phase(
             GENERATOR[str(rate)] = asdict(sent)
             console.print(
                 f"    sent {sent.events} events at {sent.per_s:.0f}/s (at most"
-                f" {sent.behind_schedule_max_ms:.0f} ms behind its pace), load {sent.load_average_1m}"
+                f" {sent.behind_schedule_max_ms:.0f} ms behind its pace; send to broker's ack"
+                f" p50 {sent.ack_p50_ms:.0f} ms, p99 {sent.ack_p99_ms:.0f} ms), load"
+                f" {sent.load_average_1m}"
             )
             if sent.cpu:
                 console.print(f"    CPU over the sending: {sent.cpu}")
             for m in measured:
                 console.print(
                     f"    {m.effect}: n={m.n} p50={m.p50_ms:.0f}ms p95={m.p95_ms:.0f}ms"
-                    f" p99={m.p99_ms:.0f}ms"
+                    f" p99={m.p99_ms:.0f}ms; from the broker's ack p50={m.p50_from_ack_ms:.0f}ms"
+                    f" p99={m.p99_from_ack_ms:.0f}ms"
                     + (f" ({m.unfinished} unfinished)" if m.unfinished else "")
                 )
     finally:
@@ -626,7 +629,8 @@ def print_tables(r: dict[str, Any]) -> None:
         title="Steady latency from input event to effect (targets: p99 <= 500 ms at 200/s,"
         f" <= 250 ms at 1,000/s; operator {r.get('latency_operator', 'fakesmsc')})"
     )
-    for col in ("rate", "sent/s (load)", "effect", "n", "unfinished", "p50 ms", "p95 ms", "p99 ms"):
+    for col in ("rate", "sent/s (load)", "effect", "n", "unfinished", "p50 ms", "p95 ms", "p99 ms",
+                "p99 from ack ms"):  # fmt: skip
         t.add_column(col)
     for rate, rows in r["latency"].items():
         g = r.get("latency_sent", {}).get(rate, {})
@@ -634,7 +638,7 @@ def print_tables(r: dict[str, Any]) -> None:
         for m in rows:
             t.add_row(rate, sent, m["effect"], str(m["n"]), str(m.get("unfinished", "")),
                       f"{m['p50_ms']:.0f}", f"{m.get('p95_ms', float('nan')):.0f}",
-                      f"{m['p99_ms']:.0f}")  # fmt: skip
+                      f"{m['p99_ms']:.0f}", f"{m.get('p99_from_ack_ms', float('nan')):.0f}")  # fmt: skip
     console.print(t)
     t = Table(title="Resident memory (target: <= 150 MB, no growth after 100k events)")
     for col in ("process", "peak MB", "at 100k MB", "at end of drain MB"):

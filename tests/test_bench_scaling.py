@@ -8,8 +8,9 @@ import itertools
 
 import pytest
 
-from bench.latency import paced_send, sent_summary, stream_for
+from bench import latency
 from bench.cpu_window import Window
+from bench.latency import paced_send, sent_summary, stream_for
 from bench.stack import Proc, bench_config, busy_share, machine_cpu_ticks
 from simulator.stream import SimEvent
 
@@ -93,10 +94,18 @@ def test_paced_send_does_not_wait_for_acks_between_events_and_stamps_each() -> N
     events = _events(300)
     producer = FakeProducer(len(events))
     stamped: list[tuple[str, float]] = []
+    acked: list[float] = []
     asyncio.run(
-        paced_send(producer, events, 20_000, lambda e, at: stamped.append((e.event.id, at)))
+        paced_send(
+            producer,
+            events,
+            20_000,
+            lambda e, at: stamped.append((e.event.id, at)),
+            lambda e, at: acked.append(at),
+        )
     )
     assert [i for i, _ in stamped] == [e.event.id for e in events]
+    assert len(acked) == len(events)  # every acknowledgement seen
     assert producer.sent == [(e.topic, e.key.encode()) for e in events]
     assert all(a <= b for (_, a), (_, b) in itertools.pairwise(stamped))
 
@@ -107,3 +116,27 @@ def test_paced_send_raises_when_a_send_failed() -> None:
         asyncio.run(
             paced_send(FakeProducer(len(events), fail_at=7), events, 20_000, lambda e, at: None)
         )
+
+
+class Counts:
+    """A connection whose count goes through `values`, then stays at the last."""
+
+    def __init__(self, *values: int) -> None:
+        self.values = list(values)
+
+    async def fetchval(self, sql: str, ids: list[str]) -> int:
+        return self.values.pop(0) if len(self.values) > 1 else self.values[0]
+
+
+def test_the_wait_follows_a_count_that_keeps_moving(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(latency, "STALL_S", 1.5)  # longer than one poll, shorter than four
+    conn = Counts(9, 7, 5, 3, 0)
+    asyncio.run(latency._wait_for(conn, "", [], 0))  # type: ignore[arg-type]
+    assert conn.values == [0]
+
+
+def test_the_wait_gives_up_on_a_count_that_stands_still(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(latency, "STALL_S", 1.5)
+    conn = Counts(4)
+    asyncio.run(latency._wait_for(conn, "", [], 0))  # type: ignore[arg-type]
+    assert conn.values == [4]
