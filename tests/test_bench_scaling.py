@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -140,3 +142,20 @@ def test_the_wait_gives_up_on_a_count_that_stands_still(monkeypatch: pytest.Monk
     conn = Counts(4)
     asyncio.run(latency._wait_for(conn, "", [], 0))  # type: ignore[arg-type]
     assert conn.values == [4]
+
+
+def test_an_sms_due_at_once_counts_from_the_event_one_due_later_from_its_due_time() -> None:
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    sent = {"a": t0.timestamp(), "b": t0.timestamp()}
+    rows: list[Any] = [
+        # planned 30 s after the event, due at once (due_at = the planning moment)
+        {"id": "a", "created_at": t0 + timedelta(seconds=30), "due_at": t0 + timedelta(seconds=30),
+         "at": t0 + timedelta(seconds=40)},
+        # planned 30 s after the event, due an hour after it
+        {"id": "b", "created_at": t0 + timedelta(seconds=30), "due_at": t0 + timedelta(hours=1),
+         "at": t0 + timedelta(hours=1, seconds=2)},
+    ]  # fmt: skip
+    a = latency._latency("sms", rows[:1], sent, sent, True, 0)
+    b = latency._latency("sms", rows[1:], sent, sent, True, 0)
+    assert a.p50_ms == pytest.approx(40_000)  # the consumer's 30 s included
+    assert b.p50_ms == pytest.approx(2_000)
