@@ -28,6 +28,7 @@ from rich.table import Table
 
 from bench import profile
 from bench.baseline import raw_complaints_drain, raw_drain
+from bench.cpu_window import Meter
 from bench.drain import CONSUMED, DrainResult, drain
 from bench.kafka_offsets import Offsets
 from bench.latency import measure
@@ -178,6 +179,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
     if "latency" in phases:
         results["latency"] = await latency_phase(cfg, bootstrap, database_url, sampler)
         results["latency_operator"] = cfg.smsc
+        results["latency_sent"] = GENERATOR
     await sampler.stop()
     results["rss_mb"] = {
         label: {"peak": mb(peak), **{k: mb(v) for k, v in sampler.marks.get(label, {}).items()}}
@@ -242,6 +244,7 @@ async def _latency_only(
     sampler.start()
     results["latency"] = await latency_phase(cfg, bootstrap, database_url, sampler)
     results["latency_operator"] = cfg.smsc  # fakesmsc or the SMPP simulator (DEVSTACK_SMSC)
+    results["latency_sent"] = GENERATOR  # what the generator really sent, at what load
     results["load_average_1m"]["end"] = os.getloadavg()[0]
     await sampler.stop()
     results["rss_mb_latency_phase"] = {
@@ -516,15 +519,35 @@ async def latency_phase(
         for rate, seconds in LATENCY_RUNS:
             await clear_sms_queue(database_url)
             console.print(f"  {rate} events/s for {seconds:.0f}s ...")
-            measured = await measure(bootstrap, database_url, rate, seconds)
+            measured, sent = await measure(
+                bootstrap, database_url, rate, seconds, meter=lambda: Meter(cfg, running)
+            )
             latencies[str(rate)] = [asdict(m) for m in measured]
+            GENERATOR[str(rate)] = asdict(sent)
+            console.print(
+                f"    sent {sent.events} events at {sent.per_s:.0f}/s (at most"
+                f" {sent.behind_schedule_max_ms:.0f} ms behind its pace; send to broker's ack"
+                f" p50 {sent.ack_p50_ms:.0f} ms, p99 {sent.ack_p99_ms:.0f} ms), load"
+                f" {sent.load_average_1m}"
+            )
+            if sent.cpu:
+                console.print(f"    CPU over the sending: {sent.cpu}")
             for m in measured:
-                console.print(f"    {m.effect}: n={m.n} p50={m.p50_ms:.0f}ms p99={m.p99_ms:.0f}ms")
+                console.print(
+                    f"    {m.effect}: n={m.n} p50={m.p50_ms:.0f}ms p95={m.p95_ms:.0f}ms"
+                    f" p99={m.p99_ms:.0f}ms; from the broker's ack p50={m.p50_from_ack_ms:.0f}ms"
+                    f" p99={m.p99_from_ack_ms:.0f}ms"
+                    + (f" ({m.unfinished} unfinished)" if m.unfinished else "")
+                )
     finally:
         for p in running:
             sampler.note_peak(p.label)
             p.stop()
     return latencies
+
+
+# What the latency phase's generator really sent at each rate (bench/latency.py `Sent`).
+GENERATOR: dict[str, dict[str, Any]] = {}
 
 
 async def clear_sms_queue(database_url: str) -> None:
@@ -606,11 +629,16 @@ def print_tables(r: dict[str, Any]) -> None:
         title="Steady latency from input event to effect (targets: p99 <= 500 ms at 200/s,"
         f" <= 250 ms at 1,000/s; operator {r.get('latency_operator', 'fakesmsc')})"
     )
-    for col in ("rate", "effect", "n", "p50 ms", "p99 ms"):
+    for col in ("rate", "sent/s (load)", "effect", "n", "unfinished", "p50 ms", "p95 ms", "p99 ms",
+                "p99 from ack ms"):  # fmt: skip
         t.add_column(col)
     for rate, rows in r["latency"].items():
+        g = r.get("latency_sent", {}).get(rate, {})
+        sent = f"{g['per_s']:.0f} ({g['load_average_1m']:.1f})" if g else ""
         for m in rows:
-            t.add_row(rate, m["effect"], str(m["n"]), f"{m['p50_ms']:.0f}", f"{m['p99_ms']:.0f}")
+            t.add_row(rate, sent, m["effect"], str(m["n"]), str(m.get("unfinished", "")),
+                      f"{m['p50_ms']:.0f}", f"{m.get('p95_ms', float('nan')):.0f}",
+                      f"{m['p99_ms']:.0f}", f"{m.get('p99_from_ack_ms', float('nan')):.0f}")  # fmt: skip
     console.print(t)
     t = Table(title="Resident memory (target: <= 150 MB, no growth after 100k events)")
     for col in ("process", "peak MB", "at 100k MB", "at end of drain MB"):

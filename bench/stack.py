@@ -68,7 +68,8 @@ class Proc:
 
     @property
     def label(self) -> str:
-        return self.name if not self.port_shift else f"{self.name}#2"
+        """The service's name; a second or third instance (ports + 100, + 200) `name#2`..."""
+        return self.name if not self.port_shift else f"{self.name}#{self.port_shift // 100 + 1}"
 
     def start(self) -> Proc:
         env = {**SERVICE_ENV.get(self.name, {}), **self.env}
@@ -170,7 +171,7 @@ def stack_cpu_seconds(cfg: StackConfig) -> dict[str, float]:
     its live backends and the ones that have ended (its children's times), and the broker.
     The difference over a drain is what the drain cost them, per event beside the
     service's own (a backend that is still running at the end counts up to then)."""
-    from devstack import postgres
+    from devstack import kafka, postgres
 
     out = {"postgres": 0.0, "kafka": 0.0}
     pid = postgres.running_pid(cfg)
@@ -183,8 +184,26 @@ def stack_cpu_seconds(cfg: StackConfig) -> dict[str, float]:
                 with contextlib.suppress(psutil.Error):
                     c = child.cpu_times()
                     out["postgres"] += c.user + c.system
-    kafka = cfg.state_dir / "pids" / "kafka.pid"
-    with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
-        k = psutil.Process(int(kafka.read_text().split()[0])).cpu_times()
-        out["kafka"] = k.user + k.system + k.children_user + k.children_system
+    for node in cfg.kafka_nodes:  # every broker of a three-broker cluster
+        pid_file = cfg.state_dir / "pids" / f"{kafka.node_name(node)}.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
+            k = psutil.Process(int(pid_file.read_text().split()[0])).cpu_times()
+            out["kafka"] += k.user + k.system + k.children_user + k.children_system
     return out
+
+
+def machine_cpu_ticks(stat: str | None = None) -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot, from /proc/stat's `cpu` line: busy
+    is everything but idle and iowait, whoever ran (other people's work on a shared machine
+    too). Two readings give the machine's busy share over a window (`busy_share`)."""
+    text = stat if stat is not None else Path("/proc/stat").read_text()
+    fields = [int(x) for x in text.splitlines()[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    busy = user + nice + system + irq + softirq + steal
+    return busy, busy + idle + iowait
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share (0..1) of all cores' time that was busy between two `machine_cpu_ticks`."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
