@@ -7,10 +7,13 @@ may leave `DATA_ENCRYPTION_PREVIOUS_KEYS`.
 A service declares its sealed columns (`ServiceRuntime.seals(table, *columns, hashes=...)`);
 table and column names come from code, never from input. A column searched by its keyed hash
 (`hashes`: hash column -> sealed column) gets that hash filled where it is missing (rows from
-before encryption), from the opened value."""
+before encryption), from the opened value. Values sealed inside a JSON column, or in a table
+that refuses a plain UPDATE (complaints' append-only audit), are moved by the service's own
+batch function instead (`ServiceRuntime.reseals(table, batch)`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -30,6 +33,15 @@ class SealedColumns:
     table: str
     columns: tuple[str, ...]
     hashes: tuple[tuple[str, str], ...] = ()  # (hash column, the sealed column it hashes)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedBy:
+    """A table whose sealed values its service moves itself: `batch(conn, batch_size)` moves
+    up to that many rows to the current key in one transaction and returns how many."""
+
+    table: str
+    batch: Callable[[asyncpg.Connection, int], Awaitable[int]]
 
 
 def _stale(sealed: SealedColumns) -> str:
@@ -67,13 +79,20 @@ async def reseal_batch(conn: asyncpg.Connection, sealed: SealedColumns, *, batch
 
 
 async def reseal_all(
-    pool: asyncpg.Pool, tables: list[SealedColumns], *, service: str, batch_size: int
+    pool: asyncpg.Pool,
+    tables: list[SealedColumns | SealedBy],
+    *,
+    service: str,
+    batch_size: int,
 ) -> int:
     """One pass over every sealed table: a batch each; returns the rows moved."""
     moved = 0
     async with pool.acquire() as conn:
         for sealed in tables:
-            n = await reseal_batch(conn, sealed, batch_size=batch_size)
+            if isinstance(sealed, SealedBy):
+                n = await sealed.batch(conn, batch_size)
+            else:
+                n = await reseal_batch(conn, sealed, batch_size=batch_size)
             RESEAL_PENDING.labels(service, sealed.table).set(n)
             moved += n
     return moved

@@ -61,7 +61,7 @@ from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
 from hospital_shared.release import RELEASE
-from hospital_shared.reseal import SealedColumns, reseal_all
+from hospital_shared.reseal import SealedBy, SealedColumns, reseal_all
 from hospital_shared.secrets import refuse_dev_defaults
 from hospital_shared.settings import ServiceSettings
 
@@ -153,7 +153,7 @@ class ServiceRuntime:
         self.background = Background(self.name)  # the service's own jobs and hooks
         self._own = Background(self.name)  # the runtime's: relay, lag, access watch, re-seal
         self._readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = {}
-        self._sealed: list[SealedColumns] = []
+        self._sealed: list[SealedColumns | SealedBy] = []
 
     # --- wiring --------------------------------------------------------------------
 
@@ -265,6 +265,13 @@ class ServiceRuntime:
         their values written before encryption or under an earlier key to the current one,
         and fills the keyed hashes (`hashes`: hash column -> sealed column) rows lack."""
         self._sealed.append(SealedColumns(table, columns, tuple((hashes or {}).items())))
+
+    def reseals(
+        self, table: str, batch: Callable[[asyncpg.Connection, int], Awaitable[int]]
+    ) -> None:
+        """Declare a table whose sealed values `batch(conn, batch_size)` moves to the current
+        key (values inside JSON, an append-only table's): run by the same re-seal job."""
+        self._sealed.append(SealedBy(table, batch))
 
     # --- background work (hospital_shared.background) -------------------------------
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, Page
@@ -264,6 +265,21 @@ async def test_the_desk_opens_a_complaint_from_the_form_keeping_what_was_typed_o
     assert case["department"]["code"] == DEPT
 
 
+async def access_reasons(dsn: str, schema: str, staff_id: str, route: str) -> list[str | None]:
+    """The reasons of `staff_id`'s access records of `route` in the `schema` service."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            f"SELECT reason FROM {schema}.access_records WHERE staff_id = $1 AND route = $2"
+            " ORDER BY id",
+            staff_id,
+            route,
+        )
+    finally:
+        await conn.close()
+    return [r["reason"] for r in rows]
+
+
 async def test_the_inbox_shows_unread_notes_and_opens_the_task_they_are_about(
     page: Page, stack: dict[str, RunningService], task: dict[str, Any]
 ) -> None:
@@ -314,6 +330,11 @@ async def test_an_agent_takes_an_unassigned_call_of_their_department(
     )
     await page.wait_for_url("**/calls/FU-*")
     assert "孙待领" in await page.inner_text("h1")
+    # The take read the patient's task: its access record says who and why (issue 24).
+    task_id = page.url.rsplit("/", 1)[-1]
+    taken = "/v1/tasks/{task_id}/take"
+    dsn = stack_env["DATABASE_URL"]
+    assert await access_reasons(dsn, "followup", TAKER.staff_id, taken) == [f"回访 {task_id}"]
     await page.goto(f"{stack['console'].url}/worklist")
     mine = page.locator("section", has_text="已逾期").locator("tr", has_text="孙待领")
     assert await mine.count() == 1

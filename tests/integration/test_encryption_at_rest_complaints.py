@@ -1,6 +1,7 @@
 """Encryption at rest on the real stack (complaints service): a case's phone and description, an
-enquiry's question and a suggestion's text are unreadable in a raw `pg_dump` of their tables;
-the service reads them back through its API; a value written before encryption is sealed by
+enquiry's question, a suggestion's text and the free text of a case's audit trail (the validity
+reason, a step's note, the patient's satisfaction comment) are unreadable in a raw `pg_dump`
+of their tables; the service reads them back through its API; a value written before encryption is sealed by
 the background re-seal job; after a key rotation every record stays readable and the job
 moves them all to the new key, after which the old key can go."""
 
@@ -27,12 +28,18 @@ DESK = {"Authorization": "Bearer dev-supervisor-token"}  # the complaint desk's 
 DESCRIPTION = f"护士把我父亲的化验单弄丢了 {RUN}"
 QUESTION = f"我母亲的出院小结什么时候能拿到 {RUN}"
 SUGGESTION = f"希望儿科候诊区多放几把椅子 {RUN}"
+# The audit trail's free text (case_audit.detail), written by the procedure's steps.
+REASON = f"化验单在检验科找到，未丢失 {RUN}"
+NOTE = f"已向患者父亲当面解释并归还化验单 {RUN}"
+COMMENT = f"护士态度很好，谢谢 {RUN}"
+LEGACY = f"加密之前写下的备注 {RUN}"  # an audit line from before encryption
 # table -> (number column, sealed columns)
 TABLES = {
     "cases": ("case_number", ("patient_phone", "description")),
     "enquiries": ("enquiry_number", ("patient_phone", "question")),
     "feedback": ("feedback_number", ("patient_phone", "text")),
 }
+AUDIT_TEXT = ("note", "comment")  # the keys of case_audit.detail that hold free text
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +80,44 @@ async def records(complaints: RunningService) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="module")
+async def audited(complaints: RunningService, records: dict[str, Any]) -> str:
+    """The case found unfounded (a reason), closed (a note) and rated (a comment)."""
+    number = records["cases"][0]
+    steps = [
+        ("transitions", {"to": "acknowledged"}),
+        ("transitions", {"to": "investigating"}),
+        ("validity", {"founded": False, "reason": REASON}),
+        ("transitions", {"to": "closed", "note": NOTE}),
+        ("satisfaction", {"rating": "satisfied", "comment": COMMENT}),
+    ]
+    async with httpx.AsyncClient(base_url=complaints.url, timeout=10) as api:
+        for what, body in steps:
+            resp = await api.post(f"/v1/cases/{number}/{what}", headers=DESK, json=body)
+            assert resp.status_code == 200, resp.text
+    return str(number)
+
+
+async def audit_texts(service: RunningService, number: str) -> set[str]:
+    """The notes and comments of the case's audit trail, as the API answers."""
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as api:
+        resp = await api.get(f"/v1/cases/{number}/audit", headers=DESK)
+    assert resp.status_code == 200, resp.text
+    details = [line["detail"] for line in resp.json()["audit"]]
+    return {d[k] for d in details for k in AUDIT_TEXT if d.get(k) is not None}
+
+
+async def raw_audit_texts(db: asyncpg.Connection, number: str) -> list[str]:
+    """The notes and comments of the case's audit lines as stored."""
+    rows = await db.fetch(
+        "SELECT a.detail ->> 'note' AS note, a.detail ->> 'comment' AS comment"
+        " FROM complaints.case_audit a JOIN complaints.cases c ON c.id = a.case_id"
+        " WHERE c.case_number = $1",
+        number,
+    )
+    return [r[k] for r in rows for k in AUDIT_TEXT if r[k] is not None]
+
+
 async def read_back(service: RunningService, records: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
     """(phone, text) of each record as the API answers the desk that took them (unmasked)."""
     got: dict[str, tuple[Any, ...]] = {}
@@ -110,25 +155,59 @@ async def left_under(db: asyncpg.Connection, kid: str) -> int:
         n += await db.fetchval(
             f"SELECT count(*) FROM complaints.{table} WHERE {where}", f"enc1:{kid}:"
         )
+    where = " OR ".join(f"starts_with(detail ->> '{k}', $1)" for k in AUDIT_TEXT)
+    n += await db.fetchval(
+        f"SELECT count(*) FROM complaints.case_audit WHERE {where}", f"enc1:{kid}:"
+    )
     return n
 
 
 async def test_sealed_columns_are_unreadable_in_a_raw_dump_and_read_back_through_the_api(
-    complaints, records, stack_env, raw_db
+    complaints, records, audited, stack_env, raw_db
 ) -> None:  # type: ignore[no-untyped-def]
     for table, (number, _, _) in records.items():
         row = await raw(raw_db, table, number)
         assert all(value.startswith("enc1:dev1:") for value in row.values()), table
+    stored = await raw_audit_texts(raw_db, audited)
+    assert len(stored) == 3 and all(v.startswith("enc1:dev1:") for v in stored), stored
     dump = (await asyncio.to_thread(
         subprocess.run,
         ["/usr/lib/postgresql/15/bin/pg_dump", "--data-only", "--table=complaints.cases",
-         "--table=complaints.enquiries", "--table=complaints.feedback", stack_env["DATABASE_URL"]],
+         "--table=complaints.enquiries", "--table=complaints.feedback",
+         "--table=complaints.case_audit", stack_env["DATABASE_URL"]],
         capture_output=True, text=True, check=True,
     )).stdout  # fmt: skip
     for table, (number, phone, text) in records.items():
         assert number in dump, table
         assert phone not in dump and text not in dump, table
+    assert "satisfaction_recorded" in dump  # the audit's actions stay readable, its text not
+    assert not [text for text in (REASON, NOTE, COMMENT) if text in dump]
     assert await read_back(complaints, records) == expected(records)
+    assert await audit_texts(complaints, audited) == {REASON, NOTE, COMMENT}
+
+
+async def test_the_append_only_audit_lets_the_reseal_change_its_sealed_text_and_nothing_else(
+    audited, raw_db
+) -> None:  # type: ignore[no-untyped-def]
+    """Outside complaints.resealing every UPDATE is refused; inside, one that changes an action
+    or puts other ciphertext in a note is refused too (migration 351)."""
+    line = "(SELECT id FROM complaints.case_audit WHERE detail ->> 'note' IS NOT NULL AND case_id"
+    line += " = (SELECT id FROM complaints.cases WHERE case_number = $1) LIMIT 1)"
+    other = (await raw_audit_texts(raw_db, audited))[0]
+    changes = [
+        ("SET detail = detail", False),
+        ("SET action = 'x'", True),
+        ("SET detail = jsonb_set(detail, '{note}', to_jsonb($2::text))", True),
+        ("SET detail = jsonb_set(detail, '{note}', '\"clear\"')", True),
+    ]
+    for change, resealing in changes:
+        async with raw_db.transaction():
+            if resealing:
+                await raw_db.execute("SET LOCAL complaints.resealing = 'on'")
+            sql = f"UPDATE complaints.case_audit {change} WHERE id = {line}"
+            args = (audited, other[:-4] + "AAAA") if "$2" in sql else (audited,)
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await raw_db.execute(sql, *args)
 
 
 async def test_values_from_before_encryption_are_sealed_by_the_reseal_job(
@@ -141,12 +220,23 @@ async def test_values_from_before_encryption_are_sealed_by_the_reseal_job(
             number, phone, text,
         )  # fmt: skip
 
+    await raw_db.execute(
+        "INSERT INTO complaints.case_audit (case_id, actor_id, actor_role, action, detail)"
+        " SELECT id, 'S-SUP-01', 'supervisor', 'note_added', jsonb_build_object('note', $2::text)"
+        " FROM complaints.cases WHERE case_number = $1",
+        records["cases"][0], LEGACY,
+    )  # fmt: skip
+
     async def all_sealed() -> bool:
         rows = [await raw(raw_db, t, number) for t, (number, _, _) in records.items()]
-        return all(v.startswith("enc1:dev1:") for row in rows for v in row.values())
+        audit = await raw_audit_texts(raw_db, records["cases"][0])
+        values = [v for row in rows for v in row.values()] + audit
+        return all(v.startswith("enc1:dev1:") for v in values)
 
     assert await eventually(all_sealed, timeout=30, interval=0.3)
     assert await read_back(complaints, records) == expected(records)
+    texts = await audit_texts(complaints, records["cases"][0])
+    assert texts == {REASON, NOTE, COMMENT, LEGACY}
 
 
 async def test_a_key_rotation_keeps_every_record_readable_and_moves_them_to_the_new_key(
@@ -157,6 +247,8 @@ async def test_a_key_rotation_keeps_every_record_readable_and_moves_them_to_the_
     complaints.start(DATA_ENCRYPTION_KEY=NEW_KEY, DATA_ENCRYPTION_PREVIOUS_KEYS=DEV_ENCRYPTION_KEY)
     complaints.wait_ready()
     assert await read_back(complaints, records) == expected(records)
+    texts = {REASON, NOTE, COMMENT, LEGACY}
+    assert await audit_texts(complaints, records["cases"][0]) == texts
 
     async def none_under(key_id: str) -> bool:
         return await left_under(raw_db, key_id) == 0
@@ -171,6 +263,10 @@ async def test_a_key_rotation_keeps_every_record_readable_and_moves_them_to_the_
     complaints.start(DATA_ENCRYPTION_KEY=NEW_KEY)
     complaints.wait_ready()
     assert await read_back(complaints, records) == expected(records)
+    assert await audit_texts(complaints, records["cases"][0]) == texts
+    assert all(
+        v.startswith(f"enc1:{kid}:") for v in await raw_audit_texts(raw_db, records["cases"][0])
+    )
 
     # Back to the development key the same way: later tests and services know only that one.
     complaints.stop()

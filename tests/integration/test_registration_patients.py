@@ -1,9 +1,12 @@
 """Staff find a patient in the registration service (the console's patient search): an
 inbound caller by the number as they say it, a name by its beginning, a patient id; and one
-patient's visits. Real registration service and PostgreSQL."""
+patient's visits. The phone is stored sealed and searched by its keyed hash (issue 24). Real
+registration service and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 
@@ -13,6 +16,7 @@ import pytest
 
 from tests.factories import discharge, registration
 from tests.integration.services import running
+from tests.kafka_tools import eventually
 
 INTEGRATION = {"Authorization": "Bearer dev-integration-token"}
 
@@ -23,7 +27,7 @@ def auth(token: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def http(stack_config, stack_env) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    with running(stack_config, "registration", {}) as service:
+    with running(stack_config, "registration", {"DATA_RESEAL_INTERVAL_S": "0.5"}) as service:
         async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
             yield client
 
@@ -129,3 +133,80 @@ async def test_a_merged_patient_id_finds_the_surviving_patient(
         "/v1/patients", params={"patient_id": new}, headers=auth("dev-agent-token")
     )
     assert same.json()["items"][0]["merged_from"] is None  # asked by the surviving id
+
+
+async def registered(http: httpx.AsyncClient, n: int, phone: str) -> str:
+    """A registration of patient PE{n} with `phone`; its visit id."""
+    visit = registration(n, patient={"patient_id": f"PE{n}", "name": f"孙{n}", "phone": phone})
+    resp = await http.post("/v1/registrations", json=visit["data"], headers=INTEGRATION)
+    assert resp.status_code == 202, resp.text
+    return str(visit["data"]["registration_id"])
+
+
+async def found_by_phone(http: httpx.AsyncClient, phone: str) -> list[str]:
+    resp = await http.get("/v1/patients", params={"phone": phone}, headers=auth("dev-admin-token"))
+    assert resp.status_code == 200, resp.text
+    return [f"{p['patient_id']} {p['phone']}" for p in resp.json()["items"]]
+
+
+async def test_a_patients_phone_is_unreadable_in_a_raw_dump_and_found_by_its_keyed_hash(
+    http: httpx.AsyncClient, stack_env: dict[str, str], raw_db: asyncpg.Connection, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    n = uuid.uuid4().int % 10**6
+    phone = f"136{n:08d}"
+    visit_id = await registered(http, n, phone)
+    assert await found_by_phone(http, phone) == [f"PE{n} +86{phone}"]
+    dump = (await asyncio.to_thread(
+        subprocess.run,
+        ["/usr/lib/postgresql/15/bin/pg_dump", "--data-only", "--table=registration.visits",
+         stack_env["DATABASE_URL"]],
+        capture_output=True, text=True, check=True,
+    )).stdout  # fmt: skip
+    assert visit_id in dump and phone not in dump
+    row = await raw_db.fetchrow(
+        "SELECT patient_phone, phone_hash FROM registration.visits WHERE visit_id = $1", visit_id
+    )
+    assert row["patient_phone"].startswith("enc1:") and row["phone_hash"]
+    visits = await http.get(f"/v1/patients/PE{n}/visits", headers=auth("dev-admin-token"))
+    assert visits.json()["patient"]["phone"] == f"+86{phone}"
+
+    # A new number from the hospital system (ADT^A08) is sealed and searched the same way.
+    from tests.integration.test_registration_ingest import ack_code, mllp
+    from tests.registration.messages import adt
+
+    new = f"134{n:08d}"
+    update = adt("A08", f"A08-{n}", patient_id=f"PE{n}", visit_id=visit_id, phone=new)
+    [ack] = await mllp(stack_config.mllp_port, update)
+    assert ack_code(ack) == "AA"
+    assert await eventually(lambda: found_by_phone(http, new)) == [f"PE{n} +86{new}"]
+    assert await found_by_phone(http, phone) == []
+    stored = await raw_db.fetchval(
+        "SELECT patient_phone FROM registration.visits WHERE visit_id = $1", visit_id
+    )
+    assert stored.startswith("enc1:") and new not in stored
+
+
+async def test_a_phone_stored_before_encryption_is_found_and_sealed_by_the_reseal_job(
+    http: httpx.AsyncClient, raw_db: asyncpg.Connection
+) -> None:
+    """A row as migration 350 leaves one of before (the number in clear, no hash): the search
+    still finds it, and the re-seal job seals it and gives it its hash."""
+    n = uuid.uuid4().int % 10**6
+    phone = f"135{n:08d}"
+    visit_id = await registered(http, n, phone)
+    await raw_db.execute(
+        "UPDATE registration.visits SET patient_phone = $2, phone_hash = NULL WHERE visit_id = $1",
+        visit_id,
+        f"+86{phone}",
+    )
+    assert f"PE{n} +86{phone}" in await found_by_phone(http, phone)
+
+    async def sealed() -> bool:
+        row = await raw_db.fetchrow(
+            "SELECT patient_phone, phone_hash FROM registration.visits WHERE visit_id = $1",
+            visit_id,
+        )
+        return bool(row["patient_phone"].startswith("enc1:") and row["phone_hash"])
+
+    assert await eventually(sealed, timeout=30, interval=0.3)
+    assert await found_by_phone(http, phone) == [f"PE{n} +86{phone}"]

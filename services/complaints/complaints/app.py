@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.seals("cases", *repository.CASE_SEALED)  # moved to the current key in the background
     for table, columns in enquiry_store.SEALED.items():
         runtime.seals(table, *columns)
+    runtime.reseals("case_audit", repository.reseal_audit_batch)  # its notes, append-only
     calendar = LiveCalendar("complaints", bundled_schedules())
     policy = CasePolicy.from_settings(settings, calendar=lambda: calendar.current)
     rulebook = RuleBook()

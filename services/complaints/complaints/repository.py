@@ -18,7 +18,7 @@ from pydantic_core import to_json
 
 from complaints.policy import Deadline
 from hospital_shared.calendar_store import report_missing
-from hospital_shared.field_crypto import open_fields, seal_fields
+from hospital_shared.field_crypto import PREFIX, cipher, open_fields, seal_fields
 from hospital_shared.vocabulary import LimitState
 
 Row = dict[str, Any]
@@ -28,6 +28,10 @@ CASE_SEALED = (
     "patient_phone", "description", "resolution", "summary", "validity_reason",
     "escalation_reason",
 )  # fmt: skip
+# The free text of an audit line (`case_audit.detail`): step notes, the validity and escalation
+# reasons, radiology's note, the patient's satisfaction comment. Actions, ids and times stay
+# readable; the re-seal job moves these through the trigger's narrow exception (migration 351).
+AUDIT_SEALED = ("note", "comment")
 
 
 def opened_case(row: Mapping[str, Any]) -> Row:
@@ -434,7 +438,7 @@ async def append_audits(conn: asyncpg.Connection, entries: Sequence[AuditEntry])
             "action": e.action,
             "from_status": e.from_status,
             "to_status": e.to_status,
-            "detail": e.detail or {},
+            "detail": seal_fields(e.detail or {}, AUDIT_SEALED),
         }
         for e in entries
     ]
@@ -448,4 +452,41 @@ async def audit_of(conn: asyncpg.Connection, case_id: int) -> list[Row]:
         " FROM case_audit WHERE case_id = $1 ORDER BY id",
         case_id,
     )
-    return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+    return [{**dict(r), "detail": open_fields(json.loads(r["detail"]), AUDIT_SEALED)} for r in rows]
+
+
+def _audit_text_stale() -> str:
+    """An audit line with a free text not under the current key ($1: `enc1:<id>:`)."""
+    return " OR ".join(
+        f"(jsonb_typeof(detail -> '{k}') = 'string' AND NOT starts_with(detail ->> '{k}', $1))"
+        for k in AUDIT_SEALED
+    )
+
+
+async def reseal_audit_batch(conn: asyncpg.Connection, batch_size: int) -> int:
+    """Move up to `batch_size` audit lines' free text to the current key (sealing clear text
+    from before, re-wrapping an earlier key's): the only UPDATE the append-only audit allows,
+    inside a transaction that says so (complaints.resealing), and only of those values
+    (migration 351). Returns how many lines moved."""
+    c = cipher()
+    async with conn.transaction():
+        await conn.execute("SET LOCAL complaints.resealing = 'on'")
+        rows = await conn.fetch(
+            f"SELECT id, detail FROM case_audit WHERE {_audit_text_stale()}"
+            " LIMIT $2 FOR UPDATE SKIP LOCKED",
+            f"{PREFIX}{c.current_id}:",
+            batch_size,
+        )
+        if not rows:
+            return 0
+        details = [json.loads(r["detail"]) for r in rows]
+        moved = [
+            {k: c.rewrap(v) if k in AUDIT_SEALED else v for k, v in d.items()} for d in details
+        ]
+        await conn.execute(
+            "UPDATE case_audit a SET detail = u.detail"
+            " FROM unnest($1::bigint[], $2::jsonb[]) AS u(id, detail) WHERE a.id = u.id",
+            [r["id"] for r in rows],
+            [json.dumps(d) for d in moved],
+        )
+    return len(rows)

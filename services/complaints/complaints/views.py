@@ -19,6 +19,7 @@ from pydantic import (
 from complaints.access import Actor, contact_for
 from complaints.domain import Category, Satisfaction, Status, allowed_next
 from complaints.intake import NewComplaint, new_complaint
+from complaints.repository import AUDIT_SEALED
 from hospital_shared.bounds import Int32
 from hospital_shared.vocabulary import CaseLimit, ComplaintChannel, LimitState
 
@@ -260,11 +261,12 @@ def withhold_text(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def withhold_notes(audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The audit trail without its free text (notes, comments) for a confidential case."""
+    """The audit trail without its free text (notes, comments) for a confidential case: the
+    keys sealed at rest (`AUDIT_SEALED`), so a free text added to one is withheld too."""
     return [
         {
             **entry,
-            "detail": {k: v for k, v in entry["detail"].items() if k not in ("note", "comment")},
+            "detail": {k: v for k, v in entry["detail"].items() if k not in AUDIT_SEALED},
         }
         for entry in audit
     ]

@@ -18,6 +18,8 @@ router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 # subject_ref prefix -> the console page of that record
 PAGES = {"task": "/calls/", "case": "/cases/"}
+# Why the inbox reads notes about patients, for the access records (X-Access-Reason).
+INBOX_REASON = "查看工作通知"
 
 
 def page_of(subject_ref: str | None) -> str | None:
@@ -31,7 +33,9 @@ def page_of(subject_ref: str | None) -> str | None:
 
 async def _inbox(backend: Backend, session: Session) -> list[dict[str, Any]]:
     # The newest page (the most the service answers at once): what the menu counts and shows.
-    page = await backend.get(session, "notifications", "/v1/inbox", params={"limit": 200})
+    page = await backend.get(
+        session, "notifications", "/v1/inbox", params={"limit": 200}, reason=INBOX_REASON
+    )
     notes: list[dict[str, Any]] = page["items"]
     return notes
 
@@ -68,6 +72,8 @@ async def open_note(
     request: Request, message_id: str, session: CurrentSession, form: CheckedForm
 ) -> RedirectResponse:
     backend: Backend = request.app.state.backend
-    note = await backend.post(session, "notifications", f"/v1/inbox/{message_id}/read")
+    note = await backend.post(
+        session, "notifications", f"/v1/inbox/{message_id}/read", reason=INBOX_REASON
+    )
     target = page_of(note.get("subject_ref")) if form.get("go") else None
     return RedirectResponse(target or "/inbox", status_code=303)

@@ -127,9 +127,8 @@ async def reassign(request: Request, session: CurrentSession, form: CheckedForm)
     department = _department(session, str(form.get("department") or ""))
     try:
         if task:
-            await api.post(
-                session, "followup", f"/v1/tasks/{task}/assignment", json={"assignee_id": staff_id}
-            )
+            await api.post(session, "followup", f"/v1/tasks/{task}/assignment",
+                           json={"assignee_id": staff_id}, reason=REASON)  # fmt: skip
         else:
             await api.post(session, "complaints", f"/v1/cases/{case}/assignment",
                            json={"assignee_id": staff_id}, reason=REASON)  # fmt: skip

@@ -73,7 +73,9 @@ async def take(
     """Take the call and open it; when someone was quicker, back to the list saying who."""
     backend: Backend = request.app.state.backend
     try:
-        await backend.post(session, "followup", f"/v1/tasks/{task_id}/take")
+        await backend.post(
+            session, "followup", f"/v1/tasks/{task_id}/take", reason=f"回访 {task_id}"
+        )
     except Problem as exc:
         shown = said(first_reason(exc), language_of(request))
         return RedirectResponse(f"/worklist?{urlencode({'problem': shown})}", status_code=303)

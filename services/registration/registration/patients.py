@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal, Role
+from hospital_shared.field_crypto import open_, search_hash
 from hospital_shared.http_api import (
     Conn,
     Page,
@@ -42,7 +43,7 @@ VISIT_FIELDS = (
 
 _SEARCH = """
 SELECT DISTINCT ON (patient_id) patient_id, record #>> '{patient,name}' AS name,
-       record #>> '{patient,phone}' AS phone,
+       patient_phone AS phone,
        max(updated_at) OVER (PARTITION BY patient_id) AS last_seen
   FROM visits WHERE WHERE_CLAUSE
  ORDER BY patient_id, updated_at DESC"""
@@ -83,13 +84,15 @@ async def search(
     name: str | None,
     limit: int = SEARCH_LIMIT,
     after: tuple[datetime, str] | None = None,
-) -> list[asyncpg.Record]:
+) -> list[dict[str, Any]]:
     """The patients found, the most recently seen first, at most `limit`, those after
     `after` (the previous page's last: its last_seen and id) when given."""
+    extra: list[str] = []
     if patient_id:
         where, arg = "patient_id = $1", patient_id
-    elif phone:
-        where, arg = "record #>> '{patient,phone}' = $1", phone
+    elif phone:  # by its keyed hash; a row the re-seal job has not reached by its plaintext
+        where = "(phone_hash = $1 OR (phone_hash IS NULL AND patient_phone = $5))"
+        arg, extra = search_hash(phone) or "", [phone]
     else:  # the name's beginning, or the given name after a one-character surname
         where = (
             "(record #>> '{patient,name}' LIKE $1 || '%'"
@@ -103,7 +106,8 @@ async def search(
         " ORDER BY last_seen DESC, patient_id DESC LIMIT $2"
     )
     at, last_id = after if after is not None else (None, None)
-    return await conn.fetch(sql, arg, limit, at, last_id)
+    found = await conn.fetch(sql, arg, limit, at, last_id, *extra)
+    return [{**r, "phone": open_(r["phone"])} for r in found]
 
 
 async def surviving_id(conn: asyncpg.Connection, patient_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
@@ -15,6 +16,7 @@ from hospital_shared.events import (
     RegistrationCancelled,
     RegistrationNoShow,
 )
+from hospital_shared.field_crypto import open_, seal, search_hash
 from registration.domain import Kind, Ledger, Status, Visit, VisitKey
 from registration.intake import AdmissionCancelled, Intake
 
@@ -74,7 +76,7 @@ async def load_ledger(conn: asyncpg.Connection, keys: Iterable[VisitKey], ledger
     ids = [k.split(":", 1)[1] for k in wanted]
     rows = await conn.fetch(
         "SELECT v.kind, v.visit_id, v.patient_id, v.status, v.record::text AS record,"
-        " v.phone_usable FROM visits v JOIN unnest($1::text[], $2::text[]) AS w(kind, visit_id)"
+        " v.phone_usable, v.patient_phone FROM visits v JOIN unnest($1::text[], $2::text[]) AS w(kind, visit_id)"
         " USING (kind, visit_id)",
         kinds,
         ids,
@@ -85,7 +87,7 @@ async def load_ledger(conn: asyncpg.Connection, keys: Iterable[VisitKey], ledger
             r["visit_id"],
             r["patient_id"],
             Status(r["status"]),
-            json.loads(r["record"]),
+            with_phone(json.loads(r["record"]), r["patient_phone"]),
             r["phone_usable"],
         )
         ledger.visits[(visit.kind, visit.visit_id)] = visit
@@ -110,6 +112,26 @@ async def load_ledger(conn: asyncpg.Connection, keys: Iterable[VisitKey], ledger
         ledger.pending.setdefault((Kind(h["kind"]), h["visit_id"]), []).append(intake)
 
 
+def with_phone(record: dict[str, Any], stored_phone: str | None) -> dict[str, Any]:
+    """A stored record with its patient's phone back in it: the phone is kept apart, sealed
+    (`patient_phone`, migration 350), so that a dump of the table shows no number."""
+    patient = record.get("patient")
+    phone = open_(stored_phone)
+    if isinstance(patient, dict) and phone is not None:
+        patient["phone"] = phone
+    return record
+
+
+def phone_of(visit: Visit) -> str | None:
+    """The patient's phone of a visit's record, a model's or a stored dict's."""
+    record = visit.record
+    patient = (
+        record.get("patient") if isinstance(record, dict) else getattr(record, "patient", None)
+    )
+    phone = patient.get("phone") if isinstance(patient, dict) else getattr(patient, "phone", None)
+    return phone if isinstance(phone, str) else None
+
+
 def record_text(visit: Visit) -> str:
     """The visit's record as JSON: a model straight from its fields (no dict in between),
     as `record_json()` would give it."""
@@ -122,18 +144,23 @@ async def save_ledger(conn: asyncpg.Connection, ledger: Ledger) -> None:
     changed = [ledger.visits[k] for k in sorted(ledger.changed)]
     if changed:
         await conn.execute(
-            "INSERT INTO visits (kind, visit_id, patient_id, status, record, phone_usable)"
-            " SELECT k, i, p, s, r::jsonb, u FROM unnest($1::text[], $2::text[], $3::text[],"
-            " $4::text[], $5::text[], $6::bool[]) AS t(k, i, p, s, r, u)"
+            "INSERT INTO visits (kind, visit_id, patient_id, status, record, phone_usable,"
+            " patient_phone, phone_hash)"
+            " SELECT k, i, p, s, r::jsonb #- '{patient,phone}', u, ph, h FROM unnest($1::text[],"
+            " $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::text[])"
+            " AS t(k, i, p, s, r, u, ph, h)"
             " ON CONFLICT (kind, visit_id) DO UPDATE SET patient_id = EXCLUDED.patient_id,"
             " status = EXCLUDED.status, record = EXCLUDED.record,"
-            " phone_usable = EXCLUDED.phone_usable, updated_at = now()",
+            " phone_usable = EXCLUDED.phone_usable, patient_phone = EXCLUDED.patient_phone,"
+            " phone_hash = EXCLUDED.phone_hash, updated_at = now()",
             [v.kind.value for v in changed],
             [v.visit_id for v in changed],
             [v.patient_id for v in changed],
             [v.status.value for v in changed],
             [record_text(v) for v in changed],
             [v.phone_usable for v in changed],
+            [seal(phone_of(v)) for v in changed],
+            [search_hash(phone_of(v)) for v in changed],
         )
     if ledger.pending_changed:
         keys = sorted(ledger.pending_changed)
@@ -158,8 +185,10 @@ async def save_ledger(conn: asyncpg.Connection, ledger: Ledger) -> None:
             )
     for patient in ledger.patient_updates:
         await conn.execute(
-            "UPDATE visits SET record = jsonb_set(record, '{patient}', $2::jsonb),"
-            " updated_at = now() WHERE patient_id = $1",
+            "UPDATE visits SET record = jsonb_set(record, '{patient}', $2::jsonb #- '{phone}'),"
+            " patient_phone = $3, phone_hash = $4, updated_at = now() WHERE patient_id = $1",
             patient.patient_id,
             patient.model_dump_json(exclude_none=True),
+            seal(patient.phone),
+            search_hash(patient.phone),
         )

@@ -14,6 +14,7 @@ from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal
 from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, WireTime, split_page
 from registration.patients import VISIT_FIELDS, Staff, record_of, shown_phone, surviving_id
+from registration.repository import with_phone
 
 router = audited_router("/v1", "patients")
 
@@ -105,13 +106,14 @@ def _visit_after(page: PageRequest) -> tuple[datetime | None, str | None, str | 
 
 async def _patient_shown(conn: asyncpg.Connection, patient_id: str, who: Principal) -> PatientShown:
     """The patient as their newest visit names them; 404 when no visit is theirs."""
-    rec = await conn.fetchval(
-        "SELECT record FROM visits WHERE patient_id = $1 ORDER BY updated_at DESC LIMIT 1",
+    row = await conn.fetchrow(
+        "SELECT record, patient_phone FROM visits WHERE patient_id = $1"
+        " ORDER BY updated_at DESC LIMIT 1",
         patient_id,
     )
-    if rec is None:
+    if row is None:
         raise HTTPException(404, f"no visits of patient {patient_id}")
-    patient = record_of({"record": rec}).get("patient") or {}
+    patient = with_phone(record_of(row), row["patient_phone"]).get("patient") or {}
     phone = shown_phone(patient.get("phone"), who)
     return PatientShown(patient_id=patient_id, name=patient.get("name"), phone=phone)
 
