@@ -104,9 +104,9 @@ def decode_record(
 def _valid_in_one_pass(raw: bytes | None, expected_topic: str | None) -> CloudEvent[Any] | None:
     """The event when its bytes validate in one pass against its type's envelope, else None.
 
-    Parsing to Python objects and validating them after costs a quarter more than pydantic's
-    validation of the JSON itself (the contract's examples, best of 5: 5.5 against 4 us an
-    event; bench/codec_micro.py). Only a valid event of a known, current type on its
+    Validating the JSON itself skips building Python objects to validate (the contract's
+    examples, per type, best of 5: 5.5 against 4 us an event), less the checks below; a small
+    saving, within this shared machine's noise in bench/codec_micro.py. Only a valid event of a known, current type on its
     topic is taken here, with one `type` member and no `\\u` escape (so no escaped NUL and no
     member spelled with escapes); anything else goes the two-step way, which gives every
     rejection its reason. JSON and Python validation accept the same documents: the contract
