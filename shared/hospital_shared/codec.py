@@ -6,6 +6,7 @@ specific enough to put on the dead-letter topic (which field, what was wrong).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -30,6 +31,12 @@ JSON_DATA = frozenset({"application/json", "text/json"})
 STRUCTURED_HEADERS: list[tuple[str, bytes]] = [
     (CONTENT_TYPE, f"{STRUCTURED}; charset=UTF-8".encode())
 ]
+# The `type` of an event whose top-level members before it are all plain strings (no escape,
+# no nested value), as the platform's publishers write it (`specversion`, `id`, `source`,
+# `type`): found without parsing the event, so it can be validated from its bytes in one pass.
+_LEADING_TYPE = re.compile(
+    rb'\s*\{\s*(?:"[A-Za-z0-9_]+"\s*:\s*"[^"\\]*"\s*,\s*)*?"type"\s*:\s*"([^"\\]*)"'
+)
 
 
 class Rejection(StrEnum):
@@ -57,6 +64,9 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 def decode(raw: bytes | None, *, expected_topic: str | None = None) -> CloudEvent[Any]:
     """Parse one structured-mode CloudEvent; raise InvalidEvent saying exactly what is wrong."""
+    event = _valid_in_one_pass(raw, expected_topic)
+    if event is not None:
+        return event
     doc = _json(raw)
     if not isinstance(doc, dict):
         raise InvalidEvent(Rejection.SCHEMA_VIOLATION, "the event must be a JSON object")
@@ -89,6 +99,30 @@ def decode_record(
     if not attributes:
         return decode(raw, expected_topic=expected_topic)
     return _validated(_binary_document(attributes, media, raw), raw, expected_topic)
+
+
+def _valid_in_one_pass(raw: bytes | None, expected_topic: str | None) -> CloudEvent[Any] | None:
+    """The event when its bytes validate in one pass against its type's envelope, else None.
+
+    Validating the JSON itself skips building Python objects to validate (the contract's
+    examples, per type, best of 5: 5.5 against 4 us an event), less the checks below; a small
+    saving, within this shared machine's noise in bench/codec_micro.py. Only a valid event of a known, current type on its
+    topic is taken here, with one `type` member and no `\\u` escape (so no escaped NUL and no
+    member spelled with escapes); anything else goes the two-step way, which gives every
+    rejection its reason. JSON and Python validation accept the same documents: the contract
+    has no strict types, and both parsers refuse the same bytes and keep the last of repeated
+    members."""
+    if not raw or b"\\u" in raw or raw.count(b'"type"') != 1:
+        return None
+    found = _LEADING_TYPE.match(raw)
+    event_type = EVENT_TYPES.get(found[1].decode("utf-8", "replace")) if found else None
+    if event_type is None or expected_topic not in (None, event_type.topic):
+        return None
+    try:
+        event = envelope_of(event_type.model).model_validate_json(raw)
+    except ValidationError:
+        return None
+    return event
 
 
 def _binary_document(attributes: dict[str, bytes], media: str, raw: bytes | None) -> dict[str, Any]:

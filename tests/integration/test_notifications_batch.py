@@ -325,6 +325,30 @@ async def test_a_death_withdraws_the_reminder_but_not_the_complaint_acknowledgem
     }
 
 
+@pytest.mark.parametrize("death_first", [True, False], ids=["death-first", "cancel-first"])
+async def test_the_first_withdrawal_gives_the_reason_whatever_its_kind(
+    schemas, death_first
+) -> None:  # type: ignore[no-untyped-def]
+    """A waiting reminder that a death (patient-wide) and a cancellation (its subject) of one
+    batch both reach takes the reason of the one first in the batch: the two kinds of
+    withdrawal are matched in separate branches of the statement (message_store.withdraw)."""
+    pool, _ = schemas
+    t = uuid.uuid4().hex[:6]
+    pid = f"P{t}-1"
+    withdrawals = [discharge(t, 2, pid, "deceased"), cancelled(t, 1, pid)]
+    h = handlers()
+    for batch in ([registration(t, 1, pid)], withdrawals if death_first else withdrawals[::-1]):
+        async with pool.acquire() as conn, conn.transaction():
+            await h.handle_batch(conn, batch)
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT status, status_reason FROM messages WHERE subject_ref = $1",
+            f"registration:R{t}-1",
+        )
+    reason = "patient_deceased" if death_first else "cancelled"
+    assert (row["status"], row["status_reason"]) == ("withdrawn", reason)
+
+
 @pytest.fixture(scope="module")
 def notifications(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
     # survey invitations off: the backlog's expected messages are the ones the handlers

@@ -1,10 +1,13 @@
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from hospital_shared import codec
 from hospital_shared.codec import InvalidEvent, Rejection, decode, encode, encode_new_event
-from hospital_shared.events import PatientDischarged, make_event
+from hospital_shared.events import EVENT_TYPES, PatientDischarged, make_event
+from hospital_shared.schemas import example_event
 from hospital_shared.service_events.complaints import ComplaintCaseChanged
 from hospital_shared.topics import COMPLAINT_CASES, DISCHARGES, REGISTRATIONS
 from tests.factories import discharge, to_bytes
@@ -107,3 +110,47 @@ def test_text_with_a_nul_is_a_schema_violation_naming_the_field() -> None:
     assert err.value.reason.startswith("data.admission_id:")
     raw["data"]["admission_id"] = "A1\\u0000 written out"  # the six characters, not a NUL
     assert decode(to_bytes(raw), expected_topic=DISCHARGES).data.admission_id.endswith("out")
+
+
+def _decoded_in_two_steps(raw: bytes, topic: str | None = None) -> object:
+    """What `decode` gave before it validated the bytes in one pass: parse, then validate."""
+    try:
+        return codec._validated(codec._json(raw), raw, topic)
+    except InvalidEvent as exc:
+        return (exc.kind, exc.reason)
+
+
+def _decoded(raw: bytes, topic: str | None = None) -> object:
+    try:
+        return decode(raw, expected_topic=topic)
+    except InvalidEvent as exc:
+        return (exc.kind, exc.reason)
+
+
+def test_one_pass_decoding_gives_the_two_step_event_for_every_example() -> None:
+    for type_, event_type in EVENT_TYPES.items():
+        try:
+            raw = encode(example_event(type_))
+        except KeyError:  # a service's own type without an example
+            continue
+        assert _decoded(raw, event_type.topic) == _decoded_in_two_steps(raw, event_type.topic)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        # a second `type` member: the last one counts, and this one is not a known type
+        lambda raw: raw[:-1] + b', "type": " patient.discharged "}',
+        # the same, its name spelled with an escape
+        lambda raw: raw[:-1] + b', "\\u0074ype": " patient.discharged "}',
+        lambda raw: raw[:-1] + b', "data": {}}',  # a repeated `data`: the last one counts
+        lambda raw: raw + b" trailing",
+        lambda raw: raw.replace(b'"1.0"', b'"1.0", "specversion": "0.3"', 1),
+    ],
+)
+def test_one_pass_decoding_accepts_and_rejects_what_two_steps_did(
+    variant: Callable[[bytes], bytes],
+) -> None:
+    raw = variant(to_bytes(discharge(3)))
+    assert isinstance(_decoded_in_two_steps(raw, DISCHARGES), tuple)
+    assert _decoded(raw, DISCHARGES) == _decoded_in_two_steps(raw, DISCHARGES)

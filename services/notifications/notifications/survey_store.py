@@ -18,14 +18,19 @@ async def insert_links(
     links: Sequence[tuple[SurveyLink, str]],
     secret: str,
 ) -> None:
-    """Create each (link, source event id) once; only the token's hash is kept."""
+    """Create each (link, source event id) once; only the token's hash is kept. One
+    statement for the batch's links (row by row, they were a tenth of a drain's PostgreSQL
+    CPU)."""
     if not links:
         return
-    await conn.executemany(
+    rows = [_link_row(link, event_id, secret) for link, event_id in links]
+    await conn.execute(
         "INSERT INTO survey_links (link_id, token_hash, patient_id, contact_ref, contact_kind,"
         " department_code, case_cycle, source_event_id, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (link_id) DO NOTHING",
-        [_link_row(link, event_id, secret) for link, event_id in links],
+        " SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[],"
+        " $6::text[], $7::int[], $8::text[], $9::timestamptz[])"
+        " ON CONFLICT (link_id) DO NOTHING",
+        *(list(column) for column in zip(*rows, strict=True)),
     )
 
 
