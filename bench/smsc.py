@@ -6,10 +6,15 @@ and fakesmsc (the default operator), with the CPU each process used.
 Only Kannel and the operator run (on the bench stack's ports, `.stack-bench`); the bench
 itself plays the notifications service: BENCH_SMSC_N messages (default 20,000) over
 BENCH_SMSC_CONCURRENCY keep-alive connections (default 50), with the Chinese one-part text
-and the sendsms parameters the service uses (UCS-2, dlr-mask 31), and an HTTP sink for the
-receipts (8 = SMSC ack, 1 = delivered). It checks that the operator got each message once
+and the sendsms parameters the service uses (UCS-2, its dlr-mask: 19, outcomes only), and
+an HTTP sink for the receipts (1 = delivered; 8 = SMSC ack with `smpp[dlr_mask=31]`, the
+service's mask before session 14). It checks that the operator got each message once
 and that each came back delivered once. BENCH_SMSC_MODES (default `direct,smpp,fakesmsc`):
-`direct` is the simulator alone, bound by the bench as Kannel binds (bench/smpp_direct.py).
+`direct` is the simulator alone, bound by the bench as Kannel binds (bench/smpp_direct.py);
+`smpp[binds=8/http_requests=512]` is the SMPP operator with Kannel tuned otherwise than
+devstack's defaults (config.SmppTuning's fields), so a change and what it replaces are
+measured in one run; BENCH_SMSC_ROUNDS (default 1) repeats the list, interleaved, as the
+machine's load drifts. Each run states the CPU ms per SMS of every process and the load.
 Figures to bench/smsc_results.json.
 """
 
@@ -20,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import time
 import urllib.parse
 from pathlib import Path
@@ -30,7 +36,8 @@ import psutil
 from bench import smpp_direct
 from bench.stack import bench_config
 from devstack import StackConfig, kannel, procs
-from devstack.config import KANNEL_PASSWORD, KANNEL_USERNAME
+from devstack.config import KANNEL_PASSWORD, KANNEL_USERNAME, SmppTuning
+from notifications.providers.kannel import DLR_MASK  # the receipts the service asks for
 
 RESULTS = Path(__file__).resolve().parent / "smsc_results.json"
 TEXT = "【市第一医院】您好,您的复诊时间为12月08日 09:30,心内科门诊三楼。退订回T"
@@ -98,14 +105,14 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
 
 
 async def send_all(
-    cfg: StackConfig, ids: list[str], sink_port: int, conns: int
+    cfg: StackConfig, ids: list[str], sink_port: int, conns: int, dlr_mask: int = DLR_MASK
 ) -> dict[str, float]:
     """sendsms for every id over `conns` connections; the time each was accepted."""
     accepted: dict[str, float] = {}
     queue = iter(ids)
     base = {
         "username": KANNEL_USERNAME, "password": KANNEL_PASSWORD, "from": "95000",
-        "charset": "UTF-8", "coding": "2", "dlr-mask": "31", "text": TEXT,
+        "charset": "UTF-8", "coding": "2", "dlr-mask": str(dlr_mask), "text": TEXT,
     }  # fmt: skip
 
     async def worker() -> None:
@@ -171,9 +178,22 @@ async def wait_for_receipts(sink: DlrSink, n: int, timeout: float) -> None:
             await asyncio.wait_for(sink.all_delivered.wait(), timeout)
 
 
-async def run_mode(mode: str, n: int, conns: int) -> dict[str, Any]:
+def parse_mode(token: str) -> tuple[str, SmppTuning, int]:
+    """`smpp[binds=8/http_requests=64/dlr_mask=19]` -> ("smpp", SmppTuning(binds=8,
+    http_requests=64), 19): Kannel's tuning, and the dlr-mask the sender asks for."""
+    found = re.fullmatch(r"(\w+)(?:\[(.*)\])?", token.strip())
+    if found is None:
+        raise ValueError(f"BENCH_SMSC_MODES: {token!r} is not mode or mode[key=value/...]")
+    pairs = dict(p.split("=", 1) for p in (found.group(2) or "").split("/") if p)
+    mask = int(pairs.pop("dlr_mask", DLR_MASK))
+    return found.group(1), SmppTuning(**{k: int(v) for k, v in pairs.items()}), mask
+
+
+async def run_mode(
+    mode: str, n: int, conns: int, tuning: SmppTuning | None = None, dlr_mask: int = DLR_MASK
+) -> dict[str, Any]:
     """Kannel with `mode` as its operator, n SMS through it; the figures of the run."""
-    cfg = dataclasses.replace(bench_config(), smsc=mode)
+    cfg = dataclasses.replace(bench_config(), smsc=mode, smpp=tuning or SmppTuning())
     await asyncio.to_thread(kannel.stop, cfg)
     await asyncio.to_thread(kannel.up, cfg)
     sink = DlrSink()
@@ -184,7 +204,7 @@ async def run_mode(mode: str, n: int, conns: int) -> dict[str, Any]:
     pids[BENCH_PROCESS] = os.getpid()
     cpu_before, machine_before = _cpu_seconds(pids), psutil.cpu_times()
     started = time.monotonic()
-    accepted = await send_all(cfg, [str(i) for i in range(n)], sink_port, conns)
+    accepted = await send_all(cfg, [str(i) for i in range(n)], sink_port, conns, dlr_mask)
     sent_s = time.monotonic() - started
     await wait_for_receipts(sink, len(accepted), timeout=max(60.0, n / 50))
     wall = max(sink.delivered.values(), default=time.monotonic()) - started
@@ -196,6 +216,8 @@ async def run_mode(mode: str, n: int, conns: int) -> dict[str, Any]:
     latency = [sink.delivered[m] - accepted[m] for m in sink.delivered if m in accepted]
     return {
         "operator": mode,
+        "smpp_tuning": dataclasses.asdict(cfg.smpp) if mode == "smpp" else None,
+        "dlr_mask": dlr_mask,
         "messages": n,
         "sendsms_connections": conns,
         "accepted": len(accepted),
@@ -207,9 +229,11 @@ async def run_mode(mode: str, n: int, conns: int) -> dict[str, Any]:
         "receipts_twice": sink.doubles,
         "other_receipts": sink.other,
         "sustained_delivered_per_s": round(len(sink.delivered) / wall) if wall > 0 else 0,
+        "receipts_per_s": round((len(sink.acked) + len(sink.delivered)) / wall) if wall else 0,
         "seconds_to_last_receipt": round(wall, 2),
         "accepted_to_delivered_ms": {"p50": _pct(latency, 0.5), "p99": _pct(latency, 0.99)},
         "cpu_cores": {k: round(v / wall, 2) for k, v in cpu.items()},
+        "cpu_ms_per_sms": {k: round(v / max(1, n) * 1000, 3) for k, v in cpu.items()},
         # CPU per SMS, sender and receipt sink aside: what 1,000 SMS/s costs on a free core
         "gateway_cpu_ms_per_sms": round(
             sum(v for k, v in cpu.items() if k != BENCH_PROCESS) / max(1, n) * 1000, 3
@@ -246,13 +270,17 @@ def _busy(t: Any) -> float:
     return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
-async def bench(modes: list[str], n: int, conns: int) -> dict[str, Any]:
+async def bench(modes: list[str], n: int, conns: int, rounds: int = 1) -> dict[str, Any]:
     results: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "cpus": os.cpu_count(), "runs": []}  # fmt: skip
     try:
-        for mode in modes:
-            print(f"{mode}: {n} SMS through Kannel ...", flush=True)
-            run = await (run_direct(n) if mode == "direct" else run_mode(mode, n, conns))
+        for token in modes * rounds:
+            mode, tuning, dlr_mask = parse_mode(token)
+            print(f"{token}: {n} SMS through Kannel ...", flush=True)
+            if mode == "direct":
+                run = await run_direct(n)
+            else:
+                run = await run_mode(mode, n, conns, tuning, dlr_mask)
             results["runs"].append(run)
             print(json.dumps(run, ensure_ascii=False), flush=True)
     finally:
@@ -269,12 +297,14 @@ def summary(run: dict[str, Any]) -> str:
             f" simulator {run['simulator_cpu_ms_per_sms']} ms CPU per SMS;"
             f" load {run['load_average_1m']}"
         )
-    cores = ", ".join(f"{k} {v}" for k, v in run["cpu_cores"].items())
+    cores = ", ".join(f"{k} {v}" for k, v in run["cpu_ms_per_sms"].items())
     ms = run["accepted_to_delivered_ms"]
+    tuning = run.get("smpp_tuning")
+    name = run["operator"] + (f" {tuning}" if tuning else "") + f" dlr-mask {run['dlr_mask']}"
     return (
-        f"{run['operator']}: {run['delivered_dlr1']}/{run['messages']} delivered back, sustained"
+        f"{name}: {run['delivered_dlr1']}/{run['messages']} delivered back, sustained"
         f" {run['sustained_delivered_per_s']} SMS/s (sendsms accepted {run['accepted_per_s']}/s),"
-        f" accepted->delivered p50 {ms['p50']} ms p99 {ms['p99']} ms; CPU cores: {cores};"
+        f" accepted->delivered p50 {ms['p50']} ms p99 {ms['p99']} ms; CPU ms per SMS: {cores};"
         f" Kannel and operator {run['gateway_cpu_ms_per_sms']} ms CPU per SMS;"
         f" machine busy {run['machine_cpu_busy']:.0%}, load {run['load_average_1m']}"
     )
@@ -284,7 +314,8 @@ def main() -> None:
     modes = os.environ.get("BENCH_SMSC_MODES", "direct,smpp,fakesmsc").split(",")
     n = int(os.environ.get("BENCH_SMSC_N", "20000"))
     conns = int(os.environ.get("BENCH_SMSC_CONCURRENCY", "50"))
-    results = asyncio.run(bench(modes, n, conns))
+    rounds = int(os.environ.get("BENCH_SMSC_ROUNDS", "1"))
+    results = asyncio.run(bench(modes, n, conns, rounds))
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     for run in results["runs"]:
         print(summary(run))

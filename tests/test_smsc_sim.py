@@ -9,7 +9,7 @@ import asyncio
 import re
 import struct
 from collections.abc import AsyncIterator
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote_plus, unquote_to_bytes
 
 import pytest
 
@@ -129,3 +129,9 @@ async def test_a_submit_on_a_receiver_bind_is_refused(smsc) -> None:  # type: ig
     assert (command_id, status) == (smsc_sim.SUBMIT_SM | RESP, smsc_sim.ESME_RINVBNDSTS)
     await esme.send(smsc_sim.UNBIND)
     assert (await esme.read())[0] == smsc_sim.UNBIND | RESP
+
+
+def test_the_log_encodes_every_byte_as_urllib_quote_plus_does() -> None:
+    """The simulator's own form-encoding (a table, for speed) gives urllib's text."""
+    every_byte = bytes(range(256)) + "您好 复诊".encode("utf-16-be")
+    assert smsc_sim.quote_plus(every_byte) == quote_plus(every_byte)

@@ -40,6 +40,22 @@ _TEST_PORT_OFFSET = 10000
 SMSC_KINDS = ("fakesmsc", "smpp")
 
 
+@dataclass(frozen=True)
+class SmppTuning:
+    """How Kannel meets the SMPP operator (DEVSTACK_SMSC=smpp; kannel.py writes it into
+    kannel.conf): `binds` transceiver binds (`instances`), each with up to `window` submits
+    awaiting their submit_sm_resp (`max-pending-submits`; Kannel's default 10 leaves one bind
+    bound by the round trip), and at most `http_requests` HTTP requests (delivery reports,
+    MO forwards) under way from smsbox at once (`max-pending-requests`, Kannel's default).
+    At 512 smsbox keeps up to 512 connections to the dlr-url and poll()s each of them on every
+    wake-up; 32 or 64 take a quarter less smsbox CPU per SMS but hold the receipts back
+    (p50 seconds instead of ~0.1 s) and deliver no faster (docs/bench.md, session 14)."""
+
+    binds: int = 4
+    window: int = 50
+    http_requests: int = 512
+
+
 def _smsc_setting() -> str:
     raw = os.environ.get("DEVSTACK_SMSC", "fakesmsc").strip().lower() or "fakesmsc"
     if raw not in SMSC_KINDS:
@@ -103,6 +119,8 @@ class StackConfig:
     kafka_brokers: int = dataclasses.field(default_factory=lambda: _brokers_setting())
     # The operator behind Kannel: "fakesmsc" (default) or "smpp" (DEVSTACK_SMSC, above).
     smsc: str = dataclasses.field(default_factory=lambda: _smsc_setting())
+    # Kannel's SMPP binds, window and smsbox HTTP concurrency when `smsc` is "smpp".
+    smpp: SmppTuning = SmppTuning()
 
     @classmethod
     def default(cls, repo: Path = REPO_ROOT) -> StackConfig:

@@ -3,7 +3,7 @@
 MT: services call smsbox's `/cgi-bin/sendsms`; bearerbox routes it to the operator's SMSC:
 by default the `fake` SMSC, whose client is fakesmsc (run with `-m 0`: it sends no MO
 message and just prints what it gets; ~120 SMS/s); with DEVSTACK_SMSC=smpp an `smpp` SMSC
-bound SMPP_BINDS times to smsc_sim.py, an SMPP v3.4 SMSC this stack runs (1,000 SMS/s and
+bound `cfg.smpp.binds` times to smsc_sim.py, an SMPP v3.4 SMSC this stack runs (1,000 SMS/s and
 more, bench/smsc.py). DLRs (8 = SMSC ack, 1 = delivered) go to the message's `dlr-url`.
 MO: a second fake SMSC (`mo`, port `kannel_mo_port`) takes lines written by `inject_mo`;
 smsbox forwards every MO to the notifications service's `/v1/sms/inbound`.
@@ -30,12 +30,8 @@ from devstack.system import BEARERBOX, FAKESMSC, SMSBOX
 NAMES = ("bearerbox", "smsbox", "fakesmsc", "smsc-sim")
 # The operator's SMSC id in Kannel, by DEVSTACK_SMSC (it shows in the access log's [SMSC:..]).
 OPERATOR_SMSC_ID = {"fakesmsc": "fake", "smpp": "smpp"}
-# The SMPP operator (DEVSTACK_SMSC=smpp): Kannel binds SMPP_BINDS times (transceivers), each
-# bind with up to SMPP_WINDOW submits awaiting their submit_sm_resp. One bind at Kannel's
-# default window of 10 is bound by the round trip; four of 50 leave the simulator and
-# bearerbox as the limits (bench/smsc.py). The password is at most 8 characters (SMPP).
-SMPP_BINDS = 4
-SMPP_WINDOW = 50
+# The SMPP operator (DEVSTACK_SMSC=smpp): binds, window and smsbox's HTTP concurrency are
+# `cfg.smpp` (config.SmppTuning). The password is at most 8 characters (SMPP).
 SMPP_SYSTEM_ID = "hospital"
 SMPP_PASSWORD = "smpp-dev"
 
@@ -108,8 +104,8 @@ connect-allow-ip = 127.0.0.1
 
 
 def _smpp_group(cfg: StackConfig) -> str:
-    """The operator as the SMPP simulator (smsc_sim.py): SMPP_BINDS transceiver binds, each
-    with SMPP_WINDOW submits awaiting their answer (Kannel's default window is 10)."""
+    """The operator as the SMPP simulator (smsc_sim.py): `cfg.smpp.binds` transceiver binds,
+    each with `cfg.smpp.window` submits awaiting their answer (Kannel's default is 10)."""
     return f"""group = smsc
 smsc = smpp
 smsc-id = {OPERATOR_SMSC_ID["smpp"]}
@@ -119,8 +115,8 @@ transceiver-mode = true
 smsc-username = {SMPP_SYSTEM_ID}
 smsc-password = {SMPP_PASSWORD}
 system-type = "VMA"
-instances = {SMPP_BINDS}
-max-pending-submits = {SMPP_WINDOW}
+instances = {cfg.smpp.binds}
+max-pending-submits = {cfg.smpp.window}
 enquire-link-interval = 30
 reconnect-delay = 2
 """
@@ -144,8 +140,11 @@ def _smsbox_groups(cfg: StackConfig) -> str:
         # %c/%C: coding and charset; a UCS-2 MO (Chinese) arrives as UTF-16BE bytes in %a
         "?from=%p&to=%P&text=%a&ts=%t&coding=%c&charset=%C"
     )
+    # smsbox's HTTP requests under way (receipts, MO forwards) on the SMPP path: a knob for
+    # bench/smsc.py (config.SmppTuning), Kannel's default unless told otherwise
+    cap = f"max-pending-requests = {cfg.smpp.http_requests}\n" if cfg.smsc == "smpp" else ""
     return f"""group = smsbox
-bearerbox-host = 127.0.0.1
+{cap}bearerbox-host = 127.0.0.1
 bearerbox-port = {cfg.kannel_smsbox_port}
 sendsms-port = {cfg.kannel_sendsms_port}
 sendsms-interface = 127.0.0.1
@@ -201,7 +200,7 @@ def _online(cfg: StackConfig) -> bool:
     smsbox_on = any("smsbox" in ln and "on-line" in ln for ln in lines)
     smsc_id = OPERATOR_SMSC_ID[cfg.smsc]
     online = sum(ln.strip().startswith(f"{smsc_id}[{smsc_id}]") and "(online" in ln for ln in lines)
-    binds = SMPP_BINDS if cfg.smsc == "smpp" else 1
+    binds = cfg.smpp.binds if cfg.smsc == "smpp" else 1
     return smsbox_on and online >= binds and procs.port_open(cfg.kannel_sendsms_port)
 
 

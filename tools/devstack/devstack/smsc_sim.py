@@ -27,8 +27,8 @@ import contextlib
 import itertools
 import signal
 import struct
+import sys
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 
 # command ids (SMPP v3.4, 5.1.2.1); a response is the request's id | RESP
@@ -123,15 +123,26 @@ def receipt_body(message_id: str, sm: Submit, stat: str, at: float) -> bytes:
     )  # fmt: skip
 
 
+# quote_plus of each byte value: the log's text is form-encoded as fakesmsc's is; one table
+# look-up a byte instead of urllib's per-byte quoter (a third of the simulator's time)
+_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_QUOTED = [chr(b) if b in _SAFE else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)]
+
+
+def quote_plus(data: bytes) -> str:
+    """What urllib.parse's quote_plus(data) gives, faster."""
+    return "".join(map(_QUOTED.__getitem__, data))
+
+
 def logged(n: int, sm: Submit) -> str:
     """The line fakesmsc would print for this message (see the module docstring)."""
     data = sm.short_message
     if sm.esm_class & UDHI and data:
         udh, data = data[: data[0] + 1], data[data[0] + 1 :]
-        kind = f"udh {urllib.parse.quote_plus(udh)} data"
+        kind = f"udh {quote_plus(udh)} data"
     else:
         kind = "ucs-2" if sm.data_coding == UCS2 else "text"
-    text = urllib.parse.quote_plus(data)
+    text = quote_plus(data)
     return f"Got message {n}: <{_number(sm.source)} {_number(sm.destination)} {kind} {text}>"
 
 
@@ -153,6 +164,21 @@ class Smsc:
     receivers: list[Session] = field(default_factory=list)
     sessions: set[Session] = field(default_factory=set)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    lines: list[str] = field(default_factory=list)
+    to_flush: list[Session] = field(default_factory=list)
+
+    def log(self, line: str) -> None:
+        self.lines.append(line + "\n")
+
+    def flush(self) -> None:
+        """The log lines, flushed, then the answers and receipts of every session."""
+        if self.lines:
+            sys.stdout.write("".join(self.lines))
+            sys.stdout.flush()
+            self.lines.clear()
+        sessions, self.to_flush = self.to_flush, []
+        for session in sessions:
+            session.flush()
 
     def receiver(self, preferred: Session) -> Session | None:
         """Where a receipt goes: the bind it was submitted on when that one receives (a
@@ -166,20 +192,65 @@ class Smsc:
         return "UNDELIV" if undeliverable else "DELIVRD"
 
 
-class Session:
+class Session(asyncio.Protocol):
     """One ESME connection: open until it binds, then bound as transmitter, receiver or
-    transceiver, until unbind or the connection goes."""
+    transceiver, until unbind or the connection goes.
 
-    def __init__(self, smsc: Smsc, writer: asyncio.StreamWriter) -> None:
+    Everything that one read brings (Kannel sends its window of submits back to back) is
+    answered together: the "Got message" lines are written and flushed first (a test reads
+    the log as soon as a receipt is back), then each connection's answers and receipts in
+    one send, not one system call a PDU."""
+
+    def __init__(self, smsc: Smsc) -> None:
         self.smsc = smsc
-        self.writer = writer
+        self.transport: asyncio.Transport | None = None
         self.bound: str | None = None
         self.sequence = itertools.count(1)
-        smsc.sessions.add(self)
+        self.buffer = bytearray()
+        self.outbox: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=1 << 20)  # asyncio's 64 KiB stalls a window
+        self.smsc.sessions.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self in self.smsc.receivers:
+            self.smsc.receivers.remove(self)
+        self.smsc.sessions.discard(self)
+
+    def pause_writing(self) -> None:  # a peer that stops reading slows this one down
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        ending = False
+        while len(self.buffer) >= HEADER.size and not ending:
+            length, command_id, _status, sequence = HEADER.unpack_from(self.buffer)
+            if len(self.buffer) < length:
+                break
+            body = bytes(self.buffer[HEADER.size : length])
+            del self.buffer[:length]
+            ending = not self.on_pdu(command_id, sequence, body)
+        self.smsc.flush()
+        if ending and self.transport is not None:
+            self.transport.close()
 
     def send(self, data: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(data)
+        if not self.outbox:
+            self.smsc.to_flush.append(self)
+        self.outbox.append(data)
+
+    def flush(self) -> None:
+        if self.outbox and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self.outbox))
+        self.outbox.clear()
 
     def on_pdu(self, command_id: int, sequence: int, body: bytes) -> bool:
         """Answer one PDU; False when the session ends (unbind)."""
@@ -227,8 +298,7 @@ class Session:
         sm = parse_submit(body)
         message_id = str(next(self.smsc.ids))
         self.smsc.counters.submits += 1
-        # flushed at once: a test reads the log as soon as the receipt has come back
-        print(logged(self.smsc.counters.submits, sm), flush=True)
+        self.smsc.log(logged(self.smsc.counters.submits, sm))
         self.send(pdu(SUBMIT_SM | RESP, sequence, message_id.encode() + b"\x00"))
         if sm.registered_delivery & 0x03:  # a final receipt asked for
             to = self.smsc.receiver(self)
@@ -238,36 +308,10 @@ class Session:
                 to.send(pdu(DELIVER_SM, next(to.sequence), body))
                 self.smsc.counters.receipts_sent += 1
 
-    def close(self) -> None:
-        if self in self.smsc.receivers:
-            self.smsc.receivers.remove(self)
-        self.smsc.sessions.discard(self)
-        self.writer.close()
-
-
-async def serve_session(
-    smsc: Smsc, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    session = Session(smsc, writer)
-    try:
-        while True:
-            header = await reader.readexactly(HEADER.size)
-            length, command_id, _status, sequence = HEADER.unpack(header)
-            body = await reader.readexactly(length - HEADER.size) if length > HEADER.size else b""
-            if not session.on_pdu(command_id, sequence, body):
-                await writer.drain()
-                break
-            if writer.transport.get_write_buffer_size() > 1 << 20:
-                await writer.drain()  # a peer that stops reading slows this one down
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        session.close()
-
 
 async def start(smsc: Smsc, host: str, port: int) -> asyncio.Server:
     """The SMSC listening on host:port (0: any free port)."""
-    return await asyncio.start_server(lambda r, w: serve_session(smsc, r, w), host, port)
+    return await asyncio.get_running_loop().create_server(lambda: Session(smsc), host, port)
 
 
 async def report(smsc: Smsc, every_s: float = 1.0) -> None:
@@ -302,7 +346,8 @@ async def main(argv: list[str] | None = None) -> None:
         # the connections end as if the peer had gone (each session's read sees EOF), rather
         # than being cancelled when the loop closes, which asyncio reports as an error
         for session in list(smsc.sessions):
-            session.writer.close()
+            if session.transport is not None:
+                session.transport.close()
         await asyncio.sleep(0.1)
     reporter.cancel()
     with contextlib.suppress(asyncio.CancelledError):
