@@ -157,6 +157,7 @@ async def _drain(
     if profile_as is not None and procs[0].process is not None:
         profile.start(procs[0].process.pid, profile_as)
     progress = _Progress(sampler, procs)
+    progress.passed(0)  # the RSS once started, before the backlog
     done = 0
     while now() < ready + timeout:
         done = await _committed(off, prefix, service)
@@ -192,7 +193,7 @@ class _Progress:
 
     sampler: RssSampler
     procs: list[Proc]
-    next_step: int = SERIES_STEP
+    next_step: int = 0
     marked: bool = False
 
     def passed(self, done: int) -> None:

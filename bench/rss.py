@@ -17,6 +17,7 @@ so it drains the mixed backlog's complaints (unreported: their cases are the oth
 and, last, in a new group, those and a backlog of BENCH_EVENTS complaints published for it
 alone. BENCH_SERVICES picks services (the ones whose events a
 picked one reads still drain first, unreported), to run them one by one on a busy machine.
+BENCH_RSS_CHANGE drains each picked service again with some settings changed (see CHANGED).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ from simulator.publish import publish_to_kafka
 from simulator.stream import SimConfig, generate, summarise
 
 RESULTS = Path(__file__).resolve().parent / "rss_results.json"
+# BENCH_RSS_CHANGE="NOTIFICATIONS_CONSUMER_MAX_RECORDS=500[,...]": each picked service but
+# complaints drains its backlog a second time with these settings, right after the first
+# drain: a setting's before/after in one run.
+CHANGED = dict(
+    kv.split("=", 1) for kv in os.environ.get("BENCH_RSS_CHANGE", "").split(",") if "=" in kv
+)
 ORDER = ("followup", "complaints", "notifications", "metrics")
 # What each service's drain needs drained before it: the events it reads that they publish.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -93,9 +100,11 @@ def summary(d: DrainResult, sampler: RssSampler, label: str) -> dict[str, Any]:
 
 
 async def one(
-    cfg: Any, env: dict[str, str], name: str, cap: float, group: str = ""
-) -> dict[str, Any]:
-    """One drain of `name` from an empty schema in its own group (`<name>-rss` by default)."""
+    cfg: Any, env: dict[str, str], name: str, cap: float, group: str = "",
+    settings: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """One drain of `name` from an empty schema in its own group (`<name>-rss` by default),
+    with `settings` (environment variables) beside the bench's."""
     bootstrap, database_url = env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"]
     console.print(f"draining with [bold]{name}[/] (load {os.getloadavg()[0]:.1f}) ...")
     started = time.monotonic()
@@ -130,6 +139,11 @@ async def bench(n_events: int, picked: list[str], cap: float) -> dict[str, Any]:
         drained = await one(cfg, env, name, cap)
         if name in picked and name != "complaints":  # complaints: its own backlog, below
             results["services"][name] = drained
+            if CHANGED:  # the same backlog again with the settings changed, same run
+                label = f"{name} ({', '.join(f'{k}={v}' for k, v in CHANGED.items())})"
+                results["services"][label] = await one(
+                    cfg, env, name, cap, f"{name}-rss-b", CHANGED
+                )
     if "complaints" in picked:
         results["complaints_backlog"] = await publish_complaints(
             env["KAFKA_BOOTSTRAP_SERVERS"], n_events
