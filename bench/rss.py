@@ -138,22 +138,25 @@ async def bench(n_events: int, picked: list[str], cap: float) -> dict[str, Any]:
     for name in to_run(picked):
         drained = await one(cfg, env, name, cap)
         if name in picked and name != "complaints":  # complaints: its own backlog, below
-            results["services"][name] = drained
+            save(results, name, drained)
             if CHANGED:  # the same backlog again with the settings changed, same run
                 label = f"{name} ({', '.join(f'{k}={v}' for k, v in CHANGED.items())})"
-                results["services"][label] = await one(
-                    cfg, env, name, cap, f"{name}-rss-b", CHANGED
-                )
+                save(results, label, await one(cfg, env, name, cap, f"{name}-rss-b", CHANGED))
     if "complaints" in picked:
         results["complaints_backlog"] = await publish_complaints(
             env["KAFKA_BOOTSTRAP_SERVERS"], n_events
         )
         # a new group: both backlogs' complaints, from the start of the topic
-        results["services"]["complaints"] = await one(
-            cfg, env, "complaints", cap, "complaints-rss2"
-        )
+        save(results, "complaints", await one(cfg, env, "complaints", cap, "complaints-rss2"))
     results["load_average_1m_at_end"] = round(os.getloadavg()[0], 1)
     return results
+
+
+def save(results: dict[str, Any], label: str, drained: dict[str, Any]) -> None:
+    """Add a drain's figures and write the results so far: a run of an hour that is stopped
+    keeps what it measured."""
+    results["services"][label] = drained
+    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
 
 
 def print_table(r: dict[str, Any]) -> None:
