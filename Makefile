@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := registration followup complaints notifications metrics
 
-.PHONY: setup packages up down status test test-unit lint format docs bench chaos fuzz mutate backup restore bench-scaling
+.PHONY: setup packages up down status test test-unit lint format docs bench bench-rss bench-scaling chaos fuzz mutate backup restore
 
 setup:  ## install uv (from PyPI) when missing, then the whole workspace
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -54,6 +54,9 @@ bench: setup  ## drain vs raw baseline, latency, memory, scaling; then the regis
 
 bench-scaling: setup  ## follow-up and notifications with 1, 2 and 3 instances on three brokers, with CPU use
 	@$(UV) run python -m bench.scaling
+
+bench-rss: setup  ## resident memory of every consuming service through a 200,000-event drain
+	@$(UV) run python -m bench.rss
 
 chaos: setup  ## the full fault-injection run (the short one is part of `make test`)
 	@# then the three-broker case, on the test stack restarted with three brokers (run even

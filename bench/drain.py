@@ -156,14 +156,12 @@ async def _drain(
     stack_at_ready = stack_cpu_seconds(procs[0].cfg)
     if profile_as is not None and procs[0].process is not None:
         profile.start(procs[0].process.pid, profile_as)
-    marked = False
+    progress = _Progress(sampler, procs)
+    progress.passed(0)  # the RSS once started, before the backlog
     done = 0
     while now() < ready + timeout:
         done = await _committed(off, prefix, service)
-        if not marked and done >= 100_000:
-            for proc in procs:
-                sampler.mark(proc.label, "rss_at_100k")
-            marked = True
+        progress.passed(done)
         if done >= target and not await db.fetchval(_UNPUBLISHED.format(schema=service)):
             break
         await asyncio.sleep(POLL_S)
@@ -172,6 +170,7 @@ async def _drain(
     stack_cpu = {k: v - stack_at_ready[k] for k, v in stack_cpu_seconds(procs[0].cfg).items()}
     for proc in procs:
         sampler.mark(proc.label, "rss_at_end")
+        sampler.record(proc.label, done)
     side = await side_work.since_launch(procs)
     side_records = _more(side_before, await _side_records(off, prefix, service))
     # The rate counts from the moment the (first) process was launched: start-up included.
@@ -180,6 +179,32 @@ async def _drain(
         started_at=started_at, side_records=side_records,
         side_work=side, load_average_1m=os.getloadavg()[0], stack_cpu_s=stack_cpu,
     )  # fmt: skip
+
+
+# Resident memory is recorded each time a drain passes another SERIES_STEP events, and marked
+# at 100,000 ("flat after 100,000": the RSS at the end minus the RSS there).
+SERIES_STEP = 20_000
+MARK_AT = 100_000
+
+
+@dataclass
+class _Progress:
+    """Records the processes' RSS as a drain's committed count passes each step."""
+
+    sampler: RssSampler
+    procs: list[Proc]
+    next_step: int = 0
+    marked: bool = False
+
+    def passed(self, done: int) -> None:
+        if done >= self.next_step:
+            for proc in self.procs:
+                self.sampler.record(proc.label, done)
+            self.next_step = (done // SERIES_STEP + 1) * SERIES_STEP
+        if not self.marked and done >= MARK_AT:
+            for proc in self.procs:
+                self.sampler.mark(proc.label, "rss_at_100k")
+            self.marked = True
 
 
 def _more(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -106,6 +106,8 @@ class RssSampler:
         self.interval = interval
         self.peak: dict[str, int] = {}
         self.marks: dict[str, dict[str, int]] = {}
+        # label -> [(events consumed, resident MB)], taken as a drain passes each step
+        self.series: dict[str, list[tuple[int, float]]] = {}
         self._procs: dict[str, Proc] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -140,6 +142,12 @@ class RssSampler:
 
     def mark(self, label: str, name: str) -> None:
         self.marks.setdefault(label, {})[name] = self.current(label)
+        self.note_peak(label)
+
+    def record(self, label: str, events: int) -> None:
+        """The process's resident memory now, beside the events it has consumed: the curve
+        that shows whether it is flat."""
+        self.series.setdefault(label, []).append((events, mb(self.current(label))))
         self.note_peak(label)
 
     async def _run(self) -> None:

@@ -42,3 +42,21 @@ def test_peak_counts_a_spike_no_sample_saw() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_drain_records_rss_at_each_step_and_marks_100k_once() -> None:
+    """The RSS curve of a drain: one point per 20,000 events passed (a poll that skips a step
+    records once), the 100k mark taken the first time the count passes it."""
+    from bench.drain import _Progress
+
+    sampler = RssSampler()
+    proc: Any = SimpleNamespace(label="svc", process=SimpleNamespace(pid=0))
+    sampler.watch(proc)
+    sampler.current = lambda label: 50 * 2**20  # type: ignore[method-assign]
+    sampler.high_water = lambda label: 60 * 2**20  # type: ignore[method-assign]
+    progress = _Progress(sampler, [proc])
+    for done in (0, 5_000, 19_999, 20_000, 21_000, 61_000, 99_000, 100_500, 100_600, 130_000):
+        progress.passed(done)
+    assert [e for e, _ in sampler.series["svc"]] == [0, 20_000, 61_000, 99_000, 100_500, 130_000]
+    assert sampler.marks["svc"] == {"rss_at_100k": 50 * 2**20}
+    assert sampler.peak["svc"] == 60 * 2**20
