@@ -202,3 +202,22 @@ def test_every_refusal_the_console_says_itself_has_its_chinese() -> None:
     for text in said_here:
         zh = said(Refused(text).reason, "zh")
         assert text not in zh, f"no Chinese for {text!r}"
+
+
+def test_the_refusals_a_staff_screen_meets_from_notifications_read_in_chinese() -> None:
+    """The patient page asks notifications for the patient's messages as every role; an agent
+    is refused. The section read "您的角色无权查看此部分（您的角色无权执行此操作（a patient's
+    messages…））" (docs/screens/patient.png) before these sentences were in the catalogue."""
+    from console.backend import refusal_from
+    from hospital_shared.auth import Principal, Role
+    from notifications.access import (
+        OWN_CHANNELS_ONLY,
+        OWN_NOTIFICATIONS_ONLY,
+        patient_history_refusal,
+    )
+
+    agent = Principal(name="agent", role=Role.AGENT, staff_id="S-AGENT-01")
+    for sentence in (patient_history_refusal(agent), OWN_NOTIFICATIONS_ONLY, OWN_CHANNELS_ONLY):
+        assert sentence is not None
+        zh = said(refusal_from(403, {"status": 403, "detail": sentence}), "zh")
+        assert not any("a" <= c.lower() <= "z" for c in zh), zh
