@@ -285,6 +285,31 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def ephemeral_range(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> range:
+    """The ports the kernel hands to outgoing connections (Linux's default 32768-60999)."""
+    try:
+        low, high = (int(v) for v in path.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def refuse_ephemeral_ports(ports: Iterable[int], *, ephemeral: range | None = None) -> None:
+    """A stack port inside the ephemeral range is lost now and then: while a component is
+    down, a client reconnecting to it may be given that very port as its own and connect to
+    itself, and the restart then fails with "Address already in use" (a chaos run at offset
+    46000: Kafka's restart on 55092). Refused before anything starts, with the way out."""
+    taken = ephemeral if ephemeral is not None else ephemeral_range()
+    inside = sorted(p for p in ports if p in taken)
+    if inside:
+        raise StackError(
+            f"ports {inside[:5]}{'...' if len(inside) > 5 else ''} lie in the kernel's range for"
+            f" outgoing connections ({taken.start}-{taken.stop - 1}): a client may take one while"
+            " its component restarts; choose a port offset that keeps every port below"
+            f" {taken.start} (DEVSTACK_TEST_PORT_OFFSET, BENCH_PORT_SHIFT)"
+        )
+
+
 def ensure_port_free(port: int, what: str) -> None:
     if port_open(port):
         raise StackError(

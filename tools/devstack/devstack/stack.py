@@ -54,6 +54,7 @@ def up(cfg: StackConfig, *, with_services: bool = True) -> dict[str, str]:
     When a part fails (or the call is interrupted), what this call started is stopped again,
     so a failed `up` leaves no process holding the stack's ports; what ran before stays.
     """
+    procs.refuse_ephemeral_ports(stack_ports(cfg))
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     before = _running(cfg)
     try:
