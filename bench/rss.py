@@ -109,7 +109,7 @@ async def one(
     console.print(f"draining with [bold]{name}[/] (load {os.getloadavg()[0]:.1f}) ...")
     started = time.monotonic()
     d, sampler = await fresh_drain(
-        cfg, bootstrap, database_url, name, group or f"{name}-rss", {}, cap
+        cfg, bootstrap, database_url, name, group or f"{name}-rss", settings or {}, cap
     )
     out = summary(d, sampler, name) | {"wall_seconds": round(time.monotonic() - started)}
     console.print(f"  {name}: { {k: v for k, v in out.items() if k != 'rss_mb_by_events'} }")

@@ -60,3 +60,23 @@ def test_a_drain_records_rss_at_each_step_and_marks_100k_once() -> None:
     assert [e for e, _ in sampler.series["svc"]] == [0, 20_000, 61_000, 99_000, 100_500, 130_000]
     assert sampler.marks["svc"] == {"rss_at_100k": 50 * 2**20}
     assert sampler.peak["svc"] == 60 * 2**20
+
+
+def test_the_changed_drain_runs_with_the_changed_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BENCH_RSS_CHANGE's second drain starts the service with the changed environment: the
+    session's first A/Bs passed none, and compared two identical drains."""
+    import asyncio
+
+    from bench import rss
+
+    seen: list[dict[str, str]] = []
+
+    async def fake_drain(*args: Any) -> tuple[Any, Any]:
+        seen.append(args[5])
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(rss, "fresh_drain", fake_drain)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "x", "DATABASE_URL": "y"}
+    with pytest.raises(RuntimeError, match="stop here"):
+        asyncio.run(rss.one(None, env, "notifications", 1.0, "g", {"MALLOC_ARENA_MAX": "2"}))
+    assert seen == [{"MALLOC_ARENA_MAX": "2"}]
