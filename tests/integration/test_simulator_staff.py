@@ -120,7 +120,6 @@ async def test_staff_mode_works_a_simulated_day_to_the_end(
         director_token=stack_env["TOKEN_DIRECTOR"],
         seed=cfg.seed,
         page=200,  # the lists answer at most 200 a page (hospital_shared.http_api)
-        run_id=RUN,  # not the calls other tests left assigned on the shared stack
     )
     report = StaffReport()
     conn = await asyncpg.connect(stack_env["DATABASE_URL"])

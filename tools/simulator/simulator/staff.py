@@ -84,9 +84,6 @@ class StaffConfig:
     director_token: str | None = None
     interval_s: float = 1.0
     page: int = 200
-    # Work only the calls whose task id holds this run id (a shared test stack holds other
-    # runs' assigned calls too, hundreds of them: one outcome each took the whole pass).
-    run_id: str | None = None
 
 
 @dataclass
@@ -138,8 +135,6 @@ async def work_calls(client: httpx.AsyncClient, cfg: StaffConfig, report: StaffR
     async def call(task: dict[str, Any]) -> bool:
         nonlocal done
         task_id = task["task_id"]
-        if cfg.run_id is not None and cfg.run_id not in task_id:
-            return False
         attempt = int(task.get("attempts_made") or 0)
         outcome = dict(_pick(_rng(cfg.seed, f"{task_id}:{attempt}"), CALL_OUTCOMES))
         r = await client.post(
