@@ -92,17 +92,20 @@ async def task(stack: dict[str, RunningService]) -> AsyncIterator[dict[str, Any]
     """A discharge of DEPT sent by the hospital system, its call assigned to the agent."""
     patient = {"patient_id": f"PW{RUN}", "name": "钱学文", "phone": PHONE}
     await discharge_for(stack, AGENT, capacity=20, patient=patient, department_name="心血管内科")
-    yield await assigned_task(stack["followup"].url, TOKEN)
+    yield await assigned_task(stack["followup"].url, TOKEN, patient["patient_id"])
 
 
-async def assigned_task(followup_url: str, token: str) -> dict[str, Any]:
-    """The first call on the worklist of the person behind `token`, once there is one."""
+async def assigned_task(followup_url: str, token: str, patient_id: str) -> dict[str, Any]:
+    """The call with `patient_id` on the worklist of the person behind `token`, once it is
+    there. Only that patient's call: another test's call may still be assigned to the same
+    person (fresh-clone CI of 12ea294 found S-AGENT-01 holding one)."""
     async with httpx.AsyncClient(timeout=10) as client:
 
         async def assigned() -> dict[str, Any] | None:
             lists = (await client.get(f"{followup_url}/v1/worklist", headers=auth(token))).json()
             found = [t for g in ("overdue", "due_today", "upcoming") for t in lists[g]]
-            return found[0] if found else None
+            ours = [t for t in found if t["patient"]["patient_id"] == patient_id]
+            return ours[0] if ours else None
 
         found: dict[str, Any] = await eventually(assigned, timeout=60, interval=0.5)
         return found
