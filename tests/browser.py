@@ -93,10 +93,12 @@ async def keycloak_login(page: Page, env: dict[str, str], user: str = "AGENT") -
 
 
 async def screenshot(page: Page, name: str) -> Path:
-    """The whole page as `test-artifacts/screenshots/<name>.png`."""
+    """The whole page as `test-artifacts/screenshots/<name>.png`. Up to two minutes: a
+    full-page capture of the operations report (charts, CJK fonts) took over Playwright's
+    default 30 s in a fresh-clone CI run at load ~27."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
+    await page.screenshot(path=str(path), full_page=True, timeout=120_000)
     return path
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ import pytest
 from hospital_shared import topics
 from tests.integration.services import RunningService, running_all
 from tests.kafka_tools import eventually, json_values, read_all
+from tests.local_days import local_today
 
 ROLES = ("agent", "supervisor", "director", "radiology", "admin")
 
@@ -146,7 +147,7 @@ async def test_a_founded_complaint_goes_through_the_whole_procedure(
             "S-SUP-01",
         )
 
-    today = date.today()
+    today = local_today()  # the hospital's date: the case's is Asia/Shanghai's
     agreement = {"amount": "860.50", "signed_on": today.isoformat(), "document_ref": "HJ-0042"}
     for field, bad in (("amount", "0"), ("signed_on", (today + timedelta(days=2)).isoformat())):
         r = await post(http, number, "settlement", tokens["agent"], agreement | {field: bad})

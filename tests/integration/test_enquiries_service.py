@@ -26,6 +26,7 @@ from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 from tests.integration.services import RunningService, running
 from tests.integration.test_notifications_sms import BASE_ENV, sms_received, staff_known
 from tests.kafka_tools import eventually, json_values, publish, read_all
+from tests.local_days import local_days, summed
 
 FAST_TIMERS = {"COMPLAINTS_TIMER_INTERVAL_S": "0.2"}
 
@@ -486,7 +487,8 @@ async def test_the_kpi_report_counts_enquiries_answered_in_time_and_the_feedback
     r = await http.post(f"/v1/feedback/{number}/answer", json=answer, headers=tokens["agent"])
     assert r.status_code == 200, r.text
 
-    day = asked.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    # the enquiries were taken 31 minutes ago, the rest now: two local days just after midnight
+    days = local_days(asked, datetime.now(UTC))
     expected = {
         "enquiry_answered_in_time_rate": (1, 2),
         "enquiry_answered_in_time_rate_onsite": (1, 2),
@@ -498,25 +500,38 @@ async def test_the_kpi_report_counts_enquiries_answered_in_time_and_the_feedback
     }
     headers = {"Authorization": f"Bearer {stack_env['TOKEN_ADMIN']}"}
 
-    async def report() -> dict[str, tuple[int, int]] | None:
+    async def report() -> dict[str, tuple[int, ...]] | None:
+        bodies = []
         async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
-            r = await client.get(
-                "/v1/kpi",
-                params={"period": "day", "date": day.isoformat(), "department": department["code"]},
-                headers=headers,
-            )
-        got = {k["key"]: (k["numerator"], k["denominator"]) for k in r.json()["kpis"]}
+            for day in days:
+                params = {
+                    "period": "day",
+                    "date": day.isoformat(),
+                    "department": department["code"],
+                }
+                bodies.append((await client.get("/v1/kpi", params=params, headers=headers)).json())
+        got = summed(
+            {k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]} for body in bodies
+        )
         return got if all(got.get(k) == v for k, v in expected.items()) else None
 
     await eventually(report, timeout=60)
+    monthly: list[dict[str, tuple[int, ...]]] = []
     async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
-        r = await client.get(
-            "/v1/kpi/report.csv", params={"month": day.strftime("%Y-%m")}, headers=headers
-        )
-    rows = [line.split(",") for line in r.text.lstrip("\ufeff").splitlines()]
-    mine = {row[4]: row[7:9] for row in rows if row[3] == department["code"]}
-    assert mine["enquiry_answered_in_time_rate"] == ["1", "2"]
-    assert mine["praise_share"] == ["1", "4"]
+        for month in sorted({day.strftime("%Y-%m") for day in days}):
+            r = await client.get("/v1/kpi/report.csv", params={"month": month}, headers=headers)
+            rows = [line.split(",") for line in r.text.lstrip("\ufeff").splitlines()]
+            wanted = ("enquiry_answered_in_time_rate", "praise_share")
+            monthly.append(
+                {
+                    row[4]: (int(row[7]), int(row[8]))
+                    for row in rows
+                    if row[3] == department["code"] and row[4] in wanted
+                }
+            )
+    mine = summed(monthly)
+    assert mine["enquiry_answered_in_time_rate"] == (1, 2)
+    assert mine["praise_share"] == (1, 4)
 
 
 async def test_retention_removes_finished_enquiries_and_feedback_and_keeps_open_ones(

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -36,6 +35,7 @@ from tests import factories
 from tests.integration.services import RunningService, running_all
 from tests.integration.test_notifications_sms import BASE_ENV, send_events, sms_received
 from tests.kafka_tools import eventually, json_values, publish, read_all
+from tests.local_days import local_days, summed
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 LINK = re.compile(r"(https?://\S+?/s/[A-Za-z0-9_-]{32})")
@@ -82,13 +82,17 @@ async def visit_with_link(stack_config: Any, stack_env: dict[str, str], departme
 async def kpis(
     metrics: RunningService, stack_env: dict[str, str], department: str
 ) -> dict[str, Any]:
-    """The department's KPIs of the local day of the visits (an hour ago)."""
+    """The department's KPIs of the local days of the visits (an hour ago) and of the answers
+    (now), added up: two days when the test runs in the first hour after local midnight."""
     headers = {"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"}
-    day = (datetime.now(UTC) - timedelta(hours=1)).astimezone(ZoneInfo("Asia/Shanghai")).date()
-    params = {"period": "day", "date": day.isoformat(), "department": department}
+    now = datetime.now(UTC)
+    reports = []
     async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as client:
-        body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
-    return {k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]}
+        for day in local_days(now - timedelta(hours=1), now):
+            params = {"period": "day", "date": day.isoformat(), "department": department}
+            body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
+            reports.append({k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]})
+    return summed(reports)
 
 
 def browser_answers(link: str, name: str) -> tuple[str, str, str]:
