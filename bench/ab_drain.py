@@ -3,7 +3,8 @@ the same backlog with the code of an earlier revision ("before", extracted with 
 archive` into a scratch folder and put first on the service's PYTHONPATH) and with the
 checkout's ("after"), interleaved (before, after, raw, before, after, raw, ...), every run
 from an empty schema in a consumer group of its own, and the raw two-row baseline
-(bench/baseline.py) drains the same topics after each pair. On this shared two-core machine
+(bench/baseline.py) drains the same topics after each pair (for complaints, its own-row raw
+baseline too, `raw_complaints_drain`). On this shared two-core machine
 the speed drifts by a third within minutes; interleaving lets both codes and the raw client
 see it alike, and the ratios to the raw client of the same round are what compare.
 
@@ -27,14 +28,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.baseline import raw_drain
+from bench.baseline import raw_complaints_drain, raw_drain
 from bench.drain import CONSUMED
+from bench.rss import publish_complaints
 from bench.run import backlog, console, fresh_drain, settle, with_cpu
 from bench.stack import REPO, bench_config, fresh_stack, mb
 from simulator.publish import publish_to_kafka
 from simulator.stream import generate, summarise
 
 RESULTS = Path(__file__).resolve().parent / "ab_results.json"
+# BENCH_AB_COMPLAINTS: complaints published beside the mixed backlog when complaints is
+# measured (bench.rss's complaints-only backlog). The mixed backlog of 20,000 events holds
+# ~830 complaints, one consumed batch: a drain that can end before the service says it is
+# ready, when its CPU and time are no longer measured.
+EXTRA_COMPLAINTS = int(os.environ.get("BENCH_AB_COMPLAINTS", "0"))
 PRODUCERS = ("followup", "complaints")  # their events are the others' input
 
 
@@ -73,6 +80,20 @@ async def one_run(
     return out
 
 
+async def own_rows_raw(cfg: Any, env: dict[str, str], round_: int) -> dict[str, Any]:
+    """Complaints' own-row raw baseline (`raw_complaints_drain`) once, with its CPU."""
+    await settle(cfg)
+    (n, secs), cpu = await with_cpu(
+        cfg, raw_complaints_drain(env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"])
+    )
+    out = {
+        "events_per_s": round(n / secs),
+        "cpu_ms_per_event_by_process": {k: round(1000 * v / n, 3) for k, v in cpu.items()},
+    }
+    console.print(f"  raw own-row baseline (round {round_}): {out}")
+    return out
+
+
 def summary(runs: dict[str, list[dict[str, Any]]], raw: list[float]) -> dict[str, Any]:
     """Median rate, CPU per event and peak RSS of each code, and each round's ratios."""
     out: dict[str, Any] = {"raw_two_rows_median_events_per_s": round(statistics.median(raw))}
@@ -99,16 +120,21 @@ async def main(name: str, rev: str, label: str, n_events: int, rounds: int, cap:
             "service": name, "before_rev": rev, "after_rev": "the checkout",
             "load_average_1m_at_start": os.getloadavg()[0],
             "backlog_events": n_events, "backlog_mix": summarise(events), "rounds": rounds,
-            "order": "per round: before, after, raw two-row baseline",
+            "order": "per round: before, after, raw two-row baseline (complaints: then own-row)",
         }  # fmt: skip
         await publish_to_kafka(env["KAFKA_BOOTSTRAP_SERVERS"], events, rate=0)
         del events
+        if name == "complaints" and EXTRA_COMPLAINTS:  # see EXTRA_COMPLAINTS
+            results["extra_complaints"] = await publish_complaints(
+                env["KAFKA_BOOTSTRAP_SERVERS"], EXTRA_COMPLAINTS
+            )
         for producer in PRODUCERS:
             if producer != name:
                 await one_run(cfg, env, producer, "after", {}, "input", cap)
         runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
         raw: list[float] = []
         raw_cpu: list[dict[str, float]] = []
+        own_raw: list[dict[str, Any]] = []
         for i in range(1, rounds + 1):
             for code, extra in (("before", before), ("after", {})):
                 runs[code].append(await one_run(cfg, env, name, code, extra, str(i), cap))
@@ -119,11 +145,20 @@ async def main(name: str, rev: str, label: str, n_events: int, rounds: int, cap:
             raw.append(n / secs)
             raw_cpu.append({k: round(1000 * v / n, 3) for k, v in cpu.items()})
             console.print(f"  raw two-row baseline (round {i}): {n / secs:.0f}/s, {raw_cpu[-1]}")
+            if name == "complaints":  # its target is also to its own rows' raw (bench.run)
+                own_raw.append(await own_rows_raw(cfg, env, i))
     results |= {
         "runs": runs, "raw_two_rows_events_per_s": [round(r) for r in raw],
         "raw_cpu_ms_per_event_by_process": raw_cpu,
     }  # fmt: skip
     results |= summary(runs, raw)
+    if own_raw:
+        results["raw_own_rows"] = own_raw
+        for code, rs in runs.items():
+            results[code]["ratios_to_raw_own_rows_by_round"] = [
+                round(r["events_per_s"] / o["events_per_s"], 3)
+                for r, o in zip(rs, own_raw, strict=True)
+            ]
     results["load_average_1m_at_end"] = os.getloadavg()[0]
     merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     merged[label] = results

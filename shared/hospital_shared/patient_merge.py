@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from pydantic import BaseModel
 
 from hospital_shared.events import CloudEvent
 from hospital_shared.merge_rules import AlreadyMerged, MergePlan, MergeRefused, plan_merge
@@ -187,13 +188,39 @@ def one_at_a_time(handle_batch: BatchHandler) -> Callable[..., Awaitable[None]]:
 
 def _patient_ids(event: CloudEvent[Any]) -> list[str]:
     ids = [event.subject] if event.subject else []
-    patient_id = getattr(event.data, "patient_id", None)
+    data = event.data
+    patient_id = _attribute(data, "patient_id")
     if isinstance(patient_id, str):
         ids.append(patient_id)
-    patient = getattr(event.data, "patient", None)
-    if patient is not None and isinstance(getattr(patient, "patient_id", None), str):
+    patient = _attribute(data, "patient")
+    if patient is not None and isinstance(_attribute(patient, "patient_id"), str):
         ids.append(patient.patient_id)
     return ids
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    """`getattr(obj, name, None)`, without asking a model that cannot have `name`: pydantic
+    answers a missing attribute by raising AttributeError from its `__getattr__`, which cost
+    more than the rest of reading an event's patient ids (every registration has no
+    `data.patient_id`)."""
+    return getattr(obj, name, None) if _may_have(type(obj), name) else None
+
+
+_MAY_HAVE: dict[tuple[type, str], bool] = {}
+
+
+def _may_have(cls: type, name: str) -> bool:
+    """Whether an instance of `cls` may have attribute `name`: any object but a pydantic model
+    that keeps no extra members, which has only its fields and its class's attributes."""
+    found = _MAY_HAVE.get((cls, name))
+    if found is None:
+        found = _MAY_HAVE[(cls, name)] = (
+            not issubclass(cls, BaseModel)
+            or cls.model_config.get("extra") == "allow"
+            or name in cls.model_fields
+            or hasattr(cls, name)
+        )
+    return found
 
 
 def _row_count(status: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from complaints.domain import ASSIGNED_EVENT, OPENED_EVENT
 from complaints.handlers import roster_entry
-from complaints.publishing import SOURCE, case_changed, case_event
+from complaints.publishing import SOURCE, case_changed, case_event, once_per_case_id, uuid5_text
 from hospital_shared.codec import InvalidEvent, decode, encode
 from hospital_shared.events import make_event
 from hospital_shared.service_events.followup import StaffMemberSaved
@@ -125,3 +126,23 @@ def test_a_staff_action_gets_an_event_id_of_its_own_each_time() -> None:
         for _ in range(2)
     }
     assert len(ids) == 2
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "complaint.case_opened:phone:PHONE-1:1",
+        "complaint.case_escalated:online:投诉-七:2",
+        "x" * 300,
+    ],
+)
+def test_the_ids_of_once_per_case_events_are_rfc_4122_version_5(name: str) -> None:
+    """`uuid5_text` gives what `uuid.uuid5` gives, so the ids of openings and escalations
+    stay what they were (a replay after a restore must give the same ones)."""
+    namespace = uuid.UUID("0f7d3c1e-52b4-4b8e-9a0c-6d2a41c9e7b3")
+    assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+    case = {"channel": "phone", "external_id": "PHONE-1"}
+    assert once_per_case_id(OPENED_EVENT, case, 1) == str(
+        uuid.uuid5(namespace, f"{OPENED_EVENT}:phone:PHONE-1:1")
+    )

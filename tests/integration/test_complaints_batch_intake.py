@@ -276,6 +276,62 @@ async def test_serious_complaints_and_medical_disputes_go_to_the_director_as_the
         }
 
 
+async def test_a_batch_hands_its_serious_cases_to_the_directors_as_one_by_one_would(
+    pools,
+) -> None:  # type: ignore[no-untyped-def]
+    """The batch's escalations at opening (in bulk, `escalate_opened_cases`) choose the same
+    director for each case as opening them one after the other does (the least loaded,
+    counting the batch's own, ties to the first staff id), with the same audit lines and
+    case_escalated events; the batch writes them after its openings, in the cases' order."""
+    serious = [
+        complaint(3, days_ago=3, description="家属认为是医疗事故，要求调查"),
+        complaint(11, days_ago=2, description="误诊，耽误了治疗"),
+        complaint(12, days_ago=1, category="medical_quality"),
+        complaint(9, days_ago=3, description="医疗事故"),
+        complaint(13, days_ago=1, description="手术失误"),
+    ]
+    submissions = [BATCH[0], serious[0], BATCH[1], *serious[1:], BATCH[4]]
+    for pool in pools:
+        async with pool.acquire() as conn:
+            for director in ("S-DIR-B", "S-DIR-A"):
+                await roster.upsert_staff(
+                    conn, director, department_code="ADM", role="director", active=True,
+                    source="seed",
+                )  # fmt: skip
+            # S-DIR-A already has an open escalated case.
+            await conn.execute(
+                "UPDATE cases SET director_id = 'S-DIR-A' WHERE external_id = 'OLD-1'"
+            )
+    one_by_one, batch = pools
+    await _one_by_one(one_by_one, submissions)
+    await _as_batch(batch, submissions)
+    expected, got = await _state(one_by_one), await _state(batch)
+    assert got["cases"] == expected["cases"]
+
+    def per_case(state: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+        audit: dict[str, list[Any]] = {}
+        for a in state["audit"]:  # the escalation's note sealed, each with its own nonce
+            detail = json.loads(a["detail"])
+            detail["note"] = field_crypto.cipher().open(detail.get("note"))
+            audit.setdefault(a["case_number"], []).append(a | {"detail": detail})
+        events: dict[str, list[Any]] = {}
+        for entry in state["outbox"]:
+            events.setdefault(entry[2]["subject"], []).append(entry)
+        return audit, events
+
+    assert per_case(got) == per_case(expected)
+    directors = {c["external_id"]: c["director_id"] for c in got["cases"]}
+    assert [directors[s.complaint.external_id] for s in serious] == [
+        "S-DIR-B", "S-DIR-A", "S-DIR-B", "S-DIR-A", "S-DIR-B",
+    ]  # fmt: skip
+    assert {directors[s.external_id] for s in (BATCH[0].complaint, BATCH[1].complaint)} == {None}
+    escalated = [e["subject"] for _, _, e in got["outbox"] if e["type"].endswith("escalated")]
+    number = {c["external_id"]: c["case_number"] for c in got["cases"]}
+    assert escalated == [number[s.complaint.external_id] for s in serious]
+    types = [e["type"] for _, _, e in got["outbox"]]
+    assert types == ["complaint.case_opened"] * 8 + ["complaint.case_escalated"] * 5
+
+
 # --- the same through Kafka and the running service ------------------------------------------
 
 

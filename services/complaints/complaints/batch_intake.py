@@ -157,8 +157,8 @@ async def _write(
     for d in sorted(deadline_rows, key=lambda d: d["due_at"]):
         deadlines_by_case.setdefault(d["case_id"], []).append(d)
     await _record_openings(conn, cases, by_number, deadlines_by_case, now=now)
-    for case in cases:  # serious cases and medical disputes go to the director at once
-        await escalation.escalate_on_opening(conn, policy, case, now=now)
+    # serious cases and medical disputes go to the director at once
+    await escalation.escalate_opened_cases(conn, policy, cases, now=now)
     return {(case["channel"], case["external_id"]): case["case_number"] for case in cases}
 
 

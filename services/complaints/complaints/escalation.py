@@ -7,6 +7,7 @@ started at opening it would run out during the 4 working days of fact-finding.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,10 @@ from complaints.domain import (
     needs_director,
 )
 from complaints.policy import CasePolicy, LimitName
+from complaints.publishing import case_event
 from complaints.recording import record_change
+from complaints.repository import AuditEntry
+from hospital_shared.outbox import add_encoded_to_outbox
 
 Row = dict[str, Any]
 log = structlog.get_logger(__name__)
@@ -97,6 +101,62 @@ async def escalate_on_opening(
                     case_number=case["case_number"])  # fmt: skip
         return case
     return await escalate(conn, policy, case, actor=SYSTEM, now=now, reason=AUTOMATIC_REASON)
+
+
+async def escalate_opened_cases(
+    conn: asyncpg.Connection, policy: CasePolicy, cases: Sequence[Row], *, now: datetime
+) -> None:
+    """`escalate_on_opening` for a batch's new cases, in their order, in five statements
+    instead of six per case: each director chosen as `director_for` would choose them one
+    after the other (the batch's own escalations counted), the cases updated, audited and
+    their `case_escalated` events queued in the order one by one would write them."""
+    due = [case for case in cases if for_the_director(policy, case)]
+    if not due:
+        return
+    if any(director_clock_runs(Status(case["status"])) for case in due):  # never at opening
+        for case in due:
+            await escalate_on_opening(conn, policy, case, now=now)
+        return
+    load = await _director_load(conn)
+    if not load:
+        for case in due:
+            log.warning("no active director: the case stays with its supervisor",
+                        case_number=case["case_number"])  # fmt: skip
+        return
+    directors: dict[int, str] = {}
+    for case in due:  # fewest open escalated cases, ties in the roster's order
+        director = min(load, key=lambda staff_id: load[staff_id])
+        load[director] += 1
+        directors[case["id"]] = director
+    updated = await repo.escalate_cases(conn, directors, at=now, reason=AUTOMATIC_REASON)
+    await repo.append_audits(conn, [
+        AuditEntry(
+            case["id"], at=now, actor_id=SYSTEM.id, actor_role=SYSTEM.role, action="escalated",
+            from_status=case["status"], to_status=updated[case["id"]]["status"],
+            detail={"director_id": directors[case["id"]], "note": AUTOMATIC_REASON},
+        )
+        for case in due
+    ])  # fmt: skip
+    deadlines = await repo.deadlines_of_cases(conn, list(directors))
+    await add_encoded_to_outbox(conn, [
+        case_event(
+            ESCALATED_EVENT, updated[case["id"]], deadlines[case["id"]], previous=case["status"],
+            actor_id=SYSTEM.id, actor_role=SYSTEM.role, at=now,
+        )
+        for case in due
+    ])  # fmt: skip
+
+
+async def _director_load(conn: asyncpg.Connection) -> dict[str, int]:
+    """The active directors with their open escalated cases, in `director_for`'s order of
+    staff ids (a dict keeps it: `min` takes the first of equals)."""
+    rows = await conn.fetch(
+        "SELECT s.staff_id, (SELECT count(*) FROM cases c"
+        "  WHERE c.director_id = s.staff_id AND c.finished_at IS NULL) AS open_cases"
+        " FROM staff s WHERE s.active AND s.role = $1 ORDER BY s.staff_id",
+        DIRECTOR_ROLE,
+    )
+    return {r["staff_id"]: r["open_cases"] for r in rows}
 
 
 def for_the_director(policy: CasePolicy, case: Row) -> bool:

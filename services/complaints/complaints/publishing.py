@@ -3,6 +3,7 @@ transaction as the change they report."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -112,7 +113,21 @@ def once_per_case_id(event_type: str, case: Row, *parts: object) -> str:
     case is named by its channel and external id, which the hospital gave, not by its case
     number, which the replay may number differently."""
     name = ":".join(str(p) for p in (event_type, case["channel"], case["external_id"], *parts))
-    return str(uuid.uuid5(_ONCE_PER_CASE, name))
+    return uuid5_text(_ONCE_PER_CASE_BYTES, name)
+
+
+_ONCE_PER_CASE_BYTES = _ONCE_PER_CASE.bytes
+
+
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """`str(uuid.uuid5(UUID(bytes=namespace), name))` without building the UUID object
+    (RFC 4122 4.3: SHA-1 of namespace and name, version 5, variant 10): a third of its CPU,
+    once for every case opened."""
+    h = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def outgoing(

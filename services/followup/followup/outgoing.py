@@ -47,11 +47,22 @@ async def publish(
     correlation_id: str | None = None,
     topic: str = topics.FOLLOWUP_TASKS,
 ) -> None:
-    event = make_event(
+    event = new_event(
+        type_, data, subject=subject, time=time, event_id=event_id,
+        correlation_id=correlation_id,
+    )  # fmt: skip
+    await add_to_outbox(conn, event, topic=topic, key=subject)
+
+
+def new_event(
+    type_: str, data: BaseModel, *, subject: str, time: datetime, event_id: str,
+    correlation_id: str | None = None,
+) -> CloudEvent[Any]:  # fmt: skip
+    """The event `publish` queues, for callers that queue many at once (keyed by `subject`)."""
+    return make_event(
         type_, data, source=SOURCE, subject=subject, time=time,
         correlation_id=correlation_id, event_id=event_id,
     )  # fmt: skip
-    await add_to_outbox(conn, event, topic=topic, key=subject)
 
 
 def planned_event(
@@ -97,14 +108,25 @@ async def task_assigned(
     time: datetime,
     assigned_by: str | None = None,
 ) -> None:
+    event = assigned_event(row, assignee_id=assignee_id, time=time, assigned_by=assigned_by)
+    await add_to_outbox(conn, event, topic=topics.FOLLOWUP_TASKS, key=row["patient_id"])
+
+
+def assigned_event(
+    row: asyncpg.Record | dict[str, Any],
+    *,
+    assignee_id: str,
+    time: datetime,
+    assigned_by: str | None = None,
+) -> CloudEvent[Any]:
     data = FollowUpTaskAssigned(
         task_id=row["task_id"], kind=row["kind"], patient_id=row["patient_id"],
         department_code=row["department_code"], assignee_id=assignee_id,
         previous_assignee_id=row["assignee_id"], assigned_by=assigned_by, due_at=row["due_at"],
     )  # fmt: skip
     stamp = int(time.timestamp() * 1000)
-    await publish(
-        conn, "followup.task_assigned", data, subject=row["patient_id"], time=time,
+    return new_event(
+        "followup.task_assigned", data, subject=row["patient_id"], time=time,
         event_id=f"{row['task_id']}:assigned:{assignee_id}:{stamp}",
     )  # fmt: skip
 
