@@ -15,6 +15,7 @@ Events are handled in order: those before a merge, the merge, those after it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import cache
 from typing import Any
 
 import asyncpg
@@ -187,13 +188,32 @@ def one_at_a_time(handle_batch: BatchHandler) -> Callable[..., Awaitable[None]]:
 
 def _patient_ids(event: CloudEvent[Any]) -> list[str]:
     ids = [event.subject] if event.subject else []
-    patient_id = getattr(event.data, "patient_id", None)
+    patient_id = _attribute(event.data, "patient_id")
     if isinstance(patient_id, str):
         ids.append(patient_id)
-    patient = getattr(event.data, "patient", None)
-    if patient is not None and isinstance(getattr(patient, "patient_id", None), str):
+    patient = _attribute(event.data, "patient")
+    if patient is not None and isinstance(_attribute(patient, "patient_id"), str):
         ids.append(patient.patient_id)
     return ids
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    """`getattr(obj, name, None)`, without asking an object whose class cannot have `name`:
+    on a pydantic model, a missing attribute goes through its `__getattr__` and an exception
+    (most events have no `patient_id` or no `patient`; every event of a batch is looked at)."""
+    cls: type = type(obj)
+    return getattr(obj, name, None) if _may_have(cls, name) else None
+
+
+@cache
+def _may_have(cls: type, name: str) -> bool:
+    """Whether instances of `cls` may have `name`: a field, anything on the class, or any
+    attribute at all when the model keeps extra fields (or `cls` is not a pydantic model)."""
+    fields = getattr(cls, "model_fields", None)
+    config = getattr(cls, "model_config", None)
+    if not isinstance(fields, dict) or not isinstance(config, dict):
+        return True
+    return name in fields or config.get("extra") == "allow" or hasattr(cls, name)
 
 
 def _row_count(status: str) -> int:
