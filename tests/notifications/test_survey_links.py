@@ -4,6 +4,9 @@ tests/integration/test_survey_by_sms_link.py."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -121,6 +124,14 @@ def test_a_closed_complaint_gets_its_satisfaction_check_by_link_before_the_check
         ).messages
         == ()
     )
+
+
+def test_a_token_is_the_hmac_of_its_link_id_that_links_already_sent_carry() -> None:
+    mac = hmac.new(b"secret", b"survey-link:abc", hashlib.sha256).digest()
+    expected = base64.urlsafe_b64encode(mac).decode()[:32]
+    assert token_for("secret", "abc") == expected
+    assert token_for("secret", "abc") == expected  # the keyed HMAC is reused, not changed
+    assert token_for("other", "abc") != expected
 
 
 def test_the_token_is_opaque_and_only_the_sms_as_sent_carries_it() -> None:

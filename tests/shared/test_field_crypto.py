@@ -4,6 +4,8 @@ value readable, keyed search hashes, and values from before encryption read as t
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 import pytest
 
@@ -89,6 +91,13 @@ def test_search_hashes_are_keyed_and_equal_for_equal_numbers() -> None:
     assert a.search_hash("+8613800138000") == a.search_hash("+8613800138000")
     assert a.search_hash("+8613800138000") != a.search_hash("+8613800138001")
     assert a.search_hash("+8613800138000") != b.search_hash("+8613800138000")
+
+
+def test_a_search_hash_is_the_hmac_the_stored_hashes_were_made_with() -> None:
+    """Rows keep the hashes made before: an exact search must still find them."""
+    expected = hmac.new(b"h", b"+8613800138000", hashlib.sha256).hexdigest()
+    assert cipher().search_hash("+8613800138000") == expected
+    assert cipher().search_hash("+8613800138000") == expected  # the keyed HMAC is reused
 
 
 @pytest.mark.parametrize(

@@ -368,7 +368,13 @@ def _compiled(body: str) -> Template:
     """The compiled template of `body`. Keyed by the text itself, so an edited template is a
     new key (compiled afresh) and the cache never serves a stale one."""
     _refuse_unbounded_loops(body)
-    return _ENV.from_string(body)
+    template = _ENV.from_string(body)
+    # Jinja keeps a template's globals as a ChainMap over the environment's and copies it,
+    # in Python, into every render's context, twice; the environment's globals are set once
+    # at import (above), so a plain dict of them gives every render the same names at a
+    # fraction of the cost (a notifications drain renders 1.35 messages an event).
+    template.globals = dict(template.globals)
+    return template
 
 
 MAX_LOOPS = 2  # for-loops in one template (the digest has one)
