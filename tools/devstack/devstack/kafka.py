@@ -9,6 +9,7 @@ import base64
 import fcntl
 import hashlib
 import logging
+import os
 import re
 import shutil
 import sys
@@ -167,6 +168,19 @@ def write_config(cfg: StackConfig, node: int = 1) -> Path:
     return path
 
 
+# A broker's JVM compiles its hot code twice, with C1 and then C2; on a fresh stack that
+# compiling is most of the broker's CPU while the first load goes through it (43% of its CPU
+# in its first two minutes, a bench latency run at 1,000 events/s). C1 only, as Keycloak runs
+# here, compiles far less (docs/bench.md, session 15). DEVSTACK_KAFKA_JVM_OPTIONS replaces it
+# (empty: the JVM's defaults).
+DEFAULT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def jvm_options() -> list[str]:
+    """The broker's extra JVM options (`DEVSTACK_KAFKA_JVM_OPTIONS`, space-separated)."""
+    return os.environ.get("DEVSTACK_KAFKA_JVM_OPTIONS", DEFAULT_JVM_OPTIONS).split()
+
+
 def _java(lib: Path, *args: str) -> list[str]:
     return ["java", f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}", "-cp", f"{lib}/*", *args]
 
@@ -238,7 +252,13 @@ def start_node(cfg: StackConfig, node: int, lib: Path | None = None) -> int:
     lib = lib or ensure_jars()
     config = write_config(cfg, node)
     format_storage(cfg, lib, config, node)
-    argv = ["java", "-Xmx512m", "-Xms512m", *_java(lib, "kafka.Kafka", str(config))[1:]]
+    argv = [
+        "java",
+        "-Xmx512m",
+        "-Xms512m",
+        *jvm_options(),
+        *_java(lib, "kafka.Kafka", str(config))[1:],
+    ]
     return procs.spawn(cfg, node_name(node), argv).pid
 
 
