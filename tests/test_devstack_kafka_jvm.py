@@ -1,5 +1,5 @@
 """The devstack broker's JVM compiles with C1 only unless told otherwise: on a fresh stack the
-JIT compilers (C1 then C2) took 43-50% of the broker's CPU while a bench's first load went
+JIT compilers (C1 then C2) took half of the broker's CPU while a bench's first load went
 through it (docs/bench.md, session 15)."""
 
 from __future__ import annotations

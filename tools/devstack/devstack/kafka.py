@@ -169,10 +169,11 @@ def write_config(cfg: StackConfig, node: int = 1) -> Path:
 
 
 # A broker's JVM compiles its hot code twice, with C1 and then C2; on a fresh stack that
-# compiling is most of the broker's CPU while the first load goes through it (43% of its CPU
-# in its first two minutes, a bench latency run at 1,000 events/s). C1 only, as Keycloak runs
-# here, compiles far less (docs/bench.md, session 15). DEVSTACK_KAFKA_JVM_OPTIONS replaces it
-# (empty: the JVM's defaults).
+# compiling was half of the broker's CPU while the first load went through it (bench latency
+# at 1,000 events/s: a whole run cost the broker 29.2 s of CPU, 22.7 s with C1 only, as
+# Keycloak runs here; docs/bench.md, session 15). C1's code is slower per request, so a broker
+# that runs long under load does better with the JVM's defaults: DEVSTACK_KAFKA_JVM_OPTIONS
+# replaces this (empty: the defaults).
 DEFAULT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
