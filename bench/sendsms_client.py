@@ -1,0 +1,104 @@
+"""The CPU one `sendsms` request costs the client, apart from Kannel: httpx (the notifications
+service's Kannel client) against aiohttp, both against a local server that answers as smsbox
+does (`202`, `0: Accepted for delivery`), with the parameters the service sends. The server
+runs in its own process, so the client's process time is the client's alone.
+
+`python -m bench.sendsms_client` (BENCH_SENDSMS_REQUESTS, BENCH_SENDSMS_AT_ONCE: 40 as the
+dispatcher's slots)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import httpx
+
+PORT = 28999 + int(os.environ.get("BENCH_SENDSMS_PORT_SHIFT", "0"))
+URL = f"http://127.0.0.1:{PORT}/cgi-bin/sendsms"
+PARAMS = {
+    "username": "hospital", "password": "hospital-dev", "from": "95000", "to": "+8613800138000",
+    "text": "【市第一医院】您好,您的复诊时间为12月08日 09:30,心内科门诊三楼。退订回T",
+    "charset": "UTF-8", "coding": "2", "dlr-mask": "19", "account": "0f0e6a4c",
+    "dlr-url": "http://127.0.0.1:8004/v1/sms/dlr?id=0f0e6a4c&sig=ab12&status=%d&ts=%T&reply=%A",
+}  # fmt: skip
+ANSWER = (
+    b"HTTP/1.1 202 Accepted\r\nContent-Length: 26\r\nContent-Type: text/plain\r\n\r\n"
+    b"0: Accepted for delivery\r\n"
+)
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(ANSWER)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+def serve() -> None:
+    async def main() -> None:
+        server = await asyncio.start_server(_answer, "127.0.0.1", PORT)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+async def _cpu_per_request(one: Callable[[], Awaitable[None]], n: int, at_once: int) -> float:
+    """CPU ms of this process per request, `at_once` under way, after 200 to warm up."""
+    slots = asyncio.Semaphore(at_once)
+
+    async def limited() -> None:
+        async with slots:
+            await one()
+
+    await asyncio.gather(*(limited() for _ in range(200)))
+    started = time.process_time()
+    await asyncio.gather(*(limited() for _ in range(n)))
+    return 1000 * (time.process_time() - started) / n
+
+
+async def with_httpx(n: int, at_once: int) -> float:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=at_once)
+    async with httpx.AsyncClient(limits=limits) as client:
+
+        async def one() -> None:
+            answer = await client.get(URL, params=PARAMS)
+            assert answer.status_code == 202 and answer.text.startswith("0:")
+
+        return await _cpu_per_request(one, n, at_once)
+
+
+async def with_aiohttp(n: int, at_once: int) -> float:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
+
+        async def one() -> None:
+            async with session.get(URL, params=PARAMS) as answer:
+                text = await answer.text()
+                assert answer.status == 202 and text.startswith("0:")
+
+        return await _cpu_per_request(one, n, at_once)
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_SENDSMS_REQUESTS", "3000"))
+    at_once = int(os.environ.get("BENCH_SENDSMS_AT_ONCE", "40"))
+    server = multiprocessing.Process(target=serve, daemon=True)
+    server.start()
+    time.sleep(1)
+    try:
+        for client, run in (("httpx", with_httpx), ("aiohttp", with_aiohttp)) * 2:
+            ms = asyncio.run(run(n, at_once))
+            print(f"{client}: {ms:.3f} ms CPU per request ({n}, {at_once} at once)")
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()
