@@ -1,8 +1,8 @@
 """What a batch's handling starts keeps no batch: FastStream holds the message being handled
 (the batch's records, bodies and headers) in a context variable, and a connection, task or
 timer started during the handling copies the context it was started in. Each kept its whole
-batch alive for as long as it lived (7-12 batches of 1,000 records in a notifications drain,
-~20 MB; issue 22). The runtime handles each batch in a copy of the context without the
+batch alive for as long as it lived (7-12 batches of 1,000 records in a notifications drain;
+its peak RSS 147.7 -> 130.1 MB with the fix, issue 22). The runtime handles each batch in a copy of the context without the
 message (`runtime.without_value`), on the real Kafka and PostgreSQL."""
 
 from __future__ import annotations
