@@ -81,9 +81,8 @@ async def test_kannel_is_given_our_message_id_as_the_account(tmp_path: Path) -> 
 
     provider = KannelProvider(
         url="http://kannel/cgi-bin/sendsms", username="u", password="p", sender="95000",
-        access_log=str(tmp_path / "access.log"),
+        access_log=str(tmp_path / "access.log"), transport=httpx.MockTransport(answer),
     )  # fmt: skip
-    provider._client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
     await provider.send(OutgoingSms(SENT, "+8613900000001", "你好", "ucs2", "http://x/dlr"))
     await provider.aclose()
     assert seen[0].url.params["account"] == SENT
