@@ -1,10 +1,12 @@
 """The CPU one `sendsms` request costs the client, apart from Kannel: httpx (the notifications
-service's Kannel client) against aiohttp, both against a local server that answers as smsbox
+service's Kannel client, one shared client; or one client of one connection per request under
+way, `httpx-per-slot`) against aiohttp, all against a local server that answers as smsbox
 does (`202`, `0: Accepted for delivery`), with the parameters the service sends. The server
 runs in its own process, so the client's process time is the client's alone.
 
 `python -m bench.sendsms_client` (BENCH_SENDSMS_REQUESTS, BENCH_SENDSMS_AT_ONCE: 40 as the
-dispatcher's slots)."""
+dispatcher's slots, or a comma-separated list such as `1,10,20,40`; BENCH_SENDSMS_CLIENTS: a
+comma-separated subset of httpx, httpx-per-slot, aiohttp)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import asyncio
 import multiprocessing
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import aiohttp
 import httpx
@@ -50,7 +53,9 @@ def serve() -> None:
     asyncio.run(main())
 
 
-async def _cpu_per_request(one: Callable[[], Awaitable[None]], n: int, at_once: int) -> float:
+async def _cpu_per_request(
+    one: Callable[[], Coroutine[Any, Any, None]], n: int, at_once: int
+) -> float:
     """CPU ms of this process per request, `at_once` under way, after 200 to warm up."""
     slots = asyncio.Semaphore(at_once)
 
@@ -75,6 +80,30 @@ async def with_httpx(n: int, at_once: int) -> float:
         return await _cpu_per_request(one, n, at_once)
 
 
+async def with_httpx_per_slot(n: int, at_once: int) -> float:
+    """A free list of `at_once` clients of one kept-alive connection each: a request takes
+    one and puts it back, so no pool holds more than one connection."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(limits=limits) for _ in range(at_once)]
+    free = asyncio.Queue[httpx.AsyncClient]()
+    for client in clients:
+        free.put_nowait(client)
+
+    async def one() -> None:
+        client = free.get_nowait()  # never empty: `at_once` requests under way at most
+        try:
+            answer = await client.get(URL, params=PARAMS)
+        finally:
+            free.put_nowait(client)
+        assert answer.status_code == 202 and answer.text.startswith("0:")
+
+    try:
+        return await _cpu_per_request(one, n, at_once)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
 async def with_aiohttp(n: int, at_once: int) -> float:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
 
@@ -86,16 +115,25 @@ async def with_aiohttp(n: int, at_once: int) -> float:
         return await _cpu_per_request(one, n, at_once)
 
 
+CLIENTS: dict[str, Callable[[int, int], Coroutine[Any, Any, float]]] = {
+    "httpx": with_httpx,
+    "httpx-per-slot": with_httpx_per_slot,
+    "aiohttp": with_aiohttp,
+}
+
+
 def main() -> None:
     n = int(os.environ.get("BENCH_SENDSMS_REQUESTS", "3000"))
-    at_once = int(os.environ.get("BENCH_SENDSMS_AT_ONCE", "40"))
+    at_once = [int(a) for a in os.environ.get("BENCH_SENDSMS_AT_ONCE", "40").split(",")]
+    clients = os.environ.get("BENCH_SENDSMS_CLIENTS", ",".join(CLIENTS)).split(",")
     server = multiprocessing.Process(target=serve, daemon=True)
     server.start()
     time.sleep(1)
     try:
-        for client, run in (("httpx", with_httpx), ("aiohttp", with_aiohttp)) * 2:
-            ms = asyncio.run(run(n, at_once))
-            print(f"{client}: {ms:.3f} ms CPU per request ({n}, {at_once} at once)")
+        for concurrent in at_once:
+            for client in clients * 2:
+                ms = asyncio.run(CLIENTS[client](n, concurrent))
+                print(f"{client}: {ms:.3f} ms CPU per request ({n}, {concurrent} at once)")
     finally:
         server.terminate()
 

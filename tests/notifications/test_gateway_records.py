@@ -4,12 +4,13 @@ the Kannel provider sends so that the record names our message."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
 import httpx
 
-from notifications.providers import GatewayRecord, OutgoingSms
+from notifications.providers import GatewayRecord, Outcome, OutgoingSms
 from notifications.providers.kannel import KannelProvider
 from notifications.providers.kannel_log import find_in_access_log, rotated_and_current
 
@@ -81,9 +82,8 @@ async def test_kannel_is_given_our_message_id_as_the_account(tmp_path: Path) -> 
 
     provider = KannelProvider(
         url="http://kannel/cgi-bin/sendsms", username="u", password="p", sender="95000",
-        access_log=str(tmp_path / "access.log"),
+        access_log=str(tmp_path / "access.log"), transport=httpx.MockTransport(answer),
     )  # fmt: skip
-    provider._client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
     await provider.send(OutgoingSms(SENT, "+8613900000001", "你好", "ucs2", "http://x/dlr"))
     await provider.aclose()
     assert seen[0].url.params["account"] == SENT
@@ -91,3 +91,31 @@ async def test_kannel_is_given_our_message_id_as_the_account(tmp_path: Path) -> 
     assert await provider.lookup([SENT, ABSENT]) == {SENT: GatewayRecord.SENT}
     unset = KannelProvider(url="http://k", username="u", password="p", sender="1")
     assert await unset.lookup([SENT]) == {}
+
+
+async def test_each_send_under_way_has_a_client_of_its_own_and_aclose_closes_them_all() -> None:
+    """Two slots, three sends at once: two get a client each, the third the overflow client;
+    the clients are reused afterwards, not made anew, and `aclose` closes every one."""
+    arrived: list[httpx.Request] = []
+    all_in = asyncio.Event()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        arrived.append(request)
+        if len(arrived) == 3:
+            all_in.set()
+        await all_in.wait()
+        return httpx.Response(202, text="0: Accepted for delivery")
+
+    provider = KannelProvider(
+        url="http://kannel/cgi-bin/sendsms", username="u", password="p", sender="95000",
+        connections=2, transport=httpx.MockTransport(answer),
+    )  # fmt: skip
+    sms = OutgoingSms(SENT, "+8613900000001", "hello", "gsm7", "http://x/dlr")
+    results = await asyncio.gather(*(provider.send(sms) for _ in range(3)))
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
+    assert (await provider.send(sms)).outcome is Outcome.ACCEPTED
+    clients = provider._clients
+    made = list(clients._made)
+    assert len(made) == 2 and sorted(map(id, clients._free)) == sorted(map(id, made))
+    await provider.aclose()
+    assert all(client.is_closed for client in (*made, clients._overflow))

@@ -4,7 +4,8 @@ bearerbox's access log as Kannel's record of what it sent (`kannel_log`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import contextlib
+from collections.abc import AsyncIterator, Collection
 
 import httpx
 
@@ -32,19 +33,19 @@ class KannelProvider:
         smsc: str | None = None,
         access_log: str = "",
         connections: int = 20,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`transport`: httpx's, for every client (tests answer with `httpx.MockTransport`);
+        None: the network."""
         self._url = url
         self._auth = {"username": username, "password": password}
         self._sender = sender
         self._smsc = smsc
         self._access_log = access_log
-        # one kept-alive connection per send under way (`connections`: the dispatcher's
-        # slots), not a new connection per SMS beyond httpx's default 20
-        self._client = httpx.AsyncClient(
+        self._clients = _ClientsPerSend(
             timeout=httpx.Timeout(timeout_s, connect=min(5, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max(100, connections), max_keepalive_connections=connections
-            ),
+            connections=connections,
+            transport=transport,
         )
 
     async def send(self, sms: OutgoingSms) -> SendResult:
@@ -65,7 +66,8 @@ class KannelProvider:
         if self._smsc:
             params["smsc"] = self._smsc
         try:
-            resp = await self._client.get(self._url, params=params)
+            async with self._clients.one() as client:
+                resp = await client.get(self._url, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return SendResult(Outcome.RETRY, f"gateway unreachable: {type(exc).__name__}")
         except httpx.HTTPError as exc:
@@ -88,4 +90,68 @@ class KannelProvider:
         return await asyncio.to_thread(find_in_access_log, paths, message_ids)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._clients.aclose()
+
+
+class _ClientsPerSend:
+    """One small httpx client per send under way, each with one kept-alive connection, taken
+    from a free list and put back: httpx's pool does work per request that grows with the
+    requests in flight, so one shared client cost 1.9-2.7 ms of CPU per `sendsms` at the
+    dispatcher's 40 slots against 0.64-0.66 ms with a client per slot (bench/sendsms_client.py,
+    docs/bench.md session 15).
+
+    Clients are made as the sends under way need them, up to `connections` (the dispatcher's
+    slots), and share one SSL context (making one costs ~20 ms of CPU). Beyond that a send does
+    not wait for a free client: it uses one overflow client, pooled as the single shared
+    client was (up to max(100, connections) connections, `connections` kept alive), so more
+    sends than slots behave as before (same pool timeout, RETRY when it runs out) instead of
+    queueing here without a bound on the wait."""
+
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout,
+        connections: int,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self._timeout = timeout
+        self._transport = transport
+        self._size = connections
+        self._ssl = httpx.create_ssl_context()
+        self._made: list[httpx.AsyncClient] = []
+        self._free: list[httpx.AsyncClient] = []
+        self._overflow = self._client(
+            httpx.Limits(
+                max_connections=max(100, connections), max_keepalive_connections=connections
+            )
+        )
+
+    def _client(self, limits: httpx.Limits) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout, limits=limits, verify=self._ssl, transport=self._transport
+        )
+
+    def _take(self) -> httpx.AsyncClient:
+        if self._free:
+            # the most recently used first: its connection is the likeliest to be alive
+            return self._free.pop()
+        if len(self._made) < self._size:
+            client = self._client(httpx.Limits(max_connections=1, max_keepalive_connections=1))
+            self._made.append(client)
+            return client
+        return self._overflow
+
+    @contextlib.asynccontextmanager
+    async def one(self) -> AsyncIterator[httpx.AsyncClient]:
+        client = self._take()
+        try:
+            yield client
+        finally:
+            if client is not self._overflow:
+                self._free.append(client)
+
+    async def aclose(self) -> None:
+        for client in (*self._made, self._overflow):
+            await client.aclose()
+        self._made.clear()
+        self._free.clear()
