@@ -70,6 +70,19 @@ def _brokers_setting() -> int:
     return int(raw)
 
 
+# A broker's JVM compiles its hot code twice, with C1 and then C2; on a fresh stack that
+# compiling was half of the broker's CPU while the first load went through it (bench latency
+# at 1,000 events/s: a whole run cost the broker 29.2 s of CPU, 22.7 s with C1 only, as
+# Keycloak runs here; docs/bench.md, session 15). C1's code is slower per request, so a broker
+# that runs long under load does better with the JVM's defaults: DEVSTACK_KAFKA_JVM_OPTIONS
+# replaces this (space-separated; empty: the defaults).
+DEFAULT_KAFKA_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def _kafka_jvm_setting() -> tuple[str, ...]:
+    return tuple(os.environ.get("DEVSTACK_KAFKA_JVM_OPTIONS", DEFAULT_KAFKA_JVM_OPTIONS).split())
+
+
 def state_root(repo: Path) -> Path:
     """The folder the state folders (`.stack`, `.stack-test-N`) are made in: the checkout,
     unless `DEVSTACK_STATE_ROOT` names another (a checkout under a folder the PostgreSQL user
@@ -117,6 +130,10 @@ class StackConfig:
     # killed while producers (acks=all) go on. Node n (1-based) listens on the node-1 ports
     # + 10 * (n - 1): 9092/9093/9094, 9102/9103/9104, 9112/9113/9114.
     kafka_brokers: int = dataclasses.field(default_factory=lambda: _brokers_setting())
+    # The brokers' extra JVM options (DEVSTACK_KAFKA_JVM_OPTIONS, above): C1 only by default.
+    kafka_jvm_options: tuple[str, ...] = dataclasses.field(
+        default_factory=lambda: _kafka_jvm_setting()
+    )
     # The operator behind Kannel: "fakesmsc" (default) or "smpp" (DEVSTACK_SMSC, above).
     smsc: str = dataclasses.field(default_factory=lambda: _smsc_setting())
     # Kannel's SMPP binds, window and smsbox HTTP concurrency when `smsc` is "smpp".

@@ -9,7 +9,6 @@ import base64
 import fcntl
 import hashlib
 import logging
-import os
 import re
 import shutil
 import sys
@@ -168,20 +167,6 @@ def write_config(cfg: StackConfig, node: int = 1) -> Path:
     return path
 
 
-# A broker's JVM compiles its hot code twice, with C1 and then C2; on a fresh stack that
-# compiling was half of the broker's CPU while the first load went through it (bench latency
-# at 1,000 events/s: a whole run cost the broker 29.2 s of CPU, 22.7 s with C1 only, as
-# Keycloak runs here; docs/bench.md, session 15). C1's code is slower per request, so a broker
-# that runs long under load does better with the JVM's defaults: DEVSTACK_KAFKA_JVM_OPTIONS
-# replaces this (empty: the defaults).
-DEFAULT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
-
-
-def jvm_options() -> list[str]:
-    """The broker's extra JVM options (`DEVSTACK_KAFKA_JVM_OPTIONS`, space-separated)."""
-    return os.environ.get("DEVSTACK_KAFKA_JVM_OPTIONS", DEFAULT_JVM_OPTIONS).split()
-
-
 def _java(lib: Path, *args: str) -> list[str]:
     return ["java", f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}", "-cp", f"{lib}/*", *args]
 
@@ -257,7 +242,7 @@ def start_node(cfg: StackConfig, node: int, lib: Path | None = None) -> int:
         "java",
         "-Xmx512m",
         "-Xms512m",
-        *jvm_options(),
+        *cfg.kafka_jvm_options,
         *_java(lib, "kafka.Kafka", str(config))[1:],
     ]
     return procs.spawn(cfg, node_name(node), argv).pid
