@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from notifications.dispatcher import Answer, Dispatcher
+from notifications.dispatcher import Answer, Claim, Dispatcher
 from notifications.providers import Outcome, OutgoingSms, SendResult
 
 
@@ -48,15 +48,17 @@ class Queue:
         self.recorded: list[list[str]] = []
         self.answered_at: dict[str, datetime] = {}
         self.record_takes_s = 0.0
+        self.stopped: set[str] = set()  # taken by a claim but not sent (opted out, expired...)
 
-    async def claim(self, limit: int = 100) -> list[dict[str, Any]]:
+    async def claim(self, limit: int = 100) -> Claim:
         taken, self.due = self.due[:limit], self.due[limit:]
         self.claims.append(taken)
-        return [
+        rows: list[Any] = [
             {"id": i, "to_number": "+8613800138000", "body": "b", "encoding": "gsm7",
              "template": "t"}
-            for i in taken
+            for i in taken if i not in self.stopped
         ]  # fmt: skip
+        return Claim(rows, len(taken))
 
     async def record(self, answers: list[Answer]) -> None:
         await asyncio.sleep(self.record_takes_s)
@@ -145,6 +147,25 @@ async def test_a_backlog_is_claimed_as_slots_free_up_never_more_at_once_than_the
         await until(lambda: len(recorded(queue)) == 8)
         assert gateway.most_at_once == 3
         assert recorded(queue) == sorted(f"m{i}" for i in range(8))
+    finally:
+        run.cancel()
+
+
+async def test_a_claim_that_sends_fewer_than_it_took_still_claims_the_rest_at_once() -> None:
+    """Issue 22 (session 16): a claim whose page held a message it did not send (opted out,
+    expired, deferred) counted as "nothing more due", and the next claim waited out
+    `dispatch_interval_s`: a backlog went out at 40 SMS per half second."""
+    gateway, queue = Gateway(), Queue()
+    d = dispatcher(gateway, queue, slots=3)  # the interval is 60 s: waiting it fails the test
+    queue.due = [f"m{i}" for i in range(9)]
+    queue.stopped = {"m0", "m4"}  # one in the first page, one in the second
+    for i in range(9):
+        gateway.let_through(f"m{i}")
+    run = asyncio.create_task(d.run())
+    try:
+        await until(lambda: len(recorded(queue)) == 7)
+        assert recorded(queue) == sorted(f"m{i}" for i in range(9) if i not in (0, 4))
+        assert queue.claims[0] == ["m0", "m1", "m2"]
     finally:
         run.cancel()
 

@@ -7,7 +7,7 @@ import asyncio
 from types import SimpleNamespace
 
 from hospital_shared.loop import Loop
-from notifications.dispatcher import Dispatcher
+from notifications.dispatcher import Claim, Dispatcher
 
 
 async def _second_pass_comes_at_once(
@@ -31,13 +31,13 @@ async def test_the_dispatcher_claims_again_when_woken_during_an_empty_claim() ->
     passes: list[int] = []
     second_pass = asyncio.Event()
 
-    async def claim(limit: int) -> list[object]:
+    async def claim(limit: int) -> Claim:
         passes.append(1)
         if len(passes) == 1:
             dispatcher.wake()  # what the listener does when a handler commits a due message
         else:
             second_pass.set()
-        return []
+        return Claim([], 0)
 
     async def reconcile() -> None:
         return None

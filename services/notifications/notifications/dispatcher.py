@@ -120,18 +120,20 @@ class Dispatcher:
 
     # --- the steps ---------------------------------------------------------------------
 
-    async def claim(self, limit: int) -> list[asyncpg.Record]:
-        """Up to `limit` due messages, now `sending` (committed), to hand to the gateway."""
+    async def claim(self, limit: int) -> Claim:
+        """Up to `limit` due messages taken: those to hand to the gateway now `sending`
+        (committed), the others deferred or finished."""
         now = self.clock()
         sends: list[tuple[Any, str]] = []
         defers: list[tuple[Any, Defer]] = []
         stops: list[tuple[Any, Status, str]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await sending.lock_due(conn, now, limit)
+            locked = len(rows)
             if rows and await self.restore_check.active(conn, now):
                 rows = await restore_check.settle_already_sent(conn, self.provider, rows, now)
             if not rows:
-                return []
+                return Claim([], locked)
             patients = sorted({r["patient_id"] for r in rows if r["audience"] == "patient"})
             # the daily cap counts across instances: one at a time per patient
             await sending.lock_caps(conn, patients)
@@ -160,7 +162,7 @@ class Dispatcher:
             await publish_finished(conn, await sending.finish_many(conn, stops, now), now)
             await sending.defer_many(conn, defers)
             # committed with the transaction, BEFORE any HTTP call (at most once)
-            return await sending.mark_sending_many(conn, sends, now)
+            return Claim(await sending.mark_sending_many(conn, sends, now), locked)
 
     async def _send(self, row: asyncpg.Record) -> SendResult:
         message_id = str(row["id"])
@@ -285,12 +287,15 @@ class Dispatcher:
                     backoff = min(backoff * 2, 10.0)
                     more_due = True
                     continue
-                for row in claimed:
+                for row in claimed.sends:
                     task = asyncio.create_task(self._send_and_answer(row, answers))
                     sends.add(task)
                     task.add_done_callback(sent)
-                # a full claim: more may be due, claim again as soon as a slot is free
-                more_due = len(claimed) == limit
+                # A full claim: more may be due, claim again as soon as slots are free. Full
+                # by what it took, not by what it sends: a claim whose page held one opted-out
+                # or expired message waited `dispatch_interval_s` before the next, so a backlog
+                # went out at 40 SMS per 0.5 s (issue 22, docs/bench.md session 16).
+                more_due = claimed.locked == limit
         finally:
             if sends:
                 await asyncio.wait(sends, timeout=self.settings.gateway_timeout_s + 1)
@@ -344,6 +349,14 @@ class Dispatcher:
         await listen(self.pool, "notifications_dispatch", self.wake)
 
 
+class Claim(NamedTuple):
+    """What one claim took: `sends`, now `sending`, to hand to the gateway; `locked`, the due
+    messages it took in all (those sent, deferred and finished)."""
+
+    sends: list[asyncpg.Record]
+    locked: int
+
+
 class Answer(NamedTuple):
     """The gateway's answer about one message, and when it came."""
 
@@ -381,6 +394,7 @@ class _Answers:
 __all__ = [
     "FAILPOINT_AFTER_ACCEPT",
     "Answer",
+    "Claim",
     "Dispatcher",
     "Status",
     "failpoint_after_accept_to",

@@ -89,11 +89,14 @@ class StaffDispatcher:
         self.clock = clock
 
     async def dispatch_once(self) -> int:
-        claimed = await self.claim()
+        """One pass; what it took (sent or finished), so that the loop passes again at once
+        while messages are due, even when a pass finished all it took and sent none."""
+        claimed, taken = await self.claim()
         await asyncio.gather(*(self._send_and_record(row, note) for row, note in claimed))
-        return len(claimed)
+        return taken
 
-    async def claim(self) -> list[tuple[asyncpg.Record, StaffNote]]:
+    async def claim(self) -> tuple[list[tuple[asyncpg.Record, StaffNote]], int]:
+        """The due messages to send, now `sending`, and how many due ones were taken."""
         now = self.clock()
         claimed: list[tuple[asyncpg.Record, StaffNote]] = []
         async with self.pool.acquire() as conn, conn.transaction():
@@ -115,7 +118,7 @@ class StaffDispatcher:
                     address_of(note, row),
                 )
                 claimed.append((row, note))
-        return claimed
+        return claimed, len(due)
 
     def _stop(self, row: asyncpg.Record, now: datetime) -> tuple[Status, str] | None:
         if row["expires_at"] is not None and now >= row["expires_at"]:
