@@ -21,6 +21,8 @@ class Window:
     seconds: float
     machine_busy_share: float  # of all cores, from /proc/stat
     cores: dict[str, float]  # by process: the service (or raw client), postgres, kafka
+    # the services' share of `cores["service"]`, by service (instances added up)
+    by_service: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def summary(self, events: int) -> dict[str, Any]:
         ncpu = os.cpu_count() or 1
@@ -39,6 +41,15 @@ class Window:
                 for k, v in self.cores.items()
             },
             "load_average_1m": round(os.getloadavg()[0], 2),
+        } | self._by_service(events)
+
+    def _by_service(self, events: int) -> dict[str, Any]:
+        if not self.by_service or not events:
+            return {}
+        return {
+            "service_cpu_ms_per_event": {
+                k: round(1000 * v * self.seconds / events, 3) for k, v in self.by_service.items()
+            }
         }
 
 
@@ -51,6 +62,7 @@ class Meter:
         self.ticks = machine_cpu_ticks()
         self.stack = stack_cpu_seconds(cfg)
         self.own = _cpu_seconds(procs) if procs else time.process_time()
+        self.own_by_service = _by_service(procs or [])
 
     def stop(self) -> Window:
         seconds = time.monotonic() - self.started
@@ -60,4 +72,16 @@ class Meter:
         label = "service" if self.procs else "raw client"
         cpu = {label: own - self.own} | {k: stack[k] - self.stack[k] for k in stack}
         per_s = {k: v / seconds if seconds > 0 else 0.0 for k, v in cpu.items()}
-        return Window(seconds, busy_share(self.ticks, ticks), per_s)
+        by_service = {
+            name: (used - self.own_by_service.get(name, 0.0)) / seconds if seconds > 0 else 0.0
+            for name, used in _by_service(self.procs or []).items()
+        }
+        return Window(seconds, busy_share(self.ticks, ticks), per_s, by_service)
+
+
+def _by_service(procs: list[Proc]) -> dict[str, float]:
+    """CPU seconds used so far by each service (its instances added up)."""
+    used: dict[str, float] = {}
+    for proc in procs:
+        used[proc.name] = used.get(proc.name, 0.0) + _cpu_seconds([proc])
+    return used
