@@ -17,9 +17,10 @@ async def publish(
     records: list[tuple[str | None, bytes]],
     *,
     max_request_size: int = 1048576,
-) -> None:
+) -> list[Any]:
     """Send `records` in order and wait for every ack (`max_request_size`: the client's own
-    limit; raise it to send a record as big as the broker takes)."""
+    limit; raise it to send a record as big as the broker takes). Where each went: a
+    RecordMetadata (topic, partition, offset) per record."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,
@@ -32,9 +33,24 @@ async def publish(
             await producer.send(topic, value=value, key=key.encode() if key else None)
             for key, value in records
         ]
-        await asyncio.gather(*futures)
+        return list(await asyncio.gather(*futures))
     finally:
         await producer.stop()
+
+
+async def committed_past(bootstrap: str, group: str, record: Any) -> bool:
+    """Whether consumer group `group` has committed its offset past `record` (anything with a
+    topic, partition and offset): every record up to it is handled, and its transaction was
+    committed before the offset was."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        committed = await consumer.committed(TopicPartition(record.topic, record.partition))
+    finally:
+        await consumer.stop()
+    return committed is not None and committed > record.offset
 
 
 async def publish_one_per_partition(

@@ -95,6 +95,11 @@ class ReliableConsumer:
     concurrency: int = 1
     # Bytes of the value a dead letter keeps when the whole record cannot be dead-lettered.
     dead_letter_prefix_bytes: int = 4096
+    # The events the handler acts on (None: all). The others are still decoded, so an invalid
+    # one is dead-lettered as before, and counted, but they get no inbox row and no handler
+    # call: a batch of none opens no transaction (complaints reads every registration only for
+    # the merges among them).
+    acts_on: Callable[[CloudEvent[Any]], bool] | None = None
     healthy: bool = field(default=True, init=False)
     # What the consumer last retried on ("<stage>: <error>"); None once a batch goes through.
     last_error: str | None = field(default=None, init=False)
@@ -110,6 +115,8 @@ class ReliableConsumer:
             if item.rejection is not None:
                 await self._dead_letter(item, item.rejection, attempts=1)
         valid = [r for r in received if r.event is not None]
+        if self.acts_on is not None:
+            valid = self._without_ignored(valid)
         if not valid:
             return
         parts = _by_partition(valid, self.concurrency)
@@ -118,6 +125,16 @@ class ReliableConsumer:
         else:  # offsets are committed by the caller once every part has committed
             await asyncio.gather(*(self._process(part) for part in parts))
         self.last_error = None
+
+    def _without_ignored(self, valid: list[Received]) -> list[Received]:
+        """The events the handler acts on; the others counted as handled (nothing to do)."""
+        assert self.acts_on is not None
+        acted = [r for r in valid if r.event is not None and self.acts_on(r.event)]
+        if len(acted) < len(valid):
+            kept = {id(r) for r in acted}
+            ignored = [r for r in valid if id(r) not in kept]
+            self._count_processed(ignored, ignored)
+        return acted
 
     async def _process(self, valid: list[Received]) -> None:
         try:

@@ -154,6 +154,10 @@ def with_aliases(event: CloudEvent[Any], aliases: dict[str, str]) -> CloudEvent[
     return event.model_copy(update=envelope) if envelope else event
 
 
+def is_merge(event: CloudEvent[Any]) -> bool:
+    return event.type == MERGED
+
+
 def following_merges(handle_batch: BatchHandler, moves: Sequence[str]) -> BatchHandler:
     """`handle_batch` with merges applied and merged ids mapped (see the module doc)."""
 

@@ -19,7 +19,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
@@ -87,6 +87,14 @@ class _AssignmentTracker(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.partitions |= set(assigned)
         self.joined = True
+
+
+class _Batch(NamedTuple):
+    """What a consumer's handler is given: the batch's records and FastStream's message
+    (whose `ack` commits their offsets)."""
+
+    records: Sequence[ConsumerRecord[Any, Any]]
+    message: KafkaMessage
 
 
 @dataclass
@@ -165,8 +173,10 @@ class ServiceRuntime:
         handle: EventHandler,
         max_records: int | None = None,
         handle_batch: BatchEventHandler | None = None,
+        acts_on: Callable[[CloudEvent[Any]], bool] | None = None,
     ) -> None:
-        """Run `handle(conn, event)` for every valid event on `topics`, reliably. With
+        """Run `handle(conn, event)` for every valid event on `topics`, reliably (of those
+        `acts_on` accepts, when given: the others are validated and counted only). With
         `handle_batch`, each batch's new events go to it in one call instead (same transaction,
         same guarantees; a failing batch is retried one event at a time to find the culprit).
         A batch holds up to `max_records` events (default: the `consumer_max_records` setting,
@@ -175,6 +185,7 @@ class ServiceRuntime:
         against 500: follow-up 5,916 -> 8,045 events/s, notifications 3,964 -> 6,838."""
         group_id = f"{self.settings.consumer_group}.{handler_name}"
         consumer = self._reliable_consumer(handler_name, handle, handle_batch)
+        consumer.acts_on = acts_on
         self.consumers.append(consumer)
         watch = ProgressWatch(self.settings.consumer_stall_after_s)
         group = _Group(group_id, topics, consumer, _AssignmentTracker(), watch)
@@ -215,7 +226,10 @@ class ServiceRuntime:
         consumer, watch, topics = group.consumer, group.watch, group.topics
 
         async def raw_records(msg: Any) -> Any:
-            return msg.raw_message
+            # The message goes with its records: a handler parameter filled from FastStream's
+            # context (`message: KafkaMessage`) is resolved by fast_depends in a worker thread,
+            # a thread hop for every batch (4.5% of complaints' samples at 1,000 events/s).
+            return _Batch(msg.raw_message, msg)
 
         subscriber = self.broker.subscriber(
             *topics,
@@ -247,10 +261,13 @@ class ServiceRuntime:
                 watch.batch_finished(committed=committed)
 
         @subscriber
-        async def on_batch(records: Any, message: KafkaMessage) -> None:
+        async def on_batch(batch: Any) -> None:
+            records, message = batch
             # In a context that does not hold the batch (see without_value)
             work = process_and_commit(records, message)
             await asyncio.create_task(work, context=without_value(message))
+            if pause := linger_after(len(records), self.settings):
+                await asyncio.sleep(pause)  # the next batch is fetched after it
 
         return subscriber
 
@@ -584,6 +601,14 @@ def _consumed_types(topics: Sequence[str]) -> str:
         + ", ".join(f"`{n}`" for n in names)
         + ". Invalid events go to `<topic>.dlq` with the reason."
     )
+
+
+def linger_after(batch_size: int, settings: ServiceSettings) -> float:
+    """Seconds a consumer waits after handling a batch of `batch_size` records before it takes
+    the next: `consumer_linger_ms` after a small batch (settings.py), none after a big one."""
+    if batch_size >= settings.consumer_linger_records:
+        return 0.0
+    return settings.consumer_linger_ms / 1000
 
 
 def without_value(value: Any) -> contextvars.Context:

@@ -120,3 +120,55 @@ async def test_a_batch_in_two_parts_has_every_effect_once_in_order(pool: asyncpg
 
     await consumer.process_batch(batch)  # redelivered after a crash: no effect again
     assert await pool.fetchval("SELECT count(*) FROM effects") == 200
+
+
+class OpenedTransaction(BaseException):
+    """Not an Exception: the consumer retries those for good, this one ends the test."""
+
+
+class NoDatabase:
+    """A pool that fails the test if anything asks it for a connection."""
+
+    def acquire(self) -> Any:
+        raise OpenedTransaction("a batch the handler does not act on opened a transaction")
+
+
+async def test_events_the_handler_does_not_act_on_are_validated_and_counted_only(
+    pool: asyncpg.Pool,
+) -> None:
+    """`acts_on` (complaints reads every registration for the merges among them): the others
+    open no transaction and leave no inbox row, an invalid record is still dead-lettered, and
+    the events acted on keep their order and their once-only effect."""
+    handled: list[str] = []
+
+    async def handle_batch(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]) -> None:
+        handled.extend(e.data.registration_id for e in events)
+        await conn.executemany(
+            "INSERT INTO effects (registration_id) VALUES ($1)",
+            [(e.data.registration_id,) for e in events],
+        )
+
+    dead_letters: list[Any] = []
+
+    async def dead_letter(*args: Any) -> None:
+        dead_letters.append(args)
+
+    def consumer(on: Any) -> ReliableConsumer:
+        return ReliableConsumer(
+            service="test", handler_name="acts_on",
+            handle=lambda conn, event: handle_batch(conn, [event]), handle_batch=handle_batch,
+            pool=on, dead_letter=dead_letter, acts_on=lambda e: e.subject == "P1",
+        )  # fmt: skip
+
+    invalid = ConsumerRecord(TOPIC, 0, 99, 0, 0, None, b"{not json", None, 0, 9, [])
+    ignored_only = [record(0, o, o) for o in range(5)] + [invalid]
+    await consumer(NoDatabase()).process_batch(ignored_only)
+    assert handled == []
+    assert len(dead_letters) == 1  # the invalid record, as without acts_on
+
+    mixed = [record(p, o, o) for o in range(5) for p in (0, 1)]
+    await consumer(pool).process_batch(mixed)
+    await consumer(pool).process_batch(mixed)  # redelivered: no effect again
+    assert handled == [f"R1-{o}" for o in range(5)]
+    inbox = await pool.fetchval("SELECT count(*) FROM inbox WHERE handler = 'acts_on'")
+    assert inbox == 5  # only the events acted on

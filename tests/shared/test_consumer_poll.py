@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hospital_shared.runtime import ServiceRuntime
+from hospital_shared.runtime import ServiceRuntime, linger_after
 from hospital_shared.settings import service_settings_class
 
 Settings = service_settings_class("probe", 8999)
@@ -67,3 +67,18 @@ def test_metrics_takes_smaller_batches_than_the_default() -> None:
     from metrics.settings import Settings as MetricsSettings
 
     assert MetricsSettings().consumer_max_records == 500
+
+
+def test_a_consumer_lingers_after_a_small_batch_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A steady stream taken a record or two at a time costs a batch's fixed work per record
+    (issue 22): after a small batch the consumer waits `consumer_linger_ms` so that the next
+    holds what came meanwhile. A backlog's big batches never wait; 0 turns it off."""
+    monkeypatch.setenv("PROBE_CONSUMER_LINGER_MS", "25")
+    monkeypatch.setenv("PROBE_CONSUMER_LINGER_RECORDS", "100")
+    settings = Settings()
+    assert linger_after(1, settings) == 0.025
+    assert linger_after(99, settings) == 0.025
+    assert linger_after(100, settings) == 0.0
+    assert linger_after(2000, settings) == 0.0
+    monkeypatch.setenv("PROBE_CONSUMER_LINGER_MS", "0")
+    assert linger_after(1, Settings()) == 0.0

@@ -36,7 +36,12 @@ from complaints.timers import purge_expired, timer_pass, utc_now
 from hospital_shared import topics
 from hospital_shared.calendar_store import LiveCalendar, bundled_schedules
 from hospital_shared.events import EVENT_TYPES, event_types_on
-from hospital_shared.patient_merge import following_merges, move_column, one_at_a_time
+from hospital_shared.patient_merge import (
+    following_merges,
+    is_merge,
+    move_column,
+    one_at_a_time,
+)
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -128,6 +133,10 @@ def _consume(
         handler_name="patients",
         handle=one_at_a_time(merges),
         handle_batch=merges,
+        # Every other registration is validated and counted only: no inbox row, and a batch
+        # without a merge no transaction (0.12 of the services' ~1 ms of CPU an event at
+        # 1,000 events/s, issue 22).
+        acts_on=is_merge,
     )
     # The roster contract belongs to the follow-up service; consume it once it exists, since
     # events of a type nobody registered would only be dead-lettered.
