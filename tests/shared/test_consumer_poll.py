@@ -4,6 +4,7 @@ event that arrived during that sleep wait up to 400 ms before it was even read."
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,10 @@ def test_a_consumer_lingers_after_a_small_batch_only(monkeypatch: pytest.MonkeyP
     assert linger_after(2000, settings) == 0.0
     monkeypatch.setenv("PROBE_CONSUMER_LINGER_MS", "0")
     assert linger_after(1, Settings()) == 0.0
+
+
+def test_fast_streams_line_per_batch_is_debug_only() -> None:
+    """FastStream logged "Received" and "Processed" for every batch of every consumer at INFO:
+    32,000 plain-text lines from metrics in one 20-second bench run (issue 22)."""
+    runtime = ServiceRuntime(Settings(), migrations=Path("."))
+    assert runtime.broker.config.logger.log_level == logging.DEBUG
