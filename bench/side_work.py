@@ -70,13 +70,19 @@ def held_quiet_hours(local_now: datetime) -> dict[str, str]:
 
 
 # Follow-up's periodic passes during a drain: their first pass at start-up, then none for an
-# hour. The backlog's calls fall due (its visits are days old): with the scan every 30 s, a
-# pass came during most drains and went again at once while it found a full batch (1 to 14
-# passes in drains of 20,000 events, up to 14,000 due and overdue events published besides),
-# so drains of the same code did not compare. The pass at start-up still runs while the
-# consumer plans, and goes on while it finds full batches: what it published is reported
-# (`followup_timer_transitions`), not held. A hospital catching up on a backlog has that work.
-HELD_FOLLOWUP_JOBS = {"FOLLOWUP_SCAN_INTERVAL_S": "3600", "FOLLOWUP_ASSIGN_INTERVAL_S": "3600"}
+# hour, and that first pass in one go (a batch larger than the backlog: it goes again at once
+# only after a full batch). The backlog's calls fall due (its visits are days old): with the
+# scan every 30 s and batches of 500, a pass came during most drains and went on while it
+# found a full batch (1 to 14 passes in drains of 20,000 events, up to 14,000 due and overdue
+# events published besides), so drains of the same code did not compare. The pass at
+# start-up still runs while the consumer plans and takes what is due by then: what it
+# published is reported (`followup_timer_transitions`). A hospital catching up on a backlog
+# has that work too.
+HELD_FOLLOWUP_JOBS = {
+    "FOLLOWUP_SCAN_INTERVAL_S": "3600",
+    "FOLLOWUP_ASSIGN_INTERVAL_S": "3600",
+    "FOLLOWUP_JOB_BATCH_SIZE": "1000000",
+}
 
 
 def _hhmm(t: time) -> str:
