@@ -31,7 +31,7 @@ from typing import Any
 from bench.baseline import raw_complaints_drain, raw_drain
 from bench.drain import CONSUMED
 from bench.rss import publish_complaints
-from bench.run import backlog, console, fresh_drain, settle, with_cpu
+from bench.run import backlog, console, drain_env, fresh_drain, settle, with_cpu
 from bench.stack import REPO, bench_config, fresh_stack, mb
 from simulator.publish import publish_to_kafka
 from simulator.stream import generate, summarise
@@ -75,6 +75,7 @@ async def one_run(
         "rss_at_end_mb": mb(marks.get("rss_at_end", 0)),
         "load_average_1m": round(os.getloadavg()[0], 1), "started_at_utc": d.started_at,
         "side_records": d.side_records, "side_work": d.side_work,
+        "held_settings": sorted(k for k in drain_env(name) if k.startswith(name.upper())),
     }  # fmt: skip
     console.print(f"  {name} {code} ({tag}): {out}")
     return out

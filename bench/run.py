@@ -32,7 +32,7 @@ from bench.cpu_window import Meter
 from bench.drain import CONSUMED, DrainResult, drain
 from bench.kafka_offsets import Offsets
 from bench.latency import measure
-from bench.side_work import held_quiet_hours
+from bench.side_work import HELD_FOLLOWUP_JOBS, held_quiet_hours
 from bench.stack import (
     PORT_SHIFT,
     Proc,
@@ -139,6 +139,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
                 datetime.now(ZoneInfo(HOSPITAL_TZ))
             ),
         },
+        "followup_drain_held_jobs": HELD_FOLLOWUP_JOBS,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "backlog_events": n_events,
         # The machine may be shared: the 1-minute load average at each phase says how much.
@@ -291,7 +292,10 @@ async def drain_phase(
 def drain_env(name: str) -> dict[str, str]:
     """A drained service's settings beside SERVICE_ENV's: notifications holds every patient
     SMS it plans (quiet hours all day but a minute past), so that its drain measures the
-    consumer at any hour instead of the consumer plus Kannel and the dispatcher."""
+    consumer at any hour instead of the consumer plus Kannel and the dispatcher; follow-up
+    holds its due scan and assignment after their first pass (`HELD_FOLLOWUP_JOBS`)."""
+    if name == "followup":
+        return dict(HELD_FOLLOWUP_JOBS)
     if name != "notifications":
         return {}
     return held_quiet_hours(datetime.now(ZoneInfo(HOSPITAL_TZ)))

@@ -136,6 +136,23 @@ def test_one_pass_decoding_gives_the_two_step_event_for_every_example() -> None:
         assert _decoded(raw, event_type.topic) == _decoded_in_two_steps(raw, event_type.topic)
 
 
+def _moved_into_data(raw: bytes) -> bytes:
+    doc = json.loads(raw)
+    doc["data"]["type"] = doc.pop("type")
+    return json.dumps(doc).encode()
+
+
+def test_one_pass_decoding_reads_a_type_after_nested_members_and_escapes() -> None:
+    doc = discharge(4)
+    doc["data"]["diagnosis"] = 'line one\nline "two"'
+    doc = {**{k: v for k, v in doc.items() if k != "type"}, "type": doc["type"]}
+    raw = json.dumps(doc, ensure_ascii=False).encode()
+    assert raw.index(b'"type"') > raw.index(b'"data"')
+    event = _decoded(raw, DISCHARGES)
+    assert event == _decoded_in_two_steps(raw, DISCHARGES)
+    assert getattr(event, "type", None) == "patient.discharged"
+
+
 @pytest.mark.parametrize(
     "variant",
     [
@@ -146,6 +163,8 @@ def test_one_pass_decoding_gives_the_two_step_event_for_every_example() -> None:
         lambda raw: raw[:-1] + b', "data": {}}',  # a repeated `data`: the last one counts
         lambda raw: raw + b" trailing",
         lambda raw: raw.replace(b'"1.0"', b'"1.0", "specversion": "0.3"', 1),
+        # no `type` at the top level, one inside `data` (a member the contract forbids there)
+        lambda raw: _moved_into_data(raw),
     ],
 )
 def test_one_pass_decoding_accepts_and_rejects_what_two_steps_did(

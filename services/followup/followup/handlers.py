@@ -8,6 +8,7 @@ exception.
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,8 +32,9 @@ from followup.policy import PolicyBook
 from followup.repository import Withdrawal
 from followup.transfers import on_transfers
 from hospital_shared import topics
+from hospital_shared.codec import encode
 from hospital_shared.events import CloudEvent
-from hospital_shared.outbox import add_many_to_outbox
+from hospital_shared.outbox import add_encoded_to_outbox, add_many_to_outbox
 
 PLANNING = Counter(
     "followup_planning_decisions_total",
@@ -73,8 +75,9 @@ class EventHandlers:
             await add_many_to_outbox(conn, await on_transfers(conn, transfers))
         rounds: list[list[Operation]] = []
         seen: dict[str, int] = {}
+        decisions: Tally[str] = Tally()  # PLANNING's increments, one labels() a rule a batch
         for event in events:
-            op = self.operation(event)
+            op = self.operation(event, decisions)
             if op is None:
                 continue
             task_id = op.call.task_id if isinstance(op, _ToPlan) else op.task_id
@@ -83,21 +86,28 @@ class EventHandlers:
             if k == len(rounds):
                 rounds.append([])
             rounds[k].append(op)
-        for ops in rounds:
-            out = await self._plan(conn, [op for op in ops if isinstance(op, _ToPlan)])
-            out += await self._withdraw(conn, [op for op in ops if isinstance(op, Withdrawal)])
-            await add_many_to_outbox(conn, out)
+        try:
+            for ops in rounds:
+                out = await self._plan(conn, [o for o in ops if isinstance(o, _ToPlan)], decisions)
+                withdrawals = [o for o in ops if isinstance(o, Withdrawal)]
+                out += [_encoded(e) for e in await self._withdraw(conn, withdrawals)]
+                await add_encoded_to_outbox(conn, out)
+        finally:
+            for rule, n in decisions.items():
+                PLANNING.labels(rule).inc(n)
 
-    def operation(self, event: CloudEvent[Any]) -> Operation | None:
-        """What `event` asks of the register (None: nothing, e.g. a visit not sampled)."""
+    def operation(self, event: CloudEvent[Any], decisions: Tally[str]) -> Operation | None:
+        """What `event` asks of the register (None: nothing, e.g. a visit not sampled); each
+        visit's or discharge's planning rule is tallied in `decisions` (PLANNING, counted
+        once a batch: a `labels()` look-up per event was 3% of a drain's samples)."""
         data = event.data
         match event.type:
             case "patient.discharged":
                 plan = plan_discharge(self.book, self.tz, event_id=event.id, discharge=data)
-                return self._planned(plan, data.discharged_at, event)
+                return self._planned(plan, data.discharged_at, event, decisions)
             case "registration.created":
                 plan = plan_visit(self.book, self.tz, event_id=event.id, registration=data)
-                return self._planned(plan, data.registered_at, event)
+                return self._planned(plan, data.registered_at, event, decisions)
             case "registration.cancelled":
                 return Withdrawal(
                     outpatient_task_id(data.registration_id),
@@ -113,26 +123,30 @@ class EventHandlers:
 
     @staticmethod
     def _planned(
-        plan: PlannedCall | NotPlanned, source_time: datetime, event: CloudEvent[Any]
-    ) -> _ToPlan | None:
+        plan: PlannedCall | NotPlanned, source_time: datetime, event: CloudEvent[Any],
+        decisions: Tally[str],
+    ) -> _ToPlan | None:  # fmt: skip
         if isinstance(plan, NotPlanned):
-            PLANNING.labels(plan.rule).inc()
+            decisions[plan.rule] += 1
             return None
         return _ToPlan(plan, source_time, event)
 
-    async def _plan(self, conn: asyncpg.Connection, plans: list[_ToPlan]) -> list[Outgoing]:
+    async def _plan(
+        self, conn: asyncpg.Connection, plans: list[_ToPlan], decisions: Tally[str]
+    ) -> list[outgoing.OutboxRow]:
+        """Insert the batch's planned tasks; the outbox rows of those that were new, their
+        `followup.task_planned` encoded in one pass (`outgoing.planned_row`)."""
         planned = await repository.insert_planned_many(
             conn, [(p.call, p.source_time) for p in plans]
         )
-        out: list[Outgoing] = []
+        out: list[outgoing.OutboxRow] = []
         for p in plans:
             if p.call.task_id not in planned:
-                PLANNING.labels("already_planned_withdrawn_or_opted_out").inc()
+                decisions["already_planned_withdrawn_or_opted_out"] += 1
                 continue
-            PLANNING.labels(p.call.rule).inc()
+            decisions[p.call.rule] += 1
             correlation = p.event.correlationid or p.event.id
-            event = outgoing.planned_event(p.call, time=p.event.time, correlation_id=correlation)
-            out.append((event, topics.FOLLOWUP_TASKS, p.call.patient_id))
+            out.append(outgoing.planned_row(p.call, time=p.event.time, correlation_id=correlation))
         return out
 
     async def _withdraw(
@@ -145,3 +159,8 @@ class EventHandlers:
             )
             out.append((event, topics.FOLLOWUP_TASKS, row["patient_id"]))
         return out
+
+
+def _encoded(entry: Outgoing) -> outgoing.OutboxRow:
+    event, topic, key = entry
+    return event.id, topic, key, encode(event)

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from followup.domain import CallOutcome, Task
 from followup.planning import PlannedCall
 from hospital_shared import topics
+from hospital_shared.codec import encode_new_event
 from hospital_shared.events import (
     CloudEvent,
     ComplaintChannel,
@@ -34,6 +35,7 @@ from hospital_shared.service_events.followup import (
 )
 
 SOURCE = "urn:hospital:followup"
+OutboxRow = tuple[str, str, str, bytes]  # (event id, topic, key, payload): add_encoded_to_outbox
 
 
 async def publish(
@@ -65,19 +67,39 @@ def new_event(
     )  # fmt: skip
 
 
-def planned_event(
-    call: PlannedCall, *, time: datetime, correlation_id: str | None
-) -> CloudEvent[Any]:
-    data = FollowUpTaskPlanned(
+def _planned_data(call: PlannedCall) -> FollowUpTaskPlanned:
+    return FollowUpTaskPlanned(
         task_id=call.task_id, kind=call.kind, patient_id=call.patient_id,
         department_code=call.department_code, source_event_id=call.source_event_id,
         due_at=call.due_at, rule=call.rule, not_before=call.not_before,
         parent_task_id=call.parent_task_id,
     )  # fmt: skip
+
+
+def _planned_id(call: PlannedCall) -> str:
+    return f"{call.task_id}:planned:{call.source_event_id}"
+
+
+def planned_event(
+    call: PlannedCall, *, time: datetime, correlation_id: str | None
+) -> CloudEvent[Any]:
     return make_event(
-        "followup.task_planned", data, source=SOURCE, subject=call.patient_id, time=time,
-        event_id=f"{call.task_id}:planned:{call.source_event_id}", correlation_id=correlation_id,
+        "followup.task_planned", _planned_data(call), source=SOURCE, subject=call.patient_id,
+        time=time, event_id=_planned_id(call), correlation_id=correlation_id,
     )  # fmt: skip
+
+
+def planned_row(call: PlannedCall, *, time: datetime, correlation_id: str | None) -> OutboxRow:
+    """`planned_event`'s outbox row, the event encoded in one pass without building its
+    envelope (`encode_new_event`): the same event (`decode` gives `planned_event`'s back),
+    for the consumer's batches, where building and dumping the envelope was 5% of a drain's
+    samples."""
+    event_id = _planned_id(call)
+    payload = encode_new_event(
+        "followup.task_planned", _planned_data(call), event_id=event_id, source=SOURCE,
+        subject=call.patient_id, time=time, correlation_id=correlation_id,
+    )  # fmt: skip
+    return event_id, topics.FOLLOWUP_TASKS, call.patient_id, payload
 
 
 async def task_planned(

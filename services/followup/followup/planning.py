@@ -14,7 +14,7 @@ from followup.policy import (
     call_window,
     discharge_route,
     is_sampled,
-    outpatient_rate,
+    visit_sampling,
 )
 from hospital_shared.events import Patient, PatientDischarged, RegistrationCreated
 
@@ -102,10 +102,9 @@ def plan_visit(
     book: PolicyBook, tz: ZoneInfo, *, event_id: str, registration: RegistrationCreated
 ) -> Plan:
     policy = book.for_department(registration.department.code)
-    rule = f"outpatient.{registration.visit_type.value}_visit"
-    rate = outpatient_rate(policy, registration.visit_type)
-    if not is_sampled(registration.registration_id, rate):
-        return NotPlanned(f"{rule}.not_sampled")
+    sampling = visit_sampling(policy, registration.visit_type)
+    if not is_sampled(registration.registration_id, sampling.rate):
+        return NotPlanned(sampling.not_sampled_rule)
     if _opted_out(registration.patient, policy.sms_opt_out_means_no_calls):
         return NotPlanned("patient.opted_out")
     visit_at = registration.appointment_at or registration.registered_at
@@ -121,7 +120,7 @@ def plan_visit(
     return PlannedCall(
         task_id=outpatient_task_id(registration.registration_id),
         kind="outpatient_visit",
-        rule=f"{rule}.sampled_{rate:.0%}",
+        rule=sampling.sampled_rule,
         patient_id=registration.patient.patient_id,
         patient_name=registration.patient.name,
         patient_phone=registration.patient.phone,

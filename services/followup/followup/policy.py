@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -149,8 +150,10 @@ class WorkingHours:
 
     @classmethod
     def of(cls, policy: DepartmentPolicy, tz: ZoneInfo) -> WorkingHours:
-        workday = official_workday if policy.use_official_calendar else weekday_workday
-        return cls(tz, _hhmm(policy.working_hours_start), _hhmm(policy.working_hours_end), workday)
+        """The policy's hours, made once for each set of values (every planned call asks)."""
+        return _working_hours(
+            policy.working_hours_start, policy.working_hours_end, policy.use_official_calendar, tz
+        )
 
     def _window(self, day: date) -> tuple[datetime, datetime]:
         return (
@@ -191,6 +194,12 @@ class WorkingHours:
     def closing_of(self, moment: datetime) -> datetime:
         """The end of the working day that `moment` (inside working hours) belongs to."""
         return self._window(moment.astimezone(self.tz).date())[1]
+
+
+@cache
+def _working_hours(start: str, end: str, official: bool, tz: ZoneInfo) -> WorkingHours:
+    workday = official_workday if official else weekday_workday
+    return WorkingHours(tz, _hhmm(start), _hhmm(end), workday)
 
 
 @dataclass(frozen=True)
@@ -237,6 +246,37 @@ def outpatient_rate(policy: DepartmentPolicy, visit_type: VisitType) -> float:
     every call reached, 59%); at the default 15% unreached, 60% / 0.85 = 70.6% are sampled."""
     target = outpatient_target(policy, visit_type)
     return min(1.0, target / (1.0 - policy.expected_unreached_share))
+
+
+@dataclass(frozen=True)
+class VisitSampling:
+    """How visits of one type are sampled under one policy: the rate and the rules' names."""
+
+    rate: float
+    not_sampled_rule: str
+    sampled_rule: str
+
+
+def visit_sampling(policy: DepartmentPolicy, visit_type: VisitType) -> VisitSampling:
+    """`outpatient_rate` and the rules' names, made once for each set of values: every
+    registration asks (formatting the names per visit was a tenth of its planning)."""
+    return _visit_sampling(
+        policy.outpatient_first_visit_rate, policy.outpatient_return_visit_rate,
+        policy.expected_unreached_share, visit_type,
+    )  # fmt: skip
+
+
+@cache
+def _visit_sampling(
+    first: float, again: float, unreached: float, visit: VisitType
+) -> VisitSampling:
+    policy = DepartmentPolicy(
+        outpatient_first_visit_rate=first, outpatient_return_visit_rate=again,
+        expected_unreached_share=unreached,
+    )  # fmt: skip
+    rate = outpatient_rate(policy, visit)
+    rule = f"outpatient.{visit.value}_visit"
+    return VisitSampling(rate, f"{rule}.not_sampled", f"{rule}.sampled_{rate:.0%}")
 
 
 # --- which call a discharge gets -------------------------------------------------------

@@ -64,6 +64,17 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     fallback_department: str = "CS"
     department_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
+    # --- the consumer ------------------------------------------------------------------
+    # A backlog's batch is handled in two transactions at once (by partition): while one
+    # waits on PostgreSQL, the other plans and encodes. Same-run drains of 20,000 events
+    # (docs/bench.md, session 16).
+    consumer_concurrency: int = Field(
+        2, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
+    )
+    # Each part takes a pooled connection: the registrations' and discharges' consumers (two
+    # each), the outbox relay, the due scan and assignment, and the routes share the pool.
+    db_pool_max: int = 8
+
     # --- staff -----------------------------------------------------------------------
     # None: DEFAULT_SEED_STAFF on a development or test stack, nobody in production.
     seed_staff: list[dict[str, Any]] | None = None
