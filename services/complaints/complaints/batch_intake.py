@@ -89,8 +89,10 @@ async def open_cases(
     for key, submission in zip(keys, submissions, strict=True):
         if key not in known:
             fresh.setdefault(key, submission)  # a second one in the batch finds the first's
-    openings = await _plan(conn, policy, rules, list(fresh.values()), now)
-    opened = await _write(conn, policy, openings, allocate_many=allocate_many, now=now)
+    openings, taken = await _plan(
+        conn, policy, rules, list(fresh.values()), allocate_many=allocate_many, now=now
+    )
+    opened = await _write(conn, policy, openings, taken, now=now)
     outcomes = []
     for key, submission in zip(keys, submissions, strict=True):
         created = key in opened and fresh[key] is submission
@@ -106,38 +108,51 @@ async def _plan(
     policy: CasePolicy,
     rules: list[CategoryRule],
     submissions: list[Submission],
+    *,
+    allocate_many: AllocateMany,
     now: datetime,
-) -> list[_Opening]:
-    """Classify and assign, in order, from one read of the roster and its open cases."""
+) -> tuple[list[_Opening], dict[date, range]]:
+    """Classify and assign, in order, from one read of the roster and its open cases; and
+    take the case numbers. The complaints are classified while PostgreSQL reads the roster,
+    and assigned while the numbers are taken (`_overlapped`; on a connection of their own)."""
     if not submissions:
-        return []
+        return [], {}
     departments = {
         d for s in submissions for d in departments_for(policy, s.complaint.department_code)
     }
-    # Imaging disputes go to radiology, whatever department they name.
-    workload = await roster.workload(conn, departments | {policy.radiology_department})
     ruleset = RuleSet(rules)
-    openings = []
-    for s in submissions:
-        assessment = assess(policy, ruleset, s.complaint)
-        assignment = assign(
-            policy,
-            workload,
-            handled_in(policy, s.complaint, assessment),
-            serious=assessment.verdict.serious,
-        )
-        start = clock_start(s.complaint, now)
-        day = start.astimezone(policy.tz).date()
-        openings.append(_Opening(s, assessment, assignment, start, day))
-    return openings
+    # Imaging disputes go to radiology, whatever department they name.
+    workload, assessments = await _overlapped(
+        roster.workload(conn, departments | {policy.radiology_department}),
+        lambda: [assess(policy, ruleset, s.complaint) for s in submissions],
+    )
+    starts = [clock_start(s.complaint, now) for s in submissions]
+    days = [start.astimezone(policy.tz).date() for start in starts]
+    taken, assignments = await _overlapped(
+        allocate_many(Counter(days)),
+        lambda: [
+            assign(
+                policy,
+                workload,
+                handled_in(policy, s.complaint, assessment),
+                serious=assessment.verdict.serious,
+            )
+            for s, assessment in zip(submissions, assessments, strict=True)
+        ],
+    )
+    openings = [
+        _Opening(*planned)
+        for planned in zip(submissions, assessments, assignments, starts, days, strict=True)
+    ]
+    return openings, taken
 
 
 async def _write(
     conn: asyncpg.Connection,
     policy: CasePolicy,
     openings: list[_Opening],
+    taken: dict[date, range],
     *,
-    allocate_many: AllocateMany,
     now: datetime,
 ) -> dict[tuple[str, str], str]:
     """Number, insert, start the clocks, record and publish; (channel, external id) -> case
@@ -147,7 +162,6 @@ async def _write(
     deadlines' write, their JSON during the outbox's."""
     if not openings:
         return {}
-    taken = await allocate_many(Counter(o.day for o in openings))
     rows = _numbered_rows(policy, openings, taken, now)
     by_number = {row["case_number"]: o for row, o in zip(rows, openings, strict=True)}
     cases, planned = await _overlapped(
