@@ -13,12 +13,11 @@ cases are written in the caller's transaction.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -40,13 +39,10 @@ from complaints.intake import (
     opening_deadlines,
 )
 from complaints.policy import CasePolicy, Deadline
-from complaints.publishing import Outgoing, case_event
-from complaints.repository import AuditEntry
+from complaints.publishing import case_event
 from hospital_shared.outbox import add_encoded_to_outbox
 
 Row = dict[str, Any]
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +85,8 @@ async def open_cases(
     for key, submission in zip(keys, submissions, strict=True):
         if key not in known:
             fresh.setdefault(key, submission)  # a second one in the batch finds the first's
-    openings, taken = await _plan(
-        conn, policy, rules, list(fresh.values()), allocate_many=allocate_many, now=now
-    )
-    opened = await _write(conn, policy, openings, taken, now=now)
+    openings = await _plan(conn, policy, rules, list(fresh.values()), now)
+    opened = await _write(conn, policy, openings, allocate_many=allocate_many, now=now)
     outcomes = []
     for key, submission in zip(keys, submissions, strict=True):
         created = key in opened and fresh[key] is submission
@@ -108,143 +102,64 @@ async def _plan(
     policy: CasePolicy,
     rules: list[CategoryRule],
     submissions: list[Submission],
-    *,
-    allocate_many: AllocateMany,
     now: datetime,
-) -> tuple[list[_Opening], dict[date, range]]:
-    """Classify and assign, in order, from one read of the roster and its open cases; and
-    take the case numbers. The complaints are classified while PostgreSQL reads the roster,
-    and assigned while the numbers are taken (`_overlapped`; on a connection of their own)."""
+) -> list[_Opening]:
+    """Classify and assign, in order, from one read of the roster and its open cases."""
     if not submissions:
-        return [], {}
+        return []
     departments = {
         d for s in submissions for d in departments_for(policy, s.complaint.department_code)
     }
-    ruleset = RuleSet(rules)
     # Imaging disputes go to radiology, whatever department they name.
-    workload, assessments = await _overlapped(
-        roster.workload(conn, departments | {policy.radiology_department}),
-        lambda: [assess(policy, ruleset, s.complaint) for s in submissions],
-    )
-    starts = [clock_start(s.complaint, now) for s in submissions]
-    days = [start.astimezone(policy.tz).date() for start in starts]
-    taken, assignments = await _overlapped(
-        allocate_many(Counter(days)),
-        lambda: [
-            assign(
-                policy,
-                workload,
-                handled_in(policy, s.complaint, assessment),
-                serious=assessment.verdict.serious,
-            )
-            for s, assessment in zip(submissions, assessments, strict=True)
-        ],
-    )
-    openings = [
-        _Opening(*planned)
-        for planned in zip(submissions, assessments, assignments, starts, days, strict=True)
-    ]
-    return openings, taken
+    workload = await roster.workload(conn, departments | {policy.radiology_department})
+    ruleset = RuleSet(rules)
+    openings = []
+    for s in submissions:
+        assessment = assess(policy, ruleset, s.complaint)
+        assignment = assign(
+            policy,
+            workload,
+            handled_in(policy, s.complaint, assessment),
+            serious=assessment.verdict.serious,
+        )
+        start = clock_start(s.complaint, now)
+        day = start.astimezone(policy.tz).date()
+        openings.append(_Opening(s, assessment, assignment, start, day))
+    return openings
 
 
 async def _write(
     conn: asyncpg.Connection,
     policy: CasePolicy,
     openings: list[_Opening],
-    taken: dict[date, range],
     *,
+    allocate_many: AllocateMany,
     now: datetime,
 ) -> dict[tuple[str, str], str]:
     """Number, insert, start the clocks, record and publish; (channel, external id) -> case
-    number of the cases opened. While PostgreSQL runs a statement, the service makes what
-    the next ones write (`_overlapped`): the deadlines and `opened` events during the cases'
-    insert (neither needs what it gives back, the ids), the audit lines during the
-    deadlines' write, their JSON during the outbox's."""
+    number of the cases opened."""
     if not openings:
         return {}
+    taken = await allocate_many(Counter(o.day for o in openings))
     rows = _numbered_rows(policy, openings, taken, now)
     by_number = {row["case_number"]: o for row, o in zip(rows, openings, strict=True)}
-    cases, planned = await _overlapped(
-        repo.insert_new_cases(conn, rows),
-        lambda: {
-            row["case_number"]: _records(policy, {**row, **NEW_CASE}, o, now)
-            for row, o in zip(rows, openings, strict=True)
-        },
+    cases = await repo.insert_new_cases(conn, rows)
+    deadline_rows = await repo.insert_deadlines_many(
+        conn,
+        [
+            (case["id"], case["cycle"], d)
+            for case in cases
+            for d in _deadlines(policy, by_number[case["case_number"]], now)
+        ],
+        read_back=False,
     )
-    if not cases:  # each lost a race with another instance or the desk
-        return {}
-    records = [
-        planned[case["case_number"]]
-        if case["cycle"] == NEW_CASE["cycle"]
-        else _records(policy, case, by_number[case["case_number"]], now)
-        for case in cases
-    ]
-    deadlines = []
-    for case, r in zip(cases, records, strict=True):
-        for d, limit in zip(r.deadlines, r.limits, strict=True):
-            deadlines.append((case["id"], case["cycle"], d))
-            limit["case_id"] = case["id"]
-    _, audits = await _overlapped(
-        repo.write_new_deadlines(conn, deadlines, [x for r in records for x in r.limits]),
-        lambda: [_opened_audit(case, by_number[case["case_number"]], now) for case in cases],
-    )
-    _, text = await _overlapped(
-        add_encoded_to_outbox(conn, [r.event for r in records]), lambda: repo.audits_json(audits)
-    )
-    await repo.write_audits(conn, text)
+    deadlines_by_case: dict[int, list[Row]] = {}
+    for d in sorted(deadline_rows, key=lambda d: d["due_at"]):
+        deadlines_by_case.setdefault(d["case_id"], []).append(d)
+    await _record_openings(conn, cases, by_number, deadlines_by_case, now=now)
     # serious cases and medical disputes go to the director at once
     await escalation.escalate_opened_cases(conn, policy, cases, now=now)
     return {(case["channel"], case["external_id"]): case["case_number"] for case in cases}
-
-
-# What a new case's row has beside the columns written (its other columns keep defaults).
-NEW_CASE: Row = {"cycle": 1, "resolution_kind": None}
-
-
-@dataclass(frozen=True, slots=True)
-class _Records:
-    """What opening one case writes beside its row: its deadlines, their rows as PostgreSQL
-    gives them back (the case id filled in once known) and its `opened` event."""
-
-    deadlines: list[Deadline]
-    limits: list[Row]
-    event: Outgoing
-
-
-def _records(policy: CasePolicy, case: Row, opening: _Opening, now: datetime) -> _Records:
-    """`case`: its row as inserted, or as it will be (`NEW_CASE`); its id is not needed."""
-    deadlines = _deadlines(policy, opening, now)
-    limits = [repo.new_deadline_row(None, case["cycle"], d) for d in deadlines]
-    complaint, actor = opening.submission.complaint, opening.submission.actor
-    event = case_event(
-        OPENED_EVENT,
-        case,
-        sorted(limits, key=lambda d: d["due_at"]),
-        previous=None,
-        actor_id=actor.id,
-        actor_role=actor.role,
-        at=now,
-        correlation_id=complaint.correlation_id,
-    )
-    return _Records(deadlines, limits, event)
-
-
-def _opened_audit(case: Row, opening: _Opening, now: datetime) -> AuditEntry:
-    complaint, actor = opening.submission.complaint, opening.submission.actor
-    return opened_audit(case, complaint, actor=actor, now=now)
-
-
-async def _overlapped(statement: Awaitable[T], work: Callable[[], U]) -> tuple[T, U]:
-    """`statement`'s result and `work()`'s, `work` (the service's CPU, which must not use the
-    connection) done while PostgreSQL runs the statement instead of after it: one step of
-    the event loop sends it (a prepared statement needs no other round trip)."""
-    running = asyncio.ensure_future(statement)
-    try:
-        await asyncio.sleep(0)  # the statement is sent
-        done = work()
-    finally:  # never leaves it running: the caller's transaction goes on (or rolls back)
-        result = await running
-    return result, done
 
 
 def _numbered_rows(
@@ -265,6 +180,37 @@ def _numbered_rows(
         )
         for o in openings
     ]
+
+
+async def _record_openings(
+    conn: asyncpg.Connection,
+    cases: list[Row],
+    by_number: dict[str, _Opening],
+    deadlines_by_case: dict[int, list[Row]],
+    *,
+    now: datetime,
+) -> None:
+    """Each opened case's audit entry and its `opened` event (through the outbox)."""
+    audits = []
+    events = []
+    for case in cases:
+        opening = by_number[case["case_number"]]
+        complaint, actor = opening.submission.complaint, opening.submission.actor
+        audits.append(opened_audit(case, complaint, actor=actor, now=now))
+        events.append(
+            case_event(
+                OPENED_EVENT,
+                case,
+                deadlines_by_case.get(case["id"], []),
+                previous=None,
+                actor_id=actor.id,
+                actor_role=actor.role,
+                at=now,
+                correlation_id=complaint.correlation_id,
+            )
+        )
+    await repo.append_audits(conn, audits)
+    await add_encoded_to_outbox(conn, events)
 
 
 def _deadlines(policy: CasePolicy, opening: _Opening, now: datetime) -> list[Deadline]:

@@ -299,42 +299,38 @@ _INSERT_DEADLINES = f"{_WRITE_DEADLINES} ON CONFLICT DO NOTHING RETURNING *"
 
 
 async def insert_deadlines_many(
-    conn: asyncpg.Connection, deadlines: Sequence[tuple[int, int, Deadline]]
+    conn: asyncpg.Connection,
+    deadlines: Sequence[tuple[int, int, Deadline]],
+    *,
+    read_back: bool = True,
 ) -> list[Row]:
-    """(case id, cycle, deadline) rows in one statement; returns the rows inserted."""
+    """(case id, cycle, deadline) rows in one statement; returns the rows inserted. Without
+    `read_back` (the deadlines of new cases, which none can have yet), the rows are returned
+    as written, with no settlement, instead of being read back."""
     if not deadlines:
         return []
     await flag_missing_calendar(conn, deadlines)
-    written = [new_deadline_row(case_id, cycle, d) for case_id, cycle, d in deadlines]
+    written: list[Row] = [
+        {
+            "case_id": case_id,
+            "cycle": cycle,
+            "limit_name": d.name.value,
+            "starts_at": d.starts_at,
+            "due_at": d.due_at,
+            "warn_at": d.warn_at,
+        }
+        for case_id, cycle, d in deadlines
+    ]
+    if not read_back:
+        await conn.execute(_WRITE_DEADLINES, _json_rows(written))
+        for row in written:  # as PostgreSQL would give them back
+            row["starts_at"] = row["starts_at"].astimezone(UTC)
+            row["due_at"] = row["due_at"].astimezone(UTC)
+            row["warn_at"] = row["warn_at"].astimezone(UTC)
+            row["settled_at"] = row["outcome"] = None
+        return written
     rows = await conn.fetch(_INSERT_DEADLINES, _json_rows(written))
     return [dict(r) for r in rows]
-
-
-def new_deadline_row(case_id: int | None, cycle: int, d: Deadline) -> Row:
-    """A new deadline's row as PostgreSQL gives it back (times in UTC, not settled); its
-    case id may be filled in later (`write_new_deadlines`)."""
-    return {
-        "case_id": case_id,
-        "cycle": cycle,
-        "limit_name": d.name.value,
-        "starts_at": d.starts_at.astimezone(UTC),
-        "due_at": d.due_at.astimezone(UTC),
-        "warn_at": d.warn_at.astimezone(UTC),
-        "settled_at": None,
-        "outcome": None,
-    }
-
-
-async def write_new_deadlines(
-    conn: asyncpg.Connection,
-    deadlines: Sequence[tuple[int, int, Deadline]],
-    rows: Sequence[Row],
-) -> None:
-    """The deadlines of new cases, which none can have yet, in one statement: `rows` are
-    their `new_deadline_row`s, in the same order, written as they are (not read back)."""
-    if deadlines:
-        await flag_missing_calendar(conn, deadlines)
-        await conn.execute(_WRITE_DEADLINES, _json_rows(rows))
 
 
 async def flag_missing_calendar(
@@ -451,17 +447,8 @@ _APPEND_AUDITS = (
 
 async def append_audits(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) -> None:
     """Append `entries` in one statement, in order."""
-    if entries:
-        await write_audits(conn, audits_json(entries))
-
-
-async def write_audits(conn: asyncpg.Connection, text: str) -> None:
-    """Append the audit lines of `audits_json` in one statement, in order."""
-    await conn.execute(_APPEND_AUDITS, text)
-
-
-def audits_json(entries: Sequence[AuditEntry]) -> str:
-    """Audit lines as `_APPEND_AUDITS` reads them (their free text sealed): one JSON text."""
+    if not entries:
+        return
     rows = [
         {
             "case_id": e.case_id,
@@ -476,7 +463,7 @@ def audits_json(entries: Sequence[AuditEntry]) -> str:
         for e in entries
     ]
     # Times in ISO 8601 (in `detail` too); anything else JSON does not know, as its str().
-    return to_json(rows, fallback=str).decode()
+    await conn.execute(_APPEND_AUDITS, to_json(rows, fallback=str).decode())
 
 
 async def audit_of(conn: asyncpg.Connection, case_id: int) -> list[Row]:
