@@ -718,12 +718,11 @@ def _complaints_note(r: dict[str, Any]) -> str:
     the service is ready."""
     b = r["drain"].get("complaints", {}).get("backlog")
     if b:
-        first = r.get("complaints_input_drain", {})
         return (
             f"complaints: measured on {b['mixed_backlog_complaints']} complaints of the mixed"
             f" backlog and {b['complaints_only']:,} of a complaints-only one, published after"
             " the other services' drains; its first drain (the mixed backlog's, the others'"
-            f" input) is not counted ({first.get('events_per_s', '?')}/s)"
+            " input, one batch drained before the service was ready) is not counted"
         )
     return (
         "complaints: measured on the mixed backlog's complaints alone (BENCH_COMPLAINTS=0): a"
