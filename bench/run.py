@@ -3,7 +3,8 @@ latency at 50/200/1000 events/s, peak RSS, and the follow-up service with 1 and 
 
 Runs on its own stack (`.stack-bench`, ports + 16000) from empty data; prints a table and
 writes bench/results.json. BENCH_EVENTS sets the backlog size (default 200,000); BENCH_SERVICES
-(comma-separated) drains only some services, for working on one hot path.
+(comma-separated) drains only some services, for working on one hot path; BENCH_COMPLAINTS
+(default 10,000) the complaints-only backlog complaints is measured on beside the mixed one.
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
             name: _drain_summary(d, raw_rates[name], raw_rates.get(f"{name}_own_writes"))
             for name, d in drains.items()
         }
+        if "complaints" in results["drain"]:
+            results["drain"]["complaints"]["backlog"] = results.get("complaints_backlog")
         # (no stale profiles of an earlier run left in results.json either)
         results["profiles"] = (
             {name: profile.summarise(name) for name in CONSUMING} if PROFILE else {}
@@ -265,6 +268,7 @@ async def drain_phase(
     drains: dict[str, DrainResult] = {}
     raw_rates: dict[str, list[float]] = {}
     results["settled_seconds"] = {}
+    only = "complaints" in CONSUMING and COMPLAINTS_ONLY > 0  # measured on its own backlog
     for name in CONSUMING:
         results["settled_seconds"][name] = await settle(cfg)
         proc = Proc(cfg, name, env=drain_env(name))
@@ -282,11 +286,54 @@ async def drain_phase(
             await wait_outbox_empty(database_url, name)  # its events are the next ones' input
         proc.stop()
         results["load_average_1m"][f"after {name} drain"] = os.getloadavg()[0]
-        _print_drain(drains[name], "")
-        raw_rates.update(await _raw_runs(cfg, bootstrap, database_url, name))
+        _print_drain(drains[name], "" if name != "complaints" or not only else " (input only)")
+        if name != "complaints" or not only:
+            raw_rates.update(await _raw_runs(cfg, bootstrap, database_url, name))
     for name in reversed(CONSUMING):
+        if name == "complaints" and only:
+            results["complaints_input_drain"] = _run_summary(drains.pop(name))
+            continue
         drains[name] = await _more_runs(cfg, bootstrap, database_url, sampler, cap, drains[name])
+    if only:
+        drains["complaints"] = await _complaints_only(
+            cfg, bootstrap, database_url, sampler, cap, raw_rates, results
+        )
     return drains, raw_rates
+
+
+# BENCH_COMPLAINTS: complaints published after every other drain (bench.rss's complaints-only
+# backlog), which complaints' measured runs drain beside the mixed backlog's. The mixed
+# backlog of 20,000 events holds ~835 complaints, one consumed batch: drained before the
+# service answers /readyz, when neither its time nor its CPU is measured. 0: complaints is
+# measured on the mixed backlog alone (its first drain, as the other services).
+COMPLAINTS_ONLY = int(os.environ.get("BENCH_COMPLAINTS", "10000"))
+
+
+async def _complaints_only(
+    cfg: Any, bootstrap: str, database_url: str, sampler: RssSampler, cap: float,
+    raw_rates: dict[str, list[float]], results: dict[str, Any],
+) -> DrainResult:  # fmt: skip
+    """Complaints' measured runs: its first drain (of the mixed backlog, whose cases are the
+    other services' input) is not one; once every other service has drained, the
+    complaints-only backlog is published, and complaints drains both, DRAIN_RUNS times from
+    an empty schema in a new consumer group, then the raw clients drain the same topic.
+    Published last so that no other service's drain sees it."""
+    from bench.rss import publish_complaints  # bench.rss builds on this module
+
+    extra = await publish_complaints(bootstrap, COMPLAINTS_ONLY)
+    results["complaints_backlog"] = {
+        "mixed_backlog_complaints": results.get("backlog_mix", {}).get("complaint.submitted"),
+        "complaints_only": extra,
+    }
+    console.print(f"published {extra} more complaints (complaints' measured drains)")
+    first, _ = await fresh_drain(
+        cfg, bootstrap, database_url, "complaints", "complaints-run1", {}, cap, sampler,
+        profile_as="complaints" if PROFILE else None,
+    )  # fmt: skip
+    _print_drain(first, " run 1")
+    measured = await _more_runs(cfg, bootstrap, database_url, sampler, cap, first)
+    raw_rates.update(await _raw_runs(cfg, bootstrap, database_url, "complaints"))
+    return measured
 
 
 def drain_env(name: str) -> dict[str, str]:
@@ -383,7 +430,7 @@ async def _more_runs(
 
 async def fresh_drain(
     cfg: Any, bootstrap: str, database_url: str, name: str, group: str, env: dict[str, str],
-    cap: float, sampler: RssSampler | None = None,
+    cap: float, sampler: RssSampler | None = None, profile_as: str | None = None,
 ) -> tuple[DrainResult, RssSampler]:  # fmt: skip
     """One drain of `name`'s backlog on a settled stack, from an empty schema, in consumer
     group `group`, with `env` beside `drain_env`'s settings; its outbox published before the
@@ -397,8 +444,9 @@ async def fresh_drain(
         sampler.start()
     try:
         d = await drain(
-            bootstrap, database_url, [proc], sampler, group_prefix=f"{group}.", timeout=cap
-        )
+            bootstrap, database_url, [proc], sampler, group_prefix=f"{group}.", timeout=cap,
+            profile_as=profile_as,
+        )  # fmt: skip
         await wait_outbox_empty(database_url, name)
     finally:
         proc.stop()
@@ -589,7 +637,7 @@ def print_tables(r: dict[str, Any]) -> None:
     ):
         t.add_column(col, justify="right" if col != "service" else "left")
     for name, d in r["drain"].items():
-        t.add_row(name + ("" if d["complete"] else " (capped)"), str(d["events"]), str(d["seconds"]),
+        t.add_row(name + _backlog_note(d) + ("" if d["complete"] else " (capped)"), str(d["events"]), str(d["seconds"]),
                   str(d["events_per_s"]), str(d["events_per_s_with_startup"]),
                   str(d["raw_baseline_events_per_s"]), f"{d['ratio_to_raw']:.0%}",
                   str(d.get("raw_two_rows_events_per_s", "")),
@@ -604,6 +652,8 @@ def print_tables(r: dict[str, Any]) -> None:
             "hospital time; the median of each service's runs counts; notifications holds "
             f"patient SMS during its drains (quiet hours {clock.get('notifications_drain_quiet_hours')})"
         )
+        if "complaints" in r["drain"]:
+            console.print(_complaints_note(r))
     for name, d in r["drain"].items():
         if "cpu_ms_per_event_by_process" in d:
             raw = d.get("raw_cpu_ms_per_event_by_process") or [{}]
@@ -658,6 +708,30 @@ def print_tables(r: dict[str, Any]) -> None:
                 f"[bold]{name}[/] {title.replace('_', ' ')}: "
                 + "; ".join(f"{f} {share:.0%}" for f, share in rows[:8])
             )
+
+
+def _backlog_note(d: dict[str, Any]) -> str:
+    """What a drain consumed beyond the mixed backlog (complaints: its complaints-only one)."""
+    extra = (d.get("backlog") or {}).get("complaints_only")
+    return f" (mixed + {extra:,} complaints-only)" if extra else ""
+
+
+def _complaints_note(r: dict[str, Any]) -> str:
+    """How complaints was measured: on the mixed backlog's complaints and the complaints-only
+    backlog, or on the mixed one alone (BENCH_COMPLAINTS=0), whose one batch may drain before
+    the service is ready."""
+    b = r["drain"].get("complaints", {}).get("backlog")
+    if b:
+        return (
+            f"complaints: measured on {b['mixed_backlog_complaints']} complaints of the mixed"
+            f" backlog and {b['complaints_only']:,} of a complaints-only one, published after"
+            " the other services' drains; its first drain (the mixed backlog's, the others'"
+            " input, one batch drained before the service was ready) is not counted"
+        )
+    return (
+        "complaints: measured on the mixed backlog's complaints alone (BENCH_COMPLAINTS=0): a"
+        " backlog of one batch drains before the service is ready, and is then not measured"
+    )
 
 
 def _runs_cell(d: dict[str, Any]) -> str:

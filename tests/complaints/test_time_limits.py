@@ -325,3 +325,29 @@ def test_limits_read_from_text_apply_as_the_built_in_ones_do() -> None:
             ) == deadlines_for(RULES, start=start, complex_=complex_, category=category, tz=TZ)
     check = satisfaction_deadline(loaded, closed_at=local(2026, 11, 23), tz=TZ)
     assert check is not None and check.due_at == local(2026, 11, 30)
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "Europe/Berlin", "UTC"])
+def test_a_policy_opens_the_deadlines_deadlines_for_gives(tz: str) -> None:
+    """`CasePolicy.opening_deadlines` keeps the spans of limits in hours and days (and their
+    warnings) once per kind of case: the same deadlines as `deadlines_for`'s, to the
+    microsecond, for every kind of case and odd starts (a DST change in Berlin, a start at
+    a local time given in another zone)."""
+    zone = ZoneInfo(tz)
+    policy = CasePolicy(limit_rules=default_rules(complex_answer_hours=71.3), tz=zone)
+    starts = [
+        datetime(2026, 3, 28, 23, 59, 59, 999999, tzinfo=zone),
+        datetime(2026, 10, 24, 2, 30, 0, 1, tzinfo=zone),
+        datetime(2026, 9, 30, 17, 45, 12, 345678, tzinfo=ZoneInfo("America/New_York")),
+    ]
+    for start in starts:
+        for complex_ in (False, True):
+            for category in (Category.OTHER, Category.IMAGING_DISPUTE, Category.MEDICAL_QUALITY):
+                kept = policy.opening_deadlines(start, complex_=complex_, category=category)
+                computed = deadlines_for(
+                    policy.limit_rules, start=start, complex_=complex_, category=category, tz=zone
+                )
+                assert [(d, d.due_at.tzinfo, d.warn_at.tzinfo) for d in kept] == [
+                    (d, d.due_at.tzinfo, d.warn_at.tzinfo) for d in computed
+                ]
+                assert kept == policy.opening_deadlines(start, complex_=complex_, category=category)
