@@ -6,7 +6,8 @@ runs in its own process, so the client's process time is the client's alone.
 
 `python -m bench.sendsms_client` (BENCH_SENDSMS_REQUESTS, BENCH_SENDSMS_AT_ONCE: 40 as the
 dispatcher's slots, or a comma-separated list such as `1,10,20,40`; BENCH_SENDSMS_CLIENTS: a
-comma-separated subset of httpx, httpx-per-slot, aiohttp)."""
+comma-separated subset of service (the service's own provider, whatever it uses), httpx,
+httpx-per-slot (the provider of session 15), aiohttp)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from typing import Any
 
 import aiohttp
 import httpx
+
+from notifications.providers import Outcome, OutgoingSms
+from notifications.providers.kannel import KannelProvider
 
 PORT = 28999 + int(os.environ.get("BENCH_SENDSMS_PORT_SHIFT", "0"))
 URL = f"http://127.0.0.1:{PORT}/cgi-bin/sendsms"
@@ -115,7 +119,25 @@ async def with_aiohttp(n: int, at_once: int) -> float:
         return await _cpu_per_request(one, n, at_once)
 
 
+async def with_the_service(n: int, at_once: int) -> float:
+    """The notifications service's own Kannel provider (its `send`, outcome included)."""
+    provider = KannelProvider(
+        url=URL, username=PARAMS["username"], password=PARAMS["password"],
+        sender=PARAMS["from"], connections=max(at_once, 1),
+    )  # fmt: skip
+    sms = OutgoingSms(PARAMS["account"], PARAMS["to"], PARAMS["text"], "ucs2", PARAMS["dlr-url"])
+
+    async def one() -> None:
+        assert (await provider.send(sms)).outcome is Outcome.ACCEPTED
+
+    try:
+        return await _cpu_per_request(one, n, at_once)
+    finally:
+        await provider.aclose()
+
+
 CLIENTS: dict[str, Callable[[int, int], Coroutine[Any, Any, float]]] = {
+    "service": with_the_service,
     "httpx": with_httpx,
     "httpx-per-slot": with_httpx_per_slot,
     "aiohttp": with_aiohttp,

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
-import httpx
+from aiohttp import web
 
 from notifications.providers import GatewayRecord, Outcome, OutgoingSms
 from notifications.providers.kannel import KannelProvider
@@ -73,49 +74,88 @@ def test_an_id_is_matched_whole_never_as_a_prefix(tmp_path: Path) -> None:
     assert find_in_access_log([log], [SENT]) == {}
 
 
+class Smsbox:
+    """A local HTTP server answering `sendsms` as smsbox does (`answer` picks the reply),
+    keeping each request's query as received."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+        self.answer: tuple[int, str] = (202, "0: Accepted for delivery")
+        self.drop = False  # close the connection without an answer
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _sendsms(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(dict(request.query))
+        if self.drop:
+            assert request.transport is not None
+            request.transport.close()
+        status, text = self.answer
+        return web.Response(status=status, text=text)
+
+    async def __aenter__(self) -> Smsbox:
+        app = web.Application()
+        app.router.add_get("/cgi-bin/sendsms", self._sendsms)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}/cgi-bin/sendsms"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+def _provider(url: str, **kwargs: Any) -> KannelProvider:
+    return KannelProvider(url=url, username="u", password="p", sender="95000", **kwargs)
+
+
 async def test_kannel_is_given_our_message_id_as_the_account(tmp_path: Path) -> None:
-    seen: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(202, text="0: Accepted for delivery")
-
-    provider = KannelProvider(
-        url="http://kannel/cgi-bin/sendsms", username="u", password="p", sender="95000",
-        access_log=str(tmp_path / "access.log"), transport=httpx.MockTransport(answer),
-    )  # fmt: skip
-    await provider.send(OutgoingSms(SENT, "+8613900000001", "你好", "ucs2", "http://x/dlr"))
-    await provider.aclose()
-    assert seen[0].url.params["account"] == SENT
+    async with Smsbox() as smsbox:
+        provider = _provider(smsbox.url, access_log=str(tmp_path / "access.log"))
+        receipt = "http://x/v1/sms/dlr?id=1&sig=2&status=%d&ts=%T&reply=%A"
+        await provider.send(OutgoingSms(SENT, "+8613900000001", "你好 +1", "ucs2", receipt))
+        await provider.aclose()
+    [query] = smsbox.seen
+    assert query["account"] == SENT
+    # every value arrives whole: the dlr-url's own query and Kannel's %-codes, the +, the text
+    assert query["dlr-url"] == receipt
+    assert (query["to"], query["text"], query["coding"]) == ("+8613900000001", "你好 +1", "2")
     (tmp_path / "access.log").write_text(_ours("Sent SMS", SENT) + "\n")
     assert await provider.lookup([SENT, ABSENT]) == {SENT: GatewayRecord.SENT}
     unset = KannelProvider(url="http://k", username="u", password="p", sender="1")
     assert await unset.lookup([SENT]) == {}
 
 
-async def test_each_send_under_way_has_a_client_of_its_own_and_aclose_closes_them_all() -> None:
-    """Two slots, three sends at once: two get a client each, the third the overflow client;
-    the clients are reused afterwards, not made anew, and `aclose` closes every one."""
-    arrived: list[httpx.Request] = []
-    all_in = asyncio.Event()
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        arrived.append(request)
-        if len(arrived) == 3:
-            all_in.set()
-        await all_in.wait()
-        return httpx.Response(202, text="0: Accepted for delivery")
-
-    provider = KannelProvider(
-        url="http://kannel/cgi-bin/sendsms", username="u", password="p", sender="95000",
-        connections=2, transport=httpx.MockTransport(answer),
-    )  # fmt: skip
+async def test_the_gateways_answers_and_failures_map_to_outcomes() -> None:
+    """What the dispatcher does next hangs on these: RETRY only when smsbox certainly did not
+    take the SMS (no connection; a refusal that can be fixed), UNKNOWN when it may have."""
     sms = OutgoingSms(SENT, "+8613900000001", "hello", "gsm7", "http://x/dlr")
-    results = await asyncio.gather(*(provider.send(sms) for _ in range(3)))
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
-    assert (await provider.send(sms)).outcome is Outcome.ACCEPTED
-    clients = provider._clients
-    made = list(clients._made)
-    assert len(made) == 2 and sorted(map(id, clients._free)) == sorted(map(id, made))
-    await provider.aclose()
-    assert all(client.is_closed for client in (*made, clients._overflow))
+    async with Smsbox() as smsbox:
+        provider = _provider(smsbox.url, connections=2)
+        cases = [
+            ((202, "0: Accepted for delivery"), Outcome.ACCEPTED),
+            ((200, "3: Queued for later delivery"), Outcome.ACCEPTED),
+            ((400, "Missing receiver number"), Outcome.REJECTED),
+            ((403, "Authorization failed for sendsms"), Outcome.RETRY),
+            ((503, "Sending failed."), Outcome.RETRY),
+        ]
+        for answer, outcome in cases:
+            smsbox.answer = answer
+            assert (await provider.send(sms)).outcome is outcome, answer
+        # sends at once beyond the connections wait for one, they are not refused
+        smsbox.answer = (202, "0: Accepted for delivery")
+        results = await asyncio.gather(*(provider.send(sms) for _ in range(5)))
+        assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+        smsbox.drop = True  # the request reached smsbox, the answer never came
+        dropped = await provider.send(sms)
+        assert dropped.outcome is Outcome.UNKNOWN, dropped
+        url = smsbox.url
+        await provider.aclose()
+    gone = _provider(url)  # nothing listens any more
+    refused = await gone.send(sms)
+    await gone.aclose()
+    assert refused.outcome is Outcome.RETRY and "unreachable" in refused.detail

@@ -4,10 +4,9 @@ bearerbox's access log as Kannel's record of what it sent (`kannel_log`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import Collection
 
-import httpx
+import aiohttp
 
 from notifications.providers.base import GatewayRecord, Outcome, OutgoingSms, SendResult
 from notifications.providers.kannel_log import find_in_access_log, rotated_and_current
@@ -17,6 +16,11 @@ from notifications.providers.kannel_log import find_in_access_log, rotated_and_c
 # Kannel accepts the SMS, and the ack cost Kannel a second callback per SMS: 35% of its CPU
 # per SMS (0.75 -> 0.49 ms, bench/smsc.py, docs/bench.md session 14).
 DLR_MASK = 19
+
+# The request reached no one, so it can be tried again: refused or failed connections, and a
+# connection not made (or not free in the pool) in time. Any other failure may come after
+# smsbox took the request.
+_NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 class KannelProvider:
@@ -33,20 +37,29 @@ class KannelProvider:
         smsc: str | None = None,
         access_log: str = "",
         connections: int = 20,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """`transport`: httpx's, for every client (tests answer with `httpx.MockTransport`);
-        None: the network."""
+        """`connections`: kept alive to smsbox, one per send under way (the dispatcher's
+        slots); more sends at once wait for one, at most the connect timeout."""
         self._url = url
         self._auth = {"username": username, "password": password}
         self._sender = sender
         self._smsc = smsc
         self._access_log = access_log
-        self._clients = _ClientsPerSend(
-            timeout=httpx.Timeout(timeout_s, connect=min(5, timeout_s)),
-            connections=connections,
-            transport=transport,
-        )
+        self._connections = connections
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(5, timeout_s))
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The one aiohttp session, made in the running event loop at the first send. aiohttp,
+        not httpx: 0.09 against 0.6-0.7 ms of CPU per `sendsms` at the dispatcher's 40 under
+        way, even with an httpx client per send (bench/sendsms_client.py, docs/bench.md
+        sessions 15 and 16)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0),
+                timeout=self._timeout,
+            )
+        return self._session
 
     async def send(self, sms: OutgoingSms) -> SendResult:
         params = {
@@ -66,20 +79,20 @@ class KannelProvider:
         if self._smsc:
             params["smsc"] = self._smsc
         try:
-            async with self._clients.one() as client:
-                resp = await client.get(self._url, params=params)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            async with self._client().get(self._url, params=params) as resp:
+                status = resp.status
+                body = (await resp.text(errors="replace")).strip()[:200]
+        except _NOT_SENT as exc:
             return SendResult(Outcome.RETRY, f"gateway unreachable: {type(exc).__name__}")
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             # The request may have reached smsbox: we cannot know whether it was queued.
             return SendResult(Outcome.UNKNOWN, f"no answer from the gateway: {type(exc).__name__}")
-        body = resp.text.strip()[:200]
-        if resp.status_code in (200, 202) and body[:2] in ("0:", "3:"):
+        if status in (200, 202) and body[:2] in ("0:", "3:"):
             return SendResult(Outcome.ACCEPTED, body)
-        if resp.status_code in (400, 404, 413):
-            return SendResult(Outcome.REJECTED, f"HTTP {resp.status_code}: {body}")
+        if status in (400, 404, 413):
+            return SendResult(Outcome.REJECTED, f"HTTP {status}: {body}")
         # 401/403 (credentials), 5xx (queue full, bearerbox away): fixable, so retry
-        return SendResult(Outcome.RETRY, f"HTTP {resp.status_code}: {body}")
+        return SendResult(Outcome.RETRY, f"HTTP {status}: {body}")
 
     async def lookup(self, message_ids: Collection[str]) -> dict[str, GatewayRecord]:
         """Kannel's record of these messages, from bearerbox's access log (`access_log`, a
@@ -90,68 +103,5 @@ class KannelProvider:
         return await asyncio.to_thread(find_in_access_log, paths, message_ids)
 
     async def aclose(self) -> None:
-        await self._clients.aclose()
-
-
-class _ClientsPerSend:
-    """One small httpx client per send under way, each with one kept-alive connection, taken
-    from a free list and put back: httpx's pool does work per request that grows with the
-    requests in flight, so one shared client cost 1.9-2.7 ms of CPU per `sendsms` at the
-    dispatcher's 40 slots against 0.64-0.66 ms with a client per slot (bench/sendsms_client.py,
-    docs/bench.md session 15).
-
-    Clients are made as the sends under way need them, up to `connections` (the dispatcher's
-    slots), and share one SSL context (making one costs ~20 ms of CPU). Beyond that a send does
-    not wait for a free client: it uses one overflow client, pooled as the single shared
-    client was (up to max(100, connections) connections, `connections` kept alive), so more
-    sends than slots behave as before (same pool timeout, RETRY when it runs out) instead of
-    queueing here without a bound on the wait."""
-
-    def __init__(
-        self,
-        *,
-        timeout: httpx.Timeout,
-        connections: int,
-        transport: httpx.AsyncBaseTransport | None,
-    ) -> None:
-        self._timeout = timeout
-        self._transport = transport
-        self._size = connections
-        self._ssl = httpx.create_ssl_context()
-        self._made: list[httpx.AsyncClient] = []
-        self._free: list[httpx.AsyncClient] = []
-        self._overflow = self._client(
-            httpx.Limits(
-                max_connections=max(100, connections), max_keepalive_connections=connections
-            )
-        )
-
-    def _client(self, limits: httpx.Limits) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            timeout=self._timeout, limits=limits, verify=self._ssl, transport=self._transport
-        )
-
-    def _take(self) -> httpx.AsyncClient:
-        if self._free:
-            # the most recently used first: its connection is the likeliest to be alive
-            return self._free.pop()
-        if len(self._made) < self._size:
-            client = self._client(httpx.Limits(max_connections=1, max_keepalive_connections=1))
-            self._made.append(client)
-            return client
-        return self._overflow
-
-    @contextlib.asynccontextmanager
-    async def one(self) -> AsyncIterator[httpx.AsyncClient]:
-        client = self._take()
-        try:
-            yield client
-        finally:
-            if client is not self._overflow:
-                self._free.append(client)
-
-    async def aclose(self) -> None:
-        for client in (*self._made, self._overflow):
-            await client.aclose()
-        self._made.clear()
-        self._free.clear()
+        if self._session is not None:
+            await self._session.close()
