@@ -151,8 +151,10 @@ async def test_the_gateways_answers_and_failures_map_to_outcomes() -> None:
         results = await asyncio.gather(*(provider.send(sms) for _ in range(5)))
         assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
         smsbox.drop = True  # the request reached smsbox, the answer never came
+        before = len(smsbox.seen)
         dropped = await provider.send(sms)
         assert dropped.outcome is Outcome.UNKNOWN, dropped
+        assert len(smsbox.seen) == before + 1  # not sent again: it may be a second SMS
         url = smsbox.url
         await provider.aclose()
     gone = _provider(url)  # nothing listens any more
