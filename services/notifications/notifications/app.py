@@ -11,7 +11,13 @@ from fastapi import FastAPI
 
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
-from hospital_shared.patient_merge import following_merges, move_column, move_unique, one_at_a_time
+from hospital_shared.patient_merge import (
+    following_merges,
+    is_merge,
+    move_column,
+    move_unique,
+    one_at_a_time,
+)
 from hospital_shared.runtime import ServiceRuntime
 from notifications import (
     alerts_api,
@@ -166,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handler_name="notify",
         handle=one_at_a_time(handle_batch),
         handle_batch=handle_batch,
+        acts_on=lambda event: is_merge(event) or handlers.acts_on(event),
     )
     runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
     runtime.publishes(*event_types_on(topics.SURVEYS))

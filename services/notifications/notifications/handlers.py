@@ -33,6 +33,10 @@ from notifications.policy import Contact, Plan, PlanningRules
 Clock = Callable[[], datetime]
 
 
+# The task events whose only effect is a note to the task's assignee (plan_task_assigned).
+_TELLS_THE_ASSIGNEE = frozenset({"followup.task_planned", "followup.task_assigned"})
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -116,6 +120,15 @@ class EventHandlers:
         await writer.flush()
         if planned:
             await conn.execute("SELECT pg_notify('notifications_dispatch', '')")
+
+    def acts_on(self, event: CloudEvent[Any]) -> bool:
+        """False only where `effects` is certainly nothing: a type no method here takes
+        (`followup.task_due`...), or a task planned or assigned with nobody to tell
+        (`plan_task_assigned`): a quarter of a bench backlog's events. The consumer still
+        validates these, but writes them no inbox row and hands them to no handler."""
+        if event.type in _TELLS_THE_ASSIGNEE:
+            return bool(event.data.assignee_id)
+        return event.type in self._by_type or event.type.startswith("complaint.case_")
 
     def effects(self, event: CloudEvent[Any]) -> Effects | None:
         """What `event` changes (None: a type this service does not act on)."""
