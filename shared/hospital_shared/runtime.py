@@ -222,6 +222,7 @@ class ServiceRuntime:
         """The broker's batch subscriber of `group`: raw records in, offsets committed by hand
         once the consumer has processed a batch."""
         consumer, watch, topics = group.consumer, group.watch, group.topics
+        batch_max = max_records or self.settings.consumer_max_records
 
         async def raw_records(msg: Any) -> Any:
             return msg.raw_message
@@ -232,7 +233,7 @@ class ServiceRuntime:
             *topics,
             group_id=group.name,
             batch=True,
-            max_records=max_records or self.settings.consumer_max_records,
+            max_records=batch_max,
             batch_timeout_ms=self.settings.consumer_poll_ms,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=self.settings.consumer_partition_fetch_bytes,
@@ -269,7 +270,7 @@ class ServiceRuntime:
             # In a context that does not hold the batch (see without_value)
             work = process_and_commit(records, message)
             await asyncio.create_task(work, context=without_value(message))
-            if pause := linger_after(len(records), self.settings):
+            if pause := linger_after(len(records), batch_max, self.settings):
                 await asyncio.sleep(pause)  # the next batch is fetched after it
 
         return subscriber
@@ -606,10 +607,11 @@ def _consumed_types(topics: Sequence[str]) -> str:
     )
 
 
-def linger_after(batch_size: int, settings: ServiceSettings) -> float:
+def linger_after(batch_size: int, batch_max: int, settings: ServiceSettings) -> float:
     """Seconds a consumer waits after handling a batch of `batch_size` records before it takes
-    the next: `consumer_linger_ms` after a small batch (settings.py), none after a big one."""
-    if batch_size >= settings.consumer_linger_records:
+    the next: `consumer_linger_ms` after a small batch (settings.py), none after a big one,
+    nor after a full one (`batch_max`), whatever the two settings: a backlog never waits."""
+    if batch_size >= min(settings.consumer_linger_records, batch_max):
         return 0.0
     return settings.consumer_linger_ms / 1000
 

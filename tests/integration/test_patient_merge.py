@@ -35,9 +35,10 @@ PATIENT_ROWS = (
     ("notifications", "messages"),
     ("notifications", "patients"),
 )
-# Consumer handlers that read the registrations topic (the merge's), by schema.
 # The SMS the patient gets before the merge: the discharge notice and the complaint's receipt.
 PATIENT_SMS = {"discharge_care_notice", "complaint_acknowledgement"}
+# The consumers that read the registrations topic (the merge's): service -> handler, whose
+# consumer group is `<service>.<handler>`.
 MERGE_READERS = {
     "followup": "registrations",
     "complaints": "patients",

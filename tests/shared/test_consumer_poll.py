@@ -77,12 +77,15 @@ def test_a_consumer_lingers_after_a_small_batch_only(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PROBE_CONSUMER_LINGER_MS", "25")
     monkeypatch.setenv("PROBE_CONSUMER_LINGER_RECORDS", "100")
     settings = Settings()
-    assert linger_after(1, settings) == 0.025
-    assert linger_after(99, settings) == 0.025
-    assert linger_after(100, settings) == 0.0
-    assert linger_after(2000, settings) == 0.0
+    assert linger_after(1, 2000, settings) == 0.025
+    assert linger_after(99, 2000, settings) == 0.025
+    assert linger_after(100, 2000, settings) == 0.0
+    assert linger_after(2000, 2000, settings) == 0.0
+    # a consumer whose batches hold at most 50: a full one means a backlog, it never waits
+    assert linger_after(50, 50, settings) == 0.0
+    assert linger_after(49, 50, settings) == 0.025
     monkeypatch.setenv("PROBE_CONSUMER_LINGER_MS", "0")
-    assert linger_after(1, Settings()) == 0.0
+    assert linger_after(1, 2000, Settings()) == 0.0
 
 
 def test_fast_streams_line_per_batch_is_debug_only() -> None:

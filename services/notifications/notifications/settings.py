@@ -62,7 +62,7 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # at 200 events/s, SMS p99: 211 ms at 10, 131 ms at 20; at 1000/s the queue's p50 27 -> 19 s.
     # 40: a claim waits for half the slots (dispatcher.py), so it takes 20 messages; Kannel
     # took 400+ SMS/s over 50 connections at load 30 (bench/smsc.py). The Kannel client keeps
-    # as many connections alive (httpx keeps 20 by default: the rest reconnected per SMS).
+    # as many connections alive (providers/kannel.py: one aiohttp connector of this size).
     dispatch_concurrency: int = 40
     send_retry_initial_s: float = 5.0  # gateway down: backoff 5 s, 10 s, 20 s ... capped
     send_retry_max_s: float = 300.0

@@ -51,8 +51,8 @@ class KannelProvider:
 
     def _client(self) -> aiohttp.ClientSession:
         """The one aiohttp session, made in the running event loop at the first send. aiohttp,
-        not httpx: 0.09 against 0.6-0.7 ms of CPU per `sendsms` at the dispatcher's 40 under
-        way, even with an httpx client per send (bench/sendsms_client.py, docs/bench.md
+        not httpx: 0.10-0.12 against 0.66-0.77 ms of CPU per `sendsms`, 1 or 40 under way,
+        with an httpx client per send (bench/sendsms_client.py, docs/bench.md
         sessions 15 and 16)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
