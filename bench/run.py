@@ -33,7 +33,7 @@ from bench.cpu_window import Meter
 from bench.drain import CONSUMED, DrainResult, drain
 from bench.kafka_offsets import Offsets
 from bench.latency import measure
-from bench.side_work import HELD_FOLLOWUP_JOBS, held_quiet_hours
+from bench.side_work import HELD_FOLLOWUP_JOBS, HELD_NOTIFICATIONS_DISPATCH, held_quiet_hours
 from bench.stack import (
     PORT_SHIFT,
     Proc,
@@ -132,7 +132,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(),
         # The clock of the run: what is due (reminders, notices) depends on the hospital's
-        # hour; during the drains notifications holds patient SMS whatever the hour.
+        # hour; during the drains notifications holds every SMS (its dispatcher paused).
         "clock": {
             "utc": datetime.now(UTC).isoformat(timespec="seconds"),
             "hospital_local": datetime.now(ZoneInfo(HOSPITAL_TZ)).isoformat(timespec="seconds"),
@@ -141,6 +141,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
             ),
         },
         "followup_drain_held_jobs": HELD_FOLLOWUP_JOBS,
+        "notifications_drain_held": HELD_NOTIFICATIONS_DISPATCH,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "backlog_events": n_events,
         # The machine may be shared: the 1-minute load average at each phase says how much.
@@ -337,15 +338,16 @@ async def _complaints_only(
 
 
 def drain_env(name: str) -> dict[str, str]:
-    """A drained service's settings beside SERVICE_ENV's: notifications holds every patient
-    SMS it plans (quiet hours all day but a minute past), so that its drain measures the
-    consumer at any hour instead of the consumer plus Kannel and the dispatcher; follow-up
-    holds its due scan and assignment after their first pass (`HELD_FOLLOWUP_JOBS`)."""
+    """A drained service's settings beside SERVICE_ENV's: notifications' SMS dispatcher is
+    paused (`HELD_NOTIFICATIONS_DISPATCH`) and every patient SMS it plans falls in quiet
+    hours (all day but a minute past), so that its drain measures the consumer at any hour
+    instead of the consumer plus the dispatcher; follow-up holds its due scan and assignment
+    after their first pass (`HELD_FOLLOWUP_JOBS`)."""
     if name == "followup":
         return dict(HELD_FOLLOWUP_JOBS)
     if name != "notifications":
         return {}
-    return held_quiet_hours(datetime.now(ZoneInfo(HOSPITAL_TZ)))
+    return held_quiet_hours(datetime.now(ZoneInfo(HOSPITAL_TZ))) | HELD_NOTIFICATIONS_DISPATCH
 
 
 def _print_drain(d: DrainResult, label: str) -> None:
@@ -650,7 +652,8 @@ def print_tables(r: dict[str, Any]) -> None:
         console.print(
             f"clock: {clock.get('utc', r.get('when'))} UTC, {clock.get('hospital_local', '?')} "
             "hospital time; the median of each service's runs counts; notifications holds "
-            f"patient SMS during its drains (quiet hours {clock.get('notifications_drain_quiet_hours')})"
+            "every SMS during its drains (its dispatcher paused, and quiet hours "
+            f"{clock.get('notifications_drain_quiet_hours')})"
         )
         if "complaints" in r["drain"]:
             console.print(_complaints_note(r))

@@ -354,6 +354,27 @@ OPERATIONAL_CASES += [
             },
         ],
     },
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'notifications_sms_dispatch_paused{job="notifications",instance="a"}',
+                "values": "0x5 1x60",
+            },
+            {
+                "series": 'notifications_sms_dispatch_paused{job="notifications",instance="b"}',
+                "values": "0x65",
+            },
+        ],
+        "alert_rule_test": [
+            {"eval_time": "30m", "alertname": "SmsDispatchPaused", "exp_alerts": []},
+            {
+                "eval_time": "40m",
+                "alertname": "SmsDispatchPaused",
+                "exp_alerts": [{"exp_labels": {"severity": "warning", "instance": "a"}}],
+            },
+        ],
+    },
 ]
 
 

@@ -71,7 +71,7 @@ def dispatcher(gateway: Gateway, queue: Queue, *, slots: int = 10) -> Dispatcher
     settings = SimpleNamespace(
         dispatch_concurrency=slots, dispatch_interval_s=60.0, dispatch_batch_size=100,
         gateway_timeout_s=5.0, public_url="http://x", callback_secret="s",
-        restore_gateway_check_s=0.0,
+        restore_gateway_check_s=0.0, sms_dispatch_paused=False,
     )  # fmt: skip
     clock = lambda: datetime.now(UTC)  # noqa: E731
     d = Dispatcher(None, gateway, settings, None, clock)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import asyncio
 from types import SimpleNamespace
 
 from hospital_shared.loop import Loop
-from notifications.dispatcher import Claim, Dispatcher
+from notifications.dispatcher import PAUSED, Claim, Dispatcher
 
 
 async def _second_pass_comes_at_once(
@@ -25,7 +25,7 @@ async def test_the_dispatcher_claims_again_when_woken_during_an_empty_claim() ->
     settings = SimpleNamespace(
         dispatch_concurrency=1, dispatch_interval_s=60.0, dispatch_batch_size=10,
         gateway_timeout_s=1.0,
-        restore_gateway_check_s=0.0,
+        restore_gateway_check_s=0.0, sms_dispatch_paused=False,
     )  # fmt: skip
     dispatcher = Dispatcher(None, None, settings, None, None)  # type: ignore[arg-type]
     passes: list[int] = []
@@ -45,6 +45,37 @@ async def test_the_dispatcher_claims_again_when_woken_during_an_empty_claim() ->
     dispatcher.claim = claim  # type: ignore[method-assign,assignment]
     dispatcher.reconcile = reconcile  # type: ignore[method-assign]
     await _second_pass_comes_at_once(passes, second_pass, asyncio.create_task(dispatcher.run()))
+
+
+async def test_a_paused_dispatcher_claims_nothing_and_still_wakes_the_staff_loop() -> None:
+    settings = SimpleNamespace(sms_dispatch_paused=True, restore_gateway_check_s=0.0)
+    dispatcher = Dispatcher(None, None, settings, None, None)  # type: ignore[arg-type]
+    touched: list[str] = []
+    staff_woken = asyncio.Event()
+
+    async def claim(limit: int) -> Claim:
+        touched.append("claim")
+        return Claim([], 0)
+
+    async def reconcile() -> None:
+        touched.append("reconcile")
+
+    dispatcher.claim = claim  # type: ignore[method-assign,assignment]
+    dispatcher.reconcile = reconcile  # type: ignore[method-assign]
+    dispatcher.also_wake.append(staff_woken.set)
+    PAUSED.set(0)
+    run = asyncio.create_task(dispatcher.run())
+    try:
+        for _ in range(3):  # news of due messages, as the listener passes it on
+            staff_woken.clear()
+            dispatcher.wake()
+            await asyncio.wait_for(staff_woken.wait(), timeout=5)
+            await asyncio.sleep(0.05)
+        assert not run.done()
+    finally:
+        run.cancel()
+    assert touched == []  # nothing claimed, deferred, expired or reconciled
+    assert PAUSED._value.get() == 1
 
 
 async def test_a_loop_runs_again_when_woken_during_an_empty_pass() -> None:

@@ -243,6 +243,20 @@ OPERATIONAL_ALERTS += [
             " and retries them (GET /v1/messages?status=deferred on notifications).",
         },
     },
+    {
+        "alert": "SmsDispatchPaused",
+        "expr": "max by (instance) (notifications_sms_dispatch_paused) == 1",
+        "for": "30m",
+        "labels": {"severity": "warning"},
+        "annotations": {
+            "summary": "SMS dispatch has been paused for 30 minutes on {{ $labels.instance }}"
+            " (短信发送已暂停)",
+            "runbook": "Patients and staff receive no SMS: the notifications service runs with"
+            " NOTIFICATIONS_SMS_DISPATCH_PAUSED=true, and planned messages wait. When the reason"
+            " for the hold is over, restart it without the setting: expired messages are then"
+            " expired, the others go by the sending rules.",
+        },
+    },
 ]
 
 

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from hospital_shared.background import listen
 from hospital_shared.failpoints import failpoint
@@ -68,6 +68,11 @@ SUBMIT_LATENCY = Histogram(
     "notifications_event_to_submitted_seconds",
     "From the message's creation to the gateway's acceptance (when it was due at once)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+
+PAUSED = Gauge(
+    "notifications_sms_dispatch_paused",
+    "1 while the SMS dispatcher holds every message (NOTIFICATIONS_SMS_DISPATCH_PAUSED)",
 )
 
 FAILPOINT_AFTER_ACCEPT = "notifications.after_gateway_accept"
@@ -245,7 +250,10 @@ class Dispatcher:
     async def run(self) -> None:
         """Claim, send and record, overlapped (module docstring). On cancellation the sends
         under way are finished and recorded first (at most the gateway timeout), so a restart
-        leaves no message `sending` for the reconciler to settle as outcome unknown."""
+        leaves no message `sending` for the reconciler to settle as outcome unknown.
+        Paused (`sms_dispatch_paused`), it claims nothing and only passes its news on."""
+        if self.settings.sms_dispatch_paused:
+            await self._paused()
         slots = self.settings.dispatch_concurrency
         interval = self.settings.dispatch_interval_s
         wait_for_free = claim_when_free(slots, self.settings.dispatch_batch_size)
@@ -303,6 +311,15 @@ class Dispatcher:
             answers.ready.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(recorder, timeout=10)
+
+    async def _paused(self) -> None:
+        """Hold every SMS until the service runs without the setting; the news of new
+        messages still wakes the loops that share it (`also_wake`: the staff dispatcher)."""
+        PAUSED.set(1)
+        log.warning("SMS dispatch paused: no SMS is handed over, deferred or expired")
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
 
     async def _reconcile_now_and_then(self) -> None:
         """The reconciler at the start, then every `20 * dispatch_interval_s` (module

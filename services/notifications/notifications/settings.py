@@ -55,6 +55,15 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     )
     gateway_timeout_s: float = 10.0
     # --- dispatching
+    # The operator's hold on patient and staff SMS (a wrong template going out, the operator's
+    # contract suspended, a drain measured without the hand-over): messages are still planned
+    # and wait `pending`; nothing is handed to the gateway, deferred or expired until a
+    # restart without it, when the dispatcher takes them as it would after an outage.
+    sms_dispatch_paused: bool = Field(
+        False,
+        description="hold every SMS: planned messages wait pending, none is handed to the"
+        " gateway, deferred or expired until the service runs without it",
+    )
     dispatch_interval_s: float = 0.5
     dispatch_batch_size: int = 100
     # sendsms requests at once: Kannel answers after bearerbox has queued the message, 40-50 ms
