@@ -6,12 +6,13 @@ usable) is kept exactly as received and flagged: it never rejects the visit it c
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat, PhoneNumberType
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+from hospital_shared.phones import plain_mobile
 
 _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
@@ -29,51 +30,9 @@ class PhoneCheck:
 @lru_cache(maxsize=65_536)  # patients come back; the same number is checked again and again
 def normalise_phone(raw: str, *, region: str = "CN", mobile_only: bool = True) -> PhoneCheck:
     text = raw.strip()
-    return plain_mobile(text, region) or parse_phone(text, region=region, mobile_only=mobile_only)
-
-
-@dataclass(frozen=True, slots=True)
-class _MobileRule:
-    country_code: int
-    lengths: frozenset[int]
-    general: re.Pattern[str]
-    mobile: re.Pattern[str]
-    prefix: re.Pattern[str]  # national prefix / carrier code phonenumbers would strip
-
-
-@cache
-def _mobile_rule(region: str) -> _MobileRule | None:
-    meta = PhoneMetadata.metadata_for_region(region)
-    desc = meta.mobile if meta is not None else None
-    general = meta.general_desc if meta is not None else None
-    if meta is None or desc is None or general is None:
-        return None
-    if not desc.national_number_pattern or not desc.possible_length:
-        return None
-    return _MobileRule(
-        meta.country_code or 0,
-        frozenset(desc.possible_length),
-        re.compile(general.national_number_pattern or "(?!)"),
-        re.compile(desc.national_number_pattern),
-        re.compile(meta.national_prefix_for_parsing or "(?!)"),
-    )
-
-
-def plain_mobile(text: str, region: str) -> PhoneCheck | None:
-    """The everyday case, without a full parse: a bare national mobile number (for China
-    `13800138000`), checked against the same phonenumbers metadata. None: parse it fully."""
-    rule = _mobile_rule(region)
-    if (
-        rule is None
-        or not (text.isascii() and text.isdigit())
-        or text[0] == "0"
-        or len(text) not in rule.lengths
-        or rule.prefix.match(text)
-        or not rule.general.fullmatch(text)
-        or not rule.mobile.fullmatch(text)
-    ):
-        return None
-    return PhoneCheck(f"+{rule.country_code}{text}", usable=True)
+    if (e164 := plain_mobile(text, region)) is not None:
+        return PhoneCheck(e164, usable=True)
+    return parse_phone(text, region=region, mobile_only=mobile_only)
 
 
 def parse_phone(text: str, *, region: str, mobile_only: bool) -> PhoneCheck:
