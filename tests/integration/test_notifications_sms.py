@@ -406,6 +406,32 @@ async def test_gateway_down_is_retried_with_backoff_then_failed_at_the_cap_and_s
     assert sms_received(stack_config, dept) == []
 
 
+async def test_paused_dispatch_holds_a_due_sms_and_sends_it_once_when_resumed(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    restart(notifications, NOTIFICATIONS_SMS_DISPATCH_PAUSED="true")
+    async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
+        exposed = (await client.get("/metrics")).text
+    assert "notifications_sms_dispatch_paused 1.0" in exposed
+    n, dept = unique()
+    pid = f"P{n:06d}"
+    await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
+    (held,) = await eventually(
+        lambda: _status_of(notifications, stack_env, pid, "pending"), timeout=30
+    )
+    # The care notice is due now; ten dispatch intervals later it is still waiting, untouched.
+    await asyncio.sleep(2)
+    (still,) = await _status_of(notifications, stack_env, pid, "pending")
+    assert (still["attempts"], still["deferred_reason"]) == (0, None)
+    assert sms_received(stack_config, dept) == []
+    restart(notifications)  # resumed
+    (msg,) = await eventually(
+        lambda: _status_of(notifications, stack_env, pid, "delivered"), timeout=30
+    )
+    assert msg["id"] == held["id"]
+    assert len(sms_received(stack_config, dept)) == 1
+
+
 async def test_a_crash_after_the_gateway_accepted_never_sends_twice(
     notifications, stack_env, stack_config
 ) -> None:  # type: ignore[no-untyped-def]
