@@ -99,7 +99,7 @@ async def _consumer(database_url: str, schema: str) -> Any:
     from notifications.handlers import EventHandlers, utc_now
     from notifications.settings import Settings
 
-    handlers_module._phone.cache_clear()  # each round as a new process meets its numbers
+    handlers_module._parsed_phone.cache_clear()  # each round as a new process meets its numbers
     settings = Settings()
     conn = await asyncpg.connect(database_url)
     try:

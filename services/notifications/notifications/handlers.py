@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import CloudEvent
+from hospital_shared.phones import e164_mobile, plain_mobile
 from hospital_shared.vocabulary import EventName
 from notifications import (
     domain,
@@ -41,10 +42,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@lru_cache(maxsize=32_768)
 def _phone(raw: str | None, region: str) -> str | None:
     """E.164 when the number is usable; else as given, so sending fails with the reason.
-    Cached (32k numbers, about 9 MB): most patients come back, and parsing is dear."""
+    An everyday mobile number is recognised at once (2 us, `hospital_shared.phones`); the
+    others are parsed in full (54 us) and cached. (All were cached, 32,768 numbers: 9 MB of
+    notifications' 152 MB peak through a 200,000-event drain, issue 22.)"""
+    if raw is not None and (e164 := e164_mobile(raw, region) or plain_mobile(raw, region)):
+        return e164
+    return _parsed_phone(raw, region)
+
+
+@lru_cache(maxsize=2_048)
+def _parsed_phone(raw: str | None, region: str) -> str | None:
     try:
         return domain.normalise_phone(raw, region)
     except domain.InvalidPhone:
