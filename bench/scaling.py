@@ -38,6 +38,7 @@ from bench.cpu_window import Meter
 from bench.drain import _UNPUBLISHED, CONSUMED, MEASURED, _committed
 from bench.kafka_offsets import Offsets
 from bench.run import backlog, drain_env, drop_schemas, settle, wait_outbox_empty
+from bench.side_work import since_launch
 from bench.stack import (
     POLL_S,
     PORT_SHIFT,
@@ -86,6 +87,9 @@ async def scaled_drain(
                 await asyncio.sleep(POLL_S)
             window = meter.stop()
         await wait_outbox_empty(database_url, name)
+        # what the instances did beside their consumers (follow-up: each instance's pass of
+        # its held jobs at start-up, the later ones' inside the window)
+        side = await since_launch(procs)
     finally:
         await db.close()
         for p in procs:
@@ -98,6 +102,7 @@ async def scaled_drain(
         "complete": done >= target,
         "startup_seconds_all_ready": round(startup, 2),
         "settled_seconds": settled,
+        "side_work": side,
     }
 
 
@@ -120,6 +125,7 @@ def _line(label: str, r: dict[str, Any]) -> str:
         f"  {label}: {r['events']} events in {r['seconds']:.1f}s = {r['events_per_s']}/s;"
         f" machine busy {r['machine_busy_share']:.0%} ({r['machine_busy_cores']:.2f} cores:"
         f" {cores}, other {r['other_cores']:.2f}); load {r['load_average_1m']:.1f}"
+        + (f"; beside it: {r['side_work']}" if r.get("side_work") else "")
     )
 
 
