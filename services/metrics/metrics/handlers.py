@@ -27,6 +27,7 @@ from hospital_shared.events import (
     RegistrationNoShow,
     VisitType,
 )
+from hospital_shared.service_events.notifications import SMS_EVENT_TYPES
 from metrics import appraisal_store, catalog, enquiries, lifecycle, queue_store, surveys
 from metrics import repository as repo
 from metrics.domain import label
@@ -143,6 +144,15 @@ BULK_HANDLERS: dict[str, BulkHandler] = {
 }
 
 
+# Types whose consecutive events make one run for their bulk handler, whatever their type:
+# an SMS's statuses (submitted, delivered...) come one after another, often in one batch.
+_RUNS: dict[str, str] = dict.fromkeys(SMS_EVENT_TYPES, "sms")
+
+
+def _run_of(e: Received[Any]) -> str:
+    return _RUNS.get(e.type, e.type)
+
+
 async def _also_for_appraisal(
     conn: asyncpg.Connection, type_: str, run: Sequence[Received]
 ) -> None:
@@ -157,8 +167,9 @@ class MetricsHandler:
     """The reliable consumer's `handle_batch` (and `handle`, a batch of one): dispatch on the
     type, count every event once, write the batch's counter increments in one statement.
 
-    Events are applied in their order: consecutive events of a bulk type are written
-    together, the others one by one, so an event never overtakes one before it."""
+    Events are applied in their order: consecutive events of a bulk type (of any SMS type,
+    for SMS: `_RUNS`) are written together, the others one by one, so an event never
+    overtakes one before it."""
 
     def __init__(self, settings: Settings, topic_of: Callable[[str], str]) -> None:
         self.settings = settings
@@ -182,17 +193,19 @@ class MetricsHandler:
             )
             for event in events
         ]
-        for type_, group in itertools.groupby(received, key=lambda r: r.type):
+        for _, group in itertools.groupby(received, key=_run_of):
             run = list(group)
-            bulk = BULK_HANDLERS.get(type_)
+            bulk = BULK_HANDLERS.get(run[0].type)
             if bulk is not None:
                 await bulk(conn, run)
             else:
                 for e in run:
-                    handler = HANDLERS.get(type_)
+                    handler = HANDLERS.get(e.type)
                     if handler is not None:
                         await handler(conn, e)
-            await _also_for_appraisal(conn, type_, run)
-            labels = {"topic": self.topic_of(type_), "kind": label(type_)}
-            tally.add(catalog.EVENTS_COUNTED, labels, by=len(run))
+            for type_, of_type in itertools.groupby(run, key=lambda r: r.type):
+                same = list(of_type)
+                await _also_for_appraisal(conn, type_, same)
+                labels = {"topic": self.topic_of(type_), "kind": label(type_)}
+                tally.add(catalog.EVENTS_COUNTED, labels, by=len(same))
         await tally.flush(conn)

@@ -213,32 +213,23 @@ async def add_complaint_satisfaction(conn: asyncpg.Connection, **row: Any) -> bo
 # --- SMS -----------------------------------------------------------------------------
 
 
-async def sms_status(
-    conn: asyncpg.Connection,
-    *,
-    message_id: str,
-    template: str,
-    department: str | None,
-    status: str,
-    at: datetime,
-) -> tuple[str, bool]:
-    """Record that the message reached `status`; (its template, whether this is new)."""
-    row = await conn.fetchrow(
+async def sms_statuses(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Record that each message reached its status (message ids distinct, so each row is its
+    own `INSERT ... ON CONFLICT`, as one statement per event would be); the messages for
+    which it is new, with their template. Rows in message order: a stable lock order."""
+    rows = sorted(rows, key=lambda row: str(row["message_id"]))
+    fresh = await conn.fetch(
         "INSERT INTO sms_messages (message_id, template, department, created_at, status, statuses)"
-        " VALUES ($1, $2, $3, $4, $5, ARRAY[$5]) ON CONFLICT (message_id) DO UPDATE SET"
-        " status = EXCLUDED.status,"
+        " SELECT m, t, d, a, s, ARRAY[s] FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::timestamptz[], $5::text[]) AS u(m, t, d, a, s)"
+        " ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,"
         " template = CASE WHEN sms_messages.template = 'unknown' THEN EXCLUDED.template"
         "   ELSE sms_messages.template END,"
         " department = COALESCE(sms_messages.department, EXCLUDED.department),"
         " created_at = LEAST(sms_messages.created_at, EXCLUDED.created_at),"
-        " statuses = array_append(sms_messages.statuses, $5)"
-        " WHERE NOT ($5 = ANY(sms_messages.statuses)) RETURNING template",
-        message_id,
-        template,
-        department,
-        at,
-        status,
-    )
-    if row is None:
-        return template, False
-    return str(row["template"]), True
+        " statuses = array_append(sms_messages.statuses, EXCLUDED.status)"
+        " WHERE NOT (EXCLUDED.status = ANY(sms_messages.statuses))"
+        " RETURNING message_id, template",
+        *_columns(rows, "message_id", "template", "department", "at", "status"),
+    )  # fmt: skip
+    return {r["message_id"]: r["template"] for r in fresh}
