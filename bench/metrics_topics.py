@@ -69,12 +69,13 @@ async def one_topic(
         d, _ = await fresh_drain(cfg, bootstrap, database_url, "metrics", group, extra, cap)
     finally:
         del drain_module.HELD["metrics"]
-    busy = d.seconds - d.startup_s
+    busy, timed = d.seconds - d.startup_s, n - d.committed_at_ready
     out = {
-        "events": n, "events_per_s": round(n / busy) if busy > 0 else 0,
+        "events": n, "committed_at_ready": d.committed_at_ready,
+        "events_per_s": round(timed / busy) if busy > 0 else 0,
         "complete": d.complete, "seconds_once_ready": round(busy, 2),
         "cpu_ms_per_event_by_process": {
-            k: round(1000 * v / n, 3)
+            k: round(1000 * v / timed, 3) if timed > 0 else 0.0
             for k, v in {"service": d.cpu_s, **d.stack_cpu_s}.items()
         },
         "load_average_1m": round(d.load_average_1m, 1), "started_at_utc": d.started_at,
