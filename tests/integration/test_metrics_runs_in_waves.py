@@ -1,6 +1,7 @@
-"""Patient SMS statuses on the real PostgreSQL: a batch of them (written a wave of distinct
-messages at a time) records and counts exactly what the same events do one batch each, each
-(message, status) once, staff alerts not at all."""
+"""Runs written a wave of distinct rows at a time (patient SMS statuses; registrations,
+cancellations and no-shows), on the real PostgreSQL: a batch records and counts exactly what
+the same events do one batch each: each SMS (message, status) once, staff alerts not at all;
+a registration once, its first cancellation and no-show by its labels, any other as unknown."""
 
 from __future__ import annotations
 
@@ -11,11 +12,19 @@ from typing import Any
 
 import asyncpg
 
-from hospital_shared.events import CloudEvent, RegistrationNoShow, make_event, topic_for
+from hospital_shared.events import (
+    CloudEvent,
+    PatientDischarged,
+    RegistrationCancelled,
+    RegistrationCreated,
+    RegistrationNoShow,
+    make_event,
+    topic_for,
+)
 from hospital_shared.service_events.notifications import SmsStatusChanged
 from metrics.handlers import MetricsHandler
 from metrics.settings import Settings
-from tests.factories import NOW
+from tests.factories import NOW, discharge, registration
 from tests.integration.schemas import new_schema
 
 
@@ -31,9 +40,29 @@ def sms(message_id: str, status: str, *, template: str = "reminder", audience: s
     return make_event(f"sms.{status}", data, source="urn:test", subject="P-1", time=NOW)
 
 
-def no_show() -> CloudEvent[Any]:
-    data = RegistrationNoShow(registration_id=f"R-{uuid.uuid4().hex[:6]}")
+def no_show(registration_id: str | None = None) -> CloudEvent[Any]:
+    data = RegistrationNoShow(registration_id=registration_id or f"R-{uuid.uuid4().hex[:6]}")
     return make_event("registration.no_show", data, source="urn:test", subject="P-2", time=NOW)
+
+
+def created(n: int, department: str = "CARD") -> CloudEvent[Any]:
+    data = registration(n, department={"code": department, "name": "科"})["data"]
+    return make_event(
+        "registration.created", RegistrationCreated.model_validate(data), source="urn:test",
+        subject="P-2", time=NOW,
+    )  # fmt: skip
+
+
+def cancelled(n: int, minutes: int = 0) -> CloudEvent[Any]:
+    data = RegistrationCancelled(
+        registration_id=f"R{n:06d}", cancelled_at=NOW + timedelta(minutes=minutes)
+    )
+    return make_event("registration.cancelled", data, source="urn:test", subject="P-2", time=NOW)
+
+
+def discharged(n: int) -> CloudEvent[Any]:
+    data = PatientDischarged.model_validate(discharge(n)["data"])
+    return make_event("patient.discharged", data, source="urn:test", subject="P-3", time=NOW)
 
 
 EVENTS = [
@@ -51,43 +80,69 @@ EVENTS = [
 ]
 
 
-async def state(pool: asyncpg.Pool) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+REGISTRATIONS = [
+    created(1),
+    cancelled(1, minutes=3),
+    no_show("R000001"),
+    created(2),
+    cancelled(1, minutes=9),  # cancelled before: counted as unknown, its time kept
+    cancelled(3),  # before its registration: unknown, and the registration stays open
+    discharged(1),  # another type between two runs
+    created(3, department="ORTH"),
+    created(3, department="NEUR"),  # the same registration again: not new, first one kept
+    no_show("R000002"),
+    no_show("R000002"),  # again: unknown
+    no_show("R000009"),  # never registered: unknown
+    cancelled(2, minutes=5),
+]
+
+
+async def state(pool: asyncpg.Pool, metric: str) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+    """The rows the events wrote and the totals of `metric`."""
+    queries = {
+        "hospital_sms_messages": "SELECT message_id, template, department, created_at, status,"
+        " statuses FROM sms_messages ORDER BY message_id",
+        "hospital_registration": "SELECT registration_id, department, channel, visit_type,"
+        " cancelled_at, no_show FROM registrations ORDER BY registration_id",
+    }  # fmt: skip
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT message_id, template, department, created_at, status, statuses"
-            " FROM sms_messages ORDER BY message_id"
-        )
+        rows = await conn.fetch(next(q for k, q in queries.items() if metric.startswith(k)))
         totals = await conn.fetch(
-            "SELECT labels, value FROM counter_totals WHERE metric = 'hospital_sms_messages'"
+            "SELECT metric, labels, value FROM counter_totals WHERE metric LIKE $1 || '%'",
+            metric,
         )
-    return [tuple(r) for r in rows], {r["labels"]: r["value"] for r in totals}
+    return [tuple(r) for r in rows], {f"{r['metric']}{r['labels']}": r["value"] for r in totals}
 
 
-async def handled(dsn: str, batches: Sequence[Sequence[CloudEvent[Any]]]) -> Any:
+async def handled(dsn: str, batches: Sequence[Sequence[CloudEvent[Any]]], metric: str) -> Any:
     pool = await new_schema(dsn, "metrics_sms", "metrics")
     handler = MetricsHandler(Settings(), topic_for)
     try:
         for batch in batches:
             async with pool.acquire() as conn, conn.transaction():
                 await handler.handle_batch(conn, batch)
-        return await state(pool)
+        return await state(pool, metric)
     finally:
         await pool.close()
 
 
+async def one_each_as_batches(dsn: str, events: list[CloudEvent[Any]], metric: str) -> Any:
+    """What the events write one batch each, checked equal to what they write in one batch
+    and in two (split inside a run)."""
+    one_each = await handled(dsn, [[e] for e in events], metric)
+    assert await handled(dsn, [events], metric) == one_each
+    assert await handled(dsn, [events[:3], events[3:]], metric) == one_each
+    return one_each
+
+
 async def test_a_batch_of_sms_statuses_counts_what_they_count_one_batch_each(stack_env) -> None:  # type: ignore[no-untyped-def]
-    dsn = stack_env["DATABASE_URL"]
-    one_each = await handled(dsn, [[e] for e in EVENTS])
-    together = await handled(dsn, [EVENTS])
-    split = await handled(dsn, [EVENTS[:3], EVENTS[3:]])
-    assert together == one_each
-    assert split == one_each
-    rows, totals = one_each
+    sms = "hospital_sms_messages"
+    rows, totals = await one_each_as_batches(stack_env["DATABASE_URL"], EVENTS, sms)
     assert totals == {
-        '{"status":"submitted","template":"reminder"}': 2,
-        '{"status":"delivered","template":"reminder"}': 2,
-        '{"status":"expired","template":"reminder"}': 2,
-        '{"status":"failed","template":"unknown"}': 1,
+        sms + '{"status":"submitted","template":"reminder"}': 2,
+        sms + '{"status":"delivered","template":"reminder"}': 2,
+        sms + '{"status":"expired","template":"reminder"}': 2,
+        sms + '{"status":"failed","template":"unknown"}': 1,
     }
     by_id = {r[0]: r for r in rows}
     assert set(by_id) == {"M1", "M2", "M4", "M5"}
@@ -95,3 +150,21 @@ async def test_a_batch_of_sms_statuses_counts_what_they_count_one_batch_each(sta
     assert by_id["M1"][5] == ["submitted", "delivered"]
     assert by_id["M4"][1:] == ("reminder", None, NOW, "expired", ["failed", "expired"])
     assert by_id["M5"][4:] == ("submitted", ["delivered", "submitted"])
+
+
+async def test_a_batch_of_registrations_counts_what_they_count_one_batch_each(stack_env) -> None:  # type: ignore[no-untyped-def]
+    metric = "hospital_registration"
+    rows, totals = await one_each_as_batches(stack_env["DATABASE_URL"], REGISTRATIONS, metric)
+    assert totals == {
+        'hospital_registrations{"channel":"online","department":"CARD","kind":"first"}': 2,
+        'hospital_registrations{"channel":"online","department":"ORTH","kind":"first"}': 1,
+        'hospital_registration_cancellations{"channel":"online","department":"CARD"}': 2,
+        'hospital_registration_cancellations{"channel":"unknown","department":"unknown"}': 2,
+        'hospital_registration_no_shows{"department":"CARD"}': 2,
+        'hospital_registration_no_shows{"department":"unknown"}': 2,
+    }
+    assert rows == [
+        ("R000001", "CARD", "online", "first", NOW + timedelta(minutes=3), True),
+        ("R000002", "CARD", "online", "first", NOW + timedelta(minutes=5), True),
+        ("R000003", "ORTH", "online", "first", None, False),
+    ]

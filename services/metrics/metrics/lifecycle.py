@@ -37,7 +37,7 @@ from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EventName
 from metrics import catalog, procedure, surveys
 from metrics import repository as repo
 from metrics.domain import label, rating
-from metrics.received import BulkHandler, Handler, Received
+from metrics.received import BulkHandler, Handler, Received, in_waves
 
 COMPLAINT_CHANNELS = frozenset(c.value for c in ComplaintChannel)
 LIMITS = frozenset(limit.value for limit in CaseLimit if limit is not CaseLimit.DIRECTOR_DECISION)
@@ -288,26 +288,15 @@ async def on_message_statuses(
     conn: asyncpg.Connection, run: Sequence[Received[SmsStatusChanged]]
 ) -> None:
     """Patient SMS reached statuses: each (message, status) counted once; staff alerts are
-    not counted. The run (of any SMS types, in order) is written in waves: the k-th event of
-    each message in the k-th, one statement a wave, so every event meets its message's row as
-    its predecessors left it, as with one statement per event (a drain's SMS came one batch
-    of 500 per 500 round trips, the slowest of metrics' consumers)."""
-    waves: list[dict[str, Received[SmsStatusChanged]]] = []
-    seen: dict[str, int] = {}
-    for e in run:
-        if e.contract.audience == "staff":
-            continue
-        message_id = e.contract.message_id
-        k = seen.get(message_id, 0)
-        seen[message_id] = k + 1
-        if k == len(waves):
-            waves.append({})
-        waves[k][message_id] = e
-    for wave in waves:
-        rows = [_sms_row(e.contract) for e in wave.values()]
-        fresh = await repo.sms_statuses(conn, rows)
+    not counted. The run (of any SMS types, in order) is written a wave of distinct messages
+    at a time (`in_waves`), one statement a wave, not one an event (a drain's SMS came one
+    batch of 500 per 500 round trips, the slowest of metrics' consumers)."""
+    patients = [e for e in run if e.contract.audience != "staff"]
+    for wave in in_waves(patients, key=lambda e: e.contract.message_id):
+        by_id = {e.contract.message_id: e for e in wave}
+        fresh = await repo.sms_statuses(conn, [_sms_row(e.contract) for e in wave])
         for message_id, template in fresh.items():
-            status = wave[message_id].contract.status.value
+            status = by_id[message_id].contract.status.value
             run[0].tally.add(catalog.SMS, {"template": template, "status": status})
 
 

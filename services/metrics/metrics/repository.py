@@ -42,24 +42,34 @@ def _columns(rows: Sequence[dict[str, Any]], *names: str) -> list[list[Any]]:
     return [[row[name] for row in rows] for name in names]
 
 
-async def cancel_registration(
-    conn: asyncpg.Connection, registration_id: str, at: datetime
-) -> asyncpg.Record | None:
-    """The registration's department and channel when this cancels it for the first time."""
-    return await conn.fetchrow(
-        "UPDATE registrations SET cancelled_at = $2"
-        " WHERE registration_id = $1 AND cancelled_at IS NULL RETURNING department, channel",
-        registration_id,
-        at,
+async def cancel_registrations(
+    conn: asyncpg.Connection, cancelled: Sequence[tuple[str, datetime]]
+) -> dict[str, dict[str, str]]:
+    """Cancel the registrations (ids distinct) at their times, in one statement; the
+    department and channel of those this cancels for the first time."""
+    ids, times = zip(*sorted(cancelled), strict=True) if cancelled else ((), ())
+    rows = await conn.fetch(
+        "UPDATE registrations r SET cancelled_at = u.at"
+        " FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)"
+        " WHERE r.registration_id = u.id AND r.cancelled_at IS NULL"
+        " RETURNING r.registration_id, r.department, r.channel",
+        list(ids),
+        list(times),
     )
+    return {r["registration_id"]: {"department": r["department"], "channel": r["channel"]}
+            for r in rows}  # fmt: skip
 
 
-async def mark_no_show(conn: asyncpg.Connection, registration_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def mark_no_shows(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """Mark the registrations no-shows in one statement; the department of those this marks
+    for the first time."""
+    rows = await conn.fetch(
         "UPDATE registrations SET no_show = true"
-        " WHERE registration_id = $1 AND NOT no_show RETURNING department",
-        registration_id,
+        " WHERE registration_id = ANY($1::text[]) AND NOT no_show"
+        " RETURNING registration_id, department",
+        sorted(ids),
     )
+    return {r["registration_id"]: r["department"] for r in rows}
 
 
 async def cancel_discharge(conn: asyncpg.Connection, admission_id: str) -> asyncpg.Record | None:
