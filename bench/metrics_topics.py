@@ -6,7 +6,7 @@ topic: its events by type, the drain's rate, and the CPU per event of the servic
 and Kafka, against the raw client's.
 
     BENCH_PORT_SHIFT=<s> BENCH_EVENTS=20000 BENCH_ROUNDS=1 [BENCH_AB_BEFORE=<rev>] \\
-        uv run python -m bench.metrics_topics
+        [BENCH_METRICS_TOPICS=followup_tasks,notifications] uv run python -m bench.metrics_topics
 
 With BENCH_AB_BEFORE, each topic is drained with that revision's code first, then with the
 checkout's (as bench.ab_drain). Writes bench/metrics_topics_results.json under
@@ -37,6 +37,11 @@ from simulator.stream import generate
 
 RESULTS = Path(__file__).resolve().parent / "metrics_topics_results.json"
 PRODUCERS = ("followup", "complaints", "notifications")  # their events are metrics' input
+# BENCH_METRICS_TOPICS: some of metrics' measured consumers (by handler name), not all.
+HANDLERS = [
+    h for h in MEASURED["metrics"]
+    if h in os.environ.get("BENCH_METRICS_TOPICS", ",".join(MEASURED["metrics"])).split(",")
+]  # fmt: skip
 _COUNTED = (
     "SELECT labels::json->>'kind' AS kind, value FROM metrics.counter_totals"
     " WHERE metric = 'hospital_metrics_events_counted' AND labels::json->>'topic' = $1"
@@ -119,7 +124,7 @@ async def main(rev: str, label: str, n_events: int, rounds: int, cap: float) -> 
             "before_rev": rev or None, "backlog_events": n_events, "rounds": rounds,
             "load_average_1m_at_start": os.getloadavg()[0], "topics": {},
         }  # fmt: skip
-        for handler in MEASURED["metrics"]:
+        for handler in HANDLERS:
             runs: dict[str, list[dict[str, Any]]] = {code: [] for code, _ in codes}
             runs["raw"] = []
             for i in range(1, rounds + 1):
