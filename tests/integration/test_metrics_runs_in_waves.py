@@ -1,7 +1,8 @@
 """Runs written a wave of distinct rows at a time (patient SMS statuses; registrations,
-cancellations and no-shows), on the real PostgreSQL: a batch records and counts exactly what
-the same events do one batch each: each SMS (message, status) once, staff alerts not at all;
-a registration once, its first cancellation and no-show by its labels, any other as unknown."""
+cancellations and no-shows; follow-up tasks), on the real PostgreSQL: a batch records and
+counts exactly what the same events do one batch each: each SMS (message, status) once, staff
+alerts not at all; a registration once, its first cancellation and no-show by its labels, any
+other as unknown; a task planned once, withdrawn once while open, every overdue notice."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ from hospital_shared.events import (
     RegistrationNoShow,
     make_event,
     topic_for,
+)
+from hospital_shared.service_events.followup import (
+    FollowUpTaskAssigned,
+    FollowUpTaskDue,
+    FollowUpTaskOverdue,
+    FollowUpTaskPlanned,
+    FollowUpTaskWithdrawn,
 )
 from hospital_shared.service_events.notifications import SmsStatusChanged
 from metrics.handlers import MetricsHandler
@@ -97,6 +105,44 @@ REGISTRATIONS = [
 ]
 
 
+def task(
+    type_: str, n: int, minutes: int = 0, kind: str = "inpatient_discharge"
+) -> CloudEvent[Any]:
+    common = {
+        "task_id": f"T{n}", "kind": kind, "patient_id": "P-4", "department_code": "CARD",
+        "due_at": NOW + timedelta(hours=n, minutes=minutes),
+    }  # fmt: skip
+    data = {
+        "followup.task_planned": lambda: FollowUpTaskPlanned(source_event_id="E-4", **common),
+        "followup.task_assigned": lambda: FollowUpTaskAssigned(assignee_id="S-1", **common),
+        "followup.task_due": lambda: FollowUpTaskDue(**common),
+        "followup.task_overdue": lambda: FollowUpTaskOverdue(**common),
+        "followup.task_withdrawn": lambda: FollowUpTaskWithdrawn(
+            reason="visit_cancelled", source_event_id="E-5",
+            **{k: v for k, v in common.items() if k != "due_at"},
+        ),
+    }[type_]()  # fmt: skip
+    return make_event(type_, data, source="urn:test", subject="P-4", time=NOW)
+
+
+TASKS = [
+    task("followup.task_planned", 1),
+    task("followup.task_assigned", 1, minutes=10),
+    task("followup.task_withdrawn", 1),
+    task("followup.task_withdrawn", 1),  # withdrawn before: not counted again
+    task("followup.task_withdrawn", 2),  # before its plan: a placeholder, withdrawn
+    task("followup.task_planned", 2),  # the plan comes after: counted, the row stays withdrawn
+    discharged(2),  # another type between two runs
+    task("followup.task_overdue", 3),  # never planned: a placeholder, overdue
+    task("followup.task_due", 1, minutes=20),  # withdrawn: its due time stays
+    task("followup.task_planned", 4, kind="spot_check"),
+    task("followup.task_overdue", 4),
+    task("followup.task_overdue", 4),  # counted once per notice
+    task("followup.task_due", 4, minutes=30),
+    task("followup.task_planned", 4),  # again: not new
+]
+
+
 async def state(pool: asyncpg.Pool, metric: str) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
     """The rows the events wrote and the totals of `metric`."""
     queries = {
@@ -104,6 +150,8 @@ async def state(pool: asyncpg.Pool, metric: str) -> tuple[list[tuple[Any, ...]],
         " statuses FROM sms_messages ORDER BY message_id",
         "hospital_registration": "SELECT registration_id, department, channel, visit_type,"
         " cancelled_at, no_show FROM registrations ORDER BY registration_id",
+        "hospital_followup": "SELECT task_id, kind, department, due_at, planned_at IS NOT NULL,"
+        " status, overdue, closed_at FROM follow_up_tasks ORDER BY task_id",
     }  # fmt: skip
     async with pool.acquire() as conn:
         rows = await conn.fetch(next(q for k, q in queries.items() if metric.startswith(k)))
@@ -168,3 +216,24 @@ async def test_a_batch_of_registrations_counts_what_they_count_one_batch_each(st
         ("R000002", "CARD", "online", "first", NOW + timedelta(minutes=5), True),
         ("R000003", "ORTH", "online", "first", None, False),
     ]
+
+
+async def test_a_batch_of_task_events_counts_what_they_count_one_batch_each(stack_env) -> None:  # type: ignore[no-untyped-def]
+    metric = "hospital_followup"
+    rows, totals = await one_each_as_batches(stack_env["DATABASE_URL"], TASKS, metric)
+    card = '{"department":"CARD","kind":"inpatient_discharge"}'
+    assert totals == {
+        f"hospital_followup_tasks_planned{card}": 2,
+        'hospital_followup_tasks_planned{"department":"CARD","kind":"spot_check"}': 1,
+        f"hospital_followup_tasks_withdrawn{card}": 2,
+        f"hospital_followup_tasks_overdue{card}": 3,
+    }
+    hour = timedelta(hours=1)
+    assert rows == [
+        ("T1", "inpatient_discharge", "CARD", NOW + hour + timedelta(minutes=10), True, "withdrawn",
+         False, NOW),
+        ("T2", "inpatient_discharge", "CARD", NOW + 2 * hour, True, "withdrawn", False, NOW),
+        ("T3", "inpatient_discharge", "CARD", NOW + 3 * hour, False, "open", True, None),
+        ("T4", "spot_check", "CARD", NOW + 4 * hour + timedelta(minutes=30), True, "open", True,
+         None),
+    ]  # fmt: skip

@@ -179,10 +179,13 @@ BULK_HANDLERS: dict[str, BulkHandler] = {
 
 # Types whose consecutive events make one run for their bulk handler, whatever their type:
 # an SMS's statuses (submitted, delivered...) come one after another, often in one batch;
-# a registration's cancellation or no-show between other patients' registrations.
-_RUNS: dict[str, str] = {str(t): "sms" for t in SMS_EVENT_TYPES} | {
-    t: "registrations" for t in REGISTRATION_TYPES
-}
+# a registration's cancellation or no-show between other patients' registrations, a task's
+# withdrawal or overdue notice between other tasks' plans.
+_RUNS: dict[str, str] = (
+    {str(t): "sms" for t in SMS_EVENT_TYPES}
+    | {t: "registrations" for t in REGISTRATION_TYPES}
+    | {t: "tasks" for t in lifecycle.TASK_WAVE_TYPES}
+)
 
 
 def _run_of(e: Received[Any]) -> str:

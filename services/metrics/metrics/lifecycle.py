@@ -55,6 +55,14 @@ TaskEvent = (
 Rescheduled = (
     FollowUpTaskAssigned | FollowUpTaskDue | FollowUpCallRetryScheduled | FollowUpTaskOverdue
 )
+RESCHEDULED_TYPES = (
+    EventName.TASK_ASSIGNED, EventName.TASK_DUE, EventName.CALL_RETRY_SCHEDULED,
+)  # fmt: skip
+# The task events written a wave at a time (on_task_events); the others one by one.
+TASK_WAVE_TYPES: tuple[str, ...] = (
+    EventName.TASK_PLANNED, *RESCHEDULED_TYPES, EventName.TASK_OVERDUE,
+    EventName.TASK_WITHDRAWN,
+)  # fmt: skip
 
 
 def _task_labels(task: TaskEvent) -> dict[str, str]:
@@ -101,20 +109,41 @@ def _touched(run: Sequence[Received[Rescheduled]], *, overdue: bool) -> list[dic
     return list(rows.values())
 
 
-async def on_tasks_rescheduled(
-    conn: asyncpg.Connection, run: Sequence[Received[Rescheduled]]
-) -> None:
-    """Assigned, due or retry scheduled: only the due time matters for the overdue gauge."""
-    await repo.touch_tasks(conn, _touched(run, overdue=False))
+async def on_task_events(conn: asyncpg.Connection, run: Sequence[Received[TaskEvent]]) -> None:
+    """Planned, assigned, due, retry scheduled, overdue and withdrawn tasks of a run (in
+    order), a wave of distinct tasks at a time (`in_waves`): a statement or two per kind a
+    wave. A withdrawal was two statements of its own and broke the run around it (a drain's
+    follow-up tasks were metrics' slowest consumer once the SMS and registrations were not)."""
+    for wave in in_waves(run, key=lambda e: e.contract.task_id):
+        planned = _of(wave, EventName.TASK_PLANNED)
+        if planned:
+            await on_tasks_planned(conn, planned)
+        overdue = _of(wave, EventName.TASK_OVERDUE)
+        touched = _touched(_of(wave, *RESCHEDULED_TYPES), overdue=False)
+        touched += _touched(overdue, overdue=True)
+        if touched:
+            await repo.touch_tasks(conn, touched)
+        for e in overdue:
+            e.tally.add(catalog.FOLLOWUP_OVERDUE, _task_labels(e.contract))
+        withdrawn = _of(wave, EventName.TASK_WITHDRAWN)
+        if withdrawn:
+            await _tasks_withdrawn(conn, withdrawn)
 
 
-async def on_tasks_overdue(
-    conn: asyncpg.Connection, run: Sequence[Received[FollowUpTaskOverdue]]
+def _of(wave: Sequence[Received[TaskEvent]], *types: str) -> list[Received[Any]]:
+    return [e for e in wave if e.type in types]
+
+
+async def _tasks_withdrawn(
+    conn: asyncpg.Connection, wave: Sequence[Received[FollowUpTaskWithdrawn]]
 ) -> None:
-    """Counted once per overdue event: the follow-up service publishes one per attempt."""
-    await repo.touch_tasks(conn, _touched(run, overdue=True))
-    for e in run:
-        e.tally.add(catalog.FOLLOWUP_OVERDUE, _task_labels(e.contract))
+    """Open tasks (a placeholder when the plan is not seen yet) withdrawn, counted once."""
+    await repo.ensure_tasks(conn, [{"task_id": e.contract.task_id, **_task_labels(e.contract)}
+                                   for e in wave])  # fmt: skip
+    closed = await repo.withdraw_tasks(conn, [(e.contract.task_id, e.time) for e in wave])
+    for e in wave:
+        if e.contract.task_id in closed:
+            e.tally.add(catalog.FOLLOWUP_WITHDRAWN, _task_labels(e.contract))
 
 
 async def on_task_completed(conn: asyncpg.Connection, e: Received[FollowUpTaskCompleted]) -> None:
@@ -167,14 +196,6 @@ async def on_task_unreachable(
     )
     if changed:
         e.tally.add(catalog.FOLLOWUP_UNREACHABLE, _task_labels(e.contract))
-
-
-async def on_task_withdrawn(conn: asyncpg.Connection, e: Received[FollowUpTaskWithdrawn]) -> None:
-    task_id = await _ensure_task(conn, e.contract)
-    if await repo.update_task(
-        conn, task_id, "status = 'open'", status="withdrawn", closed_at=e.time
-    ):
-        e.tally.add(catalog.FOLLOWUP_WITHDRAWN, _task_labels(e.contract))
 
 
 async def on_task_transferred(
@@ -311,18 +332,13 @@ def _sms_row(sms: SmsStatusChanged) -> dict[str, Any]:
 
 
 BULK_HANDLERS: dict[str, BulkHandler] = {
-    "followup.task_planned": on_tasks_planned,
-    "followup.task_assigned": on_tasks_rescheduled,
-    EventName.TASK_DUE: on_tasks_rescheduled,
-    "followup.call_retry_scheduled": on_tasks_rescheduled,
-    EventName.TASK_OVERDUE: on_tasks_overdue,
+    **{type_: on_task_events for type_ in TASK_WAVE_TYPES},
     **{type_: on_message_statuses for type_ in SMS_EVENT_TYPES},
 }
 
 HANDLERS: dict[str, Handler] = {
     "followup.task_completed": on_task_completed,
     "followup.task_unreachable": on_task_unreachable,
-    "followup.task_withdrawn": on_task_withdrawn,
     "followup.task_transferred": on_task_transferred,
     "complaint.time_limit_warning": on_time_limit,
     "complaint.time_limit_breached": on_time_limit,

@@ -131,6 +131,32 @@ async def ensure_task(conn: asyncpg.Connection, task_id: str, kind: str, departm
     )
 
 
+async def ensure_tasks(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """`ensure_task` for many tasks (ids distinct) in one statement."""
+    await conn.execute(
+        "INSERT INTO follow_up_tasks (task_id, kind, department)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        " ON CONFLICT (task_id) DO UPDATE SET kind = EXCLUDED.kind,"
+        " department = EXCLUDED.department WHERE follow_up_tasks.kind = 'unknown'",
+        *_columns(sorted(rows, key=lambda r: str(r["task_id"])), "task_id", "kind", "department"),
+    )
+
+
+async def withdraw_tasks(
+    conn: asyncpg.Connection, tasks: Sequence[tuple[str, datetime]]
+) -> set[str]:
+    """Withdraw the open tasks among `tasks` (ids distinct) at their times; those withdrawn."""
+    ids, times = zip(*sorted(tasks), strict=True) if tasks else ((), ())
+    rows = await conn.fetch(
+        "UPDATE follow_up_tasks t SET status = 'withdrawn', closed_at = u.at"
+        " FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)"
+        " WHERE t.task_id = u.id AND t.status = 'open' RETURNING t.task_id",
+        list(ids),
+        list(times),
+    )
+    return {r["task_id"] for r in rows}
+
+
 async def update_task(conn: asyncpg.Connection, task_id: str, guard: str, **changes: Any) -> bool:
     """Apply `changes` when `guard` (SQL on the row) holds; True when the row changed."""
     sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
