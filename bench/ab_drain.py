@@ -74,7 +74,7 @@ async def one_run(
     marks = sampler.marks.get(name, {})
     out = {
         "events": d.events, "events_per_s": round(d.rate), "complete": d.complete,
-        "committed_at_ready": d.committed_at_ready,
+        "committed_at_start": d.committed_at_start,
         "cpu_ms_per_event": round(d.cpu_ms_per_event, 3),
         "cpu_ms_per_event_by_process": d.cpu_ms_per_event_by_process(),
         "peak_rss_mb": mb(sampler.peak.get(name, 0)),

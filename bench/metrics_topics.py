@@ -74,9 +74,9 @@ async def one_topic(
         d, _ = await fresh_drain(cfg, bootstrap, database_url, "metrics", group, extra, cap)
     finally:
         del drain_module.HELD["metrics"]
-    busy, timed = d.seconds - d.startup_s, n - d.committed_at_ready
+    busy, timed = d.seconds - d.startup_s, n - d.committed_at_start
     out = {
-        "events": n, "committed_at_ready": d.committed_at_ready,
+        "events": n, "committed_at_start": d.committed_at_start,
         "events_per_s": round(timed / busy) if busy > 0 else 0,
         "complete": d.complete, "seconds_once_ready": round(busy, 2),
         "cpu_ms_per_event_by_process": {

@@ -211,7 +211,7 @@ def _drain_summary(
         "events": d.events,
         "seconds": round(d.seconds, 2),
         "startup_seconds": round(d.startup_s, 2),
-        "committed_at_ready": d.committed_at_ready,
+        "committed_at_start": d.committed_at_start,
         "complete": d.complete,
         "events_per_s": round(d.rate),
         "events_per_s_with_startup": round(d.rate_with_startup),
@@ -352,7 +352,7 @@ def drain_env(name: str) -> dict[str, str]:
 def _print_drain(d: DrainResult, label: str) -> None:
     console.print(
         f"  {d.service}{label}: {d.events} events in {d.seconds:.1f}s = {d.rate:.0f}/s once "
-        f"running (start-up {d.startup_s:.1f}s, {d.committed_at_ready} committed by then,"
+        f"running (start-up {d.startup_s:.1f}s, {d.committed_at_start} committed when timed from,"
         f" {d.cpu_ms_per_event:.2f} CPU ms/event, load "
         f"{d.load_average_1m:.1f}){'' if d.complete else ' [time cap reached]'}"
     )
