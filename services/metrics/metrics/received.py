@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -15,6 +15,7 @@ from metrics.tally import Tally
 
 # Covariant: a run of `Received[FollowUpTaskOverdue]` is a run of events with a due time.
 C = TypeVar("C", bound=BaseModel, covariant=True)
+E = TypeVar("E")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +36,19 @@ class Received(Generic[C]):
 Handler = Callable[[asyncpg.Connection, Received[Any]], Awaitable[None]]
 # A run of consecutive events of one type, written in bulk.
 BulkHandler = Callable[[asyncpg.Connection, Sequence[Received[Any]]], Awaitable[None]]
+
+
+def in_waves(run: Iterable[E], key: Callable[[E], str]) -> list[list[E]]:
+    """The run's events in waves: the k-th event of each key (the row it writes) in the k-th
+    wave, in the run's order. A wave's events write distinct rows, so a wave can be written
+    in one statement per kind of write, and every event still meets its row as the events
+    before it left it."""
+    waves: list[list[E]] = []
+    seen: dict[str, int] = {}
+    for e in run:
+        k = seen.get(key(e), 0)
+        seen[key(e)] = k + 1
+        if k == len(waves):
+            waves.append([])
+        waves[k].append(e)
+    return waves

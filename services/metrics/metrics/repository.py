@@ -42,24 +42,34 @@ def _columns(rows: Sequence[dict[str, Any]], *names: str) -> list[list[Any]]:
     return [[row[name] for row in rows] for name in names]
 
 
-async def cancel_registration(
-    conn: asyncpg.Connection, registration_id: str, at: datetime
-) -> asyncpg.Record | None:
-    """The registration's department and channel when this cancels it for the first time."""
-    return await conn.fetchrow(
-        "UPDATE registrations SET cancelled_at = $2"
-        " WHERE registration_id = $1 AND cancelled_at IS NULL RETURNING department, channel",
-        registration_id,
-        at,
+async def cancel_registrations(
+    conn: asyncpg.Connection, cancelled: Sequence[tuple[str, datetime]]
+) -> dict[str, dict[str, str]]:
+    """Cancel the registrations (ids distinct) at their times, in one statement; the
+    department and channel of those this cancels for the first time."""
+    ids, times = zip(*sorted(cancelled), strict=True) if cancelled else ((), ())
+    rows = await conn.fetch(
+        "UPDATE registrations r SET cancelled_at = u.at"
+        " FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)"
+        " WHERE r.registration_id = u.id AND r.cancelled_at IS NULL"
+        " RETURNING r.registration_id, r.department, r.channel",
+        list(ids),
+        list(times),
     )
+    return {r["registration_id"]: {"department": r["department"], "channel": r["channel"]}
+            for r in rows}  # fmt: skip
 
 
-async def mark_no_show(conn: asyncpg.Connection, registration_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def mark_no_shows(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """Mark the registrations no-shows in one statement; the department of those this marks
+    for the first time."""
+    rows = await conn.fetch(
         "UPDATE registrations SET no_show = true"
-        " WHERE registration_id = $1 AND NOT no_show RETURNING department",
-        registration_id,
+        " WHERE registration_id = ANY($1::text[]) AND NOT no_show"
+        " RETURNING registration_id, department",
+        sorted(ids),
     )
+    return {r["registration_id"]: r["department"] for r in rows}
 
 
 async def cancel_discharge(conn: asyncpg.Connection, admission_id: str) -> asyncpg.Record | None:
@@ -119,6 +129,32 @@ async def ensure_task(conn: asyncpg.Connection, task_id: str, kind: str, departm
         kind,
         department,
     )
+
+
+async def ensure_tasks(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """`ensure_task` for many tasks (ids distinct) in one statement."""
+    await conn.execute(
+        "INSERT INTO follow_up_tasks (task_id, kind, department)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        " ON CONFLICT (task_id) DO UPDATE SET kind = EXCLUDED.kind,"
+        " department = EXCLUDED.department WHERE follow_up_tasks.kind = 'unknown'",
+        *_columns(sorted(rows, key=lambda r: str(r["task_id"])), "task_id", "kind", "department"),
+    )
+
+
+async def withdraw_tasks(
+    conn: asyncpg.Connection, tasks: Sequence[tuple[str, datetime]]
+) -> set[str]:
+    """Withdraw the open tasks among `tasks` (ids distinct) at their times; those withdrawn."""
+    ids, times = zip(*sorted(tasks), strict=True) if tasks else ((), ())
+    rows = await conn.fetch(
+        "UPDATE follow_up_tasks t SET status = 'withdrawn', closed_at = u.at"
+        " FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)"
+        " WHERE t.task_id = u.id AND t.status = 'open' RETURNING t.task_id",
+        list(ids),
+        list(times),
+    )
+    return {r["task_id"] for r in rows}
 
 
 async def update_task(conn: asyncpg.Connection, task_id: str, guard: str, **changes: Any) -> bool:
@@ -213,32 +249,23 @@ async def add_complaint_satisfaction(conn: asyncpg.Connection, **row: Any) -> bo
 # --- SMS -----------------------------------------------------------------------------
 
 
-async def sms_status(
-    conn: asyncpg.Connection,
-    *,
-    message_id: str,
-    template: str,
-    department: str | None,
-    status: str,
-    at: datetime,
-) -> tuple[str, bool]:
-    """Record that the message reached `status`; (its template, whether this is new)."""
-    row = await conn.fetchrow(
+async def sms_statuses(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Record that each message reached its status (message ids distinct, so each row is its
+    own `INSERT ... ON CONFLICT`, as one statement per event would be); the messages for
+    which it is new, with their template. Rows in message order: a stable lock order."""
+    rows = sorted(rows, key=lambda row: str(row["message_id"]))
+    fresh = await conn.fetch(
         "INSERT INTO sms_messages (message_id, template, department, created_at, status, statuses)"
-        " VALUES ($1, $2, $3, $4, $5, ARRAY[$5]) ON CONFLICT (message_id) DO UPDATE SET"
-        " status = EXCLUDED.status,"
+        " SELECT m, t, d, a, s, ARRAY[s] FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::timestamptz[], $5::text[]) AS u(m, t, d, a, s)"
+        " ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,"
         " template = CASE WHEN sms_messages.template = 'unknown' THEN EXCLUDED.template"
         "   ELSE sms_messages.template END,"
         " department = COALESCE(sms_messages.department, EXCLUDED.department),"
         " created_at = LEAST(sms_messages.created_at, EXCLUDED.created_at),"
-        " statuses = array_append(sms_messages.statuses, $5)"
-        " WHERE NOT ($5 = ANY(sms_messages.statuses)) RETURNING template",
-        message_id,
-        template,
-        department,
-        at,
-        status,
-    )
-    if row is None:
-        return template, False
-    return str(row["template"]), True
+        " statuses = array_append(sms_messages.statuses, EXCLUDED.status)"
+        " WHERE NOT (EXCLUDED.status = ANY(sms_messages.statuses))"
+        " RETURNING message_id, template",
+        *_columns(rows, "message_id", "template", "department", "at", "status"),
+    )  # fmt: skip
+    return {r["message_id"]: r["template"] for r in fresh}
