@@ -224,22 +224,23 @@ async def update_case(conn: asyncpg.Connection, case_id: int, changes: Row) -> R
 
 async def escalate_cases(
     conn: asyncpg.Connection, directors: Mapping[int, str], *, at: datetime, reason: str
-) -> dict[int, Row]:
+) -> None:
     """`update_case` of many cases handed to a director (case id -> director), in one
-    statement: the same columns, `escalated_at` and `escalation_reason` for all; the cases as
-    they now are, by id."""
+    statement: the same columns, `escalated_at` and `escalation_reason` for all. Nothing is
+    read back: its one caller, a batch's escalations at opening, has the cases as it wrote
+    them (reading every column back and opening the sealed ones was a third of the cost of
+    an escalation at opening)."""
     ids = list(directors)
-    rows = await conn.fetch(
+    await conn.execute(
         "UPDATE cases c SET director_id = u.director_id, escalated_at = $3,"
         " escalation_reason = u.reason, updated_at = now()"
         " FROM unnest($1::bigint[], $2::text[], $4::text[]) AS u(id, director_id, reason)"
-        " WHERE c.id = u.id RETURNING c.*",
+        " WHERE c.id = u.id",
         ids,
         [directors[i] for i in ids],
         at,
         [cipher().seal(reason) for _ in ids],  # each seal its own nonce, as update_case's
     )
-    return {r["id"]: opened_case(r) for r in rows}
 
 
 async def list_cases(
