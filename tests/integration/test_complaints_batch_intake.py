@@ -413,6 +413,37 @@ async def test_new_cases_are_staged_in_their_own_transaction_only(pools) -> None
     assert [r["external_id"] for r in opened] == ["HIS-21", "HIS-22", "HIS-24"]
 
 
+async def test_a_batch_retried_on_a_new_connection_after_its_first_try_rolled_back(  # type: ignore[no-untyped-def]
+    pools, stack_env
+) -> None:
+    """A connection's first batch fails after its staging table was created: the table goes
+    with the rollback, but not the statements asyncpg prepared on it; the retry on the same
+    connection creates the table again and goes through."""
+    pool, _ = pools
+    schema = await pool.fetchval("SELECT current_schema()")
+    conn = await asyncpg.connect(stack_env["DATABASE_URL"], server_settings={"search_path": schema})
+    try:
+        submissions = [complaint(31, days_ago=1), complaint(32, days_ago=1)]
+
+        async def batch() -> list[Any]:
+            return await open_cases(
+                conn, POLICY, await category_rules(conn), submissions,
+                allocate_many=numbers_allocator(lambda: pool), now=NOW,
+            )  # fmt: skip
+
+        with pytest.raises(RuntimeError, match="failed after the insert"):
+            async with conn.transaction():
+                await batch()
+                raise RuntimeError("failed after the insert")
+        assert await conn.fetchval("SELECT to_regclass('pg_temp.new_cases_staged')") is None
+        async with conn.transaction():
+            outcomes = await batch()
+    finally:
+        await conn.close()
+    assert [o.created for o in outcomes] == [True, True]
+    assert await pool.fetchval("SELECT count(*) FROM cases WHERE external_id LIKE 'HIS-3_'") == 2
+
+
 @pytest.fixture(scope="module")
 def complaints(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
     service = RunningService(stack_config, "complaints").start(COMPLAINTS_TIMER_INTERVAL_S="0.2")
