@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from complaints import roster
+from complaints import repository, roster
 from complaints.access import Actor
 from complaints.batch_intake import Submission, open_cases
 from complaints.intake import NewComplaint, number_allocator, numbers_allocator, open_case
@@ -376,6 +376,72 @@ async def test_deadlines_and_audit_lines_belong_to_a_case_and_go_with_it(pools) 
             await conn.execute("DELETE FROM cases WHERE id = $1", case_id)
         assert await conn.fetchval(deadlines, case_id) == 0
         assert await conn.fetchval(audit, case_id) == 0
+
+
+async def test_new_cases_are_staged_in_their_own_transaction_only(pools) -> None:  # type: ignore[no-untyped-def]
+    """A batch's cases go through the connection's staging table (binary COPY,
+    `repository.insert_new_cases`): the next batch on the same connection inserts its own
+    cases only, whether the one before committed or rolled back, the table is empty after
+    each, and outside a transaction (where the COPY's rows would be gone at once and nothing
+    inserted) it refuses."""
+    pool, _ = pools
+
+    async def batch(conn: asyncpg.Connection, *numbers: int) -> list[Any]:
+        return await open_cases(
+            conn, POLICY, await category_rules(conn),
+            [complaint(n, days_ago=1) for n in numbers],
+            allocate_many=numbers_allocator(lambda: pool), now=NOW,
+        )  # fmt: skip
+
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            first = await batch(conn, 21, 22)
+        with pytest.raises(RuntimeError, match="rolled back"):
+            async with conn.transaction():
+                await batch(conn, 23)
+                raise RuntimeError("rolled back")
+        async with conn.transaction():
+            second = await batch(conn, 24)
+            assert await conn.fetchval("SELECT count(*) FROM new_cases_staged") == 1
+        assert await conn.fetchval("SELECT count(*) FROM new_cases_staged") == 0
+        opened = await conn.fetch(
+            "SELECT external_id FROM cases WHERE external_id LIKE 'HIS-2_' ORDER BY id"
+        )
+        with pytest.raises(RuntimeError, match="in one transaction"):
+            await repository.insert_new_cases(conn, [{"case_number": "TS-X"}])
+    assert [o.created for o in first + second] == [True, True, True]
+    assert [r["external_id"] for r in opened] == ["HIS-21", "HIS-22", "HIS-24"]
+
+
+async def test_a_batch_retried_on_a_new_connection_after_its_first_try_rolled_back(  # type: ignore[no-untyped-def]
+    pools, stack_env
+) -> None:
+    """A connection's first batch fails after its staging table was created: the table goes
+    with the rollback, but not the statements asyncpg prepared on it; the retry on the same
+    connection creates the table again and goes through."""
+    pool, _ = pools
+    schema = await pool.fetchval("SELECT current_schema()")
+    conn = await asyncpg.connect(stack_env["DATABASE_URL"], server_settings={"search_path": schema})
+    try:
+        submissions = [complaint(31, days_ago=1), complaint(32, days_ago=1)]
+
+        async def batch() -> list[Any]:
+            return await open_cases(
+                conn, POLICY, await category_rules(conn), submissions,
+                allocate_many=numbers_allocator(lambda: pool), now=NOW,
+            )  # fmt: skip
+
+        with pytest.raises(RuntimeError, match="failed after the insert"):
+            async with conn.transaction():
+                await batch()
+                raise RuntimeError("failed after the insert")
+        assert await conn.fetchval("SELECT to_regclass('pg_temp.new_cases_staged')") is None
+        async with conn.transaction():
+            outcomes = await batch()
+    finally:
+        await conn.close()
+    assert [o.created for o in outcomes] == [True, True]
+    assert await pool.fetchval("SELECT count(*) FROM cases WHERE external_id LIKE 'HIS-3_'") == 2
 
 
 @pytest.fixture(scope="module")

@@ -158,7 +158,7 @@ async def _write(
         deadlines_by_case.setdefault(d["case_id"], []).append(d)
     await _record_openings(conn, cases, by_number, deadlines_by_case, now=now)
     # serious cases and medical disputes go to the director at once
-    await escalation.escalate_opened_cases(conn, policy, cases, now=now)
+    await escalation.escalate_opened_cases(conn, policy, cases, deadlines_by_case, now=now)
     return {(case["channel"], case["external_id"]): case["case_number"] for case in cases}
 
 

@@ -7,7 +7,7 @@ started at opening it would run out during the 4 working days of fact-finding.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -104,12 +104,19 @@ async def escalate_on_opening(
 
 
 async def escalate_opened_cases(
-    conn: asyncpg.Connection, policy: CasePolicy, cases: Sequence[Row], *, now: datetime
+    conn: asyncpg.Connection,
+    policy: CasePolicy,
+    cases: Sequence[Row],
+    deadlines: Mapping[int, Sequence[Row]],
+    *,
+    now: datetime,
 ) -> None:
-    """`escalate_on_opening` for a batch's new cases, in their order, in five statements
+    """`escalate_on_opening` for a batch's new cases, in their order, in four statements
     instead of six per case: each director chosen as `director_for` would choose them one
     after the other (the batch's own escalations counted), the cases updated, audited and
-    their `case_escalated` events queued in the order one by one would write them."""
+    their `case_escalated` events queued in the order one by one would write them. `cases`
+    and `deadlines` (case id -> its rows, in due order) as the batch wrote them in this
+    transaction, which is what the events show: nothing else can have changed them since."""
     due = [case for case in cases if for_the_director(policy, case)]
     if not due:
         return
@@ -128,19 +135,21 @@ async def escalate_opened_cases(
         director = min(load, key=lambda staff_id: load[staff_id])
         load[director] += 1
         directors[case["id"]] = director
-    updated = await repo.escalate_cases(conn, directors, at=now, reason=AUTOMATIC_REASON)
+    await repo.escalate_cases(conn, directors, at=now, reason=AUTOMATIC_REASON)
     await repo.append_audits(conn, [
         AuditEntry(
             case["id"], at=now, actor_id=SYSTEM.id, actor_role=SYSTEM.role, action="escalated",
-            from_status=case["status"], to_status=updated[case["id"]]["status"],
+            from_status=case["status"], to_status=case["status"],
             detail={"director_id": directors[case["id"]], "note": AUTOMATIC_REASON},
         )
         for case in due
     ])  # fmt: skip
-    deadlines = await repo.deadlines_of_cases(conn, list(directors))
     await add_encoded_to_outbox(conn, [
         case_event(
-            ESCALATED_EVENT, updated[case["id"]], deadlines[case["id"]], previous=case["status"],
+            ESCALATED_EVENT,
+            case | {"director_id": directors[case["id"]], "escalated_at": now,
+                    "escalation_reason": AUTOMATIC_REASON},
+            deadlines.get(case["id"], []), previous=case["status"],
             actor_id=SYSTEM.id, actor_role=SYSTEM.role, at=now,
         )
         for case in due
