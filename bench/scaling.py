@@ -38,7 +38,7 @@ from bench.cpu_window import Meter
 from bench.drain import _UNPUBLISHED, CONSUMED, MEASURED, _committed
 from bench.kafka_offsets import Offsets
 from bench.run import backlog, drain_env, drop_schemas, settle, wait_outbox_empty
-from bench.side_work import since_launch
+from bench.side_work import HELD_FOLLOWUP_START, since_launch
 from bench.stack import (
     POLL_S,
     PORT_SHIFT,
@@ -66,7 +66,8 @@ async def scaled_drain(
     settled = await settle(cfg)
     await drop_schemas(database_url, name)
     group = f"{name}-{n}x-{time.time_ns() // 1_000_000}"
-    env = {**drain_env(name), f"{name.upper()}_CONSUMER_GROUP": group}
+    held = HELD_FOLLOWUP_START if name == "followup" else {}
+    env = {**drain_env(name), **held, f"{name.upper()}_CONSUMER_GROUP": group}
     procs = [Proc(cfg, name, port_shift=100 * i, env=env) for i in range(n)]
     db = await asyncpg.connect(database_url)
     try:

@@ -70,16 +70,21 @@ def _add_background_jobs(app: FastAPI, service: Service) -> None:
             log.info("staff roster seeded", added=seeded)
         await calendar_sync.reload(pool)
 
+    delay = settings.jobs_start_delay_s
     runtime.every(
         settings.assign_interval_s,
         "assign",
-        lambda: jobs.assign_pending(service.pool(), service.book, batch_size=batch),
+        jobs.after_start_delay(
+            delay, lambda: jobs.assign_pending(service.pool(), service.book, batch_size=batch)
+        ),
         again_if=batch,
     )
     runtime.every(
         settings.scan_interval_s,
         "due_overdue",
-        lambda: jobs.publish_due_and_overdue(service.pool(), batch_size=batch),
+        jobs.after_start_delay(
+            delay, lambda: jobs.publish_due_and_overdue(service.pool(), batch_size=batch)
+        ),
         again_if=batch,
     )
     runtime.every(

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -26,6 +28,21 @@ from hospital_shared.vocabulary import EventName
 log = structlog.get_logger(__name__)
 
 TRANSITIONS = Counter("followup_timer_transitions_total", "Due/overdue events published", ["kind"])
+
+
+def after_start_delay(
+    delay_s: float,
+    job: Callable[[], Awaitable[int]],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[], Awaitable[int]]:
+    """`job`, doing nothing (0 done) until `delay_s` after now (`jobs_start_delay_s`)."""
+    held_until = clock() + delay_s
+
+    async def run() -> int:
+        return 0 if clock() < held_until else await job()
+
+    return run
 
 
 async def assign_pending(pool: asyncpg.Pool, book: PolicyBook, *, batch_size: int) -> int:
