@@ -66,3 +66,9 @@ def e164_mobile(text: str, region: str) -> str | None:
         return None
     national = text[len(str(rule.country_code)) + 1 :]
     return text if plain_mobile(national, region) == text else None
+
+
+def everyday_mobile(text: str, region: str) -> str | None:
+    """E.164 of a mobile number in either everyday form (`e164_mobile`, `plain_mobile`);
+    None: parse it fully."""
+    return e164_mobile(text, region) or plain_mobile(text, region)

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from hospital_shared.events import CloudEvent
-from hospital_shared.phones import e164_mobile, plain_mobile
+from hospital_shared.phones import everyday_mobile
 from hospital_shared.vocabulary import EventName
 from notifications import (
     domain,
@@ -47,7 +47,7 @@ def _phone(raw: str | None, region: str) -> str | None:
     An everyday mobile number is recognised at once (2 us, `hospital_shared.phones`); the
     others are parsed in full (54 us) and cached. (All were cached, 32,768 numbers: 9 MB of
     notifications' 152 MB peak through a 200,000-event drain, issue 22.)"""
-    if raw is not None and (e164 := e164_mobile(raw, region) or plain_mobile(raw, region)):
+    if raw is not None and (e164 := everyday_mobile(raw, region)) is not None:
         return e164
     return _parsed_phone(raw, region)
 
