@@ -103,6 +103,8 @@ class ReliableConsumer:
     healthy: bool = field(default=True, init=False)
     # What the consumer last retried on ("<stage>: <error>"); None once a batch goes through.
     last_error: str | None = field(default=None, init=False)
+    # Dead letters sent so far: a batch that sent one has its offsets committed at once.
+    dead_letters: int = field(default=0, init=False)
 
     def note_error(self, stage: str, error: BaseException) -> None:
         """Remember why the consumer is retrying (shown by /readyz when it stalls): the
@@ -272,6 +274,7 @@ class ReliableConsumer:
             prefix_bytes=self.dead_letter_prefix_bytes,
         )
         sent = await sender.send(letter)
+        self.dead_letters += 1
         result = DEAD_LETTER_LOST if sent == "lost" else rejection.kind.value
         EVENTS_PROCESSED.labels(self.service, record.topic, result).inc()
         log.warning(

@@ -26,6 +26,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -54,11 +55,12 @@ from hospital_shared.consumer import (
     ReliableConsumer,
 )
 from hospital_shared.events import CloudEvent
-from hospital_shared.failpoints import failing_handler, failpoint
+from hospital_shared.failpoints import failing_handler
 from hospital_shared.health import health_router
 from hospital_shared.jwt_auth import OidcConfig, TokenVerifier
 from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.loop import Loop
+from hospital_shared.offset_commits import OffsetCommitter
 from hospital_shared.outbox import OutboxRelay
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
@@ -69,6 +71,9 @@ from hospital_shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
+# The longest a rebalance waits for the commit of the partitions it takes away.
+REVOKE_COMMIT_S = 5.0
+
 
 class DatabaseCertificateRejected(RuntimeError):
     """PostgreSQL's certificate did not verify: the service stops at start with the reason
@@ -76,14 +81,20 @@ class DatabaseCertificateRejected(RuntimeError):
 
 
 class _AssignmentTracker(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Knows whether the consumer has joined its group and been given its partitions."""
+    """Knows whether the consumer has joined its group and been given its partitions; commits
+    what it handled of the partitions taken away before they go (offset_commits.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, committer: OffsetCommitter) -> None:
         self.joined = False
         self.partitions: set[Any] = set()
+        self.committer = committer
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.partitions -= set(revoked)
+        try:  # at worst their new owner gets these again, and its inbox skips them
+            await asyncio.wait_for(self.committer.flush(set(revoked)), REVOKE_COMMIT_S)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("offsets of revoked partitions not committed", error=repr(exc))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.partitions |= set(assigned)
@@ -100,6 +111,7 @@ class _Group:
     consumer: ReliableConsumer
     tracker: _AssignmentTracker
     watch: ProgressWatch
+    committer: OffsetCommitter
     subscriber: Any = None
 
     def stall(self) -> dict[str, Any] | None:
@@ -186,7 +198,8 @@ class ServiceRuntime:
         consumer.acts_on = acts_on
         self.consumers.append(consumer)
         watch = ProgressWatch(self.settings.consumer_stall_after_s)
-        group = _Group(group_id, topics, consumer, _AssignmentTracker(), watch)
+        committer = OffsetCommitter(self.settings.consumer_commit_interval_ms / 1000)
+        group = _Group(group_id, topics, consumer, _AssignmentTracker(committer), watch, committer)
         self._groups.append(group)
         _zero_consumer_metrics(self.name, group_id, topics)
         group.subscriber = self._subscribe(group, handler_name, max_records)
@@ -221,7 +234,12 @@ class ServiceRuntime:
     def _subscribe(self, group: _Group, handler_name: str, max_records: int | None) -> Any:
         """The broker's batch subscriber of `group`: raw records in, offsets committed by hand
         once the consumer has processed a batch."""
-        consumer, watch, topics = group.consumer, group.watch, group.topics
+        consumer, watch, topics, committer = (
+            group.consumer,
+            group.watch,
+            group.topics,
+            group.committer,
+        )
         batch_max = max_records or self.settings.consumer_max_records
 
         async def raw_records(msg: Any) -> Any:
@@ -249,14 +267,16 @@ class ServiceRuntime:
             batch: Sequence[ConsumerRecord[Any, Any]], message: Any
         ) -> None:
             watch.batch_started(len(batch))
-            committed = False
+            handled = False
+            dead_letters = consumer.dead_letters
             try:
                 await consumer.process_batch(batch)
-                failpoint("consumer.before_offset_commit")
-                await message.ack()
-                committed = True
+                handled = True
             finally:
-                watch.batch_finished(committed=committed)
+                watch.batch_finished(committed=handled)
+            # committed now or with a later batch (offset_commits.py); a dead letter at once
+            at_once = consumer.dead_letters > dead_letters
+            await committer.handled(message.consumer, batch, at_once=at_once)
 
         @subscriber
         async def on_batch(records: Any) -> None:
@@ -443,6 +463,8 @@ class ServiceRuntime:
         """The service's jobs and `on_stop` hooks first (its SMS still being sent are
         recorded), then the consumers, then the runtime's own jobs, producers and pool."""
         await self.background.stop()
+        for group in self._groups:  # what they handled, before the consumers stop
+            await group.committer.stop()
         await self.broker.stop()
         await self._own.stop()
         for producer in (self.producer, self.dead_letter_producer):

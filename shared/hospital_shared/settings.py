@@ -193,6 +193,14 @@ class ServiceSettings(BaseSettings):
     consumer_linger_records: int = Field(
         100, ge=1, description="a batch smaller than this is followed by the linger wait"
     )
+    # The least time between two offset commits of a consumer (offset_commits.py): a batch's
+    # offsets go out with the next commit, at most this much later (the inbox skips what a
+    # restart redelivers). Every small batch of a steady stream committed before: up to fifty
+    # commits a second a consumer group, each written to `__consumer_offsets` by the broker.
+    # 0 commits every batch at once.
+    consumer_commit_interval_ms: int = Field(
+        500, ge=0, le=10000, description="least time between two offset commits of a consumer"
+    )
     # Transactions a batch is split into, by partition, that run at the same time: more than
     # one overlaps one part's database work with another part's Python work while a backlog
     # is worked off. Each takes a pooled connection.
