@@ -98,7 +98,12 @@ HELD_FOLLOWUP_START = {"FOLLOWUP_JOBS_START_DELAY_S": "3600"}
 # 18,110 messages and wrote 18,494 outbox rows during the drain (session 17), and how many
 # depends on the hour (the surveys' windows end on local days). A hospital catching up on a
 # backlog has that work too, after its consumers; the drain measures the consumer.
-HELD_NOTIFICATIONS_DISPATCH = {"NOTIFICATIONS_SMS_DISPATCH_PAUSED": "true"}
+# notifications' SMS dispatcher and its survey reminders (made when due: a backlog days old
+# has most of them due at once)
+HELD_NOTIFICATIONS_DISPATCH = {
+    "NOTIFICATIONS_SMS_DISPATCH_PAUSED": "true",
+    "NOTIFICATIONS_SURVEY_REMINDERS_PAUSED": "true",
+}
 
 
 def _hhmm(t: time) -> str:

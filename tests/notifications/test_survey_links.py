@@ -62,15 +62,26 @@ def test_a_visit_is_surveyed_a_day_after_its_appointment_with_one_reminder_on_th
     None
 ):
     plan = survey_policy.plan_visit_survey(visit(), "ev-1", RULES)
-    invitation, reminder = plan.messages
+    (invitation,) = plan.messages  # the reminder is made when due (survey_reminders.py)
     (link,) = plan.surveys
     assert invitation.template == "patient_survey_invitation"
     assert invitation.due_at == NOW + timedelta(hours=24)
+    assert link.reminder_due_at == NOW + timedelta(hours=24 + 72)
+    assert link.reminder_key == invitation.key
+    # what the reminder job makes of the link's row
+    row = {
+        "link_id": link.link_id, "reminder_key": link.reminder_key,
+        "reminder_due_at": link.reminder_due_at, "expires_at": link.expires_at,
+        "contact_ref": link.contact_ref, "patient_id": link.patient_id,
+    }  # fmt: skip
+    reminder = survey_policy.reminder_of(row, RULES)
     assert reminder.template == "patient_survey_reminder"
     assert reminder.due_at == NOW + timedelta(hours=24 + 72)
     assert reminder.expires_at == link.expires_at == NOW + timedelta(hours=24, days=7)
-    assert invitation.context["survey_url"] == reminder.context["survey_url"]
-    assert invitation.subject_ref == link.contact_ref == "registration:R1"  # withdrawn with it
+    assert invitation.context == reminder.context  # the same link, the same hospital
+    assert reminder.key == invitation.key  # its message's key is the planned reminder's
+    assert invitation.subject_ref == reminder.subject_ref == link.contact_ref == "registration:R1"
+    assert reminder.patient_id == invitation.patient_id
     assert link.contact_kind == "outpatient_visit"
 
 
@@ -93,7 +104,9 @@ def test_no_survey_after_a_transfer_or_a_death_and_none_for_contacts_switched_of
 
 def test_no_reminder_when_switched_off() -> None:
     rules = PlanningRules(tz=SH, survey=SurveyRules(contacts=EVERY_CONTACT, reminder_after=None))
-    assert len(survey_policy.plan_visit_survey(visit(), "e", rules).messages) == 1
+    plan = survey_policy.plan_visit_survey(visit(), "e", rules)
+    assert len(plan.messages) == 1
+    assert plan.surveys[0].reminder_due_at is None and plan.surveys[0].reminder_key is None
 
 
 def case(type_status: str, *, due: datetime | None, opt_out: bool = False) -> ComplaintCaseChanged:

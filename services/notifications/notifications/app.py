@@ -43,6 +43,7 @@ from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
 from notifications.survey_api import questionnaire_router, survey_router
 from notifications.survey_links import SurveyRules
+from notifications.survey_reminders import SurveyReminders
 from notifications.templates import DEFAULT_TEMPLATES
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -189,7 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         questionnaire_router,
     )
     app.state.handle_alerts = handlers.handle_batch  # alerts_api: alerts as staff messages
-    _add_background_work(app, runtime, settings, rules, for_staff)
+    _add_background_work(app, runtime, settings, rules, for_staff, handlers)
     return app
 
 
@@ -199,9 +200,10 @@ def _add_background_work(
     settings: Settings,
     rules: SendingRules,
     for_staff: StaffRules,
+    handlers: EventHandlers,
 ) -> None:
     """The SMS dispatcher (woken by `notifications_dispatch`), the staff dispatcher and the
-    digest (woken by the same news), the retention purge: run by the runtime once it has
+    digest (woken by the same news), the survey reminders, the retention purge: run by the runtime once it has
     started (hospital_shared.background), the templates seeded first; the gateway and staff
     channels closed after the jobs have stopped. They are made at start, when the pool is."""
     provider = make_provider(settings)
@@ -235,6 +237,12 @@ def _add_background_work(
         staff_loop = runtime.loop("staff-dispatcher", staff.dispatch_once, interval_s=interval)
         runtime.loop("digest", digests.run_once, interval_s=settings.digest_interval_s)
         dispatcher.also_wake.append(staff_loop.wake)
+        scan = settings.survey_reminder_scan_s
+        reminders = SurveyReminders(
+            pool, handlers.rules, handlers.message_rows, utc_now, lead=timedelta(seconds=scan),
+            paused=settings.survey_reminders_paused,
+        )  # fmt: skip
+        runtime.loop("survey-reminders", reminders.run_once, interval_s=scan)
         runtime.every(settings.retention_interval_s, "retention", purge)
 
     runtime.on_stop(provider.aclose)

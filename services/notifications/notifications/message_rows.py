@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
-from hospital_shared.events import CloudEvent
 from notifications import staff_policy
 from notifications.domain import QuietHours
 from notifications.policy import Planned, PlanningRules
@@ -20,6 +19,17 @@ from notifications.templates import TemplateInvalid, render
 log = structlog.get_logger(__name__)
 
 Row = dict[str, Any]
+
+
+class Source(Protocol):
+    """What a message keeps of what caused it: a consumed event, or a survey link's event
+    when its reminder is made (survey_reminders.py)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
 
 
 class MessageRows:
@@ -37,7 +47,7 @@ class MessageRows:
 
     def rows(
         self,
-        event: CloudEvent[Any],
+        event: Source,
         planned: Planned,
         template: Mapping[str, Any],
         *,

@@ -21,10 +21,9 @@ from typing import Any
 import asyncpg
 import structlog
 
-from hospital_shared.events import CloudEvent
 from hospital_shared.service_events.followup import StaffMemberSaved
 from notifications import duty_store, message_store, repository, survey_store
-from notifications.message_rows import MessageRows, Row
+from notifications.message_rows import MessageRows, Row, Source
 from notifications.policy import Contact, Plan, Planned, Withdraw
 from notifications.survey_links import SurveyLink
 
@@ -44,7 +43,7 @@ class Effects:
 
 @dataclass(slots=True)
 class _Held:
-    event: CloudEvent[Any]
+    event: Source
     planned: Planned
     template: Mapping[str, Any]
     withdrawn: str | None  # its subject was withdrawn before it was planned
@@ -65,7 +64,7 @@ class PlanWriter:
         `survey_secret`: what survey links' tokens are made with (survey_links.py)."""
         self.conn = conn
         self.survey_secret = survey_secret
-        self._links: list[tuple[SurveyLink, str]] = []
+        self._links: list[tuple[SurveyLink, str, str]] = []
         self.templates = templates
         self.withdrawn = withdrawn
         self.message_rows = message_rows
@@ -77,7 +76,7 @@ class PlanWriter:
         self._held_by_subject: dict[str, list[_Held]] = {}
         self._held_by_patient: dict[str, list[_Held]] = {}  # patient messages
 
-    async def add(self, event: CloudEvent[Any], effects: Effects) -> None:
+    async def add(self, event: Source, effects: Effects) -> None:
         if effects.staff is not None:
             await self.flush()
             await repository.save_staff(self.conn, effects.staff)
@@ -92,9 +91,9 @@ class PlanWriter:
             await self._withdraw(event, w)
         for planned in plan.messages:
             self._hold(event, planned)
-        self._links.extend((link, event.id) for link in plan.surveys)
+        self._links.extend((link, event.id, event.type) for link in plan.surveys)
 
-    async def _withdraw(self, event: CloudEvent[Any], w: Withdraw) -> None:
+    async def _withdraw(self, event: Source, w: Withdraw) -> None:
         self._reach_held(w)
         if w.subject_ref:
             self.withdrawn.setdefault(w.subject_ref, w.reason)
@@ -116,7 +115,7 @@ class PlanWriter:
             if h.withdrawn_later is None:
                 h.withdrawn_later = w.reason
 
-    def _hold(self, event: CloudEvent[Any], planned: Planned) -> None:
+    def _hold(self, event: Source, planned: Planned) -> None:
         template = self.templates.get(planned.template)
         if template is None:
             log.error("template missing, message not created", template=planned.template)

@@ -182,6 +182,16 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     survey_reminder_after_h: float = Field(
         72.0, ge=0, description="one reminder this long after the invitation (0: none)"
     )
+    # Reminders are made when due (survey_reminders.py): this often the job looks for those
+    # due within the next interval, so none is made after its time.
+    survey_reminder_scan_s: float = Field(
+        60.0, gt=0, description="how often survey reminders due soon are made"
+    )
+    # Held, no reminder is made: they wait in their links until a restart without it (the
+    # bench's drains hold it, as they hold the SMS dispatcher).
+    survey_reminders_paused: bool = Field(
+        False, description="make no survey reminder until restarted without it"
+    )
     survey_link_base: str = Field("", description="the links' base URL patients open")
     survey_secret: str = "dev-survey-secret"  # makes the links' tokens (HMAC)
     survey_rate_per_token: int = Field(20, ge=1, description="requests per link per window")

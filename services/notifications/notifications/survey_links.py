@@ -7,7 +7,8 @@ the SHA-256 of the token (`survey_links.token_hash`), never the token: a copy of
 alone opens no survey. The message row keeps the link as `<base>/~<link id>` (31 hex
 characters, so the text has the length it will have), and the dispatcher puts the token in
 its place when it hands the SMS to the gateway (`reveal`). The invitation and its one
-reminder carry the same link.
+reminder carry the same link; the reminder is made when it falls due, if the survey is still
+unanswered then (survey_reminders.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class SurveyLink:
     department_code: str | None
     expires_at: datetime
     case_cycle: int | None = None  # a complaint check: the cycle it asks about
+    # its reminder, made when due (survey_reminders.py): when, and the key of its message
+    reminder_due_at: datetime | None = None
+    reminder_key: str | None = None
 
 
 def link_id_for(source_event_id: str, contact_ref: str) -> str:

@@ -15,30 +15,33 @@ from notifications.survey_policy import REMINDER
 
 async def insert_links(
     conn: asyncpg.Connection,
-    links: Sequence[tuple[SurveyLink, str]],
+    links: Sequence[tuple[SurveyLink, str, str]],
     secret: str,
 ) -> None:
-    """Create each (link, source event id) once; only the token's hash is kept. One
-    statement for the batch's links (row by row, they were a tenth of a drain's PostgreSQL
-    CPU)."""
+    """Create each (link, source event id, source event type) once; only the token's hash is
+    kept. One statement for the batch's links (row by row, they were a tenth of a drain's
+    PostgreSQL CPU)."""
     if not links:
         return
-    rows = [_link_row(link, event_id, secret) for link, event_id in links]
+    rows = [_link_row(link, event_id, event_type, secret) for link, event_id, event_type in links]
     await conn.execute(
         "INSERT INTO survey_links (link_id, token_hash, patient_id, contact_ref, contact_kind,"
-        " department_code, case_cycle, source_event_id, expires_at)"
+        " department_code, case_cycle, source_event_id, source_event_type, expires_at,"
+        " reminder_due_at, reminder_key)"
         " SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[],"
-        " $6::text[], $7::int[], $8::text[], $9::timestamptz[])"
+        " $6::text[], $7::int[], $8::text[], $9::text[], $10::timestamptz[],"
+        " $11::timestamptz[], $12::text[])"
         " ON CONFLICT (link_id) DO NOTHING",
         *(list(column) for column in zip(*rows, strict=True)),
     )
 
 
-def _link_row(link: SurveyLink, event_id: str, secret: str) -> tuple[object, ...]:
+def _link_row(link: SurveyLink, event_id: str, event_type: str, secret: str) -> tuple[object, ...]:
     hashed = token_hash(token_for(secret, link.link_id))
     return (
         link.link_id, hashed, link.patient_id, link.contact_ref, link.contact_kind,
-        link.department_code, link.case_cycle, event_id, link.expires_at,
+        link.department_code, link.case_cycle, event_id, event_type, link.expires_at,
+        link.reminder_due_at, link.reminder_key,
     )  # fmt: skip
 
 
