@@ -340,7 +340,8 @@ async def _complaints_only(
 
 def drain_env(name: str) -> dict[str, str]:
     """A drained service's settings beside SERVICE_ENV's: notifications' SMS dispatcher is
-    paused (`HELD_NOTIFICATIONS_DISPATCH`) and every patient SMS it plans falls in quiet
+    paused, and its survey reminders job too (`HELD_NOTIFICATIONS_DISPATCH`: a backlog days
+    old has most of its reminders due at once), and every patient SMS it plans falls in quiet
     hours (all day but a minute past), so that its drain measures the consumer at any hour
     instead of the consumer plus the dispatcher; follow-up holds its due scan and assignment
     after their first pass (`HELD_FOLLOWUP_JOBS`)."""
@@ -659,8 +660,8 @@ def print_tables(r: dict[str, Any]) -> None:
         console.print(
             f"clock: {clock.get('utc', r.get('when'))} UTC, {clock.get('hospital_local', '?')} "
             "hospital time; the median of each service's runs counts; notifications holds "
-            "every SMS during its drains (its dispatcher paused, and quiet hours "
-            f"{clock.get('notifications_drain_quiet_hours')})"
+            "every SMS during its drains (its dispatcher and survey reminders paused, and "
+            f"quiet hours {clock.get('notifications_drain_quiet_hours')})"
         )
         if "complaints" in r["drain"]:
             console.print(_complaints_note(r))

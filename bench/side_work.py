@@ -3,7 +3,7 @@ the end: passes of its periodic jobs (follow-up's assignment and due scan,
 complaints' time-limit timers), SMS and staff notes handed to a gateway. A drain's rate
 includes that work (it shares the two cores with the consumer), so the bench reports it
 beside the rate instead of leaving it unsaid; what can be held still during a drain
-(notifications' SMS dispatcher: `HELD_NOTIFICATIONS_DISPATCH`, with every patient SMS in quiet
+(notifications' SMS dispatcher and survey reminders: `HELD_NOTIFICATIONS_DISPATCH`, with every patient SMS in quiet
 hours, `held_quiet_hours`; follow-up's due scan and assignment: `HELD_FOLLOWUP_JOBS`) is held,
 and the bench says so."""
 
