@@ -17,8 +17,9 @@ partition's committed offset never goes back.
 A crash or a stop before the commit redelivers at most `interval_s` of handled events, which
 the inbox skips. A batch that sent a dead letter commits at once, so that a restart does not
 send it a second time. Partitions revoked in a rebalance are committed first (the listener),
-and offsets of partitions this consumer no longer holds are dropped: their new owner gets
-those records again and its inbox skips them."""
+then forgotten, and a batch begun before the rebalance notes nothing; offsets of partitions
+this consumer no longer holds are dropped at every commit: their new owner gets those
+records again and its inbox skips them."""
 
 from __future__ import annotations
 
@@ -56,19 +57,32 @@ class OffsetCommitter:
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
         self.commits = 0  # how many commits went to the broker (tests, bench)
+        # Rebalances so far: a batch begun before one has its offsets dropped (`handled`).
+        self.epoch = 0
+        self.stopped = False  # after `stop`: every batch commits at once, no timer
 
     async def handled(
-        self, consumer: Committing, records: Iterable[Any], *, at_once: bool = False
+        self,
+        consumer: Committing,
+        records: Iterable[Any],
+        *,
+        at_once: bool = False,
+        epoch: int | None = None,
     ) -> None:
         """Note `records` (anything with topic, partition, offset) as handled: their
         transaction has committed. Commits now when the interval has passed or `at_once`,
-        else leaves it to the timer."""
+        else leaves it to the timer. `epoch`: `self.epoch` when the batch began; a batch
+        that began before a rebalance notes nothing (its partitions may have been handled
+        and committed further by another member since: its offsets could move them back;
+        the inbox skips what they redeliver)."""
+        if epoch is not None and epoch != self.epoch:
+            return
         self.consumer = consumer
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
             if r.offset + 1 > self.pending.get(tp, -1):
                 self.pending[tp] = r.offset + 1
-        if not at_once and self.clock() - self._last < self.interval_s:
+        if not (at_once or self.stopped) and self.clock() - self._last < self.interval_s:
             self._start_timer()
             return
         try:
@@ -103,7 +117,19 @@ class OffsetCommitter:
         if self.pending:  # handled while this commit was on its way
             self._start_timer()
 
+    async def revoked(self, partitions: Collection[TopicPartition]) -> None:
+        """A rebalance takes `partitions` away: commit what was handled of them, then forget
+        them whatever the commit did, and begin a new epoch."""
+        self.epoch += 1
+        try:
+            await self.flush(partitions)
+        finally:
+            for tp in partitions:
+                self.pending.pop(tp, None)
+
     def _start_timer(self) -> None:
+        if self.stopped:
+            return
         if self._timer is None or self._timer.done():
             self._timer = asyncio.create_task(self._flush_later())
 
@@ -117,7 +143,9 @@ class OffsetCommitter:
             self._start_timer()
 
     async def stop(self) -> None:
-        """Commit what is handled (the service is stopping) and stop the timer."""
+        """Commit what is handled (the service is stopping) and stop the timer; a batch
+        handled after this commits at once."""
+        self.stopped = True
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -92,7 +92,7 @@ class _AssignmentTracker(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.partitions -= set(revoked)
         try:  # at worst their new owner gets these again, and its inbox skips them
-            await asyncio.wait_for(self.committer.flush(set(revoked)), REVOKE_COMMIT_S)
+            await asyncio.wait_for(self.committer.revoked(set(revoked)), REVOKE_COMMIT_S)
         except (KafkaError, TimeoutError) as exc:
             log.warning("offsets of revoked partitions not committed", error=repr(exc))
 
@@ -268,7 +268,7 @@ class ServiceRuntime:
         ) -> None:
             watch.batch_started(len(batch))
             handled = False
-            dead_letters = consumer.dead_letters
+            dead_letters, epoch = consumer.dead_letters, committer.epoch
             try:
                 await consumer.process_batch(batch)
                 handled = True
@@ -276,7 +276,7 @@ class ServiceRuntime:
                 watch.batch_finished(committed=handled)
             # committed now or with a later batch (offset_commits.py); a dead letter at once
             at_once = consumer.dead_letters > dead_letters
-            await committer.handled(message.consumer, batch, at_once=at_once)
+            await committer.handled(message.consumer, batch, at_once=at_once, epoch=epoch)
 
         @subscriber
         async def on_batch(records: Any) -> None:

@@ -136,7 +136,7 @@ async def test_a_revoked_partition_is_committed_alone_before_it_goes() -> None:
     committer = OffsetCommitter(1, clock=clock)
     await committer.handled(consumer, records("a", 0, 0))
     await committer.handled(consumer, records("a", 0, 1) + records("a", 1, 4))
-    await committer.flush({A0})
+    await committer.revoked({A0})
     assert consumer.commits == [{A0: 1}, {A0: 2}]
     assert committer.pending == {A1: 5}
     await committer.stop()
@@ -172,3 +172,32 @@ async def test_stop_commits_everything_handled(interval: float) -> None:
     assert consumer.committed == {B0: 5}
     assert committer.commits == len(consumer.commits)
     await asyncio.sleep(0)
+
+
+async def test_a_rebalance_forgets_what_it_could_not_commit_and_a_batch_begun_before_it() -> None:
+    """The member lost its partitions (its commit refused), then got one back: nothing from
+    before the rebalance is committed over what the other member committed meanwhile."""
+    clock, consumer = Clock(), FakeConsumer()
+    committer = OffsetCommitter(1, clock=clock)
+    await committer.handled(consumer, records("a", 0, 0))  # committed: 1
+    begun = committer.epoch
+    await committer.handled(consumer, records("a", 0, 1, 2), epoch=begun)  # waits for the timer
+    consumer.fail = 1  # the group has moved on: the revoke's commit is refused
+    with pytest.raises(CommitFailedError):
+        await committer.revoked({A0})
+    assert committer.pending == {}
+    consumer.committed[A0] = 9  # the other member handled and committed up to 9
+    await committer.handled(consumer, records("a", 0, 3), epoch=begun)  # began before it
+    await committer.stop()
+    assert consumer.commits == [{A0: 1}]
+    assert consumer.committed == {A0: 9}
+
+
+async def test_after_stop_a_batch_commits_at_once_and_no_timer_is_left() -> None:
+    clock, consumer = Clock(), FakeConsumer()
+    committer = OffsetCommitter(60, clock=clock)
+    await committer.handled(consumer, records("a", 0, 0))
+    await committer.stop()
+    await committer.handled(consumer, records("a", 0, 1))  # a batch that ended meanwhile
+    assert consumer.commits == [{A0: 1}, {A0: 2}]
+    assert committer._timer is None
