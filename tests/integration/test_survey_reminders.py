@@ -1,7 +1,8 @@
 """A survey's one reminder on the real stack (Kafka, PostgreSQL, Kannel, notifications): it
 reaches the patient who has not answered, with the invitation's link, once; it never reaches
-one who answered first, nor one whose visit was cancelled. Three visits at the same moment,
-so that when the first's reminder has come the other two were due as well."""
+one who answered first, nor one whose visit was cancelled, nor one who answered on the
+visit's other link (sent after an unreachable call). Visits at one moment, so that when the
+first's reminder has come the others' were due as well."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ import httpx
 import pytest
 
 from hospital_shared import topics
+from hospital_shared.codec import encode
+from hospital_shared.events import make_event
+from hospital_shared.service_events.followup import FollowUpTaskUnreachable
 from tests import factories
 from tests.integration.services import RunningService, running_all
 from tests.integration.test_notifications_sms import send_events, sms_received
 from tests.integration.test_survey_by_sms_link import ENV as SURVEY_ENV
 from tests.integration.test_survey_by_sms_link import LINK, csrf_of
-from tests.kafka_tools import eventually
+from tests.kafka_tools import eventually, publish
 
 REMINDER_AFTER_S = 30
 ENV = {
@@ -120,3 +124,56 @@ async def test_the_reminder_goes_to_who_has_not_answered_only(
     # and the reminder is not made twice, however often the job passes
     assert len(texts_to(stack_config, unanswered, REMINDED)) == 1
     assert len(await reminder_rows(stack_env, f"SR{unanswered}")) == 1
+
+
+async def test_an_answer_on_the_link_after_an_unreachable_call_also_stops_the_reminder(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """The visit's survey is answered on the other link it has (the follow-up call failed,
+    and the patient was sent one of its own): its reminder is not sent either."""
+    base = uuid.uuid4().int % 10**7 * 10
+    control, answered = base + 1, base + 2
+    now = datetime.now(UTC)
+    await send_events(stack_env, topics.REGISTRATIONS, *(
+        factories.registration(
+            n, registration_id=f"SU{n}", patient=factories.patient(n, phone=f"139{n:08d}"),
+            department={"code": "IM", "name": "内科"}, visit_type="return",
+            registered_at=(now - timedelta(hours=1)).isoformat(), appointment_at=now.isoformat(),
+        )
+        for n in (control, answered)
+    ))  # fmt: skip
+    data = FollowUpTaskUnreachable(
+        task_id=f"T-SU{answered}", kind="outpatient_visit", patient_id=f"P{answered:06d}",
+        department_code="IM", attempts_made=3, source_ref=f"SU{answered}",
+        patient_phone=f"139{answered:08d}",
+    )  # fmt: skip
+    event = make_event(
+        "followup.task_unreachable", data, source="urn:test", subject=data.patient_id,
+        time=datetime.now(UTC),
+    )  # fmt: skip
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.FOLLOWUP_TASKS,
+        [(data.patient_id, encode(event))],
+    )  # fmt: skip
+
+    def other_link() -> str | None:
+        texts = texts_to(stack_config, answered, "未能电话联系")
+        found = [m.group(1) for t in texts if (m := LINK.search(t))]
+        return found[0] if found else None
+
+    link = await eventually(other_link, timeout=60)
+    async with httpx.AsyncClient(timeout=30) as client:
+        form = await client.get(link)
+        page = await client.post(
+            link, data={"csrf": csrf_of(form), "v": "1", "q.overall": "satisfied"}
+        )
+        assert page.status_code == 200, page.text[:300]
+    assert datetime.now(UTC) < now + timedelta(seconds=REMINDER_AFTER_S), "too slow to test"
+
+    def reminded() -> list[str] | None:
+        return texts_to(stack_config, control, REMINDED) or None
+
+    await eventually(reminded, timeout=90)  # the reminders of that moment are due and made
+    assert texts_to(stack_config, answered, REMINDED) == []
+    rows = await reminder_rows(stack_env, f"SU{answered}")
+    assert all(r["status"] == "withdrawn" for r in rows), rows

@@ -8,3 +8,7 @@ ALTER TABLE survey_links
     ADD COLUMN source_event_type text;
 CREATE INDEX survey_links_reminder_due ON survey_links (reminder_due_at)
     WHERE reminder_due_at IS NOT NULL;
+-- An answer, or a withdrawal of the visit or discharge, clears the waiting reminders of its
+-- contact (survey_store.py) before it withdraws their messages.
+CREATE INDEX survey_links_reminder_contact ON survey_links (contact_ref)
+    WHERE reminder_due_at IS NOT NULL;

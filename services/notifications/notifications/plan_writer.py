@@ -139,6 +139,7 @@ class PlanWriter:
         await repository.save_patients(conn, list(self._contacts.values()))
         if self._remembered:
             await message_store.remember_withdrawn(conn, self._remembered.values())
+            await survey_store.drop_reminders(conn, self._remembered.keys())
         await message_store.withdraw(conn, self._withdrawals)
         await message_store.insert_messages(conn, await self._rows())
         await survey_store.insert_links(conn, self._links, self.survey_secret)

@@ -8,9 +8,13 @@ batch at a time (`FOR UPDATE SKIP LOCKED`: two instances share them), and in one
   withdrawn at once when its subject was withdrawn (the visit cancelled, the discharge taken
   back: `withdrawn_subjects`), as the planned reminder was by that withdrawal;
 - clears the links' `reminder_due_at`, made or not.
-A patient who has died since gets the reminder suppressed by the dispatcher, as every
-waiting patient SMS (`domain.decide`); one answered after it is made has it withdrawn
-(`survey_store.withdraw_reminder`). The message's key is the one the planned reminder had,
+An answer to any link of the visit or discharge (the invitation's, or the one after an
+unreachable call), and a withdrawal of the visit or discharge, clear the reminders not made
+yet (`survey_store.withdraw_reminder`, `drop_reminders`), taking the links' row locks before
+they withdraw the messages: a reminder this job is making meanwhile is withdrawn by them
+once it has committed. A patient who has died since gets the reminder suppressed by the
+dispatcher, as every waiting patient SMS (`domain.decide`). The job holds the patient
+aliases as a consumer does, so a merge waits for it. The message's key is the one the planned reminder had,
 so a reminder made twice (a crash after the commit cannot: both are one transaction) is
 one message."""
 
@@ -23,6 +27,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 
+from hospital_shared.patient_merge import lock_aliases
 from notifications import message_store, repository
 from notifications.message_rows import MessageRows
 from notifications.plan_writer import Effects, PlanWriter
@@ -68,6 +73,9 @@ class SurveyReminders:
             return 0
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
+            # as every consumer's batch: a patient merge waits for it, so the reminders it
+            # makes are not left behind under the merged id (patient_merge.py)
+            await lock_aliases(conn)
             links = await conn.fetch(
                 "SELECT link_id, patient_id, contact_ref, source_event_id, source_event_type,"
                 " reminder_key, reminder_due_at, expires_at, answered_at FROM survey_links"

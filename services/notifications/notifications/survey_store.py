@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import asyncpg
@@ -62,13 +62,32 @@ async def claim_answer(
 
 
 async def withdraw_reminder(conn: asyncpg.Connection, link: asyncpg.Record, now: datetime) -> None:
-    """The survey is answered: its reminder, if still waiting, is not sent."""
+    """The survey is answered: the reminders of its contact not made yet are not made (every
+    link of the visit or discharge made before now: the invitation's, the one after an
+    unreachable call), and a reminder made and still waiting is not sent. The links first:
+    their row locks wait for a reminder job holding them, so the messages' UPDATE after it
+    sees the reminder that job made."""
+    await conn.execute(
+        "UPDATE survey_links SET reminder_due_at = NULL WHERE contact_ref = $1"
+        " AND reminder_due_at IS NOT NULL AND patient_id = $2 AND created_at <= $3",
+        link["contact_ref"], link["patient_id"], now,
+    )  # fmt: skip
     await conn.execute(
         "UPDATE messages SET status = 'withdrawn', status_reason = 'survey_answered',"
         " finished_at = $3, updated_at = $3 WHERE subject_ref = $1 AND template = $2 AND status = 'pending'"
         " AND patient_id = $4",
         link["contact_ref"], REMINDER, now, link["patient_id"],
     )  # fmt: skip
+
+
+async def drop_reminders(conn: asyncpg.Connection, contact_refs: Collection[str]) -> None:
+    """Visits or discharges withdrawn: their reminders not made yet are not made. Run before
+    the withdrawal's UPDATE of the messages, for the reason `withdraw_reminder` gives."""
+    await conn.execute(
+        "UPDATE survey_links SET reminder_due_at = NULL"
+        " WHERE contact_ref = ANY($1::text[]) AND reminder_due_at IS NOT NULL",
+        list(contact_refs),
+    )
 
 
 async def current_questionnaire(conn: asyncpg.Connection, kind: ContactKind) -> Questionnaire:
