@@ -356,20 +356,10 @@ async def test_the_invitation_after_an_unreachable_call_carries_its_own_link(
 ) -> None:
     """It carried the fixed NOTIFICATIONS_SURVEY_URL: an answer there was nobody's."""
     n = uuid.uuid4().int % 10**8
-    data = FollowUpTaskUnreachable(
-        task_id=f"T-UR{n}", kind="inpatient_discharge", patient_id=f"P-UR{n}",
-        department_code="CARD", attempts_made=3, source_ref=f"A-UR{n}",
-        patient_phone=f"137{n:08d}",
+    await unreachable_call(
+        stack_env, task_id=f"T-UR{n}", kind="inpatient_discharge", patient_id=f"P-UR{n}",
+        department_code="CARD", source_ref=f"A-UR{n}", patient_phone=f"137{n:08d}",
     )  # fmt: skip
-    event = make_event(
-        "followup.task_unreachable", data, source="urn:test", subject=data.patient_id,
-        time=datetime.now(UTC),
-    )  # fmt: skip
-    await publish(
-        stack_env["KAFKA_BOOTSTRAP_SERVERS"],
-        topics.FOLLOWUP_TASKS,
-        [(data.patient_id, encode(event))],
-    )
 
     def received() -> list[str] | None:
         texts = [
@@ -383,3 +373,17 @@ async def test_the_invitation_after_an_unreachable_call_carries_its_own_link(
     async with httpx.AsyncClient(timeout=10) as client:
         page = await client.get(link.group(1))
     assert page.status_code == 200 and "出院" in page.text  # this discharge's questionnaire
+
+
+async def unreachable_call(stack_env: dict[str, str], **fields: Any) -> None:
+    """Publish follow-up's `followup.task_unreachable` (the last call attempt failed) with
+    `fields`: notifications sends its survey invitation with a link of its own."""
+    data = FollowUpTaskUnreachable(attempts_made=3, **fields)
+    event = make_event(
+        "followup.task_unreachable", data, source="urn:test", subject=data.patient_id,
+        time=datetime.now(UTC),
+    )  # fmt: skip
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.FOLLOWUP_TASKS,
+        [(data.patient_id, encode(event))],
+    )  # fmt: skip

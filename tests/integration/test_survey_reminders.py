@@ -16,15 +16,12 @@ import httpx
 import pytest
 
 from hospital_shared import topics
-from hospital_shared.codec import encode
-from hospital_shared.events import make_event
-from hospital_shared.service_events.followup import FollowUpTaskUnreachable
 from tests import factories
 from tests.integration.services import RunningService, running_all
 from tests.integration.test_notifications_sms import send_events, sms_received
 from tests.integration.test_survey_by_sms_link import ENV as SURVEY_ENV
-from tests.integration.test_survey_by_sms_link import LINK, csrf_of
-from tests.kafka_tools import eventually, publish
+from tests.integration.test_survey_by_sms_link import LINK, csrf_of, unreachable_call
+from tests.kafka_tools import eventually
 
 REMINDER_AFTER_S = 30
 ENV = {
@@ -142,18 +139,10 @@ async def test_an_answer_on_the_link_after_an_unreachable_call_also_stops_the_re
         )
         for n in (control, answered)
     ))  # fmt: skip
-    data = FollowUpTaskUnreachable(
-        task_id=f"T-SU{answered}", kind="outpatient_visit", patient_id=f"P{answered:06d}",
-        department_code="IM", attempts_made=3, source_ref=f"SU{answered}",
+    await unreachable_call(
+        stack_env, task_id=f"T-SU{answered}", kind="outpatient_visit",
+        patient_id=f"P{answered:06d}", department_code="IM", source_ref=f"SU{answered}",
         patient_phone=f"139{answered:08d}",
-    )  # fmt: skip
-    event = make_event(
-        "followup.task_unreachable", data, source="urn:test", subject=data.patient_id,
-        time=datetime.now(UTC),
-    )  # fmt: skip
-    await publish(
-        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.FOLLOWUP_TASKS,
-        [(data.patient_id, encode(event))],
     )  # fmt: skip
 
     def other_link() -> str | None:
