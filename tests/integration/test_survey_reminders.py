@@ -1,8 +1,9 @@
 """A survey's one reminder on the real stack (Kafka, PostgreSQL, Kannel, notifications): it
 reaches the patient who has not answered, with the invitation's link, once; it never reaches
-one who answered first, nor one whose visit was cancelled, nor one who answered on the
-visit's other link (sent after an unreachable call). Visits at one moment, so that when the
-first's reminder has come the others' were due as well."""
+one who answered first, nor one whose visit was cancelled, nor one reported dead (even when
+the report is taken back), nor one who answered on the visit's other link (sent after an
+unreachable call). Visits at one moment, so that when the first's reminder has come the
+others' were due as well."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ async def test_the_reminder_goes_to_who_has_not_answered_only(
     services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
 ) -> None:
     base = uuid.uuid4().int % 10**7 * 10
-    unanswered, answered, cancelled = base + 1, base + 2, base + 3
+    unanswered, answered, cancelled, revived = base + 1, base + 2, base + 3, base + 4
     now = datetime.now(UTC)
     visits = [
         factories.registration(
@@ -71,17 +72,17 @@ async def test_the_reminder_goes_to_who_has_not_answered_only(
             registered_at=(now - timedelta(hours=1)).isoformat(),
             appointment_at=now.isoformat(),  # the invitation now, its reminder 30 s later
         )
-        for n in (unanswered, answered, cancelled)
+        for n in (unanswered, answered, cancelled, revived)
     ]
     await send_events(stack_env, topics.REGISTRATIONS, *visits)
 
     def links() -> dict[int, str] | None:
         found = {}
-        for n in (unanswered, answered, cancelled):
+        for n in (unanswered, answered, cancelled, revived):
             got = [m.group(1) for t in texts_to(stack_config, n, INVITED) if (m := LINK.search(t))]
             if got:
                 found[n] = got[0]
-        return found if len(found) == 3 else None
+        return found if len(found) == 4 else None
 
     invited = await eventually(links, timeout=60)
     assert datetime.now(UTC) < now + timedelta(seconds=REMINDER_AFTER_S), "too slow to test"
@@ -99,6 +100,17 @@ async def test_the_reminder_goes_to_who_has_not_answered_only(
         subject=f"P{cancelled:06d}",
     )
     await send_events(stack_env, topics.REGISTRATIONS, cancel)
+    # another is reported dead, then the report is taken back: the death withdrew what waited
+    # for good, the reminder to come too
+    death = factories.discharge(
+        revived, admission_id=f"SA{revived}", disposition="deceased",
+        patient=factories.patient(revived, phone=f"139{revived:08d}"),
+    )  # fmt: skip
+    await send_events(stack_env, topics.DISCHARGES, death)
+    taken_back = factories.envelope(
+        "discharge.cancelled", {"admission_id": f"SA{revived}"}, subject=f"P{revived:06d}"
+    )
+    await send_events(stack_env, topics.DISCHARGES, taken_back)
     assert datetime.now(UTC) < now + timedelta(seconds=REMINDER_AFTER_S), "too slow to test"
 
     # the one who did not answer is reminded, with the invitation's link
@@ -112,9 +124,10 @@ async def test_the_reminder_goes_to_who_has_not_answered_only(
         ["submitted"], ["delivered"],
     )  # fmt: skip
 
-    # the other two were due as well: neither got one, and nothing of theirs waits to go
+    # the others were due as well: none got one, and nothing of theirs waits to go
     # (a reminder made before the answer or the cancellation is withdrawn by it)
-    for n, reason in ((answered, "survey_answered"), (cancelled, "cancelled")):
+    done = ((answered, "survey_answered"), (cancelled, "cancelled"), (revived, "patient_deceased"))
+    for n, reason in done:
         assert texts_to(stack_config, n, REMINDED) == []
         rows = await reminder_rows(stack_env, f"SR{n}")
         assert all(r["status"] == "withdrawn" and r["status_reason"] == reason for r in rows), rows

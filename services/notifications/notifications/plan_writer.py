@@ -139,7 +139,9 @@ class PlanWriter:
         await repository.save_patients(conn, list(self._contacts.values()))
         if self._remembered:
             await message_store.remember_withdrawn(conn, self._remembered.values())
-            await survey_store.drop_reminders(conn, self._remembered.keys())
+        deaths = {w.patient_id for w in self._withdrawals if w.patient_id}
+        if self._remembered or deaths:
+            await survey_store.drop_reminders(conn, self._remembered.keys(), deaths)
         await message_store.withdraw(conn, self._withdrawals)
         await message_store.insert_messages(conn, await self._rows())
         await survey_store.insert_links(conn, self._links, self.survey_secret)

@@ -80,14 +80,25 @@ async def withdraw_reminder(conn: asyncpg.Connection, link: asyncpg.Record, now:
     )  # fmt: skip
 
 
-async def drop_reminders(conn: asyncpg.Connection, contact_refs: Collection[str]) -> None:
-    """Visits or discharges withdrawn: their reminders not made yet are not made. Run before
-    the withdrawal's UPDATE of the messages, for the reason `withdraw_reminder` gives."""
-    await conn.execute(
-        "UPDATE survey_links SET reminder_due_at = NULL"
-        " WHERE contact_ref = ANY($1::text[]) AND reminder_due_at IS NOT NULL",
-        list(contact_refs),
-    )
+async def drop_reminders(
+    conn: asyncpg.Connection, contact_refs: Collection[str], patient_ids: Collection[str] = ()
+) -> None:
+    """Visits or discharges withdrawn (`contact_refs`), patients reported dead
+    (`patient_ids`): their reminders not made yet are never made, as the planned ones were
+    withdrawn for good (a death taken back did not bring them back). Run before the
+    withdrawal's UPDATE of the messages, for the reason `withdraw_reminder` gives."""
+    if contact_refs:
+        await conn.execute(
+            "UPDATE survey_links SET reminder_due_at = NULL"
+            " WHERE contact_ref = ANY($1::text[]) AND reminder_due_at IS NOT NULL",
+            list(contact_refs),
+        )
+    if patient_ids:
+        await conn.execute(
+            "UPDATE survey_links SET reminder_due_at = NULL"
+            " WHERE patient_id = ANY($1::text[]) AND reminder_due_at IS NOT NULL",
+            list(patient_ids),
+        )
 
 
 async def current_questionnaire(conn: asyncpg.Connection, kind: ContactKind) -> Questionnaire:
