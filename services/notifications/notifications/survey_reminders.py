@@ -9,14 +9,13 @@ batch at a time (`FOR UPDATE SKIP LOCKED`: two instances share them), and in one
   back: `withdrawn_subjects`), as the planned reminder was by that withdrawal;
 - clears the links' `reminder_due_at`, made or not.
 An answer to any link of the visit or discharge (the invitation's, or the one after an
-unreachable call), and a withdrawal of the visit or discharge, clear the reminders not made
-yet (`survey_store.withdraw_reminder`, `drop_reminders`), taking the links' row locks before
-they withdraw the messages: a reminder this job is making meanwhile is withdrawn by them
-once it has committed. A patient who has died since gets the reminder suppressed by the
-dispatcher, as every waiting patient SMS (`domain.decide`). The job holds the patient
-aliases as a consumer does, so a merge waits for it. The message's key is the one the planned reminder had,
-so a reminder made twice (a crash after the commit cannot: both are one transaction) is
-one message."""
+unreachable call), a withdrawal of the visit or discharge, and a patient reported dead clear
+the reminders not made yet (`survey_store.withdraw_reminder`, `drop_reminders`), taking the
+links' row locks before they withdraw the messages: a reminder this job is making meanwhile
+is withdrawn by them once it has committed. The dispatcher still suppresses any SMS to a
+deceased patient (`domain.decide`). The job holds the patient aliases as a consumer does, so
+a merge waits for it. The message's key is the one the planned reminder had, so a reminder
+made twice (a crash after the commit cannot: both are one transaction) is one message."""
 
 from __future__ import annotations
 
