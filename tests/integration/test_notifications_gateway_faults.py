@@ -6,13 +6,15 @@ access log instead of being left `outcome unknown`."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 
 import devstack
 from hospital_shared import topics
-from notifications.dispatcher import failpoint_after_accept_to
+from notifications.dispatcher import failpoint_after_accept_to, receipt_signature
+from notifications.settings import Settings
 from tests.integration.services import RunningService
 from tests.integration.test_notifications_sms import (
     BASE_ENV,
@@ -114,10 +116,16 @@ async def test_receipts_are_refused_with_503_while_the_database_is_down(
             resp = await client.get(
                 "/v1/sms/inbound", params={"from": "+8613900000000", "text": "STOP"}
             )
+            message_id = str(uuid.uuid4())
+            sig = receipt_signature(Settings().callback_secret, message_id)
+            receipt = await client.get(
+                "/v1/sms/dlr", params={"id": message_id, "sig": sig, "status": 1}
+            )
     finally:
         await asyncio.to_thread(devstack.start_postgres, stack_config)
-    assert resp.status_code == 503, resp.text
-    assert "retry" in resp.json()["detail"]
+    for answer in (resp, receipt):
+        assert answer.status_code == 503, answer.text
+        assert "retry" in answer.json()["detail"]
 
 
 async def _resend(

@@ -38,6 +38,7 @@ from notifications.domain import QuietHours, SendingRules
 from notifications.handlers import EventHandlers, utc_now
 from notifications.policy import PlanningRules
 from notifications.providers import make_provider
+from notifications.receipts import ReceiptWriter
 from notifications.settings import Settings
 from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
@@ -219,6 +220,7 @@ def _add_background_work(
         staff = StaffDispatcher(pool, senders, settings, utc_now)
         digests = DigestJob(pool, for_staff, utc_now, max_items=settings.digest_max_items)
         app.state.dispatcher = dispatcher
+        app.state.receipts = ReceiptWriter(pool)
 
         async def purge() -> int:
             purged = await retention.purge_expired(

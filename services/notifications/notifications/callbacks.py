@@ -24,9 +24,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 
 from hospital_shared.http_guard import GuardedRoute
-from notifications import domain, optouts, sending
+from notifications import domain, optouts
 from notifications.dispatcher import receipt_signature
-from notifications.lifecycle import publish_status
+from notifications.receipts import DATABASE_AWAY, MISSING, Receipt, ReceiptWriter
 
 log = structlog.get_logger(__name__)
 
@@ -51,17 +51,6 @@ async def _params(request: Request) -> dict[str, bytes]:
     return {k: v.encode("latin-1") for k, v in pairs}
 
 
-# What a database that is away raises: refused or lost connections, a timed-out acquire, a
-# server shutting down or starting up (57P01, 57P03: a restart).
-DATABASE_AWAY = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-)
-
-
 @contextlib.asynccontextmanager
 async def recording(request: Request, what: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection in a transaction to record a report in; 503 when the database is away,
@@ -71,9 +60,13 @@ async def recording(request: Request, what: str) -> AsyncIterator[asyncpg.Connec
         async with pool.acquire() as conn, conn.transaction():
             yield conn
     except DATABASE_AWAY as exc:
-        log.warning("gateway report not recorded, Kannel will retry", report=what,
-                    error=type(exc).__name__)  # fmt: skip
-        raise HTTPException(503, f"{what} not recorded (database unavailable); retry") from None
+        raise _not_recorded(what, exc) from None
+
+
+def _not_recorded(what: str, exc: BaseException) -> HTTPException:
+    log.warning("gateway report not recorded, Kannel will retry", report=what,
+                error=type(exc).__name__)  # fmt: skip
+    return HTTPException(503, f"{what} not recorded (database unavailable); retry")
 
 
 def decode_text(raw: bytes, coding: str, charset: str) -> str:
@@ -115,35 +108,16 @@ async def delivery_receipt(request: Request) -> str:
     if receipt is None:
         return "ignored"
     detail = f"DLR {dlr_type}: {params.get('reply', '')}".strip()[:200]
-    async with recording(request, "delivery receipt") as conn:
-        return await _apply_receipt(conn, mid, receipt, detail, datetime.now(UTC))
-
-
-async def _apply_receipt(
-    conn: asyncpg.Connection, mid: uuid.UUID, receipt: domain.Status, detail: str, now: datetime
-) -> str:
-    """Move message `mid` on by a receipt. A receipt proves the gateway took the message, so
-    one without `submitted_at` gains it, and its `sms.submitted`, here: the receipt often
-    comes before the dispatcher records the gateway's answer, and comes alone when the
-    service died in between (the dispatcher's record, if it comes, adds the gateway's
-    reference; the event's id makes a second `sms.submitted` a no-op)."""
-    row = await conn.fetchrow("SELECT * FROM messages WHERE id = $1 FOR UPDATE", mid)
-    if row is None:
+    writer: ReceiptWriter | None = getattr(request.app.state, "receipts", None)
+    if writer is None:  # not started yet: Kannel sends it again
+        raise HTTPException(503, "delivery receipt not recorded (service starting); retry")
+    try:
+        outcome = await writer.record(Receipt(mid, receipt, detail, datetime.now(UTC)))
+    except DATABASE_AWAY as exc:
+        raise _not_recorded("delivery receipt", exc) from None
+    if outcome == MISSING:
         raise HTTPException(404, "no such message")
-    new = domain.apply_receipt(domain.Status(row["status"]), row["status_reason"], receipt)
-    if new is None:
-        return "unchanged"
-    done = await sending.apply_receipt(conn, mid, new, detail, now)
-    assert done is not None
-    if done["submitted_at"] is None:
-        done = await conn.fetchrow(
-            "UPDATE messages SET submitted_at = $2 WHERE id = $1 RETURNING *", mid, now
-        )
-        await publish_status(conn, done, "submitted", now=now)
-    if new in (domain.Status.DELIVERED, domain.Status.FAILED):
-        reason = detail if new == domain.Status.FAILED else None
-        await publish_status(conn, done, new.value, now=now, reason=reason)
-    return "ok"
+    return outcome
 
 
 @router.get("/v1/sms/inbound", **_PLAIN)

@@ -35,9 +35,17 @@ async def publish_statuses(
     now: datetime,
 ) -> None:
     """`publish_status` for many (row, status, reason), in order, in one statement."""
+    await publish_status_changes(conn, [(row, s, reason, now) for row, s, reason in changes])
+
+
+async def publish_status_changes(
+    conn: asyncpg.Connection,
+    changes: Iterable[tuple[Mapping[str, Any], str, str | None, datetime]],
+) -> None:
+    """`publish_statuses` for changes each at its own time (row, status, reason, when)."""
     entries = [
-        (status_event(row, status, now=now, reason=reason), topics.NOTIFICATIONS, str(row["id"]))
-        for row, status, reason in changes
+        (status_event(row, status, now=at, reason=reason), topics.NOTIFICATIONS, str(row["id"]))
+        for row, status, reason, at in changes
         if row["channel"] == "sms"
     ]
     await add_many_to_outbox(conn, entries)

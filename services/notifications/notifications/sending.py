@@ -319,20 +319,3 @@ async def expire(
         receipt_before,
         limit,
     )
-
-
-async def apply_receipt(
-    conn: asyncpg.Connection, message_id: uuid.UUID, status: Status, detail: str, now: datetime
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """UPDATE messages SET status = $2,
-             status_reason = CASE WHEN $2 = 'failed' THEN $3 ELSE NULL END,
-             delivered_at = CASE WHEN $2 = 'delivered' THEN $4 ELSE delivered_at END,
-             finished_at = CASE WHEN $2 IN ('delivered', 'failed') THEN $4 ELSE finished_at END,
-             updated_at = now()
-           WHERE id = $1 RETURNING *""",
-        message_id,
-        status.value,
-        detail,
-        now,
-    )
