@@ -58,9 +58,11 @@ CONSUMING = tuple(
     if s in os.environ.get("BENCH_SERVICES", ",".join(ALL_CONSUMING)).split(",")
 )
 SERVICES = ("registration", *CONSUMING)
-# The latency phase's rates (events/s) and how long each runs; BENCH_LATENCY_RATES picks some.
+# The latency phase's rates (events/s) and how long each runs; BENCH_LATENCY_RATES picks some,
+# BENCH_LATENCY_SECONDS sets how long each of them runs (a sustained rate rather than a burst).
+_SECONDS = os.environ.get("BENCH_LATENCY_SECONDS")
 LATENCY_RUNS = tuple(
-    (rate, seconds)
+    (rate, float(_SECONDS) if _SECONDS else seconds)
     for rate, seconds in ((50, 30.0), (200, 30.0), (1000, 20.0))
     if str(rate) in os.environ.get("BENCH_LATENCY_RATES", "50,200,1000").split(",")
 )
