@@ -53,6 +53,8 @@ async def listen(pool: asyncpg.Pool, channel: Channel, on_notify: Callable[[], N
                 if name is not None:
                     with contextlib.suppress(Exception):
                         await conn.remove_listener(name, notified)
+                    with contextlib.suppress(Exception):  # the pool's reset does not unlisten
+                        await conn.execute("UNLISTEN *")
                 with contextlib.suppress(Exception):
                     await pool.release(conn)
         except asyncio.CancelledError:

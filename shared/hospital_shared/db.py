@@ -85,6 +85,16 @@ async def migrate(conn: asyncpg.Connection, *, schema: str, folders: dict[str, P
     return applied
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset of a connection given back, after asyncpg has rolled back a
+    transaction left open and forgotten the connection's listeners: nothing more. asyncpg's
+    default then sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, a
+    round trip at every release (every batch, claim, relay pass and request) for session
+    state this code never leaves: its advisory locks are transaction-scoped, its settings
+    `SET LOCAL`, no cursor outlives its transaction, and `background.listen` unlistens before
+    it gives its connection back (tests/integration/test_listen_loops.py)."""
+
+
 async def create_pool(
     dsn: str, *, schema: str, min_size: int = 1, max_size: int = 5
 ) -> asyncpg.Pool:
@@ -94,6 +104,7 @@ async def create_pool(
         max_size=max_size,
         server_settings={"search_path": schema, "application_name": schema},
         command_timeout=30,
+        reset=keep_session,
     )
     assert pool is not None
     return pool

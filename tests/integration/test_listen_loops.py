@@ -1,6 +1,6 @@
 """The LISTEN loops (a NOTIFY wakes the outbox relay, the SMS dispatcher) on the real
 PostgreSQL: each holds one pooled connection while it listens and gives it back when stopped,
-also when `remove_listener` fails (a connection broken meanwhile). The dispatcher's own loop
+also when `remove_listener` fails (a connection broken meanwhile), and then listening no more. The dispatcher's own loop
 skipped the release then: each stop or reconnect leaked a connection of the pool."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from hospital_shared import db
 from hospital_shared.outbox import OutboxRelay
 from notifications.dispatcher import Dispatcher
 from tests.kafka_tools import eventually
@@ -21,7 +22,7 @@ from tests.kafka_tools import eventually
 
 @pytest.fixture
 async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    one = await asyncpg.create_pool(stack_env["DATABASE_URL"], min_size=1, max_size=1)
+    one = await db.create_pool(stack_env["DATABASE_URL"], schema="public", min_size=1, max_size=1)
     yield one
     one.terminate()  # close() would wait forever for a connection a loop never gave back
 
@@ -60,3 +61,6 @@ async def test_a_listen_loop_gives_its_connection_back_when_remove_listener_fail
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert pool.get_idle_size() == 1, "the listening connection was not given back"
+    # and it listens no more: the pool's reset (db.keep_session) does not UNLISTEN
+    async with pool.acquire() as conn:
+        assert await conn.fetch("SELECT pg_listening_channels()") == []
