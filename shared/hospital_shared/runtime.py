@@ -290,7 +290,10 @@ class ServiceRuntime:
             # In a context that does not hold the batch (see without_value)
             work = process_and_commit(records, message)
             await asyncio.create_task(work, context=without_value(message))
-            if pause := linger_after(len(records), batch_max, self.settings):
+            pause = linger_after(len(records), batch_max, self.settings)
+            if pause and not await records_waiting(
+                message.consumer, self.settings.consumer_linger_records
+            ):
                 await asyncio.sleep(pause)  # the next batch is fetched after it
 
         return subscriber
@@ -627,6 +630,22 @@ def _consumed_types(topics: Sequence[str]) -> str:
         + ", ".join(f"`{n}`" for n in names)
         + ". Invalid events go to `<topic>.dlq` with the reason."
     )
+
+
+async def records_waiting(consumer: Any, enough: int) -> bool:
+    """Whether the broker held at least `enough` records of `consumer`'s partitions that it
+    has not taken yet (high-water marks of the last fetches - positions). A small batch in a
+    backlog (the rest of one partition's fetch) is followed by the next at once, not by the
+    linger: follow-up's drains ran at ~8,500 or ~11,200 events/s by how often that happened."""
+    waiting = 0
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        waiting += max(0, high - await consumer.position(tp))
+        if waiting >= enough:
+            return True
+    return False
 
 
 def linger_after(batch_size: int, batch_max: int, settings: ServiceSettings) -> float:

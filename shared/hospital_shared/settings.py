@@ -185,8 +185,8 @@ class ServiceSettings(BaseSettings):
     # statement, an offset commit: most of the platform's CPU at 1,000 events/s, issue 22).
     # After a batch of fewer than `consumer_linger_records` records it therefore waits
     # `consumer_linger_ms` before it takes the next, so that what arrives meanwhile comes as one
-    # batch. The first event after a quiet spell is handled at once; a backlog's full batches
-    # never wait. 0 turns it off.
+    # batch. The first event after a quiet spell is handled at once; a backlog never waits
+    # (a small batch with records still waiting on the broker neither). 0 turns it off.
     consumer_linger_ms: int = Field(
         20, ge=0, le=1000, description="wait after a small batch before taking the next (0: off)"
     )

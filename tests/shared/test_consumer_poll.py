@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hospital_shared.runtime import ServiceRuntime, linger_after
+from hospital_shared.runtime import ServiceRuntime, linger_after, records_waiting
 from hospital_shared.settings import service_settings_class
 
 Settings = service_settings_class("probe", 8999)
@@ -86,6 +86,35 @@ def test_a_consumer_lingers_after_a_small_batch_only(monkeypatch: pytest.MonkeyP
     assert linger_after(49, 50, settings) == 0.025
     monkeypatch.setenv("PROBE_CONSUMER_LINGER_MS", "0")
     assert linger_after(1, 2000, Settings()) == 0.0
+
+
+class Consumer:
+    """What `records_waiting` reads of aiokafka's consumer: its partitions, the high-water
+    mark of each from the last fetch (None before one), and its position in each."""
+
+    def __init__(self, partitions: dict[str, tuple[int | None, int]]) -> None:
+        self.partitions = partitions
+
+    def assignment(self) -> set[str]:
+        return set(self.partitions)
+
+    def highwater(self, tp: str) -> int | None:
+        return self.partitions[tp][0]
+
+    async def position(self, tp: str) -> int:
+        return self.partitions[tp][1]
+
+
+async def test_a_small_batch_in_a_backlog_is_followed_at_once() -> None:
+    """The rest of one partition's fetch makes a small batch in a backlog too; the linger
+    waits only when the consumer has taken (nearly) all the broker holds."""
+    backlog = Consumer({"a": (5000, 1200), "b": (900, 900)})
+    assert await records_waiting(backlog, 100)
+    spread = Consumer({"a": (1060, 1000), "b": (2050, 2000), "c": (None, 0)})
+    assert await records_waiting(spread, 100)  # 60 + 50 across partitions
+    caught_up = Consumer({"a": (1010, 1000), "b": (2000, 2000), "c": (None, 0)})
+    assert not await records_waiting(caught_up, 100)
+    assert not await records_waiting(Consumer({}), 100)
 
 
 def test_fast_streams_line_per_batch_is_debug_only() -> None:
