@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -193,3 +194,35 @@ async def test_a_late_receipt_moves_a_final_message_no_further(held, stack_env, 
         (delivered, "delivered", None),
         (failed, "failed", "DLR 2: no such subscriber"),
     ]
+
+
+async def test_a_row_held_by_another_transaction_holds_up_only_its_own_receipt(
+    held, stack_env, raw_db
+) -> None:  # type: ignore[no-untyped-def]
+    """Its receipt is answered 503 after `LOCK_TIMEOUT` (smsbox sends it again); the receipts
+    of the other messages written meanwhile are recorded."""
+    stuck, *others = await handed_over(stack_env, raw_db, 4)
+    async with httpx.AsyncClient(base_url=held.url, timeout=60) as client:
+        lock = raw_db.transaction()
+        await lock.start()
+        try:
+            await raw_db.execute(
+                "SELECT 1 FROM notifications.messages WHERE id = $1::uuid FOR UPDATE", stuck
+            )
+            started = time.monotonic()
+            answers = await asyncio.gather(
+                receipt(client, stuck, 1), *(receipt(client, i, 1) for i in others)
+            )
+            waited = time.monotonic() - started
+        finally:
+            await lock.rollback()
+        again = await receipt(client, stuck, 1)  # smsbox's retry, the row free again
+    assert answers[0].status_code == 503, answers[0].text
+    assert "busy" in answers[0].json()["detail"]
+    assert [a.text for a in answers[1:]] == ["ok"] * 3
+    assert waited < 30  # not the 30 s statement timeout: the lock timeout (5 s), then each alone
+    assert again.text == "ok"
+    statuses = await raw_db.fetch(
+        "SELECT status FROM notifications.messages WHERE id = ANY($1::uuid[])", [stuck, *others]
+    )
+    assert [r["status"] for r in statuses] == ["delivered"] * 4

@@ -26,7 +26,7 @@ from fastapi.responses import PlainTextResponse
 from hospital_shared.http_guard import GuardedRoute
 from notifications import domain, optouts
 from notifications.dispatcher import receipt_signature
-from notifications.receipts import DATABASE_AWAY, MISSING, Receipt, ReceiptWriter
+from notifications.receipts import DATABASE_AWAY, MISSING, RETRY_LATER, Receipt, ReceiptWriter
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +66,8 @@ async def recording(request: Request, what: str) -> AsyncIterator[asyncpg.Connec
 def _not_recorded(what: str, exc: BaseException) -> HTTPException:
     log.warning("gateway report not recorded, Kannel will retry", report=what,
                 error=type(exc).__name__)  # fmt: skip
-    return HTTPException(503, f"{what} not recorded (database unavailable); retry")
+    why = "busy" if isinstance(exc, asyncpg.LockNotAvailableError) else "unavailable"
+    return HTTPException(503, f"{what} not recorded (database {why}); retry")
 
 
 def decode_text(raw: bytes, coding: str, charset: str) -> str:
@@ -113,7 +114,7 @@ async def delivery_receipt(request: Request) -> str:
         raise HTTPException(503, "delivery receipt not recorded (service starting); retry")
     try:
         outcome = await writer.record(Receipt(mid, receipt, detail, datetime.now(UTC)))
-    except DATABASE_AWAY as exc:
+    except RETRY_LATER as exc:
         raise _not_recorded("delivery receipt", exc) from None
     if outcome == MISSING:
         raise HTTPException(404, "no such message")

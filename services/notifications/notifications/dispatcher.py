@@ -196,6 +196,8 @@ class Dispatcher:
         now = self.clock()
         accepted = [(a.row["id"], a.result, a.at) for a in answers if a.accepted]
         async with self.pool.acquire() as conn, conn.transaction():
+            # in id order, as the receipts' writes lock them (receipts.py): no deadlock
+            await sending.lock_in_order(conn, [a.row["id"] for a in answers])
             submitted = await sending.accepted_many(conn, accepted, self.provider.name)
             await publish_statuses(conn, [(r, "submitted", None) for r in submitted], now=now)
             for done in submitted:

@@ -12,6 +12,7 @@ while the database is busy with the ones before them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import uuid
 from collections.abc import Sequence
@@ -42,6 +43,13 @@ DATABASE_AWAY = (
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
 )
+# What the caller answers 503 for, so that smsbox sends the receipt again: the database away,
+# or the message's row locked by another transaction for longer than LOCK_TIMEOUT.
+RETRY_LATER = (*DATABASE_AWAY, asyncpg.LockNotAvailableError)
+# The longest a write waits for a message's row: one row held by a stuck transaction must not
+# hold up the receipts of every other message (a write that times out is done again receipt
+# by receipt, and the one whose row is held is answered 503).
+LOCK_TIMEOUT = "5s"
 MISSING = "missing"  # no such message: the caller answers 404
 # A deadlock with the dispatcher's record of the gateway's answers (both lock messages) is
 # broken by PostgreSQL aborting one side; the receipts' side writes again, this many times.
@@ -77,7 +85,9 @@ class ReceiptWriter:
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting.append((receipt, answer))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_waiting(), name="receipt-writer")
+            self._writer = asyncio.create_task(
+                self._write_waiting(), name="receipt-writer", context=contextvars.Context()
+            )  # not the first request's context: the writer outlives it
         return await answer
 
     async def _write_waiting(self) -> None:
@@ -133,6 +143,7 @@ async def apply_receipts(conn: asyncpg.Connection, receipts: Sequence[Receipt]) 
     record, if it comes, adds the gateway's reference; the event's id makes a second
     `sms.submitted` a no-op)."""
     ids = sorted({r.message_id for r in receipts})  # locked in one order: no deadlock between us
+    await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     rows = await conn.fetch(
         "SELECT * FROM messages WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids
     )

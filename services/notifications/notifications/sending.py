@@ -146,6 +146,14 @@ async def finish_many(
     return sorted(rows, key=lambda r: order[r["id"]])
 
 
+async def lock_in_order(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> None:
+    """Lock these messages' rows in id order, the order every write of many takes them in."""
+    if ids:
+        await conn.execute(
+            "SELECT 1 FROM messages WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", list(ids)
+        )
+
+
 async def accepted_many(
     conn: asyncpg.Connection,
     results: Sequence[tuple[uuid.UUID, SendResult, datetime]],
