@@ -11,6 +11,10 @@ see it alike, and the ratios to the raw client of the same round are what compar
     BENCH_AB_BEFORE=<rev> BENCH_AB_SERVICE=notifications BENCH_AB_LABEL=<name> \\
         BENCH_EVENTS=40000 BENCH_ROUNDS=3 uv run python -m bench.ab_drain
 
+A setting's effect instead of the code's: BENCH_AB_BEFORE=HEAD and the settings of either side
+in BENCH_AB_BEFORE_SETTINGS / BENCH_AB_AFTER_SETTINGS ("NAME=value NAME=value", beside
+`drain_env`'s, which they override).
+
 Runs on the bench stack (`.stack-bench`, ports + BENCH_PORT_SHIFT) from empty data. The
 services whose events the measured one consumes (follow-up, complaints; for metrics,
 notifications too) drain first with the checkout's code, so the backlog is the same for
@@ -43,6 +47,16 @@ RESULTS = Path(__file__).resolve().parent / "ab_results.json"
 # ~830 complaints, one consumed batch: a drain that can end before the service says it is
 # ready, when its CPU and time are no longer measured.
 EXTRA_COMPLAINTS = int(os.environ.get("BENCH_AB_COMPLAINTS", "0"))
+
+
+def _settings(raw: str) -> dict[str, str]:
+    """`K=V K=V` -> {K: V}: settings one side runs with, beside drain_env's."""
+    return dict(item.split("=", 1) for item in raw.split())
+
+
+# A setting's effect (BENCH_AB_BEFORE=HEAD): e.g. BENCH_AB_BEFORE_SETTINGS="FOLLOWUP_X=1".
+BEFORE_SETTINGS = _settings(os.environ.get("BENCH_AB_BEFORE_SETTINGS", ""))
+AFTER_SETTINGS = _settings(os.environ.get("BENCH_AB_AFTER_SETTINGS", ""))
 PRODUCERS = ("followup", "complaints")  # their events are the others' input
 # The services drained before the measured one, so that its backlog is the one `bench.run`
 # gives it: metrics also reads notifications' SMS statuses (7,000 to 19,000 of them after a
@@ -143,8 +157,10 @@ async def main(name: str, rev: str, label: str, n_events: int, rounds: int, cap:
         raw: list[float] = []
         raw_cpu: list[dict[str, float]] = []
         own_raw: list[dict[str, Any]] = []
+        sides = {"before": before | BEFORE_SETTINGS, "after": AFTER_SETTINGS}
+        results["settings"] = {"before": BEFORE_SETTINGS, "after": AFTER_SETTINGS}
         for i in range(1, rounds + 1):
-            for code, extra in (("before", before), ("after", {})):
+            for code, extra in sides.items():
                 runs[code].append(await one_run(cfg, env, name, code, extra, str(i), cap))
             await settle(cfg)
             (n, secs), cpu = await with_cpu(cfg, raw_drain(

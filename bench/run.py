@@ -144,6 +144,7 @@ async def bench(n_events: int, cap: float, phases: set[str]) -> dict[str, Any]:
         },
         "followup_drain_held_jobs": HELD_FOLLOWUP_JOBS,
         "notifications_drain_held": HELD_NOTIFICATIONS_DISPATCH,
+        "drain_commit_interval_ms": DRAIN_COMMIT_INTERVAL_MS,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "backlog_events": n_events,
         # The machine may be shared: the 1-minute load average at each phase says how much.
@@ -340,18 +341,30 @@ async def _complaints_only(
     return measured
 
 
+# A drain's clock stops at the commit of its last record. With offsets committed at most
+# every 500 ms (the services' default, for a steady stream's small batches) that commit comes
+# up to half a second after the last batch, a fifth of a 20,000-event drain of follow-up
+# (~2 s). A drain's batches are large, so committing after each costs a few commits a
+# second. (It did not explain follow-up's bimodal 20,000-event drains of session 19: an A/B
+# of 500 against 0, four rounds, stayed bimodal on both sides; docs/bench.md, session 20.)
+DRAIN_COMMIT_INTERVAL_MS = "0"
+
+
 def drain_env(name: str) -> dict[str, str]:
     """A drained service's settings beside SERVICE_ENV's: notifications' SMS dispatcher is
     paused, and its survey reminders job too (`HELD_NOTIFICATIONS_DISPATCH`: a backlog days
     old has most of its reminders due at once), and every patient SMS it plans falls in quiet
     hours (all day but a minute past), so that its drain measures the consumer at any hour
     instead of the consumer plus the dispatcher; follow-up holds its due scan and assignment
-    after their first pass (`HELD_FOLLOWUP_JOBS`)."""
+    after their first pass (`HELD_FOLLOWUP_JOBS`). Every drained service commits its offsets
+    after each batch (`DRAIN_COMMIT_INTERVAL_MS`)."""
+    commits = {f"{name.upper()}_CONSUMER_COMMIT_INTERVAL_MS": DRAIN_COMMIT_INTERVAL_MS}
     if name == "followup":
-        return dict(HELD_FOLLOWUP_JOBS)
+        return commits | HELD_FOLLOWUP_JOBS
     if name != "notifications":
-        return {}
-    return held_quiet_hours(datetime.now(ZoneInfo(HOSPITAL_TZ))) | HELD_NOTIFICATIONS_DISPATCH
+        return commits
+    held = held_quiet_hours(datetime.now(ZoneInfo(HOSPITAL_TZ))) | HELD_NOTIFICATIONS_DISPATCH
+    return commits | held
 
 
 def _print_drain(d: DrainResult, label: str) -> None:
