@@ -1,0 +1,72 @@
+"""Where a drain's clock starts (`bench.drain._started`): at the measured groups' first
+commit, also when the service answered /readyz before it, so that the batch in hand then is
+not counted whole but timed in part (no stack needed: the broker's committed offsets and the
+service's readiness are played by fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bench import drain
+
+
+class _Offsets:
+    """The measured groups' committed records: 0 until `after` polls, then `then`."""
+
+    def __init__(self, after: int, then: int) -> None:
+        self.polls = 0
+        self.after, self.then = after, then
+
+    async def committed_on(self, group: str, topics: Any = None) -> int:
+        self.polls += 1
+        return self.then if self.polls > self.after else 0
+
+
+class _Proc:
+    name = "complaints"  # one measured group: one `committed_on` call a poll
+    cfg = None
+    process = None
+
+    def __init__(self, ready_after_s: float) -> None:
+        self.ready_after_s = ready_after_s
+
+    async def ready(self) -> None:
+        await asyncio.sleep(self.ready_after_s)
+
+
+@pytest.fixture(autouse=True)
+def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drain, "POLL_S", 0.01)
+    monkeypatch.setattr(drain, "stack_cpu_seconds", lambda cfg: {"postgres": 0.0})
+
+
+async def test_ready_before_the_first_commit_still_times_from_the_commit() -> None:
+    offsets = _Offsets(after=20, then=2000)  # the first commit ~0.2 s in, ready at once
+    start = await drain._started(offsets, [_Proc(0.0)], "p-", 0, 20000)  # type: ignore[arg-type]
+    assert start.committed == 2000  # left out of the rate, with its time
+    assert offsets.polls > 20
+
+
+async def test_a_first_commit_of_the_whole_backlog_times_from_ready() -> None:
+    # nothing would be left to time after it: the batch is timed from /readyz, as before
+    offsets = _Offsets(after=20, then=855)
+    start = await drain._started(offsets, [_Proc(0.0)], "p-", 0, 855)  # type: ignore[arg-type]
+    assert start.committed == 0
+
+
+async def test_a_commit_before_ready_starts_the_clock() -> None:
+    offsets = _Offsets(after=2, then=4000)
+    start = await drain._started(offsets, [_Proc(30.0)], "p-", 0, 50000)  # type: ignore[arg-type]
+    assert start.committed == 4000
+
+
+async def test_no_commit_after_ready_gives_up_after_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(drain, "FIRST_COMMIT_WAIT_S", 0.1)
+    offsets = _Offsets(after=10**9, then=1)
+    start = await drain._started(offsets, [_Proc(0.0)], "p-", 0, 100)  # type: ignore[arg-type]
+    assert start.committed == 0
