@@ -37,6 +37,12 @@ class _Proc:
         await asyncio.sleep(self.ready_after_s)
 
 
+async def _start(offsets: _Offsets, ready_after_s: float, target: int) -> drain._Start:
+    proc: Any = _Proc(ready_after_s)
+    off: Any = offsets
+    return await drain._started(off, [proc], "p-", 0, target)
+
+
 @pytest.fixture(autouse=True)
 def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(drain, "POLL_S", 0.01)
@@ -45,7 +51,7 @@ def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_ready_before_the_first_commit_still_times_from_the_commit() -> None:
     offsets = _Offsets(after=20, then=2000)  # the first commit ~0.2 s in, ready at once
-    start = await drain._started(offsets, [_Proc(0.0)], "p-", 0, 20000)  # type: ignore[arg-type]
+    start = await _start(offsets, 0.0, 20000)
     assert start.committed == 2000  # left out of the rate, with its time
     assert offsets.polls > 20
 
@@ -53,13 +59,13 @@ async def test_ready_before_the_first_commit_still_times_from_the_commit() -> No
 async def test_a_first_commit_of_the_whole_backlog_times_from_ready() -> None:
     # nothing would be left to time after it: the batch is timed from /readyz, as before
     offsets = _Offsets(after=20, then=855)
-    start = await drain._started(offsets, [_Proc(0.0)], "p-", 0, 855)  # type: ignore[arg-type]
+    start = await _start(offsets, 0.0, 855)
     assert start.committed == 0
 
 
 async def test_a_commit_before_ready_starts_the_clock() -> None:
     offsets = _Offsets(after=2, then=4000)
-    start = await drain._started(offsets, [_Proc(30.0)], "p-", 0, 50000)  # type: ignore[arg-type]
+    start = await _start(offsets, 30.0, 50000)
     assert start.committed == 4000
 
 
@@ -68,5 +74,5 @@ async def test_no_commit_after_ready_gives_up_after_the_wait(
 ) -> None:
     monkeypatch.setattr(drain, "FIRST_COMMIT_WAIT_S", 0.1)
     offsets = _Offsets(after=10**9, then=1)
-    start = await drain._started(offsets, [_Proc(0.0)], "p-", 0, 100)  # type: ignore[arg-type]
+    start = await _start(offsets, 0.0, 100)
     assert start.committed == 0
