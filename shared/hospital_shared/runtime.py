@@ -234,49 +234,9 @@ class ServiceRuntime:
     def _subscribe(self, group: _Group, handler_name: str, max_records: int | None) -> Any:
         """The broker's batch subscriber of `group`: raw records in, offsets committed by hand
         once the consumer has processed a batch."""
-        consumer, watch, topics, committer = (
-            group.consumer,
-            group.watch,
-            group.topics,
-            group.committer,
-        )
         batch_max = max_records or self.settings.consumer_max_records
-
-        async def raw_records(msg: Any) -> Any:
-            return msg.raw_message
-
+        subscriber = self._batch_subscriber(group, handler_name, batch_max)
         context = self.broker.context
-
-        subscriber = self.broker.subscriber(
-            *topics,
-            group_id=group.name,
-            batch=True,
-            max_records=batch_max,
-            batch_timeout_ms=self.settings.consumer_poll_ms,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=self.settings.consumer_partition_fetch_bytes,
-            fetch_max_bytes=self.settings.consumer_fetch_max_bytes,
-            ack_policy=AckPolicy.MANUAL,
-            listener=group.tracker,
-            decoder=raw_records,
-            title=f"{self.name}.{handler_name}",
-            description=_consumed_types(topics),
-        )
-
-        async def process_and_commit(
-            batch: Sequence[ConsumerRecord[Any, Any]], message: Any
-        ) -> None:
-            watch.batch_started(len(batch))
-            handled = False
-            dead_letters, epoch = consumer.dead_letters, committer.epoch
-            try:
-                await consumer.process_batch(batch)
-                handled = True
-            finally:
-                watch.batch_finished(committed=handled)
-            # committed now or with a later batch (offset_commits.py); a dead letter at once
-            at_once = consumer.dead_letters > dead_letters
-            await committer.handled(message.consumer, batch, at_once=at_once, epoch=epoch)
 
         @subscriber
         async def on_batch(records: Any) -> None:
@@ -288,7 +248,7 @@ class ServiceRuntime:
             # garbage collector's next full pass (notifications' peak RSS +13 MB).
             message: KafkaMessage = context.get_local("message")
             # In a context that does not hold the batch (see without_value)
-            work = process_and_commit(records, message)
+            work = _process_and_commit(group, records, message)
             await asyncio.create_task(work, context=without_value(message))
             pause = linger_after(len(records), batch_max, self.settings)
             if pause and not await records_waiting(
@@ -297,6 +257,29 @@ class ServiceRuntime:
                 await asyncio.sleep(pause)  # the next batch is fetched after it
 
         return subscriber
+
+    def _batch_subscriber(self, group: _Group, handler_name: str, batch_max: int) -> Any:
+        """FastStream's batch subscriber of `group`'s topics, its records undecoded, its
+        offsets left to `_process_and_commit`."""
+
+        async def raw_records(msg: Any) -> Any:
+            return msg.raw_message
+
+        return self.broker.subscriber(
+            *group.topics,
+            group_id=group.name,
+            batch=True,
+            max_records=batch_max,
+            batch_timeout_ms=self.settings.consumer_poll_ms,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=self.settings.consumer_partition_fetch_bytes,
+            fetch_max_bytes=self.settings.consumer_fetch_max_bytes,
+            ack_policy=AckPolicy.MANUAL,
+            listener=group.tracker,
+            decoder=raw_records,
+            title=f"{self.name}.{handler_name}",
+            description=_consumed_types(group.topics),
+        )
 
     def publishes(self, *event_types: str) -> None:
         """Document in AsyncAPI the event types this service publishes through its outbox: one
@@ -650,6 +633,24 @@ async def records_waiting(consumer: Any, enough: int) -> bool:
     except Exception:  # a rebalance under way, a position unknown: linger as before
         return False
     return False
+
+
+async def _process_and_commit(
+    group: _Group, batch: Sequence[ConsumerRecord[Any, Any]], message: Any
+) -> None:
+    """One batch through `group`'s consumer; its offsets committed now or with a later batch
+    (offset_commits.py), at once when it sent a dead letter."""
+    consumer, watch, committer = group.consumer, group.watch, group.committer
+    watch.batch_started(len(batch))
+    handled = False
+    dead_letters, epoch = consumer.dead_letters, committer.epoch
+    try:
+        await consumer.process_batch(batch)
+        handled = True
+    finally:
+        watch.batch_finished(committed=handled)
+    at_once = consumer.dead_letters > dead_letters
+    await committer.handled(message.consumer, batch, at_once=at_once, epoch=epoch)
 
 
 def linger_after(batch_size: int, batch_max: int, settings: ServiceSettings) -> float:

@@ -281,20 +281,8 @@ class Dispatcher:
                         await asyncio.wait_for(self._wake.wait(), interval)
                 self._wake.clear()  # before the claim: news that comes during it is not lost
                 limit = min(slots - len(sends), self.settings.dispatch_batch_size)
-                try:
-                    await self._reconcile_now_and_then()
-                    claimed = await self.claim(limit)
-                    self.healthy = True
-                    backoff = interval
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # database away: keep the rows, back off
-                    self.healthy = False
-                    log.warning(
-                        "dispatcher claim failed, will retry", error=repr(exc), backoff_s=backoff
-                    )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
+                claimed, backoff = await self._claim_or_back_off(limit, backoff)
+                if claimed is None:
                     more_due = True
                     continue
                 for row in claimed.sends:
@@ -313,6 +301,23 @@ class Dispatcher:
             answers.ready.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(recorder, timeout=10)
+
+    async def _claim_or_back_off(self, limit: int, backoff: float) -> tuple[Claim | None, float]:
+        """The next claim (the reconciler's turn first, now and then) and the backoff after
+        it; while the database is away, None after waiting `backoff`, and the next (doubled,
+        at most 10 s): the rows stay as they are."""
+        try:
+            await self._reconcile_now_and_then()
+            claimed = await self.claim(limit)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.healthy = False
+            log.warning("dispatcher claim failed, will retry", error=repr(exc), backoff_s=backoff)
+            await asyncio.sleep(backoff)
+            return None, min(backoff * 2, 10.0)
+        self.healthy = True
+        return claimed, self.settings.dispatch_interval_s
 
     async def _paused(self) -> None:
         """Hold every SMS until the service runs without the setting; the news of new
