@@ -13,7 +13,8 @@ see it alike, and the ratios to the raw client of the same round are what compar
 
 A setting's effect instead of the code's: BENCH_AB_BEFORE=HEAD and the settings of either side
 in BENCH_AB_BEFORE_SETTINGS / BENCH_AB_AFTER_SETTINGS ("NAME=value NAME=value", beside
-`drain_env`'s, which they override).
+`drain_env`'s, which they override). "Before" runs HEAD as committed and "after" the working
+tree: with changes not committed, the A/B compares code too.
 
 Runs on the bench stack (`.stack-bench`, ports + BENCH_PORT_SHIFT) from empty data. The
 services whose events the measured one consumes (follow-up, complaints; for metrics,
@@ -51,6 +52,9 @@ EXTRA_COMPLAINTS = int(os.environ.get("BENCH_AB_COMPLAINTS", "0"))
 
 def _settings(raw: str) -> dict[str, str]:
     """`K=V K=V` -> {K: V}: settings one side runs with, beside drain_env's."""
+    bad = [item for item in raw.split() if "=" not in item[1:]]
+    if bad:
+        raise SystemExit(f"a setting is NAME=value, not {bad[0]!r}")
     return dict(item.split("=", 1) for item in raw.split())
 
 
@@ -97,6 +101,7 @@ async def one_run(
         "load_average_1m": round(os.getloadavg()[0], 1), "started_at_utc": d.started_at,
         "side_records": d.side_records, "side_work": d.side_work,
         "held_settings": sorted(k for k in drain_env(name) if k.startswith(name.upper())),
+        "settings": {k: v for k, v in extra.items() if k != "PYTHONPATH"},
     }  # fmt: skip
     console.print(f"  {name} {code} ({tag}): {out}")
     return out

@@ -543,14 +543,16 @@ async def scaling_phase(
     cfg: Any, bootstrap: str, database_url: str, sampler: RssSampler, cap: float
 ) -> dict[str, Any]:
     """Follow-up with 1 then 2 instances, back to back on the same backlog (each from an
-    empty schema and a new consumer group), so code and machine load are the same."""
+    empty schema and a new consumer group), so code and machine load are the same; with the
+    drains' settings (`drain_env`: its jobs held, offsets committed after each batch; until
+    session 20 neither)."""
     out: dict[str, Any] = {}
     for n in (1, 2):
         group = f"followup-{n}x"
         console.print(f"follow-up with {n} instance(s) (empty schema, group {group}) ...")
         await drop_schemas(database_url, "followup")
-        procs = [Proc(cfg, "followup", port_shift=100 * i, env={"FOLLOWUP_CONSUMER_GROUP": group})
-                 for i in range(n)]  # fmt: skip
+        env = {**drain_env("followup"), "FOLLOWUP_CONSUMER_GROUP": group}
+        procs = [Proc(cfg, "followup", port_shift=100 * i, env=env) for i in range(n)]
         d = await drain(
             bootstrap, database_url, procs, sampler, group_prefix=f"{group}.", timeout=cap
         )

@@ -16,12 +16,13 @@ from bench import drain
 class _Offsets:
     """The measured groups' committed records: 0 until `after` polls, then `then`."""
 
-    def __init__(self, after: int, then: int) -> None:
+    def __init__(self, after: int, then: int, poll_s: float = 0.0) -> None:
         self.polls = 0
-        self.after, self.then = after, then
+        self.after, self.then, self.poll_s = after, then, poll_s
 
     async def committed_on(self, group: str, topics: Any = None) -> int:
         self.polls += 1
+        await asyncio.sleep(self.poll_s)  # the broker's round trip
         return self.then if self.polls > self.after else 0
 
 
@@ -76,3 +77,18 @@ async def test_no_commit_after_ready_gives_up_after_the_wait(
     offsets = _Offsets(after=10**9, then=1)
     start = await _start(offsets, 0.0, 100)
     assert start.committed == 0
+
+
+async def test_ready_during_the_poll_that_finds_the_whole_backlog_times_from_ready() -> None:
+    offsets = _Offsets(after=0, then=855, poll_s=0.05)  # /readyz answers while it asks
+    start = await _start(offsets, 0.0, 855)
+    assert start.committed == 0
+
+
+async def test_no_backlog_starts_at_ready_without_waiting_for_a_commit() -> None:
+    offsets = _Offsets(after=10**9, then=1)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    start = await _start(offsets, 0.0, 0)
+    assert start.committed == 0
+    assert loop.time() - began < drain.FIRST_COMMIT_WAIT_S / 10
