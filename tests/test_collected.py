@@ -10,10 +10,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _testpaths() -> list[Path]:
+def _entries() -> list[str]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(config["tool"]["pytest"]["ini_options"]["testpaths"])
+
+
+def _testpaths() -> list[Path]:
     found: list[Path] = []
-    for entry in config["tool"]["pytest"]["ini_options"]["testpaths"]:
+    for entry in _entries():
         found += sorted(ROOT.glob(entry)) if any(c in entry for c in "*?[") else [ROOT / entry]
     return found
 
@@ -30,3 +34,5 @@ def test_every_test_file_is_under_a_testpath() -> None:
 
 def test_every_testpath_exists() -> None:
     assert [str(p) for p in _testpaths() if not p.exists()] == []
+    globs = [e for e in _entries() if "*" in e]
+    assert [g for g in globs if not list(ROOT.glob(g))] == []  # a pattern that matches nothing

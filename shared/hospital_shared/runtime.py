@@ -619,7 +619,9 @@ async def records_waiting(consumer: Any, enough: int) -> bool:
     """Whether the broker held at least `enough` records of `consumer`'s partitions that it
     has not taken yet (high-water marks of the last fetches - positions). A small batch in a
     backlog (the rest of one partition's fetch) is followed by the next at once, not by the
-    linger: follow-up's drains ran at ~8,500 or ~11,200 events/s by how often that happened."""
+    linger. (Session 19 took follow-up's drains at ~8,500 or ~11,200 events/s for this; they
+    stayed so without the linger: the drain's clock and the machine's speed, docs/bench.md
+    session 20.)"""
     waiting = 0
     try:
         async with asyncio.timeout(0.05):  # a position being reset is looked up: not waited for
