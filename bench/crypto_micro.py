@@ -1,7 +1,8 @@
 """Micro-bench of encryption at rest (hospital_shared.field_crypto): the cost per value of
-sealing (a fresh data key, wrapped, and the text encrypted), opening, re-wrapping after a key
-rotation and the phone search hash, for the values the services seal: an 11-digit phone, a
-typical call feedback (60 Chinese characters) and the longest one the API takes (4,000).
+sealing (a fresh nonce under the current data key, drawn and wrapped every DATA_KEY_USES
+values), opening, re-wrapping after a key rotation and the phone search hash, for the values
+the services seal: an 11-digit phone, a typical call feedback (60 Chinese characters) and the
+longest one the API takes (4,000).
 
     uv run python bench/crypto_micro.py [--out bench/crypto_results.json]
 

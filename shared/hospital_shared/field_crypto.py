@@ -1,9 +1,10 @@
 """Encryption at rest of sensitive text (phone numbers, call feedback, objections): envelope
 encryption with keys the deployment provides, never the database.
 
-Each value gets its own random data key (AES-256-GCM); the data key is wrapped by the
-deployment's key-encryption key (AES-256-GCM too, `DATA_ENCRYPTION_KEY` = `<key id>:<32 bytes
-base64>`), and the stored text is
+Values are sealed under random data keys (AES-256-GCM, a fresh 96-bit nonce for each value), a
+new data key every `DATA_KEY_USES` values; the data key is wrapped by the deployment's
+key-encryption key (AES-256-GCM too, `DATA_ENCRYPTION_KEY` = `<key id>:<32 bytes base64>`), and
+the stored text is
 
     enc1:<key id>:<base64url(wrap nonce | wrapped data key | nonce | ciphertext)>
 
@@ -31,7 +32,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -40,6 +41,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 PREFIX = "enc1:"
 NONCE = 12
 WRAPPED = 32 + 16  # a 256-bit data key and its tag
+# Values sealed under one data key before the next is drawn. Each value still carries its
+# wrapped data key, so it opens, re-wraps and rotates on its own as before. A data key of its
+# own for every value cost 5.8 us a value, 3.3 of them drawing, wrapping and setting up the key
+# (notifications seals 1.4 values an event); 1,024 random nonces under one key are far inside
+# AES-GCM's bound (2^32 values a key with random nonces, NIST SP 800-38D 8.3).
+DATA_KEY_USES = 1024
 
 # Public development keys (README): refused outside a development or test stack.
 DEV_ENCRYPTION_KEY = "dev1:" + base64.b64encode(b"hospital-dev-data-encryption-k01").decode()
@@ -68,6 +75,16 @@ def parse_key(spec: str) -> tuple[str, bytes]:
     return kid, key
 
 
+@dataclass(slots=True)
+class _DataKey:
+    """The data key values are sealed under now: its cipher, what each value stores before its
+    nonce (wrap nonce | wrapped data key), and how many values it may still seal."""
+
+    aead: AESGCM
+    header: bytes
+    uses_left: int
+
+
 @dataclass(frozen=True)
 class FieldCipher:
     current_id: str
@@ -76,6 +93,8 @@ class FieldCipher:
     # Off only to measure what encryption costs (the bench; DATA_ENCRYPTION_ENABLED, refused
     # in production): new values are written as they are, sealed ones still open.
     enabled: bool = True
+    # The current data key (a list: the dataclass is frozen), drawn at the first seal.
+    _data_key: list[_DataKey] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def from_settings(
@@ -91,17 +110,26 @@ class FieldCipher:
         return cls(kid, keys, hash_key.encode(), enabled)
 
     def seal(self, text: str | None) -> str | None:
-        """Encrypt under a fresh data key wrapped by the current key; None stays None."""
+        """Encrypt under the current data key (a fresh nonce); None stays None."""
         if text is None or not self.enabled:
             return text
-        # the data key and both nonces from one draw of the OS's generator, as three would
-        # give (a notifications drain seals two values an event)
-        fresh = os.urandom(32 + 2 * NONCE)
-        dek, wrap_nonce, nonce = fresh[:32], fresh[32 : 32 + NONCE], fresh[32 + NONCE :]
-        wrapped = self.keys[self.current_id].encrypt(wrap_nonce, dek, self.current_id.encode())
-        body = AESGCM(dek).encrypt(nonce, text.encode(), None)
-        blob = base64.urlsafe_b64encode(b"".join((wrap_nonce, wrapped, nonce, body))).decode()
+        key = self._data_key[0] if self._data_key else None
+        if key is None or key.uses_left <= 0:
+            key = self._new_data_key()
+        key.uses_left -= 1
+        nonce = os.urandom(NONCE)
+        body = key.aead.encrypt(nonce, text.encode(), None)
+        blob = base64.urlsafe_b64encode(b"".join((key.header, nonce, body))).decode()
         return f"{PREFIX}{self.current_id}:{blob}"
+
+    def _new_data_key(self) -> _DataKey:
+        """A fresh random data key, wrapped by the current key, for the next values."""
+        fresh = os.urandom(32 + NONCE)
+        dek, wrap_nonce = fresh[:32], fresh[32:]
+        wrapped = self.keys[self.current_id].encrypt(wrap_nonce, dek, self.current_id.encode())
+        key = _DataKey(AESGCM(dek), wrap_nonce + wrapped, DATA_KEY_USES)
+        self._data_key[:] = [key]
+        return key
 
     def open(self, stored: str | None) -> str | None:
         """The text of a sealed value; a value from before encryption as it is."""

@@ -258,7 +258,7 @@ async def test_a_mixed_batch_gives_the_rows_of_one_event_at_a_time(schemas) -> N
         2026, 11, 24, 8, 30, tzinfo=SH
     )
     for sql in (
-        # the phone is sealed under a fresh data key each time: its hash tells the number
+        # the phone is sealed with a fresh nonce each time: its hash tells the number
         "SELECT patient_id, phone_hash, sms_opt_out, deceased, deceased_ref FROM patients"
         " ORDER BY 1",
         "SELECT subject_ref, reason FROM withdrawn_subjects ORDER BY 1",

@@ -1,4 +1,5 @@
-"""Encryption at rest: envelope encryption with per-value data keys, rotation that keeps every
+"""Encryption at rest: envelope encryption (a data key for up to DATA_KEY_USES values, a nonce
+for each), rotation that keeps every
 value readable, keyed search hashes, and values from before encryption read as they are."""
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ import hmac
 import pytest
 
 from hospital_shared.field_crypto import (
+    DATA_KEY_USES,
     DEV_ENCRYPTION_KEY,
+    NONCE,
     PREFIX,
+    WRAPPED,
     BadKey,
     FieldCipher,
     Undecryptable,
@@ -32,7 +36,37 @@ def test_a_sealed_value_shows_nothing_of_the_text_and_opens_to_it() -> None:
     assert sealed is not None and sealed.startswith(f"{PREFIX}k2025:")
     assert "13800138000" not in sealed and "护士" not in sealed
     assert c.open(sealed) == TEXT
-    assert c.seal(TEXT) != sealed  # a fresh data key and nonce every time
+    assert c.seal(TEXT) != sealed  # a fresh nonce every time
+
+
+def _raw(sealed: str | None) -> bytes:
+    assert sealed is not None
+    return base64.urlsafe_b64decode(sealed.split(":", 2)[2])
+
+
+def _data_key_of(sealed: str | None) -> bytes:
+    """What a sealed value stores of its data key: wrap nonce and wrapped key."""
+    return _raw(sealed)[: NONCE + WRAPPED]
+
+
+def test_a_data_key_seals_DATA_KEY_USES_values_then_a_fresh_one_is_drawn() -> None:
+    c = cipher()
+    sealed = [c.seal(f"{TEXT} {i}") for i in range(2 * DATA_KEY_USES + 1)]
+    keys = [_data_key_of(s) for s in sealed]
+    assert len(set(keys[:DATA_KEY_USES])) == 1
+    assert len(set(keys)) == 3 and keys[DATA_KEY_USES] != keys[0]
+    nonces = {_raw(s)[NONCE + WRAPPED : 2 * NONCE + WRAPPED] for s in sealed}
+    assert len(nonces) == len(sealed)  # a fresh nonce for each value
+    assert [c.open(s) for s in sealed] == [f"{TEXT} {i}" for i in range(len(sealed))]
+    # and a value re-wrapped under a new key leaves the others of its data key as they were
+    rotated = cipher(NEW, previous=OLD)
+    moved = rotated.rewrap(sealed[0])
+    assert moved is not None and rotated.is_current(moved) and rotated.open(moved) == f"{TEXT} 0"
+    assert rotated.open(sealed[1]) == f"{TEXT} 1" and c.open(sealed[1]) == f"{TEXT} 1"
+
+
+def test_two_ciphers_never_share_a_data_key() -> None:
+    assert _data_key_of(cipher().seal(TEXT)) != _data_key_of(cipher().seal(TEXT))
 
 
 def test_none_and_values_from_before_encryption_are_read_as_they_are() -> None:
