@@ -7,6 +7,7 @@ others' were due as well."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -58,6 +59,16 @@ async def reminder_rows(stack_env: dict[str, str], registration_id: str) -> list
 
 async def test_the_reminder_goes_to_who_has_not_answered_only(
     services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """Both cases below at once: each waits for its reminder (REMINDER_AFTER_S), so one after
+    the other they took a minute of the suite."""
+    async with asyncio.TaskGroup() as both:
+        both.create_task(_answered_cancelled_and_dead_are_not_reminded(stack_config, stack_env))
+        both.create_task(_an_answer_on_the_link_after_an_unreachable_call(stack_config, stack_env))
+
+
+async def _answered_cancelled_and_dead_are_not_reminded(
+    stack_config: Any, stack_env: dict[str, str]
 ) -> None:
     base = uuid.uuid4().int % 10**7 * 10
     unanswered, answered, cancelled, revived = base + 1, base + 2, base + 3, base + 4
@@ -136,8 +147,8 @@ async def test_the_reminder_goes_to_who_has_not_answered_only(
     assert len(await reminder_rows(stack_env, f"SR{unanswered}")) == 1
 
 
-async def test_an_answer_on_the_link_after_an_unreachable_call_also_stops_the_reminder(
-    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+async def _an_answer_on_the_link_after_an_unreachable_call(
+    stack_config: Any, stack_env: dict[str, str]
 ) -> None:
     """The visit's survey is answered on the other link it has (the follow-up call failed,
     and the patient was sent one of its own): its reminder is not sent either."""
