@@ -24,11 +24,11 @@ import pytest
 
 from hospital_shared import topics
 from tests.factories import discharge, envelope
+from tests.fuzz import SERVICES
 from tests.integration.openapi_walk import untyped_2xx, walk
-from tests.integration.services import RunningService, running_all
+from tests.integration.services import RunningService
 from tests.kafka_tools import eventually, publish, read_all
 
-SERVICES = ["registration", "followup", "complaints", "notifications", "metrics"]
 HUGE = 2**63  # one past PostgreSQL's bigint
 TOKENS = {
     "integration": "dev-integration-token",
@@ -36,12 +36,6 @@ TOKENS = {
     "agent": "dev-agent-token",
     "supervisor": "dev-supervisor-token",
 }
-
-
-@pytest.fixture(scope="module")
-def services(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
-    with running_all(stack_config, SERVICES) as running:
-        yield running
 
 
 def call(

@@ -16,14 +16,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.services import RunningService, running_all
+from tests.fuzz import SERVICES
+from tests.integration.services import RunningService
 
-SERVICES = ["registration", "followup", "complaints", "notifications", "metrics"]
 # Roles whose token reaches most of a service's routes (hospital_shared.auth.DEV_TOKENS).
 ROLES = {
     "registration": ["integration"],
@@ -34,12 +33,6 @@ ROLES = {
 }
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
-
-
-@pytest.fixture(scope="module")
-def services(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
-    with running_all(stack_config, SERVICES) as running:
-        yield running
 
 
 def schemathesis_command(url: str, token: str) -> list[str]:

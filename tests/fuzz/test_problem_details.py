@@ -18,18 +18,12 @@ import pytest
 
 from hospital_shared.auth import DEV_TOKENS
 from hospital_shared.problems import MEDIA_TYPE, TRANSITION_REFUSED, VALIDATION
+from tests.fuzz import SERVICES
 from tests.integration.openapi_walk import example
-from tests.integration.services import RunningService, running_all
+from tests.integration.services import RunningService
 
-SERVICES = ["registration", "followup", "complaints", "notifications", "metrics"]
 SKIPPED = {"/healthz", "/readyz", "/metrics", "/asyncapi.json", "/openapi.json"}
 TRACES = ("Traceback", 'File "', "site-packages", "asyncpg.", "pydantic_core")
-
-
-@pytest.fixture(scope="module")
-def services(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
-    with running_all(stack_config, SERVICES) as running:
-        yield running
 
 
 def check_problem(resp: httpx.Response, where: str) -> None:
