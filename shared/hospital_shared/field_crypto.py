@@ -43,9 +43,10 @@ NONCE = 12
 WRAPPED = 32 + 16  # a 256-bit data key and its tag
 # Values sealed under one data key before the next is drawn. Each value still carries its
 # wrapped data key, so it opens, re-wraps and rotates on its own as before. A data key of its
-# own for every value cost 5.8 us a value, 3.3 of them drawing, wrapping and setting up the key
-# (notifications seals 1.4 values an event); 1,024 random nonces under one key are far inside
-# AES-GCM's bound (2^32 values a key with random nonces, NIST SP 800-38D 8.3).
+# own for every value cost 5.8 us a value (timeit, one run), 3.3 of them drawing, wrapping and
+# setting up the key (notifications seals 1.4 values an event); 1,024 random nonces under one
+# key are far inside AES-GCM's bound (2^32 values a key with random nonces, NIST SP 800-38D
+# 8.3).
 DATA_KEY_USES = 1024
 
 # Public development keys (README): refused outside a development or test stack.
@@ -77,9 +78,11 @@ def parse_key(spec: str) -> tuple[str, bytes]:
 
 @dataclass(slots=True)
 class _DataKey:
-    """The data key values are sealed under now: its cipher, what each value stores before its
-    nonce (wrap nonce | wrapped data key), and how many values it may still seal."""
+    """The data key values are sealed under now: the key id that wrapped it, its cipher, what
+    each value stores before its nonce (wrap nonce | wrapped data key), and how many values it
+    may still seal."""
 
+    kid: str
     aead: AESGCM
     header: bytes
     uses_left: int
@@ -93,8 +96,9 @@ class FieldCipher:
     # Off only to measure what encryption costs (the bench; DATA_ENCRYPTION_ENABLED, refused
     # in production): new values are written as they are, sealed ones still open.
     enabled: bool = True
-    # The current data key (a list: the dataclass is frozen), drawn at the first seal.
-    _data_key: list[_DataKey] = field(default_factory=list, repr=False, compare=False)
+    # The current data key (a list: the dataclass is frozen), drawn at the first seal; not an
+    # argument, so that a copy (dataclasses.replace) draws its own.
+    _data_key: list[_DataKey] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @classmethod
     def from_settings(
@@ -114,7 +118,7 @@ class FieldCipher:
         if text is None or not self.enabled:
             return text
         key = self._data_key[0] if self._data_key else None
-        if key is None or key.uses_left <= 0:
+        if key is None or key.uses_left <= 0 or key.kid != self.current_id:
             key = self._new_data_key()
         key.uses_left -= 1
         nonce = os.urandom(NONCE)
@@ -127,7 +131,7 @@ class FieldCipher:
         fresh = os.urandom(32 + NONCE)
         dek, wrap_nonce = fresh[:32], fresh[32:]
         wrapped = self.keys[self.current_id].encrypt(wrap_nonce, dek, self.current_id.encode())
-        key = _DataKey(AESGCM(dek), wrap_nonce + wrapped, DATA_KEY_USES)
+        key = _DataKey(self.current_id, AESGCM(dek), wrap_nonce + wrapped, DATA_KEY_USES)
         self._data_key[:] = [key]
         return key
 

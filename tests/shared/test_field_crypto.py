@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import replace
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hospital_shared.field_crypto import (
     DATA_KEY_USES,
@@ -19,6 +21,7 @@ from hospital_shared.field_crypto import (
     BadKey,
     FieldCipher,
     Undecryptable,
+    parse_key,
 )
 
 OLD = "k2025:" + base64.b64encode(b"o" * 32).decode()
@@ -67,6 +70,16 @@ def test_a_data_key_seals_DATA_KEY_USES_values_then_a_fresh_one_is_drawn() -> No
 
 def test_two_ciphers_never_share_a_data_key() -> None:
     assert _data_key_of(cipher().seal(TEXT)) != _data_key_of(cipher().seal(TEXT))
+
+
+def test_a_copy_under_another_key_draws_its_own_data_key() -> None:
+    old = cipher(OLD)
+    first = old.seal(TEXT)
+    kid, key = parse_key(NEW)
+    copied = replace(old, current_id=kid, keys={**old.keys, kid: AESGCM(key)})
+    moved = copied.seal(TEXT)
+    assert copied.is_current(moved) and copied.open(moved) == TEXT
+    assert _data_key_of(moved) != _data_key_of(first) and old.open(first) == TEXT
 
 
 def test_none_and_values_from_before_encryption_are_read_as_they_are() -> None:
