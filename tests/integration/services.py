@@ -92,17 +92,15 @@ def running_all(
 ) -> Iterator[dict[str, RunningService]]:
     """Several service processes (`env`: extra variables per name), all ready, for the `with`
     block; all stopped after it."""
-    services = {
-        name: RunningService(config, name, extra_env=(env or {}).get(name, {})).start()
-        for name in names
-    }
-    try:
+    with contextlib.ExitStack() as started:  # what started is stopped, whatever fails after
+        services = {}
+        for name in names:
+            service = RunningService(config, name, extra_env=(env or {}).get(name, {}))
+            started.callback(service.stop)
+            services[name] = service.start()
         for service in services.values():
             service.wait_ready()
         yield services
-    finally:
-        for service in services.values():
-            service.stop()
 
 
 async def planned_task(base_url: str, task_id: str) -> dict[str, Any] | None:
