@@ -199,9 +199,8 @@ async def _an_answer_on_the_other_link(stack_config: Any, stack_env: dict[str, s
     def reminded() -> list[str] | None:
         return texts_to(stack_config, control, REMINDED) or None
 
-    await eventually(
-        reminded, timeout=90, interval=SMS_POLL_S
-    )  # the reminders of that moment are due and made
+    # the reminders of that moment are due and made
+    await eventually(reminded, timeout=90, interval=SMS_POLL_S)
     assert texts_to(stack_config, answered, REMINDED) == []
     rows = await reminder_rows(stack_env, f"SU{answered}")
     assert all(r["status"] == "withdrawn" for r in rows), rows

@@ -1,6 +1,6 @@
 """Encryption at rest: envelope encryption (a data key for up to DATA_KEY_USES values, a nonce
-for each), rotation that keeps every
-value readable, keyed search hashes, and values from before encryption read as they are."""
+for each), rotation that keeps every value readable, keyed search hashes, and values from
+before encryption read as they are."""
 
 from __future__ import annotations
 
