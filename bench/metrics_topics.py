@@ -1,7 +1,6 @@
 """What each topic of its backlog costs the metrics service: metrics drains the backlog of
 `bench.run` (the mixed backlog, then what follow-up, complaints and notifications published
-draining it) one topic at a time, its other consumer groups started at the end of their
-topics, and the raw two-row client (bench/baseline.py) drains the same topic after it. Per
+draining it) one topic at a time, its group's other topics started at their end, and the raw two-row client (bench/baseline.py) drains the same topic after it. Per
 topic: its events by type, the drain's rate, and the CPU per event of the service, PostgreSQL
 and Kafka, against the raw client's.
 
@@ -10,8 +9,8 @@ and Kafka, against the raw client's.
 
 With BENCH_AB_BEFORE, each topic is drained with that revision's code first, then with the
 checkout's (as bench.ab_drain). Writes bench/metrics_topics_results.json under
-BENCH_AB_LABEL. A topic drained alone is drained by one consumer, so its rate is that
-consumer's: the whole drain lasts as long as its slowest topic."""
+BENCH_AB_LABEL. The code measured must consume in one group (`metrics.events`, after release
+0.14): a revision before that had one group a topic, which this bench no longer holds still."""
 
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ import asyncpg
 from bench import drain as drain_module
 from bench.ab_drain import extract
 from bench.baseline import raw_drain
-from bench.drain import MEASURED
+from bench.drain import METRICS_TOPICS
 from bench.kafka_offsets import Offsets
 from bench.run import backlog, console, fresh_drain, settle, with_cpu
 from bench.stack import bench_config, fresh_stack
@@ -39,8 +38,8 @@ RESULTS = Path(__file__).resolve().parent / "metrics_topics_results.json"
 PRODUCERS = ("followup", "complaints", "notifications")  # their events are metrics' input
 # BENCH_METRICS_TOPICS: some of metrics' measured consumers (by handler name), not all.
 HANDLERS = [
-    h for h in MEASURED["metrics"]
-    if h in os.environ.get("BENCH_METRICS_TOPICS", ",".join(MEASURED["metrics"])).split(",")
+    h for h in METRICS_TOPICS
+    if h in os.environ.get("BENCH_METRICS_TOPICS", ",".join(METRICS_TOPICS)).split(",")
 ]  # fmt: skip
 _COUNTED = (
     "SELECT labels::json->>'kind' AS kind, value FROM metrics.counter_totals"
@@ -62,18 +61,21 @@ async def one_topic(
     cfg: Any, env: dict[str, str], handler: str, code: str, extra: dict[str, str], tag: str,
     cap: float,
 ) -> dict[str, Any]:  # fmt: skip
-    """Metrics drains `handler`'s topics alone: its other groups start at their ends."""
+    """Metrics drains `handler`'s topic alone: its group's other topics start at their ends."""
     bootstrap, database_url = env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"]
-    topics = MEASURED["metrics"][handler]
-    others = {h: t for h, t in MEASURED["metrics"].items() if h != handler}
+    topics = (METRICS_TOPICS[handler],)
+    others = tuple(t for t in drain_module.CONSUMED["metrics"] if t not in topics)
     async with Offsets(bootstrap) as off:
         n = await off.end_total(topics)
-    drain_module.HELD["metrics"] = others
+    measured = drain_module.MEASURED["metrics"]
+    drain_module.MEASURED["metrics"] = {"events": topics}
+    drain_module.HELD["metrics"] = {"events": others}
     try:
         group = f"metrics-topic-{handler}-{code}-{tag}"
         d, _ = await fresh_drain(cfg, bootstrap, database_url, "metrics", group, extra, cap)
     finally:
         del drain_module.HELD["metrics"]
+        drain_module.MEASURED["metrics"] = measured
     busy, timed = d.seconds - d.startup_s, n - d.committed_at_start
     out = {
         "events": n, "committed_at_start": d.committed_at_start,
@@ -92,7 +94,7 @@ async def one_topic(
 
 async def raw_topic(cfg: Any, env: dict[str, str], handler: str) -> dict[str, Any]:
     await settle(cfg)
-    topics = MEASURED["metrics"][handler]
+    topics = (METRICS_TOPICS[handler],)
     (n, secs), cpu = await with_cpu(cfg, raw_drain(
         env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"], topics, f"metrics-{handler}"
     ))  # fmt: skip

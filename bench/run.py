@@ -107,12 +107,7 @@ SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
     "complaints.complaints": (topics.COMPLAINTS_IN,),
     "complaints.roster": (topics.STAFF_ROSTER,),
     "notifications.notify": CONSUMED["notifications"],
-    "metrics.registrations": (topics.REGISTRATIONS,),
-    "metrics.discharges": (topics.DISCHARGES,),
-    "metrics.complaints_in": (topics.COMPLAINTS_IN,),
-    "metrics.followup_tasks": (topics.FOLLOWUP_TASKS,),
-    "metrics.complaint_cases": (topics.COMPLAINT_CASES,),
-    "metrics.notifications": (topics.NOTIFICATIONS,),
+    "metrics.events": CONSUMED["metrics"],
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,10 @@ class ReliableConsumer:
     # call: a batch of none opens no transaction (complaints reads every registration only for
     # the merges among them).
     acts_on: Callable[[CloudEvent[Any]], bool] | None = None
+    # The inbox's handler name by topic, for a consumer that replaced one consumer per topic
+    # (runtime.consume's `replaces`): an event is recorded, and found again, under the name
+    # its topic's consumer used, so what either handled is never handled twice.
+    inbox_names: Mapping[str, str] | None = None
     healthy: bool = field(default=True, init=False)
     # What the consumer last retried on ("<stage>: <error>"); None once a batch goes through.
     last_error: str | None = field(default=None, init=False)
@@ -156,14 +160,7 @@ class ReliableConsumer:
     async def _handle_in_one_transaction(self, items: Sequence[Received]) -> None:
         failpoint(f"consumer.{self.handler_name}.handle")
         async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetch(
-                "INSERT INTO inbox (handler, event_id, topic)"
-                " SELECT $1, e.id, e.topic FROM unnest($2::text[], $3::text[]) AS e(id, topic)"
-                " ON CONFLICT DO NOTHING RETURNING event_id",
-                self.handler_name,
-                [i.event.id for i in items if i.event],
-                [i.record.topic for i in items],
-            )
+            inserted = await self._record_in_inbox(conn, items)
             fresh = _first_of_each(items, {r["event_id"] for r in inserted})
             if self.handle_batch is not None:
                 await self._handle_as_batch(conn, fresh)
@@ -178,6 +175,32 @@ class ReliableConsumer:
                     except Exception as exc:
                         raise _HandlerFailed(item, exc) from exc
         self._count_processed(items, fresh)
+
+    async def _record_in_inbox(
+        self, conn: asyncpg.Connection, items: Sequence[Received]
+    ) -> list[asyncpg.Record]:
+        """Inbox rows for `items`; returns the ids that had none (not handled before)."""
+        ids = [i.event.id for i in items if i.event]
+        topics = [i.record.topic for i in items]
+        if self.inbox_names is None:
+            return await conn.fetch(
+                "INSERT INTO inbox (handler, event_id, topic)"
+                " SELECT $1, e.id, e.topic FROM unnest($2::text[], $3::text[]) AS e(id, topic)"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                self.handler_name,
+                ids,
+                topics,
+            )
+        names = self.inbox_names
+        return await conn.fetch(
+            "INSERT INTO inbox (handler, event_id, topic)"
+            " SELECT e.handler, e.id, e.topic"
+            " FROM unnest($1::text[], $2::text[], $3::text[]) AS e(handler, id, topic)"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            [names.get(topic, self.handler_name) for topic in topics],
+            ids,
+            topics,
+        )
 
     async def _handle_as_batch(self, conn: asyncpg.Connection, fresh: list[Received]) -> None:
         assert self.handle_batch is not None

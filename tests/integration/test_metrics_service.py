@@ -203,7 +203,7 @@ async def test_the_kpi_report_of_a_scripted_week_equals_the_hand_count(metrics, 
     # The consumer groups' lag as seen from Kafka, for every group (this service's too).
     await eventually(
         lambda: any(
-            k[0] == "hospital_consumer_group_lag" and ("group", "metrics.discharges") in k[1]
+            k[0] == "hospital_consumer_group_lag" and ("group", "metrics.events") in k[1]
             for k in scrape(metrics.url)
         ),
         timeout=20,

@@ -3,11 +3,15 @@
 Each service exports `hospital_consumer_lag` for its own partitions, but only while it runs:
 a service that is down, stuck or crash-looping exports nothing, exactly when its lag matters.
 The metrics service therefore also reads every group's committed offsets and the topics' end
-offsets from the broker and exports `hospital_consumer_group_lag{group, topic}`.
+offsets from the broker and exports `hospital_consumer_group_lag{group, topic}`. Groups a
+release has retired (metrics' one group per topic, replaced by one group) are left out: their
+offsets stay until the broker expires them (`offsets.retention.minutes`), and would show a
+lag that grows for nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,9 +20,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 class GroupLagReader:
     def __init__(
-        self, bootstrap: str, *, client_id: str, options: dict[str, Any] | None = None
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        options: dict[str, Any] | None = None,
+        retired: Collection[str] = (),
     ) -> None:
         self._bootstrap = bootstrap
+        self._retired = frozenset(retired)
         self._options = options or {}  # TLS / SASL: hospital_shared.kafka_security
         self._client_id = f"{client_id}-lag"
         self._admin: AIOKafkaAdminClient | None = None
@@ -53,6 +63,8 @@ class GroupLagReader:
         committed: dict[str, dict[TopicPartition, int]] = {}
         for group in await admin.list_consumer_groups():
             group_id = str(group[0])
+            if group_id in self._retired:
+                continue
             offsets = await admin.list_consumer_group_offsets(group_id)
             committed[group_id] = {tp: om.offset for tp, om in offsets.items() if om.offset >= 0}
         partitions = {tp for offsets in committed.values() for tp in offsets}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -108,7 +108,9 @@ def install_collector() -> StoreCollector:
 class LiveMetrics:
     """Keeps the collector's snapshot fresh from the store (and Kafka, for group lag)."""
 
-    def __init__(self, settings: Settings, collector: StoreCollector) -> None:
+    def __init__(
+        self, settings: Settings, collector: StoreCollector, *, retired_groups: Collection[str] = ()
+    ) -> None:
         self.settings = settings
         self.collector = collector
         self._tasks: list[asyncio.Task[None]] = []
@@ -116,6 +118,7 @@ class LiveMetrics:
             settings.kafka_bootstrap_servers,
             client_id=settings.service_name,
             options=kafka_security.client_options(settings),
+            retired=retired_groups,
         )
         self._kpi_gauges: dict[str, Samples] = {}
         self._lag_gauge: Samples = []

@@ -1,0 +1,202 @@
+"""Metrics' one consumer group takes over from the nine groups of the release before it (one
+a topic), on the real Kafka and PostgreSQL: it starts where they had committed (what they
+handled is not read again), an event they handled but had not committed yet is skipped by
+its inbox row under the old handler's name, the old groups are left as they were (a rollback
+finds them), and their lag is no longer reported."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from hospital_shared import db, topics
+from hospital_shared.codec import encode
+from hospital_shared.consumer import ReliableConsumer
+from hospital_shared.events import CloudEvent, RegistrationNoShow, make_event
+from metrics.app import CONSUMED, MIGRATIONS
+from tests.factories import NOW
+from tests.integration.schemas import new_schema
+from tests.integration.services import running
+from tests.integration.test_metrics_service import discharge_event
+from tests.kafka_tools import eventually, publish
+from tests.metrics.prom_text import parse_metrics, sample
+
+
+async def end_offsets(bootstrap: str, names: Sequence[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()]
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
+async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(group)
+        return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+    finally:
+        await admin.close()
+
+
+async def test_the_one_group_starts_where_the_per_topic_groups_stopped(  # type: ignore[no-untyped-def]
+    stack_config, stack_env
+) -> None:
+    bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"]
+    prefix = f"metrics-handover-{uuid.uuid4().hex[:8]}"
+    department = f"H{uuid.uuid4().hex[:6]}"
+    # The release before had handled a first discharge, and committed past it, in each of its
+    # groups (one a topic, every topic at its end).
+    handled = discharge_event(department, 0)
+    await publish(bootstrap, topics.DISCHARGES, [(handled[1], handled[2])])
+    old = {f"{prefix}.{name}": topic for name, topic in CONSUMED.items()}
+    ends = await end_offsets(bootstrap, list(CONSUMED.values()))
+    for group, topic in old.items():
+        await commit(bootstrap, group, {tp: n for tp, n in ends.items() if tp.topic == topic})
+    before = {group: await committed(bootstrap, group) for group in old}
+    # Then it handled a second one but stopped before committing its offset: its inbox row
+    # is there, under the name of the discharges' handler.
+    unacknowledged = discharge_event(department, 1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await db.migrate(
+            conn, schema="metrics", folders={"shared": db.SHARED_MIGRATIONS, "metrics": MIGRATIONS}
+        )
+        await conn.execute(
+            "INSERT INTO metrics.inbox (handler, event_id, topic) VALUES ('discharges', $1, $2)",
+            unacknowledged[0],
+            topics.DISCHARGES,
+        )
+    finally:
+        await conn.close()
+    new = [discharge_event(department, n) for n in (2, 3)]
+    await publish(bootstrap, topics.DISCHARGES, [(k, v) for _, k, v in (unacknowledged, *new)])
+
+    env = {"METRICS_CONSUMER_GROUP": prefix, "METRICS_GROUP_LAG_INTERVAL_S": "1",
+           "METRICS_STORE_REFRESH_INTERVAL_S": "0.3"}  # fmt: skip
+    with running(stack_config, "metrics", env) as metrics:
+
+        def scrape() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+            return parse_metrics(httpx.get(f"{metrics.url}/metrics", timeout=5).text)
+
+        labels = {"department": department, "disposition": "home"}
+        await eventually(lambda: sample(scrape(), "hospital_discharges_total", labels) == 2)
+        # Only the two new discharges: neither the one committed past nor the one in the inbox.
+        mine = await committed(bootstrap, f"{prefix}.events")
+        assert {tp.topic for tp in mine} >= set(CONSUMED.values()) - {topics.DISCHARGES}
+        for tp, offset in mine.items():
+            assert offset >= ends.get(tp, 0), tp  # started at the old groups' offsets
+        groups = await eventually_lag_groups(scrape, prefix)
+        assert f"{prefix}.events" in groups
+        assert not groups & set(old), groups  # the retired groups' lag is not reported
+        assert sample(scrape(), "hospital_discharges_total", labels) == 2
+    # The old groups' offsets are as they were: a rollback starts from them.
+    assert {group: await committed(bootstrap, group) for group in old} == before
+
+
+async def eventually_lag_groups(scrape: Any, prefix: str) -> set[str]:
+    """The groups of `prefix` in `hospital_consumer_group_lag`, once the new one is there."""
+    found: set[str] = set()
+
+    def seen() -> bool:
+        found.clear()
+        for name, labels in scrape():
+            group = dict(labels).get("group", "")
+            if name == "hospital_consumer_group_lag" and group.startswith(prefix):
+                found.add(group)
+        return f"{prefix}.events" in found
+
+    await eventually(seen, timeout=30)
+    return set(found)
+
+
+# --- the inbox names, on the real PostgreSQL ---------------------------------------------
+
+
+@pytest.fixture
+async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    created = await new_schema(stack_env["DATABASE_URL"], "handover", "metrics", max_size=2)
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+def record(topic: str, n: int) -> tuple[str, ConsumerRecord[Any, Any]]:
+    """An event of `topic` (a no-show or a discharge) as the consumer receives it."""
+    if topic == topics.DISCHARGES:
+        event_id, _, value = discharge_event("HX", n)
+    else:
+        event = make_event(
+            "registration.no_show",
+            RegistrationNoShow(registration_id=f"R{n}"),
+            source="urn:test",
+            subject=f"P{n}",
+            time=NOW,
+        )
+        event_id, value = event.id, encode(event)
+    return event_id, ConsumerRecord(topic, 0, n, 0, 0, None, value, None, 0, len(value), [])
+
+
+async def test_a_consumer_that_replaced_others_keeps_their_inbox_names(pool: asyncpg.Pool) -> None:
+    handled: list[str] = []
+
+    async def handle_batch(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]) -> None:
+        handled.extend(e.id for e in events)
+
+    async def dead_letter(*_: Any) -> None:
+        raise AssertionError("nothing here is invalid")
+
+    consumer = ReliableConsumer(
+        service="probe",
+        handler_name="events",
+        handle=lambda conn, event: handle_batch(conn, [event]),
+        handle_batch=handle_batch,
+        pool=pool,
+        dead_letter=dead_letter,
+        inbox_names={topics.REGISTRATIONS: "registrations", topics.DISCHARGES: "discharges"},
+    )
+    (seen_id, seen), (new_id, new), (other_id, other) = (
+        record(topics.REGISTRATIONS, 0),  # handled by the old `registrations` consumer
+        record(topics.REGISTRATIONS, 1),
+        record(topics.DISCHARGES, 2),
+    )
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO inbox (handler, event_id, topic) VALUES ('registrations', $1, $2)",
+            seen_id,
+            topics.REGISTRATIONS,
+        )
+    await consumer.process_batch([seen, new, other])
+    assert handled == [new_id, other_id]
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT handler, event_id FROM inbox")
+    assert sorted((r["handler"], r["event_id"]) for r in rows) == sorted(
+        [("registrations", seen_id), ("registrations", new_id), ("discharges", other_id)]
+    )
+    # Delivered again, nothing is handled twice.
+    await consumer.process_batch([seen, new, other])
+    assert handled == [new_id, other_id]
