@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline import raw_complaints_drain, raw_drain
-from bench.drain import CONSUMED
+from bench.drain import CONSUMED, measuring_code_of
 from bench.rss import publish_complaints
 from bench.run import backlog, console, drain_env, fresh_drain, settle, with_cpu
 from bench.stack import REPO, bench_config, fresh_stack, mb
@@ -88,7 +88,8 @@ async def one_run(
     """One drain of `name`'s backlog from an empty schema with `code` ('before'/'after')."""
     bootstrap, database_url = env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"]
     group = f"{name}-ab-{code}-{tag}"
-    d, sampler = await fresh_drain(cfg, bootstrap, database_url, name, group, extra, cap)
+    with measuring_code_of(name, extra):
+        d, sampler = await fresh_drain(cfg, bootstrap, database_url, name, group, extra, cap)
     marks = sampler.marks.get(name, {})
     out = {
         "events": d.events, "events_per_s": round(d.rate), "complete": d.complete,

@@ -1,8 +1,9 @@
 """What each topic of its backlog costs the metrics service: metrics drains the backlog of
 `bench.run` (the mixed backlog, then what follow-up, complaints and notifications published
-draining it) one topic at a time, its group's other topics started at their end, and the raw two-row client (bench/baseline.py) drains the same topic after it. Per
-topic: its events by type, the drain's rate, and the CPU per event of the service, PostgreSQL
-and Kafka, against the raw client's.
+draining it) one topic at a time, its group's other topics started at their end, and the raw
+two-row client (bench/baseline.py) drains the same topic after it. Per topic: its events by
+type, the drain's rate, and the CPU per event of the service, PostgreSQL and Kafka, against
+the raw client's.
 
     BENCH_PORT_SHIFT=<s> BENCH_EVENTS=20000 BENCH_ROUNDS=1 [BENCH_AB_BEFORE=<rev>] \\
         [BENCH_METRICS_TOPICS=followup_tasks,notifications] uv run python -m bench.metrics_topics
@@ -31,11 +32,14 @@ from bench.drain import METRICS_TOPICS
 from bench.kafka_offsets import Offsets
 from bench.run import backlog, console, fresh_drain, settle, with_cpu
 from bench.stack import bench_config, fresh_stack
+from hospital_shared import topics as topic_names
 from simulator.publish import publish_to_kafka
 from simulator.stream import generate
 
 RESULTS = Path(__file__).resolve().parent / "metrics_topics_results.json"
 PRODUCERS = ("followup", "complaints", "notifications")  # their events are metrics' input
+# Metrics' topics outside the backlog, held at their end too (its group reads them beside).
+SIDE_TOPICS = (topic_names.STAFF_ROSTER, topic_names.QUEUE_REPORTS, topic_names.SURVEYS)
 # BENCH_METRICS_TOPICS: some of metrics' measured consumers (by handler name), not all.
 HANDLERS = [
     h for h in METRICS_TOPICS
@@ -64,7 +68,7 @@ async def one_topic(
     """Metrics drains `handler`'s topic alone: its group's other topics start at their ends."""
     bootstrap, database_url = env["KAFKA_BOOTSTRAP_SERVERS"], env["DATABASE_URL"]
     topics = (METRICS_TOPICS[handler],)
-    others = tuple(t for t in drain_module.CONSUMED["metrics"] if t not in topics)
+    others = tuple(t for t in (*drain_module.CONSUMED["metrics"], *SIDE_TOPICS) if t not in topics)
     async with Offsets(bootstrap) as off:
         n = await off.end_total(topics)
     measured = drain_module.MEASURED["metrics"]

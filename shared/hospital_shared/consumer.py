@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,8 +160,7 @@ class ReliableConsumer:
     async def _handle_in_one_transaction(self, items: Sequence[Received]) -> None:
         failpoint(f"consumer.{self.handler_name}.handle")
         async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await self._record_in_inbox(conn, items)
-            fresh = _first_of_each(items, {r["event_id"] for r in inserted})
+            fresh = await self._record_in_inbox(conn, items)
             if self.handle_batch is not None:
                 await self._handle_as_batch(conn, fresh)
             else:
@@ -178,12 +177,13 @@ class ReliableConsumer:
 
     async def _record_in_inbox(
         self, conn: asyncpg.Connection, items: Sequence[Received]
-    ) -> list[asyncpg.Record]:
-        """Inbox rows for `items`; returns the ids that had none (not handled before)."""
+    ) -> list[Received]:
+        """Inbox rows for `items`; returns the items to handle: those the inbox had not seen,
+        the first of each only (the same event twice in one batch runs once)."""
         ids = [i.event.id for i in items if i.event]
         topics = [i.record.topic for i in items]
         if self.inbox_names is None:
-            return await conn.fetch(
+            inserted = await conn.fetch(
                 "INSERT INTO inbox (handler, event_id, topic)"
                 " SELECT $1, e.id, e.topic FROM unnest($2::text[], $3::text[]) AS e(id, topic)"
                 " ON CONFLICT DO NOTHING RETURNING event_id",
@@ -191,15 +191,23 @@ class ReliableConsumer:
                 ids,
                 topics,
             )
-        names = self.inbox_names
-        return await conn.fetch(
+            return _first_of_each(items, ids, {r["event_id"] for r in inserted})
+        # Under each topic's own name: an id seen on two topics is two events, as it was
+        # when each topic had its consumer.
+        names = [self.inbox_names.get(topic, self.handler_name) for topic in topics]
+        inserted = await conn.fetch(
             "INSERT INTO inbox (handler, event_id, topic)"
             " SELECT e.handler, e.id, e.topic"
             " FROM unnest($1::text[], $2::text[], $3::text[]) AS e(handler, id, topic)"
-            " ON CONFLICT DO NOTHING RETURNING event_id",
-            [names.get(topic, self.handler_name) for topic in topics],
+            " ON CONFLICT DO NOTHING RETURNING handler, event_id",
+            names,
             ids,
             topics,
+        )
+        return _first_of_each(
+            items,
+            list(zip(names, ids, strict=True)),
+            {(r["handler"], r["event_id"]) for r in inserted},
         )
 
     async def _handle_as_batch(self, conn: asyncpg.Connection, fresh: list[Received]) -> None:
@@ -341,14 +349,15 @@ def _by_partition(items: list[Received], n: int) -> list[list[Received]]:
     return parts
 
 
-def _first_of_each(items: Sequence[Received], new_ids: set[str]) -> list[Received]:
-    """The items to handle: those whose id the inbox had not seen, the first of each id only
-    (the same event twice in one batch runs once)."""
+def _first_of_each(
+    items: Sequence[Received], keys: Sequence[Hashable], new_keys: set[Any]
+) -> list[Received]:
+    """The items to handle: those whose inbox key (`keys`, one an item) the inbox had not
+    seen, the first of each key only (the same event twice in one batch runs once)."""
     fresh = []
-    for item in items:
-        assert item.event is not None
-        if item.event.id in new_ids:
-            new_ids.discard(item.event.id)
+    for item, key in zip(items, keys, strict=True):
+        if key in new_keys:
+            new_keys.discard(key)
             fresh.append(item)
     return fresh
 

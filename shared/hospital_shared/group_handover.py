@@ -3,18 +3,25 @@
 When a service merges several consumer groups into one (metrics: one group for its nine
 topics instead of one group per topic), the new group has no committed offsets of its own. It
 would start from the earliest records (`auto_offset_reset`) and read the topics' whole
-retention again. Before the group first joins, `take_over` therefore commits, for the group,
-the offsets the replaced groups had committed, for every partition the group has none of yet.
+retention again. Before the group joins, `take_over` therefore commits, for the group, the
+offset a replaced group has committed on each partition where that is further than the
+group's own (or the group has none).
 
-What is safe about it:
-- the replaced groups are only read, never changed: code of the release before still finds
-  its offsets if it is rolled back to;
-- a partition the group already has an offset for keeps it (a restart, or a later release);
-- an event both groups read (the window between a batch's transaction and its offset
-  commit, or a rolling upgrade where old and new instances run together) is handled once:
-  the consumer keeps the replaced consumers' inbox names (`ReliableConsumer.inbox_names`);
-- when another instance has joined the group already, it has taken over: the commit is
-  refused by the broker (the group is not empty) and nothing more is done.
+Why further is always right: a replaced group commits an offset only after what comes before
+it has been handled (its transaction committed), and the consumer keeps the replaced
+consumers' inbox names (`ReliableConsumer.inbox_names`), so whatever either group handled is
+skipped by the other. The rule covers:
+- the first start after the upgrade (the group has no offsets);
+- a restart, or a later release (the group is already further: nothing is committed);
+- a rollback to the release before and an upgrade again (the old groups moved on meanwhile:
+  the group jumps to where they got, instead of reading that stretch again);
+- a backup restored from before the upgrade (`devstack backup` puts a group it did not record
+  at the partitions' start, the old groups at their recorded offsets: the group starts there).
+
+The replaced groups are only read, never changed: code of the release before still finds its
+offsets when rolled back to. When another instance has joined the group already, the broker
+refuses the commit (the group is not empty): that instance took over, and nothing more is
+done. Any other error stops the start: a wrong guess would cost a read of the whole retention.
 """
 
 from __future__ import annotations
@@ -27,26 +34,30 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 
 log = structlog.get_logger(__name__)
 
 RETRY_FOR_S = 60.0
+COMMIT_TIMEOUT_S = 30.0
 
 
 async def offsets_to_take_over(
     admin: AIOKafkaAdminClient, group: str, replaced: Mapping[str, str]
 ) -> dict[TopicPartition, int]:
     """For each partition of a replaced group's topic (`replaced`: old group -> its topic)
-    that `group` has no committed offset for, the offset the old group committed."""
-    own = await admin.list_consumer_group_offsets(group)
-    held = {tp for tp, meta in own.items() if meta.offset >= 0}
+    where the old group has committed further than `group`, the old group's offset."""
     wanted: dict[TopicPartition, int] = {}
     for old_group, topic in replaced.items():
         for tp, meta in (await admin.list_consumer_group_offsets(old_group)).items():
-            if tp.topic == topic and meta.offset >= 0 and tp not in held:
+            if tp.topic == topic and meta.offset >= 0:
                 wanted[tp] = meta.offset
-    return wanted
+    if not wanted:
+        return {}
+    # The group's own offsets of exactly those partitions: named, each comes back with its
+    # own error code (GroupLoadInProgress, ...), which the read raises instead of leaving out.
+    own = await admin.list_consumer_group_offsets(group, partitions=list(wanted))
+    return {tp: n for tp, n in wanted.items() if tp not in own or n > own[tp].offset}
 
 
 async def _retrying(
@@ -97,8 +108,9 @@ async def take_over(
     await consumer.start()
     try:
         consumer.assign(list(wanted))
-        await consumer.commit(wanted)
-    except KafkaError as exc:
+        async with asyncio.timeout(COMMIT_TIMEOUT_S):
+            await consumer.commit(wanted)
+    except CommitFailedError as exc:
         # The group has members: an instance that joined first has taken over already.
         log.info("consumer group taken over already", group=group, error=repr(exc))
         return {}

@@ -43,7 +43,7 @@ MERGE_READERS = {
     "followup": "registrations",
     "complaints": "patients",
     "notifications": "notify",
-    "metrics": "registrations",
+    "metrics": "events",
 }
 
 
