@@ -24,11 +24,11 @@ COMPLAINT_CATEGORIES: list[str] = [c.value for c in ComplaintCategory]
 
 
 class Settings(_Base):  # type: ignore[misc,valid-type]
-    # Nine consumers (one per topic), each holding a batch fetched and decoded at once while
-    # a backlog is worked off (~5 KB an event in memory): 2,000-event batches took its RSS
-    # from ~95 MB to ~155 MB within seconds of a drain's start (bench, 20,000 events).
-    consumer_max_records: int = Field(
-        500, ge=1, description="the most events in one consumer's batch"
+    # One consumer for all nine topics (app.py), its batch split by partition into two
+    # transactions at once: while one waits on PostgreSQL, the other's Python runs (the nine
+    # consumers of release 0.14 overlapped so, with batches of 500 each to bound memory).
+    consumer_concurrency: int = Field(
+        2, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
     )
     kpi_targets: dict[str, float | None] = Field(
         default_factory=dict, description="KPI target overrides, merged over DOMAIN_TARGETS"
