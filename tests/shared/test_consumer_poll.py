@@ -51,8 +51,8 @@ def test_a_poll_wait_of_zero_is_refused_naming_the_setting(
 def test_every_consumer_takes_batches_of_the_configured_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`<SERVICE>_CONSUMER_MAX_RECORDS` bounds each consumer's batch (metrics, with nine
-    consumers, lowers it to bound its memory); unset, batches hold up to 2,000 events."""
+    """`<SERVICE>_CONSUMER_MAX_RECORDS` bounds each consumer's batch (notifications lowers it
+    to bound its memory); unset, batches hold up to 2,000 events."""
     monkeypatch.delenv("PROBE_CONSUMER_MAX_RECORDS", raising=False)
     runtime = ServiceRuntime(Settings(), migrations=Path("."))
     runtime.consume("hospital.registrations.v1", handler_name="a", handle=_nothing)
@@ -64,10 +64,13 @@ def test_every_consumer_takes_batches_of_the_configured_size(
     assert sizes == [2000, 300, 300]
 
 
-def test_metrics_takes_smaller_batches_than_the_default() -> None:
+def test_metrics_one_consumer_takes_whole_batches_in_two_transactions() -> None:
+    """Release 0.14's nine consumers took 500 events each; the one consumer since takes the
+    default 2,000, split in two by partition (settings.py)."""
     from metrics.settings import Settings as MetricsSettings
 
-    assert MetricsSettings().consumer_max_records == 500
+    settings = MetricsSettings()
+    assert (settings.consumer_max_records, settings.consumer_concurrency) == (2000, 2)
 
 
 def test_a_consumer_lingers_after_a_small_batch_only(monkeypatch: pytest.MonkeyPatch) -> None:
