@@ -241,6 +241,7 @@ class ServiceRuntime:
             initial_backoff_s=self.settings.retry_initial_backoff_s,
             max_backoff_s=self.settings.retry_max_backoff_s,
             concurrency=self.settings.consumer_concurrency,
+            split_from=self.settings.consumer_linger_records,  # below it: a steady stream's
             dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes,
         )
 

@@ -122,6 +122,34 @@ async def test_a_batch_in_two_parts_has_every_effect_once_in_order(pool: asyncpg
     assert await pool.fetchval("SELECT count(*) FROM effects") == 200
 
 
+async def test_a_small_batch_is_not_split(pool: asyncpg.Pool) -> None:
+    """A steady stream's batch (fewer events than `split_from`) goes in one transaction, on
+    however many partitions; a backlog's is split."""
+    calls: list[int] = []
+
+    async def handle_batch(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]) -> None:
+        calls.append(len(events))
+
+    async def no_dead_letters(*args: Any) -> None:
+        raise AssertionError(args)
+
+    consumer = ReliableConsumer(
+        service="test",
+        handler_name="small",
+        handle=lambda conn, event: handle_batch(conn, [event]),
+        handle_batch=handle_batch,
+        pool=pool,
+        dead_letter=no_dead_letters,
+        concurrency=2,
+        split_from=10,
+    )
+    await consumer.process_batch([record(p, o, o) for o in range(2) for p in range(4)])
+    assert calls == [8]
+    calls.clear()
+    await consumer.process_batch([record(p, o, o) for o in range(2, 5) for p in range(4)])
+    assert sorted(calls) == [6, 6]
+
+
 class OpenedTransaction(BaseException):
     """Not an Exception: the consumer retries those for good, this one ends the test."""
 
