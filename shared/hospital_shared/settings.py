@@ -167,7 +167,8 @@ class ServiceSettings(BaseSettings):
     consumer_fetch_max_bytes: int = 4 * 1024 * 1024
     # The most events one consumer's batch holds. Each consumer of a service holds a batch at
     # once while a backlog is worked off, fetched and decoded (~5 KB an event in memory), so
-    # a service with many consumers (metrics: nine) lowers it to keep its memory bounded.
+    # a service with many consumers lowers it to keep its memory bounded (notifications: its
+    # decoded events are bigger).
     consumer_max_records: int = Field(
         2000, ge=1, description="the most events in one consumer's batch"
     )
