@@ -34,7 +34,14 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    CoordinatorLoadInProgressError,
+    KafkaError,
+    NoError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -47,17 +54,48 @@ async def offsets_to_take_over(
 ) -> dict[TopicPartition, int]:
     """For each partition of a replaced group's topic (`replaced`: old group -> its topic)
     where the old group has committed further than `group`, the old group's offset."""
+    partitions = await topic_partitions(admin, set(replaced.values()))
     wanted: dict[TopicPartition, int] = {}
     for old_group, topic in replaced.items():
-        for tp, meta in (await admin.list_consumer_group_offsets(old_group)).items():
-            if tp.topic == topic and meta.offset >= 0:
-                wanted[tp] = meta.offset
+        mine = [tp for tp in partitions if tp.topic == topic]
+        for tp, offset in (await committed_offsets(admin, old_group, mine)).items():
+            if offset >= 0:
+                wanted[tp] = offset
     if not wanted:
         return {}
-    # The group's own offsets of exactly those partitions: named, each comes back with its
-    # own error code (GroupLoadInProgress, ...), which the read raises instead of leaving out.
-    own = await admin.list_consumer_group_offsets(group, partitions=list(wanted))
-    return {tp: n for tp, n in wanted.items() if tp not in own or n > own[tp].offset}
+    own = await committed_offsets(admin, group, list(wanted))
+    return {tp: n for tp, n in wanted.items() if n > own[tp]}
+
+
+async def topic_partitions(admin: AIOKafkaAdminClient, topics: set[str]) -> list[TopicPartition]:
+    """Every partition of `topics` (a topic that does not exist has none)."""
+    found: list[TopicPartition] = []
+    for topic in await admin.describe_topics(sorted(topics)):
+        error = for_code(topic["error_code"])
+        if error is UnknownTopicOrPartitionError:
+            continue
+        if error is not NoError:
+            raise error(f"metadata of topic {topic['topic']}")
+        found += [TopicPartition(topic["topic"], p["partition"]) for p in topic["partitions"]]
+    return found
+
+
+async def committed_offsets(
+    admin: AIOKafkaAdminClient, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """`group`'s committed offset of each of `partitions` (-1: none). The broker answers a
+    named partition even where nothing is committed; an answer without it is a group-level
+    error (its coordinator still loading, moved) that aiokafka does not raise: raised here as
+    retriable, so that it is never read as "no offsets"."""
+    if not partitions:
+        return {}
+    found = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    missing = [tp for tp in partitions if tp not in found]
+    if missing:
+        raise CoordinatorLoadInProgressError(
+            f"group {group}: no answer for {len(missing)} of {len(partitions)} partitions"
+        )
+    return {tp: found[tp].offset for tp in partitions}
 
 
 async def _retrying(

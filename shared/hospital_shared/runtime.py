@@ -204,6 +204,11 @@ class ServiceRuntime:
         group_id = f"{self.settings.consumer_group}.{handler_name}"
         consumer = self._reliable_consumer(handler_name, handle, handle_batch)
         consumer.acts_on = acts_on
+        # A batch smaller than this is a steady stream's, not a backlog's: not split by
+        # partition (`consumer_concurrency`), as it is not followed by the linger wait either.
+        consumer.split_from = min(
+            self.settings.consumer_linger_records, max_records or self.settings.consumer_max_records
+        )
         if replaces:
             consumer.inbox_names = {topic: name for name, topic in replaces.items()}
             self._handovers[group_id] = {
@@ -241,7 +246,6 @@ class ServiceRuntime:
             initial_backoff_s=self.settings.retry_initial_backoff_s,
             max_backoff_s=self.settings.retry_max_backoff_s,
             concurrency=self.settings.consumer_concurrency,
-            split_from=self.settings.consumer_linger_records,  # below it: a steady stream's
             dead_letter_prefix_bytes=self.settings.dead_letter_prefix_bytes,
         )
 

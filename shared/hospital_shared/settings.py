@@ -192,7 +192,10 @@ class ServiceSettings(BaseSettings):
         20, ge=0, le=1000, description="wait after a small batch before taking the next (0: off)"
     )
     consumer_linger_records: int = Field(
-        100, ge=1, description="a batch smaller than this is followed by the linger wait"
+        100,
+        ge=1,
+        description="a batch smaller than this is followed by the linger wait, and not split"
+        " by partition",
     )
     # The least time between two offset commits of a consumer (offset_commits.py): a batch's
     # offsets go out with the next commit, at most this much later (the inbox skips what a

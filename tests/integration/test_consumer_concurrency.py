@@ -143,11 +143,11 @@ async def test_a_small_batch_is_not_split(pool: asyncpg.Pool) -> None:
         concurrency=2,
         split_from=10,
     )
-    await consumer.process_batch([record(p, o, o) for o in range(2) for p in range(4)])
-    assert calls == [8]
+    await consumer.process_batch([record(p, o, o) for o in range(3) for p in range(3)])
+    assert calls == [9]
     calls.clear()
-    await consumer.process_batch([record(p, o, o) for o in range(2, 5) for p in range(4)])
-    assert sorted(calls) == [6, 6]
+    await consumer.process_batch([record(p, o, o) for o in range(3, 8) for p in range(2)])
+    assert sorted(calls) == [5, 5]
 
 
 class OpenedTransaction(BaseException):

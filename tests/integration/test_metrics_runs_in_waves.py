@@ -6,6 +6,7 @@ other as unknown; a task planned once, withdrawn once while open, every overdue 
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -237,3 +238,22 @@ async def test_a_batch_of_task_events_counts_what_they_count_one_batch_each(stac
         ("T4", "spot_check", "CARD", NOW + 4 * hour + timedelta(minutes=30), True, "open", True,
          None),
     ]  # fmt: skip
+
+
+async def test_a_batch_of_three_topics_interleaved_counts_what_they_count_one_by_one(
+    stack_env,
+) -> None:  # type: ignore[no-untyped-def]
+    """Metrics' one consumer reads all its topics: a batch interleaves them (partition by
+    partition), and `handle_batch` sorts it by topic before its runs."""
+    mixed = [
+        e
+        for trio in itertools.zip_longest(EVENTS, REGISTRATIONS, TASKS)
+        for e in trio
+        if e is not None
+    ]
+    assert len({topic_for(e.type) for e in mixed[:3]}) == 3  # interleaved from the start
+    dsn = stack_env["DATABASE_URL"]
+    for metric in ("hospital_sms_messages", "hospital_registration", "hospital_followup"):
+        assert await handled(dsn, [mixed], metric) == await handled(
+            dsn, [[e] for e in mixed], metric
+        ), metric

@@ -125,3 +125,15 @@ def test_fast_streams_line_per_batch_is_debug_only() -> None:
     32,000 plain-text lines from metrics in one 20-second bench run (issue 22)."""
     runtime = ServiceRuntime(Settings(), migrations=Path("."))
     assert runtime.broker.config.logger.log_level == logging.DEBUG
+
+
+def test_a_batch_is_split_only_from_the_linger_size_or_a_whole_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each consumer splits by partition only a batch of `consumer_linger_records` events or
+    more, or a whole batch where batches are smaller than that."""
+    monkeypatch.delenv("PROBE_CONSUMER_MAX_RECORDS", raising=False)
+    runtime = ServiceRuntime(Settings(), migrations=Path("."))
+    runtime.consume("hospital.registrations.v1", handler_name="a", handle=_nothing)
+    runtime.consume("hospital.discharges.v1", handler_name="b", handle=_nothing, max_records=40)
+    assert [c.split_from for c in runtime.consumers] == [100, 40]

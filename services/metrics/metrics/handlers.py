@@ -206,9 +206,11 @@ class MetricsHandler:
     """The reliable consumer's `handle_batch` (and `handle`, a batch of one): dispatch on the
     type, count every event once, write the batch's counter increments in one statement.
 
-    Events are applied in their order: consecutive events of a bulk type (of any SMS type,
-    for SMS: `_RUNS`) are written together, the others one by one, so an event never
-    overtakes one before it."""
+    Events are applied topic by topic (a stable sort: each partition, all of one topic, in its
+    order), and within a topic in their order: consecutive events of a bulk type (of any SMS
+    type, for SMS: `_RUNS`) are written together, the others one by one, so an event never
+    overtakes one before it on its topic. Between topics there was never an order (they had a
+    consumer each until release 0.14)."""
 
     def __init__(self, settings: Settings, topic_of: Callable[[str], str]) -> None:
         self.settings = settings
