@@ -179,13 +179,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
     runtime.publishes(*event_types_on(topics.SURVEYS))
     app = runtime.http_app(
+        # First: Kannel's receipts are most of the requests (two an SMS, ~460 a second at
+        # 1,000 events/s), and a request is matched against the routes in order (3.5% of the
+        # service's CPU there went to trying the routers before this one). Its paths are exact
+        # and no other route's pattern takes them.
+        callbacks_router,
         api.router,
         opt_outs_api.router,
         templates_api.router,
         staff_api.router,
         duty_api.router,
         unsettled_api.router,
-        callbacks_router,
         alerts_api.router,
         survey_router,
         questionnaire_router,
