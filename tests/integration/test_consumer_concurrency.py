@@ -19,6 +19,7 @@ from hospital_shared.codec import encode
 from hospital_shared.consumer import Received, ReliableConsumer, _by_partition
 from hospital_shared.events import CloudEvent, RegistrationNoShow, make_event
 from tests.factories import NOW
+from tests.integration.batch_consumers import batch_consumer
 
 TOPIC = topics.REGISTRATIONS
 
@@ -96,15 +97,8 @@ async def test_a_batch_in_two_parts_has_every_effect_once_in_order(pool: asyncpg
     async def no_dead_letters(*args: Any) -> None:
         dead_letters.append(args)
 
-    consumer = ReliableConsumer(
-        service="test",
-        handler_name="conc",
-        handle=lambda conn, event: handle_batch(conn, [event]),
-        handle_batch=handle_batch,
-        pool=pool,
-        dead_letter=no_dead_letters,
-        initial_backoff_s=0.05,
-        concurrency=2,
+    consumer = batch_consumer(
+        pool, handle_batch, dead_letter=no_dead_letters, initial_backoff_s=0.05, concurrency=2
     )
     batch = [record(p, o, o) for o in range(50) for p in (0, 1, 2, 3)]
     await consumer.process_batch(batch)
@@ -130,19 +124,7 @@ async def test_a_small_batch_is_not_split(pool: asyncpg.Pool) -> None:
     async def handle_batch(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]) -> None:
         calls.append(len(events))
 
-    async def no_dead_letters(*args: Any) -> None:
-        raise AssertionError(args)
-
-    consumer = ReliableConsumer(
-        service="test",
-        handler_name="small",
-        handle=lambda conn, event: handle_batch(conn, [event]),
-        handle_batch=handle_batch,
-        pool=pool,
-        dead_letter=no_dead_letters,
-        concurrency=2,
-        split_from=10,
-    )
+    consumer = batch_consumer(pool, handle_batch, concurrency=2, split_from=10)
     await consumer.process_batch([record(p, o, o) for o in range(3) for p in range(3)])
     assert calls == [9]
     calls.clear()
@@ -182,11 +164,13 @@ async def test_events_the_handler_does_not_act_on_are_validated_and_counted_only
         dead_letters.append(args)
 
     def consumer(on: Any) -> ReliableConsumer:
-        return ReliableConsumer(
-            service="test", handler_name="acts_on",
-            handle=lambda conn, event: handle_batch(conn, [event]), handle_batch=handle_batch,
-            pool=on, dead_letter=dead_letter, acts_on=lambda e: e.subject == "P1",
-        )  # fmt: skip
+        return batch_consumer(
+            on,
+            handle_batch,
+            name="acts_on",
+            dead_letter=dead_letter,
+            acts_on=lambda e: e.subject == "P1",
+        )
 
     invalid = ConsumerRecord(TOPIC, 0, 99, 0, 0, None, b"{not json", None, 0, 9, [])
     ignored_only = [record(0, o, o) for o in range(5)] + [invalid]

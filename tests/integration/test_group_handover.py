@@ -18,10 +18,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from hospital_shared import db, topics
 from hospital_shared.codec import encode
-from hospital_shared.consumer import ReliableConsumer
 from hospital_shared.events import CloudEvent, RegistrationNoShow, make_event
 from metrics.app import CONSUMED, MIGRATIONS
 from tests.factories import NOW
+from tests.integration.batch_consumers import batch_consumer
 from tests.integration.schemas import new_schema
 from tests.integration.services import running
 from tests.integration.test_metrics_service import discharge_event
@@ -191,16 +191,10 @@ async def test_a_consumer_that_replaced_others_keeps_their_inbox_names(pool: asy
     async def handle_batch(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]) -> None:
         handled.extend(e.id for e in events)
 
-    async def dead_letter(*_: Any) -> None:
-        raise AssertionError("nothing here is invalid")
-
-    consumer = ReliableConsumer(
-        service="probe",
-        handler_name="events",
-        handle=lambda conn, event: handle_batch(conn, [event]),
-        handle_batch=handle_batch,
-        pool=pool,
-        dead_letter=dead_letter,
+    consumer = batch_consumer(
+        pool,
+        handle_batch,
+        name="events",
         inbox_names={topics.REGISTRATIONS: "registrations", topics.DISCHARGES: "discharges"},
     )
     (seen_id, seen), (new_id, new), (other_id, other) = (
