@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from bench.drain import _cpu_seconds
-from bench.stack import Proc, busy_share, machine_cpu_ticks, stack_cpu_seconds
+from bench.stack import Proc, busy_share, gateway_cpu_seconds, machine_cpu_ticks, stack_cpu_seconds
 from devstack import StackConfig
 
 
@@ -23,10 +23,13 @@ class Window:
     cores: dict[str, float]  # by process: the service (or raw client), postgres, kafka
     # the services' share of `cores["service"]`, by service (instances added up)
     by_service: dict[str, float] = dataclasses.field(default_factory=dict)
+    # besides the measured processes: Kannel with its operator, and this process (the bench's
+    # load generator, when the window measures services), so that `other_cores` is what is left
+    side: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def summary(self, events: int) -> dict[str, Any]:
         ncpu = os.cpu_count() or 1
-        ours = sum(self.cores.values())
+        ours = sum(self.cores.values()) + sum(self.side.values())
         return {
             "events": events,
             "seconds": round(self.seconds, 2),
@@ -34,6 +37,7 @@ class Window:
             "machine_busy_share": round(self.machine_busy_share, 3),
             "machine_busy_cores": round(self.machine_busy_share * ncpu, 2),
             "cores_by_process": {k: round(v, 2) for k, v in self.cores.items()},
+            "side_cores": {k: round(v, 2) for k, v in self.side.items()},
             # the busy cores none of the measured processes account for
             "other_cores": round(max(0.0, self.machine_busy_share * ncpu - ours), 2),
             "cpu_ms_per_event": {
@@ -63,6 +67,7 @@ class Meter:
         self.stack = stack_cpu_seconds(cfg)
         self.own = _cpu_seconds(procs) if procs else time.process_time()
         self.own_by_service = _by_service(procs or [])
+        self.side = self._side()
 
     def stop(self) -> Window:
         seconds = time.monotonic() - self.started
@@ -76,7 +81,15 @@ class Meter:
             name: (used - self.own_by_service.get(name, 0.0)) / seconds if seconds > 0 else 0.0
             for name, used in _by_service(self.procs or []).items()
         }
-        return Window(seconds, busy_share(self.ticks, ticks), per_s, by_service)
+        side = {k: (v - self.side[k]) / seconds if seconds > 0 else 0.0
+                for k, v in self._side().items()}  # fmt: skip
+        return Window(seconds, busy_share(self.ticks, ticks), per_s, by_service, side)
+
+    def _side(self) -> dict[str, float]:
+        out = {"kannel": gateway_cpu_seconds(self.cfg)}
+        if self.procs:  # the services measured: this process is the load generator
+            out["generator"] = time.process_time()
+        return out
 
 
 def _by_service(procs: list[Proc]) -> dict[str, float]:

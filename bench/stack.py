@@ -174,6 +174,22 @@ def mb(n: int) -> float:
     return round(n / 1024 / 1024, 1)
 
 
+# The SMS gateway's processes (devstack's pid files, kannel.NAMES): bearerbox, smsbox and
+# the operator, fakesmsc or the SMPP simulator (DEVSTACK_SMSC). Absent ones count nothing.
+GATEWAY_PROCESSES = ("bearerbox", "smsbox", "fakesmsc", "smsc-sim")
+
+
+def gateway_cpu_seconds(cfg: StackConfig) -> float:
+    """CPU seconds (user + system) Kannel and its operator have used so far."""
+    used = 0.0
+    for name in GATEWAY_PROCESSES:
+        pid_file = cfg.state_dir / "pids" / f"{name}.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
+            t = psutil.Process(int(pid_file.read_text().split()[0])).cpu_times()
+            used += t.user + t.system
+    return used
+
+
 def stack_cpu_seconds(cfg: StackConfig) -> dict[str, float]:
     """CPU seconds (user + system) PostgreSQL and Kafka have used so far: the postmaster,
     its live backends and the ones that have ended (its children's times), and the broker.
