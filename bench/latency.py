@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from bench.cpu_window import Meter
+from hospital_shared.publishing import partition_of
 from simulator.hospital import Rates
 from simulator.publish import _start_producer
 from simulator.stream import SimConfig, SimEvent, generate
@@ -94,7 +95,13 @@ TICK_S = 0.01
 
 
 class Producer(Protocol):
-    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[Any]: ...
+    def create_batch(self) -> Any: ...
+
+    async def send_batch(
+        self, batch: Any, topic: str, *, partition: int
+    ) -> asyncio.Future[Any]: ...
+
+    async def partitions_for(self, topic: str) -> set[int]: ...
 
 
 async def paced_send(
@@ -103,33 +110,67 @@ async def paced_send(
     on_acked: Callable[[SimEvent, float], None] | None = None,
 ) -> None:  # fmt: skip
     """Send `events` at `rate`, each stamped when it is handed to the producer, without
-    waiting for a batch's acknowledgement before the next: the producer batches and pipelines.
+    waiting for a batch's acknowledgement before the next: the producer pipelines.
     (`publish_to_kafka` sends chunks of 50 and waits for each chunk's acks before the next,
     so its rate is at most 50 per round trip: 360 events/s for a 1,000/s target at load 28,
-    34 s behind its pace, December 2026.) Values are encoded before the clock starts. Every
-    acknowledgement is awaited at the end; a failed send raises (no silent gaps)."""
-    encoded = [(e, e.topic, e.key.encode(), e.value()) for e in events]
+    34 s behind its pace, December 2026.) Values are encoded and partitioned before the clock
+    starts. What falls due at each wake goes as one batch per partition, as the services'
+    outbox relays send (hospital_shared.publishing): one `send` an event cost this process
+    0.13-0.15 of the machine's two cores at 1,000 events/s, CPU the services then lacked
+    (docs/bench.md, session 23). Every acknowledgement is awaited at the end; a failed send
+    raises (no silent gaps)."""
+    partitions = {t: sorted(await producer.partitions_for(t)) for t in {e.topic for e in events}}
+    encoded = [
+        (e, e.topic, partition_of(partitions[e.topic], key), key, e.value())
+        for e in events
+        for key in (e.key.encode(),)
+    ]
     pending: list[asyncio.Future[Any]] = []
     started = time.monotonic()
     i = 0
     while i < len(encoded):
         due = min(len(encoded), int((time.monotonic() - started) * rate) + 1)
-        while i < due:
-            e, topic, key, value = encoded[i]
-            on_sent(e, time.time())
-            ack = await producer.send(topic, value=value, key=key)
-            if on_acked is not None:  # the broker's acknowledgement (acks=all), when it comes
-                ack.add_done_callback(functools.partial(_stamp_ack, on_acked, e))
-            pending.append(ack)
-            i += 1
+        if i < due:
+            at = time.time()
+            for e, *_ in encoded[i:due]:
+                on_sent(e, at)
+            for (topic, partition), batch, those in _batches(producer, encoded[i:due]):
+                ack = await producer.send_batch(batch, topic, partition=partition)
+                if on_acked is not None:  # the broker's acknowledgement (acks=all), when it comes
+                    ack.add_done_callback(functools.partial(_stamp_acks, on_acked, those))
+                pending.append(ack)
+            i = due
         await asyncio.sleep(TICK_S)
     await asyncio.gather(*pending)
 
 
-def _stamp_ack(
-    on_acked: Callable[[SimEvent, float], None], e: SimEvent, _: asyncio.Future[Any]
+def _batches(
+    producer: Producer, due: list[tuple[SimEvent, str, int, bytes, bytes]]
+) -> list[tuple[tuple[str, int], Any, list[SimEvent]]]:
+    """`due` in batches by partition, each partition's events in their order (a full batch is
+    followed by another)."""
+    out: list[tuple[tuple[str, int], Any, list[SimEvent]]] = []
+    open_: dict[tuple[str, int], tuple[Any, list[SimEvent]]] = {}
+    for e, topic, partition, key, value in due:
+        where = (topic, partition)
+        if (
+            where not in open_
+            or open_[where][0].append(key=key, value=value, timestamp=None) is None
+        ):
+            batch = producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)  # a new batch takes any
+            open_[where] = (batch, [])
+            out.append((where, batch, open_[where][1]))
+        open_[where][1].append(e)
+    return out
+
+
+def _stamp_acks(
+    on_acked: Callable[[SimEvent, float], None], those: list[SimEvent], _: asyncio.Future[Any]
 ) -> None:
-    on_acked(e, time.time())
+    at = time.time()
+    for e in those:
+        on_acked(e, at)
 
 
 def sent_summary(stamps: list[float], rate: float, ended: float) -> Sent:

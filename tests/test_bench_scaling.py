@@ -14,6 +14,7 @@ from bench import latency
 from bench.cpu_window import Window
 from bench.latency import paced_send, sent_summary, stream_for
 from bench.stack import Proc, bench_config, busy_share, machine_cpu_ticks
+from hospital_shared.publishing import partition_of
 from simulator.stream import SimEvent
 
 STAT = "cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 50 2 25 400 20 1 1 0 0 0\n"
@@ -67,25 +68,48 @@ def test_instances_have_their_own_labels() -> None:
     assert labels == ["followup", "followup#2", "followup#3"]
 
 
+class FakeBatch:
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.records: list[tuple[bytes, bytes]] = []
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object | None:
+        if len(self.records) == self.room:
+            return None  # full, as aiokafka's BatchBuilder answers
+        self.records.append((key, value))
+        return object()
+
+
 class FakeProducer:
     """Acknowledges nothing until the sender has handed over every event: a sender that
-    waited for a batch's acknowledgement before the next would hang here."""
+    waited for a batch's acknowledgement before the next would hang here. Its batches take
+    `room` events (aiokafka's hold up to 256 KB)."""
 
-    def __init__(self, total: int, fail_at: int | None = None) -> None:
-        self.total, self.fail_at = total, fail_at
-        self.sent: list[tuple[str, bytes]] = []
+    def __init__(self, total: int, fail_at: int | None = None, room: int = 1000) -> None:
+        self.total, self.fail_at, self.room = total, fail_at, room
+        self.sent: list[tuple[str, int, bytes]] = []  # topic, partition, key in sending order
         self.acks: list[asyncio.Future[None]] = []
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
-        self.sent.append((topic, key))
-        self.acks.append(asyncio.get_running_loop().create_future())
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.room)
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1, 2, 3, 4, 5}
+
+    async def send_batch(
+        self, batch: FakeBatch, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        failing = any(len(self.sent) + n == self.fail_at for n in range(len(batch.records)))
+        self.sent += [(topic, partition, key) for key, _ in batch.records]
+        ack = asyncio.get_running_loop().create_future()
+        self.acks.append(ack)
+        if failing:
+            ack.set_exception(RuntimeError("broker refused"))
         if len(self.sent) == self.total:
-            for n, ack in enumerate(self.acks):
-                if n == self.fail_at:
-                    ack.set_exception(RuntimeError("broker refused"))
-                else:
-                    ack.set_result(None)
-        return self.acks[-1]
+            for other in self.acks:
+                if not other.done():
+                    other.set_result(None)
+        return ack
 
 
 def _events(n: int) -> list[SimEvent]:
@@ -94,7 +118,7 @@ def _events(n: int) -> list[SimEvent]:
 
 def test_paced_send_does_not_wait_for_acks_between_events_and_stamps_each() -> None:
     events = _events(300)
-    producer = FakeProducer(len(events))
+    producer = FakeProducer(len(events), room=3)
     stamped: list[tuple[str, float]] = []
     acked: list[float] = []
     asyncio.run(
@@ -108,8 +132,20 @@ def test_paced_send_does_not_wait_for_acks_between_events_and_stamps_each() -> N
     )
     assert [i for i, _ in stamped] == [e.event.id for e in events]
     assert len(acked) == len(events)  # every acknowledgement seen
-    assert producer.sent == [(e.topic, e.key.encode()) for e in events]
     assert all(a <= b for (_, a), (_, b) in itertools.pairwise(stamped))
+    # each key on the partition the default partitioner gives it, in the events' order there
+    # (a patient's events keep their order); batches of 3 make several a wake
+    assert sorted(producer.sent) == sorted(
+        (e.topic, partition_of([0, 1, 2, 3, 4, 5], e.key.encode()), e.key.encode()) for e in events
+    )
+    for topic, partition in {(t, p) for t, p, _ in producer.sent}:
+        keys = [k for t, p, k in producer.sent if (t, p) == (topic, partition)]
+        expected = [
+            e.key.encode()
+            for e in events
+            if e.topic == topic and partition_of([0, 1, 2, 3, 4, 5], e.key.encode()) == partition
+        ]
+        assert keys == expected
 
 
 def test_paced_send_raises_when_a_send_failed() -> None:

@@ -62,7 +62,7 @@ async def publish_records(producer: AIOKafkaProducer, records: Sequence[Record])
         if topic not in partitions:
             partitions[topic] = sorted(await producer.partitions_for(topic))
         key_bytes = key.encode() if key else None
-        partition = _partition(partitions[topic], key_bytes)
+        partition = partition_of(partitions[topic], key_bytes)
         batch = open_batches.get((topic, partition))
         if batch is None:
             batch = open_batches[(topic, partition)] = producer.create_batch()
@@ -79,7 +79,8 @@ def _record(key: bytes | None, payload: bytes) -> dict[str, Any]:
     return {"key": key, "value": payload, "timestamp": None, "headers": STRUCTURED_HEADERS}
 
 
-def _partition(all_partitions: list[int], key: bytes | None) -> int:
+def partition_of(all_partitions: list[int], key: bytes | None) -> int:
+    """The partition the Java client's (and aiokafka's) default partitioner gives `key`."""
     if key is None:
         return int(DefaultPartitioner()(None, all_partitions, all_partitions))
     return all_partitions[(murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]
