@@ -69,10 +69,14 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # sendsms requests at once: Kannel answers after bearerbox has queued the message, 40-50 ms
     # here whatever the concurrency up to ~25 (about 200/s at 10, 320/s at 25). Bench latency
     # at 200 events/s, SMS p99: 211 ms at 10, 131 ms at 20; at 1000/s the queue's p50 27 -> 19 s.
-    # 40: a claim waits for half the slots (dispatcher.py), so it takes 20 messages; Kannel
-    # took 400+ SMS/s over 50 connections at load 30 (bench/smsc.py). The Kannel client keeps
-    # as many connections alive (providers/kannel.py: one aiohttp connector of this size).
-    dispatch_concurrency: int = 40
+    # A claim waits for half the slots (dispatcher.py) and is one transaction of five or more
+    # statements, 50-100 ms at 1,000 events/s; with 40 slots it took ~20 messages, and the
+    # claims one after the other were the hand-over's ceiling (~200 SMS/s, the sends 32 ms at
+    # p50 meanwhile). With 120 a claim takes what has fallen due, up to `dispatch_batch_size`:
+    # SMS p99 1.0 / 2.2 / 2.3 -> 1.0 / 1.2 / 1.2 s, three pairs (docs/bench.md, session 23).
+    # Kannel took 400+ SMS/s over 50 connections at load 30 (bench/smsc.py). The Kannel client
+    # keeps as many connections alive (providers/kannel.py: one aiohttp connector of this size).
+    dispatch_concurrency: int = 120
     send_retry_initial_s: float = 5.0  # gateway down: backoff 5 s, 10 s, 20 s ... capped
     send_retry_max_s: float = 300.0
     send_max_attempts: int = 8  # then the message is failed with the last error
