@@ -148,7 +148,7 @@ async def test_an_unexpected_failure_is_a_500_problem_without_the_request_in_it(
 
 async def test_other_requests_pass_the_lane_to_the_app(app: FastAPI) -> None:
     """The lane is the app's outermost layer, and answers nothing but receipts by GET."""
-    assert app.user_middleware[0].cls is ReceiptLane
+    assert isinstance(app.build_middleware_stack(), ReceiptLane)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as c:
         inbound = await c.get("/v1/sms/dlrx", params=params())

@@ -30,7 +30,7 @@ from notifications import (
     templates_api,
     unsettled_api,
 )
-from notifications.callbacks import ReceiptLane
+from notifications.callbacks import install_receipt_lane
 from notifications.callbacks import router as callbacks_router
 from notifications.channels import RobotWebhookSender, SmtpSender, StaffSender
 from notifications.digest import DigestJob
@@ -195,9 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         survey_router,
         questionnaire_router,
     )
-    # Outermost of the app's own layers (added last): Kannel's receipts by GET answered
-    # before the routing and the middleware further in (callbacks.ReceiptLane).
-    app.add_middleware(ReceiptLane, state=app.state)
+    # Kannel's receipts by GET answered before the app's routing and middleware.
+    install_receipt_lane(app)
     app.state.handle_alerts = handlers.handle_batch  # alerts_api: alerts as staff messages
     _add_background_work(app, runtime, settings, rules, for_staff, handlers)
     return app

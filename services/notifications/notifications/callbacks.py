@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -136,6 +136,17 @@ async def receipt_answer(state: Any, host: str, raw: dict[str, bytes]) -> str:
     if outcome == MISSING:
         raise HTTPException(404, "no such message")
     return outcome
+
+
+def install_receipt_lane(app: FastAPI) -> None:
+    """`ReceiptLane` outside every layer of the app, FastAPI's own included (body limits,
+    telemetry, the error middleware), as `problems.install` puts `PlainErrors`."""
+    build = app.build_middleware_stack
+
+    def build_with_lane() -> ASGIApp:
+        return ReceiptLane(build(), app.state)
+
+    app.build_middleware_stack = build_with_lane  # type: ignore[method-assign]
 
 
 class ReceiptLane:
