@@ -226,3 +226,25 @@ async def test_a_row_held_by_another_transaction_holds_up_only_its_own_receipt(
         "SELECT status FROM notifications.messages WHERE id = ANY($1::uuid[])", [stuck, *others]
     )
     assert [r["status"] for r in statuses] == ["delivered"] * 4
+
+
+async def test_a_nul_in_the_operators_words_or_a_reply_is_stored_as_a_replacement_character(
+    held, stack_env, raw_db
+) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL stores no NUL: the receipt's `reply` and an SMS reply's text are read raw
+    (not through GuardedRoute), and each failed at every retry of smsbox."""
+    (failed,) = await handed_over(stack_env, raw_db, 1)
+    async with httpx.AsyncClient(base_url=held.url, timeout=30) as client:
+        answer = await receipt(client, failed, 2, "absent\x00subscriber")
+        before = await raw_db.fetchval("SELECT count(*) FROM notifications.inbound_sms")
+        reply = await client.get(
+            "/v1/sms/inbound", params={"from": "+8613900000001", "text": "hello\x00there"}
+        )
+    assert (answer.status_code, answer.text) == (200, "ok")
+    assert reply.status_code == 200, reply.text
+    reason = await raw_db.fetchval(
+        "SELECT status_reason FROM notifications.messages WHERE id = $1::uuid", failed
+    )
+    assert reason == "DLR 2: absent\ufffdsubscriber"
+    after = await raw_db.fetchval("SELECT count(*) FROM notifications.inbound_sms")
+    assert after == before + 1

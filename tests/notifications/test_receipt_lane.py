@@ -83,6 +83,8 @@ CASES = [
     ("a status that is not a number", lambda: "ok", params(status="x"), "127.0.0.1", 400),
     ("an id that is not a message id", lambda: "ok", params(message_id="m-1"), "127.0.0.1", 400),
     ("no such message", lambda: MISSING, params(), "127.0.0.1", 404),
+    # compare_digest raised TypeError on a str with non-ASCII characters: a 500
+    ("a signature that is not ASCII", lambda: "ok", params(sig="\u00e9" * 32), "127.0.0.1", 403),
     ("the database away", raises(OSError("refused")), params(), "127.0.0.1", 503),
 ]
 
@@ -124,6 +126,16 @@ async def test_a_recorded_receipt_carries_its_message_type_and_the_operators_wor
     got = writer.recorded[0]
     assert (str(got.message_id), got.status.value) == (MESSAGE, "failed")
     assert got.detail == "DLR 2: id:1 sub:001 dlvrd:001 stat:DELIVRD"
+
+
+async def test_a_nul_in_the_operators_words_is_recorded_as_a_replacement_character(
+    app: FastAPI,
+) -> None:
+    writer = FakeWriter(lambda: "ok")
+    app.state.receipts = writer
+    by_get, by_post = await both_ways(app, params(status="2") | {"reply": "no\x00route"})
+    assert by_get.text == by_post.text == "ok"
+    assert [r.detail for r in writer.recorded] == ["DLR 2: no\ufffdroute"] * 2
 
 
 async def test_an_unexpected_failure_is_a_500_problem_without_the_request_in_it(

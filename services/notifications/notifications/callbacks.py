@@ -77,6 +77,13 @@ def _not_recorded(what: str, exc: BaseException) -> HTTPException:
     return HTTPException(503, f"{what} not recorded (database {why}); retry")
 
 
+def storable(text: str) -> str:
+    """`text` with each NUL as U+FFFD, as a byte that does not decode is: PostgreSQL stores
+    no NUL, and the receipt or reply would fail at every retry (GuardedRoute checks a route's
+    validated parameters; these are read raw)."""
+    return text.replace("\x00", "\ufffd")
+
+
 def decode_text(raw: bytes, coding: str, charset: str) -> str:
     if coding == "2" or charset.upper() in ("UTF-16BE", "UCS-2", "UTF-16"):
         return raw.decode("utf-16-be", errors="replace")
@@ -112,10 +119,12 @@ async def receipt_answer(state: Any, host: str, raw: dict[str, bytes]) -> str:
     settings = state.runtime.settings
     if not domain.caller_allowed(host, settings.callback_allowed_ips):
         raise HTTPException(403, CALLERS_ONLY)
-    params = {k: v.decode("utf-8", "replace") for k, v in raw.items()}
+    params = {k: storable(v.decode("utf-8", "replace")) for k, v in raw.items()}
     message_id = params.get("id", "")
     expected = receipt_signature(settings.callback_secret, message_id)
-    if not hmac.compare_digest(expected, params.get("sig", "")):
+    # as bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500
+    # that smsbox would retry for ten minutes)
+    if not hmac.compare_digest(expected.encode(), params.get("sig", "").encode()):
         raise HTTPException(403, "bad receipt signature")
     try:
         dlr_type = int(params.get("status", ""))
@@ -201,7 +210,7 @@ async def inbound_sms(request: Request) -> str:
     sender = params.get("from", b"").decode("utf-8", "replace")
     coding = params.get("coding", b"").decode("ascii", "replace")
     charset = params.get("charset", b"").decode("ascii", "replace")
-    text = decode_text(params.get("text", b""), coding, charset)
+    text = storable(decode_text(params.get("text", b""), coding, charset))
     try:
         phone = domain.normalise_phone(sender, settings.phone_region)
     except domain.InvalidPhone:
