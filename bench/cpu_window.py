@@ -23,8 +23,9 @@ class Window:
     cores: dict[str, float]  # by process: the service (or raw client), postgres, kafka
     # the services' share of `cores["service"]`, by service (instances added up)
     by_service: dict[str, float] = dataclasses.field(default_factory=dict)
-    # besides the measured processes: Kannel with its operator, and this process (the bench's
-    # load generator, when the window measures services), so that `other_cores` is what is left
+    # besides the measured processes: Kannel with its operator, and this process (`bench`:
+    # the latency phase's load generator, a drain's offset poller) when the window measures
+    # services, so that `other_cores` is what no process accounts for
     side: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def summary(self, events: int) -> dict[str, Any]:
@@ -87,8 +88,8 @@ class Meter:
 
     def _side(self) -> dict[str, float]:
         out = {"kannel": gateway_cpu_seconds(self.cfg)}
-        if self.procs:  # the services measured: this process is the load generator
-            out["generator"] = time.process_time()
+        if self.procs:  # the services measured: this process is the bench's own
+            out["bench"] = time.process_time()
         return out
 
 

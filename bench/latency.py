@@ -153,10 +153,9 @@ def _batches(
     open_: dict[tuple[str, int], tuple[Any, list[SimEvent]]] = {}
     for e, topic, partition, key, value in due:
         where = (topic, partition)
-        if (
-            where not in open_
-            or open_[where][0].append(key=key, value=value, timestamp=None) is None
-        ):
+        batch = open_[where][0] if where in open_ else None
+        # the partition's first event, or its batch is full (append answers None)
+        if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
             batch = producer.create_batch()
             batch.append(key=key, value=value, timestamp=None)  # a new batch takes any
             open_[where] = (batch, [])

@@ -174,15 +174,13 @@ def mb(n: int) -> float:
     return round(n / 1024 / 1024, 1)
 
 
-# The SMS gateway's processes (devstack's pid files, kannel.NAMES): bearerbox, smsbox and
-# the operator, fakesmsc or the SMPP simulator (DEVSTACK_SMSC). Absent ones count nothing.
-GATEWAY_PROCESSES = ("bearerbox", "smsbox", "fakesmsc", "smsc-sim")
-
-
 def gateway_cpu_seconds(cfg: StackConfig) -> float:
-    """CPU seconds (user + system) Kannel and its operator have used so far."""
+    """CPU seconds (user + system) Kannel and its operator have used so far: bearerbox,
+    smsbox and fakesmsc or the SMPP simulator, by devstack's pid files (absent ones: none)."""
+    from devstack import kannel
+
     used = 0.0
-    for name in GATEWAY_PROCESSES:
+    for name in kannel.NAMES:
         pid_file = cfg.state_dir / "pids" / f"{name}.pid"
         with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
             t = psutil.Process(int(pid_file.read_text().split()[0])).cpu_times()

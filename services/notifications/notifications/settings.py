@@ -69,7 +69,8 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # sendsms requests at once: Kannel answers after bearerbox has queued the message, 40-50 ms
     # here whatever the concurrency up to ~25 (about 200/s at 10, 320/s at 25). Bench latency
     # at 200 events/s, SMS p99: 211 ms at 10, 131 ms at 20; at 1000/s the queue's p50 27 -> 19 s.
-    # A claim waits for half the slots (dispatcher.py) and is one transaction of five or more
+    # With sends under way a claim waits for half of the slots or of `dispatch_batch_size`,
+    # whichever is fewer (dispatcher.claim_when_free), and is one transaction of five or more
     # statements, 50-100 ms at 1,000 events/s; with 40 slots it took ~20 messages, and the
     # claims one after the other were the hand-over's ceiling (~200 SMS/s, the sends 32 ms at
     # p50 meanwhile). With 120 a claim takes what has fallen due, up to `dispatch_batch_size`:
