@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from hospital_shared import http_guard
+from notifications import callbacks
 from notifications.app import create_app
 from notifications.callbacks import ReceiptLane
 from notifications.dispatcher import receipt_signature
@@ -181,3 +182,18 @@ async def test_other_requests_pass_the_lane_to_the_app(app: FastAPI) -> None:
         head = await c.head("/v1/sms/dlr", params=params())
     assert inbound.status_code == 404
     assert head.status_code == 405  # the route's methods are GET and POST
+
+
+async def test_a_caller_not_allowed_is_refused_before_its_parameters_are_read(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone can reach the port: a query or body of any size is parsed only for the gateway."""
+
+    def unread(*_: Any, **__: Any) -> Any:
+        raise AssertionError("parameters read for a caller that is not allowed")
+
+    monkeypatch.setattr(callbacks, "parse_qsl", unread)
+    app.state.receipts = FakeWriter(lambda: "ok")
+    by_get, by_post = await both_ways(app, params() | {"pad": "x" * 30_000}, "10.9.9.9")
+    assert by_get.status_code == by_post.status_code == 403
+    assert answer_of(by_get) == answer_of(by_post)

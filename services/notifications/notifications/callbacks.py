@@ -14,7 +14,7 @@ import contextlib
 import hmac
 import types
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -109,17 +109,19 @@ _PLAIN: dict[str, Any] = {
 async def delivery_receipt(request: Request) -> str:
     """A delivery receipt: `ok`, `unchanged` (already final) or `ignored` (an interim type)."""
     host = request.client.host if request.client else ""
-    state = request.app.state
-    return await receipt_answer(state, host, await _params(request))
+    return await receipt_answer(request.app.state, host, lambda: _params(request))
 
 
-async def receipt_answer(state: Any, host: str, raw: dict[str, bytes]) -> str:
+async def receipt_answer(
+    state: Any, host: str, read_params: Callable[[], Awaitable[dict[str, bytes]]]
+) -> str:
     """A receipt's answer from its caller and parameters (the route's and `ReceiptLane`'s
-    one logic): raises HTTPException for any answer but 200."""
+    one logic): raises HTTPException for any answer but 200. The parameters are read once
+    the caller is known to be the gateway (a query or body of any size is parsed then only)."""
     settings = state.runtime.settings
     if not domain.caller_allowed(host, settings.callback_allowed_ips):
         raise HTTPException(403, CALLERS_ONLY)
-    params = {k: storable(v.decode("utf-8", "replace")) for k, v in raw.items()}
+    params = {k: storable(v.decode("utf-8", "replace")) for k, v in (await read_params()).items()}
     message_id = params.get("id", "")
     expected = receipt_signature(settings.callback_secret, message_id)
     # as bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500
@@ -180,12 +182,14 @@ class ReceiptLane:
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        query = scope.get("query_string", b"").decode("latin-1")
-        pairs = parse_qsl(query, keep_blank_values=True, encoding="latin-1")
+
+        async def query() -> dict[str, bytes]:
+            raw = scope.get("query_string", b"").decode("latin-1")
+            pairs = parse_qsl(raw, keep_blank_values=True, encoding="latin-1")
+            return {k: v.encode("latin-1") for k, v in pairs}
+
         try:
-            text = await receipt_answer(
-                self.state, client[0] if client else "", {k: v.encode("latin-1") for k, v in pairs}
-            )
+            text = await receipt_answer(self.state, client[0] if client else "", query)
         except HTTPException as exc:
             await problems.from_http_exception(exc, RECEIPT_PATH)(scope, receive, send)
             return
