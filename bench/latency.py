@@ -10,7 +10,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -208,6 +208,9 @@ async def measure(
         _latency("SMS submitted to Kannel", sms, sent, acked, True, missing["sms"]),
         # discharges come in a burst at the start of each run (the stream's hours): shown apart
         _latency("  of which discharge notices", notices, sent, acked, True, 0),
+        # the same SMS when notifications' consumer planned them (the row's created_at, its
+        # transaction's start): the consumer's share of the SMS's time, the rest the hand-over's
+        _latency("  planned by the consumer", planned(sms), sent, acked, False, 0),
         # the operator's receipt back through Kannel's dlr-url, recorded (DLR 1)
         _latency("SMS delivered (receipt recorded)", rows["delivered"], sent, acked, True,
                  missing["delivered"]),
@@ -242,9 +245,14 @@ async def _send(
     return sent, acked, generator
 
 
+def planned(sms: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    """Each submitted SMS at the moment its row was made."""
+    return [{"id": r["id"], "at": r["created_at"]} for r in sms]
+
+
 def _latency(
-    effect: str, rows: list[asyncpg.Record], sent: dict[str, float], acked: dict[str, float],
-    due: bool, unfinished: int,
+    effect: str, rows: Sequence[Mapping[str, Any]], sent: dict[str, float],
+    acked: dict[str, float], due: bool, unfinished: int,
 ) -> Latency:  # fmt: skip
     """Percentiles of the time from each event's hand-over to its effect (an SMS: from when
     it was due, if later), and the same from the broker's acknowledgement of the event. An
