@@ -41,8 +41,12 @@ CALLERS_ONLY = "callbacks are accepted from the SMS gateway only"
 
 
 def _check_caller(request: Request) -> Any:
-    settings = request.app.state.runtime.settings
-    host = request.client.host if request.client else ""
+    return _gateway_settings(request.app.state, request.client.host if request.client else "")
+
+
+def _gateway_settings(state: Any, host: str) -> Any:
+    """The service's settings, once the caller at `host` is the gateway; 403 otherwise."""
+    settings = state.runtime.settings
     if not domain.caller_allowed(host, settings.callback_allowed_ips):
         raise HTTPException(403, CALLERS_ONLY)
     return settings
@@ -118,9 +122,7 @@ async def receipt_answer(
     """A receipt's answer from its caller and parameters (the route's and `ReceiptLane`'s
     one logic): raises HTTPException for any answer but 200. The parameters are read once
     the caller is known to be the gateway (a query or body of any size is parsed then only)."""
-    settings = state.runtime.settings
-    if not domain.caller_allowed(host, settings.callback_allowed_ips):
-        raise HTTPException(403, CALLERS_ONLY)
+    settings = _gateway_settings(state, host)
     params = {k: storable(v.decode("utf-8", "replace")) for k, v in (await read_params()).items()}
     message_id = params.get("id", "")
     expected = receipt_signature(settings.callback_secret, message_id)
