@@ -39,9 +39,8 @@ CONSUMED: dict[str, tuple[str, ...]] = {
 # (complaints' `patients` reading every registration for merges, `roster`, `surveys`...) run
 # beside it as side work: their records are reported, not waited for, and never counted.
 MEASURED: dict[str, dict[str, tuple[str, ...]]] = {
-    "followup": {
-        "discharges": (topics.DISCHARGES,), "registrations": (topics.REGISTRATIONS,),
-    },
+    # One group for both (until 2026-12-06: one a topic, as in BEFORE_ONE_GROUP)
+    "followup": {"events": (topics.DISCHARGES, topics.REGISTRATIONS)},
     "complaints": {"complaints": (topics.COMPLAINTS_IN,)},
     "notifications": {"notify": CONSUMED["notifications"]},
     # One group for all its topics (up to release 0.14: one a topic, named as in METRICS_TOPICS)
@@ -63,24 +62,33 @@ METRICS_TOPICS: dict[str, str] = {
 HELD: dict[str, dict[str, tuple[str, ...]]] = {"complaints": {"patients": (topics.REGISTRATIONS,)}}
 
 
+# The groups of the services that now have one group for their topics, as they were before
+# it: one a topic, named by the handler names their `replaces` keeps.
+BEFORE_ONE_GROUP: dict[str, dict[str, tuple[str, ...]]] = {
+    "metrics": {name: (topic,) for name, topic in METRICS_TOPICS.items()},
+    "followup": {"discharges": (topics.DISCHARGES,), "registrations": (topics.REGISTRATIONS,)},
+}
+
+
 @contextlib.contextmanager
 def measuring_code_of(service: str, env: dict[str, str]) -> Iterator[None]:
     """Within it, a drain of `service` waits for the groups of the code `env` runs: metrics
-    of release 0.14 or before (an extracted revision on `env`'s PYTHONPATH whose
-    metrics/app.py takes over no groups) had one group a topic, named as in METRICS_TOPICS."""
+    of release 0.14 or before, and follow-up before 2026-12-06 (an extracted revision on
+    `env`'s PYTHONPATH whose app.py takes over no groups), had one group a topic
+    (BEFORE_ONE_GROUP)."""
     app = next(
         (
-            Path(entry) / "metrics" / "app.py"
+            Path(entry) / service / "app.py"
             for entry in env.get("PYTHONPATH", "").split(os.pathsep)
-            if entry and (Path(entry) / "metrics" / "app.py").exists()
+            if entry and (Path(entry) / service / "app.py").exists()
         ),
         None,
     )
-    if service != "metrics" or app is None or "replaces=" in app.read_text():
+    if service not in BEFORE_ONE_GROUP or app is None or "replaces=" in app.read_text():
         yield
         return
     measured = MEASURED[service]
-    MEASURED[service] = {name: (topic,) for name, topic in METRICS_TOPICS.items()}
+    MEASURED[service] = BEFORE_ONE_GROUP[service]
     try:
         yield
     finally:

@@ -102,6 +102,8 @@ async def wait_outbox_empty(database_url: str, schema: str, timeout: float = 600
 # Every consumer group of the services, with its topics (followup's group as the latency
 # phase runs it), so a group that never ran still starts at the end of its topics.
 SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
+    "followup-2x.events": (topics.DISCHARGES, topics.REGISTRATIONS),
+    # follow-up's groups before it had one (a bench of code before 2026-12-06)
     "followup-2x.discharges": (topics.DISCHARGES,),
     "followup-2x.registrations": (topics.REGISTRATIONS,),
     "complaints.complaints": (topics.COMPLAINTS_IN,),

@@ -6,6 +6,7 @@ finds them), and their lag is no longer reported."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -77,6 +78,12 @@ async def test_the_one_group_starts_where_the_per_topic_groups_stopped(  # type:
     for group, topic in old.items():
         await commit(bootstrap, group, {tp: n for tp, n in ends.items() if tp.topic == topic})
     before = {group: await committed(bootstrap, group) for group in old}
+    # Another service's groups: one its release retired (named in the setting), one it runs.
+    other_retired, other_live = f"{prefix}-fu.discharges", f"{prefix}-fu.events"
+    for group in (other_retired, other_live):
+        await commit(
+            bootstrap, group, {tp: n for tp, n in ends.items() if tp.topic == topics.DISCHARGES}
+        )
     # Then it handled a second one but stopped before committing its offset: its inbox row
     # is there, under the name of the discharges' handler.
     unacknowledged = discharge_event(department, 1)
@@ -96,7 +103,8 @@ async def test_the_one_group_starts_where_the_per_topic_groups_stopped(  # type:
     await publish(bootstrap, topics.DISCHARGES, [(k, v) for _, k, v in (unacknowledged, *new)])
 
     env = {"METRICS_CONSUMER_GROUP": prefix, "METRICS_GROUP_LAG_INTERVAL_S": "1",
-           "METRICS_STORE_REFRESH_INTERVAL_S": "0.3"}  # fmt: skip
+           "METRICS_STORE_REFRESH_INTERVAL_S": "0.3",
+           "METRICS_RETIRED_CONSUMER_GROUPS": json.dumps([other_retired])}  # fmt: skip
     labels = {"department": department, "disposition": "home"}
 
     def scrape() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -113,6 +121,7 @@ async def test_the_one_group_starts_where_the_per_topic_groups_stopped(  # type:
         groups = await eventually_lag_groups(scrape, prefix)
         assert f"{prefix}.events" in groups
         assert not groups & set(old), groups  # the retired groups' lag is not reported
+        assert other_live in groups and other_retired not in groups, groups  # nor the others'
         assert sample(scrape(), "hospital_discharges_total", labels) == 2
     # The old groups' offsets are as they were: a rollback starts from them.
     assert {group: await committed(bootstrap, group) for group in old} == before

@@ -134,7 +134,7 @@ OPERATIONAL_CASES: list[dict[str, Any]] = [
         "interval": "1m",
         "input_series": [
             {
-                "series": 'hospital_consumer_group_lag{group="followup.discharges",topic="hospital.discharges.v1"}',
+                "series": 'hospital_consumer_group_lag{group="followup.events",topic="hospital.discharges.v1"}',
                 "values": "5000x20",
             }
         ],
@@ -146,7 +146,7 @@ OPERATIONAL_CASES: list[dict[str, Any]] = [
                     {
                         "exp_labels": {
                             "severity": "warning",
-                            "group": "followup.discharges",
+                            "group": "followup.events",
                             "topic": "hospital.discharges.v1",
                         }
                     }

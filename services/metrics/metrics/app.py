@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runtime.publishes(*event_types_on(topics.QUEUE_EPISODES))
     retired = [f"{settings.consumer_group}.{name}" for name in CONSUMED]
+    retired += settings.retired_consumer_groups
     live = LiveMetrics(settings, install_collector(), retired_groups=retired)
     app = runtime.http_app(
         api.router,

@@ -48,6 +48,13 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     kpi_refresh_interval_s: float = 30.0
     # Seconds between two reads of every consumer group's committed offsets from Kafka.
     group_lag_interval_s: float = 15.0
+    # Consumer groups of the other services that a release replaced by one group (follow-up's
+    # one group a topic until 2026-12-06): their lag is not exported, as it would grow for
+    # nothing until the broker expires their offsets. Name them as the service's
+    # `<SERVICE>_CONSUMER_GROUP` prefix makes them. Metrics' own retired groups are always left out.
+    retired_consumer_groups: list[str] = Field(
+        default_factory=lambda: ["followup.discharges", "followup.registrations"]
+    )
     # Discharges that are not followed up by a call and leave the inpatient cohort.
     followup_excluded_dispositions: list[str] = Field(default_factory=lambda: ["deceased"])
     # Used only when a case event carries no due time of its own.
