@@ -40,7 +40,7 @@ PATIENT_SMS = {"discharge_care_notice", "complaint_acknowledgement"}
 # The consumers that read the registrations topic (the merge's): service -> handler, whose
 # consumer group is `<service>.<handler>`.
 MERGE_READERS = {
-    "followup": "registrations",
+    "followup": "events",
     "complaints": "patients",
     "notifications": "notify",
     "metrics": "events",
