@@ -66,6 +66,14 @@ LATENCY_RUNS = tuple(
     for rate, seconds in ((50, 30.0), (200, 30.0), (1000, 20.0))
     if str(rate) in os.environ.get("BENCH_LATENCY_RATES", "50,200,1000").split(",")
 )
+# BENCH_LATENCY_INSTANCES="notifications=2": the latency phase runs that many instances of a
+# service (each on its own port, + 100 for the second; its CPU is their sum).
+LATENCY_INSTANCES: dict[str, int] = {
+    name: int(n)
+    for item in os.environ.get("BENCH_LATENCY_INSTANCES", "").split(",")
+    if item
+    for name, n in [item.split("=", 1)]
+}
 # Wide enough for the drain table when the output is a file or a pipe (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 150)
 
@@ -583,8 +591,11 @@ async def latency_phase(
     await skip_backlog(bootstrap)
     await drop_schemas(database_url, "followup", "complaints")
     console.print(f"steady latency: all five services running, operator {cfg.smsc} ...")
-    running = [Proc(cfg, name, env={"FOLLOWUP_CONSUMER_GROUP": "followup-2x"} if name == "followup" else {})
-               for name in SERVICES]  # fmt: skip
+    running = [Proc(cfg, name, port_shift=100 * i,
+                    env={"FOLLOWUP_CONSUMER_GROUP": "followup-2x"} if name == "followup" else {})
+               for name in SERVICES for i in range(LATENCY_INSTANCES.get(name, 1))]  # fmt: skip
+    if any(n > 1 for n in LATENCY_INSTANCES.values()):
+        console.print(f"  instances: {LATENCY_INSTANCES}")
     for p in running:
         p.start()
         sampler.watch(p)

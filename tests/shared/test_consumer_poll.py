@@ -137,3 +137,50 @@ def test_a_batch_is_split_only_from_the_linger_size_or_a_whole_batch(
     runtime.consume("hospital.registrations.v1", handler_name="a", handle=_nothing)
     runtime.consume("hospital.discharges.v1", handler_name="b", handle=_nothing, max_records=40)
     assert [c.split_from for c in runtime.consumers] == [100, 40]
+
+
+def _fetch_of_subscribers(runtime: ServiceRuntime) -> dict[str, tuple[int, int]]:
+    """Each consumer's (fetch_min_bytes, fetch_max_wait_ms), by its first topic."""
+    return {
+        s.topics[0].name: (
+            s._connection_args["fetch_min_bytes"],
+            s._connection_args["fetch_max_wait_ms"],
+        )  # type: ignore[attr-defined]
+        for s in runtime.broker.subscribers
+    }
+
+
+def test_only_a_consumer_with_a_fetch_wait_lets_the_broker_hold_its_fetches() -> None:
+    """A consumer whose events may wait (complaints' merges among the registrations) is
+    answered once the broker has 64 KiB for it or the wait has passed; every other consumer
+    as soon as a record is there (aiokafka's defaults: 1 byte, at most 500 ms when idle)."""
+    runtime = ServiceRuntime(Settings(), migrations=Path("."))
+    runtime.consume("hospital.discharges.v1", handler_name="a", handle=_nothing)
+    runtime.consume(
+        "hospital.registrations.v1", handler_name="b", handle=_nothing, fetch_wait_ms=200
+    )
+    runtime.consume("hospital.complaints.v1", handler_name="c", handle=_nothing)
+    assert _fetch_of_subscribers(runtime) == {
+        "hospital.discharges.v1": (1, 500),
+        "hospital.registrations.v1": (64 * 1024, 200),
+        "hospital.complaints.v1": (1, 500),
+    }
+
+
+def test_complaints_reads_only_the_registrations_with_a_fetch_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Complaints reads every registration only for the merges among them (issue 22): those
+    fetches may wait `COMPLAINTS_MERGES_FETCH_WAIT_MS` (200 ms); the complaints themselves, the
+    roster and the survey answers are fetched at once. 0 turns the wait off."""
+    from complaints.app import create_app
+    from complaints.settings import Settings as ComplaintsSettings
+
+    def fetches(**over: int) -> dict[str, tuple[int, int]]:
+        app = create_app(ComplaintsSettings(**over))
+        return _fetch_of_subscribers(app.state.runtime)
+
+    waits = {topic: wait for topic, (_, wait) in fetches().items()}
+    assert waits.pop("hospital.registrations.v1") == 200
+    assert set(waits.values()) == {500}, waits
+    assert fetches(merges_fetch_wait_ms=0)["hospital.registrations.v1"] == (1, 500)

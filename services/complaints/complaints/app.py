@@ -137,6 +137,7 @@ def _consume(
         # without a merge no transaction (0.12 of the services' ~1 ms of CPU an event at
         # 1,000 events/s, issue 22).
         acts_on=is_merge,
+        fetch_wait_ms=settings.merges_fetch_wait_ms,
     )
     # The roster contract belongs to the follow-up service; consume it once it exists, since
     # events of a type nobody registered would only be dead-lettered.

@@ -91,6 +91,17 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     consumer_concurrency: int = Field(
         3, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
     )
+    # The registrations are read only for the patient merges among them: the broker may hold
+    # each fetch of them this long (0: answer as soon as a record is there), so a busy topic is
+    # fetched a few times a second instead of once for every record or two. At 1,000 events/s
+    # complaints used 0.096-0.099 instead of 0.13-0.16 ms of CPU an input event (issue 22,
+    # docs/bench.md session 24). A merge reaches the cases up to this much later.
+    merges_fetch_wait_ms: int = Field(
+        200,
+        ge=0,
+        le=5000,
+        description="how long a fetch of the registrations (read for merges) may wait",
+    )
     # Retention: finished (closed or withdrawn) cases older than this are purged.
     retention_days: int = 3 * 365 + 1
     purge_interval_s: float = 6 * 3600
