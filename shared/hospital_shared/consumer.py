@@ -334,22 +334,25 @@ class ReliableConsumer:
 
 def _by_partition(items: list[Received], n: int) -> list[list[Received]]:
     """`items` in up to `n` parts of about the same size, each partition's items in one part
-    and in their order."""
-    sizes: dict[tuple[str, int], int] = {}
+    and in their order. Split by partition number, whatever the topic: the topics have the
+    same partitions and the same key (the patient id), so one patient's events on two topics
+    (a discharge, then a transfer on the registrations) are in one part, not in two
+    transactions that cannot see each other's rows."""
+    sizes: dict[int, int] = {}
     for item in items:
-        key = (item.record.topic, item.record.partition)
+        key = item.record.partition
         sizes[key] = sizes.get(key, 0) + 1
     if n <= 1 or len(sizes) == 1:
         return [items]
     loads = [0] * min(n, len(sizes))
-    part_of: dict[tuple[str, int], int] = {}
+    part_of: dict[int, int] = {}
     for key, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
         smallest = loads.index(min(loads))
         part_of[key] = smallest
         loads[smallest] += size
     parts: list[list[Received]] = [[] for _ in loads]
     for item in items:
-        parts[part_of[(item.record.topic, item.record.partition)]].append(item)
+        parts[part_of[item.record.partition]].append(item)
     return parts
 
 

@@ -141,13 +141,11 @@ def test_a_batch_is_split_only_from_the_linger_size_or_a_whole_batch(
 
 def _fetch_of_subscribers(runtime: ServiceRuntime) -> dict[str, tuple[int, int]]:
     """Each consumer's (fetch_min_bytes, fetch_max_wait_ms), by its first topic."""
-    return {
-        s.topics[0].name: (
-            s._connection_args["fetch_min_bytes"],
-            s._connection_args["fetch_max_wait_ms"],
-        )  # type: ignore[attr-defined]
-        for s in runtime.broker.subscribers
-    }
+    found: dict[str, tuple[int, int]] = {}
+    for s in runtime.broker.subscribers:
+        args = s._connection_args  # type: ignore[attr-defined]
+        found[s.topics[0].name] = (args["fetch_min_bytes"], args["fetch_max_wait_ms"])  # type: ignore[attr-defined]
+    return found
 
 
 def test_only_a_consumer_with_a_fetch_wait_lets_the_broker_hold_its_fetches() -> None:

@@ -70,9 +70,10 @@ class EventHandlers:
         # Operations on different tasks commute, so a batch is written in rounds: round k
         # holds each task's k-th operation (almost always there is one round), every round in
         # two bulk statements, plans first. One task's operations keep their order.
-        transfers = [e for e in events if e.type == "patient.transferred"]
-        if transfers:
-            await add_many_to_outbox(conn, await on_transfers(conn, transfers))
+        # Transfers (ADT^A02) go last: a discharge and a later transfer of the same admission
+        # can share a batch (one consumer reads both topics), and the transfer must find the
+        # call the discharge plans. A transfer before the discharge moves nothing either way:
+        # the call is planned in the department the discharge names (transfers.py).
         rounds: list[list[Operation]] = []
         seen: dict[str, int] = {}
         decisions: Tally[str] = Tally()  # PLANNING's increments, one labels() a rule a batch
@@ -92,6 +93,9 @@ class EventHandlers:
                 withdrawals = [o for o in ops if isinstance(o, Withdrawal)]
                 out += [_encoded(e) for e in await self._withdraw(conn, withdrawals)]
                 await add_encoded_to_outbox(conn, out)
+            transfers = [e for e in events if e.type == "patient.transferred"]
+            if transfers:
+                await add_many_to_outbox(conn, await on_transfers(conn, transfers))
         finally:
             for rule, n in decisions.items():
                 PLANNING.labels(rule).inc(n)

@@ -71,8 +71,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     consumer_concurrency: int = Field(
         2, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
     )
-    # Each part takes a pooled connection: the registrations' and discharges' consumers (two
-    # each), the outbox relay, the due scan and assignment, and the routes share the pool.
+    # Each part takes a pooled connection: the discharges' and registrations' consumer (two),
+    # the calendar's and the survey answers', the outbox relay, the due scan and assignment,
+    # and the routes share the pool.
     db_pool_max: int = 8
 
     # --- staff -----------------------------------------------------------------------

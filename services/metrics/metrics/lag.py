@@ -4,9 +4,12 @@ Each service exports `hospital_consumer_lag` for its own partitions, but only wh
 a service that is down, stuck or crash-looping exports nothing, exactly when its lag matters.
 The metrics service therefore also reads every group's committed offsets and the topics' end
 offsets from the broker and exports `hospital_consumer_group_lag{group, topic}`. Groups a
-release has retired (metrics' one group per topic, replaced by one group) are left out: their
-offsets stay until the broker expires them (`offsets.retention.minutes`), and would show a
-lag that grows for nothing.
+release has retired (metrics' and follow-up's one group per topic, each replaced by one group;
+`METRICS_RETIRED_CONSUMER_GROUPS`) are left out: their offsets stay until the broker expires
+them (`offsets.retention.minutes`), and would show a lag that grows for nothing. Whether a
+retired group has members again (a rollback) is not asked: aiokafka 0.14's DescribeGroups
+cannot read Kafka 4.1's answer ("Buffer underrun decoding string"), so a rollback of
+follow-up sets `METRICS_RETIRED_CONSUMER_GROUPS=[]` (CHANGELOG).
 """
 
 from __future__ import annotations
