@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def publish(
@@ -122,3 +123,39 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def end_offsets(bootstrap: str, names: Sequence[str]) -> dict[TopicPartition, int]:
+    """The end offset of every partition of `names`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()]
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit `offsets` for `group`, as a consumer of that group would."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
+async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """The offsets `group` has committed, by partition (none: not there)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(group)
+        return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+    finally:
+        await admin.close()

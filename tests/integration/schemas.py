@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -27,3 +29,15 @@ async def new_schema(dsn: str, prefix: str, service: str, *, max_size: int = 5) 
     finally:
         await conn.close()
     return await db.create_pool(dsn, schema=schema, max_size=max_size)
+
+
+@contextlib.asynccontextmanager
+async def schema_pool(
+    dsn: str, prefix: str, service: str, *, max_size: int = 5
+) -> AsyncIterator[asyncpg.Pool]:
+    """`new_schema`'s pool, closed on the way out."""
+    pool = await new_schema(dsn, prefix, service, max_size=max_size)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -24,16 +24,13 @@ from hospital_shared.codec import decode
 from hospital_shared.consumer import Received, _by_partition
 from hospital_shared.publishing import partition_of
 from tests.factories import discharge, envelope, to_bytes
-from tests.integration.schemas import new_schema
+from tests.integration.schemas import schema_pool
 
 
 @pytest.fixture
 async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    created = await new_schema(stack_env["DATABASE_URL"], "fuorder", "followup", max_size=2)
-    try:
-        yield created
-    finally:
-        await created.close()
+    async with schema_pool(stack_env["DATABASE_URL"], "fuorder", "followup", max_size=2) as p:
+        yield p
 
 
 def discharge_and_transfer() -> tuple[dict[str, Any], dict[str, Any]]:

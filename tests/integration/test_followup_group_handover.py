@@ -14,8 +14,7 @@ from followup.app import CONSUMED, HANDLER, MIGRATIONS
 from hospital_shared import db, topics
 from tests.factories import discharge, to_bytes
 from tests.integration.services import running
-from tests.integration.test_group_handover import commit, committed, end_offsets
-from tests.kafka_tools import eventually, publish
+from tests.kafka_tools import commit, committed, end_offsets, eventually, publish
 
 
 async def test_the_one_group_starts_where_the_two_groups_stopped(  # type: ignore[no-untyped-def]

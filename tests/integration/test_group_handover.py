@@ -14,8 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import ConsumerRecord
 
 from hospital_shared import db, topics
 from hospital_shared.codec import encode
@@ -23,44 +22,11 @@ from hospital_shared.events import CloudEvent, RegistrationNoShow, make_event
 from metrics.app import CONSUMED, MIGRATIONS
 from tests.factories import NOW
 from tests.integration.batch_consumers import batch_consumer
-from tests.integration.schemas import new_schema
+from tests.integration.schemas import schema_pool
 from tests.integration.services import running
 from tests.integration.test_metrics_service import discharge_event
-from tests.kafka_tools import eventually, publish
+from tests.kafka_tools import commit, committed, end_offsets, eventually, publish
 from tests.metrics.prom_text import parse_metrics, sample
-
-
-async def end_offsets(bootstrap: str, names: Sequence[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        tps = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()]
-        return dict(await consumer.end_offsets(tps))
-    finally:
-        await consumer.stop()
-
-
-async def commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
-
-
-async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        found = await admin.list_consumer_group_offsets(group)
-        return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
-    finally:
-        await admin.close()
 
 
 async def test_the_one_group_starts_where_the_per_topic_groups_stopped(  # type: ignore[no-untyped-def]
@@ -170,11 +136,8 @@ async def eventually_lag_groups(scrape: Any, prefix: str) -> set[str]:
 
 @pytest.fixture
 async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    created = await new_schema(stack_env["DATABASE_URL"], "handover", "metrics", max_size=2)
-    try:
-        yield created
-    finally:
-        await created.close()
+    async with schema_pool(stack_env["DATABASE_URL"], "handover", "metrics", max_size=2) as p:
+        yield p
 
 
 def record(topic: str, n: int, event_id: str | None = None) -> tuple[str, ConsumerRecord[Any, Any]]:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from notifications import retention
-from tests.integration.schemas import new_schema
+from tests.integration.schemas import schema_pool
 from tests.integration.services import running
 from tests.kafka_tools import eventually
 
@@ -26,9 +26,8 @@ RECENT = NOW - timedelta(days=10)
 
 @pytest.fixture
 async def pool(stack_env) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
-    p = await new_schema(stack_env["DATABASE_URL"], "notifyretain", "notifications")
-    yield p
-    await p.close()
+    async with schema_pool(stack_env["DATABASE_URL"], "notifyretain", "notifications") as p:
+        yield p
 
 
 async def message(
