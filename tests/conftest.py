@@ -18,9 +18,18 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("ENV", "test")
 
 
+# Fixtures of the real stack: a test that uses one is a stack test wherever its file is.
+STACK_FIXTURES = {"stack_config", "stack_env", "keycloak", "browser", "raw_db"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `make test` runs `-m stack` and `-m "not stack"` as two pytest processes side by side:
+    # a test on the stack left unmarked would start a second stack beside the first.
     for item in items:
-        if {"integration", "e2e", "fuzz"} & set(item.path.parts):
+        if {"integration", "e2e", "fuzz"} & set(item.path.parts) or STACK_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.stack)
 
 
