@@ -11,7 +11,7 @@ SERVICES := registration followup complaints notifications metrics
 setup:  ## install uv (from PyPI) when missing, then the whole workspace
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --quiet --compile-bytecode
-	@$(UV) run python -m compileall -q -j 0 shared services tools > /dev/null
+	@$(UV) run python -m compileall -q -j 0 shared services tools
 
 up: setup  ## bring the whole system up (Kafka, PostgreSQL, Kannel, Prometheus, five services)
 	@$(UV) run devstack up
@@ -38,6 +38,7 @@ UNIT_LOG := test-artifacts/tests-of-pure-logic.log
 test: setup lint packages  ## the full suite, against the real stack (started on its own ports)
 	@mkdir -p test-artifacts; \
 	REQUIRE_PROMTOOL=1 $(UV) run pytest -q -m "not stack" -p no:cacheprovider > $(UNIT_LOG) 2>&1 & unit=$$!; \
+	trap 'kill $$unit 2>/dev/null' INT TERM; \
 	REQUIRE_PROMTOOL=1 $(UV) run pytest -q -m stack; stack_rc=$$?; \
 	wait $$unit; unit_rc=$$?; \
 	echo; echo "=== the tests of pure logic (pytest -m 'not stack'), run beside the stack tests ==="; \

@@ -18,8 +18,10 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("ENV", "test")
 
 
-# Fixtures of the real stack: a test that uses one is a stack test wherever its file is.
-STACK_FIXTURES = {"stack_config", "stack_env", "keycloak", "browser", "raw_db"}
+# Folders of tests on a real stack, and fixtures of one (the run's, or a test's own: the
+# lifecycle tests'): a test that uses one is a stack test wherever its file is.
+STACK_FOLDERS = {"integration", "e2e", "fuzz", "stack", "chaos"}
+STACK_FIXTURES = {"stack_config", "stack_env", "keycloak", "browser", "raw_db", "own_stack"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the marker
@@ -27,9 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # `make test` runs `-m stack` and `-m "not stack"` as two pytest processes side by side:
     # a test on the stack left unmarked would start a second stack beside the first.
     for item in items:
-        if {"integration", "e2e", "fuzz"} & set(item.path.parts) or STACK_FIXTURES & set(
-            getattr(item, "fixturenames", ())
-        ):
+        folders = set(item.path.relative_to(REPO).parts[:-1])
+        if STACK_FOLDERS & folders or STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
 
 
