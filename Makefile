@@ -31,20 +31,24 @@ restore: setup  ## the stopped stack back to BACKUP=<folder> (default: the newes
 packages: setup  ## Debian packages the stack and tests need (PostgreSQL, Kannel, Prometheus/promtool)
 	@$(UV) run python -c "from devstack.system import ensure_packages; ensure_packages()"
 
-# The tests of pure logic run in a second pytest beside the stack tests, which leave about a
-# core idle while they wait on services; their report follows the stack tests'. A test that
-# uses the stack is marked `stack` wherever its file is (tests/conftest.py).
-UNIT_LOG := test-artifacts/tests-of-pure-logic.log
+# Two pytest processes side by side, each on a test stack of its own (ports + the offset,
+# DEVSTACK_TEST_PORT_OFFSET or 10000, and + 1,500 more; state in `.stack-test*`): the tests
+# of tests/integration in one, every other test in the other, whose report follows. One run
+# of the stack tests left about a core idle while they waited on services (docs/bench.md,
+# session 25).
+TEST_OFFSET := $(or $(DEVSTACK_TEST_PORT_OFFSET),10000)
+BESIDE_LOG := test-artifacts/tests-beside-integration.log
 test: setup lint packages  ## the full suite, against the real stack (started on its own ports)
 	@mkdir -p test-artifacts; \
-	REQUIRE_PROMTOOL=1 $(UV) run pytest -q -m "not stack" -p no:cacheprovider > $(UNIT_LOG) 2>&1 & unit=$$!; \
-	trap 'kill $$unit 2>/dev/null' INT TERM; \
-	REQUIRE_PROMTOOL=1 $(UV) run pytest -q -m stack; stack_rc=$$?; \
-	wait $$unit; unit_rc=$$?; \
-	echo; echo "=== the tests of pure logic (pytest -m 'not stack'), run beside the stack tests ==="; \
-	cat $(UNIT_LOG); \
-	echo "stack tests: exit $$stack_rc; tests of pure logic: exit $$unit_rc"; \
-	test $$stack_rc -eq 0 -a $$unit_rc -eq 0
+	DEVSTACK_TEST_PORT_OFFSET=$$(( $(TEST_OFFSET) + 1500 )) REQUIRE_PROMTOOL=1 \
+		$(UV) run pytest -q --ignore=tests/integration -p no:cacheprovider > $(BESIDE_LOG) 2>&1 & beside=$$!; \
+	trap 'kill $$beside 2>/dev/null' INT TERM; \
+	DEVSTACK_TEST_PORT_OFFSET=$(TEST_OFFSET) REQUIRE_PROMTOOL=1 $(UV) run pytest -q tests/integration; main_rc=$$?; \
+	wait $$beside; beside_rc=$$?; \
+	echo; echo "=== every test outside tests/integration, on the second test stack, run beside ==="; \
+	cat $(BESIDE_LOG); \
+	echo "tests/integration: exit $$main_rc; the other tests: exit $$beside_rc"; \
+	test $$main_rc -eq 0 -a $$beside_rc -eq 0
 
 test-unit: setup
 	@$(UV) run pytest -q -m "not stack"
