@@ -5,7 +5,8 @@ references between messages (migration 370) and without them, alternated in one 
     DEVSTACK_TEST_PORT_OFFSET=14500 uv run python -m bench.retention_purge \\
         [--messages 60000] [--old 3000] [--rounds 2] [--out bench/retention_purge_results.json]
 
-The test stack's PostgreSQL (`devstack.up` without the services, as the tests start it). Each
+The test stack's PostgreSQL (`DEVSTACK_TEST_PORT_OFFSET` picks which test stack), started if
+it does not run and then stopped again at the end; nothing else of the stack is needed. Each
 arm gets a new schema with the service's migrations; "without" drops the two indexes of 370
 again. The table is seeded in SQL: `--messages` rows, of which `--old` are finished and past
 the 730-day retention; one message in 50 is a resend of an older one and one in 50 a note
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -33,6 +35,7 @@ from typing import Any
 import asyncpg
 
 import devstack
+from devstack import postgres
 from hospital_shared import db
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +85,10 @@ async def seeded_schema(dsn: str, messages: int, old: int, *, with_indexes: bool
         await conn.execute(_SEED, messages, old, NOW)
         await conn.execute(_LINK.replace("$1::int", str(int(messages))))
         await conn.execute("VACUUM ANALYZE messages")
+    except BaseException:  # a half-seeded schema is not left behind
+        with contextlib.suppress(asyncpg.PostgresError, OSError):
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        raise
     finally:
         await conn.close()
     return schema
@@ -127,8 +134,16 @@ async def one_arm(dsn: str, messages: int, old: int, *, with_indexes: bool) -> d
 
 async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     cfg = devstack.StackConfig.for_tests(REPO)
-    env = devstack.up(cfg, with_services=False)
-    dsn = env["DATABASE_URL"]
+    ran_before = postgres.running_pid(cfg) is not None
+    devstack.start_postgres(cfg)
+    try:
+        return await all_arms(args, cfg.env()["DATABASE_URL"])
+    finally:
+        if not ran_before:
+            devstack.stop_postgres(cfg)
+
+
+async def all_arms(args: argparse.Namespace, dsn: str) -> list[dict[str, Any]]:
     results = []
     for round_ in range(args.rounds):
         for with_indexes in (False, True):
