@@ -19,6 +19,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from hospital_shared import (
     field_crypto,
     group_handover,
     http_guard,
+    inbox_retention,
     kafka_security,
     serving,
 )
@@ -69,6 +71,7 @@ from hospital_shared.release import RELEASE
 from hospital_shared.reseal import SealedBy, SealedColumns, reseal_all
 from hospital_shared.secrets import refuse_dev_defaults
 from hospital_shared.settings import ServiceSettings
+from hospital_shared.topics import all_topics
 
 log = structlog.get_logger(__name__)
 
@@ -443,7 +446,8 @@ class ServiceRuntime:
 
     async def _start_own_jobs(self, relay: OutboxRelay) -> None:
         """The outbox relay, the lag measurement, the access records' retention purge and
-        unusual-access rule (access_watch.py) and, when columns are sealed, the re-seal."""
+        unusual-access rule (access_watch.py), the inbox's retention (inbox_retention.py)
+        and, when columns are sealed, the re-seal."""
         pool, settings, batch = self.pool, self.settings, self.settings.data_reseal_batch_size
         assert pool is not None
         own = self._own = Background(self.name)
@@ -454,6 +458,8 @@ class ServiceRuntime:
             return len(await access_watch.watch_once(pool, settings, service=self.name))
 
         own.every(settings.access_watch_interval_s, "access-watch", watch)
+        if settings.inbox_purge_interval_s and self._groups:
+            own.every(settings.inbox_purge_interval_s, "inbox-purge", self._purge_inbox)
         if self._sealed and settings.data_encryption_enabled:
 
             async def reseal() -> int:
@@ -461,6 +467,29 @@ class ServiceRuntime:
 
             own.every(settings.data_reseal_interval_s, "reseal", reseal, again_if=batch)
         await own.start(pool)
+
+    async def _purge_inbox(self) -> int:
+        """One pass of the inbox's retention (inbox_retention.py) over the topics this service
+        consumes and every platform topic (a consumer removed in a release left its rows)."""
+        assert self.pool is not None
+        settings = self.settings
+        topics = {t for group in self._groups for t in group.topics}
+        topics |= {spec.name for spec in all_topics()}
+        try:
+            retention = await inbox_retention.describe_topics(
+                settings.kafka_bootstrap_servers, topics, kafka_security.client_options(settings)
+            )
+        except KafkaError as exc:  # the broker away for now: every row kept until next time
+            log.warning("inbox retention: Kafka not reachable, nothing deleted", error=repr(exc))
+            return 0
+        deleted = await inbox_retention.purge(
+            self.pool,
+            retention,
+            topics,
+            service=self.name,
+            extra=timedelta(days=settings.inbox_keep_extra_days),
+        )
+        return sum(deleted.values())
 
     def make_dead_letter_producer(self) -> AIOKafkaProducer:
         """The dead letters' producer: acks=all like the outbox's, but not idempotent. A record
