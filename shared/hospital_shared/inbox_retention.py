@@ -5,25 +5,37 @@ delivered again (a restart before the offsets were committed, a rebalance, offse
 the earliest after the group's offsets expired, a restore from a backup) is skipped. Nothing
 deleted these rows: one a service and event, for ever.
 
-Kafka can deliver a record again only while it holds it. A topic deletes a log segment once
-the newest record in it is older than the topic's `retention.ms`, and a segment takes records
-for up to `segment.ms` before a new one is started; so a record is gone by `segment.ms` +
-`retention.ms` after it was written, and it was written before it was handled. An inbox row
-handled longer ago than that, plus `inbox_keep_extra_days` (the broker's retention check
-interval, producers' clocks), protects nothing and is deleted. The topics' settings are read
-from Kafka at every pass, so a topic whose retention an operator lengthens keeps its rows
-longer from the next pass on. A topic whose records Kafka keeps for ever (`retention.ms` -1,
-or compacted) keeps its rows for ever; a topic Kafka cannot describe keeps them this pass.
+Kafka can deliver a record again only while it holds it. It deletes a partition's oldest log
+segment once the segment's largest record timestamp is older than the topic's `retention.ms`,
+and a segment takes records for up to `segment.ms` before a new one is started; so a record
+is gone by `segment.ms` + `retention.ms` after its timestamp. Its timestamp is the time it
+was written (`LogAppendTime`) or the producer's (`CreateTime`), which the broker accepts up
+to `message.timestamp.after.max.ms` ahead of its own clock (Kafka 3.6+; before that
+`message.timestamp.difference.max.ms`): that much more. An inbox row handled longer ago than
+the sum, plus `inbox_keep_extra_days` (the broker's retention check, clocks), protects
+nothing from Kafka; it is still kept at least `inbox_keep_min_days`, for the same event
+written to Kafka again later as a new record (dead letters replayed to their topic after a
+fix, an outbox batch published again after a crash or a restore). A topic whose records Kafka
+keeps for ever (`retention.ms` -1, compacted, or no bound on producers' timestamps) keeps its
+rows for ever; a topic Kafka cannot describe (not there, or the service's Kafka user lacks
+`DESCRIBE_CONFIGS` on it) keeps them this pass. The settings are read from Kafka at every
+pass: a retention lengthened applies from the next pass on.
 
 The rows hold event ids and topic names, no personal data: this is about the table's size
 (one row per event per service: tens of millions a year in a large hospital), not privacy.
+One instance of a service purges at a time (an advisory lock). A pass walks the index on
+`processed_at` once, oldest first, deleting up to `BATCH_SIZE` rows a statement, each
+statement starting where the one before it ended (not at the oldest entry again, which
+would step over every row deleted before it until vacuum: a first pass over a years-old
+inbox would never end). An index on (topic, processed_at) would need no walk, but made every
+consumer's inbox insert ~3 us a row dearer (bench/inbox_index.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -43,13 +55,30 @@ INBOX_PURGED = Counter(
 # Rows deleted in one statement (its own transaction): short locks, and a pass interrupted
 # half-way has deleted whole batches only.
 BATCH_SIZE = 5000
-_CONFIGS = ("cleanup.policy", "retention.ms", "segment.ms")
+# A keep longer than this is "for ever" (retention.ms Long.MAX_VALUE, a bound on producers'
+# timestamps of centuries): PostgreSQL's intervals and Python's timedelta end sooner.
+FOR_EVER = timedelta(days=36_500)
+_NEEDED = ("cleanup.policy", "retention.ms", "segment.ms")
+_TIMESTAMPS = (
+    "message.timestamp.type",
+    "message.timestamp.after.max.ms",  # Kafka 3.6+
+    "message.timestamp.difference.max.ms",  # before 3.6 (and still there, deprecated)
+)
+_UNKNOWN_TOPIC = 3
+_LOCK = "hashtext('inbox-purge:' || current_schema())"  # one instance of the service at a time
 
+# One batch of a walk through the index on processed_at, oldest first, from where the last
+# batch of the walk ended ($1): each batch starts past the rows deleted before it, which stay
+# in the index until vacuum. Rows of topics kept longer are stepped over, not deleted.
 _DELETE = """
-DELETE FROM inbox WHERE ctid = ANY(ARRAY(
+WITH doomed AS (
     SELECT ctid FROM inbox
-     WHERE topic = $1 AND processed_at < now() - make_interval(secs => $2)
-     LIMIT $3))
+     WHERE processed_at >= $1 AND processed_at < now() - make_interval(secs => $2)
+       AND topic = ANY($3::text[])
+     ORDER BY processed_at
+     LIMIT $4),
+gone AS (DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM doomed) RETURNING topic, processed_at)
+SELECT topic, count(*) AS n, max(processed_at) AS reached FROM gone GROUP BY topic
 """
 
 
@@ -60,29 +89,58 @@ class TopicRetention:
     cleanup_policy: str
     retention_ms: int
     segment_ms: int
+    # CreateTime: how far ahead of the broker's clock a producer's timestamp may be (None:
+    # unbounded); LogAppendTime: 0.
+    timestamp_ahead_ms: int | None = 0
 
-    def inbox_keep(self, extra: timedelta) -> timedelta | None:
-        """How long after handling an event of this topic its inbox row is still needed; None:
-        for ever (Kafka may deliver the event again at any time)."""
+    def inbox_keep(self, extra: timedelta, least: timedelta = timedelta(0)) -> timedelta | None:
+        """How long after handling an event of this topic its inbox row is kept: `extra`
+        beyond the last moment Kafka could deliver the event again, and at least `least`;
+        None: for ever (Kafka may deliver it again at any time)."""
         if "compact" in self.cleanup_policy or self.retention_ms < 0:
             return None
-        return timedelta(milliseconds=self.retention_ms + max(0, self.segment_ms)) + extra
+        if self.timestamp_ahead_ms is None:
+            return None
+        redelivery_ms = self.retention_ms + max(0, self.segment_ms) + self.timestamp_ahead_ms
+        if redelivery_ms > FOR_EVER / timedelta(milliseconds=1):
+            return None
+        return max(timedelta(milliseconds=redelivery_ms) + extra, least)
+
+
+def _ahead_ms(values: Mapping[str, str | None]) -> int | None:
+    if values.get("message.timestamp.type") == "LogAppendTime":
+        return 0
+    bound = values.get("message.timestamp.after.max.ms")
+    if bound is None:
+        bound = values.get("message.timestamp.difference.max.ms")
+    return None if bound is None else max(0, int(bound))
 
 
 def parse_describe_configs(responses: Iterable[Any]) -> dict[str, TopicRetention]:
     """The topics of aiokafka's DescribeConfigs responses that Kafka described without an
-    error and with all three settings (a topic it does not know comes back with error 3)."""
+    error and with the settings needed; an error other than "no such topic" (error 3) is
+    logged: the service's Kafka user may lack DESCRIBE_CONFIGS on the topic."""
     found: dict[str, TopicRetention] = {}
     for response in responses:
-        for error_code, _message, _type, name, entries in response.resources:
+        for error_code, message, _type, name, entries in response.resources:
+            if error_code != 0:
+                if error_code != _UNKNOWN_TOPIC:
+                    log.warning(
+                        "inbox retention: Kafka did not describe a topic; its rows are kept",
+                        topic=name,
+                        error_code=error_code,
+                        error=message,
+                    )
+                continue
             values = {entry[0]: entry[1] for entry in entries}
-            if error_code != 0 or any(values.get(key) is None for key in _CONFIGS):
+            if any(values.get(key) is None for key in _NEEDED):
                 continue
             try:
                 found[name] = TopicRetention(
                     cleanup_policy=values["cleanup.policy"],
                     retention_ms=int(values["retention.ms"]),
                     segment_ms=int(values["segment.ms"]),
+                    timestamp_ahead_ms=_ahead_ms(values),
                 )
             except ValueError:
                 continue  # not a number: this topic is left alone
@@ -96,10 +154,10 @@ async def describe_topics(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, request_timeout_ms=10000, **options
     )
-    await admin.start()
     try:
+        await admin.start()
         resources = [
-            ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(_CONFIGS))
+            ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(_NEEDED + _TIMESTAMPS))
             for topic in sorted(set(topics))
         ]
         return parse_describe_configs(await admin.describe_configs(resources))
@@ -114,28 +172,44 @@ async def purge(
     *,
     service: str,
     extra: timedelta,
+    least: timedelta = timedelta(0),
     batch_size: int = BATCH_SIZE,
 ) -> dict[str, int]:
     """Delete the inbox rows of `topics` that Kafka can no longer deliver again, by the
-    settings in `retention`; returns the rows deleted by topic. A topic missing from
-    `retention` is not touched."""
+    settings in `retention` (TopicRetention.inbox_keep); returns the rows deleted by topic.
+    A topic missing from `retention` is not touched. The topics kept alike (usually all of
+    them: `least` is longer than Kafka's defaults) are purged in one walk. Nothing, when
+    another instance of the service is purging (its advisory lock)."""
+    alike: dict[timedelta, list[str]] = {}
+    for topic in sorted(set(topics) & set(retention)):
+        keep = retention[topic].inbox_keep(extra, least)
+        if keep is not None:
+            alike.setdefault(keep, []).append(topic)
     deleted: dict[str, int] = {}
-    kept: list[str] = []  # kept for ever, or this pass (not described)
-    for topic in sorted(set(topics)):
-        keep = retention[topic].inbox_keep(extra) if topic in retention else None
-        if keep is None:
-            kept.append(topic)
-            continue
-        total = 0
-        while True:
-            status = await pool.execute(_DELETE, topic, keep.total_seconds(), batch_size)
-            count = int(status.split()[-1])
-            total += count
-            if count < batch_size:
-                break
-        if total:
-            INBOX_PURGED.labels(service, topic).inc(total)
-            deleted[topic] = total
-    if deleted or kept:
-        log.info("inbox rows past redelivery deleted", deleted=deleted, kept=kept)
+    async with pool.acquire() as conn:
+        if not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK})"):
+            return deleted
+        try:
+            for keep, kept_alike in sorted(alike.items()):
+                for topic, n in (await _walk(conn, kept_alike, keep, batch_size)).items():
+                    INBOX_PURGED.labels(service, topic).inc(n)
+                    deleted[topic] = n
+        finally:
+            await conn.execute(f"SELECT pg_advisory_unlock({_LOCK})")
+    if deleted:
+        log.info("inbox rows past redelivery deleted", deleted=deleted)
     return deleted
+
+
+async def _walk(
+    conn: asyncpg.Connection, topics: list[str], keep: timedelta, batch_size: int
+) -> dict[str, int]:
+    deleted: dict[str, int] = {}
+    reached = datetime.min.replace(tzinfo=UTC)
+    while True:
+        rows = await conn.fetch(_DELETE, reached, keep.total_seconds(), topics, batch_size)
+        for row in rows:
+            deleted[row["topic"]] = deleted.get(row["topic"], 0) + row["n"]
+            reached = max(reached, row["reached"])
+        if sum(row["n"] for row in rows) < batch_size:
+            return deleted

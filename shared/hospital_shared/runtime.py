@@ -488,6 +488,7 @@ class ServiceRuntime:
             topics,
             service=self.name,
             extra=timedelta(days=settings.inbox_keep_extra_days),
+            least=timedelta(days=settings.inbox_keep_min_days),
         )
         return sum(deleted.values())
 

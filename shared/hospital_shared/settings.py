@@ -226,15 +226,20 @@ class ServiceSettings(BaseSettings):
         description="bytes of the value kept when a record is dead-lettered as a reference",
     )
     # The inbox's retention (inbox_retention.py): every this often, the inbox rows of events
-    # Kafka can no longer deliver again (by the topics' own retention.ms and segment.ms, read
-    # from Kafka) are deleted, with this many days' margin beyond that. 0: never.
+    # Kafka can no longer deliver again (by the topics' settings, read from Kafka) are deleted,
+    # with this many days' margin beyond that, and never before the least days (the same
+    # event written to Kafka again: dead letters replayed after a fix, an outbox batch
+    # published again after a crash). 0: never.
     inbox_purge_interval_s: float = Field(
         3600.0, ge=0, description="how often inbox rows past Kafka's redelivery go (0: never)"
     )
     inbox_keep_extra_days: float = Field(
         1.0,
-        ge=0,
+        gt=0,
         description="days an inbox row is kept beyond the time Kafka could deliver its event again",
+    )
+    inbox_keep_min_days: float = Field(
+        30.0, ge=0, description="the least days an inbox row is kept, whatever Kafka keeps"
     )
     # Access records (access_records.py): how long they are kept, and the unusual-access rule
     # (unusual_access.py) the watch job applies every `access_watch_interval_s`.

@@ -21,14 +21,18 @@ from tests.integration.services import running
 from tests.kafka_tools import eventually
 
 HOUR_MS = 3_600_000
+HOURLY = {"retention.ms": str(HOUR_MS), "segment.ms": str(HOUR_MS // 6)}
 # topic suffix -> its settings in Kafka (None: not created)
 TOPICS: dict[str, dict[str, str] | None] = {
-    "hourly": {"retention.ms": str(HOUR_MS), "segment.ms": str(HOUR_MS // 6)},  # keep 70 min
+    "hourly": {**HOURLY, "message.timestamp.type": "LogAppendTime"},  # kept 70 minutes
+    # producers' timestamps up to 10 minutes ahead: kept 80 minutes
+    "ahead": {**HOURLY, "message.timestamp.type": "CreateTime",
+              "message.timestamp.after.max.ms": str(HOUR_MS // 6)},
     "forever": {"retention.ms": "-1"},
     "compacted": {"cleanup.policy": "compact"},
     "unknown": None,
-}
-AGES_MIN = (120, 120, 120, 120, 120, 120, 120, 75, 65, 30)  # 8 past 70 minutes, 2 within
+}  # fmt: skip
+AGES_MIN = (120, 120, 120, 120, 120, 120, 120, 75, 65, 30)
 
 
 @pytest.fixture
@@ -88,16 +92,17 @@ async def test_rows_go_once_kafka_cannot_deliver_their_events_again(
 
     retention = await eventually(described, timeout=30)
     assert retention[names["hourly"]].inbox_keep(timedelta(0)) == timedelta(minutes=70)
+    assert retention[names["ahead"]].inbox_keep(timedelta(0)) == timedelta(minutes=80)
     assert retention[names["forever"]].inbox_keep(timedelta(0)) is None
     assert retention[names["compacted"]].inbox_keep(timedelta(0)) is None
-    assert names["unknown"] not in retention
 
     service = f"test-{tag}"
     deleted = await inbox_retention.purge(
         pool, retention, names.values(), service=service, extra=timedelta(0), batch_size=3
     )
-    assert deleted == {names["hourly"]: 8}  # in batches of 3, 3 and 2
+    assert deleted == {names["hourly"]: 8, names["ahead"]: 7}  # in batches of 3
     assert await ages_left(pool, names["hourly"]) == [65, 30]
+    assert await ages_left(pool, names["ahead"]) == [75, 65, 30]
     for suffix in ("forever", "compacted", "unknown"):
         assert await ages_left(pool, names[suffix]) == list(AGES_MIN), suffix
     purged = REGISTRY.get_sample_value(
@@ -105,22 +110,51 @@ async def test_rows_go_once_kafka_cannot_deliver_their_events_again(
     )
     assert purged == 8
 
-    # the margin beyond Kafka's redelivery keeps what is within it
+    # the margin beyond Kafka's redelivery, and the least time, keep what is within them
     await seed(pool, [names["hourly"]], (120, 100))
     deleted = await inbox_retention.purge(
-        pool, retention, names.values(), service=service, extra=timedelta(minutes=40)
+        pool, retention, [names["hourly"]], service=service, extra=timedelta(minutes=40)
     )
     assert deleted == {names["hourly"]: 1}
     assert await ages_left(pool, names["hourly"]) == [100, 65, 30]
+    await seed(pool, [names["ahead"]], (100,))
+    least = timedelta(minutes=110)
+    deleted = await inbox_retention.purge(
+        pool, retention, [names["ahead"]], service=service, extra=timedelta(0), least=least
+    )
+    assert deleted == {}
+    assert await ages_left(pool, names["ahead"]) == [100, 75, 65, 30]
+
+
+async def test_one_instance_purges_at_a_time(stack_env: dict[str, str], pool: asyncpg.Pool) -> None:
+    """While another instance of the service holds the purge's lock, a pass deletes nothing."""
+    tag = uuid.uuid4().hex[:8]
+    topic = f"inbox.retention.{tag}.locked"
+    retention = {topic: inbox_retention.TopicRetention("delete", HOUR_MS, 0)}
+    await seed(pool, [topic], (120, 30))
+    async with pool.acquire() as other:
+        lock = "hashtext('inbox-purge:' || current_schema())"
+        assert await other.fetchval(f"SELECT pg_try_advisory_lock({lock})")
+        try:
+            held = await inbox_retention.purge(
+                pool, retention, [topic], service="test", extra=timedelta(0)
+            )
+        finally:
+            await other.execute(f"SELECT pg_advisory_unlock({lock})")
+    assert held == {}
+    assert await ages_left(pool, topic) == [120, 30]
+    free = await inbox_retention.purge(pool, retention, [topic], service="test", extra=timedelta(0))
+    assert free == {topic: 1}
 
 
 async def test_the_service_deletes_what_kafka_can_no_longer_deliver_again(  # type: ignore[no-untyped-def]
     stack_config, stack_env
 ) -> None:
     """The metrics service's own job, on its own inbox: the registrations topic keeps records
-    7 days in segments of up to 7 days (Kafka's defaults), so with the default day's margin a
-    row is kept 15 days."""
-    env = {"METRICS_INBOX_PURGE_INTERVAL_S": "0.5"}
+    7 days in segments of up to 7 days, with producers' timestamps up to an hour ahead
+    (Kafka's defaults), so with the default day's margin a row is kept 15 days and an hour
+    (the least time, 30 days by default, set to 0 here)."""
+    env = {"METRICS_INBOX_PURGE_INTERVAL_S": "0.5", "METRICS_INBOX_KEEP_MIN_DAYS": "0"}
     with running(stack_config, "metrics", env) as service:
         conn = await asyncpg.connect(stack_env["DATABASE_URL"])
         try:

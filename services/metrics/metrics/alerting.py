@@ -150,7 +150,10 @@ OPERATIONAL_ALERTS: list[dict[str, Any]] = [
         "annotations": {
             "summary": "{{ $labels.service }} dead-lettered events from {{ $labels.topic }}",
             "runbook": "Read the .dlq topic's records: the dlq-reason header says which field"
-            " was wrong. Fix the sender (or the handler), then replay the records to the topic.",
+            " was wrong. Fix the sender (or the handler), then replay the records to the topic"
+            " within 30 days of the failure: the other consumers of the topic remember the"
+            " events they handled for that long (<SERVICE>_INBOX_KEEP_MIN_DAYS), and after"
+            " that would handle a replayed event again.",
         },
     },
     {
