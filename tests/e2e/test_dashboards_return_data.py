@@ -3,10 +3,15 @@
 The five services run as real processes on the test stack, whose Prometheus scrapes them
 every 5 s and loads deploy/prometheus/rules/*.yml. A scripted stream drives them the way
 the hospital does: registrations of every kind, discharges, complaints and a poison record
-through the registration service and Kafka, follow-up outcomes through the follow-up API,
-complaint transitions and satisfaction answers through the complaints API, and SMS through
-the test stack's real Kannel. Then every PromQL expression of every dashboard panel (English
-and Chinese files) and every recording and alerting rule is run through /api/v1/query.
+through the registration service and Kafka, follow-up outcomes (quality-check calls too)
+through the follow-up API, complaint transitions, validity decisions, radiology's
+confirmation, satisfaction answers, enquiries, praise and an answered suggestion through the
+complaints API, and SMS through the test stack's real Kannel; a patient answers the survey
+link texted to them, on the notifications service's public survey page. So the test needs no
+other test's data on the stack: every catalogued metric has a series, and every KPI a
+denominator, from this script alone. Then every PromQL expression of every dashboard panel
+(English and Chinese files) and every recording and alerting rule is run through
+/api/v1/query.
 
 The rule for conditions: an expression with a filtering comparison (`a > 20`, every alert
 here) is a condition, and a correctly false condition returns nothing. Such an expression
@@ -33,10 +38,13 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack import SERVICES
+from devstack import SERVICES, StackConfig
 from metrics import catalog
 from tests.e2e import promql
 from tests.integration.services import RunningService, running_all
+from tests.integration.test_enquiries_service import texts_to
+from tests.integration.test_survey_by_sms_link import LINK, csrf_of
+from tests.integration.test_survey_reminders import INVITED
 from tests.kafka_tools import eventually, publish
 
 # Short timers, so that what the hospital sees over hours happens within seconds.
@@ -53,6 +61,7 @@ SERVICE_ENV: dict[str, dict[str, str]] = {
         "FOLLOWUP_SCAN_INTERVAL_S": "1",
         "FOLLOWUP_OUTPATIENT_FIRST_VISIT_RATE": "1",
         "FOLLOWUP_OUTPATIENT_RETURN_VISIT_RATE": "1",
+        "FOLLOWUP_SPOT_CHECK_RATE": "1",  # the satisfied call is spot-checked
     },
     "complaints": {"COMPLAINTS_TIMER_INTERVAL_S": "1"},
     "notifications": {
@@ -78,12 +87,14 @@ def services(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  #
 class Hospital:
     """The scripted stream: what the hospital's systems and staff do, through the APIs."""
 
-    def __init__(self, env: dict[str, str], client: httpx.AsyncClient) -> None:
+    def __init__(self, env: dict[str, str], config: StackConfig, client: httpx.AsyncClient) -> None:
         self.env = env
+        self.config = config
         self.client = client
         self.tag = uuid.uuid4().hex[:8]
         self.now = datetime.now(UTC)
         self.events: list[dict[str, Any]] = []
+        self.phones: dict[str, str] = {}
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.env[f'TOKEN_{role.upper()}']}"}
@@ -91,12 +102,21 @@ class Hospital:
     def url(self, service: str, path: str) -> str:
         return self.env[f"{service.upper()}_URL"] + path
 
+    async def post(self, service: str, path: str, body: Any, role: str, status: int = 200) -> Any:
+        """`body` posted to `service`'s `path` as `role`: the answer's JSON, its status checked."""
+        resp = await self.client.post(self.url(service, path), json=body, headers=self.auth(role))
+        assert resp.status_code == status, resp.text
+        return resp.json()
+
     def ago(self, **delta: float) -> datetime:
         return self.now - timedelta(**delta)
 
     def patient(self, ref: str, **over: Any) -> dict[str, Any]:
+        """A patient of the script, whose phone is kept: the SMS they get are found by it."""
         number = f"139{uuid.uuid4().int % 10**8:08d}"
-        return {"patient_id": f"P-{self.tag}-{ref}", "name": "张三", "phone": number, **over}
+        patient = {"patient_id": f"P-{self.tag}-{ref}", "name": "张三", "phone": number, **over}
+        self.phones[ref] = patient["phone"]
+        return patient
 
     def emit(self, type_: str, at: datetime, data: dict[str, Any]) -> None:
         self.events.append(
@@ -137,13 +157,8 @@ class Hospital:
         self.emit("registration.created", registered, data)
 
     async def send_hospital_events(self) -> None:
-        resp = await self.client.post(
-            self.url("registration", "/v1/events"),
-            json=self.events,
-            headers=self.auth("integration"),
-        )
-        assert resp.status_code == 202, resp.text
-        assert resp.json()["published"] == len(self.events), resp.text
+        sent = await self.post("registration", "/v1/events", self.events, "integration", 202)
+        assert sent["published"] == len(self.events), sent
 
     # --- follow-up calls (the follow-up service's API) --------------------------------
 
@@ -160,18 +175,17 @@ class Hospital:
         return task_id
 
     async def call(self, source_ref: str, **outcome: Any) -> dict[str, Any]:
-        task_id = await self.task_of(source_ref)
-        resp = await self.client.post(
-            self.url("followup", f"/v1/tasks/{task_id}/outcome"),
-            json=outcome,
-            headers=self.auth("admin"),
-        )
-        assert resp.status_code == 200, resp.text
-        return resp.json()  # type: ignore[no-any-return]
+        return await self.call_task(await self.task_of(source_ref), **outcome)
+
+    async def call_task(self, task_id: str, **outcome: Any) -> dict[str, Any]:
+        """The outcome of a call on `task_id`: a planned call, or a quality check (spot check,
+        second call) that an earlier outcome planned."""
+        path = f"/v1/tasks/{task_id}/outcome"
+        return await self.post("followup", path, outcome, "admin")  # type: ignore[no-any-return]
 
     # --- complaints (the complaints service's API, as the desk's supervisor) ----------
 
-    async def open_case(self, ref: str, category: str, submitted_at: datetime) -> str:
+    async def open_case(self, ref: str, category: str, submitted_at: datetime, **over: Any) -> str:
         body = {
             "channel": "onsite",
             "description": "在窗口排队等了三个小时，没有人解释原因",
@@ -180,12 +194,10 @@ class Hospital:
             "category": category,
             "submitted_at": submitted_at.isoformat(),
             "external_id": f"E2E-{self.tag}-{ref}",
+            **over,
         }
-        resp = await self.client.post(
-            self.url("complaints", "/v1/cases"), json=body, headers=self.auth("supervisor")
-        )
-        assert resp.status_code == 201, resp.text
-        return resp.json()["case_number"]  # type: ignore[no-any-return]
+        opened = await self.post("complaints", "/v1/cases", body, "supervisor", 201)
+        return opened["case_number"]  # type: ignore[no-any-return]
 
     async def enquiry(self, ref: str, channel: str, taken_at: datetime) -> str:
         """An enquiry the desk's agent takes (complaints API), in the desk's department."""
@@ -196,47 +208,68 @@ class Hospital:
             "department": DESK,
             "taken_at": taken_at.isoformat(),
         }
-        resp = await self.client.post(
-            self.url("complaints", "/v1/enquiries"), json=body, headers=self.auth("agent")
-        )
-        assert resp.status_code == 201, resp.text
-        return resp.json()["enquiry_number"]  # type: ignore[no-any-return]
+        taken = await self.post("complaints", "/v1/enquiries", body, "agent", 201)
+        return taken["enquiry_number"]  # type: ignore[no-any-return]
 
     async def answer_enquiry(self, number: str) -> None:
-        resp = await self.client.post(
-            self.url("complaints", f"/v1/enquiries/{number}/answer"),
-            json={"answer": "周二、周四上午出诊"},
-            headers=self.auth("agent"),
-        )
-        assert resp.status_code == 200, resp.text
+        answer = {"answer": "周二、周四上午出诊"}
+        await self.post("complaints", f"/v1/enquiries/{number}/answer", answer, "agent")
 
     async def move(self, number: str, *steps: str) -> None:
         for step in steps:
             body: dict[str, Any] = {"to": step, "note": f"{step} (e2e)"}
             if step == "resolution_proposed":  # 投诉成立 first: a procedure record
-                resp = await self.client.post(
-                    self.url("complaints", f"/v1/cases/{number}/validity"),
-                    json={"founded": True, "reason": "查实"},
-                    headers=self.auth("supervisor"),
-                )
-                assert resp.status_code == 200, resp.text
+                await self.decide(number, founded=True, reason="查实")
                 body |= {"resolution": "致歉并调整窗口排班", "resolution_kind": "apology"}
             # Four eyes: the director approves what the desk's supervisor proposed.
             who = "director" if step == "resolution_approved" else "supervisor"
-            resp = await self.client.post(
-                self.url("complaints", f"/v1/cases/{number}/transitions"),
-                json=body,
-                headers=self.auth(who),
-            )
-            assert resp.status_code == 200, resp.text
+            await self.post("complaints", f"/v1/cases/{number}/transitions", body, who)
+
+    async def decide(self, number: str, *, founded: bool, reason: str) -> None:
+        """The desk's validity decision (投诉成立 or 不成立), a procedure record."""
+        decision = {"founded": founded, "reason": reason}
+        await self.post("complaints", f"/v1/cases/{number}/validity", decision, "supervisor")
+
+    async def confirm_imaging(self, number: str) -> None:
+        """Radiology confirms an imaging dispute: the only step that stops its 2-hour clock."""
+        note = {"note": "复核影像，报告描述有误"}
+        await self.post("complaints", f"/v1/cases/{number}/imaging-confirmation", note, "radiology")
 
     async def answer(self, number: str, rating: str) -> None:
-        resp = await self.client.post(
-            self.url("complaints", f"/v1/cases/{number}/satisfaction"),
-            json={"rating": rating},
-            headers=self.auth("supervisor"),
-        )
-        assert resp.status_code == 200, resp.text
+        answer = {"rating": rating}
+        await self.post("complaints", f"/v1/cases/{number}/satisfaction", answer, "supervisor")
+
+    async def feedback(self, kind: str, text: str) -> str:
+        """Praise or a suggestion the desk's agent records (complaints API), in the desk's
+        department."""
+        body = {"kind": kind, "channel": "online", "text": text, "department": DESK}
+        recorded = await self.post("complaints", "/v1/feedback", body, "agent", 201)
+        return recorded["feedback_number"]  # type: ignore[no-any-return]
+
+    async def answer_suggestion(self, number: str, outcome: str) -> None:
+        answer = {"answer": "已在一楼大厅增设两台自助缴费机", "outcome": outcome}
+        await self.post("complaints", f"/v1/feedback/{number}/answer", answer, "agent")
+
+    # --- the patient's survey (the notifications service's public page) --------------
+
+    async def answer_survey(self, ref: str, answers: dict[str, str]) -> None:
+        """The patient `ref` opens the link of the survey invitation Kannel delivered to their
+        phone and submits `answers` on the page with its form's token and cookie, as their
+        phone's browser does (a client of its own: no staff token)."""
+        phone = self.phones[ref]
+
+        def texted_link() -> str | None:
+            found = [
+                m.group(1) for t in texts_to(self.config, phone, INVITED) if (m := LINK.search(t))
+            ]
+            return found[0] if found else None
+
+        link: str = await eventually(texted_link, timeout=60, interval=0.5)
+        async with httpx.AsyncClient(timeout=10) as browser:
+            form = await browser.get(link)
+            assert form.status_code == 200, form.text[:300]
+            page = await browser.post(link, data={"csrf": csrf_of(form), "v": "1", **answers})
+        assert page.status_code == 200, page.text[:300]
 
 
 TO_CLOSED = (
@@ -262,22 +295,30 @@ async def dead_letter_counts_scraped(prometheus: httpx.AsyncClient) -> bool:
 
 
 async def run_the_script(h: Hospital, prometheus: httpx.AsyncClient) -> None:
-    # Complaints taken at the desk (complaints API): one to be closed and answered
-    # satisfied, one answered dissatisfied (it reopens), one withdrawn, one lodged 20 h ago
-    # (its 24 h first response is at the 80% warning).
-    closed = await h.open_case("closed", "waiting_time", h.now)
+    # Complaints taken at the desk (complaints API): a complex one (72 h answer) to be closed
+    # and answered satisfied, one answered dissatisfied (it reopens), one withdrawn, one
+    # found unfounded and closed once explained, an imaging dispute radiology confirms, one
+    # lodged 20 h ago (its 24 h first response is at the 80% warning).
+    closed = await h.open_case("closed", "waiting_time", h.now, complex=True)
     reopened = await h.open_case("reopened", "staff_attitude", h.now)
     withdrawn = await h.open_case("withdrawn", "environment", h.now)
+    unfounded = await h.open_case("unfounded", "waiting_time", h.now)
+    imaging = await h.open_case("imaging", "imaging_dispute", h.now)
     await h.open_case("warned", "waiting_time", h.ago(hours=20))
     # The desk's first-response breach count is in Prometheus (at 0, or what earlier tests
     # left) before the breach below, as it is in a hospital where cases open long before
     # one is late: the breach alert can only see an increase of a series it already has.
     await eventually(lambda: query(prometheus, BREACH_SERIES), timeout=30)
 
-    # Enquiries at the desk: one online, answered at once (in time); one on site taken 31
-    # minutes ago, past its 30-minute limit: it escalates to the desk's supervisor.
+    # Enquiries at the desk: one online and one by phone, answered at once (in time); one on
+    # site taken 31 minutes ago, past its 30-minute limit: it escalates to the desk's
+    # supervisor.
     await h.answer_enquiry(await h.enquiry("online", "online", h.now))
+    await h.answer_enquiry(await h.enquiry("phone", "phone", h.now))
     await h.enquiry("late", "onsite", h.ago(minutes=31))
+    # Praise and a suggestion at the desk; the suggestion is answered, adopted.
+    await h.feedback("praise", "导医耐心指引，谢谢")
+    await h.answer_suggestion(await h.feedback("suggestion", "建议增加自助缴费机"), "adopted")
 
     # Discharges: overdue calls (left 4 days ago), a fresh one whose care notice SMS is
     # delivered, a death, a cancelled discharge, a wrong number (SMS failed), an opt-out.
@@ -331,8 +372,13 @@ async def run_the_script(h: Hospital, prometheus: httpx.AsyncClient) -> None:
     await h.move(reopened, *TO_CLOSED)
     await h.answer(reopened, "dissatisfied")
     await h.move(withdrawn, "withdrawn")
+    await h.move(unfounded, "acknowledged", "investigating")
+    await h.decide(unfounded, founded=False, reason="插队者为急诊患者，按规定优先")
+    await h.move(unfounded, "closed")
+    await h.confirm_imaging(imaging)
 
-    # Follow-up calls (follow-up API); "left_open" stays open and overdue.
+    # Follow-up calls (follow-up API); "left_open" stays open and overdue. The satisfied call
+    # is spot-checked, the objection called back (a second call).
     outcomes = await asyncio.gather(
         h.call(f"A-{h.tag}-reached", reached=True, satisfaction="satisfied", score=5),
         h.call(
@@ -344,9 +390,19 @@ async def run_the_script(h: Hospital, prometheus: httpx.AsyncClient) -> None:
         h.call(f"R-{h.tag}-first", reached=True, satisfaction="dissatisfied"),
     )
     assert outcomes[1]["complaint_submitted"] is True  # the objection became a complaint
+    await asyncio.gather(
+        h.call_task(outcomes[0]["spot_check_task_id"], reached=True, satisfaction="satisfied"),
+        h.call_task(outcomes[1]["second_call_task_id"], reached=True, satisfaction="satisfied"),
+    )
     for _ in range(3):  # the last attempt closes the task as unreachable (survey SMS)
         outcome = await h.call(f"A-{h.tag}-unreachable", reached=False)
     assert outcome["status"] == "unreachable"
+    # The first visit's patient answers the survey link texted to them a day after the visit
+    # (survey page): a survey answered, with answers by aspect (registration, guidance).
+    await h.answer_survey(
+        "first",
+        {"q.registration": "dissatisfied", "q.guidance": "satisfied", "q.overall": "satisfied"},
+    )
 
 
 async def metrics_service_counted_everything(url: str) -> bool:
@@ -369,9 +425,9 @@ async def prometheus(stack_env) -> AsyncIterator[httpx.AsyncClient]:  # type: ig
 
 
 @pytest.fixture(scope="module")
-async def scripted(services, stack_env, prometheus) -> AsyncIterator[Hospital]:  # type: ignore[no-untyped-def]
+async def scripted(services, stack_config, stack_env, prometheus) -> AsyncIterator[Hospital]:  # type: ignore[no-untyped-def]
     async with httpx.AsyncClient(timeout=10) as client:
-        hospital = Hospital(stack_env, client)
+        hospital = Hospital(stack_env, stack_config, client)
         await run_the_script(hospital, prometheus)
         await eventually(
             lambda: metrics_service_counted_everything(services["metrics"].url), timeout=30
