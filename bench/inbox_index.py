@@ -1,6 +1,6 @@
 """Benchmark (not a test) of the consumers' inbox insert with the inbox indexed on
-`processed_at` (before shared migration 060) and on `(topic, processed_at)` (after), in one
-run: two tables with the primary key and one of the two indexes each, filled alternately
+`processed_at` (as it is) and on `(topic, processed_at)` (what the inbox's retention could
+have used instead; not taken), in one run: two tables with the primary key and one of the two indexes each, filled alternately
 with the consumer's own statement (`consumer.py`, a batch of 1,000 new events on four topics
 in one transaction), `--rounds` rounds of `--batches` batches each, the order swapped every
 round. Prints and writes microseconds a row by round and the indexes' sizes.
@@ -89,8 +89,8 @@ async def run(dsn: str, rounds: int, batches: int) -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     cfg = devstack.StackConfig.for_tests(REPO)
     ran_before = postgres.running_pid(cfg) is not None
-    devstack.start_postgres(cfg)
     try:
+        devstack.start_postgres(cfg)
         return await run(cfg.env()["DATABASE_URL"], args.rounds, args.batches)
     finally:
         if not ran_before:

@@ -135,8 +135,8 @@ async def one_arm(dsn: str, messages: int, old: int, *, with_indexes: bool) -> d
 async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     cfg = devstack.StackConfig.for_tests(REPO)
     ran_before = postgres.running_pid(cfg) is not None
-    devstack.start_postgres(cfg)
     try:
+        devstack.start_postgres(cfg)
         return await all_arms(args, cfg.env()["DATABASE_URL"])
     finally:
         if not ran_before:

@@ -90,7 +90,8 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     transaction left open and forgotten the connection's listeners: nothing more. asyncpg's
     default then sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, a
     round trip at every release (every batch, claim, relay pass and request) for session
-    state this code never leaves: its advisory locks are transaction-scoped, its settings
+    state this code never leaves: its advisory locks are transaction-scoped (but the inbox
+    retention's, which terminates its connection rather than give it back locked), its settings
     `SET LOCAL`, no cursor outlives its transaction, and `background.listen` unlistens before
     it gives its connection back (tests/integration/test_listen_loops.py)."""
 

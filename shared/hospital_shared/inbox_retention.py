@@ -16,8 +16,8 @@ the sum, plus `inbox_keep_extra_days` (the broker's retention check, clocks), pr
 nothing from Kafka; it is still kept at least `inbox_keep_min_days`, for the same event
 written to Kafka again later as a new record (dead letters replayed to their topic after a
 fix, an outbox batch published again after a crash or a restore). A topic whose records Kafka
-keeps for ever (`retention.ms` -1, compacted, or no bound on producers' timestamps) keeps its
-rows for ever; a topic Kafka cannot describe (not there, or the service's Kafka user lacks
+keeps for ever (`retention.ms` -1, compacted, or no bound on producers' timestamps: Kafka 3's
+default) keeps its rows for ever, and each pass logs which; a topic Kafka cannot describe (not there, or the service's Kafka user lacks
 `DESCRIBE_CONFIGS` on it) keeps them this pass. The settings are read from Kafka at every
 pass: a retention lengthened applies from the next pass on.
 
@@ -27,8 +27,9 @@ One instance of a service purges at a time (an advisory lock). A pass walks the 
 `processed_at` once, oldest first, deleting up to `BATCH_SIZE` rows a statement, each
 statement starting where the one before it ended (not at the oldest entry again, which
 would step over every row deleted before it until vacuum: a first pass over a years-old
-inbox would never end). An index on (topic, processed_at) would need no walk, but made every
-consumer's inbox insert ~3 us a row dearer (bench/inbox_index.py).
+inbox would never end), and the next pass where this one ended (`Purger`). An index on
+(topic, processed_at) would need no walk, but made every consumer's inbox insert ~3 us a row
+dearer (bench/inbox_index.py).
 """
 
 from __future__ import annotations
@@ -65,19 +66,22 @@ _TIMESTAMPS = (
     "message.timestamp.difference.max.ms",  # before 3.6 (and still there, deprecated)
 )
 _UNKNOWN_TOPIC = 3
-_LOCK = "hashtext('inbox-purge:' || current_schema())"  # one instance of the service at a time
+# One instance of a service at a time: the two-key form (its own key space, apart from the
+# one-key transaction locks elsewhere), "inbx" and the schema.
+PURGE_LOCK = "1768841848, hashtext(current_schema())"
 
 # One batch of a walk through the index on processed_at, oldest first, from where the last
 # batch of the walk ended ($1): each batch starts past the rows deleted before it, which stay
 # in the index until vacuum. Rows of topics kept longer are stepped over, not deleted.
 _DELETE = """
-WITH doomed AS (
-    SELECT ctid FROM inbox
-     WHERE processed_at >= $1 AND processed_at < now() - make_interval(secs => $2)
-       AND topic = ANY($3::text[])
-     ORDER BY processed_at
-     LIMIT $4),
-gone AS (DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM doomed) RETURNING topic, processed_at)
+WITH gone AS (
+    DELETE FROM inbox WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM inbox
+         WHERE processed_at >= $1 AND processed_at < now() - make_interval(secs => $2)
+           AND topic = ANY($3::text[])
+         ORDER BY processed_at
+         LIMIT $4))
+    RETURNING topic, processed_at)
 SELECT topic, count(*) AS n, max(processed_at) AS reached FROM gone GROUP BY topic
 """
 
@@ -165,51 +169,75 @@ async def describe_topics(
         await admin.close()
 
 
-async def purge(
-    pool: asyncpg.Pool,
-    retention: Mapping[str, TopicRetention],
-    topics: Iterable[str],
-    *,
-    service: str,
-    extra: timedelta,
-    least: timedelta = timedelta(0),
-    batch_size: int = BATCH_SIZE,
-) -> dict[str, int]:
-    """Delete the inbox rows of `topics` that Kafka can no longer deliver again, by the
-    settings in `retention` (TopicRetention.inbox_keep); returns the rows deleted by topic.
-    A topic missing from `retention` is not touched. The topics kept alike (usually all of
-    them: `least` is longer than Kafka's defaults) are purged in one walk. Nothing, when
-    another instance of the service is purging (its advisory lock)."""
-    alike: dict[timedelta, list[str]] = {}
-    for topic in sorted(set(topics) & set(retention)):
-        keep = retention[topic].inbox_keep(extra, least)
-        if keep is not None:
-            alike.setdefault(keep, []).append(topic)
-    deleted: dict[str, int] = {}
-    async with pool.acquire() as conn:
-        if not await conn.fetchval(f"SELECT pg_try_advisory_lock({_LOCK})"):
-            return deleted
-        try:
-            for keep, kept_alike in sorted(alike.items()):
-                for topic, n in (await _walk(conn, kept_alike, keep, batch_size)).items():
-                    INBOX_PURGED.labels(service, topic).inc(n)
-                    deleted[topic] = n
-        finally:
-            await conn.execute(f"SELECT pg_advisory_unlock({_LOCK})")
-    if deleted:
-        log.info("inbox rows past redelivery deleted", deleted=deleted)
-    return deleted
+class Purger:
+    """The passes of one service's inbox retention. Each group of topics kept alike (usually
+    all of them: `least` is longer than Kafka 4's defaults) is purged in one walk of the
+    index on `processed_at`, and the next pass of that group starts where the last one ended:
+    below it are only rows the walk keeps (of topics kept longer, or for ever), which a walk
+    from the oldest row would step over again at every pass, more of them every hour."""
 
+    def __init__(
+        self, *, service: str, extra: timedelta, least: timedelta = timedelta(0),
+        batch_size: int = BATCH_SIZE,
+    ) -> None:  # fmt: skip
+        self.service = service
+        self.extra = extra
+        self.least = least
+        self.batch_size = batch_size
+        # (keep, its topics) -> the processed_at the group's last walk reached
+        self._reached: dict[tuple[timedelta, tuple[str, ...]], datetime] = {}
 
-async def _walk(
-    conn: asyncpg.Connection, topics: list[str], keep: timedelta, batch_size: int
-) -> dict[str, int]:
-    deleted: dict[str, int] = {}
-    reached = datetime.min.replace(tzinfo=UTC)
-    while True:
-        rows = await conn.fetch(_DELETE, reached, keep.total_seconds(), topics, batch_size)
-        for row in rows:
-            deleted[row["topic"]] = deleted.get(row["topic"], 0) + row["n"]
-            reached = max(reached, row["reached"])
-        if sum(row["n"] for row in rows) < batch_size:
-            return deleted
+    async def purge(
+        self, pool: asyncpg.Pool, retention: Mapping[str, TopicRetention], topics: Iterable[str]
+    ) -> dict[str, int]:
+        """Delete the inbox rows of `topics` that Kafka can no longer deliver again, by the
+        settings in `retention` (TopicRetention.inbox_keep); returns the rows deleted by
+        topic. A topic missing from `retention` is not touched. Nothing, when another
+        instance of the service is purging (its advisory lock)."""
+        alike: dict[timedelta, list[str]] = {}
+        kept = {}
+        for topic in sorted(set(topics) & set(retention)):
+            keep = retention[topic].inbox_keep(self.extra, self.least)
+            if keep is None:
+                kept[topic] = retention[topic]
+            else:
+                alike.setdefault(keep, []).append(topic)
+        if kept:
+            log.info("inbox retention: rows kept for ever (Kafka may deliver them again)",
+                     topics={t: str(r) for t, r in kept.items()})  # fmt: skip
+        deleted: dict[str, int] = {}
+        async with pool.acquire() as conn:
+            try:
+                if not await conn.fetchval(f"SELECT pg_try_advisory_lock({PURGE_LOCK})"):
+                    log.info("inbox retention: another instance is purging, pass skipped")
+                    return deleted
+                for keep, kept_alike in sorted(alike.items()):
+                    for topic, n in (await self._walk(conn, (keep, tuple(kept_alike)))).items():
+                        INBOX_PURGED.labels(self.service, topic).inc(n)
+                        deleted[topic] = n
+                await conn.execute(f"SELECT pg_advisory_unlock({PURGE_LOCK})")
+            except BaseException:
+                # The lock is the session's: whatever failed, the connection goes, and the
+                # lock with it, rather than back to the pool (db.keep_session unlocks nothing).
+                conn.terminate()
+                raise
+        if deleted:
+            log.info("inbox rows past redelivery deleted", deleted=deleted)
+        return deleted
+
+    async def _walk(
+        self, conn: asyncpg.Connection, group: tuple[timedelta, tuple[str, ...]]
+    ) -> dict[str, int]:
+        keep, topics = group
+        deleted: dict[str, int] = {}
+        reached = self._reached.get(group, datetime.min.replace(tzinfo=UTC))
+        while True:
+            rows = await conn.fetch(
+                _DELETE, reached, keep.total_seconds(), list(topics), self.batch_size
+            )
+            for row in rows:
+                deleted[row["topic"]] = deleted.get(row["topic"], 0) + row["n"]
+                reached = max(reached, row["reached"])
+            self._reached[group] = reached
+            if sum(row["n"] for row in rows) < self.batch_size:
+                return deleted

@@ -71,7 +71,6 @@ from hospital_shared.release import RELEASE
 from hospital_shared.reseal import SealedBy, SealedColumns, reseal_all
 from hospital_shared.secrets import refuse_dev_defaults
 from hospital_shared.settings import ServiceSettings
-from hospital_shared.topics import all_topics
 
 log = structlog.get_logger(__name__)
 
@@ -179,6 +178,7 @@ class ServiceRuntime:
         self._sealed: list[SealedColumns | SealedBy] = []
         # group -> {replaced group: its topic}, taken over before the consumers start
         self._handovers: dict[str, dict[str, str]] = {}
+        self._inbox_purger: inbox_retention.Purger | None = None  # made at its first pass
 
     # --- wiring --------------------------------------------------------------------
 
@@ -470,11 +470,16 @@ class ServiceRuntime:
 
     async def _purge_inbox(self) -> int:
         """One pass of the inbox's retention (inbox_retention.py) over the topics this service
-        consumes and every platform topic (a consumer removed in a release left its rows)."""
+        consumes (rows of a topic it no longer consumes stay: delete them by hand)."""
         assert self.pool is not None
         settings = self.settings
+        if self._inbox_purger is None:
+            self._inbox_purger = inbox_retention.Purger(
+                service=self.name,
+                extra=timedelta(days=settings.inbox_keep_extra_days),
+                least=timedelta(days=settings.inbox_keep_min_days),
+            )
         topics = {t for group in self._groups for t in group.topics}
-        topics |= {spec.name for spec in all_topics()}
         try:
             retention = await inbox_retention.describe_topics(
                 settings.kafka_bootstrap_servers, topics, kafka_security.client_options(settings)
@@ -482,14 +487,7 @@ class ServiceRuntime:
         except KafkaError as exc:  # the broker away for now: every row kept until next time
             log.warning("inbox retention: Kafka not reachable, nothing deleted", error=repr(exc))
             return 0
-        deleted = await inbox_retention.purge(
-            self.pool,
-            retention,
-            topics,
-            service=self.name,
-            extra=timedelta(days=settings.inbox_keep_extra_days),
-            least=timedelta(days=settings.inbox_keep_min_days),
-        )
+        deleted = await self._inbox_purger.purge(self.pool, retention, topics)
         return sum(deleted.values())
 
     def make_dead_letter_producer(self) -> AIOKafkaProducer:

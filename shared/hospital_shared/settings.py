@@ -236,10 +236,11 @@ class ServiceSettings(BaseSettings):
     inbox_keep_extra_days: float = Field(
         1.0,
         gt=0,
+        le=3650,
         description="days an inbox row is kept beyond the time Kafka could deliver its event again",
     )
     inbox_keep_min_days: float = Field(
-        30.0, ge=0, description="the least days an inbox row is kept, whatever Kafka keeps"
+        30.0, ge=0, le=3650, description="the least days an inbox row is kept, whatever Kafka keeps"
     )
     # Access records (access_records.py): how long they are kept, and the unusual-access rule
     # (unusual_access.py) the watch job applies every `access_watch_interval_s`.

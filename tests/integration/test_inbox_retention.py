@@ -97,9 +97,8 @@ async def test_rows_go_once_kafka_cannot_deliver_their_events_again(
     assert retention[names["compacted"]].inbox_keep(timedelta(0)) is None
 
     service = f"test-{tag}"
-    deleted = await inbox_retention.purge(
-        pool, retention, names.values(), service=service, extra=timedelta(0), batch_size=3
-    )
+    purger = inbox_retention.Purger(service=service, extra=timedelta(0), batch_size=3)
+    deleted = await purger.purge(pool, retention, names.values())
     assert deleted == {names["hourly"]: 8, names["ahead"]: 7}  # in batches of 3
     assert await ages_left(pool, names["hourly"]) == [65, 30]
     assert await ages_left(pool, names["ahead"]) == [75, 65, 30]
@@ -110,41 +109,55 @@ async def test_rows_go_once_kafka_cannot_deliver_their_events_again(
     )
     assert purged == 8
 
+    # the next pass goes on from where this one ended (the 75 minutes old), and takes what
+    # has aged past the 70 since (what is older than that the first pass took)
+    await seed(pool, [names["hourly"]], (72,))
+    assert await purger.purge(pool, retention, names.values()) == {names["hourly"]: 1}
+
     # the margin beyond Kafka's redelivery, and the least time, keep what is within them
     await seed(pool, [names["hourly"]], (120, 100))
-    deleted = await inbox_retention.purge(
-        pool, retention, [names["hourly"]], service=service, extra=timedelta(minutes=40)
-    )
-    assert deleted == {names["hourly"]: 1}
+    margin = inbox_retention.Purger(service=service, extra=timedelta(minutes=40))
+    assert await margin.purge(pool, retention, [names["hourly"]]) == {names["hourly"]: 1}
     assert await ages_left(pool, names["hourly"]) == [100, 65, 30]
     await seed(pool, [names["ahead"]], (100,))
-    least = timedelta(minutes=110)
-    deleted = await inbox_retention.purge(
-        pool, retention, [names["ahead"]], service=service, extra=timedelta(0), least=least
+    least = inbox_retention.Purger(
+        service=service, extra=timedelta(0), least=timedelta(minutes=110)
     )
-    assert deleted == {}
+    assert await least.purge(pool, retention, [names["ahead"]]) == {}
     assert await ages_left(pool, names["ahead"]) == [100, 75, 65, 30]
 
 
 async def test_one_instance_purges_at_a_time(stack_env: dict[str, str], pool: asyncpg.Pool) -> None:
-    """While another instance of the service holds the purge's lock, a pass deletes nothing."""
+    """While another instance of the service holds the purge's lock, a pass deletes nothing;
+    a pass that fails half-way leaves the lock to nobody."""
     tag = uuid.uuid4().hex[:8]
     topic = f"inbox.retention.{tag}.locked"
     retention = {topic: inbox_retention.TopicRetention("delete", HOUR_MS, 0)}
+    purger = inbox_retention.Purger(service="test", extra=timedelta(0))
     await seed(pool, [topic], (120, 30))
+    lock = f"pg_try_advisory_lock({inbox_retention.PURGE_LOCK})"
     async with pool.acquire() as other:
-        lock = "hashtext('inbox-purge:' || current_schema())"
-        assert await other.fetchval(f"SELECT pg_try_advisory_lock({lock})")
+        assert await other.fetchval(f"SELECT {lock}")
         try:
-            held = await inbox_retention.purge(
-                pool, retention, [topic], service="test", extra=timedelta(0)
-            )
+            held = await purger.purge(pool, retention, [topic])
         finally:
-            await other.execute(f"SELECT pg_advisory_unlock({lock})")
+            await other.execute(f"SELECT pg_advisory_unlock({inbox_retention.PURGE_LOCK})")
     assert held == {}
     assert await ages_left(pool, topic) == [120, 30]
-    free = await inbox_retention.purge(pool, retention, [topic], service="test", extra=timedelta(0))
-    assert free == {topic: 1}
+
+    failing = inbox_retention.Purger(service="test", extra=timedelta(0), batch_size=-1)
+    with pytest.raises(asyncpg.PostgresError, match="LIMIT must not be negative"):
+        await failing.purge(pool, retention, [topic])
+    schema = await pool.fetchval("SELECT current_schema()")
+    fresh = await asyncpg.connect(
+        stack_env["DATABASE_URL"], server_settings={"search_path": schema}
+    )
+    try:  # not held by a connection left in the pool
+        assert await fresh.fetchval(f"SELECT {lock}")
+        await fresh.execute(f"SELECT pg_advisory_unlock({inbox_retention.PURGE_LOCK})")
+    finally:
+        await fresh.close()
+    assert await purger.purge(pool, retention, [topic]) == {topic: 1}
 
 
 async def test_the_service_deletes_what_kafka_can_no_longer_deliver_again(  # type: ignore[no-untyped-def]
