@@ -12,7 +12,9 @@ commit, which comes when `interval_s` has passed since the last one, from the ba
 finds it so or from a timer when no batch comes. What a commit names is always what was
 handled, each partition's last handled record + 1, never aiokafka's fetch position (which
 by then may be past records fetched but not handled). Commits go one at a time, so a
-partition's committed offset never goes back.
+partition's committed offset never goes back, nor does a batch noted after a later one's
+commit send its lower offsets (batches are handled in order today; a pipeline of them would
+not be).
 
 A crash or a stop before the commit redelivers at most `interval_s` of handled events, which
 the inbox skips. A batch that sent a dead letter commits at once, so that a restart does not
@@ -53,6 +55,9 @@ class OffsetCommitter:
         self.clock = clock
         self.consumer: Committing | None = None
         self.pending: dict[TopicPartition, int] = {}  # partition -> next offset to read
+        # What this member committed of each partition it holds: a batch handled after a
+        # later one (a pipeline of batches; none today) never moves a partition back.
+        self.committed: dict[TopicPartition, int] = {}
         self._last = -float("inf")
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
@@ -80,7 +85,7 @@ class OffsetCommitter:
         self.consumer = consumer
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
-            if r.offset + 1 > self.pending.get(tp, -1):
+            if r.offset + 1 > max(self.pending.get(tp, -1), self.committed.get(tp, -1)):
                 self.pending[tp] = r.offset + 1
         if not (at_once or self.stopped) and self.clock() - self._last < self.interval_s:
             self._start_timer()
@@ -100,6 +105,8 @@ class OffsetCommitter:
             held = consumer.assignment()
             for tp in [tp for tp in self.pending if tp not in held]:
                 del self.pending[tp]  # revoked: its new owner's inbox skips what we handled
+            for tp in [tp for tp in self.committed if tp not in held]:
+                del self.committed[tp]
             offsets = {
                 tp: offset
                 for tp, offset in self.pending.items()
@@ -112,6 +119,7 @@ class OffsetCommitter:
             await consumer.commit(offsets)
             self.commits += 1
             for tp, offset in offsets.items():
+                self.committed[tp] = offset
                 if self.pending.get(tp) == offset:
                     del self.pending[tp]
         if self.pending:  # handled while this commit was on its way
@@ -126,6 +134,7 @@ class OffsetCommitter:
         finally:
             for tp in partitions:
                 self.pending.pop(tp, None)
+                self.committed.pop(tp, None)  # another member may move it on
 
     def _start_timer(self) -> None:
         if self.stopped:

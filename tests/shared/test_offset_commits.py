@@ -104,6 +104,21 @@ async def test_records_out_of_order_never_move_a_partition_back() -> None:
     assert consumer.commits == [{A0: 10}]
 
 
+async def test_a_batch_handled_after_a_later_one_never_moves_a_partition_back() -> None:
+    """Batches handled out of order (a pipeline of batches, which a session-26 probe tried):
+    the earlier batch's offsets, noted after the later one's were committed, are not sent."""
+    consumer = FakeConsumer()
+    committer = OffsetCommitter(0)
+    await committer.handled(consumer, records("a", 0, 5, 6, 7))
+    await committer.handled(consumer, records("a", 0, 2, 3, 4) + records("a", 1, 0))
+    assert consumer.commits == [{A0: 8}, {A1: 1}]
+    # revoked, its offset reset by an operator, given back: from there on, what it handles
+    await committer.revoked({A0})
+    consumer.committed[A0] = 3
+    await committer.handled(consumer, records("a", 0, 3))
+    assert consumer.commits[-1] == {A0: 4}
+
+
 async def test_commits_go_one_at_a_time_and_keep_what_was_handled_meanwhile() -> None:
     """A timer's commit on its way while a batch is handled: the batch's offset is neither
     lost nor sent before the one it follows (the fake refuses an offset going back)."""
