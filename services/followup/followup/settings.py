@@ -91,7 +91,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     jobs_start_delay_s: float = Field(
         0.0, ge=0, description="the assignment and due scan do nothing this long after start"
     )
-    retention_days: int = 730  # follow-up registers are kept 2 years
+    # Follow-up registers are kept 2 years (DOMAIN.md): 731 days, as two years that hold a
+    # 29 February are 731 days long (730 would delete a record a day early).
+    retention_days: int = 2 * 365 + 1
     retention_interval_s: float = 6 * 3600.0
     # How often each instance rereads the working-day calendar years saved from the
     # complaints service's `calendar.year_saved` events (the instance that kept one has it).

@@ -135,7 +135,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # --- retention (notifications/retention.py): finished messages, patients no longer
     # reported, inbound SMS and withdrawn subjects older than this go; opt-outs stay
     retention_days: int = Field(
-        730, ge=1, description="days finished messages and contact data are kept (2 years)"
+        2 * 365 + 1,
+        ge=1,
+        description="days finished messages and contact data are kept (2 years with a 29 February)",
     )
     retention_interval_s: float = 6 * 3600.0
     retention_batch_size: int = Field(5000, ge=1)
