@@ -105,13 +105,26 @@ class Script:
         )
         self.emit("followup.task_planned", data, key=n, at=at)
 
-    def reached(self, n: str, kind: str, at: datetime, satisfaction: Satisfaction | None) -> None:
+    def reached(
+        self,
+        n: str,
+        kind: str,
+        at: datetime,
+        satisfaction: Satisfaction | None,
+        answers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """The call of visit `n` reached the patient: their overall `satisfaction`, and
+        `answers` as (aspect, satisfaction) pairs, a question each."""
         data = FollowUpTaskCompleted(
             **self._task(n, kind),
             completed_by="S-AGENT-01",
             completed_at=at,
             attempts_made=1,
             satisfaction=satisfaction,
+            answers=[
+                {"question_id": f"q_{aspect}", "aspect": aspect, "satisfaction": said}
+                for aspect, said in answers
+            ],
         )
         self.emit("followup.task_completed", data, key=n, at=at)
 
@@ -238,7 +251,11 @@ def scripted_week(department: str) -> Script:
     # Outpatients.
     s.registration("R1", local(17))
     s.plan("R1", outpatient, local(17))
-    s.reached("R1", outpatient, local(18), Satisfaction.DISSATISFIED)
+    # R1's call: dissatisfied with registration (挂号), satisfied with the guidance staff.
+    s.reached(
+        "R1", outpatient, local(18), Satisfaction.DISSATISFIED,
+        answers=(("registration", "不满意"), ("guidance", "满意")),
+    )  # fmt: skip
     s.registration("R2", local(18), visit_type="return")
     s.emit(
         "registration.no_show",
@@ -296,10 +313,13 @@ def scripted_week(department: str) -> Script:
 def _week_quality_checks_and_clocks(s: Script) -> None:
     """Issue 20 in the scripted week: quality-check calls (not patients' answers) and the
     complex-answer and imaging-confirmation clocks, every one of them matured by now."""
+    # Their answers by aspect are not patients' answers about the visit either: R1, asked
+    # again, is still dissatisfied with registration; D2's spot check hears of the guidance.
+    dissatisfied = (("registration", "不满意"), ("guidance", "不满意"))
     s.plan("D2", "spot_check", local(19, 11))
-    s.reached("D2", "spot_check", local(19, 15), Satisfaction.DISSATISFIED)
+    s.reached("D2", "spot_check", local(19, 15), Satisfaction.DISSATISFIED, answers=dissatisfied)
     s.plan("R1", "second_call", local(18, 11))
-    s.reached("R1", "second_call", local(19, 9), Satisfaction.SATISFIED)
+    s.reached("R1", "second_call", local(19, 9), Satisfaction.SATISFIED, answers=dissatisfied)
     # Surveys by SMS link: R3 (no call) answers; D2 answers after its call: one answer a contact.
     s.survey("R3", local(20), "满意")
     s.survey("D2", local(20), "不满意")
@@ -363,10 +383,11 @@ EXPECTED_WEEK: dict[str, tuple[int, int]] = {
     # (its survey on the 20th came second: not counted), R1's call (18th) 不满意, R3's survey
     # (20th, no call) 满意; D7's survey (17th) came after its call the week before: not counted; D2's spot check and R1's second call are quality checks, apart.
     "satisfaction_rate": (3, 4),
-    # answers to registration (挂号) questions: none (the script's calls give only an overall
-    # answer, which is not about registration: issue 20); guidance staff (导医) the same.
-    "registration_dissatisfaction_rate": (0, 0),
-    "guidance_dissatisfaction_rate": (0, 0),
+    # answers to registration (挂号) and guidance-staff (导医) questions: R1's call (不满意 and
+    # 满意); the calls' overall answers are not about registration (issue 20), and D2's spot
+    # check and R1's second call are quality checks, apart.
+    "registration_dissatisfaction_rate": (1, 1),
+    "guidance_dissatisfaction_rate": (0, 1),
     # cohort D1, D2, D3, R1, R3; with an answer (any time, call or survey): D1, D2, R1, R3.
     "survey_coverage_rate": (4, 5),
     # C1, C2, K5, K6, K7 (C3 withdrawn); first response met: C1, K5, K6, K7;

@@ -232,6 +232,9 @@ def _matured(met: int, total: int, pending: int) -> Counts:
 
 # Answers about one aspect (registration 挂号, guidance staff 导医) in the period, from calls
 # and surveys alike (surveys.py); a call's single overall answer is not about registration.
+# A quality-check call's answers (抽查, 二次回访: `quality_check_kinds`) are not patients'
+# answers about their visit: counted, they asked a dissatisfied patient again and counted
+# them twice.
 _ASPECTS = """
 SELECT count(*) FILTER (WHERE aspect = $4 AND rating = 'dissatisfied') AS registration_dissatisfied,
        count(*) FILTER (WHERE aspect = $4) AS registration_answers,
@@ -240,14 +243,22 @@ SELECT count(*) FILTER (WHERE aspect = $4 AND rating = 'dissatisfied') AS regist
        count(*) FILTER (WHERE aspect = 'guidance') AS guidance_answers
 FROM aspect_answers
 WHERE answered_at >= $1 AND answered_at < $2 AND ($3::text IS NULL OR department = $3)
+  AND NOT (kind = ANY($5::text[]))
 """
 
 
 async def aspect_counts(
-    conn: asyncpg.Connection, window: Window, *, department: str | None, registration_aspect: str
+    conn: asyncpg.Connection,
+    window: Window,
+    *,
+    department: str | None,
+    registration_aspect: str,
+    quality_check_kinds: list[str],
 ) -> dict[str, tuple[int, int]]:
     """The dissatisfaction KPIs by aspect: key -> (numerator, denominator)."""
-    a = await conn.fetchrow(_ASPECTS, window.start, window.end, department, registration_aspect)
+    a = await conn.fetchrow(
+        _ASPECTS, window.start, window.end, department, registration_aspect, quality_check_kinds
+    )
     assert a is not None
     return {
         "registration_dissatisfaction_rate": (
@@ -396,7 +407,11 @@ SOURCES: dict[str, Source] = {
     ),
     "procedure": lambda conn, w, d, q: procedure_counts(conn, w, department=d),
     "aspects": lambda conn, w, d, q: aspect_counts(
-        conn, w, department=d, registration_aspect=q.registration_aspect
+        conn,
+        w,
+        department=d,
+        registration_aspect=q.registration_aspect,
+        quality_check_kinds=q.quality_check_kinds,
     ),
 }
 
