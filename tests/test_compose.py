@@ -4,6 +4,7 @@ targets, Grafana provisioning and the topics kafka-init creates."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -439,6 +440,19 @@ def test_grafana_is_provisioned(compose: dict[str, Any]) -> None:
     assert mounts["./deploy/grafana/dashboards"] == providers[0]["options"]["path"]
     for dashboard in (DEPLOY / "grafana" / "dashboards").glob("*.json"):
         assert dashboard.stat().st_size > 0
+
+
+@pytest.mark.parametrize("zone", [None, "Asia/Urumqi"])
+def test_the_dashboards_show_hospital_time(compose: dict[str, Any], zone: str | None) -> None:
+    """The KPIs' days are HOSPITAL_TZ's: Grafana's charts are drawn in the same zone, whatever
+    a hospital sets it to (the dashboards leave their zone to Grafana's default)."""
+    variables = {"HOSPITAL_TZ": zone} if zone else {}
+    hospital = {_env(compose, name, variables)["HOSPITAL_TZ"] for name in SERVICES}
+    assert hospital == {zone or "Asia/Shanghai"}
+    grafana = _env(compose, "grafana", variables)
+    assert grafana["GF_USERS_DEFAULT_TIMEZONE"] == (zone or "Asia/Shanghai")
+    for path in (DEPLOY / "grafana" / "dashboards").glob("*.json"):
+        assert json.loads(path.read_text(encoding="utf-8"))["timezone"] == "", path.name
 
 
 def test_dockerfile_copies_every_workspace_member() -> None:

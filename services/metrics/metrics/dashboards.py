@@ -552,7 +552,10 @@ def dashboard(key: str, lang: str) -> dict[str, Any]:
         "uid": f"hospital-{key}-{lang}",
         "title": title_en if lang == "en" else title_zh,
         "tags": ["hospital", lang],
-        "timezone": "Asia/Shanghai",
+        # Grafana's default: its `[users] default_timezone`, which docker-compose.yml sets
+        # from HOSPITAL_TZ, the time zone of the KPIs' days (a fixed zone here was wrong for
+        # any hospital that sets another).
+        "timezone": "",
         "schemaVersion": 39,
         "version": 1,
         "refresh": "30s",
