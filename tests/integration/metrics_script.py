@@ -431,7 +431,8 @@ EXPECTED_TODAY: dict[str, tuple[int, int, int]] = {
     "followup_outpatient_rate": (0, 0, 2),
     "followup_first_visit_rate": (0, 0, 2),
     "satisfaction_rate": (1, 1, 0),  # T2
-    "survey_coverage_rate": (1, 5, 0),  # T1-T3, U1, U2; answered: T2
+    # T1-T3, U1, U2; answered: T2; the others' survey links are still open: pending
+    "survey_coverage_rate": (1, 1, 4),
     # K2 acknowledged (met); K1 and K3 opened seconds ago: pending, not missed 24 h answers.
     "complaint_first_response_rate": (1, 1, 2),
     "complaint_fact_finding_rate": (0, 0, 1),  # K1

@@ -161,7 +161,8 @@ KPIS: tuple[KpiDefinition, ...] = (
         "满意度调查覆盖率",
         True,
         "visits and discharges in the period with a satisfaction answer, by call or SMS survey",
-        "outpatient visits and discharges in the period",
+        "outpatient visits and discharges in the period, once answered or past the time their"
+        " call or SMS survey could be answered",
         query="followup",
         target=0.50,
     ),

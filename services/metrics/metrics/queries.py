@@ -32,17 +32,20 @@ _ANSWERED = """(EXISTS (SELECT 1 FROM follow_up_tasks t JOIN satisfaction_answer
 # A visit's follow-up window is closed when every primary task planned from it is closed
 # (done, unreachable, withdrawn), or at the latest due time of those tasks; a visit with no
 # task seen closes `followup_window_days` ($7) after it. $5 is now; $6 the quality-check kinds.
+# Its survey may be answered until `survey_window_days` ($8) after it (_SURVEY_OPEN).
 _CLOSED = """(SELECT CASE WHEN count(*) > 0 AND count(*) FILTER (WHERE t.status = 'open') = 0
         THEN true ELSE coalesce(max(t.due_at), {v}.{at} + $7::float8 * interval '1 day') <= $5::timestamptz END
     FROM follow_up_tasks t
     WHERE (t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})
       AND NOT (t.kind = ANY($6::text[])))"""
+_SURVEY_OPEN = "{v}.{at} + $8::float8 * interval '1 day' > $5::timestamptz"
 
 _COHORTS = f"""
 WITH inpatient AS (
     SELECT d.*, {_REACHED.format(v="d", ref="admission_id")} AS reached,
            {_ANSWERED.format(v="d", ref="admission_id", kind="admission")} AS answered,
-           {_CLOSED.format(v="d", ref="admission_id", at="discharged_at")} AS closed
+           {_CLOSED.format(v="d", ref="admission_id", at="discharged_at")} AS closed,
+           {_SURVEY_OPEN.format(v="d", at="discharged_at")} AS survey_open
     FROM discharges d
     WHERE d.discharged_at >= $1 AND d.discharged_at < $2 AND NOT d.cancelled
       AND NOT (d.disposition = ANY($4::text[]))
@@ -54,7 +57,8 @@ WITH inpatient AS (
 ), outpatient AS (
     SELECT r.*, {_REACHED.format(v="r", ref="registration_id")} AS reached,
            {_ANSWERED.format(v="r", ref="registration_id", kind="registration")} AS answered,
-           {_CLOSED.format(v="r", ref="registration_id", at="visit_at")} AS closed
+           {_CLOSED.format(v="r", ref="registration_id", at="visit_at")} AS closed,
+           {_SURVEY_OPEN.format(v="r", at="visit_at")} AS survey_open
     FROM booked r WHERE NOT r.no_show
 )
 SELECT
@@ -63,11 +67,15 @@ SELECT
     (SELECT count(*) FILTER (WHERE NOT reached AND NOT closed) FROM inpatient)
         AS inpatient_pending,
     (SELECT count(*) FILTER (WHERE answered) FROM inpatient) AS inpatient_answered,
+    (SELECT count(*) FILTER (WHERE NOT answered AND (survey_open OR NOT closed)) FROM inpatient)
+        AS inpatient_answer_pending,
     (SELECT count(*) FILTER (WHERE reached) FROM outpatient) AS outpatient_reached,
     (SELECT count(*) FROM outpatient) AS outpatient_total,
     (SELECT count(*) FILTER (WHERE NOT reached AND NOT closed) FROM outpatient)
         AS outpatient_pending,
     (SELECT count(*) FILTER (WHERE answered) FROM outpatient) AS outpatient_answered,
+    (SELECT count(*) FILTER (WHERE NOT answered AND (survey_open OR NOT closed)) FROM outpatient)
+        AS outpatient_answer_pending,
     (SELECT count(*) FILTER (WHERE reached AND visit_type = 'first') FROM outpatient)
         AS first_reached,
     (SELECT count(*) FILTER (WHERE visit_type = 'first') FROM outpatient) AS first_total,
@@ -303,6 +311,7 @@ class KpiQuery:
     registration_aspect: str
     quality_check_kinds: list[str]
     followup_window_days: float
+    survey_window_days: float
     satisfaction_lookback_days: float
     complaint_first_response_hours: float
     sms_delivery_window_hours: float
@@ -335,6 +344,7 @@ async def _followup(
         query.now,
         query.quality_check_kinds,
         query.followup_window_days,
+        query.survey_window_days,
     )
     return {
         "followup_inpatient_rate": _matured(
@@ -346,9 +356,10 @@ async def _followup(
         "followup_first_visit_rate": _matured(
             c["first_reached"], c["first_total"], c["first_pending"]
         ),
-        "survey_coverage_rate": (
+        "survey_coverage_rate": _matured(
             c["inpatient_answered"] + c["outpatient_answered"],
             c["inpatient_total"] + c["outpatient_total"],
+            c["inpatient_answer_pending"] + c["outpatient_answer_pending"],
         ),
         "no_show_rate": _matured(c["no_shows"], c["booked"], c["booked_pending"]),
     }

@@ -76,6 +76,12 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # A visit or discharge with no follow-up task seen (not sampled, or no plan yet) is pending
     # for this many days after it, then missed unless reached (the call windows' 3 days).
     followup_window_days: float = Field(3.0, ge=0)
+    # A visit or discharge with no satisfaction answer yet is pending for survey coverage this
+    # many days after it, while its SMS survey link may still be answered (notifications sends
+    # it NOTIFICATIONS_SURVEY_DELAY_H, 24 h, after; it answers for
+    # NOTIFICATIONS_SURVEY_LINK_VALIDITY_DAYS, 7), as well as while its follow-up window is
+    # open; then it counts as not covered. 0 where no visit gets a link by SMS.
+    survey_window_days: float = Field(8.0, ge=0)
     # A patient contact's satisfaction answer counts in the period of its first answer, by
     # call or SMS survey: answers this many days before a period are read to find it.
     satisfaction_lookback_days: float = Field(31.0, ge=0)
