@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from console.oidc import OidcClient, Pkce
+import httpx
+import pytest
+
+from console.oidc import OidcClient, Pkce, SignInFailed
 from console.settings import Settings
-from hospital_shared.jwt_auth import OidcConfig
+from hospital_shared.jwt_auth import OidcConfig, ProviderUnavailable
 
 META = {
     "authorization_endpoint": "https://sso.example/auth",
@@ -67,3 +70,33 @@ async def test_logout_goes_to_the_end_session_endpoint_with_the_id_token_hint() 
         "id_token_hint": "the.id.token",
         "post_logout_redirect_uri": "http://127.0.0.1:8006/",
     }
+
+
+def _away(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectTimeout("timed out", request=request)
+
+
+@pytest.mark.parametrize(
+    ("provider", "outcome"),
+    [
+        (_away, ProviderUnavailable),
+        (lambda r: httpx.Response(503, text="Service Unavailable"), ProviderUnavailable),
+        (lambda r: httpx.Response(200, text="<html>proxy error</html>"), ProviderUnavailable),
+        (lambda r: httpx.Response(400, json={"error": "invalid_grant"}), SignInFailed),
+        (lambda r: httpx.Response(200, json={"refresh_token": "r"}), SignInFailed),
+    ],
+    ids=["no answer", "5xx", "not JSON", "invalid_grant", "no access token"],
+)
+async def test_a_provider_away_is_unavailable_and_a_refused_or_empty_grant_a_failed_sign_in(
+    provider: Any, outcome: type[Exception]
+) -> None:
+    """Sign in again only when the provider said no; try again later when it was away (the
+    refresh token may still be good). Both were a 500 for any answer but a 4xx."""
+    client = OidcClient(
+        Settings(),
+        OidcConfig(issuer="https://sso.example/realms/h", audience="hospital-api"),
+        transport=httpx.MockTransport(provider),
+    )
+    client._metadata = dict(META)
+    with pytest.raises(outcome):
+        await client.refresh("refresh-1")

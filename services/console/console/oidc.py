@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, Field
 
-from hospital_shared.jwt_auth import InvalidToken, OidcConfig, TokenVerifier
+from hospital_shared.jwt_auth import InvalidToken, OidcConfig, ProviderUnavailable, TokenVerifier
 
 
 class SignInSettings(BaseModel):
@@ -89,8 +89,15 @@ class Tokens:
 class OidcClient:
     """The provider's endpoints (discovered once) and the console's calls to it."""
 
-    def __init__(self, settings: SignInSettings, services: OidcConfig) -> None:
+    def __init__(
+        self,
+        settings: SignInSettings,
+        services: OidcConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.settings = settings
+        self._transport = transport  # None: the network (tests answer for the provider)
         self.access = TokenVerifier(services)
         # The ID token is for the console: its audience is the client id.
         self.identity = TokenVerifier(
@@ -164,30 +171,65 @@ class OidcClient:
             query["id_token_hint"] = id_token
         return f"{endpoint}?{urlencode(query)}"
 
+    def _http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self.settings.oidc_http_timeout_s, transport=self._transport
+        )
+
     async def _token_request(self, form: dict[str, str]) -> Tokens:
+        """The token endpoint's tokens. The provider away, failing (5xx) or answering what is
+        not JSON: `ProviderUnavailable` (try again shortly: a refresh token may still be good).
+        A refusal (4xx: `invalid_grant`, a code used twice) or an answer without an access
+        token: `SignInFailed` (sign in again)."""
         secret = self.settings.oidc_client_secret or ""
-        async with httpx.AsyncClient(timeout=self.settings.oidc_http_timeout_s) as client:
-            resp = await client.post(
-                (await self.metadata())["token_endpoint"],
-                data=form,
-                auth=(self.settings.oidc_client_id, secret),
-            )
+        resp = await self._send(
+            "POST",
+            (await self.metadata())["token_endpoint"],
+            data=form,
+            auth=(self.settings.oidc_client_id, secret),
+        )
         if resp.status_code != 200:
             raise SignInFailed(_provider_error(resp))
-        body = resp.json()
+        body = _json(resp)
+        access_token = body.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise SignInFailed("the provider's answer holds no access token")
         return Tokens(
-            access_token=body["access_token"],
+            access_token=access_token,
             refresh_token=body.get("refresh_token"),
             id_token=body.get("id_token"),
             expires_in=float(body.get("expires_in", 300)),
         )
 
     async def _get(self, url: str) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=self.settings.oidc_http_timeout_s) as client:
-            resp = await client.get(url)
-            resp.raise_for_status()
-            body: dict[str, Any] = resp.json()
-            return body
+        resp = await self._send("GET", url)
+        if resp.status_code != 200:
+            raise ProviderUnavailable(f"the identity provider answered {resp.status_code}")
+        return _json(resp)
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """The provider's answer; `ProviderUnavailable` when it gives none, or a 5xx."""
+        try:
+            async with self._http() as client:
+                resp = await client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(
+                f"the identity provider did not answer ({type(exc).__name__})"
+            ) from exc
+        if resp.status_code >= 500:
+            raise ProviderUnavailable(f"the identity provider answered {resp.status_code}")
+        return resp
+
+
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    """A provider's JSON object; a proxy's error page in its place is the provider away."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ProviderUnavailable("the identity provider's answer is not a JSON object")
+    return body
 
 
 def _provider_error(resp: httpx.Response) -> str:
@@ -195,5 +237,7 @@ def _provider_error(resp: httpx.Response) -> str:
     try:
         body = resp.json()
     except ValueError:
+        body = None
+    if not isinstance(body, dict):
         return f"the provider answered {resp.status_code}"
     return f"{body.get('error', resp.status_code)}: {body.get('error_description', '')}".strip()

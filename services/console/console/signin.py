@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from console.backend import Unavailable
 from console.oidc import OidcClient, Pkce, SignInFailed, Tokens
 from console.pages import error_page
 from console.session import CheckedForm, CurrentSession, Session, set_session_cookie
@@ -30,6 +31,7 @@ from hospital_shared.jwt_auth import InvalidToken, NoPlatformRole, OidcConfig, P
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 CALLBACK_PATH = "/auth/callback"
 SIGN_IN_COOKIE = "console_signin"
+IDENTITY_PROVIDER = "identity-provider"  # as the "unavailable" page names it
 
 
 def _client(request: Request) -> OidcClient:
@@ -116,7 +118,9 @@ async def callback(
         principal = await client.access.principal(tokens.access_token)
     except NoPlatformRole as exc:
         return _failed(request, exc, 403)
-    except (SignInFailed, InvalidToken, ProviderUnavailable) as exc:
+    except ProviderUnavailable as exc:  # away for a moment: signing in again will do
+        return _failed(request, exc, 503)
+    except (SignInFailed, InvalidToken) as exc:
         return _failed(request, exc, 400)
     session = await request.app.state.sessions.create(
         staff_id=principal.staff_id or principal.name or "",
@@ -150,7 +154,9 @@ def _failed(request: Request, exc: Exception, status_code: int) -> HTMLResponse:
 
 async def refresh_session(request: Request, session: Session) -> Session | None:
     """The session with a fresh access token, or None (it is ended) when the provider will
-    not renew it: the person signed out elsewhere, or was disabled, or the SSO session ran out."""
+    not renew it: the person signed out elsewhere, or was disabled, or the SSO session ran out.
+    A provider away for a moment (no answer, a 5xx) is the "unavailable" page, and the session
+    stays: its refresh token may still be good once the provider is back."""
     store = request.app.state.sessions
     try:
         client = _client(request)
@@ -158,7 +164,9 @@ async def refresh_session(request: Request, session: Session) -> Session | None:
             raise SignInFailed("no refresh token")
         tokens = await client.refresh(session.refresh_token)
         principal: Principal = await client.access.principal(tokens.access_token)
-    except (SignInFailed, InvalidToken, NoPlatformRole, ProviderUnavailable):
+    except ProviderUnavailable as exc:
+        raise Unavailable(IDENTITY_PROVIDER) from exc
+    except (SignInFailed, InvalidToken, NoPlatformRole):
         await store.delete(session.id)
         return None
     fields = _token_fields(tokens, client.settings.oidc_refresh_margin_s)

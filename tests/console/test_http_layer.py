@@ -1,0 +1,51 @@
+"""What the console's HTTP layer answers, whatever the screen: the headers of its pages, the
+pages for a service's refusal and for an identity provider that is away, what a token refresh
+keeps, and where sign-in comes back to. The app in this process (tests/console/in_process.py)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.console.in_process import Handler, console, expired
+
+
+def _provider_away(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        _provider_away,
+        lambda r: httpx.Response(502, text="<html>Bad Gateway</html>"),
+        lambda r: httpx.Response(200, text="<html>maintenance</html>"),
+    ],
+    ids=["no answer", "502", "not JSON"],
+)
+def test_a_refresh_while_the_identity_provider_is_away_says_so_and_keeps_the_session(
+    provider: Handler,
+) -> None:
+    app = console(provider=provider)
+    session = app.sign_in(refresh_token="refresh-1", access_expires_at=expired())
+    page = app.client.get("/")
+    assert page.status_code == 503 and "服务暂时不可用" in page.text
+    assert session.id in app.sessions.sessions  # the refresh token may still be good
+
+
+def test_a_refresh_answered_without_an_access_token_ends_the_session_and_asks_to_sign_in() -> None:
+    app = console(provider=lambda r: httpx.Response(200, json={"token_type": "Bearer"}))
+    session = app.sign_in(refresh_token="refresh-1", access_expires_at=expired())
+    page = app.client.get("/worklist")
+    assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+    assert session.id not in app.sessions.sessions
+
+
+def test_a_sign_in_whose_code_exchange_finds_the_provider_away_shows_the_sign_in_page() -> None:
+    app = console(provider=_provider_away)
+    begun = app.client.get("/login")
+    state = parse_qs(urlsplit(begun.headers["location"]).query)["state"][0]
+    page = app.client.get(f"/auth/callback?code=c&state={state}")
+    assert page.status_code == 503 and "登录未完成" in page.text
