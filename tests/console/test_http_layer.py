@@ -11,6 +11,26 @@ import pytest
 
 from tests.console.in_process import Handler, console, expired
 
+STAYS_OFF_SCREENS = {
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "x-content-type-options": "nosniff",
+}
+
+
+def test_a_page_or_error_page_is_neither_kept_by_the_browser_nor_shown_in_a_frame() -> None:
+    """On a shared ward PC, Back after sign-out showed the last patient's page from the cache."""
+    app = console()
+    app.sign_in()
+    start, missing = app.client.get("/"), app.client.get("/calls/FU-404")
+    assert (start.status_code, missing.status_code) == (200, 404)
+    for page in (start, missing):
+        assert {k: page.headers.get(k) for k in STAYS_OFF_SCREENS} == STAYS_OFF_SCREENS
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    style = app.client.get("/static/console.css")
+    assert style.status_code == 200 and "no-store" not in style.headers.get("cache-control", "")
+
 
 def _provider_away(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("connection refused", request=request)

@@ -29,6 +29,7 @@ from console import (
     worklist,
 )
 from console.backend import Backend, NotFound, Refused, Unavailable
+from console.page_headers import PageHeaders
 from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
 from console.settings import Settings
@@ -179,4 +180,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     http_guard.install(app)
     _install_error_pages(app)
+    app.add_middleware(PageHeaders)  # outermost of the app's own: its error pages' too
     return app
