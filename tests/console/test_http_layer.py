@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.console.in_process import Handler, console, expired
+from tests.console.in_process import Handler, console, expired, idle_services
 
 STAYS_OFF_SCREENS = {
     "cache-control": "no-store",
@@ -69,3 +69,31 @@ def test_a_sign_in_whose_code_exchange_finds_the_provider_away_shows_the_sign_in
     state = parse_qs(urlsplit(begun.headers["location"]).query)["state"][0]
     page = app.client.get(f"/auth/callback?code=c&state={state}")
     assert page.status_code == 503 and "登录未完成" in page.text
+
+
+def _complaints_refusing_the_cursor(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/v1/cases":
+        return httpx.Response(422, json={
+            "type": "urn:hospital:problem:validation", "status": 422,
+            "detail": "1 field is invalid",
+            "errors": [{"location": ["query", "cursor"], "message": "not a cursor of this list",
+                        "type": "value_error"}]})  # fmt: skip
+    if request.url.path == "/v1/kpi":
+        return httpx.Response(422, json={
+            "type": "urn:hospital:problem:validation", "status": 422,
+            "errors": [{"location": ["query", "period"], "type": "enum",
+                        "message": "Input should be 'day', 'week', 'month' or 'quarter'"}]})  # fmt: skip
+    return idle_services(request)
+
+
+def test_a_services_refusal_of_what_a_page_asked_shows_its_status_and_reason_not_a_500() -> None:
+    app = console(_complaints_refusing_the_cursor)
+    app.sign_in(roles=["supervisor"])
+    page = app.client.get("/cases?cursor=edited")
+    assert page.status_code == 422
+    assert "cursor" in page.text and "填写的内容有误" in page.text
+    app.client.cookies.set("console_lang", "en")
+    app.sign_in(roles=["admin"])
+    csv = app.client.get("/operations/kpi.csv?period=bogus")
+    assert csv.status_code == 422 and "text/html" in csv.headers["content-type"]
+    assert "period: Input should be &#39;day&#39;" in csv.text

@@ -221,3 +221,10 @@ def test_the_refusals_a_staff_screen_meets_from_notifications_read_in_chinese() 
         assert sentence is not None
         zh = said(refusal_from(403, {"status": 403, "detail": sentence}), "zh")
         assert not any("a" <= c.lower() <= "z" for c in zh), zh
+
+
+def test_a_score_that_is_not_a_number_is_an_error_beside_the_score_not_a_500() -> None:
+    for typed in ("five", "²", "٣", "4.5"):
+        form = FormData([("reached", "yes"), ("satisfaction", "satisfied"), ("score", typed)])
+        _, errors = outcome_body(form, TZ)
+        assert errors == {"score": "invalid"}, typed

@@ -28,7 +28,7 @@ from console import (
     supervisor,
     worklist,
 )
-from console.backend import Backend, NotFound, Refused, Unavailable
+from console.backend import Backend, NotFound, Problem, Refused, Unavailable, problem_reason
 from console.page_headers import PageHeaders
 from console.pages import build_templates, error_page
 from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
@@ -148,11 +148,17 @@ def _install_error_pages(app: FastAPI) -> None:
     async def csrf(request: Request, exc: Exception) -> HTMLResponse:
         return error_page(request, "csrf", 403)
 
+    async def problem(request: Request, exc: Exception) -> HTMLResponse:
+        # a service's 400/409/422 that no form shows beside its field: its status and reason
+        assert isinstance(exc, Problem)
+        return error_page(request, "problem", exc.status, reason=problem_reason(exc))
+
     app.add_exception_handler(SignInRequired, sign_in)
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Unavailable, unavailable)
     app.add_exception_handler(CsrfRejected, csrf)
+    app.add_exception_handler(Problem, problem)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -7,7 +7,8 @@ knows how to show.
   console/refusals.py);
 - 404: the not-found page (`NotFound`);
 - another 4xx: `Problem`, which a form view catches to show the message next to the field it
-  names (a 422's `loc`), never a trace;
+  names (a 422's `loc`), never a trace; a page that does not catch it shows the error page
+  with the service's status and reason (`problem_reason`);
 - 5xx or no answer: `Unavailable`, a page saying which service did not answer.
 """
 
@@ -97,6 +98,24 @@ def problem_from(status: int, body: Any) -> Problem:
 def first_reason(problem: Problem) -> str:
     """What a form with one input shows of a problem: its message, else its first field's."""
     return problem.message or next(iter(problem.fields.values()), "")
+
+
+def problem_reason(problem: Problem) -> Reason:
+    """What the error page shows of a problem no form catches (a page's edited `cursor`, a
+    report's `period`): its message, else each field it names with its error."""
+    if isinstance(problem.message, Reason):
+        return problem.message
+    if problem.message:
+        return detail_reason(problem.status, problem.message)
+    named = [(name, _reason(text)) for name, text in problem.fields.items()]
+    return Reason(
+        "; ".join(f"{name}: {text}" for name, text in named),
+        "；".join(f"{name}：{text.zh}" for name, text in named),
+    )
+
+
+def _reason(text: str) -> Reason:
+    return text if isinstance(text, Reason) else Reason(text, text)
 
 
 def _field_problem(status: int, errors: list[Any], where: str, what: str) -> Problem:

@@ -125,8 +125,11 @@ def outcome_body(form: FormData, tz: str) -> tuple[dict[str, Any], dict[str, str
         body |= {k: v for k, v in text.items() if v}
         if form.get("satisfaction"):
             body["satisfaction"] = form.get("satisfaction")
-        if form.get("score"):
-            body["score"] = int(str(form.get("score")))
+        score = str(form.get("score") or "")
+        if score.isascii() and score.isdigit():
+            body["score"] = int(score)
+        elif score:  # the select offers 1..5; anything else was typed into the request
+            errors["score"] = "invalid"
     elif reached == "no":
         body["not_reached_reason"] = form.get("not_reached_reason") or None
         if text["feedback"]:
