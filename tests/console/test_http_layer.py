@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from console.oidc import Tokens
+from hospital_shared.auth import Principal, Role
 from tests.console.in_process import Handler, console, expired, idle_services
 
 STAYS_OFF_SCREENS = {
@@ -97,3 +99,43 @@ def test_a_services_refusal_of_what_a_page_asked_shows_its_status_and_reason_not
     csv = app.client.get("/operations/kpi.csv?period=bogus")
     assert csv.status_code == 422 and "text/html" in csv.headers["content-type"]
     assert "period: Input should be &#39;day&#39;" in csv.text
+
+
+def test_a_refresh_keeps_the_department_and_role_the_new_token_gives() -> None:
+    """A transfer to another department, or a new role, showed only on the refreshed request
+    (the department) or never (the role): the store kept the sign-in's."""
+    app = console()
+    moved = Principal(role=Role.SUPERVISOR, staff_id="S-AGENT-01", department="CARD", name="王芳")
+
+    async def refresh(refresh_token: str) -> Tokens:
+        return Tokens("access-2", "refresh-2", None, 300)
+
+    async def principal(token: str) -> Principal:
+        return moved
+
+    app.oidc.refresh = refresh  # type: ignore[method-assign]
+    app.oidc.access.principal = principal  # type: ignore[method-assign]
+    session = app.sign_in(refresh_token="refresh-1", access_expires_at=expired())
+    assert app.client.get("/").status_code == 200
+    stored = app.sessions.sessions[session.id]
+    assert (stored.roles, stored.department, stored.access_token) == (
+        ["supervisor"], "CARD", "access-2"
+    )  # fmt: skip
+    assert "CARD" in app.client.get("/").text
+
+
+async def test_the_session_store_writes_the_refreshed_roles_and_department() -> None:
+    from console.session import SessionStore
+
+    class Pool:
+        async def execute(self, sql: str, *args: object) -> str:
+            self.sql, self.args = sql, args
+            return "UPDATE 1"
+
+    pool = Pool()
+    await SessionStore(pool, idle_s=60).update_tokens(  # type: ignore[arg-type]
+        "session-1", roles=["supervisor"], department="CARD", access_token="a",
+        refresh_token="r", access_expires_at=None,
+    )  # fmt: skip
+    assert "roles = $" in pool.sql and "department = $" in pool.sql
+    assert ["supervisor"] in pool.args and "CARD" in pool.args

@@ -76,7 +76,8 @@ async def test_the_session_row_holds_no_token_in_clear_and_the_console_opens_it(
     )
     try:
         await SessionStore(conn, idle_s=60).update_tokens(  # type: ignore[arg-type]
-            session.id, access_token="dev-agent-token", refresh_token="refresh-secret-R1",
+            session.id, roles=session.roles, department=session.department,
+            access_token="dev-agent-token", refresh_token="refresh-secret-R1",
             access_expires_at=None, id_token="id-token-secret-I1",
         )  # fmt: skip
     finally:

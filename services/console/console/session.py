@@ -129,16 +129,23 @@ class SessionStore:
         self,
         session_id: str,
         *,
+        roles: list[str],
+        department: str | None,
         access_token: str,
         refresh_token: str | None,
         access_expires_at: datetime | None,
         id_token: str | None = None,
     ) -> None:
-        """After a refresh: the new tokens (an id token only when the provider sent one)."""
+        """After a refresh: the new tokens (an id token only when the provider sent one) and
+        what the new access token says of the person, so a new role or department holds from
+        the next refresh on, not from the next sign-in."""
         await self.pool.execute(
-            "UPDATE sessions SET access_token = $2, refresh_token = $3, access_expires_at = $4,"
-            " id_token = COALESCE($5, id_token) WHERE id_hash = $1",
+            "UPDATE sessions SET roles = $2, department = $3, access_token = $4,"
+            " refresh_token = $5, access_expires_at = $6, id_token = COALESCE($7, id_token)"
+            " WHERE id_hash = $1",
             _hash(session_id),
+            list(roles),
+            department,
             seal(access_token),
             seal(refresh_token),
             access_expires_at,

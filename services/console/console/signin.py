@@ -170,10 +170,12 @@ async def refresh_session(request: Request, session: Session) -> Session | None:
         await store.delete(session.id)
         return None
     fields = _token_fields(tokens, client.settings.oidc_refresh_margin_s)
-    await store.update_tokens(session.id, **fields)
+    # the refreshed token's role and department (a transfer, a new role), kept as sign-in keeps them
+    roles, department = [principal.role.value], principal.department
+    await store.update_tokens(session.id, roles=roles, department=department, **fields)
     if fields["id_token"] is None:
         fields["id_token"] = session.id_token
-    return dataclasses.replace(session, **fields, department=principal.department)
+    return dataclasses.replace(session, **fields, roles=roles, department=department)
 
 
 @router.post("/logout")
