@@ -44,6 +44,9 @@ class SessionsInMemory:
         self.sessions[session.id] = session
         return dataclasses.replace(session)
 
+    async def create(self, **fields: Any) -> Session:
+        return self.add(**fields)
+
     async def get(self, session_id: str) -> Session | None:
         found = self.sessions.get(session_id)
         return dataclasses.replace(found) if found else None

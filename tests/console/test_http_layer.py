@@ -139,3 +139,35 @@ async def test_the_session_store_writes_the_refreshed_roles_and_department() -> 
     )  # fmt: skip
     assert "roles = $" in pool.sql and "department = $" in pool.sql
     assert ["supervisor"] in pool.args and "CARD" in pool.args
+
+
+def test_the_sign_in_comes_back_to_the_whole_address_asked_for_and_never_to_another_site() -> None:
+    """The return address was `/login?next=` + the address unencoded: everything after its
+    first `&` was lost (a filtered queue came back unfiltered)."""
+    app = console()
+    signed_in_as = Principal(role=Role.AGENT, staff_id="S-AGENT-01", department="CS", name="王芳")
+
+    async def exchange_code(code: str, verifier: str, redirect_uri: str) -> Tokens:
+        return Tokens("access-1", "refresh-1", "id-1", 300)
+
+    async def check_id_token(id_token: str | None, nonce: str) -> dict[str, str]:
+        return {"nonce": nonce}
+
+    async def principal(token: str) -> Principal:
+        return signed_in_as
+
+    app.oidc.exchange_code = exchange_code  # type: ignore[method-assign]
+    app.oidc.check_id_token = check_id_token  # type: ignore[method-assign]
+    app.oidc.access.principal = principal  # type: ignore[method-assign]
+    asked = "/patients?by=name&q=%E9%92%B1%E5%AD%A6%E6%96%87&note=A%26B"
+    to_login = app.client.get(asked)
+    assert to_login.status_code == 303
+    login = urlsplit(to_login.headers["location"])
+    assert login.path == "/login" and parse_qs(login.query) == {"next": [asked]}
+    to_provider = app.client.get(to_login.headers["location"])
+    state = parse_qs(urlsplit(to_provider.headers["location"]).query)["state"][0]
+    back = app.client.get("/auth/callback", params={"code": "c", "state": state})
+    assert back.status_code == 303 and back.headers["location"] == asked
+    for elsewhere in ("//evil.example/x", "/\\evil.example", "https://evil.example/"):
+        app.client.get("/login", params={"next": elsewhere})
+        assert app.sign_ins.row is not None and app.sign_ins.row["next_path"] == "/"

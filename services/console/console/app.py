@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -134,7 +135,8 @@ def _install_error_pages(app: FastAPI) -> None:
     async def sign_in(request: Request, exc: Exception) -> RedirectResponse:
         assert isinstance(exc, SignInRequired)
         nxt = exc.next_path if exc.next_path != "/" else request.url.path
-        return RedirectResponse(f"{LOGIN_PATH}?next={nxt}", status_code=303)
+        # encoded whole: unencoded, everything after the address's first `&` was lost
+        return RedirectResponse(f"{LOGIN_PATH}?{urlencode({'next': nxt})}", status_code=303)
 
     async def refused(request: Request, exc: Exception) -> HTMLResponse:
         return error_page(request, "refused", 403, reason=getattr(exc, "reason", ""))
