@@ -168,6 +168,24 @@ def test_the_sign_in_comes_back_to_the_whole_address_asked_for_and_never_to_anot
     state = parse_qs(urlsplit(to_provider.headers["location"]).query)["state"][0]
     back = app.client.get("/auth/callback", params={"code": "c", "state": state})
     assert back.status_code == 303 and back.headers["location"] == asked
-    for elsewhere in ("//evil.example/x", "/\\evil.example", "https://evil.example/"):
+    for elsewhere in ELSEWHERE:
         app.client.get("/login", params={"next": elsewhere})
-        assert app.sign_ins.row is not None and app.sign_ins.row["next_path"] == "/"
+        assert app.sign_ins.row is not None and app.sign_ins.row["next_path"] == "/", elsewhere
+
+
+# Addresses a browser reads as another site: it drops tabs and newlines from an address and
+# reads `\` as `/`, so each of these is `//evil.example` to it.
+ELSEWHERE = (
+    "//evil.example/x", "/\\evil.example", "https://evil.example/", "/\t/evil.example",
+    "/\n/evil.example", "/\r\n/evil.example", "\\\\evil.example", "/\t\\evil.example",
+)  # fmt: skip
+
+
+def test_choosing_a_language_comes_back_to_this_console_only() -> None:
+    app = console()
+    asked = "/cases?open=open&department=CARD"
+    back = app.client.get("/lang/en", params={"next": asked}, follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == asked
+    for elsewhere in ELSEWHERE:
+        back = app.client.get("/lang/en", params={"next": elsewhere}, follow_redirects=False)
+        assert back.headers["location"] == "/", elsewhere

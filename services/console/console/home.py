@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from console.inbox import PageSession
-from console.pages import LANG_COOKIE, LANGUAGES, render
+from console.pages import LANG_COOKIE, LANGUAGES, local_path, render
 from hospital_shared.http_guard import GuardedRoute
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
@@ -20,8 +20,7 @@ async def start_page(request: Request, session: PageSession) -> HTMLResponse:
 @router.get("/lang/{lang}")
 async def choose_language(lang: str, next: str = "/") -> RedirectResponse:
     """A preference, not a change of anything staff work on: a GET that sets a cookie."""
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
-    resp = RedirectResponse(target, status_code=303)
+    resp = RedirectResponse(local_path(next), status_code=303)
     if lang in LANGUAGES:
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     return resp

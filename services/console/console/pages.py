@@ -30,6 +30,18 @@ LANGUAGES = ("zh", "en")
 LANG_COOKIE = "console_lang"
 
 
+def local_path(path: str | None) -> str:
+    """`path` as a return address when it is a path on this console, else `/`: never another
+    site (an open redirect). Browsers drop tabs and newlines from an address and read `\\`
+    as `/`, so a path holding a control character, or starting `//` once `\\` reads as `/`,
+    is refused."""
+    if not path or not path.startswith("/") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        return "/"
+    if path.replace("\\", "/").startswith("//"):
+        return "/"
+    return path
+
+
 def language_of(request: Request) -> str:
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in LANGUAGES:

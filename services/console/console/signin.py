@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Unavailable
 from console.oidc import OidcClient, Pkce, SignInFailed, Tokens
-from console.pages import error_page
+from console.pages import error_page, local_path
 from console.session import CheckedForm, CurrentSession, Session, set_session_cookie
 from hospital_shared.auth import Principal
 from hospital_shared.http_guard import GuardedRoute
@@ -49,13 +49,6 @@ def _base_url(request: Request, client: OidcClient) -> str:
     return (client.settings.oidc_redirect_base_url or str(request.base_url)).rstrip("/")
 
 
-def _local_path(path: str | None) -> str:
-    """Only a path on this console (never another site: an open redirect)."""
-    if not path or not path.startswith("/") or path.startswith(("//", "/\\")):
-        return "/"
-    return path
-
-
 def _state_hash(state: str) -> bytes:
     return hashlib.sha256(state.encode()).digest()
 
@@ -75,7 +68,7 @@ async def login(request: Request, next: str = "/") -> Response:
     await pool.execute(
         "INSERT INTO sign_ins (state_hash, code_verifier, nonce, next_path)"
         " VALUES ($1, $2, $3, $4)",
-        _state_hash(pkce.state), pkce.verifier, pkce.nonce, _local_path(next),
+        _state_hash(pkce.state), pkce.verifier, pkce.nonce, local_path(next),
     )  # fmt: skip
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(
