@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from hospital_shared.bounds import UNSTORABLE_TEXT, storable_text
 from hospital_shared.service_events.surveys import MAX_TEXT_CHARS, Aspect, QuestionId
 from hospital_shared.service_events.surveys import SurveyAnswer as Answer
 from hospital_shared.vocabulary import ContactKind as ContactKind  # named here as it always was
@@ -80,8 +81,9 @@ def check_answers(
 ) -> tuple[Answer, ...]:
     """The answers to keep, in the questionnaire's order, from what a form or a call screen
     sent (`question id -> {"satisfaction", "score", "text"}`). Refuses unknown question ids,
-    values off the scale, scores where none is asked, text past MAX_TEXT_CHARS and missing
-    required answers; an unanswered optional question is left out."""
+    values off the scale, scores where none is asked, text past MAX_TEXT_CHARS or holding what
+    PostgreSQL and UTF-8 cannot (a NUL, a lone surrogate: the event's decoder refuses it) and
+    missing required answers; an unanswered optional question is left out."""
     unknown = sorted(set(given) - {q.id for q in questionnaire.questions})
     if unknown:
         raise AnswerRefused(unknown[0][:40], "no such question in this questionnaire")
@@ -103,6 +105,8 @@ def _one_answer(q: Question, raw: dict[str, str | int | None]) -> Answer | None:
         text = str(text).strip() if text else ""
         if len(text) > MAX_TEXT_CHARS:
             raise AnswerRefused(q.id, f"at most {MAX_TEXT_CHARS} characters")
+        if not storable_text(text):  # what every consumer's decoder refuses (codec.py)
+            raise AnswerRefused(q.id, UNSTORABLE_TEXT)
         return Answer(question_id=q.id, aspect=q.aspect, text=text) if text else None
     if text:
         raise AnswerRefused(q.id, "this question takes a choice, not text")

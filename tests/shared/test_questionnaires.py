@@ -71,6 +71,9 @@ def test_answers_keep_their_aspect_and_come_in_the_questionnaires_order() -> Non
             "comments",
         ),
         ({"overall": {"satisfaction": "满意"}, "comments": {"satisfaction": "满意"}}, "comments"),
+        # text the event's decoder refuses (PostgreSQL's text holds no NUL; UTF-8 no surrogate)
+        ({"overall": {"satisfaction": "满意"}, "comments": {"text": "hi\x00there"}}, "comments"),
+        ({"overall": {"satisfaction": "满意"}, "comments": {"text": "hi\ud800"}}, "comments"),
         ({"doctor": {"satisfaction": "满意"}}, "overall"),  # the required answer missing
     ],
 )

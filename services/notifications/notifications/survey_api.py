@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from hospital_shared.bounds import UNSTORABLE_TEXT
 from hospital_shared.http_api import Conn, Page, PageQuery
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.questionnaires import (
@@ -232,6 +233,7 @@ _CHINESE = {
     "at most 500 characters": "最多500字",
     "this question takes text only": "这个问题请填写文字",
     "this question takes a choice, not text": "这个问题请选择一项",
+    UNSTORABLE_TEXT: "含有无法识别的字符，请删除后重新提交",
 }
 
 
