@@ -3,6 +3,9 @@
 - Text: PostgreSQL `text` cannot hold NUL, and a lone UTF-16 surrogate (which JSON's `\\ud800`
   escapes can carry) is not Unicode, so UTF-8 cannot encode it for the database or a response.
 - Integers: PostgreSQL `bigint` is 64 bits, `integer` 32; asyncpg refuses a larger Python int.
+  A number in text (a form field, a header) is ASCII digits: `str.isdigit()` is true of "²",
+  which `int()` refuses (a survey form's `s.overall=²` was a 500), and `int()` refuses more
+  than 4,300 digits; `whole_number` reads one.
 - Dates: fixed years, 1900-01-01 to 2099-12-31 (times: from 1900-01-01T00:00Z to before
   2100-01-01T00:00Z). A discharge dated 9999-12-31 was accepted and then failed every consumer
   that adds days to it (`OverflowError`), losing its follow-up call and SMS. The bounds are
@@ -57,6 +60,14 @@ def storable_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def whole_number(text: str, most_digits: int = 18) -> int | None:
+    """`text` as a number when it is 1 to `most_digits` ASCII digits (18: within bigint),
+    else None."""
+    if 0 < len(text) <= most_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def day_in_range(day: date) -> bool:

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from hospital_shared.bounds import UNSTORABLE_TEXT, storable_text
+from hospital_shared.bounds import UNSTORABLE_TEXT, storable_text, whole_number
 from hospital_shared.service_events.surveys import MAX_TEXT_CHARS, Aspect, QuestionId
 from hospital_shared.service_events.surveys import SurveyAnswer as Answer
 from hospital_shared.vocabulary import ContactKind as ContactKind  # named here as it always was
@@ -127,10 +127,8 @@ def _score(q: Question, score: str | int | None) -> int | None:
         return None
     if not q.score:
         raise AnswerRefused(q.id, "this question takes no score")
-    if isinstance(score, str) and not score.isdigit():
-        raise AnswerRefused(q.id, "the score is a whole number from 1 to 5")
-    value = int(score)
-    if not 1 <= value <= 5:
+    value = whole_number(score) if isinstance(score, str) else score
+    if value is None or not 1 <= value <= 5:
         raise AnswerRefused(q.id, "the score is a whole number from 1 to 5")
     return value
 

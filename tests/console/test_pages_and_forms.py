@@ -56,6 +56,13 @@ def test_the_form_without_an_answer_to_reached_is_refused_before_sending() -> No
     assert errors == {"callback_at": "invalid"}
 
 
+def test_a_score_that_is_not_ascii_digits_is_refused_before_sending() -> None:
+    """`"²".isdigit()` is true and `int("²")` raises: the call screen answered a 500."""
+    for score in ("²", "x", "9" * 5000):
+        _, errors = outcome_body(FormData([("reached", "yes"), ("score", score)]), TZ)
+        assert errors == {"score": "invalid"}, score
+
+
 def test_a_note_links_to_the_page_of_its_task_or_case() -> None:
     assert page_of("task:FU-A1") == "/calls/FU-A1"
     assert page_of("case:TS-20261205-0001") == "/cases/TS-20261205-0001"

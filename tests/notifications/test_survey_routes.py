@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 
 import pytest
+import structlog
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
 from hospital_shared import codec
+from hospital_shared.logging import configure_logging
+from notifications import survey_api
 from notifications.app import create_app
 from notifications.settings import Settings
 from notifications.survey_api import SurveyGate, survey_router
@@ -85,3 +88,75 @@ def test_a_comment_the_events_decoder_refuses_is_shown_again_and_nothing_is_writ
     assert again.status_code == 200 and "感谢您的评价" in again.text
     (payload,) = db.outbox
     assert codec.decode(payload).data.answers[1].text == "hi there"
+
+
+def test_unicode_digits_for_the_version_or_a_score_get_the_surveys_pages_not_a_500() -> None:
+    """`"²".isdigit()` is true and `int("²")` raises: `v=²` or `s.overall=²` was a 500, a JSON
+    problem naming the token's path, on the patient's phone."""
+    db = FakeSurveyDb()
+    first, second = db.add_link("a" * 31), db.add_link("b" * 31)
+    c = survey_client(db)
+    page = posted(c, first, f"csrf={opened(c, first)}&v=%C2%B2&q.overall=satisfied")
+    assert page.status_code == 200 and "感谢您的评价" in page.text  # the version in force
+    csrf = opened(c, second)
+    for score in ("%C2%B2", "%D9%A3", "9" * 5000):  # ², Arabic-Indic 3, past int()'s digits
+        page = posted(c, second, f"csrf={csrf}&v=1&q.overall=satisfied&s.overall={score}")
+        assert page.status_code == 422 and "评分应为1到5分" in page.text
+        assert page.headers["cache-control"] == "no-store"
+    assert len(db.outbox) == 1
+
+
+async def test_a_content_length_of_unicode_digits_is_read_as_none_given() -> None:
+    """Uvicorn refuses such a header itself; the route does not count on it."""
+    db = FakeSurveyDb()
+    token = db.add_link()
+    app = survey_client(db).app
+    body, sent = [{"type": "http.request", "body": b"v=1"}], []
+    scope = {
+        "type": "http", "method": "POST", "path": f"/s/{token}", "query_string": b"",
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded"),
+                    (b"content-length", "²".encode("latin-1"))],
+        "client": ("10.0.0.1", 5000), "server": ("testserver", 80), "scheme": "http",
+    }  # fmt: skip
+
+    async def receive() -> dict[str, object]:
+        return body.pop() if body else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    start = sent[0]
+    assert start["status"] == 403  # no cookie: the stale form's page, not a 500
+    assert (b"content-type", b"text/html; charset=utf-8") in start["headers"]  # type: ignore[operator]
+
+
+def test_a_token_the_guard_refuses_gets_the_unknown_links_page_not_a_problem() -> None:
+    page = client().get("/s/abc%00def")
+    assert page.status_code == 404 and "链接无效" in page.text
+    assert page.headers["cache-control"] == "no-store" and "abc" not in page.text
+
+
+def test_a_failure_is_the_unavailable_page_and_its_log_names_neither_token_nor_answer(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_logging(service="test")
+    monkeypatch.setattr(survey_api, "log", structlog.get_logger("notifications.survey_api"))
+    db = FakeSurveyDb()
+    token = db.add_link()
+    c = survey_client(db)
+    csrf = opened(c, token)
+
+    def broken(fields: dict[str, str]) -> None:
+        raise RuntimeError(f"cannot read {fields} of {token}")  # a message holding both
+
+    monkeypatch.setattr(survey_api, "given_answers", broken)
+    page = posted(c, token, f"csrf={csrf}&v=1&q.overall=dissatisfied&t.comments=SECRET")
+    assert page.status_code == 503 and "服务暂时不可用" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["content-type"].startswith("text/html") and token not in page.text
+    err = capsys.readouterr().err
+    assert "survey page failed: POST /s/{token}" in err and "RuntimeError" in err
+    assert token not in err and "SECRET" not in err
+    assert db.outbox == [] and db.links[token_hash(token)]["answered_at"] is None
+    structlog.reset_defaults()

@@ -59,6 +59,8 @@ def test_answers_keep_their_aspect_and_come_in_the_questionnaires_order() -> Non
         ({"overall": {"satisfaction": "很好"}}, "overall"),  # off the scale
         ({"overall": {"satisfaction": "满意", "score": "6"}}, "overall"),
         ({"overall": {"satisfaction": "满意", "score": "x"}}, "overall"),
+        ({"overall": {"satisfaction": "满意", "score": "²"}}, "overall"),  # isdigit(), not int()
+        ({"overall": {"satisfaction": "满意", "score": "9" * 5000}}, "overall"),  # past int()
         (
             {"overall": {"satisfaction": "满意"}, "doctor": {"satisfaction": "满意", "score": "3"}},
             "doctor",

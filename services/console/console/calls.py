@@ -23,6 +23,7 @@ from console.inbox import PageSession, page_session
 from console.pages import local_time, render
 from console.sections import NEWEST_VISITS, section
 from console.session import CheckedForm, Session
+from hospital_shared.bounds import whole_number
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.vocabulary import FINISHED_CASE_STATUSES, Satisfaction
 
@@ -125,11 +126,12 @@ def outcome_body(form: FormData, tz: str) -> tuple[dict[str, Any], dict[str, str
         body |= {k: v for k, v in text.items() if v}
         if form.get("satisfaction"):
             body["satisfaction"] = form.get("satisfaction")
-        score = str(form.get("score") or "")
-        if score.isascii() and score.isdigit():
-            body["score"] = int(score)
-        elif score:  # the select offers 1..5; anything else was typed into the request
-            errors["score"] = "invalid"
+        if form.get("score"):
+            score = whole_number(str(form.get("score")))
+            if score is None:  # not ASCII digits: "five", "²" were 500s
+                errors["score"] = "invalid"
+            else:
+                body["score"] = score
     elif reached == "no":
         body["not_reached_reason"] = form.get("not_reached_reason") or None
         if text["feedback"]:

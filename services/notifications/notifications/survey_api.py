@@ -11,26 +11,30 @@ A link answers once: the answer marks the row answered in the same transaction t
 row still open. CSRF: the form carries an HMAC of the link and of a nonce set as a
 SameSite=Strict cookie with it. Requests are limited per link and per client address, in this
 process's memory and across every instance in PostgreSQL (survey_limits.py). Every refusal is a short page saying
-what happened; none shows a trace, and nothing of the form is logged.
+what happened, and so is a failure (`SurveyRoute`); none shows a trace, and neither the token
+nor anything of the form is logged.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import traceback
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hospital_shared.bounds import UNSTORABLE_TEXT
+from hospital_shared.bounds import UNSTORABLE_TEXT, whole_number
 from hospital_shared.http_api import Conn, Page, PageQuery
-from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.http_guard import GuardedRoute, safe_reason
 from hospital_shared.questionnaires import (
     AnswerRefused,
     ContactKind,
@@ -141,10 +145,43 @@ def gate(request: Request) -> SurveyGate:
 
 Gate = Annotated[SurveyGate, Depends(gate)]
 
+
+class SurveyRoute(GuardedRoute):
+    """A survey page's route: whatever happens, the answer is one of the survey's pages with
+    its headers, never the service's problem+json (which named the token's path) on a
+    patient's phone. A value the guard refuses (a NUL in the token) is the unknown link's
+    page; a failure is the "unavailable" one, logged by route, type and frames, without the
+    token or the form (the exception's message may hold either: `safe_reason`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answered(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError:
+                return _refused(request, "unknown")
+            except Exception as exc:
+                log.error(
+                    f"survey page failed: {request.method} {self.path}",
+                    error=type(exc).__name__, reason=safe_reason(exc),
+                    frames="".join(traceback.format_tb(exc.__traceback__)),
+                )  # fmt: skip
+                return _refused(request, "unavailable")
+
+        return answered
+
+
+def _refused(request: Request, reason: str) -> HTMLResponse:
+    found = getattr(request.app.state, "survey_gate", None)  # None: the gate itself failed
+    status, body = survey_page.refusal_page(reason, found.hospital if found else "")
+    return _html(status, body)
+
+
 # Pages for patients' phones, not API operations: kept out of the OpenAPI document (every
 # answer, refusals included, is an HTML page, where the API answers problem+json)
 survey_router = APIRouter(
-    prefix="/s", tags=["patient survey"], route_class=GuardedRoute, include_in_schema=False
+    prefix="/s", tags=["patient survey"], route_class=SurveyRoute, include_in_schema=False
 )
 
 
@@ -200,7 +237,7 @@ async def _answer(
         kind = ContactKind(link["contact_kind"])
         version = fields.pop("v", "")
         q = await survey_store.questionnaire_version(
-            conn, kind, int(version) if version.isdigit() and len(version) < 6 else 0
+            conn, kind, whole_number(version, 5) or 0
         ) or await survey_store.current_questionnaire(conn, kind)
         given: dict[str, dict[str, str]] = {}
         try:
@@ -240,8 +277,8 @@ _CHINESE = {
 async def _form_fields(request: Request, limit: int) -> dict[str, str]:
     """The posted form as one value per name (a repeated name is refused), read up to `limit`
     bytes: a larger body is refused without being read whole."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise _Refused("too_large")
     body = b""
     async for chunk in request.stream():
