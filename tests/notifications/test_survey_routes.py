@@ -160,3 +160,32 @@ def test_a_failure_is_the_unavailable_page_and_its_log_names_neither_token_nor_a
     assert token not in err and "SECRET" not in err
     assert db.outbox == [] and db.links[token_hash(token)]["answered_at"] is None
     structlog.reset_defaults()
+
+
+def test_a_link_opened_twice_and_another_link_in_a_third_tab_each_take_their_form() -> None:
+    """Every load set a new nonce in the one cookie all links share: the first tab's form
+    (or an SMS link opened again) was refused as a stale page, its answers lost."""
+    db = FakeSurveyDb()
+    first, second = db.add_link("a" * 31), db.add_link("b" * 31)
+    c = survey_client(db)
+    early, again, other = opened(c, first), opened(c, first), opened(c, second)
+    assert again == early
+    page = posted(c, first, f"csrf={early}&v=1&q.overall=satisfied")
+    assert page.status_code == 200 and "感谢您的评价" in page.text
+    assert posted(c, second, f"csrf={other}&v=1&q.overall=satisfied").status_code == 200
+    assert len(db.outbox) == 2
+
+
+def test_a_form_without_its_cookie_or_with_another_value_is_still_refused() -> None:
+    db = FakeSurveyDb()
+    token = db.add_link()
+    c = survey_client(db)
+    csrf = opened(c, token)
+    stranger = survey_client(db)  # another site's page posting the form: no cookie sent
+    for who, value in ((stranger, csrf), (c, "0" * 32), (c, "")):
+        page = posted(who, token, f"csrf={value}&v=1&q.overall=satisfied")
+        assert page.status_code == 403 and "页面已失效" in page.text
+    c.cookies.set("survey_nonce", "not-one-we-made", domain="testserver.local", path="/s/")
+    opened(c, token)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", c.cookies["survey_nonce"])
+    assert db.outbox == []

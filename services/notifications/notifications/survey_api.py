@@ -9,15 +9,17 @@ hashes) and checked where the SMS is sent, and no other service learns a phone n
 A link answers once: the answer marks the row answered in the same transaction that queues
 `survey.answered` in the outbox, and only the first of any number of submissions finds the
 row still open. CSRF: the form carries an HMAC of the link and of a nonce set as a
-SameSite=Strict cookie with it. Requests are limited per link and per client address, in this
-process's memory and across every instance in PostgreSQL (survey_limits.py). Every refusal is a short page saying
-what happened, and so is a failure (`SurveyRoute`); none shows a trace, and neither the token
-nor anything of the form is logged.
+SameSite=Strict cookie with it (one nonce for every link and tab while the cookie lasts).
+Requests are limited per link and per client address, in this process's memory and across
+every instance in PostgreSQL (survey_limits.py). Every refusal is a short page saying what
+happened, and so is a failure (`SurveyRoute`); none shows a trace, and neither the token nor
+anything of the form is logged.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import traceback
 from collections.abc import Callable, Coroutine
@@ -52,6 +54,9 @@ from notifications.survey_links import RateLimiter, csrf_for, is_token, token_ha
 log = structlog.get_logger(__name__)
 
 COOKIE = "survey_nonce"
+# The cookie's nonce is kept while it lasts: one cookie serves every link and tab, and a new
+# one at each load made every page opened before it refuse its form ("页面已失效").
+_NONCE = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
 _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the token is in the address: never pass it on
@@ -207,7 +212,9 @@ async def survey_form(request: Request, token: str, gate: Gate) -> HTMLResponse:
         return gate.refused(exc.reason)
     except DATABASE_AWAY:
         return gate.refused("unavailable")
-    nonce = secrets.token_urlsafe(16)
+    nonce = request.cookies.get(COOKIE, "")
+    if not _NONCE.fullmatch(nonce):
+        nonce = secrets.token_urlsafe(16)
     secure = "1" if request.url.scheme == "https" else "0"
     return _html(200, gate.form(request, q, hashed, nonce), nonce=nonce, secure=secure)
 
