@@ -39,11 +39,12 @@ from notifications.domain import QuietHours, SendingRules
 from notifications.handlers import EventHandlers, utc_now
 from notifications.policy import PlanningRules
 from notifications.providers import make_provider
+from notifications.questionnaires_api import questionnaire_router
 from notifications.receipts import ReceiptWriter
 from notifications.settings import Settings
 from notifications.staff_dispatcher import StaffDispatcher
 from notifications.staff_policy import StaffRules
-from notifications.survey_api import questionnaire_router, survey_router
+from notifications.survey_api import survey_router
 from notifications.survey_links import SurveyRules
 from notifications.survey_reminders import SurveyReminders
 from notifications.templates import DEFAULT_TEMPLATES

@@ -1,5 +1,5 @@
-"""The survey page of an SMS link (`/s/{token}`, public: the token is the only credential),
-and the questionnaires operations edit (`/v1/questionnaires`, admin).
+"""The survey page of an SMS link (`/s/{token}`, public: the token is the only credential);
+the questionnaires operations edit are in questionnaires_api.py.
 
 Why here: this service already owns everything an invitation needs (the patient's number,
 opt-outs, the deceased flag, quiet hours, the daily cap) and is the one part of the platform
@@ -29,13 +29,11 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.bounds import UNSTORABLE_TEXT, whole_number
-from hospital_shared.http_api import Conn, Page, PageQuery
 from hospital_shared.http_guard import GuardedRoute, safe_reason
 from hospital_shared.questionnaires import (
     AnswerRefused,
@@ -45,7 +43,6 @@ from hospital_shared.questionnaires import (
     check_answers,
 )
 from notifications import survey_page, survey_store
-from notifications.routes import Operations, Staff
 from notifications.settings import Settings
 from notifications.survey_answers import given_answers, publish_answered
 from notifications.survey_limits import SharedLimits
@@ -301,51 +298,3 @@ async def _form_fields(request: Request, limit: int) -> dict[str, str]:
     if len(fields) != len(pairs):
         raise _Refused("bad_form")
     return fields
-
-
-class QuestionnaireIn(BaseModel):
-    """A new version of a kind's questionnaire (the version number is given by the save)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(min_length=1, max_length=200)
-    questions: list[Question] = Field(min_length=1, max_length=30)
-
-
-questionnaire_router = APIRouter(
-    prefix="/v1/questionnaires", tags=["questionnaires"], route_class=GuardedRoute
-)
-
-
-@questionnaire_router.get("", response_model=Page[Questionnaire])
-async def list_questionnaires(
-    request: Request, conn: Conn, _: Staff, page: PageQuery
-) -> Page[Questionnaire]:
-    """The questionnaire in force for each kind of contact, by kind."""
-    kinds = sorted(ContactKind, key=lambda k: k.value)
-    start = page.position(frozenset({"kind"}))
-    if start is not None:
-        kinds = [k for k in kinds if k.value > str(start["kind"])]
-    shown = kinds[: page.limit]
-    items = [await survey_store.current_questionnaire(conn, kind) for kind in shown]
-    last = {"kind": shown[-1].value} if len(kinds) > page.limit else None
-    return page.page(request, items, last)
-
-
-@questionnaire_router.put("/{kind}", response_model=Questionnaire)
-async def save_questionnaire(
-    conn: Conn, kind: ContactKind, body: QuestionnaireIn, who: Operations
-) -> Questionnaire:
-    """Save a new version of `kind`'s questionnaire; answers given before keep theirs."""
-    try:
-        draft = Questionnaire(kind=kind, version=1, **body.model_dump())
-    except ValueError as exc:
-        detail = [{"loc": ["body", "questions"], "msg": str(exc).splitlines()[0][:200],
-                   "type": "value_error"}]  # fmt: skip
-        raise HTTPException(422, detail) from None
-    async with conn.transaction():
-        saved = await survey_store.save_questionnaire(
-            conn, draft, saved_by=who.staff_id or who.role.value
-        )
-    log.info("questionnaire saved", kind=kind.value, version=saved.version)
-    return saved
