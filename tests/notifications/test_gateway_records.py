@@ -142,6 +142,10 @@ async def test_the_gateways_answers_and_failures_map_to_outcomes() -> None:
             ((400, "Missing receiver number"), Outcome.REJECTED),
             ((403, "Authorization failed for sendsms"), Outcome.RETRY),
             ((503, "Sending failed."), Outcome.RETRY),
+            # `immediate-sendsms-reply`: taken, and sending it again would be a second SMS
+            ((202, "Sent."), Outcome.ACCEPTED),
+            # a number no SMSC of the gateway takes: retrying it is eight refusals
+            ((403, "Not routable. Do not try again."), Outcome.REJECTED),
         ]
         for answer, outcome in cases:
             smsbox.answer = answer

@@ -197,3 +197,29 @@ async def test_a_caller_not_allowed_is_refused_before_its_parameters_are_read(
     by_get, by_post = await both_ways(app, params() | {"pad": "x" * 30_000}, "10.9.9.9")
     assert by_get.status_code == by_post.status_code == 403
     assert answer_of(by_get) == answer_of(by_post)
+
+
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        (
+            "id:4711 sub:001 dlvrd:000 submit date:2612071000 done date:2612071001"
+            " stat:UNDELIV err:001 text:【市第一人民医院】您的投诉已受理",
+            "DLR 2: id:4711 sub:001 dlvrd:000 submit date:2612071000 done date:2612071001"
+            " stat:UNDELIV err:001",
+        ),
+        ("stat:REJECTD err:0b TEXT:Zhang San, your appointment", "DLR 2: stat:REJECTD err:0b"),
+        ("absent subscriber 用户不在服务区", "DLR 2: absent subscriber"),
+        ("", "DLR 2:"),
+    ],
+)
+async def test_a_receipts_reason_keeps_the_gateways_words_never_the_sms_it_quotes(
+    app: FastAPI, reply: str, kept: str
+) -> None:
+    """An SMPP receipt quotes the SMS's first 20 characters after `text:`; the reason a failed
+    message keeps, and its `sms.failed` event says, went to supervisors' screens and Kafka."""
+    writer = FakeWriter(lambda: "ok")
+    app.state.receipts = writer
+    by_get, by_post = await both_ways(app, params(status="2") | {"reply": reply})
+    assert by_get.text == by_post.text == "ok"
+    assert [r.detail for r in writer.recorded] == [kept] * 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import re
 import types
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -138,7 +139,7 @@ async def receipt_answer(
     receipt = domain.receipt_status(dlr_type)
     if receipt is None:
         return "ignored"
-    detail = f"DLR {dlr_type}: {params.get('reply', '')}".strip()[:200]
+    detail = receipt_detail(dlr_type, params.get("reply", ""))
     writer: ReceiptWriter | None = getattr(state, "receipts", None)
     if writer is None:  # not started yet: Kannel sends it again
         raise HTTPException(503, "delivery receipt not recorded (service starting); retry")
@@ -149,6 +150,22 @@ async def receipt_answer(
     if outcome == MISSING:
         raise HTTPException(404, "no such message")
     return outcome
+
+
+# An SMPP operator's receipt quotes the first 20 characters of the SMS (`... stat:UNDELIV
+# err:001 text:【医院】您的投诉已受理`), which Kannel passes on as the reply (%A): the SMS's
+# words never go into a status reason, an event or a screen, only what came before them.
+_QUOTED_TEXT = re.compile(r"\btext:", re.IGNORECASE)
+
+
+def receipt_detail(dlr_type: int, reply: str) -> str:
+    """ "DLR <type>: <the gateway's words>", without the SMS's own words: the reply up to an
+    SMPP receipt's `text:`, its printable ASCII only (an operator's error words, never a
+    patient's name or a complaint's acknowledgement; a NUL read as U+FFFD stays one), at most
+    200 characters."""
+    said = _QUOTED_TEXT.split(reply, maxsplit=1)[0]
+    said = "".join(c for c in said if " " <= c <= "~" or c == "\ufffd")
+    return f"DLR {dlr_type}: {said.strip()}".strip()[:200]
 
 
 def install_receipt_lane(app: FastAPI) -> None:

@@ -92,12 +92,7 @@ class KannelProvider:
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The request may have reached smsbox: we cannot know whether it was queued.
             return SendResult(Outcome.UNKNOWN, f"no answer from the gateway: {type(exc).__name__}")
-        if status in (200, 202) and body[:2] in ("0:", "3:"):
-            return SendResult(Outcome.ACCEPTED, body)
-        if status in (400, 404, 413):
-            return SendResult(Outcome.REJECTED, f"HTTP {status}: {body}")
-        # 401/403 (credentials), 5xx (queue full, bearerbox away): fixable, so retry
-        return SendResult(Outcome.RETRY, f"HTTP {status}: {body}")
+        return _outcome(status, body)
 
     async def lookup(self, message_ids: Collection[str]) -> dict[str, GatewayRecord]:
         """Kannel's record of these messages, from bearerbox's access log (`access_log`, a
@@ -110,3 +105,16 @@ class KannelProvider:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _outcome(status: int, body: str) -> SendResult:
+    """What smsbox's answer to a `sendsms` means for the dispatcher. Any 2xx took the SMS
+    ("0: Accepted for delivery", "3: Queued for later delivery", or "Sent." with
+    `immediate-sendsms-reply`): sending it again would be a second SMS. A 403 "Not
+    routable. Do not try again." is a number no SMSC of this gateway takes (it never will);
+    a 403 of credentials, or a 5xx (queue full, bearerbox away), can be fixed: retry."""
+    if 200 <= status < 300:
+        return SendResult(Outcome.ACCEPTED, body)
+    if status in (400, 404, 413) or (status == 403 and body.startswith("Not routable")):
+        return SendResult(Outcome.REJECTED, f"HTTP {status}: {body}")
+    return SendResult(Outcome.RETRY, f"HTTP {status}: {body}")
