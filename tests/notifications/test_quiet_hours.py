@@ -193,3 +193,13 @@ def test_masking_shows_nothing_of_a_number_of_eight_characters_or_fewer() -> Non
 def test_text_that_is_not_a_phone_number_at_all_fails_with_the_reason() -> None:
     decision = decide(due(phone="call the ward"), local(10), RULES)
     assert isinstance(decision, Stop) and decision.reason.startswith("invalid_phone: not a phone")
+
+
+def test_an_sms_longer_than_the_gateway_sends_fails_as_too_long_and_is_never_handed_over() -> None:
+    """Kannel sends the first `max-messages` parts of a longer SMS, answers that it took it,
+    and later that it was delivered: the rest (a survey link, the last lines) never comes."""
+    assert decide(due(segments=10), local(10), RULES) == Send("+8613800138000")
+    decision = decide(due(segments=11, urgent=True), local(10), RULES)
+    assert decision == Stop(Status.FAILED, "too_long: 11 segments, the gateway sends at most 10")
+    tighter = SendingRules(tz=SH, quiet_hours=RULES.quiet_hours, daily_cap=3, max_segments=3)
+    assert isinstance(decide(due(segments=4), local(10), tighter), Stop)

@@ -115,6 +115,7 @@ def sending_rules(settings: Settings) -> SendingRules:
         quiet_hours=QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
         daily_cap=settings.daily_cap_per_patient,
         region=settings.phone_region,
+        max_segments=settings.sms_max_segments,
     )
 
 
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Kannel's receipts by GET answered before the app's routing and middleware.
     install_receipt_lane(app)
     app.state.handle_alerts = handlers.handle_batch  # alerts_api: alerts as staff messages
+    app.state.sms_max_segments = settings.sms_max_segments  # templates_api: what fits an SMS
     _add_background_work(app, runtime, settings, rules, for_staff, handlers)
     return app
 
@@ -227,7 +229,13 @@ def _add_background_work(
             await repository.seed_templates(conn)
         dispatcher = Dispatcher(pool, provider, settings, rules, utc_now)
         staff = StaffDispatcher(pool, senders, settings, utc_now)
-        digests = DigestJob(pool, for_staff, utc_now, max_items=settings.digest_max_items)
+        digests = DigestJob(
+            pool,
+            for_staff,
+            utc_now,
+            max_items=settings.digest_max_items,
+            sms_max_segments=settings.sms_max_segments,
+        )
         app.state.dispatcher = dispatcher
         app.state.receipts = ReceiptWriter(pool)
 

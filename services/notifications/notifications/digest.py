@@ -47,12 +47,19 @@ SELECT id, body FROM messages
 
 class DigestJob:
     def __init__(
-        self, pool: asyncpg.Pool, rules: StaffRules, clock: Clock, *, max_items: int = 20
+        self,
+        pool: asyncpg.Pool,
+        rules: StaffRules,
+        clock: Clock,
+        *,
+        max_items: int = 20,
+        sms_max_segments: int = 10,
     ) -> None:
         self.pool = pool
         self.rules = rules
         self.clock = clock
         self.max_items = max_items
+        self.sms_max_segments = sms_max_segments
 
     async def run_once(self) -> int:
         """Build every digest whose slot has come; the number built."""
@@ -91,6 +98,18 @@ class DigestJob:
         DIGESTS.labels(channel).inc()
         return 1
 
+    def _fitting(self, template: str, bodies: list[str], channel: str) -> str:
+        """The digest of `bodies`: at most `max_items` notes, and by SMS only as many as fit
+        the gateway's longest SMS (the rest counted in "and N more"; one note at least)."""
+        shown = self.max_items
+        body = render(template, digest_context(bodies, shown))
+        while (
+            channel == "sms" and shown > 1 and count_segments(body).segments > self.sms_max_segments
+        ):
+            shown -= 1
+            body = render(template, digest_context(bodies, shown))
+        return body
+
     async def _insert_digest(
         self,
         conn: asyncpg.Connection,
@@ -105,8 +124,9 @@ class DigestJob:
         )
         status, reason = "pending", None
         try:
-            context = digest_context([open_(n["body"]) or "" for n in notes], self.max_items)
-            body = render(body_template or "", context)
+            body = self._fitting(
+                body_template or "", [open_(n["body"]) or "" for n in notes], channel
+            )
         except TemplateInvalid as exc:
             body, status, reason = "", "failed", f"template_error: {exc}"
         send_after = now

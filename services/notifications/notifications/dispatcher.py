@@ -154,6 +154,7 @@ class Dispatcher:
                     send_to_deceased=row["send_to_deceased"],
                     handed_today=handed.get(row["patient_id"], 0),
                     staff_inactive=row["staff_inactive"],
+                    segments=row["segments"],
                 )
                 decision = domain.decide(due, now, self.rules)
                 if isinstance(decision, Send):

@@ -223,6 +223,7 @@ class DueMessage:
     send_to_deceased: bool
     handed_today: int  # SMS already handed to the gateway for this patient today
     staff_inactive: bool = False  # a staff message whose recipient left the roster
+    segments: int = 1
 
 
 STAFF_INACTIVE = "staff member no longer active"
@@ -254,6 +255,15 @@ class SendingRules:
     quiet_hours: QuietHours
     daily_cap: int
     region: str = "CN"
+    # The gateway's longest SMS (Kannel's `max-messages`): it sends the first this many parts
+    # of a longer one, says it was accepted, and later that it was delivered.
+    max_segments: int = 10
+
+
+def too_long(segments: int, max_segments: int) -> str:
+    """The reason of an SMS the gateway would cut (never handed to it: the patient or staff
+    member would get its beginning only, without its link or its last lines)."""
+    return f"too_long: {segments} segments, the gateway sends at most {max_segments}"
 
 
 def decide(msg: DueMessage, now: datetime, rules: SendingRules) -> Decision:
@@ -266,6 +276,8 @@ def decide(msg: DueMessage, now: datetime, rules: SendingRules) -> Decision:
         return Stop(Status.SUPPRESSED, STAFF_INACTIVE)
     if msg.deceased and not msg.send_to_deceased:
         return Stop(Status.SUPPRESSED, "patient_deceased")
+    if msg.segments > rules.max_segments:
+        return Stop(Status.FAILED, too_long(msg.segments, rules.max_segments))
     try:
         number = normalise_phone(msg.phone, rules.region)
     except InvalidPhone as exc:

@@ -17,6 +17,7 @@ import asyncpg
 from hospital_shared.auth import Principal, Role
 from notifications import domain, message_store, optouts, repository
 from notifications.refusals import Conflict, Invalid, NotFound, Refused
+from notifications.segments import count_segments
 from notifications.templates import TemplateInvalid, check, urgency_refusal
 
 # What a resend copies of the message it resends (the rest is the new message's own).
@@ -136,13 +137,19 @@ async def edit_template(
     body: str,
     urgent: bool | None,
     send_to_deceased: bool | None,
+    max_segments: int,
 ) -> tuple[Any, str]:
     """Save a template's new text (and flags); the saved row and the text rendered with sample
-    values. A text that cannot be rendered, or an urgency the caller may not set, is refused."""
+    values. A text that cannot be rendered, that is longer with the sample values than the
+    gateway's longest SMS (`max_segments` parts), or an urgency the caller may not set, is
+    refused."""
     try:
         preview = check(body)
     except TemplateInvalid as exc:
         raise Invalid("body", f"template cannot be rendered: {exc}") from None
+    parts = count_segments(preview).segments
+    if parts > max_segments:
+        raise Invalid("body", f"template too long: {domain.too_long(parts, max_segments)}")
     current = await conn.fetchrow(
         "SELECT audience, urgent FROM templates WHERE name = $1 FOR UPDATE", name
     )

@@ -26,7 +26,7 @@ from notifications.repository import opened_message
 # in the order they fell due (index messages_due_sms_urgent_first).
 _DUE = """
 SELECT m.id, m.audience, m.urgent, m.expires_at, m.patient_id, m.staff_id, m.template,
-       coalesce(t.send_to_deceased, false) AS send_to_deceased,
+       m.segments, coalesce(t.send_to_deceased, false) AS send_to_deceased,
        CASE WHEN m.audience = 'staff' THEN s.phone ELSE p.phone END AS phone,
        coalesce(p.deceased, false) AND m.audience = 'patient' AS deceased,
        m.audience = 'staff' AND NOT coalesce(s.active, true) AS staff_inactive,

@@ -100,6 +100,14 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
     daily_cap_per_patient: int = 3
+    sms_max_segments: int = Field(
+        10,
+        ge=1,
+        le=255,
+        description="the longest SMS, in parts: the gateway's max-messages (Kannel sends the"
+        " first parts of a longer one and says nothing); a longer one fails as too_long, a"
+        " digest by SMS holds the notes that fit, a template that does not fit is refused",
+    )
     reminder_mode: ReminderMode = "evening_before"  # or lead_time: reminder_lead_h before
     reminder_evening_time: time = time(18, 0)
     reminder_lead_h: float = 24.0  # reminder_mode=lead_time

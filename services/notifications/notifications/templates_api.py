@@ -34,12 +34,15 @@ async def list_templates(
 
 
 @router.put("/templates/{name}", response_model=TemplateEdited, responses=NOT_FOUND | INVALID)
-async def edit_template(conn: Conn, name: str, body: TemplateIn, who: Manager) -> TemplateEdited:
+async def edit_template(
+    request: Request, conn: Conn, name: str, body: TemplateIn, who: Manager
+) -> TemplateEdited:
     """A template's new text (and flags), with the text rendered with sample values."""
     with refusals():
         async with conn.transaction():
             row, preview = await message_cases.edit_template(
                 conn, name, by=who, body=body.body, urgent=body.urgent,
                 send_to_deceased=body.send_to_deceased,
+                max_segments=request.app.state.sms_max_segments,
             )  # fmt: skip
     return TemplateEdited.model_validate(dict(row) | {"preview": preview})
