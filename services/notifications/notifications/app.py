@@ -51,15 +51,31 @@ from notifications.templates import DEFAULT_TEMPLATES
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
+# A patient SMS's idempotency key ends with its recipient, `:patient:<id>:sms`
+# (message_rows.py): a merge moves it to the survivor, so that a later event of the same
+# subject (a complaint's outcome, planned on `case_communicated` and again on `case_closed`,
+# read under the survivor's id) finds it and plans no second SMS. A key the survivor already
+# has stays as it was.
+_MOVE_MESSAGES = (
+    "UPDATE messages SET patient_id = $2, idempotency_key = coalesce(("
+    "SELECT k.moved FROM (SELECT left(messages.idempotency_key,"
+    " -length(':patient:' || $1 || ':sms')) || ':patient:' || $2 || ':sms' AS moved) k"
+    " WHERE right(messages.idempotency_key, length(':patient:' || $1 || ':sms'))"
+    " = ':patient:' || $1 || ':sms'"
+    " AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.idempotency_key = k.moved)),"
+    " idempotency_key) WHERE patient_id = $1"
+)
+
 # What a patient merge (ADT^A40) moves here: the messages (so the daily SMS cap, counted
-# from them, counts the person once), the opt-outs, and the contact: the survivor's phone is
-# kept, while an opt-out or a death reported under either id holds for the survivor.
+# from them, counts the person once, and their keys: above), the opt-outs, and the contact:
+# the survivor's phone is kept, while an opt-out or a death reported under either id holds
+# for the survivor.
 PATIENT_MOVES = [
     "UPDATE patients s SET sms_opt_out = s.sms_opt_out OR m.sms_opt_out,"
     " deceased = s.deceased OR m.deceased, deceased_ref = coalesce(s.deceased_ref, m.deceased_ref)"
     " FROM patients m WHERE m.patient_id = $1 AND s.patient_id = $2",
     *move_unique("patients"),
-    move_column("messages"),
+    _MOVE_MESSAGES,
     move_column("opt_outs"),
     move_column("survey_links"),
 ]
