@@ -235,3 +235,16 @@ def test_a_score_that_is_not_a_number_is_an_error_beside_the_score_not_a_500() -
         form = FormData([("reached", "yes"), ("satisfaction", "satisfied"), ("score", typed)])
         _, errors = outcome_body(form, TZ)
         assert errors == {"score": "invalid"}, typed
+
+
+def test_the_outcome_form_sends_the_attempt_its_screen_showed_so_a_second_send_is_refused() -> None:
+    form = FormData([("reached", "no"), ("not_reached_reason", "no_answer"), ("attempt", "2")])
+    body, errors = outcome_body(form, TZ)
+    assert errors == {}
+    assert body == {"reached": False, "not_reached_reason": "no_answer", "opt_out": False,
+                    "attempt": 2}  # fmt: skip
+    twice = problem_from(409, {
+        "type": "about:blank", "status": 409, "attempts_made": 2,
+        "detail": "task FU-1 has 2 attempts recorded: attempt 2 is not the next one (3)"})  # fmt: skip
+    assert said(twice.message, "zh").startswith("任务 FU-1 已登记 2 次拨打")
+    assert said(twice.message, "en") == twice.message

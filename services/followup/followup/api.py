@@ -16,6 +16,7 @@ from followup import calls, queries, reads
 from followup.access import Staff, Supervising
 from followup.domain import (
     STATUSES,
+    AttemptNotNext,
     CallOutcome,
     Completed,
     RetryPlanned,
@@ -59,6 +60,13 @@ class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reached: bool
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        description="the attempt this outcome records, as the caller saw the task (its"
+        " attempts_made + 1): the same outcome sent twice is then refused (409, the problem's"
+        " `attempts_made`) instead of counting twice. Optional; the console always sends it",
+    )
     satisfaction: Satisfaction | None = None
     score: int | None = Field(default=None, ge=1, le=5)
     feedback: str | None = Field(default=None, max_length=4000)
@@ -124,6 +132,12 @@ KEYSET = frozenset({"due_at", "task_id"})
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "the task's state does not allow it (already assigned, closed)"}
 }
+OUTCOME_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "the task is closed, or `attempt` is not its next one (recorded"
+        " already: the problem's `attempts_made` says how many are)"
+    }
+}
 
 router = audited_router("/v1", "follow-up tasks")
 
@@ -142,6 +156,10 @@ def refusals() -> Iterator[None]:
         raise HTTPException(404, "no such task") from None
     except calls.Forbidden as exc:
         raise HTTPException(403, str(exc)) from None
+    except AttemptNotNext as exc:
+        raise HTTPException(
+            409, {"message": str(exc), "attempts_made": exc.attempts_made}
+        ) from None
     except TaskRejected as exc:
         raise HTTPException(409 if exc.conflict else 422, str(exc)) from None
     except reads.NoStaffId as exc:
@@ -224,19 +242,21 @@ def outcome_recorded(task_id: str, decision: Any, plan: NextCallPlan) -> Outcome
     "/tasks/{task_id}/outcome",
     response_model=OutcomeRecorded,
     response_model_exclude_unset=True,  # each decision says its own members only
-    responses=CONFLICT,
+    responses=OUTCOME_CONFLICT,
 )
 async def record_outcome(
     task_id: str, body: OutcomeIn, conn: Conn, svc: Svc, principal: Staff
 ) -> OutcomeRecorded:
     with refusals():  # an outcome that contradicts itself is refused as it is built
         outcome = CallOutcome(
-            **body.model_dump(exclude={"next_calls", "answers"}), answers=tuple(body.answers)
+            **body.model_dump(exclude={"next_calls", "answers", "attempt"}),
+            answers=tuple(body.answers),
         )
         async with conn.transaction():
             decision, plan = await calls.record_outcome(
                 conn, task_id=task_id, outcome=outcome, principal=principal, book=svc.book,
                 tz=svc.tz, now=datetime.now(UTC), next_calls=body.next_call_requests(),
+                attempt=body.attempt,
             )  # fmt: skip
     return outcome_recorded(task_id, decision, plan)
 

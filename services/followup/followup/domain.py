@@ -37,6 +37,19 @@ class TaskRejected(ValueError):
         self.conflict = conflict
 
 
+class AttemptNotNext(TaskRejected):
+    """The caller records an attempt that is not the task's next one: the same outcome sent
+    twice (a double click, a browser's retry) or a screen older than another's outcome. One
+    dial must count once, or a patient is given up as unreachable after one real call."""
+
+    def __init__(self, task_id: str, *, attempt: int, attempts_made: int) -> None:
+        super().__init__(
+            f"task {task_id} has {attempts_made} attempts recorded: attempt {attempt} is not"
+            f" the next one ({attempts_made + 1})"
+        )
+        self.attempts_made = attempts_made
+
+
 @dataclass(frozen=True)
 class Task:
     task_id: str
@@ -152,10 +165,15 @@ def decide_outcome(
     policy: DepartmentPolicy,
     hours: WorkingHours,
     now: datetime,
+    attempt: int | None = None,
 ) -> Decision:
+    """What one call's outcome does to the task. `attempt`, when the caller gives it, is the
+    attempt they record as they saw the task (its attempts made + 1); any other is refused."""
     if task.status not in OPEN:
         raise TaskRejected(f"task {task.task_id} is {task.status}; no outcome can be recorded")
     attempts = task.attempts_made + 1
+    if attempt is not None and attempt != attempts:
+        raise AttemptNotNext(task.task_id, attempt=attempt, attempts_made=task.attempts_made)
     if outcome.callback_at is not None:
         return _callback(attempts, outcome.callback_at, hours=hours, now=now)
     if not outcome.reached:
