@@ -68,6 +68,8 @@ class Task:
     max_attempts: int
     survey_invitation: bool
     parent_task_id: str | None = None
+    # its life: 1, and one more each time it is planned again after a withdrawal
+    generation: int = 1
 
 
 # Why a call did not reach the patient (recorded with the attempt, shown on the call screen).

@@ -107,7 +107,7 @@ async def publish_due_and_overdue(pool: asyncpg.Pool, *, batch_size: int) -> int
         now = datetime.now(UTC)
         due = await conn.fetch(
             "SELECT task_id, kind, patient_id, department_code, assignee_id, due_at,"
-            " attempts_made FROM follow_up_tasks WHERE status IN ('planned', 'assigned')"
+            " attempts_made, generation FROM follow_up_tasks WHERE status IN ('planned', 'assigned')"
             " AND not_before <= $1 AND due_published_attempt <= attempts_made"
             " ORDER BY not_before LIMIT $2 FOR UPDATE SKIP LOCKED",
             now, batch_size,
@@ -115,7 +115,7 @@ async def publish_due_and_overdue(pool: asyncpg.Pool, *, batch_size: int) -> int
         await _mark_and_queue(conn, due, "due", now)
         overdue = await conn.fetch(
             "SELECT task_id, kind, patient_id, department_code, assignee_id, due_at,"
-            " attempts_made FROM follow_up_tasks WHERE status IN ('planned', 'assigned')"
+            " attempts_made, generation FROM follow_up_tasks WHERE status IN ('planned', 'assigned')"
             " AND due_at < $1 AND overdue_published_attempt <= attempts_made"
             " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now, batch_size,
@@ -157,7 +157,7 @@ async def _mark_and_queue(
                 department_code=r["department_code"], assignee_id=r["assignee_id"],
                 due_at=r["due_at"], attempt=attempt,
             ),
-            subject=r["patient_id"], time=now, event_id=f"{r['task_id']}:{transition}:{attempt}",
+            subject=r["patient_id"], time=now, event_id=f"{outgoing.life_id(r['task_id'], r['generation'])}:{transition}:{attempt}",
         ), topics.FOLLOWUP_TASKS, r["patient_id"])
         for r, attempt in zip(rows, attempts, strict=True)
     ])  # fmt: skip

@@ -76,6 +76,15 @@ def _planned_data(call: PlannedCall) -> FollowUpTaskPlanned:
     )  # fmt: skip
 
 
+def life_id(task_id: str, generation: int) -> str:
+    """The task's id as the events of one of its lives name it: a task withdrawn and planned
+    again counts its attempts from 0 again, so `<task>:overdue:1` of its second life would be
+    its first life's id, dropped by the outbox and the consumers' inboxes as a repeat. The
+    first life keeps the ids it always had (those published and stored before lives were
+    counted); a later one is `<task>:<generation>`."""
+    return task_id if generation == 1 else f"{task_id}:{generation}"
+
+
 def _planned_id(call: PlannedCall) -> str:
     return f"{call.task_id}:planned:{call.source_event_id}"
 
@@ -165,7 +174,7 @@ async def retry_scheduled(
     )  # fmt: skip
     await publish(
         conn, "followup.call_retry_scheduled", data, subject=task.patient_id, time=time,
-        event_id=f"{task.task_id}:retry:{attempts}",
+        event_id=f"{life_id(task.task_id, task.generation)}:retry:{attempts}",
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from hospital_shared.vocabulary import Satisfaction
 TASK_COLUMNS = (
     "task_id, kind, status, rule, patient_id, patient_name, patient_phone, sms_opt_out,"
     " department_code, department_name, source_event_id, source_ref, source_time, parent_task_id, not_before,"
-    " due_at, roles, assignee_id, attempts_made, max_attempts, survey_invitation,"
+    " due_at, roles, assignee_id, attempts_made, max_attempts, survey_invitation, generation,"
     " satisfaction, score, feedback, objection, completed_by, withdrawn_reason, closed_at,"
     " created_at, updated_at, plan_reason, plan_questions, plan_script_key,"
     " answers, questionnaire_version, surveyed_at, survey_dissatisfied"
@@ -46,15 +46,18 @@ def task_from_row(row: asyncpg.Record) -> Task:
         max_attempts=row["max_attempts"],
         survey_invitation=row["survey_invitation"],
         parent_task_id=row["parent_task_id"],
+        generation=row["generation"],
     )
 
 
-# A task withdrawn by an earlier cancellation is planned again; any other existing one stays.
+# A task withdrawn by an earlier cancellation is planned again, in its next life (generation:
+# the ids of its events and attempts name it); any other existing one stays.
 _PLAN_AGAIN_IF_WITHDRAWN = """ON CONFLICT (task_id) DO UPDATE SET
         status = 'planned', rule = EXCLUDED.rule, source_event_id = EXCLUDED.source_event_id,
         source_time = EXCLUDED.source_time, not_before = EXCLUDED.not_before,
         due_at = EXCLUDED.due_at, assignee_id = NULL, attempts_made = 0,
         due_published_attempt = 0, overdue_published_attempt = 0, withdrawn_reason = NULL,
+        generation = follow_up_tasks.generation + 1,
         withdrawn_at = NULL, closed_at = NULL, updated_at = now()
       WHERE follow_up_tasks.status = 'withdrawn'
         AND follow_up_tasks.withdrawn_at < EXCLUDED.source_time
@@ -213,7 +216,7 @@ async def attempts_of(conn: asyncpg.Connection, task_id: str) -> list[dict[str, 
     rows = await conn.fetch(
         "SELECT attempt_no, staff_id, reached, feedback, recorded_at, not_reached_reason,"
         " callback_at FROM call_attempts"
-        " WHERE task_id = $1 ORDER BY attempt_no",
+        " WHERE task_id = $1 ORDER BY generation, attempt_no",
         task_id,
     )
     return [
@@ -231,9 +234,9 @@ async def record_attempt(
 ) -> None:
     await conn.execute(
         "INSERT INTO call_attempts (task_id, attempt_no, staff_id, reached, feedback,"
-        " not_reached_reason, callback_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " not_reached_reason, callback_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         task.task_id, attempt_no, staff_id, outcome.reached, seal(outcome.feedback),
-        outcome.not_reached_reason, outcome.callback_at,
+        outcome.not_reached_reason, outcome.callback_at, task.generation,
     )  # fmt: skip
 
 
