@@ -245,10 +245,11 @@ class ServiceSettings(BaseSettings):
     # Access records (access_records.py): how long they are kept, and the unusual-access rule
     # (unusual_access.py) the watch job applies every `access_watch_interval_s`.
     access_records_retention_days: int = Field(
-        1095,
+        3 * 365 + 1,
         ge=1,
         validation_alias=AliasChoices("ACCESS_RECORDS_RETENTION_DAYS"),
-        description="days an access record (who read which patient's data) is kept",
+        description="days an access record (who read which patient's data) is kept (3 years"
+        " with a 29 February)",
     )
     access_unusual_patients: int = Field(
         20,

@@ -649,4 +649,4 @@ async def test_only_the_retention_purge_deletes_and_it_records_that_it_did(tasks
 
     row = await eventually(purged, timeout=30, interval=0.5)
     assert (row["role"], row["record_kind"], row["staff_id"]) == ("system", "access_records", None)
-    assert int(row["record_ids"][0]) >= 1 and row["reason"].startswith("retention 1095 days")
+    assert int(row["record_ids"][0]) >= 1 and row["reason"].startswith("retention 1096 days")

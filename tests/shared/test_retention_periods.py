@@ -11,6 +11,7 @@ import pytest
 
 from complaints.settings import Settings as ComplaintsSettings
 from followup.settings import Settings as FollowupSettings
+from hospital_shared.settings import ServiceSettings
 from notifications.settings import Settings as NotificationsSettings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -34,6 +35,7 @@ CLOSED = [datetime(2027, 1, 1, 10, tzinfo=SHANGHAI) + timedelta(days=d) for d in
         ("follow-up registers", FollowupSettings().retention_days, 2),
         ("messages and contact data", NotificationsSettings().retention_days, 2),
         ("complaint records", ComplaintsSettings().retention_days, 3),
+        ("access records", ServiceSettings().access_records_retention_days, 3),
     ],
 )
 def test_nothing_is_deleted_before_its_years_are_up(service: str, days: int, years: int) -> None:
