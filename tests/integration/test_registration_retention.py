@@ -47,6 +47,9 @@ async def test_retention_keeps_what_may_still_be_needed_and_destroys_the_rest(
 ) -> None:
     n = uid()
     open_reg, closed_reg, orphan = registration(n), registration(n + 1), f"R{n + 2:06d}"
+    # booked for four months ahead: its cancellation may still come when the others go
+    ahead = registration(n + 3)
+    ahead["data"]["appointment_at"] = (datetime.now(UTC) + timedelta(days=120)).isoformat()
     cancel = envelope(
         "registration.cancelled",
         {"registration_id": closed_reg["data"]["registration_id"], "cancelled_at": "2026-11-23T10:00:00+08:00"},
@@ -57,7 +60,7 @@ async def test_retention_keeps_what_may_still_be_needed_and_destroys_the_rest(
         {"registration_id": orphan, "cancelled_at": "2026-11-23T10:00:00+08:00"},
         subject="P-ORPHAN",
     )
-    response = await http.post("/v1/events", json=[open_reg, closed_reg, cancel, held])
+    response = await http.post("/v1/events", json=[open_reg, closed_reg, cancel, held, ahead])
     assert response.status_code == 202, response.text
     admission = adt("A01", f"KEEP-{n}", patient_id=f"HP{n}", visit_id=f"HK{n}", patient_class="I")
     assert [ack_code(a) for a in await mllp(stack_config.mllp_port, admission)] == ["AA"]
@@ -83,10 +86,17 @@ async def test_retention_keeps_what_may_still_be_needed_and_destroys_the_rest(
     hl7_kept = "SELECT count(*) FROM hl7_messages WHERE control_id = $1"
     assert await pool.fetchval(hl7_kept, f"KEEP-{n}") == 1
 
-    # 100 days on: ids are forgotten, visits go, except the admission still open.
+    # 100 days on: ids are forgotten, visits go, except the admission still open and the
+    # registration whose appointment is still ahead
     later = datetime.now(UTC) + timedelta(days=100)
     while await retention.purge(pool, RULES, now=later) >= RULES.batch_size:
         pass
-    assert await visits(pool, *ids) == {ids[2]: "admitted"}
+    booked = ahead["data"]["registration_id"]
+    assert await visits(pool, *ids, booked) == {ids[2]: "admitted", booked: "registered"}
+    # 90 days after that appointment it goes too
+    last = datetime.now(UTC) + timedelta(days=211)
+    while await retention.purge(pool, RULES, now=last) >= RULES.batch_size:
+        pass
+    assert await visits(pool, *ids, booked) == {ids[2]: "admitted"}
     assert await pool.fetchval(kept, event_ids) == 0
     assert await pool.fetchval(hl7_kept, f"KEEP-{n}") == 0

@@ -4,8 +4,10 @@ no-show, discharge or update may still arrive for it, and an id only as long as 
 still retry it. Past that, patient data is destroyed (PIPL: keep it no longer than needed).
 
 - Visits in a final state (cancelled, no-show, admission cancelled, discharged) and outpatient
-  registrations, untouched for `visit_retention_days`, are deleted. Open admissions stay until
-  discharged, however long the stay.
+  registrations, untouched for `visit_retention_days`, are deleted; a registration only once
+  its appointment is that long past too (one booked months ahead must still take its
+  cancellation or no-show: without its visit, that was held, given up, and the patient was
+  reminded of a cancelled visit). Open admissions stay until discharged, however long the stay.
 - A held cancellation or no-show whose visit never arrived is given up after
   `held_expiry_days`: logged (ids and type only) and counted in
   `hospital_registration_held_expired_total`, so an integrator can chase the missing visit.
@@ -58,7 +60,9 @@ async def purge(pool: asyncpg.Pool, rules: Retention, *, now: datetime) -> int:
         deleted += await _delete_batch(
             conn,
             "visits",
-            "SELECT ctid FROM visits WHERE updated_at < $1 AND status = ANY($3::text[])",
+            "SELECT ctid FROM visits WHERE updated_at < $1 AND status = ANY($3::text[])"
+            " AND (status <> 'registered'"
+            " OR coalesce((record->>'appointment_at')::timestamptz < $1, true))",
             now - timedelta(days=rules.visit_days),
             rules.batch_size,
             [s.value for s in FORGETTABLE],
