@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from devstack.backup import MANIFEST, Target, offsets_to_restore, prune, scratch_name
+from devstack.backup import (
+    MANIFEST,
+    Target,
+    _new_folder,
+    offsets_to_restore,
+    prune,
+    scratch_name,
+)
 from devstack.procs import StackError
 
 
@@ -72,3 +79,14 @@ def test_each_backup_checks_into_a_scratch_database_of_its_own() -> None:
     names = {scratch_name(target) for _ in range(20)}
     assert len(names) == 20
     assert all(len(n.encode()) <= 63 and n.startswith("h" * 30 + "_backup_check_") for n in names)
+
+
+def test_only_the_backups_owner_may_enter_its_folder(tmp_path: Path) -> None:
+    """A dump holds patients' names, visits and complaints, and pg_dump writes it readable
+    by everyone under the usual umask: the folders around it keep everyone else out."""
+    into = tmp_path / "backups"
+    partial = _new_folder(into)
+    assert (into.stat().st_mode & 0o777, partial.stat().st_mode & 0o777) == (0o700, 0o700)
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    assert _new_folder(loose).stat().st_mode & 0o777 == 0o700  # an existing folder's own

@@ -216,6 +216,7 @@ async def _dump_in_snapshot(target: Target, dump: Path) -> dict[str, Any]:
             argv = [_tool("pg_dump"), "-Fc", f"--snapshot={snapshot}", "-f", str(dump),
                     f"--dbname={target.database_url}"]  # fmt: skip
             await asyncio.to_thread(_run, argv, "pg_dump")
+            await asyncio.to_thread(dump.chmod, 0o600)
     finally:
         await conn.close()
     return {"taken_at": taken_at.isoformat(), "outbox": outbox, "rows": rows}
@@ -330,10 +331,13 @@ async def take(target: Target, into: Path, keep: int = DEFAULT_KEEP) -> Path:
 
 
 def _new_folder(into: Path) -> Path:
-    """`<into>/<UTC time>.partial`: renamed without the suffix once the backup is checked."""
-    into.mkdir(parents=True, exist_ok=True)
+    """`<into>/<UTC time>.partial`: renamed without the suffix once the backup is checked.
+    Only its owner may enter it: a dump holds patients' names, visits and complaints (pg_dump
+    writes its file readable by everyone, under the usual umask)."""
+    into.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = into / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}.partial"
-    partial.mkdir()
+    partial.mkdir(mode=0o700)
+    partial.chmod(0o700)  # whatever the umask
     return partial
 
 
