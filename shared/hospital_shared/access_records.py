@@ -204,13 +204,22 @@ async def list_records(
     before: tuple[datetime, int] | None = None,
 ) -> Sequence[asyncpg.Record]:
     """Newest first, up to `limit`, starting after `before` (the last listed row's (at, id)):
-    a keyset, so a page does not shift while new reads are being recorded."""
+    a keyset, so a page does not shift while new reads are being recorded. A patient's reads
+    are those of every id a merge (ADT^A40) made one person with it: the records keep the id
+    the reader saw (they are never moved), before the merge the merged one's."""
     before_at, before_id = before if before is not None else (None, None)
     return await conn.fetch(
-        """SELECT id, at, service, staff_id, role, department, patient_id, record_kind,
+        """WITH person AS (
+               SELECT coalesce((SELECT surviving_id FROM patient_aliases WHERE merged_id = $1),
+                               $1) AS id),
+           ids AS (
+               SELECT id FROM person
+               UNION SELECT merged_id FROM patient_aliases, person WHERE surviving_id = person.id)
+           SELECT id, at, service, staff_id, role, department, patient_id, record_kind,
                   record_ids, outcome, in_scope, route, client_addr, reason
            FROM access_records
-           WHERE ($1::text IS NULL OR patient_id = $1) AND ($2::text IS NULL OR staff_id = $2)
+           WHERE ($1::text IS NULL OR patient_id IN (SELECT id FROM ids))
+             AND ($2::text IS NULL OR staff_id = $2)
              AND ($3::timestamptz IS NULL OR at >= $3)
              AND ($5::timestamptz IS NULL OR (at, id) < ($5, $6::bigint))
            ORDER BY at DESC, id DESC LIMIT $4""",
