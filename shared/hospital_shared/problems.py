@@ -11,7 +11,8 @@ with, for a 422, `errors` (each field's `location`, `message` and `type`, never 
 for a refused transition, the extension members the refusal names (`allowed_next`,
 `current_status`, `requested`). `type` is `about:blank` for a plain HTTP refusal (its `title`
 is then the status phrase, as RFC 9457 4.2.1 asks) and a `urn:hospital:problem:*` name for the
-two problems a client acts on (field errors, a refused step).
+problems a client acts on (field errors, a refused step, a step sent on a version of the record
+that is no longer its version: `current_status`, `current_version`; reload and decide again).
 
 Routes keep raising `HTTPException(status, detail)`; `install` turns any of the three old
 `detail` shapes into a problem, so the seven people changing routes this round need not touch
@@ -36,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MEDIA_TYPE = "application/problem+json"
 VALIDATION = "urn:hospital:problem:validation"
 TRANSITION_REFUSED = "urn:hospital:problem:transition-refused"
+VERSION_MISMATCH = "urn:hospital:problem:version-mismatch"
 MAX_DETAIL = 500
 
 
@@ -62,6 +64,9 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(None, description="each bad field (422)")
     allowed_next: list[str] | None = Field(
         None, description="the steps the record allows from its current status (refused transition)"
+    )
+    current_version: int | None = Field(
+        None, description="the record's version now (version-mismatch: it changed since read)"
     )
 
 
@@ -120,8 +125,9 @@ def from_http_exception(exc: HTTPException, instance: str | None) -> JSONRespons
     if isinstance(detail, list):  # field errors a route built itself
         return invalid(detail, instance=instance)
     if isinstance(detail, Mapping):  # a refusal with members of its own (a transition)
-        members = {k: v for k, v in detail.items() if k != "message"}
+        members = {k: v for k, v in detail.items() if k not in ("message", "type")}
         kind = TRANSITION_REFUSED if "allowed_next" in members else "about:blank"
+        kind = str(detail.get("type") or kind)
         message = detail.get("message")
         return problem(
             exc.status_code,

@@ -63,6 +63,7 @@ from complaints.views import (
 )
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, Pool
+from hospital_shared.problems import VERSION_MISMATCH
 
 
 def _refusal(exc: Exception) -> HTTPException:
@@ -75,6 +76,16 @@ def _refusal(exc: Exception) -> HTTPException:
                 "requested": exc.wanted,
                 "allowed_next": exc.allowed,
                 "missing_step": exc.missing,
+            },
+        )
+    if isinstance(exc, cases.StaleCase):
+        return HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail={
+                "message": str(exc),
+                "type": VERSION_MISMATCH,
+                "current_status": exc.current_status,
+                "current_version": exc.current_version,
             },
         )
     if isinstance(exc, NotPermitted):
@@ -332,7 +343,7 @@ async def move_case(
     kind = body.resolution_kind.value if body.resolution_kind else None
     return await run(conn, ctx, actor, lambda: cases.transition(
         conn, ctx.policy, number, to=body.to, actor=actor, now=ctx.clock(), note=body.note,
-        resolution=body.resolution, resolution_kind=kind,
+        resolution=body.resolution, resolution_kind=kind, expected_version=body.expected_version,
     ))  # fmt: skip
 
 
@@ -343,7 +354,7 @@ async def record_satisfaction(
     actor = actor_of(principal)
     return await run(conn, ctx, actor, lambda: cases.record_satisfaction(
         conn, ctx.policy, number, rating=body.rating, actor=actor, now=ctx.clock(),
-        comment=body.comment,
+        comment=body.comment, expected_version=body.expected_version,
     ))  # fmt: skip
 
 
@@ -354,5 +365,6 @@ async def reassign(
     """Give the case to another handler: the case as it is then."""
     actor = actor_of(principal)
     return await run(conn, ctx, actor, lambda: cases.reassign(
-        conn, number, assignee_id=body.assignee_id, actor=actor, now=ctx.clock()
+        conn, number, assignee_id=body.assignee_id, actor=actor, now=ctx.clock(),
+        expected_version=body.expected_version,
     ))  # fmt: skip

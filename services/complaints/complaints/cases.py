@@ -46,11 +46,34 @@ class CaseConflict(Exception):
     """The request does not fit the case's state (HTTP 409)."""
 
 
+class StaleCase(CaseConflict):
+    """The step was sent with a version of the case that is no longer its version: someone
+    changed it since the sender read it (HTTP 409 naming its status and version now)."""
+
+    def __init__(self, number: str, *, expected: int, case: Row) -> None:
+        super().__init__(
+            f"case {number} changed since version {expected}: it is now {case['status']},"
+            f" version {case['version']}; reload it"
+        )
+        self.current_status = str(case["status"])
+        self.current_version = int(case["version"])
+
+
 async def locked_case(conn: asyncpg.Connection, number: str) -> Row:
     case = await repo.case_by_number(conn, number, for_update=True)
     if case is None:
         raise CaseNotFound(number)
     return case
+
+
+def check_version(case: Row, expected_version: int | None) -> None:
+    """With `expected_version` (the version the sender read), a step on the locked case is
+    refused unless the case is still at that version, so it never applies to a state its
+    sender did not see (an approval of a resolution since replaced, a close racing a reopen).
+    Without it the step applies to the case as it is, as before. Checked after who may act:
+    the case's status and version are told only to those who work it."""
+    if expected_version is not None and case["version"] != expected_version:
+        raise StaleCase(case["case_number"], expected=expected_version, case=case)
 
 
 async def transition(
@@ -64,11 +87,13 @@ async def transition(
     note: str | None = None,
     resolution: str | None = None,
     resolution_kind: str | None = None,
+    expected_version: int | None = None,
 ) -> Row:
     """Move the case one step along the transition table, or say why not."""
     case = await locked_case(conn, number)
     if actor.role != "system" and not can_work(actor, case):
         raise NotPermitted(f"{actor.id} does not work on case {number}")
+    check_version(case, expected_version)
     current = Status(case["status"])
     step = check_transition(
         current,
@@ -191,11 +216,13 @@ async def record_satisfaction(
     actor: Actor,
     now: datetime,
     comment: str | None = None,
+    expected_version: int | None = None,
 ) -> Row:
     """The patient's answer to the satisfaction check; 不满意 reopens the case."""
     case = await locked_case(conn, number)
     if actor.role != "system" and not can_work(actor, case):
         raise NotPermitted(f"{actor.id} does not work on case {number}")
+    check_version(case, expected_version)
     if case["status"] != Status.CLOSED.value or case["satisfaction"] is not None:
         raise CaseConflict(
             f"case {number} is {case['status']}; satisfaction is recorded once, after closing"
@@ -255,11 +282,18 @@ def _satisfaction_recorded(
 
 
 async def reassign(
-    conn: asyncpg.Connection, number: str, *, assignee_id: str, actor: Actor, now: datetime
+    conn: asyncpg.Connection,
+    number: str,
+    *,
+    assignee_id: str,
+    actor: Actor,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> Row:
     case = await locked_case(conn, number)
     if actor.role != "supervisor" or not can_work(actor, case):
         raise NotPermitted("only a supervisor of the case's department may reassign it")
+    check_version(case, expected_version)
     if Status(case["status"]) in TERMINAL:
         raise CaseConflict(f"case {number} is {case['status']}")
     member = await roster.staff_member(conn, assignee_id)

@@ -18,13 +18,20 @@ Row = dict[str, Any]
 
 
 async def add_note(
-    conn: asyncpg.Connection, number: str, *, note: str, actor: Actor, now: datetime
+    conn: asyncpg.Connection,
+    number: str,
+    *,
+    note: str,
+    actor: Actor,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> Row:
     """A note (a call with the patient, a fact found) in the case's written record: an audit
     line `note_added` that keeps the status. No event: events never carry complaint text."""
     case = await cases.locked_case(conn, number)
     if not can_work(actor, case):
         raise NotPermitted(f"{actor.id} does not work on case {number}")
+    cases.check_version(case, expected_version)
     return await record_change(
         conn, case, {}, action="note_added", event_type=None, detail={"note": note},
         actor=actor, now=now,

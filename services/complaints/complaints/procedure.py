@@ -37,13 +37,19 @@ SUPERVISING = ("supervisor", DIRECTOR_ROLE)
 
 
 async def _case_for(
-    conn: asyncpg.Connection, number: str, actor: Actor, *, supervising: bool = False
+    conn: asyncpg.Connection,
+    number: str,
+    actor: Actor,
+    *,
+    supervising: bool = False,
+    expected_version: int | None = None,
 ) -> Row:
     case = await cases.locked_case(conn, number)
     if not can_work(actor, case):
         raise NotPermitted(f"{actor.id} does not work on case {number}")
     if supervising and actor.role not in SUPERVISING:
         raise NotPermitted("only a supervisor or the director may do this")
+    cases.check_version(case, expected_version)
     return case
 
 
@@ -56,10 +62,11 @@ async def decide_validity(
     reason: str,
     actor: Actor,
     now: datetime,
+    expected_version: int | None = None,
 ) -> Row:
     """投诉是否成立. Unfounded: the case goes to `unfounded`, to be closed once the
     misunderstanding is cleared up with the patient (消除误会), never withdrawn."""
-    case = await _case_for(conn, number, actor)
+    case = await _case_for(conn, number, actor, expected_version=expected_version)
     check_validity_decision(Status(case["status"]))
     if not founded:
         return await cases.transition(
@@ -85,9 +92,10 @@ async def escalate(
     reason: str,
     actor: Actor,
     now: datetime,
+    expected_version: int | None = None,
 ) -> Row:
     """A case the supervisor cannot settle goes to the director."""
-    case = await _case_for(conn, number, actor, supervising=True)
+    case = await _case_for(conn, number, actor, supervising=True, expected_version=expected_version)
     check_escalation(Status(case["status"]), escalated=case["director_id"] is not None)
     return await escalation.escalate(conn, policy, case, actor=actor, now=now, reason=reason)
 
@@ -100,9 +108,10 @@ async def confirm_imaging(
     note: str | None,
     actor: Actor,
     now: datetime,
+    expected_version: int | None = None,
 ) -> Row:
     """Radiology confirms an imaging dispute: the only thing that stops its 2-hour clock."""
-    case = await _case_for(conn, number, actor)
+    case = await _case_for(conn, number, actor, expected_version=expected_version)
     check_imaging_confirmation(
         category=case["category"],
         current=Status(case["status"]),
@@ -134,10 +143,11 @@ async def record_accountability(
     detail: str | None,
     actor: Actor,
     now: datetime,
+    expected_version: int | None = None,
 ) -> Row:
     """处罚直接责任者: recorded by a supervisor or the director. The audit line and the event
     say only that a record was made; who and what are read through `accountability_of`."""
-    case = await _case_for(conn, number, actor, supervising=True)
+    case = await _case_for(conn, number, actor, supervising=True, expected_version=expected_version)
     check_after_approval(Status(case["status"]), "accountability")
     record_id = await conn.fetchval(
         "INSERT INTO case_accountability (case_id, staff_id, measure, detail, recorded_by,"
@@ -185,9 +195,10 @@ async def record_settlement(
     document_ref: str,
     actor: Actor,
     now: datetime,
+    expected_version: int | None = None,
 ) -> Row:
     """和解协议: the sum agreed, the day it was signed and the signed document's reference."""
-    case = await _case_for(conn, number, actor)
+    case = await _case_for(conn, number, actor, expected_version=expected_version)
     check_settlement_allowed(
         Status(case["status"]),
         resolution_kind=case["resolution_kind"],
@@ -224,9 +235,10 @@ async def set_confidentiality(
     note: str | None,
     actor: Actor,
     now: datetime,
+    expected_version: int | None = None,
 ) -> Row:
     """保密: a supervisor or the director narrows (or widens again) who reads the case's text."""
-    case = await _case_for(conn, number, actor, supervising=True)
+    case = await _case_for(conn, number, actor, supervising=True, expected_version=expected_version)
     return await record_change(
         conn,
         case,

@@ -16,31 +16,31 @@ from complaints.api import run
 from complaints.domain import AccountabilityMeasure, Confidentiality, NotPermitted
 from complaints.http_deps import CONFLICT, Ctx, Manager, Overseer, Worker, actor_of
 from complaints.responses import CaseAccountability, CaseAnswer
-from complaints.views import Short, Text, _Body
+from complaints.views import CaseStepIn, Short, Text
 from hospital_shared.access_records import audited_router
 from hospital_shared.http_api import Conn
 
 
-class ValidityIn(_Body):
+class ValidityIn(CaseStepIn):
     founded: bool
     reason: Text
 
 
-class EscalationIn(_Body):
+class EscalationIn(CaseStepIn):
     reason: Text
 
 
-class ImagingConfirmationIn(_Body):
+class ImagingConfirmationIn(CaseStepIn):
     note: Text | None = None
 
 
-class AccountabilityIn(_Body):
+class AccountabilityIn(CaseStepIn):
     staff_id: Annotated[str, Field(min_length=1, max_length=64)]
     measure: AccountabilityMeasure
     detail: Text | None = None
 
 
-class SettlementIn(_Body):
+class SettlementIn(CaseStepIn):
     # numeric(12, 2): up to 9,999,999,999.99 yuan; the rules (`domain.check_settlement`) say
     # what else makes an agreement valid.
     amount: Annotated[Decimal, Field(max_digits=14, lt=Decimal("10000000000"))]
@@ -48,11 +48,11 @@ class SettlementIn(_Body):
     document_ref: Short
 
 
-class NoteIn(_Body):
+class NoteIn(CaseStepIn):
     note: Text
 
 
-class ConfidentialityIn(_Body):
+class ConfidentialityIn(CaseStepIn):
     level: Confidentiality
     note: Text | None = None
 
@@ -69,7 +69,7 @@ async def decide_validity(
     actor = actor_of(principal)
     return await run(conn, ctx, actor, lambda: procedure.decide_validity(
         conn, ctx.policy, number, founded=body.founded, reason=body.reason, actor=actor,
-        now=ctx.clock(),
+        now=ctx.clock(), expected_version=body.expected_version,
     ))  # fmt: skip
 
 
@@ -79,7 +79,8 @@ async def escalate(
 ) -> CaseAnswer:
     actor = actor_of(principal)
     return await run(conn, ctx, actor, lambda: procedure.escalate(
-        conn, ctx.policy, number, reason=body.reason, actor=actor, now=ctx.clock()
+        conn, ctx.policy, number, reason=body.reason, actor=actor, now=ctx.clock(),
+        expected_version=body.expected_version,
     ))  # fmt: skip
 
 
@@ -89,7 +90,8 @@ async def confirm_imaging(
 ) -> CaseAnswer:
     actor = actor_of(principal)
     return await run(conn, ctx, actor, lambda: procedure.confirm_imaging(
-        conn, ctx.policy, number, note=body.note, actor=actor, now=ctx.clock()
+        conn, ctx.policy, number, note=body.note, actor=actor, now=ctx.clock(),
+        expected_version=body.expected_version,
     ))  # fmt: skip
 
 
@@ -100,7 +102,7 @@ async def record_accountability(
     actor = actor_of(principal)
     return await run(conn, ctx, actor, lambda: procedure.record_accountability(
         conn, number, staff_id=body.staff_id, measure=body.measure, detail=body.detail,
-        actor=actor, now=ctx.clock(),
+        actor=actor, now=ctx.clock(), expected_version=body.expected_version,
     ))  # fmt: skip
 
 
@@ -123,6 +125,7 @@ async def record_settlement(
     return await run(conn, ctx, actor, lambda: procedure.record_settlement(
         conn, ctx.policy, number, amount=body.amount, signed_on=body.signed_on,
         document_ref=body.document_ref, actor=actor, now=ctx.clock(),
+        expected_version=body.expected_version,
     ))  # fmt: skip
 
 
@@ -132,7 +135,10 @@ async def add_note(
 ) -> CaseAnswer:
     """A note in the case's written record (the desk's case page)."""
     actor = actor_of(principal)
-    note = partial(desk.add_note, conn, number, note=body.note, actor=actor, now=ctx.clock())
+    note = partial(
+        desk.add_note, conn, number, note=body.note, actor=actor, now=ctx.clock(),
+        expected_version=body.expected_version,
+    )  # fmt: skip
     return await run(conn, ctx, actor, note)
 
 
@@ -142,5 +148,6 @@ async def set_confidentiality(
 ) -> CaseAnswer:
     actor = actor_of(principal)
     return await run(conn, ctx, actor, lambda: procedure.set_confidentiality(
-        conn, number, level=body.level, note=body.note, actor=actor, now=ctx.clock()
+        conn, number, level=body.level, note=body.note, actor=actor, now=ctx.clock(),
+        expected_version=body.expected_version,
     ))  # fmt: skip

@@ -27,8 +27,9 @@ async def record_change(
     now: datetime,
 ) -> Row:
     """Save `changes` to the (locked) `case`, audit `action` with `detail` and queue
-    `event_type` (None: audited only). Returns the case as it now is."""
-    updated = await repo.update_case(conn, case["id"], changes) if changes else case
+    `event_type` (None: audited only). Returns the case as it now is, one version on: a note
+    or a record beside the case is a change a step sent with the older version must see."""
+    updated = await repo.update_case(conn, case["id"], changes)
     await repo.append_audit(
         conn,
         case["id"],

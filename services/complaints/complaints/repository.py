@@ -212,9 +212,12 @@ async def cases_by_id(conn: asyncpg.Connection, case_ids: Iterable[int]) -> dict
 
 
 async def update_case(conn: asyncpg.Connection, case_id: int, changes: Row) -> Row:
-    sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
+    """Save `changes` (none: a change recorded beside the case, e.g. accountability) and count
+    one more version of the case (the version a step may be sent with, `cases.check_version`)."""
+    sets = "".join(f"{col} = ${i}, " for i, col in enumerate(changes, start=2))
     row = await conn.fetchrow(
-        f"UPDATE cases SET {sets}, updated_at = now() WHERE id = $1 RETURNING *",
+        f"UPDATE cases SET {sets}version = version + 1, updated_at = now()"
+        " WHERE id = $1 RETURNING *",
         case_id,
         *seal_fields(changes, CASE_SEALED).values(),
     )
@@ -233,7 +236,7 @@ async def escalate_cases(
     ids = list(directors)
     await conn.execute(
         "UPDATE cases c SET director_id = u.director_id, escalated_at = $3,"
-        " escalation_reason = u.reason, updated_at = now()"
+        " escalation_reason = u.reason, version = c.version + 1, updated_at = now()"
         " FROM unnest($1::bigint[], $2::text[], $4::text[]) AS u(id, director_id, reason)"
         " WHERE c.id = u.id",
         ids,

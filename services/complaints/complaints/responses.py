@@ -86,7 +86,7 @@ class SummaryOut(BaseModel):
 
 CASE_EXAMPLE: dict[str, Any] = {
     "case_number": "TS20260102-0001", "status": "assigned", "allowed_next": ["in_progress"],
-    "cycle": 1, "channel": "onsite", "category": "service_attitude",
+    "version": 3, "cycle": 1, "channel": "onsite", "category": "service_attitude",
     "classification": {"source": "rule", "explanation": "keyword 态度", "rule_id": 3,
                        "keyword": "态度", "serious_rule_id": None, "serious_keyword": None,
                        "submitted_category": None},
@@ -121,6 +121,10 @@ class CaseOut(BaseModel):
     case_number: str
     status: str
     allowed_next: list[str] = Field(description="the steps its status allows")
+    version: int = Field(
+        description="counts every change of the case: send it back as a step's"
+        " `expected_version` so the step applies only to the case as read"
+    )
     cycle: int
     channel: str
     category: str

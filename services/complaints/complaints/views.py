@@ -85,19 +85,30 @@ class ResolutionKind(StrEnum):
     OTHER = "other"
 
 
-class TransitionIn(_Body):
+class CaseStepIn(_Body):
+    """A step on a case, sent with the version of the case its sender read (optional: without
+    it the step applies to the case as it is, as before)."""
+
+    expected_version: Int32 | None = Field(
+        None,
+        description="the case's `version` as the sender read it: a 409 (version-mismatch, with"
+        " the case's status and version now) when the case has changed since",
+    )
+
+
+class TransitionIn(CaseStepIn):
     to: Short
     note: Text | None = None
     resolution: Text | None = None
     resolution_kind: ResolutionKind | None = None
 
 
-class SatisfactionIn(_Body):
+class SatisfactionIn(CaseStepIn):
     rating: Satisfaction
     comment: Text | None = None
 
 
-class AssignmentIn(_Body):
+class AssignmentIn(CaseStepIn):
     assignee_id: Short
 
 
@@ -170,6 +181,7 @@ def case_view(
         "case_number": case["case_number"],
         "status": case["status"],
         "allowed_next": allowed_next(Status(case["status"])),
+        "version": case["version"],
         "cycle": case["cycle"],
         "channel": case["channel"],
         "category": case["category"],

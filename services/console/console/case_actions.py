@@ -23,6 +23,12 @@ class CaseAction:
     fields: tuple[Field, ...]
 
 
+# Every form of the case page carries the version of the case it showed (a hidden field): the
+# service refuses the step (409) when the case has changed since, instead of applying it to a
+# state the person never saw (an approval of a resolution replaced meanwhile).
+VERSION = "expected_version"
+
+
 ACTIONS: dict[str, CaseAction] = {
     # The lifecycle: the button pressed names the step (`to`); the note and the resolution
     # come with it when given (the service says which step needs which).
@@ -54,8 +60,13 @@ ACTIONS: dict[str, CaseAction] = {
 
 def body_of(action: CaseAction, form: FormData) -> dict[str, Any]:
     """The JSON body of `action` from the posted form: blank optional fields are left out, a
-    required one is sent as given (the service answers 422 naming it when it is wrong)."""
+    required one is sent as given (the service answers 422 naming it when it is wrong); the
+    case version the form showed goes with every action."""
     body: dict[str, Any] = {}
+    shown = form.get(VERSION)
+    if isinstance(shown, str) and shown.strip():
+        version = shown.strip()
+        body[VERSION] = int(version) if version.isdigit() else version
     for field in action.fields:
         raw = form.get(field.name)
         value = raw.strip() if isinstance(raw, str) else ""

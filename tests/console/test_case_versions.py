@@ -1,0 +1,76 @@
+"""The case page's forms carry the version of the case they showed, and a step refused because
+the case changed since (409, version-mismatch) shows the case as it is now with a message
+asking to check it and act again: a supervisor never approves a resolution they did not read."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+
+from complaints.responses import CASE_EXAMPLE
+from tests.console.in_process import console, idle_services
+
+NUMBER = "TS-20261205-0001"
+STALE = (
+    f"case {NUMBER} changed since version 7: it is now resolution_proposed, version 9; reload it"
+)
+
+
+class Complaints:
+    """The complaints service's answers for one case at version 9, refusing every step sent
+    with another version as the service does."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "POST":
+            self.sent.append(json.loads(request.content))
+            return httpx.Response(409, json={
+                "type": "urn:hospital:problem:version-mismatch", "title": "Conflict",
+                "status": 409, "detail": STALE, "current_status": "resolution_proposed",
+                "current_version": 9,
+            })  # fmt: skip
+        if path == f"/v1/cases/{NUMBER}":
+            return httpx.Response(200, json=CASE_EXAMPLE | {
+                "case_number": NUMBER, "status": "resolution_proposed", "version": 9,
+                "allowed_next": ["resolution_approved", "investigating", "withdrawn"],
+                "resolution": "退款 5000 元", "resolution_kind": "refund",
+            })  # fmt: skip
+        if path == f"/v1/cases/{NUMBER}/audit":
+            return httpx.Response(200, json={"case_number": NUMBER, "audit": []})
+        if path == f"/v1/cases/{NUMBER}/accountability":
+            return httpx.Response(200, json={"case_number": NUMBER, "accountability": []})
+        if path == "/v1/staff":
+            return httpx.Response(200, json={"items": [], "next": None, "limit": 50})
+        return idle_services(request)
+
+
+def test_every_form_of_the_case_page_carries_the_version_of_the_case_it_shows() -> None:
+    app = console(Complaints())
+    app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    page = app.client.get(f"/cases/{NUMBER}")
+    assert page.status_code == 200
+    forms = re.findall(r"<form .*?</form>", page.text, flags=re.S)
+    case_forms = [f for f in forms if f'action="/cases/{NUMBER}/' in f]
+    assert len(case_forms) >= 4  # step, note, escalation, confidentiality
+    for form in case_forms:
+        assert '<input type="hidden" name="expected_version" value="9">' in form, form
+
+
+def test_a_step_on_a_case_changed_since_the_page_was_read_is_refused_and_asks_to_reload() -> None:
+    complaints = Complaints()
+    app = console(complaints)
+    session = app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    answer = app.client.post(f"/cases/{NUMBER}/step", data={
+        "to": "resolution_approved", "expected_version": "7", "csrf_token": session.csrf_token,
+    })  # fmt: skip
+    assert complaints.sent == [{"expected_version": 7, "to": "resolution_approved"}]
+    assert answer.status_code == 409
+    assert "已被他人修改" in answer.text and "请刷新页面" in answer.text
+    assert "退款 5000 元" in answer.text  # the case as it is now, to be read before acting
+    assert '<input type="hidden" name="expected_version" value="9">' in answer.text
