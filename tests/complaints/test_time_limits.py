@@ -20,6 +20,7 @@ from complaints.policy import (
     deadlines_for,
     default_rules,
     limits_met_by,
+    owed_again,
     satisfaction_deadline,
 )
 from hospital_shared.working_calendar import WorkingCalendar, YearSchedule
@@ -125,6 +126,17 @@ def test_which_limits_apply_to_which_case() -> None:
     assert names(False, Category.WAITING_TIME) == simple
     assert names(True, Category.MEDICAL_QUALITY) == simple | {LimitName.COMPLEX_ANSWER}
     assert names(False, Category.IMAGING_DISPUTE) == simple | {LimitName.IMAGING_CONFIRMATION}
+
+
+def test_a_reopened_imaging_dispute_owes_radiologys_confirmation_again_only_if_never_given() -> (
+    None
+):
+    fresh = CasePolicy(limit_rules=RULES, tz=TZ).opening_deadlines(
+        local(2026, 11, 23), complex_=False, category=Category.IMAGING_DISPUTE
+    )
+    confirmed = {d.name for d in owed_again(fresh, imaging_confirmed=True)}
+    assert confirmed == {LimitName.FIRST_RESPONSE, LimitName.FACT_FINDING}
+    assert owed_again(fresh, imaging_confirmed=False) == fresh
 
 
 def test_limits_are_configurable() -> None:

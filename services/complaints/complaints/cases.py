@@ -29,6 +29,7 @@ from complaints.policy import (
     CasePolicy,
     LimitName,
     limits_met_by,
+    owed_again,
     satisfaction_deadline,
 )
 from complaints.recording import record_change
@@ -190,7 +191,8 @@ async def _restart_clocks(
         fresh = policy.opening_deadlines(
             now, complex_=after["complex"], category=Category(after["category"])
         )
-        await repo.insert_deadlines(conn, after["id"], after["cycle"], fresh)
+        owed = owed_again(fresh, imaging_confirmed=after["imaging_confirmed_at"] is not None)
+        await repo.insert_deadlines(conn, after["id"], after["cycle"], owed)
         return
     met = [m.value for m in limits_met_by(policy.limit_rules, status)]
     if met:

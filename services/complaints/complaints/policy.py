@@ -216,6 +216,16 @@ def limits_met_by(rules: Iterable[LimitRule], reached: Status) -> list[LimitName
     return [r.name for r in rules if r.met_at is not None and progress >= PROGRESS[r.met_at] > 0]
 
 
+def owed_again(fresh: Iterable[Deadline], *, imaging_confirmed: bool) -> list[Deadline]:
+    """The limits a reopened case runs again: all of a new cycle's but radiology's
+    confirmation once given. That confirmation is a fact established for the case, not a step
+    of a cycle: it is given once (`domain.check_imaging_confirmation`), so a new 2-hour clock
+    on it could never be stopped and would breach."""
+    return [
+        d for d in fresh if not (imaging_confirmed and d.name == LimitName.IMAGING_CONFIRMATION)
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class _OpeningRule:
     """A limit that applies to a kind of case, with its span and its warning's when they do

@@ -1,0 +1,77 @@
+"""A reopened case's new cycle of time limits on the real PostgreSQL (the audit of 2026-12,
+/tmp/audit3): an imaging dispute radiology confirmed in cycle 1 gets no second 2-hour
+`imaging_confirmation` clock, which nothing could stop (radiology confirms once) and the timer
+would warn and breach on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from complaints import cases, procedure, repository, roster, timers
+from complaints.access import Actor
+from complaints.intake import NewComplaint, number_allocator, open_case
+from complaints.policy import CasePolicy, default_rules
+from complaints.rulebook import category_rules, seed_rules
+from tests.integration.schemas import schema_pool
+
+POLICY = CasePolicy(limit_rules=default_rules(), tz=ZoneInfo("Asia/Shanghai"))
+RADIOLOGY = Actor("S-RAD-01", "agent", "RAD")
+SUPERVISOR = Actor("S-RAD-SUP", "supervisor", "RAD")
+
+
+@pytest.fixture
+async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    async with schema_pool(stack_env["DATABASE_URL"], "reopenclk", "complaints") as pool:
+        async with pool.acquire() as conn:
+            await seed_rules(conn)
+            for staff_id, role in (("S-RAD-01", "agent"), ("S-RAD-SUP", "supervisor")):
+                await roster.upsert_staff(
+                    conn, staff_id, department_code="RAD", role=role, active=True, source="seed"
+                )
+        yield pool
+
+
+async def test_an_imaging_dispute_confirmed_then_reopened_gets_no_second_confirmation_clock(
+    pool: asyncpg.Pool,
+) -> None:
+    t = datetime.now(UTC)
+    complaint = NewComplaint(
+        channel="phone", external_id=uuid.uuid4().hex, description="CT报告与实际不符",
+        submitted_at=t, category="imaging_dispute", department_code="CARD",
+    )  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        case, _ = await open_case(
+            conn, POLICY, await category_rules(conn), complaint,
+            allocate=number_allocator(lambda: pool), actor=RADIOLOGY, now=t,
+        )  # fmt: skip
+    number = case["case_number"]
+    t += timedelta(minutes=30)
+    async with pool.acquire() as conn, conn.transaction():
+        await procedure.confirm_imaging(conn, POLICY, number, note="已复核", actor=RADIOLOGY, now=t)
+    for to, who, extra in (
+        ("acknowledged", RADIOLOGY, {}), ("investigating", RADIOLOGY, {}),
+        ("resolution_proposed", RADIOLOGY,
+         {"resolution": "复查", "resolution_kind": "free_re_examination"}),
+        ("resolution_approved", SUPERVISOR, {}), ("resolution_implemented", RADIOLOGY, {}),
+        ("communicated", RADIOLOGY, {}), ("reopened", RADIOLOGY, {"note": "患者仍不认可"}),
+    ):  # fmt: skip
+        t += timedelta(minutes=5)
+        async with pool.acquire() as conn, conn.transaction():
+            await cases.transition(conn, POLICY, number, to=to, actor=who, now=t, **extra)
+
+    async with pool.acquire() as conn:
+        reopened = await repository.case_by_number(conn, number)
+        assert reopened is not None and reopened["cycle"] == 2
+        cycle_2 = await repository.deadlines_of(conn, reopened["id"], 2)
+    names = {d["limit_name"] for d in cycle_2}
+    assert "first_response" in names and "imaging_confirmation" not in names
+    await timers.timer_pass(pool, now=t + timedelta(hours=3), batch_size=100, desk_department="CS")
+    async with pool.acquire() as conn:
+        alerts = await conn.fetch("SELECT cycle, limit_name, level FROM time_limit_alerts")
+    assert [tuple(a) for a in alerts if a["limit_name"] == "imaging_confirmation"] == []
