@@ -78,9 +78,15 @@ def test_alerts_owed_follow_the_clock_and_what_already_fired() -> None:
 
     assert owed(T0 + timedelta(minutes=23)) == []
     assert owed(warn) == ["warning"]
-    assert owed(due) == ["warning", "breach"]
-    assert owed(due, warned=True) == ["breach"]
+    assert owed(due + timedelta(microseconds=1)) == ["warning", "breach"]
+    assert owed(due + timedelta(seconds=1), warned=True) == ["breach"]
     assert owed(due + timedelta(hours=1), warned=True, breached=True) == []
+
+
+def test_at_the_due_instant_an_enquiry_answerable_in_time_owes_no_breach() -> None:
+    warn, due = T0 + timedelta(minutes=24), T0 + timedelta(minutes=30)
+    assert answered_in_time(due, due)
+    assert alert_levels(warn_at=warn, due_at=due, warned=True, breached=False, now=due) == []
 
 
 def test_answered_in_time_up_to_and_including_the_due_time() -> None:

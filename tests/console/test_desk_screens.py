@@ -31,6 +31,10 @@ def test_a_running_limit_turns_to_warning_past_80_percent_and_to_breached_past_d
     assert countdown(limit(-1), NOW).seconds_left == -3600
 
 
+def test_a_limit_at_its_due_instant_is_not_yet_breached() -> None:
+    assert countdown(limit(0), NOW).state == "warning"  # it can still be met at that instant
+
+
 def test_a_settled_limit_keeps_its_outcome_and_does_not_count_down() -> None:
     met = countdown(limit(-5, state="met"), NOW)
     assert (met.state, met.running) == ("met", False)

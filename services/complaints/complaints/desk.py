@@ -13,6 +13,7 @@ from complaints import cases
 from complaints.access import Actor, can_work
 from complaints.domain import NotPermitted
 from complaints.recording import record_change
+from hospital_shared.time_limits import past_due_sql, past_warning_sql
 
 Row = dict[str, Any]
 
@@ -40,13 +41,14 @@ async def add_note(
 
 # Open cases per handler, and how many of them have a time limit of the current cycle running
 # past its warning point or its due time (the screen's warning and breach colours).
-_WORKLOAD = """
+_WORKLOAD = f"""
 SELECT c.assignee_id, count(*) AS open_cases,
        count(*) FILTER (WHERE r.breached) AS breached,
        count(*) FILTER (WHERE r.warned AND NOT r.breached) AS warning
 FROM cases c
 LEFT JOIN LATERAL (
-    SELECT bool_or(d.due_at <= $1) AS breached, bool_or(d.warn_at <= $1) AS warned
+    SELECT bool_or({past_due_sql("d.due_at", "$1")}) AS breached,
+           bool_or({past_warning_sql("d.warn_at", "$1")}) AS warned
     FROM case_deadlines d
     WHERE d.case_id = c.id AND d.cycle = c.cycle AND d.settled_at IS NULL
 ) r ON true

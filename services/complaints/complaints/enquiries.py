@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from complaints.access import STAFF_ROLES, Actor
+from hospital_shared.time_limits import met_by, past_due, past_warning
 from hospital_shared.vocabulary import EnquiryChannel as EnquiryChannel
 from hospital_shared.vocabulary import EnquiryStatus as EnquiryStatus
 from hospital_shared.vocabulary import LimitLevel
@@ -96,7 +97,7 @@ def check_step(step: str, status: EnquiryStatus) -> None:
 
 
 def answered_in_time(due_at: datetime, answered_at: datetime) -> bool:
-    return answered_at <= due_at
+    return met_by(due_at, answered_at)
 
 
 def alert_levels(
@@ -104,9 +105,9 @@ def alert_levels(
 ) -> list[str]:
     """The alerts an open enquiry's deadline still owes at `now`."""
     levels = []
-    if not warned and warn_at <= now:
+    if not warned and past_warning(warn_at, now):
         levels.append(LimitLevel.WARNING.value)
-    if not breached and due_at <= now:
+    if not breached and past_due(due_at, now):
         levels.append(LimitLevel.BREACH.value)
     return levels
 

@@ -13,6 +13,7 @@ import asyncpg
 from pydantic_core import to_json
 
 from hospital_shared.field_crypto import open_fields, seal_fields
+from hospital_shared.time_limits import past_due_sql, past_warning_sql
 
 Row = dict[str, Any]
 
@@ -140,10 +141,11 @@ async def history_of(conn: asyncpg.Connection, enquiry_id: int) -> list[Row]:
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
 
-_DUE = """
+_DUE = f"""
 SELECT * FROM enquiries
 WHERE status = 'open'
-  AND ((warned_at IS NULL AND warn_at <= $1) OR (breached_at IS NULL AND due_at <= $1))
+  AND ((warned_at IS NULL AND {past_warning_sql("warn_at", "$1")})
+       OR (breached_at IS NULL AND {past_due_sql("due_at", "$1")}))
 ORDER BY warn_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED

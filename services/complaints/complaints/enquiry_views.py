@@ -14,6 +14,7 @@ from complaints.feedback_cases import NewFeedback, can_view_feedback, contact_of
 from complaints.views import DepartmentIn, PatientIn, Short, Text
 from hospital_shared.http_api import masked_phone, wire_phone
 from hospital_shared.logging import mask_name
+from hospital_shared.time_limits import running_state
 from hospital_shared.vocabulary import EnquiryStatus, FeedbackChannel, LimitOutcome, LimitState
 
 StaffId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -96,11 +97,10 @@ def _limit_state(row: dict[str, Any], now: datetime) -> str:
         return LimitOutcome.MET if row["answered_in_time"] else LimitOutcome.LATE
     if row["status"] == EnquiryStatus.CONVERTED:
         return EnquiryStatus.CONVERTED
-    if row["breached_at"] or row["due_at"] <= now:
+    if row["breached_at"]:
         return LimitState.BREACHED
-    if row["warned_at"] or row["warn_at"] <= now:
-        return LimitState.WARNING
-    return LimitState.RUNNING
+    state = running_state(warn_at=row["warn_at"], due_at=row["due_at"], now=now)
+    return LimitState.WARNING if row["warned_at"] and state == LimitState.RUNNING else state
 
 
 def enquiry_view(

@@ -19,6 +19,7 @@ from pydantic_core import to_json
 from complaints.policy import Deadline
 from hospital_shared.calendar_store import report_missing
 from hospital_shared.field_crypto import PREFIX, cipher, open_fields, seal_fields
+from hospital_shared.time_limits import past_due_sql, past_warning_sql
 from hospital_shared.vocabulary import LimitState
 
 Row = dict[str, Any]
@@ -309,10 +310,11 @@ class TimeLimitState(StrEnum):
 
 def _running_past(state: TimeLimitState, now: str) -> str:
     """A case with a limit of its current cycle still running past that point at `now`."""
+    breached = past_due_sql("d.due_at", now)
     past = (
-        f"d.due_at <= {now}"
+        breached
         if state is TimeLimitState.BREACHED
-        else f"d.warn_at <= {now} AND d.due_at > {now}"
+        else f"{past_warning_sql('d.warn_at', now)} AND NOT {breached}"
     )
     return (
         "EXISTS (SELECT 1 FROM case_deadlines d WHERE d.case_id = cases.id"
@@ -407,7 +409,8 @@ async def settle_deadlines(
     outcome (withdrawn, superseded) is given."""
     await conn.execute(
         "UPDATE case_deadlines SET settled_at = $2,"
-        " outcome = COALESCE($4, CASE WHEN $2 <= due_at THEN 'met' ELSE 'late' END)"
+        f" outcome = COALESCE($4, CASE WHEN {past_due_sql('due_at', '$2')}"
+        " THEN 'late' ELSE 'met' END)"
         " WHERE case_id = $1 AND settled_at IS NULL"
         " AND ($3::text[] IS NULL OR limit_name = ANY($3::text[]))",
         case_id,

@@ -20,6 +20,7 @@ from complaints import repository as repo
 from complaints.policy import LimitName
 from hospital_shared.outbox import add_encoded_to_outbox
 from hospital_shared.service_events.complaints import ComplaintTimeLimitReached
+from hospital_shared.time_limits import past_due_sql, past_warning_sql
 from hospital_shared.vocabulary import EventName, LimitLevel
 
 log = structlog.get_logger(__name__)
@@ -38,13 +39,15 @@ EVENT_TYPES: dict[str, EventName] = {
 }
 Row = dict[str, Any]
 
-_DUE = """
+_WARN = f"d.warned_at IS NULL AND {past_warning_sql('d.warn_at', '$1')}"
+_BREACH = f"d.breached_at IS NULL AND {past_due_sql('d.due_at', '$1')}"
+_DUE = f"""
 SELECT d.case_id, d.cycle, d.limit_name, d.starts_at, d.due_at, d.warn_at,
-       d.warned_at IS NULL AND d.warn_at <= $1 AS warn,
-       d.breached_at IS NULL AND d.due_at <= $1 AS breach
+       {_WARN} AS warn,
+       {_BREACH} AS breach
 FROM case_deadlines d
 WHERE d.settled_at IS NULL
-  AND ((d.warned_at IS NULL AND d.warn_at <= $1) OR (d.breached_at IS NULL AND d.due_at <= $1))
+  AND (({_WARN}) OR ({_BREACH}))
 ORDER BY d.warn_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED

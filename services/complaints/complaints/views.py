@@ -21,6 +21,7 @@ from complaints.domain import Category, Satisfaction, Status, allowed_next
 from complaints.intake import NewComplaint, new_complaint
 from complaints.repository import AUDIT_SEALED
 from hospital_shared.bounds import Int32
+from hospital_shared.time_limits import running_state
 from hospital_shared.vocabulary import CaseLimit, ComplaintChannel, LimitState
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -148,12 +149,12 @@ class ClassifyIn(_Body):
 def _time_limit(d: dict[str, Any], now: datetime) -> dict[str, Any]:
     if d["outcome"]:
         state = d["outcome"]
-    elif d["breached_at"] or d["due_at"] <= now:
+    elif d["breached_at"]:
         state = LimitState.BREACHED
-    elif d["warned_at"] or d["warn_at"] <= now:
-        state = LimitState.WARNING
     else:
-        state = LimitState.RUNNING
+        state = running_state(warn_at=d["warn_at"], due_at=d["due_at"], now=now)
+        if d["warned_at"] and state == LimitState.RUNNING:
+            state = LimitState.WARNING
     return {
         "limit": d["limit_name"],
         "cycle": d["cycle"],

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hospital_shared.time_limits import running_state
 from hospital_shared.vocabulary import LimitState
 
 RUNNING = frozenset(LimitState)
@@ -35,10 +36,7 @@ def countdown(limit: dict[str, Any], now: datetime) -> Countdown:
     due, warn = _instant(limit["due_at"]), _instant(limit["warn_at"])
     state = limit["state"]
     if state in RUNNING:
-        state = (
-            LimitState.BREACHED if now >= due
-            else LimitState.WARNING if now >= warn else LimitState.RUNNING
-        )  # fmt: skip
+        state = running_state(warn_at=warn, due_at=due, now=now)
     return Countdown(limit["limit"], due, warn, state, int((due - now).total_seconds()))
 
 

@@ -22,7 +22,8 @@
     var now = Date.now();
     document.querySelectorAll("time.countdown[data-due]").forEach(function (el) {
       var due = Date.parse(el.dataset.due), warn = Date.parse(el.dataset.warn);
-      var state = now >= due ? "breached" : now >= warn ? "warning" : "running";
+      // breached once past due, as hospital_shared.time_limits: at the due instant it is still met
+      var state = now > due ? "breached" : now >= warn ? "warning" : "running";
       el.classList.remove("state-running", "state-warning", "state-breached");
       el.classList.add("state-" + state);
       el.querySelector(".left").textContent = text(Math.floor((due - now) / 1000));
