@@ -1,6 +1,7 @@
 """The case page's forms carry the version of the case they showed, and a step refused because
 the case changed since (409, version-mismatch) shows the case as it is now with a message
-asking to check it and act again: a supervisor never approves a resolution they did not read."""
+asking to check it and act again: a supervisor never approves a resolution they did not read.
+The accountability form carries a one-time key, so a double click records the measure once."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ class Complaints:
     """The complaints service's answers for one case at version 9, refusing every step sent
     with another version as the service does."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: str = "resolution_proposed") -> None:
         self.sent: list[dict[str, Any]] = []
+        self.status = status
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -37,7 +39,7 @@ class Complaints:
             })  # fmt: skip
         if path == f"/v1/cases/{NUMBER}":
             return httpx.Response(200, json=CASE_EXAMPLE | {
-                "case_number": NUMBER, "status": "resolution_proposed", "version": 9,
+                "case_number": NUMBER, "status": self.status, "version": 9,
                 "allowed_next": ["resolution_approved", "investigating", "withdrawn"],
                 "resolution": "退款 5000 元", "resolution_kind": "refund",
             })  # fmt: skip
@@ -74,3 +76,28 @@ def test_a_step_on_a_case_changed_since_the_page_was_read_is_refused_and_asks_to
     assert "已被他人修改" in answer.text and "请刷新页面" in answer.text
     assert "退款 5000 元" in answer.text  # the case as it is now, to be read before acting
     assert '<input type="hidden" name="expected_version" value="9">' in answer.text
+
+
+def test_the_accountability_form_carries_a_new_one_time_key_each_time_it_is_shown() -> None:
+    app = console(Complaints(status="resolution_implemented"))
+    app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    keys = [
+        re.findall(r'name="record_key" value="([0-9a-f-]{36})"', app.client.get(
+            f"/cases/{NUMBER}").text)
+        for _ in range(2)
+    ]  # fmt: skip
+    assert len(keys[0]) == 1 and keys[0] != keys[1]
+
+
+def test_the_accountability_forms_key_is_sent_with_the_record() -> None:
+    complaints = Complaints(status="resolution_implemented")
+    app = console(complaints)
+    session = app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    app.client.post(f"/cases/{NUMBER}/accountability", data={
+        "staff_id": "S-CARD-01", "measure": "fine", "detail": "罚款 200 元",
+        "record_key": "k-1", "expected_version": "9", "csrf_token": session.csrf_token,
+    })  # fmt: skip
+    assert complaints.sent == [{
+        "expected_version": 9, "staff_id": "S-CARD-01", "measure": "fine",
+        "detail": "罚款 200 元", "record_key": "k-1",
+    }]  # fmt: skip

@@ -1,7 +1,8 @@
 """Steps on a complaint case sent by people looking at different states of it, on the real
 PostgreSQL (the audit of 2026-12, /tmp/audit3): a step carries the version of the case its
 sender read and is refused when the case has changed since, so a supervisor never approves a
-resolution they did not read and a close racing a reopen cannot both happen."""
+resolution they did not read and a close racing a reopen cannot both happen; and an
+accountability record posted twice with its form's one-time key is made once."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from complaints import cases, repository, roster
+from complaints import cases, procedure, repository, roster
 from complaints.access import Actor
+from complaints.domain import AccountabilityMeasure
 from complaints.intake import NewComplaint, number_allocator, open_case
 from complaints.policy import CasePolicy, default_rules
 from complaints.rulebook import category_rules, seed_rules
@@ -74,15 +76,29 @@ async def read(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
 
 
 PROPOSE_APOLOGY = {"resolution": "道歉", "resolution_kind": "apology"}
+# A founded complaint's way to the summary, one step at a time.
+FOUNDED: tuple[tuple[str, Actor, dict[str, str]], ...] = (
+    ("acknowledged", HANDLER, {}), ("investigating", HANDLER, {}),
+    ("resolution_proposed", HANDLER, PROPOSE_APOLOGY), ("resolution_approved", SUPERVISOR, {}),
+    ("resolution_implemented", HANDLER, {}), ("communicated", HANDLER, {}),
+    ("summary_signed_off", SUPERVISOR, {"note": "总结"}),
+)  # fmt: skip
+
+
+async def carry(pool: asyncpg.Pool, number: str, *, to: str) -> int:
+    """Take the case along `FOUNDED` up to `to`: its version there (what a page then shows)."""
+    for status, who, extra in FOUNDED:
+        case = await step(pool, number, status, who, **extra)
+        if status == to:
+            break
+    return int(case["version"])
 
 
 async def test_an_approval_of_a_proposal_replaced_since_the_approver_read_it_is_refused(
     pool: asyncpg.Pool,
 ) -> None:
     number = await new_case(pool)
-    for to, extra in (("acknowledged", {}), ("investigating", {}),
-                      ("resolution_proposed", PROPOSE_APOLOGY)):  # fmt: skip
-        await step(pool, number, to, HANDLER, **extra)
+    await carry(pool, number, to="resolution_proposed")
     on_screen = await read(pool, number)  # the supervisor reads 道歉
     assert on_screen["resolution"] == "道歉"
     await step(pool, number, "investigating", OTHER_SUPERVISOR)  # sent back meanwhile
@@ -114,14 +130,7 @@ async def test_close_and_reopen_sent_at_once_from_the_same_page_do_not_both_happ
     pool: asyncpg.Pool,
 ) -> None:
     number = await new_case(pool)
-    for to, who, extra in (
-        ("acknowledged", HANDLER, {}), ("investigating", HANDLER, {}),
-        ("resolution_proposed", HANDLER, PROPOSE_APOLOGY), ("resolution_approved", SUPERVISOR, {}),
-        ("resolution_implemented", HANDLER, {}), ("communicated", HANDLER, {}),
-        ("summary_signed_off", SUPERVISOR, {"note": "总结"}),
-    ):  # fmt: skip
-        await step(pool, number, to, who, **extra)
-    shown = (await read(pool, number))["version"]
+    shown = await carry(pool, number, to="summary_signed_off")
 
     outcomes = await asyncio.gather(
         step(pool, number, "closed", HANDLER, expected_version=shown),
@@ -138,3 +147,43 @@ async def test_close_and_reopen_sent_at_once_from_the_same_page_do_not_both_happ
     kinds = [e["t"] for e in events]
     assert ("complaint.case_closed" in kinds) != ("complaint.case_reopened" in kinds), kinds
     assert refused[0].current_status == done[0]["status"]
+
+
+async def account(pool: asyncpg.Pool, number: str, key: str, detail: str, version: int) -> Any:
+    """The accountability form posted once, in its own transaction: the case, or the refusal."""
+    async with pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                return await procedure.record_accountability(
+                    conn, number, staff_id="S-CARD-01", measure=AccountabilityMeasure.FINE,
+                    detail=detail, actor=SUPERVISOR, now=datetime.now(UTC),
+                    expected_version=version, record_key=key,
+                )  # fmt: skip
+        except cases.CaseConflict as exc:
+            return exc
+
+
+async def test_accountability_posted_twice_with_its_forms_key_is_recorded_once(
+    pool: asyncpg.Pool,
+) -> None:
+    number = await new_case(pool)
+    shown = await carry(pool, number, to="resolution_implemented")
+    key = str(uuid.uuid4())
+
+    twice = await asyncio.gather(
+        account(pool, number, key, "罚款 200 元", shown),
+        account(pool, number, key, "罚款 200 元", shown),
+    )
+
+    assert all(isinstance(answer, dict) for answer in twice), twice
+    async with pool.acquire() as conn:
+        records = await conn.fetch("SELECT id, detail FROM case_accountability")
+        events = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE convert_from(payload, 'UTF8')::jsonb->>'type'"
+            " = 'complaint.case_accountability_recorded'"
+        )
+    assert [r["detail"] for r in records] == ["罚款 200 元"] and events == 1
+    assert (await read(pool, number))["version"] == shown + 1
+    other = await account(pool, number, key, "罚款 500 元", shown + 1)
+    assert isinstance(other, cases.CaseConflict) and not isinstance(other, cases.StaleCase)
+    assert "another record" in str(other)

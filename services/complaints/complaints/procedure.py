@@ -144,20 +144,36 @@ async def record_accountability(
     actor: Actor,
     now: datetime,
     expected_version: int | None = None,
+    record_key: str | None = None,
 ) -> Row:
     """处罚直接责任者: recorded by a supervisor or the director. The audit line and the event
-    say only that a record was made; who and what are read through `accountability_of`."""
-    case = await _case_for(conn, number, actor, supervising=True, expected_version=expected_version)
+    say only that a record was made; who and what are read through `accountability_of`.
+    `record_key` (the sender's one-time key): a repeat of the same record answers the case
+    and makes nothing again, before the version check (the first post moved the version); the
+    same key with another record is refused."""
+    case = await _case_for(conn, number, actor, supervising=True)
+    record = (staff_id, measure.value, detail)
+    if record_key is not None:
+        earlier = await conn.fetchrow(
+            "SELECT staff_id, measure, detail FROM case_accountability"
+            " WHERE case_id = $1 AND record_key = $2",
+            case["id"],
+            record_key,
+        )
+        if earlier is not None and tuple(earlier) == record:
+            return case
+        if earlier is not None:
+            raise cases.CaseConflict(f"record key {record_key} was used for another record")
+    cases.check_version(case, expected_version)
     check_after_approval(Status(case["status"]), "accountability")
     record_id = await conn.fetchval(
         "INSERT INTO case_accountability (case_id, staff_id, measure, detail, recorded_by,"
-        " recorded_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        " recorded_at, record_key) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         case["id"],
-        staff_id,
-        measure.value,
-        detail,
+        *record,
         actor.id,
         now,
+        record_key,
     )
     return await record_change(
         conn,

@@ -38,6 +38,12 @@ class AccountabilityIn(CaseStepIn):
     staff_id: Annotated[str, Field(min_length=1, max_length=64)]
     measure: AccountabilityMeasure
     detail: Text | None = None
+    record_key: Short | None = Field(
+        None,
+        description="the sender's one-time key of this record (e.g. a uuid per form shown):"
+        " sent again with the same record, the case is answered and nothing recorded twice;"
+        " with another record, 409",
+    )
 
 
 class SettlementIn(CaseStepIn):
@@ -103,6 +109,7 @@ async def record_accountability(
     return await run(conn, ctx, actor, lambda: procedure.record_accountability(
         conn, number, staff_id=body.staff_id, measure=body.measure, detail=body.detail,
         actor=actor, now=ctx.clock(), expected_version=body.expected_version,
+        record_key=body.record_key,
     ))  # fmt: skip
 
 

@@ -42,9 +42,16 @@ ACTIONS: dict[str, CaseAction] = {
     "validity": CaseAction("validity", (Field("founded", "yes_no"), Field("reason", "required"))),
     "escalation": CaseAction("escalation", (Field("reason", "required"),)),
     "imaging": CaseAction("imaging-confirmation", (Field("note"),)),
+    # `record_key`: the form's one-time key (a uuid each time the page is shown), so a double
+    # click or a resend records the measure once.
     "accountability": CaseAction(
         "accountability",
-        (Field("staff_id", "required"), Field("measure", "required"), Field("detail")),
+        (
+            Field("staff_id", "required"),
+            Field("measure", "required"),
+            Field("detail"),
+            Field("record_key"),
+        ),
     ),
     "settlement": CaseAction(
         "settlement",

@@ -6,6 +6,7 @@ the complaints service with the signed-in person's token; the service decides, t
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
@@ -150,7 +151,7 @@ def _render_case(
         countdowns=countdowns(case, datetime.now(UTC)), resolution_kinds=RESOLUTION_KINDS,
         measures=MEASURES, supervising=session.has_role(*SUPERVISING),
         can_work=session.has_role("agent", "doctor", "supervisor", "director"),
-        remaining=remaining_text, ratings=RATINGS, **more,
+        remaining=remaining_text, ratings=RATINGS, record_key=str(uuid.uuid4()), **more,
     )  # fmt: skip
 
 
