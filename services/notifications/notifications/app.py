@@ -231,9 +231,9 @@ def _add_background_work(
     handlers: EventHandlers,
 ) -> None:
     """The SMS dispatcher (woken by `notifications_dispatch`), the staff dispatcher and the
-    digest (woken by the same news), the survey reminders, the retention purge: run by the runtime once it has
-    started (hospital_shared.background), the templates seeded first; the gateway and staff
-    channels closed after the jobs have stopped. They are made at start, when the pool is."""
+    digest (woken by the same news), the survey reminders, the retention purge: run once the
+    runtime has started (hospital_shared.background), templates seeded first; the gateway and
+    staff channels closed after the jobs have stopped. Made at start, when the pool is."""
     provider = make_provider(settings)
     senders = staff_senders(settings)
 
@@ -245,13 +245,11 @@ def _add_background_work(
             await repository.seed_templates(conn)
         dispatcher = Dispatcher(pool, provider, settings, rules, utc_now)
         staff = StaffDispatcher(pool, senders, settings, utc_now)
-        digests = DigestJob(
-            pool,
-            for_staff,
-            utc_now,
-            max_items=settings.digest_max_items,
-            sms_max_segments=settings.sms_max_segments,
-        )
+        most = {
+            "max_items": settings.digest_max_items,
+            "sms_max_segments": settings.sms_max_segments,
+        }
+        digests = DigestJob(pool, for_staff, utc_now, **most)
         app.state.dispatcher = dispatcher
         app.state.receipts = ReceiptWriter(pool)
 
