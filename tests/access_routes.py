@@ -49,6 +49,11 @@ AUDITED: dict[tuple[str, str, str], str] = {
     ("notifications", "GET", "/v1/inbox"): "staff notes about patients",
     ("notifications", "POST", "/v1/inbox/{message_id}/read"): "answers with the note",
     ("notifications", "GET", "/v1/sms/unsettled"): "which patients' SMS are unsettled",
+    # who read a patient's data: the records a read was of name them (a complaint case)
+    **{
+        (service, "GET", "/v1/access-records"): "the access log: patients and what was read"
+        for service in ("registration", "followup", "complaints", "notifications", "metrics")
+    },
 }
 
 _OPS = "operational, no patient data"
@@ -59,7 +64,6 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("GET", "/readyz"): _OPS,
     ("GET", "/metrics"): _OPS,
     ("GET", "/asyncapi.json"): _OPS,
-    ("GET", "/v1/access-records"): "the access records: ids of patients and staff, no data",
     ("GET", "/v1/access-records/unusual"): "staff ids and counts",
     ("GET", "/s/{token}"): "the survey page: the questions only, no patient named",
     ("POST", "/s/{token}"): "a patient's own answers in, a thank-you page out",

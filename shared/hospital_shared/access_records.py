@@ -202,11 +202,13 @@ async def list_records(
     since: datetime | None,
     limit: int,
     before: tuple[datetime, int] | None = None,
+    department: str | None = None,
 ) -> Sequence[asyncpg.Record]:
     """Newest first, up to `limit`, starting after `before` (the last listed row's (at, id)):
-    a keyset, so a page does not shift while new reads are being recorded. A patient's reads
-    are those of every id a merge (ADT^A40) made one person with it: the records keep the id
-    the reader saw (they are never moved), before the merge the merged one's."""
+    a keyset, so a page does not shift while new reads are being recorded; `department`: only
+    the reads of that department's staff. A patient's reads are those of every id a merge
+    (ADT^A40) made one person with it: the records keep the id the reader saw (they are never
+    moved), before the merge the merged one's."""
     before_at, before_id = before if before is not None else (None, None)
     return await conn.fetch(
         """WITH person AS (
@@ -220,6 +222,7 @@ async def list_records(
            FROM access_records
            WHERE ($1::text IS NULL OR patient_id IN (SELECT id FROM ids))
              AND ($2::text IS NULL OR staff_id = $2)
+             AND ($7::text IS NULL OR department = $7)
              AND ($3::timestamptz IS NULL OR at >= $3)
              AND ($5::timestamptz IS NULL OR (at, id) < ($5, $6::bigint))
            ORDER BY at DESC, id DESC LIMIT $4""",
@@ -229,6 +232,7 @@ async def list_records(
         limit,
         before_at,
         before_id,
+        department,
     )
 
 

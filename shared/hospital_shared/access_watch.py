@@ -91,9 +91,22 @@ def _before(page: PageRequest) -> tuple[datetime, int] | None:
     return page.read_position(KEYSET, lambda p: (datetime.fromisoformat(p["at"]), int(p["id"])))
 
 
+def _reads_of(shown: list[Any], patient_id: str | None) -> list[access_records.Read]:
+    """The listing as reads: a row per patient it named, of the records listed; one of the
+    patient asked for when it named nobody."""
+    reads = [
+        access_records.Read(r["patient_id"], "access_records", str(r["id"]), r["department"])
+        for r in shown
+    ]
+    return reads or [access_records.Read(patient_id, "access_records", "*")]
+
+
 def build_access_router(auth: TokenAuth) -> APIRouter:
     router = APIRouter(
-        prefix="/v1/access-records", tags=["access records"], route_class=GuardedRoute
+        prefix="/v1/access-records",
+        tags=["access records"],
+        route_class=GuardedRoute,
+        dependencies=[access_records.BIND_REQUEST],
     )
     # A default, not `Annotated[...]`: with postponed annotations FastAPI cannot resolve a
     # local name and would take the principal for a query parameter.
@@ -107,18 +120,25 @@ def build_access_router(auth: TokenAuth) -> APIRouter:
         staff_id: Annotated[str | None, Query(max_length=64)] = None,
         since: datetime | None = None,
         page: PageRequest = paging,
-        _: Principal = managers,
+        who: Principal = managers,
     ) -> Page[AccessRecordOut]:
         """Who read a patient's data (`patient_id`), or whose data a staff member read
-        (`staff_id`): newest first, a page at a time (`next`)."""
+        (`staff_id`): newest first, a page at a time (`next`). A supervisor sees the reads of
+        their own department's staff, operations (admin) everyone's. The listing is itself a
+        read of those patients' records, recorded as one (kind `access_records`)."""
         if not patient_id and not staff_id:
             raise HTTPException(422, "patient_id or staff_id: give one")
+        # a ward supervisor must not learn, from the log, of another department's patients'
+        # complaints (the records a read was of name them)
+        department = (who.department or "") if who.role == Role.SUPERVISOR else None
         async with request.app.state.runtime.pool.acquire() as conn:
             rows = await access_records.list_records(
                 conn, patient_id=patient_id, staff_id=staff_id, since=since,
-                limit=page.limit + 1, before=_before(page),
+                limit=page.limit + 1, before=_before(page), department=department,
             )  # fmt: skip
-        shown, more = split_page(list(rows), page.limit)
+            shown, more = split_page(list(rows), page.limit)
+            await access_records.record(conn, access_records.Reader.of(who), _reads_of(
+                shown, patient_id))  # fmt: skip
         last = shown[-1] if more else None
         position = {"at": last["at"].isoformat(), "id": last["id"]} if last else None
         return page.page(request, [_record_json(r) for r in shown], position)

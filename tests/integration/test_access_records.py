@@ -211,6 +211,25 @@ async def test_supervisors_list_access_records_by_patient_and_by_staff(tasks, db
     assert {r["staff_id"] for r in by_staff.json()["items"]} == {DOC}
     refused = await client.get("/v1/access-records", params={"staff_id": DOC}, headers=as_("t-doc"))
     assert refused.status_code == 403
+    # another department's supervisor: not the reads of this department's staff
+    outsider = await client.get(
+        "/v1/access-records", params={"patient_id": first["patient_id"]},
+        headers=as_("t-outsider"),
+    )  # fmt: skip
+    assert outsider.status_code == 200
+    assert {r["department"] for r in outsider.json()["items"]} <= {ELSEWHERE}  # their own
+    # and each listing is on record, as a read of the patients it named
+    listed = await db.fetch(
+        "SELECT staff_id, patient_id, record_ids FROM followup.access_records"
+        " WHERE record_kind = 'access_records' AND staff_id = ANY($1::text[])",
+        [SUP, OUTSIDER],
+    )
+    assert {(r["staff_id"], r["patient_id"]) for r in listed} == {
+        (SUP, first["patient_id"]),
+        (OUTSIDER, first["patient_id"]),
+    }
+    seen = [str(r["id"]) for r in outsider.json()["items"]] or ["*"]
+    assert next(r for r in listed if r["staff_id"] == OUTSIDER)["record_ids"] == seen
 
 
 async def test_access_records_page_by_cursor_newest_first(tasks) -> None:  # type: ignore[no-untyped-def]
@@ -618,6 +637,11 @@ NOT_WALKED = {
     # registration's patient search: its records are checked in test_registration_patients.py
     ("registration", "GET", "/v1/patients"): "test_registration_patients",
     ("registration", "GET", "/v1/patients/{patient_id}/visits"): "test_registration_patients",
+    # the access log itself, the same route in every service (hospital_shared.access_watch)
+    **{
+        (service, "GET", "/v1/access-records"): "test_supervisors_list_access_records_..."
+        for service in ("registration", "followup", "complaints", "notifications", "metrics")
+    },
 }
 
 
