@@ -198,6 +198,25 @@ async def test_a_refused_task_read_is_recorded_as_denied(tasks, db) -> None:  # 
     )
 
 
+async def test_a_supervisors_look_at_another_departments_calls_is_recorded_as_denied(
+    tasks, db
+) -> None:  # type: ignore[no-untyped-def]
+    """A refused read is a row too (README): another department's worklists and overview were
+    refused with no trace, so probing them left none."""
+    client = tasks["client"]
+    asked = [
+        (f"/v1/worklist?staff_id={DOC}", "/v1/worklist", "worklist", DOC),
+        (f"/v1/departments/{DEPT}/overview", "/v1/departments/{code}/overview", "department", DEPT),
+    ]
+    for path, route, kind, of in asked:
+        resp, reason = await read(client, "GET", path, "t-outsider", route=route)
+        assert resp.status_code == 403, path
+        [row] = await rows_for(db, "followup", reason)
+        assert (row["staff_id"], row["outcome"], row["record_kind"], row["record_ids"]) == (
+            OUTSIDER, "denied", kind, [of],
+        ), path  # fmt: skip
+
+
 async def test_supervisors_list_access_records_by_patient_and_by_staff(tasks, db) -> None:  # type: ignore[no-untyped-def]
     client, first = tasks["client"], tasks["rows"][0]
     _, reason = await read(client, "GET", f"/v1/tasks/{first['task_id']}", "t-doc",

@@ -45,6 +45,18 @@ async def record_read(conn: asyncpg.Connection, principal: Principal, rows: Any)
     await record(conn, Reader.of(principal), task_reads(rows))
 
 
+_OWN = "a supervisor sees their own department only"
+
+
+async def _refused(
+    conn: asyncpg.Connection, principal: Principal, kind: str, of: str, why: str
+) -> Forbidden:
+    """A read refused for scope, on record as `denied` (README: a refused read is a row too),
+    with what was asked for (a department, a staff member) as its record; the error to raise."""
+    await record(conn, Reader.of(principal), [Read(None, kind, of)], outcome="denied")
+    return Forbidden(why)
+
+
 async def list_tasks(
     conn: asyncpg.Connection,
     principal: Principal,
@@ -56,7 +68,7 @@ async def list_tasks(
     """Tasks in the caller's scope matching `filters`, by due time, after `after` (due time,
     task id): a page of `limit`, and one more when more follow (not on record: not shown)."""
     if supervisor_scope_refused(principal, filters.department_code):
-        raise Forbidden("a supervisor sees their own department only")
+        raise await _refused(conn, principal, "department", str(filters.department_code), _OWN)
     scope = scope_of(principal)
     rows = await queries.list_tasks(
         conn, scope_assignee=scope.assignee_id, scope_department=scope.department_code,
@@ -124,7 +136,8 @@ async def worklist(
     if whose != principal.staff_id:
         member = await roster.get_member(conn, whose)
         if not may_supervise(principal, member["department_code"] if member else None):
-            raise Forbidden("only a supervisor of that staff member's department")
+            why = "only a supervisor of that staff member's department"
+            raise await _refused(conn, principal, "worklist", whose, why)
     rows = await queries.open_tasks_of(conn, whose)
     await record_read(conn, principal, rows)
     lists: dict[str, list[TaskOut]] = {"overdue": [], "due_today": [], "upcoming": []}
@@ -137,7 +150,7 @@ async def department_overview(
     conn: asyncpg.Connection, principal: Principal, code: str, *, now: datetime, tz: ZoneInfo
 ) -> DepartmentOverview:
     if supervisor_scope_refused(principal, code):
-        raise Forbidden("a supervisor sees their own department only")
+        raise await _refused(conn, principal, "department", code, _OWN)
     summary = await queries.department_summary(conn, code, now)
     shown = [*summary["unassigned"], *summary["overdue"]]
     await record(conn, Reader.of(principal), task_reads(shown))
