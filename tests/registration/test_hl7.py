@@ -227,3 +227,16 @@ async def test_a_time_past_python_years_or_offsets_is_ae_naming_the_field(when: 
     assert str(reply["MSA.F1"]) == "AE"
     assert str(reply.segment("ERR")(2)) == "PV1^1^45"
     assert str(reply["ERR.F3.R1.C1"]) == "102"
+
+
+async def test_an_appointment_time_written_with_dashes_is_ae_naming_ais_4() -> None:
+    # It was read as 1 January of its year and answered AA.
+    store = FakeStore()
+    message = siu("S12", "S-DASH", patient_id="P1", appointment_id="A1").replace(
+        b"20261125140000+0800", b"2026-11-25 14:00:00"
+    )
+    reply = parse_ack(await handler(store)(message))
+    assert str(reply["MSA.F1"]) == "AE"
+    assert str(reply.segment("ERR")(2)) == "AIS^1^4"
+    assert str(reply["ERR.F3.R1.C1"]) == "102"
+    assert store.taken == []

@@ -244,14 +244,23 @@ def repetitions(message: Any, segment: str, field: int) -> int:
         return 0
 
 
+# HL7 DTM: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ], the whole value.
+_DTM = re.compile(r"[0-9]{4}(?:[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}"
+                  r"(?:\.[0-9]{1,4})?)?)?)?)?)?(?:[+-][0-9]{4})?")  # fmt: skip
+
+
 def hl7_time(value: str, tz: ZoneInfo, location: str) -> datetime | None:
     """An HL7 DTM as an aware datetime (hospital-local when it carries no offset). An offset
     past 24 h, or one that moves year 1 or 9999 out of Python's years, is a data type error
     naming the field like any unreadable time (both were AR 207, 'could not read the
-    message', naming nothing)."""
+    message', naming nothing). The whole value must be a DTM: the `hl7` library reads only
+    what its pattern matches, so `2026-11-25 14:00:00` was 1 January 2026 and `...-05` or
+    `...Z` hospital time, all answered AA."""
     if not value:
         return None
     try:
+        if not _DTM.fullmatch(value):
+            raise ValueError(value)
         parsed: datetime = parse_datetime(value)
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=tz)
