@@ -240,3 +240,13 @@ async def test_an_appointment_time_written_with_dashes_is_ae_naming_ais_4() -> N
     assert str(reply.segment("ERR")(2)) == "AIS^1^4"
     assert str(reply["ERR.F3.R1.C1"]) == "102"
     assert store.taken == []
+
+
+async def test_a_payload_with_mllp_block_characters_is_ar_and_nothing_stored() -> None:
+    # Two messages run together (an aborted frame and the next one) are not one message.
+    store = FakeStore()
+    a = adt("A04", "MSG-A", patient_id="P1", visit_id="V1")
+    b = adt("A11", "MSG-B", patient_id="P2", visit_id="V2")
+    reply = parse_ack(await handler(store)(a[: a.index(b"PV1|") + 20] + b"\x0b" + b))
+    assert str(reply["MSA.F1"]) == "AR"
+    assert store.taken == []

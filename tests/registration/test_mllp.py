@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from registration.mllp import END, START, MllpServer, Network, source_allowed
+from tests.registration.messages import adt
+from tests.registration.test_hl7 import FakeStore, handler, parse_ack
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
@@ -154,6 +156,33 @@ async def test_pipelined_frames_are_handed_over_together_and_answered_in_order()
         await srv.stop()
     assert replies == [START + b"ACK:" + str(n).encode() + END for n in range(7)]
     assert all(len(g) <= 3 for g in groups) and any(len(g) > 1 for g in groups)
+
+
+async def test_a_message_given_up_mid_frame_is_not_answered_or_stored_with_the_next() -> None:
+    # The sender cut A inside PV1 and sent B on the same connection: one ACK, for B, and
+    # only B stored (A's bytes were read as part of B, answered AA under A's MSH-10).
+    store = FakeStore()
+    hl7_handler = handler(store)
+    srv = MllpServer(
+        hl7_handler, host="127.0.0.1", port=0, allowed=LOOPBACK, handle_many=hl7_handler.many
+    )
+    await srv.start()
+    try:
+        a = adt("A04", "MSG-A", patient_id="P1", visit_id="V1")
+        b = adt("A11", "MSG-B", patient_id="P2", visit_id="V2")
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(START + a[: a.index(b"PV1|") + 20])
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(START + b + END)
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.readuntil(END), 5)
+        writer.close()
+    finally:
+        await srv.stop()
+    ack = parse_ack(reply[len(START) : -len(END)])
+    assert (str(ack["MSA.F1"]), str(ack["MSA.F2"])) == ("AA", "MSG-B")
+    assert [(i.type, i.data.visit_id) for i in store.taken] == [("visit.cancelled", "V2")]  # type: ignore[attr-defined]
 
 
 # --- what one peer can take -------------------------------------------------------------

@@ -167,6 +167,10 @@ def parse(raw: bytes, *, default_charset: str, limits: Hl7Limits = DEFAULT_LIMIT
     header = read_header(raw, default_charset=default_charset)
     if not header.control_id:
         raise HeaderError(header, "AR", REQUIRED_FIELD_MISSING, "MSH-10 is empty", "MSH^1^10")
+    if b"\x0b" in raw or b"\x1c" in raw:  # MLLP's block characters: frames run together
+        raise HeaderError(
+            header, "AR", DATA_TYPE_ERROR, "the message contains MLLP block characters (0x0B, 0x1C)"
+        )
     try:
         text = raw.decode(header.codec)
     except UnicodeDecodeError:
