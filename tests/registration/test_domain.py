@@ -155,7 +155,7 @@ def test_discharge_cancellation_before_the_discharge_waits_for_it() -> None:
     data = PatientDischarged.model_validate(discharge(8)["data"])
     result = book.apply(intake("patient.discharged", data, "dis-8"))
     assert [o.type for o in result.published] == ["patient.discharged", "discharge.cancelled"]
-    assert book.visits[(Kind.ADMISSION, "A000008")].status == Status.ADMITTED
+    assert book.visits[(Kind.ADMISSION, "A000008")].status == Status.DISCHARGE_CANCELLED
 
 
 def test_a11_before_a01_cancels_the_admission_when_it_arrives_and_blocks_its_discharge() -> None:
@@ -226,7 +226,28 @@ def test_a_cancelled_discharge_puts_the_patient_back_on_the_ward_and_is_publishe
     cancel = intake("discharge.cancelled", DischargeCancelled(admission_id="A000013"), "dc-13")
     [out] = book.apply(cancel).published
     assert (out.type, out.patient_id) == ("discharge.cancelled", "P000013")
-    assert book.visits[(Kind.ADMISSION, "A000013")].status == Status.ADMITTED
+    assert book.visits[(Kind.ADMISSION, "A000013")].status == Status.DISCHARGE_CANCELLED
+
+
+def test_a_discharge_cancellation_resent_under_a_new_id_is_a_repeat_not_held_for_the_next() -> None:
+    # A01, A03, A13, the A13 again (new MSH-10), then the real A03: the repeat was held while
+    # the patient was back on the ward and cancelled the real discharge as soon as it came.
+    book = ledger()
+    book.apply(admission(30))
+    first = PatientDischarged.model_validate(discharge(30)["data"])
+    book.apply(intake("patient.discharged", first, "dis-30"))
+    cancel = DischargeCancelled(admission_id="A000030")
+    assert [
+        o.type for o in book.apply(intake("discharge.cancelled", cancel, "dc-30")).published
+    ] == ["discharge.cancelled"]
+    repeat = book.apply(intake("discharge.cancelled", cancel, "dc-30-resent"))
+    assert (repeat.held, repeat.published, repeat.rejection) == (False, [], None)
+    assert repeat.ignored
+    real = first.model_copy(update={"discharged_at": NOW + timedelta(days=3)})
+    result = book.apply(intake("patient.discharged", real, "dis-30-real"))
+    assert [o.type for o in result.published] == ["patient.discharged"]
+    assert book.visits[(Kind.ADMISSION, "A000030")].status == Status.DISCHARGED
+    assert (Kind.ADMISSION, "A000030") not in book.pending
 
 
 def test_a_cancellation_sent_twice_before_its_visit_is_held_and_published_once() -> None:

@@ -52,6 +52,7 @@ class Status(StrEnum):
     ADMITTED = "admitted"
     ADMISSION_CANCELLED = "admission_cancelled"
     DISCHARGED = "discharged"
+    DISCHARGE_CANCELLED = "discharge_cancelled"  # in hospital again, after an A13
 
 
 VisitKey = tuple[Kind, str]
@@ -81,10 +82,16 @@ _CANCEL_REGISTRATION = {Status.REGISTERED: Status.CANCELLED, Status.CANCELLED: "
 _NO_SHOW = {Status.REGISTERED: Status.NO_SHOW, Status.NO_SHOW: "same"}
 _CANCEL_ADMISSION = {
     Status.ADMITTED: Status.ADMISSION_CANCELLED,
+    Status.DISCHARGE_CANCELLED: Status.ADMISSION_CANCELLED,
     Status.ADMISSION_CANCELLED: "same",
 }
-_CANCEL_DISCHARGE = {Status.DISCHARGED: Status.ADMITTED}
-_WAIT_FOR_DISCHARGE = {Status.ADMITTED}  # A13 before its A03: hold it too
+# An A13 resent under a new MSH-10 finds the discharge already cancelled: a repeat. Were the
+# visit plain `admitted` again, the repeat was held and cancelled the next, real discharge.
+_CANCEL_DISCHARGE = {
+    Status.DISCHARGED: Status.DISCHARGE_CANCELLED,
+    Status.DISCHARGE_CANCELLED: "same",
+}
+_WAIT_FOR_DISCHARGE = {Status.ADMITTED}  # A13 before its A03 (never discharged): hold it too
 
 NormalisePhone = Callable[[str], PhoneCheck]
 
