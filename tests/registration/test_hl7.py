@@ -250,3 +250,42 @@ async def test_a_payload_with_mllp_block_characters_is_ar_and_nothing_stored() -
     reply = parse_ack(await handler(store)(a[: a.index(b"PV1|") + 20] + b"\x0b" + b))
     assert str(reply["MSA.F1"]) == "AR"
     assert store.taken == []
+
+
+@pytest.mark.parametrize(
+    ("family", "charset", "name"),
+    [
+        ("Smith\\E\\F\\E\\Jr", "utf-8", "J Smith\\F\\Jr"),  # a literal \F\, read once
+        ("C\\E\\D", "utf-8", "J C\\D"),
+        ("O\\S\\Brien\\F\\", "utf-8", "J O^Brien|"),
+        ("\\H\\张\\N\\", "utf-8", "张三"),  # highlighting is dropped
+        ("\\XE5BCA0\\", "utf-8", "张三"),  # hex bytes in the message's charset
+        ("\\XD5C5\\", "gb18030", "张三"),
+    ],
+)
+async def test_escapes_in_a_name_are_read_once_with_the_messages_charset(
+    family: str, charset: str, name: str
+) -> None:
+    store = FakeStore()
+    given = "三" if "张" in name else "J"
+    raw = adt("A04", "ESC-1", patient_id="P1", visit_id="V1", family=family, given=given,
+              charset=charset)  # fmt: skip
+    reply = parse_ack(await handler(store)(raw), charset)
+    assert str(reply["MSA.F1"]) == "AA"
+    [taken] = store.taken
+    assert taken.data.patient.name == name  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "family",
+    ["王\\Zxy\\", "李\\\\", "钱\\M2442\\", "欧阳\\.br\\", "赵\\F", "\\XD5C5\\", "\\XE5B\\"],
+)
+async def test_an_escape_that_cannot_be_read_is_ae_naming_the_field(family: str) -> None:
+    # They were dropped (王\Zxy\ was taken as 王), or decoded into other characters.
+    store = FakeStore()
+    reply = parse_ack(
+        await handler(store)(adt("A04", "ESC-2", patient_id="P1", visit_id="V1", family=family))
+    )
+    assert str(reply["MSA.F1"]) == "AE"
+    assert (str(reply.segment("ERR")(2)), str(reply["ERR.F3.R1.C1"])) == ("PID^1^5", "102")
+    assert store.taken == []

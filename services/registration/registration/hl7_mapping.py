@@ -39,11 +39,11 @@ from registration.hl7_messages import (
     Hl7Error,
     Received,
     event_id,
-    get,
     has_segment,
     hl7_time,
     repetitions,
 )
+from registration.hl7_values import get
 from registration.intake import (
     Admission,
     DischargeNotice,

@@ -187,6 +187,7 @@ def parse(raw: bytes, *, default_charset: str, limits: Hl7Limits = DEFAULT_LIMIT
         message = hl7.parse("\r".join(segments))
     except Exception as exc:  # the parser's errors are not all ParseException
         raise HeaderError(header, "AR", DATA_TYPE_ERROR, f"unparseable: {exc}") from None
+    message.charset = header.codec  # what `\X..\` escapes are bytes of (hl7_values.get)
     if header.processing_id not in ("P", "T", "D"):
         raise HeaderError(
             header, "AR", UNSUPPORTED_PROCESSING_ID,
@@ -216,21 +217,6 @@ def _check_limits(segments: list[str], header: Header, limits: Hl7Limits) -> Non
         )
     except StructureError as exc:
         raise HeaderError(header, "AR", APPLICATION_ERROR, exc.text, exc.location) from None
-
-
-def get(message: Any, key: str) -> str:
-    """The value at `key` (`PID.F3.R1.C1`), unescaped; '' when absent."""
-    try:
-        value = message[key]
-    except (KeyError, IndexError, ValueError, TypeError):
-        return ""
-    text = str(value) if value is not None else ""
-    if "\\" in text:
-        try:
-            text = message.unescape(text)
-        except Exception:
-            return text
-    return text.strip()
 
 
 def has_segment(message: Any, segment: str) -> bool:

@@ -23,10 +23,10 @@ from registration.hl7_messages import (
     APPLICATION_ERROR,
     REQUIRED_FIELD_MISSING,
     Hl7Error,
-    get,
     has_segment,
     hl7_time,
 )
+from registration.hl7_values import get
 
 # Where each payload field comes from, to name it in ERR-2.
 TRANSFER_LOCATIONS = {
