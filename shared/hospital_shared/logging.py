@@ -196,6 +196,30 @@ def _repeat_fields(
     return event_dict
 
 
+# Libraries that quote the data they were given in their own log lines: `hl7` logs a whole
+# field (a patient's name) when it cannot unescape it, under a logger named by its file path.
+QUOTING_LOGGERS = ("/hl7/util.py", "/hl7/containers.py")
+
+
+class DropQuotingLibraries(logging.Filter):
+    """Drops the records of QUOTING_LOGGERS: masking cannot find a name in free text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.replace("\\", "/").endswith(QUOTING_LOGGERS)
+
+
+def keep_library_quotes_out() -> None:
+    """For a process without `configure_logging` (a parse-pool worker): warnings still go to
+    stderr, as Python's last resort would write them, but not the QUOTING_LOGGERS' records."""
+    root = logging.getLogger()
+    if not root.handlers:
+        fallback = logging.StreamHandler(sys.stderr)
+        fallback.setLevel(logging.WARNING)
+        root.addHandler(fallback)
+    for handler in root.handlers:
+        handler.addFilter(DropQuotingLibraries())
+
+
 def configure_logging(*, service: str, level: str = "INFO", repeat_window_s: float = 10.0) -> None:
     """JSON lines on stderr; stdlib logging (uvicorn, aiokafka, faststream) goes the same way.
     Warnings and errors repeated within `repeat_window_s` are summarised (0: all written)."""
@@ -226,6 +250,7 @@ def configure_logging(*, service: str, level: str = "INFO", repeat_window_s: flo
             foreign_pre_chain=[structlog.stdlib.add_logger_name, _repeat_fields, *shared],
         )
     )
+    handler.addFilter(DropQuotingLibraries())
     if _ACTIVE is not None:
         handler.addFilter(_ACTIVE.filter)
     root = logging.getLogger()

@@ -123,3 +123,23 @@ async def test_a_worker_that_dies_fails_only_its_messages_and_the_pool_goes_on()
         assert isinstance(after, Prepared)
     finally:
         await pool.stop()
+
+
+async def test_a_name_with_an_unreadable_escape_is_not_written_to_the_logs_by_a_worker(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # The hl7 library logged the whole field when it could not unescape it; in a worker
+    # (no log configuration) that went to stderr as it was.
+    big = adt("A04", "POOL-NAME", patient_id="P1", visit_id="V1", family="王\\Zxy\\",
+              segments=tuple(f"NTE|{n}||{'x' * 100}" for n in range(60)))  # fmt: skip
+    pool = ParsePool(rules_from(Settings()), workers=1, kind="process", inline_bytes=4096)
+    await pool.start()
+    try:
+        [read] = await pool([big])
+    finally:
+        await pool.stop()
+    assert isinstance(read, Rejected) and read.error.location == "PID^1^5"
+    reply = await handler(FakeStore())(big.replace(b"POOL-NAME", b"LOOP-NAME"))  # on the loop
+    assert b"|AE|" in reply
+    captured = capfd.readouterr()
+    assert "王" not in captured.err and "王" not in captured.out

@@ -1,5 +1,7 @@
 import json
 import logging
+import subprocess
+import sys
 from typing import Any
 
 import structlog
@@ -113,3 +115,32 @@ def test_a_window_of_zero_writes_every_line(capsys) -> None:  # type: ignore[no-
         logging.getLogger("aiokafka").error("Unable connect to %s", "node")
     assert len(_lines(capsys)) == 3
     structlog.reset_defaults()
+
+
+HL7_UTIL_LOGGER = "/venv/lib/python3.11/site-packages/hl7/util.py"  # hl7 names it by its path
+
+
+def test_the_hl7_librarys_lines_quoting_a_field_are_not_written(capsys) -> None:  # type: ignore[no-untyped-def]
+    # hl7 logs the whole field (a patient's name) when it cannot unescape it.
+    configure_logging(service="test", repeat_window_s=0)
+    try:
+        logging.getLogger(HL7_UTIL_LOGGER).warning("Error decoding value [%s]", "王\\Zxy\\")
+        logging.getLogger("aiokafka").warning("still written")
+    finally:
+        structlog.reset_defaults()
+    err = capsys.readouterr().err
+    assert "王" not in err and "Error decoding" not in err
+    assert "still written" in err
+
+
+def test_a_process_without_log_configuration_drops_them_too() -> None:
+    # A parse-pool worker (spawned, never configured) wrote them through Python's last resort.
+    script = (
+        "import logging\n"
+        "from hospital_shared.logging import keep_library_quotes_out\n"
+        "keep_library_quotes_out()\n"
+        f"logging.getLogger({HL7_UTIL_LOGGER!r}).warning('Error decoding value [王]')\n"
+        "logging.getLogger('other').warning('still written')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "王" not in run.stderr and "still written" in run.stderr

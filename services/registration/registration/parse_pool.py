@@ -37,6 +37,7 @@ from typing import Literal
 import structlog
 from prometheus_client import Gauge
 
+from hospital_shared.logging import keep_library_quotes_out
 from registration.hl7_messages import APPLICATION_ERROR, Hl7Error
 from registration.hl7_prepare import Hl7Rules, Prepared, Rejected, header_of, prepare_all
 
@@ -52,8 +53,10 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _init_worker() -> None:
-    """In each worker process: die with the service, and leave Ctrl-C to it."""
+    """In each worker process: die with the service, leave Ctrl-C to it, and keep the `hl7`
+    library's log lines (which quote fields: names) out of stderr."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_library_quotes_out()
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
