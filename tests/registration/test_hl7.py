@@ -289,3 +289,14 @@ async def test_an_escape_that_cannot_be_read_is_ae_naming_the_field(family: str)
     assert str(reply["MSA.F1"]) == "AE"
     assert (str(reply.segment("ERR")(2)), str(reply["ERR.F3.R1.C1"])) == ("PID^1^5", "102")
     assert store.taken == []
+
+
+async def test_gb2312_declared_as_iso_ir58_is_read_as_gb() -> None:
+    # HL7 table 0211 names GB 2312 "ISO IR58"; it was refused AR as an unknown charset.
+    store = FakeStore()
+    raw = adt("A04", "IR58", patient_id="P1", visit_id="V1", charset="gb18030")
+    raw = raw.replace(b"GB 18030-2000", b"ISO IR58")
+    reply = parse_ack(await handler(store)(raw), "gb18030")
+    assert str(reply["MSA.F1"]) == "AA"
+    [taken] = store.taken
+    assert taken.data.patient.name == "张三"  # type: ignore[attr-defined]

@@ -48,6 +48,8 @@ _CHARSETS = {  # MSH-18, upper case without spaces, dashes or underscores -> Pyt
     "GB180302005": "gb18030",
     "GBK": "gb18030",
     "GB2312": "gb18030",
+    "ISOIR58": "gb18030",  # HL7 table 0211's name for GB 2312
+    "ISOIR6": "ascii",
     "8859/1": "latin-1",
 }
 
