@@ -237,10 +237,13 @@ async def list_records(
 
 
 async def out_of_scope_since(conn: asyncpg.Connection, since: datetime) -> Sequence[Any]:
-    """Reads outside the reader's scope since `since`: what the unusual-access rule counts."""
+    """Reads outside the reader's scope since `since`: what the unusual-access rule counts. A
+    look through the access log itself (kind `access_records`) is not one: it names every
+    patient the log shows, and would make each audit an unusual reader."""
     return await conn.fetch(
         """SELECT staff_id, patient_id, at FROM access_records
-           WHERE at >= $1 AND NOT in_scope AND staff_id IS NOT NULL AND patient_id IS NOT NULL""",
+           WHERE at >= $1 AND NOT in_scope AND staff_id IS NOT NULL AND patient_id IS NOT NULL
+             AND record_kind <> 'access_records'""",
         since,
     )
 

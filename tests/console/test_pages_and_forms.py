@@ -248,3 +248,21 @@ def test_the_outcome_form_sends_the_attempt_its_screen_showed_so_a_second_send_i
         "detail": "task FU-1 has 2 attempts recorded: attempt 2 is not the next one (3)"})  # fmt: skip
     assert said(twice.message, "zh").startswith("任务 FU-1 已登记 2 次拨打")
     assert said(twice.message, "en") == twice.message
+
+
+def test_a_version_or_attempt_that_is_not_ascii_digits_is_sent_as_given_not_a_500() -> None:
+    """The case forms' version and the call form's attempt are hidden fields: edited by hand
+    to "²" (isdigit() true, int() fails) or 5,000 digits, they were a 500. The version goes as
+    given (the service answers 422 naming it); an attempt that is not a number is left out."""
+    from console.case_actions import ACTIONS, body_of
+
+    for typed in ("²", "9" * 5000, "x"):
+        assert (
+            body_of(ACTIONS["imaging"], FormData([("expected_version", typed)]))["expected_version"]
+            == typed
+        )
+        body, _ = outcome_body(FormData([("reached", "no"), ("attempt", typed)]), TZ)
+        assert "attempt" not in body, typed
+    assert (
+        body_of(ACTIONS["imaging"], FormData([("expected_version", "7")]))["expected_version"] == 7
+    )

@@ -144,10 +144,10 @@ def outcome_body(form: FormData, tz: str) -> tuple[dict[str, Any], dict[str, str
             except ValueError:
                 errors["callback_at"] = "invalid"
     body["opt_out"] = form.get("opt_out") == "yes"
-    attempt = str(form.get("attempt") or "")
-    if attempt.isascii() and attempt.isdigit():
+    attempt = whole_number(str(form.get("attempt") or ""))
+    if attempt is not None:
         # the attempt the screen showed: a second send of the same outcome is refused (409)
-        body["attempt"] = int(attempt)
+        body["attempt"] = attempt
     return body, errors
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from hospital_shared.bounds import whole_number
+
 
 @dataclass(frozen=True)
 class Field:
@@ -73,7 +75,8 @@ def body_of(action: CaseAction, form: FormData) -> dict[str, Any]:
     shown = form.get(VERSION)
     if isinstance(shown, str) and shown.strip():
         version = shown.strip()
-        body[VERSION] = int(version) if version.isdigit() else version
+        number = whole_number(version)  # "²" passed isdigit(), and int() failed: a 500
+        body[VERSION] = number if number is not None else version
     for field in action.fields:
         raw = form.get(field.name)
         value = raw.strip() if isinstance(raw, str) else ""
