@@ -168,9 +168,23 @@ def test_a11_before_a01_cancels_the_admission_when_it_arrives_and_blocks_its_dis
     assert book.apply(intake("discharge.notice", notice, "dis-9")).rejection is not None
 
 
-@pytest.mark.parametrize("inpatient", [False, True])
+def test_a11_without_a_patient_class_for_a_visit_not_known_yet_is_refused_naming_it() -> None:
+    """Held as an admission's (an empty PV1-2 read as inpatient), it was never applied when
+    the A04 came: the visit stayed booked, the hold was given up, the patient reminded."""
+    book = ledger()
+    cancel = VisitCancelled(visit_id="R000011", inpatient=None, cancelled_at=NOW)
+    result = book.apply(intake("visit.cancelled", cancel, "a11-11"))
+    assert not result.held and result.rejection is not None
+    assert result.rejection.field == "inpatient" and not book.pending
+    # once the visit is known, an empty class is no matter: it is that visit's cancellation
+    book.apply(created(11))
+    [out] = book.apply(intake("visit.cancelled", cancel, "a11-11b")).published
+    assert out.type == "registration.cancelled"
+
+
+@pytest.mark.parametrize("inpatient", [False, True, None])
 def test_a11_for_a_known_outpatient_visit_publishes_a_registration_cancellation(
-    inpatient: bool,
+    inpatient: bool | None,
 ) -> None:
     """Even when the A11 says inpatient: the visit we know is an outpatient one."""
     book = ledger()

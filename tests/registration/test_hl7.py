@@ -114,6 +114,22 @@ async def test_state_conflict_is_ae() -> None:
     assert str(reply.segment("ERR")(2)) == "PV1^1^19"
 
 
+@pytest.mark.parametrize(("patient_class", "inpatient"), [("I", True), ("O", False), ("", None)])
+async def test_an_a11_says_the_patient_class_it_was_given(
+    patient_class: str, inpatient: object
+) -> None:
+    """An empty PV1-2 is not "inpatient": the ledger refuses such an A11 while its visit is
+    unknown (tests/registration/test_domain.py), and its AE names PV1-2."""
+    store = FakeStore()
+    a11 = adt("A11", "CTL-11", patient_id="P11", visit_id="V11", patient_class=patient_class)
+    assert str(parse_ack(await handler(store)(a11))["MSA.F1"]) == "AA"
+    assert [i.data.inpatient for i in store.taken] == [inpatient]  # type: ignore[attr-defined]
+    refusing = FakeStore(fail=IntakeRejected([(0, Rejection("inpatient", "not known yet"))]))
+    reply = parse_ack(await handler(refusing)(a11))
+    assert str(reply["MSA.F1"]) == "AE"
+    assert str(reply.segment("ERR")(2)) == "PV1^1^2"
+
+
 async def test_duplicate_control_id_is_acknowledged_aa_and_taken_once() -> None:
     store = FakeStore()
     h = handler(store)

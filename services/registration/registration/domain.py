@@ -189,10 +189,17 @@ class Ledger:
         return self._transition(intake, key, _CANCEL_DISCHARGE)
 
     def _visit_cancelled(self, intake: Intake) -> Result:
-        """ADT^A11 cancels an admission (A01) or an outpatient visit (A04)."""
+        """ADT^A11 cancels an admission (A01) or an outpatient visit (A04). One whose visit is
+        not known yet waits for it, as an admission's or a registration's by its patient
+        class (PV1-2); with PV1-2 empty it is refused (AE naming PV1-2): held as an
+        admission's, it was lost when the A04 came, and the patient reminded."""
         data = _as(intake, VisitCancelled)
         as_admission = (Kind.ADMISSION, data.visit_id)
         as_registration = (Kind.REGISTRATION, data.visit_id)
+        unknown = as_admission not in self.visits and as_registration not in self.visits
+        if unknown and data.inpatient is None:
+            why = "the visit is not known yet and the patient class is empty: say I or O"
+            return Result(rejection=Rejection("inpatient", why, "missing"))
         if as_admission in self.visits or (data.inpatient and as_registration not in self.visits):
             command = AdmissionCancelled(admission_id=data.visit_id)
             return self._admission_cancelled(_retyped(intake, "admission.cancelled", command))

@@ -75,6 +75,7 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Where each payload field comes from, to name it in ERR-2 when it is missing or wrong.
 _ADT_LOCATIONS = {
     "registration_id": "PV1^1^19", "admission_id": "PV1^1^19", "visit_id": "PV1^1^19",
+    "inpatient": "PV1^1^2",
     "patient.patient_id": "PID^1^3", "patient.name": "PID^1^5", "patient.phone": "PID^1^13",
     "patient": "PID^1^3", "department": "PV1^1^3", "doctor": "PV1^1^7",
     "attending_doctor": "PV1^1^7", "registered_at": "EVN^1^2", "admitted_at": "PV1^1^44",
@@ -115,9 +116,9 @@ def to_intakes(received: Received, options: Hl7Options) -> list[Intake]:
     if kind == ("ADT", "A03"):
         return [intake("discharge.notice", DischargeNotice, _discharge(m, options, when))]
     if kind == ("ADT", "A11"):
-        fields = {
+        fields: dict[str, Any] = {
             "visit_id": get(m, "PV1.F19.R1.C1"),
-            "inpatient": get(m, "PV1.F2") in ("I", ""),
+            "inpatient": {"I": True, "": None}.get(get(m, "PV1.F2"), False),
             "cancelled_at": when,
             "reason": get(m, "EVN.F4") or None,
         }

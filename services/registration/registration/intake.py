@@ -40,7 +40,7 @@ class AdmissionCancelled(Contract):
 
 class VisitCancelled(Contract):
     visit_id: NonEmpty
-    inpatient: bool
+    inpatient: bool | None  # None: the patient class (PV1-2) was left empty
     cancelled_at: AwareDatetime
     reason: str | None = None
 
