@@ -55,6 +55,19 @@ async def test_a04_is_acknowledged_aa_echoing_msh10() -> None:
     assert taken.data.registration_id == "V1"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("control_id", ["G\\F\\1", "A\\S\\B", "X~Y", "T&1"])
+async def test_an_escaped_control_id_is_echoed_as_it_was_sent(control_id: str) -> None:
+    """MSA-2 (and the ACK's own MSH-10) as the sender wrote MSH-10: blanked separators made
+    an ACK the sender could not match to its message, so it sent it again and again."""
+    raw = adt("A04", "CTL-E", patient_id="P1", visit_id="V1").replace(
+        b"|CTL-E|", f"|{control_id}|".encode()
+    )
+    ack = (await handler(FakeStore())(raw)).decode()
+    msa = next(line for line in ack.split("\r") if line.startswith("MSA|"))
+    assert msa.split("|")[1:3] == ["AA", control_id]
+    assert f"|ACK{control_id}|" in ack.split("\r")[0]
+
+
 async def test_gb18030_names_are_decoded_per_msh18_and_the_ack_uses_the_same_charset() -> None:
     store = FakeStore()
     raw = adt("A04", "CTL-2", patient_id="P2", visit_id="V2", charset="gb18030",

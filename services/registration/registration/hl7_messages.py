@@ -293,14 +293,14 @@ def ack(
             now.strftime("%Y%m%d%H%M%S%z"),  # with the offset (+0800) when `now` has one
             "",
             comp.join(["ACK", header.trigger, "ACK"]) if header.trigger else "ACK",
-            f"ACK{_safe(header.control_id, fs, enc)}"[:199],
+            f"ACK{_as_sent(header.control_id, fs)}"[:199],
             header.processing_id or "P",
             header.version or "2.5",
             *([""] * 5),
             header.charset_field,
         ]
     ).rstrip(fs)
-    segments = [msh, fs.join(["MSA", code, _safe(header.control_id, fs, enc)])]
+    segments = [msh, fs.join(["MSA", code, _as_sent(header.control_id, fs)])]
     if error is not None:
         err_code = comp.join([str(error.code), _ERROR_TEXT.get(error.code, "Error"), "HL70357"])
         severity = "E"
@@ -324,6 +324,15 @@ def ack(
         return text.encode(header.codec or "utf-8")
     except (UnicodeEncodeError, LookupError):
         return text.encode("utf-8", errors="replace")
+
+
+def _as_sent(control_id: str, fs: str) -> str:
+    """MSH-10 echoed as the sender wrote it, escapes and all (`G\\F\\1`), so that it matches
+    its ACK: the ACK is written with the message's own separators. Blanking them (`G F 1`)
+    gave the sender an ACK of no message of its."""
+    for ch in (fs, "\r", "\n"):
+        control_id = control_id.replace(ch, " ")
+    return control_id
 
 
 def _safe(text: str, fs: str, enc: str) -> str:
