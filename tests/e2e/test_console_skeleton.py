@@ -51,7 +51,13 @@ async def test_the_start_page_shows_the_agent_in_chinese_and_english(
     session = await signed_in(stack_env["DATABASE_URL"], "dev-agent-token")
     context = await console_context(browser, console.url, session)
     page = await context.new_page()
-    await page.goto(console.url + "/")
+    answer = await page.goto(console.url + "/")
+    # a shared ward PC: Back after sign-out must not show it from the cache; no other site
+    # may frame it
+    assert answer is not None
+    headers = await answer.all_headers()
+    assert headers["cache-control"] == "no-store" and headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert await page.title() == "欢迎 · 患者服务工作台"
     assert "客服 王芳" in await page.inner_text("header")
     assert await has_no_horizontal_scroll(page)

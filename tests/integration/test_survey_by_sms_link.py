@@ -217,6 +217,10 @@ async def test_bad_links_and_bad_answers_get_clear_pages_and_count_nothing_twice
         assert page.status_code == 422 and "最多500字" in page.text and 'name="csrf"' in page.text
         page = await client.post(link, data={**answer, "t.comments": "长" * 20_000})
         assert page.status_code == 413 and "内容太长" in page.text
+        # text no consumer could decode (a NUL): the form again, the link still open (the
+        # answer below is still taken once)
+        page = await client.post(link, data={**answer, "t.comments": "hi\x00there"})
+        assert page.status_code == 422 and "无法识别的字符" in page.text
         # a form without its cookie (another site posting it): refused
         async with httpx.AsyncClient(timeout=10) as stranger:
             page = await stranger.post(link, data=answer)
