@@ -21,6 +21,7 @@ from hospital_shared.service_events.followup import (
     FollowUpTaskUnreachable,
     StaffMemberSaved,
 )
+from hospital_shared.time_limits import past_due_sql
 from hospital_shared.vocabulary import EventName
 from metrics.appraisal import StaffCounts
 from metrics.domain import label, rating
@@ -102,7 +103,7 @@ def handler_for(type_: str) -> Handler | None:
     return HANDLERS.get(type_)
 
 
-_COUNTS = """
+_COUNTS = f"""
 WITH calls AS (
     SELECT staff_id, count(*) AS calls, count(*) FILTER (WHERE reached) AS reached,
            count(rating) AS rated,
@@ -115,7 +116,8 @@ WITH calls AS (
                               AND cardinality(breached_limits) = 0) AS cases_in_time,
            count(*) FILTER (WHERE first_response_outcome IS NULL
                               AND cardinality(breached_limits) = 0
-                              AND first_response_due_at > $5::timestamptz) AS cases_pending
+                              AND NOT {past_due_sql("first_response_due_at", "$5::timestamptz")})
+                          AS cases_pending
       FROM complaint_cases
      WHERE handler_id IS NOT NULL AND opened_at >= $1 AND opened_at < $2
        AND status <> 'withdrawn'

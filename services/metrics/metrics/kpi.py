@@ -22,6 +22,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from hospital_shared.time_limits import past_due
+
 
 class Period(StrEnum):
     DAY = "day"
@@ -390,11 +392,12 @@ def clock_outcome(
 ) -> ClockOutcome:
     """Where one cohort member stands: met once its outcome is reached (whenever); missed
     once it is settled without it (a late answer, a breach, every call attempt unreached) or
-    its window has closed (`due_at` passed); otherwise pending. A member without a due time
-    is pending until settled."""
+    its window has closed (`due_at` passed: at the due instant it is still pending, as
+    `hospital_shared.time_limits` rules for every clock); otherwise pending. A member without
+    a due time is pending until settled."""
     if met:
         return ClockOutcome.MET
-    if settled or (due_at is not None and due_at <= now):
+    if settled or (due_at is not None and past_due(due_at, now)):
         return ClockOutcome.MISSED
     return ClockOutcome.PENDING
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from hospital_shared.time_limits import past_due_sql
 from hospital_shared.vocabulary import CLOCKED_CASE_LIMITS, CaseLimit, EnquiryChannel
 from metrics.domain import served_total
 from metrics.kpi import KPIS, Counts, KpiDefinition, Window
@@ -33,11 +34,17 @@ _ANSWERED = """(EXISTS (SELECT 1 FROM follow_up_tasks t JOIN satisfaction_answer
 # (done, unreachable, withdrawn), or at the latest due time of those tasks; a visit with no
 # task seen closes `followup_window_days` ($7) after it. $5 is now; $6 the quality-check kinds.
 # Its survey may be answered until `survey_window_days` ($8) after it (_SURVEY_OPEN).
-_CLOSED = """(SELECT CASE WHEN count(*) > 0 AND count(*) FILTER (WHERE t.status = 'open') = 0
-        THEN true ELSE coalesce(max(t.due_at), {v}.{at} + $7::float8 * interval '1 day') <= $5::timestamptz END
+_CLOSED = (
+    """(SELECT CASE WHEN count(*) > 0 AND count(*) FILTER (WHERE t.status = 'open') = 0
+        THEN true ELSE """
+    + past_due_sql(
+        "coalesce(max(t.due_at), {v}.{at} + $7::float8 * interval '1 day')", "$5::timestamptz"
+    )
+    + """ END
     FROM follow_up_tasks t
     WHERE (t.source_event_id = {v}.event_id OR t.source_ref = {v}.{ref})
       AND NOT (t.kind = ANY($6::text[])))"""
+)
 _SURVEY_OPEN = "{v}.{at} + $8::float8 * interval '1 day' > $5::timestamptz"
 
 _COHORTS = f"""
@@ -158,7 +165,8 @@ def _clock_columns(limit: str, *, first: bool) -> str:
             f" OR '{limit}' = ANY(breached_limits)) AND {limit}_outcome IS DISTINCT FROM 'withdrawn'"
         )
     )
-    settled = f"({limit}_outcome IS NOT NULL OR '{limit}' = ANY(breached_limits) OR {due} <= $4::timestamptz)"
+    past = past_due_sql(due, "$4::timestamptz")
+    settled = f"({limit}_outcome IS NOT NULL OR '{limit}' = ANY(breached_limits) OR {past})"
     return (
         f"count(*) FILTER (WHERE {member} AND coalesce({met}, false)) AS {limit}_met,"
         f" count(*) FILTER (WHERE {member} AND NOT coalesce({met}, false) AND {settled})"
@@ -198,17 +206,18 @@ WHERE created_at >= $1 AND created_at < $2 AND ($3::text IS NULL OR department =
 # Enquiries taken in the period (not turned into complaints), answered within their limit;
 # praise, suggestions and complaint cases received in the period; suggestions answered in it.
 _ENQUIRY_CHANNELS = tuple(c.value for c in EnquiryChannel)
-# An unanswered enquiry is pending until its due time ($4 is now), then missed.
+# An unanswered enquiry is pending until its due time has passed ($4 is now), then missed.
+_OPEN = f"NOT {past_due_sql('due_at', '$4')}"
 _ENQUIRIES = f"""
 SELECT count(*) FILTER (WHERE answered_in_time) AS in_time,
        count(*) AS enquiries,
-       count(*) FILTER (WHERE answered_in_time IS NULL AND due_at > $4) AS pending,
+       count(*) FILTER (WHERE answered_in_time IS NULL AND {_OPEN}) AS pending,
        {
     ", ".join(
         f"count(*) FILTER (WHERE answered_in_time AND channel = '{c}') AS {c}_in_time,"
         f" count(*) FILTER (WHERE channel = '{c}') AS {c},"
         f" count(*) FILTER (WHERE channel = '{c}' AND answered_in_time IS NULL"
-        f" AND due_at > $4) AS {c}_pending"
+        f" AND {_OPEN}) AS {c}_pending"
         for c in _ENQUIRY_CHANNELS
     )
 }
