@@ -9,8 +9,9 @@ Time is controlled the way the complaint time-limit tests do it: an enquiry is t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -389,6 +390,44 @@ async def test_praise_is_passed_to_the_praised_staff_members_department(
     assert "text" not in received[0]["data"]
     notices = await eventually(lambda: texts_to(stack_config, phone, number), timeout=30)
     assert len(notices) == 1 and "患者表扬" in notices[0]
+
+
+async def test_a_retried_post_records_one_enquiry_and_one_piece_of_feedback(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A POST sent again with its `external_id` (a timeout, a double click; here three copies,
+    two of them at once) answers with what the first recorded: one enquiry with one owner and
+    one clock, one piece of feedback, one event each. Another member of staff's id is their
+    own: the same id from them records their own enquiry."""
+    key = f"desk-retry-{unique()}"
+    enquiry = {"channel": "phone", "question": "请问住院部探视时间？", "external_id": key}
+
+    def post(path: str, body: dict[str, Any], role: str) -> Awaitable[httpx.Response]:
+        return http.post(path, json=body, headers=tokens[role])
+
+    answers = await asyncio.gather(*(post("/v1/enquiries", enquiry, "agent") for _ in range(2)))
+    answers.append(await post("/v1/enquiries", enquiry, "agent"))
+    assert sorted(a.status_code for a in answers) == [200, 200, 201], [a.text for a in answers]
+    numbers = {a.json()["enquiry_number"] for a in answers}
+    assert len(numbers) == 1
+    others = await post("/v1/enquiries", enquiry, "doctor")
+    assert others.status_code == 201 and others.json()["enquiry_number"] not in numbers
+    taken = "SELECT count(*) FROM enquiries WHERE external_id LIKE '%' || $1"
+    assert await query(stack_env, taken, key) == 2
+
+    praise = {"kind": "praise", "text": "护士很耐心", "external_id": key}
+    recorded = await asyncio.gather(
+        *(post("/v1/feedback", praise, "integration") for _ in range(3))
+    )
+    assert sorted(r.status_code for r in recorded) == [200, 200, 201], [r.text for r in recorded]
+    (feedback_number,) = {r.json()["feedback_number"] for r in recorded}
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    for subject in (*numbers, feedback_number):
+        await eventually(lambda s=subject: events_about(bootstrap, s), timeout=30)
+    (number,) = numbers
+    assert [e["type"] for e in await events_about(bootstrap, number)] == ["enquiry.taken"]
+    events = await events_about(bootstrap, feedback_number)
+    assert [e["type"] for e in events] == ["feedback.praise_received"]
 
 
 async def test_a_suggestion_gets_one_answer_and_an_outcome(

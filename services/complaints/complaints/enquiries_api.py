@@ -16,11 +16,11 @@ from datetime import date
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import HTTPException, Query, Request, status
+from fastapi import HTTPException, Query, Request, Response, status
 
 from complaints import enquiry_cases, feedback_cases
 from complaints import enquiry_store as store
-from complaints.access import Actor, can_view, visibility
+from complaints.access import Actor, can_view, opening_key, visibility
 from complaints.api import case_read, record_reads, render
 from complaints.enquiries import (
     EnquiryChannel,
@@ -149,11 +149,41 @@ def _last(rows: list[Row], page: PageRequest) -> dict[str, Any] | None:
 enquiries = audited_router("/v1", "enquiries")
 
 
-@enquiries.post("/enquiries", status_code=status.HTTP_201_CREATED, response_model=EnquiryAnswer)
+async def _once(
+    conn: asyncpg.Connection,
+    table: str,
+    key: str | None,
+    response: Response,
+    record: Callable[[], Awaitable[Row]],
+) -> Row:
+    """`record()` in a transaction, unless something was recorded under `key` (the caller's
+    `external_id`) already: then that, answered 200 instead of 201."""
+
+    async def once() -> Row:
+        if key is not None and (existing := await store.by_external_id(conn, table, key)):
+            response.status_code = status.HTTP_200_OK
+            return existing
+        return await record()
+
+    row: Row = await _in_transaction(conn, once)
+    return row
+
+
+def _repeat(what: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": f"the {what} recorded before under this external_id"}}
+
+
+@enquiries.post(
+    "/enquiries",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EnquiryAnswer,
+    responses=_repeat("enquiry"),
+)
 async def take_an_enquiry(
-    body: TakeEnquiry, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Staff
+    body: TakeEnquiry, response: Response, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Staff
 ) -> EnquiryAnswer:
     actor, now = actor_of(principal), ctx.clock()
+    key = opening_key(actor, body.external_id) if body.external_id else None
     new = NewEnquiry(
         channel=body.channel,
         question=body.question,
@@ -163,10 +193,12 @@ async def take_an_enquiry(
         patient_id=body.patient.patient_id if body.patient else None,
         patient_name=body.patient.name if body.patient else None,
         patient_phone=body.patient.phone if body.patient else None,
+        external_id=key,
     )
-    row = await _in_transaction(
-        conn, lambda: enquiry_cases.take(conn, ectx.enquiries, new, actor=actor, now=now)
-    )
+    row = await _once(
+        conn, "enquiries", key, response,
+        lambda: enquiry_cases.take(conn, ectx.enquiries, new, actor=actor, now=now),
+    )  # fmt: skip
     await record_enquiry_reads(conn, actor, [row])
     return _typed_enquiry(enquiry_view(row, None, actor=actor, now=now))
 
@@ -287,14 +319,22 @@ async def _convert(
 feedback = audited_router("/v1", "feedback")
 
 
-@feedback.post("/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackAnswer)
+@feedback.post(
+    "/feedback",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FeedbackAnswer,
+    responses=_repeat("feedback"),
+)
 async def record_feedback(
-    body: FeedbackIn, conn: Conn, ctx: Ctx, ectx: ECtx, principal: StaffOrSystem
+    body: FeedbackIn, response: Response, conn: Conn, ctx: Ctx, ectx: ECtx, principal: StaffOrSystem
 ) -> FeedbackAnswer:
     actor, now = actor_of(principal), ctx.clock()
-    row = await _in_transaction(conn, lambda: feedback_cases.record(
-        conn, ectx.feedback, body.feedback(now), actor=actor, now=now
-    ))  # fmt: skip
+    key = opening_key(actor, body.external_id) if body.external_id else None
+    new = body.feedback(now, external_id=key)
+    row = await _once(
+        conn, "feedback", key, response,
+        lambda: feedback_cases.record(conn, ectx.feedback, new, actor=actor, now=now),
+    )  # fmt: skip
     await record_feedback_reads(conn, actor, [row])
     return _typed_feedback(feedback_view(row, actor=actor))
 

@@ -63,6 +63,7 @@ class NewEnquiry:
     patient_id: str | None = None
     patient_name: str | None = None
     patient_phone: str | None = None
+    external_id: str | None = None  # the REST caller's (`access.opening_key`)
 
 
 async def supervisor_for(
@@ -111,6 +112,7 @@ async def take(
             "taken_at": start,
             "warn_at": due.warn_at,
             "due_at": due.due_at,
+            "external_id": new.external_id,
         },
     )
     detail = {"channel": new.channel.value, "limit": limit.name, "due_at": due.due_at}

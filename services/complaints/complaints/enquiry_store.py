@@ -28,6 +28,18 @@ def opened(table: str, row: Mapping[str, Any]) -> Row:
     return open_fields(row, SEALED[table])
 
 
+async def by_external_id(conn: asyncpg.Connection, table: str, external_id: str) -> Row | None:
+    """The enquiry or feedback recorded under `external_id`, if any. It waits (to the end of
+    the transaction) for another request recording under the same id, so that two copies of
+    one request sent at once record it once: call it in the transaction that records."""
+    assert table in ("enquiries", "feedback")
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{table}:{external_id}"
+    )
+    row = await conn.fetchrow(f"SELECT * FROM {table} WHERE external_id = $1", external_id)
+    return opened(table, row) if row is not None else None
+
+
 async def next_number(conn: asyncpg.Connection, sequence: str) -> int:
     """The next number of `enquiry_numbers` or `feedback_numbers` (never handed out twice)."""
     assert sequence in ("enquiry_numbers", "feedback_numbers")

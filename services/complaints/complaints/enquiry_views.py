@@ -20,6 +20,12 @@ from hospital_shared.vocabulary import EnquiryStatus, FeedbackChannel, LimitOutc
 StaffId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
+REPEAT = (
+    "the caller's id; repeating it answers 200 with the {what} already recorded instead of"
+    " recording it twice. A member of staff's ids are their own{shared}"
+)
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +41,7 @@ class TakeEnquiry(_Body):
     )
     patient: PatientIn | None = None
     department: DepartmentIn | None = Field(None, description="the department asked about")
+    external_id: Short | None = Field(None, description=REPEAT.format(what="enquiry", shared=""))
 
 
 class HandOverIn(_Body):
@@ -61,8 +68,14 @@ class FeedbackIn(_Body):
     staff_id: StaffId | None = Field(None, description="the member of staff praised")
     patient: PatientIn | None = None
     received_at: AwareDatetime | None = None
+    external_id: Short | None = Field(
+        None,
+        description=REPEAT.format(
+            what="feedback", shared="; a hospital system's are shared with its Kafka events"
+        ),
+    )
 
-    def feedback(self, now: datetime) -> NewFeedback:
+    def feedback(self, now: datetime, *, external_id: str | None) -> NewFeedback:
         return NewFeedback(
             kind=self.kind,
             channel=self.channel,
@@ -71,6 +84,7 @@ class FeedbackIn(_Body):
             category=self.category,
             department_code=self.department.code if self.department else None,
             staff_id=self.staff_id,
+            external_id=external_id,
             **contact_of(self.patient),
         )
 

@@ -55,7 +55,8 @@ class NewFeedback:
     patient_id: str | None = None
     patient_name: str | None = None
     patient_phone: str | None = None
-    external_id: str | None = None  # a hospital system's id (feedback.submitted); REST has none
+    # a hospital system's id (feedback.submitted), or the REST caller's (`access.opening_key`)
+    external_id: str | None = None
 
 
 def contact_of(patient: Any | None) -> dict[str, str | None]:
@@ -94,11 +95,9 @@ async def record(
     department (from the roster) when the caller did not name one. One with an external id
     already recorded is returned as it is, with no event: a redelivery records nothing."""
     if new.external_id is not None:
-        existing = await conn.fetchrow(
-            "SELECT * FROM feedback WHERE external_id = $1", new.external_id
-        )
+        existing = await store.by_external_id(conn, "feedback", new.external_id)
         if existing is not None:
-            return store.opened("feedback", existing)
+            return existing
     department = new.department_code
     if department is None and new.staff_id:
         department = (await roster.departments_of(conn, [new.staff_id])).get(new.staff_id)
