@@ -29,3 +29,19 @@ def test_a_planned_row_carries_the_planned_event() -> None:
         event = outgoing.planned_event(call, time=time, correlation_id=correlation)
         assert (event_id, topic, key) == (event.id, topics.FOLLOWUP_TASKS, "P-000123")
         assert decode(payload, expected_topic=topics.FOLLOWUP_TASKS) == event
+
+
+def test_a_later_life_never_takes_another_tasks_event_ids() -> None:
+    """Admission `A` planned again (its second life) and admission `A:2` (an id from the HIS
+    may hold `:`): their overdue events must not share an id, or the outbox drops one."""
+    from followup.planning import inpatient_task_id
+
+    second_life = outgoing.life_id(inpatient_task_id("A"), 2)
+    first_of_other = outgoing.life_id(inpatient_task_id("A:2"), 1)
+    assert f"{second_life}:overdue:1" != f"{first_of_other}:overdue:1"
+    lives = {
+        outgoing.life_id(inpatient_task_id(a), g)
+        for a in ("A", "A:2", "2", "2:A")
+        for g in (1, 2, 3)
+    }
+    assert len(lives) == 12

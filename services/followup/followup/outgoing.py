@@ -81,8 +81,11 @@ def life_id(task_id: str, generation: int) -> str:
     again counts its attempts from 0 again, so `<task>:overdue:1` of its second life would be
     its first life's id, dropped by the outbox and the consumers' inboxes as a repeat. The
     first life keeps the ids it always had (those published and stored before lives were
-    counted); a later one is `<task>:<generation>`."""
-    return task_id if generation == 1 else f"{task_id}:{generation}"
+    counted); a later one is `<generation>:<task>`. In front, not behind: an id from the HIS
+    may hold `:` (admission `A:2`, task `FU-A:2`), and `FU-A:2` as the second life of `FU-A`
+    would be that task's first. A task id starts `FU-`, so a life's id names one task and one
+    life, and `<life>:<transition>:<attempt>` one event (read from both ends)."""
+    return task_id if generation == 1 else f"{generation}:{task_id}"
 
 
 def _planned_id(call: PlannedCall) -> str:
