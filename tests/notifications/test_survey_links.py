@@ -199,3 +199,40 @@ def test_the_page_escapes_what_it_shows_and_loads_nothing_from_outside() -> None
     for reason in survey_page.REFUSALS:
         status, body = survey_page.refusal_page(reason, "医院")
         assert 400 <= status < 600 and "Traceback" not in body
+
+
+def test_after_a_rotation_each_link_is_revealed_with_the_secret_it_was_made_with() -> None:
+    import pytest
+
+    from notifications.settings import Settings
+    from notifications.survey_links import (
+        csrf_for,
+        csrf_matches,
+        hidden_links,
+        hidden_url,
+        reveal,
+        reveal_rotated,
+        token_for,
+        token_hash,
+    )
+
+    old_link, new_link, unknown = "a" * 31, "b" * 31, "c" * 31
+    body = " ".join(hidden_url("https://h/s", i) for i in (old_link, new_link, unknown))
+    assert hidden_links(body) == [old_link, new_link, unknown]
+    stored = {
+        old_link: token_hash(token_for("old", old_link)),
+        new_link: token_hash(token_for("new", new_link)),
+    }
+    revealed = reveal_rotated(body, ("new", "old"), stored)
+    assert revealed.split() == [
+        f"https://h/s/{token_for('old', old_link)}",
+        f"https://h/s/{token_for('new', new_link)}",
+        f"https://h/s/{token_for('new', unknown)}",  # no row: the current secret's
+    ]
+    assert reveal_rotated(body, ("new",), stored) == reveal(body, "new")
+    form = csrf_for("old", b"h", "n")
+    assert csrf_matches(("new", "old"), b"h", "n", form)
+    assert not csrf_matches(("new",), b"h", "n", form)
+    assert Settings(survey_previous_secrets=("old",)).survey_secrets == ("dev-survey-secret", "old")
+    with pytest.raises(ValueError, match="public development value"):
+        Settings(callback_previous_secrets=("dev-callback-secret",))

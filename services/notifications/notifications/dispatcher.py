@@ -51,12 +51,12 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from hospital_shared.background import listen
 from hospital_shared.failpoints import failpoint
-from notifications import domain, reconciler, restore_check, sending
+from notifications import domain, reconciler, restore_check, sending, survey_store
 from notifications.domain import Defer, DueMessage, Send, SendingRules, Status, Stop
 from notifications.handlers import Clock
 from notifications.lifecycle import publish_finished, publish_status, publish_statuses
 from notifications.providers import Outcome, OutgoingSms, SendResult, SmsProvider
-from notifications.survey_links import reveal
+from notifications.survey_links import hidden_links, reveal, reveal_rotated
 from notifications.survey_policy import SURVEY_TEMPLATES
 
 log = structlog.get_logger(__name__)
@@ -179,7 +179,7 @@ class Dispatcher:
         )
         body = row["body"]
         if row["template"] in SURVEY_TEMPLATES:  # the link's token, never stored
-            body = reveal(body, self.settings.survey_secret)
+            body = await self._revealed(body)
         sms = OutgoingSms(message_id, row["to_number"], body, row["encoding"], receipt_url)
         try:
             result = await self.provider.send(sms)
@@ -190,6 +190,16 @@ class Dispatcher:
             failpoint(FAILPOINT_AFTER_ACCEPT)
             failpoint(failpoint_after_accept_to(row["to_number"]))
         return result
+
+    async def _revealed(self, body: str) -> str:
+        """The survey SMS's text with its link's token; after a rotation, the token its link
+        was made with (a reminder sent days later, an invitation held by quiet hours)."""
+        secrets = self.settings.survey_secrets
+        if len(secrets) == 1:
+            return reveal(body, secrets[0])
+        async with self.pool.acquire() as conn:
+            stored = await survey_store.token_hashes(conn, hidden_links(body))
+        return reveal_rotated(body, secrets, stored)
 
     async def _record(self, answers: list[Answer]) -> None:
         """Record what the gateway said about these messages, in one transaction. Should it

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 
 from hospital_shared.settings import service_settings_class
 from hospital_shared.vocabulary import ContactKind, TaskKind
@@ -49,6 +49,11 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     sms_sender: str = "95000"  # the sender number patients see
     public_url: str = "http://127.0.0.1:8004"  # base of the dlr-url Kannel calls back
     callback_secret: str = "dev-callback-secret"  # signs the dlr-url of every message
+    callback_previous_secrets: tuple[str, ...] = Field(
+        (),
+        description="earlier callback secrets (a JSON list), kept after a rotation while the"
+        " receipts of messages sent under them may still come",
+    )
     callback_allowed_ips: tuple[str, ...] = Field(
         ("127.0.0.1", "::1"),
         description="who may post delivery reports and MO: IP addresses or CIDR ranges",
@@ -209,10 +214,35 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     )
     survey_link_base: str = Field("", description="the links' base URL patients open")
     survey_secret: str = "dev-survey-secret"  # makes the links' tokens (HMAC)
+    survey_previous_secrets: tuple[str, ...] = Field(
+        (),
+        description="earlier survey secrets (a JSON list), kept after a rotation while links"
+        " made under them may still be sent or answered (their validity, 7 days)",
+    )
     survey_rate_per_token: int = Field(20, ge=1, description="requests per link per window")
     survey_rate_per_address: int = Field(120, ge=1, description="requests per address per window")
     survey_rate_window_s: float = Field(600.0, gt=0)
     survey_max_form_bytes: int = Field(16_384, ge=1024, description="largest answer form")
+
+    @field_validator("callback_previous_secrets", "survey_previous_secrets")
+    @classmethod
+    def _not_public(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        """An earlier secret may not be the public development one: whoever read it here could
+        sign receipts or make links that way for as long as it is kept."""
+        current = str(info.field_name).removesuffix("_previous_secrets") + "_secret"
+        if cls.model_fields[current].default in value or "" in value:
+            raise ValueError("holds the public development value or an empty one; drop it")
+        return value
+
+    @property
+    def callback_secrets(self) -> tuple[str, ...]:
+        """The secret receipts are signed with, then those they may still carry."""
+        return (self.callback_secret, *self.callback_previous_secrets)
+
+    @property
+    def survey_secrets(self) -> tuple[str, ...]:
+        """The secret links are made with, then those links made earlier may carry."""
+        return (self.survey_secret, *self.survey_previous_secrets)
 
     @field_validator("callback_allowed_ips")
     @classmethod

@@ -18,7 +18,6 @@ anything of the form is logged.
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 import traceback
@@ -46,7 +45,7 @@ from notifications import survey_page, survey_store
 from notifications.settings import Settings
 from notifications.survey_answers import given_answers, publish_answered
 from notifications.survey_limits import SharedLimits
-from notifications.survey_links import RateLimiter, csrf_for, is_token, token_hash
+from notifications.survey_links import RateLimiter, csrf_for, csrf_matches, is_token, token_hash
 
 log = structlog.get_logger(__name__)
 
@@ -222,8 +221,8 @@ async def survey_answer(request: Request, token: str, gate: Gate) -> HTMLRespons
         hashed = await gate.admit(request, token)
         fields = await _form_fields(request, gate.settings.survey_max_form_bytes)
         nonce = request.cookies.get(COOKIE, "")
-        expected = csrf_for(gate.settings.survey_secret, hashed, nonce)
-        if not nonce or not hmac.compare_digest(expected, fields.pop("csrf", "")):
+        given = fields.pop("csrf", "")
+        if not nonce or not csrf_matches(gate.settings.survey_secrets, hashed, nonce, given):
             raise _Refused("stale_form")
         return await _answer(request, gate, hashed, fields, nonce)
     except _Refused as exc:

@@ -19,6 +19,7 @@ import hmac
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -94,6 +95,30 @@ def is_token(text: str) -> bool:
 def reveal(body: str, secret: str) -> str:
     """The SMS text with each hidden link's token in place (sent, never stored)."""
     return _HIDDEN.sub(lambda m: "/" + token_for(secret, m.group(1)), body)
+
+
+def hidden_links(body: str) -> list[str]:
+    """The link ids hidden in a message's text."""
+    return _HIDDEN.findall(body)
+
+
+def reveal_rotated(body: str, secrets: tuple[str, ...], stored: Mapping[str, bytes]) -> str:
+    """`reveal` after a rotation: each link's token made with the first of `secrets` (the
+    current one, then earlier ones) whose token has the hash stored for it (`stored`: link id
+    -> `token_hash`), as the link was made; with the current one when none has."""
+
+    def token(link_id: str) -> str:
+        made = (token_for(secret, link_id) for secret in secrets)
+        found = next((t for t in made if token_hash(t) == stored.get(link_id)), None)
+        return found or token_for(secrets[0], link_id)
+
+    return _HIDDEN.sub(lambda m: "/" + token(m.group(1)), body)
+
+
+def csrf_matches(secrets: tuple[str, ...], hashed: bytes, nonce: str, given: str) -> bool:
+    """`given` is the form's CSRF value under one of `secrets` (a form shown before a
+    rotation is still taken)."""
+    return any(hmac.compare_digest(csrf_for(s, hashed, nonce), given) for s in secrets)
 
 
 def csrf_for(secret: str, hashed: bytes, nonce: str) -> str:

@@ -45,6 +45,14 @@ def _link_row(link: SurveyLink, event_id: str, event_type: str, secret: str) -> 
     )  # fmt: skip
 
 
+async def token_hashes(conn: asyncpg.Connection, link_ids: list[str]) -> dict[str, bytes]:
+    """The stored token hash of each of these links (those that exist)."""
+    rows = await conn.fetch(
+        "SELECT link_id, token_hash FROM survey_links WHERE link_id = ANY($1::text[])", link_ids
+    )
+    return {r["link_id"]: r["token_hash"] for r in rows}
+
+
 async def find_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM survey_links WHERE token_hash = $1", hashed)
 
