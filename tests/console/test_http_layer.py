@@ -101,6 +101,41 @@ def test_a_services_refusal_of_what_a_page_asked_shows_its_status_and_reason_not
     assert "period: Input should be &#39;day&#39;" in csv.text
 
 
+def _notifications_refusing_the_note(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith("/read"):
+        return httpx.Response(422, json={
+            "type": "urn:hospital:problem:validation", "status": 422,
+            "errors": [{"location": ["path", "message_id"], "type": "uuid_parsing",
+                        "message": "Input should be a valid UUID"}]})  # fmt: skip
+    return idle_services(request)
+
+
+@pytest.mark.parametrize(
+    ("referer", "back", "switch"),
+    [
+        ("http://testserver/inbox", "/inbox", "/inbox"),
+        (None, None, "/"),
+        ("https://elsewhere.example/inbox", None, "/"),
+    ],
+    ids=["from the inbox", "no referer", "another site"],
+)
+def test_a_services_refusal_of_a_posted_form_links_back_to_the_forms_page(
+    referer: str | None, back: str | None, switch: str
+) -> None:
+    """The page answered to a form's POST: its language switch went to the POST's address (a
+    bare 405), and it said "go back" with only a link to the start page."""
+    app = console(_notifications_refusing_the_note)
+    session = app.sign_in()
+    page = app.client.post(
+        "/inbox/not-a-note/read", data={"csrf_token": session.csrf_token, "go": "1"},
+        headers={"Referer": referer} if referer else {},
+    )  # fmt: skip
+    assert page.status_code == 422 and "请求未被接受" in page.text
+    assert "message_id：不是有效的编号" in page.text
+    assert (f'<a href="{back}" id="back">返回上一页</a>' in page.text) is (back is not None)
+    assert f'href="/lang/en?next={switch}"' in page.text
+
+
 def test_a_refresh_keeps_the_department_and_role_the_new_token_gives() -> None:
     """A transfer to another department, or a new role, showed only on the refreshed request
     (the department) or never (the role): the store kept the sign-in's."""

@@ -313,6 +313,45 @@ async def test_the_inbox_shows_unread_notes_and_opens_the_task_they_are_about(
     await screenshot(page, "worklist-en")
 
 
+async def test_a_form_the_service_refuses_shows_why_and_the_way_back_not_a_raw_error(
+    page: Page, stack: dict[str, RunningService], task: dict[str, Any]
+) -> None:
+    """The inbox's form posted for a note the notifications service cannot take (its id edited,
+    as a hand-made or mangled form sends it): the service answers 422 and the console shows
+    its "request not accepted" page with the service's reason, a link back to the page the
+    form was on, and a language switch that shows that page, in Chinese and in English."""
+    console = stack["console"].url
+
+    async def post_edited_form(button: str) -> int:
+        await page.goto(f"{console}/inbox")
+        form = page.locator("tr", has_text=task["task_id"]).locator("form")
+        await form.wait_for()
+        await form.evaluate("f => f.setAttribute('action', '/inbox/not-a-note/read')")
+        async with page.expect_navigation() as sent:
+            await form.get_by_role("button", name=button).click()
+        return (await sent.value).status  # type: ignore[union-attr]
+
+    assert await post_edited_form("打开") == 422
+    assert await page.inner_text("h1") == "请求未被接受"
+    notice = await page.inner_text("[role=alert]")
+    assert "后台服务没有接受这个请求" in notice and "message_id：不是有效的编号" in notice
+    assert "Traceback" not in notice and "{" not in notice
+    assert await page.get_attribute("#back", "href") == "/inbox"
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "problem-page")
+    await page.get_by_role("link", name="English").click()  # the form's page, in English
+    await page.wait_for_url(f"{console}/inbox")
+    assert "Inbox" in await page.inner_text("h1")
+
+    assert await post_edited_form("Open") == 422
+    assert await page.inner_text("h1") == "Request not accepted"
+    assert "Input should be a valid UUID" in await page.inner_text("[role=alert]")
+    await screenshot(page, "problem-page-en")
+    await page.get_by_role("link", name="Back to the previous page").click()
+    await page.wait_for_url(f"{console}/inbox")
+    assert await page.locator("tr", has_text=task["task_id"]).count() == 1
+
+
 async def test_an_agent_takes_an_unassigned_call_of_their_department(
     browser: Browser, stack: dict[str, RunningService], stack_env
 ) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -40,6 +41,26 @@ def local_path(path: str | None) -> str:
     if path.replace("\\", "/").startswith("//"):
         return "/"
     return path
+
+
+def came_from(request: Request) -> str | None:
+    """The console page the browser came from, path and query (its `Referer`, which
+    `Referrer-Policy: same-origin` sends to this site only), else None: the way back from an
+    error page, and the page a form's POST was sent from. None for the start page too."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if not referer.path or referer.netloc != request.url.netloc:
+        return None
+    path = local_path(referer.path + (f"?{referer.query}" if referer.query else ""))
+    return path if path != "/" else None  # the start page has its own link
+
+
+def page_path(request: Request) -> str:
+    """The page the language switch comes back to: this page's own address, or for a page
+    answered to a form's POST (a step refused beside its form, an error page), the page the
+    form was on: the POST's address answers no GET, and the switch to it showed a bare 405."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path
+    return urlsplit(came_from(request) or "/").path  # as a GET's: no `?done=` shown again
 
 
 def language_of(request: Request) -> str:
@@ -88,6 +109,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         nav=navigation_for(session.roles if session else []),
         unread=getattr(request.state, "unread", None),
         path=request.url.path,
+        here=page_path(request),
+        came_from=came_from(request),
         **context,
     )
     return HTMLResponse(page, status_code=status_code)
