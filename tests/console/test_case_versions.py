@@ -24,9 +24,14 @@ class Complaints:
     """The complaints service's answers for one case at version 9, refusing every step sent
     with another version as the service does."""
 
-    def __init__(self, status: str = "resolution_proposed") -> None:
+    def __init__(
+        self,
+        status: str = "resolution_proposed",
+        allowed_next: tuple[str, ...] = ("resolution_approved", "investigating", "withdrawn"),
+    ) -> None:
         self.sent: list[dict[str, Any]] = []
         self.status = status
+        self.allowed_next = list(allowed_next)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -40,7 +45,7 @@ class Complaints:
         if path == f"/v1/cases/{NUMBER}":
             return httpx.Response(200, json=CASE_EXAMPLE | {
                 "case_number": NUMBER, "status": self.status, "version": 9,
-                "allowed_next": ["resolution_approved", "investigating", "withdrawn"],
+                "allowed_next": self.allowed_next,
                 "resolution": "退款 5000 元", "resolution_kind": "refund",
             })  # fmt: skip
         if path == f"/v1/cases/{NUMBER}/audit":
@@ -73,9 +78,30 @@ def test_a_step_on_a_case_changed_since_the_page_was_read_is_refused_and_asks_to
     })  # fmt: skip
     assert complaints.sent == [{"expected_version": 7, "to": "resolution_approved"}]
     assert answer.status_code == 409
-    assert "已被他人修改" in answer.text and "请刷新页面" in answer.text
+    assert "已被他人修改" in answer.text and "本页已是最新内容" in answer.text
     assert "退款 5000 元" in answer.text  # the case as it is now, to be read before acting
     assert '<input type="hidden" name="expected_version" value="9">' in answer.text
+
+
+def test_a_refused_step_keeps_the_resolution_typed_and_the_language_switch_shows_the_case() -> None:
+    """A resolution written on a page the case had moved on from was lost with the refusal
+    (only the note came back), and the language switch went to the step's POST address: a
+    bare 405."""
+    complaints = Complaints(status="investigating", allowed_next=("resolution_proposed",))
+    app = console(complaints)
+    session = app.sign_in(roles=["agent"], staff_id="S-AGENT-01")
+    answer = app.client.post(
+        f"/cases/{NUMBER}/step",
+        data={"to": "resolution_proposed", "note": "核对收费记录", "resolution_kind": "refund",
+              "resolution": '退还 120 元 "检查费"', "expected_version": "7",
+              "csrf_token": session.csrf_token},
+        headers={"Referer": f"http://testserver/cases/{NUMBER}?done=note"},
+    )  # fmt: skip
+    assert answer.status_code == 409 and "已被他人修改" in answer.text
+    assert ">退还 120 元 &#34;检查费&#34;</textarea>" in answer.text
+    assert '<option value="refund" selected>' in answer.text
+    assert ">核对收费记录</textarea>" in answer.text
+    assert f'href="/lang/en?next=/cases/{NUMBER}"' in answer.text  # the case page, no ?done=
 
 
 def test_the_accountability_form_carries_a_new_one_time_key_each_time_it_is_shown() -> None:

@@ -161,6 +161,76 @@ async def test_the_desk_moves_a_case_through_every_step_to_closed_and_reopened(
     assert (r.json()["status"], r.json()["cycle"]) == ("reopened", 2)  # a new cycle, new clocks
 
 
+async def case_as_it_is(complaints: httpx.AsyncClient, number: str) -> dict[str, Any]:
+    r = await complaints.get(f"/v1/cases/{number}", headers=bearer("supervisor"))
+    assert r.status_code == 200, r.text
+    found: dict[str, Any] = r.json()
+    return found
+
+
+async def investigating(complaints: httpx.AsyncClient) -> str:
+    """A desk case handed to the agent and taken to investigation through the API."""
+    number = await open_case(complaints, text="门诊收费处多收检查费，窗口拒绝退还")
+    steps = [
+        ("supervisor", "assignment", {"assignee_id": "S-AGENT-01"}),
+        ("agent", "transitions", {"to": "acknowledged", "note": "已致电患者，说明将核查"}),
+        ("agent", "transitions", {"to": "investigating"}),
+    ]
+    for who, route, body in steps:
+        r = await complaints.post(f"/v1/cases/{number}/{route}", json=body, headers=bearer(who))
+        assert r.status_code == 200, r.text
+    return number
+
+
+async def test_a_step_from_a_page_the_case_has_moved_on_from_is_refused_keeping_what_was_typed(
+    stack: dict[str, RunningService],
+    complaints: httpx.AsyncClient,
+    stack_env,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    """The agent writes a resolution on the case page while the supervisor, elsewhere, adds a
+    note: the case's version moves. The proposal sent from the page as it was is refused (409)
+    with the case's status and version now; the case is not changed, what was typed is still
+    in the form, and pressing the step again (the page now carries the new version) takes it."""
+    number = await investigating(complaints)
+    base = stack_env["CONSOLE_URL"]
+    agent = await page_as(browser, stack_env, "agent")
+    await agent.goto(f"{base}/cases/{number}")
+    shown = int(await agent.input_value("#step-form input[name=expected_version]"))
+    await agent.fill("#step-note", "与收费处核对，确认多收 120 元")
+    await agent.select_option("#step-kind", "refund")
+    await agent.fill("#step-resolution", "退还多收的检查费 120 元，并向患者道歉")
+    meanwhile = {"note": "患者再次来电，要求三日内答复", "expected_version": shown}
+    r = await complaints.post(
+        f"/v1/cases/{number}/notes", json=meanwhile, headers=bearer("supervisor")
+    )
+    assert r.status_code == 200, r.text
+    moved = (await case_as_it_is(complaints, number))["version"]
+    assert moved > shown
+
+    async with agent.expect_navigation() as sent:
+        await agent.click("#step-form button:text-is('提交处理方案')")
+    assert (await sent.value).status == 409  # type: ignore[union-attr]
+    refusal = await agent.inner_text("#refusal")
+    assert f"案件 {number} 在您打开页面后已被他人修改（现为「调查中」，第 {moved} 版）" in refusal
+    assert "本页已是最新内容，请核对后再操作" in refusal
+    assert await status_shown(agent) == "调查中"
+    assert "患者再次来电，要求三日内答复" in await agent.inner_text("table.audit")  # read first
+    assert await agent.input_value("#step-note") == "与收费处核对，确认多收 120 元"
+    assert await agent.input_value("#step-kind") == "refund"
+    assert await agent.input_value("#step-resolution") == "退还多收的检查费 120 元，并向患者道歉"
+    assert await has_no_horizontal_scroll(agent)
+    await screenshot(agent, "desk-case-conflict")
+    case = await case_as_it_is(complaints, number)
+    assert (case["status"], case["version"], case["resolution"]) == ("investigating", moved, None)
+
+    # Read, then press again: the page now carries the case's new version.
+    await step(agent, "提交处理方案")
+    assert await status_shown(agent) == "方案待批"
+    case = await case_as_it_is(complaints, number)
+    assert (case["status"], case["version"]) == ("resolution_proposed", moved + 1)
+
+
 async def test_a_ward_supervisor_sees_only_their_department_and_is_refused_another(
     stack: dict[str, RunningService],
     complaints: httpx.AsyncClient,
