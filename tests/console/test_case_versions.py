@@ -127,3 +127,18 @@ def test_the_accountability_forms_key_is_sent_with_the_record() -> None:
         "expected_version": 9, "staff_id": "S-CARD-01", "measure": "fine",
         "detail": "罚款 200 元", "record_key": "k-1",
     }]  # fmt: skip
+
+
+def test_in_english_the_conflict_says_the_page_is_current_not_to_reload_it() -> None:
+    """The service's sentence ends "reload it" (right for an API client); a reload of the
+    page the console answered re-sends the stale form and is refused again."""
+    complaints = Complaints()
+    app = console(complaints)
+    session = app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    app.client.cookies.set("console_lang", "en")
+    answer = app.client.post(f"/cases/{NUMBER}/step", data={
+        "to": "resolution_approved", "expected_version": "7", "csrf_token": session.csrf_token,
+    })  # fmt: skip
+    assert answer.status_code == 409
+    assert "was changed by someone else" in answer.text and "version 9" in answer.text
+    assert "it is now Resolution proposed" in answer.text and "reload" not in answer.text

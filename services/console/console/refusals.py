@@ -42,27 +42,31 @@ class Reason(str):
 @cache
 def _data() -> dict[str, Any]:
     data: dict[str, Any] = json.loads((HERE / "refusals.json").read_text("utf-8"))
-    data["compiled"] = [(re.compile(d["pattern"]), d["zh"]) for d in data["details"]]
+    data["compiled"] = [(re.compile(d["pattern"]), d["zh"], d.get("en")) for d in data["details"]]
     return data
 
 
-def _status_name(value: str, kind: str = "status") -> str:
-    name = translate(f"{kind}.{value}", "zh")
+def _status_name(value: str, kind: str = "status", lang: str = "zh") -> str:
+    name = translate(f"{kind}.{value}", lang)
     return name if name != f"{kind}.{value}" else value
 
 
-def _group_text(group: str, value: str) -> str:
+def _group_text(group: str, value: str, lang: str = "zh") -> str:
     if group in _STATUS_GROUPS:
-        return _status_name(value)
-    return _status_name(value, "step") if group in _STEP_GROUPS else value
+        return _status_name(value, lang=lang)
+    return _status_name(value, "step", lang) if group in _STEP_GROUPS else value
 
 
-def _known_detail(text: str) -> str | None:
-    for pattern, zh in _data()["compiled"]:
+def _known_detail(text: str) -> Reason | None:
+    """The detail's Chinese, and its English when the entry has its own (`en`: what the
+    service says fits an API client, not a person at the console), else the service's."""
+    for pattern, zh, en in _data()["compiled"]:
         match = pattern.fullmatch(text.strip())
         if match:
-            groups = {k: _group_text(k, v) for k, v in match.groupdict().items()}
-            return str(zh).format(**groups)
+            found = match.groupdict().items()
+            zh_text = zh.format(**{k: _group_text(k, v) for k, v in found})
+            en_text = en.format(**{k: _group_text(k, v, "en") for k, v in found}) if en else text
+            return Reason(en_text, zh_text)
     return None
 
 
@@ -71,14 +75,15 @@ def detail_reason(status: int, text: str) -> Reason:
     service's English beside it."""
     known = _known_detail(text) if text else None
     if known is not None:
-        return Reason(text, known)
+        return known
     general = _data()["statuses"].get(str(status), _data()["other"])
     return Reason(text, f"{general}（{text}）" if text else general)
 
 
 def field_reason(error_type: str, text: str) -> Reason:
     """One field's error: by its pydantic type, else its sentence, else 'invalid'."""
-    zh = _data()["field_types"].get(error_type) or _known_detail(text)
+    known = _known_detail(text)
+    zh = _data()["field_types"].get(error_type) or (known.zh if known else None)
     return Reason(text, zh or f"{_data()['statuses']['422']}（{text}）")
 
 
