@@ -69,6 +69,26 @@ async def test_the_start_page_shows_the_agent_in_chinese_and_english(
     await context.close()
 
 
+async def test_an_address_no_page_answers_shows_a_console_page_not_json(
+    console: RunningService,
+    stack_env,
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    """A stale bookmark, or a form's POST address opened by hand, showed the services' raw
+    problem+json ({"title":"Method Not Allowed"...}) in the browser."""
+    session = await signed_in(stack_env["DATABASE_URL"], "dev-agent-token")
+    context = await console_context(browser, console.url, session)
+    page = await context.new_page()
+    for path, status in (("/no-such-page", 404), ("/logout", 405)):
+        answer = await page.goto(console.url + path)
+        assert answer is not None and answer.status == status
+        assert await page.title() == "没有这个页面 · 患者服务工作台"
+        assert "请从菜单进入" in await page.inner_text("main")
+        assert "客服 王芳" in await page.inner_text("header")  # the menu, signed in
+    await screenshot(page, "no-such-page")
+    await context.close()
+
+
 async def test_the_session_row_holds_no_token_in_clear_and_the_console_opens_it(
     console: RunningService,
     recorder: ApiStandIn,

@@ -15,6 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import (
     calls,
@@ -32,7 +33,13 @@ from console import (
 from console.backend import Backend, NotFound, Problem, Refused, Unavailable, problem_reason
 from console.page_headers import PageHeaders
 from console.pages import build_templates, error_page
-from console.session import LOGIN_PATH, CsrfRejected, SessionStore, SignInRequired
+from console.session import (
+    LOGIN_PATH,
+    CsrfRejected,
+    SessionStore,
+    SignInRequired,
+    require_session,
+)
 from console.settings import Settings
 from hospital_shared import db, field_crypto, http_guard
 from hospital_shared.background import Background
@@ -161,6 +168,17 @@ def _install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(Unavailable, unavailable)
     app.add_exception_handler(CsrfRejected, csrf)
     app.add_exception_handler(Problem, problem)
+
+    async def http_error(request: Request, exc: Exception) -> HTMLResponse:
+        # an address no page answers (a stale bookmark, a form's POST address opened): a page
+        # of the console, not the problem+json the services answer with
+        assert isinstance(exc, StarletteHTTPException)
+        with contextlib.suppress(SignInRequired, Unavailable):  # the menu, when signed in
+            await require_session(request)
+        kind = "nopage" if exc.status_code in (404, 405) else "problem"
+        return error_page(request, kind, exc.status_code)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
