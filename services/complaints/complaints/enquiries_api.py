@@ -169,15 +169,17 @@ async def _once(
     return row
 
 
-def _repeat(what: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": f"the {what} recorded before under this external_id"}}
+def _repeat(what: str, model: Any) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": model, "description": f"the {what} recorded before under this external_id"}
+    }
 
 
 @enquiries.post(
     "/enquiries",
     status_code=status.HTTP_201_CREATED,
     response_model=EnquiryAnswer,
-    responses=_repeat("enquiry"),
+    responses=_repeat("enquiry", EnquiryAnswer),
 )
 async def take_an_enquiry(
     body: TakeEnquiry, response: Response, conn: Conn, ctx: Ctx, ectx: ECtx, principal: Staff
@@ -323,7 +325,7 @@ feedback = audited_router("/v1", "feedback")
     "/feedback",
     status_code=status.HTTP_201_CREATED,
     response_model=FeedbackAnswer,
-    responses=_repeat("feedback"),
+    responses=_repeat("feedback", FeedbackAnswer),
 )
 async def record_feedback(
     body: FeedbackIn, response: Response, conn: Conn, ctx: Ctx, ectx: ECtx, principal: StaffOrSystem
