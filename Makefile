@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := registration followup complaints notifications metrics
+# configured by environment variables (docs/configuration.md): the services and the console
+CONFIGURED := $(SERVICES) console
 
 .PHONY: setup packages up down status test test-unit lint format docs bench bench-rss bench-scaling chaos fuzz mutate backup restore
 
@@ -65,7 +67,7 @@ format: setup
 docs: setup  ## regenerate docs/events (JSON Schemas), docs/asyncapi and docs/configuration.md
 	@$(UV) run python -m hospital_shared.schemas
 	@$(UV) run python -m hospital_shared.asyncapi_export $(SERVICES)
-	@$(UV) run python -m hospital_shared.config_docs $(SERVICES)
+	@$(UV) run python -m hospital_shared.config_docs $(CONFIGURED)
 
 bench: setup  ## drain vs raw baseline, latency, memory, scaling; then the registration gateway
 	@$(UV) run python -m bench.run
