@@ -58,6 +58,10 @@ class BadKey(ValueError):
     """A key setting that is not `<id>:<32 bytes base64>`, or a value under an unknown key."""
 
 
+class HashKeyChanged(RuntimeError):
+    """DATA_HASH_KEY is not the key the database's search hashes were made with."""
+
+
 class Undecryptable(ValueError):
     """A sealed value that does not open: tampered with, or sealed under another key."""
 
@@ -216,6 +220,26 @@ def configure_from_settings(settings: Any) -> FieldCipher:
 
 def cipher() -> FieldCipher:
     return _cipher
+
+
+async def check_hash_key(conn: Any) -> None:
+    """Refuse DATA_HASH_KEY when the schema's search hashes were made with another one (the
+    fingerprint the first start recorded, shared migration 060); record it when none is.
+    Under another key an opted-out number no longer matches its opt-out, and the patient
+    search by phone finds nobody, without a word: a start refused says why."""
+    fingerprint = _cipher.search_hash("hash-key-fingerprint")[:16]
+    await conn.execute(
+        "INSERT INTO hash_key_fingerprint (fingerprint) VALUES ($1) ON CONFLICT DO NOTHING",
+        fingerprint,
+    )
+    recorded = await conn.fetchval("SELECT fingerprint FROM hash_key_fingerprint")
+    if recorded != fingerprint:
+        raise HashKeyChanged(
+            f"DATA_HASH_KEY (fingerprint {fingerprint}) is not the key this database's search"
+            f" hashes were made with (fingerprint {recorded}): opted-out numbers would no"
+            " longer match their opt-outs and the search by phone would find nobody. Set the"
+            " key they were made with back (README, Encryption at rest)"
+        )
 
 
 def seal(text: str | None) -> str | None:

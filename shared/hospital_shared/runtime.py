@@ -417,6 +417,7 @@ class ServiceRuntime:
                 schema=self.settings.db_schema,
                 folders={"shared": db.SHARED_MIGRATIONS, self.name: self.migrations},
             )
+            await field_crypto.check_hash_key(conn)
         if applied:
             log.info("migrations applied", migrations=applied)
         for consumer in self.consumers:
