@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings
 
 from hospital_shared.auth import DEV_TOKENS, Role
 from hospital_shared.config_docs import env_prefix, env_vars, settings_class
-from hospital_shared.topics import all_topics
+from hospital_shared.topics import DLQ_CONFIGS, all_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -328,6 +328,7 @@ def test_kafka_init_script_creates_each_topic(compose: dict[str, Any]) -> None:
     script = init["command"][0].replace("$$", "$")
     assert "/opt/kafka/bin/kafka-topics.sh" in script
     script = script.replace("/opt/kafka/bin/kafka-topics.sh", "echo")
+    script = script.replace("/opt/kafka/bin/kafka-configs.sh", "echo")
     shell, *flags = init["entrypoint"]
     assert shell.endswith("bash")
     argv = ["bash", *flags, script]
@@ -344,6 +345,16 @@ def test_kafka_init_script_creates_each_topic(compose: dict[str, Any]) -> None:
         assert created == [(t.name, t.partitions) for t in all_topics()]
         assert out.count("--create --if-not-exists") == len(created)
         assert out.count(f"--replication-factor {replication}") == len(created)
+        # a dead-letter topic keeps its records 35 days, made so or altered so
+        retention = dict(DLQ_CONFIGS)["retention.ms"]
+        dead = [t.name for t in all_topics() if t.name.endswith(".dlq")]
+        for topic in dead:
+            assert (
+                f"--topic {topic} --partitions 3 --replication-factor {replication}"
+                f" --config retention.ms={retention}" in out
+            )
+            assert f"--entity-name {topic} --add-config retention.ms={retention}" in out
+        assert out.count("retention.ms") == 2 * len(dead)
 
 
 def test_notifications_and_kannel_agree(

@@ -36,6 +36,13 @@ SERVICE_TOPICS += (SURVEYS,)
 INPUT_PARTITIONS = 12
 SERVICE_PARTITIONS = 12
 DLQ_PARTITIONS = 3
+# A dead letter is kept longer than the 30 days its replay may take (the consumers' inboxes
+# remember an event that long, <SERVICE>_INBOX_KEEP_MIN_DAYS), not Kafka's default 7 days:
+# the runbook of EventsDeadLettered gives 30 days to fix the sender and replay it.
+DLQ_RETENTION_DAYS = 35
+DLQ_CONFIGS: tuple[tuple[str, str], ...] = (
+    ("retention.ms", str(DLQ_RETENTION_DAYS * 24 * 3600 * 1000)),
+)
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -47,6 +54,7 @@ def dead_letter_topic(topic: str) -> str:
 class TopicSpec:
     name: str
     partitions: int
+    configs: tuple[tuple[str, str], ...] = ()  # beyond the cluster's defaults
 
 
 def all_topics() -> list[TopicSpec]:
@@ -54,6 +62,7 @@ def all_topics() -> list[TopicSpec]:
     specs = [TopicSpec(t, INPUT_PARTITIONS) for t in INPUT_TOPICS]
     specs += [TopicSpec(t, SERVICE_PARTITIONS) for t in SERVICE_TOPICS]
     specs += [
-        TopicSpec(dead_letter_topic(t), DLQ_PARTITIONS) for t in INPUT_TOPICS + SERVICE_TOPICS
+        TopicSpec(dead_letter_topic(t), DLQ_PARTITIONS, DLQ_CONFIGS)
+        for t in INPUT_TOPICS + SERVICE_TOPICS
     ]
     return specs

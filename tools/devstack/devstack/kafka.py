@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 import time
+from typing import Any
 import uuid
 from pathlib import Path
 
@@ -248,6 +249,25 @@ def start_node(cfg: StackConfig, node: int, lib: Path | None = None) -> int:
     return procs.spawn(cfg, node_name(node), argv).pid
 
 
+_TOPIC_OWN = 1  # DescribeConfigs v1+: a config set on the topic itself (DYNAMIC_TOPIC_CONFIG)
+
+
+async def _configure_existing(admin: Any, specs: list[Any]) -> None:
+    """Topics made before their configs were set (a dead-letter topic's retention): set them,
+    each alone (AlterConfigs replaces what it names and keeps the rest only when
+    incremental; these name theirs in full with the min.insync.replicas read back)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    for spec in specs:
+        resource = ConfigResource(ConfigResourceType.TOPIC, spec.name)
+        (described,) = (await admin.describe_configs([resource]))[0].resources
+        current = {c[0]: c[1] for c in described[4] if c[3] == _TOPIC_OWN}
+        if all(current.get(k) == v for k, v in spec.configs):
+            continue
+        wanted = {**current, **dict(spec.configs)}
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, wanted)])
+
+
 async def _create_topics(cfg: StackConfig) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -259,15 +279,17 @@ async def _create_topics(cfg: StackConfig) -> None:
         brokers = (await admin.describe_cluster())["brokers"]
         if len(brokers) < cfg.kafka_brokers:
             raise StackError(f"{len(brokers)} of {cfg.kafka_brokers} Kafka brokers registered")
-        wanted = {spec.name: spec.partitions for spec in all_topics()}
+        specs = all_topics()
+        wanted = {spec.name: spec.partitions for spec in specs}
         existing = set(await admin.list_topics())
         factor, min_isr = cfg.kafka_replication
-        configs = {"min.insync.replicas": str(min_isr)}
+        configs = {s.name: {"min.insync.replicas": str(min_isr), **dict(s.configs)} for s in specs}
         new = [
-            NewTopic(n, p, factor, topic_configs=configs)
+            NewTopic(n, p, factor, topic_configs=configs[n])
             for n, p in wanted.items()
             if n not in existing
         ]
+        await _configure_existing(admin, [s for s in specs if s.configs and s.name in existing])
         if new:
             resp = await admin.create_topics(new, timeout_ms=30000)
             for err in resp.topic_errors:
