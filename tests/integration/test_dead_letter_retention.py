@@ -18,7 +18,7 @@ async def test_every_dead_letter_topic_keeps_its_records_35_days(
     try:
         dead = [t.name for t in all_topics() if t.name.endswith(".dlq")]
         kept = {}
-        for topic in dead + ["hospital.registrations.v1"]:
+        for topic in [*dead, "hospital.registrations.v1"]:
             (answer,) = await admin.describe_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})]
             )

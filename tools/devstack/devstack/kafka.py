@@ -13,9 +13,9 @@ import re
 import shutil
 import sys
 import time
-from typing import Any
 import uuid
 from pathlib import Path
+from typing import Any
 
 from devstack import procs
 from devstack.config import (
