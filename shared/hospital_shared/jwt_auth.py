@@ -8,24 +8,22 @@ secret), and its `iss` is the issuer, its `aud` holds `OIDC_AUDIENCE`, `exp` has
 and `nbf` (when given) has come. The principal is read from its claims: the role from the
 roles claim (Keycloak's realm roles by default), staff id, department and name from theirs.
 
-The JWKS is cached for `OIDC_JWKS_MAX_AGE_S` and fetched again at once when a token names a
-key id it does not hold (the provider rotated its keys), but at most every
-`OIDC_JWKS_MIN_REFRESH_S`: a stream of tokens with made-up key ids costs one fetch per interval,
-not one per request. Verification itself is PyJWT's (`pyjwt[crypto]`), not ours.
+The JWKS is cached, and fetched again when it is old or a token names a key id it does not
+hold (a rotation), at most so often: `jwks.py`. Verification itself is PyJWT's
+(`pyjwt[crypto]`), not ours.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 
 from hospital_shared.auth import Principal, Role
+from hospital_shared.jwks import FetchJson, KeySet, http_fetcher
 
 # A person holding several of the platform's roles acts in the most powerful one.
 ROLE_PRECEDENCE: tuple[Role, ...] = (
@@ -58,8 +56,9 @@ class OidcConfig:
     department_claim: str = "department"
     name_claim: str = "name"
     leeway_s: float = 0.0
-    jwks_max_age_s: float = 3600.0
+    jwks_max_age_s: float = 300.0
     jwks_min_refresh_s: float = 30.0
+    jwks_min_fetch_interval_s: float = 1.0
     http_timeout_s: float = 5.0
 
     @classmethod
@@ -79,90 +78,9 @@ class OidcConfig:
             leeway_s=settings.oidc_leeway_s,
             jwks_max_age_s=settings.oidc_jwks_max_age_s,
             jwks_min_refresh_s=settings.oidc_jwks_min_refresh_s,
+            jwks_min_fetch_interval_s=settings.oidc_jwks_min_fetch_interval_s,
             http_timeout_s=settings.oidc_http_timeout_s,
         )
-
-
-FetchJson = Callable[[str], Awaitable[dict[str, Any]]]
-
-
-def http_fetcher(timeout_s: float) -> FetchJson:
-    async def fetch(url: str) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=timeout_s) as client:
-            resp = await client.get(url)
-            resp.raise_for_status()
-            body: dict[str, Any] = resp.json()
-            return body
-
-    return fetch
-
-
-class KeySet:
-    """The provider's signing keys by key id, cached; see the module docstring for when it
-    fetches them again. `clock` is injectable for the tests of that rule."""
-
-    def __init__(
-        self, config: OidcConfig, fetch: FetchJson, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._config = config
-        self._fetch = fetch
-        self._clock = clock
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None  # the last fetch that worked: the cache's age
-        self._tried_at: float | None = None  # the last attempt: the rate limit
-        self._last_error: str | None = None
-        self._lock = asyncio.Lock()
-        self.fetches = 0
-
-    async def key(self, kid: str) -> jwt.PyJWK:
-        now = self._clock()
-        due = self._tried_at is None or now - self._tried_at >= self._config.jwks_min_refresh_s
-        stale = self._fetched_at is None or now - self._fetched_at >= self._config.jwks_max_age_s
-        if due and (stale or kid not in self._keys):
-            await self._refresh(seen=self._tried_at)
-        found = self._keys.get(kid)
-        if found is not None:
-            return found
-        if self._fetched_at is None:
-            raise ProviderUnavailable(
-                f"the identity provider's keys could not be fetched: {self._last_error}"
-            )
-        raise InvalidToken(f"no key {kid!r} in the identity provider's key set")
-
-    async def _refresh(self, *, seen: float | None) -> None:
-        async with self._lock:
-            if self._tried_at != seen:
-                return  # another request fetched them while this one waited
-            self._tried_at = self._clock()
-            try:
-                url = self._config.jwks_url or await self._discover_jwks_url()
-                jwks = await self._fetch(url)
-            except Exception as exc:  # the provider is away: keep the keys we have
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                return
-            self._keys = _usable_keys(jwks, self._config.algorithms)
-            self._fetched_at = self._clock()
-            self.fetches += 1
-
-    async def _discover_jwks_url(self) -> str:
-        issuer = self._config.issuer.rstrip("/")
-        meta = await self._fetch(f"{issuer}/.well-known/openid-configuration")
-        return str(meta["jwks_uri"])
-
-
-def _usable_keys(jwks: dict[str, Any], algorithms: Sequence[str]) -> dict[str, jwt.PyJWK]:
-    """Signing keys with a key id (encryption keys and unknown key types are skipped)."""
-    keys = {}
-    for data in jwks.get("keys", []):
-        if data.get("use", "sig") != "sig" or "kid" not in data:
-            continue
-        if data.get("alg") and data["alg"] not in algorithms:
-            continue
-        try:
-            keys[data["kid"]] = jwt.PyJWK.from_dict(data)
-        except jwt.PyJWTError:
-            continue
-    return keys
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -172,9 +90,14 @@ def looks_like_jwt(token: str) -> bool:
 class TokenVerifier:
     """Checks a JWT access token and turns its claims into a `Principal`."""
 
-    def __init__(self, config: OidcConfig, fetch: FetchJson | None = None) -> None:
+    def __init__(
+        self,
+        config: OidcConfig,
+        fetch: FetchJson | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
-        self.keys = KeySet(config, fetch or http_fetcher(config.http_timeout_s))
+        self.keys = KeySet(config, fetch or http_fetcher(config.http_timeout_s), clock)
 
     async def principal(self, token: str) -> Principal:
         claims = await self.claims(token)
@@ -192,6 +115,12 @@ class TokenVerifier:
         if not isinstance(kid, str):
             raise InvalidToken("the token names no key (kid)")
         key = await self.keys.key(kid)
+        if key is None and not self.keys.fetched:
+            raise ProviderUnavailable(
+                f"the identity provider's keys could not be fetched: {self.keys.last_error}"
+            )
+        if key is None:
+            raise InvalidToken(f"no key {kid!r} in the identity provider's key set")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

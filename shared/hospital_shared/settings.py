@@ -116,12 +116,19 @@ class ServiceSettings(BaseSettings):
         description="clock skew allowed when checking exp and nbf (seconds)",
     )  # fmt: skip
     oidc_jwks_max_age_s: float = Field(
-        3600.0, gt=0, validation_alias=AliasChoices("OIDC_JWKS_MAX_AGE_S"),
-        description="how long the provider's keys are cached before they are fetched again",
+        300.0, gt=0, validation_alias=AliasChoices("OIDC_JWKS_MAX_AGE_S"),
+        description="how long the provider's keys are cached before they are fetched again:"
+        " a key withdrawn at the provider (a suspected compromise) counts up to this long",
     )  # fmt: skip
     oidc_jwks_min_refresh_s: float = Field(
         30.0, ge=0, validation_alias=AliasChoices("OIDC_JWKS_MIN_REFRESH_S"),
-        description="a token with an unknown key id fetches the keys again, at most this often",
+        description="keys past their max age are fetched again at most this often, and a key"
+        " id a fetch did not find fetches nothing more for this long",
+    )  # fmt: skip
+    oidc_jwks_min_fetch_interval_s: float = Field(
+        1.0, gt=0, validation_alias=AliasChoices("OIDC_JWKS_MIN_FETCH_INTERVAL_S"),
+        description="a token naming a key id not seen before fetches the keys at once (a"
+        " rotation), but all fetches together are at least this far apart (made-up key ids)",
     )  # fmt: skip
     oidc_http_timeout_s: float = Field(
         5.0, gt=0, validation_alias=AliasChoices("OIDC_HTTP_TIMEOUT_S"),

@@ -4,8 +4,10 @@ them, for the tests of what the services accept."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -69,6 +71,22 @@ def keycloak_admin(env: dict[str, str]) -> httpx.Client:
                         headers=headers, timeout=30)  # fmt: skip
 
 
+def add_key_provider(admin: httpx.Client, provider: str, priority: int, **config: str) -> str:
+    """A signing key provider (`rsa`: a key given in `privateKey`; `rsa-generated`: one
+    Keycloak makes) added to the realm, RS256, active: its component id."""
+    realm_id = admin.get("").json()["id"]
+    values = {"priority": str(priority), "enabled": "true", "active": "true",
+              "algorithm": "RS256", **config}  # fmt: skip
+    resp = admin.post(
+        "/components",
+        json={"name": f"test key {time.time_ns()}", "providerId": provider,
+              "providerType": "org.keycloak.keys.KeyProvider", "parentId": realm_id,
+              "config": {name: [value] for name, value in values.items()}},
+    )  # fmt: skip
+    resp.raise_for_status()
+    return str(resp.headers["Location"].rsplit("/", 1)[1])
+
+
 class RealmKey:
     """A signing key the test holds, added to the realm (a key provider of low priority, so
     Keycloak keeps signing with its own): Keycloak publishes it in the realm's JWKS, so a
@@ -82,17 +100,7 @@ class RealmKey:
             serialization.NoEncryption(),
         ).decode()
         with keycloak_admin(env) as admin:
-            realm_id = admin.get("").json()["id"]
-            config = {"priority": ["1"], "enabled": ["true"], "active": ["true"],
-                      "algorithm": ["RS256"], "privateKey": [pem]}  # fmt: skip
-            resp = admin.post(
-                "/components",
-                json={"name": f"test key {time.time_ns()}", "providerId": "rsa",
-                      "providerType": "org.keycloak.keys.KeyProvider", "parentId": realm_id,
-                      "config": config},
-            )  # fmt: skip
-            resp.raise_for_status()
-            component = resp.headers["Location"].rsplit("/", 1)[1]
+            component = add_key_provider(admin, "rsa", 1, privateKey=pem)
             keys = admin.get("/keys").json()["keys"]
         self.kid = next(k["kid"] for k in keys if k.get("providerId") == component)
         # the kid Keycloak signs its own tokens with, for a forgery that names it
@@ -103,6 +111,21 @@ class RealmKey:
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": self.kid})
+
+
+@contextlib.contextmanager
+def rotated_signing_key(env: dict[str, str]) -> Iterator[str]:
+    """A key rotation at the realm, for the `with` block: a new generated RSA key of a higher
+    priority than every key there, so Keycloak signs every new token with it (the old keys
+    stay published, as after a rotation). Yields the new key's kid; removed after the block."""
+    with keycloak_admin(env) as admin:
+        top = max(k.get("providerPriority", 0) for k in admin.get("/keys").json()["keys"])
+        component = add_key_provider(admin, "rsa-generated", top + 10, keySize="2048")
+        try:
+            keys = admin.get("/keys").json()["keys"]
+            yield next(k["kid"] for k in keys if k.get("providerId") == component)
+        finally:
+            admin.delete(f"/components/{component}").raise_for_status()
 
 
 def forged(claims: dict[str, Any], kid: str) -> str:
