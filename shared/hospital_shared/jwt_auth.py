@@ -5,8 +5,11 @@ A token counts when its signature verifies against a key of the provider's JWKS 
 `OIDC_JWKS_URL`, or the `jwks_uri` of `<OIDC_ISSUER_URL>/.well-known/openid-configuration`),
 with an allowed algorithm (`OIDC_ALGORITHMS`, RS256 by default: never `none`, never a shared
 secret), and its `iss` is the issuer, its `aud` holds `OIDC_AUDIENCE`, `exp` has not passed
-and `nbf` (when given) has come. The principal is read from its claims: the role from the
-roles claim (Keycloak's realm roles by default), staff id, department and name from theirs.
+and `nbf` (when given) has come. When `OIDC_ALLOWED_CLIENTS` names clients, the token must also
+have been issued to one of them (its `azp`): every client of the realm may get the audience,
+the development CLI's password grant too, which skips whatever the hospital adds to the
+browser's sign-in (a one-time password). The principal is read from its claims: the role from
+the roles claim (Keycloak's realm roles by default), staff id, department and name from theirs.
 
 The JWKS is cached, and fetched again when it is old or a token names a key id it does not
 hold (a rotation), at most so often: `jwks.py`. Verification itself is PyJWT's
@@ -21,9 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import structlog
 
 from hospital_shared.auth import Principal, Role
 from hospital_shared.jwks import FetchJson, KeySet, http_fetcher
+
+log = structlog.get_logger(__name__)
 
 # A person holding several of the platform's roles acts in the most powerful one.
 ROLE_PRECEDENCE: tuple[Role, ...] = (
@@ -50,6 +56,7 @@ class OidcConfig:
     issuer: str
     audience: str
     jwks_url: str | None = None
+    allowed_clients: tuple[str, ...] = ()  # the `azp`s that count; empty: any
     algorithms: tuple[str, ...] = ("RS256",)
     roles_claim: str = "realm_access.roles"
     staff_id_claim: str = "staff_id"
@@ -70,6 +77,7 @@ class OidcConfig:
             issuer=settings.oidc_issuer_url,
             audience=settings.oidc_audience,
             jwks_url=settings.oidc_jwks_url,
+            allowed_clients=tuple(settings.oidc_allowed_clients),
             algorithms=tuple(settings.oidc_algorithms),
             roles_claim=settings.oidc_roles_claim,
             staff_id_claim=settings.oidc_staff_id_claim,
@@ -133,7 +141,21 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
+        self._check_client(claims)
         return claims
+
+    def _check_client(self, claims: dict[str, Any]) -> None:
+        """Refuse a token of a client not in `allowed_clients`: why, with the client, is for
+        the log; the caller learns only that its token does not count here."""
+        allowed = self.config.allowed_clients
+        client = claims.get("azp")
+        if allowed and client not in allowed:
+            log.warning(
+                f"access token refused: its client (azp) {client!r} is not in OIDC_ALLOWED_CLIENTS",
+                azp=client,
+                sub=claims.get("sub"),
+            )
+            raise InvalidToken("issued to a client that may not call this service")
 
 
 def _claim(claims: dict[str, Any], path: str) -> Any:

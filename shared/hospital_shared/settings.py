@@ -95,6 +95,12 @@ class ServiceSettings(BaseSettings):
     oidc_audience: str = _shared(
         "OIDC_AUDIENCE", "hospital-api", "the audience (`aud`) an access token must name"
     )
+    oidc_allowed_clients: list[str] = _shared(
+        "OIDC_ALLOWED_CLIENTS",
+        [],
+        "client ids (a token's `azp`) whose tokens count, JSON: in production the console and"
+        " the hospital systems' clients, not the development CLI; empty: any client's",
+    )
     oidc_jwks_url: str | None = _shared(
         "OIDC_JWKS_URL",
         None,

@@ -13,9 +13,11 @@ from typing import Any
 
 import jwt
 import pytest
+import structlog
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi import HTTPException
 
-from hospital_shared.auth import DevelopmentTokenInProduction, Role, load_tokens
+from hospital_shared.auth import DevelopmentTokenInProduction, Role, TokenAuth, load_tokens
 from hospital_shared.jwt_auth import InvalidToken, NoPlatformRole, OidcConfig, TokenVerifier
 from hospital_shared.settings import service_settings_class
 from tests.shared.oidc_tokens import (
@@ -103,6 +105,54 @@ async def test_a_client_credentials_token_is_a_hospital_system() -> None:
     principal = await default_verifier().principal(signed(claims))
     assert principal.role is Role.INTEGRATION and principal.staff_id is None
     assert principal.name == "service-account-hospital-systems"
+
+
+def _clients_verifier(allowed: tuple[str, ...]) -> TokenVerifier:
+    config = OidcConfig(issuer=ISSUER, audience="hospital-api", jwks_url="x",
+                        allowed_clients=allowed)  # fmt: skip
+    return TokenVerifier(config, FakeProvider(jwks_of(("k1", KEY))).fetch)
+
+
+PRODUCTION_CLIENTS = ("console", "hospital-systems")
+
+
+@pytest.mark.parametrize("client", PRODUCTION_CLIENTS)
+async def test_a_token_of_an_allowed_client_counts(client: str) -> None:
+    token = signed(access_claims(azp=client))
+    assert (await _clients_verifier(PRODUCTION_CLIENTS).principal(token)).role is Role.AGENT
+
+
+@pytest.mark.parametrize("client", ["hospital-cli", "account", None])
+async def test_a_token_of_another_client_is_refused_with_401_and_the_reason_logged(
+    client: str | None,
+) -> None:
+    """The development CLI's password grant skips the browser sign-in's one-time password:
+    with the production clients allowed, its tokens (and those naming no client) get the
+    usual 401; the log says why, the answer does not name the clients that count."""
+    auth = TokenAuth({}, _clients_verifier(PRODUCTION_CLIENTS))
+    with structlog.testing.capture_logs() as logs:
+        with pytest.raises(HTTPException) as refused:
+            await auth.authenticate(signed(access_claims(azp=client)))
+    assert refused.value.status_code == 401
+    assert not any(name in str(refused.value.detail) for name in PRODUCTION_CLIENTS)
+    (line,) = [entry for entry in logs if "OIDC_ALLOWED_CLIENTS" in entry["event"]]
+    assert line["log_level"] == "warning" and line["azp"] == client
+    assert repr(client) in line["event"] and line["sub"] == "u-1"
+
+
+async def test_without_allowed_clients_any_clients_token_counts() -> None:
+    token = signed(access_claims(azp="hospital-cli"))
+    assert (await default_verifier().principal(token)).staff_id == "S-AGENT-01"
+
+
+def test_the_allowed_clients_are_a_json_list_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OIDC_ISSUER_URL", ISSUER)
+    monkeypatch.setenv("OIDC_ALLOWED_CLIENTS", '["console", "hospital-systems"]')
+    config = OidcConfig.from_settings(service_settings_class("followup", 8002)())
+    assert config is not None and config.allowed_clients == PRODUCTION_CLIENTS
+    monkeypatch.delenv("OIDC_ALLOWED_CLIENTS")
+    config = OidcConfig.from_settings(service_settings_class("followup", 8002)())
+    assert config is not None and config.allowed_clients == ()
 
 
 def test_production_with_an_identity_provider_needs_no_static_tokens() -> None:
