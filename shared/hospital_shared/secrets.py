@@ -31,9 +31,11 @@ from hospital_shared.settings import ServiceSettings
 SECRET_WORDS = frozenset({"secret", "password", "token", "tokens", "key"})
 
 # Development values of secrets that have no default, as the local stack publishes them in
-# its `.stack/env` and the README (tools/devstack/devstack/config.py).
+# its `.stack/env` and the README (tools/devstack/devstack/config.py), and the compose file:
+# the console's client secret is the development realm's (tools/devstack/keycloak).
 PUBLISHED: dict[str, frozenset[str]] = {
     "kafka_sasl_password": frozenset({"hospital-kafka-dev"}),
+    "oidc_client_secret": frozenset({"dev-console-secret"}),
 }
 
 

@@ -24,6 +24,7 @@ from console import (
     health,
     home,
     inbox,
+    oidc,
     operations,
     patients,
     signin,
@@ -185,6 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # Production refuses the public development secrets, as every service does (secrets.py).
     refuse_dev_defaults(settings, is_development=settings.development_stack)
+    # It also refuses to start there without its client secret (console/oidc.py).
+    oidc.refuse_public_client(settings, is_development=settings.development_stack)
     # The sessions' tokens are sealed with the services' keys (console/session.py).
     field_crypto.configure_from_settings(settings)
     # No /docs: Swagger UI would load its assets from a CDN, which hospital intranets lack.

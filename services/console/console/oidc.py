@@ -33,7 +33,9 @@ class SignInSettings(BaseModel):
 
     oidc_client_id: str = Field("console", description="the console's client id at the provider")
     oidc_client_secret: str | None = Field(
-        None, description="the client's secret (confidential client); no default"
+        None,
+        description="the client's secret (confidential client); no default, required in"
+        " production (a start without it, or with the development realm's, is refused)",
     )
     oidc_discovery_url: str | None = Field(
         None,
@@ -53,6 +55,22 @@ class SignInSettings(BaseModel):
         600.0, gt=0, description="how long a sign-in begun may take at the provider's page"
     )
     oidc_http_timeout_s: float = Field(10.0, gt=0, description="timeout of a call to the provider")
+
+
+class NoClientSecret(RuntimeError):
+    """Raised at start outside a development or test stack without a client secret."""
+
+
+def refuse_public_client(settings: SignInSettings, *, is_development: bool) -> None:
+    """Stop a production start without `CONSOLE_OIDC_CLIENT_SECRET`. The console is a
+    confidential client (it sends its secret with every code and refresh-token exchange): a
+    provider that hands it tokens without one has a public client, whose codes anyone who
+    catches the redirect, and whose refresh tokens anyone holding them, can exchange."""
+    if not is_development and not settings.oidc_client_secret:
+        raise NoClientSecret(
+            "CONSOLE_OIDC_CLIENT_SECRET is not set: the console signs people in as a"
+            " confidential client of the identity provider; give it the client's secret"
+        )
 
 
 class SignInFailed(Exception):
