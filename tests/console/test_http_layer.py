@@ -159,6 +159,22 @@ def test_a_refresh_keeps_the_department_and_role_the_new_token_gives() -> None:
     assert "CARD" in app.client.get("/").text
 
 
+def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_one_held() -> None:
+    """RFC 6749 section 6 lets the provider leave the refresh token out: the session stored
+    none, and the next refresh ended it."""
+    app = console(provider=lambda r: httpx.Response(200, json={"access_token": "access-2"}))
+    agent = Principal(role=Role.AGENT, staff_id="S-AGENT-01", department="CS", name="王芳")
+
+    async def principal(token: str) -> Principal:
+        return agent
+
+    app.oidc.access.principal = principal  # type: ignore[method-assign]
+    session = app.sign_in(refresh_token="refresh-1", access_expires_at=expired())
+    assert app.client.get("/").status_code == 200
+    stored = app.sessions.sessions[session.id]
+    assert (stored.access_token, stored.refresh_token) == ("access-2", "refresh-1")
+
+
 async def test_the_session_store_writes_the_refreshed_roles_and_department() -> None:
     from console.session import SessionStore
 

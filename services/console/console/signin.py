@@ -163,6 +163,8 @@ async def refresh_session(request: Request, session: Session) -> Session | None:
         await store.delete(session.id)
         return None
     fields = _token_fields(tokens, client.settings.oidc_refresh_margin_s)
+    # RFC 6749 section 6: an answer may leave out the refresh token; the one held stays good
+    fields["refresh_token"] = fields["refresh_token"] or session.refresh_token
     # the refreshed token's role and department (a transfer, a new role), kept as sign-in keeps them
     roles, department = [principal.role.value], principal.department
     await store.update_tokens(session.id, roles=roles, department=department, **fields)
