@@ -32,6 +32,9 @@ router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 CALLBACK_PATH = "/auth/callback"
 SIGN_IN_COOKIE = "console_signin"
 IDENTITY_PROVIDER = "identity-provider"  # as the "unavailable" page names it
+# A return address longer than this is not kept (the start page instead): every anonymous
+# GET /login stores one, and a 12 KB one was stored as it came.
+MAX_NEXT_PATH = 2048
 
 
 def _client(request: Request) -> OidcClient:
@@ -55,7 +58,8 @@ def _state_hash(state: str) -> bytes:
 
 @router.get("/login")
 async def login(request: Request, next: str = "/") -> Response:
-    """Begin a sign-in: remember its secrets, send the browser to the provider."""
+    """Begin a sign-in: remember its secrets, send the browser to the provider. Sign-ins not
+    finished within the timeout are purged here, so the table holds only those under way."""
     try:
         client = _client(request)
         pkce = Pkce.new()
@@ -68,7 +72,8 @@ async def login(request: Request, next: str = "/") -> Response:
     await pool.execute(
         "INSERT INTO sign_ins (state_hash, code_verifier, nonce, next_path)"
         " VALUES ($1, $2, $3, $4)",
-        _state_hash(pkce.state), pkce.verifier, pkce.nonce, local_path(next),
+        _state_hash(pkce.state), pkce.verifier, pkce.nonce,
+        local_path(next) if len(next) <= MAX_NEXT_PATH else "/",
     )  # fmt: skip
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(
