@@ -175,6 +175,17 @@ def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_one_held() -> 
     assert (stored.access_token, stored.refresh_token) == ("access-2", "refresh-1")
 
 
+def test_a_provider_error_shows_the_consoles_sentence_for_its_code_and_nothing_it_sent() -> None:
+    app = console()
+    for code, sentence in (("access_denied", "登录被拒绝或已取消"), ("<b>x</b>", "没有完成登录")):
+        begun = app.client.get("/login")
+        state = parse_qs(urlsplit(begun.headers["location"]).query)["state"][0]
+        page = app.client.get("/auth/callback", params={
+            "state": state, "error": code, "error_description": "请致电 010-1234"})  # fmt: skip
+        assert page.status_code == 400 and sentence in page.text
+        assert "010-1234" not in page.text and "&lt;b&gt;" not in page.text
+
+
 async def test_the_session_store_writes_the_refreshed_roles_and_department() -> None:
     from console.session import SessionStore
 

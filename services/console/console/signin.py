@@ -6,7 +6,10 @@ provider (RP-initiated logout). `refresh_session` renews the access token before
 
 Each sign-in is bound to the browser that began it: its `state` is also in a short-lived
 HttpOnly cookie the callback compares, so a code from someone else's sign-in (login CSRF)
-gets no session here.
+gets no session here. That check comes first, also for an error the provider sends back: a
+link to the callback with an `error` of its own (and a "description" of the link-maker's
+choosing) shows only "sign-in not begun here". A provider's error is shown as the console's
+own sentence for its OAuth code; its `error_description` goes to the log, never to the page.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Unavailable
 from console.oidc import OidcClient, Pkce, SignInFailed, Tokens
 from console.pages import error_page, local_path
+from console.refusals import Reason
 from console.session import CheckedForm, CurrentSession, Session, set_session_cookie
+from console.wording import translate
 from hospital_shared.auth import Principal
-from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.http_guard import GuardedRoute, bounded
 from hospital_shared.jwt_auth import InvalidToken, NoPlatformRole, OidcConfig, ProviderUnavailable
 
+log = structlog.get_logger(__name__)
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 CALLBACK_PATH = "/auth/callback"
 SIGN_IN_COOKIE = "console_signin"
@@ -35,6 +42,23 @@ IDENTITY_PROVIDER = "identity-provider"  # as the "unavailable" page names it
 # A return address longer than this is not kept (the start page instead): every anonymous
 # GET /login stores one, and a 12 KB one was stored as it came.
 MAX_NEXT_PATH = 2048
+# The OAuth 2.0 and OpenID Connect error codes a provider sends back to the callback, each
+# with a sentence of the catalogue (`signin.error.<code>`); any other code gets `other`.
+PROVIDER_ERRORS = frozenset({
+    "access_denied", "invalid_request", "unauthorized_client", "unsupported_response_type",
+    "invalid_scope", "server_error", "temporarily_unavailable", "login_required",
+    "interaction_required", "consent_required", "account_selection_required",
+})  # fmt: skip
+
+
+class ProviderRefused(SignInFailed):
+    """The provider sent the browser back with an OAuth `error` instead of a code."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code if code in PROVIDER_ERRORS else "other"
+        key = f"signin.error.{self.code}"
+        super().__init__(translate(key, "en"))
+        self.reason = Reason(translate(key, "en"), translate(key, "zh"))
 
 
 def _client(request: Request) -> OidcClient:
@@ -106,9 +130,11 @@ async def callback(
 ) -> Response:
     """The provider sends the browser back here with a code: tokens, checks, a session."""
     try:
+        pending = await _take_sign_in(request, state)  # before anything the address says
         if error:
-            raise SignInFailed(f"{error}: {error_description}".rstrip(": "))
-        pending = await _take_sign_in(request, state)
+            log.info("sign-in refused by the identity provider", error=bounded(error, 64),
+                        description=bounded(error_description, 300))  # fmt: skip
+            raise ProviderRefused(error)
         client = _client(request)
         redirect_uri = _base_url(request, client) + CALLBACK_PATH
         tokens = await client.exchange_code(code, pending["code_verifier"], redirect_uri)
@@ -147,7 +173,10 @@ def _token_fields(tokens: Tokens, margin_s: float) -> dict[str, Any]:
 
 
 def _failed(request: Request, exc: Exception, status_code: int) -> HTMLResponse:
-    return error_page(request, "signin", status_code, reason=str(exc))
+    """The "sign-in did not complete" page, with the console's own reason (a provider's
+    error code as the catalogue says it)."""
+    reason = exc.reason if isinstance(exc, ProviderRefused) else str(exc)
+    return error_page(request, "signin", status_code, reason=reason)
 
 
 async def refresh_session(request: Request, session: Session) -> Session | None:
