@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import jwt
 from pydantic import BaseModel, Field
 
 from hospital_shared.jwt_auth import InvalidToken, OidcConfig, ProviderUnavailable, TokenVerifier
@@ -102,6 +103,25 @@ class Tokens:
     refresh_token: str | None
     id_token: str | None
     expires_in: float
+
+
+def _unverified_claims(token: str | None) -> dict[str, Any]:
+    """A JWT's claims without checking its signature (only for what the provider sent the
+    console itself over TLS, never to trust a person's claims); {} for what is not a JWT."""
+    if not token:
+        return {}
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims
+
+
+def session_id_at_provider(id_token: str | None) -> str | None:
+    """The provider's session id (`sid`) an ID token names, for the sign-in and sign-out log
+    lines: it ties them to the provider's own events."""
+    sid = _unverified_claims(id_token).get("sid")
+    return str(sid) if sid else None
 
 
 class OidcClient:

@@ -10,6 +10,9 @@ gets no session here. That check comes first, also for an error the provider sen
 link to the callback with an `error` of its own (and a "description" of the link-maker's
 choosing) shows only "sign-in not begun here". A provider's error is shown as the console's
 own sentence for its OAuth code; its `error_description` goes to the log, never to the page.
+
+Signing in and out is logged (staff id, role, department, the provider's session id `sid`;
+never a token), beside the provider's own events.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Unavailable
-from console.oidc import OidcClient, Pkce, SignInFailed, Tokens
+from console.oidc import OidcClient, Pkce, SignInFailed, Tokens, session_id_at_provider
 from console.pages import error_page, local_path
 from console.refusals import Reason
 from console.session import CheckedForm, CurrentSession, Session, set_session_cookie
@@ -136,10 +139,7 @@ async def callback(
                         description=bounded(error_description, 300))  # fmt: skip
             raise ProviderRefused(error)
         client = _client(request)
-        redirect_uri = _base_url(request, client) + CALLBACK_PATH
-        tokens = await client.exchange_code(code, pending["code_verifier"], redirect_uri)
-        await client.check_id_token(tokens.id_token, pending["nonce"])
-        principal = await client.access.principal(tokens.access_token)
+        tokens, sid, principal = await _signed_in(request, client, code, pending)
     except NoPlatformRole as exc:
         return _failed(request, exc, 403)
     except ProviderUnavailable as exc:  # away for a moment: signing in again will do
@@ -153,11 +153,25 @@ async def callback(
         display_name=principal.name or principal.staff_id or "",
         **_token_fields(tokens, client.settings.oidc_refresh_margin_s),
     )
+    log.info("signed in", **_who(session), sid=sid)
     resp = RedirectResponse(pending["next_path"], status_code=303)
     settings = request.app.state.settings
     set_session_cookie(resp, session, name=settings.session_cookie, secure=settings.secure_cookie)
     resp.delete_cookie(SIGN_IN_COOKIE, path=CALLBACK_PATH)
     return resp
+
+
+async def _signed_in(
+    request: Request, client: OidcClient, code: str, pending: dict[str, Any]
+) -> tuple[Tokens, str | None, Principal]:
+    """The code's tokens, once the ID token checks out; the provider's session id; the person
+    the access token names."""
+    redirect_uri = _base_url(request, client) + CALLBACK_PATH
+    tokens = await client.exchange_code(code, pending["code_verifier"], redirect_uri)
+    claims = await client.check_id_token(tokens.id_token, pending["nonce"])
+    principal = await client.access.principal(tokens.access_token)
+    sid = claims.get("sid")
+    return tokens, str(sid) if sid else None, principal
 
 
 def _token_fields(tokens: Tokens, margin_s: float) -> dict[str, Any]:
@@ -175,8 +189,15 @@ def _token_fields(tokens: Tokens, margin_s: float) -> dict[str, Any]:
 def _failed(request: Request, exc: Exception, status_code: int) -> HTMLResponse:
     """The "sign-in did not complete" page, with the console's own reason (a provider's
     error code as the catalogue says it)."""
+    log.info("sign-in not completed", status=status_code, reason=bounded(str(exc), 300))
     reason = exc.reason if isinstance(exc, ProviderRefused) else str(exc)
     return error_page(request, "signin", status_code, reason=reason)
+
+
+def _who(session: Session) -> dict[str, Any]:
+    """A session's person as the sign-in and sign-out log lines name them."""
+    role = session.roles[0] if session.roles else None
+    return {"staff_id": session.staff_id, "role": role, "department": session.department}
 
 
 async def refresh_session(request: Request, session: Session) -> Session | None:
@@ -193,8 +214,9 @@ async def refresh_session(request: Request, session: Session) -> Session | None:
         principal: Principal = await client.access.principal(tokens.access_token)
     except ProviderUnavailable as exc:
         raise Unavailable(IDENTITY_PROVIDER) from exc
-    except (SignInFailed, InvalidToken, NoPlatformRole):
+    except (SignInFailed, InvalidToken, NoPlatformRole) as exc:
         await store.delete(session.id)
+        log.info("session ended: not renewed", **_who(session), reason=bounded(str(exc), 300))
         return None
     fields = _token_fields(tokens, client.settings.oidc_refresh_margin_s)
     # RFC 6749 section 6: an answer may leave out the refresh token; the one held stays good
@@ -212,6 +234,7 @@ async def logout(request: Request, session: CurrentSession, form: CheckedForm) -
     """End the session here, then at the provider, which sends the browser back to the start
     page (and from there to its login form: no single sign-on is left to pass through)."""
     await request.app.state.sessions.delete(session.id)
+    log.info("signed out", **_who(session), sid=session_id_at_provider(session.id_token))
     target = "/"
     try:
         client = _client(request)
