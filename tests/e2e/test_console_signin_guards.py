@@ -4,7 +4,9 @@ sign-in, CHANGELOG "Fixed")."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +34,54 @@ def _user(admin: httpx.Client, username: str) -> dict[str, Any]:
         "/users", params={"username": username, "exact": "true"}
     ).json()
     return found[0]
+
+
+async def test_the_realm_refuses_weak_and_reused_passwords_and_two_typos_do_not_lock(
+    keycloak: dict[str, str],
+) -> None:
+    env = keycloak
+    name = f"policy-{uuid.uuid4().hex[:8]}"
+    with keycloak_admin(env) as admin:
+        made = admin.post("/users", json={
+            "username": name, "enabled": True, "email": f"{name}@hospital.example",
+            "emailVerified": True, "firstName": "测试", "lastName": "密码"})  # fmt: skip
+        made.raise_for_status()
+        user_id = made.headers["location"].rsplit("/", 1)[-1]
+        try:
+            await _passwords_and_typos(env, admin, name, user_id)
+        finally:
+            admin.delete(f"/users/{user_id}")
+        realm = admin.get("").json()
+    assert realm["failureFactor"] <= 10 and realm["permanentLockout"] is False
+
+
+async def _passwords_and_typos(
+    env: dict[str, str], admin: httpx.Client, name: str, user_id: str
+) -> None:
+    def set_password(value: str) -> int:
+        body = {"type": "password", "value": value, "temporary": False}
+        return admin.put(f"/users/{user_id}/reset-password", json=body).status_code
+
+    good = "Ward-7 night shift 2026"
+    for weak in ("short-pw", name, f"{name}@hospital.example"):
+        assert set_password(weak) == 400, weak
+    assert set_password(good) == 204
+    assert set_password(good) == 400  # the last five are not taken again
+
+    def password_grant(password: str) -> httpx.Response:
+        return httpx.post(
+            f"{env['OIDC_ISSUER_URL']}/protocol/openid-connect/token",
+            data={"grant_type": "password", "client_id": env["KEYCLOAK_CLI_CLIENT_ID"],
+                  "username": name, "password": password},
+            timeout=30,
+        )  # fmt: skip
+
+    # Two typos within a second (Keycloak's default locked the account for a minute then).
+    for typo in ("Ward-7 night shift 2025", "Ward-7 night shfit 2026"):
+        refused = password_grant(typo)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+        await asyncio.sleep(0.4)
+    assert password_grant(good).status_code == 200
 
 
 async def test_a_sign_in_and_out_are_recorded_by_keycloak_and_the_console_without_tokens(
