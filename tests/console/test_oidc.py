@@ -7,9 +7,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 import pytest
 
-from console.oidc import OidcClient, Pkce, SignInFailed
+from console.oidc import OidcClient, Pkce, SignInFailed, Tokens
 from console.settings import Settings
 from hospital_shared.jwt_auth import OidcConfig, ProviderUnavailable
 
@@ -100,3 +101,23 @@ async def test_a_provider_away_is_unavailable_and_a_refused_or_empty_grant_a_fai
     client._metadata = dict(META)
     with pytest.raises(outcome):
         await client.refresh("refresh-1")
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, "the provider's own key, not the console's", algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    ("scope", "refresh_token", "offline"),
+    [
+        ("openid profile email", _jwt({"typ": "Refresh"}), False),
+        ("openid profile email", _jwt({"typ": "Offline"}), True),
+        ("openid offline_access", "an-opaque-refresh-token", True),
+        ("", "an-opaque-refresh-token", False),
+        ("openid", None, False),
+    ],
+)
+def test_an_offline_grant_is_known_by_its_scope_or_its_refresh_tokens_typ(
+    scope: str, refresh_token: str | None, offline: bool
+) -> None:
+    assert Tokens("access", refresh_token, "id", 300, scope).offline is offline

@@ -124,7 +124,9 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             repeat_window_s=settings.log_repeat_window_s,
         )
         app.state.pool = app.state.runtime.pool = pool = await _open_pool(settings)
-        app.state.sessions = SessionStore(pool, idle_s=settings.session_idle_s)
+        app.state.sessions = SessionStore(
+            pool, idle_s=settings.session_idle_s, max_s=settings.session_max_s
+        )
         jobs: Background = app.state.background
         await jobs.start(pool)
         async with httpx.AsyncClient(timeout=settings.backend_timeout_s) as client:

@@ -14,6 +14,7 @@ it with the same code; the ID token is checked for the console (its audience, no
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -97,12 +98,27 @@ class Pkce:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+OFFLINE_SCOPE = "offline_access"
+
+
 @dataclass(frozen=True)
 class Tokens:
     access_token: str
     refresh_token: str | None
     id_token: str | None
     expires_in: float
+    scope: str = ""  # the scopes granted, as the token response says
+
+    @property
+    def offline(self) -> bool:
+        """An offline grant: its refresh token outlives single sign-on (Keycloak: no idle or
+        maximum time of the SSO session ends it). Someone can ask for one by adding
+        `offline_access` to the scope of the login address; the console takes none. Known by
+        the granted scope, or by the refresh token's `typ` (Keycloak's is a JWT: `Offline`
+        or `Refresh`; another provider's may be opaque, then only the scope tells)."""
+        if OFFLINE_SCOPE in self.scope.split():
+            return True
+        return _unverified_claims(self.refresh_token).get("typ") == "Offline"
 
 
 def _unverified_claims(token: str | None) -> dict[str, Any]:
@@ -185,6 +201,17 @@ class OidcClient:
             {"grant_type": "refresh_token", "refresh_token": refresh_token}
         )
 
+    async def revoke(self, refresh_token: str | None) -> None:
+        """Revoke a refresh token at the provider (RFC 7009), which ends its session there;
+        best effort: a provider without the endpoint, or away, is let be."""
+        endpoint = (await self.metadata()).get("revocation_endpoint")
+        if not endpoint or not refresh_token:
+            return
+        form = {"token": refresh_token, "token_type_hint": "refresh_token"}
+        auth = (self.settings.oidc_client_id, self.settings.oidc_client_secret or "")
+        with contextlib.suppress(ProviderUnavailable):
+            await self._send("POST", endpoint, data=form, auth=auth)
+
     async def check_id_token(self, id_token: str | None, nonce: str) -> dict[str, Any]:
         """The ID token's claims once signature, issuer, audience, expiry and nonce hold."""
         if not id_token:
@@ -237,6 +264,7 @@ class OidcClient:
             refresh_token=body.get("refresh_token"),
             id_token=body.get("id_token"),
             expires_in=float(body.get("expires_in", 300)),
+            scope=str(body.get("scope") or ""),
         )
 
     async def _get(self, url: str) -> dict[str, Any]:

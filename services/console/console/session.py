@@ -7,6 +7,10 @@ by the id's SHA-256 and sealed with the platform's field encryption (field_crypt
 that could call a service as the person. `require_session` sends a request without a live session to `/login`;
 `checked_form` is the one CSRF check of every POST form (a per-session token in a hidden
 field, compared in constant time).
+
+A session ends when it has been idle `CONSOLE_SESSION_IDLE_S` (8 h, a shift), and at the latest
+`CONSOLE_SESSION_MAX_S` after sign-in (10 h, the identity provider's SSO maximum), however often
+it is used: a refresh token that the provider keeps renewing cannot keep it alive for longer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from hospital_shared.field_crypto import open_fields, seal
 
 LOGIN_PATH = "/login"
 CSRF_FIELD = "csrf_token"
+SESSION_MAX_S = 10 * 3600.0  # Keycloak's ssoSessionMaxLifespan in the development realm
 
 
 class SignInRequired(Exception):
@@ -75,9 +80,10 @@ _COLUMNS = (
 class SessionStore:
     """create / get / update_tokens / delete over `console.sessions`."""
 
-    def __init__(self, pool: asyncpg.Pool, *, idle_s: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, idle_s: float, max_s: float = SESSION_MAX_S) -> None:
         self.pool = pool
         self.idle = timedelta(seconds=idle_s)
+        self.max = timedelta(seconds=max_s)
 
     async def create(
         self,
@@ -111,13 +117,15 @@ class SessionStore:
         return session
 
     async def get(self, session_id: str) -> Session | None:
-        """The live session with this id (and it is marked used), or None: unknown, or idle
-        longer than the limit (then it is deleted)."""
+        """The live session with this id (and it is marked used), or None: unknown, idle
+        longer than the limit, or older than the maximum (then it is deleted)."""
         row = await self.pool.fetchrow(
             f"UPDATE sessions SET last_seen_at = now() WHERE id_hash = $1"
-            f" AND last_seen_at > now() - $2::interval RETURNING {_COLUMNS}",
+            f" AND last_seen_at > now() - $2::interval AND created_at > now() - $3::interval"
+            f" RETURNING {_COLUMNS}",
             _hash(session_id),
             self.idle,
+            self.max,
         )
         if row is None:
             await self.delete(session_id)
@@ -156,8 +164,12 @@ class SessionStore:
         await self.pool.execute("DELETE FROM sessions WHERE id_hash = $1", _hash(session_id))
 
     async def purge_idle(self) -> int:
+        """Delete the sessions over: idle past the limit, or older than the maximum."""
         status = await self.pool.execute(
-            "DELETE FROM sessions WHERE last_seen_at <= now() - $1::interval", self.idle
+            "DELETE FROM sessions WHERE last_seen_at <= now() - $1::interval"
+            " OR created_at <= now() - $2::interval",
+            self.idle,
+            self.max,
         )
         return int(status.split()[-1])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 
 from console.oidc import SignInSettings
+from console.session import SESSION_MAX_S
 from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("console", 8006)
@@ -36,6 +37,12 @@ class Settings(_Base, SignInSettings):  # type: ignore[misc, valid-type]
         8 * 3600.0,
         gt=0,
         description="a session unused this long is over (signed in again); a shift is 8 h",
+    )
+    session_max_s: float = Field(
+        SESSION_MAX_S,
+        gt=0,
+        description="a session this old is over however often it is used (signed in again);"
+        " keep it at most the identity provider's SSO maximum (Keycloak: 10 h)",
     )
     cookie_secure: bool | None = Field(
         None,

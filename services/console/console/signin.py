@@ -11,6 +11,9 @@ link to the callback with an `error` of its own (and a "description" of the link
 choosing) shows only "sign-in not begun here". A provider's error is shown as the console's
 own sentence for its OAuth code; its `error_description` goes to the log, never to the page.
 
+An offline grant (`offline_access` added to the login address's scope) is refused and revoked:
+its refresh token would keep a session alive past single sign-on's idle and maximum times.
+
 Signing in and out is logged (staff id, role, department, the provider's session id `sid`;
 never a token), beside the provider's own events.
 """
@@ -164,11 +167,14 @@ async def callback(
 async def _signed_in(
     request: Request, client: OidcClient, code: str, pending: dict[str, Any]
 ) -> tuple[Tokens, str | None, Principal]:
-    """The code's tokens, once the ID token checks out; the provider's session id; the person
-    the access token names."""
+    """The code's tokens, once the ID token checks out and the grant is not offline; the
+    provider's session id; the person the access token names."""
     redirect_uri = _base_url(request, client) + CALLBACK_PATH
     tokens = await client.exchange_code(code, pending["code_verifier"], redirect_uri)
     claims = await client.check_id_token(tokens.id_token, pending["nonce"])
+    if tokens.offline:
+        await client.revoke(tokens.refresh_token)
+        raise SignInFailed("an offline grant (offline_access) was asked for; sign in again")
     principal = await client.access.principal(tokens.access_token)
     sid = claims.get("sid")
     return tokens, str(sid) if sid else None, principal
@@ -211,6 +217,9 @@ async def refresh_session(request: Request, session: Session) -> Session | None:
         if not session.refresh_token:
             raise SignInFailed("no refresh token")
         tokens = await client.refresh(session.refresh_token)
+        if tokens.offline:
+            await client.revoke(tokens.refresh_token)
+            raise SignInFailed("the provider renewed the session with an offline grant")
         principal: Principal = await client.access.principal(tokens.access_token)
     except ProviderUnavailable as exc:
         raise Unavailable(IDENTITY_PROVIDER) from exc

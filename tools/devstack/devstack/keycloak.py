@@ -270,6 +270,7 @@ def up(cfg: StackConfig) -> None:
             timeout=300, what="Keycloak", log=cfg.log_file(NAME), pid=pid, interval=0.5,
         )  # fmt: skip
         register_console(cfg)
+        drop_offline_access(cfg)
 
 
 def register_console(cfg: StackConfig) -> None:
@@ -286,6 +287,20 @@ def register_console(cfg: StackConfig) -> None:
         uris = {u for u in logout.split("##") if u} | set(ours)
         client["attributes"]["post.logout.redirect.uris"] = "##".join(sorted(uris))
         admin.put(f"{base}/{client['id']}", json=client).raise_for_status()
+
+
+def drop_offline_access(cfg: StackConfig) -> None:
+    """Take `offline_access` out of the realm's default roles. An import always puts it there
+    (Keycloak adds the role to the default role before it reads the file's roles), and with it
+    anyone could ask for an offline token, which outlives single sign-on's idle and maximum
+    times. The console's client does not offer the scope either (the realm file). Idempotent."""
+    base = f"{cfg.keycloak_url}/admin/realms/{REALM}"
+    with httpx.Client(headers=_admin_headers(cfg), timeout=30.0) as admin:
+        default_role = admin.get(base).raise_for_status().json()["defaultRole"]
+        composites = f"{base}/roles-by-id/{default_role['id']}/composites"
+        offline = [r for r in admin.get(composites).json() if r["name"] == "offline_access"]
+        if offline:
+            admin.request("DELETE", composites, json=offline).raise_for_status()
 
 
 def _admin_headers(cfg: StackConfig) -> dict[str, str]:
