@@ -7,6 +7,7 @@ answers the unread count and keeps the bearer tokens the console sent."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from console.session import Session, SessionStore
+from hospital_shared.field_crypto import FieldCipher
 from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
 from tests.integration.capture_servers import ApiStandIn
 from tests.integration.services import RunningService, running
@@ -87,6 +89,32 @@ async def test_an_address_no_page_answers_shows_a_console_page_not_json(
         assert "客服 王芳" in await page.inner_text("header")  # the menu, signed in
     await screenshot(page, "no-such-page")
     await context.close()
+
+
+async def test_a_session_sealed_under_a_key_no_longer_held_signs_in_again_not_a_500(
+    console: RunningService,
+    raw_db,  # type: ignore[no-untyped-def]
+    stack_env: dict[str, str],
+) -> None:
+    """After a key rotation whose old key was dropped (README, Encryption at rest), every
+    page of a session sealed under it was a 500 (Undecryptable) until the session timed out."""
+    session = await signed_in(stack_env["DATABASE_URL"], "dev-agent-token")
+    other = FieldCipher.from_settings(f"gone:{base64.b64encode(b'k' * 32).decode()}", "", "h")
+    await raw_db.execute(
+        "UPDATE console.sessions SET access_token = $2 WHERE id_hash = $1",
+        hashlib.sha256(session.id.encode()).digest(),
+        other.seal("dev-agent-token"),
+    )
+    async with httpx.AsyncClient(
+        base_url=console.url, cookies={"console_session": session.id}
+    ) as client:
+        answer = await client.get("/worklist")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+    left = await raw_db.fetchval(
+        "SELECT count(*) FROM console.sessions WHERE id_hash = $1",
+        hashlib.sha256(session.id.encode()).digest(),
+    )
+    assert left == 0
 
 
 async def test_the_session_row_holds_no_token_in_clear_and_the_console_opens_it(

@@ -23,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
+import structlog
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from hospital_shared.field_crypto import open_fields, seal
+from hospital_shared.field_crypto import BadKey, Undecryptable, open_fields, seal
 
 LOGIN_PATH = "/login"
 CSRF_FIELD = "csrf_token"
@@ -70,6 +71,7 @@ def _hash(session_id: str) -> bytes:
 
 
 # The bearer credentials: sealed on the way in, opened on the way out, nowhere else.
+log = structlog.get_logger(__name__)
 SEALED = ("access_token", "refresh_token", "id_token")
 _COLUMNS = (
     "staff_id, roles, department, display_name, access_token, refresh_token,"
@@ -130,7 +132,16 @@ class SessionStore:
         if row is None:
             await self.delete(session_id)
             return None
-        opened = open_fields(row, SEALED)
+        try:
+            opened = open_fields(row, SEALED)
+        except (Undecryptable, BadKey):
+            # sealed under a key no longer held (dropped after a rotation): signed out, not a
+            # 500 on every page until the session times out
+            log.warning(
+                "session sealed under a key no longer held: ended", staff_id=row["staff_id"]
+            )
+            await self.delete(session_id)
+            return None
         return Session(id=session_id, **{**opened, "roles": list(row["roles"])})
 
     async def update_tokens(
