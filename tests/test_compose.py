@@ -400,7 +400,7 @@ def test_prometheus_scrapes_every_service(
         for static in job.get("static_configs", [])
         for target in static["targets"]
     }
-    for name in SERVICES:
+    for name in (*SERVICES, "console"):  # ServiceDown covers the console too
         cls = settings_class(name)
         _clean_env(monkeypatch, cls)
         assert f"{name}:{cls().http_port}" in targets  # type: ignore[attr-defined]

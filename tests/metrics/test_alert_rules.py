@@ -315,6 +315,7 @@ OPERATIONAL_CASES += [
         "input_series": [
             {"series": 'up{job="notifications",instance="a"}', "values": "1x3 0x10"},
             {"series": 'up{job="followup",instance="b"}', "values": "1x15"},
+            {"series": 'up{job="console",instance="c"}', "values": "1x3 0x10"},
         ],
         "alert_rule_test": [
             {"eval_time": "3m", "alertname": "ServiceDown", "exp_alerts": []},
@@ -328,7 +329,8 @@ OPERATIONAL_CASES += [
                             "job": "notifications",
                             "instance": "a",
                         }
-                    }
+                    },
+                    {"exp_labels": {"severity": "critical", "job": "console", "instance": "c"}},
                 ],
             },
         ],

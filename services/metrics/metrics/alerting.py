@@ -218,14 +218,15 @@ OPERATIONAL_ALERTS: list[dict[str, Any]] = [
 OPERATIONAL_ALERTS += [
     {
         "alert": "ServiceDown",
-        "expr": 'up{job=~"registration|followup|complaints|notifications|metrics"} == 0',
+        "expr": 'up{job=~"registration|followup|complaints|notifications|metrics|console"} == 0',
         "for": "1m",
         "labels": {"severity": "critical"},
         "annotations": {
             "summary": "The {{ $labels.job }} service does not answer Prometheus (服务停止)",
             "runbook": "Check the process (devstack status; compose: docker compose ps) and its"
             " log (.stack/logs/{{ $labels.job }}.log). Events wait in Kafka while it is down and"
-            " are handled when it is back; start it again, then watch its /readyz.",
+            " are handled when it is back (the console: staff have no screen until it is);"
+            " start it again, then watch its /readyz.",
         },
     },
     {
