@@ -51,7 +51,8 @@ def discover(folder: Path, source: str) -> list[Migration]:
 
 
 async def migrate(conn: asyncpg.Connection, *, schema: str, folders: dict[str, Path]) -> list[str]:
-    """Apply what is new, in order, each in its own transaction; return the names applied.
+    """Apply what is new, in order, in one transaction (all or none); return the names
+    applied.
 
     `folders` maps a source name (`shared`, the service name) to its migrations folder. Safe
     with several instances starting at once: an advisory lock serialises them.

@@ -104,10 +104,18 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     mobile_only: bool = True  # SMS reaches mobiles only: a landline is kept but flagged
 
     # --- retention (see registration/retention.py) -------------------------------------
-    visit_retention_days: int = 90  # closed visits and outpatient registrations, untouched
-    held_expiry_days: int = 14  # a held cancellation whose visit never arrived is given up
-    dedup_window_days: int = 30  # a repeated event id / MSH-10 is recognised this long
-    retention_interval_s: float = 3600.0
+    visit_retention_days: int = Field(
+        90,
+        ge=1,
+        description="closed visits and outpatient registrations untouched this long are deleted",
+    )
+    held_expiry_days: int = Field(
+        14, ge=1, description="a held cancellation or no-show whose visit never arrived is given up"
+    )
+    dedup_window_days: int = Field(
+        30, ge=1, description="a repeated event id or HL7 control id is recognised this long"
+    )
+    retention_interval_s: float = Field(3600.0, gt=0, description="how often retention runs")
     retention_batch_size: int = 5000
 
     def retention(self) -> Retention:
