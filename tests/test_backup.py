@@ -11,10 +11,10 @@ from devstack.backup import (
     MANIFEST,
     Target,
     _new_folder,
-    offsets_to_restore,
     prune,
     scratch_name,
 )
+from devstack.backup_kafka import offsets_to_restore
 from devstack.procs import StackError
 
 

@@ -42,7 +42,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from devstack import backup, postgres
+from devstack import backup, backup_kafka, postgres
 from hospital_shared.field_crypto import open_
 from hospital_shared.topics import SERVICE_TOPICS
 from simulator.expected import PATIENT_TEMPLATES, expected_effects
@@ -185,7 +185,7 @@ async def _lose_and_restore(
         try:
             await backup.restore(target, folder)
             break
-        except backup.GroupBusy:
+        except backup_kafka.GroupBusy:
             assert time.monotonic() < deadline, "consumer groups still have members"
             await asyncio.sleep(1)
     clock.log(f"restored {folder.name} in {time.monotonic() - started:.1f}s "

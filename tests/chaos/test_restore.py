@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from devstack import backup
+from devstack import backup_kafka
 from hospital_shared.topics import DISCHARGES
 from tests.chaos.effects import table
 from tests.chaos.restore import postgres_crash_during_backup, run_restore_case
@@ -71,9 +71,9 @@ async def test_a_restore_is_refused_while_a_consumer_group_has_members(
                 break
             await member.getmany(timeout_ms=500)
         assert member.assignment()
-        with pytest.raises(backup.GroupBusy):
-            await backup.reset_offsets(bootstrap, offsets)
+        with pytest.raises(backup_kafka.GroupBusy):
+            await backup_kafka.reset_offsets(bootstrap, offsets)
     finally:
         await member.stop()
-    await backup.reset_offsets(bootstrap, offsets)
-    assert (await backup.committed_offsets(bootstrap))[group][DISCHARGES]["0"] == 0
+    await backup_kafka.reset_offsets(bootstrap, offsets)
+    assert (await backup_kafka.committed_offsets(bootstrap))[group][DISCHARGES]["0"] == 0
