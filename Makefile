@@ -27,8 +27,8 @@ status:
 backup: setup  ## a checked pg_dump of the database with the Kafka offsets (README: Backup and restore)
 	@$(UV) run python -m devstack.backup take $(if $(DIR),--dir $(DIR)) $(if $(KEEP),--keep $(KEEP))
 
-restore: setup  ## the stopped stack back to BACKUP=<folder> (default: the newest); then `make up`
-	@$(UV) run python -m devstack.backup restore $(BACKUP) $(if $(DIR),--dir $(DIR))
+restore: setup  ## the stopped stack back to BACKUP=<folder> (default: the newest; ACCEPT_LOSS=1: past retention); then `make up`
+	@$(UV) run python -m devstack.backup restore $(BACKUP) $(if $(DIR),--dir $(DIR)) $(if $(ACCEPT_LOSS),--accept-loss)
 
 packages: setup  ## Debian packages the stack and tests need (PostgreSQL, Kannel, Prometheus/promtool)
 	@$(UV) run python -c "from devstack.system import ensure_packages; ensure_packages()"

@@ -126,10 +126,10 @@ async def run_restore_case(
     finally:
         for proc in main.values():
             proc.stop()
-        await _forget_restores(env)
+        await forget_restores(env)
 
 
-async def _forget_restores(env: dict[str, str]) -> None:
+async def forget_restores(env: dict[str, str]) -> None:
     """The suite's later tests share this database: without the restore's record their
     dispatchers would read Kannel's log before every hand-over for a day."""
     with contextlib.suppress(Exception):

@@ -8,17 +8,23 @@ backup, whose first attempt then fails and is taken again)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from devstack import backup_kafka
+from devstack import backup, backup_kafka
 from hospital_shared.topics import DISCHARGES
 from tests.chaos.effects import table
-from tests.chaos.restore import postgres_crash_during_backup, run_restore_case
+from tests.chaos.restore import forget_restores, postgres_crash_during_backup, run_restore_case
 from tests.chaos.scenario import ChaosPlan
+from tests.kafka_tools import commit, committed, publish
 
 pytestmark = [pytest.mark.stack, pytest.mark.chaos]
 
@@ -77,3 +83,61 @@ async def test_a_restore_is_refused_while_a_consumer_group_has_members(
         await member.stop()
     await backup_kafka.reset_offsets(bootstrap, offsets)
     assert (await backup_kafka.committed_offsets(bootstrap))[group][DISCHARGES]["0"] == 0
+
+
+@pytest.mark.timeout(600)
+async def test_a_restore_past_kafkas_retention_is_refused_unless_the_loss_is_accepted(
+    stack_env: dict[str, str], tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """Retention deleted events after the backup's offsets (`delete_records`, what it does to
+    an old backup's): they are in neither the dump nor Kafka. The restore used to go ahead
+    and exit 0, its consumers reset to the earliest offset (400 events never handled in the
+    audit's run). It is refused before it changes anything, naming group, topic, partition
+    and count; with --accept-loss it goes ahead, warns with the same list, and puts the
+    group on the partition's start."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    topic, group = f"restore-test.retention.{uuid.uuid4().hex[:6]}", "restore-test.retention"
+    monkeypatch.setenv("DATABASE_URL", stack_env["DATABASE_URL"])
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+    target = backup.Target(stack_env["DATABASE_URL"], bootstrap)
+    tp = TopicPartition(topic, 0)
+    await publish(bootstrap, topic, [(None, b"before %d" % i) for i in range(5)])
+    await commit(bootstrap, group, {tp: 2})
+    await _sql(target, "CREATE SCHEMA retention_probe")
+    await _sql(target, "CREATE TABLE retention_probe.t (n int)")
+    try:
+        folder = await backup.take(target, tmp_path)
+        await publish(bootstrap, topic, [(None, b"after %d" % i) for i in range(10)])
+        await _delete_records(bootstrap, tp, 15)
+        await _sql(target, "INSERT INTO retention_probe.t VALUES (1)")  # after the backup
+        refused = await asyncio.to_thread(backup.main, ["restore", str(folder), "--env"])
+        lost = f"group {group}, topic {topic}, partition 0: 13 events lost"
+        assert refused == 1 and lost in capsys.readouterr().err
+        assert await _sql(target, "SELECT count(*) FROM retention_probe.t") == 1  # untouched
+        assert (await committed(bootstrap, group))[tp] == 2
+        args = ["restore", str(folder), "--env", "--accept-loss"]
+        assert await asyncio.to_thread(backup.main, args) == 0
+        warning = capsys.readouterr().err
+        assert "WARNING: Kafka no longer holds 13 events" in warning and lost in warning
+        assert await _sql(target, "SELECT count(*) FROM retention_probe.t") == 0  # restored
+        assert (await committed(bootstrap, group))[tp] == 15
+    finally:
+        await _sql(target, "DROP SCHEMA IF EXISTS retention_probe CASCADE")
+        await forget_restores(stack_env)
+
+
+async def _sql(target: backup.Target, query: str) -> Any:
+    conn = await asyncpg.connect(target.database_url)
+    try:
+        return await conn.fetchval(query)
+    finally:
+        await conn.close()
+
+
+async def _delete_records(bootstrap: str, tp: TopicPartition, before: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({tp: RecordsToDelete(before_offset=before)}, timeout_ms=10000)
+    finally:
+        await admin.close()

@@ -7,9 +7,10 @@ in a single repeatable-read transaction: every service's tables, inbox and outbo
 instant, without stopping anything. What happened after that instant is not taken from a
 WAL archive but replayed from Kafka (the hospital systems' events, and the services' own
 events, are still there, as long as the topics' retention is longer than the time between
-two backups). Point-in-time recovery would add the cost of a WAL archive and a base backup
-chain, and would bring back what Kafka cannot: staff actions over HTTP after the backup (see
-"what cannot be replayed" in the README's restore runbook).
+two backups; a restore checks it and refuses to lose events: `lost_events`). Point-in-time
+recovery would add the cost of a WAL archive and a base backup chain, and would bring back
+what Kafka cannot: staff actions over HTTP after the backup (see "what cannot be replayed"
+in the README's restore runbook).
 
 The consistency point. Consumers commit their Kafka offsets only after their database
 transaction committed (shared/hospital_shared/consumer.py). So offsets read at time T0 cover
@@ -33,12 +34,14 @@ be another backup still running).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,7 +51,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from devstack.backup_kafka import committed_offsets, offsets_to_restore, reset_offsets
+from devstack.backup_kafka import (
+    EventsLost,
+    committed_offsets,
+    loss_report,
+    lost_events,
+    offsets_to_restore,
+    reset_offsets,
+)
 from devstack.procs import StackError
 from devstack.system import PG_BIN
 
@@ -281,12 +291,22 @@ def load(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-async def restore(target: Target, folder: Path) -> dict[str, Any]:
+async def restore(target: Target, folder: Path, *, accept_loss: bool = False) -> dict[str, Any]:
     """Bring the database and the consumer groups back to the backup in `folder`. The
     services must be stopped (a group with members refuses the reset: `GroupBusy`).
+    Refused before anything is touched (`EventsLost`) when Kafka no longer holds events
+    after a recorded offset, unless `accept_loss`: then the list is printed as a warning.
     Afterwards the notifications service knows of the restore (`notifications.restores`)
     and checks the gateway's records before it hands over an SMS (restore_check.py)."""
     manifest = load(folder)
+    lost = await lost_events(target.bootstrap, manifest["kafka_offsets"])
+    if lost and not accept_loss:
+        raise EventsLost(
+            f"{loss_report(lost)}\nNothing was changed. Restore anyway, without them:"
+            " --accept-loss (make restore ACCEPT_LOSS=1)"
+        )
+    if lost:
+        print(f"backup: WARNING: {loss_report(lost)}", file=sys.stderr)
     wanted = offsets_to_restore(
         manifest["kafka_offsets"], await committed_offsets(target.bootstrap)
     )
@@ -313,12 +333,7 @@ def latest(into: Path) -> Path:
     return done[-1]
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
-    from devstack.config import StackConfig
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devstack-backup", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("take", "restore"))
     parser.add_argument("backup", nargs="?", help="restore: a backup folder (default: newest)")
@@ -332,7 +347,17 @@ def main(argv: list[str] | None = None) -> int:
         "--env", action="store_true", help="DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS from the "
         "environment (compose) instead of the native stack",
     )  # fmt: skip
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--accept-loss", action="store_true", help="restore: also when Kafka no longer holds "
+        "events after the recorded offsets (they are lost; listed as a warning)",
+    )  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from devstack.config import StackConfig
+
+    args = _parser().parse_args(argv)
     cfg = StackConfig.for_tests() if args.test else StackConfig.default()
     if args.env:
         target = Target(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"])
@@ -349,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 from devstack import stack
 
                 stack.up(cfg, with_services=False)
-            manifest = asyncio.run(restore(target, folder))
+            manifest = asyncio.run(restore(target, folder, accept_loss=args.accept_loss))
             print(f"restored {folder} (taken {manifest['taken_at']}); start the services now")
         return 0
     except StackError as exc:

@@ -3,6 +3,8 @@ committed offsets, read when a backup is taken, and put back when it is restored
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -48,7 +50,9 @@ def offsets_to_restore(recorded: Offsets, now: Offsets) -> Offsets:
 
 async def reset_offsets(bootstrap: str, offsets: Offsets) -> None:
     """Commit each group's recorded offsets; a partition of one of its topics with no
-    recorded offset goes to the partition's start (the services read from the earliest).
+    recorded offset goes to the partition's start (the services read from the earliest), and
+    so does a recorded offset below it (a loss the operator accepted, `lost_events`): an
+    offset out of range would leave the position to each consumer's `auto_offset_reset`.
 
     The broker takes such a commit (no member, no generation) only from a group without
     members: a running service's group refuses it, and the restore stops there, before the
@@ -71,7 +75,9 @@ async def reset_offsets(bootstrap: str, offsets: Offsets) -> None:
             consumer.assign(parts)
             starts = await consumer.beginning_offsets(parts)
             commit = {
-                tp: OffsetAndMetadata(topics[tp.topic].get(str(tp.partition), starts[tp]), "")
+                tp: OffsetAndMetadata(
+                    max(topics[tp.topic].get(str(tp.partition), 0), starts[tp]), ""
+                )
                 for tp in parts
             }
             try:
@@ -81,3 +87,65 @@ async def reset_offsets(bootstrap: str, offsets: Offsets) -> None:
                                 f"reset ({type(exc).__name__})") from exc  # fmt: skip
         finally:
             await consumer.stop()
+
+
+class EventsLost(StackError):
+    """Kafka no longer holds events a restore would have to replay (`lost_events`)."""
+
+
+@dataclass(frozen=True)
+class Lost:
+    """One partition a group would resume on past events Kafka has deleted (retention): the
+    events between its recorded offset and the partition's first one are in neither the
+    dump nor Kafka, so their effects (follow-up tasks, planned SMS) never come back."""
+
+    group: str
+    topic: str
+    partition: int
+    recorded: int
+    earliest: int
+
+    def __str__(self) -> str:
+        return (
+            f"group {self.group}, topic {self.topic}, partition {self.partition}: "
+            f"{self.earliest - self.recorded} events lost (recorded offset {self.recorded}, "
+            f"Kafka now starts at {self.earliest})"
+        )
+
+
+async def lost_events(bootstrap: str, recorded: Offsets) -> list[Lost]:
+    """Every recorded offset below its partition's first offset. A partition or topic that
+    no longer exists is left to `reset_offsets`; a partition the group had no offset on at
+    the backup goes to the start anyway (`offsets_to_restore`)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        parts = {
+            TopicPartition(topic, int(p))
+            for topics in recorded.values()
+            for topic, partitions in topics.items()
+            for p in partitions
+            if int(p) in (consumer.partitions_for_topic(topic) or ())
+        }
+        starts = await consumer.beginning_offsets(sorted(parts)) if parts else {}
+    finally:
+        await consumer.stop()
+    return [
+        Lost(group, topic, int(p), offset, starts[TopicPartition(topic, int(p))])
+        for group, topics in sorted(recorded.items())
+        for topic, partitions in sorted(topics.items())
+        for p, offset in sorted(partitions.items(), key=lambda kv: int(kv[0]))
+        if TopicPartition(topic, int(p)) in starts
+        and offset < starts[TopicPartition(topic, int(p))]
+    ]
+
+
+def loss_report(lost: list[Lost]) -> str:
+    """The lost events by partition, and how many in all (the restore's refusal or warning)."""
+    total = sum(item.earliest - item.recorded for item in lost)
+    lines = "\n".join(f"  {item}" for item in lost)
+    return (
+        f"Kafka no longer holds {total} events the restore would have to replay (the topics'"
+        f" retention is shorter than the backup's age):\n{lines}"
+    )
