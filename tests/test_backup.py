@@ -3,10 +3,15 @@ the restore itself is proven on the real stack by tests/chaos/test_restore.py.""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from devstack import backup
 from devstack.backup import (
     MANIFEST,
     Target,
@@ -90,3 +95,42 @@ def test_only_the_backups_owner_may_enter_its_folder(tmp_path: Path) -> None:
     loose = tmp_path / "loose"
     loose.mkdir(mode=0o755)
     assert _new_folder(loose).stat().st_mode & 0o777 == 0o700  # an existing folder's own
+
+
+def test_a_partial_folder_nothing_was_written_in_for_a_day_is_pruned(tmp_path: Path) -> None:
+    """A backup killed before it could delete its own `.partial` (which may hold a whole dump
+    of patients' data) left it forever; a younger one may be another backup still writing."""
+    _backups(tmp_path, ["20261201T0100"], ["20261202T0100", "20261203T0100"])
+    killed, running = tmp_path / "20261202T0100.partial", tmp_path / "20261203T0100.partial"
+    (killed / "hospital.dump").write_bytes(b"PGDMP")
+    (running / "hospital.dump").write_bytes(b"PGDMP")
+    two_days_ago = time.time() - 2 * 86400
+    for path in (killed / "hospital.dump", killed, running):  # the dump still being written
+        os.utime(path, (two_days_ago, two_days_ago))
+    assert prune(tmp_path, keep=1) == [killed]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20261201T0100", running.name]
+
+
+def test_a_backup_whose_check_fails_deletes_its_partial_folder_and_dump(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The dump was written, the check after it failed: the folder held a whole dump of
+    patients' data and stayed there forever."""
+
+    async def dump(target: Target, path: Path) -> dict[str, Any]:
+        await asyncio.to_thread(path.write_bytes, b"PGDMP")
+        return {"taken_at": "2026-12-07T08:00:00+00:00", "outbox": {}, "rows": {"a.t": 1}}
+
+    async def check_fails(target: Target, path: Path, rows: dict[str, int]) -> dict[str, Any]:
+        raise StackError("backup check: row counts differ after a test restore")
+
+    async def no_offsets(bootstrap: str) -> dict[str, Any]:
+        return {}
+
+    monkeypatch.setattr(backup, "committed_offsets", no_offsets)
+    monkeypatch.setattr(backup, "_dump_in_snapshot", dump)
+    monkeypatch.setattr(backup, "verify", check_fails)
+    target = Target("postgresql://u:p@127.0.0.1:1/hospital", "127.0.0.1:1")
+    with pytest.raises(StackError, match="row counts differ"):
+        asyncio.run(backup.take(target, tmp_path))
+    assert list(tmp_path.iterdir()) == []

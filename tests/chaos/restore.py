@@ -148,7 +148,7 @@ async def _backup(
     cfg: Any, target: backup.Target, run_id: str, clock: _Clock, fault: BackupFault | None
 ) -> Path:
     """Take a backup mid-stream (with `fault` injected while it runs), until one succeeds:
-    a failed attempt leaves only a `.partial` folder and is simply taken again."""
+    a failed attempt deletes its `.partial` folder and is simply taken again."""
     for attempt in range(1, 6):
         started = time.monotonic()
         into = cfg.state_dir / "backups" / run_id

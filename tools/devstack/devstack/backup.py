@@ -26,10 +26,11 @@ and every table's row count, both read in the dump's own snapshot (`pg_export_sn
 and the check: the dump restored into a scratch database whose row counts must match. Only
 then is the folder given its final name and the success recorded (`metrics.backups`, read by
 the metrics service as `hospital_backup_last_success_timestamp_seconds`); a failed or
-interrupted backup leaves a `.partial` folder and no record. After a good backup, the oldest
-finished ones beyond the newest `--keep` (BACKUP_KEEP, default 7, at least 1) are deleted: the
-backup just taken is always kept, and a `.partial` folder is never counted or touched (it may
-be another backup still running).
+interrupted backup deletes its `.partial` folder and leaves no record. After a good backup,
+the oldest finished ones beyond the newest `--keep` (BACKUP_KEEP, default 7, at least 1) are
+deleted: the backup just taken is always kept, and a `.partial` folder is never counted, and
+deleted only once nothing was written in it for a day (a killed backup's; a younger one may be
+another backup still running).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ DUMP = "hospital.dump"
 MANIFEST = "backup.json"
 FORMAT = 1
 DEFAULT_KEEP = 7
+STALE_PARTIAL_S = 24 * 3600  # a `.partial` folder idle this long is a failed backup's
 
 
 @dataclass(frozen=True)
@@ -203,15 +205,31 @@ def scratch_name(target: Target) -> str:
 
 def prune(into: Path, keep: int) -> list[Path]:
     """Delete the finished backups under `into` but the newest `keep` (at least 1: the newest
-    good backup is never deleted); returns those deleted. Folders without a manifest
-    (`.partial`: failed, or another backup still running) are not touched."""
+    good backup is never deleted), and the `.partial` folders nothing was written in for a
+    day (`STALE_PARTIAL_S`: a backup killed before it could delete its own; a younger one
+    may be another backup still running); returns those deleted."""
     if keep < 1:
         raise StackError("keep at least one backup (BACKUP_KEEP >= 1)")  # the newest is good
     done = sorted(p for p in into.iterdir() if p.is_dir() and (p / MANIFEST).exists())
     old = done[:-keep]
     for folder in old:
         shutil.rmtree(folder)
-    return old
+    now = time.time()
+    stale = sorted(
+        p for p in into.glob("*.partial") if p.is_dir() and _idle_s(p, now) > STALE_PARTIAL_S
+    )
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)  # its own backup may be deleting it too
+    return old + stale
+
+
+def _idle_s(folder: Path, now: float) -> float:
+    """Seconds since anything was written in `folder` (a dump being written is)."""
+    try:
+        written = [folder.stat().st_mtime, *(f.stat().st_mtime for f in folder.iterdir())]
+    except FileNotFoundError:  # deleted meanwhile
+        return 0.0
+    return now - max(written)
 
 
 async def _record_success(target: Target, manifest: dict[str, Any], folder: Path) -> None:
@@ -238,10 +256,25 @@ async def _record_success(target: Target, manifest: dict[str, Any], folder: Path
 
 async def take(target: Target, into: Path, keep: int = DEFAULT_KEEP) -> Path:
     """Take, check and record one backup under `into`, then prune the older ones (`prune`);
-    its folder."""
+    its folder. A backup that fails deletes its `.partial` folder (it may hold a whole dump)."""
     if keep < 1:
         raise StackError("keep at least one backup (BACKUP_KEEP >= 1)")
     partial = await asyncio.to_thread(_new_folder, into)
+    try:
+        manifest = await _take_into(target, partial)
+        final = await asyncio.to_thread(_finish, partial, manifest)
+    except BaseException:  # interrupted too (Ctrl-C, a cancelled task)
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    await _record_success(target, manifest, final)
+    for folder in await asyncio.to_thread(prune, into, keep):
+        why = "failed, untouched for a day" if folder.suffix == ".partial" else f"keeping {keep}"
+        print(f"backup: pruned {folder.name} ({why})")
+    return final
+
+
+async def _take_into(target: Target, partial: Path) -> dict[str, Any]:
+    """The offsets, the dump in `partial` and its check: the backup's manifest."""
     offsets = await committed_offsets(target.bootstrap)  # BEFORE the snapshot (docstring)
     offsets_read_at = datetime.now(UTC).isoformat()
     snap = await _dump_in_snapshot(target, partial / DUMP)
@@ -256,11 +289,7 @@ async def take(target: Target, into: Path, keep: int = DEFAULT_KEEP) -> Path:
         **snap,
     }
     manifest["verified"] = await verify(target, partial / DUMP, snap["rows"])
-    final = await asyncio.to_thread(_finish, partial, manifest)
-    await _record_success(target, manifest, final)
-    for folder in await asyncio.to_thread(prune, into, keep):
-        print(f"backup: pruned {folder.name} (keeping the newest {keep})")
-    return final
+    return manifest
 
 
 def _new_folder(into: Path) -> Path:
