@@ -134,3 +134,14 @@ def test_a_backup_whose_check_fails_deletes_its_partial_folder_and_dump(
     with pytest.raises(StackError, match="row counts differ"):
         asyncio.run(backup.take(target, tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_backup_with_kafka_unreachable_says_where_it_looked_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """It was a KafkaConnectionError traceback, and a `.partial` folder left behind."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@127.0.0.1:1/hospital")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    assert backup.main(["take", "--env", "--dir", str(tmp_path)]) == 1
+    assert "backup: Kafka at 127.0.0.1:1 cannot be reached" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@ committed offsets, read when a backup is taken, and put back when it is restored
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -22,7 +23,7 @@ class GroupBusy(StackError):
 async def committed_offsets(bootstrap: str) -> Offsets:
     """Every consumer group's committed offsets (those it has committed at all)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    await admin.start()
+    await start_client(admin, bootstrap)
     try:
         found: Offsets = {}
         for group in await admin.list_consumer_groups():
@@ -62,7 +63,7 @@ async def reset_offsets(bootstrap: str, offsets: Offsets) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
         )
-        await consumer.start()
+        await start_client(consumer, bootstrap)
         try:
             await consumer._client.force_metadata_update()  # every topic's partitions
             parts = [
@@ -118,7 +119,7 @@ async def lost_events(bootstrap: str, recorded: Offsets) -> list[Lost]:
     no longer exists is left to `reset_offsets`; a partition the group had no offset on at
     the backup goes to the start anyway (`offsets_to_restore`)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    await start_client(consumer, bootstrap)
     try:
         await consumer._client.force_metadata_update()
         parts = {
@@ -149,3 +150,16 @@ def loss_report(lost: list[Lost]) -> str:
         f"Kafka no longer holds {total} events the restore would have to replay (the topics'"
         f" retention is shorter than the backup's age):\n{lines}"
     )
+
+
+async def start_client(client: AIOKafkaConsumer | AIOKafkaAdminClient, bootstrap: str) -> None:
+    """Start a Kafka client: Kafka not answering is a clear error naming where it was looked
+    for (it was a KafkaConnectionError traceback)."""
+    try:
+        await client.start()
+    except KafkaError as exc:
+        with contextlib.suppress(Exception):  # what the failed start opened
+            await (client.stop() if isinstance(client, AIOKafkaConsumer) else client.close())
+        raise StackError(
+            f"Kafka at {bootstrap} cannot be reached ({type(exc).__name__}): is it running?"
+        ) from exc

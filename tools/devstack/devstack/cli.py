@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -40,9 +41,18 @@ def _print_up(cfg: StackConfig, env: dict[str, str], with_services: bool, took: 
     print("Sign-in (Keycloak, realm hospital): user / password")
     for user, password in keycloak.dev_users().items():
         print(f"  {user:<18} {password}")
-    print(
-        f"Stop it with: devstack down{' --test' if cfg.state_dir.name.startswith('.stack-test') else ''}"
-    )
+    print(f"Stop it with: {down_command(cfg)}")
+
+
+def down_command(cfg: StackConfig) -> str:
+    """The command that stops this stack: a test stack on another offset than the default is
+    found only with the same DEVSTACK_TEST_PORT_OFFSET (without it, `down --test` stopped
+    nothing)."""
+    if not cfg.state_dir.name.startswith(".stack-test"):
+        return "devstack down"
+    offset = os.environ.get("DEVSTACK_TEST_PORT_OFFSET")
+    prefix = f"DEVSTACK_TEST_PORT_OFFSET={offset} " if offset else ""
+    return f"{prefix}devstack down --test"
 
 
 def _status(cfg: StackConfig) -> int:
