@@ -1,11 +1,16 @@
-# The two commands a newcomer needs: `make up` and `make test`. See README.md.
+# The two commands a newcomer needs: `make up` and `make test`; `make help` lists the others.
+# See README.md.
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := registration followup complaints notifications metrics
 # configured by environment variables (docs/configuration.md): the services and the console
 CONFIGURED := $(SERVICES) console
 
-.PHONY: setup packages up down status test test-unit lint format docs bench bench-rss bench-scaling chaos fuzz mutate backup restore
+.PHONY: help setup packages up down status test test-unit lint format docs bench bench-rss bench-scaling chaos fuzz mutate backup restore
+
+help:  ## this list: every target and what it does
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | \
+		awk -F '\t' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
 # Compiled to bytecode once here: where PYTHONDONTWRITEBYTECODE is set (the development machine)
 # nothing is cached at import, and every process compiled FastAPI, pydantic and the rest
@@ -21,7 +26,7 @@ up: setup  ## bring the whole system up (Kafka, PostgreSQL, Kannel, Prometheus, 
 down:  ## stop everything `make up` started
 	@$(UV) run devstack down
 
-status:
+status:  ## what runs, with its address
 	@$(UV) run devstack status
 
 backup: setup  ## a checked pg_dump of the database with the Kafka offsets (README: Backup and restore)
@@ -52,7 +57,7 @@ test: setup lint packages  ## the full suite, against the real stack (started on
 	echo "tests/integration: exit $$main_rc; the other tests: exit $$beside_rc"; \
 	test $$main_rc -eq 0 -a $$beside_rc -eq 0
 
-test-unit: setup
+test-unit: setup  ## the tests that need no stack
 	@$(UV) run pytest -q -m "not stack"
 
 lint: setup  ## ruff and mypy
@@ -60,7 +65,7 @@ lint: setup  ## ruff and mypy
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
 
-format: setup
+format: setup  ## ruff format and ruff check --fix
 	@$(UV) run ruff format .
 	@$(UV) run ruff check --fix .
 
