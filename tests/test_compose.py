@@ -631,6 +631,9 @@ def test_keycloak_and_the_console_are_wired_as_the_native_stack(compose: dict[st
     assert keycloak["image"] == f"quay.io/keycloak/keycloak:{native.VERSION}"
     assert "--import-realm" in keycloak["command"]
     [realm] = [v for v in keycloak["volumes"] if "/opt/keycloak/data/import/" in v]
+    # people made at the provider outlive the container (dev mode keeps them in its H2 files)
+    assert "keycloak-data:/opt/keycloak/data/h2" in keycloak["volumes"]
+    assert "keycloak-data" in compose["volumes"]
     assert (ROOT / realm.split(":")[0]).is_file()
     env = _env(compose, "console")
     ports = {"registration": 8001, "followup": 8002, "complaints": 8003, "notifications": 8004,
