@@ -142,3 +142,26 @@ def test_in_english_the_conflict_says_the_page_is_current_not_to_reload_it() -> 
     assert answer.status_code == 409
     assert "was changed by someone else" in answer.text and "version 9" in answer.text
     assert "it is now Resolution proposed" in answer.text and "reload" not in answer.text
+
+
+def test_a_refused_form_keeps_its_choices_too() -> None:
+    """The radio buttons and the select of a refused form came back unchosen (only the text
+    fields were kept): the validity's founded / unfounded, the accountability's measure."""
+    complaints = Complaints(status="investigating", allowed_next=("resolution_proposed",))
+    app = console(complaints)
+    session = app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    answer = app.client.post(f"/cases/{NUMBER}/validity", data={
+        "founded": "no", "reason": "监控显示已按规定收费", "expected_version": "7",
+        "csrf_token": session.csrf_token,
+    })  # fmt: skip
+    assert answer.status_code == 409
+    assert 'value="no" checked>' in answer.text and 'value="yes" required>' in answer.text
+    complaints = Complaints(status="resolution_implemented")
+    app = console(complaints)
+    session = app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    answer = app.client.post(f"/cases/{NUMBER}/accountability", data={
+        "staff_id": "S-CARD-01", "measure": "fine", "detail": "罚款 200 元", "record_key": "k-2",
+        "expected_version": "9", "csrf_token": session.csrf_token,
+    })  # fmt: skip
+    assert answer.status_code == 409
+    assert '<option value="fine" selected>' in answer.text
