@@ -8,8 +8,9 @@ Each message goes through three steps:
 2. send: hand each `sending` message to the provider (at most `dispatch_concurrency`
    requests at a time, over the provider's one HTTP client).
 3. record: `submitted` (accepted), back to `pending` with backoff (gateway certainly did not
-   take it), or `failed` (refused, or retry cap reached); the answers that came in meanwhile
-   are recorded together, in one transaction.
+   take it: while it is unreachable, until the message expires; retries.py), or `failed`
+   (refused, or retry cap reached); the answers that came in meanwhile are recorded together,
+   in one transaction.
 
 The steps overlap (`run`): a claim takes as many messages as there are free sending slots,
 as soon as a handler commits a due message or slots free up while more are due; a send's
@@ -51,7 +52,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from hospital_shared.background import listen
 from hospital_shared.failpoints import failpoint
-from notifications import domain, reconciler, restore_check, sending, survey_store
+from notifications import domain, reconciler, restore_check, retries, sending, survey_store
 from notifications.domain import Defer, DueMessage, Send, SendingRules, Status, Stop
 from notifications.handlers import Clock
 from notifications.lifecycle import publish_finished, publish_status, publish_statuses
@@ -97,6 +98,15 @@ def claim_when_free(slots: int, batch_size: int) -> int:
     """Free slots a claim waits for while sends are under way: half the window (a claim per
     freed slot claimed one message at a time, issue 22). With none under way, one is enough."""
     return max(1, min(slots, batch_size) // 2)
+
+
+def retry_rules(settings: Any) -> retries.RetryRules:
+    return retries.RetryRules(
+        initial_s=settings.send_retry_initial_s,
+        max_s=settings.send_retry_max_s,
+        max_attempts=settings.send_max_attempts,
+        gateway_wait=timedelta(hours=settings.sms_gateway_wait_h),
+    )
 
 
 def receipt_signature(secret: str, message_id: str) -> str:
@@ -223,23 +233,24 @@ class Dispatcher:
     async def _record_not_accepted(
         self, conn: asyncpg.Connection, row: asyncpg.Record, result: SendResult, now: Any
     ) -> None:
-        if result.outcome == Outcome.RETRY and row["attempts"] < self.settings.send_max_attempts:
-            delay = domain.retry_delay(
-                row["attempts"],
-                initial_s=self.settings.send_retry_initial_s,
-                max_s=self.settings.send_retry_max_s,
-            )
-            await sending.retry_later(conn, row["id"], now + delay, result.detail)
-        elif result.outcome == Outcome.UNKNOWN:
+        if result.outcome == Outcome.UNKNOWN:
             log.warning("gateway outcome unknown; left for the reconciler", detail=result.detail)
             await sending.note_error(conn, row["id"], result.detail)
-        else:
-            reason = result.detail
-            if result.outcome == Outcome.RETRY:
-                reason = f"gateway unavailable after {row['attempts']} attempts: {result.detail}"
-            done = await sending.fail_after_send(conn, row["id"], reason, now)
-            if done is not None:
-                await publish_status(conn, done, "failed", now=now, reason=reason)
+            return
+        reason = result.detail
+        if result.outcome == Outcome.RETRY:
+            step = retries.after_not_taken(
+                attempts=row["attempts"], gateway_away=result.gateway_away,
+                detail=result.detail, due_at=row["due_at"], expires_at=row["expires_at"],
+                now=now, rules=retry_rules(self.settings),
+            )  # fmt: skip
+            if isinstance(step, Defer):
+                await sending.retry_later(conn, row["id"], step.until, result.detail)
+                return
+            reason = step.reason
+        done = await sending.fail_after_send(conn, row["id"], reason, now)
+        if done is not None:
+            await publish_status(conn, done, "failed", now=now, reason=reason)
 
     # --- the reconciler ----------------------------------------------------------------
 

@@ -83,9 +83,25 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Kannel took 400+ SMS/s over 50 connections at load 30 (bench/smsc.py). The Kannel client
     # keeps as many connections alive (providers/kannel.py: one aiohttp connector of this size).
     dispatch_concurrency: int = 120
-    send_retry_initial_s: float = 5.0  # gateway down: backoff 5 s, 10 s, 20 s ... capped
-    send_retry_max_s: float = 300.0
-    send_max_attempts: int = 8  # then the message is failed with the last error
+    send_retry_initial_s: float = Field(
+        5.0, gt=0, description="a message the SMS gateway (or a staff email or webhook) did not"
+        " take is tried again after this, doubling at each attempt (5 s, 10 s, 20 s ...) up to"
+        " send_retry_max_s"
+    )  # fmt: skip
+    send_retry_max_s: float = Field(300.0, gt=0, description="the longest wait between attempts")
+    send_max_attempts: int = Field(
+        8, ge=1, description="a message not taken with an error that may pass (the SMS"
+        " gateway's 403 of credentials or 500; any for email and webhooks) is failed after this"
+        " many attempts; an SMS the gateway could not be reached for waits until it expires"
+        " (sms_gateway_wait_h)"
+    )  # fmt: skip
+    # 24 h: a complaint's first response is due within 24 hours (DOMAIN.md), and a staff
+    # note about a case or a time limit is stale by then; patient SMS carry their own expiry.
+    sms_gateway_wait_h: float = Field(
+        24.0, gt=0, description="an SMS without its own expiry time that the gateway could not"
+        " be reached for is retried this long after it fell due, then failed; one with an"
+        " expiry time is retried until it expires"
+    )  # fmt: skip
     sending_lease_s: float = 60.0  # 'sending' longer than this: the sender crashed
     restore_gateway_check_s: float = Field(
         86400.0,

@@ -4,6 +4,8 @@ smpplib) is a new module implementing `SmsProvider` plus one line in `PROVIDERS`
 A provider tells the dispatcher exactly one of four things about a hand-over:
 - ACCEPTED: the gateway took it (maybe with its own message reference);
 - RETRY: it certainly did not take it (connection refused, queue full): safe to try again;
+  `gateway_away` when it could not be reached or said it is unavailable (an outage: the
+  message waits for it until it expires, notifications/retries.py);
 - REJECTED: it refused it for good (bad request): failed, with the reason;
 - UNKNOWN: the request may have reached it (timeout after sending, connection cut): never
   re-sent automatically, so that a patient never gets the same SMS twice.
@@ -49,6 +51,7 @@ class SendResult:
     outcome: Outcome
     detail: str = ""
     provider_ref: str | None = None
+    gateway_away: bool = False  # RETRY because the gateway is unreachable or unavailable
 
 
 class SmsProvider(Protocol):

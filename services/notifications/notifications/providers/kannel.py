@@ -21,6 +21,9 @@ DLR_MASK = 19
 # connection not made (or not free in the pool) in time. Any other failure may come after
 # smsbox took the request.
 _NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Answers that say the gateway is away (bad gateway, unavailable, gateway timeout), not that
+# it refuses this request.
+_UNAVAILABLE = frozenset({502, 503, 504})
 
 
 class KannelProvider:
@@ -88,7 +91,9 @@ class KannelProvider:
                 status = resp.status
                 body = (await resp.text(errors="replace")).strip()[:200]
         except _NOT_SENT as exc:
-            return SendResult(Outcome.RETRY, f"gateway unreachable: {type(exc).__name__}")
+            return SendResult(
+                Outcome.RETRY, f"gateway unreachable: {type(exc).__name__}", gateway_away=True
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The request may have reached smsbox: we cannot know whether it was queued.
             return SendResult(Outcome.UNKNOWN, f"no answer from the gateway: {type(exc).__name__}")
@@ -112,9 +117,11 @@ def _outcome(status: int, body: str) -> SendResult:
     ("0: Accepted for delivery", "3: Queued for later delivery", or "Sent." with
     `immediate-sendsms-reply`): sending it again would be a second SMS. A 403 "Not
     routable. Do not try again." is a number no SMSC of this gateway takes (it never will);
-    a 403 of credentials, or a 5xx (queue full, bearerbox away), can be fixed: retry."""
+    a 403 of credentials, or a 5xx (queue full, bearerbox away), can be fixed: retry; a
+    502/503/504 (Kannel, or a proxy in front of it, unavailable) as long as the message is
+    valid (`gateway_away`, notifications/retries.py)."""
     if 200 <= status < 300:
         return SendResult(Outcome.ACCEPTED, body)
     if status in (400, 404, 413) or (status == 403 and body.startswith("Not routable")):
         return SendResult(Outcome.REJECTED, f"HTTP {status}: {body}")
-    return SendResult(Outcome.RETRY, f"HTTP {status}: {body}")
+    return SendResult(Outcome.RETRY, f"HTTP {status}: {body}", gateway_away=status in _UNAVAILABLE)

@@ -1,0 +1,67 @@
+"""What the dispatcher does with an SMS the gateway certainly did not take (pure, no I/O).
+
+Two kinds of "not taken" (`SendResult.gateway_away`, set by the provider):
+- the gateway could not be reached, or said it is unavailable (no connection, a connection
+  not made in time, HTTP 502/503/504): an outage. The message stays `pending` and is tried
+  again, backoff capped at `send_retry_max_s`, until it expires: at its `expires_at` (the
+  reconciler expires it, as any pending message) or, without one, `sms_gateway_wait_h` after
+  it fell due, when it is failed. A count of attempts gave up on every message due during an
+  outage longer than ~10 minutes (8 attempts, 5 s doubling): complaint acknowledgements and
+  discharge notices were failed and stayed so after Kannel came back (F2).
+- the gateway answered, with an error that may pass (a 403 of credentials, another 5xx):
+  `failed` after `send_max_attempts`, as before.
+Each retry goes back through the claim (dispatcher.py), so opt-outs, a death, quiet hours,
+the daily cap and expiry are checked again at every attempt. A refusal (`REJECTED`) and an
+answer that may have come after the gateway took the message (`UNKNOWN`) are not retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from notifications.domain import Defer, Status, Stop, retry_delay
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRules:
+    initial_s: float = 5.0
+    max_s: float = 300.0
+    max_attempts: int = 8  # the gateway answered with an error that may pass
+    gateway_wait: timedelta = timedelta(hours=24)  # unreachable, and no `expires_at`
+
+
+GATEWAY_RETRY = "gateway_retry"  # the deferred reason of a message waiting to be tried again
+
+
+def gave_up_waiting(wait: timedelta, attempts: int, detail: str) -> str:
+    hours = f"{wait.total_seconds() / 3600:g}"
+    return (
+        f"gateway unreachable for {hours} h after the message fell due"
+        f" ({attempts} attempts): {detail}"
+    )
+
+
+def after_not_taken(
+    *,
+    attempts: int,
+    gateway_away: bool,
+    detail: str,
+    due_at: datetime,
+    expires_at: datetime | None,
+    now: datetime,
+    rules: RetryRules,
+) -> Defer | Stop:
+    """Try again when (`Defer`), or give up why (`Stop`, failed), after the `attempts`-th
+    hand-over was not taken."""
+    at = now + retry_delay(attempts, initial_s=rules.initial_s, max_s=rules.max_s)
+    if not gateway_away:
+        if attempts < rules.max_attempts:
+            return Defer(at, GATEWAY_RETRY)
+        return Stop(Status.FAILED, f"gateway unavailable after {attempts} attempts: {detail}")
+    if expires_at is not None:  # expired by the reconciler (or the claim) when its time passes
+        return Defer(at, GATEWAY_RETRY)
+    give_up_at = due_at + rules.gateway_wait
+    if now >= give_up_at:
+        return Stop(Status.FAILED, gave_up_waiting(rules.gateway_wait, attempts, detail))
+    return Defer(min(at, give_up_at), GATEWAY_RETRY)

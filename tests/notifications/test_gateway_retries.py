@@ -1,0 +1,102 @@
+"""What becomes of an SMS the gateway did not take: while the gateway cannot be reached it
+waits until the message expires (or, without an expiry, `sms_gateway_wait_h`), where it used
+to be failed after 8 attempts, ~10 minutes into an outage (F2); an error the gateway answers
+still fails it at the cap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from notifications.domain import Defer, Stop
+from notifications.providers import Outcome
+from notifications.providers.base import OutgoingSms
+from notifications.providers.kannel import KannelProvider, _outcome
+from notifications.retries import GATEWAY_RETRY, RetryRules, after_not_taken
+
+DUE = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+RULES = RetryRules(initial_s=5, max_s=300, max_attempts=8, gateway_wait=timedelta(hours=24))
+
+
+def _after(
+    attempts: int, *, away: bool = True, now: datetime, expires: datetime | None = None
+) -> Defer | Stop:
+    return after_not_taken(
+        attempts=attempts, gateway_away=away, detail="gateway unreachable: ClientConnectorError",
+        due_at=DUE, expires_at=expires, now=now, rules=RULES,
+    )  # fmt: skip
+
+
+def test_an_unreachable_gateway_keeps_a_message_waiting_past_the_attempt_cap() -> None:
+    expires = DUE + timedelta(hours=24)
+    for attempts in (1, 8, 9, 40, 200):
+        now = DUE + timedelta(minutes=5 * attempts)
+        step = _after(attempts, now=now, expires=expires)
+        assert isinstance(step, Defer), attempts
+        assert step.reason == GATEWAY_RETRY
+        assert now < step.until <= now + timedelta(seconds=300)
+
+
+def test_the_wait_between_attempts_doubles_up_to_the_cap() -> None:
+    waits = [(_after(n, now=DUE).until - DUE).total_seconds() for n in range(1, 10)]  # type: ignore[union-attr]
+    assert waits == [5, 10, 20, 40, 80, 160, 300, 300, 300]
+
+
+def test_a_message_with_an_expiry_is_left_to_expire_not_failed() -> None:
+    """Its `expires_at` ends it (the reconciler expires it, as any pending message)."""
+    expires = DUE + timedelta(hours=1)
+    step = _after(500, now=expires + timedelta(minutes=1), expires=expires)
+    assert isinstance(step, Defer)
+
+
+def test_without_an_expiry_it_is_failed_once_the_gateway_wait_is_over() -> None:
+    waiting = _after(250, now=DUE + timedelta(hours=23, minutes=59))
+    assert isinstance(waiting, Defer)
+    assert waiting.until == DUE + timedelta(hours=24)  # not tried after the give-up time
+    step = _after(251, now=DUE + timedelta(hours=24))
+    assert isinstance(step, Stop) and step.status == "failed"
+    assert step.reason.startswith("gateway unreachable for 24 h after the message fell due")
+    assert "251 attempts" in step.reason and "ClientConnectorError" in step.reason
+
+
+@pytest.mark.parametrize("attempts", [1, 7])
+def test_an_error_the_gateway_answers_is_retried_below_the_cap(attempts: int) -> None:
+    step = _after(attempts, away=False, now=DUE, expires=DUE + timedelta(days=2))
+    assert isinstance(step, Defer)
+
+
+def test_an_error_the_gateway_answers_fails_the_message_at_the_cap() -> None:
+    step = _after(8, away=False, now=DUE, expires=DUE + timedelta(days=2))
+    assert isinstance(step, Stop)
+    assert step.reason.startswith("gateway unavailable after 8 attempts")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome", "away"),
+    [
+        (503, "Temporal failure, try again later.", Outcome.RETRY, True),
+        (502, "Bad Gateway", Outcome.RETRY, True),
+        (504, "Gateway Timeout", Outcome.RETRY, True),
+        (403, "Authorization failed for sendsms", Outcome.RETRY, False),
+        (500, "Internal error", Outcome.RETRY, False),
+        (403, "Not routable. Do not try again.", Outcome.REJECTED, False),
+        (202, "0: Accepted for delivery", Outcome.ACCEPTED, False),
+    ],
+)
+def test_kannels_answers_that_say_it_is_away(
+    status: int, body: str, outcome: Outcome, away: bool
+) -> None:
+    result = _outcome(status, body)
+    assert (result.outcome, result.gateway_away) == (outcome, away)
+
+
+async def test_no_connection_to_kannel_is_the_gateway_away() -> None:
+    provider = KannelProvider(
+        url="http://127.0.0.1:9/cgi-bin/sendsms", username="u", password="p", sender="95000"
+    )
+    try:
+        result = await provider.send(OutgoingSms("m1", "+8613900000001", "t", "gsm7", "http://x"))
+    finally:
+        await provider.aclose()
+    assert (result.outcome, result.gateway_away) == (Outcome.RETRY, True)
