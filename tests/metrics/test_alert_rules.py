@@ -356,6 +356,43 @@ OPERATIONAL_CASES += [
             },
         ],
     },
+    # F2: the retries of an outage thin out (backoff up to 5 minutes) and stop while SMS still
+    # wait for the gateway: the alert stays on as long as they wait and none is accepted, and
+    # goes out once the gateway takes them again.
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'notifications_sms_handed_total{template="t",outcome="retry"}',
+                "values": "0+3x10 30x50",
+            },
+            {
+                "series": 'notifications_sms_handed_total{template="t",outcome="accepted"}',
+                "values": "0x45 0+4x15",
+            },
+            {
+                "series": 'notifications_sms_waiting_for_gateway{job="notifications",instance="a"}',
+                "values": "0 3x45 0x15",
+            },
+            {
+                "series": 'notifications_sms_waiting_for_gateway{job="notifications",instance="b"}',
+                "values": "0 3x45 0x15",
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "15m",
+                "alertname": "SmsGatewayFailing",
+                "exp_alerts": [{"exp_labels": {"severity": "critical"}}],
+            },
+            {
+                "eval_time": "40m",
+                "alertname": "SmsGatewayFailing",
+                "exp_alerts": [{"exp_labels": {"severity": "critical"}}],
+            },
+            {"eval_time": "55m", "alertname": "SmsGatewayFailing", "exp_alerts": []},
+        ],
+    },
     {
         "interval": "1m",
         "input_series": [

@@ -51,6 +51,15 @@ def test_a_patients_history_is_for_supervisors_and_operations() -> None:
         assert patient_history_refusal(who) is None
 
 
+def test_every_recipients_messages_in_a_status_are_for_supervisors_and_operations() -> None:
+    """GET /v1/messages?status=... without an id: what waits for the gateway or failed during
+    an outage, across patients: a patient history's rule."""
+    for who in (AGENT, DOCTOR):
+        assert listing_refusal(who, patient_id=None, staff_id=None) == patient_history_refusal(who)
+    for who in (DESK, WARD, ADMIN):
+        assert listing_refusal(who, patient_id=None, staff_id=None) is None
+
+
 def test_staff_see_their_own_notes_only() -> None:
     assert listing_refusal(AGENT, patient_id=None, staff_id="S-AGENT-01") is None
     assert listing_refusal(AGENT, patient_id="P1", staff_id="S-AGENT-01") is None

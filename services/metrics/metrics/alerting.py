@@ -232,9 +232,13 @@ OPERATIONAL_ALERTS += [
     {
         "alert": "SmsGatewayFailing",
         # `or vector(0)`: no series of an outcome yet counts as none (and keeps both sides of
-        # `and` one series, so the rule's bool form has data in the dashboards' e2e test)
-        "expr": '(sum(increase(notifications_sms_handed_total{outcome!="accepted"}[10m]))'
+        # `and` one series, so the rule's bool form has data in the dashboards' e2e test).
+        # SMS waiting for the gateway keep it on: on hand-overs alone it went out by itself
+        # once the last retry was 10 minutes old, the gateway still down (F2). `max`: every
+        # instance reports the same count.
+        "expr": '((sum(increase(notifications_sms_handed_total{outcome!="accepted"}[10m]))'
         " or vector(0)) > 0"
+        " or (max(notifications_sms_waiting_for_gateway) or vector(0)) > 0)"
         ' and (sum(increase(notifications_sms_handed_total{outcome="accepted"}[10m]))'
         " or vector(0)) == 0",
         "for": "5m",
@@ -243,8 +247,14 @@ OPERATIONAL_ALERTS += [
             "summary": "The SMS gateway took no message for 10 minutes while hand-overs failed"
             " (短信网关故障)",
             "runbook": "Patients receive no SMS. Check Kannel (bearerbox/smsbox logs, the admin"
-            " status page) and the operator link; the notifications service keeps the messages"
-            " and retries them (GET /v1/messages?status=deferred on notifications).",
+            " status page) and the operator link. The notifications service keeps each SMS the"
+            " gateway cannot be reached for `pending` and tries it again (at most every"
+            " NOTIFICATIONS_SEND_RETRY_MAX_S) until it expires; it goes once Kannel is back."
+            " Waiting: GET /v1/messages?status=pending&deferred_reason=gateway_retry on"
+            " notifications (supervisor or admin token; notifications_sms_waiting_for_gateway"
+            " counts them). Given up: GET /v1/messages?status=failed&since=2026-12-05T01:30:00Z"
+            " (the outage's start, UTC) and the same with status=expired; a supervisor resends"
+            " one with POST /v1/messages/<id>/resend.",
         },
     },
     {

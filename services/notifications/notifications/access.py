@@ -9,6 +9,8 @@
   patient complained, was discharged against advice or missed a visit is not for every
   member of staff.
 - A staff member's notifications: their own, and anyone's for supervisors and operations.
+- Every patient's and staff member's messages in a status (what waits for the gateway, what
+  failed during an outage): supervisors and operations, as a patient's history.
 - A message that reveals a complaint (its template is marked `reveals_complaint`: the
   patient's acknowledgement and outcome, the notes about a case, the digest that lists them)
   shows its template and text only to operations, to the staff member it was for, and to the
@@ -42,7 +44,8 @@ def patient_history_refusal(who: Principal) -> str | None:
 
 
 def listing_refusal(who: Principal, *, patient_id: str | None, staff_id: str | None) -> str | None:
-    """Why `who` may not list these messages, or None when they may."""
+    """Why `who` may not list these messages (neither id: every recipient's), or None when
+    they may."""
     if who.role in MANAGERS:
         return None
     if staff_id is None:

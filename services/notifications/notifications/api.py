@@ -7,13 +7,14 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
-from fastapi import Body, HTTPException, Request
-from pydantic import BaseModel, Field
+from fastapi import Body, HTTPException, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal
 from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest
 from notifications import access, message_cases, repository
+from notifications.domain import Status
 from notifications.routes import (
     CONFLICT,
     Staff,
@@ -72,17 +73,27 @@ async def list_messages(
     page: PageQuery,
     patient_id: str | None = None,
     staff_id: str | None = None,
+    status: Status | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="created then or later")] = None,
+    deferred_reason: Annotated[
+        str | None, Query(max_length=40, description="e.g. gateway_retry, quiet_hours")
+    ] = None,
 ) -> Page[MessageView]:
-    """A patient's messages (supervisors and operations) or a staff member's notifications
-    (their own; anyone's for supervisors and operations), the newest first."""
-    if not patient_id and not staff_id:
-        raise HTTPException(400, "give patient_id or staff_id")
+    """A patient's messages (supervisors and operations), a staff member's notifications
+    (their own; anyone's for supervisors and operations), or every patient's and staff
+    member's in a status (supervisors and operations: what waits for the gateway, what
+    failed since an outage began), the newest first."""
+    if not patient_id and not staff_id and status is None:
+        raise HTTPException(400, "give patient_id, staff_id or status")
     refusal = access.listing_refusal(who, patient_id=patient_id, staff_id=staff_id)
     if refusal:
-        if patient_id:
+        if patient_id or not staff_id:
             await record(conn, Reader.of(who), [Read(patient_id, "message", "*")], outcome="denied")
         raise HTTPException(403, refusal)
-    return await _message_page(request, conn, who, page, patient_id=patient_id, staff_id=staff_id)
+    return await _message_page(
+        request, conn, who, page, patient_id=patient_id, staff_id=staff_id, status=status,
+        since=since, deferred_reason=deferred_reason,
+    )  # fmt: skip
 
 
 @router.get("/messages/{message_id}", response_model=MessageView)

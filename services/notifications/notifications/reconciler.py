@@ -13,7 +13,9 @@ dispatcher that died (or lost the gateway's answer). It is never sent again from
 
 `notifications_sms_outcome_unknown` and `notifications_sms_receipt_overdue` count what needs
 a person's look: SMS failed as outcome unknown, and SMS submitted longer than
-`receipt_overdue_min` without a final receipt.
+`receipt_overdue_min` without a final receipt. `notifications_sms_waiting_for_gateway` counts
+the SMS waiting for the gateway to take them (retries.py): the alert `SmsGatewayFailing`
+stays on while any wait and none is accepted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ OUTCOME_UNKNOWN_SMS = Gauge(
     "notifications_sms_outcome_unknown",
     "SMS failed as outcome unknown: the service lost track of the hand-over and the "
     "gateway's records do not show it (kept as long as messages are; never re-sent)",
+)
+WAITING_FOR_GATEWAY_SMS = Gauge(
+    "notifications_sms_waiting_for_gateway",
+    "SMS waiting to be tried again because the gateway did not take their last hand-over"
+    " (unreachable or unavailable: until they expire); the same on every instance",
 )
 RECEIPT_OVERDUE_SMS = Gauge(
     "notifications_sms_receipt_overdue",
@@ -62,7 +69,9 @@ async def reconcile(
         await publish_finished(conn, await sending.expire(conn, now, receipt_before), now)
         overdue_before = now - timedelta(minutes=settings.receipt_overdue_min)
         unknown, overdue = await sending.count_unsettled(conn, overdue_before)
+        waiting = await sending.count_waiting_for_gateway(conn)
     OUTCOME_UNKNOWN_SMS.set(unknown)
+    WAITING_FOR_GATEWAY_SMS.set(waiting)
     RECEIPT_OVERDUE_SMS.set(overdue)
 
 

@@ -15,6 +15,7 @@ import asyncpg
 
 from hospital_shared.field_crypto import open_fields, seal, search_hash
 from hospital_shared.service_events.followup import StaffMemberSaved
+from notifications.domain import Status
 from notifications.policy import Contact
 from notifications.staff_policy import StaffReach
 from notifications.templates import DEFAULT_TEMPLATES
@@ -298,28 +299,44 @@ async def message(
     return opened_message(row) if row else None
 
 
+# A status's own query text (from the enum, never from a request): a generic plan of
+# `($n IS NULL OR status = $n)` could not use the partial indexes of the statuses operations
+# list (messages_due, messages_failed_or_expired, migration 410).
+_MESSAGES = """SELECT * FROM messages WHERE {status} ($1::text IS NULL OR patient_id = $1)
+     AND ($2::text IS NULL OR staff_id = $2) AND ($3::text IS NULL OR channel = $3)
+     AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+     AND ($7::timestamptz IS NULL OR created_at >= $7)
+     AND ($8::text IS NULL OR deferred_reason = $8)
+   ORDER BY created_at DESC, id DESC LIMIT $4"""
+_ANY_STATUS = _MESSAGES.format(status="")
+_IN_STATUS = {s: _MESSAGES.format(status=f"status = '{s.value}' AND") for s in Status}
+
+
 async def messages_of(
     conn: asyncpg.Connection,
     *,
     patient_id: str | None = None,
     staff_id: str | None = None,
     channel: str | None = None,
+    status: Status | None = None,
+    since: datetime | None = None,
+    deferred_reason: str | None = None,
     limit: int = 200,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[dict[str, Any]]:
     """The newest first (created_at, then id), at most `limit`, those after the message
-    `after` (its created_at and id: the previous page's last) when given."""
+    `after` (its created_at and id: the previous page's last) when given; `since`: created
+    then or later."""
     at, last_id = after if after is not None else (None, None)
     rows = await conn.fetch(
-        """SELECT * FROM messages WHERE ($1::text IS NULL OR patient_id = $1)
-             AND ($2::text IS NULL OR staff_id = $2) AND ($3::text IS NULL OR channel = $3)
-             AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
-           ORDER BY created_at DESC, id DESC LIMIT $4""",
+        _ANY_STATUS if status is None else _IN_STATUS[status],
         patient_id,
         staff_id,
         channel,
         limit,
         at,
         last_id,
+        since,
+        deferred_reason,
     )
     return [opened_message(r) for r in rows]
