@@ -570,7 +570,10 @@ async def test_a_complaint_is_acknowledged_and_its_staff_are_told(
         )
     mine = [m for m in inbox.json()["items"] if case_number in m["body"]]
     assert [m["template"] for m in mine] == ["staff_case_assigned"]
-    assert {(m["template"], m["channel"], m["urgent"]) for m in sup.json()["items"]} == {
+    # the shared test stack's own alerts (ServiceDown of a service another test stopped, the
+    # console no test runs) may reach this supervisor, on duty in the new department too
+    cases = [m for m in sup.json()["items"] if not m["template"].startswith("staff_monitoring")]
+    assert {(m["template"], m["channel"], m["urgent"]) for m in cases} == {
         ("staff_case_time_limit_breach", "sms", True),
         ("staff_case_time_limit_breach", "inbox", True),
     }
