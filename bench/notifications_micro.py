@@ -1,7 +1,9 @@
 """Notifications' own CPU per consumed event, without Kafka or the machine's load in the way:
 the records of a bench backlog are replayed in-process through the service's reliable
 consumer (decoding, inbox, handlers, the batch's statements) on a fresh schema, in batches
-of the service's size, and the process's CPU time is divided by the events.
+of the service's size, and the process's CPU time is divided by the events. The events the
+service does not act on (a task planned with nobody to tell...) are decoded and counted, and
+go no further, as in the service (`acts_on`).
 
     BENCH_PORT_SHIFT=15500 uv run python -m bench.notifications_micro capture
     BENCH_PORT_SHIFT=15500 uv run python -m bench.notifications_micro run [--rounds 3] \\
@@ -93,7 +95,7 @@ def _record(r: tuple[Any, ...]) -> ConsumerRecord[Any, Any]:
 async def _consumer(database_url: str, schema: str) -> Any:
     """The service's consumer as app.py wires it, on a new schema."""
     from hospital_shared.consumer import ReliableConsumer
-    from hospital_shared.patient_merge import following_merges
+    from hospital_shared.patient_merge import following_merges, is_merge
     from notifications import app, repository
     from notifications import handlers as handlers_module
     from notifications.handlers import EventHandlers, utc_now
@@ -124,6 +126,7 @@ async def _consumer(database_url: str, schema: str) -> Any:
         service="notifications", handler_name="notify", handle=None,  # type: ignore[arg-type]
         handle_batch=handle_batch, pool=pool, dead_letter=no_dead_letters,
         max_attempts=1, concurrency=1,
+        acts_on=lambda event: is_merge(event) or handlers.acts_on(event),
     )  # fmt: skip
 
 
