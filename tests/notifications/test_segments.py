@@ -1,4 +1,4 @@
-from notifications.segments import count_segments
+from notifications.segments import _GSM_BASIC, _GSM_EXTENSION, count_segments, encoding_for
 
 
 def test_plain_ascii_is_gsm7_with_160_then_153_per_part() -> None:
@@ -47,3 +47,12 @@ def test_one_chinese_character_makes_the_whole_text_ucs2() -> None:
 def test_characters_outside_the_bmp_take_two_ucs2_units() -> None:
     assert count_segments("😀" * 35).units == 70
     assert count_segments("😀" * 36).segments == 2
+
+
+def test_every_character_of_the_gsm_alphabet_is_gsm7_and_no_other_one_is() -> None:
+    """The encoding is found by one regex over the text: each character of the basic and
+    extension tables keeps a text 7-bit, any other character of Unicode makes it UCS-2."""
+    alphabet = _GSM_BASIC | _GSM_EXTENSION
+    for code in range(0x110000):
+        c = chr(code)
+        assert encoding_for(f"a{c}b") == ("gsm7" if c in alphabet else "ucs2"), hex(code)
