@@ -30,7 +30,7 @@ from notifications.survey_links import SurveyLink
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as policy.Planned (one an event)
 class Effects:
     """What one event changes: the directory (a patient's contact, a death reported on an
     admission or taken back, a staff member) and its plan."""

@@ -77,7 +77,11 @@ class PlanningRules:
         return at.astimezone(self.tz).strftime("%m月%d日 %H:%M")
 
 
-@dataclass(frozen=True, slots=True)
+# A plan's classes (Planned, Withdraw, Contact, Plan; SurveyLink, plan_writer.Effects) are
+# made for every event, six for a registration: not frozen, as a frozen dataclass sets each
+# field through object.__setattr__ (Planned: 2.4 against 0.34 us). Nothing changes them once
+# made; make a changed copy with `replace`.
+@dataclass(slots=True)
 class Planned:
     """One message to create. `key` + template + recipient make it unique."""
 
@@ -101,14 +105,14 @@ class Planned:
     told_by: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Withdraw:
     reason: str
     subject_ref: str | None = None
     patient_id: str | None = None  # every waiting message of this patient
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Contact:
     """A patient's contact details as an event gives them (None: not given, keep ours)."""
 
@@ -125,7 +129,7 @@ class Contact:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Plan:
     messages: tuple[Planned, ...] = ()
     withdrawals: tuple[Withdraw, ...] = ()

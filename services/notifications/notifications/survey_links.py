@@ -43,7 +43,7 @@ class SurveyRules:
     link_base: str = "http://127.0.0.1:8004/s"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as policy.Planned (made for most events)
 class SurveyLink:
     """A link to create with its invitation: which contact it surveys, and until when."""
 
