@@ -128,16 +128,23 @@ def record_partition_of(found: dict[str, Any]) -> int:
 
 @contextlib.asynccontextmanager
 async def topic_limit(bootstrap: str, topic: str, max_bytes: int) -> AsyncIterator[None]:
-    """`topic`'s max.message.bytes set to `max_bytes` for the block, then back to the default."""
+    """`topic`'s max.message.bytes set to `max_bytes` for the block, then back to the default.
+    AlterConfigs replaces every config set on the topic: the topic's own (a dead-letter
+    topic's retention, min.insync.replicas) are read first and kept, before and after."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        limit = {"max.message.bytes": str(max_bytes)}
+        (described,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]
+        )
+        (resource,) = described.resources
+        own = {c[0]: c[1] for c in resource[4] if c[3] == 1}  # DYNAMIC_TOPIC_CONFIG
+        limit = {**own, "max.message.bytes": str(max_bytes)}
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, limit)])
         try:
             yield
         finally:
-            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {})])
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, own)])
     finally:
         await admin.close()
 
