@@ -205,8 +205,10 @@ def resend_refusal(
 
 
 def retry_delay(attempt: int, *, initial_s: float, max_s: float) -> timedelta:
-    """Exponential backoff after the `attempt`-th failed hand-over (1-based)."""
-    return timedelta(seconds=min(max_s, initial_s * 2 ** max(0, attempt - 1)))
+    """Exponential backoff after the `attempt`-th failed hand-over (1-based). The exponent
+    is bounded: a message waiting out a long outage reaches attempt 1,026 in about a week,
+    where 2 ** 1025 overflows a float (and the answers' transaction with it)."""
+    return timedelta(seconds=min(max_s, initial_s * 2.0 ** min(max(0, attempt - 1), 64)))
 
 
 # --- the dispatcher's decision -------------------------------------------------------

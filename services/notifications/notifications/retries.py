@@ -2,7 +2,7 @@
 
 Two kinds of "not taken" (`SendResult.gateway_away`, set by the provider):
 - the gateway could not be reached, or said it is unavailable (no connection, a connection
-  not made in time, HTTP 502/503/504): an outage. The message stays `pending` and is tried
+  not made in time, HTTP 503; not a proxy's 502/504, which may have passed it on): an outage. The message stays `pending` and is tried
   again, backoff capped at `send_retry_max_s`, until it expires: at its `expires_at` (the
   reconciler expires it, as any pending message) or, without one, `sms_gateway_wait_h` after
   it fell due, when it is failed. A count of attempts gave up on every message due during an

@@ -21,9 +21,11 @@ DLR_MASK = 19
 # connection not made (or not free in the pool) in time. Any other failure may come after
 # smsbox took the request.
 _NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
-# Answers that say the gateway is away (bad gateway, unavailable, gateway timeout), not that
-# it refuses this request.
-_UNAVAILABLE = frozenset({502, 503, 504})
+# The answer that says the gateway is away, not that it refuses this request: unavailable
+# (Kannel's own, bearerbox away). A 502 or 504 comes from a proxy in front of it, which may
+# have passed the request on before giving up: retried under the attempt cap only, as any
+# other 5xx, never until the message expires (a slow Kannel behind a proxy would send copies).
+_UNAVAILABLE = frozenset({503})
 
 
 class KannelProvider:
@@ -117,9 +119,9 @@ def _outcome(status: int, body: str) -> SendResult:
     ("0: Accepted for delivery", "3: Queued for later delivery", or "Sent." with
     `immediate-sendsms-reply`): sending it again would be a second SMS. A 403 "Not
     routable. Do not try again." is a number no SMSC of this gateway takes (it never will);
-    a 403 of credentials, or a 5xx (queue full, bearerbox away), can be fixed: retry; a
-    502/503/504 (Kannel, or a proxy in front of it, unavailable) as long as the message is
-    valid (`gateway_away`, notifications/retries.py)."""
+    a 403 of credentials, or a 5xx (queue full, a proxy's 502/504), can be fixed: retry
+    under the attempt cap; a 503 (unavailable) as long as the message is valid
+    (`gateway_away`, notifications/retries.py)."""
     if 200 <= status < 300:
         return SendResult(Outcome.ACCEPTED, body)
     if status in (400, 404, 413) or (status == 403 and body.startswith("Not routable")):
