@@ -632,7 +632,7 @@ def test_keycloak_and_the_console_are_wired_as_the_native_stack(compose: dict[st
     assert "--import-realm" in keycloak["command"]
     [realm] = [v for v in keycloak["volumes"] if "/opt/keycloak/data/import/" in v]
     # people made at the provider outlive the container (dev mode keeps them in its H2 files)
-    assert "keycloak-data:/opt/keycloak/data/h2" in keycloak["volumes"]
+    assert "keycloak-data:/opt/keycloak/data" in keycloak["volumes"]
     assert "keycloak-data" in compose["volumes"]
     assert (ROOT / realm.split(":")[0]).is_file()
     env = _env(compose, "console")
