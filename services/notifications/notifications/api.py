@@ -74,7 +74,10 @@ async def list_messages(
     patient_id: str | None = None,
     staff_id: str | None = None,
     status: Status | None = None,
-    since: Annotated[AwareDatetime | None, Query(description="created then or later")] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="finished then or later (created, while not finished)"),
+    ] = None,
     deferred_reason: Annotated[
         str | None, Query(max_length=40, description="e.g. gateway_retry, quiet_hours")
     ] = None,

@@ -305,7 +305,7 @@ async def message(
 _MESSAGES = """SELECT * FROM messages WHERE {status} ($1::text IS NULL OR patient_id = $1)
      AND ($2::text IS NULL OR staff_id = $2) AND ($3::text IS NULL OR channel = $3)
      AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
-     AND ($7::timestamptz IS NULL OR created_at >= $7)
+     AND ($7::timestamptz IS NULL OR coalesce(finished_at, created_at) >= $7)
      AND ($8::text IS NULL OR deferred_reason = $8)
    ORDER BY created_at DESC, id DESC LIMIT $4"""
 _ANY_STATUS = _MESSAGES.format(status="")
@@ -325,8 +325,9 @@ async def messages_of(
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[dict[str, Any]]:
     """The newest first (created_at, then id), at most `limit`, those after the message
-    `after` (its created_at and id: the previous page's last) when given; `since`: created
-    then or later."""
+    `after` (its created_at and id: the previous page's last) when given; `since`: finished
+    then or later (failed, expired, delivered...), or created then or later while not
+    finished: what failed during an outage includes a reminder planned the week before."""
     at, last_id = after if after is not None else (None, None)
     rows = await conn.fetch(
         _ANY_STATUS if status is None else _IN_STATUS[status],
