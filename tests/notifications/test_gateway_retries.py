@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifications.domain import Defer, Stop
-from notifications.providers import Outcome
+from notifications.providers import Outcome, SendResult
 from notifications.providers.base import OutgoingSms
 from notifications.providers.kannel import KannelProvider, _outcome
 from notifications.retries import GATEWAY_RETRY, RetryRules, after_not_taken
@@ -112,3 +112,39 @@ async def test_no_connection_to_kannel_is_the_gateway_away() -> None:
     finally:
         await provider.aclose()
     assert (result.outcome, result.gateway_away) == (Outcome.RETRY, True)
+
+
+async def test_a_resend_during_an_outage_waits_from_when_it_was_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resend keeps its original's due time (and has no expiry): counted from that, a resend
+    made a day after the original fell due was failed at its first unreachable hand-over."""
+    from types import SimpleNamespace
+
+    from notifications import dispatcher, sending
+    from notifications.settings import Settings
+
+    retried: list[datetime] = []
+    failed: list[str] = []
+
+    async def retry_later(conn: object, message_id: object, until: datetime, detail: str) -> None:
+        retried.append(until)
+
+    async def fail_after_send(conn: object, message_id: object, reason: str, now: object) -> None:
+        failed.append(reason)
+
+    monkeypatch.setattr(sending, "retry_later", retry_later)
+    monkeypatch.setattr(sending, "fail_after_send", fail_after_send)
+    now = DUE + timedelta(hours=30)
+    d = dispatcher.Dispatcher(
+        SimpleNamespace(),
+        SimpleNamespace(),
+        Settings(),
+        SimpleNamespace(),
+        lambda: now,  # type: ignore[arg-type]
+    )
+    resend = {"id": "m", "attempts": 1, "due_at": DUE, "expires_at": None,
+              "created_at": now - timedelta(minutes=1)}  # fmt: skip
+    away = SendResult(Outcome.RETRY, "gateway unreachable: ClientConnectorError", gateway_away=True)
+    await d._record_not_accepted(SimpleNamespace(), resend, away, now)  # type: ignore[arg-type]
+    assert failed == [] and len(retried) == 1

@@ -241,7 +241,9 @@ class Dispatcher:
         if result.outcome == Outcome.RETRY:
             step = retries.after_not_taken(
                 attempts=row["attempts"], gateway_away=result.gateway_away,
-                detail=result.detail, due_at=row["due_at"], expires_at=row["expires_at"],
+                # a resend keeps its original's due time: it waits from when it was made
+                detail=result.detail, due_at=max(row["due_at"], row["created_at"]),
+                expires_at=row["expires_at"],
                 now=now, rules=retry_rules(self.settings),
             )  # fmt: skip
             if isinstance(step, Defer):
