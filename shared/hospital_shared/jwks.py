@@ -101,10 +101,10 @@ class KeySet:
                 jwks = await self._fetch(url)
             except Exception as exc:  # the provider is away: keep the keys we have
                 self._last_error = f"{type(exc).__name__}: {exc}"
-            else:
-                self._keys = _usable_keys(jwks, self._config.algorithms)
-                self._fetched_at = self._clock()
-                self.fetches += 1
+                return  # not "not found": the next token naming it may fetch (a rotation)
+            self._keys = _usable_keys(jwks, self._config.algorithms)
+            self._fetched_at = self._clock()
+            self.fetches += 1
             if kid not in self._keys:
                 self._remember_not_found(kid, self._tried_at)
 

@@ -123,6 +123,21 @@ async def test_a_key_withdrawn_at_the_provider_is_refused_within_five_minutes() 
     await _refused(verifier, "k1")
 
 
+async def test_a_fetch_that_failed_does_not_hold_back_a_new_key() -> None:
+    """The provider away for a moment just as its keys rotate: the new key id was remembered
+    as not found, and tokens signed with it refused for 30 s after the provider was back."""
+    now, provider, verifier = await _on_a_clock()
+    now[0] += 5
+    provider.down = True
+    with pytest.raises((InvalidToken, ProviderUnavailable)):
+        await verifier.principal(signed(access_claims(), key=OTHER_KEY, kid="k2"))
+    provider.down = False
+    provider.jwks = jwks_of(("k2", OTHER_KEY))
+    now[0] += 2
+    principal = await verifier.principal(signed(access_claims(), key=OTHER_KEY, kid="k2"))
+    assert principal.staff_id == "S-AGENT-01"
+
+
 async def test_a_provider_never_reached_is_unavailable_not_a_bad_token() -> None:
     provider = FakeProvider(jwks_of(("k1", KEY)))
     provider.down = True
