@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import VIEWPORT, keycloak_login, signed_in
+from tests.browser import VIEWPORT, keycloak_login, screenshot, signed_in
 from tests.e2e.test_console_signin import _console_db
 from tests.integration.keycloak_tokens import keycloak_admin
 from tests.integration.services import RunningService, running
@@ -100,6 +100,7 @@ async def test_a_sign_in_asking_for_offline_access_gets_no_session_and_no_offlin
     context, page = await _sign_in_asking_offline(browser, console.url, env, "RADIOLOGY")
     # Keycloak refused the scope (invalid_scope): the console's sentence for it
     assert "登录请求的权限范围不被允许" in await page.inner_text("main")
+    await screenshot(page, "signin-scope-refused")
     assert not [c for c in await context.cookies() if c["name"] == "console_session"]
     assert _offline_sessions(env, env["KEYCLOAK_USER_RADIOLOGY"]) == []
     await context.close()
@@ -118,7 +119,10 @@ async def test_the_console_refuses_and_revokes_an_offline_grant_the_provider_giv
     with _offline_offered(env, env["KEYCLOAK_USER_RADIOLOGY"]):
         context, page = await _sign_in_asking_offline(browser, console.url, env, "RADIOLOGY")
         assert page.url.startswith(console.url + "/auth/callback")
-        assert "登录未完成" in await page.inner_text("main")
+        shown = await page.inner_text("main")
+        # the reason in the page's language, not the console's English sentence
+        assert "登录未完成" in shown and "离线授权" in shown and "offline" not in shown
+        await screenshot(page, "signin-offline-grant-refused")
         assert not [c for c in await context.cookies() if c["name"] == "console_session"]
         assert _offline_sessions(env, env["KEYCLOAK_USER_RADIOLOGY"]) == []  # revoked
         await context.close()

@@ -33,7 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from console.backend import Unavailable
 from console.oidc import OidcClient, Pkce, SignInFailed, Tokens, session_id_at_provider
 from console.pages import error_page, local_path
-from console.refusals import Reason
+from console.refusals import Reason, detail_reason
 from console.session import CheckedForm, CurrentSession, Session, set_session_cookie
 from console.wording import translate
 from hospital_shared.auth import Principal
@@ -196,7 +196,9 @@ def _failed(request: Request, exc: Exception, status_code: int) -> HTMLResponse:
     """The "sign-in did not complete" page, with the console's own reason (a provider's
     error code as the catalogue says it)."""
     log.info("sign-in not completed", status=status_code, reason=bounded(str(exc), 300))
-    reason = exc.reason if isinstance(exc, ProviderRefused) else str(exc)
+    # the console's own sentences (refusals.json) in the page's language; others beside a
+    # general sentence, as a service's refusal is shown
+    reason = exc.reason if isinstance(exc, ProviderRefused) else detail_reason(400, str(exc))
     return error_page(request, "signin", status_code, reason=reason)
 
 
