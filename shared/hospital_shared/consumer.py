@@ -66,6 +66,8 @@ EventHandler = Callable[[asyncpg.Connection, CloudEvent[Any]], Awaitable[None]]
 # handle_batch(conn, events): optional, the batch's new events in order, in one call, for
 # handlers that write in bulk (far fewer database round trips than one event at a time).
 BatchEventHandler = Callable[[asyncpg.Connection, Sequence[CloudEvent[Any]]], Awaitable[None]]
+# Records decoded between two yields to the event loop (`decode_ahead`): ~2 ms of CPU.
+DECODE_SLICE = 100
 # The `result` of a record that could not be dead-lettered at all (dead_letters.py).
 DEAD_LETTER_LOST = "dead_letter_lost"
 
@@ -120,7 +122,22 @@ class ReliableConsumer:
         self.last_error = mask_phone(f"{stage}: {error!r}")[:300]
 
     async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        received = [self._decode(r) for r in records]
+        await self.process_decoded([self.decode(r) for r in records])
+
+    async def decode_ahead(self, records: Sequence[ConsumerRecord[Any, Any]]) -> list[Received]:
+        """`records` decoded while the batch before them is still in the database (the
+        runtime's pipeline): in slices, yielding to the event loop between them, so that
+        batch's next statement goes out as soon as PostgreSQL has answered the last."""
+        received: list[Received] = []
+        for start in range(0, len(records), DECODE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            received.extend(self.decode(r) for r in records[start : start + DECODE_SLICE])
+        return received
+
+    async def process_decoded(self, received: list[Received]) -> None:
+        """A batch decoded by `decode` (or `decode_ahead`): its invalid records
+        dead-lettered, its events handled, in their order."""
         for item in received:
             if item.rejection is not None:
                 await self._dead_letter(item, item.rejection, attempts=1)
@@ -154,7 +171,7 @@ class ReliableConsumer:
             for item in valid:
                 await self._handle_alone(item)
 
-    def _decode(self, record: ConsumerRecord[Any, Any]) -> Received:
+    def decode(self, record: ConsumerRecord[Any, Any]) -> Received:
         try:
             event = decode_record(record.value, record.headers, expected_topic=record.topic)
             return Received(record, event=event)

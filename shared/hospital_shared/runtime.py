@@ -12,13 +12,14 @@ stops them in the reverse order.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import gc
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from hospital_shared.consumer import (
     EVENTS_PROCESSED,
     BatchEventHandler,
     EventHandler,
+    Received,
     ReliableConsumer,
 )
 from hospital_shared.events import CloudEvent
@@ -116,6 +118,24 @@ class _Group:
     watch: ProgressWatch
     committer: OffsetCommitter
     subscriber: Any = None
+    # The batch in the database while the next is fetched and decoded (`consumer_decode_ahead`):
+    # at most one, so batches are still handled one after another, in order.
+    in_flight: asyncio.Task[None] | None = None
+    # The records of the batch decoded ahead, by topic, while it waits for `in_flight`: not
+    # on the broker any more, not handled yet, so still lag (`hospital_consumer_lag`).
+    ahead: dict[str, int] = field(default_factory=dict)
+    stopping: bool = False  # the service is stopping: each batch handled before the next fetch
+
+    async def settle(self) -> None:
+        """Wait for the batch in the database, if any, to be handled and its offsets noted."""
+        task, self.in_flight = self.in_flight, None
+        if task is None:
+            return
+        await asyncio.wait([task])
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # that batch's own failure (FastStream's to log when batches were awaited in
+            # turn), not the next batch's: the next one is still handled
+            log.error("batch failed", group=self.name, error=repr(error), exc_info=error)
 
     def stall(self) -> dict[str, Any] | None:
         """What `/readyz` says of this group when it is stalled, else None."""
@@ -266,6 +286,7 @@ class ServiceRuntime:
         batch_max = max_records or self.settings.consumer_max_records
         subscriber = self._batch_subscriber(group, handler_name, batch_max, fetch_wait_ms)
         context = self.broker.context
+        decode_ahead = self.settings.consumer_decode_ahead
 
         @subscriber
         async def on_batch(records: Any) -> None:
@@ -276,9 +297,21 @@ class ServiceRuntime:
             # caches what its decoder returns, and that cycle kept every batch until the
             # garbage collector's next full pass (notifications' peak RSS +13 MB).
             message: KafkaMessage = context.get_local("message")
+            epoch = group.committer.epoch
+            if decode_ahead and not group.stopping:  # beside the batch in the database
+                received = await group.consumer.decode_ahead(records)
+            else:
+                received = [group.consumer.decode(r) for r in records]
+            group.ahead = dict(collections.Counter(r.topic for r in records))
+            await group.settle()
+            group.ahead = {}
             # In a context that does not hold the batch (see without_value)
-            work = _process_and_commit(group, records, message)
-            await asyncio.create_task(work, context=without_value(message))
+            work = _process_and_commit(group, records, received, message, epoch)
+            task = asyncio.create_task(work, context=without_value(message))
+            if decode_ahead and not group.stopping:
+                group.in_flight = task  # the next batch is fetched and decoded meanwhile
+            else:
+                await task
             pause = linger_after(len(records), batch_max, self.settings)
             if pause and not await records_waiting(
                 message.consumer, self.settings.consumer_linger_records
@@ -518,6 +551,8 @@ class ServiceRuntime:
         recorded), then the consumers, then the runtime's own jobs, producers and pool."""
         await self.background.stop()
         for group in self._groups:  # what they handled, before the consumers stop
+            group.stopping = True
+            await group.settle()
             await group.committer.stop()
         await self.broker.stop()
         await self._own.stop()
@@ -563,6 +598,8 @@ class ServiceRuntime:
             now: dict[tuple[str, str], int] = {}
             for group in self._groups:
                 lags = await _lag_by_topic(getattr(group.subscriber, "consumer", None))
+                for topic, n in group.ahead.items():
+                    lags[topic] = lags.get(topic, 0) + n
                 for topic, lag in lags.items():
                     now[(topic, group.name)] = lag
                 group.watch.lag_measured(sum(lags.values()))
@@ -706,16 +743,25 @@ async def records_waiting(consumer: Any, enough: int) -> bool:
 
 
 async def _process_and_commit(
-    group: _Group, batch: Sequence[ConsumerRecord[Any, Any]], message: Any
+    group: _Group,
+    batch: Sequence[ConsumerRecord[Any, Any]],
+    received: list[Received],
+    message: Any,
+    epoch: int,
 ) -> None:
     """One batch through `group`'s consumer; its offsets committed now or with a later batch
-    (offset_commits.py), at once when it sent a dead letter."""
+    (offset_commits.py), at once when it sent a dead letter. `epoch`: the committer's when
+    the batch was fetched; a batch fetched before a rebalance that took place while the one
+    before it was handled is left alone: its records are fetched again, from the offsets
+    committed, by whoever holds their partitions now."""
     consumer, watch, committer = group.consumer, group.watch, group.committer
+    if epoch != committer.epoch:
+        return
     watch.batch_started(len(batch))
     handled = False
-    dead_letters, epoch = consumer.dead_letters, committer.epoch
+    dead_letters = consumer.dead_letters
     try:
-        await consumer.process_batch(batch)
+        await consumer.process_decoded(received)
         handled = True
     finally:
         watch.batch_finished(committed=handled)

@@ -224,6 +224,13 @@ class ServiceSettings(BaseSettings):
     consumer_concurrency: int = Field(
         1, ge=1, le=8, description="transactions a batch is split into (by partition), run at once"
     )
+    # While a batch is in the database (its transaction, its commit), the next one is fetched
+    # and decoded beside it: decoding is a quarter of a consumer's CPU a record in a backlog,
+    # and it no longer waits for the batch before it. Batches are still handled one at a
+    # time and in order (runtime.py, `_Group.pipeline`). False: fetched only after.
+    consumer_decode_ahead: bool = Field(
+        True, description="decode the next batch while the one before it is in the database"
+    )
     # A consumer holding records it cannot get through (a batch retried, records it does not
     # fetch) turns /readyz red and `hospital_consumer_stalled` to 1 after this long.
     consumer_stall_after_s: float = Field(
