@@ -311,6 +311,40 @@ async def test_admission_then_discharge_then_cancelled_discharge(
     assert {k for k, _ in found} == {f"HP{n}"}
 
 
+async def test_a_second_discharges_cancellation_overtaking_its_a03_cancels_it(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str]
+) -> None:
+    """Discharged, cancelled, discharged again and cancelled again, the second A13 (EVN-2 two
+    days after the first) ahead of its A03, and the first A13 resent (new MSH-10, its own
+    EVN-2) on the way: the second A13 was taken as a repeat and the second discharge was
+    published alone, which plans a follow-up call for a patient on the ward."""
+    n = uid()
+    ids = {"patient_id": f"HP{n}", "visit_id": f"HA{n}", "patient_class": "I"}
+    first_a13 = {"recorded_at": "20261123110000+0800", **ids}
+    acks = await mllp(
+        stack_config.mllp_port,
+        adt("A01", f"A01-{n}", **ids, pv1_extra={44: "20261118080000"}),
+        adt("A03", f"A03-{n}", **ids, pv1_extra={45: "20261123100000", 36: "01"}),
+        adt("A13", f"A13-{n}", **first_a13),
+        adt("A13", f"A13-{n}-resent", **first_a13),
+        adt("A13", f"A13-{n}-second", **ids, recorded_at="20261125110000+0800"),
+        adt("A03", f"A03-{n}-second", **ids, pv1_extra={45: "20261125100000", 36: "01"},
+            recorded_at="20261125100000+0800"),
+        adt("A13", f"A13-{n}-resent-again", **first_a13),
+        # the patient's next admission, discharged: on the same key, so after all of the above
+        adt("A01", f"A01-{n}-next", **{**ids, "visit_id": f"HB{n}"}, pv1_extra={44: "20261201080000"}),
+        adt("A03", f"A03-{n}-next", **{**ids, "visit_id": f"HB{n}"}, pv1_extra={45: "20261203100000"}),
+    )  # fmt: skip
+    assert [ack_code(a) for a in acks] == ["AA"] * 9
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    await wait_published(bootstrap, topics.DISCHARGES, 1, admission_id=f"HB{n}")
+    found = await published(bootstrap, topics.DISCHARGES, admission_id=f"HA{n}")
+    assert [(e["type"], e["correlationid"]) for _, e in found] == [
+        ("patient.discharged", f"A03-{n}"), ("discharge.cancelled", f"A13-{n}"),
+        ("patient.discharged", f"A03-{n}-second"), ("discharge.cancelled", f"A13-{n}-second"),
+    ]  # fmt: skip
+
+
 async def test_siu_cancellation_before_booking_and_no_show_rules(
     stack_config: Any, service: RunningService, stack_env: dict[str, str]
 ) -> None:

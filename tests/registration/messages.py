@@ -47,10 +47,11 @@ def adt(
     phone: str = "13800138000",
     pv1_extra: dict[int, str] | None = None,
     segments: tuple[str, ...] = (),
+    recorded_at: str = "20261123093000+0800",
 ) -> bytes:
     lines = [
         msh(control_id, f"ADT^{trigger}^ADT_A01", charset=charset),
-        f"EVN|{trigger}|20261123093000+0800",
+        f"EVN|{trigger}|{recorded_at}",
         pid(patient_id, family=family, given=given, phone=phone),
         pv1(visit_id, patient_class=patient_class, extra=pv1_extra),
         *segments,

@@ -28,8 +28,8 @@ from tests.factories import complaint, discharge, registration
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 
-def intake(type_: str, data: Any, event_id: str) -> Intake:
-    return Intake(type_, data, event_id, NOW, "urn:test")
+def intake(type_: str, data: Any, event_id: str, time: datetime = NOW) -> Intake:
+    return Intake(type_, data, event_id, time, "urn:test")
 
 
 def created(n: int = 1, **over: Any) -> Intake:
@@ -262,6 +262,50 @@ def test_a_discharge_cancellation_resent_under_a_new_id_is_a_repeat_not_held_for
     assert [o.type for o in result.published] == ["patient.discharged"]
     assert book.visits[(Kind.ADMISSION, "A000030")].status == Status.DISCHARGED
     assert (Kind.ADMISSION, "A000030") not in book.pending
+
+
+def discharged_and_cancelled(n: int) -> tuple[Ledger, PatientDischarged, DischargeCancelled]:
+    """A01, A03 (discharged at NOW), A13 recorded an hour later (EVN-2)."""
+    book = ledger()
+    book.apply(admission(n))
+    first = PatientDischarged.model_validate(discharge(n)["data"])
+    book.apply(intake("patient.discharged", first, f"dis-{n}"))
+    cancel = DischargeCancelled(admission_id=f"A{n:06d}")
+    book.apply(intake("discharge.cancelled", cancel, f"dc-{n}", NOW + timedelta(hours=1)))
+    return book, first, cancel
+
+
+def test_the_cancellation_of_a_second_discharge_that_overtakes_its_a03_cancels_it() -> None:
+    # Discharged, cancelled, discharged again and cancelled again, the second A13 (recorded
+    # later) overtaking the second A03: it was ignored as a repeat of the first A13, and the
+    # second discharge published alone planned a follow-up call for a patient on the ward.
+    book, first, cancel = discharged_and_cancelled(31)
+    later = NOW + timedelta(days=2, hours=1)
+    early = book.apply(intake("discharge.cancelled", cancel, "dc-31-second", later))
+    assert (early.held, early.published, early.ignored) == (True, [], None)
+    again = first.model_copy(update={"discharged_at": NOW + timedelta(days=2)})
+    result = book.apply(intake("patient.discharged", again, "dis-31-second", later))
+    assert [o.type for o in result.published] == ["patient.discharged", "discharge.cancelled"]
+    assert book.visits[(Kind.ADMISSION, "A000031")].status == Status.DISCHARGE_CANCELLED
+    assert (Kind.ADMISSION, "A000031") not in book.pending
+    # either A13 resent under a new MSH-10 (its own EVN-2) is a repeat still
+    for n, time in enumerate((NOW + timedelta(hours=1), later)):
+        repeat = book.apply(intake("discharge.cancelled", cancel, f"dc-31-resent-{n}", time))
+        assert (repeat.held, repeat.published, repeat.rejection) == (False, [], None)
+
+
+def test_the_first_discharge_cancellation_resent_after_the_next_discharge_leaves_it() -> None:
+    # The first A13 resent (same EVN-2, new MSH-10) once the patient was discharged again: it
+    # cancelled the new, real discharge.
+    book, first, cancel = discharged_and_cancelled(32)
+    again = first.model_copy(update={"discharged_at": NOW + timedelta(days=2)})
+    book.apply(intake("patient.discharged", again, "dis-32-second", NOW + timedelta(days=2)))
+    repeat = book.apply(
+        intake("discharge.cancelled", cancel, "dc-32-resent", NOW + timedelta(hours=1))
+    )
+    assert (repeat.held, repeat.published, repeat.rejection) == (False, [], None)
+    assert repeat.ignored
+    assert book.visits[(Kind.ADMISSION, "A000032")].status == Status.DISCHARGED
 
 
 def test_a_cancellation_sent_twice_before_its_visit_is_held_and_published_once() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -87,11 +88,15 @@ _CANCEL_ADMISSION = {
 }
 # An A13 resent under a new MSH-10 finds the discharge already cancelled: a repeat. Were the
 # visit plain `admitted` again, the repeat was held and cancelled the next, real discharge.
+# (A later A13 for a discharge not seen yet is told apart by its time: `_discharge_cancelled`.)
 _CANCEL_DISCHARGE = {
     Status.DISCHARGED: Status.DISCHARGE_CANCELLED,
     Status.DISCHARGE_CANCELLED: "same",
 }
 _WAIT_FOR_DISCHARGE = {Status.ADMITTED}  # A13 before its A03 (never discharged): hold it too
+# Kept in the admission's record: when (the A13's EVN-2, else MSH-7; a CloudEvent's time) its
+# last discharge was cancelled. Absent for cancellations stored before it was kept.
+_CANCELLED_AT = "discharge_cancelled_at"
 
 NormalisePhone = Callable[[str], PhoneCheck]
 
@@ -158,7 +163,9 @@ class Ledger:
             return Result(rejection=Rejection("admission_id", "the admission was cancelled"))
         patient, phone = self._canonical(data.patient)
         data = data.model_copy(update={"patient": patient})
-        self._save(Visit(*key, patient.patient_id, Status.DISCHARGED, data, phone.usable))
+        last = _last_cancellation(visit)
+        record = data if last is None else {**_json(data), _CANCELLED_AT: last.isoformat()}
+        self._save(Visit(*key, patient.patient_id, Status.DISCHARGED, record, phone.usable))
         discharged = _out(intake, data, patient.patient_id, phone, type_="patient.discharged")
         return self._release_pending(key, Result(published=[discharged]))
 
@@ -181,12 +188,27 @@ class Ledger:
         )
 
     def _discharge_cancelled(self, intake: Intake) -> Result:
+        """ADT^A13. Its time tells a repeat from a cancellation of a later discharge: one
+        recorded at or before the last cancellation is that one resent (under a new MSH-10)
+        and changes nothing, whatever came since; one recorded after it, while the patient is
+        back on the ward, is for a discharge whose A03 it overtook, and waits for it."""
         data = _as(intake, DischargeCancelled)
         key = (Kind.ADMISSION, data.admission_id)
         visit = self.visits.get(key)
-        if visit is not None and visit.status in _WAIT_FOR_DISCHARGE:
+        last = _last_cancellation(visit)
+        if last is not None and intake.time <= last:
+            return Result(ignored="discharge cancellation already applied")
+        if visit is not None and (
+            visit.status in _WAIT_FOR_DISCHARGE
+            or (visit.status == Status.DISCHARGE_CANCELLED and last is not None)
+        ):
             return self._hold(key, intake)
-        return self._transition(intake, key, _CANCEL_DISCHARGE)
+        result = self._transition(intake, key, _CANCEL_DISCHARGE)
+        if result.published:
+            cancelled = self.visits[key]
+            when = intake.time.isoformat()
+            cancelled.record = {**cancelled.record_json(), _CANCELLED_AT: when}
+        return result
 
     def _visit_cancelled(self, intake: Intake) -> Result:
         """ADT^A11 cancels an admission (A01) or an outpatient visit (A04). One whose visit is
@@ -328,6 +350,14 @@ def _out(
 
 def _json(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True)
+
+
+def _last_cancellation(visit: Visit | None) -> datetime | None:
+    """When the admission's last discharge was cancelled, if it was and that was kept."""
+    if visit is None or isinstance(visit.record, BaseModel):  # a model: an A01/A03 just made
+        return None
+    when = visit.record.get(_CANCELLED_AT)
+    return datetime.fromisoformat(when) if isinstance(when, str) else None
 
 
 def _discharge_base(record: dict[str, Any]) -> dict[str, Any]:
