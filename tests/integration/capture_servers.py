@@ -105,16 +105,26 @@ class RobotPost:
 
 
 class RobotSink(_Served):
-    """A group robot: answers every POST {"errcode": 0, "errmsg": "ok"} and keeps it."""
+    """A group robot: answers every POST {"errcode": 0, "errmsg": "ok"} and keeps it. With
+    `failing` set to an HTTP status (503: unavailable), it answers that instead, keeps
+    nothing and counts the refused posts (`.refused`)."""
 
     def __init__(self) -> None:
         self.posts: list[RobotPost] = []
+        self.failing: int | None = None
+        self.refused = 0
         sink = self
 
         class Handler(_Quiet):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if sink.failing is not None:
+                    sink.refused += 1
+                    self.send_response(sink.failing)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 url = urlsplit(self.path)
                 sink.posts.append(RobotPost(url.path, parse_qs(url.query), body))
                 send_json(self, {"errcode": 0, "errmsg": "ok"})

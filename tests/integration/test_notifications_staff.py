@@ -165,25 +165,7 @@ async def test_a_breach_reaches_the_supervisor_at_once_by_email_and_the_departme
     await send(stack_env, topics.STAFF_ROSTER, ("staff.member_saved", sup, supervisor))
     await eventually(lambda: on_roster(notifications, stack_env, sup), timeout=30)
 
-    now = datetime.now(UTC)
-    breach = ComplaintTimeLimitReached(
-        case_number=f"TS-{n}",
-        limit="first_response",
-        level="breach",
-        cycle=1,
-        starts_at=now - timedelta(hours=24),
-        due_at=now,
-        status="acknowledged",
-        channel="phone",
-        category="waiting_time",
-        priority="normal",
-        department_code=dept,
-        supervisor_department=dept,
-        occurred_at=now,
-    )
-    await send(
-        stack_env, topics.COMPLAINT_CASES, ("complaint.time_limit_breached", f"TS-{n}", breach)
-    )
+    await send(stack_env, topics.COMPLAINT_CASES, breach_for(n, dept))
 
     (mail,) = await eventually(lambda: smtp.to(supervisor.email or ""), timeout=30)
     assert "投诉超时" in mail["Subject"] and f"TS-{n}" in mail.get_content()
@@ -553,3 +535,93 @@ async def test_a_due_sms_to_a_member_no_longer_active_is_flagged_for_suppression
         }
     finally:
         await pool.close()
+
+
+# A mail relay down, the robot answering 503: retried every 0.2-0.5 s, the attempt cap 3.
+OUTAGE_ENV = {
+    "NOTIFICATIONS_SEND_RETRY_INITIAL_S": "0.2",
+    "NOTIFICATIONS_SEND_RETRY_MAX_S": "0.5",
+    "NOTIFICATIONS_SEND_MAX_ATTEMPTS": "3",
+}
+
+
+def breach_for(n: int, dept: str) -> tuple[str, str, Contract]:
+    now = datetime.now(UTC)
+    breach = ComplaintTimeLimitReached(
+        case_number=f"TS-{n}", limit="first_response", level="breach", cycle=1,
+        starts_at=now - timedelta(hours=24), due_at=now, status="acknowledged",
+        channel="phone", category="waiting_time", priority="normal", department_code=dept,
+        supervisor_department=dept, occurred_at=now,
+    )  # fmt: skip
+    return ("complaint.time_limit_breached", f"TS-{n}", breach)
+
+
+async def supervisor_with_robot(
+    service: RunningService, stack_env: dict[str, str], robot: RobotSink, n: int
+) -> StaffMemberSaved:
+    """A supervisor of a new department, on the roster, the department's robot at `robot`."""
+    dept, sup = f"D{n}", f"S-SUP-{n}"
+    url = f"{robot.url}/wecom/{n}?key=K{n}"
+    hook = await api(service, stack_env, "PUT", "/v1/webhooks",
+                     json={"department_code": dept, "flavour": "wecom", "url": url})  # fmt: skip
+    assert hook.status_code == 201, hook.text
+    supervisor = member(sup, dept, StaffRole.SUPERVISOR, n)
+    await send(stack_env, topics.STAFF_ROSTER, ("staff.member_saved", sup, supervisor))
+    await eventually(lambda: on_roster(service, stack_env, sup), timeout=30)
+    return supervisor
+
+
+async def waiting_counted(service: RunningService, channel: str) -> bool:
+    async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
+        exposed = (await client.get("/metrics")).text
+    line = f'notifications_staff_waiting_for_server{{channel="{channel}"}} '
+    return any(x.startswith(line) and float(x.split()[-1]) >= 1 for x in exposed.splitlines())
+
+
+async def test_staff_notes_wait_out_a_mail_relay_and_robot_outage_and_go_once_it_is_back(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Nothing listens on the relay's port and the robot answers 503: the email and the
+    robot post stay pending past the attempt cap (they were failed at it, ~10 minutes into an
+    outage with the default backoff), counted for StaffChannelFailing, and each goes exactly
+    once when the relay and the robot are back."""
+    n, relay, robot = unique(), SmtpSink(), RobotSink().start()
+    robot.failing = 503
+    notifications.stop()
+    notifications.start(NOTIFICATIONS_SMTP_PORT=str(relay.port), **OUTAGE_ENV)
+    try:
+        notifications.wait_ready()
+        sup = await supervisor_with_robot(notifications, stack_env, robot, n)
+        await send(stack_env, topics.COMPLAINT_CASES, breach_for(n, f"D{n}"))
+
+        async def waiting() -> dict[str, dict[str, Any]]:
+            notes = {
+                m["channel"]: m for m in await notes_of(notifications, stack_env, sup.staff_id)
+            }
+            out = {c: notes.get(c, {}) for c in ("email", "webhook")}
+            ok = all(m.get("status") == "pending" and m["attempts"] >= 6 for m in out.values())
+            return out if ok else {}
+
+        notes = await eventually(waiting, timeout=30, interval=0.2)
+        assert {m["deferred_reason"] for m in notes.values()} == {"gateway_retry"}
+        assert "SMTP server unreachable" in notes["email"]["last_error"]
+        assert notes["webhook"]["last_error"] == "HTTP 503"
+        await eventually(lambda: waiting_counted(notifications, "email"), timeout=15)
+        await eventually(lambda: waiting_counted(notifications, "webhook"), timeout=15)
+        relay.start()
+        robot.failing = None
+
+        async def delivered() -> bool:
+            notes = await notes_of(notifications, stack_env, sup.staff_id)
+            return {m["channel"]: m["status"] for m in notes if m["channel"] in
+                    ("email", "webhook")} == {"email": "delivered", "webhook": "delivered"}  # fmt: skip
+
+        await eventually(delivered, timeout=30)
+        assert len(relay.to(sup.email or "")) == 1 and len(robot.at(f"/wecom/{n}")) == 1
+    finally:
+        notifications.stop()
+        notifications.start()
+        notifications.wait_ready()
+        robot.stop()
+        with contextlib.suppress(Exception):
+            relay.stop()

@@ -393,6 +393,41 @@ OPERATIONAL_CASES += [
             {"eval_time": "55m", "alertname": "SmsGatewayFailing", "exp_alerts": []},
         ],
     },
+    # A mail relay down: the email notes wait for it (their retries thin out), the robots
+    # work. StaffChannelFailing for email only, on while they wait, off once it takes them.
+    {
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'notifications_staff_handed_total{channel="email",outcome="retry"}',
+                "values": "0+3x10 30x50",
+            },
+            {
+                "series": 'notifications_staff_handed_total{channel="email",outcome="accepted"}',
+                "values": "0x45 0+4x15",
+            },
+            {
+                "series": 'notifications_staff_handed_total{channel="webhook",outcome="accepted"}',
+                "values": "0+2x60",
+            },
+            {
+                "series": 'notifications_staff_waiting_for_server{channel="email",instance="a"}',
+                "values": "0 3x45 0x15",
+            },
+            {
+                "series": 'notifications_staff_waiting_for_server{channel="webhook",instance="a"}',
+                "values": "0x61",
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "40m",
+                "alertname": "StaffChannelFailing",
+                "exp_alerts": [{"exp_labels": {"severity": "critical", "channel": "email"}}],
+            },
+            {"eval_time": "55m", "alertname": "StaffChannelFailing", "exp_alerts": []},
+        ],
+    },
     {
         "interval": "1m",
         "input_series": [

@@ -258,6 +258,30 @@ OPERATIONAL_ALERTS += [
         },
     },
     {
+        "alert": "StaffChannelFailing",
+        # As SmsGatewayFailing, by channel (email, webhook): hand-overs not taken, or notes
+        # still waiting for their server, and none taken. `unless` on the channel: a channel
+        # that took a note in 10 minutes is working (a robot's 429 to one department).
+        "expr": '(sum by (channel) (increase(notifications_staff_handed_total{outcome!="accepted"}[10m])) > 0'
+        " or max by (channel) (notifications_staff_waiting_for_server) > 0)"
+        ' unless sum by (channel) (increase(notifications_staff_handed_total{outcome="accepted"}[10m])) > 0',
+        "for": "5m",
+        "labels": {"severity": "critical"},
+        "annotations": {
+            "summary": "Staff {{ $labels.channel }} notifications: no note taken for 10 minutes"
+            " while hand-overs failed (员工{{ $labels.channel }}通知发送失败)",
+            "runbook": "Staff get their notes in the console's inbox only. email: check the mail"
+            " relay (NOTIFICATIONS_SMTP_HOST, its log, its queue); webhook: the robots' endpoint"
+            " (WeCom / DingTalk, the proxy to it). Notes whose server cannot be reached (or"
+            " answers 503 or a temporary SMTP 4xx) stay pending and are tried again until they"
+            " expire or NOTIFICATIONS_STAFF_CHANNEL_WAIT_H after they fell due; they go once it"
+            " is back. Waiting: GET /v1/messages?status=pending&deferred_reason=gateway_retry"
+            " (notifications_staff_waiting_for_server counts them). Given up: GET"
+            " /v1/messages?status=failed&since=<the outage's start, UTC>; a supervisor resends"
+            " one with POST /v1/messages/<id>/resend.",
+        },
+    },
+    {
         "alert": "SmsDispatchPaused",
         "expr": "max by (instance) (notifications_sms_dispatch_paused) == 1",
         "for": "30m",

@@ -100,15 +100,6 @@ def claim_when_free(slots: int, batch_size: int) -> int:
     return max(1, min(slots, batch_size) // 2)
 
 
-def retry_rules(settings: Any) -> retries.RetryRules:
-    return retries.RetryRules(
-        initial_s=settings.send_retry_initial_s,
-        max_s=settings.send_retry_max_s,
-        max_attempts=settings.send_max_attempts,
-        gateway_wait=timedelta(hours=settings.sms_gateway_wait_h),
-    )
-
-
 def receipt_signature(secret: str, message_id: str) -> str:
     return hmac.new(secret.encode(), message_id.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -239,12 +230,13 @@ class Dispatcher:
             return
         reason = result.detail
         if result.outcome == Outcome.RETRY:
+            rules = retries.rules_from(self.settings, wait_h=self.settings.sms_gateway_wait_h)
             step = retries.after_not_taken(
                 attempts=row["attempts"], gateway_away=result.gateway_away,
                 # a resend keeps its original's due time: it waits from when it was made
                 detail=result.detail, due_at=max(row["due_at"], row["created_at"]),
                 expires_at=row["expires_at"],
-                now=now, rules=retry_rules(self.settings),
+                now=now, rules=rules,
             )  # fmt: skip
             if isinstance(step, Defer):
                 await sending.retry_later(conn, row["id"], step.until, result.detail)

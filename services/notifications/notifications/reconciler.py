@@ -15,7 +15,8 @@ dispatcher that died (or lost the gateway's answer). It is never sent again from
 a person's look: SMS failed as outcome unknown, and SMS submitted longer than
 `receipt_overdue_min` without a final receipt. `notifications_sms_waiting_for_gateway` counts
 the SMS waiting for the gateway to take them (retries.py): the alert `SmsGatewayFailing`
-stays on while any wait and none is accepted.
+stays on while any wait and none is accepted. `notifications_staff_waiting_for_server` counts
+the staff email and webhook notes waiting for their server, by channel (`StaffChannelFailing`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ WAITING_FOR_GATEWAY_SMS = Gauge(
     "SMS waiting to be tried again because the gateway did not take their last hand-over"
     " (unreachable or unavailable: until they expire); the same on every instance",
 )
+WAITING_FOR_SERVER_STAFF = Gauge(
+    "notifications_staff_waiting_for_server",
+    "Staff email and webhook notes waiting to be tried again because their server (the mail"
+    " relay, the robot's endpoint) did not take their last hand-over; the same on every instance",
+    ["channel"],
+)
+STAFF_CHANNELS = ("email", "webhook")
 RECEIPT_OVERDUE_SMS = Gauge(
     "notifications_sms_receipt_overdue",
     "SMS the gateway accepted longer than receipt_overdue_min ago, still without a final "
@@ -71,7 +79,9 @@ async def reconcile(
         unknown, overdue = await sending.count_unsettled(conn, overdue_before)
         waiting = await sending.count_waiting_for_gateway(conn)
     OUTCOME_UNKNOWN_SMS.set(unknown)
-    WAITING_FOR_GATEWAY_SMS.set(waiting)
+    WAITING_FOR_GATEWAY_SMS.set(waiting.get("sms", 0))  # it counted staff email too
+    for channel in STAFF_CHANNELS:
+        WAITING_FOR_SERVER_STAFF.labels(channel).set(waiting.get(channel, 0))
     RECEIPT_OVERDUE_SMS.set(overdue)
 
 

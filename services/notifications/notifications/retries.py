@@ -13,12 +13,16 @@ Two kinds of "not taken" (`SendResult.gateway_away`, set by the provider):
 Each retry goes back through the claim (dispatcher.py), so opt-outs, a death, quiet hours,
 the daily cap and expiry are checked again at every attempt. A refusal (`REJECTED`) and an
 answer that may have come after the gateway took the message (`UNKNOWN`) are not retries.
+
+Staff email and webhook notes follow the same rule (staff_dispatcher.py): their server (the
+mail relay, a robot's endpoint) away, they wait until their expiry or `staff_channel_wait_h`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from notifications.domain import Defer, Status, Stop, retry_delay
 
@@ -31,13 +35,24 @@ class RetryRules:
     gateway_wait: timedelta = timedelta(hours=24)  # unreachable, and no `expires_at`
 
 
+def rules_from(settings: Any, *, wait_h: float) -> RetryRules:
+    """The service's retry settings, with `wait_h` for a message without an expiry
+    (`sms_gateway_wait_h` for SMS, `staff_channel_wait_h` for staff email and webhooks)."""
+    return RetryRules(
+        initial_s=settings.send_retry_initial_s,
+        max_s=settings.send_retry_max_s,
+        max_attempts=settings.send_max_attempts,
+        gateway_wait=timedelta(hours=wait_h),
+    )
+
+
 GATEWAY_RETRY = "gateway_retry"  # the deferred reason of a message waiting to be tried again
 
 
-def gave_up_waiting(wait: timedelta, attempts: int, detail: str) -> str:
+def gave_up_waiting(wait: timedelta, attempts: int, detail: str, server: str = "gateway") -> str:
     hours = f"{wait.total_seconds() / 3600:g}"
     return (
-        f"gateway unreachable for {hours} h after the message fell due"
+        f"{server} unreachable for {hours} h after the message fell due"
         f" ({attempts} attempts): {detail}"
     )
 
@@ -51,17 +66,18 @@ def after_not_taken(
     expires_at: datetime | None,
     now: datetime,
     rules: RetryRules,
+    server: str = "gateway",
 ) -> Defer | Stop:
     """Try again when (`Defer`), or give up why (`Stop`, failed), after the `attempts`-th
-    hand-over was not taken."""
+    hand-over was not taken by `server` (named in the reason)."""
     at = now + retry_delay(attempts, initial_s=rules.initial_s, max_s=rules.max_s)
     if not gateway_away:
         if attempts < rules.max_attempts:
             return Defer(at, GATEWAY_RETRY)
-        return Stop(Status.FAILED, f"gateway unavailable after {attempts} attempts: {detail}")
+        return Stop(Status.FAILED, f"{server} unavailable after {attempts} attempts: {detail}")
     if expires_at is not None:  # expired by the reconciler (or the claim) when its time passes
         return Defer(at, GATEWAY_RETRY)
     give_up_at = due_at + rules.gateway_wait
     if now >= give_up_at:
-        return Stop(Status.FAILED, gave_up_waiting(rules.gateway_wait, attempts, detail))
+        return Stop(Status.FAILED, gave_up_waiting(rules.gateway_wait, attempts, detail, server))
     return Defer(min(at, give_up_at), GATEWAY_RETRY)

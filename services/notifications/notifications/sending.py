@@ -282,15 +282,15 @@ async def count_unsettled(
     return row["unknown"], row["overdue"]
 
 
-async def count_waiting_for_gateway(conn: asyncpg.Connection) -> int:
-    """SMS `pending` again because the gateway did not take their last hand-over (retries.py);
-    from a partial index, empty but during an outage."""
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM messages WHERE status = 'pending'"
-            " AND deferred_reason = 'gateway_retry'"
-        )
+async def count_waiting_for_gateway(conn: asyncpg.Connection) -> dict[str, int]:
+    """Messages `pending` again because their gateway or server did not take their last
+    hand-over (retries.py), by channel (sms, email, webhook); from a partial index, empty but
+    during an outage."""
+    rows = await conn.fetch(
+        "SELECT channel, count(*) AS n FROM messages WHERE status = 'pending'"
+        " AND deferred_reason = 'gateway_retry' GROUP BY channel"
     )
+    return {r["channel"]: r["n"] for r in rows}
 
 
 async def list_unsettled(

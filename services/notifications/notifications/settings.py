@@ -91,9 +91,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     send_retry_max_s: float = Field(300.0, gt=0, description="the longest wait between attempts")
     send_max_attempts: int = Field(
         8, ge=1, description="a message not taken with an error that may pass (the SMS"
-        " gateway's 403 of credentials or 500; any for email and webhooks) is failed after this"
-        " many attempts; an SMS the gateway could not be reached for waits until it expires"
-        " (sms_gateway_wait_h)"
+        " gateway's 403 of credentials or 500, a mail server's 535, a robot's 429 or 500) is"
+        " failed after this many attempts; a message whose gateway or server could not be"
+        " reached waits until it expires (sms_gateway_wait_h, staff_channel_wait_h)"
     )  # fmt: skip
     # 24 h: a complaint's first response is due within 24 hours (DOMAIN.md), and a staff
     # note about a case or a time limit is stale by then; patient SMS carry their own expiry.
@@ -101,6 +101,14 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
         24.0, gt=0, description="an SMS without its own expiry time that the gateway could not"
         " be reached for is retried this long after it fell due, then failed; one with an"
         " expiry time is retried until it expires"
+    )  # fmt: skip
+    # 24 h, as for SMS: the inbox copy is there at once; a note about a case or a time limit
+    # is stale a day later. A task assignment carries its own expiry (the task's due time).
+    staff_channel_wait_h: float = Field(
+        24.0, gt=0, description="a staff email or webhook note without its own expiry time"
+        " whose server (the mail relay, the robot's endpoint) could not be reached or was"
+        " unavailable is retried this long after it fell due, then failed; one with an expiry"
+        " time is retried until it expires"
     )  # fmt: skip
     sending_lease_s: float = 60.0  # 'sending' longer than this: the sender crashed
     restore_gateway_check_s: float = Field(

@@ -3,7 +3,9 @@ several instances. The same three steps as the SMS dispatcher (`dispatcher.py`):
 (`FOR UPDATE SKIP LOCKED`, re-check, mark `sending`, commit), send, record. Also AT MOST ONCE:
 a note is re-sent only when the server certainly did not take it; one left `sending` by a
 crash is failed as `outcome_unknown` by the SMS dispatcher's reconciler (it covers every
-channel). An accepted email or robot post is `delivered`: neither has delivery receipts."""
+channel). An accepted email or robot post is `delivered`: neither has delivery receipts.
+Not taken, a note is tried again by the SMS rule (retries.py): while its server cannot be
+reached, until it expires."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from notifications import domain, sending
+from notifications import retries, sending
 from notifications.channels import RobotTarget, StaffNote, StaffSender
-from notifications.domain import STAFF_INACTIVE, Status
+from notifications.domain import STAFF_INACTIVE, Defer, Status
 from notifications.handlers import Clock
 from notifications.providers import Outcome, SendResult
 from notifications.repository import opened_message
@@ -29,6 +31,7 @@ HANDED = Counter(
 
 _DUE = """
 SELECT m.id, m.channel, m.template, m.body, m.attempts, m.expires_at, m.staff_id,
+       m.due_at, m.created_at,
        s.email, s.phone AS staff_phone, coalesce(s.active, true) AS staff_active,
        w.id AS webhook_id, w.flavour, w.url AS webhook_url, w.msgtype, w.secret, w.mention,
        w.staff_id AS webhook_staff_id
@@ -87,6 +90,9 @@ class StaffDispatcher:
         self.senders = senders  # channel -> sender; a channel without one is not set up
         self.settings = settings
         self.clock = clock
+        for channel in senders:  # every series at 0: StaffChannelFailing counts increase()
+            for outcome in Outcome:
+                HANDED.labels(channel, outcome.value)
 
     async def dispatch_once(self) -> int:
         """One pass; what it took (sent or finished), so that the loop passes again at once
@@ -140,7 +146,6 @@ class StaffDispatcher:
 
     async def _record(self, row: asyncpg.Record, provider: str, result: SendResult) -> None:
         now = self.clock()
-        attempts = row["attempts"] + 1
         async with self.pool.acquire() as conn, conn.transaction():
             if result.outcome == Outcome.ACCEPTED:
                 await conn.execute(
@@ -151,17 +156,30 @@ class StaffDispatcher:
                     provider,
                     now,
                 )
-            elif result.outcome == Outcome.RETRY and attempts < self.settings.send_max_attempts:
-                delay = domain.retry_delay(
-                    attempts,
-                    initial_s=self.settings.send_retry_initial_s,
-                    max_s=self.settings.send_retry_max_s,
-                )
-                await sending.retry_later(conn, row["id"], now + delay, result.detail)
             elif result.outcome == Outcome.UNKNOWN:
                 await sending.note_error(conn, row["id"], result.detail)
+            elif result.outcome == Outcome.RETRY:
+                await self._record_retry(conn, row, result, now)
             else:
-                reason = result.detail
-                if result.outcome == Outcome.RETRY:
-                    reason = f"{row['channel']} unavailable after {attempts} attempts: {reason}"
-                await sending.fail_after_send(conn, row["id"], reason, now)
+                await sending.fail_after_send(conn, row["id"], result.detail, now)
+
+    async def _record_retry(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, result: SendResult, now: datetime
+    ) -> None:
+        """Not taken: again later, or failed (retries.py, the rule SMS follow). While the mail
+        server or the robot cannot be reached, until the note expires or `staff_channel_wait_h`
+        after it fell due: 8 attempts (~10 minutes) lost every note of an outage longer."""
+        step = retries.after_not_taken(
+            attempts=row["attempts"] + 1,  # the claim's, not in `row`
+            gateway_away=result.gateway_away,
+            detail=result.detail,
+            due_at=max(row["due_at"], row["created_at"]),  # a resend waits from when it was made
+            expires_at=row["expires_at"],
+            now=now,
+            rules=retries.rules_from(self.settings, wait_h=self.settings.staff_channel_wait_h),
+            server=row["channel"],
+        )
+        if isinstance(step, Defer):
+            await sending.retry_later(conn, row["id"], step.until, result.detail)
+        else:
+            await sending.fail_after_send(conn, row["id"], step.reason, now)

@@ -2,7 +2,13 @@
 
 Outcomes: a failure to connect, log in or a 4xx answer means the server did not take the
 message (RETRY); a 5xx answer or refused recipients are final (REJECTED); a connection lost
-or a timeout after the data was sent may have delivered it (UNKNOWN: never re-sent)."""
+or a timeout after the data was sent may have delivered it (UNKNOWN: never re-sent).
+
+The server is away (`SendResult.gateway_away`: the note waits for it until it expires,
+notifications/retries.py) when it cannot be reached (refused, reset, timed out before the
+message was sent) or answers a temporary 4xx (421 service not available, 451, 452...): SMTP's
+own "try again later", which a mail relay answers while it is overloaded or going down. A 5xx
+before sending (535, wrong credentials) can be fixed, so it is retried, under the attempt cap."""
 
 from __future__ import annotations
 
@@ -67,16 +73,21 @@ class SmtpSender:
             if self._username:
                 await client.login(self._username, self._password)
         except aiosmtplib.SMTPResponseException as exc:
-            return SendResult(Outcome.RETRY, f"SMTP {exc.code} before sending: {exc.message}")
+            detail = f"SMTP {exc.code} before sending: {exc.message}"
+            return SendResult(Outcome.RETRY, detail, gateway_away=_temporary(exc.code))
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return SendResult(Outcome.RETRY, f"SMTP server unreachable: {type(exc).__name__}")
+            return _away(f"SMTP server unreachable: {type(exc).__name__}")
         try:
             _, answer = await client.send_message(self.message(note))
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            return SendResult(Outcome.REJECTED, f"recipient refused: {exc.recipients[0]}")
+            refused = exc.recipients[0]  # 450 mailbox busy, 452 too many: not now
+            if _temporary(refused.code):
+                return _away(f"recipient deferred: {refused}")
+            return SendResult(Outcome.REJECTED, f"recipient refused: {refused}")
         except aiosmtplib.SMTPResponseException as exc:
-            outcome = Outcome.RETRY if 400 <= exc.code < 500 else Outcome.REJECTED
-            return SendResult(outcome, f"SMTP {exc.code}: {exc.message}")
+            if _temporary(exc.code):
+                return _away(f"SMTP {exc.code}: {exc.message}")
+            return SendResult(Outcome.REJECTED, f"SMTP {exc.code}: {exc.message}")
         except (aiosmtplib.SMTPException, OSError) as exc:
             return SendResult(Outcome.UNKNOWN, f"SMTP connection lost: {type(exc).__name__}")
         finally:
@@ -86,3 +97,13 @@ class SmtpSender:
 
     async def aclose(self) -> None:
         return None
+
+
+def _temporary(code: int) -> bool:
+    """An SMTP answer that says "not now" (4xx), not "never" (5xx)."""
+    return 400 <= code < 500
+
+
+def _away(detail: str) -> SendResult:
+    """Not taken because the server is away or says "not now": the note waits for it."""
+    return SendResult(Outcome.RETRY, detail, gateway_away=True)

@@ -6,7 +6,13 @@
              {"msgtype": "markdown", "markdown": {"title": ..., "text": ...}, "at": {...}}
 
 Both answer HTTP 200 with {"errcode": 0, "errmsg": "ok"} when they took the message.
-DingTalk robots with 加签 need `timestamp` and `sign` (HMAC-SHA256 of "<ms>\\n<secret>")."""
+DingTalk robots with 加签 need `timestamp` and `sign` (HMAC-SHA256 of "<ms>\\n<secret>").
+
+The robot is away (`SendResult.gateway_away`: the note waits for it until it expires,
+notifications/retries.py) when no connection could be made (refused, reset or timed out while
+connecting, no free connection in time) or it answers 503 (unavailable). A 502 or 504 comes
+from a proxy in front of it, which may have passed the post on: retried under the attempt cap,
+as a 429, another 5xx and a rate-limit errcode (a robot that answers is not away)."""
 
 from __future__ import annotations
 
@@ -70,11 +76,13 @@ class RobotWebhookSender:
         try:
             resp = await self._client.post(url, json=payload(robot, note.subject, note.text))
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return SendResult(Outcome.RETRY, f"webhook unreachable: {type(exc).__name__}")
+            detail = f"webhook unreachable: {type(exc).__name__}"
+            return SendResult(Outcome.RETRY, detail, gateway_away=True)
         except httpx.HTTPError as exc:
             return SendResult(Outcome.UNKNOWN, f"no answer from the webhook: {type(exc).__name__}")
         if resp.status_code == 429 or resp.status_code >= 500:
-            return SendResult(Outcome.RETRY, f"HTTP {resp.status_code}")
+            away = resp.status_code == 503
+            return SendResult(Outcome.RETRY, f"HTTP {resp.status_code}", gateway_away=away)
         if resp.status_code >= 400:
             return SendResult(Outcome.REJECTED, f"HTTP {resp.status_code}: {resp.text[:200]}")
         try:
