@@ -23,6 +23,7 @@ from tests.integration.services import RunningService, running
 from tests.integration.test_notifications_sms import (
     discharge_event,
     messages,
+    restart,
     send_events,
     sms_received,
     unique,
@@ -133,3 +134,40 @@ async def test_messages_sent_while_kannel_is_stopped_go_out_later_exactly_once(
             (f"+86139{n:08d}", next(r["body"] for r in rows if r["patient_id"] == f"P{n:06d}"))
         ]
     assert "on-line" in kannel.status_text(stack_config)
+
+
+async def test_after_an_outage_an_sms_still_gets_its_full_attempts_of_answered_errors(
+    notifications, stack_env, stack_config
+) -> None:  # type: ignore[no-untyped-def]
+    """Kannel stopped past the attempt cap, then back but refusing the service's credentials
+    (a 403, an error that may pass): the SMS is failed after `send_max_attempts` (3) such
+    answers. The hand-overs of the outage counted against the cap, and the first 403 after it
+    failed the SMS at once."""
+    n, dept = unique()
+    restart(notifications, **ENV, NOTIFICATIONS_KANNEL_PASSWORD="not-the-password")
+    await asyncio.to_thread(stop_kannel, stack_config)
+    try:
+        await send_events(stack_env, topics.DISCHARGES, discharge_event(n, dept))
+
+        async def waiting() -> dict[str, Any] | None:
+            rows = await messages(notifications, stack_env, f"P{n:06d}")
+            return next((r for r in rows if r["status"] == "pending" and r["attempts"] >= 6), None)
+
+        waited = await eventually(waiting, timeout=30, interval=0.2)
+    finally:
+        await asyncio.to_thread(kannel.up, stack_config)
+    try:
+
+        async def failed() -> dict[str, Any] | None:
+            rows = await messages(notifications, stack_env, f"P{n:06d}")
+            return next((r for r in rows if r["status"] == "failed"), None)
+
+        row = await eventually(failed, timeout=30)
+    finally:
+        restart(notifications, **ENV)
+    assert row["status_reason"].startswith("gateway unavailable after 3 answered errors"), row[
+        "status_reason"
+    ]
+    assert "HTTP 403" in row["status_reason"]
+    assert row["attempts"] >= waited["attempts"] + 3
+    assert sms_received(stack_config, dept) == []

@@ -391,7 +391,9 @@ async def test_a_gateway_refusing_for_now_is_retried_then_failed_at_the_cap(
     finally:
         restart(notifications)
     assert failed["attempts"] == 3
-    assert failed["status_reason"].startswith("gateway unavailable after 3 attempts: HTTP 403")
+    assert failed["status_reason"].startswith(
+        "gateway unavailable after 3 answered errors (3 attempts): HTTP 403"
+    )
     assert sms_received(stack_config, dept) == []
 
 

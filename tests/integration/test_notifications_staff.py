@@ -585,24 +585,17 @@ async def test_staff_notes_wait_out_a_mail_relay_and_robot_outage_and_go_once_it
     robot post stay pending past the attempt cap (they were failed at it, ~10 minutes into an
     outage with the default backoff), counted for StaffChannelFailing, and each goes exactly
     once when the relay and the robot are back."""
-    n, relay, robot = unique(), SmtpSink(), RobotSink().start()
-    robot.failing = 503
-    notifications.stop()
-    notifications.start(NOTIFICATIONS_SMTP_PORT=str(relay.port), **OUTAGE_ENV)
-    try:
-        notifications.wait_ready()
+    n, relay = unique(), SmtpSink()
+    with (
+        restarted(notifications, NOTIFICATIONS_SMTP_PORT=str(relay.port)),
+        failing_robot() as robot,
+    ):
         sup = await supervisor_with_robot(notifications, stack_env, robot, n)
         await send(stack_env, topics.COMPLAINT_CASES, breach_for(n, f"D{n}"))
-
-        async def waiting() -> dict[str, dict[str, Any]]:
-            notes = {
-                m["channel"]: m for m in await notes_of(notifications, stack_env, sup.staff_id)
-            }
-            out = {c: notes.get(c, {}) for c in ("email", "webhook")}
-            ok = all(m.get("status") == "pending" and m["attempts"] >= 6 for m in out.values())
-            return out if ok else {}
-
-        notes = await eventually(waiting, timeout=30, interval=0.2)
+        notes = await eventually(
+            lambda: past_the_cap(notifications, stack_env, sup.staff_id, ("email", "webhook")),
+            timeout=30, interval=0.2,
+        )  # fmt: skip
         assert {m["deferred_reason"] for m in notes.values()} == {"gateway_retry"}
         assert "SMTP server unreachable" in notes["email"]["last_error"]
         assert notes["webhook"]["last_error"] == "HTTP 503"
@@ -610,18 +603,76 @@ async def test_staff_notes_wait_out_a_mail_relay_and_robot_outage_and_go_once_it
         await eventually(lambda: waiting_counted(notifications, "webhook"), timeout=15)
         relay.start()
         robot.failing = None
+        try:
 
-        async def delivered() -> bool:
-            notes = await notes_of(notifications, stack_env, sup.staff_id)
-            return {m["channel"]: m["status"] for m in notes if m["channel"] in
-                    ("email", "webhook")} == {"email": "delivered", "webhook": "delivered"}  # fmt: skip
+            async def delivered() -> bool:
+                notes = await notes_of(notifications, stack_env, sup.staff_id)
+                return {m["channel"]: m["status"] for m in notes if m["channel"] in
+                        ("email", "webhook")} == {"email": "delivered", "webhook": "delivered"}  # fmt: skip
 
-        await eventually(delivered, timeout=30)
-        assert len(relay.to(sup.email or "")) == 1 and len(robot.at(f"/wecom/{n}")) == 1
-    finally:
-        notifications.stop()
-        notifications.start()
-        notifications.wait_ready()
-        robot.stop()
-        with contextlib.suppress(Exception):
+            await eventually(delivered, timeout=30)
+            assert len(relay.to(sup.email or "")) == 1 and len(robot.at(f"/wecom/{n}")) == 1
+        finally:
             relay.stop()
+
+
+async def test_after_an_outage_a_note_still_gets_its_full_attempts_of_answered_errors(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The robot away (503) past the attempt cap, then answering 500 (an error that may
+    pass): the note is failed after `send_max_attempts` (3) answered errors, not at the first
+    (the hand-overs of the outage were counted against the cap)."""
+    n = unique()
+    with restarted(notifications), failing_robot() as robot:
+        sup = await supervisor_with_robot(notifications, stack_env, robot, n)
+        await send(stack_env, topics.COMPLAINT_CASES, breach_for(n, f"D{n}"))
+        waited = await eventually(
+            lambda: past_the_cap(notifications, stack_env, sup.staff_id, ("webhook",)),
+            timeout=30, interval=0.2,
+        )  # fmt: skip
+        robot.failing, refused_while_away = 500, robot.refused
+
+        async def failed() -> dict[str, Any]:
+            notes = await notes_of(notifications, stack_env, sup.staff_id)
+            return next((m for m in notes if m["channel"] == "webhook" and
+                         m["status"] == "failed"), {})  # fmt: skip
+
+        note = await eventually(failed, timeout=30)
+    assert note["status_reason"].startswith("webhook unavailable after 3 answered errors")
+    assert note["attempts"] >= waited["webhook"]["attempts"] + 3
+    assert robot.refused - refused_while_away == 3
+
+
+@contextlib.contextmanager
+def restarted(service: RunningService, **env: str) -> Iterator[RunningService]:
+    """The module's service with OUTAGE_ENV and `env` for the block, as it was after it."""
+    service.stop()
+    service.start(**OUTAGE_ENV, **env)
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        service.stop()
+        service.start()
+        service.wait_ready()
+
+
+@contextlib.contextmanager
+def failing_robot() -> Iterator[RobotSink]:
+    """A group robot answering 503 (unavailable) until told otherwise."""
+    robot = RobotSink().start()
+    robot.failing = 503
+    try:
+        yield robot
+    finally:
+        robot.stop()
+
+
+async def past_the_cap(
+    service: RunningService, stack_env: dict[str, str], staff_id: str, channels: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """The notes of `channels` by channel once each is pending after twice the cap (3)."""
+    notes = {m["channel"]: m for m in await notes_of(service, stack_env, staff_id)}
+    out = {c: notes.get(c, {}) for c in channels}
+    ok = all(m.get("status") == "pending" and m["attempts"] >= 6 for m in out.values())
+    return out if ok else {}

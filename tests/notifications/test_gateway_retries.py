@@ -20,10 +20,19 @@ RULES = RetryRules(initial_s=5, max_s=300, max_attempts=8, gateway_wait=timedelt
 
 
 def _after(
-    attempts: int, *, away: bool = True, now: datetime, expires: datetime | None = None
+    attempts: int,
+    *,
+    away: bool = True,
+    now: datetime,
+    expires: datetime | None = None,
+    errors: int | None = None,
 ) -> Defer | Stop:
+    """`errors`: the answered errors, this one included; by default every attempt's when the
+    gateway answered, none when it was away."""
+    answered = errors if errors is not None else (0 if away else attempts)
     return after_not_taken(
-        attempts=attempts, gateway_away=away, detail="gateway unreachable: ClientConnectorError",
+        attempts=attempts, answered_errors=answered, gateway_away=away,
+        detail="gateway unreachable: ClientConnectorError",
         due_at=DUE, expires_at=expires, now=now, rules=RULES,
     )  # fmt: skip
 
@@ -49,7 +58,8 @@ def test_a_week_of_outage_waits_like_the_first_hour() -> None:
     rules = RetryRules(initial_s=5.0, max_s=300.0)  # floats, as the settings give them
     for attempts in (1_025, 1_026, 1_100, 100_000):
         step = after_not_taken(
-            attempts=attempts, gateway_away=True, detail="gateway unreachable", due_at=DUE,
+            attempts=attempts, answered_errors=0, gateway_away=True,
+            detail="gateway unreachable", due_at=DUE,
             expires_at=DUE + timedelta(days=9), now=DUE, rules=rules,
         )  # fmt: skip
         assert isinstance(step, Defer) and step.until == DUE + timedelta(seconds=300), attempts
@@ -81,7 +91,7 @@ def test_an_error_the_gateway_answers_is_retried_below_the_cap(attempts: int) ->
 def test_an_error_the_gateway_answers_fails_the_message_at_the_cap() -> None:
     step = _after(8, away=False, now=DUE, expires=DUE + timedelta(days=2))
     assert isinstance(step, Stop)
-    assert step.reason.startswith("gateway unavailable after 8 attempts")
+    assert step.reason.startswith("gateway unavailable after 8 answered errors (8 attempts)")
 
 
 @pytest.mark.parametrize(
@@ -127,10 +137,14 @@ async def test_a_resend_during_an_outage_waits_from_when_it_was_made(
     retried: list[datetime] = []
     failed: list[str] = []
 
-    async def retry_later(conn: object, message_id: object, until: datetime, detail: str) -> None:
+    async def retry_later(
+        conn: object, message_id: object, until: datetime, detail: str, **_: object
+    ) -> None:
         retried.append(until)
 
-    async def fail_after_send(conn: object, message_id: object, reason: str, now: object) -> None:
+    async def fail_after_send(
+        conn: object, message_id: object, reason: str, now: object, **_: object
+    ) -> None:
         failed.append(reason)
 
     monkeypatch.setattr(sending, "retry_later", retry_later)
@@ -143,8 +157,19 @@ async def test_a_resend_during_an_outage_waits_from_when_it_was_made(
         SimpleNamespace(),
         lambda: now,  # type: ignore[arg-type]
     )
-    resend = {"id": "m", "attempts": 1, "due_at": DUE, "expires_at": None,
+    resend = {"id": "m", "attempts": 1, "answered_errors": 0, "due_at": DUE, "expires_at": None,
               "created_at": now - timedelta(minutes=1)}  # fmt: skip
     away = SendResult(Outcome.RETRY, "gateway unreachable: ClientConnectorError", gateway_away=True)
     await d._record_not_accepted(SimpleNamespace(), resend, away, now)  # type: ignore[arg-type]
     assert failed == [] and len(retried) == 1
+
+
+def test_after_an_outage_the_cap_counts_the_answered_errors_only() -> None:
+    """300 hand-overs the gateway was away for, then its first answered error: retried after
+    the first step of the backoff, not failed (one counter failed it at once); failed at the
+    cap's worth of answered errors."""
+    first = _after(301, away=False, errors=1, now=DUE, expires=DUE + timedelta(days=2))
+    assert isinstance(first, Defer) and first.until == DUE + timedelta(seconds=5)
+    last = _after(308, away=False, errors=8, now=DUE, expires=DUE + timedelta(days=2))
+    assert isinstance(last, Stop)
+    assert last.reason.startswith("gateway unavailable after 8 answered errors (308 attempts)")

@@ -116,7 +116,8 @@ async def test_a_robot_nobody_answers_on_is_away() -> None:
 def test_a_note_without_expiry_is_failed_naming_its_server_once_the_wait_is_over() -> None:
     due = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
     step = after_not_taken(
-        attempts=290, gateway_away=True, detail="SMTP server unreachable: SMTPConnectError",
+        attempts=290, answered_errors=0, gateway_away=True,
+        detail="SMTP server unreachable: SMTPConnectError",
         due_at=due, expires_at=None, now=due + timedelta(hours=24),
         rules=RetryRules(gateway_wait=timedelta(hours=24)), server="email",
     )  # fmt: skip

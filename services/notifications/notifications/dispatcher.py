@@ -229,20 +229,24 @@ class Dispatcher:
             await sending.note_error(conn, row["id"], result.detail)
             return
         reason = result.detail
+        answered = not result.gateway_away  # an error the gateway answered (retries.py)
         if result.outcome == Outcome.RETRY:
             rules = retries.rules_from(self.settings, wait_h=self.settings.sms_gateway_wait_h)
             step = retries.after_not_taken(
                 attempts=row["attempts"], gateway_away=result.gateway_away,
+                answered_errors=row["answered_errors"] + answered,
                 # a resend keeps its original's due time: it waits from when it was made
                 detail=result.detail, due_at=max(row["due_at"], row["created_at"]),
                 expires_at=row["expires_at"],
                 now=now, rules=rules,
             )  # fmt: skip
             if isinstance(step, Defer):
-                await sending.retry_later(conn, row["id"], step.until, result.detail)
+                await sending.retry_later(
+                    conn, row["id"], step.until, result.detail, answered=answered
+                )
                 return
             reason = step.reason
-        done = await sending.fail_after_send(conn, row["id"], reason, now)
+        done = await sending.fail_after_send(conn, row["id"], reason, now, answered=answered)
         if done is not None:
             await publish_status(conn, done, "failed", now=now, reason=reason)
 

@@ -9,7 +9,9 @@ Two kinds of "not taken" (`SendResult.gateway_away`, set by the provider):
   outage longer than ~10 minutes (8 attempts, 5 s doubling): complaint acknowledgements and
   discharge notices were failed and stayed so after Kannel came back (F2).
 - the gateway answered, with an error that may pass (a 403 of credentials, another 5xx):
-  `failed` after `send_max_attempts`, as before.
+  `failed` after `send_max_attempts` such answers. They are counted apart from the attempts
+  (`answered_errors`, migration 420): counted together, the attempts spent waiting out an
+  outage used the cap up, and the first answered error after it failed the message at once.
 Each retry goes back through the claim (dispatcher.py), so opt-outs, a death, quiet hours,
 the daily cap and expiry are checked again at every attempt. A refusal (`REJECTED`) and an
 answer that may have come after the gateway took the message (`UNKNOWN`) are not retries.
@@ -60,6 +62,7 @@ def gave_up_waiting(wait: timedelta, attempts: int, detail: str, server: str = "
 def after_not_taken(
     *,
     attempts: int,
+    answered_errors: int,
     gateway_away: bool,
     detail: str,
     due_at: datetime,
@@ -69,12 +72,20 @@ def after_not_taken(
     server: str = "gateway",
 ) -> Defer | Stop:
     """Try again when (`Defer`), or give up why (`Stop`, failed), after the `attempts`-th
-    hand-over was not taken by `server` (named in the reason)."""
-    at = now + retry_delay(attempts, initial_s=rules.initial_s, max_s=rules.max_s)
+    hand-over was not taken by `server` (named in the reason). `answered_errors`: the errors
+    it answered so far, this one included when it answered; only those count towards
+    `max_attempts`, so an outage before them does not use the cap up (nor lengthen their
+    backoff)."""
     if not gateway_away:
-        if attempts < rules.max_attempts:
-            return Defer(at, GATEWAY_RETRY)
-        return Stop(Status.FAILED, f"{server} unavailable after {attempts} attempts: {detail}")
+        if answered_errors < rules.max_attempts:
+            delay = retry_delay(answered_errors, initial_s=rules.initial_s, max_s=rules.max_s)
+            return Defer(now + delay, GATEWAY_RETRY)
+        return Stop(
+            Status.FAILED,
+            f"{server} unavailable after {answered_errors} answered errors"
+            f" ({attempts} attempts): {detail}",
+        )
+    at = now + retry_delay(attempts, initial_s=rules.initial_s, max_s=rules.max_s)
     if expires_at is not None:  # expired by the reconciler (or the claim) when its time passes
         return Defer(at, GATEWAY_RETRY)
     give_up_at = due_at + rules.gateway_wait

@@ -189,15 +189,19 @@ async def accepted_many(
 
 
 async def retry_later(
-    conn: asyncpg.Connection, message_id: uuid.UUID, at: datetime, error: str
+    conn: asyncpg.Connection, message_id: uuid.UUID, at: datetime, error: str, *, answered: bool
 ) -> None:
+    """Back to `pending` until `at`; `answered`: the error was the gateway's (or server's)
+    answer, counted in `answered_errors` (retries.py)."""
     await conn.execute(
         """UPDATE messages SET status = 'pending', send_after = $2, deferred_reason = 'gateway_retry',
-             last_error = $3, handed_at = NULL, sending_since = NULL, updated_at = now()
+             last_error = $3, handed_at = NULL, sending_since = NULL, updated_at = now(),
+             answered_errors = answered_errors + $4::int
            WHERE id = $1 AND status = 'sending'""",
         message_id,
         at,
         error,
+        int(answered),
     )
 
 
@@ -208,15 +212,22 @@ async def note_error(conn: asyncpg.Connection, message_id: uuid.UUID, error: str
 
 
 async def fail_after_send(
-    conn: asyncpg.Connection, message_id: uuid.UUID, reason: str, now: datetime
+    conn: asyncpg.Connection,
+    message_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+    *,
+    answered: bool = False,
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """UPDATE messages SET status = 'failed', status_reason = $2, last_error = $2,
-             handed_at = NULL, finished_at = $3, updated_at = now()
+             handed_at = NULL, finished_at = $3, updated_at = now(),
+             answered_errors = answered_errors + $4::int
            WHERE id = $1 AND status = 'sending' RETURNING *""",
         message_id,
         reason,
         now,
+        int(answered),
     )
 
 

@@ -92,8 +92,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     send_max_attempts: int = Field(
         8, ge=1, description="a message not taken with an error that may pass (the SMS"
         " gateway's 403 of credentials or 500, a mail server's 535, a robot's 429 or 500) is"
-        " failed after this many attempts; a message whose gateway or server could not be"
-        " reached waits until it expires (sms_gateway_wait_h, staff_channel_wait_h)"
+        " failed after this many such answers, counted apart from the attempts made while its"
+        " gateway or server could not be reached (it waits for that until it expires:"
+        " sms_gateway_wait_h, staff_channel_wait_h)"
     )  # fmt: skip
     # 24 h: a complaint's first response is due within 24 hours (DOMAIN.md), and a staff
     # note about a case or a time limit is stale by then; patient SMS carry their own expiry.

@@ -31,7 +31,7 @@ HANDED = Counter(
 
 _DUE = """
 SELECT m.id, m.channel, m.template, m.body, m.attempts, m.expires_at, m.staff_id,
-       m.due_at, m.created_at,
+       m.due_at, m.created_at, m.answered_errors,
        s.email, s.phone AS staff_phone, coalesce(s.active, true) AS staff_active,
        w.id AS webhook_id, w.flavour, w.url AS webhook_url, w.msgtype, w.secret, w.mention,
        w.staff_id AS webhook_staff_id
@@ -161,7 +161,7 @@ class StaffDispatcher:
             elif result.outcome == Outcome.RETRY:
                 await self._record_retry(conn, row, result, now)
             else:
-                await sending.fail_after_send(conn, row["id"], result.detail, now)
+                await sending.fail_after_send(conn, row["id"], result.detail, now, answered=True)
 
     async def _record_retry(
         self, conn: asyncpg.Connection, row: asyncpg.Record, result: SendResult, now: datetime
@@ -169,8 +169,10 @@ class StaffDispatcher:
         """Not taken: again later, or failed (retries.py, the rule SMS follow). While the mail
         server or the robot cannot be reached, until the note expires or `staff_channel_wait_h`
         after it fell due: 8 attempts (~10 minutes) lost every note of an outage longer."""
+        answered = not result.gateway_away
         step = retries.after_not_taken(
             attempts=row["attempts"] + 1,  # the claim's, not in `row`
+            answered_errors=row["answered_errors"] + answered,
             gateway_away=result.gateway_away,
             detail=result.detail,
             due_at=max(row["due_at"], row["created_at"]),  # a resend waits from when it was made
@@ -180,6 +182,6 @@ class StaffDispatcher:
             server=row["channel"],
         )
         if isinstance(step, Defer):
-            await sending.retry_later(conn, row["id"], step.until, result.detail)
+            await sending.retry_later(conn, row["id"], step.until, result.detail, answered=answered)
         else:
-            await sending.fail_after_send(conn, row["id"], step.reason, now)
+            await sending.fail_after_send(conn, row["id"], step.reason, now, answered=answered)
