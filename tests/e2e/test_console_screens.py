@@ -14,6 +14,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,9 +25,9 @@ from playwright.async_api import Browser, Page
 from hospital_shared import topics
 from hospital_shared.auth import DEV_TOKENS, Principal, Role
 from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
-from tests.factories import discharge
+from tests.factories import discharge, envelope, to_bytes
 from tests.integration.services import RunningService, running_all
-from tests.kafka_tools import eventually, json_values, read_all
+from tests.kafka_tools import eventually, json_values, publish, read_all
 
 RUN = uuid.uuid4().hex[:6].upper()
 DEPT = f"W{RUN}"
@@ -381,3 +382,73 @@ async def test_an_agent_takes_an_unassigned_call_of_their_department(
     mine = page.locator("section", has_text="已逾期").locator("tr", has_text="孙待领")
     assert await mine.count() == 1
     await context.close()
+
+
+async def test_an_outcome_typed_on_a_screen_of_the_calls_earlier_life_is_refused_and_kept(
+    browser: Browser, stack: dict[str, RunningService], stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The call screen open (in Chinese and in English) while the discharge is cancelled and
+    entered again: before, saving recorded the old life's call as the new life's first attempt
+    (attempt 1 was its next one). Now each is refused with why, the task as it is now and what
+    was typed; saved again, it is recorded on the new life."""
+    console, followup = stack["console"].url, stack["followup"].url
+    patient = {"patient_id": f"PL{RUN}", "name": "孙重排", "phone": "13912340000"}
+    await discharge_for(stack, AGENT, capacity=20, patient=patient, department_name="心血管内科")
+    first = await assigned_task(followup, TOKEN, patient["patient_id"])
+    session = await signed_in(stack_env["DATABASE_URL"], TOKEN, principal=AGENT)
+    pages = {}
+    for lang in ("zh", "en"):
+        context = await console_context(browser, console, session, lang=lang)
+        pages[lang] = page = await context.new_page()
+        await page.goto(f"{console}/calls/{first['task_id']}")
+        await page.locator("input[name=reached][value=yes]").check()
+        await page.locator("input[name=satisfaction][value=satisfied]").check()
+        await page.locator("#o-feedback").fill(f"出院后恢复良好（{lang}）")
+    life = await plan_again(stack_env["KAFKA_BOOTSTRAP_SERVERS"], first, patient)
+    again = await eventually(lambda: in_life(followup, first["task_id"], life), timeout=60)
+    assert (again["status"], again["attempts_made"]) == ("assigned", 0)
+
+    for lang, page in pages.items():
+        async with page.expect_navigation() as sent:
+            await page.locator("form[action$='/outcome'] button[type=submit]").click()
+        assert (await sent.value).status == 409  # type: ignore[union-attr]
+        assert await page.input_value("#o-feedback") == f"出院后恢复良好（{lang}）"
+        assert await page.input_value("input[name=generation]") == "2"
+        await screenshot(page, f"call-earlier-life-{lang}")
+    assert "已被撤销并重新安排" in await pages["zh"].inner_text("[role=alert]")
+    assert "withdrawn and planned again" in await pages["en"].inner_text("[role=alert]")
+    assert (await in_life(followup, first["task_id"], life) or {}).get("attempts_made") == 0
+
+    await pages["zh"].get_by_role("button", name="保存回访结果").click()
+    await pages["zh"].wait_for_url("**/worklist?saved=*")
+    saved = await in_life(followup, first["task_id"], life)
+    assert saved is not None
+    assert (saved["status"], saved["attempts_made"], saved["generation"]) == ("completed", 1, 2)
+    assert saved["outcome"]["feedback"] == "出院后恢复良好（zh）"
+    for page in pages.values():
+        await page.context.close()
+
+
+async def plan_again(bootstrap: str, task: dict[str, Any], patient: dict[str, str]) -> str:
+    """The hospital cancels the task's discharge, then enters it again (its second life): the
+    id of the discharge entered again."""
+    admission = task["why"]["source_ref"]
+    now = datetime.now(UTC)
+    cancel = envelope("discharge.cancelled", {"admission_id": admission}, subject="x")
+    cancel["time"] = (now - timedelta(seconds=5)).isoformat()
+    department = {"code": DEPT, "name": "心血管内科"}
+    again = discharge(admission_id=admission, patient=patient, department=department,
+                      discharged_at=now.isoformat())  # fmt: skip
+    key = patient["patient_id"]
+    await publish(bootstrap, topics.DISCHARGES, [(key, to_bytes(cancel)), (key, to_bytes(again))])
+    return str(again["id"])
+
+
+async def in_life(followup_url: str, task_id: str, source: str) -> dict[str, Any] | None:
+    """The task once it is assigned in the life the event `source` planned (None before; the
+    agent does not see it while it waits unassigned)."""
+    async with httpx.AsyncClient(base_url=followup_url, timeout=10) as api:
+        answer = await api.get(f"/v1/tasks/{task_id}", headers=auth(TOKEN))
+    found: dict[str, Any] = answer.json()
+    live = answer.status_code == 200 and found["why"]["source_event_id"] == source
+    return found if live and found["status"] != "planned" else None

@@ -672,3 +672,37 @@ async def test_a_transfer_that_takes_a_call_from_its_assignee_is_published(api, 
     )
     assert len(published) == 1
     assert (await task(api, task_id) or {})["department_code"] == OTHER_DEPT
+
+
+async def test_an_outcome_from_a_call_screen_of_the_tasks_earlier_life_is_refused(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A call screen opened for the first life (attempt 1), the discharge cancelled and entered
+    again meanwhile: before, its "not reached" was recorded as the new life's first attempt
+    (200; a "reached" would have closed the new life with a call about the old one). The
+    screen names the life it showed, and the outcome is refused with the task's life now."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [n] = unique()
+    task_id, now = f"FU-A{n:06d}", datetime.now(UTC)
+    first = in_dept(discharge(n, discharged_at=(now - timedelta(hours=2)).isoformat()))
+    await send(bootstrap, topics.DISCHARGES, first)
+    screen = await task_in(api, task_id, "assigned")  # what the call screen shows
+    assert screen["generation"] == 1
+    cancel = envelope("discharge.cancelled", {"admission_id": f"A{n:06d}"}, subject=f"P{n:06d}")
+    cancel["time"] = (now - timedelta(hours=1)).isoformat()
+    await send(bootstrap, topics.DISCHARGES, cancel)
+    await task_in(api, task_id, "withdrawn")
+    await send(bootstrap, topics.DISCHARGES, in_dept(discharge(n, discharged_at=now.isoformat())))
+    again = await task_in(api, task_id, "assigned")
+    assert (again["generation"], again["attempts_made"]) == (2, 0)
+    token = token_of(again["assignee_id"])
+    stale = await outcome(api, task_id, token, reached=False, not_reached_reason="no_answer",
+                          attempt=screen["attempts_made"] + 1, generation=screen["generation"])  # fmt: skip
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["generation"] == 2
+    assert "withdrawn and planned again" in stale.json()["detail"]
+    kept = await task(api, task_id)
+    assert kept is not None and (kept["attempts_made"], kept["attempts"]) == (0, [])
+    fresh = await outcome(api, task_id, token, reached=False, not_reached_reason="no_answer",
+                          attempt=1, generation=2)  # fmt: skip
+    assert (fresh.status_code, fresh.json()["attempts_made"]) == (200, 1), fresh.text

@@ -144,10 +144,12 @@ def outcome_body(form: FormData, tz: str) -> tuple[dict[str, Any], dict[str, str
             except ValueError:
                 errors["callback_at"] = "invalid"
     body["opt_out"] = form.get("opt_out") == "yes"
-    attempt = whole_number(str(form.get("attempt") or ""))
-    if attempt is not None:
-        # the attempt the screen showed: a second send of the same outcome is refused (409)
-        body["attempt"] = attempt
+    # what the screen showed: the attempt (a second send of the same outcome is refused, 409)
+    # and the task's life (withdrawn and planned again since: refused, 409); not a number: left out
+    for name in ("attempt", "generation"):
+        value = whole_number(str(form.get(name) or ""))
+        if value is not None:
+            body[name] = value
     return body, errors
 
 
@@ -159,7 +161,7 @@ async def save_outcome(
     await page_session(request, session)
     tz = request.app.state.settings.hospital_tz
     body, errors = outcome_body(form, tz)
-    message = ""
+    message, status = "", 422
     if not errors:
         backend: Backend = request.app.state.backend
         try:
@@ -169,9 +171,10 @@ async def save_outcome(
             )  # fmt: skip
             query = urlencode({"saved": task_id, "status": result["status"]})
             return RedirectResponse(f"/worklist?{query}", status_code=303)
-        except Problem as exc:
-            errors, message = exc.fields, exc.message
+        except Problem as exc:  # a 409's reason above the form, the screen read again
+            errors, message, status = exc.fields, exc.message, exc.status
     context = await _context(request, session, task_id)
     return render(
-        request, "calls/call.html", 422, form=dict(form), errors=errors, message=message, **context
-    )
+        request, "calls/call.html", status, form=dict(form), errors=errors, message=message,
+        **context,
+    )  # fmt: skip

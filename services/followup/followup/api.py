@@ -19,6 +19,7 @@ from followup.domain import (
     AttemptNotNext,
     CallOutcome,
     Completed,
+    LifeNotCurrent,
     RetryPlanned,
     TaskRejected,
     Unreachable,
@@ -66,6 +67,14 @@ class OutcomeIn(BaseModel):
         description="the attempt this outcome records, as the caller saw the task (its"
         " attempts_made + 1): the same outcome sent twice is then refused (409, the problem's"
         " `attempts_made`) instead of counting twice. Optional; the console always sends it",
+    )
+    generation: int | None = Field(
+        default=None,
+        ge=1,
+        description="the task's `generation` as the caller saw it: a task withdrawn and planned"
+        " again since (a new life, whose attempts count from 0 again) refuses the outcome (409,"
+        " the problem's `generation` is the task's now) instead of recording a call about the"
+        " old life against the new one. Optional, as `attempt` is; the console always sends it",
     )
     satisfaction: Satisfaction | None = None
     score: int | None = Field(default=None, ge=1, le=5)
@@ -134,8 +143,9 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 OUTCOME_CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {
-        "description": "the task is closed, or `attempt` is not its next one (recorded"
-        " already: the problem's `attempts_made` says how many are)"
+        "description": "the task is closed, `attempt` is not its next one (recorded"
+        " already: the problem's `attempts_made` says how many are), or `generation` is not its"
+        " life now (withdrawn and planned again: the problem's `generation` says which it is)"
     }
 }
 
@@ -156,6 +166,8 @@ def refusals() -> Iterator[None]:
         raise HTTPException(404, "no such task") from None
     except calls.Forbidden as exc:
         raise HTTPException(403, str(exc)) from None
+    except LifeNotCurrent as exc:
+        raise HTTPException(409, {"message": str(exc), "generation": exc.generation}) from None
     except AttemptNotNext as exc:
         raise HTTPException(
             409, {"message": str(exc), "attempts_made": exc.attempts_made}
@@ -249,14 +261,14 @@ async def record_outcome(
 ) -> OutcomeRecorded:
     with refusals():  # an outcome that contradicts itself is refused as it is built
         outcome = CallOutcome(
-            **body.model_dump(exclude={"next_calls", "answers", "attempt"}),
+            **body.model_dump(exclude={"next_calls", "answers", "attempt", "generation"}),
             answers=tuple(body.answers),
         )
         async with conn.transaction():
             decision, plan = await calls.record_outcome(
                 conn, task_id=task_id, outcome=outcome, principal=principal, book=svc.book,
                 tz=svc.tz, now=datetime.now(UTC), next_calls=body.next_call_requests(),
-                attempt=body.attempt,
+                attempt=body.attempt, generation=body.generation,
             )  # fmt: skip
     return outcome_recorded(task_id, decision, plan)
 

@@ -47,11 +47,14 @@ async def record_outcome(
     now: datetime,
     next_calls: Sequence[NextCallRequest] = (),
     attempt: int | None = None,
+    generation: int | None = None,
 ) -> tuple[Decision, NextCallPlan]:
     """Record one call's outcome; a call that reached the patient may plan later calls
     (`next_calls`, see `followup.next_calls`), in the same transaction. `attempt` (the one the
     caller records) refuses the same outcome sent twice: the task's row is locked, so the
-    second sees the first's attempt counted (`AttemptNotNext`)."""
+    second sees the first's attempt counted (`AttemptNotNext`). `generation` (the life the
+    caller saw) refuses a screen read before the task was withdrawn and planned again
+    (`LifeNotCurrent`), whose attempt number the new life may well expect next."""
     row = await repository.fetch_task(conn, task_id, for_update=True)
     if row is None or not can_see(
         principal, assignee_id=row["assignee_id"], department_code=row["department_code"]
@@ -64,7 +67,9 @@ async def record_outcome(
     task = repository.task_from_row(row)
     policy = book.for_department(task.department_code)
     hours = WorkingHours.of(policy, tz)
-    decision = decide_outcome(task, outcome, policy=policy, hours=hours, now=now, attempt=attempt)
+    decision = decide_outcome(
+        task, outcome, policy=policy, hours=hours, now=now, attempt=attempt, generation=generation
+    )
     plan = plan_next_calls(
         task, next_calls, roles=tuple(row["roles"]), reached=outcome.reached,
         opt_out=outcome.opt_out, policy=policy, hours=hours, now=now,

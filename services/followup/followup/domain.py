@@ -50,6 +50,20 @@ class AttemptNotNext(TaskRejected):
         self.attempts_made = attempts_made
 
 
+class LifeNotCurrent(TaskRejected):
+    """The caller records an outcome for a life of the task that has ended: their call screen
+    was opened before the task was withdrawn and planned again (a discharge cancelled and
+    entered again). The new life counts its attempts from 0 again, so the attempt alone
+    passes; the call was about the old one and must not count, or close, the new one."""
+
+    def __init__(self, task_id: str, *, generation: int, current: int) -> None:
+        super().__init__(
+            f"task {task_id} was withdrawn and planned again since the caller read generation"
+            f" {generation}: it is generation {current} now; reload it"
+        )
+        self.generation = current
+
+
 @dataclass(frozen=True)
 class Task:
     task_id: str
@@ -168,14 +182,13 @@ def decide_outcome(
     hours: WorkingHours,
     now: datetime,
     attempt: int | None = None,
+    generation: int | None = None,
 ) -> Decision:
-    """What one call's outcome does to the task. `attempt`, when the caller gives it, is the
-    attempt they record as they saw the task (its attempts made + 1); any other is refused."""
-    if task.status not in OPEN:
-        raise TaskRejected(f"task {task.task_id} is {task.status}; no outcome can be recorded")
+    """What one call's outcome does to the task. `attempt` and `generation`, when the caller
+    gives them, are the attempt they record and the life of the task they saw (its attempts
+    made + 1, its generation); any other is refused."""
+    check_recordable(task, attempt=attempt, generation=generation)
     attempts = task.attempts_made + 1
-    if attempt is not None and attempt != attempts:
-        raise AttemptNotNext(task.task_id, attempt=attempt, attempts_made=task.attempts_made)
     if outcome.callback_at is not None:
         return _callback(attempts, outcome.callback_at, hours=hours, now=now)
     if not outcome.reached:
@@ -201,6 +214,18 @@ def decide_outcome(
             due_in=timedelta(days=policy.spot_check_due_days), policy=policy, hours=hours, now=now,
         )  # fmt: skip
     return Completed(attempts, second, spot, complaint=outcome.objection_raised)
+
+
+def check_recordable(task: Task, *, attempt: int | None, generation: int | None) -> None:
+    """An outcome is recorded on an open task, for the life and the attempt the caller saw.
+    The life first: a screen of an ended life is refused for that even when its attempt
+    number happens to be the new life's next one, or the new life is closed meanwhile."""
+    if generation is not None and generation != task.generation:
+        raise LifeNotCurrent(task.task_id, generation=generation, current=task.generation)
+    if task.status not in OPEN:
+        raise TaskRejected(f"task {task.task_id} is {task.status}; no outcome can be recorded")
+    if attempt is not None and attempt != task.attempts_made + 1:
+        raise AttemptNotNext(task.task_id, attempt=attempt, attempts_made=task.attempts_made)
 
 
 def _callback(attempts: int, at: datetime, *, hours: WorkingHours, now: datetime) -> RetryPlanned:

@@ -64,7 +64,7 @@ TASK_EXAMPLE: dict[str, Any] = {
     "patient": {"patient_id": "P-1", "name": "张三", "phone": "+8613800138000"},
     "department_code": "CARD", "assignee_id": "S-AGENT-01", "eligible_roles": ["agent"],
     "not_before": "2026-01-02T01:00:00Z", "due_at": "2026-01-09T09:00:00Z",
-    "bucket": "upcoming", "attempts_made": 0, "max_attempts": 3,
+    "bucket": "upcoming", "attempts_made": 0, "max_attempts": 3, "generation": 1,
     "outcome": {"satisfaction": None, "score": None, "feedback": None, "objection": None,
                 "completed_by": None, "answers": [], "questionnaire_version": None},
     "survey": {"answered_at": None, "dissatisfied": None}, "withdrawn_reason": None,
@@ -90,6 +90,10 @@ class TaskOut(BaseModel):
     bucket: Bucket | None = Field(description="where an open task sits in a worklist")
     attempts_made: int
     max_attempts: int
+    generation: int = Field(
+        description="the task's life: 1, one more each time it is planned again after a"
+        " withdrawal (its attempts count from 0 again); an outcome may name it"
+    )
     outcome: OutcomeOut
     survey: SurveyOut
     withdrawn_reason: str | None
@@ -214,7 +218,7 @@ def task_out(row: Any, *, now: datetime, tz: ZoneInfo) -> TaskOut:
         eligible_roles=list(row["roles"]), not_before=row["not_before"], due_at=row["due_at"],
         bucket=bucket if open_ else None,  # type: ignore[arg-type]
         attempts_made=row["attempts_made"], max_attempts=row["max_attempts"],
-        outcome=_outcome(row),
+        generation=row["generation"], outcome=_outcome(row),
         survey=SurveyOut(answered_at=row["surveyed_at"], dissatisfied=row["survey_dissatisfied"]),
         withdrawn_reason=row["withdrawn_reason"], plan=_plan(row),
         created_at=row["created_at"], closed_at=row["closed_at"],
