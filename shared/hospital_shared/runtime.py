@@ -78,6 +78,8 @@ log = structlog.get_logger(__name__)
 
 # The longest a rebalance waits for the commit of the partitions it takes away.
 REVOKE_COMMIT_S = 5.0
+# How long a stop waits for the batch in the database (`_Group.settle`) before it cancels it.
+STOP_SETTLE_S = 10.0
 
 
 class DatabaseCertificateRejected(RuntimeError):
@@ -126,12 +128,18 @@ class _Group:
     ahead: dict[str, int] = field(default_factory=dict)
     stopping: bool = False  # the service is stopping: each batch handled before the next fetch
 
-    async def settle(self) -> None:
-        """Wait for the batch in the database, if any, to be handled and its offsets noted."""
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait for the batch in the database, if any, to be handled and its offsets noted;
+        past `timeout` (a stop while the database is away: the batch is retried without end)
+        it is cancelled, rolled back, and fetched again at the next start."""
         task, self.in_flight = self.in_flight, None
         if task is None:
             return
-        await asyncio.wait([task])
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            log.warning("batch still in the database at stop, cancelled", group=self.name)
+            task.cancel()
+            await asyncio.wait([task])
         if not task.cancelled() and (error := task.exception()) is not None:
             # that batch's own failure (FastStream's to log when batches were awaited in
             # turn), not the next batch's: the next one is still handled
@@ -303,7 +311,7 @@ class ServiceRuntime:
             else:
                 received = [group.consumer.decode(r) for r in records]
             group.ahead = dict(collections.Counter(r.topic for r in records))
-            await group.settle()
+            await group.settle(timeout=STOP_SETTLE_S)
             group.ahead = {}
             # In a context that does not hold the batch (see without_value)
             work = _process_and_commit(group, records, received, message, epoch)
@@ -552,7 +560,7 @@ class ServiceRuntime:
         await self.background.stop()
         for group in self._groups:  # what they handled, before the consumers stop
             group.stopping = True
-            await group.settle()
+            await group.settle(timeout=STOP_SETTLE_S)
             await group.committer.stop()
         await self.broker.stop()
         await self._own.stop()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hospital_shared import runtime as runtime_module
 from hospital_shared.consumer import ReliableConsumer
 from hospital_shared.runtime import ServiceRuntime
 from hospital_shared.settings import service_settings_class
@@ -137,3 +138,19 @@ async def test_a_stop_waits_for_the_batch_in_the_database_and_commits_it(
         probe.release.set()
         if not stopped:
             await probe.runtime.stop()
+
+
+@pytest.mark.stack
+async def test_a_stop_cancels_a_batch_that_stays_in_the_database(
+    stack_env: dict[str, str], monkeypatch: Any, tmp_path: Path
+) -> None:
+    """The database away at a stop (here: a handler that never returns) does not hold the
+    stop: past `STOP_SETTLE_S` the batch is cancelled and its offsets are not committed."""
+    monkeypatch.setattr(runtime_module, "STOP_SETTLE_S", 1.0)
+    mine, last = await _publish_mine(stack_env, 1)
+    probe = _Probe(stack_env, monkeypatch, tmp_path, hold=mine)
+    await probe.runtime.start()
+    await asyncio.wait_for(probe.holding.wait(), timeout=60)
+    await asyncio.wait_for(probe.runtime.stop(), timeout=30)
+    assert mine[0] not in probe.handled
+    assert not await committed_past(stack_env["KAFKA_BOOTSTRAP_SERVERS"], probe.group, last)
