@@ -18,7 +18,7 @@ import contextvars
 import gc
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -78,7 +78,8 @@ log = structlog.get_logger(__name__)
 
 # The longest a rebalance waits for the commit of the partitions it takes away.
 REVOKE_COMMIT_S = 5.0
-# How long a stop waits for the batch in the database (`_Group.settle`) before it cancels it.
+# How long a stop waits for the batches in the database (`_Group.settle_by`, all groups at
+# once) before it cancels them.
 STOP_SETTLE_S = 10.0
 
 
@@ -121,28 +122,48 @@ class _Group:
     committer: OffsetCommitter
     subscriber: Any = None
     # The batch in the database while the next is fetched and decoded (`consumer_decode_ahead`):
-    # at most one, so batches are still handled one after another, in order.
+    # the next is handled only once it is done, so batches are handled one after another, in
+    # order. Left in place when done: whoever waits on it (the next batch, a stop) reads it.
     in_flight: asyncio.Task[None] | None = None
     # The records of the batch decoded ahead, by topic, while it waits for `in_flight`: not
     # on the broker any more, not handled yet, so still lag (`hospital_consumer_lag`).
     ahead: dict[str, int] = field(default_factory=dict)
     stopping: bool = False  # the service is stopping: each batch handled before the next fetch
+    # A stop cancelled a batch it could not wait for: no later batch is handled, or its
+    # offsets would be committed past the cancelled one's records (fetched at the next start).
+    abandoned: bool = False
 
-    async def settle(self, timeout: float | None = None) -> None:
-        """Wait for the batch in the database, if any, to be handled and its offsets noted;
-        past `timeout` (a stop while the database is away: the batch is retried without end)
-        it is cancelled, rolled back, and fetched again at the next start."""
-        task, self.in_flight = self.in_flight, None
-        if task is None:
-            return
-        done, _ = await asyncio.wait([task], timeout=timeout)
-        if not done:
-            log.warning("batch still in the database at stop, cancelled", group=self.name)
-            task.cancel()
-            await asyncio.wait([task])
+    def start_batch(self, work: Coroutine[Any, Any, None], message: Any) -> asyncio.Task[None]:
+        """`work` (a batch's `_process_and_commit`) as the batch in flight, in a context that
+        does not hold the batch (see without_value)."""
+        task = asyncio.create_task(work, context=without_value(message))
+        task.add_done_callback(self._report_failure)
+        self.in_flight = task
+        return task
+
+    async def wait_in_flight(self) -> None:
+        """The batch in the database handled, however long it takes: the database away, it is
+        retried in place, and the next batch must not go past it."""
+        if self.in_flight is not None:
+            await asyncio.wait([self.in_flight])
+
+    async def settle_by(self, deadline: float) -> None:
+        """At a stop: wait for the batch in the database (and one a batch already waiting on it
+        starts) until `deadline` (the loop's clock); then cancel it, roll it back and handle
+        nothing more: its records are fetched again at the next start."""
+        loop = asyncio.get_running_loop()
+        while (task := self.in_flight) is not None and not task.done():
+            done, _ = await asyncio.wait([task], timeout=max(0.0, deadline - loop.time()))
+            if not done:
+                self.abandoned = True
+                log.warning("batch still in the database at stop, cancelled", group=self.name)
+                task.cancel()
+                await asyncio.wait([task])
+
+    def _report_failure(self, task: asyncio.Task[None]) -> None:
+        """A batch's own failure (FastStream's to log when batches were awaited in turn); the
+        next batch is still handled, as it was then."""
         if not task.cancelled() and (error := task.exception()) is not None:
-            # that batch's own failure (FastStream's to log when batches were awaited in
-            # turn), not the next batch's: the next one is still handled
             log.error("batch failed", group=self.name, error=repr(error), exc_info=error)
 
     def stall(self) -> dict[str, Any] | None:
@@ -311,15 +332,15 @@ class ServiceRuntime:
             else:
                 received = [group.consumer.decode(r) for r in records]
             group.ahead = dict(collections.Counter(r.topic for r in records))
-            await group.settle(timeout=STOP_SETTLE_S)
+            await group.wait_in_flight()
             group.ahead = {}
-            # In a context that does not hold the batch (see without_value)
-            work = _process_and_commit(group, records, received, message, epoch)
-            task = asyncio.create_task(work, context=without_value(message))
-            if decode_ahead and not group.stopping:
-                group.in_flight = task  # the next batch is fetched and decoded meanwhile
-            else:
-                await task
+            if group.abandoned:
+                return  # a stop cancelled the batch before: fetched again at the next start
+            task = group.start_batch(
+                _process_and_commit(group, records, received, message, epoch), message
+            )
+            if not decode_ahead or group.stopping:
+                await asyncio.wait([task])  # else the next batch is fetched and decoded meanwhile
             pause = linger_after(len(records), batch_max, self.settings)
             if pause and not await records_waiting(
                 message.consumer, self.settings.consumer_linger_records
@@ -558,11 +579,17 @@ class ServiceRuntime:
         """The service's jobs and `on_stop` hooks first (its SMS still being sent are
         recorded), then the consumers, then the runtime's own jobs, producers and pool."""
         await self.background.stop()
-        for group in self._groups:  # what they handled, before the consumers stop
+        for group in self._groups:
             group.stopping = True
-            await group.settle(timeout=STOP_SETTLE_S)
+        deadline = asyncio.get_running_loop().time() + STOP_SETTLE_S
+        await asyncio.gather(*(group.settle_by(deadline) for group in self._groups))
+        for group in self._groups:  # what they handled, before the consumers stop
             await group.committer.stop()
         await self.broker.stop()
+        for group in self._groups:  # begun after the settle, not done in FastStream's grace
+            if (task := group.in_flight) is not None and not task.done():
+                task.cancel()
+                await asyncio.wait([task])
         await self._own.stop()
         for producer in (self.producer, self.dead_letter_producer):
             if producer is not None:
@@ -763,7 +790,7 @@ async def _process_and_commit(
     before it was handled is left alone: its records are fetched again, from the offsets
     committed, by whoever holds their partitions now."""
     consumer, watch, committer = group.consumer, group.watch, group.committer
-    if epoch != committer.epoch:
+    if epoch != committer.epoch or group.abandoned:
         return
     watch.batch_started(len(batch))
     handled = False

@@ -227,7 +227,7 @@ class ServiceSettings(BaseSettings):
     # While a batch is in the database (its transaction, its commit), the next one is fetched
     # and decoded beside it: decoding is a quarter of a consumer's CPU a record in a backlog,
     # and it no longer waits for the batch before it. Batches are still handled one at a
-    # time and in order (runtime.py, `_Group.pipeline`). False: fetched only after.
+    # time and in order (runtime.py, `_Group.in_flight`). False: fetched only after.
     consumer_decode_ahead: bool = Field(
         True, description="decode the next batch while the one before it is in the database"
     )
