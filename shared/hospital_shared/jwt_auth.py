@@ -111,7 +111,12 @@ class TokenVerifier:
         claims = await self.claims(token)
         return principal_from_claims(claims, self.config)
 
-    async def claims(self, token: str) -> dict[str, Any]:
+    async def claims(
+        self, token: str, *, required: tuple[str, ...] = ("exp", "iss", "aud", "sub")
+    ) -> dict[str, Any]:
+        """The token's claims once its signature, algorithm, issuer, audience and times hold
+        and the `required` claims are there (an access or ID token's by default; a logout
+        token has no `exp` or `sub` to require)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -137,7 +142,7 @@ class TokenVerifier:
                 audience=self.config.audience,
                 issuer=self.config.issuer,
                 leeway=self.config.leeway_s,
-                options={"require": ["exp", "iss", "aud", "sub"]},
+                options={"require": list(required)},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc

@@ -44,7 +44,11 @@ class SessionsInMemory:
         self.sessions[session.id] = session
         return dataclasses.replace(session)
 
-    async def create(self, **fields: Any) -> Session:
+    async def create(
+        self, *, provider_sid: str | None = None, provider_sub: str | None = None, **fields: Any
+    ) -> Session:
+        """A session as sign-in makes it; the provider's sid and sub are the table's, not the
+        `Session`'s (a back-channel logout finds sessions by them: tests/e2e)."""
         return self.add(**fields)
 
     async def get(self, session_id: str) -> Session | None:

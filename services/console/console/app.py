@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import (
+    backchannel,
     calls,
     complaint_form,
     desk,
@@ -63,6 +64,7 @@ ROUTERS = [
     supervisor.router,
     operations.router,
     signin.router,
+    backchannel.router,
 ]
 
 

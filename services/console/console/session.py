@@ -78,9 +78,17 @@ _COLUMNS = (
     " access_expires_at, id_token, csrf_token"
 )
 
+# A session the identity provider ended (a back-channel logout, `end_at_provider`): its
+# provider session, or its person before the logout was issued. `s` is the session's row.
+_NOT_ENDED_AT_PROVIDER = (
+    "NOT EXISTS (SELECT 1 FROM provider_logouts l WHERE l.sid = s.provider_sid)"
+    " AND NOT EXISTS (SELECT 1 FROM provider_logouts l WHERE l.sid IS NULL"
+    " AND l.sub = s.provider_sub AND l.issued_at >= s.created_at)"
+)
+
 
 class SessionStore:
-    """create / get / update_tokens / delete over `console.sessions`."""
+    """create / get / update_tokens / delete / end_at_provider over `console.sessions`."""
 
     def __init__(self, pool: asyncpg.Pool, *, idle_s: float, max_s: float = SESSION_MAX_S) -> None:
         self.pool = pool
@@ -98,7 +106,11 @@ class SessionStore:
         refresh_token: str | None = None,
         access_expires_at: datetime | None = None,
         id_token: str | None = None,
+        provider_sid: str | None = None,
+        provider_sub: str | None = None,
     ) -> Session:
+        """A new session; `provider_sid` / `provider_sub` (the ID token's `sid` and `sub`)
+        are what a back-channel logout names it by (`end_at_provider`)."""
         session = Session(
             id=secrets.token_urlsafe(32),
             staff_id=staff_id,
@@ -111,20 +123,23 @@ class SessionStore:
             id_token=id_token,
         )
         await self.pool.execute(
-            f"INSERT INTO sessions (id_hash, {_COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            f"INSERT INTO sessions (id_hash, {_COLUMNS}, provider_sid, provider_sub)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             _hash(session.id),
             *_values(session),
+            provider_sid,
+            provider_sub,
         )
         return session
 
     async def get(self, session_id: str) -> Session | None:
         """The live session with this id (and it is marked used), or None: unknown, idle
-        longer than the limit, or older than the maximum (then it is deleted)."""
+        longer than the limit, older than the maximum, or ended by the identity provider
+        (`end_at_provider`; then it is deleted)."""
         row = await self.pool.fetchrow(
-            f"UPDATE sessions SET last_seen_at = now() WHERE id_hash = $1"
+            f"UPDATE sessions s SET last_seen_at = now() WHERE id_hash = $1"
             f" AND last_seen_at > now() - $2::interval AND created_at > now() - $3::interval"
-            f" RETURNING {_COLUMNS}",
+            f" AND {_NOT_ENDED_AT_PROVIDER} RETURNING {_COLUMNS}",
             _hash(session_id),
             self.idle,
             self.max,
@@ -174,8 +189,32 @@ class SessionStore:
     async def delete(self, session_id: str) -> None:
         await self.pool.execute("DELETE FROM sessions WHERE id_hash = $1", _hash(session_id))
 
+    async def end_at_provider(
+        self, *, sid: str | None, sub: str | None, issued_at: float
+    ) -> list[str]:
+        """The identity provider ended its session `sid` (or, without one, every session of
+        person `sub` begun before `issued_at`): delete the sessions it names, and record it,
+        so that no instance serves them and a sign-in still under way is refused at its first
+        request (`get`). The staff ids of the sessions deleted, for the log."""
+        issued = datetime.fromtimestamp(issued_at, UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO provider_logouts (sid, sub, issued_at) VALUES ($1, $2, $3)",
+                sid, sub, issued,
+            )  # fmt: skip
+            rows = await conn.fetch(
+                "DELETE FROM sessions WHERE provider_sid = $1"
+                " OR (provider_sub = $2 AND created_at <= $3) RETURNING staff_id",
+                sid, sub, issued,
+            )  # fmt: skip
+        return [row["staff_id"] for row in rows]
+
     async def purge_idle(self) -> int:
-        """Delete the sessions over: idle past the limit, or older than the maximum."""
+        """Delete the sessions over: idle past the limit, or older than the maximum; and the
+        provider's logouts older than the maximum (no session they could end is left)."""
+        await self.pool.execute(
+            "DELETE FROM provider_logouts WHERE received_at <= now() - $1::interval", self.max
+        )
         status = await self.pool.execute(
             "DELETE FROM sessions WHERE last_seen_at <= now() - $1::interval"
             " OR created_at <= now() - $2::interval",

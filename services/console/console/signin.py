@@ -67,7 +67,7 @@ class ProviderRefused(SignInFailed):
         self.reason = Reason(translate(key, "en"), translate(key, "zh"))
 
 
-def _client(request: Request) -> OidcClient:
+def signin_client(request: Request) -> OidcClient:
     """The app's OIDC client, made on first use from the settings."""
     client: OidcClient | None = getattr(request.app.state, "oidc", None)
     if client is None:
@@ -91,7 +91,7 @@ async def login(request: Request, next: str = "/") -> Response:
     """Begin a sign-in: remember its secrets, send the browser to the provider. Sign-ins not
     finished within the timeout are purged here, so the table holds only those under way."""
     try:
-        client = _client(request)
+        client = signin_client(request)
         pkce = Pkce.new()
         target = await client.authorization_url(pkce, _base_url(request, client) + CALLBACK_PATH)
     except Exception as exc:  # the provider away or not configured: say so, do not 500
@@ -118,7 +118,7 @@ async def _take_sign_in(request: Request, state: str) -> dict[str, Any]:
     cookie = request.cookies.get(SIGN_IN_COOKIE, "")
     if not state or not secrets.compare_digest(cookie.encode(), state.encode()):
         raise SignInFailed("this sign-in was not begun in this browser; sign in again")
-    client = _client(request)
+    client = signin_client(request)
     row = await request.app.state.pool.fetchrow(
         "DELETE FROM sign_ins WHERE state_hash = $1 AND created_at > now() - $2::interval"
         " RETURNING code_verifier, nonce, next_path",
@@ -141,8 +141,8 @@ async def callback(
             log.info("sign-in refused by the identity provider", error=bounded(error, 64),
                         description=bounded(error_description, 300))  # fmt: skip
             raise ProviderRefused(error)
-        client = _client(request)
-        tokens, sid, principal = await _signed_in(request, client, code, pending)
+        client = signin_client(request)
+        tokens, at_provider, principal = await _signed_in(request, client, code, pending)
     except NoPlatformRole as exc:
         return _failed(request, exc, 403)
     except ProviderUnavailable as exc:  # away for a moment: signing in again will do
@@ -155,8 +155,9 @@ async def callback(
         department=principal.department,
         display_name=principal.name or principal.staff_id or "",
         **_token_fields(tokens, client.settings.oidc_refresh_margin_s),
+        **at_provider,
     )
-    log.info("signed in", **_who(session), sid=sid)
+    log.info("signed in", **_who(session), sid=at_provider["provider_sid"])
     resp = RedirectResponse(pending["next_path"], status_code=303)
     settings = request.app.state.settings
     set_session_cookie(resp, session, name=settings.session_cookie, secure=settings.secure_cookie)
@@ -166,9 +167,10 @@ async def callback(
 
 async def _signed_in(
     request: Request, client: OidcClient, code: str, pending: dict[str, Any]
-) -> tuple[Tokens, str | None, Principal]:
+) -> tuple[Tokens, dict[str, str | None], Principal]:
     """The code's tokens, once the ID token checks out and the grant is not offline; the
-    provider's session id; the person the access token names."""
+    provider's session id and person (`sid`, `sub`: what a back-channel logout names); the
+    person the access token names."""
     redirect_uri = _base_url(request, client) + CALLBACK_PATH
     tokens = await client.exchange_code(code, pending["code_verifier"], redirect_uri)
     claims = await client.check_id_token(tokens.id_token, pending["nonce"])
@@ -176,8 +178,11 @@ async def _signed_in(
         await client.revoke(tokens.refresh_token)
         raise SignInFailed("an offline grant (offline_access) was asked for; sign in again")
     principal = await client.access.principal(tokens.access_token)
-    sid = claims.get("sid")
-    return tokens, str(sid) if sid else None, principal
+    at_provider = {
+        f"provider_{claim}": str(claims[claim]) if claims.get(claim) else None
+        for claim in ("sid", "sub")
+    }
+    return tokens, at_provider, principal
 
 
 def _token_fields(tokens: Tokens, margin_s: float) -> dict[str, Any]:
@@ -215,7 +220,7 @@ async def refresh_session(request: Request, session: Session) -> Session | None:
     stays: its refresh token may still be good once the provider is back."""
     store = request.app.state.sessions
     try:
-        client = _client(request)
+        client = signin_client(request)
         if not session.refresh_token:
             raise SignInFailed("no refresh token")
         tokens = await client.refresh(session.refresh_token)
@@ -248,7 +253,7 @@ async def logout(request: Request, session: CurrentSession, form: CheckedForm) -
     log.info("signed out", **_who(session), sid=session_id_at_provider(session.id_token))
     target = "/"
     try:
-        client = _client(request)
+        client = signin_client(request)
         home = _base_url(request, client) + "/"
         target = await client.end_session_url(session.id_token, home) or "/"
     except Exception:  # the provider away: the console's session is over all the same

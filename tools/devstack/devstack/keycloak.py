@@ -277,7 +277,9 @@ def register_console(cfg: StackConfig) -> None:
     """Let the `console` client send people back to this stack's console. The realm file
     lists the console ports of offsets up to 19000 only; Keycloak matches a loopback
     redirect's port exactly, so at DEVSTACK_TEST_PORT_OFFSET=21000 (console on 29006) every
-    sign-in ended on Keycloak's "invalid parameter: redirect_uri" page. Idempotent."""
+    sign-in ended on Keycloak's "invalid parameter: redirect_uri" page. The client's
+    back-channel logout URL is this stack's console too (the realm file's is port 8006's):
+    Keycloak tells it at once when it ends a session. Idempotent."""
     base = f"{cfg.keycloak_url}/admin/realms/{REALM}/clients"
     with httpx.Client(headers=_admin_headers(cfg), timeout=30.0) as admin:
         [client] = admin.get(base, params={"clientId": "console"}).json()
@@ -286,6 +288,10 @@ def register_console(cfg: StackConfig) -> None:
         logout = client.setdefault("attributes", {}).get("post.logout.redirect.uris", "")
         uris = {u for u in logout.split("##") if u} | set(ours)
         client["attributes"]["post.logout.redirect.uris"] = "##".join(sorted(uris))
+        client["attributes"]["backchannel.logout.url"] = (
+            f"http://127.0.0.1:{cfg.console_port}/auth/backchannel-logout"
+        )
+        client["attributes"]["backchannel.logout.session.required"] = "true"
         admin.put(f"{base}/{client['id']}", json=client).raise_for_status()
 
 
