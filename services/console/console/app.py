@@ -43,6 +43,7 @@ from console.session import (
     require_session,
 )
 from console.settings import Settings
+from console.throttle import TooManySignIns
 from hospital_shared import db, field_crypto, http_guard
 from hospital_shared.background import Background
 from hospital_shared.logging import configure_logging
@@ -167,7 +168,14 @@ def _install_error_pages(app: FastAPI) -> None:
         assert isinstance(exc, Problem)
         return error_page(request, "problem", exc.status, reason=problem_reason(exc))
 
+    async def too_many(request: Request, exc: Exception) -> HTMLResponse:
+        assert isinstance(exc, TooManySignIns)
+        page = error_page(request, "toomany", 429)
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
+
     app.add_exception_handler(SignInRequired, sign_in)
+    app.add_exception_handler(TooManySignIns, too_many)
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Unavailable, unavailable)
@@ -205,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.refresh_session = signin.refresh_session
+    app.state.sign_in_buckets = {}  # console/throttle.py: per route, filled on first use
     app.state.runtime = _Runtime()
     app.state.background = _background(app)
     app.state.templates = build_templates(settings.hospital_tz)

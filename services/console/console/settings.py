@@ -49,6 +49,13 @@ class Settings(_Base, SignInSettings):  # type: ignore[misc, valid-type]
         description="send the session cookie only over HTTPS; unset: on outside a development"
         " or test stack",
     )
+    login_rate_per_minute: float = Field(
+        30.0,
+        gt=0,
+        description="sign-ins one client address may begin a minute (/login, and the"
+        " callback, each counted apart; a minute's worth at once): 429 past it; the address"
+        " honours X-Forwarded-For only from uvicorn's FORWARDED_ALLOW_IPS",
+    )
     default_language: str = Field("zh", description="zh | en: the language before a choice")
     hospital_name: str = Field(
         "市第一人民医院", description="the hospital, as call scripts name it"

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Unavailable
@@ -35,6 +35,7 @@ from console.oidc import OidcClient, Pkce, SignInFailed, Tokens, session_id_at_p
 from console.pages import error_page, local_path
 from console.refusals import Reason, detail_reason
 from console.session import CheckedForm, CurrentSession, Session, set_session_cookie
+from console.throttle import sign_in_throttle
 from console.wording import translate
 from hospital_shared.auth import Principal
 from hospital_shared.http_guard import GuardedRoute, bounded
@@ -86,7 +87,10 @@ def _state_hash(state: str) -> bytes:
     return hashlib.sha256(state.encode()).digest()
 
 
-@router.get("/login")
+THROTTLED = [Depends(sign_in_throttle)]  # per client address (console/throttle.py)
+
+
+@router.get("/login", dependencies=THROTTLED)
 async def login(request: Request, next: str = "/") -> Response:
     """Begin a sign-in: remember its secrets, send the browser to the provider. Sign-ins not
     finished within the timeout are purged here, so the table holds only those under way."""
@@ -130,7 +134,7 @@ async def _take_sign_in(request: Request, state: str) -> dict[str, Any]:
     return dict(row)
 
 
-@router.get(CALLBACK_PATH)
+@router.get(CALLBACK_PATH, dependencies=THROTTLED)
 async def callback(
     request: Request, code: str = "", state: str = "", error: str = "", error_description: str = ""
 ) -> Response:
