@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.browser import VIEWPORT, screenshot
 from tests.e2e.test_console_signin import _console_db
 from tests.integration.services import RunningService, running
 
@@ -47,3 +48,21 @@ async def test_one_address_cannot_begin_sign_ins_without_end(
         assert (await client.get("/login", headers=behind_proxy)).status_code == 303
         callbacks = [(await client.get("/auth/callback")).status_code for _ in range(RATE + 1)]
         assert callbacks == [400] * RATE + [429]
+
+
+async def test_the_throttled_sign_in_page_in_the_browser(
+    console: RunningService,
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    context = await browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    try:
+        page = await context.new_page()
+        for _ in range(RATE + 2):  # the bucket may be part-spent by the test before
+            response = await page.goto(f"{console.url}/login")
+            if response is not None and response.status == 429:
+                break
+        assert response is not None and response.status == 429
+        assert "登录请求过于频繁" in await page.inner_text("body")
+        await screenshot(page, "signin-throttled")
+    finally:
+        await context.close()
