@@ -21,6 +21,17 @@ from tests.kafka_tools import eventually
 INTEGRATION = {"Authorization": "Bearer dev-integration-token"}
 
 
+async def visits_dump(stack_env: dict[str, str]) -> str:
+    """A raw `pg_dump` of registration's visits: what anyone holding a backup reads."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["/usr/lib/postgresql/15/bin/pg_dump", "--data-only", "--table=registration.visits",
+         stack_env["DATABASE_URL"]],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -156,12 +167,7 @@ async def test_a_patients_phone_is_unreadable_in_a_raw_dump_and_found_by_its_key
     phone = f"136{n:08d}"
     visit_id = await registered(http, n, phone)
     assert await found_by_phone(http, phone) == [f"PE{n} +86{phone}"]
-    dump = (await asyncio.to_thread(
-        subprocess.run,
-        ["/usr/lib/postgresql/15/bin/pg_dump", "--data-only", "--table=registration.visits",
-         stack_env["DATABASE_URL"]],
-        capture_output=True, text=True, check=True,
-    )).stdout  # fmt: skip
+    dump = await visits_dump(stack_env)
     assert visit_id in dump and phone not in dump
     row = await raw_db.fetchrow(
         "SELECT patient_phone, phone_hash FROM registration.visits WHERE visit_id = $1", visit_id

@@ -18,11 +18,12 @@ from hospital_shared.events import (
     RegistrationCreated,
     RegistrationNoShow,
 )
+from hospital_shared.field_crypto import open_, seal
 from hospital_shared.service_events.registration import PatientDetailsUpdated
 from registration.domain import Kind, Ledger, Status, visit_keys
 from registration.intake import Admission, DischargeNotice, Intake, VisitCancelled
 from registration.phones import normalise_phone
-from registration.repository import record_text
+from registration.repository import sealed_record, stored_record
 from tests.factories import complaint, discharge, registration
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -200,9 +201,16 @@ def test_a_new_visit_is_stored_as_the_json_it_is_read_back_as() -> None:
     book = ledger()
     book.apply(created(3, doctor=None))
     visit = book.visits[(Kind.REGISTRATION, "R000003")]
-    stored = json.loads(record_text(visit))  # written straight from the model
-    assert stored == visit.record_json()  # the form a later batch loads and merges
-    assert stored["patient"]["phone"] == "+8613800138000" and "doctor" not in stored
+    sealed = sealed_record(visit)  # written straight from the model, sealed
+    assert sealed is not None and sealed.startswith("enc1:") and "R000003" not in sealed
+    stored = json.loads(open_(sealed) or "")
+    assert "phone" not in stored["patient"] and "doctor" not in stored  # the phone kept apart
+    row = {
+        "record": sealed,
+        "patient_id": visit.patient_id,
+        "patient_phone": seal("+8613800138000"),
+    }
+    assert stored_record(row) == visit.record_json()  # the form a later batch loads and merges
 
 
 def test_an_unknown_intake_type_is_rejected_naming_the_type() -> None:

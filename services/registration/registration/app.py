@@ -32,8 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *event_types_on(topics.REGISTRATIONS, topics.DISCHARGES, topics.COMPLAINTS_IN),
         *event_types_on(topics.QUEUE_REPORTS),
     )
-    # patients' phones (migration 350), searched by their keyed hash
-    runtime.seals("visits", "patient_phone", hashes={"phone_hash": "patient_phone"})
+    # patients' phones (migration 350), searched by their keyed hash; the visits' records (370)
+    runtime.seals("visits", "patient_phone", "record", hashes={"phone_hash": "patient_phone"})
     app = runtime.http_app(
         api.router,
         patients.router,

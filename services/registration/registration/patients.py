@@ -10,8 +10,6 @@ not theirs to read).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -42,7 +40,7 @@ VISIT_FIELDS = (
 )  # fmt: skip
 
 _SEARCH = """
-SELECT DISTINCT ON (patient_id) patient_id, record #>> '{patient,name}' AS name,
+SELECT DISTINCT ON (patient_id) patient_id, patient_name AS name,
        patient_phone AS phone,
        max(updated_at) OVER (PARTITION BY patient_id) AS last_seen
   FROM visits WHERE WHERE_CLAUSE
@@ -94,10 +92,7 @@ async def search(
         where = "(phone_hash = $1 OR (phone_hash IS NULL AND patient_phone = $5))"
         arg, extra = search_hash(phone) or "", [phone]
     else:  # the name's beginning, or the given name after a one-character surname
-        where = (
-            "(record #>> '{patient,name}' LIKE $1 || '%'"
-            " OR substr(record #>> '{patient,name}', 2) LIKE $1 || '%')"
-        )
+        where = "(patient_name LIKE $1 || '%' OR substr(patient_name, 2) LIKE $1 || '%')"
         arg = _like_literal(name or "")
     inner = _SEARCH.replace("WHERE_CLAUSE", where)
     sql = (
@@ -121,13 +116,6 @@ async def surviving_id(conn: asyncpg.Connection, patient_id: str) -> str:
 
 def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def record_of(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A visit's stored record (the hospital system's document) as a dict."""
-    rec = row["record"]  # jsonb comes as its text (no codec on the pool)
-    parsed: dict[str, Any] = json.loads(rec) if isinstance(rec, str) else dict(rec)
-    return parsed
 
 
 def _after(page: PageRequest) -> tuple[datetime, str] | None:

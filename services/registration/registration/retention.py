@@ -62,7 +62,7 @@ async def purge(pool: asyncpg.Pool, rules: Retention, *, now: datetime) -> int:
             "visits",
             "SELECT ctid FROM visits WHERE updated_at < $1 AND status = ANY($3::text[])"
             " AND (status <> 'registered'"
-            " OR coalesce((record->>'appointment_at')::timestamptz < $1, true))",
+            " OR coalesce(appointment_at < $1, true))",
             now - timedelta(days=rules.visit_days),
             rules.batch_size,
             [s.value for s in FORGETTABLE],

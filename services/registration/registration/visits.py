@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal
 from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, WireTime, split_page
-from registration.patients import VISIT_FIELDS, Staff, record_of, shown_phone, surviving_id
-from registration.repository import with_phone
+from registration.patients import VISIT_FIELDS, Staff, shown_phone, surviving_id
+from registration.repository import opened_record, stored_record
 
 router = audited_router("/v1", "patients")
 
@@ -77,7 +77,7 @@ class PatientVisits(Page[VisitView]):
 
 
 def visit_view(row: asyncpg.Record) -> VisitView:
-    rec = record_of(row)
+    rec = opened_record(row)
     department = rec.get("department") or {}
     return VisitView(
         kind=row["kind"],
@@ -90,7 +90,7 @@ def visit_view(row: asyncpg.Record) -> VisitView:
 
 _VISIT_POSITION = frozenset({"updated_at", "kind", "visit_id"})
 _VISITS = """
-SELECT kind, visit_id, status, record, updated_at FROM visits
+SELECT kind, visit_id, patient_id, status, record, updated_at FROM visits
  WHERE patient_id = $1 AND ($3::timestamptz IS NULL OR (updated_at, kind, visit_id) < ($3, $4, $5))
  ORDER BY updated_at DESC, kind DESC, visit_id DESC LIMIT $2"""
 
@@ -107,13 +107,13 @@ def _visit_after(page: PageRequest) -> tuple[datetime | None, str | None, str | 
 async def _patient_shown(conn: asyncpg.Connection, patient_id: str, who: Principal) -> PatientShown:
     """The patient as their newest visit names them; 404 when no visit is theirs."""
     row = await conn.fetchrow(
-        "SELECT record, patient_phone FROM visits WHERE patient_id = $1"
+        "SELECT patient_id, record, patient_phone FROM visits WHERE patient_id = $1"
         " ORDER BY updated_at DESC LIMIT 1",
         patient_id,
     )
     if row is None:
         raise HTTPException(404, f"no visits of patient {patient_id}")
-    patient = with_phone(record_of(row), row["patient_phone"]).get("patient") or {}
+    patient = stored_record(row).get("patient") or {}
     phone = shown_phone(patient.get("phone"), who)
     return PatientShown(patient_id=patient_id, name=patient.get("name"), phone=phone)
 
