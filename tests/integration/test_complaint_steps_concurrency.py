@@ -22,6 +22,7 @@ from complaints.domain import AccountabilityMeasure
 from complaints.intake import NewComplaint, number_allocator, open_case
 from complaints.policy import CasePolicy, default_rules
 from complaints.rulebook import category_rules, seed_rules
+from hospital_shared.field_crypto import open_
 from tests.integration.schemas import schema_pool
 
 POLICY = CasePolicy(limit_rules=default_rules(), tz=ZoneInfo("Asia/Shanghai"))
@@ -182,7 +183,7 @@ async def test_accountability_posted_twice_with_its_forms_key_is_recorded_once(
             "SELECT count(*) FROM outbox WHERE convert_from(payload, 'UTF8')::jsonb->>'type'"
             " = 'complaint.case_accountability_recorded'"
         )
-    assert [r["detail"] for r in records] == ["罚款 200 元"] and events == 1
+    assert [open_(r["detail"]) for r in records] == ["罚款 200 元"] and events == 1  # sealed
     assert (await read(pool, number))["version"] == shown + 1
     other = await account(pool, number, key, "罚款 500 元", shown + 1)
     assert isinstance(other, cases.CaseConflict) and not isinstance(other, cases.StaleCase)

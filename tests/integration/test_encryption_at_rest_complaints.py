@@ -239,6 +239,125 @@ async def test_values_from_before_encryption_are_sealed_by_the_reseal_job(
     assert texts == {REASON, NOTE, COMMENT, LEGACY}
 
 
+HANDOVER = f"患者女儿说父亲透析后头晕，需肾内科回答 {RUN}"  # an enquiry's hand-over reason
+ACCOUNT = f"未核对患者身份即发放化验单，扣当月绩效 {RUN}"  # an accountability record's detail
+
+
+async def ok(resp: Any) -> dict[str, Any]:
+    response = await resp
+    assert response.status_code in (200, 201), response.text
+    return dict(response.json())
+
+
+@pytest.fixture(scope="module")
+async def more_texts(complaints: RunningService) -> dict[str, str]:
+    """An enquiry handed over with a reason, then made a complaint (its audit copies the
+    enquiry's history), and a founded case with an accountability record."""
+    agent = {"Authorization": "Bearer dev-agent-token"}
+    director = {"Authorization": "Bearer dev-director-token"}
+    async with httpx.AsyncClient(base_url=complaints.url, timeout=10) as api:
+        enquiry = await ok(api.post("/v1/enquiries", headers=DESK, json={
+            "channel": "phone", "question": f"透析后头晕正常吗 {RUN}"}))  # fmt: skip
+        number = enquiry["enquiry_number"]
+        handed = {"to": "S-AGENT-01", "reason": HANDOVER}
+        await ok(api.post(f"/v1/enquiries/{number}/handover", headers=DESK, json=handed))
+        converted = await ok(api.post(f"/v1/enquiries/{number}/complaint", headers=agent, json={}))
+        case = await ok(api.post("/v1/cases", headers=DESK, json={
+            "channel": "onsite", "description": f"化验单发错了人 {RUN}",
+            "department": {"code": "CS", "name": "客服中心"}}))  # fmt: skip
+        steps = [
+            (DESK, "transitions", {"to": "acknowledged"}),
+            (DESK, "transitions", {"to": "investigating"}),
+            (DESK, "validity", {"founded": True, "reason": "查实"}),
+            (DESK, "transitions", {"to": "resolution_proposed", "resolution": "道歉并补发",
+                                   "resolution_kind": "apology"}),
+            (director, "transitions", {"to": "resolution_approved"}),
+            (DESK, "accountability", {"staff_id": "S-AGENT-01", "measure": "fine",
+                                      "detail": ACCOUNT}),
+        ]  # fmt: skip
+        for who, what, body in steps:
+            await ok(api.post(f"/v1/cases/{case['case_number']}/{what}", headers=who, json=body))
+    return {"enquiry": number, "converted": converted["case"]["case_number"],
+            "case": case["case_number"]}  # fmt: skip
+
+
+async def texts_answered(service: RunningService, numbers: dict[str, str]) -> list[str]:
+    """The hand-over reason as the enquiry and the converted case's audit answer it, and the
+    accountability record's detail."""
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as api:
+        enquiry = await ok(api.get(f"/v1/enquiries/{numbers['enquiry']}", headers=DESK))
+        audit = await ok(api.get(f"/v1/cases/{numbers['converted']}/audit", headers=DESK))
+        path = f"/v1/cases/{numbers['case']}/accountability"
+        [record] = (await ok(api.get(path, headers=DESK)))["accountability"]
+    [converted] = [a["detail"] for a in audit["audit"] if a["action"] == "converted_from_enquiry"]
+    copied = [h["detail"]["reason"] for h in converted["history"] if "reason" in h["detail"]]
+    told = [h["detail"]["reason"] for h in enquiry["history"] if "reason" in h["detail"]]
+    return [*told, *copied, record["detail"]]
+
+
+async def raw_texts(db: asyncpg.Connection, numbers: dict[str, str]) -> list[str]:
+    """The same three as stored: the enquiry's history line, the conversion's audit line (its
+    whole detail, as text) and the accountability record."""
+    told = await db.fetchval(
+        "SELECT h.detail ->> 'reason' FROM complaints.enquiry_history h JOIN"
+        " complaints.enquiries e ON e.id = h.enquiry_id WHERE e.enquiry_number = $1"
+        " AND h.detail ? 'reason'",
+        numbers["enquiry"],
+    )
+    copied = await db.fetchval(
+        "SELECT a.detail::text FROM complaints.case_audit a JOIN complaints.cases c"
+        " ON c.id = a.case_id WHERE c.case_number = $1 AND a.action = 'converted_from_enquiry'",
+        numbers["converted"],
+    )
+    record = await db.fetchval(
+        "SELECT a.detail FROM complaints.case_accountability a JOIN complaints.cases c"
+        " ON c.id = a.case_id WHERE c.case_number = $1",
+        numbers["case"],
+    )
+    return [told, copied, record]
+
+
+async def test_hand_over_reasons_and_accountability_are_sealed_and_read_back(
+    complaints, more_texts, stack_env, raw_db
+) -> None:  # type: ignore[no-untyped-def]
+    told, copied, record = await raw_texts(raw_db, more_texts)
+    assert told.startswith("enc1:dev1:") and record.startswith("enc1:dev1:")
+    assert HANDOVER not in copied and "enc1:dev1:" in copied
+    dump = (await asyncio.to_thread(
+        subprocess.run,
+        ["/usr/lib/postgresql/15/bin/pg_dump", "--data-only", "--table=complaints.enquiry_history",
+         "--table=complaints.case_audit", "--table=complaints.case_accountability",
+         stack_env["DATABASE_URL"]],
+        capture_output=True, text=True, check=True,
+    )).stdout  # fmt: skip
+    assert HANDOVER not in dump and ACCOUNT not in dump
+    assert await texts_answered(complaints, more_texts) == [HANDOVER, HANDOVER, ACCOUNT]
+
+
+async def test_hand_over_reasons_and_accountability_from_before_are_read_and_resealed(
+    complaints, more_texts, raw_db
+) -> None:  # type: ignore[no-untyped-def]
+    await raw_db.execute(
+        "UPDATE complaints.enquiry_history h SET detail = jsonb_set(detail, '{reason}',"
+        " to_jsonb($2::text)) FROM complaints.enquiries e WHERE e.id = h.enquiry_id"
+        " AND e.enquiry_number = $1 AND h.detail ? 'reason'",
+        more_texts["enquiry"], HANDOVER,
+    )  # fmt: skip
+    await raw_db.execute(
+        "UPDATE complaints.case_accountability a SET detail = $2 FROM complaints.cases c"
+        " WHERE c.id = a.case_id AND c.case_number = $1",
+        more_texts["case"], ACCOUNT,
+    )  # fmt: skip
+    assert await texts_answered(complaints, more_texts) == [HANDOVER, HANDOVER, ACCOUNT]
+
+    async def sealed() -> bool:
+        told, _, record = await raw_texts(raw_db, more_texts)
+        return bool(told.startswith("enc1:dev1:") and record.startswith("enc1:dev1:"))
+
+    assert await eventually(sealed, timeout=30, interval=0.3)
+    assert await texts_answered(complaints, more_texts) == [HANDOVER, HANDOVER, ACCOUNT]
+
+
 async def test_a_key_rotation_keeps_every_record_readable_and_moves_them_to_the_new_key(
     complaints, records, raw_db
 ) -> None:  # type: ignore[no-untyped-def]

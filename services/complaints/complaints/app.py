@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.seals("cases", *repository.CASE_SEALED)  # moved to the current key in the background
     for table, columns in enquiry_store.SEALED.items():
         runtime.seals(table, *columns)
+    runtime.seals("case_accountability", *repository.ACCOUNTABILITY_SEALED)
     runtime.reseals("case_audit", repository.reseal_audit_batch)  # its notes, append-only
+    runtime.reseals("enquiry_history", enquiry_store.reseal_history_batch)  # hand-over reasons
     calendar = LiveCalendar("complaints", bundled_schedules())
     policy = CasePolicy.from_settings(settings, calendar=lambda: calendar.current)
     rulebook = RuleBook()

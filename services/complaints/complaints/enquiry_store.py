@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from pydantic_core import to_json
 
+from complaints.repository import HISTORY_SEALED, reseal_detail_batch
 from hospital_shared.field_crypto import open_fields, seal_fields
 from hospital_shared.time_limits import past_due_sql, past_warning_sql
 
@@ -140,7 +141,7 @@ async def add_history(
         actor_id,
         actor_role,
         action,
-        to_json(detail or {}, fallback=str).decode(),
+        to_json(seal_fields(detail or {}, HISTORY_SEALED), fallback=str).decode(),
     )
 
 
@@ -150,7 +151,14 @@ async def history_of(conn: asyncpg.Connection, enquiry_id: int) -> list[Row]:
         " WHERE enquiry_id = $1 ORDER BY id",
         enquiry_id,
     )
-    return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+    return [
+        {**dict(r), "detail": open_fields(json.loads(r["detail"]), HISTORY_SEALED)} for r in rows
+    ]
+
+
+async def reseal_history_batch(conn: asyncpg.Connection, batch_size: int) -> int:
+    """The re-seal job's batch for the enquiries' history (its hand-over reasons)."""
+    return await reseal_detail_batch(conn, batch_size, table="enquiry_history", keys=HISTORY_SEALED)
 
 
 _DUE = f"""

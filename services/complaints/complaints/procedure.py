@@ -31,6 +31,7 @@ from complaints.domain import (
 )
 from complaints.policy import CasePolicy, LimitName
 from complaints.recording import record_change
+from hospital_shared.field_crypto import open_, open_fields, seal
 
 Row = dict[str, Any]
 SUPERVISING = ("supervisor", DIRECTOR_ROLE)
@@ -160,7 +161,10 @@ async def record_accountability(
             case["id"],
             record_key,
         )
-        if earlier is not None and tuple(earlier) == record:
+        if (
+            earlier is not None
+            and (earlier["staff_id"], earlier["measure"], open_(earlier["detail"])) == record
+        ):
             return case
         if earlier is not None:
             raise cases.CaseConflict(f"record key {record_key} was used for another record")
@@ -170,7 +174,9 @@ async def record_accountability(
         "INSERT INTO case_accountability (case_id, staff_id, measure, detail, recorded_by,"
         " recorded_at, record_key) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         case["id"],
-        *record,
+        staff_id,
+        measure.value,
+        seal(detail),  # sealed at rest (repository.ACCOUNTABILITY_SEALED)
         actor.id,
         now,
         record_key,
@@ -198,7 +204,7 @@ async def accountability_of(conn: asyncpg.Connection, number: str, actor: Actor)
         " FROM case_accountability WHERE case_id = $1 ORDER BY id",
         case["id"],
     )
-    return [dict(r) for r in rows]
+    return [open_fields(r, repo.ACCOUNTABILITY_SEALED) for r in rows]
 
 
 async def record_settlement(

@@ -33,6 +33,11 @@ CASE_SEALED = (
 # reasons, radiology's note, the patient's satisfaction comment. Actions, ids and times stay
 # readable; the re-seal job moves these through the trigger's narrow exception (migration 351).
 AUDIT_SEALED = ("note", "comment")
+# The free text of an enquiry's history line (`enquiry_history.detail`): a hand-over's reason.
+# Sealed there and in the copy of that history a conversion writes into the case's audit.
+HISTORY_SEALED = ("reason",)
+# A case's accountability record (处罚直接责任者): what was done about whom, and why.
+ACCOUNTABILITY_SEALED = ("detail",)
 
 
 def opened_case(row: Mapping[str, Any]) -> Row:
@@ -503,7 +508,7 @@ async def append_audits(conn: asyncpg.Connection, entries: Sequence[AuditEntry])
             "action": e.action,
             "from_status": e.from_status,
             "to_status": e.to_status,
-            "detail": seal_fields(e.detail or {}, AUDIT_SEALED),
+            "detail": _sealed_detail(e.detail or {}),
         }
         for e in entries
     ]
@@ -517,14 +522,36 @@ async def audit_of(conn: asyncpg.Connection, case_id: int) -> list[Row]:
         " FROM case_audit WHERE case_id = $1 ORDER BY id",
         case_id,
     )
-    return [{**dict(r), "detail": open_fields(json.loads(r["detail"]), AUDIT_SEALED)} for r in rows]
+    return [{**dict(r), "detail": _opened_detail(json.loads(r["detail"]))} for r in rows]
 
 
-def _audit_text_stale() -> str:
-    """An audit line with a free text not under the current key ($1: `enc1:<id>:`)."""
+def _sealed_detail(detail: Row) -> Row:
+    """An audit line's detail as stored: its free text sealed, and that of the enquiry history
+    a conversion copies into it (`history`: the enquiry's lines, their own `detail`)."""
+    return _each_history_detail(seal_fields(detail, AUDIT_SEALED), seal_fields)
+
+
+def _opened_detail(detail: Row) -> Row:
+    return _each_history_detail(open_fields(detail, AUDIT_SEALED), open_fields)
+
+
+def _each_history_detail(detail: Row, change: Any) -> Row:
+    history = detail.get("history")
+    if isinstance(history, list):
+        detail["history"] = [
+            {**h, "detail": change(h["detail"], HISTORY_SEALED)}
+            if isinstance(h, dict) and isinstance(h.get("detail"), dict)
+            else h
+            for h in history
+        ]
+    return detail
+
+
+def _json_text_stale(keys: Sequence[str]) -> str:
+    """A row whose `detail` has a free text not under the current key ($1: `enc1:<id>:`)."""
     return " OR ".join(
         f"(jsonb_typeof(detail -> '{k}') = 'string' AND NOT starts_with(detail ->> '{k}', $1))"
-        for k in AUDIT_SEALED
+        for k in keys
     )
 
 
@@ -532,12 +559,31 @@ async def reseal_audit_batch(conn: asyncpg.Connection, batch_size: int) -> int:
     """Move up to `batch_size` audit lines' free text to the current key (sealing clear text
     from before, re-wrapping an earlier key's): the only UPDATE the append-only audit allows,
     inside a transaction that says so (complaints.resealing), and only of those values
-    (migration 351). Returns how many lines moved."""
+    (migration 351). Returns how many lines moved. (A conversion's copy of the enquiry's
+    history, `detail.history`, is not among them: lines written before it was sealed keep
+    their hand-over reasons in clear.)"""
+    return await reseal_detail_batch(
+        conn, batch_size, table="case_audit", keys=AUDIT_SEALED, setting="complaints.resealing"
+    )
+
+
+async def reseal_detail_batch(
+    conn: asyncpg.Connection,
+    batch_size: int,
+    *,
+    table: str,
+    keys: Sequence[str],
+    setting: str | None = None,
+) -> int:
+    """Move up to `batch_size` rows of `table` whose `detail` (jsonb) holds a free text under
+    `keys` not under the current key, in one transaction (that sets `setting` when given);
+    returns how many moved. Table and keys come from code, never from input."""
     c = cipher()
     async with conn.transaction():
-        await conn.execute("SET LOCAL complaints.resealing = 'on'")
+        if setting is not None:
+            await conn.execute(f"SET LOCAL {setting} = 'on'")
         rows = await conn.fetch(
-            f"SELECT id, detail FROM case_audit WHERE {_audit_text_stale()}"
+            f"SELECT id, detail FROM {table} WHERE {_json_text_stale(keys)}"
             " LIMIT $2 FOR UPDATE SKIP LOCKED",
             f"{PREFIX}{c.current_id}:",
             batch_size,
@@ -545,11 +591,9 @@ async def reseal_audit_batch(conn: asyncpg.Connection, batch_size: int) -> int:
         if not rows:
             return 0
         details = [json.loads(r["detail"]) for r in rows]
-        moved = [
-            {k: c.rewrap(v) if k in AUDIT_SEALED else v for k, v in d.items()} for d in details
-        ]
+        moved = [{k: c.rewrap(v) if k in keys else v for k, v in d.items()} for d in details]
         await conn.execute(
-            "UPDATE case_audit a SET detail = u.detail"
+            f"UPDATE {table} a SET detail = u.detail"
             " FROM unnest($1::bigint[], $2::jsonb[]) AS u(id, detail) WHERE a.id = u.id",
             [r["id"] for r in rows],
             [json.dumps(d) for d in moved],
