@@ -20,6 +20,8 @@ STAFF_ROSTER = "staff.roster.v1"
 QUEUE_EPISODES = "metrics.queue-episodes.v1"  # a queue over its limit, opened and closed
 CALENDAR = "calendar.years.v1"
 SURVEYS = "surveys.answers.v1"  # patients' answers to the survey page of an SMS link
+# opt-outs and their withdrawals, read back by notifications itself: a restore replays them
+OPT_OUTS = "notifications.opt-outs.v1"
 
 INPUT_TOPICS: tuple[str, ...] = (REGISTRATIONS, DISCHARGES, COMPLAINTS_IN)
 INPUT_TOPICS += (QUEUE_REPORTS,)
@@ -32,6 +34,7 @@ SERVICE_TOPICS: tuple[str, ...] = (
 )
 SERVICE_TOPICS += (QUEUE_EPISODES,)
 SERVICE_TOPICS += (SURVEYS,)
+SERVICE_TOPICS += (OPT_OUTS,)
 
 INPUT_PARTITIONS = 12
 SERVICE_PARTITIONS = 12

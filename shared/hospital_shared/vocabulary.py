@@ -388,6 +388,8 @@ class EventName(StrEnum):
     SMS_FAILED = "sms.failed"
     SMS_EXPIRED = "sms.expired"
     SMS_SUPPRESSED = "sms.suppressed"
+    OPT_OUT_RECORDED = "sms.opt_out_recorded"
+    OPT_OUT_REVOKED = "sms.opt_out_revoked"
     SURVEY_ANSWERED = "survey.answered"
     QUEUE_EPISODE_OPENED = "queue.episode_opened"
     QUEUE_EPISODE_CLOSED = "queue.episode_closed"

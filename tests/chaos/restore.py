@@ -179,17 +179,22 @@ async def _lose_and_restore(
     await asyncio.to_thread(postgres.wipe, cfg)
     await asyncio.to_thread(postgres.start_postgres, cfg)
     clock.log("the loss: services stopped, PostgreSQL's data deleted, an empty cluster started")
-    deadline = time.monotonic() + 60
     started = time.monotonic()
+    await restore_once_groups_empty(target, folder)
+    clock.log(f"restored {folder.name} in {time.monotonic() - started:.1f}s "
+              "(database, consumer group offsets)")  # fmt: skip
+
+
+async def restore_once_groups_empty(target: backup.Target, folder: Path) -> None:
+    """`backup.restore`, as soon as the stopped services' consumer groups have no members."""
+    deadline = time.monotonic() + 60
     while True:  # the stopped consumers' groups may take a moment to be empty
         try:
             await backup.restore(target, folder)
-            break
+            return
         except backup_kafka.GroupBusy:
             assert time.monotonic() < deadline, "consumer groups still have members"
             await asyncio.sleep(1)
-    clock.log(f"restored {folder.name} in {time.monotonic() - started:.1f}s "
-              "(database, consumer group offsets)")  # fmt: skip
 
 
 async def _handed_after(env: dict[str, str], run_id: str, taken_at: str) -> int:

@@ -24,6 +24,7 @@ from notifications import (
     api,
     duty_api,
     opt_outs_api,
+    optouts,
     repository,
     retention,
     staff_api,
@@ -195,7 +196,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handle_batch=handle_batch,
         acts_on=lambda event: is_merge(event) or handlers.acts_on(event),
     )
+    # its own opt-outs, read back: a restore replays those made after the backup
+    runtime.consume(topics.OPT_OUTS, handler_name="opt_outs", handle=optouts.replay)
     runtime.publishes(*event_types_on(topics.NOTIFICATIONS))
+    runtime.publishes(*event_types_on(topics.OPT_OUTS))
     runtime.publishes(*event_types_on(topics.SURVEYS))
     app = runtime.http_app(
         # First: Kannel's callbacks (patients' replies, receipts by POST) are matched against

@@ -5,10 +5,13 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from hospital_shared.field_crypto import search_hash
+from hospital_shared.events import CloudEvent
+from hospital_shared.field_crypto import open_, search_hash
+from hospital_shared.vocabulary import EventName
 from notifications import repository
 from notifications.lifecycle import publish_status
 
@@ -58,3 +61,33 @@ async def record_reply(conn: asyncpg.Connection, *, phone: str, text: str, actio
         await suppress_waiting(conn, phone=phone)
     elif action == "opt_in":
         await repository.revoke_opt_outs(conn, phone=phone, by="sms_reply")
+
+
+_REPLAY_RECORDED = """
+INSERT INTO opt_outs (ref, patient_id, phone, phone_hash, source, reason, created_by, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (ref) DO NOTHING RETURNING id
+"""
+
+
+async def replay(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
+    """An opt-out event read back (`optout_events`): written if this database lacks it (a
+    restore from a backup taken before it), and the SMS waiting for that patient or number
+    suppressed as when it was made; a withdrawal applied to its opt-out if still active.
+    Nothing where the database has it already: the normal case."""
+    data = event.data
+    if event.type == EventName.OPT_OUT_REVOKED:
+        await conn.execute(
+            "UPDATE opt_outs SET revoked_at = $2, revoked_by = $3"
+            " WHERE ref = $1::uuid AND revoked_at IS NULL",
+            data.opt_out_ref, data.revoked_at, data.revoked_by,
+        )  # fmt: skip
+        return
+    if event.type != EventName.OPT_OUT_RECORDED:
+        return
+    written = await conn.fetchval(
+        _REPLAY_RECORDED, data.opt_out_ref, data.patient_id, data.phone_sealed,
+        data.phone_hash, data.source, data.reason_sealed, data.created_by, data.created_at,
+    )  # fmt: skip
+    if written is not None:
+        await suppress_waiting(conn, patient_id=data.patient_id, phone=open_(data.phone_sealed))

@@ -15,6 +15,7 @@ import asyncpg
 
 from hospital_shared.field_crypto import open_fields, seal, search_hash
 from hospital_shared.service_events.followup import StaffMemberSaved
+from notifications import optout_events
 from notifications.domain import Status
 from notifications.policy import Contact
 from notifications.staff_policy import StaffReach
@@ -216,9 +217,9 @@ async def add_opt_out(
     )
     if existing:
         return int(existing)
-    new_id = await conn.fetchval(
+    row = await conn.fetchrow(
         "INSERT INTO opt_outs (patient_id, phone, source, reason, created_by, phone_hash)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
         patient_id,
         seal(phone),
         source,
@@ -226,22 +227,25 @@ async def add_opt_out(
         created_by,
         search_hash(phone),
     )
-    return int(new_id)
+    await optout_events.publish_recorded(conn, row)  # a restore replays it (optout_events)
+    return int(row["id"])
 
 
 async def revoke_opt_outs(
     conn: asyncpg.Connection, *, ids: Iterable[int] = (), phone: str | None = None, by: str | None
 ) -> int:
-    status = await conn.execute(
+    revoked = await conn.fetch(
         "UPDATE opt_outs SET revoked_at = now(), revoked_by = $3"
         " WHERE revoked_at IS NULL"
-        f" AND (id = ANY($1::bigint[]) OR {same_phone('$2', '$4')})",
+        f" AND (id = ANY($1::bigint[]) OR {same_phone('$2', '$4')})"
+        " RETURNING ref, revoked_at, revoked_by",
         list(ids),
         phone,
         by,
         search_hash(phone),
     )
-    return int(status.split()[-1])
+    await optout_events.publish_revoked(conn, revoked)
+    return len(revoked)
 
 
 async def list_opt_outs(

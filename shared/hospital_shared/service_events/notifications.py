@@ -46,3 +46,32 @@ SMS_EVENT_TYPES: tuple[EventName, ...] = (
 
 for _type in SMS_EVENT_TYPES:
     register_event(_type, SmsStatusChanged, topics.NOTIFICATIONS)
+
+
+# --- notifications.opt-outs.v1 -------------------------------------------------------
+# Opt-outs are written over HTTP (staff) and by patients' replies (MO), not from Kafka: the
+# service publishes each one, and each withdrawal, and reads them back itself, so that a
+# restore of the database replays those made after the backup like any other event. The
+# number and the reason travel as they are stored: sealed under the data key (and the
+# number's search hash), never in clear, like the rest of this service's events.
+
+
+class OptOutRecorded(Contract):
+    opt_out_ref: NonEmpty  # the opt-out's own id, the same after a restore (its key)
+    patient_id: NonEmpty | None = None
+    phone_sealed: str | None = None
+    phone_hash: str | None = None
+    source: Literal["sms_reply", "api"]
+    reason_sealed: str | None = None
+    created_by: str | None = None
+    created_at: AwareDatetime
+
+
+class OptOutRevoked(Contract):
+    opt_out_ref: NonEmpty
+    revoked_by: str | None = None
+    revoked_at: AwareDatetime
+
+
+register_event(EventName.OPT_OUT_RECORDED, OptOutRecorded, topics.OPT_OUTS)
+register_event(EventName.OPT_OUT_REVOKED, OptOutRevoked, topics.OPT_OUTS)
