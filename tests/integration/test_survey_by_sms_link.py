@@ -141,6 +141,67 @@ def browser_answers(link: str, name: str) -> tuple[str, str, str]:
     return form, thanks, second
 
 
+PHONE = {"width": 390, "height": 844}  # the auditor's phone (S/survey-390-*.png)
+
+
+def browser_comes_back_to_a_form(link: str, name: str) -> tuple[str, str]:
+    """On a 390x844 phone in Chinese: answer, leave the page open past its cookie (cleared
+    here), submit; the page comes back with the answers; submit again. Returns the texts of
+    the page that came back and of the thank-you page."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            context = browser.new_context(
+                viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                locale="zh-CN",
+            )  # fmt: skip
+            page = context.new_page()
+            page.goto(link)
+            page.check("input[name='q.registration'][value='dissatisfied']")
+            page.check("input[name='q.overall'][value='fairly_satisfied']")
+            page.select_option("select[name='s.overall']", "3")
+            page.fill("textarea[name='t.comments']", "候诊一个多小时")
+            context.clear_cookies()  # an hour and more later: the cookie has run out
+            page.click("button[type='submit']")
+            page.wait_for_selector("text=已为您保留")
+            back = page.inner_text("main")
+            assert page.is_checked("input[name='q.registration'][value='dissatisfied']")
+            assert page.is_checked("input[name='q.overall'][value='fairly_satisfied']")
+            assert page.input_value("select[name='s.overall']") == "3"
+            assert page.input_value("textarea[name='t.comments']") == "候诊一个多小时"
+            page.screenshot(path=str(SHOTS / f"{name}-stale-kept.png"), full_page=True)
+            page.click("button[type='submit']")
+            page.wait_for_selector("text=感谢您的评价")
+            thanks = page.inner_text("main")
+            page.screenshot(path=str(SHOTS / f"{name}-stale-thanks.png"))
+        finally:
+            browser.close()
+    return back, thanks
+
+
+async def test_a_form_left_open_past_its_cookie_keeps_its_answers_and_is_taken_once(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """S/survey-390-stale.png: a form left open an hour gave "页面已失效" and lost every
+    answer. Now it comes back filled, with a fresh check, and the next press of 提交 is the
+    one answer recorded."""
+    department = f"K{uuid.uuid4().hex[:6]}"
+    link = await visit_with_link(stack_config, stack_env, department)
+    back, thanks = await asyncio.to_thread(browser_comes_back_to_a_form, link, "survey-390")
+    assert "页面已失效" in back and "感谢您的评价" in thanks
+
+    async def answered() -> list[dict[str, Any]] | None:
+        events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
+        mine = [e["data"] for e in events if e["data"].get("department_code") == department]
+        return mine or None
+
+    [event] = await eventually(answered, timeout=30)
+    assert {a["question_id"]: a.get("score") for a in event["answers"]}["overall"] == 3
+
+
 async def test_a_patient_answers_the_sms_link_on_a_phone_once_and_the_kpis_move_once(
     services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
 ) -> None:

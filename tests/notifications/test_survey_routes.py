@@ -5,6 +5,7 @@ one crawler cannot walk through links), and, on the links of an in-memory databa
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
@@ -185,7 +186,44 @@ def test_a_form_without_its_cookie_or_with_another_value_is_still_refused() -> N
     for who, value in ((stranger, csrf), (c, "0" * 32), (c, "")):
         page = posted(who, token, f"csrf={value}&v=1&q.overall=satisfied")
         assert page.status_code == 403 and "页面已失效" in page.text
+        assert "感谢您的评价" not in page.text
     c.cookies.set("survey_nonce", "not-one-we-made", domain="testserver.local", path="/s/")
     opened(c, token)
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", c.cookies["survey_nonce"])
     assert db.outbox == []
+
+
+def test_a_form_left_open_past_its_cookie_comes_back_with_its_answers_and_a_fresh_check() -> None:
+    """The nonce's cookie lasted 3600 s: a form left open an hour was refused with
+    "页面已失效", every answer gone. Now the form comes back with the answers and a fresh
+    check, records nothing, and the patient's next press of 提交 is taken once."""
+    db = FakeSurveyDb()
+    token = db.add_link()
+    c = survey_client(db)
+    first = c.get(f"/s/{token}")
+    assert "max-age=604800" in first.headers["set-cookie"].lower()  # as long as a link answers
+    stale = re.search(r'name="csrf" value="([^"]+)"', first.text)
+    assert stale is not None
+    c.cookies.clear()  # the cookie ran out while the page stayed open
+    answers = "v=1&q.registration=dissatisfied&q.overall=fairly_satisfied&s.overall=4"
+    page = posted(c, token, f"csrf={stale.group(1)}&{answers}&t.comments=%E5%A4%AA%E6%85%A2")
+    assert page.status_code == 403 and "页面已失效" in page.text and "已为您保留" in page.text
+    assert 'name="q.registration" value="dissatisfied" checked' in page.text
+    assert 'name="q.overall" value="fairly_satisfied" checked' in page.text
+    assert '<option value="4" selected>' in page.text and ">太慢</textarea>" in page.text
+    assert db.outbox == [] and db.links[token_hash(token)]["answered_at"] is None
+    fresh = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert fresh is not None and re.fullmatch(r"[A-Za-z0-9_-]{22}", c.cookies["survey_nonce"])
+    done = posted(c, token, f"csrf={fresh.group(1)}&{answers}")
+    assert done.status_code == 200 and "感谢您的评价" in done.text
+    assert len(db.outbox) == 1
+    again = posted(c, token, f"csrf={stale.group(1)}&{answers}")  # the stale form once more
+    assert again.status_code == 410 and "已经提交过了" in again.text and len(db.outbox) == 1
+
+
+def test_a_stale_form_of_an_expired_link_gets_the_expired_page_not_the_form() -> None:
+    db = FakeSurveyDb()
+    token = db.add_link()
+    db.links[token_hash(token)]["expires_at"] = datetime.now(UTC) - timedelta(seconds=1)
+    page = posted(survey_client(db), token, "csrf=x&v=1&q.overall=satisfied")
+    assert page.status_code == 410 and "链接已过期" in page.text and 'name="csrf"' not in page.text

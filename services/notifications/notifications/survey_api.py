@@ -9,7 +9,10 @@ hashes) and checked where the SMS is sent, and no other service learns a phone n
 A link answers once: the answer marks the row answered in the same transaction that queues
 `survey.answered` in the outbox, and only the first of any number of submissions finds the
 row still open. CSRF: the form carries an HMAC of the link and of a nonce set as a
-SameSite=Strict cookie with it (one nonce for every link and tab while the cookie lasts).
+SameSite=Strict cookie with it (one nonce for every link and tab while the cookie lasts, as
+long as a link answers). A form whose check fails (its cookie gone after a long pause, or
+another site posting it) records nothing: it comes back with the patient's answers and a
+fresh check, to be submitted again by the patient.
 Requests are limited per link and per client address, in this process's memory and across
 every instance in PostgreSQL (survey_limits.py). Every refusal is a short page saying what
 happened, and so is a failure (`SurveyRoute`); none shows a trace, and neither the token nor
@@ -70,14 +73,14 @@ class _Refused(Exception):
         self.reason = reason
 
 
-def _html(status: int, body: str, **cookie: str) -> HTMLResponse:
-    response = HTMLResponse(body, status_code=status, headers=_HEADERS)
-    if cookie:
-        response.set_cookie(
-            COOKIE, cookie["nonce"], max_age=3600, path="/s/", httponly=True,
-            samesite="strict", secure=cookie.get("secure") == "1",
-        )  # fmt: skip
-    return response
+def _html(status: int, body: str) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=_HEADERS)
+
+
+def _kept_nonce(request: Request) -> str:
+    """The cookie's nonce while it is one of ours, else a new one."""
+    nonce = request.cookies.get(COOKIE, "")
+    return nonce if _NONCE.fullmatch(nonce) else secrets.token_urlsafe(16)
 
 
 class SurveyGate:
@@ -94,6 +97,18 @@ class SurveyGate:
             settings.survey_rate_per_address, settings.survey_rate_window_s
         )
         self.hospital = settings.hospital_name
+        # The nonce's cookie lasts as long as a link answers (7 days by default): a patient on
+        # a phone leaves the page for a call, a ward round or the night and comes back to the
+        # same tab; 3600 s lost the answers of every form left open an hour. It is no
+        # credential (the link's token is): a longer life lets no one else answer.
+        self.cookie_s = int(settings.survey_link_validity_days * 86_400)
+
+    def with_cookie(self, response: HTMLResponse, request: Request, nonce: str) -> HTMLResponse:
+        response.set_cookie(
+            COOKIE, nonce, max_age=self.cookie_s, path="/s/", httponly=True,
+            samesite="strict", secure=request.url.scheme == "https",
+        )  # fmt: skip
+        return response
 
     def refused(self, reason: str) -> HTMLResponse:
         status, body = survey_page.refusal_page(reason, self.hospital)
@@ -208,11 +223,8 @@ async def survey_form(request: Request, token: str, gate: Gate) -> HTMLResponse:
         return gate.refused(exc.reason)
     except DATABASE_AWAY:
         return gate.refused("unavailable")
-    nonce = request.cookies.get(COOKIE, "")
-    if not _NONCE.fullmatch(nonce):
-        nonce = secrets.token_urlsafe(16)
-    secure = "1" if request.url.scheme == "https" else "0"
-    return _html(200, gate.form(request, q, hashed, nonce), nonce=nonce, secure=secure)
+    nonce = _kept_nonce(request)
+    return gate.with_cookie(_html(200, gate.form(request, q, hashed, nonce)), request, nonce)
 
 
 @survey_router.post("/{token}", response_class=HTMLResponse)
@@ -223,12 +235,42 @@ async def survey_answer(request: Request, token: str, gate: Gate) -> HTMLRespons
         nonce = request.cookies.get(COOKIE, "")
         given = fields.pop("csrf", "")
         if not nonce or not csrf_matches(gate.settings.survey_secrets, hashed, nonce, given):
-            raise _Refused("stale_form")
+            return await _form_again(request, gate, hashed, fields)
         return await _answer(request, gate, hashed, fields, nonce)
     except _Refused as exc:
         return gate.refused(exc.reason)
     except DATABASE_AWAY:
         return gate.refused("unavailable")
+
+
+STALE_FORM = "页面已失效：您填写的内容已为您保留，请核对后再次点击“提交”"
+
+
+async def _form_again(
+    request: Request, gate: SurveyGate, hashed: bytes, fields: dict[str, str]
+) -> HTMLResponse:
+    """A form whose check failed records nothing: while its link is open, the form again
+    with what the patient chose and a fresh check (the cookie's nonce, or a new one set), so
+    the answers are submitted only by the patient's next press of 提交 (403: refused)."""
+    async with request.app.state.runtime.pool.acquire() as conn:
+        link = await _open_link(conn, hashed)
+        q = await _questionnaire(conn, ContactKind(link["contact_kind"]), fields.pop("v", ""))
+    try:
+        given = given_answers(fields)
+    except AnswerRefused:
+        given = {}
+    nonce = _kept_nonce(request)
+    shown = gate.form(request, q, hashed, nonce, given=given, error=STALE_FORM)
+    return gate.with_cookie(_html(403, shown), request, nonce)
+
+
+async def _questionnaire(
+    conn: asyncpg.Connection, kind: ContactKind, version: str
+) -> Questionnaire:
+    """The version the form was made from, or the one in force."""
+    return await survey_store.questionnaire_version(
+        conn, kind, whole_number(version, 5) or 0
+    ) or await survey_store.current_questionnaire(conn, kind)
 
 
 async def _answer(
@@ -237,11 +279,7 @@ async def _answer(
     now = datetime.now(UTC)
     async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
         link = await _open_link(conn, hashed)
-        kind = ContactKind(link["contact_kind"])
-        version = fields.pop("v", "")
-        q = await survey_store.questionnaire_version(
-            conn, kind, whole_number(version, 5) or 0
-        ) or await survey_store.current_questionnaire(conn, kind)
+        q = await _questionnaire(conn, ContactKind(link["contact_kind"]), fields.pop("v", ""))
         given: dict[str, dict[str, str]] = {}
         try:
             given = given_answers(fields)
