@@ -10,6 +10,7 @@ Screenshots go to test-artifacts/screenshots/ (git-ignored)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import uuid
@@ -23,6 +24,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from playwright.sync_api import Page
 
 from hospital_shared import topics
 from hospital_shared.codec import encode
@@ -144,10 +146,9 @@ def browser_answers(link: str, name: str) -> tuple[str, str, str]:
 PHONE = {"width": 390, "height": 844}  # the auditor's phone (S/survey-390-*.png)
 
 
-def browser_comes_back_to_a_form(link: str, name: str) -> tuple[str, str]:
-    """On a 390x844 phone in Chinese: answer, leave the page open past its cookie (cleared
-    here), submit; the page comes back with the answers; submit again. Returns the texts of
-    the page that came back and of the thank-you page."""
+@contextlib.contextmanager
+def phone_page() -> Iterator[Page]:
+    """A page of Chromium on a 390x844 phone, in Chinese."""
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -158,28 +159,74 @@ def browser_comes_back_to_a_form(link: str, name: str) -> tuple[str, str]:
                 viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
                 locale="zh-CN",
             )  # fmt: skip
-            page = context.new_page()
-            page.goto(link)
-            page.check("input[name='q.registration'][value='dissatisfied']")
-            page.check("input[name='q.overall'][value='fairly_satisfied']")
-            page.select_option("select[name='s.overall']", "3")
-            page.fill("textarea[name='t.comments']", "候诊一个多小时")
-            context.clear_cookies()  # an hour and more later: the cookie has run out
-            page.click("button[type='submit']")
-            page.wait_for_selector("text=已为您保留")
-            back = page.inner_text("main")
-            assert page.is_checked("input[name='q.registration'][value='dissatisfied']")
-            assert page.is_checked("input[name='q.overall'][value='fairly_satisfied']")
-            assert page.input_value("select[name='s.overall']") == "3"
-            assert page.input_value("textarea[name='t.comments']") == "候诊一个多小时"
-            page.screenshot(path=str(SHOTS / f"{name}-stale-kept.png"), full_page=True)
-            page.click("button[type='submit']")
-            page.wait_for_selector("text=感谢您的评价")
-            thanks = page.inner_text("main")
-            page.screenshot(path=str(SHOTS / f"{name}-stale-thanks.png"))
+            yield context.new_page()
         finally:
             browser.close()
+
+
+def browser_comes_back_to_a_form(link: str, name: str) -> tuple[str, str]:
+    """On a 390x844 phone in Chinese: answer, leave the page open past its cookie (cleared
+    here), submit; the page comes back with the answers; submit again. Returns the texts of
+    the page that came back and of the thank-you page."""
+    with phone_page() as page:
+        page.goto(link)
+        page.check("input[name='q.registration'][value='dissatisfied']")
+        page.check("input[name='q.overall'][value='fairly_satisfied']")
+        page.select_option("select[name='s.overall']", "3")
+        page.fill("textarea[name='t.comments']", "候诊一个多小时")
+        page.context.clear_cookies()  # an hour and more later: the cookie has run out
+        page.click("button[type='submit']")
+        page.wait_for_selector("text=已为您保留")
+        back = page.inner_text("main")
+        assert page.is_checked("input[name='q.registration'][value='dissatisfied']")
+        assert page.is_checked("input[name='q.overall'][value='fairly_satisfied']")
+        assert page.input_value("select[name='s.overall']") == "3"
+        assert page.input_value("textarea[name='t.comments']") == "候诊一个多小时"
+        page.screenshot(path=str(SHOTS / f"{name}-stale-kept.png"), full_page=True)
+        page.click("button[type='submit']")
+        page.wait_for_selector("text=感谢您的评价")
+        thanks = page.inner_text("main")
+        page.screenshot(path=str(SHOTS / f"{name}-stale-thanks.png"))
     return back, thanks
+
+
+def browser_misses_an_answer(link: str, name: str) -> dict[str, Any]:
+    """On a 390x844 phone in Chinese: answer all but the required question, submit. What a
+    screen reader is given for the score and for the question to fix."""
+    with phone_page() as page:
+        page.goto(link)
+        score = page.get_by_label("评分（5分最好）")  # the drop-down by its label
+        found = {"score_labelled": score.get_attribute("name")}
+        page.check("input[name='q.registration'][value='satisfied']")
+        page.click("button[type='submit']")
+        page.wait_for_selector("#e-overall")
+        first = page.locator("input[name='q.overall']").first
+        found |= {
+            "summary": page.inner_text("p.err"),
+            "mark": page.inner_text("#e-overall"),
+            "described": first.get_attribute("aria-describedby"),
+            "invalid": first.get_attribute("aria-invalid"),
+            "others": page.locator("[aria-describedby]").count(),
+            "kept": page.is_checked("input[name='q.registration'][value='satisfied']"),
+        }
+        page.screenshot(path=str(SHOTS / f"{name}-error-top.png"))
+        page.locator("#e-overall").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"{name}-error-question.png"))
+    return found
+
+
+async def test_a_missing_answer_is_marked_at_its_question_for_eyes_and_screen_readers(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """S/survey-390-error.png: the score's drop-down had no label, and a missing answer was
+    said only at the top of the page, a long scroll away from its question on a phone."""
+    link = await visit_with_link(stack_config, stack_env, f"M{uuid.uuid4().hex[:6]}")
+    found = await asyncio.to_thread(browser_misses_an_answer, link, "survey-390")
+    assert found["score_labelled"] == "s.overall"
+    assert found["summary"] == "“您对本次就医总体是否满意？”：请选择一项"  # the summary kept
+    assert found["mark"] == "请选择一项"
+    assert (found["described"], found["invalid"]) == ("e-overall", "true")
+    assert found["others"] == 4 and found["kept"]  # 3 choices and the score, nothing else
 
 
 async def test_a_form_left_open_past_its_cookie_keeps_its_answers_and_is_taken_once(

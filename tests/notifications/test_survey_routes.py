@@ -227,3 +227,24 @@ def test_a_stale_form_of_an_expired_link_gets_the_expired_page_not_the_form() ->
     db.links[token_hash(token)]["expires_at"] = datetime.now(UTC) - timedelta(seconds=1)
     page = posted(survey_client(db), token, "csrf=x&v=1&q.overall=satisfied")
     assert page.status_code == 410 and "链接已过期" in page.text and 'name="csrf"' not in page.text
+
+
+def test_a_missing_answer_is_marked_at_its_question_and_the_score_has_a_label() -> None:
+    """The score's drop-down had no label (`评分（5分最好）：<select name="s.overall">`) and a
+    missing answer was said only at the top of the page, far from its question on a phone."""
+    db = FakeSurveyDb()
+    token = db.add_link()
+    c = survey_client(db)
+    csrf = opened(c, token)
+    assert (
+        '<label for="s-overall">评分（5分最好）：</label><select id="s-overall"'
+        in c.get(f"/s/{token}").text
+    )
+    page = posted(c, token, f"csrf={csrf}&v=1&q.registration=satisfied")
+    assert page.status_code == 422
+    assert '<p class="err" role="alert">“您对本次就医总体是否满意？”：请选择一项</p>' in page.text
+    overall = page.text[page.text.index('<legend id="l-overall">') :].split("</fieldset>")[0]
+    assert '<p class="q-err" id="e-overall">请选择一项</p>' in overall
+    assert overall.count('aria-invalid="true" aria-describedby="e-overall"') == 4  # 3 + score
+    assert page.text.count("aria-describedby") == 4  # only the question to fix is marked
+    assert 'name="q.registration" value="satisfied" checked' in page.text

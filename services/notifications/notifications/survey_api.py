@@ -285,7 +285,8 @@ async def _answer(
             given = given_answers(fields)
             answers = check_answers(q, given)  # type: ignore[arg-type]
         except AnswerRefused as exc:
-            shown = gate.form(request, q, hashed, nonce, given=given, error=_explain(q, exc))
+            error, wrong = _explain(q, exc)
+            shown = gate.form(request, q, hashed, nonce, given=given, error=error, wrong=wrong)
             return _html(422, shown)
         claimed = await survey_store.claim_answer(conn, hashed, version=q.version, now=now)
         if claimed is None:
@@ -295,10 +296,13 @@ async def _answer(
     return _html(200, survey_page.thanks_page(gate.hospital))
 
 
-def _explain(q: Questionnaire, exc: AnswerRefused) -> str:
+def _explain(q: Questionnaire, exc: AnswerRefused) -> tuple[str, tuple[str, str] | None]:
+    """The summary at the top of the form, and the question to mark with what is wrong."""
     question: Question | None = q.question(exc.field)
-    where = f"“{question.text}”" if question else "提交的内容"
-    return f"{where}：{_CHINESE.get(str(exc.args[0]), '请检查后重新提交')}"
+    what = _CHINESE.get(str(exc.args[0]), "请检查后重新提交")
+    if question is None:
+        return f"提交的内容：{what}", None
+    return f"“{question.text}”：{what}", (question.id, what)
 
 
 _CHINESE = {

@@ -28,7 +28,8 @@ textarea{clear:both;display:block;width:100%;font:inherit;min-height:88px;paddin
 border:1px solid #c7ccd1;border-radius:8px}
 button{width:100%;font-size:18px;padding:12px;border:0;border-radius:10px;background:#0b6bcb;
 color:#fff;margin:4px 0 24px}.err{background:#fdecea;color:#8a1c14;border-radius:8px;
-padding:10px 12px;margin:0 0 12px}.note{background:#fff;border-radius:10px;padding:24px 16px;
+padding:10px 12px;margin:0 0 12px}.q-err{clear:both;color:#b3261e;font-weight:600;
+margin:0 0 8px}fieldset.bad{outline:2px solid #b3261e}.note{background:#fff;border-radius:10px;padding:24px 16px;
 text-align:center;margin-top:24px}.note h1{margin-top:0}
 """
 
@@ -79,9 +80,12 @@ def form_page(
     csrf: str,
     given: Mapping[str, Mapping[str, str]] | None = None,
     error: str | None = None,
+    wrong: tuple[str, str] | None = None,
 ) -> str:
     """The questionnaire as a form posting to `action`; `given` and `error` show a refused
-    submission again with what the patient chose and what to fix."""
+    submission again with what the patient chose and what to fix, `wrong` (question id, what
+    is wrong) marks the question itself, its fields described by the mark for a screen
+    reader, the summary staying at the top."""
     given = given or {}
     parts = [
         f"<h1>{escape(questionnaire.title)}</h1>",
@@ -93,19 +97,31 @@ def form_page(
     parts.append(f'<form method="post" action="{escape(action)}">')
     parts.append(f'<input type="hidden" name="csrf" value="{escape(csrf)}">')
     parts.append(f'<input type="hidden" name="v" value="{questionnaire.version}">')
-    parts += [_question(q, given.get(q.id, {})) for q in questionnaire.questions]
+    marks = dict([wrong]) if wrong else {}
+    parts += [_question(q, given.get(q.id, {}), marks.get(q.id)) for q in questionnaire.questions]
     parts.append('<button type="submit">提交</button></form>')
     return _page(questionnaire.title, "".join(parts), hospital)
 
 
-def _question(q: Question, given: Mapping[str, str]) -> str:
+def _question(q: Question, given: Mapping[str, str], wrong: str | None = None) -> str:
+    qid = escape(q.id)
     mark = '<span class="req">*</span>' if q.required else ""
-    head = f"<fieldset><legend>{escape(q.text)}{mark}</legend>"
+    head = f'<fieldset><legend id="l-{qid}">{escape(q.text)}{mark}</legend>'
+    described = ""
+    if wrong:
+        head = (
+            f'<fieldset class="bad"><legend id="l-{qid}">{escape(q.text)}{mark}</legend>'
+            f'<p class="q-err" id="e-{qid}">{escape(wrong)}</p>'
+        )
+        described = f' aria-invalid="true" aria-describedby="e-{qid}"'
     if q.answer == "text":
         text = escape(given.get("text", ""))
-        return f'{head}<textarea name="t.{q.id}" maxlength="500">{text}</textarea></fieldset>'
+        return (
+            f'{head}<textarea name="t.{qid}" maxlength="500" aria-labelledby="l-{qid}"'
+            f"{described}>{text}</textarea></fieldset>"
+        )
     opts = "".join(
-        f'<label><input type="radio" name="q.{q.id}" value="{c.value}"'
+        f'<label><input type="radio" name="q.{qid}" value="{c.value}"{described}'
         f"{' checked' if given.get('satisfaction') == c.value else ''}>{c.label_zh}</label>"
         for c in _CHOICES
     )
@@ -117,6 +133,7 @@ def _question(q: Question, given: Mapping[str, str]) -> str:
             for n in range(5, 0, -1)
         )
         score = (
-            f'<div class="score">评分（5分最好）：<select name="s.{q.id}">{options}</select></div>'
+            f'<div class="score"><label for="s-{qid}">评分（5分最好）：</label>'
+            f'<select id="s-{qid}" name="s.{qid}"{described}>{options}</select></div>'
         )
     return f'{head}<div class="opts">{opts}</div>{score}</fieldset>'
