@@ -29,6 +29,7 @@ from console import (
     operations,
     patients,
     signin,
+    staff,
     supervisor,
     worklist,
 )
@@ -63,6 +64,7 @@ ROUTERS = [
     complaint_form.router,  # /cases/new before desk's /cases/{number}
     desk.router,
     supervisor.router,
+    staff.router,
     operations.router,
     signin.router,
     backchannel.router,

@@ -22,6 +22,7 @@ NAVIGATION: list[NavItem] = [
     ),
     NavItem("nav.supervisor", "/supervisor", frozenset({"supervisor", "admin"})),
     NavItem("nav.operations", "/operations", frozenset({"admin", "supervisor"})),
+    NavItem("nav.staff", "/staff", frozenset({"admin"})),
     NavItem("nav.inbox", "/inbox", frozenset()),
 ]
 

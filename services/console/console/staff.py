@@ -1,0 +1,125 @@
+"""The staff roster's screen (人员名单), operations' (admin) own: who is on the roster, in
+which department, with what role, capacity and phone. Follow-up calls and complaint cases go
+only to people on it, and it was kept by hand-made `PUT /v1/staff/{id}` calls with a token.
+Adding, editing and deactivating a member are that same call (follow-up's staff_api.py, which
+decides what is valid: its field errors are shown beside their field, everything typed kept);
+a member is never deleted, only made inactive (their history keeps their id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from console.backend import Backend, Problem, Refused, first_reason
+from console.inbox import PageSession
+from console.pages import render
+from console.session import CheckedForm, CurrentSession, Session
+from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.service_events.followup import StaffRole
+
+router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
+FIELDS = ("staff_id", "name", "department_code", "role", "capacity", "phone", "active")
+ROLES = tuple(StaffRole)
+REASON = "人员名单维护"
+
+
+def _check(session: Session) -> None:
+    if not session.has_role("admin"):
+        raise Refused("the staff roster is kept by operations")
+
+
+def member_body(typed: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form as follow-up's `StaffIn`, and what the console finds wrong before sending
+    (the capacity, which it parses)."""
+    errors: dict[str, str] = {}
+    body: dict[str, Any] = {
+        "name": typed["name"], "department_code": typed["department_code"],
+        "role": typed["role"], "phone": typed["phone"] or None,
+        "active": typed["active"] == "on",
+    }  # fmt: skip
+    if typed["capacity"].isascii() and typed["capacity"].isdigit():
+        body["capacity"] = int(typed["capacity"])
+    else:
+        errors["capacity"] = "invalid"
+    if not typed["staff_id"]:
+        errors["staff_id"] = "missing"
+    return body, errors
+
+
+def typed_of(member: dict[str, Any]) -> dict[str, str]:
+    """A roster member as the form shows it."""
+    typed = {k: "" if member.get(k) is None else str(member[k]) for k in FIELDS}
+    return typed | {"active": "on" if member.get("active", True) else ""}
+
+
+async def _roster(request: Request, session: Session, department: str) -> list[Any]:
+    api: Backend = request.app.state.backend
+    found = await api.get(session, "followup", "/v1/staff", params={"department": department})
+    return list(found["items"])
+
+
+async def _page(
+    request: Request, session: Session, typed: dict[str, str], status: int = 200, **more: Any
+) -> HTMLResponse:
+    department = str(more.pop("department", "") or "")
+    roster = more.pop("roster", None) or await _roster(request, session, "")
+    roster = [m for m in roster if not department or m["department_code"] == department]
+    return render(
+        request, "staff/page.html", status, roster=roster, typed=typed, roles=ROLES,
+        department=department, errors=more.pop("errors", {}), **more,
+    )  # fmt: skip
+
+
+@router.get("/staff")
+async def staff_page(
+    request: Request, session: PageSession, department: str = "", edit: str = "",
+    saved: str = "",
+) -> HTMLResponse:  # fmt: skip
+    _check(session)
+    roster = await _roster(request, session, "")
+    member = next((m for m in roster if m["staff_id"] == edit), None)
+    typed = typed_of(member) if member else typed_of({"role": "agent", "capacity": 40})
+    shown = next((m for m in roster if m["staff_id"] == saved), None)
+    return await _page(request, session, typed, department=department.strip(), roster=roster,
+                       editing=member is not None, saved=shown)  # fmt: skip
+
+
+async def _put(request: Request, session: Session, staff_id: str, body: dict[str, Any]) -> Any:
+    api: Backend = request.app.state.backend
+    return await api.call(session, "followup", "PUT", f"/v1/staff/{staff_id}", json=body,
+                          reason=REASON)  # fmt: skip
+
+
+def _typed(form: FormData) -> dict[str, str]:
+    return {name: str(form.get(name) or "").strip() for name in FIELDS}
+
+
+@router.post("/staff")
+async def save_member(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
+    """Add or edit (`do=save`), or deactivate (`do=deactivate`, the member as on the roster
+    with `active` off); back to the roster saying who was saved, or the form again as typed
+    with the service's reasons beside their fields."""
+    _check(session)
+    typed = _typed(form)
+    if form.get("do") == "deactivate":
+        member = next(
+            (m for m in await _roster(request, session, "") if m["staff_id"] == typed["staff_id"]),
+            None,
+        )
+        typed = typed_of(member or {**typed, "capacity": typed["capacity"] or "0"}) | {"active": ""}
+    body, errors = member_body(typed)
+    editing = form.get("editing") == "1"
+    if errors:
+        return await _page(request, session, typed, 422, errors=errors, editing=editing)
+    try:
+        await _put(request, session, typed["staff_id"], body)
+    except (Refused, Problem) as exc:
+        if isinstance(exc, Refused):
+            return await _page(request, session, typed, 403, message=exc.reason, editing=editing)
+        errors = {f if f in FIELDS else "staff_id": m for f, m in exc.fields.items()}
+        return await _page(request, session, typed, exc.status, errors=errors,
+                           message=first_reason(exc) if not errors else "", editing=editing)  # fmt: skip
+    return RedirectResponse(f"/staff?saved={typed['staff_id']}", status_code=303)

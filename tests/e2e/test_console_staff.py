@@ -1,0 +1,122 @@
+"""The staff roster's screen (人员名单) on the real stack: operations (admin) list the roster,
+add a nurse, correct what the console or follow-up refuses with everything typed kept, edit
+and deactivate her, all through follow-up's `PUT /v1/staff/{id}`; in Chinese and in English.
+A supervisor has no menu entry and is refused the page (audit finding 2).
+
+Screenshots go to test-artifacts/screenshots/ (1366x768)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
+from tests.integration.services import RunningService, running_all
+
+SERVICES = ("followup", "notifications", "console")
+RUN = uuid.uuid4().hex[:6].upper()
+NURSE = f"N-{RUN}"
+DEPT = f"R{RUN}"
+
+
+@pytest.fixture(scope="module")
+def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
+    with running_all(stack_config, SERVICES, {}) as services:
+        yield services
+
+
+async def page_as(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], token: str,
+    lang: str = "zh",
+) -> Page:  # fmt: skip
+    session = await signed_in(stack_env["DATABASE_URL"], token)
+    context = await console_context(browser, stack["console"].url, session, lang=lang)
+    return await context.new_page()
+
+
+async def on_roster(stack: dict[str, RunningService], staff_id: str) -> dict[str, Any]:
+    """The member as follow-up has them (the API the screen calls)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(
+            f"{stack['followup'].url}/v1/staff",
+            headers={"Authorization": "Bearer dev-admin-token"},
+        )
+    [member] = [m for m in resp.json()["items"] if m["staff_id"] == staff_id]
+    return dict(member)
+
+
+async def save(page: Page) -> None:
+    async with page.expect_navigation():
+        await page.click("button[name='do'][value='save']")
+
+
+async def test_operations_add_edit_and_deactivate_a_nurse_on_the_roster_screen(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    page = await page_as(browser, stack, stack_env, "dev-admin-token")
+    await page.goto(f"{stack['console'].url}/")
+    await page.click("nav >> text=人员名单")
+    assert await page.inner_text("h1") == "人员名单"
+    assert "S-AGENT-01" in await page.inner_text("#h-roster + form + .table-wrap")
+    await page.fill("#m-staff_id", NURSE)
+    await page.fill("#m-name", "护士 陈静")
+    await page.fill("#m-department_code", DEPT)
+    await page.fill("#m-capacity", "三十")  # the console's own check
+    await page.fill("#m-phone", "13912345678")
+    await save(page)
+    assert "姓名" not in await page.inner_text("#staff-errors")
+    assert (
+        await page.inner_text("#err-capacity") and await page.input_value("#m-name") == "护士 陈静"
+    )
+    assert await page.get_attribute("#m-capacity", "aria-describedby") == "err-capacity"
+    await page.fill("#m-capacity", "30")
+    await page.fill("#m-name", " ")  # follow-up's check: a name is needed
+    await save(page)
+    assert await page.inner_text("#err-name")
+    assert await page.input_value("#m-phone") == "13912345678"
+    assert await page.input_value("#m-capacity") == "30"
+    await screenshot(page, "staff-errors")
+    await page.fill("#m-name", "护士 陈静")
+    await save(page)
+    assert f"已保存：{NURSE} 护士 陈静" in await page.inner_text("p.flash")
+    assert (await on_roster(stack, NURSE))["capacity"] == 30
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "staff-saved")
+
+    await page.goto(f"{stack['console'].url}/staff?department={DEPT}")
+    async with page.expect_navigation():
+        await page.click(f"a[href='/staff?edit={NURSE}']")
+    assert await page.inner_text("#h-form") == "修改人员"
+    assert await page.get_attribute("#m-staff_id", "readonly") is not None
+    await page.fill("#m-capacity", "25")
+    await save(page)
+    assert (await on_roster(stack, NURSE))["capacity"] == 25
+    await page.goto(f"{stack['console'].url}/staff?department={DEPT}")
+    async with page.expect_navigation():
+        await page.click("button[name='do'][value='deactivate']")
+    assert "停用" in await page.inner_text("p.flash")
+    member = await on_roster(stack, NURSE)
+    assert (member["active"], member["capacity"], member["name"]) == (False, 25, "护士 陈静")
+    await screenshot(page, "staff-deactivated")
+
+
+async def test_the_roster_screen_in_english_and_only_for_operations(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    page = await page_as(browser, stack, stack_env, "dev-admin-token", lang="en")
+    await page.goto(f"{stack['console'].url}/staff")
+    assert await page.inner_text("h1") == "Staff roster"
+    assert "Add a member" in await page.inner_text("#h-form")
+    await screenshot(page, "staff-en")
+    sup = await page_as(browser, stack, stack_env, "dev-supervisor-token")
+    await sup.goto(f"{stack['console'].url}/")
+    assert "人员名单" not in await sup.inner_text("nav")
+    refused = await sup.goto(f"{stack['console'].url}/staff")
+    assert refused is not None and refused.status == 403
+    assert "人员名单由运营部门维护" in await sup.inner_text("main")
+    await screenshot(sup, "staff-refused")
