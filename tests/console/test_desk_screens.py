@@ -123,3 +123,17 @@ async def test_the_supervisor_screen_shows_25_of_a_kind_and_links_the_rest_in_th
     found = await _cases(Api(), None, None, time_limit="breached")  # type: ignore[arg-type]
     assert len(found["cases"]) == SHOWN_CASES == 25
     assert found["more"] == "/cases?open=open&time_limit=breached"
+
+
+def test_a_kpi_with_figures_but_no_target_says_no_target_not_no_data() -> None:
+    from console.pages import build_templates
+    from console.wording import translate
+
+    page = build_templates("Asia/Shanghai").from_string(
+        "{% from 'operations/kpi_met.html' import met with context %}{{ met(k) }}"
+    )
+    t = lambda key: translate(key, "zh")  # noqa: E731
+    no_target = {"target": None, "met": None, "numerator": 6, "denominator": 8}
+    no_data = {"target": 0.95, "met": None, "numerator": 0, "denominator": 0}
+    assert "无目标" in page.render(k=no_target, t=t)
+    assert "无数据" in page.render(k=no_data, t=t)
