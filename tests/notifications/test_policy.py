@@ -460,3 +460,12 @@ def test_staff_notes_link_to_the_console_page_of_their_task_and_none_without_a_c
     assert body.endswith("前完成。 https://console.example/calls/T1")
     (plain,) = policy.plan_task_assigned(task(), NOW, RULES).messages
     assert render(DEFAULTS_BY_NAME["staff_task_assigned"].body, plain.context).endswith("前完成。")
+
+
+def test_the_inbox_names_a_cases_category_and_the_directors_limit_in_chinese_not_as_codes() -> None:
+    plan = policy.plan_case_changed("complaint.case_opened", case("received"), NOW, RULES)
+    assert {m.context["category"] for m in plan.messages} == {"等候时间"}
+    director = limit("warning", limit="director_decision", category="medical_quality")
+    (warning,) = policy.plan_time_limit(director, "e1", NOW, RULES).messages
+    assert warning.context["limit"] == "院领导批示"
+    assert warning.context["category"] == "医疗质量"

@@ -20,7 +20,14 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from hospital_shared.vocabulary import CaseLimit, EventName, LimitLevel, Priority, TaskKind
+from hospital_shared.vocabulary import (
+    CaseLimit,
+    ComplaintCategory,
+    EventName,
+    LimitLevel,
+    Priority,
+    TaskKind,
+)
 from notifications.survey_links import SurveyLink, SurveyRules, hidden_url, link_id_for
 
 # The steps that give a case its handler: opened, assigned, reopened.
@@ -41,6 +48,17 @@ LIMIT_LABELS = {
     CaseLimit.FACT_FINDING: "调查核实",
     CaseLimit.IMAGING_CONFIRMATION: "影像争议确认",
     CaseLimit.SATISFACTION_CHECK: "满意度回访",
+    CaseLimit.DIRECTOR_DECISION: "院领导批示",
+}
+CATEGORY_LABELS = {
+    ComplaintCategory.STAFF_ATTITUDE: "服务态度",
+    ComplaintCategory.WAITING_TIME: "等候时间",
+    ComplaintCategory.BILLING: "收费",
+    ComplaintCategory.REPORT_ERROR: "报告差错",
+    ComplaintCategory.MEDICAL_QUALITY: "医疗质量",
+    ComplaintCategory.ENVIRONMENT: "环境",
+    ComplaintCategory.IMAGING_DISPUTE: "影像争议",
+    ComplaintCategory.OTHER: "其他",
 }
 PRIORITY_LABELS = {Priority.URGENT: "紧急", Priority.HIGH: "高", Priority.NORMAL: "普通"}
 
@@ -291,7 +309,7 @@ def _case_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
     return {
         **rules.common,
         "case_number": data.case_number,
-        "category": data.category,
+        "category": CATEGORY_LABELS.get(data.category, data.category),
         "priority": PRIORITY_LABELS.get(data.priority, data.priority),
         "response_by": rules.local(promised) if promised else "",
         "link": rules.console_link(f"/cases/{data.case_number}"),
