@@ -235,6 +235,15 @@ class Validity(StrEnum):
     UNFOUNDED = "unfounded"
 
 
+class SystemNote(StrEnum):
+    """Notes the complaints service writes on a case itself (escalations, audit trail). Stored
+    as written, in English, as they always were; the console shows them in the page's language
+    (`note.<name>` in its catalogue), the older records too."""
+
+    DIRECTOR_DECIDES = "serious case or medical dispute: the director decides"
+    DISSATISFIED_AT_CHECK = "patient dissatisfied at the satisfaction check"
+
+
 class ComplaintChannel(StrEnum):
     PHONE = "phone"
     ONLINE = "online"

@@ -4,11 +4,21 @@ and Chinese words, never the services' codes or English sentences, on Chinese pa
 from __future__ import annotations
 
 import httpx
+from starlette.datastructures import FormData
 
 from complaints.responses import CASE_EXAMPLE
-from tests.console.in_process import console, idle_services
+from tests.console.in_process import Handler, console, idle_services
 
 NUMBER = "TS-20261206-0001"
+
+
+def supervisors_page(services: Handler, path: str) -> str:
+    """`path` as the desk's supervisor sees it, with `services` answering."""
+    app = console(services)
+    app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    page = app.client.get(path)
+    assert page.status_code == 200
+    return page.text
 
 
 def _queue(request: httpx.Request) -> httpx.Response:
@@ -22,10 +32,83 @@ def _queue(request: httpx.Request) -> httpx.Response:
 
 
 def test_the_queue_shows_when_the_patient_complained_and_when_the_case_was_entered() -> None:
-    app = console(_queue)
-    app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
-    page = app.client.get("/cases")
-    assert page.status_code == 200
-    assert '<th scope="col">投诉时间</th>' in page.text
-    row = page.text.split(f">{NUMBER}</a>")[1].split("</tr>")[0]
+    text = supervisors_page(_queue, "/cases")
+    assert '<th scope="col">投诉时间</th>' in text
+    row = text.split(f">{NUMBER}</a>")[1].split("</tr>")[0]
     assert row.index("2026-12-06 12:55") < row.index("录入 2026-12-07 18:55")
+
+
+TASK_ID = "FU-A000123"
+
+
+def _call_screen(request: httpx.Request) -> httpx.Response:
+    from followup.views import TASK_EXAMPLE
+
+    path = request.url.path
+    if path == f"/v1/tasks/{TASK_ID}":
+        return httpx.Response(200, json=TASK_EXAMPLE | {"task_id": TASK_ID, "attempts": []})
+    if path == "/v1/tasks":
+        return httpx.Response(200, json={"items": [], "next": None, "limit": 50})
+    if path == "/v1/cases":
+        case = CASE_EXAMPLE | {"case_number": NUMBER, "status": "received", "category": "billing"}
+        return httpx.Response(200, json={"items": [case], "next": None, "limit": 50})
+    if path == "/v1/messages":
+        sms = {"created_at": "2026-12-06T04:55:00Z", "template": "complaint_acknowledgement",
+               "channel": "sms", "status": "delivered"}  # fmt: skip
+        return httpx.Response(200, json={"items": [sms], "next": None, "limit": 200})
+    return idle_services(request)
+
+
+def test_the_call_screen_names_open_complaints_and_sms_in_chinese_not_as_codes() -> None:
+    text = supervisors_page(_call_screen, f"/calls/{TASK_ID}")
+    assert "已受理 · 收费" in text
+    assert "投诉受理回执 · 已送达" in text
+    for code in ("received", "billing", "complaint_acknowledgement", "delivered"):
+        assert f"· {code}" not in text
+
+
+def test_a_callback_time_without_its_reason_is_marked_on_the_field_in_chinese() -> None:
+    from console.calls import outcome_body
+    from console.refusals import said
+
+    form = FormData({"reached": "no", "not_reached_reason": "no_answer",
+                     "callback_at": "2026-12-08T10:00"})  # fmt: skip
+    _, errors = outcome_body(form, "Asia/Shanghai")
+    assert "对方约定回拨" in said(errors["callback_at"], "zh")
+    asked = FormData({"reached": "no", "not_reached_reason": "callback_requested"})
+    assert "callback_at" in outcome_body(asked, "Asia/Shanghai")[1]
+
+
+def _case_with_system_notes(request: httpx.Request) -> httpx.Response:
+    path = request.url.path
+    if path == f"/v1/cases/{NUMBER}":
+        return httpx.Response(200, json=CASE_EXAMPLE | {"case_number": NUMBER})
+    if path == f"/v1/cases/{NUMBER}/audit":
+        entry = {
+            "at": "2026-12-06T04:55:00Z",
+            "actor_id": "system",
+            "actor_role": "system",
+            "from_status": "received",
+            "to_status": "received",
+            "action": "escalated",
+            "detail": {"note": "serious case or medical dispute: the director decides"},
+        }
+        reopened = entry | {
+            "from_status": "closed",
+            "to_status": "reopened",
+            "action": "transition",
+            "detail": {"note": "patient dissatisfied at the satisfaction check"},
+        }
+        return httpx.Response(200, json={"case_number": NUMBER, "audit": [entry, reopened]})  # fmt: skip
+    if path == f"/v1/cases/{NUMBER}/accountability":
+        return httpx.Response(200, json={"case_number": NUMBER, "accountability": []})
+    if path == "/v1/staff":
+        return httpx.Response(200, json={"items": [], "next": None, "limit": 50})
+    return idle_services(request)
+
+
+def test_the_audit_trail_shows_the_services_own_notes_in_chinese_older_records_too() -> None:
+    text = supervisors_page(_case_with_system_notes, f"/cases/{NUMBER}")
+    assert "重大投诉或医疗纠纷：由院领导决定" in text
+    assert "满意度回访时患者表示不满意" in text
+    assert "the director decides" not in text

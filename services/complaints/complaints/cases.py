@@ -34,7 +34,7 @@ from complaints.policy import (
 )
 from complaints.recording import record_change
 from hospital_shared.service_events.complaints import ComplaintSatisfactionRecorded
-from hospital_shared.vocabulary import LimitOutcome
+from hospital_shared.vocabulary import LimitOutcome, SystemNote
 
 Row = dict[str, Any]
 
@@ -259,7 +259,7 @@ async def record_satisfaction(
             to=Status.REOPENED.value,
             actor=actor,
             now=now,
-            note="patient dissatisfied at the satisfaction check",
+            note=SystemNote.DISSATISFIED_AT_CHECK.value,
         )
     return updated
 

@@ -28,11 +28,12 @@ from complaints.publishing import case_event
 from complaints.recording import record_change
 from complaints.repository import AuditEntry
 from hospital_shared.outbox import add_encoded_to_outbox
+from hospital_shared.vocabulary import SystemNote
 
 Row = dict[str, Any]
 log = structlog.get_logger(__name__)
 ESCALATED_EVENT = "complaint.case_escalated"
-AUTOMATIC_REASON = "serious case or medical dispute: the director decides"
+AUTOMATIC_REASON = SystemNote.DIRECTOR_DECIDES.value
 
 
 async def director_for(conn: asyncpg.Connection) -> str | None:

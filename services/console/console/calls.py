@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from console.backend import Backend, Problem
 from console.inbox import PageSession, page_session
 from console.pages import local_time, render
+from console.refusals import detail_reason
 from console.sections import NEWEST_VISITS, section
 from console.session import CheckedForm, Session
 from hospital_shared.bounds import whole_number
@@ -114,6 +115,10 @@ async def call_screen(request: Request, task_id: str, session: PageSession) -> H
     return render(request, "calls/call.html", form={}, errors={}, **context)
 
 
+# followup's rule, said before sending and beside the field it is about
+CALLBACK_RULE = detail_reason(422, "callback_at goes with not_reached_reason callback_requested")
+
+
 def outcome_body(form: FormData, tz: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The form as the follow-up API's outcome, and the errors found before sending it."""
     errors: dict[str, str] = {}
@@ -143,6 +148,8 @@ def outcome_body(form: FormData, tz: str) -> tuple[dict[str, Any], dict[str, str
                 body["callback_at"] = at.isoformat()
             except ValueError:
                 errors["callback_at"] = "invalid"
+        if (body["not_reached_reason"] == "callback_requested") != bool(callback):
+            errors.setdefault("callback_at", CALLBACK_RULE)
     body["opt_out"] = form.get("opt_out") == "yes"
     # what the screen showed: the attempt (a second send of the same outcome is refused, 409)
     # and the task's life (withdrawn and planned again since: refused, 409); not a number: left out

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from console.navigation import navigation_for
 from console.refusals import said
 from console.session import CSRF_FIELD
-from console.wording import catalogue, translate
+from console.wording import catalogue, label, system_note, translate
 from hospital_shared import vocabulary
 
 __all__ = ["catalogue", "error_page", "render", "translate"]
@@ -105,6 +105,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         lang=lang,
         t=lambda key: translate(key, lang),
         said=lambda value: said(value, lang),
+        label=lambda kind, code: label(kind, code, lang),
+        note=lambda text: system_note(text, lang),
         session=session,
         nav=navigation_for(session.roles if session else []),
         unread=getattr(request.state, "unread", None),

@@ -8,6 +8,8 @@ import json
 from functools import cache
 from pathlib import Path
 
+from hospital_shared.vocabulary import SystemNote
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -22,3 +24,21 @@ def translate(key: str, lang: str) -> str:
     if entry is None:
         return key
     return entry.get(lang) or entry.get("zh") or entry.get("en") or key
+
+
+def label(kind: str, code: object, lang: str) -> str:
+    """A service's code (a status, a category, a template's name) as the catalogue's
+    `kind.code` words; a code the catalogue does not know (a template a hospital added) as
+    itself."""
+    key = f"{kind}.{code}"
+    return translate(key, lang) if key in catalogue() else str(code or "")
+
+
+def system_note(text: str, lang: str) -> str:
+    """A note the complaints service wrote itself (stored in English) in `lang`; any other
+    note, typed by a person, as it is."""
+    try:
+        note = SystemNote(text)
+    except ValueError:
+        return text
+    return translate(f"note.{note.name.lower()}", lang)
