@@ -166,7 +166,7 @@ def test_the_complaint_form_is_the_complaints_services_opening_and_its_errors_go
     assert errors == {}
     assert body == {
         "channel": "onsite", "description": "候诊两小时无人解释", "external_id": "desk-form-1",
-        "patient": {"patient_id": "", "name": "钱学文", "phone": "13700001111"},
+        "patient": {"name": "钱学文", "phone": "13700001111"},  # a relative: no id
         "department": {"code": "CARD"}, "category": "waiting_time", "complex": True,
         "submitted_at": "2026-12-05T09:30:00+08:00",
     }  # fmt: skip

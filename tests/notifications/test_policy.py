@@ -469,3 +469,12 @@ def test_the_inbox_names_a_cases_category_and_the_directors_limit_in_chinese_not
     (warning,) = policy.plan_time_limit(director, "e1", NOW, RULES).messages
     assert warning.context["limit"] == "院领导批示"
     assert warning.context["category"] == "医疗质量"
+
+
+def test_a_complainant_without_a_patient_id_is_acknowledged_at_their_phone_under_the_case() -> None:
+    relative = CasePatient(phone="13800138000")
+    plan = policy.plan_case_changed(
+        "complaint.case_opened", case("received", patient=relative), NOW, RULES
+    )
+    ack = plan.messages[0]
+    assert (ack.template, ack.patient_id) == ("complaint_acknowledgement", "case:TS-20261123-0001")

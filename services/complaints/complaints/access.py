@@ -92,6 +92,12 @@ def opening_key(actor: Actor, external_id: str) -> str:
     return f"staff:{actor.id}:{external_id}"
 
 
+def has_complainant(case: Mapping[str, Any]) -> bool:
+    """Whether the case names who complained: a patient by id, or someone by name or phone
+    (not an anonymous complaint)."""
+    return bool(case["patient_id"] or case["patient_name"] or case["patient_phone"])
+
+
 def contact_for(actor: Actor, case: Mapping[str, Any]) -> dict[str, Any]:
     """The patient's details as `actor` may see them."""
     unmasked = is_working(actor, case)

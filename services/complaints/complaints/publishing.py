@@ -65,7 +65,7 @@ def case_changed(
             "phone": case["patient_phone"],
             "sms_opt_out": case["sms_opt_out"],
         }
-        if case["patient_id"]
+        if case["patient_id"] or case["patient_phone"]
         else None
     )
     cycle = case["cycle"]

@@ -34,7 +34,7 @@ class DepartmentOut(BaseModel):
 class ContactOut(BaseModel):
     """The patient as the caller may see them (masked unless they work the record)."""
 
-    patient_id: str
+    patient_id: str | None = Field(description="none for a complainant without a hospital id")
     name: str | None
     phone: str | None = Field(description="E.164 when unmasked")
     sms_opt_out: bool | None = None

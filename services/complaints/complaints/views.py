@@ -14,9 +14,10 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
-from complaints.access import Actor, contact_for
+from complaints.access import Actor, contact_for, has_complainant
 from complaints.domain import Category, Satisfaction, Status, allowed_next
 from complaints.intake import NewComplaint, new_complaint
 from complaints.repository import AUDIT_SEALED
@@ -33,10 +34,19 @@ class _Body(BaseModel):
 
 
 class PatientIn(_Body):
-    patient_id: Short
+    """The complainant: a patient by their hospital id, or someone the hospital has no id for
+    (a relative, a visitor) by name and phone, which the first response goes to."""
+
+    patient_id: Short | None = None
     name: Short | None = None
     phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
     sms_opt_out: bool = False
+
+    @model_validator(mode="after")
+    def _someone(self) -> PatientIn:
+        if not (self.patient_id or self.name or self.phone):
+            raise ValueError("give the patient's id, or the complainant's name or phone")
+        return self
 
 
 class DepartmentIn(_Body):
@@ -202,7 +212,7 @@ def case_view(
         "assignee_id": case["assignee_id"],
         "handling_department": case["handling_department"],
         "supervisor_id": case["supervisor_id"],
-        "patient": contact_for(actor, case) if case["patient_id"] else None,
+        "patient": contact_for(actor, case) if has_complainant(case) else None,
         "description": case["description"],
         "resolution": case["resolution"],
         "resolution_kind": case["resolution_kind"],

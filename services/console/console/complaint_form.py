@@ -66,7 +66,7 @@ def case_body(typed: dict[str, str], tz: str) -> tuple[dict[str, Any], dict[str,
     patient = {"patient_id": typed["patient_id"], "name": typed["patient_name"],
                "phone": typed["patient_phone"]}  # fmt: skip
     if any(patient.values()):  # nothing typed: an anonymous complaint
-        body["patient"] = {k: v for k, v in patient.items() if v or k == "patient_id"}
+        body["patient"] = {k: v for k, v in patient.items() if v}  # a relative: name, phone
     if typed["department_code"] or typed["department_name"]:
         department = {"code": typed["department_code"], "name": typed["department_name"]}
         body["department"] = {k: v for k, v in department.items() if v or k == "code"}

@@ -209,7 +209,13 @@ class EventHandlers:
             policy.plan_case_changed(event.type, event.data, now, self.rules),
             survey_policy.plan_complaint_check(event.type, event.data, now, self.rules),
         )
-        return Effects(plan, self._contact(event.data.patient))
+        patient = event.data.patient
+        if patient is None:
+            return Effects(plan)
+        contact = Contact(
+            policy.complainant_id(event.data), self._phone(patient.phone), patient.sms_opt_out
+        )
+        return Effects(plan, contact)
 
     def _time_limit(self, event: CloudEvent[Any]) -> Effects:
         return Effects(policy.plan_time_limit(event.data, event.id, self.clock(), self.rules))

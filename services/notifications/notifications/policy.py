@@ -316,6 +316,13 @@ def _case_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
     }
 
 
+def complainant_id(data: Any) -> str:
+    """Whom a case's patient messages go to: the patient's id, or for a complainant the
+    hospital has no id for (a relative, a visitor: a name and phone only), the case's own
+    `case:<number>`, under which their phone is kept."""
+    return data.patient.patient_id or f"case:{data.case_number}"  # type: ignore[no-any-return]
+
+
 def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules) -> Plan:
     """complaint.case_*: acknowledgement, outcome, assignment, withdrawal."""
     what = type_.removeprefix("complaint.case_")
@@ -340,7 +347,7 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
                     expires_at=data.promised_response_by,
                     subject_ref=subject,
                     context=context,
-                    patient_id=patient.patient_id,
+                    patient_id=complainant_id(data),
                 )
             )
         if type_ in (EventName.CASE_COMMUNICATED, EventName.CASE_CLOSED):
@@ -352,7 +359,7 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
                     expires_at=now + rules.validity,
                     subject_ref=subject,
                     context=context,
-                    patient_id=patient.patient_id,
+                    patient_id=complainant_id(data),
                 )
             )
     if what == "escalated" and data.director_id:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from notifications.policy import Plan, Planned, PlanningRules
+from notifications.policy import Plan, Planned, PlanningRules, complainant_id
 from notifications.survey_links import SurveyLink, hidden_url, link_id_for
 
 INVITATION = "patient_survey_invitation"
@@ -66,7 +66,7 @@ def plan_complaint_check(type_: str, data: Any, now: datetime, rules: PlanningRu
         due = max(now, min(due, data.satisfaction_check_due_at))
     key = f"complaint-check:{data.case_number}:{data.cycle}"
     plan = _invite(
-        patient.patient_id, "complaint_check", f"case:{data.case_number}",
+        complainant_id(data), "complaint_check", f"case:{data.case_number}",
         data.department_code, key, due=due, rules=rules, template=COMPLAINT_CHECK,
     )  # fmt: skip
     return replace(plan, surveys=tuple(replace(s, case_cycle=data.cycle) for s in plan.surveys))

@@ -32,9 +32,11 @@ LimitName = CaseLimit  # named here as it always was; defined in the vocabulary
 
 
 class CasePatient(Contract):
-    """What the notifications service needs to text the patient, and nothing more."""
+    """What the notifications service needs to text the patient, and nothing more. No
+    `patient_id` for a complainant the hospital has no id for (a relative, a visitor): the
+    phone is then all there is to answer them on."""
 
-    patient_id: NonEmpty
+    patient_id: NonEmpty | None = None
     phone: str | None = None
     sms_opt_out: bool = False
 
