@@ -112,3 +112,36 @@ def test_the_audit_trail_shows_the_services_own_notes_in_chinese_older_records_t
     assert "重大投诉或医疗纠纷：由院领导决定" in text
     assert "满意度回访时患者表示不满意" in text
     assert "the director decides" not in text
+
+
+def test_the_greeting_and_the_saved_outcome_read_as_sentences_in_each_language() -> None:
+    def worklist(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/v1/worklist"):
+            return httpx.Response(200, json={"items": []})
+        return idle_services(request)
+
+    app = console(worklist)
+    app.sign_in(display_name="Wang Fang")
+    app.client.cookies.set("console_lang", "en")
+    assert "<h1>Welcome, Wang Fang</h1>" in app.client.get("/").text
+    app.client.cookies.set("console_lang", "zh")
+    saved = app.client.get("/worklist?saved=FU-A000123&status=completed").text
+    assert "回访 FU-A000123 的结果已保存，任务状态：已完成" in saved
+
+
+def test_an_unassigned_call_is_reassigned_to_nobody_until_someone_is_chosen() -> None:
+    from console.pages import build_templates
+    from console.wording import translate
+
+    form = build_templates("Asia/Shanghai").from_string(
+        "{% from 'supervisor/_reassign.html' import reassign_form with context %}"
+        "{{ reassign_form('task_id', 'FU-1', current) }}"
+    )
+    roster = [{"staff_id": "S-AGENT-01", "name": "王芳"}, {"staff_id": "S-AGENT-02"}]
+    common = {"t": lambda key: translate(key, "zh"), "roster": roster, "department": "CS",
+              "session": None, "CSRF_FIELD": "csrf_token"}  # fmt: skip
+    unassigned = form.render(current=None, **common)
+    assert '<option value="" selected>选择人员…</option>' in unassigned
+    assert "required" in unassigned and unassigned.count(" selected") == 1
+    assigned = form.render(current="S-AGENT-02", **common)
+    assert '<option value="S-AGENT-02" selected>' in assigned and "选择人员" not in assigned
