@@ -101,6 +101,7 @@ async def test_the_desk_moves_a_case_through_every_step_to_closed_and_reopened(
     row = sup.locator("table.queue tr", has=sup.locator(f"a:text-is('{number}')"))
     assert "剩余" in await row.locator("time.countdown").first.inner_text()
     assert await has_no_horizontal_scroll(sup)
+    assert await sup.locator("table.queue th", has_text="投诉时间").count() == 1
     await screenshot(sup, "desk-queue")
     # The supervisor hands the case to the agent, through the case page.
     await sup.goto(f"{base}/cases/{number}")
@@ -330,6 +331,10 @@ async def test_operations_sees_the_kpi_report_with_charts_and_the_monthly_report
         assert await ops.locator("svg.chart").count() >= 2
         assert await ops.locator("#kpi-satisfaction_rate").count() == 1
     assert await has_no_horizontal_scroll(ops)
+    for row in await ops.locator("table.kpis tbody tr").all():
+        cells = await row.locator("td").all_inner_texts()  # name, value, target, count, met
+        if not cells[2].strip() and cells[3].strip() != "0 / 0":
+            assert cells[4].strip() == "无目标", cells  # figures without a target: not 无数据
     await screenshot(ops, "operations")
     async with ops.expect_download() as download:
         await ops.click("text=月报CSV")

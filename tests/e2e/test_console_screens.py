@@ -228,6 +228,22 @@ async def test_a_patient_only_the_complaints_service_knows_is_found_by_id(
     await context.close()
 
 
+async def test_the_desk_opens_a_relatives_complaint_by_name_and_phone_without_a_patient_id(
+    page: Page, stack: dict[str, RunningService]
+) -> None:
+    console = stack["console"].url
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await page.goto(f"{console}/cases/new")
+    await page.get_by_label("姓名", exact=True).fill("钱小文")
+    await page.get_by_label("联系电话").fill("13700002222")
+    await page.get_by_label("类别").select_option("billing")
+    await page.get_by_label("投诉内容").fill(f"患者家属：缴费窗口多收费用 {RUN}")
+    await page.get_by_role("button", name="登记投诉").click()
+    await page.wait_for_url(re.compile(r".*/cases(/TS-.*|\?opened=.*)"))
+    assert "投诉已登记" in await page.inner_text("[role=status]")
+    await screenshot(page, "desk-new-relative")
+
+
 async def test_the_desk_opens_a_complaint_from_the_form_keeping_what_was_typed_on_an_error(
     page: Page, stack: dict[str, RunningService], task: dict[str, Any]
 ) -> None:
@@ -243,7 +259,8 @@ async def test_the_desk_opens_a_complaint_from_the_form_keeping_what_was_typed_o
     await page.get_by_label("被投诉科室代码").fill(DEPT)
     await page.get_by_role("button", name="登记投诉").click()  # no text, no patient id
     assert "不能为空" in await page.inner_text("#err-description")
-    assert "不能为空" in await page.inner_text("#err-patient_id")
+    assert await page.locator("#err-patient_id").count() == 0  # a name is enough (a relative)
+    assert "家属或访客无患者ID" in await page.inner_text("main")
     assert await page.get_by_label("姓名", exact=True).input_value() == "钱学文"  # kept
     assert await page.get_by_label("类别").input_value() == "waiting_time"
     assert await page.get_by_label("现场").is_checked()
