@@ -156,8 +156,11 @@ async def test_the_desk_moves_a_case_through_every_step_to_closed_and_reopened(
         "已总结批示 → 已结案", "已结案 → 重新处理",
     ]  # fmt: skip
     text = "\n".join(audit)
-    for seen in ("调取挂号窗口监控", "S-AGENT-01", "不满意", "分派"):
+    for seen in ("调取挂号窗口监控", "S-AGENT-01", "不满意", "分派", "满意度回访时患者表示不满意"):
         assert seen in text
+    assert (
+        "dissatisfied at the satisfaction check" not in text
+    )  # the service's own note, in Chinese
     r = await complaints.get(f"/v1/cases/{number}", headers=bearer("supervisor"))
     assert (r.json()["status"], r.json()["cycle"]) == ("reopened", 2)  # a new cycle, new clocks
 
