@@ -252,6 +252,23 @@ def case_filters(
     }
 
 
+# Filters a receipt answers anyway (its number and status): a patient's list filtered by no
+# more than these also shows, as receipts, the cases the caller may not read.
+RECEIPT_FILTERS = frozenset({"patient_id", "status", "open"})
+
+
+def scope_of(actor: Actor, filters: dict[str, Any]) -> dict[str, Any] | None:
+    """Whose cases a list looks at. One patient's list (the call screen's) looks at all of
+    theirs: someone about to call a patient must learn that a case they may not read is open
+    (a medical dispute with the director), not be told there is none. Those rows are receipts
+    (`render`); any filter a receipt would not answer keeps the list to the caller's cases, so
+    that filtering cannot tell what a hidden case is about."""
+    used = {column for column, value in filters.items() if value is not None}
+    if filters["patient_id"] is not None and used <= RECEIPT_FILTERS:
+        return None
+    return visibility(actor)
+
+
 def _before(page: PageRequest) -> tuple[datetime, int] | None:
     """Where a page of the newest-first list starts: before the (opened_at, id) of its cursor."""
     return page.read_position(
@@ -283,14 +300,15 @@ async def list_cases(
     ] = None,
 ) -> Page[CaseAnswer]:
     """The cases the caller may see, newest first, a page at a time (`next`). The filters are
-    the route's own parameters: the guard (http_guard) checks those, not a dependency's."""
+    the route's own parameters: the guard (http_guard) checks those, not a dependency's. One
+    patient's list also shows the cases the caller may not read, as receipts (`scope_of`)."""
     filters = case_filters(
         status_, category, channel, priority, department, assignee, patient_id, overdue, open_,
         time_limit,
     )  # fmt: skip
     actor = actor_of(principal)
     rows = await repo.list_cases(
-        conn, filters=filters, visible_to=visibility(actor), limit=page.limit + 1,
+        conn, filters=filters, visible_to=scope_of(actor, filters), limit=page.limit + 1,
         before=_before(page), now=ctx.clock(),
     )  # fmt: skip
     shown = rows[: page.limit]

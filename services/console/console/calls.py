@@ -93,15 +93,20 @@ async def _context(request: Request, session: Session, task_id: str) -> dict[str
         backend.get(session, "followup", "/v1/tasks", params={"patient_id": pid}, reason=reason)
     )
     visit_list = (visits.data or {}).get("items", [])
+    restricted = []
     if cases.data is not None:
-        cases.data = [c for c in cases.data["items"] if c["status"] not in FINISHED_CASE_STATUSES]
+        open_cases = [c for c in cases.data["items"] if c["status"] not in FINISHED_CASE_STATUSES]
+        # A case the caller may not read comes as a receipt: that it is open, never what it says.
+        restricted = [c["case_number"] for c in open_cases if c.get("redacted")]
+        cases.data = [c for c in open_cases if not c.get("redacted")]
     if calls.data is not None:
         calls.data = [t for t in calls.data["items"] if t["task_id"] != task_id]
     visit = _visit_of(task, visit_list)
     settings = request.app.state.settings
     lang = request.cookies.get("console_lang") or settings.default_language
     return {
-        "task": task, "visit": visit, "visits": visits, "cases": cases, "messages": messages,
+        "task": task, "visit": visit, "visits": visits, "cases": cases,
+        "restricted_cases": restricted, "messages": messages,
         "calls": calls, "script": script_for(
             task, visit, lang=lang, tz=settings.hospital_tz, hospital=settings.hospital_name
         ),
