@@ -19,6 +19,7 @@ from complaints.domain import (
     check_transition,
     missing_step,
     priority_for,
+    steps_for,
 )
 
 S = Status
@@ -230,3 +231,31 @@ def test_priority_is_urgent_when_serious_high_when_complex_or_imaging_else_norma
     category: Category, complex_: bool, serious: bool, expected: Priority
 ) -> None:
     assert priority_for(serious=serious, complex_=complex_, category=category) == expected
+
+
+@pytest.mark.parametrize("current", list(Status))
+def test_a_handler_is_offered_only_the_steps_a_handler_may_take(current: Status) -> None:
+    """A button for a supervisor's step answers a handler with a refusal (audit finding 4):
+    a handler is offered only what `check_transition` lets a handler do."""
+    offered = steps_for(current, is_supervisor=False, role="agent", escalated=False)
+    for to in allowed_next(current):
+        try:
+            check_transition(current, to, is_supervisor=False, has_resolution=True, has_note=True)
+        except NotPermitted:
+            assert to not in offered
+        else:
+            assert to in offered
+
+
+def test_a_supervisor_is_offered_every_step_but_approving_an_escalated_case() -> None:
+    proposed = S.RESOLUTION_PROPOSED
+    assert steps_for(proposed, is_supervisor=True, role="supervisor", escalated=False) == (
+        allowed_next(proposed)
+    )
+    assert "resolution_approved" not in steps_for(
+        proposed, is_supervisor=True, role="supervisor", escalated=True
+    )
+    assert "resolution_approved" in steps_for(
+        proposed, is_supervisor=True, role="director", escalated=True
+    )
+    assert steps_for(proposed, is_supervisor=False, role="agent", escalated=False) == []

@@ -126,10 +126,15 @@ async def test_the_desk_moves_a_case_through_every_step_to_closed_and_reopened(
     await agent.fill("#step-resolution", "当面道歉，并对窗口人员进行服务培训")
     await step(agent, "提交处理方案")
     assert await status_shown(agent) == "方案待批"
-    # A handler may not approve (the table marks it for a supervisor): refused with the reason.
-    await step(agent, "批准方案")
-    assert "只有主管可以执行「批准方案」" in await agent.inner_text("#refusal")
-    await screenshot(agent, "desk-case-refused")
+    # A handler may not approve, send back or withdraw (the table marks them for a
+    # supervisor): the page offers no such button, it says the supervisor is next.
+    assert await agent.locator("#step-form button").count() == 0
+    assert "下一步须由主管" in await agent.inner_text("#waiting-supervisor")
+    await screenshot(agent, "desk-case-waiting-supervisor")
+    agent_en = await page_as(browser, stack_env, "agent", lang="en")
+    await agent_en.goto(f"{base}/cases/{number}")
+    assert "The next step is a supervisor's" in await agent_en.inner_text("#waiting-supervisor")
+    await screenshot(agent_en, "desk-case-waiting-supervisor-en")
 
     await sup.goto(f"{base}/cases/{number}")
     await step(sup, "批准方案")

@@ -84,3 +84,28 @@ async def test_a_patients_list_shows_a_handler_the_open_case_they_may_not_read_a
         http, tokens["agent"], limit="200")}  # fmt: skip
     supervisors = await listed(http, tokens["supervisor"], patient_id=patient)
     assert not any(c.get("redacted") for c in supervisors) and len(supervisors) == 2
+
+
+async def test_a_handler_is_offered_only_the_steps_a_handler_may_take(http, tokens) -> None:  # type: ignore[no-untyped-def]
+    """Audit finding 4: the agent was shown 批准方案 and withdrawing, then refused them."""
+    patient = f"P-{uuid.uuid4().hex[:10]}"
+    number = (await open_case(http, tokens["agent"], patient, "候诊排队等了三个小时"))[
+        "case_number"
+    ]
+
+    async def offered(who: str) -> list[str]:
+        r = await http.get(f"/v1/cases/{number}", headers=tokens[who])
+        assert r.status_code == 200, r.text
+        return r.json()["allowed_next"]  # type: ignore[no-any-return]
+
+    assert await offered("agent") == ["acknowledged"]
+    assert await offered("supervisor") == ["acknowledged", "withdrawn"]
+    for to in ("acknowledged", "investigating"):
+        r = await http.post(
+            f"/v1/cases/{number}/transitions", json={"to": to}, headers=tokens["agent"]
+        )
+        assert r.status_code == 200, r.text
+    proposal = {"to": "resolution_proposed", "resolution": "致歉", "resolution_kind": "apology"}
+    r = await http.post(f"/v1/cases/{number}/transitions", json=proposal, headers=tokens["agent"])
+    assert r.status_code == 200 and r.json()["allowed_next"] == []
+    assert await offered("supervisor") == ["resolution_approved", "investigating", "withdrawn"]

@@ -56,6 +56,11 @@ def can_view(actor: Actor, case: Mapping[str, Any]) -> bool:
     )
 
 
+def takes_supervisor_steps(actor: Actor) -> bool:
+    """The transition table's supervisor-only steps: supervisors, the director, the system."""
+    return actor.role in ("supervisor", "system", DIRECTOR)
+
+
 def can_work(actor: Actor, case: Mapping[str, Any]) -> bool:
     """Move the case on: its handler, its supervisor, or a supervisor of its department."""
     return (actor.role in STAFF_ROLES or actor.role == DIRECTOR) and can_view(actor, case)

@@ -11,10 +11,9 @@ import asyncpg
 
 from complaints import escalation, publishing, roster
 from complaints import repository as repo
-from complaints.access import Actor, can_work
+from complaints.access import Actor, can_work, takes_supervisor_steps
 from complaints.domain import (
     ASSIGNED_EVENT,
-    DIRECTOR_ROLE,
     TERMINAL,
     Category,
     NotPermitted,
@@ -99,7 +98,7 @@ async def transition(
     step = check_transition(
         current,
         to,
-        is_supervisor=actor.role in ("supervisor", "system", DIRECTOR_ROLE),
+        is_supervisor=takes_supervisor_steps(actor),
         has_resolution=bool(resolution and resolution_kind),
         has_note=bool(note),
     )

@@ -161,6 +161,16 @@ def allowed_next(current: Status) -> list[str]:
     return [step.to.value for step in TRANSITIONS[current]]
 
 
+def steps_for(current: Status, *, is_supervisor: bool, role: str, escalated: bool) -> list[str]:
+    """The next steps this caller may take (what `check_transition` and `check_approver`
+    accept of them): a handler is not offered the supervisor's steps, nor a supervisor the
+    approval of a case escalated to the director."""
+    steps = [s for s in TRANSITIONS[current] if is_supervisor or not s.supervisor_only]
+    if escalated and role not in (DIRECTOR_ROLE, "system"):
+        steps = [s for s in steps if s.to != Status.RESOLUTION_APPROVED]
+    return [s.to.value for s in steps]
+
+
 def missing_step(current: Status, wanted: str) -> str | None:
     """The first step on the shortest way through the table from `current` to `wanted`, when
     `wanted` is not next but lies ahead (None when it is next, unknown or out of reach)."""

@@ -120,7 +120,10 @@ class CaseOut(BaseModel):
 
     case_number: str
     status: str
-    allowed_next: list[str] = Field(description="the steps its status allows")
+    allowed_next: list[str] = Field(
+        description="the steps its status allows that the caller may take (a handler is not"
+        " offered a supervisor's step, nor a supervisor the approval of an escalated case)"
+    )
     version: int = Field(
         description="counts every change of the case: send it back as a step's"
         " `expected_version` so the step applies only to the case as read"

@@ -17,8 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from complaints.access import Actor, contact_for, has_complainant
-from complaints.domain import Category, Satisfaction, Status, allowed_next
+from complaints.access import Actor, contact_for, has_complainant, takes_supervisor_steps
+from complaints.domain import Category, Satisfaction, Status, steps_for
 from complaints.intake import NewComplaint, new_complaint
 from complaints.repository import AUDIT_SEALED
 from hospital_shared.bounds import Int32
@@ -176,6 +176,16 @@ def _time_limit(d: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
+def steps_of(case: dict[str, Any], actor: Actor) -> list[str]:
+    """The next steps `actor` may take on the case (`domain.steps_for`)."""
+    return steps_for(
+        Status(case["status"]),
+        is_supervisor=takes_supervisor_steps(actor),
+        role=actor.role,
+        escalated=case.get("director_id") is not None,
+    )
+
+
 def case_view(
     case: dict[str, Any],
     deadlines: Sequence[dict[str, Any]],
@@ -191,7 +201,7 @@ def case_view(
     return {
         "case_number": case["case_number"],
         "status": case["status"],
-        "allowed_next": allowed_next(Status(case["status"])),
+        "allowed_next": steps_of(case, actor),
         "version": case["version"],
         "cycle": case["cycle"],
         "channel": case["channel"],
