@@ -1,6 +1,7 @@
 """What each role is shown of the cases on the real stack (the complaints service as a process
 on Kafka and PostgreSQL): a patient's list tells a handler that a case they may not read is
-open, without what it says; a handler is offered only the steps a handler may take."""
+open, without what it says; a handler is offered only the steps a handler may take; the
+director lists the cases escalated to them."""
 
 from __future__ import annotations
 
@@ -109,3 +110,19 @@ async def test_a_handler_is_offered_only_the_steps_a_handler_may_take(http, toke
     r = await http.post(f"/v1/cases/{number}/transitions", json=proposal, headers=tokens["agent"])
     assert r.status_code == 200 and r.json()["allowed_next"] == []
     assert await offered("supervisor") == ["resolution_approved", "investigating", "withdrawn"]
+
+
+async def test_the_director_lists_the_cases_escalated_to_them(http, tokens) -> None:  # type: ignore[no-untyped-def]
+    """Audit finding 7: the queue had no filter for the director's own cases."""
+    patient = f"P-{uuid.uuid4().hex[:10]}"
+    serious = await open_case(http, tokens["agent"], patient, "手术失误导致致残，属医疗事故")
+    plain = await open_case(http, tokens["agent"], patient, "候诊排队等了三个小时")
+    mine = await listed(http, tokens["director"], director="S-DIR-01", limit="200")
+    numbers = {c["case_number"] for c in mine}
+    assert serious["case_number"] in numbers and plain["case_number"] not in numbers
+    assert all(c["escalation"]["director_id"] == "S-DIR-01" for c in mine)
+    assert await listed(http, tokens["director"], director="S-SUP-01") == []
+    # A handler filtering by a director still sees only what is theirs.
+    assert serious["case_number"] not in {
+        c["case_number"] for c in await listed(http, tokens["agent"], director="S-DIR-01")
+    }

@@ -50,3 +50,20 @@ async def test_a_department_with_discharges_in_the_period_is_listed_and_only_the
         assert (await api.get("/v1/kpi/departments", headers=agent)).status_code == 403
         bad = await api.get("/v1/kpi/departments", params={"period": "year"}, headers=ADMIN)
         assert bad.status_code == 422
+
+
+async def test_the_director_reviews_the_kpi_report_but_not_staff_by_staff(
+    metrics: RunningService,
+) -> None:
+    """Audit finding 7: the director (院长) had no KPI view. The report, the departments and the
+    monthly report are theirs; the staff lines and the per-staff figures are not."""
+    director = {"Authorization": "Bearer dev-director-token"}
+    async with httpx.AsyncClient(base_url=metrics.url, timeout=10) as api:
+        report = await api.get("/v1/kpi", params={"period": "month"}, headers=director)
+        assert report.status_code == 200, report.text
+        assert report.json()["kpis"] and report.json()["staff"] == []
+        listed = await api.get("/v1/kpi/departments", headers=director)
+        assert listed.status_code == 200, listed.text
+        monthly = await api.get("/v1/kpi/report.csv", headers=director)
+        assert monthly.status_code == 200 and monthly.text.lstrip("\ufeff").startswith("period,")
+        assert (await api.get("/v1/kpi/staff", headers=director)).status_code == 403

@@ -236,6 +236,7 @@ def case_filters(
     overdue: bool | None,
     open_: bool | None,
     time_limit: TimeLimitState | None,
+    director: str | None = None,
 ) -> dict[str, Any]:
     """The list's filters as the repository takes them (column -> value, None: any)."""
     return {
@@ -249,6 +250,7 @@ def case_filters(
         "overdue": overdue,
         "open": open_,
         "time_limit": time_limit.value if time_limit else None,
+        "director_id": director,
     }
 
 
@@ -298,13 +300,16 @@ async def list_cases(
         TimeLimitState | None,
         Query(description="a limit of the current cycle running past its warning or due time"),
     ] = None,
+    director: Annotated[
+        str | None, Query(description="escalated to this director (staff id)", max_length=64)
+    ] = None,
 ) -> Page[CaseAnswer]:
     """The cases the caller may see, newest first, a page at a time (`next`). The filters are
     the route's own parameters: the guard (http_guard) checks those, not a dependency's. One
     patient's list also shows the cases the caller may not read, as receipts (`scope_of`)."""
     filters = case_filters(
         status_, category, channel, priority, department, assignee, patient_id, overdue, open_,
-        time_limit,
+        time_limit, director,
     )  # fmt: skip
     actor = actor_of(principal)
     rows = await repo.list_cases(

@@ -43,6 +43,17 @@ RESOLUTION_KINDS = (
 )  # fmt: skip
 MEASURES = ("criticism", "warning", "fine", "training", "suspension", "other")
 SUPERVISING = ("supervisor", "director")
+# The queue's "whose" filter: the complaints service's query for it, by the signed-in person.
+WHOSE = {"assigned": "assignee", "escalated": "director"}
+
+
+def whose_choices(session: Session) -> tuple[str, ...]:
+    """Cases assigned to me (anyone who handles cases); escalated to me (the director)."""
+    return ("assigned", "escalated") if session.has_role("director") else ("assigned",)
+
+
+def whose_filter(session: Session, whose: str | None) -> dict[str, str]:
+    return {WHOSE[whose]: session.staff_id} if whose in whose_choices(session) else {}
 
 
 def backend(request: Request) -> Backend:
@@ -74,6 +85,7 @@ async def case_queue(
     category: str | None = None,
     priority: str | None = None,
     time_limit: str | None = None,
+    whose: str | None = None,
     open_: Annotated[str, Query(alias="open")] = "open",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
     back: Annotated[str, Query(max_length=50_000)] = "",
@@ -82,7 +94,7 @@ async def case_queue(
     """The queue a page at a time, by the service's cursors; `back` holds the cursors of the
     pages before this one (`-`: the first), so that "previous" needs no offset."""
     filters = queue_filters(status, department, category, priority, time_limit, open_)
-    params = {**filters, "limit": PAGE_SIZE, "cursor": cursor}
+    params = {**filters, **whose_filter(session, whose), "limit": PAGE_SIZE, "cursor": cursor}
     answer = await backend(request).get(
         session, "complaints", "/v1/cases", params=params, reason="投诉处理 案件列表"
     )
@@ -91,7 +103,8 @@ async def case_queue(
         {**case, "countdowns": (cd := countdowns(case, now)), "worst": worst_state(cd)}
         for case in answer["items"]
     ]
-    chosen = {**filters, "open": open_, "status": status, "department": department}
+    chosen = {**filters, "open": open_, "status": status, "department": department,
+              "whose": whose}  # fmt: skip
     trail = [c for c in back.split(",") if c]
     following = _cursor_of(answer["next"])
     return render(
@@ -99,7 +112,7 @@ async def case_queue(
         prev_url=page_url(request, trail[-1], trail[:-1]) if trail else None,
         next_url=page_url(request, following, [*trail, cursor or "-"]) if following else None,
         statuses=STATUSES, categories=CATEGORIES, priorities=PRIORITIES,
-        remaining=remaining_text, opened=opened,
+        whose_choices=whose_choices(session), remaining=remaining_text, opened=opened,
         can_open=session.has_role("agent", "doctor", "supervisor"),
     )  # fmt: skip
 

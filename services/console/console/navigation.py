@@ -21,7 +21,7 @@ NAVIGATION: list[NavItem] = [
         "nav.desk", "/cases", frozenset({"agent", "doctor", "supervisor", "director", "admin"})
     ),
     NavItem("nav.supervisor", "/supervisor", frozenset({"supervisor", "admin"})),
-    NavItem("nav.operations", "/operations", frozenset({"admin", "supervisor"})),
+    NavItem("nav.operations", "/operations", frozenset({"admin", "supervisor", "director"})),
     NavItem("nav.staff", "/staff", frozenset({"admin"})),
     NavItem("nav.inbox", "/inbox", frozenset()),
 ]

@@ -27,12 +27,13 @@ PERIODS = ("day", "week", "month", "quarter")
 TREND_PERIODS = 6
 MAX_DEPARTMENTS = 15  # the comparison chart's bars
 DEFAULT_KPI = "satisfaction_rate"
+KPI_READERS = ("admin", "supervisor", "director")
 Month = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")]
 
 
 def _check(session: Session) -> None:
-    if not session.has_role("admin", "supervisor"):
-        raise Refused("the KPI report is for operations and supervisors")
+    if not session.has_role(*KPI_READERS):
+        raise Refused("the KPI report is for operations, supervisors and the director")
 
 
 def earlier(period: str, day: date, steps: int) -> date:

@@ -109,15 +109,17 @@ async def _results(request: Request, window: Window, department: str | None) -> 
     return evaluate_all(counts, settings.effective_targets())
 
 
-# Operations only: admin and supervisor tokens.
+# Operations, supervisors and the director (院长, who reviews the hospital's KPIs and gets the
+# escalations): admin, supervisor and director tokens. Staff lines follow `visible_department`.
+KPI_READERS = (Role.ADMIN, Role.SUPERVISOR, Role.DIRECTOR)
 router = APIRouter(
     prefix="/v1/kpi",
     tags=["kpi"],
-    dependencies=[Depends(require(Role.ADMIN, Role.SUPERVISOR))],
+    dependencies=[Depends(require(*KPI_READERS))],
     route_class=GuardedRoute,
 )
 CSV = {"text/csv": {"schema": {"type": "string"}}}
-Caller = Annotated[Principal, Depends(require(Role.ADMIN, Role.SUPERVISOR))]
+Caller = Annotated[Principal, Depends(require(*KPI_READERS))]
 
 
 def settings_of(request: Request) -> Settings:

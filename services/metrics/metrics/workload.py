@@ -36,9 +36,12 @@ class StaffFiguresOut(BaseModel):
 
 def visible_department(principal: Principal, asked: str | None) -> tuple[bool, str | None]:
     """(whether any staff line may be shown, the department whose staff): a supervisor
-    asking for another department's KPIs gets that department's KPIs but no staff lines."""
+    asking for another department's KPIs gets that department's KPIs but no staff lines; the
+    director reads the figures, not staff by staff (appraisal is operations' and supervisors')."""
     if principal.role is Role.ADMIN:
         return True, asked
+    if principal.role is Role.DIRECTOR:
+        return False, None
     if principal.department is None or asked not in (None, principal.department):
         return False, None
     return True, principal.department
