@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Role
@@ -22,11 +22,20 @@ PhoneQuery = Annotated[str | None, Query(max_length=32, description="any form; s
 
 
 class OptOutIn(BaseModel):
-    patient_id: str | None = Field(default=None, max_length=64)
+    patient_id: str | None = Field(
+        default=None, max_length=64, description="blank is the same as none (a phone's opt-out)"
+    )
     phone: str | None = Field(
         default=None, max_length=32, description="any form the region's numbers take; kept E.164"
     )
     reason: str | None = Field(default=None, max_length=200)
+
+    @field_validator("patient_id")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        # a form's empty field: no patient (it was stored as the patient "", and its event,
+        # which names a patient or none, could not be published: a 500)
+        return value.strip() or None if value is not None else None
 
 
 def e164_or_422(phone: str | None, request: Request, where: str) -> str | None:
