@@ -183,17 +183,31 @@ async def verify(target: Target, dump: Path, expected_rows: dict[str, int]) -> d
         finally:
             await conn.close()
     finally:
-        admin = await asyncpg.connect(target.database("postgres"))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await _drop_scratch(target, scratch)
     wrong = {t: (n, got.get(t)) for t, n in expected_rows.items() if got.get(t) != n}
     if wrong or set(got) != set(expected_rows):
         raise StackError(f"backup check: row counts differ after a test restore: {wrong}")
     return {"method": "pg_restore into a scratch database, row count of every table",
             "tables": len(got), "rows": sum(got.values()),
             "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
+
+
+async def _drop_scratch(target: Target, scratch: str, *, tries: int = 20) -> None:
+    """Drop the scratch database. An autovacuum worker PostgreSQL started on the tables just
+    restored is not the backup role's process: WITH (FORCE) may not terminate it
+    (InsufficientPrivilegeError) and is tried again once it has gone (it is short)."""
+    admin = await asyncpg.connect(target.database("postgres"))
+    try:
+        for attempt in range(1, tries + 1):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if attempt == tries:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
 
 
 def scratch_name(target: Target) -> str:
