@@ -27,5 +27,5 @@ async def test_every_dead_letter_topic_keeps_its_records_35_days(
     finally:
         await admin.close()
     days = {topic: ms / 86_400_000 for topic, ms in kept.items()}
-    assert len(dead) == 11 and all(days[t] == 35 for t in dead), days
+    assert len(dead) >= 12 and all(days[t] == 35 for t in dead), days  # opt-outs: the 12th
     assert days["hospital.registrations.v1"] == 7  # the others keep Kafka's default

@@ -91,5 +91,8 @@ async def backchannel_logout(request: Request) -> Response:
     ended = await request.app.state.sessions.end_at_provider(
         sid=sid, sub=None if sid else sub, issued_at=float(claims["iat"])
     )
-    log.info("session ended: back-channel logout", sid=sid, sub=sub, staff_ids=ended)
+    if ended:
+        log.info("session ended: back-channel logout", sid=sid, sub=sub, staff_ids=ended)
+    else:  # a sign-out from the console itself, told back by the provider: ended already
+        log.info("back-channel logout: no console session left", sid=sid, sub=sub)
     return Response(status_code=200)
