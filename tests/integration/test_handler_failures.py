@@ -82,9 +82,15 @@ CONSUMERS = [
 
 
 async def effects(dsn: str, consumer: Consumer, events: list[dict[str, Any]]) -> list[int]:
+    """The events' effects in one snapshot: read one after the other, the flaky event's
+    could be read before its commit and the next event's after its own, a few ms later (CI
+    saw [0, 0, 1] once)."""
     conn = await asyncpg.connect(dsn)
     try:
-        return [await conn.fetchval(consumer.effect_sql, consumer.effect_key(e)) for e in events]
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return [
+                await conn.fetchval(consumer.effect_sql, consumer.effect_key(e)) for e in events
+            ]
     finally:
         await conn.close()
 
