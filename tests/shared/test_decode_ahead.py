@@ -91,6 +91,18 @@ async def _publish_mine(stack_env: dict[str, str], n: int) -> tuple[list[str], A
     return [e["id"] for e in events], sent[-1]
 
 
+async def _released_then_all_handled_in_order(
+    probe: _Probe, stack_env: dict[str, str], mine: list[str], last: Any
+) -> None:
+    """Release the held batch: every one of `mine` is then handled once, in its order, and
+    the group commits past the last."""
+    probe.release.set()
+    await eventually(lambda: set(mine) <= set(probe.handled), timeout=60)
+    assert [i for i in probe.handled if i in set(mine)] == mine
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    await eventually(lambda: committed_past(bootstrap, probe.group, last), timeout=30)
+
+
 @pytest.mark.stack
 async def test_the_next_batch_is_decoded_beside_the_one_in_the_database(
     stack_env: dict[str, str], monkeypatch: Any, tmp_path: Path
@@ -106,11 +118,7 @@ async def test_the_next_batch_is_decoded_beside_the_one_in_the_database(
         await asyncio.sleep(0.5)
         assert (probe.batches, probe.started) == (batches, started)  # not handled meanwhile
         assert started < probe.decoded <= started + BATCH  # one batch ahead, no more
-        probe.release.set()
-        await eventually(lambda: set(mine) <= set(probe.handled), timeout=60)
-        assert [i for i in probe.handled if i in set(mine)] == mine  # in their order, once
-        bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-        await eventually(lambda: committed_past(bootstrap, probe.group, last), timeout=30)
+        await _released_then_all_handled_in_order(probe, stack_env, mine, last)
     finally:
         probe.release.set()
         await probe.runtime.stop()
@@ -129,11 +137,7 @@ async def test_a_batch_slower_than_a_stop_waits_is_waited_for_while_running(
     try:
         await asyncio.wait_for(probe.holding.wait(), timeout=60)
         await asyncio.sleep(2.0)
-        probe.release.set()
-        await eventually(lambda: set(mine) <= set(probe.handled), timeout=60)
-        assert [i for i in probe.handled if i in set(mine)] == mine
-        bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-        await eventually(lambda: committed_past(bootstrap, probe.group, last), timeout=30)
+        await _released_then_all_handled_in_order(probe, stack_env, mine, last)
     finally:
         probe.release.set()
         await probe.runtime.stop()
