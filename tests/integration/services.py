@@ -49,6 +49,13 @@ class RunningService:
         env = {**self.extra_env, **extra_env}
         if self.name == "followup":
             env.setdefault("FOLLOWUP_SEED_STAFF", dev_token_roster())
+        if self.name == "notifications":
+            # Quiet hours off (start == end) unless a test sets them: SMS are held from 21:00
+            # to 08:00 in the hospital's zone, and CI runs at any hour (a CI run at 21:15
+            # Shanghai waited 40 s for an acknowledgement held until morning). Quiet hours are
+            # unit-tested.
+            env.setdefault("NOTIFICATIONS_QUIET_HOURS_START", "00:00")
+            env.setdefault("NOTIFICATIONS_QUIET_HOURS_END", "00:00")
         self.process = devstack.start_service(
             self.config, self.name, extra_env=env, log_name=self.log_name
         )
