@@ -67,8 +67,10 @@ def keycloak_admin(env: dict[str, str]) -> httpx.Client:
     )
     resp.raise_for_status()
     headers = {"Authorization": f"Bearer {resp.json()['access_token']}"}
+    # 90 s: adding a generated key makes Keycloak create an RSA key pair, which took over 30 s
+    # in a loaded CI run
     return httpx.Client(base_url=f"{env['KEYCLOAK_URL']}/admin/realms/{env['KEYCLOAK_REALM']}",
-                        headers=headers, timeout=30)  # fmt: skip
+                        headers=headers, timeout=90)  # fmt: skip
 
 
 def add_key_provider(admin: httpx.Client, provider: str, priority: int, **config: str) -> str:
