@@ -20,7 +20,7 @@ from hospital_shared.events import (
 )
 from hospital_shared.field_crypto import open_, seal
 from hospital_shared.service_events.registration import PatientDetailsUpdated
-from registration.domain import Kind, Ledger, Status, visit_keys
+from registration.domain import Kind, Ledger, Status, Visit, visit_keys
 from registration.intake import Admission, DischargeNotice, Intake, VisitCancelled
 from registration.phones import normalise_phone
 from registration.repository import sealed_record, stored_record
@@ -314,6 +314,50 @@ def test_the_first_discharge_cancellation_resent_after_the_next_discharge_leaves
     assert (repeat.held, repeat.published, repeat.rejection) == (False, [], None)
     assert repeat.ignored
     assert book.visits[(Kind.ADMISSION, "A000032")].status == Status.DISCHARGED
+
+
+def back_on_the_ward_as_stored(n: int, held_a13_at: datetime, **record: Any) -> Ledger:
+    """A ledger as loaded from the database: admission n `discharge_cancelled` (its record the
+    first discharge's, plus `record`), an A13 held for it (recorded at `held_a13_at`)."""
+    book = ledger()
+    stored = {**discharge(n)["data"], **record}
+    key = (Kind.ADMISSION, f"A{n:06d}")
+    book.visits[key] = Visit(*key, f"P{n:06d}", Status.DISCHARGE_CANCELLED, stored)
+    cancel = DischargeCancelled(admission_id=f"A{n:06d}")
+    book.pending[key] = [intake("discharge.cancelled", cancel, f"dc-{n}-held", held_a13_at)]
+    return book
+
+
+def discharged_again(book: Ledger, n: int, at: datetime) -> list[str]:
+    """The patient's next A03 (discharged at `at`): the types it publishes."""
+    again = PatientDischarged.model_validate(discharge(n, discharged_at=at.isoformat())["data"])
+    result = book.apply(intake("patient.discharged", again, f"dis-{n}-again", at))
+    return [o.type for o in result.published]
+
+
+def test_an_a13_resend_held_before_the_upgrade_does_not_cancel_the_next_discharge() -> None:
+    # 0.14.0 put a discharge cancelled by A13 back to plain `admitted` (migration 360 renamed
+    # it `discharge_cancelled`, keeping no cancellation time) and held the same A13 resent
+    # under a new MSH-10: after the upgrade it was released after the patient's next, real
+    # A03 and cancelled it (follow-up withdrew the call, notifications the notice).
+    book = back_on_the_ward_as_stored(33, NOW + timedelta(hours=1))
+    assert discharged_again(book, 33, NOW + timedelta(days=2)) == ["patient.discharged"]
+    assert book.visits[(Kind.ADMISSION, "A000033")].status == Status.DISCHARGED
+    assert (Kind.ADMISSION, "A000033") not in book.pending
+    assert (Kind.ADMISSION, "A000033") in book.pending_changed  # its row is deleted
+    [(dropped, why)] = book.dropped  # logged for operators, with its MSH-10 and time
+    assert (dropped.event_id, why.field) == ("dc-33-held", "admission_id")
+
+
+def test_an_a13_held_for_a_later_discharge_since_the_upgrade_still_cancels_it() -> None:
+    # The same, but the cancellation's time is kept (as it is since): an A13 recorded after
+    # it was held for the discharge whose A03 it overtook, and cancels it.
+    cancelled_at = {"discharge_cancelled_at": (NOW + timedelta(hours=1)).isoformat()}
+    book = back_on_the_ward_as_stored(34, NOW + timedelta(days=2, hours=1), **cancelled_at)
+    published = discharged_again(book, 34, NOW + timedelta(days=2))
+    assert published == ["patient.discharged", "discharge.cancelled"]
+    assert book.visits[(Kind.ADMISSION, "A000034")].status == Status.DISCHARGE_CANCELLED
+    assert book.dropped == []
 
 
 def test_a_cancellation_sent_twice_before_its_visit_is_held_and_published_once() -> None:

@@ -165,6 +165,7 @@ class Ledger:
         data = data.model_copy(update={"patient": patient})
         last = _last_cancellation(visit)
         record = data if last is None else {**_json(data), _CANCELLED_AT: last.isoformat()}
+        self._drop_resends_held_before_upgrade(key, visit)
         self._save(Visit(*key, patient.patient_id, Status.DISCHARGED, record, phone.usable))
         discharged = _out(intake, data, patient.patient_id, phone, type_="patient.discharged")
         return self._release_pending(key, Result(published=[discharged]))
@@ -209,6 +210,26 @@ class Ledger:
             when = intake.time.isoformat()
             cancelled.record = {**cancelled.record_json(), _CANCELLED_AT: when}
         return result
+
+    def _drop_resends_held_before_upgrade(self, key: VisitKey, visit: Visit | None) -> None:
+        """The A13s held for an admission whose discharge was cancelled with no time kept are
+        that A13 resent under a new MSH-10, held by earlier code (0.14.0 and before: the A13
+        had put the admission back to plain `admitted`; migration 360 renamed it). Once the
+        next, real A03 came, they were released and cancelled it. Now an A13 is held there
+        only when that time is kept (`_discharge_cancelled`), so each of these is an old
+        one; one arriving now would be a repeat, and so are they: dropped (logged by
+        ingest), not applied. A migration cannot pick them out: the record that tells is
+        sealed (migration 370), and a held row's age does not say which code held it."""
+        if visit is None or visit.status != Status.DISCHARGE_CANCELLED:
+            return
+        held = self.pending.get(key, [])
+        resent = [h for h in held if h.type == "discharge.cancelled"]
+        if not resent or _last_cancellation(visit) is not None:
+            return
+        self.pending[key] = [h for h in held if h.type != "discharge.cancelled"]
+        self.pending_changed.add(key)
+        why = "held before the upgrade: the A13 already applied, resent (its time was not kept)"
+        self.dropped.extend((h, Rejection("admission_id", why)) for h in resent)
 
     def _visit_cancelled(self, intake: Intake) -> Result:
         """ADT^A11 cancels an admission (A01) or an outpatient visit (A04). One whose visit is

@@ -187,14 +187,23 @@ async def _apply_run(
         applied.held += result.held
         kind = "held" if result.held else "ignored" if result.ignored else "published"
         applied.counts[kind] += 1
-    for held, rejection in ledger.dropped:
+    _log_dropped(ledger.dropped)
+    await repository.save_ledger(conn, ledger)
+
+
+def _log_dropped(dropped: list[tuple[Intake, Rejection]]) -> None:
+    """Held intakes that will never apply, with what finds them at the sender (the visit, the
+    MSH-10 or event id, the time), so an operator can check them with the hospital system."""
+    for held, rejection in dropped:
         log.warning(
             "a held intake no longer applies, dropped",
             event_id=held.event_id,
             type=held.type,
+            visit_id=",".join(sorted({visit_id for _, visit_id in visit_keys(held)})),
+            control_id=held.correlation_id,
+            occurred_at=held.time.isoformat(),
             reason=rejection.message,
         )
-    await repository.save_ledger(conn, ledger)
 
 
 async def _apply_merge(conn: asyncpg.Connection, merge: Numbered, applied: _Applied) -> None:
