@@ -1,7 +1,8 @@
 """Registration migration 360 on the real PostgreSQL: admissions an A13 had put back to plain
 `admitted` (before `discharge_cancelled` existed) are `discharge_cancelled`, so the same A13
 resent under a new MSH-10 is a repeat there too, not held to cancel the next real discharge.
-Only those: their record is still the discharge's (an A01's has no `discharged_at`)."""
+Only those: their record is still the discharge's (an A01's has no `discharged_at`). And a
+resend the old code had already held is dropped when the next A03 comes, not applied."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import asyncpg
 from hospital_shared import db
 from hospital_shared.events import DischargeCancelled
 from registration.domain import Kind, Ledger
-from registration.intake import Intake
+from registration.ingest import Hl7Control, ingest_on
+from registration.intake import DischargeNotice, Intake
 from registration.phones import normalise_phone
 from registration.repository import load_ledger
 from tests.factories import NOW, discharge, registration
@@ -83,3 +85,58 @@ async def test_admissions_back_on_the_ward_after_an_a13_become_discharge_cancell
     result = book.apply(Intake("discharge.cancelled", cancel, "dc-resent", NOW, "urn:test"))
     assert (result.held, result.published, result.rejection) == (False, [], None)
     assert result.ignored
+
+
+RESENT = "A-resent-held"  # an admission an A13 left `admitted`, with the same A13 held for it
+
+
+async def insert_as_0_14_left_them(conn: asyncpg.Connection) -> None:
+    """What 0.14.0 stored for A01, A03, A13 and the A13 resent under a new MSH-10: the
+    admission plain `admitted` with the discharge's record, and the resend held for it (the
+    row `save_ledger` writes) as if it came before a discharge."""
+    record = {**DISCHARGE, "admission_id": RESENT}
+    await conn.execute(
+        "INSERT INTO visits (kind, visit_id, patient_id, status, record, phone_usable,"
+        " updated_at) VALUES ('admission', $1, 'P000001', 'admitted', $2::jsonb, true, $3)",
+        RESENT, json.dumps(record), BEFORE,
+    )  # fmt: skip
+    await conn.execute(
+        "INSERT INTO held_intakes (kind, visit_id, event_id, type, data, occurred_at, source,"
+        " correlation_id, received_at) VALUES ('admission', $1, 'dc-resent',"
+        " 'discharge.cancelled', $2::jsonb, $3, 'urn:hospital:registration', 'A13-resent', $4)",
+        RESENT, json.dumps({"admission_id": RESENT}), BEFORE + timedelta(hours=1),
+        BEFORE + timedelta(hours=2),
+    )  # fmt: skip
+
+
+async def test_an_a13_resend_held_before_the_upgrade_leaves_the_next_discharge_published(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    """0.14.0's rows, upgraded (the migrations from 360 on), then the patient's next A03 taken
+    in as HL7 is (`ingest_on`, the real transaction): the held resend was released after it
+    and published `discharge.cancelled`, cancelling a real discharge (follow-up withdrew the
+    call, notifications the notice). Now the A03 goes out alone and the resend is gone."""
+    schema = f"dcheld_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+    next_a03 = DischargeNotice(
+        admission_id=RESENT,
+        fields={"discharged_at": (NOW + timedelta(days=2)).isoformat(), "disposition": "home"},
+    )
+    try:
+        await migrate(conn, schema, migrations_before(tmp_path))
+        await conn.execute(f"SET search_path TO {schema}")
+        await insert_as_0_14_left_them(conn)
+        await migrate(conn, schema, migrations("registration"))
+        intake = Intake("discharge.notice", next_a03, "a03-next", NOW, "urn:test", "A03-next")
+        async with conn.transaction():
+            await ingest_on(
+                conn, [intake], normalise=normalise_phone, channel="hl7",
+                hl7=Hl7Control("HIS", "A03-next", "ADT^A03"),
+            )  # fmt: skip
+        outbox = await conn.fetch("SELECT payload FROM outbox ORDER BY id")
+        held = await conn.fetchval("SELECT count(*) FROM held_intakes")
+        status = await conn.fetchval("SELECT status FROM visits WHERE visit_id = $1", RESENT)
+    finally:
+        await conn.close()
+    assert [json.loads(r["payload"])["type"] for r in outbox] == ["patient.discharged"]
+    assert (held, status) == (0, "discharged")

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from hospital_shared import topics
 from hospital_shared.codec import decode
+from hospital_shared.field_crypto import open_
 from tests.factories import discharge, envelope, registration
 from tests.integration.capture_servers import free_port
 from tests.integration.services import RunningService, refused_start_log
@@ -311,6 +312,21 @@ async def test_admission_then_discharge_then_cancelled_discharge(
     assert {k for k, _ in found} == {f"HP{n}"}
 
 
+async def discharge_events(bootstrap: str, admission_id: str) -> list[tuple[str, str]]:
+    """(type, correlation id: the HL7 MSH-10) of the admission's discharge events, in order."""
+    found = await published(bootstrap, topics.DISCHARGES, admission_id=admission_id)
+    return [(e["type"], e["correlationid"]) for _, e in found]
+
+
+def discharged_then_cancelled(n: int, *suffixes: str) -> list[tuple[str, str]]:
+    """Each discharge (A03-n<suffix>) published, then its cancellation (A13-n<suffix>)."""
+    return [
+        event
+        for s in suffixes
+        for event in (("patient.discharged", f"A03-{n}{s}"), ("discharge.cancelled", f"A13-{n}{s}"))
+    ]
+
+
 async def test_a_second_discharges_cancellation_overtaking_its_a03_cancels_it(
     stack_config: Any, service: RunningService, stack_env: dict[str, str]
 ) -> None:
@@ -338,11 +354,65 @@ async def test_a_second_discharges_cancellation_overtaking_its_a03_cancels_it(
     assert [ack_code(a) for a in acks] == ["AA"] * 9
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     await wait_published(bootstrap, topics.DISCHARGES, 1, admission_id=f"HB{n}")
-    found = await published(bootstrap, topics.DISCHARGES, admission_id=f"HA{n}")
-    assert [(e["type"], e["correlationid"]) for _, e in found] == [
-        ("patient.discharged", f"A03-{n}"), ("discharge.cancelled", f"A13-{n}"),
-        ("patient.discharged", f"A03-{n}-second"), ("discharge.cancelled", f"A13-{n}-second"),
-    ]  # fmt: skip
+    found = await discharge_events(bootstrap, f"HA{n}")
+    assert found == discharged_then_cancelled(n, "", "-second")
+
+
+async def as_the_upgrade_left_0_14s(db: asyncpg.Connection, admission_id: str, n: int) -> None:
+    """Turn the admission's rows into what 0.14.0 left after A01, A03, A13 and the A13
+    resent under a new MSH-10, once upgraded: `discharge_cancelled` (migration 360's name for
+    0.14.0's plain `admitted`) with no cancellation time in its record (0.14.0 kept none; a
+    record migration 370 left is its JSON, unsealed), and the resend held for it."""
+    where = "WHERE kind = 'admission' AND visit_id = $1"
+    sealed = await db.fetchval(f"SELECT record FROM registration.visits {where}", admission_id)
+    record = json.loads(open_(sealed) or "{}")
+    assert record.pop("discharge_cancelled_at")  # kept since 0.14.0
+    await db.execute(
+        f"UPDATE registration.visits SET record = $2 {where}", admission_id, json.dumps(record)
+    )
+    await db.execute(
+        "INSERT INTO registration.held_intakes (kind, visit_id, event_id, type, data,"
+        " occurred_at, source, correlation_id, received_at) VALUES ('admission', $1, $2,"
+        " 'discharge.cancelled', $3::jsonb, '2026-11-23T03:00:00Z', 'urn:hospital:registration',"
+        " $4, now() - interval '1 day')",
+        admission_id, f"held-{n}", json.dumps({"admission_id": admission_id}), f"A13-{n}-resent",
+    )  # fmt: skip
+
+
+async def test_an_a13_resend_held_before_the_upgrade_does_not_cancel_the_next_discharge(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str], raw_db: Any
+) -> None:
+    """Discharged and cancelled under 0.14.0, which also held the same A13 resent (new MSH-10)
+    as if it came before a discharge. After the upgrade the patient's next A03 released it:
+    `discharge.cancelled` followed the real discharge (follow-up withdrew the call for a
+    patient gone home). Now that A03 goes out alone and the resend is dropped, logged; the
+    next A13, and one for a later discharge that overtakes its A03, still cancel theirs."""
+    n = uid()
+    ids = {"patient_id": f"HP{n}", "visit_id": f"HA{n}", "patient_class": "I"}
+    port = stack_config.mllp_port
+    acks = await mllp(
+        port,
+        adt("A01", f"A01-{n}", **ids, pv1_extra={44: "20261118080000"}),
+        adt("A03", f"A03-{n}", **ids, pv1_extra={45: "20261123100000", 36: "01"}),
+        adt("A13", f"A13-{n}", **ids, recorded_at="20261123110000+0800"),
+    )
+    await as_the_upgrade_left_0_14s(raw_db, f"HA{n}", n)
+    acks += await mllp(
+        port,
+        adt("A03", f"A03-{n}-second", **ids, pv1_extra={45: "20261125100000", 36: "01"},
+            recorded_at="20261125100000+0800"),
+        adt("A13", f"A13-{n}-second", **ids, recorded_at="20261125110000+0800"),
+        adt("A13", f"A13-{n}-third", **ids, recorded_at="20261127110000+0800"),  # held
+        adt("A03", f"A03-{n}-third", **ids, pv1_extra={45: "20261127100000", 36: "01"},
+            recorded_at="20261127100000+0800"),
+    )  # fmt: skip
+    assert [ack_code(a) for a in acks] == ["AA"] * 7
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    await wait_published(bootstrap, topics.DISCHARGES, 6, admission_id=f"HA{n}")
+    found = await discharge_events(bootstrap, f"HA{n}")
+    assert found == discharged_then_cancelled(n, "", "-second", "-third")
+    dropped = [line for line in service.log.splitlines() if f"A13-{n}-resent" in line]
+    assert len(dropped) == 1 and "a held intake no longer applies, dropped" in dropped[0]
 
 
 async def test_siu_cancellation_before_booking_and_no_show_rules(
