@@ -21,6 +21,7 @@ from devstack import kannel, procs
 from hospital_shared import topics
 from tests.integration.services import RunningService, running
 from tests.integration.test_notifications_sms import (
+    as_role,
     discharge_event,
     messages,
     restart,
@@ -142,7 +143,8 @@ async def test_after_an_outage_an_sms_still_gets_its_full_attempts_of_answered_e
     """Kannel stopped past the attempt cap, then back but refusing the service's credentials
     (a 403, an error that may pass): the SMS is failed after `send_max_attempts` (3) such
     answers. The hand-overs of the outage counted against the cap, and the first 403 after it
-    failed the SMS at once."""
+    failed the SMS at once. A supervisor sees why in the list and in the message itself: 3
+    answered errors (`answered_errors`), none while Kannel was stopped."""
     n, dept = unique()
     restart(notifications, **ENV, NOTIFICATIONS_KANNEL_PASSWORD="not-the-password")
     await asyncio.to_thread(stop_kannel, stack_config)
@@ -170,4 +172,7 @@ async def test_after_an_outage_an_sms_still_gets_its_full_attempts_of_answered_e
     ]
     assert "HTTP 403" in row["status_reason"]
     assert row["attempts"] >= waited["attempts"] + 3
+    assert (waited["answered_errors"], row["answered_errors"]) == (0, 3)
+    one = await as_role(notifications, stack_env, "SUPERVISOR", f"/v1/messages/{row['id']}")
+    assert one.json()["answered_errors"] == 3
     assert sms_received(stack_config, dept) == []

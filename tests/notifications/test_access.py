@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 from hospital_shared.auth import Principal, Role
@@ -12,6 +13,7 @@ from notifications.access import (
     message_view,
     patient_history_refusal,
 )
+from notifications.views import MessageView
 
 AGENT = Principal(role=Role.AGENT, staff_id="S-AGENT-01", department="CS")
 DOCTOR = Principal(role=Role.DOCTOR, staff_id="S-DOC-01", department="CARD")
@@ -92,3 +94,13 @@ def test_other_messages_are_not_masked_and_numbers_are_for_operations() -> None:
 def test_a_note_says_what_it_is_about_so_the_console_can_link_to_it() -> None:
     note = message("staff_case_assigned", staff_id="S-AGENT-01")
     assert message_view(note, AGENT, desk_department="CS")["subject_ref"] == "case:TS-20261205-0001"
+
+
+def test_a_message_failed_after_an_outage_shows_the_errors_the_gateway_answered() -> None:
+    """`attempts` counts the hand-overs of an outage too; the cap (`send_max_attempts`) counts
+    the errors the gateway answered (migration 420), which the answer shows apart."""
+    failed = message("appointment_reminder")
+    failed |= {"status": "failed", "attempts": 9, "answered_errors": 3, "urgent": False,
+               "created_at": datetime(2026, 12, 5, 1, 30, tzinfo=UTC)}  # fmt: skip
+    shown = MessageView.model_validate(message_view(failed, WARD, desk_department="CS"))
+    assert (shown.attempts, shown.answered_errors) == (9, 3)

@@ -103,6 +103,7 @@ def message_view(
         "encoding": m["encoding"],
         "segments": m["segments"],
         "attempts": m["attempts"],
+        "answered_errors": m["answered_errors"],
         "last_error": m["last_error"],
         "due_at": m["due_at"],
         "deferred_reason": m["deferred_reason"],

@@ -25,6 +25,7 @@ _MESSAGE_EXAMPLE: dict[str, Any] = {
     "encoding": "UCS-2",
     "segments": 1,
     "attempts": 1,
+    "answered_errors": 0,
     "last_error": None,
     "due_at": "2026-12-05T01:00:00Z",
     "deferred_reason": None,
@@ -63,7 +64,12 @@ class MessageView(BaseModel):
     urgent: bool
     encoding: str | None
     segments: int | None
-    attempts: int
+    attempts: int = Field(description="hand-overs to the gateway or server, those of an outage too")
+    answered_errors: int = Field(
+        description="errors the gateway or server answered (a 403 of credentials, a 500, SMTP"
+        " 535), counted apart from the attempts of an outage: only these count towards"
+        " send_max_attempts, so a message failed after an outage shows why (migration 420)"
+    )
     last_error: str | None
     due_at: WireTime | None
     deferred_reason: str | None
