@@ -415,6 +415,13 @@ async def test_paused_dispatch_holds_a_due_sms_and_sends_it_once_when_resumed(
     (still,) = await _status_of(notifications, stack_env, pid, "pending")
     assert (still["attempts"], still["deferred_reason"]) == (0, None)
     assert sms_received(stack_config, dept) == []
+    async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
+        exposed = (await client.get("/metrics")).text
+    # Counted while paused (the reconciler's gauges were never set): what waits for a staff
+    # channel's server (whatever earlier modules left); no SMS waits for the gateway, it is
+    # held (README, "SMS gateway and dispatcher").
+    assert '\nnotifications_staff_waiting_for_server{channel="email"} ' in exposed
+    assert "\nnotifications_sms_waiting_for_gateway 0.0\n" in exposed
     restart(notifications)  # resumed
     (msg,) = await eventually(
         lambda: _status_of(notifications, stack_env, pid, "delivered"), timeout=30

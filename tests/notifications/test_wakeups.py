@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 from hospital_shared.loop import Loop
+from notifications import reconciler
 from notifications.dispatcher import PAUSED, Claim, Dispatcher
 
 
@@ -47,11 +51,21 @@ async def test_the_dispatcher_claims_again_when_woken_during_an_empty_claim() ->
     await _second_pass_comes_at_once(passes, second_pass, asyncio.create_task(dispatcher.run()))
 
 
-async def test_a_paused_dispatcher_claims_nothing_and_still_wakes_the_staff_loop() -> None:
-    settings = SimpleNamespace(sms_dispatch_paused=True, restore_gateway_check_s=0.0)
-    dispatcher = Dispatcher(None, None, settings, None, None)  # type: ignore[arg-type]
+async def test_a_paused_dispatcher_claims_nothing_and_still_wakes_the_staff_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = SimpleNamespace(
+        sms_dispatch_paused=True, restore_gateway_check_s=0.0, dispatch_interval_s=0.005
+    )
+    dispatcher = Dispatcher(None, None, settings, None, lambda: None)  # type: ignore[arg-type]
     touched: list[str] = []
+    counted: list[bool] = []
     staff_woken = asyncio.Event()
+
+    async def count(pool: Any, settings: Any, now: Any, *, sms_paused: bool) -> None:
+        counted.append(sms_paused)  # the gauges only (test_paused_gauges.py)
+
+    monkeypatch.setattr(reconciler, "count", count)
 
     async def claim(limit: int) -> Claim:
         touched.append("claim")
@@ -75,6 +89,7 @@ async def test_a_paused_dispatcher_claims_nothing_and_still_wakes_the_staff_loop
     finally:
         run.cancel()
     assert touched == []  # nothing claimed, deferred, expired or reconciled
+    assert counted and all(counted)
     assert PAUSED._value.get() == 1
 
 

@@ -341,12 +341,25 @@ class Dispatcher:
 
     async def _paused(self) -> None:
         """Hold every SMS until the service runs without the setting; the news of new
-        messages still wakes the loops that share it (`also_wake`: the staff dispatcher)."""
+        messages still wakes the loops that share it (`also_wake`: the staff dispatcher, by
+        `wake` itself). The reconciler's gauges are still counted at its pace, nothing settled
+        or expired (reconciler.count): the reconciler never ran while paused, so they were
+        never set, and staff notes waiting for their server while SMS were held did not count."""
         PAUSED.set(1)
         log.warning("SMS dispatch paused: no SMS is handed over, deferred or expired")
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await self._count_while_paused()
+            await asyncio.sleep(20 * self.settings.dispatch_interval_s)
+
+    async def _count_while_paused(self) -> None:
+        """One count of the gauges; while the database is away, the next at the next turn."""
+        try:
+            await reconciler.count(self.pool, self.settings, self.clock(), sms_paused=True)
+        except Exception as exc:
+            self.healthy = False
+            log.warning("counting the messages while paused failed, will retry", error=repr(exc))
+            return
+        self.healthy = True
 
     async def _reconcile_now_and_then(self) -> None:
         """The reconciler at the start, then every `20 * dispatch_interval_s` (module

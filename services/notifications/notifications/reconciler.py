@@ -17,10 +17,13 @@ a person's look: SMS failed as outcome unknown, and SMS submitted longer than
 the SMS waiting for the gateway to take them (retries.py): the alert `SmsGatewayFailing`
 stays on while any wait and none is accepted. `notifications_staff_waiting_for_server` counts
 the staff email and webhook notes waiting for their server, by channel (`StaffChannelFailing`).
+While SMS dispatch is paused only the counts run (`count`), and no SMS waits for the gateway
+(`waiting_shown`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,13 +78,38 @@ async def reconcile(
                         reason=row["status_reason"])  # fmt: skip
         receipt_before = now - timedelta(hours=settings.receipt_timeout_h)
         await publish_finished(conn, await sending.expire(conn, now, receipt_before), now)
-        overdue_before = now - timedelta(minutes=settings.receipt_overdue_min)
-        unknown, overdue = await sending.count_unsettled(conn, overdue_before)
-        waiting = await sending.count_waiting_for_gateway(conn)
+        await _count(conn, settings, now, sms_paused=False)
+
+
+async def count(pool: asyncpg.Pool, settings: Any, now: datetime, *, sms_paused: bool) -> None:
+    """The gauges alone, nothing settled or expired: what the dispatcher does while SMS
+    dispatch is paused (`sms_dispatch_paused`), so that the gauges stay true meanwhile."""
+    async with pool.acquire() as conn:
+        await _count(conn, settings, now, sms_paused=sms_paused)
+
+
+def waiting_shown(waiting: Mapping[str, int], *, sms_paused: bool) -> dict[str, int]:
+    """What the waiting gauges say, by channel, from the messages waiting again after a
+    hand-over not taken (`waiting`, by channel). While SMS dispatch is paused no SMS is tried,
+    so none waits for the gateway: they are held by the pause (`notifications_sms_dispatch_
+    paused` says so), and counted as waiting they would keep `SmsGatewayFailing` on, as no SMS
+    is accepted meanwhile. Staff email and webhook notes are still sent: counted as ever."""
+    shown = {channel: waiting.get(channel, 0) for channel in ("sms", *STAFF_CHANNELS)}
+    if sms_paused:
+        shown["sms"] = 0
+    return shown
+
+
+async def _count(
+    conn: asyncpg.Connection, settings: Any, now: datetime, *, sms_paused: bool
+) -> None:
+    overdue_before = now - timedelta(minutes=settings.receipt_overdue_min)
+    unknown, overdue = await sending.count_unsettled(conn, overdue_before)
+    waiting = waiting_shown(await sending.count_waiting_for_gateway(conn), sms_paused=sms_paused)
     OUTCOME_UNKNOWN_SMS.set(unknown)
-    WAITING_FOR_GATEWAY_SMS.set(waiting.get("sms", 0))  # it counted staff email too
+    WAITING_FOR_GATEWAY_SMS.set(waiting["sms"])
     for channel in STAFF_CHANNELS:
-        WAITING_FOR_SERVER_STAFF.labels(channel).set(waiting.get(channel, 0))
+        WAITING_FOR_SERVER_STAFF.labels(channel).set(waiting[channel])
     RECEIPT_OVERDUE_SMS.set(overdue)
 
 
