@@ -616,6 +616,30 @@ async def test_staff_notes_wait_out_a_mail_relay_and_robot_outage_and_go_once_it
             relay.stop()
 
 
+async def test_notes_waiting_for_their_server_are_counted_while_sms_dispatch_is_paused(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """SMS held (`NOTIFICATIONS_SMS_DISPATCH_PAUSED`) and the robot away (503): the robot
+    post, still sent, waits and is counted for StaffChannelFailing as without the pause (the
+    paused dispatcher never ran the reconciler that counts it); no SMS counts as waiting for
+    the gateway, as an SMS of the breach is held, not tried."""
+    n = unique()
+    paused = restarted(notifications, NOTIFICATIONS_SMS_DISPATCH_PAUSED="true")
+    with paused, failing_robot() as robot:
+        sup = await supervisor_with_robot(notifications, stack_env, robot, n)
+        await send(stack_env, topics.COMPLAINT_CASES, breach_for(n, f"D{n}"))
+        await eventually(
+            lambda: past_the_cap(notifications, stack_env, sup.staff_id, ("webhook",)),
+            timeout=30, interval=0.2,
+        )  # fmt: skip
+        await eventually(lambda: waiting_counted(notifications, "webhook"), timeout=15)
+        async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
+            exposed = (await client.get("/metrics")).text
+        notes = await notes_of(notifications, stack_env, sup.staff_id)
+    assert "\nnotifications_sms_waiting_for_gateway 0.0\n" in exposed
+    assert all(m["attempts"] == 0 for m in notes if m["channel"] == "sms")
+
+
 async def test_after_an_outage_a_note_still_gets_its_full_attempts_of_answered_errors(
     notifications, stack_env
 ) -> None:  # type: ignore[no-untyped-def]
