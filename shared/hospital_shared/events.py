@@ -27,6 +27,7 @@ from hospital_shared.vocabulary import RegistrationChannel as RegistrationChanne
 from hospital_shared.vocabulary import VisitType as VisitType
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
 class Contract(BaseModel):
@@ -38,7 +39,19 @@ class Contract(BaseModel):
 class Patient(Contract):
     patient_id: NonEmpty
     name: NonEmpty
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+    phone: Phone
+    sms_opt_out: bool = False
+
+
+class Complainant(Contract):
+    """Who lodged a complaint, praise or a suggestion: a patient, by their hospital id, or
+    someone the hospital has no id for (a relative, a visitor) by name and phone alone. The
+    name and phone are what staff call back and the acknowledgement SMS goes to, so they are
+    required as a `Patient`'s are; every `Patient` is a valid complainant and means the same."""
+
+    patient_id: NonEmpty | None = None
+    name: NonEmpty
+    phone: Phone
     sms_opt_out: bool = False
 
 
@@ -102,11 +115,13 @@ class DischargeCancelled(Contract):
 
 
 class ComplaintSubmitted(Contract):
-    """A complaint (投诉) lodged at a desk, by phone, online, or raised in a follow-up call."""
+    """A complaint (投诉) lodged at a desk, by phone, online, or raised in a follow-up call.
+    `patient` is who lodged it: a patient, or a relative or visitor the hospital has no
+    patient id for (name and phone only); none for an anonymous complaint."""
 
     external_id: NonEmpty
     channel: ComplaintChannel
-    patient: Patient | None = None
+    patient: Complainant | None = None
     department: Department | None = None
     category: str | None = None
     description: Annotated[
@@ -122,7 +137,7 @@ class FeedbackSubmitted(Contract):
     external_id: NonEmpty
     kind: FeedbackKind
     channel: FeedbackChannel
-    patient: Patient | None = None
+    patient: Complainant | None = None  # as a complaint's: with or without a patient id
     department: Department | None = None
     # The member of staff praised (a roster id); their department when none is given.
     staff_id: (

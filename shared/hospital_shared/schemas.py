@@ -28,6 +28,7 @@ from hospital_shared.events import (
     EVENT_TYPES,
     INPUT_EVENT_TYPES,
     CloudEvent,
+    Complainant,
     ComplaintChannel,
     ComplaintSubmitted,
     Department,
@@ -59,6 +60,7 @@ README = "README.md"
 
 _CST = timezone(timedelta(hours=8))
 _PATIENT = Patient(patient_id="P-000123", name="张三", phone="+8613800138000")
+_COMPLAINANT = Complainant.model_validate(_PATIENT.model_dump())  # the same patient, complaining
 _CARDIOLOGY = Department(code="CARD", name="心内科")
 _DOCTOR = Doctor(id="D-0042", name="李明")
 
@@ -115,7 +117,7 @@ _EXAMPLES: dict[str, tuple[BaseModel, str, str]] = {
         ComplaintSubmitted(
             external_id="C-2026-0789",
             channel=ComplaintChannel.PHONE,
-            patient=_PATIENT,
+            patient=_COMPLAINANT,
             department=_CARDIOLOGY,
             category="waiting time",
             description="候诊时间超过两小时，无人告知延误原因。",
@@ -130,7 +132,7 @@ _EXAMPLES["feedback.submitted"] = (
         external_id="F-2026-0101",
         kind=FeedbackKind.PRAISE,
         channel=FeedbackChannel.ONLINE,
-        patient=_PATIENT,
+        patient=_COMPLAINANT,
         department=_CARDIOLOGY,
         staff_id="N-0042",
         category="nursing_care",
@@ -196,8 +198,14 @@ SCHEMA_EVENT_TYPES: tuple[str, ...] = (
 
 
 def _key_name(topic: str) -> str:
-    """What a topic's record key is: the patient id, except for queue reports (the queue)."""
-    return "queue id" if topic == topics.QUEUE_REPORTS else "patient id"
+    """What a topic's record key is: the patient id, except for queue reports (the queue) and
+    for complaints and feedback naming no patient id (anonymous, or a relative's or visitor's
+    by name and phone): their external id."""
+    if topic == topics.QUEUE_REPORTS:
+        return "queue id"
+    if topic == topics.COMPLAINTS_IN:
+        return "patient id (the external id when there is none)"
+    return "patient id"
 
 
 def example_event(type_: str) -> CloudEvent[Any]:
@@ -272,7 +280,9 @@ def render_readme() -> str:
         "Every event is a [CloudEvents 1.0](https://github.com/cloudevents/spec) envelope in",
         "structured JSON mode (`datacontenttype` `application/json`), UTF-8 encoded as the Kafka",
         "record value. **The record key is the patient id** (UTF-8), so that all events of one",
-        "patient stay in order on one partition. Times are RFC 3339 with a UTC offset.",
+        "patient stay in order on one partition; a complaint or feedback naming no patient id",
+        "(anonymous, or a relative or visitor by name and phone) is keyed by its `external_id`.",
+        "Times are RFC 3339 with a UTC offset.",
         "Events that fail validation go to the topic's dead-letter topic (`<topic>.dlq`).",
         "",
         "Kafka binding: a record with `content-type: application/cloudevents+json` (or no",

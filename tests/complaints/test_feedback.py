@@ -108,6 +108,13 @@ def test_a_feedback_event_maps_to_the_feedback_the_rest_route_records() -> None:
     assert anonymous.department_code == "CARD"
 
 
+def test_praise_from_a_relative_without_a_patient_id_keeps_their_name_and_phone() -> None:
+    relative = feedback_from_event(_submitted(patient={"name": "陈静", "phone": "13912345678"}))
+    assert (relative.patient_id, relative.patient_name, relative.patient_phone) == (
+        None, "陈静", "13912345678",
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("kind", "complaint"), ("channel", "fax"), ("text", "  "), ("external_id", "")],

@@ -10,6 +10,7 @@ from complaints.access import Actor
 from complaints.assignment import Assignment
 from complaints.classifier import CategoryRule
 from complaints.domain import Category
+from complaints.handlers import complaint_from_event
 from complaints.intake import (
     NewComplaint,
     assess,
@@ -20,6 +21,8 @@ from complaints.intake import (
 )
 from complaints.policy import CasePolicy, LimitName, default_rules
 from complaints.repository import OPENING_COLUMNS
+from hospital_shared.events import ComplaintSubmitted, envelope_of
+from tests import factories as events
 
 POLICY = CasePolicy(limit_rules=default_rules(), tz=ZoneInfo("Asia/Shanghai"))
 RULES = [
@@ -109,3 +112,20 @@ def test_the_opened_audit_line_names_the_classification_and_the_people() -> None
         "assignee_id": "S-DOC-01",
         "supervisor_id": None,
     }
+
+
+def test_a_complaint_event_by_a_relative_opens_with_their_name_and_phone_and_no_patient_id() -> (
+    None
+):
+    """`complaint.submitted` naming a relative (no patient id) becomes the same complaint as
+    the desk records for one: the name, and the phone the acknowledgement goes to."""
+    raw = events.complaint("HIS-REL", patient={"name": "陈静", "phone": "13912345678"})
+    event = envelope_of(ComplaintSubmitted).model_validate(raw)
+    new = complaint_from_event(event)
+    assert (new.patient_id, new.patient_name, new.patient_phone) == (None, "陈静", "13912345678")
+    assigned = Assignment("S-DOC-01", "CARD", "S-SUP-01")
+    verdict = assess(POLICY, RULES, new)
+    row = case_row(POLICY, new, verdict, assigned, sequence=1, actor=ACTOR, now=NOW)
+    assert (row["patient_id"], row["patient_name"], row["patient_phone"]) == (
+        None, "陈静", "13912345678",
+    )  # fmt: skip

@@ -17,6 +17,7 @@ from hospital_shared.service_events.followup import (
 )
 from notifications.domain import QuietHours
 from notifications.handlers import EventHandlers
+from notifications.plan_writer import Effects
 from notifications.policy import Plan, PlanningRules
 
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
@@ -70,3 +71,17 @@ def test_a_task_with_an_assignee_is_acted_on() -> None:
     assert planned.data.assignee_id
     assert h.acts_on(planned)
     assert h.effects(planned).plan.messages  # type: ignore[union-attr]
+
+
+def test_a_complaint_by_a_relative_without_a_patient_id_keeps_no_contact_under_no_id() -> None:
+    """Their phone comes with the case events, kept under the case (`complainant_id`): a
+    contact under a missing patient id could not be saved, and failed the whole batch. A
+    patient's complaint still keeps their contact."""
+    by_patient = example_event("complaint.submitted")
+    relative = by_patient.data.patient.model_copy(update={"patient_id": None})
+    by_relative = by_patient.model_copy(
+        update={"data": by_patient.data.model_copy(update={"patient": relative})}
+    )
+    h = _handlers()
+    assert h.effects(by_relative) == Effects(Plan())
+    assert h.effects(by_patient).contact.patient_id == "P-000123"  # type: ignore[union-attr]

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from hospital_shared.codec import decode
 from hospital_shared.events import (
+    Complainant,
     ComplaintSubmitted,
     DischargeCancelled,
     FeedbackSubmitted,
@@ -21,6 +23,7 @@ from hospital_shared.events import (
 from hospital_shared.field_crypto import open_, seal
 from hospital_shared.service_events.registration import PatientDetailsUpdated
 from registration.domain import Kind, Ledger, Status, Visit, visit_keys
+from registration.ingest import outbox_row
 from registration.intake import Admission, DischargeNotice, Intake, VisitCancelled
 from registration.phones import normalise_phone
 from registration.repository import sealed_record, stored_record
@@ -439,6 +442,28 @@ def test_praise_is_keyed_like_a_complaint_with_the_patients_phone_normalised() -
     anonymous = praise.model_copy(update={"patient": None})
     [out] = ledger().apply(intake("feedback.submitted", anonymous, "f-2")).published
     assert (out.patient_id, out.phone_status) == ("F-1", None)
+
+
+def test_a_relative_without_a_patient_id_is_keyed_by_the_complaint_and_keeps_name_and_phone() -> (
+    None
+):
+    """A relative or visitor the hospital has no id for: published under the complaint's own
+    id, their name kept and their phone normalised as a patient's (the complaints service
+    texts the acknowledgement to it); praise from one likewise."""
+    relative = {"name": "陈静", "phone": "139 1234 5678"}
+    data = ComplaintSubmitted.model_validate(complaint("C-4", patient=relative)["data"])
+    [out] = ledger().apply(intake("complaint.submitted", data, "c-4")).published
+    assert (out.patient_id, out.phone_status) == ("C-4", "valid")
+    assert out.data.patient == Complainant(name="陈静", phone="+8613912345678")  # type: ignore[attr-defined]
+    _, topic, key, payload = outbox_row(out)
+    sent = decode(payload, expected_topic=topic)
+    assert (key, sent.subject, sent.data.patient.name) == ("C-4", "C-4", "陈静")
+    praise = FeedbackSubmitted(
+        external_id="F-4", kind="praise", channel="online", patient=relative, text="谢谢护士",
+        submitted_at=NOW,
+    )  # fmt: skip
+    [out] = ledger().apply(intake("feedback.submitted", praise, "f-4")).published
+    assert (out.patient_id, out.data.patient.phone) == ("F-4", "+8613912345678")  # type: ignore[attr-defined]
 
 
 def test_an_a03_completes_a_partly_sent_patient_and_department_from_the_admission() -> None:

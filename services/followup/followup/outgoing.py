@@ -17,10 +17,10 @@ from hospital_shared import topics
 from hospital_shared.codec import encode_new_event
 from hospital_shared.events import (
     CloudEvent,
+    Complainant,
     ComplaintChannel,
     ComplaintSubmitted,
     Department,
-    Patient,
     make_event,
 )
 from hospital_shared.outbox import add_to_outbox
@@ -239,7 +239,7 @@ async def objection_as_complaint(
     """Hand the patient's objection to the complaints service as a `complaint.submitted`."""
     patient = None
     if task.patient_name and task.patient_phone:
-        patient = Patient(
+        patient = Complainant(
             patient_id=task.patient_id, name=task.patient_name, phone=task.patient_phone,
             sms_opt_out=task.sms_opt_out,
         )  # fmt: skip

@@ -152,7 +152,10 @@ class EventHandlers:
         return _phone(raw, self.region)
 
     def _contact(self, patient: Any) -> Contact | None:
-        if patient is None:
+        """The patient's contact, kept under their id. None for a complainant without one (a
+        relative, a visitor): the complaints service's case events carry their phone, which
+        is kept under the case (`policy.complainant_id`)."""
+        if patient is None or patient.patient_id is None:
             return None
         return Contact(patient.patient_id, self._phone(patient.phone), patient.sms_opt_out)
 

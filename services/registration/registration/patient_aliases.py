@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel
 
-from hospital_shared.events import Patient
+from hospital_shared.events import Complainant, Patient
 from hospital_shared.service_events.registration import PatientTransferred
 from registration.intake import DischargeNotice, Intake
 
@@ -21,7 +21,9 @@ def patient_ids(intake: Intake) -> list[str]:
     if isinstance(data, PatientTransferred):
         return [data.patient_id]
     patient = getattr(data, "patient", None)
-    return [patient.patient_id] if isinstance(patient, Patient) else []
+    if isinstance(patient, Patient | Complainant) and patient.patient_id is not None:
+        return [patient.patient_id]
+    return []  # no patient, or a complainant without a hospital id (a relative, a visitor)
 
 
 def with_aliases(intake: Intake, aliases: dict[str, str]) -> Intake:

@@ -21,6 +21,7 @@ from hospital_shared import topics
 from hospital_shared.codec import encode
 from hospital_shared.events import (
     CloudEvent,
+    Complainant,
     ComplaintChannel,
     ComplaintSubmitted,
     Department,
@@ -302,7 +303,7 @@ class _Hospital:
         data = ComplaintSubmitted(
             external_id=external_id,
             channel=ComplaintChannel(_weighted(rng, COMPLAINT_CHANNELS)),
-            patient=Patient(**_patient_fields(patient)) if patient else None,
+            patient=Complainant(**_patient_fields(patient)) if patient else None,
             department=department,
             category=category if rng.random() < 0.5 else None,
             description=text,

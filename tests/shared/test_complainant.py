@@ -1,0 +1,75 @@
+"""Who lodged a complaint or feedback (`Complainant`): a relative or visitor the hospital has
+no patient id for is named by name and phone on Kafka too, as the complaints service's REST
+API already takes them; and every complaint a hospital system sent before means the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hospital_shared.codec import InvalidEvent, decode
+from hospital_shared.events import Complainant, ComplaintSubmitted, FeedbackSubmitted, Patient
+from tests.factories import complaint, envelope, to_bytes
+
+RELATIVE = {"name": "陈静", "phone": "13912345678"}
+
+
+def praise(external_id: str, patient: dict[str, Any] | None) -> dict[str, Any]:
+    data = {
+        "external_id": external_id, "kind": "praise", "channel": "online", "patient": patient,
+        "text": "护士很耐心", "submitted_at": "2026-11-23T09:30:00+08:00",
+    }  # fmt: skip
+    return envelope("feedback.submitted", data, subject=external_id)
+
+
+def test_a_relative_without_a_patient_id_is_a_complainant_with_name_and_phone() -> None:
+    event = decode(to_bytes(complaint("C-REL", patient=RELATIVE)))
+    assert isinstance(event.data, ComplaintSubmitted)
+    assert event.data.patient == Complainant(patient_id=None, name="陈静", phone="13912345678")
+    feedback = decode(to_bytes(praise("F-REL", RELATIVE)))
+    assert isinstance(feedback.data, FeedbackSubmitted)
+    assert (feedback.data.patient.patient_id, feedback.data.patient.name) == (None, "陈静")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("missing", ["name", "phone"])
+def test_a_complainant_without_a_name_or_a_phone_is_a_schema_violation(missing: str) -> None:
+    """Without a patient id the name and phone are all there is to call back and text; a
+    complainant is refused without them, as a patient was, naming the field and no more."""
+    nameless = {k: v for k, v in RELATIVE.items() if k != missing}
+    for raw in (complaint("C-1", patient=nameless), praise("F-1", nameless)):
+        with pytest.raises(InvalidEvent) as err:
+            decode(to_bytes(raw))
+        assert f"data.patient.{missing}" in err.value.reason
+        assert "13912345678" not in err.value.reason and "陈静" not in err.value.reason
+
+
+def test_every_complaint_valid_before_is_valid_and_means_the_same() -> None:
+    """A patient by id (with and without `sms_opt_out`) and an anonymous complaint: each
+    still decodes, and its complainant reads as the old `Patient` contract read it."""
+    for patient in (
+        {"patient_id": "P000001", "name": "张三", "phone": "13800138000"},
+        {"patient_id": "P000001", "name": "张三", "phone": "13800138000", "sms_opt_out": True},
+        None,
+    ):
+        for raw in (complaint("C-OLD", patient=patient), praise("F-OLD", patient)):
+            read = decode(to_bytes(raw)).data.patient
+            as_before = Patient.model_validate(patient) if patient else None
+            assert (read and read.model_dump()) == (as_before and as_before.model_dump())
+
+
+def test_the_complainant_schema_takes_every_patient_the_old_one_took() -> None:
+    """The JSON Schemas side by side: no field a patient may leave out became required, and
+    each field of a patient is still accepted with the same limits."""
+    old, new = Patient.model_json_schema(), Complainant.model_json_schema()
+    assert set(new["required"]) <= set(old["required"])
+    assert set(new["required"]) == {"name", "phone"}
+    assert new["additionalProperties"] is False and set(new["properties"]) == set(old["properties"])
+    for field, was in old["properties"].items():
+        now = new["properties"][field]
+        branches = [_limits(b) for b in now.get("anyOf", [now])]
+        assert _limits(was) in branches, field
+
+
+def _limits(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k not in ("title", "default")}
