@@ -358,6 +358,7 @@ class EventName(StrEnum):
     TASK_COMPLETED = "followup.task_completed"
     TASK_WITHDRAWN = "followup.task_withdrawn"
     TASK_TRANSFERRED = "followup.task_transferred"
+    TASK_RELEASED = "followup.task_released"
     STAFF_MEMBER_SAVED = "staff.member_saved"
     # complaints
     CASE_OPENED = "complaint.case_opened"

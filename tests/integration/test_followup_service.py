@@ -33,11 +33,14 @@ RUN = uuid.uuid4().hex[:6].upper()
 DEPT = f"T{RUN}"
 OTHER_DEPT = f"U{RUN}"  # no staff at all: tasks fall back to the customer-service centre
 DOC1, DOC2, SUP = f"D1-{RUN}", f"D2-{RUN}", f"SUP-{RUN}"
+LEAVING_DEPT = f"L{RUN}"  # the deactivation test's own department: its staff come and go
+LEAVER, STAYER = f"D3-{RUN}", f"D4-{RUN}"
 TOKENS = {
     **{token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()},
     "t-doc1": {"role": "doctor", "staff_id": DOC1, "department": DEPT},
     "t-doc2": {"role": "doctor", "staff_id": DOC2, "department": DEPT},
     "t-sup": {"role": "supervisor", "staff_id": SUP, "department": DEPT},
+    "t-leaver": {"role": "doctor", "staff_id": LEAVER, "department": LEAVING_DEPT},
 }
 SERVICE_ENV = {
     "AUTH_TOKENS": json.dumps(TOKENS),
@@ -706,3 +709,67 @@ async def test_an_outcome_from_a_call_screen_of_the_tasks_earlier_life_is_refuse
     fresh = await outcome(api, task_id, token, reached=False, not_reached_reason="no_answer",
                           attempt=1, generation=2)  # fmt: skip
     assert (fresh.status_code, fresh.json()["attempts_made"]) == (200, 1), fresh.text
+
+
+async def put_member(
+    api: httpx.AsyncClient, staff_id: str, *, active: bool = True
+) -> dict[str, Any]:
+    body = {"name": f"测试 {staff_id}", "department_code": LEAVING_DEPT, "role": "doctor",
+            "capacity": 50, "active": active}  # fmt: skip
+    resp = await api.put(f"/v1/staff/{staff_id}", json=body, headers=auth(ADMIN))
+    assert resp.status_code == 200, resp.text
+    saved: dict[str, Any] = resp.json()
+    return saved
+
+
+async def test_a_member_made_inactive_hands_back_their_open_calls_once(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """A doctor with an assigned call, already tried once, is made inactive: before, the call
+    stayed theirs (assignment gives only `planned` calls to active staff) and the patient waited
+    for a call nobody would make. Now it goes back to be assigned, to the department's other
+    doctor, with its attempt still counted, `followup.task_released` naming the roster change;
+    the leaver's call screen is refused, and saving them inactive again hands back nothing more."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    await put_member(api, LEAVER)
+    [n] = unique()
+    task_id = f"FU-A{n:06d}"
+    await send(bootstrap, topics.DISCHARGES, in_dept(discharge(n), LEAVING_DEPT))
+    assigned = await task_in(api, task_id, "assigned")
+    assert assigned["assignee_id"] == LEAVER
+    tried = await outcome(api, task_id, "t-leaver", reached=False, not_reached_reason="busy",
+                          attempt=1, generation=1)  # fmt: skip
+    assert tried.status_code == 200, tried.text
+    await put_member(api, STAYER)
+    left = await put_member(api, LEAVER, active=False)
+    assert left["changed"] is True
+    listed = await api.get(f"/v1/staff?department={LEAVING_DEPT}", headers=auth(ADMIN))
+    assert {m["staff_id"]: m["open_tasks"] for m in listed.json()["items"]}[LEAVER] == 0
+
+    async def reassigned() -> dict[str, Any] | None:
+        found = await task(api, task_id)
+        return found if found and found["assignee_id"] == STAYER else None
+
+    moved = await eventually(reassigned, timeout=30, interval=0.3)
+    assert (moved["status"], moved["attempts_made"], moved["generation"]) == ("assigned", 1, 1)
+    [released] = await wait_events(bootstrap, task_id, "followup.task_released")
+    roster_events = json_values(await read_all(bootstrap, topics.STAFF_ROSTER))
+    [made_inactive] = [e for e in roster_events if e["data"]["staff_id"] == LEAVER
+                       and e["data"]["active"] is False]  # fmt: skip
+    assert released["data"] | {"due_at": None} == {
+        "task_id": task_id, "kind": "inpatient_discharge", "patient_id": f"P{n:06d}",
+        "department_code": LEAVING_DEPT, "previous_assignee_id": LEAVER,
+        "reason": "staff_deactivated", "status": "planned", "due_at": None, "attempts_made": 1,
+        "source_event_id": made_inactive["id"],
+    }  # fmt: skip
+    await wait_events(bootstrap, task_id, "followup.task_assigned", n=2)
+    stale = await outcome(api, task_id, "t-leaver", reached=True, satisfaction="satisfied",
+                          attempt=2, generation=1)  # fmt: skip
+    assert stale.status_code in (403, 404), stale.text
+    again = await put_member(api, LEAVER, active=False)
+    assert again["changed"] is False
+    fresh = await outcome(api, task_id, ADMIN, reached=False, not_reached_reason="busy",
+                          attempt=2, generation=1)  # fmt: skip
+    assert fresh.status_code == 200, fresh.text  # the screen's attempt 2 is the next one
+    released_all = await events_of(
+        bootstrap, topics.FOLLOWUP_TASKS, task_id, "followup.task_released"
+    )
+    assert len(released_all) == 1

@@ -260,11 +260,11 @@ async def objection_as_complaint(
     )  # fmt: skip
 
 
-async def staff_saved(
-    conn: asyncpg.Connection, member: StaffMemberSaved, *, time: datetime
-) -> None:
+async def staff_saved(conn: asyncpg.Connection, member: StaffMemberSaved, *, time: datetime) -> str:
+    """Queue the roster change; its event id (what the change causes names it)."""
+    event_id = f"staff:{member.staff_id}:{int(time.timestamp() * 1_000_000)}"
     await publish(
         conn, "staff.member_saved", member, subject=member.staff_id, time=time,
-        event_id=f"staff:{member.staff_id}:{int(time.timestamp() * 1_000_000)}",
-        topic=topics.STAFF_ROSTER,
+        event_id=event_id, topic=topics.STAFF_ROSTER,
     )  # fmt: skip
+    return event_id

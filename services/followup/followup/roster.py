@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from followup import outgoing
+from followup import handback, outgoing
 from followup.access import can_manage_staff
 from followup.assignment import StaffMember
 from hospital_shared.auth import Principal, Role
@@ -19,7 +19,9 @@ STAFF_COLUMNS = "staff_id, name, department_code, role, capacity, phone, active,
 
 
 async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> bool:
-    """Insert or update; publish when something changed. True when it changed."""
+    """Insert or update; publish when something changed. True when it changed. A member
+    saved inactive hands back their open calls in the same transaction (`handback`): the
+    assignment job gives calls to active staff only, and nothing else would take them back."""
     row = await conn.fetchrow(
         """
         INSERT INTO staff (staff_id, name, department_code, role, capacity, phone, active)
@@ -39,7 +41,12 @@ async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> boo
     )  # fmt: skip
     if row is None:
         return False
-    await outgoing.staff_saved(conn, member, time=datetime.now(UTC))
+    now = datetime.now(UTC)
+    event_id = await outgoing.staff_saved(conn, member, time=now)
+    if not member.active:
+        await handback.hand_back_open_calls(
+            conn, member.staff_id, roster_event_id=event_id, time=now
+        )
     return True
 
 

@@ -140,6 +140,20 @@ class FollowUpTaskTransferred(_TaskEvent):
     source_event_id: NonEmpty
 
 
+class FollowUpTaskReleased(_TaskEvent):
+    """The call's assignee was made inactive on the roster before it was done: the call went
+    back to be assigned again (status `planned`, no assignee) to the department's active staff.
+    `reason` says why (`staff_deactivated`), `source_event_id` is the roster change's
+    `staff.member_saved`. Attempts already made still count."""
+
+    previous_assignee_id: NonEmpty
+    reason: NonEmpty
+    status: TaskStatus
+    due_at: AwareDatetime
+    attempts_made: int
+    source_event_id: NonEmpty
+
+
 class StaffMemberSaved(Contract):
     """A staff member was added to or changed in the roster."""
 
@@ -163,6 +177,7 @@ for _type, _model in (
     (EventName.TASK_COMPLETED, FollowUpTaskCompleted),
     (EventName.TASK_WITHDRAWN, FollowUpTaskWithdrawn),
     (EventName.TASK_TRANSFERRED, FollowUpTaskTransferred),
+    (EventName.TASK_RELEASED, FollowUpTaskReleased),
 ):
     register_event(_type, _model, topics.FOLLOWUP_TASKS)
 

@@ -1,0 +1,67 @@
+"""A member of staff made inactive hands back their open calls. Assignment gives calls only
+to active staff, so a call assigned before the member left would otherwise stay with nobody
+who will make it until it is overdue. In the transaction that saves the roster change, their
+assigned, not yet finished calls go back to `planned` without an assignee, for the assignment
+job to give to their department's active staff, and each says so on `followup.tasks.v1`
+(`followup.task_released`, naming the member and the roster change).
+
+Once: the member is saved inactive only when the roster changed (`roster.save_member`), and
+a call already handed back has no assignee, so saving them inactive again finds nothing.
+A call screen the member still has open is the `attempt`/`generation` check's and the
+access rules' business: its outcome is refused (they are no longer the assignee), and the
+attempts they made still count."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from followup.outgoing import life_id, new_event
+from hospital_shared import topics
+from hospital_shared.events import CloudEvent
+from hospital_shared.outbox import add_many_to_outbox
+from hospital_shared.service_events.followup import FollowUpTaskReleased
+from hospital_shared.vocabulary import EventName
+
+STAFF_DEACTIVATED = "staff_deactivated"
+
+_HAND_BACK = """
+UPDATE follow_up_tasks SET assignee_id = NULL, status = 'planned', updated_at = now()
+ WHERE assignee_id = $1 AND status IN ('planned', 'assigned')
+RETURNING task_id, kind, patient_id, department_code, status, due_at, attempts_made, generation
+"""
+
+
+def released_event(
+    row: asyncpg.Record | dict[str, Any], *, staff_id: str, roster_event_id: str, time: datetime
+) -> CloudEvent[Any]:
+    """`followup.task_released` for a call handed back, its id from the call's life and the
+    roster change (one roster change hands a call back once)."""
+    data = FollowUpTaskReleased(
+        task_id=row["task_id"], kind=row["kind"], patient_id=row["patient_id"],
+        department_code=row["department_code"], previous_assignee_id=staff_id,
+        reason=STAFF_DEACTIVATED, status=row["status"], due_at=row["due_at"],
+        attempts_made=row["attempts_made"], source_event_id=roster_event_id,
+    )  # fmt: skip
+    return new_event(
+        EventName.TASK_RELEASED, data, subject=row["patient_id"], time=time,
+        event_id=f"{life_id(row['task_id'], row['generation'])}:released:{roster_event_id}",
+        correlation_id=roster_event_id,
+    )  # fmt: skip
+
+
+async def hand_back_open_calls(
+    conn: asyncpg.Connection, staff_id: str, *, roster_event_id: str, time: datetime
+) -> int:
+    """Give back `staff_id`'s open calls for assignment again and announce each; how many.
+    A call whose outcome is being recorded at this moment is waited for (its row is locked):
+    a completed one stays done, one still open is handed back with its attempts."""
+    rows = await conn.fetch(_HAND_BACK, staff_id)
+    await add_many_to_outbox(conn, [
+        (released_event(r, staff_id=staff_id, roster_event_id=roster_event_id, time=time),
+         topics.FOLLOWUP_TASKS, r["patient_id"])
+        for r in rows
+    ])  # fmt: skip
+    return len(rows)

@@ -1,0 +1,33 @@
+"""The event a call handed back by a member made inactive carries (followup/handback.py)."""
+
+from datetime import UTC, datetime
+
+from followup.handback import released_event
+
+TIME = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+ROSTER_EVENT = "staff:D-1:1796623200000000"
+
+
+def _row(generation: int) -> dict[str, object]:
+    return {"task_id": "FU-A000123", "kind": "inpatient_discharge", "patient_id": "P-000123",
+            "department_code": "CARD", "status": "planned", "due_at": TIME,
+            "attempts_made": 1, "generation": generation}  # fmt: skip
+
+
+def test_a_handed_back_call_names_who_left_why_and_the_roster_change() -> None:
+    event = released_event(_row(1), staff_id="D-1", roster_event_id=ROSTER_EVENT, time=TIME)
+    assert event.type == "followup.task_released"
+    assert event.id == f"FU-A000123:released:{ROSTER_EVENT}"
+    assert event.correlationid == ROSTER_EVENT
+    data = event.data
+    assert (data.previous_assignee_id, data.reason, data.source_event_id) == (
+        "D-1", "staff_deactivated", ROSTER_EVENT,
+    )  # fmt: skip
+    assert (data.status, data.attempts_made) == ("planned", 1)
+
+
+def test_a_later_life_handed_back_by_the_same_change_has_its_own_id() -> None:
+    """The life in front, as every id that a task planned again could repeat."""
+    first = released_event(_row(1), staff_id="D-1", roster_event_id=ROSTER_EVENT, time=TIME)
+    second = released_event(_row(2), staff_id="D-1", roster_event_id=ROSTER_EVENT, time=TIME)
+    assert first.id != second.id and second.id.startswith("2:FU-A000123:")
