@@ -1,7 +1,9 @@
 """The staff roster's screen (人员名单) on the real stack: operations (admin) list the roster,
 add a nurse, correct what the console or follow-up refuses with everything typed kept, edit
 and deactivate her, all through follow-up's `PUT /v1/staff/{id}`; in Chinese and in English.
-A supervisor has no menu entry and is refused the page (audit finding 2).
+Deactivating asks first, saying how many open calls and cases she holds and what becomes of
+them; her open call goes back to be assigned. A supervisor has no menu entry and is refused
+the page (audit finding 2).
 
 Screenshots go to test-artifacts/screenshots/ (1366x768)."""
 
@@ -15,10 +17,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
+from hospital_shared import topics
 from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
+from tests.factories import discharge, to_bytes
 from tests.integration.services import RunningService, running_all
+from tests.kafka_tools import eventually, publish
 
-SERVICES = ("followup", "notifications", "console")
+SERVICES = ("followup", "complaints", "notifications", "console")
 RUN = uuid.uuid4().hex[:6].upper()
 NURSE = f"N-{RUN}"
 DEPT = f"R{RUN}"
@@ -48,6 +53,37 @@ async def on_roster(stack: dict[str, RunningService], staff_id: str) -> dict[str
         )
     [member] = [m for m in resp.json()["items"] if m["staff_id"] == staff_id]
     return dict(member)
+
+
+async def task_of(stack: dict[str, RunningService], task_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(
+            f"{stack['followup'].url}/v1/tasks/{task_id}",
+            headers={"Authorization": "Bearer dev-admin-token"},
+        )
+    found: dict[str, Any] = resp.json()
+    return found
+
+
+async def a_call_for_the_nurse(stack: dict[str, RunningService], stack_env: dict[str, str]) -> str:
+    """A discharge from the nurse's department: its call is hers (its one active member)."""
+    n = uuid.uuid4().int % 10**8
+    event = discharge(n, department={"code": DEPT, "name": "测试科"})
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.DISCHARGES,
+                  [(event["subject"], to_bytes(event))])  # fmt: skip
+
+    async def hers() -> bool:
+        return (await on_roster(stack, NURSE))["open_tasks"] == 1
+
+    await eventually(hers, timeout=30, interval=0.3)
+    return f"FU-A{n:06d}"
+
+
+async def ask_to_deactivate(page: Page, stack: dict[str, RunningService]) -> None:
+    """The nurse's 停用 on the roster (her department's): the confirmation, nothing posted."""
+    await page.goto(f"{stack['console'].url}/staff?department={DEPT}")
+    async with page.expect_navigation():
+        await page.click(f"a[href^='/staff?deactivate={NURSE}&']")
 
 
 async def save(page: Page) -> None:
@@ -96,12 +132,32 @@ async def test_operations_add_edit_and_deactivate_a_nurse_on_the_roster_screen(
     await page.fill("#m-capacity", "25")
     await save(page)
     assert (await on_roster(stack, NURSE))["capacity"] == 25
-    await page.goto(f"{stack['console'].url}/staff?department={DEPT}")
+    task_id = await a_call_for_the_nurse(stack, stack_env)
+    await ask_to_deactivate(page, stack)
+    assert await page.inner_text("#h-confirm") == f"确认停用 {NURSE} 护士 陈静？"
+    assert await page.evaluate("document.activeElement.id") == "h-confirm"
+    calls = await page.inner_text("#confirm-calls")
+    assert "未完成的回访电话：1 个" in calls and f"科室 {DEPT} 的在岗人员" in calls
+    assert "未结投诉案件：0 件" in await page.inner_text("#confirm-cases")
+    assert (await on_roster(stack, NURSE))["active"] is True  # nothing is sent by asking
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "staff-deactivate-confirm")
+    async with page.expect_navigation():
+        await page.click("#deactivate-confirm >> text=取消")
+    assert await page.locator("#deactivate-confirm").count() == 0
+    await ask_to_deactivate(page, stack)  # a form from before the question: asked again
+    await page.evaluate("document.querySelector('input[name=confirmed]').remove()")
     async with page.expect_navigation():
         await page.click("button[name='do'][value='deactivate']")
-    assert "停用" in await page.inner_text("p.flash")
+    assert await page.inner_text("#h-confirm") == f"确认停用 {NURSE} 护士 陈静？"
+    assert (await on_roster(stack, NURSE))["active"] is True
+    async with page.expect_navigation():
+        await page.click("button[name='do'][value='deactivate']")
+    assert "其未完成的回访电话已退回待分派" in await page.inner_text("p.flash")
     member = await on_roster(stack, NURSE)
     assert (member["active"], member["capacity"], member["name"]) == (False, 25, "护士 陈静")
+    assert member["open_tasks"] == 0
+    assert (await task_of(stack, task_id))["assignee_id"] != NURSE
     await screenshot(page, "staff-deactivated")
 
 
@@ -113,6 +169,15 @@ async def test_the_roster_screen_in_english_and_only_for_operations(
     assert await page.inner_text("h1") == "Staff roster"
     assert "Add a member" in await page.inner_text("#h-form")
     await screenshot(page, "staff-en")
+    await page.goto(f"{stack['console'].url}/staff?deactivate=S-AGENT-01#h-confirm")
+    assert (await page.inner_text("#h-confirm")).startswith("Deactivate S-AGENT-01 ")
+    assert await page.evaluate("document.activeElement.id") == "h-confirm"
+    assert "go back to be assigned" in await page.inner_text("#confirm-calls")
+    assert "Open complaint cases they handle:" in await page.inner_text("#confirm-cases")
+    await screenshot(page, "staff-deactivate-confirm-en")
+    async with page.expect_navigation():
+        await page.click("#deactivate-confirm >> text=Cancel")
+    assert (await on_roster(stack, "S-AGENT-01"))["active"] is True
     sup = await page_as(browser, stack, stack_env, "dev-supervisor-token")
     await sup.goto(f"{stack['console'].url}/")
     assert "人员名单" not in await sup.inner_text("nav")

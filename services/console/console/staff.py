@@ -3,11 +3,18 @@ which department, with what role, capacity and phone. Follow-up calls and compla
 only to people on it, and it was kept by hand-made `PUT /v1/staff/{id}` calls with a token.
 Adding, editing and deactivating a member are that same call (follow-up's staff_api.py, which
 decides what is valid: its field errors are shown beside their field, everything typed kept);
-a member is never deleted, only made inactive (their history keeps their id)."""
+a member is never deleted, only made inactive (their history keeps their id).
+
+Deactivating asks first, without script: the row's 停用 opens a confirmation on the page
+(`?deactivate=<id>`) that names the member and says what happens to their open follow-up calls
+(follow-up hands them back for assignment) and their open complaint cases (they stay theirs
+until a supervisor reassigns them); only its 确认停用 posts, with `confirmed=1`. A POST
+without it (a page from before, a second tab) comes back to the confirmation."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,6 +23,7 @@ from starlette.datastructures import FormData
 from console.backend import Backend, Problem, Refused, first_reason
 from console.inbox import PageSession
 from console.pages import render
+from console.sections import Section, section
 from console.session import CheckedForm, CurrentSession, Session
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import StaffRole
@@ -73,18 +81,33 @@ async def _page(
     )  # fmt: skip
 
 
+async def open_cases_of(request: Request, session: Session, staff_id: str) -> Section:
+    """The open complaint cases `staff_id` handles, as complaints' case workload counts them
+    (every department: a member may handle cases of others); refused or unavailable says so
+    in its place, and the confirmation still works."""
+    api: Backend = request.app.state.backend
+    found = await section(api.get(session, "complaints", "/v1/case-workload"))
+    if found.data is not None:
+        handlers = found.data["handlers"]
+        found.data = sum(h["open_cases"] for h in handlers if h["assignee_id"] == staff_id)
+    return found
+
+
 @router.get("/staff")
 async def staff_page(
     request: Request, session: PageSession, department: str = "", edit: str = "",
-    saved: str = "",
+    saved: str = "", deactivate: str = "",
 ) -> HTMLResponse:  # fmt: skip
     _check(session)
     roster = await _roster(request, session, "")
     member = next((m for m in roster if m["staff_id"] == edit), None)
     typed = typed_of(member) if member else typed_of({"role": "agent", "capacity": 40})
     shown = next((m for m in roster if m["staff_id"] == saved), None)
+    leaving = next((m for m in roster if m["staff_id"] == deactivate and m["active"]), None)
+    cases = await open_cases_of(request, session, leaving["staff_id"]) if leaving else None
     return await _page(request, session, typed, department=department.strip(), roster=roster,
-                       editing=member is not None, saved=shown)  # fmt: skip
+                       editing=member is not None, saved=shown, leaving=leaving,
+                       leaving_cases=cases)  # fmt: skip
 
 
 async def _put(request: Request, session: Session, staff_id: str, body: dict[str, Any]) -> Any:
@@ -104,6 +127,9 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     with the service's reasons beside their fields."""
     _check(session)
     typed = _typed(form)
+    if form.get("do") == "deactivate" and form.get("confirmed") != "1":
+        return RedirectResponse(f"/staff?deactivate={quote(typed['staff_id'])}#h-confirm",
+                                status_code=303)  # fmt: skip
     if form.get("do") == "deactivate":
         member = next(
             (m for m in await _roster(request, session, "") if m["staff_id"] == typed["staff_id"]),
