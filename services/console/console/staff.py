@@ -122,9 +122,10 @@ def _typed(form: FormData) -> dict[str, str]:
 
 @router.post("/staff")
 async def save_member(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
-    """Add or edit (`do=save`), or deactivate (`do=deactivate`, the member as on the roster
-    with `active` off); back to the roster saying who was saved, or the form again as typed
-    with the service's reasons beside their fields."""
+    """Add or edit (`do=save`), or deactivate (`do=deactivate` with `confirmed=1`, from the
+    confirmation: the member as on the roster with `active` off; without it, back to the
+    confirmation); back to the roster saying who was saved, or the form again as typed with
+    the service's reasons beside their fields."""
     _check(session)
     typed = _typed(form)
     if form.get("do") == "deactivate" and form.get("confirmed") != "1":
