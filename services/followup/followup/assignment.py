@@ -7,6 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+# The transaction-level advisory lock of an assignment pass (jobs.assign_pending), per schema;
+# a member's hand-back (handback.py) waits for it, so no pass assigns from a roster read before
+# the member was made inactive after their calls were handed back.
+ASSIGNMENT_LOCK_KEY = "hashtext(current_schema() || ':assign')"
+
 
 @dataclass(frozen=True)
 class StaffMember:

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from followup.assignment import ASSIGNMENT_LOCK_KEY
 from followup.outgoing import life_id, new_event
 from hospital_shared import topics
 from hospital_shared.events import CloudEvent
@@ -57,7 +58,10 @@ async def hand_back_open_calls(
 ) -> int:
     """Give back `staff_id`'s open calls for assignment again and announce each; how many.
     A call whose outcome is being recorded at this moment is waited for (its row is locked):
-    a completed one stays done, one still open is handed back with its attempts."""
+    a completed one stays done, one still open is handed back with its attempts. An assignment
+    pass under way is waited for first (its lock, held to our commit): one that read the roster
+    before this change could otherwise give the member a call after theirs were handed back."""
+    await conn.execute(f"SELECT pg_advisory_xact_lock({ASSIGNMENT_LOCK_KEY})")
     rows = await conn.fetch(_HAND_BACK, staff_id)
     await add_many_to_outbox(conn, [
         (released_event(r, staff_id=staff_id, roster_event_id=roster_event_id, time=time),

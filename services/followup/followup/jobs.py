@@ -18,7 +18,7 @@ import structlog
 from prometheus_client import Counter
 
 from followup import outgoing, roster
-from followup.assignment import Unassigned, assign_all, open_slots
+from followup.assignment import ASSIGNMENT_LOCK_KEY, Unassigned, assign_all, open_slots
 from followup.policy import PolicyBook
 from hospital_shared import topics
 from hospital_shared.outbox import add_many_to_outbox
@@ -47,9 +47,7 @@ def after_start_delay(
 
 async def assign_pending(pool: asyncpg.Pool, book: PolicyBook, *, batch_size: int) -> int:
     async with pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':assign'))"
-        ):
+        if not await conn.fetchval(f"SELECT pg_try_advisory_xact_lock({ASSIGNMENT_LOCK_KEY})"):
             return 0
         staff = await roster.active_staff(conn)
         loads = await roster.open_loads(conn)
