@@ -49,6 +49,10 @@ class Complainant(Contract):
     name and phone are what staff call back and the acknowledgement SMS goes to, so they are
     required as a `Patient`'s are; every `Patient` is a valid complainant and means the same."""
 
+    # A `Patient` object is taken as one too (`from_attributes`): Python code that built the
+    # event with the patient it had kept working when the field's type changed.
+    model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
+
     patient_id: NonEmpty | None = None
     name: NonEmpty
     phone: Phone

@@ -73,3 +73,15 @@ def test_the_complainant_schema_takes_every_patient_the_old_one_took() -> None:
 
 def _limits(schema: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k not in ("title", "default")}
+
+
+def test_code_that_builds_the_event_with_a_patient_object_still_does() -> None:
+    """Producers and tests built `ComplaintSubmitted(patient=Patient(...))` while the field was
+    a `Patient`: a `Patient` object is taken as the complainant it is (CI found a test of the
+    notifications batch that did so failing once the field became a `Complainant`)."""
+    patient = Patient(patient_id="P000001", name="张三", phone="13800138000", sms_opt_out=True)
+    data = {"external_id": "C-OBJ", "channel": "online", "description": "排队太久",
+            "submitted_at": "2026-11-23T09:30:00+08:00", "patient": patient}  # fmt: skip
+    taken = ComplaintSubmitted.model_validate(data).patient
+    assert taken == Complainant(patient_id="P000001", name="张三", phone="13800138000",
+                                sms_opt_out=True)  # fmt: skip
