@@ -29,6 +29,7 @@ TOKENS = {
     "t-doc": {"role": "doctor", "staff_id": DOC, "department": DEPT},
     "t-other": {"role": "doctor", "staff_id": OTHER, "department": DEPT},
     "t-agent": {"role": "agent", "staff_id": f"KA-{RUN}", "department": "CS"},
+    "t-left": {"role": "doctor", "staff_id": f"KL-{RUN}", "department": DEPT},
 }
 # Nobody of DEPT has room and its calls do not fall back to the CS centre: they wait, planned.
 SERVICE_ENV = {
@@ -106,6 +107,22 @@ async def test_a_call_of_another_department_or_role_cannot_be_taken(
     task = await planned_task(api, stack_env)
     other_dept = await api.post(f"/v1/tasks/{task['task_id']}/take", headers=auth("t-agent"))
     assert other_dept.status_code == 404
+
+
+async def test_a_member_made_inactive_takes_no_call(
+    api: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    """Their console session may outlive the deactivation: the take is refused, the call stays
+    to be assigned."""
+    body = {"name": "测试 离职", "department_code": DEPT, "role": "doctor", "capacity": 0,
+            "phone": "13700000000", "active": False}  # fmt: skip
+    left = await api.put(f"/v1/staff/KL-{RUN}", json=body, headers=auth("dev-admin-token"))
+    assert left.status_code == 200, left.text
+    task = await planned_task(api, stack_env)
+    refused = await api.post(f"/v1/tasks/{task['task_id']}/take", headers=auth("t-left"))
+    assert refused.status_code == 403 and "inactive" in refused.text, refused.text
+    after = (await api.get(f"/v1/tasks/{task['task_id']}", headers=auth("t-doc"))).json()
+    assert (after["status"], after["assignee_id"]) == ("planned", None)
 
 
 async def test_a_requested_callback_is_recorded_with_its_reason_and_opens_the_next_window(

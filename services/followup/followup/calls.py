@@ -174,7 +174,11 @@ async def take(
 ) -> asyncpg.Record:
     """Assign an unassigned call to the staff member who takes it: one of its department,
     with a role that may make it. A call someone has meanwhile (the assignment job, or a
-    colleague a moment earlier) is a conflict naming who."""
+    colleague a moment earlier) is a conflict naming who. A member made inactive takes
+    nothing (their console session may still be open): the roster row is read, and locked,
+    before the task, in the order a deactivation locks them."""
+    if principal.staff_id is not None and await roster.made_inactive(conn, principal.staff_id):
+        raise Forbidden(f"{principal.staff_id} is inactive on the roster: they take no calls")
     row = await repository.fetch_task(conn, task_id, for_update=True)
     if row is None or row["department_code"] != principal.department:
         raise NotFound(task_id)

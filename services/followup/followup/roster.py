@@ -90,6 +90,15 @@ async def get_member(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record 
     return await conn.fetchrow(f"SELECT {STAFF_COLUMNS} FROM staff WHERE staff_id = $1", staff_id)
 
 
+async def made_inactive(conn: asyncpg.Connection, staff_id: str) -> bool:
+    """Whether `staff_id` is on the roster as inactive, the row locked (shared) until the
+    transaction ends: a deactivation under way (it hands back the member's calls, `handback`)
+    finishes first, and one after it waits, so a call taken meanwhile is handed back too. Someone
+    not on the roster is not "made inactive": the API serves callers the roster does not list."""
+    active = await conn.fetchval("SELECT active FROM staff WHERE staff_id = $1 FOR SHARE", staff_id)
+    return active is False
+
+
 async def list_members(
     conn: asyncpg.Connection,
     department: str | None,
