@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.factories import discharge, registration
+from tests.factories import discharge, envelope, registration
 from tests.integration.services import running
 from tests.kafka_tools import eventually
 
@@ -100,6 +100,29 @@ async def test_an_inbound_caller_is_found_by_the_number_as_they_say_it(
     assert {("/v1/patients", "S-AGENT-01"), ("/v1/patients/{patient_id}/visits", "S-AGENT-01")} <= {
         (r["route"], r["staff_id"]) for r in routes
     }
+
+
+async def test_a_stay_whose_discharge_was_cancelled_shows_no_discharge(
+    http: httpx.AsyncClient,
+) -> None:
+    """ADT^A13: the patient is on the ward again. The stay's record keeps the cancelled
+    discharge (the next A03 is completed from it), but the patient page and the call screen
+    showed its time and disposition beside 在院（出院已取消）."""
+    n = uuid.uuid4().int % 10**6
+    stay = discharge(n, patient={"patient_id": f"PC{n}", "name": f"钱{n}", "phone": "13900000000"})
+    resp = await http.post("/v1/discharges", json=stay["data"], headers=INTEGRATION)
+    assert resp.status_code == 202, resp.text
+    admission = stay["data"]["admission_id"]
+    cancel = envelope("discharge.cancelled", {"admission_id": admission}, subject=f"PC{n}")
+    resp = await http.post("/v1/events", json=[cancel], headers=INTEGRATION)
+    assert resp.status_code == 202, resp.text
+
+    visits = await http.get(f"/v1/patients/PC{n}/visits", headers=auth("dev-agent-token"))
+    assert visits.status_code == 200, visits.text
+    [view] = visits.json()["items"]
+    assert (view["visit_id"], view["status"]) == (admission, "discharge_cancelled")
+    assert view["discharged_at"] is None and view["disposition"] is None
+    assert view["admitted_at"] and view["department"]["code"] == "CARD"
 
 
 async def test_a_search_needs_exactly_one_of_phone_name_or_id_and_staff(

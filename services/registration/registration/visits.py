@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal
 from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, WireTime, split_page
+from registration.domain import Status
 from registration.patients import VISIT_FIELDS, Staff, shown_phone, surviving_id
 from registration.repository import opened_record, stored_record
 
@@ -76,15 +77,22 @@ class PatientVisits(Page[VisitView]):
     )
 
 
+# What a visit's record keeps but its status says is no longer so: an admission whose
+# discharge was cancelled (ADT^A13) has the patient on the ward again, and its record still
+# holds the cancelled discharge's time and disposition (the next A03 is completed from it).
+_NOT_SO = {Status.DISCHARGE_CANCELLED.value: frozenset({"discharged_at", "disposition"})}
+
+
 def visit_view(row: asyncpg.Record) -> VisitView:
     rec = opened_record(row)
     department = rec.get("department") or {}
+    hidden = _NOT_SO.get(row["status"], frozenset())
     return VisitView(
         kind=row["kind"],
         visit_id=row["visit_id"],
         status=row["status"],
         department=Department(code=department.get("code"), name=department.get("name")),
-        **{key: rec[key] for key in VISIT_FIELDS if rec.get(key) is not None},
+        **{k: rec[k] for k in VISIT_FIELDS if rec.get(k) is not None and k not in hidden},
     )
 
 
