@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from metrics import catalog, dashboards
 from metrics.kpi import KPI_KEYS
@@ -94,3 +95,21 @@ def test_the_gateways_and_staff_workload_have_panels() -> None:
         assert series in gateways
     titles = [p["title"] for p in dashboards.dashboard("followup", "en")["panels"]]
     assert any(t.startswith("Staff workload") for t in titles)
+
+
+# Gauges every instance of a service sets to the same count, read from the shared database
+# (notifications' reconciler): summed over two instances, a panel or alert shows twice the SMS.
+SHARED_COUNTS = (
+    "notifications_sms_receipt_overdue",
+    "notifications_sms_outcome_unknown",
+    "notifications_sms_waiting_for_gateway",
+    "notifications_staff_waiting_for_server",
+)
+
+
+def test_a_count_every_instance_reports_alike_is_not_summed_over_instances() -> None:
+    rules = (dashboards.REPO / "deploy" / "prometheus" / "rules" / "hospital-metrics.yml")
+    exprs = [*dashboards.all_exprs(), rules.read_text()]
+    summed = re.compile(r"sum\s*(by\s*\([^)]*\)\s*)?\(\s*(" + "|".join(SHARED_COUNTS) + r")\b")
+    found = [m.group(0) for e in exprs for m in summed.finditer(e)]
+    assert found == [], f"summed over instances (use max): {found}"

@@ -418,15 +418,16 @@ GATEWAYS = [
         "短信：回执逾期与结果未知（当前）",
         (
             q(
+                # max: every instance counts the same shared messages (reconciler.py)
                 zero_when_absent(
-                    "sum(notifications_sms_receipt_overdue)", 'sum(up{job="notifications"})'
+                    "max(notifications_sms_receipt_overdue)", 'sum(up{job="notifications"})'
                 ),
                 "receipt overdue",
                 "回执逾期",
             ),
             q(
                 zero_when_absent(
-                    "sum(notifications_sms_outcome_unknown)", 'sum(up{job="notifications"})'
+                    "max(notifications_sms_outcome_unknown)", 'sum(up{job="notifications"})'
                 ),
                 "outcome unknown",
                 "结果未知",

@@ -40,7 +40,8 @@ log = structlog.get_logger(__name__)
 OUTCOME_UNKNOWN_SMS = Gauge(
     "notifications_sms_outcome_unknown",
     "SMS failed as outcome unknown: the service lost track of the hand-over and the "
-    "gateway's records do not show it (kept as long as messages are; never re-sent)",
+    "gateway's records do not show it (kept as long as messages are; never re-sent); the same"
+    " on every instance",
 )
 WAITING_FOR_GATEWAY_SMS = Gauge(
     "notifications_sms_waiting_for_gateway",
@@ -57,7 +58,7 @@ STAFF_CHANNELS = ("email", "webhook")
 RECEIPT_OVERDUE_SMS = Gauge(
     "notifications_sms_receipt_overdue",
     "SMS the gateway accepted longer than receipt_overdue_min ago, still without a final "
-    "delivery receipt",
+    "delivery receipt; the same on every instance",
 )
 
 
