@@ -108,7 +108,7 @@ SHARED_COUNTS = (
 
 
 def test_a_count_every_instance_reports_alike_is_not_summed_over_instances() -> None:
-    rules = (dashboards.REPO / "deploy" / "prometheus" / "rules" / "hospital-metrics.yml")
+    rules = dashboards.REPO / "deploy" / "prometheus" / "rules" / "hospital-metrics.yml"
     exprs = [*dashboards.all_exprs(), rules.read_text()]
     summed = re.compile(r"sum\s*(by\s*\([^)]*\)\s*)?\(\s*(" + "|".join(SHARED_COUNTS) + r")\b")
     found = [m.group(0) for e in exprs for m in summed.finditer(e)]
