@@ -740,7 +740,7 @@ async def test_a_member_made_inactive_hands_back_their_open_calls_once(api, stac
     assert tried.status_code == 200, tried.text
     await put_member(api, STAYER)
     left = await put_member(api, LEAVER, active=False)
-    assert left["changed"] is True
+    assert (left["changed"], left["handed_back"]) == (True, 1)
     listed = await api.get(f"/v1/staff?department={LEAVING_DEPT}", headers=auth(ADMIN))
     assert {m["staff_id"]: m["open_tasks"] for m in listed.json()["items"]}[LEAVER] == 0
 
@@ -765,7 +765,7 @@ async def test_a_member_made_inactive_hands_back_their_open_calls_once(api, stac
                           attempt=2, generation=1)  # fmt: skip
     assert stale.status_code in (403, 404), stale.text
     again = await put_member(api, LEAVER, active=False)
-    assert again["changed"] is False
+    assert (again["changed"], again["handed_back"]) == (False, 0)
     fresh = await outcome(api, task_id, ADMIN, reached=False, not_reached_reason="busy",
                           attempt=2, generation=1)  # fmt: skip
     assert fresh.status_code == 200, fresh.text  # the screen's attempt 2 is the next one

@@ -4,6 +4,7 @@ complaints routes cases to them)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +19,19 @@ from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 STAFF_COLUMNS = "staff_id, name, department_code, role, capacity, phone, active, updated_at"
 
 
-async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> bool:
-    """Insert or update; publish when something changed. True when it changed. A member
-    saved inactive hands back their open calls in the same transaction (`handback`): the
-    assignment job gives calls to active staff only, and nothing else would take them back."""
+@dataclass(frozen=True)
+class Saved:
+    """What saving a member did: whether the roster changed, and how many open calls it
+    handed back (a deactivation's; the console says so, and nothing when there were none)."""
+
+    changed: bool
+    handed_back: int = 0
+
+
+async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> Saved:
+    """Insert or update; publish when something changed. A member saved inactive hands back
+    their open calls in the same transaction (`handback`): the assignment job gives calls to
+    active staff only, and nothing else would take them back."""
     row = await conn.fetchrow(
         """
         INSERT INTO staff (staff_id, name, department_code, role, capacity, phone, active)
@@ -40,14 +50,15 @@ async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> boo
         member.capacity, member.phone, member.active,
     )  # fmt: skip
     if row is None:
-        return False
+        return Saved(changed=False)
     now = datetime.now(UTC)
     event_id = await outgoing.staff_saved(conn, member, time=now)
-    if not member.active:
-        await handback.hand_back_open_calls(
-            conn, member.staff_id, roster_event_id=event_id, time=now
-        )
-    return True
+    if member.active:
+        return Saved(changed=True)
+    handed_back = await handback.hand_back_open_calls(
+        conn, member.staff_id, roster_event_id=event_id, time=now
+    )
+    return Saved(changed=True, handed_back=handed_back)
 
 
 async def seed(conn: asyncpg.Connection, members: list[dict[str, Any]]) -> int:
@@ -56,7 +67,7 @@ async def seed(conn: asyncpg.Connection, members: list[dict[str, Any]]) -> int:
     for raw in members:
         member = StaffMemberSaved.model_validate(raw)
         exists = await conn.fetchval("SELECT 1 FROM staff WHERE staff_id = $1", member.staff_id)
-        if not exists and await save_member(conn, member):
+        if not exists and (await save_member(conn, member)).changed:
             added += 1
     return added
 
@@ -67,9 +78,9 @@ class NotYourDepartment(PermissionError):
 
 async def save_as(
     conn: asyncpg.Connection, principal: Principal, member: StaffMemberSaved
-) -> tuple[bool, asyncpg.Record]:
+) -> tuple[Saved, asyncpg.Record]:
     """Save `member` for `principal` (operations; a supervisor within their department, the
-    member's old one too): whether it changed, and the member as saved."""
+    member's old one too): what it did, and the member as saved."""
     current = await get_member(conn, member.staff_id)
     departments = {member.department_code}
     if current is not None:
@@ -80,10 +91,10 @@ async def save_as(
         principal.role is not Role.ADMIN
     ):
         raise NotYourDepartment("only an admin saves an admin (operations) member")
-    changed = await save_member(conn, member)
+    saved = await save_member(conn, member)
     row = await get_member(conn, member.staff_id)
     assert row is not None
-    return changed, row
+    return saved, row
 
 
 async def get_member(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:

@@ -63,10 +63,15 @@ class MemberOut(BaseModel):
 
 class MemberSaved(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"example": {"changed": True, "member": MEMBER_EXAMPLE}}
+        json_schema_extra={"example": {"changed": True, "handed_back": 0, "member": MEMBER_EXAMPLE}}
     )
 
     changed: bool = Field(description="false when the roster already said so")
+    handed_back: int = Field(
+        default=0,
+        description="the member's open follow-up calls this save handed back for assignment "
+        "(a deactivation's; 0 otherwise)",
+    )
     member: MemberOut
 
 
@@ -117,10 +122,10 @@ async def save_staff(
     member = StaffMemberSaved(staff_id=staff_id, **body.model_dump())
     try:
         async with conn.transaction():
-            changed, row = await roster.save_as(conn, principal, member)
+            saved, row = await roster.save_as(conn, principal, member)
     except roster.NotYourDepartment as exc:
         raise HTTPException(403, str(exc)) from None
-    return MemberSaved(changed=changed, member=member_out(row))
+    return MemberSaved(changed=saved.changed, handed_back=saved.handed_back, member=member_out(row))
 
 
 @router.get("/policy/{department}", response_model=PolicyOut)
