@@ -1,11 +1,13 @@
 """Deactivating a member on the roster screen asks first (staff.py): before, 停用 was one
-click that posted at once, and the member's open calls and cases stayed theirs unnoticed. The
+click that posted at once, and the member's open calls and cases stayed theirs unnoticed; then
+the edit form's 在岗 unticked still did, without asking. The
 app in this process (tests/console/in_process.py), follow-up and complaints answered here; the
 screen in a real browser on the real stack is tests/e2e/test_console_staff.py's."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -20,17 +22,22 @@ NURSE = {"staff_id": "N-1", "name": "护士 陈静", "department_code": "CARD", 
 class Services:
     """Follow-up's roster and complaints' case workload; the PUTs follow-up was sent."""
 
-    def __init__(self, *, complaints_away: bool = False) -> None:
+    def __init__(
+        self, *, complaints_away: bool = False, active: bool = True, handed_back: int = 3
+    ) -> None:
         self.complaints_away = complaints_away
+        self.nurse = NURSE | {"active": active}
+        self.handed_back = handed_back
         self.puts: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path == "/v1/staff":
-            return httpx.Response(200, json={"items": [NURSE], "next": None, "limit": 500})
+            return httpx.Response(200, json={"items": [self.nurse], "next": None, "limit": 500})
         if path == "/v1/staff/N-1" and request.method == "PUT":
             self.puts.append(json.loads(request.content))
-            return httpx.Response(200, json={"changed": True, "member": NURSE})
+            saved = {"changed": True, "handed_back": self.handed_back, "member": self.nurse}
+            return httpx.Response(200, json=saved)
         if path == "/v1/case-workload":
             if self.complaints_away:
                 return httpx.Response(503, json={"detail": "down"})
@@ -82,3 +89,58 @@ def test_the_confirmation_works_when_complaints_cannot_count_the_cases() -> None
     assert asked.status_code == 200
     assert "Their open complaint cases could not be counted." in asked.text
     assert "Open follow-up calls assigned to them: 3." in asked.text
+
+
+EDIT = {"staff_id": "N-1", "name": "护士 陈静", "department_code": "CARD", "role": "agent",
+        "capacity": "30", "phone": "13912345678", "editing": "1", "do": "save"}  # fmt: skip
+
+
+def _confirmation_form(html: str) -> dict[str, str]:
+    """The fields the confirmation's form posts: its hidden inputs and its button."""
+    form = html[html.index('id="deactivate-confirm"') :]
+    form = form[: form.index("</form>")]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    [(name, value)] = re.findall(r'<button type="submit" name="([^"]+)" value="([^"]*)"', form)
+    return fields | {name: value}
+
+
+def test_the_edit_form_with_在岗_unticked_asks_first_and_its_confirmation_saves_the_edit() -> None:
+    """Before, unticking 在岗 and saving deactivated the nurse at once, her open calls handed
+    back unasked. Now the same confirmation as 停用's; its form carries what was typed."""
+    services = Services()
+    app, csrf = _operations(services)
+    asked = app.client.post("/staff", data=EDIT | {"csrf_token": csrf})  # no `active`: unticked
+    assert services.puts == []
+    assert asked.status_code == 200
+    assert "确认停用 N-1 护士 陈静？" in asked.text
+    assert "未完成的回访电话：3 个" in asked.text and "未结投诉案件：2 件" in asked.text
+    assert 'href="/staff?edit=N-1"' in asked.text  # 取消: back to her edit form, nothing sent
+    assert 'id="m-capacity" name="capacity" value="30"' in asked.text  # the form as typed
+    confirm = _confirmation_form(asked.text)
+    assert confirm["confirmed"] == "1" and "active" not in confirm
+    saved = app.client.post("/staff", data=confirm)
+    assert saved.status_code == 303
+    assert saved.headers["location"] == "/staff?saved=N-1&handed_back=3"
+    assert services.puts == [{"name": "护士 陈静", "department_code": "CARD", "role": "agent",
+                              "phone": "13912345678", "active": False, "capacity": 30}]  # fmt: skip
+
+
+def test_an_edit_keeping_在岗_or_of_a_member_already_inactive_is_saved_without_asking() -> None:
+    services = Services(handed_back=0)
+    app, csrf = _operations(services)
+    kept = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "active": "on"})
+    assert (kept.status_code, kept.headers["location"]) == (303, "/staff?saved=N-1")
+    inactive = Services(active=False, handed_back=0)
+    app, csrf = _operations(inactive)
+    edited = app.client.post("/staff", data=EDIT | {"csrf_token": csrf})
+    assert (edited.status_code, edited.headers["location"]) == (303, "/staff?saved=N-1")
+    assert [p["active"] for p in services.puts + inactive.puts] == [True, False]
+
+
+def test_the_saved_message_counts_the_calls_handed_back_and_is_silent_on_none() -> None:
+    app, _ = _operations(Services(active=False))
+    handed = app.client.get("/staff?saved=N-1&handed_back=3").text
+    assert "（停用）；其未完成的回访电话 3 个已退回待分派。" in handed
+    none = app.client.get("/staff?saved=N-1").text
+    flash = none[none.index('class="flash"') :]
+    assert "已保存：N-1 护士 陈静（停用）</p>" in flash and "回访电话" not in flash[:200]

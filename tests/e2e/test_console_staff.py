@@ -2,7 +2,8 @@
 add a nurse, correct what the console or follow-up refuses with everything typed kept, edit
 and deactivate her, all through follow-up's `PUT /v1/staff/{id}`; in Chinese and in English.
 Deactivating asks first, saying how many open calls and cases she holds and what becomes of
-them; her open call goes back to be assigned. A supervisor has no menu entry and is refused
+them; her open call goes back to be assigned. Unticking 在岗 in the edit form asks the same,
+and confirming saves the whole edit. A supervisor has no menu entry and is refused
 the page (audit finding 2).
 
 Screenshots go to test-artifacts/screenshots/ (1366x768)."""
@@ -27,6 +28,8 @@ SERVICES = ("followup", "complaints", "notifications", "console")
 RUN = uuid.uuid4().hex[:6].upper()
 NURSE = f"N-{RUN}"
 DEPT = f"R{RUN}"
+PORTER = f"P-{RUN}"  # another department's, with no calls
+PORTER_DEPT = f"Q{RUN}"
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +156,67 @@ async def test_operations_add_edit_and_deactivate_a_nurse_on_the_roster_screen(
     assert (await on_roster(stack, NURSE))["active"] is True
     async with page.expect_navigation():
         await page.click("button[name='do'][value='deactivate']")
-    assert "其未完成的回访电话已退回待分派" in await page.inner_text("p.flash")
+    assert "（停用）；其未完成的回访电话 1 个已退回待分派。" in await page.inner_text("p.flash")
     member = await on_roster(stack, NURSE)
     assert (member["active"], member["capacity"], member["name"]) == (False, 25, "护士 陈静")
     assert member["open_tasks"] == 0
     assert (await task_of(stack, task_id))["assignee_id"] != NURSE
     await screenshot(page, "staff-deactivated")
+
+
+async def edit_porter_unticking_active(page: Page, stack: dict[str, RunningService]) -> None:
+    """The porter's edit form: a new capacity and phone, 在岗 unticked, saved."""
+    await page.goto(f"{stack['console'].url}/staff?edit={PORTER}")
+    await page.fill("#m-capacity", "12")
+    await page.fill("#m-phone", "13800001111")
+    await page.uncheck("input[name='active']")
+    await save(page)
+
+
+async def test_unticking_在岗_in_the_edit_form_asks_first_and_confirming_saves_the_whole_edit(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    """Before, 在岗 unticked and saved deactivated a member without the 停用 confirmation (her
+    open calls handed back unasked), and the saved message spoke of handed-back calls even when
+    she had none."""
+    page = await page_as(browser, stack, stack_env, "dev-admin-token")
+    await page.goto(f"{stack['console'].url}/staff")
+    await page.fill("#m-staff_id", PORTER)
+    await page.fill("#m-name", "护工 李强")
+    await page.fill("#m-department_code", PORTER_DEPT)
+    await page.fill("#m-capacity", "10")
+    await save(page)
+    assert (await on_roster(stack, PORTER))["active"] is True
+    await edit_porter_unticking_active(page, stack)
+    member = await on_roster(stack, PORTER)
+    assert (member["active"], member["capacity"], member["phone"]) == (True, 10, None)
+    assert await page.inner_text("#h-confirm") == f"确认停用 {PORTER} 护工 李强？"
+    assert await page.evaluate("document.activeElement.id") == "h-confirm"
+    calls = await page.inner_text("#confirm-calls")
+    assert "未完成的回访电话：0 个" in calls and f"科室 {PORTER_DEPT} 的在岗人员" in calls
+    assert "未结投诉案件：0 件" in await page.inner_text("#confirm-cases")
+    assert await page.input_value("#m-capacity") == "12"  # the form below, as typed
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "staff-edit-deactivate-confirm")
+    async with page.expect_navigation():
+        await page.click("#deactivate-confirm >> text=取消")
+    assert await page.inner_text("#h-form") == "修改人员"
+    assert await page.is_checked("input[name='active']")
+    member = await on_roster(stack, PORTER)
+    assert (member["active"], member["capacity"]) == (True, 10)  # cancelling changed nothing
+    await edit_porter_unticking_active(page, stack)  # the question's form without its answer:
+    await page.evaluate("document.querySelector('input[name=confirmed]').remove()")
+    async with page.expect_navigation():  # the server asks again, and saves nothing
+        await page.click("#deactivate-confirm button[name='do']")
+    assert await page.inner_text("#h-confirm") == f"确认停用 {PORTER} 护工 李强？"
+    assert (await on_roster(stack, PORTER))["active"] is True
+    async with page.expect_navigation():
+        await page.click("#deactivate-confirm button[name='do']")
+    flash = await page.inner_text("p.flash")  # no calls were handed back: no word of them
+    assert flash == f"已保存：{PORTER} 护工 李强（停用）"
+    member = await on_roster(stack, PORTER)
+    assert (member["active"], member["capacity"], member["phone"]) == (False, 12, "+8613800001111")
+    await screenshot(page, "staff-edit-deactivated")
 
 
 async def test_the_roster_screen_in_english_and_only_for_operations(

@@ -9,7 +9,10 @@ Deactivating asks first, without script: the row's 停用 opens a confirmation o
 (`?deactivate=<id>`) that names the member and says what happens to their open follow-up calls
 (follow-up hands them back for assignment) and their open complaint cases (they stay theirs
 until a supervisor reassigns them); only its 确认停用 posts, with `confirmed=1`. A POST
-without it (a page from before, a second tab) comes back to the confirmation."""
+without it (a page from before, a second tab) comes back to the confirmation. The edit form
+saved with 在岗 unticked for an active member is the same deactivation: it gets the same
+confirmation, whose form carries everything typed, so 确认停用 saves the whole edit. The saved
+message says how many calls were handed back, and nothing about calls when none were."""
 
 from __future__ import annotations
 
@@ -96,7 +99,7 @@ async def open_cases_of(request: Request, session: Session, staff_id: str) -> Se
 @router.get("/staff")
 async def staff_page(
     request: Request, session: PageSession, department: str = "", edit: str = "",
-    saved: str = "", deactivate: str = "",
+    saved: str = "", deactivate: str = "", handed_back: str = "",
 ) -> HTMLResponse:  # fmt: skip
     _check(session)
     roster = await _roster(request, session, "")
@@ -107,7 +110,8 @@ async def staff_page(
     cases = await open_cases_of(request, session, leaving["staff_id"]) if leaving else None
     return await _page(request, session, typed, department=department.strip(), roster=roster,
                        editing=member is not None, saved=shown, leaving=leaving,
-                       leaving_cases=cases)  # fmt: skip
+                       leaving_cases=cases,
+                       handed_back=int(handed_back) if handed_back.isdigit() else 0)  # fmt: skip
 
 
 async def _put(request: Request, session: Session, staff_id: str, body: dict[str, Any]) -> Any:
@@ -120,33 +124,48 @@ def _typed(form: FormData) -> dict[str, str]:
     return {name: str(form.get(name) or "").strip() for name in FIELDS}
 
 
+async def _ask_first(
+    request: Request, session: Session, typed: dict[str, str], member: dict[str, Any],
+    roster: list[Any], editing: bool,
+) -> HTMLResponse:  # fmt: skip
+    """The edit form saved with 在岗 unticked for an active member: the 停用 confirmation,
+    its form carrying everything typed (`edited`), and the form below as typed."""
+    cases = await open_cases_of(request, session, member["staff_id"])
+    return await _page(request, session, typed, roster=roster, editing=editing, leaving=member,
+                       leaving_cases=cases, edited=typed)  # fmt: skip
+
+
 @router.post("/staff")
 async def save_member(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
-    """Add or edit (`do=save`), or deactivate (`do=deactivate` with `confirmed=1`, from the
-    confirmation: the member as on the roster with `active` off; without it, back to the
-    confirmation); back to the roster saying who was saved, or the form again as typed with
-    the service's reasons beside their fields."""
+    """Add or edit (`do=save`), or deactivate (`do=deactivate`, from the confirmation: the
+    member as on the roster with `active` off). Making an active member inactive, either way,
+    needs `confirmed=1`: without it, the confirmation (the edit form's, carrying what was
+    typed). Back to the roster saying who was saved and how many calls were handed back, or
+    the form again as typed with the service's reasons beside their fields."""
     _check(session)
     typed = _typed(form)
-    if form.get("do") == "deactivate" and form.get("confirmed") != "1":
+    confirmed = form.get("confirmed") == "1"
+    if form.get("do") == "deactivate" and not confirmed:
         return RedirectResponse(f"/staff?deactivate={quote(typed['staff_id'])}#h-confirm",
                                 status_code=303)  # fmt: skip
+    roster = await _roster(request, session, "")
+    member = next((m for m in roster if m["staff_id"] == typed["staff_id"]), None)
     if form.get("do") == "deactivate":
-        member = next(
-            (m for m in await _roster(request, session, "") if m["staff_id"] == typed["staff_id"]),
-            None,
-        )
         typed = typed_of(member or {**typed, "capacity": typed["capacity"] or "0"}) | {"active": ""}
     body, errors = member_body(typed)
     editing = form.get("editing") == "1"
     if errors:
         return await _page(request, session, typed, 422, errors=errors, editing=editing)
+    if member and member["active"] and not body["active"] and not confirmed:
+        return await _ask_first(request, session, typed, member, roster, editing)
     try:
-        await _put(request, session, typed["staff_id"], body)
+        saved = await _put(request, session, typed["staff_id"], body)
     except (Refused, Problem) as exc:
         if isinstance(exc, Refused):
             return await _page(request, session, typed, 403, message=exc.reason, editing=editing)
         errors = {f if f in FIELDS else "staff_id": m for f, m in exc.fields.items()}
         return await _page(request, session, typed, exc.status, errors=errors,
                            message=first_reason(exc) if not errors else "", editing=editing)  # fmt: skip
-    return RedirectResponse(f"/staff?saved={typed['staff_id']}", status_code=303)
+    handed_back = int((saved or {}).get("handed_back") or 0)
+    more = f"&handed_back={handed_back}" if handed_back else ""
+    return RedirectResponse(f"/staff?saved={quote(typed['staff_id'])}{more}", status_code=303)
