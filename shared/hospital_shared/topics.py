@@ -22,6 +22,9 @@ CALENDAR = "calendar.years.v1"
 SURVEYS = "surveys.answers.v1"  # patients' answers to the survey page of an SMS link
 # opt-outs and their withdrawals, read back by notifications itself: a restore replays them
 OPT_OUTS = "notifications.opt-outs.v1"
+# call opt-outs (a patient asked on a follow-up call not to be called again), read back by
+# follow-up itself, as notifications reads back its opt-outs
+CALL_OPT_OUTS = "followup.call-opt-outs.v1"
 
 INPUT_TOPICS: tuple[str, ...] = (REGISTRATIONS, DISCHARGES, COMPLAINTS_IN)
 INPUT_TOPICS += (QUEUE_REPORTS,)
@@ -35,6 +38,7 @@ SERVICE_TOPICS: tuple[str, ...] = (
 SERVICE_TOPICS += (QUEUE_EPISODES,)
 SERVICE_TOPICS += (SURVEYS,)
 SERVICE_TOPICS += (OPT_OUTS,)
+SERVICE_TOPICS += (CALL_OPT_OUTS,)
 
 INPUT_PARTITIONS = 12
 SERVICE_PARTITIONS = 12

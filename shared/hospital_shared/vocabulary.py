@@ -360,6 +360,7 @@ class EventName(StrEnum):
     TASK_TRANSFERRED = "followup.task_transferred"
     TASK_RELEASED = "followup.task_released"
     STAFF_MEMBER_SAVED = "staff.member_saved"
+    CALL_OPT_OUT_RECORDED = "followup.call_opt_out_recorded"
     # complaints
     CASE_OPENED = "complaint.case_opened"
     CASE_ACKNOWLEDGED = "complaint.case_acknowledged"

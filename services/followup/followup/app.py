@@ -7,7 +7,7 @@ from pathlib import Path
 import structlog
 from fastapi import FastAPI
 
-from followup import calendar_sync, jobs, roster
+from followup import calendar_sync, call_opt_outs, jobs, roster
 from followup.api import router as tasks_router
 from followup.handlers import EventHandlers
 from followup.service import Service
@@ -59,8 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handler_name="surveys",
         handle=SurveyAnswers(service.book, service.tz).handle,
     )
+    runtime.consume(topics.CALL_OPT_OUTS, handler_name="call_opt_outs", handle=call_opt_outs.replay)
     runtime.publishes(
-        *event_types_on(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER), "complaint.submitted"
+        *event_types_on(topics.FOLLOWUP_TASKS, topics.STAFF_ROSTER, topics.CALL_OPT_OUTS),
+        "complaint.submitted",
     )
     runtime.seals("follow_up_tasks", "patient_phone", "feedback", "objection", "answers")
     runtime.seals("call_attempts", "feedback")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from followup import outgoing, repository, roster
+from followup import call_opt_outs, outgoing, repository, roster
 from followup.access import can_record_outcome, can_see
 from followup.domain import (
     CallOutcome,
@@ -80,7 +80,7 @@ async def record_outcome(
     )
     await _carry_out(conn, decision, plan, task=task, outcome=outcome, by=by, now=now)
     if outcome.opt_out:
-        await repository.add_opt_out(conn, task.patient_id, by=by)
+        await call_opt_outs.record(conn, task, attempt=decision.attempts_made, by=by, now=now)
     return decision, plan
 
 

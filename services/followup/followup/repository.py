@@ -302,13 +302,16 @@ async def mark_surveyed(
     )  # fmt: skip
 
 
-async def add_opt_out(conn: asyncpg.Connection, patient_id: str, *, by: str) -> None:
-    await conn.execute(
-        "INSERT INTO call_opt_outs (patient_id, recorded_by) VALUES ($1, $2)"
-        " ON CONFLICT DO NOTHING",
+async def add_opt_out(conn: asyncpg.Connection, patient_id: str, *, by: str, at: datetime) -> bool:
+    """The patient's call opt-out, unless they have one: True when written now."""
+    written = await conn.fetchval(
+        "INSERT INTO call_opt_outs (patient_id, recorded_by, recorded_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING true",
         patient_id,
         by,
+        at,
     )
+    return bool(written)
 
 
 async def reassign(conn: asyncpg.Connection, task_id: str, staff_id: str) -> None:

@@ -1,5 +1,6 @@
 """Events the follow-up service publishes: the lifecycle of follow-up calls (回访) on
-`followup.tasks.v1`, and the staff roster on `staff.roster.v1`. They live in `shared` because
+`followup.tasks.v1`, the staff roster on `staff.roster.v1`, and the patients' call opt-outs on
+`followup.call-opt-outs.v1` (read back by follow-up itself). They live in `shared` because
 other services consume them (notifications sends staff alerts and survey invitations,
 complaints routes cases to staff, metrics computes follow-up rates): this is the contract.
 
@@ -167,6 +168,22 @@ class StaffMemberSaved(Contract):
     email: str | None = None  # where staff notifications go by email, when set
 
 
+# --- followup.call-opt-outs.v1 ------------------------------------------------------
+# A call opt-out is written over HTTP (a call's outcome), not from Kafka: follow-up publishes
+# each one and reads it back itself, so that a restore of the database writes again those
+# made after the backup, like any other event (followup.call_opt_outs). Key: the patient id.
+
+
+class FollowUpCallOptOutRecorded(Contract):
+    """The patient asked during a follow-up call (`task_id`) not to be called again: no call
+    is planned for them from then on."""
+
+    patient_id: NonEmpty
+    task_id: NonEmpty
+    recorded_by: NonEmpty
+    recorded_at: AwareDatetime
+
+
 for _type, _model in (
     (EventName.TASK_PLANNED, FollowUpTaskPlanned),
     (EventName.TASK_ASSIGNED, FollowUpTaskAssigned),
@@ -182,3 +199,4 @@ for _type, _model in (
     register_event(_type, _model, topics.FOLLOWUP_TASKS)
 
 register_event(EventName.STAFF_MEMBER_SAVED, StaffMemberSaved, topics.STAFF_ROSTER)
+register_event(EventName.CALL_OPT_OUT_RECORDED, FollowUpCallOptOutRecorded, topics.CALL_OPT_OUTS)

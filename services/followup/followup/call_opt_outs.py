@@ -1,0 +1,54 @@
+"""Call opt-outs: a patient who asks during a call not to be called again (the outcome's
+`opt_out`) is never planned a call again (`repository.insert_planned`). Each is published on
+`followup.call-opt-outs.v1` in the transaction that records it (the outbox) and read back by
+this service (`replay`).
+
+They come over HTTP, not from Kafka: a restore of the database lost those recorded after the
+backup, and the patient's next discharge or visit was planned a call again. Read back from
+Kafka after the restore like every other event, each is written again, once (one row per
+patient; in normal running the row is there and reading it back does nothing), with who
+recorded it and when. Under the surviving id when the patient was merged meanwhile (as every
+consumer reads a merged id). A call opt-out is never withdrawn, so no withdrawal is replayed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from followup import repository
+from followup.domain import Task
+from followup.outgoing import life_id, publish
+from hospital_shared import topics
+from hospital_shared.events import CloudEvent
+from hospital_shared.patient_merge import resolve_patients
+from hospital_shared.service_events.followup import FollowUpCallOptOutRecorded
+from hospital_shared.vocabulary import EventName
+
+
+async def record(
+    conn: asyncpg.Connection, task: Task, *, attempt: int, by: str, now: datetime
+) -> None:
+    """Record the opt-out said during `task`'s call `attempt`, and publish it (not again
+    when the patient had opted out already: that one was published)."""
+    if not await repository.add_opt_out(conn, task.patient_id, by=by, at=now):
+        return
+    data = FollowUpCallOptOutRecorded(
+        patient_id=task.patient_id, task_id=task.task_id, recorded_by=by, recorded_at=now
+    )
+    await publish(
+        conn, EventName.CALL_OPT_OUT_RECORDED, data, subject=task.patient_id, time=now,
+        event_id=f"{life_id(task.task_id, task.generation)}:opt_out:{attempt}",
+        topic=topics.CALL_OPT_OUTS,
+    )  # fmt: skip
+
+
+async def replay(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
+    """A call opt-out read back: written if this database lacks it (a restore from a backup
+    taken before it), so that no call is planned for the patient again."""
+    if event.type != EventName.CALL_OPT_OUT_RECORDED:
+        return
+    [event] = await resolve_patients(conn, [event])
+    data = event.data
+    await repository.add_opt_out(conn, data.patient_id, by=data.recorded_by, at=data.recorded_at)
