@@ -166,9 +166,11 @@ def case_event(
     actor_role: str,
     at: datetime,
     correlation_id: str | None = None,
+    event_id: str | None = None,
 ) -> Outgoing:
     """A `complaint.case_*` event showing the case as it now is, with its deadlines (rows of
-    `case_deadlines`, in due order)."""
+    `case_deadlines`, in due order); `event_id`: the id of a change a replay makes again (see
+    `outgoing`), else one of its own."""
     data = case_changed(
         case,
         deadlines,
@@ -181,7 +183,9 @@ def case_event(
     # dispute, or later by a supervisor; never twice in a cycle), happen once per case and
     # cycle: their ids are the same when a replay after a restore does them again
     once = (
-        once_per_case_id(event_type, case, case["cycle"]) if event_type in ONCE_PER_CYCLE else None
+        once_per_case_id(event_type, case, case["cycle"])
+        if event_type in ONCE_PER_CYCLE
+        else event_id
     )
     return outgoing(
         event_type, data, case=case, at=at, correlation_id=correlation_id, event_id=once
@@ -212,8 +216,9 @@ async def publish_case_event(
     actor_role: str,
     at: datetime,
     correlation_id: str | None = None,
+    event_id: str | None = None,
 ) -> None:
-    """Queue a `complaint.case_*` event showing the case as it now is."""
+    """Queue a `complaint.case_*` event showing the case as it now is (see `case_event`)."""
     deadlines = await repository.deadlines_of(conn, case["id"], case["cycle"])
     entry = case_event(
         event_type,
@@ -224,5 +229,6 @@ async def publish_case_event(
         actor_role=actor_role,
         at=at,
         correlation_id=correlation_id,
+        event_id=event_id,
     )
     await add_encoded_to_outbox(conn, [entry])

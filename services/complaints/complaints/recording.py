@@ -25,10 +25,13 @@ async def record_change(
     detail: Row,
     actor: Actor,
     now: datetime,
+    event_id: str | None = None,
+    correlation_id: str | None = None,
 ) -> Row:
     """Save `changes` to the (locked) `case`, audit `action` with `detail` and queue
-    `event_type` (None: audited only). Returns the case as it now is, one version on: a note
-    or a record beside the case is a change a step sent with the older version must see."""
+    `event_type` (None: audited only; `event_id`: the id of a change a replay makes again,
+    `publishing.case_event`). Returns the case as it now is, one version on: a note or a
+    record beside the case is a change a step sent with the older version must see."""
     updated = await repo.update_case(conn, case["id"], changes)
     await repo.append_audit(
         conn,
@@ -50,5 +53,7 @@ async def record_change(
             actor_id=actor.id,
             actor_role=actor.role,
             at=now,
+            correlation_id=correlation_id,
+            event_id=event_id,
         )
     return updated
