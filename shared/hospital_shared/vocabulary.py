@@ -242,6 +242,10 @@ class SystemNote(StrEnum):
 
     DIRECTOR_DECIDES = "serious case or medical dispute: the director decides"
     DISSATISFIED_AT_CHECK = "patient dissatisfied at the satisfaction check"
+    HANDLER_DEACTIVATED = "the previous handler was made inactive on the roster"
+    NOBODY_TO_TAKE_OVER = (
+        "the previous handler was made inactive on the roster; nobody active can take the case"
+    )
 
 
 class ComplaintChannel(StrEnum):

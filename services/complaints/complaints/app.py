@@ -25,7 +25,7 @@ from complaints import (
 from complaints.enquiry_cases import EnquiryPolicy
 from complaints.enquiry_timer import enquiry_timer_pass, purge_enquiries_and_feedback
 from complaints.feedback_cases import FeedbackPolicy
-from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, on_roster_event
+from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, RosterHandlers
 from complaints.http_deps import Context, EnquiryContext
 from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
@@ -144,7 +144,8 @@ def _consume(
     # The roster contract belongs to the follow-up service; consume it once it exists, since
     # events of a type nobody registered would only be dead-lettered.
     if ROSTER_EVENT in EVENT_TYPES:
-        runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster_event)
+        on_roster = RosterHandlers(policy, clock=utc_now).handle
+        runtime.consume(topics.STAFF_ROSTER, handler_name="roster", handle=on_roster)
     # the satisfaction check after closing, answered by SMS link (survey_checks.py)
     runtime.consume(
         topics.SURVEYS, handler_name="surveys", handle=SurveyChecks(policy, utc_now).handle

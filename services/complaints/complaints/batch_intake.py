@@ -111,7 +111,7 @@ async def _plan(
         d for s in submissions for d in departments_for(policy, s.complaint.department_code)
     }
     # Imaging disputes go to radiology, whatever department they name.
-    workload = await roster.workload(conn, departments | {policy.radiology_department})
+    workload = await roster.workload_to_open(conn, departments | {policy.radiology_department})
     ruleset = RuleSet(rules)
     openings = []
     for s in submissions:

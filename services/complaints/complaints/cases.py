@@ -297,7 +297,9 @@ async def reassign(
     check_version(case, expected_version)
     if Status(case["status"]) in TERMINAL:
         raise CaseConflict(f"case {number} is {case['status']}")
-    member = await roster.staff_member(conn, assignee_id)
+    # locked shared: a deactivation of the member under way finishes first (and this refuses),
+    # one after it waits and hands this case back with their others (handback.py)
+    member = await roster.staff_member(conn, assignee_id, for_share=True)
     if member is None or not member["active"]:
         raise CaseConflict(f"{assignee_id} is not an active member of the roster")
     return await record_change(

@@ -4,7 +4,8 @@
 channel `followup`, the objections the follow-up service raises during calls; and
 `feedback.submitted`, praise and suggestions, recorded as `POST /v1/feedback` records them.
 `staff.roster.v1` keeps the local roster up to date when the follow-up service publishes
-`staff.member_saved`; until it does, the seeded roster is what cases are assigned from.
+`staff.member_saved`; until it does, the seeded roster is what cases are assigned from. A
+member made inactive hands back their open cases (`handback.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from complaints import feedback_cases, roster
+from complaints import feedback_cases, handback, roster
 from complaints.access import Actor
 from complaints.batch_intake import Submission, open_cases
 from complaints.feedback_cases import FeedbackPolicy, NewFeedback, contact_of
@@ -152,13 +153,26 @@ def roster_entry(member: StaffMemberSaved) -> tuple[str, str, str, bool]:
     return member.staff_id, member.department_code, member.role.value, member.active
 
 
-async def on_roster_event(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
-    if event.type != ROSTER_EVENT:
-        return
-    staff_id, department, role, active = roster_entry(event.data)
-    await roster.upsert_staff(
-        conn, staff_id, department_code=department, role=role, active=active, source="roster"
-    )
+class RosterHandlers:
+    """The `staff.roster.v1` consumer: a member saved is saved here; one made inactive hands
+    back their open cases in the same transaction (`handback`)."""
+
+    def __init__(self, policy: CasePolicy, *, clock: Callable[[], datetime]) -> None:
+        self.policy = policy
+        self.clock = clock
+
+    async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
+        if event.type != ROSTER_EVENT:
+            return
+        staff_id, department, role, active = roster_entry(event.data)
+        deactivated = await roster.upsert_staff(
+            conn, staff_id, department_code=department, role=role, active=active, source="roster"
+        )
+        if deactivated:
+            await handback.hand_back_open_cases(
+                conn, self.policy, staff_id, roster_event_id=event.id,
+                correlation_id=event.correlationid or event.id, now=self.clock(),
+            )  # fmt: skip
 
 
 def utc_now() -> datetime:

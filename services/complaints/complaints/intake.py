@@ -273,7 +273,7 @@ async def open_case(
         return existing, False
     assessment = assess(policy, rules, complaint)
     department = handled_in(policy, complaint, assessment)
-    workload = await roster.workload(conn, departments_for(policy, department))
+    workload = await roster.workload_to_open(conn, departments_for(policy, department))
     assignment = assign(policy, workload, department, serious=assessment.verdict.serious)
     sequence = await allocate(case_day(policy, complaint, now))
     row = case_row(

@@ -12,6 +12,12 @@ from complaints.assignment import Member, Workload
 
 Row = dict[str, Any]
 
+# The transaction-level advisory lock on the roster as openings read it, per schema: an opening
+# holds it shared from its read of the roster to its commit, a deactivation alone while it hands
+# the member's cases back (handback.py). So no opening gives the member a case from a roster read
+# before they were made inactive, after their cases were handed back.
+ROSTER_LOCK_KEY = "hashtext(current_schema() || ':roster')"
+
 
 async def upsert_staff(
     conn: asyncpg.Connection,
@@ -22,7 +28,14 @@ async def upsert_staff(
     active: bool,
     source: str,
     only_if_missing: bool = False,
-) -> None:
+) -> bool:
+    """Insert or update a member; True when this made an active member inactive. The member's
+    row is locked to the commit first, so two changes of one member count one deactivation."""
+    was_active = None
+    if not only_if_missing:
+        was_active = await conn.fetchval(
+            "SELECT active FROM staff WHERE staff_id = $1 FOR UPDATE", staff_id
+        )
     conflict = (
         "DO NOTHING"
         if only_if_missing
@@ -38,6 +51,15 @@ async def upsert_staff(
         active,
         source,
     )
+    return was_active is True and not active
+
+
+async def workload_to_open(conn: asyncpg.Connection, departments: Iterable[str]) -> Workload:
+    """`workload` for opening cases, read under `ROSTER_LOCK_KEY` held shared to the commit: a
+    deactivation under way finishes first, and one after it waits for this opening, so a case
+    given meanwhile to the member made inactive is handed back too."""
+    await conn.execute(f"SELECT pg_advisory_xact_lock_shared({ROSTER_LOCK_KEY})")
+    return await workload(conn, departments)
 
 
 async def workload(conn: asyncpg.Connection, departments: Iterable[str]) -> Workload:
@@ -72,6 +94,11 @@ async def departments_of(conn: asyncpg.Connection, staff_ids: Iterable[str]) -> 
     return {r["staff_id"]: r["department_code"] for r in rows}
 
 
-async def staff_member(conn: asyncpg.Connection, staff_id: str) -> Row | None:
-    row = await conn.fetchrow("SELECT * FROM staff WHERE staff_id = $1", staff_id)
+async def staff_member(
+    conn: asyncpg.Connection, staff_id: str, *, for_share: bool = False
+) -> Row | None:
+    """The member on the roster; `for_share`: their row locked (shared) to the commit, so a
+    deactivation under way finishes first and one after it sees what this transaction did."""
+    lock = " FOR SHARE" if for_share else ""
+    row = await conn.fetchrow(f"SELECT * FROM staff WHERE staff_id = $1{lock}", staff_id)
     return dict(row) if row else None

@@ -1,0 +1,95 @@
+"""Who takes over a case whose handler was made inactive: where a new case of its department
+would go now, the same rules as opening (the least loaded, the desk, the supervisor, nobody),
+recorded with the reason; the event of one roster change has one id per case."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from complaints.assignment import Assignment, Member, Workload
+from complaints.handback import department_of, handback_change, handback_event_id, taking_over
+from complaints.policy import CasePolicy, default_rules
+from hospital_shared.vocabulary import SystemNote
+
+POLICY = CasePolicy(limit_rules=default_rules(), tz=ZoneInfo("Asia/Shanghai"))
+# S-CARD-A has been made inactive: it is not on the active roster any more.
+ACTIVE = [
+    Member("S-CARD-B", "CARD", "agent"),
+    Member("S-CARD-C", "CARD", "doctor"),
+    Member("S-CARD-SUP", "CARD", "supervisor"),
+    Member("S-DESK-AGENT", "CS", "agent"),
+    Member("S-DESK-SUP", "CS", "supervisor"),
+    Member("S-RAD-01", "RAD", "agent"),
+]
+
+
+def case(**over: Any) -> dict[str, Any]:
+    return {
+        "case_number": "TS-20261207-0001", "channel": "phone", "external_id": "HIS-1",
+        "category": "waiting_time", "department_code": "CARD", "handling_department": "CARD",
+        "serious": False, "assignee_id": "S-CARD-A", **over,
+    }  # fmt: skip
+
+
+def test_the_least_loaded_active_handler_of_the_department_takes_the_case_over() -> None:
+    load = Workload(list(ACTIVE), {"S-CARD-B": 4, "S-CARD-C": 1})
+    chosen = taking_over(POLICY, load, case())
+    assert chosen == Assignment("S-CARD-C", "CARD", "S-CARD-SUP")
+    assert load.open_cases["S-CARD-C"] == 2  # the next case counts it
+
+
+def test_several_cases_are_spread_as_one_after_the_other() -> None:
+    load = Workload(list(ACTIVE), {"S-CARD-B": 1, "S-CARD-C": 0})
+    chosen = [taking_over(POLICY, load, case()).assignee_id for _ in range(3)]
+    assert chosen == ["S-CARD-C", "S-CARD-B", "S-CARD-C"]
+
+
+def test_a_serious_case_goes_to_the_departments_supervisor() -> None:
+    chosen = taking_over(POLICY, Workload(list(ACTIVE)), case(serious=True))
+    assert chosen.assignee_id == "S-CARD-SUP"
+
+
+def test_a_case_moved_to_another_department_stays_there() -> None:
+    moved = case(handling_department="CS")
+    assert department_of(POLICY, moved) == "CS"
+    assert taking_over(POLICY, Workload(list(ACTIVE)), moved).assignee_id == "S-DESK-AGENT"
+
+
+def test_without_a_handling_department_an_imaging_dispute_goes_to_radiology() -> None:
+    dispute = case(handling_department=None, category="imaging_dispute")
+    assert department_of(POLICY, dispute) == POLICY.radiology_department == "RAD"
+    assert department_of(POLICY, case(handling_department=None)) == "CARD"
+
+
+def test_with_no_handler_left_the_case_goes_as_a_new_one_would_desk_then_supervisor() -> None:
+    no_card_handlers = [m for m in ACTIVE if m.staff_id not in ("S-CARD-B", "S-CARD-C")]
+    assert taking_over(POLICY, Workload(no_card_handlers), case()).assignee_id == "S-DESK-AGENT"
+    supervisors_only = [m for m in ACTIVE if m.role == "supervisor"]
+    assert taking_over(POLICY, Workload(supervisors_only), case()).assignee_id == "S-CARD-SUP"
+
+
+def test_the_change_names_who_had_it_who_has_it_and_why() -> None:
+    changes, detail = handback_change(case(), Assignment("S-CARD-C", "CARD", "S-CARD-SUP"))
+    assert changes == {"assignee_id": "S-CARD-C", "handling_department": "CARD"}
+    assert detail == {
+        "from": "S-CARD-A", "to": "S-CARD-C", "reason": SystemNote.HANDLER_DEACTIVATED.value,
+    }  # fmt: skip
+
+
+def test_with_nobody_active_the_case_is_left_unassigned_in_its_department_and_says_so() -> None:
+    chosen = taking_over(POLICY, Workload([]), case())
+    assert chosen == Assignment(None, None, None)
+    changes, detail = handback_change(case(), chosen)
+    assert changes == {"assignee_id": None}  # its department's supervisors still see it
+    assert detail["to"] is None
+    assert detail["reason"] == SystemNote.NOBODY_TO_TAKE_OVER.value
+
+
+def test_one_roster_change_gives_each_case_one_event_id() -> None:
+    first = handback_event_id(case(), "roster-event-1")
+    assert handback_event_id(case(), "roster-event-1") == first
+    # the case is known by what the hospital gave, not by its number (a replay may renumber)
+    assert handback_event_id(case(case_number="TS-20261207-0009"), "roster-event-1") == first
+    assert handback_event_id(case(), "roster-event-2") != first
+    assert handback_event_id(case(external_id="HIS-2"), "roster-event-1") != first

@@ -1,0 +1,273 @@
+"""A member of staff made inactive on the follow-up service's roster hands back their open
+complaint cases, on the real Kafka and PostgreSQL: each goes to an active member of its
+department, by the system, audited and announced once; a finished case stays as it was; the
+same roster change again, or the same event redelivered, changes nothing. And against the real
+PostgreSQL's locks: an opening under way when the member is made inactive is waited for and its
+case handed back too; a case a supervisor is withdrawing at that moment stays withdrawn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+
+from complaints import cases, handback, repository, roster
+from complaints.access import SYSTEM, Actor
+from complaints.intake import NewComplaint, number_allocator, open_case
+from complaints.policy import CasePolicy, default_rules
+from complaints.rulebook import category_rules, seed_rules
+from hospital_shared import topics
+from hospital_shared.vocabulary import SystemNote
+from tests.factories import envelope, to_bytes
+from tests.integration.schemas import schema_pool
+from tests.integration.services import RunningService
+from tests.kafka_tools import eventually, json_values, publish, read_all
+
+POLICY = CasePolicy(limit_rules=default_rules(), tz=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture(scope="module")
+def complaints(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
+    service = RunningService(stack_config, "complaints").start()
+    service.wait_ready()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+async def http(complaints: RunningService) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=complaints.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def tokens(stack_env: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {
+        r: {"Authorization": f"Bearer {stack_env[f'TOKEN_{r.upper()}']}"}
+        for r in ("agent", "admin")
+    }
+
+
+@contextlib.asynccontextmanager
+async def db(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the complaints service's own schema."""
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": "complaints"})
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def member_saved(staff_id: str, dept: str, role: str, *, active: bool = True, **over: Any) -> Any:
+    data = {"staff_id": staff_id, "name": "骨科 员工", "department_code": dept, "role": role,
+            "capacity": 20, "active": active}  # fmt: skip
+    return envelope("staff.member_saved", data, subject=staff_id, **over)
+
+
+async def on_roster(bootstrap: str, events: list[dict[str, Any]]) -> None:
+    await publish(bootstrap, topics.STAFF_ROSTER, [(e["subject"], to_bytes(e)) for e in events])
+
+
+async def consumed(dsn: str, event_id: str) -> bool:
+    """Whether the complaints service's roster consumer has handled `event_id`."""
+    async with db(dsn) as conn:
+        return bool(await conn.fetchval("SELECT 1 FROM inbox WHERE event_id = $1", event_id))
+
+
+async def the_case(http: httpx.AsyncClient, tokens: Any, number: str) -> dict[str, Any]:
+    response = await http.get(f"/v1/cases/{number}", headers=tokens["admin"])
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def assignments(http: httpx.AsyncClient, tokens: Any, number: str) -> list[dict[str, Any]]:
+    response = await http.get(f"/v1/cases/{number}/audit", headers=tokens["admin"])
+    return [a for a in response.json()["audit"] if a["action"] == "assigned"]
+
+
+async def assigned_events(bootstrap: str, number: str) -> list[dict[str, Any]]:
+    events = json_values(await read_all(bootstrap, topics.COMPLAINT_CASES))
+    return [
+        e for e in events if e.get("subject") == number and e["type"] == "complaint.case_assigned"
+    ]
+
+
+async def outbox_sent(dsn: str) -> bool:
+    async with db(dsn) as conn:
+        return not await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
+
+async def withdraw(dsn: str, number: str) -> None:
+    async with db(dsn) as conn, conn.transaction():
+        await cases.transition(
+            conn, POLICY, number, to="withdrawn", actor=SYSTEM, now=datetime.now(UTC)
+        )
+
+
+async def case_key(dsn: str, number: str) -> dict[str, Any]:
+    """What the hospital gave the case (its channel and external id)."""
+    async with db(dsn) as conn:
+        sql = "SELECT channel, external_id FROM cases WHERE case_number = $1"
+        return dict(await conn.fetchrow(sql, number))
+
+
+async def a_department_with_cases(
+    http: httpx.AsyncClient, tokens: Any, bootstrap: str, dsn: str
+) -> tuple[list[str], list[str]]:
+    """A new department's supervisor and two doctors on the roster, (supervisor, A, B), and
+    three cases opened at the desk, assigned by least load, ties to the first id: A, B, A."""
+    dept = f"ORTH-{uuid.uuid4().hex[:8]}"
+    staff = [f"S-{dept}-SUP", f"S-{dept}-DOC-A", f"S-{dept}-DOC-B"]
+    joined = [member_saved(staff[0], dept, "supervisor"), member_saved(staff[1], dept, "doctor"),
+              member_saved(staff[2], dept, "doctor")]  # fmt: skip
+    await on_roster(bootstrap, joined)
+    for e in joined:  # one partition each, maybe
+        await eventually(lambda e=e: consumed(dsn, e["id"]), timeout=30)
+    numbers = []
+    for _ in range(3):
+        body = {"channel": "phone", "description": "候诊排队等了三个小时",
+                "department": {"code": dept, "name": "骨科"}}  # fmt: skip
+        response = await http.post("/v1/cases", json=body, headers=tokens["agent"])
+        assert response.status_code == 201, response.text
+        numbers.append(response.json()["case_number"])
+    assigned = [(await the_case(http, tokens, n))["assignee_id"] for n in numbers]
+    assert assigned == [staff[1], staff[2], staff[1]]
+    return staff, numbers
+
+
+async def test_a_deactivated_handlers_open_case_goes_to_another_active_member_once(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"]
+    [_, leaving, staying], [open_one, _, finished] = await a_department_with_cases(
+        http, tokens, bootstrap, dsn
+    )
+    await withdraw(dsn, finished)
+    finished_before = await the_case(http, tokens, finished)
+    dept = finished_before["handling_department"]
+
+    left = member_saved(leaving, dept, "doctor", active=False)
+    await on_roster(bootstrap, [left])
+
+    async def handed_back() -> dict[str, Any] | None:
+        case = await the_case(http, tokens, open_one)
+        return case if case["assignee_id"] != leaving else None
+
+    case = await eventually(handed_back, timeout=30)
+    assert (case["assignee_id"], case["handling_department"]) == (staying, dept)
+    [audit] = await assignments(http, tokens, open_one)
+    assert (audit["actor_id"], audit["actor_role"]) == (SYSTEM.id, "system")
+    assert audit["detail"] == {
+        "from": leaving, "to": staying, "reason": SystemNote.HANDLER_DEACTIVATED.value,
+    }  # fmt: skip
+    [event] = await eventually(lambda: assigned_events(bootstrap, open_one), timeout=30)
+    assert (event["data"]["assignee_id"], event["data"]["actor_role"]) == (staying, "system")
+    assert event["correlationid"] == left["id"]
+    # made from the case and the roster event: a replay of that event makes the same one
+    assert event["id"] == handback.handback_event_id(await case_key(dsn, open_one), left["id"])
+    # the finished case is left as it was, with its handler of record
+    assert await the_case(http, tokens, finished) == finished_before
+    assert await assignments(http, tokens, finished) == []
+
+    # The same change again (a new event), and the first one redelivered: nothing more.
+    again = member_saved(leaving, dept, "doctor", active=False)
+    await on_roster(bootstrap, [left, again])
+    await eventually(lambda: consumed(dsn, again["id"]), timeout=30)
+    await eventually(lambda: outbox_sent(dsn), timeout=30)
+    assert await the_case(http, tokens, open_one) == case
+    assert len(await assignments(http, tokens, open_one)) == 1
+    assert len(await assigned_events(bootstrap, open_one)) == 1
+    assert await the_case(http, tokens, finished) == finished_before
+
+
+# --- against PostgreSQL's locks (a schema of its own, the service's code) -------------------
+
+LEAVING, STAYING = "S-ORTH-A", "S-ORTH-B"
+SUPERVISOR = Actor("S-ORTH-SUP", "supervisor", "ORTH")
+
+
+@pytest.fixture
+async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    async with schema_pool(stack_env["DATABASE_URL"], "handback", "complaints") as pool:
+        async with pool.acquire() as conn:
+            await seed_rules(conn)
+            for staff_id, role in ((LEAVING, "doctor"), (STAYING, "doctor"),
+                                   (SUPERVISOR.id, "supervisor")):  # fmt: skip
+                await roster.upsert_staff(
+                    conn, staff_id, department_code="ORTH", role=role, active=True, source="seed"
+                )
+        yield pool
+
+
+async def opening(conn: asyncpg.Connection, pool: asyncpg.Pool) -> dict[str, Any]:
+    complaint = NewComplaint(
+        channel="phone", external_id=uuid.uuid4().hex, description="候诊时间太长",
+        submitted_at=datetime.now(UTC), category="waiting_time", department_code="ORTH",
+    )  # fmt: skip
+    case, _ = await open_case(
+        conn, POLICY, await category_rules(conn), complaint,
+        allocate=number_allocator(lambda: pool), actor=SUPERVISOR, now=datetime.now(UTC),
+    )  # fmt: skip
+    return case
+
+
+async def deactivate(pool: asyncpg.Pool, staff_id: str) -> int:
+    """`staff_id` made inactive and their cases handed back, as the roster consumer does."""
+    async with pool.acquire() as conn, conn.transaction():
+        assert await roster.upsert_staff(
+            conn, staff_id, department_code="ORTH", role="doctor", active=False, source="roster"
+        )
+        return await handback.hand_back_open_cases(
+            conn, POLICY, staff_id, roster_event_id=uuid.uuid4().hex, correlation_id=None,
+            now=datetime.now(UTC),
+        )  # fmt: skip
+
+
+async def assignee(pool: asyncpg.Pool, number: str) -> str | None:
+    async with pool.acquire() as conn:
+        case = await repository.case_by_number(conn, number)
+    assert case is not None
+    return case["assignee_id"]  # type: ignore[no-any-return]
+
+
+async def test_a_case_opened_while_its_handler_is_made_inactive_is_handed_back_too(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        case = await opening(conn, pool)  # read the roster with the member still active
+        assert case["assignee_id"] == LEAVING
+        deactivating = asyncio.create_task(deactivate(pool, LEAVING))
+        await asyncio.sleep(0.5)
+        assert not deactivating.done()  # it waits for the opening to commit
+        await tx.commit()
+    assert await asyncio.wait_for(deactivating, 10) == 1
+    assert await assignee(pool, case["case_number"]) == STAYING
+
+
+async def test_a_case_being_withdrawn_as_its_handler_is_made_inactive_stays_withdrawn(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        number = (await opening(conn, pool))["case_number"]
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await cases.transition(
+            conn, POLICY, number, to="withdrawn", actor=SUPERVISOR, now=datetime.now(UTC)
+        )
+        deactivating = asyncio.create_task(deactivate(pool, LEAVING))
+        await asyncio.sleep(0.5)
+        assert not deactivating.done()  # it waits for the supervisor's step (the case's lock)
+        await tx.commit()
+    assert await asyncio.wait_for(deactivating, 10) == 0
+    assert await assignee(pool, number) == LEAVING  # the handler of record of a finished case
