@@ -7,6 +7,7 @@ import httpx
 from starlette.datastructures import FormData
 
 from complaints.responses import CASE_EXAMPLE
+from hospital_shared.vocabulary import SystemNote
 from tests.console.in_process import Handler, console, idle_services
 
 NUMBER = "TS-20261206-0001"
@@ -99,7 +100,15 @@ def _case_with_system_notes(request: httpx.Request) -> httpx.Response:
             "action": "transition",
             "detail": {"note": "patient dissatisfied at the satisfaction check"},
         }
-        return httpx.Response(200, json={"case_number": NUMBER, "audit": [entry, reopened]})  # fmt: skip
+        handed_back = entry | {
+            "action": "assigned",
+            "detail": {"from": "S-DOC-01", "to": "S-DOC-02", "reason": SystemNote.HANDLER_DEACTIVATED},
+        }  # fmt: skip
+        unassigned = handed_back | {
+            "detail": {"from": "S-DOC-02", "to": None, "reason": SystemNote.NOBODY_TO_TAKE_OVER},
+        }  # fmt: skip
+        audit = [entry, reopened, handed_back, unassigned]
+        return httpx.Response(200, json={"case_number": NUMBER, "audit": audit})
     if path == f"/v1/cases/{NUMBER}/accountability":
         return httpx.Response(200, json={"case_number": NUMBER, "accountability": []})
     if path == "/v1/staff":
@@ -112,6 +121,9 @@ def test_the_audit_trail_shows_the_services_own_notes_in_chinese_older_records_t
     assert "重大投诉或医疗纠纷：由院领导决定" in text
     assert "满意度回访时患者表示不满意" in text
     assert "the director decides" not in text
+    # a case its handler left when made inactive: why, then from whom to whom
+    assert "原处理人已在人员名单中停用，案件转交他人 · S-DOC-01 → S-DOC-02" in text
+    assert "原处理人已在人员名单中停用，暂无在岗人员可接手，案件待分派</td>" in text
 
 
 def test_the_greeting_and_the_saved_outcome_read_as_sentences_in_each_language() -> None:
