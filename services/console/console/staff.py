@@ -7,8 +7,8 @@ a member is never deleted, only made inactive (their history keeps their id).
 
 Deactivating asks first, without script: the row's 停用 opens a confirmation on the page
 (`?deactivate=<id>`) that names the member and says what happens to their open follow-up calls
-(follow-up hands them back for assignment) and their open complaint cases (they stay theirs
-until a supervisor reassigns them); only its 确认停用 posts, with `confirmed=1`. A POST
+(follow-up hands them back for assignment) and their open complaint cases (the complaints
+service reassigns them to their department's active staff); only its 确认停用 posts, with `confirmed=1`. A POST
 without it (a page from before, a second tab) comes back to the confirmation. The edit form
 saved with 在岗 unticked for an active member is the same deactivation: it gets the same
 confirmation, whose form carries everything typed, so 确认停用 saves the whole edit. The saved
