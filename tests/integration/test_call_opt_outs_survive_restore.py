@@ -5,7 +5,8 @@ The opt-out comes over HTTP (the call's outcome), not from Kafka: a restore used
 made after the backup, and the patient's next discharge was planned a call. Now it is
 published and read back, so the restore's replay writes it again, once, and the next
 discharge plans nothing. Mirrors `test_opt_outs_survive_restore.py` (notifications' SMS
-opt-outs) with the follow-up service alone."""
+opt-outs) with the follow-up service alone. The call it was said on, open again in the
+restored database, is withdrawn rather than made a second time."""
 
 from __future__ import annotations
 
@@ -83,6 +84,10 @@ async def test_a_call_opt_out_made_after_a_backup_is_kept_by_its_restore(
                 service.wait_ready()
                 rows = await eventually(lambda: _opt_outs(stack_env, patient_id), timeout=30)
                 assert [r["recorded_by"] for r in rows] == ["S-ADMIN-01"]
+                # the call the patient opted out on is open again in the restored database:
+                # withdrawn, not called a second time
+                reopened = await task_in(api, called["task_id"], "withdrawn")
+                assert reopened["withdrawn_reason"] == "patient_opted_out"
                 # honoured: the patient's next discharge plans no call (a marker behind it does)
                 again = in_dept(discharge(second, patient=patient(first)), dept)
                 await send(bootstrap, topics.DISCHARGES, again)

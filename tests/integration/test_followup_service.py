@@ -472,6 +472,30 @@ async def test_a_patient_who_opts_out_during_the_call_gets_no_next_call(api, sta
     assert parent is not None and parent["next_calls"] == []
 
 
+async def test_an_opt_out_withdraws_the_patients_open_calls(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """An opt-out said to an agent who did not reach the patient (a relative
+    answered): the call's retry was still planned, and the patient's call of another stay
+    stayed open. Both are withdrawn now, each announced once."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    first, other = unique(2)
+    patient = discharge(first)["data"]["patient"]
+    for n in (first, other):
+        await send(bootstrap, topics.DISCHARGES, in_dept(discharge(n, patient=patient)))
+    t1 = await task_in(api, f"FU-A{first:06d}", "assigned")
+    t2 = await task_in(api, f"FU-A{other:06d}", "assigned")
+    resp = await outcome(
+        api, t1["task_id"], token_of(t1["assignee_id"]), reached=False, opt_out=True
+    )
+    assert resp.status_code == 200, resp.text
+    for t in (t1, t2):
+        withdrawn = await task_in(api, t["task_id"], "withdrawn")
+        assert withdrawn["withdrawn_reason"] == "patient_opted_out", withdrawn
+        events = await wait_events(bootstrap, t["task_id"], "followup.task_withdrawn")
+        assert {(e["id"], e["data"]["reason"]) for e in events} == {
+            (events[0]["id"], "patient_opted_out")
+        }
+
+
 async def test_access_is_by_role_and_scope(api, stack_env) -> None:  # type: ignore[no-untyped-def]
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
     t = await planned_and_assigned(api, bootstrap)

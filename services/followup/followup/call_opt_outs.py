@@ -8,7 +8,13 @@ backup, and the patient's next discharge or visit was planned a call again. Read
 Kafka after the restore like every other event, each is written again, once (one row per
 patient; in normal running the row is there and reading it back does nothing), with who
 recorded it and when. Under the surviving id when the patient was merged meanwhile (as every
-consumer reads a merged id). A call opt-out is never withdrawn, so no withdrawal is replayed."""
+consumer reads a merged id). A call opt-out is never withdrawn, so no withdrawal is replayed.
+
+An opt-out also withdraws the patient's calls still open (`patient_opted_out`, each announced
+as `followup.task_withdrawn`): the call of an outcome that reached no one, whose retry was
+planned anyway; a call of another visit planned before it; and, read back after a restore, the
+very call the patient opted out on, which the restored database has open again. Their ids come
+from the opt-out's, so a replay announces none twice."""
 
 from __future__ import annotations
 
@@ -17,11 +23,13 @@ from typing import Any
 
 import asyncpg
 
-from followup import repository
+from followup import outgoing, repository
 from followup.domain import Task
 from followup.outgoing import life_id, publish
+from followup.repository import Withdrawal
 from hospital_shared import topics
 from hospital_shared.events import CloudEvent
+from hospital_shared.outbox import add_many_to_outbox
 from hospital_shared.patient_merge import resolve_patients
 from hospital_shared.service_events.followup import FollowUpCallOptOutRecorded
 from hospital_shared.vocabulary import EventName
@@ -32,16 +40,16 @@ async def record(
 ) -> None:
     """Record the opt-out said during `task`'s call `attempt`, and publish it (not again
     when the patient had opted out already: that one was published)."""
-    if not await repository.add_opt_out(conn, task.patient_id, by=by, at=now):
-        return
-    data = FollowUpCallOptOutRecorded(
-        patient_id=task.patient_id, task_id=task.task_id, recorded_by=by, recorded_at=now
-    )
-    await publish(
-        conn, EventName.CALL_OPT_OUT_RECORDED, data, subject=task.patient_id, time=now,
-        event_id=f"{life_id(task.task_id, task.generation)}:opt_out:{attempt}",
-        topic=topics.CALL_OPT_OUTS,
-    )  # fmt: skip
+    event_id = f"{life_id(task.task_id, task.generation)}:opt_out:{attempt}"
+    if await repository.add_opt_out(conn, task.patient_id, by=by, at=now):
+        data = FollowUpCallOptOutRecorded(
+            patient_id=task.patient_id, task_id=task.task_id, recorded_by=by, recorded_at=now
+        )
+        await publish(
+            conn, EventName.CALL_OPT_OUT_RECORDED, data, subject=task.patient_id, time=now,
+            event_id=event_id, topic=topics.CALL_OPT_OUTS,
+        )  # fmt: skip
+    await withdraw_open_calls(conn, task.patient_id, event_id=event_id, at=now)
 
 
 async def replay(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
@@ -51,4 +59,30 @@ async def replay(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
         return
     [event] = await resolve_patients(conn, [event])
     data = event.data
-    await repository.add_opt_out(conn, data.patient_id, by=data.recorded_by, at=data.recorded_at)
+    if await repository.add_opt_out(
+        conn, data.patient_id, by=data.recorded_by, at=data.recorded_at
+    ):
+        await withdraw_open_calls(conn, data.patient_id, event_id=event.id, at=data.recorded_at)
+
+
+OPTED_OUT = "patient_opted_out"
+_OPEN_CALLS = (
+    "SELECT task_id FROM follow_up_tasks WHERE patient_id = $1 AND status IN ('planned', 'assigned')"
+    " ORDER BY task_id FOR UPDATE"
+)
+
+
+async def withdraw_open_calls(
+    conn: asyncpg.Connection, patient_id: str, *, event_id: str, at: datetime
+) -> int:
+    """Withdraw the patient's open calls (an opt-out's, `event_id`), announce each; how many.
+    A call whose outcome is being recorded at this moment is waited for (its row is locked)."""
+    rows = await conn.fetch(_OPEN_CALLS, patient_id)
+    withdrawals = [Withdrawal(r["task_id"], OPTED_OUT, event_id, at) for r in rows]
+    withdrawn = await repository.withdraw_many(conn, withdrawals)
+    await add_many_to_outbox(conn, [
+        (outgoing.withdrawn_event(r, reason=OPTED_OUT, event_id=event_id, time=at),
+         topics.FOLLOWUP_TASKS, r["patient_id"])
+        for r in withdrawn
+    ])  # fmt: skip
+    return len(withdrawn)
