@@ -11,6 +11,7 @@ import asyncpg
 
 from hospital_shared.events import CloudEvent
 from hospital_shared.field_crypto import open_, search_hash
+from hospital_shared.patient_merge import resolve_patients
 from hospital_shared.vocabulary import EventName
 from notifications import repository
 from notifications.lifecycle import publish_status
@@ -85,6 +86,11 @@ async def replay(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
         return
     if event.type != EventName.OPT_OUT_RECORDED:
         return
+    # Under the surviving id of a patient merged (ADT^A40) meanwhile: after a restore the merge
+    # may be read back before the opt-out (two consumers), and the merge's move of `opt_outs`
+    # would then have left this one under the merged id, the survivor texted.
+    [event] = await resolve_patients(conn, [event])
+    data = event.data
     written = await conn.fetchval(
         _REPLAY_RECORDED, data.opt_out_ref, data.patient_id, data.phone_sealed,
         data.phone_hash, data.source, data.reason_sealed, data.created_by, data.created_at,
