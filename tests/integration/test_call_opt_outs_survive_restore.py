@@ -37,7 +37,7 @@ from tests.kafka_tools import eventually, json_values, read_all
 pytestmark = pytest.mark.stack
 
 
-async def _fetch(env: dict[str, str], query: str, *args: Any) -> list[asyncpg.Record]:
+async def fetch_rows(env: dict[str, str], query: str, *args: Any) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(env["DATABASE_URL"])
     try:
         return await conn.fetch(query, *args)
@@ -46,13 +46,13 @@ async def _fetch(env: dict[str, str], query: str, *args: Any) -> list[asyncpg.Re
 
 
 async def _opt_outs(env: dict[str, str], patient_id: str) -> list[asyncpg.Record]:
-    return await _fetch(
+    return await fetch_rows(
         env, "SELECT recorded_by FROM followup.call_opt_outs WHERE patient_id = $1", patient_id
     )
 
 
 async def _outbox_drained(env: dict[str, str]) -> bool:
-    rows = await _fetch(env, "SELECT 1 FROM followup.outbox WHERE published_at IS NULL LIMIT 1")
+    rows = await fetch_rows(env, "SELECT 1 FROM followup.outbox WHERE published_at IS NULL LIMIT 1")
     return not rows
 
 

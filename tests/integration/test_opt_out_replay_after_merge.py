@@ -19,18 +19,11 @@ import pytest
 from hospital_shared import topics
 from tests.factories import envelope
 from tests.integration.services import running
+from tests.integration.test_call_opt_outs_survive_restore import fetch_rows
 from tests.integration.test_notifications_sms import BASE_ENV, send_events
 from tests.kafka_tools import eventually
 
 pytestmark = pytest.mark.stack
-
-
-async def _fetch(env: dict[str, str], query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(env["DATABASE_URL"])
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
 async def test_an_opt_out_read_back_after_its_patients_merge_is_the_survivors(
@@ -39,7 +32,7 @@ async def test_an_opt_out_read_back_after_its_patients_merge_is_the_survivors(
     n = uuid.uuid4().hex[:10]
     merged, survivor, ref = f"PM{n}", f"PS{n}", str(uuid.uuid4())
     with running(stack_config, "notifications", BASE_ENV):
-        await _fetch(
+        await fetch_rows(
             stack_env,
             "INSERT INTO notifications.patient_aliases (merged_id, surviving_id, event_id,"
             " merged_at) VALUES ($1, $2, $3, now())",
@@ -53,7 +46,7 @@ async def test_an_opt_out_read_back_after_its_patients_merge_is_the_survivors(
         await send_events(stack_env, topics.OPT_OUTS, event)
 
         async def written() -> list[asyncpg.Record] | None:
-            rows = await _fetch(
+            rows = await fetch_rows(
                 stack_env, "SELECT patient_id FROM notifications.opt_outs WHERE ref = $1::uuid", ref
             )
             return rows or None
