@@ -246,6 +246,15 @@ class SystemNote(StrEnum):
     NOBODY_TO_TAKE_OVER = (
         "the previous handler was made inactive on the roster; nobody active can take the case"
     )
+    REOPENED_WITHOUT_HANDLER = "reopened without an active handler on the roster"
+    REOPENED_NOBODY_TO_TAKE_OVER = (
+        "reopened without an active handler on the roster; nobody active can take the case"
+    )
+    SUPERVISOR_INACTIVE = "the previous supervisor is no longer active on the roster"
+    NO_SUPERVISOR_TO_TAKE_OVER = (
+        "the previous supervisor is no longer active on the roster;"
+        " no active supervisor can take the case"
+    )
 
 
 class ComplaintChannel(StrEnum):

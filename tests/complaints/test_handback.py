@@ -1,6 +1,8 @@
-"""Who takes over a case whose handler was made inactive: where a new case of its department
-would go now, the same rules as opening (the least loaded, the desk, the supervisor, nobody),
-recorded with the reason; the event of one roster change has one id per case."""
+"""Who takes over a case whose handler was made inactive (or, reopened, has no active handler):
+where a new case of its department would go now, the same rules as opening (the least loaded,
+the desk, the supervisor, nobody), recorded with the reason; who supervises a case whose
+supervisor was made inactive, by the rule a new case's supervisor is picked by; the events of
+one roster change have one id per case and change."""
 
 from __future__ import annotations
 
@@ -8,7 +10,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from complaints.assignment import Assignment, Member, Workload
-from complaints.handback import department_of, handback_change, handback_event_id, taking_over
+from complaints.handback import (
+    REOPENED,
+    department_of,
+    handback_change,
+    handback_event_id,
+    supervising,
+    supervisor_change,
+    supervisor_event_id,
+    taking_over,
+)
 from complaints.policy import CasePolicy, default_rules
 from hospital_shared.vocabulary import SystemNote
 
@@ -28,7 +39,7 @@ def case(**over: Any) -> dict[str, Any]:
     return {
         "case_number": "TS-20261207-0001", "channel": "phone", "external_id": "HIS-1",
         "category": "waiting_time", "department_code": "CARD", "handling_department": "CARD",
-        "serious": False, "assignee_id": "S-CARD-A", **over,
+        "serious": False, "assignee_id": "S-CARD-A", "supervisor_id": "S-CARD-SUP", **over,
     }  # fmt: skip
 
 
@@ -93,3 +104,43 @@ def test_one_roster_change_gives_each_case_one_event_id() -> None:
     assert handback_event_id(case(case_number="TS-20261207-0009"), "roster-event-1") == first
     assert handback_event_id(case(), "roster-event-2") != first
     assert handback_event_id(case(external_id="HIS-2"), "roster-event-1") != first
+
+
+def test_a_reopened_case_without_an_active_handler_says_it_was_reopened() -> None:
+    chosen = Assignment("S-CARD-C", "CARD", "S-CARD-SUP")
+    _, detail = handback_change(case(assignee_id=None), chosen, REOPENED)
+    assert detail == {
+        "from": None, "to": "S-CARD-C", "reason": SystemNote.REOPENED_WITHOUT_HANDLER.value,
+    }  # fmt: skip
+    changes, detail = handback_change(case(), Assignment(None, None, None), REOPENED)
+    assert changes == {"assignee_id": None}
+    assert detail["reason"] == SystemNote.REOPENED_NOBODY_TO_TAKE_OVER.value
+
+
+def test_a_case_gets_the_supervisor_a_new_case_of_its_department_would_get() -> None:
+    # supervisors are spread by their own open cases, as at opening
+    two = [*ACTIVE, Member("S-CARD-SUP2", "CARD", "supervisor")]
+    assert supervising(POLICY, Workload(two, {"S-CARD-SUP": 3}), case()) == "S-CARD-SUP2"
+    no_card_supervisor = [m for m in ACTIVE if m.staff_id != "S-CARD-SUP"]
+    assert supervising(POLICY, Workload(no_card_supervisor), case()) == "S-DESK-SUP"
+    assert (
+        supervising(POLICY, Workload([m for m in ACTIVE if m.role != "supervisor"]), case()) is None
+    )
+
+
+def test_the_supervisors_change_names_who_had_it_who_has_it_and_why() -> None:
+    changes, detail = supervisor_change(case(supervisor_id="S-CARD-OLD"), "S-CARD-SUP")
+    assert changes == {"supervisor_id": "S-CARD-SUP"}
+    assert detail == {
+        "from": "S-CARD-OLD", "to": "S-CARD-SUP", "reason": SystemNote.SUPERVISOR_INACTIVE.value,
+    }  # fmt: skip
+    changes, detail = supervisor_change(case(supervisor_id="S-CARD-OLD"), None)
+    assert changes == {"supervisor_id": None}  # the desk's supervisor hears of its time limits
+    assert detail["reason"] == SystemNote.NO_SUPERVISOR_TO_TAKE_OVER.value
+
+
+def test_the_supervisors_change_has_an_id_of_its_own_the_same_for_the_same_roster_change() -> None:
+    first = supervisor_event_id(case(), "roster-event-1")
+    assert supervisor_event_id(case(case_number="TS-20261207-0009"), "roster-event-1") == first
+    assert first != handback_event_id(case(), "roster-event-1")
+    assert supervisor_event_id(case(), "roster-event-2") != first

@@ -3,12 +3,16 @@ complaint cases, on the real Kafka and PostgreSQL: each goes to an active member
 department, by the system, audited and announced once; a finished case stays as it was; the
 same roster change again, or the same event redelivered, changes nothing. And against the real
 PostgreSQL's locks: an opening under way when the member is made inactive is waited for and its
-case handed back too; a case a supervisor is withdrawing at that moment stays withdrawn."""
+case handed back too; a case a supervisor is withdrawing at that moment stays withdrawn. A
+closed case reopened after its handler left goes to an active member too, and a reopening under
+way when its handler is made inactive is waited for; the open cases of a supervisor made
+inactive get another supervisor."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -25,7 +29,7 @@ from complaints.intake import NewComplaint, number_allocator, open_case
 from complaints.policy import CasePolicy, default_rules
 from complaints.rulebook import category_rules, seed_rules
 from hospital_shared import topics
-from hospital_shared.vocabulary import SystemNote
+from hospital_shared.vocabulary import Satisfaction, SystemNote
 from tests.factories import envelope, to_bytes
 from tests.integration.schemas import schema_pool
 from tests.integration.services import RunningService
@@ -219,15 +223,17 @@ async def opening(conn: asyncpg.Connection, pool: asyncpg.Pool) -> dict[str, Any
     return case
 
 
-async def deactivate(pool: asyncpg.Pool, staff_id: str) -> int:
+async def deactivate(
+    pool: asyncpg.Pool, staff_id: str, *, role: str = "doctor", roster_event_id: str = ""
+) -> int:
     """`staff_id` made inactive and their cases handed back, as the roster consumer does."""
     async with pool.acquire() as conn, conn.transaction():
         assert await roster.upsert_staff(
-            conn, staff_id, department_code="ORTH", role="doctor", active=False, source="roster"
+            conn, staff_id, department_code="ORTH", role=role, active=False, source="roster"
         )
         return await handback.hand_back_open_cases(
-            conn, POLICY, staff_id, roster_event_id=uuid.uuid4().hex, correlation_id=None,
-            now=datetime.now(UTC),
+            conn, POLICY, staff_id, roster_event_id=roster_event_id or uuid.uuid4().hex,
+            correlation_id=None, now=datetime.now(UTC),
         )  # fmt: skip
 
 
@@ -271,3 +277,102 @@ async def test_a_case_being_withdrawn_as_its_handler_is_made_inactive_stays_with
         await tx.commit()
     assert await asyncio.wait_for(deactivating, 10) == 0
     assert await assignee(pool, number) == LEAVING  # the handler of record of a finished case
+
+
+async def a_closed_case(pool: asyncpg.Pool) -> str:
+    """A case of LEAVING's, closed (found unfounded, the patient told why)."""
+    async with pool.acquire() as conn, conn.transaction():
+        number: str = (await opening(conn, pool))["case_number"]
+        for to, note in (("acknowledged", None), ("investigating", None),
+                         ("unfounded", "检查均按规范进行"), ("closed", "已向患者解释")):  # fmt: skip
+            await cases.transition(
+                conn, POLICY, number, to=to, actor=SYSTEM, now=datetime.now(UTC), note=note
+            )
+    assert await assignee(pool, number) == LEAVING
+    return number
+
+
+async def dissatisfied(conn: asyncpg.Connection, number: str) -> dict[str, Any]:
+    """不满意 at the satisfaction check: the case reopens."""
+    return await cases.record_satisfaction(
+        conn, POLICY, number, rating=Satisfaction.DISSATISFIED, actor=SYSTEM, now=datetime.now(UTC)
+    )
+
+
+async def audit_and_events(pool: asyncpg.Pool, number: str) -> tuple[list[Any], list[Any]]:
+    """The case's audit lines and the events queued for it, in order."""
+    async with pool.acquire() as conn:
+        case = await repository.case_by_number(conn, number)
+        assert case is not None
+        audit = await repository.audit_of(conn, case["id"])
+        rows = await conn.fetch("SELECT payload FROM outbox ORDER BY id")
+    events = [e for r in rows if (e := json.loads(r["payload"]))["subject"] == number]
+    return audit, events
+
+
+async def test_a_case_reopened_after_its_handler_left_goes_to_an_active_member(
+    pool: asyncpg.Pool,
+) -> None:
+    number = await a_closed_case(pool)
+    assert await deactivate(pool, LEAVING) == 0  # closed: nothing to hand back then
+    async with pool.acquire() as conn, conn.transaction():
+        case = await dissatisfied(conn, number)
+    assert (case["status"], case["cycle"], case["assignee_id"]) == ("reopened", 2, STAYING)
+    audit, events = await audit_and_events(pool, number)
+    assert [a["action"] for a in audit[-2:]] == ["transition", "assigned"]
+    assert (audit[-1]["actor_id"], audit[-1]["from_status"]) == (SYSTEM.id, "reopened")
+    assert audit[-1]["detail"] == {
+        "from": LEAVING, "to": STAYING, "reason": SystemNote.REOPENED_WITHOUT_HANDLER.value,
+    }  # fmt: skip
+    assert [e["type"] for e in events[-2:]] == [
+        "complaint.case_reopened",
+        "complaint.case_assigned",
+    ]
+    assert (events[-1]["data"]["assignee_id"], events[-1]["data"]["cycle"]) == (STAYING, 2)
+    # the new cycle's limits are on the event: the new handler's time runs from the reopening
+    assert events[-1]["data"]["promised_response_by"] is not None
+
+
+async def test_a_case_reopened_as_its_handler_is_made_inactive_is_handed_back_after_it(
+    pool: asyncpg.Pool,
+) -> None:
+    number = await a_closed_case(pool)
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        assert (await dissatisfied(conn, number))["assignee_id"] == LEAVING  # still active
+        deactivating = asyncio.create_task(deactivate(pool, LEAVING))
+        await asyncio.sleep(0.5)
+        assert not deactivating.done()  # it waits for the reopening to commit
+        await tx.commit()
+    assert await asyncio.wait_for(deactivating, 10) == 1
+    assert await assignee(pool, number) == STAYING
+
+
+async def test_the_open_cases_of_a_supervisor_made_inactive_get_another_supervisor_once(
+    pool: asyncpg.Pool,
+) -> None:
+    other = "S-ORTH-SUP2"
+    async with pool.acquire() as conn, conn.transaction():
+        await roster.upsert_staff(
+            conn, other, department_code="ORTH", role="supervisor", active=True, source="seed"
+        )
+        case = await opening(conn, pool)
+    assert (case["assignee_id"], case["supervisor_id"]) == (LEAVING, SUPERVISOR.id)
+    roster_event = uuid.uuid4().hex
+    assert (
+        await deactivate(pool, SUPERVISOR.id, role="supervisor", roster_event_id=roster_event) == 1
+    )
+    async with pool.acquire() as conn:
+        now = await repository.case_by_number(conn, case["case_number"])
+    assert now is not None
+    assert (now["assignee_id"], now["supervisor_id"]) == (LEAVING, other)
+    audit, events = await audit_and_events(pool, case["case_number"])
+    [changed] = [a for a in audit if a["action"] == "supervisor_assigned"]
+    assert changed["detail"] == {
+        "from": SUPERVISOR.id, "to": other, "reason": SystemNote.SUPERVISOR_INACTIVE.value,
+    }  # fmt: skip
+    assert not [a for a in audit if a["action"] == "assigned"]  # its handler stays
+    event = events[-1]
+    assert (event["type"], event["data"]["supervisor_id"]) == ("complaint.case_assigned", other)
+    assert event["id"] == handback.supervisor_event_id(case, roster_event)

@@ -72,13 +72,18 @@ def assign(
     return chosen
 
 
-def _choose(departments: Sequence[str], workload: Workload, *, serious: bool) -> Assignment:
-    supervisor = supervisor_dept = None
+def supervisor_for(departments: Sequence[str], workload: Workload) -> tuple[str | None, str | None]:
+    """The supervisor of a case of `departments` (`departments_for`) and their department:
+    the least loaded of the first that has one; (None, None) when none has."""
     for dept in departments:
         supervisor = workload.least_loaded(dept, ["supervisor"])
         if supervisor:
-            supervisor_dept = dept
-            break
+            return supervisor, dept
+    return None, None
+
+
+def _choose(departments: Sequence[str], workload: Workload, *, serious: bool) -> Assignment:
+    supervisor, supervisor_dept = supervisor_for(departments, workload)
     if serious and supervisor:
         return Assignment(supervisor, supervisor_dept, supervisor)
     for dept in departments:

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from complaints import escalation, publishing, roster
+from complaints import escalation, handback, publishing, roster
 from complaints import repository as repo
 from complaints.access import Actor, can_work, takes_supervisor_steps
 from complaints.domain import (
@@ -132,6 +132,8 @@ async def transition(
     )
     if step.to == Status.RESOLUTION_PROPOSED:
         return await _to_the_director(conn, policy, updated, actor=actor, now=now)
+    if step.to == Status.REOPENED:  # its handler may have left since it closed
+        return await handback.reopened(conn, policy, updated, now=now)
     return updated
 
 

@@ -6,15 +6,23 @@ each of their cases not yet finished goes where a new case of its department wou
 else of the complaint desk; a serious case to the supervisor; with no handler, the
 supervisor; with nobody at all, no one), recorded as a supervisor's reassignment is (audit
 line `assigned` from/to, `complaint.case_assigned`), by the system and with the reason.
+The open cases they supervise get the supervisor a new case of the department would get
+(`assignment.supervisor_for`; none active: none, and the desk's supervisor hears of their
+time limits, `timers.addressee`), audited as `supervisor_assigned` and announced the same way:
+otherwise their time limits' warnings and breaches would be texted to someone who left.
+
+A reopened case (a closed one was not handed back: it was not open then) goes the same way
+when its handler is not active or it has none, and its supervisor when not active
+(`reopened`), in the reopening's transaction, with the reopening's reason.
 
 Once: the cases are handed back only when the member changes from active to inactive
 (`roster.upsert_staff`), and a case handed back is no longer theirs, so the same change again
 finds nothing; each event's id is made from the case and the roster event, so a replay of
 that event after a restore queues no second one. A staff action on one of the cases at the
 same moment is waited for (its row is locked): a case it finished stays finished, one it
-reassigned stays with whom it was given to. Openings under way are waited for too
-(`roster.ROSTER_LOCK_KEY`): one that read the roster before this change would otherwise give
-the member a case after theirs were handed back."""
+reassigned stays with whom it was given to. Openings and reopenings under way are waited for
+too (`roster.ROSTER_LOCK_KEY`): one that read the roster before this change would otherwise
+give the member a case after theirs were handed back."""
 
 from __future__ import annotations
 
@@ -27,7 +35,7 @@ import structlog
 from complaints import repository as repo
 from complaints import roster
 from complaints.access import SYSTEM
-from complaints.assignment import Assignment, Workload, assign, departments_for
+from complaints.assignment import Assignment, Workload, assign, departments_for, supervisor_for
 from complaints.domain import ASSIGNED_EVENT, Category, concerned_department
 from complaints.policy import CasePolicy
 from complaints.publishing import once_per_case_id
@@ -38,8 +46,15 @@ log = structlog.get_logger(__name__)
 Row = dict[str, Any]
 
 _OPEN_CASES_OF = (
-    "SELECT * FROM cases WHERE assignee_id = $1 AND finished_at IS NULL ORDER BY id FOR UPDATE"
+    "SELECT * FROM cases WHERE (assignee_id = $1 OR supervisor_id = $1)"
+    " AND finished_at IS NULL ORDER BY id FOR UPDATE"
 )
+
+# Why a case changed hands: (someone active took it over, nobody could).
+Notes = tuple[SystemNote, SystemNote]
+DEACTIVATED: Notes = (SystemNote.HANDLER_DEACTIVATED, SystemNote.NOBODY_TO_TAKE_OVER)
+REOPENED: Notes = (SystemNote.REOPENED_WITHOUT_HANDLER, SystemNote.REOPENED_NOBODY_TO_TAKE_OVER)
+SUPERVISOR_GONE: Notes = (SystemNote.SUPERVISOR_INACTIVE, SystemNote.NO_SUPERVISOR_TO_TAKE_OVER)
 
 
 def department_of(policy: CasePolicy, case: Row) -> str | None:
@@ -57,26 +72,45 @@ def taking_over(policy: CasePolicy, workload: Workload, case: Row) -> Assignment
     return assign(policy, workload, department_of(policy, case), serious=case["serious"])
 
 
-def handback_change(case: Row, chosen: Assignment) -> tuple[Row, Row]:
+def supervising(policy: CasePolicy, workload: Workload, case: Row) -> str | None:
+    """Who supervises `case` from the active staff, as a new case of its department would get."""
+    return supervisor_for(departments_for(policy, department_of(policy, case)), workload)[0]
+
+
+def handback_change(case: Row, chosen: Assignment, notes: Notes = DEACTIVATED) -> tuple[Row, Row]:
     """The case's new columns and its audit detail. With nobody to take it the case is left
     unassigned, as a new case with nobody on the roster is, but keeps its handling department,
     whose supervisors go on seeing it."""
     if chosen.assignee_id is None:
         changes: Row = {"assignee_id": None}
-        reason = SystemNote.NOBODY_TO_TAKE_OVER
+        reason = notes[1]
     else:
         changes = {
             "assignee_id": chosen.assignee_id,
             "handling_department": chosen.handling_department,
         }
-        reason = SystemNote.HANDLER_DEACTIVATED
+        reason = notes[0]
     detail = {"from": case["assignee_id"], "to": chosen.assignee_id, "reason": reason.value}
     return changes, detail
+
+
+def supervisor_change(case: Row, supervisor: str | None) -> tuple[Row, Row]:
+    """The case's new supervisor and the audit detail. None: no supervisor is active, and the
+    alerts of its time limits go to the desk's supervisor (`timers.addressee`), not to one who
+    left."""
+    reason = SUPERVISOR_GONE[0] if supervisor else SUPERVISOR_GONE[1]
+    detail = {"from": case["supervisor_id"], "to": supervisor, "reason": reason.value}
+    return {"supervisor_id": supervisor}, detail
 
 
 def handback_event_id(case: Row, roster_event_id: str) -> str:
     """One roster change hands a case back once: the same id when that change comes again."""
     return once_per_case_id(ASSIGNED_EVENT, case, "handed_back", roster_event_id)
+
+
+def supervisor_event_id(case: Row, roster_event_id: str) -> str:
+    """The same for the case's supervisor, when the member made inactive supervised it."""
+    return once_per_case_id(ASSIGNED_EVENT, case, "supervisor_handed_back", roster_event_id)
 
 
 async def hand_back_open_cases(
@@ -88,10 +122,10 @@ async def hand_back_open_cases(
     correlation_id: str | None,
     now: datetime,
 ) -> int:
-    """Give each open case of `staff_id` (made inactive in this transaction) to whoever takes it
-    over, and announce it; how many. Their cases are locked first, then the roster (openings
-    lock in that order too: a patient merge moves cases before a batch opens new ones), then
-    read again for those opened meanwhile."""
+    """Give each open case `staff_id` (made inactive in this transaction) handles or supervises
+    to whoever takes it over, and announce it; how many cases. Their cases are locked first,
+    then the roster (openings lock in that order too: a patient merge moves cases before a
+    batch opens new ones), then read again for those opened meanwhile."""
     await conn.fetch(_OPEN_CASES_OF, staff_id)
     await conn.execute(f"SELECT pg_advisory_xact_lock({roster.ROSTER_LOCK_KEY})")
     cases = [repo.opened_case(r) for r in await conn.fetch(_OPEN_CASES_OF, staff_id)]
@@ -101,23 +135,83 @@ async def hand_back_open_cases(
         conn, {d for c in cases for d in departments_for(policy, department_of(policy, c))}
     )
     for case in cases:
-        changes, detail = handback_change(case, taking_over(policy, workload, case))
-        await record_change(
-            conn, case, changes, action="assigned", event_type=ASSIGNED_EVENT, detail=detail,
-            actor=SYSTEM, now=now, event_id=handback_event_id(case, roster_event_id),
-            correlation_id=correlation_id,
+        ids = (handback_event_id(case, roster_event_id), supervisor_event_id(case, roster_event_id))
+        after = await hand_over(
+            conn, policy, workload, case, handler=case["assignee_id"] == staff_id,
+            supervisor=case["supervisor_id"] == staff_id, notes=DEACTIVATED, event_ids=ids,
+            correlation_id=correlation_id, now=now,
         )  # fmt: skip
-        log_handback(case, detail, staff_id=staff_id, roster_event_id=roster_event_id)
+        log_handback(case, after, staff_id=staff_id, roster_event_id=roster_event_id)
     return len(cases)
 
 
-def log_handback(case: Row, detail: Row, *, staff_id: str, roster_event_id: str) -> None:
-    """One line a case: a warning when nobody could take it (it waits for a supervisor)."""
+async def reopened(
+    conn: asyncpg.Connection, policy: CasePolicy, case: Row, *, now: datetime
+) -> Row:
+    """`case`, reopened in this transaction, taken over when its handler is not active on the
+    roster or it has none, and its supervisor replaced when not active; the case as it now is.
+    The roster is read as an opening reads it (under its lock held shared): a deactivation under
+    way finishes first, one after it hands this case back. Its events' ids are their own, as the
+    reopening's are (`cases.transition`): a staff step, or a survey answer the inbox takes once."""
+    active = await roster.active_among(conn, [case["assignee_id"], case["supervisor_id"]])
+    handler = case["assignee_id"] not in active
+    supervisor = case["supervisor_id"] is not None and case["supervisor_id"] not in active
+    if not (handler or supervisor):
+        return case
+    workload = await roster.workload(conn, departments_for(policy, department_of(policy, case)))
+    return await hand_over(
+        conn, policy, workload, case, handler=handler, supervisor=supervisor, notes=REOPENED,
+        now=now,
+    )  # fmt: skip
+
+
+async def hand_over(
+    conn: asyncpg.Connection,
+    policy: CasePolicy,
+    workload: Workload,
+    case: Row,
+    *,
+    handler: bool,
+    supervisor: bool,
+    notes: Notes,
+    now: datetime,
+    event_ids: tuple[str | None, str | None] = (None, None),
+    correlation_id: str | None = None,
+) -> Row:
+    """Record a new handler for `case` (`handler`: its own is not active), then a new supervisor
+    (`supervisor`: likewise), each with its audit line and `complaint.case_assigned`
+    (`event_ids`: theirs, else ids of their own); the case as it now is. A new handler brings
+    the supervisor a new case would get with them; a case that had no handler and finds none
+    is left as it is."""
+    chosen = taking_over(policy, workload, case) if handler else None
+    if chosen is not None:
+        changes, detail = handback_change(case, chosen, notes)
+        if detail["from"] != detail["to"]:
+            case = await record_change(
+                conn, case, changes, action="assigned", event_type=ASSIGNED_EVENT, detail=detail,
+                actor=SYSTEM, now=now, event_id=event_ids[0], correlation_id=correlation_id,
+            )  # fmt: skip
+    if supervisor:
+        new_supervisor = chosen.supervisor_id if chosen else supervising(policy, workload, case)
+        changes, detail = supervisor_change(case, new_supervisor)
+        case = await record_change(
+            conn, case, changes, action="supervisor_assigned", event_type=ASSIGNED_EVENT,
+            detail=detail, actor=SYSTEM, now=now, event_id=event_ids[1],
+            correlation_id=correlation_id,
+        )  # fmt: skip
+    return case
+
+
+def log_handback(before: Row, after: Row, *, staff_id: str, roster_event_id: str) -> None:
+    """One line a case: a warning when nobody could take the member's place on it (a case
+    with no handler waits for a supervisor)."""
     fields = {
-        "case_number": case["case_number"], "staff_id": staff_id, "to": detail["to"],
-        "department": case["handling_department"], "roster_event_id": roster_event_id,
+        "case_number": before["case_number"], "staff_id": staff_id, "to": after["assignee_id"],
+        "supervisor": after["supervisor_id"], "department": after["handling_department"],
+        "roster_event_id": roster_event_id,
     }  # fmt: skip
-    if detail["to"] is None:
-        log.warning("case of a deactivated handler left unassigned: nobody active", **fields)
+    left = [before[c] == staff_id and after[c] is None for c in ("assignee_id", "supervisor_id")]
+    if any(left):
+        log.warning("case of a deactivated member: nobody active to take their place", **fields)
     else:
-        log.info("case of a deactivated handler reassigned", **fields)
+        log.info("case of a deactivated member reassigned", **fields)

@@ -62,6 +62,17 @@ async def workload_to_open(conn: asyncpg.Connection, departments: Iterable[str])
     return await workload(conn, departments)
 
 
+async def active_among(conn: asyncpg.Connection, staff_ids: Iterable[str | None]) -> set[str]:
+    """Those of `staff_ids` active on the roster, read under `ROSTER_LOCK_KEY` held shared to
+    the commit, as `workload_to_open` reads it (a reopening's case is given as an opening's)."""
+    await conn.execute(f"SELECT pg_advisory_xact_lock_shared({ROSTER_LOCK_KEY})")
+    rows = await conn.fetch(
+        "SELECT staff_id FROM staff WHERE active AND staff_id = ANY($1::text[])",
+        [s for s in staff_ids if s],
+    )
+    return {r["staff_id"] for r in rows}
+
+
 async def workload(conn: asyncpg.Connection, departments: Iterable[str]) -> Workload:
     """The active staff of `departments` with their open cases, in staff id order."""
     rows = await conn.fetch(
