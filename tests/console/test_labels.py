@@ -3,6 +3,8 @@ and Chinese words, never the services' codes or English sentences, on Chinese pa
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from starlette.datastructures import FormData
 
@@ -80,6 +82,15 @@ def test_a_callback_time_without_its_reason_is_marked_on_the_field_in_chinese() 
     assert "callback_at" in outcome_body(asked, "Asia/Shanghai")[1]
 
 
+def handed_over(
+    after: dict[str, Any], action: str, was: str | None, now: str | None, reason: SystemNote
+) -> dict[str, Any]:
+    """The system's audit line of a case's handler or supervisor changed, after `after`."""
+    status = after["to_status"]
+    detail = {"from": was, "to": now, "reason": reason}
+    return after | {"action": action, "from_status": status, "to_status": status, "detail": detail}
+
+
 def _case_with_system_notes(request: httpx.Request) -> httpx.Response:
     path = request.url.path
     if path == f"/v1/cases/{NUMBER}":
@@ -100,14 +111,15 @@ def _case_with_system_notes(request: httpx.Request) -> httpx.Response:
             "action": "transition",
             "detail": {"note": "patient dissatisfied at the satisfaction check"},
         }
-        handed_back = entry | {
-            "action": "assigned",
-            "detail": {"from": "S-DOC-01", "to": "S-DOC-02", "reason": SystemNote.HANDLER_DEACTIVATED},
-        }  # fmt: skip
-        unassigned = handed_back | {
-            "detail": {"from": "S-DOC-02", "to": None, "reason": SystemNote.NOBODY_TO_TAKE_OVER},
-        }  # fmt: skip
-        audit = [entry, reopened, handed_back, unassigned]
+        audit = [
+            entry,
+            reopened,
+            handed_over(entry, "assigned", "S-DOC-01", "S-DOC-02", SystemNote.HANDLER_DEACTIVATED),
+            handed_over(entry, "assigned", "S-DOC-02", None, SystemNote.NOBODY_TO_TAKE_OVER),
+            handed_over(reopened, "assigned", None, "S-DOC-03", SystemNote.REOPENED_WITHOUT_HANDLER),
+            handed_over(entry, "supervisor_assigned", "S-SUP-01", "S-SUP-02", SystemNote.SUPERVISOR_INACTIVE),
+            handed_over(entry, "supervisor_assigned", "S-SUP-02", None, SystemNote.NO_SUPERVISOR_TO_TAKE_OVER),
+        ]  # fmt: skip
         return httpx.Response(200, json={"case_number": NUMBER, "audit": audit})
     if path == f"/v1/cases/{NUMBER}/accountability":
         return httpx.Response(200, json={"case_number": NUMBER, "accountability": []})
@@ -124,6 +136,11 @@ def test_the_audit_trail_shows_the_services_own_notes_in_chinese_older_records_t
     # a case its handler left when made inactive: why, then from whom to whom
     assert "原处理人已在人员名单中停用，案件转交他人 · S-DOC-01 → S-DOC-02" in text
     assert "原处理人已在人员名单中停用，暂无在岗人员可接手，案件待分派</td>" in text
+    # reopened with no active handler; a supervisor made inactive, replaced or not
+    assert "案件重新打开时无在岗处理人，案件转交他人 · — → S-DOC-03" in text
+    assert "<td>更换主管</td>" in text
+    assert "原主管已在人员名单中停用，案件改由其他主管督办 · S-SUP-01 → S-SUP-02" in text
+    assert "暂无在岗主管可接替，时限提醒发给投诉受理科室主管</td>" in text
 
 
 def test_the_greeting_and_the_saved_outcome_read_as_sentences_in_each_language() -> None:
