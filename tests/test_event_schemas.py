@@ -45,10 +45,11 @@ def schema_errors(
         for part in schema["$ref"].removeprefix("#/").split("/"):
             target = target[part]
         return schema_errors(doc, target, root, at)
-    if "anyOf" in schema:
-        branches = [schema_errors(doc, s, root, at) for s in schema["anyOf"]]
-        return [] if any(not b for b in branches) else [f"{at}: matches no anyOf branch"]
     errors: list[str] = []
+    if "anyOf" in schema:  # besides the schema's other keywords (the complainant has both)
+        branches = [schema_errors(doc, s, root, at) for s in schema["anyOf"]]
+        if all(branches):
+            errors.append(f"{at}: matches no anyOf branch")
     if "const" in schema and doc != schema["const"]:
         errors.append(f"{at}: {doc!r} is not {schema['const']!r}")
     if "enum" in schema and doc not in schema["enum"]:
@@ -128,6 +129,20 @@ def test_a_relative_without_a_patient_id_is_valid_by_name_and_phone_alone(type_:
     doc["data"]["patient"] = {"name": "陈静", "phone": "+8613912345678"}
     _validate(doc, type_)
     del doc["data"]["patient"]["phone"]
+    schema = event_schema(type_)
+    assert schema_errors(doc, schema, schema) == ["$.data.patient: matches no anyOf branch"]
+    with pytest.raises(InvalidEvent):
+        decode(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize("type_", ["complaint.submitted", "feedback.submitted"])
+def test_a_patient_by_id_alone_is_valid_and_a_null_id_is_not_one(type_: str) -> None:
+    """A patient by id needs no name or phone in the decoder, the model and the published
+    schema alike; a `null` id names nobody, so a relative's name and phone are then needed."""
+    doc = example_json(type_)
+    doc["data"]["patient"] = {"patient_id": "P-000123"}
+    _validate(doc, type_)
+    doc["data"]["patient"] = {"patient_id": None, "name": "陈静"}
     schema = event_schema(type_)
     assert schema_errors(doc, schema, schema) == ["$.data.patient: matches no anyOf branch"]
     with pytest.raises(InvalidEvent):

@@ -14,7 +14,15 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from hospital_shared import topics
 from hospital_shared.bounds import EventTime
@@ -45,18 +53,42 @@ class Patient(Contract):
 
 class Complainant(Contract):
     """Who lodged a complaint, praise or a suggestion: a patient, by their hospital id, or
-    someone the hospital has no id for (a relative, a visitor) by name and phone alone. The
-    name and phone are what staff call back and the acknowledgement SMS goes to, so they are
-    required as a `Patient`'s are; every `Patient` is a valid complainant and means the same."""
+    someone the hospital has no id for (a relative, a visitor) by name and phone. Without a
+    `patient_id` the name and phone are all staff can call back and the acknowledgement SMS
+    go to, so both are required; with one, either may be left out (the hospital knows the
+    patient: their contact details on file are used). Every `Patient` is a valid complainant
+    and means the same."""
 
     # A `Patient` object is taken as one too (`from_attributes`): Python code that built the
-    # event with the patient it had kept working when the field's type changed.
-    model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
+    # event with the patient it had kept working when the field's type changed. The JSON
+    # Schema says the rule below as `anyOf` two sets of required members.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", from_attributes=True,
+        json_schema_extra={"anyOf": [
+            {"required": ["patient_id"], "properties": {"patient_id": {"type": "string"}}},
+            {"required": ["name", "phone"],
+             "properties": {"name": {"type": "string"}, "phone": {"type": "string"}}},
+        ]},
+    )  # fmt: skip
 
     patient_id: NonEmpty | None = None
-    name: NonEmpty
-    phone: Phone
+    name: NonEmpty | None = None
+    phone: Phone | None = None
     sms_opt_out: bool = False
+
+    @model_validator(mode="after")
+    def _reachable_without_an_id(self) -> Complainant:
+        # Raised as the fields' own `missing` errors, so a rejection names `data.patient.name`
+        # as it did when the field itself was required (and carries no personal data).
+        if self.patient_id is not None:
+            return self
+        missing = [f for f in ("name", "phone") if getattr(self, f) is None]
+        if missing:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [InitErrorDetails(type="missing", loc=(f,), input=None) for f in missing],
+            )
+        return self
 
 
 class Department(Contract):
@@ -120,8 +152,9 @@ class DischargeCancelled(Contract):
 
 class ComplaintSubmitted(Contract):
     """A complaint (投诉) lodged at a desk, by phone, online, or raised in a follow-up call.
-    `patient` is who lodged it: a patient, or a relative or visitor the hospital has no
-    patient id for (name and phone only); none for an anonymous complaint."""
+    `patient` is who lodged it: a patient by id (name and phone optional: the hospital has
+    them), or a relative or visitor the hospital has no patient id for (name and phone
+    required); none for an anonymous complaint."""
 
     external_id: NonEmpty
     channel: ComplaintChannel

@@ -1,6 +1,8 @@
 """Who lodged a complaint or feedback (`Complainant`): a relative or visitor the hospital has
 no patient id for is named by name and phone on Kafka too, as the complaints service's REST
-API already takes them; and every complaint a hospital system sent before means the same."""
+API already takes them; a patient by id may leave either out (the follow-up service's
+objection from a call whose task has no phone was made anonymous, losing the patient); and
+every complaint a hospital system sent before means the same."""
 
 from __future__ import annotations
 
@@ -37,11 +39,33 @@ def test_a_complainant_without_a_name_or_a_phone_is_a_schema_violation(missing: 
     """Without a patient id the name and phone are all there is to call back and text; a
     complainant is refused without them, as a patient was, naming the field and no more."""
     nameless = {k: v for k, v in RELATIVE.items() if k != missing}
-    for raw in (complaint("C-1", patient=nameless), praise("F-1", nameless)):
-        with pytest.raises(InvalidEvent) as err:
-            decode(to_bytes(raw))
-        assert f"data.patient.{missing}" in err.value.reason
-        assert "13912345678" not in err.value.reason and "陈静" not in err.value.reason
+    for patient in (nameless, {**nameless, "patient_id": None}):
+        for raw in (complaint("C-1", patient=patient), praise("F-1", patient)):
+            with pytest.raises(InvalidEvent) as err:
+                decode(to_bytes(raw))
+            assert err.value.reason == f"data.patient.{missing}: Field required"
+
+
+def test_a_complainant_with_neither_is_refused_naming_both() -> None:
+    with pytest.raises(InvalidEvent) as err:
+        decode(to_bytes(complaint("C-1", patient={"sms_opt_out": True})))
+    assert (
+        err.value.reason == "data.patient.name: Field required; data.patient.phone: Field required"
+    )
+
+
+@pytest.mark.parametrize(
+    "known",
+    [{"patient_id": "P000001"}, {"patient_id": "P000001", "name": "张三"},
+     {"patient_id": "P000001", "phone": "13800138000"}],
+)  # fmt: skip
+def test_a_patient_by_id_may_leave_out_their_name_or_phone(known: dict[str, Any]) -> None:
+    """The hospital knows who a patient is by their id: the complaint stays theirs (their case,
+    their SMS to the phone on file) though the sender had no name or phone to give."""
+    for raw in (complaint("C-ID", patient=known), praise("F-ID", known)):
+        read = decode(to_bytes(raw)).data.patient
+        assert read == Complainant.model_validate(known)
+        assert read.model_dump() == {"name": None, "phone": None, "sms_opt_out": False, **known}
 
 
 def test_every_complaint_valid_before_is_valid_and_means_the_same() -> None:
@@ -60,10 +84,14 @@ def test_every_complaint_valid_before_is_valid_and_means_the_same() -> None:
 
 def test_the_complainant_schema_takes_every_patient_the_old_one_took() -> None:
     """The JSON Schemas side by side: no field a patient may leave out became required, and
-    each field of a patient is still accepted with the same limits."""
+    each field of a patient is still accepted with the same limits; the schema says who may
+    leave out what: a patient id, or else a name and a phone (strings, not null)."""
     old, new = Patient.model_json_schema(), Complainant.model_json_schema()
-    assert set(new["required"]) <= set(old["required"])
-    assert set(new["required"]) == {"name", "phone"}
+    assert set(new.get("required", [])) <= set(old["required"])
+    assert [(set(b["required"]), b["properties"]) for b in new["anyOf"]] == [
+        ({"patient_id"}, {"patient_id": {"type": "string"}}),
+        ({"name", "phone"}, {"name": {"type": "string"}, "phone": {"type": "string"}}),
+    ]
     assert new["additionalProperties"] is False and set(new["properties"]) == set(old["properties"])
     for field, was in old["properties"].items():
         now = new["properties"][field]
