@@ -103,8 +103,8 @@ async def recorded_and_acknowledged(
 
 
 async def case_number_of(stack_env: dict[str, str], external_id: str) -> str | None:
-    """The number of the case opened for `external_id`; its phone must be stored sealed, as
-    every patient's is."""
+    """The number of the case opened for `external_id`; its phone, when it has one, must be
+    stored sealed, as every patient's is."""
     conn = await asyncpg.connect(stack_env["DATABASE_URL"])
     try:
         row = await conn.fetchrow(
@@ -115,7 +115,7 @@ async def case_number_of(stack_env: dict[str, str], external_id: str) -> str | N
         await conn.close()
     if row is None:
         return None
-    assert row["patient_phone"].startswith(PREFIX)
+    assert row["patient_phone"] is None or row["patient_phone"].startswith(PREFIX)
     return str(row["case_number"])
 
 
@@ -157,3 +157,42 @@ async def test_a_relatives_complaint_from_a_hospital_system_is_recorded_and_ackn
     phone, data = relatives_complaint()
     await door(stack, stack_env, data)
     await recorded_and_acknowledged(stack, stack_config, stack_env, data["external_id"], phone)
+
+
+async def test_registrations_complaint_route_takes_a_patient_by_id_alone_as_the_event_does(
+    stack: dict[str, RunningService],
+    stack_env,  # type: ignore[no-untyped-def]
+) -> None:
+    """`POST /v1/complaints` takes what `complaint.submitted` takes: a patient by id with no
+    name or phone (published under the patient, the case theirs), and refuses a complainant
+    with neither an id nor a phone, naming the field and nothing of the person."""
+    n = uuid.uuid4().hex[:10]
+    patient_id, external_id = f"P-ID{n}", f"HIS-ID{n}"
+    data = complaint(external_id, patient={"patient_id": patient_id})["data"]
+    auth = {"Authorization": f"Bearer {stack_env['TOKEN_INTEGRATION']}"}
+    async with httpx.AsyncClient(base_url=stack["registration"].url, timeout=10) as client:
+        taken = await client.post("/v1/complaints", json=data, headers=auth)
+        refused = await client.post(
+            "/v1/complaints",
+            json={**data, "external_id": f"HIS-NO{n}", "patient": {"name": "陈静"}},
+            headers=auth,
+        )
+    assert taken.status_code == 202, taken.text
+    assert refused.status_code == 422, refused.text
+    assert [(e["location"], e["type"]) for e in refused.json()["errors"]] == [
+        (["body", "patient", "phone"], "missing")
+    ]
+    assert "陈静" not in refused.text
+
+    async def published() -> list[tuple[bytes, dict[str, Any]]]:
+        records = await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.COMPLAINTS_IN)
+        return [(r.key, json.loads(r.value)) for r in records if external_id.encode() in r.value]
+
+    [(key, sent)] = await eventually(published, timeout=30)
+    assert key == patient_id.encode()
+    assert sent["data"]["patient"] == {"patient_id": patient_id, "sms_opt_out": False}
+    number = await eventually(lambda: case_number_of(stack_env, external_id), timeout=40)
+    async with httpx.AsyncClient(base_url=stack["complaints"].url, timeout=10) as client:
+        admin = {"Authorization": f"Bearer {stack_env['TOKEN_ADMIN']}"}
+        case = (await client.get(f"/v1/cases/{number}", headers=admin)).json()
+    assert case["patient"]["patient_id"] == patient_id and case["patient"]["phone"] is None

@@ -466,6 +466,19 @@ def test_a_relative_without_a_patient_id_is_keyed_by_the_complaint_and_keeps_nam
     assert (out.patient_id, out.data.patient.phone) == ("F-4", "+8613912345678")  # type: ignore[attr-defined]
 
 
+def test_a_patient_by_id_without_a_phone_is_keyed_by_the_patient_and_flagged_for_nothing() -> None:
+    """A patient named by id alone (a follow-up objection from a call with no phone on the
+    task): published under the patient as any complaint of theirs, no phone to normalise and
+    no phone status to flag; a name without a phone likewise."""
+    for known in ({"patient_id": "P000001"}, {"patient_id": "P000001", "name": "张三"}):
+        data = ComplaintSubmitted.model_validate(complaint("C-5", patient=known)["data"])
+        [out] = ledger().apply(intake("complaint.submitted", data, "c-5")).published
+        assert (out.patient_id, out.phone_status) == ("P000001", None)
+        assert out.data.patient == Complainant.model_validate(known)  # type: ignore[attr-defined]
+        _, topic, key, payload = outbox_row(out)
+        assert (key, decode(payload, expected_topic=topic).data.patient.phone) == ("P000001", None)
+
+
 def test_an_a03_completes_a_partly_sent_patient_and_department_from_the_admission() -> None:
     book = ledger()
     book.apply(admission(19))

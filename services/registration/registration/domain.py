@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from hospital_shared.events import (
-    Complainant,
     ComplaintSubmitted,
     DischargeCancelled,
     FeedbackSubmitted,
@@ -100,7 +99,6 @@ _WAIT_FOR_DISCHARGE = {Status.ADMITTED}  # A13 before its A03 (never discharged)
 _CANCELLED_AT = "discharge_cancelled_at"
 
 NormalisePhone = Callable[[str], PhoneCheck]
-Person = TypeVar("Person", Patient, Complainant)  # whose phone `_canonical` normalises
 
 
 @dataclass
@@ -280,15 +278,19 @@ class Ledger:
         """A complaint or feedback (praise, a suggestion): the complainant's phone normalised
         as a patient's. A patient (by id, the canonical one) keys the event; a complainant the
         hospital has no id for (a relative, a visitor: name and phone only) and an anonymous
-        one are keyed by its external id, the name and phone kept for the call back."""
+        one are keyed by its external id, the name and phone kept for the call back. A patient
+        by id may come without a phone: there is none to normalise (or to flag)."""
         data = intake.data
         if not isinstance(data, ComplaintSubmitted | FeedbackSubmitted):
             raise TypeError(f"{intake.type} carries {type(data).__name__}")
         if data.patient is None:
             return Result(published=[_out(intake, data, data.external_id, None)])
-        complainant, phone = self._canonical(data.patient)
+        key = data.patient.patient_id or data.external_id
+        if data.patient.phone is None:
+            return Result(published=[_out(intake, data, key, None)])
+        phone = self.normalise(data.patient.phone)
+        complainant = data.patient.model_copy(update={"phone": phone.value})
         data = data.model_copy(update={"patient": complainant})
-        key = complainant.patient_id or data.external_id
         return Result(published=[_out(intake, data, key, phone)])
 
     # --- helpers -------------------------------------------------------------------
@@ -336,7 +338,7 @@ class Ledger:
         self.visits[key] = visit
         self.changed.add(key)
 
-    def _canonical(self, patient: Person) -> tuple[Person, PhoneCheck]:
+    def _canonical(self, patient: Patient) -> tuple[Patient, PhoneCheck]:
         phone = self.normalise(patient.phone)
         return patient.model_copy(update={"phone": phone.value}), phone
 
