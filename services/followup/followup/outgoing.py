@@ -236,13 +236,13 @@ def objection_id() -> str:
 async def objection_as_complaint(
     conn: asyncpg.Connection, task: Task, outcome: CallOutcome, *, time: datetime
 ) -> None:
-    """Hand the patient's objection to the complaints service as a `complaint.submitted`."""
-    patient = None
-    if task.patient_name and task.patient_phone:
-        patient = Complainant(
-            patient_id=task.patient_id, name=task.patient_name, phone=task.patient_phone,
-            sms_opt_out=task.sms_opt_out,
-        )  # fmt: skip
+    """Hand the patient's objection to the complaints service as a `complaint.submitted`,
+    lodged by the patient of the task: by their id, with the name and phone the task has (a
+    survey's second call has neither; the case is still the patient's, texted on file)."""
+    patient = Complainant(
+        patient_id=task.patient_id, name=task.patient_name or None,
+        phone=task.patient_phone or None, sms_opt_out=task.sms_opt_out,
+    )  # fmt: skip
     data = ComplaintSubmitted(
         external_id=objection_id(),
         channel=ComplaintChannel.FOLLOWUP,

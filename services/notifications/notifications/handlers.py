@@ -52,6 +52,14 @@ def _phone(raw: str | None, region: str) -> str | None:
     return _parsed_phone(raw, region)
 
 
+def _opt_out(patient: Any) -> bool | None:
+    """A patient's opt-out as an event gives it, for the directory (None: keep ours). A
+    patient named by id alone, with no phone (a follow-up objection from a survey's call),
+    says nothing of their opt-out unless they opt out: the flag's default must not clear
+    the one on file, as a missing phone keeps the number on file."""
+    return patient.sms_opt_out if patient.phone is not None or patient.sms_opt_out else None
+
+
 @lru_cache(maxsize=2_048)
 def _parsed_phone(raw: str | None, region: str) -> str | None:
     try:
@@ -157,7 +165,7 @@ class EventHandlers:
         is kept under the case (`policy.complainant_id`)."""
         if patient is None or patient.patient_id is None:
             return None
-        return Contact(patient.patient_id, self._phone(patient.phone), patient.sms_opt_out)
+        return Contact(patient.patient_id, self._phone(patient.phone), _opt_out(patient))
 
     def _registration(self, event: CloudEvent[Any]) -> Effects:
         plan = survey_policy.merged(
@@ -216,7 +224,7 @@ class EventHandlers:
         if patient is None:
             return Effects(plan)
         contact = Contact(
-            policy.complainant_id(event.data), self._phone(patient.phone), patient.sms_opt_out
+            policy.complainant_id(event.data), self._phone(patient.phone), _opt_out(patient)
         )
         return Effects(plan, contact)
 
