@@ -157,7 +157,9 @@ async def test_a_template_edit_is_checked_saved_and_used_by_the_next_message(
     service, api, stack_env
 ) -> None:  # type: ignore[no-untyped-def]
     name = "discharge_safety_notice"
-    original = (await template(api, stack_env, name))["body"]
+    listed = await template(api, stack_env, name)
+    original = listed["body"]
+    assert {"hospital", "department", "hotline"} <= set(listed["placeholders"])
     path = f"/v1/templates/{name}"
     edited = (
         "【{{ hospital }}】{{ department }}提醒：如有不适请及时就医（测试修改）。回复退订不再接收"
@@ -174,6 +176,7 @@ async def test_a_template_edit_is_checked_saved_and_used_by_the_next_message(
         saved = await api.put(path, json={"body": edited}, headers=as_(stack_env, "supervisor"))
         assert saved.status_code == 200, saved.text
         assert "测试修改" in saved.json()["preview"]
+        assert saved.json()["segments"] == 1  # 39 characters: one UCS-2 part
 
         n, dept = unique()
         event = discharge_event(n, dept, disposition="against_medical_advice")

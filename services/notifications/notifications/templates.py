@@ -341,6 +341,11 @@ SAMPLE_CONTEXT.update(
 )
 
 
+# The names a template's text may use (`{{ name }}`): those the sample values give, so what
+# `check` accepts; the console lists them beside the text it edits.
+PLACEHOLDERS: tuple[str, ...] = tuple(sorted(SAMPLE_CONTEXT))
+
+
 class TemplateInvalid(ValueError):
     pass
 

@@ -8,6 +8,7 @@ from hospital_shared.http_api import Conn, Page, PageQuery
 from hospital_shared.http_guard import GuardedRoute
 from notifications import message_cases, repository
 from notifications.routes import INVALID, NOT_FOUND, Manager, Staff, refusals
+from notifications.segments import count_segments
 from notifications.views import TemplateEdited, TemplateView
 
 router = APIRouter(prefix="/v1", tags=["notifications"], route_class=GuardedRoute)
@@ -37,7 +38,8 @@ async def list_templates(
 async def edit_template(
     request: Request, conn: Conn, name: str, body: TemplateIn, who: Manager
 ) -> TemplateEdited:
-    """A template's new text (and flags), with the text rendered with sample values."""
+    """A template's new text (and flags), with the text rendered with sample values and the
+    SMS parts that takes."""
     with refusals():
         async with conn.transaction():
             row, preview = await message_cases.edit_template(
@@ -45,4 +47,5 @@ async def edit_template(
                 send_to_deceased=body.send_to_deceased,
                 max_segments=request.app.state.sms_max_segments,
             )  # fmt: skip
-    return TemplateEdited.model_validate(dict(row) | {"preview": preview})
+    segments = count_segments(preview).segments
+    return TemplateEdited.model_validate(dict(row) | {"preview": preview, "segments": segments})

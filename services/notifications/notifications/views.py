@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.http_api import WireTime
+from notifications.templates import PLACEHOLDERS
 
 _MESSAGE_EXAMPLE: dict[str, Any] = {
     "id": "0e7c2f4a-3b1d-4c55-9a8e-2f1d9c3b7a10",
@@ -154,6 +155,7 @@ class TemplateView(BaseModel):
                     "description": "after a discharge",
                     "updated_at": "2026-12-05T02:00:00Z",
                     "updated_by": "S-ADMIN-01",
+                    "placeholders": ["department", "hospital", "hotline"],
                 }
             ]
         },
@@ -167,6 +169,10 @@ class TemplateView(BaseModel):
     description: str | None
     updated_at: WireTime
     updated_by: str | None
+    placeholders: list[str] = Field(
+        default_factory=lambda: list(PLACEHOLDERS),
+        description="the names its text may use as {{ name }} (an edit using another is refused)",
+    )
 
     @classmethod
     def of(cls, row: Any) -> TemplateView:
@@ -182,12 +188,14 @@ class TemplateEdited(TemplateView):
                  "body": "【{{ hospital }}】{{ department }}提醒您按时复诊。", "urgent": False,
                  "send_to_deceased": False, "description": "after a discharge",
                  "updated_at": "2026-12-05T02:00:00Z", "updated_by": "S-SUP-01",
-                 "preview": "【市第一医院】心内科提醒您按时复诊。"}
+                 "placeholders": ["department", "hospital", "hotline"],
+                 "preview": "【市第一医院】心内科提醒您按时复诊。", "segments": 1}
             ]
         },
     )  # fmt: skip
 
     preview: str = Field(description="the template rendered with sample values")
+    segments: int = Field(description="how many SMS parts the preview takes")
 
 
 class ChannelsView(BaseModel):
