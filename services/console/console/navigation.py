@@ -23,6 +23,8 @@ NAVIGATION: list[NavItem] = [
     NavItem("nav.supervisor", "/supervisor", frozenset({"supervisor", "admin"})),
     NavItem("nav.operations", "/operations", frozenset({"admin", "supervisor", "director"})),
     NavItem("nav.staff", "/staff", frozenset({"admin"})),
+    # Staff may read the SMS templates (the page shows them), those who edit have the entry.
+    NavItem("nav.templates", "/templates", frozenset({"supervisor", "admin"})),
     NavItem("nav.inbox", "/inbox", frozenset()),
 ]
 

@@ -81,10 +81,13 @@ def detail_reason(status: int, text: str) -> Reason:
 
 
 def field_reason(error_type: str, text: str) -> Reason:
-    """One field's error: by its pydantic type, else its sentence, else 'invalid'."""
+    """One field's error: by its pydantic type, else its sentence (in English too when the
+    catalogue words it), else 'invalid'."""
     known = _known_detail(text)
-    zh = _data()["field_types"].get(error_type) or (known.zh if known else None)
-    return Reason(text, zh or f"{_data()['statuses']['422']}（{text}）")
+    by_type = _data()["field_types"].get(error_type)
+    if known is not None and not by_type:
+        return known
+    return Reason(text, by_type or f"{_data()['statuses']['422']}（{text}）")
 
 
 def transition_reason(body: dict[str, Any], text: str) -> Reason:
