@@ -21,6 +21,11 @@ ALERT = {"name": "staff_monitoring_alert", "audience": "staff", "urgent": True,
          "body": "{{ alert }}: {{ summary }}", "send_to_deceased": False,
          "description": "A monitoring alert", "updated_at": "2026-12-01T02:00:00Z",
          "updated_by": None, "placeholders": PLACEHOLDERS}  # fmt: skip
+ADDED = ALERT | {
+    "name": "ward_visiting_hours",
+    "urgent": False,
+    "description": "Visiting hours (a hospital's own)",
+}  # no label in the catalogue
 UNKNOWN = "template cannot be rendered: UndefinedError: 'bed' is undefined"
 
 
@@ -32,7 +37,7 @@ class Notifications:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/templates":
-            return httpx.Response(200, json={"items": [REMINDER, ALERT], "next": None})
+            return httpx.Response(200, json={"items": [REMINDER, ALERT, ADDED], "next": None})
         if request.url.path.startswith("/v1/templates/") and request.method == "PUT":
             name = request.url.path.rsplit("/", 1)[1]
             body = json.loads(request.content)
@@ -58,7 +63,8 @@ def test_a_supervisor_has_the_menu_entry_and_an_edit_form_with_its_placeholders(
     assert page.status_code == 200
     assert '<li><a href="/templates" aria-current="page">短信模板<' in page.text
     assert "就诊提醒（appointment_reminder）" in page.text  # the catalogue's label
-    assert "A monitoring alert" in page.text  # no label: the service's description
+    assert "系统告警<br>" in page.text
+    assert "Visiting hours (a hospital&#39;s own)" in page.text  # no label: its description
     assert "<li><code>{{ hotline }}</code></li>" in page.text
     assert 'name="send_to_deceased"' in page.text
     assert 'name="urgent"' not in page.text  # a patient template is never urgent
