@@ -83,6 +83,15 @@ async def console_context(
     return context
 
 
+async def signed_in_page(
+    browser: Browser, console_url: str, database_url: str, token: str, *, lang: str = "zh"
+) -> Page:
+    """A page of a fresh context signed in as the staff member behind `token`."""
+    session = await signed_in(database_url, token)
+    context = await console_context(browser, console_url, session, lang=lang)
+    return await context.new_page()
+
+
 async def keycloak_login(page: Page, env: dict[str, str], user: str = "AGENT") -> None:
     """Fill in Keycloak's own login form on `page` as dev user `user` of the stack env
     (KEYCLOAK_USER_<user> / KEYCLOAK_PASSWORD_<user>) and submit it."""

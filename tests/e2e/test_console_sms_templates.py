@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
+from tests.browser import has_no_horizontal_scroll, screenshot, signed_in_page
 from tests.integration.services import RunningService, running_all
 
 SERVICES = ("followup", "complaints", "notifications", "console")
@@ -60,9 +60,9 @@ async def page_as(
     browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], token: str,
     lang: str = "zh",
 ) -> Page:  # fmt: skip
-    session = await signed_in(stack_env["DATABASE_URL"], token)
-    context = await console_context(browser, stack["console"].url, session, lang=lang)
-    return await context.new_page()
+    return await signed_in_page(
+        browser, stack["console"].url, stack_env["DATABASE_URL"], token, lang=lang
+    )
 
 
 async def save(page: Page) -> None:

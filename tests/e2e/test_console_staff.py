@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from hospital_shared import topics
-from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
+from tests.browser import has_no_horizontal_scroll, screenshot, signed_in_page
 from tests.factories import discharge, to_bytes
 from tests.integration.services import RunningService, running_all
 from tests.kafka_tools import eventually, publish
@@ -42,9 +42,9 @@ async def page_as(
     browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], token: str,
     lang: str = "zh",
 ) -> Page:  # fmt: skip
-    session = await signed_in(stack_env["DATABASE_URL"], token)
-    context = await console_context(browser, stack["console"].url, session, lang=lang)
-    return await context.new_page()
+    return await signed_in_page(
+        browser, stack["console"].url, stack_env["DATABASE_URL"], token, lang=lang
+    )
 
 
 async def on_roster(stack: dict[str, RunningService], staff_id: str) -> dict[str, Any]:
