@@ -25,6 +25,7 @@ from followup.policy import DepartmentPolicy, is_sampled, outpatient_rate
 from hospital_shared import topics
 from hospital_shared.auth import DEV_TOKENS
 from hospital_shared.events import VisitType
+from tests.factories import NOW as FACTORY_NOW
 from tests.factories import discharge, envelope, registration, to_bytes
 from tests.integration.services import RunningService, dev_token_roster, running
 from tests.kafka_tools import eventually, json_values, publish, read_all
@@ -494,6 +495,25 @@ async def test_an_opt_out_withdraws_the_patients_open_calls(api, stack_env) -> N
         assert {(e["id"], e["data"]["reason"]) for e in events} == {
             (events[0]["id"], "patient_opted_out")
         }
+
+
+async def test_an_opt_out_read_back_withdraws_a_call_of_a_stay_after_it(api, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """After a restore the discharges are replayed beside the opt-outs, in no order between
+    them: a stay discharged after the opt-out may have its call planned before the opt-out is
+    read back. The opt-out read back withdraws it all the same."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [n] = unique()
+    patient_id = f"P{n:06d}"
+    await send(bootstrap, topics.DISCHARGES, in_dept(discharge(n)))
+    later = await task_in(api, f"FU-A{n:06d}", "planned", "assigned")
+    earlier = {
+        "patient_id": patient_id, "task_id": f"FU-A{n:06d}-EARLIER", "recorded_by": "S-ADMIN-01",
+        "recorded_at": (FACTORY_NOW - timedelta(days=1)).isoformat(),
+    }  # fmt: skip
+    opt_out = envelope("followup.call_opt_out_recorded", earlier, subject=patient_id)
+    await send(bootstrap, topics.CALL_OPT_OUTS, opt_out)
+    withdrawn = await task_in(api, later["task_id"], "withdrawn")
+    assert withdrawn["withdrawn_reason"] == "patient_opted_out"
 
 
 async def test_access_is_by_role_and_scope(api, stack_env) -> None:  # type: ignore[no-untyped-def]

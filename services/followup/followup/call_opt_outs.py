@@ -18,7 +18,7 @@ from the opt-out's, so a replay announces none twice."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -78,7 +78,11 @@ async def withdraw_open_calls(
     """Withdraw the patient's open calls (an opt-out's, `event_id`), announce each; how many.
     A call whose outcome is being recorded at this moment is waited for (its row is locked)."""
     rows = await conn.fetch(_OPEN_CALLS, patient_id)
-    withdrawals = [Withdrawal(r["task_id"], OPTED_OUT, event_id, at) for r in rows]
+    # Every open call, whatever its stay's time: read back after a restore, an opt-out comes
+    # after the discharges replayed before it, whose calls are later than the opt-out itself.
+    # (`withdraw_many` withdraws a call only from a source older than the withdrawal's time.)
+    covering = max(at, datetime.now(UTC))
+    withdrawals = [Withdrawal(r["task_id"], OPTED_OUT, event_id, covering) for r in rows]
     withdrawn = await repository.withdraw_many(conn, withdrawals)
     await add_many_to_outbox(conn, [
         (outgoing.withdrawn_event(r, reason=OPTED_OUT, event_id=event_id, time=at),
