@@ -119,7 +119,10 @@ async def test_a_complaint_by_patient_id_alone_keeps_the_patients_opt_out(
         lambda: acknowledgement(stack_env, case["case_number"], final=True), timeout=40
     )
     assert ack == ("suppressed", "opted_out")
-    assert [to for to, _ in sms_received(stack_config, case["case_number"])] == []
+    # to this patient's phone: the operator's log may hold an earlier run's SMS with the same
+    # case number (a stack reused after a restore takes the numbers back)
+    sent = [to for to, _ in sms_received(stack_config, case["case_number"])]
+    assert not [to for to in sent if to.endswith(phone[-8:])], sent
 
 
 async def acknowledgement(
