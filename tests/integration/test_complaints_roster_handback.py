@@ -260,6 +260,52 @@ async def test_a_case_opened_while_its_handler_is_made_inactive_is_handed_back_t
     assert await assignee(pool, case["case_number"]) == STAYING
 
 
+async def test_an_opening_waiting_on_a_deactivation_holds_no_second_connection(
+    pool: asyncpg.Pool,
+) -> None:
+    """An opening numbers its case (on a second connection of the pool) before it waits for
+    the roster's lock: an opening that waited for the lock first, then for a connection, held
+    its own meanwhile, and openings queued behind a deactivation could take the whole pool."""
+    numbered = asyncio.Event()
+    allocate = number_allocator(lambda: pool)
+
+    async def allocate_and_tell(day: Any) -> int:
+        number = await allocate(day)
+        numbered.set()
+        return number
+
+    complaint = NewComplaint(
+        channel="phone", external_id=uuid.uuid4().hex, description="候诊时间太长",
+        submitted_at=datetime.now(UTC), category="waiting_time", department_code="ORTH",
+    )  # fmt: skip
+    holder, conn = await pool.acquire(), await pool.acquire()
+    held, opened = holder.transaction(), None
+    try:
+        await held.start()
+        await holder.execute(f"SELECT pg_advisory_xact_lock({roster.ROSTER_LOCK_KEY})")
+        rules = await category_rules(conn)
+        tx = conn.transaction()
+        await tx.start()
+        opened = asyncio.create_task(open_case(
+            conn, POLICY, rules, complaint, allocate=allocate_and_tell, actor=SUPERVISOR,
+            now=datetime.now(UTC),
+        ))  # fmt: skip
+        await asyncio.wait_for(numbered.wait(), 10)  # numbered while the lock is held
+        assert not opened.done()  # and waiting for it
+        await held.commit()
+        case, created = await asyncio.wait_for(opened, 10)
+        await tx.commit()
+    finally:  # the lock let go first, whatever failed: the opening can then end
+        with contextlib.suppress(Exception):
+            await held.rollback()
+        if opened is not None and not opened.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(opened, 10)
+        await pool.release(conn)
+        await pool.release(holder)
+    assert created and case["assignee_id"] in (LEAVING, STAYING)
+
+
 async def test_a_case_being_withdrawn_as_its_handler_is_made_inactive_stays_withdrawn(
     pool: asyncpg.Pool,
 ) -> None:

@@ -85,8 +85,15 @@ async def open_cases(
     for key, submission in zip(keys, submissions, strict=True):
         if key not in known:
             fresh.setdefault(key, submission)  # a second one in the batch finds the first's
+    # Numbered before the roster is read under its lock (`_plan`): `allocate_many` takes a
+    # second connection of the pool, which must not be waited for while this one holds the
+    # lock a deactivation waits on (the openings queued behind it would hold the rest).
+    days = Counter(
+        clock_start(s.complaint, now).astimezone(policy.tz).date() for s in fresh.values()
+    )
+    taken = await allocate_many(days) if days else {}
     openings = await _plan(conn, policy, rules, list(fresh.values()), now)
-    opened = await _write(conn, policy, openings, allocate_many=allocate_many, now=now)
+    opened = await _write(conn, policy, openings, taken=taken, now=now)
     outcomes = []
     for key, submission in zip(keys, submissions, strict=True):
         created = key in opened and fresh[key] is submission
@@ -133,14 +140,13 @@ async def _write(
     policy: CasePolicy,
     openings: list[_Opening],
     *,
-    allocate_many: AllocateMany,
+    taken: Any,
     now: datetime,
 ) -> dict[tuple[str, str], str]:
-    """Number, insert, start the clocks, record and publish; (channel, external id) -> case
-    number of the cases opened."""
+    """Number (from `taken`, the numbers each day took), insert, start the clocks, record and
+    publish; (channel, external id) -> case number of the cases opened."""
     if not openings:
         return {}
-    taken = await allocate_many(Counter(o.day for o in openings))
     rows = _numbered_rows(policy, openings, taken, now)
     by_number = {row["case_number"]: o for row, o in zip(rows, openings, strict=True)}
     cases = await repo.insert_new_cases(conn, rows)

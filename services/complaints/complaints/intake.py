@@ -273,9 +273,11 @@ async def open_case(
         return existing, False
     assessment = assess(policy, rules, complaint)
     department = handled_in(policy, complaint, assessment)
+    # numbered first: `allocate` takes a second connection of the pool, which must not be
+    # waited for while this one holds the roster lock that a deactivation waits on
+    sequence = await allocate(case_day(policy, complaint, now))
     workload = await roster.workload_to_open(conn, departments_for(policy, department))
     assignment = assign(policy, workload, department, serious=assessment.verdict.serious)
-    sequence = await allocate(case_day(policy, complaint, now))
     row = case_row(
         policy, complaint, assessment, assignment, sequence=sequence, actor=actor, now=now
     )
