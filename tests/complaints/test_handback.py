@@ -98,12 +98,16 @@ def test_with_nobody_active_the_case_is_left_unassigned_in_its_department_and_sa
 
 
 def test_one_roster_change_gives_each_case_one_event_id() -> None:
-    first = handback_event_id(case(), "roster-event-1")
-    assert handback_event_id(case(), "roster-event-1") == first
+    first = handback_event_id(case(), "roster-event-1", "S-CARD-B")
+    assert handback_event_id(case(), "roster-event-1", "S-CARD-B") == first
     # the case is known by what the hospital gave, not by its number (a replay may renumber)
-    assert handback_event_id(case(case_number="TS-20261207-0009"), "roster-event-1") == first
-    assert handback_event_id(case(), "roster-event-2") != first
-    assert handback_event_id(case(external_id="HIS-2"), "roster-event-1") != first
+    renumbered = case(case_number="TS-20261207-0009")
+    assert handback_event_id(renumbered, "roster-event-1", "S-CARD-B") == first
+    assert handback_event_id(case(), "roster-event-2", "S-CARD-B") != first
+    assert handback_event_id(case(external_id="HIS-2"), "roster-event-1", "S-CARD-B") != first
+    # a replay that gives it to someone else says so under another id (not taken for the first)
+    assert handback_event_id(case(), "roster-event-1", "S-CARD-C") != first
+    assert handback_event_id(case(), "roster-event-1", None) != first
 
 
 def test_a_reopened_case_without_an_active_handler_says_it_was_reopened() -> None:
@@ -140,7 +144,9 @@ def test_the_supervisors_change_names_who_had_it_who_has_it_and_why() -> None:
 
 
 def test_the_supervisors_change_has_an_id_of_its_own_the_same_for_the_same_roster_change() -> None:
-    first = supervisor_event_id(case(), "roster-event-1")
-    assert supervisor_event_id(case(case_number="TS-20261207-0009"), "roster-event-1") == first
-    assert first != handback_event_id(case(), "roster-event-1")
-    assert supervisor_event_id(case(), "roster-event-2") != first
+    first = supervisor_event_id(case(), "roster-event-1", "S-CARD-SUP")
+    renumbered = case(case_number="TS-20261207-0009")
+    assert supervisor_event_id(renumbered, "roster-event-1", "S-CARD-SUP") == first
+    assert first != handback_event_id(case(), "roster-event-1", "S-CARD-SUP")
+    assert supervisor_event_id(case(), "roster-event-2", "S-CARD-SUP") != first
+    assert supervisor_event_id(case(), "roster-event-1", "S-CARD-SUP2") != first

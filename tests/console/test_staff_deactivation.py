@@ -144,3 +144,13 @@ def test_the_saved_message_counts_the_calls_handed_back_and_is_silent_on_none() 
     none = app.client.get("/staff?saved=N-1").text
     flash = none[none.index('class="flash"') :]
     assert "已保存：N-1 护士 陈静（停用）</p>" in flash and "回访电话" not in flash[:200]
+
+
+def test_a_count_in_the_address_that_is_not_plain_digits_is_no_count() -> None:
+    """`handed_back` comes back in the address after a save: "²" is a digit to `isdigit` but
+    not to `int` (it answered 500), and 5,000 digits are too many for `int`."""
+    app, _ = _operations(Services(active=False))
+    for raw in ("²", "٣", "9" * 5000, "-1", "x"):
+        page = app.client.get("/staff", params={"saved": "N-1", "handed_back": raw})
+        assert page.status_code == 200, raw
+        assert "回访电话" not in page.text[page.text.index('class="flash"') :][:200], raw

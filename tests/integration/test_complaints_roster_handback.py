@@ -176,7 +176,8 @@ async def test_a_deactivated_handlers_open_case_goes_to_another_active_member_on
     assert (event["data"]["assignee_id"], event["data"]["actor_role"]) == (staying, "system")
     assert event["correlationid"] == left["id"]
     # made from the case and the roster event: a replay of that event makes the same one
-    assert event["id"] == handback.handback_event_id(await case_key(dsn, open_one), left["id"])
+    key = await case_key(dsn, open_one)
+    assert event["id"] == handback.handback_event_id(key, left["id"], staying)
     # the finished case is left as it was, with its handler of record
     assert await the_case(http, tokens, finished) == finished_before
     assert await assignments(http, tokens, finished) == []
@@ -421,4 +422,4 @@ async def test_the_open_cases_of_a_supervisor_made_inactive_get_another_supervis
     assert not [a for a in audit if a["action"] == "assigned"]  # its handler stays
     event = events[-1]
     assert (event["type"], event["data"]["supervisor_id"]) == ("complaint.case_assigned", other)
-    assert event["id"] == handback.supervisor_event_id(case, roster_event)
+    assert event["id"] == handback.supervisor_event_id(case, roster_event, other)

@@ -103,14 +103,19 @@ def supervisor_change(case: Row, supervisor: str | None) -> tuple[Row, Row]:
     return {"supervisor_id": supervisor}, detail
 
 
-def handback_event_id(case: Row, roster_event_id: str) -> str:
-    """One roster change hands a case back once: the same id when that change comes again."""
-    return once_per_case_id(ASSIGNED_EVENT, case, "handed_back", roster_event_id)
+def handback_event_id(case: Row, roster_event_id: str, to: str | None) -> str:
+    """One roster change hands a case back once, to `to`: the same id when that change comes
+    again and gives it to the same person. A replay after a restore that gives it to someone
+    else (the workload read differently) announces that under an id of its own, which the
+    next consumer's inbox does not take for the first."""
+    return once_per_case_id(ASSIGNED_EVENT, case, "handed_back", roster_event_id, to or "-")
 
 
-def supervisor_event_id(case: Row, roster_event_id: str) -> str:
+def supervisor_event_id(case: Row, roster_event_id: str, to: str | None) -> str:
     """The same for the case's supervisor, when the member made inactive supervised it."""
-    return once_per_case_id(ASSIGNED_EVENT, case, "supervisor_handed_back", roster_event_id)
+    return once_per_case_id(
+        ASSIGNED_EVENT, case, "supervisor_handed_back", roster_event_id, to or "-"
+    )
 
 
 async def hand_back_open_cases(
@@ -135,11 +140,10 @@ async def hand_back_open_cases(
         conn, {d for c in cases for d in departments_for(policy, department_of(policy, c))}
     )
     for case in cases:
-        ids = (handback_event_id(case, roster_event_id), supervisor_event_id(case, roster_event_id))
         after = await hand_over(
             conn, policy, workload, case, handler=case["assignee_id"] == staff_id,
-            supervisor=case["supervisor_id"] == staff_id, notes=DEACTIVATED, event_ids=ids,
-            correlation_id=correlation_id, now=now,
+            supervisor=case["supervisor_id"] == staff_id, notes=DEACTIVATED,
+            roster_event_id=roster_event_id, correlation_id=correlation_id, now=now,
         )  # fmt: skip
         log_handback(case, after, staff_id=staff_id, roster_event_id=roster_event_id)
     return len(cases)
@@ -175,28 +179,31 @@ async def hand_over(
     supervisor: bool,
     notes: Notes,
     now: datetime,
-    event_ids: tuple[str | None, str | None] = (None, None),
+    roster_event_id: str | None = None,
     correlation_id: str | None = None,
 ) -> Row:
     """Record a new handler for `case` (`handler`: its own is not active), then a new supervisor
-    (`supervisor`: likewise), each with its audit line and `complaint.case_assigned`
-    (`event_ids`: theirs, else ids of their own); the case as it now is. A new handler brings
+    (`supervisor`: likewise), each with its audit line and `complaint.case_assigned` (ids from
+    the case, the roster change `roster_event_id` and who takes over; without a roster change,
+    ids of their own); the case as it now is. A new handler brings
     the supervisor a new case would get with them; a case that had no handler and finds none
     is left as it is."""
     chosen = taking_over(policy, workload, case) if handler else None
     if chosen is not None:
         changes, detail = handback_change(case, chosen, notes)
         if detail["from"] != detail["to"]:
+            once = roster_event_id and handback_event_id(case, roster_event_id, detail["to"])
             case = await record_change(
                 conn, case, changes, action="assigned", event_type=ASSIGNED_EVENT, detail=detail,
-                actor=SYSTEM, now=now, event_id=event_ids[0], correlation_id=correlation_id,
+                actor=SYSTEM, now=now, event_id=once or None, correlation_id=correlation_id,
             )  # fmt: skip
     if supervisor:
         new_supervisor = chosen.supervisor_id if chosen else supervising(policy, workload, case)
         changes, detail = supervisor_change(case, new_supervisor)
+        once = roster_event_id and supervisor_event_id(case, roster_event_id, new_supervisor)
         case = await record_change(
             conn, case, changes, action="supervisor_assigned", event_type=ASSIGNED_EVENT,
-            detail=detail, actor=SYSTEM, now=now, event_id=event_ids[1],
+            detail=detail, actor=SYSTEM, now=now, event_id=once or None,
             correlation_id=correlation_id,
         )  # fmt: skip
     return case

@@ -111,7 +111,13 @@ async def staff_page(
     return await _page(request, session, typed, department=department.strip(), roster=roster,
                        editing=member is not None, saved=shown, leaving=leaving,
                        leaving_cases=cases,
-                       handed_back=int(handed_back) if handed_back.isdigit() else 0)  # fmt: skip
+                       handed_back=_count(handed_back))  # fmt: skip
+
+
+def _count(raw: str) -> int:
+    """A count from the query (`handed_back`): ASCII digits, a few of them, else 0 (`"²"` is a
+    digit to `isdigit` and not to `int`)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 0
 
 
 async def _put(request: Request, session: Session, staff_id: str, body: dict[str, Any]) -> Any:

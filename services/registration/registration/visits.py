@@ -77,16 +77,18 @@ class PatientVisits(Page[VisitView]):
     )
 
 
-# What a visit's record keeps but its status says is no longer so: an admission whose
-# discharge was cancelled (ADT^A13) has the patient on the ward again, and its record still
-# holds the cancelled discharge's time and disposition (the next A03 is completed from it).
-_NOT_SO = {Status.DISCHARGE_CANCELLED.value: frozenset({"discharged_at", "disposition"})}
+# What a visit's record keeps but its status says is no longer so: a stay not discharged now
+# has no discharge to show. One whose discharge was cancelled (ADT^A13) has the patient on the
+# ward again, and its record still holds the cancelled discharge's time and disposition (the
+# next A03 is completed from it); an admission cancelled after that (A11) too.
+_DISCHARGE = frozenset({"discharged_at", "disposition"})
 
 
 def visit_view(row: asyncpg.Record) -> VisitView:
     rec = opened_record(row)
     department = rec.get("department") or {}
-    hidden = _NOT_SO.get(row["status"], frozenset())
+    discharged = row["kind"] != "admission" or row["status"] == Status.DISCHARGED.value
+    hidden = frozenset() if discharged else _DISCHARGE
     return VisitView(
         kind=row["kind"],
         visit_id=row["visit_id"],
