@@ -307,6 +307,48 @@ async def test_an_opening_waiting_on_a_deactivation_holds_no_second_connection(
     assert created and case["assignee_id"] in (LEAVING, STAYING)
 
 
+async def test_a_case_given_to_a_member_as_they_are_made_inactive_neither_deadlocks(
+    pool: asyncpg.Pool,
+) -> None:
+    """A supervisor gives a case to the member being made inactive while the deactivation
+    runs: it locks the member's row, then their cases. The reassignment locked the case, then
+    the member's row, and the two deadlocked (PostgreSQL ended one: a 500 at the desk, or the
+    roster consumer's retry). It waits for the member's row first now, and is refused once the
+    deactivation has handed the case back."""
+    async with pool.acquire() as conn:
+        case = await opening(conn, pool)
+    assert case["assignee_id"] == LEAVING
+    deactivation = await pool.acquire()
+    try:
+        tx = deactivation.transaction()
+        await tx.start()
+        await roster.upsert_staff(
+            deactivation, LEAVING, department_code="ORTH", role="doctor", active=False,
+            source="roster",
+        )  # fmt: skip
+
+        async def give_it_to_them() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await cases.reassign(
+                    conn, case["case_number"], assignee_id=LEAVING, actor=SUPERVISOR,
+                    now=datetime.now(UTC),
+                )  # fmt: skip
+
+        reassigning = asyncio.create_task(give_it_to_them())
+        await asyncio.sleep(0.5)  # it waits on the member's row (before: holding the case)
+        handed = await handback.hand_back_open_cases(
+            deactivation, POLICY, LEAVING, roster_event_id=uuid.uuid4().hex,
+            correlation_id=None, now=datetime.now(UTC),
+        )  # fmt: skip
+        await tx.commit()
+    finally:
+        await pool.release(deactivation)
+    assert handed == 1
+    with pytest.raises(cases.CaseConflict):
+        await asyncio.wait_for(reassigning, 10)
+    assert await assignee(pool, case["case_number"]) == STAYING
+
+
 async def test_a_case_being_withdrawn_as_its_handler_is_made_inactive_stays_withdrawn(
     pool: asyncpg.Pool,
 ) -> None:

@@ -293,15 +293,17 @@ async def reassign(
     now: datetime,
     expected_version: int | None = None,
 ) -> Row:
+    # The member's row locked shared, before the case: a deactivation of the member under way
+    # finishes first (and this refuses), one after it waits and hands this case back with their
+    # others (handback.py). A deactivation locks the member's row, then their cases: locking
+    # the case first deadlocked with it when the case was theirs (one they supervise, taken).
+    member = await roster.staff_member(conn, assignee_id, for_share=True)
     case = await locked_case(conn, number)
     if actor.role != "supervisor" or not can_work(actor, case):
         raise NotPermitted("only a supervisor of the case's department may reassign it")
     check_version(case, expected_version)
     if Status(case["status"]) in TERMINAL:
         raise CaseConflict(f"case {number} is {case['status']}")
-    # locked shared: a deactivation of the member under way finishes first (and this refuses),
-    # one after it waits and hands this case back with their others (handback.py)
-    member = await roster.staff_member(conn, assignee_id, for_share=True)
     if member is None or not member["active"]:
         raise CaseConflict(f"{assignee_id} is not an active member of the roster")
     return await record_change(
