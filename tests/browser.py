@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -90,6 +91,16 @@ async def signed_in_page(
     session = await signed_in(database_url, token)
     context = await console_context(browser, console_url, session, lang=lang)
     return await context.new_page()
+
+
+async def page_as(
+    browser: Browser, stack: Mapping[str, Any], stack_env: Mapping[str, str], token: str,
+    lang: str = "zh",
+) -> Page:  # fmt: skip
+    """`signed_in_page` on the console of a stack the test runs (`stack["console"]`)."""
+    return await signed_in_page(
+        browser, stack["console"].url, stack_env["DATABASE_URL"], token, lang=lang
+    )
 
 
 async def keycloak_login(page: Page, env: dict[str, str], user: str = "AGENT") -> None:

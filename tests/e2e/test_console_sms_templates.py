@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser import has_no_horizontal_scroll, screenshot, signed_in_page
+from tests.browser import has_no_horizontal_scroll, page_as, screenshot
 from tests.integration.services import RunningService, running_all
 
 SERVICES = ("followup", "complaints", "notifications", "console")
@@ -54,15 +54,6 @@ async def kept_text(stack: dict[str, RunningService]) -> AsyncIterator[str]:
             f"{stack['notifications'].url}/v1/templates/{NAME}", json=body, headers=ADMIN
         )
     resp.raise_for_status()
-
-
-async def page_as(
-    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], token: str,
-    lang: str = "zh",
-) -> Page:  # fmt: skip
-    return await signed_in_page(
-        browser, stack["console"].url, stack_env["DATABASE_URL"], token, lang=lang
-    )
 
 
 async def save(page: Page) -> None:

@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from hospital_shared import topics
-from tests.browser import has_no_horizontal_scroll, screenshot, signed_in_page
+from tests.browser import has_no_horizontal_scroll, page_as, screenshot
 from tests.factories import discharge, to_bytes
 from tests.integration.services import RunningService, running_all
 from tests.kafka_tools import eventually, publish
@@ -36,15 +36,6 @@ PORTER_DEPT = f"Q{RUN}"
 def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
     with running_all(stack_config, SERVICES, {}) as services:
         yield services
-
-
-async def page_as(
-    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], token: str,
-    lang: str = "zh",
-) -> Page:  # fmt: skip
-    return await signed_in_page(
-        browser, stack["console"].url, stack_env["DATABASE_URL"], token, lang=lang
-    )
 
 
 async def on_roster(stack: dict[str, RunningService], staff_id: str) -> dict[str, Any]:
