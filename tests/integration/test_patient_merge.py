@@ -168,12 +168,17 @@ async def test_a_merge_moves_everything_and_is_idempotent_when_redelivered(  # t
     [merge_ack] = await mllp(port, a40(f"A40-{n}", (new, old)))
     assert ack_code(merge_ack) == "AA"
 
-    async def everything_under_new() -> dict[str, int] | None:
-        counts = await rows_by_patient(db, old, new)
-        moved = all(counts[f"{k}:{new}"] == before[f"{k}:{old}"] for k in _tables())
-        return counts if moved and not any(counts[f"{k}:{old}"] for k in _tables()) else None
+    seen: dict[str, int] = {}
 
-    after_merge = await eventually(everything_under_new, timeout=120)
+    async def everything_under_new() -> dict[str, int] | None:
+        seen.update(await rows_by_patient(db, old, new))
+        moved = all(seen[f"{k}:{new}"] == before[f"{k}:{old}"] for k in _tables())
+        return dict(seen) if moved and not any(seen[f"{k}:{old}"] for k in _tables()) else None
+
+    try:
+        after_merge = await eventually(everything_under_new, timeout=120)
+    except AssertionError as waited:
+        raise AssertionError(f"before the merge {before}, after it {seen}") from waited
     [original] = await merge_records(bootstrap, old)
     assert original.key.decode() == old
     assert await eventually(lambda: handled_everywhere(bootstrap, original))
