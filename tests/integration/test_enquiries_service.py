@@ -359,6 +359,26 @@ async def test_enquiries_are_seen_by_role_and_bad_requests_name_the_field(
     assert r.status_code == 422 and "status" in r.json()["errors"][0]["location"]
 
 
+async def test_who_asked_without_a_hospital_id_is_shown_by_name_and_phone(
+    complaints, http, tokens
+) -> None:  # type: ignore[no-untyped-def]
+    """A relative or a visitor has no patient id: the answer goes back to the name and phone
+    they gave, so the owner sees them (operations masked); anonymous, nobody. Praise too."""
+    relative = {"name": "周雨", "phone": "13912340000"}
+    number = (await take(http, tokens["agent"], patient=relative))["enquiry_number"]
+    owner = (await http.get(f"/v1/enquiries/{number}", headers=tokens["agent"])).json()
+    assert owner["patient"] == {"patient_id": None, "name": "周雨", "phone": "+8613912340000",
+                                "sms_opt_out": None, "masked": False}  # fmt: skip
+    admin = (await http.get(f"/v1/enquiries/{number}", headers=tokens["admin"])).json()
+    assert (admin["patient"]["phone"], admin["patient"]["masked"]) == ("+86139****0000", True)
+    anonymous = await take(http, tokens["agent"], patient=None)
+    assert anonymous["patient"] is None
+    praise = {"kind": "praise", "text": "护士很耐心", "patient": relative}
+    r = await http.post("/v1/feedback", json=praise, headers=tokens["agent"])
+    assert r.status_code == 201, r.text
+    assert r.json()["patient"]["name"] == "周雨"
+
+
 # --- praise and suggestions --------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from complaints.access import Actor
+from complaints.access import Actor, has_complainant
 from complaints.enquiries import EnquiryChannel, can_view_enquiry, can_work_enquiry
 from complaints.feedback import FeedbackKind, SuggestionOutcome
 from complaints.feedback_cases import NewFeedback, can_view_feedback, contact_of
@@ -95,7 +95,9 @@ class SuggestionAnswerIn(_Body):
 
 
 def _patient(row: dict[str, Any], unmasked: bool) -> dict[str, Any] | None:
-    if not row["patient_id"]:
+    """Who asked: a patient by id, or someone without one (a relative, a visitor) by name or
+    phone, whom the answer goes back to; None when anonymous."""
+    if not has_complainant(row):
         return None
     name, phone = row["patient_name"], row["patient_phone"]
     return {
