@@ -266,3 +266,27 @@ def test_a_version_or_attempt_that_is_not_ascii_digits_is_sent_as_given_not_a_50
     assert (
         body_of(ACTIONS["imaging"], FormData([("expected_version", "7")]))["expected_version"] == 7
     )
+
+
+def test_an_enquiry_form_is_the_services_body_with_the_patients_time_in_the_hospitals_zone() -> (
+    None
+):
+    from console.enquiries import FIELDS as ENQUIRY_FIELDS
+    from console.enquiries import enquiry_body
+
+    typed = dict.fromkeys(ENQUIRY_FIELDS, "") | {
+        "channel": "onsite", "question": "周六有专家门诊吗", "complex": "yes",
+        "patient_name": "周雨", "patient_phone": "13912340000", "department_code": "CARD",
+        "taken_at": "2026-12-05T09:30", "external_id": "enquiry-form-1",
+    }  # fmt: skip
+    body, errors = enquiry_body(typed, TZ)
+    assert errors == {}
+    assert body == {
+        "channel": "onsite", "question": "周六有专家门诊吗", "complex": True,
+        "patient": {"name": "周雨", "phone": "13912340000"}, "department": {"code": "CARD"},
+        "taken_at": "2026-12-05T09:30:00+08:00", "external_id": "enquiry-form-1",
+    }  # fmt: skip
+    anonymous, _ = enquiry_body(dict.fromkeys(ENQUIRY_FIELDS, "") | {"question": "x"}, TZ)
+    assert anonymous == {"channel": "phone", "question": "x", "complex": False, "external_id": None}
+    _, bad = enquiry_body(dict.fromkeys(ENQUIRY_FIELDS, "") | {"taken_at": "今天上午"}, TZ)
+    assert bad == {"taken_at": "invalid"}

@@ -22,6 +22,7 @@ from console import (
     calls,
     complaint_form,
     desk,
+    enquiries,
     health,
     home,
     inbox,
@@ -64,6 +65,7 @@ ROUTERS = [
     inbox.router,
     complaint_form.router,  # /cases/new before desk's /cases/{number}
     desk.router,
+    enquiries.router,
     supervisor.router,
     staff.router,
     sms_templates.router,

@@ -57,40 +57,74 @@ def _typed(form: FormData) -> dict[str, str]:
 def case_body(typed: dict[str, str], tz: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The form as the complaints service's opening, and the errors found before sending
     it (only what the console itself parses: the time lodged)."""
-    errors: dict[str, str] = {}
-    body: dict[str, Any] = {
+    body, errors = contact_parts(typed, tz, "submitted_at")
+    body |= {
         "channel": typed["channel"] or "phone",
         "description": typed["description"],
         "external_id": typed["external_id"] or None,
     }
-    patient = {"patient_id": typed["patient_id"], "name": typed["patient_name"],
-               "phone": typed["patient_phone"]}  # fmt: skip
-    if any(patient.values()):  # nothing typed: an anonymous complaint
-        body["patient"] = {k: v for k, v in patient.items() if v}  # a relative: name, phone
-    if typed["department_code"] or typed["department_name"]:
-        department = {"code": typed["department_code"], "name": typed["department_name"]}
-        body["department"] = {k: v for k, v in department.items() if v or k == "code"}
     if typed["category"]:
         body["category"] = typed["category"]
     if typed["seriousness"] in ("complex", "simple"):
         body["complex"] = typed["seriousness"] == "complex"
-    if typed["submitted_at"]:
-        try:
-            at = datetime.fromisoformat(typed["submitted_at"])
-            body["submitted_at"] = (
-                at if at.tzinfo else at.replace(tzinfo=ZoneInfo(tz))
-            ).isoformat()
-        except ValueError:
-            errors["submitted_at"] = "invalid"
     return body, errors
 
 
-def form_errors(problem: Problem) -> tuple[dict[str, str], str]:
-    """The service's field errors by the form's field, and what names no field of the form."""
+def contact_parts(
+    typed: dict[str, str], tz: str, time_field: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """What a complaint's and an enquiry's forms share: the patient (nothing typed: anonymous;
+    a relative: a name and a phone), the department, and when the patient came (`time_field`,
+    the hospital's wall clock unless a zone is given; blank: the service's now)."""
+    body: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    patient = {"patient_id": typed["patient_id"], "name": typed["patient_name"],
+               "phone": typed["patient_phone"]}  # fmt: skip
+    if any(patient.values()):
+        body["patient"] = {k: v for k, v in patient.items() if v}
+    if typed["department_code"] or typed["department_name"]:
+        department = {"code": typed["department_code"], "name": typed["department_name"]}
+        body["department"] = {k: v for k, v in department.items() if v or k == "code"}
+    if typed[time_field]:
+        try:
+            at = datetime.fromisoformat(typed[time_field])
+            body[time_field] = (at if at.tzinfo else at.replace(tzinfo=ZoneInfo(tz))).isoformat()
+        except ValueError:
+            errors[time_field] = "invalid"
+    return body, errors
+
+
+async def patient_lookup(
+    request: Request, session: Session, form: FormData, typed: dict[str, str]
+) -> tuple[int, dict[str, Any]] | None:
+    """The form's patient lookup (`do=lookup`: the patient screen's search, a phone however
+    typed or a name) or the choice of one found (`use`, which fills the patient's fields in
+    `typed`): the status and what the page shows then. None: the form was sent to be saved."""
+    if form.get("do") == "lookup":
+        try:
+            found = (
+                await find_patients(request, session, typed["lookup"]) if typed["lookup"] else []
+            )
+        except Problem as exc:
+            return exc.status, {"errors": {"lookup": first_reason(exc)}}
+        return 200, {"found": found, "looked_up": True}
+    if form.get("use"):
+        chosen = str(form.get("use")).split("\t")
+        typed |= dict(zip(("patient_id", "patient_name", "patient_phone"), chosen, strict=False))
+        return 200, {}
+    return None
+
+
+def form_errors(
+    problem: Problem, fields: dict[str, str] = BODY_FIELDS, other: str = "description"
+) -> tuple[dict[str, str], str]:
+    """The service's field errors by the form's field (`fields`: the body's place -> the
+    form's field; a place not in it goes to `other`), and what names no field of the form
+    (with no field error, the problem's first reason: a refusal is never shown blank)."""
     errors: dict[str, str] = {}
     for place, reason in problem.at.items():
-        errors.setdefault(BODY_FIELDS.get(place, "description"), reason)
-    return errors, problem.message
+        errors.setdefault(fields.get(place, other), reason)
+    return errors, problem.message or (first_reason(problem) if not errors else "")
 
 
 async def _session(request: Request) -> Session:
@@ -123,18 +157,10 @@ async def open_case(request: Request, form: CheckedForm) -> Response:
     """The lookup (`do=lookup`) or the opening (`do=open`): either way nothing typed is lost."""
     session = await _session(request)
     typed = _typed(form)
-    if form.get("do") == "lookup":  # the patient screen's search: a phone however typed, a name
-        try:
-            found = (
-                await find_patients(request, session, typed["lookup"]) if typed["lookup"] else []
-            )
-        except Problem as exc:
-            return _page(request, typed, exc.status, errors={"lookup": first_reason(exc)})
-        return _page(request, typed, found=found, looked_up=True)
-    if form.get("use"):  # a patient chosen from the lookup fills the patient's fields
-        chosen = str(form.get("use")).split("\t")
-        typed |= dict(zip(("patient_id", "patient_name", "patient_phone"), chosen, strict=False))
-        return _page(request, typed)
+    looked_up = await patient_lookup(request, session, form, typed)
+    if looked_up is not None:
+        status_code, shown = looked_up
+        return _page(request, typed, status_code, **shown)
     body, errors = case_body(typed, request.app.state.settings.hospital_tz)
     if errors:
         return _page(request, typed, 422, errors=errors)
@@ -143,7 +169,6 @@ async def open_case(request: Request, form: CheckedForm) -> Response:
         case = await backend.post(session, "complaints", "/v1/cases", json=body, reason=REASON)
     except Problem as exc:
         errors, message = form_errors(exc)
-        message = message or (first_reason(exc) if not errors else "")
         return _page(request, typed, exc.status, errors=errors, message=message)
     number = case["case_number"]
     if case.get("redacted"):  # it went to someone the person may not read it as

@@ -106,7 +106,7 @@ async def case_queue(
     chosen = {**filters, "open": open_, "status": status, "department": department,
               "whose": whose}  # fmt: skip
     trail = [c for c in back.split(",") if c]
-    following = _cursor_of(answer["next"])
+    following = cursor_of(answer["next"])
     return render(
         request, "desk/queue.html", cases=rows, chosen=chosen, page=len(trail) + 1,
         prev_url=page_url(request, trail[-1], trail[:-1]) if trail else None,
@@ -117,7 +117,7 @@ async def case_queue(
     )  # fmt: skip
 
 
-def _cursor_of(link: str | None) -> str | None:
+def cursor_of(link: str | None) -> str | None:
     """The cursor of the service's `next` link (None at the end)."""
     if not link:
         return None
@@ -194,12 +194,15 @@ async def case_action(
             reason=f"投诉处理 {number}",
         )  # fmt: skip
     except (Refused, Problem) as exc:
-        status_code = 403 if isinstance(exc, Refused) else exc.status
         data = await _case_page_data(request, session, number)
-        refusal = exc.reason if isinstance(exc, Refused) else exc.message
-        fields = exc.fields if isinstance(exc, Problem) else {}
-        return _render_case(
-            request, session, data, status_code, refusal=refusal, field_errors=fields,
-            failed=action, typed=body,
-        )  # fmt: skip
+        status_code, shown = refused_step(exc)
+        return _render_case(request, session, data, status_code, failed=action, typed=body, **shown)
     return RedirectResponse(f"/cases/{number}?done={action}", status_code=303)
+
+
+def refused_step(exc: Refused | Problem) -> tuple[int, dict[str, Any]]:
+    """A step the service refused (403, 409) or found invalid (422), as its page shows it
+    again: the status, and the service's reason and the fields it named."""
+    if isinstance(exc, Refused):
+        return 403, {"refusal": exc.reason, "field_errors": {}}
+    return exc.status, {"refusal": exc.message, "field_errors": exc.fields}

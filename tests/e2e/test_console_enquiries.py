@@ -1,0 +1,166 @@
+"""The enquiries' screens (咨询) on the real stack: before them, staff had no way to take,
+hand over or answer an enquiry but hand-made calls to the complaints service's API, though
+first-contact responsibility and its time limits run there.
+
+- an agent takes a phone enquiry (a question left out is refused beside its field, what was
+  typed kept), sees it with its 24-hour countdown, is refused a hand-over to someone not on
+  the roster (the reason kept) and hands it to a colleague with the reason; from then on the
+  page has no forms for her; the desk's supervisor answers it, in time;
+- in English, an on-site complex enquiry turned into a complaint: the enquiry shows the case.
+
+The complaints service's own answers are checked beside the screens. Screenshots go to
+test-artifacts/screenshots/ (1366x768)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.browser import has_no_horizontal_scroll, page_as, screenshot
+from tests.integration.services import RunningService, running_all
+from tests.kafka_tools import eventually
+
+SERVICES = ("followup", "complaints", "notifications", "console")
+RUN = uuid.uuid4().hex[:6].upper()
+COLLEAGUE = f"S-ENQ-{RUN}"  # an agent of the desk put on the roster by the test
+ADMIN = {"Authorization": "Bearer dev-admin-token"}
+
+
+@pytest.fixture(scope="module")
+def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
+    with running_all(stack_config, SERVICES, {}) as services:
+        yield services
+
+
+async def colleague_on_roster(stack: dict[str, RunningService], stack_env: dict[str, str]) -> None:
+    """COLLEAGUE on follow-up's roster, and known to complaints (the roster's topic)."""
+    member = {"name": "客服 赵敏", "department_code": "CS", "role": "agent", "capacity": 10,
+              "phone": "13700000002"}  # fmt: skip
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.put(
+            f"{stack['followup'].url}/v1/staff/{COLLEAGUE}", json=member, headers=ADMIN
+        )
+    assert resp.status_code == 200, resp.text
+
+    async def known() -> bool:
+        conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+        try:
+            return bool(
+                await conn.fetchval(
+                    "SELECT active FROM complaints.staff WHERE staff_id = $1", COLLEAGUE
+                )
+            )
+        finally:
+            await conn.close()
+
+    assert await eventually(known, timeout=60)
+
+
+async def enquiry_of(stack: dict[str, RunningService], number: str) -> dict[str, Any]:
+    """The enquiry as the complaints service has it (operations read every one)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(f"{stack['complaints'].url}/v1/enquiries/{number}", headers=ADMIN)
+    resp.raise_for_status()
+    found: dict[str, Any] = resp.json()
+    return found
+
+
+async def send(page: Page, selector: str) -> None:
+    async with page.expect_navigation():
+        await page.click(selector)
+
+
+def number_in(url: str) -> str:
+    return url.split("/enquiries/")[1].split("?")[0]
+
+
+async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answers_it(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    await colleague_on_roster(stack, stack_env)
+    page = await page_as(browser, stack, stack_env, "dev-agent-token")
+    await page.goto(f"{stack['console'].url}/")
+    await send(page, "nav >> text=咨询")
+    assert await page.inner_text("h1") == "咨询登记"
+    await send(page, "a.button:has-text('登记咨询')")
+    await page.fill("#c-patient_name", "周雨")
+    await page.fill("#c-patient_phone", "13912340000")
+    await send(page, "button[value='take']")  # no question
+    assert await page.get_attribute("#c-question", "aria-invalid") == "true"
+    assert await page.inner_text("#err-question") != ""
+    assert await page.input_value("#c-patient_name") == "周雨"  # kept
+    await screenshot(page, "enquiry-refused")
+    question = f"请问心内科周六上午有专家门诊吗？{RUN}"
+    await page.fill("#c-question", question)
+    await send(page, "button[value='take']")
+    number = number_in(page.url)
+    assert "咨询已登记，由您负责。" in await page.inner_text(".flash")
+    assert await page.inner_text("#enquiry-question") == question
+    assert (await page.inner_text("#enquiry-owner")).startswith("S-AGENT-01")
+    left = await page.inner_text("section:has(#h-limits) .countdown")
+    assert "答复" in left and "剩余23小时" in left
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "enquiry-taken")
+
+    await page.fill("#handover-to", "S-NOBODY-9")
+    await page.fill("#handover-reason", "专家门诊排班由门诊部答复")
+    await send(page, "#handover-form button")
+    assert "S-NOBODY-9 不是在岗人员" in await page.inner_text("#refusal")
+    assert await page.input_value("#handover-reason") == "专家门诊排班由门诊部答复"
+    assert (await enquiry_of(stack, number))["owner_id"] == "S-AGENT-01"  # nothing changed
+    await screenshot(page, "enquiry-handover-refused")
+    await page.fill("#handover-to", COLLEAGUE)
+    await send(page, "#handover-form button")
+    assert "已转交" in await page.inner_text(".flash")
+    assert (await page.inner_text("#enquiry-owner")).startswith(COLLEAGUE)
+    assert await page.locator("#answer-form").count() == 0  # no longer hers to answer
+    history = await page.inner_text("#enquiry-history")
+    assert f"S-AGENT-01 → {COLLEAGUE} · 专家门诊排班由门诊部答复" in history
+    assert (await enquiry_of(stack, number))["owner_id"] == COLLEAGUE
+
+    await page.goto(f"{stack['console'].url}/enquiries")
+    row = await page.inner_text(f"tr:has(a[href='/enquiries/{number}'])")
+    assert "待答复" in row and COLLEAGUE in row and "首问人 S-AGENT-01" in row
+    await screenshot(page, "enquiry-list")
+
+    supervisor = await page_as(browser, stack, stack_env, "dev-supervisor-token")
+    await supervisor.goto(f"{stack['console'].url}/enquiries/{number}")
+    await supervisor.fill("#answer-text", "周六上午心内科有专家门诊，可在公众号预约。")
+    await send(supervisor, "#answer-form button")
+    assert "答复已保存" in await supervisor.inner_text(".flash")
+    assert await supervisor.inner_text("#enquiry-status") == "已答复"
+    assert "按时完成" in await supervisor.inner_text("#enquiry-history")
+    answered = await enquiry_of(stack, number)
+    assert (answered["status"], answered["answered_in_time"]) == ("answered", True)
+    await screenshot(supervisor, "enquiry-answered")
+
+
+async def test_an_on_site_enquiry_turned_into_a_complaint_in_english(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    page = await page_as(browser, stack, stack_env, "dev-agent-token", lang="en")
+    await page.goto(f"{stack['console'].url}/enquiries/new")
+    assert await page.inner_text("h1") == "Take an enquiry"
+    await page.check("input[name='channel'][value='onsite']")
+    await page.check("input[name='complex']")
+    await page.fill("#c-question", f"Why was my CT report not ready after three days? {RUN}")
+    await send(page, "button[value='take']")
+    number = number_in(page.url)
+    limit = await page.inner_text("section:has(#h-limits) .countdown")
+    assert "On-site complex answer" in limit and "1h 59m left" in limit
+    await screenshot(page, "enquiry-taken-en")
+    await page.fill("#complaint-note", "The patient wants to complain about the delay.")
+    await send(page, "#complaint-form button")
+    enquiry = await enquiry_of(stack, number)
+    assert enquiry["status"] == "converted" and enquiry["case_number"]
+    await page.goto(f"{stack['console'].url}/enquiries/{number}")
+    assert await page.inner_text("#enquiry-status") == "Became a complaint"
+    assert await page.get_attribute(f"a[href='/cases/{enquiry['case_number']}']", "href")
+    assert await page.locator("#complaint-form").count() == 0
+    await screenshot(page, "enquiry-converted-en")
