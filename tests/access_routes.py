@@ -73,6 +73,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/tasks/{task_id}/outcome"): _IN,
     ("POST", "/v1/tasks/{task_id}/reassign"): "204, no body",
     ("GET", "/v1/staff"): _STAFF,
+    ("GET", "/v1/staff/{staff_id}"): _STAFF,
     ("PUT", "/v1/staff/{staff_id}"): _STAFF,
     ("GET", "/v1/policy/{department}"): "the follow-up policy",
     ("GET", "/v1/case-workload"): "open cases per handler: staff ids and counts",

@@ -23,8 +23,10 @@ class Services:
     """Follow-up's roster and complaints' case workload; the PUTs follow-up was sent."""
 
     def __init__(
-        self, *, complaints_away: bool = False, active: bool = True, handed_back: int = 3
-    ) -> None:
+        self, *, complaints_away: bool = False, active: bool = True, handed_back: int = 3,
+        first_page: list[dict[str, Any]] | None = None,
+    ) -> None:  # fmt: skip
+        self.first_page = first_page  # the list's first page, when the nurse is on a later one
         self.complaints_away = complaints_away
         self.nurse = NURSE | {"active": active}
         self.handed_back = handed_back
@@ -33,7 +35,12 @@ class Services:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path == "/v1/staff":
+            if self.first_page is not None:
+                page = {"items": self.first_page, "next": "/v1/staff?cursor=x", "limit": 100}
+                return httpx.Response(200, json=page)
             return httpx.Response(200, json={"items": [self.nurse], "next": None, "limit": 500})
+        if path == "/v1/staff/N-1" and request.method == "GET":
+            return httpx.Response(200, json=self.nurse)
         if path == "/v1/staff/N-1" and request.method == "PUT":
             self.puts.append(json.loads(request.content))
             saved = {"changed": True, "handed_back": self.handed_back, "member": self.nurse}
@@ -154,3 +161,20 @@ def test_a_count_in_the_address_that_is_not_plain_digits_is_no_count() -> None:
         page = app.client.get("/staff", params={"saved": "N-1", "handed_back": raw})
         assert page.status_code == 200, raw
         assert "回访电话" not in page.text[page.text.index('class="flash"') :][:200], raw
+
+
+def test_a_member_beyond_the_lists_first_page_is_edited_and_asked_about_by_id() -> None:
+    """Before, the screen looked a member up in follow-up's first 500: one beyond them had an
+    empty 添加人员 form, and her edit with 在岗 unticked deactivated her without asking."""
+    others = [NURSE | {"staff_id": f"A-{i:03d}", "name": f"测试 {i}"} for i in range(100)]
+    services = Services(first_page=others)
+    app, csrf = _operations(services)
+    page = app.client.get("/staff?edit=N-1")
+    assert '<h2 id="h-form">修改人员</h2>' in page.text
+    assert 'id="m-name" name="name" value="护士 陈静"' in page.text
+    assert 'href="/staff?cursor=x&amp;back=-">下一页</a>' in page.text
+    asked = app.client.post("/staff", data=EDIT | {"csrf_token": csrf})  # 在岗 unticked
+    assert services.puts == []
+    assert "确认停用 N-1 护士 陈静？" in asked.text
+    assert 'href="/staff?deactivate=N-1#h-confirm"' not in app.client.get("/staff").text
+    assert "确认停用 N-1 护士 陈静？" in app.client.get("/staff?deactivate=N-1").text

@@ -10,6 +10,7 @@ Screenshots go to test-artifacts/screenshots/ (1366x768)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -42,11 +43,11 @@ async def on_roster(stack: dict[str, RunningService], staff_id: str) -> dict[str
     """The member as follow-up has them (the API the screen calls)."""
     async with httpx.AsyncClient(timeout=10) as client:
         resp = await client.get(
-            f"{stack['followup'].url}/v1/staff",
+            f"{stack['followup'].url}/v1/staff/{staff_id}",
             headers={"Authorization": "Bearer dev-admin-token"},
         )
-    [member] = [m for m in resp.json()["items"] if m["staff_id"] == staff_id]
-    return dict(member)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
 
 
 async def task_of(stack: dict[str, RunningService], task_id: str) -> dict[str, Any]:
@@ -92,7 +93,7 @@ async def test_operations_add_edit_and_deactivate_a_nurse_on_the_roster_screen(
     await page.goto(f"{stack['console'].url}/")
     await page.click("nav >> text=人员名单")
     assert await page.inner_text("h1") == "人员名单"
-    assert "S-AGENT-01" in await page.inner_text("#h-roster + form + .table-wrap")
+    assert "S-AGENT-01" in await page.inner_text("#h-roster + form + p + .table-wrap")
     await page.fill("#m-staff_id", NURSE)
     await page.fill("#m-name", "护士 陈静")
     await page.fill("#m-department_code", DEPT)
@@ -234,3 +235,90 @@ async def test_the_roster_screen_in_english_and_only_for_operations(
     assert refused is not None and refused.status == 403
     assert "人员名单由运营部门维护" in await sup.inner_text("main")
     await screenshot(sup, "staff-refused")
+
+
+FILLERS = [f"Y-{RUN}-{i:03d}" for i in range(501)]  # more than the 500 the screen once read
+LATE = f"ZZ-{RUN}"  # after all of them by staff id
+LATE_DEPT = f"Z{RUN}"
+
+
+async def put_member(
+    client: httpx.AsyncClient, stack: dict[str, RunningService], staff_id: str, **body: Any
+) -> None:
+    member = {"name": f"测试 {staff_id[-3:]}", "department_code": LATE_DEPT, "role": "agent",
+              "capacity": 0, "active": False} | body  # fmt: skip
+    resp = await client.put(
+        f"{stack['followup'].url}/v1/staff/{staff_id}", json=member,
+        headers={"Authorization": "Bearer dev-admin-token"},
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+
+
+async def a_roster_of_more_than_500(stack: dict[str, RunningService]) -> None:
+    """501 inactive members (they take no work) before LATE, an active nurse, by staff id."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(client: httpx.AsyncClient, staff_id: str) -> None:
+        async with gate:
+            await put_member(client, stack, staff_id)
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(one(client, s) for s in FILLERS))
+        await put_member(client, stack, LATE, name="护士 赵敏", capacity=20, active=True)
+
+
+async def test_a_member_beyond_the_first_500_is_found_paged_to_edited_and_asked_before_deactivating(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    """Before, the screen read only follow-up's first 500 members: LATE was on no page, her
+    edit link opened an empty 添加人员 form, and her edit form with 在岗 unticked deactivated
+    her without the confirmation (it looked her up in those 500)."""
+    await a_roster_of_more_than_500(stack)
+    page = await page_as(browser, stack, stack_env, "dev-admin-token")
+    await page.goto(f"{stack['console'].url}/staff?department={LATE_DEPT}")
+    assert await page.locator("#h-roster + form + p + .table-wrap tbody tr").count() == 100
+    for n in range(2, 7):  # 100 a page: LATE is the 502nd, on the sixth
+        async with page.expect_navigation():
+            await page.click("nav.pager >> text=下一页")
+        assert f"第 {n}" in await page.inner_text("nav.pager")
+    assert LATE in await page.inner_text(".table-wrap")
+    assert await page.locator("nav.pager >> text=下一页").count() == 0
+    assert await page.locator("nav.pager >> text=上一页").count() == 1
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "staff-last-page")
+    await page.goto(f"{stack['console'].url}/staff")
+    await page.fill("#s-q", "赵敏")
+    async with page.expect_navigation():
+        await page.click("form.filters button")
+    assert [LATE] == [
+        (await row.inner_text()).split("\t")[0]
+        for row in await page.locator(".table-wrap tbody tr").all()
+    ]
+    await screenshot(page, "staff-search")
+    async with page.expect_navigation():
+        await page.click(f"a[href='/staff?edit={LATE}']")
+    assert await page.inner_text("#h-form") == "修改人员"
+    assert await page.input_value("#m-name") == "护士 赵敏"
+    await page.uncheck("input[name='active']")
+    await save(page)
+    assert await page.inner_text("#h-confirm") == f"确认停用 {LATE} 护士 赵敏？"
+    assert (await on_roster(stack, LATE))["active"] is True  # asked, nothing saved
+    await screenshot(page, "staff-late-member-confirm")
+    async with page.expect_navigation():
+        await page.click("#deactivate-confirm button[name='do']")
+    assert await page.inner_text("p.flash") == f"已保存：{LATE} 护士 赵敏（停用）"
+    assert (await on_roster(stack, LATE))["active"] is False
+
+
+async def test_the_roster_pages_in_english(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    page = await page_as(browser, stack, stack_env, "dev-admin-token", lang="en")
+    await page.goto(f"{stack['console'].url}/staff?department={LATE_DEPT}")
+    if await page.locator("nav.pager").count() == 0:  # run alone: make the roster first
+        await a_roster_of_more_than_500(stack)
+        await page.reload()
+    assert "By staff ID: 100 on this page" in await page.inner_text("#roster-shown")
+    assert "Next" in await page.inner_text("nav.pager")
+    assert await page.get_attribute("#s-q", "type") == "search"
+    await screenshot(page, "staff-pages-en")

@@ -12,18 +12,25 @@ service reassigns them to their department's active staff); only its 确认停�
 without it (a page from before, a second tab) comes back to the confirmation. The edit form
 saved with 在岗 unticked for an active member is the same deactivation: it gets the same
 confirmation, whose form carries everything typed, so 确认停用 saves the whole edit. The saved
-message says how many calls were handed back, and nothing about calls when none were."""
+message says how many calls were handed back, and nothing about calls when none were.
+
+The list is follow-up's roster a page at a time (its cursors; a department and a search by id
+or name narrow it), and a member named by `edit`, `saved`, `deactivate` or a POST is looked up
+by id (`GET /v1/staff/{id}`): when the screen read only the first 500, a larger hospital's
+member beyond them could not be found, and their edit form deactivated without asking."""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from console.backend import Backend, Problem, Refused, first_reason
+from console.backend import Backend, NotFound, Problem, Refused, first_reason
+from console.desk import cursor_of
 from console.inbox import PageSession
 from console.pages import render
 from console.sections import Section, section
@@ -35,6 +42,7 @@ router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 FIELDS = ("staff_id", "name", "department_code", "role", "capacity", "phone", "active")
 ROLES = tuple(StaffRole)
 REASON = "人员名单维护"
+PAGE_SIZE = 100  # members a page of the list shows
 
 
 def _check(session: Session) -> None:
@@ -66,21 +74,60 @@ def typed_of(member: dict[str, Any]) -> dict[str, str]:
     return typed | {"active": "on" if member.get("active", True) else ""}
 
 
-async def _roster(request: Request, session: Session, department: str) -> list[Any]:
+@dataclass(frozen=True)
+class RosterView:
+    """Which part of the roster the list shows: a department, a search by id or name, and the
+    page (`cursor`, the service's; `back`, the cursors of the pages before it, `-` the first)."""
+
+    department: str = ""
+    q: str = ""
+    cursor: str | None = None
+    back: str = ""
+
+    def url(self, cursor: str, trail: list[str]) -> str:
+        """This list at the page `cursor` starts (`-`: the first), `trail` the pages before."""
+        query = {"department": self.department, "q": self.q,
+                 "cursor": "" if cursor == "-" else cursor, "back": ",".join(trail)}  # fmt: skip
+        shown = urlencode({k: v for k, v in query.items() if v})
+        return f"/staff?{shown}" if shown else "/staff"
+
+
+async def _roster(request: Request, session: Session, view: RosterView) -> dict[str, Any]:
+    """One page of the roster as follow-up's `GET /v1/staff` pages it (by staff id), with the
+    links to the pages before and after it."""
     api: Backend = request.app.state.backend
-    found = await api.get(session, "followup", "/v1/staff", params={"department": department})
-    return list(found["items"])
+    params = {"department": view.department, "q": view.q, "limit": PAGE_SIZE,
+              "cursor": view.cursor}  # fmt: skip
+    found = await api.get(session, "followup", "/v1/staff", params=params)
+    trail = [c for c in view.back.split(",") if c]
+    following = cursor_of(found["next"])
+    return {
+        "roster": list(found["items"]), "view": view, "page": len(trail) + 1, "page_size": PAGE_SIZE,
+        "prev_url": view.url(trail[-1], trail[:-1]) if trail else None,
+        "next_url": view.url(following, [*trail, view.cursor or "-"]) if following else None,
+    }  # fmt: skip
+
+
+async def member_of(request: Request, session: Session, staff_id: str) -> dict[str, Any] | None:
+    """The member `staff_id` as follow-up has them (`GET /v1/staff/{id}`), None when not on the
+    roster: looked up by id, so a member beyond the list's first page is found too."""
+    if not staff_id:
+        return None
+    api: Backend = request.app.state.backend
+    try:
+        found: dict[str, Any] = await api.get(session, "followup", f"/v1/staff/{quote(staff_id)}")
+    except NotFound:
+        return None
+    return found
 
 
 async def _page(
     request: Request, session: Session, typed: dict[str, str], status: int = 200, **more: Any
 ) -> HTMLResponse:
-    department = str(more.pop("department", "") or "")
-    roster = more.pop("roster", None) or await _roster(request, session, "")
-    roster = [m for m in roster if not department or m["department_code"] == department]
+    listed = more.pop("listed", None) or await _roster(request, session, RosterView())
     return render(
-        request, "staff/page.html", status, roster=roster, typed=typed, roles=ROLES,
-        department=department, errors=more.pop("errors", {}), **more,
+        request, "staff/page.html", status, **listed, typed=typed, roles=ROLES,
+        errors=more.pop("errors", {}), **more,
     )  # fmt: skip
 
 
@@ -98,19 +145,24 @@ async def open_cases_of(request: Request, session: Session, staff_id: str) -> Se
 
 @router.get("/staff")
 async def staff_page(
-    request: Request, session: PageSession, department: str = "", edit: str = "",
-    saved: str = "", deactivate: str = "", handed_back: str = "",
+    request: Request, session: PageSession, department: str = "", q: str = "",
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    back: Annotated[str, Query(max_length=50_000)] = "",
+    edit: str = "", saved: str = "", deactivate: str = "", handed_back: str = "",
 ) -> HTMLResponse:  # fmt: skip
+    """The roster a page at a time (`department`, `q` narrow it); `edit`, `saved` and
+    `deactivate` name a member, looked up by id wherever on the roster they are."""
     _check(session)
-    roster = await _roster(request, session, "")
-    member = next((m for m in roster if m["staff_id"] == edit), None)
+    view = RosterView(department.strip(), q.strip(), cursor, back)
+    listed = await _roster(request, session, view)
+    member = await member_of(request, session, edit)
     typed = typed_of(member) if member else typed_of({"role": "agent", "capacity": 40})
-    shown = next((m for m in roster if m["staff_id"] == saved), None)
-    leaving = next((m for m in roster if m["staff_id"] == deactivate and m["active"]), None)
+    shown = await member_of(request, session, saved)
+    leaving = await member_of(request, session, deactivate)
+    leaving = leaving if leaving and leaving["active"] else None
     cases = await open_cases_of(request, session, leaving["staff_id"]) if leaving else None
-    return await _page(request, session, typed, department=department.strip(), roster=roster,
-                       editing=member is not None, saved=shown, leaving=leaving,
-                       leaving_cases=cases,
+    return await _page(request, session, typed, listed=listed, editing=member is not None,
+                       saved=shown, leaving=leaving, leaving_cases=cases,
                        handed_back=_count(handed_back))  # fmt: skip
 
 
@@ -132,12 +184,12 @@ def _typed(form: FormData) -> dict[str, str]:
 
 async def _ask_first(
     request: Request, session: Session, typed: dict[str, str], member: dict[str, Any],
-    roster: list[Any], editing: bool,
+    editing: bool,
 ) -> HTMLResponse:  # fmt: skip
     """The edit form saved with 在岗 unticked for an active member: the 停用 confirmation,
     its form carrying everything typed (`edited`), and the form below as typed."""
     cases = await open_cases_of(request, session, member["staff_id"])
-    return await _page(request, session, typed, roster=roster, editing=editing, leaving=member,
+    return await _page(request, session, typed, editing=editing, leaving=member,
                        leaving_cases=cases, edited=typed)  # fmt: skip
 
 
@@ -154,8 +206,7 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     if form.get("do") == "deactivate" and not confirmed:
         return RedirectResponse(f"/staff?deactivate={quote(typed['staff_id'])}#h-confirm",
                                 status_code=303)  # fmt: skip
-    roster = await _roster(request, session, "")
-    member = next((m for m in roster if m["staff_id"] == typed["staff_id"]), None)
+    member = await member_of(request, session, typed["staff_id"])
     if form.get("do") == "deactivate":
         typed = typed_of(member or {**typed, "capacity": typed["capacity"] or "0"}) | {"active": ""}
     body, errors = member_body(typed)
@@ -163,7 +214,7 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     if errors:
         return await _page(request, session, typed, 422, errors=errors, editing=editing)
     if member and member["active"] and not body["active"] and not confirmed:
-        return await _ask_first(request, session, typed, member, roster, editing)
+        return await _ask_first(request, session, typed, member, editing)
     try:
         saved = await _put(request, session, typed["staff_id"], body)
     except (Refused, Problem) as exc:

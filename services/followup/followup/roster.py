@@ -110,21 +110,45 @@ async def made_inactive(conn: asyncpg.Connection, staff_id: str) -> bool:
     return active is False
 
 
+_OPEN_TASKS = (
+    "(SELECT count(*) FROM follow_up_tasks t"
+    " WHERE t.assignee_id = s.staff_id AND t.status = 'assigned') AS open_tasks"
+)
+
+
+def _containing(text: str | None) -> str | None:
+    """A LIKE pattern for `text` anywhere (its % _ \\ taken literally), None for no search."""
+    if not text:
+        return None
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def list_members(
     conn: asyncpg.Connection,
     department: str | None,
     *,
     after: str | None = None,
     limit: int | None = None,
+    search: str | None = None,
 ) -> list[asyncpg.Record]:
-    """The roster (of `department`, or all) by staff id, those after `after`, `limit` at most."""
+    """The roster (of `department`, or all) by staff id, those after `after`, `limit` at most;
+    with `search`, those whose id or name holds it (any case)."""
     return await conn.fetch(
-        f"SELECT {STAFF_COLUMNS}, (SELECT count(*) FROM follow_up_tasks t"
-        f"  WHERE t.assignee_id = s.staff_id AND t.status = 'assigned') AS open_tasks"
+        f"SELECT {STAFF_COLUMNS}, {_OPEN_TASKS}"
         f" FROM staff s WHERE ($1::text IS NULL OR department_code = $1)"
-        f" AND ($2::text IS NULL OR staff_id > $2) ORDER BY staff_id LIMIT $3",
-        department, after, limit,
+        f" AND ($2::text IS NULL OR staff_id > $2)"
+        f" AND ($4::text IS NULL OR staff_id ILIKE $4 OR name ILIKE $4)"
+        f" ORDER BY staff_id LIMIT $3",
+        department, after, limit, _containing(search),
     )  # fmt: skip
+
+
+async def member_with_tasks(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
+    """One member as the list shows them (with their open follow-up tasks), None if unknown."""
+    return await conn.fetchrow(
+        f"SELECT {STAFF_COLUMNS}, {_OPEN_TASKS} FROM staff s WHERE staff_id = $1", staff_id
+    )
 
 
 async def active_staff(conn: asyncpg.Connection) -> list[StaffMember]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from followup import roster
@@ -94,6 +94,12 @@ router = APIRouter(prefix="/v1", tags=["staff roster"], route_class=GuardedRoute
 StaffPage = Annotated[PageRequest, Depends(page_query(default=500, maximum=1000))]
 
 
+Search = Annotated[
+    str | None,
+    Query(max_length=64, description="only members whose staff id or name holds this (any case)"),
+]
+
+
 @router.get("/staff", response_model=Page[MemberOut])
 async def list_staff(
     request: Request,
@@ -101,18 +107,33 @@ async def list_staff(
     principal: Supervising,
     page: StaffPage,
     department: str | None = None,
+    q: Search = None,
 ) -> Page[MemberOut]:
-    """The roster by staff id: a supervisor's department, or any (operations)."""
+    """The roster by staff id, a page at a time (follow `next`): a supervisor's department, or
+    any (operations); with `q`, the members whose id or name holds it."""
     if supervisor_scope_refused(principal, department):
         raise HTTPException(403, "a supervisor sees their own department only")
     department = principal.department if principal.role == Role.SUPERVISOR else department
     after = page.position({"staff_id"})
     rows = await roster.list_members(
-        conn, department, after=str(after["staff_id"]) if after else None, limit=page.limit + 1
-    )
+        conn, department, after=str(after["staff_id"]) if after else None,
+        limit=page.limit + 1, search=(q or "").strip() or None,
+    )  # fmt: skip
     shown = rows[: page.limit]
     last = {"staff_id": shown[-1]["staff_id"]} if len(rows) > page.limit else None
     return page.page(request, [member_out(r) for r in shown], last)
+
+
+@router.get("/staff/{staff_id}", response_model=MemberOut)
+async def one_member(staff_id: StaffId, conn: Conn, principal: Supervising) -> MemberOut:
+    """One member by staff id, with their open follow-up tasks: a supervisor's department's
+    (another's is a 403), any (operations)."""
+    row = await roster.member_with_tasks(conn, staff_id)
+    if row is None:
+        raise HTTPException(404, f"no such member of staff: {staff_id}")
+    if supervisor_scope_refused(principal, row["department_code"]):
+        raise HTTPException(403, "a supervisor sees their own department only")
+    return member_out(row)
 
 
 @router.put("/staff/{staff_id}", response_model=MemberSaved)
