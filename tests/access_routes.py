@@ -84,6 +84,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("POST", "/v1/opt-outs"): _IN,
     ("DELETE", "/v1/opt-outs/{opt_out_id}"): "answers with a count",
     ("GET", "/v1/templates"): "message templates",
+    ("GET", "/v1/templates/{name}"): "message templates",
     ("PUT", "/v1/templates/{name}"): "message templates",
     ("GET", "/v1/staff/{staff_id}/channels"): _STAFF,
     ("PUT", "/v1/staff/{staff_id}/channels"): _STAFF,

@@ -25,6 +25,7 @@ JSON_SERVICES = ["followup", "complaints", "registration", "notifications", "met
 # list answered whole fails here until it is paged or named with its reason.
 WHOLE = {
     "/v1/access-records/unusual": "the readers above the threshold in one window: a few staff",
+    "/v1/templates/{name}": "one template: the names its sender fills (a few)",
     "/v1/tasks/{task_id}": "one task's roles, next calls and attempts",
     "/v1/worklist": "a member's three buckets, each capped by the worklist's own limit",
     "/v1/departments/{code}/overview": "one department's staff and its oldest open calls",

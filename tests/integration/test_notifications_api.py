@@ -218,3 +218,32 @@ async def test_only_an_admin_makes_a_staff_template_urgent_and_no_one_a_patient_
     finally:
         back = {"body": body, "urgent": False}
         assert (await api.put(path, json=back, headers=as_(stack_env, "admin"))).status_code == 200
+
+
+async def test_a_template_lists_and_takes_only_the_placeholders_its_sender_fills(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Before, every template listed (and took) every name any template has: the discharge
+    notice took `{{ case_number }}`, which no discharge gives, and its SMS failed when sent."""
+    name = "discharge_safety_notice"
+    notice = await template(api, stack_env, name)
+    assert notice["placeholders"] == ["department", "hospital", "hotline", "survey_url"]
+    assert "case_number" in (await template(api, stack_env, "staff_case_assigned"))["placeholders"]
+    alert = await template(api, stack_env, "staff_monitoring_alert")
+    assert "case_number" not in alert["placeholders"] and "alert" in alert["placeholders"]
+    body = "【{{ hospital }}】{{ department }}提醒：案件{{ case_number }}。回复退订不再接收"
+    path = f"/v1/templates/{name}"
+    refused = await api.put(path, json={"body": body}, headers=as_(stack_env, "supervisor"))
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert error["location"][-1] == "body" and "'case_number'" in error["message"]
+    assert "not given to this template" in error["message"]
+    assert (await template(api, stack_env, name))["body"] == notice["body"]  # nothing saved
+
+    shown = await api.get(path, headers=as_(stack_env, "agent"))  # the console's preview
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["body"] == notice["body"] and shown.json()["segments"] >= 1
+    assert shown.json()["preview"].startswith("【市第一人民医院】心内科提醒您")
+    assert shown.json()["placeholders"] == notice["placeholders"]
+    missing = await api.get("/v1/templates/no_such", headers=as_(stack_env, "agent"))
+    assert missing.status_code == 404

@@ -144,7 +144,7 @@ async def edit_template(
     gateway's longest SMS (`max_segments` parts), or an urgency the caller may not set, is
     refused."""
     try:
-        preview = check(body)
+        preview = check(body, name)
     except TemplateInvalid as exc:
         raise Invalid("body", f"template cannot be rendered: {exc}") from None
     parts = count_segments(preview).segments

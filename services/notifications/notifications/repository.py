@@ -57,6 +57,10 @@ async def load_templates(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
     return {r["name"]: r for r in await conn.fetch("SELECT * FROM templates")}
 
 
+async def template(conn: asyncpg.Connection, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM templates WHERE name = $1", name)
+
+
 async def templates_after(
     conn: asyncpg.Connection, name: str | None, limit: int
 ) -> list[asyncpg.Record]:

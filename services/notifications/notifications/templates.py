@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, nodes
-from jinja2.exceptions import SecurityError
+from jinja2 import StrictUndefined, Template, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from hospital_shared.bounds import storable_text
@@ -341,9 +341,48 @@ SAMPLE_CONTEXT.update(
 )
 
 
-# The names a template's text may use (`{{ name }}`): those the sample values give, so what
-# `check` accepts; the console lists them beside the text it edits.
+# The names any template's text may use (`{{ name }}`): those the sample values give.
 PLACEHOLDERS: tuple[str, ...] = tuple(sorted(SAMPLE_CONTEXT))
+
+# What each template's sender fills: the context its plan gives it (policy.py, enquiry_policy.py,
+# survey_policy.py; the digest's staff_policy.digest_context), checked against those plans by
+# tests/notifications/test_template_placeholders.py. An edit may use only these (`check`): a
+# name another template is given renders, for this one, as an error at sending time.
+_COMMON = frozenset({"hospital", "hotline", "survey_url"})  # PlanningRules.common
+_TASK = _COMMON | {"task_id", "kind", "due", "link"}  # policy._task_context
+_CASE = _COMMON | {"case_number", "category", "priority", "response_by", "link"}  # _case_context
+_ALERT = _COMMON | {"alert", "severity", "summary", "since", "until"}
+GIVEN: dict[str, frozenset[str]] = {
+    "appointment_reminder": _COMMON | {"appointment_time", "department", "doctor"},
+    "discharge_care_notice": _COMMON | {"department"},
+    "discharge_safety_notice": _COMMON | {"department"},
+    "followup_survey_invitation": _COMMON,
+    "complaint_acknowledgement": _CASE,
+    "complaint_outcome": _CASE,
+    "staff_task_assigned": _TASK,
+    "staff_task_overdue": _TASK,
+    "staff_case_assigned": _CASE,
+    "staff_case_time_limit_warning": _CASE | {"limit", "due"},
+    "staff_case_time_limit_breach": _CASE | {"limit", "due"},
+    "staff_digest": frozenset({"count", "items", "more"}),
+    "staff_enquiry_time_limit_warning": _COMMON | {"enquiry_number", "limit", "due"},
+    "staff_enquiry_escalation": _COMMON | {"enquiry_number", "limit", "due"},
+    "staff_praise_received": _COMMON | {"feedback_number", "category"},
+    "staff_queue_over_limit": _COMMON | {"queue", "length", "limit", "since"},
+    "staff_case_escalated": _CASE | {"due"},
+    "staff_monitoring_alert": _ALERT,
+    "staff_monitoring_alert_resolved": _ALERT,
+    "patient_survey_invitation": _COMMON,
+    "patient_survey_reminder": _COMMON,
+    "complaint_survey_invitation": _COMMON,
+}
+
+
+def placeholders_of(name: str) -> tuple[str, ...]:
+    """The names template `name` is given, sorted (all of them for one this service does not
+    send, so none of its names is refused by mistake)."""
+    given = GIVEN.get(name)
+    return PLACEHOLDERS if given is None else tuple(sorted(given))
 
 
 class TemplateInvalid(ValueError):
@@ -429,9 +468,29 @@ def _bounded_output(template: Template, context: Mapping[str, Any]) -> str:
     return "".join(parts).strip()
 
 
-def check(body: str) -> str:
-    """Render `body` with sample values; raise TemplateInvalid when it cannot be used."""
-    text = render(body, SAMPLE_CONTEXT)
+class NotGiven(TemplateInvalid):
+    """The text uses a placeholder its template's sender never fills (another template's)."""
+
+    def __init__(self, name: str, placeholder: str) -> None:
+        given = ", ".join(placeholders_of(name))
+        super().__init__(
+            f"placeholder not given to this template: '{placeholder}' (it is given: {given})"
+        )
+        self.placeholder = placeholder
+
+
+def check(body: str, name: str | None = None) -> str:
+    """Render `body` with sample values, those template `name` is given when named; raise
+    TemplateInvalid when it cannot be used (NotGiven for a name its sender does not fill)."""
+    given = placeholders_of(name) if name else PLACEHOLDERS
+    try:
+        used = meta.find_undeclared_variables(_ENV.parse(body))
+    except TemplateSyntaxError:
+        used = set()  # `render` below says what is wrong
+    unfilled = sorted(used & set(PLACEHOLDERS) - set(given))
+    if unfilled:
+        raise NotGiven(name or "", unfilled[0])
+    text = render(body, {k: v for k, v in SAMPLE_CONTEXT.items() if k in given})
     if not text:
         raise TemplateInvalid("the template renders to an empty message")
     return text

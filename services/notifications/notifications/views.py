@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.http_api import WireTime
-from notifications.templates import PLACEHOLDERS
+from notifications.segments import count_segments
+from notifications.templates import placeholders_of
 
 _MESSAGE_EXAMPLE: dict[str, Any] = {
     "id": "0e7c2f4a-3b1d-4c55-9a8e-2f1d9c3b7a10",
@@ -170,13 +171,13 @@ class TemplateView(BaseModel):
     updated_at: WireTime
     updated_by: str | None
     placeholders: list[str] = Field(
-        default_factory=lambda: list(PLACEHOLDERS),
-        description="the names its text may use as {{ name }} (an edit using another is refused)",
+        description="the names its sender fills, which its text may use as {{ name }} (an edit"
+        " using another is refused)",
     )
 
     @classmethod
     def of(cls, row: Any) -> TemplateView:
-        return cls.model_validate(dict(row))
+        return cls.model_validate(dict(row) | {"placeholders": placeholders_of(row["name"])})
 
 
 class TemplateEdited(TemplateView):
@@ -194,8 +195,18 @@ class TemplateEdited(TemplateView):
         },
     )  # fmt: skip
 
-    preview: str = Field(description="the template rendered with sample values")
-    segments: int = Field(description="how many SMS parts the preview takes")
+    preview: str = Field(
+        description="the template rendered with the sample values of what its sender fills"
+        " (empty when its text cannot be rendered with them: its messages would fail)"
+    )
+    segments: int = Field(description="how many SMS parts the preview takes (0: no preview)")
+
+    @classmethod
+    def previewed(cls, row: Any, preview: str) -> TemplateEdited:
+        """The template `row` with its text rendered with sample values and its SMS parts."""
+        shown = TemplateView.of(row).model_dump() | {"preview": preview}
+        segments = count_segments(preview).segments if preview else 0
+        return cls.model_validate(shown | {"segments": segments})
 
 
 class ChannelsView(BaseModel):
