@@ -34,6 +34,7 @@ class Notifications:
 
     def __init__(self) -> None:
         self.puts: list[tuple[str, dict[str, Any]]] = []
+        self.saved = REMINDER | {"preview": "", "segments": 0}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/templates":
@@ -45,8 +46,12 @@ class Notifications:
             if "{{ bed }}" in body["body"]:
                 error = {"location": ["body", "body"], "message": UNKNOWN, "type": "value_error"}
                 return httpx.Response(422, json={"status": 422, "errors": [error]})
-            saved = REMINDER | body | {"preview": "【市第一人民医院】请于明日就诊", "segments": 2}
-            return httpx.Response(200, json=saved)
+            self.saved = (
+                REMINDER | body | {"preview": "【市第一人民医院】请于明日就诊", "segments": 2}
+            )
+            return httpx.Response(200, json=self.saved)
+        if request.url.path == "/v1/templates/appointment_reminder" and request.method == "GET":
+            return httpx.Response(200, json=self.saved)
         return idle_services(request)
 
 
@@ -94,16 +99,23 @@ def test_the_services_refusal_is_shown_beside_the_text_which_is_kept() -> None:
                                                        "send_to_deceased": False})]  # fmt: skip
 
 
-def test_a_save_shows_the_preview_and_its_sms_parts() -> None:
+def test_a_save_redirects_to_the_templates_page_showing_the_preview_and_its_sms_parts() -> None:
     app, services, csrf = _as("supervisor")
     form = {"csrf_token": csrf, "name": "appointment_reminder", "body": "【{{ hospital }}】请于明日就诊",
             "send_to_deceased": "on", "urgent": "on"}  # fmt: skip
-    page = app.client.post("/templates", data=form)
-    assert page.status_code == 200
-    assert "已保存：就诊提醒（appointment_reminder）" in page.text
-    assert "，共 2 条短信：" in page.text and "【市第一人民医院】请于明日就诊" in page.text
+    posted = app.client.post("/templates", data=form)
+    # POST-redirect-GET: before, the POST answered the page, and a reload posted the text again
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/templates?edit=appointment_reminder&saved=1#tpl-saved"
+    for _ in range(2):  # the page, and its reload: one PUT
+        page = app.client.get(posted.headers["location"])
+        assert page.status_code == 200
+        assert "已保存：就诊提醒（appointment_reminder）" in page.text
+        assert "，共 2 条短信：" in page.text and "【市第一人民医院】请于明日就诊" in page.text
+    assert len(services.puts) == 1
     # a supervisor's form sends no `urgent`: it is not theirs to change
     assert services.puts[-1][1] == {"body": form["body"], "send_to_deceased": True}
+    assert "已保存" not in app.client.get("/templates?edit=appointment_reminder").text
 
 
 def test_operations_set_a_staff_templates_urgency() -> None:

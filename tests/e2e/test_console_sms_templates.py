@@ -1,8 +1,10 @@
 """The SMS templates' screen (短信模板) on the real stack: a supervisor opens it from the menu,
 edits the discharge safety notice with a placeholder the notifications service has no value
-for (its refusal beside the text, the text kept), corrects it and saves: the saved message
-with the text rendered with sample values and its SMS parts, and notifications' own
-`GET /v1/templates` has the new text. In English, operations get the urgency box on a staff
+for, then with one only another template is given (its refusals beside the text, the text
+kept; beside it only the placeholders this template's sender fills), corrects it and saves:
+redirected to the template's page (a reload posts nothing), the saved message with the text
+rendered with sample values and its SMS parts, and notifications' own `GET /v1/templates`
+has the new text. In English, operations get the urgency box on a staff
 template; an agent reads the templates without a menu entry or a form. The template's text is
 put back at the end (other tests send SMS with it).
 
@@ -24,6 +26,7 @@ SERVICES = ("followup", "complaints", "notifications", "console")
 NAME = "discharge_safety_notice"
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 UNKNOWN = "【{{ hospital }}】{{ department }}提醒您：请于{{ bed }}床复查，如有不适请及时就医。回复退订不再接收"
+OTHERS = "【{{ hospital }}】{{ department }}提醒您：案件{{ case_number }}已受理。回复退订不再接收"
 FIXED = "【{{ hospital }}】{{ department }}提醒您：如有不适请及时就医，或致电{{ hotline }}。（屏幕测试）回复退订不再接收"
 
 
@@ -72,7 +75,8 @@ async def test_a_supervisor_corrects_a_refused_template_and_saves_it_with_its_pr
     async with page.expect_navigation():
         await page.click(f"a[href='/templates?edit={NAME}#h-form']")
     assert await page.input_value("#tpl-body") == kept_text
-    assert "{{ hotline }}" in await page.inner_text("#tpl-placeholders")
+    shown = await page.inner_text("#tpl-placeholders")  # this template's own: not a case's
+    assert "{{ hotline }}" in shown and "case_number" not in shown and "task_id" not in shown
     assert await page.locator("input[name='urgent']").count() == 0  # a patient template
     await page.fill("#tpl-body", UNKNOWN)
     await save(page)
@@ -81,8 +85,18 @@ async def test_a_supervisor_corrects_a_refused_template_and_saves_it_with_its_pr
     assert await page.input_value("#tpl-body") == UNKNOWN
     assert (await templates_of(stack))[NAME]["body"] == kept_text  # nothing saved
     await screenshot(page, "templates-refused")
+    await page.fill("#tpl-body", OTHERS)  # a placeholder another template is given
+    await save(page)
+    assert "没有占位符「case_number」的值" in await page.inner_text("#err-body")
+    assert await page.input_value("#tpl-body") == OTHERS
+    assert (await templates_of(stack))[NAME]["body"] == kept_text
+    await screenshot(page, "templates-refused-not-given")
     await page.fill("#tpl-body", FIXED)
     await save(page)
+    # POST-redirect-GET: the template's page, where a reload reads and posts nothing again
+    assert page.url.endswith(f"/templates?edit={NAME}&saved=1#tpl-saved")
+    saved_at = (await templates_of(stack))[NAME]["updated_at"]
+    await page.reload()
     saved = await page.inner_text("#tpl-saved")
     assert "已保存：出院安全提示（discharge_safety_notice）" in saved
     assert "共 1 条短信" in saved
@@ -90,6 +104,8 @@ async def test_a_supervisor_corrects_a_refused_template_and_saves_it_with_its_pr
     assert await page.inner_text("#tpl-preview") == preview
     assert FIXED in await page.inner_text(f"#tpl-{NAME}")
     assert (await templates_of(stack))[NAME]["body"] == FIXED
+    assert (await templates_of(stack))[NAME]["updated_at"] == saved_at  # not saved again
+    assert await page.input_value("#tpl-body") == FIXED
     assert await has_no_horizontal_scroll(page)
     await screenshot(page, "templates-saved")
 
@@ -101,6 +117,8 @@ async def test_the_templates_screen_in_english_and_read_only_for_an_agent(
     await page.goto(f"{stack['console'].url}/templates?edit=staff_monitoring_alert#h-form")
     assert await page.inner_text("h1") == "SMS templates"
     assert await page.locator("input[name='urgent']").count() == 1  # operations, staff template
+    shown = await page.inner_text("#tpl-placeholders")
+    assert "{{ alert }}" in shown and "case_number" not in shown and "appointment_time" not in shown
     await screenshot(page, "templates-en")
     await page.goto(f"{stack['console'].url}/templates?edit={NAME}#h-form")
     await page.fill("#tpl-body", UNKNOWN)
@@ -108,8 +126,12 @@ async def test_the_templates_screen_in_english_and_read_only_for_an_agent(
     assert "unknown placeholder" in await page.inner_text("#err-body")
     assert await page.input_value("#tpl-body") == UNKNOWN
     await screenshot(page, "templates-refused-en")
+    await page.fill("#tpl-body", OTHERS)
+    await save(page)
+    assert 'never sent with a value for "case_number"' in await page.inner_text("#err-body")
     await page.fill("#tpl-body", FIXED)
     await save(page)
+    assert page.url.endswith(f"/templates?edit={NAME}&saved=1#tpl-saved")
     assert "1 SMS part(s)" in await page.inner_text("#tpl-saved")
     await screenshot(page, "templates-saved-en")
 

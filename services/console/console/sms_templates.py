@@ -7,8 +7,11 @@ is shown to operations on staff templates only; otherwise the form leaves `urgen
 
 The service decides what is valid (a placeholder it has no sample value for, a text longer
 than the gateway's SMS once rendered): its refusal is shown beside the field, the text typed
-kept. A save answers the page itself, with the text rendered with sample values (`preview`) and
-its SMS parts, which only the PUT's answer holds; saving it again is the same PUT."""
+kept (that answer is the POST's own page, a 4xx). A save redirects to the template's page
+(`?edit=<name>&saved=1`, POST-redirect-GET: a reload asks again, it does not post the text
+again), which shows the saved message with the text rendered with the sample values of what its
+sender fills and its SMS parts (notifications' `GET /v1/templates/{name}`). The placeholders
+beside the text are that template's own: those its sender fills (notifications' `GIVEN`)."""
 
 from __future__ import annotations
 
@@ -16,9 +19,9 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, Problem, Refused, first_reason
+from console.backend import Backend, NotFound, Problem, Refused, first_reason
 from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
@@ -81,11 +84,29 @@ async def _page(
     )  # fmt: skip
 
 
+async def _previewed(request: Request, session: Session, name: str) -> dict[str, Any] | None:
+    """Template `name` with its preview and SMS parts (notifications renders them), None when
+    there is no such template."""
+    api: Backend = request.app.state.backend
+    try:
+        found: dict[str, Any] = await api.get(
+            session, "notifications", f"/v1/templates/{quote(name)}"
+        )
+    except NotFound:
+        return None
+    return found
+
+
 @router.get("/templates")
-async def templates_page(request: Request, session: PageSession, edit: str = "") -> HTMLResponse:
-    """The templates; with `edit`, that one's form above them (for those who may edit)."""
+async def templates_page(
+    request: Request, session: PageSession, edit: str = "", saved: str = ""
+) -> HTMLResponse:
+    """The templates; with `edit`, that one's form above them (for those who may edit), and
+    with `saved=1` (where a save redirects) the saved message and its preview."""
     templates = await _templates(request, session)
-    return await _page(request, session, templates, edit if may_edit(session) else "")
+    editing = edit if may_edit(session) else ""
+    shown = await _previewed(request, session, editing) if editing and saved == "1" else None
+    return await _page(request, session, templates, editing, saved=shown)
 
 
 def _typed(form: Any) -> dict[str, str]:
@@ -95,11 +116,9 @@ def _typed(form: Any) -> dict[str, str]:
 
 
 @router.post("/templates")
-async def save_template(
-    request: Request, session: CurrentSession, form: CheckedForm
-) -> HTMLResponse:
-    """Save one template's text and flags; the page with the saved message and the preview,
-    or the form again as typed with the service's reason beside its field."""
+async def save_template(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
+    """Save one template's text and flags; to its page saying so (with the preview), or the
+    form again as typed with the service's reason beside its field."""
     if not may_edit(session):
         raise Refused("SMS templates are edited by supervisors and operations")
     typed = _typed(form)
@@ -119,5 +138,5 @@ async def save_template(
         errors = {f: m for f, m in exc.fields.items() if f in FIELDS}
         return await _page(request, session, templates, typed["name"], exc.status, typed=typed,
                            errors=errors, message="" if errors else first_reason(exc))  # fmt: skip
-    templates = [saved if t["name"] == saved["name"] else t for t in templates]
-    return await _page(request, session, templates, saved["name"], saved=saved)
+    return RedirectResponse(f"/templates?edit={quote(saved['name'])}&saved=1#tpl-saved",
+                            status_code=303)  # fmt: skip
