@@ -95,6 +95,22 @@ def test_every_key_a_template_names_is_in_the_catalogue() -> None:
     assert named and named - set(catalogue()) == set()
 
 
+def test_the_catalogue_names_each_key_once() -> None:
+    """A key written twice is read as its last entry: "transfer_check" was 转科回访 in one and
+    转院随访 (the patient went to another hospital: the right one) in the other."""
+    import json
+    from collections import Counter
+    from pathlib import Path
+
+    import console
+
+    path = Path(console.__file__).parent / "messages.json"
+    keys = json.loads(
+        path.read_text("utf-8"), object_pairs_hook=lambda pairs: [k for k, _ in pairs]
+    )
+    assert [k for k, n in Counter(keys).items() if n > 1] == []
+
+
 def test_each_answer_of_a_service_becomes_what_the_page_shows() -> None:
     import httpx
     import pytest
