@@ -39,6 +39,17 @@ def move_column(table: str, column: str = "patient_id") -> str:
     return f"UPDATE {table} SET {column} = $2 WHERE {column} = $1"
 
 
+def lock_in_order(table: str, order_by: str, column: str = "patient_id") -> str:
+    """The merged id's rows locked in `order_by` order, a statement to run before their move.
+    The move's UPDATE locks rows in the order it finds them; a transaction of the service that
+    locks some of the same rows in its own order (by key) deadlocked with it."""
+    # `$2` is named only because every move is given both ids (merged and surviving differ).
+    return (
+        f"SELECT 1 FROM {table} WHERE {column} = $1 AND {column} <> $2"
+        f" ORDER BY {order_by} FOR UPDATE"
+    )
+
+
 def move_unique(table: str, column: str = "patient_id") -> list[str]:
     """The move of a column that is unique per patient: the survivor's row is kept and the
     merged id's dropped when both exist (what to combine first is the service's own SQL)."""
@@ -228,6 +239,9 @@ def _may_have(cls: type, name: str) -> bool:
 
 
 def _row_count(status: str) -> int:
-    """Rows an UPDATE/DELETE touched, from asyncpg's status (`UPDATE 3`)."""
+    """Rows an UPDATE/DELETE touched, from asyncpg's status (`UPDATE 3`; a lock's `SELECT 3`
+    moved nothing)."""
+    if status.startswith("SELECT"):
+        return 0
     tail = status.rsplit(" ", 1)[-1]
     return int(tail) if tail.isdigit() else 0

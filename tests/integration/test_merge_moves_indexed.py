@@ -12,10 +12,12 @@ import pytest
 
 from tests.integration.schemas import schema_pool
 
-# `UPDATE t SET c = $2[, ...] WHERE c = $1` (move_column, registration's) and
-# `DELETE FROM t WHERE c = $1 ...` (move_unique).
+# `UPDATE t SET c = $2[, ...] WHERE c = $1` (move_column, registration's),
+# `DELETE FROM t WHERE c = $1 ...` (move_unique) and `SELECT 1 FROM t WHERE c = $1 ...`
+# (lock_in_order).
 _MOVED = re.compile(
-    r"^(?:UPDATE (\w+) SET (\w+) = \$2\b.* WHERE \2 = \$1$|DELETE FROM (\w+) WHERE (\w+) = \$1\b)",
+    r"^(?:UPDATE (\w+) SET (\w+) = \$2\b.* WHERE \2 = \$1$"
+    r"|(?:DELETE|SELECT 1) FROM (\w+) WHERE (\w+) = \$1\b)",
     re.DOTALL,
 )
 # Where each service keeps its merge's statements.

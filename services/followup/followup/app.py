@@ -16,15 +16,27 @@ from followup.staff_api import router as staff_router
 from followup.surveys import SurveyAnswers
 from hospital_shared import topics
 from hospital_shared.events import event_types_on
-from hospital_shared.patient_merge import following_merges, move_column, move_unique, one_at_a_time
+from hospital_shared.patient_merge import (
+    following_merges,
+    lock_in_order,
+    move_column,
+    move_unique,
+    one_at_a_time,
+)
 from hospital_shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = structlog.get_logger(__name__)
 
 # What a patient merge (ADT^A40) moves here: the tasks (calls, outcomes and attempts hang
-# off the task id, not the patient) and the call opt-out (either id's opt-out is kept).
-PATIENT_MOVES = [move_column("follow_up_tasks"), *move_unique("call_opt_outs")]
+# off the task id, not the patient) and the call opt-out (either id's opt-out is kept). The
+# tasks are locked by task id first, the order every lock of several calls takes here
+# (call_opt_outs.LOCK_ORDER).
+PATIENT_MOVES = [
+    lock_in_order("follow_up_tasks", "task_id"),
+    move_column("follow_up_tasks"),
+    *move_unique("call_opt_outs"),
+]
 
 # The discharges and the registrations in one consumer group. Until 2026-12 each topic had a
 # group of its own, named by these handler names: at 1,000 events/s each paid its own small

@@ -14,7 +14,13 @@ An opt-out also withdraws the patient's calls still open (`patient_opted_out`, e
 as `followup.task_withdrawn`): the call of an outcome that reached no one, whose retry was
 planned anyway; a call of another visit planned before it; and, read back after a restore, the
 very call the patient opted out on, which the restored database has open again. Their ids come
-from the opt-out's, so a replay announces none twice."""
+from the opt-out's, so a replay announces none twice.
+
+Lock order (LOCK_ORDER): the patient's calls are locked by task id before their opt-out row is
+written, as a hand-back (`handback`) locks a member's calls and a merge the merged patient's.
+An outcome's opt-out locked its own call first and the patient's others later, and a hand-back
+or a merge holding one of those and waiting for the call deadlocked with it (PostgreSQL ended
+one: a 5xx at the desk, or a consumer's retry)."""
 
 from __future__ import annotations
 
@@ -39,7 +45,8 @@ async def record(
     conn: asyncpg.Connection, task: Task, *, attempt: int, by: str, now: datetime
 ) -> None:
     """Record the opt-out said during `task`'s call `attempt`, and publish it (not again
-    when the patient had opted out already: that one was published)."""
+    when the patient had opted out already: that one was published). The patient's calls are
+    locked already (`lock_calls_of_patient_of`, before the outcome's)."""
     event_id = f"{life_id(task.task_id, task.generation)}:opt_out:{attempt}"
     if await repository.add_opt_out(conn, task.patient_id, by=by, at=now):
         data = FollowUpCallOptOutRecorded(
@@ -59,6 +66,7 @@ async def replay(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
         return
     [event] = await resolve_patients(conn, [event])
     data = event.data
+    await lock_open_calls(conn, data.patient_id)
     if await repository.add_opt_out(
         conn, data.patient_id, by=data.recorded_by, at=data.recorded_at
     ):
@@ -66,10 +74,29 @@ async def replay(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
 
 
 OPTED_OUT = "patient_opted_out"
+LOCK_ORDER = "task_id"
 _OPEN_CALLS = (
     "SELECT task_id FROM follow_up_tasks WHERE patient_id = $1 AND status IN ('planned', 'assigned')"
-    " ORDER BY task_id FOR UPDATE"
+    f" ORDER BY {LOCK_ORDER} FOR UPDATE"
 )
+# The open calls of the patient `$1`'s call is of, that call among them, in LOCK_ORDER.
+_CALLS_OF_PATIENT_OF = (
+    "SELECT task_id FROM follow_up_tasks WHERE patient_id ="
+    " (SELECT patient_id FROM follow_up_tasks WHERE task_id = $1)"
+    " AND (task_id = $1 OR status IN ('planned', 'assigned'))"
+    f" ORDER BY {LOCK_ORDER} FOR UPDATE"
+)
+
+
+async def lock_calls_of_patient_of(conn: asyncpg.Connection, task_id: str) -> None:
+    """Before an outcome that opts the patient out locks its call: that call and the patient's
+    other open calls, in LOCK_ORDER (the opt-out will withdraw the others)."""
+    await conn.execute(_CALLS_OF_PATIENT_OF, task_id)
+
+
+async def lock_open_calls(conn: asyncpg.Connection, patient_id: str) -> None:
+    """The patient's open calls locked in LOCK_ORDER, before their opt-out row is written."""
+    await conn.execute(_OPEN_CALLS, patient_id)
 
 
 async def withdraw_open_calls(

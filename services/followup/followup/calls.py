@@ -55,6 +55,8 @@ async def record_outcome(
     second sees the first's attempt counted (`AttemptNotNext`). `generation` (the life the
     caller saw) refuses a screen read before the task was withdrawn and planned again
     (`LifeNotCurrent`), whose attempt number the new life may well expect next."""
+    if outcome.opt_out:  # the lock order of several calls (call_opt_outs.LOCK_ORDER)
+        await call_opt_outs.lock_calls_of_patient_of(conn, task_id)
     row = await repository.fetch_task(conn, task_id, for_update=True)
     if row is None or not can_see(
         principal, assignee_id=row["assignee_id"], department_code=row["department_code"]

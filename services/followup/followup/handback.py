@@ -28,10 +28,19 @@ from hospital_shared.vocabulary import EventName
 
 STAFF_DEACTIVATED = "staff_deactivated"
 
+# The member's calls locked by task id before they change (call_opt_outs.LOCK_ORDER): the
+# UPDATE alone locked them in the order it found them, and deadlocked with an opt-out
+# withdrawing the same patient's calls.
 _HAND_BACK = """
-UPDATE follow_up_tasks SET assignee_id = NULL, status = 'planned', updated_at = now()
- WHERE assignee_id = $1 AND status IN ('planned', 'assigned')
-RETURNING task_id, kind, patient_id, department_code, status, due_at, attempts_made, generation
+WITH handed AS (
+    SELECT task_id FROM follow_up_tasks
+     WHERE assignee_id = $1 AND status IN ('planned', 'assigned')
+     ORDER BY task_id FOR UPDATE
+)
+UPDATE follow_up_tasks t SET assignee_id = NULL, status = 'planned', updated_at = now()
+  FROM handed WHERE t.task_id = handed.task_id
+RETURNING t.task_id, t.kind, t.patient_id, t.department_code, t.status, t.due_at,
+          t.attempts_made, t.generation
 """
 
 
