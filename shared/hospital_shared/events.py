@@ -78,17 +78,24 @@ class Complainant(Contract):
 
     @model_validator(mode="after")
     def _reachable_without_an_id(self) -> Complainant:
-        # Raised as the fields' own `missing` errors, so a rejection names `data.patient.name`
-        # as it did when the field itself was required (and carries no personal data).
-        if self.patient_id is not None:
-            return self
-        missing = [f for f in ("name", "phone") if getattr(self, f) is None]
-        if missing:
-            raise ValidationError.from_exception_data(
-                type(self).__name__,
-                [InitErrorDetails(type="missing", loc=(f,), input=None) for f in missing],
-            )
+        check_reachable(self)
         return self
+
+
+def check_reachable(complainant: Any) -> None:
+    """The rule of a `Complainant`, for any model with its `patient_id`, `name` and `phone`
+    (the complaints service's request bodies refuse what this contract would): without a
+    patient id, a missing (or empty) name or phone is refused."""
+    # Raised as the fields' own `missing` errors, so a rejection names `data.patient.name`
+    # as it did when the field itself was required (and carries no personal data).
+    if complainant.patient_id:
+        return
+    missing = [f for f in ("name", "phone") if not getattr(complainant, f)]
+    if missing:
+        raise ValidationError.from_exception_data(
+            type(complainant).__name__,
+            [InitErrorDetails(type="missing", loc=(f,), input=None) for f in missing],
+        )
 
 
 class Department(Contract):

@@ -55,6 +55,27 @@ async def numbers(http: httpx.AsyncClient, headers: dict[str, str], **params: An
     return {c["case_number"] for c in await every_item(http, url, headers)}
 
 
+async def test_a_complainant_without_a_patient_id_needs_both_name_and_phone(
+    http: httpx.AsyncClient,
+) -> None:
+    """The event contract's rule (a `Complainant`) at the desk's door: a name alone or a phone
+    alone was taken (201), and the complaint was refused later where it met the contract. Now
+    a 422 naming the missing field; a patient by id still needs neither."""
+    body = {"channel": "onsite", "description": "缴费窗口多收了费用", "department": {"code": "CS"}}
+    praise = {"kind": "praise", "text": "护士很耐心", "department": {"code": "CS"}}
+    refused = [
+        ("/v1/cases", body | {"patient": {"phone": "13900139000"}}, "name"),
+        ("/v1/cases", body | {"patient": {"name": "陈静"}}, "phone"),
+        ("/v1/feedback", praise | {"patient": {"name": "陈静"}}, "phone"),
+    ]
+    for path, sent, missing in refused:
+        r = await http.post(path, json=sent, headers=SUP)
+        assert r.status_code == 422, (path, r.text)
+        assert [e["location"] for e in r.json()["errors"]] == [["body", "patient", missing]]
+    by_id = body | {"patient": {"patient_id": f"P-{uuid.uuid4().hex[:8]}"}}
+    assert (await http.post("/v1/cases", json=by_id, headers=SUP)).status_code == 201
+
+
 async def test_a_note_is_written_to_the_cases_record_and_keeps_its_status(
     http: httpx.AsyncClient,
 ) -> None:

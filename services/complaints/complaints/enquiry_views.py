@@ -11,7 +11,7 @@ from complaints.access import Actor, has_complainant
 from complaints.enquiries import EnquiryChannel, can_view_enquiry, can_work_enquiry
 from complaints.feedback import FeedbackKind, SuggestionOutcome
 from complaints.feedback_cases import NewFeedback, can_view_feedback, contact_of
-from complaints.views import DepartmentIn, PatientIn, Short, Text
+from complaints.views import ComplainantIn, DepartmentIn, PatientIn, Short, Text
 from hospital_shared.http_api import masked_phone, wire_phone
 from hospital_shared.logging import mask_name
 from hospital_shared.time_limits import running_state
@@ -66,7 +66,7 @@ class FeedbackIn(_Body):
     category: Short | None = Field(None, description="unknown or empty: filed as other")
     department: DepartmentIn | None = None
     staff_id: StaffId | None = Field(None, description="the member of staff praised")
-    patient: PatientIn | None = None
+    patient: ComplainantIn | None = None
     received_at: AwareDatetime | None = None
     external_id: Short | None = Field(
         None,

@@ -22,6 +22,7 @@ from complaints.domain import Category, Satisfaction, Status, steps_for
 from complaints.intake import NewComplaint, new_complaint
 from complaints.repository import AUDIT_SEALED
 from hospital_shared.bounds import Int32
+from hospital_shared.events import check_reachable
 from hospital_shared.time_limits import running_state
 from hospital_shared.vocabulary import CaseLimit, ComplaintChannel, LimitState
 
@@ -49,6 +50,18 @@ class PatientIn(_Body):
         return self
 
 
+class ComplainantIn(PatientIn):
+    """Who lodged a complaint, praise or a suggestion: a patient by their hospital id, or
+    someone the hospital has no id for (a relative, a visitor) by name and phone, both."""
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ComplainantIn:
+        # the event contract's rule: a name or a phone alone was taken, and the complaint was
+        # then refused where it reached the contract (refused here naming the missing field)
+        check_reachable(self)
+        return self
+
+
 class DepartmentIn(_Body):
     code: Short
     name: Short | None = None
@@ -59,7 +72,7 @@ class OpenCase(_Body):
 
     channel: ComplaintChannel = ComplaintChannel.ONSITE
     description: Text
-    patient: PatientIn | None = None
+    patient: ComplainantIn | None = None
     department: DepartmentIn | None = None
     category: Short | None = Field(None, description="leave empty to classify from the text")
     complex: bool | None = Field(None, description="override: a complex case (72 h answer)")
