@@ -33,7 +33,7 @@ from complaints.policy import (
 )
 from complaints.recording import record_change
 from hospital_shared.service_events.complaints import ComplaintSatisfactionRecorded
-from hospital_shared.vocabulary import LimitOutcome, SystemNote
+from hospital_shared.vocabulary import EventName, LimitOutcome, SystemNote
 
 Row = dict[str, Any]
 
@@ -88,8 +88,11 @@ async def transition(
     resolution: str | None = None,
     resolution_kind: str | None = None,
     expected_version: int | None = None,
+    cause_id: str | None = None,
 ) -> Row:
-    """Move the case one step along the transition table, or say why not."""
+    """Move the case one step along the transition table, or say why not. `cause_id`: the
+    message read from Kafka the step answers (a survey answer's reopening), which its events'
+    ids are made from (`publishing.caused_by_id`)."""
     case = await locked_case(conn, number)
     if actor.role != "system" and not can_work(actor, case):
         raise NotPermitted(f"{actor.id} does not work on case {number}")
@@ -122,18 +125,14 @@ async def transition(
         detail={"note": note, "resolution_kind": changes.get("resolution_kind")},
     )
     await publishing.publish_case_event(
-        conn,
-        step.event_type,
-        updated,
-        previous=current.value,
-        actor_id=actor.id,
-        actor_role=actor.role,
-        at=now,
-    )
+        conn, step.event_type, updated, previous=current.value, actor_id=actor.id,
+        actor_role=actor.role, at=now,
+        event_id=publishing.caused_by_id(step.event_type, case, cause_id, case["cycle"]),
+    )  # fmt: skip
     if step.to == Status.RESOLUTION_PROPOSED:
         return await _to_the_director(conn, policy, updated, actor=actor, now=now)
     if step.to == Status.REOPENED:  # its handler may have left since it closed
-        return await handback.reopened(conn, policy, updated, now=now)
+        return await handback.reopened(conn, policy, updated, now=now, cause_id=cause_id)
     return updated
 
 
@@ -220,8 +219,11 @@ async def record_satisfaction(
     now: datetime,
     comment: str | None = None,
     expected_version: int | None = None,
+    answer_id: str | None = None,
 ) -> Row:
-    """The patient's answer to the satisfaction check; 不满意 reopens the case."""
+    """The patient's answer to the satisfaction check; 不满意 reopens the case. `answer_id`: the
+    survey answer's event id, when it came by link: the events' ids are made from it (and the
+    case), so the same answer read again after a restore announces nothing twice."""
     case = await locked_case(conn, number)
     if actor.role != "system" and not can_work(actor, case):
         raise NotPermitted(f"{actor.id} does not work on case {number}")
@@ -251,17 +253,14 @@ async def record_satisfaction(
         detail={"rating": rating.value, "comment": comment},
     )
     recorded = _satisfaction_recorded(case, rating, check, now=now)
-    await publishing.publish(conn, "complaint.satisfaction_recorded", recorded, case=case, at=now)
+    event_type = EventName.CASE_SATISFACTION_RECORDED
+    once = publishing.caused_by_id(event_type, case, answer_id, case["cycle"])
+    await publishing.publish(conn, event_type, recorded, case=case, at=now, event_id=once)
     if dissatisfied:
         return await transition(
-            conn,
-            policy,
-            number,
-            to=Status.REOPENED.value,
-            actor=actor,
-            now=now,
-            note=SystemNote.DISSATISFIED_AT_CHECK.value,
-        )
+            conn, policy, number, to=Status.REOPENED.value, actor=actor, now=now,
+            note=SystemNote.DISSATISFIED_AT_CHECK.value, cause_id=answer_id,
+        )  # fmt: skip
     return updated
 
 

@@ -104,8 +104,8 @@ def supervisor_change(case: Row, supervisor: str | None) -> tuple[Row, Row]:
 
 
 def handback_event_id(case: Row, roster_event_id: str, to: str | None) -> str:
-    """One roster change hands a case back once, to `to`: the same id when that change comes
-    again and gives it to the same person. A replay after a restore that gives it to someone
+    """One roster change (or survey answer reopening the case) hands a case back once, to
+    `to`: the same id when that change comes again and gives it to the same person. A replay after a restore that gives it to someone
     else (the workload read differently) announces that under an id of its own, which the
     next consumer's inbox does not take for the first."""
     return once_per_case_id(ASSIGNED_EVENT, case, "handed_back", roster_event_id, to or "-")
@@ -143,20 +143,26 @@ async def hand_back_open_cases(
         after = await hand_over(
             conn, policy, workload, case, handler=case["assignee_id"] == staff_id,
             supervisor=case["supervisor_id"] == staff_id, notes=DEACTIVATED,
-            roster_event_id=roster_event_id, correlation_id=correlation_id, now=now,
+            cause_id=roster_event_id, correlation_id=correlation_id, now=now,
         )  # fmt: skip
         log_handback(case, after, staff_id=staff_id, roster_event_id=roster_event_id)
     return len(cases)
 
 
 async def reopened(
-    conn: asyncpg.Connection, policy: CasePolicy, case: Row, *, now: datetime
+    conn: asyncpg.Connection,
+    policy: CasePolicy,
+    case: Row,
+    *,
+    now: datetime,
+    cause_id: str | None = None,
 ) -> Row:
     """`case`, reopened in this transaction, taken over when its handler is not active on the
     roster or it has none, and its supervisor replaced when not active; the case as it now is.
     The roster is read as an opening reads it (under its lock held shared): a deactivation under
-    way finishes first, one after it hands this case back. Its events' ids are their own, as the
-    reopening's are (`cases.transition`): a staff step, or a survey answer the inbox takes once."""
+    way finishes first, one after it hands this case back. Its events' ids are made as the
+    reopening's are (`cases.transition`): from the survey answer that reopened it (`cause_id`),
+    else their own (a staff step)."""
     active = await roster.active_among(conn, [case["assignee_id"], case["supervisor_id"]])
     handler = case["assignee_id"] not in active
     supervisor = case["supervisor_id"] is not None and case["supervisor_id"] not in active
@@ -165,7 +171,7 @@ async def reopened(
     workload = await roster.workload(conn, departments_for(policy, department_of(policy, case)))
     return await hand_over(
         conn, policy, workload, case, handler=handler, supervisor=supervisor, notes=REOPENED,
-        now=now,
+        now=now, cause_id=cause_id,
     )  # fmt: skip
 
 
@@ -179,20 +185,20 @@ async def hand_over(
     supervisor: bool,
     notes: Notes,
     now: datetime,
-    roster_event_id: str | None = None,
+    cause_id: str | None = None,
     correlation_id: str | None = None,
 ) -> Row:
     """Record a new handler for `case` (`handler`: its own is not active), then a new supervisor
     (`supervisor`: likewise), each with its audit line and `complaint.case_assigned` (ids from
-    the case, the roster change `roster_event_id` and who takes over; without a roster change,
-    ids of their own); the case as it now is. A new handler brings
-    the supervisor a new case would get with them; a case that had no handler and finds none
-    is left as it is."""
+    the case, the event that caused it, `cause_id` (the roster change, the survey answer that
+    reopened the case), and who takes over; without one, ids of their own); the case as it now
+    is. A new handler brings the supervisor a new case would get with them; a case that had no
+    handler and finds none is left as it is."""
     chosen = taking_over(policy, workload, case) if handler else None
     if chosen is not None:
         changes, detail = handback_change(case, chosen, notes)
         if detail["from"] != detail["to"]:
-            once = roster_event_id and handback_event_id(case, roster_event_id, detail["to"])
+            once = cause_id and handback_event_id(case, cause_id, detail["to"])
             case = await record_change(
                 conn, case, changes, action="assigned", event_type=ASSIGNED_EVENT, detail=detail,
                 actor=SYSTEM, now=now, event_id=once or None, correlation_id=correlation_id,
@@ -200,7 +206,7 @@ async def hand_over(
     if supervisor:
         new_supervisor = chosen.supervisor_id if chosen else supervising(policy, workload, case)
         changes, detail = supervisor_change(case, new_supervisor)
-        once = roster_event_id and supervisor_event_id(case, roster_event_id, new_supervisor)
+        once = cause_id and supervisor_event_id(case, cause_id, new_supervisor)
         case = await record_change(
             conn, case, changes, action="supervisor_assigned", event_type=ASSIGNED_EVENT,
             detail=detail, actor=SYSTEM, now=now, event_id=once or None,

@@ -119,6 +119,14 @@ def once_per_case_id(event_type: str, case: Row, *parts: object) -> str:
 _ONCE_PER_CASE_BYTES = _ONCE_PER_CASE.bytes
 
 
+def caused_by_id(event_type: str, case: Row, cause_id: str | None, *parts: object) -> str | None:
+    """The id of an event a message read from Kafka causes (`cause_id`, that message's id: a
+    survey answer that reopens the case): the same when a replay after a restore reads it again
+    and does the same, so the next consumer's inbox skips the second. None without one (a staff
+    action over HTTP happens when it happens: its events get ids of their own)."""
+    return cause_id and once_per_case_id(event_type, case, "caused_by", cause_id, *parts)
+
+
 def uuid5_text(namespace: bytes, name: str) -> str:
     """`str(uuid.uuid5(UUID(bytes=namespace), name))` without building the UUID object
     (RFC 4122 4.3: SHA-1 of namespace and name, version 5, variant 10): a third of its CPU,
@@ -200,9 +208,12 @@ async def publish(
     case: Row,
     at: datetime,
     correlation_id: str | None = None,
+    event_id: str | None = None,
 ) -> None:
     """Queue one event about `case` (see `outgoing`)."""
-    entry = outgoing(event_type, data, case=case, at=at, correlation_id=correlation_id)
+    entry = outgoing(
+        event_type, data, case=case, at=at, correlation_id=correlation_id, event_id=event_id
+    )
     await add_encoded_to_outbox(conn, [entry])
 
 

@@ -4,6 +4,11 @@ recorded as the check by phone is (`cases.record_satisfaction`); 不满意 reope
 
 The answer counts for the cycle it was sent for: a case reopened since then (or whose check
 was already taken by phone) keeps what it has, and the answer changes nothing here.
+
+The events an answer causes (the check recorded, the reopening, a hand-over on reopening) have
+ids made from the case and the answer's event id: read again after a restore (the database
+lost it, Kafka did not), the same answer announces them under the same ids, and the next
+consumer's inbox drops them as seen.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class SurveyChecks:
         rating, comment = answer
         now: datetime = self.clock()
         await cases.record_satisfaction(
-            conn, self.policy, number, rating=rating, actor=SYSTEM, now=now, comment=comment
-        )
+            conn, self.policy, number, rating=rating, actor=SYSTEM, now=now, comment=comment,
+            answer_id=event.id,
+        )  # fmt: skip
         CHECKS.labels(rating.value).inc()
