@@ -255,6 +255,20 @@ class SystemNote(StrEnum):
         "the previous supervisor is no longer active on the roster;"
         " no active supervisor can take the case"
     )
+    # A member who stays active but whose new role may not hold the work (an agent made
+    # operations; a supervisor made an agent, of what they supervised).
+    HANDLER_ROLE_CHANGED = "the previous handler's new role on the roster does not handle it"
+    NOBODY_TO_TAKE_OVER_ROLE_CHANGED = (
+        "the previous handler's new role on the roster does not handle it;"
+        " nobody active can take it"
+    )
+    SUPERVISOR_ROLE_CHANGED = (
+        "the previous supervisor's new role on the roster does not supervise it"
+    )
+    NO_SUPERVISOR_ROLE_CHANGED = (
+        "the previous supervisor's new role on the roster does not supervise it;"
+        " no active supervisor can take it"
+    )
 
 
 class ComplaintChannel(StrEnum):

@@ -2,16 +2,19 @@
 where a new case of its department would go now, the same rules as opening (the least loaded,
 the desk, the supervisor, nobody), recorded with the reason; who supervises a case whose
 supervisor was made inactive, by the rule a new case's supervisor is picked by; the events of
-one roster change have one id per case and change."""
+one roster change have one id per case and change. What a member made inactive, or given a role
+that may not hold it, gives up."""
 
 from __future__ import annotations
 
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from complaints.assignment import Assignment, Member, Workload
+from complaints.assignment import EVERY_DUTY, Assignment, Duty, Member, Workload, duties_given_up
 from complaints.handback import (
+    DEACTIVATION,
     REOPENED,
+    GivenUp,
     department_of,
     handback_change,
     handback_event_id,
@@ -150,3 +153,45 @@ def test_the_supervisors_change_has_an_id_of_its_own_the_same_for_the_same_roste
     assert first != handback_event_id(case(), "roster-event-1", "S-CARD-SUP")
     assert supervisor_event_id(case(), "roster-event-2", "S-CARD-SUP") != first
     assert supervisor_event_id(case(), "roster-event-1", "S-CARD-SUP2") != first
+
+
+# --- what a roster change takes from a member ------------------------------------------------
+
+
+def test_a_member_made_inactive_gives_up_everything_they_handle_and_supervise() -> None:
+    for role in ("agent", "doctor", "supervisor", "admin"):
+        assert duties_given_up(was_active=True, old_role=role, active=False, role=role) == {
+            Duty.HANDLE, Duty.SUPERVISE,
+        }  # fmt: skip
+
+
+def test_a_member_who_stays_active_gives_up_what_their_new_role_may_not_hold() -> None:
+    def given_up(old: str, new: str) -> set[Duty]:
+        return set(duties_given_up(was_active=True, old_role=old, active=True, role=new))
+
+    # operations (admin) handle and supervise nothing
+    assert given_up("agent", "admin") == {Duty.HANDLE}
+    assert given_up("supervisor", "admin") == {Duty.HANDLE, Duty.SUPERVISE}
+    # only supervisors supervise; an agent or a doctor still handles
+    assert given_up("supervisor", "agent") == {Duty.SUPERVISE}
+    assert given_up("supervisor", "doctor") == {Duty.SUPERVISE}
+    # a supervisor handles cases too (serious ones, or with no handler on the roster)
+    assert given_up("agent", "supervisor") == set()
+    assert given_up("agent", "doctor") == set()
+    assert given_up("doctor", "doctor") == set()
+
+
+def test_a_new_member_or_one_inactive_before_gives_up_nothing() -> None:
+    # new on the roster, or inactive already (handed back when they were made inactive)
+    assert duties_given_up(was_active=None, old_role=None, active=False, role="agent") == set()
+    assert duties_given_up(was_active=False, old_role="agent", active=False, role="admin") == set()
+    assert duties_given_up(was_active=False, old_role="agent", active=True, role="admin") == set()
+
+
+def test_a_role_change_says_so_in_the_reasons() -> None:
+    assert GivenUp.by(frozenset({Duty.SUPERVISE}), active=True).supervisor == (
+        SystemNote.SUPERVISOR_ROLE_CHANGED, SystemNote.NO_SUPERVISOR_ROLE_CHANGED,
+    )  # fmt: skip
+    assert GivenUp.by(EVERY_DUTY, active=False) == DEACTIVATION
+    _, detail = supervisor_change(case(), None, GivenUp.by(EVERY_DUTY, active=True).supervisor)
+    assert detail["reason"] == SystemNote.NO_SUPERVISOR_ROLE_CHANGED.value

@@ -6,7 +6,9 @@ PostgreSQL's locks: an opening under way when the member is made inactive is wai
 case handed back too; a case a supervisor is withdrawing at that moment stays withdrawn. A
 closed case reopened after its handler left goes to an active member too, and a reopening under
 way when its handler is made inactive is waited for; the open cases of a supervisor made
-inactive get another supervisor."""
+inactive get another supervisor. Open enquiries go back with the cases (with nobody active: no
+owner, not someone who left); a member given a role that may not hold some of their work hands
+back just that."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,8 +25,19 @@ import asyncpg
 import httpx
 import pytest
 
-from complaints import cases, handback, repository, roster
+from complaints import (
+    cases,
+    enquiry_cases,
+    enquiry_handback,
+    enquiry_store,
+    handback,
+    repository,
+    roster,
+)
 from complaints.access import SYSTEM, Actor
+from complaints.enquiries import EnquiryChannel, default_limits
+from complaints.enquiry_cases import EnquiryPolicy, NewEnquiry
+from complaints.enquiry_timer import enquiry_timer_pass
 from complaints.intake import NewComplaint, number_allocator, open_case
 from complaints.policy import CasePolicy, default_rules
 from complaints.rulebook import category_rules, seed_rules
@@ -123,6 +136,26 @@ async def case_key(dsn: str, number: str) -> dict[str, Any]:
         return dict(await conn.fetchrow(sql, number))
 
 
+async def made_inactive(
+    bootstrap: str,
+    leaving: str,
+    dept: str,
+    read: Callable[[], Awaitable[dict[str, Any]]],
+    *,
+    holder: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The doctor `leaving` made inactive on the roster: (the roster event, what `read` gives
+    once its `holder` is somebody else)."""
+    left = member_saved(leaving, dept, "doctor", active=False)
+    await on_roster(bootstrap, [left])
+
+    async def handed_back() -> dict[str, Any] | None:
+        now = await read()
+        return now if now[holder] != leaving else None
+
+    return left, await eventually(handed_back, timeout=30)
+
+
 async def a_department_with_cases(
     http: httpx.AsyncClient, tokens: Any, bootstrap: str, dsn: str
 ) -> tuple[list[str], list[str]]:
@@ -158,14 +191,9 @@ async def test_a_deactivated_handlers_open_case_goes_to_another_active_member_on
     finished_before = await the_case(http, tokens, finished)
     dept = finished_before["handling_department"]
 
-    left = member_saved(leaving, dept, "doctor", active=False)
-    await on_roster(bootstrap, [left])
-
-    async def handed_back() -> dict[str, Any] | None:
-        case = await the_case(http, tokens, open_one)
-        return case if case["assignee_id"] != leaving else None
-
-    case = await eventually(handed_back, timeout=30)
+    left, case = await made_inactive(
+        bootstrap, leaving, dept, lambda: the_case(http, tokens, open_one), holder="assignee_id"
+    )
     assert (case["assignee_id"], case["handling_department"]) == (staying, dept)
     [audit] = await assignments(http, tokens, open_one)
     assert (audit["actor_id"], audit["actor_role"]) == (SYSTEM.id, "system")
@@ -236,6 +264,18 @@ async def deactivate(
             conn, POLICY, staff_id, roster_event_id=roster_event_id or uuid.uuid4().hex,
             correlation_id=None, now=datetime.now(UTC),
         )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def deactivation_under_way(
+    pool: asyncpg.Pool, staff_id: str
+) -> AsyncIterator[asyncpg.Connection]:
+    """`staff_id` made inactive in a transaction that commits on the way out."""
+    async with pool.acquire() as conn, conn.transaction():
+        await roster.upsert_staff(
+            conn, staff_id, department_code="ORTH", role="doctor", active=False, source="roster"
+        )
+        yield conn
 
 
 async def assignee(pool: asyncpg.Pool, number: str) -> str | None:
@@ -318,14 +358,7 @@ async def test_a_case_given_to_a_member_as_they_are_made_inactive_neither_deadlo
     async with pool.acquire() as conn:
         case = await opening(conn, pool)
     assert case["assignee_id"] == LEAVING
-    deactivation = await pool.acquire()
-    try:
-        tx = deactivation.transaction()
-        await tx.start()
-        await roster.upsert_staff(
-            deactivation, LEAVING, department_code="ORTH", role="doctor", active=False,
-            source="roster",
-        )  # fmt: skip
+    async with deactivation_under_way(pool, LEAVING) as deactivation:
 
         async def give_it_to_them() -> None:
             async with pool.acquire() as conn, conn.transaction():
@@ -340,9 +373,6 @@ async def test_a_case_given_to_a_member_as_they_are_made_inactive_neither_deadlo
             deactivation, POLICY, LEAVING, roster_event_id=uuid.uuid4().hex,
             correlation_id=None, now=datetime.now(UTC),
         )  # fmt: skip
-        await tx.commit()
-    finally:
-        await pool.release(deactivation)
     assert handed == 1
     with pytest.raises(cases.CaseConflict):
         await asyncio.wait_for(reassigning, 10)
@@ -465,3 +495,222 @@ async def test_the_open_cases_of_a_supervisor_made_inactive_get_another_supervis
     event = events[-1]
     assert (event["type"], event["data"]["supervisor_id"]) == ("complaint.case_assigned", other)
     assert event["id"] == handback.supervisor_event_id(case, roster_event, other)
+
+
+# --- enquiries, and a change of role (the service on Kafka) ----------------------------------
+
+
+async def a_department(bootstrap: str, dsn: str, *roles: str) -> tuple[str, list[str]]:
+    """A new department with one member of each of `roles` on the roster, in staff id order."""
+    dept = f"ORTH-{uuid.uuid4().hex[:8]}"
+    staff = [f"S-{dept}-{i}-{role.upper()}" for i, role in enumerate(roles)]
+    joined = [member_saved(s, dept, role) for s, role in zip(staff, roles, strict=True)]
+    await on_roster(bootstrap, joined)
+    for e in joined:
+        await eventually(lambda e=e: consumed(dsn, e["id"]), timeout=30)
+    return dept, staff
+
+
+async def an_enquiry_of(http: httpx.AsyncClient, tokens: Any, dept: str, owner: str) -> str:
+    """An enquiry about `dept` taken at the desk and handed over to `owner` to answer."""
+    body = {"channel": "phone", "question": "骨科复查需要空腹吗",
+            "department": {"code": dept, "name": "骨科"}}  # fmt: skip
+    response = await http.post("/v1/enquiries", json=body, headers=tokens["agent"])
+    assert response.status_code == 201, response.text
+    number: str = response.json()["enquiry_number"]
+    response = await http.post(
+        f"/v1/enquiries/{number}/handover", json={"to": owner, "reason": "由骨科医生答复"},
+        headers=tokens["agent"],
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["owner_id"] == owner
+    return number
+
+
+async def the_enquiry(http: httpx.AsyncClient, tokens: Any, number: str) -> dict[str, Any]:
+    response = await http.get(f"/v1/enquiries/{number}", headers=tokens["admin"])
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def by_the_system(enquiry: dict[str, Any]) -> list[dict[str, Any]]:
+    return [h for h in enquiry["history"] if h["actor_id"] == SYSTEM.id]
+
+
+async def enquiry_handed_back(bootstrap: str, number: str) -> list[dict[str, Any]]:
+    events = json_values(await read_all(bootstrap, topics.COMPLAINT_CASES))
+    return [
+        e for e in events if e.get("subject") == number
+        and e["type"] == "enquiry.handed_over" and e["data"]["actor_role"] == "system"
+    ]  # fmt: skip
+
+
+async def test_a_deactivated_members_open_enquiry_goes_to_another_active_member_once(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"]
+    dept, [leaving, staying, supervisor] = await a_department(
+        bootstrap, dsn, "doctor", "doctor", "supervisor"
+    )
+    number = await an_enquiry_of(http, tokens, dept, leaving)
+
+    left, enquiry = await made_inactive(
+        bootstrap, leaving, dept, lambda: the_enquiry(http, tokens, number), holder="owner_id"
+    )
+    assert (enquiry["owner_id"], enquiry["owner_department"], enquiry["supervisor_id"]) == (
+        staying, dept, supervisor,
+    )  # fmt: skip
+    [line] = by_the_system(enquiry)
+    assert (line["action"], line["actor_role"]) == ("handed_over", "system")
+    assert line["detail"] == {
+        "from": leaving, "to": staying, "reason": SystemNote.HANDLER_DEACTIVATED.value,
+    }  # fmt: skip
+    [event] = await eventually(lambda: enquiry_handed_back(bootstrap, number), timeout=30)
+    assert (event["data"]["owner_id"], event["data"]["previous_owner_id"]) == (staying, leaving)
+    assert event["correlationid"] == left["id"]
+    # made from the enquiry, the roster event and who takes over: a replay makes the same one
+    to = {"owner_id": staying, "owner_department": dept}
+    assert event["id"] == enquiry_handback.handback_event_id(
+        {"enquiry_number": number}, left["id"], to
+    )
+
+    # The same change again (a new event), and the first one redelivered: nothing more.
+    again = member_saved(leaving, dept, "doctor", active=False)
+    await on_roster(bootstrap, [left, again])
+    await eventually(lambda: consumed(dsn, again["id"]), timeout=30)
+    await eventually(lambda: outbox_sent(dsn), timeout=30)
+    assert await the_enquiry(http, tokens, number) == enquiry
+    assert len(await enquiry_handed_back(bootstrap, number)) == 1
+
+
+async def test_a_member_given_a_role_that_may_not_hold_their_work_hands_back_just_that(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A supervisor made an agent stays active: what they supervise gets another supervisor,
+    the enquiry they own stays theirs (an agent may own one). A doctor made operations hands
+    back the case and the enquiry they handle."""
+    bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"]
+    dept, [doctor, other_doctor, supervisor, second] = await a_department(
+        bootstrap, dsn, "doctor", "doctor", "supervisor", "supervisor"
+    )
+    body = {"channel": "phone", "description": "候诊排队等了三个小时",
+            "department": {"code": dept, "name": "骨科"}}  # fmt: skip
+    response = await http.post("/v1/cases", json=body, headers=tokens["agent"])
+    assert response.status_code == 201, response.text
+    case_number = response.json()["case_number"]
+    case = await the_case(http, tokens, case_number)
+    assert (case["assignee_id"], case["supervisor_id"]) == (doctor, supervisor)
+    doctors = await an_enquiry_of(http, tokens, dept, doctor)
+    supervisors = await an_enquiry_of(http, tokens, dept, supervisor)
+    assert (await the_enquiry(http, tokens, doctors))["supervisor_id"] == supervisor
+
+    made_agent = member_saved(supervisor, dept, "agent")
+    await on_roster(bootstrap, [made_agent])
+    await eventually(lambda: consumed(dsn, made_agent["id"]), timeout=30)
+    case = await the_case(http, tokens, case_number)
+    assert (case["assignee_id"], case["supervisor_id"]) == (doctor, second)
+    audit = (await http.get(f"/v1/cases/{case_number}/audit", headers=tokens["admin"])).json()
+    [changed] = [a for a in audit["audit"] if a["action"] == "supervisor_assigned"]
+    assert changed["detail"] == {
+        "from": supervisor, "to": second, "reason": SystemNote.SUPERVISOR_ROLE_CHANGED.value,
+    }  # fmt: skip
+    for number, owner in ((doctors, doctor), (supervisors, supervisor)):
+        enquiry = await the_enquiry(http, tokens, number)
+        assert (enquiry["owner_id"], enquiry["supervisor_id"]) == (owner, second)
+        [line] = by_the_system(enquiry)
+        assert (line["action"], line["detail"]["reason"]) == (
+            "supervisor_assigned", SystemNote.SUPERVISOR_ROLE_CHANGED.value,
+        )  # fmt: skip
+
+    made_operations = member_saved(doctor, dept, "admin")
+    await on_roster(bootstrap, [made_operations])
+    await eventually(lambda: consumed(dsn, made_operations["id"]), timeout=30)
+    case = await the_case(http, tokens, case_number)
+    assert (case["assignee_id"], case["supervisor_id"]) == (other_doctor, second)
+    [audit_line] = await assignments(http, tokens, case_number)
+    assert audit_line["detail"] == {
+        "from": doctor, "to": other_doctor, "reason": SystemNote.HANDLER_ROLE_CHANGED.value,
+    }  # fmt: skip
+    # the least loaded now: the one who was a supervisor, an agent with no open case
+    enquiry = await the_enquiry(http, tokens, doctors)
+    assert (enquiry["owner_id"], enquiry["supervisor_id"]) == (supervisor, second)
+    assert by_the_system(enquiry)[-1]["detail"] == {
+        "from": doctor, "to": supervisor, "reason": SystemNote.HANDLER_ROLE_CHANGED.value,
+    }  # fmt: skip
+
+
+# --- enquiries against PostgreSQL's locks ----------------------------------------------------
+
+ENQUIRIES = EnquiryPolicy(
+    limits=default_limits(), warning_fraction=0.8, desk_department="CS", number_prefix="ZX",
+    tz=ZoneInfo("Asia/Shanghai"),
+)  # fmt: skip
+
+
+async def an_enquiry(pool: asyncpg.Pool, owner: str) -> dict[str, Any]:
+    new = NewEnquiry(
+        channel=EnquiryChannel.PHONE, question="复查需要空腹吗", complex_=False,
+        taken_at=datetime.now(UTC), department_code="ORTH",
+    )  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        return await enquiry_cases.take(
+            conn, ENQUIRIES, new, actor=Actor(owner, "doctor", "ORTH"), now=datetime.now(UTC)
+        )
+
+
+async def the_enquiry_row(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        row = await enquiry_store.by_number(conn, "enquiries", number)
+        assert row is not None
+        return {**row, "history": await enquiry_store.history_of(conn, row["id"])}
+
+
+async def test_an_enquiry_handed_to_a_member_as_they_are_made_inactive_is_refused(
+    pool: asyncpg.Pool,
+) -> None:
+    """The deactivation has handed back what it found; a hand-over to the member at that
+    moment waits for it to commit and is refused. It read the member as active and gave them
+    the enquiry after the hand-back: an enquiry with somebody who left, for good."""
+    number = (await an_enquiry(pool, STAYING))["enquiry_number"]
+    async with deactivation_under_way(pool, LEAVING) as deactivation:
+        await handback.hand_back_open_cases(
+            deactivation, POLICY, LEAVING, roster_event_id=uuid.uuid4().hex,
+            correlation_id=None, now=datetime.now(UTC),
+        )  # fmt: skip
+
+        async def hand_it_to_them() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await enquiry_cases.hand_over(
+                    conn, ENQUIRIES, number, to=LEAVING, reason="转骨科医生",
+                    actor=Actor(STAYING, "doctor", "ORTH"), now=datetime.now(UTC),
+                )  # fmt: skip
+
+        handing = asyncio.create_task(hand_it_to_them())
+        await asyncio.sleep(0.5)
+        assert not handing.done()  # it waits for the member's row
+    with pytest.raises(enquiry_cases.UnknownStaff):
+        await asyncio.wait_for(handing, 10)
+    assert (await the_enquiry_row(pool, number))["owner_id"] == STAYING
+
+
+async def test_with_nobody_active_an_enquiry_is_left_without_owner_or_supervisor_and_says_so(
+    pool: asyncpg.Pool,
+) -> None:
+    number = (await an_enquiry(pool, LEAVING))["enquiry_number"]
+    assert (await the_enquiry_row(pool, number))["supervisor_id"] == SUPERVISOR.id
+    assert await deactivate(pool, STAYING) == 0
+    assert await deactivate(pool, SUPERVISOR.id, role="supervisor") == 1  # nobody supervises
+    assert await deactivate(pool, LEAVING) == 1
+    enquiry = await the_enquiry_row(pool, number)
+    assert (enquiry["owner_id"], enquiry["owner_department"], enquiry["supervisor_id"]) == (
+        None, "ORTH", None,
+    )  # fmt: skip
+    assert [(h["action"], h["detail"]) for h in enquiry["history"][-2:]] == [
+        ("supervisor_assigned", {"from": SUPERVISOR.id, "to": None,
+                                 "reason": SystemNote.NO_SUPERVISOR_TO_TAKE_OVER.value}),
+        ("handed_over", {"from": LEAVING, "to": None,
+                         "reason": SystemNote.NOBODY_TO_TAKE_OVER.value}),
+    ]  # fmt: skip
+    # its time limit still warns and escalates, to the desk's supervisor when there is one
+    later = datetime.now(UTC) + timedelta(days=3)
+    assert await enquiry_timer_pass(pool, now=later, batch_size=10, desk_department="CS") == 2

@@ -10,9 +10,43 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from complaints.access import HANDLER_ROLES
 from complaints.policy import CasePolicy
+
+
+class Duty(StrEnum):
+    """What a member may hold of complaint cases and enquiries (咨询)."""
+
+    HANDLE = "handle"  # a case's handler, an enquiry's owner
+    SUPERVISE = "supervise"  # a case's or an enquiry's supervisor
+
+
+# `assign` gives cases to agents and doctors, and to a supervisor (a serious case, or none of
+# them on the roster); enquiries are owned by whoever of those took them (`enquiries.py`). Only
+# supervisors supervise (`supervisor_for`). Operations (admin) hold neither.
+DUTIES: dict[str, frozenset[Duty]] = {
+    **{role: frozenset({Duty.HANDLE}) for role in HANDLER_ROLES},
+    "supervisor": frozenset({Duty.HANDLE, Duty.SUPERVISE}),
+}
+EVERY_DUTY = frozenset(Duty)
+
+
+def duties_given_up(
+    *, was_active: bool | None, old_role: str | None, active: bool, role: str
+) -> frozenset[Duty]:
+    """What a roster change takes from a member, to be handed back: all of it when they are
+    made inactive; when they stay active but change role, what the old role held and the new
+    one may not (an agent made operations, their cases; a supervisor made an agent, what they
+    supervise). Nothing for a new member, one inactive before (handed back then) or the same
+    role again."""
+    if not was_active or (active and role == old_role):
+        return frozenset()
+    if not active:
+        return EVERY_DUTY
+    held = DUTIES.get(old_role or "", EVERY_DUTY)  # a role not known here: all it may hold
+    return held - DUTIES.get(role, frozenset())
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,9 @@ async def take(
     owner_department = actor.department or (await roster.departments_of(conn, [actor.id])).get(
         actor.id
     )
+    # Its supervisor is chosen as an opening's is: a deactivation under way finishes first, one
+    # after it hands this enquiry back if its supervisor is the one who left.
+    await roster.hold_shared(conn)
     number = await store.next_number(conn, "enquiry_numbers")
     enquiry = await store.insert(
         conn,
@@ -167,10 +170,14 @@ async def hand_over(
 ) -> Row:
     """Pass the enquiry to another member of staff, with the reason recorded; the new owner
     answers for it (and its running clock) from now on."""
+    # The member's row locked shared before the enquiry, as `cases.reassign` does: a
+    # deactivation of the member under way finishes first (and this refuses), one after it
+    # waits and hands this enquiry back with their others (enquiry_handback.py).
+    member = await roster.staff_member(conn, to, for_share=True)
     enquiry = await locked(conn, number, actor, "hand_over")
-    member = await roster.staff_member(conn, to)
     if member is None or not member["active"]:
         raise UnknownStaff(f"{to} is not an active member of the roster")
+    await roster.hold_shared(conn)  # the supervisor is chosen as an opening chooses one
     supervisor = await supervisor_for(
         conn, policy.desk_department, enquiry["department_code"], member["department_code"]
     )

@@ -27,12 +27,16 @@ async def publish(
     *,
     subject: str,
     at: datetime,
+    event_id: str | None = None,
+    correlation_id: str | None = None,
 ) -> None:
-    """Queue one event about an enquiry or a piece of feedback, keyed by its number."""
-    event_id = str(uuid.uuid4())
+    """Queue one event about an enquiry or a piece of feedback, keyed by its number (`event_id`:
+    the id of a change a replay makes again; without it, one of its own)."""
+    event_id = event_id or str(uuid.uuid4())
     payload = encode_new_event(
-        event_type, data, event_id=event_id, source=SOURCE, subject=subject, time=at
-    )
+        event_type, data, event_id=event_id, source=SOURCE, subject=subject, time=at,
+        correlation_id=correlation_id,
+    )  # fmt: skip
     await add_encoded_to_outbox(conn, [(event_id, topics.COMPLAINT_CASES, subject, payload)])
 
 

@@ -9,33 +9,47 @@ line `assigned` from/to, `complaint.case_assigned`), by the system and with the 
 The open cases they supervise get the supervisor a new case of the department would get
 (`assignment.supervisor_for`; none active: none, and the desk's supervisor hears of their
 time limits, `timers.addressee`), audited as `supervisor_assigned` and announced the same way:
-otherwise their time limits' warnings and breaches would be texted to someone who left.
+otherwise their time limits' warnings and breaches would be texted to someone who left. Their
+open enquiries go back with the cases, the same way (`enquiry_handback.py`).
+
+A member who stays active but is given a role that may not hold some of this work
+(`assignment.duties_given_up`: operations hold none; only supervisors supervise) hands back
+that part the same way, with reasons that say so; what the new role may hold stays theirs.
 
 A reopened case (a closed one was not handed back: it was not open then) goes the same way
 when its handler is not active or it has none, and its supervisor when not active
 (`reopened`), in the reopening's transaction, with the reopening's reason.
 
-Once: the cases are handed back only when the member changes from active to inactive
-(`roster.upsert_staff`), and a case handed back is no longer theirs, so the same change again
-finds nothing; each event's id is made from the case and the roster event, so a replay of
-that event after a restore queues no second one. A staff action on one of the cases at the
-same moment is waited for (its row is locked): a case it finished stays finished, one it
-reassigned stays with whom it was given to. Openings and reopenings under way are waited for
-too (`roster.ROSTER_LOCK_KEY`): one that read the roster before this change would otherwise
-give the member a case after theirs were handed back."""
+Once: the cases are handed back only when the member changes from active to inactive, or
+changes role (`roster.upsert_staff`), and a case handed back is no longer theirs, so the same
+change again finds nothing; each event's id is made from the case and the roster event, so a
+replay of that event after a restore queues no second one. A staff action on one of the cases
+at the same moment is waited for (its row is locked): a case it finished stays finished, one
+it reassigned stays with whom it was given to. Openings and reopenings under way are waited
+for too (`roster.ROSTER_LOCK_KEY`): one that read the roster before this change would
+otherwise give the member a case after theirs were handed back."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import structlog
 
+from complaints import enquiry_handback, roster
 from complaints import repository as repo
-from complaints import roster
 from complaints.access import SYSTEM
-from complaints.assignment import Assignment, Workload, assign, departments_for, supervisor_for
+from complaints.assignment import (
+    EVERY_DUTY,
+    Assignment,
+    Duty,
+    Workload,
+    assign,
+    departments_for,
+    supervisor_for,
+)
 from complaints.domain import ASSIGNED_EVENT, Category, concerned_department
 from complaints.policy import CasePolicy
 from complaints.publishing import once_per_case_id
@@ -45,8 +59,9 @@ from hospital_shared.vocabulary import SystemNote
 log = structlog.get_logger(__name__)
 Row = dict[str, Any]
 
+# $2: those they handle, $3: those they supervise.
 _OPEN_CASES_OF = (
-    "SELECT * FROM cases WHERE (assignee_id = $1 OR supervisor_id = $1)"
+    "SELECT * FROM cases WHERE ((assignee_id = $1 AND $2) OR (supervisor_id = $1 AND $3))"
     " AND finished_at IS NULL ORDER BY id FOR UPDATE"
 )
 
@@ -55,6 +70,34 @@ Notes = tuple[SystemNote, SystemNote]
 DEACTIVATED: Notes = (SystemNote.HANDLER_DEACTIVATED, SystemNote.NOBODY_TO_TAKE_OVER)
 REOPENED: Notes = (SystemNote.REOPENED_WITHOUT_HANDLER, SystemNote.REOPENED_NOBODY_TO_TAKE_OVER)
 SUPERVISOR_GONE: Notes = (SystemNote.SUPERVISOR_INACTIVE, SystemNote.NO_SUPERVISOR_TO_TAKE_OVER)
+ROLE_CHANGED: Notes = (SystemNote.HANDLER_ROLE_CHANGED, SystemNote.NOBODY_TO_TAKE_OVER_ROLE_CHANGED)
+SUPERVISOR_ROLE_CHANGED: Notes = (
+    SystemNote.SUPERVISOR_ROLE_CHANGED,
+    SystemNote.NO_SUPERVISOR_ROLE_CHANGED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GivenUp:
+    """What a roster change takes from a member (`assignment.duties_given_up`) and why, as the
+    audit says it: they were made inactive, or their new role may not hold it."""
+
+    duties: frozenset[Duty]
+    handler: Notes = DEACTIVATED
+    supervisor: Notes = SUPERVISOR_GONE
+
+    @classmethod
+    def by(cls, duties: frozenset[Duty], *, active: bool) -> GivenUp:
+        if active:
+            return cls(duties, ROLE_CHANGED, SUPERVISOR_ROLE_CHANGED)
+        return cls(duties)
+
+    def flags(self) -> tuple[bool, bool]:
+        """(their handled work goes, their supervised work goes)."""
+        return Duty.HANDLE in self.duties, Duty.SUPERVISE in self.duties
+
+
+DEACTIVATION = GivenUp(EVERY_DUTY)
 
 
 def department_of(policy: CasePolicy, case: Row) -> str | None:
@@ -94,11 +137,13 @@ def handback_change(case: Row, chosen: Assignment, notes: Notes = DEACTIVATED) -
     return changes, detail
 
 
-def supervisor_change(case: Row, supervisor: str | None) -> tuple[Row, Row]:
+def supervisor_change(
+    case: Row, supervisor: str | None, notes: Notes = SUPERVISOR_GONE
+) -> tuple[Row, Row]:
     """The case's new supervisor and the audit detail. None: no supervisor is active, and the
     alerts of its time limits go to the desk's supervisor (`timers.addressee`), not to one who
     left."""
-    reason = SUPERVISOR_GONE[0] if supervisor else SUPERVISOR_GONE[1]
+    reason = notes[0] if supervisor else notes[1]
     detail = {"from": case["supervisor_id"], "to": supervisor, "reason": reason.value}
     return {"supervisor_id": supervisor}, detail
 
@@ -126,27 +171,60 @@ async def hand_back_open_cases(
     roster_event_id: str,
     correlation_id: str | None,
     now: datetime,
+    given_up: GivenUp = DEACTIVATION,
 ) -> int:
-    """Give each open case `staff_id` (made inactive in this transaction) handles or supervises
-    to whoever takes it over, and announce it; how many cases. Their cases are locked first,
-    then the roster (openings lock in that order too: a patient merge moves cases before a
-    batch opens new ones), then read again for those opened meanwhile."""
-    await conn.fetch(_OPEN_CASES_OF, staff_id)
+    """Give what `staff_id` (made inactive in this transaction, or given a role that may not
+    hold it) handles or supervises of the open cases and enquiries to whoever takes it over,
+    and announce it; how many cases and enquiries. Their cases, then their enquiries, are
+    locked first, then the roster (openings lock in that order too: a patient merge moves cases
+    before a batch opens new ones), then read again for those given them meanwhile."""
+    handled, supervised = given_up.flags()
+    await conn.fetch(_OPEN_CASES_OF, staff_id, handled, supervised)
+    await enquiry_handback.open_enquiries_of(conn, staff_id, given_up.duties)
     await conn.execute(f"SELECT pg_advisory_xact_lock({roster.ROSTER_LOCK_KEY})")
-    cases = [repo.opened_case(r) for r in await conn.fetch(_OPEN_CASES_OF, staff_id)]
+    cases = [
+        repo.opened_case(r) for r in await conn.fetch(_OPEN_CASES_OF, staff_id, handled, supervised)
+    ]
+    enquiries = await enquiry_handback.open_enquiries_of(conn, staff_id, given_up.duties)
+    await _hand_back_cases(
+        conn, policy, cases, staff_id, given_up=given_up, roster_event_id=roster_event_id,
+        correlation_id=correlation_id, now=now,
+    )  # fmt: skip
+    handed = await enquiry_handback.hand_back(
+        conn, policy, enquiries, staff_id, duties=given_up.duties,
+        notes=(given_up.handler, given_up.supervisor),
+        roster_event_id=roster_event_id, correlation_id=correlation_id, now=now,
+    )  # fmt: skip
+    for before, after in handed:
+        log_handback(before, after, staff_id=staff_id, roster_event_id=roster_event_id)
+    return len(cases) + len(enquiries)
+
+
+async def _hand_back_cases(
+    conn: asyncpg.Connection,
+    policy: CasePolicy,
+    cases: list[Row],
+    staff_id: str,
+    *,
+    given_up: GivenUp,
+    roster_event_id: str,
+    correlation_id: str | None,
+    now: datetime,
+) -> None:
     if not cases:
-        return 0
+        return
     workload = await roster.workload(
         conn, {d for c in cases for d in departments_for(policy, department_of(policy, c))}
     )
+    handled, supervised = given_up.flags()
     for case in cases:
         after = await hand_over(
-            conn, policy, workload, case, handler=case["assignee_id"] == staff_id,
-            supervisor=case["supervisor_id"] == staff_id, notes=DEACTIVATED,
-            cause_id=roster_event_id, correlation_id=correlation_id, now=now,
+            conn, policy, workload, case, handler=case["assignee_id"] == staff_id and handled,
+            supervisor=case["supervisor_id"] == staff_id and supervised, notes=given_up.handler,
+            supervisor_notes=given_up.supervisor, cause_id=roster_event_id,
+            correlation_id=correlation_id, now=now,
         )  # fmt: skip
         log_handback(case, after, staff_id=staff_id, roster_event_id=roster_event_id)
-    return len(cases)
 
 
 async def reopened(
@@ -186,6 +264,7 @@ async def hand_over(
     notes: Notes,
     now: datetime,
     cause_id: str | None = None,
+    supervisor_notes: Notes = SUPERVISOR_GONE,
     correlation_id: str | None = None,
 ) -> Row:
     """Record a new handler for `case` (`handler`: its own is not active), then a new supervisor
@@ -205,7 +284,7 @@ async def hand_over(
             )  # fmt: skip
     if supervisor:
         new_supervisor = chosen.supervisor_id if chosen else supervising(policy, workload, case)
-        changes, detail = supervisor_change(case, new_supervisor)
+        changes, detail = supervisor_change(case, new_supervisor, supervisor_notes)
         once = cause_id and supervisor_event_id(case, cause_id, new_supervisor)
         case = await record_change(
             conn, case, changes, action="supervisor_assigned", event_type=ASSIGNED_EVENT,
@@ -215,16 +294,25 @@ async def hand_over(
     return case
 
 
+# What a log line names of a case and of an enquiry: its number, its holder, their department.
+_LOGGED = {
+    "case": ("case_number", "assignee_id", "handling_department"),
+    "enquiry": ("enquiry_number", "owner_id", "owner_department"),
+}
+
+
 def log_handback(before: Row, after: Row, *, staff_id: str, roster_event_id: str) -> None:
-    """One line a case: a warning when nobody could take the member's place on it (a case
-    with no handler waits for a supervisor)."""
+    """One line a case or an enquiry: a warning when nobody could take the member's place on
+    it (a case with no handler, an enquiry with no owner, waits for a supervisor)."""
+    kind = "enquiry" if "enquiry_number" in before else "case"
+    number, holder, department = _LOGGED[kind]
     fields = {
-        "case_number": before["case_number"], "staff_id": staff_id, "to": after["assignee_id"],
-        "supervisor": after["supervisor_id"], "department": after["handling_department"],
+        number: before[number], "staff_id": staff_id, "to": after[holder],
+        "supervisor": after["supervisor_id"], "department": after[department],
         "roster_event_id": roster_event_id,
     }  # fmt: skip
-    left = [before[c] == staff_id and after[c] is None for c in ("assignee_id", "supervisor_id")]
+    left = [before[c] == staff_id and after[c] is None for c in (holder, "supervisor_id")]
     if any(left):
-        log.warning("case of a deactivated member: nobody active to take their place", **fields)
+        log.warning(f"{kind} handed back: nobody active to take the member's place", **fields)
     else:
-        log.info("case of a deactivated member reassigned", **fields)
+        log.info(f"{kind} handed back to another member", **fields)

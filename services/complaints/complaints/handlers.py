@@ -5,7 +5,8 @@ channel `followup`, the objections the follow-up service raises during calls; an
 `feedback.submitted`, praise and suggestions, recorded as `POST /v1/feedback` records them.
 `staff.roster.v1` keeps the local roster up to date when the follow-up service publishes
 `staff.member_saved`; until it does, the seeded roster is what cases are assigned from. A
-member made inactive hands back their open cases (`handback.py`).
+member made inactive hands back their open cases and enquiries, one given another role what it
+may not hold (`handback.py`).
 """
 
 from __future__ import annotations
@@ -155,7 +156,9 @@ def roster_entry(member: StaffMemberSaved) -> tuple[str, str, str, bool]:
 
 class RosterHandlers:
     """The `staff.roster.v1` consumer: a member saved is saved here; one made inactive hands
-    back their open cases in the same transaction (`handback`)."""
+    back their open cases and enquiries in the same transaction (`handback`), and one given a
+    role that may not hold some of them (an agent made operations, a supervisor made an agent)
+    hands back those."""
 
     def __init__(self, policy: CasePolicy, *, clock: Callable[[], datetime]) -> None:
         self.policy = policy
@@ -165,13 +168,14 @@ class RosterHandlers:
         if event.type != ROSTER_EVENT:
             return
         staff_id, department, role, active = roster_entry(event.data)
-        deactivated = await roster.upsert_staff(
+        given_up = await roster.upsert_staff(
             conn, staff_id, department_code=department, role=role, active=active, source="roster"
         )
-        if deactivated:
+        if given_up:
             await handback.hand_back_open_cases(
                 conn, self.policy, staff_id, roster_event_id=event.id,
                 correlation_id=event.correlationid or event.id, now=self.clock(),
+                given_up=handback.GivenUp.by(given_up, active=active),
             )  # fmt: skip
 
 

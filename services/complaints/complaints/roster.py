@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from complaints.assignment import Member, Workload
+from complaints.assignment import Duty, Member, Workload, duties_given_up
 
 Row = dict[str, Any]
 
@@ -28,13 +28,15 @@ async def upsert_staff(
     active: bool,
     source: str,
     only_if_missing: bool = False,
-) -> bool:
-    """Insert or update a member; True when this made an active member inactive. The member's
-    row is locked to the commit first, so two changes of one member count one deactivation."""
-    was_active = None
+) -> frozenset[Duty]:
+    """Insert or update a member; what the change takes from them (`duties_given_up`: all when
+    it made an active member inactive, what their new role may not hold when they stay active),
+    to be handed back. The member's row is locked to the commit first, so two changes of one
+    member count one deactivation, or one change of role."""
+    before = None
     if not only_if_missing:
-        was_active = await conn.fetchval(
-            "SELECT active FROM staff WHERE staff_id = $1 FOR UPDATE", staff_id
+        before = await conn.fetchrow(
+            "SELECT active, role FROM staff WHERE staff_id = $1 FOR UPDATE", staff_id
         )
     conflict = (
         "DO NOTHING"
@@ -51,21 +53,32 @@ async def upsert_staff(
         active,
         source,
     )
-    return was_active is True and not active
+    if before is None:
+        return frozenset()
+    return duties_given_up(
+        was_active=before["active"], old_role=before["role"], active=active, role=role
+    )
 
 
 async def workload_to_open(conn: asyncpg.Connection, departments: Iterable[str]) -> Workload:
     """`workload` for opening cases, read under `ROSTER_LOCK_KEY` held shared to the commit: a
     deactivation under way finishes first, and one after it waits for this opening, so a case
     given meanwhile to the member made inactive is handed back too."""
-    await conn.execute(f"SELECT pg_advisory_xact_lock_shared({ROSTER_LOCK_KEY})")
+    await hold_shared(conn)
     return await workload(conn, departments)
+
+
+async def hold_shared(conn: asyncpg.Connection) -> None:
+    """`ROSTER_LOCK_KEY` held shared to the commit: what this transaction reads of the roster
+    (to give someone a case or an enquiry) stays true until it commits, or a deactivation after
+    it hands back what it gave."""
+    await conn.execute(f"SELECT pg_advisory_xact_lock_shared({ROSTER_LOCK_KEY})")
 
 
 async def active_among(conn: asyncpg.Connection, staff_ids: Iterable[str | None]) -> set[str]:
     """Those of `staff_ids` active on the roster, read under `ROSTER_LOCK_KEY` held shared to
     the commit, as `workload_to_open` reads it (a reopening's case is given as an opening's)."""
-    await conn.execute(f"SELECT pg_advisory_xact_lock_shared({ROSTER_LOCK_KEY})")
+    await hold_shared(conn)
     rows = await conn.fetch(
         "SELECT staff_id FROM staff WHERE active AND staff_id = ANY($1::text[])",
         [s for s in staff_ids if s],

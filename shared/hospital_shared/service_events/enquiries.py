@@ -35,8 +35,10 @@ class EnquiryChanged(Contract):
     channel: EnquiryChannel
     complex: bool
     department_code: str | None = None
-    # The member of staff who owns it now (首问负责: whoever took it, until handed over).
-    owner_id: NonEmpty
+    # The member of staff who owns it now (首问负责: whoever took it, until handed over). None:
+    # its owner left (or may no longer hold it) and nobody active could take it over; the
+    # supervisors of its departments see it.
+    owner_id: NonEmpty | None
     # The owner's department: who answers for it (the KPI's department when none was asked about).
     owner_department: str | None = None
     previous_owner_id: str | None = None
@@ -66,7 +68,7 @@ class EnquiryTimeLimitReached(Contract):
     channel: EnquiryChannel
     complex: bool
     department_code: str | None = None
-    owner_id: NonEmpty
+    owner_id: NonEmpty | None  # None: nobody active could take it over (`EnquiryChanged`)
     # Who should hear about it: the enquiry's supervisor, else the complaint desk's.
     supervisor_id: str | None = None
     supervisor_department: str | None = None
