@@ -4,8 +4,8 @@ first-contact responsibility and its time limits run there.
 
 - an agent takes a phone enquiry (a question left out is refused beside its field, what was
   typed kept), sees it with its 24-hour countdown, is refused a hand-over to someone not on
-  the roster (the reason kept) and hands it to a colleague with the reason; from then on the
-  page has no forms for her; the desk's supervisor answers it, in time;
+  the roster (the reason kept) and hands it to a colleague with the reason, who is told at
+  once; from then on the page has no forms for her; the desk's supervisor answers it, in time;
 - in English, an on-site complex enquiry turned into a complaint: the enquiry shows the case.
 
 The complaints service's own answers are checked beside the screens. Screenshots go to
@@ -71,6 +71,18 @@ async def enquiry_of(stack: dict[str, RunningService], number: str) -> dict[str,
     return found
 
 
+async def notes_to(stack: dict[str, RunningService], staff_id: str, number: str) -> list[str]:
+    """The texts notifications made for `staff_id` about enquiry `number` (operations read
+    anyone's)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(
+            f"{stack['notifications'].url}/v1/messages", params={"staff_id": staff_id},
+            headers=ADMIN,
+        )  # fmt: skip
+    resp.raise_for_status()
+    return [m["body"] for m in resp.json()["items"] if number in (m.get("body") or "")]
+
+
 async def send(page: Page, selector: str) -> None:
     async with page.expect_navigation():
         await page.click(selector)
@@ -123,6 +135,8 @@ async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answe
     history = await page.inner_text("#enquiry-history")
     assert f"S-AGENT-01 → {COLLEAGUE} · 专家门诊排班由门诊部答复" in history
     assert (await enquiry_of(stack, number))["owner_id"] == COLLEAGUE
+    told = await eventually(lambda: notes_to(stack, COLLEAGUE, number), timeout=30)
+    assert f"咨询{number}" in told[0] and "S-AGENT-01转交给您" in told[0]
 
     await page.goto(f"{stack['console'].url}/enquiries")
     row = await page.inner_text(f"tr:has(a[href='/enquiries/{number}'])")

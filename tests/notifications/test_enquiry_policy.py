@@ -7,7 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hospital_shared.service_events.enquiries import EnquiryTimeLimitReached, FeedbackReceived
+from hospital_shared.service_events.enquiries import (
+    EnquiryChanged,
+    EnquiryTimeLimitReached,
+    FeedbackReceived,
+)
 from notifications import enquiry_policy
 from notifications.policy import PlanningRules
 from notifications.templates import DEFAULTS_BY_NAME, SAMPLE_CONTEXT, render
@@ -50,6 +54,40 @@ def test_without_a_named_supervisor_the_departments_supervisor_is_told() -> None
     desk = alert("warning", supervisor_department="CS")
     (note,) = enquiry_policy.plan_enquiry_time_limit(desk, "e", NOW, RULES).messages
     assert note.supervisor_of == "CS"
+
+
+def handed_over(owner: str | None, actor: str) -> EnquiryChanged:
+    return EnquiryChanged(
+        enquiry_number="ZX-20261205-000002", status="open", channel="phone", complex=False,
+        owner_id=owner, previous_owner_id="S-AGENT-01", taken_by="S-AGENT-01",
+        limit="answer", starts_at=NOW, due_at=NOW + timedelta(hours=24), actor_id=actor,
+        occurred_at=NOW,
+    )  # fmt: skip
+
+
+def test_the_colleague_an_enquiry_is_handed_to_is_told_with_its_page() -> None:
+    """首问负责: the enquiry is theirs from the hand-over; before, nobody told them, and it sat
+    until the supervisor's 80% warning."""
+    data = handed_over("S-AGENT-02", "S-AGENT-01")
+    (note,) = enquiry_policy.plan_enquiry_handed_over(data, "e2", NOW, RULES).messages
+    assert (note.template, note.staff_id, note.key) == (
+        "staff_enquiry_handed_over",
+        "S-AGENT-02",
+        "e2",
+    )
+    assert note.act_by == data.due_at
+    text = render(DEFAULTS_BY_NAME[note.template].body, note.context)
+    assert "ZX-20261205-000002" in text and "S-AGENT-01转交给您" in text
+    assert "请于12月06日 10:00前答复" in text and "/enquiries/ZX-20261205-000002" not in text
+    linked = PlanningRules(tz=SH, common=RULES.common, console_base_url="https://console.example")
+    (note,) = enquiry_policy.plan_enquiry_handed_over(data, "e2", NOW, linked).messages
+    assert "https://console.example/enquiries/ZX-20261205-000002" in render(
+        DEFAULTS_BY_NAME[note.template].body, note.context
+    )
+    nobody = handed_over(None, "system:complaints")
+    assert enquiry_policy.plan_enquiry_handed_over(nobody, "e", NOW, RULES).messages == ()
+    to_self = handed_over("S-SUP-01", "S-SUP-01")
+    assert enquiry_policy.plan_enquiry_handed_over(to_self, "e", NOW, RULES).messages == ()
 
 
 def praise(department: str | None) -> FeedbackReceived:

@@ -42,6 +42,8 @@ def _plans() -> list[policy.Plan]:
     breach = SimpleNamespace(**vars(limit) | {"level": "breach"})
     resolved = SimpleNamespace(**vars(alert) | {"status": "resolved"})
     warning = SimpleNamespace(**vars(enquiry) | {"level": "warning"})
+    handed = SimpleNamespace(**vars(enquiry) | {"owner_id": "S-3", "previous_owner_id": "S-1",
+                                                "actor_id": "S-1"})  # fmt: skip
     return [
         policy.plan_registration(registration(NOW + timedelta(days=2)), "e", NOW, RULES),
         policy.plan_discharge(discharge("home"), "e", RULES),  # type: ignore[arg-type]
@@ -60,6 +62,7 @@ def _plans() -> list[policy.Plan]:
         enquiry_policy.plan_enquiry_time_limit(enquiry, "e", NOW, RULES),
         enquiry_policy.plan_enquiry_time_limit(warning, "e", NOW, RULES),
         enquiry_policy.plan_praise(praise, "e", NOW, RULES),
+        enquiry_policy.plan_enquiry_handed_over(handed, "e", NOW, RULES),
     ]
 
 

@@ -29,6 +29,16 @@ PRAISE_CATEGORY_LABELS = {
 }
 
 
+def _enquiry_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
+    """What every note about an enquiry says: its number, its limit and when it is due."""
+    return {
+        **rules.common,
+        "enquiry_number": data.enquiry_number,
+        "limit": ENQUIRY_LIMIT_LABELS.get(data.limit, data.limit),
+        "due": rules.local(data.due_at),
+    }
+
+
 def plan_enquiry_time_limit(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
     """enquiry.time_limit_warning | enquiry.time_limit_breached: to the enquiry's supervisor,
     else the supervisor of its department; once per event (the key is the event id)."""
@@ -39,16 +49,36 @@ def plan_enquiry_time_limit(data: Any, event_id: str, now: datetime, rules: Plan
         due_at=now,
         expires_at=None,
         subject_ref=f"enquiry:{data.enquiry_number}",
-        context={
-            **rules.common,
-            "enquiry_number": data.enquiry_number,
-            "limit": ENQUIRY_LIMIT_LABELS.get(data.limit, data.limit),
-            "due": rules.local(data.due_at),
-        },
+        context=_enquiry_context(data, rules),
         staff_id=data.supervisor_id,
         supervisor_of=None
         if data.supervisor_id
         else (data.supervisor_department or data.department_code),
+    )
+    return Plan(messages=(note,))
+
+
+def plan_enquiry_handed_over(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
+    """enquiry.handed_over: the new owner hears at once that the enquiry is theirs now, with
+    its due time and its page (a colleague's hand-over, or the service's when its owner left).
+    Nothing when nobody took it over (its supervisors see it) or the owner handed it to
+    themselves."""
+    owner = data.owner_id
+    if not owner or owner == data.actor_id:
+        return Plan()
+    note = Planned(
+        "staff_enquiry_handed_over",
+        key=event_id,
+        due_at=now,
+        expires_at=None,
+        subject_ref=f"enquiry:{data.enquiry_number}",
+        context=_enquiry_context(data, rules)
+        | {
+            "from_staff": data.previous_owner_id or data.actor_id or "",
+            "link": rules.console_link(f"/enquiries/{data.enquiry_number}"),
+        },
+        staff_id=owner,
+        act_by=data.due_at,
     )
     return Plan(messages=(note,))
 

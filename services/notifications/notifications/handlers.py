@@ -105,6 +105,7 @@ class EventHandlers:
             "staff.member_saved": self._staff,
             "enquiry.time_limit_warning": self._enquiry_time_limit,
             "enquiry.time_limit_breached": self._enquiry_time_limit,
+            "enquiry.handed_over": self._enquiry_handed_over,
             "feedback.praise_received": self._praise,
             "queue.episode_opened": self._queue_episode,
             "monitoring.alert_fired": self._monitoring_alert,
@@ -235,6 +236,12 @@ class EventHandlers:
         now = self.clock()
         return Effects(
             enquiry_policy.plan_enquiry_time_limit(event.data, event.id, now, self.rules)
+        )
+
+    def _enquiry_handed_over(self, event: CloudEvent[Any]) -> Effects:
+        now = self.clock()
+        return Effects(
+            enquiry_policy.plan_enquiry_handed_over(event.data, event.id, now, self.rules)
         )
 
     def _praise(self, event: CloudEvent[Any]) -> Effects:

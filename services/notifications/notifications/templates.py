@@ -225,6 +225,13 @@ DEFAULT_TEMPLATES += (
         description="An enquiry breached its time limit: escalated to the supervisor, at once",
     ),
     TemplateSpec(
+        "staff_enquiry_handed_over",
+        "staff",
+        "【咨询转交】咨询{{ enquiry_number }}（{{ limit }}）已由{{ from_staff }}转交给您，"
+        "请于{{ due }}前答复。" + _CONSOLE_LINK,
+        description="An enquiry handed over to a colleague (首问负责: it is theirs now): to them",
+    ),
+    TemplateSpec(
         "staff_praise_received",
         "staff",
         "【患者表扬】本科室收到患者表扬{{ feedback_number }}（{{ category }}），"
@@ -337,7 +344,11 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "link": "https://console.hospital.example/calls/T-1",
 }
 SAMPLE_CONTEXT.update(
-    {"enquiry_number": "ZX-20261123-000007", "feedback_number": "FKB-20261123-000007"}
+    {
+        "enquiry_number": "ZX-20261123-000007",
+        "feedback_number": "FKB-20261123-000007",
+        "from_staff": "S-AGENT-01",
+    }
 )
 
 
@@ -367,6 +378,7 @@ GIVEN: dict[str, frozenset[str]] = {
     "staff_digest": frozenset({"count", "items", "more"}),
     "staff_enquiry_time_limit_warning": _COMMON | {"enquiry_number", "limit", "due"},
     "staff_enquiry_escalation": _COMMON | {"enquiry_number", "limit", "due"},
+    "staff_enquiry_handed_over": _COMMON | {"enquiry_number", "limit", "due", "from_staff", "link"},
     "staff_praise_received": _COMMON | {"feedback_number", "category"},
     "staff_queue_over_limit": _COMMON | {"queue", "length", "limit", "since"},
     "staff_case_escalated": _CASE | {"due"},
