@@ -45,6 +45,10 @@ def test_an_escalation_goes_to_the_enquirys_supervisor_urgently() -> None:
     assert (note.staff_id, note.supervisor_of, note.key) == ("S-SUP-01", None, "e1")
     assert note.context["limit"] == "现场咨询（30分钟）"
     assert note.context["due"] == "12月05日 10:00"
+    linked = PlanningRules(tz=SH, common=RULES.common, console_base_url="https://console.example")
+    (note,) = enquiry_policy.plan_enquiry_time_limit(data, "e1", NOW, linked).messages
+    text = render(DEFAULTS_BY_NAME[note.template].body, note.context)
+    assert text.endswith("请立即处理。 https://console.example/enquiries/ZX-20261205-000001")
 
 
 def test_without_a_named_supervisor_the_departments_supervisor_is_told() -> None:

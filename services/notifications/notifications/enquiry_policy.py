@@ -30,12 +30,14 @@ PRAISE_CATEGORY_LABELS = {
 
 
 def _enquiry_context(data: Any, rules: PlanningRules) -> dict[str, Any]:
-    """What every note about an enquiry says: its number, its limit and when it is due."""
+    """What every note about an enquiry says: its number, its limit, when it is due, and its
+    page on the console (blank when no console is set)."""
     return {
         **rules.common,
         "enquiry_number": data.enquiry_number,
         "limit": ENQUIRY_LIMIT_LABELS.get(data.limit, data.limit),
         "due": rules.local(data.due_at),
+        "link": rules.console_link(f"/enquiries/{data.enquiry_number}"),
     }
 
 
@@ -73,10 +75,7 @@ def plan_enquiry_handed_over(data: Any, event_id: str, now: datetime, rules: Pla
         expires_at=None,
         subject_ref=f"enquiry:{data.enquiry_number}",
         context=_enquiry_context(data, rules)
-        | {
-            "from_staff": data.previous_owner_id or data.actor_id or "",
-            "link": rules.console_link(f"/enquiries/{data.enquiry_number}"),
-        },
+        | {"from_staff": data.previous_owner_id or data.actor_id or ""},
         staff_id=owner,
         act_by=data.due_at,
     )

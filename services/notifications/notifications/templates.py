@@ -213,14 +213,15 @@ DEFAULT_TEMPLATES += (
     TemplateSpec(
         "staff_enquiry_time_limit_warning",
         "staff",
-        "【咨询预警】咨询{{ enquiry_number }}的{{ limit }}时限将于{{ due }}到期，请督办。",
+        "【咨询预警】咨询{{ enquiry_number }}的{{ limit }}时限将于{{ due }}到期，请督办。"
+        + _CONSOLE_LINK,
         description="An enquiry reached 80% of its time limit: to the supervisor",
     ),
     TemplateSpec(
         "staff_enquiry_escalation",
         "staff",
         "【咨询超时】咨询{{ enquiry_number }}的{{ limit }}时限已于{{ due }}超时，"
-        "已升级由您督办，请立即处理。",
+        "已升级由您督办，请立即处理。" + _CONSOLE_LINK,
         urgent=True,
         description="An enquiry breached its time limit: escalated to the supervisor, at once",
     ),
@@ -363,6 +364,7 @@ _COMMON = frozenset({"hospital", "hotline", "survey_url"})  # PlanningRules.comm
 _TASK = _COMMON | {"task_id", "kind", "due", "link"}  # policy._task_context
 _CASE = _COMMON | {"case_number", "category", "priority", "response_by", "link"}  # _case_context
 _ALERT = _COMMON | {"alert", "severity", "summary", "since", "until"}
+_ENQUIRY = _COMMON | {"enquiry_number", "limit", "due", "link"}  # enquiry_policy._enquiry_context
 GIVEN: dict[str, frozenset[str]] = {
     "appointment_reminder": _COMMON | {"appointment_time", "department", "doctor"},
     "discharge_care_notice": _COMMON | {"department"},
@@ -376,9 +378,9 @@ GIVEN: dict[str, frozenset[str]] = {
     "staff_case_time_limit_warning": _CASE | {"limit", "due"},
     "staff_case_time_limit_breach": _CASE | {"limit", "due"},
     "staff_digest": frozenset({"count", "items", "more"}),
-    "staff_enquiry_time_limit_warning": _COMMON | {"enquiry_number", "limit", "due"},
-    "staff_enquiry_escalation": _COMMON | {"enquiry_number", "limit", "due"},
-    "staff_enquiry_handed_over": _COMMON | {"enquiry_number", "limit", "due", "from_staff", "link"},
+    "staff_enquiry_time_limit_warning": _ENQUIRY,
+    "staff_enquiry_escalation": _ENQUIRY,
+    "staff_enquiry_handed_over": _ENQUIRY | {"from_staff"},
     "staff_praise_received": _COMMON | {"feedback_number", "category"},
     "staff_queue_over_limit": _COMMON | {"queue", "length", "limit", "since"},
     "staff_case_escalated": _CASE | {"due"},
