@@ -5,7 +5,8 @@ first-contact responsibility and its time limits run there.
 - an agent takes a phone enquiry (a question left out is refused beside its field, what was
   typed kept), sees it with its 24-hour countdown, is refused a hand-over to someone not on
   the roster (the reason kept) and hands it to a colleague with the reason, who is told at
-  once; from then on the page has no forms for her; the desk's supervisor answers it, in time;
+  once; from then on the page has no forms for her; the desk's supervisor finds it on the
+  supervisor's screen by its countdown and answers it, in time;
 - in English, an on-site complex enquiry turned into a complaint: the enquiry shows the case.
 
 The complaints service's own answers are checked beside the screens. Screenshots go to
@@ -144,7 +145,11 @@ async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answe
     await screenshot(page, "enquiry-list")
 
     supervisor = await page_as(browser, stack, stack_env, "dev-supervisor-token")
-    await supervisor.goto(f"{stack['console'].url}/enquiries/{number}")
+    await supervisor.goto(f"{stack['console'].url}/supervisor")
+    on_board = await supervisor.inner_text(f"#sup-enquiries tr:has(a[href='/enquiries/{number}'])")
+    assert COLLEAGUE in on_board and "剩余23小时" in on_board
+    await screenshot(supervisor, "enquiry-supervisor-board")
+    await send(supervisor, f"#sup-enquiries a[href='/enquiries/{number}']")
     await supervisor.fill("#answer-text", "周六上午心内科有专家门诊，可在公众号预约。")
     await send(supervisor, "#answer-form button")
     assert "答复已保存" in await supervisor.inner_text(".flash")

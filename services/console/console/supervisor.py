@@ -1,6 +1,7 @@
 """The supervisor's screen (客服主管): the team's workload (follow-up tasks and complaint
 cases per person) with reassignment, the complaint time limits in breach or warning, the
-resolutions waiting for approval, and the spot checks to do. A supervisor sees their own
+resolutions waiting for approval, the open enquiries by their countdown, and the spot checks
+to do. A supervisor sees their own
 department, as the services decide; operations (admin) chooses one."""
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused, first_reason
+from console.desk import cursor_of
 from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
-from console.time_limits import countdowns, remaining_text
+from console.time_limits import countdown, countdowns, remaining_text
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.vocabulary import OPEN_TASK_STATUSES, TaskKind
 
@@ -60,6 +62,32 @@ async def _spot_checks(api: Backend, session: Session, department: str) -> list[
     return sorted((t for found in lists for t in found["items"]), key=lambda t: t["due_at"])
 
 
+SHOWN_ENQUIRIES = 50  # the soonest due; the rest in the enquiries list
+READ_ENQUIRIES = 1000  # open ones read to find them (the service lists newest first)
+
+
+async def _open_enquiries(api: Backend, session: Session, department: str | None) -> Any:
+    """The department's open enquiries (a supervisor's as the service decides; operations'
+    by the department asked about), the soonest due first, each with its countdown. The
+    service lists the newest first and the oldest are the most urgent, so the open ones are
+    read a page after another (up to READ_ENQUIRIES) before the soonest are shown."""
+    params: dict[str, Any] = {"status": "open", "limit": 100, "department": department}
+    items: list[Any] = []
+    while True:
+        found = await api.get(session, "complaints", "/v1/enquiries", params=params, reason=REASON)
+        items += [e for e in found["items"] if not e.get("redacted")]
+        following = cursor_of(found["next"])
+        if following is None or len(items) >= READ_ENQUIRIES:
+            break
+        params["cursor"] = following
+    now = datetime.now(UTC)
+    rows = sorted(
+        ({**e, "countdown": countdown(e["time_limit"], now)} for e in items),
+        key=lambda e: e["countdown"].due_at,
+    )
+    return {"enquiries": rows[:SHOWN_ENQUIRIES], "more": len(rows) > SHOWN_ENQUIRIES}
+
+
 def team_rows(roster: list[Any], overview: dict[str, Any], workload: dict[str, Any]) -> list[Any]:
     """One row per person: roster facts, open and overdue tasks, open cases and their limits
     in warning or breach. People with work but no roster entry (moved away) are kept."""
@@ -86,7 +114,16 @@ def team_rows(roster: list[Any], overview: dict[str, Any], workload: dict[str, A
 async def _page_data(request: Request, session: Session, department: str) -> dict[str, Any]:
     api: Backend = request.app.state.backend
     case_dept = None if session.has_role("supervisor") else department
-    workload, overview, roster, breached, warning, approvals, spots = await asyncio.gather(
+    (
+        workload,
+        overview,
+        roster,
+        breached,
+        warning,
+        approvals,
+        spots,
+        enquiries,
+    ) = await asyncio.gather(
         api.get(session, "complaints", "/v1/case-workload", params={"department": department}),
         api.get(session, "followup", f"/v1/departments/{department}/overview", reason=REASON),
         api.get(session, "followup", "/v1/staff", params={"department": department}),
@@ -94,6 +131,7 @@ async def _page_data(request: Request, session: Session, department: str) -> dic
         _cases(api, session, case_dept, time_limit="warning"),
         _cases(api, session, case_dept, status="resolution_proposed"),
         _spot_checks(api, session, department),
+        _open_enquiries(api, session, case_dept),
     )
     return {
         "department": department,
@@ -101,6 +139,7 @@ async def _page_data(request: Request, session: Session, department: str) -> dic
         "roster": [m for m in roster["items"] if m.get("active", True)],
         "unassigned": overview["unassigned"], "overdue": overview["overdue"],
         "breached": breached, "warning": warning, "approvals": approvals, "spot_checks": spots,
+        "open_enquiries": enquiries,
     }  # fmt: skip
 
 
