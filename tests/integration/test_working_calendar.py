@@ -112,6 +112,8 @@ async def test_fact_finding_over_the_2027_spring_festival_uses_the_added_years_d
         assert again["calendar_missing_years"] == [2027]
         assert missing_gauge((await http.get("/metrics")).text, "complaints") == 1
         assert "no official schedule for this year" in complaints.log
+        years = (await http.get("/v1/calendar/years", headers=ADMIN)).json()
+        assert 2027 in years["missing_years"]  # what operations' calendar screen warns of
 
         # Operations add 2027 (test data): the next case counts its days.
         refused = await http.put(
@@ -129,7 +131,9 @@ async def test_fact_finding_over_the_2027_spring_festival_uses_the_added_years_d
         assert fact_finding_due(after) == datetime(2027, 2, 16, 10, tzinfo=CST)
         assert after["calendar_missing_years"] == []
         assert missing_gauge((await http.get("/metrics")).text, "complaints") == 0
-        listed = (await http.get("/v1/calendar/years", headers=ADMIN)).json()["years"]
+        years = (await http.get("/v1/calendar/years", headers=ADMIN)).json()
+        assert 2027 not in years["missing_years"]  # the open case keeps its flag: added since
+        listed = years["years"]
         assert listed[-1]["year"] == 2027 and listed[-1]["source"].startswith("TEST DATA")
         assert listed[-1]["workdays"] == 2
 

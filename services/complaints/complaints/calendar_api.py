@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from complaints.http_deps import Operations
+from complaints.repository import calendar_years_open_cases_lack
 from complaints.responses import CalendarYears, YearOut, YearSummary
 from hospital_shared.calendar_store import LiveCalendar, save_schedule
 from hospital_shared.events import make_event
@@ -82,13 +83,15 @@ router = APIRouter(prefix="/v1/calendar", tags=["working-day calendar"], route_c
 
 
 @router.get("/years", response_model=CalendarYears)
-async def list_years(live: Live, _: Operations) -> CalendarYears:
-    """The years with an official schedule, and where each came from."""
+async def list_years(live: Live, conn: Conn, _: Operations) -> CalendarYears:
+    """The years with an official schedule, and where each came from; and the years open
+    cases counted Monday to Friday for want of one (`missing_years`)."""
+    years = live.current.years
     return CalendarYears(years=[
         YearSummary(year=y, source=s.source, notice=s.notice, holidays=len(s.holidays),
                     workdays=len(s.workdays))
-        for y, s in sorted(live.current.years.items())
-    ])  # fmt: skip
+        for y, s in sorted(years.items())
+    ], missing_years=await calendar_years_open_cases_lack(conn, known=years))  # fmt: skip
 
 
 @router.get("/years/{year}", response_model=YearOut)

@@ -20,7 +20,7 @@ from complaints.policy import Deadline
 from hospital_shared.calendar_store import report_missing
 from hospital_shared.field_crypto import PREFIX, cipher, open_fields, seal_fields
 from hospital_shared.time_limits import past_due_sql, past_warning_sql
-from hospital_shared.vocabulary import LimitState
+from hospital_shared.vocabulary import FINISHED_CASE_STATUSES, LimitState
 
 Row = dict[str, Any]
 
@@ -400,6 +400,19 @@ async def flag_missing_calendar(
         [(case_id, sorted(years)) for case_id, years in missing.items()],
     )
     report_missing("complaints", set().union(*missing.values()), what="complaint time limits")
+
+
+async def calendar_years_open_cases_lack(
+    conn: asyncpg.Connection, *, known: Collection[int]
+) -> list[int]:
+    """The years that open cases' working-day limits were counted Monday to Friday for and
+    that still have no schedule (a case keeps its flag after the year is added)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT y FROM cases, unnest(calendar_missing_years) AS y"
+        " WHERE calendar_missing_years <> '{}' AND status <> ALL($1::text[]) ORDER BY y",
+        sorted(FINISHED_CASE_STATUSES),
+    )
+    return [r["y"] for r in rows if r["y"] not in known]
 
 
 async def settle_deadlines(

@@ -287,9 +287,15 @@ class YearSummary(BaseModel):
 
 class CalendarYears(BaseModel):
     model_config = _example({"years": [{"year": 2026, "source": "国务院办公厅通知", "notice":
-                                        "国办发明电〔2025〕7号", "holidays": 117, "workdays": 6}]})  # fmt: skip
+                                        "国办发明电〔2025〕7号", "holidays": 33, "workdays": 6}],
+                             "missing_years": [2027]})  # fmt: skip
 
     years: list[YearSummary]
+    # what the console's case page warns of, for all open cases at once
+    missing_years: list[int] = Field(
+        description="years without a schedule that open cases' working-day limits were"
+        " counted Monday to Friday for: add them"
+    )
 
 
 class YearOut(BaseModel):
