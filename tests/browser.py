@@ -122,6 +122,19 @@ async def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+async def open_from_menu(page: Page, console_url: str, entry: str) -> str:
+    """Open a screen as a person does, from the menu of the home page: its heading."""
+    await page.goto(f"{console_url}/")
+    await page.click(f"nav >> text={entry}")
+    return await page.inner_text("h1")
+
+
+async def submit(page: Page, button: str = "form.intake button[type='submit']") -> None:
+    """Press a form's `button` and wait for the page it leads to (its answer or redirect)."""
+    async with page.expect_navigation():
+        await page.click(button)
+
+
 async def has_no_horizontal_scroll(page: Page) -> bool:
     width: int = await page.evaluate("document.documentElement.scrollWidth")
     return width <= VIEWPORT["width"]

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import (
     backchannel,
+    calendar_years,
     calls,
     complaint_form,
     desk,
@@ -69,6 +70,7 @@ ROUTERS = [
     supervisor.router,
     staff.router,
     sms_templates.router,
+    calendar_years.router,
     operations.router,
     signin.router,
     backchannel.router,

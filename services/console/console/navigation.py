@@ -26,6 +26,8 @@ NAVIGATION: list[NavItem] = [
     NavItem("nav.staff", "/staff", frozenset({"admin"})),
     # Staff may read the SMS templates (the page shows them), those who edit have the entry.
     NavItem("nav.templates", "/templates", frozenset({"supervisor", "admin"})),
+    # The complaints service lets only operations read the calendar.
+    NavItem("nav.calendar", "/calendar", frozenset({"admin"})),
     NavItem("nav.inbox", "/inbox", frozenset()),
 ]
 
