@@ -640,6 +640,56 @@ async def test_notes_waiting_for_their_server_are_counted_while_sms_dispatch_is_
     assert all(m["attempts"] == 0 for m in notes if m["channel"] == "sms")
 
 
+async def test_a_note_left_sending_by_a_crash_is_settled_while_sms_dispatch_is_paused(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A crash between a robot post's hand-over and its answer leaves the note `sending`; the
+    reconciler settles it as outcome unknown (never sent twice). It ran only with SMS
+    dispatch: while SMS were paused the note stayed `sending` until the pause ended. The
+    crash is the row as the sender left it, an hour ago; an SMS left so stays as it is."""
+    n = unique()
+    with (
+        restarted(notifications, NOTIFICATIONS_SMS_DISPATCH_PAUSED="true"),
+        failing_robot() as robot,
+    ):
+        sup = await supervisor_with_robot(notifications, stack_env, robot, n)
+        await send(stack_env, topics.COMPLAINT_CASES, breach_for(n, f"D{n}"))
+        notes = await eventually(
+            lambda: past_the_cap(notifications, stack_env, sup.staff_id, ("webhook",)),
+            timeout=30, interval=0.2,
+        )  # fmt: skip
+        sms = next(m for m in await notes_of(notifications, stack_env, sup.staff_id)
+                   if m["channel"] == "sms")  # fmt: skip
+        conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+        try:
+            await conn.execute(
+                "UPDATE notifications.messages SET status = 'sending',"
+                " sending_since = now() - interval '1 hour' WHERE id = ANY($1::uuid[])",
+                [notes["webhook"]["id"], sms["id"]],
+            )
+
+            async def settled() -> str | None:
+                note = await conn.fetchrow(
+                    "SELECT status, status_reason FROM notifications.messages WHERE id = $1",
+                    uuid.UUID(notes["webhook"]["id"]),
+                )
+                return (
+                    f"{note['status']}:{note['status_reason']}"
+                    if note["status"] != "sending"
+                    else None
+                )
+
+            # the paused dispatcher's turn: every 20 dispatch intervals (0.2 s here)
+            assert await eventually(settled, timeout=30) == "failed:outcome_unknown"
+            held = await conn.fetchval(
+                "SELECT status FROM notifications.messages WHERE id = $1", uuid.UUID(sms["id"])
+            )
+        finally:
+            await conn.close()
+    assert held == "sending"
+    assert robot.at(f"/wecom/{n}") == []  # not sent again
+
+
 async def test_after_an_outage_a_note_still_gets_its_full_attempts_of_answered_errors(
     notifications, stack_env
 ) -> None:  # type: ignore[no-untyped-def]

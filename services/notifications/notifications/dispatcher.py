@@ -352,8 +352,10 @@ class Dispatcher:
             await asyncio.sleep(20 * self.settings.dispatch_interval_s)
 
     async def _count_while_paused(self) -> None:
-        """One count of the gauges; while the database is away, the next at the next turn."""
+        """The staff notes a crash left `sending` settled, then one count of the gauges; while
+        the database is away, the next at the next turn."""
         try:
+            await reconciler.settle_staff_notes(self.pool, self.settings, self.clock())
             await reconciler.count(self.pool, self.settings, self.clock(), sms_paused=True)
         except Exception as exc:
             self.healthy = False

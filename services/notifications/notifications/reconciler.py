@@ -71,15 +71,36 @@ async def reconcile(
         stale = await sending.interrupted(conn, stale_before)
     records = await gateway_records(provider, [str(i) for i in stale])
     async with pool.acquire() as conn, conn.transaction():
-        settled = await sending.settle_interrupted(conn, stale, now, records)
-        await publish_statuses(conn, [_event(row) for row in settled], now=now)
-        for row in settled:
-            log.warning("message hand-over interrupted; settled by the gateway's records",
-                        message_id=str(row["id"]), status=row["status"],
-                        reason=row["status_reason"])  # fmt: skip
+        await _settle(conn, stale, now, records)
         receipt_before = now - timedelta(hours=settings.receipt_timeout_h)
         await publish_finished(conn, await sending.expire(conn, now, receipt_before), now)
         await _count(conn, settings, now, sms_paused=False)
+
+
+async def _settle(
+    conn: asyncpg.Connection,
+    stale: list[Any],
+    now: datetime,
+    records: Mapping[str, GatewayRecord],
+) -> None:
+    settled = await sending.settle_interrupted(conn, stale, now, records)
+    await publish_statuses(conn, [_event(row) for row in settled], now=now)
+    for row in settled:
+        log.warning("message hand-over interrupted; settled by the gateway's records",
+                    message_id=str(row["id"]), status=row["status"],
+                    reason=row["status_reason"])  # fmt: skip
+
+
+async def settle_staff_notes(pool: asyncpg.Pool, settings: Any, now: datetime) -> None:
+    """While SMS dispatch is paused: the staff notes (email, robot) whose hand-over a crash
+    interrupted, settled as `reconcile` settles them (the SMS gateway holds no record of a
+    note: outcome unknown, never sent twice). `reconcile` does not run while paused, and they
+    stayed `sending`, neither sent nor failed, until the pause ended; SMS are left as they
+    are (nothing of theirs is settled while paused)."""
+    stale_before = now - timedelta(seconds=settings.sending_lease_s)
+    async with pool.acquire() as conn, conn.transaction():
+        stale = await sending.interrupted(conn, stale_before, channels=STAFF_CHANNELS)
+        await _settle(conn, stale, now, {})
 
 
 async def count(pool: asyncpg.Pool, settings: Any, now: datetime, *, sms_paused: bool) -> None:

@@ -232,13 +232,20 @@ async def fail_after_send(
 
 
 async def interrupted(
-    conn: asyncpg.Connection, stale_before: datetime, limit: int = 1000
+    conn: asyncpg.Connection,
+    stale_before: datetime,
+    limit: int = 1000,
+    *,
+    channels: Sequence[str] | None = None,
 ) -> list[uuid.UUID]:
-    """Messages `sending` since before `stale_before`: their sender died (or lost the answer)."""
+    """Messages `sending` since before `stale_before`: their sender died (or lost the answer);
+    of `channels` only when given."""
     rows = await conn.fetch(
-        "SELECT id FROM messages WHERE status = 'sending' AND sending_since < $1 LIMIT $2",
+        "SELECT id FROM messages WHERE status = 'sending' AND sending_since < $1"
+        " AND ($3::text[] IS NULL OR channel = ANY($3::text[])) LIMIT $2",
         stale_before,
         limit,
+        None if channels is None else list(channels),
     )
     return [r["id"] for r in rows]
 
