@@ -77,6 +77,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("PUT", "/v1/staff/{staff_id}"): _STAFF,
     ("GET", "/v1/policy/{department}"): "the follow-up policy",
     ("GET", "/v1/case-workload"): "open cases per handler: staff ids and counts",
+    ("GET", "/v1/staff/{staff_id}/handback"): "counts of a member's open work a change hands back",
     ("GET", "/v1/category-rules"): "classification rules",
     ("POST", "/v1/category-rules"): "classification rules",
     ("PATCH", "/v1/category-rules/{rule_id}"): "classification rules",

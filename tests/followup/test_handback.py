@@ -1,8 +1,9 @@
-"""The event a call handed back by a member made inactive carries (followup/handback.py)."""
+"""The event a call handed back by a member made inactive, or given a role that may not make
+it, carries, and when a role change gives calls up (followup/handback.py)."""
 
 from datetime import UTC, datetime
 
-from followup.handback import released_event
+from followup.handback import STAFF_ROLE_CHANGED, released_event, role_changed
 
 TIME = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 ROSTER_EVENT = "staff:D-1:1796623200000000"
@@ -31,3 +32,18 @@ def test_a_later_life_handed_back_by_the_same_change_has_its_own_id() -> None:
     first = released_event(_row(1), staff_id="D-1", roster_event_id=ROSTER_EVENT, time=TIME)
     second = released_event(_row(2), staff_id="D-1", roster_event_id=ROSTER_EVENT, time=TIME)
     assert first.id != second.id and second.id.startswith("2:FU-A000123:")
+
+
+def test_only_a_member_kept_active_with_another_role_gives_up_calls_by_role() -> None:
+    """A role change hands back the calls the new role may not make; a new member, one inactive
+    before, or the same role again, none."""
+    assert role_changed({"active": True, "role": "doctor"}, "agent")
+    assert not role_changed({"active": True, "role": "doctor"}, "doctor")
+    assert not role_changed({"active": False, "role": "doctor"}, "agent")
+    assert not role_changed(None, "agent")
+
+
+def test_a_call_handed_back_by_a_role_change_says_so() -> None:
+    event = released_event(_row(1), staff_id="D-1", roster_event_id=ROSTER_EVENT, time=TIME,
+                           reason=STAFF_ROLE_CHANGED)  # fmt: skip
+    assert event.data.reason == "staff_role_changed"

@@ -36,6 +36,7 @@ OTHER_DEPT = f"U{RUN}"  # no staff at all: tasks fall back to the customer-servi
 DOC1, DOC2, SUP = f"D1-{RUN}", f"D2-{RUN}", f"SUP-{RUN}"
 LEAVING_DEPT = f"L{RUN}"  # the deactivation test's own department: its staff come and go
 LEAVER, STAYER = f"D3-{RUN}", f"D4-{RUN}"
+ROLE_DEPT, CHANGER = f"R{RUN}", f"D5-{RUN}"  # the role-change test's own department and doctor
 TOKENS = {
     **{token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()},
     "t-doc1": {"role": "doctor", "staff_id": DOC1, "department": DEPT},
@@ -817,3 +818,60 @@ async def test_a_member_made_inactive_hands_back_their_open_calls_once(api, stac
         bootstrap, topics.FOLLOWUP_TASKS, task_id, "followup.task_released"
     )
     assert len(released_all) == 1
+
+
+async def test_a_doctor_made_an_agent_then_operations_hands_back_the_calls_the_role_may_not_make(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A doctor holds an ordinary discharge call (an agent's or a doctor's) and one against
+    medical advice (a doctor's only), and stays active with another role: before, both stayed
+    theirs, and the doctor-only call waited for an agent who may not make it. Made an agent,
+    the doctor-only call goes back (`task_released`, `staff_role_changed`) and the ordinary one
+    stays; made operations, that one goes too. `GET .../handback` counted each before."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    async def save(role: str) -> dict[str, Any]:
+        body = {"name": f"测试 {CHANGER}", "department_code": ROLE_DEPT, "role": role,
+                "capacity": 50}  # fmt: skip
+        resp = await api.put(f"/v1/staff/{CHANGER}", json=body, headers=auth(ADMIN))
+        assert resp.status_code == 200, resp.text
+        saved: dict[str, Any] = resp.json()
+        return saved
+
+    async def would_hand_back(role: str) -> int:
+        resp = await api.get(f"/v1/staff/{CHANGER}/handback", params={"role": role},
+                             headers=auth(ADMIN))  # fmt: skip
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["role"] == role
+        calls: int = resp.json()["calls"]
+        return calls
+
+    await save("doctor")
+    ordinary, risky = unique(2)
+    await send(
+        bootstrap,
+        topics.DISCHARGES,
+        in_dept(discharge(ordinary), ROLE_DEPT),
+        in_dept(discharge(risky, disposition="against_medical_advice"), ROLE_DEPT),
+    )
+    for n in (ordinary, risky):
+        assert (await task_in(api, f"FU-A{n:06d}", "assigned"))["assignee_id"] == CHANGER
+    assert await would_hand_back("doctor") == 0
+    assert await would_hand_back("agent") == 1
+    assert await would_hand_back("admin") == 2
+    assert (await save("agent"))["handed_back"] == 1
+    [released] = await wait_events(bootstrap, f"FU-A{risky:06d}", "followup.task_released")
+    assert (released["data"]["previous_assignee_id"], released["data"]["reason"]) == (
+        CHANGER, "staff_role_changed",
+    )  # fmt: skip
+    kept = await task(api, f"FU-A{ordinary:06d}")
+    assert kept is not None and kept["assignee_id"] == CHANGER
+    moved = await task(api, f"FU-A{risky:06d}")
+    assert moved is not None and moved["assignee_id"] != CHANGER
+    assert await would_hand_back("admin") == 1
+    assert (await save("admin"))["handed_back"] == 1
+    gone = await task(api, f"FU-A{ordinary:06d}")
+    assert gone is not None and gone["assignee_id"] != CHANGER
+    unknown = await api.get("/v1/staff/NOBODY-X/handback", params={"role": "agent"},
+                            headers=auth(ADMIN))  # fmt: skip
+    assert unknown.status_code == 404

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from followup import roster
+from followup import handback, roster
 from followup.access import Staff, Supervising, supervisor_scope_refused
 from followup.api import Svc
 from hospital_shared.auth import Role
@@ -70,9 +70,27 @@ class MemberSaved(BaseModel):
     handed_back: int = Field(
         default=0,
         description="the member's open follow-up calls this save handed back for assignment "
-        "(a deactivation's; 0 otherwise)",
+        "(a deactivation's, or a role change's: those the new role may not make; 0 otherwise)",
     )
     member: MemberOut
+
+
+class HandbackOut(BaseModel):
+    """What saving the member with a role and state would hand back now (a count, no call)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"staff_id": "S-AGENT-01", "role": "admin", "active": True, "calls": 3}
+        }
+    )
+
+    staff_id: str
+    role: StaffRole
+    active: bool
+    calls: int = Field(
+        description="their open follow-up calls the save would hand back for assignment: all "
+        "when made inactive, those the new role may not make when it changes, else 0"
+    )
 
 
 class PolicyOut(BaseModel):
@@ -134,6 +152,21 @@ async def one_member(staff_id: StaffId, conn: Conn, principal: Supervising) -> M
     if supervisor_scope_refused(principal, row["department_code"]):
         raise HTTPException(403, "a supervisor sees their own department only")
     return member_out(row)
+
+
+@router.get("/staff/{staff_id}/handback", response_model=HandbackOut)
+async def handback_of(
+    staff_id: StaffId, conn: Conn, principal: Supervising, role: StaffRole, active: bool = True
+) -> HandbackOut:
+    """How many open calls `PUT /v1/staff/{staff_id}` with `role` and `active` would hand back
+    now (the console asks before such a save): who may save the member may ask."""
+    row = await roster.get_member(conn, staff_id)
+    if row is None:
+        raise HTTPException(404, f"no such member of staff: {staff_id}")
+    if supervisor_scope_refused(principal, row["department_code"]):
+        raise HTTPException(403, "a supervisor sees their own department only")
+    calls = await handback.calls_to_hand_back(conn, staff_id, active=active, role=role.value)
+    return HandbackOut(staff_id=staff_id, role=role, active=active, calls=calls)
 
 
 @router.put("/staff/{staff_id}", response_model=MemberSaved)
