@@ -639,6 +639,67 @@ async def test_a_member_given_a_role_that_may_not_hold_their_work_hands_back_jus
     }  # fmt: skip
 
 
+async def test_the_service_counts_what_a_roster_change_would_hand_back_before_it_is_saved(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The console asks before a deactivation or a role change, saying how much goes: before,
+    it counted only the cases a member handles (`GET /v1/case-workload`), not those they
+    supervise nor their enquiries. `GET /v1/staff/{id}/handback` counts each by the rule the
+    change applies, and the change then hands back just that."""
+    bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"]
+    dept, [doctor, supervisor, second] = await a_department(
+        bootstrap, dsn, "doctor", "supervisor", "supervisor"
+    )
+    body = {"channel": "phone", "description": "候诊排队等了三个小时",
+            "department": {"code": dept, "name": "骨科"}}  # fmt: skip
+    response = await http.post("/v1/cases", json=body, headers=tokens["agent"])
+    assert response.status_code == 201, response.text
+    await an_enquiry_of(http, tokens, dept, doctor)
+    await an_enquiry_of(http, tokens, dept, supervisor)
+
+    async def would_hand_back(staff_id: str, role: str, active: bool = True) -> dict[str, Any]:
+        response = await http.get(
+            f"/v1/staff/{staff_id}/handback", params={"role": role, "active": str(active).lower()},
+            headers=tokens["admin"],
+        )  # fmt: skip
+        assert response.status_code == 200, response.text
+        counts: dict[str, Any] = response.json()
+        return {k: counts[k] for k in ("cases_handled", "cases_supervised", "enquiries_owned",
+                                       "enquiries_supervised")}  # fmt: skip
+
+    none = {"cases_handled": 0, "cases_supervised": 0, "enquiries_owned": 0,
+            "enquiries_supervised": 0}  # fmt: skip
+    assert await would_hand_back(supervisor, "supervisor") == none
+    assert await would_hand_back(doctor, "agent") == none  # an agent holds what a doctor does
+    assert await would_hand_back(doctor, "admin") == none | {"cases_handled": 1,
+                                                             "enquiries_owned": 1}  # fmt: skip
+    assert await would_hand_back(supervisor, "agent") == none | {
+        "cases_supervised": 1, "enquiries_supervised": 2,
+    }  # fmt: skip
+    assert await would_hand_back(supervisor, "supervisor", active=False) == {
+        "cases_handled": 0, "cases_supervised": 1, "enquiries_owned": 1, "enquiries_supervised": 2,
+    }  # fmt: skip
+    assert await would_hand_back("S-NOBODY-HERE", "agent", active=False) == none
+    refused = await http.get(
+        f"/v1/staff/{doctor}/handback",
+        params={"role": "admin"},
+        headers={"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"},
+    )
+    assert refused.status_code == 403  # the desk's supervisor: another department's member
+    agents = await http.get(f"/v1/staff/{doctor}/handback", params={"role": "admin"},
+                            headers=tokens["agent"])  # fmt: skip
+    assert agents.status_code == 403
+
+    made_agent = member_saved(supervisor, dept, "agent")
+    await on_roster(bootstrap, [made_agent])
+    await eventually(lambda: consumed(dsn, made_agent["id"]), timeout=30)
+    # what the first supervisor gave up is now the second's; the enquiry they own stays theirs
+    assert await would_hand_back(supervisor, "admin") == none | {"enquiries_owned": 1}
+    assert await would_hand_back(second, "agent") == none | {
+        "cases_supervised": 1, "enquiries_supervised": 2,
+    }  # fmt: skip
+
+
 # --- enquiries against PostgreSQL's locks ----------------------------------------------------
 
 ENQUIRIES = EnquiryPolicy(

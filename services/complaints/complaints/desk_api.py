@@ -1,15 +1,22 @@
 """The team's open cases per handler with their warnings and breaches, for the supervisor's
-screen of the console (the desk's note on a case is in `procedure_api`). Counts per handler:
-no complaint text and no patient (not an audited route)."""
+screen of the console (the desk's note on a case is in `procedure_api`); and what a roster
+change would hand back of a member's open work, for the roster screen's confirmation. Counts
+only: no complaint text and no patient (not audited routes)."""
 
-from fastapi import APIRouter, HTTPException, status
+from dataclasses import asdict
+from typing import Annotated
 
-from complaints import desk
-from complaints.http_deps import Ctx, Overseer
-from complaints.responses import HandlerLoad, Workload
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import StringConstraints
+
+from complaints import desk, roster
+from complaints.handback_preview import to_hand_back
+from complaints.http_deps import Ctx, Overseer, RuleEditor
+from complaints.responses import HandbackOut, HandlerLoad, Workload
 from hospital_shared.auth import Role
 from hospital_shared.http_api import Conn
 from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.service_events.followup import StaffRole
 
 router = APIRouter(prefix="/v1", tags=["complaints"], route_class=GuardedRoute)
 
@@ -31,3 +38,22 @@ async def case_workload(
         conn, department=department, supervisor_id=supervisor_id, now=ctx.clock()
     )
     return Workload(department=department, handlers=[HandlerLoad(**r) for r in rows])
+
+
+StaffId = Annotated[str, Path(), StringConstraints(min_length=1, max_length=64)]
+
+
+@router.get("/staff/{staff_id}/handback", response_model=HandbackOut)
+async def handback_of(
+    staff_id: StaffId, conn: Conn, principal: RuleEditor, role: StaffRole, active: bool = True
+) -> HandbackOut:
+    """What saving the member on the roster with `role` and `active` would hand back now
+    (`handback_preview`): operations, for anyone; a supervisor, for their department's."""
+    member = await roster.staff_member(conn, staff_id)
+    department = member["department_code"] if member else None
+    if principal.role == Role.SUPERVISOR and department != principal.department:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "a supervisor sees their own department only"
+        )
+    counts = await to_hand_back(conn, staff_id, role=role.value, active=active)
+    return HandbackOut(staff_id=staff_id, role=role.value, active=active, **asdict(counts))

@@ -241,6 +241,22 @@ class Workload(BaseModel):
     handlers: list[HandlerLoad]
 
 
+class HandbackOut(BaseModel):
+    model_config = _example({
+        "staff_id": "S-AGENT-01", "role": "admin", "active": True, "cases_handled": 4,
+        "cases_supervised": 0, "enquiries_owned": 2, "enquiries_supervised": 0})  # fmt: skip
+
+    staff_id: str
+    role: str
+    active: bool
+    cases_handled: int = Field(description="open cases they handle that would go to another")
+    cases_supervised: int = Field(description="open cases they supervise that would get another")
+    enquiries_owned: int = Field(description="open enquiries they own that would go to another")
+    enquiries_supervised: int = Field(
+        description="open enquiries they supervise that would get another supervisor"
+    )
+
+
 class RuleOut(BaseModel):
     model_config = _example({
         "id": 3, "category": "service_attitude", "keyword": "态度", "serious": False,
