@@ -1,6 +1,7 @@
 """Deactivating a member on the roster screen asks first (staff.py): before, 停用 was one
 click that posted at once, and the member's open calls and cases stayed theirs unnoticed; then
-the edit form's 在岗 unticked still did, without asking. The
+the edit form's 在岗 unticked still did, without asking. A role change that hands work back asks
+the same way, and each confirmation counts what the services say will go. The
 app in this process (tests/console/in_process.py), follow-up and complaints answered here; the
 screen in a real browser on the real stack is tests/e2e/test_console_staff.py's."""
 
@@ -19,18 +20,28 @@ NURSE = {"staff_id": "N-1", "name": "护士 陈静", "department_code": "CARD", 
          "open_tasks": 3}  # fmt: skip
 
 
+# What complaints counts a deactivation of the nurse would hand back.
+HER_WORK = {"cases_handled": 2, "cases_supervised": 0, "enquiries_owned": 1,
+            "enquiries_supervised": 0}  # fmt: skip
+NOTHING = dict.fromkeys(HER_WORK, 0)
+
+
 class Services:
-    """Follow-up's roster and complaints' case workload; the PUTs follow-up was sent."""
+    """Follow-up's roster and both services' counts of what a save would hand back (`role_calls`
+    and `role_work`: for a role change); the PUTs follow-up was sent, the counts asked for."""
 
     def __init__(
         self, *, complaints_away: bool = False, active: bool = True, handed_back: int = 3,
-        first_page: list[dict[str, Any]] | None = None,
+        first_page: list[dict[str, Any]] | None = None, role_calls: int = 0,
+        role_work: dict[str, int] | None = None,
     ) -> None:  # fmt: skip
         self.first_page = first_page  # the list's first page, when the nurse is on a later one
         self.complaints_away = complaints_away
         self.nurse = NURSE | {"active": active}
         self.handed_back = handed_back
+        self.role_calls, self.role_work = role_calls, role_work or NOTHING
         self.puts: list[dict[str, Any]] = []
+        self.asked: list[tuple[str, dict[str, str]]] = []  # (which service, its query)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -39,19 +50,26 @@ class Services:
                 page = {"items": self.first_page, "next": "/v1/staff?cursor=x", "limit": 100}
                 return httpx.Response(200, json=page)
             return httpx.Response(200, json={"items": [self.nurse], "next": None, "limit": 500})
+        if path == "/v1/staff/N-1/handback":
+            return self._handback(request)
         if path == "/v1/staff/N-1" and request.method == "GET":
             return httpx.Response(200, json=self.nurse)
         if path == "/v1/staff/N-1" and request.method == "PUT":
             self.puts.append(json.loads(request.content))
             saved = {"changed": True, "handed_back": self.handed_back, "member": self.nurse}
             return httpx.Response(200, json=saved)
-        if path == "/v1/case-workload":
-            if self.complaints_away:
-                return httpx.Response(503, json={"detail": "down"})
-            handlers = [{"assignee_id": "N-1", "role": "agent", "department": "CARD",
-                         "open_cases": 2, "warning": 0, "breached": 0}]  # fmt: skip
-            return httpx.Response(200, json={"department": None, "handlers": handlers})
         return idle_services(request)
+
+    def _handback(self, request: httpx.Request) -> httpx.Response:
+        query = dict(request.url.params)
+        leaving = query["active"] == "false"
+        service = "followup" if request.url.port == 8002 else "complaints"
+        self.asked.append((service, query))
+        if service == "followup":
+            return httpx.Response(200, json={"calls": 3 if leaving else self.role_calls})
+        if self.complaints_away:
+            return httpx.Response(503, json={"detail": "down"})
+        return httpx.Response(200, json=HER_WORK if leaving else self.role_work)
 
 
 def _operations(services: Services) -> tuple[Console, str]:
@@ -70,9 +88,13 @@ def test_the_rosters_deactivate_asks_first_naming_the_member_and_their_open_work
     assert asked.status_code == 200
     assert "确认停用 N-1 护士 陈静？" in asked.text
     assert "未完成的回访电话：3 个" in asked.text and "科室 CARD 的在岗人员" in asked.text
-    assert "未结投诉案件：2 件" in asked.text
+    assert "其处理的未结投诉案件：2 件" in asked.text
+    assert "其督办的未结投诉案件：0 件" in asked.text  # before, neither of these was counted
+    assert "其负责的未答复咨询：1 件" in asked.text
     assert 'name="confirmed" value="1"' in asked.text and ">确认停用<" in asked.text
     assert services.puts == []
+    assert services.asked == [(s, {"role": "agent", "active": "false"})
+                              for s in ("followup", "complaints")]  # fmt: skip
 
 
 def test_a_deactivation_posted_without_the_confirmation_goes_to_it_and_changes_nothing() -> None:
@@ -94,7 +116,7 @@ def test_the_confirmation_works_when_complaints_cannot_count_the_cases() -> None
     app.client.cookies.set("console_lang", "en")
     asked = app.client.get("/staff?deactivate=N-1")
     assert asked.status_code == 200
-    assert "Their open complaint cases could not be counted." in asked.text
+    assert "Their open complaint cases and enquiries could not be counted." in asked.text
     assert "Open follow-up calls assigned to them: 3." in asked.text
 
 
@@ -120,7 +142,7 @@ def test_the_edit_form_with_在岗_unticked_asks_first_and_its_confirmation_save
     assert services.puts == []
     assert asked.status_code == 200
     assert "确认停用 N-1 护士 陈静？" in asked.text
-    assert "未完成的回访电话：3 个" in asked.text and "未结投诉案件：2 件" in asked.text
+    assert "未完成的回访电话：3 个" in asked.text and "其处理的未结投诉案件：2 件" in asked.text
     assert 'href="/staff?edit=N-1"' in asked.text  # 取消: back to her edit form, nothing sent
     assert 'id="m-capacity" name="capacity" value="30"' in asked.text  # the form as typed
     confirm = _confirmation_form(asked.text)
@@ -178,3 +200,57 @@ def test_a_member_beyond_the_lists_first_page_is_edited_and_asked_about_by_id() 
     assert "确认停用 N-1 护士 陈静？" in asked.text
     assert 'href="/staff?deactivate=N-1#h-confirm"' not in app.client.get("/staff").text
     assert "确认停用 N-1 护士 陈静？" in app.client.get("/staff?deactivate=N-1").text
+
+
+def test_a_role_change_that_hands_work_back_asks_first_saying_what_and_saves_the_edit() -> None:
+    """Before, making the agent operations saved at once, and her open calls, cases and
+    enquiries were handed back unasked. Now a confirmation says what the new role may not hold,
+    as the services count it for that role; its form carries the whole edit, 在岗 ticked."""
+    work = NOTHING | {"cases_handled": 2, "enquiries_owned": 1}
+    services = Services(role_calls=3, role_work=work)
+    app, csrf = _operations(services)
+    asked = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "active": "on",
+                                                    "role": "admin"})  # fmt: skip
+    assert (asked.status_code, services.puts) == (200, [])
+    assert "确认将 N-1 护士 陈静 的角色改为运营部？" in asked.text
+    assert "新角色不能拨打的：3 个" in asked.text
+    assert "其处理的未结投诉案件：2 件" in asked.text and "其负责的未答复咨询：1 件" in asked.text
+    assert ">确认修改<" in asked.text and 'href="/staff?edit=N-1"' in asked.text
+    assert services.asked == [(s, {"role": "admin", "active": "true"})
+                              for s in ("followup", "complaints")]  # fmt: skip
+    confirm = _confirmation_form(asked.text)
+    assert (confirm["confirmed"], confirm["active"], confirm["role"]) == ("1", "on", "admin")
+    saved = app.client.post("/staff", data=confirm)
+    assert saved.headers["location"] == "/staff?saved=N-1&handed_back=3"
+    assert services.puts == [{"name": "护士 陈静", "department_code": "CARD", "role": "admin",
+                              "phone": "13912345678", "active": True, "capacity": 30}]  # fmt: skip
+    page = app.client.get(saved.headers["location"]).text
+    assert "；新角色不能拨打的回访电话 3 个已退回待分派。" in page
+
+
+def test_a_role_change_handing_back_only_what_she_supervises_asks_too() -> None:
+    services = Services(role_work=NOTHING | {"enquiries_supervised": 2})
+    app, csrf = _operations(services)
+    asked = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "active": "on",
+                                                    "role": "doctor"})  # fmt: skip
+    assert services.puts == [] and "其督办的未答复咨询：2 件" in asked.text
+
+
+def test_a_role_change_that_hands_nothing_back_is_saved_without_asking() -> None:
+    services = Services(handed_back=0)
+    app, csrf = _operations(services)
+    saved = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "active": "on",
+                                                    "role": "doctor"})  # fmt: skip
+    assert (saved.status_code, saved.headers["location"]) == (303, "/staff?saved=N-1")
+    assert [p["role"] for p in services.puts] == ["doctor"]
+
+
+def test_a_role_change_asks_when_complaints_cannot_count_what_it_takes() -> None:
+    services = Services(complaints_away=True)
+    app, csrf = _operations(services)
+    app.client.cookies.set("console_lang", "en")
+    asked = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "active": "on",
+                                                    "role": "admin"})  # fmt: skip
+    assert services.puts == []
+    assert "Change the role of N-1 护士 陈静 to Operations?" in asked.text
+    assert "Their open complaint cases and enquiries could not be counted." in asked.text

@@ -3,8 +3,9 @@ add a nurse, correct what the console or follow-up refuses with everything typed
 and deactivate her, all through follow-up's `PUT /v1/staff/{id}`; in Chinese and in English.
 Deactivating asks first, saying how many open calls and cases she holds and what becomes of
 them; her open call goes back to be assigned. Unticking 在岗 in the edit form asks the same,
-and confirming saves the whole edit. A supervisor has no menu entry and is refused
-the page (audit finding 2).
+and confirming saves the whole edit. Making an agent operations asks too, saying which of her
+open call, complaint case and enquiry the new role may not hold; confirming hands them back.
+A supervisor has no menu entry and is refused the page (audit finding 2).
 
 Screenshots go to test-artifacts/screenshots/ (1366x768)."""
 
@@ -31,6 +32,8 @@ NURSE = f"N-{RUN}"
 DEPT = f"R{RUN}"
 PORTER = f"P-{RUN}"  # another department's, with no calls
 PORTER_DEPT = f"Q{RUN}"
+AGENT = f"G-{RUN}"  # an agent made operations, holding a call, a case and an enquiry
+AGENT_DEPT = f"G{RUN}"
 
 
 @pytest.fixture(scope="module")
@@ -322,3 +325,119 @@ async def test_the_roster_pages_in_english(
     assert "Next" in await page.inner_text("nav.pager")
     assert await page.get_attribute("#s-q", "type") == "search"
     await screenshot(page, "staff-pages-en")
+
+
+async def case_holder(stack: dict[str, RunningService], case_number: str) -> str | None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(
+            f"{stack['complaints'].url}/v1/cases/{case_number}",
+            headers={"Authorization": "Bearer dev-admin-token"},
+        )
+    assert resp.status_code == 200, resp.text
+    holder: str | None = resp.json()["assignee_id"]
+    return holder
+
+
+async def complaints_api(
+    stack: dict[str, RunningService], stack_env: dict[str, str], path: str, body: dict[str, Any]
+) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(
+            f"{stack['complaints'].url}{path}", json=body,
+            headers={"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"},
+        )  # fmt: skip
+
+
+async def an_agent_with_a_call_a_case_and_an_enquiry(
+    stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> tuple[str, str, str]:
+    """The agent on the roster, the only member of her department: an enquiry handed over to her
+    (once complaints has her on its roster), a case of her department and a discharge's call,
+    each hers; (task id, case number, enquiry number)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        member = {"name": "客服 周琳", "department_code": AGENT_DEPT, "role": "agent",
+                  "capacity": 20}  # fmt: skip
+        resp = await client.put(
+            f"{stack['followup'].url}/v1/staff/{AGENT}", json=member,
+            headers={"Authorization": "Bearer dev-admin-token"},
+        )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    about = {"code": AGENT_DEPT, "name": "测试科"}
+    taken = await complaints_api(stack, stack_env, "/v1/enquiries", {
+        "channel": "phone", "question": "复查需要空腹吗", "department": about})  # fmt: skip
+    number = taken.json()["enquiry_number"]
+
+    async def handed_to_her() -> bool:
+        handover = {"to": AGENT, "reason": "由本科室答复"}
+        path = f"/v1/enquiries/{number}/handover"
+        return (await complaints_api(stack, stack_env, path, handover)).status_code == 200
+
+    await eventually(handed_to_her, timeout=30, interval=0.3)
+    opened = await complaints_api(stack, stack_env, "/v1/cases", {
+        "channel": "phone", "description": "候诊排队等了三个小时", "department": about})  # fmt: skip
+    case_number = opened.json()["case_number"]
+    assert await case_holder(stack, case_number) == AGENT
+    n = uuid.uuid4().int % 10**8
+    event = discharge(n, department=about)
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.DISCHARGES,
+                  [(event["subject"], to_bytes(event))])  # fmt: skip
+
+    async def her_call() -> bool:
+        return (await on_roster(stack, AGENT))["open_tasks"] == 1
+
+    await eventually(her_call, timeout=30, interval=0.3)
+    return f"FU-A{n:06d}", case_number, number
+
+
+async def make_operations(page: Page, stack: dict[str, RunningService]) -> None:
+    """The agent's edit form with the role operations (运营部), saved."""
+    await page.goto(f"{stack['console'].url}/staff?edit={AGENT}")
+    await page.select_option("#m-role", "admin")
+    await save(page)
+
+
+async def test_making_an_agent_operations_asks_first_saying_what_she_hands_back(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    """Before, a role change was saved at once and the agent's open call, complaint case and
+    enquiry were handed back unasked (or, for the call, not at all). Now the edit asks, in
+    either language, counting each as the services will hand it back; confirming saves it."""
+    task_id, case_number, _ = await an_agent_with_a_call_a_case_and_an_enquiry(stack, stack_env)
+    english = await page_as(browser, stack, stack_env, "dev-admin-token", lang="en")
+    await make_operations(english, stack)
+    assert await english.inner_text("#h-confirm") == (
+        f"Change the role of {AGENT} 客服 周琳 to Operations?"
+    )
+    assert "that the new role may not make: 1." in await english.inner_text("#confirm-calls")
+    cases = await english.inner_text("#confirm-cases")
+    assert "Open complaint cases they handle: 1" in cases
+    assert "Open enquiries they own: 1" in cases
+    assert await has_no_horizontal_scroll(english)
+    await screenshot(english, "staff-role-change-confirm-en")
+    async with english.expect_navigation():
+        await english.click("#deactivate-confirm >> text=Cancel")
+    assert (await on_roster(stack, AGENT))["role"] == "agent"  # asking saved nothing
+
+    page = await page_as(browser, stack, stack_env, "dev-admin-token")
+    await make_operations(page, stack)
+    assert await page.inner_text("#h-confirm") == f"确认将 {AGENT} 客服 周琳 的角色改为运营部？"
+    assert await page.evaluate("document.activeElement.id") == "h-confirm"
+    assert "新角色不能拨打的：1 个" in await page.inner_text("#confirm-calls")
+    cases = await page.inner_text("#confirm-cases")
+    assert "其处理的未结投诉案件：1 件" in cases and "其负责的未答复咨询：1 件" in cases
+    assert "其督办的未结投诉案件：0 件" in cases
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "staff-role-change-confirm")
+    async with page.expect_navigation():
+        await page.click("#deactivate-confirm button[name='do']")
+    flash = await page.inner_text("p.flash")
+    assert flash == f"已保存：{AGENT} 客服 周琳；新角色不能拨打的回访电话 1 个已退回待分派。"
+    member = await on_roster(stack, AGENT)
+    assert (member["role"], member["active"], member["open_tasks"]) == ("admin", True, 0)
+    assert (await task_of(stack, task_id))["assignee_id"] != AGENT
+    await screenshot(page, "staff-role-changed")
+
+    async def case_handed_back() -> bool:
+        return await case_holder(stack, case_number) != AGENT
+
+    await eventually(case_handed_back, timeout=30, interval=0.3)

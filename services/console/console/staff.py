@@ -6,13 +6,18 @@ decides what is valid: its field errors are shown beside their field, everything
 a member is never deleted, only made inactive (their history keeps their id).
 
 Deactivating asks first, without script: the row's 停用 opens a confirmation on the page
-(`?deactivate=<id>`) that names the member and says what happens to their open follow-up calls
-(follow-up hands them back for assignment) and their open complaint cases (the complaints
-service reassigns them to their department's active staff); only its 确认停用 posts, with `confirmed=1`. A POST
-without it (a page from before, a second tab) comes back to the confirmation. The edit form
-saved with 在岗 unticked for an active member is the same deactivation: it gets the same
-confirmation, whose form carries everything typed, so 确认停用 saves the whole edit. The saved
-message says how many calls were handed back, and nothing about calls when none were.
+(`?deactivate=<id>`) that names the member and says what will be handed back
+(`staff_handback.py`): their open follow-up calls (follow-up hands them back for assignment),
+the open complaint cases they handle and supervise and the open enquiries they own and
+supervise (the complaints service gives them to their department's active staff); only its
+确认停用 posts, with `confirmed=1`. A POST without it (a page from before, a second tab) comes
+back to the confirmation. The edit form saved with 在岗 unticked for an active member is the
+same deactivation: it gets the same confirmation, whose form carries everything typed, so
+确认停用 saves the whole edit. An edit that keeps an active member active with another role
+that will hand work back (an agent made operations, a supervisor made an agent while
+supervising) asks the same way, saying what that role may not hold; one that hands nothing back
+is saved at once. The saved message says how many calls were handed back, and nothing about
+calls when none were.
 
 The list is follow-up's roster a page at a time (its cursors; a department and a search by id
 or name narrow it), and a member named by `edit`, `saved`, `deactivate` or a POST is looked up
@@ -33,8 +38,8 @@ from console.backend import Backend, NotFound, Problem, Refused, first_reason
 from console.desk import cursor_of
 from console.inbox import PageSession
 from console.pages import render
-from console.sections import Section, section
 from console.session import CheckedForm, CurrentSession, Session
+from console.staff_handback import handing_back
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import StaffRole
 
@@ -131,18 +136,6 @@ async def _page(
     )  # fmt: skip
 
 
-async def open_cases_of(request: Request, session: Session, staff_id: str) -> Section:
-    """The open complaint cases `staff_id` handles, as complaints' case workload counts them
-    (every department: a member may handle cases of others); refused or unavailable says so
-    in its place, and the confirmation still works."""
-    api: Backend = request.app.state.backend
-    found = await section(api.get(session, "complaints", "/v1/case-workload"))
-    if found.data is not None:
-        handlers = found.data["handlers"]
-        found.data = sum(h["open_cases"] for h in handlers if h["assignee_id"] == staff_id)
-    return found
-
-
 @router.get("/staff")
 async def staff_page(
     request: Request, session: PageSession, department: str = "", q: str = "",
@@ -160,9 +153,11 @@ async def staff_page(
     shown = await member_of(request, session, saved)
     leaving = await member_of(request, session, deactivate)
     leaving = leaving if leaving and leaving["active"] else None
-    cases = await open_cases_of(request, session, leaving["staff_id"]) if leaving else None
+    handing = leaving and await handing_back(
+        request, session, leaving["staff_id"], role=leaving["role"], active=False
+    )
     return await _page(request, session, typed, listed=listed, editing=member is not None,
-                       saved=shown, leaving=leaving, leaving_cases=cases,
+                       saved=shown, leaving=leaving, handing=handing,
                        handed_back=_count(handed_back))  # fmt: skip
 
 
@@ -183,22 +178,29 @@ def _typed(form: FormData) -> dict[str, str]:
 
 
 async def _ask_first(
-    request: Request, session: Session, typed: dict[str, str], member: dict[str, Any],
-    editing: bool,
-) -> HTMLResponse:  # fmt: skip
-    """The edit form saved with 在岗 unticked for an active member: the 停用 confirmation,
-    its form carrying everything typed (`edited`), and the form below as typed."""
-    cases = await open_cases_of(request, session, member["staff_id"])
+    request: Request, session: Session, typed: dict[str, str], body: dict[str, Any],
+    member: dict[str, Any] | None, editing: bool,
+) -> HTMLResponse | None:  # fmt: skip
+    """The confirmation an edit of an active member needs before it is saved, None when it
+    needs none: made inactive (在岗 unticked), or kept active with another role that will hand
+    work back. Its form carries everything typed (`edited`); the form below shows it as typed."""
+    if not (member and member["active"]) or (body["active"] and body["role"] == member["role"]):
+        return None
+    handing = await handing_back(
+        request, session, member["staff_id"], role=body["role"], active=body["active"]
+    )
+    if body["active"] and not handing.anything:
+        return None
     return await _page(request, session, typed, editing=editing, leaving=member,
-                       leaving_cases=cases, edited=typed)  # fmt: skip
+                       handing=handing, edited=typed)  # fmt: skip
 
 
 @router.post("/staff")
 async def save_member(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
     """Add or edit (`do=save`), or deactivate (`do=deactivate`, from the confirmation: the
     member as on the roster with `active` off). Making an active member inactive, either way,
-    needs `confirmed=1`: without it, the confirmation (the edit form's, carrying what was
-    typed). Back to the roster saying who was saved and how many calls were handed back, or
+    or giving them a role that hands work back, needs `confirmed=1`: without it, the
+    confirmation (the edit form's, carrying what was typed). Back to the roster saying who was saved and how many calls were handed back, or
     the form again as typed with the service's reasons beside their fields."""
     _check(session)
     typed = _typed(form)
@@ -213,8 +215,9 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     editing = form.get("editing") == "1"
     if errors:
         return await _page(request, session, typed, 422, errors=errors, editing=editing)
-    if member and member["active"] and not body["active"] and not confirmed:
-        return await _ask_first(request, session, typed, member, editing)
+    asked = None if confirmed else await _ask_first(request, session, typed, body, member, editing)
+    if asked is not None:
+        return asked
     try:
         saved = await _put(request, session, typed["staff_id"], body)
     except (Refused, Problem) as exc:
