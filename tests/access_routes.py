@@ -39,6 +39,7 @@ AUDITED: dict[tuple[str, str, str], str] = {
     ("complaints", "POST", "/v1/enquiries/{number}/complaint"): "the enquiry and its new case",
     ("complaints", "POST", "/v1/feedback"): "the praise or suggestion: text, patient contact",
     ("complaints", "GET", "/v1/feedback"): "praise and suggestions with text and patient",
+    ("complaints", "GET", "/v1/feedback/{number}"): "praise or a suggestion with its patient",
     ("complaints", "POST", "/v1/feedback/{number}/answer"): "answers with the suggestion",
     ("registration", "GET", "/v1/patients"): "patients found by phone, name or id: name, phone",
     ("registration", "GET", "/v1/patients/{patient_id}/visits"): "a patient's visits",

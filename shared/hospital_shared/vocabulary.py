@@ -318,6 +318,27 @@ class SuggestionOutcome(StrEnum):
     NOT_ADOPTED = "not_adopted"
 
 
+# The categories of praise and of suggestions a new installation starts with (the complaints
+# service's COMPLAINTS_PRAISE_CATEGORIES and COMPLAINTS_SUGGESTION_CATEGORIES; the console's
+# form offers these); "other" is always allowed.
+PRAISE_CATEGORIES: tuple[str, ...] = (
+    "service_attitude",
+    "medical_skill",
+    "nursing_care",
+    "guidance",
+    "responsiveness",
+)
+SUGGESTION_CATEGORIES: tuple[str, ...] = (
+    "process",
+    "environment",
+    "facilities",
+    "waiting_time",
+    "information",
+    "catering",
+)
+FEEDBACK_OTHER = "other"
+
+
 # --- follow-up calls (回访) and SMS ---------------------------------------------------------
 
 

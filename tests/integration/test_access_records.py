@@ -537,6 +537,16 @@ async def test_each_feedback_read_is_recorded_once_with_the_reader(case, db) -> 
     )  # fmt: skip
     assert resp.status_code == 200, resp.text
     assert kinds(await rows_for(db, "complaints", reason)) == one("S-AGENT-01")
+    path, route = f"/v1/feedback/{number}", "/v1/feedback/{number}"
+    resp, reason = await read(client, "GET", path, AGENT, route=route)
+    assert resp.status_code == 200, resp.text
+    assert kinds(await rows_for(db, "complaints", reason)) == one("S-AGENT-01")
+    # the cardiology ward's supervisor: neither recorded nor praised, not their department
+    resp, reason = await read(client, "GET", path, "dev-ward-supervisor-token", route=route)
+    assert resp.status_code == 403
+    assert kinds(await rows_for(db, "complaints", reason)) == {
+        "feedback": ("S-SUP-02", pid, [number], "denied")
+    }
 
 
 # --- notifications ---------------------------------------------------------------------

@@ -493,6 +493,13 @@ async def test_a_suggestion_gets_one_answer_and_an_outcome(
         headers=tokens["supervisor"],
     )
     assert again.status_code == 409
+    read = await http.get(f"/v1/feedback/{number}", headers=tokens["agent"])  # who recorded it
+    assert read.status_code == 200, read.text
+    assert (read.json()["answer"], read.json()["outcome"]) == ("已在一楼大厅增设两台", "adopted")
+    hidden = await http.get(f"/v1/feedback/{number}", headers=tokens["ward_supervisor"])
+    assert hidden.status_code == 403 and number in hidden.json()["detail"]
+    missing = await http.get("/v1/feedback/JY-19990101-000000", headers=tokens["admin"])
+    assert missing.status_code == 404
     assert await types_of(stack_env, number, 2) == [
         "feedback.suggestion_received",
         "feedback.suggestion_answered",

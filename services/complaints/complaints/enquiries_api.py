@@ -123,10 +123,12 @@ async def record_enquiry_reads(
     await record_reads(conn, actor, reads, denied=denied)
 
 
-async def record_feedback_reads(conn: asyncpg.Connection, actor: Actor, rows: list[Row]) -> None:
+async def record_feedback_reads(
+    conn: asyncpg.Connection, actor: Actor, rows: list[Row], *, denied: bool = False
+) -> None:
     """The access records of an answer with this feedback (what `actor` sees in full)."""
-    reads = [feedback_read(r, actor) for r in rows if can_view_feedback(actor, r)]
-    await record_reads(conn, actor, reads)
+    reads = [feedback_read(r, actor) for r in rows if denied or can_view_feedback(actor, r)]
+    await record_reads(conn, actor, reads, denied=denied)
 
 
 def _typed_enquiry(view: dict[str, Any]) -> EnquiryAnswer:
@@ -362,6 +364,21 @@ async def list_feedback(
     await record_feedback_reads(conn, actor, shown)
     items = [_typed_feedback(feedback_view(r, actor=actor)) for r in shown]
     return page.page(request, items, _last(rows, page))
+
+
+@feedback.get("/feedback/{number}", response_model=FeedbackAnswer)
+async def read_feedback(number: str, conn: Conn, principal: StaffOrOperations) -> FeedbackAnswer:
+    """One piece of praise or a suggestion, as `GET /v1/enquiries/{number}` reads an enquiry:
+    a refused read is recorded as denied."""
+    actor = actor_of(principal)
+    row = await store.by_number(conn, "feedback", number)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no feedback {number}")
+    if not can_view_feedback(actor, row):
+        await record_feedback_reads(conn, actor, [row], denied=True)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"feedback {number} is not yours")
+    await record_feedback_reads(conn, actor, [row])
+    return _typed_feedback(feedback_view(row, actor=actor))
 
 
 @feedback.post("/feedback/{number}/answer", response_model=FeedbackAnswer, responses=CONFLICT)

@@ -10,26 +10,14 @@ from __future__ import annotations
 
 # The contract's kinds (feedback.submitted), one vocabulary for the REST route and the event.
 from hospital_shared.events import FeedbackKind as FeedbackKind
+from hospital_shared.vocabulary import FEEDBACK_OTHER, PRAISE_CATEGORIES, SUGGESTION_CATEGORIES
 from hospital_shared.vocabulary import SuggestionOutcome as SuggestionOutcome
 
 # The categories a new installation starts with (COMPLAINTS_PRAISE_CATEGORIES,
-# COMPLAINTS_SUGGESTION_CATEGORIES); "other" is always allowed.
-DEFAULT_PRAISE_CATEGORIES: tuple[str, ...] = (
-    "service_attitude",
-    "medical_skill",
-    "nursing_care",
-    "guidance",
-    "responsiveness",
-)
-DEFAULT_SUGGESTION_CATEGORIES: tuple[str, ...] = (
-    "process",
-    "environment",
-    "facilities",
-    "waiting_time",
-    "information",
-    "catering",
-)
-OTHER = "other"
+# COMPLAINTS_SUGGESTION_CATEGORIES): the shared vocabulary's, which the console offers.
+DEFAULT_PRAISE_CATEGORIES = PRAISE_CATEGORIES
+DEFAULT_SUGGESTION_CATEGORIES = SUGGESTION_CATEGORIES
+OTHER = FEEDBACK_OTHER
 
 
 class FeedbackRefused(Exception):
