@@ -112,6 +112,12 @@ async def keycloak_login(page: Page, env: dict[str, str], user: str = "AGENT") -
     await page.click("#kc-login")
 
 
+async def send(page: Page, selector: str) -> None:
+    """Click what posts a form (or follows a link) and wait for the page it leads to."""
+    async with page.expect_navigation():
+        await page.click(selector)
+
+
 async def screenshot(page: Page, name: str) -> Path:
     """The whole page as `test-artifacts/screenshots/<name>.png`. Up to two minutes: a
     full-page capture of the operations report (charts, CJK fonts) took over Playwright's

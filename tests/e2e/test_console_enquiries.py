@@ -21,9 +21,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
-from tests.browser import has_no_horizontal_scroll, page_as, screenshot
+from tests.browser import has_no_horizontal_scroll, page_as, screenshot, send
 from tests.integration.services import RunningService, running_all
 from tests.kafka_tools import eventually
 
@@ -82,11 +82,6 @@ async def notes_to(stack: dict[str, RunningService], staff_id: str, number: str)
         )  # fmt: skip
     resp.raise_for_status()
     return [m["body"] for m in resp.json()["items"] if number in (m.get("body") or "")]
-
-
-async def send(page: Page, selector: str) -> None:
-    async with page.expect_navigation():
-        await page.click(selector)
 
 
 def number_in(url: str) -> str:

@@ -12,6 +12,8 @@ instead of a second one (the service's idempotent opening)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,10 +50,6 @@ BODY_FIELDS = {
     "external_id": "description",
 }  # fmt: skip
 REASON = "投诉登记"
-
-
-def _typed(form: FormData) -> dict[str, str]:
-    return {name: str(form.get(name) or "").strip() for name in FIELDS}
 
 
 def case_body(typed: dict[str, str], tz: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -127,6 +125,46 @@ def form_errors(
     return errors, problem.message or (first_reason(problem) if not errors else "")
 
 
+@dataclass(frozen=True)
+class DeskForm:
+    """A desk form that records something at the complaints service (a case, an enquiry,
+    feedback): its fields, the body made of them (with the errors found before sending), the
+    page that shows the form again, and the route it is posted to."""
+
+    fields: tuple[str, ...]
+    body: Callable[[dict[str, str], str], tuple[dict[str, Any], dict[str, str]]]
+    page: Callable[..., HTMLResponse]
+    path: str
+    reason: str  # the access records' reason
+    body_fields: dict[str, str]  # the service's place of a field -> the form's field
+    other: str  # the form's field of an error that names none of its fields
+
+
+async def send_form(
+    request: Request, session: Session, form: FormData, spec: DeskForm
+) -> HTMLResponse | dict[str, Any]:
+    """The posted form's lookup of the patient, or what it records: the form again (looked
+    up, or refused, beside the fields the errors name, everything typed kept), or the
+    service's answer."""
+    typed = {name: str(form.get(name) or "").strip() for name in spec.fields}
+    looked_up = await patient_lookup(request, session, form, typed)
+    if looked_up is not None:
+        status_code, shown = looked_up
+        return spec.page(request, typed, status_code, **shown)
+    body, errors = spec.body(typed, request.app.state.settings.hospital_tz)
+    if errors:
+        return spec.page(request, typed, 422, errors=errors)
+    backend: Backend = request.app.state.backend
+    try:
+        answer: dict[str, Any] = await backend.post(
+            session, "complaints", spec.path, json=body, reason=spec.reason
+        )
+    except Problem as exc:
+        errors, message = form_errors(exc, spec.body_fields, spec.other)
+        return spec.page(request, typed, exc.status, errors=errors, message=message)
+    return answer
+
+
 async def _session(request: Request) -> Session:
     session = await require_session(request)
     await page_session(request, session)
@@ -144,6 +182,9 @@ def _page(
     )  # fmt: skip
 
 
+OPENING = DeskForm(FIELDS, case_body, _page, "/v1/cases", REASON, BODY_FIELDS, "description")
+
+
 @router.get("/cases/new")
 async def new_case_form(request: Request) -> HTMLResponse:
     await _session(request)
@@ -156,20 +197,9 @@ async def new_case_form(request: Request) -> HTMLResponse:
 async def open_case(request: Request, form: CheckedForm) -> Response:
     """The lookup (`do=lookup`) or the opening (`do=open`): either way nothing typed is lost."""
     session = await _session(request)
-    typed = _typed(form)
-    looked_up = await patient_lookup(request, session, form, typed)
-    if looked_up is not None:
-        status_code, shown = looked_up
-        return _page(request, typed, status_code, **shown)
-    body, errors = case_body(typed, request.app.state.settings.hospital_tz)
-    if errors:
-        return _page(request, typed, 422, errors=errors)
-    backend: Backend = request.app.state.backend
-    try:
-        case = await backend.post(session, "complaints", "/v1/cases", json=body, reason=REASON)
-    except Problem as exc:
-        errors, message = form_errors(exc)
-        return _page(request, typed, exc.status, errors=errors, message=message)
+    case = await send_form(request, session, form, OPENING)
+    if isinstance(case, HTMLResponse):
+        return case
     number = case["case_number"]
     if case.get("redacted"):  # it went to someone the person may not read it as
         return RedirectResponse(f"/cases?opened={number}", status_code=303)

@@ -16,11 +16,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.datastructures import FormData
 
 from console.backend import Backend, Problem, Refused
 from console.case_actions import CaseAction, Field, body_of
-from console.complaint_form import contact_parts, form_errors, patient_lookup
+from console.complaint_form import DeskForm, contact_parts, send_form
 from console.desk import cursor_of, page_url, refused_step
 from console.inbox import PageSession, page_session
 from console.pages import render
@@ -111,10 +110,6 @@ async def _taker(request: Request) -> Session:
     return session
 
 
-def _typed(form: FormData) -> dict[str, str]:
-    return {name: str(form.get(name) or "").strip() for name in FIELDS}
-
-
 def _form_page(
     request: Request, typed: dict[str, str], status_code: int = 200, **more: Any
 ) -> HTMLResponse:
@@ -145,25 +140,18 @@ def enquiry_body(typed: dict[str, str], tz: str) -> tuple[dict[str, Any], dict[s
     return body, errors
 
 
+TAKING = DeskForm(
+    FIELDS, enquiry_body, _form_page, "/v1/enquiries", REASON, BODY_FIELDS, "question"
+)
+
+
 @router.post("/enquiries/new")
 async def take_enquiry(request: Request, form: CheckedForm) -> Response:
     """The lookup of the patient, or the enquiry recorded: either way nothing typed is lost."""
     session = await _taker(request)
-    typed = _typed(form)
-    looked_up = await patient_lookup(request, session, form, typed)
-    if looked_up is not None:
-        status_code, shown = looked_up
-        return _form_page(request, typed, status_code, **shown)
-    body, errors = enquiry_body(typed, request.app.state.settings.hospital_tz)
-    if errors:
-        return _form_page(request, typed, 422, errors=errors)
-    try:
-        enquiry = await _backend(request).post(
-            session, "complaints", "/v1/enquiries", json=body, reason=REASON
-        )
-    except Problem as exc:
-        errors, message = form_errors(exc, BODY_FIELDS, "question")
-        return _form_page(request, typed, exc.status, errors=errors, message=message)
+    enquiry = await send_form(request, session, form, TAKING)
+    if isinstance(enquiry, HTMLResponse):
+        return enquiry
     return RedirectResponse(f"/enquiries/{enquiry['enquiry_number']}?done=taken", 303)
 
 
