@@ -24,6 +24,7 @@ from console import (
     complaint_form,
     desk,
     enquiries,
+    feedback,
     health,
     home,
     inbox,
@@ -67,6 +68,7 @@ ROUTERS = [
     complaint_form.router,  # /cases/new before desk's /cases/{number}
     desk.router,
     enquiries.router,
+    feedback.router,
     supervisor.router,
     staff.router,
     sms_templates.router,

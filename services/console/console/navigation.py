@@ -21,6 +21,7 @@ NAVIGATION: list[NavItem] = [
         "nav.desk", "/cases", frozenset({"agent", "doctor", "supervisor", "director", "admin"})
     ),
     NavItem("nav.enquiries", "/enquiries", frozenset({"agent", "doctor", "supervisor", "admin"})),
+    NavItem("nav.feedback", "/feedback", frozenset({"agent", "doctor", "supervisor", "admin"})),
     NavItem("nav.supervisor", "/supervisor", frozenset({"supervisor", "admin"})),
     NavItem("nav.operations", "/operations", frozenset({"admin", "supervisor", "director"})),
     NavItem("nav.staff", "/staff", frozenset({"admin"})),
