@@ -67,6 +67,11 @@ async def test_a_paused_dispatcher_claims_nothing_and_still_wakes_the_staff_loop
 
     monkeypatch.setattr(reconciler, "count", count)
 
+    async def settle_staff_notes(pool: Any, settings: Any, now: Any) -> None:
+        """Settling staff notes a crash left `sending` is a query (the real stack's test)."""
+
+    monkeypatch.setattr(reconciler, "settle_staff_notes", settle_staff_notes)
+
     async def claim(limit: int) -> Claim:
         touched.append("claim")
         return Claim([], 0)

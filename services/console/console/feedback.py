@@ -200,7 +200,7 @@ async def _render_item(
 async def feedback_page(
     request: Request, session: PageSession, number: str, done: str | None = None
 ) -> HTMLResponse:
-    return await _render_item(request, session, number, done=done == "answer")
+    return await _render_item(request, session, number, done=done == ANSWER.route)
 
 
 @router.post("/feedback/{number}/answer")
