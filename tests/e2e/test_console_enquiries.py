@@ -5,8 +5,8 @@ first-contact responsibility and its time limits run there.
 - an agent takes a phone enquiry (a question left out is refused beside its field, what was
   typed kept), sees it with its 24-hour countdown, is refused a hand-over to someone not on
   the roster (the reason kept) and hands it to a colleague with the reason, who is told at
-  once; from then on the page has no forms for her; the desk's supervisor finds it on the
-  supervisor's screen by its countdown and answers it, in time;
+  once; from then on the page has no forms for her; the supervisor's screen shows an
+  enquiry past its warning point, not this one; the desk's supervisor answers it, in time;
 - in English, an on-site complex enquiry turned into a complaint: the enquiry shows the case.
 
 The complaints service's own answers are checked beside the screens. Screenshots go to
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -84,6 +85,19 @@ async def notes_to(stack: dict[str, RunningService], staff_id: str, number: str)
     return [m["body"] for m in resp.json()["items"] if number in (m.get("body") or "")]
 
 
+async def take_asked_ago(stack: dict[str, RunningService], *, minutes: int) -> str:
+    """An on-site enquiry the desk agent took for a patient who asked `minutes` ago."""
+    body = {"channel": "onsite", "question": f"请问挂号处在几楼？{RUN}",
+            "taken_at": (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()}  # fmt: skip
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.post(
+            f"{stack['complaints'].url}/v1/enquiries", json=body,
+            headers={"Authorization": "Bearer dev-agent-token"},
+        )  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["enquiry_number"])
+
+
 def number_in(url: str) -> str:
     return url.split("/enquiries/")[1].split("?")[0]
 
@@ -141,10 +155,14 @@ async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answe
 
     supervisor = await page_as(browser, stack, stack_env, "dev-supervisor-token")
     await supervisor.goto(f"{stack['console'].url}/supervisor")
-    on_board = await supervisor.inner_text(f"#sup-enquiries tr:has(a[href='/enquiries/{number}'])")
-    assert COLLEAGUE in on_board and "剩余23小时" in on_board
+    board = await supervisor.inner_text("#sup-enquiries")
+    assert number not in board  # 23 hours left: not at risk
+    late = await take_asked_ago(stack, minutes=26)  # on site: past 80% of its 30 minutes
+    await supervisor.goto(f"{stack['console'].url}/supervisor")
+    on_board = await supervisor.inner_text(f"#sup-enquiries tr:has(a[href='/enquiries/{late}'])")
+    assert "S-AGENT-01" in on_board and "剩余3分" in on_board
     await screenshot(supervisor, "enquiry-supervisor-board")
-    await send(supervisor, f"#sup-enquiries a[href='/enquiries/{number}']")
+    await supervisor.goto(f"{stack['console'].url}/enquiries/{number}")
     await supervisor.fill("#answer-text", "周六上午心内科有专家门诊，可在公众号预约。")
     await send(supervisor, "#answer-form button")
     assert "答复已保存" in await supervisor.inner_text(".flash")

@@ -186,6 +186,36 @@ async def types_of(stack_env: dict[str, str], number: str, count: int) -> list[s
     return types
 
 
+async def test_open_enquiries_are_listed_by_where_their_time_limit_stands(
+    complaints, http, tokens
+) -> None:  # type: ignore[no-untyped-def]
+    """The supervisor's screen asks for the enquiries in breach and in warning: on site, 30
+    minutes; asked 31 minutes ago it is breached, 26 minutes ago past its warning (80%), 5
+    minutes ago running; answered, it is in no state (its limit is settled)."""
+    now = datetime.now(UTC)
+    taken = {
+        state: (
+            await take(http, tokens["agent"], taken_at=(now - timedelta(minutes=m)).isoformat())
+        )["enquiry_number"]
+        for state, m in (("breached", 31), ("warning", 26), ("running", 5), ("answered", 31))
+    }
+    r = await http.post(
+        f"/v1/enquiries/{taken['answered']}/answer",
+        json={"answer": "三楼"},
+        headers=tokens["agent"],
+    )
+    assert r.status_code == 200, r.text
+    for state in ("breached", "warning", "running"):
+        r = await http.get(
+            "/v1/enquiries", params={"time_limit": state, "limit": 200}, headers=tokens["agent"]
+        )
+        listed = {e["enquiry_number"] for e in r.json()["items"]}
+        assert listed & set(taken.values()) == {taken[state]}, state
+        assert {e["time_limit"]["state"] for e in r.json()["items"]} == {state}
+    r = await http.get("/v1/enquiries", params={"time_limit": "late"}, headers=tokens["agent"])
+    assert r.status_code == 422 and "time_limit" in r.json()["errors"][0]["location"]
+
+
 # --- the lifecycle -----------------------------------------------------------------------
 
 

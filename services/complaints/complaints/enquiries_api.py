@@ -64,6 +64,7 @@ from complaints.responses import (
 from hospital_shared.access_records import Read, audited_router
 from hospital_shared.auth import Principal
 from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, Pool
+from hospital_shared.vocabulary import LimitState
 
 Row = store.Row
 
@@ -218,9 +219,14 @@ async def list_enquiries(
     channel: EnquiryChannel | None = None,
     owner: str | None = None,
     department: str | None = None,
+    time_limit: Annotated[
+        LimitState | None,
+        Query(description="the open ones whose time limit is running, in warning or breached"),
+    ] = None,
 ) -> Page[EnquiryAnswer]:
     """The enquiries the caller may see, newest first, a page at a time."""
     actor = actor_of(principal)
+    in_state = (time_limit, ctx.clock()) if time_limit else None
     filters = {"status": status_.value if status_ else None,
                "channel": channel.value if channel else None,
                "owner_id": owner, "department_code": department}  # fmt: skip
@@ -228,7 +234,7 @@ async def list_enquiries(
         conn, "enquiries", filters=filters, visible_to=visibility(actor),
         people=("owner_id", "taken_by", "supervisor_id"),
         departments=("department_code", "owner_department"),
-        limit=page.limit + 1, before=_before(page),
+        limit=page.limit + 1, before=_before(page), limit_state=in_state,
     )  # fmt: skip
     shown = rows[: page.limit]
     await record_enquiry_reads(conn, actor, shown)

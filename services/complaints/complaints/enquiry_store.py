@@ -15,6 +15,7 @@ from pydantic_core import to_json
 from complaints.repository import HISTORY_SEALED, reseal_detail_batch
 from hospital_shared.field_crypto import open_fields, seal_fields
 from hospital_shared.time_limits import past_due_sql, past_warning_sql
+from hospital_shared.vocabulary import EnquiryStatus, LimitState
 
 Row = dict[str, Any]
 
@@ -82,6 +83,15 @@ async def update(conn: asyncpg.Connection, table: str, row_id: int, changes: Row
     return opened(table, row)
 
 
+def _in_state(state: LimitState, now: str) -> str:
+    """An open enquiry's time limit in `state` at `now` (a parameter), as `running_state` says:
+    breached past its due time, warning from its warning point to it, running before."""
+    due, warned = past_due_sql("due_at", now), past_warning_sql("warn_at", now)
+    if state == LimitState.BREACHED:
+        return due
+    return f"{warned} AND NOT ({due})" if state == LimitState.WARNING else f"NOT ({warned})"
+
+
 async def listed(
     conn: asyncpg.Connection,
     table: str,
@@ -92,10 +102,12 @@ async def listed(
     departments: tuple[str, ...],
     limit: int,
     before: int | None = None,
+    limit_state: tuple[LimitState, datetime] | None = None,
 ) -> list[Row]:
     """Rows of `table` matching `filters` (column -> value, None ignored), newest first,
     those before id `before`, that the caller may see: `visible_to` None is everything; else rows where one of `people` columns is the
-    caller, or (a supervisor) one of `departments` columns is the caller's department."""
+    caller, or (a supervisor) one of `departments` columns is the caller's department.
+    `limit_state`: (an enquiry's time limit's state, now): the open ones in that state."""
     assert table in ("enquiries", "feedback")
     where: list[str] = []
     args: list[Any] = []
@@ -107,6 +119,9 @@ async def listed(
     for column, value in filters.items():
         if value is not None:
             where.append(f"{column} = {arg(value)}")
+    if limit_state is not None:
+        state, now = limit_state
+        where.append(f"status = {arg(EnquiryStatus.OPEN.value)} AND {_in_state(state, arg(now))}")
     if visible_to is not None:
         me = arg(visible_to["staff_id"])
         mine = [f"{c} = {me}" for c in people]

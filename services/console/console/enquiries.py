@@ -26,7 +26,7 @@ from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session, require_session
 from console.time_limits import countdown, remaining_text
 from hospital_shared.http_guard import GuardedRoute
-from hospital_shared.vocabulary import EnquiryChannel, EnquiryStatus
+from hospital_shared.vocabulary import ALERTED_LIMIT_STATES, EnquiryChannel, EnquiryStatus
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
@@ -75,6 +75,7 @@ async def enquiry_list(
     status: str = "open",
     whose: str = "",
     channel: str = "",
+    time_limit: str = "",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
     back: Annotated[str, Query(max_length=50_000)] = "",
 ) -> HTMLResponse:
@@ -84,6 +85,7 @@ async def enquiry_list(
         "status": status if status in STATUSES else None,
         "channel": channel if channel in CHANNELS else None,
         "owner": session.staff_id if whose == "mine" else None,
+        "time_limit": time_limit if time_limit in ALERTED_LIMIT_STATES else None,
         "limit": PAGE_SIZE,
         "cursor": cursor,
     }
@@ -94,7 +96,8 @@ async def enquiry_list(
     following = cursor_of(answer["next"])
     return render(
         request, "enquiries/list.html", enquiries=_rows(answer["items"], datetime.now(UTC)),
-        chosen={"status": status, "whose": whose, "channel": channel}, statuses=STATUSES,
+        chosen={"status": status, "whose": whose, "channel": channel, "time_limit": time_limit},
+        statuses=STATUSES,
         channels=CHANNELS, page=len(trail) + 1, remaining=remaining_text,
         prev_url=page_url(request, trail[-1], trail[:-1]) if trail else None,
         next_url=page_url(request, following, [*trail, cursor or "-"]) if following else None,

@@ -1,7 +1,7 @@
 """The supervisor's screen (客服主管): the team's workload (follow-up tasks and complaint
 cases per person) with reassignment, the complaint time limits in breach or warning, the
-resolutions waiting for approval, the open enquiries by their countdown, and the spot checks
-to do. A supervisor sees their own
+resolutions waiting for approval, the enquiries in breach or warning, and the spot checks to
+do. A supervisor sees their own
 department, as the services decide; operations (admin) chooses one."""
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused, first_reason
-from console.desk import cursor_of
 from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdown, countdowns, remaining_text
 from hospital_shared.http_guard import GuardedRoute
-from hospital_shared.vocabulary import OPEN_TASK_STATUSES, TaskKind
+from hospital_shared.vocabulary import OPEN_TASK_STATUSES, LimitState, TaskKind
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 DEFAULT_DEPARTMENT = "CS"  # operations' first view: the complaint desk
@@ -62,30 +61,30 @@ async def _spot_checks(api: Backend, session: Session, department: str) -> list[
     return sorted((t for found in lists for t in found["items"]), key=lambda t: t["due_at"])
 
 
-SHOWN_ENQUIRIES = 50  # the soonest due; the rest in the enquiries list
-READ_ENQUIRIES = 1000  # open ones read to find them (the service lists newest first)
+def _soonest_first(items: list[Any], now: datetime) -> list[Any]:
+    """Enquiries the person may read (a redacted one has no time limit), each with its
+    countdown, the soonest due first."""
+    shown = [
+        {**e, "countdown": countdown(e["time_limit"], now)} for e in items if "time_limit" in e
+    ]
+    return sorted(shown, key=lambda e: e["countdown"].due_at)
 
 
-async def _open_enquiries(api: Backend, session: Session, department: str | None) -> Any:
-    """The department's open enquiries (a supervisor's as the service decides; operations'
-    by the department asked about), the soonest due first, each with its countdown. The
-    service lists the newest first and the oldest are the most urgent, so the open ones are
-    read a page after another (up to READ_ENQUIRIES) before the soonest are shown."""
-    params: dict[str, Any] = {"status": "open", "limit": 100, "department": department}
-    items: list[Any] = []
-    while True:
-        found = await api.get(session, "complaints", "/v1/enquiries", params=params, reason=REASON)
-        items += [e for e in found["items"] if not e.get("redacted")]
-        following = cursor_of(found["next"])
-        if following is None or len(items) >= READ_ENQUIRIES:
-            break
-        params["cursor"] = following
+async def _enquiries_at_risk(api: Backend, session: Session, department: str | None) -> Any:
+    """The department's open enquiries past their due time, then those past their warning
+    point (a supervisor's as the service decides; operations' by the department asked about),
+    each the soonest due first with its countdown; the rest are in the enquiries list with
+    the same filter."""
+    found = await asyncio.gather(*(
+        api.get(session, "complaints", "/v1/enquiries", reason=REASON, params={
+            "time_limit": state, "limit": SHOWN_CASES, "department": department,
+        })
+        for state in (LimitState.BREACHED, LimitState.WARNING)
+    ))  # fmt: skip
     now = datetime.now(UTC)
-    rows = sorted(
-        ({**e, "countdown": countdown(e["time_limit"], now)} for e in items),
-        key=lambda e: e["countdown"].due_at,
-    )
-    return {"enquiries": rows[:SHOWN_ENQUIRIES], "more": len(rows) > SHOWN_ENQUIRIES}
+    rows = [_soonest_first(answer["items"], now) for answer in found]
+    more = [s for s, answer in zip(("breached", "warning"), found, strict=True) if answer["next"]]
+    return {"enquiries": rows[0] + rows[1], "more": more}
 
 
 def team_rows(roster: list[Any], overview: dict[str, Any], workload: dict[str, Any]) -> list[Any]:
@@ -131,7 +130,7 @@ async def _page_data(request: Request, session: Session, department: str) -> dic
         _cases(api, session, case_dept, time_limit="warning"),
         _cases(api, session, case_dept, status="resolution_proposed"),
         _spot_checks(api, session, department),
-        _open_enquiries(api, session, case_dept),
+        _enquiries_at_risk(api, session, case_dept),
     )
     return {
         "department": department,
