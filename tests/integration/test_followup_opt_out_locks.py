@@ -25,6 +25,7 @@ from hospital_shared.auth import Principal, Role
 from hospital_shared.patient_merge import apply_merge
 from tests.integration.schemas import schema_pool
 from tests.integration.test_followup_races import SH, planned_call
+from tests.kafka_tools import eventually
 
 AGENT = Principal(role=Role.AGENT, staff_id="S-A1", department="CARD")
 
@@ -74,8 +75,11 @@ async def opt_out_meeting(
     `other` starts meanwhile and waits too; then that transaction ends and both go on. What
     `other` answered."""
 
+    pids: dict[str, int] = {}
+
     async def opt_out() -> None:
         async with pool.acquire() as conn, conn.transaction():
+            pids["outcome"] = conn.get_server_pid()
             await calls.record_outcome(
                 conn, task_id=task_id, principal=AGENT, book=PolicyBook(), tz=SH,
                 outcome=CallOutcome(reached=True, opt_out=True), now=datetime.now(UTC),
@@ -83,6 +87,7 @@ async def opt_out_meeting(
 
     async def run_other() -> Any:
         async with pool.acquire() as conn, conn.transaction():
+            pids["other"] = conn.get_server_pid()
             return await other(conn)
 
     third = await pool.acquire()
@@ -91,15 +96,28 @@ async def opt_out_meeting(
         await tx.start()
         await holding(third)
         opting_out = asyncio.create_task(opt_out())
-        await asyncio.sleep(0.5)  # the outcome waits on the row held
+        await waiting_for_a_lock(third, pids, "outcome")  # on the row held
         running = asyncio.create_task(run_other())
-        await asyncio.sleep(0.5)  # `other` waits on a call (the outcome's, or the one held)
+        await waiting_for_a_lock(third, pids, "other")  # on a call (the outcome's, or the held)
         await tx.rollback()
     finally:
         await pool.release(third)
     done = await asyncio.wait_for(asyncio.gather(opting_out, running, return_exceptions=True), 20)
     assert not any(isinstance(d, BaseException) for d in done), done
     return done[1]
+
+
+async def waiting_for_a_lock(conn: asyncpg.Connection, pids: dict[str, int], who: str) -> None:
+    """Once `who`'s transaction waits for a lock: the interleaving is reached (a fixed sleep
+    could let the test pass before it was, on a busy machine)."""
+
+    async def waits() -> bool:
+        pid = pids.get(who)
+        return pid is not None and bool(
+            await conn.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = $1", pid)
+        )
+
+    assert await eventually(waits, timeout=20, interval=0.05), f"{who} never waited for a lock"
 
 
 async def statuses(pool: asyncpg.Pool, *task_ids: str) -> list[tuple[str, str]]:
