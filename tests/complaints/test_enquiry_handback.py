@@ -45,14 +45,24 @@ def test_the_least_loaded_active_member_of_the_owners_department_takes_it_over()
 
 def test_with_nobody_in_the_department_the_desk_takes_it_and_the_supervisor_follows() -> None:
     desk_and_supervisors = [m for m in ACTIVE if m.department_code != "CARD"]
-    changes, _ = handed_back(desk_and_supervisors)
+    changes, lines = handed_back(desk_and_supervisors)
     # no supervisor of the department asked about (none) nor of CARD: the desk's
     assert changes == {
         "owner_id": "S-DESK-AGENT", "owner_department": "CS", "supervisor_id": "S-DESK-SUP",
     }  # fmt: skip
+    # both changes are written down; the supervisor's for the owner's leaving
+    deactivated = SystemNote.HANDLER_DEACTIVATED.value
+    assert lines == [
+        ("handed_over", {"from": "S-CARD-A", "to": "S-DESK-AGENT", "reason": deactivated}),
+        ("supervisor_assigned", {"from": "S-CARD-SUP", "to": "S-DESK-SUP",
+                                 "reason": deactivated}),
+    ]  # fmt: skip
     # the department asked about keeps its supervisor, as a hand-over keeps it
-    changes, _ = handed_back(desk_and_supervisors, department_code="ORTH")
+    changes, lines = handed_back(desk_and_supervisors, department_code="ORTH")
     assert changes["supervisor_id"] == "S-ORTH-SUP"
+    assert lines[-1] == (
+        "supervisor_assigned", {"from": "S-CARD-SUP", "to": "S-ORTH-SUP", "reason": deactivated},
+    )  # fmt: skip
 
 
 def test_with_no_agent_or_doctor_the_supervisor_owns_it() -> None:
@@ -66,6 +76,10 @@ def test_with_nobody_active_it_is_left_without_an_owner_in_its_department_and_sa
     # no owner; its department stays, whose supervisors see it; no supervisor to alert
     assert changes == {"owner_id": None, "supervisor_id": None}
     assert lines[0][1]["reason"] == SystemNote.NOBODY_TO_TAKE_OVER.value
+    assert lines[1] == (
+        "supervisor_assigned", {"from": "S-CARD-SUP", "to": None,
+                                "reason": SystemNote.HANDLER_DEACTIVATED.value},
+    )  # fmt: skip
 
 
 def test_an_enquiry_the_member_supervises_gets_another_supervisor_and_keeps_its_owner() -> None:

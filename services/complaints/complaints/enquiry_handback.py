@@ -11,7 +11,8 @@ all, no owner, and the supervisors of its departments still see it). Its supervi
 chosen as a hand-over chooses one (`enquiry_cases.hand_over`: the department asked about, the
 new owner's, the desk). One the member only supervises gets a new supervisor by that rule.
 Recorded as a hand-over is (history `handed_over` from/to with the reason, by the system;
-`supervisor_assigned` for the supervisor) and announced as `enquiry.handed_over`, one event an
+`supervisor_assigned` whenever the supervisor changes, with the owner's leaving as the reason
+when it only follows the new owner) and announced as `enquiry.handed_over`, one event an
 enquiry, its id made from the enquiry, the roster event and who takes over: a replay of the
 roster event after a restore queues no second one.
 """
@@ -94,10 +95,14 @@ def handback_changes(
     new_supervisor = supervisor_for(departments, workload)[0]
     if new_supervisor != enquiry["supervisor_id"]:
         changes["supervisor_id"] = new_supervisor
-        if supervisor:
+        # Every change of supervisor is written down, with why: its own leaving, else the
+        # owner's (it follows the new owner, as the owner's department changed).
+        if supervisor or not owner:
             reason = notes[1][0] if new_supervisor else notes[1][1]
-            detail = _detail(enquiry["supervisor_id"], new_supervisor, reason)
-            lines.append(("supervisor_assigned", detail))
+        else:
+            reason = notes[0][0]
+        detail = _detail(enquiry["supervisor_id"], new_supervisor, reason)
+        lines.append(("supervisor_assigned", detail))
     return changes, lines
 
 
