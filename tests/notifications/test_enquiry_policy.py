@@ -94,6 +94,31 @@ def test_the_colleague_an_enquiry_is_handed_to_is_told_with_its_page() -> None:
     assert enquiry_policy.plan_enquiry_handed_over(to_self, "e", NOW, RULES).messages == ()
 
 
+def test_the_owner_is_not_told_when_a_hand_back_changed_only_the_supervisor() -> None:
+    """The service gives an enquiry a new supervisor (its own made inactive) as
+    `enquiry.handed_over` with the owner unchanged and no previous owner: before, its owner
+    was told "已由system:complaints转交给您" of an enquiry that was theirs all along."""
+    supervisor_left = handed_over("S-AGENT-02", "system:complaints").model_copy(
+        update={"previous_owner_id": None, "actor_role": "system"}
+    )
+    assert enquiry_policy.plan_enquiry_handed_over(supervisor_left, "e", NOW, RULES).messages == ()
+    # its owner made inactive: the one who takes it over is told
+    owner_left = handed_over("S-AGENT-02", "system:complaints").model_copy(
+        update={"actor_role": "system"}
+    )
+    (note,) = enquiry_policy.plan_enquiry_handed_over(owner_left, "e", NOW, RULES).messages
+    assert note.staff_id == "S-AGENT-02"
+    # the owner named as before and after: unchanged, nobody told
+    same = owner_left.model_copy(update={"previous_owner_id": "S-AGENT-02"})
+    assert enquiry_policy.plan_enquiry_handed_over(same, "e", NOW, RULES).messages == ()
+    # a supervisor hands over one a hand-back left with nobody: the new owner is told
+    ownerless = handed_over("S-AGENT-03", "S-SUP-01").model_copy(
+        update={"previous_owner_id": None, "actor_role": "supervisor"}
+    )
+    (note,) = enquiry_policy.plan_enquiry_handed_over(ownerless, "e", NOW, RULES).messages
+    assert note.staff_id == "S-AGENT-03"
+
+
 def praise(department: str | None) -> FeedbackReceived:
     return FeedbackReceived(
         feedback_number="FKB-20261205-000001",

@@ -13,6 +13,9 @@ from typing import Any
 from hospital_shared.vocabulary import EnquiryLimit, LimitLevel
 from notifications.policy import Plan, Planned, PlanningRules
 
+# The actor role of the steps the complaints service takes itself (its hand-backs).
+SYSTEM_ROLE = "system"
+
 ENQUIRY_LIMIT_LABELS = {
     EnquiryLimit.ANSWER: "咨询答复（24小时）",
     EnquiryLimit.COMPLEX_ANSWER: "复杂咨询答复（48小时）",
@@ -60,13 +63,24 @@ def plan_enquiry_time_limit(data: Any, event_id: str, now: datetime, rules: Plan
     return Plan(messages=(note,))
 
 
+def owner_changed(data: Any) -> bool:
+    """Whether an `enquiry.handed_over` gave the enquiry a new owner. The service's hand-back
+    (a member made inactive, or given a role that may not hold it) announces a new supervisor
+    alone the same way, naming no previous owner: a step by the system without one changed
+    only the supervisor. A colleague's hand-over of an enquiry nobody owned (one a hand-back
+    found nobody for) names none either, and does give it an owner."""
+    if data.previous_owner_id is None:
+        return bool(data.owner_id) and data.actor_role != SYSTEM_ROLE
+    return bool(data.previous_owner_id != data.owner_id)
+
+
 def plan_enquiry_handed_over(data: Any, event_id: str, now: datetime, rules: PlanningRules) -> Plan:
     """enquiry.handed_over: the new owner hears at once that the enquiry is theirs now, with
     its due time and its page (a colleague's hand-over, or the service's when its owner left).
-    Nothing when nobody took it over (its supervisors see it) or the owner handed it to
-    themselves."""
+    Nothing when nobody took it over (its supervisors see it), the owner handed it to
+    themselves, or only its supervisor changed (`owner_changed`)."""
     owner = data.owner_id
-    if not owner or owner == data.actor_id:
+    if not owner or owner == data.actor_id or not owner_changed(data):
         return Plan()
     note = Planned(
         "staff_enquiry_handed_over",
