@@ -246,6 +246,14 @@ def test_the_refusals_a_staff_screen_meets_from_notifications_read_in_chinese() 
         assert not any("a" <= c.lower() <= "z" for c in zh), zh
 
 
+def test_the_refusal_of_an_enquiry_taken_by_a_member_made_inactive_reads_in_chinese() -> None:
+    from complaints.enquiry_cases import inactive_taker
+    from console.backend import refusal_from
+
+    refused = refusal_from(403, {"status": 403, "detail": inactive_taker("S-AGENT-09")})
+    assert said(refused, "zh") == "S-AGENT-09 已在人员名单上停用，不能受理咨询"
+
+
 def test_a_score_that_is_not_a_number_is_an_error_beside_the_score_not_a_500() -> None:
     for typed in ("five", "²", "٣", "4.5"):
         form = FormData([("reached", "yes"), ("satisfaction", "satisfied"), ("score", typed)])

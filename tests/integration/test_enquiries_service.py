@@ -10,6 +10,7 @@ Time is controlled the way the complaint time-limit tests do it: an enquiry is t
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,9 @@ import asyncpg
 import httpx
 import pytest
 
+from complaints import enquiry_cases
 from hospital_shared import topics
+from hospital_shared.auth import DEV_TOKENS
 from hospital_shared.codec import encode
 from hospital_shared.events import make_event
 from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
@@ -30,11 +33,22 @@ from tests.kafka_tools import eventually, json_values, publish, read_all
 from tests.local_days import local_days, summed
 
 FAST_TIMERS = {"COMPLAINTS_TIMER_INTERVAL_S": "0.2"}
+RUN = uuid.uuid4().hex[:6].upper()
+# An agent the test puts on the roster and makes inactive, and a doctor never on it.
+LEAVING, UNROSTERED = f"S-LEAVE-{RUN}", f"S-UNROSTERED-{RUN}"
+TOKENS = {
+    **{token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()},
+    "t-leaving": {"role": "agent", "staff_id": LEAVING, "department": "CS"},
+    "t-unrostered": {"role": "doctor", "staff_id": UNROSTERED, "department": "CARD"},
+}
 
 
 @pytest.fixture(scope="module")
 def started(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
-    env = {"complaints": dict(FAST_TIMERS), "notifications": dict(BASE_ENV)}
+    env = {
+        "complaints": FAST_TIMERS | {"AUTH_TOKENS": json.dumps(TOKENS)},
+        "notifications": dict(BASE_ENV),
+    }
     with running_all(stack_config, ["complaints", "notifications"], env) as s:
         yield s  # together: one after the other took 4 s more
 
@@ -58,7 +72,8 @@ async def http(complaints: RunningService) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="module")
 def tokens(stack_env: dict[str, str]) -> dict[str, dict[str, str]]:
     roles = ("agent", "doctor", "supervisor", "ward_supervisor", "admin", "integration")
-    return {r: {"Authorization": f"Bearer {stack_env[f'TOKEN_{r.upper()}']}"} for r in roles}
+    named = {r: {"Authorization": f"Bearer {stack_env[f'TOKEN_{r.upper()}']}"} for r in roles}
+    return named | {t: {"Authorization": f"Bearer {t}"} for t in ("t-leaving", "t-unrostered")}
 
 
 def unique() -> int:
@@ -290,6 +305,43 @@ async def test_the_taker_owns_it_hands_it_over_with_a_reason_and_the_new_owner_a
     }
     events = await types_of(stack_env, number, 3)
     assert events == ["enquiry.taken", "enquiry.handed_over", "enquiry.answered"]
+
+
+async def test_a_member_made_inactive_may_not_take_an_enquiry_one_never_rostered_may(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """首问负责 makes the taker the owner, and a console session outlives a deactivation by
+    hours: before, a member made inactive took an enquiry, owned it, and no hand-back ever ran
+    for it. A doctor never put on the complaints roster takes one as before."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    async def saved(active: bool) -> None:
+        member = StaffMemberSaved(staff_id=LEAVING, name="客服 离职", department_code="CS",
+                                  role=StaffRole.AGENT, capacity=10, active=active)  # fmt: skip
+        event = make_event("staff.member_saved", member, source="urn:test", subject=LEAVING,
+                           time=datetime.now(UTC))  # fmt: skip
+        await publish(bootstrap, topics.STAFF_ROSTER, [(LEAVING, encode(event))])
+
+        async def consumed() -> bool:
+            now = await query(stack_env, "SELECT active FROM staff WHERE staff_id = $1", LEAVING)
+            return bool(now == active)
+
+        await eventually(consumed, timeout=30)
+
+    await saved(active=True)
+    assert (await take(http, tokens["t-leaving"]))["owner_id"] == LEAVING
+    await saved(active=False)
+    refused = await http.post(
+        "/v1/enquiries", json={"channel": "phone", "question": "挂号费怎么退？"},
+        headers=tokens["t-leaving"],
+    )  # fmt: skip
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"] == enquiry_cases.inactive_taker(LEAVING)
+    owned = "SELECT count(*) FROM enquiries WHERE owner_id = $1 AND status = 'open'"
+    assert await query(stack_env, owned, LEAVING) == 0  # the first one was handed back
+
+    enquiry = await take(http, tokens["t-unrostered"], channel="phone")
+    assert (enquiry["owner_id"], enquiry["owner_department"]) == (UNROSTERED, "CARD")
 
 
 async def test_an_enquiry_becomes_a_complaint_keeping_its_history(

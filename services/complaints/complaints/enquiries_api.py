@@ -72,6 +72,7 @@ _STATUS = {
     EnquiryRefused: status.HTTP_409_CONFLICT,
     FeedbackRefused: status.HTTP_409_CONFLICT,
     enquiry_cases.UnknownStaff: status.HTTP_409_CONFLICT,
+    enquiry_cases.InactiveTaker: status.HTTP_403_FORBIDDEN,
     NotOwner: status.HTTP_403_FORBIDDEN,
     feedback_cases.NotPermitted: status.HTTP_403_FORBIDDEN,
     enquiry_cases.EnquiryNotFound: status.HTTP_404_NOT_FOUND,

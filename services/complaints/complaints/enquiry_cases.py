@@ -44,6 +44,16 @@ class UnknownStaff(Exception):
     """The member of staff named is not active on the roster (HTTP 409)."""
 
 
+class InactiveTaker(Exception):
+    """The member taking an enquiry was made inactive on the roster (HTTP 403): their console
+    session outlives the change, and no hand-back would ever run for what they took after it."""
+
+
+def inactive_taker(staff_id: str) -> str:
+    """The refusal's words (the console has them in Chinese: refusals.json)."""
+    return f"{staff_id} is not active on the roster: an inactive member may not take an enquiry"
+
+
 @dataclass(frozen=True)
 class EnquiryPolicy:
     limits: tuple[EnquiryLimit, ...]
@@ -82,13 +92,17 @@ async def take(
     conn: asyncpg.Connection, policy: EnquiryPolicy, new: NewEnquiry, *, actor: Actor, now: datetime
 ) -> Row:
     """Record an enquiry taken by `actor`, who owns it from now on (首问负责). The clock starts
-    when the patient asked (`taken_at`, never in the future)."""
+    when the patient asked (`taken_at`, never in the future). A member made inactive on the
+    roster is refused; one not on it at all (as a case's opener, never rostered) may take one."""
+    # The actor's row locked shared, as `hand_over` locks the new owner's: a deactivation under
+    # way finishes first (and this refuses), one after it hands this enquiry back.
+    member = await roster.staff_member(conn, actor.id, for_share=True)
+    if member is not None and not member["active"]:
+        raise InactiveTaker(inactive_taker(actor.id))
     start = min(new.taken_at, now)
     limit = limit_for(policy.limits, new.channel, complex_=new.complex_)
     due = deadline_for(limit, start, warning_fraction=policy.warning_fraction)
-    owner_department = actor.department or (await roster.departments_of(conn, [actor.id])).get(
-        actor.id
-    )
+    owner_department = actor.department or (member["department_code"] if member else None)
     # Its supervisor is chosen as an opening's is: a deactivation under way finishes first, one
     # after it hands this enquiry back if its supervisor is the one who left.
     await roster.hold_shared(conn)
