@@ -82,3 +82,20 @@ async def test_one_member_is_read_by_id_with_their_open_calls(api: httpx.AsyncCl
     assert (await api.get(f"/v1/staff/{MEMBERS[6]}", headers=auth("t-sup"))).status_code == 200
     other = await api.get(f"/v1/staff/{MEMBERS[6]}", headers=auth("t-other-sup"))
     assert other.status_code == 403
+
+
+async def test_a_supervisor_is_answered_alike_for_another_departments_member_and_nobody(
+    api: httpx.AsyncClient,
+) -> None:
+    """A 404 for an id not on the roster and a 403 for another department's member told a
+    supervisor which of another department's staff ids exist; both are the same 403 now."""
+    for suffix in ("", "/handback?role=agent&active=false"):
+        theirs = await api.get(f"/v1/staff/{MEMBERS[6]}{suffix}", headers=auth("t-other-sup"))
+        nobody = await api.get(f"/v1/staff/NOBODY-{RUN}{suffix}", headers=auth("t-other-sup"))
+        assert (nobody.status_code, nobody.json()["detail"]) == (
+            theirs.status_code, theirs.json()["detail"],
+        ), suffix  # fmt: skip
+        assert theirs.status_code == 403
+        # operations are told there is nobody
+        missing = await api.get(f"/v1/staff/NOBODY-{RUN}{suffix}", headers=ADMIN)
+        assert missing.status_code == 404, suffix

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from followup import handback, roster
 from followup.access import Staff, Supervising, supervisor_scope_refused
 from followup.api import Svc
-from hospital_shared.auth import Role
+from hospital_shared.auth import Principal, Role
 from hospital_shared.http_api import Conn, Page, PageRequest, WireTime, page_query, wire_phone
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
@@ -142,15 +142,24 @@ async def list_staff(
     return page.page(request, [member_out(r) for r in shown], last)
 
 
+def in_scope(principal: Principal, staff_id: str, row: Any) -> Any:
+    """`row`, the member `staff_id`, when the caller may read them. A supervisor is refused
+    alike (403) a member of another department and one not on the roster, as complaints'
+    `GET /v1/staff/{id}/handback` does: a 404 for one and a 403 for the other told them
+    which of another department's staff ids exist. Operations get the 404."""
+    department = row["department_code"] if row is not None else None
+    if principal.role == Role.SUPERVISOR and department != principal.department:
+        raise HTTPException(403, "a supervisor sees their own department only")
+    if row is None:
+        raise HTTPException(404, f"no such member of staff: {staff_id}")
+    return row
+
+
 @router.get("/staff/{staff_id}", response_model=MemberOut)
 async def one_member(staff_id: StaffId, conn: Conn, principal: Supervising) -> MemberOut:
     """One member by staff id, with their open follow-up tasks: a supervisor's department's
-    (another's is a 403), any (operations)."""
-    row = await roster.member_with_tasks(conn, staff_id)
-    if row is None:
-        raise HTTPException(404, f"no such member of staff: {staff_id}")
-    if supervisor_scope_refused(principal, row["department_code"]):
-        raise HTTPException(403, "a supervisor sees their own department only")
+    (another's, or an id not on the roster, is a 403: `in_scope`), any (operations)."""
+    row = in_scope(principal, staff_id, await roster.member_with_tasks(conn, staff_id))
     return member_out(row)
 
 
@@ -160,11 +169,7 @@ async def handback_of(
 ) -> HandbackOut:
     """How many open calls `PUT /v1/staff/{staff_id}` with `role` and `active` would hand back
     now (the console asks before such a save): who may save the member may ask."""
-    row = await roster.get_member(conn, staff_id)
-    if row is None:
-        raise HTTPException(404, f"no such member of staff: {staff_id}")
-    if supervisor_scope_refused(principal, row["department_code"]):
-        raise HTTPException(403, "a supervisor sees their own department only")
+    in_scope(principal, staff_id, await roster.get_member(conn, staff_id))
     calls = await handback.calls_to_hand_back(conn, staff_id, active=active, role=role.value)
     return HandbackOut(staff_id=staff_id, role=role, active=active, calls=calls)
 
