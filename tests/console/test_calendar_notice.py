@@ -97,6 +97,16 @@ def test_the_form_becomes_the_services_body_or_the_consoles_own_error() -> None:
     assert "2月30日" in refused.zh and "第 1 行" in refused.zh and "Line 1" in refused
 
 
+def test_a_year_the_calendar_cannot_hold_is_the_consoles_error_not_a_500() -> None:
+    typed = {"year": "2027", "days": "1月1日放假", "source": "通知", "notice": ""}
+    assert year_body(typed | {"year": "²"})[2] == {"year": "invalid"}  # int("²") raised
+    assert year_body(typed | {"year": "9" * 5000})[2] == {"year": "invalid"}  # so did this
+    for year in ("99999999999", "2100", "1899"):  # 99999999999: date() overflowed
+        assert year_body(typed | {"year": year})[2]["year"] == "must be between 1900 and 2099"
+    with pytest.raises(NoticeError):  # the reader itself names the line, whatever the year
+        notice_days("1月1日放假", 99_999_999_999)
+
+
 def test_the_year_shows_as_months_and_a_dated_list() -> None:
     grid = month_grid(2027, {d("2027-02-08")}, {d("2027-02-20")})
     february = grid[1]["weeks"]

@@ -107,7 +107,7 @@ def notice_days(text: str, year: int) -> NoticeDays:
                 continue
             try:
                 found = _sentence_days(sentence, ctx)
-            except ValueError as error:
+            except (ValueError, OverflowError) as error:  # date(): a year past 9999 overflows
                 raise NoticeError(number, line.strip(), str(error)) from None
             if not found and _MONTH.search(sentence):  # 2月三十日: a date mistyped
                 raise NoticeError(number, line.strip(), "no date read")

@@ -25,16 +25,19 @@ from console.backend import Backend, NotFound, Problem, Refused
 from console.calendar_notice import NoticeError, notice_days, notice_text, runs
 from console.inbox import PageSession
 from console.pages import render
-from console.refusals import Reason
+from console.refusals import Reason, field_reason
 from console.session import CheckedForm, CurrentSession, Session
 from console.wording import translate
+from hospital_shared.bounds import whole_number
 from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.working_calendar import FIRST_YEAR, LAST_YEAR
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 FIELDS = ("year", "days", "source", "notice")
 BODY_FIELDS = {"holidays": "days", "workdays": "days", "source": "source", "notice": "notice",
                "year": "year"}  # fmt: skip
 REASON = "工作日历维护"
+YEAR_RANGE = f"must be between {FIRST_YEAR} and {LAST_YEAR}"  # the service's words for it
 _WEEKS = calendar.Calendar(firstweekday=0)
 
 
@@ -117,7 +120,21 @@ async def _page(
 
 
 def _year_of(text: str) -> int | None:
-    return int(text) if text.strip().isdigit() else None
+    """A year the calendar holds (the service's `FIRST_YEAR` to `LAST_YEAR`), else None: "²"
+    passed `isdigit()` and failed `int()`, and a year 99999999999 reached `date()` (both 500s)."""
+    year = whole_number(text.strip(), 4)
+    return year if year is not None and FIRST_YEAR <= year <= LAST_YEAR else None
+
+
+def _asked_year(text: str) -> int | None:
+    """The year a link names (`?year=`, `?edit=`): None when blank; one the calendar cannot hold
+    is refused naming `year` (422), as the service refuses it."""
+    if not text.strip():
+        return None
+    year = _year_of(text)
+    if year is None:
+        raise Problem(422, "", {"year": field_reason("", YEAR_RANGE)})
+    return year
 
 
 @router.get("/calendar")
@@ -126,12 +143,13 @@ async def calendar_page(
 ) -> HTMLResponse:
     """The years; with `year`, that one's grid; with `edit` (a year, or `new`), the form for
     it; with `saved=1` (where a save redirects) the message that it was saved."""
-    more: dict[str, Any] = {"saved": _year_of(year) if saved == "1" else None}
-    editing = _year_of(edit)
+    shown = _asked_year(year)
+    more: dict[str, Any] = {"saved": shown if saved == "1" else None}
+    editing = None if edit == "new" else _asked_year(edit)
     if edit == "new" or editing is not None:
         found = await _year(request, session, editing) if editing is not None else None
         more["typed"] = _typed_of(editing or 0, found)
-    return await _page(request, session, _year_of(year) or editing, **more)
+    return await _page(request, session, shown or editing, **more)
 
 
 def notice_error(error: NoticeError) -> Reason:
@@ -145,6 +163,8 @@ def year_body(typed: dict[str, str]) -> tuple[int | None, dict[str, Any], dict[s
     """The form as the service's `PUT /v1/calendar/years/{year}`: the year, the body, and the
     errors found before sending it (a year that is no number, a line that is no date)."""
     year = _year_of(typed["year"])
+    if year is None and whole_number(typed["year"].strip()) is not None:
+        return None, {}, {"year": field_reason("", YEAR_RANGE)}  # 2150, 99999999999
     if year is None:
         return None, {}, {"year": "invalid" if typed["year"] else "required"}
     try:
