@@ -60,6 +60,15 @@ class Problem(Exception):
         super().__init__(self.message or "; ".join(f"{k}: {v}" for k, v in self.fields.items()))
 
 
+def segment(value: object) -> str:
+    """`value` as one segment of a service's path: `quote` keeps `/` by default, and the HTTP
+    client resolves `..`, so `/staff?edit=../tasks/T-1` made the console GET `/v1/tasks/T-1`
+    with the signed-in person's token. Every `/` and `%` is escaped, and a segment of only
+    dots (`.`, `..`) too, which would otherwise be a step up."""
+    escaped = quote(str(value), safe="")
+    return escaped.replace(".", "%2E") if escaped in (".", "..") else escaped
+
+
 def _detail_text(detail: Any) -> str:
     if isinstance(detail, str):
         return detail

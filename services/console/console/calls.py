@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
-from console.backend import Backend, Problem
+from console.backend import Backend, Problem, segment
 from console.inbox import PageSession, page_session
 from console.pages import local_time, render
 from console.refusals import detail_reason
@@ -67,11 +67,11 @@ def _visit_of(task: dict[str, Any], visits: list[dict[str, Any]]) -> dict[str, A
 async def _context(request: Request, session: Session, task_id: str) -> dict[str, Any]:
     backend: Backend = request.app.state.backend
     reason = f"回访 {task_id}"
-    task = await backend.get(session, "followup", f"/v1/tasks/{task_id}", reason=reason)
+    task = await backend.get(session, "followup", f"/v1/tasks/{segment(task_id)}", reason=reason)
     pid = task["patient"]["patient_id"]
     visits = await section(
         backend.get(
-            session, "registration", f"/v1/patients/{pid}/visits", params=NEWEST_VISITS,
+            session, "registration", f"/v1/patients/{segment(pid)}/visits", params=NEWEST_VISITS,
             reason=reason,
         )
     )  # fmt: skip
@@ -178,7 +178,7 @@ async def save_outcome(
         backend: Backend = request.app.state.backend
         try:
             result = await backend.post(
-                session, "followup", f"/v1/tasks/{task_id}/outcome", json=body,
+                session, "followup", f"/v1/tasks/{segment(task_id)}/outcome", json=body,
                 reason=f"回访 {task_id}",
             )  # fmt: skip
             query = urlencode({"saved": task_id, "status": result["status"]})

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, Problem, Refused
+from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import ACTIONS, body_of
 from console.inbox import PageSession
 from console.pages import render
@@ -140,7 +140,7 @@ async def _case_page_data(request: Request, session: Session, number: str) -> di
     the accountability records: one round of calls side by side."""
     api = backend(request)
     reason = f"投诉处理 {number}"
-    path = f"/v1/cases/{number}"
+    path = f"/v1/cases/{segment(number)}"
     case, audit = await asyncio.gather(
         api.get(session, "complaints", path, reason=reason),
         api.get(session, "complaints", f"{path}/audit", reason=reason),
@@ -190,7 +190,7 @@ async def case_action(
     body = body_of(spec, form)
     try:
         await backend(request).post(
-            session, "complaints", f"/v1/cases/{number}/{spec.route}", json=body,
+            session, "complaints", f"/v1/cases/{segment(number)}/{spec.route}", json=body,
             reason=f"投诉处理 {number}",
         )  # fmt: skip
     except (Refused, Problem) as exc:

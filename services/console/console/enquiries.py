@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, Problem, Refused
+from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import CaseAction, Field, body_of
 from console.complaint_form import DeskForm, contact_parts, send_form
 from console.desk import cursor_of, page_url, refused_step
@@ -163,7 +163,7 @@ async def _page_data(request: Request, session: Session, number: str) -> dict[st
     hand it over to (others type the colleague's staff id; the service checks the roster)."""
     api = _backend(request)
     enquiry = await api.get(
-        session, "complaints", f"/v1/enquiries/{number}", reason=f"咨询 {number}"
+        session, "complaints", f"/v1/enquiries/{segment(number)}", reason=f"咨询 {number}"
     )
     roster: list[dict[str, Any]] = []
     if session.has_role("supervisor") and enquiry.get("status") == EnquiryStatus.OPEN:
@@ -210,7 +210,7 @@ async def enquiry_action(
     body = body_of(spec, form)
     try:
         answer = await _backend(request).post(
-            session, "complaints", f"/v1/enquiries/{number}/{spec.route}", json=body,
+            session, "complaints", f"/v1/enquiries/{segment(number)}/{spec.route}", json=body,
             reason=f"咨询 {number}",
         )  # fmt: skip
     except (Refused, Problem) as exc:

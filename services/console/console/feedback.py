@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, Problem, Refused
+from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import CaseAction, Field, body_of
 from console.complaint_form import DeskForm, contact_parts, send_form
 from console.desk import cursor_of, page_url, refused_step
@@ -188,7 +188,7 @@ async def _render_item(
     request: Request, session: Session, number: str, status_code: int = 200, **more: Any
 ) -> HTMLResponse:
     item = await _backend(request).get(
-        session, "complaints", f"/v1/feedback/{number}", reason=f"表扬建议 {number}"
+        session, "complaints", f"/v1/feedback/{segment(number)}", reason=f"表扬建议 {number}"
     )
     return render(
         request, "feedback/item.html", status_code, item=item, outcomes=OUTCOMES,
@@ -213,7 +213,7 @@ async def answer_suggestion(
     body = body_of(ANSWER, form)
     try:
         await _backend(request).post(
-            session, "complaints", f"/v1/feedback/{number}/answer", json=body,
+            session, "complaints", f"/v1/feedback/{segment(number)}/answer", json=body,
             reason=f"表扬建议 {number}",
         )  # fmt: skip
     except (Refused, Problem) as exc:

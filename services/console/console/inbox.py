@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from console.backend import Backend, NotFound, Refused, Unavailable
+from console.backend import Backend, NotFound, Refused, Unavailable, segment
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from hospital_shared.http_guard import GuardedRoute
@@ -73,7 +73,7 @@ async def open_note(
 ) -> RedirectResponse:
     backend: Backend = request.app.state.backend
     note = await backend.post(
-        session, "notifications", f"/v1/inbox/{message_id}/read", reason=INBOX_REASON
+        session, "notifications", f"/v1/inbox/{segment(message_id)}/read", reason=INBOX_REASON
     )
     target = page_of(note.get("subject_ref")) if form.get("go") else None
     return RedirectResponse(target or "/inbox", status_code=303)

@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, NotFound, Problem, Refused, Unavailable, first_reason
+from console.backend import Backend, NotFound, Problem, Refused, Unavailable, first_reason, segment
 from console.inbox import PageSession
 from console.pages import render
 from console.sections import NEWEST_VISITS, section
@@ -109,7 +109,7 @@ async def patient_page(request: Request, patient_id: str, session: PageSession) 
     reason = f"查看患者 {patient_id}"
     visits = await section(
         backend.get(
-            session, "registration", f"/v1/patients/{patient_id}/visits", params=NEWEST_VISITS,
+            session, "registration", f"/v1/patients/{segment(patient_id)}/visits", params=NEWEST_VISITS,
             reason=reason,
         )
     )  # fmt: skip

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, NotFound, Problem, Refused, first_reason
+from console.backend import Backend, NotFound, Problem, Refused, first_reason, segment
 from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
@@ -90,7 +90,7 @@ async def _previewed(request: Request, session: Session, name: str) -> dict[str,
     api: Backend = request.app.state.backend
     try:
         found: dict[str, Any] = await api.get(
-            session, "notifications", f"/v1/templates/{quote(name)}"
+            session, "notifications", f"/v1/templates/{segment(name)}"
         )
     except NotFound:
         return None
@@ -129,7 +129,7 @@ async def save_template(request: Request, session: CurrentSession, form: Checked
                            message=f"no such template: {typed['name']}")  # fmt: skip
     api: Backend = request.app.state.backend
     try:
-        saved = await api.call(session, "notifications", "PUT", f"/v1/templates/{quote(template['name'])}",
+        saved = await api.call(session, "notifications", "PUT", f"/v1/templates/{segment(template['name'])}",
                                json=template_body(typed, template, session), reason=REASON)  # fmt: skip
     except (Refused, Problem) as exc:
         if isinstance(exc, Refused):

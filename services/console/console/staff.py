@@ -34,7 +34,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from console.backend import Backend, NotFound, Problem, Refused, first_reason
+from console.backend import Backend, NotFound, Problem, Refused, first_reason, segment
 from console.desk import cursor_of
 from console.inbox import PageSession
 from console.pages import render
@@ -120,7 +120,7 @@ async def member_of(request: Request, session: Session, staff_id: str) -> dict[s
         return None
     api: Backend = request.app.state.backend
     try:
-        found: dict[str, Any] = await api.get(session, "followup", f"/v1/staff/{quote(staff_id)}")
+        found: dict[str, Any] = await api.get(session, "followup", f"/v1/staff/{segment(staff_id)}")
     except NotFound:
         return None
     return found
@@ -169,7 +169,7 @@ def _count(raw: str) -> int:
 
 async def _put(request: Request, session: Session, staff_id: str, body: dict[str, Any]) -> Any:
     api: Backend = request.app.state.backend
-    return await api.call(session, "followup", "PUT", f"/v1/staff/{staff_id}", json=body,
+    return await api.call(session, "followup", "PUT", f"/v1/staff/{segment(staff_id)}", json=body,
                           reason=REASON)  # fmt: skip
 
 

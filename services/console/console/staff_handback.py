@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 
-from console.backend import Backend
+from console.backend import Backend, segment
 from console.sections import Section, section
 from console.session import Session
 
@@ -44,7 +43,7 @@ async def handing_back(
 ) -> HandingBack:
     """What saving `staff_id` as `role`, `active`, would hand back now."""
     api: Backend = request.app.state.backend
-    path = f"/v1/staff/{quote(staff_id)}/handback"
+    path = f"/v1/staff/{segment(staff_id)}/handback"
     params = {"role": role, "active": "true" if active else "false"}
     calls: dict[str, Any] = await api.get(session, "followup", path, params=params)
     found = await section(api.get(session, "complaints", path, params=params))

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, Problem, Refused, first_reason
+from console.backend import Backend, Problem, Refused, first_reason, segment
 from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
@@ -124,7 +124,9 @@ async def _page_data(request: Request, session: Session, department: str) -> dic
         enquiries,
     ) = await asyncio.gather(
         api.get(session, "complaints", "/v1/case-workload", params={"department": department}),
-        api.get(session, "followup", f"/v1/departments/{department}/overview", reason=REASON),
+        api.get(
+            session, "followup", f"/v1/departments/{segment(department)}/overview", reason=REASON
+        ),
         api.get(session, "followup", "/v1/staff", params={"department": department}),
         _cases(api, session, case_dept, time_limit="breached"),
         _cases(api, session, case_dept, time_limit="warning"),
@@ -165,10 +167,10 @@ async def reassign(request: Request, session: CurrentSession, form: CheckedForm)
     department = _department(session, str(form.get("department") or ""))
     try:
         if task:
-            await api.post(session, "followup", f"/v1/tasks/{task}/assignment",
+            await api.post(session, "followup", f"/v1/tasks/{segment(task)}/assignment",
                            json={"assignee_id": staff_id}, reason=REASON)  # fmt: skip
         else:
-            await api.post(session, "complaints", f"/v1/cases/{case}/assignment",
+            await api.post(session, "complaints", f"/v1/cases/{segment(case)}/assignment",
                            json={"assignee_id": staff_id}, reason=REASON)  # fmt: skip
     except (Refused, Problem) as exc:
         data = await _page_data(request, session, department)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from console.backend import Backend, Problem, first_reason
+from console.backend import Backend, Problem, first_reason, segment
 from console.inbox import PageSession
 from console.pages import language_of, render
 from console.refusals import said
@@ -74,7 +74,7 @@ async def take(
     backend: Backend = request.app.state.backend
     try:
         await backend.post(
-            session, "followup", f"/v1/tasks/{task_id}/take", reason=f"回访 {task_id}"
+            session, "followup", f"/v1/tasks/{segment(task_id)}/take", reason=f"回访 {task_id}"
         )
     except Problem as exc:
         shown = said(first_reason(exc), language_of(request))
