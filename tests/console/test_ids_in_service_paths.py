@@ -1,7 +1,9 @@
 """An id typed or linked into the console stays one segment of the service's path
 (console/backend.py `segment`): `quote` kept `/` and the HTTP client resolves `..`, so
 `/staff?edit=../tasks/T-1` made the console GET follow-up's `/v1/tasks/T-1` with the
-operations member's token, and the roster's PUT did not quote at all. The app in this process (tests/console/in_process.py), with the
+operations member's token, and the roster's PUT did not quote at all. And an id the service
+cannot hold (follow-up's over 64 characters) is its refusal beside `staff_id`, what was typed
+kept, not the error page. The app in this process (tests/console/in_process.py), with the
 services answered here recording each path as sent."""
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ import httpx
 
 from tests.console.in_process import Console, console, idle_services
 
+TOO_LONG = {"location": ["path", "staff_id"], "message": "String should have at most 64 characters",
+            "type": "string_too_long"}  # fmt: skip
 EDIT = {"name": "护士 陈静", "department_code": "CARD", "role": "agent", "capacity": "30",
         "phone": "13912345678", "do": "save"}  # fmt: skip
 
 
 class Services:
     """Every path as the console sent it (encoded), and follow-up's answers: an empty roster,
-    a PUT saved."""
+    a PUT saved, an id over 64 characters refused as follow-up refuses it."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
@@ -28,6 +32,8 @@ class Services:
             return httpx.Response(200, json={"items": [], "next": None, "limit": 100})
         if raw == "/v1/templates":
             return httpx.Response(200, json={"items": [], "next": None})
+        if raw.startswith("/v1/staff/") and len(raw) > len("/v1/staff/") + 64:
+            return httpx.Response(422, json={"status": 422, "errors": [TOO_LONG]})
         if raw.startswith("/v1/staff/") and request.method == "PUT":
             return httpx.Response(200, json={"changed": True, "handed_back": 0, "member": {}})
         return idle_services(request)
@@ -71,3 +77,15 @@ def test_taking_a_call_whose_id_is_dots_takes_nothing_else() -> None:
     app, services, csrf = _as("agent")
     app.client.post("/worklist/%2E%2E/take", data={"csrf_token": csrf})
     assert services.paths("POST") == ["/v1/tasks/%2E%2E/take"]  # was /v1/take
+
+
+def test_a_staff_id_follow_up_cannot_hold_is_its_refusal_beside_the_id_with_the_form_kept() -> None:
+    """Before, the look-up before the save raised follow-up's 422 to the error page and what
+    was typed was lost."""
+    app, services, csrf = _as("admin")
+    long_id = "N" * 65
+    page = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "staff_id": long_id})
+    assert page.status_code == 422
+    assert 'id="err-staff_id"' in page.text
+    assert f'value="{long_id}"' in page.text and 'value="护士 陈静"' in page.text
+    assert services.paths("PUT") == []

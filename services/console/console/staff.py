@@ -195,6 +195,19 @@ async def _ask_first(
                        handing=handing, edited=typed)  # fmt: skip
 
 
+async def _refused(
+    request: Request, session: Session, typed: dict[str, str], exc: Refused | Problem,
+    editing: bool,
+) -> HTMLResponse:  # fmt: skip
+    """The form again as typed, with follow-up's refusal: its reasons beside their fields (one
+    about the path, the id, beside `staff_id`), else above the form."""
+    if isinstance(exc, Refused):
+        return await _page(request, session, typed, 403, message=exc.reason, editing=editing)
+    errors = {f if f in FIELDS else "staff_id": m for f, m in exc.fields.items()}
+    return await _page(request, session, typed, exc.status, errors=errors,
+                       message=first_reason(exc) if not errors else "", editing=editing)  # fmt: skip
+
+
 @router.post("/staff")
 async def save_member(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
     """Add or edit (`do=save`), or deactivate (`do=deactivate`, from the confirmation: the
@@ -208,11 +221,14 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     if form.get("do") == "deactivate" and not confirmed:
         return RedirectResponse(f"/staff?deactivate={quote(typed['staff_id'])}#h-confirm",
                                 status_code=303)  # fmt: skip
-    member = await member_of(request, session, typed["staff_id"])
+    editing = form.get("editing") == "1"
+    try:  # follow-up refuses an id it cannot hold (over 64 characters) before any save
+        member = await member_of(request, session, typed["staff_id"])
+    except Problem as exc:
+        return await _refused(request, session, typed, exc, editing)
     if form.get("do") == "deactivate":
         typed = typed_of(member or {**typed, "capacity": typed["capacity"] or "0"}) | {"active": ""}
     body, errors = member_body(typed)
-    editing = form.get("editing") == "1"
     if errors:
         return await _page(request, session, typed, 422, errors=errors, editing=editing)
     asked = None if confirmed else await _ask_first(request, session, typed, body, member, editing)
@@ -221,11 +237,7 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     try:
         saved = await _put(request, session, typed["staff_id"], body)
     except (Refused, Problem) as exc:
-        if isinstance(exc, Refused):
-            return await _page(request, session, typed, 403, message=exc.reason, editing=editing)
-        errors = {f if f in FIELDS else "staff_id": m for f, m in exc.fields.items()}
-        return await _page(request, session, typed, exc.status, errors=errors,
-                           message=first_reason(exc) if not errors else "", editing=editing)  # fmt: skip
+        return await _refused(request, session, typed, exc, editing)
     handed_back = int((saved or {}).get("handed_back") or 0)
     more = f"&handed_back={handed_back}" if handed_back else ""
     return RedirectResponse(f"/staff?saved={quote(typed['staff_id'])}{more}", status_code=303)
