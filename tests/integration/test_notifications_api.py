@@ -247,3 +247,21 @@ async def test_a_template_lists_and_takes_only_the_placeholders_its_sender_fills
     assert shown.json()["placeholders"] == notice["placeholders"]
     missing = await api.get("/v1/templates/no_such", headers=as_(stack_env, "agent"))
     assert missing.status_code == 404
+
+
+async def test_a_patients_complaint_message_cannot_be_given_the_staff_consoles_link(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Before, the acknowledgement and outcome took `{{ link }}`, the console's `/cases/N`: an
+    edit could text a staff-only address to the complainant."""
+    for name in ("complaint_acknowledgement", "complaint_outcome"):
+        before = await template(api, stack_env, name)
+        assert "link" not in before["placeholders"]
+        body = before["body"] + "{{ link }}"
+        path = f"/v1/templates/{name}"
+        refused = await api.put(path, json={"body": body}, headers=as_(stack_env, "admin"))
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["errors"]
+        assert "'link'" in error["message"] and "not given to this template" in error["message"]
+        assert (await template(api, stack_env, name))["body"] == before["body"]
+    assert "link" in (await template(api, stack_env, "staff_case_assigned"))["placeholders"]

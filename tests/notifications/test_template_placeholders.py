@@ -96,3 +96,17 @@ def test_a_placeholder_another_template_is_given_is_refused_naming_it() -> None:
     assert "case_number" not in placeholders_of("discharge_safety_notice")
     assert placeholders_of("discharge_safety_notice") == ("department", "hospital", "hotline",
                                                           "survey_url")  # fmt: skip
+
+
+def test_no_patient_template_is_given_the_staff_consoles_link() -> None:
+    """Before, the complaint acknowledgement and outcome were given a case's `link` (the staff
+    console's `/cases/N`), so an edit could text the console's address to the complainant."""
+    for template in DEFAULT_TEMPLATES:
+        if template.audience == "patient":
+            assert "link" not in GIVEN[template.name], template.name
+    body = "【{{ hospital }}】您的投诉已受理，案件编号{{ case_number }}。{{ link }}"
+    for name in ("complaint_acknowledgement", "complaint_outcome"):
+        with pytest.raises(NotGiven) as refused:
+            check(body, name)
+        assert refused.value.placeholder == "link"
+    assert "link" in GIVEN["staff_case_assigned"]  # staff keep their link to the case

@@ -330,6 +330,8 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
     if type_ == EventName.CASE_WITHDRAWN:
         return Plan(withdrawals=(Withdraw("case_withdrawn", subject_ref=subject),))
     context = _case_context(data, rules)
+    # the console's page of the case is for staff: never in a message to the patient
+    to_patient = {name: value for name, value in context.items() if name != "link"}
     messages: list[Planned] = []
     patient = data.patient
     cycle = f"{data.case_number}:{data.cycle}"
@@ -346,7 +348,7 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
                     due_at=now,
                     expires_at=data.promised_response_by,
                     subject_ref=subject,
-                    context=context,
+                    context=to_patient,
                     patient_id=complainant_id(data),
                 )
             )
@@ -358,7 +360,7 @@ def plan_case_changed(type_: str, data: Any, now: datetime, rules: PlanningRules
                     due_at=now,
                     expires_at=now + rules.validity,
                     subject_ref=subject,
-                    context=context,
+                    context=to_patient,
                     patient_id=complainant_id(data),
                 )
             )

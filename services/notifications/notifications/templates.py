@@ -362,7 +362,9 @@ PLACEHOLDERS: tuple[str, ...] = tuple(sorted(SAMPLE_CONTEXT))
 # name another template is given renders, for this one, as an error at sending time.
 _COMMON = frozenset({"hospital", "hotline", "survey_url"})  # PlanningRules.common
 _TASK = _COMMON | {"task_id", "kind", "due", "link"}  # policy._task_context
-_CASE = _COMMON | {"case_number", "category", "priority", "response_by", "link"}  # _case_context
+# A patient's case message is not given `link`: it is the staff console's page of the case.
+_PATIENT_CASE = _COMMON | {"case_number", "category", "priority", "response_by"}
+_CASE = _PATIENT_CASE | {"link"}  # policy._case_context
 _ALERT = _COMMON | {"alert", "severity", "summary", "since", "until"}
 _ENQUIRY = _COMMON | {"enquiry_number", "limit", "due", "link"}  # enquiry_policy._enquiry_context
 GIVEN: dict[str, frozenset[str]] = {
@@ -370,8 +372,8 @@ GIVEN: dict[str, frozenset[str]] = {
     "discharge_care_notice": _COMMON | {"department"},
     "discharge_safety_notice": _COMMON | {"department"},
     "followup_survey_invitation": _COMMON,
-    "complaint_acknowledgement": _CASE,
-    "complaint_outcome": _CASE,
+    "complaint_acknowledgement": _PATIENT_CASE,
+    "complaint_outcome": _PATIENT_CASE,
     "staff_task_assigned": _TASK,
     "staff_task_overdue": _TASK,
     "staff_case_assigned": _CASE,
