@@ -51,7 +51,7 @@ def test_a_year_the_calendar_cannot_hold_in_the_address_is_refused_naming_year(
     app, services, _ = _operations()
     page = app.client.get("/calendar", params={where: asked, "saved": "1"})
     assert page.status_code == 422
-    assert "year" in page.text and "must be between 1900 and 2099" in page.text
+    assert "year" in page.text and "年份须在 1900 至 2099 之间" in page.text
     assert services.asked == []  # nothing asked of complaints with it
 
 
@@ -66,8 +66,8 @@ def test_a_year_in_the_address_the_calendar_holds_is_shown_and_new_opens_an_empt
 @pytest.mark.parametrize(
     ("year", "said"),
     [
-        ("99999999999", "must be between 1900 and 2099"),  # was date()'s OverflowError: a 500
-        ("2150", "must be between 1900 and 2099"),
+        ("99999999999", "年份须在 1900 至 2099 之间"),  # was date()'s OverflowError: a 500
+        ("2150", "年份须在 1900 至 2099 之间"),
         ("²", "格式不正确"),
         ("9" * 5000, "格式不正确"),
     ],
