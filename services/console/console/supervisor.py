@@ -19,7 +19,12 @@ from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdown, countdowns, remaining_text
 from hospital_shared.http_guard import GuardedRoute
-from hospital_shared.vocabulary import OPEN_TASK_STATUSES, LimitState, TaskKind
+from hospital_shared.vocabulary import (
+    ALERTED_LIMIT_STATES,
+    OPEN_TASK_STATUSES,
+    LimitState,
+    TaskKind,
+)
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 DEFAULT_DEPARTMENT = "CS"  # operations' first view: the complaint desk
@@ -75,15 +80,16 @@ async def _enquiries_at_risk(api: Backend, session: Session, department: str | N
     point (a supervisor's as the service decides; operations' by the department asked about),
     each the soonest due first with its countdown; the rest are in the enquiries list with
     the same filter."""
+    worst_first = sorted(ALERTED_LIMIT_STATES, key=lambda s: s != LimitState.BREACHED)
     found = await asyncio.gather(*(
         api.get(session, "complaints", "/v1/enquiries", reason=REASON, params={
             "time_limit": state, "limit": SHOWN_CASES, "department": department,
         })
-        for state in (LimitState.BREACHED, LimitState.WARNING)
+        for state in worst_first
     ))  # fmt: skip
     now = datetime.now(UTC)
     rows = [_soonest_first(answer["items"], now) for answer in found]
-    more = [s for s, answer in zip(("breached", "warning"), found, strict=True) if answer["next"]]
+    more = [s.value for s, answer in zip(worst_first, found, strict=True) if answer["next"]]
     return {"enquiries": rows[0] + rows[1], "more": more}
 
 
