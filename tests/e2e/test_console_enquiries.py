@@ -42,7 +42,7 @@ def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # ty
 
 async def colleague_on_roster(stack: dict[str, RunningService], stack_env: dict[str, str]) -> None:
     """COLLEAGUE on follow-up's roster, and known to complaints (the roster's topic)."""
-    member = {"name": "客服 赵敏", "department_code": "CS", "role": "agent", "capacity": 10,
+    member = {"name": "客服 孙悦", "department_code": "CS", "role": "agent", "capacity": 10,
               "phone": "13700000002"}  # fmt: skip
     async with httpx.AsyncClient(timeout=10) as client:
         resp = await client.put(

@@ -68,6 +68,9 @@ async def test_a_search_finds_members_by_part_of_their_id_or_name_in_any_case(
     assert await found("1%0") == []  # not "1, anything, 0"
     assert await found(f"PG-{RUN}-04", "t-sup") == [MEMBERS[4]]
     assert await found(f"PG-{RUN}-04", "t-other-sup") == []  # a supervisor's own department
+    # A blank search is refused, naming it: it searched for nothing and answered everyone.
+    blank = await api.get("/v1/staff", params={"q": "  "}, headers=ADMIN)
+    assert blank.status_code == 422 and blank.json()["errors"][0]["location"] == ["query", "q"]
 
 
 async def test_one_member_is_read_by_id_with_their_open_calls(api: httpx.AsyncClient) -> None:

@@ -114,7 +114,11 @@ StaffPage = Annotated[PageRequest, Depends(page_query(default=500, maximum=1000)
 
 Search = Annotated[
     str | None,
-    Query(max_length=64, description="only members whose staff id or name holds this (any case)"),
+    Query(
+        max_length=64,
+        pattern=r"\S",
+        description="only members whose staff id or name holds this (any case; not blank)",
+    ),
 ]
 
 
