@@ -76,3 +76,15 @@ def test_every_response_models_example_is_an_answer_it_could_give(
             model.model_validate(example)
             checked += 1
     assert checked >= 2  # registration: Accepted, PatientVisits
+
+
+def test_a_large_answer_counts_as_an_echo_only_when_it_repeats_what_was_sent() -> None:
+    """The walk flags answers over 20 kB that echo an oversized value; a roster search for
+    "-1" answering 500 members on a stack other tests filled is a page, not an echo."""
+    from tests.integration.openapi_walk import echoes
+
+    long_value = b"x" * 5000
+    assert echoes(b'{"detail": "' + long_value + b'"}', b"/v1/a", b'{"q": "' + long_value + b'"}')
+    assert echoes(b"x" * 300, b"/v1/a?q=" + b"x" * 3000)
+    page = b'{"items": [' + b'{"staff_id": "S-1", "name": "-1"},' * 2000 + b"]}"
+    assert not echoes(page, b"/v1/staff?q=-1", b"")
