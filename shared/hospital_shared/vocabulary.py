@@ -269,6 +269,9 @@ class SystemNote(StrEnum):
         "the previous supervisor's new role on the roster does not supervise it;"
         " no active supervisor can take it"
     )
+    # An enquiry handed over by a colleague: its supervisor becomes the new owner's (its
+    # department's, else the desk's), as a new enquiry of theirs would have.
+    SUPERVISOR_FOLLOWS_OWNER = "handed over: the supervisor is now the new owner's"
 
 
 class ComplaintChannel(StrEnum):

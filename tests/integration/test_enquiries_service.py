@@ -307,6 +307,30 @@ async def test_the_taker_owns_it_hands_it_over_with_a_reason_and_the_new_owner_a
     assert events == ["enquiry.taken", "enquiry.handed_over", "enquiry.answered"]
 
 
+async def test_a_hand_over_to_another_department_records_its_new_supervisor(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The new owner's department's supervisor takes over its supervision, and the written
+    record says so, as a hand-back's does (the step's own line names only the owners)."""
+    department, supervisor, _ = await supervisor_on_both_rosters(stack_env)
+    enquiry = await take(http, tokens["agent"], channel="phone")
+    number, before = enquiry["enquiry_number"], enquiry["supervisor_id"]
+    r = await http.post(
+        f"/v1/enquiries/{number}/handover",
+        json={"to": supervisor, "reason": f"{department}的问题"},
+        headers=tokens["agent"],
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["supervisor_id"] == supervisor != before
+    history = (await http.get(f"/v1/enquiries/{number}", headers=tokens["admin"])).json()["history"]
+    assert [h["action"] for h in history] == ["taken", "handed_over", "supervisor_assigned"]
+    assert history[2]["actor_id"] == "S-AGENT-01"
+    assert history[2]["detail"] == {
+        "from": before, "to": supervisor,
+        "reason": "handed over: the supervisor is now the new owner's",
+    }  # fmt: skip
+
+
 async def test_a_member_made_inactive_may_not_take_an_enquiry_one_never_rostered_may(
     complaints, http, tokens, stack_env
 ) -> None:  # type: ignore[no-untyped-def]

@@ -32,6 +32,7 @@ from complaints.enquiries import (
 from complaints.enquiry_events import changed, publish
 from complaints.intake import Allocate, NewComplaint, open_case
 from complaints.policy import CasePolicy
+from hospital_shared.vocabulary import SystemNote
 
 Row = dict[str, Any]
 
@@ -215,6 +216,13 @@ async def hand_over(
         detail=detail,
         previous_owner=enquiry["owner_id"],
     )
+    if supervisor != enquiry["supervisor_id"]:  # the written record of every step
+        note = {"from": enquiry["supervisor_id"], "to": supervisor,
+                "reason": SystemNote.SUPERVISOR_FOLLOWS_OWNER.value}  # fmt: skip
+        await store.add_history(
+            conn, enquiry["id"], at=now, actor_id=actor.id, actor_role=actor.role,
+            action="supervisor_assigned", detail=note,
+        )  # fmt: skip
     return updated
 
 
