@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from console.session import Session, SessionStore
@@ -144,3 +145,15 @@ async def submit(page: Page, button: str = "form.intake button[type='submit']") 
 async def has_no_horizontal_scroll(page: Page) -> bool:
     width: int = await page.evaluate("document.documentElement.scrollWidth")
     return width <= VIEWPORT["width"]
+
+
+async def as_operations(base_url: str, path: str) -> dict[str, Any]:
+    """What a service at `base_url` answers operations (the admin, who reads every record) at
+    `path`: what a screen test checks the screen against."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(
+            f"{base_url}{path}", headers={"Authorization": "Bearer dev-admin-token"}
+        )
+    resp.raise_for_status()
+    found: dict[str, Any] = resp.json()
+    return found

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
-from tests.browser import has_no_horizontal_scroll, page_as, screenshot, send
+from tests.browser import as_operations, has_no_horizontal_scroll, page_as, screenshot, send
 from tests.integration.services import RunningService, running_all
 from tests.kafka_tools import eventually
 
@@ -66,11 +66,7 @@ async def colleague_on_roster(stack: dict[str, RunningService], stack_env: dict[
 
 async def enquiry_of(stack: dict[str, RunningService], number: str) -> dict[str, Any]:
     """The enquiry as the complaints service has it (operations read every one)."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        resp = await client.get(f"{stack['complaints'].url}/v1/enquiries/{number}", headers=ADMIN)
-    resp.raise_for_status()
-    found: dict[str, Any] = resp.json()
-    return found
+    return await as_operations(stack["complaints"].url, f"/v1/enquiries/{number}")
 
 
 async def notes_to(stack: dict[str, RunningService], staff_id: str, number: str) -> list[str]:

@@ -19,11 +19,10 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser import has_no_horizontal_scroll, page_as, screenshot, send
+from tests.browser import as_operations, has_no_horizontal_scroll, page_as, screenshot, send
 from tests.integration.services import RunningService, running_all
 
 SERVICES = ("followup", "complaints", "notifications", "console")
@@ -39,11 +38,7 @@ def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # ty
 
 async def feedback_of(stack: dict[str, RunningService], number: str) -> dict[str, Any]:
     """The praise or suggestion as the complaints service has it (operations read every one)."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        resp = await client.get(f"{stack['complaints'].url}/v1/feedback/{number}", headers=ADMIN)
-    resp.raise_for_status()
-    found: dict[str, Any] = resp.json()
-    return found
+    return await as_operations(stack["complaints"].url, f"/v1/feedback/{number}")
 
 
 async def recorded_number(page: Page) -> str:

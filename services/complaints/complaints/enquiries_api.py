@@ -133,6 +133,23 @@ async def record_feedback_reads(
     await record_reads(conn, actor, reads, denied=denied)
 
 
+async def _read_one(conn: asyncpg.Connection, actor: Actor, kind: str, number: str) -> Row:
+    """The enquiry or feedback (`kind`) numbered `number`, its read recorded: 404 when there is
+    none, 403 (the read recorded as denied) when `actor` may not see it."""
+    table, may_view, record = {
+        "enquiry": ("enquiries", can_view_enquiry, record_enquiry_reads),
+        "feedback": ("feedback", can_view_feedback, record_feedback_reads),
+    }[kind]
+    row = await store.by_number(conn, table, number)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no {kind} {number}")
+    if not may_view(actor, row):
+        await record(conn, actor, [row], denied=True)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"{kind} {number} is not yours")
+    await record(conn, actor, [row])
+    return row
+
+
 def _typed_enquiry(view: dict[str, Any]) -> EnquiryAnswer:
     return EnquiryReceipt(**view) if view.get("redacted") else EnquiryOut(**view)
 
@@ -248,13 +265,7 @@ async def read_enquiry(
     number: str, conn: Conn, ctx: Ctx, principal: StaffOrOperations
 ) -> EnquiryAnswer:
     actor = actor_of(principal)
-    row = await store.by_number(conn, "enquiries", number)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no enquiry {number}")
-    if not can_view_enquiry(actor, row):
-        await record_enquiry_reads(conn, actor, [row], denied=True)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"enquiry {number} is not yours")
-    await record_enquiry_reads(conn, actor, [row])
+    row = await _read_one(conn, actor, "enquiry", number)
     history = await store.history_of(conn, row["id"])
     return _typed_enquiry(enquiry_view(row, history, actor=actor, now=ctx.clock()))
 
@@ -378,13 +389,7 @@ async def read_feedback(number: str, conn: Conn, principal: StaffOrOperations) -
     """One piece of praise or a suggestion, as `GET /v1/enquiries/{number}` reads an enquiry:
     a refused read is recorded as denied."""
     actor = actor_of(principal)
-    row = await store.by_number(conn, "feedback", number)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no feedback {number}")
-    if not can_view_feedback(actor, row):
-        await record_feedback_reads(conn, actor, [row], denied=True)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"feedback {number} is not yours")
-    await record_feedback_reads(conn, actor, [row])
+    row = await _read_one(conn, actor, "feedback", number)
     return _typed_feedback(feedback_view(row, actor=actor))
 
 
