@@ -170,7 +170,8 @@ def test_a_services_refusal_reads_in_chinese_first_and_as_the_service_said_it_in
 def test_the_complaint_form_is_the_complaints_services_opening_and_its_errors_go_beside_the_field() -> (
     None
 ):
-    from console.complaint_form import FIELDS, case_body, form_errors
+    from console.complaint_form import BODY_FIELDS, FIELDS, case_body
+    from console.desk_forms import form_errors
 
     typed = dict.fromkeys(FIELDS, "") | {
         "patient_name": "钱学文", "patient_phone": "13700001111", "channel": "onsite",
@@ -196,7 +197,7 @@ def test_the_complaint_form_is_the_complaints_services_opening_and_its_errors_go
                     " at least 1 character", "type": "string_too_short"},
                    {"location": ["body", "department", "name"], "message": "x", "type": "missing"},
                    {"location": ["body", "description"], "message": "Field required", "type": "missing"}]})  # fmt: skip
-    fields, message = form_errors(problem)
+    fields, message = form_errors(problem, BODY_FIELDS, "description")
     assert {f: said(m, "zh") for f, m in fields.items()} == {
         "patient_id": "不能为空", "department_name": "必填", "description": "必填"}  # fmt: skip
     assert message == ""

@@ -20,8 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import CaseAction, Field, body_of
-from console.complaint_form import DeskForm, contact_parts, send_form
 from console.desk import cursor_of, page_url, refused_step
+from console.desk_forms import DeskForm, contact_parts, send_form
 from console.inbox import PageSession, page_session
 from console.pages import render
 from console.refusals import Reason
