@@ -147,6 +147,18 @@ async def has_no_horizontal_scroll(page: Page) -> bool:
     return width <= VIEWPORT["width"]
 
 
+async def chart_labels_cut(page: Page) -> list[str]:
+    """The texts of the page's SVG charts that do not fit inside their chart (a label cut off
+    at the left edge, a figure past the right): as the browser lays them out."""
+    cut: list[str] = await page.evaluate(
+        """() => [...document.querySelectorAll('svg.chart text')].filter(t => {
+            const box = t.getBBox(), view = t.ownerSVGElement.viewBox.baseVal;
+            return box.x < 0 || box.x + box.width > view.width;
+        }).map(t => t.textContent)"""
+    )
+    return cut
+
+
 async def as_operations(base_url: str, path: str) -> dict[str, Any]:
     """What a service at `base_url` answers operations (the admin, who reads every record) at
     `path`: what a screen test checks the screen against."""

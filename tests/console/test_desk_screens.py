@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from starlette.datastructures import FormData
 
 from console.case_actions import ACTIONS, body_of
-from console.charts import Bar, bar_chart, line_chart
+from console.charts import Bar, bar_chart, label_lines, line_chart, text_width
 from console.operations import earlier, period_label, report_sections
 from console.supervisor import team_rows
 from console.time_limits import countdown, remaining_text, worst_state
@@ -137,3 +137,13 @@ def test_a_kpi_with_figures_but_no_target_says_no_target_not_no_data() -> None:
     no_data = {"target": 0.95, "met": None, "numerator": 0, "denominator": 0}
     assert "无目标" in page.render(k=no_target, t=t)
     assert "无数据" in page.render(k=no_data, t=t)
+
+
+def test_a_label_too_long_for_the_chart_goes_on_two_lines_and_its_row_grows() -> None:
+    long = "Unfounded complaints closed after clearing up the misunderstanding"
+    assert label_lines(long, 254) == ["Unfounded complaints closed after",
+                                      "clearing up the misunderstanding"]  # fmt: skip
+    assert label_lines("不成立投诉消除误会结案率", 254) == ["不成立投诉消除误会结案率"]
+    assert all(text_width(line) <= 100 for line in label_lines("很" * 30, 100))
+    one, two = bar_chart([Bar("a", 0.5)], title="t"), bar_chart([Bar(long, 0.5)], title="t")
+    assert two.count("<tspan") == 2 and 'height="57"' in two and 'height="42"' in one

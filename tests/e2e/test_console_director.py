@@ -13,7 +13,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser import console_context, has_no_horizontal_scroll, screenshot, signed_in
+from tests.browser import (
+    chart_labels_cut,
+    console_context,
+    has_no_horizontal_scroll,
+    screenshot,
+    signed_in,
+)
 from tests.integration.services import RunningService, running_all
 
 SERVICES = ("complaints", "notifications", "metrics", "console")
@@ -70,5 +76,6 @@ async def test_the_director_filters_the_queue_to_their_escalations_and_reviews_t
         response = await page.goto(f"{base}/operations?period=month")
         assert response is not None and response.status == 200
         assert await page.locator("#kpi-satisfaction_rate").count() == 1
+        assert await chart_labels_cut(page) == []  # long English names were cut at the left
         await screenshot(page, f"director-operations-{lang}")
         await page.context.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from unicodedata import east_asian_width
 
 from markupsafe import Markup
 
@@ -29,34 +30,84 @@ def _colour(bar: Bar) -> str:
     return NEUTRAL if bar.met is None else OK if bar.met else BAD
 
 
+# A label's width at font-size 13 (no font metrics on the server): a wide (CJK) character
+# takes the em, any other the width of an average Latin letter. The label column is as wide as
+# the widest label, up to `MAX_LABEL_W`; a longer label is set on two lines.
+FONT, WIDE_CHAR, NARROW_CHAR = 13, 13.0, 6.8
+MIN_LABEL_W, MAX_LABEL_W = 120, 260
+ROW_H, LINE_H, PAD = 26, 15, 8
+
+
+def text_width(text: str) -> float:
+    return sum(WIDE_CHAR if east_asian_width(c) in "WF" else NARROW_CHAR for c in text)
+
+
+def label_lines(label: str, room: float) -> list[str]:
+    """`label` on one line if it fits `room`, else on two: split at the space (or, in text
+    without spaces, the character) that leaves the longer line shortest; on more when two
+    lines do not fit either (words, or characters, as many to a line as fit)."""
+    if text_width(label) <= room:
+        return [label]
+    spaces = [i for i, c in enumerate(label) if c == " "]
+    cuts = [(i, i + 1) for i in spaces] or [(i, i) for i in range(1, len(label))]
+    cut, resume = min(cuts, key=lambda c: max(text_width(label[: c[0]]), text_width(label[c[1] :])))
+    two = [label[:cut], label[resume:]]
+    if max(map(text_width, two)) <= room:
+        return two
+    sep = " " if spaces else ""
+    lines: list[str] = []
+    for token in label.split(" ") if spaces else list(label):
+        if lines and text_width(lines[-1] + sep + token) <= room:
+            lines[-1] += sep + token
+        else:
+            lines.append(token)
+    return lines
+
+
+def _label(lines: list[str], x: float, y: float) -> str:
+    """The label's text, its last line on the bar's baseline (`y`), the lines before it above."""
+    top = y - LINE_H * (len(lines) - 1)
+    spans = "".join(
+        f'<tspan x="{x}" y="{top + i * LINE_H:.0f}">{escape(line)}</tspan>'
+        for i, line in enumerate(lines)
+    )
+    return f'<text text-anchor="end" font-size="{FONT}">{spans}</text>'
+
+
 def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 600, no_data: str = "—") -> Markup:
     """Horizontal bars, one per label, each with its target as a dark tick; green when met,
-    red when missed, grey without a target."""
-    label_w, row_h, pad = 190, 26, 8
+    red when missed, grey without a target. A label too long for its column takes two lines
+    and its row is as much taller."""
+    room = MAX_LABEL_W - 6
+    lines = [label_lines(bar.label, room) for bar in bars]
+    widest = max([text_width(line) for ls in lines for line in ls], default=0.0)
+    label_w = int(min(MAX_LABEL_W, max(MIN_LABEL_W, widest + 10)))
     plot_w = width - label_w - 70
-    height = pad * 2 + row_h * max(len(bars), 1)
+    rows = [ROW_H + LINE_H * (len(ls) - 1) for ls in lines]
+    height = PAD * 2 + max(sum(rows), ROW_H)
     scale = max([1.0, *(b.value or 0 for b in bars), *(b.target or 0 for b in bars)])
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}"'
         f' height="{height}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
     ]
-    for i, bar in enumerate(bars):
-        y = pad + i * row_h
+    top = PAD
+    for bar, bar_lines, row in zip(bars, lines, rows, strict=True):
+        y = top + row - ROW_H  # the bar sits at the foot of its row, beside the label's last line
+        top += row
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 17}" text-anchor="end" font-size="13">'
-            f"{escape(bar.label)}</text>"
-            f'<rect x="{label_w}" y="{y + 4}" width="{plot_w}" height="{row_h - 8}" fill="#eef2f7"/>'
+            _label(bar_lines, label_w - 6, y + 17)
+            + f'<rect x="{label_w}" y="{y + 4}" width="{plot_w}" height="{ROW_H - 8}" fill="#eef2f7"/>'
         )
         if bar.value is not None:
             w = plot_w * bar.value / scale
             parts.append(
-                f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}"'
+                f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{ROW_H - 8}"'
                 f' fill="{_colour(bar)}"/>'
             )
         if bar.target is not None:
             x = label_w + plot_w * bar.target / scale
             parts.append(
-                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 1}" y2="{y + row_h - 1}"'
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 1}" y2="{y + ROW_H - 1}"'
                 f' stroke="{TARGET}" stroke-width="3"/>'
             )
         shown = _pct(bar.value) if bar.value is not None else no_data
