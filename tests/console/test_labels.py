@@ -174,3 +174,16 @@ def test_an_unassigned_call_is_reassigned_to_nobody_until_someone_is_chosen() ->
     assert "required" in unassigned and unassigned.count(" selected") == 1
     assigned = form.render(current="S-AGENT-02", **common)
     assert '<option value="S-AGENT-02" selected>' in assigned and "选择人员" not in assigned
+
+
+def test_brackets_and_runs_are_those_of_the_page_language_and_escaped() -> None:
+    from console.pages import build_templates
+
+    page = build_templates("Asia/Shanghai").from_string(
+        "{{ t }}{{ why | aside(lang) }} {{ ids | listed(lang) }}"
+    )
+    ids = ["TS-1", "<b>"]
+    zh = page.render(t="您的角色无权查看此部分", why="仅主管", ids=ids, lang="zh")
+    en = page.render(t="Not visible to your role", why="supervisors", ids=ids, lang="en")
+    assert zh == "您的角色无权查看此部分（仅主管） TS-1、&lt;b&gt;"
+    assert en == "Not visible to your role (supervisors) TS-1, &lt;b&gt;"

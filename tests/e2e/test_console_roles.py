@@ -75,7 +75,7 @@ async def test_the_call_screen_tells_the_agent_a_restricted_complaint_is_open(
         panel = await page.inner_text("section[aria-labelledby=h-cases]")
         assert says in panel and number in panel, panel
         assert "医疗事故" not in await page.inner_text("main")  # existence, not contents
-        assert ("无" if lang == "zh" else "None") not in panel.splitlines()
+        assert ("无" if lang == "zh" else "Nothing recorded") not in panel.splitlines()
         assert await has_no_horizontal_scroll(page)
         await screenshot(page, f"call-restricted-complaint-{lang}")
         await page.context.close()

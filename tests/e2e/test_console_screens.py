@@ -323,7 +323,9 @@ async def test_the_inbox_shows_unread_notes_and_opens_the_task_they_are_about(
     assert (int(await after[0].inner_text()) if after else 0) == before - 1
     await page.get_by_role("link", name="English").click()  # the same screens in English
     await page.wait_for_url(f"**/calls/{task['task_id']}")
-    assert "Patient and visit" in await page.inner_text("main")
+    main = await page.inner_text("main")
+    assert "Patient and visit" in main
+    assert "Not visible to your role (" in main and "（" not in main  # no Chinese bracket
     assert await has_no_horizontal_scroll(page)
     await screenshot(page, "call-en")
     await page.goto(f"{console}/worklist")

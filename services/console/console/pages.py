@@ -8,6 +8,7 @@ refusals are shown in the page's language by `said` (console/refusals.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from console.navigation import navigation_for
 from console.refusals import said
@@ -91,7 +93,20 @@ def build_templates(tz: str) -> Environment:
     env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": local_time(v, tz, fmt)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.globals["vocabulary"] = vocabulary  # the statuses' sets, spelt once (issue 18)
+    env.filters["aside"] = aside
+    env.filters["listed"] = listed
     return env
+
+
+def aside(text: str, lang: str) -> Markup:
+    """`text` in brackets after what it qualifies: full-width in Chinese, ` (...)` in English
+    (a full-width bracket in an English sentence is a typo)."""
+    return Markup("（{}）" if lang == "zh" else " ({})").format(text)
+
+
+def listed(items: Iterable[str], lang: str) -> Markup:
+    """`items` in a run: 甲、乙 in Chinese, `a, b` in English."""
+    return Markup("、" if lang == "zh" else ", ").join(items)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
