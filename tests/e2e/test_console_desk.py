@@ -309,6 +309,8 @@ async def test_the_supervisor_screen_shows_breaches_and_reassigns(
     assert breached in await sup.inner_text("section:has(#h-breach)")
     assert warned in await sup.inner_text("section:has(#h-warn)")
     assert "S-AGENT-01" in await sup.inner_text("section:has(#h-team)")
+    row = sup.locator("section:has(#h-breach) tr", has=sup.locator(f"a:text-is('{breached}')"))
+    assert "王芳 S-AGENT-01" in await row.locator("td").nth(3).inner_text()  # the handler by name
     assert await has_no_horizontal_scroll(sup)
     await screenshot(sup, "supervisor")
     form = sup.locator(f"form:has(input[value='{breached}'])").first

@@ -144,6 +144,8 @@ async def _page_data(request: Request, session: Session, department: str) -> dic
         "department": department,
         "team": team_rows(roster["items"], overview, workload),
         "roster": [m for m in roster["items"] if m.get("active", True)],
+        # who holds a case, an enquiry or a call, by name where the roster has one
+        "names": {m["staff_id"]: m["name"] for m in roster["items"] if m.get("name")},
         "unassigned": overview["unassigned"], "overdue": overview["overdue"],
         "breached": breached, "warning": warning, "approvals": approvals, "spot_checks": spots,
         "open_enquiries": enquiries,
