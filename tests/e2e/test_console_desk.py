@@ -108,7 +108,7 @@ async def test_the_desk_moves_a_case_through_every_step_to_closed_and_reopened(
     await sup.select_option("#assignee", "S-AGENT-01")
     async with sup.expect_navigation():
         await sup.click("text=改派")
-    assert (await sup.inner_text("#case-assignee")).strip() == "S-AGENT-01"
+    assert (await sup.inner_text("#case-assignee")).strip() == "客服 王芳 S-AGENT-01"  # by name
 
     agent = await page_as(browser, stack_env, "agent")
     await agent.goto(f"{base}/cases/{number}")

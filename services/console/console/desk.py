@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import ACTIONS, body_of
 from console.inbox import PageSession
-from console.pages import render
+from console.pages import names_of, render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdowns, remaining_text, worst_state
 from hospital_shared.http_guard import GuardedRoute
@@ -145,10 +145,11 @@ async def _case_page_data(request: Request, session: Session, number: str) -> di
         api.get(session, "complaints", path, reason=reason),
         api.get(session, "complaints", f"{path}/audit", reason=reason),
     )
-    extra: dict[str, Any] = {"roster": [], "accountability": None}
+    extra: dict[str, Any] = {"roster": [], "names": {}, "accountability": None}
     if session.has_role("supervisor"):
         staff = await api.get(session, "followup", "/v1/staff")
         extra["roster"] = [m for m in staff["items"] if m.get("active", True)]
+        extra["names"] = names_of(staff["items"])
     if session.has_role("supervisor", "director", "admin") and not case.get("redacted"):
         found = await api.get(session, "complaints", f"{path}/accountability", reason=reason)
         extra["accountability"] = found["accountability"]

@@ -104,6 +104,12 @@ def aside(text: str, lang: str) -> Markup:
     return Markup("（{}）" if lang == "zh" else " ({})").format(text)
 
 
+def names_of(roster: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Staff ids to the roster's names (the `person` macro's `names`), inactive members too:
+    they still appear in cases' histories."""
+    return {m["staff_id"]: m["name"] for m in roster if m.get("name")}
+
+
 def listed(items: Iterable[str], lang: str) -> Markup:
     """`items` in a run: 甲、乙 in Chinese, `a, b` in English."""
     return Markup("、" if lang == "zh" else ", ").join(items)

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused, first_reason, segment
 from console.inbox import PageSession
-from console.pages import render
+from console.pages import names_of, render
 from console.session import CheckedForm, CurrentSession, Session
 from console.time_limits import countdown, countdowns, remaining_text
 from hospital_shared.http_guard import GuardedRoute
@@ -145,7 +145,7 @@ async def _page_data(request: Request, session: Session, department: str) -> dic
         "team": team_rows(roster["items"], overview, workload),
         "roster": [m for m in roster["items"] if m.get("active", True)],
         # who holds a case, an enquiry or a call, by name where the roster has one
-        "names": {m["staff_id"]: m["name"] for m in roster["items"] if m.get("name")},
+        "names": names_of(roster["items"]),
         "unassigned": overview["unassigned"], "overdue": overview["overdue"],
         "breached": breached, "warning": warning, "approvals": approvals, "spot_checks": spots,
         "open_enquiries": enquiries,
