@@ -136,6 +136,15 @@ async def open_from_menu(page: Page, console_url: str, entry: str) -> str:
     return await page.inner_text("h1")
 
 
+async def open_setting(page: Page, console_url: str, entry: str) -> str:
+    """Open a settings screen (console/navigation.py SETTINGS) as a person does: the menu's
+    设置, then the screen's entry on that page: its heading."""
+    assert await open_from_menu(page, console_url, "设置") == "设置"
+    async with page.expect_navigation():
+        await page.click(f"#settings-list >> text={entry}")
+    return await page.inner_text("h1")
+
+
 async def submit(page: Page, button: str = "form.intake button[type='submit']") -> None:
     """Press a form's `button` and wait for the page it leads to (its answer or redirect)."""
     async with page.expect_navigation():

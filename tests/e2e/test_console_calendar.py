@@ -2,7 +2,7 @@
 year of the State Council's holidays and make-up working days (调休) with hand-made
 `PUT /v1/calendar/years/{year}` calls, and only a case's page said a year was missing.
 
-- Operations open it from the menu: 2027 is named as missing for an open case (this
+- Operations open it from the menu (设置 → 工作日历): 2027 is named as missing for an open case (this
   complaints instance gives fact-finding 50 working days, so a case lodged now runs into
   2027); they paste the notice's items with a weekday given as make-up day: the service's
   refusal beside the text, in Chinese, the text kept, nothing saved; corrected, it is saved:
@@ -24,7 +24,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
-from tests.browser import has_no_horizontal_scroll, open_from_menu, page_as, screenshot, submit
+from tests.browser import has_no_horizontal_scroll, open_setting, page_as, screenshot, submit
 from tests.integration.services import RunningService, running_all
 from tests.integration.test_working_calendar import TEST_2027, forget_2027, open_case
 
@@ -62,7 +62,7 @@ async def test_operations_enter_2027_from_the_notice_after_a_refused_make_up_day
     browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
 ) -> None:
     page = await page_as(browser, stack, stack_env, "dev-admin-token")
-    assert await open_from_menu(page, stack["console"].url, "工作日历") == "工作日历"
+    assert await open_setting(page, stack["console"].url, "工作日历") == "工作日历"
     assert "2027" in await page.inner_text("#cal-missing")
     assert "2026" in await page.inner_text("#cal-row-2026")
     async with page.expect_navigation():

@@ -1,4 +1,4 @@
-"""The SMS templates' screen (短信模板) on the real stack: a supervisor opens it from the menu,
+"""The SMS templates' screen (短信模板) on the real stack: a supervisor opens it from the menu (设置 → 短信模板),
 edits the discharge safety notice with a placeholder the notifications service has no value
 for, then with one only another template is given (its refusals beside the text, the text
 kept; beside it only the placeholders this template's sender fills), corrects it and saves:
@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser import has_no_horizontal_scroll, page_as, screenshot
+from tests.browser import has_no_horizontal_scroll, open_setting, page_as, screenshot
 from tests.integration.services import RunningService, running_all
 
 SERVICES = ("followup", "complaints", "notifications", "console")
@@ -68,9 +68,7 @@ async def test_a_supervisor_corrects_a_refused_template_and_saves_it_with_its_pr
     browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], kept_text: str
 ) -> None:
     page = await page_as(browser, stack, stack_env, "dev-supervisor-token")
-    await page.goto(f"{stack['console'].url}/")
-    await page.click("nav >> text=短信模板")
-    assert await page.inner_text("h1") == "短信模板"
+    assert await open_setting(page, stack["console"].url, "短信模板") == "短信模板"
     assert kept_text in await page.inner_text(f"#tpl-{NAME}")
     async with page.expect_navigation():
         await page.click(f"a[href='/templates?edit={NAME}#h-form']")

@@ -55,6 +55,9 @@ class Problem(Exception):
     # the same errors by their whole place in the body (`patient.name`, `department.code`),
     # for a form whose fields' last names repeat
     at: dict[str, str] = field(default_factory=dict)
+    # and by their place with the positions in lists kept (`questions.2.text`), for a form
+    # that repeats a group of fields (a questionnaire's questions)
+    indexed: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(self.message or "; ".join(f"{k}: {v}" for k, v in self.fields.items()))
@@ -130,14 +133,17 @@ def _reason(text: str) -> Reason:
 def _field_problem(status: int, errors: list[Any], where: str, what: str) -> Problem:
     fields: dict[str, str] = {}
     at: dict[str, str] = {}
+    indexed: dict[str, str] = {}
     for error in errors:
-        loc = [str(p) for p in error.get(where, []) if not isinstance(p, int)]
-        if loc[:1] in (["body"], ["query"]):
-            loc = loc[1:]
+        place = list(error.get(where, []))
+        if place[:1] in (["body"], ["query"]):
+            place = place[1:]
+        loc = [str(p) for p in place if not isinstance(p, int)]
         reason = field_reason(str(error.get("type", "")), str(error.get(what, "invalid")))
         fields.setdefault(loc[-1] if loc else "form", reason)
         at.setdefault(".".join(loc) or "form", reason)
-    return Problem(status, "", fields, at)
+        indexed.setdefault(".".join(map(str, place)) or "form", reason)
+    return Problem(status, "", fields, at, indexed)
 
 
 class Backend:

@@ -1,4 +1,8 @@
-"""The console's menu: which screens a role sees, as data. A new screen is one new entry."""
+"""The console's menu: which screens a role sees, as data. A new screen is one new entry, or
+one new entry of SETTINGS: the data a hospital tunes (SMS templates, the working-day calendar,
+the survey questionnaires, the complaint category rules) share one menu entry, 设置, whose page
+lists those the person's roles may open (the English top bar of operations wrapped at ten
+entries; each of those screens has its own entry there no more)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ class NavItem:
     key: str  # message key of its label
     path: str
     roles: frozenset[str]  # empty: everyone signed in
+    also: tuple[str, ...] = ()  # the paths of the screens it leads to, marked as its own
+    hint: str = ""  # message key of a line saying what the screen is for (the settings page)
 
 
 STAFF = frozenset({"agent", "doctor", "supervisor", "admin", "director"})
@@ -25,15 +31,37 @@ NAVIGATION: list[NavItem] = [
     NavItem("nav.supervisor", "/supervisor", frozenset({"supervisor", "admin"})),
     NavItem("nav.operations", "/operations", frozenset({"admin", "supervisor", "director"})),
     NavItem("nav.staff", "/staff", frozenset({"admin"})),
-    # Staff may read the SMS templates (the page shows them), those who edit have the entry.
-    NavItem("nav.templates", "/templates", frozenset({"supervisor", "admin"})),
-    # The complaints service lets only operations read the calendar.
-    NavItem("nav.calendar", "/calendar", frozenset({"admin"})),
+    NavItem(
+        "nav.settings",
+        "/settings",
+        frozenset({"supervisor", "admin"}),
+        also=("/templates", "/calendar", "/questionnaires", "/category-rules"),
+    ),
     NavItem("nav.inbox", "/inbox", frozenset()),
 ]
 
+SETTINGS: list[NavItem] = [
+    # Staff may read the SMS templates (the page shows them), those who edit have the entry.
+    NavItem(
+        "nav.templates", "/templates", frozenset({"supervisor", "admin"}), hint="settings.templates"
+    ),
+    # The complaints service lets only operations read the calendar.
+    NavItem("nav.calendar", "/calendar", frozenset({"admin"}), hint="settings.calendar"),
+    # Staff may read the questionnaires, operations save a new version.
+    NavItem(
+        "nav.questionnaires",
+        "/questionnaires",
+        frozenset({"supervisor", "admin"}),
+        hint="settings.questionnaires",
+    ),
+]
 
-def navigation_for(roles: list[str]) -> list[NavItem]:
+
+def navigation_for(roles: list[str], items: list[NavItem] = NAVIGATION) -> list[NavItem]:
     if not roles:
         return []
-    return [item for item in NAVIGATION if not item.roles or item.roles & set(roles)]
+    return [item for item in items if not item.roles or item.roles & set(roles)]
+
+
+def settings_for(roles: list[str]) -> list[NavItem]:
+    return navigation_for(roles, SETTINGS)

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from console.navigation import navigation_for
+from console.navigation import navigation_for, settings_for
 from console.refusals import said
 from console.session import CSRF_FIELD
 from console.wording import catalogue, label, system_note, translate
@@ -92,6 +92,7 @@ def build_templates(tz: str) -> Environment:
     )
     env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": local_time(v, tz, fmt)
     env.globals["CSRF_FIELD"] = CSRF_FIELD
+    env.globals["settings_for"] = settings_for  # the settings screens' own menu
     env.globals["vocabulary"] = vocabulary  # the statuses' sets, spelt once (issue 18)
     env.filters["aside"] = aside
     env.filters["listed"] = listed

@@ -1,0 +1,143 @@
+"""The survey questionnaires' screen (满意度问卷) on the real stack: before it, operations changed
+what follow-up calls and SMS surveys ask with hand-made `PUT /v1/questionnaires/{kind}` calls.
+
+- Operations open it from the menu (设置 → 满意度问卷): each kind's version in force with its
+  aspects; they change the complaint follow-up questionnaire: a question added, moved up,
+  its aspect left unchosen (the console's refusal beside it), then another question's text
+  emptied: the notifications service's refusal beside that question's text, in Chinese,
+  everything typed kept, nothing saved; corrected, it is saved as the next
+  version: the kind's page saying so (a reload posts nothing), and the service's own
+  `GET /v1/questionnaires` has the new version with the questions in the order given.
+- In English, a title left empty is refused beside the title; a supervisor reads the
+  questionnaires without a form.
+
+The complaint follow-up's saved versions are forgotten before and after (other tests answer
+its packaged version). Screenshots go to test-artifacts/screenshots/ (1366x768)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.browser import has_no_horizontal_scroll, open_setting, page_as, screenshot, submit
+from tests.integration.services import RunningService, running_all
+
+SERVICES = ("followup", "notifications", "console")
+KIND = "complaint_check"
+ADMIN = {"Authorization": "Bearer dev-admin-token"}
+ADDED = "医务人员对处理过程的解释是否清楚？"
+
+
+async def forget_saved_versions(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT to_regclass('notifications.questionnaires')"):
+            await conn.execute("DELETE FROM notifications.questionnaires WHERE kind = $1", KIND)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def stack(stack_config, stack_env) -> AsyncIterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
+    await forget_saved_versions(stack_env["DATABASE_URL"])
+    with running_all(stack_config, SERVICES, {}) as services:
+        yield services
+    await forget_saved_versions(stack_env["DATABASE_URL"])
+
+
+async def in_force(stack: dict[str, RunningService]) -> dict[str, Any]:
+    """The complaint follow-up's questionnaire as notifications has it (the API the screen
+    calls)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(f"{stack['notifications'].url}/v1/questionnaires", headers=ADMIN)
+    resp.raise_for_status()
+    found: dict[str, Any] = next(q for q in resp.json()["items"] if q["kind"] == KIND)
+    return found
+
+
+async def press(page: Page, selector: str) -> None:
+    async with page.expect_navigation():
+        await page.click(selector)
+
+
+async def test_operations_add_a_question_and_save_it_as_the_next_version_after_a_refusal(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    before = await in_force(stack)
+    page = await page_as(browser, stack, stack_env, "dev-admin-token")
+    assert await open_setting(page, stack["console"].url, "满意度问卷") == "满意度问卷"
+    row = await page.inner_text(f"#qn-kind-{KIND}")
+    assert f"第 {before['version']} 版" in row and "投诉处理" in row
+    assert "挂号" in await page.inner_text("#qn-kind-outpatient_visit")
+    await screenshot(page, "questionnaires-list")
+    await press(page, f"#qn-kind-{KIND} >> text=修改")
+    assert await page.input_value("#qn-text-0") == "您对投诉的处理结果是否满意？"
+    await press(page, "#qn-add")  # a third question, at the end
+    await page.fill("#qn-text-2", ADDED)
+    await press(page, "#qn-q2 >> text=上移")  # now the second
+    assert await page.input_value("#qn-text-1") == ADDED
+    assert await page.input_value("#qn-text-2") == "您还有什么意见？"
+    assert await page.is_visible("#qn-unsaved")
+    await submit(page, "#qn-save")  # its aspect left unchosen: the console's own refusal
+    assert await page.inner_text("#err-aspect-1") == "必填"
+    assert "第 2 题" in await page.inner_text("#qn-errors")
+    await page.select_option("#qn-aspect-1", "doctor")
+    await page.check("#qn-required-1")
+    await page.fill("#qn-text-2", "   ")  # the service's refusal: a question says something
+    await submit(page, "#qn-save")
+    assert await page.inner_text("#err-text-2") == "不能为空"
+    assert await page.get_attribute("#qn-text-2", "aria-describedby") == "err-text-2"
+    assert await page.input_value("#qn-text-1") == ADDED
+    assert await page.input_value("#qn-aspect-1") == "doctor"
+    assert "第 3 题" in await page.inner_text("#qn-errors")
+    assert (await in_force(stack))["version"] == before["version"]  # nothing saved
+    await screenshot(page, "questionnaires-refused")
+    await page.fill("#qn-text-2", "您还有什么意见？")
+    await submit(page, "#qn-save")
+    version = before["version"] + 1
+    assert page.url.endswith(f"/questionnaires?kind={KIND}&saved={version}#qn-saved")
+    await page.reload()  # POST-redirect-GET: nothing posted again
+    assert f"第 {version} 版" in await page.inner_text("#qn-saved")
+    saved = await in_force(stack)
+    assert saved["version"] == version
+    assert [(q["id"], q["aspect"], q["text"], q["required"]) for q in saved["questions"]] == [
+        ("handling", "complaint_handling", "您对投诉的处理结果是否满意？", True),
+        ("q1", "doctor", ADDED, True),
+        ("comments", "complaint_handling", "您还有什么意见？", False),
+    ]
+    assert ADDED in await page.inner_text("#qn-row-q1")
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "questionnaires-saved")
+
+
+async def test_the_questionnaires_in_english_and_read_only_for_a_supervisor(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    before = await in_force(stack)
+    page = await page_as(browser, stack, stack_env, "dev-admin-token", lang="en")
+    await page.goto(f"{stack['console'].url}/questionnaires?kind={KIND}&edit=1#h-form")
+    assert await page.inner_text("h1") == "Survey questionnaires"
+    await page.fill("#qn-title", "   ")
+    await page.fill("#qn-text-0", "Was the outcome of your complaint satisfactory? (edited)")
+    await submit(page, "#qn-save")
+    assert await page.inner_text("#err-title") != ""
+    assert await page.input_value("#qn-text-0") == (
+        "Was the outcome of your complaint satisfactory? (edited)"
+    )
+    assert (await in_force(stack))["version"] == before["version"]
+    await screenshot(page, "questionnaires-refused-en")
+    await page.goto(f"{stack['console'].url}/questionnaires?kind=outpatient_visit")
+    assert "Registration" in await page.inner_text("#qn-current")
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "questionnaires-en")
+
+    supervisor = await page_as(browser, stack, stack_env, "dev-supervisor-token")
+    await supervisor.goto(f"{stack['console'].url}/questionnaires?kind={KIND}&edit=1")
+    assert "满意度问卷" in await supervisor.inner_text("nav.subnav")
+    assert await supervisor.locator("#qn-title").count() == 0  # no form
+    assert "您还有什么意见？" in await supervisor.inner_text("#qn-current")
