@@ -22,9 +22,16 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
-from tests.browser import has_no_horizontal_scroll, open_setting, page_as, screenshot, submit
+from tests.browser import (
+    has_no_horizontal_scroll,
+    open_setting,
+    page_as,
+    screenshot,
+    send,
+    submit,
+)
 from tests.integration.services import RunningService, running_all
 
 SERVICES = ("followup", "notifications", "console")
@@ -60,11 +67,6 @@ async def in_force(stack: dict[str, RunningService]) -> dict[str, Any]:
     return found
 
 
-async def press(page: Page, selector: str) -> None:
-    async with page.expect_navigation():
-        await page.click(selector)
-
-
 async def test_operations_add_a_question_and_save_it_as_the_next_version_after_a_refusal(
     browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
 ) -> None:
@@ -75,11 +77,11 @@ async def test_operations_add_a_question_and_save_it_as_the_next_version_after_a
     assert f"第 {before['version']} 版" in row and "投诉处理" in row
     assert "挂号" in await page.inner_text("#qn-kind-outpatient_visit")
     await screenshot(page, "questionnaires-list")
-    await press(page, f"#qn-kind-{KIND} >> text=修改")
+    await send(page, f"#qn-kind-{KIND} >> text=修改")
     assert await page.input_value("#qn-text-0") == "您对投诉的处理结果是否满意？"
-    await press(page, "#qn-add")  # a third question, at the end
+    await send(page, "#qn-add")  # a third question, at the end
     await page.fill("#qn-text-2", ADDED)
-    await press(page, "#qn-q2 >> text=上移")  # now the second
+    await send(page, "#qn-q2 >> text=上移")  # now the second
     assert await page.input_value("#qn-text-1") == ADDED
     assert await page.input_value("#qn-text-2") == "您还有什么意见？"
     assert await page.is_visible("#qn-unsaved")

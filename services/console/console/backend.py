@@ -186,6 +186,12 @@ class Backend:
         return await self.call(session, service, "POST", path, **kw)
 
 
+def backend_of(request: Any) -> Backend:
+    """The app's `Backend` (its `state.backend`), typed: what a screen calls the services with."""
+    found: Backend = request.app.state.backend
+    return found
+
+
 def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
     """Query parameters without the empty ones (a filter left blank is no filter)."""
     if params is None:

@@ -54,6 +54,13 @@ SETTINGS: list[NavItem] = [
         frozenset({"supervisor", "admin"}),
         hint="settings.questionnaires",
     ),
+    # Staff may read the rules, supervisors and operations change them (complaints' RuleEditor).
+    NavItem(
+        "nav.category_rules",
+        "/category-rules",
+        frozenset({"supervisor", "admin"}),
+        hint="settings.category_rules",
+    ),
 ]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, NotFound, Problem, Refused, segment
+from console.backend import NotFound, Problem, Refused, backend_of, segment
 from console.inbox import PageSession
 from console.pages import render
 from console.questionnaire_form import (
@@ -44,13 +44,8 @@ def may_edit(session: Session) -> bool:
     return session.has_role(*EDITORS)
 
 
-def _backend(request: Request) -> Backend:
-    found: Backend = request.app.state.backend
-    return found
-
-
 async def _questionnaires(request: Request, session: Session) -> list[dict[str, Any]]:
-    found = await _backend(request).get(session, "notifications", "/v1/questionnaires",
+    found = await backend_of(request).get(session, "notifications", "/v1/questionnaires",
                                         params={"limit": 50})  # fmt: skip
     return list(found["items"])
 
@@ -101,7 +96,7 @@ async def _saved(request: Request, session: Session, draft: Draft) -> Response:
     if errors:
         return await _page(request, session, draft.kind, 422, draft=draft, errors=errors)
     try:
-        saved = await _backend(request).call(
+        saved = await backend_of(request).call(
             session, "notifications", "PUT", f"/v1/questionnaires/{segment(draft.kind)}",
             json=body, reason=REASON,
         )  # fmt: skip
