@@ -35,7 +35,8 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 
 
 class Question(BaseModel):
-    """One question. `answer` says what is asked: the satisfaction scale (`Satisfaction`:
+    """One question: `text` is what the patient reads (Chinese), `text_en` the same in English
+    for staff. `answer` says what is asked: the satisfaction scale (`Satisfaction`:
     满意 / 基本满意 / 不满意, with an optional 1-5 score when `score` is true), or free text."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -43,6 +44,9 @@ class Question(BaseModel):
     id: QuestionId
     aspect: Aspect
     text: Label
+    # The question in English, for staff who read the console in English (the patient's page
+    # and the call ask `text`); a version saved before it was there has none.
+    text_en: Label | None = None
     answer: Literal["scale", "text"] = "scale"
     score: bool = False
     required: bool = False

@@ -2,7 +2,7 @@
 what follow-up calls and SMS surveys ask with hand-made `PUT /v1/questionnaires/{kind}` calls.
 
 - Operations open it from the menu (设置 → 满意度问卷): each kind's version in force with its
-  aspects; they change the complaint follow-up questionnaire: a question added, moved up,
+  aspects, each question in Chinese (what the patient reads) and English (for staff); they change the complaint follow-up questionnaire: a question added, moved up,
   its aspect left unchosen (the console's refusal beside it), then another question's text
   emptied: the notifications service's refusal beside that question's text, in Chinese,
   everything typed kept, nothing saved; corrected, it is saved as the next
@@ -38,6 +38,7 @@ SERVICES = ("followup", "notifications", "console")
 KIND = "complaint_check"
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 ADDED = "医务人员对处理过程的解释是否清楚？"
+ADDED_EN = "Did the staff explain clearly how your complaint was handled?"
 
 
 async def forget_saved_versions(dsn: str) -> None:
@@ -81,6 +82,7 @@ async def test_operations_add_a_question_and_save_it_as_the_next_version_after_a
     assert await page.input_value("#qn-text-0") == "您对投诉的处理结果是否满意？"
     await send(page, "#qn-add")  # a third question, at the end
     await page.fill("#qn-text-2", ADDED)
+    await page.fill("#qn-text_en-2", ADDED_EN)
     await send(page, "#qn-q2 >> text=上移")  # now the second
     assert await page.input_value("#qn-text-1") == ADDED
     assert await page.input_value("#qn-text-2") == "您还有什么意见？"
@@ -112,6 +114,8 @@ async def test_operations_add_a_question_and_save_it_as_the_next_version_after_a
         ("q1", "doctor", ADDED, True),
         ("comments", "complaint_handling", "您还有什么意见？", False),
     ]
+    assert saved["questions"][1]["text_en"] == ADDED_EN
+    assert saved["questions"][0]["text_en"] == before["questions"][0]["text_en"]  # kept
     assert ADDED in await page.inner_text("#qn-row-q1")
     assert await has_no_horizontal_scroll(page)
     await screenshot(page, "questionnaires-saved")
@@ -134,7 +138,9 @@ async def test_the_questionnaires_in_english_and_read_only_for_a_supervisor(
     assert (await in_force(stack))["version"] == before["version"]
     await screenshot(page, "questionnaires-refused-en")
     await page.goto(f"{stack['console'].url}/questionnaires?kind=outpatient_visit")
-    assert "Registration" in await page.inner_text("#qn-current")
+    shown = await page.inner_text("#qn-current")
+    assert "Registration" in shown and "挂号是否方便、顺畅？" in shown
+    assert "Was registering easy and smooth?" in shown  # the question in English, for staff
     assert await has_no_horizontal_scroll(page)
     await screenshot(page, "questionnaires-en")
 

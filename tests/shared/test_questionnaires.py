@@ -28,6 +28,17 @@ def test_every_kind_of_contact_has_a_packaged_questionnaire_asking_for_an_overal
         assert any(x.required for x in q.questions), q.kind
 
 
+def test_every_packaged_question_has_its_english_for_staff_and_a_version_saved_before_still_loads() -> (
+    None
+):
+    for q in defaults():
+        assert all(x.text_en for x in q.questions), q.kind
+    saved_before = OUTPATIENT.model_dump(mode="json")
+    for question in saved_before["questions"]:
+        del question["text_en"]
+    assert Questionnaire.model_validate(saved_before).questions[0].text_en is None
+
+
 def test_visits_ask_about_registration_and_guidance_staff_apart_from_the_overall_answer() -> None:
     for kind in (ContactKind.OUTPATIENT_VISIT, ContactKind.FIRST_VISIT):
         aspects = {x.aspect for x in default(kind).questions}

@@ -16,7 +16,7 @@ from console.refusals import Reason
 from console.wording import translate
 from hospital_shared.questionnaires import MAX_QUESTIONS
 
-PARTS = ("id", "aspect", "text", "answer", "score", "required")
+PARTS = ("id", "aspect", "text", "text_en", "answer", "score", "required")
 SHOWN = PARTS[1:]  # the id is hidden: an error naming it is shown beside the text
 ANSWERS = ("scale", "text")
 
@@ -33,8 +33,9 @@ class Draft:
 def draft_of(questionnaire: dict[str, Any]) -> Draft:
     """The version in force as the form shows it, to edit into the next one."""
     questions = [
-        {"id": q["id"], "aspect": q["aspect"], "text": q["text"], "answer": q["answer"],
-         "score": "on" if q["score"] else "", "required": "on" if q["required"] else ""}
+        {"id": q["id"], "aspect": q["aspect"], "text": q["text"], "text_en": q.get("text_en") or "",
+         "answer": q["answer"], "score": "on" if q["score"] else "",
+         "required": "on" if q["required"] else ""}
         for q in questionnaire["questions"]
     ]  # fmt: skip
     return Draft(questionnaire["kind"], questionnaire["title"], questions)
@@ -65,8 +66,8 @@ def edited(draft: Draft, action: str) -> tuple[Draft, int | None]:
     questions = list(draft.questions)
     verb, _, number = action.partition("-")
     if verb == "add" and len(questions) < MAX_QUESTIONS:
-        blank = {"id": free_id(questions), "aspect": "", "text": "", "answer": "scale",
-                 "score": "", "required": ""}  # fmt: skip
+        blank = {"id": free_id(questions), "aspect": "", "text": "", "text_en": "",
+                 "answer": "scale", "score": "", "required": ""}  # fmt: skip
         return Draft(draft.kind, draft.title, [*questions, blank]), len(questions)
     if not number.isdigit() or int(number) >= len(questions):
         return draft, None
@@ -92,8 +93,8 @@ def questionnaire_body(draft: Draft) -> tuple[dict[str, Any], dict[str, Any]]:
         if q["answer"] == "text" and q["score"]:
             errors[f"score-{n}"] = own_reason("qn.error.score_on_text")
     questions = [
-        {"id": q["id"], "aspect": q["aspect"], "text": q["text"], "answer": q["answer"],
-         "score": q["score"] == "on", "required": q["required"] == "on"}
+        {"id": q["id"], "aspect": q["aspect"], "text": q["text"], "text_en": q["text_en"] or None,
+         "answer": q["answer"], "score": q["score"] == "on", "required": q["required"] == "on"}
         for q in draft.questions
     ]  # fmt: skip
     return {"title": draft.title, "questions": questions}, errors
