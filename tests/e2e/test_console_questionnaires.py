@@ -34,7 +34,7 @@ from tests.browser import (
 )
 from tests.integration.services import RunningService, running_all
 
-SERVICES = ("followup", "notifications", "console")
+SERVICES = ("notifications", "console")
 KIND = "complaint_check"
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 ADDED = "医务人员对处理过程的解释是否清楚？"
