@@ -132,7 +132,7 @@ async def test_fact_finding_over_the_2027_spring_festival_uses_the_added_years_d
         assert after["calendar_missing_years"] == []
         assert missing_gauge((await http.get("/metrics")).text, "complaints") == 0
         years = (await http.get("/v1/calendar/years", headers=ADMIN)).json()
-        assert 2027 not in years["missing_years"]  # the open case keeps its flag: added since
+        assert 2027 not in years["missing_years"]  # the open case was recounted, its flag lifted
         listed = years["years"]
         assert listed[-1]["year"] == 2027 and listed[-1]["source"].startswith("TEST DATA")
         assert listed[-1]["workdays"] == 2

@@ -11,13 +11,20 @@ instances at their next reload (`COMPLAINTS_CALENDAR_RELOAD_INTERVAL_S`).
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from complaints.http_deps import Operations
+from complaints.http_deps import Ctx, Operations
+from complaints.recount import recount_year
 from complaints.repository import calendar_years_open_cases_lack
 from complaints.responses import CalendarYears, YearOut, YearSummary
-from hospital_shared.calendar_store import LiveCalendar, save_schedule
+from hospital_shared.calendar_store import (
+    LiveCalendar,
+    bundled_schedules,
+    save_schedule,
+    saved_schedules,
+)
 from hospital_shared.events import make_event
 from hospital_shared.http_api import Conn
 from hospital_shared.http_guard import GuardedRoute
@@ -28,12 +35,14 @@ from hospital_shared.working_calendar import (
     FIRST_YEAR,
     LAST_YEAR,
     CalendarDataError,
+    WorkingCalendar,
     YearSchedule,
     schedule_from_mapping,
     schedule_to_mapping,
 )
 
 SOURCE = "urn:hospital:complaints"
+log = structlog.get_logger(__name__)
 
 
 class YearIn(BaseModel):
@@ -79,6 +88,14 @@ def _saved_event(schedule: YearSchedule, *, by: str, at: datetime) -> Any:
     )
 
 
+async def _calendar_for_save(conn: Conn) -> WorkingCalendar:
+    """The calendar the open cases were counted by: the files' years and the saved ones as
+    committed (this instance's copy may be a reload behind another's save), one save at a time
+    (two saves of different years each recount by the other's year)."""
+    await conn.execute("LOCK TABLE calendar_years IN SHARE ROW EXCLUSIVE MODE")
+    return WorkingCalendar.of([*bundled_schedules(), *await saved_schedules(conn)])
+
+
 router = APIRouter(prefix="/v1/calendar", tags=["working-day calendar"], route_class=GuardedRoute)
 
 
@@ -104,17 +121,31 @@ async def show_year(year: YearPath, live: Live, _: Operations) -> YearOut:
 
 @router.put("/years/{year}", response_model=YearOut)
 async def save_year(
-    year: YearPath, body: YearIn, conn: Conn, live: Live, principal: Operations
+    year: YearPath,
+    body: YearIn,
+    conn: Conn,
+    live: Live,
+    ctx: Ctx,
+    principal: Operations,
 ) -> YearOut:
-    """Add or replace `year` (every service that counts working days takes it)."""
+    """Add or replace `year` (every service that counts working days takes it); the open
+    cases' working-day limits counted over it are recounted by it (`recount.py`)."""
     try:
         schedule = schedule_from_mapping({"year": year, **body.model_dump()})
     except CalendarDataError as error:
         raise _invalid(error) from None
-    by = principal.staff_id or principal.role.value
+    by, now = principal.staff_id or principal.role.value, datetime.now(UTC)
     async with conn.transaction():
+        before = await _calendar_for_save(conn)
         await save_schedule(conn, schedule, by=by)
-        event = _saved_event(schedule, by=by, at=datetime.now(UTC))
-        await add_to_outbox(conn, event, topic=CALENDAR, key=str(year))
+        await add_to_outbox(
+            conn, _saved_event(schedule, by=by, at=now), topic=CALENDAR, key=str(year)
+        )
+        # The open cases' limits counted over the year, with the year saved or not at all.
+        moved = await recount_year(
+            conn, ctx.policy, year, before=before, after=before.with_year(schedule),
+            actor=(by, principal.role.value), at=now,
+        )  # fmt: skip
     live.install(schedule)
+    log.info("calendar year saved", year=year, deadlines_recounted=moved)
     return YearOut.model_validate(schedule_to_mapping(schedule))

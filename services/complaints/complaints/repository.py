@@ -402,17 +402,79 @@ async def flag_missing_calendar(
     report_missing("complaints", set().union(*missing.values()), what="complaint time limits")
 
 
+# The open cases flagged for a year without schedule, as migration 430's partial index
+# `cases_calendar_missing_open` has them: the calendar screen and a recount read only those.
+_FLAGGED_OPEN = (
+    "calendar_missing_years <> '{}' AND status NOT IN ("
+    + ", ".join(f"'{s}'" for s in sorted(FINISHED_CASE_STATUSES))
+    + ")"
+)
+
+
 async def calendar_years_open_cases_lack(
     conn: asyncpg.Connection, *, known: Collection[int]
 ) -> list[int]:
     """The years that open cases' working-day limits were counted Monday to Friday for and
-    that still have no schedule (a case keeps its flag after the year is added)."""
+    that still have no schedule (a year added recounts them and lifts the flag)."""
     rows = await conn.fetch(
-        "SELECT DISTINCT y FROM cases, unnest(calendar_missing_years) AS y"
-        " WHERE calendar_missing_years <> '{}' AND status <> ALL($1::text[]) ORDER BY y",
+        f"SELECT DISTINCT y FROM cases, unnest(calendar_missing_years) AS y"
+        f" WHERE {_FLAGGED_OPEN} AND y <> ALL($1::int[]) ORDER BY y",
+        sorted(known),
+    )
+    return [r["y"] for r in rows]
+
+
+async def running_deadlines_counted_over(
+    conn: asyncpg.Connection, limits: Sequence[str], *, first: datetime, after: datetime
+) -> list[Row]:
+    """The running deadlines of `limits` in open cases whose count ran over [first, after)
+    (started before `after`, due at or after `first`), with their case's status, locked for
+    their rewrite in key order (two recounts never deadlock; the timer skips them meanwhile)."""
+    rows = await conn.fetch(
+        "SELECT d.case_id, d.cycle, d.limit_name, d.starts_at, d.due_at, d.warn_at, c.status"
+        " FROM case_deadlines d JOIN cases c ON c.id = d.case_id"
+        " WHERE d.settled_at IS NULL AND d.limit_name = ANY($1::text[])"
+        " AND d.starts_at < $3 AND d.due_at >= $2 AND c.status <> ALL($4::text[])"
+        " ORDER BY d.case_id, d.cycle, d.limit_name FOR UPDATE OF d",
+        list(limits),
+        first,
+        after,
         sorted(FINISHED_CASE_STATUSES),
     )
-    return [r["y"] for r in rows if r["y"] not in known]
+    return [dict(r) for r in rows]
+
+
+_RECOUNT_COLUMNS = {
+    "case_id": "bigint", "cycle": "int", "limit_name": "text",
+    "due_at": "timestamptz", "warn_at": "timestamptz",
+}  # fmt: skip
+
+
+async def move_deadlines(
+    conn: asyncpg.Connection, moved: Sequence[tuple[int, int, Deadline]]
+) -> None:
+    """Give (case id, cycle, deadline) rows their recounted due and warning times."""
+    if not moved:
+        return
+    await conn.execute(
+        f"UPDATE case_deadlines d SET due_at = r.due_at, warn_at = r.warn_at"
+        f" FROM {_recordset(_RECOUNT_COLUMNS)}"
+        " WHERE d.case_id = r.case_id AND d.cycle = r.cycle AND d.limit_name = r.limit_name",
+        _json_rows(
+            {"case_id": case_id, "cycle": cycle, "limit_name": d.name.value,
+             "due_at": d.due_at, "warn_at": d.warn_at}
+            for case_id, cycle, d in moved
+        ),
+    )  # fmt: skip
+
+
+async def unflag_calendar_year(conn: asyncpg.Connection, year: int) -> None:
+    """Open cases no longer wait for `year`'s schedule: it is known, their limits recounted."""
+    await conn.execute(
+        "UPDATE cases SET calendar_missing_years = array_remove(calendar_missing_years, $1)"
+        f" WHERE {_FLAGGED_OPEN} AND $1 = ANY(calendar_missing_years)",
+        year,
+    )
 
 
 async def settle_deadlines(
