@@ -47,6 +47,37 @@ async def stack(stack_config, stack_env) -> AsyncIterator[dict[str, RunningServi
     await forget_2027(stack_env["DATABASE_URL"])
 
 
+@pytest.fixture(scope="module")
+async def lodged(stack: dict[str, RunningService]) -> str:
+    """A case whose fact-finding was counted over the missing 2027: due Tue 2027-02-09, in the
+    Spring Festival, until 2027 is entered."""
+    async with httpx.AsyncClient(base_url=stack["complaints"].url, timeout=10) as http:
+        number: str = (await open_case(http))["case_number"]
+    return number
+
+
+async def test_a_case_counted_without_2027_links_operations_to_the_calendar(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], lodged: str
+) -> None:
+    page = await page_as(browser, stack, stack_env, "dev-admin-token")
+    await page.goto(f"{stack['console'].url}/cases/{lodged}")
+    warning = await page.inner_text("#calendar-missing")
+    assert "按周一至周五计算" in warning and "2027" in warning
+    assert "2027-02-09 10:00" in await page.inner_text(".limits-list")
+    await screenshot(page, "case-calendar-missing")
+    async with page.expect_navigation():
+        await page.click("#calendar-missing >> a")
+    assert page.url.endswith("/calendar")
+    assert "2027" in await page.inner_text("#cal-missing")
+
+    # Not operations (the director): no link to a screen they are refused; the recount said.
+    director = await page_as(browser, stack, stack_env, "dev-director-token")
+    await director.goto(f"{stack['console'].url}/cases/{lodged}")
+    assert await director.locator("#calendar-missing a").count() == 0
+    assert "时限将自动重新计算" in await director.inner_text("#calendar-missing")
+    await screenshot(director, "case-calendar-missing-director")
+
+
 async def year_2027(stack: dict[str, RunningService]) -> dict[str, Any] | None:
     """2027 as the complaints service has it (the API the screen calls), None when missing."""
     async with httpx.AsyncClient(timeout=10) as client:
@@ -59,7 +90,7 @@ async def year_2027(stack: dict[str, RunningService]) -> dict[str, Any] | None:
 
 
 async def test_operations_enter_2027_from_the_notice_after_a_refused_make_up_day(
-    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], lodged: str
 ) -> None:
     page = await page_as(browser, stack, stack_env, "dev-admin-token")
     assert await open_setting(page, stack["console"].url, "工作日历") == "工作日历"
@@ -93,6 +124,16 @@ async def test_operations_enter_2027_from_the_notice_after_a_refused_make_up_day
     assert (saved["holidays"], saved["workdays"]) == (TEST_2027["holidays"], TEST_2027["workdays"])
     assert await has_no_horizontal_scroll(page)
     await screenshot(page, "calendar-saved")
+    # The case counted Monday to Friday is recounted by the year: due after the festival,
+    # no warning, and its record says why its due date moved.
+    await page.goto(f"{stack['console'].url}/cases/{lodged}")
+    assert await page.locator("#calendar-missing").count() == 0
+    assert "2027-02-16 10:00" in await page.inner_text(".limits-list")
+    audit = await page.inner_text("table.audit")
+    assert "时限重新计算" in audit
+    assert "调查核实 2027-02-09 10:00 → 2027-02-16 10:00 · 按 2027 年工作日历重新计算" in audit
+    await screenshot(page, "case-calendar-recounted")
+    await page.goto(f"{stack['console'].url}/calendar?year=2027")
     async with page.expect_navigation():  # to correct it: the saved year, written back
         await page.click("text=修改 2027 年的安排")
     assert await page.input_value("#cal-days") == (
