@@ -12,6 +12,7 @@ deadline changed, and saving again finishes. The 2027 schedule is TEST DATA
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from tests.integration.test_working_calendar import (
     forget_2027,
     open_case,
 )
+from tests.kafka_tools import eventually
 
 RECOUNTED = "deadline_recounted"
 
@@ -44,6 +46,7 @@ async def started(  # type: ignore[no-untyped-def]
     switch(failpoints, "")
     await forget_2027(stack_env["DATABASE_URL"])
     env = {"complaints": {"COMPLAINTS_FACT_FINDING_WORKING_DAYS": "50",
+                          "COMPLAINTS_CALENDAR_RELOAD_INTERVAL_S": "1",
                           "HOSPITAL_FAILPOINTS_FILE": str(failpoints)}}  # fmt: skip
     with running_all(stack_config, ["complaints"], env) as running:
         yield running["complaints"], failpoints
@@ -149,3 +152,49 @@ async def test_saving_2027_recounts_the_open_case_due_in_the_festival(
         assert fact_finding_due(await case_of(http, number)) == datetime(
             2027, 2, 16, 10, tzinfo=CST
         )
+
+
+async def knows_2027(http: httpx.AsyncClient) -> bool:
+    """What the service counts by (its live calendar), not what the table holds."""
+    return (await http.get("/v1/calendar/years/2027", headers=ADMIN)).status_code == 200
+
+
+async def saved_by_another_instance(dsn: str) -> None:
+    """2027 saved as another instance's PUT saves it: the table, not this instance."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO complaints.calendar_years (year, schedule, saved_by)"
+            " VALUES (2027, $1::jsonb, 'S-ADMIN-01')",
+            json.dumps({"year": 2027, **TEST_2027}, ensure_ascii=False),
+        )
+    finally:
+        await conn.close()
+
+
+async def test_a_case_counted_before_this_instance_reloaded_a_year_saved_elsewhere_is_recounted(
+    started: tuple[RunningService, Path], stack_env: dict[str, str]
+) -> None:
+    """The save lifted the flags of the cases there were; this one was counted by an instance
+    still without the year, so it keeps its flag: that instance's reload recounts it."""
+    (complaints, _), dsn = started, stack_env["DATABASE_URL"]
+    await forget_2027(dsn)
+    async with httpx.AsyncClient(base_url=complaints.url, timeout=30) as http:
+        await eventually(lambda: _not(knows_2027(http)), timeout=30)
+        case = await open_case(http)
+        number = case["case_number"]
+        assert fact_finding_due(case) == datetime(2027, 2, 9, 10, tzinfo=CST)
+        assert case["calendar_missing_years"] == [2027]
+
+        await saved_by_another_instance(dsn)
+        await eventually(lambda: recounts_of(http, number), timeout=30)
+        after = await case_of(http, number)
+        assert fact_finding_due(after) == datetime(2027, 2, 16, 10, tzinfo=CST)
+        assert after["calendar_missing_years"] == []
+        [line] = await recounts_of(http, number)
+        assert (line["actor_id"], line["actor_role"]) == ("system:calendar", "system")
+        assert datetime.fromisoformat(line["detail"]["to"]) == datetime(2027, 2, 16, 10, tzinfo=CST)
+
+
+async def _not(check: Any) -> bool:
+    return not await check

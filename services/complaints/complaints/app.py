@@ -29,6 +29,7 @@ from complaints.handlers import ROSTER_EVENT, ComplaintHandlers, RosterHandlers
 from complaints.http_deps import Context, EnquiryContext
 from complaints.intake import number_allocator, numbers_allocator
 from complaints.policy import CasePolicy
+from complaints.recount import recount_flagged
 from complaints.rulebook import RuleBook, seed_rules
 from complaints.settings import Settings
 from complaints.survey_checks import SurveyChecks
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback=feedback_policy(settings, policy),
     )
     runtime.on_start(lambda: _seed(runtime, settings, calendar))
-    _add_jobs(runtime, settings, complaint_handlers, calendar)
+    _add_jobs(runtime, settings, complaint_handlers, calendar, policy)
     return app
 
 
@@ -177,6 +178,7 @@ def _add_jobs(
     settings: Settings,
     complaints: ComplaintHandlers,
     calendar: LiveCalendar,
+    policy: CasePolicy,
 ) -> None:
     """The time-limit and enquiry timers, the calendar reload and the retention purge, run by
     the runtime once it has started (hospital_shared.background)."""
@@ -219,7 +221,8 @@ def _add_jobs(
     async def reload_calendar() -> int:
         async with pool().acquire() as conn:
             await calendar.reload(conn)
-        return 0
+        # Cases this instance counted without a year another had just saved.
+        return await recount_flagged(pool(), policy, calendar.current, at=utc_now())
 
     runtime.every(settings.timer_interval_s, "time-limit-timer", timers)
     runtime.every(

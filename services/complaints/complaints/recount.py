@@ -13,6 +13,12 @@ It runs in the transaction that saves the year (calendar_api.save_year): the yea
 and every recount commit together or not at all, so a crash midway leaves nothing half done,
 and saving the year again finishes it. Recounting is idempotent: a deadline already counted
 by the calendar in force counts to the same times and is neither moved nor recorded again.
+Each recount counts the same number of working days as the stored deadline had by the
+calendar it was counted with, so a setting changed since does not lengthen a running limit.
+
+Another instance may count a case without the year between the save and its next reload; the
+save lifted only the flags of the cases it locked, so that case keeps its flag, and every
+instance's reload recounts the open cases still flagged for a year it has (`recount_flagged`).
 Limits in hours or days (the first response, enquiries' answers) are wall-clock and not
 counted in working days, so they never move.
 """
@@ -31,6 +37,7 @@ from hospital_shared.failpoints import failpoint
 from hospital_shared.working_calendar import WorkingCalendar
 
 RECOUNTED = "deadline_recounted"
+RELOAD_ACTOR = ("system:calendar", "system")
 
 
 def counted_days(calendar: WorkingCalendar, start: datetime, due: datetime, tz: ZoneInfo) -> int:
@@ -71,25 +78,47 @@ async def recount_year(
     after: WorkingCalendar,
     actor: tuple[str, str],
     at: datetime,
+    only_flagged: bool = False,
 ) -> int:
     """Recount by `after` (the calendar with `year` as saved) the running working-day
-    deadlines of open cases that `before` counted over `year`; returns how many moved. Call it
-    inside the transaction that saves the year."""
-    limits = [r.name.value for r in policy.limit_rules if r.unit == "working_days"]
+    deadlines of open cases that `before` counted over `year` (`only_flagged`: of the cases
+    flagged for the year only); returns how many moved. Call it inside a transaction."""
+    flagged = await repository.lock_cases_flagged_for(conn, year)
     running = await repository.running_deadlines_counted_over(
         conn,
-        limits,
+        [r.name.value for r in policy.limit_rules if r.unit == "working_days"],
         first=datetime(year, 1, 1, tzinfo=policy.tz),
         after=datetime(year + 1, 1, 1, tzinfo=policy.tz),
+        of_cases=flagged if only_flagged else None,
     )
     moved = recounted(policy, before=before, after=after, running=running)
     await repository.move_deadlines(conn, [(r["case_id"], r["cycle"], d) for r, d in moved])
     failpoint("calendar.recount.midway")  # the fault tests: deadlines moved, no record yet
     await repository.append_audits(conn, [_record(r, d, year, actor, at) for r, d in moved])
-    await repository.unflag_calendar_year(conn, year)
+    await repository.unflag_calendar_year(conn, year, flagged)
     # A count that now runs into another year still missing says so, as when it was opened.
     await repository.flag_missing_calendar(conn, [(r["case_id"], r["cycle"], d) for r, d in moved])
     return len(moved)
+
+
+async def recount_flagged(
+    pool: asyncpg.Pool, policy: CasePolicy, calendar: WorkingCalendar, *, at: datetime
+) -> int:
+    """Recount the open cases still flagged for a year `calendar` has: counted Monday to
+    Friday by an instance that had not reloaded the year another had just saved (saving
+    lifted the flags of the cases there were then). Run after each reload; a no-op when
+    none is flagged (one look through the partial index)."""
+    moved = 0
+    async with pool.acquire() as conn:
+        years = await repository.calendar_years_open_cases_await(conn, known=calendar.years)
+        for year in years:
+            without = WorkingCalendar({y: s for y, s in calendar.years.items() if y != year})
+            async with conn.transaction():
+                moved += await recount_year(
+                    conn, policy, year, before=without, after=calendar, actor=RELOAD_ACTOR,
+                    at=at, only_flagged=True,
+                )  # fmt: skip
+    return moved
 
 
 def _record(

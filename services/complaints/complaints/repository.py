@@ -416,30 +416,62 @@ async def calendar_years_open_cases_lack(
 ) -> list[int]:
     """The years that open cases' working-day limits were counted Monday to Friday for and
     that still have no schedule (a year added recounts them and lifts the flag)."""
+    return await _flagged_years(conn, "<>", known)
+
+
+async def calendar_years_open_cases_await(
+    conn: asyncpg.Connection, *, known: Collection[int]
+) -> list[int]:
+    """The years open cases are still flagged for though the calendar has them now: saved
+    by another instance after they were counted (recount.recount_flagged)."""
+    return await _flagged_years(conn, "=", known)
+
+
+async def _flagged_years(conn: asyncpg.Connection, op: str, known: Collection[int]) -> list[int]:
     rows = await conn.fetch(
         f"SELECT DISTINCT y FROM cases, unnest(calendar_missing_years) AS y"
-        f" WHERE {_FLAGGED_OPEN} AND y <> ALL($1::int[]) ORDER BY y",
+        f" WHERE {_FLAGGED_OPEN} AND y {op} {'ALL' if op == '<>' else 'ANY'}($1::int[])"
+        " ORDER BY y",
         sorted(known),
     )
     return [r["y"] for r in rows]
 
 
+async def lock_cases_flagged_for(conn: asyncpg.Connection, year: int) -> list[int]:
+    """The open cases flagged for `year`, locked in id order (a case opened meanwhile by an
+    instance without the year commits after, keeps its flag, and is recounted later)."""
+    rows = await conn.fetch(
+        f"SELECT id FROM cases WHERE {_FLAGGED_OPEN} AND $1 = ANY(calendar_missing_years)"
+        " ORDER BY id FOR UPDATE",
+        year,
+    )
+    return [r["id"] for r in rows]
+
+
 async def running_deadlines_counted_over(
-    conn: asyncpg.Connection, limits: Sequence[str], *, first: datetime, after: datetime
+    conn: asyncpg.Connection,
+    limits: Sequence[str],
+    *,
+    first: datetime,
+    after: datetime,
+    of_cases: Sequence[int] | None = None,
 ) -> list[Row]:
-    """The running deadlines of `limits` in open cases whose count ran over [first, after)
-    (started before `after`, due at or after `first`), with their case's status, locked for
-    their rewrite in key order (two recounts never deadlock; the timer skips them meanwhile)."""
+    """The running deadlines of `limits` in open cases (of `of_cases` only, if given) whose
+    count ran over [first, after) (started before `after`, due at or after `first`), with
+    their case's status, locked for their rewrite in key order (two recounts never deadlock;
+    the timer skips them meanwhile)."""
     rows = await conn.fetch(
         "SELECT d.case_id, d.cycle, d.limit_name, d.starts_at, d.due_at, d.warn_at, c.status"
         " FROM case_deadlines d JOIN cases c ON c.id = d.case_id"
         " WHERE d.settled_at IS NULL AND d.limit_name = ANY($1::text[])"
         " AND d.starts_at < $3 AND d.due_at >= $2 AND c.status <> ALL($4::text[])"
+        " AND ($5::bigint[] IS NULL OR d.case_id = ANY($5::bigint[]))"
         " ORDER BY d.case_id, d.cycle, d.limit_name FOR UPDATE OF d",
         list(limits),
         first,
         after,
         sorted(FINISHED_CASE_STATUSES),
+        list(of_cases) if of_cases is not None else None,
     )
     return [dict(r) for r in rows]
 
@@ -468,12 +500,13 @@ async def move_deadlines(
     )  # fmt: skip
 
 
-async def unflag_calendar_year(conn: asyncpg.Connection, year: int) -> None:
-    """Open cases no longer wait for `year`'s schedule: it is known, their limits recounted."""
+async def unflag_calendar_year(conn: asyncpg.Connection, year: int, cases: Sequence[int]) -> None:
+    """`cases` no longer wait for `year`'s schedule: it is known, their limits recounted."""
     await conn.execute(
         "UPDATE cases SET calendar_missing_years = array_remove(calendar_missing_years, $1)"
-        f" WHERE {_FLAGGED_OPEN} AND $1 = ANY(calendar_missing_years)",
+        " WHERE id = ANY($2::bigint[])",
         year,
+        list(cases),
     )
 
 
