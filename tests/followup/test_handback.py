@@ -1,9 +1,16 @@
-"""The event a call handed back by a member made inactive, or given a role that may not make
-it, carries, and when a role change gives calls up (followup/handback.py)."""
+"""The event a call handed back by a member made inactive, given a role that may not make it or
+moved to another department, carries, and when a role or department change gives calls up
+(followup/handback.py)."""
 
 from datetime import UTC, datetime
 
-from followup.handback import STAFF_ROLE_CHANGED, released_event, role_changed
+from followup.handback import (
+    STAFF_ROLE_CHANGED,
+    Kept,
+    kept_active,
+    release_reason,
+    released_event,
+)
 
 TIME = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 ROSTER_EVENT = "staff:D-1:1796623200000000"
@@ -34,13 +41,27 @@ def test_a_later_life_handed_back_by_the_same_change_has_its_own_id() -> None:
     assert first.id != second.id and second.id.startswith("2:FU-A000123:")
 
 
-def test_only_a_member_kept_active_with_another_role_gives_up_calls_by_role() -> None:
-    """A role change hands back the calls the new role may not make; a new member, one inactive
-    before, or the same role again, none."""
-    assert role_changed({"active": True, "role": "doctor"}, "agent")
-    assert not role_changed({"active": True, "role": "doctor"}, "doctor")
-    assert not role_changed({"active": False, "role": "doctor"}, "agent")
-    assert not role_changed(None, "agent")
+def test_only_a_member_kept_active_with_another_role_or_department_gives_up_calls() -> None:
+    """A role or department change hands back calls; a new member, one inactive before, or the
+    same role and department again, none."""
+    doctor = {"active": True, "role": "doctor", "department_code": "CARD"}
+    assert kept_active(doctor, role="agent", department="CARD") == Kept(role="agent")
+    assert kept_active(doctor, role="doctor", department="ORTH") == Kept(department="ORTH")
+    assert kept_active(doctor, role="agent", department="ORTH") == Kept("agent", "ORTH")
+    assert kept_active(doctor, role="doctor", department="CARD") == Kept()
+    assert kept_active(doctor | {"active": False}, role="agent", department="ORTH") == Kept()
+    assert kept_active(None, role="agent", department="ORTH") == Kept()
+
+
+def test_a_call_the_new_role_may_not_make_goes_for_the_role_even_when_the_department_changed(
+) -> None:  # fmt: skip
+    both = Kept("agent", "ORTH")
+    assert release_reason(["doctor"], both) == "staff_role_changed"
+    assert release_reason(["agent", "doctor"], both) == "staff_department_changed"
+    assert release_reason(["agent", "doctor"], Kept(department="ORTH")) == (
+        "staff_department_changed"
+    )
+    assert release_reason(["doctor"], None) == "staff_deactivated"
 
 
 def test_a_call_handed_back_by_a_role_change_says_so() -> None:

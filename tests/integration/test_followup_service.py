@@ -37,6 +37,8 @@ DOC1, DOC2, SUP = f"D1-{RUN}", f"D2-{RUN}", f"SUP-{RUN}"
 LEAVING_DEPT = f"L{RUN}"  # the deactivation test's own department: its staff come and go
 LEAVER, STAYER = f"D3-{RUN}", f"D4-{RUN}"
 ROLE_DEPT, CHANGER = f"R{RUN}", f"D5-{RUN}"  # the role-change test's own department and doctor
+# the department-change test's: the doctor's department, the one they move to, and the doctor
+FROM_DEPT, TO_DEPT, MOVER = f"F{RUN}", f"N{RUN}", f"D6-{RUN}"
 TOKENS = {
     **{token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()},
     "t-doc1": {"role": "doctor", "staff_id": DOC1, "department": DEPT},
@@ -875,3 +877,54 @@ async def test_a_doctor_made_an_agent_then_operations_hands_back_the_calls_the_r
     unknown = await api.get("/v1/staff/NOBODY-X/handback", params={"role": "agent"},
                             headers=auth(ADMIN))  # fmt: skip
     assert unknown.status_code == 404
+
+
+async def test_a_doctor_moved_to_another_department_hands_back_the_old_departments_calls(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A doctor holds a call of their department and one of the department they are about to
+    move to (given them by operations), and moves: before, both stayed theirs, and the old
+    department's patient waited for a doctor no longer on its roster. Now the old department's
+    call goes back to be assigned (`task_released`, `staff_department_changed`) and the new
+    department's stays; `GET .../handback?department=` counted it before."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    async def save(department: str) -> dict[str, Any]:
+        body = {"name": f"测试 {MOVER}", "department_code": department, "role": "doctor",
+                "capacity": 50}  # fmt: skip
+        resp = await api.put(f"/v1/staff/{MOVER}", json=body, headers=auth(ADMIN))
+        assert resp.status_code == 200, resp.text
+        saved: dict[str, Any] = resp.json()
+        return saved
+
+    async def would_hand_back(department: str, role: str = "doctor") -> int:
+        params = {"role": role, "department": department}
+        resp = await api.get(f"/v1/staff/{MOVER}/handback", params=params, headers=auth(ADMIN))
+        assert resp.status_code == 200, resp.text
+        calls: int = resp.json()["calls"]
+        return calls
+
+    await save(FROM_DEPT)
+    old, new = unique(2)
+    await send(bootstrap, topics.DISCHARGES, in_dept(discharge(old), FROM_DEPT),
+               in_dept(discharge(new), TO_DEPT))  # fmt: skip
+    old_id, new_id = f"FU-A{old:06d}", f"FU-A{new:06d}"
+    assert (await task_in(api, old_id, "assigned"))["assignee_id"] == MOVER
+    await task_in(api, new_id, "planned", "assigned")  # nobody in TO_DEPT: the fallback's
+    resp = await api.post(f"/v1/tasks/{new_id}/assignment", json={"assignee_id": MOVER},
+                          headers=auth(ADMIN))  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    assert await would_hand_back(FROM_DEPT) == 0
+    counted = [await would_hand_back(TO_DEPT), await would_hand_back(TO_DEPT, role="agent")]
+    assert (await save(TO_DEPT))["handed_back"] == 1
+    assert counted == [1, 1]  # as an agent too: an ordinary call, its department's
+    [released] = await wait_events(bootstrap, old_id, "followup.task_released")
+    assert (released["data"]["previous_assignee_id"], released["data"]["reason"]) == (
+        MOVER, "staff_department_changed",
+    )  # fmt: skip
+    assert released["data"]["department_code"] == FROM_DEPT
+    moved = await task(api, old_id)
+    assert moved is not None and moved["assignee_id"] != MOVER
+    kept = await task(api, new_id)
+    assert kept is not None and kept["assignee_id"] == MOVER
+    assert await would_hand_back(FROM_DEPT) == 1  # moving back would hand the new one back

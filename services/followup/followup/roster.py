@@ -22,8 +22,8 @@ STAFF_COLUMNS = "staff_id, name, department_code, role, capacity, phone, active,
 @dataclass(frozen=True)
 class Saved:
     """What saving a member did: whether the roster changed, and how many open calls it
-    handed back (a deactivation's, or a role change's: the console says so, and nothing when
-    there were none)."""
+    handed back (a deactivation's, a role change's or a department change's: the console says
+    so, and nothing when there were none)."""
 
     changed: bool
     handed_back: int = 0
@@ -33,10 +33,12 @@ async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> Sav
     """Insert or update; publish when something changed. A member saved inactive hands back
     their open calls in the same transaction (`handback`): the assignment job gives calls to
     active staff only, and nothing else would take them back. One kept active with another role
-    hands back those calls the new role may not make. The member's row is locked first, so two
-    saves of one member see each other's change."""
+    hands back those calls the new role may not make, one moved to another department those
+    not of it. The member's row is locked first, so two saves of one member see each other's
+    change."""
     before = await conn.fetchrow(
-        "SELECT active, role FROM staff WHERE staff_id = $1 FOR UPDATE", member.staff_id
+        "SELECT active, role, department_code FROM staff WHERE staff_id = $1 FOR UPDATE",
+        member.staff_id,
     )
     row = await conn.fetchrow(
         """
@@ -59,12 +61,12 @@ async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> Sav
         return Saved(changed=False)
     now = datetime.now(UTC)
     event_id = await outgoing.staff_saved(conn, member, time=now)
-    role = member.role.value
-    if member.active and not handback.role_changed(before, role):
+    kept = handback.kept_active(before, role=member.role.value, department=member.department_code)
+    if member.active and kept == handback.Kept():
         return Saved(changed=True)
     handed_back = await handback.hand_back_open_calls(
         conn, member.staff_id, roster_event_id=event_id, time=now,
-        keeping_role=role if member.active else None,
+        kept=kept if member.active else None,
     )  # fmt: skip
     return Saved(changed=True, handed_back=handed_back)
 

@@ -70,26 +70,34 @@ class MemberSaved(BaseModel):
     handed_back: int = Field(
         default=0,
         description="the member's open follow-up calls this save handed back for assignment "
-        "(a deactivation's, or a role change's: those the new role may not make; 0 otherwise)",
+        "(a deactivation's; a role change's: those the new role may not make; a department "
+        "change's: those not of the new department; 0 otherwise)",
     )
     member: MemberOut
 
 
-class HandbackOut(BaseModel):
-    """What saving the member with a role and state would hand back now (a count, no call)."""
+HANDBACK_EXAMPLE: dict[str, Any] = {
+    "staff_id": "S-AGENT-01", "role": "admin", "department_code": "CS", "active": True,
+    "calls": 3,
+}  # fmt: skip
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {"staff_id": "S-AGENT-01", "role": "admin", "active": True, "calls": 3}
-        }
-    )
+
+class HandbackOut(BaseModel):
+    """What saving the member with a role, department and state would hand back now (a count,
+    no call)."""
+
+    model_config = ConfigDict(json_schema_extra={"example": HANDBACK_EXAMPLE})
 
     staff_id: str
     role: StaffRole
+    department_code: str | None = Field(
+        default=None, description="the department asked about; null: the one they have"
+    )
     active: bool
     calls: int = Field(
         description="their open follow-up calls the save would hand back for assignment: all "
-        "when made inactive, those the new role may not make when it changes, else 0"
+        "when made inactive; kept active, those the new role may not make when it changes and "
+        "those not of the new department when it changes; else 0"
     )
 
 
@@ -169,13 +177,22 @@ async def one_member(staff_id: StaffId, conn: Conn, principal: Supervising) -> M
 
 @router.get("/staff/{staff_id}/handback", response_model=HandbackOut)
 async def handback_of(
-    staff_id: StaffId, conn: Conn, principal: Supervising, role: StaffRole, active: bool = True
+    staff_id: StaffId,
+    conn: Conn,
+    principal: Supervising,
+    role: StaffRole,
+    active: bool = True,
+    department: Annotated[Code | None, Query()] = None,
 ) -> HandbackOut:
-    """How many open calls `PUT /v1/staff/{staff_id}` with `role` and `active` would hand back
-    now (the console asks before such a save): who may save the member may ask."""
+    """How many open calls `PUT /v1/staff/{staff_id}` with `role`, `department` (none: the one
+    they have) and `active` would hand back now (the console asks before such a save): who may
+    save the member may ask."""
     in_scope(principal, staff_id, await roster.get_member(conn, staff_id))
-    calls = await handback.calls_to_hand_back(conn, staff_id, active=active, role=role.value)
-    return HandbackOut(staff_id=staff_id, role=role, active=active, calls=calls)
+    calls = await handback.calls_to_hand_back(
+        conn, staff_id, active=active, role=role.value, department=department
+    )
+    return HandbackOut(staff_id=staff_id, role=role, department_code=department, active=active,
+                       calls=calls)  # fmt: skip
 
 
 @router.put("/staff/{staff_id}", response_model=MemberSaved)

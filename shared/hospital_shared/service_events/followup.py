@@ -142,11 +142,12 @@ class FollowUpTaskTransferred(_TaskEvent):
 
 
 class FollowUpTaskReleased(_TaskEvent):
-    """The call's assignee was made inactive on the roster before it was done, or given a role
-    that may not make it: the call went back to be assigned again (status `planned`, no
-    assignee) to the department's active staff. `reason` says why (`staff_deactivated`,
-    `staff_role_changed`), `source_event_id` is the roster change's `staff.member_saved`.
-    Attempts already made still count."""
+    """The call's assignee was made inactive on the roster before it was done, given a role
+    that may not make it, or moved to another department than the call's: the call went back to
+    be assigned again (status `planned`, no assignee) to the department's active staff.
+    `reason` says why (`staff_deactivated`, `staff_role_changed`, `staff_department_changed`),
+    `source_event_id` is the roster change's `staff.member_saved`. Attempts already made still
+    count."""
 
     previous_assignee_id: NonEmpty
     reason: NonEmpty
