@@ -269,6 +269,19 @@ class SystemNote(StrEnum):
         "the previous supervisor's new role on the roster does not supervise it;"
         " no active supervisor can take it"
     )
+    # A member who stays active but moves to another department: the work they held for the
+    # old one goes back to it (its staff, else the desk's; its supervisor, else the desk's).
+    HANDLER_DEPARTMENT_CHANGED = "the previous handler moved to another department on the roster"
+    NOBODY_TO_TAKE_OVER_DEPARTMENT_CHANGED = (
+        "the previous handler moved to another department on the roster; nobody active can take it"
+    )
+    SUPERVISOR_DEPARTMENT_CHANGED = (
+        "the previous supervisor moved to another department on the roster"
+    )
+    NO_SUPERVISOR_DEPARTMENT_CHANGED = (
+        "the previous supervisor moved to another department on the roster;"
+        " no active supervisor can take it"
+    )
     # An enquiry handed over by a colleague: its supervisor becomes the new owner's (its
     # department's, else the desk's), as a new enquiry of theirs would have.
     SUPERVISOR_FOLLOWS_OWNER = "handed over: the supervisor is now the new owner's"

@@ -775,3 +775,77 @@ async def test_with_nobody_active_an_enquiry_is_left_without_owner_or_supervisor
     # its time limit still warns and escalates, to the desk's supervisor when there is one
     later = datetime.now(UTC) + timedelta(days=3)
     assert await enquiry_timer_pass(pool, now=later, batch_size=10, desk_department="CS") == 2
+
+
+async def test_a_member_moved_to_another_department_hands_back_what_they_held_for_the_old_one(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A doctor and a supervisor stay active and move to another department: before, they kept
+    the old department's case and enquiry, handled and supervised from a department no longer
+    theirs (its supervisors seeing someone else's staff on it). Now the doctor's case and
+    enquiry go to the old department's other doctor, the supervisor's to its other supervisor,
+    each with a reason that says they moved; `GET .../handback?department=` counted it first."""
+    bootstrap, dsn = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"]
+    dept, [doctor, other_doctor, supervisor, second] = await a_department(
+        bootstrap, dsn, "doctor", "doctor", "supervisor", "supervisor"
+    )
+    elsewhere, _ = await a_department(bootstrap, dsn, "supervisor")
+    body = {"channel": "phone", "description": "候诊排队等了三个小时",
+            "department": {"code": dept, "name": "骨科"}}  # fmt: skip
+    response = await http.post("/v1/cases", json=body, headers=tokens["agent"])
+    assert response.status_code == 201, response.text
+    case_number = response.json()["case_number"]
+    assert (await the_case(http, tokens, case_number))["supervisor_id"] == supervisor
+    number = await an_enquiry_of(http, tokens, dept, doctor)
+
+    async def would_hand_back(staff_id: str, role: str, to: str) -> list[int]:
+        params = {"role": role, "department": to}
+        response = await http.get(
+            f"/v1/staff/{staff_id}/handback", params=params, headers=tokens["admin"]
+        )
+        assert response.status_code == 200, response.text
+        counts = response.json()
+        return [counts[k] for k in ("cases_handled", "cases_supervised", "enquiries_owned",
+                                    "enquiries_supervised")]  # fmt: skip
+
+    counted = {
+        doctor: await would_hand_back(doctor, "doctor", elsewhere),
+        supervisor: await would_hand_back(supervisor, "supervisor", elsewhere),
+    }
+    assert await would_hand_back(doctor, "doctor", dept) == [0, 0, 0, 0]  # the same department
+
+    async def move(staff_id: str, role: str) -> None:
+        moved = member_saved(staff_id, elsewhere, role)
+        await on_roster(bootstrap, [moved])
+        await eventually(lambda: consumed(dsn, moved["id"]), timeout=30)
+
+    await move(doctor, "doctor")
+    case = await the_case(http, tokens, case_number)
+    assert (case["assignee_id"], case["handling_department"]) == (other_doctor, dept)
+    [audit_line] = await assignments(http, tokens, case_number)
+    assert audit_line["detail"] == {
+        "from": doctor, "to": other_doctor,
+        "reason": SystemNote.HANDLER_DEPARTMENT_CHANGED.value,
+    }  # fmt: skip
+    enquiry = await the_enquiry(http, tokens, number)
+    assert (enquiry["owner_id"], enquiry["supervisor_id"]) == (other_doctor, supervisor)
+    assert [(h["action"], h["detail"]) for h in by_the_system(enquiry)] == [("handed_over", {
+        "from": doctor, "to": other_doctor, "reason": SystemNote.HANDLER_DEPARTMENT_CHANGED.value,
+    })]  # fmt: skip
+
+    await move(supervisor, "supervisor")
+    case = await the_case(http, tokens, case_number)
+    assert (case["assignee_id"], case["supervisor_id"]) == (other_doctor, second)
+    audit = (await http.get(f"/v1/cases/{case_number}/audit", headers=tokens["admin"])).json()
+    [changed] = [a for a in audit["audit"] if a["action"] == "supervisor_assigned"]
+    assert changed["detail"] == {
+        "from": supervisor, "to": second,
+        "reason": SystemNote.SUPERVISOR_DEPARTMENT_CHANGED.value,
+    }  # fmt: skip
+    enquiry = await the_enquiry(http, tokens, number)
+    assert (enquiry["owner_id"], enquiry["supervisor_id"]) == (other_doctor, second)
+    assert by_the_system(enquiry)[-1]["detail"] == {
+        "from": supervisor, "to": second,
+        "reason": SystemNote.SUPERVISOR_DEPARTMENT_CHANGED.value,
+    }  # fmt: skip
+    assert counted == {doctor: [1, 0, 1, 0], supervisor: [0, 1, 0, 1]}

@@ -50,6 +50,35 @@ def duties_given_up(
 
 
 @dataclass(frozen=True, slots=True)
+class RosterChange:
+    """What a roster change takes from a member, to be handed back: `given_up`, duties they
+    give up wherever the work is (`duties_given_up`); `moved_to`, the department an active
+    member moves to and stays active in (None: they stay where they were), of whose work they
+    keep what is that department's and hand back the rest (`handback_rules`)."""
+
+    given_up: frozenset[Duty] = frozenset()
+    moved_to: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.given_up) or self.moved_to is not None
+
+    @property
+    def kept(self) -> frozenset[Duty]:
+        """What they still hold after `given_up`: the duties a move hands back by department."""
+        return EVERY_DUTY - self.given_up
+
+
+def roster_change(
+    *, was_active: bool | None, old_role: str | None, old_department: str | None,
+    active: bool, role: str, department: str,
+) -> RosterChange:  # fmt: skip
+    """`duties_given_up`, and the department an active member kept active moves to."""
+    given_up = duties_given_up(was_active=was_active, old_role=old_role, active=active, role=role)
+    moved = bool(was_active) and active and old_department != department
+    return RosterChange(given_up, department if moved else None)
+
+
+@dataclass(frozen=True, slots=True)
 class Member:
     staff_id: str
     department_code: str

@@ -6,7 +6,7 @@ only: no complaint text and no patient (not audited routes)."""
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import StringConstraints
 
 from complaints import desk, roster
@@ -41,19 +41,31 @@ async def case_workload(
 
 
 StaffId = Annotated[str, Path(), StringConstraints(min_length=1, max_length=64)]
+# As follow-up's roster takes a department code (its `StaffIn`).
+Department = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
 @router.get("/staff/{staff_id}/handback", response_model=HandbackOut)
 async def handback_of(
-    staff_id: StaffId, conn: Conn, principal: RuleEditor, role: StaffRole, active: bool = True
+    staff_id: StaffId,
+    conn: Conn,
+    ctx: Ctx,
+    principal: RuleEditor,
+    role: StaffRole,
+    active: bool = True,
+    department: Annotated[Department | None, Query()] = None,
 ) -> HandbackOut:
-    """What saving the member on the roster with `role` and `active` would hand back now
-    (`handback_preview`): operations, for anyone; a supervisor, for their department's."""
+    """What saving the member on the roster with `role`, `department` (none: the one they
+    have) and `active` would hand back now (`handback_preview`): operations, for anyone; a
+    supervisor, for their department's."""
     member = await roster.staff_member(conn, staff_id)
-    department = member["department_code"] if member else None
-    if principal.role == Role.SUPERVISOR and department != principal.department:
+    current = member["department_code"] if member else None
+    if principal.role == Role.SUPERVISOR and current != principal.department:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "a supervisor sees their own department only"
         )
-    counts = await to_hand_back(conn, staff_id, role=role.value, active=active)
-    return HandbackOut(staff_id=staff_id, role=role.value, active=active, **asdict(counts))
+    counts = await to_hand_back(
+        conn, ctx.policy, staff_id, role=role.value, active=active, department=department
+    )
+    return HandbackOut(staff_id=staff_id, role=role.value, department_code=department,
+                       active=active, **asdict(counts))  # fmt: skip

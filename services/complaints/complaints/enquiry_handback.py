@@ -1,5 +1,5 @@
-"""The open enquiries (咨询) of a member made inactive, or given a role that may not hold them,
-handed back with their cases (`handback.hand_back_open_cases`, in the same transaction, under
+"""The open enquiries (咨询) of a member made inactive, given a role that may not hold them, or
+moved to another department than the one they hold them for (`handback_rules`), handed back with their cases (`handback.hand_back_open_cases`, in the same transaction, under
 the same locks). Under first-contact responsibility an enquiry is its owner's until answered or
 handed over: one left with somebody who left would be answered by nobody until its time limit
 breached, and its alerts would go to a supervisor who left.
@@ -30,6 +30,7 @@ from complaints import roster
 from complaints.access import SYSTEM
 from complaints.assignment import Duty, Workload, assign, supervisor_for
 from complaints.enquiry_events import changed, publish
+from complaints.handback_rules import GivenUp
 from complaints.policy import CasePolicy
 from complaints.publishing import uuid5_text
 from hospital_shared.vocabulary import EventName, SystemNote
@@ -69,6 +70,21 @@ def supervising_departments(enquiry: Row, owner_department: str | None, desk: st
     return [d for d in dict.fromkeys((enquiry["department_code"], owner_department, desk)) if d]
 
 
+def given_up_of(
+    policy: CasePolicy, enquiry: Row, staff_id: str, given_up: GivenUp
+) -> tuple[bool, bool]:
+    """(its owner changes, its supervisor changes): what `staff_id` gives up of `enquiry`, owned
+    for the department answering it and supervised for the first it looks for a supervisor in
+    (`handback_rules`)."""
+    supervised_for = supervising_departments(
+        enquiry, enquiry["owner_department"], policy.desk_department
+    )[0]
+    return given_up.holds(
+        staff_id, holder=enquiry["owner_id"], supervisor=enquiry["supervisor_id"],
+        held_for=answering_department(enquiry), supervised_for=supervised_for,
+    )  # fmt: skip
+
+
 def handback_changes(
     policy: CasePolicy,
     workload: Workload,
@@ -84,13 +100,20 @@ def handback_changes(
     changes: Row = {}
     lines: list[tuple[str, Row]] = []
     department = enquiry["owner_department"]
-    if owner:
-        chosen = assign(policy, workload, answering_department(enquiry), serious=False)
+    chosen = (
+        assign(policy, workload, answering_department(enquiry), serious=False) if owner else None
+    )
+    # Chosen again (a member moved into the desk, the department answering it has nobody): it
+    # stays theirs, nothing to write.
+    owner = chosen is not None and chosen.assignee_id != enquiry["owner_id"]
+    if owner and chosen is not None:
         changes["owner_id"] = chosen.assignee_id
         if chosen.assignee_id is not None:
             department = changes["owner_department"] = chosen.handling_department
         reason = notes[0][0] if chosen.assignee_id else notes[0][1]
         lines.append(("handed_over", _detail(enquiry["owner_id"], chosen.assignee_id, reason)))
+    if not (owner or supervisor):
+        return changes, lines
     departments = supervising_departments(enquiry, department, policy.desk_department)
     new_supervisor = supervisor_for(departments, workload)[0]
     if new_supervisor != enquiry["supervisor_id"]:
@@ -127,15 +150,14 @@ async def hand_back(
     enquiries: list[Row],
     staff_id: str,
     *,
-    duties: frozenset[Duty],
-    notes: tuple[Notes, Notes],
+    given_up: GivenUp,
     roster_event_id: str,
     correlation_id: str | None,
     now: datetime,
 ) -> list[tuple[Row, Row]]:
-    """Hand back what `staff_id` gives up (`duties`) of `enquiries` (`open_enquiries_of`, read
-    again under the roster's lock), each saved, its history written and its event queued; each
-    enquiry before and after."""
+    """Hand back what `staff_id` gives up (`given_up`, `given_up_of`) of `enquiries`
+    (`open_enquiries_of`, read again under the roster's lock), each saved, its history written
+    and its event queued; each enquiry changed, before and after."""
     if not enquiries:
         return []
     workload = await roster.workload(
@@ -147,13 +169,15 @@ async def hand_back(
             if d
         },
     )
-    handled, supervised = Duty.HANDLE in duties, Duty.SUPERVISE in duties
+    notes = (given_up.handler, given_up.supervisor)
     handed: list[tuple[Row, Row]] = []
     for enquiry in enquiries:
+        owner, supervisor = given_up_of(policy, enquiry, staff_id, given_up)
+        if not (owner or supervisor):
+            continue  # kept: without this, its supervisor would be chosen again all the same
         changes, lines = handback_changes(
-            policy, workload, enquiry, owner=enquiry["owner_id"] == staff_id and handled,
-            supervisor=enquiry["supervisor_id"] == staff_id and supervised, notes=notes,
-        )  # fmt: skip
+            policy, workload, enquiry, owner=owner, supervisor=supervisor, notes=notes
+        )
         if not changes:
             continue
         updated = await store.update(conn, "enquiries", enquiry["id"], changes)

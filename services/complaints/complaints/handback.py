@@ -15,6 +15,8 @@ open enquiries go back with the cases, the same way (`enquiry_handback.py`).
 A member who stays active but is given a role that may not hold some of this work
 (`assignment.duties_given_up`: operations hold none; only supervisors supervise) hands back
 that part the same way, with reasons that say so; what the new role may hold stays theirs.
+One who stays active but moves to another department hands back what they held for a
+department no longer theirs (`handback_rules`, where the reasoning for each kind of work is).
 
 A reopened case (a closed one was not handed back: it was not open then) goes the same way
 when its handler is not active or it has none, and its supervisor when not active
@@ -31,7 +33,6 @@ otherwise give the member a case after theirs were handed back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,19 +43,24 @@ from complaints import enquiry_handback, roster
 from complaints import repository as repo
 from complaints.access import SYSTEM
 from complaints.assignment import (
-    EVERY_DUTY,
     Assignment,
-    Duty,
     Workload,
     assign,
     departments_for,
     supervisor_for,
 )
 from complaints.domain import ASSIGNED_EVENT, Category, concerned_department
+from complaints.handback_rules import (
+    DEACTIVATED,
+    DEACTIVATION,
+    REOPENED,
+    SUPERVISOR_GONE,
+    GivenUp,
+    Notes,
+)
 from complaints.policy import CasePolicy
 from complaints.publishing import once_per_case_id
 from complaints.recording import record_change
-from hospital_shared.vocabulary import SystemNote
 
 log = structlog.get_logger(__name__)
 Row = dict[str, Any]
@@ -65,40 +71,6 @@ _OPEN_CASES_OF = (
     " AND finished_at IS NULL ORDER BY id FOR UPDATE"
 )
 
-# Why a case changed hands: (someone active took it over, nobody could).
-Notes = tuple[SystemNote, SystemNote]
-DEACTIVATED: Notes = (SystemNote.HANDLER_DEACTIVATED, SystemNote.NOBODY_TO_TAKE_OVER)
-REOPENED: Notes = (SystemNote.REOPENED_WITHOUT_HANDLER, SystemNote.REOPENED_NOBODY_TO_TAKE_OVER)
-SUPERVISOR_GONE: Notes = (SystemNote.SUPERVISOR_INACTIVE, SystemNote.NO_SUPERVISOR_TO_TAKE_OVER)
-ROLE_CHANGED: Notes = (SystemNote.HANDLER_ROLE_CHANGED, SystemNote.NOBODY_TO_TAKE_OVER_ROLE_CHANGED)
-SUPERVISOR_ROLE_CHANGED: Notes = (
-    SystemNote.SUPERVISOR_ROLE_CHANGED,
-    SystemNote.NO_SUPERVISOR_ROLE_CHANGED,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class GivenUp:
-    """What a roster change takes from a member (`assignment.duties_given_up`) and why, as the
-    audit says it: they were made inactive, or their new role may not hold it."""
-
-    duties: frozenset[Duty]
-    handler: Notes = DEACTIVATED
-    supervisor: Notes = SUPERVISOR_GONE
-
-    @classmethod
-    def by(cls, duties: frozenset[Duty], *, active: bool) -> GivenUp:
-        if active:
-            return cls(duties, ROLE_CHANGED, SUPERVISOR_ROLE_CHANGED)
-        return cls(duties)
-
-    def flags(self) -> tuple[bool, bool]:
-        """(their handled work goes, their supervised work goes)."""
-        return Duty.HANDLE in self.duties, Duty.SUPERVISE in self.duties
-
-
-DEACTIVATION = GivenUp(EVERY_DUTY)
-
 
 def department_of(policy: CasePolicy, case: Row) -> str | None:
     """The department whose staff take the case over: the one handling it now (a supervisor's
@@ -108,6 +80,18 @@ def department_of(policy: CasePolicy, case: Row) -> str | None:
         case["department_code"],
         radiology_department=policy.radiology_department,
     )
+
+
+def case_given_up(
+    policy: CasePolicy, case: Row, staff_id: str, given_up: GivenUp
+) -> tuple[bool, bool]:
+    """(its handler changes, its supervisor changes): what `staff_id` gives up of `case`, both
+    held for the department it is handled for (`department_of`)."""
+    department = department_of(policy, case)
+    return given_up.holds(
+        staff_id, holder=case["assignee_id"], supervisor=case["supervisor_id"],
+        held_for=department, supervised_for=department,
+    )  # fmt: skip
 
 
 def taking_over(policy: CasePolicy, workload: Workload, case: Row) -> Assignment:
@@ -183,16 +167,21 @@ async def hand_back_open_cases(
     await enquiry_handback.open_enquiries_of(conn, staff_id, given_up.duties)
     await conn.execute(f"SELECT pg_advisory_xact_lock({roster.ROSTER_LOCK_KEY})")
     cases = [
-        repo.opened_case(r) for r in await conn.fetch(_OPEN_CASES_OF, staff_id, handled, supervised)
+        c
+        for r in await conn.fetch(_OPEN_CASES_OF, staff_id, handled, supervised)
+        if any(case_given_up(policy, c := repo.opened_case(r), staff_id, given_up))
     ]
-    enquiries = await enquiry_handback.open_enquiries_of(conn, staff_id, given_up.duties)
+    enquiries = [
+        q
+        for q in await enquiry_handback.open_enquiries_of(conn, staff_id, given_up.duties)
+        if any(enquiry_handback.given_up_of(policy, q, staff_id, given_up))
+    ]
     await _hand_back_cases(
         conn, policy, cases, staff_id, given_up=given_up, roster_event_id=roster_event_id,
         correlation_id=correlation_id, now=now,
     )  # fmt: skip
     handed = await enquiry_handback.hand_back(
-        conn, policy, enquiries, staff_id, duties=given_up.duties,
-        notes=(given_up.handler, given_up.supervisor),
+        conn, policy, enquiries, staff_id, given_up=given_up,
         roster_event_id=roster_event_id, correlation_id=correlation_id, now=now,
     )  # fmt: skip
     for before, after in handed:
@@ -216,12 +205,11 @@ async def _hand_back_cases(
     workload = await roster.workload(
         conn, {d for c in cases for d in departments_for(policy, department_of(policy, c))}
     )
-    handled, supervised = given_up.flags()
     for case in cases:
+        handler, supervisor = case_given_up(policy, case, staff_id, given_up)
         after = await hand_over(
-            conn, policy, workload, case, handler=case["assignee_id"] == staff_id and handled,
-            supervisor=case["supervisor_id"] == staff_id and supervised, notes=given_up.handler,
-            supervisor_notes=given_up.supervisor, cause_id=roster_event_id,
+            conn, policy, workload, case, handler=handler, supervisor=supervisor,
+            notes=given_up.handler, supervisor_notes=given_up.supervisor, cause_id=roster_event_id,
             correlation_id=correlation_id, now=now,
         )  # fmt: skip
         log_handback(case, after, staff_id=staff_id, roster_event_id=roster_event_id)
@@ -282,8 +270,12 @@ async def hand_over(
                 conn, case, changes, action="assigned", event_type=ASSIGNED_EVENT, detail=detail,
                 actor=SYSTEM, now=now, event_id=once or None, correlation_id=correlation_id,
             )  # fmt: skip
+    new_supervisor = case["supervisor_id"]
     if supervisor:
         new_supervisor = chosen.supervisor_id if chosen else supervising(policy, workload, case)
+    # Chosen again (a supervisor moved into the desk, a case of a department with none): the
+    # same supervisor, nothing to write.
+    if new_supervisor != case["supervisor_id"]:
         changes, detail = supervisor_change(case, new_supervisor, supervisor_notes)
         once = cause_id and supervisor_event_id(case, cause_id, new_supervisor)
         case = await record_change(

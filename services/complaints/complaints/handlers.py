@@ -6,7 +6,7 @@ channel `followup`, the objections the follow-up service raises during calls; an
 `staff.roster.v1` keeps the local roster up to date when the follow-up service publishes
 `staff.member_saved`; until it does, the seeded roster is what cases are assigned from. A
 member made inactive hands back their open cases and enquiries, one given another role what it
-may not hold (`handback.py`).
+may not hold, one moved to another department what they held for the old one (`handback.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from complaints import feedback_cases, handback, roster
 from complaints.access import Actor
 from complaints.batch_intake import Submission, open_cases
 from complaints.feedback_cases import FeedbackPolicy, NewFeedback, contact_of
+from complaints.handback_rules import given_up_by
 from complaints.intake import AllocateMany, NewComplaint, new_complaint
 from complaints.policy import CasePolicy
 from complaints.rulebook import RuleBook
@@ -156,9 +157,9 @@ def roster_entry(member: StaffMemberSaved) -> tuple[str, str, str, bool]:
 
 class RosterHandlers:
     """The `staff.roster.v1` consumer: a member saved is saved here; one made inactive hands
-    back their open cases and enquiries in the same transaction (`handback`), and one given a
+    back their open cases and enquiries in the same transaction (`handback`), one given a
     role that may not hold some of them (an agent made operations, a supervisor made an agent)
-    hands back those."""
+    hands back those, and one moved to another department what they held for the old one."""
 
     def __init__(self, policy: CasePolicy, *, clock: Callable[[], datetime]) -> None:
         self.policy = policy
@@ -168,14 +169,14 @@ class RosterHandlers:
         if event.type != ROSTER_EVENT:
             return
         staff_id, department, role, active = roster_entry(event.data)
-        given_up = await roster.upsert_staff(
+        change = await roster.upsert_staff(
             conn, staff_id, department_code=department, role=role, active=active, source="roster"
         )
-        if given_up:
+        for given_up in given_up_by(change, active=active):
             await handback.hand_back_open_cases(
                 conn, self.policy, staff_id, roster_event_id=event.id,
                 correlation_id=event.correlationid or event.id, now=self.clock(),
-                given_up=handback.GivenUp.by(given_up, active=active),
+                given_up=given_up,
             )  # fmt: skip
 
 

@@ -243,11 +243,15 @@ class Workload(BaseModel):
 
 class HandbackOut(BaseModel):
     model_config = _example({
-        "staff_id": "S-AGENT-01", "role": "admin", "active": True, "cases_handled": 4,
-        "cases_supervised": 0, "enquiries_owned": 2, "enquiries_supervised": 0})  # fmt: skip
+        "staff_id": "S-AGENT-01", "role": "admin", "department_code": "CS", "active": True,
+        "cases_handled": 4, "cases_supervised": 0, "enquiries_owned": 2,
+        "enquiries_supervised": 0})  # fmt: skip
 
     staff_id: str
     role: str
+    department_code: str | None = Field(
+        default=None, description="the department asked about; null: the one they have"
+    )
     active: bool
     cases_handled: int = Field(description="open cases they handle that would go to another")
     cases_supervised: int = Field(description="open cases they supervise that would get another")

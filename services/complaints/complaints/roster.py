@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from complaints.assignment import Duty, Member, Workload, duties_given_up
+from complaints.assignment import Member, RosterChange, Workload, roster_change
 
 Row = dict[str, Any]
 
@@ -28,15 +28,17 @@ async def upsert_staff(
     active: bool,
     source: str,
     only_if_missing: bool = False,
-) -> frozenset[Duty]:
-    """Insert or update a member; what the change takes from them (`duties_given_up`: all when
-    it made an active member inactive, what their new role may not hold when they stay active),
-    to be handed back. The member's row is locked to the commit first, so two changes of one
-    member count one deactivation, or one change of role."""
+) -> RosterChange:
+    """Insert or update a member; what the change takes from them (`roster_change`: all when
+    it made an active member inactive, what their new role may not hold when they stay active,
+    and what is not their new department's when they move), to be handed back. The member's
+    row is locked to the commit first, so two changes of one member count one deactivation, or
+    one change of role or department."""
     before = None
     if not only_if_missing:
         before = await conn.fetchrow(
-            "SELECT active, role FROM staff WHERE staff_id = $1 FOR UPDATE", staff_id
+            "SELECT active, role, department_code FROM staff WHERE staff_id = $1 FOR UPDATE",
+            staff_id,
         )
     conflict = (
         "DO NOTHING"
@@ -54,10 +56,12 @@ async def upsert_staff(
         source,
     )
     if before is None:
-        return frozenset()
-    return duties_given_up(
-        was_active=before["active"], old_role=before["role"], active=active, role=role
-    )
+        return RosterChange()
+    return roster_change(
+        was_active=before["active"], old_role=before["role"],
+        old_department=before["department_code"], active=active, role=role,
+        department=department_code,
+    )  # fmt: skip
 
 
 async def workload_to_open(conn: asyncpg.Connection, departments: Iterable[str]) -> Workload:
