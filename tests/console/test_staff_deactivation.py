@@ -1,7 +1,7 @@
 """Deactivating a member on the roster screen asks first (staff.py): before, 停用 was one
 click that posted at once, and the member's open calls and cases stayed theirs unnoticed; then
-the edit form's 在岗 unticked still did, without asking. A role change that hands work back asks
-the same way, and each confirmation counts what the services say will go. The
+the edit form's 在岗 unticked still did, without asking. A role change, or a move to another
+department, that hands work back asks the same way, and each confirmation counts what the services say will go. The
 app in this process (tests/console/in_process.py), follow-up and complaints answered here; the
 screen in a real browser on the real stack is tests/e2e/test_console_staff.py's."""
 
@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.console.in_process import Console, console, idle_services
 
@@ -221,7 +222,7 @@ def test_a_role_change_that_hands_work_back_asks_first_saying_what_and_saves_the
     confirm = _confirmation_form(asked.text)
     assert (confirm["confirmed"], confirm["active"], confirm["role"]) == ("1", "on", "admin")
     saved = app.client.post("/staff", data=confirm)
-    assert saved.headers["location"] == "/staff?saved=N-1&handed_back=3"
+    assert saved.headers["location"] == "/staff?saved=N-1&handed_back=3&because=role"
     assert services.puts == [{"name": "护士 陈静", "department_code": "CARD", "role": "admin",
                               "phone": "13912345678", "active": True, "capacity": 30}]  # fmt: skip
     page = app.client.get(saved.headers["location"]).text
@@ -236,13 +237,18 @@ def test_a_role_change_handing_back_only_what_she_supervises_asks_too() -> None:
     assert services.puts == [] and "其督办的未答复咨询：2 件" in asked.text
 
 
-def test_a_role_change_that_hands_nothing_back_is_saved_without_asking() -> None:
+@pytest.mark.parametrize(
+    "change", [{"role": "doctor"}, {"department_code": "ORTH"}], ids=["role", "department"]
+)
+def test_a_role_change_or_a_move_that_hands_nothing_back_is_saved_without_asking(
+    change: dict[str, str],
+) -> None:
     services = Services(handed_back=0)
     app, csrf = _operations(services)
-    saved = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "active": "on",
-                                                    "role": "doctor"})  # fmt: skip
+    saved = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "active": "on"} | change)
     assert (saved.status_code, saved.headers["location"]) == (303, "/staff?saved=N-1")
-    assert [p["role"] for p in services.puts] == ["doctor"]
+    [(field, value)] = change.items()
+    assert [p[field] for p in services.puts] == [value]
 
 
 def test_a_role_change_asks_when_complaints_cannot_count_what_it_takes() -> None:
@@ -254,3 +260,43 @@ def test_a_role_change_asks_when_complaints_cannot_count_what_it_takes() -> None
     assert services.puts == []
     assert "Change the role of N-1 护士 陈静 to Operations?" in asked.text
     assert "Their open complaint cases and enquiries could not be counted." in asked.text
+
+
+def test_a_move_to_another_department_that_hands_work_back_asks_first_and_saves_the_edit() -> None:
+    """Before, moving the nurse to another department saved at once, asking nothing, and her
+    old department's calls, cases and enquiries stayed hers. Now the confirmation names the
+    department, counts what the services say a move there hands back (the department asked
+    about), and its form carries the whole edit."""
+    work = NOTHING | {"cases_handled": 2, "enquiries_owned": 1}
+    services = Services(role_calls=3, role_work=work)
+    app, csrf = _operations(services)
+    moved = EDIT | {"csrf_token": csrf, "active": "on", "department_code": "ORTH"}
+    asked = app.client.post("/staff", data=moved)
+    assert (asked.status_code, services.puts) == (200, [])
+    assert "确认将 N-1 护士 陈静 调往科室 ORTH？" in asked.text
+    assert "不属于科室 ORTH 的：3 个" in asked.text and "如原科室 CARD" in asked.text
+    assert "其处理的未结投诉案件：2 件" in asked.text and ">确认调动<" in asked.text
+    assert services.asked == [(s, {"role": "agent", "active": "true", "department": "ORTH"})
+                              for s in ("followup", "complaints")]  # fmt: skip
+    confirm = _confirmation_form(asked.text)
+    assert (confirm["department_code"], confirm["active"]) == ("ORTH", "on")
+    saved = app.client.post("/staff", data=confirm)
+    assert saved.headers["location"] == "/staff?saved=N-1&handed_back=3&because=department"
+    assert [(p["department_code"], p["active"]) for p in services.puts] == [("ORTH", True)]
+    page = app.client.get(saved.headers["location"]).text
+    assert "；不属于新科室的回访电话 3 个已退回待分派。" in page
+
+
+def test_a_move_with_a_new_role_asks_once_for_both() -> None:
+    services = Services(role_calls=1)
+    app, csrf = _operations(services)
+    app.client.cookies.set("console_lang", "en")
+    asked = app.client.post("/staff", data=EDIT | {"csrf_token": csrf, "active": "on",
+                                                    "role": "doctor", "department_code": "ORTH"})  # fmt: skip
+    assert services.puts == []
+    assert "Change the role of N-1 护士 陈静 to Doctor and move them to department ORTH?" in (
+        asked.text
+    )
+    assert "that the new role may not make or that are not department ORTH&#39;s: 1." in (
+        asked.text
+    )

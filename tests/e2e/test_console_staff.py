@@ -5,6 +5,7 @@ Deactivating asks first, saying how many open calls and cases she holds and what
 them; her open call goes back to be assigned. Unticking 在岗 in the edit form asks the same,
 and confirming saves the whole edit. Making an agent operations asks too, saying which of her
 open call, complaint case and enquiry the new role may not hold; confirming hands them back.
+Moving an agent to another department asks the same, for what she holds for the old one.
 A supervisor has no menu entry and is refused the page (audit finding 2).
 
 Screenshots go to test-artifacts/screenshots/ (1366x768)."""
@@ -34,6 +35,8 @@ PORTER = f"P-{RUN}"  # another department's, with no calls
 PORTER_DEPT = f"Q{RUN}"
 AGENT = f"G-{RUN}"  # an agent made operations, holding a call, a case and an enquiry
 AGENT_DEPT = f"G{RUN}"
+MOVER = f"M-{RUN}"  # an agent moved to another department, holding the same
+MOVER_DEPT, TARGET_DEPT = f"M{RUN}", f"K{RUN}"
 
 
 @pytest.fixture(scope="module")
@@ -349,26 +352,27 @@ async def complaints_api(
 
 
 async def an_agent_with_a_call_a_case_and_an_enquiry(
-    stack: dict[str, RunningService], stack_env: dict[str, str]
-) -> tuple[str, str, str]:
+    stack: dict[str, RunningService], stack_env: dict[str, str], agent: str = AGENT,
+    dept: str = AGENT_DEPT,
+) -> tuple[str, str, str]:  # fmt: skip
     """The agent on the roster, the only member of her department: an enquiry handed over to her
     (once complaints has her on its roster), a case of her department and a discharge's call,
     each hers; (task id, case number, enquiry number)."""
     async with httpx.AsyncClient(timeout=10) as client:
-        member = {"name": "客服 周琳", "department_code": AGENT_DEPT, "role": "agent",
+        member = {"name": "客服 周琳", "department_code": dept, "role": "agent",
                   "capacity": 20}  # fmt: skip
         resp = await client.put(
-            f"{stack['followup'].url}/v1/staff/{AGENT}", json=member,
+            f"{stack['followup'].url}/v1/staff/{agent}", json=member,
             headers={"Authorization": "Bearer dev-admin-token"},
         )  # fmt: skip
     assert resp.status_code == 200, resp.text
-    about = {"code": AGENT_DEPT, "name": "测试科"}
+    about = {"code": dept, "name": "测试科"}
     taken = await complaints_api(stack, stack_env, "/v1/enquiries", {
         "channel": "phone", "question": "复查需要空腹吗", "department": about})  # fmt: skip
     number = taken.json()["enquiry_number"]
 
     async def handed_to_her() -> bool:
-        handover = {"to": AGENT, "reason": "由本科室答复"}
+        handover = {"to": agent, "reason": "由本科室答复"}
         path = f"/v1/enquiries/{number}/handover"
         return (await complaints_api(stack, stack_env, path, handover)).status_code == 200
 
@@ -376,17 +380,41 @@ async def an_agent_with_a_call_a_case_and_an_enquiry(
     opened = await complaints_api(stack, stack_env, "/v1/cases", {
         "channel": "phone", "description": "候诊排队等了三个小时", "department": about})  # fmt: skip
     case_number = opened.json()["case_number"]
-    assert await case_holder(stack, case_number) == AGENT
+    assert await case_holder(stack, case_number) == agent
     n = uuid.uuid4().int % 10**8
     event = discharge(n, department=about)
     await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.DISCHARGES,
                   [(event["subject"], to_bytes(event))])  # fmt: skip
 
     async def her_call() -> bool:
-        return (await on_roster(stack, AGENT))["open_tasks"] == 1
+        return (await on_roster(stack, agent))["open_tasks"] == 1
 
     await eventually(her_call, timeout=30, interval=0.3)
     return f"FU-A{n:06d}", case_number, number
+
+
+async def her_case_and_enquiry_counted_then_cancelled(page: Page, shot: str) -> None:
+    """The English confirmation counts her case and enquiry; its screenshot; 取消 (Cancel)."""
+    cases = await page.inner_text("#confirm-cases")
+    assert "Open complaint cases they handle: 1" in cases
+    assert "Open enquiries they own: 1" in cases
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, shot)
+    async with page.expect_navigation():
+        await page.click("#deactivate-confirm >> text=Cancel")
+
+
+async def her_case_and_enquiry_counted_then_confirmed(page: Page, shot: str) -> str:
+    """The Chinese confirmation counts her case and enquiry (and nothing she supervises); its
+    screenshot; confirmed: the saved message."""
+    cases = await page.inner_text("#confirm-cases")
+    assert "其处理的未结投诉案件：1 件" in cases and "其负责的未答复咨询：1 件" in cases
+    assert "其督办的未结投诉案件：0 件" in cases
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, shot)
+    async with page.expect_navigation():
+        await page.click("#deactivate-confirm button[name='do']")
+    return await page.inner_text("p.flash")
 
 
 async def make_operations(page: Page, stack: dict[str, RunningService]) -> None:
@@ -409,13 +437,7 @@ async def test_making_an_agent_operations_asks_first_saying_what_she_hands_back(
         f"Change the role of {AGENT} 客服 周琳 to Operations?"
     )
     assert "that the new role may not make: 1." in await english.inner_text("#confirm-calls")
-    cases = await english.inner_text("#confirm-cases")
-    assert "Open complaint cases they handle: 1" in cases
-    assert "Open enquiries they own: 1" in cases
-    assert await has_no_horizontal_scroll(english)
-    await screenshot(english, "staff-role-change-confirm-en")
-    async with english.expect_navigation():
-        await english.click("#deactivate-confirm >> text=Cancel")
+    await her_case_and_enquiry_counted_then_cancelled(english, "staff-role-change-confirm-en")
     assert (await on_roster(stack, AGENT))["role"] == "agent"  # asking saved nothing
 
     page = await page_as(browser, stack, stack_env, "dev-admin-token")
@@ -423,14 +445,7 @@ async def test_making_an_agent_operations_asks_first_saying_what_she_hands_back(
     assert await page.inner_text("#h-confirm") == f"确认将 {AGENT} 客服 周琳 的角色改为运营部？"
     assert await page.evaluate("document.activeElement.id") == "h-confirm"
     assert "新角色不能拨打的：1 个" in await page.inner_text("#confirm-calls")
-    cases = await page.inner_text("#confirm-cases")
-    assert "其处理的未结投诉案件：1 件" in cases and "其负责的未答复咨询：1 件" in cases
-    assert "其督办的未结投诉案件：0 件" in cases
-    assert await has_no_horizontal_scroll(page)
-    await screenshot(page, "staff-role-change-confirm")
-    async with page.expect_navigation():
-        await page.click("#deactivate-confirm button[name='do']")
-    flash = await page.inner_text("p.flash")
+    flash = await her_case_and_enquiry_counted_then_confirmed(page, "staff-role-change-confirm")
     assert flash == f"已保存：{AGENT} 客服 周琳；新角色不能拨打的回访电话 1 个已退回待分派。"
     member = await on_roster(stack, AGENT)
     assert (member["role"], member["active"], member["open_tasks"]) == ("admin", True, 0)
@@ -441,3 +456,61 @@ async def test_making_an_agent_operations_asks_first_saying_what_she_hands_back(
         return await case_holder(stack, case_number) != AGENT
 
     await eventually(case_handed_back, timeout=30, interval=0.3)
+
+
+async def move_to_another_department(page: Page, stack: dict[str, RunningService]) -> None:
+    """The agent's edit form with another department code, saved."""
+    await page.goto(f"{stack['console'].url}/staff?edit={MOVER}")
+    await page.fill("#m-department_code", TARGET_DEPT)
+    await save(page)
+
+
+async def test_moving_an_agent_to_another_department_asks_first_saying_what_she_hands_back(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    """Before, a move to another department was saved at once, asking nothing, and the agent
+    kept her old department's call, case and enquiry. Now the edit asks, in either language,
+    counting each as the services will hand it back; confirming saves the move and hands them
+    back to the old department (its queue, else the desk's)."""
+    task_id, case_number, enquiry_number = await an_agent_with_a_call_a_case_and_an_enquiry(
+        stack, stack_env, MOVER, MOVER_DEPT
+    )
+    english = await page_as(browser, stack, stack_env, "dev-admin-token", lang="en")
+    await move_to_another_department(english, stack)
+    assert await english.inner_text("#h-confirm") == (
+        f"Move {MOVER} 客服 周琳 to department {TARGET_DEPT}?"
+    )
+    assert f"that are not department {TARGET_DEPT}'s: 1." in (
+        await english.inner_text("#confirm-calls")
+    )
+    await her_case_and_enquiry_counted_then_cancelled(english, "staff-department-change-confirm-en")
+    assert (await on_roster(stack, MOVER))["department_code"] == MOVER_DEPT  # asked, not saved
+
+    page = await page_as(browser, stack, stack_env, "dev-admin-token")
+    await move_to_another_department(page, stack)
+    assert (
+        await page.inner_text("#h-confirm") == f"确认将 {MOVER} 客服 周琳 调往科室 {TARGET_DEPT}？"
+    )
+    assert await page.evaluate("document.activeElement.id") == "h-confirm"
+    assert f"不属于科室 {TARGET_DEPT} 的：1 个" in await page.inner_text("#confirm-calls")
+    flash = await her_case_and_enquiry_counted_then_confirmed(
+        page, "staff-department-change-confirm"
+    )
+    assert flash == f"已保存：{MOVER} 客服 周琳；不属于新科室的回访电话 1 个已退回待分派。"
+    member = await on_roster(stack, MOVER)
+    assert (member["department_code"], member["active"], member["open_tasks"]) == (
+        TARGET_DEPT, True, 0,
+    )  # fmt: skip
+    assert (await task_of(stack, task_id))["assignee_id"] != MOVER
+    await screenshot(page, "staff-department-changed")
+
+    async def handed_back() -> bool:
+        return await case_holder(stack, case_number) != MOVER
+
+    await eventually(handed_back, timeout=30, interval=0.3)
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(
+            f"{stack['complaints'].url}/v1/enquiries/{enquiry_number}",
+            headers={"Authorization": "Bearer dev-admin-token"},
+        )
+    assert resp.json()["owner_id"] != MOVER

@@ -15,9 +15,10 @@ back to the confirmation. The edit form saved with 在岗 unticked for an active
 same deactivation: it gets the same confirmation, whose form carries everything typed, so
 确认停用 saves the whole edit. An edit that keeps an active member active with another role
 that will hand work back (an agent made operations, a supervisor made an agent while
-supervising) asks the same way, saying what that role may not hold; one that hands nothing back
-is saved at once. The saved message says how many calls were handed back, and nothing about
-calls when none were.
+supervising) asks the same way, saying what that role may not hold, and so does one that moves
+them to another department (what they hold for the old one goes back to it), or both at once;
+one that hands nothing back is saved at once. The saved message says how many calls were
+handed back and why (`because`), and nothing about calls when none were.
 
 The list is follow-up's roster a page at a time (its cursors; a department and a search by id
 or name narrow it), and a member named by `edit`, `saved`, `deactivate` or a POST is looked up
@@ -48,6 +49,8 @@ FIELDS = ("staff_id", "name", "department_code", "role", "capacity", "phone", "a
 ROLES = tuple(StaffRole)
 REASON = "人员名单维护"
 PAGE_SIZE = 100  # members a page of the list shows
+# The saved message's words for the calls an active member's edit handed back, by what changed.
+CALLS_NOTES = {"department": "staff.department_calls", "both": "staff.move_calls"}
 
 
 def _check(session: Session) -> None:
@@ -142,6 +145,7 @@ async def staff_page(
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
     back: Annotated[str, Query(max_length=50_000)] = "",
     edit: str = "", saved: str = "", deactivate: str = "", handed_back: str = "",
+    because: str = "",
 ) -> HTMLResponse:  # fmt: skip
     """The roster a page at a time (`department`, `q` narrow it); `edit`, `saved` and
     `deactivate` name a member, looked up by id wherever on the roster they are."""
@@ -154,11 +158,12 @@ async def staff_page(
     leaving = await member_of(request, session, deactivate)
     leaving = leaving if leaving and leaving["active"] else None
     handing = leaving and await handing_back(
-        request, session, leaving["staff_id"], role=leaving["role"], active=False
+        request, session, leaving, role=leaving["role"], active=False
     )
     return await _page(request, session, typed, listed=listed, editing=member is not None,
                        saved=shown, leaving=leaving, handing=handing,
-                       handed_back=_count(handed_back))  # fmt: skip
+                       handed_back=_count(handed_back),
+                       calls_note=CALLS_NOTES.get(because, "staff.role_calls"))  # fmt: skip
 
 
 def _count(raw: str) -> int:
@@ -182,17 +187,27 @@ async def _ask_first(
     member: dict[str, Any] | None, editing: bool,
 ) -> HTMLResponse | None:  # fmt: skip
     """The confirmation an edit of an active member needs before it is saved, None when it
-    needs none: made inactive (在岗 unticked), or kept active with another role that will hand
-    work back. Its form carries everything typed (`edited`); the form below shows it as typed."""
-    if not (member and member["active"]) or (body["active"] and body["role"] == member["role"]):
+    needs none: made inactive (在岗 unticked), or kept active with another role or in another
+    department that will hand work back. Its form carries everything typed (`edited`); the form
+    below shows it as typed."""
+    if not (member and member["active"]) or (body["active"] and not _changes(member, body)):
         return None
     handing = await handing_back(
-        request, session, member["staff_id"], role=body["role"], active=body["active"]
-    )
+        request, session, member, role=body["role"], active=body["active"],
+        department=body["department_code"],
+    )  # fmt: skip
     if body["active"] and not handing.anything:
         return None
     return await _page(request, session, typed, editing=editing, leaving=member,
                        handing=handing, edited=typed)  # fmt: skip
+
+
+def _changes(member: dict[str, Any], body: dict[str, Any]) -> str:
+    """What an edit keeping `member` active changes that may hand work back: `role`,
+    `department`, `both` or nothing (the saved message says which, `staff.<...>_calls`)."""
+    role = body["role"] != member["role"]
+    department = body["department_code"] != member["department_code"]
+    return "both" if role and department else "role" if role else "department" if department else ""
 
 
 async def _refused(
@@ -239,5 +254,7 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     except (Refused, Problem) as exc:
         return await _refused(request, session, typed, exc, editing)
     handed_back = int((saved or {}).get("handed_back") or 0)
+    because = _changes(member, body) if member and body["active"] else ""
     more = f"&handed_back={handed_back}" if handed_back else ""
+    more += f"&because={because}" if more and because else ""
     return RedirectResponse(f"/staff?saved={quote(typed['staff_id'])}{more}", status_code=303)
