@@ -33,6 +33,8 @@ WHOLE = {
     "/v1/cases/{number}/accountability": "one case's accountability record",
     "/v1/case-workload": "one department's handlers",
     "/v1/category-rules": "the category rules: a dozen by nature",
+    "/v1/categories": "the categories of three kinds: tens by nature",
+    "/v1/staff-directory": "a picker's choices: at most `limit` (500) active members",
     "/v1/calendar/years": "the calendar years held: a handful",
     "/v1/calendar/years/{year}": "one year's holidays and working weekends",
     "/v1/staff/{staff_id}/channels": "one member's channels",

@@ -284,6 +284,26 @@ class Rules(BaseModel):
     rules: list[RuleOut]
 
 
+class Categories(BaseModel):
+    """The categories this installation files under, per kind: what a form should offer."""
+
+    model_config = _example({
+        "complaint": ["staff_attitude", "waiting_time", "other"],
+        "praise": ["service_attitude", "ward_cleanliness", "other"],
+        "suggestion": ["process", "parking", "other"]})  # fmt: skip
+
+    complaint: list[str] = Field(
+        description="the complaint categories (a case's category is one of these; an unknown "
+        "one is classified with the text)"
+    )
+    praise: list[str] = Field(
+        description="COMPLAINTS_PRAISE_CATEGORIES, then other (anything else is filed as other)"
+    )
+    suggestion: list[str] = Field(
+        description="COMPLAINTS_SUGGESTION_CATEGORIES, then other (anything else is filed as other)"
+    )
+
+
 class Verdict(BaseModel):
     model_config = _example({
         "category": "service_attitude", "source": "rule", "rule_id": 3, "keyword": "态度",

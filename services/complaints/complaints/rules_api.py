@@ -1,15 +1,25 @@
-"""HTTP routes for the hospital's classification rules: read, add, change, try out."""
+"""HTTP routes for the hospital's classification rules: read, add, change, try out; and the
+categories the installation files under, per kind (the console's forms offer these)."""
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, status
 
 from complaints import rulebook
 from complaints.classifier import classify
-from complaints.http_deps import CONFLICT, Ctx, RuleEditor, StaffOrOperations, actor_of
-from complaints.responses import RuleOut, Rules, Verdict
+from complaints.feedback import OTHER
+from complaints.http_deps import (
+    CONFLICT,
+    Ctx,
+    ECtx,
+    RuleEditor,
+    StaffOrOperations,
+    actor_of,
+)
+from complaints.responses import Categories, RuleOut, Rules, Verdict
 from complaints.views import ClassifyIn, RuleIn, RulePatch
 from hospital_shared.http_api import Conn
 from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.vocabulary import ComplaintCategory
 
 router = APIRouter(prefix="/v1", tags=["classification rules"], route_class=GuardedRoute)
 
@@ -59,3 +69,15 @@ async def try_classification(
         category=verdict.category.value, source=verdict.source, rule_id=verdict.rule_id,
         keyword=verdict.keyword, serious=verdict.serious, explanation=verdict.explain(),
     )  # fmt: skip
+
+
+@router.get("/categories", response_model=Categories)
+async def categories(ectx: ECtx, _: StaffOrOperations) -> Categories:
+    """The categories of each kind as this installation has them (praise and suggestions':
+    its settings), so that a form offers what the service files under, not the defaults."""
+    feedback = ectx.feedback
+    return Categories(
+        complaint=list(ComplaintCategory),
+        praise=list(dict.fromkeys((*feedback.praise_categories, OTHER))),
+        suggestion=list(dict.fromkeys((*feedback.suggestion_categories, OTHER))),
+    )

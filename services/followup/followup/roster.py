@@ -154,6 +154,19 @@ async def list_members(
     )  # fmt: skip
 
 
+async def directory(
+    conn: asyncpg.Connection, *, search: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """Active members by name (then id), those whose id or name holds `search` (any case):
+    who a member of staff may name (a colleague praised, one to hand work to)."""
+    return await conn.fetch(
+        "SELECT staff_id, name, department_code, role FROM staff WHERE active"
+        " AND ($1::text IS NULL OR staff_id ILIKE $1 OR name ILIKE $1)"
+        " ORDER BY name, staff_id LIMIT $2",
+        _containing(search), limit,
+    )  # fmt: skip
+
+
 async def member_with_tasks(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
     """One member as the list shows them (with their open follow-up tasks), None if unknown."""
     return await conn.fetchrow(

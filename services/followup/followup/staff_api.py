@@ -154,6 +154,36 @@ async def list_staff(
     return page.page(request, [member_out(r) for r in shown], last)
 
 
+class Colleague(BaseModel):
+    """An active member of staff as any member may see them: no phone, no workload."""
+
+    staff_id: str
+    name: str
+    department_code: str
+    role: str
+
+
+class Directory(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"items": [
+            {"staff_id": "S-DOC-01", "name": "医生 李明", "department_code": "CARD",
+             "role": "doctor"}]}}
+    )  # fmt: skip
+
+    items: list[Colleague]
+
+
+@router.get("/staff-directory", response_model=Directory)
+async def staff_directory(
+    conn: Conn, _: Staff, q: Search = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Directory:
+    """Active members of every department by name, with `q` those whose id or name holds it:
+    for staff who name a colleague (the member a patient praised) by name. The roster itself
+    (`GET /v1/staff`, with phones and workloads) stays a supervisor's and operations'."""
+    rows = await roster.directory(conn, search=(q or "").strip() or None, limit=limit)
+    return Directory(items=[Colleague(**dict(r)) for r in rows])
+
+
 def in_scope(principal: Principal, staff_id: str, row: Any) -> Any:
     """`row`, the member `staff_id`, when the caller may read them. A supervisor is refused
     alike (403) a member of another department and one not on the roster, as complaints'
