@@ -19,6 +19,12 @@ from console.oidc import OidcClient
 from console.session import Session
 from console.settings import Settings
 from hospital_shared.jwt_auth import OidcConfig
+from hospital_shared.vocabulary import (
+    FEEDBACK_OTHER,
+    PRAISE_CATEGORIES,
+    SUGGESTION_CATEGORIES,
+    ComplaintCategory,
+)
 
 Handler = Callable[[httpx.Request], httpx.Response]
 PROVIDER = {
@@ -78,10 +84,21 @@ class SignInsInMemory:
         return row
 
 
+# What the complaints service's GET /v1/categories answers with its default settings.
+DEFAULT_CATEGORIES = {
+    "complaint": list(ComplaintCategory),
+    "praise": [*PRAISE_CATEGORIES, FEEDBACK_OTHER],
+    "suggestion": [*SUGGESTION_CATEGORIES, FEEDBACK_OTHER],
+}
+
+
 def idle_services(request: httpx.Request) -> httpx.Response:
-    """Services with nothing to say: an empty inbox, and no record of anything else."""
+    """Services with nothing to say: an empty inbox, the default categories, and no record of
+    anything else."""
     if request.url.path == "/v1/inbox/unread":
         return httpx.Response(200, json={"unread": 0})
+    if request.url.path == "/v1/categories":
+        return httpx.Response(200, json=DEFAULT_CATEGORIES)
     return httpx.Response(404, json={"detail": f"no stand-in for {request.url.path}"})
 
 

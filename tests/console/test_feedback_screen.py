@@ -5,13 +5,21 @@ and the menu entry. The screens themselves: tests/e2e/test_console_feedback.py."
 from __future__ import annotations
 
 from console.backend import problem_from
-from console.feedback import CATEGORIES, FIELDS, can_answer, feedback_body
+from console.colleagues import named, refusal
+from console.feedback import FIELDS, can_answer, feedback_body, misfiled_category
 from console.navigation import navigation_for
 from console.refusals import said
 from console.session import Session
 from console.wording import catalogue, translate
+from hospital_shared.vocabulary import PRAISE_CATEGORIES, SUGGESTION_CATEGORIES
 
 TZ = "Asia/Shanghai"
+# A hospital's own categories, as the complaints service's GET /v1/categories answers them.
+OFFERED = {
+    "complaint": ("staff_attitude", "other"),
+    "praise": ("nursing_care", "ward_cleanliness", "other"),
+    "suggestion": ("facilities", "parking", "other"),
+}
 
 
 def typed(**given: str) -> dict[str, str]:
@@ -45,23 +53,56 @@ def test_an_anonymous_suggestion_sends_no_patient_category_or_staff() -> None:
 
 
 def test_a_category_of_the_other_kind_is_refused_beside_the_field_not_filed_as_other() -> None:
-    """The service would file a praise category on a suggestion as "other" without a word."""
-    _, errors = feedback_body(typed(kind="suggestion", category="nursing_care", text="x"), TZ)
-    assert said(errors["category"], "zh") == "该分类不属于所选类型，请重新选择"
-    assert said(errors["category"], "en") == "not a category of the kind chosen"
-    _, other = feedback_body(typed(kind="suggestion", category="other", text="x"), TZ)
-    assert other == {}
+    """The service would file a praise category on a suggestion as "other" without a word; the
+    kinds' categories are the service's (a hospital's own), not the vocabulary's defaults."""
+    refused = misfiled_category(typed(kind="suggestion", category="nursing_care"), OFFERED)
+    assert refused is not None
+    assert said(refused, "zh") == "该分类不属于所选类型，请重新选择"
+    assert said(refused, "en") == "not a category of the kind chosen"
+    for kind, category in (("suggestion", "parking"), ("suggestion", "other"), ("praise", "")):
+        assert misfiled_category(typed(kind=kind, category=category), OFFERED) is None
     _, no_kind = feedback_body(typed(kind="complaint", text="x", received_at="今天"), TZ)
     assert no_kind == {"kind": "required", "received_at": "invalid"}
 
 
+def test_a_colleague_is_named_by_id_by_whole_name_or_by_the_one_name_holding_what_was_typed() -> (
+    None
+):
+    li = {"staff_id": "S-DOC-01", "name": "医生 李明", "department_code": "CARD", "role": "doctor"}
+    li2 = {
+        "staff_id": "S-DOC-07",
+        "name": "医生 李明华",
+        "department_code": "PED",
+        "role": "doctor",
+    }
+    assert named("s-doc-01", [li, li2]) == [li]
+    assert named("医生 李明", [li, li2]) == [li]
+    assert named("李明", [li, li2]) == [li, li2]  # several: refused, both named
+    several = refusal("李明", [li, li2])
+    assert said(several, "zh") == (
+        "“李明”对应多名员工：医生 李明 (S-DOC-01)、医生 李明华 (S-DOC-07)，请输入全名或工号"
+    )
+    assert said(several, "en") == (
+        '"李明" matches several members of staff: 医生 李明 (S-DOC-01), 医生 李明华 (S-DOC-07); '
+        "type the whole name or the staff id"
+    )
+    assert (
+        said(refusal("王小二", []), "en")
+        == 'no active member of staff is called or numbered "王小二"'
+    )
+    assert (
+        said(refusal("王小二", []), "zh") == "没有在职员工的姓名或工号是“王小二”，请核对后重新输入"
+    )
+
+
 def test_every_category_and_kind_reads_in_both_languages() -> None:
-    keys = {f"feedback.category.{c}" for codes in CATEGORIES.values() for c in codes}
-    keys |= {f"feedback.kind.{k}" for k in CATEGORIES} | {"nav.feedback"}
+    """The defaults and other; a hospital's own read as their codes (wording.label)."""
+    codes = (*PRAISE_CATEGORIES, *SUGGESTION_CATEGORIES, "other")
+    keys = {f"feedback.category.{c}" for c in codes}
+    keys |= {f"feedback.kind.{k}" for k in ("praise", "suggestion")} | {"nav.feedback"}
     for key in keys:
         assert key in catalogue(), key
         assert translate(key, "zh") != translate(key, "en"), key
-    assert CATEGORIES["praise"][-1] == CATEGORIES["suggestion"][-1] == "other"
 
 
 def test_the_answer_form_is_offered_on_an_open_suggestion_to_a_supervisor_or_its_recorder() -> None:

@@ -40,6 +40,7 @@ from console import (
     worklist,
 )
 from console.backend import Backend, NotFound, Problem, Refused, Unavailable, problem_reason
+from console.categories import OfferedCategories
 from console.page_headers import PageHeaders
 from console.pages import build_templates, error_page
 from console.session import (
@@ -231,6 +232,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = _Runtime()
     app.state.background = _background(app)
     app.state.templates = build_templates(settings.hospital_tz)
+    app.state.categories = (
+        OfferedCategories()
+    )  # the complaints service's, read at most a minute old
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in ROUTERS:
         app.include_router(router)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Refused
-from console.desk import CATEGORIES
+from console.categories import last_read, offered
 from console.desk_forms import DeskForm, contact_parts, send_form
 from console.inbox import page_session
 from console.pages import render
@@ -68,6 +68,7 @@ async def _session(request: Request) -> Session:
     await page_session(request, session)
     if not session.has_role(*OPENERS):
         raise Refused("only the staff who work complaints open them")
+    await offered(request, session)  # the service's categories, for the form
     return session
 
 
@@ -75,7 +76,8 @@ def _page(
     request: Request, typed: dict[str, str], status_code: int = 200, **more: Any
 ) -> HTMLResponse:
     return render(
-        request, "desk/new.html", status_code, typed=typed, categories=CATEGORIES,
+        request, "desk/new.html", status_code, typed=typed,
+        categories=last_read(request)["complaint"],
         channels=CHANNELS, seriousness=SERIOUSNESS, errors=more.pop("errors", {}), **more,
     )  # fmt: skip
 

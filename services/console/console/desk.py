@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import ACTIONS, body_of
+from console.categories import offered
 from console.inbox import PageSession
 from console.pages import names_of, render
 from console.session import CheckedForm, CurrentSession, Session
@@ -24,7 +25,6 @@ from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.vocabulary import (
     ALERTED_LIMIT_STATES,
     CaseStatus,
-    ComplaintCategory,
     Priority,
     Satisfaction,
 )
@@ -32,9 +32,9 @@ from hospital_shared.vocabulary import (
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
-# The filters' choices, in the order the lifecycle goes (the vocabulary's).
+# The filters' choices, in the order the lifecycle goes (the vocabulary's); the categories are
+# the complaints service's (console/categories.py).
 STATUSES = tuple(CaseStatus)
-CATEGORIES = tuple(ComplaintCategory)
 PRIORITIES = tuple(Priority)
 RATINGS = tuple(Satisfaction)
 RESOLUTION_KINDS = (
@@ -63,13 +63,13 @@ def backend(request: Request) -> Backend:
 
 def queue_filters(
     status: str | None, department: str | None, category: str | None, priority: str | None,
-    time_limit: str | None, open_: str,
+    time_limit: str | None, open_: str, categories: tuple[str, ...],
 ) -> dict[str, Any]:  # fmt: skip
     """The complaints service's query for the queue's filters (a blank filter is no filter)."""
     return {
         "status": status if status in STATUSES else None,
         "department": (department or "").strip() or None,
-        "category": category if category in CATEGORIES else None,
+        "category": category if category in categories else None,
         "priority": priority if priority in PRIORITIES else None,
         "time_limit": time_limit if time_limit in ALERTED_LIMIT_STATES else None,
         "open": {"open": "true", "finished": "false"}.get(open_),
@@ -93,7 +93,8 @@ async def case_queue(
 ) -> HTMLResponse:
     """The queue a page at a time, by the service's cursors; `back` holds the cursors of the
     pages before this one (`-`: the first), so that "previous" needs no offset."""
-    filters = queue_filters(status, department, category, priority, time_limit, open_)
+    categories = (await offered(request, session))["complaint"]
+    filters = queue_filters(status, department, category, priority, time_limit, open_, categories)
     params = {**filters, **whose_filter(session, whose), "limit": PAGE_SIZE, "cursor": cursor}
     answer = await backend(request).get(
         session, "complaints", "/v1/cases", params=params, reason="投诉处理 案件列表"
@@ -111,7 +112,7 @@ async def case_queue(
         request, "desk/queue.html", cases=rows, chosen=chosen, page=len(trail) + 1,
         prev_url=page_url(request, trail[-1], trail[:-1]) if trail else None,
         next_url=page_url(request, following, [*trail, cursor or "-"]) if following else None,
-        statuses=STATUSES, categories=CATEGORIES, priorities=PRIORITIES,
+        statuses=STATUSES, categories=categories, priorities=PRIORITIES,
         whose_choices=whose_choices(session), remaining=remaining_text, opened=opened,
         can_open=session.has_role("agent", "doctor", "supervisor"),
     )  # fmt: skip

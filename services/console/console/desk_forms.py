@@ -5,7 +5,7 @@ service's field errors shown beside the form's fields with everything typed kept
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,6 +75,9 @@ def form_errors(problem: Problem, fields: dict[str, str], other: str) -> tuple[d
     return errors, problem.message or (first_reason(problem) if not errors else "")
 
 
+Checked = tuple[dict[str, str], dict[str, str]]
+
+
 @dataclass(frozen=True)
 class DeskForm:
     """A desk form that records something at the complaints service (a case, an enquiry,
@@ -88,6 +91,9 @@ class DeskForm:
     reason: str  # the access records' reason
     body_fields: dict[str, str]  # the service's place of a field -> the form's field
     other: str  # the form's field of an error that names none of its fields
+    # What the console itself looks up before sending (a colleague named by name): the
+    # values the body takes instead of what was typed, and the fields refused.
+    check: Callable[[Request, Session, dict[str, str]], Awaitable[Checked]] | None = None
 
 
 async def send_form(
@@ -101,7 +107,9 @@ async def send_form(
     if looked_up is not None:
         status_code, shown = looked_up
         return spec.page(request, typed, status_code, **shown)
-    body, errors = spec.body(typed, request.app.state.settings.hospital_tz)
+    resolved, refused = await spec.check(request, session, typed) if spec.check else ({}, {})
+    body, errors = spec.body(typed | resolved, request.app.state.settings.hospital_tz)
+    errors = refused | errors
     if errors:
         return spec.page(request, typed, 422, errors=errors)
     backend: Backend = request.app.state.backend

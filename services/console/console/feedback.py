@@ -20,8 +20,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import CaseAction, Field, body_of
+from console.categories import Offered, last_read, offered
+from console.colleagues import colleague_id, colleagues
 from console.desk import cursor_of, page_url, refused_step
-from console.desk_forms import DeskForm, contact_parts, send_form
+from console.desk_forms import Checked, DeskForm, contact_parts, send_form
 from console.inbox import PageSession, page_session
 from console.pages import render
 from console.refusals import Reason
@@ -29,9 +31,6 @@ from console.session import CheckedForm, CurrentSession, Session, require_sessio
 from console.wording import translate
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.vocabulary import (
-    FEEDBACK_OTHER,
-    PRAISE_CATEGORIES,
-    SUGGESTION_CATEGORIES,
     FeedbackChannel,
     FeedbackKind,
     SuggestionOutcome,
@@ -44,12 +43,6 @@ PAGE_SIZE = 50
 KINDS = tuple(FeedbackKind)
 CHANNELS = tuple(FeedbackChannel)
 OUTCOMES = tuple(SuggestionOutcome)
-# The form's choices of category for each kind: the service's defaults, then "other" (a
-# category the service does not know is filed as other).
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    FeedbackKind.PRAISE: (*PRAISE_CATEGORIES, FEEDBACK_OTHER),
-    FeedbackKind.SUGGESTION: (*SUGGESTION_CATEGORIES, FEEDBACK_OTHER),
-}
 FIELDS = (
     "kind", "channel", "category", "department_code", "department_name", "staff_id",
     "patient_id", "patient_name", "patient_phone", "received_at", "text", "external_id",
@@ -105,19 +98,25 @@ async def feedback_list(
 
 
 async def _recorder(request: Request) -> Session:
+    """The signed-in recorder, and what their form offers: the categories of each kind the
+    complaints service files under (a hospital's own), and the colleagues to name."""
     session = await require_session(request)
     await page_session(request, session)
     if not session.has_role(*RECORDERS):
         raise Refused("only the staff who take feedback record it")
+    await offered(request, session)
+    request.state.colleagues = await colleagues(request, session)
     return session
 
 
 def _form_page(
     request: Request, typed: dict[str, str], status_code: int = 200, **more: Any
 ) -> HTMLResponse:
+    categories = {kind: last_read(request)[kind] for kind in KINDS}
     return render(
         request, "feedback/new.html", status_code, typed=typed, kinds=KINDS, channels=CHANNELS,
-        categories=CATEGORIES, errors=more.pop("errors", {}), **more,
+        categories=categories, colleagues=request.state.colleagues,
+        errors=more.pop("errors", {}), **more,
     )  # fmt: skip
 
 
@@ -136,16 +135,37 @@ def _other_kinds_category() -> Reason:
     return Reason(translate(key, "en"), translate(key, "zh"))
 
 
+def misfiled_category(typed: dict[str, str], categories: Offered) -> Reason | None:
+    """The refusal of a category the service does not file the kind chosen under (one of the
+    other kind's: the service would file it as other without a word)."""
+    kind, category = typed["kind"], typed["category"]
+    if kind in KINDS and category and category not in categories[kind]:
+        return _other_kinds_category()
+    return None
+
+
+async def _checked(request: Request, session: Session, typed: dict[str, str]) -> Checked:
+    """What the console checks before sending: the category against those the service files
+    the kind under, and the member praised, typed by name or id, as their staff id."""
+    errors: dict[str, str] = {}
+    misfiled = misfiled_category(typed, await offered(request, session))
+    if misfiled:
+        errors["category"] = misfiled
+    if not typed["staff_id"]:
+        return {}, errors
+    found = await colleague_id(request, session, typed["staff_id"])
+    if isinstance(found, Reason):
+        return {}, errors | {"staff_id": found}
+    return {"staff_id": found}, errors
+
+
 def feedback_body(typed: dict[str, str], tz: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The form as the complaints service's `POST /v1/feedback`, and the errors found before
-    sending it: the time received (which the console parses), the kind, and a category of the
-    other kind (the service would file it as other without a word)."""
+    sending it: the time received (which the console parses) and the kind."""
     body, errors = contact_parts(typed, tz, "received_at")
     kind = typed["kind"]
     if kind not in KINDS:
         errors["kind"] = "required"
-    elif typed["category"] and typed["category"] not in CATEGORIES[kind]:
-        errors["category"] = _other_kinds_category()
     body |= {
         "kind": kind,
         "channel": typed["channel"] or FeedbackChannel.ONSITE,
@@ -158,7 +178,9 @@ def feedback_body(typed: dict[str, str], tz: str) -> tuple[dict[str, Any], dict[
     return body, errors
 
 
-RECORDING = DeskForm(FIELDS, feedback_body, _form_page, "/v1/feedback", REASON, BODY_FIELDS, "text")
+RECORDING = DeskForm(
+    FIELDS, feedback_body, _form_page, "/v1/feedback", REASON, BODY_FIELDS, "text", _checked
+)
 
 
 @router.post("/feedback/new")

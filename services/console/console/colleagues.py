@@ -1,0 +1,75 @@
+"""Naming a colleague on a form (the member of staff a patient praised) by name: the field
+offers the roster's active members as the enquiry hand-over's does (a `datalist` whose
+options are staff ids labelled by name: `partials/colleagues.html`), and what was typed,
+picked or not, is made a staff id before it is sent: an id as the roster has it, or the one
+member whose name it is (or, failing that, holds it). A name matching nobody or several is
+refused beside the field, with who matched, and what was typed is kept.
+
+The names come from the follow-up service's `GET /v1/staff-directory` (any member of staff may
+read it: active members' ids, names, departments and roles, no phones), since the person at
+the desk (an agent) may not read the roster itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from console.backend import Backend
+from console.refusals import Reason
+from console.session import Session
+from console.wording import translate
+
+OFFERED = 500  # the most members a form's list offers (the enquiry hand-over's too)
+SHOWN_IN_REFUSAL = 5  # the most matching members a refusal names
+# The most members a typed name is looked for among: enough that the one with exactly that
+# name or id is among those holding it.
+LOOKED_AT = 100
+SEARCHED_AT_MOST = 64  # the directory's `q`
+
+
+async def colleagues(
+    request: Request, session: Session, q: str | None = None, limit: int = OFFERED
+) -> list[dict[str, Any]]:
+    """Active members of staff by name (with `q`: those whose id or name holds it)."""
+    backend: Backend = request.app.state.backend
+    found = await backend.get(
+        session, "followup", "/v1/staff-directory", params={"q": q, "limit": limit}
+    )
+    members: list[dict[str, Any]] = found["items"]
+    return members
+
+
+def named(typed: str, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of `members` (those whose id or name holds `typed`), whom `typed` names: the member with
+    that id, else those with that name, else all of them."""
+    wanted = typed.casefold()
+    by_id = [m for m in members if m["staff_id"].casefold() == wanted]
+    by_name = [m for m in members if m["name"].casefold() == wanted]
+    return by_id or by_name or members
+
+
+def _said(key: str, lang: str, **values: str) -> str:
+    return translate(key, lang).format(**values)
+
+
+def refusal(typed: str, matched: list[dict[str, Any]]) -> Reason:
+    """Why `typed` names no one member: nobody matches, or these several do."""
+    if not matched:
+        key = "colleague.error.nobody"
+        return Reason(_said(key, "en", typed=typed), _said(key, "zh", typed=typed))
+    names = [f"{m['name']} ({m['staff_id']})" for m in matched[:SHOWN_IN_REFUSAL]]
+    more = "…" if len(matched) > SHOWN_IN_REFUSAL else ""
+    key = "colleague.error.several"
+    return Reason(
+        _said(key, "en", typed=typed, members=", ".join(names) + more),
+        _said(key, "zh", typed=typed, members="、".join(names) + more),
+    )
+
+
+async def colleague_id(request: Request, session: Session, typed: str) -> str | Reason:
+    """The staff id of the one active member `typed` (an id or a name) names, or the refusal."""
+    if len(typed) > SEARCHED_AT_MOST:  # longer than any id or name the roster searches
+        return refusal(typed, [])
+    matched = named(typed, await colleagues(request, session, q=typed, limit=LOOKED_AT))
+    return matched[0]["staff_id"] if len(matched) == 1 else refusal(typed, matched)
