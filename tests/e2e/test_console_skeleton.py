@@ -170,7 +170,7 @@ async def test_a_form_posted_without_the_sessions_csrf_token_is_refused(
     agent: tuple[Session, httpx.AsyncClient],
 ) -> None:
     session, client = agent
-    for form in ({}, {"csrf_token": "forged"}):
+    for form in ({}, {"csrf_token": "forged"}, {"csrf_token": "é"}):  # é: was a 500
         resp = await client.post("/worklist/FU-X/take", data=form)
         assert resp.status_code == 403 and "表单已过期" in resp.text
     # with it, the request goes on (to the follow-up service, which is not running here)

@@ -183,7 +183,7 @@ def test_a_form_without_its_cookie_or_with_another_value_is_still_refused() -> N
     c = survey_client(db)
     csrf = opened(c, token)
     stranger = survey_client(db)  # another site's page posting the form: no cookie sent
-    for who, value in ((stranger, csrf), (c, "0" * 32), (c, "")):
+    for who, value in ((stranger, csrf), (c, "0" * 32), (c, ""), (c, "é")):  # é: was a 500
         page = posted(who, token, f"csrf={value}&v=1&q.overall=satisfied")
         assert page.status_code == 403 and "页面已失效" in page.text
         assert "感谢您的评价" not in page.text

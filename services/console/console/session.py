@@ -268,7 +268,10 @@ async def checked_form(request: Request, session: CurrentSession) -> FormData:
     """The POSTed form, once its CSRF token is this session's (every form carries it)."""
     form = await request.form()
     given = form.get(CSRF_FIELD)
-    if not isinstance(given, str) or not hmac.compare_digest(given, session.csrf_token):
+    # as bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500)
+    if not isinstance(given, str) or not hmac.compare_digest(
+        given.encode(), session.csrf_token.encode()
+    ):
         raise CsrfRejected()
     return form
 

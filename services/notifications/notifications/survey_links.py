@@ -118,7 +118,9 @@ def reveal_rotated(body: str, secrets: tuple[str, ...], stored: Mapping[str, byt
 def csrf_matches(secrets: tuple[str, ...], hashed: bytes, nonce: str, given: str) -> bool:
     """`given` is the form's CSRF value under one of `secrets` (a form shown before a
     rotation is still taken)."""
-    return any(hmac.compare_digest(csrf_for(s, hashed, nonce), given) for s in secrets)
+    # as bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500)
+    wanted = given.encode()
+    return any(hmac.compare_digest(csrf_for(s, hashed, nonce).encode(), wanted) for s in secrets)
 
 
 def csrf_for(secret: str, hashed: bytes, nonce: str) -> str:
