@@ -320,6 +320,12 @@ async def test_the_supervisor_screen_shows_breaches_and_reassigns(
     assert "已改派" in await sup.inner_text("[role=status]")
     r = await complaints.get(f"/v1/cases/{breached}", headers=bearer("supervisor"))
     assert r.json()["assignee_id"] == "S-SUP-01"
+    # Operations see the board too, but only a supervisor reassigns a case: no form that
+    # could only be refused (it was offered, and answered "role 'admin' may not do this").
+    ops = await page_as(browser, stack_env, "admin")
+    await ops.goto(f"{base}/supervisor?department=CS")
+    assert warned in await ops.inner_text("section:has(#h-warn)")
+    assert await ops.locator("section:has(#h-warn) form, section:has(#h-breach) form").count() == 0
     # The same queue in English: labels and the countdown's words switch too.
     english = await page_as(browser, stack_env, "supervisor", lang="en")
     await english.goto(f"{base}/cases?time_limit=breached")
