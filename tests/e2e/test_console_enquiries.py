@@ -192,3 +192,20 @@ async def test_an_on_site_enquiry_turned_into_a_complaint_in_english(
     assert await page.get_attribute(f"a[href='/cases/{enquiry['case_number']}']", "href")
     assert await page.locator("#complaint-form").count() == 0
     await screenshot(page, "enquiry-converted-en")
+
+
+async def test_a_lookup_while_registration_does_not_answer_keeps_the_form_and_says_so(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    """Registration is not started in this module: the patient search has nobody to ask. The
+    form comes back with what was typed and the reason beside the search (it was the whole
+    page's 503, and the question typed was lost)."""
+    page = await page_as(browser, stack, stack_env, "dev-agent-token")
+    await page.goto(f"{stack['console'].url}/enquiries/new")
+    await page.fill("#c-question", f"请问体检报告几天能取？{RUN}")
+    await page.fill("#c-lookup", "13800000000")
+    await send(page, "button[value='lookup']")
+    assert "挂号服务未应答" in await page.inner_text("#err-lookup")
+    assert await page.input_value("#c-question") == f"请问体检报告几天能取？{RUN}"
+    assert await page.input_value("#c-lookup") == "13800000000"
+    await screenshot(page, "enquiry-lookup-unavailable")

@@ -15,9 +15,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
-from console.backend import Backend, Problem, first_reason
+from console.backend import Backend, Problem, Refused, Unavailable, first_reason
 from console.patients import find_patients
+from console.refusals import Reason
 from console.session import Session
+from console.wording import translate
 
 
 def contact_parts(
@@ -57,6 +59,10 @@ async def patient_lookup(
             )
         except Problem as exc:
             return exc.status, {"errors": {"lookup": first_reason(exc)}}
+        except (Unavailable, Refused) as exc:  # the form again, what was typed kept
+            key = "lookup.unavailable" if isinstance(exc, Unavailable) else "lookup.refused"
+            reason = Reason(translate(key, "en"), translate(key, "zh"))
+            return (503 if isinstance(exc, Unavailable) else 403), {"errors": {"lookup": reason}}
         return 200, {"found": found, "looked_up": True}
     if form.get("use"):
         chosen = str(form.get("use")).split("\t")
