@@ -81,9 +81,11 @@ async def notes_to(stack: dict[str, RunningService], staff_id: str, number: str)
     return [m["body"] for m in resp.json()["items"] if number in (m.get("body") or "")]
 
 
-async def take_asked_ago(stack: dict[str, RunningService], *, minutes: int) -> str:
+async def take_asked_ago(
+    stack: dict[str, RunningService], *, minutes: int, question: str = f"请问挂号处在几楼？{RUN}"
+) -> str:
     """An on-site enquiry the desk agent took for a patient who asked `minutes` ago."""
-    body = {"channel": "onsite", "question": f"请问挂号处在几楼？{RUN}",
+    body = {"channel": "onsite", "question": question,
             "taken_at": (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()}  # fmt: skip
     async with httpx.AsyncClient(timeout=10) as client:
         resp = await client.post(
@@ -209,3 +211,16 @@ async def test_a_lookup_while_registration_does_not_answer_keeps_the_form_and_sa
     assert await page.input_value("#c-question") == f"请问体检报告几天能取？{RUN}"
     assert await page.input_value("#c-lookup") == "13800000000"
     await screenshot(page, "enquiry-lookup-unavailable")
+
+
+async def test_a_pasted_address_without_spaces_wraps_inside_its_panel(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    """A question that is one long pasted address made the page 11,000 pixels wide."""
+    pasted = "https://example.org/" + "x" * 1500 + RUN
+    number = await take_asked_ago(stack, minutes=1, question=pasted)
+    page = await page_as(browser, stack, stack_env, "dev-agent-token")
+    await page.goto(f"{stack['console'].url}/enquiries/{number}")
+    assert await page.inner_text("#enquiry-question") == pasted
+    assert await has_no_horizontal_scroll(page)
+    await screenshot(page, "enquiry-long-question")
