@@ -141,7 +141,12 @@ async def test_the_questionnaires_in_english_and_read_only_for_a_supervisor(
     shown = await page.inner_text("#qn-current")
     assert "Registration" in shown and "挂号是否方便、顺畅？" in shown
     assert "Was registering easy and smooth?" in shown  # the question in English, for staff
+    assert "Outpatient visits: " in await page.inner_text("#h-current")  # not "：" in English
     assert await has_no_horizontal_scroll(page)
+    # operations' menu in English on one line: the signed-in part beside it, not under it
+    top, who = page.locator("header.topbar nav"), page.locator("header.topbar .who")
+    nav_box, who_box = await top.bounding_box(), await who.bounding_box()
+    assert nav_box and who_box and who_box["y"] < nav_box["y"] + nav_box["height"], who_box
     await screenshot(page, "questionnaires-en")
 
     supervisor = await page_as(browser, stack, stack_env, "dev-supervisor-token")
