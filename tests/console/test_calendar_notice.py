@@ -11,8 +11,9 @@ from datetime import date
 
 import pytest
 
-from console.calendar_notice import NoticeError, notice_days, notice_text, runs
-from console.calendar_years import month_grid, year_body, year_view
+from console.calendar_notice import NoticeError, UnruledLine, notice_days, notice_text, runs
+from console.calendar_years import from_lines, month_grid, year_body, year_view
+from console.refusals import field_reason
 from hospital_shared.calendar_store import DATA
 
 # The 2026 items as the notice words them, with its opening and signature around them.
@@ -40,6 +41,77 @@ def test_the_notice_pasted_whole_gives_the_years_days_as_the_bundled_calendar_ha
     days = notice_days(NOTICE_2026, 2026)
     assert list(days.holidays) == bundled["holidays"]
     assert list(days.workdays) == bundled["workdays"]
+
+
+def test_days_off_and_a_day_worked_in_one_sentence_are_each_what_follows_them() -> None:
+    # The prober's paste: the whole sentence says 上班, and 5月1日至2日 were saved as worked.
+    days = notice_days("1月1日放假\n5月1日至2日放假，4月25日上班", 2027)
+    assert days.holidays == (d("2027-01-01"), d("2027-05-01"), d("2027-05-02"))
+    assert days.workdays == (d("2027-04-25"),)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "四、劳动节：5月1日（星期六）至3日（星期一）放假，共3天，4月25日（星期日）上班。",
+        "四、劳动节：5月1日至3日放假调休,共3天,4月25日（星期日）调休上班",
+        "四、劳动节：4月25日（星期日）上班，5月1日（星期六）至3日（星期一）放假，共3天。",
+        "四、劳动节：5月1日至3日放假、4月25日上班",
+    ],
+)
+def test_clauses_joined_by_commas_give_each_date_the_word_of_its_own_clause(item: str) -> None:
+    days = notice_days(item, 2027)
+    assert days.holidays == (d("2027-05-01"), d("2027-05-02"), d("2027-05-03"))
+    assert days.workdays == (d("2027-04-25"),)
+
+
+def test_a_list_of_days_worked_after_the_days_off_shares_the_word_after_it() -> None:
+    # The notice's 春节 item with its two sentences joined by a comma (。 → ，).
+    item = (
+        "二、春节：2月6日（星期六）至12日（星期五）放假调休，共7天，"
+        "1月31日（星期日）、2月20日（星期六）上班。"
+    )
+    days = notice_days(item, 2027)
+    assert days.holidays == tuple(d(f"2027-02-{n:02}") for n in range(6, 13))
+    assert days.workdays == (d("2027-01-31"), d("2027-02-20"))
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("5月1日至2日，4月25日上班", "2027-05-01"),  # which is 5月1日? (was: worked)
+        ("元旦：1月1日放假\n上班：1月31日", "2027-01-31"),  # the word before (was: worked)
+        ("1月1日放假，共1天，1月31日（星期日）", "2027-01-31"),  # the word left off
+        ("2027-01-01 元旦，2027-01-31 上班", "2027-01-01"),  # ISO, but the line says 上班
+    ],
+)
+def test_a_line_whose_dates_cannot_be_told_off_or_worked_is_refused_naming_it(
+    text: str, day: str
+) -> None:
+    with pytest.raises(UnruledLine) as refused:
+        notice_days(text, 2027)
+    line = len(text.splitlines())
+    assert (refused.value.line, refused.value.text) == (line, text.splitlines()[-1])
+    assert refused.value.day == d(day)
+    shown = year_body({"year": "2027", "days": text, "source": "通知", "notice": ""})[2]["days"]
+    assert f"第 {line} 行" in shown.zh and "没有写明放假还是上班" in shown.zh and day in shown.zh
+    assert f"Line {line}" in shown and "neither 放假 (off) nor 上班 (worked)" in shown
+
+
+def test_a_weekday_the_service_refuses_as_make_up_day_names_the_line_it_came_from() -> None:
+    text = "元旦：1月1日放假\n春节：2月6日至12日放假调休，共7天。1月31日、2月8日上班。"
+    refused = field_reason("value_error", "2027-02-08 is not a weekend day")
+    shown = from_lines(refused, text, 2027)
+    assert shown.zh == (
+        "第 2 行「春节：2月6日至12日放假调休，共7天。1月31日、2月8日上班。」："
+        "2027-02-08 不是周末，不能作为调休上班日（调休上班日都是周六或周日）"
+    )
+    assert str(shown).startswith("From line 2, “春节：") and "2027-02-08 is a weekday" in shown
+    both = from_lines(field_reason("value_error", "2027-01-01 is also a holiday"),
+                      "1月1日放假\n1月1日上班", 2027)  # fmt: skip
+    assert both.zh.startswith("第 1 行「1月1日放假」、第 2 行「1月1日上班」：2027-01-01 既填为")
+    source = field_reason("", "say where the schedule comes from")
+    assert from_lines(source, text, 2027) is source  # no date: as the service said it
 
 
 def test_iso_dates_and_ranges_count_without_a_keyword_and_worked_days_say_so() -> None:

@@ -8,6 +8,8 @@ year of the State Council's holidays and make-up working days (调休) with hand
   refusal beside the text, in Chinese, the text kept, nothing saved; corrected, it is saved:
   the year's page (a reload posts nothing) with its month grid and dated list, no more
   missing, and the complaints service's own `GET /v1/calendar/years/2027` has the days.
+- A line whose dates cannot be told off or worked (a date no 放假 or 上班 follows in its clause)
+  is the console's refusal beside the text naming the line, in both languages, nothing sent.
 - In English, the same refusal; a supervisor has no menu entry and is refused the screen
   (the service lets only operations read the calendar).
 
@@ -22,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from tests.browser import has_no_horizontal_scroll, open_setting, page_as, screenshot, submit
 from tests.integration.services import RunningService, running_all
@@ -34,6 +36,8 @@ NOTICE = """国务院办公厅关于2027年部分节假日安排的通知（测�
 一、元旦：1月1日（周五）放假，共1天。
 二、春节：2月6日（星期六）至12日（星期五）放假调休，共7天。1月31日（星期日）、2月22日（星期一）上班。"""
 FIXED = NOTICE.replace("2月22日（星期一）", "2月20日（星期六）")
+# 5月1日至2日 has no 放假 after it: before, the sentence's 上班 made all three days worked.
+UNRULED = "一、元旦：1月1日（周五）放假，共1天。\n四、劳动节：5月1日（星期六）至2日（星期日），4月25日（星期日）上班。"
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +106,11 @@ async def test_operations_enter_2027_from_the_notice_after_a_refused_make_up_day
     await page.fill("#cal-days", NOTICE)
     await page.fill("#cal-source", TEST_2027["source"])
     await submit(page)
-    assert "2027-02-22 不是周末" in await page.inner_text("#err-days")
+    refused = await page.inner_text("#err-days")
+    assert "2027-02-22 不是周末" in refused
+    assert (
+        f"第 3 行「{NOTICE.splitlines()[2]}」：2027-02-22 不是周末" in refused
+    )  # where it came from
     assert await page.get_attribute("#cal-days", "aria-describedby") == "err-days"
     assert await page.input_value("#cal-days") == NOTICE
     assert await page.input_value("#cal-source") == TEST_2027["source"]
@@ -149,7 +157,9 @@ async def test_the_calendar_in_english_and_refused_to_a_supervisor(
     assert await page.inner_text("h1") == "Working-day calendar"
     await page.fill("#cal-days", NOTICE)
     await submit(page)
-    assert "2027-02-22 is a weekday" in await page.inner_text("#err-days")
+    refused = await page.inner_text("#err-days")
+    assert "2027-02-22 is a weekday" in refused
+    assert f"From line 3, “{NOTICE.splitlines()[2]}”: 2027-02-22 is a weekday" in refused
     assert await page.input_value("#cal-days") == NOTICE
     await screenshot(page, "calendar-refused-en")
     await page.goto(f"{stack['console'].url}/calendar?year=2026")
@@ -163,3 +173,32 @@ async def test_the_calendar_in_english_and_refused_to_a_supervisor(
     assert response is not None and response.status == 403
     assert await supervisor.locator("textarea").count() == 0
     await screenshot(supervisor, "calendar-supervisor-refused")
+
+
+async def refused_unruled(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str], lang: str
+) -> tuple[Page, str]:
+    """A new 2027 with `UNRULED` pasted, in `lang`: the page, and what is said beside the text
+    (kept as pasted)."""
+    page = await page_as(browser, stack, stack_env, "dev-admin-token", lang=lang)
+    await page.goto(f"{stack['console'].url}/calendar?edit=new#h-form")
+    await page.fill("#cal-year", "2027")
+    await page.fill("#cal-days", UNRULED)
+    await page.fill("#cal-source", TEST_2027["source"])
+    await submit(page)
+    assert await page.input_value("#cal-days") == UNRULED
+    return page, await page.inner_text("#err-days")
+
+
+async def test_a_line_whose_dates_cannot_be_told_off_or_worked_is_refused_naming_it(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    before = await year_2027(stack)
+    page, refused = await refused_unruled(browser, stack, stack_env, "zh")
+    line = UNRULED.splitlines()[1]
+    assert f"第 2 行「{line}」中的 2027-05-01 后面没有写明放假还是上班" in refused
+    assert await year_2027(stack) == before  # nothing sent
+    await screenshot(page, "calendar-unruled")
+    english, refused = await refused_unruled(browser, stack, stack_env, "en")
+    assert f"Line 2, “{line}”: 2027-05-01 is followed by neither 放假 (off) nor 上班" in refused
+    await screenshot(english, "calendar-unruled-en")

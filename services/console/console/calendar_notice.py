@@ -4,13 +4,18 @@ as one item, e.g.
 
     二、春节：2月6日（星期六）至12日（星期五）放假调休，共7天。1月31日（星期日）、2月20日（星期六）上班。
 
-so the form takes the notice's items as they are: in each sentence (up to 。 or ；) the dates
-and ranges (至, 到, ~, ..) are days off, or worked when the sentence says 上班 (or "work").
-Dates may be the notice's (`2月6日`, `12日` in the month before it, `2026年12月31日`) or ISO
-(`2027-02-06`); what is in brackets (the weekday, the lunar date) is ignored. A sentence in
-the notice's words counts only when it says 放假, 休 or 上班, so the notice's introduction and
-its signature date may be pasted too; an ISO date always counts. The service checks the rest
-(a date outside the year, a weekday given as make-up day).
+so the form takes the notice's items as they are. Each date or range (至, 到, ~, ..) is
+classified by the word that follows it in its clause (up to ， or ,; a sentence ends at 。 or
+；): 放假 or 休 (or "off") makes it a day off, 上班 (or "work") a day worked, so
+`1月31日、2月20日上班` lists two days worked and `5月1日至2日放假，4月25日上班` gives days of
+both kinds. A date no such word follows in its clause, in a sentence that has one, is refused
+(`UnruledLine`): `5月1日至2日，4月25日上班` could be read either way. Dates may be the notice's
+(`2月6日`, `12日` in the month before it, `2026年12月31日`) or ISO (`2027-02-06`); what is in
+brackets (the weekday, the lunar date) is ignored. A sentence in the notice's words counts only
+when it says 放假, 休 or 上班, so the notice's introduction and its signature date may be pasted
+too; a sentence of ISO dates with no such word gives days off. The service checks the rest (a
+date outside the year, a weekday given as make-up day); `lines_giving` names the lines a date
+it refuses came from.
 
 `notice_text` writes a saved year back in that form (a run of days off as one range), so a
 year is corrected by editing what it shows.
@@ -20,20 +25,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 _BRACKETS = re.compile(r"（[^）]*）|\([^)]*\)|【[^】]*】")
 _SENTENCES = re.compile(r"[。；;\n]")
+_CLAUSES = re.compile(r"[，,]")
 _ISO = r"(?P<{p}iso>(?P<{p}iy>\d{{4}})-(?P<{p}im>\d{{1,2}})-(?P<{p}id>\d{{1,2}}))"
 _ZH = r"(?P<{p}zh>(?:(?P<{p}y>\d{{4}})\s*年\s*)?(?:(?P<{p}m>\d{{1,2}})\s*月\s*)?(?P<{p}d>\d{{1,2}})\s*日)"
 _DATE = "(?:" + _ISO + "|" + _ZH + ")"
 _DAYS = re.compile(
     _DATE.format(p="a") + r"(?:\s*(?:至|到|~|～|\.\.|—|–)\s*" + _DATE.format(p="b") + ")?"
 )
-_COUNTS = ("放假", "休", "上班")
+# 调休上班 is worked: the longer word first, so its 休 is not read as a day off
+_WORDS = r"(?P<worked>(?:调休)?上班|\bwork)|(?P<off>放假|休|\boff\b)"
+_RULED = re.compile(_WORDS, re.IGNORECASE)
+_TOKENS = re.compile(_DAYS.pattern + "|" + _WORDS, re.IGNORECASE)
+_ISO_DAY = re.compile(_ISO.format(p=""))
 _MONTH = re.compile(r"\d\s*月")
-_WORKED = re.compile(r"上班|\bwork", re.IGNORECASE)
 MAX_SPAN = 31  # the longest run of days off a notice gives (a typo's range is refused)
 
 
@@ -47,10 +56,27 @@ class NoticeError(ValueError):
         self.why = why
 
 
+class UnruledLine(NoticeError):
+    """A line with a date that neither 放假 nor 上班 follows in its clause, where the line says
+    one of them elsewhere: which the date is cannot be told. `day` is its first such date."""
+
+    def __init__(self, line: int, text: str, day: date) -> None:
+        super().__init__(line, text, f"{day.isoformat()}: neither 放假 nor 上班 follows it")
+        self.day = day
+
+
 @dataclass(frozen=True)
 class NoticeDays:
     holidays: tuple[date, ...]
     workdays: tuple[date, ...]
+
+
+@dataclass
+class _Days:
+    """A sentence's days as read: off, worked."""
+
+    off: list[date] = field(default_factory=list)
+    worked: list[date] = field(default_factory=list)
 
 
 @dataclass
@@ -82,37 +108,80 @@ def _span(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _sentence_days(sentence: str, ctx: _Context) -> list[date]:
-    days: list[date] = []
-    for match in _DAYS.finditer(sentence):
-        first = _date(match, "a", ctx)
-        ranged = match.group("bzh") or match.group("biso")
-        days += _span(first, _date(match, "b", ctx)) if ranged else [first]
-    return days
+def _dates_of(match: re.Match[str], ctx: _Context) -> list[date]:
+    first = _date(match, "a", ctx)
+    ranged = match.group("bzh") or match.group("biso")
+    return _span(first, _date(match, "b", ctx)) if ranged else [first]
 
 
-def _counts(sentence: str) -> bool:
-    return any(word in sentence for word in _COUNTS) or bool(re.search(_ISO.format(p=""), sentence))
+def _clause_days(clause: str, ctx: _Context, found: _Days) -> list[date]:
+    """Adds the clause's dates to `found` by the word following each; returns those no word
+    follows."""
+    waiting: list[date] = []
+    for token in _TOKENS.finditer(clause):
+        if token.group("worked"):
+            found.worked += waiting
+        elif token.group("off"):
+            found.off += waiting
+        else:
+            waiting += _dates_of(token, ctx)
+            continue
+        waiting = []
+    return waiting
+
+
+def _sentence_days(sentence: str, ctx: _Context) -> _Days | None:
+    """The sentence's days off and days worked, or None when it gives none: a
+    sentence in the notice's words without 放假, 休 or 上班 (its introduction, its signature)."""
+    ruled = bool(_RULED.search(sentence))
+    if not ruled and not _ISO_DAY.search(sentence):
+        return None
+    found = _Days()
+    unruled = [day for clause in _CLAUSES.split(sentence)
+               for day in _clause_days(clause, ctx, found)]  # fmt: skip
+    if unruled and ruled:
+        raise _Unruled(unruled[0])
+    found.off += unruled  # a sentence of ISO dates alone: days off
+    if not (found.off or found.worked) and _MONTH.search(sentence):
+        raise ValueError("no date read")  # 2月三十日: a date mistyped
+    return found
+
+
+class _Unruled(ValueError):
+    def __init__(self, day: date) -> None:
+        super().__init__(day.isoformat())
+        self.day = day
 
 
 def notice_days(text: str, year: int) -> NoticeDays:
     """The days off and make-up working days of `text` (a date without its year is in `year`),
-    each once, in order; `NoticeError` names the first line that cannot be read."""
+    each once, in order; `NoticeError` names the first line that cannot be read, `UnruledLine`
+    the first whose dates cannot be told apart."""
     holidays: set[date] = set()
     workdays: set[date] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         ctx = _Context(year)
         for sentence in _SENTENCES.split(_BRACKETS.sub("", line)):
-            if not _counts(sentence):
-                continue
             try:
                 found = _sentence_days(sentence, ctx)
+            except _Unruled as error:
+                raise UnruledLine(number, line.strip(), error.day) from None
             except (ValueError, OverflowError) as error:  # date(): a year past 9999 overflows
                 raise NoticeError(number, line.strip(), str(error)) from None
-            if not found and _MONTH.search(sentence):  # 2月三十日: a date mistyped
-                raise NoticeError(number, line.strip(), "no date read")
-            (workdays if _WORKED.search(sentence) else holidays).update(found)
+            if found is not None:
+                holidays.update(found.off)
+                workdays.update(found.worked)
     return NoticeDays(tuple(sorted(holidays)), tuple(sorted(workdays)))
+
+
+def lines_giving(text: str, year: int, day: date) -> list[tuple[int, str]]:
+    """The lines of `text` (number from 1, text) that give `day`, as off or worked: where a
+    date the service refuses came from. `text` is one `notice_days` read."""
+    return [
+        (number, line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if day in (found := notice_days(line, year)).holidays or day in found.workdays
+    ]
 
 
 def runs(days: Iterable[date]) -> list[tuple[date, date]]:

@@ -8,13 +8,15 @@ of days off and its days worked (`GET /v1/calendar/years/{year}`), and enter or 
 through that same PUT with their token: the notice's items pasted as they are
 (console/calendar_notice.py reads them; a saved year is shown back in that form to correct).
 The service decides what is valid (a date outside the year, a weekday given as make-up day, a
-day both off and worked): its refusal is shown beside the field, the text kept. A save
-redirects to the year's page (`?year=<y>&saved=1`, POST-redirect-GET). The service lets only
-operations read the calendar, so only they have the menu entry; anyone else is refused."""
+day both off and worked): its refusal is shown beside the field, the text kept, a refused
+date named with the pasted line it came from. A save redirects to the year's page
+(`?year=<y>&saved=1`, POST-redirect-GET). The service lets only operations read the calendar,
+so only they have the menu entry; anyone else is refused."""
 
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import date
 from typing import Any
 
@@ -22,7 +24,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, NotFound, Problem, Refused
-from console.calendar_notice import NoticeError, notice_days, notice_text, runs
+from console.calendar_notice import (
+    NoticeError,
+    UnruledLine,
+    lines_giving,
+    notice_days,
+    notice_text,
+    runs,
+)
 from console.inbox import PageSession
 from console.pages import render
 from console.refusals import Reason, field_reason
@@ -39,6 +48,7 @@ BODY_FIELDS = {"holidays": "days", "workdays": "days", "source": "source", "noti
 REASON = "工作日历维护"
 YEAR_RANGE = f"must be between {FIRST_YEAR} and {LAST_YEAR}"  # the service's words for it
 _WEEKS = calendar.Calendar(firstweekday=0)
+_ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
 def _backend(request: Request) -> Backend:
@@ -153,10 +163,35 @@ async def calendar_page(
 
 
 def notice_error(error: NoticeError) -> Reason:
-    """The console's own refusal of a line it cannot read, in both languages."""
-    en, zh = (translate("cal.line_unread", lang) for lang in ("en", "zh"))
-    return Reason(en.format(line=error.line, text=error.text),
-                  zh.format(line=error.line, text=error.text))  # fmt: skip
+    """The console's own refusal of a line it cannot read, or whose dates it cannot tell off
+    from worked, in both languages."""
+    key, more = "cal.line_unread", {"day": ""}
+    if isinstance(error, UnruledLine):
+        key, more = "cal.line_unruled", {"day": error.day.isoformat()}
+    en, zh = (translate(key, lang).format(line=error.line, text=error.text, **more)
+              for lang in ("en", "zh"))  # fmt: skip
+    return Reason(en, zh)
+
+
+def from_lines(reason: Any, text: str, year: int) -> Any:
+    """The service's refusal of a date (`2027-02-08 is not a weekend day`) prefixed with the
+    pasted lines that gave it: the service knows only dates, and a weekday read as a make-up
+    day is a line misread or mistyped. Other refusals as they are."""
+    found = _ISO_DAY.search(str(reason))
+    given = lines_giving(text, year, date.fromisoformat(found.group())) if found else []
+    if not given:
+        return reason
+    zh_reason = reason.zh if isinstance(reason, Reason) else str(reason)
+    en, zh = (
+        translate("cal.from_lines", lang).format(
+            lines=translate("cal.line_separator", lang).join(
+                translate("cal.from_line", lang).format(line=n, text=t) for n, t in given
+            ),
+            reason=zh_reason if lang == "zh" else str(reason),
+        )
+        for lang in ("en", "zh")
+    )
+    return Reason(en, zh)
 
 
 def year_body(typed: dict[str, str]) -> tuple[int | None, dict[str, Any], dict[str, Any]]:
@@ -204,6 +239,8 @@ async def save_year(request: Request, session: CurrentSession, form: CheckedForm
         return await _page(request, session, year, 403, typed=typed, message=exc.reason)
     except Problem as exc:
         errors, message = _errors_of(exc)
+        if "days" in errors:
+            errors["days"] = from_lines(errors["days"], typed["days"], year)
         return await _page(request, session, year, exc.status, typed=typed, errors=errors,
                            message=message)  # fmt: skip
     return RedirectResponse(f"/calendar?year={year}&saved=1#cal-saved", status_code=303)
