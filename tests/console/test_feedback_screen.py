@@ -5,7 +5,7 @@ and the menu entry. The screens themselves: tests/e2e/test_console_feedback.py."
 from __future__ import annotations
 
 from console.backend import problem_from
-from console.colleagues import named, refusal
+from console.colleagues import _is_whole, named, refusal
 from console.feedback import FIELDS, can_answer, feedback_body, misfiled_category
 from console.navigation import navigation_for
 from console.refusals import said
@@ -86,6 +86,11 @@ def test_a_colleague_is_named_by_id_by_whole_name_or_by_the_one_name_holding_wha
         '"李明" matches several members of staff: 医生 李明 (S-DOC-01), 医生 李明华 (S-DOC-07); '
         "type the whole name or the staff id"
     )
+    partial = refusal("李明华", [li2])  # part of the one name "医生 李明华": asked again
+    assert not _is_whole("李明华", li2) and _is_whole("医生 李明华", li2)
+    assert _is_whole("s-doc-07", li2)
+    assert said(partial, "en").startswith('"李明华" is not a whole name or staff id; did you mean')
+    assert "医生 李明华 (S-DOC-07)" in said(partial, "zh")
     assert (
         said(refusal("王小二", []), "en")
         == 'no active member of staff is called or numbered "王小二"'

@@ -36,7 +36,7 @@ OWN = {
 RUN = uuid.uuid4().hex[:6].upper()
 # Two nurses of cardiology whose names share 钱晓 (saved on the roster by the test: a save of
 # the same id again changes nothing).
-NURSES = {"S-NURSE-71": "护士 钱晓燕", "S-NURSE-72": "护士 钱晓红"}
+NURSES = {"S-NURSE-71": "钱晓燕", "S-NURSE-72": "钱晓红"}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ async def test_the_hospitals_own_praise_category_and_the_doctor_named_by_name_ar
     assert await page.get_attribute("#c-staff_id", "aria-invalid") == "true"
     several = await page.inner_text("#err-staff_id")
     assert several.startswith("“钱晓”对应多名员工：") and several.endswith("，请输入全名或工号")
-    assert "护士 钱晓燕 (S-NURSE-71)" in several and "护士 钱晓红 (S-NURSE-72)" in several
+    assert "钱晓燕 (S-NURSE-71)" in several and "钱晓红 (S-NURSE-72)" in several
     assert await page.input_value("#c-staff_id") == "钱晓"  # kept
     assert await page.input_value("#c-text") == praise
     assert await page.input_value("#c-category") == "ward_cleanliness"
@@ -101,6 +101,10 @@ async def test_the_hospitals_own_praise_category_and_the_doctor_named_by_name_ar
         == "没有在职员工的姓名或工号是“张三丰”，请核对后重新输入"
     )
     assert await page.input_value("#c-staff_id") == "张三丰"
+    await name_staff(page, "晓燕")  # part of one name: asked again, not taken for her
+    await send(page, "button[value='record']")
+    partial = await page.inner_text("#err-staff_id")
+    assert partial.startswith("“晓燕”不是完整的姓名或工号") and "钱晓燕 (S-NURSE-71)" in partial
 
     await name_staff(page, "钱晓燕")
     number = await record(page)

@@ -62,6 +62,10 @@ async def test_the_categories_are_the_hospitals_own_and_praise_is_filed_under_it
         "/v1/categories", headers={"Authorization": "Bearer dev-integration-token"}
     )
     assert refused.status_code == 403  # hospital systems send categories, they read nothing
+    # whoever reads the complaint queue (the director too: their /cases page reads them)
+    for token in ("dev-director-token", "dev-admin-token"):
+        seen = await complaints.get("/v1/categories", headers={"Authorization": f"Bearer {token}"})
+        assert seen.status_code == 200, (token, seen.text)
 
 
 async def test_any_member_finds_an_active_colleague_by_name_without_their_phone(

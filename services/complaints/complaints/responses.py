@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.http_api import WireTime
+from hospital_shared.vocabulary import ComplaintCategory
 
 
 def _example(example: dict[str, Any]) -> ConfigDict:
@@ -288,7 +289,8 @@ class Categories(BaseModel):
     """The categories this installation files under, per kind: what a form should offer."""
 
     model_config = _example({
-        "complaint": ["staff_attitude", "waiting_time", "other"],
+        "complaint": [ComplaintCategory.STAFF_ATTITUDE.value, ComplaintCategory.WAITING_TIME.value,
+                      ComplaintCategory.OTHER.value],
         "praise": ["service_attitude", "ward_cleanliness", "other"],
         "suggestion": ["process", "parking", "other"]})  # fmt: skip
 

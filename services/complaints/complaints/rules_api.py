@@ -9,6 +9,7 @@ from complaints.classifier import classify
 from complaints.feedback import OTHER
 from complaints.http_deps import (
     CONFLICT,
+    CaseReader,
     Ctx,
     ECtx,
     RuleEditor,
@@ -72,9 +73,10 @@ async def try_classification(
 
 
 @router.get("/categories", response_model=Categories)
-async def categories(ectx: ECtx, _: StaffOrOperations) -> Categories:
+async def categories(ectx: ECtx, _: CaseReader) -> Categories:
     """The categories of each kind as this installation has them (praise and suggestions':
-    its settings), so that a form offers what the service files under, not the defaults."""
+    its settings), so that a form offers what the service files under, not the defaults.
+    Whoever reads cases may read them (codes only): the queue's filter offers them."""
     feedback = ectx.feedback
     return Categories(
         complaint=list(ComplaintCategory),

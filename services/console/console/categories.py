@@ -18,9 +18,12 @@ from fastapi import Request
 
 from console.backend import Backend
 from console.session import Session
+from hospital_shared.vocabulary import FeedbackKind
 
 CACHE_S = 60.0
-KINDS = ("complaint", "praise", "suggestion")
+COMPLAINT = "complaint"  # the key of the complaints' own categories in the answer
+# the kinds `GET /v1/categories` answers: complaints, then praise and suggestions
+KINDS = (COMPLAINT, *FeedbackKind)
 Offered = dict[str, tuple[str, ...]]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Request
 
-from console.backend import Backend
+from console.backend import Backend, Refused, Unavailable
 from console.refusals import Reason
 from console.session import Session
 from console.wording import translate
@@ -40,6 +40,15 @@ async def colleagues(
     return members
 
 
+async def offered_colleagues(request: Request, session: Session) -> list[dict[str, Any]]:
+    """The members a form's list offers; none when the directory does not answer (the form
+    still works: a staff id typed goes to the service as typed, see `colleague_id`)."""
+    try:
+        return await colleagues(request, session)
+    except (Unavailable, Refused):
+        return []
+
+
 def named(typed: str, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Of `members` (those whose id or name holds `typed`), whom `typed` names: the member with
     that id, else those with that name, else all of them."""
@@ -54,13 +63,14 @@ def _said(key: str, lang: str, **values: str) -> str:
 
 
 def refusal(typed: str, matched: list[dict[str, Any]]) -> Reason:
-    """Why `typed` names no one member: nobody matches, or these several do."""
+    """Why `typed` names no one member: nobody matches, these several do, or it is part of
+    one member's name or id only."""
     if not matched:
         key = "colleague.error.nobody"
         return Reason(_said(key, "en", typed=typed), _said(key, "zh", typed=typed))
     names = [f"{m['name']} ({m['staff_id']})" for m in matched[:SHOWN_IN_REFUSAL]]
     more = "…" if len(matched) > SHOWN_IN_REFUSAL else ""
-    key = "colleague.error.several"
+    key = "colleague.error.several" if len(matched) > 1 else "colleague.error.partial"
     return Reason(
         _said(key, "en", typed=typed, members=", ".join(names) + more),
         _said(key, "zh", typed=typed, members="、".join(names) + more),
@@ -71,5 +81,19 @@ async def colleague_id(request: Request, session: Session, typed: str) -> str | 
     """The staff id of the one active member `typed` (an id or a name) names, or the refusal."""
     if len(typed) > SEARCHED_AT_MOST:  # longer than any id or name the roster searches
         return refusal(typed, [])
-    matched = named(typed, await colleagues(request, session, q=typed, limit=LOOKED_AT))
-    return matched[0]["staff_id"] if len(matched) == 1 else refusal(typed, matched)
+    try:
+        found = await colleagues(request, session, q=typed, limit=LOOKED_AT)
+    except (Unavailable, Refused):
+        # the directory away: what was typed goes as it is, and the service, which checks a
+        # staff id against its roster, refuses one it does not know (a name, then, too)
+        return typed
+    matched = named(typed, found)
+    if len(matched) == 1 and _is_whole(typed, matched[0]):
+        return str(matched[0]["staff_id"])
+    return refusal(typed, matched)
+
+
+def _is_whole(typed: str, member: dict[str, Any]) -> bool:
+    """`typed` is the member's whole id or whole name: part of a name (张 for the one 张三 on
+    the roster) is asked again, not taken for them (praise on record for the wrong person)."""
+    return typed.casefold() in (member["staff_id"].casefold(), member["name"].casefold())

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import CaseAction, Field, body_of
 from console.categories import Offered, last_read, offered
-from console.colleagues import colleague_id, colleagues
+from console.colleagues import colleague_id, offered_colleagues
 from console.desk import cursor_of, page_url, refused_step
 from console.desk_forms import Checked, DeskForm, contact_parts, send_form
 from console.inbox import PageSession, page_session
@@ -105,7 +105,7 @@ async def _recorder(request: Request) -> Session:
     if not session.has_role(*RECORDERS):
         raise Refused("only the staff who take feedback record it")
     await offered(request, session)
-    request.state.colleagues = await colleagues(request, session)
+    request.state.colleagues = await offered_colleagues(request, session)
     return session
 
 
