@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared import access_records
 from hospital_shared.auth import Principal, Role, TokenAuth
-from hospital_shared.http_api import Page, PageRequest, WireTime, page_query, split_page
+from hospital_shared.http_api import (
+    Page,
+    PageRequest,
+    WireTime,
+    page_query,
+    position_id,
+    split_page,
+)
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.unusual_access import OutOfScopeRead, UnusualReader, unusual_readers
 
@@ -88,7 +95,9 @@ KEYSET = frozenset({"at", "id"})
 
 def _before(page: PageRequest) -> tuple[datetime, int] | None:
     """Where a page of the newest-first list starts: before the (at, id) of its cursor."""
-    return page.read_position(KEYSET, lambda p: (datetime.fromisoformat(p["at"]), int(p["id"])))
+    return page.read_position(
+        KEYSET, lambda p: (datetime.fromisoformat(p["at"]), position_id(p["id"]))
+    )
 
 
 def _reads_of(shown: list[Any], patient_id: str | None) -> list[access_records.Read]:

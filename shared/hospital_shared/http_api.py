@@ -142,6 +142,28 @@ def decode_cursor(cursor: str, *, keys: frozenset[str] | set[str]) -> dict[str, 
     return position
 
 
+# The largest id a PostgreSQL `bigint` (every list's `bigserial` id) holds.
+MAX_ID = 2**63 - 1
+
+
+def position_id(value: Any) -> int:
+    """An id as a cursor's position holds it (`read_position`'s reader: `lambda p:
+    position_id(p["id"])`): a JSON integer a `bigint` holds. Anything else is a ValueError (a
+    422 naming `cursor`), never a query PostgreSQL refuses (a 500)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise ValueError("not an id")
+    return value
+
+
+def position_text(value: Any) -> str:
+    """A text key as a cursor's position holds it: a string PostgreSQL can store (no NUL, no
+    lone surrogate); a ValueError otherwise, as `position_id`."""
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("not a key")
+    value.encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    return value
+
+
 def cursor_refused(exc: BadCursor) -> HTTPException:
     """The 422 for a bad cursor, in the field-error shape (problems.py) naming `cursor`."""
     error = {"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}
@@ -169,14 +191,15 @@ class PageRequest(BaseModel):
         self, keys: frozenset[str] | set[str], read: Callable[[dict[str, Any]], P]
     ) -> P | None:
         """Where this page starts, as `read` makes it of the cursor's position (a keyset:
-        `lambda p: (datetime.fromisoformat(p["due_at"]), p["id"])`); None at the beginning. A
+        `lambda p: (datetime.fromisoformat(p["due_at"]), position_id(p["id"]))`: read ids and
+        text keys with `position_id` and `position_text`); None at the beginning. A
         cursor `read` cannot take (a forged value) is a 422 naming `cursor`, as a bad one is."""
         position = self.position(keys)
         if position is None:
             return None
         try:
             return read(position)
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, OverflowError):
             raise cursor_refused(BadCursor("not a cursor of this list")) from None
 
     def page(self, request: Request, items: list[T], last: Mapping[str, Any] | None) -> Page[T]:

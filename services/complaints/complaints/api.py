@@ -62,7 +62,7 @@ from complaints.views import (
     withhold_text,
 )
 from hospital_shared.access_records import Read, Reader, audited_router, record
-from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, Pool
+from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, Pool, position_id
 from hospital_shared.problems import VERSION_MISMATCH
 
 
@@ -274,7 +274,7 @@ def scope_of(actor: Actor, filters: dict[str, Any]) -> dict[str, Any] | None:
 def _before(page: PageRequest) -> tuple[datetime, int] | None:
     """Where a page of the newest-first list starts: before the (opened_at, id) of its cursor."""
     return page.read_position(
-        KEYSET, lambda p: (datetime.fromisoformat(p["opened_at"]), int(p["id"]))
+        KEYSET, lambda p: (datetime.fromisoformat(p["opened_at"]), position_id(p["id"]))
     )
 
 

@@ -63,7 +63,7 @@ from complaints.responses import (
 )
 from hospital_shared.access_records import Read, audited_router
 from hospital_shared.auth import Principal
-from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, Pool
+from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, Pool, position_id
 from hospital_shared.vocabulary import LimitState
 
 Row = store.Row
@@ -160,7 +160,7 @@ def _typed_feedback(view: dict[str, Any]) -> FeedbackAnswer:
 
 def _before(page: PageRequest) -> int | None:
     """Where a page of a newest-first list starts: before the id its cursor names."""
-    return page.read_position({"id"}, lambda p: int(p["id"]))
+    return page.read_position({"id"}, lambda p: position_id(p["id"]))
 
 
 def _last(rows: list[Row], page: PageRequest) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ from followup.views import (
     tasks_out,
 )
 from hospital_shared.access_records import audited_router
-from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest
+from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, position_text
 from hospital_shared.service_events.followup import Satisfaction
 from hospital_shared.service_events.surveys import SurveyAnswer
 from hospital_shared.vocabulary import TaskStatus
@@ -181,7 +181,7 @@ def refusals() -> Iterator[None]:
 def _after(page: PageRequest) -> tuple[datetime, str] | None:
     """Where a page by due time starts: after the (due time, task id) its cursor names."""
     return page.read_position(
-        KEYSET, lambda p: (datetime.fromisoformat(p["due_at"]), str(p["task_id"]))
+        KEYSET, lambda p: (datetime.fromisoformat(p["due_at"]), position_text(p["task_id"]))
     )
 
 

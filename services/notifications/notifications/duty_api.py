@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest
+from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, position_id
 from hospital_shared.http_guard import GuardedRoute
 from notifications import duty_store, repository
 from notifications.duty_rota import InvalidShift, check_shift
@@ -32,7 +32,7 @@ def _after(page: PageRequest) -> tuple[datetime, int] | None:
     """The shift a page starts after: its start and id."""
     return page.read_position(
         frozenset({"starts_at", "id"}),
-        lambda p: (datetime.fromisoformat(p["starts_at"]), int(p["id"])),
+        lambda p: (datetime.fromisoformat(p["starts_at"]), position_id(p["id"])),
     )
 
 

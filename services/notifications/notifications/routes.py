@@ -14,7 +14,7 @@ from fastapi import Depends, HTTPException
 from fastapi.exceptions import RequestValidationError
 
 from hospital_shared.auth import Principal, Role
-from hospital_shared.http_api import PageRequest, require
+from hospital_shared.http_api import PageRequest, position_id, require
 from hospital_shared.http_guard import error
 from notifications.refusals import Conflict, Invalid, NotFound, Refused
 
@@ -58,17 +58,10 @@ def refusals() -> Iterator[None]:
         ) from None
 
 
-def _an_id(position: dict[str, Any]) -> int:
-    found = position["id"]
-    if not isinstance(found, int) or isinstance(found, bool):
-        raise TypeError("not an id")
-    return found
-
-
 def id_after(page: PageRequest) -> int | None:
     """The id a page of an id-ordered list starts after (None: the first page); a cursor
     that holds no such id is a 422 naming `cursor`."""
-    return page.read_position(frozenset({"id"}), _an_id)
+    return page.read_position(frozenset({"id"}), lambda p: position_id(p["id"]))
 
 
 MESSAGE_POSITION = frozenset({"created_at", "id"})

@@ -27,6 +27,7 @@ from hospital_shared.http_api import (
     WireTime,
     masked_phone,
     page_query,
+    position_text,
     require,
 )
 from registration.phones import normalise_phone
@@ -122,7 +123,7 @@ def _after(page: PageRequest) -> tuple[datetime, str] | None:
     """The patient a page starts after: when last seen, and the id."""
     return page.read_position(
         frozenset({"last_seen", "patient_id"}),
-        lambda p: (datetime.fromisoformat(p["last_seen"]), str(p["patient_id"])),
+        lambda p: (datetime.fromisoformat(p["last_seen"]), position_text(p["patient_id"])),
     )
 
 

@@ -12,7 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hospital_shared.access_records import Read, Reader, audited_router, record
 from hospital_shared.auth import Principal
-from hospital_shared.http_api import Conn, Page, PageQuery, PageRequest, WireTime, split_page
+from hospital_shared.http_api import (
+    Conn,
+    Page,
+    PageQuery,
+    PageRequest,
+    WireTime,
+    position_text,
+    split_page,
+)
 from registration.domain import Status
 from registration.patients import VISIT_FIELDS, Staff, shown_phone, surviving_id
 from registration.repository import opened_record, stored_record
@@ -109,7 +117,11 @@ def _visit_after(page: PageRequest) -> tuple[datetime | None, str | None, str | 
     """The visit a page starts after (its updated_at, kind and id), Nones on the first page."""
     found = page.read_position(
         _VISIT_POSITION,
-        lambda p: (datetime.fromisoformat(p["updated_at"]), str(p["kind"]), str(p["visit_id"])),
+        lambda p: (
+            datetime.fromisoformat(p["updated_at"]),
+            position_text(p["kind"]),
+            position_text(p["visit_id"]),
+        ),
     )
     return found if found is not None else (None, None, None)
 
