@@ -187,3 +187,19 @@ def test_brackets_and_runs_are_those_of_the_page_language_and_escaped() -> None:
     en = page.render(t="Not visible to your role", why="supervisors", ids=ids, lang="en")
     assert zh == "您的角色无权查看此部分（仅主管） TS-1、&lt;b&gt;"
     assert en == "Not visible to your role (supervisors) TS-1, &lt;b&gt;"
+
+
+def test_the_complaints_services_new_refusals_read_in_chinese_beside_their_field() -> None:
+    """A hand-over nobody could work on, praise of a staff id nobody has, and a phone that is
+    not one (the service's 422s naming `to`, `staff_id` and `patient.phone`)."""
+    from console.refusals import field_reason
+
+    said = {
+        "S-DIR-01 is a director: a director does not answer enquiries": "S-DIR-01 的岗位不负责答复咨询",
+        "S-AGENT-01 owns this enquiry already": "S-AGENT-01 已是该咨询的负责人",
+        "S-AGENT\u200b-01 is not an active member of staff": "不是在岗人员",
+        "Value error, not a phone number (1)": "不是有效的电话号码",
+        "Value error, not a possible phone number": "不是有效的电话号码",
+    }
+    for text, zh in said.items():
+        assert zh in field_reason("value_error", text).zh, text

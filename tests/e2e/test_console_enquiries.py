@@ -4,7 +4,8 @@ first-contact responsibility and its time limits run there.
 
 - an agent takes a phone enquiry (a question left out is refused beside its field, what was
   typed kept), sees it with its 24-hour countdown, is refused a hand-over to someone not on
-  the roster (the reason kept) and hands it to a colleague with the reason, who is told at
+  the roster (the reason kept), or to the director or herself (nobody could work it after:
+  refused beside the colleague's field), and hands it to a colleague with the reason, who is told at
   once; from then on the page has no forms for her; the supervisor's screen shows an
   enquiry past its warning point, not this one; the desk's supervisor answers it, in time;
 - in English, an on-site complex enquiry turned into a complaint: the enquiry shows the case.
@@ -14,6 +15,8 @@ test-artifacts/screenshots/ (1366x768)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -135,6 +138,18 @@ async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answe
     assert await page.input_value("#handover-reason") == "专家门诊排班由门诊部答复"
     assert (await enquiry_of(stack, number))["owner_id"] == "S-AGENT-01"  # nothing changed
     await screenshot(page, "enquiry-handover-refused")
+    for to, said in (
+        ("S-DIR-01", "S-DIR-01 的岗位不负责答复咨询"),
+        ("S-AGENT-01", "已是该咨询的负责人"),
+    ):
+        await page.fill("#handover-to", to)  # nobody could work it after: refused beside `to`
+        await page.fill("#handover-reason", "专家门诊排班由门诊部答复")
+        await send(page, "#handover-form button")
+        assert await page.get_attribute("#handover-to", "aria-invalid") == "true"
+        assert said in await page.inner_text("#err-to")
+    assert await page.input_value("#handover-reason") == "专家门诊排班由门诊部答复"
+    assert (await enquiry_of(stack, number))["owner_id"] == "S-AGENT-01"
+    await screenshot(page, "enquiry-handover-to-owner-refused")
     await page.fill("#handover-to", COLLEAGUE)
     await send(page, "#handover-form button")
     assert "已转交" in await page.inner_text(".flash")
@@ -150,6 +165,11 @@ async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answe
     row = await page.inner_text(f"tr:has(a[href='/enquiries/{number}'])")
     assert "待答复" in row and COLLEAGUE in row and "首问人 S-AGENT-01" in row
     await screenshot(page, "enquiry-list")
+    forged = base64.urlsafe_b64encode(json.dumps({"id": 2**63}).encode()).decode()
+    for screen in ("enquiries", "feedback"):  # an edited cursor: refused, not "unavailable"
+        answer = await page.goto(f"{stack['console'].url}/{screen}?cursor={forged}")
+        assert answer is not None and answer.status == 422, screen
+    await screenshot(page, "enquiry-list-edited-cursor")
 
     supervisor = await page_as(browser, stack, stack_env, "dev-supervisor-token")
     await supervisor.goto(f"{stack['console'].url}/supervisor")

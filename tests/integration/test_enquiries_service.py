@@ -10,6 +10,7 @@ Time is controlled the way the complaint time-limit tests do it: an enquiry is t
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -305,6 +306,78 @@ async def test_the_taker_owns_it_hands_it_over_with_a_reason_and_the_new_owner_a
     }
     events = await types_of(stack_env, number, 3)
     assert events == ["enquiry.taken", "enquiry.handed_over", "enquiry.answered"]
+
+
+async def test_an_enquiry_is_handed_only_to_a_colleague_who_answers_enquiries_not_its_owner(
+    complaints, http, tokens
+) -> None:  # type: ignore[no-untyped-def]
+    """Handed to the director (who may not answer enquiries) or to its own owner, nobody who
+    owns it could work it, or the record would say it changed hands when it did not: both are
+    refused naming `to`, and the enquiry stays as it was."""
+    number = (await take(http, tokens["agent"], channel="phone"))["enquiry_number"]
+    for to, said in (("S-DIR-01", "S-DIR-01 is a director"), ("S-AGENT-01", "owns this")):
+        r = await http.post(
+            f"/v1/enquiries/{number}/handover",
+            json={"to": to, "reason": "转交"},
+            headers=tokens["agent"],
+        )
+        assert r.status_code == 422, (to, r.text)
+        error = r.json()["errors"][0]
+        assert error["location"] == ["body", "to"] and said in error["message"], r.text
+    after = (await http.get(f"/v1/enquiries/{number}", headers=tokens["agent"])).json()
+    assert after["owner_id"] == "S-AGENT-01"
+    assert [h["action"] for h in after["history"]] == ["taken"]
+
+
+async def test_a_hand_edited_list_cursor_is_refused_naming_it_not_a_server_error(
+    complaints, http, tokens
+) -> None:  # type: ignore[no-untyped-def]
+    """An id past PostgreSQL's bigint (or not a whole number) was sent to the query: a 500."""
+    for forged in (2**63, 10**30, 1e400, "12", True, 0):
+        raw = json.dumps({"id": forged}).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        for path in ("/v1/enquiries", "/v1/feedback"):
+            r = await http.get(path, params={"cursor": cursor}, headers=tokens["agent"])
+            assert r.status_code == 422, (forged, path, r.text)
+            assert r.json()["errors"][0]["location"] == ["query", "cursor"]
+    largest = base64.urlsafe_b64encode(json.dumps({"id": 2**63 - 1}).encode()).decode()
+    r = await http.get("/v1/enquiries", params={"cursor": largest}, headers=tokens["agent"])
+    assert r.status_code == 200, r.text
+
+
+async def test_phones_are_checked_and_praise_names_someone_active_on_the_roster(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A relative's, an enquirer's or a feedback-giver's phone that is not a phone number was
+    stored as typed (nobody could call back); praise of a staff id nobody has was filed with
+    no department (nobody told). Each is a 422 naming its field, and nothing is recorded."""
+    relative = {"name": "陈静", "phone": "call me maybe"}
+    refused = {
+        "/v1/cases": {"description": "挂号排队太久", "patient": relative},
+        "/v1/enquiries": {"channel": "phone", "question": "几点开门？",
+                          "patient": {"name": "王五", "phone": "138😀0000"}},
+        "/v1/feedback": {"kind": "suggestion", "text": "增加座椅", "patient": relative},
+    }  # fmt: skip
+    for path, body in refused.items():
+        r = await http.post(path, json=body, headers=tokens["supervisor"])
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["errors"][0]["location"] == ["body", "patient", "phone"], r.text
+    taken = await take(http, tokens["agent"], patient={"name": "王五", "phone": "137 0013 7000"})
+    assert taken["patient"]["phone"] == "+8613700137000"  # as people write it: taken
+
+    for staff_id in ("S-NOBODY", "S-AGENT\u200b-01", "Ｓ-ＡＧＥＮＴ-０１"):
+        key = f"praise-{unique()}"
+        body = {"kind": "praise", "text": "耐心", "staff_id": staff_id, "external_id": key}
+        r = await http.post("/v1/feedback", json=body, headers=tokens["agent"])
+        assert r.status_code == 422, (staff_id, r.text)
+        error = r.json()["errors"][0]
+        assert error["location"] == ["body", "staff_id"], r.text
+        assert "not an active member of staff" in error["message"], r.text
+        count = "SELECT count(*) FROM feedback WHERE external_id = $1"
+        assert await query(stack_env, count, f"staff:S-AGENT-01:{key}") == 0
+    praised = {"kind": "praise", "text": "耐心", "staff_id": "S-DOC-01"}
+    r = await http.post("/v1/feedback", json=praised, headers=tokens["agent"])
+    assert r.status_code == 201 and r.json()["department_code"] == "CARD", r.text
 
 
 async def test_a_hand_over_to_another_department_records_its_new_supervisor(

@@ -91,6 +91,26 @@ async def test_praise_and_a_suggestion_from_kafka_are_recorded_once_and_a_bad_on
     assert await _dead_letters(bootstrap, resent["id"]) == []
 
 
+async def test_praise_of_someone_not_on_the_roster_is_dead_lettered_not_filed_unseen(
+    complaints, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Praise naming a staff id nobody active has was filed with no department, so nobody was
+    told: it is dead-lettered with the reason (to be replayed once the roster has them), and
+    the praise after it still goes through."""
+    bootstrap, dsn, n = stack_env["KAFKA_BOOTSTRAP_SERVERS"], stack_env["DATABASE_URL"], unique()
+    unknown = feedback(f"F-U-{n}", "praise", department=None, staff_id=f"S-NOBODY-{n}")
+    marker = feedback(f"F-M-{n}", "praise", department=None, staff_id="S-DOC-01")
+    await publish(
+        bootstrap, topics.COMPLAINTS_IN, [(f"K-{n}", to_bytes(e)) for e in (unknown, marker)]
+    )
+    told = await eventually(lambda: rows(dsn, [marker["data"]["external_id"]]), timeout=60)
+    assert told[0]["department_code"] == "CARD"  # the praised doctor's, from the roster
+    assert await rows(dsn, [unknown["data"]["external_id"]]) == []
+    dead = await eventually(lambda: _dead_letters(bootstrap, unknown["id"]), timeout=30)
+    assert dead[0]["dlq-error-kind"] == "handler_error"
+    assert f"S-NOBODY-{n} is not an active member of staff" in dead[0]["dlq-reason"]
+
+
 async def _with_marker(dsn: str, ids: list[str], marker: str) -> list[dict[str, Any]] | None:
     found = await rows(dsn, [*ids, marker])
     if not any(r["external_id"] == marker for r in found):

@@ -131,9 +131,15 @@ def can_view_enquiry(actor: Actor, enquiry: Mapping[str, Any]) -> bool:
     )
 
 
+def may_own_enquiries(role: str) -> bool:
+    """Whether a member of staff with `role` may own (and so answer) an enquiry: the one rule
+    for who takes one, who works one and whom one is handed over to."""
+    return role in STAFF_ROLES
+
+
 def can_work_enquiry(actor: Actor, enquiry: Mapping[str, Any]) -> bool:
     """Move it on: its owner, or a supervisor who may see it. The one who took it and handed
     it over still sees it, but no longer answers for it."""
     if actor.role == "supervisor":
         return can_view_enquiry(actor, enquiry)
-    return actor.role in STAFF_ROLES and actor.id == enquiry["owner_id"]
+    return may_own_enquiries(actor.role) and actor.id == enquiry["owner_id"]

@@ -73,16 +73,25 @@ _STATUS = {
     FeedbackRefused: status.HTTP_409_CONFLICT,
     enquiry_cases.UnknownStaff: status.HTTP_409_CONFLICT,
     enquiry_cases.InactiveTaker: status.HTTP_403_FORBIDDEN,
+    enquiry_cases.NotAnEnquiryOwner: status.HTTP_422_UNPROCESSABLE_CONTENT,
     NotOwner: status.HTTP_403_FORBIDDEN,
     feedback_cases.NotPermitted: status.HTTP_403_FORBIDDEN,
+    feedback_cases.UnknownPraisedStaff: status.HTTP_422_UNPROCESSABLE_CONTENT,
     enquiry_cases.EnquiryNotFound: status.HTTP_404_NOT_FOUND,
     feedback_cases.FeedbackNotFound: status.HTTP_404_NOT_FOUND,
 }
 REFUSALS = tuple(_STATUS)
 
 
+# Refusals of one field of the body: a 422 naming it, as a bad value of it is.
+_FIELD = {enquiry_cases.NotAnEnquiryOwner: "to", feedback_cases.UnknownPraisedStaff: "staff_id"}
+
+
 def _refusal(exc: Exception) -> HTTPException:
     code = _STATUS[type(exc)]
+    if (field := _FIELD.get(type(exc))) is not None:
+        error = {"loc": ["body", field], "msg": str(exc), "type": "value_error"}
+        return HTTPException(code, detail=[error])
     detail = f"no such {str(exc)!r}" if code == status.HTTP_404_NOT_FOUND else str(exc)
     return HTTPException(code, detail=detail)
 

@@ -28,6 +28,7 @@ from complaints.enquiries import (
     check_step,
     deadline_for,
     limit_for,
+    may_own_enquiries,
 )
 from complaints.enquiry_events import changed, publish
 from complaints.intake import Allocate, NewComplaint, open_case
@@ -43,6 +44,11 @@ class EnquiryNotFound(LookupError):
 
 class UnknownStaff(Exception):
     """The member of staff named is not active on the roster (HTTP 409)."""
+
+
+class NotAnEnquiryOwner(Exception):
+    """The colleague named for a hand-over cannot own this enquiry: their role may not work
+    enquiries (the director, operations), or they own it already (HTTP 422 naming `to`)."""
 
 
 class InactiveTaker(Exception):
@@ -192,6 +198,7 @@ async def hand_over(
     enquiry = await locked(conn, number, actor, "hand_over")
     if member is None or not member["active"]:
         raise UnknownStaff(f"{to} is not an active member of the roster")
+    _check_new_owner(member, enquiry)
     await roster.hold_shared(conn)  # the supervisor is chosen as an opening chooses one
     supervisor = await supervisor_for(
         conn, policy.desk_department, enquiry["department_code"], member["department_code"]
@@ -224,6 +231,18 @@ async def hand_over(
             action="supervisor_assigned", detail=note,
         )  # fmt: skip
     return updated
+
+
+def _check_new_owner(member: Row, enquiry: Row) -> None:
+    """Refuse a hand-over nobody could work on: to one whose role may not answer enquiries (as
+    `can_work_enquiry` decides), or to its owner (a hand-over that hands nothing over)."""
+    if not may_own_enquiries(member["role"]):
+        role = member["role"]
+        raise NotAnEnquiryOwner(
+            f"{member['staff_id']} is a {role}: a {role} does not answer enquiries"
+        )
+    if member["staff_id"] == enquiry["owner_id"]:
+        raise NotAnEnquiryOwner(f"{member['staff_id']} owns this enquiry already")
 
 
 async def answer(

@@ -35,6 +35,11 @@ class NotPermitted(Exception):
     """HTTP 403."""
 
 
+class UnknownPraisedStaff(Exception):
+    """The member of staff named (`staff_id`) is not active on the roster: nobody would be
+    told (HTTP 422 naming `staff_id`; a `feedback.submitted` event is dead-lettered)."""
+
+
 @dataclass(frozen=True)
 class FeedbackPolicy:
     praise_categories: tuple[str, ...]
@@ -91,16 +96,19 @@ async def record(
     actor: Actor,
     now: datetime,
 ) -> Row:
-    """Record praise or a suggestion. Praise of a named member of staff goes to their
-    department (from the roster) when the caller did not name one. One with an external id
+    """Record praise or a suggestion. A member of staff it names must be active on the roster;
+    praise of them goes to their department (from the roster) when the caller did not name one. One with an external id
     already recorded is returned as it is, with no event: a redelivery records nothing."""
     if new.external_id is not None:
         existing = await store.by_external_id(conn, "feedback", new.external_id)
         if existing is not None:
             return existing
     department = new.department_code
-    if department is None and new.staff_id:
-        department = (await roster.departments_of(conn, [new.staff_id])).get(new.staff_id)
+    if new.staff_id is not None:
+        member = await roster.staff_member(conn, new.staff_id)
+        if member is None or not member["active"]:
+            raise UnknownPraisedStaff(f"{new.staff_id} is not an active member of staff")
+        department = department or member["department_code"]
     row = await _insert(conn, policy, new, department=department, actor=actor, now=now)
     event = FeedbackReceived(
         feedback_number=row["feedback_number"],

@@ -23,6 +23,7 @@ from complaints.intake import NewComplaint, new_complaint
 from complaints.repository import AUDIT_SEALED
 from hospital_shared.bounds import Int32
 from hospital_shared.events import check_reachable
+from hospital_shared.http_api import E164Phone
 from hospital_shared.time_limits import running_state
 from hospital_shared.vocabulary import CaseLimit, ComplaintChannel, LimitState
 
@@ -40,7 +41,9 @@ class PatientIn(_Body):
 
     patient_id: Short | None = None
     name: Short | None = None
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    # Checked, and kept in E.164 (the form the APIs answer with); one stored before this check
+    # still reads back as stored (`wire_phone`), and the events carry a phone as plain text.
+    phone: E164Phone | None = None
     sms_opt_out: bool = False
 
     @model_validator(mode="after")
