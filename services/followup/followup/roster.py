@@ -13,10 +13,14 @@ import asyncpg
 from followup import handback, outgoing
 from followup.access import can_manage_staff
 from followup.assignment import StaffMember
+from hospital_shared import staff_ids
 from hospital_shared.auth import Principal, Role
+from hospital_shared.http_api import NotAPhone, e164, wire_phone
 from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
 
-STAFF_COLUMNS = "staff_id, name, department_code, role, capacity, phone, active, updated_at"
+STAFF_COLUMNS = (
+    "staff_id, name, department_code, role, capacity, phone, active, updated_at, version"
+)
 
 
 @dataclass(frozen=True)
@@ -29,17 +33,51 @@ class Saved:
     handed_back: int = 0
 
 
-async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> Saved:
-    """Insert or update; publish when something changed. A member saved inactive hands back
-    their open calls in the same transaction (`handback`): the assignment job gives calls to
-    active staff only, and nothing else would take them back. One kept active with another role
-    hands back those calls the new role may not make, one moved to another department those
-    not of it. The member's row is locked first, so two saves of one member see each other's
-    change."""
+class StaleMember(Exception):
+    """A save that carried the member's version it read (`expected_version`) when the member is
+    at another now: 0, an add, for an id already on the roster (the add form overwrote that
+    member), or an edit of a member saved since (two tabs: the first save was lost). Nothing is
+    saved; `current_version` is the member's now (0: not on the roster)."""
+
+    def __init__(self, staff_id: str, *, expected: int, current: int) -> None:
+        if expected == 0:
+            text = f"staff member {staff_id} is already on the roster (version {current})"
+        elif current == 0:
+            text = f"staff member {staff_id} is not on the roster"
+        else:
+            text = (
+                f"staff member {staff_id} changed since version {expected}: it is now version"
+                f" {current}; reload it"
+            )
+        super().__init__(text)
+        self.current_version = current
+
+
+async def _locked(
+    conn: asyncpg.Connection, staff_id: str, expected_version: int | None
+) -> asyncpg.Record | None:
+    """The member's row (what a save compares with), locked to the commit, so two saves of one
+    member see each other's change; `StaleMember` when `expected_version` is not theirs."""
     before = await conn.fetchrow(
-        "SELECT active, role, department_code FROM staff WHERE staff_id = $1 FOR UPDATE",
-        member.staff_id,
+        "SELECT active, role, department_code, version FROM staff WHERE staff_id = $1 FOR UPDATE",
+        staff_id,
     )
+    current = before["version"] if before is not None else 0
+    if expected_version is not None and expected_version != current:
+        raise StaleMember(staff_id, expected=expected_version, current=current)
+    return before
+
+
+async def save_member(
+    conn: asyncpg.Connection, member: StaffMemberSaved, *, expected_version: int | None = None
+) -> Saved:
+    """Insert or update (raising the member's version); publish when something changed. With
+    `expected_version`, only a member still at that version (0: not on the roster) is saved
+    (`StaleMember`). A member saved inactive hands back their open calls in the same
+    transaction (`handback`): the assignment job gives calls to active staff only, and nothing
+    else would take them back. One kept active with another role hands back those calls the
+    new role may not make, one moved to another department those not of it."""
+    before = await _locked(conn, member.staff_id, expected_version)
     row = await conn.fetchrow(
         """
         INSERT INTO staff (staff_id, name, department_code, role, capacity, phone, active)
@@ -47,7 +85,7 @@ async def save_member(conn: asyncpg.Connection, member: StaffMemberSaved) -> Sav
         ON CONFLICT (staff_id) DO UPDATE SET name = EXCLUDED.name,
             department_code = EXCLUDED.department_code, role = EXCLUDED.role,
             capacity = EXCLUDED.capacity, phone = EXCLUDED.phone, active = EXCLUDED.active,
-            updated_at = now()
+            updated_at = now(), version = staff.version + 1
           WHERE (staff.name, staff.department_code, staff.role, staff.capacity, staff.phone,
                  staff.active)
             IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.department_code, EXCLUDED.role,
@@ -86,12 +124,33 @@ class NotYourDepartment(PermissionError):
     """A supervisor saving a member of (or into) another department."""
 
 
+class FieldRefused(ValueError):
+    """A value the roster does not take; `loc` is where the request has it."""
+
+    def __init__(self, loc: tuple[str, str], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 async def save_as(
-    conn: asyncpg.Connection, principal: Principal, member: StaffMemberSaved
-) -> tuple[Saved, asyncpg.Record]:
-    """Save `member` for `principal` (operations; a supervisor within their department, the
-    member's old one too): what it did, and the member as saved."""
-    current = await get_member(conn, member.staff_id)
+    conn: asyncpg.Connection, principal: Principal, staff_id: str, fields: dict[str, Any], *,
+    expected_version: int | None = None,
+) -> tuple[Saved, asyncpg.Record]:  # fmt: skip
+    """Save the member `staff_id` with `fields` (`StaffMemberSaved`'s) for `principal`
+    (operations; a supervisor within their department, the member's old one too): what it did,
+    and the member as saved. A member on the roster is saved by the id they have; an id not on
+    it is a new member's, held to the staff id syntax (`hospital_shared.staff_ids`, normalised:
+    `Ｓ-０１` is `S-01`); the phone as `roster_phone` takes it. `FieldRefused`, `StaleMember`,
+    `NotYourDepartment`: nothing saved."""
+    current = await get_member(conn, staff_id)
+    if current is None:
+        try:
+            staff_id = staff_ids.staff_id(staff_id)
+        except staff_ids.NotAStaffId as exc:
+            raise FieldRefused(("path", "staff_id"), str(exc)) from None
+        current = await get_member(conn, staff_id)
+    phone = roster_phone(fields.get("phone"), current)
+    member = StaffMemberSaved.model_validate({**fields, "staff_id": staff_id, "phone": phone})
     departments = {member.department_code}
     if current is not None:
         departments.add(current["department_code"])
@@ -101,10 +160,26 @@ async def save_as(
         principal.role is not Role.ADMIN
     ):
         raise NotYourDepartment("only an admin saves an admin (operations) member")
-    saved = await save_member(conn, member)
+    saved = await save_member(conn, member, expected_version=expected_version)
     row = await get_member(conn, member.staff_id)
     assert row is not None
     return saved, row
+
+
+def roster_phone(raw: str | None, current: asyncpg.Record | None) -> str | None:
+    """A member's phone as the roster stores it: E.164 (`e164`; none when blank), or the one
+    they have, kept as it is when sent back unchanged: a number stored before phones were
+    checked still lets their edit or deactivation be saved. Anything else that is not a phone
+    (`138😀`) is `FieldRefused`."""
+    if raw is None or not raw.strip():
+        return None
+    stored = current["phone"] if current is not None else None
+    if stored is not None and raw.strip() in (stored, wire_phone(stored)):
+        return str(stored)
+    try:
+        return e164(raw)
+    except NotAPhone as exc:
+        raise FieldRefused(("body", "phone"), str(exc)) from None
 
 
 async def get_member(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:

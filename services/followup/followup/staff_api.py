@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from followup import handback, roster
@@ -13,8 +14,9 @@ from followup.access import Staff, Supervising, supervisor_scope_refused
 from followup.api import Svc
 from hospital_shared.auth import Principal, Role
 from hospital_shared.http_api import Conn, Page, PageRequest, WireTime, page_query, wire_phone
-from hospital_shared.http_guard import GuardedRoute
-from hospital_shared.service_events.followup import StaffMemberSaved, StaffRole
+from hospital_shared.http_guard import GuardedRoute, error
+from hospital_shared.problems import VERSION_MISMATCH
+from hospital_shared.service_events.followup import StaffRole
 
 # Text as the roster event (StaffMemberSaved) takes it: stripped, not empty. A blank name or
 # department, or a long staff id, passed the route and failed building the event inside it (a
@@ -34,14 +36,26 @@ class StaffIn(BaseModel):
     department_code: Code
     role: StaffRole
     capacity: int = Field(ge=0, le=1000)
-    phone: str | None = Field(default=None, max_length=32, description="stored in E.164")
+    phone: str | None = Field(
+        default=None,
+        max_length=32,
+        description="stored in E.164; one that is not a phone is refused (422), except the "
+        "member's stored phone sent back as it is",
+    )
     active: bool = True
+    expected_version: int | None = Field(
+        default=None,
+        ge=0,
+        description="the member's `version` the sender read, 0 for a new member: the save is "
+        "refused (409) when the member is at another (an id already on the roster, for 0); "
+        "none: saved over whatever the roster holds",
+    )
 
 
 MEMBER_EXAMPLE: dict[str, Any] = {
     "staff_id": "S-AGENT-01", "name": "客服 王芳", "department_code": "CS", "role": "agent",
     "capacity": 40, "phone": "+8613700000000", "active": True,
-    "updated_at": "2026-01-02T02:00:00Z", "open_tasks": 3,
+    "updated_at": "2026-01-02T02:00:00Z", "version": 2, "open_tasks": 3,
 }  # fmt: skip
 
 
@@ -58,6 +72,7 @@ class MemberOut(BaseModel):
     phone: str | None = Field(description="E.164")
     active: bool
     updated_at: WireTime
+    version: int = Field(description="raised by every save that changes the member")
     open_tasks: int | None = None
 
 
@@ -116,6 +131,9 @@ def member_out(row: Any) -> MemberOut:
     return MemberOut(**{**dict(row), "phone": wire_phone(row["phone"])})
 
 
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the member is not at `expected_version` (0: the id is on the roster)"}
+}
 router = APIRouter(prefix="/v1", tags=["staff roster"], route_class=GuardedRoute)
 StaffPage = Annotated[PageRequest, Depends(page_query(default=500, maximum=1000))]
 
@@ -197,14 +215,6 @@ def in_scope(principal: Principal, staff_id: str, row: Any) -> Any:
     return row
 
 
-@router.get("/staff/{staff_id}", response_model=MemberOut)
-async def one_member(staff_id: StaffId, conn: Conn, principal: Supervising) -> MemberOut:
-    """One member by staff id, with their open follow-up tasks: a supervisor's department's
-    (another's, or an id not on the roster, is a 403: `in_scope`), any (operations)."""
-    row = in_scope(principal, staff_id, await roster.member_with_tasks(conn, staff_id))
-    return member_out(row)
-
-
 @router.get("/staff/{staff_id}/handback", response_model=HandbackOut)
 async def handback_of(
     staff_id: StaffId,
@@ -225,16 +235,38 @@ async def handback_of(
                        calls=calls)  # fmt: skip
 
 
-@router.put("/staff/{staff_id}", response_model=MemberSaved)
+@router.get("/staff/{staff_id:path}", response_model=MemberOut)
+async def one_member(staff_id: StaffId, conn: Conn, principal: Supervising) -> MemberOut:
+    """One member by staff id, with their open follow-up tasks: a supervisor's department's
+    (another's, or an id not on the roster, is a 403: `in_scope`), any (operations). Declared
+    after `/handback`, and with the rest of the path as the id: `/v1/staff/%2F` was no route, and
+    the app answered it with a redirect to `/v1/staff/` (307, no Location the console followed);
+    an id with `/` is just not on the roster now (404)."""
+    row = in_scope(principal, staff_id, await roster.member_with_tasks(conn, staff_id))
+    return member_out(row)
+
+
+@router.put("/staff/{staff_id:path}", response_model=MemberSaved, responses=CONFLICT)
 async def save_staff(
     staff_id: StaffId, body: StaffIn, conn: Conn, principal: Supervising
 ) -> MemberSaved:
-    member = StaffMemberSaved(staff_id=staff_id, **body.model_dump())
+    """Add or change the member `staff_id` (a new one's id: visible ASCII letters, digits and
+    `- _ .`, full-width ones taken as ASCII; `/` is refused like any other, 422). With
+    `expected_version`, refused (409) unless the member is still at it: 0 adds only."""
+    fields = body.model_dump(exclude={"expected_version"})
     try:
         async with conn.transaction():
-            saved, row = await roster.save_as(conn, principal, member)
+            saved, row = await roster.save_as(
+                conn, principal, staff_id, fields, expected_version=body.expected_version
+            )
     except roster.NotYourDepartment as exc:
         raise HTTPException(403, str(exc)) from None
+    except roster.FieldRefused as exc:
+        raise RequestValidationError([error(list(exc.loc), str(exc), "value_error")]) from None
+    except roster.StaleMember as exc:
+        detail = {"message": str(exc), "type": VERSION_MISMATCH,
+                  "current_version": exc.current_version}  # fmt: skip
+        raise HTTPException(409, detail=detail) from None
     return MemberSaved(changed=saved.changed, handed_back=saved.handed_back, member=member_out(row))
 
 

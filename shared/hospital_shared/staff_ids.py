@@ -1,0 +1,35 @@
+"""The syntax of a staff id, as every roster that adds a member checks it.
+
+A staff id goes into URLs (`/v1/staff/{id}`), event ids (`staff:<id>:...`), log lines and the
+console's lists, and people type and read it. The roster took any text: `S-AGENT-01` followed
+by a zero-width space, a full-width `Ｓ-ＮＥＷ-０１`, `S NEW 01` and `..` were all members,
+each looking like (or being read as) another id, and an id with `/` could not be looked up at
+all (its path was another route's). So a new id is NFKC-normalised first (full-width letters
+and digits become ASCII, as an input method types them) and must then be visible ASCII
+letters, digits and `-` `_` `.` only, 1 to 64 of them, and not dots alone (`.`, `..`: a step
+in a path).
+
+Members added before this rule keep their ids: the roster reads and edits them by the id they
+have (`followup.roster`); only an id not on the roster yet is held to it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SYNTAX = re.compile(r"[A-Za-z0-9._-]{1,64}")
+RULE = "letters A-Z a-z, digits 0-9 and - _ . only (1 to 64, not dots alone)"
+
+
+class NotAStaffId(ValueError):
+    """Text that is not a staff id a roster may add."""
+
+
+def staff_id(raw: str) -> str:
+    """`raw` as a new member's staff id: NFKC-normalised and stripped, then checked
+    (`NotAStaffId` when it does not fit)."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if not _SYNTAX.fullmatch(text) or not text.strip("."):
+        raise NotAStaffId(f"a staff id is {RULE}")
+    return text
