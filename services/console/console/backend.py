@@ -5,7 +5,9 @@ knows how to show.
 - 401: the token is no longer taken -> `SignInRequired` (sign in again, then come back);
 - 403: a clear refusal page (`Refused`, with the service's reason, in Chinese and English:
   console/refusals.py);
-- 404: the not-found page (`NotFound`);
+- 404: the not-found page (`NotFound`); a 3xx too: the services answer their API without
+  redirects, so one is a path no route takes (`/v1/staff/%2F` was `/v1/staff//`, which the
+  app redirected, and the page said "Temporary Redirect" with status 307);
 - another 4xx: `Problem`, which a form view catches to show the message next to the field it
   names (a 422's `loc`), never a trace; a page that does not catch it shows the error page
   with the service's status and reason (`problem_reason`);
@@ -211,7 +213,7 @@ def _answer(service: str, resp: httpx.Response) -> Any:
         raise SignInRequired()
     if status == 403:
         raise Refused(refusal_from(status, body))
-    if status == 404:
+    if status == 404 or 300 <= status < 400:
         raise NotFound(_detail_text(body.get("detail") if isinstance(body, dict) else body))
     if status < 500:
         raise problem_from(status, body)

@@ -39,13 +39,20 @@ from console.backend import Backend, NotFound, Problem, Refused, first_reason, s
 from console.desk import cursor_of
 from console.inbox import PageSession
 from console.pages import render
+from console.refusals import Reason, detail_reason, field_reason
 from console.session import CheckedForm, CurrentSession, Session
 from console.staff_handback import handing_back
+from hospital_shared import staff_ids
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.service_events.followup import StaffRole
 
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 FIELDS = ("staff_id", "name", "department_code", "role", "capacity", "phone", "active")
+# The member's version the form showed (a hidden field, as the case page's `expected_version`):
+# follow-up refuses the save (409) when the member was saved since, in another tab or by someone
+# else, instead of writing over that change; the add form sends 0, refused for an id on the
+# roster (it overwrote that member).
+VERSION = "expected_version"
 ROLES = tuple(StaffRole)
 REASON = "人员名单维护"
 PAGE_SIZE = 100  # members a page of the list shows
@@ -58,28 +65,49 @@ def _check(session: Session) -> None:
         raise Refused("the staff roster is kept by operations")
 
 
-def member_body(typed: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def member_body(typed: dict[str, str], *, adding: bool) -> tuple[dict[str, Any], dict[str, str]]:
     """The form as follow-up's `StaffIn`, and what the console finds wrong before sending
-    (the capacity, which it parses)."""
+    (the capacity, which it parses; a new member's staff id, `hospital_shared.staff_ids`)."""
     errors: dict[str, str] = {}
     body: dict[str, Any] = {
         "name": typed["name"], "department_code": typed["department_code"],
         "role": typed["role"], "phone": typed["phone"] or None,
         "active": typed["active"] == "on",
     }  # fmt: skip
+    version = 0 if adding else _number(typed[VERSION])
+    if version is not None:  # none: a form from before versions, saved as it was
+        body[VERSION] = version
     if typed["capacity"].isascii() and typed["capacity"].isdigit():
         body["capacity"] = int(typed["capacity"])
     else:
         errors["capacity"] = "invalid"
     if not typed["staff_id"]:
-        errors["staff_id"] = "missing"
+        errors["staff_id"] = "required"
+    elif adding and (refused := id_refused(typed["staff_id"])):
+        errors["staff_id"] = refused
     return body, errors
+
+
+def id_refused(staff_id: str) -> Reason | None:
+    """Why `staff_id` cannot be a new member's (the syntax follow-up holds new ids to), None
+    when it can."""
+    try:
+        staff_ids.staff_id(staff_id)
+    except staff_ids.NotAStaffId as exc:
+        return field_reason("value_error", str(exc))
+    return None
+
+
+def _number(raw: str) -> int | None:
+    """A version from the form: ASCII digits, else None (a form from before versions)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
 
 
 def typed_of(member: dict[str, Any]) -> dict[str, str]:
     """A roster member as the form shows it."""
     typed = {k: "" if member.get(k) is None else str(member[k]) for k in FIELDS}
-    return typed | {"active": "on" if member.get("active", True) else ""}
+    return typed | {"active": "on" if member.get("active", True) else "",
+                    VERSION: str(member.get("version") or 0)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -179,7 +207,7 @@ async def _put(request: Request, session: Session, staff_id: str, body: dict[str
 
 
 def _typed(form: FormData) -> dict[str, str]:
-    return {name: str(form.get(name) or "").strip() for name in FIELDS}
+    return {name: str(form.get(name) or "").strip() for name in (*FIELDS, VERSION)}
 
 
 async def _ask_first(
@@ -211,16 +239,46 @@ def _changes(member: dict[str, Any], body: dict[str, Any]) -> str:
 
 
 async def _refused(
-    request: Request, session: Session, typed: dict[str, str], exc: Refused | Problem,
+    request: Request, session: Session, typed: dict[str, str], exc: Refused | Problem | NotFound,
     editing: bool,
 ) -> HTMLResponse:  # fmt: skip
     """The form again as typed, with follow-up's refusal: its reasons beside their fields (one
-    about the path, the id, beside `staff_id`), else above the form."""
+    about the path, the id, beside `staff_id`), else above the form. A 409 is `_conflict`'s; a
+    404 (an id the service has no path for) is beside `staff_id`."""
     if isinstance(exc, Refused):
         return await _page(request, session, typed, 403, message=exc.reason, editing=editing)
+    if isinstance(exc, NotFound):
+        return await _page(request, session, typed, 422, errors={"staff_id": "invalid"},
+                           editing=editing)  # fmt: skip
+    if exc.status == 409:
+        return await _conflict(request, session, typed, exc.message, editing)
     errors = {f if f in FIELDS else "staff_id": m for f, m in exc.fields.items()}
     return await _page(request, session, typed, exc.status, errors=errors,
                        message=first_reason(exc) if not errors else "", editing=editing)  # fmt: skip
+
+
+async def _conflict(
+    request: Request, session: Session, typed: dict[str, str], reason: str, editing: bool
+) -> HTMLResponse:
+    """A save follow-up refused for the member's version (409). Adding: the id is on the
+    roster, said beside it with a link to edit them, what was typed kept. Editing: the member
+    was saved since; the form shows them as they are now (their new version), with the reason
+    and what to do above it."""
+    if not editing:
+        exists = {"staff_id": reason}
+        return await _page(request, session, typed, 409, errors=exists, exists=typed["staff_id"])
+    member = await member_of(request, session, typed["staff_id"])
+    now = typed_of(member) if member else typed
+    more = "staff.stale" if member else "staff.gone"
+    return await _page(request, session, now, 409, message=reason, stale=more,
+                       editing=member is not None)  # fmt: skip
+
+
+def _exists(staff_id: str, member: dict[str, Any]) -> Reason:
+    """What the add form says beside an id on the roster (follow-up's words for its 409)."""
+    return detail_reason(
+        409, f"staff member {staff_id} is already on the roster (version {member['version']})"
+    )
 
 
 @router.post("/staff")
@@ -228,8 +286,11 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     """Add or edit (`do=save`), or deactivate (`do=deactivate`, from the confirmation: the
     member as on the roster with `active` off). Making an active member inactive, either way,
     or giving them a role that hands work back, needs `confirmed=1`: without it, the
-    confirmation (the edit form's, carrying what was typed). Back to the roster saying who was saved and how many calls were handed back, or
-    the form again as typed with the service's reasons beside their fields."""
+    confirmation (the edit form's, carrying what was typed). An add of an id on the roster, or
+    an edit of a member saved since the form was shown, is refused (`_conflict`). Back to the
+    roster saying who was saved and how many calls were handed back, or the form again as
+    typed with the service's reasons beside their fields (`staff_id`: the id as follow-up holds
+    a new one, `Ｓ-０１` is `S-01`, so the look-up finds them)."""
     _check(session)
     typed = _typed(form)
     confirmed = form.get("confirmed") == "1"
@@ -237,24 +298,45 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
         return RedirectResponse(f"/staff?deactivate={quote(typed['staff_id'])}#h-confirm",
                                 status_code=303)  # fmt: skip
     editing = form.get("editing") == "1"
+    adding = not editing and form.get("do") != "deactivate"
+    staff_id = typed["staff_id"] if not adding or id_refused(typed["staff_id"]) else (
+        staff_ids.staff_id(typed["staff_id"]))  # fmt: skip
+    body, errors = member_body(typed, adding=adding)
+    if errors and form.get("do") != "deactivate":  # a deactivation's form is the roster's
+        return await _page(request, session, typed, 422, errors=errors, editing=editing)
     try:  # follow-up refuses an id it cannot hold (over 64 characters) before any save
-        member = await member_of(request, session, typed["staff_id"])
+        member = await member_of(request, session, staff_id)
     except Problem as exc:
         return await _refused(request, session, typed, exc, editing)
+    if adding and member is not None:
+        return await _page(request, session, typed, 409, errors={"staff_id": _exists(
+            staff_id, member)}, exists=staff_id)  # fmt: skip
     if form.get("do") == "deactivate":
-        typed = typed_of(member or {**typed, "capacity": typed["capacity"] or "0"}) | {"active": ""}
-    body, errors = member_body(typed)
+        shown = typed_of(member or {**typed, "capacity": typed["capacity"] or "0"})
+        typed = shown | {"active": "", VERSION: typed[VERSION] or shown[VERSION]}
+        body, errors = member_body(typed, adding=False)
     if errors:
         return await _page(request, session, typed, 422, errors=errors, editing=editing)
+    return await _save(request, session, staff_id, typed, body, member, editing=editing,
+                       confirmed=confirmed)  # fmt: skip
+
+
+async def _save(
+    request: Request, session: Session, staff_id: str, typed: dict[str, str], body: dict[str, Any],
+    member: dict[str, Any] | None, *, editing: bool, confirmed: bool,
+) -> Response:  # fmt: skip
+    """Ask first when the save hands work back (unless `confirmed`), else save: back to the
+    roster naming the member as follow-up saved them (their id as it holds it)."""
     asked = None if confirmed else await _ask_first(request, session, typed, body, member, editing)
     if asked is not None:
         return asked
     try:
-        saved = await _put(request, session, typed["staff_id"], body)
-    except (Refused, Problem) as exc:
+        saved = await _put(request, session, staff_id, body)
+    except (Refused, Problem, NotFound) as exc:
         return await _refused(request, session, typed, exc, editing)
+    staff_id = ((saved or {}).get("member") or {}).get("staff_id") or staff_id
     handed_back = int((saved or {}).get("handed_back") or 0)
     because = _changes(member, body) if member and body["active"] else ""
     more = f"&handed_back={handed_back}" if handed_back else ""
     more += f"&because={because}" if more and because else ""
-    return RedirectResponse(f"/staff?saved={quote(typed['staff_id'])}{more}", status_code=303)
+    return RedirectResponse(f"/staff?saved={quote(staff_id, safe='')}{more}", status_code=303)
