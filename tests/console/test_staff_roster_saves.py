@@ -120,6 +120,17 @@ def test_an_edit_of_a_member_saved_since_shows_them_as_they_are_now() -> None:
     assert services.roster["S-AGENT-01"]["name"] == "客服 王芳芳"
 
 
+def test_a_deactivation_confirmed_after_an_edit_is_shown_the_member_as_they_are_now() -> None:
+    """The confirmation carries the version it named; saved since, its 停用 saves nothing."""
+    app, services, csrf = _operations()
+    form = {"csrf_token": csrf, "staff_id": "S-AGENT-01", "do": "deactivate", "confirmed": "1",
+            "expected_version": "2"}  # fmt: skip
+    page = app.client.post("/staff", data=form)
+    assert page.status_code == 409 and 'id="staff-stale"' in page.text
+    assert "在您打开表单后已被他人修改" in page.text and "名单上已有" not in page.text
+    assert services.roster["S-AGENT-01"]["active"] is True
+
+
 def test_an_id_with_a_slash_is_not_found_and_refused_as_a_field() -> None:
     app, services, csrf = _operations()
     for params in ({"edit": "/"}, {"saved": "/"}):

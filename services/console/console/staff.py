@@ -240,7 +240,7 @@ def _changes(member: dict[str, Any], body: dict[str, Any]) -> str:
 
 async def _refused(
     request: Request, session: Session, typed: dict[str, str], exc: Refused | Problem | NotFound,
-    editing: bool,
+    editing: bool, *, adding: bool = False,
 ) -> HTMLResponse:  # fmt: skip
     """The form again as typed, with follow-up's refusal: its reasons beside their fields (one
     about the path, the id, beside `staff_id`), else above the form. A 409 is `_conflict`'s; a
@@ -251,20 +251,20 @@ async def _refused(
         return await _page(request, session, typed, 422, errors={"staff_id": "invalid"},
                            editing=editing)  # fmt: skip
     if exc.status == 409:
-        return await _conflict(request, session, typed, exc.message, editing)
+        return await _conflict(request, session, typed, exc.message, adding=adding)
     errors = {f if f in FIELDS else "staff_id": m for f, m in exc.fields.items()}
     return await _page(request, session, typed, exc.status, errors=errors,
                        message=first_reason(exc) if not errors else "", editing=editing)  # fmt: skip
 
 
 async def _conflict(
-    request: Request, session: Session, typed: dict[str, str], reason: str, editing: bool
+    request: Request, session: Session, typed: dict[str, str], reason: str, *, adding: bool
 ) -> HTMLResponse:
     """A save follow-up refused for the member's version (409). Adding: the id is on the
     roster, said beside it with a link to edit them, what was typed kept. Editing: the member
     was saved since; the form shows them as they are now (their new version), with the reason
-    and what to do above it."""
-    if not editing:
+    and what to do above it (a deactivation's confirmation too)."""
+    if adding:
         exists = {"staff_id": reason}
         return await _page(request, session, typed, 409, errors=exists, exists=typed["staff_id"])
     member = await member_of(request, session, typed["staff_id"])
@@ -333,7 +333,8 @@ async def _save(
     try:
         saved = await _put(request, session, staff_id, body)
     except (Refused, Problem, NotFound) as exc:
-        return await _refused(request, session, typed, exc, editing)
+        adding = body.get(VERSION) == 0
+        return await _refused(request, session, typed, exc, editing, adding=adding)
     staff_id = ((saved or {}).get("member") or {}).get("staff_id") or staff_id
     handed_back = int((saved or {}).get("handed_back") or 0)
     because = _changes(member, body) if member and body["active"] else ""
