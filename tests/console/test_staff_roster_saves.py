@@ -95,6 +95,8 @@ def test_an_add_that_races_another_is_refused_by_follow_up_the_same_way() -> Non
     assert page.status_code == 409 and 'id="exists-edit"' in page.text
     assert "名单上已有工号 S-AGENT-01 的人员" in page.text and 'value="新人 李四"' in page.text
     assert services.roster["S-AGENT-01"]["name"] == "客服 王芳"
+    wide = app.client.post("/staff", data=form | {"staff_id": "Ｓ-ＡＧＥＮＴ-０１"})
+    assert 'id="exists-edit" href="/staff?edit=S-AGENT-01"' in wide.text  # the member's own id
 
 
 def _sent(form: dict[str, str]) -> dict[str, Any]:

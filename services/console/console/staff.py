@@ -264,9 +264,10 @@ async def _conflict(
     roster, said beside it with a link to edit them, what was typed kept. Editing: the member
     was saved since; the form shows them as they are now (their new version), with the reason
     and what to do above it (a deactivation's confirmation too)."""
-    if adding:
-        exists = {"staff_id": reason}
-        return await _page(request, session, typed, 409, errors=exists, exists=typed["staff_id"])
+    if adding:  # the id was checked before the save: follow-up's form of it names the member
+        exists = staff_ids.staff_id(typed["staff_id"])
+        return await _page(request, session, typed, 409, errors={"staff_id": reason},
+                           exists=exists)  # fmt: skip
     member = await member_of(request, session, typed["staff_id"])
     now = typed_of(member) if member else typed
     more = "staff.stale" if member else "staff.gone"
