@@ -167,9 +167,10 @@ async def test_roster_changes_are_published_for_the_other_services(api, stack_en
 
     events = await eventually(saved, timeout=30)
     sup = next(e["data"] for e in events if e["data"]["staff_id"] == SUP)
+    # the phone as the roster stores it, E.164 (it was saved as 13700000000)
     assert sup | {"name": "x"} == {"staff_id": SUP, "name": "x", "department_code": DEPT,
-                                    "role": "supervisor", "capacity": 50, "phone": "13700000000",
-                                    "active": True}  # fmt: skip
+                                    "role": "supervisor", "capacity": 50,
+                                    "phone": "+8613700000000", "active": True}  # fmt: skip
     listed = (await api.get("/v1/staff", headers=auth("t-sup"))).json()["items"]
     assert {s["staff_id"] for s in listed} == {DOC1, DOC2, SUP}
     seeded = (await api.get("/v1/staff?department=CS", headers=auth(ADMIN))).json()["items"]
