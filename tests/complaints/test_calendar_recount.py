@@ -5,16 +5,16 @@ a deadline already counted by it does not move (saving the year again changes no
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from complaints import repository
 from complaints.domain import Category
-from complaints.policy import CasePolicy, LimitName, bundled_calendar, default_rules
+from complaints.policy import CasePolicy, LimitName, bundled_calendar, default_rules, year_stamp
 from complaints.recount import counted_days, recounted
 from hospital_shared.vocabulary import FINISHED_CASE_STATUSES
-from hospital_shared.working_calendar import WorkingCalendar
+from hospital_shared.working_calendar import WorkingCalendar, YearSchedule
 from tests.complaints.test_calendar_2027 import TZ, year_2027
 
 MIGRATION = (
@@ -79,3 +79,47 @@ def test_the_index_and_the_queries_agree_on_what_an_open_flagged_case_is() -> No
     [predicate] = re.findall(r"WHERE (calendar_missing_years .*?);", sql, re.S)
     assert " ".join(predicate.split()) == repository._FLAGGED_OPEN
     assert set(re.findall(r"'(\w+)'", predicate)) == set(FINISHED_CASE_STATUSES)
+
+
+def recorded(policy: CasePolicy, lodged: datetime) -> dict[str, Any]:
+    """The row as written since migration 440: with the amount and the calendar counted with."""
+    opened = policy.opening_deadlines(lodged, complex_=False, category=Category.WAITING_TIME)
+    [d] = [d for d in opened if d.name == LimitName.FACT_FINDING]
+    stamps = {str(y): s for y, s in d.counted_with}
+    return {**running(policy, lodged), "working_days": d.working_days, "calendar_counted": stamps}
+
+
+def test_a_deadline_records_the_schedule_of_each_year_it_was_counted_over() -> None:
+    lodged = datetime(2026, 12, 28, 10, tzinfo=TZ)
+    row = recorded(policy_by(bundled_calendar()), lodged)
+    assert row["working_days"] == 4
+    assert row["calendar_counted"] == {
+        "2026": year_stamp(bundled_calendar().years[2026]),
+        "2027": None,  # counted Monday to Friday
+    }
+    assert recorded(policy_by(year_2027()), lodged)["calendar_counted"]["2027"] is not None
+
+
+def test_a_deadline_counted_with_the_calendar_in_force_is_left_whatever_its_case_says() -> None:
+    """Counted with 2027 (a reopened case's new cycle): no recount moves or restamps it."""
+    after = year_2027()
+    row = recorded(policy_by(after), datetime(2027, 2, 4, 10, tzinfo=TZ))
+    assert recounted(policy_by(after), before=bundled_calendar(), after=after, running=[row]) == []
+
+
+def test_a_deadline_counted_with_a_corrected_year_is_recounted_by_its_amount() -> None:
+    """Counted with the first 2027; 2027 corrected (Tue 2-16 off too): one day later, by the
+    working days it was given, not by what the old or the new schedule count in its span."""
+    first = year_2027()
+    row = recorded(policy_by(first), datetime(2027, 2, 4, 10, tzinfo=TZ))
+    old = first.years[2027]
+    corrected = first.with_year(
+        YearSchedule(2027, old.holidays | {date(2027, 2, 16)}, old.workdays, "TEST", "TEST")
+    )
+    [(_, moved)] = recounted(policy_by(corrected), before=first, after=corrected, running=[row])
+    assert moved.due_at == datetime(2027, 2, 18, 10, tzinfo=TZ)
+    assert (
+        dict(moved.counted_with)[2027]
+        == year_stamp(corrected.years[2027])
+        != row["calendar_counted"]["2027"]
+    )

@@ -30,13 +30,19 @@ SUPERVISOR = Actor("S-RAD-SUP", "supervisor", "RAD")
 @pytest.fixture
 async def pool(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
     async with schema_pool(stack_env["DATABASE_URL"], "reopenclk", "complaints") as pool:
-        async with pool.acquire() as conn:
-            await seed_rules(conn)
-            for staff_id, role in (("S-RAD-01", "agent"), ("S-RAD-SUP", "supervisor")):
-                await roster.upsert_staff(
-                    conn, staff_id, department_code="RAD", role=role, active=True, source="seed"
-                )
+        await seed(pool, RADIOLOGY, SUPERVISOR)
         yield pool
+
+
+async def seed(pool: asyncpg.Pool, *staff: Actor) -> None:
+    """The category rules, and `staff` on the roster, active in their departments."""
+    async with pool.acquire() as conn:
+        await seed_rules(conn)
+        for who in staff:
+            await roster.upsert_staff(
+                conn, who.id, department_code=who.department, role=who.role,
+                active=True, source="seed",
+            )  # fmt: skip
 
 
 async def open_at(pool: asyncpg.Pool, t: datetime, *, category: str) -> Any:

@@ -290,7 +290,7 @@ async def open_case(
     deadlines = opening_deadlines(policy, complaint, assessment, now)
     await repo.insert_deadlines_many(conn, [(case["id"], 1, d) for d in deadlines])
     missing = sorted({y for d in deadlines for y in d.missing_years})
-    if missing:  # as flag_missing_calendar wrote it, for the answer
+    if missing:  # as flag_missing_calendar set it, for the answer
         case = {**case, "calendar_missing_years": missing}
     await repo.append_audits(conn, [opened_audit(case, complaint, actor=actor, now=now)])
     await publish_case_event(

@@ -8,11 +8,15 @@ Working days follow China's official calendar (`hospital_shared.working_calendar
 public holidays and the make-up working days, 调休, one schedule per year). A deadline of N
 working days falls at the same local time of day on the N-th working day after the day the
 clock started; one that counted a year without schedule as Monday to Friday carries those
-years (`Deadline.missing_years`), and the case is flagged.
+years (`Deadline.missing_years`), and the case is flagged. Each such deadline also carries the
+amount it was given and the calendar it was counted with, per year (`Deadline.counted_with`:
+the schedule's stamp, None for a year counted Monday to Friday), so a year entered or corrected
+later recounts exactly the deadlines counted otherwise (recount.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +27,7 @@ from zoneinfo import ZoneInfo
 from complaints.domain import PROGRESS, Category, Status
 from hospital_shared.calendar_store import bundled_schedules
 from hospital_shared.vocabulary import CaseLimit, ComplaintCategory
-from hospital_shared.working_calendar import WorkingCalendar
+from hospital_shared.working_calendar import WorkingCalendar, YearSchedule
 
 CalendarSource = Callable[[], WorkingCalendar]
 
@@ -54,6 +58,10 @@ class Deadline:
     warn_at: datetime
     # Years the count of working days took as Monday to Friday, having no official schedule.
     missing_years: tuple[int, ...] = ()
+    # Working-day limits only: the working days given, and per year the count ran over the
+    # stamp of the schedule it was counted with (None: Monday to Friday).
+    working_days: int | None = None
+    counted_with: tuple[tuple[int, str | None], ...] = ()
 
 
 def default_rules(
@@ -106,6 +114,25 @@ def bundled_calendar() -> WorkingCalendar:
     return WorkingCalendar.of(bundled_schedules())
 
 
+@lru_cache(maxsize=64)
+def year_stamp(schedule: YearSchedule) -> str:
+    """A short fingerprint of a year's days off and make-up days (not its source's wording):
+    equal for the same schedule in every instance, other for a corrected one."""
+    days = ",".join(sorted(d.isoformat() for d in schedule.holidays))
+    days += "|" + ",".join(sorted(d.isoformat() for d in schedule.workdays))
+    return hashlib.sha256(days.encode()).hexdigest()[:16]
+
+
+def counted_with(
+    calendar: WorkingCalendar, start: datetime, due: datetime, tz: ZoneInfo
+) -> tuple[tuple[int, str | None], ...]:
+    """Per year from `start`'s to `due`'s (local), the stamp of `calendar`'s schedule for it
+    (None: counted Monday to Friday)."""
+    first, last = start.astimezone(tz).year, due.astimezone(tz).year
+    years = calendar.years
+    return tuple((y, year_stamp(years[y]) if y in years else None) for y in range(first, last + 1))
+
+
 def add_working_days(
     start: datetime, days: int, *, tz: ZoneInfo, calendar: WorkingCalendar
 ) -> tuple[datetime, tuple[int, ...]]:
@@ -138,7 +165,10 @@ def deadline(
     time between start and due (for working days too: 80% of the wall-clock span)."""
     due, missing = due_at(rule, start, tz=tz, calendar=calendar)
     warn = start + (due - start) * warning_fraction
-    return Deadline(rule.name, start, due, warn, missing)
+    if rule.unit != "working_days":
+        return Deadline(rule.name, start, due, warn, missing)
+    stamps = counted_with(calendar, start, due, tz)
+    return Deadline(rule.name, start, due, warn, missing, int(rule.amount), stamps)
 
 
 def applies(rule: LimitRule, *, complex_: bool, category: Category) -> bool:

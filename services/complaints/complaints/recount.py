@@ -16,9 +16,13 @@ by the calendar in force counts to the same times and is neither moved nor recor
 Each recount counts the same number of working days as the stored deadline had by the
 calendar it was counted with, so a setting changed since does not lengthen a running limit.
 
-Another instance may count a case without the year between the save and its next reload; the
-save lifted only the flags of the cases it locked, so that case keeps its flag, and every
-instance's reload recounts the open cases still flagged for a year it has (`recount_flagged`).
+Each working-day deadline records how it was counted (`case_deadlines.working_days` and
+`calendar_counted`: per year its count ran over, the stamp of the schedule it was counted with,
+null for Monday to Friday), and recounts pick deadlines by that record, never by the case's
+flag (a case closed and reopened kept the flag of its first cycle). Another instance may count
+a deadline by a calendar a reload behind (a year saved or corrected elsewhere meanwhile):
+every instance, after each reload, recounts the running deadlines counted with another
+schedule of a year than the committed one (`recount_flagged`, actor `system:calendar`).
 Limits in hours or days (the first response, enquiries' answers) are wall-clock and not
 counted in working days, so they never move.
 """
@@ -32,7 +36,15 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from complaints import repository
-from complaints.policy import CasePolicy, Deadline, LimitName, add_working_days
+from complaints.policy import (
+    CasePolicy,
+    Deadline,
+    LimitName,
+    add_working_days,
+    counted_with,
+    year_stamp,
+)
+from hospital_shared.calendar_store import bundled_schedules, report_missing, saved_schedules
 from hospital_shared.failpoints import failpoint
 from hospital_shared.working_calendar import WorkingCalendar
 
@@ -55,18 +67,33 @@ def recounted(
     after: WorkingCalendar,
     running: list[dict[str, Any]],
 ) -> list[tuple[dict[str, Any], Deadline]]:
-    """The running deadlines (rows of `case_deadlines`) that `after` counts to other times
-    than `before` did, each with its new count: the same number of working days from the same
-    start, by the other calendar (pure)."""
-    moved = []
+    """The running deadlines (rows of `case_deadlines`) that `after` counts to other times, or
+    with other schedules, than they were counted, each with its new count: the same number of
+    working days from the same start (the amount recorded, or else as `before` counted it,
+    Monday to Friday for the years recorded so), by the other calendar (pure)."""
+    changed = []
     for row in running:
-        start = row["starts_at"]
-        amount = counted_days(before, start, row["due_at"], policy.tz)
+        start, record = row["starts_at"], row.get("calendar_counted")
+        amount = row.get("working_days")
+        if amount is None:
+            amount = counted_days(_as_counted(before, record), start, row["due_at"], policy.tz)
         due, missing = add_working_days(start, amount, tz=policy.tz, calendar=after)
         warn = start + (due - start) * policy.warning_fraction
-        if (due, warn) != (row["due_at"], row["warn_at"]):
-            moved.append((row, Deadline(LimitName(row["limit_name"]), start, due, warn, missing)))
-    return moved
+        stamps = counted_with(after, start, due, policy.tz)
+        name = LimitName(row["limit_name"])
+        new = Deadline(name, start, due, warn, missing, amount, stamps)
+        restamp = record is not None and record != {str(y): s for y, s in stamps}
+        if (due, warn) != (row["due_at"], row["warn_at"]) or restamp:
+            changed.append((row, new))
+    return changed
+
+
+def _as_counted(calendar: WorkingCalendar, record: dict[str, str | None] | None) -> WorkingCalendar:
+    """`calendar` without the years `record` says were counted Monday to Friday."""
+    gone = {int(y) for y, stamp in (record or {}).items() if stamp is None}
+    if not gone & set(calendar.years):
+        return calendar
+    return WorkingCalendar({y: s for y, s in calendar.years.items() if y not in gone})
 
 
 async def recount_year(
@@ -78,52 +105,73 @@ async def recount_year(
     after: WorkingCalendar,
     actor: tuple[str, str],
     at: datetime,
-    only_flagged: bool = False,
 ) -> int:
     """Recount by `after` (the calendar with `year` as saved) the running working-day
-    deadlines of open cases that `before` counted over `year` (`only_flagged`: of the cases
-    flagged for the year only); returns how many moved. Call it inside a transaction."""
-    flagged = await repository.lock_cases_flagged_for(conn, year)
-    running = await repository.running_deadlines_counted_over(
+    deadlines of open cases counted over `year` (`before`: the calendar in force until then);
+    returns how many moved. Call it inside the transaction that saves the year."""
+    cases = await repository.cases_counted_over(
         conn,
-        [r.name.value for r in policy.limit_rules if r.unit == "working_days"],
+        _working_day_limits(policy),
         first=datetime(year, 1, 1, tzinfo=policy.tz),
         after=datetime(year + 1, 1, 1, tzinfo=policy.tz),
-        of_cases=flagged if only_flagged else None,
     )
-    moved = recounted(policy, before=before, after=after, running=running)
-    await repository.move_deadlines(conn, [(r["case_id"], r["cycle"], d) for r, d in moved])
-    failpoint("calendar.recount.midway")  # the fault tests: deadlines moved, no record yet
-    await repository.append_audits(conn, [_record(r, d, year, actor, at) for r, d in moved])
-    await repository.unflag_calendar_year(conn, year, flagged)
-    # A count that now runs into another year still missing says so, as when it was opened.
-    await repository.flag_missing_calendar(conn, [(r["case_id"], r["cycle"], d) for r, d in moved])
-    return len(moved)
+    return await _recount(conn, policy, cases, (before, after), year, actor, at)
 
 
 async def recount_flagged(
     pool: asyncpg.Pool, policy: CasePolicy, calendar: WorkingCalendar, *, at: datetime
 ) -> int:
-    """Recount the open cases still flagged for a year `calendar` has: counted Monday to
-    Friday by an instance that had not reloaded the year another had just saved (saving
-    lifted the flags of the cases there were then). Run after each reload; a no-op when
-    none is flagged (one look through the partial index)."""
-    moved = 0
-    async with pool.acquire() as conn:
-        years = await repository.calendar_years_open_cases_await(conn, known=calendar.years)
-        for year in years:
-            without = WorkingCalendar({y: s for y, s in calendar.years.items() if y != year})
-            async with conn.transaction():
-                moved += await recount_year(
-                    conn, policy, year, before=without, after=calendar, actor=RELOAD_ACTOR,
-                    at=at, only_flagged=True,
-                )  # fmt: skip
-    return moved
+    """Recount the running working-day deadlines of open cases counted with another schedule
+    of a year than `calendar` (this instance's, just reloaded) has: by an instance a reload
+    behind a year saved or corrected elsewhere. Run after each reload; when a save committed
+    since the reload, the next reload does it (the lock keeps saves out meanwhile)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE calendar_years IN SHARE MODE")
+        committed = {s.year: s for s in [*bundled_schedules(), *await saved_schedules(conn)]}
+        if committed != dict(calendar.years):
+            return 0
+        stamps = {y: year_stamp(s) for y, s in calendar.years.items()}
+        cases = await repository.cases_counted_otherwise(conn, _working_day_limits(policy), stamps)
+        return await _recount(conn, policy, cases, (calendar, calendar), None, RELOAD_ACTOR, at)
+
+
+def _working_day_limits(policy: CasePolicy) -> list[str]:
+    return [r.name.value for r in policy.limit_rules if r.unit == "working_days"]
+
+
+async def _recount(
+    conn: asyncpg.Connection,
+    policy: CasePolicy,
+    cases: list[int],
+    calendars: tuple[WorkingCalendar, WorkingCalendar],
+    year: int | None,
+    actor: tuple[str, str],
+    at: datetime,
+) -> int:
+    """Recount the running deadlines of `cases` (those still open, locked) from the first
+    calendar to the second; a line in the record of each that moved, the cases' flags set."""
+    running = await repository.lock_running_deadlines(conn, cases, _working_day_limits(policy))
+    before, after = calendars
+    changed = recounted(policy, before=before, after=after, running=running)
+    await repository.move_deadlines(conn, [(r["case_id"], r["cycle"], d) for r, d in changed])
+    failpoint("calendar.recount.midway")  # the fault tests: deadlines moved, no record yet
+    moved = [(r, d) for r, d in changed if (d.due_at, d.warn_at) != (r["due_at"], r["warn_at"])]
+    await repository.append_audits(conn, [_record(r, d, year, actor, at) for r, d in moved])
+    # The cases' flags as their deadlines now say; a count that runs into another year still
+    # missing says so, as when it was opened.
+    await repository.refresh_calendar_flags(conn, sorted({r["case_id"] for r in running}))
+    if missing := {y for _, d in changed for y in d.missing_years}:
+        report_missing("complaints", missing, what="complaint time limits")
+    return len(moved)
 
 
 def _record(
-    row: dict[str, Any], new: Deadline, year: int, actor: tuple[str, str], at: datetime
+    row: dict[str, Any], new: Deadline, year: int | None, actor: tuple[str, str], at: datetime
 ) -> repository.AuditEntry:
+    if year is None:  # at a reload: the first year counted with another schedule
+        was = row.get("calendar_counted") or {}
+        other = (y for y, stamp in new.counted_with if was.get(str(y), stamp) != stamp)
+        year = next(other, new.counted_with[0][0])
     return repository.AuditEntry(
         case_id=row["case_id"], at=at, actor_id=actor[0], actor_role=actor[1], action=RECOUNTED,
         from_status=row["status"], to_status=row["status"],

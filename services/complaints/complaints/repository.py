@@ -339,12 +339,18 @@ async def insert_deadlines(
 DEADLINE_COLUMNS = {
     "case_id": "bigint", "cycle": "int", "limit_name": "text",
     "starts_at": "timestamptz", "due_at": "timestamptz", "warn_at": "timestamptz",
+    "working_days": "int", "calendar_counted": "jsonb",
 }  # fmt: skip
 _WRITE_DEADLINES = (
     f"INSERT INTO case_deadlines ({', '.join(DEADLINE_COLUMNS)})"
     f" SELECT {', '.join(DEADLINE_COLUMNS)} FROM {_recordset(DEADLINE_COLUMNS)} ORDER BY n"
 )
 _INSERT_DEADLINES = f"{_WRITE_DEADLINES} ON CONFLICT DO NOTHING RETURNING *"
+
+
+def _counted_with(d: Deadline) -> dict[str, str | None] | None:
+    """`case_deadlines.calendar_counted` of `d` (None: not counted in working days)."""
+    return {str(y): stamp for y, stamp in d.counted_with} if d.counted_with else None
 
 
 async def insert_deadlines_many(
@@ -358,7 +364,6 @@ async def insert_deadlines_many(
     as written, with no settlement, instead of being read back."""
     if not deadlines:
         return []
-    await flag_missing_calendar(conn, deadlines)
     written: list[Row] = [
         {
             "case_id": case_id,
@@ -367,6 +372,8 @@ async def insert_deadlines_many(
             "starts_at": d.starts_at,
             "due_at": d.due_at,
             "warn_at": d.warn_at,
+            "working_days": d.working_days,
+            "calendar_counted": _counted_with(d),
         }
         for case_id, cycle, d in deadlines
     ]
@@ -377,33 +384,45 @@ async def insert_deadlines_many(
             row["due_at"] = row["due_at"].astimezone(UTC)
             row["warn_at"] = row["warn_at"].astimezone(UTC)
             row["settled_at"] = row["outcome"] = None
-        return written
-    rows = await conn.fetch(_INSERT_DEADLINES, _json_rows(written))
-    return [dict(r) for r in rows]
+        rows = written
+    else:
+        rows = [dict(r) for r in await conn.fetch(_INSERT_DEADLINES, _json_rows(written))]
+    await flag_missing_calendar(conn, deadlines)
+    return rows
 
 
 async def flag_missing_calendar(
     conn: asyncpg.Connection, deadlines: Sequence[tuple[int, int, Deadline]]
 ) -> None:
-    """Flag each case whose deadlines counted a year without official calendar as Monday to
-    Friday (`cases.calendar_missing_years`), and say so loudly (log, metric, alert)."""
-    missing: dict[int, set[int]] = {}
-    for case_id, _, d in deadlines:
-        if d.missing_years:
-            missing.setdefault(case_id, set()).update(d.missing_years)
-    if not missing:
+    """After writing `deadlines`: their cases' flag (`cases.calendar_missing_years`) is what
+    their running deadlines were counted Monday to Friday for, said loudly (log, metric,
+    alert). A reopened case's flag from its earlier cycle goes with that cycle's deadlines."""
+    missing = {y for _, _, d in deadlines for y in d.missing_years}
+    again = {case_id for case_id, cycle, d in deadlines if d.missing_years or cycle > 1}
+    await refresh_calendar_flags(conn, sorted(again))
+    if missing:
+        report_missing("complaints", missing, what="complaint time limits")
+
+
+async def refresh_calendar_flags(conn: asyncpg.Connection, cases: Sequence[int]) -> None:
+    """Set each of `cases`' flag to the years its running deadlines were counted Monday to
+    Friday for (their `calendar_counted`), writing only the cases it changes."""
+    if not cases:
         return
-    await conn.executemany(
-        "UPDATE cases SET calendar_missing_years = ARRAY("
-        " SELECT DISTINCT y FROM unnest(calendar_missing_years || $2::int[]) y ORDER BY y)"
-        " WHERE id = $1",
-        [(case_id, sorted(years)) for case_id, years in missing.items()],
+    await conn.execute(
+        "UPDATE cases c SET calendar_missing_years = m.years FROM ("
+        " SELECT x.id, ARRAY(SELECT DISTINCT e.key::int"
+        "  FROM case_deadlines d, jsonb_each(d.calendar_counted) e"
+        "  WHERE d.case_id = x.id AND d.settled_at IS NULL AND e.value = 'null'::jsonb"
+        "  ORDER BY 1) AS years"
+        " FROM unnest($1::bigint[]) AS x(id)) m"
+        " WHERE c.id = m.id AND c.calendar_missing_years IS DISTINCT FROM m.years",
+        list(cases),
     )
-    report_missing("complaints", set().union(*missing.values()), what="complaint time limits")
 
 
 # The open cases flagged for a year without schedule, as migration 430's partial index
-# `cases_calendar_missing_open` has them: the calendar screen and a recount read only those.
+# `cases_calendar_missing_open` has them: the calendar screen reads only those.
 _FLAGGED_OPEN = (
     "calendar_missing_years <> '{}' AND status NOT IN ("
     + ", ".join(f"'{s}'" for s in sorted(FINISHED_CASE_STATUSES))
@@ -416,98 +435,108 @@ async def calendar_years_open_cases_lack(
 ) -> list[int]:
     """The years that open cases' working-day limits were counted Monday to Friday for and
     that still have no schedule (a year added recounts them and lifts the flag)."""
-    return await _flagged_years(conn, "<>", known)
-
-
-async def calendar_years_open_cases_await(
-    conn: asyncpg.Connection, *, known: Collection[int]
-) -> list[int]:
-    """The years open cases are still flagged for though the calendar has them now: saved
-    by another instance after they were counted (recount.recount_flagged)."""
-    return await _flagged_years(conn, "=", known)
-
-
-async def _flagged_years(conn: asyncpg.Connection, op: str, known: Collection[int]) -> list[int]:
     rows = await conn.fetch(
         f"SELECT DISTINCT y FROM cases, unnest(calendar_missing_years) AS y"
-        f" WHERE {_FLAGGED_OPEN} AND y {op} {'ALL' if op == '<>' else 'ANY'}($1::int[])"
-        " ORDER BY y",
+        f" WHERE {_FLAGGED_OPEN} AND y <> ALL($1::int[]) ORDER BY y",
         sorted(known),
     )
     return [r["y"] for r in rows]
 
 
-async def lock_cases_flagged_for(conn: asyncpg.Connection, year: int) -> list[int]:
-    """The open cases flagged for `year`, locked in id order (a case opened meanwhile by an
-    instance without the year commits after, keeps its flag, and is recounted later)."""
+# The cases whose running deadlines of $1 (limits) a save of a year recounts: counted over
+# [$2, $3) (due from its first day, started before the next year's); read through migration
+# 440's case_deadlines_running_due.
+CASES_COUNTED_OVER = (
+    "SELECT DISTINCT case_id FROM case_deadlines WHERE settled_at IS NULL"
+    " AND limit_name = ANY($1::text[]) AND due_at >= $2 AND starts_at < $3"
+)
+# The cases whose running deadlines of $1 were counted with another schedule of a year than
+# $2 (year -> stamp; a year absent: none, Monday to Friday); read through migration 440's
+# case_deadlines_running_counted, the open work only.
+CASES_COUNTED_OTHERWISE = (
+    "SELECT DISTINCT case_id FROM case_deadlines d"
+    " WHERE d.settled_at IS NULL AND d.calendar_counted IS NOT NULL"
+    " AND d.limit_name = ANY($1::text[]) AND EXISTS (SELECT 1 FROM jsonb_each(d.calendar_counted)"
+    " e WHERE e.value <> COALESCE($2::jsonb -> e.key, 'null'::jsonb))"
+)
+
+
+# The running deadlines of $2 (limits) of the cases $1, by the primary key.
+RUNNING_OF_CASES = (
+    "SELECT d.case_id, d.cycle, d.limit_name, d.starts_at, d.due_at, d.warn_at,"
+    " d.working_days, d.calendar_counted, c.status"
+    " FROM case_deadlines d JOIN cases c ON c.id = d.case_id"
+    " WHERE d.case_id = ANY($1::bigint[]) AND d.settled_at IS NULL"
+    " AND d.limit_name = ANY($2::text[])"
+    " ORDER BY d.case_id, d.cycle, d.limit_name FOR UPDATE OF d"
+)
+
+
+async def cases_counted_over(
+    conn: asyncpg.Connection, limits: Sequence[str], *, first: datetime, after: datetime
+) -> list[int]:
+    rows = await conn.fetch(CASES_COUNTED_OVER, list(limits), first, after)
+    return [r["case_id"] for r in rows]
+
+
+async def cases_counted_otherwise(
+    conn: asyncpg.Connection, limits: Sequence[str], stamps: Mapping[int, str]
+) -> list[int]:
     rows = await conn.fetch(
-        f"SELECT id FROM cases WHERE {_FLAGGED_OPEN} AND $1 = ANY(calendar_missing_years)"
-        " ORDER BY id FOR UPDATE",
-        year,
+        CASES_COUNTED_OTHERWISE, list(limits), json.dumps({str(y): s for y, s in stamps.items()})
     )
-    return [r["id"] for r in rows]
+    return [r["case_id"] for r in rows]
 
 
-async def running_deadlines_counted_over(
-    conn: asyncpg.Connection,
-    limits: Sequence[str],
-    *,
-    first: datetime,
-    after: datetime,
-    of_cases: Sequence[int] | None = None,
+async def lock_running_deadlines(
+    conn: asyncpg.Connection, cases: Sequence[int], limits: Sequence[str]
 ) -> list[Row]:
-    """The running deadlines of `limits` in open cases (of `of_cases` only, if given) whose
-    count ran over [first, after) (started before `after`, due at or after `first`), with
-    their case's status, locked for their rewrite in key order (two recounts never deadlock;
-    the timer skips them meanwhile)."""
-    rows = await conn.fetch(
-        "SELECT d.case_id, d.cycle, d.limit_name, d.starts_at, d.due_at, d.warn_at, c.status"
-        " FROM case_deadlines d JOIN cases c ON c.id = d.case_id"
-        " WHERE d.settled_at IS NULL AND d.limit_name = ANY($1::text[])"
-        " AND d.starts_at < $3 AND d.due_at >= $2 AND c.status <> ALL($4::text[])"
-        " AND ($5::bigint[] IS NULL OR d.case_id = ANY($5::bigint[]))"
-        " ORDER BY d.case_id, d.cycle, d.limit_name FOR UPDATE OF d",
-        list(limits),
-        first,
-        after,
+    """The running deadlines of `limits` in those of `cases` still open, with their case's
+    status and locked for their rewrite: the cases first in id order, then the deadlines in
+    key order (as a transition locks them; two recounts never deadlock, the timer skips
+    them meanwhile). Both through primary keys."""
+    open_ = await conn.fetch(
+        "SELECT id FROM cases WHERE id = ANY($1::bigint[]) AND status <> ALL($2::text[])"
+        " ORDER BY id FOR UPDATE",
+        sorted(cases),
         sorted(FINISHED_CASE_STATUSES),
-        list(of_cases) if of_cases is not None else None,
     )
-    return [dict(r) for r in rows]
+    rows = await conn.fetch(RUNNING_OF_CASES, [r["id"] for r in open_], list(limits))
+    return [
+        {**r, "calendar_counted": _json_or_none(r["calendar_counted"])} for r in map(dict, rows)
+    ]
+
+
+def _json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 _RECOUNT_COLUMNS = {
     "case_id": "bigint", "cycle": "int", "limit_name": "text",
     "due_at": "timestamptz", "warn_at": "timestamptz",
+    "working_days": "int", "calendar_counted": "jsonb",
 }  # fmt: skip
 
 
 async def move_deadlines(
     conn: asyncpg.Connection, moved: Sequence[tuple[int, int, Deadline]]
 ) -> None:
-    """Give (case id, cycle, deadline) rows their recounted due and warning times."""
+    """Give (case id, cycle, deadline) rows their recounted due and warning times, and the
+    amount and calendar they are now counted with."""
     if not moved:
         return
     await conn.execute(
-        f"UPDATE case_deadlines d SET due_at = r.due_at, warn_at = r.warn_at"
+        f"UPDATE case_deadlines d SET due_at = r.due_at, warn_at = r.warn_at,"
+        f" working_days = r.working_days, calendar_counted = r.calendar_counted"
         f" FROM {_recordset(_RECOUNT_COLUMNS)}"
         " WHERE d.case_id = r.case_id AND d.cycle = r.cycle AND d.limit_name = r.limit_name",
         _json_rows(
             {"case_id": case_id, "cycle": cycle, "limit_name": d.name.value,
-             "due_at": d.due_at, "warn_at": d.warn_at}
+             "due_at": d.due_at, "warn_at": d.warn_at, "working_days": d.working_days,
+             "calendar_counted": _counted_with(d)}
             for case_id, cycle, d in moved
         ),
     )  # fmt: skip
-
-
-async def unflag_calendar_year(conn: asyncpg.Connection, year: int, cases: Sequence[int]) -> None:
-    """`cases` no longer wait for `year`'s schedule: it is known, their limits recounted."""
-    await conn.execute(
-        "UPDATE cases SET calendar_missing_years = array_remove(calendar_missing_years, $1)"
-        " WHERE id = ANY($2::bigint[])",
-        year,
-        list(cases),
-    )
 
 
 async def settle_deadlines(
