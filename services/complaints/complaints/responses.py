@@ -280,9 +280,14 @@ class RuleOut(BaseModel):
 
 
 class Rules(BaseModel):
-    model_config = _example({"rules": [RuleOut.model_config["json_schema_extra"]["example"]]})  # type: ignore[index]
+    model_config = _example({"rules": [RuleOut.model_config["json_schema_extra"]["example"]],  # type: ignore[index]
+                             "version": "5c1f0e9a2b7d4c3e8a10"})  # fmt: skip
 
     rules: list[RuleOut]
+    version: str = Field(
+        description="what this list is: any rule added, removed or changed gives another; "
+        "`PUT /v1/category-rules/order` names the version its order was made from"
+    )
 
 
 class Categories(BaseModel):

@@ -3,6 +3,7 @@ short-lived cache (an edit on one instance reaches the others within `ttl_s`).""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,47 @@ async def category_rules(conn: asyncpg.Connection) -> list[CategoryRule]:
 
 async def category_rule_rows(conn: asyncpg.Connection) -> list[Row]:
     return [dict(r) for r in await conn.fetch("SELECT * FROM category_rules ORDER BY position, id")]
+
+
+def list_version(rows: Sequence[Row]) -> str:
+    """What a list of the rules was read as: any rule added, removed or changed (every change
+    sets `updated_at`) gives another. A reorder names the version it was computed from."""
+    seen = "\n".join(f"{r['id']}:{r['position']}:{r['updated_at'].isoformat()}" for r in rows)
+    return hashlib.sha256(seen.encode()).hexdigest()[:20]
+
+
+class StaleOrder(Exception):
+    """The rules are no longer the list the order was computed from (`version`)."""
+
+
+class NotTheRules(ValueError):
+    """The order does not name each rule exactly once."""
+
+
+async def reorder_rules(
+    conn: asyncpg.Connection, ids: Sequence[int], *, version: str, by: str
+) -> list[Row]:
+    """Number the rules in tens in the order `ids` gives, in one transaction: a reader (the
+    classifier's cache) sees the old order or the new one, never half of it. The table is
+    locked against other writers first (a PATCH, another reorder wait), so a list read before
+    one of them committed is refused (`StaleOrder`), not interleaved. Only the rules whose
+    position changes are written (their `updated_by` says who moved them)."""
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE category_rules IN SHARE ROW EXCLUSIVE MODE")
+        rows = await category_rule_rows(conn)
+        if list_version(rows) != version:
+            raise StaleOrder(list_version(rows))
+        if sorted(ids) != sorted(r["id"] for r in rows):
+            raise NotTheRules("the order must name each rule exactly once")
+        await conn.execute(
+            "UPDATE category_rules AS r SET position = n.position, updated_by = $3,"
+            " updated_at = now() FROM unnest($1::bigint[], $2::int[]) AS n(id, position)"
+            " WHERE r.id = n.id AND r.position <> n.position",
+            list(ids),
+            [(n + 1) * 10 for n in range(len(ids))],
+            by,
+        )
+        return await category_rule_rows(conn)
 
 
 async def seed_once(conn: asyncpg.Connection, marker: str) -> bool:

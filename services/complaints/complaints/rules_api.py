@@ -12,23 +12,49 @@ from complaints.http_deps import (
     CaseReader,
     Ctx,
     ECtx,
+    Responses,
     RuleEditor,
     StaffOrOperations,
     actor_of,
 )
 from complaints.responses import Categories, RuleOut, Rules, Verdict
-from complaints.views import ClassifyIn, RuleIn, RulePatch
+from complaints.views import ClassifyIn, RuleIn, RuleOrder, RulePatch
 from hospital_shared.http_api import Conn
 from hospital_shared.http_guard import GuardedRoute
 from hospital_shared.vocabulary import ComplaintCategory
 
+STALE_DETAIL = "the rules changed since this list was read: read them again"
+STALE: Responses = {409: {"description": STALE_DETAIL}}
 router = APIRouter(prefix="/v1", tags=["classification rules"], route_class=GuardedRoute)
 
 
 @router.get("/category-rules", response_model=Rules)
 async def list_rules(conn: Conn, _: StaffOrOperations) -> Rules:
-    """Every rule in the order they are tried (a short, bounded list: not paged)."""
-    return Rules.model_validate({"rules": await rulebook.category_rule_rows(conn)})
+    """Every rule in the order they are tried (a short, bounded list: not paged), and the
+    list's `version` (what a reorder names)."""
+    return _rules(await rulebook.category_rule_rows(conn))
+
+
+def _rules(rows: list[rulebook.Row]) -> Rules:
+    return Rules.model_validate({"rules": rows, "version": rulebook.list_version(rows)})
+
+
+@router.put("/category-rules/order", response_model=Rules, responses=STALE)
+async def reorder_rules(body: RuleOrder, conn: Conn, ctx: Ctx, principal: RuleEditor) -> Rules:
+    """Try the rules in the order `ids` gives (numbered in tens), all at once: new complaints
+    are classified by the old order or the new one, never a mix. A 409 when the rules changed
+    since the list `version` was read (someone else edited or moved one): read them again."""
+    try:
+        rows = await rulebook.reorder_rules(
+            conn, body.ids, version=body.version, by=actor_of(principal).id
+        )
+    except rulebook.StaleOrder:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=STALE_DETAIL) from None
+    except rulebook.NotTheRules as exc:
+        detail = [{"loc": ["body", "ids"], "msg": str(exc), "type": "value_error"}]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from None
+    ctx.rulebook.invalidate()
+    return _rules(rows)
 
 
 @router.post("/category-rules", status_code=status.HTTP_201_CREATED, response_model=RuleOut)

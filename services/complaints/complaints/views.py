@@ -167,6 +167,14 @@ class RulePatch(_Body):
         return value
 
 
+class RuleOrder(_Body):
+    """Every rule's id in the order they are to be tried, and the `version` of the list
+    (`GET /v1/category-rules`) the order was made from."""
+
+    ids: list[int] = Field(min_length=1, max_length=5000)
+    version: Short
+
+
 class ClassifyIn(_Body):
     text: Text
     category: Short | None = None
