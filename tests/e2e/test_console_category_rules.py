@@ -10,6 +10,10 @@ and operations changed the keywords that file a complaint under a category with 
   has it disabled. Adding a rule of a category and keyword that exists is refused naming it.
 - In English, a keyword left empty is refused beside it; an agent reads the rules without a
   menu entry or a form.
+- A page opened before a colleague changed the rules: a move from it is refused (the whole
+  order goes as one `PUT /v1/category-rules/order` made from the list's version), the list
+  shown as it now is with a message, in Chinese and English, nothing moved; a rule's edit form
+  saves what was changed in it (the note), not the colleague's switch-off put back.
 
 The rule added is deleted and the positions put back after (a move numbers the list again).
 Screenshots go to test-artifacts/screenshots/ (1366x768)."""
@@ -109,6 +113,45 @@ async def test_operations_add_a_rule_after_refusals_move_it_up_and_switch_it_off
     await page.select_option("#rules-category", "environment")
     await submit(page, "#rules-save")
     assert f"（#{added['id']}）" in await page.inner_text("#err-keyword")  # change that one
+
+
+async def _colleague_changes(
+    stack: dict[str, RunningService], rule_id: int, **changes: Any
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.patch(
+            f"{stack['complaints'].url}/v1/category-rules/{rule_id}", json=changes, headers=ADMIN
+        )
+    resp.raise_for_status()
+
+
+async def test_a_page_opened_before_a_colleagues_change_moves_nothing_and_keeps_the_change(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    first, second = (await rules_of(stack))[:2]
+    console = stack["console"].url
+    page = await page_as(browser, stack, stack_env, "dev-admin-token")
+    english = await page_as(browser, stack, stack_env, "dev-admin-token", lang="en")
+    for opened in (page, english):
+        await opened.goto(f"{console}/category-rules")
+    await _colleague_changes(stack, second["id"], enabled=False)
+    await send(page, f"#rule-{second['id']} button[value=up]")
+    assert "规则在您打开本页后已被他人更改，未作移动" in await page.inner_text("#rules-stale")
+    assert "已停用" in await page.inner_text(f"#rule-{second['id']}")  # the list as it now is
+    assert [r["id"] for r in (await rules_of(stack))[:2]] == [first["id"], second["id"]]
+    await screenshot(page, "rules-stale")
+    await send(english, f"#rule-{second['id']} button[value=up]")
+    assert "nothing was moved" in await english.inner_text("#rules-stale")
+    await screenshot(english, "rules-stale-en")
+
+    await _colleague_changes(stack, second["id"], enabled=True)
+    await page.goto(f"{console}/category-rules?edit={second['id']}#h-form")
+    await _colleague_changes(stack, second["id"], enabled=False)  # after the form was opened
+    await page.fill("#rules-note", "同事停用后补的备注")
+    await submit(page, "#rules-save")
+    saved = next(r for r in await rules_of(stack) if r["id"] == second["id"])
+    assert (saved["note"], saved["enabled"]) == ("同事停用后补的备注", False)
+    await _colleague_changes(stack, second["id"], enabled=second["enabled"], note=second["note"])
 
 
 async def test_the_rules_in_english_and_read_only_for_an_agent(

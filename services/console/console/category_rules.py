@@ -10,13 +10,20 @@ what is valid: its refusal is shown beside the field it names, what was typed ke
 redirects to the list (`?saved=<id>#rule-<id>`, POST-redirect-GET).
 
 The service's POST replaces a rule of the same category and keyword (an upsert), so adding
-one that exists is refused here, naming the rule to change instead. A move renumbers the
-positions (`rule_order.moved`): rules of one position are tried by id, so two equal positions
-cannot be swapped; each changed position is its own PATCH (the service has no batch)."""
+one that exists is refused here, naming the rule to change instead.
+
+Others may change the rules while a page is open. A move sends the whole new order
+(`rule_order.moved`) with the `version` of the list the page showed (`PUT
+/v1/category-rules/order`: one transaction); a list changed meanwhile is shown as it now is,
+saying nothing was moved. The edit form sends only the fields the person changed (the values
+it was loaded with ride along as `was_<field>`), so a colleague's change to another field
+(switched off, moved) is kept, not put back: an order is made from the whole list, a rule's
+field from itself."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -44,9 +51,18 @@ def may_edit(session: Session) -> bool:
     return session.has_role(*EDITORS)
 
 
-async def _rules(request: Request, session: Session) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Rules:
+    """The rules in the order they are tried, and the `version` of that list (what a move
+    names: the service refuses it when the list changed since)."""
+
+    rules: list[dict[str, Any]]
+    version: str
+
+
+async def _rules(request: Request, session: Session) -> Rules:
     found = await backend_of(request).get(session, "complaints", "/v1/category-rules")
-    return list(found["rules"])
+    return Rules(list(found["rules"]), str(found["version"]))
 
 
 def typed_of(rule: dict[str, Any] | None) -> dict[str, str]:
@@ -54,11 +70,12 @@ def typed_of(rule: dict[str, Any] | None) -> dict[str, str]:
     if rule is None:
         return {"id": "", "keyword": "", "category": "", "serious": "", "position": "",
                 "enabled": "on", "note": ""}  # fmt: skip
-    return {
-        "id": str(rule["id"]), "keyword": rule["keyword"], "category": rule["category"],
+    shown = {
+        "keyword": rule["keyword"], "category": rule["category"],
         "serious": "on" if rule["serious"] else "", "position": str(rule["position"]),
         "enabled": "on" if rule["enabled"] else "", "note": rule["note"] or "",
     }  # fmt: skip
+    return {"id": str(rule["id"]), **shown, **{f"was_{k}": v for k, v in shown.items()}}
 
 
 def _own(key: str, **values: Any) -> Reason:
@@ -72,7 +89,9 @@ def rule_body(
     """The form as the service's `RuleIn` (a new rule) or `RulePatch`, and the errors found
     before sending it: no category chosen, a new rule of a category and keyword another rule
     has already (the service would replace that one). A position left blank puts a new rule last and leaves an
-    existing one where it is; one that is no number is the service's to refuse."""
+    existing one where it is; one that is no number is the service's to refuse. Of an
+    existing rule, only the fields changed from what the form was loaded with (`was_<field>`)
+    are sent: the others may have been changed by someone else since."""
     body: dict[str, Any] = {
         "keyword": typed["keyword"], "category": typed["category"],
         "serious": typed["serious"] == "on", "enabled": typed["enabled"] == "on",
@@ -85,6 +104,8 @@ def rule_body(
         body["position"] = max((r["position"] for r in rules), default=0) + 10
     same = next((r for r in rules if r["category"] == typed["category"]
                  and r["keyword"] == typed["keyword"].strip() and str(r["id"]) != typed["id"]), None)  # fmt: skip
+    if typed["id"]:
+        body = {k: v for k, v in body.items() if typed[k].strip() != typed[f"was_{k}"].strip()}
     if not typed["category"]:  # the service's word for it lists every category's code
         return body, {"category": "required"}
     if same is not None and not typed["id"]:
@@ -93,12 +114,13 @@ def rule_body(
 
 
 async def _page(
-    request: Request, session: Session, rules: list[dict[str, Any]] | None = None,
+    request: Request, session: Session, listed: Rules | None = None,
     status: int = 200, **more: Any,
 ) -> HTMLResponse:  # fmt: skip
-    rules = rules if rules is not None else await _rules(request, session)
+    listed = listed if listed is not None else await _rules(request, session)
     return render(
-        request, "category_rules/page.html", status, rules=rules, may_edit=may_edit(session),
+        request, "category_rules/page.html", status, rules=listed.rules, version=listed.version,
+        may_edit=may_edit(session),
         categories=list(ComplaintCategory), errors=more.pop("errors", {}), **more,
     )  # fmt: skip
 
@@ -109,15 +131,17 @@ async def rules_page(
 ) -> HTMLResponse:
     """The rules in the order they are tried; with `edit` (a rule's id, or `new`), the form
     for it (for those who may edit); with `saved` (where a save redirects) that rule marked."""
-    rules = await _rules(request, session)
+    listed = await _rules(request, session)
+    rules = listed.rules
     more: dict[str, Any] = {"saved": next((r for r in rules if str(r["id"]) == saved), None)}
     if may_edit(session) and (edit == "new" or any(str(r["id"]) == edit for r in rules)):
         more["typed"] = typed_of(next((r for r in rules if str(r["id"]) == edit), None))
-    return await _page(request, session, rules, **more)
+    return await _page(request, session, listed, **more)
 
 
 def _typed(form: Any) -> dict[str, str]:
-    typed = {name: str(form.get(name) or "") for name in ("id", *FIELDS)}
+    names = ("id", *FIELDS, *(f"was_{f}" for f in FIELDS))
+    typed = {name: str(form.get(name) or "") for name in names}
     return typed | {"id": typed["id"].strip(), "note": typed["note"].strip()}
 
 
@@ -128,12 +152,12 @@ async def save_rule(request: Request, session: CurrentSession, form: CheckedForm
     if not may_edit(session):
         raise Refused("category rules are kept by supervisors and operations")
     typed = _typed(form)
-    rules = await _rules(request, session)
-    if typed["id"] and not any(str(r["id"]) == typed["id"] for r in rules):
+    listed = await _rules(request, session)
+    if typed["id"] and not any(str(r["id"]) == typed["id"] for r in listed.rules):
         raise NotFound(f"no rule {typed['id'][:20]}")
-    body, errors = rule_body(typed, rules)
+    body, errors = rule_body(typed, listed.rules)
     if errors:
-        return await _page(request, session, rules, 422, typed=typed, errors=errors)
+        return await _page(request, session, listed, 422, typed=typed, errors=errors)
     method, path = (
         ("PATCH", f"/v1/category-rules/{segment(typed['id'])}")
         if typed["id"]
@@ -143,12 +167,12 @@ async def save_rule(request: Request, session: CurrentSession, form: CheckedForm
         saved = await backend_of(request).call(session, "complaints", method, path, json=body,
                                               reason=REASON)  # fmt: skip
     except Refused as exc:
-        return await _page(request, session, rules, 403, typed=typed, message=exc.reason)
+        return await _page(request, session, listed, 403, typed=typed, message=exc.reason)
     except Problem as exc:
         errors = {f: m for f, m in exc.fields.items() if f in FIELDS}
         if exc.status == 409:  # another rule has this category and keyword
             errors = {"keyword": exc.message}
-        return await _page(request, session, rules, exc.status, typed=typed, errors=errors,
+        return await _page(request, session, listed, exc.status, typed=typed, errors=errors,
                            message="" if errors else exc.message)  # fmt: skip
     return RedirectResponse(
         f"/category-rules?saved={saved['id']}#rule-{saved['id']}", status_code=303
@@ -164,18 +188,33 @@ async def change_rule(
     if not may_edit(session):
         raise Refused("category rules are kept by supervisors and operations")
     action = str(form.get("do") or "")
-    rules = await _rules(request, session)
-    if action not in ACTIONS or not any(r["id"] == rule_id for r in rules):
+    listed = await _rules(request, session)
+    if action not in ACTIONS or not any(r["id"] == rule_id for r in listed.rules):
         raise NotFound(f"no rule {rule_id} or no such change")
-    changes: dict[int, dict[str, Any]]
     if action in ("enable", "disable"):
-        changes = {rule_id: {"enabled": action == "enable"}}
-    else:
-        changes = {
-            i: {"position": p}
-            for i, p in moved(rules, rule_id, -1 if action == "up" else 1).items()
-        }
-    for changed, body in changes.items():
         await backend_of(request).call(session, "complaints", "PATCH",
-                                     f"/v1/category-rules/{segment(changed)}", json=body, reason=REASON)  # fmt: skip
+                                     f"/v1/category-rules/{rule_id}", json={"enabled": action == "enable"},
+                                     reason=REASON)  # fmt: skip
+    elif not await _moved(request, session, listed, rule_id, action, str(form.get("version"))):
+        return await _page(request, session, status=409, stale=True)
     return RedirectResponse(f"/category-rules?saved={rule_id}#rule-{rule_id}", status_code=303)
+
+
+async def _moved(
+    request: Request, session: Session, rules: Rules, rule_id: int, action: str, version: str
+) -> bool:
+    """Move the rule one place in the list the page showed (`version`); False when the rules
+    changed since (the console saw it, or the service refused the order)."""
+    if version != rules.version:
+        return False
+    order = moved(rules.rules, rule_id, -1 if action == "up" else 1)
+    if not order:
+        return True
+    try:
+        await backend_of(request).call(session, "complaints", "PUT", "/v1/category-rules/order",
+                                     json={"ids": order, "version": version}, reason=REASON)  # fmt: skip
+    except Problem as exc:
+        if exc.status != 409:
+            raise
+        return False
+    return True
