@@ -23,6 +23,14 @@ class QuestionnaireIn(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     questions: list[Question] = Field(min_length=1, max_length=30)
+    base_version: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="the version this one was edited from; when another is in force by the "
+        "save (someone saved meanwhile) the save is refused with 409. Left out, the save "
+        "does not check (a script that means to replace whatever is in force)",
+    )
 
 
 questionnaire_router = APIRouter(
@@ -45,20 +53,29 @@ async def list_questionnaires(
     return page.page(request, items, last)
 
 
-@questionnaire_router.put("/{kind}", response_model=Questionnaire)
+@questionnaire_router.put(
+    "/{kind}",
+    response_model=Questionnaire,
+    responses={409: {"description": "another version than `base_version` is in force"}},
+)
 async def save_questionnaire(
     conn: Conn, kind: ContactKind, body: QuestionnaireIn, who: Operations
 ) -> Questionnaire:
-    """Save a new version of `kind`'s questionnaire; answers given before keep theirs."""
+    """Save a new version of `kind`'s questionnaire; answers given before keep theirs. With
+    `base_version`, only when that version is still the one in force (else 409)."""
     try:
-        draft = Questionnaire(kind=kind, version=1, **body.model_dump())
+        draft = Questionnaire(kind=kind, version=1, **body.model_dump(exclude={"base_version"}))
     except ValueError as exc:
         detail = [{"loc": ["body", "questions"], "msg": str(exc).splitlines()[0][:200],
                    "type": "value_error"}]  # fmt: skip
         raise HTTPException(422, detail) from None
-    async with conn.transaction():
-        saved = await survey_store.save_questionnaire(
-            conn, draft, saved_by=who.staff_id or who.role.value
-        )
+    try:
+        async with conn.transaction():
+            saved = await survey_store.save_questionnaire(
+                conn, draft, saved_by=who.staff_id or who.role.value, base=body.base_version
+            )
+    except survey_store.ChangedMeanwhile as exc:
+        detail = f"version {exc.in_force} is in force, not {body.base_version}: saved meanwhile"
+        raise HTTPException(409, detail) from None
     log.info("questionnaire saved", kind=kind.value, version=saved.version)
     return saved

@@ -131,14 +131,25 @@ async def questionnaire_version(
     return packaged if packaged.version == version else None
 
 
+class ChangedMeanwhile(Exception):
+    """Another version than the one a draft was edited from is in force."""
+
+    def __init__(self, in_force: int) -> None:
+        super().__init__(f"version {in_force} is in force")
+        self.in_force = in_force
+
+
 async def save_questionnaire(
-    conn: asyncpg.Connection, draft: Questionnaire, *, saved_by: str
+    conn: asyncpg.Connection, draft: Questionnaire, *, saved_by: str, base: int | None = None
 ) -> Questionnaire:
-    """Save `draft` as the next version of its kind (versions are never changed)."""
+    """Save `draft` as the next version of its kind (versions are never changed); when it was
+    edited from version `base`, only if that is still the one in force (`ChangedMeanwhile`)."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtext('questionnaire:' || $1))", draft.kind.value
     )
     latest = await current_questionnaire(conn, draft.kind)
+    if base is not None and latest.version != base:
+        raise ChangedMeanwhile(latest.version)
     saved = draft.model_copy(update={"version": latest.version + 1})
     await conn.execute(
         "INSERT INTO questionnaires (kind, version, body, saved_by) VALUES ($1, $2, $3, $4)",
