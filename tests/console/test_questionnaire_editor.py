@@ -1,8 +1,10 @@
 """The questionnaire editor's form (console/questionnaire_form.py, console/questionnaires.py)
 in this process: adding, moving and removing a question gives the form back with the edit
 made and everything typed kept, nothing sent to the service; a refusal of the notifications
-service naming a question's field is shown beside that question's field. Saving through the
-real service is tests/e2e/test_console_questionnaires.py."""
+service naming a question's field is shown beside that question's field; the form carries
+the version it was made from, and a save the service refuses because another was saved
+meanwhile shows the form again as typed, naming the version in force. Saving through the real
+service is tests/e2e/test_console_questionnaires.py."""
 
 from __future__ import annotations
 
@@ -110,3 +112,53 @@ def test_errors_name_the_form_fields_of_their_question() -> None:
          "questions.9.text": "gone"}, 3,
     )  # fmt: skip
     assert found == {"title": "t", "aspect-2": "a", "text-0": "i", "questions": "q"}
+
+
+class SavedMeanwhile(Notifications):
+    """Someone saved version 3 of the complaint follow-up's questionnaire: a PUT made from
+    another version is refused as the service refuses it."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/questionnaires":
+            items = [default(k).model_dump(mode="json") for k in ContactKind]
+            for item in items:
+                item.update(
+                    {"version": 3, "title": "同事的第 3 版"} if item["kind"] == KIND else {}
+                )
+            return httpx.Response(200, json={"items": items, "next": None})
+        if request.method == "PUT":
+            body = json.loads(request.content)
+            self.put.append(body)
+            if body.get("base_version") != 3:
+                detail = f"version 3 is in force, not {body.get('base_version')}: saved meanwhile"
+                return httpx.Response(409, json={"status": 409, "detail": detail})
+            return httpx.Response(200, json=body | {"kind": KIND, "version": 4})
+        return idle_services(request)
+
+
+def test_the_form_carries_the_version_it_was_made_from_through_an_edit() -> None:
+    app = console(SavedMeanwhile())
+    csrf = app.sign_in(staff_id="S-OPS-01", roles=["admin"], department="OPS").csrf_token
+    page = app.client.get("/questionnaires", params={"kind": KIND, "edit": "1"})
+    assert '<input type="hidden" name="base_version" value="3">' in page.text
+    page = app.client.post("/questionnaires", data=_form(csrf, "add") | {"base_version": "2"})
+    assert '<input type="hidden" name="base_version" value="2">' in page.text
+
+
+def test_a_save_made_from_a_version_no_longer_in_force_shows_the_form_again_naming_it() -> None:
+    service = SavedMeanwhile()
+    app = console(service)
+    csrf = app.sign_in(staff_id="S-OPS-01", roles=["admin"], department="OPS").csrf_token
+    typed = _form(csrf, "save") | {"text-1": "还有什么意见？", "base_version": "2"}
+    page = app.client.post("/questionnaires", data=typed)
+    assert page.status_code == 409 and service.put[0]["base_version"] == 2
+    assert "问卷在您修改期间已被他人更改：现行的是第 3 版（您是从第 2 版改起的）" in page.text
+    assert f'href="/questionnaires?kind={KIND}#h-current" target="_blank"' in page.text
+    assert 'value="投诉回访（改）"' in page.text and 'value="还有什么意见？"' in page.text
+    assert '<input type="hidden" name="base_version" value="3">' in page.text  # now made from 3
+    app.client.cookies.set("console_lang", "en")
+    page = app.client.post("/questionnaires", data=typed)
+    assert "Changed meanwhile: version 3 is now in force" in page.text
+    saved = app.client.post("/questionnaires", data=typed | {"base_version": "3"},
+                            follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303 and saved.headers["location"].endswith("saved=4#qn-saved")

@@ -11,6 +11,10 @@ what follow-up calls and SMS surveys ask with hand-made `PUT /v1/questionnaires/
 - In English, a title left empty is refused beside the title; a supervisor reads the
   questionnaires without a form.
 
+- Two operators edit the same version: the second's save is refused, the form shown again
+  with what was typed, naming the version now in force with a link to it (in Chinese and
+  English); saved again after a look, it replaces that one.
+
 The complaint follow-up's saved versions are forgotten before and after (other tests answer
 its packaged version). Screenshots go to test-artifacts/screenshots/ (1366x768)."""
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -154,3 +159,43 @@ async def test_the_questionnaires_in_english_and_read_only_for_a_supervisor(
     assert "满意度问卷" in await supervisor.inner_text("nav.subnav")
     assert await supervisor.locator("#qn-title").count() == 0  # no form
     assert "您还有什么意见？" in await supervisor.inner_text("#qn-current")
+
+
+async def test_the_second_of_two_operators_editing_one_version_is_told_it_changed_meanwhile(
+    browser: Browser, stack: dict[str, RunningService], stack_env: dict[str, str]
+) -> None:
+    before = await in_force(stack)
+    edit = f"{stack['console'].url}/questionnaires?kind={KIND}&edit=1#h-form"
+    first = await page_as(browser, stack, stack_env, "dev-admin-token")
+    second = await page_as(browser, stack, stack_env, "dev-admin-token", lang="en")
+    for page in (first, second):
+        await page.goto(edit)
+    await first.fill("#qn-title", "甲：投诉处理回访")
+    await submit(first, "#qn-save")
+    assert (await in_force(stack))["title"] == "甲：投诉处理回访"
+    await second.fill("#qn-text-0", "Was the outcome satisfactory? (second operator)")
+    await submit(second, "#qn-save")
+    stale = await second.inner_text("#qn-stale")
+    assert f"version {before['version'] + 1} is now in force" in stale, stale
+    assert (
+        await second.input_value("#qn-text-0") == "Was the outcome satisfactory? (second operator)"
+    )
+    assert (await in_force(stack))["title"] == "甲：投诉处理回访"  # the first's edits kept
+    assert (
+        await second.get_attribute("#qn-stale-see", "href")
+        == f"/questionnaires?kind={KIND}#h-current"
+    )
+    await screenshot(second, "questionnaires-changed-meanwhile-en")
+    host = urlsplit(stack["console"].url).hostname or "127.0.0.1"
+    await second.context.add_cookies([{"name": "console_lang", "value": "zh", "domain": host,
+                                       "path": "/"}])  # type: ignore[list-item]  # fmt: skip
+    await first.goto(edit)
+    await second.fill("#qn-title", "乙：投诉处理回访")  # on the page of the refusal
+    await first.fill("#qn-title", "甲又改了")
+    await submit(first, "#qn-save")
+    await submit(second, "#qn-save")
+    assert f"现行的是第 {before['version'] + 2} 版" in await second.inner_text("#qn-stale")
+    await screenshot(second, "questionnaires-changed-meanwhile")
+    await submit(second, "#qn-save")  # after a look: saved, replacing the one in force
+    now = await in_force(stack)
+    assert (now["version"], now["title"]) == (before["version"] + 3, "乙：投诉处理回访")

@@ -5,11 +5,13 @@ asks for (add one at the end, move one up or down, remove one), the body of noti
 Each question is a group of fields numbered by its place in the form (`text-0`, `aspect-0`,
 ...); an edit posts the whole form and gets it back changed, not saved, so nothing typed is
 lost and no script is needed. A question keeps its `id` (hidden: the answers and the call
-screen name a question by it); a question added here is given the first free `q<n>`."""
+screen name a question by it); a question added here is given the first free `q<n>`. The form
+carries the version it was made from (`base_version`, hidden): the service refuses the save
+when another is in force by then (someone saved meanwhile)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from console.refusals import Reason
@@ -28,6 +30,7 @@ class Draft:
     kind: str
     title: str
     questions: list[dict[str, str]]
+    base_version: str = ""
 
 
 def draft_of(questionnaire: dict[str, Any]) -> Draft:
@@ -38,7 +41,8 @@ def draft_of(questionnaire: dict[str, Any]) -> Draft:
          "required": "on" if q["required"] else ""}
         for q in questionnaire["questions"]
     ]  # fmt: skip
-    return Draft(questionnaire["kind"], questionnaire["title"], questions)
+    return Draft(questionnaire["kind"], questionnaire["title"], questions,
+                 str(questionnaire["version"]))  # fmt: skip
 
 
 def typed_draft(form: Any) -> Draft:
@@ -52,7 +56,8 @@ def typed_draft(form: Any) -> Draft:
         {part: str(form.get(f"{part}-{n}") or "").strip() for part in PARTS}
         for n in places[: MAX_QUESTIONS + 1]
     ]
-    return Draft(str(form.get("kind") or ""), str(form.get("title") or "").strip(), questions)
+    return Draft(str(form.get("kind") or ""), str(form.get("title") or "").strip(), questions,
+                 str(form.get("base_version") or "").strip())  # fmt: skip
 
 
 def free_id(questions: list[dict[str, str]]) -> str:
@@ -68,18 +73,18 @@ def edited(draft: Draft, action: str) -> tuple[Draft, int | None]:
     if verb == "add" and len(questions) < MAX_QUESTIONS:
         blank = {"id": free_id(questions), "aspect": "", "text": "", "text_en": "",
                  "answer": "scale", "score": "", "required": ""}  # fmt: skip
-        return Draft(draft.kind, draft.title, [*questions, blank]), len(questions)
+        return replace(draft, questions=[*questions, blank]), len(questions)
     if not number.isdigit() or int(number) >= len(questions):
         return draft, None
     n = int(number)
     if verb == "remove":
         del questions[n]
-        return Draft(draft.kind, draft.title, questions), min(n, len(questions) - 1)
+        return replace(draft, questions=questions), min(n, len(questions) - 1)
     to = n - 1 if verb == "up" else n + 1 if verb == "down" else -1
     if not 0 <= to < len(questions):
         return draft, n if verb in ("up", "down") else None
     questions[n], questions[to] = questions[to], questions[n]
-    return Draft(draft.kind, draft.title, questions), to
+    return replace(draft, questions=questions), to
 
 
 def questionnaire_body(draft: Draft) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -97,7 +102,10 @@ def questionnaire_body(draft: Draft) -> tuple[dict[str, Any], dict[str, Any]]:
          "answer": q["answer"], "score": q["score"] == "on", "required": q["required"] == "on"}
         for q in draft.questions
     ]  # fmt: skip
-    return {"title": draft.title, "questions": questions}, errors
+    body: dict[str, Any] = {"title": draft.title, "questions": questions}
+    if draft.base_version.isdigit() and len(draft.base_version) < 10:
+        body["base_version"] = int(draft.base_version)
+    return body, errors
 
 
 def own_reason(key: str) -> Reason:

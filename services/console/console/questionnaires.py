@@ -9,10 +9,14 @@ form edits the version in force into the next one. The questions are edited in t
 (console/questionnaire_form.py): add, remove, move up or down, each one's text, aspect and
 answer; the service decides what is valid and its refusal is shown beside the question and
 field it names, what was typed kept. A save redirects to the kind's page
-(`?kind=<kind>&saved=<version>`, POST-redirect-GET)."""
+(`?kind=<kind>&saved=<version>`, POST-redirect-GET). The form names the version it was made
+from; when someone saved another meanwhile (the service's 409) the form is shown again as
+typed, saying which version is now in force with a link to it, and made from that one: saving
+again, after a look, replaces it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -103,12 +107,24 @@ async def _saved(request: Request, session: Session, draft: Draft) -> Response:
     except Refused as exc:
         return await _page(request, session, draft.kind, 403, draft=draft, message=exc.reason)
     except Problem as exc:
+        if exc.status == 409:
+            return await _changed_meanwhile(request, session, draft)
         errors = errors_by_field(exc.indexed, len(draft.questions))
         return await _page(request, session, draft.kind, exc.status, draft=draft, errors=errors,
                            message=exc.message)  # fmt: skip
     return RedirectResponse(
         f"/questionnaires?kind={draft.kind}&saved={saved['version']}#qn-saved", status_code=303
     )
+
+
+async def _changed_meanwhile(request: Request, session: Session, draft: Draft) -> HTMLResponse:
+    """The form as typed, now made from the version in force, saying it changed meanwhile."""
+    known = await _questionnaires(request, session)
+    in_force = _shown(known, draft.kind)
+    assert in_force is not None  # a kind it has: `_shown` found it before the save
+    rebased = replace(draft, base_version=str(in_force["version"]))
+    return await _page(request, session, draft.kind, 409, known=known, draft=rebased,
+                       changed_meanwhile=in_force["version"], replaced=draft.base_version)  # fmt: skip
 
 
 @router.post("/questionnaires")
