@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser
@@ -37,7 +36,7 @@ from tests.browser import (
     send,
     submit,
 )
-from tests.integration.services import RunningService, running_all
+from tests.integration.services import RunningService, forget_questionnaire_versions, running_all
 
 SERVICES = ("notifications", "console")
 KIND = "complaint_check"
@@ -47,12 +46,7 @@ ADDED_EN = "Did the staff explain clearly how your complaint was handled?"
 
 
 async def forget_saved_versions(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        if await conn.fetchval("SELECT to_regclass('notifications.questionnaires')"):
-            await conn.execute("DELETE FROM notifications.questionnaires WHERE kind = $1", KIND)
-    finally:
-        await conn.close()
+    await forget_questionnaire_versions(dsn, KIND)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 
 import devstack
@@ -133,3 +134,14 @@ def refused_start_log(config: Any, name: str, env: dict[str, str], *, log_prefix
             proc.kill()
             proc.wait(10)
     return config.log_file(log_name).read_text()  # type: ignore[no-any-return]
+
+
+async def forget_questionnaire_versions(dsn: str, kind: str) -> None:
+    """Delete the saved versions of `kind`'s questionnaire (its packaged one is in force again),
+    for a test that saves some: others answer the packaged version."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT to_regclass('notifications.questionnaires')"):
+            await conn.execute("DELETE FROM notifications.questionnaires WHERE kind = $1", kind)
+    finally:
+        await conn.close()

@@ -8,22 +8,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.integration.services import RunningService, running_all
+from tests.integration.services import RunningService, forget_questionnaire_versions, running_all
 
 KIND = "complaint_check"  # its saved versions are forgotten before and after
 
 
 async def forget_saved_versions(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        if await conn.fetchval("SELECT to_regclass('notifications.questionnaires')"):
-            await conn.execute("DELETE FROM notifications.questionnaires WHERE kind = $1", KIND)
-    finally:
-        await conn.close()
+    await forget_questionnaire_versions(dsn, KIND)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from complaints.access import Actor, contact_for, has_complainant, takes_supervi
 from complaints.domain import Category, Satisfaction, Status, steps_for
 from complaints.intake import NewComplaint, new_complaint
 from complaints.repository import AUDIT_SEALED
-from hospital_shared.bounds import Int32
+from hospital_shared.bounds import BigInt, Int32
 from hospital_shared.events import check_reachable
 from hospital_shared.http_api import E164Phone
 from hospital_shared.time_limits import running_state
@@ -171,7 +171,7 @@ class RuleOrder(_Body):
     """Every rule's id in the order they are to be tried, and the `version` of the list
     (`GET /v1/category-rules`) the order was made from."""
 
-    ids: list[int] = Field(min_length=1, max_length=5000)
+    ids: list[BigInt] = Field(min_length=1, max_length=5000)
     version: Short
 
 

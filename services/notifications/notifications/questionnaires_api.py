@@ -75,7 +75,7 @@ async def save_questionnaire(
                 conn, draft, saved_by=who.staff_id or who.role.value, base=body.base_version
             )
     except survey_store.ChangedMeanwhile as exc:
-        detail = f"version {exc.in_force} is in force, not {body.base_version}: saved meanwhile"
-        raise HTTPException(409, detail) from None
+        in_force = f"version {exc.in_force} is in force, not {body.base_version}: saved meanwhile"
+        raise HTTPException(409, in_force) from None
     log.info("questionnaire saved", kind=kind.value, version=saved.version)
     return saved
