@@ -83,6 +83,7 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("GET", "/v1/category-rules"): "classification rules",
     ("POST", "/v1/category-rules"): "classification rules",
     ("PATCH", "/v1/category-rules/{rule_id}"): "classification rules",
+    ("PUT", "/v1/category-rules/order"): "classification rules",
     ("POST", "/v1/classify"): "classifies the caller's own text",
     ("GET", "/v1/categories"): "the categories filed under",
     ("POST", "/v1/opt-outs"): _IN,
