@@ -19,10 +19,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import CaseAction, Field, body_of
+from console.colleagues import colleague_id, offered_colleagues
 from console.desk import cursor_of, page_url, refused_step
 from console.desk_forms import DeskForm, contact_parts, send_form
 from console.inbox import PageSession, page_session
 from console.pages import render
+from console.refusals import Reason
 from console.session import CheckedForm, CurrentSession, Session, require_session
 from console.time_limits import countdown, remaining_text
 from hospital_shared.http_guard import GuardedRoute
@@ -48,9 +50,10 @@ BODY_FIELDS = {
     "complex": "complex",
 }  # fmt: skip
 # The enquiry page's forms: the service's route under `/v1/enquiries/{number}/` and its body.
+HANDOVER = "handover"  # the form naming the colleague an enquiry is handed over to
 ACTIONS: dict[str, CaseAction] = {
     "answer": CaseAction("answer", (Field("answer", "required"),)),
-    "handover": CaseAction("handover", (Field("to", "required"), Field("reason", "required"))),
+    HANDOVER: CaseAction("handover", (Field("to", "required"), Field("reason", "required"))),
     "complaint": CaseAction("complaint", (Field("note"),)),
 }
 
@@ -159,16 +162,16 @@ async def take_enquiry(request: Request, form: CheckedForm) -> Response:
 
 
 async def _page_data(request: Request, session: Session, number: str) -> dict[str, Any]:
-    """The enquiry with its history and, for a supervisor, their department's active staff to
-    hand it over to (others type the colleague's staff id; the service checks the roster)."""
+    """The enquiry with its history and, while it is open, the active colleagues to hand it
+    over to (the staff directory, which any member of staff reads: the owner, often an agent,
+    names a colleague by name; none listed when the directory does not answer)."""
     api = _backend(request)
     enquiry = await api.get(
         session, "complaints", f"/v1/enquiries/{segment(number)}", reason=f"咨询 {number}"
     )
     roster: list[dict[str, Any]] = []
-    if session.has_role("supervisor") and enquiry.get("status") == EnquiryStatus.OPEN:
-        staff = await api.get(session, "followup", "/v1/staff", params={"limit": 500})
-        roster = [m for m in staff["items"] if m.get("active", True)]
+    if enquiry.get("status") == EnquiryStatus.OPEN:
+        roster = await offered_colleagues(request, session)
     return {"enquiry": enquiry, "roster": roster}
 
 
@@ -208,6 +211,13 @@ async def enquiry_action(
     if spec is None:
         return render(request, "errors/error.html", 404, kind="notfound")
     body = body_of(spec, form)
+    if action == HANDOVER and body.get("to"):  # a colleague named by name: their staff id
+        colleague = await colleague_id(request, session, str(body["to"]))
+        if isinstance(colleague, Reason):
+            data = await _page_data(request, session, number)
+            shown = {"refusal": colleague, "field_errors": {"to": colleague}}
+            return _render_enquiry(request, session, data, 422, failed=action, typed=body, **shown)
+        body["to"] = colleague
     try:
         answer = await _backend(request).post(
             session, "complaints", f"/v1/enquiries/{segment(number)}/{spec.route}", json=body,
