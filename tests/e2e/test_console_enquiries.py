@@ -136,6 +136,7 @@ async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answe
     await page.fill("#handover-reason", "专家门诊排班由门诊部答复")
     await send(page, "#handover-form button")
     assert "没有在职员工的姓名或工号是“S-NOBODY-9”" in await page.inner_text("#err-to")
+    assert (await page.inner_text("#refusal")).count("S-NOBODY-9") == 1  # said once, not twice
     assert await page.input_value("#handover-reason") == "专家门诊排班由门诊部答复"
     assert (await enquiry_of(stack, number))["owner_id"] == "S-AGENT-01"  # nothing changed
     await screenshot(page, "enquiry-handover-refused")
