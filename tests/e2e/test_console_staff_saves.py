@@ -11,32 +11,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
 from tests.browser import page_as, screenshot
+from tests.e2e.test_console_staff import on_roster
 from tests.integration.services import RunningService, running_all
 
 SERVICES = ("followup", "complaints", "notifications", "console")
 RUN = uuid.uuid4().hex[:6].upper()
 DEPT = f"E{RUN}"  # the members added take no calls of the other tests' departments
-ADMIN = {"Authorization": "Bearer dev-admin-token"}
 
 
 @pytest.fixture(scope="module")
 def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
     with running_all(stack_config, SERVICES, {}) as services:
         yield services
-
-
-async def on_roster(stack: dict[str, RunningService], staff_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        resp = await client.get(f"{stack['followup'].url}/v1/staff/{staff_id}", headers=ADMIN)
-    assert resp.status_code == 200, resp.text
-    return dict(resp.json())
 
 
 async def add(page: Page, staff_id: str, name: str, capacity: str, phone: str) -> None:
