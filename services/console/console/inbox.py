@@ -4,6 +4,7 @@ page of its task or case."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -29,6 +30,22 @@ def page_of(subject_ref: str | None) -> str | None:
     kind, ref = subject_ref.split(":", 1)
     prefix = PAGES.get(kind)
     return f"{prefix}{ref}" if prefix and ref else None
+
+
+# A link at the end of a note's text (notes carry one for the SMS, e-mail and group-chat
+# channels, where the text is all there is).
+_TRAILING_LINK = re.compile(r"\s*https?://\S+$")
+
+
+def shown_text(body: str | None, page: str | None) -> str | None:
+    """A note's text as the inbox shows it: without the link at its end when that link is to
+    `page`, the console page its "open" button goes to (the whole address said twice)."""
+    if not body or not page:
+        return body
+    found = _TRAILING_LINK.search(body)
+    if found is None or not found.group().rstrip(".。").endswith(page):
+        return body
+    return body[: found.start()]
 
 
 async def _inbox(backend: Backend, session: Session) -> list[dict[str, Any]]:
@@ -62,6 +79,7 @@ async def inbox(request: Request, session: CurrentSession) -> HTMLResponse:
     notes.sort(key=lambda n: n.get("created_at") or "", reverse=True)
     for note in notes:
         note["page"] = page_of(note.get("subject_ref"))
+        note["text"] = shown_text(note.get("body"), note["page"])
     unread = sum(1 for n in notes if n.get("read_at") is None)
     request.state.unread = unread
     return render(request, "inbox/index.html", notes=notes, unread_total=unread)
