@@ -44,6 +44,17 @@ def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # ty
         yield services
 
 
+async def name_of(stack: dict[str, RunningService], staff_id: str) -> str:
+    """A member's name as the roster has it now (other tests on the stack may change it)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(
+            f"{stack['followup'].url}/v1/staff-directory", params={"id": staff_id}, headers=ADMIN
+        )
+    assert resp.status_code == 200, resp.text
+    name: str = resp.json()["items"][0]["name"]
+    return name
+
+
 async def colleague_on_roster(stack: dict[str, RunningService], stack_env: dict[str, str]) -> None:
     """COLLEAGUE on follow-up's roster, and known to complaints (the roster's topic)."""
     member = {"name": COLLEAGUE_NAME, "department_code": "CS", "role": "agent", "capacity": 10,
@@ -126,7 +137,8 @@ async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answe
     number = number_in(page.url)
     assert "咨询已登记，由您负责。" in await page.inner_text(".flash")
     assert await page.inner_text("#enquiry-question") == question
-    assert (await page.inner_text("#enquiry-owner")).startswith("S-AGENT-01")
+    agent = f"{await name_of(stack, 'S-AGENT-01')} S-AGENT-01"  # by name, with the id
+    assert (await page.inner_text("#enquiry-owner")).startswith(agent)
     left = await page.inner_text("section:has(#h-limits) .countdown")
     assert "答复" in left and "剩余23小时" in left
     assert await has_no_horizontal_scroll(page)
@@ -157,17 +169,19 @@ async def test_an_agent_takes_and_hands_over_an_enquiry_and_the_supervisor_answe
     await page.fill("#handover-to", COLLEAGUE_NAME)  # by name: the agent reads no roster
     await send(page, "#handover-form button")
     assert "已转交" in await page.inner_text(".flash")
-    assert (await page.inner_text("#enquiry-owner")).startswith(COLLEAGUE)
+    assert (await page.inner_text("#enquiry-owner")).startswith(f"{COLLEAGUE_NAME} {COLLEAGUE}")
     assert await page.locator("#answer-form").count() == 0  # no longer hers to answer
     history = await page.inner_text("#enquiry-history")
-    assert f"S-AGENT-01 → {COLLEAGUE} · 专家门诊排班由门诊部答复" in history
+    handed = f"{agent} → {COLLEAGUE_NAME} {COLLEAGUE} · 专家门诊排班由门诊部答复"
+    assert handed in history, history
     assert (await enquiry_of(stack, number))["owner_id"] == COLLEAGUE
     told = await eventually(lambda: notes_to(stack, COLLEAGUE, number), timeout=30)
     assert f"咨询{number}" in told[0] and "S-AGENT-01转交给您" in told[0]
 
     await page.goto(f"{stack['console'].url}/enquiries")
     row = await page.inner_text(f"tr:has(a[href='/enquiries/{number}'])")
-    assert "待答复" in row and COLLEAGUE in row and "首问人 S-AGENT-01" in row
+    assert "待答复" in row and f"{COLLEAGUE_NAME} {COLLEAGUE}" in row, row
+    assert f"首问人 {agent.removesuffix(' S-AGENT-01')}" in row, row
     await screenshot(page, "enquiry-list")
     forged = base64.urlsafe_b64encode(json.dumps({"id": 2**63}).encode()).decode()
     for screen in ("enquiries", "feedback"):  # an edited cursor: refused, not "unavailable"

@@ -4,7 +4,8 @@
   /v1/categories`): a hospital's own praise and suggestion categories, not the defaults, and
   praise filed under its own category instead of as other;
 - the roster's directory (follow-up's `GET /v1/staff-directory`): any member of staff finds an
-  active colleague by name, without their phone; a member made inactive is not offered.
+  active colleague by name, without their phone; a member made inactive is not offered; and
+  the names of the members a list shows (`id=`), active or not.
 """
 
 from __future__ import annotations
@@ -86,3 +87,32 @@ async def test_any_member_finds_an_active_colleague_by_name_without_their_phone(
     gone = await followup.get("/v1/staff-directory", params={"q": name}, headers=AGENT)
     assert gone.json()["items"] == []
     assert (await followup.get("/v1/staff", headers=AGENT)).status_code == 403  # the roster
+
+
+async def test_any_member_reads_the_names_of_the_members_a_list_shows_active_or_not(
+    api: dict[str, httpx.AsyncClient],
+) -> None:
+    followup = api["followup"]
+    gone_id = f"S-LEFT-{uuid.uuid4().hex[:6]}"
+    member = {"name": "离职 赵敏", "department_code": "CARD", "role": "agent", "capacity": 1,
+              "active": False}  # fmt: skip
+    saved = await followup.put(f"/v1/staff/{gone_id}", json=member, headers=ADMIN)
+    assert saved.status_code == 200, saved.text
+    named = await followup.get(
+        "/v1/staff-directory",
+        params=[("id", "S-DOC-01"), ("id", gone_id), ("id", "S-NOBODY"), ("id", "S-DOC-01")],
+        headers=AGENT,
+    )
+    assert named.status_code == 200, named.text
+    assert {m["staff_id"]: m["name"] for m in named.json()["items"]} == {
+        "S-DOC-01": "医生 李明",
+        gone_id: "离职 赵敏",
+    }
+    both = await followup.get(
+        "/v1/staff-directory", params={"id": "S-DOC-01", "q": "李"}, headers=AGENT
+    )
+    assert both.status_code == 422 and "id" in both.text, both.text
+    too_many = await followup.get(
+        "/v1/staff-directory", params=[("id", f"S-{n}") for n in range(201)], headers=AGENT
+    )
+    assert too_many.status_code == 422 and "id" in too_many.text, too_many.text

@@ -11,11 +11,13 @@ the desk (an agent) may not read the roster itself."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
 
-from console.backend import Backend, Refused, Unavailable
+from console.backend import Backend, NotFound, Refused, Unavailable
+from console.pages import names_of
 from console.refusals import Reason
 from console.session import Session
 from console.wording import translate
@@ -26,6 +28,7 @@ SHOWN_IN_REFUSAL = 5  # the most matching members a refusal names
 # name or id is among those holding it.
 LOOKED_AT = 100
 SEARCHED_AT_MOST = 64  # the directory's `q`
+NAMED_AT_ONCE = 200  # the directory's `id`: the most members one request names
 
 
 async def colleagues(
@@ -47,6 +50,23 @@ async def offered_colleagues(request: Request, session: Session) -> list[dict[st
         return await colleagues(request, session)
     except (Unavailable, Refused):
         return []
+
+
+async def member_names(
+    request: Request, session: Session, staff_ids: Iterable[str | None]
+) -> dict[str, str]:
+    """The names of these members, active or not (the `person` macro's `names`): who handled
+    the work a list or page shows. None when the directory does not answer: the ids are
+    shown, and the page still works."""
+    wanted = sorted({i for i in staff_ids if i})[:NAMED_AT_ONCE]
+    if not wanted:
+        return {}
+    backend: Backend = request.app.state.backend
+    try:
+        found = await backend.get(session, "followup", "/v1/staff-directory", params={"id": wanted})
+    except (Unavailable, Refused, NotFound):
+        return {}
+    return names_of(found["items"])
 
 
 def named(typed: str, members: list[dict[str, Any]]) -> list[dict[str, Any]]:

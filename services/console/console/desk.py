@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import ACTIONS, body_of
 from console.categories import offered
+from console.colleagues import member_names
 from console.inbox import PageSession
 from console.pages import names_of, render
 from console.session import CheckedForm, CurrentSession, Session
@@ -108,8 +109,9 @@ async def case_queue(
               "whose": whose}  # fmt: skip
     trail = [c for c in back.split(",") if c]
     following = cursor_of(answer["next"])
+    names = await member_names(request, session, [c.get("assignee_id") for c in rows])
     return render(
-        request, "desk/queue.html", cases=rows, chosen=chosen, page=len(trail) + 1,
+        request, "desk/queue.html", cases=rows, chosen=chosen, page=len(trail) + 1, names=names,
         prev_url=page_url(request, trail[-1], trail[:-1]) if trail else None,
         next_url=page_url(request, following, [*trail, cursor or "-"]) if following else None,
         statuses=STATUSES, categories=categories, priorities=PRIORITIES,
@@ -151,6 +153,11 @@ async def _case_page_data(request: Request, session: Session, number: str) -> di
         staff = await api.get(session, "followup", "/v1/staff")
         extra["roster"] = [m for m in staff["items"] if m.get("active", True)]
         extra["names"] = names_of(staff["items"])
+    else:  # those who may not read the roster: the names of the people the page shows
+        people = [case.get("assignee_id"), case.get("supervisor_id"),
+                  (case.get("escalation") or {}).get("director_id"),
+                  *(a.get("actor_id") for a in audit["audit"])]  # fmt: skip
+        extra["names"] = await member_names(request, session, people)
     if session.has_role("supervisor", "director", "admin") and not case.get("redacted"):
         found = await api.get(session, "complaints", f"{path}/accountability", reason=reason)
         extra["accountability"] = found["accountability"]

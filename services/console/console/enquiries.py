@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import CaseAction, Field, body_of
-from console.colleagues import colleague_id, offered_colleagues
+from console.colleagues import colleague_id, member_names, offered_colleagues
 from console.desk import cursor_of, page_url, refused_step
 from console.desk_forms import DeskForm, contact_parts, send_form
 from console.inbox import PageSession, page_session
-from console.pages import render
+from console.pages import names_of, render
 from console.refusals import Reason
 from console.session import CheckedForm, CurrentSession, Session, require_session
 from console.time_limits import countdown, remaining_text
@@ -97,8 +97,12 @@ async def enquiry_list(
     )
     trail = [c for c in back.split(",") if c]
     following = cursor_of(answer["next"])
+    items = answer["items"]
+    names = await member_names(
+        request, session, [e.get(f) for e in items for f in ("owner_id", "taken_by")]
+    )
     return render(
-        request, "enquiries/list.html", enquiries=_rows(answer["items"], datetime.now(UTC)),
+        request, "enquiries/list.html", enquiries=_rows(items, datetime.now(UTC)), names=names,
         chosen={"status": status, "whose": whose, "channel": channel, "time_limit": time_limit},
         statuses=STATUSES,
         channels=CHANNELS, page=len(trail) + 1, remaining=remaining_text,
@@ -172,7 +176,19 @@ async def _page_data(request: Request, session: Session, number: str) -> dict[st
     roster: list[dict[str, Any]] = []
     if enquiry.get("status") == EnquiryStatus.OPEN:
         roster = await offered_colleagues(request, session)
-    return {"enquiry": enquiry, "roster": roster}
+    offered = names_of(roster)
+    named = await member_names(request, session, [p for p in _people(enquiry) if p not in offered])
+    return {"enquiry": enquiry, "roster": roster, "names": offered | named}
+
+
+def _people(enquiry: dict[str, Any]) -> list[str | None]:
+    """Who an enquiry's page names: its owner and, in its history, who acted and whom it was
+    handed from and to."""
+    people = [enquiry.get("owner_id"), enquiry.get("taken_by")]
+    for h in enquiry.get("history", []):
+        detail = h.get("detail") or {}
+        people += [h.get("actor_id"), detail.get("from"), detail.get("to")]
+    return people
 
 
 def _render_enquiry(

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from console.backend import Backend, Problem, Refused, segment
 from console.case_actions import CaseAction, Field, body_of
 from console.categories import Offered, last_read, offered
-from console.colleagues import colleague_id, offered_colleagues
+from console.colleagues import colleague_id, member_names, offered_colleagues
 from console.desk import cursor_of, page_url, refused_step
 from console.desk_forms import Checked, DeskForm, contact_parts, send_form
 from console.inbox import PageSession, page_session
@@ -88,8 +88,12 @@ async def feedback_list(
     )
     trail = [c for c in back.split(",") if c]
     following = cursor_of(answer["next"])
+    items = answer["items"]
+    names = await member_names(
+        request, session, [i.get(f) for i in items for f in ("staff_id", "recorded_by")]
+    )
     return render(
-        request, "feedback/list.html", items=answer["items"], kinds=KINDS,
+        request, "feedback/list.html", items=items, kinds=KINDS, names=names,
         chosen={"kind": kind, "department": department}, page=len(trail) + 1,
         prev_url=page_url(request, trail[-1], trail[:-1]) if trail else None,
         next_url=page_url(request, following, [*trail, cursor or "-"]) if following else None,
@@ -212,8 +216,11 @@ async def _render_item(
     item = await _backend(request).get(
         session, "complaints", f"/v1/feedback/{segment(number)}", reason=f"表扬建议 {number}"
     )
+    names = await member_names(
+        request, session, [item.get(f) for f in ("staff_id", "recorded_by", "answered_by")]
+    )
     return render(
-        request, "feedback/item.html", status_code, item=item, outcomes=OUTCOMES,
+        request, "feedback/item.html", status_code, item=item, outcomes=OUTCOMES, names=names,
         can_answer=can_answer(session, item), **more,
     )  # fmt: skip
 

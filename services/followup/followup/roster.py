@@ -242,6 +242,15 @@ async def directory(
     )  # fmt: skip
 
 
+async def named(conn: asyncpg.Connection, staff_ids: list[str]) -> list[asyncpg.Record]:
+    """The members with these ids, active or not, by id (unknown ids: none)."""
+    return await conn.fetch(
+        "SELECT staff_id, name, department_code, role FROM staff"
+        " WHERE staff_id = ANY($1::text[]) ORDER BY staff_id",
+        staff_ids,
+    )
+
+
 async def member_with_tasks(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
     """One member as the list shows them (with their open follow-up tasks), None if unknown."""
     return await conn.fetchrow(

@@ -191,14 +191,42 @@ class Directory(BaseModel):
     items: list[Colleague]
 
 
+# The most members one `GET /v1/staff-directory?id=` names: a console list's page of work
+# (at most 100 rows, two people each).
+NAMED_AT_ONCE = 200
+
+Named = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None,
+    Query(
+        alias="id",
+        max_length=NAMED_AT_ONCE,
+        description="these members (repeat the parameter), active or not: the names of those"
+        " who handled the work a list shows; `q` is then not allowed",
+    ),
+]
+
+
 @router.get("/staff-directory", response_model=Directory)
 async def staff_directory(
-    conn: Conn, _: Staff, q: Search = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    conn: Conn,
+    _: Staff,
+    q: Search = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ids: Named = None,
 ) -> Directory:
     """Active members of every department by name, with `q` those whose id or name holds it:
-    for staff who name a colleague (the member a patient praised) by name. The roster itself
-    (`GET /v1/staff`, with phones and workloads) stays a supervisor's and operations'."""
-    rows = await roster.directory(conn, search=(q or "").strip() or None, limit=limit)
+    for staff who name a colleague (the member a patient praised) by name. With `id`, the
+    members named, active or not (a case handled by someone who has left is still theirs).
+    The roster itself (`GET /v1/staff`, with phones and workloads) stays a supervisor's and
+    operations'."""
+    if ids is not None:
+        if q is not None:
+            raise RequestValidationError(
+                [error(["query", "id"], "`id` and `q` cannot be given together", "value_error")]
+            )
+        rows = await roster.named(conn, sorted(set(ids)))
+    else:
+        rows = await roster.directory(conn, search=(q or "").strip() or None, limit=limit)
     return Directory(items=[Colleague(**dict(r)) for r in rows])
 
 
