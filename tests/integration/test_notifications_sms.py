@@ -289,6 +289,38 @@ async def test_an_incoming_tuiding_opts_the_patient_out(
     assert sms_received(stack_config, dept) == []
 
 
+async def test_a_start_reply_lifts_only_the_opt_outs_made_by_reply_not_those_staff_recorded(
+    notifications, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """START (订阅) lifts what a reply did: an opt-out by reply from that number. An opt-out a
+    member of staff recorded (the patient asked at the desk or on a call, for the number or
+    for one patient) is lifted by a supervisor, not by whoever holds a shared family phone.
+    The traditional 退訂 is a reply opt-out as 退订 is."""
+    n, _ = unique()
+    phone = phone_for(n)
+    agent = {"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"}
+    async with httpx.AsyncClient(base_url=notifications.url, timeout=5) as client:
+
+        async def replied(text: str) -> None:
+            reply = await client.get(
+                "/v1/sms/inbound", params={"from": f"+86{phone}", "text": text}
+            )
+            assert reply.status_code == 200, reply.text
+
+        await replied("退訂")
+        for body in ({"phone": phone, "reason": "asked at the desk"},
+                     {"phone": phone, "patient_id": f"P{n:06d}", "reason": "asked on a call"}):  # fmt: skip
+            recorded = await client.post("/v1/opt-outs", json=body, headers=agent)
+            assert recorded.status_code == 201, recorded.text
+        await replied("START")
+
+    listed = await as_role(notifications, stack_env, "SUPERVISOR", "/v1/opt-outs", phone=phone)
+    assert listed.status_code == 200, listed.text
+    by_source = sorted((o["source"], o["revoked_at"] is None) for o in listed.json()["items"])
+    # the reply's own opt-out lifted; both of the staff's still in force
+    assert by_source == [("api", True), ("api", True), ("sms_reply", False)], by_source
+
+
 async def _two(
     service: RunningService, stack_env: dict[str, str], pid: str, status: str
 ) -> list[dict[str, Any]]:

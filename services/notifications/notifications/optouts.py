@@ -16,10 +16,15 @@ from hospital_shared.vocabulary import EventName
 from notifications import repository
 from notifications.lifecycle import publish_status
 
+# The traditional characters of the opt-out and opt-in words (退訂, 取消訂閱, 訂閱), as a
+# handset set to traditional Chinese sends them (Hong Kong, Macao, Taiwan patients): the
+# simplified words match them.
+_SIMPLIFIED = str.maketrans({"訂": "订", "閱": "阅"})
+
 
 def _normalise(text: str) -> str:
     kept = (c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c)[0] in "LN")
-    return "".join(kept).upper()
+    return "".join(kept).upper().translate(_SIMPLIFIED)
 
 
 def classify_reply(text: str, opt_out: Iterable[str], opt_in: Iterable[str]) -> str:
@@ -60,8 +65,8 @@ async def record_reply(conn: asyncpg.Connection, *, phone: str, text: str, actio
     if action == "opt_out":
         await repository.add_opt_out(conn, source="sms_reply", phone=phone, reason=text[:100])
         await suppress_waiting(conn, phone=phone)
-    elif action == "opt_in":
-        await repository.revoke_opt_outs(conn, phone=phone, by="sms_reply")
+    elif action == "opt_in":  # what a reply did, not what staff recorded (a supervisor's)
+        await repository.revoke_opt_outs(conn, phone=phone, by="sms_reply", replies_only=True)
 
 
 _REPLAY_RECORDED = """

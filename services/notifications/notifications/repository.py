@@ -211,13 +211,17 @@ async def add_opt_out(
     reason: str | None = None,
     created_by: str | None = None,
 ) -> int:
+    # The same opt-out in force already: that one (a STOP sent twice). Only of the same
+    # source: a reply's opt-out is lifted by a reply (START), one staff recorded is not, so a
+    # wish said at the desk is kept apart from the number's STOP before it.
     existing = await conn.fetchval(
         f"""SELECT id FROM opt_outs WHERE revoked_at IS NULL
-             AND patient_id IS NOT DISTINCT FROM $1
+             AND patient_id IS NOT DISTINCT FROM $1 AND source = $4
              AND (($2::text IS NULL AND phone IS NULL) OR {same_phone("$2", "$3")})""",
         patient_id,
         phone,
         search_hash(phone),
+        source,
     )
     if existing:
         return int(existing)
@@ -236,17 +240,26 @@ async def add_opt_out(
 
 
 async def revoke_opt_outs(
-    conn: asyncpg.Connection, *, ids: Iterable[int] = (), phone: str | None = None, by: str | None
+    conn: asyncpg.Connection,
+    *,
+    ids: Iterable[int] = (),
+    phone: str | None = None,
+    by: str | None,
+    replies_only: bool = False,
 ) -> int:
+    """Lift the opt-outs `ids` and those of `phone`; with `replies_only`, of those only the
+    ones a reply made (an opt-in reply lifts no opt-out staff recorded)."""
     revoked = await conn.fetch(
         "UPDATE opt_outs SET revoked_at = now(), revoked_by = $3"
         " WHERE revoked_at IS NULL"
         f" AND (id = ANY($1::bigint[]) OR {same_phone('$2', '$4')})"
+        " AND (NOT $5 OR source = 'sms_reply')"
         " RETURNING ref, revoked_at, revoked_by",
         list(ids),
         phone,
         by,
         search_hash(phone),
+        replies_only,
     )
     await optout_events.publish_revoked(conn, revoked)
     return len(revoked)
