@@ -27,14 +27,35 @@ def _normalise(text: str) -> str:
     return "".join(kept).upper().translate(_SIMPLIFIED)
 
 
+# A short reply that holds an opt-out word (请退订, 退订谢谢, STOP PLEASE) opts out too: at most
+# this many letters and digits, punctuation and spaces left out. Only words of two Chinese
+# characters or more, or four letters or more: `T` and `TD` are found in anything.
+SHORT_REPLY = 16
+# A reply that says not to (不要退订, 别退订, DONT STOP) is not an opt-out.
+_NEGATIONS = ("不", "别", "勿", "DONT", "NOT")
+
+
 def classify_reply(text: str, opt_out: Iterable[str], opt_in: Iterable[str]) -> str:
-    """`opt_out`, `opt_in` or `none` for an incoming SMS text ("stop!", " 退订 " ...)."""
+    """`opt_out`, `opt_in` or `none` for an incoming SMS text ("stop!", " 退订 ", "请退订"):
+    exactly one of the words; or, for an opt-out, a short reply holding a long enough word
+    and no negation (the patient's wish to hear no more is not lost on a 请). An opt-in must
+    be exactly its word: it sends messages again."""
     words = _normalise(text)
-    if words in {_normalise(k) for k in opt_out}:
+    out = {_normalise(k) for k in opt_out}
+    if words in out:
         return "opt_out"
     if words in {_normalise(k) for k in opt_in}:
         return "opt_in"
+    if len(words) <= SHORT_REPLY and not any(n in words for n in _NEGATIONS):
+        if any(_distinctive(k) and k in words for k in out):
+            return "opt_out"
     return "none"
+
+
+def _distinctive(word: str) -> bool:
+    """A word found inside a reply only when it is meant: two Chinese characters or more,
+    or four letters or more."""
+    return len(word) >= 4 or (len(word) >= 2 and not word.isascii())
 
 
 async def suppress_waiting(
