@@ -60,6 +60,12 @@ def error(loc: Loc, msg: str, type_: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": type_}
 
 
+def field_refused(loc: Loc, msg: str) -> RequestValidationError:
+    """What a route raises for a value it refuses itself (a staff id that cannot be one): the
+    422 that names `loc`, as FastAPI's own validation does."""
+    return RequestValidationError([error(loc, msg, "value_error")])
+
+
 # --- values nothing downstream can take --------------------------------------------
 
 

@@ -67,6 +67,7 @@ from hospital_shared.logging import configure_logging, flush_repeated_logs
 from hospital_shared.loop import Loop
 from hospital_shared.offset_commits import OffsetCommitter
 from hospital_shared.outbox import OutboxRelay
+from hospital_shared.path_segments import PathSegments
 from hospital_shared.progress import CONSUMER_STALLED, CONSUMER_STALLED_SECONDS, ProgressWatch
 from hospital_shared.publishing import publish_records
 from hospital_shared.release import RELEASE
@@ -717,6 +718,7 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         http_guard.install(app)
+        app.add_middleware(PathSegments)  # an id with `/`: a 422 naming it, not a redirect
         app.state.runtime = self
         return app
 

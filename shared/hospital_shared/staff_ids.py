@@ -10,16 +10,23 @@ letters, digits and `-` `_` `.` only, 1 to 64 of them, and not dots alone (`.`, 
 in a path).
 
 Members added before this rule keep their ids: the roster reads and edits them by the id they
-have (`followup.roster`); only an id not on the roster yet is held to it.
+have (`followup.roster`); only an id not on the roster yet is held to it. A look-up finds a
+member the way a save does (`find`): `Ｓ－ＡＧＥＮＴ－０１` typed into a form, or ` S-AGENT-01 `, is
+`S-AGENT-01`, who was not found before because only saves normalised.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 _SYNTAX = re.compile(r"[A-Za-z0-9._-]{1,64}")
 RULE = "letters A-Z a-z, digits 0-9 and - _ . only (1 to 64, not dots alone)"
+
+
+T = TypeVar("T")
 
 
 class NotAStaffId(ValueError):
@@ -33,3 +40,16 @@ def staff_id(raw: str) -> str:
     if not _SYNTAX.fullmatch(text) or not text.strip("."):
         raise NotAStaffId(f"a staff id is {RULE}")
     return text
+
+
+async def find(raw: str, read: Callable[[str], Awaitable[T | None]]) -> tuple[str, T | None]:
+    """The member `raw` names, as a roster's save finds them: `read` by the id as given (a
+    member added before the syntax keeps theirs), else by it normalised (`staff_id`). The id
+    they were found by (or the normalised one) and what `read` gave; `NotAStaffId` when the id
+    as given is nobody's and cannot be normalised, as a save refuses it."""
+    found = await read(raw)
+    if found is not None:
+        return raw, found
+    normalised = staff_id(raw)
+    return normalised, (await read(normalised) if normalised != raw else None)
+

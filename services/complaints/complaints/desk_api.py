@@ -4,6 +4,7 @@ change would hand back of a member's open work, for the roster screen's confirma
 only: no complaint text and no patient (not audited routes)."""
 
 from dataclasses import asdict
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -13,9 +14,10 @@ from complaints import desk, roster
 from complaints.handback_preview import to_hand_back
 from complaints.http_deps import Ctx, Overseer, RuleEditor
 from complaints.responses import HandbackOut, HandlerLoad, Workload
+from hospital_shared import staff_ids
 from hospital_shared.auth import Role
 from hospital_shared.http_api import Conn
-from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.http_guard import GuardedRoute, field_refused
 from hospital_shared.service_events.followup import StaffRole
 
 router = APIRouter(prefix="/v1", tags=["complaints"], route_class=GuardedRoute)
@@ -58,7 +60,10 @@ async def handback_of(
     """What saving the member on the roster with `role`, `department` (none: the one they
     have) and `active` would hand back now (`handback_preview`): operations, for anyone; a
     supervisor, for their department's."""
-    member = await roster.staff_member(conn, staff_id)
+    try:  # found as follow-up's roster finds them: `Ｓ－ＡＧＥＮＴ－０１` is `S-AGENT-01`
+        staff_id, member = await staff_ids.find(staff_id, partial(roster.staff_member, conn))
+    except staff_ids.NotAStaffId as exc:
+        raise field_refused(["path", "staff_id"], str(exc)) from None
     current = member["department_code"] if member else None
     if principal.role == Role.SUPERVISOR and current != principal.department:
         raise HTTPException(

@@ -4,8 +4,10 @@ complaints routes cases to them)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -142,13 +144,7 @@ async def save_as(
     it is a new member's, held to the staff id syntax (`hospital_shared.staff_ids`, normalised:
     `Ｓ-０１` is `S-01`); the phone as `roster_phone` takes it. `FieldRefused`, `StaleMember`,
     `NotYourDepartment`: nothing saved."""
-    current = await get_member(conn, staff_id)
-    if current is None:
-        try:
-            staff_id = staff_ids.staff_id(staff_id)
-        except staff_ids.NotAStaffId as exc:
-            raise FieldRefused(("path", "staff_id"), str(exc)) from None
-        current = await get_member(conn, staff_id)
+    staff_id, current = await find_member(conn, staff_id)
     phone = roster_phone(fields.get("phone"), current)
     member = StaffMemberSaved.model_validate({**fields, "staff_id": staff_id, "phone": phone})
     departments = {member.department_code}
@@ -180,6 +176,22 @@ def roster_phone(raw: str | None, current: asyncpg.Record | None) -> str | None:
         return e164(raw)
     except NotAPhone as exc:
         raise FieldRefused(("body", "phone"), str(exc)) from None
+
+
+Read = Callable[[asyncpg.Connection, str], Awaitable[asyncpg.Record | None]]
+
+
+async def find_member(
+    conn: asyncpg.Connection, staff_id: str, read: Read | None = None
+) -> tuple[str, asyncpg.Record | None]:
+    """The member `staff_id` names, as the roster has them (`read`, `get_member` by default):
+    by the id as given, else by it normalised (`staff_ids.find`: `Ｓ－ＡＧＥＮＴ－０１` is
+    `S-AGENT-01`); the id they are found by, or would be saved with. `FieldRefused` when it is
+    nobody's and cannot be an id, for a look-up as for a save."""
+    try:
+        return await staff_ids.find(staff_id, partial(read or get_member, conn))
+    except staff_ids.NotAStaffId as exc:
+        raise FieldRefused(("path", "staff_id"), str(exc)) from None
 
 
 async def get_member(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:

@@ -14,7 +14,7 @@ from followup.access import Staff, Supervising, supervisor_scope_refused
 from followup.api import Svc
 from hospital_shared.auth import Principal, Role
 from hospital_shared.http_api import Conn, Page, PageRequest, WireTime, page_query, wire_phone
-from hospital_shared.http_guard import GuardedRoute, error
+from hospital_shared.http_guard import GuardedRoute, field_refused
 from hospital_shared.problems import VERSION_MISMATCH
 from hospital_shared.service_events.followup import StaffRole
 
@@ -243,6 +243,18 @@ def in_scope(principal: Principal, staff_id: str, row: Any) -> Any:
     return row
 
 
+def _refused(exc: roster.FieldRefused) -> RequestValidationError:
+    return field_refused(list(exc.loc), str(exc))
+
+
+async def _found(conn: Any, staff_id: str, read: roster.Read | None = None) -> tuple[str, Any]:
+    """`roster.find_member`, its `FieldRefused` a 422 naming the path's `staff_id`."""
+    try:
+        return await roster.find_member(conn, staff_id, read)
+    except roster.FieldRefused as exc:
+        raise _refused(exc) from None
+
+
 @router.get("/staff/{staff_id}/handback", response_model=HandbackOut)
 async def handback_of(
     staff_id: StaffId,
@@ -255,7 +267,8 @@ async def handback_of(
     """How many open calls `PUT /v1/staff/{staff_id}` with `role`, `department` (none: the one
     they have) and `active` would hand back now (the console asks before such a save): who may
     save the member may ask."""
-    in_scope(principal, staff_id, await roster.get_member(conn, staff_id))
+    staff_id, member = await _found(conn, staff_id)
+    in_scope(principal, staff_id, member)
     calls = await handback.calls_to_hand_back(
         conn, staff_id, active=active, role=role.value, department=department
     )
@@ -269,9 +282,10 @@ async def one_member(staff_id: StaffId, conn: Conn, principal: Supervising) -> M
     (another's, or an id not on the roster, is a 403: `in_scope`), any (operations). Declared
     after `/handback`, and with the rest of the path as the id: `/v1/staff/%2F` was no route, and
     the app answered it with a redirect to `/v1/staff/` (307, no Location the console followed);
-    an id with `/` is just not on the roster now (404)."""
-    row = in_scope(principal, staff_id, await roster.member_with_tasks(conn, staff_id))
-    return member_out(row)
+    an id with `/` is one that cannot be a staff id (422). Found as a save finds them
+    (`roster.find_member`: `Ｓ－ＡＧＥＮＴ－０１` is `S-AGENT-01`)."""
+    staff_id, row = await _found(conn, staff_id, roster.member_with_tasks)
+    return member_out(in_scope(principal, staff_id, row))
 
 
 @router.put("/staff/{staff_id:path}", response_model=MemberSaved, responses=CONFLICT)
@@ -290,7 +304,7 @@ async def save_staff(
     except roster.NotYourDepartment as exc:
         raise HTTPException(403, str(exc)) from None
     except roster.FieldRefused as exc:
-        raise RequestValidationError([error(list(exc.loc), str(exc), "value_error")]) from None
+        raise _refused(exc) from None
     except roster.StaleMember as exc:
         detail = {"message": str(exc), "type": VERSION_MISMATCH,
                   "current_version": exc.current_version}  # fmt: skip

@@ -133,6 +133,16 @@ async def save_staff(conn: asyncpg.Connection, s: StaffMemberSaved) -> None:
     )
 
 
+async def known_staff_id(conn: asyncpg.Connection, staff_id: str) -> str | None:
+    """`staff_id` when the roster (as received) or a saved channel choice has it."""
+    found: str | None = await conn.fetchval(
+        """SELECT staff_id FROM staff WHERE staff_id = $1
+           UNION ALL SELECT staff_id FROM staff_preferences WHERE staff_id = $1 LIMIT 1""",
+        staff_id,
+    )
+    return found
+
+
 async def staff_reach(conn: asyncpg.Connection, staff_id: str) -> StaffReach:
     return (await staff_reach_many(conn, [staff_id]))[staff_id]
 

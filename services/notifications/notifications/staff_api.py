@@ -3,14 +3,16 @@ anyone's for supervisors and operations: notifications.access), and the group-ro
 departments and staff members (supervisors and operations). Changes are audited
 (notifications.staff_channels)."""
 
+from functools import partial
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
+from hospital_shared import staff_ids
 from hospital_shared.auth import Principal
 from hospital_shared.http_api import Conn, Page, PageQuery
-from hospital_shared.http_guard import GuardedRoute
+from hospital_shared.http_guard import GuardedRoute, field_refused
 from notifications import access, repository, staff_channels
 from notifications.routes import Manager, Staff, id_after, refusals
 from notifications.views import ChannelsView, Removed, WebhookView
@@ -40,15 +42,22 @@ class WebhookIn(BaseModel):
         return self
 
 
-def _own_or_manager(who: Principal, staff_id: str) -> None:
+async def _own_or_manager(conn: Conn, who: Principal, staff_id: str) -> str:
+    """The member's id as the roster has it (found as a save finds them: `Ｓ－ＡＧＥＮＴ－０１`
+    is `S-AGENT-01`; one that cannot be an id is a 422 naming it), when `who` may see them."""
+    try:
+        staff_id, _ = await staff_ids.find(staff_id, partial(repository.known_staff_id, conn))
+    except staff_ids.NotAStaffId as exc:
+        raise field_refused(["path", "staff_id"], str(exc)) from None
     refusal = access.channels_refusal(who, staff_id)
     if refusal:
         raise HTTPException(403, refusal)
+    return staff_id
 
 
 @router.get("/staff/{staff_id}/channels", response_model=ChannelsView)
 async def get_channels(conn: Conn, staff_id: str, who: Staff) -> ChannelsView:
-    _own_or_manager(who, staff_id)
+    staff_id = await _own_or_manager(conn, who, staff_id)
     reach = await repository.staff_reach(conn, staff_id)
     return ChannelsView(
         staff_id=staff_id,
@@ -61,7 +70,7 @@ async def get_channels(conn: Conn, staff_id: str, who: Staff) -> ChannelsView:
 
 @router.put("/staff/{staff_id}/channels", response_model=ChannelsView)
 async def put_channels(conn: Conn, staff_id: str, body: PreferenceIn, who: Staff) -> ChannelsView:
-    _own_or_manager(who, staff_id)
+    staff_id = await _own_or_manager(conn, who, staff_id)
     channels = list(dict.fromkeys(body.channels)) if body.channels is not None else None
     async with conn.transaction():
         await staff_channels.set_preferences(
