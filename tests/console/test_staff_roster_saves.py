@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from hospital_shared.path_segments import RULE
 from tests.console.in_process import Console, console, idle_services
 
 WANG = {"staff_id": "S-AGENT-01", "name": "客服 王芳", "department_code": "CS", "role": "agent",
@@ -24,17 +25,23 @@ FORM = {"name": "新人 李四", "department_code": "CS", "role": "agent", "capa
 
 class FollowUp:
     """A roster of one (王芳, version 3) that checks `expected_version` as follow-up does, and
-    answers a path with `/` in an id as the services did before (307, no Location)."""
+    answers a path with `/` in an id as the services do (a 422 naming the path parameter:
+    hospital_shared.path_segments), or, `redirecting`, as they did before (307, no Location)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, redirecting: bool = False) -> None:
         self.roster: dict[str, dict[str, Any]] = {"S-AGENT-01": dict(WANG)}
         self.puts: list[tuple[str, dict[str, Any]]] = []
         self.unseen: set[str] = set()  # ids the look-up misses (added since it was made)
+        self.redirecting = redirecting
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         raw = request.url.raw_path.decode().split("?")[0]
-        if "%2F" in raw:
+        if "%2F" in raw and self.redirecting:
             return httpx.Response(307, json={"detail": "Temporary Redirect"})
+        if "%2F" in raw:
+            where = ["path", "name" if raw.startswith("/v1/templates/") else "staff_id"]
+            error = {"location": where, "message": RULE, "type": "path_segment"}
+            return httpx.Response(422, json={"status": 422, "errors": [error]})
         if raw in ("/v1/staff", "/v1/templates"):
             items = list(self.roster.values()) if raw == "/v1/staff" else []
             return httpx.Response(200, json={"items": items, "next": None})
@@ -62,8 +69,8 @@ class FollowUp:
         return httpx.Response(200, json={"changed": True, "handed_back": 0, "member": member})
 
 
-def _operations() -> tuple[Console, FollowUp, str]:
-    services = FollowUp()
+def _operations(*, redirecting: bool = False) -> tuple[Console, FollowUp, str]:
+    services = FollowUp(redirecting=redirecting)
     app = console(services)
     session = app.sign_in(staff_id="S-OPS-01", roles=["admin"], department="OPS")
     return app, services, session.csrf_token
@@ -146,6 +153,19 @@ def test_an_id_with_a_slash_is_not_found_and_refused_as_a_field() -> None:
     assert page.status_code == 422 and 'id="err-staff_id"' in page.text
     assert 'value="S/NEW"' in page.text and 'value="新人 李四"' in page.text
     assert services.puts == []
+
+
+def test_a_service_that_redirects_is_said_to_have_redirected_not_that_nothing_was_found() -> None:
+    """The services answer no redirect now; one that did (a service of an older release) was
+    the not-found page, as if the member did not exist."""
+    app, _, _ = _operations(redirecting=True)
+    page = app.client.get("/staff", params={"edit": "/"})
+    assert page.status_code == 502, page.text[:300]
+    assert "followup 服务答以重定向（307），控制台不跟随" in page.text
+    assert "未找到" not in page.text
+    app.client.cookies.set("console_lang", "en")
+    english = app.client.get("/staff", params={"edit": "/"})
+    assert "The followup service answered with a redirect (307)" in english.text
 
 
 def test_look_alike_ids_are_refused_before_anything_is_saved() -> None:

@@ -5,9 +5,12 @@ knows how to show.
 - 401: the token is no longer taken -> `SignInRequired` (sign in again, then come back);
 - 403: a clear refusal page (`Refused`, with the service's reason, in Chinese and English:
   console/refusals.py);
-- 404: the not-found page (`NotFound`); a 3xx too: the services answer their API without
-  redirects, so one is a path no route takes (`/v1/staff/%2F` was `/v1/staff//`, which the
-  app redirected, and the page said "Temporary Redirect" with status 307);
+- 404: the not-found page (`NotFound`); `find` takes it, and a 422 naming a part of the
+  address (an id with `/`, which no record has), for None;
+- 3xx: the services answer their API without redirects (`hospital_shared.path_segments`), so
+  one is a fault: a `Problem` (502) saying which service redirected and that the console does
+  not follow (it was the not-found page, and before that "Temporary Redirect" with status 307,
+  for `/v1/staff/%2F`, which the app redirected to `/v1/staff`);
 - another 4xx: `Problem`, which a form view catches to show the message next to the field it
   names (a 422's `loc`), never a trace; a page that does not catch it shows the error page
   with the service's status and reason (`problem_reason`);
@@ -24,6 +27,7 @@ import httpx
 
 from console.refusals import Reason, detail_reason, field_reason, transition_reason
 from console.session import Session, SignInRequired
+from console.wording import translate
 
 
 class Refused(Exception):
@@ -109,6 +113,18 @@ def problem_from(status: int, body: Any) -> Problem:
     return Problem(status, refusal_from(status, body))
 
 
+def redirected(service: str, status: int) -> Reason:
+    """What the page says of a service's 3xx, in both languages (`error.redirected`)."""
+    en, zh = (translate("error.redirected", lang) for lang in ("en", "zh"))
+    return Reason(en.format(service=service, status=status),
+                  zh.format(service=service, status=status))  # fmt: skip
+
+
+def names_the_address(problem: Problem) -> bool:
+    """A 422 naming a path parameter (`path.staff_id`): an id that cannot be one names nothing."""
+    return problem.status == 422 and any(place.startswith("path.") for place in problem.at)
+
+
 def first_reason(problem: Problem) -> str:
     """What a form with one input shows of a problem: its message, else its first field's."""
     return problem.message or next(iter(problem.fields.values()), "")
@@ -187,6 +203,18 @@ class Backend:
     async def post(self, session: Session, service: str, path: str, **kw: Any) -> Any:
         return await self.call(session, service, "POST", path, **kw)
 
+    async def find(self, session: Session, service: str, path: str, **kw: Any) -> Any:
+        """A record looked up by the id in `path`, None when there is none: not found (404), or
+        an id the service refuses in its address (`names_the_address`)."""
+        try:
+            return await self.get(session, service, path, **kw)
+        except NotFound:
+            return None
+        except Problem as exc:
+            if names_the_address(exc):
+                return None
+            raise
+
 
 def backend_of(request: Any) -> Backend:
     """The app's `Backend` (its `state.backend`), typed: what a screen calls the services with."""
@@ -213,7 +241,9 @@ def _answer(service: str, resp: httpx.Response) -> Any:
         raise SignInRequired()
     if status == 403:
         raise Refused(refusal_from(status, body))
-    if status == 404 or 300 <= status < 400:
+    if status < 400:
+        raise Problem(502, redirected(service, status))
+    if status == 404:
         raise NotFound(_detail_text(body.get("detail") if isinstance(body, dict) else body))
     if status < 500:
         raise problem_from(status, body)

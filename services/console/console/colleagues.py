@@ -21,6 +21,7 @@ from console.pages import names_of
 from console.refusals import Reason
 from console.session import Session
 from console.wording import translate
+from hospital_shared import staff_ids
 
 OFFERED = 500  # the most members a form's list offers (the enquiry hand-over's too)
 SHOWN_IN_REFUSAL = 5  # the most matching members a refusal names
@@ -97,18 +98,29 @@ def refusal(typed: str, matched: list[dict[str, Any]]) -> Reason:
     )
 
 
+def as_id(typed: str) -> str:
+    """`typed` as the roster's saves make an id of it (`hospital_shared.staff_ids`:
+    `Ｓ－ＡＧＥＮＴ－０１` and ` S-AGENT-01 ` are `S-AGENT-01`), or as typed when it cannot be one
+    (a name): looked up like that, a member is found by the id they were saved with."""
+    try:
+        return staff_ids.staff_id(typed)
+    except staff_ids.NotAStaffId:
+        return typed
+
+
 async def colleague_id(request: Request, session: Session, typed: str) -> str | Reason:
     """The staff id of the one active member `typed` (an id or a name) names, or the refusal."""
     if len(typed) > SEARCHED_AT_MOST:  # longer than any id or name the roster searches
         return refusal(typed, [])
+    wanted = as_id(typed)
     try:
-        found = await colleagues(request, session, q=typed, limit=LOOKED_AT)
+        found = await colleagues(request, session, q=wanted, limit=LOOKED_AT)
     except (Unavailable, Refused):
-        # the directory away: what was typed goes as it is, and the service, which checks a
+        # the directory away: what was typed goes as an id, and the service, which checks a
         # staff id against its roster, refuses one it does not know (a name, then, too)
-        return typed
-    matched = named(typed, found)
-    if len(matched) == 1 and _is_whole(typed, matched[0]):
+        return wanted
+    matched = named(wanted, found)
+    if len(matched) == 1 and _is_whole(wanted, matched[0]):
         return str(matched[0]["staff_id"])
     return refusal(typed, matched)
 

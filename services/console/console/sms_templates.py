@@ -21,7 +21,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.backend import Backend, NotFound, Problem, Refused, first_reason, segment
+from console.backend import Backend, Problem, Refused, first_reason, segment
 from console.inbox import PageSession
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
@@ -88,12 +88,9 @@ async def _previewed(request: Request, session: Session, name: str) -> dict[str,
     """Template `name` with its preview and SMS parts (notifications renders them), None when
     there is no such template."""
     api: Backend = request.app.state.backend
-    try:
-        found: dict[str, Any] = await api.get(
-            session, "notifications", f"/v1/templates/{segment(name)}"
-        )
-    except NotFound:
-        return None
+    found: dict[str, Any] | None = await api.find(
+        session, "notifications", f"/v1/templates/{segment(name)}"
+    )
     return found
 
 

@@ -146,14 +146,14 @@ async def _roster(request: Request, session: Session, view: RosterView) -> dict[
 
 async def member_of(request: Request, session: Session, staff_id: str) -> dict[str, Any] | None:
     """The member `staff_id` as follow-up has them (`GET /v1/staff/{id}`), None when not on the
-    roster: looked up by id, so a member beyond the list's first page is found too."""
+    roster (or it cannot be an id: `Backend.find`): looked up by id, so a member beyond the
+    list's first page is found too, as follow-up finds them (`Ｓ－ＡＧＥＮＴ－０１` is `S-AGENT-01`)."""
     if not staff_id:
         return None
     api: Backend = request.app.state.backend
-    try:
-        found: dict[str, Any] = await api.get(session, "followup", f"/v1/staff/{segment(staff_id)}")
-    except NotFound:
-        return None
+    found: dict[str, Any] | None = await api.find(
+        session, "followup", f"/v1/staff/{segment(staff_id)}"
+    )
     return found
 
 
@@ -305,10 +305,7 @@ async def save_member(request: Request, session: CurrentSession, form: CheckedFo
     body, errors = member_body(typed, adding=adding)
     if errors and form.get("do") != "deactivate":  # a deactivation's form is the roster's
         return await _page(request, session, typed, 422, errors=errors, editing=editing)
-    try:  # follow-up refuses an id it cannot hold (over 64 characters) before any save
-        member = await member_of(request, session, staff_id)
-    except Problem as exc:
-        return await _refused(request, session, typed, exc, editing)
+    member = await member_of(request, session, staff_id)
     if adding and member is not None:
         return await _page(request, session, typed, 409, errors={"staff_id": _exists(
             staff_id, member)}, exists=staff_id)  # fmt: skip
