@@ -53,3 +53,12 @@ async def find(raw: str, read: Callable[[str], Awaitable[T | None]]) -> tuple[st
     normalised = staff_id(raw)
     return normalised, (await read(normalised) if normalised != raw else None)
 
+
+def seeded(raw: object, setting: str) -> str:
+    """A seeded member's id from the setting `setting` (`FOLLOWUP_SEED_STAFF`), as a save makes
+    it: the roster would otherwise start with a member no save could add, and a look-up could
+    not name. A `ValueError` naming the setting and the id stops the settings' load."""
+    try:
+        return staff_id(raw) if isinstance(raw, str) else staff_id("")
+    except NotAStaffId as exc:
+        raise ValueError(f"{setting}: {raw!r} is not a staff id ({exc})") from None

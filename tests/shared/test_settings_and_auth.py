@@ -1,5 +1,8 @@
+import json
+
 import pytest
 
+from hospital_shared import staff_ids
 from hospital_shared.auth import DEV_TOKENS, DevelopmentTokenInProduction, Role, load_tokens
 from hospital_shared.settings import service_settings_class
 
@@ -62,6 +65,44 @@ def test_no_development_staff_is_seeded_in_production(
     assert ComplaintsSettings().staff_to_seed() == []
     monkeypatch.setenv("ENV", "Development")
     assert FollowupSettings().staff_to_seed() and ComplaintsSettings().staff_to_seed()
+
+
+@pytest.mark.parametrize("bad", ["S/1", "S AGENT 01", "..", "张三", "S-AGENT-01\u200b"])
+def test_a_seeded_staff_id_that_a_save_would_refuse_stops_the_settings_load(
+    monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    from pydantic import ValidationError
+
+    from complaints.settings import Settings as ComplaintsSettings
+    from followup.settings import Settings as FollowupSettings
+
+    follow = [{"staff_id": bad, "name": "x", "department_code": "CS", "role": "agent",
+               "capacity": 1}]  # fmt: skip
+    monkeypatch.setenv("FOLLOWUP_SEED_STAFF", json.dumps(follow))
+    monkeypatch.setenv("COMPLAINTS_SEED_STAFF", json.dumps(follow[:1]))
+    for settings, setting in ((FollowupSettings, "FOLLOWUP_SEED_STAFF"),
+                              (ComplaintsSettings, "COMPLAINTS_SEED_STAFF")):  # fmt: skip
+        with pytest.raises(ValidationError) as refused:
+            settings()
+        assert f"{setting}: {bad!r} is not a staff id" in str(refused.value)
+
+
+def test_a_seeded_full_width_staff_id_is_seeded_as_a_save_would_save_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from complaints.settings import DEV_STAFF
+    from complaints.settings import Settings as ComplaintsSettings
+    from followup.settings import DEFAULT_SEED_STAFF
+    from followup.settings import Settings as FollowupSettings
+
+    wide = [{"staff_id": " Ｓ－ＡＧＥＮＴ－０１", "name": "x", "department_code": "CS",
+             "role": "agent"}]  # fmt: skip
+    monkeypatch.setenv("FOLLOWUP_SEED_STAFF", json.dumps(wide))
+    monkeypatch.setenv("COMPLAINTS_SEED_STAFF", json.dumps(wide))
+    assert FollowupSettings().staff_to_seed()[0]["staff_id"] == "S-AGENT-01"
+    assert ComplaintsSettings().staff_to_seed()[0].staff_id == "S-AGENT-01"
+    defaults = [*(m["staff_id"] for m in DEFAULT_SEED_STAFF), *(m.staff_id for m in DEV_STAFF)]
+    assert [staff_ids.staff_id(s) for s in defaults] == defaults  # the defaults hold too
 
 
 def test_production_refuses_development_tokens() -> None:

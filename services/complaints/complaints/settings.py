@@ -6,11 +6,12 @@ hospital's policy: each has the manuals' default and can be changed per installa
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from complaints.enquiries import EnquiryLimit, default_limits
 from complaints.feedback import DEFAULT_PRAISE_CATEGORIES, DEFAULT_SUGGESTION_CATEGORIES
 from complaints.policy import LimitRule, default_rules
+from hospital_shared import staff_ids
 from hospital_shared.settings import service_settings_class
 from hospital_shared.vocabulary import ComplaintCategory as _C
 
@@ -63,7 +64,12 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # Imaging disputes are handled, and confirmed within the limit, by this department.
     radiology_department: str = "RAD"
     # None: DEV_STAFF on a development or test stack, nobody in production.
-    seed_staff: list[StaffSeed] | None = None
+    seed_staff: list[StaffSeed] | None = Field(
+        None,
+        description="the members put on the roster at start (a JSON list); each staff_id is "
+        "held to the staff id syntax as a save holds a new one (full-width taken as ASCII): "
+        "one that does not fit stops the start, naming it",
+    )
     # Timers: how often a pass runs and how many deadlines one pass takes.
     timer_interval_s: float = 5.0
     timer_batch_size: int = 200
@@ -119,6 +125,15 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
         default_factory=lambda: list(DEFAULT_SUGGESTION_CATEGORIES)
     )
     feedback_number_prefix: str = "FK"
+
+    @field_validator("seed_staff")
+    @classmethod
+    def _seed_ids_are_staff_ids(cls, value: list[StaffSeed] | None) -> list[StaffSeed] | None:
+        setting = f"{cls.model_config['env_prefix']}SEED_STAFF"
+        if value is None:
+            return None
+        return [m.model_copy(update={"staff_id": staff_ids.seeded(m.staff_id, setting)})
+                for m in value]  # fmt: skip
 
     def staff_to_seed(self) -> list[StaffSeed]:
         if self.seed_staff is not None:

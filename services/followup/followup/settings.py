@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from hospital_shared import staff_ids
 from hospital_shared.settings import service_settings_class
 
 _Base = service_settings_class("followup", 8002)
@@ -78,7 +79,12 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
 
     # --- staff -----------------------------------------------------------------------
     # None: DEFAULT_SEED_STAFF on a development or test stack, nobody in production.
-    seed_staff: list[dict[str, Any]] | None = None
+    seed_staff: list[dict[str, Any]] | None = Field(
+        None,
+        description="the members put on the roster at start (a JSON list); each staff_id is "
+        "held to the staff id syntax as a save holds a new one (full-width taken as ASCII): "
+        "one that does not fit stops the start, naming it",
+    )
 
     # --- timers ----------------------------------------------------------------------
     scan_interval_s: float = 30.0
@@ -98,6 +104,16 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     # How often each instance rereads the working-day calendar years saved from the
     # complaints service's `calendar.year_saved` events (the instance that kept one has it).
     calendar_reload_interval_s: float = 60.0
+
+    @field_validator("seed_staff")
+    @classmethod
+    def _seed_ids_are_staff_ids(
+        cls, value: list[dict[str, Any]] | None
+    ) -> list[dict[str, Any]] | None:
+        setting = f"{cls.model_config['env_prefix']}SEED_STAFF"
+        if value is None:
+            return None
+        return [{**m, "staff_id": staff_ids.seeded(m.get("staff_id"), setting)} for m in value]
 
     def staff_to_seed(self) -> list[dict[str, Any]]:
         if self.seed_staff is not None:
