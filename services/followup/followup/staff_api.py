@@ -221,9 +221,7 @@ async def staff_directory(
     operations'."""
     if ids is not None:
         if q is not None:
-            raise RequestValidationError(
-                [error(["query", "id"], "`id` and `q` cannot be given together", "value_error")]
-            )
+            raise field_refused(["query", "id"], "`id` and `q` cannot be given together")
         rows = await roster.named(conn, sorted(set(ids)))
     else:
         rows = await roster.directory(conn, search=(q or "").strip() or None, limit=limit)
