@@ -78,6 +78,8 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("GET", "/v1/staff-directory"): _STAFF,
     ("PUT", "/v1/staff/{staff_id}"): _STAFF,
     ("GET", "/v1/policy/{department}"): "the follow-up policy",
+    ("GET", "/v1/departments"): "department codes and names",
+    ("PUT", "/v1/departments/{code}"): "department codes and names",
     ("GET", "/v1/case-workload"): "open cases per handler: staff ids and counts",
     ("GET", "/v1/staff/{staff_id}/handback"): "counts of a member's open work a change hands back",
     ("GET", "/v1/category-rules"): "classification rules",

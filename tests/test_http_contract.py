@@ -40,6 +40,7 @@ WHOLE = {
     "/v1/staff/{staff_id}/channels": "one member's channels",
     "/v1/kpi": "the KPI definitions (a dozen) and the caller's staff figures of one period",
     "/v1/kpi/departments": "the hospital's departments: tens",
+    "/v1/departments": "the department directory: tens, all of which a screen names at once",
     "/v1/kpi/staff": "the staff figures of one department and period",
 }
 

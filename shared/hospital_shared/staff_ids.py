@@ -33,11 +33,18 @@ class NotAStaffId(ValueError):
     """Text that is not a staff id a roster may add."""
 
 
+def typed_as(raw: str, syntax: re.Pattern[str]) -> str | None:
+    """`raw` NFKC-normalised and stripped (full-width `Ｓ-０１` is `S-01`), when all of it then
+    fits `syntax`; else None. How an id people type is checked (a department code too)."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    return text if syntax.fullmatch(text) else None
+
+
 def staff_id(raw: str) -> str:
     """`raw` as a new member's staff id: NFKC-normalised and stripped, then checked
     (`NotAStaffId` when it does not fit)."""
-    text = unicodedata.normalize("NFKC", raw).strip()
-    if not _SYNTAX.fullmatch(text) or not text.strip("."):
+    text = typed_as(raw, _SYNTAX)
+    if text is None or not text.strip("."):
         raise NotAStaffId(f"a staff id is {RULE}")
     return text
 

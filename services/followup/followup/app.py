@@ -7,8 +7,9 @@ from pathlib import Path
 import structlog
 from fastapi import FastAPI
 
-from followup import calendar_sync, call_opt_outs, jobs, roster
+from followup import calendar_sync, call_opt_outs, departments, jobs, roster
 from followup.api import router as tasks_router
+from followup.department_api import router as departments_router
 from followup.handlers import EventHandlers
 from followup.service import Service
 from followup.settings import Settings
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runtime.seals("follow_up_tasks", "patient_phone", "feedback", "objection", "answers")
     runtime.seals("call_attempts", "feedback")
-    app = runtime.http_app(tasks_router, staff_router)
+    app = runtime.http_app(tasks_router, staff_router, departments_router)
     app.state.followup = service  # what the routes' `Svc` dependency answers
     _add_background_jobs(app, service)
     return app
@@ -94,8 +95,9 @@ def _add_background_jobs(app: FastAPI, service: Service) -> None:
         pool = service.pool()
         async with pool.acquire() as conn, conn.transaction():
             seeded = await roster.seed(conn, settings.staff_to_seed())
-        if seeded:
-            log.info("staff roster seeded", added=seeded)
+            named = await departments.seed(conn, settings.departments_to_seed())
+        if seeded or named:
+            log.info("staff roster seeded", added=seeded, departments=named)
         await calendar_sync.reload(pool)
 
     delay = settings.jobs_start_delay_s

@@ -42,17 +42,22 @@ class StaleMember(Exception):
     saved; `current_version` is the member's now (0: not on the roster)."""
 
     def __init__(self, staff_id: str, *, expected: int, current: int) -> None:
-        if expected == 0:
-            text = f"staff member {staff_id} is already on the roster (version {current})"
-        elif current == 0:
-            text = f"staff member {staff_id} is not on the roster"
-        else:
-            text = (
-                f"staff member {staff_id} changed since version {expected}: it is now version"
-                f" {current}; reload it"
+        super().__init__(
+            stale_text(
+                f"staff member {staff_id}", "on the roster", expected=expected, current=current
             )
-        super().__init__(text)
+        )
         self.current_version = current
+
+
+def stale_text(thing: str, where: str, *, expected: int, current: int) -> str:
+    """Why a save of `thing` at version `expected` was refused, `thing` being at `current`
+    `where` ("on the roster") now (0: not there): the console's refusals.json knows these."""
+    if expected == 0:
+        return f"{thing} is already {where} (version {current})"
+    if current == 0:
+        return f"{thing} is not {where}"
+    return f"{thing} changed since version {expected}: it is now version {current}; reload it"
 
 
 async def _locked(

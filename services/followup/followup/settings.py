@@ -39,6 +39,37 @@ DEFAULT_SEED_STAFF: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+# The department directory seeded at start on a development or test stack: the codes the
+# development tokens, seed staff, simulator and test data use, so the console shows names on
+# `make up`. Production starts empty; operations enter the hospital's own (console, 设置 → 科室).
+DEFAULT_SEED_DEPARTMENTS: list[dict[str, Any]] = [
+    {"code": "CS", "name_zh": "客户服务中心", "name_en": "Patient Services"},
+    {"code": "ADM", "name_zh": "院长办公室", "name_en": "Hospital Administration"},
+    {"code": "OPS", "name_zh": "运营管理部", "name_en": "Operations"},
+    {"code": "OPD", "name_zh": "门诊部", "name_en": "Outpatient Department"},
+    {"code": "REG", "name_zh": "挂号处", "name_en": "Registration"},
+    {"code": "RAD", "name_zh": "放射科", "name_en": "Radiology"},
+    {"code": "CARD", "name_zh": "心内科", "name_en": "Cardiology"},
+    {"code": "RESP", "name_zh": "呼吸内科", "name_en": "Respiratory Medicine"},
+    {"code": "GAST", "name_zh": "消化内科", "name_en": "Gastroenterology"},
+    {"code": "ENDO", "name_zh": "内分泌科", "name_en": "Endocrinology"},
+    {"code": "NEUR", "name_zh": "神经内科", "name_en": "Neurology"},
+    {"code": "GSURG", "name_zh": "普外科", "name_en": "General Surgery"},
+    {"code": "ORTH", "name_zh": "骨科", "name_en": "Orthopaedics"},
+    {"code": "URO", "name_zh": "泌尿外科", "name_en": "Urology"},
+    {"code": "OBGYN", "name_zh": "妇产科", "name_en": "Obstetrics and Gynaecology"},
+    {"code": "PED", "name_zh": "儿科", "name_en": "Paediatrics"},
+    {"code": "ONC", "name_zh": "肿瘤科", "name_en": "Oncology"},
+    {"code": "OPH", "name_zh": "眼科", "name_en": "Ophthalmology"},
+    {"code": "ENT", "name_zh": "耳鼻喉科", "name_en": "Ear, Nose and Throat"},
+    {"code": "DERM", "name_zh": "皮肤科", "name_en": "Dermatology"},
+    {"code": "STOM", "name_zh": "口腔科", "name_en": "Stomatology"},
+    {"code": "TCM", "name_zh": "中医科", "name_en": "Traditional Chinese Medicine"},
+    {"code": "EMER", "name_zh": "急诊科", "name_en": "Emergency"},
+    {"code": "ICU", "name_zh": "重症医学科", "name_en": "Intensive Care"},
+]
+
+
 class Settings(_Base):  # type: ignore[misc,valid-type]
     # --- policy defaults (every department), see followup.policy.DepartmentPolicy --------
     inpatient_due_days: float = 3.0
@@ -85,6 +116,9 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
         "held to the staff id syntax as a save holds a new one (full-width taken as ASCII): "
         "one that does not fit stops the start, naming it",
     )
+    # None: DEFAULT_SEED_DEPARTMENTS on a development or test stack, none in production;
+    # `[{"code", "name_zh", "name_en"}]` entries not in the directory yet are added at start.
+    seed_departments: list[dict[str, Any]] | None = None
 
     # --- timers ----------------------------------------------------------------------
     scan_interval_s: float = 30.0
@@ -119,3 +153,8 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
         if self.seed_staff is not None:
             return self.seed_staff
         return DEFAULT_SEED_STAFF if self.development_stack else []
+
+    def departments_to_seed(self) -> list[dict[str, Any]]:
+        if self.seed_departments is not None:
+            return self.seed_departments
+        return DEFAULT_SEED_DEPARTMENTS if self.development_stack else []
