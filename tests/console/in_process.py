@@ -93,10 +93,12 @@ DEFAULT_CATEGORIES = {
 
 
 def idle_services(request: httpx.Request) -> httpx.Response:
-    """Services with nothing to say: an empty inbox, the default categories, and no record of
-    anything else."""
+    """Services with nothing to say: an empty inbox, the default categories, an empty
+    department directory, and no record of anything else."""
     if request.url.path == "/v1/inbox/unread":
         return httpx.Response(200, json={"unread": 0})
+    if request.url.path == "/v1/departments":
+        return httpx.Response(200, json={"items": []})
     if request.url.path == "/v1/categories":
         return httpx.Response(200, json=DEFAULT_CATEGORIES)
     return httpx.Response(404, json={"detail": f"no stand-in for {request.url.path}"})

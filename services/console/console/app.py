@@ -23,6 +23,7 @@ from console import (
     calls,
     category_rules,
     complaint_form,
+    department_directory,
     desk,
     enquiries,
     feedback,
@@ -41,6 +42,7 @@ from console import (
 )
 from console.backend import Backend, NotFound, Problem, Refused, Unavailable, problem_reason
 from console.categories import OfferedCategories
+from console.departments import DepartmentNames
 from console.page_headers import PageHeaders
 from console.pages import build_templates, error_page
 from console.session import (
@@ -78,6 +80,7 @@ ROUTERS = [
     calendar_years.router,
     questionnaires.router,
     category_rules.router,
+    department_directory.router,
     operations.router,
     signin.router,
     backchannel.router,
@@ -235,6 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.categories = (
         OfferedCategories()
     )  # the complaints service's, read at most a minute old
+    app.state.departments = DepartmentNames()  # follow-up's directory, at most a minute old
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in ROUTERS:
         app.include_router(router)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from console import departments
 from console.backend import Backend, NotFound, Refused, Unavailable, segment
 from console.pages import render
 from console.session import CheckedForm, CurrentSession, Session
@@ -60,8 +61,10 @@ async def _inbox(backend: Backend, session: Session) -> list[dict[str, Any]]:
 async def page_session(request: Request, session: CurrentSession) -> Session:
     """The session, with the inbox's unread count for the menu (none when the inbox does not
     answer: the page itself still works). One count from the notifications service, not the
-    inbox itself: every page asks for it."""
+    inbox itself: every page asks for it. The department names are read too (at most a minute
+    old, never failing the page: `departments`)."""
     backend: Backend = request.app.state.backend
+    await departments.read(request, session)
     try:
         answer = await backend.get(session, "notifications", "/v1/inbox/unread")
         request.state.unread = int(answer["unread"])

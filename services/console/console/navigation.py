@@ -35,7 +35,7 @@ NAVIGATION: list[NavItem] = [
         "nav.settings",
         "/settings",
         frozenset({"supervisor", "admin"}),
-        also=("/templates", "/calendar", "/questionnaires", "/category-rules"),
+        also=("/templates", "/calendar", "/questionnaires", "/category-rules", "/departments"),
     ),
     NavItem("nav.inbox", "/inbox", frozenset()),
 ]
@@ -61,6 +61,8 @@ SETTINGS: list[NavItem] = [
         frozenset({"supervisor", "admin"}),
         hint="settings.category_rules",
     ),
+    # The department names every page shows; follow-up lets only operations save them.
+    NavItem("nav.departments", "/departments", frozenset({"admin"}), hint="settings.departments"),
 ]
 
 

@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from console import departments
 from console.backend import Backend, Refused, _answer
 from console.charts import Bar, bar_chart, line_chart
+from console.departments import name_of
 from console.inbox import PageSession
 from console.pages import language_of, render
 from console.session import CurrentSession, Session
@@ -105,6 +107,7 @@ async def operations_page(
     dept = (department or "").strip() or None
     data = await _report_data(request.app.state.backend, session, period, day, dept, kpi)
     lang = language_of(request)
+    names = departments.cache_of(request).by_code  # read by PageSession
     kpis = data["report"]["kpis"]
     chosen = next((k for k in kpis if k["key"] == kpi), kpis[0] if kpis else None)
     charts = {
@@ -118,7 +121,8 @@ async def operations_page(
             lower_is_better=bool(chosen and chosen["direction"] == "<="),
         ),
         "departments": bar_chart(
-            [Bar(d, k["value"], k.get("target"), k.get("met")) for d, k in data["by_department"]],
+            [Bar(name_of(names, d, lang), k["value"], k.get("target"), k.get("met"))
+             for d, k in data["by_department"]],
             title=_title(chosen, lang) if chosen else "",
         ),
     }  # fmt: skip

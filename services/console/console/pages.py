@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from console.departments import dept, dept_options
 from console.navigation import navigation_for, settings_for
 from console.refusals import said
 from console.session import CSRF_FIELD
@@ -94,6 +95,8 @@ def build_templates(tz: str) -> Environment:
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.globals["settings_for"] = settings_for  # the settings screens' own menu
     env.globals["vocabulary"] = vocabulary  # the statuses' sets, spelt once (issue 18)
+    env.globals["dept"] = dept  # a department code as its name (console/departments.py)
+    env.globals["dept_options"] = dept_options
     env.filters["aside"] = aside
     env.filters["listed"] = listed
     return env
@@ -118,8 +121,10 @@ def listed(items: Iterable[str], lang: str) -> Markup:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """`template` with what every page needs: the language and its `t`, the session (when
-    signed in), the navigation for its roles, and the unread count of the inbox."""
+    signed in), the navigation for its roles, the unread count of the inbox, and the department
+    names last read (`dept(code)`; none yet: the codes are shown)."""
     lang = language_of(request)
+    names = getattr(request.app.state, "departments", None)
     session = getattr(request.state, "session", None)
     env: Environment = request.app.state.templates
     page = env.get_template(template).render(
@@ -135,6 +140,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         path=request.url.path,
         here=page_path(request),
         came_from=came_from(request),
+        department_names=names.by_code if names is not None else {},
         **context,
     )
     return HTMLResponse(page, status_code=status_code)
