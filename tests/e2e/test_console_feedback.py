@@ -92,7 +92,7 @@ async def test_praise_and_a_suggestion_recorded_and_the_supervisor_answers_it_on
     await send(page, "button[value='record']")
     suggested = await recorded_number(page)
     row = await page.inner_text(f"tr:has(a[href='/feedback/{suggested}'])")
-    assert all(w in row for w in ("建议", "意见箱", "设施设备", "CS", "待答复")), row
+    assert all(w in row for w in ("建议", "意见箱", "设施设备", "客户服务中心", "待答复")), row
     assert await has_no_horizontal_scroll(page)
     await screenshot(page, "feedback-list")
 
