@@ -42,7 +42,7 @@ AGENT = Principal(role=Role.AGENT, staff_id=f"AD-{RUN}", department=DEPT, name="
 TOKEN = f"t-console-dept-agent-{RUN}"
 TOKENS = {**{t: p.model_dump(mode="json") for t, p in DEV_TOKENS.items()},
           TOKEN: AGENT.model_dump(mode="json")}  # fmt: skip
-SERVICES = ("registration", "followup", "console")
+SERVICES = ("registration", "followup", "complaints", "console")  # complaints: the supervisor page
 COMMON = {"AUTH_TOKENS": json.dumps(TOKENS)}
 ENV = {name: dict(COMMON) for name in SERVICES} | {
     "followup": COMMON | {"FOLLOWUP_ASSIGN_INTERVAL_S": "0.3"}
@@ -126,6 +126,9 @@ async def test_operations_add_and_rename_a_department_and_the_pages_show_its_nam
     await page.goto(f"{console}/staff?department={DEPT}")
     assert "康复测试科" in await page.inner_text(f"tr:has-text('{AGENT.staff_id}')")
     await screenshot(page, "departments-roster")
+    await page.goto(f"{console}/supervisor?department={DEPT}")
+    assert "康复测试科" in await page.inner_text("h1")
+    await screenshot(page, "departments-supervisor")
     assert "康复测试科" in await row_of_task(agent, console, task["task_id"])
     await screenshot(agent, "departments-worklist")
 
