@@ -1,7 +1,8 @@
 """The department directory on the real follow-up service and PostgreSQL (`GET` and
 `PUT /v1/departments/{code}`): the names the console shows for department codes, which no
 service kept. Every member of staff reads them, only operations save them, a save carries the
-version it read, and a new code is held to the code syntax."""
+version it read, and a new code is held to the code syntax; a code the hospital's systems send
+is named from its first discharge."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from hospital_shared import topics
 from hospital_shared.auth import DEV_TOKENS
+from tests.factories import discharge, to_bytes
 from tests.integration.services import running
-from tests.integration.test_followup_service import auth
+from tests.integration.test_followup_service import auth, consumed_up_to_here
+from tests.kafka_tools import eventually, publish
 
 RUN = uuid.uuid4().hex[:6].upper()
 TOKENS = {token: p.model_dump(mode="json") for token, p in DEV_TOKENS.items()}
@@ -119,3 +123,42 @@ async def test_a_full_width_code_is_saved_as_its_ascii_and_a_blank_name_is_refus
     blank = await api.put(f"/v1/departments/W{RUN}", json=names("  "), headers=ADMIN)
     assert blank.status_code == 422, blank.text
     assert blank.json()["errors"][0]["location"] == ["body", "name_zh"]
+
+
+async def test_a_department_is_named_from_the_first_discharge_that_names_it_and_never_renamed(
+    api: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    """The directory learns a code it lacks with the name the hospital's systems send beside
+    it (a discharge's or visit's `department`): the console names it from its first patient.
+    A code it has keeps its name (the seed's CARD, a rename by operations), and a code a save
+    would not take is left out. One patient's events, one partition: in this order."""
+    n = uuid.uuid4().int % 10**8
+    new, odd = f"H{RUN}", f"H {RUN}"
+
+    def naming(code: str, name: str, k: int) -> dict[str, Any]:
+        return discharge(n, admission_id=f"A{n}-{k}", department={"code": code, "name": name})
+
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.DISCHARGES,
+        [(f"P{n:06d}", to_bytes(e)) for e in (naming("CARD", "心脏科", 1), naming(odd, "怪科", 2),
+                                              naming(new, "康复医学科", 3))],
+    )  # fmt: skip
+
+    async def learned() -> dict[str, Any] | None:
+        return (await directory(api)).get(new)
+
+    entry = await eventually(learned, timeout=60)
+    assert (entry["name_zh"], entry["name_en"], entry["version"]) == ("康复医学科", None, 1)
+    known = await directory(api)
+    assert known["CARD"]["name_zh"] == "心内科" and odd not in known
+    renamed = await api.put(
+        f"/v1/departments/{new}", json=names("康复科", "Rehabilitation", expected_version=1),
+        headers=ADMIN,
+    )  # fmt: skip
+    assert renamed.status_code == 200, renamed.text
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    await publish(
+        bootstrap, topics.DISCHARGES, [(f"P{n:06d}", to_bytes(naming(new, "康复医学科", 4)))]
+    )
+    await consumed_up_to_here(bootstrap, topics.DISCHARGES, f"P{n:06d}")
+    assert (await directory(api))[new]["name_zh"] == "康复科"

@@ -93,6 +93,45 @@ async def save(
     return bool(changed), row
 
 
+_LEARN = """
+INSERT INTO departments (code, name_zh)
+SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (code) DO NOTHING
+"""
+
+
+class Learner:
+    """The names the hospital's systems send with each visit and discharge (`Department`'s
+    code and name), added to the directory for the codes it does not have: the console names
+    a department from its first patient, with nobody typing it in. Never a change: a code in
+    the directory keeps the name it has (operations' rename stays). A code that is not one a
+    save would take (`hospital_shared.department_codes`, as sent) is left out: the pages show
+    it as it is. The codes handled are remembered by this process, so a batch whose codes are
+    all known costs nothing (one whose transaction is rolled back leaves its codes unlearned
+    until the next start: a name only)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    async def learn(self, conn: asyncpg.Connection, named: dict[str, str]) -> None:
+        """`named`: code -> name, from the batch's events."""
+        new = {c: n for c, n in named.items() if c not in self.seen}
+        if not new:
+            return
+        self.seen.update(new)
+        fit = {c: n for c, n in new.items() if _as_sent(c) and n.strip()}
+        if fit:
+            await conn.execute(_LEARN, list(fit), [n.strip() for n in fit.values()])
+
+
+def _as_sent(code: str) -> bool:
+    """Whether `code` is a department code as the systems send it (normalising changes
+    nothing: the console looks the code up as the events give it)."""
+    try:
+        return department_codes.department_code(code) == code
+    except department_codes.NotADepartmentCode:
+        return False
+
+
 async def seed(conn: asyncpg.Connection, entries: list[dict[str, Any]]) -> int:
     """Add the seed departments not in the directory yet (never overwrites a rename)."""
     added = 0

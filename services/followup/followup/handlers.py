@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from prometheus_client import Counter
 
-from followup import outgoing, repository
+from followup import departments, outgoing, repository
 from followup.domain import withdrawal_reason
 from followup.planning import (
     NotPlanned,
@@ -51,6 +51,8 @@ class _ToPlan:
 
 
 Operation = _ToPlan | Withdrawal
+# The events whose department is named as the hospital's systems name it (`Department`).
+_NAMING = frozenset({"patient.discharged", "registration.created"})
 Outgoing = tuple[CloudEvent[Any], str, str]  # (event, topic, key) for the outbox
 
 
@@ -60,6 +62,7 @@ class EventHandlers:
     def __init__(self, book: PolicyBook, tz: ZoneInfo) -> None:
         self.book = book
         self.tz = tz
+        self.departments = departments.Learner()
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
         await self.handle_batch(conn, [event])
@@ -87,6 +90,7 @@ class EventHandlers:
             if k == len(rounds):
                 rounds.append([])
             rounds[k].append(op)
+        await self.departments.learn(conn, _departments_named(events))
         try:
             for ops in rounds:
                 out = await self._plan(conn, [o for o in ops if isinstance(o, _ToPlan)], decisions)
@@ -168,3 +172,13 @@ class EventHandlers:
 def _encoded(entry: Outgoing) -> outgoing.OutboxRow:
     event, topic, key = entry
     return event.id, topic, key, encode(event)
+
+
+def _departments_named(events: Sequence[CloudEvent[Any]]) -> dict[str, str]:
+    """The departments (code -> name) the batch's visits and discharges name."""
+    named: dict[str, str] = {}
+    for event in events:
+        if event.type in _NAMING:
+            department = event.data.department
+            named.setdefault(department.code, department.name)
+    return named
