@@ -2,10 +2,11 @@
 on the real stack (registration, follow-up, console; Kafka, PostgreSQL): staff saw department
 codes (`CARD`) where they expect names (心内科 / Cardiology), as no service kept names.
 
-- Operations add a department from the screen: a code that is not one is refused beside the
-  code, in Chinese, what was typed kept, nothing saved; corrected, it is saved. Renamed, the
-  roster (/staff) and the worklist of an agent of that department show the new name, in Chinese
-  and in English, where they showed the code.
+- A department is named from its first discharge (the name the event gives beside its code):
+  the worklist shows it with nobody typing it in. Operations add a department from the screen:
+  a code that is not one is refused beside the code, in Chinese, what was typed kept, nothing
+  saved; corrected, it is saved. Renamed, the roster (/staff) and the worklist of an agent of
+  that department show the new name, in Chinese and in English, where they showed the code.
 - In English, a blank Chinese name is refused beside it in English; a rename from a form
   opened before a colleague's is refused naming the version now, what was typed kept, and
   saving it again then replaces the colleague's.
@@ -38,6 +39,7 @@ from tests.integration.services import RunningService, running_all
 
 RUN = uuid.uuid4().hex[:6].upper()
 DEPT = f"D{RUN}"
+ADDED = f"N{RUN}"  # the department operations add from the screen
 AGENT = Principal(role=Role.AGENT, staff_id=f"AD-{RUN}", department=DEPT, name="回访员 郑雪")
 TOKEN = f"t-console-dept-agent-{RUN}"
 TOKENS = {**{t: p.model_dump(mode="json") for t, p in DEV_TOKENS.items()},
@@ -57,8 +59,8 @@ def stack(stack_config, stack_env) -> Iterator[dict[str, RunningService]]:  # ty
 
 @pytest.fixture(scope="module")
 async def task(stack: dict[str, RunningService]) -> dict[str, Any]:
-    """A discharge of DEPT (a code the directory does not know yet), its call assigned to the
-    department's agent."""
+    """A discharge of DEPT (a code the directory does not know yet: named from it), its call
+    assigned to the department's agent."""
     patient = {"patient_id": f"PX{RUN}", "name": "冯志远", "phone": "13712345678"}
     await discharge_for(stack, AGENT, capacity=20, patient=patient, department_name="测试科室")
     return await assigned_task(stack["followup"].url, TOKEN, patient["patient_id"])
@@ -92,27 +94,30 @@ async def test_operations_add_and_rename_a_department_and_the_pages_show_its_nam
 ) -> None:  # fmt: skip
     console = stack["console"].url
     agent = await agent_page(browser, stack, stack_env, "zh")
-    assert DEPT in await row_of_task(agent, console, task["task_id"])  # not named yet: the code
+    # named as the discharge named it (测试科室), not shown as its code
+    assert "测试科室" in await row_of_task(agent, console, task["task_id"])
 
     page = await page_as(browser, stack, stack_env, "dev-admin-token")
     assert await open_setting(page, console, "科室") == "科室"
     assert "心内科" in await page.inner_text("#dept-CARD")  # the seeded directory
     await page.click("#depts-add")
-    await page.fill("#depts-code", f"{DEPT} X")
+    await page.fill("#depts-code", f"{ADDED} X")
     await page.fill("#depts-name_zh", "测试内科")
     await submit(page, "#depts-save")
     assert "科室代码只能由英文字母、数字和 - _ 组成" in await page.inner_text("#err-code")
     assert await page.get_attribute("#depts-code", "aria-describedby") == "err-code"
     assert (await page.input_value("#depts-code"), await page.input_value("#depts-name_zh")) == (
-        f"{DEPT} X", "测试内科",
+        f"{ADDED} X", "测试内科",
     )  # fmt: skip
-    assert await directory_entry(stack, f"{DEPT} X") is None
+    assert await directory_entry(stack, f"{ADDED} X") is None
     await screenshot(page, "departments-refused")
-    await page.fill("#depts-code", DEPT)
+    await page.fill("#depts-code", ADDED)
     await page.fill("#depts-name_en", "Test Medicine")
     await submit(page, "#depts-save")
-    assert page.url.endswith(f"/departments?saved={DEPT}#dept-{DEPT}")
+    assert page.url.endswith(f"/departments?saved={ADDED}#dept-{ADDED}")
     assert "测试内科" in await page.inner_text("#depts-saved")
+    added = await directory_entry(stack, ADDED)
+    assert added is not None and (added["name_en"], added["version"]) == ("Test Medicine", 1)
 
     await page.goto(f"{console}/departments?edit={DEPT}#h-form")
     await page.fill("#depts-name_zh", "康复测试科")

@@ -93,7 +93,7 @@ async def list_departments(conn: Conn, _: Reader) -> Departments:
     return Departments(items=[DepartmentOut(**dict(r)) for r in rows])
 
 
-@router.put("/departments/{code:path}", response_model=DepartmentSaved, responses=CONFLICT)
+@router.put("/departments/{code}", response_model=DepartmentSaved, responses=CONFLICT)
 async def save_department(
     code: CodePath, body: DepartmentIn, conn: Conn, _: Operations
 ) -> DepartmentSaved:
