@@ -15,6 +15,7 @@ from calls and surveys alike, never the overall answer of an outpatient.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -71,12 +72,45 @@ class Questionnaire(BaseModel):
         return next((q for q in self.questions if q.id == question_id), None)
 
 
-class AnswerRefused(ValueError):
-    """An answer does not fit its questionnaire; `field` names the part (for a 4xx)."""
+class Refusal(StrEnum):
+    """Why an answer was refused. A page keys its own wording (the survey page's Chinese) on
+    this, never on the English message of the API's 422, which may be reworded: the survey page
+    keyed on the message and said only "请检查后重新提交" once the scale's was respelt."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    UNKNOWN_QUESTION = "unknown_question"
+    REQUIRED = "required"
+    TEXT_ONLY = "text_only"
+    TOO_LONG = "too_long"
+    UNSTORABLE = "unstorable"
+    CHOICE_ONLY = "choice_only"
+    SCORE_WITHOUT_CHOICE = "score_without_choice"
+    NOT_ON_SCALE = "not_on_scale"
+    NO_SCORE = "no_score"
+    SCORE_RANGE = "score_range"
+
+
+_MESSAGES = {
+    Refusal.UNKNOWN_QUESTION: "no such question in this questionnaire",
+    Refusal.REQUIRED: "this question needs an answer",
+    Refusal.TEXT_ONLY: "this question takes text only",
+    Refusal.TOO_LONG: f"at most {MAX_TEXT_CHARS} characters",
+    Refusal.UNSTORABLE: UNSTORABLE_TEXT,
+    Refusal.CHOICE_ONLY: "this question takes a choice, not text",
+    Refusal.SCORE_WITHOUT_CHOICE: "a score needs a choice",
+    Refusal.NOT_ON_SCALE: f"choose one of {', '.join(Satisfaction)}",
+    Refusal.NO_SCORE: "this question takes no score",
+    Refusal.SCORE_RANGE: "the score is a whole number from 1 to 5",
+}
+
+
+class AnswerRefused(ValueError):
+    """An answer does not fit its questionnaire; `field` names the part (for a 4xx), `refusal`
+    says why (the message is its English wording)."""
+
+    def __init__(self, field: str, refusal: Refusal) -> None:
+        super().__init__(_MESSAGES[refusal])
         self.field = field
+        self.refusal = refusal
 
 
 def check_answers(
@@ -90,14 +124,14 @@ def check_answers(
     missing required answers; an unanswered optional question is left out."""
     unknown = sorted(set(given) - {q.id for q in questionnaire.questions})
     if unknown:
-        raise AnswerRefused(unknown[0][:40], "no such question in this questionnaire")
+        raise AnswerRefused(unknown[0][:40], Refusal.UNKNOWN_QUESTION)
     answers: list[Answer] = []
     for q in questionnaire.questions:
         answer = _one_answer(q, given.get(q.id) or {})
         if answer is not None:
             answers.append(answer)
         elif q.required:
-            raise AnswerRefused(q.id, "this question needs an answer")
+            raise AnswerRefused(q.id, Refusal.REQUIRED)
     return tuple(answers)
 
 
@@ -105,23 +139,25 @@ def _one_answer(q: Question, raw: dict[str, str | int | None]) -> Answer | None:
     satisfaction, score, text = raw.get("satisfaction"), raw.get("score"), raw.get("text")
     if q.answer == "text":
         if satisfaction or score:
-            raise AnswerRefused(q.id, "this question takes text only")
-        text = str(text).strip() if text else ""
+            raise AnswerRefused(q.id, Refusal.TEXT_ONLY)
+        # A browser posts a line break as CRLF and counts it as one character against the
+        # textarea's maxlength: one break is one character here too, and is kept as "\n".
+        text = str(text).replace("\r\n", "\n").replace("\r", "\n").strip() if text else ""
         if len(text) > MAX_TEXT_CHARS:
-            raise AnswerRefused(q.id, f"at most {MAX_TEXT_CHARS} characters")
+            raise AnswerRefused(q.id, Refusal.TOO_LONG)
         if not storable_text(text):  # what every consumer's decoder refuses (codec.py)
-            raise AnswerRefused(q.id, UNSTORABLE_TEXT)
+            raise AnswerRefused(q.id, Refusal.UNSTORABLE)
         return Answer(question_id=q.id, aspect=q.aspect, text=text) if text else None
     if text:
-        raise AnswerRefused(q.id, "this question takes a choice, not text")
+        raise AnswerRefused(q.id, Refusal.CHOICE_ONLY)
     if not satisfaction:
         if score:
-            raise AnswerRefused(q.id, "a score needs a choice")
+            raise AnswerRefused(q.id, Refusal.SCORE_WITHOUT_CHOICE)
         return None
     try:
         level = Satisfaction(str(satisfaction))
     except ValueError:
-        raise AnswerRefused(q.id, f"choose one of {', '.join(Satisfaction)}") from None
+        raise AnswerRefused(q.id, Refusal.NOT_ON_SCALE) from None
     value = _score(q, score)
     return Answer(question_id=q.id, aspect=q.aspect, satisfaction=level, score=value)
 
@@ -130,10 +166,10 @@ def _score(q: Question, score: str | int | None) -> int | None:
     if score in (None, ""):
         return None
     if not q.score:
-        raise AnswerRefused(q.id, "this question takes no score")
+        raise AnswerRefused(q.id, Refusal.NO_SCORE)
     value = whole_number(score) if isinstance(score, str) else score
     if value is None or not 1 <= value <= 5:
-        raise AnswerRefused(q.id, "the score is a whole number from 1 to 5")
+        raise AnswerRefused(q.id, Refusal.SCORE_RANGE)
     return value
 
 

@@ -17,6 +17,7 @@ from hospital_shared import topics
 from hospital_shared.codec import encode
 from hospital_shared.events import make_event
 from hospital_shared.service_events.surveys import SurveyAnswered
+from tests.factories import discharge
 from tests.integration.test_complaints_service import (  # noqa: F401  (fixtures)
     case_events,
     case_in,
@@ -29,10 +30,14 @@ from tests.integration.test_followup_service import (  # noqa: F401  (fixtures)
     api,
     auth,
     followup,
+    in_dept,
     outcome,
     planned_and_assigned,
+    send,
+    task,
     task_in,
     token_of,
+    unique,
     wait_events,
 )
 from tests.kafka_tools import eventually, publish
@@ -115,6 +120,42 @@ async def test_a_dissatisfied_survey_marks_the_task_and_plans_one_second_call(
     assert len(planned) == 1
     detail = await task_in(api, t["task_id"], "assigned")
     assert detail["survey"]["dissatisfied"] is True  # the call itself is still to be made
+
+
+async def test_a_death_withdraws_the_patients_open_call_and_a_survey_plans_no_second_call(
+    api: httpx.AsyncClient,  # noqa: F811  (the imported fixture)
+    stack_env: dict[str, str],
+) -> None:
+    """The patient of an assigned discharge call dies in a later stay: the call is withdrawn
+    (nobody phones the family for a satisfaction call), and a dissatisfied survey of the
+    first stay, answered before the death was reported, plans no second call. The call stayed
+    assigned, and the survey planned `<task>-2`, to the deceased patient's phone."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)
+    patient = {**t["patient"], "phone": "13800138000"}
+    [n] = unique()
+    death = in_dept(discharge(n, patient=patient, disposition="deceased",
+                              discharged_at=datetime.now(UTC).isoformat()))  # fmt: skip
+    await send(bootstrap, topics.DISCHARGES, death)
+    await task_in(api, t["task_id"], "withdrawn")
+    [withdrawn] = await wait_events(bootstrap, t["task_id"], "followup.task_withdrawn")
+    assert withdrawn["data"]["reason"] == "patient_deceased"
+
+    pid = patient["patient_id"]
+    await answered(bootstrap, f"admission:{t['why']['source_ref']}", "inpatient_discharge",
+                   [GUIDANCE_BAD], patient_id=pid, department_code=DEPT)  # fmt: skip
+    # the marker: another call's survey on the same key (behind it), once it is marked
+    marker = await planned_and_assigned(api, bootstrap)
+    await answered(bootstrap, f"admission:{marker['why']['source_ref']}", "inpatient_discharge",
+                   [OVERALL_OK], patient_id=pid, department_code=DEPT)  # fmt: skip
+
+    async def marked() -> dict[str, Any] | None:
+        got = await task_in(api, marker["task_id"], "assigned")
+        return got if got["survey"]["answered_at"] else None
+
+    await eventually(marked, timeout=30)
+    assert (await task_in(api, t["task_id"], "withdrawn"))["survey"]["answered_at"]
+    assert await task(api, f"{t['task_id']}-2") is None
 
 
 async def test_a_dissatisfied_survey_of_a_visit_not_sampled_plans_the_targeted_second_call(

@@ -501,3 +501,106 @@ async def unreachable_call(stack_env: dict[str, str], **fields: Any) -> None:
         stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.FOLLOWUP_TASKS,
         [(data.patient_id, encode(event))],
     )  # fmt: skip
+
+
+async def test_the_link_of_a_patient_reported_deceased_is_closed_and_records_nothing(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """A link kept taking answers after the patient's death was reported (a later stay's
+    discharge, `deceased`), and an unhappy answer planned a satisfaction second call to the
+    family's phone. Now it is the expired link's page (nothing a family could read as a
+    question to the patient), the form posted from before is refused, nothing is published."""
+    department = f"D{uuid.uuid4().hex[:6]}"
+    link = await visit_with_link(stack_config, stack_env, department)
+    async with httpx.AsyncClient(timeout=10) as client:
+        csrf = csrf_of(await client.get(link))
+        conn = await asyncpg.connect(stack_env["DATABASE_URL"])
+        try:
+            patient_id = await conn.fetchval(
+                "SELECT patient_id FROM notifications.survey_links WHERE department_code = $1",
+                department,
+            )
+            death = factories.discharge(
+                admission_id=f"{department}-A", patient=factories.patient(0, patient_id=patient_id),
+                department={"code": department, "name": "内科"}, disposition="deceased",
+                discharged_at=datetime.now(UTC).isoformat(),
+            )  # fmt: skip
+            await send_events(stack_env, topics.DISCHARGES, death)
+
+            async def reported() -> bool | None:
+                return (
+                    await conn.fetchval(  # type: ignore[no-any-return]
+                        "SELECT deceased FROM notifications.patients WHERE patient_id = $1",
+                        patient_id,
+                    )
+                    or None
+                )
+
+            await eventually(reported, timeout=30)
+            page = await client.get(link)
+            assert page.status_code == 410 and "链接已过期" in page.text
+            assert 'name="csrf"' not in page.text
+            page = await client.post(
+                link, data={"csrf": csrf, "v": "1", "q.overall": "dissatisfied"}
+            )
+            assert page.status_code == 410 and "链接已过期" in page.text
+            assert await conn.fetchval(
+                "SELECT answered_at FROM notifications.survey_links WHERE department_code = $1",
+                department,
+            ) is None  # fmt: skip
+        finally:
+            await conn.close()
+    shown = await asyncio.to_thread(browser_sees_the_closed_link, link, "survey-390")
+    assert "链接已过期" in shown and "感谢您的关注" in shown
+    events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
+    assert [e for e in events if e["data"].get("department_code") == department] == []
+
+
+def browser_sees_the_closed_link(link: str, name: str) -> str:
+    with phone_page() as page:
+        page.goto(link)
+        page.screenshot(path=str(SHOTS / f"{name}-deceased-closed.png"))
+        return page.inner_text("main")
+
+
+def browser_answers_in_lines(link: str, name: str) -> tuple[int, str]:
+    """On a phone: a comment of 20 lines of 24 characters typed with Enter between them (499
+    characters as the textarea counts them, under its maxlength of 500), submitted. The
+    length the browser counted, and the page after 提交."""
+    with phone_page() as page:
+        page.goto(link)
+        page.check("input[name='q.overall'][value='satisfied']")
+        page.click("textarea[name='t.comments']")
+        for i in range(20):
+            page.keyboard.type("挂号排队时间太长了希望可以改进一下流程谢谢大家好")
+            if i < 19:
+                page.keyboard.press("Enter")
+        counted = page.eval_on_selector(
+            "textarea[name='t.comments']", "e => e.validity.tooLong ? -1 : e.value.length"
+        )
+        page.screenshot(path=str(SHOTS / f"{name}-lines-filled.png"), full_page=True)
+        page.click("button[type='submit']")
+        page.wait_for_load_state()
+        page.screenshot(path=str(SHOTS / f"{name}-lines-sent.png"))
+        return counted, page.inner_text("main")
+
+
+async def test_a_comment_of_many_lines_the_phone_accepts_is_taken_with_its_line_breaks(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """Chromium counts a line break as one character against maxlength=500 and posts it as
+    CRLF (two): a comment of 499 as the phone counted it was refused as past 500."""
+    department = f"L{uuid.uuid4().hex[:6]}"
+    link = await visit_with_link(stack_config, stack_env, department)
+    counted, shown = await asyncio.to_thread(browser_answers_in_lines, link, "survey-390")
+    assert counted == 499
+    assert "感谢您的评价" in shown, shown
+
+    async def answered() -> list[dict[str, Any]] | None:
+        events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
+        mine = [e["data"] for e in events if e["data"].get("department_code") == department]
+        return mine or None
+
+    [event] = await eventually(answered, timeout=30)
+    comment = {a["question_id"]: a.get("text") for a in event["answers"]}["comments"]
+    assert len(comment) == 499 and comment.count("\n") == 19 and "\r" not in comment

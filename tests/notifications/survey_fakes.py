@@ -55,13 +55,16 @@ class FakeSurveyDb:
             raise
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        if sql.startswith("SELECT * FROM survey_links WHERE token_hash = $1"):
-            return self.links.get(args[0])
+        if sql.startswith("SELECT l.*, coalesce(p.deceased, false) AS deceased"):
+            found = self.links.get(args[0])
+            return {"deceased": False, **found} if found is not None else None
         if sql.startswith("SELECT body FROM questionnaires"):
             return None
         if sql.startswith("UPDATE survey_links SET answered_at = $2"):
             link = self.links.get(args[0])
             if link is None or link["answered_at"] is not None or link["expires_at"] <= args[1]:
+                return None
+            if link.get("deceased"):
                 return None
             link.update(answered_at=args[1], questionnaire_version=args[2])
             return link

@@ -15,6 +15,7 @@ from httpx import Response
 
 from hospital_shared import codec
 from hospital_shared.logging import configure_logging
+from hospital_shared.questionnaires import Refusal
 from notifications import survey_api
 from notifications.app import create_app
 from notifications.settings import Settings
@@ -248,3 +249,31 @@ def test_a_missing_answer_is_marked_at_its_question_and_the_score_has_a_label() 
     assert overall.count('aria-invalid="true" aria-describedby="e-overall"') == 4  # 3 + score
     assert page.text.count("aria-describedby") == 4  # only the question to fix is marked
     assert 'name="q.registration" value="satisfied" checked' in page.text
+
+
+def test_an_answer_off_the_scale_says_which_choices_there_are_in_chinese() -> None:
+    """`q.overall=great` got "请检查后重新提交": the page looked its Chinese up by the English
+    message, which was respelt when the scale became satisfied/fairly_satisfied/dissatisfied.
+    It is keyed on the refusal's kind now, every kind with its wording."""
+    assert set(survey_api._CHINESE) == set(Refusal)
+    db = FakeSurveyDb()
+    token = db.add_link()
+    c = survey_client(db)
+    page = posted(c, token, f"csrf={opened(c, token)}&v=1&q.overall=great")
+    assert page.status_code == 422
+    assert "“您对本次就医总体是否满意？”：请选择满意、基本满意或不满意" in page.text
+    assert db.outbox == []
+
+
+def test_the_link_of_a_patient_reported_deceased_is_closed_as_an_expired_one() -> None:
+    """The link kept taking answers after the patient's death was reported, and an unhappy
+    one planned a second call to the family's phone. The expired link's page, nothing kept."""
+    db = FakeSurveyDb()
+    token = db.add_link()
+    c = survey_client(db)
+    csrf = opened(c, token)
+    db.links[token_hash(token)]["deceased"] = True
+    for page in (c.get(f"/s/{token}"), posted(c, token, f"csrf={csrf}&v=1&q.overall=dissatisfied")):
+        assert page.status_code == 410 and "链接已过期" in page.text
+        assert 'name="csrf"' not in page.text
+    assert db.outbox == [] and db.links[token_hash(token)]["answered_at"] is None

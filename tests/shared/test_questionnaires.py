@@ -12,6 +12,7 @@ from hospital_shared.questionnaires import (
     Aspect,
     ContactKind,
     Questionnaire,
+    Refusal,
     check_answers,
     default,
     defaults,
@@ -115,3 +116,20 @@ def test_an_old_version_still_checks_the_answers_given_with_it() -> None:
     assert check_answers(OUTPATIENT, old_answer)  # type: ignore[arg-type]
     with pytest.raises(AnswerRefused):
         check_answers(newer, old_answer)  # type: ignore[arg-type]
+
+
+def test_a_line_break_posted_as_crlf_counts_as_one_character_and_is_kept_as_one() -> None:
+    """A browser counts a line break as one character against the textarea's maxlength=500
+    and posts it as CRLF: a comment of 20 lines of 24 characters (499 as the browser counts)
+    was refused as past 500 (518)."""
+    lines = ["长" * 24] * 20
+    given = {"overall": {"satisfaction": "满意"}, "comments": {"text": "\r\n".join(lines)}}
+    [_, comment] = check_answers(OUTPATIENT, given)  # type: ignore[arg-type]
+    assert comment.text == "\n".join(lines) and len(comment.text) == 499
+    given["comments"] = {"text": "第一行\r第二行\r\n"}  # a lone CR (old Macs) is a break too
+    [_, comment] = check_answers(OUTPATIENT, given)  # type: ignore[arg-type]
+    assert comment.text == "第一行\n第二行"
+    given["comments"] = {"text": "\r\n".join(["长" * 24] * 21)}  # 524 as counted: still refused
+    with pytest.raises(AnswerRefused) as refused:
+        check_answers(OUTPATIENT, given)  # type: ignore[arg-type]
+    assert refused.value.refusal == Refusal.TOO_LONG

@@ -30,13 +30,14 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = structlog.get_logger(__name__)
 
 # What a patient merge (ADT^A40) moves here: the tasks (calls, outcomes and attempts hang
-# off the task id, not the patient) and the call opt-out (either id's opt-out is kept). The
-# tasks are locked by task id first, the order every lock of several calls takes here
-# (call_opt_outs.LOCK_ORDER).
+# off the task id, not the patient), the call opt-out and the death report (either id's is
+# kept). The tasks are locked by task id first, the order every lock of several calls takes
+# here (call_opt_outs.LOCK_ORDER).
 PATIENT_MOVES = [
     lock_in_order("follow_up_tasks", "task_id"),
     move_column("follow_up_tasks"),
     *move_unique("call_opt_outs"),
+    *move_unique("deceased_patients"),
 ]
 
 # The discharges and the registrations in one consumer group. Until 2026-12 each topic had a

@@ -9,6 +9,9 @@ the targeted second call, from the survey alone (the id the visit's task would h
 no phone number: this service never saw the visit's patient details, the caller looks the
 patient up); a satisfied one changes nothing here (metrics counts it). Complaint checks
 (`case:<number>`) are the complaints service's.
+
+No second call for a patient reported deceased (deaths.py): an answer given before the death
+was reported (notifications closes the link then) still marks the task, and calls nobody.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from followup import outgoing, repository
+from followup.deaths import is_deceased
 from followup.domain import SECOND_CALL_KINDS, Task, derived_call
 from followup.planning import inpatient_task_id, outpatient_task_id
 from followup.policy import PolicyBook, WorkingHours
@@ -82,6 +86,9 @@ class SurveyAnswers:
             return
         if not data.dissatisfied or task.kind not in SECOND_CALL_KINDS:
             SURVEYS.labels("surveyed").inc()
+            return
+        if await is_deceased(conn, task.patient_id):
+            SURVEYS.labels("patient_deceased").inc()
             return
         policy = self.book.for_department(task.department_code)
         second = derived_call(

@@ -12,7 +12,13 @@ import asyncpg
 from hospital_shared import topics
 from hospital_shared.events import make_event
 from hospital_shared.outbox import add_to_outbox
-from hospital_shared.questionnaires import Answer, AnswerRefused, Questionnaire, dissatisfied
+from hospital_shared.questionnaires import (
+    Answer,
+    AnswerRefused,
+    Questionnaire,
+    Refusal,
+    dissatisfied,
+)
 from hospital_shared.service_events.surveys import SurveyAnswered
 
 SOURCE = "urn:hospital:notifications"
@@ -27,7 +33,7 @@ def given_answers(fields: Mapping[str, str]) -> dict[str, dict[str, str]]:
         prefix, _, question = name.partition(".")
         part = _PARTS.get(prefix)
         if part is None or not question:
-            raise AnswerRefused(name[:40], "no such question in this questionnaire")
+            raise AnswerRefused(name[:40], Refusal.UNKNOWN_QUESTION)
         given.setdefault(question, {})[part] = value
     return given
 

@@ -35,13 +35,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
-from hospital_shared.bounds import UNSTORABLE_TEXT, whole_number
+from hospital_shared.bounds import whole_number
 from hospital_shared.http_guard import GuardedRoute, safe_reason
 from hospital_shared.questionnaires import (
     AnswerRefused,
     ContactKind,
     Question,
     Questionnaire,
+    Refusal,
     check_answers,
 )
 from notifications import survey_page, survey_store
@@ -205,6 +206,11 @@ async def _open_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record:
     link = await survey_store.find_link(conn, hashed)
     if link is None:
         raise _Refused("unknown")
+    if link["deceased"]:
+        # The patient died since the invitation: the survey is over, said as an expired
+        # link's page says it (nothing a family could read as a question to the patient),
+        # and nothing is recorded (survey_policy.py; DOMAIN.md).
+        raise _Refused("expired")
     if link["answered_at"] is not None:
         raise _Refused("used")
     if link["expires_at"] <= datetime.now(UTC):
@@ -299,23 +305,24 @@ async def _answer(
 def _explain(q: Questionnaire, exc: AnswerRefused) -> tuple[str, tuple[str, str] | None]:
     """The summary at the top of the form, and the question to mark with what is wrong."""
     question: Question | None = q.question(exc.field)
-    what = _CHINESE.get(str(exc.args[0]), "请检查后重新提交")
+    what = _CHINESE[exc.refusal]
     if question is None:
         return f"提交的内容：{what}", None
     return f"“{question.text}”：{what}", (question.id, what)
 
 
+# What the patient reads for each refusal (every Refusal has its wording: a unit test).
 _CHINESE = {
-    "no such question in this questionnaire": "问卷中没有这个问题，请重新打开链接",
-    "this question needs an answer": "请选择一项",
-    "choose 满意, 基本满意 or 不满意": "请选择满意、基本满意或不满意",
-    "this question takes no score": "这个问题不需要评分",
-    "the score is a whole number from 1 to 5": "评分应为1到5分",
-    "a score needs a choice": "评分前请先选择满意程度",
-    "at most 500 characters": "最多500字",
-    "this question takes text only": "这个问题请填写文字",
-    "this question takes a choice, not text": "这个问题请选择一项",
-    UNSTORABLE_TEXT: "含有无法识别的字符，请删除后重新提交",
+    Refusal.UNKNOWN_QUESTION: "问卷中没有这个问题，请重新打开链接",
+    Refusal.REQUIRED: "请选择一项",
+    Refusal.NOT_ON_SCALE: "请选择满意、基本满意或不满意",
+    Refusal.NO_SCORE: "这个问题不需要评分",
+    Refusal.SCORE_RANGE: "评分应为1到5分",
+    Refusal.SCORE_WITHOUT_CHOICE: "评分前请先选择满意程度",
+    Refusal.TOO_LONG: "最多500字",
+    Refusal.TEXT_ONLY: "这个问题请填写文字",
+    Refusal.CHOICE_ONLY: "这个问题请选择一项",
+    Refusal.UNSTORABLE: "含有无法识别的字符，请删除后重新提交",
 }
 
 

@@ -54,17 +54,26 @@ async def token_hashes(conn: asyncpg.Connection, link_ids: list[str]) -> dict[st
 
 
 async def find_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM survey_links WHERE token_hash = $1", hashed)
+    """The link, with `deceased`: whether its patient has been reported deceased since."""
+    return await conn.fetchrow(
+        "SELECT l.*, coalesce(p.deceased, false) AS deceased FROM survey_links l"
+        " LEFT JOIN patients p ON p.patient_id = l.patient_id WHERE l.token_hash = $1",
+        hashed,
+    )
 
 
 async def claim_answer(
     conn: asyncpg.Connection, hashed: bytes, *, version: int, now: datetime
 ) -> asyncpg.Record | None:
-    """Mark the link answered, if it is still open: of any number of submissions at once,
-    exactly one gets the row (the others None)."""
+    """Mark the link answered, if it is still open (and its patient not reported deceased
+    meanwhile): of any number of submissions at once, exactly one gets the row (the others
+    None)."""
     return await conn.fetchrow(
         "UPDATE survey_links SET answered_at = $2, questionnaire_version = $3"
-        " WHERE token_hash = $1 AND answered_at IS NULL AND expires_at > $2 RETURNING *",
+        " WHERE token_hash = $1 AND answered_at IS NULL AND expires_at > $2"
+        " AND NOT EXISTS (SELECT 1 FROM patients p"
+        "                 WHERE p.patient_id = survey_links.patient_id AND p.deceased)"
+        " RETURNING *",
         hashed, now, version,
     )  # fmt: skip
 
