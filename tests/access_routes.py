@@ -68,6 +68,13 @@ NO_PATIENT_DATA: dict[tuple[str, str], str] = {
     ("GET", "/v1/access-records/unusual"): "staff ids and counts",
     ("GET", "/s/{token}"): "the survey page: the questions only, no patient named",
     ("POST", "/s/{token}"): "a patient's own answers in, a thank-you page out",
+    ("HEAD", "/s/{token}"): "the survey page without its body",
+    # every other address and method under /s: the unknown link's page, nothing read
+    **{
+        (method, path): "the unknown link's page"
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+        for path in ("/s", "/s/", "/s/{rest}")
+    },
     ("GET", "/v1/questionnaires"): "the questionnaires in force",
     ("PUT", "/v1/questionnaires/{kind}"): "a questionnaire version",
     ("GET", "/v1/me"): "the caller's own role, staff id and department",

@@ -604,3 +604,21 @@ async def test_a_comment_of_many_lines_the_phone_accepts_is_taken_with_its_line_
     [event] = await eventually(answered, timeout=30)
     comment = {a["question_id"]: a.get("text") for a in event["answers"]}["comments"]
     assert len(comment) == 499 and comment.count("\n") == 19 and "\r" not in comment
+
+
+async def test_every_address_under_s_and_a_head_get_the_survey_pages_from_the_service(
+    services: dict[str, RunningService],
+) -> None:
+    """Through the running service (uvicorn): `/s`, `/s/`, `/s/<token>/x`, `/s//<token>` and a
+    PUT answered problem+json, a HEAD of a link 405; the unknown link's page now, and HEAD as
+    GET (a phone's link preview)."""
+    base, token = services["notifications"].url, "A" * 32
+    async with httpx.AsyncClient(base_url=base, timeout=10, follow_redirects=False) as client:
+        for method, path in (("GET", "/s"), ("GET", "/s/"), ("GET", f"/s/{token}/x"),
+                             ("GET", f"/s//{token}"), ("PUT", f"/s/{token}")):  # fmt: skip
+            page = await client.request(method, path)
+            assert page.status_code == 404 and "链接无效" in page.text, (method, path)
+            assert page.headers["content-type"].startswith("text/html")
+        head = await client.head(f"/s/{token}")
+        assert head.status_code == 404 and head.content == b""
+        assert head.headers["content-type"].startswith("text/html")

@@ -277,3 +277,32 @@ def test_the_link_of_a_patient_reported_deceased_is_closed_as_an_expired_one() -
         assert page.status_code == 410 and "链接已过期" in page.text
         assert 'name="csrf"' not in page.text
     assert db.outbox == [] and db.links[token_hash(token)]["answered_at"] is None
+
+
+def test_every_other_address_and_method_under_s_gets_the_unknown_links_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`/s`, `/s/`, `/s/<token>/x`, `/s//<token>` answered the API's 404 problem+json, and a
+    method but GET and POST its 405, on a patient's phone: the service's own routing and error
+    handlers (create_app) now give the unknown link's page to every one of them."""
+    monkeypatch.setenv("ENV", "test")
+    c = TestClient(create_app(), follow_redirects=False)
+    token = "A" * 32
+    asked = [("GET", "/s"), ("GET", "/s/"), ("POST", "/s/"), ("GET", f"/s/{token}/x"),
+             ("POST", f"/s/{token}/x"), ("GET", f"/s//{token}"), ("PUT", f"/s/{token}"),
+             ("DELETE", f"/s/{token}"), ("OPTIONS", f"/s/{token}"), ("HEAD", "/s/a/b")]  # fmt: skip
+    for method, path in asked:
+        page = c.request(method, path)
+        assert page.status_code == 404, (method, path, page.text[:200])
+        assert page.headers["content-type"].startswith("text/html"), (method, path)
+        assert page.headers["cache-control"] == "no-store"
+        assert method == "HEAD" or "链接无效" in page.text
+
+
+def test_a_link_answers_head_as_it_answers_get() -> None:
+    db = FakeSurveyDb()
+    token = db.add_link()
+    c = survey_client(db)
+    head = c.head(f"/s/{token}")
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/html")
+    assert c.head(f"/s/{token[:-1]}").status_code == 404

@@ -218,7 +218,8 @@ async def _open_link(conn: asyncpg.Connection, hashed: bytes) -> asyncpg.Record:
     return link
 
 
-@survey_router.get("/{token}", response_class=HTMLResponse)
+# HEAD as GET (a phone's link preview, a proxy): the same page without its body.
+@survey_router.api_route("/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def survey_form(request: Request, token: str, gate: Gate) -> HTMLResponse:
     try:
         hashed = await gate.admit(request, token)
@@ -247,6 +248,19 @@ async def survey_answer(request: Request, token: str, gate: Gate) -> HTMLRespons
         return gate.refused(exc.reason)
     except DATABASE_AWAY:
         return gate.refused("unavailable")
+
+
+# Every other address and method under /s (`/s`, `/s/`, `/s/<token>/x`, `/s//<token>`, a PUT
+# of a link) is an unknown link to whoever typed or pasted it: the page that says so, not the
+# API's problem+json (404 or 405). Registered after the link's routes, which come first.
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@survey_router.api_route("", methods=_ANY_METHOD, response_class=HTMLResponse)
+@survey_router.api_route("/", methods=_ANY_METHOD, response_class=HTMLResponse)
+@survey_router.api_route("/{rest:path}", methods=_ANY_METHOD, response_class=HTMLResponse)
+async def no_such_link(gate: Gate) -> HTMLResponse:
+    return gate.refused("unknown")
 
 
 STALE_FORM = "页面已失效：您填写的内容已为您保留，请核对后再次点击“提交”"
