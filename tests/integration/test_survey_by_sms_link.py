@@ -622,3 +622,37 @@ async def test_every_address_under_s_and_a_head_get_the_survey_pages_from_the_se
         head = await client.head(f"/s/{token}")
         assert head.status_code == 404 and head.content == b""
         assert head.headers["content-type"].startswith("text/html")
+
+
+def browser_presses_submit_past_the_links_limit(link: str, name: str) -> dict[str, Any]:
+    """On a phone: answer, then (another tab, a refresh too many) the link's limit is reached
+    before 提交 is pressed. What the page after 提交 says and holds."""
+    with phone_page() as page:
+        page.goto(link)
+        page.check("input[name='q.overall'][value='dissatisfied']")
+        page.fill("textarea[name='t.comments']", "候诊太久\n护士态度好")
+        with httpx.Client(timeout=10) as other:  # the rest of the link's 20 requests
+            for _ in range(19):
+                other.get(link)
+        page.click("button[type='submit']")
+        page.wait_for_selector("text=再次提交")
+        page.screenshot(path=str(SHOTS / f"{name}-429-kept.png"))
+        hidden = page.locator("form input[type='hidden']")
+        return {
+            "text": page.inner_text("main"),
+            "kept": {hidden.nth(i).get_attribute("name"): hidden.nth(i).input_value()
+                     for i in range(hidden.count())},
+        }  # fmt: skip
+
+
+async def test_answers_refused_past_the_links_limit_are_kept_to_be_sent_again(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """A 429 after pressing 提交 lost the patient's answers (only the CSRF refusal kept them):
+    the page says so and keeps them, sent again by its button once the patient waits."""
+    link = await visit_with_link(stack_config, stack_env, f"T{uuid.uuid4().hex[:6]}")
+    found = await asyncio.to_thread(browser_presses_submit_past_the_links_limit, link, "survey-390")
+    assert "操作太频繁" in found["text"] and "已为您保留" in found["text"]
+    kept = found["kept"]
+    assert kept["q.overall"] == "dissatisfied" and kept["t.comments"] == "候诊太久\n护士态度好"
+    assert {"csrf", "v"} <= set(kept)

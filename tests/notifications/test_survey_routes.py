@@ -4,6 +4,7 @@ one crawler cannot walk through links), and, on the links of an in-memory databa
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -306,3 +307,58 @@ def test_a_link_answers_head_as_it_answers_get() -> None:
     head = c.head(f"/s/{token}")
     assert head.status_code == 200 and head.headers["content-type"].startswith("text/html")
     assert c.head(f"/s/{token[:-1]}").status_code == 404
+
+
+def kept_fields(page: Response) -> dict[str, str]:
+    """The hidden fields of the page's form: what pressing its button posts again."""
+    found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
+    return {name: html.unescape(value) for name, value in found}
+
+
+def test_answers_refused_for_too_many_requests_are_kept_to_be_sent_again_later() -> None:
+    """A 429 after pressing 提交 lost every answer (only the CSRF refusal kept them): the
+    page now holds them in a form whose button sends them again, once the patient waits."""
+    db = FakeSurveyDb()
+    token = db.add_link()
+    c = survey_client(db, survey_rate_per_token=2)
+    csrf = opened(c, token)  # the first request on the link
+    body = f"csrf={csrf}&v=1&q.overall=dissatisfied&s.overall=2&t.comments=%E5%A4%AA%E6%85%A2%0A%22x%22&junk=1"
+    c.get(f"/s/{token}")  # a second tab: the link's limit reached
+    page = posted(c, token, body)
+    assert page.status_code == 429 and "操作太频繁" in page.text and "已为您保留" in page.text
+    kept = kept_fields(page)
+    assert kept == {"csrf": csrf, "v": "1", "q.overall": "dissatisfied", "s.overall": "2",
+                    "t.comments": '太慢\n"x"'}  # fmt: skip
+    assert f'<form method="post" action="/s/{token}">' in page.text and "再次提交" in page.text
+    assert db.outbox == []
+    gate = c.app.state.survey_gate  # type: ignore[attr-defined]
+    gate.by_token = type(gate.by_token)(2, 600)  # the window passed
+    again = c.post(f"/s/{token}", data=kept)
+    assert again.status_code == 200 and "感谢您的评价" in again.text
+    (payload,) = db.outbox
+    assert codec.decode(payload).data.answers[-1].text == '太慢\n"x"'
+
+
+class AwayDb(FakeSurveyDb):
+    """The database gone after the form was opened."""
+
+    away = False
+
+    async def fetchrow(self, sql: str, *args: object) -> dict[str, object] | None:
+        if self.away:
+            raise OSError("connection refused")
+        return await super().fetchrow(sql, *args)
+
+
+def test_answers_refused_while_the_database_is_away_are_kept_to_be_sent_again() -> None:
+    db = AwayDb()
+    token = db.add_link()
+    c = survey_client(db)
+    csrf = opened(c, token)
+    db.away = True
+    page = posted(c, token, f"csrf={csrf}&v=1&q.overall=fairly_satisfied")
+    assert page.status_code == 503 and "服务暂时不可用" in page.text and "再次提交" in page.text
+    db.away = False
+    again = c.post(f"/s/{token}", data=kept_fields(page))
+    assert again.status_code == 200 and len(db.outbox) == 1
+    assert "再次提交" not in c.get("/s/" + "A" * 32).text  # a GET has nothing to keep

@@ -12,7 +12,9 @@ row still open. CSRF: the form carries an HMAC of the link and of a nonce set as
 SameSite=Strict cookie with it (one nonce for every link and tab while the cookie lasts, as
 long as a link answers). A form whose check fails (its cookie gone after a long pause, or
 another site posting it) records nothing: it comes back with the patient's answers and a
-fresh check, to be submitted again by the patient.
+fresh check, to be submitted again by the patient. A form refused for a while (too many
+requests, the database away: 429, 503) keeps its answers too, in the refusal page's form whose
+button sends them again (no database is read to show it).
 Requests are limited per link and per client address, in this process's memory and across
 every instance in PostgreSQL (survey_limits.py). Every refusal is a short page saying what
 happened, and so is a failure (`SurveyRoute`); none shows a trace, and neither the token nor
@@ -111,8 +113,14 @@ class SurveyGate:
         )  # fmt: skip
         return response
 
-    def refused(self, reason: str) -> HTMLResponse:
-        status, body = survey_page.refusal_page(reason, self.hospital)
+    def refused(
+        self, reason: str, request: Request | None = None, posted: dict[str, str] | None = None
+    ) -> HTMLResponse:
+        """The refusal's page; a form refused for a while (too many requests, the service
+        unavailable) keeps what was `posted` in a form the patient sends again."""
+        kept = _keepable(posted or {}) if reason in _FOR_A_WHILE and request else None
+        action = request.url.path if request else ""
+        status, body = survey_page.refusal_page(reason, self.hospital, kept=kept, action=action)
         return _html(status, body)
 
     async def admit(self, request: Request, token: str) -> bytes:
@@ -236,18 +244,31 @@ async def survey_form(request: Request, token: str, gate: Gate) -> HTMLResponse:
 
 @survey_router.post("/{token}", response_class=HTMLResponse)
 async def survey_answer(request: Request, token: str, gate: Gate) -> HTMLResponse:
+    posted: dict[str, str] = {}
     try:
-        hashed = await gate.admit(request, token)
+        # The form is read first (bounded, no database), so that a refusal for a while keeps
+        # the answers (a 429 or 503 lost them; the CSRF refusal keeps them too)
         fields = await _form_fields(request, gate.settings.survey_max_form_bytes)
+        posted = dict(fields)
+        hashed = await gate.admit(request, token)
         nonce = request.cookies.get(COOKIE, "")
         given = fields.pop("csrf", "")
         if not nonce or not csrf_matches(gate.settings.survey_secrets, hashed, nonce, given):
             return await _form_again(request, gate, hashed, fields)
         return await _answer(request, gate, hashed, fields, nonce)
     except _Refused as exc:
-        return gate.refused(exc.reason)
+        return gate.refused(exc.reason, request, posted)
     except DATABASE_AWAY:
-        return gate.refused("unavailable")
+        return gate.refused("unavailable", request, posted)
+
+
+_FOR_A_WHILE = frozenset({"too_many", "unavailable"})  # the same form may go again later
+_FORM_NAME = re.compile(r"csrf|v|[qst]\.[A-Za-z0-9_-]{1,64}")
+
+
+def _keepable(posted: dict[str, str]) -> dict[str, str]:
+    """The fields of the survey's form among those posted (nothing else is echoed back)."""
+    return {name: value for name, value in posted.items() if _FORM_NAME.fullmatch(name)}
 
 
 # Every other address and method under /s (`/s`, `/s/`, `/s/<token>/x`, `/s//<token>`, a PUT

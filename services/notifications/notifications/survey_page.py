@@ -30,7 +30,7 @@ button{width:100%;font-size:18px;padding:12px;border:0;border-radius:10px;backgr
 color:#fff;margin:4px 0 24px}.err{background:#fdecea;color:#8a1c14;border-radius:8px;
 padding:10px 12px;margin:0 0 12px}.q-err{clear:both;color:#b3261e;font-weight:600;
 margin:0 0 8px}fieldset.bad{outline:2px solid #b3261e}.note{background:#fff;border-radius:10px;padding:24px 16px;
-text-align:center;margin-top:24px}.note h1{margin-top:0}
+text-align:center;margin-top:24px}.note h1{margin-top:0}.note button{margin:8px 0 0}
 """
 
 _CHOICES = (Satisfaction.SATISFIED, Satisfaction.FAIRLY_SATISFIED, Satisfaction.DISSATISFIED)
@@ -57,9 +57,27 @@ def _page(title: str, body: str, hospital: str) -> str:
     )
 
 
-def refusal_page(reason: str, hospital: str) -> tuple[int, str]:
+KEPT = "您填写的内容已为您保留，稍后点击“再次提交”即可，无需重新填写。"
+
+
+def refusal_page(
+    reason: str, hospital: str, *, kept: Mapping[str, str] | None = None, action: str = ""
+) -> tuple[int, str]:
+    """The page of a refusal; with `kept` (the fields of a form refused for a while: too many
+    requests, the service unavailable), a button that posts them to `action` again, so the
+    patient's answers are not lost and are sent only by the patient's press."""
     status, title, text = REFUSALS[reason]
-    body = f'<div class="note"><h1>{escape(title)}</h1><p>{escape(text)}</p></div>'
+    again = ""
+    if kept:
+        hidden = "".join(
+            f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+            for name, value in kept.items()
+        )
+        again = (
+            f'<form method="post" action="{escape(action)}">{hidden}<p>{escape(KEPT)}</p>'
+            '<button type="submit">再次提交</button></form>'
+        )
+    body = f'<div class="note"><h1>{escape(title)}</h1><p>{escape(text)}</p>{again}</div>'
     return status, _page(title, body, hospital)
 
 
