@@ -410,99 +410,6 @@ async def test_two_instances_hold_one_client_address_to_one_limit_together(
     assert statuses == [404, 404, 404, 429, 429]
 
 
-async def test_operations_publish_a_new_version_and_a_form_of_the_old_one_keeps_its_version(
-    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
-) -> None:
-    """Runs last in this module: it changes the outpatient questionnaire."""
-    department = f"Q{uuid.uuid4().hex[:6]}"
-    old_link = await visit_with_link(stack_config, stack_env, department)
-    new_link = await visit_with_link(stack_config, stack_env, department)
-    base = services["notifications"].url
-    draft = {
-        "title": "门诊满意度（新版）",
-        "questions": [
-            {"id": "overall", "aspect": "overall", "text": "总体满意吗？", "required": True},
-            {"id": "waiting", "aspect": "registration", "text": "候诊时间可以接受吗？"},
-        ],
-    }
-    async with httpx.AsyncClient(timeout=10) as client:
-        old_form = await client.get(old_link)  # opened before the change: version 1
-        as_agent = {"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"}
-        admin = {"Authorization": f"Bearer {stack_env['TOKEN_ADMIN']}"}
-        refused = await client.put(f"{base}/v1/questionnaires/outpatient_visit", json=draft,
-                                   headers=as_agent)  # fmt: skip
-        assert refused.status_code == 403
-        twice = {**draft, "questions": draft["questions"] * 2}
-        bad = await client.put(
-            f"{base}/v1/questionnaires/outpatient_visit", json=twice, headers=admin
-        )
-        assert bad.status_code == 422 and "questions" in bad.text
-        saved = await client.put(
-            f"{base}/v1/questionnaires/outpatient_visit", json=draft, headers=admin
-        )
-        assert saved.status_code == 200 and saved.json()["version"] == 2
-        listed = (await client.get(f"{base}/v1/questionnaires", headers=as_agent)).json()
-        assert {q["kind"]: q["version"] for q in listed["items"]}["outpatient_visit"] == 2
-        # the page of the previous release posted 不满意 / 满意 (issue 18: still taken)
-        old = await client.post(old_link, data={"csrf": csrf_of(old_form), "v": "1",
-                                                "q.guidance": "不满意", "q.overall": "满意"})  # fmt: skip
-        assert old.status_code == 200, old.text[:300]
-        new_form = await client.get(new_link)
-        assert "候诊时间可以接受吗" in new_form.text and 'name="v" value="2"' in new_form.text
-        new = await client.post(new_link, data={"csrf": csrf_of(new_form), "v": "2",
-                                                "q.waiting": "dissatisfied", "q.overall": "satisfied"})  # fmt: skip
-        assert new.status_code == 200, new.text[:300]
-
-    async def both() -> list[dict[str, Any]] | None:
-        events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
-        mine = [e["data"] for e in events if e["data"].get("department_code") == department]
-        return mine if len(mine) == 2 else None
-
-    answers = {e["questionnaire_version"]: e["answers"] for e in await eventually(both, timeout=30)}
-    assert [a["question_id"] for a in answers[1]] == ["guidance", "overall"]
-    assert [(a["question_id"], a["aspect"]) for a in answers[2]] == [
-        ("overall", "overall"), ("waiting", "registration"),
-    ]  # fmt: skip
-
-
-async def test_the_invitation_after_an_unreachable_call_carries_its_own_link(
-    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
-) -> None:
-    """It carried the fixed NOTIFICATIONS_SURVEY_URL: an answer there was nobody's."""
-    n = uuid.uuid4().int % 10**8
-    await unreachable_call(
-        stack_env, task_id=f"T-UR{n}", kind="inpatient_discharge", patient_id=f"P-UR{n}",
-        department_code="CARD", source_ref=f"A-UR{n}", patient_phone=f"137{n:08d}",
-    )  # fmt: skip
-
-    def received() -> list[str] | None:
-        texts = [
-            t for to, t in sms_received(stack_config, "未能电话联系") if to.endswith(f"{n:08d}")
-        ]
-        return texts or None
-
-    [text] = await eventually(received, timeout=60)
-    link = LINK.search(text)
-    assert link is not None, text
-    async with httpx.AsyncClient(timeout=10) as client:
-        page = await client.get(link.group(1))
-    assert page.status_code == 200 and "出院" in page.text  # this discharge's questionnaire
-
-
-async def unreachable_call(stack_env: dict[str, str], **fields: Any) -> None:
-    """Publish follow-up's `followup.task_unreachable` (the last call attempt failed) with
-    `fields`: notifications sends its survey invitation with a link of its own."""
-    data = FollowUpTaskUnreachable(attempts_made=3, **fields)
-    event = make_event(
-        "followup.task_unreachable", data, source="urn:test", subject=data.patient_id,
-        time=datetime.now(UTC),
-    )  # fmt: skip
-    await publish(
-        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.FOLLOWUP_TASKS,
-        [(data.patient_id, encode(event))],
-    )  # fmt: skip
-
-
 async def test_the_link_of_a_patient_reported_deceased_is_closed_and_records_nothing(
     services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
 ) -> None:
@@ -656,3 +563,96 @@ async def test_answers_refused_past_the_links_limit_are_kept_to_be_sent_again(
     kept = found["kept"]
     assert kept["q.overall"] == "dissatisfied" and kept["t.comments"] == "候诊太久\n护士态度好"
     assert {"csrf", "v"} <= set(kept)
+
+
+async def test_operations_publish_a_new_version_and_a_form_of_the_old_one_keeps_its_version(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """Runs last in this module: it changes the outpatient questionnaire."""
+    department = f"Q{uuid.uuid4().hex[:6]}"
+    old_link = await visit_with_link(stack_config, stack_env, department)
+    new_link = await visit_with_link(stack_config, stack_env, department)
+    base = services["notifications"].url
+    draft = {
+        "title": "门诊满意度（新版）",
+        "questions": [
+            {"id": "overall", "aspect": "overall", "text": "总体满意吗？", "required": True},
+            {"id": "waiting", "aspect": "registration", "text": "候诊时间可以接受吗？"},
+        ],
+    }
+    async with httpx.AsyncClient(timeout=10) as client:
+        old_form = await client.get(old_link)  # opened before the change: version 1
+        as_agent = {"Authorization": f"Bearer {stack_env['TOKEN_AGENT']}"}
+        admin = {"Authorization": f"Bearer {stack_env['TOKEN_ADMIN']}"}
+        refused = await client.put(f"{base}/v1/questionnaires/outpatient_visit", json=draft,
+                                   headers=as_agent)  # fmt: skip
+        assert refused.status_code == 403
+        twice = {**draft, "questions": draft["questions"] * 2}
+        bad = await client.put(
+            f"{base}/v1/questionnaires/outpatient_visit", json=twice, headers=admin
+        )
+        assert bad.status_code == 422 and "questions" in bad.text
+        saved = await client.put(
+            f"{base}/v1/questionnaires/outpatient_visit", json=draft, headers=admin
+        )
+        assert saved.status_code == 200 and saved.json()["version"] == 2
+        listed = (await client.get(f"{base}/v1/questionnaires", headers=as_agent)).json()
+        assert {q["kind"]: q["version"] for q in listed["items"]}["outpatient_visit"] == 2
+        # the page of the previous release posted 不满意 / 满意 (issue 18: still taken)
+        old = await client.post(old_link, data={"csrf": csrf_of(old_form), "v": "1",
+                                                "q.guidance": "不满意", "q.overall": "满意"})  # fmt: skip
+        assert old.status_code == 200, old.text[:300]
+        new_form = await client.get(new_link)
+        assert "候诊时间可以接受吗" in new_form.text and 'name="v" value="2"' in new_form.text
+        new = await client.post(new_link, data={"csrf": csrf_of(new_form), "v": "2",
+                                                "q.waiting": "dissatisfied", "q.overall": "satisfied"})  # fmt: skip
+        assert new.status_code == 200, new.text[:300]
+
+    async def both() -> list[dict[str, Any]] | None:
+        events = json_values(await read_all(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.SURVEYS))
+        mine = [e["data"] for e in events if e["data"].get("department_code") == department]
+        return mine if len(mine) == 2 else None
+
+    answers = {e["questionnaire_version"]: e["answers"] for e in await eventually(both, timeout=30)}
+    assert [a["question_id"] for a in answers[1]] == ["guidance", "overall"]
+    assert [(a["question_id"], a["aspect"]) for a in answers[2]] == [
+        ("overall", "overall"), ("waiting", "registration"),
+    ]  # fmt: skip
+
+
+async def test_the_invitation_after_an_unreachable_call_carries_its_own_link(
+    services: dict[str, RunningService], stack_config: Any, stack_env: dict[str, str]
+) -> None:
+    """It carried the fixed NOTIFICATIONS_SURVEY_URL: an answer there was nobody's."""
+    n = uuid.uuid4().int % 10**8
+    await unreachable_call(
+        stack_env, task_id=f"T-UR{n}", kind="inpatient_discharge", patient_id=f"P-UR{n}",
+        department_code="CARD", source_ref=f"A-UR{n}", patient_phone=f"137{n:08d}",
+    )  # fmt: skip
+
+    def received() -> list[str] | None:
+        texts = [
+            t for to, t in sms_received(stack_config, "未能电话联系") if to.endswith(f"{n:08d}")
+        ]
+        return texts or None
+
+    [text] = await eventually(received, timeout=60)
+    link = LINK.search(text)
+    assert link is not None, text
+    async with httpx.AsyncClient(timeout=10) as client:
+        page = await client.get(link.group(1))
+    assert page.status_code == 200 and "出院" in page.text  # this discharge's questionnaire
+
+
+async def unreachable_call(stack_env: dict[str, str], **fields: Any) -> None:
+    """Publish follow-up's `followup.task_unreachable` (the last call attempt failed) with
+    `fields`: notifications sends its survey invitation with a link of its own."""
+    data = FollowUpTaskUnreachable(attempts_made=3, **fields)
+    event = make_event(
+        "followup.task_unreachable", data, source="urn:test", subject=data.patient_id,
+        time=datetime.now(UTC),
+    )  # fmt: skip
+    await publish(
+        stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.FOLLOWUP_TASKS,
+        [(data.patient_id, encode(event))],
+    )  # fmt: skip
