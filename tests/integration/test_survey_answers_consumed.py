@@ -8,7 +8,7 @@ records answers per question, with their aspects, next to its old fields."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -140,6 +140,15 @@ async def test_a_death_withdraws_the_patients_open_call_and_a_survey_plans_no_se
     await task_in(api, t["task_id"], "withdrawn")
     [withdrawn] = await wait_events(bootstrap, t["task_id"], "followup.task_withdrawn")
     assert withdrawn["data"]["reason"] == "patient_deceased"
+    # a stay before the death read after it (another topic's lag, a late HIS feed): its call
+    # ends withdrawn all the same
+    [m] = unique()
+    late = in_dept(discharge(m, patient=patient,
+                             discharged_at=(datetime.now(UTC) - timedelta(days=3)).isoformat()))  # fmt: skip
+    await send(bootstrap, topics.DISCHARGES, late)
+    [withdrawn] = await wait_events(bootstrap, f"FU-A{m:06d}", "followup.task_withdrawn")
+    assert withdrawn["data"]["reason"] == "patient_deceased"
+    assert (await task_in(api, f"FU-A{m:06d}", "withdrawn"))["assignee_id"] is None
 
     pid = patient["patient_id"]
     await answered(bootstrap, f"admission:{t['why']['source_ref']}", "inpatient_discharge",

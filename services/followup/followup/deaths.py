@@ -2,19 +2,22 @@
 and no SMS survey's second call goes to a deceased patient's phone (README, "Discharges handled
 differently"; DOMAIN.md: never a message that could distress a family).
 
-The report is kept per patient (`deceased_patients`, with the admission that reported it) and
-does three things: the patient's calls still open are withdrawn (`patient_deceased`, each
-announced as `followup.task_withdrawn`): the call of an earlier stay or visit, a retry, a second
-call; no call is planned for the patient afterwards (`repository.insert_planned`: a home
-discharge read late, a dissatisfied survey answered before the report); the bereavement call
-(`deceased_handling=bereavement_call`), a supervisor's call to the family, is neither withdrawn
-nor refused. A cancellation of the reporting discharge (`discharge.cancelled`) undoes the
-report, as notifications undoes its deceased flag; the calls it withdrew stay withdrawn.
+The report is kept per patient (`deceased_patients`: the admission and event that reported it,
+and the time of death) and the patient's calls of contacts at or before that time are
+withdrawn (`patient_deceased`, each announced as `followup.task_withdrawn`, its id from the
+report's event): the call of an earlier stay or visit, a retry, a second call. Whichever is read
+first, the death or the contact's event (two topics: no order between them), the call ends
+withdrawn, planned and withdrawn once (`withdrawn_by_death`, which the simulator's expected
+effects use too). A bereavement call (`deceased_handling=bereavement_call`), a supervisor's
+call to the family, is never withdrawn. A survey answered before the death was reported plans
+no second call (surveys.py). A cancellation of the reporting discharge undoes the report, as
+notifications undoes its deceased flag; the calls it withdrew stay withdrawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -29,17 +32,30 @@ from hospital_shared.vocabulary import Disposition
 
 DECEASED = "patient_deceased"
 KEPT_KIND = "bereavement_call"  # the call to the family a death plans, when a hospital makes it
-_OPEN_CALLS = (
-    "SELECT task_id FROM follow_up_tasks WHERE patient_id = $1"
-    f" AND status IN ('planned', 'assigned') AND kind <> '{KEPT_KIND}'"
-    f" ORDER BY {LOCK_ORDER} FOR UPDATE"
-)
+# The calls `withdrawn_by_death` names, of the patients `$1`, locked in LOCK_ORDER (from the
+# few deceased patients among them: a batch of the living reads one index and stops there).
+_CALLS_TO_WITHDRAW = f"""
+    SELECT t.task_id, d.event_id, d.reported_at FROM follow_up_tasks t
+      JOIN deceased_patients d ON d.patient_id = t.patient_id
+     WHERE d.patient_id = ANY($1::text[]) AND t.status IN ('planned', 'assigned')
+       AND t.kind <> '{KEPT_KIND}' AND t.source_time <= d.reported_at
+     ORDER BY t.{LOCK_ORDER} FOR UPDATE OF t"""
 
 
-async def on_deaths(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]) -> None:
-    """The batch's death reports recorded (their patients' open calls withdrawn) and the
-    reports whose discharge was cancelled undone, in the batch's order. Run after the batch's
-    calls are planned: a call of the same batch planned before the death is withdrawn too."""
+def withdrawn_by_death(kind: str, contact_at: datetime, died_at: datetime) -> bool:
+    """Whether a call of `kind` about a contact at `contact_at` is withdrawn by a death
+    reported at `died_at` (the discharge's time)."""
+    return kind != KEPT_KIND and contact_at <= died_at
+
+
+async def on_deaths(
+    conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]], planned_for: Iterable[str]
+) -> None:
+    """The batch's death reports recorded and those whose discharge was cancelled undone, in
+    the batch's order; then the calls of the reported patients and of the patients the batch
+    planned calls for (`planned_for`) that a death withdraws, withdrawn. Run after the batch's
+    plans: a call planned of a contact before a death reported earlier is withdrawn at once."""
+    reported: set[str] = set()
     for event in events:
         data = event.data
         if event.type == "discharge.cancelled":
@@ -47,24 +63,26 @@ async def on_deaths(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]])
                 "DELETE FROM deceased_patients WHERE admission_id = $1", data.admission_id
             )
         elif event.type == "patient.discharged" and data.disposition == Disposition.DECEASED:
-            await _reported(conn, event)
+            await conn.execute(
+                "INSERT INTO deceased_patients (patient_id, admission_id, event_id, reported_at)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (patient_id) DO UPDATE"
+                " SET admission_id = EXCLUDED.admission_id, event_id = EXCLUDED.event_id,"
+                " reported_at = EXCLUDED.reported_at",
+                data.patient.patient_id, data.admission_id, event.id, data.discharged_at,
+            )  # fmt: skip
+            reported.add(data.patient.patient_id)
+    await _withdraw_calls_of_deceased(conn, sorted(reported.union(planned_for)))
 
 
-async def _reported(conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
-    data = event.data
-    patient_id, at = data.patient.patient_id, data.discharged_at
-    await conn.execute(
-        "INSERT INTO deceased_patients (patient_id, admission_id, reported_at)"
-        " VALUES ($1, $2, $3) ON CONFLICT (patient_id) DO UPDATE"
-        " SET admission_id = EXCLUDED.admission_id, reported_at = EXCLUDED.reported_at",
-        patient_id, data.admission_id, at,
-    )  # fmt: skip
-    rows = await conn.fetch(_OPEN_CALLS, patient_id)
+async def _withdraw_calls_of_deceased(conn: asyncpg.Connection, patient_ids: list[str]) -> None:
+    if not patient_ids:
+        return
+    rows = await conn.fetch(_CALLS_TO_WITHDRAW, patient_ids)
     withdrawn = await repository.withdraw_many(
-        conn, [Withdrawal(r["task_id"], DECEASED, event.id, at) for r in rows]
+        conn, [Withdrawal(r["task_id"], DECEASED, r["event_id"], r["reported_at"]) for r in rows]
     )
     await add_many_to_outbox(conn, [
-        (outgoing.withdrawn_event(r, reason=DECEASED, event_id=event.id, time=event.time),
+        (outgoing.withdrawn_event(r, reason=DECEASED, event_id=r["event_id"], time=r["at"]),
          topics.FOLLOWUP_TASKS, r["patient_id"])
         for r in withdrawn
     ])  # fmt: skip

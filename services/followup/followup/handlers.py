@@ -78,8 +78,8 @@ class EventHandlers:
         # can share a batch (one consumer reads both topics), and the transfer must find the
         # call the discharge plans. A transfer before the discharge moves nothing either way:
         # the call is planned in the department the discharge names (transfers.py).
-        # Deaths go after the plans too: a call of the same batch planned before the death
-        # report is withdrawn with the patient's other open calls (deaths.py).
+        # Deaths go after the plans too: a call the batch planned of a contact before a death
+        # (reported in this batch or before) is withdrawn with the patient's others (deaths.py).
         rounds: list[list[Operation]] = []
         seen: dict[str, int] = {}
         decisions: Tally[str] = Tally()  # PLANNING's increments, one labels() a rule a batch
@@ -100,7 +100,10 @@ class EventHandlers:
                 withdrawals = [o for o in ops if isinstance(o, Withdrawal)]
                 out += [_encoded(e) for e in await self._withdraw(conn, withdrawals)]
                 await add_encoded_to_outbox(conn, out)
-            await on_deaths(conn, events)
+            planned_for = {
+                o.call.patient_id for ops in rounds for o in ops if isinstance(o, _ToPlan)
+            }
+            await on_deaths(conn, events, planned_for)
             transfers = [e for e in events if e.type == "patient.transferred"]
             if transfers:
                 await add_many_to_outbox(conn, await on_transfers(conn, transfers))

@@ -67,8 +67,7 @@ _PLAN_AGAIN_IF_WITHDRAWN = """ON CONFLICT (task_id) DO UPDATE SET
 async def insert_planned(
     conn: asyncpg.Connection, call: PlannedCall, *, source_time: datetime
 ) -> bool:
-    """Create the task unless the patient opted out or was reported deceased (a bereavement
-    call excepted: deaths.py), a cancellation at or after `source_time`
+    """Create the task unless the patient opted out, a cancellation at or after `source_time`
     already withdrew it, or it exists. A task withdrawn by an earlier cancellation is planned
     again (a discharge cancelled by mistake, then entered again). True when planned."""
     row = await conn.fetchrow(
@@ -78,8 +77,6 @@ async def insert_planned(
             not_before, due_at, roles, max_attempts, survey_invitation, department_name)
         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
         WHERE NOT EXISTS (SELECT 1 FROM call_opt_outs WHERE patient_id = $4)
-          AND ($2 = 'bereavement_call'
-               OR NOT EXISTS (SELECT 1 FROM deceased_patients WHERE patient_id = $4))
           AND NOT EXISTS (SELECT 1 FROM withdrawals WHERE task_id = $1 AND withdrawn_at >= $11)
         {_PLAN_AGAIN_IF_WITHDRAWN}
         """,
@@ -134,8 +131,6 @@ _INSERT_PLANNED_MANY = f"""
     FROM ROWS FROM (json_to_recordset($1::json) AS ({_PLANNED_DEFS})) WITH ORDINALITY
       AS c({", ".join(_PLANNED_COLUMNS)}, n)
     WHERE NOT EXISTS (SELECT 1 FROM call_opt_outs o WHERE o.patient_id = c.patient_id)
-      AND (c.kind = 'bereavement_call'
-           OR NOT EXISTS (SELECT 1 FROM deceased_patients d WHERE d.patient_id = c.patient_id))
       AND NOT EXISTS (SELECT 1 FROM withdrawals w
                       WHERE w.task_id = c.task_id AND w.withdrawn_at >= c.source_time)
     ORDER BY c.n

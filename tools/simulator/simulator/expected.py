@@ -133,6 +133,7 @@ def _followup(events: Sequence[SimEvent], out: Expected, env: Mapping[str, str])
         settings = Settings()
     book = policy_book(settings)
     tz = ZoneInfo(settings.hospital_tz)
+    deaths = _Deaths()
     for e in events:
         data = e.event.data
         plan: Any = None
@@ -140,16 +141,49 @@ def _followup(events: Sequence[SimEvent], out: Expected, env: Mapping[str, str])
         match e.type:
             case "patient.discharged":
                 plan = plan_discharge(book, tz, event_id=e.event.id, discharge=data)
+                contact_at = data.discharged_at
             case "registration.created":
                 plan = plan_visit(book, tz, event_id=e.event.id, registration=data)
+                contact_at = data.registered_at
             case "registration.cancelled" | "registration.no_show":
                 withdraw = outpatient_task_id(data.registration_id)
             case "discharge.cancelled":
                 withdraw = inpatient_task_id(data.admission_id)
+                deaths.undone(data.admission_id)
         if isinstance(plan, PlannedCall) and plan.task_id not in out.tasks:
             out.tasks[plan.task_id] = "open"
+            deaths.planned(plan, contact_at)
         if withdraw is not None and withdraw in out.tasks:
             out.tasks[withdraw] = "withdrawn"
+        if e.type == "patient.discharged" and data.disposition.value == "deceased":
+            deaths.reported(data.patient.patient_id, data.admission_id, data.discharged_at)
+        deaths.withdraw(out.tasks)
+
+
+class _Deaths:
+    """Follow-up's death reports (deaths.py): a patient's calls of contacts before a reported
+    death end withdrawn, whichever event the service reads first."""
+
+    def __init__(self) -> None:
+        self.by_patient: dict[str, tuple[str, datetime]] = {}  # -> (admission, time of death)
+        self.calls: dict[str, list[tuple[str, str, datetime]]] = {}  # -> (task, kind, contact)
+
+    def reported(self, patient_id: str, admission_id: str, at: datetime) -> None:
+        self.by_patient[patient_id] = (admission_id, at)
+
+    def undone(self, admission_id: str) -> None:
+        self.by_patient = {p: d for p, d in self.by_patient.items() if d[0] != admission_id}
+
+    def planned(self, plan: Any, contact_at: datetime) -> None:
+        self.calls.setdefault(plan.patient_id, []).append((plan.task_id, plan.kind, contact_at))
+
+    def withdraw(self, tasks: dict[str, str]) -> None:
+        from followup.deaths import withdrawn_by_death
+
+        for patient_id, (_, died_at) in self.by_patient.items():
+            for task_id, kind, contact_at in self.calls.get(patient_id, ()):
+                if tasks.get(task_id) == "open" and withdrawn_by_death(kind, contact_at, died_at):
+                    tasks[task_id] = "withdrawn"
 
 
 def _notifications(
