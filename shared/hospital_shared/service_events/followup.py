@@ -120,8 +120,9 @@ class FollowUpTaskCompleted(_TaskEvent):
 
 
 class FollowUpTaskWithdrawn(_TaskEvent):
-    """The call is no longer wanted: the visit was cancelled or missed, or the discharge
-    cancelled."""
+    """The call is no longer wanted: the visit was cancelled or missed, the discharge
+    cancelled, the patient opted out of calls (`patient_opted_out`) or was reported deceased
+    (`patient_deceased`)."""
 
     reason: NonEmpty
     source_event_id: NonEmpty
