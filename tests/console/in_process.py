@@ -5,8 +5,10 @@ by stand-ins in memory. The screens against the real services and Keycloak are t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +42,7 @@ class SessionsInMemory:
 
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
+        self.lock = asyncio.Lock()
 
     def add(self, **fields: Any) -> Session:
         session = Session(
@@ -66,6 +69,12 @@ class SessionsInMemory:
 
     async def delete(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
+
+    @contextlib.asynccontextmanager
+    async def refreshing(self, session_id: str) -> AsyncIterator[SessionsInMemory]:
+        """One refresh at a time (the store's lock is PostgreSQL's: tests/e2e)."""
+        async with self.lock:
+            yield self
 
 
 class SignInsInMemory:

@@ -11,13 +11,22 @@ field, compared in constant time).
 A session ends when it has been idle `CONSOLE_SESSION_IDLE_S` (8 h, a shift), and at the latest
 `CONSOLE_SESSION_MAX_S` after sign-in (10 h, the identity provider's SSO maximum), however often
 it is used: a refresh token that the provider keeps renewing cannot keep it alive for longer.
+
+One request at a time refreshes a session (`SessionStore.refreshing`), across the console's
+instances: a provider that rotates refresh tokens (Keycloak's `revokeRefreshToken`) refuses the
+token a second refresh would use, and two tabs at an expired access token ended the session.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
 import hashlib
 import hmac
 import secrets
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -85,6 +94,12 @@ _NOT_ENDED_AT_PROVIDER = (
     " AND NOT EXISTS (SELECT 1 FROM provider_logouts l WHERE l.sid IS NULL"
     " AND l.sub = s.provider_sub AND l.issued_at >= s.created_at)"
 )
+# The advisory lock a refresh holds, per session (the first 4 bytes of its id's hash: two
+# sessions sharing a key only wait for each other's refresh). Held by the connection, not in a
+# transaction: the reads and writes under it commit at once, and a page's `get` (which marks
+# the row used) does not wait for the provider's answer.
+_REFRESH_LOCK = "SELECT pg_advisory_lock(hashtext('console:refresh'), $1)"
+_REFRESH_UNLOCK = "SELECT pg_advisory_unlock(hashtext('console:refresh'), $1)"
 
 
 class SessionStore:
@@ -92,8 +107,14 @@ class SessionStore:
 
     def __init__(self, pool: asyncpg.Pool, *, idle_s: float, max_s: float = SESSION_MAX_S) -> None:
         self.pool = pool
+        # where get / update_tokens / delete run: the pool, or a refresh's locked connection
+        self.db: asyncpg.Pool | asyncpg.Connection = pool
         self.idle = timedelta(seconds=idle_s)
         self.max = timedelta(seconds=max_s)
+        # this instance's refreshes under way: its requests wait here, not each on a connection
+        self._refreshes: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def create(
         self,
@@ -136,7 +157,7 @@ class SessionStore:
         """The live session with this id (and it is marked used), or None: unknown, idle
         longer than the limit, older than the maximum, or ended by the identity provider
         (`end_at_provider`; then it is deleted)."""
-        row = await self.pool.fetchrow(
+        row = await self.db.fetchrow(
             f"UPDATE sessions s SET last_seen_at = now() WHERE id_hash = $1"
             f" AND last_seen_at > now() - $2::interval AND created_at > now() - $3::interval"
             f" AND {_NOT_ENDED_AT_PROVIDER} RETURNING {_COLUMNS}",
@@ -173,7 +194,7 @@ class SessionStore:
         """After a refresh: the new tokens (an id token only when the provider sent one) and
         what the new access token says of the person, so a new role or department holds from
         the next refresh on, not from the next sign-in."""
-        await self.pool.execute(
+        await self.db.execute(
             "UPDATE sessions SET roles = $2, department = $3, access_token = $4,"
             " refresh_token = $5, access_expires_at = $6, id_token = COALESCE($7, id_token)"
             " WHERE id_hash = $1",
@@ -187,7 +208,30 @@ class SessionStore:
         )
 
     async def delete(self, session_id: str) -> None:
-        await self.pool.execute("DELETE FROM sessions WHERE id_hash = $1", _hash(session_id))
+        await self.db.execute("DELETE FROM sessions WHERE id_hash = $1", _hash(session_id))
+
+    @contextlib.asynccontextmanager
+    async def refreshing(self, session_id: str) -> AsyncIterator[SessionStore]:
+        """The store as one request refreshing session `session_id` uses it: no other request
+        of any instance gets here for that session until this one's block ends (its writes
+        committed). Read the session again inside: the request before may have refreshed it."""
+        waiting = self._refreshes.setdefault(session_id, asyncio.Lock())
+        key = int.from_bytes(_hash(session_id)[:4], "big", signed=True)
+        async with waiting, self.pool.acquire() as conn:
+            try:
+                await conn.execute(_REFRESH_LOCK, key)
+                held = copy.copy(self)
+                held.db = conn
+                try:
+                    yield held
+                finally:
+                    await conn.execute(_REFRESH_UNLOCK, key)
+            except BaseException:
+                # The lock is the connection's: whatever failed (the provider away, a cancelled
+                # request), the connection goes, and the lock with it, rather than back to the
+                # pool locked (db.keep_session unlocks nothing).
+                conn.terminate()
+                raise
 
     async def end_at_provider(
         self, *, sid: str | None, sub: str | None, issued_at: float

@@ -34,7 +34,13 @@ from console.backend import Unavailable
 from console.oidc import OidcClient, Pkce, SignInFailed, Tokens, session_id_at_provider
 from console.pages import error_page, local_path
 from console.refusals import Reason, detail_reason
-from console.session import CheckedForm, CurrentSession, Session, set_session_cookie
+from console.session import (
+    CheckedForm,
+    CurrentSession,
+    Session,
+    SessionStore,
+    set_session_cookie,
+)
 from console.throttle import sign_in_throttle
 from console.wording import translate
 from hospital_shared.auth import Principal
@@ -221,8 +227,21 @@ async def refresh_session(request: Request, session: Session) -> Session | None:
     """The session with a fresh access token, or None (it is ended) when the provider will
     not renew it: the person signed out elsewhere, or was disabled, or the SSO session ran out.
     A provider away for a moment (no answer, a 5xx) is the "unavailable" page, and the session
-    stays: its refresh token may still be good once the provider is back."""
-    store = request.app.state.sessions
+    stays: its refresh token may still be good once the provider is back.
+
+    One request at a time, across instances (`SessionStore.refreshing`): the pages of two tabs
+    at an expired token both came here, and with a provider that rotates refresh tokens the
+    second one's was refused and the session, renewed by the first, ended. The one that waited
+    takes the tokens the first stored."""
+    async with request.app.state.sessions.refreshing(session.id) as store:
+        current: Session | None = await store.get(session.id)
+        if current is None or not current.access_expired(datetime.now(UTC)):
+            return current  # ended meanwhile, or renewed by the request before
+        return await _renewed(request, store, current)
+
+
+async def _renewed(request: Request, store: SessionStore, session: Session) -> Session | None:
+    """`refresh_session`'s renewal, its lock held."""
     try:
         client = signin_client(request)
         if not session.refresh_token:
@@ -235,6 +254,10 @@ async def refresh_session(request: Request, session: Session) -> Session | None:
     except ProviderUnavailable as exc:
         raise Unavailable(IDENTITY_PROVIDER) from exc
     except (SignInFailed, InvalidToken, NoPlatformRole) as exc:
+        # renewed meanwhile after all (by an instance that takes no lock: a rolling upgrade)
+        again = await store.get(session.id)
+        if again is not None and again.refresh_token != session.refresh_token:
+            return again
         await store.delete(session.id)
         log.info("session ended: not renewed", **_who(session), reason=bounded(str(exc), 300))
         return None
