@@ -251,3 +251,17 @@ def test_choosing_a_language_comes_back_to_this_console_only() -> None:
     for elsewhere in ELSEWHERE:
         back = app.client.get("/lang/en", params={"next": elsewhere}, follow_redirects=False)
         assert back.headers["location"] == "/", elsewhere
+
+
+def test_a_browser_keeps_the_cookies_of_its_newest_sign_ins_only() -> None:
+    """One cookie per sign-in under way (two tabs signing in at once both complete: tests/e2e),
+    the oldest dropped past the cap, so a browser's Cookie header stays small."""
+    from console.signin import MAX_SIGN_INS_PER_BROWSER, SIGN_IN_COOKIE
+
+    app = console()
+    states = []
+    for _ in range(MAX_SIGN_INS_PER_BROWSER + 2):
+        begun = app.client.get("/login")
+        states.append(parse_qs(urlsplit(begun.headers["location"]).query)["state"][0])
+    kept = {c.value for c in app.client.cookies.jar if c.name.startswith(SIGN_IN_COOKIE)}
+    assert kept == set(states[2:])

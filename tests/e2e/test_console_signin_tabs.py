@@ -94,3 +94,36 @@ async def test_pages_of_two_tabs_at_an_expired_token_keep_the_session_when_token
         assert page.url == console.url + "/"
         await screenshot(page, "signin-tabs-after-refresh")
         await context.close()
+
+
+async def test_sign_ins_begun_in_two_tabs_both_complete(
+    console: RunningService,
+    keycloak: dict[str, str],
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    """The browser held one sign-in cookie: the second tab's /login replaced the first's, and
+    the first tab's sign-in ended on "这次登录不是在本浏览器中开始的"."""
+    env = keycloak
+    context = await browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    start, patients = await context.new_page(), await context.new_page()
+    for page, path in ((start, "/"), (patients, "/patients")):
+        await page.goto(console.url + path)  # to sign in, then back here
+        await page.wait_for_selector("#kc-login")
+    # The second tab's login page, opened again once the first has signed in: single sign-on
+    # passes it through. (Not the open page: Keycloak's script moves it on by itself, or not,
+    # as its polling falls; a person reloads it.)
+    login_page = patients.url
+    await patients.close()
+    await keycloak_login(start, env)
+    await start.wait_for_url(f"{console.url}/**")
+    assert start.url == console.url + "/", await start.inner_text("main")
+    assert "客服 王芳" in await start.inner_text("header")
+    await screenshot(start, "signin-tabs-first-tab")
+    patients = await context.new_page()
+    await patients.goto(login_page)
+    await patients.wait_for_url(f"{console.url}/**")
+    assert patients.url == console.url + "/patients", await patients.inner_text("main")
+    assert "客服 王芳" in await patients.inner_text("header")
+    await screenshot(patients, "signin-tabs-second-tab")
+    assert not [c for c in await context.cookies() if c["name"].startswith("console_signin")]
+    await context.close()

@@ -6,10 +6,13 @@ provider (RP-initiated logout). `refresh_session` renews the access token before
 
 Each sign-in is bound to the browser that began it: its `state` is also in a short-lived
 HttpOnly cookie the callback compares, so a code from someone else's sign-in (login CSRF)
-gets no session here. That check comes first, also for an error the provider sends back: a
-link to the callback with an `error` of its own (and a "description" of the link-maker's
-choosing) shows only "sign-in not begun here". A provider's error is shown as the console's
-own sentence for its OAuth code; its `error_description` goes to the log, never to the page.
+gets no session here. One cookie per sign-in (named by its state's hash), so sign-ins begun in
+two tabs both complete (one cookie for all: the second `/login` overwrote the first's); a
+browser keeps the newest `MAX_SIGN_INS_PER_BROWSER`. That check comes first, also for an
+error the provider sends back: a link to the callback with an `error` of its own (and a
+"description" of the link-maker's choosing) shows only "sign-in not begun here". A provider's
+error is shown as the console's own sentence for its OAuth code; its `error_description` goes
+to the log, never to the page.
 
 An offline grant (`offline_access` added to the login address's scope) is refused and revoked:
 its refresh token would keep a session alive past single sign-on's idle and maximum times.
@@ -50,7 +53,11 @@ from hospital_shared.jwt_auth import InvalidToken, NoPlatformRole, OidcConfig, P
 log = structlog.get_logger(__name__)
 router = APIRouter(route_class=GuardedRoute, include_in_schema=False)
 CALLBACK_PATH = "/auth/callback"
-SIGN_IN_COOKIE = "console_signin"
+SIGN_IN_COOKIE = "console_signin_"  # + the first 16 hex digits of the state's SHA-256
+# Sign-ins under way in one browser (tabs signing in at once, as after a browser restart
+# restores them): a further /login drops the oldest cookie. Each is ~80 bytes of every request's
+# Cookie header until its callback or the sign-in timeout.
+MAX_SIGN_INS_PER_BROWSER = 8
 IDENTITY_PROVIDER = "identity-provider"  # as the "unavailable" page names it
 # A return address longer than this is not kept (the start page instead): every anonymous
 # GET /login stores one, and a 12 KB one was stored as it came.
@@ -93,6 +100,23 @@ def _state_hash(state: str) -> bytes:
     return hashlib.sha256(state.encode()).digest()
 
 
+def _sign_in_cookie(state: str) -> str:
+    return SIGN_IN_COOKIE + _state_hash(state).hex()[:16]
+
+
+def _remember_sign_in(request: Request, resp: Response, state: str, max_age: float) -> None:
+    """The sign-in's cookie, beside those of the sign-ins under way in other tabs; past
+    `MAX_SIGN_INS_PER_BROWSER` the oldest go (a browser sends older cookies first: RFC 6265
+    5.4). On every path, so that /login sees those it caps."""
+    begun = [name for name in request.cookies if name.startswith(SIGN_IN_COOKIE)]
+    for name in begun[: max(0, len(begun) - MAX_SIGN_INS_PER_BROWSER + 1)]:
+        resp.delete_cookie(name, path="/")
+    resp.set_cookie(
+        _sign_in_cookie(state), state, max_age=int(max_age), path="/", httponly=True,
+        samesite="lax", secure=request.app.state.settings.secure_cookie,
+    )  # fmt: skip
+
+
 THROTTLED = [Depends(sign_in_throttle)]  # per client address (console/throttle.py)
 
 
@@ -116,16 +140,13 @@ async def login(request: Request, next: str = "/") -> Response:
         local_path(next) if len(next) <= MAX_NEXT_PATH else "/",
     )  # fmt: skip
     resp = RedirectResponse(target, status_code=303)
-    resp.set_cookie(
-        SIGN_IN_COOKIE, pkce.state, max_age=int(timeout.total_seconds()), path=CALLBACK_PATH,
-        httponly=True, samesite="lax", secure=request.app.state.settings.secure_cookie,
-    )  # fmt: skip
+    _remember_sign_in(request, resp, pkce.state, timeout.total_seconds())
     return resp
 
 
 async def _take_sign_in(request: Request, state: str) -> dict[str, Any]:
     """The sign-in `state` names, once, if this browser began it and it has not timed out."""
-    cookie = request.cookies.get(SIGN_IN_COOKIE, "")
+    cookie = request.cookies.get(_sign_in_cookie(state), "")
     if not state or not secrets.compare_digest(cookie.encode(), state.encode()):
         raise SignInFailed("this sign-in was not begun in this browser; sign in again")
     client = signin_client(request)
@@ -171,7 +192,7 @@ async def callback(
     resp = RedirectResponse(pending["next_path"], status_code=303)
     settings = request.app.state.settings
     set_session_cookie(resp, session, name=settings.session_cookie, secure=settings.secure_cookie)
-    resp.delete_cookie(SIGN_IN_COOKIE, path=CALLBACK_PATH)
+    resp.delete_cookie(_sign_in_cookie(state), path="/")
     return resp
 
 
