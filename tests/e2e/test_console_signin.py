@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from playwright.async_api import Route
 
 from tests.browser import VIEWPORT, keycloak_login, screenshot
 from tests.integration.keycloak_tokens import keycloak_admin
@@ -144,3 +145,40 @@ async def test_login_sends_only_to_paths_of_the_console(
     async with _console_db(keycloak) as conn:
         rows = await conn.fetch("SELECT next_path FROM sign_ins ORDER BY created_at DESC LIMIT 3")
     assert sorted(r["next_path"] for r in rows) == ["/", "/", "/cases?x=1"]
+
+
+async def test_logout_ends_the_single_sign_on_even_when_the_browser_never_reaches_keycloak(
+    console: RunningService,
+    keycloak: dict[str, str],
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    """A ward PC shared by a shift: 退出 whose redirect to Keycloak's logout page never arrives
+    (the network, a tab closed at once) left the single sign-on session alive, and the next
+    person to press 登录 was signed in as the one before, with no password asked. The console
+    ends it from the server before it sends the browser there."""
+    env = keycloak
+    before = _keycloak_sessions(env, env["KEYCLOAK_USER_AGENT"])
+    context = await browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(console.url + "/")
+    await page.wait_for_selector("#kc-login")
+    await keycloak_login(page, env)
+    await page.wait_for_url(console.url + "/")
+    ours = _keycloak_sessions(env, env["KEYCLOAK_USER_AGENT"]) - before
+    assert len(ours) == 1
+
+    # The console answers 退出, but its redirect to Keycloak's logout page never reaches the
+    # browser (a route sees no request a redirect makes: the answer itself is replaced).
+    async def cut(route: Route) -> None:
+        answer = await route.fetch(max_redirects=0)
+        assert answer.status == 303, answer.status
+        await route.fulfill(status=200, content_type="text/plain", body="network cut")
+
+    await page.route(f"{console.url}/logout", cut)
+    await page.click("header button[type=submit]")  # 退出
+    await page.wait_for_selector("text=network cut")
+    assert not ours & _keycloak_sessions(env, env["KEYCLOAK_USER_AGENT"])  # ended there
+    await page.goto(console.url + "/")  # the next person at the PC
+    await page.wait_for_selector("#kc-login")  # asked for a password, not passed through
+    await screenshot(page, "signin-next-person-after-cut-logout")
+    await context.close()

@@ -23,9 +23,12 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
+import structlog
 from pydantic import BaseModel, Field
 
 from hospital_shared.jwt_auth import InvalidToken, OidcConfig, ProviderUnavailable, TokenVerifier
+
+log = structlog.get_logger(__name__)
 
 
 class SignInSettings(BaseModel):
@@ -211,6 +214,23 @@ class OidcClient:
         auth = (self.settings.oidc_client_id, self.settings.oidc_client_secret or "")
         with contextlib.suppress(ProviderUnavailable):
             await self._send("POST", endpoint, data=form, auth=auth)
+
+    async def end_session(self, refresh_token: str | None) -> None:
+        """End the person's single sign-on session at the provider from the server (Keycloak's
+        end_session_endpoint takes the client's refresh token by POST), before the browser is
+        sent there too: a browser that never gets there (the network, a closed tab, a page
+        left open on a shared ward PC) must not leave the next person signed in as them.
+        Best effort: a provider away, or one without the endpoint, is let be (the browser's
+        RP-initiated logout still follows)."""
+        endpoint = (await self.metadata()).get("end_session_endpoint")
+        if not endpoint or not refresh_token:
+            return
+        form = {"client_id": self.settings.oidc_client_id, "refresh_token": refresh_token}
+        auth = (self.settings.oidc_client_id, self.settings.oidc_client_secret or "")
+        with contextlib.suppress(ProviderUnavailable):
+            resp = await self._send("POST", endpoint, data=form, auth=auth)
+            if resp.status_code >= 400:
+                log.warning("the provider did not end the session", status=resp.status_code)
 
     async def check_id_token(self, id_token: str | None, nonce: str) -> dict[str, Any]:
         """The ID token's claims once signature, issuer, audience, expiry and nonce hold."""

@@ -302,6 +302,7 @@ async def logout(request: Request, session: CurrentSession, form: CheckedForm) -
     target = "/"
     try:
         client = signin_client(request)
+        await client.end_session(session.refresh_token)
         home = _base_url(request, client) + "/"
         target = await client.end_session_url(session.id_token, home) or "/"
     except Exception:  # the provider away: the console's session is over all the same
