@@ -106,3 +106,9 @@ async def test_a_directory_that_does_not_answer_keeps_what_was_read_and_is_asked
     now[0] = 72.0
     await names.read(Backend(), None)  # type: ignore[arg-type]
     assert followup.asked == 3
+
+
+def test_the_department_metrics_counts_unknown_visits_under_is_said_in_words() -> None:
+    assert name_of({}, "unknown", "zh") == "未知科室"
+    assert name_of({}, "unknown", "en") == "Unknown department"
+    assert name_of({}, "UNKNOWN-2", "zh") == "UNKNOWN-2"

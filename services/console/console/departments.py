@@ -23,8 +23,10 @@ from jinja2.runtime import Context
 
 from console.backend import Backend, NotFound, Problem, Refused, Unavailable
 from console.session import Session, SignInRequired
+from console.wording import translate
 
 CACHE_S = 60.0
+UNKNOWN = "unknown"  # the department metrics counts an event under when none is known
 RETRY_S = 10.0  # after follow-up did not answer: each page does not wait on it again
 Directory = dict[str, dict[str, Any]]  # code -> the directory's entry
 
@@ -80,8 +82,8 @@ def name_of(directory: Directory, code: object, lang: str) -> str:
     if code in (None, ""):
         return ""
     entry = directory.get(str(code))
-    if entry is None:
-        return str(code)
+    if entry is None:  # metrics' "unknown": a visit whose department was never learnt
+        return translate("dept.unknown", lang) if code == UNKNOWN else str(code)
     name = entry.get("name_en") if lang == "en" else None
     return str(name or entry.get("name_zh") or code)
 
