@@ -110,5 +110,5 @@ async def test_a_directory_that_does_not_answer_keeps_what_was_read_and_is_asked
 
 def test_the_department_metrics_counts_unknown_visits_under_is_said_in_words() -> None:
     assert name_of({}, "unknown", "zh") == "未知科室"
-    assert name_of({}, "unknown", "en") == "Unknown"
+    assert name_of({}, "unknown", "en") == "Unknown department"
     assert name_of({}, "UNKNOWN-2", "zh") == "UNKNOWN-2"

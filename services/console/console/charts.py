@@ -81,7 +81,9 @@ def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 600, no_data: str
     room = MAX_LABEL_W - 6
     lines = [label_lines(bar.label, room) for bar in bars]
     widest = max([text_width(line) for ls in lines for line in ls], default=0.0)
-    label_w = int(min(MAX_LABEL_W, max(MIN_LABEL_W, widest + 10)))
+    # a tenth more than the estimate: a line of wide Latin letters (Unknown department, 18
+    # letters) is wider than that many average ones, and was cut at the left
+    label_w = int(min(MAX_LABEL_W, max(MIN_LABEL_W, widest * 1.1 + 10)))
     plot_w = width - label_w - 70
     rows = [ROW_H + LINE_H * (len(ls) - 1) for ls in lines]
     height = PAD * 2 + max(sum(rows), ROW_H)
