@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -561,3 +562,62 @@ def test_production_refuses_to_start_with_development_tokens(
         extra["AUTH_TOKENS"] = auth_tokens
     log = refused_start_log(stack_config, "registration", extra, log_prefix="registration-prod")
     assert "DevelopmentTokenInProduction" in log
+
+
+async def pipelined(port: int, *messages: bytes) -> list[hl7.Message]:
+    """`messages` sent at once on one connection, then their ACKs read (a sender that does
+    not wait: the service stores them as one group)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"".join(framed(m) for m in messages))
+        await writer.drain()
+        raws = [await asyncio.wait_for(reader.readuntil(END), 30) for _ in messages]
+    finally:
+        writer.close()
+    return [hl7.parse(raw[1:-2].decode("utf-8")) for raw in raws]
+
+
+async def test_an_overlong_control_id_is_refused_alone_and_the_messages_beside_it_go_through(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str]
+) -> None:
+    """An MSH-10 of 6,000 characters could not be stored (the received messages' key): it was
+    AR "resend later" for ever, and every message sent with it at once was AR too, again at
+    each resend. It is refused at once now, naming MSH-10, and the others are taken."""
+    n = uid()
+    long_id = secrets.token_hex(3000)  # random: the key's index compresses "CCC..." to nothing
+    good = [adt("A04", f"OK{n}-{i}", patient_id=f"HP{n}{i}", visit_id=f"HV{n}{i}") for i in (1, 3)]
+    bad = adt("A04", long_id, patient_id=f"HP{n}2", visit_id=f"HV{n}2")
+    acks = await pipelined(stack_config.mllp_port, good[0], bad, good[1])
+    assert [ack_code(a) for a in acks] == ["AA", "AR", "AA"], [str(a) for a in acks]
+    err = str(acks[1].segment("ERR"))
+    assert "MSH^1^10" in err and "MSH-10 is longer than 199 characters" in err, err
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    for i in (1, 3):
+        await wait_published(bootstrap, topics.REGISTRATIONS, 1, registration_id=f"HV{n}{i}")
+
+
+async def test_a_phone_field_of_several_numbers_never_rejects_the_visit(
+    stack_config: Any, service: RunningService, stack_env: dict[str, str]
+) -> None:
+    """PID-13 as HIS systems fill it: several numbers, or one with an extension, past the
+    contract's 32 characters. The visit was AE (PID-13 too long) and its discharge lost; now
+    the first mobile number among them is the patient's, and a field with none is kept (cut
+    to 32) and flagged unusable, the visit published either way."""
+    n = uid()
+    several = "13800138000/13900139000/13700137000"
+    none_usable = "0755-12345678 ext. 1234 / 0755-87654321"
+    acks = await mllp(
+        stack_config.mllp_port,
+        adt("A04", f"PH{n}-1", patient_id=f"HP{n}1", visit_id=f"HV{n}1", phone=several),
+        adt("A04", f"PH{n}-2", patient_id=f"HP{n}2", visit_id=f"HV{n}2", phone=none_usable),
+    )
+    assert [ack_code(a) for a in acks] == ["AA", "AA"], [str(a) for a in acks]
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    [(_, first)] = await wait_published(
+        bootstrap, topics.REGISTRATIONS, 1, registration_id=f"HV{n}1"
+    )
+    assert first["data"]["patient"]["phone"] == "+8613800138000"
+    [(_, second)] = await wait_published(
+        bootstrap, topics.REGISTRATIONS, 1, registration_id=f"HV{n}2"
+    )
+    assert len(second["data"]["patient"]["phone"]) <= 32

@@ -244,7 +244,32 @@ def _patient(m: Any) -> dict[str, Any]:
     return _without_empty({"patient_id": get(m, "PID.F3.R1.C1"), "name": name, "phone": _phone(m)})
 
 
+# The contract's phone is at most 32 characters (`hospital_shared.events.Phone`). HIS systems
+# put several numbers in one PID-13 (`13800138000/13900139000`, `..., ext. 1234 / ...`): such a
+# field is cut at these separators and the first mobile among its numbers taken (else its
+# first number, else its first 32 characters: flagged unusable, never a rejected visit).
+PHONE_MAX = 32
+_PHONE_SEPARATORS = re.compile(r"[/,;、，；|]+")
+_CN_MOBILE = re.compile(r"(?:\+?86)?(1\d{10})")
+
+
+def _one_number(field: str) -> str:
+    """`field` when it fits the contract; else the number in it a message can go to."""
+    if len(field) <= PHONE_MAX:
+        return field
+    pieces = [p.strip() for p in _PHONE_SEPARATORS.split(field) if p.strip()]
+    for piece in pieces:
+        if _CN_MOBILE.fullmatch(re.sub(r"[\s\-()]", "", piece)) and len(piece) <= PHONE_MAX:
+            return piece
+    fitting = [p for p in pieces if len(p) <= PHONE_MAX]
+    return fitting[0] if fitting else field[:PHONE_MAX].strip()
+
+
 def _phone(m: Any) -> str:
+    return _one_number(_first_phone(m))
+
+
+def _first_phone(m: Any) -> str:
     count = repetitions(m, "PID", 13)
     reps = range(1, count + 1)
     ordered = [r for r in reps if get(m, f"PID.F13.R{r}.C3") == "CP"] + list(reps)

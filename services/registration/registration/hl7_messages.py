@@ -164,11 +164,24 @@ class HeaderError(Hl7Error):
         self.header = header
 
 
+# MSH-10 and the sender (MSH-3, MSH-4) are the key the messages received are kept under
+# (`hl7_messages`' primary key: an index entry holds at most ~2.7 kB): HL7 gives MSH-10 199
+# characters (v2.7), and a sender's names no more. Longer, the message could never be stored:
+# it was AR "resend later" for ever, and the messages sent with it at once with it.
+HEADER_FIELD_MAX = 199
+_KEYED = (("control_id", "MSH-10", "MSH^1^10"), ("sending_application", "MSH-3", "MSH^1^3"),
+          ("sending_facility", "MSH-4", "MSH^1^4"))  # fmt: skip
+
+
 def parse(raw: bytes, *, default_charset: str, limits: Hl7Limits = DEFAULT_LIMITS) -> Received:
     """The message, read as MSH-18 says, once its structure is within `limits`."""
     header = read_header(raw, default_charset=default_charset)
     if not header.control_id:
         raise HeaderError(header, "AR", REQUIRED_FIELD_MISSING, "MSH-10 is empty", "MSH^1^10")
+    for attribute, name, location in _KEYED:
+        if len(getattr(header, attribute)) > HEADER_FIELD_MAX:
+            text = f"{name} is longer than {HEADER_FIELD_MAX} characters"
+            raise HeaderError(header, "AR", DATA_TYPE_ERROR, text, location)
     if b"\x0b" in raw or b"\x1c" in raw:  # MLLP's block characters: frames run together
         raise HeaderError(
             header, "AR", DATA_TYPE_ERROR, "the message contains MLLP block characters (0x0B, 0x1C)"

@@ -91,7 +91,19 @@ async def ingest_hl7_group(
                     )
             except IntakeRejected as exc:
                 results.append(exc)
+            except UNSTORABLE as exc:  # this message alone: the others' savepoints stand
+                results.append(_unstorable(exc))
     return results
+
+
+# What PostgreSQL refuses of one message's values whatever the retry (too long for an index,
+# out of a type's range): that message is refused (AE), not the group (AR, resend later).
+UNSTORABLE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
+
+
+def _unstorable(exc: BaseException) -> IntakeRejected:
+    reason = f"the message cannot be stored: {type(exc).__name__}: {str(exc)[:200]}"
+    return IntakeRejected([(0, Rejection("message", reason, "invalid"))])
 
 
 async def ingest_on(
