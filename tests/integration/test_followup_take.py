@@ -30,6 +30,7 @@ TOKENS = {
     "t-other": {"role": "doctor", "staff_id": OTHER, "department": DEPT},
     "t-agent": {"role": "agent", "staff_id": f"KA-{RUN}", "department": "CS"},
     "t-left": {"role": "doctor", "staff_id": f"KL-{RUN}", "department": DEPT},
+    "t-sup-left": {"role": "supervisor", "staff_id": f"KS-{RUN}", "department": DEPT},
 }
 # Nobody of DEPT has room and its calls do not fall back to the CS centre: they wait, planned.
 SERVICE_ENV = {
@@ -123,6 +124,28 @@ async def test_a_member_made_inactive_takes_no_call(
     assert refused.status_code == 403 and "inactive" in refused.text, refused.text
     available = (await api.get("/v1/worklist/available", headers=auth("t-doc"))).json()
     assert task["task_id"] in [t["task_id"] for t in available["items"]]  # still to be taken
+
+
+async def test_a_supervisor_made_inactive_records_no_outcome_and_assigns_no_call(
+    api: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    """A supervisor's department-wide powers end with the roster: their console session may
+    outlive the deactivation, and their outcome must not close a colleague's call."""
+    body = {"name": "测试 护士长", "department_code": DEPT, "role": "supervisor", "capacity": 0,
+            "phone": "13700000000", "active": False}  # fmt: skip
+    left = await api.put(f"/v1/staff/KS-{RUN}", json=body, headers=auth("dev-admin-token"))
+    assert left.status_code == 200, left.text
+    task = await planned_task(api, stack_env)
+    task_url = f"/v1/tasks/{task['task_id']}"
+    assert (await api.post(f"{task_url}/take", headers=auth("t-doc"))).status_code == 200
+    outcome = {"reached": True, "satisfaction": "satisfied", "attempt": 1}
+    refused = await api.post(f"{task_url}/outcome", json=outcome, headers=auth("t-sup-left"))
+    assert refused.status_code == 403 and "inactive" in refused.text, refused.text
+    for route, move in (("assignment", {"assignee_id": OTHER}), ("reassign", {"staff_id": OTHER})):
+        moved = await api.post(f"{task_url}/{route}", json=move, headers=auth("t-sup-left"))
+        assert moved.status_code == 403 and "inactive" in moved.text, moved.text
+    after = (await api.get(task_url, headers=auth("t-doc"))).json()
+    assert (after["status"], after["assignee_id"], after["attempts_made"]) == ("assigned", DOC, 0)
 
 
 async def test_a_requested_callback_is_recorded_with_its_reason_and_opens_the_next_window(

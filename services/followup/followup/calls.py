@@ -55,6 +55,7 @@ async def record_outcome(
     second sees the first's attempt counted (`AttemptNotNext`). `generation` (the life the
     caller saw) refuses a screen read before the task was withdrawn and planned again
     (`LifeNotCurrent`), whose attempt number the new life may well expect next."""
+    await refuse_if_made_inactive(conn, principal, "they record no call outcomes")
     if outcome.opt_out:  # the lock order of several calls (call_opt_outs.LOCK_ORDER)
         await call_opt_outs.lock_calls_of_patient_of(conn, task_id)
     row = await repository.fetch_task(conn, task_id, for_update=True)
@@ -150,6 +151,7 @@ async def reassign(
     now: datetime,
 ) -> asyncpg.Record:
     """Give the task to `staff_id` (a supervisor's move); the task as it is then."""
+    await refuse_if_made_inactive(conn, principal, "they assign no calls")
     row = await repository.fetch_task(conn, task_id, for_update=True)
     if row is None or not can_see(
         principal, assignee_id=row["assignee_id"], department_code=row["department_code"]
@@ -171,6 +173,16 @@ async def reassign(
     return moved
 
 
+async def refuse_if_made_inactive(
+    conn: asyncpg.Connection, principal: Principal, refused: str
+) -> None:
+    """A member made inactive changes no call, whatever their role grants (a supervisor's
+    department-wide powers too): their console session may outlive the deactivation. The
+    roster row is read, and locked, before any call, in the order a deactivation locks them."""
+    if principal.staff_id is not None and await roster.made_inactive(conn, principal.staff_id):
+        raise Forbidden(f"{principal.staff_id} is inactive on the roster: {refused}")
+
+
 async def take(
     conn: asyncpg.Connection, *, task_id: str, principal: Principal, now: datetime
 ) -> asyncpg.Record:
@@ -179,8 +191,7 @@ async def take(
     colleague a moment earlier) is a conflict naming who. A member made inactive takes
     nothing (their console session may still be open): the roster row is read, and locked,
     before the task, in the order a deactivation locks them."""
-    if principal.staff_id is not None and await roster.made_inactive(conn, principal.staff_id):
-        raise Forbidden(f"{principal.staff_id} is inactive on the roster: they take no calls")
+    await refuse_if_made_inactive(conn, principal, "they take no calls")
     row = await repository.fetch_task(conn, task_id, for_update=True)
     if row is None or row["department_code"] != principal.department:
         raise NotFound(task_id)
