@@ -94,3 +94,30 @@ def test_a_screen_left_open_while_the_task_is_withdrawn_reads_why_in_chinese() -
     assert said(refused.message, "en") == (
         f"Task {TASK_ID} is no longer open (Withdrawn): no outcome can be recorded for it."
     )
+
+
+def test_a_callback_the_service_refuses_is_marked_beside_its_field_in_chinese() -> None:
+    """Follow-up refuses a call-back further ahead than its limit (a mistyped year) with a 422
+    naming `callback_at`: the call screen says why beside the field, what was typed kept."""
+    refusal = {"type": "about:blank", "title": "Unprocessable Content", "status": 422,
+               "detail": "the request is not valid", "errors": [{
+                   "location": ["body", "callback_at"], "type": "value_error",
+                   "message": "callback_at must be at most 90 days ahead"}]}  # fmt: skip
+
+    def followup(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == f"/v1/tasks/{TASK_ID}/outcome":
+            return httpx.Response(422, json=refusal)
+        return Followup()(request)
+
+    app = console(followup)
+    session = app.sign_in()
+    typed = {"reached": "no", "not_reached_reason": "callback_requested",
+             "callback_at": "2099-12-09T10:00", "attempt": "1", "generation": "2",
+             "csrf_token": session.csrf_token}  # fmt: skip
+    answer = app.client.post(f"/calls/{TASK_ID}/outcome", data=typed)
+    assert answer.status_code == 422
+    [beside] = re.findall(
+        r'<span class="field-error" id="err-callback_at">(.*?)</span>', answer.text
+    )
+    assert beside == "约定回拨时间最多只能在 90 天之后（请检查年份）"
+    assert 'value="2099-12-09T10:00"' in answer.text

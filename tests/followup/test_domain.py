@@ -11,6 +11,7 @@ import pytest
 from followup.domain import (
     CallOutcome,
     Completed,
+    OutcomeFieldRejected,
     RetryPlanned,
     Task,
     TaskRejected,
@@ -248,6 +249,18 @@ def test_a_callback_in_the_past_is_refused() -> None:
     )
     with pytest.raises(TaskRejected, match="callback_at must be in the future"):
         decide(TASK, outcome)
+
+
+def test_a_callback_further_ahead_than_the_policy_allows_is_refused_naming_the_field() -> None:
+    """A mistyped year (2099) took the call off every worklist for good."""
+    asked = {"reached": False, "not_reached_reason": "callback_requested"}
+    short = replace(POLICY, callback_max_days=30)
+    d = decide(TASK, CallOutcome(**asked, callback_at=NOW + timedelta(days=29)), short)
+    assert isinstance(d, RetryPlanned)
+    for at in (NOW + timedelta(days=31), NOW.replace(year=2099)):
+        with pytest.raises(OutcomeFieldRejected, match="at most 30 days ahead") as err:
+            decide(TASK, CallOutcome(**asked, callback_at=at), short)
+        assert err.value.field == "callback_at" and not err.value.conflict
 
 
 @pytest.mark.parametrize(

@@ -175,3 +175,31 @@ async def test_a_requested_callback_is_recorded_with_its_reason_and_opens_the_ne
         headers=auth("t-doc"),
     )
     assert bad.status_code == 422 and "not_reached_reason" in bad.text
+
+
+async def test_a_callback_years_ahead_or_without_its_time_zone_is_refused_naming_the_field(
+    api: httpx.AsyncClient, stack_env: dict[str, str]
+) -> None:
+    """A mistyped year (2099) took the call off every worklist, never overdue; a time without
+    its zone was a 500. Both are 422s naming `callback_at`, and the call stays as it was."""
+    task = await planned_task(api, stack_env)
+    task_url = f"/v1/tasks/{task['task_id']}"
+    assert (await api.post(f"{task_url}/take", headers=auth("t-doc"))).status_code == 200
+    asked = {"reached": False, "not_reached_reason": "callback_requested", "attempt": 1}
+    far = (datetime.now(UTC) + timedelta(days=91)).isoformat()
+    for at, why in (("2099-12-09T10:00:00Z", "at most 90 days ahead"),
+                    (far, "at most 90 days ahead"), ("2026-12-09T10:00:00", "timezone_aware")):  # fmt: skip
+        refused = await api.post(
+            f"{task_url}/outcome", json=asked | {"callback_at": at}, headers=auth("t-doc")
+        )
+        assert refused.status_code == 422, (at, refused.text)
+        [error] = refused.json()["errors"]
+        assert error["location"] == ["body", "callback_at"], (at, refused.text)
+        assert why in f"{error['message']} {error['type']}", (at, refused.text)
+    after = (await api.get(task_url, headers=auth("t-doc"))).json()
+    assert (after["status"], after["attempts_made"]) == ("assigned", 0)
+    near = (datetime.now(UTC) + timedelta(days=89)).isoformat()
+    kept = await api.post(
+        f"{task_url}/outcome", json=asked | {"callback_at": near}, headers=auth("t-doc")
+    )
+    assert kept.status_code == 200 and kept.json()["status"] == "assigned", kept.text

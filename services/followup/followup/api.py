@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from followup import calls, queries, reads
 from followup.access import Staff, Supervising
@@ -20,6 +20,7 @@ from followup.domain import (
     CallOutcome,
     Completed,
     LifeNotCurrent,
+    OutcomeFieldRejected,
     RetryPlanned,
     TaskRejected,
     Unreachable,
@@ -91,10 +92,11 @@ class OutcomeIn(BaseModel):
     not_reached_reason: NotReachedReason | None = Field(
         default=None, description="why the call reached no one (with reached: false)"
     )
-    callback_at: datetime | None = Field(
+    callback_at: AwareDatetime | None = Field(
         default=None,
         description="when the person who answered asked to be called back (with"
-        " not_reached_reason callback_requested): the next attempt's window opens then",
+        " not_reached_reason callback_requested), with its time zone: the next attempt's"
+        " window opens then. In the future and at most `callback_max_days` (90) ahead",
     )
     next_calls: list[NextCallIn] = Field(
         default_factory=list, max_length=10, description="later calls to plan (制定下次回访计划)"
@@ -157,7 +159,7 @@ def refusals() -> Iterator[None]:
     """The use cases' refusals as HTTP answers (problem+json, see hospital_shared.problems)."""
     try:
         yield
-    except NextCallRefused as exc:
+    except (NextCallRefused, OutcomeFieldRejected) as exc:
         loc = ["body", *exc.field.replace("[", ".").replace("]", "").split(".")]
         detail = [{"loc": [int(p) if p.isdigit() else p for p in loc], "msg": str(exc),
                    "type": "value_error"}]  # fmt: skip

@@ -37,6 +37,14 @@ class TaskRejected(ValueError):
         self.conflict = conflict
 
 
+class OutcomeFieldRejected(TaskRejected):
+    """A field of the outcome that the task's policy refuses (HTTP 422 naming `field`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} {message}", conflict=False)
+        self.field = field
+
+
 class AttemptNotNext(TaskRejected):
     """The caller records an attempt that is not the task's next one: the same outcome sent
     twice (a double click, a browser's retry) or a screen older than another's outcome. One
@@ -190,7 +198,7 @@ def decide_outcome(
     check_recordable(task, attempt=attempt, generation=generation)
     attempts = task.attempts_made + 1
     if outcome.callback_at is not None:
-        return _callback(attempts, outcome.callback_at, hours=hours, now=now)
+        return _callback(attempts, outcome.callback_at, policy=policy, hours=hours, now=now)
     if not outcome.reached:
         if attempts >= task.max_attempts:
             return Unreachable(attempts)
@@ -228,12 +236,19 @@ def check_recordable(task: Task, *, attempt: int | None, generation: int | None)
         raise AttemptNotNext(task.task_id, attempt=attempt, attempts_made=task.attempts_made)
 
 
-def _callback(attempts: int, at: datetime, *, hours: WorkingHours, now: datetime) -> RetryPlanned:
+def _callback(
+    attempts: int, at: datetime, *, policy: DepartmentPolicy, hours: WorkingHours, now: datetime
+) -> RetryPlanned:
     """The next attempt at the time the person asked for (its window from then on, in working
     hours), even after the last planned attempt: they asked to be called, so it is not given
-    up as unreachable."""
+    up as unreachable. Not further ahead than `callback_max_days`: a mistyped year (2099) took
+    the call off every worklist, never overdue, for good."""
     if at <= now:
-        raise TaskRejected("callback_at must be in the future", conflict=False)
+        raise OutcomeFieldRejected("callback_at", "must be in the future")
+    if at > now + timedelta(days=policy.callback_max_days):
+        raise OutcomeFieldRejected(
+            "callback_at", f"must be at most {policy.callback_max_days:g} days ahead"
+        )
     window = call_window(hours, at, due_in=timedelta(hours=0))
     return RetryPlanned(attempts, window.not_before, window.due_at)
 

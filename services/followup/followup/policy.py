@@ -55,6 +55,8 @@ class DepartmentPolicy:
     second_call_due_days: float = 1.0
     spot_check_due_days: float = 3.0
     next_call_due_days: float = 3.0
+    # How far ahead a requested call-back (`callback_at`) may be.
+    callback_max_days: float = 90.0
     sms_opt_out_means_no_calls: bool = True
     deceased_handling: str = "none"
     transferred_handling: str = "transfer_check"
@@ -72,6 +74,8 @@ class DepartmentPolicy:
             raise ValueError("expected_unreached_share must be at least 0 and below 1")
         if self.max_call_attempts < 1:
             raise ValueError("max_call_attempts must be at least 1")
+        if self.callback_max_days <= 0:
+            raise ValueError("callback_max_days must be above 0")
         if self.deceased_handling not in ("none", "bereavement_call"):
             raise ValueError(f"deceased_handling {self.deceased_handling!r} is not known")
         if self.transferred_handling not in ("none", "transfer_check"):

@@ -20,7 +20,7 @@ POLICY_DEFAULT_FIELDS = (
     "use_official_calendar", "max_call_attempts", "retry_spacing_hours", "spot_check_rate",
     "second_call_due_days", "spot_check_due_days", "sms_opt_out_means_no_calls",
     "deceased_handling", "transferred_handling", "fallback_department", "next_call_due_days",
-    "expected_unreached_share",
+    "expected_unreached_share", "callback_max_days",
 )  # fmt: skip
 
 

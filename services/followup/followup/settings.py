@@ -90,6 +90,8 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     spot_check_due_days: float = 3.0
     # A next call planned by an outcome (制定下次回访计划) is due this long after its day.
     next_call_due_days: float = 3.0
+    # A requested call-back (`callback_at`) at most this far ahead (422 beyond it).
+    callback_max_days: float = 90.0
     sms_opt_out_means_no_calls: bool = True
     deceased_handling: str = "none"  # none | bereavement_call
     transferred_handling: str = "transfer_check"  # transfer_check | none
