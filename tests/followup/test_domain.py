@@ -251,6 +251,16 @@ def test_a_callback_in_the_past_is_refused() -> None:
         decide(TASK, outcome)
 
 
+def test_an_objection_repeated_on_the_second_call_it_led_to_opens_no_second_case() -> None:
+    second = replace(TASK, task_id="FU-A1-2", kind="second_call", parent_task_id="FU-A1")
+    objection = CallOutcome(
+        reached=True, satisfaction=Satisfaction.DISSATISFIED, objection="仍未退费"
+    )
+    assert decide(second, objection) == Completed(1, None, None, complaint=True)
+    repeated = decide(replace(second, follows_objection=True), objection)
+    assert repeated == Completed(1, None, None, complaint=False)
+
+
 def test_a_callback_further_ahead_than_the_policy_allows_is_refused_naming_the_field() -> None:
     """A mistyped year (2099) took the call off every worklist for good."""
     asked = {"reached": False, "not_reached_reason": "callback_requested"}

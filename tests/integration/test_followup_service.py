@@ -403,7 +403,23 @@ async def test_an_objection_is_handed_to_the_complaints_service(api, stack_env) 
         "followup",
         "出院结算多收费",
     )
-    await task_in(api, f"{t['task_id']}-2", "assigned")  # and a supervisor calls back
+    second_id = f"{t['task_id']}-2"
+    await task_in(api, second_id, "assigned")  # and a supervisor calls back
+    # The objection repeated on that call is the case's already opened: not a second case.
+    resp = await outcome(api, second_id, "t-sup", reached=True, satisfaction="dissatisfied",
+                         objection="出院结算多收费，仍未退还")  # fmt: skip
+    assert resp.status_code == 200 and resp.json()["complaint_submitted"] is False, resp.text
+    await wait_events(bootstrap, second_id, "followup.task_completed")
+    db = await asyncpg.connect(stack_env["DATABASE_URL"])
+    try:
+        queued = await db.fetchval(
+            "SELECT count(*) FROM followup.outbox WHERE event_id = $1", f"{second_id}:complaint"
+        )
+    finally:
+        await db.close()
+    submitted = [e for e in json_values(await read_all(bootstrap, topics.COMPLAINTS_IN))
+                 if e["type"] == "complaint.submitted" and e["id"].startswith(t["task_id"])]  # fmt: skip
+    assert (queued, [e["id"] for e in submitted]) == (0, [f"{t['task_id']}:complaint"])
 
 
 async def test_a_satisfied_call_is_spot_checked_by_a_supervisor(api, stack_env) -> None:  # type: ignore[no-untyped-def]

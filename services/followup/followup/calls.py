@@ -4,6 +4,7 @@ in one transaction: load and lock the task, decide (pure), save, publish through
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from followup.domain import (
 from followup.next_calls import NextCallPlan, NextCallRequest, plan_next_calls
 from followup.policy import PolicyBook, WorkingHours
 from hospital_shared.auth import Principal
-from hospital_shared.vocabulary import TaskStatus
+from hospital_shared.vocabulary import TaskKind, TaskStatus
 
 
 class NotFound(LookupError):
@@ -68,6 +69,8 @@ async def record_outcome(
     ):
         raise Forbidden("only the assignee or a supervisor of the department records outcomes")
     task = repository.task_from_row(row)
+    if task.kind == TaskKind.SECOND_CALL and outcome.objection_raised:
+        task = replace(task, follows_objection=await repository.follows_objection(conn, task))
     policy = book.for_department(task.department_code)
     hours = WorkingHours.of(policy, tz)
     decision = decide_outcome(

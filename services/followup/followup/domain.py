@@ -92,6 +92,9 @@ class Task:
     parent_task_id: str | None = None
     # its life: 1, and one more each time it is planned again after a withdrawal
     generation: int = 1
+    # a second call after a call whose objection was handed to complaints already: an objection
+    # repeated on it is that case's, not a new one (`calls.record_outcome` reads it)
+    follows_objection: bool = False
 
 
 # Why a call did not reach the patient (recorded with the attempt, shown on the call screen).
@@ -221,7 +224,8 @@ def decide_outcome(
             task, kind=TaskKind.SPOT_CHECK, suffix="SC", rule=f"spot_check.sampled_{policy.spot_check_rate:.0%}",
             due_in=timedelta(days=policy.spot_check_due_days), policy=policy, hours=hours, now=now,
         )  # fmt: skip
-    return Completed(attempts, second, spot, complaint=outcome.objection_raised)
+    complaint = outcome.objection_raised and not task.follows_objection
+    return Completed(attempts, second, spot, complaint=complaint)
 
 
 def check_recordable(task: Task, *, attempt: int | None, generation: int | None) -> None:

@@ -50,6 +50,17 @@ def task_from_row(row: asyncpg.Record) -> Task:
     )
 
 
+async def follows_objection(conn: asyncpg.Connection, task: Task) -> bool:
+    """Whether the call `task` (a second call) follows raised an objection, which its outcome
+    handed to complaints as a case. Its parent, or for a second call a survey planned before
+    the call's outcome (no parent link, the same `<task>-2` id), the call it is named after."""
+    parent = task.parent_task_id or task.task_id.removesuffix("-2")
+    sealed = await conn.fetchval(
+        "SELECT objection FROM follow_up_tasks WHERE task_id = $1 AND status = 'completed'", parent
+    )
+    return bool((open_(sealed) or "").strip())
+
+
 # A task withdrawn by an earlier cancellation is planned again, in its next life (generation:
 # the ids of its events and attempts name it); any other existing one stays.
 _PLAN_AGAIN_IF_WITHDRAWN = """ON CONFLICT (task_id) DO UPDATE SET
