@@ -11,6 +11,7 @@ import pytest
 from followup.domain import (
     CallOutcome,
     Completed,
+    OptedOut,
     OutcomeFieldRejected,
     RetryPlanned,
     Task,
@@ -259,6 +260,13 @@ def test_an_objection_repeated_on_the_second_call_it_led_to_opens_no_second_case
     assert decide(second, objection) == Completed(1, None, None, complaint=True)
     repeated = decide(replace(second, follows_objection=True), objection)
     assert repeated == Completed(1, None, None, complaint=False)
+
+
+def test_an_opt_out_on_a_call_that_reached_no_one_ends_it_without_retry_or_survey() -> None:
+    for attempts_made in (0, 2):  # a first attempt, and the last
+        task = replace(TASK, attempts_made=attempts_made)
+        d = decide(task, CallOutcome(reached=False, opt_out=True, not_reached_reason="busy"))
+        assert d == OptedOut(attempts_made + 1)
 
 
 def test_a_callback_further_ahead_than_the_policy_allows_is_refused_naming_the_field() -> None:

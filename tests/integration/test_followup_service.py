@@ -508,6 +508,8 @@ async def test_an_opt_out_withdraws_the_patients_open_calls(api, stack_env) -> N
         api, t1["task_id"], token_of(t1["assignee_id"]), reached=False, opt_out=True
     )
     assert resp.status_code == 200, resp.text
+    # the answer says what became of the call: withdrawn, not a retry planned
+    assert resp.json() == {"task_id": t1["task_id"], "attempts_made": 1, "status": "withdrawn"}
     for t in (t1, t2):
         withdrawn = await task_in(api, t["task_id"], "withdrawn")
         assert withdrawn["withdrawn_reason"] == "patient_opted_out", withdrawn
@@ -515,6 +517,31 @@ async def test_an_opt_out_withdraws_the_patients_open_calls(api, stack_env) -> N
         assert {(e["id"], e["data"]["reason"]) for e in events} == {
             (events[0]["id"], "patient_opted_out")
         }
+
+
+async def test_an_opt_out_on_the_last_unanswered_attempt_sends_no_sms_survey(
+    api, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The opt-out said on the last attempt that reached no one closed the call `unreachable`
+    with an SMS survey invitation: notifications texted the patient who had just opted out,
+    and metrics counted an unreachable call. The opt-out decides first: the call is withdrawn,
+    and what notifications and metrics read (followup.tasks.v1) says only that."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    t = await planned_and_assigned(api, bootstrap)
+    token = token_of(t["assignee_id"])
+    for attempt in (1, 2):
+        assert (await outcome(api, t["task_id"], token, reached=False, attempt=attempt)).json()[
+            "status"
+        ] == "assigned"
+    last = await outcome(api, t["task_id"], token, reached=False, opt_out=True, attempt=3)
+    assert last.json() == {"task_id": t["task_id"], "attempts_made": 3, "status": "withdrawn"}
+    closed = await task_in(api, t["task_id"], "withdrawn")
+    assert (closed["withdrawn_reason"], closed["attempts_made"]) == ("patient_opted_out", 3)
+    await wait_events(bootstrap, t["task_id"], "followup.task_withdrawn")
+    # the relay publishes in commit order: the outcome's events are all out by now
+    published = [e["type"] for e in await events_of(bootstrap, topics.FOLLOWUP_TASKS, t["task_id"])]
+    assert "followup.task_unreachable" not in published, published
+    assert published.count("followup.call_retry_scheduled") == 2, published
 
 
 async def test_an_opt_out_read_back_withdraws_a_call_of_a_stay_after_it(api, stack_env) -> None:  # type: ignore[no-untyped-def]

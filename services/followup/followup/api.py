@@ -20,6 +20,7 @@ from followup.domain import (
     CallOutcome,
     Completed,
     LifeNotCurrent,
+    OptedOut,
     OutcomeFieldRejected,
     RetryPlanned,
     TaskRejected,
@@ -240,6 +241,8 @@ def outcome_recorded(task_id: str, decision: Any, plan: NextCallPlan) -> Outcome
             return done.model_copy(update={"next_attempt_at": decision.not_before})
         case Unreachable():
             return done.model_copy(update={"status": TaskStatus.UNREACHABLE})
+        case OptedOut():  # the opt-out withdrew the call
+            return done.model_copy(update={"status": TaskStatus.WITHDRAWN})
         case Completed(second_call=second, spot_check=spot):
             return done.model_copy(update={
                 "status": TaskStatus.COMPLETED,

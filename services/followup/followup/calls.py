@@ -16,6 +16,7 @@ from followup.domain import (
     CallOutcome,
     Completed,
     Decision,
+    OptedOut,
     RetryPlanned,
     Task,
     TaskRejected,
@@ -100,8 +101,8 @@ async def _carry_out(
     by: str,
     now: datetime,
 ) -> None:
-    """Store what the outcome decided (a retry, the end of trying, or completion with the
-    calls it derives) and announce it."""
+    """Store what the outcome decided (a retry, the end of trying, an opt-out's end, or
+    completion with the calls it derives) and announce it."""
     match decision:
         case RetryPlanned(attempts_made=n, not_before=not_before, due_at=due_at):
             await repository.schedule_retry(
@@ -110,6 +111,8 @@ async def _carry_out(
             await outgoing.retry_scheduled(
                 conn, task, attempts=n, not_before=not_before, due_at=due_at, time=now, by=by
             )
+        case OptedOut(attempts_made=n):  # withdrawn by the opt-out, recorded next
+            await repository.count_attempts(conn, task.task_id, attempts=n)
         case Unreachable(attempts_made=n):
             await repository.close_unreachable(conn, task.task_id, attempts=n)
             await outgoing.task_unreachable(conn, task, attempts=n, time=now, by=by)

@@ -182,7 +182,15 @@ class Completed:
     complaint: bool
 
 
-Decision = RetryPlanned | Unreachable | Completed
+@dataclass(frozen=True)
+class OptedOut:
+    """A call that reached no one whose answerer asked not to be called again: no retry, not
+    unreachable (no SMS survey to a patient who just opted out); the opt-out withdraws it."""
+
+    attempts_made: int
+
+
+Decision = RetryPlanned | Unreachable | Completed | OptedOut
 
 
 def decide_outcome(
@@ -200,6 +208,8 @@ def decide_outcome(
     made + 1, its generation); any other is refused."""
     check_recordable(task, attempt=attempt, generation=generation)
     attempts = task.attempts_made + 1
+    if outcome.opt_out and not outcome.reached:
+        return OptedOut(attempts)
     if outcome.callback_at is not None:
         return _callback(attempts, outcome.callback_at, policy=policy, hours=hours, now=now)
     if not outcome.reached:

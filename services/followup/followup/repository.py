@@ -261,6 +261,13 @@ async def schedule_retry(
     )  # fmt: skip
 
 
+async def count_attempts(conn: asyncpg.Connection, task_id: str, *, attempts: int) -> None:
+    await conn.execute(
+        "UPDATE follow_up_tasks SET attempts_made = $2, updated_at = now() WHERE task_id = $1",
+        task_id, attempts,
+    )  # fmt: skip
+
+
 async def close_unreachable(conn: asyncpg.Connection, task_id: str, *, attempts: int) -> None:
     await conn.execute(
         "UPDATE follow_up_tasks SET status = 'unreachable', attempts_made = $2,"

@@ -132,8 +132,9 @@ class TaskDetail(TaskOut):
 
 
 class OutcomeRecorded(BaseModel):
-    """What a recorded outcome did: a retry planned, the task unreachable, or completed (with
-    the calls it planned)."""
+    """What a recorded outcome did: a retry planned, the task unreachable, withdrawn (the
+    patient opted out on a call that reached no one), or completed (with the calls it
+    planned)."""
 
     model_config = _example(
         task_id="FU-V-1001-discharge", attempts_made=1, status="completed",
@@ -143,7 +144,9 @@ class OutcomeRecorded(BaseModel):
 
     task_id: str
     attempts_made: int
-    status: Literal[TaskStatus.ASSIGNED, TaskStatus.UNREACHABLE, TaskStatus.COMPLETED]
+    status: Literal[
+        TaskStatus.ASSIGNED, TaskStatus.UNREACHABLE, TaskStatus.COMPLETED, TaskStatus.WITHDRAWN
+    ]
     next_attempt_at: WireTime | None = None
     second_call_task_id: str | None = None
     spot_check_task_id: str | None = None
