@@ -255,6 +255,16 @@ def test_the_refusal_of_an_enquiry_taken_by_a_member_made_inactive_reads_in_chin
     assert said(refused, "zh") == "S-AGENT-09 已在人员名单上停用，不能受理咨询"
 
 
+def test_a_call_refused_to_a_member_made_inactive_reads_in_chinese() -> None:
+    """Follow-up refuses taking, recording and reassigning calls to a member made inactive."""
+    from console.backend import refusal_from
+
+    for refused in ("they take no calls", "they record no call outcomes", "they assign no calls"):
+        detail = f"S-SUP-02 is inactive on the roster: {refused}"
+        reason = refusal_from(403, {"status": 403, "detail": detail})
+        assert said(reason, "zh") == "S-SUP-02 已在人员名单上停用，不能再领取、登记或转派回访任务"
+
+
 def test_a_score_that_is_not_a_number_is_an_error_beside_the_score_not_a_500() -> None:
     for typed in ("five", "²", "٣", "4.5"):
         form = FormData([("reached", "yes"), ("satisfaction", "satisfied"), ("score", typed)])
