@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS)
     service = Service.create(settings, runtime)
-    handlers = EventHandlers(service.book, service.tz)
+    # the seed's departments are named by the seed, not by the first event naming them
+    seeded = {d["code"] for d in service.settings.departments_to_seed()}
+    handlers = EventHandlers(service.book, service.tz, seeded_departments=seeded)
     handle_batch = following_merges(handlers.handle_batch, PATIENT_MOVES)
     runtime.consume(
         *CONSUMED.values(),

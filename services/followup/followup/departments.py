@@ -6,6 +6,7 @@ inactive)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,8 +110,10 @@ class Learner:
     all known costs nothing (one whose transaction is rolled back leaves its codes unlearned
     until the next start: a name only)."""
 
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
+    def __init__(self, known: Iterable[str] = ()) -> None:
+        """`known`: codes never learnt (the seed's, which the seed names: an event read
+        before the seed ran, on a new database with a backlog, must not name them first)."""
+        self.seen: set[str] = set(known)
 
     async def learn(self, conn: asyncpg.Connection, named: dict[str, str]) -> None:
         """`named`: code -> name, from the batch's events."""

@@ -9,7 +9,7 @@ exception.
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,10 +60,12 @@ Outgoing = tuple[CloudEvent[Any], str, str]  # (event, topic, key) for the outbo
 class EventHandlers:
     """The consumer side of the service, bound to the policy and the hospital's time zone."""
 
-    def __init__(self, book: PolicyBook, tz: ZoneInfo) -> None:
+    def __init__(
+        self, book: PolicyBook, tz: ZoneInfo, *, seeded_departments: Iterable[str] = ()
+    ) -> None:
         self.book = book
         self.tz = tz
-        self.departments = departments.Learner()
+        self.departments = departments.Learner(known=seeded_departments)
 
     async def handle(self, conn: asyncpg.Connection, event: CloudEvent[Any]) -> None:
         await self.handle_batch(conn, [event])
