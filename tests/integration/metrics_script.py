@@ -187,12 +187,12 @@ class Script:
         )
         self.emit(f"complaint.case_{step}", data, key=n, at=at)
 
-    def breach(self, n: str, limit: str, at: datetime) -> None:
+    def breach(self, n: str, limit: str, at: datetime, *, cycle: int = 1) -> None:
         data = ComplaintTimeLimitReached(
             case_number=f"TS-{self.tag}-{n}",
             limit=limit,  # type: ignore[arg-type]
             level="breach",
-            cycle=1,
+            cycle=cycle,
             starts_at=at - timedelta(days=1),
             due_at=at,
             status="investigating",

@@ -22,6 +22,7 @@ from tests.integration.metrics_script import (
     EXPECTED_TODAY,
     EXPECTED_WEEK,
     WEEK_DATE,
+    Script,
     local,
     scripted_week,
     todays_cohorts,
@@ -291,3 +292,30 @@ async def test_a_transferred_call_counts_as_open_in_its_new_department(metrics, 
 
     await eventually(lambda: open_in(new) == 1, timeout=30)
     assert not open_in(old)
+
+
+async def test_a_later_cycles_breach_leaves_the_first_cycle_met(metrics, stack_env) -> None:  # type: ignore[no-untyped-def]
+    """The case row keeps the first cycle's clocks: a dissatisfied complainant's reopened
+    cycle breaching its fact-finding limit is a breach counted by the live metric, not a miss
+    of the first cycle, whose fact finding was done in time (the prober's case)."""
+    department = f"R{uuid.uuid4().hex[:6]}"
+    script = Script(department)
+    script.case("C1", "opened", local(17), "received", {"first_response": None, "fact_finding": None})  # fmt: skip
+    script.case("C1", "acknowledged", local(17, 12), "acknowledged", {"first_response": "met", "fact_finding": "met"})  # fmt: skip
+    script.breach("C1", "fact_finding", local(20), cycle=2)
+    for topic, key, value in script.records:
+        await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topic, [(key, value)])
+
+    def breaches() -> float | None:
+        labels = {"department": department, "limit": "fact_finding"}
+        return sample(scrape(metrics.url), "hospital_complaint_time_limit_breaches_total", labels)
+
+    # A new series is served at 0 for METRICS_NEW_SERIES_ZERO_S (12 s on devstack) first.
+    await eventually(lambda: breaches() == 1, timeout=30)
+    headers = {"Authorization": f"Bearer {stack_env['TOKEN_SUPERVISOR']}"}
+    params = {"period": "week", "date": WEEK_DATE, "department": department}
+    async with httpx.AsyncClient(base_url=metrics.url) as client:
+        body = (await client.get("/v1/kpi", params=params, headers=headers)).json()
+    kpis = {k["key"]: (k["numerator"], k["denominator"]) for k in body["kpis"]}
+    assert kpis["complaint_fact_finding_rate"] == (1, 1)
+    assert kpis["complaint_first_response_rate"] == (1, 1)

@@ -274,12 +274,17 @@ async def _procedure_step(
 
 
 async def on_time_limit(conn: asyncpg.Connection, e: Received[ComplaintTimeLimitReached]) -> None:
+    """A warning or breach: counted by department and limit; only the first cycle's is kept
+    on the case row, whose clocks are the first cycle's (`_first_cycle_limits`)."""
     reached = e.contract
     limit = label(reached.limit, allowed=LIMITS)
     breach = e.type.endswith("breached")
     await repo.save_case(conn, reached.case_number, opened_at=reached.starts_at)
-    column = "breached_limits" if breach else "warned_limits"
-    await repo.add_limit_event(conn, reached.case_number, column, limit)
+    # The case row keeps the first cycle's clocks (the KPIs and appraisals count them): a
+    # reopened case's later cycle is counted by the metric below, not as a miss of cycle 1.
+    if reached.cycle == 1:
+        column = "breached_limits" if breach else "warned_limits"
+        await repo.add_limit_event(conn, reached.case_number, column, limit)
     metric = catalog.COMPLAINT_BREACHES if breach else catalog.COMPLAINT_WARNINGS
     e.tally.add(metric, {"department": label(reached.department_code), "limit": limit})
 
