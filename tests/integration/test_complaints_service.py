@@ -23,11 +23,14 @@ from tests.integration.services import RunningService
 from tests.kafka_tools import eventually, json_values, publish, read_all
 
 FAST_TIMERS = {"COMPLAINTS_TIMER_INTERVAL_S": "0.2"}
+# The holiday test lodges on a fixed day of 2026: taken however long ago it lies by now.
+OLDEST_SUBMISSION_DAYS = 3650
+SERVICE_ENV = {**FAST_TIMERS, "COMPLAINTS_OLDEST_SUBMISSION_DAYS": str(OLDEST_SUBMISSION_DAYS)}
 
 
 @pytest.fixture(scope="module")
 def complaints(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
-    service = RunningService(stack_config, "complaints").start(**FAST_TIMERS)
+    service = RunningService(stack_config, "complaints").start(**SERVICE_ENV)
     service.wait_ready()
     yield service
     service.stop()
@@ -401,6 +404,62 @@ async def test_a_dissatisfied_answer_reopens_the_case_with_new_limits(
 
     types = await eventually(tail, timeout=30)
     assert types[-2:] == ["complaint.satisfaction_recorded", "complaint.case_reopened"]
+
+
+async def test_a_complaint_lodged_too_long_ago_is_refused_at_the_desk_and_dead_lettered(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """A `submitted_at` older than the setting (a typo, a wrong year) would breach every limit
+    at once and page staff: the desk gets a 422 naming it, the event goes to the dead letters
+    with the reason, and neither opens a case; a complaint lodged within it is taken."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    too_old = datetime.now(UTC) - timedelta(days=OLDEST_SUBMISSION_DAYS + 1)
+    for submitted in ("1900-01-01T00:00:00Z", too_old.isoformat()):
+        patient = {"patient_id": f"P-{uid()}", "name": "李四", "phone": "13900139000"}
+        body = {
+            "description": "候诊排队等了三个小时",
+            "patient": patient,
+            "submitted_at": submitted,
+        }
+        refused = await http.post("/v1/cases", json=body, headers=tokens["agent"])
+        assert refused.status_code == 422, refused.text
+        [problem] = refused.json()["errors"]
+        assert problem["location"] == ["body", "submitted_at"]
+        listed = await http.get(
+            "/v1/cases", params={"patient_id": patient["patient_id"]}, headers=tokens["supervisor"]
+        )
+        assert listed.json()["items"] == []
+    late = datetime.now(UTC) - timedelta(days=OLDEST_SUBMISSION_DAYS - 1)
+    assert (await open_at_desk(http, tokens["agent"], submitted_at=late.isoformat()))["case_number"]
+
+    bad = complaint_event(submitted_at="1900-01-01T00:00:00+00:00")
+    good = complaint_event()
+    await publish(
+        bootstrap,
+        topics.COMPLAINTS_IN,
+        [(e["data"]["patient"]["patient_id"], to_bytes(e)) for e in (bad, good)],
+    )
+
+    async def dead() -> list[dict[str, str]]:
+        found = []
+        for r in await read_all(bootstrap, topics.dead_letter_topic(topics.COMPLAINTS_IN)):
+            headers = {k: v.decode() for k, v in r.headers}
+            if (
+                bad["id"].encode() in (r.value or b"")
+                and headers.get("dlq-service") == "complaints"
+            ):
+                found.append(headers)
+        return found
+
+    letters = await eventually(dead, timeout=60)
+    assert all("submitted_at" in letter["dlq-reason"] for letter in letters), letters
+
+    async def listed(patient_id: str) -> list[dict[str, Any]]:
+        r = await http.get("/v1/cases", params={"patient_id": patient_id}, headers=tokens["doctor"])
+        return r.json()["items"]  # type: ignore[no-any-return]
+
+    assert await eventually(lambda: listed(good["data"]["patient"]["patient_id"]), timeout=30)
+    assert await listed(bad["data"]["patient"]["patient_id"]) == []
 
 
 # --- time limits --------------------------------------------------------------------------

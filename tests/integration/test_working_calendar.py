@@ -53,7 +53,13 @@ async def forget_2027(dsn: str) -> None:
 @pytest.fixture(scope="module")
 async def services(stack_config, stack_env) -> AsyncIterator[dict[str, RunningService]]:  # type: ignore[no-untyped-def]
     await forget_2027(stack_env["DATABASE_URL"])
-    env = {"complaints": {"COMPLAINTS_FACT_FINDING_WORKING_DAYS": "50"}}
+    # LODGED is a fixed day of 2026: taken however long ago it lies by now.
+    env = {
+        "complaints": {
+            "COMPLAINTS_FACT_FINDING_WORKING_DAYS": "50",
+            "COMPLAINTS_OLDEST_SUBMISSION_DAYS": "3650",
+        }
+    }
     with running_all(stack_config, ["complaints", "followup"], env) as running:
         yield running
     await forget_2027(stack_env["DATABASE_URL"])

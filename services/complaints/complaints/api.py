@@ -41,7 +41,7 @@ from complaints.http_deps import (
     Worker,
     actor_of,
 )
-from complaints.intake import case_day, open_case
+from complaints.intake import case_day, check_submitted, open_case
 from complaints.repository import TimeLimitState
 from complaints.responses import (
     CaseAnswer,
@@ -196,6 +196,10 @@ async def open_at_desk(
         existing = await repo.case_by_external_id(conn, complaint.channel, complaint.external_id)
     if existing:
         return existing, False
+    try:
+        check_submitted(ctx.policy, complaint, now)  # before a number is taken for it
+    except InvalidField as exc:
+        raise _refusal(exc) from None
     number = await ctx.allocate(case_day(ctx.policy, complaint, now))
 
     async def allocated(_: date) -> int:

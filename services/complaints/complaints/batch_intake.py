@@ -33,6 +33,7 @@ from complaints.intake import (
     NewComplaint,
     assess,
     case_row,
+    check_submitted,
     clock_start,
     handled_in,
     opened_audit,
@@ -85,6 +86,8 @@ async def open_cases(
     for key, submission in zip(keys, submissions, strict=True):
         if key not in known:
             fresh.setdefault(key, submission)  # a second one in the batch finds the first's
+    for submission in fresh.values():  # the consumer dead-letters such an event alone
+        check_submitted(policy, submission.complaint, now)
     # Numbered before the roster is read under its lock (`_plan`): `allocate_many` takes a
     # second connection of the pool, which must not be waited for while this one holds the
     # lock a deactivation waits on (the openings queued behind it would hold the rest).

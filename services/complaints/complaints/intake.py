@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -18,6 +18,7 @@ from complaints.assignment import Assignment, assign, departments_for
 from complaints.classifier import CategoryRule, Classification, RuleSet, classify
 from complaints.domain import (
     OPENED_EVENT,
+    InvalidField,
     Priority,
     Status,
     case_number,
@@ -95,6 +96,17 @@ def new_complaint(
         department_name=department.name if department else None,
         **rest,
     )
+
+
+def check_submitted(policy: CasePolicy, complaint: NewComplaint, now: datetime) -> None:
+    """A new case's `submitted_at` lies within `policy.oldest_submission` of now: an older one
+    (a typo, a wrong year) would breach every limit at once, page staff and spoil the KPIs."""
+    if complaint.submitted_at < now - policy.oldest_submission:
+        days = policy.oldest_submission / timedelta(days=1)
+        raise InvalidField(
+            "submitted_at",
+            f"submitted_at {complaint.submitted_at.isoformat()} is more than {days:g} days ago",
+        )
 
 
 def clock_start(complaint: NewComplaint, now: datetime) -> datetime:
@@ -271,6 +283,7 @@ async def open_case(
     existing = await repo.case_by_external_id(conn, complaint.channel, complaint.external_id)
     if existing:
         return existing, False
+    check_submitted(policy, complaint, now)
     assessment = assess(policy, rules, complaint)
     department = handled_in(policy, complaint, assessment)
     # numbered first: `allocate` takes a second connection of the pool, which must not be

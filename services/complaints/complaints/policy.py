@@ -293,6 +293,9 @@ class CasePolicy:
     # Cases the director decides (with serious ones), and where imaging disputes go.
     director_categories: frozenset[str] = frozenset({"medical_quality"})
     radiology_department: str = "RAD"
+    # How long ago a complaint may have been lodged when it is recorded (`submitted_at`): an
+    # older one (a typo, a wrong year) would breach at once and page staff about nothing.
+    oldest_submission: timedelta = timedelta(days=30)
     # The calendar in force (the service's `LiveCalendar`), asked at each use: a year added by
     # operations counts from the next deadline on.
     calendar: CalendarSource = field(default=bundled_calendar)
@@ -345,4 +348,5 @@ class CasePolicy:
             case_number_prefix=settings.case_number_prefix,
             director_categories=frozenset(settings.director_categories),
             radiology_department=settings.radiology_department,
+            oldest_submission=timedelta(days=settings.oldest_submission_days),
         )

@@ -63,6 +63,15 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     director_categories: list[str] = Field(default_factory=lambda: [_C.MEDICAL_QUALITY.value])
     # Imaging disputes are handled, and confirmed within the limit, by this department.
     radiology_department: str = "RAD"
+    # A complaint recorded late (taken on paper, from the suggestion box) keeps the day it was
+    # lodged; one lodged longer ago than this is refused (422 naming `submitted_at`; such a
+    # `complaint.submitted` event is dead-lettered with the reason).
+    oldest_submission_days: float = Field(
+        30,
+        gt=0,
+        le=3660,
+        description="how many days ago a complaint's submitted_at may lie (older: refused)",
+    )
     # None: DEV_STAFF on a development or test stack, nobody in production.
     seed_staff: list[StaffSeed] | None = Field(
         None,
