@@ -165,3 +165,36 @@ def test_a_refused_form_keeps_its_choices_too() -> None:
     })  # fmt: skip
     assert answer.status_code == 409
     assert '<option value="fine" selected>' in answer.text
+
+
+# Follow-up's roster holding every role (one inactive agent).
+ROSTER = [
+    {"staff_id": sid, "name": None, "department_code": "CS", "role": role, "active": active}
+    for sid, role, active in (
+        ("S-AGENT-01", "agent", True),
+        ("S-AGENT-02", "agent", False),
+        ("S-DOC-01", "doctor", True),
+        ("S-SUP-01", "supervisor", True),
+        ("S-OPS-01", "admin", True),
+        ("S-DIR-01", "director", True),
+    )
+]
+
+
+class WithRoster(Complaints):
+    """The same case; the roster as `ROSTER`."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/staff":
+            return httpx.Response(200, json={"items": ROSTER, "next": None, "limit": 50})
+        return super().__call__(request)
+
+
+def test_the_reassignment_picker_offers_only_active_members_who_may_handle_a_case() -> None:
+    """Complaints refuses operations and the director as a case's handler: not offered."""
+    app = console(WithRoster())
+    app.sign_in(roles=["supervisor"], staff_id="S-SUP-01")
+    page = app.client.get(f"/cases/{NUMBER}")
+    [picker] = re.findall(r'<select id="assignee".*?</select>', page.text, flags=re.S)
+    offered = re.findall(r'<option value="([^"]+)"', picker)
+    assert offered == ["S-AGENT-01", "S-DOC-01", "S-SUP-01"]

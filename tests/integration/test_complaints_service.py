@@ -462,6 +462,42 @@ async def test_a_complaint_lodged_too_long_ago_is_refused_at_the_desk_and_dead_l
     assert await listed(bad["data"]["patient"]["patient_id"]) == []
 
 
+async def test_a_case_is_reassigned_only_to_a_handler_and_never_to_its_own_handler_again(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The director (like operations) cannot work a case: reassigning one to them is refused;
+    reassigning it to whoever has it already changes nothing (no audit line, no new version,
+    no case_assigned event)."""
+    case = await open_at_desk(http, tokens["agent"])
+    number, path = case["case_number"], f"/v1/cases/{case['case_number']}"
+    assert case["assignee_id"] == "S-AGENT-01"
+    refused = await http.post(
+        f"{path}/assignment", json={"assignee_id": "S-DIR-01"}, headers=tokens["supervisor"]
+    )
+    assert refused.status_code == 409, refused.text
+    assert "S-DIR-01" in refused.json()["detail"]
+    audit = (await http.get(f"{path}/audit", headers=tokens["supervisor"])).json()["audit"]
+    again = await http.post(
+        f"{path}/assignment", json={"assignee_id": "S-AGENT-01"}, headers=tokens["supervisor"]
+    )
+    assert again.status_code == 200, again.text
+    assert (again.json()["version"], again.json()["assignee_id"]) == (case["version"], "S-AGENT-01")
+    after = (await http.get(f"{path}/audit", headers=tokens["supervisor"])).json()["audit"]
+    assert after == audit
+    moved = await http.post(
+        f"{path}/assignment", json={"assignee_id": "S-SUP-01"}, headers=tokens["supervisor"]
+    )
+    assert moved.json()["assignee_id"] == "S-SUP-01"
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    async def assigned() -> list[dict[str, Any]] | None:
+        found = [e for e in await case_events(bootstrap, number) if e["type"].endswith("assigned")]
+        return found or None
+
+    [only] = await eventually(assigned, timeout=30)  # the move to S-SUP-01 alone
+    assert only["data"]["assignee_id"] == "S-SUP-01"
+
+
 # --- time limits --------------------------------------------------------------------------
 
 

@@ -33,6 +33,12 @@ DUTIES: dict[str, frozenset[Duty]] = {
 EVERY_DUTY = frozenset(Duty)
 
 
+def may_handle(role: str) -> bool:
+    """Whether a member of this role may be a case's handler (agents, doctors, supervisors;
+    not operations nor the director)."""
+    return Duty.HANDLE in DUTIES.get(role, frozenset())
+
+
 def duties_given_up(
     *, was_active: bool | None, old_role: str | None, active: bool, role: str
 ) -> frozenset[Duty]:

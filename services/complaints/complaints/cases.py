@@ -12,6 +12,7 @@ import asyncpg
 from complaints import escalation, handback, publishing, roster
 from complaints import repository as repo
 from complaints.access import Actor, can_work, takes_supervisor_steps
+from complaints.assignment import may_handle
 from complaints.domain import (
     ASSIGNED_EVENT,
     TERMINAL,
@@ -305,6 +306,13 @@ async def reassign(
         raise CaseConflict(f"case {number} is {case['status']}")
     if member is None or not member["active"]:
         raise CaseConflict(f"{assignee_id} is not an active member of the roster")
+    if not may_handle(member["role"]):
+        raise CaseConflict(
+            f"{assignee_id} is {member['role']}: only an agent, a doctor or a supervisor"
+            " handles a case"
+        )
+    if case["assignee_id"] == assignee_id:  # theirs already: nothing to record nor announce
+        return case
     return await record_change(
         conn,
         case,

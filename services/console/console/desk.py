@@ -44,6 +44,7 @@ RESOLUTION_KINDS = (
 )  # fmt: skip
 MEASURES = ("criticism", "warning", "fine", "training", "suspension", "other")
 SUPERVISING = ("supervisor", "director")
+CASE_HANDLER_ROLES = ("agent", "doctor", "supervisor")
 # The queue's "whose" filter: the complaints service's query for it, by the signed-in person.
 WHOSE = {"assigned": "assignee", "escalated": "director"}
 
@@ -151,7 +152,12 @@ async def _case_page_data(request: Request, session: Session, number: str) -> di
     extra: dict[str, Any] = {"roster": [], "names": {}, "accountability": None}
     if session.has_role("supervisor"):
         staff = await api.get(session, "followup", "/v1/staff")
-        extra["roster"] = [m for m in staff["items"] if m.get("active", True)]
+        # Whom a case may be reassigned to: active agents, doctors and supervisors (complaints
+        # refuses operations and the director as a case's handler).
+        extra["roster"] = [
+            m for m in staff["items"]
+            if m.get("active", True) and m.get("role") in CASE_HANDLER_ROLES
+        ]  # fmt: skip
         extra["names"] = names_of(staff["items"])
     else:  # those who may not read the roster: the names of the people the page shows
         people = [case.get("assignee_id"), case.get("supervisor_id"),
