@@ -498,6 +498,43 @@ async def test_a_case_is_reassigned_only_to_a_handler_and_never_to_its_own_handl
     assert only["data"]["assignee_id"] == "S-SUP-01"
 
 
+async def test_a_supervisor_made_inactive_on_the_roster_changes_no_case(
+    complaints, http, tokens, stack_env
+) -> None:  # type: ignore[no-untyped-def]
+    """The ward supervisor's token still works while their session lasts, but once the roster
+    says they are inactive they keep no department-wide powers: a step or a note is a 403.
+    The case's handler still works it."""
+    saved = envelope(
+        "staff.member_saved",
+        {"staff_id": "S-SUP-02", "name": "护士长 孙丽", "department_code": "CARD",
+         "role": "supervisor", "capacity": 20, "active": False},
+        subject="S-SUP-02",
+    )  # fmt: skip
+    await publish(stack_env["KAFKA_BOOTSTRAP_SERVERS"], topics.STAFF_ROSTER, [("S-SUP-02", to_bytes(saved))])  # fmt: skip
+
+    async def inactive() -> bool:
+        conn = await db(stack_env["DATABASE_URL"])
+        try:
+            return (
+                await conn.fetchval("SELECT active FROM staff WHERE staff_id = 'S-SUP-02'") is False
+            )
+        finally:
+            await conn.close()
+
+    await eventually(inactive, timeout=30)
+    case = await open_at_desk(http, tokens["agent"], department={"code": "CARD", "name": "心内科"})
+    path = f"/v1/cases/{case['case_number']}"
+    ward = {"Authorization": f"Bearer {stack_env['TOKEN_WARD_SUPERVISOR']}"}
+    step = await http.post(f"{path}/transitions", json={"to": "acknowledged"}, headers=ward)
+    assert step.status_code == 403, step.text
+    assert "inactive" in step.json()["detail"]
+    note = await http.post(f"{path}/notes", json={"note": "已了解情况"}, headers=ward)
+    assert note.status_code == 403, note.text
+    assert (await http.get(path, headers=ward)).status_code == 200  # reading is not changing
+    handled = await http.post(f"{path}/transitions", json={"to": "acknowledged"}, headers=tokens["doctor"])  # fmt: skip
+    assert handled.status_code == 200, handled.text
+
+
 # --- time limits --------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import HTTPException, Query, Request, status
 
-from complaints import cases
+from complaints import cases, roster
 from complaints import repository as repo
 from complaints.access import (
     Actor,
@@ -174,6 +174,10 @@ async def run(conn: asyncpg.Connection, ctx: Context, actor: Actor, use_case: An
     rendered as `actor` may see it."""
     try:
         async with conn.transaction():
+            # A member made inactive keeps no powers over cases, whatever their token (a
+            # supervisor's department-wide ones included) while their session lasts.
+            if await roster.made_inactive(conn, actor.id):
+                raise NotPermitted(f"{actor.id} is inactive on the roster: they change no cases")
             case = await use_case()
     except REFUSALS as exc:
         raise _refusal(exc) from None

@@ -122,6 +122,15 @@ async def departments_of(conn: asyncpg.Connection, staff_ids: Iterable[str]) -> 
     return {r["staff_id"]: r["department_code"] for r in rows}
 
 
+async def made_inactive(conn: asyncpg.Connection, staff_id: str) -> bool:
+    """Whether `staff_id` is on the roster as inactive, the row locked (shared) until the
+    transaction ends: a deactivation under way (it hands back the member's cases, `handback`)
+    finishes first, and one after it waits. Someone not on the roster is not "made inactive"
+    (the director, operations and hospital systems act without a roster row)."""
+    active = await conn.fetchval("SELECT active FROM staff WHERE staff_id = $1 FOR SHARE", staff_id)
+    return active is False
+
+
 async def staff_member(
     conn: asyncpg.Connection, staff_id: str, *, for_share: bool = False
 ) -> Row | None:
