@@ -259,3 +259,15 @@ def test_a_supervisor_is_offered_every_step_but_approving_an_escalated_case() ->
         proposed, is_supervisor=True, role="director", escalated=True
     )
     assert steps_for(proposed, is_supervisor=False, role="agent", escalated=False) == []
+
+
+def test_whoever_proposed_the_resolution_is_not_offered_its_approval() -> None:
+    """Four eyes (`check_four_eyes`): the director who proposed the resolution of a case
+    escalated to them, or a supervisor who proposed one, was offered an approval always refused."""
+    proposed = S.RESOLUTION_PROPOSED
+    for role, escalated in (("director", True), ("supervisor", False)):
+        offered = steps_for(
+            proposed, is_supervisor=True, role=role, escalated=escalated, proposer=True
+        )
+        assert "resolution_approved" not in offered
+        assert "investigating" in offered

@@ -378,3 +378,23 @@ async def test_a_confidential_case_hides_its_text_from_those_not_working_it(
     for reader in ("agent", "supervisor", "director"):
         seen = ok(await http.get(f"/v1/cases/{number}", headers=tokens[reader]))
         assert seen["description"] == text and seen["confidentiality"] == "confidential", reader
+
+
+async def test_the_director_who_proposed_the_resolution_is_not_offered_its_approval(
+    services, http, tokens
+) -> None:  # type: ignore[no-untyped-def]
+    """Four eyes: whoever proposed a resolution may not approve it, so the director who
+    proposed the resolution of a case escalated to them is not offered the approval either."""
+    number = (await open_case(http, tokens["agent"], "家属认为手术失误导致致残，属医疗事故"))[
+        "case_number"
+    ]
+    for to in ("acknowledged", "investigating"):
+        ok(await step(http, number, to, tokens["supervisor"]))
+    proposal = {"resolution": "组织医疗事故鉴定并协商赔偿", "resolution_kind": "compensation"}
+    proposed = ok(await step(http, number, "resolution_proposed", tokens["director"], **proposal))
+    assert proposed["proposed_by"] == "S-DIR-01"
+    assert "resolution_approved" not in proposed["allowed_next"]
+    read = ok(await http.get(f"/v1/cases/{number}", headers=tokens["director"]))
+    assert "resolution_approved" not in read["allowed_next"]
+    refused = await step(http, number, "resolution_approved", tokens["director"])
+    assert refused.status_code == 409 and "four eyes" in refused.text, refused.text

@@ -161,12 +161,16 @@ def allowed_next(current: Status) -> list[str]:
     return [step.to.value for step in TRANSITIONS[current]]
 
 
-def steps_for(current: Status, *, is_supervisor: bool, role: str, escalated: bool) -> list[str]:
-    """The next steps this caller may take (what `check_transition` and `check_approver`
-    accept of them): a handler is not offered the supervisor's steps, nor a supervisor the
-    approval of a case escalated to the director."""
+def steps_for(
+    current: Status, *, is_supervisor: bool, role: str, escalated: bool, proposer: bool = False
+) -> list[str]:
+    """The next steps this caller may take (what `check_transition`, `check_approver` and
+    `check_four_eyes` accept of them): a handler is not offered the supervisor's steps, nor a
+    supervisor the approval of a case escalated to the director, nor whoever proposed the
+    resolution (`proposer`) its approval."""
     steps = [s for s in TRANSITIONS[current] if is_supervisor or not s.supervisor_only]
-    if escalated and role not in (DIRECTOR_ROLE, "system"):
+    approving_refused = proposer and role != "system"
+    if approving_refused or (escalated and role not in (DIRECTOR_ROLE, "system")):
         steps = [s for s in steps if s.to != Status.RESOLUTION_APPROVED]
     return [s.to.value for s in steps]
 

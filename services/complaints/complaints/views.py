@@ -207,6 +207,7 @@ def steps_of(case: dict[str, Any], actor: Actor) -> list[str]:
         is_supervisor=takes_supervisor_steps(actor),
         role=actor.role,
         escalated=case.get("director_id") is not None,
+        proposer=case.get("proposed_by") == actor.id,
     )
 
 
