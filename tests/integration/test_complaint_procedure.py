@@ -136,6 +136,12 @@ async def test_a_founded_complaint_goes_through_the_whole_procedure(
 
     measure = {"staff_id": "S-AGENT-01", "measure": "criticism", "detail": "窗口服务态度"}
     assert (await post(http, number, "accountability", tokens["agent"], measure)).status_code == 403
+    # Held against a member of staff the roster knows: an id nobody has is refused, naming it.
+    nobody = await post(
+        http, number, "accountability", tokens["supervisor"], measure | {"staff_id": "S-NOBODY-9"}
+    )
+    assert nobody.status_code == 422, nobody.text
+    assert [e["location"] for e in nobody.json()["errors"]] == [["body", "staff_id"]]
     ok(await post(http, number, "accountability", tokens["supervisor"], measure))
     path = f"/v1/cases/{number}/accountability"
     assert (await http.get(path, headers=tokens["agent"])).status_code == 403

@@ -12,13 +12,14 @@ from typing import Any
 
 import asyncpg
 
-from complaints import cases, escalation
+from complaints import cases, escalation, roster
 from complaints import repository as repo
 from complaints.access import Actor, can_read_accountability, can_work
 from complaints.domain import (
     DIRECTOR_ROLE,
     AccountabilityMeasure,
     Confidentiality,
+    InvalidField,
     NotPermitted,
     Status,
     Validity,
@@ -168,6 +169,9 @@ async def record_accountability(
             return case
         if earlier is not None:
             raise cases.CaseConflict(f"record key {record_key} was used for another record")
+    # Held against someone on the roster (active or not: they may have left since).
+    if await roster.staff_member(conn, staff_id) is None:
+        raise InvalidField("staff_id", f"{staff_id} is not a member of staff on the roster")
     cases.check_version(case, expected_version)
     check_after_approval(Status(case["status"]), "accountability")
     record_id = await conn.fetchval(
