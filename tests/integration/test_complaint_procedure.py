@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -404,3 +404,40 @@ async def test_the_director_who_proposed_the_resolution_is_not_offered_its_appro
     assert "resolution_approved" not in read["allowed_next"]
     refused = await step(http, number, "resolution_approved", tokens["director"])
     assert refused.status_code == 409 and "four eyes" in refused.text, refused.text
+
+
+async def _settled_and_implemented(
+    http: httpx.AsyncClient, tokens: dict[str, dict[str, str]], number: str, amount: str
+) -> dict[str, Any]:
+    for to in ("acknowledged", "investigating"):
+        ok(await step(http, number, to, tokens["agent"]))
+    resolution = {"resolution": "退还多收费用并签订和解协议", "resolution_kind": "settlement"}
+    ok(await step(http, number, "resolution_proposed", tokens["supervisor"], **resolution))
+    ok(await step(http, number, "resolution_approved", tokens["director"]))
+    ok(await step(http, number, "resolution_implemented", tokens["agent"], note="已退费"))
+    settlement = {"amount": amount, "signed_on": date.today().isoformat(), "document_ref": f"HJ-{amount}"}  # fmt: skip
+    return ok(await post(http, number, "settlement", tokens["agent"], settlement))
+
+
+async def test_a_reopened_case_records_its_own_settlement_and_summary(
+    services, http, tokens
+) -> None:  # type: ignore[no-untyped-def]
+    """After a dissatisfied answer reopens the case, its new cycle's settlement is recorded
+    (it was refused as recorded already) and the first cycle's settlement and summary no
+    longer show as the case's: they are in its audit trail."""
+    number = (await open_case(http, tokens["agent"], "收费处多收了检查费"))["case_number"]
+    first = await _settled_and_implemented(http, tokens, number, "100.00")
+    assert first["settlement"]["amount"] == "100.00"
+    ok(await step(http, number, "communicated", tokens["agent"], note="已告知"))
+    ok(await step(http, number, "summary_signed_off", tokens["supervisor"], note="第一次总结"))
+    ok(await step(http, number, "closed", tokens["agent"]))
+    reopened = ok(await post(http, number, "satisfaction", tokens["agent"], {"rating": "dissatisfied"}))  # fmt: skip
+    assert (reopened["status"], reopened["cycle"]) == ("reopened", 2)
+    assert reopened["settlement"] is None
+    assert reopened["summary"] == {"text": None, "signed_off_by": None}
+    second = await _settled_and_implemented(http, tokens, number, "250.00")
+    assert second["settlement"]["amount"] == "250.00"
+    audit = ok(await http.get(f"/v1/cases/{number}/audit", headers=tokens["supervisor"]))["audit"]
+    amounts = [a["detail"]["amount"] for a in audit if a["action"] == "settlement_recorded"]
+    assert amounts == ["100.00", "250.00"]
+    assert "第一次总结" in [a["detail"].get("note") for a in audit]

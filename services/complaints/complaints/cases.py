@@ -148,6 +148,10 @@ def _step_changes(step: Any, case: Row, actor: Actor, note: str | None, *, now: 
     if step.to == Status.REOPENED:
         changes |= {"cycle": case["cycle"] + 1, "closed_at": None, "finished_at": None}
         changes |= {"satisfaction": None, "satisfaction_at": None}
+        # The new cycle settles and is summed up anew; the earlier cycle's settlement and
+        # summary stay in the audit trail (settlement_recorded, summary_signed_off lines).
+        changes |= {"settlement_amount": None, "settlement_signed_on": None,
+                    "settlement_document_ref": None, "summary": None, "signed_off_by": None}  # fmt: skip
     return changes
 
 
