@@ -446,7 +446,10 @@ async def test_a_batch_retried_on_a_new_connection_after_its_first_try_rolled_ba
 
 @pytest.fixture(scope="module")
 def complaints(stack_config, stack_env) -> Iterator[RunningService]:  # type: ignore[no-untyped-def]
-    service = RunningService(stack_config, "complaints").start(COMPLAINTS_TIMER_INTERVAL_S="0.2")
+    # The backlog below was lodged 40-42 days ago: past the default oldest submission (30).
+    service = RunningService(stack_config, "complaints").start(
+        COMPLAINTS_TIMER_INTERVAL_S="0.2", COMPLAINTS_OLDEST_SUBMISSION_DAYS="60"
+    )
     service.wait_ready()
     yield service
     service.stop()
