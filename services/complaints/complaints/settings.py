@@ -65,9 +65,10 @@ class Settings(_Base):  # type: ignore[misc,valid-type]
     radiology_department: str = "RAD"
     # A complaint recorded late (taken on paper, from the suggestion box) keeps the day it was
     # lodged; one lodged longer ago than this is refused (422 naming `submitted_at`; such a
-    # `complaint.submitted` event is dead-lettered with the reason).
+    # `complaint.submitted` event is dead-lettered with the reason). A year: a letter found in
+    # the suggestion box weeks late is still recorded on its day; 1900 or a wrong year is not.
     oldest_submission_days: float = Field(
-        30,
+        366,
         gt=0,
         le=3660,
         description="how many days ago a complaint's submitted_at may lie (older: refused)",
